@@ -1,0 +1,29 @@
+/* hvgate CLI: one function per verb, `int cli_VERB(int argc, char **argv)`,
+ * argv[0] being the verb. Exit codes: 0 success, 1 the thing asked about is
+ * wrong (invalid policy, refused apply, daemon said no), 2 usage or I/O error. */
+#ifndef HVGATE_CLI_CLI_H
+#define HVGATE_CLI_CLI_H
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+/* Verbs are defined in their own files (cli/verb_*.c, or by the module that
+ * owns them). Declared weak so that a tree in which a module is still being
+ * built links; main.c reports a verb that is missing instead of crashing. */
+#define CLI_VERB(name) int cli_##name(int argc, char **argv) __attribute__((weak))
+CLI_VERB(check);
+CLI_VERB(compile);
+CLI_VERB(apply);
+CLI_VERB(replay);
+CLI_VERB(explain);
+CLI_VERB(vpn);
+CLI_VERB(daemon_client); /* status, show, load, compare, commit, confirm, ... */
+CLI_VERB(diff);
+CLI_VERB(shell);
+#undef CLI_VERB
+
+/* Helpers shared by verbs (cli/util.c). */
+int cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,248 @@
+/* The IR: the nftables objects that hvgate wants in the kernel, as plain data.
+ *
+ * Lowering (policy/lower.c) builds it from a checked struct policy, the
+ * optimizer rewrites it, and two backends translate it, each mechanically:
+ *   - policy/emit_nft.c:   nft text (`nft -f` accepts it),
+ *   - policy/emit_nftnl.c: libnftnl objects in one netlink batch.
+ * Both must produce the same kernel state: a backend makes no decisions of its
+ * own; every dependency (meta nfproto before ip saddr, meta l4proto before a
+ * port) is explicit in the IR.
+ *
+ * Values are stored exactly as the kernel register holds them (see the
+ * byte order of each field in ir_field_desc()): addresses and ports in network
+ * order, interface names NUL-padded to IFNAMSIZ, marks/zones/ct state in host
+ * order.
+ *
+ * Ownership: an ir_table owns everything reachable from it; ir_table_free().
+ * Error convention: as libhvpolicy (policy/diag.h).
+ */
+#ifndef HVGATE_POLICY_IR_H
+#define HVGATE_POLICY_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "policy/diag.h"
+
+#define IR_TABLE_NAME "hvgate"
+#define IR_VALUE_MAX 16	 /* IFNAMSIZ and an IPv6 address: the largest field */
+#define IR_CONCAT_MAX 4	 /* fields in one concatenation */
+#define IR_NAME_MAX 64	 /* NFT_NAME_MAXLEN (include/uapi/linux/netfilter/nf_tables.h) is 256 */
+
+enum ir_field {
+	IR_META_NFPROTO,   /* u8: NFPROTO_IPV4 / NFPROTO_IPV6 */
+	IR_META_L4PROTO,   /* u8: IPPROTO_* */
+	IR_META_IIFNAME,   /* char[16] */
+	IR_META_OIFNAME,   /* char[16] */
+	IR_META_MARK,	   /* u32 host order */
+	IR_IP_SADDR,	   /* 4 bytes network order */
+	IR_IP_DADDR,
+	IR_IP6_SADDR,	   /* 16 bytes network order */
+	IR_IP6_DADDR,
+	IR_TH_SPORT,	   /* u16 network order (transport header offset 0) */
+	IR_TH_DPORT,	   /* u16 network order (transport header offset 2) */
+	IR_ICMP_TYPE,	   /* u8 (transport header offset 0), with l4proto icmp */
+	IR_ICMPV6_TYPE,	   /* u8, with l4proto ipv6-icmp */
+	IR_CT_STATE,	   /* u32 host order bitmask NF_CT_STATE_BIT(...) */
+	IR_CT_ZONE,	   /* u16 host order */
+	IR_CT_MARK,	   /* u32 host order */
+	IR_FIELD_COUNT
+};
+
+enum ir_field_type { IR_T_U8, IR_T_U16_NET, IR_T_U16_HOST, IR_T_U32_HOST, IR_T_IPV4, IR_T_IPV6, IR_T_IFNAME, IR_T_NFPROTO, IR_T_L4PROTO, IR_T_ICMP_TYPE, IR_T_ICMPV6_TYPE, IR_T_CT_STATE, IR_T_PORT, IR_T_MARK };
+
+/* What a backend needs to know about a field: its nft text, its set key type
+ * name and how to load it (meta key, payload base/offset, ct key). */
+struct ir_field_desc {
+	const char *nft;      /* "ip saddr", "iifname", "th dport" */
+	const char *set_type; /* "ipv4_addr", "ifname", "inet_service", ... */
+	enum ir_field_type type;
+	uint8_t len;	      /* bytes in the register */
+	enum { IR_LOAD_META, IR_LOAD_PAYLOAD, IR_LOAD_CT } load;
+	uint32_t key;	      /* NFT_META_* / NFT_CT_* */
+	uint32_t base;	      /* NFT_PAYLOAD_*_HEADER */
+	uint32_t offset;      /* bytes into that header */
+};
+
+const struct ir_field_desc *ir_field_desc(enum ir_field f);
+
+struct ir_value {
+	uint8_t len;
+	uint8_t data[IR_VALUE_MAX];
+};
+
+enum ir_verdict_kind {
+	IR_V_NONE,   /* continue with the next rule */
+	IR_V_ACCEPT,
+	IR_V_DROP,
+	IR_V_RETURN,
+	IR_V_JUMP,
+	IR_V_GOTO,
+};
+
+struct ir_verdict {
+	enum ir_verdict_kind kind;
+	char chain[IR_NAME_MAX]; /* JUMP / GOTO */
+};
+
+struct ir_set_elem {
+	struct ir_value key[IR_CONCAT_MAX];	/* one per key field */
+	struct ir_value key_end[IR_CONCAT_MAX]; /* interval sets: inclusive end; len 0 = same as key */
+	struct ir_verdict verdict;		/* verdict maps */
+	struct ir_value data;			/* data maps (ct zone, mark) */
+	uint64_t timeout_ms;			/* 0: the set's default */
+};
+
+#define IR_SET_INTERVAL  (1u << 0)
+#define IR_SET_CONSTANT  (1u << 1)
+#define IR_SET_ANONYMOUS (1u << 2) /* inline in its one rule; kernel names it __set%d / __map%d */
+#define IR_SET_TIMEOUT   (1u << 3)
+#define IR_SET_DYNAMIC   (1u << 4) /* updated from the control plane (block lists) */
+
+enum ir_set_data { IR_DATA_NONE, IR_DATA_VERDICT, IR_DATA_VALUE };
+
+struct ir_set {
+	char name[IR_NAME_MAX]; /* anonymous: a placeholder the backends replace */
+	enum ir_field key[IR_CONCAT_MAX];
+	size_t n_key;
+	uint32_t flags;
+	enum ir_set_data data;
+	enum ir_field data_field; /* IR_DATA_VALUE: type of the data (IR_CT_ZONE, IR_META_MARK) */
+	uint64_t timeout_ms;	  /* IR_SET_TIMEOUT default */
+	struct ir_set_elem *elems;
+	size_t n_elems, cap_elems;
+	char comment[128];
+	struct policy_loc loc; /* the policy construct that made it, for errors */
+};
+
+enum ir_match_kind {
+	IR_M_CMP,    /* field OP value; IFNAME values may be a wildcard prefix */
+	IR_M_PREFIX, /* address field in value/prefix_len (bitwise + cmp) */
+	IR_M_RANGE,  /* field in [value, value_end] (range expression) */
+	IR_M_LOOKUP, /* fields (concatenated) in @set */
+	IR_M_BITS,   /* (field & value) != 0, e.g. ct state established,related */
+};
+
+enum ir_cmp_op { IR_OP_EQ, IR_OP_NEQ };
+
+struct ir_match {
+	enum ir_match_kind kind;
+	enum ir_field field[IR_CONCAT_MAX]; /* LOOKUP uses n_field; others field[0] */
+	size_t n_field;
+	enum ir_cmp_op op; /* CMP, RANGE, LOOKUP (NEQ: not in set) */
+	struct ir_value value;
+	struct ir_value value_end; /* RANGE */
+	uint8_t prefix_len;	   /* PREFIX */
+	bool wildcard;		   /* CMP on IFNAME: match value as a prefix ("tap-*") */
+	size_t set;		   /* LOOKUP: index into ir_table.sets */
+};
+
+enum ir_stmt_kind {
+	IR_S_COUNTER,
+	IR_S_LOG,	/* log prefix "..." group N */
+	IR_S_LIMIT,	/* limit rate N/unit burst B packets */
+	IR_S_VMAP,	/* fields vmap @set (verdict map) */
+	IR_S_SET_FROM_MAP, /* target set fields map @set (e.g. ct zone set iifname map @m) */
+	IR_S_SET_VALUE,	/* target set value (e.g. meta mark set 0x1) */
+	IR_S_REJECT,	/* reject with tcp reset / icmpx port-unreachable */
+	IR_S_NAT,	/* snat / dnat / masquerade */
+	IR_S_NOTRACK,
+	IR_S_QUEUE,	/* to user space (fast path): native queue or xt NFQUEUE */
+};
+
+enum ir_reject_kind { IR_REJECT_TCP_RESET, IR_REJECT_ICMPX_PORT_UNREACH, IR_REJECT_ICMPX_ADMIN_PROHIBITED };
+enum ir_rate_unit { IR_PER_SECOND, IR_PER_MINUTE, IR_PER_HOUR };
+enum ir_nat_kind { IR_NAT_SNAT, IR_NAT_DNAT, IR_NAT_MASQUERADE };
+
+struct ir_nat {
+	enum ir_nat_kind kind;
+	uint8_t family;		   /* NFPROTO_IPV4 / NFPROTO_IPV6 */
+	struct ir_value addr_lo, addr_hi; /* len 0: none (masquerade) */
+	uint16_t port_lo, port_hi; /* host order; 0: keep */
+	bool netmap;		   /* 1:1 prefix mapping (NF_NAT_RANGE_NETMAP) */
+	bool random_fully;
+};
+
+struct ir_stmt {
+	enum ir_stmt_kind kind;
+	/* LOG */
+	char log_prefix[128];
+	int log_group; /* NFLOG group; -1: kernel log */
+	/* LIMIT */
+	uint64_t rate;
+	enum ir_rate_unit unit;
+	uint32_t burst;
+	/* VMAP, SET_FROM_MAP: key fields and map */
+	enum ir_field field[IR_CONCAT_MAX];
+	size_t n_field;
+	size_t set;
+	/* SET_FROM_MAP, SET_VALUE: what is written (IR_CT_ZONE, IR_META_MARK, IR_CT_MARK) */
+	enum ir_field target;
+	struct ir_value value;
+	/* REJECT */
+	enum ir_reject_kind reject;
+	/* NAT */
+	struct ir_nat nat;
+	/* QUEUE */
+	uint16_t queue_num, queue_count;
+	bool queue_bypass;
+};
+
+struct ir_rule {
+	struct ir_match *matches;
+	size_t n_matches;
+	struct ir_stmt *stmts; /* in order, before the verdict */
+	size_t n_stmts;
+	struct ir_verdict verdict;
+	char comment[128];     /* the policy rule id; empty for generated glue */
+	struct policy_loc loc; /* the policy construct, for kernel errors */
+};
+
+enum ir_hook { IR_HOOK_NONE, IR_HOOK_PREROUTING, IR_HOOK_INPUT, IR_HOOK_FORWARD, IR_HOOK_OUTPUT, IR_HOOK_POSTROUTING };
+enum ir_chain_type { IR_CHAIN_FILTER, IR_CHAIN_NAT, IR_CHAIN_ROUTE };
+
+struct ir_chain {
+	char name[IR_NAME_MAX];
+	enum ir_hook hook; /* NONE: a regular chain */
+	enum ir_chain_type type;
+	int priority;		 /* NF_IP_PRI_* */
+	enum ir_verdict_kind policy; /* base chains: IR_V_ACCEPT or IR_V_DROP */
+	struct ir_rule *rules;
+	size_t n_rules, cap_rules;
+	char comment[128];
+};
+
+struct ir_table {
+	uint8_t family; /* NFPROTO_INET */
+	char name[IR_NAME_MAX];
+	struct ir_chain *chains;
+	size_t n_chains, cap_chains;
+	struct ir_set *sets;
+	size_t n_sets, cap_sets;
+};
+
+/* Construction helpers. They return NULL / -1 only on ENOMEM. Returned
+ * pointers stay valid until the next add of the same kind (arrays grow). */
+struct ir_table *ir_table_new(const char *name);
+void ir_table_free(struct ir_table *t);
+struct ir_chain *ir_chain_add(struct ir_table *t, const char *name);
+struct ir_chain *ir_chain_find(struct ir_table *t, const char *name);
+struct ir_rule *ir_rule_add(struct ir_chain *c);
+struct ir_match *ir_match_add(struct ir_rule *r);
+struct ir_stmt *ir_stmt_add(struct ir_rule *r);
+size_t ir_set_add(struct ir_table *t, const char *name); /* (size_t)-1 on ENOMEM */
+struct ir_set_elem *ir_set_elem_add(struct ir_set *s);
+
+/* Value helpers. */
+struct ir_value ir_value_u8(uint8_t v);
+struct ir_value ir_value_u16_net(uint16_t host_order);
+struct ir_value ir_value_u32(uint32_t host_order);
+struct ir_value ir_value_ifname(const char *name); /* trailing '*' stripped */
+struct ir_value ir_value_addr(const uint8_t *bytes, int family);
+
+/* Summary counts for `hvgate compile --emit summary`. */
+void ir_table_summary(const struct ir_table *t, FILE *out);
+
+#endif

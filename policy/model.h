@@ -1,0 +1,206 @@
+/* The checked policy: what the front end (lexer, parser, checker) hands to
+ * lowering. Every name is resolved, every list flattened, every reference
+ * replaced by an index; nothing here needs the syntax tree any more.
+ *
+ * Ownership: a struct policy owns everything reachable from it and is freed
+ * with policy_free(). Source locations point into the struct policy_diags of
+ * the compilation, which must outlive the policy.
+ */
+#ifndef HVGATE_POLICY_MODEL_H
+#define HVGATE_POLICY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/diag.h"
+
+#define POLICY_NONE ((size_t)-1) /* "no index": no tenant, any zone, ... */
+
+/* An address set member: a prefix or an inclusive range, v4 or v6.
+ * Bytes are in network order; v4 uses the first 4 bytes of lo/hi. */
+#define POLICY_ADDR_NOT_PREFIX 255
+struct policy_addr {
+	uint8_t family;	    /* AF_INET or AF_INET6 */
+	uint8_t prefix_len; /* 0..32 / 0..128, or POLICY_ADDR_NOT_PREFIX */
+	uint8_t lo[16];
+	uint8_t hi[16];
+	struct policy_loc loc;
+};
+
+struct policy_addr_list {
+	struct policy_addr *v;
+	size_t n;
+};
+
+struct policy_port_range {
+	uint16_t lo, hi; /* host order, inclusive, lo <= hi */
+};
+
+/* One protocol term of a service: "tcp port { 80, 443 }", "icmp type
+ * echo-request", "udp" (all ports). A service is a list of terms; a rule
+ * matches if any term matches. */
+struct policy_service_term {
+	uint8_t l4proto; /* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6 */
+	struct policy_port_range *dports; /* empty: any port */
+	size_t n_dports;
+	uint8_t *icmp_types; /* for ICMP/ICMPv6; empty: any type */
+	size_t n_icmp_types;
+	struct policy_loc loc;
+};
+
+struct policy_service {
+	char *name; /* NULL for an inline service */
+	struct policy_service_term *terms;
+	size_t n_terms;
+	struct policy_loc loc;
+};
+
+struct policy_tenant {
+	char *name;
+	uint16_t ct_zone; /* conntrack zone, unique per tenant, >= 1 */
+	uint32_t id;	  /* 1-based, stable across recompiles of the same text */
+	struct policy_loc loc;
+};
+
+/* A zone: a set of interfaces. A tenant's segment is a zone with a tenant
+ * and the addresses that live behind it (anti-spoofing). */
+struct policy_zone {
+	char *name;   /* "uplink", or "acme.web" for a tenant's segment */
+	char **ifnames; /* a trailing '*' is a wildcard: "tap-*" */
+	size_t n_ifnames;
+	size_t tenant;	/* index into policy.tenants, or POLICY_NONE */
+	struct policy_addr_list addrs; /* segment addresses; empty for plain zones */
+	bool is_vpn;	/* the interface of a `vpn` block */
+	struct policy_loc loc;
+};
+
+enum policy_endpoint_kind {
+	POLICY_EP_ANY,	 /* any */
+	POLICY_EP_SELF,	 /* the appliance itself (input / output hooks) */
+	POLICY_EP_MATCH, /* zones and/or addresses below */
+};
+
+/* from/to of a rule. With both zones and addresses, a packet must be in one
+ * of the zones AND have one of the addresses. Either list may be empty. */
+struct policy_endpoint {
+	enum policy_endpoint_kind kind;
+	size_t *zones; /* indices into policy.zones */
+	size_t n_zones;
+	struct policy_addr_list addrs;
+	struct policy_loc loc;
+};
+
+enum policy_action {
+	POLICY_PASS,
+	POLICY_BLOCK,  /* drop silently */
+	POLICY_REJECT, /* tcp reset / icmp(v6) unreachable */
+};
+
+enum policy_rate_unit { POLICY_PER_SECOND, POLICY_PER_MINUTE, POLICY_PER_HOUR };
+
+/* A content match of an `inspect` block (fast path, issue "inspection"). */
+struct policy_inspect_match {
+	enum policy_action action;
+	char *regex;   /* PCRE2 pattern text, flags folded into (?i) etc. */
+	bool log;
+	char *log_prefix;
+	struct policy_loc loc;
+};
+
+struct policy_rule {
+	enum policy_action action;
+	struct policy_endpoint from, to;
+	struct policy_service_term *services; /* flattened; empty: any */
+	size_t n_services;
+	bool log;
+	char *log_prefix; /* NULL: the rule id is the prefix */
+	bool has_limit;
+	uint32_t limit_rate;
+	enum policy_rate_unit limit_unit;
+	uint32_t limit_burst; /* packets; 0: nft default */
+	bool stateless;	      /* `no state`: do not rely on conntrack */
+	struct policy_inspect_match *inspect;
+	size_t n_inspect;
+	size_t tenant; /* the tenant whose scope holds the rule, or POLICY_NONE */
+	/* "FILE:LINE:HASH", HASH = 6 hex digits of FNV-1a over the rule's text
+	 * with whitespace collapsed. Stable while the rule's text and line do
+	 * not change; travels to the kernel as the rule's comment. */
+	char id[96];
+	struct policy_loc loc;
+};
+
+/* `default from A to B block`: what a zone pair does when no rule matched. */
+struct policy_default {
+	size_t from_zone; /* or POLICY_NONE: any */
+	size_t to_zone;	  /* or POLICY_NONE: any */
+	enum policy_action action;
+	bool log;
+	struct policy_loc loc;
+};
+
+enum policy_nat_kind {
+	POLICY_NAT_MASQUERADE, /* out via zone */
+	POLICY_NAT_SNAT,       /* out via zone to address/pool [port range] */
+	POLICY_NAT_DNAT,       /* port forward: in via zone, proto, ports -> addr:port */
+	POLICY_NAT_NETMAP,     /* 1:1 prefix <-> prefix */
+};
+
+struct policy_nat {
+	enum policy_nat_kind kind;
+	size_t tenant;	   /* or POLICY_NONE */
+	size_t via_zone;   /* the outside zone */
+	struct policy_addr_list match_src; /* empty: the tenant's segments */
+	uint8_t l4proto;   /* DNAT: IPPROTO_TCP/UDP; 0 otherwise */
+	struct policy_port_range match_ports; /* DNAT: outside ports */
+	struct policy_addr to_addr;	      /* SNAT pool / DNAT target / NETMAP */
+	struct policy_addr public_addr;	      /* DNAT/NETMAP outside address, if given */
+	bool has_public_addr;
+	struct policy_port_range to_ports; /* SNAT port range / DNAT target ports; 0,0 = keep */
+	char id[96];
+	struct policy_loc loc;
+};
+
+struct policy_vpn_peer {
+	char *name;
+	char *public_key;    /* base64 as written */
+	char *psk_file;	     /* or NULL */
+	char *endpoint;	     /* "host:port" or NULL */
+	struct policy_addr_list allowed_ips;
+	uint16_t keepalive;  /* seconds; 0 off */
+	struct policy_loc loc;
+};
+
+struct policy_vpn {
+	char *ifname;
+	uint16_t listen_port;
+	char *private_key_file;
+	struct policy_addr_list addresses;
+	struct policy_vpn_peer *peers;
+	size_t n_peers;
+	size_t tenant; /* or POLICY_NONE */
+	size_t zone;   /* the zone that stands for the VPN interface */
+	struct policy_loc loc;
+};
+
+struct policy {
+	struct policy_tenant *tenants;
+	size_t n_tenants;
+	struct policy_zone *zones;
+	size_t n_zones;
+	struct policy_service *services;
+	size_t n_services;
+	struct policy_rule *rules; /* in first-match order */
+	size_t n_rules;
+	struct policy_default *defaults;
+	size_t n_defaults;
+	enum policy_action default_action; /* `default block` (the default) */
+	struct policy_nat *nats;
+	size_t n_nats;
+	struct policy_vpn *vpns;
+	size_t n_vpns;
+};
+
+void policy_free(struct policy *p);
+
+#endif

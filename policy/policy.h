@@ -1,0 +1,49 @@
+/* libhvpolicy: the policy language compiler.
+ *
+ *   policy_load()    read files, lex, parse, resolve includes, check
+ *   policy_lower()   lower the checked policy to the IR and optimize it
+ *   policy_emit_nft()    IR -> nft text
+ *   policy_emit_nftnl()  IR -> one libnftnl/libmnl batch (policy/nftnl.h)
+ *
+ * Nothing in this library talks to the kernel. Error convention: 0 / -1 with
+ * diagnostics in the caller's struct policy_diags (policy/diag.h).
+ */
+#ifndef HVGATE_POLICY_POLICY_H
+#define HVGATE_POLICY_POLICY_H
+
+#include <stdio.h>
+
+#include "policy/diag.h"
+#include "policy/ir.h"
+#include "policy/model.h"
+
+/* Reads the policy at `path` (a file, or a directory whose *.hvp files are
+ * read in name order), follows includes, and checks it. Returns NULL with
+ * errors in `d` if anything is wrong. Locations in the result point into `d`,
+ * which must outlive the policy. */
+struct policy *policy_load(const char *path, struct policy_diags *d);
+
+/* Same, from text in memory (tests, fuzzing, git blobs). `name` is the file
+ * name used in locations; includes are resolved relative to `base_dir`
+ * (NULL: includes are errors). */
+struct policy *policy_load_text(const char *name, const char *text, size_t len,
+				const char *base_dir, struct policy_diags *d);
+
+struct policy_lower_opts {
+	int nflog_group;       /* group for `log` rules; -1: kernel log */
+	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
+	bool native_queue;     /* kernel has the nft queue expression */
+	bool optimize;	       /* run the optimizer (default true) */
+};
+
+void policy_lower_opts_default(struct policy_lower_opts *o);
+
+/* Builds the IR of `p`. Returns NULL with errors in `d`. */
+struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_opts *o,
+			      struct policy_diags *d);
+
+/* Writes an nft script that replaces table inet hvgate atomically:
+ * "table inet hvgate; delete table inet hvgate; table inet hvgate { ... }". */
+int policy_emit_nft(const struct ir_table *t, FILE *out);
+
+#endif
