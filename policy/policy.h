@@ -11,6 +11,8 @@
 #ifndef HVGATE_POLICY_POLICY_H
 #define HVGATE_POLICY_POLICY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "policy/diag.h"
@@ -28,6 +30,22 @@ struct policy *policy_load(const char *path, struct policy_diags *d);
  * (NULL: includes are errors). */
 struct policy *policy_load_text(const char *name, const char *text, size_t len,
 				const char *base_dir, struct policy_diags *d);
+
+/* Where policy files come from: the real file system (NULL), or something
+ * else, such as a git tree read by the daemon. `read` returns 0 and a
+ * malloc'd NUL-terminated text, or -errno. `glob` expands a pattern (for
+ * include "dir/*.hvp" and for a directory source: "DIR/*.hvp") into sorted
+ * malloc'd paths; it returns the count or -errno. Paths use '/'. */
+struct policy_fs {
+	void *ctx;
+	int (*read)(void *ctx, const char *path, char **text, size_t *len);
+	int (*glob)(void *ctx, const char *pattern, char ***paths);
+	int (*is_dir)(void *ctx, const char *path); /* 1, 0, or -errno */
+};
+
+/* policy_load() through `fs` (NULL: the real file system). */
+struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
+			      struct policy_diags *d);
 
 struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
