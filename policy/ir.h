@@ -217,6 +217,9 @@ struct ir_chain {
 struct ir_table {
 	uint8_t family; /* NFPROTO_INET */
 	char name[IR_NAME_MAX];
+	/* Table comment (userdata): the daemon stores "hvgate rev=ID hash=HEX" so a
+	 * restart can tell that the kernel already runs this exact ruleset. */
+	char comment[128];
 	struct ir_chain *chains;
 	size_t n_chains, cap_chains;
 	struct ir_set *sets;

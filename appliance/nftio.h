@@ -1,0 +1,77 @@
+/* nftio: hvgate's netlink I/O with nf_tables (libmnl + libnftnl).
+ *
+ * Everything that sends to or reads from the kernel's nf_tables lives here;
+ * libhvpolicy only builds objects. Every function takes the network
+ * namespace to work in (NULL: the caller's own; else the name of a namespace
+ * under /var/run/netns, entered for the call and left again).
+ *
+ * Error convention: 0 on success, negative errno on failure. Functions that
+ * take a struct policy_diags also add a diagnostic that says what failed and,
+ * for a kernel error on a rule/set/chain, the policy location that made it.
+ * Not thread-safe; one call at a time per process.
+ */
+#ifndef HVGATE_APPLIANCE_NFTIO_H
+#define HVGATE_APPLIANCE_NFTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/diag.h"
+#include "policy/ir.h"
+
+struct nftio_apply_opts {
+	const char *netns;     /* NULL: current namespace */
+	bool check_only;       /* let the kernel validate the batch, then abort it */
+	bool expect_genid_set; /* refuse (-ERESTART / -EAGAIN) if the ruleset changed since */
+	uint32_t expect_genid;
+};
+
+struct nftio_apply_result {
+	uint32_t genid_before;
+	uint32_t genid_after;
+	size_t n_messages;	/* netlink messages in the batch */
+	double build_seconds;	/* IR -> batch */
+	double kernel_seconds;	/* send + all acks */
+};
+
+/* Replaces table inet hvgate with `t` in ONE transaction (delete and add in
+ * the same batch; no other table is touched). On any error nothing changes. */
+int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
+		struct nftio_apply_result *r, struct policy_diags *d);
+
+/* Removes table inet hvgate (if present) in one transaction. */
+int nftio_flush(const char *netns, struct policy_diags *d);
+
+/* The ruleset generation id (NFT_MSG_GETGEN). */
+int nftio_genid(const char *netns, uint32_t *genid);
+
+/* The comment of table inet hvgate into buf; -ENOENT if no such table. */
+int nftio_table_comment(const char *netns, char *buf, size_t size);
+
+/* Per-rule counters of table inet hvgate, keyed by the rule comment (the
+ * policy rule id). Rules of one id in several chains are summed. */
+struct nftio_rule_counter {
+	char comment[128];
+	uint64_t packets;
+	uint64_t bytes;
+};
+int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n);
+
+/* Dynamic set elements (the block lists): add with a timeout (0: none),
+ * delete, list. `family` AF_INET or AF_INET6; `set` the IR set name. */
+int nftio_set_elem_add(const char *netns, const char *set, int family,
+		       const uint8_t *addr, uint64_t timeout_ms);
+int nftio_set_elem_del(const char *netns, const char *set, int family, const uint8_t *addr);
+struct nftio_set_elem {
+	int family;
+	uint8_t addr[16];
+	uint64_t timeout_ms, expires_ms;
+};
+int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
+
+/* Probes whether the kernel has the native nft queue expression; if not, the
+ * xt NFQUEUE target through nft_compat is used. 1 native, 0 compat, <0 error. */
+int nftio_probe_native_queue(const char *netns);
+
+#endif
