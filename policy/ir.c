@@ -1,5 +1,6 @@
 /* The IR's constructors, field table and summary. */
 #include <arpa/inet.h>
+#include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <net/if.h>
 #include <stdlib.h>
