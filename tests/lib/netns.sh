@@ -73,18 +73,18 @@ lab_router() {
 	ip netns exec "$LAB-$1" sysctl -qw net.ipv6.conf.all.forwarding=1
 }
 
-# in ROLE CMD...: runs CMD inside the namespace.
-in() { r=$1; shift; ip netns exec "$LAB-$r" "$@"; }
+# at ROLE CMD...: runs CMD inside the namespace ("in" is a shell keyword).
+at() { r=$1; shift; ip netns exec "$LAB-$r" "$@"; }
 
 # bg ROLE CMD...: starts CMD in the background inside the namespace; it is
 # killed at cleanup.
 bg() { r=$1; shift; ip netns exec "$LAB-$r" "$@" >"$LAB_TMP/bg.$$.$(date +%s%N)" 2>&1 & LAB_PIDS="$LAB_PIDS $!"; }
 
 # tcp_ok ROLE ADDR PORT: a TCP connect from ROLE succeeds within 2 s.
-tcp_ok() { in "$1" timeout 3 nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
+tcp_ok() { at "$1" timeout 3 nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
 # udp_echo_ok ROLE ADDR PORT: a UDP datagram to a `socat` echo server comes back.
-udp_echo_ok() { [ "$(echo ping | in "$1" timeout 3 socat -T 2 - "UDP:$2:$3" 2>/dev/null)" = ping ]; }
+udp_echo_ok() { [ "$(echo ping | at "$1" timeout 3 socat -T 2 - "UDP:$2:$3" 2>/dev/null)" = ping ]; }
 # ping_ok ROLE ADDR: one ICMP echo (v4 or v6) answered within 2 s.
-ping_ok() { in "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
+ping_ok() { at "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
 # wait_for SECONDS CMD...: polls CMD every 0.1 s, bounded.
 wait_for() { t=$1; shift; i=0; while [ $i -lt $((t * 10)) ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
