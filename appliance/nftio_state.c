@@ -1,0 +1,325 @@
+/* nftio: reading and changing the state of a running table inet hvgate
+ * without replacing it: rule counters, dynamic set elements (nftio.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "appliance/nftio.h"
+#include "appliance/nftio_internal.h"
+#include "policy/ir.h"
+
+/* Rule counters. */
+
+struct counters {
+	struct nftio_rule_counter *v;
+	size_t n, cap;
+	int err;
+};
+
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **out = data;
+	const char *value = nftnl_udata_get(attr);
+	uint8_t len = nftnl_udata_len(attr);
+
+	/* The comment TLV of nft (NFTNL_UDATA_RULE_COMMENT), NUL-terminated. */
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT && len > 0 && value[len - 1] == 0)
+		*out = value;
+	return MNL_CB_OK;
+}
+
+static int counter_expr_cb(struct nftnl_expr *e, void *data)
+{
+	uint64_t *pb = data;
+
+	if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter"))
+		return MNL_CB_OK;
+	pb[0] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+	pb[1] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	pb[2] = 1;
+	return MNL_CB_OK;
+}
+
+static int counters_add(struct counters *c, const char *comment, uint64_t packets, uint64_t bytes)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (!strcmp(c->v[i].comment, comment)) {
+			c->v[i].packets += packets;
+			c->v[i].bytes += bytes;
+			return 0;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct nftio_rule_counter *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
+	snprintf(c->v[c->n].comment, sizeof(c->v[c->n].comment), "%s", comment);
+	c->v[c->n].packets = packets;
+	c->v[c->n].bytes = bytes;
+	c->n++;
+	return 0;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct counters *c = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	const char *comment = NULL;
+	uint64_t pb[3] = { 0, 0, 0 };
+	uint32_t udlen = 0;
+	const void *ud;
+
+	if (!r) {
+		c->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+		nftnl_rule_free(r);
+		c->err = -EPROTO;
+		return MNL_CB_ERROR;
+	}
+	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &udlen);
+	if (ud && udlen)
+		nftnl_udata_parse(ud, udlen, comment_cb, &comment);
+	nftnl_expr_foreach(r, counter_expr_cb, pb);
+	/* Only rules that carry a policy rule id and a counter count. */
+	if (comment && *comment && pb[2] && counters_add(c, comment, pb[0], pb[1])) {
+		c->err = -ENOMEM;
+		nftnl_rule_free(r);
+		return MNL_CB_ERROR;
+	}
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct counters c = { 0 };
+	struct nftio_sock s;
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = nftio_sock_open(netns, &s);
+	if (err)
+		return err;
+	r = nftnl_rule_alloc();
+	if (!r) {
+		nftio_sock_close(&s);
+		return -ENOMEM;
+	}
+	nlh = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s.seq++);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, IR_TABLE_NAME);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	err = nftio_sock_talk(&s, nlh, rule_cb, &c);
+	nftio_sock_close(&s);
+	if (c.err)
+		err = c.err;
+	if (err) {
+		free(c.v);
+		return err;
+	}
+	*out = c.v;
+	*n = c.n;
+	return 0;
+}
+
+/* Set elements. A change is a batch of one message (nf_tables only takes
+ * changes inside NFNL_MSG_BATCH_BEGIN/END). */
+
+static int send_elem_batch(const char *netns, uint16_t type, const char *set, const uint8_t *key,
+			   size_t key_len, uint64_t timeout_ms)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], rbuf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_nlmsg_batch *batch;
+	struct nftnl_set *s;
+	struct nftnl_set_elem *e;
+	struct nftio_sock sock;
+	struct nlmsghdr *nlh;
+	uint32_t elem_seq;
+	int err;
+
+	s = nftnl_set_alloc();
+	e = nftnl_set_elem_alloc();
+	if (!s || !e) {
+		nftnl_set_free(s);
+		nftnl_set_elem_free(e);
+		return -ENOMEM;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, IR_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)key_len);
+	if (timeout_ms)
+		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+	nftnl_set_elem_add(s, e);
+
+	err = nftio_sock_open(netns, &sock);
+	if (err) {
+		nftnl_set_free(s);
+		return err;
+	}
+	batch = mnl_nlmsg_batch_start(buf, sizeof(buf));
+	nftnl_batch_begin(mnl_nlmsg_batch_current(batch), sock.seq++);
+	mnl_nlmsg_batch_next(batch);
+	elem_seq = sock.seq++;
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
+				    (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK, elem_seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_batch_end(mnl_nlmsg_batch_current(batch), sock.seq++);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_set_free(s);
+
+	if (mnl_socket_sendto(sock.nl, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch)) < 0) {
+		err = -errno;
+	} else {
+		/* One ack (or error) for the one message that asked for it. */
+		ssize_t n = mnl_socket_recvfrom(sock.nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			err = -errno;
+		else if (mnl_cb_run(rbuf, (size_t)n, elem_seq, sock.portid, NULL, NULL) < 0)
+			err = errno ? -errno : -EPROTO;
+	}
+	mnl_nlmsg_batch_stop(batch);
+	nftio_sock_close(&sock);
+	return err;
+}
+
+static int addr_len(int family)
+{
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : -EAFNOSUPPORT;
+}
+
+int nftio_set_elem_add(const char *netns, const char *set, int family, const uint8_t *addr,
+		       uint64_t timeout_ms)
+{
+	int len = addr_len(family);
+	if (len < 0)
+		return len;
+	return send_elem_batch(netns, NFT_MSG_NEWSETELEM, set, addr, (size_t)len, timeout_ms);
+}
+
+int nftio_set_elem_del(const char *netns, const char *set, int family, const uint8_t *addr)
+{
+	int len = addr_len(family);
+	if (len < 0)
+		return len;
+	return send_elem_batch(netns, NFT_MSG_DELSETELEM, set, addr, (size_t)len, 0);
+}
+
+struct elems {
+	struct nftio_set_elem *v;
+	size_t n, cap;
+	int err;
+};
+
+static int elems_push(struct elems *l, struct nftnl_set_elem *e)
+{
+	struct nftio_set_elem *x;
+	uint32_t klen = 0;
+	const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+
+	if (!key || (klen != 4 && klen != 16))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		x = realloc(l->v, cap * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		l->v = x;
+		l->cap = cap;
+	}
+	x = &l->v[l->n++];
+	memset(x, 0, sizeof(*x));
+	x->family = klen == 4 ? AF_INET : AF_INET6;
+	memcpy(x->addr, key, klen);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT))
+		x->timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))
+		x->expires_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+	return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elems *l = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s) {
+		l->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		l->err = -EPROTO;
+		return MNL_CB_ERROR;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
+		if (elems_push(l, e)) {
+			l->err = -ENOMEM;
+			break;
+		}
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return l->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct elems l = { 0 };
+	struct nftio_sock sock;
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	s = nftnl_set_alloc();
+	if (!s)
+		return -ENOMEM;
+	err = nftio_sock_open(netns, &sock);
+	if (err) {
+		nftnl_set_free(s);
+		return err;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, IR_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, sock.seq++);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	err = nftio_sock_talk(&sock, nlh, elems_cb, &l);
+	nftio_sock_close(&sock);
+	if (l.err)
+		err = l.err;
+	if (err) {
+		free(l.v);
+		return err;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
