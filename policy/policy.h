@@ -33,9 +33,10 @@ struct policy *policy_load_text(const char *name, const char *text, size_t len,
 
 /* Where policy files come from: the real file system (NULL), or something
  * else, such as a git tree read by the daemon. `read` returns 0 and a
- * malloc'd NUL-terminated text, or -errno. `glob` expands a pattern (for
- * include "dir/*.hvp" and for a directory source: "DIR/*.hvp") into sorted
- * malloc'd paths; it returns the count or -errno. Paths use '/'. */
+ * malloc'd NUL-terminated text, or -errno. `glob` expands a pattern (an
+ * include of `*.hvp` in a folder; for a directory source, every `*.hvp` of
+ * DIR) into sorted malloc'd paths; it returns the count or -errno. Paths use
+ * '/'. */
 struct policy_fs {
 	void *ctx;
 	int (*read)(void *ctx, const char *path, char **text, size_t *len);
