@@ -1,0 +1,525 @@
+/* Revisions on disk (history.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "appliance/history.h"
+#include "appliance/json.h"
+
+#define BUNDLE_MAGIC "hvgate-bundle 1\n"
+/* A stored file larger than this is not a policy file. */
+#define BUNDLE_FILE_MAX (64u << 20)
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0750) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0750) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int history_init(const char *state_dir)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/revisions", state_dir);
+	return mkdir_p(p);
+}
+
+/* Writes data to path through path.tmp + fsync + rename. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	while (len && !err) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	if (!err && fsync(fd))
+		err = -errno;
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *p = realloc(buf, cap);
+			if (!p) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = p;
+		}
+		size_t k = fread(buf + n, 1, cap - n - 1, f);
+		n += k;
+		if (k == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = 0;
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int meta_write(const char *dir, const struct history_rev *m)
+{
+	char path[PATH_MAX + 16];
+	struct json_buf b;
+	int err;
+
+	json_buf_init(&b);
+	json_obj_begin(&b);
+	json_kv_uint(&b, "id", m->id);
+	json_kv_int(&b, "time", (long long)m->time);
+	json_kv_uint(&b, "uid", m->uid);
+	json_kv_str(&b, "comment", m->comment);
+	json_kv_str(&b, "source", m->source);
+	json_kv_str(&b, "source_rev", m->source_rev);
+	json_kv_str(&b, "root", m->root);
+	json_kv_str(&b, "hash", m->hash);
+	json_obj_end(&b);
+	if (b.oom) {
+		json_buf_free(&b);
+		return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/meta.json", dir);
+	err = write_atomic(path, b.s, b.len);
+	json_buf_free(&b);
+	return err;
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
+{
+	char path[PATH_MAX], err[128];
+	struct json *j;
+	long long v;
+	char *text;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/meta.json", state_dir, id);
+	rc = read_file(path, &text, &len);
+	if (rc)
+		return rc;
+	rc = json_parse(text, len, &j, err, sizeof(err));
+	free(text);
+	if (rc)
+		return rc;
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	if (!json_get_int(j, "time", &v))
+		m->time = (time_t)v;
+	if (!json_get_int(j, "uid", &v))
+		m->uid = (uid_t)v;
+	copy_str(m->comment, sizeof(m->comment), json_get_str(j, "comment"));
+	copy_str(m->source, sizeof(m->source), json_get_str(j, "source"));
+	copy_str(m->source_rev, sizeof(m->source_rev), json_get_str(j, "source_rev"));
+	copy_str(m->root, sizeof(m->root), json_get_str(j, "root"));
+	copy_str(m->hash, sizeof(m->hash), json_get_str(j, "hash"));
+	json_free(j);
+	return 0;
+}
+
+static int bundle_write(const char *dir, const struct policy_diags *files)
+{
+	char path[PATH_MAX + 16];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int err;
+
+	if (!f)
+		return -ENOMEM;
+	fputs(BUNDLE_MAGIC, f);
+	for (size_t i = 0; i < files->n_files; i++)
+		fprintf(f, "file %zu %s\n%.*s\n", files->files[i].len, files->files[i].path,
+			(int)files->files[i].len, files->files[i].text);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/policy.bundle", dir);
+	err = write_atomic(path, buf, len);
+	free(buf);
+	return err;
+}
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The ids present, ascending. */
+static int list_ids(const char *state_dir, unsigned **ids, size_t *n)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+
+	*ids = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/revisions", state_dir);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long id = strtoul(de->d_name, &end, 10);
+		if (*end || !id || de->d_name[0] == '0')
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			unsigned *p = realloc(*ids, cap * sizeof(*p));
+			if (!p) {
+				closedir(d);
+				free(*ids);
+				*ids = NULL;
+				return -ENOMEM;
+			}
+			*ids = p;
+		}
+		(*ids)[(*n)++] = (unsigned)id;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_uint);
+	return 0;
+}
+
+static void remove_rev(const char *state_dir, unsigned id)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/revisions/%u/meta.json", state_dir, id);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/revisions/%u/policy.bundle", state_dir, id);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/revisions/%u", state_dir, id);
+	rmdir(p);
+}
+
+unsigned history_last_id(const char *state_dir)
+{
+	char path[PATH_MAX], *text;
+	unsigned last = 0, *ids;
+	size_t n, len;
+
+	/* The counter survives pruning so that ids never repeat. */
+	snprintf(path, sizeof(path), "%s/last-id", state_dir);
+	if (!read_file(path, &text, &len)) {
+		last = (unsigned)strtoul(text, NULL, 10);
+		free(text);
+	}
+	if (!list_ids(state_dir, &ids, &n)) {
+		if (n && ids[n - 1] > last)
+			last = ids[n - 1];
+		free(ids);
+	}
+	return last;
+}
+
+int history_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
+{
+	char dir[PATH_MAX], path[PATH_MAX], num[16];
+	unsigned *ids;
+	size_t n;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s/revisions/%u", state_dir, meta->id);
+	err = mkdir_p(dir);
+	if (!err)
+		err = bundle_write(dir, files);
+	/* meta.json last: a revision without it is not listed. */
+	if (!err)
+		err = meta_write(dir, meta);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/last-id", state_dir);
+	snprintf(num, sizeof(num), "%u\n", meta->id);
+	err = write_atomic(path, num, strlen(num));
+	if (err)
+		return err;
+	if (list_ids(state_dir, &ids, &n))
+		return 0;
+	for (size_t i = 0; n > HISTORY_KEEP && i < n - HISTORY_KEEP; i++)
+		remove_rev(state_dir, ids[i]);
+	free(ids);
+	return 0;
+}
+
+int history_list(const char *state_dir, struct history_rev **v, size_t *n)
+{
+	unsigned *ids;
+	size_t k;
+	int err = list_ids(state_dir, &ids, &k);
+
+	*v = NULL;
+	*n = 0;
+	if (err)
+		return err;
+	*v = calloc(k ? k : 1, sizeof(**v));
+	if (!*v) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (!meta_read(state_dir, ids[i], &(*v)[*n]))
+			(*n)++;
+	free(ids);
+	return 0;
+}
+
+int history_get(const char *state_dir, unsigned id, struct history_rev *out)
+{
+	return meta_read(state_dir, id, out);
+}
+
+/* Bundles. */
+
+struct bundle_file {
+	char *path;
+	char *text;
+	size_t len;
+};
+
+struct history_bundle {
+	struct bundle_file *files;
+	size_t n;
+	struct policy_fs fs;
+	char *raw;
+};
+
+static int bundle_read(void *ctx, const char *path, char **text, size_t *len)
+{
+	const struct history_bundle *b = ctx;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (strcmp(b->files[i].path, path))
+			continue;
+		*text = malloc(b->files[i].len + 1);
+		if (!*text)
+			return -ENOMEM;
+		memcpy(*text, b->files[i].text, b->files[i].len);
+		(*text)[b->files[i].len] = 0;
+		*len = b->files[i].len;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int bundle_glob(void *ctx, const char *pattern, char ***paths)
+{
+	const struct history_bundle *b = ctx;
+	char **v = calloc(b->n ? b->n : 1, sizeof(*v));
+	int n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		if (fnmatch(pattern, b->files[i].path, FNM_PATHNAME))
+			continue;
+		v[n] = strdup(b->files[i].path);
+		if (!v[n]) {
+			while (n--)
+				free(v[n]);
+			free(v);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	qsort(v, (size_t)n, sizeof(*v), cmp_str);
+	*paths = v;
+	return n;
+}
+
+static int bundle_is_dir(void *ctx, const char *path)
+{
+	const struct history_bundle *b = ctx;
+	size_t plen = strlen(path);
+	bool file = false;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (!strncmp(b->files[i].path, path, plen) && b->files[i].path[plen] == '/')
+			return 1;
+		if (!strcmp(b->files[i].path, path))
+			file = true;
+	}
+	return file ? 0 : -ENOENT;
+}
+
+int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out)
+{
+	char path[PATH_MAX];
+	struct history_bundle *b;
+	size_t len, cap = 0;
+	char *p, *end;
+	int err;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, id);
+	err = read_file(path, &b->raw, &len);
+	if (err) {
+		free(b);
+		return err;
+	}
+	end = b->raw + len;
+	if (strncmp(b->raw, BUNDLE_MAGIC, strlen(BUNDLE_MAGIC))) {
+		history_bundle_free(b);
+		return -EINVAL;
+	}
+	p = b->raw + strlen(BUNDLE_MAGIC);
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *name;
+		unsigned long flen;
+		if (!nl || strncmp(p, "file ", 5))
+			goto bad;
+		*nl = 0;
+		flen = strtoul(p + 5, &name, 10);
+		if (*name != ' ' || flen > BUNDLE_FILE_MAX || (size_t)(end - nl - 1) < flen + 1)
+			goto bad;
+		if (b->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct bundle_file *f = realloc(b->files, cap * sizeof(*f));
+			if (!f) {
+				history_bundle_free(b);
+				return -ENOMEM;
+			}
+			b->files = f;
+		}
+		b->files[b->n].path = name + 1;
+		b->files[b->n].text = nl + 1;
+		b->files[b->n].len = flen;
+		b->n++;
+		p = nl + 1 + flen;
+		*p++ = 0; /* the separating newline */
+	}
+	b->fs.ctx = b;
+	b->fs.read = bundle_read;
+	b->fs.glob = bundle_glob;
+	b->fs.is_dir = bundle_is_dir;
+	*out = b;
+	return 0;
+bad:
+	history_bundle_free(b);
+	return -EINVAL;
+}
+
+const struct policy_fs *history_bundle_fs(const struct history_bundle *b)
+{
+	return &b->fs;
+}
+
+void history_bundle_free(struct history_bundle *b)
+{
+	if (!b)
+		return;
+	free(b->files);
+	free(b->raw);
+	free(b);
+}
+
+/* Pending commit-confirm revert. */
+
+int history_pending_save(const char *state_dir, const struct history_pending *p)
+{
+	char path[PATH_MAX], text[128];
+
+	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
+	snprintf(text, sizeof(text), "{\"committed\":%u,\"revert_to\":%u,\"deadline\":%lld}\n",
+		 p->committed, p->revert_to, (long long)p->deadline);
+	return write_atomic(path, text, strlen(text));
+}
+
+int history_pending_load(const char *state_dir, struct history_pending *p)
+{
+	char path[PATH_MAX], err[128], *text;
+	struct json *j;
+	long long c, r, d;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
+	rc = read_file(path, &text, &len);
+	if (rc)
+		return rc;
+	rc = json_parse(text, len, &j, err, sizeof(err));
+	free(text);
+	if (rc)
+		return rc;
+	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) ||
+	    json_get_int(j, "deadline", &d) || c < 0 || r < 0) {
+		json_free(j);
+		return -EINVAL;
+	}
+	json_free(j);
+	p->committed = (unsigned)c;
+	p->revert_to = (unsigned)r;
+	p->deadline = (time_t)d;
+	return 0;
+}
+
+int history_pending_clear(const char *state_dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}

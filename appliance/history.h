@@ -1,0 +1,68 @@
+/* Committed revisions of the policy, kept in the state directory:
+ *
+ *   STATE/revisions/N/meta.json      when, who, why, where from, ruleset hash
+ *   STATE/revisions/N/policy.bundle  the text of every file the policy read
+ *   STATE/pending.json               an armed `commit confirmed` revert
+ *
+ * A bundle stores each file under the path the compiler read it from, so the
+ * revision can be compiled again through history_bundle_fs() exactly as it
+ * was, whatever happened to the source since. The newest HISTORY_KEEP
+ * revisions are kept. Files are written to a temporary name and renamed, so
+ * a crash never leaves half a revision.
+ *
+ * Error convention: 0 or negative errno. Not thread-safe.
+ */
+#ifndef HVGATE_APPLIANCE_HISTORY_H
+#define HVGATE_APPLIANCE_HISTORY_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "policy/diag.h"
+#include "policy/policy.h"
+
+#define HISTORY_KEEP 50 /* the issue: the last 50 committed revisions */
+
+struct history_rev {
+	unsigned id;
+	time_t time;
+	uid_t uid;
+	char comment[256];
+	char source[PATH_MAX];	/* a path, or "git:REPO@REF" */
+	char source_rev[48];	/* git commit id, or "" */
+	char root[PATH_MAX];	/* the path the compiler was given */
+	char hash[20];		/* ruleset hash, hex */
+};
+
+int history_init(const char *state_dir);
+
+/* Stores revision meta->id with the files in `files`; prunes old ones. */
+int history_save(const char *state_dir, const struct history_rev *meta,
+		 const struct policy_diags *files);
+/* The revisions present, oldest first (caller frees *v). */
+int history_list(const char *state_dir, struct history_rev **v, size_t *n);
+int history_get(const char *state_dir, unsigned id, struct history_rev *out);
+/* The highest id ever stored (0 if none); ids never repeat. */
+unsigned history_last_id(const char *state_dir);
+
+/* A stored revision's files, as a struct policy_fs. */
+struct history_bundle;
+int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out);
+const struct policy_fs *history_bundle_fs(const struct history_bundle *b);
+void history_bundle_free(struct history_bundle *b);
+
+struct history_pending {
+	unsigned committed; /* the revision applied by `commit confirmed` */
+	unsigned revert_to; /* the revision to return to; 0: flush */
+	time_t deadline;    /* wall clock, seconds */
+};
+int history_pending_save(const char *state_dir, const struct history_pending *p);
+/* -ENOENT when nothing is pending. */
+int history_pending_load(const char *state_dir, struct history_pending *p);
+int history_pending_clear(const char *state_dir);
+
+#endif

@@ -1,0 +1,744 @@
+/* Candidate, commit, confirm, rollback and the history of applies (txn.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "appliance/gitsrc.h"
+#include "appliance/nftio.h"
+#include "appliance/txn.h"
+
+/* The compiler and the apply path are built by other parts of the project;
+ * weak references keep this file linkable while one of them is missing, and
+ * txn reports "not built in" instead of crashing. */
+#pragma weak policy_load_fs
+#pragma weak policy_lower
+#pragma weak policy_emit_nft
+#pragma weak policy_free
+#pragma weak policy_diags_init
+#pragma weak policy_diags_free
+#pragma weak policy_diags_print
+#pragma weak ir_table_free
+#pragma weak nftio_apply
+#pragma weak nftio_flush
+#pragma weak nftio_genid
+#pragma weak nftio_table_comment
+#pragma weak policy_lower_opts_default
+
+static bool compiler_present(void)
+{
+	return policy_load_fs && policy_lower && policy_emit_nft && policy_free && policy_diags_init &&
+	       policy_diags_free && policy_diags_print && ir_table_free;
+}
+
+static bool kernel_io_present(void)
+{
+	return nftio_apply && nftio_flush && nftio_genid && nftio_table_comment;
+}
+
+static void diags_to_err(const struct policy_diags *d, const char *what, char *err, size_t errsz)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f) {
+		snprintf(err, errsz, "%s (out of memory)", what);
+		return;
+	}
+	policy_diags_print(d, f);
+	fclose(f);
+	/* Drop the trailing newline: the message goes into one JSON string. */
+	while (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	snprintf(err, errsz, "%s%s%s", what, len ? ":\n" : "", buf ? buf : "");
+	free(buf);
+}
+
+void txn_policy_free(struct txn_policy *p)
+{
+	if (!p)
+		return;
+	if (p->ir)
+		ir_table_free(p->ir);
+	if (p->policy)
+		policy_free(p->policy);
+	policy_diags_free(&p->diags);
+	free(p);
+}
+
+static int set_index(const struct ir_table *ir, const char *name)
+{
+	for (size_t i = 0; i < ir->n_sets; i++)
+		if (!strcmp(ir->sets[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* A drop rule for `set` at the top of every filter base chain: the block
+ * list wins over every policy rule. */
+static int add_block_rules(struct ir_table *ir, size_t set, uint8_t nfproto, enum ir_field field)
+{
+	for (size_t c = 0; c < ir->n_chains; c++) {
+		struct ir_chain *ch = &ir->chains[c];
+		struct ir_match *m;
+		struct ir_stmt *s;
+		struct ir_rule *r, top;
+
+		if (ch->hook == IR_HOOK_NONE || ch->type != IR_CHAIN_FILTER)
+			continue;
+		r = ir_rule_add(ch);
+		if (!r)
+			return -ENOMEM;
+		snprintf(r->comment, sizeof(r->comment), "hvgate:%s", ir->sets[set].name);
+		if (!(m = ir_match_add(r)))
+			return -ENOMEM;
+		m->kind = IR_M_CMP;
+		m->field[0] = IR_META_NFPROTO;
+		m->n_field = 1;
+		m->op = IR_OP_EQ;
+		m->value = ir_value_u8(nfproto);
+		if (!(m = ir_match_add(r)))
+			return -ENOMEM;
+		m->kind = IR_M_LOOKUP;
+		m->field[0] = field;
+		m->n_field = 1;
+		m->op = IR_OP_EQ;
+		m->set = set;
+		if (!(s = ir_stmt_add(r)))
+			return -ENOMEM;
+		s->kind = IR_S_COUNTER;
+		r->verdict.kind = IR_V_DROP;
+		top = ch->rules[ch->n_rules - 1];
+		memmove(&ch->rules[1], &ch->rules[0], (ch->n_rules - 1) * sizeof(ch->rules[0]));
+		ch->rules[0] = top;
+	}
+	return 0;
+}
+
+/* Adds sets blocked4/blocked6 and their drop rules unless lowering made them. */
+static int add_block_sets(struct ir_table *ir)
+{
+	static const struct {
+		const char *name;
+		enum ir_field field;
+		uint8_t nfproto;
+	} sets[] = { { TXN_BLOCK_SET4, IR_IP_SADDR, NFPROTO_IPV4 }, { TXN_BLOCK_SET6, IR_IP6_SADDR, NFPROTO_IPV6 } };
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t idx;
+		struct ir_set *s;
+		if (set_index(ir, sets[i].name) >= 0)
+			continue;
+		idx = ir_set_add(ir, sets[i].name);
+		if (idx == (size_t)-1)
+			return -ENOMEM;
+		s = &ir->sets[idx];
+		s->key[0] = sets[i].field;
+		s->n_key = 1;
+		s->flags = IR_SET_TIMEOUT | IR_SET_DYNAMIC;
+		s->data = IR_DATA_NONE;
+		snprintf(s->comment, sizeof(s->comment), "hvgate block list");
+		if (add_block_rules(ir, idx, sets[i].nfproto, sets[i].field))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int ok;
+
+	if (!f)
+		return -ENOMEM;
+	ok = policy_emit_nft(ir, f) == 0;
+	if (fclose(f))
+		ok = 0;
+	if (ok)
+		ok = EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1;
+	free(buf);
+	if (!ok)
+		return -EIO;
+	for (size_t i = 0; i < (TXN_HASH_HEX - 1) / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+static int compile_fs(const struct txn *t, const char *root, const struct policy_fs *fs, const char *source,
+		      const char *source_rev, struct txn_policy **out, char *err, size_t errsz)
+{
+	struct txn_policy *p;
+
+	if (!compiler_present()) {
+		snprintf(err, errsz, "the policy compiler is not built into this hvgated");
+		return -ENOSYS;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	policy_diags_init(&p->diags);
+	snprintf(p->source, sizeof(p->source), "%s", source);
+	snprintf(p->source_rev, sizeof(p->source_rev), "%s", source_rev ? source_rev : "");
+	snprintf(p->root, sizeof(p->root), "%s", root);
+	p->policy = policy_load_fs(root, fs, &p->diags);
+	if (!p->policy) {
+		diags_to_err(&p->diags, "the policy has errors", err, errsz);
+		txn_policy_free(p);
+		return -EINVAL;
+	}
+	p->ir = policy_lower(p->policy, &t->lower, &p->diags);
+	if (!p->ir) {
+		diags_to_err(&p->diags, "the policy cannot be lowered", err, errsz);
+		txn_policy_free(p);
+		return -EINVAL;
+	}
+	if (add_block_sets(p->ir) || ruleset_hash(p->ir, p->hash)) {
+		snprintf(err, errsz, "out of memory building the ruleset");
+		txn_policy_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz)
+{
+	return compile_fs(t, path, NULL, path, NULL, out, err, errsz);
+}
+
+int txn_compile_git(const struct txn *t, const char *repo, const char *ref, struct txn_policy **out,
+		    char *err, size_t errsz)
+{
+	char source[PATH_MAX + 64];
+	struct gitsrc *g;
+	int rc = gitsrc_open(repo, ref, &g, err, errsz);
+
+	if (rc)
+		return rc;
+	snprintf(source, sizeof(source), "git:%s@%s", repo, ref);
+	rc = compile_fs(t, GITSRC_ROOT, gitsrc_fs(g), source, gitsrc_commit(g), out, err, errsz);
+	gitsrc_close(g);
+	return rc;
+}
+
+int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err, size_t errsz)
+{
+	struct history_bundle *b;
+	struct history_rev meta;
+	int rc = history_get(t->state_dir, rev, &meta);
+
+	if (!rc)
+		rc = history_bundle_load(t->state_dir, rev, &b);
+	if (rc) {
+		snprintf(err, errsz, "revision %u is not in the history (%s)", rev, strerror(-rc));
+		return rc;
+	}
+	rc = compile_fs(t, meta.root, history_bundle_fs(b), meta.source, meta.source_rev, out, err, errsz);
+	history_bundle_free(b);
+	return rc;
+}
+
+/* Compare. */
+
+struct item {
+	const char *id, *kind;
+	char file[PATH_MAX];
+	unsigned line;
+	char hash[16];
+	bool used;
+};
+
+static void parse_id(struct item *it, const char *id, const char *kind)
+{
+	const char *h = strrchr(id, ':'), *l;
+
+	it->id = id;
+	it->kind = kind;
+	it->used = false;
+	it->file[0] = it->hash[0] = 0;
+	it->line = 0;
+	if (!h)
+		return;
+	for (l = h - 1; l > id && *l != ':'; l--)
+		;
+	if (l <= id)
+		return;
+	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - id), id);
+	it->line = (unsigned)strtoul(l + 1, NULL, 10);
+	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
+}
+
+static struct item *items_of(const struct txn_policy *p, size_t *n)
+{
+	size_t k = 0, total = p ? p->policy->n_rules + p->policy->n_nats : 0;
+	struct item *v = calloc(total ? total : 1, sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; p && i < p->policy->n_rules; i++)
+		parse_id(&v[k++], p->policy->rules[i].id, "rule");
+	for (size_t i = 0; p && i < p->policy->n_nats; i++)
+		parse_id(&v[k++], p->policy->nats[i].id, "nat");
+	*n = k;
+	return v;
+}
+
+static void item_json(struct json_buf *b, const struct item *it)
+{
+	char loc[PATH_MAX + 16];
+
+	json_obj_begin(b);
+	json_kv_str(b, "id", it->id);
+	json_kv_str(b, "kind", it->kind);
+	snprintf(loc, sizeof(loc), "%s:%u", it->file, it->line);
+	json_kv_str(b, "location", loc);
+	json_obj_end(b);
+}
+
+void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
+{
+	size_t nf, nt, unchanged = 0;
+	struct item *f = items_of(from, &nf), *t = items_of(to, &nt);
+
+	if (!f || !t) {
+		out->oom = true;
+		free(f);
+		free(t);
+		return;
+	}
+	/* Same text (hash) in the same file: unchanged, even if it moved. */
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < nf && !t[i].used; j++)
+			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].hash, t[i].hash) &&
+			    !strcmp(f[j].file, t[i].file)) {
+				f[j].used = t[i].used = true;
+				unchanged++;
+			}
+	json_key(out, "changed");
+	json_arr_begin(out);
+	/* Different text at the same place: changed. */
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < nf && !t[i].used; j++)
+			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
+			    !strcmp(f[j].file, t[i].file)) {
+				f[j].used = t[i].used = true;
+				json_obj_begin(out);
+				json_key(out, "from");
+				item_json(out, &f[j]);
+				json_key(out, "to");
+				item_json(out, &t[i]);
+				json_obj_end(out);
+			}
+	json_arr_end(out);
+	json_key(out, "added");
+	json_arr_begin(out);
+	for (size_t i = 0; i < nt; i++)
+		if (!t[i].used)
+			item_json(out, &t[i]);
+	json_arr_end(out);
+	json_key(out, "removed");
+	json_arr_begin(out);
+	for (size_t j = 0; j < nf; j++)
+		if (!f[j].used)
+			item_json(out, &f[j]);
+	json_arr_end(out);
+	json_kv_uint(out, "unchanged", unchanged);
+	free(f);
+	free(t);
+}
+
+/* Applying. */
+
+/* Puts the kernel's current block-list elements into the batch, with the
+ * time they have left. */
+static void carry_dynamic(const struct txn *t, struct ir_table *ir)
+{
+	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
+
+	for (size_t i = 0; i < 2; i++) {
+		int idx = set_index(ir, names[i]);
+		struct nftio_set_elem *v;
+		size_t n;
+
+		if (idx < 0)
+			continue;
+		ir->sets[idx].n_elems = 0; /* a dynamic set has no static elements */
+		if (nftio_set_elems(t->netns, names[i], &v, &n))
+			continue; /* no table yet: nothing to carry */
+		for (size_t k = 0; k < n; k++) {
+			struct ir_set_elem *e;
+			if (v[k].timeout_ms && !v[k].expires_ms)
+				continue; /* expiring right now */
+			e = ir_set_elem_add(&ir->sets[idx]);
+			if (!e)
+				break;
+			e->key[0] = ir_value_addr(v[k].addr, v[k].family);
+			e->timeout_ms = v[k].timeout_ms ? v[k].expires_ms : 0;
+		}
+		free(v);
+	}
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
+{
+	struct nftio_apply_opts o = { .netns = t->netns };
+	struct nftio_apply_result r = { 0 };
+	struct policy_diags d;
+	double start = now_seconds();
+	int rc;
+
+	if (!kernel_io_present()) {
+		snprintf(err, errsz, "the netlink backend is not built into this hvgated");
+		return -ENOSYS;
+	}
+	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
+	carry_dynamic(t, p->ir);
+	o.expect_genid_set = guard && t->genid_known;
+	o.expect_genid = t->genid;
+	policy_diags_init(&d);
+	rc = nftio_apply(p->ir, &o, &r, &d);
+	t->stats.last_apply_seconds = now_seconds() - start;
+	if (rc == -ERESTART || rc == -EAGAIN) {
+		uint32_t now = 0;
+		nftio_genid(t->netns, &now);
+		snprintf(err, errsz,
+			 "the ruleset was changed outside hvgated since its last apply (generation %u, now %u); "
+			 "nothing was applied: look at 'nft list ruleset', then 'commit force' or 'reload'",
+			 t->genid, now);
+	} else if (rc) {
+		diags_to_err(&d, "the kernel refused the ruleset", err, errsz);
+	}
+	policy_diags_free(&d);
+	if (rc) {
+		t->stats.apply_errors++;
+		return rc;
+	}
+	t->stats.applies++;
+	t->stats.apply_seconds_total += t->stats.last_apply_seconds;
+	t->genid = r.genid_after;
+	t->genid_known = true;
+	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
+	       t->stats.last_apply_seconds);
+	return 0;
+}
+
+static void refresh_genid(struct txn *t)
+{
+	if (nftio_genid && !nftio_genid(t->netns, &t->genid))
+		t->genid_known = true;
+}
+
+/* Does the kernel already run exactly this ruleset? */
+static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
+{
+	char comment[128], want[64];
+
+	if (!nftio_table_comment || nftio_table_comment(t->netns, comment, sizeof(comment)))
+		return false;
+	snprintf(want, sizeof(want), "hash=%s", p->hash);
+	return strstr(comment, want) != NULL;
+}
+
+static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment)
+{
+	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who };
+	int rc;
+
+	snprintf(m.comment, sizeof(m.comment), "%s", comment ? comment : "");
+	snprintf(m.source, sizeof(m.source), "%s", p->source);
+	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
+	snprintf(m.root, sizeof(m.root), "%s", p->root);
+	snprintf(m.hash, sizeof(m.hash), "%s", p->hash);
+	rc = history_save(t->state_dir, &m, &p->diags);
+	if (rc)
+		syslog(LOG_ERR, "cannot store revision %u in %s: %s", rev, t->state_dir, strerror(-rc));
+	return rc;
+}
+
+static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
+{
+	txn_policy_free(t->running);
+	t->running = p;
+	t->running_rev = rev;
+}
+
+/* The revision to record `p` under: the newest one if it has the same
+ * ruleset, else a new one. */
+static unsigned rev_for(const struct txn *t, const struct txn_policy *p, bool *is_new)
+{
+	unsigned last = history_last_id(t->state_dir);
+	struct history_rev m;
+
+	*is_new = true;
+	if (t->running && !strcmp(t->running->hash, p->hash)) {
+		*is_new = false;
+		return t->running_rev;
+	}
+	if (last && !history_get(t->state_dir, last, &m) && !strcmp(m.hash, p->hash)) {
+		*is_new = false;
+		return last;
+	}
+	return last + 1;
+}
+
+static int make_running(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err,
+			size_t errsz)
+{
+	bool is_new;
+	unsigned rev = rev_for(t, p, &is_new);
+	int rc = 0;
+
+	*applied = false;
+	if (!kernel_runs(t, p)) {
+		rc = apply(t, p, rev, false, err, errsz);
+		if (rc) {
+			txn_policy_free(p);
+			return rc;
+		}
+		*applied = true;
+	} else {
+		refresh_genid(t);
+	}
+	if (is_new)
+		save_rev(t, p, rev, 0, why);
+	set_running(t, p, rev);
+	return 0;
+}
+
+static int revert(struct txn *t, char *err, size_t errsz)
+{
+	struct txn_policy *p = NULL;
+	unsigned to = t->pend.revert_to;
+	int rc;
+
+	if (!kernel_io_present()) {
+		snprintf(err, errsz, "the netlink backend is not built into this hvgated");
+		return -ENOSYS;
+	}
+	if (to == 0) {
+		struct policy_diags d;
+		policy_diags_init(&d);
+		rc = nftio_flush(t->netns, &d);
+		policy_diags_free(&d);
+		if (rc) {
+			snprintf(err, errsz, "revert: cannot remove the ruleset: %s", strerror(-rc));
+			return rc;
+		}
+		set_running(t, NULL, 0);
+	} else {
+		rc = txn_compile_rev(t, to, &p, err, errsz);
+		if (!rc)
+			rc = apply(t, p, to, false, err, errsz);
+		if (rc) {
+			txn_policy_free(p);
+			return rc;
+		}
+		set_running(t, p, to);
+	}
+	refresh_genid(t);
+	t->pending = false;
+	history_pending_clear(t->state_dir);
+	t->stats.reverts++;
+	syslog(LOG_WARNING, "commit of revision %u was not confirmed: reverted to revision %u", t->pend.committed, to);
+	return 0;
+}
+
+int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
+	t->netns = netns;
+	if (policy_lower_opts_default)
+		policy_lower_opts_default(&t->lower);
+	else
+		t->lower.optimize = true;
+	t->lower.nflog_group = nflog_group;
+	t->lower.queue_num = -1;
+	return history_init(state_dir);
+}
+
+void txn_free(struct txn *t)
+{
+	txn_policy_free(t->running);
+	txn_policy_free(t->candidate);
+	t->running = t->candidate = NULL;
+}
+
+int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz)
+{
+	struct txn_policy *committed = NULL;
+	int rc;
+
+	*applied = false;
+	if (history_pending_load(t->state_dir, &t->pend)) {
+		if (!p) {
+			snprintf(err, errsz, "no policy to start with");
+			return -EINVAL;
+		}
+		return make_running(t, p, why, applied, err, errsz);
+	}
+	/* A `commit confirmed` was pending when the daemon stopped: the
+	 * unconfirmed revision wins over the configured source until the
+	 * deadline, and then the revert happens as if we had never stopped. */
+	txn_policy_free(p);
+	t->pending = true;
+	if (time(NULL) >= t->pend.deadline) {
+		rc = revert(t, err, errsz);
+		*applied = rc == 0;
+		return rc;
+	}
+	rc = txn_compile_rev(t, t->pend.committed, &committed, err, errsz);
+	if (rc)
+		return rc;
+	if (!kernel_runs(t, committed)) {
+		rc = apply(t, committed, t->pend.committed, false, err, errsz);
+		if (rc) {
+			txn_policy_free(committed);
+			return rc;
+		}
+		*applied = true;
+	} else {
+		refresh_genid(t);
+	}
+	set_running(t, committed, t->pend.committed);
+	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %lld s)", t->pend.committed,
+	       (long long)(t->pend.deadline - time(NULL)));
+	return 0;
+}
+
+int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz)
+{
+	int rc;
+
+	t->stats.reloads++;
+	if (t->pending) {
+		txn_policy_free(p);
+		snprintf(err, errsz, "a confirmed commit is pending: confirm it or let it revert before a reload");
+		t->stats.reload_errors++;
+		return -EBUSY;
+	}
+	rc = make_running(t, p, "reload", applied, err, errsz);
+	if (rc)
+		t->stats.reload_errors++;
+	return rc;
+}
+
+void txn_set_candidate(struct txn *t, struct txn_policy *p)
+{
+	txn_policy_free(t->candidate);
+	t->candidate = p;
+}
+
+int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force, char *err,
+	       size_t errsz)
+{
+	unsigned rev, prev = t->running_rev;
+	int rc;
+
+	if (!t->candidate) {
+		snprintf(err, errsz, "no candidate: 'load' a policy or 'rollback N' first");
+		return -ENOENT;
+	}
+	if (t->pending) {
+		snprintf(err, errsz, "revision %u waits for 'confirm'; confirm it (or let it revert) first",
+			 t->pend.committed);
+		return -EBUSY;
+	}
+	rev = history_last_id(t->state_dir) + 1;
+	rc = apply(t, t->candidate, rev, !force, err, errsz);
+	if (rc)
+		return rc;
+	save_rev(t, t->candidate, rev, who, comment);
+	set_running(t, t->candidate, rev);
+	t->candidate = NULL;
+	if (!confirm_seconds)
+		return 0;
+	t->pend.committed = rev;
+	t->pend.revert_to = prev;
+	t->pend.deadline = time(NULL) + confirm_seconds;
+	t->pending = true;
+	rc = history_pending_save(t->state_dir, &t->pend);
+	if (rc) {
+		/* Without the file a restart would not revert: say so now. */
+		snprintf(err, errsz, "applied, but the pending revert cannot be stored: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int txn_confirm(struct txn *t, char *err, size_t errsz)
+{
+	if (!t->pending) {
+		snprintf(err, errsz, "nothing waits for confirm");
+		return -ENOENT;
+	}
+	t->pending = false;
+	history_pending_clear(t->state_dir);
+	syslog(LOG_INFO, "revision %u confirmed", t->pend.committed);
+	return 0;
+}
+
+int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
+{
+	struct txn_policy *p;
+	int rc = txn_compile_rev(t, rev, &p, err, errsz);
+
+	if (rc)
+		return rc;
+	txn_set_candidate(t, p);
+	return 0;
+}
+
+int txn_tick(struct txn *t, time_t now, char *err, size_t errsz)
+{
+	if (!t->pending || now < t->pend.deadline)
+		return 0;
+	return revert(t, err, errsz) ? -EIO : 1;
+}
+
+/* Our own element change moves the generation too; keep the guard in step
+ * unless someone else had already moved it. */
+static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
+{
+	if (before_ok && t->genid_known && before == t->genid)
+		refresh_genid(t);
+}
+
+int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms)
+{
+	uint32_t before = 0;
+	bool ok = nftio_genid && !nftio_genid(t->netns, &before);
+	int rc = nftio_set_elem_add(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr,
+				    timeout_ms);
+	if (!rc)
+		after_own_change(t, before, ok);
+	return rc;
+}
+
+int txn_unblock(struct txn *t, int family, const uint8_t *addr)
+{
+	uint32_t before = 0;
+	bool ok = nftio_genid && !nftio_genid(t->netns, &before);
+	int rc = nftio_set_elem_del(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr);
+
+	if (!rc)
+		after_own_change(t, before, ok);
+	return rc;
+}

@@ -1,0 +1,98 @@
+/* Transactions of hvgated: a candidate policy is compiled, compared with
+ * the running one, committed (optionally `confirmed N`: reverted unless
+ * confirmed within N seconds), and every commit becomes a revision in the
+ * history (history.h). Applies go through nftio_apply() guarded by the
+ * nftables generation id, so a change by someone else since our last apply
+ * is reported instead of overwritten.
+ *
+ * The dynamic block lists (sets blocked4 / blocked6) are part of every
+ * ruleset; their elements are read from the kernel before each apply and put
+ * into the new batch, so they survive reloads and commits.
+ *
+ * Error convention: 0 or negative errno, with a message in `err` (several
+ * lines for policy diagnostics). Not thread-safe: the daemon's loop only.
+ */
+#ifndef HVGATE_APPLIANCE_TXN_H
+#define HVGATE_APPLIANCE_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "appliance/history.h"
+#include "appliance/json.h"
+#include "policy/policy.h"
+
+#define TXN_BLOCK_SET4 "blocked4"
+#define TXN_BLOCK_SET6 "blocked6"
+#define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
+#define TXN_ERR_MAX 4096
+
+/* One compiled policy. */
+struct txn_policy {
+	struct policy_diags diags; /* also keeps the text of every file read */
+	struct policy *policy;
+	struct ir_table *ir;
+	char hash[TXN_HASH_HEX]; /* of the emitted ruleset, without dynamic elements */
+	char source[PATH_MAX];	 /* what was loaded: a path or "git:REPO@REF" */
+	char source_rev[48];	 /* git commit id or "" */
+	char root[PATH_MAX];	 /* the path given to the compiler */
+};
+
+struct txn_stats {
+	uint64_t applies, apply_errors, reloads, reload_errors, reverts;
+	double last_apply_seconds, apply_seconds_total;
+};
+
+struct txn {
+	char state_dir[PATH_MAX];
+	const char *netns; /* NULL: the daemon's own namespace */
+	struct policy_lower_opts lower;
+	struct txn_policy *running;
+	unsigned running_rev;
+	struct txn_policy *candidate;
+	bool pending; /* a `commit confirmed` waits for `confirm` */
+	struct history_pending pend;
+	bool genid_known;
+	uint32_t genid; /* after our last own change */
+	struct txn_stats stats;
+};
+
+/* Compiles a file or directory, a git ref, or a stored revision. */
+int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz);
+int txn_compile_git(const struct txn *t, const char *repo, const char *ref, struct txn_policy **out,
+		    char *err, size_t errsz);
+int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err, size_t errsz);
+void txn_policy_free(struct txn_policy *p);
+
+/* Writes {"added":[..],"removed":[..],"changed":[..],"unchanged":N}: rules
+ * and NAT rules matched by their text hash first, then by file and line. */
+void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out);
+
+int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
+void txn_free(struct txn *t);
+
+/* Start-up: re-arm or carry out a persisted revert; otherwise make `p` the
+ * running policy (ownership taken), applying it only if the kernel does not
+ * already run the same ruleset. `*applied` says whether the kernel changed. */
+int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz);
+/* reload: make `p` (owned) running; a no-op in the kernel if unchanged. */
+int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
+
+void txn_set_candidate(struct txn *t, struct txn_policy *p); /* owned */
+/* Applies the candidate. confirm_seconds 0: permanent. force: skip the genid guard. */
+int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force,
+	       char *err, size_t errsz);
+int txn_confirm(struct txn *t, char *err, size_t errsz);
+/* Makes revision `rev` the candidate. */
+int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz);
+/* Reverts if a pending deadline has passed; returns 1 if it reverted. */
+int txn_tick(struct txn *t, time_t now, char *err, size_t errsz);
+
+/* Block list changes (also keep the genid guard in step). */
+int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms);
+int txn_unblock(struct txn *t, int family, const uint8_t *addr);
+
+#endif
