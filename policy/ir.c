@@ -196,6 +196,158 @@ struct ir_value ir_value_addr(const uint8_t *bytes, int family)
 	return x;
 }
 
+void ir_rule_clear(struct ir_rule *r)
+{
+	rule_free(r);
+	memset(r, 0, sizeof(*r));
+}
+
+const struct ir_value *ir_elem_end(const struct ir_set_elem *e)
+{
+	return e->key_end[0].len ? &e->key_end[0] : &e->key[0];
+}
+
+void ir_ifname_wildcard(const char *pattern, struct ir_value *lo, struct ir_value *hi)
+{
+	*lo = ir_value_ifname(pattern);
+	*hi = *lo;
+	size_t n = strnlen(pattern, IFNAMSIZ - 1);
+	if (n && pattern[n - 1] == '*')
+		n--;
+	memset(hi->data + n, 0xff, IFNAMSIZ - n);
+}
+
+/* Compares the concatenated keys of two elements byte by byte: every field is
+ * stored big-endian (network order) or as a string, so byte order is value
+ * order. */
+static int elem_cmp(const void *a, const void *b)
+{
+	const struct ir_set_elem *x = a, *y = b;
+	for (size_t i = 0; i < IR_CONCAT_MAX; i++) {
+		if (x->key[i].len != y->key[i].len)
+			return x->key[i].len < y->key[i].len ? -1 : 1;
+		int c = memcmp(x->key[i].data, y->key[i].data, x->key[i].len);
+		if (c)
+			return c;
+	}
+	const struct ir_value *ex = ir_elem_end(x), *ey = ir_elem_end(y);
+	return memcmp(ex->data, ey->data, ex->len);
+}
+
+/* v + 1 in big-endian; false if it wrapped (v was all ones). */
+static bool value_succ(struct ir_value *v)
+{
+	for (size_t i = v->len; i-- > 0;)
+		if (++v->data[i])
+			return true;
+	return false;
+}
+
+int ir_set_normalize(struct ir_set *s)
+{
+	if (s->data != IR_DATA_NONE || !s->n_elems)
+		return 0;
+	qsort(s->elems, s->n_elems, sizeof(*s->elems), elem_cmp);
+	bool intervals = (s->flags & IR_SET_INTERVAL) && s->n_key == 1;
+	bool merge_adjacent = intervals && ir_field_desc(s->key[0])->type != IR_T_IFNAME;
+	size_t out = 0;
+	for (size_t i = 0; i < s->n_elems; i++) {
+		struct ir_set_elem *e = &s->elems[i];
+		if (out == 0) {
+			s->elems[out++] = *e;
+			continue;
+		}
+		struct ir_set_elem *last = &s->elems[out - 1];
+		if (!intervals) {
+			if (elem_cmp(last, e))
+				s->elems[out++] = *e;
+			continue;
+		}
+		struct ir_value last_end = *ir_elem_end(last);
+		struct ir_value next = last_end;
+		bool has_next = value_succ(&next);
+		/* e starts inside last, or right after it (adjacent). */
+		bool overlaps = memcmp(e->key[0].data, last_end.data, last_end.len) <= 0;
+		bool adjacent = merge_adjacent && has_next &&
+				!memcmp(e->key[0].data, next.data, next.len);
+		if (!overlaps && !adjacent) {
+			s->elems[out++] = *e;
+			continue;
+		}
+		const struct ir_value *e_end = ir_elem_end(e);
+		if (memcmp(e_end->data, last_end.data, last_end.len) > 0)
+			last_end = *e_end;
+		last->key_end[0] = last_end;
+	}
+	s->n_elems = out;
+	return 0;
+}
+
+int ir_table_drop_unused_sets(struct ir_table *t)
+{
+	size_t *map = calloc(t->n_sets ? t->n_sets : 1, sizeof(*map));
+	if (!map)
+		return -1;
+	for (size_t i = 0; i < t->n_sets; i++)
+		map[i] = (t->sets[i].flags & IR_SET_DYNAMIC) ? 1 : 0;
+	for (size_t c = 0; c < t->n_chains; c++)
+		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
+			const struct ir_rule *rule = &t->chains[c].rules[r];
+			for (size_t m = 0; m < rule->n_matches; m++)
+				if (rule->matches[m].kind == IR_M_LOOKUP)
+					map[rule->matches[m].set] = 1;
+			for (size_t s = 0; s < rule->n_stmts; s++)
+				if (rule->stmts[s].kind == IR_S_VMAP ||
+				    rule->stmts[s].kind == IR_S_SET_FROM_MAP)
+					map[rule->stmts[s].set] = 1;
+		}
+	/* map[i] becomes the new index of kept set i */
+	size_t out = 0;
+	for (size_t i = 0; i < t->n_sets; i++) {
+		if (!map[i]) {
+			free(t->sets[i].elems);
+			continue;
+		}
+		map[i] = out;
+		t->sets[out++] = t->sets[i];
+	}
+	t->n_sets = out;
+	for (size_t c = 0; c < t->n_chains; c++)
+		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
+			struct ir_rule *rule = &t->chains[c].rules[r];
+			for (size_t m = 0; m < rule->n_matches; m++)
+				if (rule->matches[m].kind == IR_M_LOOKUP)
+					rule->matches[m].set = map[rule->matches[m].set];
+			for (size_t s = 0; s < rule->n_stmts; s++)
+				if (rule->stmts[s].kind == IR_S_VMAP ||
+				    rule->stmts[s].kind == IR_S_SET_FROM_MAP)
+					rule->stmts[s].set = map[rule->stmts[s].set];
+		}
+	free(map);
+	return 0;
+}
+
+int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi)
+{
+	if (lo->len != hi->len)
+		return -1;
+	size_t bits = (size_t)lo->len * 8, p = 0;
+	/* the common leading bits form the prefix ... */
+	while (p < bits) {
+		uint8_t m = 0x80 >> (p % 8);
+		if ((lo->data[p / 8] & m) != (hi->data[p / 8] & m))
+			break;
+		p++;
+	}
+	/* ... after which lo must be all zeros and hi all ones */
+	for (size_t i = p; i < bits; i++) {
+		uint8_t m = 0x80 >> (i % 8);
+		if ((lo->data[i / 8] & m) || !(hi->data[i / 8] & m))
+			return -1;
+	}
+	return (int)p;
+}
+
 void ir_table_summary(const struct ir_table *t, FILE *out)
 {
 	size_t rules = 0, elems = 0, base = 0, maps = 0;

@@ -99,7 +99,9 @@ struct ir_set_elem {
 #define IR_SET_CONSTANT  (1u << 1)
 #define IR_SET_ANONYMOUS (1u << 2) /* inline in its one rule; kernel names it __set%d / __map%d */
 #define IR_SET_TIMEOUT   (1u << 3)
-#define IR_SET_DYNAMIC   (1u << 4) /* updated from the control plane (block lists) */
+#define IR_SET_DYNAMIC   (1u << 4) /* updated from the control plane (block lists);
+				    * a marker for the daemon, NOT the kernel's
+				    * NFT_SET_EVAL: backends send no flag for it */
 
 enum ir_set_data { IR_DATA_NONE, IR_DATA_VERDICT, IR_DATA_VALUE };
 
@@ -122,7 +124,8 @@ enum ir_match_kind {
 	IR_M_PREFIX, /* address field in value/prefix_len (bitwise + cmp) */
 	IR_M_RANGE,  /* field in [value, value_end] (range expression) */
 	IR_M_LOOKUP, /* fields (concatenated) in @set */
-	IR_M_BITS,   /* (field & value) != 0, e.g. ct state established,related */
+	IR_M_BITS,   /* op EQ: (field & value) != 0, e.g. ct state established,related;
+		      * op NEQ: (field & value) == 0, e.g. ct mark and 0x1 == 0 */
 };
 
 enum ir_cmp_op { IR_OP_EQ, IR_OP_NEQ };
@@ -244,6 +247,33 @@ struct ir_value ir_value_u16_net(uint16_t host_order);
 struct ir_value ir_value_u32(uint32_t host_order);
 struct ir_value ir_value_ifname(const char *name); /* trailing '*' stripped */
 struct ir_value ir_value_addr(const uint8_t *bytes, int family);
+
+/* Frees a rule's matches and statements and zeroes it (optimizer). */
+void ir_rule_clear(struct ir_rule *r);
+
+/* Puts a set without data (not a map) into canonical form: elements sorted by
+ * key, duplicates removed, and for IR_SET_INTERVAL sets of addresses or ports
+ * overlapping and adjacent intervals merged (interface-name intervals, which
+ * stand for wildcards, are only de-duplicated). Lowering and the optimizer
+ * call it so that the kernel never sees overlapping elements, which it
+ * refuses (EEXIST). Returns 0 or -1 on ENOMEM. */
+int ir_set_normalize(struct ir_set *s);
+
+/* The inclusive end of an element's first key (key_end, or key when key_end
+ * is empty). */
+const struct ir_value *ir_elem_end(const struct ir_set_elem *e);
+
+/* The wildcard interface pattern "prefix*" as an interval: key is the
+ * prefix NUL-padded, key_end the prefix padded with 0xff (inclusive). */
+void ir_ifname_wildcard(const char *pattern, struct ir_value *lo, struct ir_value *hi);
+
+/* Removes sets that no rule references (LOOKUP matches, VMAP and
+ * SET_FROM_MAP statements), except IR_SET_DYNAMIC ones, and renumbers the
+ * references. Returns 0 or -1 on ENOMEM. */
+int ir_table_drop_unused_sets(struct ir_table *t);
+
+/* If [lo, hi] (same length) is exactly one prefix, its length; else -1. */
+int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi);
 
 /* Summary counts for `hvgate compile --emit summary`. */
 void ir_table_summary(const struct ir_table *t, FILE *out);

@@ -1,0 +1,1207 @@
+/* Lowering: a checked struct policy -> the IR of table inet hvgate.
+ *
+ * Every decision about the generated ruleset is made here (or in the
+ * optimizer), never in a backend; docs/ruleset.md describes the result. The
+ * work is done in passes over a `struct lower`:
+ *   glue      block lists, connection state, loopback, IPv6 neighbour discovery
+ *   zones     interface -> zone dispatch maps (with the overlap check)
+ *   rules     each policy rule -> template IR rules (one per family and
+ *             service term), kept in a scratch table
+ *   pairs     for every (from zone, to zone) the templates of the rules that
+ *             can apply, in policy order, then the pair's default
+ *   state     `no state` rules -> notrack in the raw chains
+ *   nat       the nat chains (filled by the NAT pass of a later phase)
+ * A tenant pass (ct zone per tenant, per-tenant chains, anti-spoofing) slots
+ * in between zones and rules.
+ */
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_ipv4.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/lower.h"
+#include "policy/optimize.h"
+#include "policy/policy.h"
+
+/* Chain priorities: NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300),
+ * NF_IP_PRI_NAT_DST (-100), NF_IP_PRI_NAT_SRC (100) from
+ * linux/netfilter_ipv4.h. */
+#define LOWER_LABEL_MAX 24 /* zone part of a chain name: 2 labels + "_to_" fit IR_NAME_MAX */
+
+/* ICMPv6 neighbour discovery, RFC 4861 section 4: router solicitation (133),
+ * router advertisement (134), neighbour solicitation (135) and advertisement
+ * (136). Without them IPv6 stops working through a default-drop input. */
+static const uint8_t nd_types[] = { 133, 134, 135, 136 };
+
+struct pair {
+	size_t *rules; /* policy rule indices in policy order */
+	size_t n, cap;
+	bool made;	  /* a chain exists for it */
+	char chain[IR_NAME_MAX];
+};
+
+struct lower {
+	const struct policy *p;
+	const struct policy_lower_opts *o;
+	struct policy_diags *d;
+	struct ir_table *t;
+	struct ir_table *scratch; /* rule templates: chain i holds rule i's IR rules */
+	size_t n_slots;		  /* zones, then UNZONED, then SELF */
+	size_t unzoned, self;
+	char (*label)[LOWER_LABEL_MAX + 1];
+	struct pair *pairs; /* n_slots * n_slots */
+};
+
+static int oom(struct lower *l)
+{
+	return policy_error(l->d, NULL, "out of memory while lowering the policy");
+}
+
+/* ---- small builders ---- */
+
+static struct ir_match *add_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return NULL;
+	m->kind = IR_M_CMP;
+	m->field[0] = f;
+	m->value = v;
+	return m;
+}
+
+static int add_counter(struct ir_rule *r)
+{
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (!s)
+		return -1;
+	s->kind = IR_S_COUNTER;
+	return 0;
+}
+
+static int add_log(struct ir_rule *r, const char *prefix, int group)
+{
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (!s)
+		return -1;
+	s->kind = IR_S_LOG;
+	snprintf(s->log_prefix, sizeof(s->log_prefix), "%s", prefix);
+	s->log_group = group;
+	return 0;
+}
+
+static void set_verdict(struct ir_rule *r, enum ir_verdict_kind k, const char *chain)
+{
+	r->verdict.kind = k;
+	if (chain)
+		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", chain);
+}
+
+static struct ir_chain *base_chain(struct ir_table *t, const char *name, enum ir_hook hook,
+				   enum ir_chain_type type, int prio, enum ir_verdict_kind policy)
+{
+	struct ir_chain *c = ir_chain_add(t, name);
+	if (!c)
+		return NULL;
+	c->hook = hook;
+	c->type = type;
+	c->priority = prio;
+	c->policy = policy;
+	return c;
+}
+
+/* A rule of generated glue in chain `name` (looked up again: adding chains
+ * moves them). */
+static struct ir_rule *glue_rule(struct lower *l, const char *chain, const char *comment)
+{
+	struct ir_chain *c = ir_chain_find(l->t, chain);
+	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
+	if (r)
+		snprintf(r->comment, sizeof(r->comment), "%s", comment);
+	return r;
+}
+
+/* ---- values ---- */
+
+/* The inclusive range of a policy address. Prefixes are computed from lo and
+ * the length, so hi need not be filled in for them. */
+static void addr_range(const struct policy_addr *a, struct ir_value *lo, struct ir_value *hi)
+{
+	*lo = ir_value_addr(a->lo, a->family);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+		*hi = ir_value_addr(a->hi, a->family);
+		return;
+	}
+	*hi = *lo;
+	for (size_t i = a->prefix_len; i < (size_t)lo->len * 8; i++) {
+		lo->data[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		hi->data[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	}
+}
+
+static bool value_eq(const struct ir_value *a, const struct ir_value *b)
+{
+	return a->len == b->len && !memcmp(a->data, b->data, a->len);
+}
+
+/* ---- match of a list of values on one field ----
+ *
+ * Values are collected in a set outside the table, normalized, and then
+ * become a plain compare, prefix, range (one element) or an anonymous set. */
+
+static void tmp_set_init(struct ir_set *s, enum ir_field f)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "__set%%d");
+	s->key[0] = f;
+	s->n_key = 1;
+	s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
+}
+
+static int tmp_set_add(struct ir_set *s, const struct ir_value *lo, const struct ir_value *hi)
+{
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	if (!e)
+		return -1;
+	e->key[0] = *lo;
+	if (hi && !value_eq(lo, hi)) {
+		e->key_end[0] = *hi;
+		s->flags |= IR_SET_INTERVAL;
+	}
+	return 0;
+}
+
+/* Consumes `s` (its elements move into the table or are freed). */
+static int add_list_match(struct ir_table *t, struct ir_rule *r, struct ir_set *s)
+{
+	if (ir_set_normalize(s)) {
+		free(s->elems);
+		return -1;
+	}
+	struct ir_match *m = ir_match_add(r);
+	if (!m) {
+		free(s->elems);
+		return -1;
+	}
+	m->field[0] = s->key[0];
+	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
+	if (s->n_elems == 1) {
+		const struct ir_set_elem *e = &s->elems[0];
+		const struct ir_value *end = ir_elem_end(e);
+		m->value = e->key[0];
+		if (value_eq(&e->key[0], end)) {
+			m->kind = IR_M_CMP;
+		} else if (fd->type == IR_T_IFNAME) {
+			m->kind = IR_M_CMP;
+			m->wildcard = true;
+		} else if ((fd->type == IR_T_IPV4 || fd->type == IR_T_IPV6) &&
+			   ir_value_prefix_len(&e->key[0], end) >= 0) {
+			m->kind = IR_M_PREFIX;
+			m->prefix_len = (uint8_t)ir_value_prefix_len(&e->key[0], end);
+		} else {
+			m->kind = IR_M_RANGE;
+			m->value_end = *end;
+		}
+		free(s->elems);
+		return 0;
+	}
+	size_t idx = ir_set_add(t, s->name);
+	if (idx == (size_t)-1) {
+		free(s->elems);
+		return -1;
+	}
+	t->sets[idx] = *s;
+	m->kind = IR_M_LOOKUP;
+	m->set = idx;
+	return 0;
+}
+
+static int match_addrs(struct ir_table *t, struct ir_rule *r, const struct policy_addr_list *al,
+		       int family, enum ir_field f)
+{
+	struct ir_set s;
+	tmp_set_init(&s, f);
+	for (size_t i = 0; i < al->n; i++) {
+		if (al->v[i].family != family)
+			continue;
+		struct ir_value lo, hi;
+		addr_range(&al->v[i], &lo, &hi);
+		if (tmp_set_add(&s, &lo, &hi)) {
+			free(s.elems);
+			return -1;
+		}
+	}
+	return add_list_match(t, r, &s);
+}
+
+static int match_term(struct ir_table *t, struct ir_rule *r, const struct policy_service_term *term)
+{
+	if (!add_cmp(r, IR_META_L4PROTO, ir_value_u8(term->l4proto)))
+		return -1;
+	struct ir_set s;
+	if (term->n_dports) {
+		tmp_set_init(&s, IR_TH_DPORT);
+		for (size_t i = 0; i < term->n_dports; i++) {
+			struct ir_value lo = ir_value_u16_net(term->dports[i].lo);
+			struct ir_value hi = ir_value_u16_net(term->dports[i].hi);
+			if (tmp_set_add(&s, &lo, &hi)) {
+				free(s.elems);
+				return -1;
+			}
+		}
+		return add_list_match(t, r, &s);
+	}
+	if (term->n_icmp_types) {
+		tmp_set_init(&s, term->l4proto == IPPROTO_ICMPV6 ? IR_ICMPV6_TYPE : IR_ICMP_TYPE);
+		for (size_t i = 0; i < term->n_icmp_types; i++) {
+			struct ir_value v = ir_value_u8(term->icmp_types[i]);
+			if (tmp_set_add(&s, &v, NULL)) {
+				free(s.elems);
+				return -1;
+			}
+		}
+		return add_list_match(t, r, &s);
+	}
+	return 0;
+}
+
+/* Interfaces of the zones of an endpoint (raw chains, where no dispatch has
+ * happened yet). */
+static int match_ifnames(struct lower *l, struct ir_table *t, struct ir_rule *r,
+			 const struct policy_endpoint *ep, enum ir_field f)
+{
+	if (ep->kind != POLICY_EP_MATCH || !ep->n_zones)
+		return 0;
+	struct ir_set s;
+	tmp_set_init(&s, f);
+	for (size_t i = 0; i < ep->n_zones; i++) {
+		const struct policy_zone *z = &l->p->zones[ep->zones[i]];
+		for (size_t j = 0; j < z->n_ifnames; j++) {
+			struct ir_value lo, hi;
+			ir_ifname_wildcard(z->ifnames[j], &lo, &hi);
+			bool wild = strchr(z->ifnames[j], '*') != NULL;
+			if (tmp_set_add(&s, &lo, wild ? &hi : NULL)) {
+				free(s.elems);
+				return -1;
+			}
+		}
+	}
+	return add_list_match(t, r, &s);
+}
+
+/* ---- one policy rule -> template IR rules ---- */
+
+struct variant {
+	const struct policy_rule *rule;
+	int family;				/* 0 (no addresses), AF_INET, AF_INET6 */
+	const struct policy_service_term *term; /* NULL: any service */
+	bool raw;				/* notrack rule in a raw chain */
+};
+
+/* The matches of one variant; `force_tcp` adds `meta l4proto tcp` (the tcp
+ * half of a reject without a service). */
+static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *r,
+			   const struct variant *v, bool force_tcp)
+{
+	const struct policy_rule *pr = v->rule;
+	if (v->family && !add_cmp(r, IR_META_NFPROTO,
+				  ir_value_u8(v->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6)))
+		return -1;
+	if (v->raw) {
+		bool out = pr->from.kind == POLICY_EP_SELF;
+		if (match_ifnames(l, t, r, out ? &pr->to : &pr->from,
+				  out ? IR_META_OIFNAME : IR_META_IIFNAME))
+			return -1;
+	}
+	bool v6 = v->family == AF_INET6;
+	if (pr->from.addrs.n && match_addrs(t, r, &pr->from.addrs, v->family,
+					    v6 ? IR_IP6_SADDR : IR_IP_SADDR))
+		return -1;
+	if (pr->to.addrs.n && match_addrs(t, r, &pr->to.addrs, v->family,
+					  v6 ? IR_IP6_DADDR : IR_IP_DADDR))
+		return -1;
+	if (v->term)
+		return match_term(t, r, v->term);
+	if (force_tcp && !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP)))
+		return -1;
+	return 0;
+}
+
+/* A template rule of the variant in scratch chain c (sets go to the scratch
+ * table and are cloned into the real one with every copy). */
+static struct ir_rule *variant_rule(struct lower *l, struct ir_chain *c, const struct variant *v,
+				    bool force_tcp)
+{
+	struct ir_rule *r = ir_rule_add(c);
+	if (!r)
+		return NULL;
+	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->id);
+	r->loc = v->rule->loc;
+	if (variant_matches(l, l->scratch, r, v, force_tcp))
+		return NULL;
+	return r;
+}
+
+static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_rule *pr)
+{
+	if (pr->has_limit) {
+		struct ir_stmt *s = ir_stmt_add(r);
+		if (!s)
+			return -1;
+		s->kind = IR_S_LIMIT;
+		s->rate = pr->limit_rate;
+		s->unit = pr->limit_unit == POLICY_PER_SECOND ? IR_PER_SECOND :
+			  pr->limit_unit == POLICY_PER_MINUTE ? IR_PER_MINUTE : IR_PER_HOUR;
+		s->burst = pr->limit_burst ? pr->limit_burst : POLICY_LIMIT_BURST_DEFAULT;
+	}
+	if (add_counter(r))
+		return -1;
+	if (pr->log && add_log(r, pr->log_prefix ? pr->log_prefix : pr->id, l->o->nflog_group))
+		return -1;
+	return 0;
+}
+
+static int reject_stmt(struct ir_rule *r, enum ir_reject_kind k)
+{
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (!s)
+		return -1;
+	s->kind = IR_S_REJECT;
+	s->reject = k;
+	return 0;
+}
+
+static int lower_variant(struct lower *l, struct ir_chain *c, const struct variant *v)
+{
+	const struct policy_rule *pr = v->rule;
+	struct ir_rule *r;
+	if (pr->action == POLICY_REJECT) {
+		bool tcp = v->term && v->term->l4proto == IPPROTO_TCP;
+		if (!v->term || tcp) {
+			if (!(r = variant_rule(l, c, v, !v->term)) || rule_stmts(l, r, pr) ||
+			    reject_stmt(r, IR_REJECT_TCP_RESET))
+				return -1;
+		}
+		if (!tcp) {
+			if (!(r = variant_rule(l, c, v, false)) || rule_stmts(l, r, pr) ||
+			    reject_stmt(r, IR_REJECT_ICMPX_PORT_UNREACH))
+				return -1;
+		}
+		return 0;
+	}
+	if (pr->action == POLICY_PASS && pr->n_inspect && l->o->queue_num >= 0) {
+		/* first packets of flows the fast path has not cleared yet
+		 * (ct mark bit POLICY_CT_MARK_INSPECTED unset) go to user space */
+		if (!(r = variant_rule(l, c, v, false)))
+			return -1;
+		struct ir_match *m = ir_match_add(r);
+		if (!m || add_counter(r))
+			return -1;
+		m->kind = IR_M_BITS;
+		m->op = IR_OP_NEQ;
+		m->field[0] = IR_CT_MARK;
+		m->value = ir_value_u32(POLICY_CT_MARK_INSPECTED);
+		struct ir_stmt *q = ir_stmt_add(r);
+		if (!q)
+			return -1;
+		q->kind = IR_S_QUEUE;
+		q->queue_num = (uint16_t)l->o->queue_num;
+		q->queue_count = 1;
+		q->queue_bypass = true;
+	}
+	if (!(r = variant_rule(l, c, v, false)) || rule_stmts(l, r, pr))
+		return -1;
+	set_verdict(r, pr->action == POLICY_PASS ? IR_V_ACCEPT : IR_V_DROP, NULL);
+	return 0;
+}
+
+static bool has_family(const struct policy_addr_list *al, int family)
+{
+	for (size_t i = 0; i < al->n; i++)
+		if (al->v[i].family == family)
+			return true;
+	return false;
+}
+
+/* Calls fn for every (family, service term) variant of a rule that can
+ * match: one per address family its addresses need, times one per term. */
+static int for_each_variant(struct lower *l, const struct policy_rule *pr, bool raw,
+			    struct ir_chain *c, int (*fn)(struct lower *, struct ir_chain *,
+							  const struct variant *))
+{
+	int fams[2], n_fams = 0;
+	bool fa = pr->from.addrs.n > 0, ta = pr->to.addrs.n > 0;
+	if (!fa && !ta) {
+		fams[n_fams++] = 0;
+	} else {
+		static const int both[2] = { AF_INET, AF_INET6 };
+		for (int i = 0; i < 2; i++)
+			if ((!fa || has_family(&pr->from.addrs, both[i])) &&
+			    (!ta || has_family(&pr->to.addrs, both[i])))
+				fams[n_fams++] = both[i];
+	}
+	if (!n_fams && !raw)
+		policy_diag_add(l->d, POLICY_WARNING, &pr->loc,
+				"rule can never match: its from and to addresses share no address family");
+	for (int f = 0; f < n_fams; f++) {
+		size_t n_terms = pr->n_services ? pr->n_services : 1;
+		for (size_t i = 0; i < n_terms; i++) {
+			struct variant v = { pr, fams[f], pr->n_services ? &pr->services[i] : NULL, raw };
+			if (v.term && ((v.term->l4proto == IPPROTO_ICMP && v.family == AF_INET6) ||
+				       (v.term->l4proto == IPPROTO_ICMPV6 && v.family == AF_INET)))
+				continue;
+			if (fn(l, c, &v))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int lower_notrack(struct lower *l, struct ir_chain *c, const struct variant *v)
+{
+	struct ir_rule *r = ir_rule_add(c);
+	if (!r)
+		return -1;
+	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->id);
+	r->loc = v->rule->loc;
+	if (variant_matches(l, l->t, r, v, false))
+		return -1;
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (!s)
+		return -1;
+	s->kind = IR_S_NOTRACK;
+	return 0;
+}
+
+/* ---- glue ---- */
+
+static int make_blocked_sets(struct lower *l)
+{
+	static const struct {
+		const char *name;
+		enum ir_field f;
+	} sets[] = { { POLICY_SET_BLOCKED4, IR_IP_SADDR }, { POLICY_SET_BLOCKED6, IR_IP6_SADDR } };
+	for (size_t i = 0; i < 2; i++) {
+		size_t idx = ir_set_add(l->t, sets[i].name);
+		if (idx == (size_t)-1)
+			return -1;
+		struct ir_set *s = &l->t->sets[idx];
+		s->key[0] = sets[i].f;
+		s->n_key = 1;
+		s->flags = IR_SET_TIMEOUT | IR_SET_DYNAMIC;
+		snprintf(s->comment, sizeof(s->comment), "dynamic block list (hvgate block)");
+	}
+	return 0;
+}
+
+static size_t find_set(const struct ir_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strcmp(t->sets[i].name, name))
+			return i;
+	return (size_t)-1;
+}
+
+/* meta nfproto ipvX ip[6] saddr|daddr @blockedX counter drop */
+static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
+{
+	static const struct {
+		uint8_t nfproto;
+		enum ir_field saddr, daddr;
+		const char *set;
+	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED4 },
+		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED6 } };
+	for (size_t i = 0; i < 2; i++) {
+		for (int dir = 0; dir < (daddr_too ? 2 : 1); dir++) {
+			struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_BLOCKED);
+			if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto)))
+				return -1;
+			struct ir_match *m = ir_match_add(r);
+			if (!m)
+				return -1;
+			m->kind = IR_M_LOOKUP;
+			m->field[0] = dir ? fams[i].daddr : fams[i].saddr;
+			m->set = find_set(l->t, fams[i].set);
+			if (add_counter(r))
+				return -1;
+			set_verdict(r, IR_V_DROP, NULL);
+		}
+	}
+	return 0;
+}
+
+/* ct state vmap { invalid : goto ct_invalid, established : accept, related : accept } */
+static int ct_state_rule(struct lower *l, const char *chain)
+{
+	size_t idx = ir_set_add(l->t, "__map%d");
+	if (idx == (size_t)-1)
+		return -1;
+	struct ir_set *s = &l->t->sets[idx];
+	s->key[0] = IR_CT_STATE;
+	s->n_key = 1;
+	s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
+	s->data = IR_DATA_VERDICT;
+	static const struct {
+		uint32_t bit;
+		enum ir_verdict_kind v;
+	} el[] = { { NF_CT_STATE_INVALID_BIT, IR_V_GOTO },
+		   { NF_CT_STATE_BIT(IP_CT_ESTABLISHED), IR_V_ACCEPT },
+		   { NF_CT_STATE_BIT(IP_CT_RELATED), IR_V_ACCEPT } };
+	for (size_t i = 0; i < 3; i++) {
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		if (!e)
+			return -1;
+		e->key[0] = ir_value_u32(el[i].bit);
+		e->verdict.kind = el[i].v;
+		if (el[i].v == IR_V_GOTO)
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
+	}
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_CT);
+	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
+	if (!st)
+		return -1;
+	st->kind = IR_S_VMAP;
+	st->field[0] = IR_CT_STATE;
+	st->n_field = 1;
+	st->set = idx;
+	return 0;
+}
+
+static int input_glue(struct lower *l)
+{
+	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_INPUT, POLICY_COMMENT_LOOPBACK);
+	if (!r || !add_cmp(r, IR_META_IIFNAME, ir_value_ifname("lo")) || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_ACCEPT, NULL);
+	r = glue_rule(l, POLICY_CHAIN_INPUT, POLICY_COMMENT_ND);
+	if (!r || !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_ICMPV6)))
+		return -1;
+	struct ir_set s;
+	tmp_set_init(&s, IR_ICMPV6_TYPE);
+	for (size_t i = 0; i < sizeof(nd_types); i++) {
+		struct ir_value v = ir_value_u8(nd_types[i]);
+		if (tmp_set_add(&s, &v, NULL)) {
+			free(s.elems);
+			return -1;
+		}
+	}
+	if (add_list_match(l->t, r, &s) || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_ACCEPT, NULL);
+	return 0;
+}
+
+static int make_glue(struct lower *l)
+{
+	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, NF_IP_PRI_FILTER,
+			IR_V_DROP) ||
+	    !base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER,
+			NF_IP_PRI_FILTER, IR_V_DROP) ||
+	    !base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER,
+			NF_IP_PRI_FILTER, IR_V_ACCEPT))
+		return -1;
+	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
+	if (!inv)
+		return -1;
+	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
+	    ct_state_rule(l, POLICY_CHAIN_FORWARD) || blocked_rules(l, POLICY_CHAIN_INPUT, false) ||
+	    ct_state_rule(l, POLICY_CHAIN_INPUT) || input_glue(l))
+		return -1;
+	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
+	if (!r || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_DROP, NULL);
+	return 0;
+}
+
+/* ---- zones ---- */
+
+/* Chain-name labels: the zone name with characters nft identifiers do not
+ * allow replaced by '_', shortened, and made unique; POLICY_UNZONED and
+ * "self" are reserved. */
+static int make_labels(struct lower *l)
+{
+	size_t z = l->p->n_zones;
+	l->label = calloc(z + 2, sizeof(*l->label));
+	if (!l->label)
+		return -1;
+	snprintf(l->label[l->unzoned], sizeof(l->label[0]), POLICY_UNZONED);
+	snprintf(l->label[l->self], sizeof(l->label[0]), "self");
+	for (size_t i = 0; i < z; i++) {
+		char *lab = l->label[i];
+		snprintf(lab, LOWER_LABEL_MAX + 1, "%s", l->p->zones[i].name);
+		for (char *c = lab; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.'))
+				*c = '_';
+		bool taken = false;
+		for (size_t j = 0; j < i && !taken; j++)
+			taken = !strcmp(l->label[j], lab);
+		taken = taken || !strcmp(lab, POLICY_UNZONED) || !strcmp(lab, "self");
+		if (taken) {
+			/* shorten to leave room for "_<index>" */
+			char suffix[24];
+			int n = snprintf(suffix, sizeof(suffix), "_%zu", i);
+			lab[LOWER_LABEL_MAX - n] = '\0';
+			strcat(lab, suffix);
+		}
+	}
+	return 0;
+}
+
+static bool pattern_is_wild(const char *p)
+{
+	size_t n = strlen(p);
+	return n && p[n - 1] == '*';
+}
+
+/* Two interface patterns overlap if one is a wildcard whose stem is a prefix
+ * of the other's stem, or both are the same name. */
+static bool patterns_overlap(const char *a, const char *b)
+{
+	size_t na = strlen(a) - pattern_is_wild(a), nb = strlen(b) - pattern_is_wild(b);
+	if (pattern_is_wild(a) && nb >= na && !strncmp(a, b, na))
+		return true;
+	if (pattern_is_wild(b) && na >= nb && !strncmp(a, b, nb))
+		return true;
+	return !pattern_is_wild(a) && !pattern_is_wild(b) && !strcmp(a, b);
+}
+
+static int check_zone_overlaps(struct lower *l)
+{
+	int rc = 0;
+	const struct policy *p = l->p;
+	for (size_t i = 0; i < p->n_zones; i++)
+		for (size_t j = i + 1; j < p->n_zones; j++)
+			for (size_t a = 0; a < p->zones[i].n_ifnames; a++)
+				for (size_t b = 0; b < p->zones[j].n_ifnames; b++) {
+					const char *x = p->zones[i].ifnames[a];
+					const char *y = p->zones[j].ifnames[b];
+					if (!patterns_overlap(x, y))
+						continue;
+					rc = policy_error(l->d, &p->zones[j].loc,
+							  "interface \"%s\" of zone %s overlaps \"%s\" of zone %s: an interface can be in one zone only",
+							  y, p->zones[j].name, x, p->zones[i].name);
+					policy_note(l->d, &p->zones[i].loc, "zone %s is defined here",
+						    p->zones[i].name);
+				}
+	return rc;
+}
+
+/* Is pattern k of zone z covered by another pattern of the same zone (then
+ * it would overlap its sibling in the interval map)? */
+static bool pattern_redundant(const struct policy_zone *z, size_t k)
+{
+	for (size_t i = 0; i < z->n_ifnames; i++) {
+		if (i == k || !patterns_overlap(z->ifnames[i], z->ifnames[k]))
+			continue;
+		size_t ni = strlen(z->ifnames[i]), nk = strlen(z->ifnames[k]);
+		/* the shorter wildcard covers; equal ones: keep the first */
+		if (pattern_is_wild(z->ifnames[i]) && (ni < nk || (ni == nk && i < k) ||
+						       !pattern_is_wild(z->ifnames[k])))
+			return true;
+		if (!pattern_is_wild(z->ifnames[i]) && !pattern_is_wild(z->ifnames[k]) && i < k)
+			return true;
+	}
+	return false;
+}
+
+/* A map from interface name to a verdict (jump/goto chain); elements are
+ * added with map_add_zone(). Returns the set index or -1. */
+static size_t new_ifname_map(struct lower *l, const char *name, enum ir_field f)
+{
+	size_t idx = ir_set_add(l->t, name);
+	if (idx == (size_t)-1)
+		return idx;
+	struct ir_set *s = &l->t->sets[idx];
+	s->key[0] = f;
+	s->n_key = 1;
+	s->data = IR_DATA_VERDICT;
+	return idx;
+}
+
+static int map_add_zone(struct lower *l, size_t map, size_t zone, const char *chain)
+{
+	const struct policy_zone *z = &l->p->zones[zone];
+	for (size_t k = 0; k < z->n_ifnames; k++) {
+		if (pattern_redundant(z, k))
+			continue;
+		struct ir_set *s = &l->t->sets[map];
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		if (!e)
+			return -1;
+		struct ir_value lo, hi;
+		ir_ifname_wildcard(z->ifnames[k], &lo, &hi);
+		e->key[0] = lo;
+		if (pattern_is_wild(z->ifnames[k])) {
+			e->key_end[0] = hi;
+			s->flags |= IR_SET_INTERVAL;
+		}
+		e->verdict.kind = IR_V_GOTO;
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", chain);
+	}
+	return 0;
+}
+
+/* The dispatch of chain `chain`: `FIELD vmap @map` if the map got elements
+ * (else the empty map is dropped), then `goto fallback`. */
+static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, size_t map,
+			  const char *fallback)
+{
+	if (map != (size_t)-1 && l->t->sets[map].n_elems) {
+		struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DISPATCH);
+		struct ir_stmt *s = r ? ir_stmt_add(r) : NULL;
+		if (!s)
+			return -1;
+		s->kind = IR_S_VMAP;
+		s->field[0] = f;
+		s->n_field = 1;
+		s->set = map;
+	}
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DISPATCH);
+	if (!r)
+		return -1;
+	set_verdict(r, IR_V_GOTO, fallback);
+	return 0;
+}
+
+/* ---- which rules apply to which pair ---- */
+
+static size_t slot_tenant(const struct lower *l, size_t slot)
+{
+	return slot < l->p->n_zones ? l->p->zones[slot].tenant : POLICY_NONE;
+}
+
+static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
+{
+	if (ep->kind != POLICY_EP_MATCH)
+		return false;
+	for (size_t i = 0; i < ep->n_zones; i++)
+		if (ep->zones[i] == zone)
+			return true;
+	return false;
+}
+
+static bool ep_matches_slot(const struct lower *l, const struct policy_endpoint *ep,
+			    const struct policy_rule *r, size_t slot)
+{
+	if (slot == l->self)
+		return ep->kind == POLICY_EP_SELF;
+	if (ep->kind == POLICY_EP_SELF)
+		return false;
+	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
+		return ep_names_zone(ep, slot);
+	/* any / addresses only: every zone except other tenants' segments */
+	size_t t = slot_tenant(l, slot);
+	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
+}
+
+/* Tenant isolation: traffic between segments of two different tenants is
+ * governed only by rules that name both zones; a tenant's rules govern only
+ * traffic that touches one of its segments. */
+static bool pair_allowed(const struct lower *l, const struct policy_rule *r, size_t a, size_t b)
+{
+	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
+	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
+	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
+		return false;
+	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
+}
+
+static int pair_push(struct pair *pr, size_t rule)
+{
+	if (pr->n == pr->cap) {
+		size_t ncap = pr->cap ? pr->cap * 2 : 8;
+		size_t *v = realloc(pr->rules, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		pr->rules = v;
+		pr->cap = ncap;
+	}
+	pr->rules[pr->n++] = rule;
+	return 0;
+}
+
+static int assign_rules(struct lower *l)
+{
+	size_t S = l->n_slots;
+	l->pairs = calloc(S * S, sizeof(*l->pairs));
+	bool *from = calloc(S, 1), *to = calloc(S, 1);
+	int rc = (!l->pairs || !from || !to) ? -1 : 0;
+	for (size_t i = 0; !rc && i < l->p->n_rules; i++) {
+		const struct policy_rule *r = &l->p->rules[i];
+		for (size_t s = 0; s < S; s++) {
+			from[s] = ep_matches_slot(l, &r->from, r, s);
+			to[s] = ep_matches_slot(l, &r->to, r, s);
+		}
+		if (from[l->self] && to[l->self]) {
+			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
+					"rule from self to self never applies: the appliance's own local traffic is not filtered");
+			continue;
+		}
+		for (size_t a = 0; !rc && a < S; a++)
+			for (size_t b = 0; !rc && b < S; b++)
+				if (from[a] && to[b] && pair_allowed(l, r, a, b))
+					rc = pair_push(&l->pairs[a * S + b], i);
+	}
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* The default of a forward pair: the most specific `default from A to B`
+ * (both zones, then from only, then to only, then any/any; the first of
+ * equals), else the global default. Between two tenants only a default
+ * naming both zones applies, else block. Returns the index or POLICY_NONE. */
+static size_t pair_default(const struct lower *l, size_t a, size_t b, enum policy_action *action)
+{
+	const struct policy *p = l->p;
+	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
+	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
+	size_t best = POLICY_NONE;
+	int best_score = -1;
+	for (size_t i = 0; a != l->self && b != l->self && i < p->n_defaults; i++) {
+		const struct policy_default *d = &p->defaults[i];
+		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
+		    (d->to_zone != POLICY_NONE && d->to_zone != b))
+			continue;
+		int score = (d->from_zone == a) * 2 + (d->to_zone == b);
+		if (cross && score != 3)
+			continue;
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	if (best != POLICY_NONE)
+		*action = p->defaults[best].action;
+	else if (a == l->self)
+		*action = POLICY_PASS; /* the appliance's own traffic: output policy accept */
+	else
+		*action = cross ? POLICY_BLOCK : p->default_action;
+	return best;
+}
+
+static bool pairs_same(const struct lower *l, size_t x, size_t y)
+{
+	const struct pair *p = &l->pairs[x], *q = &l->pairs[y];
+	size_t S = l->n_slots;
+	enum policy_action ax, ay;
+	if (pair_default(l, x / S, x % S, &ax) != pair_default(l, y / S, y % S, &ay) || ax != ay)
+		return false;
+	return p->n == q->n && !memcmp(p->rules, q->rules, p->n * sizeof(*p->rules));
+}
+
+/* ---- copying templates into the table ---- */
+
+static size_t clone_set(struct ir_table *dst, const struct ir_set *src)
+{
+	size_t idx = ir_set_add(dst, src->name);
+	if (idx == (size_t)-1)
+		return idx;
+	struct ir_set *s = &dst->sets[idx];
+	*s = *src;
+	s->elems = malloc((src->n_elems ? src->n_elems : 1) * sizeof(*s->elems));
+	if (!s->elems) {
+		dst->n_sets--;
+		return (size_t)-1;
+	}
+	memcpy(s->elems, src->elems, src->n_elems * sizeof(*s->elems));
+	s->cap_elems = src->n_elems;
+	return idx;
+}
+
+static int copy_rule(struct ir_table *dst, struct ir_chain *c, const struct ir_table *src,
+		     const struct ir_rule *from)
+{
+	struct ir_rule *r = ir_rule_add(c);
+	if (!r)
+		return -1;
+	*r = *from;
+	r->matches = NULL;
+	r->stmts = NULL;
+	r->n_matches = r->n_stmts = 0;
+	for (size_t i = 0; i < from->n_matches; i++) {
+		struct ir_match *m = ir_match_add(r);
+		if (!m)
+			return -1;
+		*m = from->matches[i];
+		if (m->kind == IR_M_LOOKUP && (m->set = clone_set(dst, &src->sets[m->set])) == (size_t)-1)
+			return -1;
+	}
+	for (size_t i = 0; i < from->n_stmts; i++) {
+		struct ir_stmt *s = ir_stmt_add(r);
+		if (!s)
+			return -1;
+		*s = from->stmts[i];
+		if ((s->kind == IR_S_VMAP || s->kind == IR_S_SET_FROM_MAP) &&
+		    (s->set = clone_set(dst, &src->sets[s->set])) == (size_t)-1)
+			return -1;
+	}
+	return 0;
+}
+
+static int default_rules(struct lower *l, struct ir_chain *c, size_t a, size_t b)
+{
+	enum policy_action action;
+	size_t di = pair_default(l, a, b, &action);
+	const struct policy_default *d = di == POLICY_NONE ? NULL : &l->p->defaults[di];
+	char comment[128];
+	if (d && d->loc.file)
+		snprintf(comment, sizeof(comment), "default:%s:%u", d->loc.file, d->loc.line);
+	else
+		snprintf(comment, sizeof(comment), POLICY_COMMENT_DEFAULT_BUILTIN);
+	int n = action == POLICY_REJECT ? 2 : 1;
+	for (int i = 0; i < n; i++) {
+		struct ir_rule *r = ir_rule_add(c);
+		if (!r)
+			return -1;
+		snprintf(r->comment, sizeof(r->comment), "%s", comment);
+		if (d)
+			r->loc = d->loc;
+		if (action == POLICY_REJECT && i == 0 &&
+		    !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP)))
+			return -1;
+		if (add_counter(r) || (d && d->log && add_log(r, comment, l->o->nflog_group)))
+			return -1;
+		if (action == POLICY_REJECT) {
+			if (reject_stmt(r, i == 0 ? IR_REJECT_TCP_RESET : IR_REJECT_ICMPX_PORT_UNREACH))
+				return -1;
+		} else {
+			set_verdict(r, action == POLICY_PASS ? IR_V_ACCEPT : IR_V_DROP, NULL);
+		}
+	}
+	return 0;
+}
+
+static int make_pair_chain(struct lower *l, size_t a, size_t b)
+{
+	struct pair *pr = &l->pairs[a * l->n_slots + b];
+	snprintf(pr->chain, sizeof(pr->chain), "%s_to_%s", l->label[a], l->label[b]);
+	struct ir_chain *c = ir_chain_add(l->t, pr->chain);
+	if (!c)
+		return -1;
+	pr->made = true;
+	for (size_t i = 0; i < pr->n; i++) {
+		const struct ir_chain *tmpl = &l->scratch->chains[pr->rules[i]];
+		for (size_t j = 0; j < tmpl->n_rules; j++) {
+			/* the table's chain array may move while sets are added? no:
+			 * sets and chains are separate arrays; c stays valid */
+			if (copy_rule(l->t, c, l->scratch, &tmpl->rules[j]))
+				return -1;
+		}
+	}
+	return default_rules(l, c, a, b);
+}
+
+/* from_A: oifname vmap @to_from_A -> A_to_B, else goto A_to_unzoned. Pairs
+ * that would hold the same as A_to_unzoned get no chain and no element. */
+static int make_from_chain(struct lower *l, size_t a, char *from_name, size_t n)
+{
+	size_t S = l->n_slots, U = l->unzoned;
+	snprintf(from_name, n, "from_%s", l->label[a]);
+	if (!ir_chain_add(l->t, from_name) || make_pair_chain(l, a, U))
+		return -1;
+	char map_name[IR_NAME_MAX];
+	snprintf(map_name, sizeof(map_name), "to_from_%s", l->label[a]);
+	size_t map = new_ifname_map(l, map_name, IR_META_OIFNAME);
+	if (map == (size_t)-1)
+		return -1;
+	for (size_t b = 0; b < l->p->n_zones; b++) {
+		if (pairs_same(l, a * S + b, a * S + U))
+			continue;
+		if (make_pair_chain(l, a, b) || map_add_zone(l, map, b, l->pairs[a * S + b].chain))
+			return -1;
+	}
+	return dispatch_rules(l, from_name, IR_META_OIFNAME, map, l->pairs[a * S + U].chain);
+}
+
+static bool from_same_as_unzoned(const struct lower *l, size_t a)
+{
+	size_t S = l->n_slots;
+	for (size_t b = 0; b < S; b++)
+		if (b != l->self && !pairs_same(l, a * S + b, l->unzoned * S + b))
+			return false;
+	return true;
+}
+
+static int make_forward(struct lower *l)
+{
+	char name[IR_NAME_MAX], unzoned_from[IR_NAME_MAX];
+	if (make_from_chain(l, l->unzoned, unzoned_from, sizeof(unzoned_from)))
+		return -1;
+	size_t map = new_ifname_map(l, POLICY_MAP_ZONE_FROM, IR_META_IIFNAME);
+	if (map == (size_t)-1)
+		return -1;
+	for (size_t a = 0; a < l->p->n_zones; a++) {
+		if (from_same_as_unzoned(l, a))
+			continue;
+		if (make_from_chain(l, a, name, sizeof(name)) || map_add_zone(l, map, a, name))
+			return -1;
+	}
+	return dispatch_rules(l, POLICY_CHAIN_FORWARD, IR_META_IIFNAME, map, unzoned_from);
+}
+
+/* input: iifname vmap @self_from -> A_to_self; output: oifname vmap @self_to
+ * -> self_to_B (only when the policy has `from self` rules). */
+static int make_self(struct lower *l, bool out)
+{
+	size_t S = l->n_slots, U = l->unzoned, SELF = l->self;
+	size_t fallback = out ? SELF * S + U : U * S + SELF;
+	if (out) {
+		bool any = false;
+		for (size_t b = 0; b < S; b++)
+			any = any || l->pairs[SELF * S + b].n;
+		if (!any)
+			return 0;
+	}
+	if (out ? make_pair_chain(l, SELF, U) : make_pair_chain(l, U, SELF))
+		return -1;
+	size_t map = new_ifname_map(l, out ? POLICY_MAP_SELF_TO : POLICY_MAP_SELF_FROM,
+				    out ? IR_META_OIFNAME : IR_META_IIFNAME);
+	if (map == (size_t)-1)
+		return -1;
+	for (size_t z = 0; z < l->p->n_zones; z++) {
+		size_t pi = out ? SELF * S + z : z * S + SELF;
+		if (pairs_same(l, pi, fallback))
+			continue;
+		if ((out ? make_pair_chain(l, SELF, z) : make_pair_chain(l, z, SELF)) ||
+		    map_add_zone(l, map, z, l->pairs[pi].chain))
+			return -1;
+	}
+	return dispatch_rules(l, out ? POLICY_CHAIN_OUTPUT : POLICY_CHAIN_INPUT,
+			      out ? IR_META_OIFNAME : IR_META_IIFNAME, map, l->pairs[fallback].chain);
+}
+
+/* ---- rules, state, nat ---- */
+
+static int make_templates(struct lower *l)
+{
+	for (size_t i = 0; i < l->p->n_rules; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "r%zu", i);
+		struct ir_chain *c = ir_chain_add(l->scratch, name);
+		if (!c || for_each_variant(l, &l->p->rules[i], false, c, lower_variant))
+			return -1;
+	}
+	return 0;
+}
+
+static int warn_inspect(struct lower *l)
+{
+	for (size_t i = 0; i < l->p->n_rules; i++) {
+		const struct policy_rule *r = &l->p->rules[i];
+		if (r->n_inspect && l->o->queue_num < 0)
+			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
+					"inspection is off (no queue configured): the rule passes its traffic uninspected");
+	}
+	return 0;
+}
+
+static int make_notrack(struct lower *l)
+{
+	for (size_t i = 0; i < l->p->n_rules; i++) {
+		const struct policy_rule *r = &l->p->rules[i];
+		if (!r->stateless || r->action != POLICY_PASS)
+			continue;
+		bool out = r->from.kind == POLICY_EP_SELF;
+		const char *name = out ? POLICY_CHAIN_RAW_OUTPUT : POLICY_CHAIN_RAW_PREROUTING;
+		struct ir_chain *c = ir_chain_find(l->t, name);
+		if (!c)
+			c = base_chain(l->t, name, out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING,
+				       IR_CHAIN_FILTER, NF_IP_PRI_RAW, IR_V_ACCEPT);
+		if (!c || for_each_variant(l, r, true, c, lower_notrack))
+			return -1;
+	}
+	return 0;
+}
+
+/* The nat chains exist whenever the policy has NAT; the NAT pass (nat/,
+ * later phase) fills them. Priorities as iptables' nat table. */
+static int make_nat(struct lower *l)
+{
+	if (!l->p->n_nats)
+		return 0;
+	if (!base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, IR_CHAIN_NAT,
+			NF_IP_PRI_NAT_DST, IR_V_ACCEPT) ||
+	    !base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT,
+			NF_IP_PRI_NAT_SRC, IR_V_ACCEPT))
+		return -1;
+	policy_diag_add(l->d, POLICY_WARNING, &l->p->nats[0].loc,
+			"NAT is not lowered yet: the nat chains are created empty");
+	return 0;
+}
+
+void policy_lower_opts_default(struct policy_lower_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->nflog_group = -1;
+	o->queue_num = -1;
+	o->native_queue = false;
+	o->optimize = true;
+}
+
+static void lower_free(struct lower *l)
+{
+	if (l->pairs)
+		for (size_t i = 0; i < l->n_slots * l->n_slots; i++)
+			free(l->pairs[i].rules);
+	free(l->pairs);
+	free(l->label);
+	ir_table_free(l->scratch);
+}
+
+struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_opts *o,
+			      struct policy_diags *d)
+{
+	struct policy_lower_opts defaults;
+	if (!o) {
+		policy_lower_opts_default(&defaults);
+		o = &defaults;
+	}
+	struct lower l = { .p = p, .o = o, .d = d };
+	l.unzoned = p->n_zones;
+	l.self = p->n_zones + 1;
+	l.n_slots = p->n_zones + 2;
+	if (check_zone_overlaps(&l))
+		return NULL;
+	l.t = ir_table_new(IR_TABLE_NAME);
+	l.scratch = ir_table_new("scratch");
+	int rc = (!l.t || !l.scratch || make_labels(&l)) ? -1 : 0;
+	if (!rc)
+		rc = make_glue(&l);
+	if (!rc)
+		rc = make_templates(&l);
+	if (!rc)
+		rc = warn_inspect(&l);
+	if (!rc)
+		rc = assign_rules(&l);
+	if (!rc)
+		rc = make_forward(&l);
+	if (!rc)
+		rc = make_self(&l, false);
+	if (!rc)
+		rc = make_self(&l, true);
+	if (!rc)
+		rc = make_notrack(&l);
+	if (!rc)
+		rc = make_nat(&l);
+	if (rc && !d->n_errors)
+		oom(&l);
+	if (!rc)
+		rc = ir_table_drop_unused_sets(l.t);
+	if (!rc && o->optimize)
+		rc = policy_optimize(l.t, NULL, d);
+	lower_free(&l);
+	if (rc) {
+		ir_table_free(l.t);
+		return NULL;
+	}
+	return l.t;
+}

@@ -1,0 +1,51 @@
+/* Lowering: a checked struct policy -> the IR (policy_lower() in
+ * policy/policy.h). This header names the objects of the generated ruleset
+ * that other parts of hvgate look up by name (the daemon adds block-list
+ * elements, reads counters); docs/ruleset.md describes the whole layout.
+ */
+#ifndef HVGATE_POLICY_LOWER_H
+#define HVGATE_POLICY_LOWER_H
+
+/* Dynamic block lists, always present, filled by the daemon (hvgate block). */
+#define POLICY_SET_BLOCKED4 "blocked4"
+#define POLICY_SET_BLOCKED6 "blocked6"
+
+/* Base chains. */
+#define POLICY_CHAIN_INPUT "input"
+#define POLICY_CHAIN_FORWARD "forward"
+#define POLICY_CHAIN_OUTPUT "output"
+#define POLICY_CHAIN_RAW_PREROUTING "raw_prerouting" /* only with `no state` rules */
+#define POLICY_CHAIN_RAW_OUTPUT "raw_output"	    /* only with `from self ... no state` */
+#define POLICY_CHAIN_NAT_PREROUTING "nat_prerouting"  /* only with NAT */
+#define POLICY_CHAIN_NAT_POSTROUTING "nat_postrouting"
+#define POLICY_CHAIN_CT_INVALID "ct_invalid" /* counts and drops ct state invalid */
+
+/* Zone dispatch maps (docs/ruleset.md): iifname -> from_ZONE (forward),
+ * oifname -> ZONE_to_ZONE (in from_ZONE, map to_from_ZONE), iifname ->
+ * ZONE_to_self (input), oifname -> self_to_ZONE (output). */
+#define POLICY_MAP_ZONE_FROM "zone_from"
+#define POLICY_MAP_SELF_FROM "self_from"
+#define POLICY_MAP_SELF_TO "self_to"
+
+/* The name that stands for "an interface in no zone" in chain names. */
+#define POLICY_UNZONED "unzoned"
+
+/* Comments of generated rules that are not policy rules. */
+#define POLICY_COMMENT_BLOCKED "builtin:blocked"
+#define POLICY_COMMENT_CT "builtin:ct-state"
+#define POLICY_COMMENT_CT_INVALID "builtin:ct-invalid"
+#define POLICY_COMMENT_LOOPBACK "builtin:loopback"
+#define POLICY_COMMENT_ND "builtin:ipv6-nd"
+#define POLICY_COMMENT_DISPATCH "builtin:dispatch"
+#define POLICY_COMMENT_DEFAULT_BUILTIN "default:builtin"
+
+/* The ct mark bit the fast path sets on a flow it has finished inspecting;
+ * rules with `inspect` queue only packets of flows without it. */
+#define POLICY_CT_MARK_INSPECTED 0x1u
+
+/* Burst of `limit` when the policy gives none: nft's own default (the
+ * limit statement of nftables' parser uses 5 packets), made explicit so both
+ * backends send the same value. */
+#define POLICY_LIMIT_BURST_DEFAULT 5
+
+#endif

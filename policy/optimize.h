@@ -1,0 +1,36 @@
+/* The optimizer: a named pass over the IR (policy_optimize), in the spirit
+ * of pfctl_optimize.c. It never changes what the ruleset decides for any
+ * packet, nor which rule comment counts it; it changes how many rules and
+ * lookups a packet costs. docs/ruleset.md lists the passes.
+ */
+#ifndef HVGATE_POLICY_OPTIMIZE_H
+#define HVGATE_POLICY_OPTIMIZE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "policy/diag.h"
+#include "policy/ir.h"
+
+/* What the optimizer did, for `hvgate compile --emit summary`. */
+struct policy_optimize_report {
+	size_t rules_before, rules_after;
+	size_t rules_merged;	  /* rules folded into another rule's set (same policy rule) */
+	size_t rules_deduped;	  /* identical to an earlier rule of the same chain */
+	size_t rules_unreachable; /* after an unconditional verdict */
+	size_t runs_dispatched;	  /* runs of exact-match rules turned into a verdict map */
+	size_t rules_dispatched;  /* rules in those runs */
+	size_t sets_named;	  /* anonymous address/port sets made named */
+	size_t sets_shared;	  /* named sets that turned out identical to another */
+	size_t sets_inlined;	  /* sets of one element turned into a plain compare */
+	size_t chains;
+};
+
+/* Rewrites t in place. `r` may be NULL. Returns 0, or -1 with an error in d
+ * (only on ENOMEM). */
+int policy_optimize(struct ir_table *t, struct policy_optimize_report *r, struct policy_diags *d);
+
+/* Prints the report as a few lines of "optimizer: ..." text. */
+void policy_optimize_report_print(const struct policy_optimize_report *r, FILE *out);
+
+#endif
