@@ -136,6 +136,9 @@ struct policy_default {
 	size_t to_zone;	  /* or POLICY_NONE: any */
 	enum policy_action action;
 	bool log;
+	/* The tenant whose scope holds the default, or POLICY_NONE. A tenant's
+	 * default without zones applies to traffic from or to its segments. */
+	size_t tenant;
 	struct policy_loc loc;
 };
 
@@ -146,6 +149,8 @@ enum policy_nat_kind {
 	POLICY_NAT_NETMAP,     /* 1:1 prefix <-> prefix */
 };
 
+/* NETMAP: match_src holds the inside prefix, to_addr (and public_addr) the
+ * outside prefix of the same length. */
 struct policy_nat {
 	enum policy_nat_kind kind;
 	size_t tenant;	   /* or POLICY_NONE */

@@ -1,0 +1,938 @@
+/* The policy checker (see policy/checker.h). */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/checker.h"
+#include "policy/parser.h"
+#include "policy/shadow.h"
+
+/* Name spaces: a zone and a service may share a name ("web"); defines are
+ * written with '$' and have their own. */
+enum ns { NS_ZONE, NS_SERVICE, NS_DEFINE, NS_TENANT };
+
+struct sym {
+	const char *name; /* NULL: empty slot */
+	size_t scope;
+	enum ns ns;
+	size_t index; /* into the ast array of that kind (zones: the model zone) */
+	struct policy_loc loc;
+};
+
+struct symtab {
+	struct sym *slots;
+	size_t cap, n;
+};
+
+/* Resolution state of defines and services (they may refer to each other). */
+enum resolve_state { UNRESOLVED, RESOLVING, RESOLVED };
+
+struct resolved_service {
+	enum resolve_state state;
+	struct policy_service_term *terms;
+	size_t n_terms;
+};
+
+struct resolved_define {
+	enum resolve_state state;
+	struct policy_addr_list addrs;
+};
+
+struct checker {
+	const struct policy_ast *ast;
+	struct policy *p;
+	struct policy_diags *d;
+	struct symtab syms;
+	struct resolved_define *defines;
+	struct resolved_service *services;
+	size_t *vpn_zone; /* ast vpn index -> model zone */
+	bool oom;
+};
+
+#define FNV32_OFFSET_BASIS 2166136261u /* draft-eastlake-fnv section 2 */
+#define FNV32_PRIME 16777619u
+#define RULE_HASH_MASK 0xffffffu       /* the id's 6 hex digits */
+
+/* --- small containers ------------------------------------------------ */
+
+/* Arrays of the model carry no capacity: they grow to the next power of two
+ * whenever the count reaches one. */
+static void *push(void **v, size_t *n, size_t elem)
+{
+	if ((*n & (*n - 1)) == 0) {
+		size_t ncap = *n ? *n * 2 : 1;
+		void *nv = realloc(*v, ncap * elem);
+		if (!nv)
+			return NULL;
+		*v = nv;
+	}
+	char *slot = (char *)*v + (*n)++ * elem;
+	memset(slot, 0, elem);
+	return slot;
+}
+#define PUSH(arr, n) ((__typeof__(arr))push((void **)&(arr), &(n), sizeof(*(arr))))
+
+static int nomem(struct checker *c)
+{
+	if (!c->oom)
+		policy_error(c->d, NULL, "out of memory");
+	c->oom = true;
+	return -1;
+}
+
+static uint32_t sym_hash(const char *name, size_t scope, enum ns ns)
+{
+	uint32_t h = FNV32_OFFSET_BASIS;
+	for (const char *s = name; *s; s++)
+		h = (h ^ (unsigned char)*s) * FNV32_PRIME;
+	h = (h ^ (uint32_t)scope) * FNV32_PRIME;
+	return (h ^ (uint32_t)ns) * FNV32_PRIME;
+}
+
+static struct sym *sym_find(const struct symtab *t, const char *name, size_t scope, enum ns ns)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = sym_hash(name, scope, ns) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct sym *s = &t->slots[i];
+		if (!s->name)
+			return NULL;
+		if (s->scope == scope && s->ns == ns && !strcmp(s->name, name))
+			return s;
+	}
+}
+
+static int sym_grow(struct symtab *t)
+{
+	size_t ncap = t->cap ? t->cap * 2 : 64;
+	struct sym *slots = calloc(ncap, sizeof(*slots));
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sym *s = &t->slots[i];
+		if (!s->name)
+			continue;
+		size_t j = sym_hash(s->name, s->scope, s->ns) & (ncap - 1);
+		while (slots[j].name)
+			j = (j + 1) & (ncap - 1);
+		slots[j] = *s;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->cap = ncap;
+	return 0;
+}
+
+/* Declares a name; reports a duplicate with a note at the first one. */
+static int declare(struct checker *c, const char *name, size_t scope, enum ns ns, size_t index,
+		   const struct policy_loc *loc, const char *what)
+{
+	if (!name)
+		return -1;
+	struct sym *old = sym_find(&c->syms, name, scope, ns);
+	if (old) {
+		policy_error(c->d, loc, "%s '%s' is already defined", what, name);
+		policy_note(c->d, &old->loc, "'%s' was first defined here", name);
+		return -1;
+	}
+	if ((c->syms.n + 1) * 2 > c->syms.cap && sym_grow(&c->syms))
+		return nomem(c);
+	size_t i = sym_hash(name, scope, ns) & (c->syms.cap - 1);
+	while (c->syms.slots[i].name)
+		i = (i + 1) & (c->syms.cap - 1);
+	c->syms.slots[i] = (struct sym){ name, scope, ns, index, *loc };
+	c->syms.n++;
+	return 0;
+}
+
+/* Looks a name up in `scope`, then globally. Zone names may be qualified
+ * "TENANT.SEGMENT". */
+static const struct sym *lookup(const struct checker *c, const char *name, size_t scope, enum ns ns)
+{
+	const char *dot = ns == NS_ZONE ? strchr(name, '.') : NULL;
+	if (dot) {
+		char tenant[256];
+		size_t n = (size_t)(dot - name);
+		if (n >= sizeof(tenant))
+			return NULL;
+		memcpy(tenant, name, n);
+		tenant[n] = '\0';
+		const struct sym *t = sym_find(&c->syms, tenant, POLICY_NONE, NS_TENANT);
+		return t ? sym_find(&c->syms, dot + 1, t->index, NS_ZONE) : NULL;
+	}
+	const struct sym *s = sym_find(&c->syms, name, scope, ns);
+	if (!s && scope != POLICY_NONE)
+		s = sym_find(&c->syms, name, POLICY_NONE, ns);
+	return s;
+}
+
+static int addr_push(struct checker *c, struct policy_addr_list *l, const struct policy_addr *a)
+{
+	struct policy_addr *slot = PUSH(l->v, l->n);
+	if (!slot)
+		return nomem(c);
+	*slot = *a;
+	return 0;
+}
+
+static int addr_append(struct checker *c, struct policy_addr_list *l,
+		       const struct policy_addr_list *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		if (addr_push(c, l, &from->v[i]))
+			return -1;
+	return 0;
+}
+
+static int term_copy(struct checker *c, struct policy_service_term *dst,
+		     const struct policy_service_term *src)
+{
+	*dst = *src;
+	dst->dports = NULL;
+	dst->icmp_types = NULL;
+	if (src->n_dports) {
+		dst->dports = malloc(src->n_dports * sizeof(*dst->dports));
+		if (!dst->dports)
+			return nomem(c);
+		memcpy(dst->dports, src->dports, src->n_dports * sizeof(*dst->dports));
+	}
+	if (src->n_icmp_types) {
+		dst->icmp_types = malloc(src->n_icmp_types);
+		if (!dst->icmp_types) {
+			free(dst->dports);
+			dst->dports = NULL;
+			return nomem(c);
+		}
+		memcpy(dst->icmp_types, src->icmp_types, src->n_icmp_types);
+	}
+	return 0;
+}
+
+static int terms_append(struct checker *c, struct policy_service_term **v, size_t *n,
+			const struct policy_service_term *from, size_t n_from)
+{
+	for (size_t i = 0; i < n_from; i++) {
+		struct policy_service_term *slot = PUSH(*v, *n);
+		if (!slot || term_copy(c, slot, &from[i])) {
+			if (slot)
+				(*n)--;
+			return nomem(c);
+		}
+	}
+	return 0;
+}
+
+static void terms_free(struct policy_service_term *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		policy_service_term_free(&v[i]);
+	free(v);
+}
+
+/* --- declarations ---------------------------------------------------- */
+
+static char *zone_model_name(const struct checker *c, const char *name, size_t scope)
+{
+	char *s = NULL;
+	if (scope == POLICY_NONE)
+		return strdup(name);
+	if (asprintf(&s, "%s.%s", c->ast->tenants[scope].name, name) < 0)
+		return NULL;
+	return s;
+}
+
+static int add_model_zone(struct checker *c, const char *name, size_t scope,
+			  const struct policy_loc *loc, size_t *index)
+{
+	struct policy_zone *z = PUSH(c->p->zones, c->p->n_zones);
+	if (!z)
+		return nomem(c);
+	z->tenant = scope;
+	z->loc = *loc;
+	z->name = zone_model_name(c, name, scope);
+	*index = c->p->n_zones - 1;
+	return z->name ? 0 : nomem(c);
+}
+
+static int declare_tenants(struct checker *c)
+{
+	for (size_t i = 0; i < c->ast->n_tenants; i++) {
+		const struct policy_ast_tenant *t = &c->ast->tenants[i];
+		struct policy_tenant *m = PUSH(c->p->tenants, c->p->n_tenants);
+		if (!m)
+			return nomem(c);
+		m->name = strdup(t->name ? t->name : "");
+		if (!m->name)
+			return nomem(c);
+		/* ct zone 0 is the kernel's default zone, so tenants count from 1 */
+		m->ct_zone = (uint16_t)(i + 1);
+		m->id = (uint32_t)(i + 1);
+		m->loc = t->loc;
+		declare(c, t->name, POLICY_NONE, NS_TENANT, i, &t->loc, "tenant");
+	}
+	return c->oom ? -1 : 0;
+}
+
+static int declare_zones(struct checker *c)
+{
+	for (size_t i = 0; i < c->ast->n_zones; i++) {
+		const struct policy_ast_zone *z = &c->ast->zones[i];
+		size_t index;
+		if (!z->name)
+			continue;
+		if (add_model_zone(c, z->name, z->scope, &z->loc, &index))
+			return -1;
+		declare(c, z->name, z->scope, NS_ZONE, index, &z->loc,
+			z->is_segment ? "segment" : "zone");
+		if (z->is_segment && !z->addrs.present)
+			policy_error(c->d, &z->loc, "segment '%s' has no 'address'", z->name);
+		if (!z->n_ifnames)
+			policy_error(c->d, &z->loc, "%s '%s' has no 'interface'",
+				     z->is_segment ? "segment" : "zone", z->name);
+	}
+	c->vpn_zone = calloc(c->ast->n_vpns + 1, sizeof(*c->vpn_zone));
+	if (!c->vpn_zone)
+		return nomem(c);
+	for (size_t i = 0; i < c->ast->n_vpns; i++) {
+		const struct policy_ast_vpn *v = &c->ast->vpns[i];
+		c->vpn_zone[i] = POLICY_NONE;
+		if (!v->ifname)
+			continue;
+		if (add_model_zone(c, v->ifname, v->scope, &v->loc, &c->vpn_zone[i]))
+			return -1;
+		c->p->zones[c->vpn_zone[i]].is_vpn = true;
+		declare(c, v->ifname, v->scope, NS_ZONE, c->vpn_zone[i], &v->loc, "zone");
+	}
+	return c->oom ? -1 : 0;
+}
+
+static int declare_objects(struct checker *c)
+{
+	for (size_t i = 0; i < c->ast->n_defines; i++) {
+		const struct policy_ast_define *df = &c->ast->defines[i];
+		declare(c, df->name, df->scope, NS_DEFINE, i, &df->loc, "define");
+	}
+	for (size_t i = 0; i < c->ast->n_services; i++) {
+		const struct policy_ast_service *s = &c->ast->services[i];
+		declare(c, s->name, s->scope, NS_SERVICE, i, &s->loc, "service");
+	}
+	return c->oom ? -1 : 0;
+}
+
+/* --- defines and addresses ------------------------------------------- */
+
+static const struct policy_addr_list *resolve_define(struct checker *c, const char *name,
+						     size_t scope, const struct policy_loc *loc);
+
+/* Addresses and $defines of `ep` appended to `out`. Names (zones) are left
+ * to the caller: they are not addresses. */
+static int resolve_addrs(struct checker *c, size_t scope, const struct policy_ast_ep *ep,
+			 struct policy_addr_list *out)
+{
+	int r = 0;
+	for (size_t i = 0; i < ep->n; i++) {
+		const struct policy_ast_ep_item *it = &ep->v[i];
+		if (it->kind == POLICY_AST_EP_ADDR) {
+			if (addr_push(c, out, &it->addr))
+				return -1;
+		} else if (it->kind == POLICY_AST_EP_VAR) {
+			const struct policy_addr_list *l = resolve_define(c, it->name, scope, &it->loc);
+			if (!l)
+				r = -1;
+			else if (addr_append(c, out, l))
+				return -1;
+		}
+	}
+	return r;
+}
+
+static const struct policy_addr_list *resolve_define(struct checker *c, const char *name,
+						     size_t scope, const struct policy_loc *loc)
+{
+	const struct sym *s = lookup(c, name, scope, NS_DEFINE);
+	if (!s) {
+		policy_error(c->d, loc, "'$%s' is not defined", name);
+		return NULL;
+	}
+	struct resolved_define *rd = &c->defines[s->index];
+	const struct policy_ast_define *df = &c->ast->defines[s->index];
+	if (rd->state == RESOLVED)
+		return &rd->addrs;
+	if (rd->state == RESOLVING) {
+		policy_error(c->d, loc, "define '%s' refers to itself", name);
+		return NULL;
+	}
+	rd->state = RESOLVING;
+	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
+	rd->state = RESOLVED;
+	return r ? NULL : &rd->addrs;
+}
+
+/* --- services -------------------------------------------------------- */
+
+static const struct resolved_service *resolve_service(struct checker *c, size_t index);
+
+static int resolve_svc_list(struct checker *c, size_t scope, const struct policy_ast_svc *svc,
+			    struct policy_service_term **terms, size_t *n)
+{
+	int r = 0;
+	for (size_t i = 0; i < svc->n; i++) {
+		const struct policy_ast_svc_item *it = &svc->v[i];
+		if (it->kind == POLICY_AST_SVC_TERM) {
+			struct policy_service_term t = it->term;
+			if (terms_append(c, terms, n, &t, 1))
+				return -1;
+			continue;
+		}
+		if (!it->name)
+			continue;
+		const struct sym *s = lookup(c, it->name, scope, NS_SERVICE);
+		if (s) {
+			const struct resolved_service *rs = resolve_service(c, s->index);
+			if (!rs) {
+				r = -1;
+				if (c->services[s->index].state == RESOLVING)
+					policy_error(c->d, &it->loc, "service '%s' refers to itself",
+						     it->name);
+			} else if (terms_append(c, terms, n, rs->terms, rs->n_terms)) {
+				return -1;
+			}
+			continue;
+		}
+		struct policy_service_term *bt;
+		size_t nb;
+		int b = policy_builtin_service(it->name, &bt, &nb);
+		if (b < 0)
+			return nomem(c);
+		if (b > 0) {
+			int e = terms_append(c, terms, n, bt, nb);
+			terms_free(bt, nb);
+			if (e)
+				return -1;
+			continue;
+		}
+		r = -1;
+		if (lookup(c, it->name, scope, NS_ZONE))
+			policy_error(c->d, &it->loc, "'%s' is a zone, not a service", it->name);
+		else if (lookup(c, it->name, scope, NS_DEFINE))
+			policy_error(c->d, &it->loc, "'%s' is a define of addresses, not a service",
+				     it->name);
+		else
+			policy_error(c->d, &it->loc, "unknown service '%s'", it->name);
+	}
+	return r;
+}
+
+static const struct resolved_service *resolve_service(struct checker *c, size_t index)
+{
+	struct resolved_service *rs = &c->services[index];
+	const struct policy_ast_service *s = &c->ast->services[index];
+	if (rs->state == RESOLVED)
+		return rs;
+	if (rs->state == RESOLVING)
+		return NULL;
+	rs->state = RESOLVING;
+	int r = resolve_svc_list(c, s->scope, &s->value, &rs->terms, &rs->n_terms);
+	rs->state = RESOLVED;
+	return r ? NULL : rs;
+}
+
+static int build_services(struct checker *c)
+{
+	int r = 0;
+	for (size_t i = 0; i < c->ast->n_services; i++) {
+		const struct policy_ast_service *s = &c->ast->services[i];
+		const struct resolved_service *rs = resolve_service(c, i);
+		if (!rs || !s->name) {
+			r = -1;
+			continue;
+		}
+		struct policy_service *m = PUSH(c->p->services, c->p->n_services);
+		if (!m)
+			return nomem(c);
+		m->loc = s->loc;
+		m->name = zone_model_name(c, s->name, s->scope);
+		if (!m->name || terms_append(c, &m->terms, &m->n_terms, rs->terms, rs->n_terms))
+			return nomem(c);
+	}
+	return r;
+}
+
+/* --- zones and endpoints --------------------------------------------- */
+
+static void wrong_zone_name(struct checker *c, const char *name, size_t scope,
+			    const struct policy_loc *loc)
+{
+	struct policy_service_term *bt = NULL;
+	size_t nb = 0;
+	if (lookup(c, name, scope, NS_SERVICE) || policy_builtin_service(name, &bt, &nb) > 0)
+		policy_error(c->d, loc, "'%s' is a service, not a zone", name);
+	else if (lookup(c, name, scope, NS_DEFINE))
+		policy_error(c->d, loc, "'%s' is a define; write '$%s'", name, name);
+	else if (sym_find(&c->syms, name, POLICY_NONE, NS_TENANT))
+		policy_error(c->d, loc, "'%s' is a tenant; name one of its segments ('%s.SEGMENT')",
+			     name, name);
+	else
+		policy_error(c->d, loc, "unknown zone '%s'", name);
+	terms_free(bt, nb);
+}
+
+static int resolve_zone(struct checker *c, const char *name, size_t scope,
+			const struct policy_loc *loc, size_t *index)
+{
+	const struct sym *s = lookup(c, name, scope, NS_ZONE);
+	if (!s) {
+		wrong_zone_name(c, name, scope, loc);
+		return -1;
+	}
+	*index = s->index;
+	return 0;
+}
+
+static int build_zone_addrs(struct checker *c)
+{
+	int r = 0;
+	size_t model = 0;
+	for (size_t i = 0; i < c->ast->n_zones; i++) {
+		const struct policy_ast_zone *z = &c->ast->zones[i];
+		if (!z->name)
+			continue;
+		struct policy_zone *m = &c->p->zones[model++];
+		m->ifnames = calloc(z->n_ifnames + 1, sizeof(*m->ifnames));
+		if (!m->ifnames)
+			return nomem(c);
+		for (size_t j = 0; j < z->n_ifnames; j++) {
+			m->ifnames[j] = strdup(z->ifnames[j]);
+			if (!m->ifnames[j])
+				return nomem(c);
+			m->n_ifnames++;
+		}
+		if (resolve_addrs(c, z->scope, &z->addrs, &m->addrs))
+			r = -1;
+	}
+	return r;
+}
+
+static bool addr_has_family(const struct policy_addr_list *l, int family)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].family == family)
+			return true;
+	return false;
+}
+
+/* Address families an endpoint can match: bit 0 IPv4, bit 1 IPv6. */
+#define FAM_V4 1u
+#define FAM_V6 2u
+static unsigned endpoint_families(const struct policy_endpoint *e)
+{
+	if (e->kind != POLICY_EP_MATCH || !e->addrs.n)
+		return FAM_V4 | FAM_V6;
+	return (addr_has_family(&e->addrs, AF_INET) ? FAM_V4 : 0) |
+	       (addr_has_family(&e->addrs, AF_INET6) ? FAM_V6 : 0);
+}
+
+static int zone_push_unique(struct checker *c, struct policy_endpoint *e, size_t zone)
+{
+	for (size_t i = 0; i < e->n_zones; i++)
+		if (e->zones[i] == zone)
+			return 0;
+	size_t *slot = PUSH(e->zones, e->n_zones);
+	if (!slot)
+		return nomem(c);
+	*slot = zone;
+	return 0;
+}
+
+static int resolve_endpoint(struct checker *c, size_t scope, const struct policy_ast_ep *ep,
+			    struct policy_endpoint *out)
+{
+	out->kind = POLICY_EP_ANY;
+	out->loc = ep->loc;
+	if (!ep->present)
+		return 0;
+	int r = 0;
+	bool special = false;
+	for (size_t i = 0; i < ep->n; i++) {
+		const struct policy_ast_ep_item *it = &ep->v[i];
+		if (it->kind == POLICY_AST_EP_ANY || it->kind == POLICY_AST_EP_SELF) {
+			if (ep->n > 1) {
+				policy_error(c->d, &it->loc,
+					     "'%s' cannot be combined with other endpoints in a list",
+					     it->kind == POLICY_AST_EP_ANY ? "any" : "self");
+				r = -1;
+			}
+			out->kind = it->kind == POLICY_AST_EP_ANY ? POLICY_EP_ANY : POLICY_EP_SELF;
+			special = true;
+		} else if (it->kind == POLICY_AST_EP_NAME) {
+			size_t z;
+			if (resolve_zone(c, it->name, scope, &it->loc, &z))
+				r = -1;
+			else if (zone_push_unique(c, out, z))
+				return -1;
+		}
+	}
+	if (resolve_addrs(c, scope, ep, &out->addrs))
+		r = -1;
+	if (!special)
+		out->kind = POLICY_EP_MATCH;
+	return r;
+}
+
+/* --- rules ----------------------------------------------------------- */
+
+static unsigned term_families(const struct policy_service_term *t)
+{
+	if (t->l4proto == IPPROTO_ICMP)
+		return FAM_V4;
+	if (t->l4proto == IPPROTO_ICMPV6)
+		return FAM_V6;
+	return FAM_V4 | FAM_V6;
+}
+
+static int check_families(struct checker *c, const struct policy_rule *r)
+{
+	unsigned from = endpoint_families(&r->from), to = endpoint_families(&r->to);
+	if (!(from & to)) {
+		return policy_error(c->d, &r->loc,
+				    "rule can never match: 'from' has only %s addresses and 'to' "
+				    "only %s",
+				    from == FAM_V4 ? "IPv4" : "IPv6", to == FAM_V4 ? "IPv4" : "IPv6");
+	}
+	unsigned fam = from & to, svc = 0;
+	for (size_t i = 0; i < r->n_services; i++)
+		svc |= term_families(&r->services[i]) & fam;
+	if (r->n_services && !svc) {
+		const struct policy_service_term *t = &r->services[0];
+		return policy_error(c->d, &t->loc, "%s can never match: the rule's addresses are "
+				    "all %s",
+				    t->l4proto == IPPROTO_ICMP ? "icmp" : "icmpv6",
+				    fam == FAM_V4 ? "IPv4" : "IPv6");
+	}
+	return 0;
+}
+
+static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash)
+{
+	snprintf(id, n, "%.70s:%u:%06x", loc->file ? loc->file : "-", loc->line,
+		 hash & RULE_HASH_MASK);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int copy_inspect(struct checker *c, struct policy_rule *m, const struct policy_ast_rule *r)
+{
+	if (!r->n_inspect)
+		return 0;
+	m->inspect = calloc(r->n_inspect, sizeof(*m->inspect));
+	if (!m->inspect)
+		return nomem(c);
+	for (size_t i = 0; i < r->n_inspect; i++) {
+		const struct policy_inspect_match *src = &r->inspect[i];
+		struct policy_inspect_match *dst = &m->inspect[m->n_inspect++];
+		*dst = *src;
+		dst->regex = dup_or_null(src->regex);
+		dst->log_prefix = dup_or_null(src->log_prefix);
+		if ((src->regex && !dst->regex) || (src->log_prefix && !dst->log_prefix))
+			return nomem(c);
+	}
+	return 0;
+}
+
+static int build_rule(struct checker *c, const struct policy_ast_rule *r)
+{
+	struct policy_rule *m = PUSH(c->p->rules, c->p->n_rules);
+	if (!m)
+		return nomem(c);
+	m->action = r->action;
+	m->tenant = r->scope;
+	m->loc = r->loc;
+	m->log = r->log;
+	m->has_limit = r->has_limit;
+	m->limit_rate = r->limit_rate;
+	m->limit_unit = r->limit_unit;
+	m->limit_burst = r->limit_burst;
+	m->stateless = r->stateless;
+	format_id(m->id, sizeof(m->id), &r->loc, r->text_hash);
+	m->log_prefix = dup_or_null(r->log_prefix);
+	if ((r->log_prefix && !m->log_prefix) || copy_inspect(c, m, r))
+		return nomem(c);
+	int e = 0;
+	if (resolve_endpoint(c, r->scope, &r->from, &m->from))
+		e = -1;
+	if (resolve_endpoint(c, r->scope, &r->to, &m->to))
+		e = -1;
+	if (r->svc.present &&
+	    resolve_svc_list(c, r->scope, &r->svc, &m->services, &m->n_services))
+		e = -1;
+	if (e || c->oom)
+		return -1;
+	if (m->from.kind == POLICY_EP_SELF && m->to.kind == POLICY_EP_SELF)
+		return policy_error(c->d, &r->to.loc, "'self' on both sides: the appliance's "
+				    "traffic to itself is not filtered");
+	return check_families(c, m);
+}
+
+static int build_rules(struct checker *c)
+{
+	int r = 0;
+	for (size_t i = 0; i < c->ast->n_rules; i++) {
+		if (c->ast->rules[i].broken) {
+			r = -1;
+			continue;
+		}
+		if (build_rule(c, &c->ast->rules[i]))
+			r = -1;
+		if (c->oom)
+			return -1;
+	}
+	return r;
+}
+
+static int build_defaults(struct checker *c)
+{
+	int r = 0;
+	const struct policy_ast_default *global = NULL;
+	c->p->default_action = POLICY_BLOCK;
+	for (size_t i = 0; i < c->ast->n_defaults; i++) {
+		const struct policy_ast_default *df = &c->ast->defaults[i];
+		if (df->broken) {
+			r = -1;
+			continue;
+		}
+		if (!df->from && !df->to && df->scope == POLICY_NONE) {
+			if (global) {
+				policy_error(c->d, &df->loc, "duplicate global default");
+				policy_note(c->d, &global->loc, "the first global default is here");
+				r = -1;
+			}
+			global = df;
+			c->p->default_action = df->action;
+			continue;
+		}
+		struct policy_default *m = PUSH(c->p->defaults, c->p->n_defaults);
+		if (!m)
+			return nomem(c);
+		m->action = df->action;
+		m->log = df->log;
+		m->tenant = df->scope;
+		m->loc = df->loc;
+		m->from_zone = m->to_zone = POLICY_NONE;
+		if (df->from && resolve_zone(c, df->from, df->scope, &df->from_loc, &m->from_zone))
+			r = -1;
+		if (df->to && resolve_zone(c, df->to, df->scope, &df->to_loc, &m->to_zone))
+			r = -1;
+	}
+	return r;
+}
+
+/* --- NAT and VPN ----------------------------------------------------- */
+
+static bool addr_is_host(const struct policy_addr *a)
+{
+	return !memcmp(a->lo, a->hi, a->family == AF_INET ? 4 : 16);
+}
+
+/* A NAT's `from`: segment names stand for their addresses. */
+static int resolve_nat_src(struct checker *c, const struct policy_ast_nat *n, struct policy_nat *m)
+{
+	int r = 0;
+	for (size_t i = 0; i < n->from.n; i++) {
+		const struct policy_ast_ep_item *it = &n->from.v[i];
+		if (it->kind != POLICY_AST_EP_NAME)
+			continue;
+		size_t z;
+		if (resolve_zone(c, it->name, n->scope, &it->loc, &z)) {
+			r = -1;
+		} else if (!c->p->zones[z].addrs.n) {
+			policy_error(c->d, &it->loc, "zone '%s' has no addresses to translate",
+				     it->name);
+			r = -1;
+		} else if (addr_append(c, &m->match_src, &c->p->zones[z].addrs)) {
+			return -1;
+		}
+	}
+	if (resolve_addrs(c, n->scope, &n->from, &m->match_src))
+		r = -1;
+	return r;
+}
+
+static int check_nat(struct checker *c, const struct policy_ast_nat *n, struct policy_nat *m)
+{
+	if (m->kind == POLICY_NAT_DNAT && !addr_is_host(&m->to_addr))
+		return policy_error(c->d, &m->to_addr.loc, "a port forward goes to one address");
+	if (m->kind == POLICY_NAT_NETMAP) {
+		if (m->match_src.n != 1 || m->match_src.v[0].prefix_len == POLICY_ADDR_NOT_PREFIX ||
+		    m->to_addr.prefix_len == POLICY_ADDR_NOT_PREFIX)
+			return policy_error(c->d, &n->loc, "netmap maps one prefix to another");
+		if (m->match_src.v[0].prefix_len != m->to_addr.prefix_len ||
+		    m->match_src.v[0].family != m->to_addr.family)
+			return policy_error(c->d, &m->to_addr.loc,
+					    "netmap prefixes differ in length or family");
+	}
+	if (m->kind != POLICY_NAT_MASQUERADE && m->kind != POLICY_NAT_NETMAP) {
+		for (size_t i = 0; i < m->match_src.n; i++)
+			if (m->match_src.v[i].family != m->to_addr.family)
+				return policy_error(c->d, &m->to_addr.loc,
+						    "translation address family differs from the "
+						    "source addresses");
+	}
+	return 0;
+}
+
+static int build_nats(struct checker *c)
+{
+	int r = 0;
+	for (size_t i = 0; i < c->ast->n_nats; i++) {
+		const struct policy_ast_nat *n = &c->ast->nats[i];
+		if (n->broken || !n->via) {
+			r = -1;
+			continue;
+		}
+		struct policy_nat *m = PUSH(c->p->nats, c->p->n_nats);
+		if (!m)
+			return nomem(c);
+		m->kind = n->kind;
+		m->tenant = n->scope;
+		m->l4proto = n->l4proto;
+		m->match_ports = n->match_ports;
+		m->to_addr = n->to_addr;
+		m->public_addr = n->public_addr;
+		m->has_public_addr = n->has_public_addr;
+		m->to_ports = n->to_ports;
+		m->loc = n->loc;
+		format_id(m->id, sizeof(m->id), &n->loc, n->text_hash);
+		if (resolve_zone(c, n->via, n->scope, &n->via_loc, &m->via_zone) ||
+		    resolve_nat_src(c, n, m) || check_nat(c, n, m))
+			r = -1;
+		if (c->oom)
+			return -1;
+	}
+	return r;
+}
+
+static int build_peer(struct checker *c, const struct policy_ast_vpn *v,
+		      const struct policy_ast_peer *p, struct policy_vpn *m)
+{
+	for (size_t i = 0; i < m->n_peers; i++) {
+		if (p->name && m->peers[i].name && !strcmp(m->peers[i].name, p->name)) {
+			policy_error(c->d, &p->loc, "peer '%s' is already defined", p->name);
+			policy_note(c->d, &m->peers[i].loc, "'%s' was first defined here", p->name);
+			return -1;
+		}
+	}
+	struct policy_vpn_peer *mp = PUSH(m->peers, m->n_peers);
+	if (!mp)
+		return nomem(c);
+	mp->loc = p->loc;
+	mp->keepalive = p->keepalive;
+	mp->name = dup_or_null(p->name);
+	mp->public_key = dup_or_null(p->public_key);
+	mp->psk_file = dup_or_null(p->psk_file);
+	mp->endpoint = dup_or_null(p->endpoint);
+	if ((p->name && !mp->name) || (p->public_key && !mp->public_key) ||
+	    (p->psk_file && !mp->psk_file) || (p->endpoint && !mp->endpoint))
+		return nomem(c);
+	if (resolve_addrs(c, v->scope, &p->allowed_ips, &mp->allowed_ips))
+		return -1;
+	if (!p->public_key)
+		return policy_error(c->d, &p->loc, "peer '%s' has no 'public-key'", p->name);
+	return 0;
+}
+
+static int build_vpns(struct checker *c)
+{
+	int r = 0;
+	for (size_t i = 0; i < c->ast->n_vpns; i++) {
+		const struct policy_ast_vpn *v = &c->ast->vpns[i];
+		struct policy_vpn *m = PUSH(c->p->vpns, c->p->n_vpns);
+		if (!m)
+			return nomem(c);
+		m->loc = v->loc;
+		m->tenant = v->scope;
+		m->zone = c->vpn_zone[i];
+		m->listen_port = v->listen_port;
+		m->ifname = dup_or_null(v->ifname);
+		m->private_key_file = dup_or_null(v->private_key_file);
+		if ((v->ifname && !m->ifname) || (v->private_key_file && !m->private_key_file))
+			return nomem(c);
+		if (m->zone != POLICY_NONE) {
+			struct policy_zone *z = &c->p->zones[m->zone];
+			z->ifnames = calloc(1, sizeof(*z->ifnames));
+			if (!z->ifnames || !(z->ifnames[0] = strdup(v->ifname)))
+				return nomem(c);
+			z->n_ifnames = 1;
+		}
+		if (resolve_addrs(c, v->scope, &v->addresses, &m->addresses))
+			r = -1;
+		if (!v->private_key_file)
+			r = policy_error(c->d, &v->loc, "vpn '%s' has no 'private-key-file'",
+					 v->ifname);
+		for (size_t j = 0; j < v->n_peers; j++)
+			if (build_peer(c, v, &v->peers[j], m))
+				r = -1;
+		if (c->oom)
+			return -1;
+	}
+	return r;
+}
+
+/* --- driver ---------------------------------------------------------- */
+
+static void checker_free(struct checker *c)
+{
+	for (size_t i = 0; i < c->ast->n_defines; i++)
+		free(c->defines[i].addrs.v);
+	free(c->defines);
+	for (size_t i = 0; i < c->ast->n_services; i++)
+		terms_free(c->services[i].terms, c->services[i].n_terms);
+	free(c->services);
+	free(c->syms.slots);
+	free(c->vpn_zone);
+}
+
+struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d)
+{
+	struct checker c = { .ast = ast, .d = d };
+	c.p = calloc(1, sizeof(*c.p));
+	c.defines = calloc(ast->n_defines + 1, sizeof(*c.defines));
+	c.services = calloc(ast->n_services + 1, sizeof(*c.services));
+	if (!c.p || !c.defines || !c.services) {
+		nomem(&c);
+		goto out;
+	}
+	/* Each stage runs even after errors of an earlier one (all errors are
+	 * reported); out of memory stops everything. */
+	int (*const stages[])(struct checker *) = {
+		declare_tenants, declare_zones, declare_objects, build_zone_addrs,
+		build_services,	 build_rules,	build_defaults,	 build_nats,
+		build_vpns,
+	};
+	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && !c.oom; i++)
+		stages[i](&c);
+	if (!c.oom && d->n_errors == 0)
+		policy_shadow_check(c.p, d);
+	if (!c.oom && d->n_errors == 0)
+		policy_check_isolation(c.p, d);
+out:
+	checker_free(&c);
+	if (d->n_errors) {
+		policy_free(c.p);
+		return NULL;
+	}
+	return c.p;
+}
+
+/* --- tenant isolation ------------------------------------------------ */
+
+int policy_check_isolation(const struct policy *p, struct policy_diags *d)
+{
+	(void)p;
+	(void)d;
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* The diagnostics sink of the policy compiler (contract in policy/diag.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/diag.h"
+
+/* Message of the out-of-memory diagnostic, kept static so that reporting it
+ * needs no allocation of its own. */
+static char oom_message[] = "out of memory";
+
+void policy_diags_init(struct policy_diags *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void policy_diags_free(struct policy_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].message != oom_message)
+			free(d->v[i].message);
+	free(d->v);
+	for (size_t i = 0; i < d->n_files; i++) {
+		free(d->files[i].path);
+		free(d->files[i].text);
+	}
+	free(d->files);
+	memset(d, 0, sizeof(*d));
+}
+
+static int grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *nv = realloc(*v, ncap * elem);
+	if (!nv)
+		return -1;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int diag_vadd(struct policy_diags *d, enum policy_severity sev,
+		     const struct policy_loc *loc, const char *fmt, va_list ap)
+{
+	if (sev == POLICY_ERROR)
+		d->n_errors++;
+	if (grow((void **)&d->v, &d->cap, d->n, sizeof(*d->v)))
+		return sev == POLICY_ERROR ? -1 : 0;
+	struct policy_diag *g = &d->v[d->n++];
+	memset(g, 0, sizeof(*g));
+	g->severity = sev;
+	if (loc)
+		g->loc = *loc;
+	if (vasprintf(&g->message, fmt, ap) < 0)
+		g->message = oom_message;
+	return sev == POLICY_ERROR ? -1 : 0;
+}
+
+int policy_diag_add(struct policy_diags *d, enum policy_severity sev,
+		    const struct policy_loc *loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = diag_vadd(d, sev, loc, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int policy_error(struct policy_diags *d, const struct policy_loc *loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = diag_vadd(d, POLICY_ERROR, loc, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int policy_note(struct policy_diags *d, const struct policy_loc *loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = diag_vadd(d, POLICY_NOTE, loc, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text, size_t len)
+{
+	if (grow((void **)&d->files, &d->cap_files, d->n_files, sizeof(*d->files))) {
+		free(path);
+		free(text);
+		return NULL;
+	}
+	struct policy_source_file *f = &d->files[d->n_files++];
+	f->path = path;
+	f->text = text;
+	f->len = len;
+	return path;
+}
+
+static const struct policy_source_file *find_file(const struct policy_diags *d, const char *path)
+{
+	for (size_t i = 0; i < d->n_files; i++)
+		if (d->files[i].path == path)
+			return &d->files[i];
+	return NULL;
+}
+
+/* Quotes line `line` of `f` and puts a caret under column `col`; tabs of the
+ * source are repeated in the caret line so that the caret stays aligned. */
+static void print_excerpt(const struct policy_source_file *f, const struct policy_loc *loc, FILE *out)
+{
+	const char *p = f->text, *end = f->text + f->len;
+	for (uint32_t l = 1; l < loc->line && p < end; l++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return;
+		p = nl + 1;
+	}
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
+	size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+	fprintf(out, "  %.*s\n  ", (int)n, p);
+	for (uint32_t c = 1; c < loc->col && c - 1 < n; c++)
+		fputc(p[c - 1] == '\t' ? '\t' : ' ', out);
+	fputc('^', out);
+	for (uint32_t i = 1; i < loc->len && loc->col - 1 + i < n; i++)
+		fputc('~', out);
+	fputc('\n', out);
+}
+
+void policy_diags_print(const struct policy_diags *d, FILE *out)
+{
+	static const char *const sev_name[] = { "note", "warning", "error" };
+	for (size_t i = 0; i < d->n; i++) {
+		const struct policy_diag *g = &d->v[i];
+		if (g->loc.line && g->loc.file)
+			fprintf(out, "%s:%u:%u: ", g->loc.file, g->loc.line, g->loc.col);
+		else if (g->loc.file)
+			fprintf(out, "%s: ", g->loc.file);
+		fprintf(out, "%s: %s\n", sev_name[g->severity], g->message);
+		const struct policy_source_file *f = g->loc.line ? find_file(d, g->loc.file) : NULL;
+		if (f)
+			print_excerpt(f, &g->loc, out);
+	}
+}

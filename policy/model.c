@@ -1,0 +1,82 @@
+/* Release of a checked policy (policy/model.h). */
+#include <stdlib.h>
+
+#include "policy/model.h"
+
+static void endpoint_free(struct policy_endpoint *e)
+{
+	free(e->zones);
+	free(e->addrs.v);
+}
+
+static void terms_free(struct policy_service_term *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].dports);
+		free(t[i].icmp_types);
+	}
+	free(t);
+}
+
+static void rule_free(struct policy_rule *r)
+{
+	endpoint_free(&r->from);
+	endpoint_free(&r->to);
+	terms_free(r->services, r->n_services);
+	free(r->log_prefix);
+	for (size_t i = 0; i < r->n_inspect; i++) {
+		free(r->inspect[i].regex);
+		free(r->inspect[i].log_prefix);
+	}
+	free(r->inspect);
+}
+
+static void vpn_free(struct policy_vpn *v)
+{
+	free(v->ifname);
+	free(v->private_key_file);
+	free(v->addresses.v);
+	for (size_t i = 0; i < v->n_peers; i++) {
+		struct policy_vpn_peer *p = &v->peers[i];
+		free(p->name);
+		free(p->public_key);
+		free(p->psk_file);
+		free(p->endpoint);
+		free(p->allowed_ips.v);
+	}
+	free(v->peers);
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_tenants; i++)
+		free(p->tenants[i].name);
+	free(p->tenants);
+	for (size_t i = 0; i < p->n_zones; i++) {
+		struct policy_zone *z = &p->zones[i];
+		free(z->name);
+		for (size_t j = 0; j < z->n_ifnames; j++)
+			free(z->ifnames[j]);
+		free(z->ifnames);
+		free(z->addrs.v);
+	}
+	free(p->zones);
+	for (size_t i = 0; i < p->n_services; i++) {
+		free(p->services[i].name);
+		terms_free(p->services[i].terms, p->services[i].n_terms);
+	}
+	free(p->services);
+	for (size_t i = 0; i < p->n_rules; i++)
+		rule_free(&p->rules[i]);
+	free(p->rules);
+	free(p->defaults);
+	for (size_t i = 0; i < p->n_nats; i++)
+		free(p->nats[i].match_src.v);
+	free(p->nats);
+	for (size_t i = 0; i < p->n_vpns; i++)
+		vpn_free(&p->vpns[i]);
+	free(p->vpns);
+	free(p);
+}

@@ -1,0 +1,537 @@
+/* Shadowed-rule analysis (see policy/shadow.h).
+ *
+ * Every dimension of a box is a set of integers kept as sorted, disjoint
+ * intervals: zones are numbered (0..n_zones-1, then one number for `self`
+ * and one for "no zone"), addresses are integers of their family, and the
+ * service space is (l4proto << 16 | port or ICMP type). Subtracting box B
+ * from box A splits A into at most one piece per dimension.
+ */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/shadow.h"
+
+typedef unsigned __int128 u128;
+
+enum { DIM_SRC_ZONE, DIM_SRC_ADDR, DIM_DST_ZONE, DIM_DST_ADDR, DIM_SERVICE, DIM_COUNT };
+
+/* The service space: 256 protocols (an 8-bit field, RFC 791) times 65536
+ * ports (a 16-bit field, RFC 793). */
+#define SERVICE_PROTO_SHIFT 16
+#define SERVICE_SPACE_END (((u128)256 << SERVICE_PROTO_SHIFT) - 1)
+
+/* Shadowing rules named in one diagnostic at most (the rest are counted). */
+#define MAX_NAMED_SHADOWERS 8
+
+struct iv {
+	u128 lo, hi;
+};
+
+struct ivset {
+	struct iv *v;
+	size_t n;
+};
+
+struct box {
+	int family; /* AF_INET or AF_INET6: boxes of different families never meet */
+	struct ivset d[DIM_COUNT];
+};
+
+struct boxes {
+	struct box *v;
+	size_t n, cap;
+};
+
+/* A rule's boxes (one per address family it can match) and their hull, to
+ * skip rules that cannot overlap without looking at the boxes. */
+struct rule_space {
+	struct boxes boxes;
+	u128 lo[DIM_COUNT], hi[DIM_COUNT];
+	unsigned families; /* bit 0: IPv4 box present, bit 1: IPv6 */
+};
+
+struct shadow {
+	const struct policy *p;
+	struct policy_diags *d;
+	struct rule_space *rules;
+	size_t universe_zones; /* zone numbers: zones, self, none */
+	size_t cut_short;      /* rules whose analysis hit the cap */
+	size_t first_cut_short;
+	bool oom;
+};
+
+static void ivset_free(struct ivset *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static void box_free(struct box *b)
+{
+	for (int i = 0; i < DIM_COUNT; i++)
+		ivset_free(&b->d[i]);
+}
+
+static void boxes_free(struct boxes *bs)
+{
+	for (size_t i = 0; i < bs->n; i++)
+		box_free(&bs->v[i]);
+	free(bs->v);
+	bs->v = NULL;
+	bs->n = bs->cap = 0;
+}
+
+static int boxes_push(struct boxes *bs, struct box *b)
+{
+	if (bs->n == bs->cap) {
+		size_t ncap = bs->cap ? bs->cap * 2 : 4;
+		struct box *nv = realloc(bs->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		bs->v = nv;
+		bs->cap = ncap;
+	}
+	bs->v[bs->n++] = *b;
+	return 0;
+}
+
+static int iv_cmp(const void *a, const void *b)
+{
+	const struct iv *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sorts and merges overlapping or adjacent intervals in place. */
+static void ivset_normalize(struct ivset *s)
+{
+	if (s->n < 2)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), iv_cmp);
+	size_t o = 0;
+	for (size_t i = 1; i < s->n; i++) {
+		if (s->v[i].lo <= s->v[o].hi || s->v[i].lo - 1 == s->v[o].hi) {
+			if (s->v[i].hi > s->v[o].hi)
+				s->v[o].hi = s->v[i].hi;
+		} else {
+			s->v[++o] = s->v[i];
+		}
+	}
+	s->n = o + 1;
+}
+
+static bool ivset_overlaps(const struct ivset *a, const struct ivset *b)
+{
+	size_t i = 0, j = 0;
+	while (i < a->n && j < b->n) {
+		if (a->v[i].hi < b->v[j].lo)
+			i++;
+		else if (b->v[j].hi < a->v[i].lo)
+			j++;
+		else
+			return true;
+	}
+	return false;
+}
+
+static int ivset_copy(struct ivset *dst, const struct ivset *src)
+{
+	dst->n = src->n;
+	dst->v = NULL;
+	if (!src->n)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*dst->v));
+	if (!dst->v)
+		return -1;
+	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	return 0;
+}
+
+static int ivset_intersect(struct ivset *out, const struct ivset *a, const struct ivset *b)
+{
+	out->n = 0;
+	out->v = malloc((a->n + b->n + 1) * sizeof(*out->v));
+	if (!out->v)
+		return -1;
+	size_t i = 0, j = 0;
+	while (i < a->n && j < b->n) {
+		u128 lo = a->v[i].lo > b->v[j].lo ? a->v[i].lo : b->v[j].lo;
+		u128 hi = a->v[i].hi < b->v[j].hi ? a->v[i].hi : b->v[j].hi;
+		if (lo <= hi)
+			out->v[out->n++] = (struct iv){ lo, hi };
+		if (a->v[i].hi < b->v[j].hi)
+			i++;
+		else
+			j++;
+	}
+	return 0;
+}
+
+static int ivset_subtract(struct ivset *out, const struct ivset *a, const struct ivset *b)
+{
+	out->n = 0;
+	out->v = malloc((a->n + b->n + 1) * sizeof(*out->v));
+	if (!out->v)
+		return -1;
+	size_t j = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		u128 lo = a->v[i].lo, hi = a->v[i].hi;
+		bool done = false;
+		while (j < b->n && b->v[j].hi < lo)
+			j++;
+		for (size_t k = j; k < b->n && b->v[k].lo <= hi; k++) {
+			if (b->v[k].lo > lo)
+				out->v[out->n++] = (struct iv){ lo, b->v[k].lo - 1 };
+			if (b->v[k].hi >= hi) {
+				done = true;
+				break;
+			}
+			lo = b->v[k].hi + 1;
+		}
+		if (!done)
+			out->v[out->n++] = (struct iv){ lo, hi };
+	}
+	return 0;
+}
+
+static bool box_overlaps(const struct box *a, const struct box *b)
+{
+	if (a->family != b->family)
+		return false;
+	for (int i = 0; i < DIM_COUNT; i++)
+		if (!ivset_overlaps(&a->d[i], &b->d[i]))
+			return false;
+	return true;
+}
+
+/* Appends the pieces of a - b to `out` (a and b overlap). */
+static int box_subtract(struct boxes *out, const struct box *a, const struct box *b)
+{
+	struct box rest;
+	memset(&rest, 0, sizeof(rest));
+	rest.family = a->family;
+	for (int i = 0; i < DIM_COUNT; i++)
+		if (ivset_copy(&rest.d[i], &a->d[i]))
+			goto fail;
+	for (int i = 0; i < DIM_COUNT; i++) {
+		struct ivset diff, inter;
+		if (ivset_subtract(&diff, &rest.d[i], &b->d[i]))
+			goto fail;
+		if (diff.n) {
+			struct box piece;
+			memset(&piece, 0, sizeof(piece));
+			piece.family = a->family;
+			piece.d[i] = diff;
+			for (int k = 0; k < DIM_COUNT; k++) {
+				if (k != i && ivset_copy(&piece.d[k], &rest.d[k])) {
+					box_free(&piece);
+					goto fail;
+				}
+			}
+			if (boxes_push(out, &piece)) {
+				box_free(&piece);
+				goto fail;
+			}
+		} else {
+			ivset_free(&diff);
+		}
+		if (ivset_intersect(&inter, &rest.d[i], &b->d[i]))
+			goto fail;
+		ivset_free(&rest.d[i]);
+		rest.d[i] = inter;
+	}
+	box_free(&rest);
+	return 0;
+fail:
+	box_free(&rest);
+	return -1;
+}
+
+/* --- building a rule's boxes ----------------------------------------- */
+
+static int ivset_add(struct ivset *s, u128 lo, u128 hi)
+{
+	struct iv *nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	s->v = nv;
+	s->v[s->n++] = (struct iv){ lo, hi };
+	return 0;
+}
+
+static u128 addr_value(const uint8_t *bytes, int family)
+{
+	u128 v = 0;
+	for (int i = 0; i < (family == AF_INET ? 4 : 16); i++)
+		v = v << 8 | bytes[i];
+	return v;
+}
+
+static u128 family_max(int family)
+{
+	return family == AF_INET ? (u128)UINT32_MAX : ~(u128)0;
+}
+
+/* The endpoint's zone numbers. */
+static int zone_dim(const struct shadow *s, const struct policy_endpoint *e, struct ivset *out)
+{
+	size_t self = s->p->n_zones;
+	if (e->kind == POLICY_EP_SELF)
+		return ivset_add(out, self, self);
+	if (e->kind == POLICY_EP_ANY || !e->n_zones)
+		return ivset_add(out, 0, s->universe_zones - 1);
+	for (size_t i = 0; i < e->n_zones; i++)
+		if (ivset_add(out, e->zones[i], e->zones[i]))
+			return -1;
+	ivset_normalize(out);
+	return 0;
+}
+
+/* The endpoint's addresses of `family`; empty if it has addresses but none
+ * of that family (the rule has no box for it). */
+static int addr_dim(const struct policy_endpoint *e, int family, struct ivset *out)
+{
+	if (e->kind != POLICY_EP_MATCH || !e->addrs.n)
+		return ivset_add(out, 0, family_max(family));
+	for (size_t i = 0; i < e->addrs.n; i++) {
+		const struct policy_addr *a = &e->addrs.v[i];
+		if (a->family == family &&
+		    ivset_add(out, addr_value(a->lo, family), addr_value(a->hi, family)))
+			return -1;
+	}
+	ivset_normalize(out);
+	return 0;
+}
+
+static int term_dim(const struct policy_service_term *t, struct ivset *out)
+{
+	u128 base = (u128)t->l4proto << SERVICE_PROTO_SHIFT;
+	if (!t->n_dports && !t->n_icmp_types)
+		return ivset_add(out, base, base | 0xffff);
+	for (size_t i = 0; i < t->n_dports; i++)
+		if (ivset_add(out, base | t->dports[i].lo, base | t->dports[i].hi))
+			return -1;
+	for (size_t i = 0; i < t->n_icmp_types; i++)
+		if (ivset_add(out, base | t->icmp_types[i], base | t->icmp_types[i]))
+			return -1;
+	return 0;
+}
+
+static int service_dim(const struct policy_rule *r, int family, struct ivset *out)
+{
+	if (!r->n_services)
+		return ivset_add(out, 0, SERVICE_SPACE_END);
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct policy_service_term *t = &r->services[i];
+		if ((t->l4proto == IPPROTO_ICMP && family != AF_INET) ||
+		    (t->l4proto == IPPROTO_ICMPV6 && family != AF_INET6))
+			continue;
+		if (term_dim(t, out))
+			return -1;
+	}
+	ivset_normalize(out);
+	return 0;
+}
+
+static int rule_box(const struct shadow *s, const struct policy_rule *r, int family,
+		    struct rule_space *rs)
+{
+	struct box b;
+	memset(&b, 0, sizeof(b));
+	b.family = family;
+	if (zone_dim(s, &r->from, &b.d[DIM_SRC_ZONE]) || zone_dim(s, &r->to, &b.d[DIM_DST_ZONE]) ||
+	    addr_dim(&r->from, family, &b.d[DIM_SRC_ADDR]) ||
+	    addr_dim(&r->to, family, &b.d[DIM_DST_ADDR]) ||
+	    service_dim(r, family, &b.d[DIM_SERVICE]))
+		goto fail;
+	for (int i = 0; i < DIM_COUNT; i++) {
+		if (!b.d[i].n) { /* matches nothing of this family */
+			box_free(&b);
+			return 0;
+		}
+	}
+	for (int i = 0; i < DIM_COUNT; i++) {
+		u128 lo = b.d[i].v[0].lo, hi = b.d[i].v[b.d[i].n - 1].hi;
+		if (!rs->boxes.n || lo < rs->lo[i])
+			rs->lo[i] = lo;
+		if (!rs->boxes.n || hi > rs->hi[i])
+			rs->hi[i] = hi;
+	}
+	if (boxes_push(&rs->boxes, &b))
+		goto fail;
+	rs->families |= family == AF_INET ? 1u : 2u;
+	return 0;
+fail:
+	box_free(&b);
+	return -1;
+}
+
+static bool hulls_overlap(const struct rule_space *a, const struct rule_space *b)
+{
+	if (!(a->families & b->families))
+		return false;
+	for (int i = 0; i < DIM_COUNT; i++)
+		if (a->hi[i] < b->lo[i] || b->hi[i] < a->lo[i])
+			return false;
+	return true;
+}
+
+/* --- the analysis ---------------------------------------------------- */
+
+/* Subtracts every box of `by` from `remaining`. Returns 1 if that changed
+ * anything, 0 if not, -1 on ENOMEM. */
+static int subtract_rule(struct boxes *remaining, const struct rule_space *by)
+{
+	int changed = 0;
+	for (size_t e = 0; e < by->boxes.n; e++) {
+		struct boxes next = { 0 };
+		for (size_t i = 0; i < remaining->n; i++) {
+			struct box *r = &remaining->v[i];
+			if (box_overlaps(r, &by->boxes.v[e])) {
+				changed = 1;
+				if (box_subtract(&next, r, &by->boxes.v[e]))
+					goto fail;
+			} else {
+				if (boxes_push(&next, r))
+					goto fail;
+				memset(r, 0, sizeof(*r)); /* moved */
+			}
+		}
+		boxes_free(remaining);
+		*remaining = next;
+		continue;
+fail:
+		boxes_free(&next);
+		return -1;
+	}
+	return changed;
+}
+
+static void report(struct shadow *s, size_t rule, const size_t *by, size_t n_by)
+{
+	const struct policy_rule *r = &s->p->rules[rule];
+	const struct policy_rule *last = &s->p->rules[by[n_by - 1]];
+	if (n_by == 1) {
+		policy_error(s->d, &r->loc, "rule is shadowed by the rule at %s:%u", last->loc.file,
+			     last->loc.line);
+		policy_note(s->d, &last->loc, "this earlier rule matches every packet of it");
+		return;
+	}
+	policy_error(s->d, &r->loc,
+		     "rule is shadowed by the rule at %s:%u together with %zu earlier rule%s",
+		     last->loc.file, last->loc.line, n_by - 1, n_by == 2 ? "" : "s");
+	for (size_t i = 0; i < n_by && i < MAX_NAMED_SHADOWERS; i++)
+		policy_note(s->d, &s->p->rules[by[i]].loc, "this earlier rule matches part of it");
+}
+
+static int copy_boxes(struct boxes *dst, const struct boxes *src)
+{
+	for (size_t k = 0; k < src->n; k++) {
+		struct box copy;
+		memset(&copy, 0, sizeof(copy));
+		copy.family = src->v[k].family;
+		for (int dd = 0; dd < DIM_COUNT; dd++) {
+			if (ivset_copy(&copy.d[dd], &src->v[k].d[dd])) {
+				box_free(&copy);
+				return -1;
+			}
+		}
+		if (boxes_push(dst, &copy)) {
+			box_free(&copy);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Does rule `by` alone cover rule `i`? (To name one rule instead of a union
+ * when one suffices.) 1 yes, 0 no, -1 ENOMEM. */
+static int covers_alone(const struct shadow *s, size_t i, size_t by)
+{
+	struct boxes remaining = { 0 };
+	int r = copy_boxes(&remaining, &s->rules[i].boxes);
+	if (!r)
+		r = subtract_rule(&remaining, &s->rules[by]);
+	if (r >= 0)
+		r = remaining.n == 0;
+	boxes_free(&remaining);
+	return r;
+}
+
+static int analyse_rule(struct shadow *s, size_t i)
+{
+	const struct policy_rule *r = &s->p->rules[i];
+	const struct rule_space *me = &s->rules[i];
+	struct boxes remaining = { 0 };
+	size_t *by = NULL, n_by = 0;
+	int result = 0;
+	if (copy_boxes(&remaining, &me->boxes))
+		goto oom;
+	for (size_t j = 0; j < i && remaining.n; j++) {
+		const struct policy_rule *e = &s->p->rules[j];
+		if (e->tenant != r->tenant || e->has_limit || !hulls_overlap(me, &s->rules[j]))
+			continue;
+		int changed = subtract_rule(&remaining, &s->rules[j]);
+		if (changed < 0)
+			goto oom;
+		if (changed) {
+			size_t *nb = realloc(by, (n_by + 1) * sizeof(*nb));
+			if (!nb)
+				goto oom;
+			by = nb;
+			by[n_by++] = j;
+		}
+		if (remaining.n > POLICY_SHADOW_MAX_BOXES) {
+			if (!s->cut_short++)
+				s->first_cut_short = i;
+			goto out;
+		}
+	}
+	if (!remaining.n && n_by) {
+		if (n_by > 1 && covers_alone(s, i, by[n_by - 1]) == 1) {
+			by[0] = by[n_by - 1];
+			n_by = 1;
+		}
+		report(s, i, by, n_by);
+		result = -1;
+	}
+out:
+	boxes_free(&remaining);
+	free(by);
+	return result;
+oom:
+	s->oom = true;
+	result = policy_error(s->d, NULL, "out of memory");
+	goto out;
+}
+
+int policy_shadow_check(const struct policy *p, struct policy_diags *d)
+{
+	struct shadow s = { .p = p, .d = d, .universe_zones = p->n_zones + 2 };
+	int result = 0;
+	s.rules = calloc(p->n_rules + 1, sizeof(*s.rules));
+	if (!s.rules)
+		return policy_error(d, NULL, "out of memory");
+	for (size_t i = 0; i < p->n_rules; i++) {
+		if (rule_box(&s, &p->rules[i], AF_INET, &s.rules[i]) ||
+		    rule_box(&s, &p->rules[i], AF_INET6, &s.rules[i])) {
+			result = policy_error(d, NULL, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < p->n_rules && !s.oom; i++)
+		if (s.rules[i].boxes.n && analyse_rule(&s, i))
+			result = -1;
+	if (s.cut_short)
+		policy_note(d, &p->rules[s.first_cut_short].loc,
+			    "shadow analysis of this rule%s was cut short after %d pieces of "
+			    "uncovered space; it may be shadowed without a report",
+			    s.cut_short > 1 ? " and others" : "", POLICY_SHADOW_MAX_BOXES);
+out:
+	for (size_t i = 0; i < p->n_rules; i++)
+		boxes_free(&s.rules[i].boxes);
+	free(s.rules);
+	return result;
+}
