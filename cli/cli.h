@@ -23,6 +23,14 @@ CLI_VERB(diff);
 CLI_VERB(shell);
 #undef CLI_VERB
 
+/* The verb table (cli/verbs.c): run argv[0] as a verb; print the usage;
+ * the name of the i-th built verb at or after i (NULL at the end). */
+#include <stddef.h>
+#include <stdio.h>
+int cli_dispatch(int argc, char **argv);
+void cli_usage(FILE *out);
+const char *cli_verb_name(size_t i);
+
 /* Helpers shared by verbs (cli/util.c). */
 int cli_wants_help(int argc, char **argv);
 
