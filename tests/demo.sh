@@ -34,7 +34,8 @@ mism=$?
 
 say "per-rule counters in the firewall (rule id = file:line:hash)"
 at fw nft list table inet hvgate | grep -E 'comment "[^"]*demo\.hvp' |
-	sed -E 's/^[[:space:]]*//; s/.*counter packets ([0-9]+) bytes ([0-9]+).*comment "([^"]*)".*/\3  packets=\1 bytes=\2/' | sort -u
+	sed -nE 's/.*counter packets ([0-9]+) bytes ([0-9]+).*comment "([^"]*)".*/\3 \1 \2/p' |
+	awk '{p[$1]+=$2; b[$1]+=$3} END {for (r in p) printf "  %-36s packets=%-4d bytes=%d\n", r, p[r], b[r]}' | sort
 
 if [ "$mism" -eq 0 ]; then
 	say "demo: every probe behaved as the policy says"
