@@ -37,6 +37,7 @@ struct parser {
 	const struct policy_parse_include *inc;
 	bool quiet; /* a syntax error was reported; silent until the next statement */
 	bool value_error; /* the current statement had a value error */
+	int depth;	  /* braces opened and not yet closed */
 };
 
 static const struct policy_token *cur(const struct parser *p)
@@ -46,6 +47,10 @@ static const struct policy_token *cur(const struct parser *p)
 
 static void next(struct parser *p)
 {
+	if (p->la[0].kind == POLICY_TOK_LBRACE)
+		p->depth++;
+	else if (p->la[0].kind == POLICY_TOK_RBRACE && p->depth > 0)
+		p->depth--;
 	p->prev_end = p->la[0].end;
 	memmove(&p->la[0], &p->la[1], sizeof(p->la[0]) * (LOOKAHEAD - 1));
 	if (p->la[LOOKAHEAD - 2].kind == POLICY_TOK_EOF)
@@ -1263,31 +1268,32 @@ static int parse_statement(struct parser *p, size_t scope)
 			       "default, tenant, nat, vpn, include)");
 }
 
-/* Skips to a place where a statement can start: a statement keyword that is
- * not nested in braces opened during the skip, or the '}' that closes the
- * enclosing block, or the end. */
-static void recover(struct parser *p, const char *stmt_start)
+/* Skips to a place where a statement can start: a statement keyword at the
+ * brace depth where the broken statement began, the '}' that closes the
+ * enclosing block, or the end. A statement keyword that starts a line inside
+ * braces the broken statement left open also ends the skip (an unclosed
+ * block should not swallow the rest of the file); `pass` and `block` do not,
+ * as they also start the matches of an inspect block. */
+static void recover(struct parser *p, const char *stmt_start, int stmt_depth)
 {
-	int depth = 0;
 	for (;;) {
 		const struct policy_token *t = cur(p);
 		if (t->kind == POLICY_TOK_EOF)
-			return;
+			break;
 		bool moved = t->start != stmt_start;
-		if (t->kind == POLICY_TOK_RBRACE && depth == 0 && moved)
-			return;
-		if (depth == 0 && moved && is_statement_keyword(t) &&
-		    (t->line_start || !policy_token_is(t, "service") || at_service_decl(p)))
-			return;
-		if (depth > 0 && t->line_start && is_statement_keyword(t) &&
+		if (p->depth <= stmt_depth && moved) {
+			if (t->kind == POLICY_TOK_RBRACE)
+				break;
+			if (is_statement_keyword(t) &&
+			    (t->line_start || !policy_token_is(t, "service") || at_service_decl(p)))
+				break;
+		}
+		if (p->depth > stmt_depth && t->line_start && is_statement_keyword(t) &&
 		    !policy_token_is(t, "block") && !policy_token_is(t, "pass"))
-			return;
-		if (t->kind == POLICY_TOK_LBRACE)
-			depth++;
-		else if (t->kind == POLICY_TOK_RBRACE)
-			depth--;
+			break;
 		next(p);
 	}
+	p->depth = stmt_depth;
 }
 
 /* Statement counts before a statement, to find what it added. */
@@ -1329,12 +1335,13 @@ static int parse_statements(struct parser *p, size_t scope, bool in_block)
 			continue;
 		}
 		const char *start = t->start;
+		int depth = p->depth;
 		struct mark before = mark_now(p);
 		p->value_error = false;
 		if (parse_statement(p, scope)) {
 			result = -1;
 			mark_broken(p, &before);
-			recover(p, start);
+			recover(p, start, depth);
 			p->quiet = false;
 			continue;
 		}

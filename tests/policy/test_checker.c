@@ -1,0 +1,426 @@
+/* The checker's diagnostics: a table of malformed policies, each with the
+ * exact first diagnostic (file, line, column, message); policies with
+ * several errors (all reported); includes (cycles, globs) on real files. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+
+#define TEST_FILE "t.hvp"
+
+struct bad_case {
+	const char *text;
+	uint32_t line, col;
+	const char *message;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }",
+	  2, 6, "zone 'lan' is already defined" },
+	{ "zone lan { interface \"eth1\" }\npass from lan to nowhere",
+	  2, 18, "unknown zone 'nowhere'" },
+	{ "zone lan { interface \"eth1\" }\nservice web = tcp port 80\npass from lan to web",
+	  3, 18, "'web' is a service, not a zone" },
+	{ "zone lan { interface \"eth1\" }\npass from lan service lan",
+	  2, 23, "'lan' is a zone, not a service" },
+	{ "define nets = 10.0.0.0/8\npass from nets",
+	  2, 11, "'nets' is a define; write '$nets'" },
+	{ "pass from $undefined to any",
+	  1, 11, "'$undefined' is not defined" },
+	{ "define a = $b\ndefine b = $a\npass from $a",
+	  2, 12, "define 'a' refers to itself" },
+	{ "pass from 10.0.0.1/8",
+	  1, 11, "host bits set in 10.0.0.1/8; did you mean 10.0.0.0/8?" },
+	{ "pass from 2001:db8::1/32",
+	  1, 11, "host bits set in 2001:db8::1/32; did you mean 2001:db8::/32?" },
+	{ "pass from 10.0.0.0/33",
+	  1, 11, "prefix length /33 out of range for IPv4 (0-32)" },
+	{ "pass from 2001:db8::/129",
+	  1, 11, "prefix length /129 out of range for IPv6 (0-128)" },
+	{ "pass from 10.0.0.300",
+	  1, 11, "invalid address '10.0.0.300'" },
+	{ "pass from 10.0.0.9-10.0.0.1",
+	  1, 11, "address range '10.0.0.9-10.0.0.1' is upside down" },
+	{ "pass from 10.0.0.1-2001:db8::1",
+	  1, 11, "address range '10.0.0.1-2001:db8::1' mixes IPv4 and IPv6" },
+	{ "pass service tcp port 200-100",
+	  1, 23, "port range 200-100 is upside down" },
+	{ "pass service tcp port 65536",
+	  1, 23, "port 65536 out of range (0-65535)" },
+	{ "pass service udp port 99999999999",
+	  1, 23, "port 99999999999 out of range (0-65535)" },
+	{ "pass service icmp port 8",
+	  1, 19, "icmp has no ports; use 'type'" },
+	{ "pass service tcp type echo-request",
+	  1, 18, "'type' applies to icmp and icmpv6 only" },
+	{ "pass service icmp type bogus",
+	  1, 24, "unknown icmp type 'bogus'" },
+	{ "pass service icmpv6 type echo",
+	  1, 26, "unknown icmpv6 type 'echo'" },
+	{ "pass service icmp type 256",
+	  1, 24, "ICMP type 256 out of range (0-255)" },
+	{ "pass from 10.0.0.0/8 to 2001:db8::/32",
+	  1, 1, "rule can never match: 'from' has only IPv4 addresses and 'to' only IPv6" },
+	{ "pass from 2001:db8::/32 to 10.0.0.0/8",
+	  1, 1, "rule can never match: 'from' has only IPv6 addresses and 'to' only IPv4" },
+	{ "pass to 2001:db8::/32 service icmp",
+	  1, 31, "icmp can never match: the rule's addresses are all IPv6" },
+	{ "pass to 10.0.0.0/8 service icmpv6 type echo-request",
+	  1, 28, "icmpv6 can never match: the rule's addresses are all IPv4" },
+	{ "pass limit 0/minute",
+	  1, 12, "limit of 0 never matches; the rate must be at least 1" },
+	{ "pass limit 10/fortnight",
+	  1, 12, "unknown rate unit 'fortnight' (second, minute or hour)" },
+	{ "pass limit 10/second burst 0",
+	  1, 28, "burst of 0 packets; it must be at least 1" },
+	{ "pass frobnicate",
+	  1, 6, "unknown option 'frobnicate'" },
+	{ "pass log log",
+	  1, 10, "duplicate option 'log'" },
+	{ "pass limit 1/second limit 2/second",
+	  1, 21, "duplicate option 'limit'" },
+	{ "pass no state no state",
+	  1, 23, "duplicate option 'no state'" },
+	{ "pass from any from any",
+	  1, 15, "duplicate option 'from'" },
+	{ "pass from self to self",
+	  1, 19, "'self' on both sides: the appliance's traffic to itself is not filtered" },
+	{ "default from nowhere block",
+	  1, 14, "unknown zone 'nowhere'" },
+	{ "default to nowhere pass",
+	  1, 12, "unknown zone 'nowhere'" },
+	{ "default block\ndefault pass",
+	  2, 1, "duplicate global default" },
+	{ "pass to any inspect { block content /(unclosed/ }",
+	  1, 47, "invalid regular expression: missing closing parenthesis" },
+	{ "pass to any inspect { block content /abc/q }",
+	  1, 42, "unknown regular expression flag 'q' (i, m, s, x)" },
+	{ "pass to any inspect { reject content /abc/ }",
+	  1, 23, "expected 'block' or 'pass' (inspection cannot reject), found 'reject'" },
+	{ "pass service tcp port nosuchport",
+	  1, 23, "unknown port name 'nosuchport'" },
+	{ "pass service nosuchservice",
+	  1, 14, "unknown service 'nosuchservice'" },
+	{ "tenant t { tenant u { } }",
+	  1, 12, "a tenant cannot be declared inside a tenant" },
+	{ "segment s { interface \"x\" address 10.0.0.0/8 }",
+	  1, 1, "'segment' is only allowed inside a tenant" },
+	{ "zone z { interface \"this-name-is-far-too-long\" }",
+	  1, 20, "invalid interface name \"this-name-is-far-too-long\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
+	{ "zone z { interface \"a*b\" }",
+	  1, 20, "invalid interface name \"a*b\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
+	{ "zone z { }",
+	  1, 6, "zone 'z' has no 'interface'" },
+	{ "tenant t { segment s { interface \"tap0\" } }",
+	  1, 20, "segment 's' has no 'address'" },
+	{ "zone any { interface \"x\" }",
+	  1, 6, "'any' is a reserved word and cannot be a name" },
+	{ "zone 9lives { interface \"x\" }",
+	  1, 6, "invalid name '9lives': a name starts with a letter and holds letters, digits, '_' and '-'" },
+	{ "pass from \"lan\"",
+	  1, 11, "expected an address, a zone, '$name', 'any' or 'self', found string" },
+	{ "pass from { any, 10.0.0.0/8 }",
+	  1, 13, "'any' cannot be combined with other endpoints in a list" },
+	{ "include \"x.hvp\"",
+	  1, 9, "include is not available: the policy was read from memory without a base directory" },
+	{ "zone up { interface \"eth0\" }\nnat forward up tcp port 80 to 10.0.0.0/24",
+	  2, 31, "a port forward goes to one address" },
+	{ "zone up { interface \"eth0\" }\nnat netmap 10.0.0.0/24 to 192.0.2.0/25 via up",
+	  2, 27, "netmap prefixes differ in length or family" },
+	{ "nat masquerade out via nowhere",
+	  1, 24, "unknown zone 'nowhere'" },
+	{ "vpn wg0 { listen-port 51820 }",
+	  1, 5, "vpn 'wg0' has no 'private-key-file'" },
+	{ "vpn wg0 { private-key-file \"k\" peer p { endpoint \"1.2.3.4:5\" } }",
+	  1, 37, "peer 'p' has no 'public-key'" },
+	{ "service s = { s2 }\nservice s2 = { s }\npass service s",
+	  2, 16, "service 's' refers to itself" },
+	{ "tenant a { segment web { interface \"t1\" address 10.0.0.0/24 } }\npass to a",
+	  2, 9, "'a' is a tenant; name one of its segments ('a.SEGMENT')" },
+	{ "pass from 10.0.0.0/8 to any\nblock from 10.1.0.0/16 to any",
+	  2, 1, "rule is shadowed by the rule at t.hvp:1" },
+	{ "zone lan { interface \"eth1\" }\npass from lan service tcp port 1-100\npass from lan service tcp port 101-200\nblock from lan service tcp port 50-150",
+	  4, 1, "rule is shadowed by the rule at t.hvp:3 together with 1 earlier rule" },
+	{ "pass @",
+	  1, 6, "unexpected character '@'" },
+	{ "pass to any \"str\"",
+	  1, 13, "expected 'from', 'to', 'service' or an option, found string" },
+	{ "pass from 10.0.0.0/8 to any log \"unterminated",
+	  1, 33, "unterminated string" },
+	{ "zone z { interface \"x\" } }",
+	  1, 26, "unexpected '}'" },
+	{ "frobnicate from lan",
+	  1, 1, "expected a statement (pass, block, reject, define, service, zone, default, tenant, nat, vpn, include), found 'frobnicate'" },
+	{ "zone lan interface \"x\"",
+	  1, 10, "expected '{', found 'interface'" },
+	{ "pass from lan to\nblock from any",
+	  2, 1, "expected an address, a zone, '$name', 'any' or 'self', found 'block'" },
+};
+
+#define N_BAD_CASES (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+START_TEST(test_bad_case)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text(TEST_FILE, c->text, strlen(c->text), NULL, &d);
+	ck_assert_msg(p == NULL, "case %d accepted: %s", _i, c->text);
+	ck_assert_uint_ge(d.n_errors, 1);
+	ck_assert_uint_ge(d.n, 1);
+	ck_assert_int_eq(d.v[0].severity, POLICY_ERROR);
+	ck_assert_str_eq(d.v[0].loc.file, TEST_FILE);
+	ck_assert_msg(d.v[0].loc.line == c->line && d.v[0].loc.col == c->col,
+		      "case %d (%s): got %u:%u %s, want %u:%u", _i, c->text, d.v[0].loc.line,
+		      d.v[0].loc.col, d.v[0].message, c->line, c->col);
+	ck_assert_str_eq(d.v[0].message, c->message);
+	policy_diags_free(&d);
+}
+END_TEST
+
+static struct policy *load(const char *text, struct policy_diags *d)
+{
+	policy_diags_init(d);
+	return policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
+}
+
+static size_t count_errors_on_line(const struct policy_diags *d, uint32_t line)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].severity == POLICY_ERROR && d->v[i].loc.line == line)
+			n++;
+	return n;
+}
+
+START_TEST(test_all_errors_reported)
+{
+	struct policy_diags d;
+	struct policy *p = load("zone lan { interface \"eth1\" }\n"
+				"pass from 10.0.0.1/8 to lan\n"		  /* 2: host bits */
+				"pass from lan to nowhere\n"		  /* 3: unknown zone */
+				"pass frobnicate\n"			  /* 4: unknown option */
+				"block from lan service tcp port 70000\n" /* 5: port range */
+				"pass from lan to lan service ssh\n"	  /* fine */
+				"reject from $nope\n"			  /* 7: undefined */
+				"pass limit 0/second\n",		  /* 8: limit 0 */
+				&d);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.n_errors, 6);
+	const uint32_t lines[] = { 2, 3, 4, 5, 7, 8 };
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		ck_assert_msg(count_errors_on_line(&d, lines[i]) == 1, "line %u", lines[i]);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_recovery_inside_tenant)
+{
+	struct policy_diags d;
+	struct policy *p = load("tenant t {\n"
+				"  segment s { interface \"tap0\" address 10.0.0.0/24 }\n"
+				"  pass from\n"
+				"  pass from s to 10.0.0.1/8\n"
+				"}\n"
+				"pass from bad\n",
+				&d);
+	ck_assert_ptr_null(p);
+	/* the incomplete `pass from` is reported at the token that ends it */
+	ck_assert_uint_eq(d.n_errors, 3);
+	ck_assert_uint_eq(count_errors_on_line(&d, 4), 2);
+	ck_assert_uint_eq(count_errors_on_line(&d, 6), 1);
+	ck_assert_str_eq(d.v[d.n - 1].message, "unknown zone 'bad'");
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_duplicate_has_note)
+{
+	struct policy_diags d;
+	struct policy *p = load("service web = tcp port 80\n\nservice web = tcp port 443\n", &d);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_int_eq(d.v[1].severity, POLICY_NOTE);
+	ck_assert_uint_eq(d.v[1].loc.line, 1);
+	ck_assert_uint_eq(d.v[1].loc.col, 9);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_print_format)
+{
+	struct policy_diags d;
+	struct policy *p = load("zone lan { interface \"eth1\" }\n\tpass from lan to nowhere\n", &d);
+	ck_assert_ptr_null(p);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	policy_diags_print(&d, f);
+	fclose(f);
+	ck_assert_str_eq(buf, "t.hvp:2:19: error: unknown zone 'nowhere'\n"
+			      "  \tpass from lan to nowhere\n"
+			      "  \t                 ^~~~~~~\n");
+	free(buf);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* --- includes on real files ------------------------------------------ */
+
+static char tmpdir[64];
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup_dir(void)
+{
+	strcpy(tmpdir, "/tmp/hvgate-test-checker-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown_dir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct policy *load_file(const char *rel, struct policy_diags *d)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	policy_diags_init(d);
+	return policy_load(path, d);
+}
+
+START_TEST(test_include_cycle)
+{
+	write_file("a.hvp", "zone lan { interface \"eth1\" }\ninclude \"b.hvp\"\n");
+	write_file("b.hvp", "include \"c.hvp\"\n");
+	write_file("c.hvp", "\n  include \"a.hvp\"\n");
+	struct policy_diags d;
+	struct policy *p = load_file("a.hvp", &d);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_uint_eq(d.v[0].loc.line, 2);
+	ck_assert_uint_eq(d.v[0].loc.col, 11);
+	ck_assert_ptr_nonnull(strstr(d.v[0].loc.file, "/c.hvp"));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "include cycle: "));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "a.hvp -> "));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "b.hvp -> "));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "c.hvp -> "));
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_include_self)
+{
+	write_file("self.hvp", "include \"self.hvp\"\n");
+	struct policy_diags d;
+	ck_assert_ptr_null(load_file("self.hvp", &d));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "include cycle"));
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_include_glob)
+{
+	char sub[128];
+	snprintf(sub, sizeof(sub), "%s/objects", tmpdir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	write_file("objects/b.hvp", "zone dmz { interface \"eth2\" }\n");
+	write_file("objects/a.hvp", "zone lan { interface \"eth1\" }\n");
+	write_file("objects/skip.txt", "this is not policy\n");
+	write_file("main.hvp", "include \"objects/*.hvp\"\npass from lan to dmz service ssh\n");
+	struct policy_diags d;
+	struct policy *p = load_file("main.hvp", &d);
+	ck_assert_msg(p != NULL, "%s", d.n ? d.v[0].message : "");
+	ck_assert_uint_eq(p->n_zones, 2);
+	ck_assert_str_eq(p->zones[0].name, "lan"); /* a.hvp before b.hvp */
+	ck_assert_str_eq(p->zones[1].name, "dmz");
+	ck_assert_uint_eq(p->n_rules, 1);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_include_glob_no_match)
+{
+	write_file("main.hvp", "include \"nothing/*.hvp\"\n");
+	struct policy_diags d;
+	ck_assert_ptr_null(load_file("main.hvp", &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_str_eq(d.v[0].message, "include pattern 'nothing/*.hvp' matches no file");
+	ck_assert_uint_eq(d.v[0].loc.col, 9);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_include_unreadable)
+{
+	write_file("main.hvp", "\ninclude \"missing.hvp\"\n");
+	struct policy_diags d;
+	ck_assert_ptr_null(load_file("main.hvp", &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_uint_eq(d.v[0].loc.line, 2);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "cannot read included file"));
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "No such file"));
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_include_error_located_in_included_file)
+{
+	write_file("inc.hvp", "zone lan { interface \"eth1\" }\n\npass from lan to 10.0.0.1/8\n");
+	write_file("main.hvp", "include \"inc.hvp\"\n");
+	struct policy_diags d;
+	ck_assert_ptr_null(load_file("main.hvp", &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_ptr_nonnull(strstr(d.v[0].loc.file, "/inc.hvp"));
+	ck_assert_uint_eq(d.v[0].loc.line, 3);
+	ck_assert_uint_eq(d.v[0].loc.col, 18);
+	policy_diags_free(&d);
+}
+END_TEST
+
+static Suite *checker_suite(void)
+{
+	Suite *s = suite_create("checker");
+	TCase *tc = tcase_create("table");
+	tcase_add_loop_test(tc, test_bad_case, 0, (int)N_BAD_CASES);
+	tcase_add_test(tc, test_all_errors_reported);
+	tcase_add_test(tc, test_recovery_inside_tenant);
+	tcase_add_test(tc, test_duplicate_has_note);
+	tcase_add_test(tc, test_print_format);
+	suite_add_tcase(s, tc);
+	TCase *files = tcase_create("includes");
+	tcase_add_checked_fixture(files, setup_dir, teardown_dir);
+	tcase_add_test(files, test_include_cycle);
+	tcase_add_test(files, test_include_self);
+	tcase_add_test(files, test_include_glob);
+	tcase_add_test(files, test_include_glob_no_match);
+	tcase_add_test(files, test_include_unreadable);
+	tcase_add_test(files, test_include_error_located_in_included_file);
+	suite_add_tcase(s, files);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(checker_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
