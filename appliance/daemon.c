@@ -1,0 +1,1027 @@
+/* The daemon: poll loop and the control commands (daemon.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "appliance/config.h"
+#include "appliance/conntrack.h"
+#include "appliance/control.h"
+#include "appliance/daemon.h"
+#include "appliance/metrics.h"
+#include "appliance/nflog.h"
+#include "appliance/nftio.h"
+#include "appliance/nftio_internal.h"
+#include "appliance/txn.h"
+
+/* The netlink backend is another part of the project; until it is linked
+ * in, the calls below are skipped (txn.c reports the missing apply path). */
+#pragma weak nftio_genid
+#pragma weak nftio_flush
+#pragma weak policy_diags_init
+#pragma weak policy_diags_free
+
+#define DAEMON_VERSION "0.1"
+#define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
+/* `block ADDR for D`: the longest timeout; nft set timeouts are u64 ms but
+ * a year is more than any block list needs. */
+#define DAEMON_BLOCK_MAX_SECONDS (366LL * 24 * 3600)
+
+struct rule_hit {
+	char id[128];
+	uint64_t packets, bytes;
+	time_t last_hit; /* 0: never seen moving */
+};
+
+struct daemon {
+	struct conf conf;
+	struct txn txn;
+	struct ctl_server ctl;
+	struct nflogd *log;
+	struct metrics *metrics;
+	int sigfd;
+	bool stop;
+	time_t started;
+	struct rule_hit *hits;
+	size_t n_hits;
+	double next_sample; /* monotonic seconds */
+	uint64_t errors;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Counters and last hit. */
+
+static struct rule_hit *hit_find(struct daemon *d, const char *id)
+{
+	for (size_t i = 0; i < d->n_hits; i++)
+		if (!strcmp(d->hits[i].id, id))
+			return &d->hits[i];
+	return NULL;
+}
+
+static void sample_counters(struct daemon *d)
+{
+	struct nftio_rule_counter *v;
+	time_t now = time(NULL);
+	size_t n;
+
+	if (nftio_rule_counters(NULL, &v, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct rule_hit *h = hit_find(d, v[i].comment);
+		if (!h) {
+			struct rule_hit *p = realloc(d->hits, (d->n_hits + 1) * sizeof(*p));
+			if (!p)
+				break;
+			d->hits = p;
+			h = &d->hits[d->n_hits++];
+			memset(h, 0, sizeof(*h));
+			snprintf(h->id, sizeof(h->id), "%s", v[i].comment);
+			if (v[i].packets)
+				h->last_hit = now; /* moved before we first looked */
+		} else if (v[i].packets != h->packets) {
+			h->last_hit = now;
+		}
+		h->packets = v[i].packets;
+		h->bytes = v[i].bytes;
+	}
+	free(v);
+}
+
+/* Replies. */
+
+static void reply_ok_begin(struct json_buf *r)
+{
+	json_obj_begin(r);
+	json_kv_bool(r, "ok", true);
+}
+
+static void reply_err(struct json_buf *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_err(struct json_buf *r, const char *fmt, ...)
+{
+	char msg[TXN_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_reply_error(r, msg);
+}
+
+static void policy_summary(struct json_buf *r, const char *key, const struct txn_policy *p, unsigned rev)
+{
+	json_key(r, key);
+	if (!p) {
+		json_null(r);
+		return;
+	}
+	json_obj_begin(r);
+	if (rev)
+		json_kv_uint(r, "revision", rev);
+	json_kv_str(r, "hash", p->hash);
+	json_kv_str(r, "source", p->source);
+	json_kv_str(r, "source_rev", p->source_rev);
+	json_kv_uint(r, "rules", p->policy->n_rules);
+	json_kv_uint(r, "tenants", p->policy->n_tenants);
+	json_obj_end(r);
+}
+
+static void cmd_status(struct daemon *d, struct json_buf *r)
+{
+	uint32_t genid = 0;
+
+	reply_ok_begin(r);
+	json_kv_str(r, "version", DAEMON_VERSION);
+	json_kv_int(r, "pid", getpid());
+	json_kv_int(r, "uptime", (long long)(time(NULL) - d->started));
+	json_kv_str(r, "config", d->conf.file);
+	json_kv_str(r, "netns", d->conf.netns ? d->conf.netns : "");
+	policy_summary(r, "running", d->txn.running, d->txn.running_rev);
+	policy_summary(r, "candidate", d->txn.candidate, 0);
+	json_key(r, "pending");
+	if (d->txn.pending) {
+		json_obj_begin(r);
+		json_kv_uint(r, "revision", d->txn.pend.committed);
+		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
+		json_kv_int(r, "deadline", (long long)d->txn.pend.deadline);
+		json_kv_int(r, "seconds_left", (long long)(d->txn.pend.deadline - time(NULL)));
+		json_obj_end(r);
+	} else {
+		json_null(r);
+	}
+	if (nftio_genid && !nftio_genid(NULL, &genid))
+		json_kv_uint(r, "genid", genid);
+	json_kv_uint(r, "applies", d->txn.stats.applies);
+	json_kv_uint(r, "reloads", d->txn.stats.reloads);
+	json_key(r, "interfaces");
+	json_arr_begin(r);
+	for (size_t i = 0; i < d->conf.n_ifaces; i++) {
+		json_obj_begin(r);
+		json_kv_str(r, "name", d->conf.ifaces[i].name);
+		json_kv_str(r, "role", conf_role_name(d->conf.ifaces[i].role));
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+}
+
+static const char *action_name(enum policy_action a)
+{
+	return a == POLICY_PASS ? "pass" : a == POLICY_BLOCK ? "block" : "reject";
+}
+
+static void show_rules(struct daemon *d, struct json_buf *r)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	sample_counters(d);
+	reply_ok_begin(r);
+	json_key(r, "rules");
+	json_arr_begin(r);
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		const struct policy_rule *pr = &p->rules[i];
+		const struct rule_hit *h = hit_find(d, pr->id);
+		char loc[PATH_MAX + 32];
+		json_obj_begin(r);
+		json_kv_str(r, "id", pr->id);
+		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
+		json_kv_str(r, "location", loc);
+		json_kv_str(r, "action", action_name(pr->action));
+		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
+		json_kv_uint(r, "packets", h ? h->packets : 0);
+		json_kv_uint(r, "bytes", h ? h->bytes : 0);
+		json_key(r, "last_hit");
+		if (h && h->last_hit)
+			json_int(r, (long long)h->last_hit);
+		else
+			json_null(r);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+}
+
+static void show_tenants(struct daemon *d, struct json_buf *r)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	sample_counters(d);
+	reply_ok_begin(r);
+	json_key(r, "tenants");
+	json_arr_begin(r);
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		uint64_t packets = 0, bytes = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct rule_hit *h = hit_find(d, p->rules[i].id);
+			if (p->rules[i].tenant == t && h) {
+				packets += h->packets;
+				bytes += h->bytes;
+			}
+		}
+		json_obj_begin(r);
+		json_kv_str(r, "name", p->tenants[t].name);
+		json_kv_uint(r, "id", p->tenants[t].id);
+		json_kv_uint(r, "ct_zone", p->tenants[t].ct_zone);
+		json_key(r, "segments");
+		json_arr_begin(r);
+		for (size_t z = 0; z < p->n_zones; z++) {
+			if (p->zones[z].tenant != t)
+				continue;
+			json_obj_begin(r);
+			json_kv_str(r, "name", p->zones[z].name);
+			json_key(r, "interfaces");
+			json_arr_begin(r);
+			for (size_t k = 0; k < p->zones[z].n_ifnames; k++)
+				json_str(r, p->zones[z].ifnames[k]);
+			json_arr_end(r);
+			json_obj_end(r);
+		}
+		json_arr_end(r);
+		json_kv_uint(r, "packets", packets);
+		json_kv_uint(r, "bytes", bytes);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+}
+
+/* Parses ADDR into family/bytes; false if it is not an address. */
+static bool parse_addr(const char *s, int *family, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (s && inet_pton(AF_INET, s, addr) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (s && inet_pton(AF_INET6, s, addr) == 1) {
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static int tenant_zone(const struct daemon *d, const char *name, uint16_t *zone)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		if (!strcmp(p->tenants[t].name, name)) {
+			*zone = p->tenants[t].ct_zone;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void show_conntrack(struct daemon *d, const struct json *req, struct json_buf *r, bool nat)
+{
+	struct conntrack_filter f = { .nat_only = nat };
+	const char *tenant = json_get_str(req, "tenant"), *addr = json_get_str(req, "addr");
+	size_t matched = 0;
+	uint64_t count = 0, max = 0;
+	int rc;
+
+	if (tenant) {
+		if (tenant_zone(d, tenant, &f.zone)) {
+			reply_err(r, "no tenant '%s' in the running policy", tenant);
+			return;
+		}
+		f.zone_set = true;
+	}
+	if (addr && !parse_addr(addr, &f.family, f.addr)) {
+		reply_err(r, "'%s' is not an IPv4 or IPv6 address", addr);
+		return;
+	}
+	reply_ok_begin(r);
+	if (nat) {
+		const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+		static const char *kinds[] = { "masquerade", "snat", "dnat", "netmap" };
+		json_key(r, "rules");
+		json_arr_begin(r);
+		for (size_t i = 0; p && i < p->n_nats; i++) {
+			json_obj_begin(r);
+			json_kv_str(r, "id", p->nats[i].id);
+			json_kv_str(r, "kind", kinds[p->nats[i].kind]);
+			json_kv_str(r, "tenant", p->nats[i].tenant == POLICY_NONE ? "" : p->tenants[p->nats[i].tenant].name);
+			json_obj_end(r);
+		}
+		json_arr_end(r);
+	}
+	json_key(r, nat ? "translations" : "entries");
+	rc = conntrack_dump(&f, r, &matched);
+	json_kv_uint(r, "matched", matched);
+	if (!conntrack_count(&count, &max)) {
+		json_kv_uint(r, "count", count);
+		json_kv_uint(r, "max", max);
+	}
+	if (rc)
+		json_kv_str(r, "warning", strerror(-rc));
+	json_obj_end(r);
+}
+
+static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	const char *what = json_get_str(req, "what");
+	long long n = 50;
+
+	if (!what || !strcmp(what, "rules"))
+		show_rules(d, r);
+	else if (!strcmp(what, "tenants"))
+		show_tenants(d, r);
+	else if (!strcmp(what, "conntrack"))
+		show_conntrack(d, req, r, false);
+	else if (!strcmp(what, "nat"))
+		show_conntrack(d, req, r, true);
+	else if (!strcmp(what, "log")) {
+		json_get_int(req, "lines", &n);
+		reply_ok_begin(r);
+		json_key(r, "events");
+		if (d->log)
+			nflogd_recent(d->log, n > 0 && n <= NFLOGD_RECENT ? (size_t)n : 50, r);
+		else
+			json_raw(r, "[]");
+		json_obj_end(r);
+	} else
+		reply_err(r, "show what? rules, tenants, nat, conntrack or log");
+}
+
+/* Compiles what a load/diff request names: "path", "git" (a ref of the
+ * configured repository, or "repo" too) or "revision". */
+static int compile_request(struct daemon *d, const struct json *req, struct txn_policy **p, char *err,
+			   size_t errsz)
+{
+	const char *path = json_get_str(req, "path"), *ref = json_get_str(req, "git");
+	const char *repo = json_get_str(req, "repo");
+	long long rev;
+
+	if (path)
+		return txn_compile_path(&d->txn, path, p, err, errsz);
+	if (ref) {
+		if (!repo && d->conf.source != CONF_SOURCE_GIT) {
+			snprintf(err, errsz, "the configured source is not git: give \"repo\" too");
+			return -EINVAL;
+		}
+		return txn_compile_git(&d->txn, repo ? repo : d->conf.policy_path, ref, p, err, errsz);
+	}
+	if (!json_get_int(req, "revision", &rev) && rev > 0 && rev <= UINT32_MAX)
+		return txn_compile_rev(&d->txn, (unsigned)rev, p, err, errsz);
+	/* Nothing named: the configured source. */
+	if (d->conf.source == CONF_SOURCE_GIT)
+		return txn_compile_git(&d->txn, d->conf.policy_path, d->conf.git_ref, p, err, errsz);
+	return txn_compile_path(&d->txn, d->conf.policy_path, p, err, errsz);
+}
+
+static void cmd_load(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+	struct txn_policy *p;
+
+	if (compile_request(d, req, &p, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return;
+	}
+	txn_set_candidate(&d->txn, p);
+	reply_ok_begin(r);
+	policy_summary(r, "candidate", p, 0);
+	json_key(r, "compare");
+	json_obj_begin(r);
+	txn_compare(d->txn.running, p, r);
+	json_obj_end(r);
+	json_obj_end(r);
+}
+
+static void cmd_compare(struct daemon *d, struct json_buf *r)
+{
+	if (!d->txn.candidate) {
+		reply_err(r, "no candidate: 'load' a policy first");
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "running", d->txn.running_rev);
+	txn_compare(d->txn.running, d->txn.candidate, r);
+	json_obj_end(r);
+}
+
+static void cmd_diff(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+	struct txn_policy *a = NULL, *b = NULL;
+	long long from, to;
+
+	if (json_get_int(req, "from", &from) || json_get_int(req, "to", &to) || from <= 0 || to <= 0 ||
+	    from > UINT32_MAX || to > UINT32_MAX) {
+		reply_err(r, "diff needs revisions \"from\" and \"to\" (positive integers)");
+		return;
+	}
+	if (txn_compile_rev(&d->txn, (unsigned)from, &a, err, sizeof(err)) ||
+	    txn_compile_rev(&d->txn, (unsigned)to, &b, err, sizeof(err))) {
+		txn_policy_free(a);
+		reply_err(r, "%s", err);
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "from", (unsigned long long)from);
+	json_kv_uint(r, "to", (unsigned long long)to);
+	txn_compare(a, b, r);
+	json_obj_end(r);
+	txn_policy_free(a);
+	txn_policy_free(b);
+}
+
+static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+	const struct json *force = json_get(req, "force");
+	long long confirm = 0;
+	int rc = json_get_int(req, "confirmed", &confirm);
+
+	if ((rc && rc != -ENOENT) || confirm < 0 || confirm > 24 * 3600) {
+		reply_err(r, "\"confirmed\" is a number of seconds, 1..86400");
+		return;
+	}
+	if (txn_commit(&d->txn, peer->uid, json_get_str(req, "comment"), (unsigned)confirm,
+		       force && force->type == JSON_BOOL && force->boolean, err, sizeof(err))) {
+		d->errors++;
+		reply_err(r, "%s", err);
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "revision", d->txn.running_rev);
+	if (confirm) {
+		json_kv_int(r, "confirm_deadline", (long long)d->txn.pend.deadline);
+		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
+	}
+	json_obj_end(r);
+}
+
+static void cmd_history(struct daemon *d, struct json_buf *r)
+{
+	struct history_rev *v;
+	size_t n;
+	int rc = history_list(d->conf.state_dir, &v, &n);
+
+	if (rc) {
+		reply_err(r, "cannot read the history: %s", strerror(-rc));
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "running", d->txn.running_rev);
+	json_key(r, "revisions");
+	json_arr_begin(r);
+	for (size_t i = n; i-- > 0;) {
+		json_obj_begin(r);
+		json_kv_uint(r, "revision", v[i].id);
+		json_kv_int(r, "time", (long long)v[i].time);
+		json_kv_uint(r, "uid", v[i].uid);
+		json_kv_str(r, "comment", v[i].comment);
+		json_kv_str(r, "source", v[i].source);
+		json_kv_str(r, "source_rev", v[i].source_rev);
+		json_kv_str(r, "hash", v[i].hash);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+	free(v);
+}
+
+static int parse_duration(const char *s, long long *seconds)
+{
+	char *end;
+	long long v, mult = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		mult = 1;
+	else if (!strcmp(end, "m"))
+		mult = 60;
+	else if (!strcmp(end, "h"))
+		mult = 3600;
+	else if (!strcmp(end, "d"))
+		mult = 86400;
+	else
+		return -EINVAL;
+	if (v > DAEMON_BLOCK_MAX_SECONDS / mult)
+		return -ERANGE;
+	*seconds = v * mult;
+	return 0;
+}
+
+static void cmd_block(struct daemon *d, const struct json *req, struct json_buf *r, bool block)
+{
+	const char *addr = json_get_str(req, "addr"), *dur = json_get_str(req, "for");
+	long long seconds = 0;
+	uint8_t bytes[16];
+	int family, rc;
+
+	if (!parse_addr(addr, &family, bytes)) {
+		reply_err(r, "\"addr\" must be an IPv4 or IPv6 address");
+		return;
+	}
+	if (block && dur && parse_duration(dur, &seconds)) {
+		reply_err(r, "\"for\" must be a duration such as 90s, 10m, 2h, 1d (at most a year)");
+		return;
+	}
+	if (!d->txn.running) {
+		reply_err(r, "no policy is running");
+		return;
+	}
+	rc = block ? txn_block(&d->txn, family, bytes, (uint64_t)seconds * 1000) : txn_unblock(&d->txn, family, bytes);
+	if (rc) {
+		reply_err(r, "%s %s: %s", block ? "block" : "unblock", addr,
+			  rc == -ENOENT ? "not in the block list" : strerror(-rc));
+		return;
+	}
+	syslog(LOG_NOTICE, "%s %s%s%s", block ? "blocked" : "unblocked", addr, dur ? " for " : "", dur ? dur : "");
+	reply_ok_begin(r);
+	json_kv_str(r, "addr", addr);
+	if (block)
+		json_kv_int(r, "timeout", seconds);
+	json_obj_end(r);
+}
+
+static void cmd_show_blocked(struct json_buf *r)
+{
+	static const char *sets[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
+
+	reply_ok_begin(r);
+	json_key(r, "blocked");
+	json_arr_begin(r);
+	for (size_t s = 0; s < 2; s++) {
+		struct nftio_set_elem *v;
+		size_t n;
+		if (nftio_set_elems(NULL, sets[s], &v, &n))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			char text[INET6_ADDRSTRLEN];
+			inet_ntop(v[i].family, v[i].addr, text, sizeof(text));
+			json_obj_begin(r);
+			json_kv_str(r, "addr", text);
+			json_kv_uint(r, "expires_in", v[i].expires_ms / 1000);
+			json_obj_end(r);
+		}
+		free(v);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+}
+
+static int reload(struct daemon *d, char *err, size_t errsz);
+
+static void handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+{
+	static const char *readers[] = { "status", "show", "compare", "history", "diff", "blocked", NULL };
+	struct daemon *d = ctx;
+	const char *cmd = json_get_str(req, "cmd");
+	char err[TXN_ERR_MAX];
+	bool read_only = false;
+
+	for (size_t i = 0; readers[i]; i++)
+		if (!strcmp(cmd, readers[i]))
+			read_only = true;
+	if (!(read_only ? peer->may_read : peer->may_change)) {
+		reply_err(r, "permission denied: '%s' needs %s", cmd,
+			  read_only ? "the control group" : "root or the admin group");
+		return;
+	}
+	if (!strcmp(cmd, "status"))
+		cmd_status(d, r);
+	else if (!strcmp(cmd, "show"))
+		cmd_show(d, req, r);
+	else if (!strcmp(cmd, "blocked"))
+		cmd_show_blocked(r);
+	else if (!strcmp(cmd, "load"))
+		cmd_load(d, req, r);
+	else if (!strcmp(cmd, "compare"))
+		cmd_compare(d, r);
+	else if (!strcmp(cmd, "diff"))
+		cmd_diff(d, req, r);
+	else if (!strcmp(cmd, "commit"))
+		cmd_commit(d, peer, req, r);
+	else if (!strcmp(cmd, "confirm")) {
+		if (txn_confirm(&d->txn, err, sizeof(err)))
+			reply_err(r, "%s", err);
+		else {
+			reply_ok_begin(r);
+			json_kv_uint(r, "revision", d->txn.running_rev);
+			json_obj_end(r);
+		}
+	} else if (!strcmp(cmd, "rollback")) {
+		long long rev;
+		if (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)
+			reply_err(r, "rollback needs \"revision\" (a positive integer)");
+		else if (txn_rollback(&d->txn, (unsigned)rev, err, sizeof(err)))
+			reply_err(r, "%s", err);
+		else {
+			reply_ok_begin(r);
+			policy_summary(r, "candidate", d->txn.candidate, 0);
+			json_key(r, "compare");
+			json_obj_begin(r);
+			txn_compare(d->txn.running, d->txn.candidate, r);
+			json_obj_end(r);
+			json_obj_end(r);
+		}
+	} else if (!strcmp(cmd, "history"))
+		cmd_history(d, r);
+	else if (!strcmp(cmd, "reload")) {
+		if (reload(d, err, sizeof(err)))
+			reply_err(r, "%s", err);
+		else {
+			reply_ok_begin(r);
+			json_kv_uint(r, "revision", d->txn.running_rev);
+			json_obj_end(r);
+		}
+	} else if (!strcmp(cmd, "block"))
+		cmd_block(d, req, r, true);
+	else if (!strcmp(cmd, "unblock"))
+		cmd_block(d, req, r, false);
+	else
+		reply_err(r, "unknown command '%s'", cmd);
+}
+
+/* Logs, metrics, lookups. */
+
+static void log_lookup(void *ctx, const char *rule_id, const char **verdict, const char **tenant)
+{
+	const struct daemon *d = ctx;
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		if (strcmp(p->rules[i].id, rule_id) &&
+		    !(p->rules[i].log_prefix && !strcmp(p->rules[i].log_prefix, rule_id)))
+			continue;
+		*verdict = action_name(p->rules[i].action);
+		if (p->rules[i].tenant != POLICY_NONE)
+			*tenant = p->tenants[p->rules[i].tenant].name;
+		return;
+	}
+}
+
+static void write_metrics(void *ctx, FILE *out)
+{
+	struct daemon *d = ctx;
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	uint64_t count = 0, max = 0, ev = 0, wr = 0, dr = 0;
+
+	sample_counters(d);
+	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
+	      "# TYPE hvgate_rule_packets_total counter\n", out);
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		const struct rule_hit *h = hit_find(d, p->rules[i].id);
+		fputs("hvgate_rule_packets_total{rule=", out);
+		metrics_label(out, p->rules[i].id);
+		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
+	}
+	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
+	      "# TYPE hvgate_rule_bytes_total counter\n", out);
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		const struct rule_hit *h = hit_find(d, p->rules[i].id);
+		fputs("hvgate_rule_bytes_total{rule=", out);
+		metrics_label(out, p->rules[i].id);
+		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	}
+	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
+	      "# TYPE hvgate_tenant_packets_total counter\n", out);
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		uint64_t packets = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct rule_hit *h = hit_find(d, p->rules[i].id);
+			if (h && p->rules[i].tenant == t)
+				packets += h->packets;
+		}
+		fputs("hvgate_tenant_packets_total{tenant=", out);
+		metrics_label(out, p->tenants[t].name);
+		fprintf(out, "} %llu\n", (unsigned long long)packets);
+	}
+	fputs("# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n"
+	      "# TYPE hvgate_tenant_bytes_total counter\n", out);
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct rule_hit *h = hit_find(d, p->rules[i].id);
+			if (h && p->rules[i].tenant == t)
+				bytes += h->bytes;
+		}
+		fputs("hvgate_tenant_bytes_total{tenant=", out);
+		metrics_label(out, p->tenants[t].name);
+		fprintf(out, "} %llu\n", (unsigned long long)bytes);
+	}
+	if (!conntrack_count(&count, &max))
+		fprintf(out,
+			"# HELP hvgate_conntrack_entries Entries in the conntrack table.\n"
+			"# TYPE hvgate_conntrack_entries gauge\nhvgate_conntrack_entries %llu\n"
+			"# HELP hvgate_conntrack_limit nf_conntrack_max.\n"
+			"# TYPE hvgate_conntrack_limit gauge\nhvgate_conntrack_limit %llu\n",
+			(unsigned long long)count, (unsigned long long)max);
+	fprintf(out,
+		"# HELP hvgate_applies_total Rulesets applied to the kernel.\n"
+		"# TYPE hvgate_applies_total counter\nhvgate_applies_total %llu\n"
+		"# HELP hvgate_apply_errors_total Applies the kernel or the genid guard refused.\n"
+		"# TYPE hvgate_apply_errors_total counter\nhvgate_apply_errors_total %llu\n"
+		"# HELP hvgate_apply_seconds_total Time spent applying.\n"
+		"# TYPE hvgate_apply_seconds_total counter\nhvgate_apply_seconds_total %.6f\n"
+		"# HELP hvgate_last_apply_seconds Duration of the last apply.\n"
+		"# TYPE hvgate_last_apply_seconds gauge\nhvgate_last_apply_seconds %.6f\n"
+		"# HELP hvgate_reloads_total Reloads (SIGHUP or the reload command).\n"
+		"# TYPE hvgate_reloads_total counter\nhvgate_reloads_total %llu\n"
+		"# HELP hvgate_reload_errors_total Reloads that failed and changed nothing.\n"
+		"# TYPE hvgate_reload_errors_total counter\nhvgate_reload_errors_total %llu\n"
+		"# HELP hvgate_reverts_total Commits reverted for want of confirm.\n"
+		"# TYPE hvgate_reverts_total counter\nhvgate_reverts_total %llu\n"
+		"# HELP hvgate_errors_total Failed control commands.\n"
+		"# TYPE hvgate_errors_total counter\nhvgate_errors_total %llu\n"
+		"# HELP hvgate_control_requests_total Control requests, and malformed ones.\n"
+		"# TYPE hvgate_control_requests_total counter\nhvgate_control_requests_total %lu\n"
+		"hvgate_control_requests_total{result=\"malformed\"} %lu\n"
+		"# HELP hvgate_running_revision The revision in the kernel.\n"
+		"# TYPE hvgate_running_revision gauge\nhvgate_running_revision %u\n",
+		(unsigned long long)d->txn.stats.applies, (unsigned long long)d->txn.stats.apply_errors,
+		d->txn.stats.apply_seconds_total, d->txn.stats.last_apply_seconds,
+		(unsigned long long)d->txn.stats.reloads, (unsigned long long)d->txn.stats.reload_errors,
+		(unsigned long long)d->txn.stats.reverts, (unsigned long long)d->errors, d->ctl.requests,
+		d->ctl.bad_requests, d->txn.running_rev);
+	if (d->log) {
+		nflogd_counts(d->log, &ev, &wr, &dr);
+		fprintf(out,
+			"# HELP hvgate_log_events_total NFLOG events received, written, and dropped by the rate limit.\n"
+			"# TYPE hvgate_log_events_total counter\n"
+			"hvgate_log_events_total{result=\"received\"} %llu\n"
+			"hvgate_log_events_total{result=\"written\"} %llu\n"
+			"hvgate_log_events_total{result=\"dropped\"} %llu\n",
+			(unsigned long long)ev, (unsigned long long)wr, (unsigned long long)dr);
+	}
+}
+
+/* Lifecycle. */
+
+static int compile_configured(struct daemon *d, const struct conf *c, struct txn_policy **p, char *err,
+			      size_t errsz)
+{
+	if (c->source == CONF_SOURCE_GIT)
+		return txn_compile_git(&d->txn, c->policy_path, c->git_ref, p, err, errsz);
+	return txn_compile_path(&d->txn, c->policy_path, p, err, errsz);
+}
+
+static void start_logs(struct daemon *d)
+{
+	int rc;
+
+	if (d->log)
+		nflogd_close(d->log);
+	d->log = NULL;
+	rc = nflogd_open(d->conf.nflog_group, d->conf.log_file, d->conf.log_syslog, d->conf.log_rate,
+			 d->conf.log_burst, log_lookup, d, &d->log);
+	if (rc)
+		syslog(LOG_ERR, "NFLOG group %d: %s (logging off)", d->conf.nflog_group, strerror(-rc));
+}
+
+static void start_metrics(struct daemon *d)
+{
+	int rc;
+
+	if (d->metrics)
+		metrics_stop(d->metrics);
+	d->metrics = NULL;
+	if (!d->conf.metrics_enabled)
+		return;
+	rc = metrics_start(d->conf.metrics_addr, d->conf.metrics_port, write_metrics, d, &d->metrics);
+	if (rc)
+		syslog(LOG_ERR, "metrics on %s port %u: %s (metrics off)", d->conf.metrics_addr, d->conf.metrics_port,
+		       strerror(-rc));
+}
+
+/* Re-reads the configuration and the policy; on any error nothing changes. */
+static int reload(struct daemon *d, char *err, size_t errsz)
+{
+	struct conf c = { 0 };
+	struct txn_policy *p;
+	bool applied;
+	int rc;
+
+	sd_notify(0, "RELOADING=1");
+	rc = conf_load(d->conf.file, &c, err, errsz);
+	if (!rc && ((c.netns == NULL) != (d->conf.netns == NULL) || (c.netns && strcmp(c.netns, d->conf.netns)) ||
+		    strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path))) {
+		snprintf(err, errsz, "%s: netns, state_dir and control.socket take effect at restart only",
+			 d->conf.file);
+		rc = -EINVAL;
+	}
+	if (!rc)
+		rc = compile_configured(d, &c, &p, err, errsz);
+	if (rc) {
+		/* txn_reload() counts its own; these failed before it. */
+		d->txn.stats.reloads++;
+		d->txn.stats.reload_errors++;
+	} else {
+		rc = txn_reload(&d->txn, p, &applied, err, errsz);
+	}
+	if (rc) {
+		conf_free(&c);
+		syslog(LOG_ERR, "reload failed, nothing changed: %s", err);
+		sd_notify(0, "READY=1");
+		return rc;
+	}
+	{
+		bool logs_changed = c.nflog_group != d->conf.nflog_group || c.log_rate != d->conf.log_rate ||
+				    c.log_burst != d->conf.log_burst || c.log_syslog != d->conf.log_syslog ||
+				    (c.log_file == NULL) != (d->conf.log_file == NULL) ||
+				    (c.log_file && strcmp(c.log_file, d->conf.log_file));
+		bool metrics_changed = c.metrics_enabled != d->conf.metrics_enabled ||
+				       c.metrics_port != d->conf.metrics_port || strcmp(c.metrics_addr, d->conf.metrics_addr);
+		conf_free(&d->conf);
+		d->conf = c;
+		d->txn.netns = NULL;
+		if (logs_changed)
+			start_logs(d);
+		if (metrics_changed)
+			start_metrics(d);
+	}
+	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev, applied ? "" : " (unchanged, not re-applied)");
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->sigfd < 0 ? -errno : 0;
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	char err[TXN_ERR_MAX];
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(d, err, sizeof(err));
+		else
+			d->stop = true;
+	}
+}
+
+static int poll_timeout_ms(const struct daemon *d)
+{
+	double wait = d->next_sample - mono();
+	int ms;
+
+	if (d->txn.pending) {
+		double left = (double)(d->txn.pend.deadline - time(NULL));
+		if (left < wait)
+			wait = left;
+	}
+	ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
+	return ms;
+}
+
+static void loop(struct daemon *d)
+{
+	struct pollfd pfd[DAEMON_MAX_POLLFDS];
+
+	while (!d->stop) {
+		size_t n = 0, ctl_first, n_ctl;
+		int log_i = -1, met_i = -1;
+		char err[TXN_ERR_MAX];
+
+		pfd[n++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
+		if (d->log) {
+			log_i = (int)n;
+			pfd[n++] = (struct pollfd){ .fd = nflogd_fd(d->log), .events = POLLIN };
+		}
+		if (d->metrics) {
+			met_i = (int)n;
+			pfd[n++] = (struct pollfd){ .fd = metrics_fd(d->metrics), .events = POLLIN };
+		}
+		ctl_first = n;
+		n_ctl = ctl_pollfds(&d->ctl, pfd + n, DAEMON_MAX_POLLFDS - n);
+		n += n_ctl;
+		if (poll(pfd, n, poll_timeout_ms(d)) < 0 && errno != EINTR) {
+			syslog(LOG_ERR, "poll: %m");
+			break;
+		}
+		if (pfd[0].revents & POLLIN)
+			on_signal(d);
+		if (log_i >= 0 && (pfd[log_i].revents & POLLIN))
+			nflogd_read(d->log);
+		if (met_i >= 0 && (pfd[met_i].revents & POLLIN))
+			metrics_run(d->metrics);
+		ctl_dispatch(&d->ctl, pfd + ctl_first, n_ctl);
+		if (txn_tick(&d->txn, time(NULL), err, sizeof(err)) < 0)
+			syslog(LOG_ERR, "revert failed: %s", err);
+		if (mono() >= d->next_sample) {
+			sample_counters(d);
+			d->next_sample = mono() + d->conf.counter_interval_ms / 1000.0;
+		}
+	}
+}
+
+static int enter_netns(const char *netns)
+{
+	int saved, rc = nftio_netns_enter(netns, &saved);
+
+	/* The whole daemon lives in the namespace: netlink, NFLOG, conntrack,
+	 * /proc/sys/net and the metrics listener all belong to it. */
+	if (!rc && saved >= 0)
+		close(saved);
+	return rc;
+}
+
+int daemon_run(const char *conf_file)
+{
+	struct daemon d = { .sigfd = -1 };
+	char err[TXN_ERR_MAX];
+	struct txn_policy *p = NULL;
+	bool applied = false;
+	int rc;
+
+	openlog("hvgated", LOG_PID | LOG_PERROR, LOG_DAEMON);
+	d.started = time(NULL);
+	if (conf_load(conf_file, &d.conf, err, sizeof(err))) {
+		syslog(LOG_ERR, "%s", err);
+		return 1;
+	}
+	rc = enter_netns(d.conf.netns);
+	if (rc) {
+		syslog(LOG_ERR, "netns %s: %s", d.conf.netns, strerror(-rc));
+		conf_free(&d.conf);
+		return 1;
+	}
+	rc = setup_signals(&d);
+	if (!rc)
+		rc = txn_init(&d.txn, d.conf.state_dir, NULL, d.conf.nflog_group);
+	if (rc) {
+		syslog(LOG_ERR, "start: %s", strerror(-rc));
+		goto out;
+	}
+	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
+	if (!rc)
+		rc = txn_start(&d.txn, p, "start", &applied, err, sizeof(err));
+	if (rc) {
+		syslog(LOG_ERR, "start: %s", err);
+		goto out;
+	}
+	syslog(LOG_INFO, "revision %u %s", d.txn.running_rev,
+	       applied ? "applied" : "already in the kernel: not re-applied");
+	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
+			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, handle, &d);
+	if (rc) {
+		syslog(LOG_ERR, "control socket %s: %s", d.conf.socket_path, strerror(-rc));
+		goto out;
+	}
+	start_logs(&d);
+	start_metrics(&d);
+	sample_counters(&d);
+	d.next_sample = mono() + d.conf.counter_interval_ms / 1000.0;
+	sd_notify(0, "READY=1");
+	syslog(LOG_NOTICE, "hvgated: ready");
+	loop(&d);
+	sd_notify(0, "STOPPING=1");
+	if (d.conf.flush_on_stop && nftio_flush && policy_diags_init) {
+		struct policy_diags dg;
+		policy_diags_init(&dg);
+		nftio_flush(NULL, &dg);
+		policy_diags_free(&dg);
+		syslog(LOG_NOTICE, "stopped; ruleset flushed (on_stop = flush)");
+	} else {
+		syslog(LOG_NOTICE, "stopped; ruleset kept (on_stop = keep)");
+	}
+	rc = 0;
+out:
+	ctl_close(&d.ctl);
+	if (d.log)
+		nflogd_close(d.log);
+	if (d.metrics)
+		metrics_stop(d.metrics);
+	txn_free(&d.txn);
+	free(d.hits);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	conf_free(&d.conf);
+	closelog();
+	return rc ? 1 : 0;
+}
