@@ -1,19 +1,901 @@
-/* The optimizer (policy/optimize.h). */
+/* The optimizer (policy/optimize.h): named passes over the IR, run in order.
+ *
+ *   merge      adjacent rules of ONE policy rule (same comment) that differ in
+ *              one match only become one rule over an anonymous set
+ *              ("tcp port 22" + "udp port 22" -> meta l4proto { tcp, udp });
+ *              rules of different policy rules are never merged, so every
+ *              policy rule keeps a counter of its own
+ *   dispatch   a run of DISPATCH_MIN_RUN or more adjacent rules that match
+ *              exact values on the same fields becomes ONE verdict-map lookup
+ *              (fields . fields vmap @dispatch_N) whose elements goto a small
+ *              chain per rule holding that rule's counter, log and verdict:
+ *              first match is kept (a key goes to the first rule that has it)
+ *              and so are per-rule counters, but the cost per packet no longer
+ *              grows with the number of rules
+ *   inline     a set of one element becomes a plain compare, prefix or range
+ *   name       anonymous address and port sets become named sets
+ *              (addr4_N, addr6_N, port_N); identical named sets and maps are
+ *              shared
+ *   dedupe     a rule identical to an earlier one of its chain (matches,
+ *              statements and verdict) can never match: dropped
+ *   reachable  rules after an unconditional verdict are dropped
+ *   sweep      sets no rule uses any more are removed
+ */
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/lower.h"
 #include "policy/optimize.h"
+
+/* Shorter runs cost little when evaluated linearly; a verdict map adds a
+ * chain per rule, which only pays off for longer runs. */
+#define DISPATCH_MIN_RUN 8
+/* Keys one rule may contribute to a dispatch map (the cross product of its
+ * set matches); beyond that the rule ends the run. */
+#define DISPATCH_MAX_KEYS_PER_RULE 4096
+
+/* ---- hashing (FNV-1a, 64 bit) ---- */
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * FNV_PRIME;
+	return h;
+}
+
+/* An open-addressing map from a 64-bit hash to candidates (indices); the
+ * caller checks real equality. */
+struct hmap {
+	uint64_t *hash;
+	size_t *idx;
+	size_t cap, n;
+};
+
+static void hmap_free(struct hmap *m)
+{
+	free(m->hash);
+	free(m->idx);
+	memset(m, 0, sizeof(*m));
+}
+
+static int hmap_init(struct hmap *m, size_t expect)
+{
+	memset(m, 0, sizeof(*m));
+	m->cap = 16;
+	while (m->cap < expect * 2)
+		m->cap *= 2;
+	m->hash = calloc(m->cap, sizeof(*m->hash));
+	m->idx = malloc(m->cap * sizeof(*m->idx));
+	if (!m->hash || !m->idx) {
+		hmap_free(m);
+		return -1;
+	}
+	for (size_t i = 0; i < m->cap; i++)
+		m->idx[i] = (size_t)-1;
+	return 0;
+}
+
+/* Visits the slots with hash h: returns the slot of the first candidate for
+ * which eq() holds, or the empty slot where it would go. */
+static size_t hmap_find(const struct hmap *m, uint64_t h, bool (*eq)(void *, size_t), void *ctx)
+{
+	size_t i = h & (m->cap - 1);
+	while (m->idx[i] != (size_t)-1) {
+		if (m->hash[i] == h && eq(ctx, m->idx[i]))
+			return i;
+		i = (i + 1) & (m->cap - 1);
+	}
+	return i;
+}
+
+static void hmap_put(struct hmap *m, size_t slot, uint64_t h, size_t idx)
+{
+	m->hash[slot] = h;
+	m->idx[slot] = idx;
+	m->n++;
+}
+
+/* ---- comparing IR ---- */
+
+static bool set_content_eq(const struct ir_set *a, const struct ir_set *b)
+{
+	return a->n_key == b->n_key && !memcmp(a->key, b->key, a->n_key * sizeof(a->key[0])) &&
+	       a->flags == b->flags && a->data == b->data && a->data_field == b->data_field &&
+	       a->timeout_ms == b->timeout_ms && a->n_elems == b->n_elems &&
+	       !memcmp(a->elems, b->elems, a->n_elems * sizeof(*a->elems));
+}
+
+static uint64_t set_content_hash(const struct ir_set *s)
+{
+	uint64_t h = fnv(FNV_OFFSET, s->key, s->n_key * sizeof(s->key[0]));
+	h = fnv(h, &s->flags, sizeof(s->flags));
+	h = fnv(h, &s->data, sizeof(s->data));
+	return fnv(h, s->elems, s->n_elems * sizeof(*s->elems));
+}
+
+/* Two set references are the same if they are the same named set, or
+ * anonymous sets with the same content. */
+static bool set_ref_eq(const struct ir_table *t, size_t a, size_t b)
+{
+	if (a == b)
+		return true;
+	const struct ir_set *x = &t->sets[a], *y = &t->sets[b];
+	return (x->flags & IR_SET_ANONYMOUS) && (y->flags & IR_SET_ANONYMOUS) && set_content_eq(x, y);
+}
+
+static bool match_eq(const struct ir_table *t, const struct ir_match *a, const struct ir_match *b)
+{
+	if (a->kind != b->kind || a->n_field != b->n_field || a->op != b->op ||
+	    memcmp(a->field, b->field, a->n_field * sizeof(a->field[0])))
+		return false;
+	switch (a->kind) {
+	case IR_M_LOOKUP:
+		return set_ref_eq(t, a->set, b->set);
+	case IR_M_RANGE:
+		if (memcmp(&a->value_end, &b->value_end, sizeof(a->value_end)))
+			return false;
+		break;
+	case IR_M_PREFIX:
+		if (a->prefix_len != b->prefix_len)
+			return false;
+		break;
+	case IR_M_CMP:
+		if (a->wildcard != b->wildcard)
+			return false;
+		break;
+	case IR_M_BITS:
+		break;
+	}
+	return !memcmp(&a->value, &b->value, sizeof(a->value));
+}
+
+static bool stmt_eq(const struct ir_table *t, const struct ir_stmt *a, const struct ir_stmt *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind) {
+	case IR_S_COUNTER:
+	case IR_S_NOTRACK:
+		return true;
+	case IR_S_LOG:
+		return a->log_group == b->log_group && !strcmp(a->log_prefix, b->log_prefix);
+	case IR_S_LIMIT:
+		return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
+	case IR_S_VMAP:
+	case IR_S_SET_FROM_MAP:
+		return a->n_field == b->n_field && a->target == b->target &&
+		       !memcmp(a->field, b->field, a->n_field * sizeof(a->field[0])) &&
+		       set_ref_eq(t, a->set, b->set);
+	case IR_S_SET_VALUE:
+		return a->target == b->target && !memcmp(&a->value, &b->value, sizeof(a->value));
+	case IR_S_REJECT:
+		return a->reject == b->reject;
+	case IR_S_NAT:
+		return !memcmp(&a->nat, &b->nat, sizeof(a->nat));
+	case IR_S_QUEUE:
+		return a->queue_num == b->queue_num && a->queue_count == b->queue_count &&
+		       a->queue_bypass == b->queue_bypass;
+	}
+	return false;
+}
+
+static bool verdict_eq(const struct ir_verdict *a, const struct ir_verdict *b)
+{
+	return a->kind == b->kind && !strcmp(a->chain, b->chain);
+}
+
+/* Same actions: statements and verdict. */
+static bool actions_eq(const struct ir_table *t, const struct ir_rule *a, const struct ir_rule *b)
+{
+	if (a->n_stmts != b->n_stmts || !verdict_eq(&a->verdict, &b->verdict))
+		return false;
+	for (size_t i = 0; i < a->n_stmts; i++)
+		if (!stmt_eq(t, &a->stmts[i], &b->stmts[i]))
+			return false;
+	return true;
+}
+
+static bool rule_eq(const struct ir_table *t, const struct ir_rule *a, const struct ir_rule *b)
+{
+	if (a->n_matches != b->n_matches || !actions_eq(t, a, b))
+		return false;
+	for (size_t i = 0; i < a->n_matches; i++)
+		if (!match_eq(t, &a->matches[i], &b->matches[i]))
+			return false;
+	return true;
+}
+
+/* A hash consistent with rule_eq (anonymous sets hash by content). */
+static uint64_t rule_hash(const struct ir_table *t, const struct ir_rule *r)
+{
+	uint64_t h = fnv(FNV_OFFSET, &r->n_matches, sizeof(r->n_matches));
+	for (size_t i = 0; i < r->n_matches; i++) {
+		const struct ir_match *m = &r->matches[i];
+		h = fnv(h, &m->kind, sizeof(m->kind));
+		h = fnv(h, m->field, m->n_field * sizeof(m->field[0]));
+		if (m->kind == IR_M_LOOKUP)
+			h = (t->sets[m->set].flags & IR_SET_ANONYMOUS) ?
+				    fnv(h, &(uint64_t){ set_content_hash(&t->sets[m->set]) }, 8) :
+				    fnv(h, &m->set, sizeof(m->set));
+		else
+			h = fnv(h, m->value.data, m->value.len);
+	}
+	h = fnv(h, &r->n_stmts, sizeof(r->n_stmts));
+	for (size_t i = 0; i < r->n_stmts; i++)
+		h = fnv(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
+	h = fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
+	return fnv(h, r->verdict.chain, strlen(r->verdict.chain));
+}
+
+/* Removes the rules of c marked in `drop`, keeping the order. */
+static void chain_compact(struct ir_chain *c, const bool *drop)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < c->n_rules; i++) {
+		if (drop[i]) {
+			ir_rule_clear(&c->rules[i]);
+			continue;
+		}
+		c->rules[out++] = c->rules[i];
+	}
+	c->n_rules = out;
+}
+
+/* ---- merge ---- */
+
+static bool has_stmt(const struct ir_rule *r, enum ir_stmt_kind k)
+{
+	for (size_t i = 0; i < r->n_stmts; i++)
+		if (r->stmts[i].kind == k)
+			return true;
+	return false;
+}
+
+/* A match that can become (or already is) an anonymous set of its values. */
+static bool settable(const struct ir_table *t, const struct ir_match *m)
+{
+	if (m->op != IR_OP_EQ || m->n_field != 1 || !ir_field_desc(m->field[0])->set_type)
+		return false;
+	switch (m->kind) {
+	case IR_M_CMP:
+		return !m->wildcard;
+	case IR_M_PREFIX:
+	case IR_M_RANGE:
+		return true;
+	case IR_M_LOOKUP:
+		return (t->sets[m->set].flags & IR_SET_ANONYMOUS) && t->sets[m->set].data == IR_DATA_NONE;
+	case IR_M_BITS:
+		return false;
+	}
+	return false;
+}
+
+/* The position of the one match in which a and b differ, or -1. */
+static int one_difference(const struct ir_table *t, const struct ir_rule *a, const struct ir_rule *b)
+{
+	if (a->n_matches != b->n_matches)
+		return -1;
+	int diff = -1;
+	for (size_t i = 0; i < a->n_matches; i++) {
+		if (match_eq(t, &a->matches[i], &b->matches[i]))
+			continue;
+		if (diff >= 0 || a->matches[i].field[0] != b->matches[i].field[0] ||
+		    !settable(t, &a->matches[i]) || !settable(t, &b->matches[i]))
+			return -1;
+		diff = (int)i;
+	}
+	return diff;
+}
+
+/* Adds the values a match accepts to set s. */
+static int add_match_values(const struct ir_table *t, struct ir_set *s, const struct ir_match *m)
+{
+	if (m->kind == IR_M_LOOKUP) {
+		const struct ir_set *src = &t->sets[m->set];
+		for (size_t i = 0; i < src->n_elems; i++) {
+			struct ir_set_elem *e = ir_set_elem_add(s);
+			if (!e)
+				return -1;
+			*e = src->elems[i];
+		}
+		s->flags |= src->flags & IR_SET_INTERVAL;
+		return 0;
+	}
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	if (!e)
+		return -1;
+	e->key[0] = m->value;
+	if (m->kind == IR_M_RANGE) {
+		e->key_end[0] = m->value_end;
+		s->flags |= IR_SET_INTERVAL;
+	} else if (m->kind == IR_M_PREFIX) {
+		struct ir_value end = m->value;
+		for (size_t i = m->prefix_len; i < (size_t)end.len * 8; i++)
+			end.data[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+		e->key_end[0] = end;
+		s->flags |= IR_SET_INTERVAL;
+	}
+	return 0;
+}
+
+/* Makes match m of rule r an anonymous set (if it is not one) and adds the
+ * values of `other` to it. */
+static int merge_into(struct ir_table *t, struct ir_match *m, const struct ir_match *other)
+{
+	if (m->kind != IR_M_LOOKUP) {
+		size_t idx = ir_set_add(t, "__set%d");
+		if (idx == (size_t)-1)
+			return -1;
+		struct ir_set *s = &t->sets[idx];
+		s->key[0] = m->field[0];
+		s->n_key = 1;
+		s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
+		if (add_match_values(t, s, m))
+			return -1;
+		struct ir_match nm = { .kind = IR_M_LOOKUP, .n_field = 1, .op = IR_OP_EQ, .set = idx };
+		nm.field[0] = m->field[0];
+		*m = nm;
+	}
+	struct ir_set *s = &t->sets[m->set];
+	if (add_match_values(t, s, other))
+		return -1;
+	/* sets referenced by the merged-away rule stay behind; sweep removes them */
+	return ir_set_normalize(&t->sets[m->set]);
+}
+
+static int pass_merge(struct ir_table *t, struct policy_optimize_report *rep)
+{
+	for (size_t ci = 0; ci < t->n_chains; ci++) {
+		struct ir_chain *c = &t->chains[ci];
+		bool *drop = calloc(c->n_rules ? c->n_rules : 1, 1);
+		if (!drop)
+			return -1;
+		size_t keep = 0;
+		for (size_t i = 1; i < c->n_rules; i++) {
+			struct ir_rule *a = &c->rules[keep], *b = &c->rules[i];
+			int k = -1;
+			if (a->comment[0] && !strcmp(a->comment, b->comment) && !has_stmt(a, IR_S_LIMIT) &&
+			    actions_eq(t, a, b))
+				k = one_difference(t, a, b);
+			if (k < 0) {
+				keep = i;
+				continue;
+			}
+			if (merge_into(t, &a->matches[k], &b->matches[k])) {
+				free(drop);
+				return -1;
+			}
+			drop[i] = true;
+			rep->rules_merged++;
+		}
+		chain_compact(c, drop);
+		free(drop);
+	}
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static bool exact_match(const struct ir_table *t, const struct ir_match *m)
+{
+	if (m->op != IR_OP_EQ || m->n_field != 1 || !ir_field_desc(m->field[0])->set_type)
+		return false;
+	if (m->kind == IR_M_CMP)
+		return !m->wildcard;
+	if (m->kind == IR_M_LOOKUP) {
+		const struct ir_set *s = &t->sets[m->set];
+		return (s->flags & IR_SET_ANONYMOUS) && s->data == IR_DATA_NONE && s->n_key == 1 &&
+		       !(s->flags & IR_SET_INTERVAL);
+	}
+	return false;
+}
+
+static size_t match_n_values(const struct ir_table *t, const struct ir_match *m)
+{
+	return m->kind == IR_M_LOOKUP ? t->sets[m->set].n_elems : 1;
+}
+
+static const struct ir_value *match_value(const struct ir_table *t, const struct ir_match *m, size_t i)
+{
+	return m->kind == IR_M_LOOKUP ? &t->sets[m->set].elems[i].key[0] : &m->value;
+}
+
+/* A rule that can be an element of a dispatch map: exact matches only, and
+ * a terminal action that a goto'd chain can take over. */
+static bool dispatchable(const struct ir_table *t, const struct ir_rule *r)
+{
+	if (!r->n_matches || has_stmt(r, IR_S_LIMIT) || has_stmt(r, IR_S_QUEUE))
+		return false;
+	bool terminal = r->verdict.kind == IR_V_ACCEPT || r->verdict.kind == IR_V_DROP ||
+			(r->verdict.kind == IR_V_NONE && has_stmt(r, IR_S_REJECT));
+	if (!terminal)
+		return false;
+	size_t keys = 1;
+	for (size_t i = 0; i < r->n_matches; i++) {
+		if (!exact_match(t, &r->matches[i]))
+			return false;
+		keys *= match_n_values(t, &r->matches[i]);
+		if (keys > DISPATCH_MAX_KEYS_PER_RULE)
+			return false;
+	}
+	return true;
+}
+
+static bool same_shape(const struct ir_rule *a, const struct ir_rule *b)
+{
+	if (a->n_matches != b->n_matches)
+		return false;
+	for (size_t i = 0; i < a->n_matches; i++)
+		if (a->matches[i].field[0] != b->matches[i].field[0])
+			return false;
+	return true;
+}
+
+struct dispatch {
+	struct ir_table *t;
+	struct hmap targets; /* action chains by content */
+	size_t n_targets, n_maps;
+	const struct ir_rule *probe; /* for target_eq */
+};
+
+static bool target_eq(void *ctx, size_t chain)
+{
+	struct dispatch *dp = ctx;
+	const struct ir_rule *r = &dp->t->chains[chain].rules[0];
+	return !strcmp(r->comment, dp->probe->comment) && actions_eq(dp->t, r, dp->probe);
+}
+
+static uint64_t actions_hash(const struct ir_rule *r)
+{
+	uint64_t h = fnv(FNV_OFFSET, r->comment, strlen(r->comment));
+	for (size_t i = 0; i < r->n_stmts; i++) {
+		h = fnv(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
+		h = fnv(h, r->stmts[i].log_prefix, strlen(r->stmts[i].log_prefix));
+	}
+	return fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
+}
+
+/* The chain that does what rule r does once matched (its statements and
+ * verdict, with its comment); shared by every copy of the same rule. */
+static int target_chain(struct dispatch *dp, const struct ir_rule *r, char *name, size_t n)
+{
+	uint64_t h = actions_hash(r);
+	dp->probe = r;
+	size_t slot = hmap_find(&dp->targets, h, target_eq, dp);
+	if (dp->targets.idx[slot] != (size_t)-1) {
+		snprintf(name, n, "%s", dp->t->chains[dp->targets.idx[slot]].name);
+		return 0;
+	}
+	if (dp->targets.n * 2 >= dp->targets.cap) {
+		/* grow: rebuild with twice the room */
+		struct hmap bigger;
+		if (hmap_init(&bigger, dp->targets.cap))
+			return -1;
+		for (size_t i = 0; i < dp->targets.cap; i++)
+			if (dp->targets.idx[i] != (size_t)-1) {
+				size_t s = dp->targets.hash[i] & (bigger.cap - 1);
+				while (bigger.idx[s] != (size_t)-1)
+					s = (s + 1) & (bigger.cap - 1);
+				hmap_put(&bigger, s, dp->targets.hash[i], dp->targets.idx[i]);
+			}
+		hmap_free(&dp->targets);
+		dp->targets = bigger;
+		slot = hmap_find(&dp->targets, h, target_eq, dp);
+	}
+	snprintf(name, n, "rule_%zu", dp->n_targets++);
+	struct ir_chain *c = ir_chain_add(dp->t, name);
+	struct ir_rule *nr = c ? ir_rule_add(c) : NULL;
+	if (!nr)
+		return -1;
+	snprintf(nr->comment, sizeof(nr->comment), "%s", r->comment);
+	nr->loc = r->loc;
+	nr->verdict = r->verdict;
+	for (size_t i = 0; i < r->n_stmts; i++) {
+		struct ir_stmt *s = ir_stmt_add(nr);
+		if (!s)
+			return -1;
+		*s = r->stmts[i];
+	}
+	hmap_put(&dp->targets, slot, h, dp->t->n_chains - 1);
+	return 0;
+}
+
+struct key_rec {
+	struct ir_set_elem elem; /* key and verdict */
+	size_t order;		 /* position in the run: first wins */
+};
+
+static int key_rec_cmp(const void *a, const void *b)
+{
+	const struct key_rec *x = a, *y = b;
+	int c = memcmp(x->elem.key, y->elem.key, sizeof(x->elem.key));
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Keys of rule r over the key positions (cross product of its values). */
+static int rule_keys(const struct ir_table *t, const struct ir_rule *r, const size_t *pos,
+		     size_t n_pos, size_t order, const char *target, struct key_rec **recs,
+		     size_t *n, size_t *cap)
+{
+	size_t total = 1;
+	for (size_t k = 0; k < n_pos; k++)
+		total *= match_n_values(t, &r->matches[pos[k]]);
+	for (size_t i = 0; i < total; i++) {
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 256;
+			struct key_rec *v = realloc(*recs, ncap * sizeof(*v));
+			if (!v)
+				return -1;
+			*recs = v;
+			*cap = ncap;
+		}
+		struct key_rec *kr = &(*recs)[(*n)++];
+		memset(kr, 0, sizeof(*kr));
+		kr->order = order;
+		size_t rest = i;
+		for (size_t k = 0; k < n_pos; k++) {
+			const struct ir_match *m = &r->matches[pos[k]];
+			size_t nv = match_n_values(t, m);
+			kr->elem.key[k] = *match_value(t, m, rest % nv);
+			rest /= nv;
+		}
+		kr->elem.verdict.kind = IR_V_GOTO;
+		snprintf(kr->elem.verdict.chain, sizeof(kr->elem.verdict.chain), "%s", target);
+	}
+	return 0;
+}
+
+/* Replaces rules [from, to) of chain ci by one dispatch rule. */
+static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	const struct ir_rule *first = &t->chains[ci].rules[from];
+	size_t pos[IR_CONCAT_MAX], n_pos = 0;
+	for (size_t i = 0; i < first->n_matches; i++) {
+		bool common = true;
+		for (size_t j = from + 1; j < to && common; j++)
+			common = match_eq(t, &first->matches[i], &t->chains[ci].rules[j].matches[i]);
+		if (common)
+			continue;
+		if (n_pos == IR_CONCAT_MAX || first->matches[i].field[0] == IR_META_NFPROTO)
+			return 0; /* not expressible: leave the run alone */
+		pos[n_pos++] = i;
+	}
+	if (!n_pos)
+		return 0;
+	struct key_rec *recs = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t j = from; j < to; j++) {
+		char target[IR_NAME_MAX];
+		/* chains may move when target_chain adds one: index, not pointer */
+		if (target_chain(dp, &t->chains[ci].rules[j], target, sizeof(target)) ||
+		    rule_keys(t, &t->chains[ci].rules[j], pos, n_pos, j, target, &recs, &n, &cap)) {
+			free(recs);
+			return -1;
+		}
+	}
+	qsort(recs, n, sizeof(*recs), key_rec_cmp);
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
+	size_t idx = ir_set_add(t, name);
+	if (idx == (size_t)-1) {
+		free(recs);
+		return -1;
+	}
+	struct ir_set *s = &t->sets[idx];
+	s->n_key = n_pos;
+	for (size_t k = 0; k < n_pos; k++)
+		s->key[k] = first->matches[pos[k]].field[0];
+	s->data = IR_DATA_VERDICT;
+	for (size_t i = 0; i < n; i++) {
+		if (i && !memcmp(recs[i].elem.key, recs[i - 1].elem.key, sizeof(recs[i].elem.key)))
+			continue; /* an earlier rule has this key: first match wins */
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		if (!e) {
+			free(recs);
+			return -1;
+		}
+		*e = recs[i].elem;
+	}
+	free(recs);
+	/* the first rule of the run becomes the dispatch rule */
+	struct ir_rule *r = &t->chains[ci].rules[from];
+	size_t out = 0;
+	for (size_t i = 0; i < r->n_matches; i++) {
+		bool is_key = false;
+		for (size_t k = 0; k < n_pos; k++)
+			is_key = is_key || pos[k] == i;
+		if (!is_key)
+			r->matches[out++] = r->matches[i];
+	}
+	r->n_matches = out;
+	r->n_stmts = 0;
+	struct ir_stmt *st = ir_stmt_add(r);
+	if (!st)
+		return -1;
+	st->kind = IR_S_VMAP;
+	st->n_field = n_pos;
+	memcpy(st->field, s->key, n_pos * sizeof(s->key[0]));
+	st->set = idx;
+	r->verdict.kind = IR_V_NONE;
+	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+	for (size_t j = from + 1; j < to; j++)
+		drop[j] = true;
+	return 1;
+}
+
+static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
+{
+	struct dispatch dp = { .t = t };
+	if (hmap_init(&dp.targets, 64))
+		return -1;
+	size_t n_chains = t->n_chains; /* target chains added below are not scanned */
+	int rc = 0;
+	for (size_t ci = 0; !rc && ci < n_chains; ci++) {
+		size_t n_rules = t->chains[ci].n_rules;
+		bool *drop = calloc(n_rules ? n_rules : 1, 1);
+		if (!drop) {
+			rc = -1;
+			break;
+		}
+		size_t i = 0;
+		while (!rc && i < n_rules) {
+			const struct ir_rule *a = &t->chains[ci].rules[i];
+			size_t j = i;
+			while (j < n_rules && dispatchable(t, &t->chains[ci].rules[j]) &&
+			       same_shape(a, &t->chains[ci].rules[j]))
+				j++;
+			if (j - i >= DISPATCH_MIN_RUN) {
+				int done = dispatch_run(&dp, ci, i, j, drop);
+				if (done < 0)
+					rc = -1;
+				else if (done) {
+					rep->runs_dispatched++;
+					rep->rules_dispatched += j - i;
+				}
+			}
+			i = j > i ? j : i + 1;
+		}
+		if (!rc)
+			chain_compact(&t->chains[ci], drop);
+		free(drop);
+	}
+	hmap_free(&dp.targets);
+	return rc;
+}
+
+/* ---- inline ---- */
+
+static void inline_match(struct ir_table *t, struct ir_match *m, struct policy_optimize_report *rep)
+{
+	if (m->kind != IR_M_LOOKUP)
+		return;
+	const struct ir_set *s = &t->sets[m->set];
+	if (!(s->flags & IR_SET_ANONYMOUS) || s->n_elems != 1 ||
+	    s->n_key != 1 || s->data != IR_DATA_NONE)
+		return;
+	const struct ir_set_elem *e = &s->elems[0];
+	const struct ir_value *end = ir_elem_end(e);
+	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
+	struct ir_match nm = { .n_field = 1, .op = m->op, .value = e->key[0] };
+	nm.field[0] = s->key[0];
+	if (!memcmp(end->data, e->key[0].data, e->key[0].len)) {
+		nm.kind = IR_M_CMP;
+	} else if (fd->type == IR_T_IFNAME) {
+		nm.kind = IR_M_CMP;
+		nm.wildcard = true;
+	} else if ((fd->type == IR_T_IPV4 || fd->type == IR_T_IPV6) &&
+		   ir_value_prefix_len(&e->key[0], end) >= 0) {
+		nm.kind = IR_M_PREFIX;
+		nm.prefix_len = (uint8_t)ir_value_prefix_len(&e->key[0], end);
+	} else {
+		nm.kind = IR_M_RANGE;
+		nm.value_end = *end;
+	}
+	*m = nm;
+	rep->sets_inlined++;
+}
+
+static void pass_inline(struct ir_table *t, struct policy_optimize_report *rep)
+{
+	for (size_t ci = 0; ci < t->n_chains; ci++)
+		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
+			struct ir_rule *r = &t->chains[ci].rules[ri];
+			for (size_t mi = 0; mi < r->n_matches; mi++)
+				inline_match(t, &r->matches[mi], rep);
+		}
+}
+
+/* ---- name and share ---- */
+
+static const char *name_prefix(const struct ir_set *s)
+{
+	if (s->n_key != 1 || s->data != IR_DATA_NONE)
+		return NULL;
+	switch (ir_field_desc(s->key[0])->type) {
+	case IR_T_IPV4: return "addr4";
+	case IR_T_IPV6: return "addr6";
+	case IR_T_PORT: return "port";
+	default: return NULL;
+	}
+}
+
+struct share {
+	struct ir_table *t;
+	size_t probe;
+};
+
+static bool share_eq(void *ctx, size_t idx)
+{
+	struct share *sh = ctx;
+	return set_content_eq(&sh->t->sets[idx], &sh->t->sets[sh->probe]);
+}
+
+/* Named sets (and the address/port sets made named here) with the same
+ * content become one; remap[] sends every set to its representative. */
+static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
+{
+	size_t *remap = malloc((t->n_sets ? t->n_sets : 1) * sizeof(*remap));
+	struct hmap seen;
+	if (!remap || hmap_init(&seen, t->n_sets)) {
+		free(remap);
+		return -1;
+	}
+	struct share sh = { .t = t };
+	size_t counters[3] = { 0, 0, 0 };
+	for (size_t i = 0; i < t->n_sets; i++) {
+		struct ir_set *s = &t->sets[i];
+		remap[i] = i;
+		const char *prefix = name_prefix(s);
+		bool anon = s->flags & IR_SET_ANONYMOUS;
+		if ((anon && !prefix) || (s->flags & IR_SET_DYNAMIC))
+			continue;
+		if (anon) {
+			/* named sets can be listed and diffed; constant only matters inline */
+			s->flags &= ~(IR_SET_ANONYMOUS | IR_SET_CONSTANT);
+			s->name[0] = '\0';
+		}
+		uint64_t h = set_content_hash(s);
+		sh.probe = i;
+		size_t slot = hmap_find(&seen, h, share_eq, &sh);
+		if (seen.idx[slot] != (size_t)-1) {
+			remap[i] = seen.idx[slot];
+			rep->sets_shared++;
+			continue;
+		}
+		hmap_put(&seen, slot, h, i);
+		if (anon) {
+			size_t which = prefix[0] == 'p' ? 2 : prefix[4] == '6';
+			snprintf(s->name, sizeof(s->name), "%s_%zu", prefix, counters[which]++);
+			rep->sets_named++;
+		}
+	}
+	hmap_free(&seen);
+	for (size_t ci = 0; ci < t->n_chains; ci++)
+		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
+			struct ir_rule *r = &t->chains[ci].rules[ri];
+			for (size_t mi = 0; mi < r->n_matches; mi++)
+				if (r->matches[mi].kind == IR_M_LOOKUP)
+					r->matches[mi].set = remap[r->matches[mi].set];
+			for (size_t si = 0; si < r->n_stmts; si++)
+				if (r->stmts[si].kind == IR_S_VMAP || r->stmts[si].kind == IR_S_SET_FROM_MAP)
+					r->stmts[si].set = remap[r->stmts[si].set];
+		}
+	free(remap);
+	return 0;
+}
+
+/* ---- dedupe and reachability ---- */
+
+struct dedupe {
+	const struct ir_table *t;
+	const struct ir_chain *c;
+	size_t probe;
+};
+
+static bool dedupe_eq(void *ctx, size_t idx)
+{
+	struct dedupe *dd = ctx;
+	return rule_eq(dd->t, &dd->c->rules[idx], &dd->c->rules[dd->probe]);
+}
+
+static bool unconditional(const struct ir_rule *r)
+{
+	if (r->n_matches || has_stmt(r, IR_S_LIMIT) || has_stmt(r, IR_S_QUEUE))
+		return false;
+	return r->verdict.kind == IR_V_ACCEPT || r->verdict.kind == IR_V_DROP ||
+	       r->verdict.kind == IR_V_RETURN || r->verdict.kind == IR_V_GOTO ||
+	       has_stmt(r, IR_S_REJECT);
+}
+
+static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
+{
+	for (size_t ci = 0; ci < t->n_chains; ci++) {
+		struct ir_chain *c = &t->chains[ci];
+		bool *drop = calloc(c->n_rules ? c->n_rules : 1, 1);
+		struct hmap seen;
+		if (!drop || hmap_init(&seen, c->n_rules)) {
+			free(drop);
+			return -1;
+		}
+		struct dedupe dd = { .t = t, .c = c };
+		bool dead = false;
+		for (size_t i = 0; i < c->n_rules; i++) {
+			if (dead) {
+				drop[i] = true;
+				rep->rules_unreachable++;
+				continue;
+			}
+			const struct ir_rule *r = &c->rules[i];
+			/* rules with a limit differ by their own token bucket */
+			if (!has_stmt(r, IR_S_LIMIT)) {
+				uint64_t h = rule_hash(t, r);
+				dd.probe = i;
+				size_t slot = hmap_find(&seen, h, dedupe_eq, &dd);
+				if (seen.idx[slot] != (size_t)-1) {
+					drop[i] = true;
+					rep->rules_deduped++;
+					continue;
+				}
+				hmap_put(&seen, slot, h, i);
+			}
+			dead = unconditional(r);
+		}
+		hmap_free(&seen);
+		chain_compact(c, drop);
+		free(drop);
+	}
+	return 0;
+}
+
+static size_t count_rules(const struct ir_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_chains; i++)
+		n += t->chains[i].n_rules;
+	return n;
+}
 
 int policy_optimize(struct ir_table *t, struct policy_optimize_report *r, struct policy_diags *d)
 {
-	(void)t;
-	(void)d;
-	if (r)
-		memset(r, 0, sizeof(*r));
+	struct policy_optimize_report local;
+	if (!r)
+		r = &local;
+	memset(r, 0, sizeof(*r));
+	r->rules_before = count_rules(t);
+	int rc = pass_merge(t, r);
+	if (!rc)
+		rc = pass_dispatch(t, r);
+	if (!rc)
+		pass_inline(t, r);
+	if (!rc)
+		rc = pass_name(t, r);
+	if (!rc)
+		rc = pass_dedupe(t, r);
+	if (!rc)
+		rc = ir_table_drop_unused_sets(t);
+	if (rc)
+		return policy_error(d, NULL, "out of memory in the optimizer");
+	r->rules_after = count_rules(t);
+	r->chains = t->n_chains;
 	return 0;
 }
 
 void policy_optimize_report_print(const struct policy_optimize_report *r, FILE *out)
 {
-	fprintf(out, "optimizer: %zu -> %zu rules\n", r->rules_before, r->rules_after);
+	fprintf(out, "optimizer: %zu -> %zu rules in %zu chains\n", r->rules_before, r->rules_after,
+		r->chains);
+	fprintf(out, "  merged     %zu rules (into a set of the same policy rule)\n", r->rules_merged);
+	fprintf(out, "  dispatch   %zu runs of %zu rules -> verdict maps\n", r->runs_dispatched,
+		r->rules_dispatched);
+	fprintf(out, "  sets       %zu named, %zu shared, %zu inlined\n", r->sets_named,
+		r->sets_shared, r->sets_inlined);
+	fprintf(out, "  dropped    %zu duplicate, %zu unreachable rules\n", r->rules_deduped,
+		r->rules_unreachable);
 }
