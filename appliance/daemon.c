@@ -22,13 +22,6 @@
 #include "appliance/nftio_internal.h"
 #include "appliance/txn.h"
 
-/* The netlink backend is another part of the project; until it is linked
- * in, the calls below are skipped (txn.c reports the missing apply path). */
-#pragma weak nftio_genid
-#pragma weak nftio_flush
-#pragma weak policy_diags_init
-#pragma weak policy_diags_free
-
 #define DAEMON_VERSION "0.1"
 #define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
 /* `block ADDR for D`: the longest timeout; nft set timeouts are u64 ms but
@@ -163,7 +156,7 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 	} else {
 		json_null(r);
 	}
-	if (nftio_genid && !nftio_genid(NULL, &genid))
+	if (!nftio_genid(NULL, &genid))
 		json_kv_uint(r, "genid", genid);
 	json_kv_uint(r, "applies", d->txn.stats.applies);
 	json_kv_uint(r, "reloads", d->txn.stats.reloads);
@@ -746,9 +739,10 @@ static void write_metrics(void *ctx, FILE *out)
 		"# TYPE hvgate_reverts_total counter\nhvgate_reverts_total %llu\n"
 		"# HELP hvgate_errors_total Failed control commands.\n"
 		"# TYPE hvgate_errors_total counter\nhvgate_errors_total %llu\n"
-		"# HELP hvgate_control_requests_total Control requests, and malformed ones.\n"
+		"# HELP hvgate_control_requests_total Control requests.\n"
 		"# TYPE hvgate_control_requests_total counter\nhvgate_control_requests_total %lu\n"
-		"hvgate_control_requests_total{result=\"malformed\"} %lu\n"
+		"# HELP hvgate_control_malformed_total Control requests refused as malformed or oversized.\n"
+		"# TYPE hvgate_control_malformed_total counter\nhvgate_control_malformed_total %lu\n"
 		"# HELP hvgate_running_revision The revision in the kernel.\n"
 		"# TYPE hvgate_running_revision gauge\nhvgate_running_revision %u\n",
 		(unsigned long long)d->txn.stats.applies, (unsigned long long)d->txn.stats.apply_errors,
@@ -1001,7 +995,7 @@ int daemon_run(const char *conf_file)
 	syslog(LOG_NOTICE, "hvgated: ready");
 	loop(&d);
 	sd_notify(0, "STOPPING=1");
-	if (d.conf.flush_on_stop && nftio_flush && policy_diags_init) {
+	if (d.conf.flush_on_stop) {
 		struct policy_diags dg;
 		policy_diags_init(&dg);
 		nftio_flush(NULL, &dg);

@@ -12,34 +12,6 @@
 #include "appliance/nftio.h"
 #include "appliance/txn.h"
 
-/* The compiler and the apply path are built by other parts of the project;
- * weak references keep this file linkable while one of them is missing, and
- * txn reports "not built in" instead of crashing. */
-#pragma weak policy_load_fs
-#pragma weak policy_lower
-#pragma weak policy_emit_nft
-#pragma weak policy_free
-#pragma weak policy_diags_init
-#pragma weak policy_diags_free
-#pragma weak policy_diags_print
-#pragma weak ir_table_free
-#pragma weak nftio_apply
-#pragma weak nftio_flush
-#pragma weak nftio_genid
-#pragma weak nftio_table_comment
-#pragma weak policy_lower_opts_default
-
-static bool compiler_present(void)
-{
-	return policy_load_fs && policy_lower && policy_emit_nft && policy_free && policy_diags_init &&
-	       policy_diags_free && policy_diags_print && ir_table_free;
-}
-
-static bool kernel_io_present(void)
-{
-	return nftio_apply && nftio_flush && nftio_genid && nftio_table_comment;
-}
-
 static void diags_to_err(const struct policy_diags *d, const char *what, char *err, size_t errsz)
 {
 	char *buf = NULL;
@@ -178,10 +150,6 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 {
 	struct txn_policy *p;
 
-	if (!compiler_present()) {
-		snprintf(err, errsz, "the policy compiler is not built into this hvgated");
-		return -ENOSYS;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -404,10 +372,6 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	double start = now_seconds();
 	int rc;
 
-	if (!kernel_io_present()) {
-		snprintf(err, errsz, "the netlink backend is not built into this hvgated");
-		return -ENOSYS;
-	}
 	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
 	carry_dynamic(t, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
@@ -441,7 +405,7 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 
 static void refresh_genid(struct txn *t)
 {
-	if (nftio_genid && !nftio_genid(t->netns, &t->genid))
+	if (!nftio_genid(t->netns, &t->genid))
 		t->genid_known = true;
 }
 
@@ -450,7 +414,7 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 {
 	char comment[128], want[64];
 
-	if (!nftio_table_comment || nftio_table_comment(t->netns, comment, sizeof(comment)))
+	if (nftio_table_comment(t->netns, comment, sizeof(comment)))
 		return false;
 	snprintf(want, sizeof(want), "hash=%s", p->hash);
 	return strstr(comment, want) != NULL;
@@ -528,10 +492,6 @@ static int revert(struct txn *t, char *err, size_t errsz)
 	unsigned to = t->pend.revert_to;
 	int rc;
 
-	if (!kernel_io_present()) {
-		snprintf(err, errsz, "the netlink backend is not built into this hvgated");
-		return -ENOSYS;
-	}
 	if (to == 0) {
 		struct policy_diags d;
 		policy_diags_init(&d);
@@ -565,10 +525,7 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 	memset(t, 0, sizeof(*t));
 	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
 	t->netns = netns;
-	if (policy_lower_opts_default)
-		policy_lower_opts_default(&t->lower);
-	else
-		t->lower.optimize = true;
+	policy_lower_opts_default(&t->lower);
 	t->lower.nflog_group = nflog_group;
 	t->lower.queue_num = -1;
 	return history_init(state_dir);
@@ -724,7 +681,7 @@ static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms)
 {
 	uint32_t before = 0;
-	bool ok = nftio_genid && !nftio_genid(t->netns, &before);
+	bool ok = !nftio_genid(t->netns, &before);
 	int rc = nftio_set_elem_add(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr,
 				    timeout_ms);
 	if (!rc)
@@ -735,7 +692,7 @@ int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_m
 int txn_unblock(struct txn *t, int family, const uint8_t *addr)
 {
 	uint32_t before = 0;
-	bool ok = nftio_genid && !nftio_genid(t->netns, &before);
+	bool ok = !nftio_genid(t->netns, &before);
 	int rc = nftio_set_elem_del(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr);
 
 	if (!rc)

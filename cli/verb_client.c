@@ -1,0 +1,400 @@
+/* hvgate's one-shot verbs that talk to hvgated over the control socket:
+ * status, show, load, compare, commit, confirm, rollback, history, reload,
+ * block, unblock (and diff, in verb_diff.c). Each takes --json (print the
+ * daemon's reply as is) and --socket PATH (else $HVGATE_SOCKET, else
+ * /run/hvgate/control.sock). The protocol: docs/control-protocol.md. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "appliance/control.h"
+#include "appliance/json.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+
+/* A commit may apply a large ruleset; the daemon answers within this. */
+#define CLIENT_TIMEOUT_MS 120000
+/* Replies (show conntrack) are bounded by the daemon's queue limit. */
+#define CLIENT_REPLY_MAX CTL_OUT_MAX
+
+int cli_client_opts(int *argc, char **argv, struct cli_client_opts *o)
+{
+	int n = 1;
+
+	o->json = false;
+	o->socket = getenv("HVGATE_SOCKET");
+	if (!o->socket || !*o->socket)
+		o->socket = CTL_DEFAULT_SOCKET;
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			o->json = true;
+		} else if (!strcmp(argv[i], "--socket")) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "hvgate: --socket needs a path\n");
+				return -1;
+			}
+			o->socket = argv[++i];
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	*argc = n;
+	argv[n] = NULL;
+	return 0;
+}
+
+int cli_client_call(const struct cli_client_opts *o, const char *request, struct json **reply, char **raw)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = 0, cap = 65536;
+	char *buf, err[256];
+	int fd, rc;
+
+	*reply = NULL;
+	*raw = NULL;
+	if (strlen(o->socket) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "hvgate: socket path too long\n");
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", o->socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "hvgate: cannot reach hvgated at %s: %s\n", o->socket, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return CLI_EXIT_USAGE;
+	}
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) || write(fd, "\n", 1) != 1) {
+		fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(errno));
+		close(fd);
+		return CLI_EXIT_USAGE;
+	}
+	buf = malloc(cap);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		if (!buf || len + 1 >= CLIENT_REPLY_MAX) {
+			fprintf(stderr, "hvgate: reply too large\n");
+			goto fail;
+		}
+		if (poll(&p, 1, CLIENT_TIMEOUT_MS) <= 0) {
+			fprintf(stderr, "hvgate: no reply from hvgated within %d s\n", CLIENT_TIMEOUT_MS / 1000);
+			goto fail;
+		}
+		if (len + 4096 > cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				goto fail;
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0) {
+			fprintf(stderr, "hvgate: hvgated closed the connection\n");
+			goto fail;
+		}
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	close(fd);
+	len = (size_t)((char *)memchr(buf, '\n', len) - buf);
+	buf[len] = 0;
+	rc = json_parse(buf, len, reply, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "hvgate: bad reply from hvgated: %s\n", err);
+		free(buf);
+		return CLI_EXIT_USAGE;
+	}
+	*raw = buf;
+	return CLI_EXIT_OK;
+fail:
+	free(buf);
+	close(fd);
+	return CLI_EXIT_USAGE;
+}
+
+/* Generic human output: "key: value", nested objects indented, arrays of
+ * objects one line per element. */
+static void print_scalar(const struct json *v)
+{
+	switch (v->type) {
+	case JSON_NULL: fputs("-", stdout); break;
+	case JSON_BOOL: fputs(v->boolean ? "yes" : "no", stdout); break;
+	case JSON_NUMBER:
+		if (v->is_integer)
+			printf("%lld", v->integer);
+		else
+			printf("%g", v->number);
+		break;
+	case JSON_STRING: fputs(*v->string ? v->string : "\"\"", stdout); break;
+	default: break;
+	}
+}
+
+static void print_inline(const struct json *v)
+{
+	if (v->type == JSON_OBJECT) {
+		for (size_t i = 0; i < v->n; i++) {
+			printf("%s%s=", i ? " " : "", v->keys[i]);
+			print_inline(&v->items[i]);
+		}
+	} else if (v->type == JSON_ARRAY) {
+		fputs("[", stdout);
+		for (size_t i = 0; i < v->n; i++) {
+			if (i)
+				fputs(",", stdout);
+			print_inline(&v->items[i]);
+		}
+		fputs("]", stdout);
+	} else {
+		print_scalar(v);
+	}
+}
+
+static void print_human(const struct json *v, int indent)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const struct json *x = &v->items[i];
+		if (v->keys && !strcmp(v->keys[i], "ok"))
+			continue;
+		printf("%*s%s:", indent, "", v->keys[i]);
+		if (x->type == JSON_OBJECT) {
+			putchar('\n');
+			print_human(x, indent + 2);
+		} else if (x->type == JSON_ARRAY) {
+			printf(" (%zu)\n", x->n);
+			for (size_t k = 0; k < x->n; k++) {
+				printf("%*s- ", indent + 2, "");
+				print_inline(&x->items[k]);
+				putchar('\n');
+			}
+		} else {
+			putchar(' ');
+			print_scalar(x);
+			putchar('\n');
+		}
+	}
+}
+
+static void print_time(long long t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	fputs(buf, stdout);
+}
+
+static void print_rules(const struct json *reply)
+{
+	const struct json *rules = json_get(reply, "rules");
+
+	printf("%-40s %-7s %12s %14s  %s\n", "RULE", "ACTION", "PACKETS", "BYTES", "LAST HIT");
+	for (size_t i = 0; rules && i < rules->n; i++) {
+		const struct json *r = &rules->items[i];
+		long long p = 0, b = 0, t = 0;
+		json_get_int(r, "packets", &p);
+		json_get_int(r, "bytes", &b);
+		printf("%-40s %-7s %12lld %14lld  ", json_get_str(r, "id"), json_get_str(r, "action"), p, b);
+		if (!json_get_int(r, "last_hit", &t))
+			print_time(t);
+		else
+			fputs("never", stdout);
+		putchar('\n');
+	}
+}
+
+static void print_history(const struct json *reply)
+{
+	const struct json *revs = json_get(reply, "revisions");
+	long long running = 0;
+
+	json_get_int(reply, "running", &running);
+	printf("%-5s %-19s %6s  %-16s %s\n", "REV", "TIME", "UID", "HASH", "SOURCE / COMMENT");
+	for (size_t i = 0; revs && i < revs->n; i++) {
+		const struct json *r = &revs->items[i];
+		long long id = 0, t = 0, uid = 0;
+		const char *rev = json_get_str(r, "source_rev");
+		json_get_int(r, "revision", &id);
+		json_get_int(r, "time", &t);
+		json_get_int(r, "uid", &uid);
+		printf("%-4lld%s ", id, id == running ? "*" : " ");
+		print_time(t);
+		printf(" %6lld  %-16s %s%s%.12s  %s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
+		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"));
+	}
+}
+
+void cli_client_print_compare(const struct json *reply)
+{
+	const struct json *a = json_get(reply, "added"), *r = json_get(reply, "removed");
+	const struct json *c = json_get(reply, "changed");
+	long long same = 0;
+
+	for (size_t i = 0; a && i < a->n; i++)
+		printf("+ %s %s\n", json_get_str(&a->items[i], "kind"), json_get_str(&a->items[i], "id"));
+	for (size_t i = 0; r && i < r->n; i++)
+		printf("- %s %s\n", json_get_str(&r->items[i], "kind"), json_get_str(&r->items[i], "id"));
+	for (size_t i = 0; c && i < c->n; i++)
+		printf("~ %s %s -> %s\n", json_get_str(json_get(&c->items[i], "to"), "kind"),
+		       json_get_str(json_get(&c->items[i], "from"), "id"),
+		       json_get_str(json_get(&c->items[i], "to"), "id"));
+	json_get_int(reply, "unchanged", &same);
+	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
+	       same);
+}
+
+/* Builds the request for argv; returns 0, or prints usage and returns -1. */
+static int build_request(int argc, char **argv, struct json_buf *b)
+{
+	const char *verb = argv[0];
+
+	json_obj_begin(b);
+	if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
+	    !strcmp(verb, "history") || !strcmp(verb, "reload")) {
+		if (argc != 1)
+			return -1;
+		json_kv_str(b, "cmd", verb);
+	} else if (!strcmp(verb, "show")) {
+		const char *what = argc > 1 ? argv[1] : "rules";
+		json_kv_str(b, "cmd", strcmp(what, "blocked") ? "show" : "blocked");
+		json_kv_str(b, "what", what);
+		for (int i = 2; i + 1 < argc; i += 2) {
+			if (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "addr"))
+				json_kv_str(b, argv[i], argv[i + 1]);
+			else if (!strcmp(argv[i], "lines"))
+				json_kv_int(b, "lines", atoll(argv[i + 1]));
+			else
+				return -1;
+		}
+		if (argc > 2 && argc % 2)
+			return -1;
+	} else if (!strcmp(verb, "load")) {
+		json_kv_str(b, "cmd", "load");
+		if (argc == 2) {
+			char *abs = realpath(argv[1], NULL);
+			if (!abs) {
+				fprintf(stderr, "hvgate: %s: %s\n", argv[1], strerror(errno));
+				return -2;
+			}
+			json_kv_str(b, "path", abs);
+			free(abs);
+		} else if (argc >= 3 && !strcmp(argv[1], "git")) {
+			json_kv_str(b, "git", argv[2]);
+			if (argc == 5 && !strcmp(argv[3], "repo"))
+				json_kv_str(b, "repo", argv[4]);
+			else if (argc != 3)
+				return -1;
+		} else if (argc == 3 && !strcmp(argv[1], "revision")) {
+			json_kv_int(b, "revision", atoll(argv[2]));
+		} else if (argc != 1) {
+			return -1;
+		}
+	} else if (!strcmp(verb, "commit")) {
+		json_kv_str(b, "cmd", "commit");
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "confirmed") && i + 1 < argc) {
+				json_kv_int(b, "confirmed", atoll(argv[++i]));
+			} else if (!strcmp(argv[i], "force")) {
+				json_kv_bool(b, "force", true);
+			} else if (!strcmp(argv[i], "comment") && i + 1 < argc) {
+				char text[1024] = "";
+				for (i++; i < argc; i++)
+					snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s",
+						 *text ? " " : "", argv[i]);
+				json_kv_str(b, "comment", text);
+			} else {
+				return -1;
+			}
+		}
+	} else if (!strcmp(verb, "rollback")) {
+		if (argc != 2)
+			return -1;
+		json_kv_str(b, "cmd", "rollback");
+		json_kv_int(b, "revision", atoll(argv[1]));
+	} else if (!strcmp(verb, "block") || !strcmp(verb, "unblock")) {
+		if (!(argc == 2 || (argc == 4 && !strcmp(verb, "block") && !strcmp(argv[2], "for"))))
+			return -1;
+		json_kv_str(b, "cmd", verb);
+		json_kv_str(b, "addr", argv[1]);
+		if (argc == 4)
+			json_kv_str(b, "for", argv[3]);
+	} else {
+		return -1;
+	}
+	json_obj_end(b);
+	return 0;
+}
+
+static void usage(const char *verb)
+{
+	fprintf(stderr,
+		"usage: hvgate %s [--json] [--socket PATH]\n"
+		"  status | history | compare | confirm | reload\n"
+		"  show rules|tenants|nat|conntrack|log|blocked [tenant NAME] [addr ADDR] [lines N]\n"
+		"  load [PATH | git REF [repo PATH] | revision N]\n"
+		"  commit [confirmed SECONDS] [force] [comment TEXT...]\n"
+		"  rollback N\n"
+		"  block ADDR [for DURATION]   (DURATION: 90s, 10m, 2h, 1d)\n"
+		"  unblock ADDR\n",
+		verb);
+}
+
+int cli_daemon_client(int argc, char **argv)
+{
+	struct cli_client_opts o;
+	struct json_buf req;
+	struct json *reply;
+	const struct json *ok;
+	char *raw;
+	int rc;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(argv[0]);
+		return CLI_EXIT_OK;
+	}
+	if (cli_client_opts(&argc, argv, &o))
+		return CLI_EXIT_USAGE;
+	json_buf_init(&req);
+	rc = build_request(argc, argv, &req);
+	if (rc || req.oom) {
+		if (rc == -1)
+			usage(argv[0]);
+		json_buf_free(&req);
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_client_call(&o, req.s, &reply, &raw);
+	json_buf_free(&req);
+	if (rc)
+		return rc;
+	ok = json_get(reply, "ok");
+	if (o.json) {
+		puts(raw);
+	} else if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
+		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
+	} else if (!strcmp(argv[0], "show") && (argc == 1 || !strcmp(argv[1], "rules"))) {
+		print_rules(reply);
+	} else if (!strcmp(argv[0], "history")) {
+		print_history(reply);
+	} else if (!strcmp(argv[0], "compare")) {
+		cli_client_print_compare(reply);
+	} else if (!strcmp(argv[0], "load") || !strcmp(argv[0], "rollback")) {
+		print_human(reply, 0);
+	} else {
+		print_human(reply, 0);
+	}
+	rc = ok && ok->type == JSON_BOOL && ok->boolean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	json_free(reply);
+	free(raw);
+	return rc;
+}
