@@ -64,7 +64,7 @@ struct field_nft {
 
 static const struct field_nft field_nft[IR_FIELD_COUNT] = {
 	[IR_META_NFPROTO] = { DT_NFPROTO, BO_HOST, 0, 0 },
-	[IR_META_L4PROTO] = { DT_INET_PROTOCOL, BO_BIG, 0, 0 },
+	[IR_META_L4PROTO] = { DT_INET_PROTOCOL, BO_HOST, 0, 0 }, /* meta template: host */
 	[IR_META_IIFNAME] = { DT_IFNAME, BO_HOST, 0, 0 },
 	[IR_META_OIFNAME] = { DT_IFNAME, BO_HOST, 0, 0 },
 	[IR_META_MARK] = { DT_MARK, BO_HOST, 0, 0 },
@@ -520,7 +520,9 @@ static int sort_cmp(const void *pa, const void *pb)
 static int interval_elems(const struct ir_set *s, struct kelems *k)
 {
 	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
-	bool host = field_nft[s->key[0]].byteorder == BO_HOST;
+	/* Host-order integers count from their low byte; strings (ifname,
+	 * kept "host order" by nft) and network-order values from the left. */
+	bool host = field_nft[s->key[0]].byteorder == BO_HOST && fd->type != IR_T_IFNAME;
 	uint32_t len = fd->len;
 	if (!s->n_elems)
 		return 0;
