@@ -1,0 +1,106 @@
+#!/bin/sh
+# hvgate apply is one transaction: in a lab namespace that also holds a
+# foreign table (table inet other, made with nft), an accepted policy
+# replaces table inet hvgate; a policy the kernel refuses changes nothing at
+# all (`nft list ruleset` byte-identical) and the error names the policy
+# line; --check changes nothing; the foreign table is never touched; and
+# --expect-genid refuses when someone else changed the ruleset meanwhile.
+. "$(dirname "$0")/../lib/netns.sh"
+DIR=$(cd "$(dirname "$0")" && pwd)/atomic
+
+nsx() { r=$1; shift; ip netns exec "$LAB-$r" "$@"; }
+apply() { "$HVGATE" apply "$@" --netns "$LAB-fw"; }
+ruleset() { nsx fw nft list ruleset; }
+foreign() { nsx fw nft list table inet other; }
+# generation N from "... (generation A -> N)" or "... generation N)"
+genid_of() { sed -nE 's/.*generation ([0-9]+ -> )?([0-9]+)\).*/\2/p' "$1" | head -1; }
+
+lab_ns fw || exit 1
+# twin: gets the foreign table and every foreign change, never an apply
+lab_ns twin || exit 1
+for r in fw twin; do
+	nsx $r nft -f - <<'NFT' || { fail "foreign table" "nft -f failed"; exit 1; }
+table inet other {
+	set peers { type ipv4_addr; elements = { 192.0.2.1, 192.0.2.2 } }
+	chain input {
+		type filter hook input priority 10; policy accept;
+		ip saddr @peers counter accept comment "foreign rule"
+	}
+}
+NFT
+done
+foreign > "$LAB_TMP/foreign.0"
+
+# 1. an accepted policy
+if apply "$DIR/good.hvp" > "$LAB_TMP/out1" 2>&1; then
+	pass "apply good policy: $(head -1 "$LAB_TMP/out1")"
+else
+	fail "apply good policy" "$(head -3 "$LAB_TMP/out1" | tr '\n' ' ')"
+fi
+expect "table inet hvgate exists" nsx fw nft list table inet hvgate
+if nsx fw nft list table inet hvgate | grep -q 'comment "'"$DIR"'/good.hvp:5:'; then
+	pass "rule comment carries the policy rule id"
+else
+	fail "rule comment carries the policy rule id"
+fi
+foreign > "$LAB_TMP/foreign.1"
+expect "foreign table untouched by apply" cmp "$LAB_TMP/foreign.0" "$LAB_TMP/foreign.1"
+
+# 2. a policy the kernel refuses: nothing changes, the error points at it
+ruleset > "$LAB_TMP/before"
+apply "$DIR/refused.hvp" > "$LAB_TMP/out2" 2>&1
+rc=$?
+ruleset > "$LAB_TMP/after"
+if [ "$rc" -eq 1 ]; then pass "refused apply exits 1"; else fail "refused apply exits 1" "exit $rc: $(head -2 "$LAB_TMP/out2")"; fi
+expect "refused apply: ruleset byte-identical" cmp "$LAB_TMP/before" "$LAB_TMP/after"
+if grep -q "refused.hvp:8:1: error: kernel refused rule: " "$LAB_TMP/out2"; then
+	pass "kernel error points at refused.hvp:8:1"
+else
+	fail "kernel error points at refused.hvp:8:1" "$(head -3 "$LAB_TMP/out2" | tr '\n' ' ')"
+fi
+if nsx fw nft list table inet hvgate | grep -q 'refused.hvp'; then
+	fail "no rule of the refused policy in the kernel"
+else
+	pass "no rule of the refused policy in the kernel"
+fi
+
+# 3. --check: the kernel validates, nothing changes
+ruleset > "$LAB_TMP/before"
+expect "--check of another good policy succeeds" apply "$DIR/good2.hvp" --check
+ruleset > "$LAB_TMP/after"
+expect "--check changes nothing" cmp "$LAB_TMP/before" "$LAB_TMP/after"
+expect_not "--check of the refused policy fails" apply "$DIR/refused.hvp" --check
+ruleset > "$LAB_TMP/after"
+expect "--check of the refused policy changes nothing" cmp "$LAB_TMP/before" "$LAB_TMP/after"
+
+# 4. concurrent change: apply with the generation we saw, after someone
+#    else changed the ruleset, is refused whole
+apply "$DIR/good.hvp" --check > "$LAB_TMP/chk" 2>&1
+gen=$(genid_of "$LAB_TMP/chk")
+if [ -n "$gen" ]; then pass "generation read: $gen"; else fail "generation read" "$(cat "$LAB_TMP/chk")"; fi
+nsx fw nft add element inet other peers '{ 192.0.2.3 }'
+nsx twin nft add element inet other peers '{ 192.0.2.3 }'
+ruleset > "$LAB_TMP/before"
+apply "$DIR/good2.hvp" --expect-genid "$gen" > "$LAB_TMP/out4" 2>&1
+rc=$?
+ruleset > "$LAB_TMP/after"
+if [ "$rc" -eq 1 ] && grep -q "ruleset changed by someone else since generation $gen" "$LAB_TMP/out4"; then
+	pass "stale --expect-genid refused with a clear message"
+else
+	fail "stale --expect-genid refused" "exit $rc: $(head -2 "$LAB_TMP/out4" | tr '\n' ' ')"
+fi
+expect "stale --expect-genid: ruleset byte-identical" cmp "$LAB_TMP/before" "$LAB_TMP/after"
+apply "$DIR/good.hvp" --check > "$LAB_TMP/chk" 2>&1
+gen=$(genid_of "$LAB_TMP/chk")
+if apply "$DIR/good2.hvp" --expect-genid "$gen" > "$LAB_TMP/out5" 2>&1 &&
+	nsx fw nft list table inet hvgate | grep -q 'good2.hvp:4:'; then
+	pass "current --expect-genid applies"
+else
+	fail "current --expect-genid applies" "$(head -2 "$LAB_TMP/out5" | tr '\n' ' ')"
+fi
+
+# 5. the foreign table saw only its own change, never ours
+foreign > "$LAB_TMP/foreign.2"
+nsx twin nft list table inet other > "$LAB_TMP/foreign.twin"
+expect "foreign table equals its never-applied twin" cmp "$LAB_TMP/foreign.twin" "$LAB_TMP/foreign.2"
+lab_done
