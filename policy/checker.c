@@ -348,6 +348,14 @@ static int resolve_addrs(struct checker *c, size_t scope, const struct policy_as
 	return r;
 }
 
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct policy_addr *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->lo, y->lo, sizeof(x->lo));
+}
+
 static const struct policy_addr_list *resolve_define(struct checker *c, const char *name,
 						     size_t scope, const struct policy_loc *loc)
 {
@@ -366,6 +374,9 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 	}
 	rd->state = RESOLVING;
 	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
+	/* Sorted once here, so that the many rules that may use a large define
+	 * get its addresses in order (later stages need them sorted). */
+	qsort(rd->addrs.v, rd->addrs.n, sizeof(*rd->addrs.v), addr_cmp);
 	rd->state = RESOLVED;
 	return r ? NULL : &rd->addrs;
 }

@@ -7,6 +7,7 @@
  * from box A splits A into at most one piece per dimension.
  */
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,16 +45,51 @@ struct boxes {
 	size_t n, cap;
 };
 
-/* A rule's boxes (one per address family it can match) and their hull, to
- * skip rules that cannot overlap without looking at the boxes. */
+/* A coarse fingerprint of a set of integers: the value space is cut into
+ * blocks, and each block the set touches sets one bit chosen by a hash of
+ * the block number. Two sets that overlap touch a common block, so their
+ * signatures share a bit; signatures without a common bit prove the sets
+ * disjoint at the cost of a few AND instructions. */
+#define SIG_WORDS 4
+#define SIG_BITS (SIG_WORDS * 64)
+/* A set touching more blocks than this just sets every bit. */
+#define SIG_MAX_BLOCKS 16
+
+struct sig {
+	uint64_t w[SIG_WORDS];
+};
+
+/* Block sizes (log2) per dimension: zones one by one; IPv4 by /16 and IPv6
+ * by /32 (the sizes of typical site allocations); services by 256 ports. */
+static const unsigned sig_shift_v4[DIM_COUNT] = { 0, 16, 0, 16, 8 };
+static const unsigned sig_shift_v6[DIM_COUNT] = { 0, 96, 0, 96, 8 };
+
+/* A rule's boxes (one per address family it can match) with their hull and
+ * signatures, to skip rules that cannot overlap without looking at boxes. */
 struct rule_space {
 	struct boxes boxes;
 	u128 lo[DIM_COUNT], hi[DIM_COUNT];
+	struct sig sig[DIM_COUNT];
 	unsigned families; /* bit 0: IPv4 box present, bit 1: IPv6 */
+};
+
+/* Earlier rules by signature bit, per dimension, to find the rules that
+ * can overlap a rule without looking at every earlier one. */
+struct postings {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct sig_index {
+	struct postings bit[DIM_COUNT][SIG_BITS];
+	struct postings wild[DIM_COUNT]; /* rules whose signature is all ones */
 };
 
 struct shadow {
 	const struct policy *p;
+	struct sig_index *index;
+	uint32_t *seen;	     /* per rule: the last rule whose candidates listed it, + 1 */
+	uint32_t *candidates; /* scratch */
 	struct policy_diags *d;
 	struct rule_space *rules;
 	size_t universe_zones; /* zone numbers: zones, self, none */
@@ -109,7 +145,11 @@ static void ivset_normalize(struct ivset *s)
 {
 	if (s->n < 2)
 		return;
-	qsort(s->v, s->n, sizeof(*s->v), iv_cmp);
+	bool sorted = true;
+	for (size_t i = 1; i < s->n && sorted; i++)
+		sorted = s->v[i - 1].lo <= s->v[i].lo;
+	if (!sorted)
+		qsort(s->v, s->n, sizeof(*s->v), iv_cmp);
 	size_t o = 0;
 	for (size_t i = 1; i < s->n; i++) {
 		if (s->v[i].lo <= s->v[o].hi || s->v[i].lo - 1 == s->v[o].hi) {
@@ -335,6 +375,24 @@ static int service_dim(const struct policy_rule *r, int family, struct ivset *ou
 	return 0;
 }
 
+static void sig_add(struct sig *sg, const struct ivset *set, unsigned shift)
+{
+	/* 64-bit golden-ratio multiplier (Knuth, TAOCP vol. 3, 6.4) */
+	const uint64_t golden = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < set->n; i++) {
+		u128 lo = set->v[i].lo >> shift, hi = set->v[i].hi >> shift;
+		if (hi - lo >= SIG_MAX_BLOCKS) {
+			memset(sg->w, 0xff, sizeof(sg->w));
+			return;
+		}
+		for (u128 b = lo; b <= hi; b++) {
+			uint64_t h = ((uint64_t)b ^ (uint64_t)(b >> 64)) * golden;
+			unsigned bit = (unsigned)(h >> 56) % SIG_BITS;
+			sg->w[bit / 64] |= 1ull << (bit % 64);
+		}
+	}
+}
+
 static int rule_box(const struct shadow *s, const struct policy_rule *r, int family,
 		    struct rule_space *rs)
 {
@@ -359,6 +417,9 @@ static int rule_box(const struct shadow *s, const struct policy_rule *r, int fam
 		if (!rs->boxes.n || hi > rs->hi[i])
 			rs->hi[i] = hi;
 	}
+	for (int i = 0; i < DIM_COUNT; i++)
+		sig_add(&rs->sig[i], &b.d[i],
+			family == AF_INET ? sig_shift_v4[i] : sig_shift_v6[i]);
 	if (boxes_push(&rs->boxes, &b))
 		goto fail;
 	rs->families |= family == AF_INET ? 1u : 2u;
@@ -368,6 +429,18 @@ fail:
 	return -1;
 }
 
+static bool sigs_meet(const struct rule_space *a, const struct rule_space *b)
+{
+	for (int i = 0; i < DIM_COUNT; i++) {
+		uint64_t any = 0;
+		for (int w = 0; w < SIG_WORDS; w++)
+			any |= a->sig[i].w[w] & b->sig[i].w[w];
+		if (!any)
+			return false;
+	}
+	return true;
+}
+
 static bool hulls_overlap(const struct rule_space *a, const struct rule_space *b)
 {
 	if (!(a->families & b->families))
@@ -375,7 +448,7 @@ static bool hulls_overlap(const struct rule_space *a, const struct rule_space *b
 	for (int i = 0; i < DIM_COUNT; i++)
 		if (a->hi[i] < b->lo[i] || b->hi[i] < a->lo[i])
 			return false;
-	return true;
+	return sigs_meet(a, b);
 }
 
 /* --- the analysis ---------------------------------------------------- */
@@ -460,6 +533,96 @@ static int covers_alone(const struct shadow *s, size_t i, size_t by)
 	return r;
 }
 
+static int postings_add(struct postings *p, uint32_t rule)
+{
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 8;
+		uint32_t *nv = realloc(p->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		p->v = nv;
+		p->cap = ncap;
+	}
+	p->v[p->n++] = rule;
+	return 0;
+}
+
+static bool sig_is_wild(const struct sig *sg)
+{
+	for (int w = 0; w < SIG_WORDS; w++)
+		if (sg->w[w] != ~0ull)
+			return false;
+	return true;
+}
+
+static int index_add(struct shadow *s, uint32_t rule)
+{
+	const struct rule_space *rs = &s->rules[rule];
+	for (int d = 0; d < DIM_COUNT; d++) {
+		if (sig_is_wild(&rs->sig[d])) {
+			if (postings_add(&s->index->wild[d], rule))
+				return -1;
+			continue;
+		}
+		for (unsigned b = 0; b < SIG_BITS; b++)
+			if ((rs->sig[d].w[b / 64] >> (b % 64) & 1) &&
+			    postings_add(&s->index->bit[d][b], rule))
+				return -1;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The earlier rules that may overlap rule `i`, ascending: those sharing a
+ * signature bit in the dimension where the rule's signature is the most
+ * selective. Returns the count. */
+static size_t gather_candidates(struct shadow *s, uint32_t i)
+{
+	const struct rule_space *me = &s->rules[i];
+	int best = -1;
+	size_t best_cost = SIZE_MAX;
+	for (int d = 0; d < DIM_COUNT; d++) {
+		if (sig_is_wild(&me->sig[d]))
+			continue;
+		size_t cost = s->index->wild[d].n;
+		for (unsigned b = 0; b < SIG_BITS; b++)
+			if (me->sig[d].w[b / 64] >> (b % 64) & 1)
+				cost += s->index->bit[d][b].n;
+		if (cost < best_cost) {
+			best_cost = cost;
+			best = d;
+		}
+	}
+	size_t n = 0;
+	if (best < 0) { /* matches everything in every dimension: all earlier rules */
+		for (uint32_t j = 0; j < i; j++)
+			s->candidates[n++] = j;
+		return n;
+	}
+	const struct postings *lists[SIG_BITS + 1];
+	size_t n_lists = 0;
+	lists[n_lists++] = &s->index->wild[best];
+	for (unsigned b = 0; b < SIG_BITS; b++)
+		if (me->sig[best].w[b / 64] >> (b % 64) & 1)
+			lists[n_lists++] = &s->index->bit[best][b];
+	for (size_t l = 0; l < n_lists; l++) {
+		for (size_t k = 0; k < lists[l]->n; k++) {
+			uint32_t j = lists[l]->v[k];
+			if (s->seen[j] == i + 1)
+				continue;
+			s->seen[j] = i + 1;
+			s->candidates[n++] = j;
+		}
+	}
+	qsort(s->candidates, n, sizeof(*s->candidates), cmp_u32);
+	return n;
+}
+
 static int analyse_rule(struct shadow *s, size_t i)
 {
 	const struct policy_rule *r = &s->p->rules[i];
@@ -469,7 +632,9 @@ static int analyse_rule(struct shadow *s, size_t i)
 	int result = 0;
 	if (copy_boxes(&remaining, &me->boxes))
 		goto oom;
-	for (size_t j = 0; j < i && remaining.n; j++) {
+	size_t n_candidates = gather_candidates(s, (uint32_t)i);
+	for (size_t c = 0; c < n_candidates && remaining.n; c++) {
+		size_t j = s->candidates[c];
 		const struct policy_rule *e = &s->p->rules[j];
 		if (e->tenant != r->tenant || e->has_limit || !hulls_overlap(me, &s->rules[j]))
 			continue;
@@ -512,8 +677,13 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 	struct shadow s = { .p = p, .d = d, .universe_zones = p->n_zones + 2 };
 	int result = 0;
 	s.rules = calloc(p->n_rules + 1, sizeof(*s.rules));
-	if (!s.rules)
-		return policy_error(d, NULL, "out of memory");
+	s.index = calloc(1, sizeof(*s.index));
+	s.seen = calloc(p->n_rules + 1, sizeof(*s.seen));
+	s.candidates = calloc(p->n_rules + 1, sizeof(*s.candidates));
+	if (!s.rules || !s.index || !s.seen || !s.candidates) {
+		result = policy_error(d, NULL, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < p->n_rules; i++) {
 		if (rule_box(&s, &p->rules[i], AF_INET, &s.rules[i]) ||
 		    rule_box(&s, &p->rules[i], AF_INET6, &s.rules[i])) {
@@ -521,17 +691,33 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < p->n_rules && !s.oom; i++)
-		if (s.rules[i].boxes.n && analyse_rule(&s, i))
+	for (size_t i = 0; i < p->n_rules && !s.oom; i++) {
+		if (!s.rules[i].boxes.n)
+			continue;
+		if (analyse_rule(&s, i))
 			result = -1;
+		/* a rule with a limit does not always match: it covers nothing */
+		if (!p->rules[i].has_limit && index_add(&s, (uint32_t)i)) {
+			result = policy_error(d, NULL, "out of memory");
+			goto out;
+		}
+	}
 	if (s.cut_short)
 		policy_note(d, &p->rules[s.first_cut_short].loc,
 			    "shadow analysis of this rule%s was cut short after %d pieces of "
 			    "uncovered space; it may be shadowed without a report",
 			    s.cut_short > 1 ? " and others" : "", POLICY_SHADOW_MAX_BOXES);
 out:
-	for (size_t i = 0; i < p->n_rules; i++)
+	for (size_t i = 0; s.rules && i < p->n_rules; i++)
 		boxes_free(&s.rules[i].boxes);
 	free(s.rules);
+	for (int dd = 0; s.index && dd < DIM_COUNT; dd++) {
+		free(s.index->wild[dd].v);
+		for (unsigned b = 0; b < SIG_BITS; b++)
+			free(s.index->bit[dd][b].v);
+	}
+	free(s.index);
+	free(s.seen);
+	free(s.candidates);
 	return result;
 }
