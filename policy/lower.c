@@ -856,9 +856,11 @@ static int assign_rules(struct lower *l)
 }
 
 /* The default of a forward pair: the most specific `default from A to B`
- * (both zones, then from only, then to only, then any/any; the first of
- * equals), else the global default. Between two tenants only a default
- * naming both zones applies, else block. Returns the index or POLICY_NONE. */
+ * (both zones, then from only, then to only, then any/any; a tenant's own
+ * default before a global one of the same shape; the first of equals), else
+ * the global default. A tenant's default applies only to traffic from or to
+ * its segments. Between two tenants only a default naming both zones
+ * applies, else block. Returns the index or POLICY_NONE. */
 static size_t pair_default(const struct lower *l, size_t a, size_t b, enum policy_action *action)
 {
 	const struct policy *p = l->p;
@@ -871,9 +873,11 @@ static size_t pair_default(const struct lower *l, size_t a, size_t b, enum polic
 		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
 		    (d->to_zone != POLICY_NONE && d->to_zone != b))
 			continue;
-		int score = (d->from_zone == a) * 2 + (d->to_zone == b);
-		if (cross && score != 3)
+		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
 			continue;
+		if (cross && (d->from_zone != a || d->to_zone != b))
+			continue;
+		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
 		if (score > best_score) {
 			best_score = score;
 			best = i;
