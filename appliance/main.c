@@ -6,6 +6,7 @@
  * Exit codes: 0 ok, 1 bad configuration or failed start, 2 usage. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "appliance/config.h"
@@ -50,5 +51,11 @@ int main(int argc, char **argv)
 		conf_free(&c);
 		return 0;
 	}
-	return daemon_run(file);
+	{
+		/* Reloads re-read the file after any chdir: keep it absolute. */
+		char *abs = realpath(file, NULL);
+		int rc = daemon_run(abs ? abs : file);
+		free(abs);
+		return rc;
+	}
 }
