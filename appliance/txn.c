@@ -225,7 +225,25 @@ struct item {
 	bool used;
 };
 
-static void parse_id(struct item *it, const char *id, const char *kind)
+/* The file of a rule relative to the policy root, so that one policy read
+ * from two places (a candidate file beside the running one, a git tree and a
+ * directory) compares rule by rule: "" for the root file itself. */
+static const char *relative_file(const char *file, const char *root)
+{
+	size_t n = strlen(root);
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (!strcmp(file, root))
+		return "";
+	if (!strncmp(file, root, n) && file[n] == '/')
+		return file + n + 1;
+	if (!strncmp(file, "./", 2))
+		return file + 2;
+	return file;
+}
+
+static void parse_id(struct item *it, const char *id, const char *kind, const char *root)
 {
 	const char *h = strrchr(id, ':'), *l;
 
@@ -241,6 +259,7 @@ static void parse_id(struct item *it, const char *id, const char *kind)
 	if (l <= id)
 		return;
 	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - id), id);
+	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
 	it->line = (unsigned)strtoul(l + 1, NULL, 10);
 	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
 }
@@ -254,9 +273,9 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	if (!v)
 		return NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++)
-		parse_id(&v[k++], p->policy->rules[i].id, "rule");
+		parse_id(&v[k++], p->policy->rules[i].id, "rule", p->root);
 	for (size_t i = 0; p && i < p->policy->n_nats; i++)
-		parse_id(&v[k++], p->policy->nats[i].id, "nat");
+		parse_id(&v[k++], p->policy->nats[i].id, "nat", p->root);
 	*n = k;
 	return v;
 }
@@ -264,11 +283,13 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 static void item_json(struct json_buf *b, const struct item *it)
 {
 	char loc[PATH_MAX + 16];
+	const char *colon = strrchr(it->id, ':');
 
 	json_obj_begin(b);
 	json_kv_str(b, "id", it->id);
 	json_kv_str(b, "kind", it->kind);
-	snprintf(loc, sizeof(loc), "%s:%u", it->file, it->line);
+	/* The location as the id has it (FILE:LINE). */
+	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->id) : (int)strlen(it->id), it->id);
 	json_kv_str(b, "location", loc);
 	json_obj_end(b);
 }
