@@ -74,6 +74,12 @@ static int pubkey(void)
 	return CLI_EXIT_OK;
 }
 
+static void print_metric(void *ctx, const char *name, const char *labels, double value)
+{
+	if (value != 0)
+		fprintf(ctx, "%s{%s} %.0f\n", name, labels, value);
+}
+
 /* wireguard-go's behaviour: create the interface and the UAPI socket, then
  * (unless -f) detach, so that the socket exists when the starter returns. */
 static int run(const char *ifname, bool foreground)
@@ -118,6 +124,8 @@ static int run(const char *ifname, bool foreground)
 			break;
 		}
 	}
+	if (foreground)
+		vpn_device_metrics(dev, print_metric, stderr);
 	vpn_device_destroy(dev);
 	return CLI_EXIT_OK;
 }

@@ -555,6 +555,7 @@ static const char *const drop_names[VPN_DROP__COUNT] = {
 	[VPN_DROP_NO_PEER] = "no_peer",
 	[VPN_DROP_MALFORMED] = "malformed",
 	[VPN_DROP_STAGED_FULL] = "staged_full",
+	[VPN_DROP_SEND_FAILED] = "send_failed",
 };
 
 void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
@@ -569,6 +570,7 @@ void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
 	emit(ctx, "hvgate_vpn_cookie_replies_total", labels, (double)dev->cookies_sent);
 	emit(ctx, "hvgate_vpn_rx_packets_total", labels, (double)dev->rx_packets);
 	emit(ctx, "hvgate_vpn_tx_packets_total", labels, (double)dev->tx_packets);
+	emit(ctx, "hvgate_vpn_last_send_errno", labels, (double)dev->last_send_errno);
 	for (int i = 0; i < VPN_DROP__COUNT; i++) {
 		snprintf(labels, sizeof(labels), "ifname=\"%s\",reason=\"%s\"", dev->ifname, drop_names[i]);
 		emit(ctx, "hvgate_vpn_drops_total", labels, (double)dev->drops[i]);

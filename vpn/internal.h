@@ -321,6 +321,7 @@ enum vpn_drop_reason {
 	VPN_DROP_NO_PEER,	/* no route to a peer for an outgoing packet */
 	VPN_DROP_MALFORMED,
 	VPN_DROP_STAGED_FULL,
+	VPN_DROP_SEND_FAILED,	/* the socket refused (buffer full, no route) */
 	VPN_DROP__COUNT,
 };
 
@@ -386,6 +387,7 @@ struct vpn_device {
 	uint64_t drops[VPN_DROP__COUNT];
 	uint64_t handshakes_initiated, handshakes_responded, cookies_sent;
 	uint64_t rx_packets, tx_packets;
+	int last_send_errno;
 	/* loop */
 	volatile bool stop;
 	bool thread_running;

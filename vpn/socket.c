@@ -17,6 +17,9 @@
 #endif
 /* Kernel UDP_MAX_SEGMENTS (include/linux/udp.h). */
 #define VPN_GSO_MAX_SEGMENTS 64
+/* One GSO send is one UDP datagram to the stack: at most 65535 bytes minus
+ * the UDP (8) and IPv6 (40) headers, else EMSGSIZE. */
+#define VPN_GSO_MAX_BYTES (65535 - 8 - 40)
 /* Socket buffers large enough for a burst at line rate (wireguard-go later
  * versions ask for 7 MiB). */
 #define VPN_SOCKET_BUFFER (7 << 20)
@@ -259,10 +262,13 @@ int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, con
 static unsigned int gso_run(struct vpn_batch *b, unsigned int i)
 {
 	unsigned int j = i + 1;
+	size_t total = b->out_len[i];
 
 	while (j < b->n_out && j - i < VPN_GSO_MAX_SEGMENTS && b->out_len[j] <= b->out_len[i] &&
+	       total + b->out_len[j] <= VPN_GSO_MAX_BYTES &&
 	       b->out_off[j] == b->out_off[j - 1] + b->out_len[j - 1] &&
 	       vpn_sockaddr_equal(&b->out_ep[j].addr, &b->out_ep[i].addr)) {
+		total += b->out_len[j];
 		if (b->out_len[j] < b->out_len[i]) {
 			j++;
 			break;
@@ -322,6 +328,8 @@ void vpn_send_flush(struct vpn_device *dev)
 				if (r <= 0) {
 					if (r < 0 && errno == EIO && dev->udp_gso)
 						dev->udp_gso = false; /* no checksum offload: GSO refused */
+					dev->drops[VPN_DROP_SEND_FAILED] += j - i - done;
+					dev->last_send_errno = r < 0 ? errno : 0;
 					break; /* the rest is lost, as UDP allows */
 				}
 				done += (unsigned int)r;
