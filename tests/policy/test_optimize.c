@@ -1,0 +1,256 @@
+/* The optimizer's passes, each on a policy that needs it, compared with the
+ * same policy lowered without the optimizer. */
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/lower.h"
+#include "policy/optimize.h"
+#include "policy/policy.h"
+
+#define TEST_FILE "t.hvp"
+
+static struct policy_diags diags;
+static struct policy *pol;
+static struct policy_optimize_report rep;
+
+/* Loads, lowers without the optimizer and, if asked, optimizes. */
+static struct ir_table *build(const char *text, bool optimize)
+{
+	policy_diags_init(&diags);
+	pol = policy_load_text(TEST_FILE, text, strlen(text), NULL, &diags);
+	if (!pol) {
+		policy_diags_print(&diags, stderr);
+		return NULL;
+	}
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = false;
+	struct ir_table *t = policy_lower(pol, &o, &diags);
+	memset(&rep, 0, sizeof(rep));
+	if (t && optimize && policy_optimize(t, &rep, &diags)) {
+		ir_table_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void done(struct ir_table *t)
+{
+	ir_table_free(t);
+	if (pol)
+		policy_free(pol);
+	pol = NULL;
+	policy_diags_free(&diags);
+}
+
+static size_t count_comment(const struct ir_chain *c, const char *prefix)
+{
+	size_t n = 0;
+	for (size_t i = 0; c && i < c->n_rules; i++)
+		n += !strncmp(c->rules[i].comment, prefix, strlen(prefix));
+	return n;
+}
+
+static const struct ir_rule *first_with(const struct ir_chain *c, const char *prefix)
+{
+	for (size_t i = 0; c && i < c->n_rules; i++)
+		if (!strncmp(c->rules[i].comment, prefix, strlen(prefix)))
+			return &c->rules[i];
+	return NULL;
+}
+
+static const char *zones = "zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n";
+
+static char *cat(const char *x, const char *y)
+{
+	char *s = malloc(strlen(x) + strlen(y) + 1);
+	strcpy(s, x);
+	strcat(s, y);
+	return s;
+}
+
+START_TEST(test_merge_same_rule)
+{
+	char *text = cat(zones, "pass from a to b service { tcp port 22, udp port 22 }\n");
+	struct ir_table *t = build(text, false);
+	ck_assert_uint_eq(count_comment(ir_chain_find(t, "a_to_b"), TEST_FILE ":3:"), 2);
+	done(t);
+	t = build(text, true);
+	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
+	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(rep.rules_merged, 1);
+	const struct ir_rule *r = first_with(c, TEST_FILE ":3:");
+	ck_assert_int_eq(r->matches[0].field[0], IR_META_L4PROTO);
+	ck_assert_int_eq(r->matches[0].kind, IR_M_LOOKUP);
+	const struct ir_set *s = &t->sets[r->matches[0].set];
+	ck_assert(s->flags & IR_SET_ANONYMOUS); /* protocols stay inline */
+	ck_assert_uint_eq(s->n_elems, 2);
+	ck_assert_uint_eq(s->elems[0].key[0].data[0], IPPROTO_TCP);
+	ck_assert_uint_eq(s->elems[1].key[0].data[0], IPPROTO_UDP);
+	done(t);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_no_merge_across_rules)
+{
+	char *text = cat(zones, "pass from a to b service tcp port 22\n"
+				"pass from a to b service tcp port 23\n");
+	struct ir_table *t = build(text, true);
+	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
+	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 1);
+	ck_assert_uint_eq(rep.rules_merged, 0);
+	done(t);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_dedupe_and_unreachable)
+{
+	/* two policy rules that lower to the same IR in pair a->b: the first
+	 * names the zones, the second reaches a->b through `any` */
+	char *text = cat(zones, "block from a to b service tcp port 25\n"
+				"block from any to any service tcp port 25\n"
+				"pass from a to b\n"
+				"default from a to b block\n");
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
+	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 0);
+	ck_assert_uint_ge(rep.rules_deduped, 1);
+	/* `pass from a to b` matches everything: the default after it goes */
+	ck_assert_uint_eq(count_comment(c, "default:"), 0);
+	ck_assert_int_eq(c->rules[c->n_rules - 1].verdict.kind, IR_V_ACCEPT);
+	ck_assert_uint_ge(rep.rules_unreachable, 1);
+	done(t);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_sets_named_and_shared)
+{
+	char *text = cat(zones, "define nets = { 10.1.0.0/16, 10.9.0.0/16, 10.5.5.5 }\n"
+				"pass from a to $nets service tcp port 80\n"
+				"pass from b to $nets service tcp port 443\n"
+				"pass from a to 10.7.0.0/16 service tcp port 22\n");
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	size_t named = 0;
+	size_t idx = (size_t)-1;
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strncmp(t->sets[i].name, "addr4_", 6)) {
+			named++;
+			idx = i;
+			ck_assert(!(t->sets[i].flags & IR_SET_ANONYMOUS));
+			ck_assert(t->sets[i].flags & IR_SET_INTERVAL);
+			ck_assert_uint_eq(t->sets[i].n_elems, 3);
+		}
+	ck_assert_uint_eq(named, 1); /* one set for both uses of $nets */
+	const struct ir_rule *ra = first_with(ir_chain_find(t, "a_to_unzoned"), TEST_FILE ":4:");
+	const struct ir_rule *rb = first_with(ir_chain_find(t, "b_to_unzoned"), TEST_FILE ":5:");
+	ck_assert_ptr_nonnull(ra);
+	ck_assert_ptr_nonnull(rb);
+	ck_assert_uint_eq(ra->matches[1].set, idx);
+	ck_assert_uint_eq(rb->matches[1].set, idx);
+	/* a single prefix stays a plain compare */
+	const struct ir_rule *r6 = first_with(ir_chain_find(t, "a_to_unzoned"), TEST_FILE ":6:");
+	ck_assert_int_eq(r6->matches[1].kind, IR_M_PREFIX);
+	ck_assert_uint_eq(r6->matches[1].prefix_len, 16);
+	done(t);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_dispatch_keeps_first_match_and_counters)
+{
+	/* 20 exact rules in a row; rule 12 shares one of its two keys with rule 5
+	 * (the front end refuses a rule that is wholly shadowed) */
+	char text[8192];
+	size_t n = (size_t)snprintf(text, sizeof(text), "%s", zones);
+	for (int i = 0; i < 20; i++) {
+		int port = i == 12 ? 1005 : 1000 + i;
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "%s from a to { 10.0.0.%d%s } service udp port %d\n",
+				      i % 2 ? "block" : "pass", i == 12 ? 5 : i,
+				      i == 12 ? ", 10.0.0.99" : "", port);
+	}
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_ge(rep.runs_dispatched, 1);
+	const struct ir_set *map = NULL;
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strncmp(t->sets[i].name, "dispatch_", 9))
+			map = &t->sets[i];
+	ck_assert_ptr_nonnull(map);
+	ck_assert_uint_eq(map->n_key, 2);
+	ck_assert_int_eq(map->key[0], IR_IP_DADDR);
+	ck_assert_int_eq(map->key[1], IR_TH_DPORT);
+	ck_assert_uint_eq(map->n_elems, 20); /* the duplicate key goes to the first rule */
+	/* the element for 10.0.0.5 . 1005 leads to rule line 8 (i = 5), a block */
+	for (size_t i = 0; i < map->n_elems; i++) {
+		const struct ir_set_elem *e = &map->elems[i];
+		if (e->key[0].data[3] != 5)
+			continue;
+		const struct ir_chain *target = ir_chain_find(t, e->verdict.chain);
+		ck_assert_ptr_nonnull(target);
+		ck_assert_uint_eq(target->n_rules, 1);
+		ck_assert(strncmp(target->rules[0].comment, TEST_FILE ":8:", 6) == 0);
+		ck_assert_int_eq(target->rules[0].verdict.kind, IR_V_DROP);
+		ck_assert_int_eq(target->rules[0].stmts[0].kind, IR_S_COUNTER);
+	}
+	done(t);
+}
+END_TEST
+
+START_TEST(test_normalize_intervals)
+{
+	struct ir_set s = { .n_key = 1, .flags = IR_SET_INTERVAL };
+	s.key[0] = IR_IP_SADDR;
+	/* 10.0.0.0-10.0.0.9, 10.0.0.10 (adjacent), 10.0.0.5-10.0.0.20 (overlap),
+	 * 10.0.0.30, 10.0.0.30 (duplicate) */
+	const uint8_t v[][2] = { { 0, 9 }, { 10, 10 }, { 5, 20 }, { 30, 30 }, { 30, 30 } };
+	for (size_t i = 0; i < 5; i++) {
+		struct ir_set_elem *e = ir_set_elem_add(&s);
+		uint8_t lo[4] = { 10, 0, 0, v[i][0] }, hi[4] = { 10, 0, 0, v[i][1] };
+		e->key[0] = ir_value_addr(lo, AF_INET);
+		if (v[i][0] != v[i][1])
+			e->key_end[0] = ir_value_addr(hi, AF_INET);
+	}
+	ck_assert_int_eq(ir_set_normalize(&s), 0);
+	ck_assert_uint_eq(s.n_elems, 2);
+	ck_assert_uint_eq(s.elems[0].key[0].data[3], 0);
+	ck_assert_uint_eq(ir_elem_end(&s.elems[0])->data[3], 20);
+	ck_assert_uint_eq(s.elems[1].key[0].data[3], 30);
+	ck_assert_uint_eq(ir_elem_end(&s.elems[1])->data[3], 30);
+	free(s.elems);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("optimize");
+	TCase *tc = tcase_create("optimize");
+	tcase_add_test(tc, test_merge_same_rule);
+	tcase_add_test(tc, test_no_merge_across_rules);
+	tcase_add_test(tc, test_dedupe_and_unreachable);
+	tcase_add_test(tc, test_sets_named_and_shared);
+	tcase_add_test(tc, test_dispatch_keeps_first_match_and_counters);
+	tcase_add_test(tc, test_normalize_intervals);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
