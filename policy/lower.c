@@ -899,7 +899,7 @@ static bool pairs_same(const struct lower *l, size_t x, size_t y)
 	enum policy_action ax, ay;
 	if (pair_default(l, x / S, x % S, &ax) != pair_default(l, y / S, y % S, &ay) || ax != ay)
 		return false;
-	return p->n == q->n && !memcmp(p->rules, q->rules, p->n * sizeof(*p->rules));
+	return p->n == q->n && (!p->n || !memcmp(p->rules, q->rules, p->n * sizeof(*p->rules)));
 }
 
 /* ---- copying templates into the table ---- */
@@ -916,7 +916,8 @@ static size_t clone_set(struct ir_table *dst, const struct ir_set *src)
 		dst->n_sets--;
 		return (size_t)-1;
 	}
-	memcpy(s->elems, src->elems, src->n_elems * sizeof(*s->elems));
+	if (src->n_elems)
+		memcpy(s->elems, src->elems, src->n_elems * sizeof(*s->elems));
 	s->cap_elems = src->n_elems;
 	return idx;
 }
