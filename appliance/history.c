@@ -338,12 +338,21 @@ struct history_bundle {
 	char *raw;
 };
 
+/* "./a" and "a" name the same file (the compiler may tidy paths). */
+static const char *tidy(const char *path)
+{
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	return path;
+}
+
 static int bundle_read(void *ctx, const char *path, char **text, size_t *len)
 {
 	const struct history_bundle *b = ctx;
 
+	path = tidy(path);
 	for (size_t i = 0; i < b->n; i++) {
-		if (strcmp(b->files[i].path, path))
+		if (strcmp(tidy(b->files[i].path), path))
 			continue;
 		*text = malloc(b->files[i].len + 1);
 		if (!*text)
@@ -369,8 +378,9 @@ static int bundle_glob(void *ctx, const char *pattern, char ***paths)
 
 	if (!v)
 		return -ENOMEM;
+	pattern = tidy(pattern);
 	for (size_t i = 0; i < b->n; i++) {
-		if (fnmatch(pattern, b->files[i].path, FNM_PATHNAME))
+		if (fnmatch(pattern, tidy(b->files[i].path), FNM_PATHNAME))
 			continue;
 		v[n] = strdup(b->files[i].path);
 		if (!v[n]) {
@@ -389,13 +399,18 @@ static int bundle_glob(void *ctx, const char *pattern, char ***paths)
 static int bundle_is_dir(void *ctx, const char *path)
 {
 	const struct history_bundle *b = ctx;
-	size_t plen = strlen(path);
+	size_t plen;
 	bool file = false;
 
+	path = tidy(path);
+	if (!strcmp(path, ".") || !*path)
+		return b->n ? 1 : -ENOENT; /* the top of a git tree */
+	plen = strlen(path);
 	for (size_t i = 0; i < b->n; i++) {
-		if (!strncmp(b->files[i].path, path, plen) && b->files[i].path[plen] == '/')
+		const char *f = tidy(b->files[i].path);
+		if (!strncmp(f, path, plen) && f[plen] == '/')
 			return 1;
-		if (!strcmp(b->files[i].path, path))
+		if (!strcmp(f, path))
 			file = true;
 	}
 	return file ? 0 : -ENOENT;
