@@ -1,0 +1,266 @@
+/* Loading: the shipped examples, directory sources, includes through a
+ * custom file system, I/O errors, and the time a 10,000-rule policy takes. */
+#include <check.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "policy/policy.h"
+
+/* The benchmark size of the task: 10,000 rules with 100,000 addresses. */
+#define BENCH_RULES 10000
+#define BENCH_ADDRS_PER_RULE 10
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("HVGATE_SRCDIR");
+	return s ? s : ".";
+}
+
+START_TEST(test_examples_pass_check)
+{
+	char pattern[512];
+	snprintf(pattern, sizeof(pattern), "%s/conf/policies/examples/*.hvp", srcdir());
+	glob_t g;
+	ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+	ck_assert_uint_ge(g.gl_pathc, 4);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct policy_diags d;
+		policy_diags_init(&d);
+		struct policy *p = policy_load(g.gl_pathv[i], &d);
+		if (!p)
+			policy_diags_print(&d, stderr);
+		ck_assert_msg(p != NULL, "%s does not pass check", g.gl_pathv[i]);
+		ck_assert_uint_ge(p->n_rules, 1);
+		ck_assert_uint_eq(d.n_errors, 0);
+		policy_free(p);
+		policy_diags_free(&d);
+	}
+	globfree(&g);
+}
+END_TEST
+
+START_TEST(test_demo_policy)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/conf/policies/demo.hvp", srcdir());
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load(path, &d);
+	ck_assert_ptr_nonnull(p);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+static char tmpdir[64];
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup_dir(void)
+{
+	strcpy(tmpdir, "/tmp/hvgate-test-load-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown_dir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_directory_in_name_order)
+{
+	write_file("20-rules.hvp", "pass from lan to dmz service ssh\n");
+	write_file("10-zones.hvp", "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n");
+	write_file("30-more.hvp", "block from lan to dmz\n");
+	write_file("README", "not a policy\n");
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load(tmpdir, &d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_rules, 2);
+	ck_assert_int_eq(p->rules[0].action, POLICY_PASS);
+	ck_assert_int_eq(p->rules[1].action, POLICY_BLOCK);
+	ck_assert_ptr_nonnull(strstr(p->rules[0].id, "/20-rules.hvp:1:"));
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_text_with_base_dir)
+{
+	write_file("zones.hvp", "zone lan { interface \"eth1\" }\n");
+	const char *text = "include \"zones.hvp\"\npass from lan\n";
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("mem.hvp", text, strlen(text), tmpdir, &d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_zones, 1);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct policy_diags d;
+	policy_diags_init(&d);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/nope.hvp", tmpdir);
+	ck_assert_ptr_null(policy_load(path, &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, strerror(ENOENT)));
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* An in-memory file system: the daemon reads policies from git this way. */
+struct mem_file {
+	const char *path, *text;
+};
+
+static const struct mem_file mem_files[] = {
+	{ "repo/main.hvp", "include \"obj/*.hvp\"\npass from lan to dmz service web\n" },
+	{ "repo/obj/a.hvp", "zone lan { interface \"eth1\" }\nservice web = tcp port 80\n" },
+	{ "repo/obj/b.hvp", "zone dmz { interface \"eth2\" }\n" },
+};
+#define N_MEM_FILES (sizeof(mem_files) / sizeof(mem_files[0]))
+
+static int mem_read(void *ctx, const char *path, char **text, size_t *len)
+{
+	(void)ctx;
+	for (size_t i = 0; i < N_MEM_FILES; i++) {
+		if (strcmp(mem_files[i].path, path))
+			continue;
+		*text = strdup(mem_files[i].text);
+		*len = strlen(mem_files[i].text);
+		return *text ? 0 : -ENOMEM;
+	}
+	return -ENOENT;
+}
+
+static int mem_glob(void *ctx, const char *pattern, char ***paths)
+{
+	(void)ctx;
+	/* enough for the pattern "DIR/obj/ *.hvp": a prefix, a star, ".hvp" */
+	const char *star = strchr(pattern, '*');
+	size_t pre = (size_t)(star - pattern);
+	char **v = calloc(N_MEM_FILES + 1, sizeof(*v));
+	int n = 0;
+	for (size_t i = 0; i < N_MEM_FILES; i++) {
+		const char *p = mem_files[i].path;
+		if (!strncmp(p, pattern, pre) && !strchr(p + pre, '/') &&
+		    !strcmp(p + strlen(p) - 4, ".hvp"))
+			v[n++] = strdup(p);
+	}
+	*paths = v;
+	return n;
+}
+
+static int mem_is_dir(void *ctx, const char *path)
+{
+	(void)ctx;
+	return !strcmp(path, "repo") ? 1 : 0;
+}
+
+START_TEST(test_custom_fs)
+{
+	const struct policy_fs fs = { NULL, mem_read, mem_glob, mem_is_dir };
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_fs("repo/main.hvp", &fs, &d);
+	if (!p)
+		policy_diags_print(&d, stderr);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_zones, 2);
+	ck_assert_str_eq(p->zones[0].name, "lan");
+	ck_assert_uint_eq(p->rules[0].services[0].dports[0].lo, 80);
+	ck_assert_ptr_nonnull(strstr(p->rules[0].id, "repo/main.hvp:2:"));
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* A 10,000-rule policy with 100,000 addresses, like the benchmark: the time
+ * is printed, not asserted (machines differ). */
+START_TEST(test_large_policy)
+{
+	size_t cap = (size_t)BENCH_RULES * 256, n = 0;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	srand(42);
+	for (int z = 0; z < 20; z++)
+		n += (size_t)snprintf(text + n, cap - n, "zone z%d { interface \"eth%d\" }\n", z, z);
+	for (int r = 0; r < BENCH_RULES; r++) {
+		n += (size_t)snprintf(text + n, cap - n, "%s from { z%d", r % 3 ? "pass" : "block",
+				      rand() % 20);
+		for (int a = 0; a < BENCH_ADDRS_PER_RULE / 2; a++)
+			n += (size_t)snprintf(text + n, cap - n, ", 10.%d.%d.0/24", rand() % 256,
+					      rand() % 256);
+		n += (size_t)snprintf(text + n, cap - n, " } to { z%d", rand() % 20);
+		for (int a = 0; a < BENCH_ADDRS_PER_RULE / 2; a++)
+			n += (size_t)snprintf(text + n, cap - n, ", 172.%d.%d.%d", 16 + rand() % 16,
+					      rand() % 256, rand() % 256);
+		n += (size_t)snprintf(text + n, cap - n, " } service tcp port %d\n",
+				      1 + rand() % 65000);
+		ck_assert_uint_lt(n, cap - 256);
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("bench.hvp", text, n, NULL, &d);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!p)
+		policy_diags_print(&d, stderr);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_rules, BENCH_RULES);
+	size_t addrs = 0;
+	for (size_t i = 0; i < p->n_rules; i++)
+		addrs += p->rules[i].from.addrs.n + p->rules[i].to.addrs.n;
+	ck_assert_uint_eq(addrs, (size_t)BENCH_RULES * BENCH_ADDRS_PER_RULE);
+	printf("large policy: %d rules, %zu addresses, %zu bytes loaded and checked in %.3f s\n",
+	       BENCH_RULES, addrs, n,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	policy_free(p);
+	policy_diags_free(&d);
+	free(text);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("load");
+	TCase *tc = tcase_create("examples");
+	tcase_add_test(tc, test_examples_pass_check);
+	tcase_add_test(tc, test_demo_policy);
+	tcase_add_test(tc, test_custom_fs);
+	tcase_add_test(tc, test_large_policy);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	TCase *files = tcase_create("files");
+	tcase_add_checked_fixture(files, setup_dir, teardown_dir);
+	tcase_add_test(files, test_directory_in_name_order);
+	tcase_add_test(files, test_text_with_base_dir);
+	tcase_add_test(files, test_missing_file);
+	suite_add_tcase(s, files);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
