@@ -650,15 +650,17 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 
 /* Logs, metrics, lookups. */
 
-static void log_lookup(void *ctx, const char *rule_id, const char **verdict, const char **tenant)
+static void log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
+		       const char **tenant)
 {
 	const struct daemon *d = ctx;
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
 
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		if (strcmp(p->rules[i].id, rule_id) &&
-		    !(p->rules[i].log_prefix && !strcmp(p->rules[i].log_prefix, rule_id)))
+		if (strcmp(p->rules[i].id, prefix) &&
+		    !(p->rules[i].log_prefix && !strcmp(p->rules[i].log_prefix, prefix)))
 			continue;
+		*rule_id = p->rules[i].id;
 		*verdict = action_name(p->rules[i].action);
 		if (p->rules[i].tenant != POLICY_NONE)
 			*tenant = p->tenants[p->rules[i].tenant].name;

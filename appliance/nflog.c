@@ -135,7 +135,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 {
 	struct nflogd *l = data;
 	char prefix[128] = "", ifname[IF_NAMESIZE], ts[80];
-	const char *verdict = NULL, *tenant = NULL, *p = nflog_get_prefix(nfa);
+	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *p = nflog_get_prefix(nfa);
 	struct json_buf b;
 	struct timespec now;
 	struct tm tm;
@@ -157,7 +157,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 			prefix[n - 1] = 0;
 	}
 	if (l->lookup)
-		l->lookup(l->ctx, prefix, &verdict, &tenant);
+		l->lookup(l->ctx, prefix, &rule, &verdict, &tenant);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
@@ -165,7 +165,8 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	json_buf_init(&b);
 	json_obj_begin(&b);
 	json_kv_str(&b, "time", ts);
-	json_kv_str(&b, "rule", prefix);
+	json_kv_str(&b, "rule", rule ? rule : prefix);
+	json_kv_str(&b, "prefix", prefix);
 	json_kv_str(&b, "tenant", tenant ? tenant : "");
 	dev = nflog_get_indev(nfa);
 	json_kv_str(&b, "in", dev && if_indextoname(dev, ifname) ? ifname : "");
@@ -226,6 +227,10 @@ int nflogd_open(int group, const char *file, bool use_syslog, uint32_t rate, uin
 		nflogd_close(l);
 		return rc;
 	}
+	/* One packet per message, at once: the kernel otherwise batches and
+	 * waits up to a second (NFULNL_TIMEOUT_DEFAULT) before it sends. */
+	nflog_set_qthresh(l->gh, 1);
+	nflog_set_timeout(l->gh, 0);
 	nflog_callback_register(l->gh, on_packet, l);
 	l->fd = nflog_fd(l->h);
 	fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);

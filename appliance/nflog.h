@@ -1,6 +1,6 @@
 /* Log events of hvgated: packets of rules with `log` arrive on an NFLOG
  * group (libnetfilter_log); each becomes one JSON line
- *   {"time":..., "rule":"FILE:LINE:HASH", "tenant":..., "in":"eth0",
+ *   {"time":..., "rule":"FILE:LINE:HASH", "prefix":..., "tenant":..., "in":"eth0",
  *    "out":"tap1", "family":"ip", "proto":"tcp", "src":..., "dst":...,
  *    "sport":..., "dport":..., "verdict":"pass|block|reject"}
  * in the event file and in syslog, at most `rate` a second with bursts of
@@ -22,8 +22,10 @@
 
 #define NFLOGD_RECENT 200
 
-/* Fills verdict and tenant for a rule id; either may stay NULL. */
-typedef void (*nflogd_lookup)(void *ctx, const char *rule_id, const char **verdict, const char **tenant);
+/* Maps a log prefix (the rule id, or the rule's own `log "prefix"`) to the
+ * rule id, its verdict and tenant; any may stay NULL. */
+typedef void (*nflogd_lookup)(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
+			      const char **tenant);
 
 struct nflogd;
 
