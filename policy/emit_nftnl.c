@@ -20,6 +20,7 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -79,6 +80,7 @@ static const struct field_nft field_nft[IR_FIELD_COUNT] = {
 	[IR_CT_STATE] = { DT_CT_STATE, BO_HOST, 0, 0 },
 	[IR_CT_ZONE] = { DT_INTEGER, BO_HOST, 0, 0 },
 	[IR_CT_MARK] = { DT_MARK, BO_HOST, 0, 0 },
+	[IR_CT_ORIGINAL_ZONE] = { DT_INTEGER, BO_HOST, 0, 0 },
 };
 
 #define NO_INDEX ((uint32_t)-1)
@@ -807,6 +809,8 @@ static int load_field(struct nftnl_rule *r, enum ir_field f, uint32_t reg, uint3
 			return -1;
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, fd->key);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, reg);
+		if (fd->ct_original)
+			nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
 		break;
 	default:
 		x = nftnl_expr_alloc("payload");
@@ -1009,6 +1013,8 @@ static int set_from_reg(struct nftnl_rule *r, enum ir_field target)
 			return -1;
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, fd->key);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+		if (fd->ct_original)
+			nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
 	} else {
 		return -1; /* packet payload is never written */
 	}

@@ -29,6 +29,7 @@ static const struct ir_field_desc field_descs[IR_FIELD_COUNT] = {
 	[IR_CT_STATE] = { "ct state", "ct_state", IR_T_CT_STATE, 4, IR_LOAD_CT, NFT_CT_STATE, 0, 0 },
 	[IR_CT_ZONE] = { "ct zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0 },
 	[IR_CT_MARK] = { "ct mark", "mark", IR_T_MARK, 4, IR_LOAD_CT, NFT_CT_MARK, 0, 0 },
+	[IR_CT_ORIGINAL_ZONE] = { "ct original zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0, true },
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f)

@@ -48,6 +48,8 @@ enum ir_field {
 	IR_CT_STATE,	   /* u32 host order bitmask NF_CT_STATE_BIT(...) */
 	IR_CT_ZONE,	   /* u16 host order */
 	IR_CT_MARK,	   /* u32 host order */
+	IR_CT_ORIGINAL_ZONE, /* u16 host order; `ct original zone`: the zone of the original
+			      * direction only (replies are looked up in the default zone) */
 	IR_FIELD_COUNT
 };
 
@@ -64,6 +66,7 @@ struct ir_field_desc {
 	uint32_t key;	      /* NFT_META_* / NFT_CT_* */
 	uint32_t base;	      /* NFT_PAYLOAD_*_HEADER */
 	uint32_t offset;      /* bytes into that header */
+	bool ct_original;     /* IR_LOAD_CT with direction IP_CT_DIR_ORIGINAL */
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f);
