@@ -118,6 +118,7 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 
 	*out = NULL;
 	*n = 0;
+	memset(buf, 0, sizeof(buf)); /* attribute padding goes out too */
 	err = nftio_sock_open(netns, &s);
 	if (err)
 		return err;
@@ -158,6 +159,7 @@ static int send_elem_batch(const char *netns, uint16_t type, const char *set, co
 	uint32_t elem_seq;
 	int err;
 
+	memset(buf, 0, sizeof(buf)); /* attribute padding goes out too */
 	s = nftnl_set_alloc();
 	e = nftnl_set_elem_alloc();
 	if (!s || !e) {
@@ -298,6 +300,7 @@ int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **
 
 	*out = NULL;
 	*n = 0;
+	memset(buf, 0, sizeof(buf)); /* attribute padding goes out too */
 	s = nftnl_set_alloc();
 	if (!s)
 		return -ENOMEM;

@@ -49,7 +49,7 @@ daemon_stop() {
 	[ -n "$DAEMON_PID" ] || return 0
 	kill -TERM "$DAEMON_PID" 2>/dev/null
 	i=0
-	while daemon_alive && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	while daemon_alive && [ $i -lt ${DAEMON_STOP_TENTHS:-100} ]; do sleep 0.1; i=$((i + 1)); done
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_RC=$?
 	DAEMON_PID=""
