@@ -376,7 +376,8 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
 	/* Sorted once here, so that the many rules that may use a large define
 	 * get its addresses in order (later stages need them sorted). */
-	qsort(rd->addrs.v, rd->addrs.n, sizeof(*rd->addrs.v), addr_cmp);
+	if (rd->addrs.n)
+		qsort(rd->addrs.v, rd->addrs.n, sizeof(*rd->addrs.v), addr_cmp);
 	rd->state = RESOLVED;
 	return r ? NULL : &rd->addrs;
 }
