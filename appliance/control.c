@@ -75,7 +75,7 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	 * creates sockets at our path. */
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, mode) ||
-	    chown(path, 0, group_set ? group : 0) || listen(fd, CTL_MAX_CLIENTS)) {
+	    (group_set && chown(path, (uid_t)-1, group)) || listen(fd, CTL_MAX_CLIENTS)) {
 		int err = -errno;
 		close(fd);
 		unlink(path);

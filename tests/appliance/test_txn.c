@@ -1,0 +1,189 @@
+/* Compiling candidates (file, git ref, stored revision) and comparing them
+ * rule by rule; the git tree reader; the log rate limiter. No kernel. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "appliance/gitsrc.h"
+#include "appliance/json.h"
+#include "appliance/nflog.h"
+#include "appliance/txn.h"
+
+static char dir[64];
+static struct txn t;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/hvgate-txn.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(txn_init(&t, dir, NULL, 1), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	txn_free(&t);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+#define ZONES "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+
+static struct json *compare(const struct txn_policy *a, const struct txn_policy *b)
+{
+	struct json_buf out;
+	struct json *j;
+	char err[128];
+
+	json_buf_init(&out);
+	json_obj_begin(&out);
+	txn_compare(a, b, &out);
+	json_obj_end(&out);
+	ck_assert(!out.oom);
+	ck_assert_int_eq(json_parse(out.s, out.len, &j, err, sizeof(err)), 0);
+	json_buf_free(&out);
+	return j;
+}
+
+START_TEST(compile_and_compare)
+{
+	struct txn_policy *a, *b, *c;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	long long same;
+
+	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 80\nblock from lan to dmz service tcp port 22\n");
+	write_file("b.hvp", ZONES "pass from lan to dmz service tcp port 80\npass from lan to dmz service tcp port 22\n"
+				  "pass from lan to dmz service tcp port 443\n");
+	snprintf(path, sizeof(path), "%s/a.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/b.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(strlen(a->hash), TXN_HASH_HEX - 1);
+	ck_assert_str_ne(a->hash, b->hash);
+	/* The block lists are in every ruleset. */
+	ck_assert_int_eq(txn_compile_path(&t, path, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(b->hash, c->hash);
+	txn_policy_free(c);
+
+	j = compare(a, b);
+	ck_assert_int_eq(json_get(j, "added")->n, 1);
+	ck_assert_int_eq(json_get(j, "removed")->n, 0);
+	ck_assert_int_eq(json_get(j, "changed")->n, 1);
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&json_get(j, "changed")->items[0], "from"), "location"), "a.hvp:4"));
+	ck_assert_ptr_nonnull(strstr(json_get_str(&json_get(j, "added")->items[0], "location"), "b.hvp:5"));
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 1);
+	json_free(j);
+	j = compare(NULL, a);
+	ck_assert_int_eq(json_get(j, "added")->n, 2);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+}
+END_TEST
+
+START_TEST(bad_policy_message)
+{
+	struct txn_policy *p;
+	char path[128], err[TXN_ERR_MAX];
+
+	write_file("bad.hvp", ZONES "pass from nowhere to dmz\n");
+	snprintf(path, sizeof(path), "%s/bad.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "bad.hvp:3:"));
+	ck_assert_ptr_nonnull(strstr(err, "the policy has errors"));
+}
+END_TEST
+
+START_TEST(git_source)
+{
+	char cmd[512], err[256], *text, **paths;
+	struct txn_policy *p;
+	struct gitsrc *g;
+	size_t len;
+	int n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && git init -q repo && cd repo && mkdir sub && printf '%s' > a.hvp && "
+		 "printf 'pass from lan to dmz\\n' > sub/r.hvp && git add . && "
+		 "git -c user.name=t -c user.email=t@e commit -qm one && git rev-parse HEAD > ../head && "
+		 "echo broken > a.hvp",
+		 dir, ZONES "include \"sub/*.hvp\"\\n");
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/repo", dir);
+	ck_assert_int_eq(gitsrc_open(cmd, "HEAD", &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(strlen(gitsrc_commit(g)), 40);
+	ck_assert_int_eq(gitsrc_fs(g)->read(gitsrc_fs(g)->ctx, "a.hvp", &text, &len), 0);
+	ck_assert_ptr_nonnull(strstr(text, "zone lan")); /* the commit, not the work tree */
+	free(text);
+	ck_assert_int_eq(gitsrc_fs(g)->is_dir(gitsrc_fs(g)->ctx, "sub"), 1);
+	ck_assert_int_eq(gitsrc_fs(g)->is_dir(gitsrc_fs(g)->ctx, "a.hvp"), 0);
+	ck_assert_int_eq(gitsrc_fs(g)->is_dir(gitsrc_fs(g)->ctx, "nope"), -ENOENT);
+	n = gitsrc_fs(g)->glob(gitsrc_fs(g)->ctx, "./sub/*.hvp", &paths);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(paths[0], "./sub/r.hvp");
+	free(paths[0]);
+	free(paths);
+	gitsrc_close(g);
+	ck_assert_int_eq(gitsrc_open(cmd, "no-such-ref", &g, err, sizeof(err)), -ENOENT);
+
+	ck_assert_msg(txn_compile_git(&t, cmd, "HEAD", &p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(p->policy->n_rules, 1);
+	ck_assert_int_eq(strlen(p->source_rev), 40);
+	txn_policy_free(p);
+}
+END_TEST
+
+START_TEST(log_bucket)
+{
+	struct nflogd_bucket b;
+	int taken = 0;
+
+	nflogd_bucket_init(&b, 10, 5, 100.0);
+	for (int i = 0; i < 20; i++)
+		taken += nflogd_bucket_take(&b, 100.0);
+	ck_assert_int_eq(taken, 5); /* the burst */
+	ck_assert(!nflogd_bucket_take(&b, 100.05));
+	ck_assert(nflogd_bucket_take(&b, 100.15)); /* one token per 1/10 s */
+	taken = 0;
+	for (int i = 0; i < 100; i++)
+		taken += nflogd_bucket_take(&b, 200.0); /* a long pause refills only to the burst */
+	ck_assert_int_eq(taken, 5);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("txn");
+	TCase *tc = tcase_create("txn");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, compile_and_compare);
+	tcase_add_test(tc, bad_policy_message);
+	tcase_add_test(tc, git_source);
+	tcase_add_test(tc, log_bucket);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
