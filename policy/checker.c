@@ -942,9 +942,122 @@ out:
 
 /* --- tenant isolation ------------------------------------------------ */
 
+static bool addrs_overlap(const struct policy_addr_list *a, const struct policy_addr_list *b)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		for (size_t j = 0; j < b->n; j++) {
+			const struct policy_addr *x = &a->v[i], *y = &b->v[j];
+			size_t n = x->family == AF_INET ? 4 : 16;
+			if (x->family == y->family && memcmp(x->lo, y->hi, n) <= 0 &&
+			    memcmp(y->lo, x->hi, n) <= 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Can the endpoint match traffic of zone `z` (a tenant's zone) without
+ * naming it? `any` can; addresses alone can if they meet the zone's
+ * addresses (a segment only carries its own addresses: anti-spoofing) or
+ * if the zone has none. */
+static bool reaches_implicitly(const struct policy_endpoint *e, const struct policy_zone *z)
+{
+	if (e->kind == POLICY_EP_ANY)
+		return true;
+	if (e->kind == POLICY_EP_SELF || e->n_zones)
+		return false;
+	return !z->addrs.n || addrs_overlap(&e->addrs, &z->addrs);
+}
+
+static bool names_zone(const struct policy_endpoint *e, size_t z)
+{
+	for (size_t i = 0; i < e->n_zones; i++)
+		if (e->zones[i] == z)
+			return true;
+	return false;
+}
+
+/* Is `z` reachable by the endpoint, and how. 0: no; 1: named; 2: implied. */
+static int reach(const struct policy_endpoint *e, const struct policy *p, size_t z)
+{
+	if (e->kind == POLICY_EP_MATCH && names_zone(e, z))
+		return 1;
+	return reaches_implicitly(e, &p->zones[z]) ? 2 : 0;
+}
+
+static const char *how(const struct policy_endpoint *e)
+{
+	return e->kind == POLICY_EP_ANY ? "'any'" : "its addresses";
+}
+
+static int isolation_error(const struct policy *p, struct policy_diags *d,
+			   const struct policy_rule *r, const char *side,
+			   const struct policy_endpoint *e, size_t z)
+{
+	const struct policy_zone *zone = &p->zones[z];
+	const char *tenant = p->tenants[zone->tenant].name;
+	if (r->tenant != POLICY_NONE)
+		policy_error(d, &r->loc,
+			     "rule of tenant '%s' can reach zone '%s' of tenant '%s' through %s "
+			     "in '%s'; name the zones it is meant for, or name '%s' explicitly",
+			     p->tenants[r->tenant].name, zone->name, tenant, how(e), side, zone->name);
+	else
+		policy_error(d, &r->loc,
+			     "rule opens traffic between tenants through %s in '%s' (zone '%s' of "
+			     "tenant '%s'); a rule between tenants must name both zones",
+			     how(e), side, zone->name, tenant);
+	return policy_note(d, &zone->loc, "'%s' is declared here", zone->name), -1;
+}
+
+/* A tenant's pass rule may reach another tenant's zone only by naming it. */
+static int check_tenant_rule(const struct policy *p, struct policy_diags *d,
+			     const struct policy_rule *r)
+{
+	for (size_t z = 0; z < p->n_zones; z++) {
+		size_t t = p->zones[z].tenant;
+		if (t == POLICY_NONE || t == r->tenant)
+			continue;
+		if (reach(&r->from, p, z) == 2)
+			return isolation_error(p, d, r, "from", &r->from, z);
+		if (reach(&r->to, p, z) == 2)
+			return isolation_error(p, d, r, "to", &r->to, z);
+	}
+	return 0;
+}
+
+/* A global pass rule may join two tenants only by naming a zone of each. */
+static int check_global_rule(const struct policy *p, struct policy_diags *d,
+			     const struct policy_rule *r)
+{
+	for (size_t x = 0; x < p->n_zones; x++) {
+		int fx = p->zones[x].tenant == POLICY_NONE ? 0 : reach(&r->from, p, x);
+		if (!fx)
+			continue;
+		for (size_t y = 0; y < p->n_zones; y++) {
+			size_t ty = p->zones[y].tenant;
+			if (ty == POLICY_NONE || ty == p->zones[x].tenant)
+				continue;
+			int ty_reach = reach(&r->to, p, y);
+			if (!ty_reach || (fx == 1 && ty_reach == 1))
+				continue;
+			return fx == 2 ? isolation_error(p, d, r, "from", &r->from, x)
+				       : isolation_error(p, d, r, "to", &r->to, y);
+		}
+	}
+	return 0;
+}
+
 int policy_check_isolation(const struct policy *p, struct policy_diags *d)
 {
-	(void)p;
-	(void)d;
-	return 0;
+	if (!p->n_tenants)
+		return 0;
+	int result = 0;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->action != POLICY_PASS) /* only pass rules open traffic */
+			continue;
+		if (r->tenant != POLICY_NONE ? check_tenant_rule(p, d, r) : check_global_rule(p, d, r))
+			result = -1;
+	}
+	return result;
 }

@@ -159,6 +159,15 @@ static const struct bad_case bad_cases[] = {
 	  1, 10, "expected '{', found 'interface'" },
 	{ "pass from lan to\nblock from any",
 	  2, 1, "expected an address, a zone, '$name', 'any' or 'self', found 'block'" },
+	/* tenant isolation */
+	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\npass from any to any",
+	  3, 1, "rule opens traffic between tenants through 'any' in 'from' (zone 'a.web' of tenant 'a'); a rule between tenants must name both zones" },
+	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\npass from a.web to 10.0.2.0/25",
+	  3, 1, "rule opens traffic between tenants through its addresses in 'to' (zone 'b.web' of tenant 'b'); a rule between tenants must name both zones" },
+	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to any }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }",
+	  2, 3, "rule of tenant 'a' can reach zone 'b.web' of tenant 'b' through 'any' in 'to'; name the zones it is meant for, or name 'b.web' explicitly" },
+	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to 10.0.0.0/8 }\ntenant b { segment db { interface \"tb\" address 10.0.2.0/24 } }",
+	  2, 3, "rule of tenant 'a' can reach zone 'b.db' of tenant 'b' through its addresses in 'to'; name the zones it is meant for, or name 'b.db' explicitly" },
 };
 
 #define N_BAD_CASES (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -178,6 +187,29 @@ START_TEST(test_bad_case)
 		      "case %d (%s): got %u:%u %s, want %u:%u", _i, c->text, d.v[0].loc.line,
 		      d.v[0].loc.col, d.v[0].message, c->line, c->col);
 	ck_assert_str_eq(d.v[0].message, c->message);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* Policies that must pass: explicit cross-tenant rules, blocks, addresses
+ * that cannot meet another tenant's segments, non-tenant zones. */
+static const char *const isolated_ok[] = {
+	"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\npass from a.web to b.web service ssh",
+	"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to b.web\n  block from any to any }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }",
+	"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to 192.168.0.0/16 }\ntenant b { segment db { interface \"tb\" address 10.0.2.0/24 } }",
+	"zone up { interface \"eth0\" }\ntenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\ntenant b { segment web { interface \"tb\" address 10.0.1.0/24 } }\npass from up to any\npass from any to up",
+};
+
+START_TEST(test_isolation_ok)
+{
+	const char *text = isolated_ok[_i];
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, &d);
+	if (!p)
+		policy_diags_print(&d, stderr);
+	ck_assert_msg(p != NULL, "rejected: %s", text);
+	policy_free(p);
 	policy_diags_free(&d);
 }
 END_TEST
@@ -399,6 +431,8 @@ static Suite *checker_suite(void)
 	Suite *s = suite_create("checker");
 	TCase *tc = tcase_create("table");
 	tcase_add_loop_test(tc, test_bad_case, 0, (int)N_BAD_CASES);
+	tcase_add_loop_test(tc, test_isolation_ok, 0,
+			    (int)(sizeof(isolated_ok) / sizeof(isolated_ok[0])));
 	tcase_add_test(tc, test_all_errors_reported);
 	tcase_add_test(tc, test_recovery_inside_tenant);
 	tcase_add_test(tc, test_duplicate_has_note);

@@ -144,13 +144,13 @@ END_TEST
 START_TEST(test_tenants_never_interact)
 {
 	const char *t = "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
-			"  pass from any }\n"
+			"  pass from 192.168.0.0/16 to lan }\n"
 			"tenant b { segment web { interface \"tb\" address 10.0.1.0/24 }\n"
-			"  pass from web to any }\n"
-			"block from any\n";
+			"  pass from 192.168.1.0/24 to lan }\n"
+			"block from 192.168.1.0/24 to lan\n";
 	ck_assert_uint_eq(shadows(t, NULL, NULL), 0);
 	ck_assert_uint_eq(shadows("tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
-				  "  pass from any\n  block from web }\n", NULL, NULL), 1);
+				  "  pass from web to lan\n  block from web to lan service ssh }\n", NULL, NULL), 1);
 }
 END_TEST
 
