@@ -24,6 +24,10 @@
 /* Largest ICMP / ICMPv6 type (an 8-bit field, RFC 792 / RFC 4443 section 2.1). */
 #define ICMP_TYPE_MAX 255
 
+/* Longest log prefix: NF_LOG_PREFIXLEN (linux/netfilter/nf_log.h) is 128
+ * bytes including the terminating NUL. */
+#define LOG_PREFIX_MAX 127
+
 /* Lookahead: `service NAME =` (a declaration) and `service NAME` (a rule's
  * clause) differ only in the third token. */
 #define LOOKAHEAD 3
@@ -648,6 +652,11 @@ static int parse_log(struct parser *p, bool *log, char **prefix)
 		*prefix = policy_token_string(cur(p));
 		if (!*prefix)
 			return oom(p);
+		if (strlen(*prefix) > LOG_PREFIX_MAX) {
+			policy_error(p->d, &cur(p)->loc, "log prefix is longer than %d bytes",
+				     LOG_PREFIX_MAX);
+			value_error(p);
+		}
 		next(p);
 	}
 	return 0;
@@ -749,6 +758,11 @@ static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 {
 	if (r->n_inspect)
 		duplicate_option(p, cur(p));
+	if (r->action != POLICY_PASS) {
+		policy_error(p->d, &cur(p)->loc, "'inspect' applies to pass rules only: "
+			     "a blocked flow has no content to inspect");
+		value_error(p);
+	}
 	next(p);
 	if (expect(p, POLICY_TOK_LBRACE))
 		return -1;

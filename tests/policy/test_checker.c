@@ -159,6 +159,11 @@ static const struct bad_case bad_cases[] = {
 	  1, 10, "expected '{', found 'interface'" },
 	{ "pass from lan to\nblock from any",
 	  2, 1, "expected an address, a zone, '$name', 'any' or 'self', found 'block'" },
+	{ "block to any inspect { block content /x/ }",
+	  1, 14, "'inspect' applies to pass rules only: a blocked flow has no content to inspect" },
+	{ "pass log \"" "0123456789012345678901234567890123456789012345678901234567890123"
+	  "0123456789012345678901234567890123456789012345678901234567890123\"",
+	  1, 10, "log prefix is longer than 127 bytes" },
 	/* tenant isolation */
 	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\npass from any to any",
 	  3, 1, "rule opens traffic between tenants through 'any' in 'from' (zone 'a.web' of tenant 'a'); a rule between tenants must name both zones" },
