@@ -293,8 +293,9 @@ static void put_nat(FILE *out, const struct ir_nat *n)
 	if (n->kind == IR_NAT_MASQUERADE) {
 		fputs("masquerade", out);
 	} else {
-		fprintf(out, "%s %s to ", n->kind == IR_NAT_SNAT ? "snat" : "dnat",
-			n->family == NFPROTO_IPV6 ? "ip6" : "ip");
+		/* 1:1 prefix mapping is "prefix to" in nft 1.0.6 (NF_NAT_RANGE_NETMAP) */
+		fprintf(out, "%s %s %sto ", n->kind == IR_NAT_SNAT ? "snat" : "dnat",
+			n->family == NFPROTO_IPV6 ? "ip6" : "ip", n->netmap ? "prefix " : "");
 		enum ir_field af = n->family == NFPROTO_IPV6 ? IR_IP6_SADDR : IR_IP_SADDR;
 		bool v6 = n->family == NFPROTO_IPV6;
 		if (v6 && n->port_lo)
@@ -313,8 +314,6 @@ static void put_nat(FILE *out, const struct ir_nat *n)
 		if (n->port_hi && n->port_hi != n->port_lo)
 			fprintf(out, "-%u", n->port_hi);
 	}
-	if (n->netmap)
-		fputs(" netmap", out);
 	if (n->random_fully)
 		fputs(" fully-random", out);
 }

@@ -28,6 +28,8 @@
 #include "policy/lower.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
+#include "policy/tenant.h"
+#include "nat/nat.h"
 
 /* Chain priorities: NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300),
  * NF_IP_PRI_NAT_DST (-100), NF_IP_PRI_NAT_SRC (100) from
@@ -1138,9 +1140,7 @@ static int make_nat(struct lower *l)
 	    !base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT,
 			NF_IP_PRI_NAT_SRC, IR_V_ACCEPT))
 		return -1;
-	policy_diag_add(l->d, POLICY_WARNING, &l->p->nats[0].loc,
-			"NAT is not lowered yet: the nat chains are created empty");
-	return 0;
+	return nat_lower(l->p, l->t, NULL, l->d);
 }
 
 void policy_lower_opts_default(struct policy_lower_opts *o)
@@ -1197,6 +1197,8 @@ struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_
 		rc = make_notrack(&l);
 	if (!rc)
 		rc = make_nat(&l);
+	if (!rc)
+		rc = policy_lower_tenants(p, l.t, d);
 	if (rc && !d->n_errors)
 		oom(&l);
 	if (!rc)

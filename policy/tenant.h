@@ -1,0 +1,80 @@
+/* Tenants with overlapping address spaces: the lowering pass that keeps them
+ * apart in the kernel, and the constants that the NAT pass (nat/) and the
+ * routing installer (appliance/route.c) share with it.
+ *
+ * The mechanism (docs/nat-and-tenants.md):
+ *   - raw prerouting: `ct original zone set iifname map @tenant_zone`. The
+ *     zone covers the original direction only, so a reply that comes back on
+ *     the shared uplink is found by its reply tuple in the default zone; NAT
+ *     keeps those reply tuples unique.
+ *   - prerouting (filter, -150): per segment, anti-spoofing (source must be
+ *     one of the segment's addresses, else counted drop), then the packet
+ *     mark = tenant mark, saved into the ct mark for new connections. Packets
+ *     from elsewhere get the mark back from the ct mark (replies).
+ *   - policy routing (appliance/route.c): fwmark TENANT_MARK/MASK -> table
+ *     POLICY_TENANT_TABLE_BASE + tenant id, holding the tenant's segment routes.
+ *   - forward (filter, -10): a new connection between segments of two
+ *     different tenants is dropped and counted unless some rule names both
+ *     zones (a shared-services grant; the rule itself is judged later).
+ *
+ * Error convention: as libhvpolicy (policy/diag.h).
+ */
+#ifndef HVGATE_POLICY_TENANT_H
+#define HVGATE_POLICY_TENANT_H
+
+#include <stdint.h>
+
+#include "policy/diag.h"
+#include "policy/ir.h"
+#include "policy/model.h"
+
+/* Mark layout. The tenant id lives in the upper 16 bits of the packet mark
+ * and the ct mark; the low bits stay free for others (the fast path's
+ * POLICY_CT_MARK_INSPECTED is bit 0 of the ct mark). */
+#define POLICY_TENANT_MARK_SHIFT 16
+#define POLICY_TENANT_MARK_MASK 0xffff0000u
+/* Packet mark bit of a hairpinned port forward (set with the dnat, read by
+ * the snat back in postrouting); never saved in the ct mark. */
+#define POLICY_TENANT_MARK_HAIRPIN 0x8000u
+
+/* Routing table of tenant id N: POLICY_TENANT_TABLE_BASE + N. 1000 leaves
+ * the tables of iproute2's rt_tables (253 default, 254 main, 255 local)
+ * and the usual small hand-made numbers alone. */
+#define POLICY_TENANT_TABLE_BASE 1000u
+
+/* Objects of table inet hvgate made by the tenant pass. */
+#define POLICY_CHAIN_TENANT_RAW "tenant_raw"	     /* prerouting -300: ct zone */
+#define POLICY_CHAIN_TENANT_IN "tenant_in"	     /* prerouting -150: spoof, mark */
+#define POLICY_CHAIN_TENANT_FORWARD "tenant_forward" /* forward -10: isolation */
+#define POLICY_MAP_TENANT_ZONE "tenant_zone"	     /* iifname -> ct zone */
+#define POLICY_MAP_TENANT_SEGMENT "tenant_segment"   /* iifname -> goto seg_N */
+#define POLICY_MAP_TENANT_RESTORE "tenant_mark_restore" /* ct mark -> meta mark */
+#define POLICY_SET_TENANT_IFACES "tenant_ifaces"
+#define POLICY_SET_TENANT_PAIRS "tenant_pairs" /* iifname . oifname allowed */
+#define POLICY_COMMENT_INTER_TENANT "builtin:inter-tenant"
+#define POLICY_COMMENT_ANTISPOOF "antispoof:" /* + segment zone name */
+
+/* Priorities (linux/netfilter_ipv4.h): NF_IP_PRI_RAW is -300 and
+ * NF_IP_PRI_MANGLE -150, i.e. after conntrack (-200), before nat (-100) and
+ * before the routing decision; the forward check runs just before the
+ * policy's own forward chain (NF_IP_PRI_FILTER, 0). */
+#define POLICY_TENANT_PRI_RAW (-300)
+#define POLICY_TENANT_PRI_IN (-150)
+#define POLICY_TENANT_PRI_FORWARD (-10)
+
+static inline uint32_t policy_tenant_mark(const struct policy_tenant *t)
+{
+	return t->id << POLICY_TENANT_MARK_SHIFT;
+}
+
+/* The segment chain of zone index `zone`: "seg_<zone>". */
+void policy_tenant_segment_chain(size_t zone, char name[IR_NAME_MAX]);
+
+/* Adds the tenant objects above to `t`; nothing when `p` has no tenant.
+ * Returns 0, or -1 with an error in `d`. */
+int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct policy_diags *d);
+
+/* The isolation proof is policy_check_isolation() (policy/checker.h,
+ * policy/isolation.c). */
+
+#endif
