@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -936,6 +937,23 @@ static void loop(struct daemon *d)
 	}
 }
 
+/* The directory of a file we create (socket, event log), made if missing,
+ * so that a run without systemd's RuntimeDirectory/LogsDirectory works. */
+static void make_parent_dir(const char *file)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (!file)
+		return;
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = 0;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		syslog(LOG_WARNING, "cannot create %s: %m", dir);
+}
+
 static int enter_netns(const char *netns)
 {
 	int saved, rc = nftio_netns_enter(netns, &saved);
@@ -983,6 +1001,8 @@ int daemon_run(const char *conf_file)
 	}
 	syslog(LOG_INFO, "revision %u %s", d.txn.running_rev,
 	       applied ? "applied" : "already in the kernel: not re-applied");
+	make_parent_dir(d.conf.socket_path);
+	make_parent_dir(d.conf.log_file);
 	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
 			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, handle, &d);
 	if (rc) {
