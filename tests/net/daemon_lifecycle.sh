@@ -84,6 +84,29 @@ g2=$(json_get "$(hv status --json)" genid)
 [ -n "$g1" ] && [ "$g1" = "$g2" ] && pass restart-genid-unchanged || fail restart-genid-unchanged "$g1 -> $g2"
 fw_ruleset | grep -q '192.0.2.77' && pass block-survives-restart || fail block-survives-restart
 
+# systemd readiness: READY=1 once running, RELOADING=1 on reload, STOPPING=1.
+daemon_stop
+python3 - "$LAB_TMP/notify.sock" > "$LAB_TMP/notify.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(20)
+got = []
+try:
+    while "STOPPING=1" not in got:
+        got += s.recv(4096).decode().split("\n")
+except socket.timeout:
+    pass
+print(" ".join(x for x in got if x))
+PY
+NPID=$!
+i=0; while [ ! -S "$LAB_TMP/notify.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+daemon_start env NOTIFY_SOCKET="$LAB_TMP/notify.sock" || fail start-with-notify
+hv reload > /dev/null
+daemon_stop
+wait $NPID
+n=$(cat "$LAB_TMP/notify.out")
+case "$n" in *READY=1*RELOADING=1*READY=1*STOPPING=1*) pass "sd-notify($n)" ;; *) fail sd-notify "$n" ;; esac
+daemon_start || fail restart-for-flush
+
 # on_stop = flush removes the table.
 sed -i 's/on_stop = "keep"/on_stop = "flush"/' "$DAEMON_CONF"
 expect reload-to-flush hv reload
