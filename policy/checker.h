@@ -17,8 +17,10 @@
  * already held errors from parsing: the policy is then not built). */
 struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d);
 
-/* Tenant isolation: a rule in one tenant that can reach a segment of another
- * tenant must name that segment. Returns 0 or -1 with errors. */
+/* Tenant isolation: a pass rule of one tenant that can reach a zone of
+ * another tenant (through `any`, or addresses that overlap that zone's) must
+ * name that zone. Global rules are left to lowering, which never lets `any`
+ * join two tenants. Returns 0 or -1 with errors. */
 int policy_check_isolation(const struct policy *p, struct policy_diags *d);
 
 #endif
