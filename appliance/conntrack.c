@@ -21,6 +21,8 @@ struct tuple {
 	uint8_t proto;
 	uint16_t sport, dport; /* host order */
 	bool has_ports;
+	bool has_zone; /* a directional zone (ct zone set ... in one direction) */
+	uint16_t zone;
 };
 
 struct entry {
@@ -64,6 +66,10 @@ static void parse_tuple(const struct nlattr *nest, struct tuple *t)
 			memcpy(t->src, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
 			memcpy(t->dst, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
 		}
+	}
+	if (tb[CTA_TUPLE_ZONE]) {
+		t->zone = ntohs(mnl_attr_get_u16(tb[CTA_TUPLE_ZONE]));
+		t->has_zone = true;
 	}
 	if (tb[CTA_TUPLE_PROTO]) {
 		mnl_attr_parse_nested(tb[CTA_TUPLE_PROTO], nest_cb, pr);
@@ -117,6 +123,12 @@ static int ct_cb(const struct nlmsghdr *nlh, void *data)
 		parse_tuple(tb[CTA_TUPLE_REPLY], &e.reply);
 	if (tb[CTA_ZONE]) {
 		e.zone = ntohs(mnl_attr_get_u16(tb[CTA_ZONE]));
+		e.has_zone = true;
+	}
+	/* A zone set for one direction only travels in the tuple
+	 * (CTA_TUPLE_ZONE); the tenant's is the original direction's. */
+	if (!e.has_zone && e.orig.has_zone) {
+		e.zone = e.orig.zone;
 		e.has_zone = true;
 	}
 	if (tb[CTA_STATUS])

@@ -144,5 +144,39 @@ PY
 grep -q '^ok' "$LAB_TMP/prom.out" && pass "metrics-strict-parse($(cut -d' ' -f2 "$LAB_TMP/prom.out") samples)" \
 	|| fail metrics-strict-parse "$(tail -3 "$LAB_TMP/prom.out") $(head -3 "$LAB_TMP/metrics.txt")"
 
+# Tenants: counters per tenant, conntrack by the tenant's ct zone, the
+# tenant in log events.
+cat > "$POL" <<'P'
+zone uplink { interface "dmz0" }
+tenant acme {
+  segment web { interface "lan0" address { 10.10.1.0/24, fd00:10:1::/64 } }
+  pass from web to uplink service tcp port 80
+  pass from web to uplink service ping log
+  nat masquerade out via uplink
+}
+P
+expect reload-tenant-policy hv reload
+r=$(probe client ping 10.10.2.2); [ "$r" = reply ] && pass tenant-ping || fail tenant-ping "saw $r"
+sleep 0.5
+out=$(hv show tenants --json)
+python3 -c 'import json,sys
+t=json.loads(sys.argv[1])["tenants"]; a=[x for x in t if x["name"]=="acme"][0]
+assert a["ct_zone"]>=1 and a["packets"]>=1 and a["segments"][0]["interfaces"]==["lan0"], a
+print(a["ct_zone"])' "$out" > "$LAB_TMP/zone" && pass show-tenants-counters || fail show-tenants-counters "$out"
+zone=$(cat "$LAB_TMP/zone")
+out=$(hv show conntrack tenant acme --json)
+python3 -c 'import json,sys
+d=json.loads(sys.argv[1]); z=int(sys.argv[2])
+assert d["matched"]>=1 and all(e["zone"]==z for e in d["entries"]), d' "$out" "$zone" \
+	&& pass "show-conntrack-tenant-zone($zone)" || fail show-conntrack-tenant-zone "$out $(at fw conntrack -L 2>&1)"
+expect_not show-conntrack-unknown-tenant hv show conntrack tenant nosuch
+out=$(hv show nat --json)
+python3 -c 'import json,sys
+d=json.loads(sys.argv[1])
+assert d["rules"] and d["rules"][0]["kind"]=="masquerade" and d["rules"][0]["tenant"]=="acme", d
+t=[e for e in d["translations"] if e["snat"] and e["reply"]["dst"]=="10.10.2.1"]
+assert t and t[0]["orig"]["src"]=="10.10.1.2", d' "$out" && pass show-nat-masquerade || fail show-nat-masquerade "$out"
+wait_for 3 grep -q '"tenant":"acme"' "$DAEMON_EVENTS" && pass log-event-tenant || fail log-event-tenant
+
 daemon_stop
 lab_done
