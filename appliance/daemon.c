@@ -576,79 +576,6 @@ static void cmd_show_blocked(struct json_buf *r)
 	json_obj_end(r);
 }
 
-static int reload(struct daemon *d, char *err, size_t errsz);
-
-static void handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
-{
-	static const char *readers[] = { "status", "show", "compare", "history", "diff", "blocked", NULL };
-	struct daemon *d = ctx;
-	const char *cmd = json_get_str(req, "cmd");
-	char err[TXN_ERR_MAX];
-	bool read_only = false;
-
-	for (size_t i = 0; readers[i]; i++)
-		if (!strcmp(cmd, readers[i]))
-			read_only = true;
-	if (!(read_only ? peer->may_read : peer->may_change)) {
-		reply_err(r, "permission denied: '%s' needs %s", cmd,
-			  read_only ? "the control group" : "root or the admin group");
-		return;
-	}
-	if (!strcmp(cmd, "status"))
-		cmd_status(d, r);
-	else if (!strcmp(cmd, "show"))
-		cmd_show(d, req, r);
-	else if (!strcmp(cmd, "blocked"))
-		cmd_show_blocked(r);
-	else if (!strcmp(cmd, "load"))
-		cmd_load(d, req, r);
-	else if (!strcmp(cmd, "compare"))
-		cmd_compare(d, r);
-	else if (!strcmp(cmd, "diff"))
-		cmd_diff(d, req, r);
-	else if (!strcmp(cmd, "commit"))
-		cmd_commit(d, peer, req, r);
-	else if (!strcmp(cmd, "confirm")) {
-		if (txn_confirm(&d->txn, err, sizeof(err)))
-			reply_err(r, "%s", err);
-		else {
-			reply_ok_begin(r);
-			json_kv_uint(r, "revision", d->txn.running_rev);
-			json_obj_end(r);
-		}
-	} else if (!strcmp(cmd, "rollback")) {
-		long long rev;
-		if (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)
-			reply_err(r, "rollback needs \"revision\" (a positive integer)");
-		else if (txn_rollback(&d->txn, (unsigned)rev, err, sizeof(err)))
-			reply_err(r, "%s", err);
-		else {
-			reply_ok_begin(r);
-			policy_summary(r, "candidate", d->txn.candidate, 0);
-			json_key(r, "compare");
-			json_obj_begin(r);
-			txn_compare(d->txn.running, d->txn.candidate, r);
-			json_obj_end(r);
-			json_obj_end(r);
-		}
-	} else if (!strcmp(cmd, "history"))
-		cmd_history(d, r);
-	else if (!strcmp(cmd, "reload")) {
-		if (reload(d, err, sizeof(err)))
-			reply_err(r, "%s", err);
-		else {
-			reply_ok_begin(r);
-			json_kv_uint(r, "revision", d->txn.running_rev);
-			json_obj_end(r);
-		}
-	} else if (!strcmp(cmd, "block"))
-		cmd_block(d, req, r, true);
-	else if (!strcmp(cmd, "unblock"))
-		cmd_block(d, req, r, false);
-	else
-		reply_err(r, "unknown command '%s'", cmd);
-}
-
 /* Logs, metrics, lookups. */
 
 static void log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
@@ -852,6 +779,104 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev, applied ? "" : " (unchanged, not re-applied)");
 	sd_notify(0, "READY=1");
 	return 0;
+}
+
+static void cmd_confirm(struct daemon *d, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+
+	if (txn_confirm(&d->txn, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "revision", d->txn.running_rev);
+	json_obj_end(r);
+}
+
+static void cmd_rollback(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+	long long rev;
+
+	if (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX) {
+		reply_err(r, "rollback needs \"revision\" (a positive integer)");
+		return;
+	}
+	if (txn_rollback(&d->txn, (unsigned)rev, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return;
+	}
+	reply_ok_begin(r);
+	policy_summary(r, "candidate", d->txn.candidate, 0);
+	json_key(r, "compare");
+	json_obj_begin(r);
+	txn_compare(d->txn.running, d->txn.candidate, r);
+	json_obj_end(r);
+	json_obj_end(r);
+}
+
+static void cmd_reload(struct daemon *d, struct json_buf *r)
+{
+	char err[TXN_ERR_MAX];
+
+	if (reload(d, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return;
+	}
+	reply_ok_begin(r);
+	json_kv_uint(r, "revision", d->txn.running_rev);
+	json_obj_end(r);
+}
+
+enum cmd_id { C_STATUS, C_SHOW, C_BLOCKED, C_HISTORY, C_COMPARE, C_DIFF, C_LOAD, C_COMMIT, C_CONFIRM,
+	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK };
+
+static const struct {
+	const char *name;
+	enum cmd_id id;
+	bool read_only; /* allowed for the control group; else root/admin group only */
+} commands[] = {
+	{ "status", C_STATUS, true },	 { "show", C_SHOW, true },	   { "blocked", C_BLOCKED, true },
+	{ "history", C_HISTORY, true },	 { "compare", C_COMPARE, true },   { "diff", C_DIFF, true },
+	{ "load", C_LOAD, false },	 { "commit", C_COMMIT, false },	   { "confirm", C_CONFIRM, false },
+	{ "rollback", C_ROLLBACK, false }, { "reload", C_RELOAD, false }, { "block", C_BLOCK, false },
+	{ "unblock", C_UNBLOCK, false },
+};
+
+static void handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+{
+	struct daemon *d = ctx;
+	const char *cmd = json_get_str(req, "cmd");
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(cmd, commands[i].name))
+			break;
+	if (i == sizeof(commands) / sizeof(commands[0])) {
+		reply_err(r, "unknown command '%s'", cmd);
+		return;
+	}
+	if (!(commands[i].read_only ? peer->may_read : peer->may_change)) {
+		reply_err(r, "permission denied: '%s' needs %s", cmd,
+			  commands[i].read_only ? "the control group" : "root or the admin group");
+		return;
+	}
+	switch (commands[i].id) {
+	case C_STATUS: cmd_status(d, r); break;
+	case C_SHOW: cmd_show(d, req, r); break;
+	case C_BLOCKED: cmd_show_blocked(r); break;
+	case C_HISTORY: cmd_history(d, r); break;
+	case C_COMPARE: cmd_compare(d, r); break;
+	case C_DIFF: cmd_diff(d, req, r); break;
+	case C_LOAD: cmd_load(d, req, r); break;
+	case C_COMMIT: cmd_commit(d, peer, req, r); break;
+	case C_CONFIRM: cmd_confirm(d, r); break;
+	case C_ROLLBACK: cmd_rollback(d, req, r); break;
+	case C_RELOAD: cmd_reload(d, r); break;
+	case C_BLOCK: cmd_block(d, req, r, true); break;
+	case C_UNBLOCK: cmd_block(d, req, r, false); break;
+	}
 }
 
 static int setup_signals(struct daemon *d)

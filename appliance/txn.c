@@ -12,6 +12,9 @@
 #include "appliance/nftio.h"
 #include "appliance/txn.h"
 
+/* A failed revert is tried again after this long. */
+#define TXN_REVERT_RETRY_SECONDS 5
+
 static void diags_to_err(const struct policy_diags *d, const char *what, char *err, size_t errsz)
 {
 	char *buf = NULL;
@@ -688,7 +691,12 @@ int txn_tick(struct txn *t, time_t now, char *err, size_t errsz)
 {
 	if (!t->pending || now < t->pend.deadline)
 		return 0;
-	return revert(t, err, errsz) ? -EIO : 1;
+	if (!revert(t, err, errsz))
+		return 1;
+	/* Keep trying, but not in a tight loop: the kernel or the state
+	 * directory may recover. */
+	t->pend.deadline = now + TXN_REVERT_RETRY_SECONDS;
+	return -EIO;
 }
 
 /* Our own element change moves the generation too; keep the guard in step
