@@ -58,6 +58,11 @@ expect commit-rollback hv commit comment back to one
 fw_ruleset | grep -q 'dport 22' && pass rollback-applied || fail rollback-applied
 [ "$(json_get "$(hv status --json)" running.source_rev)" = "$C1" ] && pass rollback-keeps-commit-id || fail rollback-keeps-commit-id
 
+# Reload follows the configured ref: point it at the branch.
+sed -i "s|ref = \"$C1\"|ref = \"main\"|" "$DAEMON_CONF"
+expect reload-branch hv reload
+[ "$(json_get "$(hv status --json)" running.source_rev)" = "$C2" ] && pass reload-follows-ref || fail reload-follows-ref
+
 hv load git no-such-ref > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "no-such-ref" "$LAB_TMP/out" && pass bad-ref-error || fail bad-ref-error "$(cat "$LAB_TMP/out")"
 

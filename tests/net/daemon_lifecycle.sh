@@ -48,6 +48,13 @@ cmp -s "$LAB_TMP/before" "$LAB_TMP/after" && pass bad-config-ruleset-identical \
 	|| fail bad-config-ruleset-identical "$(diff "$LAB_TMP/before" "$LAB_TMP/after" | head -5)"
 cp "$LAB_TMP/good.conf" "$DAEMON_CONF"
 
+# netns, state_dir and the socket change only at restart.
+sed -i "s|netns = \"$LAB-fw\"|netns = \"$LAB-other\"|" "$DAEMON_CONF"
+hv reload > "$LAB_TMP/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "take effect at restart only" "$LAB_TMP/out" && pass reload-netns-change-refused \
+	|| fail reload-netns-change-refused "rc=$rc $(cat "$LAB_TMP/out")"
+cp "$LAB_TMP/good.conf" "$DAEMON_CONF"
+
 # A bad policy on reload: error with the policy location, nothing changes.
 cp "$POL" "$LAB_TMP/pol.good"
 echo 'pass from nowhere to dmz' >> "$POL"
