@@ -255,6 +255,23 @@ static bool has_stmt(const struct ir_rule *r, enum ir_stmt_kind k)
 	return false;
 }
 
+/* Statements that change what later rules see (marks, ct zone, NAT). Rules
+ * around them are not merged or de-duplicated: two identical rules on either
+ * side of a `meta mark set` can match different packets. */
+static bool modifies(const struct ir_rule *r)
+{
+	return has_stmt(r, IR_S_SET_VALUE) || has_stmt(r, IR_S_SET_FROM_MAP) ||
+	       has_stmt(r, IR_S_NAT);
+}
+
+static bool chain_modifies(const struct ir_chain *c)
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (modifies(&c->rules[i]))
+			return true;
+	return false;
+}
+
 /* A match that can become (or already is) an anonymous set of its values. */
 static bool settable(const struct ir_table *t, const struct ir_match *m)
 {
@@ -359,7 +376,7 @@ static int pass_merge(struct ir_table *t, struct policy_optimize_report *rep)
 			struct ir_rule *a = &c->rules[keep], *b = &c->rules[i];
 			int k = -1;
 			if (a->comment[0] && !strcmp(a->comment, b->comment) && !has_stmt(a, IR_S_LIMIT) &&
-			    actions_eq(t, a, b))
+			    !modifies(a) && actions_eq(t, a, b))
 				k = one_difference(t, a, b);
 			if (k < 0) {
 				keep = i;
@@ -805,13 +822,19 @@ static bool dedupe_eq(void *ctx, size_t idx)
 	return rule_eq(dd->t, &dd->c->rules[idx], &dd->c->rules[dd->probe]);
 }
 
-static bool unconditional(const struct ir_rule *r)
+/* Evaluation of the chain ends when the rule matches. */
+static bool terminal(const struct ir_rule *r)
 {
-	if (r->n_matches || has_stmt(r, IR_S_LIMIT) || has_stmt(r, IR_S_QUEUE))
+	if (has_stmt(r, IR_S_LIMIT) || has_stmt(r, IR_S_QUEUE))
 		return false;
 	return r->verdict.kind == IR_V_ACCEPT || r->verdict.kind == IR_V_DROP ||
 	       r->verdict.kind == IR_V_RETURN || r->verdict.kind == IR_V_GOTO ||
 	       has_stmt(r, IR_S_REJECT);
+}
+
+static bool unconditional(const struct ir_rule *r)
+{
+	return !r->n_matches && terminal(r);
 }
 
 static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
@@ -825,7 +848,7 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 			return -1;
 		}
 		struct dedupe dd = { .t = t, .c = c };
-		bool dead = false;
+		bool dead = false, modifying = chain_modifies(c);
 		for (size_t i = 0; i < c->n_rules; i++) {
 			if (dead) {
 				drop[i] = true;
@@ -833,8 +856,11 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 				continue;
 			}
 			const struct ir_rule *r = &c->rules[i];
-			/* rules with a limit differ by their own token bucket */
-			if (!has_stmt(r, IR_S_LIMIT)) {
+			/* a later copy of a rule is dead only if the first one
+			 * ends evaluation when it matches and nothing in between
+			 * changes what it matches; rules with a limit differ by
+			 * their own token bucket */
+			if (!modifying && terminal(r) && !has_stmt(r, IR_S_LIMIT)) {
 				uint64_t h = rule_hash(t, r);
 				dd.probe = i;
 				size_t slot = hmap_find(&seen, h, dedupe_eq, &dd);

@@ -232,6 +232,37 @@ START_TEST(test_normalize_intervals)
 }
 END_TEST
 
+/* Hand-built: rule, mark set, the same rule again. The copy must stay: the
+ * mark set between them can make it match packets the first did not. */
+START_TEST(test_no_dedupe_across_modification)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *c = ir_chain_add(t, "c");
+	for (int i = 0; i < 3; i++) {
+		struct ir_rule *r = ir_rule_add(c);
+		struct ir_match *m = ir_match_add(r);
+		m->kind = IR_M_CMP;
+		m->field[0] = IR_META_MARK;
+		m->value = ir_value_u32(1);
+		if (i == 1) {
+			struct ir_stmt *s = ir_stmt_add(r);
+			s->kind = IR_S_SET_VALUE;
+			s->target = IR_META_MARK;
+			s->value = ir_value_u32(1);
+			m->value = ir_value_u32(0);
+		} else {
+			r->verdict.kind = IR_V_DROP;
+		}
+	}
+	policy_diags_init(&diags);
+	ck_assert_int_eq(policy_optimize(t, &rep, &diags), 0);
+	ck_assert_uint_eq(ir_chain_find(t, "c")->n_rules, 3);
+	ck_assert_uint_eq(rep.rules_deduped, 0);
+	policy_diags_free(&diags);
+	ir_table_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("optimize");
@@ -242,6 +273,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sets_named_and_shared);
 	tcase_add_test(tc, test_dispatch_keeps_first_match_and_counters);
 	tcase_add_test(tc, test_normalize_intervals);
+	tcase_add_test(tc, test_no_dedupe_across_modification);
 	suite_add_tcase(s, tc);
 	return s;
 }
