@@ -161,9 +161,11 @@ static void print_inline(const struct json *v)
 
 static void print_human(const struct json *v, int indent)
 {
+	if (v->type != JSON_OBJECT)
+		return;
 	for (size_t i = 0; i < v->n; i++) {
 		const struct json *x = &v->items[i];
-		if (v->keys && !strcmp(v->keys[i], "ok"))
+		if (!strcmp(v->keys[i], "ok"))
 			continue;
 		printf("%*s%s:", indent, "", v->keys[i]);
 		if (x->type == JSON_OBJECT) {
@@ -388,8 +390,6 @@ int cli_daemon_client(int argc, char **argv)
 		print_history(reply);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
-	} else if (!strcmp(argv[0], "load") || !strcmp(argv[0], "rollback")) {
-		print_human(reply, 0);
 	} else {
 		print_human(reply, 0);
 	}
