@@ -147,7 +147,7 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 		return -EIO;
 	/* The device holds our static private key: locked, guarded memory
 	 * that stays out of core dumps (libsodium applies MADV_DONTDUMP). */
-	dev = sodium_malloc(sizeof(*dev));
+	dev = vpn_secure_alloc(sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	memset(dev, 0, sizeof(*dev));
@@ -206,7 +206,7 @@ void vpn_device_destroy(struct vpn_device *dev)
 	free(dev->batch);
 	free(dev->ratelimit);
 	pthread_mutex_destroy(&dev->lock);
-	sodium_free(dev); /* wipes the private key */
+	vpn_secure_free(dev, sizeof(*dev)); /* wipes the private key */
 }
 
 const char *vpn_device_ifname(const struct vpn_device *dev)
@@ -387,7 +387,7 @@ int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy
 	}
 	for (size_t i = 0; i < pv->n_peers; i++)
 		total += pv->peers[i].allowed_ips.n;
-	peers = sodium_malloc(pv->n_peers * sizeof(*peers) + 1);
+	peers = vpn_secure_alloc(pv->n_peers * sizeof(*peers) + 1);
 	strings = calloc(total + 1, sizeof(*strings));
 	if (!peers || !strings) {
 		ret = -ENOMEM;
@@ -436,8 +436,7 @@ out:
 	for (size_t i = 0; strings && i < n_strings; i++)
 		free(strings[i]);
 	free(strings);
-	if (peers)
-		sodium_free(peers);
+	vpn_secure_free(peers, pv->n_peers * sizeof(*peers) + 1);
 	return ret;
 }
 

@@ -112,6 +112,10 @@ struct vpn_msg_data {
 /* Packets handled per system call in the batch paths. */
 #define VPN_BATCH 64
 
+/* ---- memory for secrets (secure.c) ---- */
+void *vpn_secure_alloc(size_t size);
+void vpn_secure_free(void *p, size_t size);
+
 /* ---- BLAKE2s (blake2s.c) ---- */
 struct vpn_blake2s {
 	uint32_t h[8];

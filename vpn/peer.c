@@ -11,7 +11,7 @@
 
 struct vpn_peer *vpn_peer_create(struct vpn_device *dev, const uint8_t public_key[VPN_KEY_LEN])
 {
-	struct vpn_peer *peer = sodium_malloc(sizeof(*peer));
+	struct vpn_peer *peer = vpn_secure_alloc(sizeof(*peer));
 
 	if (!peer)
 		return NULL;
@@ -55,7 +55,7 @@ void vpn_peer_destroy(struct vpn_peer *peer)
 	vpn_peer_purge_staged(peer);
 	free(peer->staged.buf);
 	free(peer->allowed);
-	sodium_free(peer);
+	vpn_secure_free(peer, sizeof(*peer));
 }
 
 struct vpn_peer *vpn_peer_lookup(struct vpn_device *dev, const uint8_t public_key[VPN_KEY_LEN])
