@@ -7,11 +7,11 @@
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 
-lab_ns fw || { echo "FAIL lab: cannot create a namespace"; exit 1; }
+lab_ns nft || { echo "FAIL lab: cannot create a namespace"; exit 1; }
 
 # A table of someone else's in the same namespace must survive every apply.
-at fw nft add table inet other
-at fw nft add chain inet other keep
+at nft nft add table inet other
+at nft nft add chain inet other keep
 
 check_policy() {
 	f=$1
@@ -27,14 +27,14 @@ check_policy() {
 	else
 		pass "only-hvgate $f"
 	fi
-	expect "nft-check $f" at fw nft -c -f "$out"
-	expect "nft-apply $f" at fw nft -f "$out"
-	expect "nft-apply-again $f" at fw nft -f "$out"
-	expect "nft-list $f" at fw nft list table inet hvgate
-	expect "other-table-kept $f" at fw nft list chain inet other keep
+	expect "nft-check $f" at nft nft -c -f "$out"
+	expect "nft-apply $f" at nft nft -f "$out"
+	expect "nft-apply-again $f" at nft nft -f "$out"
+	expect "nft-list $f" at nft nft list table inet hvgate
+	expect "other-table-kept $f" at nft nft list chain inet other keep
 	# unoptimized output must be just as valid
 	if "$HVGATE" compile "$f" --emit nft --no-optimize > "$out.noopt" 2>/dev/null; then
-		expect "nft-check-noopt $f" at fw nft -c -f "$out.noopt"
+		expect "nft-check-noopt $f" at nft nft -c -f "$out.noopt"
 	else
 		fail "compile-noopt $f"
 	fi
@@ -43,13 +43,13 @@ check_policy() {
 	expect "deterministic $f" cmp -s "$out" "$out.2"
 }
 
-for f in conf/policies/*.hvp conf/policies/examples/*.hvp tests/net/emit_nft/*.hvp; do
+for f in conf/policies/*.hvp conf/policies/examples/*.hvp tests/net/emit_nft/*.hvp tests/net/agree/*.hvp; do
 	[ -e "$f" ] || continue
 	check_policy "$f"
 done
 
 # The daemon's block list: elements with a timeout go into the applied set.
-expect "blocked4-add" at fw nft add element inet hvgate blocked4 '{ 192.0.2.9 timeout 60s }'
+expect "blocked4-add" at nft nft add element inet hvgate blocked4 '{ 192.0.2.9 timeout 60s }'
 
 # Generated: 10,000 rules with 10 addresses each (100,000 addresses) between
 # a few zones, plus services; awk keeps it fast and bounded.
@@ -80,9 +80,9 @@ if "$HVGATE" compile "$LAB_TMP/big.hvp" --emit nft --time > "$LAB_TMP/big.nft" 2
 	else
 		fail "lower+emit-under-1s" "took ${lowms:-?} ms"
 	fi
-	expect "nft-check-big" at fw nft -c -f "$LAB_TMP/big.nft"
-	expect "nft-apply-big" at fw nft -f "$LAB_TMP/big.nft"
-	n=$(at fw nft list table inet hvgate 2>/dev/null | grep -c 'comment "')
+	expect "nft-check-big" at nft nft -c -f "$LAB_TMP/big.nft"
+	expect "nft-apply-big" at nft nft -f "$LAB_TMP/big.nft"
+	n=$(at nft nft list table inet hvgate 2>/dev/null | grep -c 'comment "')
 	if [ "$n" -gt 10000 ]; then pass "big-listed ($n commented rules)"; else fail "big-listed" "$n rules"; fi
 else
 	fail "compile-10k-rules-100k-addresses" "$(head -3 "$LAB_TMP/big.err" | tr '\n' ' ')"
@@ -91,5 +91,43 @@ fi
 # An overlapping interface pattern between two zones is refused.
 printf 'zone a { interface "tap-*" }\nzone b { interface "tap-x" }\n' > "$LAB_TMP/overlap.hvp"
 expect_not "overlap-refused" "$HVGATE" compile "$LAB_TMP/overlap.hvp"
+
+# Traffic through a ruleset applied as TEXT (nft -f, not the netlink
+# backend): wildcard zone dispatch, reject, and `no state` rules whose
+# packets are untracked (judged by rule, absent from conntrack).
+. tests/lib/lab3.sh
+if lab3_up; then
+	cat > "$LAB_TMP/traffic.hvp" <<'POLICY'
+zone lan { interface "lan*" }
+zone dmz { interface "dmz*" }
+default block
+pass   from lan to dmz service udp port 53 no state
+pass   from dmz to lan service udp no state
+pass   from lan to dmz service tcp port 80
+reject from lan to dmz service tcp port 23
+POLICY
+	"$HVGATE" compile "$LAB_TMP/traffic.hvp" > "$LAB_TMP/traffic.nft" &&
+		expect "traffic-apply-text" at fw nft -f "$LAB_TMP/traffic.nft"
+	for c in "tcp 10.10.2.2 80 open" "tcp fd00:10:2::2 80 open" "tcp 10.10.2.2 22 timeout" \
+		"tcp 10.10.2.2 23 reset" "udp 10.10.2.2 53 reply" "udp fd00:10:2::2 53 reply" \
+		"udp 10.10.2.2 54 timeout"; do
+		set -- $c
+		r=$(probe client "$1" "$2" "$3")
+		[ "$r" = "$4" ] && pass "traffic-$1-$2-$3-$4" || fail "traffic-$1-$2-$3-$4" "saw $r"
+	done
+	# the udp 53 exchange above left no conntrack entry; tcp 80 did
+	if at fw conntrack -L 2>/dev/null | grep -q 'dport=53 '; then
+		fail "no-state-untracked" "udp 53 is in conntrack"
+	else
+		pass "no-state-untracked"
+	fi
+	if at fw conntrack -L 2>/dev/null | grep -q 'dport=80 '; then
+		pass "stateful-tracked"
+	else
+		fail "stateful-tracked" "tcp 80 is not in conntrack"
+	fi
+else
+	fail "lab3" "cannot build the traffic lab"
+fi
 
 lab_done
