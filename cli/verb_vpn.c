@@ -201,7 +201,7 @@ static void print_peer(const struct show_peer *p, bool json, bool first, time_t 
 	printf("  peer %s\n    endpoint: %s\n    allowed ips: %s\n", p->public_key,
 	       p->endpoint[0] ? p->endpoint : "(none)", p->allowed[0] ? p->allowed : "(none)");
 	if (p->hs_sec)
-		printf("    last handshake: %lld s ago (current key age, at most)\n", (long long)(now - p->hs_sec));
+		printf("    last handshake: %lld s ago (the current key is as old)\n", (long long)(now - p->hs_sec));
 	else
 		printf("    last handshake: never\n");
 	printf("    transfer: %llu B received, %llu B sent\n", p->rx, p->tx);
