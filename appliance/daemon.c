@@ -1,6 +1,7 @@
 /* The daemon: poll loop and the control commands (daemon.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,6 +168,7 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_obj_begin(r);
 		json_kv_str(r, "name", d->conf.ifaces[i].name);
 		json_kv_str(r, "role", conf_role_name(d->conf.ifaces[i].role));
+		json_kv_bool(r, "present", if_nametoindex(d->conf.ifaces[i].name) != 0);
 		json_obj_end(r);
 	}
 	json_arr_end(r);
@@ -1034,6 +1036,10 @@ int daemon_run(const char *conf_file)
 		syslog(LOG_ERR, "control socket %s: %s", d.conf.socket_path, strerror(-rc));
 		goto out;
 	}
+	for (size_t i = 0; i < d.conf.n_ifaces; i++)
+		if (!if_nametoindex(d.conf.ifaces[i].name))
+			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)", d.conf.ifaces[i].name,
+			       conf_role_name(d.conf.ifaces[i].role));
 	start_logs(&d);
 	start_metrics(&d);
 	sample_counters(&d);

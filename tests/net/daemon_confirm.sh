@@ -88,4 +88,5 @@ fw_ruleset | grep -q 'table inet intruder' && pass other-table-untouched || fail
 out=$(hv diff 1 2); echo "$out" | grep -q '^+ rule .*:19:' && pass diff-rule-by-rule || fail diff-rule-by-rule "$out"
 
 daemon_stop
+[ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done

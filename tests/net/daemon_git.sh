@@ -67,4 +67,5 @@ hv load git no-such-ref > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "no-such-ref" "$LAB_TMP/out" && pass bad-ref-error || fail bad-ref-error "$(cat "$LAB_TMP/out")"
 
 daemon_stop
+[ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done

@@ -22,6 +22,10 @@ P
 daemon_conf "$POL"
 daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
 
+st=$(hv status --json)
+[ "$(json_get "$st" interfaces.0.present)" = True ] && [ "$(json_get "$st" interfaces.0.name)" = lan0 ] \
+	&& pass status-interface-present || fail status-interface-present "$st"
+
 # Logs.
 r=$(probe client tcp 10.10.2.2 22); [ "$r" = timeout ] && pass ssh-blocked || fail ssh-blocked "saw $r"
 r=$(probe client ping 10.10.2.2); [ "$r" = reply ] && pass ping-passes || fail ping-passes "saw $r"
@@ -179,4 +183,5 @@ assert t and t[0]["orig"]["src"]=="10.10.1.2", d' "$out" && pass show-nat-masque
 wait_for 3 grep -q '"tenant":"acme"' "$DAEMON_EVENTS" && pass log-event-tenant || fail log-event-tenant
 
 daemon_stop
+[ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done

@@ -69,4 +69,5 @@ PY
 grep -q '^ok' "$LAB_TMP/iv.out" && pass "no-stall($(cut -d' ' -f2- "$LAB_TMP/iv.out"))" || fail no-stall "$(tail -2 "$LAB_TMP/iv.out")"
 
 daemon_stop
+[ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done

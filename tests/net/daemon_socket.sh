@@ -76,4 +76,5 @@ PY
 expect still-serving hv status
 
 daemon_stop
+[ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done
