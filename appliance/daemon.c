@@ -412,26 +412,34 @@ static void cmd_compare(struct daemon *d, struct json_buf *r)
 	json_obj_end(r);
 }
 
+/* One side of a diff: a revision number, or "git:REF" of the configured
+ * repository. */
+static int compile_side(struct daemon *d, const struct json *v, struct txn_policy **p, char *err, size_t errsz)
+{
+	if (v && v->type == JSON_NUMBER && v->is_integer && v->integer > 0 && v->integer <= UINT32_MAX)
+		return txn_compile_rev(&d->txn, (unsigned)v->integer, p, err, errsz);
+	if (v && v->type == JSON_STRING && !strncmp(v->string, "git:", 4) && d->conf.source == CONF_SOURCE_GIT)
+		return txn_compile_git(&d->txn, d->conf.policy_path, v->string + 4, p, err, errsz);
+	snprintf(err, errsz, "diff needs \"from\" and \"to\": revision numbers, or \"git:REF\" with a git source");
+	return -EINVAL;
+}
+
 static void cmd_diff(struct daemon *d, const struct json *req, struct json_buf *r)
 {
-	char err[TXN_ERR_MAX];
+	const struct json *from = json_get(req, "from"), *to = json_get(req, "to");
 	struct txn_policy *a = NULL, *b = NULL;
-	long long from, to;
+	char err[TXN_ERR_MAX];
 
-	if (json_get_int(req, "from", &from) || json_get_int(req, "to", &to) || from <= 0 || to <= 0 ||
-	    from > UINT32_MAX || to > UINT32_MAX) {
-		reply_err(r, "diff needs revisions \"from\" and \"to\" (positive integers)");
-		return;
-	}
-	if (txn_compile_rev(&d->txn, (unsigned)from, &a, err, sizeof(err)) ||
-	    txn_compile_rev(&d->txn, (unsigned)to, &b, err, sizeof(err))) {
+	if (compile_side(d, from, &a, err, sizeof(err)) || compile_side(d, to, &b, err, sizeof(err))) {
 		txn_policy_free(a);
 		reply_err(r, "%s", err);
 		return;
 	}
 	reply_ok_begin(r);
-	json_kv_uint(r, "from", (unsigned long long)from);
-	json_kv_uint(r, "to", (unsigned long long)to);
+	json_key(r, "from");
+	json_value(r, from);
+	json_key(r, "to");
+	json_value(r, to);
 	txn_compare(a, b, r);
 	json_obj_end(r);
 	txn_policy_free(a);

@@ -1,6 +1,6 @@
-/* hvgate diff REV1 REV2: what changed between two committed revisions, rule
- * by rule (added, removed, changed, with their locations), computed by
- * hvgated from the stored revisions. */
+/* hvgate diff REV1 REV2: what changed between two policy revisions, rule by
+ * rule (added, removed, changed, with their locations), computed by hvgated.
+ * A revision is a committed revision number or, with a git source, git:REF. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +13,11 @@ int cli_diff(int argc, char **argv)
 	struct cli_client_opts o;
 	struct json *reply;
 	const struct json *ok;
-	char req[128], *raw, *end1, *end2;
-	long long a, b;
+	char req[256], from[96], to[96], *raw;
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
-		printf("usage: hvgate diff REV1 REV2 [--json] [--socket PATH]\n");
+		printf("usage: hvgate diff REV1 REV2 [--json] [--socket PATH]   (REV: a revision number or git:REF)\n");
 		return CLI_EXIT_OK;
 	}
 	if (cli_client_opts(&argc, argv, &o))
@@ -27,13 +26,21 @@ int cli_diff(int argc, char **argv)
 		fprintf(stderr, "usage: hvgate diff REV1 REV2 [--json] [--socket PATH]\n");
 		return CLI_EXIT_USAGE;
 	}
-	a = strtoll(argv[1], &end1, 10);
-	b = strtoll(argv[2], &end2, 10);
-	if (*end1 || *end2 || a <= 0 || b <= 0) {
-		fprintf(stderr, "hvgate: diff: revisions are positive numbers (see 'hvgate history')\n");
-		return CLI_EXIT_USAGE;
+	for (int i = 1; i <= 2; i++) {
+		char *end;
+		long long rev = strtoll(argv[i], &end, 10);
+		char part[96];
+		if (!strncmp(argv[i], "git:", 4) && strlen(argv[i]) < 80 && !strpbrk(argv[i], "\"\\")) {
+			snprintf(part, sizeof(part), "\"%s\"", argv[i]);
+		} else if (!*end && rev > 0) {
+			snprintf(part, sizeof(part), "%lld", rev);
+		} else {
+			fprintf(stderr, "hvgate: diff: a revision is a number (see 'hvgate history') or git:REF\n");
+			return CLI_EXIT_USAGE;
+		}
+		snprintf(i == 1 ? from : to, 96, "%s", part);
 	}
-	snprintf(req, sizeof(req), "{\"cmd\":\"diff\",\"from\":%lld,\"to\":%lld}", a, b);
+	snprintf(req, sizeof(req), "{\"cmd\":\"diff\",\"from\":%s,\"to\":%s}", from, to);
 	rc = cli_client_call(&o, req, &reply, &raw);
 	if (rc)
 		return rc;
