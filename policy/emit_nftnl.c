@@ -668,14 +668,15 @@ static int emit_elems(struct emit *e, uint32_t si, const struct kelems *k)
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set_kernel_name(s));
 		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(e->set_ids[si]));
 		struct nlattr *nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
-		int n_in_msg = 0;
 		for (; i < k->n; i++) {
 			if (mnl_nlmsg_get_payload_tail(nlh) - (void *)nest > (long)ELEMS_NEST_LIMIT)
 				break;
 			struct nftnl_set_elem *ne = kelem_build(s, &k->v[i]);
 			if (!ne)
 				return oom(e);
-			nftnl_set_elem_nlmsg_build(nlh, ne, ++n_in_msg);
+			/* Each element nests as NFTA_LIST_ELEM (the kernel
+			 * ignores the type; libnftnl's parser insists). */
+			nftnl_set_elem_nlmsg_build(nlh, ne, NFTA_LIST_ELEM);
 			nftnl_set_elem_free(ne);
 		}
 		mnl_attr_nest_end(nlh, nest);
