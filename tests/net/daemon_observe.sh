@@ -182,6 +182,24 @@ t=[e for e in d["translations"] if e["snat"] and e["reply"]["dst"]=="10.10.2.1"]
 assert t and t[0]["orig"]["src"]=="10.10.1.2", d' "$out" && pass show-nat-masquerade || fail show-nat-masquerade "$out"
 wait_for 3 grep -q '"tenant":"acme"' "$DAEMON_EVENTS" && pass log-event-tenant || fail log-event-tenant
 
+# The log rate limit: at most `burst` at once, the rest counted as dropped.
+sed -i 's/rate = 1000; burst = 1000;/rate = 1; burst = 3;/' "$DAEMON_CONF"
+expect reload-log-rate hv reload
+before=$(wc -l < "$DAEMON_EVENTS")
+t0=$(date +%s)
+# 30 separate pings: each a new flow, so each meets the logged rule.
+at client sh -c 'i=0; while [ $i -lt 30 ]; do ping -c 1 -W 1 -q 10.10.2.2; i=$((i + 1)); done' > /dev/null 2>&1
+sleep 0.5
+after=$(wc -l < "$DAEMON_EVENTS")
+metric() { at fw python3 -c 'import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:'"$DAEMON_METRICS_PORT"'/metrics", timeout=5).read().decode())' | sed -n "s/^$1 //p"; }
+dropped=$(metric 'hvgate_log_events_total{result="dropped"}')
+w=$((after - before))
+el=$(( $(date +%s) - t0 + 1 ))
+# Every event is either written or counted; no more written than burst + rate * time.
+[ "$w" -ge 3 ] && [ "$w" -le $((3 + el)) ] && [ $((w + ${dropped:-0})) -eq 30 ] && pass "log-rate-limited($w written, $dropped dropped)" \
+	|| fail log-rate-limited "$w written, ${dropped:-?} dropped"
+
 daemon_stop
 [ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done
