@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "appliance/nftio.h"
+#include "appliance/route.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
 
@@ -129,6 +130,20 @@ static int apply_table(const struct apply_args *a, struct ir_table *t, struct po
 	return CLI_EXIT_OK;
 }
 
+/* The tenants' policy routing (appliance/route.h) follows the ruleset. */
+static int apply_routes(const struct apply_args *a, const struct policy *p, struct policy_diags *d)
+{
+	struct route_result r;
+	if (route_apply(a->apply.netns, p, &r, d)) {
+		policy_diags_print(d, stderr);
+		return CLI_EXIT_FAIL;
+	}
+	if (r.rules || r.removed)
+		printf("  tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed\n",
+		       r.rules, r.routes, r.skipped, r.removed);
+	return CLI_EXIT_OK;
+}
+
 int cli_apply(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -164,6 +179,8 @@ int cli_apply(int argc, char **argv)
 		policy_diags_print(&d, stderr);
 	else
 		rc = apply_table(&a, t, &d);
+	if (rc == CLI_EXIT_OK && !a.apply.check_only)
+		rc = apply_routes(&a, p, &d);
 	ir_table_free(t);
 	if (p)
 		policy_free(p);

@@ -1,0 +1,278 @@
+/* Tenant policy routing over rtnetlink (appliance/route.h). */
+#include <errno.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+#include "appliance/nftio_internal.h"
+#include "appliance/route.h"
+#include "policy/tenant.h"
+
+struct rt_sock {
+	struct mnl_socket *nl;
+	uint32_t portid, seq;
+};
+
+/* A netlink socket belongs to the namespace it is created in, so the
+ * namespace is entered only for socket(2). */
+static int rt_open(const char *netns, struct rt_sock *s)
+{
+	int saved, rc = nftio_netns_enter(netns, &saved);
+	if (rc)
+		return rc;
+	s->nl = mnl_socket_open(NETLINK_ROUTE);
+	rc = s->nl ? 0 : -errno;
+	int lrc = nftio_netns_leave(saved);
+	if (rc)
+		return rc;
+	if (lrc || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = lrc ? lrc : -errno;
+		mnl_socket_close(s->nl);
+		return rc;
+	}
+	s->portid = mnl_socket_get_portid(s->nl);
+	s->seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+/* Sends one request and runs `cb` on the replies until the ack or DONE. */
+static int rt_talk(struct rt_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	nlh->nlmsg_seq = ++s->seq;
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int rc = mnl_cb_run(buf, (size_t)n, s->seq, s->portid, cb, data);
+		if (rc < 0)
+			return -errno;
+		if (rc == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+/* ---- flush: dump, keep what carries our protocol, delete it ---- */
+
+struct victims {
+	char (*msgs)[512];
+	size_t n, cap;
+	bool rules;
+};
+
+static int collect_attr_proto(const struct nlattr *a, void *data)
+{
+	uint8_t *proto = data;
+	if (mnl_attr_get_type(a) == FRA_PROTOCOL && mnl_attr_validate(a, MNL_TYPE_U8) >= 0)
+		*proto = mnl_attr_get_u8(a);
+	return MNL_CB_OK;
+}
+
+static int collect_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct victims *v = data;
+	uint8_t proto = 0;
+	if (v->rules) {
+		mnl_attr_parse(nlh, sizeof(struct fib_rule_hdr), collect_attr_proto, &proto);
+	} else {
+		const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+		proto = rtm->rtm_protocol;
+	}
+	if (proto != ROUTE_PROTO_HVGATE || nlh->nlmsg_len > sizeof(v->msgs[0]))
+		return MNL_CB_OK;
+	if (v->n == v->cap) {
+		size_t ncap = v->cap ? v->cap * 2 : 16;
+		void *nm = realloc(v->msgs, ncap * sizeof(v->msgs[0]));
+		if (!nm)
+			return MNL_CB_ERROR;
+		v->msgs = nm;
+		v->cap = ncap;
+	}
+	memcpy(v->msgs[v->n++], nlh, nlh->nlmsg_len);
+	return MNL_CB_OK;
+}
+
+static int flush_kind(struct rt_sock *s, int family, bool rules, size_t *removed)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = rules ? RTM_GETRULE : RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)family;
+	struct victims v = { .rules = rules };
+	int rc = rt_talk(s, nlh, collect_cb, &v);
+	for (size_t i = 0; !rc && i < v.n; i++) {
+		struct nlmsghdr *del = (struct nlmsghdr *)v.msgs[i];
+		del->nlmsg_type = rules ? RTM_DELRULE : RTM_DELROUTE;
+		del->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+		rc = rt_talk(s, del, NULL, NULL);
+		if (rc == -ENOENT || rc == -ESRCH) /* gone meanwhile */
+			rc = 0;
+		else if (!rc && removed)
+			(*removed)++;
+	}
+	free(v.msgs);
+	return rc;
+}
+
+static int flush_all(struct rt_sock *s, size_t *removed)
+{
+	static const int fams[] = { AF_INET, AF_INET6 };
+	for (size_t f = 0; f < 2; f++) {
+		int rc = flush_kind(s, fams[f], true, removed);
+		if (!rc)
+			rc = flush_kind(s, fams[f], false, removed);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int route_flush(const char *netns, size_t *removed)
+{
+	struct rt_sock s;
+	int rc = rt_open(netns, &s);
+	if (rc)
+		return rc;
+	rc = flush_all(&s, removed);
+	mnl_socket_close(s.nl);
+	return rc;
+}
+
+/* ---- install ---- */
+
+static int add_rule(struct rt_sock *s, int family, uint32_t mark, uint32_t table)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWRULE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = (uint8_t)family;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = RT_TABLE_UNSPEC; /* the table is in FRA_TABLE (ids > 255) */
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_RULE_PRIORITY);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, POLICY_TENANT_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	mnl_attr_put_u8(nlh, FRA_PROTOCOL, ROUTE_PROTO_HVGATE);
+	return rt_talk(s, nlh, NULL, NULL);
+}
+
+static int add_route(struct rt_sock *s, const struct policy_addr *a, unsigned ifindex,
+		     uint32_t table)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = a->family;
+	rtm->rtm_dst_len = a->prefix_len;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = ROUTE_PROTO_HVGATE;
+	rtm->rtm_scope = RT_SCOPE_LINK; /* the segment's hosts are on its link */
+	rtm->rtm_type = RTN_UNICAST;
+	uint8_t dst[16];
+	memcpy(dst, a->lo, sizeof(dst));
+	size_t len = a->family == AF_INET ? 4 : 16;
+	for (size_t b = a->prefix_len; b < len * 8; b++)
+		dst[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+	mnl_attr_put(nlh, RTA_DST, len, dst);
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+	return rt_talk(s, nlh, NULL, NULL);
+}
+
+/* if_nametoindex() asks the namespace of its socket: enter it for that. */
+static unsigned ifindex_in(const char *netns, const char *ifname)
+{
+	int saved;
+	if (nftio_netns_enter(netns, &saved))
+		return 0;
+	unsigned idx = if_nametoindex(ifname);
+	nftio_netns_leave(saved);
+	return idx;
+}
+
+static int install_segment(struct rt_sock *s, const char *netns, const struct policy_zone *z,
+			   uint32_t table, struct route_result *r, struct policy_diags *d)
+{
+	for (size_t i = 0; i < z->n_ifnames; i++) {
+		const char *ifn = z->ifnames[i];
+		size_t n = strlen(ifn);
+		unsigned idx = n && ifn[n - 1] == '*' ? 0 : ifindex_in(netns, ifn);
+		for (size_t k = 0; k < z->addrs.n; k++) {
+			const struct policy_addr *a = &z->addrs.v[k];
+			if (!idx || a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+				r->skipped++;
+				continue;
+			}
+			int rc = add_route(s, a, idx, table);
+			if (rc)
+				return policy_error(d, &z->loc, "route for segment %s via %s: %s",
+						    z->name, ifn, strerror(-rc)),
+				       rc;
+			r->routes++;
+		}
+	}
+	return 0;
+}
+
+static int install(struct rt_sock *s, const char *netns, const struct policy *p,
+		   struct route_result *r, struct policy_diags *d)
+{
+	static const int fams[] = { AF_INET, AF_INET6 };
+	for (size_t t = 0; t < p->n_tenants; t++) {
+		const struct policy_tenant *tn = &p->tenants[t];
+		uint32_t table = POLICY_TENANT_TABLE_BASE + tn->id;
+		for (size_t f = 0; f < 2; f++) {
+			int rc = add_rule(s, fams[f], policy_tenant_mark(tn), table);
+			if (rc)
+				return policy_error(d, &tn->loc, "fwmark rule of tenant %s: %s",
+						    tn->name, strerror(-rc)),
+				       rc;
+			r->rules++;
+		}
+	}
+	for (size_t z = 0; z < p->n_zones; z++) {
+		const struct policy_zone *zone = &p->zones[z];
+		if (zone->tenant == POLICY_NONE)
+			continue;
+		uint32_t table = POLICY_TENANT_TABLE_BASE + p->tenants[zone->tenant].id;
+		int rc = install_segment(s, netns, zone, table, r, d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int route_apply(const char *netns, const struct policy *p, struct route_result *r,
+		struct policy_diags *d)
+{
+	struct route_result local;
+	if (!r)
+		r = &local;
+	memset(r, 0, sizeof(*r));
+	struct rt_sock s;
+	int rc = rt_open(netns, &s);
+	if (rc)
+		return policy_error(d, NULL, "rtnetlink: %s", strerror(-rc)), rc;
+	rc = flush_all(&s, &r->removed);
+	if (rc)
+		policy_error(d, NULL, "removing hvgate's routes: %s", strerror(-rc));
+	else
+		rc = install(&s, netns, p, r, d);
+	mnl_socket_close(s.nl);
+	return rc;
+}

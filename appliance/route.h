@@ -1,0 +1,53 @@
+/* route: the policy routing of tenants, over rtnetlink (libmnl).
+ *
+ * For every tenant of a policy: one routing table, POLICY_TENANT_TABLE_BASE +
+ * tenant id (policy/tenant.h), holding a route to each of its segments'
+ * prefixes through the segment's interface; and one rule per family,
+ * "fwmark TENANT_MARK/POLICY_TENANT_MARK_MASK lookup TABLE", ahead of the
+ * main table. The marks are set by the tenant chains of the ruleset, so a
+ * tenant's packets (and the replies to them) are routed by its own table,
+ * also when two tenants use the same addresses. Destinations a tenant's table
+ * does not hold fall through to the main table (the uplink's default route).
+ *
+ * Everything hvgate installs carries protocol ROUTE_PROTO_HVGATE, which is how
+ * route_flush() finds exactly what to remove; nothing else is touched.
+ * Every function takes the network namespace to work in (NULL: the
+ * caller's own; else a name under /var/run/netns).
+ *
+ * Error convention: 0 or negative errno; with a struct policy_diags, a
+ * diagnostic says what failed. Not thread-safe.
+ */
+#ifndef HVGATE_APPLIANCE_ROUTE_H
+#define HVGATE_APPLIANCE_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/diag.h"
+#include "policy/model.h"
+
+/* rtm_protocol / FRA_PROTOCOL of hvgate's routes and rules: not one of the
+ * numbers reserved in iproute2's rt_protos (0-18, 42, 99, 186-192). */
+#define ROUTE_PROTO_HVGATE 211
+/* Priority of the fwmark rules: after the local table (0), before main
+ * (32766) and default (32767), as in ip-rule(8). */
+#define ROUTE_RULE_PRIORITY 1000
+
+struct route_result {
+	size_t rules;	 /* fwmark rules installed */
+	size_t routes;	 /* routes installed */
+	size_t skipped;	 /* segment prefixes skipped: wildcard or absent interface, range */
+	size_t removed;	 /* rules and routes removed before */
+};
+
+/* Makes the kernel's tenant routing that of `p`: removes everything hvgate
+ * installed before (route_flush), then installs p's tables and rules. A
+ * policy without tenants leaves nothing installed. */
+int route_apply(const char *netns, const struct policy *p, struct route_result *r,
+		struct policy_diags *d);
+
+/* Removes every rule and route with protocol ROUTE_PROTO_HVGATE; *removed
+ * (if not NULL) counts them. */
+int route_flush(const char *netns, size_t *removed);
+
+#endif
