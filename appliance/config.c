@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,9 @@ static int bad(struct checker *k, const config_setting_t *s, const char *path, c
 		return k->rc;
 	k->rc = -EINVAL;
 	if (s)
-		n = snprintf(k->err, k->errsz, "%s:%u: setting '%s': ", k->file,
+		/* The file the setting is in: the main one, or an @include. */
+		n = snprintf(k->err, k->errsz, "%s:%u: setting '%s': ",
+			     config_setting_source_file(s) ? config_setting_source_file(s) : k->file,
 			     config_setting_source_line(s), path);
 	else
 		n = snprintf(k->err, k->errsz, "%s: setting '%s': ", k->file, path);
@@ -484,6 +487,16 @@ int conf_load(const char *file, struct conf *out, char *err, size_t errsz)
 		return -ENOMEM;
 	}
 	config_init(&cfg);
+	{
+		/* libconfig's own @include "FILE" is resolved beside the file. */
+		char dir[PATH_MAX], *slash;
+		snprintf(dir, sizeof(dir), "%s", file);
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			config_set_include_dir(&cfg, *dir ? dir : "/");
+		}
+	}
 	if (!config_read_file(&cfg, file)) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
 			snprintf(err, errsz, "%s: cannot read: %s", file, strerror(errno));

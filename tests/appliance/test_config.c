@@ -149,6 +149,37 @@ START_TEST(placeholders_accept_unknown_keys)
 }
 END_TEST
 
+START_TEST(include_beside_the_file)
+{
+	char err[CONF_ERR_MAX], inc[96], main_path[96], dir[64];
+	struct conf c = { 0 };
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/hvgate-confdir.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(inc, sizeof(inc), "%s/log.conf", dir);
+	snprintf(main_path, sizeof(main_path), "%s/hvgate.conf", dir);
+	f = fopen(inc, "w");
+	fputs("log: { rate = 7; };\n", f);
+	fclose(f);
+	f = fopen(main_path, "w");
+	fputs(GOOD_POLICY "@include \"log.conf\"\n", f);
+	fclose(f);
+	ck_assert_msg(conf_load(main_path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c.log_rate, 7);
+	/* An error in the included file names that file. */
+	f = fopen(inc, "w");
+	fputs("\nlog: { rate = 0; };\n", f);
+	fclose(f);
+	ck_assert_int_eq(conf_load(main_path, &c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "log.conf:2: setting 'log.rate'") != NULL, "%s", err);
+	conf_free(&c);
+	unlink(inc);
+	unlink(main_path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(missing_file)
 {
 	char err[CONF_ERR_MAX];
@@ -171,6 +202,7 @@ int main(void)
 	tcase_add_test(tc, failed_reload_keeps_old);
 	tcase_add_loop_test(tc, bad_config, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, placeholders_accept_unknown_keys);
+	tcase_add_test(tc, include_beside_the_file);
 	tcase_add_test(tc, missing_file);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
