@@ -166,6 +166,34 @@ START_TEST(test_duplicate_rule)
 }
 END_TEST
 
+/* Each earlier rule punches a hole in two dimensions at once (one address
+ * and one port), which leaves one more piece of uncovered space per rule:
+ * past POLICY_SHADOW_MAX_BOXES pieces the analysis of the last rule stops
+ * with a note instead of running on. */
+START_TEST(test_cut_short)
+{
+	const int holes = 600;
+	size_t cap = (size_t)holes * 64 + 64, n = 0;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	for (int i = 0; i < holes; i++)
+		n += (size_t)snprintf(text + n, cap - n, "pass to 10.%d.%d.1 service tcp port %d\n",
+				      i / 256, i % 256, 1000 + i);
+	n += (size_t)snprintf(text + n, cap - n, "block to 10.0.0.0/8\n");
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("s.hvp", text, n, NULL, &d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_int_eq(d.v[0].severity, POLICY_NOTE);
+	ck_assert_uint_eq(d.v[0].loc.line, (uint32_t)holes + 1);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "was cut short"));
+	policy_free(p);
+	policy_diags_free(&d);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("shadow");
@@ -180,6 +208,7 @@ int main(void)
 	tcase_add_test(tc, test_limit_covers_nothing);
 	tcase_add_test(tc, test_tenants_never_interact);
 	tcase_add_test(tc, test_duplicate_rule);
+	tcase_add_test(tc, test_cut_short);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
