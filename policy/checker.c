@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "policy/checker.h"
+#include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
 
@@ -931,6 +932,8 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
 		policy_shadow_check(c.p, d);
 	if (!c.oom && d->n_errors == 0)
 		policy_check_isolation(c.p, d);
+	if (!c.oom && d->n_errors == 0)
+		policy_check_nat_isolation(c.p, d);
 out:
 	checker_free(&c);
 	if (d->n_errors) {

@@ -74,7 +74,11 @@ void policy_tenant_segment_chain(size_t zone, char name[IR_NAME_MAX]);
  * Returns 0, or -1 with an error in `d`. */
 int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct policy_diags *d);
 
-/* The isolation proof is policy_check_isolation() (policy/checker.h,
- * policy/isolation.c). */
+/* The isolation proof for filter rules is policy_check_isolation()
+ * (policy/checker.h). This is its NAT half (policy/isolation.c): a tenant's
+ * NAT out via another tenant's segment and a global forward/netmap into a
+ * tenant's addresses are errors; a port forward that no pass rule lets
+ * through is a warning. The checker calls it. Returns 0 or -1. */
+int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d);
 
 #endif

@@ -1,0 +1,205 @@
+/* The NAT half of the tenant isolation proof (policy/tenant.h).
+ *
+ * The checker's policy_check_isolation() (policy/checker.c) proves it for
+ * filter rules. NAT statements can join tenants too, and a port forward is
+ * useless without a filter rule that lets its translated traffic pass:
+ *   - a tenant's NAT may only go out via a zone that is not another
+ *     tenant's segment;
+ *   - a global (tenant-less) forward or netmap must not translate into a
+ *     tenant's addresses: without the tenant's routing mark it would land in
+ *     whichever tenant the main table picks (declare it inside the tenant);
+ *   - a forward into a tenant needs a pass rule from its outside zone to the
+ *     target address and port, or nothing can ever pass it (a warning: the
+ *     policy is consistent, just useless there).
+ */
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/tenant.h"
+
+static size_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* The last address of a prefix or range. */
+static void addr_hi(const struct policy_addr *a, uint8_t hi[16])
+{
+	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
+		return;
+	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++)
+		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+}
+
+static void addr_lo(const struct policy_addr *a, uint8_t lo[16])
+{
+	memcpy(lo, a->lo, 16);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
+		return;
+	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++)
+		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+}
+
+static bool overlap(const struct policy_addr *x, const struct policy_addr *y)
+{
+	if (x->family != y->family)
+		return false;
+	uint8_t xl[16], xh[16], yl[16], yh[16];
+	addr_lo(x, xl), addr_hi(x, xh), addr_lo(y, yl), addr_hi(y, yh);
+	size_t n = addr_len(x->family);
+	return memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
+}
+
+static bool list_overlaps(const struct policy_addr_list *l, const struct policy_addr *a)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (overlap(&l->v[i], a))
+			return true;
+	return false;
+}
+
+/* The inside address a statement translates to (forward target, netmap's
+ * inside prefix), or NULL. */
+static const struct policy_addr *inside_of(const struct policy_nat *n)
+{
+	if (n->kind == POLICY_NAT_DNAT)
+		return &n->to_addr;
+	if (n->kind == POLICY_NAT_NETMAP && n->match_src.n)
+		return &n->match_src.v[0];
+	return NULL;
+}
+
+static int check_via(const struct policy *p, const struct policy_nat *n, struct policy_diags *d)
+{
+	const struct policy_zone *via = &p->zones[n->via_zone];
+	if (n->tenant == POLICY_NONE || via->tenant == POLICY_NONE || via->tenant == n->tenant)
+		return 0;
+	policy_error(d, &n->loc, "NAT of tenant '%s' goes out via zone '%s' of tenant '%s'",
+		     p->tenants[n->tenant].name, via->name, p->tenants[via->tenant].name);
+	return policy_note(d, &via->loc, "'%s' is declared here", via->name), -1;
+}
+
+static int check_global_inside(const struct policy *p, const struct policy_nat *n,
+			       struct policy_diags *d)
+{
+	const struct policy_addr *in = inside_of(n);
+	if (n->tenant != POLICY_NONE || !in)
+		return 0;
+	for (size_t z = 0; z < p->n_zones; z++) {
+		const struct policy_zone *zone = &p->zones[z];
+		if (zone->tenant == POLICY_NONE || !list_overlaps(&zone->addrs, in))
+			continue;
+		policy_error(d, &n->loc,
+			     "global NAT translates into addresses of segment '%s' of tenant '%s'; "
+			     "declare it inside tenant '%s'",
+			     zone->name, p->tenants[zone->tenant].name, p->tenants[zone->tenant].name);
+		return policy_note(d, &zone->loc, "'%s' is declared here", zone->name), -1;
+	}
+	return 0;
+}
+
+/* ---- does some pass rule let a forward's traffic through? ---- */
+
+static bool ep_has_zone(const struct policy_endpoint *e, size_t z)
+{
+	for (size_t i = 0; i < e->n_zones; i++)
+		if (e->zones[i] == z)
+			return true;
+	return false;
+}
+
+/* `from` of the rule can be the outside zone of the forward. */
+static bool from_fits(const struct policy_endpoint *e, size_t via)
+{
+	if (e->kind == POLICY_EP_ANY)
+		return true;
+	if (e->kind != POLICY_EP_MATCH)
+		return false;
+	return e->n_zones ? ep_has_zone(e, via) : true;
+}
+
+/* `to` of the rule can be the target address (in a zone that holds it). */
+static bool to_fits(const struct policy *p, const struct policy_endpoint *e,
+		    const struct policy_addr *target, size_t tenant)
+{
+	if (e->kind == POLICY_EP_ANY)
+		return true;
+	if (e->kind != POLICY_EP_MATCH)
+		return false;
+	if (e->addrs.n && !list_overlaps(&e->addrs, target))
+		return false;
+	if (!e->n_zones)
+		return true;
+	for (size_t i = 0; i < e->n_zones; i++) {
+		const struct policy_zone *z = &p->zones[e->zones[i]];
+		if ((tenant == POLICY_NONE || z->tenant == tenant) &&
+		    (!z->addrs.n || list_overlaps(&z->addrs, target)))
+			return true;
+	}
+	return false;
+}
+
+static bool service_fits(const struct policy_rule *r, uint8_t proto, uint16_t port)
+{
+	if (!r->n_services)
+		return true;
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct policy_service_term *t = &r->services[i];
+		if (t->l4proto != proto)
+			continue;
+		if (!t->n_dports)
+			return true;
+		for (size_t k = 0; k < t->n_dports; k++)
+			if (t->dports[k].lo <= port && port <= t->dports[k].hi)
+				return true;
+	}
+	return false;
+}
+
+/* The filter sees the translated packet: target address, target port (the
+ * first one; a kept port range is checked at its start). */
+static int check_forward_passes(const struct policy *p, const struct policy_nat *n,
+				struct policy_diags *d)
+{
+	if (n->kind != POLICY_NAT_DNAT)
+		return 0;
+	uint16_t port = n->to_ports.lo ? n->to_ports.lo : n->match_ports.lo;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->action != POLICY_PASS)
+			continue;
+		if (r->tenant != POLICY_NONE && r->tenant != n->tenant)
+			continue;
+		if (from_fits(&r->from, n->via_zone) && to_fits(p, &r->to, &n->to_addr, n->tenant) &&
+		    service_fits(r, n->l4proto, port))
+			return 0;
+	}
+	char addr[64];
+	const struct policy_addr *a = &n->to_addr;
+	if (a->family == AF_INET)
+		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", a->lo[0], a->lo[1], a->lo[2], a->lo[3]);
+	else
+		snprintf(addr, sizeof(addr), "the target address");
+	policy_diag_add(d, POLICY_WARNING, &n->loc,
+			"nothing can ever pass this port forward: no pass rule from '%s' to %s %s port %u",
+			p->zones[n->via_zone].name, addr, n->l4proto == IPPROTO_UDP ? "udp" : "tcp",
+			port);
+	return 0;
+}
+
+int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d)
+{
+	int rc = 0;
+	for (size_t i = 0; i < p->n_nats; i++) {
+		const struct policy_nat *n = &p->nats[i];
+		if (n->via_zone >= p->n_zones)
+			continue;
+		if (check_via(p, n, d) || check_global_inside(p, n, d))
+			rc = -1;
+		else
+			check_forward_passes(p, n, d);
+	}
+	return rc;
+}
