@@ -36,6 +36,7 @@ struct parser {
 	struct policy_lexer lx;
 	struct policy_token la[LOOKAHEAD];
 	const char *prev_end; /* end of the last consumed token */
+	struct policy_loc prev_loc; /* and its location */
 	struct policy_ast *ast;
 	struct policy_diags *d;
 	const struct policy_parse_include *inc;
@@ -56,6 +57,8 @@ static void next(struct parser *p)
 	else if (p->la[0].kind == POLICY_TOK_RBRACE && p->depth > 0)
 		p->depth--;
 	p->prev_end = p->la[0].end;
+	p->prev_loc = p->la[0].loc;
+	p->prev_loc.len = (uint32_t)(p->la[0].end - p->la[0].start);
 	memmove(&p->la[0], &p->la[1], sizeof(p->la[0]) * (LOOKAHEAD - 1));
 	if (p->la[LOOKAHEAD - 2].kind == POLICY_TOK_EOF)
 		p->la[LOOKAHEAD - 1] = p->la[LOOKAHEAD - 2];
@@ -108,6 +111,14 @@ static int syntax_error(struct parser *p, const char *expected)
 		return -1;
 	p->quiet = true;
 	const struct policy_token *t = cur(p);
+	if (t->line_start && p->prev_loc.line && p->prev_loc.line < t->loc.line) {
+		/* the statement stopped short at the end of a line: say so there,
+		 * not at the next line's first word */
+		struct policy_loc at = p->prev_loc;
+		at.col += at.len;
+		at.len = 1;
+		return policy_error(p->d, &at, "expected %s at the end of the line", expected);
+	}
 	if (t->kind == POLICY_TOK_WORD || t->kind == POLICY_TOK_VAR)
 		return policy_error(p->d, &t->loc, "expected %s, found '%.*s'", expected,
 				    (int)(t->end - t->start), t->start);
@@ -774,8 +785,9 @@ static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 		m->loc = cur(p)->loc;
 		if (is(p, "reject"))
 			return syntax_error(p, "'block' or 'pass' (inspection cannot reject)");
-		if (parse_action(p, &m->action))
-			return -1;
+		if (!is(p, "block") && !is(p, "pass"))
+			return syntax_error(p, "'block', 'pass' or '}'");
+		parse_action(p, &m->action);
 		if (!accept_word(p, "content"))
 			return syntax_error(p, "'content'");
 		if (cur(p)->kind != POLICY_TOK_REGEX)

@@ -158,7 +158,7 @@ static const struct bad_case bad_cases[] = {
 	{ "zone lan interface \"x\"",
 	  1, 10, "expected '{', found 'interface'" },
 	{ "pass from lan to\nblock from any",
-	  2, 1, "expected an address, a zone, '$name', 'any' or 'self', found 'block'" },
+	  1, 17, "expected an address, a zone, '$name', 'any' or 'self' at the end of the line" },
 	{ "block to any inspect { block content /x/ }",
 	  1, 14, "'inspect' applies to pass rules only: a blocked flow has no content to inspect" },
 	{ "pass log \"" "0123456789012345678901234567890123456789012345678901234567890123"
@@ -265,9 +265,10 @@ START_TEST(test_recovery_inside_tenant)
 				"pass from bad\n",
 				&d);
 	ck_assert_ptr_null(p);
-	/* the incomplete `pass from` is reported at the token that ends it */
+	/* the incomplete `pass from` is reported at the end of its line */
 	ck_assert_uint_eq(d.n_errors, 3);
-	ck_assert_uint_eq(count_errors_on_line(&d, 4), 2);
+	ck_assert_uint_eq(count_errors_on_line(&d, 3), 1);
+	ck_assert_uint_eq(count_errors_on_line(&d, 4), 1);
 	ck_assert_uint_eq(count_errors_on_line(&d, 6), 1);
 	ck_assert_str_eq(d.v[d.n - 1].message, "unknown zone 'bad'");
 	policy_diags_free(&d);
