@@ -67,6 +67,10 @@ rx2=$(at a wg show "$A1" transfer | awk '{print $2}')
 [ "$rx2" -gt "$rx1" ] && pass wg_show_bytes_move || fail wg_show_bytes_move "$rx1 -> $rx2"
 at a wg show "$A1" | grep -q "latest handshake: " && pass wg_show_prints_peer || fail wg_show_prints_peer
 
+# The last sent handshake timestamp is kept on disk (12 bytes of TAI64N).
+[ "$(stat -c %s "$K/state/$A1.tai64n" 2>/dev/null)" = 12 ] && pass tai64n_timestamp_persisted \
+	|| fail tai64n_timestamp_persisted "$(ls -l "$K/state" 2>&1 | tr '\n' ' ')"
+
 # ---- TCP both ways (iperf3 -t 3) ----
 iperf_ok() { # ROLE_SERVER ROLE_CLIENT ADDR [-R]
 	at "$1" iperf3 -s -1 -D -B "$3" >/dev/null 2>&1; sleep 0.3
@@ -175,4 +179,27 @@ cmp -s "$LAB_TMP/c.dump" "$LAB_TMP/d.dump" && pass wg_set_remove_identical || fa
 ip -n "$LAB-c" link del "$C"
 wait_for 5 sh -c "! test -e $RUN/$C.sock" && pass engine_exits_when_interface_deleted || fail engine_exits_when_interface_deleted
 ip -n "$LAB-d" link del "$D" 2>/dev/null
+
+# ---- wg-quick with hvgate as its userspace implementation ----
+Q=${LAB}q
+printf '#!/bin/sh\nexec "%s" vpn run "$1"\n' "$HVGATE" > "$LAB_TMP/hvgate-go"; chmod 755 "$LAB_TMP/hvgate-go"
+cat > "$LAB_TMP/$Q.conf" <<CONF
+[Interface]
+PrivateKey = $(cat "$K/a2")
+Address = 10.74.0.1/24
+ListenPort = 51804
+
+[Peer]
+PublicKey = $(pub b2)
+AllowedIPs = 10.74.0.2/32
+Endpoint = 192.0.2.1:51820
+CONF
+if at d env WG_QUICK_USERSPACE_IMPLEMENTATION="$LAB_TMP/hvgate-go" wg-quick up "$LAB_TMP/$Q.conf" >"$LAB_TMP/wgq.log" 2>&1 \
+	&& at d wg show "$Q" allowed-ips | grep -q 10.74.0.2/32; then
+	pass wg_quick_up_with_hvgate
+else
+	fail wg_quick_up_with_hvgate "$(tail -3 "$LAB_TMP/wgq.log" | tr '\n' ' ')"
+fi
+at d wg-quick down "$LAB_TMP/$Q.conf" >/dev/null 2>&1
+wait_for 5 sh -c "! test -e $RUN/$Q.sock" && pass wg_quick_down_stops_engine || fail wg_quick_down_stops_engine
 lab_done
