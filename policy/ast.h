@@ -79,6 +79,7 @@ struct policy_ast_zone {
 	size_t n_ifnames;
 	struct policy_ast_ep addrs; /* segments */
 	bool is_segment;
+	bool broken; /* syntax error inside: its contents are incomplete */
 	size_t scope;
 	struct policy_loc loc;
 };

@@ -287,6 +287,8 @@ static int declare_zones(struct checker *c)
 			return -1;
 		declare(c, z->name, z->scope, NS_ZONE, index, &z->loc,
 			z->is_segment ? "segment" : "zone");
+		if (z->broken) /* the parser reported it; the rest would be noise */
+			continue;
 		if (z->is_segment && !z->addrs.present)
 			policy_error(c->d, &z->loc, "segment '%s' has no 'address'", z->name);
 		if (!z->n_ifnames)

@@ -1324,12 +1324,12 @@ static void recover(struct parser *p, const char *stmt_start, int stmt_depth)
 
 /* Statement counts before a statement, to find what it added. */
 struct mark {
-	size_t rules, nats, defaults;
+	size_t rules, nats, defaults, zones;
 };
 
 static struct mark mark_now(const struct parser *p)
 {
-	return (struct mark){ p->ast->n_rules, p->ast->n_nats, p->ast->n_defaults };
+	return (struct mark){ p->ast->n_rules, p->ast->n_nats, p->ast->n_defaults, p->ast->n_zones };
 }
 
 /* Marks the rule, NAT or default that the last statement added as broken,
@@ -1342,6 +1342,8 @@ static void mark_broken(struct parser *p, const struct mark *m)
 		p->ast->nats[p->ast->n_nats - 1].broken = true;
 	if (p->ast->n_defaults > m->defaults)
 		p->ast->defaults[p->ast->n_defaults - 1].broken = true;
+	if (p->ast->n_zones > m->zones)
+		p->ast->zones[p->ast->n_zones - 1].broken = true;
 }
 
 static int parse_statements(struct parser *p, size_t scope, bool in_block)

@@ -275,6 +275,19 @@ START_TEST(test_recovery_inside_tenant)
 }
 END_TEST
 
+START_TEST(test_no_follow_up_errors)
+{
+	/* a broken zone or rule is reported once, by the parser */
+	struct policy_diags d;
+	struct policy *p = load("zone lan interface \"x\"\npass from lan to 10.0.0.1/8\n", &d);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(d.n_errors, 2);
+	ck_assert_str_eq(d.v[0].message, "expected '{', found 'interface'");
+	ck_assert_uint_eq(d.v[1].loc.line, 2);
+	policy_diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_duplicate_has_note)
 {
 	struct policy_diags d;
@@ -441,6 +454,7 @@ static Suite *checker_suite(void)
 	tcase_add_test(tc, test_all_errors_reported);
 	tcase_add_test(tc, test_recovery_inside_tenant);
 	tcase_add_test(tc, test_duplicate_has_note);
+	tcase_add_test(tc, test_no_follow_up_errors);
 	tcase_add_test(tc, test_print_format);
 	suite_add_tcase(s, tc);
 	TCase *files = tcase_create("includes");
