@@ -346,6 +346,8 @@ void vpn_uapi_serve_client(struct vpn_device *dev, int fd)
 			size_t reply_len = 0;
 			vpn_uapi_process(dev, buf, req_len, &reply, &reply_len);
 			int w = reply ? write_all(fd, reply, reply_len) : -1;
+			if (reply)
+				sodium_memzero(reply, reply_len); /* it may hold the private key */
 			free(reply);
 			sodium_memzero(buf, req_len);
 			memmove(buf, buf + req_len, len - req_len);

@@ -86,8 +86,9 @@ int vpn_device_configure(struct vpn_device *dev, const struct vpn_config *cfg);
 int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy_vpn *pv,
 				     const char **why);
 /* The UAPI text protocol without the socket: request is "get=1\n\n" or
- * "set=1\n...\n\n"; *reply is malloc'd (caller frees) and ends with the
- * "errno=N\n\n" line. */
+ * "set=1\n...\n\n"; *reply is malloc'd (caller frees; a get reply holds the
+ * private key in hex, so wipe it first) and ends with the "errno=N\n\n"
+ * line. Returns the errno of the reply. */
 int vpn_device_uapi(struct vpn_device *dev, const char *request, size_t len, char **reply);
 
 /* ---- running ---- */

@@ -196,6 +196,39 @@ START_TEST(configure_from_policy)
 }
 END_TEST
 
+/* The embedded way: the engine in its own thread, configured and observed
+ * from another, then stopped. */
+static void count_metric(void *ctx, const char *name, const char *labels, double value)
+{
+	(void)labels;
+	(void)value;
+	if (!strcmp(name, "hvgate_vpn_peers"))
+		++*(int *)ctx;
+}
+
+START_TEST(thread_start_configure_stop)
+{
+	struct vpn_device *dev;
+	struct vpn_device_options opts = { 0 };
+	int ret, seen = 0;
+
+	ck_assert_int_eq(vpn_device_create(&dev, &opts), 0);
+	ck_assert_int_eq(vpn_device_start(dev), 0);
+	for (int i = 0; i < 50; i++) {
+		char *r = ask(dev, "set=1\nprivate_key=" PRIV_HEX "\npublic_key=" PUB1_HEX "\nallowed_ip=10.0.0.0/8\n\n", &ret);
+		ck_assert_int_eq(ret, 0);
+		free(r);
+		r = ask(dev, "get=1\n\n", &ret);
+		ck_assert_ptr_nonnull(strstr(r, "allowed_ip=10.0.0.0/8"));
+		free(r);
+	}
+	vpn_device_metrics(dev, count_metric, &seen);
+	ck_assert_int_eq(seen, 1);
+	vpn_device_stop(dev);
+	vpn_device_destroy(dev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vpn_uapi");
@@ -208,6 +241,7 @@ int main(void)
 	tcase_add_test(tc, struct_configuration);
 	tcase_add_test(tc, key_file_permissions);
 	tcase_add_test(tc, configure_from_policy);
+	tcase_add_test(tc, thread_start_configure_stop);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
