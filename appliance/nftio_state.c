@@ -1,5 +1,7 @@
 /* nftio: reading and changing the state of a running table inet hvgate
- * without replacing it: rule counters, dynamic set elements (nftio.h). */
+ * without replacing it: rule counters, dynamic set elements (nftio.h).
+ * nftio_rule_counters() returns its entries sorted by comment (strcmp), so
+ * callers may bsearch them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +54,6 @@ static int counter_expr_cb(struct nftnl_expr *e, void *data)
 
 static int counters_add(struct counters *c, const char *comment, uint64_t packets, uint64_t bytes)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		if (!strcmp(c->v[i].comment, comment)) {
-			c->v[i].packets += packets;
-			c->v[i].bytes += bytes;
-			return 0;
-		}
-	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		struct nftio_rule_counter *v = realloc(c->v, cap * sizeof(*v));
@@ -73,6 +68,31 @@ static int counters_add(struct counters *c, const char *comment, uint64_t packet
 	c->v[c->n].bytes = bytes;
 	c->n++;
 	return 0;
+}
+
+static int cmp_comment(const void *a, const void *b)
+{
+	return strcmp(((const struct nftio_rule_counter *)a)->comment, ((const struct nftio_rule_counter *)b)->comment);
+}
+
+/* Sorts by comment and sums the rules of one id: O(n log n), where a
+ * lookup per rule would be quadratic in rulesets of thousands of rules. */
+static void counters_merge(struct counters *c)
+{
+	size_t out = 0;
+
+	if (!c->n)
+		return;
+	qsort(c->v, c->n, sizeof(*c->v), cmp_comment);
+	for (size_t i = 1; i < c->n; i++) {
+		if (!strcmp(c->v[i].comment, c->v[out].comment)) {
+			c->v[out].packets += c->v[i].packets;
+			c->v[out].bytes += c->v[i].bytes;
+		} else {
+			c->v[++out] = c->v[i];
+		}
+	}
+	c->n = out + 1;
 }
 
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
@@ -107,6 +127,43 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* The kernel resumes a rule dump by walking the chain from its start, so
+ * the cost grows with (rules / rules per message) * rules. Netlink fills
+ * each dump message up to the reader's buffer size, capped at 32 KiB
+ * (netlink_recvmsg, net/netlink/af_netlink.c): reading with a buffer that
+ * large needs four times fewer rounds than MNL_SOCKET_BUFFER_SIZE. */
+#define NFTIO_DUMP_BUFFER (64 * 1024)
+
+static int dump_talk(struct nftio_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	char *buf = malloc(NFTIO_DUMP_BUFFER);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (mnl_socket_sendto(s->nl, req, req->nlmsg_len) < 0) {
+		free(buf);
+		return -errno;
+	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, NFTIO_DUMP_BUFFER);
+		int r;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, s->portid, cb, data);
+		if (r < 0) {
+			rc = errno ? -errno : -EPROTO;
+			break;
+		}
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
 int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -131,7 +188,7 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, IR_TABLE_NAME);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
-	err = nftio_sock_talk(&s, nlh, rule_cb, &c);
+	err = dump_talk(&s, nlh, rule_cb, &c);
 	nftio_sock_close(&s);
 	if (c.err)
 		err = c.err;
@@ -139,6 +196,7 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 		free(c.v);
 		return err;
 	}
+	counters_merge(&c);
 	*out = c.v;
 	*n = c.n;
 	return 0;
