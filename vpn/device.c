@@ -387,7 +387,10 @@ int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy
 	}
 	for (size_t i = 0; i < pv->n_peers; i++)
 		total += pv->peers[i].allowed_ips.n;
-	peers = vpn_secure_alloc(pv->n_peers * sizeof(*peers) + 1);
+	/* sodium_malloc aligns the end of the block to a page: the size must be
+	 * a multiple of the element's alignment for the start to be aligned. */
+	size_t peers_size = (pv->n_peers ? pv->n_peers : 1) * sizeof(*peers);
+	peers = vpn_secure_alloc(peers_size);
 	strings = calloc(total + 1, sizeof(*strings));
 	if (!peers || !strings) {
 		ret = -ENOMEM;
@@ -436,7 +439,7 @@ out:
 	for (size_t i = 0; strings && i < n_strings; i++)
 		free(strings[i]);
 	free(strings);
-	vpn_secure_free(peers, pv->n_peers * sizeof(*peers) + 1);
+	vpn_secure_free(peers, peers_size);
 	return ret;
 }
 
