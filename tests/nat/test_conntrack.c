@@ -1,0 +1,115 @@
+/* nat_translations(): real translations made by the kernel in a namespace of
+ * the test's own, read back over ctnetlink. Needs root (namespaces, nft);
+ * without it the runner says so and runs only what needs no kernel. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "nat/nat.h"
+
+static char ns[64];
+
+/* Output dnat on loopback: a UDP datagram to 127.0.0.1:9999 goes to
+ * 127.0.0.1:9998 and conntrack records the translation (in zone 5, set
+ * directionally as hvgate does for tenants). */
+static const char *const ruleset =
+	"table ip t {\n"
+	" chain raw { type filter hook output priority -300; udp dport 9999 ct original zone set 5; }\n"
+	" chain out { type nat hook output priority -100; udp dport 9999 dnat to 127.0.0.1:9998; }\n"
+	"}\n";
+
+static int sh(const char *fmt, const char *arg)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), fmt, arg, arg);
+	return system(cmd);
+}
+
+static void setup(void)
+{
+	snprintf(ns, sizeof(ns), "hvnat%d", (int)getpid());
+	ck_assert_int_eq(sh("ip netns add %s", ns), 0);
+	ck_assert_int_eq(sh("ip -n %s link set lo up", ns), 0);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s nft -f - <<'EOF'\n%sEOF", ns, ruleset);
+	ck_assert_int_eq(system(cmd), 0);
+	/* one datagram makes the entry (nobody listens; it stays unreplied) */
+	ck_assert_int_eq(sh("ip netns exec %s python3 -c \"import socket; s=socket.socket(socket.AF_INET,"
+			    " socket.SOCK_DGRAM); s.sendto(b'x', ('127.0.0.1', 9999))\"", ns), 0);
+}
+
+static void teardown(void)
+{
+	sh("ip netns del %s", ns);
+}
+
+START_TEST(test_reads_dnat_in_netns)
+{
+	struct nat_translation *v;
+	size_t n;
+	ck_assert_int_eq(nat_translations(ns, &v, &n), 0);
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].l4proto != IPPROTO_UDP || v[i].orig.dport != 9999)
+			continue;
+		found++;
+		ck_assert(v[i].dnat);
+		ck_assert(!v[i].snat);
+		ck_assert_int_eq(v[i].family, AF_INET);
+		ck_assert_uint_eq(v[i].reply.sport, 9998); /* the translated destination */
+		ck_assert_uint_eq(v[i].zone, 5);
+		char buf[256];
+		ck_assert_ptr_nonnull(strstr(nat_translation_format(&v[i], buf, sizeof(buf)),
+					     "-> 127.0.0.1:9999 dnat 127.0.0.1:9998"));
+	}
+	ck_assert_uint_eq(found, 1);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_other_namespace_is_separate)
+{
+	/* the test's own namespace never saw that datagram */
+	struct nat_translation *v;
+	size_t n;
+	ck_assert_int_eq(nat_translations(NULL, &v, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert(!(v[i].l4proto == IPPROTO_UDP && v[i].orig.dport == 9999 && v[i].zone == 5));
+	free(v);
+}
+END_TEST
+
+START_TEST(test_missing_namespace)
+{
+	struct nat_translation *v;
+	size_t n;
+	ck_assert_int_lt(nat_translations("hvnat-no-such-namespace", &v, &n), 0);
+	ck_assert_ptr_null(v);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("nat_conntrack");
+	TCase *tc = tcase_create("conntrack");
+	tcase_add_test(tc, test_missing_namespace);
+	if (geteuid() == 0) {
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, test_reads_dnat_in_netns);
+		tcase_add_test(tc, test_other_namespace_is_separate);
+	} else {
+		fprintf(stderr, "test_conntrack: not root: the kernel tests do not run\n");
+	}
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
