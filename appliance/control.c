@@ -71,8 +71,16 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* A socket file left by a daemon that died is stale: nothing else
-	 * creates sockets at our path. */
+	/* A socket file left by a daemon that died is stale and removed; one
+	 * that answers belongs to a running daemon, which we must not cut off. */
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, mode) ||
 	    (group_set && chown(path, (uid_t)-1, group)) || listen(fd, CTL_MAX_CLIENTS)) {

@@ -1023,7 +1023,7 @@ static int enter_netns(const char *netns)
 
 int daemon_run(const char *conf_file)
 {
-	struct daemon d = { .sigfd = -1 };
+	struct daemon d = { .sigfd = -1, .ctl = { .fd = -1 } };
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p = NULL;
 	bool applied = false;
@@ -1048,6 +1048,17 @@ int daemon_run(const char *conf_file)
 		syslog(LOG_ERR, "start: %s", strerror(-rc));
 		goto out;
 	}
+	/* The socket first: a daemon already running on it makes this one
+	 * stop before it touches the kernel. Requests wait until the loop. */
+	make_parent_dir(d.conf.socket_path);
+	make_parent_dir(d.conf.log_file);
+	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
+			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, handle, &d);
+	if (rc) {
+		syslog(LOG_ERR, "control socket %s: %s", d.conf.socket_path,
+		       rc == -EADDRINUSE ? "another hvgated is serving it" : strerror(-rc));
+		goto out;
+	}
 	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
 	if (!rc)
 		rc = txn_start(&d.txn, p, "start", &applied, err, sizeof(err));
@@ -1057,14 +1068,6 @@ int daemon_run(const char *conf_file)
 	}
 	syslog(LOG_INFO, "revision %u %s", d.txn.running_rev,
 	       applied ? "applied" : "already in the kernel: not re-applied");
-	make_parent_dir(d.conf.socket_path);
-	make_parent_dir(d.conf.log_file);
-	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
-			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, handle, &d);
-	if (rc) {
-		syslog(LOG_ERR, "control socket %s: %s", d.conf.socket_path, strerror(-rc));
-		goto out;
-	}
 	for (size_t i = 0; i < d.conf.n_ifaces; i++)
 		if (!if_nametoindex(d.conf.ifaces[i].name))
 			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)", d.conf.ifaces[i].name,

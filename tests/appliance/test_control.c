@@ -77,6 +77,11 @@ START_TEST(live_socket)
 	ck_assert_int_eq(ctl_listen(&s, path, 0660, false, 0, false, 0, echo_handler, &calls), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0660);
+	/* A second server on a live socket is refused. */
+	{
+		struct ctl_server other;
+		ck_assert_int_eq(ctl_listen(&other, path, 0660, false, 0, false, 0, echo_handler, &calls), -EADDRINUSE);
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);

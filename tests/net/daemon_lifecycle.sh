@@ -34,6 +34,14 @@ st=$(hv status --json)
 [ -S "$DAEMON_SOCK" ] && [ "$(stat -c %a "$DAEMON_SOCK")" = 660 ] && pass socket-mode-0660 \
 	|| fail socket-mode-0660 "$(stat -c %a "$DAEMON_SOCK")"
 
+# A second daemon on the same socket stops before touching the kernel.
+g0=$(json_get "$(hv status --json)" genid)
+timeout 10 "$HVGATED" -c "$DAEMON_CONF" > "$LAB_TMP/second.log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "another hvgated is serving it" "$LAB_TMP/second.log" && pass second-daemon-refused \
+	|| fail second-daemon-refused "rc=$rc $(cat "$LAB_TMP/second.log")"
+[ "$(json_get "$(hv status --json)" genid)" = "$g0" ] && pass second-daemon-kernel-untouched || fail second-daemon-kernel-untouched
+expect first-daemon-serving hv status
+
 # A bad configuration on reload: error, nothing changes.
 fw_ruleset > "$LAB_TMP/before"
 cp "$DAEMON_CONF" "$LAB_TMP/good.conf"
