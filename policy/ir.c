@@ -328,6 +328,88 @@ int ir_table_drop_unused_sets(struct ir_table *t)
 	return 0;
 }
 
+static bool verdict_ok(const struct ir_table *t, const struct ir_verdict *v)
+{
+	if (v->kind != IR_V_JUMP && v->kind != IR_V_GOTO)
+		return true;
+	for (size_t i = 0; i < t->n_chains; i++)
+		if (!strcmp(t->chains[i].name, v->chain))
+			return true;
+	return false;
+}
+
+static int set_validate(const struct ir_table *t, const struct ir_set *s, char *why, size_t n)
+{
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct ir_set_elem *e = &s->elems[i];
+		if (s->data == IR_DATA_VERDICT && !verdict_ok(t, &e->verdict)) {
+			snprintf(why, n, "set %s: element goes to unknown chain %s", s->name,
+				 e->verdict.chain);
+			return -1;
+		}
+		if (!(s->flags & IR_SET_INTERVAL) || s->n_key != 1 || i == 0)
+			continue;
+		const struct ir_value *prev_end = ir_elem_end(&s->elems[i - 1]);
+		if (memcmp(e->key[0].data, prev_end->data, prev_end->len) <= 0) {
+			snprintf(why, n, "set %s: element %zu overlaps or is out of order", s->name, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
+{
+	size_t *uses = calloc(t->n_sets ? t->n_sets : 1, sizeof(*uses));
+	if (!uses) {
+		snprintf(why, why_len, "out of memory");
+		return -1;
+	}
+	int rc = 0;
+	for (size_t c = 0; !rc && c < t->n_chains; c++)
+		for (size_t r = 0; !rc && r < t->chains[c].n_rules; r++) {
+			const struct ir_rule *rule = &t->chains[c].rules[r];
+			if (!verdict_ok(t, &rule->verdict)) {
+				snprintf(why, why_len, "chain %s: rule %zu goes to unknown chain %s",
+					 t->chains[c].name, r, rule->verdict.chain);
+				rc = -1;
+			}
+			for (size_t m = 0; !rc && m < rule->n_matches; m++) {
+				if (rule->matches[m].kind != IR_M_LOOKUP)
+					continue;
+				if (rule->matches[m].set >= t->n_sets) {
+					snprintf(why, why_len, "chain %s: rule %zu: set index out of range",
+						 t->chains[c].name, r);
+					rc = -1;
+				} else {
+					uses[rule->matches[m].set]++;
+				}
+			}
+			for (size_t s = 0; !rc && s < rule->n_stmts; s++) {
+				const struct ir_stmt *st = &rule->stmts[s];
+				if (st->kind != IR_S_VMAP && st->kind != IR_S_SET_FROM_MAP)
+					continue;
+				if (st->set >= t->n_sets) {
+					snprintf(why, why_len, "chain %s: rule %zu: map index out of range",
+						 t->chains[c].name, r);
+					rc = -1;
+				} else {
+					uses[st->set]++;
+				}
+			}
+		}
+	for (size_t i = 0; !rc && i < t->n_sets; i++) {
+		if ((t->sets[i].flags & IR_SET_ANONYMOUS) && uses[i] != 1) {
+			snprintf(why, why_len, "anonymous set %zu used by %zu rules", i, uses[i]);
+			rc = -1;
+		}
+		if (!rc)
+			rc = set_validate(t, &t->sets[i], why, why_len);
+	}
+	free(uses);
+	return rc;
+}
+
 int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi)
 {
 	if (lo->len != hi->len)

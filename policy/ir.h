@@ -275,6 +275,13 @@ void ir_ifname_wildcard(const char *pattern, struct ir_value *lo, struct ir_valu
  * references. Returns 0 or -1 on ENOMEM. */
 int ir_table_drop_unused_sets(struct ir_table *t);
 
+/* Checks the table's internal consistency: set references in range, every
+ * jump/goto (rules and map elements) names a chain of the table, every
+ * anonymous set used by exactly one rule, elements of interval sets sorted
+ * and not overlapping. Returns 0, or -1 with the first problem in why. For
+ * tests and fuzzing; a correct compiler never fails it. */
+int ir_table_validate(const struct ir_table *t, char *why, size_t why_len);
+
 /* If [lo, hi] (same length) is exactly one prefix, its length; else -1. */
 int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi);
 

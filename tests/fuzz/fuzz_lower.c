@@ -1,5 +1,6 @@
 /* Fuzz target: every policy the front end accepts must lower, optimize and
- * emit without error, and emitting is deterministic. */
+ * emit without error into a consistent IR (ir_table_validate), and emitting
+ * is deterministic. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((a == NULL) != (b == NULL) || (!a && !d.n_errors))
 			__builtin_trap();
 		if (a) {
+			char why[256];
+			if (ir_table_validate(a, why, sizeof(why))) {
+				fprintf(stderr, "invalid IR: %s\n", why);
+				__builtin_trap();
+			}
 			size_t la, lb;
 			char *ta = emit(a, &la), *tb = emit(b, &lb);
 			if (la != lb || memcmp(ta, tb, la))

@@ -227,6 +227,36 @@ START_TEST(test_anonymous_ct_map_and_bits)
 }
 END_TEST
 
+START_TEST(test_validate_catches_broken_ir)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *c = base(t, "forward", IR_HOOK_FORWARD);
+	struct ir_rule *r = ir_rule_add(c);
+	r->verdict.kind = IR_V_GOTO;
+	snprintf(r->verdict.chain, sizeof(r->verdict.chain), "nowhere");
+	char why[256];
+	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "nowhere"));
+	snprintf(r->verdict.chain, sizeof(r->verdict.chain), "forward");
+	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), 0);
+	/* overlapping interval elements */
+	size_t si = ir_set_add(t, "s");
+	struct ir_set *s = &t->sets[si];
+	s->key[0] = IR_TH_DPORT;
+	s->n_key = 1;
+	s->flags = IR_SET_INTERVAL;
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	e->key[0] = ir_value_u16_net(10);
+	e->key_end[0] = ir_value_u16_net(20);
+	e = ir_set_elem_add(s);
+	e->key[0] = ir_value_u16_net(15);
+	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), -1);
+	ck_assert_int_eq(ir_set_normalize(s), 0);
+	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), 0);
+	ir_table_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("emit_nft");
@@ -235,6 +265,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rule_text);
 	tcase_add_test(tc, test_sets_and_maps);
 	tcase_add_test(tc, test_anonymous_ct_map_and_bits);
+	tcase_add_test(tc, test_validate_catches_broken_ir);
 	suite_add_tcase(s, tc);
 	return s;
 }

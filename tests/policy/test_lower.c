@@ -37,8 +37,12 @@ static struct ir_table *lower(const char *text)
 	return lower_opts(text, &o);
 }
 
+/* Every table a test made must be consistent (ir_table_validate). */
 static void done(struct ir_table *t)
 {
+	char why[256] = "";
+	if (t && ir_table_validate(t, why, sizeof(why)))
+		ck_abort_msg("invalid IR: %s", why);
 	ir_table_free(t);
 	if (pol)
 		policy_free(pol);
