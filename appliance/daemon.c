@@ -1060,8 +1060,18 @@ int daemon_run(const char *conf_file)
 		goto out;
 	}
 	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
-	if (!rc)
-		rc = txn_start(&d.txn, p, "start", &applied, err, sizeof(err));
+	if (rc) {
+		struct history_pending pending;
+		/* A pending revert does not need the configured policy: carry
+		 * it out (or re-arm it) even when the source is broken now. */
+		if (history_pending_load(d.conf.state_dir, &pending)) {
+			syslog(LOG_ERR, "start: %s", err);
+			goto out;
+		}
+		syslog(LOG_WARNING, "the configured policy does not compile (%s); a confirmed commit is pending", err);
+		p = NULL;
+	}
+	rc = txn_start(&d.txn, p, "start", &applied, err, sizeof(err));
 	if (rc) {
 		syslog(LOG_ERR, "start: %s", err);
 		goto out;

@@ -63,6 +63,18 @@ daemon_start || fail restart-after-kill
 has_8080 && fail kill9-reverted-at-start "8080 still there" || pass kill9-reverted-at-start
 [ "$(rev)" = "$r_before" ] && pass kill9-revert-rev || fail kill9-revert-rev "rev $(rev), want $r_before"
 
+# Killed while pending with a broken configured policy: the revert still happens.
+expect load-new-broken hv load "$LAB_TMP/new.hvp"
+expect commit-confirmed-broken hv commit confirmed $N
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+cp "$POL" "$LAB_TMP/pol.keep"; echo 'this is not a policy' >> "$POL"
+sleep $((N + 1))
+daemon_start || fail restart-broken-source "$(tail -3 "$DAEMON_LOG")"
+has_8080 && fail revert-despite-broken-source "8080 still there" || pass revert-despite-broken-source
+daemon_stop
+cp "$LAB_TMP/pol.keep" "$POL"
+daemon_start || fail restart-fixed-source
+
 # Killed while pending, restarted before the deadline: re-armed, then reverted.
 expect load-new-2 hv load "$LAB_TMP/new.hvp"
 expect commit-confirmed-long hv commit confirmed 4
