@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include "cli/cli.h"
 #include "policy/optimize.h"
@@ -91,6 +93,11 @@ int cli_compile(int argc, char **argv)
 	struct compile_args a = { 0 };
 	if (parse_args(argc, argv, &a)) {
 		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (access(a.path, R_OK)) {
+		/* an I/O problem, not an invalid policy: exit status 2 */
+		fprintf(stderr, "hvgate compile: %s: %s\n", a.path, strerror(errno));
 		return CLI_EXIT_USAGE;
 	}
 	struct policy_diags d;
