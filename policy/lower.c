@@ -1068,6 +1068,10 @@ static int make_self(struct lower *l, bool out)
 		if (!any)
 			return 0;
 	}
+	/* stateful like input and forward: a `block from self` rule must not
+	 * cut the replies of connections the policy let in */
+	if (out && ct_state_rule(l, POLICY_CHAIN_OUTPUT))
+		return -1;
 	if (out ? make_pair_chain(l, SELF, U) : make_pair_chain(l, U, SELF))
 		return -1;
 	size_t map = new_ifname_map(l, out ? POLICY_MAP_SELF_TO : POLICY_MAP_SELF_FROM,

@@ -220,6 +220,10 @@ START_TEST(test_self)
 	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":3:"), 0);
 	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":5:"), 0);
 	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":5:"), 2);
+	/* output is stateful too: the ct lookup comes before the dispatch */
+	const struct ir_chain *out = chain(t, POLICY_CHAIN_OUTPUT);
+	ck_assert_ptr_nonnull(find_stmt(&out->rules[0], IR_S_VMAP));
+	ck_assert_int_eq(find_stmt(&out->rules[0], IR_S_VMAP)->field[0], IR_CT_STATE);
 	/* output ends in accept (the appliance's own traffic) */
 	const struct ir_chain *o = chain(t, "self_to_wan");
 	ck_assert_int_eq(o->rules[o->n_rules - 1].verdict.kind, IR_V_ACCEPT);
