@@ -73,10 +73,11 @@ if "$HVGATE" compile "$LAB_TMP/big.hvp" --emit nft --time > "$LAB_TMP/big.nft" 2
 	end=$(date +%s%N)
 	pass "compile-10k-rules-100k-addresses"
 	echo "  total $(( (end - start) / 1000000 )) ms; $(grep '^time:' "$LAB_TMP/big.err")"
-	lowms=$(sed -nE 's/.*lower\+optimize ([0-9.]+) s, emit ([0-9.]+) s.*/\1 \2/p' "$LAB_TMP/big.err" |
+	# CPU time: wall time depends on what else the shared machine does
+	lowms=$(sed -nE 's/.*cpu: load [0-9.]+ s, lower\+optimize ([0-9.]+) s, emit ([0-9.]+) s.*/\1 \2/p' "$LAB_TMP/big.err" |
 		awk '{printf "%d", ($1 + $2) * 1000}')
 	if [ -n "$lowms" ] && [ "$lowms" -lt 1000 ]; then
-		pass "lower+emit-under-1s (${lowms} ms)"
+		pass "lower+emit-under-1s (${lowms} ms cpu)"
 	else
 		fail "lower+emit-under-1s" "took ${lowms:-?} ms"
 	fi
