@@ -121,6 +121,7 @@ static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts
 	if (ret < 0)
 		return ret;
 	dev->tun_fd = ret;
+	dev->tun_gro = dev->tun_vnet_hdr && !getenv("HVGATE_VPN_NO_GRO");
 	vpn_tun_set_mtu(dev->ifname, dev->mtu);
 	if ((ret = epoll_add(dev, dev->tun_fd, TAG_TUN)))
 		return ret;
@@ -164,9 +165,9 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 		ret = -ENOMEM;
 		goto fail;
 	}
-	memset(dev->batch, 0, offsetof(struct vpn_batch, out_area));
 	dev->batch->n_out = 0;
 	dev->batch->out_used = 0;
+	dev->batch->gro.len = 0;
 	if ((ret = epoll_add(dev, dev->wake_fd, TAG_WAKE)))
 		goto fail;
 	if (opts->ifname) {
@@ -500,6 +501,7 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	for (int i = 0; i < n && !ret; i++)
 		ret = handle_event(dev, ev[i].data.u32);
 	dev->next_timer_ns = vpn_timers_run(dev, vpn_now_ns());
+	vpn_tun_flush(dev);
 	vpn_send_flush(dev);
 	pthread_mutex_unlock(&dev->lock);
 	return ret;

@@ -109,6 +109,7 @@ struct vpn_msg_data {
 /* Room for one datagram on the wire: an MTU-sized inner packet, padding, the
  * data header and the tag; 2048 covers jumbo-free links with margin. */
 #define VPN_WIRE_BUF 2048
+#define VPN_VNET_HDR_LEN 10 /* struct virtio_net_hdr, linux/virtio_net.h */
 /* Packets handled per system call in the batch paths. */
 #define VPN_BATCH 64
 
@@ -340,9 +341,19 @@ struct vpn_ratelimit_slot {
 	uint64_t last_ns;
 };
 
+/* A super-packet being built from received TCP segments (gro.c). */
+struct vpn_gro {
+	uint8_t buf[VPN_VNET_HDR_LEN + VPN_MAX_PACKET];
+	size_t len; /* IP packet length after the header room; 0: empty */
+	size_t ip_hl, tcp_hl;
+	uint32_t next_seq;
+	uint16_t gso_size;
+	unsigned int segs;
+	bool v6, last_short, psh;
+};
+
 /* Preallocated I/O buffers of a device: the hot paths allocate nothing. */
 #define VPN_OUT_AREA (VPN_BATCH * VPN_WIRE_BUF)
-#define VPN_VNET_HDR_LEN 10 /* struct virtio_net_hdr, linux/virtio_net.h */
 struct vpn_batch {
 	/* Outgoing datagrams, back to back so that a run of equal-sized ones
 	 * to one endpoint can leave in one UDP GSO send. */
@@ -360,6 +371,7 @@ struct vpn_batch {
 	uint8_t plain[VPN_VNET_HDR_LEN + VPN_WIRE_BUF];
 	/* Scratch for segmenting a super-packet. */
 	uint8_t seg[VPN_WIRE_BUF];
+	struct vpn_gro gro;
 };
 
 struct vpn_device {
@@ -368,6 +380,7 @@ struct vpn_device {
 	char state_dir[256];
 	int tun_fd, udp4_fd, udp6_fd, uapi_fd, epoll_fd, wake_fd;
 	bool tun_vnet_hdr;
+	bool tun_gro; /* coalesce received TCP (gro.c); HVGATE_VPN_NO_GRO clears it */
 	bool udp_gso; /* the kernel takes UDP_SEGMENT */
 	uint16_t listen_port;
 	uint32_t fwmark;
@@ -483,7 +496,14 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd);
 int vpn_tun_create(const char *ifname, char *actual, size_t actual_len, bool *vnet_hdr);
 int vpn_tun_set_mtu(const char *ifname, int mtu);
 int vpn_tun_read_batch(struct vpn_device *dev);
-int vpn_tun_write(struct vpn_device *dev, const uint8_t *pkt, size_t len);
+/* Writes (or, with offloads, coalesces) a packet; pkt must have
+ * VPN_VNET_HDR_LEN bytes of room before it. vpn_tun_flush writes what is
+ * being coalesced. */
+int vpn_tun_write(struct vpn_device *dev, uint8_t *pkt, size_t len);
+void vpn_tun_flush(struct vpn_device *dev);
+/* gro.c */
+void vpn_gro_write(struct vpn_device *dev, uint8_t *pkt, size_t len);
+void vpn_gro_flush(struct vpn_device *dev);
 
 /* uapi.c */
 int vpn_uapi_listen(const char *ifname);

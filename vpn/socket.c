@@ -392,6 +392,7 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd)
 			continue;
 		vpn_receive_datagram(dev, b->in_buf[i], mm[i].msg_len, &from[i]);
 	}
+	vpn_tun_flush(dev);
 	vpn_send_flush(dev);
 	return n;
 }

@@ -66,20 +66,27 @@ int vpn_tun_set_mtu(const char *ifname, int mtu)
 	return ret;
 }
 
-int vpn_tun_write(struct vpn_device *dev, const uint8_t *pkt, size_t len)
+int vpn_tun_write(struct vpn_device *dev, uint8_t *pkt, size_t len)
 {
-	const uint8_t *start = pkt;
-
 	if (dev->tun_fd < 0)
 		return 0;
+	if (dev->tun_vnet_hdr && dev->tun_gro) {
+		vpn_gro_write(dev, pkt, len);
+		return 0;
+	}
 	if (dev->tun_vnet_hdr) {
-		/* pkt always has VPN_VNET_HDR_LEN bytes of room before it
-		 * (batch->plain): a zero header means "no offload". */
-		start = pkt - VPN_VNET_HDR_LEN;
-		memset((uint8_t *)start, 0, VPN_VNET_HDR_LEN);
+		/* room before pkt (batch->plain): a zero header, no offload */
+		pkt -= VPN_VNET_HDR_LEN;
+		memset(pkt, 0, VPN_VNET_HDR_LEN);
 		len += VPN_VNET_HDR_LEN;
 	}
-	return write(dev->tun_fd, start, len) < 0 ? -errno : 0;
+	return write(dev->tun_fd, pkt, len) < 0 ? -errno : 0;
+}
+
+void vpn_tun_flush(struct vpn_device *dev)
+{
+	if (dev->tun_fd >= 0 && dev->tun_vnet_hdr && dev->tun_gro)
+		vpn_gro_flush(dev);
 }
 
 static uint16_t csum_fold(uint32_t sum)
