@@ -34,7 +34,7 @@ wait_for 5 sh -c "[ \"\$(ip netns exec $LAB-client python3 tests/lib/probe.py tc
 at client timeout 120 iperf3 -c 10.10.2.2 -p 5201 -t "${IPERF_SECONDS:-12}" -b 50M -i 0.5 --json > "$LAB_TMP/iperf.json" 2>&1 &
 IPERF=$!
 sleep 2
-sport=$(at fw conntrack -L -p tcp --dport 5201 2>/dev/null | flow_sports)
+sport=$(at fw conntrack -L -p tcp --dport 5201 --state ESTABLISHED 2>/dev/null | flow_sports)
 [ -n "$sport" ] && pass "flow-in-conntrack(sports $sport)" || fail flow-in-conntrack
 
 applies0=$(json_get "$(hv status --json)" applies)
@@ -51,7 +51,7 @@ applies1=$(json_get "$(hv status --json)" applies)
 	&& pass "reloads-applied($RELOADS in ${secs}s)" || fail reloads-applied "bad=$bad applies $applies0 -> $applies1 $(cat "$LAB_TMP/reload.out")"
 
 # The flow is still the same conntrack entry after the reloads.
-after=$(at fw conntrack -L -p tcp --dport 5201 2>/dev/null | flow_sports)
+after=$(at fw conntrack -L -p tcp --dport 5201 --state ESTABLISHED 2>/dev/null | flow_sports)
 [ -n "$sport" ] && [ "$sport" = "$after" ] && pass conntrack-keeps-flow || fail conntrack-keeps-flow "$sport -> $after"
 
 wait "$IPERF"; rc=$?
