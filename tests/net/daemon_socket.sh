@@ -38,6 +38,13 @@ outsider status > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "Permission denied" "$LAB_TMP/out" && pass outsider-cannot-connect || fail outsider-cannot-connect "rc=$rc"
 expect root-load hv load "$POL"
 
+# Client exit codes: 2 for usage and I/O errors, 1 when the daemon says no.
+hv commit confirmed > /dev/null 2>&1; rc=$?; [ $rc -eq 2 ] && pass client-usage-exit-2 || fail client-usage-exit-2 "rc=$rc"
+HVGATE_SOCKET=/nonexistent.sock "$HVGATE" status > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && pass client-no-daemon-exit-2 || fail client-no-daemon-exit-2 "rc=$rc"
+hv rollback 999 > /dev/null 2>&1; rc=$?; [ $rc -eq 1 ] && pass client-refused-exit-1 || fail client-refused-exit-1 "rc=$rc"
+out=$("$HVGATE" status --socket "$DAEMON_SOCK" --json); [ "$(json_get "$out" ok)" = True ] && pass client-socket-option || fail client-socket-option
+
 # Garbage: 1 MiB without a newline, then a newline: one error, still serving.
 reply=$(python3 -c 'import sys; sys.stdout.write("\x01garbage" * 131072 + "\n")' | timeout 10 socat -t 5 - "UNIX-CONNECT:$DAEMON_SOCK")
 echo "$reply" | grep -q '"request line longer than 65536 bytes"' && pass garbage-1MiB-error || fail garbage-1MiB-error "$(echo "$reply" | head -c 200)"
