@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "appliance/control.h"
@@ -24,7 +25,15 @@ struct ctl_client {
 	char *out;
 	size_t out_len, out_off;
 	bool closing; /* peer closed its side: flush replies, then close */
+	time_t last_active; /* monotonic seconds */
 };
+
+static time_t mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 int ctl_parse_request(const char *line, size_t len, struct json **out, char *err, size_t errsz)
 {
@@ -97,6 +106,7 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	s->has_admin_group = admin_set;
 	s->handler = h;
 	s->ctx = ctx;
+	s->idle_seconds = CTL_IDLE_SECONDS;
 	return 0;
 }
 
@@ -192,6 +202,7 @@ static void accept_clients(struct ctl_server *s)
 			continue;
 		}
 		c->fd = fd;
+		c->last_active = mono_seconds();
 		peer_rights(s, fd, &c->peer);
 		s->clients[s->n_clients++] = c;
 	}
@@ -270,6 +281,7 @@ static bool client_read(struct ctl_server *s, struct ctl_client *c)
 		}
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
+		c->last_active = mono_seconds();
 		for (ssize_t i = 0; i < n; i++) {
 			char ch = buf[i];
 			if (c->skipping) {
@@ -313,6 +325,7 @@ void ctl_dispatch(struct ctl_server *s, const struct pollfd *pfd, size_t n)
 {
 	struct ctl_client *seen[CTL_MAX_CLIENTS];
 	size_t n_seen = 0;
+	time_t now = mono_seconds();
 
 	/* The pollfds were made from the clients as they were; match by fd. */
 	for (size_t i = 1; i < n; i++) {
@@ -329,6 +342,13 @@ void ctl_dispatch(struct ctl_server *s, const struct pollfd *pfd, size_t n)
 				seen[n_seen++] = c;
 			break;
 		}
+	}
+	for (size_t k = 0; k < s->n_clients; k++) {
+		bool listed = false;
+		for (size_t i = 0; i < n_seen; i++)
+			listed |= seen[i] == s->clients[k];
+		if (!listed && now - s->clients[k]->last_active > (time_t)s->idle_seconds)
+			seen[n_seen++] = s->clients[k];
 	}
 	for (size_t i = 0; i < n_seen; i++) {
 		for (size_t k = 0; k < s->n_clients; k++) {

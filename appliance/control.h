@@ -23,6 +23,9 @@
 #define CTL_LINE_MAX (64 * 1024)       /* the issue: > 64 KiB is refused */
 #define CTL_OUT_MAX (8 * 1024 * 1024)  /* replies queued for one client */
 #define CTL_MAX_CLIENTS 64
+/* A connection that sends nothing for this long is closed, so idle or
+ * stuck clients cannot hold the CTL_MAX_CLIENTS slots for ever. */
+#define CTL_IDLE_SECONDS 300
 #define CTL_DEFAULT_SOCKET "/run/hvgate/control.sock"
 
 struct ctl_peer {
@@ -49,6 +52,7 @@ struct ctl_server {
 	ctl_handler handler;
 	void *ctx;
 	unsigned long requests, bad_requests;
+	unsigned idle_seconds; /* CTL_IDLE_SECONDS unless changed after ctl_listen */
 };
 
 /* Creates the socket at `path` (replacing a stale one), mode `mode`, owned
@@ -58,7 +62,8 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 void ctl_close(struct ctl_server *s);
 /* Fills up to `max` pollfds; returns how many. */
 size_t ctl_pollfds(const struct ctl_server *s, struct pollfd *pfd, size_t max);
-/* Serves what the pollfds from ctl_pollfds() report. */
+/* Serves what the pollfds from ctl_pollfds() report, and closes clients
+ * idle for CTL_IDLE_SECONDS (call it at least every few seconds). */
 void ctl_dispatch(struct ctl_server *s, const struct pollfd *pfd, size_t n);
 
 /* Parses one request line: a JSON object with a string member "cmd".

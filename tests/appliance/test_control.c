@@ -122,6 +122,17 @@ START_TEST(live_socket)
 	ck_assert_ptr_nonnull(strstr(out, getuid() == 0 ? "\"may_change\":true" : "\"may_change\":false"));
 	ck_assert_uint_eq(s.bad_requests, 2);
 
+	/* An idle client is closed after idle_seconds. */
+	s.idle_seconds = 1;
+	for (int round = 0; round < 400 && s.n_clients; round++) {
+		struct pollfd pfd[CTL_MAX_CLIENTS + 1];
+		size_t n = ctl_pollfds(&s, pfd, CTL_MAX_CLIENTS + 1);
+		poll(pfd, n, 10);
+		ctl_dispatch(&s, pfd, n);
+	}
+	ck_assert_uint_eq(s.n_clients, 0);
+	ck_assert_int_eq(read(fd, out, sizeof(out)), 0); /* the server closed it */
+
 	close(fd);
 	ctl_close(&s);
 	ck_assert_int_eq(stat(path, &st), -1);
