@@ -983,7 +983,9 @@ static void loop(struct daemon *d)
 			on_signal(d);
 		if (log_i >= 0 && (pfd[log_i].revents & POLLIN))
 			nflogd_read(d->log);
-		if (met_i >= 0 && (pfd[met_i].revents & POLLIN))
+		/* Also without input: MHD closes timed-out connections in
+		 * MHD_run, and the loop wakes at least every counter interval. */
+		if (met_i >= 0)
 			metrics_run(d->metrics);
 		ctl_dispatch(&d->ctl, pfd + ctl_first, n_ctl);
 		if (txn_tick(&d->txn, time(NULL), err, sizeof(err)) < 0)
