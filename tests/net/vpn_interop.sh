@@ -180,6 +180,22 @@ ip -n "$LAB-c" link del "$C"
 wait_for 5 sh -c "! test -e $RUN/$C.sock" && pass engine_exits_when_interface_deleted || fail engine_exits_when_interface_deleted
 ip -n "$LAB-d" link del "$D" 2>/dev/null
 
+# ---- handshake retries: 1 + 19 initiations (kernel timers.c), then give up ----
+# Timers scaled 0.05: REKEY_TIMEOUT 0.25 s, REKEY_ATTEMPT_TIME 4.5 s. The
+# endpoint takes the datagrams and never answers.
+A4=${LAB}a4
+bg a env HVGATE_VPN_TIME_SCALE=0.05 HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$A4" -f
+wait_for 5 test -S "$RUN/$A4.sock"
+at a wg set "$A4" private-key "$K/a3" peer "$(pub b3)" endpoint 127.0.0.1:9 allowed-ips 10.75.0.2/32
+lab_addr a "$A4" 10.75.0.1/24; ip -n "$LAB-a" link set "$A4" up
+at a ping -c 1 -W 1 10.75.0.2 >/dev/null 2>&1
+sleep 7
+tx1=$(at a wg show "$A4" transfer | awk '{print $3}')
+sleep 2
+tx2=$(at a wg show "$A4" transfer | awk '{print $3}')
+[ "$tx1" = $((20 * 148)) ] && [ "$tx1" = "$tx2" ] && pass handshake_retries_then_gives_up \
+	|| fail handshake_retries_then_gives_up "tx $tx1 then $tx2 bytes, want $((20 * 148))"
+
 # ---- wg-quick with hvgate as its userspace implementation ----
 Q=${LAB}q
 printf '#!/bin/sh\nexec "%s" vpn run "$1"\n' "$HVGATE" > "$LAB_TMP/hvgate-go"; chmod 755 "$LAB_TMP/hvgate-go"
