@@ -16,6 +16,10 @@ DAEMON_STATE="$LAB_TMP/state"
 DAEMON_EVENTS="$LAB_TMP/events.log"
 DAEMON_PID=""
 HVGATED=${HVGATED:-$HVGATE_BUILD/hvgated}
+# Private copies: a rebuild of the tree during a run cannot swap the
+# binaries under a suite.
+cp "$HVGATED" "$LAB_TMP/hvgated.bin" && HVGATED="$LAB_TMP/hvgated.bin"
+cp "$HVGATE" "$LAB_TMP/hvgate.bin" && HVGATE="$LAB_TMP/hvgate.bin"
 # Port for metrics inside the lab namespace (namespaces do not share ports).
 DAEMON_METRICS_PORT=${DAEMON_METRICS_PORT:-9469}
 
