@@ -261,12 +261,11 @@ int vpn_device_set_listen_port(struct vpn_device *dev, uint16_t port)
 	}
 	if (port && port == dev->listen_port && dev->udp4_fd >= 0)
 		return 0;
-	int old4 = dev->udp4_fd, old6 = dev->udp6_fd;
+	/* The old sockets are closed by vpn_socket_open once the new ones are
+	 * bound (closing also takes them out of the epoll set). */
 	int ret = vpn_socket_open(dev, port);
 	if (ret)
 		return ret;
-	(void)old4;
-	(void)old6;
 	if (dev->udp4_fd >= 0 && (ret = epoll_add(dev, dev->udp4_fd, TAG_UDP4)))
 		return ret;
 	if (dev->udp6_fd >= 0 && (ret = epoll_add(dev, dev->udp6_fd, TAG_UDP6)))

@@ -33,18 +33,14 @@ int vpn_tun_create(const char *ifname, char *actual, size_t actual_len, bool *vn
 		close(fd);
 		return err;
 	}
-	*vnet_hdr = false;
+	/* With IFF_VNET_HDR every packet carries the header, whether or not
+	 * the kernel accepts the offloads; without TSO it just stays zero. */
+	*vnet_hdr = offload;
 	if (offload) {
 		int hdr = VPN_VNET_HDR_LEN;
-		if (!ioctl(fd, TUNSETVNETHDRSZ, &hdr) &&
-		    !ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6))
-			*vnet_hdr = true;
-		else
+		if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) ||
+		    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6))
 			ioctl(fd, TUNSETOFFLOAD, 0);
-	}
-	if (!*vnet_hdr && offload) {
-		/* IFF_VNET_HDR is set but offloads refused: headers still come. */
-		*vnet_hdr = true;
 	}
 	snprintf(actual, actual_len, "%s", ifr.ifr_name);
 	return fd;
