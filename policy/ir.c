@@ -246,9 +246,11 @@ static bool value_succ(struct ir_value *v)
 
 int ir_set_normalize(struct ir_set *s)
 {
-	if (s->data != IR_DATA_NONE || !s->n_elems)
+	if (!s->n_elems)
 		return 0;
 	qsort(s->elems, s->n_elems, sizeof(*s->elems), elem_cmp);
+	if (s->data != IR_DATA_NONE)
+		return 0; /* maps: sorted only; their keys must not overlap */
 	bool intervals = (s->flags & IR_SET_INTERVAL) && s->n_key == 1;
 	bool merge_adjacent = intervals && ir_field_desc(s->key[0])->type != IR_T_IFNAME;
 	size_t out = 0;
@@ -340,22 +342,32 @@ static bool verdict_ok(const struct ir_table *t, const struct ir_verdict *v)
 
 static int set_validate(const struct ir_table *t, const struct ir_set *s, char *why, size_t n)
 {
-	for (size_t i = 0; i < s->n_elems; i++) {
-		const struct ir_set_elem *e = &s->elems[i];
-		if (s->data == IR_DATA_VERDICT && !verdict_ok(t, &e->verdict)) {
+	for (size_t i = 0; i < s->n_elems; i++)
+		if (s->data == IR_DATA_VERDICT && !verdict_ok(t, &s->elems[i].verdict)) {
 			snprintf(why, n, "set %s: element goes to unknown chain %s", s->name,
-				 e->verdict.chain);
+				 s->elems[i].verdict.chain);
 			return -1;
 		}
-		if (!(s->flags & IR_SET_INTERVAL) || s->n_key != 1 || i == 0)
-			continue;
-		const struct ir_value *prev_end = ir_elem_end(&s->elems[i - 1]);
-		if (memcmp(e->key[0].data, prev_end->data, prev_end->len) <= 0) {
-			snprintf(why, n, "set %s: element %zu overlaps or is out of order", s->name, i);
-			return -1;
+	if (!(s->flags & IR_SET_INTERVAL) || s->n_key != 1 || s->n_elems < 2)
+		return 0;
+	/* the kernel takes elements in any order, but refuses overlaps */
+	struct ir_set_elem *v = malloc(s->n_elems * sizeof(*v));
+	if (!v) {
+		snprintf(why, n, "out of memory");
+		return -1;
+	}
+	memcpy(v, s->elems, s->n_elems * sizeof(*v));
+	qsort(v, s->n_elems, sizeof(*v), elem_cmp);
+	int rc = 0;
+	for (size_t i = 1; !rc && i < s->n_elems; i++) {
+		const struct ir_value *prev_end = ir_elem_end(&v[i - 1]);
+		if (memcmp(v[i].key[0].data, prev_end->data, prev_end->len) <= 0) {
+			snprintf(why, n, "set %s: elements overlap", s->name);
+			rc = -1;
 		}
 	}
-	return 0;
+	free(v);
+	return rc;
 }
 
 int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)

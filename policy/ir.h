@@ -254,10 +254,11 @@ struct ir_value ir_value_addr(const uint8_t *bytes, int family);
 /* Frees a rule's matches and statements and zeroes it (optimizer). */
 void ir_rule_clear(struct ir_rule *r);
 
-/* Puts a set without data (not a map) into canonical form: elements sorted by
- * key, duplicates removed, and for IR_SET_INTERVAL sets of addresses or ports
- * overlapping and adjacent intervals merged (interface-name intervals, which
- * stand for wildcards, are only de-duplicated). Lowering and the optimizer
+/* Puts a set into canonical form: elements sorted by key; for a set without
+ * data (not a map) also duplicates removed, and for IR_SET_INTERVAL sets of
+ * addresses or ports overlapping and adjacent intervals merged
+ * (interface-name intervals, which stand for wildcards, are only
+ * de-duplicated). Maps are only sorted: their keys must already be disjoint. Lowering and the optimizer
  * call it so that the kernel never sees overlapping elements, which it
  * refuses (EEXIST). Returns 0 or -1 on ENOMEM. */
 int ir_set_normalize(struct ir_set *s);
@@ -277,8 +278,8 @@ int ir_table_drop_unused_sets(struct ir_table *t);
 
 /* Checks the table's internal consistency: set references in range, every
  * jump/goto (rules and map elements) names a chain of the table, every
- * anonymous set used by exactly one rule, elements of interval sets sorted
- * and not overlapping. Returns 0, or -1 with the first problem in why. For
+ * anonymous set used by exactly one rule, elements of interval sets not
+ * overlapping. Returns 0, or -1 with the first problem in why. For
  * tests and fuzzing; a correct compiler never fails it. */
 int ir_table_validate(const struct ir_table *t, char *why, size_t why_len);
 

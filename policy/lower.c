@@ -757,6 +757,9 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 			  const char *fallback)
 {
 	if (map != (size_t)-1 && l->t->sets[map].n_elems) {
+		/* sorted: the same zones give the same map whatever their order */
+		if (ir_set_normalize(&l->t->sets[map]))
+			return -1;
 		struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DISPATCH);
 		struct ir_stmt *s = r ? ir_stmt_add(r) : NULL;
 		if (!s)

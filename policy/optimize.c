@@ -11,7 +11,10 @@
  *              chain per rule holding that rule's counter, log and verdict:
  *              first match is kept (a key goes to the first rule that has it)
  *              and so are per-rule counters, but the cost per packet no longer
- *              grows with the number of rules
+ *              grows with the number of rules. A run that differs in one
+ *              address or port match with prefixes or ranges becomes an
+ *              interval map, cut into pieces that each go to the first rule
+ *              covering them
  *   inline     a set of one element becomes a plain compare, prefix or range
  *   name       anonymous address and port sets become named sets
  *              (addr4_N, addr6_N, port_N); identical named sets and maps are
@@ -427,9 +430,32 @@ static const struct ir_value *match_value(const struct ir_table *t, const struct
 	return m->kind == IR_M_LOOKUP ? &t->sets[m->set].elems[i].key[0] : &m->value;
 }
 
-/* A rule that can be an element of a dispatch map: exact matches only, and
- * a terminal action that a goto'd chain can take over. */
-static bool dispatchable(const struct ir_table *t, const struct ir_rule *r)
+/* An address or port field: intervals of it can be map keys. */
+static bool interval_field(enum ir_field f)
+{
+	enum ir_field_type ty = ir_field_desc(f)->type;
+	return ty == IR_T_IPV4 || ty == IR_T_IPV6 || ty == IR_T_PORT;
+}
+
+/* A match that is an interval, or a set of intervals, of an address or port
+ * (the interval mode of dispatch). */
+static bool interval_match(const struct ir_table *t, const struct ir_match *m)
+{
+	if (m->op != IR_OP_EQ || m->n_field != 1 || !interval_field(m->field[0]))
+		return false;
+	if (m->kind == IR_M_PREFIX || m->kind == IR_M_RANGE)
+		return true;
+	if (m->kind == IR_M_LOOKUP) {
+		const struct ir_set *s = &t->sets[m->set];
+		return (s->flags & IR_SET_ANONYMOUS) && s->data == IR_DATA_NONE && s->n_key == 1;
+	}
+	return false;
+}
+
+/* A rule that can be an element of a dispatch map: exact matches only (or,
+ * with `intervals`, address and port intervals too), and a terminal action
+ * that a goto'd chain can take over. */
+static bool dispatchable(const struct ir_table *t, const struct ir_rule *r, bool intervals)
 {
 	if (!r->n_matches || has_stmt(r, IR_S_LIMIT) || has_stmt(r, IR_S_QUEUE))
 		return false;
@@ -439,6 +465,8 @@ static bool dispatchable(const struct ir_table *t, const struct ir_rule *r)
 		return false;
 	size_t keys = 1;
 	for (size_t i = 0; i < r->n_matches; i++) {
+		if (intervals && interval_match(t, &r->matches[i]))
+			continue;
 		if (!exact_match(t, &r->matches[i]))
 			return false;
 		keys *= match_n_values(t, &r->matches[i]);
@@ -575,23 +603,67 @@ static int rule_keys(const struct ir_table *t, const struct ir_rule *r, const si
 }
 
 /* Replaces rules [from, to) of chain ci by one dispatch rule. */
-static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+/* The first rule of run [from, to) of chain ci becomes the dispatch rule:
+ * its common matches, then `key fields vmap @map`; the others go. */
+static int dispatch_rule(struct ir_table *t, size_t ci, size_t from, size_t to, const size_t *pos,
+			 size_t n_pos, size_t map, bool *drop)
 {
-	struct ir_table *t = dp->t;
+	struct ir_rule *r = &t->chains[ci].rules[from];
+	size_t out = 0;
+	for (size_t i = 0; i < r->n_matches; i++) {
+		bool is_key = false;
+		for (size_t k = 0; k < n_pos; k++)
+			is_key = is_key || pos[k] == i;
+		if (!is_key)
+			r->matches[out++] = r->matches[i];
+	}
+	r->n_matches = out;
+	r->n_stmts = 0;
+	struct ir_stmt *st = ir_stmt_add(r);
+	if (!st)
+		return -1;
+	st->kind = IR_S_VMAP;
+	st->n_field = n_pos;
+	memcpy(st->field, t->sets[map].key, n_pos * sizeof(st->field[0]));
+	st->set = map;
+	r->verdict.kind = IR_V_NONE;
+	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+	for (size_t j = from + 1; j < to; j++)
+		drop[j] = true;
+	return 1;
+}
+
+/* The positions of the matches that differ within run [from, to); -1 if
+ * the run cannot be one lookup. */
+static int key_positions(const struct ir_table *t, size_t ci, size_t from, size_t to, size_t *pos,
+			 size_t *n_pos)
+{
 	const struct ir_rule *first = &t->chains[ci].rules[from];
-	size_t pos[IR_CONCAT_MAX], n_pos = 0;
+	*n_pos = 0;
 	for (size_t i = 0; i < first->n_matches; i++) {
 		bool common = true;
 		for (size_t j = from + 1; j < to && common; j++)
 			common = match_eq(t, &first->matches[i], &t->chains[ci].rules[j].matches[i]);
 		if (common)
 			continue;
-		if (n_pos == IR_CONCAT_MAX || first->matches[i].field[0] == IR_META_NFPROTO)
-			return 0; /* not expressible: leave the run alone */
-		pos[n_pos++] = i;
+		if (*n_pos == IR_CONCAT_MAX || first->matches[i].field[0] == IR_META_NFPROTO)
+			return -1; /* not expressible: leave the run alone */
+		pos[(*n_pos)++] = i;
 	}
-	if (!n_pos)
+	return *n_pos ? 0 : -1;
+}
+
+static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	const struct ir_rule *first = &t->chains[ci].rules[from];
+	size_t pos[IR_CONCAT_MAX], n_pos = 0;
+	if (key_positions(t, ci, from, to, pos, &n_pos))
 		return 0;
+	for (size_t j = from; j < to; j++)
+		for (size_t k = 0; k < n_pos; k++)
+			if (!exact_match(t, &t->chains[ci].rules[j].matches[pos[k]]))
+				return 0;
 	struct key_rec *recs = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t j = from; j < to; j++) {
@@ -627,30 +699,231 @@ static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 		*e = recs[i].elem;
 	}
 	free(recs);
-	/* the first rule of the run becomes the dispatch rule */
-	struct ir_rule *r = &t->chains[ci].rules[from];
-	size_t out = 0;
-	for (size_t i = 0; i < r->n_matches; i++) {
-		bool is_key = false;
-		for (size_t k = 0; k < n_pos; k++)
-			is_key = is_key || pos[k] == i;
-		if (!is_key)
-			r->matches[out++] = r->matches[i];
+	return dispatch_rule(t, ci, from, to, pos, n_pos, idx, drop);
+}
+
+/* ---- dispatch over intervals ----
+ *
+ * A run whose rules differ in one address or port match only, where some of
+ * them are prefixes or ranges, becomes one interval verdict map. The
+ * intervals of the rules may overlap; first match is kept by cutting the
+ * key space into pieces at every interval edge and giving each piece to the
+ * first rule (lowest position) that covers it (a sweep with a min-heap of
+ * the rules covering the current piece). */
+
+struct span {
+	struct ir_value lo, hi;
+	size_t rule; /* position in the run: first wins */
+};
+
+static int span_lo_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return memcmp(x->lo.data, y->lo.data, x->lo.len);
+}
+
+static int value_cmp_sort(const void *a, const void *b)
+{
+	const struct ir_value *x = a, *y = b;
+	return memcmp(x->data, y->data, x->len);
+}
+
+/* v + 1 / v - 1 in big-endian; false if it wrapped. */
+static bool value_step(struct ir_value *v, int dir)
+{
+	for (size_t i = v->len; i-- > 0;) {
+		v->data[i] = (uint8_t)(v->data[i] + dir);
+		if (v->data[i] != (dir > 0 ? 0x00 : 0xff))
+			return true;
 	}
-	r->n_matches = out;
-	r->n_stmts = 0;
-	struct ir_stmt *st = ir_stmt_add(r);
-	if (!st)
+	return false;
+}
+
+/* Min-heap of span indices ordered by rule position. */
+struct heap {
+	size_t *v, n;
+	const struct span *spans;
+};
+
+static bool heap_less(const struct heap *h, size_t a, size_t b)
+{
+	return h->spans[h->v[a]].rule < h->spans[h->v[b]].rule;
+}
+
+static void heap_swap(struct heap *h, size_t a, size_t b)
+{
+	size_t x = h->v[a];
+	h->v[a] = h->v[b];
+	h->v[b] = x;
+}
+
+static void heap_push(struct heap *h, size_t span)
+{
+	size_t i = h->n++;
+	h->v[i] = span;
+	while (i && heap_less(h, i, (i - 1) / 2)) {
+		heap_swap(h, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_pop(struct heap *h)
+{
+	h->v[0] = h->v[--h->n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < h->n && heap_less(h, l, m))
+			m = l;
+		if (r < h->n && heap_less(h, r, m))
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(h, i, m);
+		i = m;
+	}
+}
+
+/* The values (as intervals) a match accepts, appended to spans. */
+static int match_spans(const struct ir_table *t, const struct ir_match *m, size_t rule,
+		       struct span **v, size_t *n, size_t *cap)
+{
+	size_t count = m->kind == IR_M_LOOKUP ? t->sets[m->set].n_elems : 1;
+	if (*n + count > *cap) {
+		size_t ncap = (*n + count) * 2;
+		struct span *nv = realloc(*v, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = ncap;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct span *sp = &(*v)[(*n)++];
+		sp->rule = rule;
+		if (m->kind == IR_M_LOOKUP) {
+			sp->lo = t->sets[m->set].elems[i].key[0];
+			sp->hi = *ir_elem_end(&t->sets[m->set].elems[i]);
+		} else {
+			sp->lo = sp->hi = m->value;
+			if (m->kind == IR_M_RANGE)
+				sp->hi = m->value_end;
+			for (size_t b = m->prefix_len; m->kind == IR_M_PREFIX && b < (size_t)sp->hi.len * 8; b++)
+				sp->hi.data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		}
+	}
+	return 0;
+}
+
+/* Adds [lo, hi] -> targets[rule] to map s, joining it to the last element
+ * when that goes to the same rule and ends right before lo. */
+static int add_piece(struct ir_set *s, const struct ir_value *lo, const struct ir_value *hi,
+		     const char *target)
+{
+	if (s->n_elems) {
+		struct ir_set_elem *last = &s->elems[s->n_elems - 1];
+		struct ir_value next = *ir_elem_end(last);
+		if (!strcmp(last->verdict.chain, target) && value_step(&next, 1) &&
+		    !memcmp(next.data, lo->data, lo->len)) {
+			last->key_end[0] = *hi;
+			return 0;
+		}
+	}
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	if (!e)
 		return -1;
-	st->kind = IR_S_VMAP;
-	st->n_field = n_pos;
-	memcpy(st->field, s->key, n_pos * sizeof(s->key[0]));
-	st->set = idx;
-	r->verdict.kind = IR_V_NONE;
-	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
-	for (size_t j = from + 1; j < to; j++)
-		drop[j] = true;
-	return 1;
+	e->key[0] = *lo;
+	if (memcmp(lo->data, hi->data, lo->len))
+		e->key_end[0] = *hi;
+	e->verdict.kind = IR_V_GOTO;
+	snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", target);
+	return 0;
+}
+
+/* Sweeps the sorted spans into first-match pieces of map s. */
+static int sweep_spans(struct ir_set *s, const struct span *spans, size_t n,
+		       char (*targets)[IR_NAME_MAX])
+{
+	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
+	struct heap h = { .v = malloc(n * sizeof(size_t)), .spans = spans };
+	if (!edges || !h.v) {
+		free(edges);
+		free(h.v);
+		return -1;
+	}
+	size_t ne = 0;
+	for (size_t i = 0; i < n; i++) {
+		edges[ne++] = spans[i].lo;
+		struct ir_value after = spans[i].hi;
+		if (value_step(&after, 1))
+			edges[ne++] = after;
+	}
+	qsort(edges, ne, sizeof(*edges), value_cmp_sort);
+	size_t next = 0, k = 0;
+	int rc = 0;
+	while (!rc && k < ne) {
+		const struct ir_value *at = &edges[k];
+		while (next < n && memcmp(spans[next].lo.data, at->data, at->len) <= 0)
+			heap_push(&h, next++);
+		while (h.n && memcmp(spans[h.v[0]].hi.data, at->data, at->len) < 0)
+			heap_pop(&h); /* ended before this piece */
+		size_t k2 = k + 1;
+		while (k2 < ne && !memcmp(edges[k2].data, at->data, at->len))
+			k2++; /* skip equal edges */
+		if (h.n) {
+			struct ir_value end;
+			if (k2 < ne) {
+				end = edges[k2];
+				value_step(&end, -1);
+			} else {
+				end = spans[h.v[0]].hi; /* runs to the top of the key space */
+			}
+			rc = add_piece(s, at, &end, targets[spans[h.v[0]].rule]);
+		}
+		k = k2;
+	}
+	free(edges);
+	free(h.v);
+	return rc;
+}
+
+static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	size_t pos[IR_CONCAT_MAX], n_pos;
+	if (key_positions(t, ci, from, to, pos, &n_pos) || n_pos != 1 ||
+	    !interval_field(t->chains[ci].rules[from].matches[pos[0]].field[0]))
+		return 0;
+	char (*targets)[IR_NAME_MAX] = calloc(to - from, IR_NAME_MAX);
+	struct span *spans = NULL;
+	size_t n = 0, cap = 0;
+	int rc = targets ? 0 : -1;
+	for (size_t j = from; !rc && j < to; j++) {
+		const struct ir_rule *r = &t->chains[ci].rules[j];
+		rc = target_chain(dp, r, targets[j - from], IR_NAME_MAX);
+		if (!rc)
+			rc = match_spans(t, &t->chains[ci].rules[j].matches[pos[0]], j - from, &spans,
+					 &n, &cap);
+	}
+	size_t idx = (size_t)-1;
+	if (!rc) {
+		qsort(spans, n, sizeof(*spans), span_lo_cmp);
+		char name[IR_NAME_MAX];
+		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
+		idx = ir_set_add(t, name);
+		rc = idx == (size_t)-1 ? -1 : 0;
+	}
+	if (!rc) {
+		struct ir_set *s = &t->sets[idx];
+		s->key[0] = t->chains[ci].rules[from].matches[pos[0]].field[0];
+		s->n_key = 1;
+		s->flags = IR_SET_INTERVAL;
+		s->data = IR_DATA_VERDICT;
+		rc = sweep_spans(s, spans, n, targets);
+	}
+	free(spans);
+	free(targets);
+	if (rc)
+		return -1;
+	return dispatch_rule(t, ci, from, to, pos, 1, idx, drop);
 }
 
 static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
@@ -661,33 +934,37 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 	size_t n_chains = t->n_chains; /* target chains added below are not scanned */
 	int rc = 0;
 	for (size_t ci = 0; !rc && ci < n_chains; ci++) {
-		size_t n_rules = t->chains[ci].n_rules;
-		bool *drop = calloc(n_rules ? n_rules : 1, 1);
-		if (!drop) {
-			rc = -1;
-			break;
-		}
-		size_t i = 0;
-		while (!rc && i < n_rules) {
-			const struct ir_rule *a = &t->chains[ci].rules[i];
-			size_t j = i;
-			while (j < n_rules && dispatchable(t, &t->chains[ci].rules[j]) &&
-			       same_shape(a, &t->chains[ci].rules[j]))
-				j++;
-			if (j - i >= DISPATCH_MIN_RUN) {
-				int done = dispatch_run(&dp, ci, i, j, drop);
-				if (done < 0)
-					rc = -1;
-				else if (done) {
-					rep->runs_dispatched++;
-					rep->rules_dispatched += j - i;
-				}
+		/* exact runs first (hash lookups), then interval runs among the rest */
+		for (int intervals = 0; !rc && intervals < 2; intervals++) {
+			size_t n_rules = t->chains[ci].n_rules;
+			bool *drop = calloc(n_rules ? n_rules : 1, 1);
+			if (!drop) {
+				rc = -1;
+				break;
 			}
-			i = j > i ? j : i + 1;
+			size_t i = 0;
+			while (!rc && i < n_rules) {
+				const struct ir_rule *a = &t->chains[ci].rules[i];
+				size_t j = i;
+				while (j < n_rules && dispatchable(t, &t->chains[ci].rules[j], intervals) &&
+				       same_shape(a, &t->chains[ci].rules[j]))
+					j++;
+				if (j - i >= DISPATCH_MIN_RUN) {
+					int done = intervals ? interval_run(&dp, ci, i, j, drop) :
+							       dispatch_run(&dp, ci, i, j, drop);
+					if (done < 0)
+						rc = -1;
+					else if (done) {
+						rep->runs_dispatched++;
+						rep->rules_dispatched += j - i;
+					}
+				}
+				i = j > i ? j : i + 1;
+			}
+			if (!rc)
+				chain_compact(&t->chains[ci], drop);
+			free(drop);
 		}
-		if (!rc)
-			chain_compact(&t->chains[ci], drop);
-		free(drop);
 	}
 	hmap_free(&dp.targets);
 	return rc;

@@ -212,6 +212,60 @@ START_TEST(test_dispatch_keeps_first_match_and_counters)
 }
 END_TEST
 
+/* The comment of the rule that map element covering `addr` leads to. */
+static const char *owner_of(struct ir_table *t, const struct ir_set *map, const uint8_t addr[4])
+{
+	for (size_t i = 0; i < map->n_elems; i++) {
+		const struct ir_set_elem *e = &map->elems[i];
+		if (memcmp(e->key[0].data, addr, 4) <= 0 && memcmp(addr, ir_elem_end(e)->data, 4) <= 0)
+			return ir_chain_find(t, e->verdict.chain)->rules[0].comment;
+	}
+	return "";
+}
+
+START_TEST(test_dispatch_intervals_first_match)
+{
+	char *text = cat(zones, "pass  from a to 10.1.0.0/16\n"		     /* 3 */
+				"block from a to 10.0.0.0/8\n"		     /* 4 */
+				"pass  from a to 11.0.0.1\n"		     /* 5 */
+				"pass  from a to 172.16.0.0/12\n"	     /* 6 */
+				"block from a to 172.16.5.0-172.32.0.10\n" /* 7 */
+				"pass  from a to 192.168.1.0/24\n"	     /* 8 */
+				"block from a to 192.168.0.0/16\n"	     /* 9 */
+				"pass  from a to 1.2.3.4\n"		     /* 10 */
+				"block from a to 0.0.0.0/0\n");	     /* 11 */
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	const struct ir_set *map = NULL;
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strncmp(t->sets[i].name, "dispatch_", 9))
+			map = &t->sets[i];
+	ck_assert_ptr_nonnull(map);
+	ck_assert(map->flags & IR_SET_INTERVAL);
+	ck_assert_int_eq(map->key[0], IR_IP_DADDR);
+	static const struct {
+		uint8_t addr[4];
+		const char *line;
+	} probes[] = {
+		{ { 10, 1, 2, 3 }, TEST_FILE ":3:" },	  { { 10, 200, 0, 1 }, TEST_FILE ":4:" },
+		{ { 10, 0, 0, 0 }, TEST_FILE ":4:" },	  { { 11, 0, 0, 1 }, TEST_FILE ":5:" },
+		{ { 172, 20, 0, 1 }, TEST_FILE ":6:" },  { { 172, 32, 0, 5 }, TEST_FILE ":7:" },
+		{ { 172, 32, 0, 11 }, TEST_FILE ":11:" }, { { 192, 168, 1, 9 }, TEST_FILE ":8:" },
+		{ { 192, 168, 2, 9 }, TEST_FILE ":9:" },  { { 1, 2, 3, 4 }, TEST_FILE ":10:" },
+		{ { 8, 8, 8, 8 }, TEST_FILE ":11:" },	  { { 255, 255, 255, 255 }, TEST_FILE ":11:" },
+		{ { 0, 0, 0, 0 }, TEST_FILE ":11:" },
+	};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		const char *owner = owner_of(t, map, probes[i].addr);
+		ck_assert_msg(!strncmp(owner, probes[i].line, strlen(probes[i].line)),
+			      "%u.%u.%u.%u: %s, expected %s", probes[i].addr[0], probes[i].addr[1],
+			      probes[i].addr[2], probes[i].addr[3], owner, probes[i].line);
+	}
+	done(t);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_normalize_intervals)
 {
 	struct ir_set s = { .n_key = 1, .flags = IR_SET_INTERVAL };
@@ -276,6 +330,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_dedupe_and_unreachable);
 	tcase_add_test(tc, test_sets_named_and_shared);
 	tcase_add_test(tc, test_dispatch_keeps_first_match_and_counters);
+	tcase_add_test(tc, test_dispatch_intervals_first_match);
 	tcase_add_test(tc, test_normalize_intervals);
 	tcase_add_test(tc, test_no_dedupe_across_modification);
 	suite_add_tcase(s, tc);
