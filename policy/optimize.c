@@ -36,6 +36,9 @@
 /* Keys one rule may contribute to a dispatch map (the cross product of its
  * set matches); beyond that the rule ends the run. */
 #define DISPATCH_MAX_KEYS_PER_RULE 4096
+/* Keys of one dispatch map: bounds the memory of building it (a key record
+ * is a few hundred bytes); a longer run is cut into several maps. */
+#define DISPATCH_MAX_KEYS (1u << 18)
 
 /* ---- hashing (FNV-1a, 64 bit) ---- */
 
@@ -428,6 +431,17 @@ static size_t match_n_values(const struct ir_table *t, const struct ir_match *m)
 static const struct ir_value *match_value(const struct ir_table *t, const struct ir_match *m, size_t i)
 {
 	return m->kind == IR_M_LOOKUP ? &t->sets[m->set].elems[i].key[0] : &m->value;
+}
+
+/* Keys (or intervals) rule r adds to a dispatch map: the product of the
+ * number of values of its matches. */
+static size_t rule_key_count(const struct ir_table *t, const struct ir_rule *r)
+{
+	size_t keys = 1;
+	for (size_t i = 0; i < r->n_matches; i++)
+		if (r->matches[i].kind == IR_M_LOOKUP)
+			keys *= t->sets[r->matches[i].set].n_elems ? t->sets[r->matches[i].set].n_elems : 1;
+	return keys;
 }
 
 /* An address or port field: intervals of it can be map keys. */
@@ -945,10 +959,14 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 			size_t i = 0;
 			while (!rc && i < n_rules) {
 				const struct ir_rule *a = &t->chains[ci].rules[i];
-				size_t j = i;
+				size_t j = i, keys = 0;
 				while (j < n_rules && dispatchable(t, &t->chains[ci].rules[j], intervals) &&
-				       same_shape(a, &t->chains[ci].rules[j]))
+				       same_shape(a, &t->chains[ci].rules[j])) {
+					keys += rule_key_count(t, &t->chains[ci].rules[j]);
+					if (keys > DISPATCH_MAX_KEYS && j > i)
+						break;
 					j++;
+				}
 				if (j - i >= DISPATCH_MIN_RUN) {
 					int done = intervals ? interval_run(&dp, ci, i, j, drop) :
 							       dispatch_run(&dp, ci, i, j, drop);
