@@ -623,6 +623,61 @@ static size_t gather_candidates(struct shadow *s, uint32_t i)
 	return n;
 }
 
+static size_t boxes_intervals(const struct boxes *bs)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < bs->n; i++)
+		for (int d = 0; d < DIM_COUNT; d++)
+			n += bs->v[i].d[d].n;
+	return n;
+}
+
+/* A necessary condition for coverage, cheap to refute: in every dimension,
+ * the earlier rules that overlap a box of the rule must together cover that
+ * box's extent. (If the rule is covered, so is each of its projections.)
+ * Returns 1 if coverage is still possible, 0 if not, -1 on ENOMEM. The
+ * cheap dimensions (zones, services) are tried before the addresses. */
+static int projections_cover(const struct shadow *s, const struct rule_space *me,
+			     const uint32_t *cands, size_t n_cands)
+{
+	static const int order[DIM_COUNT] = { DIM_SRC_ZONE, DIM_DST_ZONE, DIM_SERVICE,
+					      DIM_SRC_ADDR, DIM_DST_ADDR };
+	for (size_t k = 0; k < me->boxes.n; k++) {
+		const struct box *b = &me->boxes.v[k];
+		for (int o = 0; o < DIM_COUNT; o++) {
+			int d = order[o];
+			struct ivset u = { 0 };
+			for (size_t c = 0; c < n_cands; c++) {
+				const struct boxes *eb = &s->rules[cands[c]].boxes;
+				for (size_t e = 0; e < eb->n; e++) {
+					const struct ivset *src = &eb->v[e].d[d];
+					if (!box_overlaps(b, &eb->v[e]))
+						continue;
+					struct iv *nv = realloc(u.v, (u.n + src->n) * sizeof(*nv));
+					if (!nv) {
+						ivset_free(&u);
+						return -1;
+					}
+					u.v = nv;
+					memcpy(u.v + u.n, src->v, src->n * sizeof(*nv));
+					u.n += src->n;
+				}
+			}
+			ivset_normalize(&u);
+			struct ivset rest;
+			int e = ivset_subtract(&rest, &b->d[d], &u);
+			ivset_free(&u);
+			size_t left = rest.n;
+			ivset_free(&rest);
+			if (e)
+				return -1;
+			if (left)
+				return 0;
+		}
+	}
+	return 1;
+}
+
 static int analyse_rule(struct shadow *s, size_t i)
 {
 	const struct policy_rule *r = &s->p->rules[i];
@@ -632,12 +687,20 @@ static int analyse_rule(struct shadow *s, size_t i)
 	int result = 0;
 	if (copy_boxes(&remaining, &me->boxes))
 		goto oom;
-	size_t n_candidates = gather_candidates(s, (uint32_t)i);
+	size_t n_all = gather_candidates(s, (uint32_t)i), n_candidates = 0;
+	for (size_t c = 0; c < n_all; c++) {
+		uint32_t j = s->candidates[c];
+		const struct policy_rule *e = &s->p->rules[j];
+		if (e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, &s->rules[j]))
+			s->candidates[n_candidates++] = j;
+	}
+	int possible = n_candidates ? projections_cover(s, me, s->candidates, n_candidates) : 0;
+	if (possible < 0)
+		goto oom;
+	if (!possible)
+		goto out;
 	for (size_t c = 0; c < n_candidates && remaining.n; c++) {
 		size_t j = s->candidates[c];
-		const struct policy_rule *e = &s->p->rules[j];
-		if (e->tenant != r->tenant || e->has_limit || !hulls_overlap(me, &s->rules[j]))
-			continue;
 		int changed = subtract_rule(&remaining, &s->rules[j]);
 		if (changed < 0)
 			goto oom;
@@ -648,7 +711,8 @@ static int analyse_rule(struct shadow *s, size_t i)
 			by = nb;
 			by[n_by++] = j;
 		}
-		if (remaining.n > POLICY_SHADOW_MAX_BOXES) {
+		if (remaining.n > POLICY_SHADOW_MAX_BOXES ||
+		    boxes_intervals(&remaining) > POLICY_SHADOW_MAX_INTERVALS) {
 			if (!s->cut_short++)
 				s->first_cut_short = i;
 			goto out;
@@ -704,9 +768,10 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 	}
 	if (s.cut_short)
 		policy_note(d, &p->rules[s.first_cut_short].loc,
-			    "shadow analysis of this rule%s was cut short after %d pieces of "
-			    "uncovered space; it may be shadowed without a report",
-			    s.cut_short > 1 ? " and others" : "", POLICY_SHADOW_MAX_BOXES);
+			    "shadow analysis of this rule%s was cut short (more than %d pieces or "
+			    "%d intervals of uncovered space); it may be shadowed without a report",
+			    s.cut_short > 1 ? " and others" : "", POLICY_SHADOW_MAX_BOXES,
+			    POLICY_SHADOW_MAX_INTERVALS);
 out:
 	for (size_t i = 0; s.rules && i < p->n_rules; i++)
 		boxes_free(&s.rules[i].boxes);

@@ -12,8 +12,14 @@
  * never covers one from zone B even if their interface patterns overlap),
  * which can miss a shadow but never reports a false one.
  *
- * The work per rule is capped (POLICY_SHADOW_MAX_BOXES pieces of remaining
- * space); a rule whose analysis was cut short gets a note, not an error.
+ * Before subtracting, a cheap necessary condition is tested: in each
+ * dimension the overlapping earlier rules must together cover the rule's
+ * extent (a rule from an address-only endpoint is never covered by rules
+ * that all name one zone, whatever their addresses).
+ *
+ * The work per rule is capped (POLICY_SHADOW_MAX_BOXES pieces or
+ * POLICY_SHADOW_MAX_INTERVALS intervals of remaining space); a rule whose
+ * analysis was cut short gets a note, not an error.
  */
 #ifndef HVGATE_POLICY_SHADOW_H
 #define HVGATE_POLICY_SHADOW_H
@@ -24,6 +30,9 @@
 /* Pieces of a rule's not-yet-covered space kept at most; past this the
  * analysis of that rule stops (a cost bound, not a semantic limit). */
 #define POLICY_SHADOW_MAX_BOXES 512
+/* Likewise for the intervals all those pieces hold together (large address
+ * sets split into many intervals). */
+#define POLICY_SHADOW_MAX_INTERVALS 65536
 
 /* Reports each shadowed rule as an error with a note at the rule(s) that
  * shadow it. Returns 0 or -1 if a rule is shadowed. */
