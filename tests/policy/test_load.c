@@ -242,6 +242,53 @@ START_TEST(test_large_policy)
 }
 END_TEST
 
+/* The shape of the benchmark generator (tests/bench/gen_policy.py): 100
+ * address lists of 1,000 addresses each, one block rule per list, then pass
+ * rules to single hosts and ports up to 10,000 rules. Time printed. */
+START_TEST(test_benchmark_shape)
+{
+	const int lists = 100, per_list = 1000;
+	size_t cap = (size_t)lists * per_list * 16 + (size_t)BENCH_RULES * 64 + 1024, n = 0;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	n += (size_t)snprintf(text + n, cap - n, "zone lan { interface \"lan0\" }\n"
+			      "zone dmz { interface \"dmz0\" }\nzone uplink { interface \"up*\" }\n"
+			      "default block\n");
+	for (int k = 0; k < lists; k++) {
+		n += (size_t)snprintf(text + n, cap - n, "define list_%d = {", k);
+		for (int i = 0; i < per_list; i++) {
+			int a = 2 * (k * per_list + i); /* never adjacent: no merging */
+			n += (size_t)snprintf(text + n, cap - n, "%s 10.%d.%d.%d", i ? "," : "",
+					      a >> 16, (a >> 8) & 255, a & 255);
+		}
+		n += (size_t)snprintf(text + n, cap - n, " }\n");
+	}
+	for (int k = 0; k < lists; k++)
+		n += (size_t)snprintf(text + n, cap - n, "block from $list_%d to dmz\n", k);
+	for (int i = 0; i < BENCH_RULES - lists; i++)
+		n += (size_t)snprintf(text + n, cap - n, "pass from lan to 172.16.%d.%d service tcp port %d\n",
+				      (i + 1) >> 8, (i + 1) & 255, 1024 + i % 60000);
+	ck_assert_uint_lt(n, cap);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("gen.hvp", text, n, NULL, &d);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!p)
+		policy_diags_print(&d, stderr);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_rules, BENCH_RULES);
+	ck_assert_uint_eq(d.n, 0);
+	printf("benchmark-shaped policy: %d rules, %d listed addresses, loaded and checked in %.3f s\n",
+	       BENCH_RULES, lists * per_list,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	policy_free(p);
+	policy_diags_free(&d);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("load");
@@ -250,6 +297,7 @@ int main(void)
 	tcase_add_test(tc, test_demo_policy);
 	tcase_add_test(tc, test_custom_fs);
 	tcase_add_test(tc, test_large_policy);
+	tcase_add_test(tc, test_benchmark_shape);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	TCase *files = tcase_create("files");
