@@ -364,7 +364,7 @@ static void put_stmt(FILE *out, const struct ir_table *t, const struct ir_stmt *
 	case IR_S_QUEUE:
 		fprintf(out, "queue num %u", s->queue_num);
 		if (s->queue_count > 1)
-			fprintf(out, "-%u", s->queue_num + s->queue_count - 1);
+			fprintf(out, "-%u", (unsigned)(s->queue_num + s->queue_count - 1));
 		if (s->queue_bypass)
 			fputs(" bypass", out);
 		return;

@@ -229,11 +229,12 @@ static uint64_t rule_hash(const struct ir_table *t, const struct ir_rule *r)
 		const struct ir_match *m = &r->matches[i];
 		h = fnv(h, &m->kind, sizeof(m->kind));
 		h = fnv(h, m->field, m->n_field * sizeof(m->field[0]));
-		if (m->kind == IR_M_LOOKUP)
-			h = (t->sets[m->set].flags & IR_SET_ANONYMOUS) ?
-				    fnv(h, &(uint64_t){ set_content_hash(&t->sets[m->set]) }, 8) :
-				    fnv(h, &m->set, sizeof(m->set));
-		else
+		if (m->kind == IR_M_LOOKUP && (t->sets[m->set].flags & IR_SET_ANONYMOUS)) {
+			uint64_t content = set_content_hash(&t->sets[m->set]);
+			h = fnv(h, &content, sizeof(content));
+		} else if (m->kind == IR_M_LOOKUP) {
+			h = fnv(h, &m->set, sizeof(m->set));
+		} else
 			h = fnv(h, m->value.data, m->value.len);
 	}
 	h = fnv(h, &r->n_stmts, sizeof(r->n_stmts));
@@ -689,6 +690,10 @@ static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 			return -1;
 		}
 	}
+	if (!n) {
+		free(recs);
+		return 0;
+	}
 	qsort(recs, n, sizeof(*recs), key_rec_cmp);
 	char name[IR_NAME_MAX];
 	snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
@@ -918,6 +923,11 @@ static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 					 &n, &cap);
 	}
 	size_t idx = (size_t)-1;
+	if (!rc && !n) {
+		free(spans);
+		free(targets);
+		return 0;
+	}
 	if (!rc) {
 		qsort(spans, n, sizeof(*spans), span_lo_cmp);
 		char name[IR_NAME_MAX];
