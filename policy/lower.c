@@ -10,9 +10,10 @@
  *   pairs     for every (from zone, to zone) the templates of the rules that
  *             can apply, in policy order, then the pair's default
  *   state     `no state` rules -> notrack in the raw chains
- *   nat       the nat chains (filled by the NAT pass of a later phase)
- * A tenant pass (ct zone per tenant, per-tenant chains, anti-spoofing) slots
- * in between zones and rules.
+ *   nat       the nat chains, filled by nat_lower() (nat/)
+ *   tenants   ct zone per tenant, anti-spoofing, inter-tenant check:
+ *             policy_lower_tenants() (policy/tenant.c)
+ * then the optimizer (policy/optimize.c) unless the options turn it off.
  */
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -44,7 +45,6 @@ static const uint8_t nd_types[] = { 133, 134, 135, 136 };
 struct pair {
 	size_t *rules; /* policy rule indices in policy order */
 	size_t n, cap;
-	bool made;	  /* a chain exists for it */
 	char chain[IR_NAME_MAX];
 };
 
@@ -997,15 +997,12 @@ static int make_pair_chain(struct lower *l, size_t a, size_t b)
 	struct ir_chain *c = ir_chain_add(l->t, pr->chain);
 	if (!c)
 		return -1;
-	pr->made = true;
 	for (size_t i = 0; i < pr->n; i++) {
 		const struct ir_chain *tmpl = &l->scratch->chains[pr->rules[i]];
-		for (size_t j = 0; j < tmpl->n_rules; j++) {
-			/* the table's chain array may move while sets are added? no:
-			 * sets and chains are separate arrays; c stays valid */
+		/* copying adds sets, never chains: c stays valid */
+		for (size_t j = 0; j < tmpl->n_rules; j++)
 			if (copy_rule(l->t, c, l->scratch, &tmpl->rules[j]))
 				return -1;
-		}
 	}
 	return default_rules(l, c, a, b);
 }
