@@ -443,6 +443,9 @@ int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi)
 	return (int)p;
 }
 
+/* Chains and sets listed by name in a summary; the rest are counted. */
+#define IR_SUMMARY_MAX_LINES 64
+
 void ir_table_summary(const struct ir_table *t, FILE *out)
 {
 	size_t rules = 0, elems = 0, base = 0, maps = 0;
@@ -458,11 +461,23 @@ void ir_table_summary(const struct ir_table *t, FILE *out)
 	fprintf(out, "  chains   %zu (%zu base)\n", t->n_chains, base);
 	fprintf(out, "  rules    %zu\n", rules);
 	fprintf(out, "  sets     %zu (%zu maps), %zu elements\n", t->n_sets, maps, elems);
-	for (size_t i = 0; i < t->n_chains; i++)
+	/* a summary, not a listing: large policies have thousands of chains */
+	size_t shown = 0;
+	for (size_t i = 0; i < t->n_chains && shown < IR_SUMMARY_MAX_LINES; i++, shown++)
 		fprintf(out, "  chain %-32s %6zu rules\n", t->chains[i].name, t->chains[i].n_rules);
-	for (size_t i = 0; i < t->n_sets; i++)
-		if (!(t->sets[i].flags & IR_SET_ANONYMOUS))
+	if (t->n_chains > shown)
+		fprintf(out, "  ... %zu more chains\n", t->n_chains - shown);
+	shown = 0;
+	size_t named = 0;
+	for (size_t i = 0; i < t->n_sets; i++) {
+		if (t->sets[i].flags & IR_SET_ANONYMOUS)
+			continue;
+		named++;
+		if (shown++ < IR_SUMMARY_MAX_LINES)
 			fprintf(out, "  %s %-34s %6zu elements\n",
 				t->sets[i].data == IR_DATA_NONE ? "set" : "map", t->sets[i].name,
 				t->sets[i].n_elems);
+	}
+	if (named > IR_SUMMARY_MAX_LINES)
+		fprintf(out, "  ... %zu more sets\n", named - IR_SUMMARY_MAX_LINES);
 }
