@@ -499,7 +499,14 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	pthread_mutex_lock(&dev->lock);
 	for (int i = 0; i < n && !ret; i++)
 		ret = handle_event(dev, ev[i].data.u32);
-	dev->next_timer_ns = vpn_timers_run(dev, vpn_now_ns());
+	uint64_t t = vpn_now_ns();
+	if (dev->tun_fd >= 0 && t >= dev->next_mtu_check_ns) {
+		int mtu = vpn_tun_get_mtu(dev->ifname);
+		if (mtu > 0)
+			dev->mtu = mtu;
+		dev->next_mtu_check_ns = t + VPN_NSEC_PER_SEC;
+	}
+	dev->next_timer_ns = vpn_timers_run(dev, t);
 	vpn_tun_flush(dev);
 	vpn_send_flush(dev);
 	pthread_mutex_unlock(&dev->lock);

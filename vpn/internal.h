@@ -410,6 +410,7 @@ struct vpn_device {
 	bool thread_running;
 	pthread_t thread;
 	uint64_t next_timer_ns;
+	uint64_t next_mtu_check_ns; /* `ip link set mtu` changes what padding may reach */
 	struct vpn_batch *batch;
 };
 
@@ -442,9 +443,11 @@ void vpn_noise_index_add(struct vpn_device *dev, struct vpn_index_entry *e);
 void vpn_noise_clear_keypairs(struct vpn_peer *peer);
 void vpn_noise_clear_handshake(struct vpn_peer *peer);
 bool vpn_keypair_expired(const struct vpn_device *dev, const struct vpn_keypair *kp, uint64_t now);
-/* Transport (§5.4.6): encrypt in place; buf has room for padding + tag. */
+/* Transport (§5.4.6): out gets the data message; room for the header,
+ * padding and tag is the caller's. Padding rounds len up to 16 but not past
+ * mtu (kernel send.c: a full-MTU packet must not grow); mtu 0: no cap. */
 size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
-			 uint64_t counter);
+			 uint64_t counter, size_t mtu);
 int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len, size_t *plain_len);
 
 /* peer.c */
@@ -495,6 +498,7 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd);
 /* tun.c */
 int vpn_tun_create(const char *ifname, char *actual, size_t actual_len, bool *vnet_hdr);
 int vpn_tun_set_mtu(const char *ifname, int mtu);
+int vpn_tun_get_mtu(const char *ifname);
 int vpn_tun_read_batch(struct vpn_device *dev);
 /* Writes (or, with offloads, coalesces) a packet; pkt must have
  * VPN_VNET_HDR_LEN bytes of room before it. vpn_tun_flush writes what is

@@ -558,10 +558,13 @@ bool vpn_keypair_expired(const struct vpn_device *dev, const struct vpn_keypair 
 /* ---- transport, §5.4.6 ---- */
 
 size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
-			 uint64_t counter)
+			 uint64_t counter, size_t mtu)
 {
 	struct vpn_msg_data *hdr = (struct vpn_msg_data *)out;
 	size_t padded = (len + VPN_MSG_PADDING - 1) & ~(size_t)(VPN_MSG_PADDING - 1);
+
+	if (mtu && padded > mtu)
+		padded = len > mtu ? len : mtu;
 	uint8_t *body = out + sizeof(*hdr);
 	uint8_t nonce[12];
 

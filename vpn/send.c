@@ -85,7 +85,7 @@ static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint
 	if (need > VPN_OUT_AREA)
 		return;
 	uint8_t *out = b->out_area + b->out_used;
-	size_t wire = vpn_noise_encrypt(kp, out, pkt, len, kp->send_counter++);
+	size_t wire = vpn_noise_encrypt(kp, out, pkt, len, kp->send_counter++, (size_t)dev->mtu);
 	b->out_off[b->n_out] = (uint32_t)b->out_used;
 	b->out_len[b->n_out] = (uint16_t)wire;
 	b->out_ep[b->n_out] = peer->endpoint;

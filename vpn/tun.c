@@ -46,6 +46,21 @@ int vpn_tun_create(const char *ifname, char *actual, size_t actual_len, bool *vn
 	return fd;
 }
 
+int vpn_tun_get_mtu(const char *ifname)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int ret;
+
+	if (s < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	ret = ioctl(s, SIOCGIFMTU, &ifr) ? -errno : ifr.ifr_mtu;
+	close(s);
+	return ret;
+}
+
 int vpn_tun_set_mtu(const char *ifname, int mtu)
 {
 	struct ifreq ifr;

@@ -72,7 +72,7 @@ static int handshake(struct pair *p)
 
 static size_t seal(struct vpn_keypair *kp, uint8_t *out, const char *text)
 {
-	return vpn_noise_encrypt(kp, out, (const uint8_t *)text, strlen(text), kp->send_counter++);
+	return vpn_noise_encrypt(kp, out, (const uint8_t *)text, strlen(text), kp->send_counter++, 0);
 }
 
 /* What B does with a data message: find the keypair, decrypt, check replay. */
@@ -116,6 +116,17 @@ START_TEST(handshake_and_transport)
 	ck_assert_mem_eq(plain, "hello, responder", 16);
 	ck_assert_ptr_nonnull(p.b_a->current); /* promoted on first data */
 	ck_assert_ptr_null(p.b_a->next_keypair);
+
+	/* padding stops at the MTU: 1419 bytes in a 1420 MTU stay 1420 */
+	static uint8_t big[1419], wire[1500], back[1500];
+	memset(big, 0xab, sizeof(big));
+	n = vpn_noise_encrypt(p.b_a->current, wire, big, sizeof(big), p.b_a->current->send_counter++, 1420);
+	ck_assert_uint_eq(n, 16 + 1420 + 16);
+	ck_assert_int_eq(open_at(p.a, wire, n, back, &plain_len), 0);
+	ck_assert_uint_eq(plain_len, 1420);
+	n = vpn_noise_encrypt(p.b_a->current, wire, big, 100, p.b_a->current->send_counter++, 1420);
+	ck_assert_uint_eq(n, 16 + 112 + 16);
+	ck_assert_int_eq(open_at(p.a, wire, n, back, &plain_len), 0);
 
 	n = seal(p.b_a->current, msg, "hello, initiator");
 	ck_assert_int_eq(open_at(p.a, msg, n, plain, &plain_len), 0);
