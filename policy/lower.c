@@ -796,13 +796,13 @@ static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
 static bool ep_matches_slot(const struct lower *l, const struct policy_endpoint *ep,
 			    const struct policy_rule *r, size_t slot)
 {
-	if (slot == l->self)
-		return ep->kind == POLICY_EP_SELF;
 	if (ep->kind == POLICY_EP_SELF)
-		return false;
+		return slot == l->self;
 	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
 		return ep_names_zone(ep, slot);
-	/* any / addresses only: every zone except other tenants' segments */
+	/* any / addresses only: every zone except other tenants' segments, and
+	 * the appliance itself (as the front end's shadow analysis counts it:
+	 * `block from any to any` covers `pass from lan to self`) */
 	size_t t = slot_tenant(l, slot);
 	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
 }
@@ -845,14 +845,11 @@ static int assign_rules(struct lower *l)
 			from[s] = ep_matches_slot(l, &r->from, r, s);
 			to[s] = ep_matches_slot(l, &r->to, r, s);
 		}
-		if (from[l->self] && to[l->self]) {
-			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
-					"rule from self to self never applies: the appliance's own local traffic is not filtered");
-			continue;
-		}
+		/* the appliance's traffic to itself (loopback) is not filtered */
 		for (size_t a = 0; !rc && a < S; a++)
 			for (size_t b = 0; !rc && b < S; b++)
-				if (from[a] && to[b] && pair_allowed(l, r, a, b))
+				if (from[a] && to[b] && !(a == l->self && b == l->self) &&
+				    pair_allowed(l, r, a, b))
 					rc = pair_push(&l->pairs[a * S + b], i);
 	}
 	free(from);

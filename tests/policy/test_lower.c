@@ -216,9 +216,11 @@ START_TEST(test_self)
 	ck_assert_ptr_nonnull(set_named(t, POLICY_MAP_SELF_TO));
 	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":3:"), 1);
 	ck_assert_uint_ge(count_comment(chain(t, "self_to_wan"), TEST_FILE ":4:"), 1);
-	/* `to self` is not forwarded traffic; `any` does not include self */
+	/* `to self` is not forwarded traffic; `any` includes self (both ways) */
 	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":3:"), 0);
-	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":5:"), 0);
+	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":5:"), 2);
+	ck_assert_uint_eq(count_comment(chain(t, "self_to_wan"), TEST_FILE ":5:"), 2);
+	ck_assert_ptr_null(chain(t, "self_to_self"));
 	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":5:"), 2);
 	/* output is stateful too: the ct lookup comes before the dispatch */
 	const struct ir_chain *out = chain(t, POLICY_CHAIN_OUTPUT);
@@ -240,7 +242,9 @@ START_TEST(test_any_copied_everywhere)
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			ck_assert_uint_eq(count_comment(pair_chain(t, zones[i], zones[j]), TEST_FILE ":3:"), 1);
-	ck_assert_uint_eq(count_comment(chain(t, "unzoned_to_self"), TEST_FILE ":3:"), 0);
+	/* and the appliance itself, which may own the address */
+	ck_assert_uint_eq(count_comment(chain(t, "unzoned_to_self"), TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(count_comment(chain(t, "self_to_unzoned"), TEST_FILE ":3:"), 1);
 	done(t);
 }
 END_TEST
