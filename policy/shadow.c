@@ -71,6 +71,8 @@ struct rule_space {
 	u128 lo[DIM_COUNT], hi[DIM_COUNT];
 	struct sig sig[DIM_COUNT];
 	unsigned families; /* bit 0: IPv4 box present, bit 1: IPv6 */
+	bool names_both;   /* `from` and `to` both list zones */
+	bool cross_tenant; /* it names a zone of one tenant and one of another */
 };
 
 /* Earlier rules by signature bit, per dimension, to find the rules that
@@ -691,7 +693,8 @@ static int analyse_rule(struct shadow *s, size_t i)
 	for (size_t c = 0; c < n_all; c++) {
 		uint32_t j = s->candidates[c];
 		const struct policy_rule *e = &s->p->rules[j];
-		if (e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, &s->rules[j]))
+		if (e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, &s->rules[j]) &&
+		    (!me->cross_tenant || s->rules[j].names_both))
 			s->candidates[n_candidates++] = j;
 	}
 	int possible = n_candidates ? projections_cover(s, me, s->candidates, n_candidates) : 0;
@@ -736,6 +739,37 @@ oom:
 	goto out;
 }
 
+static bool names_tenant_zone(const struct policy *p, const struct policy_endpoint *e,
+			      size_t other_than, size_t *tenant)
+{
+	for (size_t i = 0; e->kind == POLICY_EP_MATCH && i < e->n_zones; i++) {
+		size_t t = p->zones[e->zones[i]].tenant;
+		if (t != POLICY_NONE && t != other_than) {
+			*tenant = t;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Lowering lets a rule govern traffic between two tenants' zones only if it
+ * names both zones (`any` never joins tenants). So a rule that names zones
+ * of two tenants can only be covered, on those pairs, by rules that name
+ * zones on both sides; the boxes alone would let `block from any to any`
+ * cover it. */
+static void note_tenant_pairs(const struct policy *p, const struct policy_rule *r,
+			      struct rule_space *rs)
+{
+	rs->names_both = r->from.kind == POLICY_EP_MATCH && r->from.n_zones &&
+			 r->to.kind == POLICY_EP_MATCH && r->to.n_zones;
+	size_t tf, tt;
+	for (size_t i = 0; rs->names_both && i < r->from.n_zones && !rs->cross_tenant; i++) {
+		tf = p->zones[r->from.zones[i]].tenant;
+		if (tf != POLICY_NONE && names_tenant_zone(p, &r->to, tf, &tt))
+			rs->cross_tenant = true;
+	}
+}
+
 int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 {
 	struct shadow s = { .p = p, .d = d, .universe_zones = p->n_zones + 2 };
@@ -755,6 +789,8 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < p->n_rules; i++)
+		note_tenant_pairs(p, &p->rules[i], &s.rules[i]);
 	for (size_t i = 0; i < p->n_rules && !s.oom; i++) {
 		if (!s.rules[i].boxes.n)
 			continue;

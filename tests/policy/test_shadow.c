@@ -151,6 +151,15 @@ START_TEST(test_tenants_never_interact)
 	ck_assert_uint_eq(shadows(t, NULL, NULL), 0);
 	ck_assert_uint_eq(shadows("tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
 				  "  pass from web to lan\n  block from web to lan service ssh }\n", NULL, NULL), 1);
+	/* `any` never joins two tenants (lowering): a rule naming both zones
+	 * is not shadowed by it, only by another rule naming both */
+	uint32_t line = 0, by = 0;
+	ck_assert_uint_eq(shadows("tenant a { segment web { interface \"ta\" address 10.0.1.0/24 } }\n"
+				  "tenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\n"
+				  "block from any to any\npass from a.web to b.web\n"
+				  "pass from a.web to b.web service ssh\n", &line, &by), 1);
+	ck_assert_uint_eq(line, 7);
+	ck_assert_uint_eq(by, 6);
 }
 END_TEST
 
