@@ -241,9 +241,9 @@ static int parse_number_token(struct parser *p, uint64_t max, const char *what, 
 	const struct policy_token *t = cur(p);
 	if (t->kind != POLICY_TOK_WORD)
 		return syntax_error(p, what);
-	int r = parse_number(p, t->text, t->len, max, &t->loc, what, out);
+	/* a bad value is reported and marks the statement; parsing goes on */
+	parse_number(p, t->text, t->len, max, &t->loc, what, out);
 	next(p);
-	(void)r;
 	return 0;
 }
 
@@ -1239,13 +1239,14 @@ static int parse_include(struct parser *p, size_t scope)
 		return oom(p);
 	struct policy_loc loc = t->loc;
 	next(p);
-	int r = 0;
+	/* Errors of the included files are reported in them; the include
+	 * statement itself parsed fine, so no recovery is needed here. */
 	if (!p->inc || !p->inc->include)
-		r = policy_error(p->d, &loc, "include is not available here (policy read from memory)");
+		policy_error(p->d, &loc, "include is not available here (policy read from memory)");
 	else
-		r = p->inc->include(p->inc->ctx, pattern, &loc, scope, p->ast);
+		p->inc->include(p->inc->ctx, pattern, &loc, scope, p->ast);
 	free(pattern);
-	return r ? 0 : 0; /* errors of the included files are reported already */
+	return 0;
 }
 
 static int parse_statements(struct parser *p, size_t scope, bool in_block);
