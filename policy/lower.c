@@ -575,13 +575,17 @@ static int ct_state_rule(struct lower *l, const char *chain)
 	return 0;
 }
 
-static int input_glue(struct lower *l)
+/* Loopback and ICMPv6 neighbour discovery, accepted and counted before the
+ * policy's rules in `chain`: iifname "lo" on input, oifname "lo" on output.
+ * ND is untracked by conntrack (nf_conntrack_proto_icmpv6.c), so the ct
+ * lookup does not let it through. */
+static int local_glue(struct lower *l, const char *chain, enum ir_field ifname)
 {
-	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_INPUT, POLICY_COMMENT_LOOPBACK);
-	if (!r || !add_cmp(r, IR_META_IIFNAME, ir_value_ifname("lo")) || add_counter(r))
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_LOOPBACK);
+	if (!r || !add_cmp(r, ifname, ir_value_ifname("lo")) || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_ACCEPT, NULL);
-	r = glue_rule(l, POLICY_CHAIN_INPUT, POLICY_COMMENT_ND);
+	r = glue_rule(l, chain, POLICY_COMMENT_ND);
 	if (!r || !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_ICMPV6)))
 		return -1;
 	struct ir_set s;
@@ -613,7 +617,8 @@ static int make_glue(struct lower *l)
 		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
 	    ct_state_rule(l, POLICY_CHAIN_FORWARD) || blocked_rules(l, POLICY_CHAIN_INPUT, false) ||
-	    ct_state_rule(l, POLICY_CHAIN_INPUT) || input_glue(l))
+	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
+	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME))
 		return -1;
 	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
 	if (!r || add_counter(r))
@@ -1067,7 +1072,8 @@ static int make_self(struct lower *l, bool out)
 	}
 	/* stateful like input and forward: a `block from self` rule must not
 	 * cut the replies of connections the policy let in */
-	if (out && ct_state_rule(l, POLICY_CHAIN_OUTPUT))
+	if (out && (ct_state_rule(l, POLICY_CHAIN_OUTPUT) ||
+		    local_glue(l, POLICY_CHAIN_OUTPUT, IR_META_OIFNAME)))
 		return -1;
 	if (out ? make_pair_chain(l, SELF, U) : make_pair_chain(l, U, SELF))
 		return -1;

@@ -226,6 +226,10 @@ START_TEST(test_self)
 	const struct ir_chain *out = chain(t, POLICY_CHAIN_OUTPUT);
 	ck_assert_ptr_nonnull(find_stmt(&out->rules[0], IR_S_VMAP));
 	ck_assert_int_eq(find_stmt(&out->rules[0], IR_S_VMAP)->field[0], IR_CT_STATE);
+	/* then loopback and neighbour discovery, which `from any` rules must not cut */
+	ck_assert_uint_eq(count_comment(out, POLICY_COMMENT_LOOPBACK), 1);
+	ck_assert_uint_eq(count_comment(out, POLICY_COMMENT_ND), 1);
+	ck_assert_int_eq(find_match(&out->rules[1], IR_META_OIFNAME)->kind, IR_M_CMP);
 	/* output ends in accept (the appliance's own traffic) */
 	const struct ir_chain *o = chain(t, "self_to_wan");
 	ck_assert_int_eq(o->rules[o->n_rules - 1].verdict.kind, IR_V_ACCEPT);
