@@ -1,4 +1,5 @@
 /* The diagnostics sink of the policy compiler (contract in policy/diag.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,25 +100,38 @@ const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text
 	return path;
 }
 
-static const struct policy_source_file *find_file(const struct policy_diags *d, const char *path)
+/* Where each line of a file starts, built once per print so that quoting
+ * thousands of diagnostics does not rescan the file for each. */
+struct line_index {
+	size_t *start; /* byte offset of line N at start[N - 1] */
+	size_t n;
+	bool built;
+};
+
+static void index_lines(struct line_index *ix, const struct policy_source_file *f)
 {
-	for (size_t i = 0; i < d->n_files; i++)
-		if (d->files[i].path == path)
-			return &d->files[i];
-	return NULL;
+	ix->built = true;
+	size_t n = 1;
+	for (size_t i = 0; i < f->len; i++)
+		n += f->text[i] == '\n';
+	ix->start = malloc(n * sizeof(*ix->start));
+	if (!ix->start)
+		return; /* quoting is a courtesy: without memory, skip it */
+	ix->start[0] = 0;
+	ix->n = 1;
+	for (size_t i = 0; i < f->len; i++)
+		if (f->text[i] == '\n')
+			ix->start[ix->n++] = i + 1;
 }
 
-/* Quotes line `line` of `f` and puts a caret under column `col`; tabs of the
+/* Quotes the line of `loc` and puts a caret under its column; tabs of the
  * source are repeated in the caret line so that the caret stays aligned. */
-static void print_excerpt(const struct policy_source_file *f, const struct policy_loc *loc, FILE *out)
+static void print_excerpt(const struct policy_source_file *f, const struct line_index *ix,
+			  const struct policy_loc *loc, FILE *out)
 {
-	const char *p = f->text, *end = f->text + f->len;
-	for (uint32_t l = 1; l < loc->line && p < end; l++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			return;
-		p = nl + 1;
-	}
+	if (!ix->start || loc->line > ix->n)
+		return;
+	const char *p = f->text + ix->start[loc->line - 1], *end = f->text + f->len;
 	const char *eol = memchr(p, '\n', (size_t)(end - p));
 	size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
 	fprintf(out, "  %.*s\n  ", (int)n, p);
@@ -129,9 +143,20 @@ static void print_excerpt(const struct policy_source_file *f, const struct polic
 	fputc('\n', out);
 }
 
+static size_t find_file(const struct policy_diags *d, const char *path)
+{
+	for (size_t i = d->n_files; i-- > 0;)
+		if (d->files[i].path == path)
+			return i;
+	return (size_t)-1;
+}
+
 void policy_diags_print(const struct policy_diags *d, FILE *out)
 {
 	static const char *const sev_name[] = { "note", "warning", "error" };
+	struct line_index *ix = calloc(d->n_files + 1, sizeof(*ix));
+	size_t last = (size_t)-1;
+	const char *last_path = NULL;
 	for (size_t i = 0; i < d->n; i++) {
 		const struct policy_diag *g = &d->v[i];
 		if (g->loc.line && g->loc.file)
@@ -139,8 +164,19 @@ void policy_diags_print(const struct policy_diags *d, FILE *out)
 		else if (g->loc.file)
 			fprintf(out, "%s: ", g->loc.file);
 		fprintf(out, "%s: %s\n", sev_name[g->severity], g->message);
-		const struct policy_source_file *f = g->loc.line ? find_file(d, g->loc.file) : NULL;
-		if (f)
-			print_excerpt(f, &g->loc, out);
+		if (!g->loc.line || !g->loc.file || !ix)
+			continue;
+		if (g->loc.file != last_path) { /* diagnostics come in runs per file */
+			last = find_file(d, g->loc.file);
+			last_path = g->loc.file;
+		}
+		if (last == (size_t)-1)
+			continue;
+		if (!ix[last].built)
+			index_lines(&ix[last], &d->files[last]);
+		print_excerpt(&d->files[last], &ix[last], &g->loc, out);
 	}
+	for (size_t f = 0; ix && f < d->n_files; f++)
+		free(ix[f].start);
+	free(ix);
 }
