@@ -888,6 +888,16 @@ static int build_vpns(struct checker *c)
 		if (!v->private_key_file)
 			r = policy_error(c->d, &v->loc, "vpn '%s' has no 'private-key-file'",
 					 v->ifname);
+		/* an interface exists once on the host, whatever the scope */
+		for (size_t k = 0; k < i && v->ifname; k++) {
+			const struct policy_ast_vpn *o = &c->ast->vpns[k];
+			if (o->ifname && o->scope != v->scope && !strcmp(o->ifname, v->ifname)) {
+				r = policy_error(c->d, &v->loc, "vpn interface '%s' is already used",
+						 v->ifname);
+				policy_note(c->d, &o->loc, "by this vpn");
+				break;
+			}
+		}
 		for (size_t j = 0; j < v->n_peers; j++)
 			if (build_peer(c, v, &v->peers[j], m))
 				r = -1;

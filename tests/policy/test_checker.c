@@ -164,6 +164,8 @@ static const struct bad_case bad_cases[] = {
 	{ "pass log \"" "0123456789012345678901234567890123456789012345678901234567890123"
 	  "0123456789012345678901234567890123456789012345678901234567890123\"",
 	  1, 10, "log prefix is longer than 127 bytes" },
+	{ "tenant t { vpn wg0 { private-key-file \"k\" } }\nvpn wg0 { private-key-file \"k\" }",
+	  2, 5, "vpn interface 'wg0' is already used" },
 	/* tenant isolation */
 	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to any }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }",
 	  2, 3, "rule of tenant 'a' can reach zone 'b.web' of tenant 'b' through 'any' in 'to'; name the zones it is meant for, or name 'b.web' explicitly" },
