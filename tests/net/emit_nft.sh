@@ -127,6 +127,28 @@ POLICY
 	else
 		fail "stateful-tracked" "tcp 80 is not in conntrack"
 	fi
+	# `any` includes the appliance: a final `block from any to any` closes
+	# input and output, but loopback, neighbour discovery (untracked) and the
+	# replies of what a rule let in still pass.
+	cat > "$LAB_TMP/any.hvp" <<'POLICY'
+zone lan { interface "lan*" }
+zone dmz { interface "dmz*" }
+pass  from lan to self service ping
+pass  from lan to dmz service tcp port 80
+block from any to any
+POLICY
+	"$HVGATE" compile "$LAB_TMP/any.hvp" > "$LAB_TMP/any.nft" &&
+		expect "any-apply-text" at fw nft -f "$LAB_TMP/any.nft"
+	at fw ip neigh flush all; at client ip neigh flush all
+	for c in "ping 10.10.1.1 - reply" "ping fd00:10:1::1 - reply" "tcp fd00:10:2::2 80 open" \
+		"tcp 10.10.2.2 22 timeout"; do
+		set -- $c
+		if [ "$1" = ping ]; then r=$(probe client ping "$2"); else r=$(probe client "$1" "$2" "$3"); fi
+		[ "$r" = "$4" ] && pass "any-$1-$2-$3-$4" || fail "any-$1-$2-$3-$4" "saw $r"
+	done
+	expect "any-loopback" at fw ping -c 1 -W 2 127.0.0.1
+	r=$(at fw nft list chain inet hvgate output 2>/dev/null | grep -c 'builtin:ipv6-nd')
+	[ "$r" = 1 ] && pass "any-output-nd-rule" || fail "any-output-nd-rule" "$r"
 else
 	fail "lab3" "cannot build the traffic lab"
 fi
