@@ -842,20 +842,25 @@ static int assign_rules(struct lower *l)
 {
 	size_t S = l->n_slots;
 	l->pairs = calloc(S * S, sizeof(*l->pairs));
-	bool *from = calloc(S, 1), *to = calloc(S, 1);
+	/* the slots each end can match, as lists: a rule naming one zone on
+	 * each side costs one pair, not S * S checks */
+	size_t *from = calloc(S, sizeof(*from)), *to = calloc(S, sizeof(*to));
 	int rc = (!l->pairs || !from || !to) ? -1 : 0;
 	for (size_t i = 0; !rc && i < l->p->n_rules; i++) {
 		const struct policy_rule *r = &l->p->rules[i];
+		size_t nf = 0, nt = 0;
 		for (size_t s = 0; s < S; s++) {
-			from[s] = ep_matches_slot(l, &r->from, r, s);
-			to[s] = ep_matches_slot(l, &r->to, r, s);
+			if (ep_matches_slot(l, &r->from, r, s))
+				from[nf++] = s;
+			if (ep_matches_slot(l, &r->to, r, s))
+				to[nt++] = s;
 		}
 		/* the appliance's traffic to itself (loopback) is not filtered */
-		for (size_t a = 0; !rc && a < S; a++)
-			for (size_t b = 0; !rc && b < S; b++)
-				if (from[a] && to[b] && !(a == l->self && b == l->self) &&
-				    pair_allowed(l, r, a, b))
-					rc = pair_push(&l->pairs[a * S + b], i);
+		for (size_t a = 0; !rc && a < nf; a++)
+			for (size_t b = 0; !rc && b < nt; b++)
+				if (!(from[a] == l->self && to[b] == l->self) &&
+				    pair_allowed(l, r, from[a], to[b]))
+					rc = pair_push(&l->pairs[from[a] * S + to[b]], i);
 	}
 	free(from);
 	free(to);

@@ -89,6 +89,25 @@ else
 	fail "compile-10k-rules-100k-addresses" "$(head -3 "$LAB_TMP/big.err" | tr '\n' ' ')"
 fi
 
+# 100 zones: dispatch stays two lookups, and only pair chains that differ
+# from their fallback exist.
+awk 'BEGIN {
+	for (z = 0; z < 100; z++) printf "zone z%d { interface \"vz%d\" }\n", z, z
+	for (i = 0; i < 2000; i++) printf "pass from z%d to z%d service tcp port %d\n", i % 100, (i * 7 + 3) % 100, 1000 + i
+	print "pass from any to any service ping"
+}' > "$LAB_TMP/zones.hvp"
+if "$HVGATE" compile "$LAB_TMP/zones.hvp" --time > "$LAB_TMP/zones.nft" 2> "$LAB_TMP/zones.err"; then
+	pass "compile-100-zones"
+	echo "  $(grep '^time:' "$LAB_TMP/zones.err")"
+	expect "nft-check-100-zones" at nft nft -c -f "$LAB_TMP/zones.nft"
+	n=$(grep -c '^	chain ' "$LAB_TMP/zones.nft")
+	# 100 from_ chains, 100 pairs named by rules, 101 fallbacks, rule chains,
+	# glue: far below the 101 * 101 pairs there could be
+	if [ "$n" -lt 3000 ]; then pass "100-zones-chains ($n)"; else fail "100-zones-chains" "$n chains"; fi
+else
+	fail "compile-100-zones" "$(head -3 "$LAB_TMP/zones.err" | tr '\n' ' ')"
+fi
+
 # An overlapping interface pattern between two zones is refused.
 printf 'zone a { interface "tap-*" }\nzone b { interface "tap-x" }\n' > "$LAB_TMP/overlap.hvp"
 expect_not "overlap-refused" "$HVGATE" compile "$LAB_TMP/overlap.hvp"
