@@ -203,8 +203,12 @@ static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len, const 
 		seg[ip_hl + 5] = (uint8_t)(s >> 16);
 		seg[ip_hl + 6] = (uint8_t)(s >> 8);
 		seg[ip_hl + 7] = (uint8_t)s;
-		/* FIN and PSH only on the last segment, as the kernel's TSO. */
-		seg[ip_hl + 13] = last ? flags : (uint8_t)(flags & ~(0x01 | 0x08));
+		/* As the kernel's TSO (tcp_gso_segment): FIN and PSH only on
+		 * the last segment, CWR only on the first. */
+		uint8_t f = last ? flags : (uint8_t)(flags & ~(0x01 | 0x08));
+		if (off != hdr_len)
+			f &= (uint8_t)~0x80;
+		seg[ip_hl + 13] = f;
 		if (v6) {
 			put16(seg + 4, (uint16_t)(total - 40));
 		} else {
