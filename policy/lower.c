@@ -32,10 +32,12 @@
 #include "policy/tenant.h"
 #include "nat/nat.h"
 
-/* Chain priorities: NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300),
- * NF_IP_PRI_NAT_DST (-100), NF_IP_PRI_NAT_SRC (100) from
- * linux/netfilter_ipv4.h. */
-#define LOWER_LABEL_MAX 24 /* zone part of a chain name: 2 labels + "_to_" fit IR_NAME_MAX */
+/* Chain priorities are the kernel's own names from linux/netfilter_ipv4.h:
+ * NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300), NF_IP_PRI_NAT_DST (-100),
+ * NF_IP_PRI_NAT_SRC (100). */
+
+/* The zone part of a chain name: two labels and "_to_" fit IR_NAME_MAX. */
+#define LOWER_LABEL_MAX 24
 
 /* ICMPv6 neighbour discovery, RFC 4861 section 4: router solicitation (133),
  * router advertisement (134), neighbour solicitation (135) and advertisement
