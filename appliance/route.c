@@ -151,7 +151,15 @@ int route_flush(const char *netns, size_t *removed)
 
 /* ---- install ---- */
 
-static int add_rule(struct rt_sock *s, int family, uint32_t mark, uint32_t table)
+/* One fib rule: `fwmark MARK/MASK` at `pref`, then lookup `table`, goto
+ * rule `target`, or nop (mask 0: every packet). */
+struct rule_spec {
+	uint32_t pref, mark, mask;
+	uint8_t action; /* FR_ACT_TO_TBL, FR_ACT_GOTO, FR_ACT_NOP */
+	uint32_t table, target;
+};
+
+static int add_rule(struct rt_sock *s, int family, const struct rule_spec *rs)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -159,12 +167,17 @@ static int add_rule(struct rt_sock *s, int family, uint32_t mark, uint32_t table
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	frh->family = (uint8_t)family;
-	frh->action = FR_ACT_TO_TBL;
+	frh->action = rs->action;
 	frh->table = RT_TABLE_UNSPEC; /* the table is in FRA_TABLE (ids > 255) */
-	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_RULE_PRIORITY);
-	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
-	mnl_attr_put_u32(nlh, FRA_FWMASK, POLICY_TENANT_MARK_MASK);
-	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, rs->pref);
+	if (rs->mask) {
+		mnl_attr_put_u32(nlh, FRA_FWMARK, rs->mark);
+		mnl_attr_put_u32(nlh, FRA_FWMASK, rs->mask);
+	}
+	if (rs->action == FR_ACT_TO_TBL)
+		mnl_attr_put_u32(nlh, FRA_TABLE, rs->table);
+	if (rs->action == FR_ACT_GOTO)
+		mnl_attr_put_u32(nlh, FRA_GOTO, rs->target);
 	mnl_attr_put_u8(nlh, FRA_PROTOCOL, ROUTE_PROTO_HVGATE);
 	return rt_talk(s, nlh, NULL, NULL);
 }
@@ -229,28 +242,69 @@ static int install_segment(struct rt_sock *s, const char *netns, const struct po
 	return 0;
 }
 
+/* The kernel walks fib rules one by one for every routed packet, so one rule
+ * per tenant would cost the last of N tenants N rule checks per packet.
+ * The rules form two levels instead (ROUTE_GROUP_BITS of the tenant id per
+ * group): at ROUTE_RULE_PRIORITY, "no tenant mark: goto the end" and one
+ * "this group: goto its rules" per group; at ROUTE_RULE_PRIORITY + 1 + g,
+ * the group's per-tenant lookups; at the end a nop that the gotos land on.
+ * A packet passes at most 1 + groups + group size rules. */
+static uint32_t group_of(uint32_t id)
+{
+	return id >> ROUTE_GROUP_BITS;
+}
+
+static int install_rules(struct rt_sock *s, const struct policy *p, struct route_result *r,
+			 struct policy_diags *d)
+{
+	uint32_t max_id = 0;
+	for (size_t t = 0; t < p->n_tenants; t++)
+		if (p->tenants[t].id > max_id)
+			max_id = p->tenants[t].id;
+	uint32_t n_groups = group_of(max_id) + 1;
+	uint32_t end = ROUTE_RULE_PRIORITY + 1 + n_groups;
+	uint32_t group_mask = POLICY_TENANT_MARK_MASK << ROUTE_GROUP_BITS;
+	static const int fams[] = { AF_INET, AF_INET6 };
+	for (size_t f = 0; f < 2; f++) {
+		struct rule_spec rs = { ROUTE_RULE_PRIORITY, 0, POLICY_TENANT_MARK_MASK, FR_ACT_GOTO, 0, end };
+		int rc = add_rule(s, fams[f], &rs);
+		for (uint32_t g = 0; !rc && g < n_groups; g++) {
+			struct rule_spec gs = { ROUTE_RULE_PRIORITY, g << (POLICY_TENANT_MARK_SHIFT + ROUTE_GROUP_BITS),
+						group_mask, FR_ACT_GOTO, 0, ROUTE_RULE_PRIORITY + 1 + g };
+			rc = add_rule(s, fams[f], &gs);
+		}
+		for (size_t t = 0; !rc && t < p->n_tenants; t++) {
+			const struct policy_tenant *tn = &p->tenants[t];
+			struct rule_spec ts = { ROUTE_RULE_PRIORITY + 1 + group_of(tn->id), policy_tenant_mark(tn),
+						POLICY_TENANT_MARK_MASK, FR_ACT_TO_TBL,
+						POLICY_TENANT_TABLE_BASE + tn->id, 0 };
+			rc = add_rule(s, fams[f], &ts);
+			r->rules += !rc;
+		}
+		if (!rc) {
+			struct rule_spec nop = { end, 0, 0, FR_ACT_NOP, 0, 0 };
+			rc = add_rule(s, fams[f], &nop);
+		}
+		if (rc)
+			return policy_error(d, NULL, "fwmark rules of the tenants: %s", strerror(-rc)), rc;
+	}
+	return 0;
+}
+
 static int install(struct rt_sock *s, const char *netns, const struct policy *p,
 		   struct route_result *r, struct policy_diags *d)
 {
-	static const int fams[] = { AF_INET, AF_INET6 };
-	for (size_t t = 0; t < p->n_tenants; t++) {
-		const struct policy_tenant *tn = &p->tenants[t];
-		uint32_t table = POLICY_TENANT_TABLE_BASE + tn->id;
-		for (size_t f = 0; f < 2; f++) {
-			int rc = add_rule(s, fams[f], policy_tenant_mark(tn), table);
-			if (rc)
-				return policy_error(d, &tn->loc, "fwmark rule of tenant %s: %s",
-						    tn->name, strerror(-rc)),
-				       rc;
-			r->rules++;
-		}
-	}
+	if (!p->n_tenants)
+		return 0;
+	int rc = install_rules(s, p, r, d);
+	if (rc)
+		return rc;
 	for (size_t z = 0; z < p->n_zones; z++) {
 		const struct policy_zone *zone = &p->zones[z];
 		if (zone->tenant == POLICY_NONE)
 			continue;
 		uint32_t table = POLICY_TENANT_TABLE_BASE + p->tenants[zone->tenant].id;
-		int rc = install_segment(s, netns, zone, table, r, d);
+		rc = install_segment(s, netns, zone, table, r, d);
 		if (rc)
 			return rc;
 	}

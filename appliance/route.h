@@ -2,9 +2,11 @@
  *
  * For every tenant of a policy: one routing table, POLICY_TENANT_TABLE_BASE +
  * tenant id (policy/tenant.h), holding a route to each of its segments'
- * prefixes through the segment's interface; and one rule per family,
+ * prefixes through the segment's interface; and per family a rule
  * "fwmark TENANT_MARK/POLICY_TENANT_MARK_MASK lookup TABLE", ahead of the
- * main table. The marks are set by the tenant chains of the ruleset, so a
+ * main table (reached through a goto per group of tenants, so the number of
+ * rules a packet passes grows with the square root of the tenants, not
+ * linearly). The marks are set by the tenant chains of the ruleset, so a
  * tenant's packets (and the replies to them) are routed by its own table,
  * also when two tenants use the same addresses. Destinations a tenant's table
  * does not hold fall through to the main table (the uplink's default route).
@@ -30,11 +32,15 @@
  * numbers reserved in iproute2's rt_protos (0-18, 42, 99, 186-192). */
 #define ROUTE_PROTO_HVGATE 211
 /* Priority of the fwmark rules: after the local table (0), before main
- * (32766) and default (32767), as in ip-rule(8). */
+ * (32766) and default (32767), as in ip-rule(8). The rules of tenant group
+ * g sit at ROUTE_RULE_PRIORITY + 1 + g (see route.c: a two-level walk). */
 #define ROUTE_RULE_PRIORITY 1000
+/* Tenants per group of fwmark rules: 2^4. 200 tenants make 13 groups, so a
+ * packet checks at most 1 + 13 + 16 rules instead of 200. */
+#define ROUTE_GROUP_BITS 4
 
 struct route_result {
-	size_t rules;	 /* fwmark rules installed */
+	size_t rules;	 /* per-tenant fwmark lookup rules installed (both families) */
 	size_t routes;	 /* routes installed */
 	size_t skipped;	 /* segment prefixes skipped: wildcard or absent interface, range */
 	size_t removed;	 /* rules and routes removed before */
