@@ -10,6 +10,7 @@
 
 #include "appliance/gitsrc.h"
 #include "appliance/nftio.h"
+#include "appliance/route.h"
 #include "appliance/txn.h"
 
 /* A failed revert is tried again after this long. */
@@ -388,6 +389,22 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The tenants' policy routing follows the ruleset (appliance/route.h). The
+ * ruleset is in the kernel already, so a failure here is logged, not undone. */
+static void apply_routes(const char *netns, const struct policy *pol)
+{
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct route_result rr;
+	if (route_apply(netns, pol, &rr, &d))
+		syslog(LOG_ERR, "tenant routing not installed: %s",
+		       d.n ? d.v[d.n - 1].message : "rtnetlink error");
+	else if (rr.rules || rr.removed)
+		syslog(LOG_INFO, "tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed",
+		       rr.rules, rr.routes, rr.skipped, rr.removed);
+	policy_diags_free(&d);
+}
+
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
 {
 	struct nftio_apply_opts o = { .netns = t->netns };
@@ -424,6 +441,7 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->genid_known = true;
 	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
 	       t->stats.last_apply_seconds);
+	apply_routes(t->netns, p->policy);
 	return 0;
 }
 
@@ -521,6 +539,8 @@ static int revert(struct txn *t, char *err, size_t errsz)
 		policy_diags_init(&d);
 		rc = nftio_flush(t->netns, &d);
 		policy_diags_free(&d);
+		if (!rc)
+			route_flush(t->netns, NULL);
 		if (rc) {
 			snprintf(err, errsz, "revert: cannot remove the ruleset: %s", strerror(-rc));
 			return rc;
