@@ -60,6 +60,9 @@ struct lower {
 	size_t unzoned, self;
 	char (*label)[LOWER_LABEL_MAX + 1];
 	struct pair *pairs; /* n_slots * n_slots */
+	size_t *made;	    /* pairs that have a chain of their own, and their hashes */
+	uint64_t *made_hash;
+	size_t n_made;
 };
 
 static int oom(struct lower *l)
@@ -999,9 +1002,44 @@ static int default_rules(struct lower *l, struct ir_chain *c, size_t a, size_t b
 	return 0;
 }
 
+/* FNV-1a over a pair's rule list and default: equal pairs hash equal. */
+static uint64_t pair_hash(const struct lower *l, size_t x)
+{
+	const struct pair *pr = &l->pairs[x];
+	enum policy_action action;
+	size_t def = pair_default(l, x / l->n_slots, x % l->n_slots, &action);
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV offset basis */
+	const size_t words[2] = { def, (size_t)action };
+	const uint8_t *parts[2] = { (const uint8_t *)pr->rules, (const uint8_t *)words };
+	size_t lens[2] = { pr->n * sizeof(*pr->rules), sizeof(words) };
+	for (int p = 0; p < 2; p++)
+		for (size_t i = 0; i < lens[p]; i++)
+			h = (h ^ parts[p][i]) * 0x100000001b3ull; /* FNV prime */
+	return h;
+}
+
+/* The chain of pair (a, b): an existing chain with exactly the same rules and
+ * default if there is one (say lan_to_self and lan_to_unzoned), else a new
+ * one with the pair's templates and default. */
 static int make_pair_chain(struct lower *l, size_t a, size_t b)
 {
-	struct pair *pr = &l->pairs[a * l->n_slots + b];
+	size_t x = a * l->n_slots + b;
+	struct pair *pr = &l->pairs[x];
+	uint64_t h = pair_hash(l, x);
+	for (size_t i = 0; i < l->n_made; i++)
+		if (l->made_hash[i] == h && pairs_same(l, l->made[i], x)) {
+			memcpy(pr->chain, l->pairs[l->made[i]].chain, sizeof(pr->chain));
+			return 0;
+		}
+	size_t *m = realloc(l->made, (l->n_made + 1) * sizeof(*m));
+	if (m)
+		l->made = m;
+	uint64_t *mh = m ? realloc(l->made_hash, (l->n_made + 1) * sizeof(*mh)) : NULL;
+	if (!mh)
+		return -1;
+	l->made_hash = mh;
+	l->made[l->n_made] = x;
+	l->made_hash[l->n_made++] = h;
 	snprintf(pr->chain, sizeof(pr->chain), "%s_to_%s", l->label[a], l->label[b]);
 	struct ir_chain *c = ir_chain_add(l->t, pr->chain);
 	if (!c)
@@ -1172,6 +1210,8 @@ static void lower_free(struct lower *l)
 		for (size_t i = 0; i < l->n_slots * l->n_slots; i++)
 			free(l->pairs[i].rules);
 	free(l->pairs);
+	free(l->made);
+	free(l->made_hash);
 	free(l->label);
 	ir_table_free(l->scratch);
 }
