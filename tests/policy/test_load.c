@@ -195,6 +195,21 @@ START_TEST(test_custom_fs)
 }
 END_TEST
 
+START_TEST(test_custom_fs_directory)
+{
+	/* a directory source through the same callbacks: repo/ *.hvp is main.hvp */
+	const struct policy_fs fs = { NULL, mem_read, mem_glob, mem_is_dir };
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_fs("repo", &fs, &d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->n_zones, 2);
+	ck_assert_uint_eq(p->n_rules, 1);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
 /* A 10,000-rule policy with 100,000 addresses, like the benchmark: the time
  * is printed, not asserted (machines differ). */
 START_TEST(test_large_policy)
@@ -296,6 +311,7 @@ int main(void)
 	tcase_add_test(tc, test_examples_pass_check);
 	tcase_add_test(tc, test_demo_policy);
 	tcase_add_test(tc, test_custom_fs);
+	tcase_add_test(tc, test_custom_fs_directory);
 	tcase_add_test(tc, test_large_policy);
 	tcase_add_test(tc, test_benchmark_shape);
 	tcase_set_timeout(tc, 120);
