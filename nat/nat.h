@@ -55,6 +55,13 @@ void nat_lower_opts_default(struct nat_lower_opts *o);
 int nat_lower(const struct policy *p, struct ir_table *t, const struct nat_lower_opts *o,
 	      struct policy_diags *d);
 
+/* Shadowed NAT statements: a source NAT (same tenant, same outside zone)
+ * whose sources an earlier one covers, or a port forward (same zone,
+ * protocol, covering ports and public address) after one that takes all its
+ * packets, gets a warning at its location and a note at the earlier one.
+ * Called by the checker through policy_check_nat_isolation(). Returns 0. */
+int nat_check_shadow(const struct policy *p, struct policy_diags *d);
+
 /* One conntrack entry that was translated: its original tuple (as the
  * sender wrote it) and its reply tuple (as the answer comes back). Source
  * NAT shows in reply.dst, destination NAT in reply.src. Addresses network

@@ -11,11 +11,13 @@
  *   - a forward into a tenant needs a pass rule from its outside zone to the
  *     target address and port, or nothing can ever pass it (a warning: the
  *     policy is consistent, just useless there).
+ * It also runs the NAT shadow check (nat_check_shadow, nat/shadow.c).
  */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nat/nat.h"
 #include "policy/tenant.h"
 
 static size_t addr_len(int family)
@@ -201,5 +203,6 @@ int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d)
 		else
 			check_forward_passes(p, n, d);
 	}
+	nat_check_shadow(p, d);
 	return rc;
 }

@@ -78,7 +78,8 @@ int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct poli
  * (policy/checker.h). This is its NAT half (policy/isolation.c): a tenant's
  * NAT out via another tenant's segment and a global forward/netmap into a
  * tenant's addresses are errors; a port forward that no pass rule lets
- * through is a warning. The checker calls it. Returns 0 or -1. */
+ * through is a warning; shadowed NAT statements too (nat_check_shadow). The
+ * checker calls it. Returns 0 or -1. */
 int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d);
 
 #endif
