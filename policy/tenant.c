@@ -152,13 +152,16 @@ static int make_chains(struct tenant_pass *tp)
 		  "tenant anti-spoofing and routing marks" },
 		{ POLICY_CHAIN_TENANT_FORWARD, IR_HOOK_FORWARD, POLICY_TENANT_PRI_FORWARD,
 		  "inter-tenant isolation" },
+		{ POLICY_CHAIN_TENANT_OUT, IR_HOOK_OUTPUT, POLICY_TENANT_PRI_OUT,
+		  "routing marks of the appliance's own packets" },
 	};
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
 		struct ir_chain *c = ir_chain_add(tp->t, base[i].name);
 		if (!c)
 			return -1;
 		c->hook = base[i].hook;
-		c->type = IR_CHAIN_FILTER;
+		/* a route chain reroutes when it changes the mark */
+		c->type = base[i].hook == IR_HOOK_OUTPUT ? IR_CHAIN_ROUTE : IR_CHAIN_FILTER;
 		c->priority = base[i].prio;
 		c->policy = IR_V_ACCEPT;
 		snprintf(c->comment, sizeof(c->comment), "%s", base[i].comment);
@@ -345,6 +348,14 @@ static int in_rules(struct tenant_pass *tp)
 	if (restore == (size_t)-1)
 		return -1;
 	r = rule_in(tp, POLICY_CHAIN_TENANT_IN, "builtin:tenant-mark-restore");
+	s = r ? stmt(r, IR_S_SET_FROM_MAP) : NULL;
+	if (!s)
+		return -1;
+	s->field[0] = IR_CT_MARK;
+	s->n_field = 1;
+	s->set = restore;
+	s->target = IR_META_MARK;
+	r = rule_in(tp, POLICY_CHAIN_TENANT_OUT, "builtin:tenant-mark-restore");
 	s = r ? stmt(r, IR_S_SET_FROM_MAP) : NULL;
 	if (!s)
 		return -1;

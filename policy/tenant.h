@@ -11,6 +11,9 @@
  *     one of the segment's addresses, else counted drop), then the packet
  *     mark = tenant mark, saved into the ct mark for new connections. Packets
  *     from elsewhere get the mark back from the ct mark (replies).
+ *   - output (route, -150): the appliance's own packets of a tenant's
+ *     connection (answers to its hosts) take the mark from the ct mark, so
+ *     they are routed back into that tenant.
  *   - policy routing (appliance/route.c): fwmark TENANT_MARK/MASK -> table
  *     POLICY_TENANT_TABLE_BASE + tenant id, holding the tenant's segment routes.
  *   - forward (filter, -10): a new connection between segments of two
@@ -46,6 +49,7 @@
 #define POLICY_CHAIN_TENANT_RAW "tenant_raw"	     /* prerouting -300: ct zone */
 #define POLICY_CHAIN_TENANT_IN "tenant_in"	     /* prerouting -150: spoof, mark */
 #define POLICY_CHAIN_TENANT_FORWARD "tenant_forward" /* forward -10: isolation */
+#define POLICY_CHAIN_TENANT_OUT "tenant_out"	     /* output -150 (route): mark */
 #define POLICY_MAP_TENANT_ZONE "tenant_zone"	     /* iifname -> ct zone */
 #define POLICY_MAP_TENANT_SEGMENT "tenant_segment"   /* iifname -> goto seg_N */
 #define POLICY_MAP_TENANT_RESTORE "tenant_mark_restore" /* ct mark -> meta mark */
@@ -61,6 +65,7 @@
 #define POLICY_TENANT_PRI_RAW (-300)
 #define POLICY_TENANT_PRI_IN (-150)
 #define POLICY_TENANT_PRI_FORWARD (-10)
+#define POLICY_TENANT_PRI_OUT (-150)
 
 static inline uint32_t policy_tenant_mark(const struct policy_tenant *t)
 {

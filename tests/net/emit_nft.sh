@@ -108,6 +108,23 @@ else
 	fail "compile-100-zones" "$(head -3 "$LAB_TMP/zones.err" | tr '\n' ' ')"
 fi
 
+# `inspect` with a queue: the text names the native queue expression. This
+# kernel has only the xt NFQUEUE target (the netlink backend's choice), so
+# `nft -c` may refuse the rule in the kernel, but nft must parse the text.
+printf 'zone a { interface "a0" }\nzone b { interface "b0" }\npass from a to b service tcp port 80 inspect { block content /evil/ }\n' > "$LAB_TMP/inspect.hvp"
+if "$HVGATE" compile "$LAB_TMP/inspect.hvp" --queue 3 > "$LAB_TMP/inspect.nft" 2>/dev/null &&
+	grep -q 'ct mark and 0x00000001 == 0 counter queue num 3 bypass' "$LAB_TMP/inspect.nft"; then
+	if at nft nft -c -f "$LAB_TMP/inspect.nft" > "$LAB_TMP/inspect.err" 2>&1; then
+		pass "inspect-queue-text (kernel has nft queue)"
+	elif grep -q 'Could not process rule' "$LAB_TMP/inspect.err" && ! grep -qi 'syntax error' "$LAB_TMP/inspect.err"; then
+		pass "inspect-queue-text (parses; this kernel has no nft queue expression)"
+	else
+		fail "inspect-queue-text" "$(head -2 "$LAB_TMP/inspect.err" | tr '\n' ' ')"
+	fi
+else
+	fail "inspect-queue-text" "no queue rule in the text"
+fi
+
 # An overlapping interface pattern between two zones is refused.
 printf 'zone a { interface "tap-*" }\nzone b { interface "tap-x" }\n' > "$LAB_TMP/overlap.hvp"
 expect_not "overlap-refused" "$HVGATE" compile "$LAB_TMP/overlap.hvp"

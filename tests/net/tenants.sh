@@ -24,6 +24,10 @@ expect routing-tables sh -c "ip -n $LAB-fw route show table 1001 | grep -q '10.0
 	ip -n $LAB-fw route show table 1002 | grep -q '10.0.1.0/24 dev tb0' &&
 	ip -n $LAB-fw -6 route show table 1002 | grep -q 'fd00:b::/64 dev tb0'"
 
+# --- the appliance answers each tenant on its own link (same address on both) ---
+expect fw-answers-a ping_ok ha 10.0.1.1
+expect fw-answers-b ping_ok hb 10.0.1.1
+
 # --- masquerade: both tenants' 10.0.1.2 talk to one server at once ---------
 at inet timeout 20 tcpdump -Z root -U -n -i eth0 -w "$LAB_TMP/uplink.pcap" 'tcp port 7 or udp port 7' >/dev/null 2>&1 &
 tcpdump_pid=$!

@@ -125,6 +125,12 @@ START_TEST(test_zone_map_directional)
 	ck_assert_int_eq(s->kind, IR_S_SET_FROM_MAP);
 	ck_assert_int_eq(s->target, IR_CT_ORIGINAL_ZONE);
 	ck_assert(ir_field_desc(IR_CT_ORIGINAL_ZONE)->ct_original);
+	/* the appliance's own answers are rerouted by the restored mark */
+	const struct ir_chain *out = ir_chain_find(t, POLICY_CHAIN_TENANT_OUT);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(out->type, IR_CHAIN_ROUTE);
+	ck_assert_int_eq(out->hook, IR_HOOK_OUTPUT);
+	ck_assert_int_eq(out->rules[0].stmts[0].target, IR_META_MARK);
 	done(t);
 }
 END_TEST
