@@ -38,8 +38,6 @@
 #define ELEMS_NEST_LIMIT 60000u
 /* Userdata of one object: NFT_USERDATA_MAXLEN in nf_tables.h. */
 #define UDATA_MAX 256
-/* nft's default burst for "limit rate N/unit" (nftables parser_bison.y). */
-#define LIMIT_DEFAULT_BURST 5
 /* nft datatype ids (nftables include/datatype.h, enum datatypes) and the
  * bits one field takes in a concatenated type id (TYPE_BITS). */
 enum nft_dtype {
@@ -514,6 +512,23 @@ static int sort_cmp(const void *pa, const void *pb)
 	return val_cmp(a->e->key[0].data, b->e->key[0].data, a->len, a->host);
 }
 
+/* Interval sets keep host-order integers big-endian, so that the kernel's
+ * byte-wise comparison orders them; lookups convert first (nft does both). */
+static void put_interval_key(uint8_t *dst, const uint8_t *src, uint32_t len, bool host)
+{
+	uint8_t tmp[IR_VALUE_MAX];
+	memcpy(tmp, src, len);
+	for (uint32_t i = 0; i < len; i++)
+		dst[i] = host ? tmp[len - 1 - i] : tmp[i];
+}
+
+static bool needs_hton(const struct ir_set *s)
+{
+	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
+	return (s->flags & IR_SET_INTERVAL) && s->n_key == 1 && fd->len > 1 &&
+	       fd->type != IR_T_IFNAME && field_nft[s->key[0]].byteorder == BO_HOST;
+}
+
 /* A one-field interval set the way nft sends it (nftables intervals.c
  * set_to_intervals()): sorted; an end element (flag INTERVAL_END, key =
  * inclusive end + 1) after every interval, except after one that ends at
@@ -553,7 +568,7 @@ static int interval_elems(const struct ir_set *s, struct kelems *k)
 		struct kelem *st = kelem_add(k);
 		if (!st)
 			goto nomem;
-		memcpy(st->key, e->key[0].data, len);
+		put_interval_key(st->key, e->key[0].data, len, host);
 		st->key_len = len;
 		st->src = e;
 		if (val_all(hi->data, len, 0xff)) {
@@ -565,6 +580,7 @@ static int interval_elems(const struct ir_set *s, struct kelems *k)
 			goto nomem;
 		memcpy(end->key, hi->data, len);
 		val_incr(end->key, len, host);
+		put_interval_key(end->key, end->key, len, host);
 		end->key_len = len;
 		end->flags = NFT_SET_ELEM_INTERVAL_END;
 	}
@@ -982,6 +998,8 @@ static int emit_match(struct emit *e, struct nftnl_rule *r, const struct ir_matc
 		if (m->set >= e->t->n_sets)
 			return -1;
 		return load_concat(r, m->field, nf) ||
+		       (needs_hton(&e->t->sets[m->set]) &&
+			add_byteorder_hton(r, ir_field_desc(m->field[0])->len)) ||
 		       add_lookup(e, r, m->set, m->op == IR_OP_NEQ, -1);
 	}
 	return -1;
@@ -1152,7 +1170,7 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 			return -1;
 		nftnl_expr_set_u64(x, NFTNL_EXPR_LIMIT_RATE, s->rate);
 		nftnl_expr_set_u64(x, NFTNL_EXPR_LIMIT_UNIT, unit_seconds(s->unit));
-		nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_BURST, s->burst ? s->burst : LIMIT_DEFAULT_BURST);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_BURST, s->burst);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_FLAGS, 0);
 		return add_expr(r, x);
@@ -1164,6 +1182,9 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 			if (!field_ok(s->field[i]))
 				return -1;
 		if (load_concat(r, s->field, s->n_field))
+			return -1;
+		if (needs_hton(&e->t->sets[s->set]) &&
+		    add_byteorder_hton(r, ir_field_desc(s->field[0])->len))
 			return -1;
 		if (s->kind == IR_S_VMAP)
 			return add_lookup(e, r, s->set, false, NFT_REG_VERDICT);

@@ -28,7 +28,7 @@ SKIP = {
     GETRULE: {3, 6, 8},        # HANDLE, POSITION, PAD
     GETSET: {14, 16},          # PAD, HANDLE
 }
-ELEM_EXPIRATION, ELEM_PAD = 4, 13  # enum nft_set_elem_attributes
+ELEM_EXPIRATION, ELEM_PAD = 5, 8  # enum nft_set_elem_attributes
 NLA_F_NESTED = 0x8000
 
 

@@ -15,6 +15,10 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include "policy/policy.h"
 
 #include "policy/nftnl.h"
 
@@ -446,8 +450,450 @@ START_TEST(test_malformed_ir_is_an_error)
 }
 END_TEST
 
-int main(void)
+
+/* ---- the IR corpus for tests/net/backend_agree.sh ----
+ *
+ * `test_emit_nftnl --write-corpus DIR` writes, for IR tables built by hand
+ * that use every construct (NAT, queue-free), DIR/NAME.nft (policy_emit_nft)
+ * and DIR/NAME.batch (the raw netlink batch of policy_emit_nftnl); the
+ * suite applies one with `nft -f` and sends the other as it is, in two
+ * namespaces, and compares the kernel objects. */
+
+static struct ir_value v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 {
+	const uint8_t x[4] = { a, b, c, d };
+	return ir_value_addr(x, AF_INET);
+}
+
+static struct ir_value v6(const char *text)
+{
+	uint8_t x[16];
+	inet_pton(AF_INET6, text, x);
+	return ir_value_addr(x, AF_INET6);
+}
+
+static struct ir_match *cmp(struct ir_rule *r, enum ir_field f, struct ir_value v)
+{
+	struct ir_match *m = ir_match_add(r);
+	m->kind = IR_M_CMP;
+	m->field[0] = f;
+	m->value = v;
+	return m;
+}
+
+static void nfproto(struct ir_rule *r, int v)
+{
+	cmp(r, IR_META_NFPROTO, ir_value_u8((uint8_t)v));
+}
+
+static void l4(struct ir_rule *r, int proto)
+{
+	cmp(r, IR_META_L4PROTO, ir_value_u8((uint8_t)proto));
+}
+
+static struct ir_match *lookup(struct ir_rule *r, size_t set, const enum ir_field *f, size_t n)
+{
+	struct ir_match *m = ir_match_add(r);
+	m->kind = IR_M_LOOKUP;
+	m->n_field = n;
+	memcpy(m->field, f, n * sizeof(*f));
+	m->set = set;
+	return m;
+}
+
+static struct ir_set *new_set(struct ir_table *t, const char *name, uint32_t flags, size_t *idx,
+			      const enum ir_field *key, size_t n_key)
+{
+	*idx = ir_set_add(t, name);
+	struct ir_set *s = &t->sets[*idx];
+	s->flags = flags;
+	s->n_key = n_key;
+	memcpy(s->key, key, n_key * sizeof(*key));
+	return s;
+}
+
+static struct ir_set_elem *elem(struct ir_set *s, struct ir_value k, struct ir_value end)
+{
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	e->key[0] = k;
+	e->key_end[0] = end;
+	return e;
+}
+
+static void verdict(struct ir_rule *r, enum ir_verdict_kind k, const char *chain)
+{
+	r->verdict.kind = k;
+	if (chain)
+		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", chain);
+}
+
+static struct ir_table *corpus_filter(void)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	snprintf(t->comment, sizeof(t->comment), "hvgate rev=3 hash=c0ffee");
+	struct ir_chain *c = ir_chain_add(t, "filter_fwd");
+	c->hook = IR_HOOK_FORWARD;
+	c->policy = IR_V_DROP;
+	c = ir_chain_add(t, "sub");
+	snprintf(c->comment, sizeof(c->comment), "a regular chain");
+	c = ir_chain_add(t, "raw");
+	c->hook = IR_HOOK_PREROUTING;
+	c->priority = -300;
+
+	static const enum ir_field k_v4[] = { IR_IP_SADDR }, k_v6[] = { IR_IP6_SADDR },
+		k_if[] = { IR_META_IIFNAME }, k_pair[] = { IR_IP_SADDR, IR_TH_DPORT },
+		k_mark[] = { IR_META_MARK }, k_port[] = { IR_TH_DPORT }, k_st[] = { IR_CT_STATE },
+		k_ifaddr[] = { IR_META_IIFNAME, IR_IP_SADDR };
+	size_t s_v4, s_v6, s_if, s_pair, s_cidr, s_mark, s_tmo, s_vm, s_zm, s_ports, s_st, s_anon4,
+		s_ifaddr;
+	struct ir_set *s = new_set(t, "v4", IR_SET_INTERVAL, &s_v4, k_v4, 1);
+	elem(s, v4(192, 168, 1, 1), (struct ir_value){ 0 });
+	elem(s, v4(10, 0, 0, 0), v4(10, 255, 255, 255));
+	elem(s, v4(172, 16, 0, 1), v4(172, 16, 0, 9));
+	elem(s, v4(240, 0, 0, 0), v4(255, 255, 255, 255)); /* open at the top */
+	s = new_set(t, "v6", IR_SET_INTERVAL | IR_SET_CONSTANT, &s_v6, k_v6, 1);
+	elem(s, v6("2001:db8::"), v6("2001:db8:0:ffff:ffff:ffff:ffff:ffff"));
+	elem(s, v6("fd00::1"), (struct ir_value){ 0 });
+	s = new_set(t, "ifs", IR_SET_INTERVAL, &s_if, k_if, 1);
+	struct ir_value lo, hi;
+	ir_ifname_wildcard("tap-*", &lo, &hi);
+	elem(s, lo, hi);
+	elem(s, ir_value_ifname("eth0"), (struct ir_value){ 0 });
+	s = new_set(t, "pairs", 0, &s_pair, k_pair, 2);
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	e->key[0] = v4(10, 0, 0, 1);
+	e->key[1] = ir_value_u16_net(80);
+	e = ir_set_elem_add(s);
+	e->key[0] = v4(10, 0, 0, 2);
+	e->key[1] = ir_value_u16_net(443);
+	s = new_set(t, "cidr_ports", IR_SET_INTERVAL, &s_cidr, k_pair, 2);
+	e = ir_set_elem_add(s);
+	e->key[0] = v4(10, 1, 0, 0);
+	e->key_end[0] = v4(10, 1, 255, 255);
+	e->key[1] = ir_value_u16_net(8000);
+	e->key_end[1] = ir_value_u16_net(8099);
+	s = new_set(t, "marks", IR_SET_INTERVAL, &s_mark, k_mark, 1);
+	elem(s, ir_value_u32(1), ir_value_u32(5));
+	elem(s, ir_value_u32(300), ir_value_u32(400)); /* crosses a byte: host order */
+	s = new_set(t, "blocked", IR_SET_TIMEOUT, &s_tmo, k_v4, 1);
+	s->timeout_ms = 3600000;
+	snprintf(s->comment, sizeof(s->comment), "block list");
+	elem(s, v4(198, 51, 100, 9), (struct ir_value){ 0 })->timeout_ms = 600000;
+	s = new_set(t, "vm", 0, &s_vm, k_if, 1);
+	s->data = IR_DATA_VERDICT;
+	e = elem(s, ir_value_ifname("eth1"), (struct ir_value){ 0 });
+	e->verdict.kind = IR_V_JUMP;
+	snprintf(e->verdict.chain, sizeof(e->verdict.chain), "sub");
+	elem(s, ir_value_ifname("eth2"), (struct ir_value){ 0 })->verdict.kind = IR_V_ACCEPT;
+	s = new_set(t, "zm", 0, &s_zm, k_if, 1);
+	s->data = IR_DATA_VALUE;
+	s->data_field = IR_CT_ZONE;
+	e = elem(s, ir_value_ifname("eth1"), (struct ir_value){ 0 });
+	uint16_t zone = 5;
+	e->data.len = 2;
+	memcpy(e->data.data, &zone, 2);
+	s = new_set(t, "ports", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_ports, k_port, 1);
+	elem(s, ir_value_u16_net(443), (struct ir_value){ 0 });
+	elem(s, ir_value_u16_net(22), (struct ir_value){ 0 });
+	s = new_set(t, "st", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_st, k_st, 1);
+	s->data = IR_DATA_VERDICT;
+	e = elem(s, ir_value_u32(NF_CT_STATE_INVALID_BIT), (struct ir_value){ 0 });
+	e->verdict.kind = IR_V_DROP;
+	e = elem(s, ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED)), (struct ir_value){ 0 });
+	e->verdict.kind = IR_V_ACCEPT;
+	s = new_set(t, "anon4", IR_SET_ANONYMOUS | IR_SET_CONSTANT | IR_SET_INTERVAL, &s_anon4,
+		    k_v4, 1);
+	elem(s, v4(0, 0, 0, 0), v4(0, 255, 255, 255)); /* starts at 0: no leading end */
+	elem(s, v4(100, 64, 0, 0), v4(100, 127, 255, 255));
+	s = new_set(t, "ifaddr", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_ifaddr, k_ifaddr, 2);
+	e = ir_set_elem_add(s);
+	e->key[0] = ir_value_ifname("eth3");
+	e->key[1] = v4(10, 9, 9, 9);
+
+	c = &t->chains[0];
+	struct ir_rule *r = ir_rule_add(c);
+	snprintf(r->comment, sizeof(r->comment), "corpus:1:aaaaaa");
+	nfproto(r, NFPROTO_IPV4);
+	lookup(r, s_v4, k_v4, 1);
+	ir_stmt_add(r)->kind = IR_S_COUNTER;
+	verdict(r, IR_V_DROP, NULL);
+
+	r = ir_rule_add(c);
+	nfproto(r, NFPROTO_IPV4);
+	lookup(r, s_v4, k_v4, 1)->op = IR_OP_NEQ;
+	l4(r, IPPROTO_TCP);
+	lookup(r, s_ports, k_port, 1);
+	verdict(r, IR_V_ACCEPT, NULL);
+
+	r = ir_rule_add(c);
+	struct ir_match *m = cmp(r, IR_META_IIFNAME, ir_value_ifname("tap-*"));
+	m->wildcard = true;
+	verdict(r, IR_V_JUMP, "sub");
+
+	r = ir_rule_add(c);
+	cmp(r, IR_META_OIFNAME, ir_value_ifname("eth0"));
+	struct ir_stmt *st = ir_stmt_add(r);
+	st->kind = IR_S_LOG;
+	snprintf(st->log_prefix, sizeof(st->log_prefix), "out ");
+	st->log_group = 5;
+	verdict(r, IR_V_ACCEPT, NULL);
+
+	r = ir_rule_add(c);
+	nfproto(r, NFPROTO_IPV6);
+	m = ir_match_add(r);
+	m->kind = IR_M_PREFIX;
+	m->field[0] = IR_IP6_SADDR;
+	m->value = v6("2001:db8::");
+	m->prefix_len = 33;
+	lookup(r, s_v6, k_v6, 1);
+	verdict(r, IR_V_DROP, NULL);
+
+	for (int plen = 16; plen <= 23; plen += 7) {
+		r = ir_rule_add(c);
+		nfproto(r, NFPROTO_IPV4);
+		m = ir_match_add(r);
+		m->kind = IR_M_PREFIX;
+		m->field[0] = IR_IP_DADDR;
+		m->value = v4(10, 2, 0, 0);
+		m->prefix_len = (uint8_t)plen;
+		m->op = plen == 23 ? IR_OP_NEQ : IR_OP_EQ;
+		verdict(r, IR_V_ACCEPT, NULL);
+	}
+
+	for (int neq = 0; neq <= 1; neq++) {
+		r = ir_rule_add(c);
+		l4(r, IPPROTO_UDP);
+		m = ir_match_add(r);
+		m->kind = IR_M_RANGE;
+		m->field[0] = IR_TH_DPORT;
+		m->value = ir_value_u16_net(1000);
+		m->value_end = ir_value_u16_net(2000);
+		m->op = neq ? IR_OP_NEQ : IR_OP_EQ;
+		verdict(r, IR_V_DROP, NULL);
+	}
+
+	r = ir_rule_add(c);
+	m = ir_match_add(r);
+	m->kind = IR_M_RANGE;
+	m->field[0] = IR_META_MARK;
+	m->value = ir_value_u32(5);
+	m->value_end = ir_value_u32(700);
+	verdict(r, IR_V_DROP, NULL);
+
+	r = ir_rule_add(c);
+	m = ir_match_add(r);
+	m->kind = IR_M_BITS;
+	m->field[0] = IR_CT_STATE;
+	m->value = ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	verdict(r, IR_V_ACCEPT, NULL);
+
+	r = ir_rule_add(c);
+	nfproto(r, NFPROTO_IPV4);
+	l4(r, IPPROTO_TCP);
+	lookup(r, s_pair, k_pair, 2);
+	lookup(r, s_cidr, k_pair, 2);
+	verdict(r, IR_V_ACCEPT, NULL);
+
+	r = ir_rule_add(c);
+	lookup(r, s_mark, k_mark, 1);
+	nfproto(r, NFPROTO_IPV4);
+	lookup(r, s_tmo, k_v4, 1);
+	lookup(r, s_anon4, k_v4, 1);
+	lookup(r, s_ifaddr, k_ifaddr, 2);
+	lookup(r, s_if, k_if, 1);
+	verdict(r, IR_V_DROP, NULL);
+
+	r = ir_rule_add(c);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_VMAP;
+	st->field[0] = IR_META_IIFNAME;
+	st->n_field = 1;
+	st->set = s_vm;
+
+	r = ir_rule_add(c);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_VMAP;
+	st->field[0] = IR_CT_STATE;
+	st->n_field = 1;
+	st->set = s_st;
+
+	r = ir_rule_add(c);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_SET_FROM_MAP;
+	st->field[0] = IR_META_IIFNAME;
+	st->n_field = 1;
+	st->set = s_zm;
+	st->target = IR_CT_ZONE;
+	st = ir_stmt_add(r);
+	st->kind = IR_S_SET_VALUE;
+	st->target = IR_META_MARK;
+	st->value = ir_value_u32(0x10);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_SET_VALUE;
+	st->target = IR_CT_MARK;
+	st->value = ir_value_u32(0x2);
+
+	r = ir_rule_add(c);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_LIMIT;
+	st->rate = 10;
+	st->unit = IR_PER_MINUTE;
+	st->burst = 20;
+	verdict(r, IR_V_ACCEPT, NULL);
+
+	r = ir_rule_add(c);
+	l4(r, IPPROTO_TCP);
+	ir_stmt_add(r)->kind = IR_S_REJECT; /* tcp reset */
+	for (int k = IR_REJECT_ICMPX_PORT_UNREACH; k <= IR_REJECT_ICMPX_ADMIN_PROHIBITED; k++) {
+		r = ir_rule_add(c);
+		st = ir_stmt_add(r);
+		st->kind = IR_S_REJECT;
+		st->reject = (enum ir_reject_kind)k;
+	}
+
+	r = ir_rule_add(c);
+	l4(r, IPPROTO_ICMP);
+	cmp(r, IR_ICMP_TYPE, ir_value_u8(8));
+	verdict(r, IR_V_ACCEPT, NULL);
+	r = ir_rule_add(c);
+	l4(r, IPPROTO_ICMPV6);
+	cmp(r, IR_ICMPV6_TYPE, ir_value_u8(128));
+	verdict(r, IR_V_GOTO, "sub");
+
+	r = ir_rule_add(&t->chains[1]);
+	cmp(r, IR_META_MARK, ir_value_u32(7))->op = IR_OP_NEQ;
+	verdict(r, IR_V_RETURN, NULL);
+	r = ir_rule_add(&t->chains[2]);
+	ir_stmt_add(r)->kind = IR_S_NOTRACK;
+	return t;
+}
+
+static struct ir_stmt *nat(struct ir_rule *r, enum ir_nat_kind k, uint8_t family)
+{
+	struct ir_stmt *st = ir_stmt_add(r);
+	st->kind = IR_S_NAT;
+	st->nat.kind = k;
+	st->nat.family = family;
+	return st;
+}
+
+static struct ir_table *corpus_nat(void)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *post = ir_chain_add(t, "post");
+	post->hook = IR_HOOK_POSTROUTING;
+	post->type = IR_CHAIN_NAT;
+	post->priority = 100;
+	struct ir_chain *pre = ir_chain_add(t, "pre");
+	pre->hook = IR_HOOK_PREROUTING;
+	pre->type = IR_CHAIN_NAT;
+	pre->priority = -100;
+	post = &t->chains[0];
+
+	struct ir_rule *r = ir_rule_add(post);
+	cmp(r, IR_META_OIFNAME, ir_value_ifname("eth0"));
+	nat(r, IR_NAT_MASQUERADE, NFPROTO_IPV4);
+	r = ir_rule_add(post);
+	l4(r, IPPROTO_TCP);
+	struct ir_stmt *st = nat(r, IR_NAT_MASQUERADE, NFPROTO_IPV4);
+	st->nat.port_lo = 1024;
+	st->nat.port_hi = 65535;
+	r = ir_rule_add(post);
+	nfproto(r, NFPROTO_IPV4);
+	l4(r, IPPROTO_TCP);
+	st = nat(r, IR_NAT_SNAT, NFPROTO_IPV4);
+	st->nat.addr_lo = v4(203, 0, 113, 4);
+	st->nat.addr_hi = v4(203, 0, 113, 8);
+	st->nat.port_lo = 1000;
+	st->nat.port_hi = 2000;
+	r = ir_rule_add(post);
+	nfproto(r, NFPROTO_IPV4);
+	struct ir_match *m = ir_match_add(r);
+	m->kind = IR_M_PREFIX;
+	m->field[0] = IR_IP_SADDR;
+	m->value = v4(10, 0, 0, 0);
+	m->prefix_len = 24;
+	st = nat(r, IR_NAT_SNAT, NFPROTO_IPV4);
+	st->nat.addr_lo = v4(198, 18, 0, 0);
+	st->nat.addr_hi = v4(198, 18, 0, 255);
+	st->nat.netmap = true;
+	r = ir_rule_add(post);
+	nfproto(r, NFPROTO_IPV6);
+	st = nat(r, IR_NAT_SNAT, NFPROTO_IPV6);
+	st->nat.addr_lo = v6("2001:db8::1");
+
+	r = ir_rule_add(&t->chains[1]);
+	nfproto(r, NFPROTO_IPV4);
+	l4(r, IPPROTO_TCP);
+	cmp(r, IR_TH_DPORT, ir_value_u16_net(8080));
+	st = nat(r, IR_NAT_DNAT, NFPROTO_IPV4);
+	st->nat.addr_lo = v4(10, 0, 1, 10);
+	st->nat.port_lo = st->nat.port_hi = 80;
+	r = ir_rule_add(&t->chains[1]);
+	nfproto(r, NFPROTO_IPV6);
+	l4(r, IPPROTO_TCP);
+	st = nat(r, IR_NAT_DNAT, NFPROTO_IPV6);
+	st->nat.addr_lo = v6("2001:db8::2");
+	st->nat.port_lo = 80;
+	return t;
+}
+
+static int write_one(const char *dir, const char *name, struct ir_table *t)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s.nft", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f || policy_emit_nft(t, f) || fclose(f))
+		return -1;
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy_nftnl_batch *b;
+	int rc = policy_emit_nftnl(t, NULL, &b, &d);
+	if (rc) {
+		policy_diags_print(&d, stderr);
+	} else {
+		struct msgs *m = calloc(1, sizeof(*m));
+		snprintf(path, sizeof(path), "%s/%s.batch", dir, name);
+		f = fopen(path, "w");
+		int n_iov = nftnl_batch_iovec_len(b->batch);
+		struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
+		nftnl_batch_iovec(b->batch, iov, (uint32_t)n_iov);
+		for (int i = 0; f && i < n_iov; i++)
+			if (fwrite(iov[i].iov_base, 1, iov[i].iov_len, f) != iov[i].iov_len)
+				rc = -1;
+		if (!f || fclose(f))
+			rc = -1;
+		free(iov);
+		free(m);
+		policy_nftnl_batch_free(b);
+	}
+	policy_diags_free(&d);
+	ir_table_free(t);
+	return rc;
+}
+
+static int write_corpus(const char *dir)
+{
+	return write_one(dir, "ir_filter", corpus_filter()) || write_one(dir, "ir_nat", corpus_nat());
+}
+
+START_TEST(test_corpus_builds)
+{
+	/* the hand-made corpus encodes without an error */
+	struct ir_table *tabs[2] = { corpus_filter(), corpus_nat() };
+	for (int i = 0; i < 2; i++) {
+		struct policy_nftnl_batch *b = build(tabs[i], NULL);
+		ck_assert_uint_gt(b->n_rules, 5);
+		policy_nftnl_batch_free(b);
+		ir_table_free(tabs[i]);
+	}
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--write-corpus"))
+		return write_corpus(argv[2]) ? 1 : 0;
 	Suite *s = suite_create("emit_nftnl");
 	TCase *tc = tcase_create("batch");
 	tcase_set_timeout(tc, 60);
@@ -460,6 +906,7 @@ int main(void)
 	tcase_add_test(tc, test_queue_native_or_compat);
 	tcase_add_test(tc, test_large_set_split);
 	tcase_add_test(tc, test_malformed_ir_is_an_error);
+	tcase_add_test(tc, test_corpus_builds);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
