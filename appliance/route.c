@@ -104,6 +104,7 @@ static int collect_cb(const struct nlmsghdr *nlh, void *data)
 static int flush_kind(struct rt_sock *s, int family, bool rules, size_t *removed)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = rules ? RTM_GETRULE : RTM_GETROUTE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
@@ -162,6 +163,7 @@ struct rule_spec {
 static int add_rule(struct rt_sock *s, int family, const struct rule_spec *rs)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWRULE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
@@ -186,6 +188,7 @@ static int add_route(struct rt_sock *s, const struct policy_addr *a, unsigned if
 		     uint32_t table)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWROUTE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;

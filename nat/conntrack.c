@@ -157,6 +157,7 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 static int dump(struct mnl_socket *nl, struct dump *dp)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
