@@ -10,10 +10,11 @@
 #           (qemu -kernel), asked by hvgate.smoke=1 on the kernel command line
 #   uefi    the importable disk hvgate.img through OVMF firmware and
 #           systemd-boot, asked by the system credential hvgate.smoke; also
-#           passes operator access as credentials (root password hash, ssh key)
+#           passes operator access as credentials (root password hash, ssh
+#           key); booted twice, the second boot must keep what the first made
 #
-# Both boots are first boots on a throw-away copy-on-write layer (snapshot=on);
-# the image files are not changed. Each has two user-mode NICs (eth0 uplink,
+# Every boot writes to a throw-away copy-on-write layer (snapshot=on, or a
+# qcow2 overlay in a temporary directory); the image files are not changed. Each has two user-mode NICs (eth0 uplink,
 # eth1 management) with restrict=on: qemu's own DHCP answers, nothing is
 # routed anywhere. Prints "PASS name" / "FAIL name: why" per check; exits
 # non-zero on any failure. Settings: HVGATE_IMAGE_OUT (image/out),
@@ -105,8 +106,6 @@ boot() {
 		fail "$mode-agent-finished" "no HVGATE-SMOKE DONE line (console: $log)"
 		tail -15 "$log" | sed 's/^/   | /'
 	fi
-	firmware=$(sed -n 's/.*HVGATE-SMOKE INFO firmware=\([a-z]*\).*/\1/p' "$log" | head -1)
-	echo "$mode firmware=${firmware:-?}" >> "$TMP/firmware"
 }
 
 boot_kernel() {
@@ -118,19 +117,43 @@ boot_kernel() {
 		-append "$(cat "$OUT/cmdline") hvgate.smoke=1"
 }
 
+# info MODE KEY: a "HVGATE-SMOKE INFO KEY=VALUE" value of that boot.
+info() { sed -n "s/.*HVGATE-SMOKE INFO $2=\([^ ]*\).*/\1/p" "$OUT/console-$1.log" 2>/dev/null | head -1; }
+
+# The importable disk, booted twice on one copy-on-write layer: the first
+# boot provisions, the second must keep what the first made (machine-id,
+# host keys, one copy of the ssh key) and apply the policy again.
 boot_uefi() {
 	[ -f "$OUT/hvgate.img" ] || { fail uefi-boot "$OUT/hvgate.img missing (make image)"; return; }
 	[ -f "$OVMF" ] || { fail uefi-boot "$OVMF missing (make deps: ovmf)"; return; }
-	boot uefi -bios "$OVMF" \
-		-drive "file=$OUT/hvgate.img,format=raw,if=virtio,snapshot=on" \
-		-smbios "type=11,value=io.systemd.credential:hvgate.smoke=1" \
-		-smbios "type=11,value=io.systemd.credential:passwd.hashed-password.root=$SMOKE_ROOT_HASH" \
-		-smbios "type=11,value=io.systemd.credential:ssh.authorized_keys.root=$SMOKE_SSH_KEY"
-	if grep -q '^uefi firmware=uefi$' "$TMP/firmware" 2>/dev/null; then
-		pass uefi-firmware
+	qemu-img create -q -f qcow2 -b "$OUT/hvgate.img" -F raw "$TMP/uefi.qcow2" ||
+		{ fail uefi-boot "qemu-img create failed"; return; }
+	for run in uefi uefi-again; do
+		boot "$run" -bios "$OVMF" \
+			-drive "file=$TMP/uefi.qcow2,format=qcow2,if=virtio" \
+			-smbios "type=11,value=io.systemd.credential:hvgate.smoke=1" \
+			-smbios "type=11,value=io.systemd.credential:passwd.hashed-password.root=$SMOKE_ROOT_HASH" \
+			-smbios "type=11,value=io.systemd.credential:ssh.authorized_keys.root=$SMOKE_SSH_KEY"
+		if [ "$(info "$run" firmware)" = uefi ]; then
+			pass "$run-firmware"
+		else
+			fail "$run-firmware" "the guest did not see EFI firmware"
+		fi
+	done
+	first=$(info uefi first-boot) again=$(info uefi-again first-boot)
+	if [ "$first" = yes ] && [ "$again" = no ]; then
+		pass uefi-first-boot-once
 	else
-		fail uefi-firmware "the guest did not see EFI firmware"
+		fail uefi-first-boot-once "first boot: ${first:-?}, second: ${again:-?}"
 	fi
+	for key in machine-id hostkey; do
+		first=$(info uefi "$key") again=$(info uefi-again "$key")
+		if [ -n "$first" ] && [ "$first" = "$again" ]; then
+			pass "uefi-$key-kept"
+		else
+			fail "uefi-$key-kept" "first boot '${first}', second '${again}'"
+		fi
+	done
 }
 
 command -v qemu-system-x86_64 >/dev/null || { echo "image-smoke: qemu-system-x86_64 missing (make deps)" >&2; exit 1; }
