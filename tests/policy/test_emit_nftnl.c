@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
@@ -890,8 +891,60 @@ START_TEST(test_corpus_builds)
 }
 END_TEST
 
+/* `--write-big DIR RULES ADDRS` (tests/bench/apply.sh): a table of RULES
+ * rules (one host each; every tenth also looks up the address set) and one
+ * interval set of ADDRS addresses, built as IR without the front end, as
+ * DIR/big.nft and DIR/big.batch; prints the batch build time. */
+static struct ir_table *big_table(int n_rules, int n_addrs)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *c = ir_chain_add(t, "forward");
+	c->hook = IR_HOOK_FORWARD;
+	static const enum ir_field k_v4[] = { IR_IP_SADDR };
+	size_t si;
+	struct ir_set *s = new_set(t, "big", IR_SET_INTERVAL, &si, k_v4, 1);
+	for (int i = 0; i < n_addrs; i++) {
+		uint32_t a = htonl(0x0a000000u + 2u * (uint32_t)i);
+		ir_set_elem_add(s)->key[0] = ir_value_addr((const uint8_t *)&a, AF_INET);
+	}
+	for (int i = 0; i < n_rules; i++) {
+		struct ir_rule *r = ir_rule_add(&t->chains[0]);
+		snprintf(r->comment, sizeof(r->comment), "big:%d", i + 1);
+		nfproto(r, NFPROTO_IPV4);
+		uint32_t a = htonl(0xac100001u + (uint32_t)i);
+		cmp(r, IR_IP_DADDR, ir_value_addr((const uint8_t *)&a, AF_INET));
+		if (i % 10 == 0)
+			lookup(r, si, k_v4, 1);
+		ir_stmt_add(r)->kind = IR_S_COUNTER;
+		verdict(r, IR_V_ACCEPT, NULL);
+	}
+	return t;
+}
+
+static int write_big(const char *dir, int n_rules, int n_addrs)
+{
+	struct ir_table *t = big_table(n_rules, n_addrs);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy_nftnl_batch *b;
+	int rc = policy_emit_nftnl(t, NULL, &b, &d);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	policy_diags_free(&d);
+	if (rc) {
+		ir_table_free(t);
+		return -1;
+	}
+	printf("build %.3f\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	policy_nftnl_batch_free(b);
+	return write_one(dir, "big", t); /* frees t */
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "--write-big"))
+		return write_big(argv[2], atoi(argv[3]), atoi(argv[4])) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--write-corpus"))
 		return write_corpus(argv[2]) ? 1 : 0;
 	Suite *s = suite_create("emit_nftnl");
