@@ -210,6 +210,16 @@ static int talk_batch(struct nftio_sock *s, const struct policy_nftnl_batch *b,
 	return 0;
 }
 
+static bool table_queues(const struct ir_table *t)
+{
+	for (size_t i = 0; i < t->n_chains; i++)
+		for (size_t j = 0; j < t->chains[i].n_rules; j++)
+			for (size_t k = 0; k < t->chains[i].rules[j].n_stmts; k++)
+				if (t->chains[i].rules[j].stmts[k].kind == IR_S_QUEUE)
+					return true;
+	return false;
+}
+
 int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 		struct nftio_apply_result *r, struct policy_diags *d)
 {
@@ -234,7 +244,9 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 		nftio_sock_close(&s);
 		return err;
 	}
-	int probe = nftio_probe_native_queue(o->netns);
+	/* Only a table that queues needs to know which queue the kernel has
+	 * (the probe is a validated-and-aborted batch: milliseconds). */
+	int probe = table_queues(t) ? nftio_probe_native_queue(o->netns) : 0;
 
 	double t0 = now_seconds();
 	struct policy_nftnl_opts eo;

@@ -159,7 +159,9 @@ int cli_apply(int argc, char **argv)
 		fprintf(stderr, "hvgate apply: the policy front end is not built into this binary\n");
 		return CLI_EXIT_USAGE;
 	}
-	int native = nftio_probe_native_queue(a.apply.netns);
+	/* nftio_apply() picks the queue encoding itself; lowering is told
+	 * too, and only needs to be when inspection is on. */
+	int native = a.lower.queue_num >= 0 ? nftio_probe_native_queue(a.apply.netns) : 0;
 	if (native < 0) {
 		fprintf(stderr, "hvgate apply: cannot talk to nf_tables%s%s: %s\n",
 			a.apply.netns ? " in namespace " : "", a.apply.netns ? a.apply.netns : "",

@@ -99,7 +99,19 @@ else
 	fail "current --expect-genid applies" "$(head -2 "$LAB_TMP/out5" | tr '\n' ' ')"
 fi
 
-# 5. the foreign table saw only its own change, never ours
+# 5. queueing to the fast path: the native queue expression where the kernel
+#    has it, else the xt NFQUEUE target (nft_compat); either way nft lists
+#    the rule as the queue it is (number and bypass decoded from the info)
+if apply "$DIR/inspect.hvp" --queue 3 > "$LAB_TMP/out6" 2>&1 &&
+	nsx fw nft list table inet hvgate 2>/dev/null | grep -q 'queue num 3 bypass'; then
+	how=$(nsx fw nft --debug=netlink list table inet hvgate 2>/dev/null |
+		grep -oE 'target name NFQUEUE rev 3|queue num 3' | head -1)
+	pass "inspect rule queues to 3 with bypass (${how:-?})"
+else
+	fail "inspect rule queues to 3 with bypass" "$(head -3 "$LAB_TMP/out6" | tr '\n' ' ')"
+fi
+
+# 6. the foreign table saw only its own change, never ours
 foreign > "$LAB_TMP/foreign.2"
 nsx twin nft list table inet other > "$LAB_TMP/foreign.twin"
 expect "foreign table equals its never-applied twin" cmp "$LAB_TMP/foreign.twin" "$LAB_TMP/foreign.2"
