@@ -64,6 +64,19 @@ else
 	pass "no rule of the refused policy in the kernel"
 fi
 
+# 2b. the same without relying on the checker: an IR table built by hand
+#     whose second rule jumps to a missing chain, applied by nftio_apply()
+ruleset > "$LAB_TMP/before"
+"$HVGATE_BUILD/tests/policy/test_emit_nftnl" --apply-broken "$LAB-fw" > "$LAB_TMP/out3" 2>&1
+rc=$?
+ruleset > "$LAB_TMP/after"
+if [ "$rc" -eq 1 ] && grep -q "^broken.hvp:3:5: error: kernel refused rule: No such file or directory (rule 2 of chain input)" "$LAB_TMP/out3"; then
+	pass "IR jumping to a missing chain: refused at broken.hvp:3:5"
+else
+	fail "IR jumping to a missing chain: refused at broken.hvp:3:5" "exit $rc: $(head -2 "$LAB_TMP/out3" | tr '\n' ' ')"
+fi
+expect "refused IR: ruleset byte-identical" cmp "$LAB_TMP/before" "$LAB_TMP/after"
+
 # 3. --check: the kernel validates, nothing changes
 ruleset > "$LAB_TMP/before"
 expect "--check of another good policy succeeds" apply "$DIR/good2.hvp" --check

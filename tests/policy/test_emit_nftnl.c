@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include "policy/policy.h"
 
+#include "appliance/nftio.h"
 #include "policy/nftnl.h"
 
 #define MAX_MSGS 4096
@@ -941,8 +942,39 @@ static int write_big(const char *dir, int n_rules, int n_addrs)
 	return write_one(dir, "big", t); /* frees t */
 }
 
+/* `--apply-broken NETNS` (tests/net/apply_atomic.sh): applies through
+ * nftio_apply() a table the kernel must refuse whatever the policy checker
+ * does: its second rule jumps to a chain that does not exist. Prints the
+ * diagnostics; exit 1 when refused (expected), 0 if it was applied. */
+static int apply_broken(const char *netns)
+{
+	static const struct policy_loc loc = { "broken.hvp", 3, 5, 4 };
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *c = ir_chain_add(t, "input");
+	c->hook = IR_HOOK_INPUT;
+	struct ir_rule *r = ir_rule_add(c);
+	l4(r, IPPROTO_TCP);
+	verdict(r, IR_V_ACCEPT, NULL);
+	r = ir_rule_add(c);
+	r->loc = loc;
+	snprintf(r->comment, sizeof(r->comment), "broken.hvp:3:abcdef");
+	verdict(r, IR_V_JUMP, "nowhere");
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct nftio_apply_opts o = { .netns = netns };
+	struct nftio_apply_result res;
+	int err = nftio_apply(t, &o, &res, &d);
+	policy_diags_print(&d, stdout);
+	printf("nftio_apply: %d, generation %u -> %u\n", err, res.genid_before, res.genid_after);
+	policy_diags_free(&d);
+	ir_table_free(t);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--apply-broken"))
+		return apply_broken(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "--write-big"))
 		return write_big(argv[2], atoi(argv[3]), atoi(argv[4])) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--write-corpus"))
