@@ -7,7 +7,7 @@
 cd "$(dirname "$0")/../.." || exit 2
 . tests/lib/netns.sh
 . tests/nat/lab_tenants.sh
-POLICY=conf/policies/examples/tenants-lab.hvp
+POLICY=${TENANTS_POLICY:-conf/policies/examples/tenants-lab.hvp}
 
 # counter CHAIN COMMENT [TEXT]: packets counted by the rules with that
 # comment (and TEXT in the rule, if given).
