@@ -443,8 +443,9 @@ static struct nftnl_udata_buf *set_udata(const struct ir_set *s)
 		ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER,
 					 s->data == IR_DATA_VALUE ? field_nft[s->data_field].byteorder
 								  : BO_INVALID);
-	/* nft merges adjacent intervals of anonymous sets (automerge). */
-	if (ok && (s->flags & IR_SET_ANONYMOUS) && (s->flags & IR_SET_INTERVAL))
+	/* nft merges adjacent intervals of anonymous sets, not maps. */
+	if (ok && (s->flags & IR_SET_ANONYMOUS) && (s->flags & IR_SET_INTERVAL) &&
+	    s->data == IR_DATA_NONE)
 		ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
 	bool typeof_ = set_uses_typeof(s);
 	bool anon_map = (s->flags & IR_SET_ANONYMOUS) && s->data != IR_DATA_NONE;

@@ -735,6 +735,36 @@ static struct ir_table *corpus_filter(void)
 	st->target = IR_CT_MARK;
 	st->value = ir_value_u32(0x2);
 
+	/* anonymous maps: a data map (ct zone) and an interval verdict map */
+	size_t s_azm, s_aivm;
+	s = new_set(t, "azm", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_azm, k_if, 1);
+	s->data = IR_DATA_VALUE;
+	s->data_field = IR_CT_ZONE;
+	e = elem(s, ir_value_ifname("eth4"), (struct ir_value){ 0 });
+	zone = 9;
+	e->data.len = 2;
+	memcpy(e->data.data, &zone, 2);
+	s = new_set(t, "aivm", IR_SET_ANONYMOUS | IR_SET_CONSTANT | IR_SET_INTERVAL, &s_aivm, k_v4, 1);
+	s->data = IR_DATA_VERDICT;
+	elem(s, v4(10, 0, 0, 0), v4(10, 0, 255, 255))->verdict.kind = IR_V_ACCEPT;
+	e = elem(s, v4(10, 3, 0, 0), v4(10, 3, 0, 255));
+	e->verdict.kind = IR_V_GOTO;
+	snprintf(e->verdict.chain, sizeof(e->verdict.chain), "sub");
+	r = ir_rule_add(c);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_SET_FROM_MAP;
+	st->field[0] = IR_META_IIFNAME;
+	st->n_field = 1;
+	st->set = s_azm;
+	st->target = IR_CT_ZONE;
+	r = ir_rule_add(c);
+	nfproto(r, NFPROTO_IPV4);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_VMAP;
+	st->field[0] = IR_IP_SADDR;
+	st->n_field = 1;
+	st->set = s_aivm;
+
 	r = ir_rule_add(c);
 	st = ir_stmt_add(r);
 	st->kind = IR_S_LIMIT;
