@@ -735,6 +735,42 @@ static struct ir_table *corpus_filter(void)
 	st->target = IR_CT_MARK;
 	st->value = ir_value_u32(0x2);
 
+	/* a named concatenated verdict map, an anonymous concatenated interval
+	 * set, an anonymous set of ICMP types and a set of ct marks */
+	size_t s_cvm, s_acint, s_icmp, s_cmark;
+	s = new_set(t, "cvm", 0, &s_cvm, k_pair, 2);
+	s->data = IR_DATA_VERDICT;
+	e = ir_set_elem_add(s);
+	e->key[0] = v4(10, 7, 0, 1);
+	e->key[1] = ir_value_u16_net(25);
+	e->verdict.kind = IR_V_DROP;
+	s = new_set(t, "acint", IR_SET_ANONYMOUS | IR_SET_CONSTANT | IR_SET_INTERVAL, &s_acint,
+		    k_pair, 2);
+	e = ir_set_elem_add(s);
+	e->key[0] = v4(10, 8, 0, 0);
+	e->key_end[0] = v4(10, 8, 0, 255);
+	e->key[1] = ir_value_u16_net(53);
+	static const enum ir_field k_icmp[] = { IR_ICMP_TYPE }, k_ctmark[] = { IR_CT_MARK };
+	s = new_set(t, "icmps", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_icmp, k_icmp, 1);
+	elem(s, ir_value_u8(0), (struct ir_value){ 0 });
+	elem(s, ir_value_u8(8), (struct ir_value){ 0 });
+	s = new_set(t, "ctmarks", 0, &s_cmark, k_ctmark, 1);
+	elem(s, ir_value_u32(0x100), (struct ir_value){ 0 });
+	r = ir_rule_add(c);
+	nfproto(r, NFPROTO_IPV4);
+	l4(r, IPPROTO_UDP);
+	lookup(r, s_acint, k_pair, 2)->op = IR_OP_NEQ;
+	lookup(r, s_cmark, k_ctmark, 1);
+	st = ir_stmt_add(r);
+	st->kind = IR_S_VMAP;
+	memcpy(st->field, k_pair, sizeof(k_pair));
+	st->n_field = 2;
+	st->set = s_cvm;
+	r = ir_rule_add(c);
+	l4(r, IPPROTO_ICMP);
+	lookup(r, s_icmp, k_icmp, 1);
+	verdict(r, IR_V_ACCEPT, NULL);
+
 	/* anonymous maps: a data map (ct zone) and an interval verdict map */
 	size_t s_azm, s_aivm;
 	s = new_set(t, "azm", IR_SET_ANONYMOUS | IR_SET_CONSTANT, &s_azm, k_if, 1);
@@ -853,6 +889,15 @@ static struct ir_table *corpus_nat(void)
 	nfproto(r, NFPROTO_IPV6);
 	st = nat(r, IR_NAT_SNAT, NFPROTO_IPV6);
 	st->nat.addr_lo = v6("2001:db8::1");
+	r = ir_rule_add(post);
+	cmp(r, IR_META_OIFNAME, ir_value_ifname("eth9"));
+	nat(r, IR_NAT_MASQUERADE, NFPROTO_IPV4)->nat.random_fully = true;
+	r = ir_rule_add(post);
+	nfproto(r, NFPROTO_IPV6);
+	st = nat(r, IR_NAT_SNAT, NFPROTO_IPV6);
+	st->nat.addr_lo = v6("2001:db8:1::");
+	st->nat.addr_hi = v6("2001:db8:1::ffff");
+	st->nat.netmap = true;
 
 	r = ir_rule_add(&t->chains[1]);
 	nfproto(r, NFPROTO_IPV4);
@@ -867,6 +912,7 @@ static struct ir_table *corpus_nat(void)
 	st = nat(r, IR_NAT_DNAT, NFPROTO_IPV6);
 	st->nat.addr_lo = v6("2001:db8::2");
 	st->nat.port_lo = 80;
+	st->nat.port_hi = 90;
 	return t;
 }
 
