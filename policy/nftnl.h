@@ -6,7 +6,13 @@
  * (an anonymous set right before the one rule that uses it). Every object is
  * encoded the way nft 1.0.x encodes the same text (set userdata, interval end
  * elements, register allocation, rule and table comments as userdata), so
- * that `nft list` shows the same thing for either backend.
+ * that `nft list` shows the same thing for either backend. Conventions both
+ * backends share: a named set is declared with `typeof` only when a key or
+ * data field has no nft type name (ct zone); IR_SET_DYNAMIC sets no kernel
+ * flag (the control plane adds elements over netlink); host-order integer
+ * interval sets are stored big-endian with a byteorder before the lookup.
+ * IR_S_QUEUE is the one construct whose encoding depends on the kernel (see
+ * opts->native_queue); nft text cannot express the xt NFQUEUE fallback.
  *
  * Nothing here talks to the kernel: appliance/nftio.c sends the batch.
  *
