@@ -23,6 +23,7 @@
 #   HVGATE_SSH_KEYS            an authorized_keys file for root over ssh
 #   HVGATE_IMAGE_SIZE_MB       root filesystem size (default 2048, sparse)
 #   HVGATE_MIRROR              Debian mirror URL for mmdebstrap (default: its own)
+#   HVGATE_APT_CACHE           where downloaded packages are kept (image/out/apt-cache)
 #   HVGATE_UNIT                the systemd unit of hvgated (default appliance/hvgated.service)
 set -eu
 
@@ -33,6 +34,7 @@ OUT=${HVGATE_IMAGE_OUT:-$REPO/image/out}
 SUITE=bookworm
 ROOT_LABEL=hvgate-root
 ROOT_SIZE_MB=${HVGATE_IMAGE_SIZE_MB:-2048}
+APT_CACHE=${HVGATE_APT_CACHE:-$OUT/apt-cache}
 # The EFI system partition holds systemd-boot, one kernel and one initramfs
 # (about 40 MB for linux-image-cloud-amd64); 128 MiB leaves room for a second.
 ESP_SIZE_MB=128
@@ -72,7 +74,13 @@ start=$(date +%s)
 say "debian $SUITE root filesystem (mmdebstrap)"
 # Documentation and manual pages are not read on an appliance; copyright
 # files stay (the licences of what we ship).
+# Downloaded packages are kept between builds (apt checks each against the
+# archive's index, so a cached file is only used when it is still current).
+mkdir -p "$APT_CACHE"
 mmdebstrap --variant=minbase --include="$(echo $PKGS | tr ' ' ',')" \
+	--setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+	--setup-hook="sync-in '$APT_CACHE' /var/cache/apt/archives" \
+	--customize-hook="sync-out /var/cache/apt/archives '$APT_CACHE'" \
 	--aptopt='APT::Install-Recommends "false"' \
 	--dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/doc/*' \

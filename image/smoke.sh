@@ -101,7 +101,8 @@ boot() {
 	N_FAIL=$((N_FAIL + $(grep -c '^FAIL ' "$TMP/verdicts")))
 	if grep -q 'HVGATE-SMOKE DONE' "$log"; then
 		at=$(sed -n 's/^\[ *\([0-9.]*\)\].*HVGATE-SMOKE PASS multi-user.*/\1/p' "$log" | head -1)
-		pass "$mode-agent-finished (multi-user at ${at:-?} s guest time)"
+		ready=$(sed -n 's/.*HVGATE-SMOKE INFO hvgated-ready-at=\([0-9]*\)ms.*/\1/p' "$log" | head -1)
+		pass "$mode-agent-finished (guest time: hvgated ready at ${ready:-?} ms, multi-user at ${at:-?} s)"
 	else
 		fail "$mode-agent-finished" "no HVGATE-SMOKE DONE line (console: $log)"
 		tail -15 "$log" | sed 's/^/   | /'
