@@ -160,6 +160,39 @@ static bool service_fits(const struct policy_rule *r, uint8_t proto, uint16_t po
 	return false;
 }
 
+/* `from` of the rule can be one of the tenant's own segments (hairpin). */
+static bool from_inside(const struct policy *p, const struct policy_endpoint *e, size_t tenant)
+{
+	if (e->kind == POLICY_EP_ANY)
+		return true;
+	if (e->kind != POLICY_EP_MATCH)
+		return false;
+	if (!e->n_zones)
+		return true;
+	for (size_t i = 0; i < e->n_zones; i++)
+		if (p->zones[e->zones[i]].tenant == tenant)
+			return true;
+	return false;
+}
+
+/* Is there a pass rule for the translated packet of forward `n`, coming
+ * from its outside zone (or, hairpin, from inside its tenant)? */
+static bool forward_passes(const struct policy *p, const struct policy_nat *n, bool hairpin)
+{
+	uint16_t port = n->to_ports.lo ? n->to_ports.lo : n->match_ports.lo;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->action != POLICY_PASS)
+			continue;
+		if (r->tenant != POLICY_NONE && r->tenant != n->tenant)
+			continue;
+		bool from = hairpin ? from_inside(p, &r->from, n->tenant) : from_fits(&r->from, n->via_zone);
+		if (from && to_fits(p, &r->to, &n->to_addr, n->tenant) && service_fits(r, n->l4proto, port))
+			return true;
+	}
+	return false;
+}
+
 /* The filter sees the translated packet: target address, target port (the
  * first one; a kept port range is checked at its start). */
 static int check_forward_passes(const struct policy *p, const struct policy_nat *n,
@@ -168,16 +201,15 @@ static int check_forward_passes(const struct policy *p, const struct policy_nat 
 	if (n->kind != POLICY_NAT_DNAT)
 		return 0;
 	uint16_t port = n->to_ports.lo ? n->to_ports.lo : n->match_ports.lo;
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-		if (r->action != POLICY_PASS)
-			continue;
-		if (r->tenant != POLICY_NONE && r->tenant != n->tenant)
-			continue;
-		if (from_fits(&r->from, n->via_zone) && to_fits(p, &r->to, &n->to_addr, n->tenant) &&
-		    service_fits(r, n->l4proto, port))
-			return 0;
-	}
+	/* nat/lower.c makes a hairpin for a tenant's forward with a public address */
+	if (n->tenant != POLICY_NONE && n->has_public_addr && forward_passes(p, n, false) &&
+	    !forward_passes(p, n, true))
+		policy_diag_add(d, POLICY_WARNING, &n->loc,
+				"the hairpin of this port forward never passes: no pass rule from a segment "
+				"of tenant '%s' to its target",
+				p->tenants[n->tenant].name);
+	if (forward_passes(p, n, false))
+		return 0;
 	char addr[64];
 	const struct policy_addr *a = &n->to_addr;
 	if (a->family == AF_INET)

@@ -276,11 +276,32 @@ START_TEST(test_forward_needs_filter_rule)
 		"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
 		"  %s\n"
 		"  nat forward uplink tcp port 8080 to 10.0.1.5 port 80 }\n";
-	char text[512];
+	char text[1024];
 	snprintf(text, sizeof(text), fwd, "pass from uplink to lan service tcp port 443");
 	struct ir_table *t = lower_text(text);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_warning("nothing can ever pass this port forward"));
+	done(t);
+	/* a forward with a public address also works from inside: that needs a rule too */
+	snprintf(text, sizeof(text),
+		 "zone uplink { interface \"up0\" }\n"
+		 "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
+		 "  pass from uplink to lan service tcp port 80\n  %s\n"
+		 "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.5 port 80 }\n",
+		 "");
+	t = lower_text(text);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(has_warning("the hairpin of this port forward never passes"));
+	done(t);
+	snprintf(text, sizeof(text),
+		 "zone uplink { interface \"up0\" }\n"
+		 "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
+		 "  pass from uplink to lan service tcp port 80\n  %s\n"
+		 "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.5 port 80 }\n",
+		 "pass from lan to lan service tcp port 80");
+	t = lower_text(text);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(!has_warning("hairpin"));
 	done(t);
 	/* the filter sees the translated port, 80, not 8080 */
 	snprintf(text, sizeof(text), fwd, "pass from uplink to lan service tcp port 80");
