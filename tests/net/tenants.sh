@@ -113,8 +113,13 @@ HVP
 	fail leak-refused-with-location "exit $rc: $(head -2 "$LAB_TMP/leak.out")"
 
 # --- routing removed with the tenants --------------------------------------------
+# someone else's rule and route, in hvgate's range: they must stay
+at fw ip rule add fwmark 0x99 lookup 1001 pref 1001
+at fw ip route add 192.0.2.0/24 dev up0 table 1001 proto static
 printf 'zone uplink { interface "up0" }\npass from uplink to uplink\n' >"$LAB_TMP/plain.hvp"
 expect apply-plain "$HVGATE" apply "$LAB_TMP/plain.hvp" --netns "$LAB-fw"
-expect_not routing-removed sh -c "ip -n $LAB-fw rule | grep -q fwmark || ip -n $LAB-fw -6 rule | grep -q fwmark ||
-	ip -n $LAB-fw route show table 1001 2>/dev/null | grep -q ."
+expect_not routing-removed sh -c "ip -n $LAB-fw rule | grep -q 'proto 211' || ip -n $LAB-fw -6 rule | grep -q 'proto 211' ||
+	ip -n $LAB-fw route show table 1001 | grep -q 10.0.1.0"
+expect foreign-routing-kept sh -c "ip -n $LAB-fw rule | grep -q 'fwmark 0x99 lookup 1001' &&
+	ip -n $LAB-fw route show table 1001 | grep -q '192.0.2.0/24 dev up0 proto static'"
 lab_done
