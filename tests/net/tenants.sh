@@ -17,6 +17,7 @@ counter() {
 }
 
 lab_tenants_up || { fail lab "could not build the lab"; exit 1; }
+lab_addr hb eth0 10.0.2.2/24 # an IPv4 network only tenant b has
 expect apply "$HVGATE" apply "$POLICY" --netns "$LAB-fw"
 expect routing-rules sh -c "ip -n $LAB-fw rule | grep -q 'fwmark 0x10000/0xffff0000 lookup 1001' &&
 	ip -n $LAB-fw rule | grep -q 'fwmark 0x20000/0xffff0000 lookup 1002' &&
@@ -80,6 +81,13 @@ at ha timeout 60 nmap -6 -n -Pn -sU -p 7,53,67,69,123,161,500,514,1900,4500,5353
 if grep -qE '/udp +open ' "$LAB_TMP/nmap-udp"; then fail nmap-udp-across "$(grep open "$LAB_TMP/nmap-udp" | head -3)";
 elif grep -q 'Nmap done: 1 IP' "$LAB_TMP/nmap-udp"; then pass nmap-udp-across-nothing-open;
 else fail nmap-udp-across "$(tail -2 "$LAB_TMP/nmap-udp")"; fi
+at ha timeout 120 nmap -n -Pn -sS -p- --max-retries 0 --min-rate 4000 --host-timeout 100s \
+	10.0.2.2 >"$LAB_TMP/nmap-tcp4" 2>&1
+if grep -q 'open' "$LAB_TMP/nmap-tcp4"; then fail nmap-tcp4-across "$(grep open "$LAB_TMP/nmap-tcp4" | head -3)";
+elif grep -q 'Nmap done: 1 IP' "$LAB_TMP/nmap-tcp4"; then pass nmap-tcp4-across-nothing-open;
+else fail nmap-tcp4-across "$(tail -2 "$LAB_TMP/nmap-tcp4")"; fi
+r=$(at hb nmap -n -Pn -p 80 10.0.2.2 2>/dev/null | grep -c '^80/tcp *open')
+[ "$r" = 1 ] && pass nmap-tcp4-port-open-at-b || fail nmap-tcp4-port-open-at-b "10.0.2.2:80 is not open even locally"
 expect_not tcp-across-v6 tcp_ok ha fd00:b::2 80
 expect_not ping-across-v6 ping_ok hb fd00:a::2
 after=$(counter tenant_forward builtin:inter-tenant)
