@@ -46,12 +46,13 @@ GPT_ALIGN_MB=1
 CMDLINE="root=LABEL=$ROOT_LABEL ro console=tty0 console=ttyS0,115200n8 net.ifnames=0"
 
 # Runtime libraries of hvgate and hvgated (check: ldd build/hvgated), the
-# tools the appliance runs on (nft, ip), and what makes it a bootable system.
+# tools the appliance runs on (nft, ip; sfdisk to grow the root partition),
+# and what makes it a bootable system.
 PKGS="systemd-sysv udev linux-image-cloud-amd64 initramfs-tools kmod
 nftables iproute2 libnftnl11 libmnl0 libnetfilter-queue1 libnetfilter-log1
 libpcre2-8-0 libconfig9 libsodium23 libssl3 libedit2 libpcap0.8 libgit2-1.5
 libmicrohttpd12 libsystemd0 openssh-server systemd-boot-efi
-iputils-ping procps less"
+iputils-ping procps less fdisk"
 
 say() { echo "image: $*"; }
 die() { echo "image: error: $*" >&2; exit 1; }

@@ -33,6 +33,9 @@ OVMF=/usr/share/ovmf/OVMF.fd
 MEM_MB=1024
 # What the uefi boot passes as operator access (checked by the agent): a
 # SHA-512 crypt(3) hash of "hvgate-smoke" and a syntactically plain key line.
+# The uefi boots get a disk 1 GiB larger than the image: the root
+# filesystem must grow into it on the first boot.
+GROWN_DISK_MB=$(( ($(stat -c %s "$OUT/hvgate.img" 2>/dev/null || echo 0) / 1048576) + 1024 ))
 SMOKE_ROOT_HASH='$6$hvgatesmoke$3KAOc0iJ8zPT2s9IoB4uyb3jhK83O4HC4oiJQfnSQUlS0RWxvgkb4bz7HwGyDlyfM4Onich8lAp0jvB.GB1ft0'
 SMOKE_SSH_KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZnYXRlLXNtb2tlLXRlc3Qta2V5LW5vdC1yZWFsLTAwMDA hvgate-smoke'
 
@@ -127,7 +130,7 @@ info() { sed -n "s/.*HVGATE-SMOKE INFO $2=\([^ ]*\).*/\1/p" "$OUT/console-$1.log
 boot_uefi() {
 	[ -f "$OUT/hvgate.img" ] || { fail uefi-boot "$OUT/hvgate.img missing (make image)"; return; }
 	[ -f "$OVMF" ] || { fail uefi-boot "$OVMF missing (make deps: ovmf)"; return; }
-	qemu-img create -q -f qcow2 -b "$OUT/hvgate.img" -F raw "$TMP/uefi.qcow2" ||
+	qemu-img create -q -f qcow2 -b "$OUT/hvgate.img" -F raw "$TMP/uefi.qcow2" "${GROWN_DISK_MB}M" ||
 		{ fail uefi-boot "qemu-img create failed"; return; }
 	for run in uefi uefi-again; do
 		boot "$run" -bios "$OVMF" \
@@ -146,6 +149,14 @@ boot_uefi() {
 		pass uefi-first-boot-once
 	else
 		fail uefi-first-boot-once "first boot: ${first:-?}, second: ${again:-?}"
+	fi
+	# Grown, the root partition runs from 1 MiB + the 128 MiB ESP to 1 MiB
+	# before the end (image/build.sh); provision leaves up to 16 MiB unused.
+	got=$(info uefi root-fs-mib)
+	if [ "${got:-0}" -ge $((GROWN_DISK_MB - 2 - 128 - 16)) ]; then
+		pass "uefi-root-grown (root filesystem ${got} MiB on a ${GROWN_DISK_MB} MiB disk)"
+	else
+		fail uefi-root-grown "root filesystem ${got:-?} MiB on a ${GROWN_DISK_MB} MiB disk"
 	fi
 	for key in machine-id hostkey; do
 		first=$(info uefi "$key") again=$(info uefi-again "$key")
