@@ -68,7 +68,18 @@ done
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "$OUT/work.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# mmdebstrap mounts /proc, /sys and /dev inside the root filesystem while it
+# works and unmounts them; should one be left (mmdebstrap killed), removing
+# the directory must not reach into it.
+cleanup() {
+	if grep -q " $WORK/" /proc/self/mounts; then
+		echo "image: mounts left under $WORK: not removing it" >&2
+	else
+		rm -rf --one-file-system "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 ROOTFS=$WORK/rootfs
 start=$(date +%s)
 

@@ -2,7 +2,7 @@
 # The VM image end to end: build it from Debian packages (image/build.sh) into
 # a temporary directory, then boot it under qemu three times (image/smoke.sh
 # all: direct kernel, then the UEFI disk twice) and check the appliance from
-# its serial console. About 3 minutes here (build 50 s, boots 50 + 50 + 35 s
+# its serial console. About 2.5 minutes here (build 45-65 s, boots 30-50 s each
 # under TCG); needs the Debian archive. No namespace, interface or ruleset of
 # the host is touched: qemu's user-mode NICs (restrict=on) stay inside qemu.
 . "$(dirname "$0")/../lib/netns.sh"
