@@ -31,16 +31,23 @@ OVMF=/usr/share/ovmf/OVMF.fd
 # The kernel, systemd, hvgated and the page cache of a TCG guest; 512 MB
 # boots too, 1 GB leaves the first nft apply unhurried.
 MEM_MB=1024
-# What the uefi boot passes as operator access (checked by the agent): a
-# SHA-512 crypt(3) hash of "hvgate-smoke" and a syntactically plain key line.
 # The uefi boots get a disk 1 GiB larger than the image: the root
 # filesystem must grow into it on the first boot.
 GROWN_DISK_MB=$(( ($(stat -c %s "$OUT/hvgate.img" 2>/dev/null || echo 0) / 1048576) + 1024 ))
+# What the uefi boot passes as operator access (checked by the agent): a
+# SHA-512 crypt(3) hash of "hvgate-smoke" and a key pair made for the run.
 SMOKE_ROOT_HASH='$6$hvgatesmoke$3KAOc0iJ8zPT2s9IoB4uyb3jhK83O4HC4oiJQfnSQUlS0RWxvgkb4bz7HwGyDlyfM4Onich8lAp0jvB.GB1ft0'
-SMOKE_SSH_KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZnYXRlLXNtb2tlLXRlc3Qta2V5LW5vdC1yZWFsLTAwMDA hvgate-smoke'
+# Bounds of the ssh checks: a TCG guest needs a few seconds for the key
+# exchange; a connection the policy drops must not hold the boot for long.
+SSH_LOGIN_TIMEOUT=60
+SSH_BLOCKED_TIMEOUT=20
 
 TMP=$(mktemp -d /tmp/hvgate-smoke.XXXXXX)
 QEMU_PID=""
+# Set by boot_uefi for its first boot: host loopback ports forwarded by qemu
+# to port 22 of eth0 (uplink) and eth1 (management).
+SSH_UPLINK_PORT=""
+SSH_MGMT_PORT=""
 N_PASS=0
 N_FAIL=0
 
@@ -58,6 +65,33 @@ trap 'exit 130' INT TERM
 pass() { echo "PASS $1"; N_PASS=$((N_PASS + 1)); }
 fail() { echo "FAIL $1${2:+: $2}"; N_FAIL=$((N_FAIL + 1)); }
 
+# A free TCP port on the host's loopback (the kernel picks it).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ssh_checks MODE: while the agent waits, log in as an operator would. The
+# default policy lets ssh in on management (eth1) only: the same key over
+# the uplink (eth0) must not get a shell. The management login runs hvgate
+# and then tells the agent it may power off.
+ssh_checks() {
+	opts="-i $TMP/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10"
+	t0=$(date +%s)
+	# shellcheck disable=SC2086
+	if timeout "$SSH_BLOCKED_TIMEOUT" ssh $opts -p "$SSH_UPLINK_PORT" root@127.0.0.1 true > "$TMP/ssh-uplink" 2>&1; then
+		fail "$1-ssh-uplink-blocked" "root got a shell over eth0"
+	else
+		why=$(head -1 "$TMP/ssh-uplink")
+		pass "$1-ssh-uplink-blocked (no shell after $(($(date +%s) - t0)) s${why:+: $why})"
+	fi
+	# shellcheck disable=SC2086
+	timeout "$SSH_LOGIN_TIMEOUT" ssh $opts -p "$SSH_MGMT_PORT" root@127.0.0.1 \
+		'hvgate status && touch /run/hvgate-smoke-ssh' > "$TMP/ssh-mgmt" 2>&1
+	if grep -q 'revision' "$TMP/ssh-mgmt"; then
+		pass "$1-ssh-management (key from the credential, hvgate status over ssh)"
+	else
+		fail "$1-ssh-management" "$(head -c 300 "$TMP/ssh-mgmt" | tr '\n' ' ')"
+	fi
+}
+
 # boot MODE QEMU_ARGS...: one boot, bounded by BOOT_TIMEOUT; console in
 # $TMP/console-MODE.log (kept in $OUT/console-MODE.log for reading).
 boot() {
@@ -68,12 +102,20 @@ boot() {
 	start=$(date +%s)
 	qemu-system-x86_64 -accel "$ACCEL" -m "$MEM_MB" -smp 1 -display none -monitor none \
 		-serial "file:$log" -no-reboot \
-		-netdev user,id=uplink,restrict=on -device virtio-net-pci,netdev=uplink \
-		-netdev user,id=mgmt,restrict=on,net=10.0.3.0/24 -device virtio-net-pci,netdev=mgmt \
+		-netdev "user,id=uplink,restrict=on${SSH_UPLINK_PORT:+,hostfwd=tcp:127.0.0.1:$SSH_UPLINK_PORT-:22}" \
+		-device virtio-net-pci,netdev=uplink \
+		-netdev "user,id=mgmt,restrict=on,net=10.0.3.0/24${SSH_MGMT_PORT:+,hostfwd=tcp:127.0.0.1:$SSH_MGMT_PORT-:22}" \
+		-device virtio-net-pci,netdev=mgmt \
 		"$@" > "$TMP/qemu-$mode.err" 2>&1 &
 	QEMU_PID=$!
 	timed_out=0
+	ssh_done=0
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ -n "$SSH_MGMT_PORT" ] && [ "$ssh_done" = 0 ] &&
+			grep -q 'HVGATE-SMOKE INFO waiting-for-ssh' "$log"; then
+			ssh_checks "$mode"
+			ssh_done=1
+		fi
 		if [ $(($(date +%s) - start)) -ge "$BOOT_TIMEOUT" ]; then
 			timed_out=1
 			kill "$QEMU_PID" 2>/dev/null
@@ -132,12 +174,21 @@ boot_uefi() {
 	[ -f "$OVMF" ] || { fail uefi-boot "$OVMF missing (make deps: ovmf)"; return; }
 	qemu-img create -q -f qcow2 -b "$OUT/hvgate.img" -F raw "$TMP/uefi.qcow2" "${GROWN_DISK_MB}M" ||
 		{ fail uefi-boot "qemu-img create failed"; return; }
+	ssh-keygen -q -t ed25519 -N '' -C hvgate-smoke -f "$TMP/id" || { fail uefi-boot "ssh-keygen failed"; return; }
+	key=$(cat "$TMP/id.pub")
 	for run in uefi uefi-again; do
-		boot "$run" -bios "$OVMF" \
+		ask_ssh=""
+		if [ "$run" = uefi ]; then
+			SSH_UPLINK_PORT=$(free_port) SSH_MGMT_PORT=$(free_port)
+			ask_ssh=io.systemd.credential:hvgate.smoke.ssh=1
+		else
+			SSH_UPLINK_PORT="" SSH_MGMT_PORT=""
+		fi
+		boot "$run" -bios "$OVMF" ${ask_ssh:+-smbios "type=11,value=$ask_ssh"} \
 			-drive "file=$TMP/uefi.qcow2,format=qcow2,if=virtio" \
 			-smbios "type=11,value=io.systemd.credential:hvgate.smoke=1" \
 			-smbios "type=11,value=io.systemd.credential:passwd.hashed-password.root=$SMOKE_ROOT_HASH" \
-			-smbios "type=11,value=io.systemd.credential:ssh.authorized_keys.root=$SMOKE_SSH_KEY"
+			-smbios "type=11,value=io.systemd.credential:ssh.authorized_keys.root=$key"
 		if [ "$(info "$run" firmware)" = uefi ]; then
 			pass "$run-firmware"
 		else

@@ -9,7 +9,7 @@ libedit-dev libpcap-dev libgit2-dev libmicrohttpd-dev libsystemd-dev
 nftables iptables iproute2 conntrack iperf3 tcpreplay tcpdump python3 python3-scapy
 wireguard-go wireguard-tools nmap hping3 netcat-openbsd socat git procps kmod psmisc
 iputils-ping iperf3 tshark
-qemu-system-x86 mmdebstrap e2fsprogs qemu-utils fdisk dosfstools mtools ovmf"
+qemu-system-x86 mmdebstrap e2fsprogs qemu-utils fdisk dosfstools mtools ovmf openssh-client"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
