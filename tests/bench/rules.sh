@@ -28,10 +28,11 @@ gen 10000 > "$LAB_TMP/large.hvp"
 
 rate() { # prints received packets per second for one iperf3 UDP run
 	at server iperf3 -s -1 -p 5201 > /dev/null 2>&1 &
+	srv=$!
 	sleep 0.3
 	at client iperf3 -c 10.10.2.2 -p 5201 -u -l 64 -b 0 -t "$SECS" --json 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin)["end"]["sum"]; print(int((d["packets"]-d["lost_packets"])/d["seconds"]))' 2>/dev/null || echo 0
-	wait
+	wait "$srv"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
