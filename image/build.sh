@@ -84,10 +84,10 @@ ROOTFS=$WORK/rootfs
 start=$(date +%s)
 
 say "debian $SUITE root filesystem (mmdebstrap)"
-# Documentation and manual pages are not read on an appliance; copyright
-# files stay (the licences of what we ship).
 # Downloaded packages are kept between builds (apt checks each against the
 # archive's index, so a cached file is only used when it is still current).
+# Documentation and manual pages are not read on an appliance; copyright
+# files stay (the licences of what we ship).
 mkdir -p "$APT_CACHE"
 mmdebstrap --variant=minbase --include="$(echo $PKGS | tr ' ' ',')" \
 	--setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
@@ -124,8 +124,8 @@ say "system configuration"
 chroot "$ROOTFS" systemctl enable --quiet hvgated.service hvgate-provision.service \
 	hvgate-smoke.service systemd-networkd.service serial-getty@ttyS0.service
 # systemd-firstboot would prompt on the console for locale, timezone and a
-# root password and block the boot of an appliance nobody watches; hvgate's
-# own first-boot unit takes the credentials instead.
+# root password and block the boot of an appliance nobody watches;
+# hvgate-provision takes the credentials instead.
 chroot "$ROOTFS" systemctl mask --quiet systemd-firstboot.service
 # Locked, not empty: no password opens any login until the operator sets access.
 if [ -n "${HVGATE_ROOT_PASSWORD_HASH:-}" ]; then
