@@ -13,7 +13,7 @@ int cli_diff(int argc, char **argv)
 	struct cli_client_opts o;
 	struct json *reply;
 	const struct json *ok;
-	char req[256], from[96], to[96], *raw;
+	char req[256], from[96] = "", to[96] = "", *raw;
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
