@@ -112,6 +112,10 @@ install -d -m 0755 "$ROOTFS/usr/share/hvgate/examples" "$ROOTFS/usr/share/doc/hv
 cp -R "$REPO/conf/policies/." "$ROOTFS/usr/share/hvgate/examples/"
 for doc in "$REPO"/docs/*.md; do install -m 0644 "$doc" "$ROOTFS/usr/share/doc/hvgate/"; done
 install -d -m 0750 "$ROOTFS/var/lib/hvgate" "$ROOTFS/var/log/hvgate"
+# The journal on disk (journald's Storage=auto writes there when the
+# directory exists): what hvgated did, and who committed what, survive a
+# reboot. journald caps it at 10% of the filesystem (journald.conf(5)).
+chroot "$ROOTFS" install -d -m 2755 -g systemd-journal /var/log/journal
 
 missing=$(chroot "$ROOTFS" ldd /usr/sbin/hvgated /usr/bin/hvgate | grep 'not found' || true)
 [ -z "$missing" ] || die "libraries missing in the image: $missing"
