@@ -40,8 +40,9 @@ daemon_start || { echo "demo: hvgated did not become ready"; cat "$DAEMON_LOG"; 
 hv show tenants
 
 say "both tenants' 10.0.1.2 talk to the internet host at once (masquerade)"
-at inet timeout 15 tcpdump -Z root -U -n -i eth0 -w "$LAB_TMP/up.pcap" 'tcp port 7' >/dev/null 2>&1 &
-dump=$!; LAB_PIDS="$LAB_PIDS $dump"; sleep 1
+at inet timeout 15 tcpdump -Z root -U -n -i eth0 -w "$LAB_TMP/up.pcap" 'tcp port 7' >"$LAB_TMP/dump.err" 2>&1 &
+dump=$!; LAB_PIDS="$LAB_PIDS $dump"
+wait_for 10 grep -q 'listening on' "$LAB_TMP/dump.err"
 echo_tcp ha 203.0.113.2 7 "hello from tenant a" > "$LAB_TMP/a" &
 pa=$!
 echo_tcp hb 203.0.113.2 7 "hello from tenant b" > "$LAB_TMP/b" &

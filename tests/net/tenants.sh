@@ -31,10 +31,11 @@ expect fw-answers-a ping_ok ha 10.0.1.1
 expect fw-answers-b ping_ok hb 10.0.1.1
 
 # --- masquerade: both tenants' 10.0.1.2 talk to one server at once ---------
-at inet timeout 20 tcpdump -Z root -U -n -i eth0 -w "$LAB_TMP/uplink.pcap" 'tcp port 7 or udp port 7' >/dev/null 2>&1 &
+at inet timeout 20 tcpdump -Z root -U -n -i eth0 -w "$LAB_TMP/uplink.pcap" 'tcp port 7 or udp port 7' >"$LAB_TMP/tcpdump.err" 2>&1 &
 tcpdump_pid=$!
 LAB_PIDS="$LAB_PIDS $tcpdump_pid"
-sleep 1
+# A cold tcpdump can take over a second to open the interface.
+wait_for 10 grep -q 'listening on' "$LAB_TMP/tcpdump.err"
 for t in a b; do
 	(echo "hello-from-$t"; sleep 2) | at h$t timeout 6 socat -T 4 - TCP:203.0.113.2:7,sourceport=40000,reuseaddr >"$LAB_TMP/masq.$t" 2>&1 &
 	eval "pid_$t=\$!"
