@@ -23,6 +23,7 @@
 #include "appliance/nftio.h"
 #include "appliance/nftio_internal.h"
 #include "appliance/txn.h"
+#include "appliance/vpnmgr.h"
 
 #define DAEMON_VERSION "0.1"
 #define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
@@ -49,6 +50,11 @@ struct daemon {
 	size_t n_hits;
 	double next_sample; /* monotonic seconds */
 	uint64_t errors;
+	struct vpnmgr *vpn;
+	/* What vpnmgr last applied: the running policy and the counters that
+	 * move with every change of it (a freed policy's address may return). */
+	const struct txn_policy *vpn_policy;
+	uint64_t vpn_key[3];
 };
 
 static double mono(void)
@@ -357,8 +363,12 @@ static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *
 		else
 			json_raw(r, "[]");
 		json_obj_end(r);
+	} else if (!strcmp(what, "vpn")) {
+		reply_ok_begin(r);
+		vpnmgr_show(d->vpn, r);
+		json_obj_end(r);
 	} else
-		reply_err(r, "show what? rules, tenants, nat, conntrack or log");
+		reply_err(r, "show what? rules, tenants, nat, conntrack, log or vpn");
 }
 
 /* Compiles what a load/diff request names: "path", "git" (a ref of the
@@ -706,6 +716,7 @@ static void write_metrics(void *ctx, FILE *out)
 			"hvgate_log_events_total{result=\"dropped\"} %llu\n",
 			(unsigned long long)ev, (unsigned long long)wr, (unsigned long long)dr);
 	}
+	vpnmgr_metrics(d->vpn, out);
 }
 
 /* Lifecycle. */
@@ -954,6 +965,21 @@ static int poll_timeout_ms(const struct daemon *d)
 	return ms;
 }
 
+/* Brings the VPN devices in step with the running policy when it changed
+ * (start, reload, commit, confirm-revert). */
+static void sync_vpn(struct daemon *d)
+{
+	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
+
+	if (!d->vpn || (d->vpn_policy == d->txn.running && !memcmp(key, d->vpn_key, sizeof(key))))
+		return;
+	d->vpn_policy = d->txn.running;
+	memcpy(d->vpn_key, key, sizeof(key));
+	int failed = vpnmgr_apply(d->vpn, d->txn.running ? d->txn.running->policy : NULL);
+	if (failed)
+		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
+}
+
 static void loop(struct daemon *d)
 {
 	struct pollfd pfd[DAEMON_MAX_POLLFDS];
@@ -990,6 +1016,7 @@ static void loop(struct daemon *d)
 		ctl_dispatch(&d->ctl, pfd + ctl_first, n_ctl);
 		if (txn_tick(&d->txn, time(NULL), err, sizeof(err)) < 0)
 			syslog(LOG_ERR, "revert failed: %s", err);
+		sync_vpn(d);
 		if (mono() >= d->next_sample)
 			sample_in_background(d);
 	}
@@ -1084,6 +1111,9 @@ int daemon_run(const char *conf_file)
 		if (!if_nametoindex(d.conf.ifaces[i].name))
 			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)", d.conf.ifaces[i].name,
 			       conf_role_name(d.conf.ifaces[i].role));
+	if (vpnmgr_create(&d.vpn, d.conf.state_dir))
+		syslog(LOG_ERR, "vpn: out of memory; the policy's vpn blocks are not run");
+	sync_vpn(&d);
 	start_logs(&d);
 	start_metrics(&d);
 	sample_counters(&d);
@@ -1103,6 +1133,7 @@ int daemon_run(const char *conf_file)
 	}
 	rc = 0;
 out:
+	vpnmgr_free(d.vpn);
 	ctl_close(&d.ctl);
 	if (d.log)
 		nflogd_close(d.log);
