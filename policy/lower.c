@@ -63,6 +63,9 @@ struct lower {
 	size_t *made;	    /* pairs that have a chain of their own, and their hashes */
 	uint64_t *made_hash;
 	size_t n_made;
+	/* scratch set -> its clone in t, for large sets shared by every chain a
+	 * rule is copied into (see copy_rule); (size_t)-1: not cloned yet */
+	size_t *set_clone;
 };
 
 static int oom(struct lower *l)
@@ -939,9 +942,41 @@ static size_t clone_set(struct ir_table *dst, const struct ir_set *src)
 	return idx;
 }
 
-static int copy_rule(struct ir_table *dst, struct ir_chain *c, const struct ir_table *src,
-		     const struct ir_rule *from)
+/* A rule that applies to many zone pairs is copied into each pair chain.
+ * Its small sets are copied with it (the optimizer may still rewrite or
+ * inline them per rule); a set of at least this many elements is cloned once
+ * and shared as a named set by all the copies, which is what the optimizer's
+ * set sharing would make of the copies anyway, without building them first
+ * (a 100,000-address list in five chains was most of the compile time). */
+#define LOWER_SHARE_MIN_ELEMS 64
+
+static size_t clone_or_share_set(struct lower *l, size_t src_idx)
 {
+	const struct ir_set *src = &l->scratch->sets[src_idx];
+	if (src->n_elems < LOWER_SHARE_MIN_ELEMS || src->n_key != 1 || src->data != IR_DATA_NONE)
+		return clone_set(l->t, src);
+	if (!l->set_clone) {
+		l->set_clone = malloc((l->scratch->n_sets ? l->scratch->n_sets : 1) * sizeof(size_t));
+		if (!l->set_clone)
+			return (size_t)-1;
+		memset(l->set_clone, 0xff, (l->scratch->n_sets ? l->scratch->n_sets : 1) * sizeof(size_t));
+	}
+	size_t idx = l->set_clone[src_idx];
+	if (idx == (size_t)-1)
+		return l->set_clone[src_idx] = clone_set(l->t, src);
+	struct ir_set *s = &l->t->sets[idx];
+	if (s->flags & IR_SET_ANONYMOUS) {
+		/* second user: an anonymous set belongs to one rule, so name it */
+		s->flags &= ~(IR_SET_ANONYMOUS | IR_SET_CONSTANT);
+		snprintf(s->name, sizeof(s->name), "shared_%zu", src_idx);
+	}
+	return idx;
+}
+
+static int copy_rule(struct lower *l, struct ir_chain *c, const struct ir_rule *from)
+{
+	struct ir_table *dst = l->t;
+	const struct ir_table *src = l->scratch;
 	struct ir_rule *r = ir_rule_add(c);
 	if (!r)
 		return -1;
@@ -954,7 +989,7 @@ static int copy_rule(struct ir_table *dst, struct ir_chain *c, const struct ir_t
 		if (!m)
 			return -1;
 		*m = from->matches[i];
-		if (m->kind == IR_M_LOOKUP && (m->set = clone_set(dst, &src->sets[m->set])) == (size_t)-1)
+		if (m->kind == IR_M_LOOKUP && (m->set = clone_or_share_set(l, m->set)) == (size_t)-1)
 			return -1;
 	}
 	for (size_t i = 0; i < from->n_stmts; i++) {
@@ -1048,7 +1083,7 @@ static int make_pair_chain(struct lower *l, size_t a, size_t b)
 		const struct ir_chain *tmpl = &l->scratch->chains[pr->rules[i]];
 		/* copying adds sets, never chains: c stays valid */
 		for (size_t j = 0; j < tmpl->n_rules; j++)
-			if (copy_rule(l->t, c, l->scratch, &tmpl->rules[j]))
+			if (copy_rule(l, c, &tmpl->rules[j]))
 				return -1;
 	}
 	return default_rules(l, c, a, b);
@@ -1212,6 +1247,7 @@ static void lower_free(struct lower *l)
 	free(l->pairs);
 	free(l->made);
 	free(l->made_hash);
+	free(l->set_clone);
 	free(l->label);
 	ir_table_free(l->scratch);
 }

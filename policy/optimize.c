@@ -410,6 +410,16 @@ static int pass_merge(struct ir_table *t, struct policy_optimize_report *rep)
 
 /* ---- dispatch ---- */
 
+/* A set whose elements dispatch may fold into a map: one rule's inline set,
+ * or a large list that lowering shared between the copies of one rule
+ * (policy/lower.c, clone_or_share_set). Dispatch only reads it; a shared set
+ * that no rule uses afterwards is swept with the other unused sets. */
+static bool foldable_set(const struct ir_set *s)
+{
+	return (s->flags & IR_SET_ANONYMOUS) ||
+	       (!(s->flags & IR_SET_DYNAMIC) && !strncmp(s->name, "shared_", 7));
+}
+
 static bool exact_match(const struct ir_table *t, const struct ir_match *m)
 {
 	if (m->op != IR_OP_EQ || m->n_field != 1 || !ir_field_desc(m->field[0])->set_type)
@@ -418,7 +428,7 @@ static bool exact_match(const struct ir_table *t, const struct ir_match *m)
 		return !m->wildcard;
 	if (m->kind == IR_M_LOOKUP) {
 		const struct ir_set *s = &t->sets[m->set];
-		return (s->flags & IR_SET_ANONYMOUS) && s->data == IR_DATA_NONE && s->n_key == 1 &&
+		return foldable_set(s) && s->data == IR_DATA_NONE && s->n_key == 1 &&
 		       !(s->flags & IR_SET_INTERVAL);
 	}
 	return false;
@@ -462,7 +472,7 @@ static bool interval_match(const struct ir_table *t, const struct ir_match *m)
 		return true;
 	if (m->kind == IR_M_LOOKUP) {
 		const struct ir_set *s = &t->sets[m->set];
-		return (s->flags & IR_SET_ANONYMOUS) && s->data == IR_DATA_NONE && s->n_key == 1;
+		return foldable_set(s) && s->data == IR_DATA_NONE && s->n_key == 1;
 	}
 	return false;
 }
