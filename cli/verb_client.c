@@ -338,9 +338,9 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	return 0;
 }
 
-static void usage(const char *verb)
+static void usage(FILE *out, const char *verb)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: hvgate %s [--json] [--socket PATH]\n"
 		"  status | history | compare | confirm | reload\n"
 		"  show rules|tenants|nat|conntrack|log|blocked [tenant NAME] [addr ADDR] [lines N]\n"
@@ -362,7 +362,7 @@ int cli_daemon_client(int argc, char **argv)
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
-		usage(argv[0]);
+		usage(stdout, argv[0]);
 		return CLI_EXIT_OK;
 	}
 	if (cli_client_opts(&argc, argv, &o))
@@ -371,7 +371,7 @@ int cli_daemon_client(int argc, char **argv)
 	rc = build_request(argc, argv, &req);
 	if (rc || req.oom) {
 		if (rc == -1)
-			usage(argv[0]);
+			usage(stderr, argv[0]);
 		json_buf_free(&req);
 		return CLI_EXIT_USAGE;
 	}
