@@ -540,6 +540,12 @@ void vpnmgr_metrics(struct vpnmgr *m, FILE *out)
 	if (c.n)
 		qsort(c.v, c.n, sizeof(*c.v), cmp_series);
 	for (size_t i = 0; i < c.n; i++) {
+		if (!i || strcmp(c.v[i].name, c.v[i - 1].name)) {
+			size_t len = strlen(c.v[i].name);
+			/* Prometheus naming: counters end in _total. */
+			bool counter = len > 6 && !strcmp(c.v[i].name + len - 6, "_total");
+			fprintf(out, "# TYPE %s %s\n", c.v[i].name, counter ? "counter" : "gauge");
+		}
 		fprintf(out, "%s{%s} %.17g\n", c.v[i].name, c.v[i].labels, c.v[i].value);
 		free(c.v[i].name);
 		free(c.v[i].labels);

@@ -1,0 +1,158 @@
+#!/bin/sh
+# hvgated runs the policy's `vpn` block: the lab3 client namespace is a
+# WireGuard peer (wireguard-go + wg) that reaches the server zone through the
+# daemon's TUN in the fw namespace; the policy decides what passes from the
+# VPN zone. Then: show vpn, the metrics page, a reload that adds a peer and
+# keeps the first tunnel (same handshake, no lost ping), a reload without
+# the vpn block that removes the TUN.
+cd "$(dirname "$0")/../.."
+. tests/lib/netns.sh
+. tests/lib/lab3.sh
+. tests/lib/daemon.sh
+set -u
+RUN=/var/run/wireguard
+
+command -v wireguard-go >/dev/null && command -v wg >/dev/null || { skip daemon_vpn "wireguard-go or wg missing"; exit 0; }
+lab3_up || { fail lab-up; exit 1; }
+# Unique interface names: /var/run/wireguard (UAPI sockets) is shared by
+# every namespace.
+V=${LAB}v; P=${LAB}p
+K=$LAB_TMP/keys; mkdir -p "$K"; chmod 700 "$K"
+(umask 077; for n in fw peer peer2; do wg genkey > "$K/$n"; done)
+pub() { wg pubkey < "$K/$1"; }
+POL="$LAB_TMP/policy.hvp"
+policy() { # policy [with-second-peer|no-vpn]
+	{
+		echo 'zone lan { interface "lan0" }'
+		echo 'zone dmz { interface "dmz0" }'
+		if [ "${1:-}" != no-vpn ]; then
+			cat <<P
+vpn $V {
+  listen-port 51820
+  private-key-file "$K/fw"
+  address 10.77.0.1/24
+  peer one { public-key "$(pub peer)" allowed-ips 10.77.0.2/32 }
+P
+			[ "${1:-}" = with-second-peer ] &&
+				echo "  peer two { public-key \"$(pub peer2)\" allowed-ips { 10.77.0.3/32, 10.78.0.0/24 } }"
+			echo '}'
+			echo 'pass from lan to self service udp port 51820'
+			echo "pass from $V to dmz service { tcp port 80, ping }"
+			echo "pass from $V to self service ping"
+		fi
+		echo 'default block'
+		echo 'pass from lan to dmz service ping'
+	} > "$POL"
+}
+policy
+daemon_conf "$POL"
+daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
+at fw ip link show "$V" >/dev/null 2>&1 && pass tun-created-in-fw-namespace || fail tun-created-in-fw-namespace "$(tail -5 "$DAEMON_LOG")"
+ip link show "$V" >/dev/null 2>&1 && fail tun-not-on-host "the TUN is in the host namespace" || pass tun-not-on-host
+at fw ip -4 addr show dev "$V" | grep -q "10.77.0.1/24" && pass tun-address-set || fail tun-address-set "$(at fw ip addr show dev "$V")"
+at fw ip route show 10.77.0.2/32 | grep -q "dev $V.*proto 212" && pass allowed-ips-route || fail allowed-ips-route "$(at fw ip route)"
+at fw ss -uln | grep -q ":51820 " && pass udp-socket-in-fw-namespace || fail udp-socket-in-fw-namespace
+
+# The peer.
+bg client wireguard-go -f "$P"
+wait_for 5 test -S "$RUN/$P.sock" || fail peer-socket "wireguard-go did not start"
+at client wg set "$P" private-key "$K/peer" peer "$(pub fw)" endpoint 10.10.1.1:51820 \
+	allowed-ips 10.77.0.0/24,10.10.2.0/24
+at client ip addr add 10.77.0.2/24 dev "$P"
+at client ip link set "$P" up
+at client ip route add 10.10.2.0/24 dev "$P"
+
+wait_for 10 ping_ok client 10.77.0.1 && pass ping-fw-through-tunnel || fail ping-fw-through-tunnel "$(tail -5 "$DAEMON_LOG")"
+ping_ok client 10.10.2.2 && pass ping-server-through-tunnel || fail ping-server-through-tunnel
+r=$(probe client tcp 10.10.2.2 80); [ "$r" = open ] && pass tcp80-through-tunnel || fail tcp80-through-tunnel "saw $r"
+r=$(probe client tcp 10.10.2.2 22); [ "$r" = timeout ] && pass tcp22-blocked-from-vpn-zone || fail tcp22-blocked-from-vpn-zone "saw $r"
+# The server saw the tunnel address, not the client's LAN address.
+at fw conntrack -L -p tcp --dport 80 2>/dev/null | grep -q "src=10.77.0.2 dst=10.10.2.2" \
+	&& pass server-sees-tunnel-source || fail server-sees-tunnel-source "$(at fw conntrack -L 2>&1 | head -5)"
+
+# show vpn: the peer, a recent handshake, moving counters.
+s1=$(hv show vpn --json)
+hs1=$(json_get "$s1" vpns.0.peers.0.last_handshake)
+rx1=$(json_get "$s1" vpns.0.peers.0.rx_bytes)
+now=$(date +%s)
+[ "$(json_get "$s1" vpns.0.ifname)" = "$V" ] && [ "$(json_get "$s1" vpns.0.peers.0.public_key)" = "$(pub peer)" ] \
+	&& pass show-vpn-peer || fail show-vpn-peer "$s1"
+[ "$(json_get "$s1" vpns.0.public_key)" = "$(pub fw)" ] && pass show-vpn-own-public-key || fail show-vpn-own-public-key "$s1"
+[ -n "$hs1" ] && [ "$hs1" -gt 0 ] && [ $((now - hs1)) -le 30 ] && pass show-vpn-recent-handshake \
+	|| fail show-vpn-recent-handshake "last_handshake=$hs1 now=$now"
+json_get "$s1" vpns.0.peers.0.endpoint | grep -q "^10.10.1.2:" && pass show-vpn-endpoint-learned || fail show-vpn-endpoint-learned "$s1"
+at client ping -c 3 -i 0.2 -W 1 10.10.2.2 >/dev/null 2>&1
+s2=$(hv show vpn --json)
+rx2=$(json_get "$s2" vpns.0.peers.0.rx_bytes)
+[ "$rx2" -gt "$rx1" ] && pass show-vpn-bytes-move "($rx1 -> $rx2)" || fail show-vpn-bytes-move "$rx1 -> $rx2"
+hv show vpn | grep -q "$(pub peer)" && pass show-vpn-human || fail show-vpn-human "$(hv show vpn 2>&1 | head -5)"
+
+# Metrics.
+at fw curl -s "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" > "$LAB_TMP/metrics.txt"
+grep -q "^hvgate_vpn_up{ifname=\"$V\"} 1" "$LAB_TMP/metrics.txt" && pass metrics-vpn-up || fail metrics-vpn-up
+grep -q "^hvgate_vpn_peers{.*$V.*} 1" "$LAB_TMP/metrics.txt" && pass metrics-vpn-peers || fail metrics-vpn-peers "$(grep vpn "$LAB_TMP/metrics.txt" | head -5)"
+grep -q "^hvgate_vpn_peer_rx_bytes_total{.*} [1-9]" "$LAB_TMP/metrics.txt" && pass metrics-vpn-bytes \
+	|| fail metrics-vpn-bytes "$(grep vpn_peer "$LAB_TMP/metrics.txt" | head -20)"
+grep -q "^hvgate_vpn_peer_handshakes_total{.*} [1-9]" "$LAB_TMP/metrics.txt" && pass metrics-vpn-handshakes \
+	|| fail metrics-vpn-handshakes "$(grep handshake "$LAB_TMP/metrics.txt" | head -5)"
+grep -q "^hvgate_vpn_drops_total{" "$LAB_TMP/metrics.txt" && pass metrics-vpn-drops || fail metrics-vpn-drops
+# Every VPN sample after the TYPE line of its family, families contiguous.
+python3 - "$LAB_TMP/metrics.txt" <<'PY' > "$LAB_TMP/prom.out" 2>&1
+import sys
+typed, done, cur = set(), set(), None
+for line in open(sys.argv[1]).read().splitlines():
+    if line.startswith("# TYPE "):
+        typed.add(line.split()[2]); continue
+    if line.startswith("#") or not line.startswith("hvgate_vpn"):
+        continue
+    fam = line.split("{")[0].split(" ")[0]
+    assert fam in typed, "no TYPE for " + fam
+    if fam != cur:
+        assert fam not in done, fam + " not contiguous"
+        done.add(fam); cur = fam
+print("ok", len(done))
+PY
+grep -q "^ok" "$LAB_TMP/prom.out" && pass "metrics-vpn-families-typed($(cut -d' ' -f2 "$LAB_TMP/prom.out"))" \
+	|| fail metrics-vpn-families-typed "$(tail -2 "$LAB_TMP/prom.out")"
+
+# Reload with a second peer: the first tunnel goes on (continuous ping,
+# same handshake).
+at client ping -c 30 -i 0.1 -W 1 10.10.2.2 > "$LAB_TMP/ping.txt" 2>&1 &
+PING=$!
+sleep 0.5
+policy with-second-peer
+out=$(hv reload 2>&1) && pass reload-add-peer || fail reload-add-peer "$out"
+wait $PING
+grep -q " 0% packet loss" "$LAB_TMP/ping.txt" && pass reload-keeps-tunnel-no-loss \
+	|| fail reload-keeps-tunnel-no-loss "$(tail -2 "$LAB_TMP/ping.txt" | head -1)"
+s3=$(hv show vpn --json)
+hs3=$(json_get "$s3" vpns.0.peers.0.last_handshake)
+[ "$hs3" = "$hs1" ] && pass reload-keeps-session-no-new-handshake || fail reload-keeps-session-no-new-handshake "$hs1 -> $hs3"
+[ "$(json_get "$s3" vpns.0.peers.1.public_key)" = "$(pub peer2)" ] && pass reload-second-peer-shown || fail reload-second-peer-shown "$s3"
+at fw ip route show 10.78.0.0/24 | grep -q "dev $V" && pass reload-second-peer-route || fail reload-second-peer-route "$(at fw ip route)"
+
+# A bad key file (group-readable) on reload: reported with the location, the
+# running device keeps its tunnel and the daemon lives.
+chmod 0644 "$K/fw"
+hv reload >/dev/null 2>&1
+chmod 0600 "$K/fw"
+grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $V: " "$DAEMON_LOG" && pass key-error-logged-with-location \
+	|| fail key-error-logged-with-location "$(tail -3 "$DAEMON_LOG")"
+daemon_alive && ping_ok client 10.10.2.2 && pass key-error-tunnel-survives || fail key-error-tunnel-survives
+
+# Back to one peer: the second one's route goes.
+policy
+hv reload >/dev/null 2>&1
+at fw ip route show 10.78.0.0/24 | grep -q . && fail reload-remove-peer-route "$(at fw ip route show 10.78.0.0/24)" || pass reload-remove-peer-route
+[ -z "$(json_get "$(hv show vpn --json)" vpns.0.peers.1.public_key)" ] && pass reload-remove-peer || fail reload-remove-peer
+
+# Without the vpn block: the TUN goes.
+policy no-vpn
+hv reload >/dev/null 2>&1
+wait_for 3 sh -c "! ip netns exec $LAB-fw ip link show $V >/dev/null 2>&1" && pass reload-without-vpn-removes-tun \
+	|| fail reload-without-vpn-removes-tun
+[ "$(json_get "$(hv show vpn --json)" vpns.0.ifname)" = "" ] && pass show-vpn-empty || fail show-vpn-empty
+
+daemon_stop
+[ "${DAEMON_RC:-1}" = 0 ] && pass daemon-stops-cleanly || fail daemon-stops-cleanly "rc=${DAEMON_RC:-?}"
+lab_done
