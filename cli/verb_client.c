@@ -216,6 +216,45 @@ static void print_rules(const struct json *reply)
 	}
 }
 
+/* Like `wg show`: one block per VPN, one per peer. */
+static void print_vpn(const struct json *reply)
+{
+	const struct json *vpns = json_get(reply, "vpns");
+
+	if (!vpns || !vpns->n)
+		puts("no vpn in the running policy");
+	for (size_t i = 0; vpns && i < vpns->n; i++) {
+		const struct json *v = &vpns->items[i], *peers = json_get(v, "peers");
+		long long port = 0;
+		json_get_int(v, "listen_port", &port);
+		printf("vpn %s: %s", json_get_str(v, "ifname"), json_get_str(v, "error") ? "DOWN" : "up");
+		if (json_get_str(v, "error"))
+			printf(" (%s)", json_get_str(v, "error"));
+		if (json_get_str(v, "public_key"))
+			printf(", public key %s, port %lld", json_get_str(v, "public_key"), port);
+		putchar('\n');
+		for (size_t j = 0; peers && j < peers->n; j++) {
+			const struct json *p = &peers->items[j], *ips = json_get(p, "allowed_ips");
+			long long hs = 0, age = 0, rx = 0, tx = 0;
+			json_get_int(p, "last_handshake", &hs);
+			json_get_int(p, "rx_bytes", &rx);
+			json_get_int(p, "tx_bytes", &tx);
+			printf("  peer %s\n    endpoint: %s\n    allowed ips:", json_get_str(p, "public_key"),
+			       json_get_str(p, "endpoint") ? json_get_str(p, "endpoint") : "(none)");
+			for (size_t k = 0; ips && k < ips->n; k++)
+				printf("%s %s", k ? "," : "", ips->items[k].string);
+			fputs("\n    latest handshake: ", stdout);
+			if (hs && !json_get_int(p, "key_age_seconds", &age)) {
+				print_time(hs);
+				printf(" (keys %lld s old)", age);
+			} else {
+				fputs("never", stdout);
+			}
+			printf("\n    transfer: %lld B received, %lld B sent\n", rx, tx);
+		}
+	}
+}
+
 static void print_history(const struct json *reply)
 {
 	const struct json *revs = json_get(reply, "revisions");
@@ -343,7 +382,7 @@ static void usage(FILE *out, const char *verb)
 	fprintf(out,
 		"usage: hvgate %s [--json] [--socket PATH]\n"
 		"  status | history | compare | confirm | reload\n"
-		"  show rules|tenants|nat|conntrack|log|blocked [tenant NAME] [addr ADDR] [lines N]\n"
+		"  show rules|tenants|nat|conntrack|log|blocked|vpn [tenant NAME] [addr ADDR] [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed SECONDS] [force] [comment TEXT...]\n"
 		"  rollback N\n"
@@ -386,6 +425,8 @@ int cli_daemon_client(int argc, char **argv)
 		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
 	} else if (!strcmp(argv[0], "show") && (argc == 1 || !strcmp(argv[1], "rules"))) {
 		print_rules(reply);
+	} else if (!strcmp(argv[0], "show") && argc == 2 && !strcmp(argv[1], "vpn")) {
+		print_vpn(reply);
 	} else if (!strcmp(argv[0], "history")) {
 		print_history(reply);
 	} else if (!strcmp(argv[0], "compare")) {

@@ -16,10 +16,14 @@ command -v wireguard-go >/dev/null && command -v wg >/dev/null || { skip daemon_
 lab3_up || { fail lab-up; exit 1; }
 # Unique interface names: /var/run/wireguard (UAPI sockets) is shared by
 # every namespace.
-V=${LAB}v; P=${LAB}p
+V=${LAB}v; W=${LAB}w; P=${LAB}p
 K=$LAB_TMP/keys; mkdir -p "$K"; chmod 700 "$K"
 (umask 077; for n in fw peer peer2; do wg genkey > "$K/$n"; done)
 pub() { wg pubkey < "$K/$1"; }
+# vpn_field IFNAME KEY: a field of one VPN in `show vpn --json`.
+vpn_field() { hv show vpn --json | python3 -c 'import json,sys
+for v in json.load(sys.stdin)["vpns"]:
+    if v["ifname"] == sys.argv[1]: print(v.get(sys.argv[2]) or "")' "$1" "$2"; }
 POL="$LAB_TMP/policy.hvp"
 policy() { # policy [with-second-peer|no-vpn]
 	{
@@ -36,6 +40,8 @@ P
 			[ "${1:-}" = with-second-peer ] &&
 				echo "  peer two { public-key \"$(pub peer2)\" allowed-ips { 10.77.0.3/32, 10.78.0.0/24 } }"
 			echo '}'
+			[ "${1:-}" = two-vpns ] &&
+				echo "vpn $W { listen-port 51821 private-key-file \"$K/peer2\" address 10.79.0.1/24 }"
 			echo 'pass from lan to self service udp port 51820'
 			echo "pass from $V to dmz service { tcp port 80, ping }"
 			echo "pass from $V to self service ping"
@@ -85,6 +91,7 @@ at client ping -c 3 -i 0.2 -W 1 10.10.2.2 >/dev/null 2>&1
 s2=$(hv show vpn --json)
 rx2=$(json_get "$s2" vpns.0.peers.0.rx_bytes)
 [ "$rx2" -gt "$rx1" ] && pass show-vpn-bytes-move "($rx1 -> $rx2)" || fail show-vpn-bytes-move "$rx1 -> $rx2"
+hv show vpn
 hv show vpn | grep -q "$(pub peer)" && pass show-vpn-human || fail show-vpn-human "$(hv show vpn 2>&1 | head -5)"
 
 # Metrics.
@@ -140,11 +147,41 @@ grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $V: " "$DAEMON_LOG" && pass key-error-log
 	|| fail key-error-logged-with-location "$(tail -3 "$DAEMON_LOG")"
 daemon_alive && ping_ok client 10.10.2.2 && pass key-error-tunnel-survives || fail key-error-tunnel-survives
 
-# Back to one peer: the second one's route goes.
-policy
+# A second vpn block whose port is taken: reported with its location, the
+# first VPN goes on; once the port is free, the next apply starts it.
+bg fw socat -u UDP4-RECV:51821 /dev/null
+SOCAT=${LAB_PIDS##* }
+wait_for 3 sh -c "ip netns exec $LAB-fw ss -uln | grep -q ':51821 '"
+policy two-vpns
 hv reload >/dev/null 2>&1
+grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $W: " "$DAEMON_LOG" && pass port-in-use-logged-with-location \
+	|| fail port-in-use-logged-with-location "$(tail -3 "$DAEMON_LOG")"
+grep "vpn $W: " "$DAEMON_LOG" | head -1
+[ -n "$(vpn_field "$W" error)" ] && pass port-in-use-shown || fail port-in-use-shown "$(hv show vpn --json)"
+daemon_alive && ping_ok client 10.10.2.2 && pass port-in-use-first-vpn-unaffected || fail port-in-use-first-vpn-unaffected
+kill "$SOCAT"; sleep 0.2
+hv reload >/dev/null 2>&1
+[ "$(vpn_field "$W" up)" = True ] && at fw ip link show "$W" >/dev/null 2>&1 && pass port-freed-next-apply-starts \
+	|| fail port-freed-next-apply-starts "$(hv show vpn --json)"
+
+# Back to one peer and one vpn, through load + commit: the second peer's
+# route and the second TUN go.
+policy
+hv load "$POL" >/dev/null 2>&1
+out=$(hv commit 2>&1) || fail commit "$out"
+at fw ip link show "$W" >/dev/null 2>&1 && fail commit-removes-second-vpn || pass commit-removes-second-vpn
 at fw ip route show 10.78.0.0/24 | grep -q . && fail reload-remove-peer-route "$(at fw ip route show 10.78.0.0/24)" || pass reload-remove-peer-route
 [ -z "$(json_get "$(hv show vpn --json)" vpns.0.peers.1.public_key)" ] && pass reload-remove-peer || fail reload-remove-peer
+
+# A `commit confirmed` without the vpn block, not confirmed: the TUN goes,
+# then the revert brings it back and the peer reconnects.
+policy no-vpn
+hv load "$POL" >/dev/null 2>&1
+hv commit confirmed 2 >/dev/null 2>&1
+wait_for 2 sh -c "! ip netns exec $LAB-fw ip link show $V >/dev/null 2>&1" && pass confirmed-commit-removes-tun \
+	|| fail confirmed-commit-removes-tun
+wait_for 8 sh -c "ip netns exec $LAB-fw ip link show $V >/dev/null 2>&1" && pass revert-restores-tun || fail revert-restores-tun
+wait_for 10 ping_ok client 10.10.2.2 && pass revert-tunnel-reconnects || fail revert-tunnel-reconnects
 
 # Without the vpn block: the TUN goes.
 policy no-vpn
