@@ -1058,7 +1058,9 @@ int daemon_run(const char *conf_file)
 	bool applied = false;
 	int rc;
 
-	openlog("hvgated", LOG_PID | LOG_PERROR, LOG_DAEMON);
+	/* Log to stderr too, unless systemd already sends stderr to the journal
+	 * (it sets JOURNAL_STREAM), where syslog lands as well: once is enough. */
+	openlog("hvgated", LOG_PID | (getenv("JOURNAL_STREAM") ? 0 : LOG_PERROR), LOG_DAEMON);
 	d.started = time(NULL);
 	if (conf_load(conf_file, &d.conf, err, sizeof(err))) {
 		syslog(LOG_ERR, "%s", err);
