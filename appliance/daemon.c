@@ -1050,6 +1050,21 @@ static int enter_netns(const char *netns)
 	return rc;
 }
 
+/* Whether stderr goes to the journal: systemd then sets JOURNAL_STREAM to
+ * the "device:inode" of that stream (systemd.exec(5)). syslog lands in the
+ * journal as well, so a stderr copy would show every line twice. Compared
+ * with fstat so an inherited variable on another stream does not count. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st))
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
 int daemon_run(const char *conf_file)
 {
 	struct daemon d = { .sigfd = -1, .ctl = { .fd = -1 } };
@@ -1058,9 +1073,7 @@ int daemon_run(const char *conf_file)
 	bool applied = false;
 	int rc;
 
-	/* Log to stderr too, unless systemd already sends stderr to the journal
-	 * (it sets JOURNAL_STREAM), where syslog lands as well: once is enough. */
-	openlog("hvgated", LOG_PID | (getenv("JOURNAL_STREAM") ? 0 : LOG_PERROR), LOG_DAEMON);
+	openlog("hvgated", LOG_PID | (stderr_is_journal() ? 0 : LOG_PERROR), LOG_DAEMON);
 	d.started = time(NULL);
 	if (conf_load(conf_file, &d.conf, err, sizeof(err))) {
 		syslog(LOG_ERR, "%s", err);
