@@ -547,6 +547,8 @@ void vpnmgr_metrics(struct vpnmgr *m, FILE *out)
 			fprintf(out, "# TYPE %s %s\n", c.v[i].name, counter ? "counter" : "gauge");
 		}
 		fprintf(out, "%s{%s} %.17g\n", c.v[i].name, c.v[i].labels, c.v[i].value);
+	}
+	for (size_t i = 0; i < c.n; i++) {
 		free(c.v[i].name);
 		free(c.v[i].labels);
 	}

@@ -96,6 +96,7 @@ hv show vpn | grep -q "$(pub peer)" && pass show-vpn-human || fail show-vpn-huma
 
 # Metrics.
 at fw curl -s "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" > "$LAB_TMP/metrics.txt"
+daemon_alive && pass daemon-alive-after-metrics || fail daemon-alive-after-metrics "$(grep -v '^    #' "$DAEMON_LOG" | tail -40)"
 grep -q "^hvgate_vpn_up{ifname=\"$V\"} 1" "$LAB_TMP/metrics.txt" && pass metrics-vpn-up || fail metrics-vpn-up
 grep -q "^hvgate_vpn_peers{.*$V.*} 1" "$LAB_TMP/metrics.txt" && pass metrics-vpn-peers || fail metrics-vpn-peers "$(grep vpn "$LAB_TMP/metrics.txt" | head -5)"
 grep -q "^hvgate_vpn_peer_rx_bytes_total{.*} [1-9]" "$LAB_TMP/metrics.txt" && pass metrics-vpn-bytes \
