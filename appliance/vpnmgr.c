@@ -247,6 +247,13 @@ static void dev_release(struct vm_dev *v)
 
 static void report(struct vm_dev *v, const struct policy_vpn *pv, const char *why, int rc)
 {
+	char port[64];
+
+	/* vpn_device_configure cannot tell a taken port from a bad endpoint. */
+	if (rc == -EADDRINUSE) {
+		snprintf(port, sizeof(port), "listen-port %u", pv->listen_port);
+		why = port;
+	}
 	snprintf(v->err, sizeof(v->err), "%s: %s", why ? why : "error", strerror(-rc));
 	syslog(LOG_ERR, "%s:%" PRIu32 ":%" PRIu32 ": vpn %s: %s", pv->loc.file ? pv->loc.file : "?",
 	       pv->loc.line, pv->loc.col, pv->ifname, v->err);
@@ -427,10 +434,12 @@ static void show_dev(struct vm_dev *v, struct json_buf *r)
 		} else if (!strcmp(k, "listen_port") && !in_peer) {
 			json_kv_int(r, "listen_port", atoll(val));
 		} else if (!strcmp(k, "public_key")) {
-			if (in_peer)
+			if (in_peer) {
 				json_obj_end(r);
-			else
-				json_key(r, "peers"), json_arr_begin(r);
+			} else {
+				json_key(r, "peers");
+				json_arr_begin(r);
+			}
 			in_peer = true;
 			json_obj_begin(r);
 			hex_to_b64(val, b64);
@@ -454,8 +463,10 @@ static void show_dev(struct vm_dev *v, struct json_buf *r)
 		} else if (in_peer && !strcmp(k, "persistent_keepalive_interval")) {
 			json_kv_int(r, "keepalive", atoll(val));
 		} else if (in_peer && !strcmp(k, "allowed_ip")) {
-			if (!in_ips)
-				json_key(r, "allowed_ips"), json_arr_begin(r);
+			if (!in_ips) {
+				json_key(r, "allowed_ips");
+				json_arr_begin(r);
+			}
 			in_ips = true;
 			json_str(r, val);
 		}

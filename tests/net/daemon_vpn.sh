@@ -144,7 +144,7 @@ at fw ip route show 10.78.0.0/24 | grep -q "dev $V" && pass reload-second-peer-r
 chmod 0644 "$K/fw"
 hv reload >/dev/null 2>&1
 chmod 0600 "$K/fw"
-grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $V: " "$DAEMON_LOG" && pass key-error-logged-with-location \
+grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $V: the key file is accessible" "$DAEMON_LOG" && pass key-error-logged-with-location \
 	|| fail key-error-logged-with-location "$(tail -3 "$DAEMON_LOG")"
 daemon_alive && ping_ok client 10.10.2.2 && pass key-error-tunnel-survives || fail key-error-tunnel-survives
 
@@ -155,9 +155,9 @@ SOCAT=${LAB_PIDS##* }
 wait_for 3 sh -c "ip netns exec $LAB-fw ss -uln | grep -q ':51821 '"
 policy two-vpns
 hv reload >/dev/null 2>&1
-grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $W: " "$DAEMON_LOG" && pass port-in-use-logged-with-location \
+grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $W: listen-port 51821: " "$DAEMON_LOG" && pass port-in-use-logged-with-location \
 	|| fail port-in-use-logged-with-location "$(tail -3 "$DAEMON_LOG")"
-grep "vpn $W: " "$DAEMON_LOG" | head -1
+grep ": vpn " "$DAEMON_LOG"
 [ -n "$(vpn_field "$W" error)" ] && pass port-in-use-shown || fail port-in-use-shown "$(hv show vpn --json)"
 daemon_alive && ping_ok client 10.10.2.2 && pass port-in-use-first-vpn-unaffected || fail port-in-use-first-vpn-unaffected
 kill "$SOCAT"; sleep 0.2
