@@ -21,8 +21,8 @@
 
 struct vm_dev {
 	char *ifname;
-	struct vpn_device *dev; /* NULL: setting it up failed (see err) */
-	bool seen;		/* in the policy being applied */
+	struct vpn_device *dev;    /* NULL: setting it up failed (see err) */
+	bool seen;                 /* in the policy being applied */
 	struct policy_addr *addrs; /* installed on the TUN */
 	size_t n_addrs;
 	struct policy_addr *routes; /* installed through the TUN */
@@ -118,7 +118,7 @@ static int addr_change(struct vm_nl *s, unsigned ifindex, const struct policy_ad
 static int route_change(struct vm_nl *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint8_t dst[16] = { 0 };
+	uint8_t dst[16] = {0};
 	unsigned plen = addr_plen(a);
 
 	for (unsigned i = 0; i < addr_bytes(a); i++) {
@@ -158,8 +158,9 @@ static bool addr_in(const struct policy_addr *a, const struct policy_addr *v, si
 /* Makes what is installed (*have) the list `want`: removes what is no longer
  * wanted, adds (replace) the rest. *have becomes a copy of want. */
 static int sync_list(struct vm_nl *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
-		     const struct policy_addr *want, size_t n_want,
-		     int (*change)(struct vm_nl *, unsigned, const struct policy_addr *, bool), const char **why)
+                     const struct policy_addr *want, size_t n_want,
+                     int (*change)(struct vm_nl *, unsigned, const struct policy_addr *, bool),
+                     const char **why)
 {
 	int rc = 0;
 
@@ -168,7 +169,8 @@ static int sync_list(struct vm_nl *s, unsigned ifindex, struct policy_addr **hav
 			change(s, ifindex, &(*have)[i], false); /* gone already is fine */
 	for (size_t i = 0; i < n_want && !rc; i++)
 		if ((rc = change(s, ifindex, &want[i], true)))
-			*why = change == addr_change ? "cannot set an address" : "cannot add a route";
+			*why =
+			    change == addr_change ? "cannot set an address" : "cannot add a route";
 	struct policy_addr *copy = calloc(n_want + 1, sizeof(*copy));
 	if (!copy)
 		return -ENOMEM;
@@ -222,10 +224,11 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 	/* Addresses first: a route needs the link up, and v6 routes a link
 	 * with an address. */
 	if (!rc)
-		rc = sync_list(&s, ifindex, &v->addrs, &v->n_addrs, pv->addresses.v, pv->addresses.n,
-			       addr_change, why);
+		rc = sync_list(&s, ifindex, &v->addrs, &v->n_addrs, pv->addresses.v,
+		               pv->addresses.n, addr_change, why);
 	if (!rc && !(rc = wanted_routes(pv, &routes, &n_routes)))
-		rc = sync_list(&s, ifindex, &v->routes, &v->n_routes, routes, n_routes, route_change, why);
+		rc = sync_list(&s, ifindex, &v->routes, &v->n_routes, routes, n_routes,
+		               route_change, why);
 	free(routes);
 	mnl_socket_close(s.nl);
 	return rc;
@@ -262,7 +265,8 @@ static void report(struct vm_dev *v, const struct policy_vpn *pv, const char *wh
 /* Creates, configures, brings up and starts the device of a block. */
 static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn *pv)
 {
-	struct vpn_device_options o = { .ifname = pv->ifname, .uapi = true, .state_dir = m->state_dir };
+	struct vpn_device_options o = {
+	    .ifname = pv->ifname, .uapi = true, .state_dir = m->state_dir};
 	const char *why = NULL;
 	int rc = vpn_device_create(&v->dev, &o);
 
@@ -271,8 +275,8 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 		v->dev = NULL;
 		return rc;
 	}
-	if (!(rc = vpn_device_configure_from_policy(v->dev, pv, &why)) && !(rc = sync_net(v, pv, &why)) &&
-	    (rc = vpn_device_start(v->dev)))
+	if (!(rc = vpn_device_configure_from_policy(v->dev, pv, &why)) &&
+	    !(rc = sync_net(v, pv, &why)) && (rc = vpn_device_start(v->dev)))
 		why = "cannot start the device thread";
 	if (rc) {
 		report(v, pv, why, rc);
@@ -312,7 +316,8 @@ int vpnmgr_create(struct vpnmgr **out, const char *state_dir)
 
 	if (!m)
 		return -ENOMEM;
-	snprintf(m->state_dir, sizeof(m->state_dir), "%s/vpn", state_dir ? state_dir : "/var/lib/hvgate");
+	snprintf(m->state_dir, sizeof(m->state_dir), "%s/vpn",
+	         state_dir ? state_dir : "/var/lib/hvgate");
 	if (mkdir(m->state_dir, 0700) && errno != EEXIST)
 		syslog(LOG_WARNING, "cannot create %s: %m", m->state_dir);
 	*out = m;
@@ -539,12 +544,14 @@ static int cmp_series(const void *a, const void *b)
  * series of all devices are gathered and sorted by name first. */
 void vpnmgr_metrics(struct vpnmgr *m, FILE *out)
 {
-	struct vm_collect c = { 0 };
+	struct vm_collect c = {0};
 
 	fputs("# HELP hvgate_vpn_up Whether a vpn block of the policy has a running device.\n"
-	      "# TYPE hvgate_vpn_up gauge\n", out);
+	      "# TYPE hvgate_vpn_up gauge\n",
+	      out);
 	for (size_t i = 0; m && i < m->n_devs; i++)
-		fprintf(out, "hvgate_vpn_up{ifname=\"%s\"} %d\n", m->devs[i].ifname, m->devs[i].dev != NULL);
+		fprintf(out, "hvgate_vpn_up{ifname=\"%s\"} %d\n", m->devs[i].ifname,
+		        m->devs[i].dev != NULL);
 	for (size_t i = 0; m && i < m->n_devs; i++)
 		if (m->devs[i].dev)
 			vpn_device_metrics(m->devs[i].dev, collect, &c);
