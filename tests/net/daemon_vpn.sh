@@ -25,6 +25,7 @@ vpn_field() { hv show vpn --json | python3 -c 'import json,sys
 for v in json.load(sys.stdin)["vpns"]:
     if v["ifname"] == sys.argv[1]: print(v.get(sys.argv[2]) or "")' "$1" "$2"; }
 POL="$LAB_TMP/policy.hvp"
+PORT=51820
 policy() { # policy [with-second-peer|no-vpn]
 	{
 		echo 'zone lan { interface "lan0" }'
@@ -32,7 +33,7 @@ policy() { # policy [with-second-peer|no-vpn]
 		if [ "${1:-}" != no-vpn ]; then
 			cat <<P
 vpn $V {
-  listen-port 51820
+  listen-port $PORT
   private-key-file "$K/fw"
   address 10.77.0.1/24
   peer one { public-key "$(pub peer)" allowed-ips 10.77.0.2/32 }
@@ -42,7 +43,7 @@ P
 			echo '}'
 			[ "${1:-}" = two-vpns ] &&
 				echo "vpn $W { listen-port 51821 private-key-file \"$K/peer2\" address 10.79.0.1/24 }"
-			echo 'pass from lan to self service udp port 51820'
+			echo "pass from lan to self service udp port $PORT"
 			echo "pass from $V to dmz service { tcp port 80, ping }"
 			echo "pass from $V to self service ping"
 		fi
@@ -173,6 +174,16 @@ out=$(hv commit 2>&1) || fail commit "$out"
 at fw ip link show "$W" >/dev/null 2>&1 && fail commit-removes-second-vpn || pass commit-removes-second-vpn
 at fw ip route show 10.78.0.0/24 | grep -q . && fail reload-remove-peer-route "$(at fw ip route show 10.78.0.0/24)" || pass reload-remove-peer-route
 [ -z "$(json_get "$(hv show vpn --json)" vpns.0.peers.1.public_key)" ] && pass reload-remove-peer || fail reload-remove-peer
+
+# A new listen-port on reload: the running device moves to it, the session
+# goes on once the peer sends there.
+PORT=51822
+policy
+hv reload >/dev/null 2>&1
+at fw ss -uln | grep -q ":51822 " && ! at fw ss -uln | grep -q ":51820 " && pass reload-moves-listen-port \
+	|| fail reload-moves-listen-port "$(at fw ss -uln)"
+at client wg set "$P" peer "$(pub fw)" endpoint 10.10.1.1:51822
+wait_for 10 ping_ok client 10.10.2.2 && pass tunnel-on-new-port || fail tunnel-on-new-port
 
 # A `commit confirmed` without the vpn block, not confirmed: the TUN goes,
 # then the revert brings it back and the peer reconnects.
