@@ -9,8 +9,15 @@
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
+# Ctrl-C reaches the running part too (same process group); it removes its
+# lab and exits 130, and then the demo stops instead of going on.
+trap 'exit 130' INT TERM
 bad=0
-sh tests/demo-firewall.sh "$BUILD" || bad=$((bad + 1))
-sh tests/demo-tenants.sh "$BUILD" || bad=$((bad + 1))
+for part in tests/demo-firewall.sh tests/demo-tenants.sh; do
+	sh "$part" "$BUILD"
+	rc=$?
+	[ "$rc" -ge 128 ] && { echo "demo: interrupted" >&2; exit 130; }
+	[ "$rc" -eq 0 ] || bad=$((bad + 1))
+done
 if [ "$bad" -eq 0 ]; then echo; echo "demo: both parts behaved as their policies say"; fi
 exit "$bad"
