@@ -11,44 +11,10 @@
 
 #include "policy/lower.h"
 #include "policy/policy.h"
+#include "tests/lib/irtest.h"
 
-#define TEST_FILE "t.hvp"
+#define TEST_FILE IRTEST_FILE
 
-static struct policy_diags diags;
-static struct policy *pol;
-
-/* Loads and lowers `text`; returns NULL (with diags kept) on failure. */
-static struct ir_table *lower_opts(const char *text, const struct policy_lower_opts *o)
-{
-	policy_diags_init(&diags);
-	pol = policy_load_text(TEST_FILE, text, strlen(text), NULL, &diags);
-	if (!pol) {
-		policy_diags_print(&diags, stderr);
-		return NULL;
-	}
-	return policy_lower(pol, o, &diags);
-}
-
-static struct ir_table *lower(const char *text)
-{
-	struct policy_lower_opts o;
-	policy_lower_opts_default(&o);
-	o.optimize = false;
-	return lower_opts(text, &o);
-}
-
-/* Every table a test made must be consistent (ir_table_validate). */
-static void done(struct ir_table *t)
-{
-	char why[256] = "";
-	if (t && ir_table_validate(t, why, sizeof(why)))
-		ck_abort_msg("invalid IR: %s", why);
-	ir_table_free(t);
-	if (pol)
-		policy_free(pol);
-	pol = NULL;
-	policy_diags_free(&diags);
-}
 
 static const struct ir_chain *chain(struct ir_table *t, const char *name)
 {
@@ -90,35 +56,10 @@ static const struct ir_set *set_named(const struct ir_table *t, const char *name
 	return NULL;
 }
 
-/* Rules of chain c whose comment starts with `prefix`. */
-static size_t count_comment(const struct ir_chain *c, const char *prefix)
-{
-	size_t n = 0;
-	for (size_t i = 0; c && i < c->n_rules; i++)
-		n += !strncmp(c->rules[i].comment, prefix, strlen(prefix));
-	return n;
-}
-
-static const struct ir_match *find_match(const struct ir_rule *r, enum ir_field f)
-{
-	for (size_t i = 0; i < r->n_matches; i++)
-		if (r->matches[i].field[0] == f)
-			return &r->matches[i];
-	return NULL;
-}
-
-static const struct ir_stmt *find_stmt(const struct ir_rule *r, enum ir_stmt_kind k)
-{
-	for (size_t i = 0; i < r->n_stmts; i++)
-		if (r->stmts[i].kind == k)
-			return &r->stmts[i];
-	return NULL;
-}
-
 static bool has_diag(const char *needle)
 {
-	for (size_t i = 0; i < diags.n; i++)
-		if (strstr(diags.v[i].message, needle))
+	for (size_t i = 0; i < irtest_diags.n; i++)
+		if (strstr(irtest_diags.v[i].message, needle))
 			return true;
 	return false;
 }
@@ -128,7 +69,7 @@ static const char *two_zones = "zone lan { interface \"lan0\" }\n"
 
 START_TEST(test_glue)
 {
-	struct ir_table *t = lower(two_zones);
+	struct ir_table *t = irtest_lower(two_zones, NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_set *b4 = set_named(t, POLICY_SET_BLOCKED4);
 	const struct ir_set *b6 = set_named(t, POLICY_SET_BLOCKED6);
@@ -144,9 +85,9 @@ START_TEST(test_glue)
 		ck_assert_str_eq(fwd->rules[i].comment, POLICY_COMMENT_BLOCKED);
 		ck_assert_int_eq(fwd->rules[i].matches[0].field[0], IR_META_NFPROTO);
 		ck_assert_int_eq(fwd->rules[i].verdict.kind, IR_V_DROP);
-		ck_assert_ptr_nonnull(find_stmt(&fwd->rules[i], IR_S_COUNTER));
+		ck_assert_ptr_nonnull(irtest_stmt(&fwd->rules[i], IR_S_COUNTER));
 	}
-	const struct ir_stmt *vm = find_stmt(&fwd->rules[4], IR_S_VMAP);
+	const struct ir_stmt *vm = irtest_stmt(&fwd->rules[4], IR_S_VMAP);
 	ck_assert_ptr_nonnull(vm);
 	const struct ir_set *ct = &t->sets[vm->set];
 	ck_assert(ct->flags & IR_SET_ANONYMOUS);
@@ -155,22 +96,22 @@ START_TEST(test_glue)
 	ck_assert_int_eq(ct->elems[0].verdict.kind, IR_V_GOTO); /* invalid -> counted drop */
 	ck_assert_str_eq(ct->elems[0].verdict.chain, POLICY_CHAIN_CT_INVALID);
 	const struct ir_chain *inv = chain(t, POLICY_CHAIN_CT_INVALID);
-	ck_assert_ptr_nonnull(find_stmt(&inv->rules[0], IR_S_COUNTER));
+	ck_assert_ptr_nonnull(irtest_stmt(&inv->rules[0], IR_S_COUNTER));
 	ck_assert_int_eq(inv->rules[0].verdict.kind, IR_V_DROP);
 	/* input: loopback and neighbour discovery, counted */
 	const struct ir_chain *in = chain(t, POLICY_CHAIN_INPUT);
-	ck_assert_uint_eq(count_comment(in, POLICY_COMMENT_LOOPBACK), 1);
-	ck_assert_uint_eq(count_comment(in, POLICY_COMMENT_ND), 1);
+	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_LOOPBACK), 1);
+	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_ND), 1);
 	ck_assert_int_eq(chain(t, POLICY_CHAIN_OUTPUT)->policy, IR_V_ACCEPT);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_zone_dispatch_and_wildcard)
 {
-	struct ir_table *t = lower("zone up { interface \"eth0\" }\n"
+	struct ir_table *t = irtest_lower("zone up { interface \"eth0\" }\n"
 				   "zone vms { interface \"tap-*\" }\n"
-				   "pass from vms to up service tcp port 80\n");
+				   "pass from vms to up service tcp port 80\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_set *m = set_named(t, POLICY_MAP_ZONE_FROM);
 	ck_assert_ptr_nonnull(m);
@@ -190,91 +131,91 @@ START_TEST(test_zone_dispatch_and_wildcard)
 	ck_assert(saw_wild);
 	const struct ir_chain *pair = chain(t, "vms_to_up");
 	ck_assert_ptr_nonnull(pair);
-	ck_assert_uint_eq(count_comment(pair, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(pair, TEST_FILE ":3:"), 1);
 	/* the rule names zones: not in the fallback chains */
-	ck_assert_uint_eq(count_comment(chain(t, "vms_to_unzoned"), TEST_FILE ":3:"), 0);
-	done(t);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "vms_to_unzoned"), TEST_FILE ":3:"), 0);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_overlapping_zones_error)
 {
-	struct ir_table *t = lower("zone a { interface \"tap-*\" }\n"
-				  "zone b { interface \"tap-x1\" }\n");
+	struct ir_table *t = irtest_lower("zone a { interface \"tap-*\" }\n"
+				  "zone b { interface \"tap-x1\" }\n", NULL);
 	ck_assert_ptr_null(t);
-	ck_assert_uint_ge(diags.n_errors, 1);
+	ck_assert_uint_ge(irtest_diags.n_errors, 1);
 	ck_assert(has_diag("overlaps"));
 	/* both locations: the error at b, a note at a */
 	bool line1 = false, line2 = false;
-	for (size_t i = 0; i < diags.n; i++) {
-		line1 = line1 || diags.v[i].loc.line == 1;
-		line2 = line2 || diags.v[i].loc.line == 2;
+	for (size_t i = 0; i < irtest_diags.n; i++) {
+		line1 = line1 || irtest_diags.v[i].loc.line == 1;
+		line2 = line2 || irtest_diags.v[i].loc.line == 2;
 	}
 	ck_assert(line1 && line2);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_self)
 {
-	struct ir_table *t = lower("zone lan { interface \"lan0\" }\n"
+	struct ir_table *t = irtest_lower("zone lan { interface \"lan0\" }\n"
 				   "zone wan { interface \"wan0\" }\n"
 				   "pass from lan to self service ssh\n"
 				   "pass from self to wan service dns\n"
-				   "pass from any to any service ping\n");
+				   "pass from any to any service ping\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_nonnull(set_named(t, POLICY_MAP_SELF_FROM));
 	ck_assert_ptr_nonnull(set_named(t, POLICY_MAP_SELF_TO));
-	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":3:"), 1);
-	ck_assert_uint_ge(count_comment(chain(t, "self_to_wan"), TEST_FILE ":4:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "lan_to_self"), TEST_FILE ":3:"), 1);
+	ck_assert_uint_ge(irtest_count_comment(chain(t, "self_to_wan"), TEST_FILE ":4:"), 1);
 	/* `to self` is not forwarded traffic; `any` includes self (both ways) */
-	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":3:"), 0);
-	ck_assert_uint_eq(count_comment(chain(t, "lan_to_self"), TEST_FILE ":5:"), 2);
-	ck_assert_uint_eq(count_comment(chain(t, "self_to_wan"), TEST_FILE ":5:"), 2);
+	ck_assert_uint_eq(irtest_count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":3:"), 0);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "lan_to_self"), TEST_FILE ":5:"), 2);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "self_to_wan"), TEST_FILE ":5:"), 2);
 	ck_assert_ptr_null(chain(t, "self_to_self"));
-	ck_assert_uint_eq(count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":5:"), 2);
+	ck_assert_uint_eq(irtest_count_comment(pair_chain(t, "lan", "wan"), TEST_FILE ":5:"), 2);
 	/* output is stateful too: the ct lookup comes before the dispatch */
 	const struct ir_chain *out = chain(t, POLICY_CHAIN_OUTPUT);
-	ck_assert_ptr_nonnull(find_stmt(&out->rules[0], IR_S_VMAP));
-	ck_assert_int_eq(find_stmt(&out->rules[0], IR_S_VMAP)->field[0], IR_CT_STATE);
+	ck_assert_ptr_nonnull(irtest_stmt(&out->rules[0], IR_S_VMAP));
+	ck_assert_int_eq(irtest_stmt(&out->rules[0], IR_S_VMAP)->field[0], IR_CT_STATE);
 	/* then loopback and neighbour discovery, which `from any` rules must not cut */
-	ck_assert_uint_eq(count_comment(out, POLICY_COMMENT_LOOPBACK), 1);
-	ck_assert_uint_eq(count_comment(out, POLICY_COMMENT_ND), 1);
-	ck_assert_int_eq(find_match(&out->rules[1], IR_META_OIFNAME)->kind, IR_M_CMP);
+	ck_assert_uint_eq(irtest_count_comment(out, POLICY_COMMENT_LOOPBACK), 1);
+	ck_assert_uint_eq(irtest_count_comment(out, POLICY_COMMENT_ND), 1);
+	ck_assert_int_eq(irtest_match(&out->rules[1], IR_META_OIFNAME)->kind, IR_M_CMP);
 	/* output ends in accept (the appliance's own traffic) */
 	const struct ir_chain *o = chain(t, "self_to_wan");
 	ck_assert_int_eq(o->rules[o->n_rules - 1].verdict.kind, IR_V_ACCEPT);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_any_copied_everywhere)
 {
-	struct ir_table *t = lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "block from any to 10.0.0.1\n");
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+				   "block from any to 10.0.0.1\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const char *zones[] = { "a", "b", POLICY_UNZONED };
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
-			ck_assert_uint_eq(count_comment(pair_chain(t, zones[i], zones[j]), TEST_FILE ":3:"), 1);
+			ck_assert_uint_eq(irtest_count_comment(pair_chain(t, zones[i], zones[j]), TEST_FILE ":3:"), 1);
 	/* and the appliance itself, which may own the address */
-	ck_assert_uint_eq(count_comment(fallback_of(t, POLICY_CHAIN_INPUT), TEST_FILE ":3:"), 1);
-	ck_assert_uint_eq(count_comment(fallback_of(t, POLICY_CHAIN_OUTPUT), TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(fallback_of(t, POLICY_CHAIN_INPUT), TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(fallback_of(t, POLICY_CHAIN_OUTPUT), TEST_FILE ":3:"), 1);
 	/* same rules, same default: input's fallback IS the forward fallback chain */
 	ck_assert_ptr_eq(fallback_of(t, POLICY_CHAIN_INPUT), chain(t, "unzoned_to_unzoned"));
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_families_split)
 {
-	struct ir_table *t = lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
 				   "pass from { 10.0.0.0/8, fd00::/8 } to b\n"
-				   "pass from { 10.0.0.0/8, fd00::/8 } to 192.0.2.1\n");
+				   "pass from { 10.0.0.0/8, fd00::/8 } to 192.0.2.1\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = pair_chain(t, "a", "b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 2);
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 1); /* v4 only */
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 2);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 1); /* v4 only */
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct ir_rule *r = &c->rules[i];
 		if (strncmp(r->comment, TEST_FILE ":3:", 6))
@@ -282,22 +223,22 @@ START_TEST(test_families_split)
 		/* dependency first: meta nfproto, then the address */
 		ck_assert_int_eq(r->matches[0].field[0], IR_META_NFPROTO);
 		bool v6 = r->matches[0].value.data[0] == NFPROTO_IPV6;
-		const struct ir_match *m = find_match(r, v6 ? IR_IP6_SADDR : IR_IP_SADDR);
+		const struct ir_match *m = irtest_match(r, v6 ? IR_IP6_SADDR : IR_IP_SADDR);
 		ck_assert_ptr_nonnull(m);
 		ck_assert_int_eq(m->kind, IR_M_PREFIX);
 		ck_assert_uint_eq(m->prefix_len, 8);
 	}
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_services_and_dependencies)
 {
-	struct ir_table *t = lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "pass from a to b service { tcp port { 80, 443 }, udp port 53, icmp type echo-request }\n");
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+				   "pass from a to b service { tcp port { 80, 443 }, udp port 53, icmp type echo-request }\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 3);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 3);
 	const struct ir_rule *tcp = &c->rules[0];
 	ck_assert_int_eq(tcp->matches[0].field[0], IR_META_L4PROTO);
 	ck_assert_uint_eq(tcp->matches[0].value.data[0], IPPROTO_TCP);
@@ -310,27 +251,27 @@ START_TEST(test_services_and_dependencies)
 	const struct ir_rule *icmp = &c->rules[2];
 	ck_assert_uint_eq(icmp->matches[0].value.data[0], IPPROTO_ICMP);
 	ck_assert_int_eq(icmp->matches[1].field[0], IR_ICMP_TYPE);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_reject)
 {
-	struct ir_table *t = lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
 				   "reject from a to b service udp port 9\n"
-				   "reject from a to b\n");
+				   "reject from a to b\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
 	/* udp: only the icmpx half */
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
-	ck_assert_int_eq(find_stmt(&c->rules[0], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 2);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_int_eq(irtest_stmt(&c->rules[0], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 2);
 	ck_assert_uint_eq(c->rules[1].matches[0].value.data[0], IPPROTO_TCP);
-	ck_assert_int_eq(find_stmt(&c->rules[1], IR_S_REJECT)->reject, IR_REJECT_TCP_RESET);
+	ck_assert_int_eq(irtest_stmt(&c->rules[1], IR_S_REJECT)->reject, IR_REJECT_TCP_RESET);
 	ck_assert_uint_eq(c->rules[2].n_matches, 0);
-	ck_assert_int_eq(find_stmt(&c->rules[2], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
-	ck_assert_ptr_nonnull(find_stmt(&c->rules[2], IR_S_COUNTER));
-	done(t);
+	ck_assert_int_eq(irtest_stmt(&c->rules[2], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
+	ck_assert_ptr_nonnull(irtest_stmt(&c->rules[2], IR_S_COUNTER));
+	irtest_done(t);
 }
 END_TEST
 
@@ -340,78 +281,78 @@ START_TEST(test_log_and_limit)
 	policy_lower_opts_default(&o);
 	o.optimize = false;
 	o.nflog_group = 7;
-	struct ir_table *t = lower_opts("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
 					"pass from a to b service ssh limit 10/minute log\n"
 					"block from a to b log \"bad\" limit 3/second burst 9\n",
 					&o);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
 	const struct ir_rule *r = &c->rules[0];
-	const struct ir_stmt *lim = find_stmt(r, IR_S_LIMIT);
+	const struct ir_stmt *lim = irtest_stmt(r, IR_S_LIMIT);
 	ck_assert_uint_eq(lim->rate, 10);
 	ck_assert_int_eq(lim->unit, IR_PER_MINUTE);
 	ck_assert_uint_eq(lim->burst, POLICY_LIMIT_BURST_DEFAULT);
-	const struct ir_stmt *lg = find_stmt(r, IR_S_LOG);
+	const struct ir_stmt *lg = irtest_stmt(r, IR_S_LOG);
 	ck_assert_str_eq(lg->log_prefix, r->comment); /* the rule id */
 	ck_assert_int_eq(lg->log_group, 7);
 	/* limit before counter: the counter counts what the rule decided */
 	ck_assert_int_eq(r->stmts[0].kind, IR_S_LIMIT);
 	ck_assert_int_eq(r->stmts[1].kind, IR_S_COUNTER);
 	r = &c->rules[1];
-	ck_assert_str_eq(find_stmt(r, IR_S_LOG)->log_prefix, "bad");
-	ck_assert_uint_eq(find_stmt(r, IR_S_LIMIT)->burst, 9);
-	ck_assert_int_eq(find_stmt(r, IR_S_LIMIT)->unit, IR_PER_SECOND);
-	done(t);
+	ck_assert_str_eq(irtest_stmt(r, IR_S_LOG)->log_prefix, "bad");
+	ck_assert_uint_eq(irtest_stmt(r, IR_S_LIMIT)->burst, 9);
+	ck_assert_int_eq(irtest_stmt(r, IR_S_LIMIT)->unit, IR_PER_SECOND);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_defaults_per_pair)
 {
-	struct ir_table *t = lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
 				   "zone c { interface \"c0\" }\n"
 				   "default block\n"
 				   "default from a to b pass log\n"
-				   "default from a to any reject\n");
+				   "default from a to any reject\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *ab = chain(t, "a_to_b");
 	const struct ir_rule *last = &ab->rules[ab->n_rules - 1];
 	ck_assert_str_eq(last->comment, "default:" TEST_FILE ":5");
 	ck_assert_int_eq(last->verdict.kind, IR_V_ACCEPT);
-	ck_assert_ptr_nonnull(find_stmt(last, IR_S_LOG));
-	ck_assert_ptr_nonnull(find_stmt(last, IR_S_COUNTER));
+	ck_assert_ptr_nonnull(irtest_stmt(last, IR_S_LOG));
+	ck_assert_ptr_nonnull(irtest_stmt(last, IR_S_COUNTER));
 	/* a to anything else: the reject default, two halves */
 	const struct ir_chain *au = chain(t, "a_to_unzoned");
-	ck_assert_uint_eq(count_comment(au, "default:" TEST_FILE ":6"), 2);
+	ck_assert_uint_eq(irtest_count_comment(au, "default:" TEST_FILE ":6"), 2);
 	/* b to c: the global default */
 	const struct ir_chain *bu = chain(t, "unzoned_to_unzoned");
 	ck_assert_str_eq(bu->rules[bu->n_rules - 1].comment, POLICY_COMMENT_DEFAULT_BUILTIN);
 	ck_assert_int_eq(bu->rules[bu->n_rules - 1].verdict.kind, IR_V_DROP);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_no_state)
 {
-	struct ir_table *t = lower("zone lan { interface \"lan0\" }\nzone wan { interface \"wan*\" }\n"
+	struct ir_table *t = irtest_lower("zone lan { interface \"lan0\" }\nzone wan { interface \"wan*\" }\n"
 				   "pass from lan to wan service udp port 53 no state\n"
-				   "pass from self to wan service udp port 123 no state\n");
+				   "pass from self to wan service udp port 123 no state\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *raw = chain(t, POLICY_CHAIN_RAW_PREROUTING);
 	ck_assert_ptr_nonnull(raw);
 	ck_assert_int_eq(raw->hook, IR_HOOK_PREROUTING);
 	ck_assert_int_eq(raw->priority, -300);
 	ck_assert_uint_eq(raw->n_rules, 1);
-	const struct ir_match *iif = find_match(&raw->rules[0], IR_META_IIFNAME);
+	const struct ir_match *iif = irtest_match(&raw->rules[0], IR_META_IIFNAME);
 	ck_assert_ptr_nonnull(iif);
 	ck_assert_str_eq((const char *)iif->value.data, "lan0");
-	ck_assert_ptr_nonnull(find_stmt(&raw->rules[0], IR_S_NOTRACK));
+	ck_assert_ptr_nonnull(irtest_stmt(&raw->rules[0], IR_S_NOTRACK));
 	const struct ir_chain *rawo = chain(t, POLICY_CHAIN_RAW_OUTPUT);
 	ck_assert_ptr_nonnull(rawo);
-	const struct ir_match *oif = find_match(&rawo->rules[0], IR_META_OIFNAME);
+	const struct ir_match *oif = irtest_match(&rawo->rules[0], IR_META_OIFNAME);
 	ck_assert(oif->wildcard);
 	/* and the filter rule is still there */
-	ck_assert_uint_eq(count_comment(chain(t, "lan_to_wan"), TEST_FILE ":3:"), 1);
-	done(t);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "lan_to_wan"), TEST_FILE ":3:"), 1);
+	irtest_done(t);
 }
 END_TEST
 
@@ -419,38 +360,38 @@ START_TEST(test_inspect)
 {
 	const char *text = "zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
 			   "pass from a to b service http inspect { block content /evil/ }\n";
-	struct ir_table *t = lower(text);
+	struct ir_table *t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_diag("inspection is off"));
-	ck_assert_uint_eq(count_comment(chain(t, "a_to_b"), TEST_FILE ":3:"), 1);
-	done(t);
+	ck_assert_uint_eq(irtest_count_comment(chain(t, "a_to_b"), TEST_FILE ":3:"), 1);
+	irtest_done(t);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
 	o.optimize = false;
 	o.queue_num = 4;
-	t = lower_opts(text, &o);
+	t = irtest_lower(text, &o);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 2);
-	const struct ir_stmt *q = find_stmt(&c->rules[0], IR_S_QUEUE);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 2);
+	const struct ir_stmt *q = irtest_stmt(&c->rules[0], IR_S_QUEUE);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_uint_eq(q->queue_num, 4);
 	ck_assert(q->queue_bypass);
-	const struct ir_match *mark = find_match(&c->rules[0], IR_CT_MARK);
+	const struct ir_match *mark = irtest_match(&c->rules[0], IR_CT_MARK);
 	ck_assert_int_eq(mark->kind, IR_M_BITS);
 	ck_assert_int_eq(mark->op, IR_OP_NEQ);
 	ck_assert_int_eq(c->rules[1].verdict.kind, IR_V_ACCEPT);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_tenant_isolation)
 {
-	struct ir_table *t = lower("tenant acme { segment web { interface \"tap-acme\" address 10.0.1.0/24 } }\n"
+	struct ir_table *t = irtest_lower("tenant acme { segment web { interface \"tap-acme\" address 10.0.1.0/24 } }\n"
 				   "tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 } }\n"
 				   "zone up { interface \"eth0\" }\n"
 				   "default pass\n"
-				   "pass from any to any service ping\n");
+				   "pass from any to any service ping\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	/* a global `any` rule and a global `default pass` do not join tenants */
 	for (size_t i = 0; i < t->n_chains; i++) {
@@ -458,10 +399,10 @@ START_TEST(test_tenant_isolation)
 		bool cross = (strstr(c->name, "acme") && strstr(c->name, "globex"));
 		if (!cross)
 			continue;
-		ck_assert_uint_eq(count_comment(c, TEST_FILE ":5:"), 0);
+		ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":5:"), 0);
 		ck_assert_int_eq(c->rules[c->n_rules - 1].verdict.kind, IR_V_DROP);
 	}
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
@@ -474,12 +415,12 @@ START_TEST(test_deterministic_and_optimized_valid)
 	char *out[2];
 	size_t len[2];
 	for (int i = 0; i < 2; i++) {
-		struct ir_table *t = lower_opts(text, &o);
+		struct ir_table *t = irtest_lower(text, &o);
 		ck_assert_ptr_nonnull(t);
 		FILE *f = open_memstream(&out[i], &len[i]);
 		ck_assert_int_eq(policy_emit_nft(t, f), 0);
 		fclose(f);
-		done(t);
+		irtest_done(t);
 	}
 	ck_assert_uint_eq(len[0], len[1]);
 	ck_assert_mem_eq(out[0], out[1], len[0]);

@@ -10,53 +10,22 @@
 #include "policy/lower.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
+#include "tests/lib/irtest.h"
 
-#define TEST_FILE "t.hvp"
+#define TEST_FILE IRTEST_FILE
 
-static struct policy_diags diags;
-static struct policy *pol;
 static struct policy_optimize_report rep;
 
 /* Loads, lowers without the optimizer and, if asked, optimizes. */
 static struct ir_table *build(const char *text, bool optimize)
 {
-	policy_diags_init(&diags);
-	pol = policy_load_text(TEST_FILE, text, strlen(text), NULL, &diags);
-	if (!pol) {
-		policy_diags_print(&diags, stderr);
-		return NULL;
-	}
-	struct policy_lower_opts o;
-	policy_lower_opts_default(&o);
-	o.optimize = false;
-	struct ir_table *t = policy_lower(pol, &o, &diags);
+	struct ir_table *t = irtest_lower(text, NULL);
 	memset(&rep, 0, sizeof(rep));
-	if (t && optimize && policy_optimize(t, &rep, &diags)) {
+	if (t && optimize && policy_optimize(t, &rep, &irtest_diags)) {
 		ir_table_free(t);
 		return NULL;
 	}
 	return t;
-}
-
-/* Every table a test made must be consistent (ir_table_validate). */
-static void done(struct ir_table *t)
-{
-	char why[256] = "";
-	if (t && ir_table_validate(t, why, sizeof(why)))
-		ck_abort_msg("invalid IR: %s", why);
-	ir_table_free(t);
-	if (pol)
-		policy_free(pol);
-	pol = NULL;
-	policy_diags_free(&diags);
-}
-
-static size_t count_comment(const struct ir_chain *c, const char *prefix)
-{
-	size_t n = 0;
-	for (size_t i = 0; c && i < c->n_rules; i++)
-		n += !strncmp(c->rules[i].comment, prefix, strlen(prefix));
-	return n;
 }
 
 static const struct ir_rule *first_with(const struct ir_chain *c, const char *prefix)
@@ -81,11 +50,11 @@ START_TEST(test_merge_same_rule)
 {
 	char *text = cat(zones, "pass from a to b service { tcp port 22, udp port 22 }\n");
 	struct ir_table *t = build(text, false);
-	ck_assert_uint_eq(count_comment(ir_chain_find(t, "a_to_b"), TEST_FILE ":3:"), 2);
-	done(t);
+	ck_assert_uint_eq(irtest_count_comment(ir_chain_find(t, "a_to_b"), TEST_FILE ":3:"), 2);
+	irtest_done(t);
 	t = build(text, true);
 	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
 	ck_assert_uint_eq(rep.rules_merged, 1);
 	const struct ir_rule *r = first_with(c, TEST_FILE ":3:");
 	ck_assert_int_eq(r->matches[0].field[0], IR_META_L4PROTO);
@@ -95,7 +64,7 @@ START_TEST(test_merge_same_rule)
 	ck_assert_uint_eq(s->n_elems, 2);
 	ck_assert_uint_eq(s->elems[0].key[0].data[0], IPPROTO_TCP);
 	ck_assert_uint_eq(s->elems[1].key[0].data[0], IPPROTO_UDP);
-	done(t);
+	irtest_done(t);
 	free(text);
 }
 END_TEST
@@ -106,10 +75,10 @@ START_TEST(test_no_merge_across_rules)
 				"pass from a to b service tcp port 23\n");
 	struct ir_table *t = build(text, true);
 	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 1);
 	ck_assert_uint_eq(rep.rules_merged, 0);
-	done(t);
+	irtest_done(t);
 	free(text);
 }
 END_TEST
@@ -125,14 +94,14 @@ START_TEST(test_dedupe_and_unreachable)
 	struct ir_table *t = build(text, true);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = ir_chain_find(t, "a_to_b");
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":3:"), 1);
-	ck_assert_uint_eq(count_comment(c, TEST_FILE ":4:"), 0);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 0);
 	ck_assert_uint_ge(rep.rules_deduped, 1);
 	/* `pass from a to b` matches everything: the default after it goes */
-	ck_assert_uint_eq(count_comment(c, "default:"), 0);
+	ck_assert_uint_eq(irtest_count_comment(c, "default:"), 0);
 	ck_assert_int_eq(c->rules[c->n_rules - 1].verdict.kind, IR_V_ACCEPT);
 	ck_assert_uint_ge(rep.rules_unreachable, 1);
-	done(t);
+	irtest_done(t);
 	free(text);
 }
 END_TEST
@@ -166,7 +135,7 @@ START_TEST(test_sets_named_and_shared)
 	const struct ir_rule *r6 = first_with(ir_chain_find(t, "a_to_unzoned"), TEST_FILE ":6:");
 	ck_assert_int_eq(r6->matches[1].kind, IR_M_PREFIX);
 	ck_assert_uint_eq(r6->matches[1].prefix_len, 16);
-	done(t);
+	irtest_done(t);
 	free(text);
 }
 END_TEST
@@ -208,7 +177,7 @@ START_TEST(test_dispatch_keeps_first_match_and_counters)
 		ck_assert_int_eq(target->rules[0].verdict.kind, IR_V_DROP);
 		ck_assert_int_eq(target->rules[0].stmts[0].kind, IR_S_COUNTER);
 	}
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
@@ -261,7 +230,7 @@ START_TEST(test_dispatch_intervals_first_match)
 			      "%u.%u.%u.%u: %s, expected %s", probes[i].addr[0], probes[i].addr[1],
 			      probes[i].addr[2], probes[i].addr[3], owner, probes[i].line);
 	}
-	done(t);
+	irtest_done(t);
 	free(text);
 }
 END_TEST
@@ -312,11 +281,11 @@ START_TEST(test_no_dedupe_across_modification)
 			r->verdict.kind = IR_V_DROP;
 		}
 	}
-	policy_diags_init(&diags);
-	ck_assert_int_eq(policy_optimize(t, &rep, &diags), 0);
+	policy_diags_init(&irtest_diags);
+	ck_assert_int_eq(policy_optimize(t, &rep, &irtest_diags), 0);
 	ck_assert_uint_eq(ir_chain_find(t, "c")->n_rules, 3);
 	ck_assert_uint_eq(rep.rules_deduped, 0);
-	policy_diags_free(&diags);
+	policy_diags_free(&irtest_diags);
 	ir_table_free(t);
 }
 END_TEST

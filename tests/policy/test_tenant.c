@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/lib/irtest.h"
 #include "policy/tenant.h"
 
-#define TEST_FILE "t.hvp"
+#define TEST_FILE IRTEST_FILE
 
 /* Two tenants on the same network, as in tests/nat/lab_tenants.sh. */
 static const char *const two_tenants =
@@ -20,39 +21,6 @@ static const char *const two_tenants =
 	"  segment dmz { interface \"tb-dmz*\" address 10.0.9.0/24 }\n"
 	"  pass from lan to uplink }\n";
 
-static struct policy_diags diags;
-static struct policy *pol;
-
-static struct ir_table *lower_text(const char *text)
-{
-	policy_diags_init(&diags);
-	pol = policy_load_text(TEST_FILE, text, strlen(text), NULL, &diags);
-	if (!pol) {
-		policy_diags_print(&diags, stderr);
-		return NULL;
-	}
-	struct policy_lower_opts o;
-	policy_lower_opts_default(&o);
-	o.optimize = false;
-	return policy_lower(pol, &o, &diags);
-}
-
-static void done(struct ir_table *t)
-{
-	ir_table_free(t);
-	if (pol)
-		policy_free(pol);
-	pol = NULL;
-	policy_diags_free(&diags);
-}
-
-static const struct ir_set *set(const struct ir_table *t, const char *name)
-{
-	for (size_t i = 0; i < t->n_sets; i++)
-		if (!strcmp(t->sets[i].name, name))
-			return &t->sets[i];
-	return NULL;
-}
 
 static bool ifname_is(const struct ir_value *v, const char *name)
 {
@@ -77,35 +45,28 @@ static bool has_pair(const struct ir_set *s, const char *iif, const char *oif)
 	return false;
 }
 
-static uint32_t u32_of(const struct ir_value *v)
-{
-	uint32_t x;
-	memcpy(&x, v->data, 4);
-	return x;
-}
-
 static bool has_warning(const char *needle)
 {
-	for (size_t i = 0; i < diags.n; i++)
-		if (diags.v[i].severity == POLICY_WARNING && strstr(diags.v[i].message, needle))
+	for (size_t i = 0; i < irtest_diags.n; i++)
+		if (irtest_diags.v[i].severity == POLICY_WARNING && strstr(irtest_diags.v[i].message, needle))
 			return true;
 	return false;
 }
 
 static bool has_error_at(uint32_t line, const char *needle)
 {
-	for (size_t i = 0; i < diags.n; i++)
-		if (diags.v[i].severity == POLICY_ERROR && diags.v[i].loc.line == line &&
-		    strstr(diags.v[i].message, needle))
+	for (size_t i = 0; i < irtest_diags.n; i++)
+		if (irtest_diags.v[i].severity == POLICY_ERROR && irtest_diags.v[i].loc.line == line &&
+		    strstr(irtest_diags.v[i].message, needle))
 			return true;
 	return false;
 }
 
 START_TEST(test_zone_map_directional)
 {
-	struct ir_table *t = lower_text(two_tenants);
+	struct ir_table *t = irtest_lower(two_tenants, NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_set *zm = set(t, POLICY_MAP_TENANT_ZONE);
+	const struct ir_set *zm = irtest_set(t, POLICY_MAP_TENANT_ZONE);
 	ck_assert_ptr_nonnull(zm);
 	ck_assert_int_eq(zm->data, IR_DATA_VALUE);
 	uint16_t za, zb, zd;
@@ -131,15 +92,15 @@ START_TEST(test_zone_map_directional)
 	ck_assert_int_eq(out->type, IR_CHAIN_ROUTE);
 	ck_assert_int_eq(out->hook, IR_HOOK_OUTPUT);
 	ck_assert_int_eq(out->rules[0].stmts[0].target, IR_META_MARK);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_segment_antispoof_and_mark)
 {
-	struct ir_table *t = lower_text(two_tenants);
+	struct ir_table *t = irtest_lower(two_tenants, NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_set *seg = set(t, POLICY_MAP_TENANT_SEGMENT);
+	const struct ir_set *seg = irtest_set(t, POLICY_MAP_TENANT_SEGMENT);
 	const struct ir_set_elem *e = elem_for(seg, "ta0");
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(e->verdict.kind, IR_V_GOTO);
@@ -162,27 +123,27 @@ START_TEST(test_segment_antispoof_and_mark)
 	ck_assert_uint_eq(src6->n_elems, 3); /* ::, fd00:a::/64, fe80::/10 */
 	const struct ir_stmt *mark = &c->rules[2].stmts[0];
 	ck_assert_int_eq(mark->target, IR_META_MARK);
-	ck_assert_uint_eq(u32_of(&mark->value), 1u << POLICY_TENANT_MARK_SHIFT);
+	ck_assert_uint_eq(irtest_u32(&mark->value), 1u << POLICY_TENANT_MARK_SHIFT);
 	ck_assert_int_eq(c->rules[3].stmts[0].target, IR_CT_MARK);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_restore_map_keeps_fast_path_bit)
 {
-	struct ir_table *t = lower_text(two_tenants);
+	struct ir_table *t = irtest_lower(two_tenants, NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_set *r = set(t, POLICY_MAP_TENANT_RESTORE);
+	const struct ir_set *r = irtest_set(t, POLICY_MAP_TENANT_RESTORE);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_uint_eq(r->n_elems, 4);
 	bool seen = false;
 	for (size_t i = 0; i < r->n_elems; i++) {
-		uint32_t k = u32_of(&r->elems[i].key[0]), v = u32_of(&r->elems[i].data);
+		uint32_t k = irtest_u32(&r->elems[i].key[0]), v = irtest_u32(&r->elems[i].data);
 		ck_assert_uint_eq(k & POLICY_TENANT_MARK_MASK, v);
 		seen |= k == ((2u << POLICY_TENANT_MARK_SHIFT) | 1u);
 	}
 	ck_assert(seen);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
@@ -194,9 +155,9 @@ START_TEST(test_pairs_and_grants)
 		"  segment web { interface \"ta1\" address 10.0.2.0/24 } }\n"
 		"tenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 } }\n"
 		"pass from a.web to b.lan service tcp port 5432\n";
-	struct ir_table *t = lower_text(grant);
+	struct ir_table *t = irtest_lower(grant, NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_set *p = set(t, POLICY_SET_TENANT_PAIRS);
+	const struct ir_set *p = irtest_set(t, POLICY_SET_TENANT_PAIRS);
 	ck_assert_ptr_nonnull(p);
 	ck_assert(has_pair(p, "ta0", "ta1"));  /* same tenant */
 	ck_assert(has_pair(p, "ta1", "ta0"));
@@ -212,23 +173,23 @@ START_TEST(test_pairs_and_grants)
 	ck_assert_str_eq(drop->comment, POLICY_COMMENT_INTER_TENANT);
 	ck_assert_int_eq(drop->verdict.kind, IR_V_DROP);
 	ck_assert_int_eq(drop->stmts[0].kind, IR_S_COUNTER);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_no_tenants_no_objects)
 {
-	struct ir_table *t = lower_text("zone a { interface \"a0\" }\npass from a to a\n");
+	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\npass from a to a\n", NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_null(ir_chain_find(t, POLICY_CHAIN_TENANT_RAW));
-	ck_assert_ptr_null(set(t, POLICY_MAP_TENANT_ZONE));
-	done(t);
+	ck_assert_ptr_null(irtest_set(t, POLICY_MAP_TENANT_ZONE));
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_emitted_text)
 {
-	struct ir_table *t = lower_text(two_tenants);
+	struct ir_table *t = irtest_lower(two_tenants, NULL);
 	ck_assert_ptr_nonnull(t);
 	char *buf = NULL;
 	size_t len = 0;
@@ -239,7 +200,7 @@ START_TEST(test_emitted_text)
 	ck_assert_ptr_nonnull(strstr(buf, "meta mark set ct mark map @tenant_mark_restore"));
 	ck_assert_ptr_nonnull(strstr(buf, "iifname . oifname != @tenant_pairs counter drop"));
 	free(buf);
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
@@ -247,25 +208,25 @@ END_TEST
 
 START_TEST(test_nat_via_other_tenant)
 {
-	struct ir_table *t = lower_text("zone uplink { interface \"up0\" }\n"
+	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\n"
 					"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
 					"tenant b { segment lan { interface \"tb0\" address 10.0.2.0/24 }\n"
-					"  nat masquerade out via a.lan }\n");
+					"  nat masquerade out via a.lan }\n", NULL);
 	ck_assert_ptr_null(t);
 	ck_assert(has_error_at(4, "goes out via zone 'a.lan' of tenant 'a'"));
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_global_forward_into_tenant)
 {
-	struct ir_table *t = lower_text("zone uplink { interface \"up0\" }\n"
+	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\n"
 					"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
 					"pass from uplink to a.lan service tcp port 80\n"
-					"nat forward uplink tcp port 80 to 10.0.1.5\n");
+					"nat forward uplink tcp port 80 to 10.0.1.5\n", NULL);
 	ck_assert_ptr_null(t);
 	ck_assert(has_error_at(4, "declare it inside tenant 'a'"));
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
@@ -278,10 +239,10 @@ START_TEST(test_forward_needs_filter_rule)
 		"  nat forward uplink tcp port 8080 to 10.0.1.5 port 80 }\n";
 	char text[1024];
 	snprintf(text, sizeof(text), fwd, "pass from uplink to lan service tcp port 443");
-	struct ir_table *t = lower_text(text);
+	struct ir_table *t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_warning("nothing can ever pass this port forward"));
-	done(t);
+	irtest_done(t);
 	/* a forward with a public address also works from inside: that needs a rule too */
 	snprintf(text, sizeof(text),
 		 "zone uplink { interface \"up0\" }\n"
@@ -289,26 +250,26 @@ START_TEST(test_forward_needs_filter_rule)
 		 "  pass from uplink to lan service tcp port 80\n  %s\n"
 		 "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.5 port 80 }\n",
 		 "");
-	t = lower_text(text);
+	t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_warning("the hairpin of this port forward never passes"));
-	done(t);
+	irtest_done(t);
 	snprintf(text, sizeof(text),
 		 "zone uplink { interface \"up0\" }\n"
 		 "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
 		 "  pass from uplink to lan service tcp port 80\n  %s\n"
 		 "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.5 port 80 }\n",
 		 "pass from lan to lan service tcp port 80");
-	t = lower_text(text);
+	t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(!has_warning("hairpin"));
-	done(t);
+	irtest_done(t);
 	/* the filter sees the translated port, 80, not 8080 */
 	snprintf(text, sizeof(text), fwd, "pass from uplink to lan service tcp port 80");
-	t = lower_text(text);
+	t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(!has_warning("nothing can ever pass"));
-	done(t);
+	irtest_done(t);
 }
 END_TEST
 
