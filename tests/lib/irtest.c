@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tests/lib/irtest.h"
@@ -35,6 +36,18 @@ void irtest_done(struct ir_table *t)
 		policy_free(irtest_policy);
 	irtest_policy = NULL;
 	policy_diags_free(&irtest_diags);
+}
+
+char *irtest_emit_nft(const struct ir_table *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(policy_emit_nft(t, f), 0);
+	fclose(f);
+	return buf;
 }
 
 const struct ir_match *irtest_match(const struct ir_rule *r, enum ir_field f)

@@ -26,6 +26,9 @@ struct ir_table *irtest_lower(const char *text, const struct policy_lower_opts *
  * the policy and the diagnostics. */
 void irtest_done(struct ir_table *t);
 
+/* policy_emit_nft() of t as a malloc'd string (the test fails if it fails). */
+char *irtest_emit_nft(const struct ir_table *t);
+
 /* The first match on field f / statement of kind k of a rule, or NULL. */
 const struct ir_match *irtest_match(const struct ir_rule *r, enum ir_field f);
 const struct ir_stmt *irtest_stmt(const struct ir_rule *r, enum ir_stmt_kind k);

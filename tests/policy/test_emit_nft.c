@@ -8,16 +8,7 @@
 #include <sys/socket.h>
 
 #include "policy/policy.h"
-
-static char *emit(const struct ir_table *t)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	ck_assert_int_eq(policy_emit_nft(t, f), 0);
-	fclose(f);
-	return buf;
-}
+#include "tests/lib/irtest.h"
 
 static struct ir_chain *base(struct ir_table *t, const char *name, enum ir_hook hook)
 {
@@ -32,7 +23,7 @@ START_TEST(test_empty_table)
 {
 	struct ir_table *t = ir_table_new(NULL);
 	snprintf(t->comment, sizeof(t->comment), "hvgate rev=3 hash=ab");
-	char *s = emit(t);
+	char *s = irtest_emit_nft(t);
 	ck_assert_str_eq(s, "table inet hvgate\n"
 			    "delete table inet hvgate\n"
 			    "table inet hvgate {\n"
@@ -90,7 +81,7 @@ START_TEST(test_rule_text)
 	s->kind = IR_S_REJECT;
 	s->reject = IR_REJECT_ICMPX_PORT_UNREACH;
 	snprintf(r->comment, sizeof(r->comment), "default:builtin");
-	char *out = emit(t);
+	char *out = irtest_emit_nft(t);
 	ck_assert_str_eq(out,
 			 "table inet hvgate\n"
 			 "delete table inet hvgate\n"
@@ -150,7 +141,7 @@ START_TEST(test_sets_and_maps)
 	s->field[0] = IR_META_IIFNAME;
 	s->n_field = 1;
 	s->set = mi;
-	char *out = emit(t);
+	char *out = irtest_emit_nft(t);
 	ck_assert_str_eq(out, "table inet hvgate\n"
 			      "delete table inet hvgate\n"
 			      "table inet hvgate {\n"
@@ -216,7 +207,7 @@ START_TEST(test_anonymous_ct_map_and_bits)
 	s->queue_bypass = true;
 	r = ir_rule_add(c);
 	ir_stmt_add(r)->kind = IR_S_NOTRACK;
-	char *out = emit(t);
+	char *out = irtest_emit_nft(t);
 	ck_assert_ptr_nonnull(strstr(out, "\t\ttype filter hook input priority -300; policy drop;\n"
 					  "\t\tct state vmap { invalid : drop, established : accept, related : accept }\n"
 					  "\t\tct mark and 0x00000001 == 0 queue num 3 bypass\n"

@@ -191,11 +191,7 @@ START_TEST(test_emitted_text)
 {
 	struct ir_table *t = irtest_lower(two_tenants, NULL);
 	ck_assert_ptr_nonnull(t);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	ck_assert_int_eq(policy_emit_nft(t, f), 0);
-	fclose(f);
+	char *buf = irtest_emit_nft(t);
 	ck_assert_ptr_nonnull(strstr(buf, "ct original zone set iifname map @tenant_zone"));
 	ck_assert_ptr_nonnull(strstr(buf, "meta mark set ct mark map @tenant_mark_restore"));
 	ck_assert_ptr_nonnull(strstr(buf, "iifname . oifname != @tenant_pairs counter drop"));
