@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "tests/lib/testdir.h"
 
 #define TEST_FILE "t.hvp"
 
@@ -323,44 +324,19 @@ END_TEST
 
 /* --- includes on real files ------------------------------------------ */
 
-static char tmpdir[64];
-
-static void write_file(const char *rel, const char *text)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void setup_dir(void)
-{
-	strcpy(tmpdir, "/tmp/hvgate-test-checker-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown_dir(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
 static struct policy *load_file(const char *rel, struct policy_diags *d)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	snprintf(path, sizeof(path), "%s/%s", testdir, rel);
 	policy_diags_init(d);
 	return policy_load(path, d);
 }
 
 START_TEST(test_include_cycle)
 {
-	write_file("a.hvp", "zone lan { interface \"eth1\" }\ninclude \"b.hvp\"\n");
-	write_file("b.hvp", "include \"c.hvp\"\n");
-	write_file("c.hvp", "\n  include \"a.hvp\"\n");
+	testdir_write("a.hvp", "zone lan { interface \"eth1\" }\ninclude \"b.hvp\"\n");
+	testdir_write("b.hvp", "include \"c.hvp\"\n");
+	testdir_write("c.hvp", "\n  include \"a.hvp\"\n");
 	struct policy_diags d;
 	struct policy *p = load_file("a.hvp", &d);
 	ck_assert_ptr_null(p);
@@ -378,7 +354,7 @@ END_TEST
 
 START_TEST(test_include_self)
 {
-	write_file("self.hvp", "include \"self.hvp\"\n");
+	testdir_write("self.hvp", "include \"self.hvp\"\n");
 	struct policy_diags d;
 	ck_assert_ptr_null(load_file("self.hvp", &d));
 	ck_assert_ptr_nonnull(strstr(d.v[0].message, "include cycle"));
@@ -389,12 +365,12 @@ END_TEST
 START_TEST(test_include_glob)
 {
 	char sub[128];
-	snprintf(sub, sizeof(sub), "%s/objects", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/objects", testdir);
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
-	write_file("objects/b.hvp", "zone dmz { interface \"eth2\" }\n");
-	write_file("objects/a.hvp", "zone lan { interface \"eth1\" }\n");
-	write_file("objects/skip.txt", "this is not policy\n");
-	write_file("main.hvp", "include \"objects/*.hvp\"\npass from lan to dmz service ssh\n");
+	testdir_write("objects/b.hvp", "zone dmz { interface \"eth2\" }\n");
+	testdir_write("objects/a.hvp", "zone lan { interface \"eth1\" }\n");
+	testdir_write("objects/skip.txt", "this is not policy\n");
+	testdir_write("main.hvp", "include \"objects/*.hvp\"\npass from lan to dmz service ssh\n");
 	struct policy_diags d;
 	struct policy *p = load_file("main.hvp", &d);
 	ck_assert_msg(p != NULL, "%s", d.n ? d.v[0].message : "");
@@ -409,7 +385,7 @@ END_TEST
 
 START_TEST(test_include_glob_no_match)
 {
-	write_file("main.hvp", "include \"nothing/*.hvp\"\n");
+	testdir_write("main.hvp", "include \"nothing/*.hvp\"\n");
 	struct policy_diags d;
 	ck_assert_ptr_null(load_file("main.hvp", &d));
 	ck_assert_uint_eq(d.n_errors, 1);
@@ -421,7 +397,7 @@ END_TEST
 
 START_TEST(test_include_unreadable)
 {
-	write_file("main.hvp", "\ninclude \"missing.hvp\"\n");
+	testdir_write("main.hvp", "\ninclude \"missing.hvp\"\n");
 	struct policy_diags d;
 	ck_assert_ptr_null(load_file("main.hvp", &d));
 	ck_assert_uint_eq(d.n_errors, 1);
@@ -434,8 +410,8 @@ END_TEST
 
 START_TEST(test_include_error_located_in_included_file)
 {
-	write_file("inc.hvp", "zone lan { interface \"eth1\" }\n\npass from lan to 10.0.0.1/8\n");
-	write_file("main.hvp", "include \"inc.hvp\"\n");
+	testdir_write("inc.hvp", "zone lan { interface \"eth1\" }\n\npass from lan to 10.0.0.1/8\n");
+	testdir_write("main.hvp", "include \"inc.hvp\"\n");
 	struct policy_diags d;
 	ck_assert_ptr_null(load_file("main.hvp", &d));
 	ck_assert_uint_eq(d.n_errors, 1);
@@ -460,7 +436,7 @@ static Suite *checker_suite(void)
 	tcase_add_test(tc, test_print_format);
 	suite_add_tcase(s, tc);
 	TCase *files = tcase_create("includes");
-	tcase_add_checked_fixture(files, setup_dir, teardown_dir);
+	tcase_add_checked_fixture(files, testdir_setup, testdir_teardown);
 	tcase_add_test(files, test_include_cycle);
 	tcase_add_test(files, test_include_self);
 	tcase_add_test(files, test_include_glob);

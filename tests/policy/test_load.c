@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "policy/policy.h"
+#include "tests/lib/testdir.h"
 
 /* The benchmark size of the task: 10,000 rules with 100,000 addresses. */
 #define BENCH_RULES 10000
@@ -57,40 +58,15 @@ START_TEST(test_demo_policy)
 }
 END_TEST
 
-static char tmpdir[64];
-
-static void write_file(const char *rel, const char *text)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void setup_dir(void)
-{
-	strcpy(tmpdir, "/tmp/hvgate-test-load-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown_dir(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(test_directory_in_name_order)
 {
-	write_file("20-rules.hvp", "pass from lan to dmz service ssh\n");
-	write_file("10-zones.hvp", "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n");
-	write_file("30-more.hvp", "block from lan to dmz\n");
-	write_file("README", "not a policy\n");
+	testdir_write("20-rules.hvp", "pass from lan to dmz service ssh\n");
+	testdir_write("10-zones.hvp", "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n");
+	testdir_write("30-more.hvp", "block from lan to dmz\n");
+	testdir_write("README", "not a policy\n");
 	struct policy_diags d;
 	policy_diags_init(&d);
-	struct policy *p = policy_load(tmpdir, &d);
+	struct policy *p = policy_load(testdir, &d);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(p->n_rules, 2);
 	ck_assert_int_eq(p->rules[0].action, POLICY_PASS);
@@ -103,11 +79,11 @@ END_TEST
 
 START_TEST(test_text_with_base_dir)
 {
-	write_file("zones.hvp", "zone lan { interface \"eth1\" }\n");
+	testdir_write("zones.hvp", "zone lan { interface \"eth1\" }\n");
 	const char *text = "include \"zones.hvp\"\npass from lan\n";
 	struct policy_diags d;
 	policy_diags_init(&d);
-	struct policy *p = policy_load_text("mem.hvp", text, strlen(text), tmpdir, &d);
+	struct policy *p = policy_load_text("mem.hvp", text, strlen(text), testdir, &d);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(p->n_zones, 1);
 	policy_free(p);
@@ -120,7 +96,7 @@ START_TEST(test_missing_file)
 	struct policy_diags d;
 	policy_diags_init(&d);
 	char path[256];
-	snprintf(path, sizeof(path), "%s/nope.hvp", tmpdir);
+	snprintf(path, sizeof(path), "%s/nope.hvp", testdir);
 	ck_assert_ptr_null(policy_load(path, &d));
 	ck_assert_uint_eq(d.n_errors, 1);
 	ck_assert_ptr_nonnull(strstr(d.v[0].message, strerror(ENOENT)));
@@ -317,7 +293,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	TCase *files = tcase_create("files");
-	tcase_add_checked_fixture(files, setup_dir, teardown_dir);
+	tcase_add_checked_fixture(files, testdir_setup, testdir_teardown);
 	tcase_add_test(files, test_directory_in_name_order);
 	tcase_add_test(files, test_text_with_base_dir);
 	tcase_add_test(files, test_missing_file);
