@@ -24,7 +24,8 @@ CLI_VERB(shell);
 #undef CLI_VERB
 
 /* The verb table (cli/verbs.c): run argv[0] as a verb; print the usage;
- * the name of the i-th built verb at or after i (NULL at the end). */
+ * the name of the i-th verb ("" if it is not built into this binary; NULL
+ * past the end). */
 #include <stddef.h>
 #include <stdio.h>
 int cli_dispatch(int argc, char **argv);

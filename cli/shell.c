@@ -113,9 +113,8 @@ static char *complete_verb(const char *text, int state)
 			name = cli_verb_name(i - sizeof(builtins) / sizeof(builtins[0]));
 			if (!name)
 				return NULL;
-			next = i + 1;
 		}
-		if (!strncmp(name, text, len) && strcmp(name, "shell"))
+		if (*name && !strncmp(name, text, len) && strcmp(name, "shell"))
 			return strdup(name);
 	}
 }

@@ -53,12 +53,9 @@ void cli_usage(FILE *out)
 
 const char *cli_verb_name(size_t i)
 {
-	while (i < sizeof(verbs) / sizeof(verbs[0])) {
-		if (*verbs[i].fn)
-			return verbs[i].name;
-		i++;
-	}
-	return NULL;
+	if (i >= sizeof(verbs) / sizeof(verbs[0]))
+		return NULL;
+	return *verbs[i].fn ? verbs[i].name : "";
 }
 
 int cli_dispatch(int argc, char **argv)

@@ -82,8 +82,6 @@ bg() { r=$1; shift; ip netns exec "$LAB-$r" "$@" >"$LAB_TMP/bg.$$.$(date +%s%N)"
 
 # tcp_ok ROLE ADDR PORT: a TCP connect from ROLE succeeds within 2 s.
 tcp_ok() { at "$1" timeout 3 nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
-# udp_echo_ok ROLE ADDR PORT: a UDP datagram to a `socat` echo server comes back.
-udp_echo_ok() { [ "$(echo ping | at "$1" timeout 3 socat -T 2 - "UDP:$2:$3" 2>/dev/null)" = ping ]; }
 # ping_ok ROLE ADDR: one ICMP echo (v4 or v6) answered within 2 s.
 ping_ok() { at "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1; }
 # wait_for SECONDS CMD...: polls CMD every 0.1 s, bounded.
