@@ -511,11 +511,35 @@ static bool same_shape(const struct ir_rule *a, const struct ir_rule *b)
 	return true;
 }
 
+/* A run already made into a map: its key matches and targets, so that the
+ * same run met again (lowering gives every zone pair its copy of a rule)
+ * reuses the map instead of building an identical one. */
+struct run_memo {
+	bool intervals;
+	size_t n_rules, n_pos;
+	struct ir_match *keys; /* n_rules * n_pos copies of the key matches */
+	size_t *targets;       /* n_rules target chain indices */
+	size_t map;
+};
+
+/* A run being looked up in the memo. */
+struct run_probe {
+	size_t ci, from, to;
+	const size_t *pos;
+	size_t n_pos;
+	const size_t *targets;
+	bool intervals;
+};
+
 struct dispatch {
 	struct ir_table *t;
 	struct hmap targets; /* action chains by content */
 	size_t n_targets, n_maps;
 	const struct ir_rule *probe; /* for target_eq */
+	struct hmap runs;	     /* run_memo by run_hash */
+	struct run_memo *memo;
+	size_t n_memo, cap_memo;
+	const struct run_probe *run_probe; /* for memo_eq */
 };
 
 static bool target_eq(void *ctx, size_t chain)
@@ -537,13 +561,13 @@ static uint64_t actions_hash(const struct ir_rule *r)
 
 /* The chain that does what rule r does once matched (its statements and
  * verdict, with its comment); shared by every copy of the same rule. */
-static int target_chain(struct dispatch *dp, const struct ir_rule *r, char *name, size_t n)
+static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *chain)
 {
 	uint64_t h = actions_hash(r);
 	dp->probe = r;
 	size_t slot = hmap_find(&dp->targets, h, target_eq, dp);
 	if (dp->targets.idx[slot] != (size_t)-1) {
-		snprintf(name, n, "%s", dp->t->chains[dp->targets.idx[slot]].name);
+		*chain = dp->targets.idx[slot];
 		return 0;
 	}
 	if (dp->targets.n * 2 >= dp->targets.cap) {
@@ -562,7 +586,8 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, char *name
 		dp->targets = bigger;
 		slot = hmap_find(&dp->targets, h, target_eq, dp);
 	}
-	snprintf(name, n, "rule_%zu", dp->n_targets++);
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "rule_%zu", dp->n_targets++);
 	struct ir_chain *c = ir_chain_add(dp->t, name);
 	struct ir_rule *nr = c ? ir_rule_add(c) : NULL;
 	if (!nr)
@@ -576,19 +601,35 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, char *name
 			return -1;
 		*s = r->stmts[i];
 	}
-	hmap_put(&dp->targets, slot, h, dp->t->n_chains - 1);
+	*chain = dp->t->n_chains - 1;
+	hmap_put(&dp->targets, slot, h, *chain);
 	return 0;
 }
 
+/* One key of a dispatch map while it is built: pointers to its values (in
+ * the rules' matches and sets, which do not move while a run is built), so
+ * that sorting moves a few words, not whole elements. */
 struct key_rec {
-	struct ir_set_elem elem; /* key and verdict */
-	size_t order;		 /* position in the run: first wins */
+	const struct ir_value *key[IR_CONCAT_MAX];
+	size_t n_key;
+	size_t order;  /* position in the run: first wins */
+	size_t target; /* chain index */
 };
+
+static int key_cmp(const struct key_rec *x, const struct key_rec *y)
+{
+	for (size_t k = 0; k < x->n_key; k++) {
+		int c = memcmp(x->key[k]->data, y->key[k]->data, x->key[k]->len);
+		if (c)
+			return c;
+	}
+	return 0;
+}
 
 static int key_rec_cmp(const void *a, const void *b)
 {
 	const struct key_rec *x = a, *y = b;
-	int c = memcmp(x->elem.key, y->elem.key, sizeof(x->elem.key));
+	int c = key_cmp(x, y);
 	if (c)
 		return c;
 	return x->order < y->order ? -1 : x->order > y->order;
@@ -596,33 +637,34 @@ static int key_rec_cmp(const void *a, const void *b)
 
 /* Keys of rule r over the key positions (cross product of its values). */
 static int rule_keys(const struct ir_table *t, const struct ir_rule *r, const size_t *pos,
-		     size_t n_pos, size_t order, const char *target, struct key_rec **recs,
-		     size_t *n, size_t *cap)
+		     size_t n_pos, size_t order, size_t target, struct key_rec **recs, size_t *n,
+		     size_t *cap)
 {
 	size_t total = 1;
 	for (size_t k = 0; k < n_pos; k++)
 		total *= match_n_values(t, &r->matches[pos[k]]);
+	if (*n + total > *cap) {
+		size_t ncap = *cap ? *cap : 256;
+		while (ncap < *n + total)
+			ncap *= 2;
+		struct key_rec *v = realloc(*recs, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		*recs = v;
+		*cap = ncap;
+	}
 	for (size_t i = 0; i < total; i++) {
-		if (*n == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 256;
-			struct key_rec *v = realloc(*recs, ncap * sizeof(*v));
-			if (!v)
-				return -1;
-			*recs = v;
-			*cap = ncap;
-		}
 		struct key_rec *kr = &(*recs)[(*n)++];
-		memset(kr, 0, sizeof(*kr));
+		kr->n_key = n_pos;
 		kr->order = order;
+		kr->target = target;
 		size_t rest = i;
 		for (size_t k = 0; k < n_pos; k++) {
 			const struct ir_match *m = &r->matches[pos[k]];
 			size_t nv = match_n_values(t, m);
-			kr->elem.key[k] = *match_value(t, m, rest % nv);
+			kr->key[k] = match_value(t, m, rest % nv);
 			rest /= nv;
 		}
-		kr->elem.verdict.kind = IR_V_GOTO;
-		snprintf(kr->elem.verdict.chain, sizeof(kr->elem.verdict.chain), "%s", target);
 	}
 	return 0;
 }
@@ -678,56 +720,196 @@ static int key_positions(const struct ir_table *t, size_t ci, size_t from, size_
 	return *n_pos ? 0 : -1;
 }
 
-static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+/* ---- the run memo ---- */
+
+static uint64_t match_hash(const struct ir_table *t, const struct ir_match *m)
+{
+	uint64_t h = fnv(FNV_OFFSET, &m->kind, sizeof(m->kind));
+	h = fnv(h, &m->field[0], sizeof(m->field[0]));
+	h = fnv(h, &m->op, sizeof(m->op));
+	if (m->kind != IR_M_LOOKUP)
+		return fnv(h, m->value.data, m->value.len);
+	const struct ir_set *s = &t->sets[m->set];
+	if (!(s->flags & IR_SET_ANONYMOUS))
+		return fnv(h, &m->set, sizeof(m->set)); /* named sets are equal by index */
+	return fnv(h, &s->n_elems, sizeof(s->n_elems));
+}
+
+static uint64_t run_hash(const struct ir_table *t, const struct run_probe *p)
+{
+	uint64_t h = fnv(FNV_OFFSET, &p->intervals, sizeof(p->intervals));
+	size_t n_rules = p->to - p->from;
+	h = fnv(h, &n_rules, sizeof(n_rules));
+	h = fnv(h, p->targets, n_rules * sizeof(*p->targets));
+	for (size_t j = p->from; j < p->to; j++)
+		for (size_t k = 0; k < p->n_pos; k++)
+			h ^= match_hash(t, &t->chains[p->ci].rules[j].matches[p->pos[k]]) + j;
+	return h;
+}
+
+static bool memo_eq(void *ctx, size_t idx)
+{
+	const struct dispatch *dp = ctx;
+	const struct run_probe *p = dp->run_probe;
+	const struct run_memo *m = &dp->memo[idx];
+	size_t n_rules = p->to - p->from;
+	if (m->intervals != p->intervals || m->n_rules != n_rules || m->n_pos != p->n_pos ||
+	    memcmp(m->targets, p->targets, n_rules * sizeof(*p->targets)))
+		return false;
+	for (size_t j = 0; j < n_rules; j++)
+		for (size_t k = 0; k < p->n_pos; k++)
+			if (!match_eq(dp->t, &m->keys[j * p->n_pos + k],
+				      &dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]]))
+				return false;
+	return true;
+}
+
+/* The map an identical run was made into, or (size_t)-1; *slot and *h are
+ * for memo_add. */
+static size_t memo_find(struct dispatch *dp, const struct run_probe *p, size_t *slot, uint64_t *h)
+{
+	*h = run_hash(dp->t, p);
+	dp->run_probe = p;
+	*slot = hmap_find(&dp->runs, *h, memo_eq, dp);
+	return dp->runs.idx[*slot] == (size_t)-1 ? (size_t)-1 : dp->memo[dp->runs.idx[*slot]].map;
+}
+
+static int memo_add(struct dispatch *dp, const struct run_probe *p, size_t slot, uint64_t h,
+		    size_t map)
+{
+	if (dp->runs.n * 2 >= dp->runs.cap)
+		return 0; /* full: the run is built again if met again, which is only slower */
+	if (dp->n_memo == dp->cap_memo) {
+		size_t ncap = dp->cap_memo ? dp->cap_memo * 2 : 16;
+		struct run_memo *v = realloc(dp->memo, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		dp->memo = v;
+		dp->cap_memo = ncap;
+	}
+	size_t n_rules = p->to - p->from;
+	struct run_memo *m = &dp->memo[dp->n_memo];
+	*m = (struct run_memo){ .intervals = p->intervals, .n_rules = n_rules, .n_pos = p->n_pos,
+				.map = map };
+	m->keys = malloc(n_rules * p->n_pos * sizeof(*m->keys));
+	m->targets = malloc(n_rules * sizeof(*m->targets));
+	if (!m->keys || !m->targets) {
+		free(m->keys);
+		free(m->targets);
+		return -1;
+	}
+	memcpy(m->targets, p->targets, n_rules * sizeof(*m->targets));
+	for (size_t j = 0; j < n_rules; j++)
+		for (size_t k = 0; k < p->n_pos; k++)
+			m->keys[j * p->n_pos + k] = dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]];
+	hmap_put(&dp->runs, slot, h, dp->n_memo++);
+	return 0;
+}
+
+static void memo_free(struct dispatch *dp)
+{
+	for (size_t i = 0; i < dp->n_memo; i++) {
+		free(dp->memo[i].keys);
+		free(dp->memo[i].targets);
+	}
+	free(dp->memo);
+	hmap_free(&dp->runs);
+}
+
+/* The target chain of every rule of run [from, to) of chain ci. */
+static size_t *run_targets(struct dispatch *dp, size_t ci, size_t from, size_t to)
+{
+	size_t *targets = malloc((to - from) * sizeof(*targets));
+	for (size_t j = from; targets && j < to; j++)
+		/* chains move when target_chain adds one: index, not pointer */
+		if (target_chain(dp, &dp->t->chains[ci].rules[j], &targets[j - from])) {
+			free(targets);
+			return NULL;
+		}
+	return targets;
+}
+
+/* ---- dispatch over exact values ---- */
+
+static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_probe *p, size_t idx)
 {
 	struct ir_table *t = dp->t;
-	const struct ir_rule *first = &t->chains[ci].rules[from];
-	size_t pos[IR_CONCAT_MAX], n_pos = 0;
-	if (key_positions(t, ci, from, to, pos, &n_pos))
-		return 0;
-	for (size_t j = from; j < to; j++)
-		for (size_t k = 0; k < n_pos; k++)
-			if (!exact_match(t, &t->chains[ci].rules[j].matches[pos[k]]))
-				return 0;
 	struct key_rec *recs = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t j = from; j < to; j++) {
-		char target[IR_NAME_MAX];
-		/* chains may move when target_chain adds one: index, not pointer */
-		if (target_chain(dp, &t->chains[ci].rules[j], target, sizeof(target)) ||
-		    rule_keys(t, &t->chains[ci].rules[j], pos, n_pos, j, target, &recs, &n, &cap)) {
+	for (size_t j = p->from; j < p->to; j++)
+		if (rule_keys(t, &t->chains[ci].rules[j], p->pos, p->n_pos, j, p->targets[j - p->from],
+			      &recs, &n, &cap)) {
 			free(recs);
 			return -1;
 		}
-	}
-	if (!n) {
-		free(recs);
-		return 0;
-	}
 	qsort(recs, n, sizeof(*recs), key_rec_cmp);
-	char name[IR_NAME_MAX];
-	snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
-	size_t idx = ir_set_add(t, name);
-	if (idx == (size_t)-1) {
-		free(recs);
-		return -1;
-	}
 	struct ir_set *s = &t->sets[idx];
-	s->n_key = n_pos;
-	for (size_t k = 0; k < n_pos; k++)
-		s->key[k] = first->matches[pos[k]].field[0];
-	s->data = IR_DATA_VERDICT;
-	for (size_t i = 0; i < n; i++) {
-		if (i && !memcmp(recs[i].elem.key, recs[i - 1].elem.key, sizeof(recs[i].elem.key)))
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (i && !key_cmp(&recs[i], &recs[i - 1]))
 			continue; /* an earlier rule has this key: first match wins */
 		struct ir_set_elem *e = ir_set_elem_add(s);
 		if (!e) {
-			free(recs);
-			return -1;
+			rc = -1;
+			break;
 		}
-		*e = recs[i].elem;
+		for (size_t k = 0; k < p->n_pos; k++)
+			e->key[k] = *recs[i].key[k];
+		e->verdict.kind = IR_V_GOTO;
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", t->chains[recs[i].target].name);
 	}
 	free(recs);
+	return rc;
+}
+
+static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	size_t pos[IR_CONCAT_MAX], n_pos = 0;
+	if (key_positions(t, ci, from, to, pos, &n_pos))
+		return 0;
+	size_t keys = 0;
+	for (size_t j = from; j < to; j++) {
+		size_t rule = 1;
+		for (size_t k = 0; k < n_pos; k++) {
+			const struct ir_match *m = &t->chains[ci].rules[j].matches[pos[k]];
+			if (!exact_match(t, m))
+				return 0;
+			rule *= match_n_values(t, m);
+		}
+		keys += rule;
+	}
+	if (!keys)
+		return 0;
+	size_t *targets = run_targets(dp, ci, from, to);
+	if (!targets)
+		return -1;
+	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = n_pos,
+			       .targets = targets };
+	size_t slot;
+	uint64_t h;
+	size_t idx = memo_find(dp, &p, &slot, &h);
+	if (idx == (size_t)-1) {
+		char name[IR_NAME_MAX];
+		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
+		idx = ir_set_add(t, name);
+		int rc = idx == (size_t)-1 ? -1 : 0;
+		if (!rc) {
+			struct ir_set *s = &t->sets[idx];
+			s->n_key = n_pos;
+			for (size_t k = 0; k < n_pos; k++)
+				s->key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
+			s->data = IR_DATA_VERDICT;
+			rc = build_exact_map(dp, ci, &p, idx);
+		}
+		if (!rc)
+			rc = memo_add(dp, &p, slot, h, idx);
+		if (rc) {
+			free(targets);
+			return -1;
+		}
+	}
+	free(targets);
 	return dispatch_rule(t, ci, from, to, pos, n_pos, idx, drop);
 }
 
@@ -868,8 +1050,8 @@ static int add_piece(struct ir_set *s, const struct ir_value *lo, const struct i
 }
 
 /* Sweeps the sorted spans into first-match pieces of map s. */
-static int sweep_spans(struct ir_set *s, const struct span *spans, size_t n,
-		       char (*targets)[IR_NAME_MAX])
+static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct span *spans,
+		       size_t n, const size_t *targets)
 {
 	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
 	struct heap h = { .v = malloc(n * sizeof(size_t)), .spans = spans };
@@ -905,12 +1087,30 @@ static int sweep_spans(struct ir_set *s, const struct span *spans, size_t n,
 			} else {
 				end = spans[h.v[0]].hi; /* runs to the top of the key space */
 			}
-			rc = add_piece(s, at, &end, targets[spans[h.v[0]].rule]);
+			rc = add_piece(s, at, &end, t->chains[targets[spans[h.v[0]].rule]].name);
 		}
 		k = k2;
 	}
 	free(edges);
 	free(h.v);
+	return rc;
+}
+
+static int build_interval_map(struct dispatch *dp, size_t ci, const struct run_probe *p,
+			      size_t idx)
+{
+	struct ir_table *t = dp->t;
+	struct span *spans = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	for (size_t j = p->from; !rc && j < p->to; j++)
+		rc = match_spans(t, &t->chains[ci].rules[j].matches[p->pos[0]], j - p->from, &spans,
+				 &n, &cap);
+	if (!rc) {
+		qsort(spans, n, sizeof(*spans), span_lo_cmp);
+		rc = sweep_spans(t, &t->sets[idx], spans, n, p->targets);
+	}
+	free(spans);
 	return rc;
 }
 
@@ -921,50 +1121,55 @@ static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 	if (key_positions(t, ci, from, to, pos, &n_pos) || n_pos != 1 ||
 	    !interval_field(t->chains[ci].rules[from].matches[pos[0]].field[0]))
 		return 0;
-	char (*targets)[IR_NAME_MAX] = calloc(to - from, IR_NAME_MAX);
-	struct span *spans = NULL;
-	size_t n = 0, cap = 0;
-	int rc = targets ? 0 : -1;
-	for (size_t j = from; !rc && j < to; j++) {
-		const struct ir_rule *r = &t->chains[ci].rules[j];
-		rc = target_chain(dp, r, targets[j - from], IR_NAME_MAX);
-		if (!rc)
-			rc = match_spans(t, &t->chains[ci].rules[j].matches[pos[0]], j - from, &spans,
-					 &n, &cap);
-	}
-	size_t idx = (size_t)-1;
-	if (!rc && !n) {
-		free(spans);
-		free(targets);
+	size_t spans = 0;
+	for (size_t j = from; j < to; j++)
+		spans += match_n_values(t, &t->chains[ci].rules[j].matches[pos[0]]);
+	if (!spans)
 		return 0;
-	}
-	if (!rc) {
-		qsort(spans, n, sizeof(*spans), span_lo_cmp);
+	size_t *targets = run_targets(dp, ci, from, to);
+	if (!targets)
+		return -1;
+	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = 1,
+			       .targets = targets, .intervals = true };
+	size_t slot;
+	uint64_t h;
+	size_t idx = memo_find(dp, &p, &slot, &h);
+	if (idx == (size_t)-1) {
 		char name[IR_NAME_MAX];
 		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
 		idx = ir_set_add(t, name);
-		rc = idx == (size_t)-1 ? -1 : 0;
+		int rc = idx == (size_t)-1 ? -1 : 0;
+		if (!rc) {
+			struct ir_set *s = &t->sets[idx];
+			s->key[0] = t->chains[ci].rules[from].matches[pos[0]].field[0];
+			s->n_key = 1;
+			s->flags = IR_SET_INTERVAL;
+			s->data = IR_DATA_VERDICT;
+			rc = build_interval_map(dp, ci, &p, idx);
+		}
+		if (!rc)
+			rc = memo_add(dp, &p, slot, h, idx);
+		if (rc) {
+			free(targets);
+			return -1;
+		}
 	}
-	if (!rc) {
-		struct ir_set *s = &t->sets[idx];
-		s->key[0] = t->chains[ci].rules[from].matches[pos[0]].field[0];
-		s->n_key = 1;
-		s->flags = IR_SET_INTERVAL;
-		s->data = IR_DATA_VERDICT;
-		rc = sweep_spans(s, spans, n, targets);
-	}
-	free(spans);
 	free(targets);
-	if (rc)
-		return -1;
 	return dispatch_rule(t, ci, from, to, pos, 1, idx, drop);
 }
 
 static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 {
 	struct dispatch dp = { .t = t };
+	size_t rules = 0;
+	for (size_t ci = 0; ci < t->n_chains; ci++)
+		rules += t->chains[ci].n_rules;
 	if (hmap_init(&dp.targets, 64))
 		return -1;
+	if (hmap_init(&dp.runs, rules / DISPATCH_MIN_RUN + 1)) {
+		hmap_free(&dp.targets);
+		return -1;
+	}
 	size_t n_chains = t->n_chains; /* target chains added below are not scanned */
 	int rc = 0;
 	for (size_t ci = 0; !rc && ci < n_chains; ci++) {
@@ -1005,6 +1210,7 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 		}
 	}
 	hmap_free(&dp.targets);
+	memo_free(&dp);
 	return rc;
 }
 

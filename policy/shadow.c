@@ -90,8 +90,10 @@ struct sig_index {
 struct shadow {
 	const struct policy *p;
 	struct sig_index *index;
-	uint32_t *seen;	     /* per rule: the last rule whose candidates listed it, + 1 */
-	uint32_t *candidates; /* scratch */
+	uint32_t *candidates; /* earlier rules that may overlap the rule analysed */
+	uint32_t *scratch;    /* as large, for merging into candidates */
+	const struct box **over; /* scratch: boxes of candidates overlapping a box */
+	size_t cap_over;
 	struct policy_diags *d;
 	struct rule_space *rules;
 	size_t universe_zones; /* zone numbers: zones, self, none */
@@ -574,15 +576,33 @@ static int index_add(struct shadow *s, uint32_t rule)
 	return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* Merges the ascending list `add` into the ascending, duplicate-free
+ * candidates (n of them) through the scratch array; returns the new count. */
+static size_t merge_candidates(struct shadow *s, size_t n, const struct postings *add)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
+	size_t i = 0, k = 0, out = 0;
+	while (i < n || k < add->n) {
+		uint32_t v;
+		if (k == add->n || (i < n && s->candidates[i] < add->v[k]))
+			v = s->candidates[i++];
+		else if (i == n || add->v[k] < s->candidates[i])
+			v = add->v[k++];
+		else {
+			v = s->candidates[i++];
+			k++;
+		}
+		s->scratch[out++] = v;
+	}
+	uint32_t *swap = s->candidates;
+	s->candidates = s->scratch;
+	s->scratch = swap;
+	return out;
 }
 
 /* The earlier rules that may overlap rule `i`, ascending: those sharing a
  * signature bit in the dimension where the rule's signature is the most
- * selective. Returns the count. */
+ * selective. Every posting list is ascending (rules are indexed in order),
+ * so they are merged, not sorted. Returns the count. */
 static size_t gather_candidates(struct shadow *s, uint32_t i)
 {
 	const struct rule_space *me = &s->rules[i];
@@ -606,22 +626,10 @@ static size_t gather_candidates(struct shadow *s, uint32_t i)
 			s->candidates[n++] = j;
 		return n;
 	}
-	const struct postings *lists[SIG_BITS + 1];
-	size_t n_lists = 0;
-	lists[n_lists++] = &s->index->wild[best];
+	n = merge_candidates(s, 0, &s->index->wild[best]);
 	for (unsigned b = 0; b < SIG_BITS; b++)
 		if (me->sig[best].w[b / 64] >> (b % 64) & 1)
-			lists[n_lists++] = &s->index->bit[best][b];
-	for (size_t l = 0; l < n_lists; l++) {
-		for (size_t k = 0; k < lists[l]->n; k++) {
-			uint32_t j = lists[l]->v[k];
-			if (s->seen[j] == i + 1)
-				continue;
-			s->seen[j] = i + 1;
-			s->candidates[n++] = j;
-		}
-	}
-	qsort(s->candidates, n, sizeof(*s->candidates), cmp_u32);
+			n = merge_candidates(s, n, &s->index->bit[best][b]);
 	return n;
 }
 
@@ -639,31 +647,42 @@ static size_t boxes_intervals(const struct boxes *bs)
  * box's extent. (If the rule is covered, so is each of its projections.)
  * Returns 1 if coverage is still possible, 0 if not, -1 on ENOMEM. The
  * cheap dimensions (zones, services) are tried before the addresses. */
-static int projections_cover(const struct shadow *s, const struct rule_space *me,
-			     const uint32_t *cands, size_t n_cands)
+static int projections_cover(struct shadow *s, const struct rule_space *me, const uint32_t *cands,
+			     size_t n_cands)
 {
 	static const int order[DIM_COUNT] = { DIM_SRC_ZONE, DIM_DST_ZONE, DIM_SERVICE,
 					      DIM_SRC_ADDR, DIM_DST_ADDR };
 	for (size_t k = 0; k < me->boxes.n; k++) {
 		const struct box *b = &me->boxes.v[k];
+		/* the earlier boxes that overlap this one, found once for all dimensions */
+		size_t n_over = 0;
+		for (size_t c = 0; c < n_cands; c++) {
+			const struct boxes *eb = &s->rules[cands[c]].boxes;
+			for (size_t e = 0; e < eb->n; e++) {
+				if (!box_overlaps(b, &eb->v[e]))
+					continue;
+				if (n_over == s->cap_over) {
+					size_t ncap = s->cap_over ? s->cap_over * 2 : 64;
+					const struct box **nv = realloc(s->over, ncap * sizeof(*nv));
+					if (!nv)
+						return -1;
+					s->over = nv;
+					s->cap_over = ncap;
+				}
+				s->over[n_over++] = &eb->v[e];
+			}
+		}
 		for (int o = 0; o < DIM_COUNT; o++) {
 			int d = order[o];
-			struct ivset u = { 0 };
-			for (size_t c = 0; c < n_cands; c++) {
-				const struct boxes *eb = &s->rules[cands[c]].boxes;
-				for (size_t e = 0; e < eb->n; e++) {
-					const struct ivset *src = &eb->v[e].d[d];
-					if (!box_overlaps(b, &eb->v[e]))
-						continue;
-					struct iv *nv = realloc(u.v, (u.n + src->n) * sizeof(*nv));
-					if (!nv) {
-						ivset_free(&u);
-						return -1;
-					}
-					u.v = nv;
-					memcpy(u.v + u.n, src->v, src->n * sizeof(*nv));
-					u.n += src->n;
-				}
+			size_t total = 0;
+			for (size_t e = 0; e < n_over; e++)
+				total += s->over[e]->d[d].n;
+			struct ivset u = { .v = malloc((total + 1) * sizeof(*u.v)) };
+			if (!u.v)
+				return -1;
+			for (size_t e = 0; e < n_over; e++) {
+				memcpy(u.v + u.n, s->over[e]->d[d].v, s->over[e]->d[d].n * sizeof(*u.v));
+				u.n += s->over[e]->d[d].n;
 			}
 			ivset_normalize(&u);
 			struct ivset rest;
@@ -776,9 +795,9 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 	int result = 0;
 	s.rules = calloc(p->n_rules + 1, sizeof(*s.rules));
 	s.index = calloc(1, sizeof(*s.index));
-	s.seen = calloc(p->n_rules + 1, sizeof(*s.seen));
 	s.candidates = calloc(p->n_rules + 1, sizeof(*s.candidates));
-	if (!s.rules || !s.index || !s.seen || !s.candidates) {
+	s.scratch = calloc(p->n_rules + 1, sizeof(*s.scratch));
+	if (!s.rules || !s.index || !s.candidates || !s.scratch) {
 		result = policy_error(d, NULL, "out of memory");
 		goto out;
 	}
@@ -818,7 +837,8 @@ out:
 			free(s.index->bit[dd][b].v);
 	}
 	free(s.index);
-	free(s.seen);
 	free(s.candidates);
+	free(s.scratch);
+	free(s.over);
 	return result;
 }

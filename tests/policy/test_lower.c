@@ -218,7 +218,7 @@ START_TEST(test_families_split)
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 1); /* v4 only */
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct ir_rule *r = &c->rules[i];
-		if (strncmp(r->comment, TEST_FILE ":3:", 6))
+		if (strncmp(r->comment, TEST_FILE ":3:", strlen(TEST_FILE ":3:")))
 			continue;
 		/* dependency first: meta nfproto, then the address */
 		ck_assert_int_eq(r->matches[0].field[0], IR_META_NFPROTO);

@@ -173,10 +173,101 @@ START_TEST(test_dispatch_keeps_first_match_and_counters)
 		const struct ir_chain *target = ir_chain_find(t, e->verdict.chain);
 		ck_assert_ptr_nonnull(target);
 		ck_assert_uint_eq(target->n_rules, 1);
-		ck_assert(strncmp(target->rules[0].comment, TEST_FILE ":8:", 6) == 0);
+		ck_assert(strncmp(target->rules[0].comment, TEST_FILE ":8:", strlen(TEST_FILE ":8:")) == 0);
 		ck_assert_int_eq(target->rules[0].verdict.kind, IR_V_DROP);
 		ck_assert_int_eq(target->rules[0].stmts[0].kind, IR_S_COUNTER);
 	}
+	irtest_done(t);
+}
+END_TEST
+
+/* The maps that the dispatch rules of the table look up, one entry per
+ * dispatch rule: the chain and the set index. */
+struct vmap_use {
+	const char *chain;
+	size_t set;
+};
+
+static size_t vmap_uses(const struct ir_table *t, struct vmap_use *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t ci = 0; ci < t->n_chains; ci++)
+		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
+			const struct ir_rule *r = &t->chains[ci].rules[ri];
+			for (size_t si = 0; si < r->n_stmts; si++)
+				if (r->stmts[si].kind == IR_S_VMAP &&
+				    !strncmp(t->sets[r->stmts[si].set].name, "dispatch_", 9) && n < max)
+					out[n++] = (struct vmap_use){ t->chains[ci].name, r->stmts[si].set };
+		}
+	return n;
+}
+
+/* The comment of the rule behind the element of exact map s with key addr . port. */
+static const char *exact_owner(const struct ir_table *t, const struct ir_set *s, uint8_t last,
+			       uint16_t port)
+{
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct ir_set_elem *e = &s->elems[i];
+		if (e->key[0].data[3] == last && e->key[1].data[0] == port >> 8 &&
+		    e->key[1].data[1] == (port & 0xff))
+			return ir_chain_find((struct ir_table *)t, e->verdict.chain)->rules[0].comment;
+	}
+	return "";
+}
+
+START_TEST(test_dispatch_identical_runs_share_a_map)
+{
+	/* `from any` gives every zone pair's chain a copy of the same run: one
+	 * map serves them all */
+	char text[8192];
+	size_t n = (size_t)snprintf(text, sizeof(text), "%szone c { interface \"c0\" }\n", zones);
+	for (int i = 0; i < 12; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "pass from any to 10.0.0.%d service udp port %d\n", i, 1000 + i);
+	snprintf(text + n, sizeof(text) - n, "block from { a, b, c } to c service tcp port 9\n");
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	struct vmap_use uses[16];
+	size_t n_uses = vmap_uses(t, uses, 16);
+	ck_assert_uint_ge(n_uses, 3); /* a_to_c, unzoned_to_unzoned, self_to_unzoned */
+	for (size_t i = 1; i < n_uses; i++)
+		ck_assert_msg(uses[i].set == uses[0].set, "%s uses %s, %s uses %s", uses[i].chain,
+			      t->sets[uses[i].set].name, uses[0].chain, t->sets[uses[0].set].name);
+	ck_assert_uint_eq(t->sets[uses[0].set].n_elems, 12);
+	irtest_done(t);
+}
+END_TEST
+
+START_TEST(test_dispatch_different_runs_get_their_own_maps)
+{
+	/* zone a's copy of the run starts with a rule of its own, so its map
+	 * differs: 10.0.0.3 . 1003 goes to that block rule from a, to the pass
+	 * rule from b */
+	char text[8192];
+	size_t n = (size_t)snprintf(text, sizeof(text), "%s", zones);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+			      "block from a to 10.0.0.3 service udp port 1003\n"); /* line 3 */
+	for (int i = 0; i < 12; i++) /* lines 4..15; 10.0.0.3 is line 7 */
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "pass from any to 10.0.0.%d service udp port %d\n", i, 1000 + i);
+	snprintf(text + n, sizeof(text) - n, "block from { a, b } to b service tcp port 9\n");
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	struct vmap_use uses[16];
+	size_t n_uses = vmap_uses(t, uses, 16);
+	const struct vmap_use *from_a = NULL, *from_b = NULL;
+	for (size_t i = 0; i < n_uses; i++) {
+		if (!strcmp(uses[i].chain, "a_to_b"))
+			from_a = &uses[i];
+		if (!strcmp(uses[i].chain, "b_to_b"))
+			from_b = &uses[i];
+	}
+	ck_assert_ptr_nonnull(from_a);
+	ck_assert_ptr_nonnull(from_b);
+	ck_assert_uint_ne(from_a->set, from_b->set);
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 3, 1003), TEST_FILE ":3:", strlen(TEST_FILE ":3:")));
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_b->set], 3, 1003), TEST_FILE ":7:", strlen(TEST_FILE ":7:")));
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 4, 1004), TEST_FILE ":8:", strlen(TEST_FILE ":8:")));
 	irtest_done(t);
 }
 END_TEST
@@ -299,6 +390,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_dedupe_and_unreachable);
 	tcase_add_test(tc, test_sets_named_and_shared);
 	tcase_add_test(tc, test_dispatch_keeps_first_match_and_counters);
+	tcase_add_test(tc, test_dispatch_identical_runs_share_a_map);
+	tcase_add_test(tc, test_dispatch_different_runs_get_their_own_maps);
 	tcase_add_test(tc, test_dispatch_intervals_first_match);
 	tcase_add_test(tc, test_normalize_intervals);
 	tcase_add_test(tc, test_no_dedupe_across_modification);
