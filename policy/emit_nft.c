@@ -454,6 +454,8 @@ static void put_set(FILE *out, const struct ir_set *s)
 {
 	fprintf(out, "\t%s %s {\n", s->data == IR_DATA_NONE ? "set" : "map", s->name);
 	put_set_type(out, s);
+	if (s->size)
+		fprintf(out, "\t\tsize %u\n", s->size);
 	const char *flags[3];
 	size_t n = 0;
 	if (s->flags & IR_SET_CONSTANT)

@@ -762,6 +762,8 @@ static int emit_set(struct emit *e, uint32_t si)
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, s->timeout_ms);
 	if (flags & NFT_SET_CONSTANT)
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, (uint32_t)k.n);
+	else if (s->size)
+		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, s->size);
 	if (flags & NFT_SET_CONCAT) {
 		uint8_t field_len[IR_CONCAT_MAX];
 		for (size_t i = 0; i < s->n_key; i++)

@@ -44,11 +44,12 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
 		return 0;
-	size_t ncap = *cap ? *cap * 2 : 8;
+	size_t ncap = *cap ? *cap * 2 : 1; /* most chains hold one rule */
 	void *nv = realloc(*v, ncap * size);
 	if (!nv)
 		return -1;
-	memset((char *)nv + *cap * size, 0, (ncap - *cap) * size);
+	/* not zeroed: each add clears its own item, and untouched room costs
+	 * no page faults */
 	*v = nv;
 	*cap = ncap;
 	return 0;
@@ -147,6 +148,18 @@ size_t ir_set_add(struct ir_table *t, const char *name)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	return t->n_sets++;
+}
+
+int ir_set_reserve(struct ir_set *s, size_t n)
+{
+	if (s->n_elems + n <= s->cap_elems)
+		return 0;
+	struct ir_set_elem *v = realloc(s->elems, (s->n_elems + n) * sizeof(*v));
+	if (!v)
+		return -1;
+	s->elems = v;
+	s->cap_elems = s->n_elems + n;
+	return 0;
 }
 
 struct ir_set_elem *ir_set_elem_add(struct ir_set *s)

@@ -116,6 +116,11 @@ struct ir_set {
 	enum ir_set_data data;
 	enum ir_field data_field; /* IR_DATA_VALUE: type of the data (IR_CT_ZONE, IR_META_MARK) */
 	uint64_t timeout_ms;	  /* IR_SET_TIMEOUT default */
+	/* Elements the kernel should expect (NFTA_SET_DESC_SIZE, `size N`), so
+	 * that it sizes its hash table once instead of growing it while the
+	 * batch fills it; the kernel also takes it as the most the set may
+	 * hold. 0: none. Set by the optimizer for large constant sets. */
+	uint32_t size;
 	struct ir_set_elem *elems;
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -243,6 +248,9 @@ struct ir_match *ir_match_add(struct ir_rule *r);
 struct ir_stmt *ir_stmt_add(struct ir_rule *r);
 size_t ir_set_add(struct ir_table *t, const char *name); /* (size_t)-1 on ENOMEM */
 struct ir_set_elem *ir_set_elem_add(struct ir_set *s);
+/* Makes room for n more elements at once (a set whose size is known up
+ * front grows once instead of doubling). Returns 0 or -1 on ENOMEM. */
+int ir_set_reserve(struct ir_set *s, size_t n);
 
 /* Value helpers. */
 struct ir_value ir_value_u8(uint8_t v);

@@ -950,20 +950,37 @@ static size_t clone_set(struct ir_table *dst, const struct ir_set *src)
  * (a 100,000-address list in five chains was most of the compile time). */
 #define LOWER_SHARE_MIN_ELEMS 64
 
+/* Moves a template set into dst: its elements change owner, the template
+ * keeps none. */
+static size_t move_set(struct ir_table *dst, struct ir_set *src)
+{
+	size_t idx = ir_set_add(dst, src->name);
+	if (idx == (size_t)-1)
+		return idx;
+	dst->sets[idx] = *src;
+	src->elems = NULL;
+	src->n_elems = src->cap_elems = 0;
+	return idx;
+}
+
 static size_t clone_or_share_set(struct lower *l, size_t src_idx)
 {
-	const struct ir_set *src = &l->scratch->sets[src_idx];
-	if (src->n_elems < LOWER_SHARE_MIN_ELEMS || src->n_key != 1 || src->data != IR_DATA_NONE)
-		return clone_set(l->t, src);
-	if (!l->set_clone) {
-		l->set_clone = malloc((l->scratch->n_sets ? l->scratch->n_sets : 1) * sizeof(size_t));
-		if (!l->set_clone)
-			return (size_t)-1;
-		memset(l->set_clone, 0xff, (l->scratch->n_sets ? l->scratch->n_sets : 1) * sizeof(size_t));
+	struct ir_set *src = &l->scratch->sets[src_idx];
+	size_t idx = l->set_clone ? l->set_clone[src_idx] : (size_t)-1;
+	if (idx == (size_t)-1) {
+		if (src->n_elems < LOWER_SHARE_MIN_ELEMS || src->n_key != 1 || src->data != IR_DATA_NONE)
+			return clone_set(l->t, src);
+		if (!l->set_clone) {
+			size_t n = l->scratch->n_sets ? l->scratch->n_sets : 1;
+			l->set_clone = malloc(n * sizeof(size_t));
+			if (!l->set_clone)
+				return (size_t)-1;
+			memset(l->set_clone, 0xff, n * sizeof(size_t));
+		}
+		/* the first copy takes the elements; every later one shares them
+		 * through set_clone, so the template is not read again */
+		return l->set_clone[src_idx] = move_set(l->t, src);
 	}
-	size_t idx = l->set_clone[src_idx];
-	if (idx == (size_t)-1)
-		return l->set_clone[src_idx] = clone_set(l->t, src);
 	struct ir_set *s = &l->t->sets[idx];
 	if (s->flags & IR_SET_ANONYMOUS) {
 		/* second user: an anonymous set belongs to one rule, so name it */

@@ -23,6 +23,8 @@
  *              statements and verdict) can never match: dropped
  *   reachable  rules after an unconditional verdict are dropped
  *   sweep      sets no rule uses any more are removed
+ *   size       large constant hash sets and maps get their element count
+ *              as a size hint for the kernel
  */
 #include <stdlib.h>
 #include <string.h>
@@ -844,7 +846,10 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
 		}
 	qsort(recs, n, sizeof(*recs), key_rec_cmp);
 	struct ir_set *s = &t->sets[idx];
-	int rc = 0;
+	size_t unique = n ? 1 : 0;
+	for (size_t i = 1; i < n; i++)
+		unique += key_cmp(&recs[i], &recs[i - 1]) != 0;
+	int rc = ir_set_reserve(s, unique);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (i && !key_cmp(&recs[i], &recs[i - 1]))
 			continue; /* an earlier rule has this key: first match wins */
@@ -1407,6 +1412,26 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 	return 0;
 }
 
+/* ---- size ---- */
+
+/* The kernel's resizable hash set starts with room for a fixed number of
+ * elements and grows (rehashing everything) when a batch brings more; with
+ * the count known up front it sizes the table once. The hint is also a
+ * limit, so only sets whose content is fixed get it: not the dynamic block
+ * lists, and not interval sets (a tree, which the hint does not size). Small
+ * sets gain nothing, so their listing stays without it. */
+#define SIZE_HINT_MIN 1024
+
+static void pass_size(struct ir_table *t)
+{
+	for (size_t i = 0; i < t->n_sets; i++) {
+		struct ir_set *s = &t->sets[i];
+		if (!(s->flags & (IR_SET_ANONYMOUS | IR_SET_DYNAMIC | IR_SET_INTERVAL | IR_SET_TIMEOUT)) &&
+		    s->n_elems >= SIZE_HINT_MIN && s->n_elems <= UINT32_MAX)
+			s->size = (uint32_t)s->n_elems;
+	}
+}
+
 static size_t count_rules(const struct ir_table *t)
 {
 	size_t n = 0;
@@ -1436,6 +1461,8 @@ int policy_optimize(struct ir_table *t, struct policy_optimize_report *r, struct
 		rc = pass_dedupe(t, r);
 	if (!rc)
 		rc = ir_table_drop_unused_sets(t);
+	if (!rc)
+		pass_size(t);
 	if (rc)
 		return policy_error(d, NULL, "out of memory in the optimizer");
 	r->rules_after = count_rules(t);

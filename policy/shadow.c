@@ -59,10 +59,14 @@ struct sig {
 	uint64_t w[SIG_WORDS];
 };
 
+#define ZMASK_ZONES 64
+
 /* Block sizes (log2) per dimension: zones one by one; IPv4 by /16 and IPv6
- * by /32 (the sizes of typical site allocations); services by 256 ports. */
-static const unsigned sig_shift_v4[DIM_COUNT] = { 0, 16, 0, 16, 8 };
-static const unsigned sig_shift_v6[DIM_COUNT] = { 0, 96, 0, 96, 8 };
+ * by /32 (the sizes of typical site allocations); services by 16 ports, so
+ * that rules for single ports rarely share a bit (a range of more than
+ * SIG_MAX_BLOCKS blocks, 256 ports, is wild). */
+static const unsigned sig_shift_v4[DIM_COUNT] = { 0, 16, 0, 16, 4 };
+static const unsigned sig_shift_v6[DIM_COUNT] = { 0, 96, 0, 96, 4 };
 
 /* A rule's boxes (one per address family it can match) with their hull and
  * signatures, to skip rules that cannot overlap without looking at boxes. */
@@ -71,6 +75,11 @@ struct rule_space {
 	u128 lo[DIM_COUNT], hi[DIM_COUNT];
 	struct sig sig[DIM_COUNT];
 	unsigned families; /* bit 0: IPv4 box present, bit 1: IPv6 */
+	/* The source and destination zone numbers of all its boxes as bits
+	 * (all ones when there are more than ZMASK_ZONES zone numbers): two rules
+	 * meet only if these meet, and a rule is covered only if the earlier
+	 * rules' masks together hold all of its own. */
+	uint64_t zmask[2];
 	bool names_both;   /* `from` and `to` both list zones */
 	bool cross_tenant; /* it names a zone of one tenant and one of another */
 };
@@ -424,6 +433,15 @@ static int rule_box(const struct shadow *s, const struct policy_rule *r, int fam
 	for (int i = 0; i < DIM_COUNT; i++)
 		sig_add(&rs->sig[i], &b.d[i],
 			family == AF_INET ? sig_shift_v4[i] : sig_shift_v6[i]);
+	static const int zone_dims[2] = { DIM_SRC_ZONE, DIM_DST_ZONE };
+	for (int z = 0; z < 2; z++) {
+		const struct ivset *zs = &b.d[zone_dims[z]];
+		if (s->universe_zones > ZMASK_ZONES)
+			rs->zmask[z] = ~0ull;
+		for (size_t k = 0; s->universe_zones <= ZMASK_ZONES && k < zs->n; k++)
+			for (u128 n = zs->v[k].lo; n <= zs->v[k].hi; n++)
+				rs->zmask[z] |= 1ull << n;
+	}
 	if (boxes_push(&rs->boxes, &b))
 		goto fail;
 	rs->families |= family == AF_INET ? 1u : 2u;
@@ -709,14 +727,23 @@ static int analyse_rule(struct shadow *s, size_t i)
 	if (copy_boxes(&remaining, &me->boxes))
 		goto oom;
 	size_t n_all = gather_candidates(s, (uint32_t)i), n_candidates = 0;
+	uint64_t zcover[2] = { 0, 0 };
 	for (size_t c = 0; c < n_all; c++) {
 		uint32_t j = s->candidates[c];
 		const struct policy_rule *e = &s->p->rules[j];
-		if (e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, &s->rules[j]) &&
-		    (!me->cross_tenant || s->rules[j].names_both))
+		const struct rule_space *o = &s->rules[j];
+		if ((me->zmask[0] & o->zmask[0]) && (me->zmask[1] & o->zmask[1]) &&
+		    e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, o) &&
+		    (!me->cross_tenant || o->names_both)) {
 			s->candidates[n_candidates++] = j;
+			zcover[0] |= o->zmask[0];
+			zcover[1] |= o->zmask[1];
+		}
 	}
-	int possible = n_candidates ? projections_cover(s, me, s->candidates, n_candidates) : 0;
+	/* the zones first: a bit test settles most rules that are not covered */
+	bool zones_covered = !(me->zmask[0] & ~zcover[0]) && !(me->zmask[1] & ~zcover[1]);
+	int possible = n_candidates && zones_covered ?
+			       projections_cover(s, me, s->candidates, n_candidates) : 0;
 	if (possible < 0)
 		goto oom;
 	if (!possible)

@@ -381,6 +381,43 @@ START_TEST(test_no_dedupe_across_modification)
 }
 END_TEST
 
+START_TEST(test_size_hint_on_large_constant_sets)
+{
+	/* 1100 single addresses (a hash set) and 1100 /30s (an interval set) */
+	size_t cap = 64 * 1024, n = 0;
+	char *text = malloc(cap);
+	n += (size_t)snprintf(text + n, cap - n, "%sdefine hosts = {", zones);
+	for (int i = 0; i < 1100; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s10.%d.%d.1", i ? ", " : " ", i / 250,
+				      i % 250);
+	n += (size_t)snprintf(text + n, cap - n, " }\ndefine nets = {");
+	for (int i = 0; i < 1100; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s172.16.%d.%d/30", i ? ", " : " ", i / 50,
+				      (i % 50) * 4);
+	snprintf(text + n, cap - n,
+		 " }\nblock from $hosts to b\nblock from $nets to b\npass from a to b service tcp port 22\n");
+	struct ir_table *t = build(text, true);
+	ck_assert_ptr_nonnull(t);
+	size_t hinted = 0;
+	for (size_t i = 0; i < t->n_sets; i++) {
+		const struct ir_set *set = &t->sets[i];
+		if (set->n_elems == 1100 && !(set->flags & IR_SET_INTERVAL)) {
+			ck_assert_uint_eq(set->size, 1100);
+			hinted++;
+		} else {
+			/* intervals, the dynamic block lists and small sets: no hint */
+			ck_assert_msg(set->size == 0, "%s has size %u", set->name, set->size);
+		}
+	}
+	ck_assert_uint_eq(hinted, 1);
+	char *nft = irtest_emit_nft(t);
+	ck_assert_ptr_nonnull(strstr(nft, "\t\tsize 1100\n"));
+	free(nft);
+	irtest_done(t);
+	free(text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("optimize");
@@ -394,6 +431,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_dispatch_different_runs_get_their_own_maps);
 	tcase_add_test(tc, test_dispatch_intervals_first_match);
 	tcase_add_test(tc, test_normalize_intervals);
+	tcase_add_test(tc, test_size_hint_on_large_constant_sets);
 	tcase_add_test(tc, test_no_dedupe_across_modification);
 	suite_add_tcase(s, tc);
 	return s;
