@@ -18,10 +18,12 @@
 #include "appliance/conntrack.h"
 #include "appliance/control.h"
 #include "appliance/daemon.h"
+#include "appliance/linkwatch.h"
 #include "appliance/metrics.h"
 #include "appliance/nflog.h"
 #include "appliance/nftio.h"
 #include "appliance/nftio_internal.h"
+#include "appliance/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
 
@@ -51,6 +53,8 @@ struct daemon {
 	double next_sample; /* monotonic seconds */
 	uint64_t errors;
 	struct vpnmgr *vpn;
+	struct linkwatch *links; /* NULL: link events not watched */
+	bool reroute;		 /* a segment's interface changed: routes again */
 	/* What vpnmgr last applied: the running policy and the counters that
 	 * move with every change of it (a freed policy's address may return). */
 	const struct txn_policy *vpn_policy;
@@ -980,13 +984,40 @@ static void sync_vpn(struct daemon *d)
 		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
 }
 
+static void on_link(const char *ifname, void *ctx)
+{
+	struct daemon *d = ctx;
+	if (d->txn.running && route_names_interface(d->txn.running->policy, ifname))
+		d->reroute = true;
+}
+
+/* Link events: a segment's interface that appears, goes up or down (the
+ * kernel drops the routes of a link that goes down) or goes away gets its
+ * tenant routes again. Events lost to a full socket count as a change. */
+static void read_links(struct daemon *d)
+{
+	int rc = linkwatch_read(d->links, on_link, d);
+	if (rc == -ENOBUFS) {
+		syslog(LOG_WARNING, "link events lost (socket full): tenant routes installed again");
+		d->reroute = true;
+	} else if (rc < 0) {
+		syslog(LOG_ERR, "link events: %s; tenant routes no longer follow interfaces", strerror(-rc));
+		linkwatch_close(d->links);
+		d->links = NULL;
+	}
+	if (d->reroute) {
+		d->reroute = false;
+		txn_reroute(&d->txn);
+	}
+}
+
 static void loop(struct daemon *d)
 {
 	struct pollfd pfd[DAEMON_MAX_POLLFDS];
 
 	while (!d->stop) {
 		size_t n = 0, ctl_first, n_ctl;
-		int log_i = -1, met_i = -1;
+		int log_i = -1, met_i = -1, link_i = -1;
 		char err[TXN_ERR_MAX];
 
 		pfd[n++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -997,6 +1028,10 @@ static void loop(struct daemon *d)
 		if (d->metrics) {
 			met_i = (int)n;
 			pfd[n++] = (struct pollfd){ .fd = metrics_fd(d->metrics), .events = POLLIN };
+		}
+		if (d->links) {
+			link_i = (int)n;
+			pfd[n++] = (struct pollfd){ .fd = linkwatch_fd(d->links), .events = POLLIN };
 		}
 		ctl_first = n;
 		n_ctl = ctl_pollfds(&d->ctl, pfd + n, DAEMON_MAX_POLLFDS - n);
@@ -1009,6 +1044,8 @@ static void loop(struct daemon *d)
 			on_signal(d);
 		if (log_i >= 0 && (pfd[log_i].revents & POLLIN))
 			nflogd_read(d->log);
+		if (link_i >= 0 && (pfd[link_i].revents & POLLIN))
+			read_links(d);
 		/* Also without input: MHD closes timed-out connections in
 		 * MHD_run, and the loop wakes at least every counter interval. */
 		if (met_i >= 0)
@@ -1088,6 +1125,14 @@ int daemon_run(const char *conf_file)
 	rc = setup_signals(&d);
 	if (!rc)
 		rc = txn_init(&d.txn, d.conf.state_dir, NULL, d.conf.nflog_group);
+	/* before the first apply, so that no interface event after its routes
+	 * goes unseen */
+	if (!rc) {
+		int lw = linkwatch_open(&d.links);
+		if (lw)
+			syslog(LOG_WARNING, "link events: %s; tenant routes will not follow interfaces",
+			       strerror(-lw));
+	}
 	if (rc) {
 		syslog(LOG_ERR, "start: %s", strerror(-rc));
 		goto out;
@@ -1148,6 +1193,7 @@ int daemon_run(const char *conf_file)
 	}
 	rc = 0;
 out:
+	linkwatch_close(d.links);
 	vpnmgr_free(d.vpn);
 	ctl_close(&d.ctl);
 	if (d.log)

@@ -210,15 +210,41 @@ static int add_route(struct rt_sock *s, const struct policy_addr *a, unsigned if
 	return rt_talk(s, nlh, NULL, NULL);
 }
 
-/* if_nametoindex() asks the namespace of its socket: enter it for that. */
-static unsigned ifindex_in(const char *netns, const char *ifname)
+bool route_ifname_matches(const char *pattern, const char *ifname)
+{
+	size_t n = strlen(pattern);
+	if (n && pattern[n - 1] == '*')
+		return !strncmp(pattern, ifname, n - 1);
+	return !strcmp(pattern, ifname);
+}
+
+/* The interface a segment's pattern names in the namespace: the one with
+ * that name, or the one interface a wildcard matches. 0 if there is none;
+ * *several is set when a wildcard matches more than one (which of them holds
+ * which host of the segment's prefix is not known, so none is used).
+ * if_nameindex() asks the namespace of its socket: enter it for that. */
+static unsigned segment_ifindex(const char *netns, const char *pattern, bool *several)
 {
 	int saved;
+	unsigned found = 0;
+	*several = false;
 	if (nftio_netns_enter(netns, &saved))
 		return 0;
-	unsigned idx = if_nametoindex(ifname);
+	struct if_nameindex *all = if_nameindex();
 	nftio_netns_leave(saved);
-	return idx;
+	for (struct if_nameindex *i = all; i && i->if_index; i++) {
+		if (!route_ifname_matches(pattern, i->if_name))
+			continue;
+		if (found) {
+			*several = true;
+			found = 0;
+			break;
+		}
+		found = i->if_index;
+	}
+	if (all)
+		if_freenameindex(all);
+	return found;
 }
 
 static int install_segment(struct rt_sock *s, const char *netns, const struct policy_zone *z,
@@ -226,15 +252,20 @@ static int install_segment(struct rt_sock *s, const char *netns, const struct po
 {
 	for (size_t i = 0; i < z->n_ifnames; i++) {
 		const char *ifn = z->ifnames[i];
-		size_t n = strlen(ifn);
-		unsigned idx = n && ifn[n - 1] == '*' ? 0 : ifindex_in(netns, ifn);
+		bool several;
+		unsigned idx = segment_ifindex(netns, ifn, &several);
 		for (size_t k = 0; k < z->addrs.n; k++) {
 			const struct policy_addr *a = &z->addrs.v[k];
 			if (!idx || a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
 				r->skipped++;
+				r->ambiguous += several;
 				continue;
 			}
 			int rc = add_route(s, a, idx, table);
+			if (rc == -ENETDOWN) { /* the link is down: its up event brings the route */
+				r->skipped++;
+				continue;
+			}
 			if (rc)
 				return policy_error(d, &z->loc, "route for segment %s via %s: %s",
 						    z->name, ifn, strerror(-rc)),
@@ -312,6 +343,18 @@ static int install(struct rt_sock *s, const char *netns, const struct policy *p,
 			return rc;
 	}
 	return 0;
+}
+
+bool route_names_interface(const struct policy *p, const char *ifname)
+{
+	for (size_t z = 0; p && z < p->n_zones; z++) {
+		if (p->zones[z].tenant == POLICY_NONE)
+			continue;
+		for (size_t i = 0; i < p->zones[z].n_ifnames; i++)
+			if (route_ifname_matches(p->zones[z].ifnames[i], ifname))
+				return true;
+	}
+	return false;
 }
 
 int route_apply(const char *netns, const struct policy *p, struct route_result *r,

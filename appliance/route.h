@@ -2,7 +2,8 @@
  *
  * For every tenant of a policy: one routing table, POLICY_TENANT_TABLE_BASE +
  * tenant id (policy/tenant.h), holding a route to each of its segments'
- * prefixes through the segment's interface; and per family a rule
+ * prefixes through the segment's interface (for a wildcard, the one existing
+ * interface it matches; none if it matches several); and per family a rule
  * "fwmark TENANT_MARK/POLICY_TENANT_MARK_MASK lookup TABLE", ahead of the
  * main table (reached through a goto per group of tenants, so the number of
  * rules a packet passes grows with the square root of the tenants, not
@@ -22,6 +23,7 @@
 #ifndef HVGATE_APPLIANCE_ROUTE_H
 #define HVGATE_APPLIANCE_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +44,9 @@
 struct route_result {
 	size_t rules;	 /* per-tenant fwmark lookup rules installed (both families) */
 	size_t routes;	 /* routes installed */
-	size_t skipped;	 /* segment prefixes skipped: wildcard or absent interface, range */
+	size_t skipped;	 /* segment prefixes skipped: interface absent or down, wildcard
+			  * matching none or several, an address range (not a prefix) */
+	size_t ambiguous; /* of those, skipped because a wildcard matched several */
 	size_t removed;	 /* rules and routes removed before */
 };
 
@@ -51,6 +55,14 @@ struct route_result {
  * policy without tenants leaves nothing installed. */
 int route_apply(const char *netns, const struct policy *p, struct route_result *r,
 		struct policy_diags *d);
+
+/* Whether interface `ifname` is one that segment pattern `pattern` names:
+ * the same name, or for "prefix*" any name starting with prefix. */
+bool route_ifname_matches(const char *pattern, const char *ifname);
+
+/* Whether a segment of one of p's tenants names interface `ifname`: its
+ * appearing, going up or going away changes what route_apply installs. */
+bool route_names_interface(const struct policy *p, const char *ifname);
 
 /* Removes every rule and route with protocol ROUTE_PROTO_HVGATE; *removed
  * (if not NULL) counts them. */

@@ -402,7 +402,16 @@ static void apply_routes(const char *netns, const struct policy *pol)
 	else if (rr.rules || rr.removed)
 		syslog(LOG_INFO, "tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed",
 		       rr.rules, rr.routes, rr.skipped, rr.removed);
+	if (rr.ambiguous)
+		syslog(LOG_WARNING, "tenant routing: %zu segment prefix%s without a route: its wildcard "
+		       "matches several interfaces", rr.ambiguous, rr.ambiguous == 1 ? "" : "es");
 	policy_diags_free(&d);
+}
+
+void txn_reroute(struct txn *t)
+{
+	if (t->running && t->running->policy->n_tenants)
+		apply_routes(t->netns, t->running->policy);
 }
 
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)

@@ -72,6 +72,11 @@ void txn_policy_free(struct txn_policy *p);
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out);
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
+
+/* Installs the running policy's tenant routing again (appliance/route.h):
+ * for an interface that a segment names and that appeared, went up or down
+ * or went away since. Failures are logged. */
+void txn_reroute(struct txn *t);
 void txn_free(struct txn *t);
 
 /* Start-up: re-arm or carry out a persisted revert; otherwise make `p` the
