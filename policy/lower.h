@@ -43,6 +43,24 @@
  * rules with `inspect` queue only packets of flows without it. */
 #define POLICY_CT_MARK_INSPECTED 0x1u
 
+/* The inspection fast path keeps its state of a flow in conntrack labels
+ * (the kernel's 128-bit connlabel bitmap; `ct label N` in nft), not in the
+ * ct mark, which belongs to the tenants' routing.
+ *
+ * The `inspect` rule that accepts a new flow sets PENDING and the bits of
+ * its inspect rule number; from then on every packet of the flow in its
+ * original direction goes to the fast path's queue (one chain at the top of
+ * the filter hooks), until the fast path sets DONE (the flow is cleared:
+ * later packets stay in the kernel) or BLOCKED (the kernel drops the rest of
+ * the flow). Inspect rule numbers count the policy's rules that have an
+ * inspect block, in policy order, from 1; bit RULE_SHIFT + i of the label
+ * is bit i of the number. */
+#define POLICY_CT_LABEL_PENDING 0
+#define POLICY_CT_LABEL_DONE 1
+#define POLICY_CT_LABEL_BLOCKED 2
+#define POLICY_CT_LABEL_RULE_SHIFT 8
+#define POLICY_CT_LABEL_RULE_BITS 16
+
 /* Burst of `limit` when the policy gives none: nft's own default (the
  * limit statement of nftables' parser uses 5 packets), made explicit so both
  * backends send the same value. */
