@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -160,6 +161,12 @@ static void put_value(FILE *out, enum ir_field f, const struct ir_value *v)
 	case IR_T_MARK:
 		fprintf(out, "0x%08x", value_u32(v));
 		return;
+	case IR_T_CT_LABEL: /* one bit: its number (ir_table_validate) */
+		fprintf(out, "%d", ir_value_ct_label_bit(v));
+		return;
+	case IR_T_CT_DIR:
+		fputs(v->data[0] == IP_CT_DIR_ORIGINAL ? "original" : "reply", out);
+		return;
 	}
 }
 
@@ -274,6 +281,11 @@ static void put_match(FILE *out, const struct ir_table *t, const struct ir_match
 		if (m->field[0] == IR_CT_STATE && m->op == IR_OP_EQ) {
 			fputs("ct state ", out);
 			put_ct_state(out, value_u32(&m->value));
+			return;
+		}
+		if (m->field[0] == IR_CT_LABEL) { /* `ct label N`: bit N is set */
+			fputs("ct label ", out);
+			put_value(out, m->field[0], &m->value);
 			return;
 		}
 		fprintf(out, "%s and ", ir_field_desc(m->field[0])->nft);

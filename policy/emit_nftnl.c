@@ -79,6 +79,9 @@ static const struct field_nft field_nft[IR_FIELD_COUNT] = {
 	[IR_CT_ZONE] = { DT_INTEGER, BO_HOST, 0, 0 },
 	[IR_CT_MARK] = { DT_MARK, BO_HOST, 0, 0 },
 	[IR_CT_ORIGINAL_ZONE] = { DT_INTEGER, BO_HOST, 0, 0 },
+	/* never set keys: no data type of their own needed */
+	[IR_CT_LABEL] = { DT_INTEGER, BO_HOST, 0, 0 },
+	[IR_CT_DIRECTION] = { DT_INTEGER, BO_HOST, 0, 0 },
 };
 
 #define NO_INDEX ((uint32_t)-1)

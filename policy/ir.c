@@ -30,6 +30,9 @@ static const struct ir_field_desc field_descs[IR_FIELD_COUNT] = {
 	[IR_CT_ZONE] = { "ct zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0, false },
 	[IR_CT_MARK] = { "ct mark", "mark", IR_T_MARK, 4, IR_LOAD_CT, NFT_CT_MARK, 0, 0, false },
 	[IR_CT_ORIGINAL_ZONE] = { "ct original zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0, true },
+	/* NF_CT_LABELS_MAX_SIZE: 128 bits (include/net/netfilter/nf_conntrack_labels.h) */
+	[IR_CT_LABEL] = { "ct label", NULL, IR_T_CT_LABEL, 16, IR_LOAD_CT, NFT_CT_LABELS, 0, 0, false },
+	[IR_CT_DIRECTION] = { "ct direction", NULL, IR_T_CT_DIR, 1, IR_LOAD_CT, NFT_CT_DIRECTION, 0, 0, false },
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f)
@@ -191,6 +194,28 @@ struct ir_value ir_value_u32(uint32_t host_order)
 	struct ir_value x = { .len = 4 };
 	memcpy(x.data, &host_order, 4);
 	return x;
+}
+
+struct ir_value ir_value_ct_label(unsigned bit)
+{
+	struct ir_value x = { .len = 16 };
+	if (bit < 128)
+		x.data[bit / 8] = (uint8_t)(1u << (bit % 8));
+	return x;
+}
+
+int ir_value_ct_label_bit(const struct ir_value *v)
+{
+	int bit = -1;
+	for (unsigned i = 0; i < v->len && i < IR_VALUE_MAX; i++)
+		for (unsigned b = 0; b < 8; b++) {
+			if (!(v->data[i] >> b & 1))
+				continue;
+			if (bit >= 0)
+				return -1;
+			bit = (int)(i * 8 + b);
+		}
+	return v->len == 16 ? bit : -1;
 }
 
 struct ir_value ir_value_ifname(const char *name)
@@ -400,6 +425,14 @@ int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
 				rc = -1;
 			}
 			for (size_t m = 0; !rc && m < rule->n_matches; m++) {
+				const struct ir_match *mt = &rule->matches[m];
+				if (mt->field[0] == IR_CT_LABEL &&
+				    (mt->kind != IR_M_BITS || mt->op != IR_OP_EQ ||
+				     ir_value_ct_label_bit(&mt->value) < 0)) {
+					snprintf(why, why_len, "chain %s: rule %zu: a ct label match tests "
+						 "one bit being set (`ct label N`)", t->chains[c].name, r);
+					rc = -1;
+				}
 				if (rule->matches[m].kind != IR_M_LOOKUP)
 					continue;
 				if (rule->matches[m].set >= t->n_sets) {
@@ -412,6 +445,12 @@ int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
 			}
 			for (size_t s = 0; !rc && s < rule->n_stmts; s++) {
 				const struct ir_stmt *st = &rule->stmts[s];
+				if (st->kind == IR_S_SET_VALUE && st->target == IR_CT_LABEL &&
+				    ir_value_ct_label_bit(&st->value) < 0) {
+					snprintf(why, why_len, "chain %s: rule %zu: `ct label set` sets one bit",
+						 t->chains[c].name, r);
+					rc = -1;
+				}
 				if (st->kind != IR_S_VMAP && st->kind != IR_S_SET_FROM_MAP)
 					continue;
 				if (st->set >= t->n_sets) {

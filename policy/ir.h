@@ -50,10 +50,15 @@ enum ir_field {
 	IR_CT_MARK,	   /* u32 host order */
 	IR_CT_ORIGINAL_ZONE, /* u16 host order; `ct original zone`: the zone of the original
 			      * direction only (replies are looked up in the default zone) */
+	IR_CT_LABEL,	   /* 16 bytes: the connlabel bitmap as the register holds it (bit n
+			    * in byte n / 8, value 1 << n % 8 on little-endian hosts); only
+			    * single bits are tested (IR_M_BITS) and set (IR_S_SET_VALUE),
+			    * as `ct label N` / `ct label set N` */
+	IR_CT_DIRECTION,   /* u8: IP_CT_DIR_ORIGINAL (0) or IP_CT_DIR_REPLY (1) */
 	IR_FIELD_COUNT
 };
 
-enum ir_field_type { IR_T_U8, IR_T_U16_NET, IR_T_U16_HOST, IR_T_U32_HOST, IR_T_IPV4, IR_T_IPV6, IR_T_IFNAME, IR_T_NFPROTO, IR_T_L4PROTO, IR_T_ICMP_TYPE, IR_T_ICMPV6_TYPE, IR_T_CT_STATE, IR_T_PORT, IR_T_MARK };
+enum ir_field_type { IR_T_U8, IR_T_U16_NET, IR_T_U16_HOST, IR_T_U32_HOST, IR_T_IPV4, IR_T_IPV6, IR_T_IFNAME, IR_T_NFPROTO, IR_T_L4PROTO, IR_T_ICMP_TYPE, IR_T_ICMPV6_TYPE, IR_T_CT_STATE, IR_T_PORT, IR_T_MARK, IR_T_CT_LABEL, IR_T_CT_DIR };
 
 /* What a backend needs to know about a field: its nft text, its set key type
  * name and how to load it (meta key, payload base/offset, ct key). */
@@ -258,6 +263,9 @@ struct ir_value ir_value_u16_net(uint16_t host_order);
 struct ir_value ir_value_u32(uint32_t host_order);
 struct ir_value ir_value_ifname(const char *name); /* trailing '*' stripped */
 struct ir_value ir_value_addr(const uint8_t *bytes, int family);
+struct ir_value ir_value_ct_label(unsigned bit); /* the bitmap with only `bit` set */
+/* The bit of a label value that has exactly one bit set; -1 otherwise. */
+int ir_value_ct_label_bit(const struct ir_value *v);
 
 /* Frees a rule's matches and statements and zeroes it (optimizer). */
 void ir_rule_clear(struct ir_rule *r);

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter_ipv4.h>
 #include <net/if.h>
@@ -377,6 +378,118 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 	return 0;
 }
 
+/* ---- inspection (the fast path; policy/lower.h: the ct label bits) ---- */
+
+/* Whether the fast path inspects the flows of rule pr: a pass rule with an
+ * inspect block, a queue configured, and conntrack (labels live there). */
+static bool inspected(const struct lower *l, const struct policy_rule *pr)
+{
+	return pr->action == POLICY_PASS && pr->n_inspect && !pr->stateless && l->o->queue_num >= 0;
+}
+
+static bool inspecting(const struct lower *l)
+{
+	for (size_t i = 0; i < l->p->n_rules; i++)
+		if (inspected(l, &l->p->rules[i]))
+			return true;
+	return false;
+}
+
+/* The inspect rule number of pr: its place among the rules with an inspect
+ * block, from 1 (what the fast path reads back from the label). */
+static unsigned inspect_number(const struct lower *l, const struct policy_rule *pr)
+{
+	unsigned n = 0;
+	for (const struct policy_rule *r = l->p->rules; r <= pr; r++)
+		n += r->n_inspect > 0;
+	return n;
+}
+
+static int set_label(struct ir_rule *r, unsigned bit)
+{
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (!s)
+		return -1;
+	s->kind = IR_S_SET_VALUE;
+	s->target = IR_CT_LABEL;
+	s->value = ir_value_ct_label(bit);
+	return 0;
+}
+
+/* ct label set PENDING, and the bits of the rule's inspect number */
+static int inspect_mark(struct lower *l, struct ir_rule *r, const struct policy_rule *pr)
+{
+	unsigned number = inspect_number(l, pr);
+	if (set_label(r, POLICY_CT_LABEL_PENDING))
+		return -1;
+	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
+		if ((number >> i & 1) && set_label(r, POLICY_CT_LABEL_RULE_SHIFT + i))
+			return -1;
+	return 0;
+}
+
+/* To the fast path's queues; one flow always lands on the same one. With no
+ * fast path listening, packets pass (bypass): inspection is an addition to
+ * a pass rule, and the appliance stays up without its worker. */
+static int queue_stmt(struct lower *l, struct ir_rule *r)
+{
+	struct ir_stmt *q = ir_stmt_add(r);
+	if (!q)
+		return -1;
+	q->kind = IR_S_QUEUE;
+	q->queue_num = (uint16_t)l->o->queue_num;
+	q->queue_count = (uint16_t)(l->o->queue_count ? l->o->queue_count : 1);
+	q->queue_bypass = true;
+	return 0;
+}
+
+static struct ir_match *add_label_bit(struct ir_rule *r, unsigned bit)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (m) {
+		m->kind = IR_M_BITS;
+		m->op = IR_OP_EQ;
+		m->field[0] = IR_CT_LABEL;
+		m->value = ir_value_ct_label(bit);
+	}
+	return m;
+}
+
+/* chain inspect: a flow the fast path blocked is dropped; one it cleared
+ * goes on; the others' packets in the original direction go to the queue
+ * (replies go on: the fast path looks at what clients send). */
+static int make_inspect_chain(struct lower *l)
+{
+	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT))
+		return -1;
+	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
+	if (!r || !add_label_bit(r, POLICY_CT_LABEL_BLOCKED) || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_DROP, NULL);
+	r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
+	if (!r || !add_label_bit(r, POLICY_CT_LABEL_DONE))
+		return -1;
+	set_verdict(r, IR_V_RETURN, NULL);
+	r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
+	if (!r || !add_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL)) || add_counter(r) ||
+	    queue_stmt(l, r))
+		return -1;
+	return 0;
+}
+
+/* ct label PENDING jump inspect: before the ct state verdicts of a filter
+ * hook, which would accept the flow's established packets. */
+static int inspect_jump(struct lower *l, const char *chain)
+{
+	if (!inspecting(l))
+		return 0;
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_INSPECT);
+	if (!r || !add_label_bit(r, POLICY_CT_LABEL_PENDING))
+		return -1;
+	set_verdict(r, IR_V_JUMP, POLICY_CHAIN_INSPECT);
+	return 0;
+}
+
 static int reject_stmt(struct ir_rule *r, enum ir_reject_kind k)
 {
 	struct ir_stmt *s = ir_stmt_add(r);
@@ -405,25 +518,14 @@ static int lower_variant(struct lower *l, struct ir_chain *c, const struct varia
 		}
 		return 0;
 	}
-	if (pr->action == POLICY_PASS && pr->n_inspect && l->o->queue_num >= 0) {
-		/* first packets of flows the fast path has not cleared yet
-		 * (ct mark bit POLICY_CT_MARK_INSPECTED unset) go to user space */
-		if (!(r = variant_rule(l, c, v, false)))
+	if (inspected(l, pr)) {
+		/* the new flow is marked for the fast path, which also gets this
+		 * first packet (a UDP flow's first datagram carries data); the
+		 * inspect chain sends it the rest */
+		if (!(r = variant_rule(l, c, v, false)) || rule_stmts(l, r, pr) ||
+		    inspect_mark(l, r, pr) || queue_stmt(l, r))
 			return -1;
-		struct ir_match *m = ir_match_add(r);
-		if (!m || add_counter(r))
-			return -1;
-		m->kind = IR_M_BITS;
-		m->op = IR_OP_NEQ;
-		m->field[0] = IR_CT_MARK;
-		m->value = ir_value_u32(POLICY_CT_MARK_INSPECTED);
-		struct ir_stmt *q = ir_stmt_add(r);
-		if (!q)
-			return -1;
-		q->kind = IR_S_QUEUE;
-		q->queue_num = (uint16_t)l->o->queue_num;
-		q->queue_count = 1;
-		q->queue_bypass = true;
+		return 0;
 	}
 	if (!(r = variant_rule(l, c, v, false)) || rule_stmts(l, r, pr))
 		return -1;
@@ -623,8 +725,11 @@ static int make_glue(struct lower *l)
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
 		return -1;
+	if (inspecting(l) && make_inspect_chain(l))
+		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
-	    ct_state_rule(l, POLICY_CHAIN_FORWARD) || blocked_rules(l, POLICY_CHAIN_INPUT, false) ||
+	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
+	    blocked_rules(l, POLICY_CHAIN_INPUT, false) || inspect_jump(l, POLICY_CHAIN_INPUT) ||
 	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
 	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME))
 		return -1;
@@ -1169,7 +1274,7 @@ static int make_self(struct lower *l, bool out)
 	}
 	/* stateful like input and forward: a `block from self` rule must not
 	 * cut the replies of connections the policy let in */
-	if (out && (ct_state_rule(l, POLICY_CHAIN_OUTPUT) ||
+	if (out && (inspect_jump(l, POLICY_CHAIN_OUTPUT) || ct_state_rule(l, POLICY_CHAIN_OUTPUT) ||
 		    local_glue(l, POLICY_CHAIN_OUTPUT, IR_META_OIFNAME)))
 		return -1;
 	if (out ? make_pair_chain(l, SELF, U) : make_pair_chain(l, U, SELF))
@@ -1211,6 +1316,9 @@ static int warn_inspect(struct lower *l)
 		if (r->n_inspect && l->o->queue_num < 0)
 			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
 					"inspection is off (no queue configured): the rule passes its traffic uninspected");
+		else if (r->n_inspect && r->stateless)
+			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
+					"inspection follows connections, and `no state` has none: the rule passes its traffic uninspected");
 	}
 	return 0;
 }
@@ -1252,6 +1360,7 @@ void policy_lower_opts_default(struct policy_lower_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->nflog_group = -1;
 	o->queue_num = -1;
+	o->queue_count = 1;
 	o->native_queue = false;
 	o->optimize = true;
 }

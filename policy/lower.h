@@ -19,6 +19,7 @@
 #define POLICY_CHAIN_NAT_PREROUTING "nat_prerouting"  /* only with NAT */
 #define POLICY_CHAIN_NAT_POSTROUTING "nat_postrouting"
 #define POLICY_CHAIN_CT_INVALID "ct_invalid" /* counts and drops ct state invalid */
+#define POLICY_CHAIN_INSPECT "inspect"	     /* flows under inspection: to the fast path */
 
 /* Zone dispatch maps (docs/ruleset.md): iifname -> from_ZONE (forward),
  * oifname -> ZONE_to_ZONE (in from_ZONE, map to_from_ZONE), iifname ->
@@ -38,10 +39,8 @@
 #define POLICY_COMMENT_ND "builtin:ipv6-nd"
 #define POLICY_COMMENT_DISPATCH "builtin:dispatch"
 #define POLICY_COMMENT_DEFAULT_BUILTIN "default:builtin"
-
-/* The ct mark bit the fast path sets on a flow it has finished inspecting;
- * rules with `inspect` queue only packets of flows without it. */
-#define POLICY_CT_MARK_INSPECTED 0x1u
+#define POLICY_COMMENT_INSPECT "builtin:inspect"
+#define POLICY_COMMENT_INSPECT_BLOCKED "builtin:inspect-blocked"
 
 /* The inspection fast path keeps its state of a flow in conntrack labels
  * (the kernel's 128-bit connlabel bitmap; `ct label N` in nft), not in the

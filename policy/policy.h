@@ -51,6 +51,8 @@ struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
 struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
+	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
+				* the same one (one per fast-path worker); 0 counts as 1 */
 	bool native_queue;     /* kernel has the nft queue expression */
 	bool optimize;	       /* run the optimizer (default true) */
 };

@@ -221,8 +221,8 @@ static int make_maps(struct tenant_pass *tp)
 
 /* ct mark -> packet mark. An exact map, not an interval one: interval keys
  * of host-order fields would need a byte-order conversion in the rule. The
- * only other user of the ct mark is the fast path (POLICY_CT_MARK_INSPECTED,
- * policy/lower.h), so each tenant has its mark with and without that bit. */
+ * ct mark is the tenants' alone (the fast path keeps its state in ct
+ * labels), so the key is exactly the tenant's mark. */
 static size_t make_restore_map(struct tenant_pass *tp)
 {
 	enum ir_field key = IR_CT_MARK;
@@ -235,13 +235,11 @@ static size_t make_restore_map(struct tenant_pass *tp)
 	snprintf(s->comment, sizeof(s->comment), "ct mark -> tenant routing mark");
 	for (size_t i = 0; i < tp->p->n_tenants; i++) {
 		uint32_t mark = policy_tenant_mark(&tp->p->tenants[i]);
-		for (uint32_t bit = 0; bit <= POLICY_CT_MARK_INSPECTED; bit += POLICY_CT_MARK_INSPECTED) {
-			struct ir_set_elem *e = ir_set_elem_add(s);
-			if (!e)
-				return (size_t)-1;
-			e->key[0] = ir_value_u32(mark | bit);
-			e->data = ir_value_u32(mark);
-		}
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		if (!e)
+			return (size_t)-1;
+		e->key[0] = ir_value_u32(mark);
+		e->data = ir_value_u32(mark);
 	}
 	return m;
 }

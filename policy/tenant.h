@@ -32,8 +32,7 @@
 #include "policy/model.h"
 
 /* Mark layout. The tenant id lives in the upper 16 bits of the packet mark
- * and the ct mark; the low bits stay free for others (the fast path's
- * POLICY_CT_MARK_INSPECTED is bit 0 of the ct mark). */
+ * and the ct mark; the low bits of the packet mark stay free for others. */
 #define POLICY_TENANT_MARK_SHIFT 16
 #define POLICY_TENANT_MARK_MASK 0xffff0000u
 /* Packet mark bit of a hairpinned port forward (set with the dnat, read by

@@ -356,31 +356,97 @@ START_TEST(test_no_state)
 }
 END_TEST
 
+/* The label bits a rule sets (ct label set N ...), as a bitmap of N < 64. */
+static uint64_t labels_set(const struct ir_rule *r)
+{
+	uint64_t bits = 0;
+	for (size_t i = 0; i < r->n_stmts; i++)
+		if (r->stmts[i].kind == IR_S_SET_VALUE && r->stmts[i].target == IR_CT_LABEL) {
+			int b = ir_value_ct_label_bit(&r->stmts[i].value);
+			ck_assert_int_ge(b, 0);
+			bits |= 1ull << b;
+		}
+	return bits;
+}
+
 START_TEST(test_inspect)
 {
 	const char *text = "zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-			   "pass from a to b service http inspect { block content /evil/ }\n";
+			   "pass from a to b service http inspect { block content /evil/ }\n"
+			   "pass from b to a service ssh\n"
+			   "pass from b to a service http inspect { block content /x/ }\n"
+			   "pass from a to b service dns no state inspect { block content /y/ }\n";
 	struct ir_table *t = irtest_lower(text, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_diag("inspection is off"));
 	ck_assert_uint_eq(irtest_count_comment(chain(t, "a_to_b"), TEST_FILE ":3:"), 1);
+	ck_assert_ptr_null(ir_chain_find(t, POLICY_CHAIN_INSPECT));
 	irtest_done(t);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
 	o.optimize = false;
 	o.queue_num = 4;
+	o.queue_count = 2;
 	t = irtest_lower(text, &o);
 	ck_assert_ptr_nonnull(t);
+	ck_assert(has_diag("`no state` has none"));
+	/* the rule: counter, pending + number 1 (label 8), to queues 4-5 */
 	const struct ir_chain *c = chain(t, "a_to_b");
-	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 2);
-	const struct ir_stmt *q = irtest_stmt(&c->rules[0], IR_S_QUEUE);
+	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
+	const struct ir_rule *r = &c->rules[0];
+	const struct ir_stmt *q = irtest_stmt(r, IR_S_QUEUE);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_uint_eq(q->queue_num, 4);
+	ck_assert_uint_eq(q->queue_count, 2);
 	ck_assert(q->queue_bypass);
-	const struct ir_match *mark = irtest_match(&c->rules[0], IR_CT_MARK);
-	ck_assert_int_eq(mark->kind, IR_M_BITS);
-	ck_assert_int_eq(mark->op, IR_OP_NEQ);
-	ck_assert_int_eq(c->rules[1].verdict.kind, IR_V_ACCEPT);
+	ck_assert_ptr_nonnull(irtest_stmt(r, IR_S_COUNTER));
+	ck_assert_uint_eq(labels_set(r), (1ull << POLICY_CT_LABEL_PENDING) |
+						  (1ull << POLICY_CT_LABEL_RULE_SHIFT));
+	/* the second inspect rule (line 5) is number 2: label 9 */
+	const struct ir_rule *r2 = NULL;
+	for (size_t i = 0; i < chain(t, "b_to_a")->n_rules; i++)
+		if (!strncmp(chain(t, "b_to_a")->rules[i].comment, TEST_FILE ":5:", strlen(TEST_FILE ":5:")))
+			r2 = &chain(t, "b_to_a")->rules[i];
+	ck_assert_ptr_nonnull(r2);
+	ck_assert_uint_eq(labels_set(r2), (1ull << POLICY_CT_LABEL_PENDING) |
+						   (1ull << (POLICY_CT_LABEL_RULE_SHIFT + 1)));
+	/* the `no state` one is a plain accept */
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (!strncmp(c->rules[i].comment, TEST_FILE ":6:", strlen(TEST_FILE ":6:"))) {
+			ck_assert_ptr_null(irtest_stmt(&c->rules[i], IR_S_QUEUE));
+			ck_assert_uint_eq(labels_set(&c->rules[i]), 0);
+		}
+	/* forward and input jump to the inspect chain before the ct state verdicts */
+	const char *hooks[] = { POLICY_CHAIN_FORWARD, POLICY_CHAIN_INPUT };
+	for (size_t h = 0; h < 2; h++) {
+		const struct ir_chain *base = chain(t, hooks[h]);
+		size_t jump = base->n_rules, ct = base->n_rules;
+		for (size_t i = 0; i < base->n_rules; i++) {
+			if (!strcmp(base->rules[i].comment, POLICY_COMMENT_INSPECT))
+				jump = i;
+			if (!strcmp(base->rules[i].comment, POLICY_COMMENT_CT) && ct == base->n_rules)
+				ct = i;
+		}
+		ck_assert_uint_lt(jump, ct);
+		ck_assert_int_eq(base->rules[jump].verdict.kind, IR_V_JUMP);
+		ck_assert_str_eq(base->rules[jump].verdict.chain, POLICY_CHAIN_INSPECT);
+	}
+	/* the inspect chain: blocked -> drop, done -> return, original -> queue */
+	const struct ir_chain *in = chain(t, POLICY_CHAIN_INSPECT);
+	ck_assert_uint_eq(in->n_rules, 3);
+	ck_assert_int_eq(in->rules[0].verdict.kind, IR_V_DROP);
+	ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(&in->rules[0], IR_CT_LABEL)->value),
+			 POLICY_CT_LABEL_BLOCKED);
+	ck_assert_int_eq(in->rules[1].verdict.kind, IR_V_RETURN);
+	ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(&in->rules[1], IR_CT_LABEL)->value),
+			 POLICY_CT_LABEL_DONE);
+	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_CT_DIRECTION)->value.data[0], 0);
+	ck_assert_ptr_nonnull(irtest_stmt(&in->rules[2], IR_S_QUEUE));
+	char *nft = irtest_emit_nft(t);
+	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 queue num 4-5 bypass"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct label 0 jump inspect"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5 bypass"));
+	free(nft);
 	irtest_done(t);
 }
 END_TEST
