@@ -388,21 +388,27 @@ static int read_metrics(struct checker *k, const config_setting_t *g, struct con
 
 static int read_placeholders(struct checker *k, const config_setting_t *root, struct conf *c)
 {
-	/* Sections that later work fills: the known keys are checked, others
-	 * are accepted so that a newer file still loads. */
+	/* The known keys are checked; others are accepted so that a newer
+	 * file still loads. */
 	static const struct key fp_keys[] = { { "enabled", K_BOOL }, { "queue", K_INT }, { "workers", K_INT }, { 0 } };
 	static const struct key vpn_keys[] = { { "enabled", K_BOOL }, { 0 } };
 	const config_setting_t *fp = member(root, "fastpath"), *vpn = member(root, "vpn");
-	long long v = 0;
+	long long v = CONF_FASTPATH_QUEUE_DEFAULT;
 
 	if (fp && check_keys(k, fp, "fastpath", fp_keys, true))
 		return k->rc;
 	get_bool(fp, "enabled", &c->fastpath_enabled);
 	if (get_int(k, fp, "fastpath", "queue", 0, 65535, &v))
 		return k->rc;
+	c->fastpath_queue = (uint16_t)v;
 	v = 1;
 	if (get_int(k, fp, "fastpath", "workers", 1, 64, &v))
 		return k->rc;
+	c->fastpath_workers = (unsigned)v;
+	if (c->fastpath_queue + c->fastpath_workers - 1 > 65535)
+		return bad(k, member(fp, "workers"), "fastpath.workers",
+			   "queues %u to %u: the last queue number is 65535", c->fastpath_queue,
+			   c->fastpath_queue + c->fastpath_workers - 1);
 	if (vpn && check_keys(k, vpn, "vpn", vpn_keys, true))
 		return k->rc;
 	get_bool(vpn, "enabled", &c->vpn_enabled);

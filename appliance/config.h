@@ -63,12 +63,19 @@ struct conf {
 
 	uint32_t counter_interval_ms; /* how often rule counters are sampled */
 
-	bool fastpath_enabled; /* placeholders for later work */
+	/* The inspection fast path: `inspect` rules queue to fastpath_queue ..
+	 * + fastpath_workers - 1, one worker thread per queue. */
+	bool fastpath_enabled;
+	uint16_t fastpath_queue;
+	unsigned fastpath_workers;
 	bool vpn_enabled;
 };
 
 /* Reads and validates `file` into `c`, which holds zeroes or an earlier
  * result; it is replaced (the old one freed) only on success. */
+/* The first NFQUEUE of the fast path when the file names none. */
+#define CONF_FASTPATH_QUEUE_DEFAULT 100
+
 int conf_load(const char *file, struct conf *c, char *err, size_t errsz);
 void conf_free(struct conf *c);
 const char *conf_role_name(enum conf_role r);

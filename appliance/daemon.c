@@ -772,8 +772,10 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 	sd_notify(0, "RELOADING=1");
 	rc = conf_load(d->conf.file, &c, err, errsz);
 	if (!rc && ((c.netns == NULL) != (d->conf.netns == NULL) || (c.netns && strcmp(c.netns, d->conf.netns)) ||
-		    strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path))) {
-		snprintf(err, errsz, "%s: netns, state_dir and control.socket take effect at restart only",
+		    strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path) ||
+		    c.fastpath_enabled != d->conf.fastpath_enabled || c.fastpath_queue != d->conf.fastpath_queue ||
+		    c.fastpath_workers != d->conf.fastpath_workers)) {
+		snprintf(err, errsz, "%s: netns, state_dir, control.socket and fastpath take effect at restart only",
 			 d->conf.file);
 		rc = -EINVAL;
 	}
@@ -984,6 +986,19 @@ static void sync_vpn(struct daemon *d)
 		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
 }
 
+/* `inspect` rules queue to the fast path's queues, through the kernel's
+ * native queue expression where it has one (probed), else xt NFQUEUE. */
+static void configure_fastpath(struct daemon *d)
+{
+	int native = nftio_probe_native_queue(NULL);
+	d->txn.lower.queue_num = d->conf.fastpath_queue;
+	d->txn.lower.queue_count = d->conf.fastpath_workers;
+	d->txn.lower.native_queue = native == 1;
+	syslog(LOG_INFO, "fastpath: queues %u-%u through %s", d->conf.fastpath_queue,
+	       d->conf.fastpath_queue + d->conf.fastpath_workers - 1,
+	       native == 1 ? "the nft queue expression" : "the xt NFQUEUE target");
+}
+
 static void on_link(const char *ifname, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -1125,6 +1140,8 @@ int daemon_run(const char *conf_file)
 	rc = setup_signals(&d);
 	if (!rc)
 		rc = txn_init(&d.txn, d.conf.state_dir, NULL, d.conf.nflog_group);
+	if (!rc && d.conf.fastpath_enabled)
+		configure_fastpath(&d);
 	/* before the first apply, so that no interface event after its routes
 	 * goes unseen */
 	if (!rc) {

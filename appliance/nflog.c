@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,14 +132,45 @@ static void remember(struct nflogd *l, const char *line)
 	l->recent_next = (l->recent_next + 1) % NFLOGD_RECENT;
 }
 
+/* One event line to the recent list, the event file and syslog. */
+static void write_event(struct nflogd *l, const char *line, size_t len)
+{
+	remember(l, line);
+	if (l->file_fd >= 0) {
+		struct iovec v[2] = { { (void *)line, len }, { "\n", 1 } };
+		(void)!writev(l->file_fd, v, 2); /* O_APPEND: one write per line */
+	}
+	if (l->use_syslog)
+		syslog(LOG_INFO, "event %s", line);
+	l->written++;
+}
+
+void nflogd_emit(struct nflogd *l, const char *json_object)
+{
+	l->events++;
+	if (!nflogd_bucket_take(&l->bucket, mono())) {
+		l->dropped++;
+		return;
+	}
+	write_event(l, json_object, strlen(json_object));
+}
+
+void nflogd_timestamp(char *out, size_t n)
+{
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+}
+
 static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nflog_data *nfa, void *data)
 {
 	struct nflogd *l = data;
 	char prefix[128] = "", ifname[IF_NAMESIZE], ts[80];
 	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *p = nflog_get_prefix(nfa);
 	struct json_buf b;
-	struct timespec now;
-	struct tm tm;
 	char *payload = NULL;
 	int plen;
 	uint32_t dev;
@@ -158,10 +190,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	}
 	if (l->lookup)
 		l->lookup(l->ctx, prefix, &rule, &verdict, &tenant);
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	nflogd_timestamp(ts, sizeof(ts));
 	json_buf_init(&b);
 	json_obj_begin(&b);
 	json_kv_str(&b, "time", ts);
@@ -181,15 +210,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 		json_buf_free(&b);
 		return 0;
 	}
-	remember(l, b.s);
-	if (l->file_fd >= 0) {
-		b.s[b.len] = '\n';
-		(void)!write(l->file_fd, b.s, b.len + 1); /* O_APPEND: one write per line */
-		b.s[b.len] = 0;
-	}
-	if (l->use_syslog)
-		syslog(LOG_INFO, "event %s", b.s);
-	l->written++;
+	write_event(l, b.s, b.len);
 	json_buf_free(&b);
 	return 0;
 }

@@ -34,6 +34,12 @@ int nflogd_open(int group, const char *file, bool use_syslog, uint32_t rate, uin
 int nflogd_fd(const struct nflogd *l);
 /* Reads every pending packet (call when nflogd_fd() is readable). */
 void nflogd_read(struct nflogd *l);
+/* An event from elsewhere in the daemon (the fast path): one JSON object,
+ * rate limited, remembered and written like the packet events. */
+void nflogd_emit(struct nflogd *l, const char *json_object);
+/* The events' time stamp: UTC with milliseconds, "2026-11-24T18:00:00.000Z". */
+void nflogd_timestamp(char *out, size_t n);
+
 /* The newest events, oldest first, as a JSON array. */
 void nflogd_recent(const struct nflogd *l, size_t max, struct json_buf *out);
 void nflogd_counts(const struct nflogd *l, uint64_t *events, uint64_t *written, uint64_t *dropped);
