@@ -1,0 +1,688 @@
+/* The inspection fast path's judgement (appliance/inspect.h). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <netinet/in.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "appliance/inspect.h"
+#include "policy/lower.h"
+
+/* PCRE2's backtracking budget per match call: a pattern written badly
+ * (nested quantifiers) must cost a packet a bounded time, not a worker.
+ * PCRE2's default match limit is 10,000,000; 4 KiB of text needs far less. */
+#define FP_MATCH_LIMIT 200000
+#define FP_DEPTH_LIMIT 10000
+
+/* RFC 791 section 3.1: IHL counts 32-bit words, at least 5. */
+#define IPV4_MIN_HDR 20
+#define IPV4_FLAG_MF 0x2000
+#define IPV4_FRAG_OFFSET 0x1fff
+/* RFC 8200 section 3 and 4. */
+#define IPV6_HDR 40
+#define IPV6_FRAG_HDR 8
+#define IPV6_FRAG_OFFSET 0xfff8
+#define IPV6_FRAG_MORE 0x0001
+/* Extension headers walked before giving up (RFC 8200 section 4.1 lists
+ * each at most once or twice; more is an evasion attempt). */
+#define IPV6_MAX_EXT_HEADERS 8
+/* RFC 9293 section 3.1: data offset counts 32-bit words, at least 5. */
+#define TCP_MIN_HDR 20
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define UDP_HDR 8 /* RFC 768 */
+
+struct fp_match {
+	pcre2_code *code;
+	enum policy_action action;
+	bool log;
+	char *log_prefix; /* NULL: none */
+};
+
+struct fp_rule {
+	char id[FP_RULE_ID_MAX];
+	struct fp_match *matches;
+	size_t n_matches;
+};
+
+struct fp_ruleset {
+	struct fp_rule *rules;
+	size_t n_rules;
+};
+
+/* One flow under inspection. Entries live in one array; `next` chains a
+ * hash bucket, `older`/`newer` the idle list (least recently seen first),
+ * all as indexes, FLOW_NONE ending a list. */
+#define FLOW_NONE UINT32_MAX
+
+struct flow {
+	uint32_t ct_id;
+	uint32_t next, older, newer;
+	uint64_t last_seen;
+	bool in_use;
+	bool has_seq;
+	uint32_t next_seq;
+	uint32_t data_packets; /* TCP segments with new data, or UDP datagrams */
+	uint8_t *buf;	       /* FP_INSPECT_BYTES, TCP only, allocated at first data */
+	size_t buf_len;
+};
+
+struct fp_flows {
+	struct flow *flows;
+	uint32_t cap, count;
+	uint32_t *buckets; /* n_buckets, a power of two */
+	uint32_t n_buckets;
+	uint32_t free_head; /* unused entries chained by `next` */
+	uint32_t oldest, newest;
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+};
+
+/* ---- the ruleset ---- */
+
+static void rule_free(struct fp_rule *r)
+{
+	for (size_t i = 0; i < r->n_matches; i++) {
+		pcre2_code_free(r->matches[i].code);
+		free(r->matches[i].log_prefix);
+	}
+	free(r->matches);
+}
+
+void fp_ruleset_free(struct fp_ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->n_rules; i++)
+		rule_free(&rs->rules[i]);
+	free(rs->rules);
+	free(rs);
+}
+
+size_t fp_ruleset_count(const struct fp_ruleset *rs)
+{
+	return rs ? rs->n_rules : 0;
+}
+
+static int match_build(struct fp_match *m, const struct policy_inspect_match *pm, char *err,
+		       size_t errsz)
+{
+	int code;
+	PCRE2_SIZE off;
+
+	m->action = pm->action;
+	m->log = pm->log;
+	if (pm->log_prefix && !(m->log_prefix = strdup(pm->log_prefix))) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	m->code = pcre2_compile((PCRE2_SPTR)pm->regex, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+	if (!m->code) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		snprintf(err, errsz, "/%s/: %s at offset %zu", pm->regex, (const char *)msg,
+			 (size_t)off);
+		return -EINVAL;
+	}
+	/* Without JIT (or where it is refused) the interpreter does the same. */
+	(void)pcre2_jit_compile(m->code, PCRE2_JIT_COMPLETE);
+	return 0;
+}
+
+static int rule_build(struct fp_rule *r, const struct policy_rule *pr, char *err, size_t errsz)
+{
+	snprintf(r->id, sizeof(r->id), "%s", pr->id);
+	r->matches = calloc(pr->n_inspect, sizeof(*r->matches));
+	if (!r->matches) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pr->n_inspect; i++) {
+		r->n_matches = i + 1;
+		if (match_build(&r->matches[i], &pr->inspect[i], err, errsz))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+struct fp_ruleset *fp_ruleset_build(const struct policy *p, char *err, size_t errsz)
+{
+	struct fp_ruleset *rs = calloc(1, sizeof(*rs));
+	size_t n = 0;
+
+	if (!rs) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n_rules; i++)
+		n += p->rules[i].n_inspect > 0;
+	if (n && !(rs->rules = calloc(n, sizeof(*rs->rules)))) {
+		snprintf(err, errsz, "out of memory");
+		free(rs);
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n_rules; i++) {
+		if (!p->rules[i].n_inspect)
+			continue;
+		rs->n_rules++;
+		if (rule_build(&rs->rules[rs->n_rules - 1], &p->rules[i], err, errsz)) {
+			fp_ruleset_free(rs);
+			return NULL;
+		}
+	}
+	return rs;
+}
+
+/* ---- labels ---- */
+
+static bool label_bit(const uint8_t labels[FP_LABEL_BYTES], unsigned bit)
+{
+	return labels[bit / 8] & (1u << (bit % 8));
+}
+
+void fp_label_set(uint8_t labels[FP_LABEL_BYTES], unsigned bit)
+{
+	if (bit < FP_LABEL_BYTES * 8)
+		labels[bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
+		if (label_bit(labels, POLICY_CT_LABEL_RULE_SHIFT + i))
+			n |= 1u << i;
+	return n;
+}
+
+/* ---- the flow table ---- */
+
+struct fp_flows *fp_flows_new(size_t max_flows)
+{
+	struct fp_flows *ft = calloc(1, sizeof(*ft));
+
+	if (!ft)
+		return NULL;
+	if (!max_flows || max_flows > FP_MAX_FLOWS)
+		max_flows = FP_MAX_FLOWS;
+	ft->cap = (uint32_t)max_flows;
+	for (ft->n_buckets = 16; ft->n_buckets < ft->cap; ft->n_buckets *= 2)
+		;
+	ft->flows = calloc(ft->cap, sizeof(*ft->flows));
+	ft->buckets = malloc(ft->n_buckets * sizeof(*ft->buckets));
+	ft->md = pcre2_match_data_create(1, NULL);
+	ft->mctx = pcre2_match_context_create(NULL);
+	if (!ft->flows || !ft->buckets || !ft->md || !ft->mctx) {
+		fp_flows_free(ft);
+		return NULL;
+	}
+	pcre2_set_match_limit(ft->mctx, FP_MATCH_LIMIT);
+	pcre2_set_depth_limit(ft->mctx, FP_DEPTH_LIMIT);
+	for (uint32_t i = 0; i < ft->n_buckets; i++)
+		ft->buckets[i] = FLOW_NONE;
+	for (uint32_t i = 0; i < ft->cap; i++)
+		ft->flows[i].next = i + 1 < ft->cap ? i + 1 : FLOW_NONE;
+	ft->free_head = 0;
+	ft->oldest = ft->newest = FLOW_NONE;
+	return ft;
+}
+
+void fp_flows_free(struct fp_flows *ft)
+{
+	if (!ft)
+		return;
+	if (ft->flows)
+		for (uint32_t i = 0; i < ft->cap; i++)
+			free(ft->flows[i].buf);
+	free(ft->flows);
+	free(ft->buckets);
+	pcre2_match_data_free(ft->md);
+	pcre2_match_context_free(ft->mctx);
+	free(ft);
+}
+
+size_t fp_flows_count(const struct fp_flows *ft)
+{
+	return ft->count;
+}
+
+static uint32_t bucket_of(const struct fp_flows *ft, uint32_t ct_id)
+{
+	/* Knuth's multiplicative hash: conntrack ids are sequential-ish. */
+	return (ct_id * 2654435761u) & (ft->n_buckets - 1);
+}
+
+static uint32_t flow_find(const struct fp_flows *ft, uint32_t ct_id)
+{
+	for (uint32_t i = ft->buckets[bucket_of(ft, ct_id)]; i != FLOW_NONE; i = ft->flows[i].next)
+		if (ft->flows[i].ct_id == ct_id)
+			return i;
+	return FLOW_NONE;
+}
+
+static void idle_unlink(struct fp_flows *ft, uint32_t i)
+{
+	struct flow *f = &ft->flows[i];
+
+	if (f->older != FLOW_NONE)
+		ft->flows[f->older].newer = f->newer;
+	else
+		ft->oldest = f->newer;
+	if (f->newer != FLOW_NONE)
+		ft->flows[f->newer].older = f->older;
+	else
+		ft->newest = f->older;
+}
+
+static void idle_push(struct fp_flows *ft, uint32_t i)
+{
+	struct flow *f = &ft->flows[i];
+
+	f->older = ft->newest;
+	f->newer = FLOW_NONE;
+	if (ft->newest != FLOW_NONE)
+		ft->flows[ft->newest].newer = i;
+	else
+		ft->oldest = i;
+	ft->newest = i;
+}
+
+static void flow_remove(struct fp_flows *ft, uint32_t i)
+{
+	struct flow *f = &ft->flows[i];
+	uint32_t *link = &ft->buckets[bucket_of(ft, f->ct_id)];
+
+	while (*link != i)
+		link = &ft->flows[*link].next;
+	*link = f->next;
+	idle_unlink(ft, i);
+	uint8_t *buf = f->buf; /* kept for the entry's next flow */
+	memset(f, 0, sizeof(*f));
+	f->buf = buf;
+	f->next = ft->free_head;
+	ft->free_head = i;
+	ft->count--;
+}
+
+void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st)
+{
+	while (ft->oldest != FLOW_NONE && ft->flows[ft->oldest].last_seen + FP_IDLE_SECONDS <= now) {
+		flow_remove(ft, ft->oldest);
+		st->expired++;
+	}
+}
+
+static uint32_t flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
+{
+	uint32_t i = ft->free_head;
+
+	if (i == FLOW_NONE)
+		return FLOW_NONE;
+	struct flow *f = &ft->flows[i];
+	ft->free_head = f->next;
+	f->ct_id = ct_id;
+	f->in_use = true;
+	f->last_seen = now;
+	uint32_t b = bucket_of(ft, ct_id);
+	f->next = ft->buckets[b];
+	ft->buckets[b] = i;
+	idle_push(ft, i);
+	ft->count++;
+	return i;
+}
+
+/* ---- parsing ---- */
+
+struct packet {
+	int family;
+	uint8_t protocol;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	uint8_t tcp_flags;
+	uint32_t seq;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+enum parse_result { PARSE_OK, PARSE_MALFORMED, PARSE_FRAGMENT, PARSE_OTHER };
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static enum parse_result parse_l4(struct packet *pk, const uint8_t *l4, size_t len)
+{
+	if (pk->protocol == IPPROTO_UDP) {
+		if (len < UDP_HDR)
+			return PARSE_MALFORMED;
+		size_t udp_len = get16(l4 + 4);
+		/* A length of 0 is a jumbogram's (RFC 2675); past the packet, a lie. */
+		if (udp_len && (udp_len < UDP_HDR || udp_len > len))
+			return PARSE_MALFORMED;
+		pk->sport = get16(l4);
+		pk->dport = get16(l4 + 2);
+		pk->payload = l4 + UDP_HDR;
+		pk->payload_len = (udp_len ? udp_len : len) - UDP_HDR;
+		return PARSE_OK;
+	}
+	if (pk->protocol != IPPROTO_TCP)
+		return PARSE_OTHER;
+	if (len < TCP_MIN_HDR)
+		return PARSE_MALFORMED;
+	size_t doff = (size_t)(l4[12] >> 4) * 4;
+	if (doff < TCP_MIN_HDR || doff > len)
+		return PARSE_MALFORMED;
+	pk->sport = get16(l4);
+	pk->dport = get16(l4 + 2);
+	pk->seq = get32(l4 + 4);
+	pk->tcp_flags = l4[13];
+	pk->payload = l4 + doff;
+	pk->payload_len = len - doff;
+	return PARSE_OK;
+}
+
+static enum parse_result parse_ipv4(struct packet *pk, const uint8_t *p, size_t len)
+{
+	if (len < IPV4_MIN_HDR)
+		return PARSE_MALFORMED;
+	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+	size_t total = get16(p + 2);
+	/* A GSO packet past 64 KiB (BIG TCP) carries total length 0. */
+	if (total == 0 && len > 0xffff)
+		total = len;
+	if (ihl < IPV4_MIN_HDR || total < ihl || total > len)
+		return PARSE_MALFORMED;
+	pk->family = AF_INET;
+	pk->protocol = p[9];
+	memcpy(pk->src, p + 12, 4);
+	memcpy(pk->dst, p + 16, 4);
+	/* Conntrack reassembles before the queue sees a packet, so a fragment
+	 * here is unusual; judging part of a segment would corrupt the stream. */
+	if (get16(p + 6) & (IPV4_FLAG_MF | IPV4_FRAG_OFFSET))
+		return PARSE_FRAGMENT;
+	return parse_l4(pk, p + ihl, total - ihl);
+}
+
+static bool ipv6_is_ext(uint8_t nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
+	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
+}
+
+static enum parse_result parse_ipv6(struct packet *pk, const uint8_t *p, size_t len)
+{
+	if (len < IPV6_HDR)
+		return PARSE_MALFORMED;
+	size_t total = IPV6_HDR + get16(p + 4);
+	/* Payload length 0: a jumbogram or a BIG TCP GSO packet. */
+	if (total == IPV6_HDR && len > IPV6_HDR)
+		total = len;
+	if (total > len)
+		return PARSE_MALFORMED;
+	pk->family = AF_INET6;
+	memcpy(pk->src, p + 8, 16);
+	memcpy(pk->dst, p + 24, 16);
+	uint8_t nh = p[6];
+	size_t off = IPV6_HDR;
+	for (int n = 0; ipv6_is_ext(nh); n++) {
+		size_t hlen;
+		if (n == IPV6_MAX_EXT_HEADERS || total - off < 8)
+			return PARSE_MALFORMED;
+		const uint8_t *h = p + off;
+		if (nh == IPPROTO_FRAGMENT) {
+			if (get16(h + 2) & (IPV6_FRAG_OFFSET | IPV6_FRAG_MORE))
+				return PARSE_FRAGMENT;
+			hlen = IPV6_FRAG_HDR;
+		} else if (nh == IPPROTO_AH) {
+			hlen = ((size_t)h[1] + 2) * 4; /* RFC 4302 section 2.2 */
+		} else {
+			hlen = ((size_t)h[1] + 1) * 8; /* RFC 8200 section 4.3 */
+		}
+		if (hlen > total - off)
+			return PARSE_MALFORMED;
+		nh = h[0];
+		off += hlen;
+	}
+	pk->protocol = nh;
+	return parse_l4(pk, p + off, total - off);
+}
+
+static enum parse_result parse_packet(struct packet *pk, const uint8_t *p, size_t len)
+{
+	memset(pk, 0, sizeof(*pk));
+	if (!len)
+		return PARSE_MALFORMED;
+	switch (p[0] >> 4) {
+	case 4:
+		return parse_ipv4(pk, p, len);
+	case 6:
+		return parse_ipv6(pk, p, len);
+	default:
+		return PARSE_MALFORMED;
+	}
+}
+
+/* ---- matching ---- */
+
+static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
+		       const struct fp_rule *r, size_t mi, const struct packet *pk)
+{
+	const struct fp_match *m = &r->matches[mi];
+
+	memset(ev, 0, sizeof(*ev));
+	ev->ct_id = ct_id;
+	snprintf(ev->rule_id, sizeof(ev->rule_id), "%s", r->id);
+	ev->rule = rule_no;
+	ev->match = mi;
+	ev->action = m->action;
+	ev->log = m->log;
+	snprintf(ev->log_prefix, sizeof(ev->log_prefix), "%s", m->log_prefix ? m->log_prefix : "");
+	ev->family = pk->family;
+	ev->protocol = pk->protocol;
+	memcpy(ev->src, pk->src, sizeof(ev->src));
+	memcpy(ev->dst, pk->dst, sizeof(ev->dst));
+	ev->sport = pk->sport;
+	ev->dport = pk->dport;
+}
+
+/* The index of the first match of r that matches text, or -1. A match that
+ * errs (its backtracking budget spent) counts as not matching. */
+static long run_matches(struct fp_flows *ft, const struct fp_rule *r, const uint8_t *text,
+			size_t len)
+{
+	for (size_t i = 0; i < r->n_matches; i++) {
+		int rc = pcre2_match(r->matches[i].code, (PCRE2_SPTR)text, len, 0, 0, ft->md,
+				     ft->mctx);
+		if (rc >= 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* ---- the judgement ---- */
+
+struct judge {
+	struct fp_flows *ft;
+	const struct fp_ruleset *rs;
+	uint32_t ct_id;
+	unsigned rule_no;
+	uint64_t now;
+	struct fp_stats *st;
+	struct fp_event *ev;
+	bool *has_event;
+	const struct packet *pk;
+};
+
+static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, bool window_full)
+{
+	const struct fp_rule *r = &j->rs->rules[j->rule_no - 1];
+	long mi = run_matches(j->ft, r, text, len);
+
+	if (mi < 0)
+		return window_full ? FP_DONE : FP_CONTINUE;
+	if (j->ev) {
+		fill_event(j->ev, j->ct_id, j->rule_no, r, (size_t)mi, j->pk);
+		if (j->has_event)
+			*j->has_event = true;
+	}
+	return r->matches[mi].action == POLICY_BLOCK ? FP_BLOCK : FP_DONE;
+}
+
+static uint32_t flow_get(struct judge *j, bool *full)
+{
+	uint32_t i = flow_find(j->ft, j->ct_id);
+
+	*full = false;
+	if (i != FLOW_NONE) {
+		idle_unlink(j->ft, i);
+		idle_push(j->ft, i);
+		j->ft->flows[i].last_seen = j->now;
+		return i;
+	}
+	i = flow_add(j->ft, j->ct_id, j->now);
+	if (i == FLOW_NONE) {
+		*full = true;
+		j->st->table_full++;
+		return FLOW_NONE;
+	}
+	j->st->flows++;
+	return i;
+}
+
+static enum fp_verdict judge_udp(struct judge *j)
+{
+	bool full;
+	uint32_t i = flow_get(j, &full);
+
+	if (i == FLOW_NONE)
+		return FP_DONE;
+	struct flow *f = &j->ft->flows[i];
+	f->data_packets++;
+	enum fp_verdict v = decide(j, j->pk->payload, j->pk->payload_len,
+				   f->data_packets >= FP_INSPECT_PACKETS);
+	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !(j->has_event && *j->has_event))
+		j->st->window_done++;
+	if (v != FP_CONTINUE)
+		flow_remove(j->ft, i);
+	return v;
+}
+
+/* Appends the part of the segment past what the flow has seen. Returns
+ * false for a segment that starts beyond the next expected byte (a gap). */
+static bool tcp_append(struct flow *f, const struct packet *pk, bool *new_data)
+{
+	*new_data = false;
+	if (!f->has_seq) {
+		f->has_seq = true;
+		f->next_seq = pk->seq;
+	}
+	int32_t ahead = (int32_t)(pk->seq - f->next_seq);
+	if (ahead > 0)
+		return false;
+	size_t skip = (size_t)(-(int64_t)ahead);
+	if (skip >= pk->payload_len)
+		return true; /* a retransmission of what the flow has */
+	size_t fresh = pk->payload_len - skip;
+	size_t room = FP_INSPECT_BYTES - f->buf_len;
+	memcpy(f->buf + f->buf_len, pk->payload + skip, fresh < room ? fresh : room);
+	f->buf_len += fresh < room ? fresh : room;
+	f->next_seq += (uint32_t)fresh;
+	*new_data = true;
+	return true;
+}
+
+static enum fp_verdict judge_tcp(struct judge *j)
+{
+	const struct packet *pk = j->pk;
+	bool end = pk->tcp_flags & (TCP_FIN | TCP_RST);
+	uint32_t i;
+
+	if (!pk->payload_len) {
+		if (end && (i = flow_find(j->ft, j->ct_id)) != FLOW_NONE)
+			flow_remove(j->ft, i);
+		return FP_CONTINUE;
+	}
+	bool full;
+	if ((i = flow_get(j, &full)) == FLOW_NONE)
+		return FP_DONE;
+	struct flow *f = &j->ft->flows[i];
+	if (!f->buf && !(f->buf = malloc(FP_INSPECT_BYTES))) {
+		flow_remove(j->ft, i);
+		j->st->table_full++;
+		return FP_DONE;
+	}
+	bool new_data;
+	if (!tcp_append(f, pk, &new_data)) {
+		j->st->segments_dropped++;
+		return FP_DROP_SEGMENT;
+	}
+	enum fp_verdict v = FP_CONTINUE;
+	if (new_data) {
+		f->data_packets++;
+		bool window_full =
+			f->buf_len >= FP_INSPECT_BYTES || f->data_packets >= FP_INSPECT_PACKETS;
+		v = decide(j, f->buf, f->buf_len, window_full);
+		if (v == FP_DONE && window_full && !(j->has_event && *j->has_event))
+			j->st->window_done++;
+	}
+	if (v != FP_CONTINUE || end)
+		flow_remove(j->ft, i);
+	return v;
+}
+
+static enum fp_verdict count(struct fp_stats *st, enum fp_verdict v)
+{
+	if (v == FP_DONE)
+		st->done++;
+	else if (v == FP_BLOCK)
+		st->blocked++;
+	return v;
+}
+
+enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
+			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event)
+{
+	struct packet pk;
+	bool ignored = false;
+	struct judge j = {
+		.ft = ft, .rs = rs, .ct_id = ct_id, .now = now, .st = st, .ev = ev, .pk = &pk,
+		.has_event = has_event ? has_event : &ignored,
+	};
+
+	*j.has_event = false;
+	st->packets++;
+	st->bytes += len;
+	fp_flows_expire(ft, now, st);
+	j.rule_no = fp_label_rule(labels);
+	if (j.rule_no == 0 || j.rule_no > fp_ruleset_count(rs)) {
+		st->unknown_rule++;
+		return count(st, FP_DONE);
+	}
+	switch (parse_packet(&pk, pkt, len)) {
+	case PARSE_MALFORMED:
+		st->malformed++;
+		return FP_CONTINUE;
+	case PARSE_FRAGMENT:
+		st->fragments++;
+		return FP_CONTINUE;
+	case PARSE_OTHER:
+		return count(st, FP_DONE);
+	case PARSE_OK:
+		break;
+	}
+	if (pk.protocol == IPPROTO_UDP)
+		return count(st, judge_udp(&j));
+	return count(st, judge_tcp(&j));
+}

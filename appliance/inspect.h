@@ -1,0 +1,113 @@
+/* The judgement of the inspection fast path: parse one packet that the
+ * kernel queued, keep the flow's payload in order, run the inspect rule's
+ * content matches and say what to do with the packet and the flow.
+ *
+ * Pure: no I/O, no threads, no clock (the caller passes `now`). One
+ * struct fp_flows per worker thread (it also holds the worker's PCRE2 match
+ * scratch); a struct fp_ruleset is read-only once built and may be shared by
+ * any number of workers. docs/fastpath.md describes the behaviour.
+ *
+ * Error convention: constructors return NULL (with a message in `err` where
+ * one is taken); fp_judge cannot fail, it counts what it could not judge in
+ * struct fp_stats and fails open (FP_CONTINUE or FP_DONE).
+ */
+#ifndef HVGATE_APPLIANCE_INSPECT_H
+#define HVGATE_APPLIANCE_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/model.h"
+
+/* Flows one table keeps at once; the fast path divides it among its
+ * workers. Each flow under inspection holds at most FP_INSPECT_BYTES of
+ * payload, so the worst case is FP_MAX_FLOWS * FP_INSPECT_BYTES = 256 MiB. */
+#define FP_MAX_FLOWS 65536
+/* A flow that sent nothing for this long is forgotten (the kernel's
+ * established TCP timeout is days; a pending flow that went quiet this long
+ * is better judged afresh than kept). */
+#define FP_IDLE_SECONDS 60
+/* The inspection window: bytes of a TCP stream kept and matched, and
+ * packets with data (TCP segments or UDP datagrams) judged, before the flow
+ * is cleared without a decision. Requests and their headers fit in 4 KiB. */
+#define FP_INSPECT_BYTES 4096
+#define FP_INSPECT_PACKETS 16
+/* Bytes of struct fp_event's copies of the rule id and log prefix. */
+#define FP_RULE_ID_MAX 96
+#define FP_LOG_PREFIX_MAX 128
+/* The conntrack label bitmap (nf_conntrack_labels.h: NF_CT_LABELS_MAX_SIZE). */
+#define FP_LABEL_BYTES 16
+
+enum fp_verdict {
+	FP_CONTINUE,	 /* accept; later packets of the flow come here too */
+	FP_DONE,	 /* accept and set the DONE label: the flow is cleared */
+	FP_BLOCK,	 /* drop and set the BLOCKED label: the kernel drops the rest */
+	FP_DROP_SEGMENT, /* drop this packet only (TCP data past a gap) */
+};
+
+struct fp_stats {
+	uint64_t packets, bytes;
+	uint64_t flows;		   /* flow entries created */
+	uint64_t done, blocked;	   /* verdicts FP_DONE / FP_BLOCK */
+	uint64_t segments_dropped; /* FP_DROP_SEGMENT */
+	uint64_t malformed;	   /* truncated or inconsistent headers */
+	uint64_t fragments;	   /* IP fragments (nothing to inspect in them) */
+	uint64_t unknown_rule;	   /* label rule number 0 or past the ruleset */
+	uint64_t table_full;	   /* no room for a new flow: cleared unjudged */
+	uint64_t expired;	   /* flow entries dropped after FP_IDLE_SECONDS */
+	uint64_t window_done;	   /* cleared at the window's end without a match */
+	uint64_t events_lost;	   /* fast path: event ring full */
+	uint64_t verdict_errors;   /* fast path: the kernel refused a verdict or label */
+};
+
+/* What a deciding match reports (every match that matches decides). */
+struct fp_event {
+	uint32_t ct_id;
+	char rule_id[FP_RULE_ID_MAX];
+	size_t rule;  /* inspect rule number, from 1 */
+	size_t match; /* index of the match in the rule's inspect block, from 0 */
+	enum policy_action action; /* POLICY_PASS or POLICY_BLOCK */
+	bool log;		   /* the match has `log` */
+	char log_prefix[FP_LOG_PREFIX_MAX]; /* "" when the match has none */
+	int family;			    /* AF_INET or AF_INET6 */
+	uint8_t protocol;		    /* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t src[16], dst[16];	    /* v4: the first 4 bytes */
+	uint16_t sport, dport;
+};
+
+struct fp_ruleset;
+struct fp_flows;
+
+/* One entry per rule of `p` with an inspect block, in policy order (entry i
+ * is inspect rule number i + 1), its matches compiled (JIT where the
+ * library has it). A policy without inspect rules gives an empty ruleset.
+ * NULL on failure with a message in err. Free with fp_ruleset_free. */
+struct fp_ruleset *fp_ruleset_build(const struct policy *p, char *err, size_t errsz);
+void fp_ruleset_free(struct fp_ruleset *rs);
+size_t fp_ruleset_count(const struct fp_ruleset *rs);
+
+/* A flow table for at most max_flows flows (0: FP_MAX_FLOWS), keyed by
+ * conntrack id. NULL on ENOMEM. Not thread-safe: one per worker. */
+struct fp_flows *fp_flows_new(size_t max_flows);
+void fp_flows_free(struct fp_flows *ft);
+size_t fp_flows_count(const struct fp_flows *ft);
+/* Forgets flows idle for FP_IDLE_SECONDS or more at `now` (fp_judge also
+ * does this as it goes); counted in st->expired. */
+void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
+
+/* Judges one packet of the flow with conntrack id ct_id whose labels (the
+ * kernel's bitmap: bit n is byte n / 8, value 1 << (n % 8)) name its inspect
+ * rule. pkt is the L3 packet (IPv4 or IPv6) of len bytes; now in seconds
+ * (monotonic). Counts into st. When a match decides, fills *ev (if ev is not
+ * NULL) and sets *has_event (if not NULL); otherwise sets it false. */
+enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
+			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+
+/* The inspect rule number that labels carry (0: none). */
+unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES]);
+/* Sets bit n of a label bitmap. */
+void fp_label_set(uint8_t labels[FP_LABEL_BYTES], unsigned bit);
+
+#endif

@@ -1,0 +1,629 @@
+/* The fast path's judgement (appliance/inspect.c): parsing, TCP assembly,
+ * UDP, the window, decisions and events, and the table's limits. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "appliance/inspect.h"
+#include "policy/lower.h"
+#include "policy/policy.h"
+
+static const char policy_text[] =
+	"zone lan { interface \"lan0\" }\n"
+	"zone dmz { interface \"dmz0\" }\n"
+	"pass from lan to dmz service tcp port 80 inspect {\n"
+	"  block content /(?i)union\\s+select/ log \"sqli\"\n"
+	"  pass content /^GET \\/health/\n"
+	"}\n"
+	"pass from lan to dmz service tcp port 22\n"
+	"pass from lan to dmz service udp port 53 inspect {\n"
+	"  block content /evil/ log\n"
+	"}\n";
+
+static struct policy_diags diags;
+static struct policy *pol;
+static struct fp_ruleset *rs;
+static struct fp_flows *ft;
+static struct fp_stats st;
+static uint8_t labels_tcp[FP_LABEL_BYTES], labels_udp[FP_LABEL_BYTES];
+
+static void labels_for(uint8_t l[FP_LABEL_BYTES], unsigned rule)
+{
+	memset(l, 0, FP_LABEL_BYTES);
+	fp_label_set(l, POLICY_CT_LABEL_PENDING);
+	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
+		if (rule & (1u << i))
+			fp_label_set(l, POLICY_CT_LABEL_RULE_SHIFT + i);
+}
+
+static void setup(void)
+{
+	char err[256] = "";
+
+	policy_diags_init(&diags);
+	pol = policy_load_text("t.hvp", policy_text, strlen(policy_text), NULL, &diags);
+	ck_assert_msg(pol, "policy does not load");
+	rs = fp_ruleset_build(pol, err, sizeof(err));
+	ck_assert_msg(rs, "%s", err);
+	ft = fp_flows_new(0);
+	ck_assert(ft);
+	memset(&st, 0, sizeof(st));
+	labels_for(labels_tcp, 1);
+	labels_for(labels_udp, 2);
+}
+
+static void teardown(void)
+{
+	fp_flows_free(ft);
+	fp_ruleset_free(rs);
+	policy_free(pol);
+	policy_diags_free(&diags);
+}
+
+/* ---- packet builders ---- */
+
+#define TCP_ACK 0x10
+#define TCP_PSH 0x08
+#define TCP_FIN 0x01
+#define TCP_RST 0x04
+#define TCP_SYN 0x02
+
+struct pkt {
+	uint8_t b[2048];
+	size_t len;
+};
+
+static size_t l4_tcp(uint8_t *p, uint32_t seq, uint8_t flags, const void *data, size_t n)
+{
+	memset(p, 0, 20);
+	p[0] = 0x9c, p[1] = 0x40; /* 40000 */
+	p[2] = 0, p[3] = 80;
+	p[4] = (uint8_t)(seq >> 24), p[5] = (uint8_t)(seq >> 16), p[6] = (uint8_t)(seq >> 8),
+	p[7] = (uint8_t)seq;
+	p[12] = 5 << 4;
+	p[13] = flags;
+	memcpy(p + 20, data, n);
+	return 20 + n;
+}
+
+static size_t l4_udp(uint8_t *p, const void *data, size_t n)
+{
+	p[0] = 0x9c, p[1] = 0x40, p[2] = 0, p[3] = 53;
+	p[4] = (uint8_t)((8 + n) >> 8), p[5] = (uint8_t)(8 + n);
+	p[6] = p[7] = 0;
+	memcpy(p + 8, data, n);
+	return 8 + n;
+}
+
+static void ipv4(struct pkt *k, uint8_t proto, size_t l4len)
+{
+	uint8_t *p = k->b;
+	memset(p, 0, 20);
+	p[0] = 0x45;
+	p[2] = (uint8_t)((20 + l4len) >> 8), p[3] = (uint8_t)(20 + l4len);
+	p[8] = 64;
+	p[9] = proto;
+	inet_pton(AF_INET, "10.10.1.2", p + 12);
+	inet_pton(AF_INET, "10.10.2.2", p + 16);
+	k->len = 20 + l4len;
+}
+
+static struct pkt tcp4(uint32_t seq, uint8_t flags, const char *data)
+{
+	struct pkt k;
+	size_t n = l4_tcp(k.b + 20, seq, flags, data, strlen(data));
+	ipv4(&k, IPPROTO_TCP, n);
+	return k;
+}
+
+static struct pkt udp4(const char *data)
+{
+	struct pkt k;
+	size_t n = l4_udp(k.b + 20, data, strlen(data));
+	ipv4(&k, IPPROTO_UDP, n);
+	return k;
+}
+
+/* IPv6 with a hop-by-hop (8 bytes), a destination options (16 bytes) and
+ * an atomic fragment header in front of the TCP header. */
+static struct pkt tcp6_ext(uint32_t seq, const char *data)
+{
+	struct pkt k;
+	uint8_t *p = k.b;
+	memset(p, 0, 40 + 8 + 16 + 8);
+	p[0] = 0x60;
+	p[6] = IPPROTO_HOPOPTS;
+	p[7] = 64;
+	inet_pton(AF_INET6, "fd00:10:1::2", p + 8);
+	inet_pton(AF_INET6, "fd00:10:2::2", p + 24);
+	uint8_t *h = p + 40;
+	h[0] = IPPROTO_DSTOPTS, h[1] = 0, h[2] = 1, h[3] = 4; /* PadN */
+	h += 8;
+	h[0] = IPPROTO_FRAGMENT, h[1] = 1, h[2] = 1, h[3] = 12;
+	h += 16;
+	h[0] = IPPROTO_TCP; /* offset 0, M 0: an atomic fragment (RFC 6946) */
+	h += 8;
+	size_t n = l4_tcp(h, seq, TCP_ACK | TCP_PSH, data, strlen(data));
+	size_t plen = (size_t)(h - p) - 40 + n;
+	p[4] = (uint8_t)(plen >> 8), p[5] = (uint8_t)plen;
+	k.len = 40 + plen;
+	return k;
+}
+
+static enum fp_verdict judge_ev(const uint8_t *labels, uint32_t ct, const struct pkt *k,
+				uint64_t now, struct fp_event *ev, bool *has)
+{
+	return fp_judge(ft, rs, ct, labels, k->b, k->len, now, &st, ev, has);
+}
+
+static enum fp_verdict judge(uint32_t ct, const struct pkt *k)
+{
+	return judge_ev(labels_tcp, ct, k, 100, NULL, NULL);
+}
+
+/* ---- tests ---- */
+
+START_TEST(ruleset_numbers_inspect_rules)
+{
+	ck_assert_uint_eq(fp_ruleset_count(rs), 2);
+	uint8_t l[FP_LABEL_BYTES];
+	labels_for(l, 0x8001);
+	ck_assert_uint_eq(fp_label_rule(l), 0x8001);
+	ck_assert(l[POLICY_CT_LABEL_RULE_SHIFT / 8] & 1);
+	ck_assert(l[0] & 1); /* PENDING is bit 0 of byte 0 */
+
+	/* A policy without inspect rules: empty, not NULL. */
+	struct policy_diags d;
+	char err[128];
+	const char *t = "zone a { interface \"a\" }\npass from a to any\n";
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("e.hvp", t, strlen(t), NULL, &d);
+	ck_assert(p);
+	struct fp_ruleset *e = fp_ruleset_build(p, err, sizeof(err));
+	ck_assert(e);
+	ck_assert_uint_eq(fp_ruleset_count(e), 0);
+	fp_ruleset_free(e);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(block_match_blocks_with_event)
+{
+	struct fp_event ev;
+	bool has;
+	struct pkt k = tcp4(1000, TCP_ACK | TCP_PSH, "GET /?q=1 UNION  SeLeCt pw HTTP/1.1\r\n");
+
+	ck_assert_int_eq(judge_ev(labels_tcp, 7, &k, 100, &ev, &has), FP_BLOCK);
+	ck_assert(has);
+	ck_assert_uint_eq(ev.ct_id, 7);
+	ck_assert_str_eq(ev.rule_id, pol->rules[0].id);
+	ck_assert_uint_eq(ev.rule, 1);
+	ck_assert_uint_eq(ev.match, 0);
+	ck_assert_int_eq(ev.action, POLICY_BLOCK);
+	ck_assert(ev.log);
+	ck_assert_str_eq(ev.log_prefix, "sqli");
+	ck_assert_int_eq(ev.family, AF_INET);
+	ck_assert_uint_eq(ev.protocol, IPPROTO_TCP);
+	ck_assert_uint_eq(ev.sport, 40000);
+	ck_assert_uint_eq(ev.dport, 80);
+	ck_assert_mem_eq(ev.src, "\x0a\x0a\x01\x02", 4);
+	ck_assert_mem_eq(ev.dst, "\x0a\x0a\x02\x02", 4);
+	ck_assert_uint_eq(st.blocked, 1);
+	ck_assert_uint_eq(fp_flows_count(ft), 0); /* the kernel drops the rest */
+}
+END_TEST
+
+START_TEST(pass_match_is_done)
+{
+	struct fp_event ev;
+	bool has;
+	struct pkt k = tcp4(5, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+
+	ck_assert_int_eq(judge_ev(labels_tcp, 8, &k, 100, &ev, &has), FP_DONE);
+	ck_assert(has);
+	ck_assert_uint_eq(ev.match, 1);
+	ck_assert_int_eq(ev.action, POLICY_PASS);
+	ck_assert(!ev.log);
+	ck_assert_str_eq(ev.log_prefix, "");
+	ck_assert_uint_eq(st.done, 1);
+	ck_assert_uint_eq(st.window_done, 0);
+}
+END_TEST
+
+START_TEST(benign_data_continues)
+{
+	struct pkt k = tcp4(5, TCP_ACK | TCP_PSH, "GET /index.html HTTP/1.1\r\n");
+	bool has = true;
+
+	ck_assert_int_eq(judge_ev(labels_tcp, 9, &k, 100, NULL, &has), FP_CONTINUE);
+	ck_assert(!has);
+	ck_assert_uint_eq(fp_flows_count(ft), 1);
+	ck_assert_uint_eq(st.flows, 1);
+}
+END_TEST
+
+START_TEST(handshake_packets_continue)
+{
+	struct pkt k = tcp4(5, TCP_ACK, "");
+
+	ck_assert_int_eq(judge(10, &k), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	k = tcp4(5, TCP_SYN, "");
+	ck_assert_int_eq(judge(10, &k), FP_CONTINUE);
+}
+END_TEST
+
+START_TEST(pattern_split_across_segments)
+{
+	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	struct pkt b = tcp4(100 + 13, TCP_ACK | TCP_PSH, "ON SELECT 1");
+
+	ck_assert_int_eq(judge(11, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(11, &b), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(retransmission_overlap_is_skipped)
+{
+	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	/* Retransmits "UNI" (3 bytes of overlap) with other bytes the receiver
+	 * drops, then carries on: the flow must see "UNION SELECT", not the
+	 * retransmission's copy. */
+	struct pkt b = tcp4(100 + 10, TCP_ACK | TCP_PSH, "XXXON SELECT 1");
+	struct pkt whole = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+
+	ck_assert_int_eq(judge(12, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(12, &whole), FP_CONTINUE); /* a pure retransmission */
+	ck_assert_int_eq(judge(12, &b), FP_BLOCK);
+	ck_assert_uint_eq(st.segments_dropped, 0);
+}
+END_TEST
+
+START_TEST(gap_is_dropped_then_in_order_passes)
+{
+	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 ");
+	struct pkt late = tcp4(100 + 10 + 6, TCP_ACK | TCP_PSH, "SELECT 1");
+	struct pkt mid = tcp4(100 + 10, TCP_ACK | TCP_PSH, "UNION ");
+
+	ck_assert_int_eq(judge(13, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(13, &late), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.segments_dropped, 1);
+	ck_assert_int_eq(judge(13, &mid), FP_CONTINUE);
+	ck_assert_int_eq(judge(13, &late), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(sequence_wraps)
+{
+	struct pkt a = tcp4(0xfffffffa, TCP_ACK | TCP_PSH, "xx UNION");
+	struct pkt b = tcp4(2, TCP_ACK | TCP_PSH, " SELECT");
+
+	ck_assert_int_eq(judge(14, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(14, &b), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(window_bytes_then_done)
+{
+	char chunk[1001];
+	uint32_t seq = 1;
+	enum fp_verdict v = FP_CONTINUE;
+	int n = 0;
+
+	memset(chunk, 'a', 1000);
+	chunk[1000] = 0;
+	while (v == FP_CONTINUE && n < 10) {
+		struct pkt k = tcp4(seq, TCP_ACK, chunk);
+		v = judge(15, &k);
+		seq += 1000;
+		n++;
+	}
+	ck_assert_int_eq(v, FP_DONE);
+	ck_assert_int_eq(n, 5); /* 4096 bytes are reached with the fifth */
+	ck_assert_uint_eq(st.window_done, 1);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+}
+END_TEST
+
+START_TEST(window_packets_then_done)
+{
+	uint32_t seq = 1;
+	for (int i = 1; i <= FP_INSPECT_PACKETS; i++) {
+		struct pkt k = tcp4(seq, TCP_ACK, "abc");
+		enum fp_verdict v = judge(16, &k);
+		ck_assert_int_eq(v, i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
+		seq += 3;
+	}
+}
+END_TEST
+
+START_TEST(fin_and_rst_end_the_entry)
+{
+	struct pkt a = tcp4(1, TCP_ACK, "abc");
+	struct pkt fin = tcp4(4, TCP_ACK | TCP_FIN, "");
+	struct pkt rst = tcp4(4, TCP_RST, "");
+
+	ck_assert_int_eq(judge(17, &a), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 1);
+	ck_assert_int_eq(judge(17, &fin), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	ck_assert_int_eq(judge(18, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(18, &rst), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+}
+END_TEST
+
+START_TEST(ipv6_extension_headers)
+{
+	struct pkt a = tcp6_ext(1, "GET / UNION");
+	struct pkt b = tcp6_ext(12, " SELECT");
+	struct fp_event ev;
+	bool has;
+
+	ck_assert_int_eq(judge(19, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge_ev(labels_tcp, 19, &b, 100, &ev, &has), FP_BLOCK);
+	ck_assert(has);
+	ck_assert_int_eq(ev.family, AF_INET6);
+	ck_assert_uint_eq(ev.dport, 80);
+	ck_assert_uint_eq(ev.dst[15], 2);
+	ck_assert_uint_eq(st.malformed, 0);
+}
+END_TEST
+
+START_TEST(ipv6_fragment_continues)
+{
+	struct pkt k = tcp6_ext(1, "UNION SELECT");
+	k.b[40 + 8 + 16 + 3] = 1; /* M flag */
+	ck_assert_int_eq(judge(20, &k), FP_CONTINUE);
+	ck_assert_uint_eq(st.fragments, 1);
+	k.b[40 + 8 + 16 + 3] = 0;
+	k.b[40 + 8 + 16 + 2] = 1; /* offset 32 */
+	ck_assert_int_eq(judge(20, &k), FP_CONTINUE);
+	ck_assert_uint_eq(st.fragments, 2);
+}
+END_TEST
+
+START_TEST(ipv4_fragment_continues)
+{
+	struct pkt k = tcp4(1, TCP_ACK, "UNION SELECT");
+	k.b[6] = 0x00, k.b[7] = 0x10; /* offset 16 * 8 */
+	ck_assert_int_eq(judge(21, &k), FP_CONTINUE);
+	ck_assert_uint_eq(st.fragments, 1);
+}
+END_TEST
+
+START_TEST(truncated_packets_are_malformed)
+{
+	struct pkt full = tcp4(1, TCP_ACK, "UNION SELECT");
+	struct pkt v6 = tcp6_ext(1, "UNION SELECT");
+	uint64_t before;
+
+	/* Every prefix of a packet that cuts a header, or that its lengths
+	 * claim to exceed, is malformed and continues (ASan checks the reads). */
+	for (size_t len = 0; len < full.len; len++) {
+		uint8_t *copy = malloc(len ? len : 1);
+		memcpy(copy, full.b, len);
+		before = st.malformed;
+		ck_assert_int_eq(fp_judge(ft, rs, 22, labels_tcp, copy, len, 100, &st, NULL, NULL),
+				 FP_CONTINUE);
+		ck_assert_uint_eq(st.malformed, before + 1);
+		free(copy);
+	}
+	for (size_t len = 0; len < v6.len; len++) {
+		uint8_t *copy = malloc(len ? len : 1);
+		memcpy(copy, v6.b, len);
+		before = st.malformed;
+		ck_assert_int_eq(fp_judge(ft, rs, 23, labels_tcp, copy, len, 100, &st, NULL, NULL),
+				 FP_CONTINUE);
+		ck_assert_uint_eq(st.malformed, before + 1);
+		free(copy);
+	}
+}
+END_TEST
+
+START_TEST(inconsistent_headers_are_malformed)
+{
+	struct pkt k = tcp4(1, TCP_ACK, "UNION SELECT");
+	k.b[0] = 0x44; /* IHL 16 bytes */
+	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	k = tcp4(1, TCP_ACK, "UNION SELECT");
+	k.b[20 + 12] = 0xf0; /* data offset 60 > segment */
+	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	k = tcp4(1, TCP_ACK, "UNION SELECT");
+	k.b[20 + 12] = 0x40; /* data offset 16 < 20 */
+	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	k = udp4("evil");
+	k.b[20 + 5] = 200; /* UDP length past the packet */
+	ck_assert_int_eq(judge_ev(labels_udp, 25, &k, 100, NULL, NULL), FP_CONTINUE);
+	k = tcp6_ext(1, "x");
+	k.b[40 + 1] = 200; /* hop-by-hop longer than the packet */
+	ck_assert_int_eq(judge(26, &k), FP_CONTINUE);
+	k = tcp4(1, TCP_ACK, "x");
+	k.b[0] = 0x75; /* version 7 */
+	ck_assert_int_eq(judge(27, &k), FP_CONTINUE);
+	ck_assert_uint_eq(st.malformed, 6);
+	ck_assert_uint_eq(st.blocked, 0);
+}
+END_TEST
+
+START_TEST(ipv6_header_chain_is_bounded)
+{
+	struct pkt k;
+	uint8_t *p = k.b;
+	size_t n = 12; /* more destination options headers than the walk takes */
+
+	memset(p, 0, sizeof(k.b));
+	p[0] = 0x60;
+	p[6] = IPPROTO_DSTOPTS;
+	for (size_t i = 0; i < n; i++)
+		p[40 + 8 * i] = i + 1 < n ? IPPROTO_DSTOPTS : IPPROTO_TCP;
+	size_t t = l4_tcp(p + 40 + 8 * n, 1, TCP_ACK, "UNION SELECT", 12);
+	size_t plen = 8 * n + t;
+	p[4] = (uint8_t)(plen >> 8), p[5] = (uint8_t)plen;
+	k.len = 40 + plen;
+	ck_assert_int_eq(judge(28, &k), FP_CONTINUE);
+	ck_assert_uint_eq(st.malformed, 1);
+}
+END_TEST
+
+START_TEST(other_protocols_are_done)
+{
+	struct pkt k = tcp4(1, TCP_ACK, "x");
+	k.b[9] = IPPROTO_ICMP;
+	ck_assert_int_eq(judge(29, &k), FP_DONE);
+	ck_assert_uint_eq(st.done, 1);
+}
+END_TEST
+
+START_TEST(udp_each_datagram_alone)
+{
+	struct pkt a = udp4("ev");
+	struct pkt b = udp4("il");
+	struct pkt c = udp4("an evil query");
+	struct fp_event ev;
+	bool has;
+
+	ck_assert_int_eq(judge_ev(labels_udp, 30, &a, 100, NULL, NULL), FP_CONTINUE);
+	/* Datagrams are not a stream: "ev" + "il" is no match. */
+	ck_assert_int_eq(judge_ev(labels_udp, 30, &b, 100, NULL, NULL), FP_CONTINUE);
+	ck_assert_int_eq(judge_ev(labels_udp, 30, &c, 100, &ev, &has), FP_BLOCK);
+	ck_assert(has);
+	ck_assert_uint_eq(ev.rule, 2);
+	ck_assert_uint_eq(ev.protocol, IPPROTO_UDP);
+	ck_assert(ev.log);
+	ck_assert_uint_eq(ev.dport, 53);
+}
+END_TEST
+
+START_TEST(udp_datagram_count_window)
+{
+	struct pkt a = udp4("fine");
+	for (int i = 1; i <= FP_INSPECT_PACKETS; i++)
+		ck_assert_int_eq(judge_ev(labels_udp, 31, &a, 100, NULL, NULL),
+				 i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
+	ck_assert_uint_eq(st.window_done, 1);
+}
+END_TEST
+
+START_TEST(unknown_rule_number_is_done)
+{
+	uint8_t l[FP_LABEL_BYTES];
+	struct pkt k = tcp4(1, TCP_ACK, "UNION SELECT");
+
+	labels_for(l, 0);
+	ck_assert_int_eq(fp_judge(ft, rs, 32, l, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
+	labels_for(l, 3);
+	ck_assert_int_eq(fp_judge(ft, rs, 32, l, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
+	ck_assert_uint_eq(st.unknown_rule, 2);
+	ck_assert_uint_eq(st.blocked, 0);
+}
+END_TEST
+
+START_TEST(table_full_is_done)
+{
+	struct fp_flows *small = fp_flows_new(2);
+	struct pkt k = tcp4(1, TCP_ACK, "abc");
+
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
+			 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
+			 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
+			 FP_DONE);
+	ck_assert_uint_eq(st.table_full, 1);
+	ck_assert_uint_eq(fp_flows_count(small), 2);
+	/* A known flow still goes on. */
+	k = tcp4(4, TCP_ACK, "def");
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 101, &st, NULL, NULL),
+			 FP_CONTINUE);
+	fp_flows_free(small);
+}
+END_TEST
+
+START_TEST(idle_flows_expire)
+{
+	struct fp_flows *small = fp_flows_new(2);
+	struct pkt k = tcp4(1, TCP_ACK, "GET / UNION");
+	struct pkt rest = tcp4(12, TCP_ACK, " SELECT");
+
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
+			 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 130, &st, NULL, NULL),
+			 FP_CONTINUE);
+	fp_flows_expire(small, 100 + FP_IDLE_SECONDS - 1, &st);
+	ck_assert_uint_eq(fp_flows_count(small), 2);
+	fp_flows_expire(small, 100 + FP_IDLE_SECONDS, &st);
+	ck_assert_uint_eq(fp_flows_count(small), 1);
+	ck_assert_uint_eq(st.expired, 1);
+	/* Flow 1 starts afresh: its old bytes are gone, " SELECT" alone passes. */
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, rest.b, rest.len, 161, &st, NULL,
+				  NULL),
+			 FP_CONTINUE);
+	/* Flow 2, seen at 130, is still whole at 161. */
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, rest.b, rest.len, 161, &st, NULL,
+				  NULL),
+			 FP_BLOCK);
+	fp_flows_free(small);
+}
+END_TEST
+
+START_TEST(many_flows_reuse_entries)
+{
+	struct fp_flows *small = fp_flows_new(64);
+	struct pkt k = tcp4(1, TCP_ACK, "GET /health");
+
+	/* Each decided flow frees its entry: far more flows than entries. */
+	for (uint32_t ct = 1; ct <= 1000; ct++)
+		ck_assert_int_eq(fp_judge(small, rs, ct, labels_tcp, k.b, k.len, 100, &st, NULL,
+					  NULL),
+				 FP_DONE);
+	ck_assert_uint_eq(fp_flows_count(small), 0);
+	ck_assert_uint_eq(st.table_full, 0);
+	fp_flows_free(small);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("inspect");
+	TCase *tc = tcase_create("inspect");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, ruleset_numbers_inspect_rules);
+	tcase_add_test(tc, block_match_blocks_with_event);
+	tcase_add_test(tc, pass_match_is_done);
+	tcase_add_test(tc, benign_data_continues);
+	tcase_add_test(tc, handshake_packets_continue);
+	tcase_add_test(tc, pattern_split_across_segments);
+	tcase_add_test(tc, retransmission_overlap_is_skipped);
+	tcase_add_test(tc, gap_is_dropped_then_in_order_passes);
+	tcase_add_test(tc, sequence_wraps);
+	tcase_add_test(tc, window_bytes_then_done);
+	tcase_add_test(tc, window_packets_then_done);
+	tcase_add_test(tc, fin_and_rst_end_the_entry);
+	tcase_add_test(tc, ipv6_extension_headers);
+	tcase_add_test(tc, ipv6_fragment_continues);
+	tcase_add_test(tc, ipv4_fragment_continues);
+	tcase_add_test(tc, truncated_packets_are_malformed);
+	tcase_add_test(tc, inconsistent_headers_are_malformed);
+	tcase_add_test(tc, ipv6_header_chain_is_bounded);
+	tcase_add_test(tc, other_protocols_are_done);
+	tcase_add_test(tc, udp_each_datagram_alone);
+	tcase_add_test(tc, udp_datagram_count_window);
+	tcase_add_test(tc, unknown_rule_number_is_done);
+	tcase_add_test(tc, table_full_is_done);
+	tcase_add_test(tc, idle_flows_expire);
+	tcase_add_test(tc, many_flows_reuse_entries);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
