@@ -428,17 +428,27 @@ static int inspect_mark(struct lower *l, struct ir_rule *r, const struct policy_
 	return 0;
 }
 
-/* To the fast path's queues; one flow always lands on the same one. With no
- * fast path listening, packets pass (bypass): inspection is an addition to
- * a pass rule, and the appliance stays up without its worker. */
-static int queue_stmt(struct lower *l, struct ir_rule *r)
+static unsigned queue_workers(const struct lower *l)
+{
+	return l->o->queue_count ? l->o->queue_count : 1;
+}
+
+/* To the fast path's queues of block `block`: queue_num + block * workers,
+ * one per worker; one flow always lands on the same one. Block 0 takes the
+ * packets of flows under inspection (the fast path reads their rule from
+ * the label); block k the first packet of inspect rule k's new flows, whose
+ * connection is not confirmed yet, so that its labels cannot be read back
+ * from conntrack on a kernel that does not send them with the packet. With
+ * no fast path listening, packets pass (bypass): inspection is an addition
+ * to a pass rule, and the appliance stays up without its worker. */
+static int queue_stmt(struct lower *l, struct ir_rule *r, unsigned block)
 {
 	struct ir_stmt *q = ir_stmt_add(r);
 	if (!q)
 		return -1;
 	q->kind = IR_S_QUEUE;
-	q->queue_num = (uint16_t)l->o->queue_num;
-	q->queue_count = (uint16_t)(l->o->queue_count ? l->o->queue_count : 1);
+	q->queue_num = (uint16_t)(l->o->queue_num + block * queue_workers(l));
+	q->queue_count = (uint16_t)queue_workers(l);
 	q->queue_bypass = true;
 	return 0;
 }
@@ -472,7 +482,7 @@ static int make_inspect_chain(struct lower *l)
 	set_verdict(r, IR_V_RETURN, NULL);
 	r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
 	if (!r || !add_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL)) || add_counter(r) ||
-	    queue_stmt(l, r))
+	    queue_stmt(l, r, 0))
 		return -1;
 	return 0;
 }
@@ -523,7 +533,7 @@ static int lower_variant(struct lower *l, struct ir_chain *c, const struct varia
 		 * first packet (a UDP flow's first datagram carries data); the
 		 * inspect chain sends it the rest */
 		if (!(r = variant_rule(l, c, v, false)) || rule_stmts(l, r, pr) ||
-		    inspect_mark(l, r, pr) || queue_stmt(l, r))
+		    inspect_mark(l, r, pr) || queue_stmt(l, r, inspect_number(l, pr)))
 			return -1;
 		return 0;
 	}
@@ -1309,6 +1319,27 @@ static int make_templates(struct lower *l)
 	return 0;
 }
 
+/* The queues of block 0 and one block per inspect rule must exist: NFQUEUE
+ * numbers are 16 bits. */
+static int check_queues(struct lower *l)
+{
+	if (!inspecting(l))
+		return 0;
+	unsigned rules = 0;
+	const struct policy_rule *last = NULL;
+	for (size_t i = 0; i < l->p->n_rules; i++)
+		if (l->p->rules[i].n_inspect) {
+			rules++;
+			last = &l->p->rules[i];
+		}
+	unsigned long top = (unsigned long)l->o->queue_num + (rules + 1ul) * queue_workers(l) - 1;
+	if (top > 65535 || rules >= 1u << POLICY_CT_LABEL_RULE_BITS)
+		return policy_error(l->d, &last->loc,
+				    "%u inspect rules with %u workers need queues %d to %lu; the last queue number is 65535",
+				    rules, queue_workers(l), l->o->queue_num, top);
+	return 0;
+}
+
 static int warn_inspect(struct lower *l)
 {
 	for (size_t i = 0; i < l->p->n_rules; i++) {
@@ -1397,6 +1428,8 @@ struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_
 	int rc = (!l.t || !l.scratch || make_labels(&l)) ? -1 : 0;
 	if (!rc)
 		rc = make_glue(&l);
+	if (!rc)
+		rc = check_queues(&l);
 	if (!rc)
 		rc = make_templates(&l);
 	if (!rc)

@@ -53,7 +53,14 @@
  * later packets stay in the kernel) or BLOCKED (the kernel drops the rest of
  * the flow). Inspect rule numbers count the policy's rules that have an
  * inspect block, in policy order, from 1; bit RULE_SHIFT + i of the label
- * is bit i of the number. */
+ * is bit i of the number.
+ *
+ * Queues, with Q the first and W workers: the inspect chain sends to
+ * Q .. Q+W-1 (block 0); inspect rule k sends the first packet of its new
+ * flows to Q + k*W .. Q + k*W + W-1 (block k), where the queue itself names
+ * the rule: that packet's connection is not confirmed yet, and a kernel
+ * that does not send conntrack data with queued packets cannot give its
+ * labels to user space. */
 #define POLICY_CT_LABEL_PENDING 0
 #define POLICY_CT_LABEL_DONE 1
 #define POLICY_CT_LABEL_BLOCKED 2

@@ -390,13 +390,14 @@ START_TEST(test_inspect)
 	t = irtest_lower(text, &o);
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_diag("`no state` has none"));
-	/* the rule: counter, pending + number 1 (label 8), to queues 4-5 */
+	/* the rule: counter, pending + number 1 (label 8), its first packets to
+	 * block 1 of the queues (6-7; the inspect chain has block 0, 4-5) */
 	const struct ir_chain *c = chain(t, "a_to_b");
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
 	const struct ir_rule *r = &c->rules[0];
 	const struct ir_stmt *q = irtest_stmt(r, IR_S_QUEUE);
 	ck_assert_ptr_nonnull(q);
-	ck_assert_uint_eq(q->queue_num, 4);
+	ck_assert_uint_eq(q->queue_num, 6);
 	ck_assert_uint_eq(q->queue_count, 2);
 	ck_assert(q->queue_bypass);
 	ck_assert_ptr_nonnull(irtest_stmt(r, IR_S_COUNTER));
@@ -410,6 +411,7 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(r2);
 	ck_assert_uint_eq(labels_set(r2), (1ull << POLICY_CT_LABEL_PENDING) |
 						   (1ull << (POLICY_CT_LABEL_RULE_SHIFT + 1)));
+	ck_assert_uint_eq(irtest_stmt(r2, IR_S_QUEUE)->queue_num, 8);
 	/* the `no state` one is a plain accept */
 	for (size_t i = 0; i < c->n_rules; i++)
 		if (!strncmp(c->rules[i].comment, TEST_FILE ":6:", strlen(TEST_FILE ":6:"))) {
@@ -443,11 +445,19 @@ START_TEST(test_inspect)
 	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_CT_DIRECTION)->value.data[0], 0);
 	ck_assert_ptr_nonnull(irtest_stmt(&in->rules[2], IR_S_QUEUE));
 	char *nft = irtest_emit_nft(t);
-	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 queue num 4-5 bypass"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 queue num 6-7 bypass"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct label 0 jump inspect"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5 bypass"));
 	free(nft);
 	irtest_done(t);
+	/* three inspect rules (the `no state` one counts) need blocks 0-3 */
+	o.queue_num = 65535 - 7;
+	t = irtest_lower(text, &o);
+	ck_assert_ptr_nonnull(t);
+	irtest_done(t);
+	o.queue_num = 65535 - 6;
+	ck_assert_ptr_null(irtest_lower(text, &o));
+	ck_assert(has_diag("need queues 65529 to 65536; the last queue number is 65535"));
 }
 END_TEST
 
