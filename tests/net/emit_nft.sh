@@ -113,7 +113,9 @@ fi
 # `nft -c` may refuse the rule in the kernel, but nft must parse the text.
 printf 'zone a { interface "a0" }\nzone b { interface "b0" }\npass from a to b service tcp port 80 inspect { block content /evil/ }\n' > "$LAB_TMP/inspect.hvp"
 if "$HVGATE" compile "$LAB_TMP/inspect.hvp" --queue 3 > "$LAB_TMP/inspect.nft" 2>/dev/null &&
-	grep -q 'ct mark and 0x00000001 == 0 counter queue num 3 bypass' "$LAB_TMP/inspect.nft"; then
+	grep -q 'counter ct label set 0 ct label set 8 queue num 4 bypass' "$LAB_TMP/inspect.nft" &&
+	grep -q 'ct label 0 jump inspect' "$LAB_TMP/inspect.nft" &&
+	grep -q 'ct direction original counter queue num 3 bypass' "$LAB_TMP/inspect.nft"; then
 	if at nft nft -c -f "$LAB_TMP/inspect.nft" > "$LAB_TMP/inspect.err" 2>&1; then
 		pass "inspect-queue-text (kernel has nft queue)"
 	elif grep -q 'Could not process rule' "$LAB_TMP/inspect.err" && ! grep -qi 'syntax error' "$LAB_TMP/inspect.err"; then
