@@ -473,6 +473,22 @@ static enum parse_result parse_packet(struct packet *pk, const uint8_t *p, size_
 	}
 }
 
+int fp_packet_tuple(const uint8_t *pkt, size_t len, struct fp_tuple *t)
+{
+	struct packet pk;
+
+	memset(t, 0, sizeof(*t));
+	if (parse_packet(&pk, pkt, len) != PARSE_OK)
+		return -EINVAL;
+	t->family = pk.family;
+	t->protocol = pk.protocol;
+	memcpy(t->src, pk.src, sizeof(t->src));
+	memcpy(t->dst, pk.dst, sizeof(t->dst));
+	t->sport = pk.sport;
+	t->dport = pk.dport;
+	return 0;
+}
+
 /* ---- matching ---- */
 
 static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,

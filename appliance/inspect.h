@@ -59,6 +59,7 @@ struct fp_stats {
 	uint64_t window_done;	   /* cleared at the window's end without a match */
 	uint64_t events_lost;	   /* fast path: event ring full */
 	uint64_t verdict_errors;   /* fast path: the kernel refused a verdict or label */
+	uint64_t ct_unknown;	   /* fast path: no conntrack id or labels for the packet */
 };
 
 /* What a deciding match reports (every match that matches decides). */
@@ -104,6 +105,17 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
 			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
 			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+
+/* The addresses, protocol and ports of a packet (conntrack's tuple of the
+ * direction it travels). 0, or -EINVAL for a malformed packet, a fragment
+ * or a protocol other than TCP and UDP. */
+struct fp_tuple {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t protocol;
+	uint8_t src[16], dst[16]; /* v4: the first 4 bytes */
+	uint16_t sport, dport;
+};
+int fp_packet_tuple(const uint8_t *pkt, size_t len, struct fp_tuple *t);
 
 /* The inspect rule number that labels carry (0: none). */
 unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES]);

@@ -21,6 +21,7 @@ CLI_VERB(vpn);
 CLI_VERB(daemon_client); /* status, show, load, compare, commit, confirm, ... */
 CLI_VERB(diff);
 CLI_VERB(shell);
+CLI_VERB(fastpath);
 #undef CLI_VERB
 
 /* The verb table (cli/verbs.c): run argv[0] as a verb; print the usage;

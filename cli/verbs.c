@@ -20,6 +20,7 @@ static int (*fn_vpn)(int, char **) = cli_vpn;
 static int (*fn_client)(int, char **) = cli_daemon_client;
 static int (*fn_diff)(int, char **) = cli_diff;
 static int (*fn_shell)(int, char **) = cli_shell;
+static int (*fn_fastpath)(int, char **) = cli_fastpath;
 
 static const struct verb verbs[] = {
 	{ "check", &fn_check, "check FILE|DIR: validate a policy (exit 1 with diagnostics)" },
@@ -29,6 +30,7 @@ static const struct verb verbs[] = {
 	{ "explain", &fn_explain, "explain FILE PACKET: which rule decides a packet, and why" },
 	{ "vpn", &fn_vpn, "vpn run IFNAME: the WireGuard-compatible VPN engine in the foreground" },
 	{ "diff", &fn_diff, "diff REV1 REV2: what changed between two policy revisions, rule by rule" },
+	{ "fastpath", &fn_fastpath, "fastpath run POLICY --queue Q: the inspection fast path in the foreground" },
 	{ "shell", &fn_shell, "shell: the interactive appliance shell" },
 	{ "status", &fn_client, "status: the daemon's state" },
 	{ "show", &fn_client, "show rules|tenants|nat|conntrack|log|vpn: running state" },

@@ -1,0 +1,630 @@
+/* The inspection fast path's NFQUEUE workers (appliance/fastpath.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+
+#include "appliance/fastpath.h"
+#include "appliance/nftio_internal.h"
+#include "policy/lower.h"
+
+/* How long a worker waits in poll() before it looks at the stop flag:
+ * fastpath_stop returns within this (the header promises half a second). */
+#define WORKER_POLL_MS 100
+/* Bytes of a packet the kernel copies to us: all of an IP packet, GSO ones
+ * included (NFQNL_COPY_PACKET range is a u32; IP lengths are 16 bits). */
+#define COPY_RANGE 0xffff
+/* A receive buffer holds one full-size packet message plus its headers and
+ * attributes (libnetfilter_queue's own examples size it the same way). */
+#define RECV_BUF_SIZE (COPY_RANGE + MNL_SOCKET_BUFFER_SIZE / 2)
+
+struct rules_ref {
+	struct fp_ruleset *rs;
+	unsigned refs; /* workers judging with it, plus one while current */
+};
+
+struct worker {
+	struct fastpath *fp;
+	uint16_t queue;
+	struct mnl_socket *nl;	/* the queue */
+	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
+	uint32_t portid, ct_portid, ct_seq;
+	bool glue;
+	struct fp_flows *flows;
+	pthread_mutex_t stats_lock;
+	struct fp_stats stats;
+	struct rules_ref *rules; /* held while a batch is judged */
+	uint8_t *buf;
+	pthread_t thread;
+	bool running;
+};
+
+struct fastpath {
+	struct worker *workers;
+	unsigned n_workers;
+	volatile int stop;
+	pthread_mutex_t rules_lock;
+	struct rules_ref *current;
+	pthread_mutex_t events_lock;
+	struct fp_event ring[FASTPATH_EVENT_RING];
+	size_t ev_head, ev_count;
+	uint64_t events_lost;
+	int event_fd;
+};
+
+/* ---- rules ---- */
+
+static struct rules_ref *rules_ref_new(struct fp_ruleset *rs)
+{
+	struct rules_ref *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->rs = rs;
+	r->refs = 1;
+	return r;
+}
+
+static void rules_put_locked(struct rules_ref *r)
+{
+	if (r && --r->refs == 0) {
+		fp_ruleset_free(r->rs);
+		free(r);
+	}
+}
+
+static struct rules_ref *rules_get(struct fastpath *fp)
+{
+	pthread_mutex_lock(&fp->rules_lock);
+	struct rules_ref *r = fp->current;
+	r->refs++;
+	pthread_mutex_unlock(&fp->rules_lock);
+	return r;
+}
+
+static void rules_put(struct fastpath *fp, struct rules_ref *r)
+{
+	pthread_mutex_lock(&fp->rules_lock);
+	rules_put_locked(r);
+	pthread_mutex_unlock(&fp->rules_lock);
+}
+
+void fastpath_set_rules(struct fastpath *fp, struct fp_ruleset *rs)
+{
+	struct rules_ref *r = rules_ref_new(rs);
+	if (!r) {
+		/* Keep judging with the old rules rather than with none. */
+		fp_ruleset_free(rs);
+		return;
+	}
+	pthread_mutex_lock(&fp->rules_lock);
+	struct rules_ref *old = fp->current;
+	fp->current = r;
+	rules_put_locked(old);
+	pthread_mutex_unlock(&fp->rules_lock);
+}
+
+/* ---- events ---- */
+
+static void event_push(struct fastpath *fp, const struct fp_event *ev)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&fp->events_lock);
+	if (fp->ev_count == FASTPATH_EVENT_RING) {
+		fp->events_lost++;
+		pthread_mutex_unlock(&fp->events_lock);
+		return;
+	}
+	fp->ring[(fp->ev_head + fp->ev_count) % FASTPATH_EVENT_RING] = *ev;
+	fp->ev_count++;
+	pthread_mutex_unlock(&fp->events_lock);
+	/* Non-blocking eventfd: a counter at its maximum is readable anyway. */
+	if (write(fp->event_fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+int fastpath_event_fd(const struct fastpath *fp)
+{
+	return fp->event_fd;
+}
+
+size_t fastpath_events(struct fastpath *fp, struct fp_event *out, size_t max)
+{
+	uint64_t n;
+	size_t got = 0;
+
+	if (read(fp->event_fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: nothing signalled; the ring is looked at anyway. */
+	}
+	pthread_mutex_lock(&fp->events_lock);
+	while (got < max && fp->ev_count) {
+		out[got++] = fp->ring[fp->ev_head];
+		fp->ev_head = (fp->ev_head + 1) % FASTPATH_EVENT_RING;
+		fp->ev_count--;
+	}
+	bool more = fp->ev_count > 0;
+	pthread_mutex_unlock(&fp->events_lock);
+	if (more) {
+		n = 1;
+		if (write(fp->event_fd, &n, sizeof(n)) < 0) {
+		}
+	}
+	return got;
+}
+
+/* ---- stats ---- */
+
+static void stats_add(struct fp_stats *sum, const struct fp_stats *s)
+{
+	const uint64_t *from = (const uint64_t *)s;
+	uint64_t *to = (uint64_t *)sum;
+
+	/* struct fp_stats is nothing but uint64_t counters. */
+	for (size_t i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
+		to[i] += from[i];
+}
+
+void fastpath_stats(const struct fastpath *fp, struct fp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < fp->n_workers; i++) {
+		struct worker *w = &fp->workers[i];
+		pthread_mutex_lock(&w->stats_lock);
+		stats_add(out, &w->stats);
+		pthread_mutex_unlock(&w->stats_lock);
+	}
+	pthread_mutex_lock((pthread_mutex_t *)&fp->events_lock);
+	out->events_lost += fp->events_lost;
+	pthread_mutex_unlock((pthread_mutex_t *)&fp->events_lock);
+}
+
+bool fastpath_has_ct_glue(const struct fastpath *fp)
+{
+	return fp->n_workers && fp->workers[0].glue;
+}
+
+/* ---- netlink helpers ---- */
+
+static int ack_cb(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	(void)data;
+	return MNL_CB_OK;
+}
+
+/* Sends nlh with NLM_F_ACK on nl and waits for the kernel's answer; data
+ * messages before it go to cb. 0 or -errno of the kernel. */
+static int request(struct mnl_socket *nl, uint32_t portid, struct nlmsghdr *nlh, uint8_t *buf,
+		   size_t bufsz, mnl_cb_t cb, void *data)
+{
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	uint32_t seq = nlh->nlmsg_seq;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsz);
+		if (n < 0)
+			return -errno;
+		int rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
+		if (rc == MNL_CB_STOP)
+			return 0;
+		if (rc < 0)
+			return -errno;
+	}
+}
+
+static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
+{
+	int saved;
+	if (nftio_netns_enter(netns, &saved))
+		return NULL;
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (nftio_netns_leave(saved)) {
+		/* Still in the target namespace: never go on from there. */
+		abort();
+	}
+	if (!nl)
+		return NULL;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(nl);
+		return NULL;
+	}
+	int on = 1;
+	/* A burst the socket cannot hold loses packets' messages (they fail
+	 * open through the kernel's queue timeout-less path); ENOBUFS would
+	 * only stop the loop. */
+	mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &on, sizeof(on));
+	*portid = mnl_socket_get_portid(nl);
+	return nl;
+}
+
+/* ---- conntrack over ctnetlink (kernels without the queue's ct glue) ---- */
+
+static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct fp_tuple *t, bool reverse)
+{
+	const uint8_t *src = reverse ? t->dst : t->src, *dst = reverse ? t->src : t->dst;
+	uint16_t sport = reverse ? t->dport : t->sport, dport = reverse ? t->sport : t->dport;
+
+	struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
+	struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	if (t->family == AF_INET) {
+		mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, src);
+		mnl_attr_put(nlh, CTA_IP_V4_DST, 4, dst);
+	} else {
+		mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, src);
+		mnl_attr_put(nlh, CTA_IP_V6_DST, 16, dst);
+	}
+	mnl_attr_nest_end(nlh, ip);
+	struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->protocol);
+	mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(sport));
+	mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dport));
+	mnl_attr_nest_end(nlh, proto);
+	mnl_attr_nest_end(nlh, tuple);
+}
+
+static struct nlmsghdr *ct_msg(struct worker *w, uint8_t *buf, uint16_t type, int family)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = ++w->ct_seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = (uint8_t)family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	return nlh;
+}
+
+struct ct_info {
+	bool has_id;
+	uint32_t id;
+	uint8_t labels[FP_LABEL_BYTES];
+};
+
+static int ct_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, CTA_MAX) < 0)
+		return MNL_CB_OK;
+	if (type == CTA_ID && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return MNL_CB_OK;
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+/* Reads CTA_ID and CTA_LABELS of a conntrack attribute stream. */
+static void ct_info_from(struct ct_info *ci, const struct nlattr **tb)
+{
+	if (tb[CTA_ID]) {
+		ci->has_id = true;
+		ci->id = ntohl(mnl_attr_get_u32(tb[CTA_ID]));
+	}
+	if (tb[CTA_LABELS]) {
+		size_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
+		memcpy(ci->labels, mnl_attr_get_payload(tb[CTA_LABELS]),
+		       n < FP_LABEL_BYTES ? n : FP_LABEL_BYTES);
+	}
+}
+
+static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr_cb, tb) < 0)
+		return MNL_CB_OK;
+	ct_info_from(data, tb);
+	return MNL_CB_OK;
+}
+
+/* The packet travels in the flow's original direction: its tuple is the
+ * original one unless NAT changed it before the queue (DNAT in prerouting),
+ * then its reverse is the reply tuple. */
+static int ct_lookup(struct worker *w, const struct fp_tuple *t, struct ct_info *ci, bool *by_reply)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+
+	for (int reply = 0; reply < 2; reply++) {
+		struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_GET, t->family);
+		put_tuple(nlh, reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, reply);
+		memset(ci, 0, sizeof(*ci));
+		int rc = request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), ct_get_cb, ci);
+		if (!rc && ci->has_id) {
+			*by_reply = reply;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int ct_set_label(struct worker *w, const struct fp_tuple *t, bool by_reply, unsigned bit)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t labels[FP_LABEL_BYTES] = { 0 };
+
+	fp_label_set(labels, bit);
+	struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_NEW, t->family);
+	put_tuple(nlh, by_reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, by_reply);
+	/* Label and mask alike: the kernel ORs the one bit in. */
+	mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
+	mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
+	return request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), NULL, NULL);
+}
+
+/* ---- the queue ---- */
+
+static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, w->queue);
+
+	nlh->nlmsg_seq = 1;
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, cmd);
+	if (cmd == NFQNL_CFG_CMD_BIND) {
+		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, COPY_RANGE);
+		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+	}
+	/* No packet can arrive before the bind succeeds, so the answer is the
+	 * first message to read. */
+	return request(w->nl, w->portid, nlh, buf, sizeof(buf), ack_cb, NULL);
+}
+
+static int queue_bind(struct worker *w)
+{
+	const uint32_t base = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
+	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, base | NFQA_CFG_F_CONNTRACK);
+
+	w->glue = !rc;
+	if (rc == -EOPNOTSUPP)
+		rc = queue_config(w, NFQNL_CFG_CMD_BIND, base);
+	return rc;
+}
+
+static void send_verdict(struct worker *w, uint32_t id, int verdict, int label_bit)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, w->queue);
+
+	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
+	if (label_bit >= 0 && w->glue) {
+		uint8_t labels[FP_LABEL_BYTES] = { 0 };
+		fp_label_set(labels, (unsigned)label_bit);
+		struct nlattr *ct = mnl_attr_nest_start(nlh, NFQA_CT);
+		mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
+		mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
+		mnl_attr_nest_end(nlh, ct);
+	}
+	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
+		pthread_mutex_lock(&w->stats_lock);
+		w->stats.verdict_errors++;
+		pthread_mutex_unlock(&w->stats_lock);
+	}
+}
+
+static uint64_t now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* Where the packet's conntrack id and labels come from: the NFQA_CT the
+ * kernel attached, or a ctnetlink lookup. */
+static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt,
+		     size_t len, struct ct_info *ci, struct fp_tuple *t, bool *by_reply)
+{
+	memset(ci, 0, sizeof(*ci));
+	if (ct_attr) {
+		const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(ct_attr, ct_attr_cb, tb) < 0)
+			return -EINVAL;
+		ct_info_from(ci, tb);
+		return ci->has_id ? 0 : -ENOENT;
+	}
+	if (w->glue || !w->ctnl || fp_packet_tuple(pkt, len, t))
+		return -ENOENT;
+	return ct_lookup(w, t, ci, by_reply);
+}
+
+static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size_t len,
+			 const struct nlattr *ct_attr)
+{
+	struct ct_info ci;
+	struct fp_tuple t;
+	bool by_reply = false;
+	struct fp_event ev;
+	bool has_event = false;
+	enum fp_verdict v;
+
+	int rc = packet_ct(w, ct_attr, pkt, len, &ci, &t, &by_reply);
+	pthread_mutex_lock(&w->stats_lock);
+	if (rc) {
+		/* Nothing to judge by: let it through (fail-open). */
+		w->stats.packets++;
+		w->stats.bytes += len;
+		w->stats.ct_unknown++;
+		v = FP_CONTINUE;
+	} else {
+		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
+			     &w->stats, &ev, &has_event);
+	}
+	pthread_mutex_unlock(&w->stats_lock);
+	if (has_event)
+		event_push(w->fp, &ev);
+
+	int label = v == FP_DONE ? POLICY_CT_LABEL_DONE
+		    : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
+				    : -1;
+	if (label >= 0 && !w->glue && ct_set_label(w, &t, by_reply, (unsigned)label)) {
+		pthread_mutex_lock(&w->stats_lock);
+		w->stats.verdict_errors++;
+		pthread_mutex_unlock(&w->stats_lock);
+	}
+	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
+	send_verdict(w, id, verdict, label);
+}
+
+static int packet_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct worker *w = data;
+	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
+
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
+		return MNL_CB_OK;
+	if (mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
+		return MNL_CB_OK;
+	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	uint32_t id = ntohl(ph->packet_id);
+	const uint8_t *pkt = NULL;
+	size_t len = 0;
+	if (attr[NFQA_PAYLOAD]) {
+		pkt = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+		len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	}
+	judge_packet(w, id, pkt, len, attr[NFQA_CT]);
+	return MNL_CB_OK;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(w->nl), .events = POLLIN };
+
+	while (!w->fp->stop) {
+		int n = poll(&pfd, 1, WORKER_POLL_MS);
+		if (n <= 0)
+			continue;
+		ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
+		if (got < 0)
+			continue; /* ENOBUFS and friends: the kernel failed those open */
+		w->rules = rules_get(w->fp);
+		mnl_cb_run(w->buf, (size_t)got, 0, w->portid, packet_cb, w);
+		rules_put(w->fp, w->rules);
+		w->rules = NULL;
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static void worker_close(struct worker *w)
+{
+	if (w->nl) {
+		queue_config(w, NFQNL_CFG_CMD_UNBIND, 0);
+		mnl_socket_close(w->nl);
+	}
+	if (w->ctnl)
+		mnl_socket_close(w->ctnl);
+	fp_flows_free(w->flows);
+	free(w->buf);
+	pthread_mutex_destroy(&w->stats_lock);
+}
+
+static int worker_open(struct fastpath *fp, struct worker *w, const char *netns, uint16_t queue,
+		       size_t max_flows)
+{
+	w->fp = fp;
+	w->queue = queue;
+	pthread_mutex_init(&w->stats_lock, NULL);
+	w->buf = malloc(RECV_BUF_SIZE);
+	w->flows = fp_flows_new(max_flows);
+	if (!w->buf || !w->flows)
+		return -ENOMEM;
+	if (!(w->nl = socket_open(netns, &w->portid)))
+		return -errno ? -errno : -EIO;
+	int rc = queue_bind(w);
+	if (rc) {
+		mnl_socket_close(w->nl);
+		w->nl = NULL;
+		return rc;
+	}
+	if (!w->glue && !(w->ctnl = socket_open(netns, &w->ct_portid)))
+		return -errno ? -errno : -EIO;
+	return 0;
+}
+
+void fastpath_stop(struct fastpath *fp)
+{
+	if (!fp)
+		return;
+	fp->stop = 1;
+	for (unsigned i = 0; i < fp->n_workers; i++)
+		if (fp->workers[i].running)
+			pthread_join(fp->workers[i].thread, NULL);
+	for (unsigned i = 0; i < fp->n_workers; i++)
+		worker_close(&fp->workers[i]);
+	free(fp->workers);
+	rules_put_locked(fp->current);
+	pthread_mutex_destroy(&fp->rules_lock);
+	pthread_mutex_destroy(&fp->events_lock);
+	if (fp->event_fd >= 0)
+		close(fp->event_fd);
+	free(fp);
+}
+
+int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue,
+			 unsigned workers)
+{
+	*out = NULL;
+	if (!workers || workers > FASTPATH_MAX_WORKERS || queue + workers - 1 > UINT16_MAX)
+		return -EINVAL;
+	struct fastpath *fp = calloc(1, sizeof(*fp));
+	if (!fp)
+		return -ENOMEM;
+	pthread_mutex_init(&fp->rules_lock, NULL);
+	pthread_mutex_init(&fp->events_lock, NULL);
+	fp->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	fp->workers = calloc(workers, sizeof(*fp->workers));
+	if (fp->event_fd < 0 || !fp->workers) {
+		fastpath_stop(fp);
+		return -ENOMEM;
+	}
+	/* An empty ruleset: every label names an unknown rule, flows clear. */
+	struct policy none = { 0 };
+	char err[64];
+	fp->current = rules_ref_new(fp_ruleset_build(&none, err, sizeof(err)));
+	if (!fp->current || !fp->current->rs) {
+		fastpath_stop(fp);
+		return -ENOMEM;
+	}
+	fp->n_workers = workers;
+	for (unsigned i = 0; i < workers; i++) {
+		int rc = worker_open(fp, &fp->workers[i], netns, (uint16_t)(queue + i),
+				     FP_MAX_FLOWS / workers);
+		if (rc) {
+			fastpath_stop(fp);
+			return rc;
+		}
+	}
+	for (unsigned i = 0; i < workers; i++) {
+		struct worker *w = &fp->workers[i];
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc) {
+			fastpath_stop(fp);
+			return -rc;
+		}
+		w->running = true;
+	}
+	*out = fp;
+	return 0;
+}
+
+int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers)
+{
+	return fastpath_start_netns(out, NULL, queue, workers);
+}
