@@ -18,6 +18,7 @@
 #include "appliance/conntrack.h"
 #include "appliance/control.h"
 #include "appliance/daemon.h"
+#include "appliance/fastpath.h"
 #include "appliance/linkwatch.h"
 #include "appliance/metrics.h"
 #include "appliance/nflog.h"
@@ -54,6 +55,10 @@ struct daemon {
 	uint64_t errors;
 	struct vpnmgr *vpn;
 	struct linkwatch *links; /* NULL: link events not watched */
+	struct fastpath *fp;	 /* NULL: inspection off */
+	/* What the fast path last got rules for (as vpn_policy, vpn_key). */
+	const struct txn_policy *fp_policy;
+	uint64_t fp_key[3];
 	bool reroute;		 /* a segment's interface changed: routes again */
 	/* What vpnmgr last applied: the running policy and the counters that
 	 * move with every change of it (a freed policy's address may return). */
@@ -178,6 +183,27 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "genid", genid);
 	json_kv_uint(r, "applies", d->txn.stats.applies);
 	json_kv_uint(r, "reloads", d->txn.stats.reloads);
+	json_key(r, "fastpath");
+	if (d->fp) {
+		struct fp_stats st;
+		fastpath_stats(d->fp, &st);
+		json_obj_begin(r);
+		json_kv_uint(r, "queue", d->conf.fastpath_queue);
+		json_kv_uint(r, "workers", d->conf.fastpath_workers);
+		json_kv_str(r, "conntrack", fastpath_has_ct_glue(d->fp) ? "glue" : "ctnetlink");
+		json_kv_uint(r, "packets", st.packets);
+		json_kv_uint(r, "flows", st.flows);
+		json_kv_uint(r, "cleared", st.done);
+		json_kv_uint(r, "blocked", st.blocked);
+		json_kv_uint(r, "segments_dropped", st.segments_dropped);
+		json_kv_uint(r, "malformed", st.malformed);
+		json_kv_uint(r, "table_full", st.table_full);
+		json_kv_uint(r, "events_lost", st.events_lost);
+		json_kv_uint(r, "verdict_errors", st.verdict_errors);
+		json_obj_end(r);
+	} else {
+		json_null(r);
+	}
 	json_key(r, "interfaces");
 	json_arr_begin(r);
 	for (size_t i = 0; i < d->conf.n_ifaces; i++) {
@@ -720,6 +746,30 @@ static void write_metrics(void *ctx, FILE *out)
 			"hvgate_log_events_total{result=\"dropped\"} %llu\n",
 			(unsigned long long)ev, (unsigned long long)wr, (unsigned long long)dr);
 	}
+	if (d->fp) {
+		struct fp_stats st;
+		fastpath_stats(d->fp, &st);
+		fprintf(out,
+			"# HELP hvgate_fastpath_packets_total Packets the inspection fast path judged.\n"
+			"# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n"
+			"# HELP hvgate_fastpath_flows_total Flows the fast path took up, cleared and blocked.\n"
+			"# TYPE hvgate_fastpath_flows_total counter\n"
+			"hvgate_fastpath_flows_total{verdict=\"inspected\"} %llu\n"
+			"hvgate_fastpath_flows_total{verdict=\"cleared\"} %llu\n"
+			"hvgate_fastpath_flows_total{verdict=\"blocked\"} %llu\n"
+			"# HELP hvgate_fastpath_errors_total Packets the fast path could not judge, by cause.\n"
+			"# TYPE hvgate_fastpath_errors_total counter\n"
+			"hvgate_fastpath_errors_total{cause=\"malformed\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"table_full\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"unknown_rule\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"verdict\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"events_lost\"} %llu\n",
+			(unsigned long long)st.packets, (unsigned long long)st.flows,
+			(unsigned long long)st.done, (unsigned long long)st.blocked,
+			(unsigned long long)st.malformed, (unsigned long long)st.table_full,
+			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
+			(unsigned long long)st.events_lost);
+	}
 	vpnmgr_metrics(d->vpn, out);
 }
 
@@ -999,6 +1049,97 @@ static void configure_fastpath(struct daemon *d)
 	       native == 1 ? "the nft queue expression" : "the xt NFQUEUE target");
 }
 
+/* Gives the fast path the running policy's inspect rules when it changed. */
+static void sync_fastpath(struct daemon *d)
+{
+	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
+	char err[256];
+
+	if (!d->fp || (d->fp_policy == d->txn.running && !memcmp(key, d->fp_key, sizeof(key))))
+		return;
+	struct fp_ruleset *rs = fp_ruleset_build(d->txn.running ? d->txn.running->policy : NULL, err,
+						 sizeof(err));
+	if (!rs) {
+		/* the old rules stay: the new policy's inspect rules are not judged */
+		syslog(LOG_ERR, "fastpath: %s; it keeps the rules of the previous policy", err);
+		return;
+	}
+	d->fp_policy = d->txn.running;
+	memcpy(d->fp_key, key, sizeof(key));
+	syslog(LOG_INFO, "fastpath: %zu inspect rule%s", fp_ruleset_count(rs),
+	       fp_ruleset_count(rs) == 1 ? "" : "s");
+	fastpath_set_rules(d->fp, rs);
+}
+
+static void start_fastpath(struct daemon *d)
+{
+	int rc = fastpath_start(&d->fp, d->conf.fastpath_queue, d->conf.fastpath_workers);
+	if (rc) {
+		/* inspected flows pass uninspected (the queue rules bypass) */
+		syslog(LOG_ERR, "fastpath: queues %u-%u: %s; inspect rules pass uninspected",
+		       d->conf.fastpath_queue, d->conf.fastpath_queue + d->conf.fastpath_workers - 1,
+		       rc == -EBUSY ? "bound by another program" : strerror(-rc));
+		d->fp = NULL;
+		return;
+	}
+	sync_fastpath(d);
+}
+
+static const char *l4_name(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : "other";
+}
+
+/* The fast path's decisions become events like the NFLOG ones (with
+ * "source":"fastpath"), in the event file, syslog and `show log`. */
+static void read_fastpath_events(struct daemon *d)
+{
+	struct fp_event ev[64];
+	size_t n;
+	uint64_t tick;
+
+	(void)!read(fastpath_event_fd(d->fp), &tick, sizeof(tick)); /* eventfd: reset */
+	while ((n = fastpath_events(d->fp, ev, sizeof(ev) / sizeof(ev[0]))) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			const struct fp_event *e = &ev[i];
+			const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+			const char *tenant = "";
+			char ts[40], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+			struct json_buf b;
+
+			for (size_t r = 0; p && r < p->n_rules; r++)
+				if (!strcmp(p->rules[r].id, e->rule_id) && p->rules[r].tenant != POLICY_NONE)
+					tenant = p->tenants[p->rules[r].tenant].name;
+			inet_ntop(e->family, e->src, src, sizeof(src));
+			inet_ntop(e->family, e->dst, dst, sizeof(dst));
+			nflogd_timestamp(ts, sizeof(ts));
+			json_buf_init(&b);
+			json_obj_begin(&b);
+			json_kv_str(&b, "time", ts);
+			json_kv_str(&b, "source", "fastpath");
+			json_kv_str(&b, "rule", e->rule_id);
+			json_kv_str(&b, "prefix", e->log_prefix);
+			json_kv_str(&b, "tenant", tenant);
+			json_kv_uint(&b, "match", e->match);
+			json_kv_str(&b, "family", e->family == AF_INET6 ? "ip6" : "ip");
+			json_kv_str(&b, "proto", l4_name(e->protocol));
+			json_kv_str(&b, "src", src);
+			json_kv_str(&b, "dst", dst);
+			json_kv_uint(&b, "sport", e->sport);
+			json_kv_uint(&b, "dport", e->dport);
+			json_kv_str(&b, "verdict", e->action == POLICY_BLOCK ? "block" : "pass");
+			json_obj_end(&b);
+			if (!b.oom) {
+				if (d->log)
+					nflogd_emit(d->log, b.s);
+				else
+					syslog(LOG_INFO, "event %s", b.s);
+			}
+			json_buf_free(&b);
+		}
+	}
+}
+
 static void on_link(const char *ifname, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -1032,7 +1173,7 @@ static void loop(struct daemon *d)
 
 	while (!d->stop) {
 		size_t n = 0, ctl_first, n_ctl;
-		int log_i = -1, met_i = -1, link_i = -1;
+		int log_i = -1, met_i = -1, link_i = -1, fp_i = -1;
 		char err[TXN_ERR_MAX];
 
 		pfd[n++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -1048,6 +1189,10 @@ static void loop(struct daemon *d)
 			link_i = (int)n;
 			pfd[n++] = (struct pollfd){ .fd = linkwatch_fd(d->links), .events = POLLIN };
 		}
+		if (d->fp) {
+			fp_i = (int)n;
+			pfd[n++] = (struct pollfd){ .fd = fastpath_event_fd(d->fp), .events = POLLIN };
+		}
 		ctl_first = n;
 		n_ctl = ctl_pollfds(&d->ctl, pfd + n, DAEMON_MAX_POLLFDS - n);
 		n += n_ctl;
@@ -1061,6 +1206,8 @@ static void loop(struct daemon *d)
 			nflogd_read(d->log);
 		if (link_i >= 0 && (pfd[link_i].revents & POLLIN))
 			read_links(d);
+		if (fp_i >= 0 && (pfd[fp_i].revents & POLLIN))
+			read_fastpath_events(d);
 		/* Also without input: MHD closes timed-out connections in
 		 * MHD_run, and the loop wakes at least every counter interval. */
 		if (met_i >= 0)
@@ -1069,6 +1216,7 @@ static void loop(struct daemon *d)
 		if (txn_tick(&d->txn, time(NULL), err, sizeof(err)) < 0)
 			syslog(LOG_ERR, "revert failed: %s", err);
 		sync_vpn(d);
+		sync_fastpath(d);
 		if (mono() >= d->next_sample)
 			sample_in_background(d);
 	}
@@ -1191,6 +1339,8 @@ int daemon_run(const char *conf_file)
 	if (vpnmgr_create(&d.vpn, d.conf.state_dir))
 		syslog(LOG_ERR, "vpn: out of memory; the policy's vpn blocks are not run");
 	sync_vpn(&d);
+	if (d.conf.fastpath_enabled)
+		start_fastpath(&d);
 	start_logs(&d);
 	start_metrics(&d);
 	sample_counters(&d);
@@ -1210,6 +1360,7 @@ int daemon_run(const char *conf_file)
 	}
 	rc = 0;
 out:
+	fastpath_stop(d.fp);
 	linkwatch_close(d.links);
 	vpnmgr_free(d.vpn);
 	ctl_close(&d.ctl);
