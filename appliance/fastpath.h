@@ -38,7 +38,7 @@ struct fastpath;
 
 /* Starts `workers` threads serving queues queue .. queue+workers-1 in the
  * current network namespace, with an empty ruleset (every flow is cleared
- * until fastpath_set_rules). -EBUSY: a queue is bound by someone else. */
+ * until fastpath_set_rules). -EPERM: a queue is bound by another socket. */
 int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers);
 /* The same in network namespace `netns` (a name under /var/run/netns;
  * NULL: the current one). Only the sockets live there; threads do not move. */

@@ -80,6 +80,14 @@ start_driver() {
 if start_driver; then pass driver-start; else fail driver-start "$(cat "$LAB_TMP/driver.err")"; exit 1; fi
 grep -q 'conntrack over ctnetlink' "$LAB_TMP/driver.err" && ctway=ctnetlink || ctway=glue
 echo "# fast path: conntrack labels through $ctway"
+# A queue has one listener: a second driver is refused.
+if "$HVGATE" fastpath run "$LAB_TMP/p.hvp" --queue $QUEUE --netns "$LAB-fw" --seconds 1 \
+	> /dev/null 2> "$LAB_TMP/second.err"; then
+	fail second-driver-refused "it ran"
+else
+	grep -q 'not permitted' "$LAB_TMP/second.err" && pass second-driver-refused ||
+		fail second-driver-refused "$(cat "$LAB_TMP/second.err")"
+fi
 
 # A benign request is answered (and its flow was queued).
 q0=$(queued)
