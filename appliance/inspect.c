@@ -63,9 +63,9 @@ struct flow {
 	uint32_t ct_id;
 	uint32_t next, older, newer;
 	uint64_t last_seen;
-	bool in_use;
 	bool has_seq;
-	uint32_t next_seq;
+	uint32_t base_seq; /* the stream's first byte */
+	uint32_t next_seq; /* the next byte expected */
 	uint32_t data_packets; /* TCP segments with new data, or UDP datagrams */
 	uint8_t *buf;	       /* FP_INSPECT_BYTES, TCP only, allocated at first data */
 	size_t buf_len;
@@ -326,7 +326,6 @@ static uint32_t flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
 	struct flow *f = &ft->flows[i];
 	ft->free_head = f->next;
 	f->ct_id = ct_id;
-	f->in_use = true;
 	f->last_seen = now;
 	uint32_t b = bucket_of(ft, ct_id);
 	f->next = ft->buckets[b];
@@ -587,35 +586,82 @@ static enum fp_verdict judge_udp(struct judge *j)
 	f->data_packets++;
 	enum fp_verdict v = decide(j, j->pk->payload, j->pk->payload_len,
 				   f->data_packets >= FP_INSPECT_PACKETS);
-	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !(j->has_event && *j->has_event))
+	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !*j->has_event)
 		j->st->window_done++;
 	if (v != FP_CONTINUE)
 		flow_remove(j->ft, i);
 	return v;
 }
 
-/* Appends the part of the segment past what the flow has seen. Returns
- * false for a segment that starts beyond the next expected byte (a gap). */
-static bool tcp_append(struct flow *f, const struct packet *pk, bool *new_data)
+/* The sequence number of a segment's first data byte: a SYN takes one
+ * number before its data (RFC 9293 section 3.4). */
+static uint32_t data_seq(const struct packet *pk)
 {
+	return pk->seq + ((pk->tcp_flags & TCP_SYN) ? 1 : 0);
+}
+
+/* The stream starts where the first packet of the flow seen here says: the
+ * SYN, the handshake's last ACK, or the first data. */
+static void tcp_start(struct flow *f, const struct packet *pk)
+{
+	if (f->has_seq)
+		return;
+	f->has_seq = true;
+	f->base_seq = f->next_seq = data_seq(pk);
+}
+
+enum append_result { APPEND_OK, APPEND_GAP, APPEND_UNSEEN };
+
+/* Appends the part of the segment past what the flow has seen. */
+static enum append_result tcp_append(struct flow *f, const struct packet *pk, bool *new_data)
+{
+	uint32_t seq = data_seq(pk);
+
 	*new_data = false;
-	if (!f->has_seq) {
-		f->has_seq = true;
-		f->next_seq = pk->seq;
-	}
-	int32_t ahead = (int32_t)(pk->seq - f->next_seq);
+	/* Bytes before the stream's start were never seen here: not a
+	 * retransmission of what the flow has, but data nobody inspected (or a
+	 * sender that opened with a bogus sequence number to make the real
+	 * data look old). The window ends long before the distance could wrap. */
+	if ((int32_t)(seq - f->base_seq) < 0)
+		return APPEND_UNSEEN;
+	int32_t ahead = (int32_t)(seq - f->next_seq);
 	if (ahead > 0)
-		return false;
+		return APPEND_GAP;
 	size_t skip = (size_t)(-(int64_t)ahead);
 	if (skip >= pk->payload_len)
-		return true; /* a retransmission of what the flow has */
+		return APPEND_OK; /* a retransmission of what the flow has */
 	size_t fresh = pk->payload_len - skip;
 	size_t room = FP_INSPECT_BYTES - f->buf_len;
-	memcpy(f->buf + f->buf_len, pk->payload + skip, fresh < room ? fresh : room);
-	f->buf_len += fresh < room ? fresh : room;
+	size_t take = fresh < room ? fresh : room;
+	memcpy(f->buf + f->buf_len, pk->payload + skip, take);
+	f->buf_len += take;
 	f->next_seq += (uint32_t)fresh;
 	*new_data = true;
-	return true;
+	return APPEND_OK;
+}
+
+static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
+{
+	struct flow *f = &j->ft->flows[i];
+	bool new_data;
+
+	if (!f->buf && !(f->buf = malloc(FP_INSPECT_BYTES))) {
+		flow_remove(j->ft, i);
+		j->st->table_full++;
+		return FP_DONE;
+	}
+	if (tcp_append(f, j->pk, &new_data) != APPEND_OK) {
+		j->st->segments_dropped++;
+		return FP_DROP_SEGMENT;
+	}
+	if (!new_data)
+		return FP_CONTINUE;
+	f->data_packets++;
+	bool window_full = f->buf_len >= FP_INSPECT_BYTES || f->data_packets >= FP_INSPECT_PACKETS;
+	enum fp_verdict v = decide(j, f->buf, f->buf_len, window_full);
+	if (v == FP_DONE && window_full && !*j->has_event)
+		j->st->window_done++;
+	return v;
 }
 
 static enum fp_verdict judge_tcp(struct judge *j)
@@ -624,35 +670,24 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	bool end = pk->tcp_flags & (TCP_FIN | TCP_RST);
 	uint32_t i;
 
-	if (!pk->payload_len) {
-		if (end && (i = flow_find(j->ft, j->ct_id)) != FLOW_NONE)
+	if (!pk->payload_len && end) {
+		if ((i = flow_find(j->ft, j->ct_id)) != FLOW_NONE)
 			flow_remove(j->ft, i);
 		return FP_CONTINUE;
 	}
+	/* A bare SYN makes no entry: spoofed SYNs that never complete the
+	 * handshake would fill the table (and a full table clears flows
+	 * unjudged). The handshake's last ACK says where the data starts. */
+	if (!pk->payload_len && (pk->tcp_flags & TCP_SYN))
+		return FP_CONTINUE;
 	bool full;
 	if ((i = flow_get(j, &full)) == FLOW_NONE)
 		return FP_DONE;
-	struct flow *f = &j->ft->flows[i];
-	if (!f->buf && !(f->buf = malloc(FP_INSPECT_BYTES))) {
-		flow_remove(j->ft, i);
-		j->st->table_full++;
-		return FP_DONE;
-	}
-	bool new_data;
-	if (!tcp_append(f, pk, &new_data)) {
-		j->st->segments_dropped++;
-		return FP_DROP_SEGMENT;
-	}
-	enum fp_verdict v = FP_CONTINUE;
-	if (new_data) {
-		f->data_packets++;
-		bool window_full =
-			f->buf_len >= FP_INSPECT_BYTES || f->data_packets >= FP_INSPECT_PACKETS;
-		v = decide(j, f->buf, f->buf_len, window_full);
-		if (v == FP_DONE && window_full && !(j->has_event && *j->has_event))
-			j->st->window_done++;
-	}
-	if (v != FP_CONTINUE || end)
+	tcp_start(&j->ft->flows[i], pk);
+	if (!pk->payload_len)
+		return FP_CONTINUE;
+	enum fp_verdict v = tcp_data(j, i);
+	if (v == FP_DONE || v == FP_BLOCK || (v == FP_CONTINUE && end))
 		flow_remove(j->ft, i);
 	return v;
 }

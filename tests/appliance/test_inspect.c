@@ -248,12 +248,57 @@ END_TEST
 
 START_TEST(handshake_packets_continue)
 {
-	struct pkt k = tcp4(5, TCP_ACK, "");
+	struct pkt k = tcp4(5, TCP_SYN, "");
 
 	ck_assert_int_eq(judge(10, &k), FP_CONTINUE);
+	/* A bare SYN makes no entry (spoofed SYNs must not fill the table). */
 	ck_assert_uint_eq(fp_flows_count(ft), 0);
-	k = tcp4(5, TCP_SYN, "");
+	k = tcp4(6, TCP_ACK, "");
 	ck_assert_int_eq(judge(10, &k), FP_CONTINUE);
+	/* The handshake's last ACK makes it: that fixes the stream's start. */
+	ck_assert_uint_eq(fp_flows_count(ft), 1);
+	ck_assert_uint_eq(st.done + st.blocked + st.segments_dropped, 0);
+}
+END_TEST
+
+START_TEST(handshake_ack_sets_the_sequence)
+{
+	struct pkt ack = tcp4(100, TCP_ACK, "");
+	struct pkt late = tcp4(108, TCP_ACK | TCP_PSH, "SELECT 1");
+	struct pkt first = tcp4(100, TCP_ACK | TCP_PSH, "x UNION ");
+
+	ck_assert_int_eq(judge(33, &ack), FP_CONTINUE);
+	/* Data past the handshake's ACK is a gap, even as the first data. */
+	ck_assert_int_eq(judge(33, &late), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(33, &first), FP_CONTINUE);
+	ck_assert_int_eq(judge(33, &late), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(data_before_the_stream_is_dropped)
+{
+	/* A sender opens with a bogus sequence number far ahead, hoping its
+	 * real data then looks like an old retransmission and passes unseen. */
+	struct pkt bogus = tcp4(100000, TCP_ACK, "");
+	struct pkt real = tcp4(1, TCP_ACK | TCP_PSH, "x UNION SELECT 1");
+	struct pkt bogus_data = tcp4(200000, TCP_ACK | TCP_PSH, "hello");
+
+	ck_assert_int_eq(judge(34, &bogus), FP_CONTINUE);
+	ck_assert_int_eq(judge(34, &real), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(35, &bogus_data), FP_CONTINUE);
+	ck_assert_int_eq(judge(35, &real), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.segments_dropped, 2);
+}
+END_TEST
+
+START_TEST(syn_with_data)
+{
+	/* TCP Fast Open: data in the SYN starts at ISN + 1. */
+	struct pkt syn = tcp4(41, TCP_SYN, "GET /?a=UNION");
+	struct pkt rest = tcp4(42 + 13, TCP_ACK, " SELECT");
+
+	ck_assert_int_eq(judge(36, &syn), FP_CONTINUE);
+	ck_assert_int_eq(judge(36, &rest), FP_BLOCK);
 }
 END_TEST
 
@@ -600,6 +645,9 @@ int main(void)
 	tcase_add_test(tc, pass_match_is_done);
 	tcase_add_test(tc, benign_data_continues);
 	tcase_add_test(tc, handshake_packets_continue);
+	tcase_add_test(tc, handshake_ack_sets_the_sequence);
+	tcase_add_test(tc, data_before_the_stream_is_dropped);
+	tcase_add_test(tc, syn_with_data);
 	tcase_add_test(tc, pattern_split_across_segments);
 	tcase_add_test(tc, retransmission_overlap_is_skipped);
 	tcase_add_test(tc, gap_is_dropped_then_in_order_passes);
