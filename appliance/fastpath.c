@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ struct worker {
 struct fastpath {
 	struct worker *workers;
 	unsigned n_workers;
-	volatile int stop;
+	atomic_int stop;
 	pthread_mutex_t rules_lock;
 	struct rules_ref *current;
 	pthread_mutex_t events_lock;
@@ -242,9 +243,9 @@ static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 		return NULL;
 	}
 	int on = 1;
-	/* A burst the socket cannot hold loses packets' messages (they fail
-	 * open through the kernel's queue timeout-less path); ENOBUFS would
-	 * only stop the loop. */
+	/* A burst the socket cannot hold: the kernel accepts what it could
+	 * not deliver (NFQA_CFG_F_FAIL_OPEN); ENOBUFS would tell us nothing
+	 * we could act on. */
 	mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &on, sizeof(on));
 	*portid = mnl_socket_get_portid(nl);
 	return nl;
@@ -479,15 +480,14 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 	send_verdict(w, id, verdict, label);
 }
 
-static int packet_cb(const struct nlmsghdr *nlh, void *data)
+static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 {
-	struct worker *w = data;
 	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
-		return MNL_CB_OK;
+		return;
 	if (mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
-		return MNL_CB_OK;
+		return;
 	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 	uint32_t id = ntohl(ph->packet_id);
 	const uint8_t *pkt = NULL;
@@ -497,7 +497,30 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data)
 		len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	}
 	judge_packet(w, id, pkt, len, attr[NFQA_CT]);
-	return MNL_CB_OK;
+}
+
+/* Handles every message of one read. Not mnl_cb_run: it stops at the first
+ * error message (a verdict the kernel refused), and the packets after it
+ * in the same read would never get theirs. */
+static void handle_messages(struct worker *w, size_t len)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)w->buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error) {
+				pthread_mutex_lock(&w->stats_lock);
+				w->stats.verdict_errors++;
+				pthread_mutex_unlock(&w->stats_lock);
+			}
+			continue;
+		}
+		if ((nlh->nlmsg_type & 0xff) == NFQNL_MSG_PACKET &&
+		    nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+			packet_cb(nlh, w);
+	}
 }
 
 static void *worker_main(void *arg)
@@ -505,15 +528,15 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(w->nl), .events = POLLIN };
 
-	while (!w->fp->stop) {
+	while (!atomic_load(&w->fp->stop)) {
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
 		if (n <= 0)
 			continue;
 		ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
-		if (got < 0)
-			continue; /* ENOBUFS and friends: the kernel failed those open */
+		if (got <= 0)
+			continue; /* what the socket could not hold, the kernel failed open */
 		w->rules = rules_get(w->fp);
-		mnl_cb_run(w->buf, (size_t)got, 0, w->portid, packet_cb, w);
+		handle_messages(w, (size_t)got);
 		rules_put(w->fp, w->rules);
 		w->rules = NULL;
 	}
@@ -562,7 +585,7 @@ void fastpath_stop(struct fastpath *fp)
 {
 	if (!fp)
 		return;
-	fp->stop = 1;
+	atomic_store(&fp->stop, 1);
 	for (unsigned i = 0; i < fp->n_workers; i++)
 		if (fp->workers[i].running)
 			pthread_join(fp->workers[i].thread, NULL);
