@@ -39,7 +39,7 @@ struct rules_ref {
 struct worker {
 	struct fastpath *fp;
 	uint16_t queue;
-	struct mnl_socket *nl;	/* the queue */
+	struct mnl_socket *nl;   /* the queue */
 	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
 	uint32_t portid, ct_portid, ct_seq;
 	bool glue;
@@ -208,7 +208,7 @@ static int ack_cb(const struct nlmsghdr *nlh, void *data)
 /* Sends nlh with NLM_F_ACK on nl and waits for the kernel's answer; data
  * messages before it go to cb. 0 or -errno of the kernel. */
 static int request(struct mnl_socket *nl, uint32_t portid, struct nlmsghdr *nlh, uint8_t *buf,
-		   size_t bufsz, mnl_cb_t cb, void *data)
+                   size_t bufsz, mnl_cb_t cb, void *data)
 {
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
@@ -324,7 +324,7 @@ static void ct_info_from(struct ct_info *ci, const struct nlattr **tb)
 
 static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+	const struct nlattr *tb[CTA_MAX + 1] = {0};
 
 	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr_cb, tb) < 0)
 		return MNL_CB_OK;
@@ -355,7 +355,7 @@ static int ct_lookup(struct worker *w, const struct fp_tuple *t, struct ct_info 
 static int ct_set_label(struct worker *w, const struct fp_tuple *t, bool by_reply, unsigned bit)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-	uint8_t labels[FP_LABEL_BYTES] = { 0 };
+	uint8_t labels[FP_LABEL_BYTES] = {0};
 
 	fp_label_set(labels, bit);
 	struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_NEW, t->family);
@@ -403,7 +403,7 @@ static void send_verdict(struct worker *w, uint32_t id, int verdict, int label_b
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
 	if (label_bit >= 0 && w->glue) {
-		uint8_t labels[FP_LABEL_BYTES] = { 0 };
+		uint8_t labels[FP_LABEL_BYTES] = {0};
 		fp_label_set(labels, (unsigned)label_bit);
 		struct nlattr *ct = mnl_attr_nest_start(nlh, NFQA_CT);
 		mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
@@ -426,12 +426,12 @@ static uint64_t now_seconds(void)
 
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup. */
-static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt,
-		     size_t len, struct ct_info *ci, struct fp_tuple *t, bool *by_reply)
+static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt, size_t len,
+                     struct ct_info *ci, struct fp_tuple *t, bool *by_reply)
 {
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
-		const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+		const struct nlattr *tb[CTA_MAX + 1] = {0};
 		if (mnl_attr_parse_nested(ct_attr, ct_attr_cb, tb) < 0)
 			return -EINVAL;
 		ct_info_from(ci, tb);
@@ -443,7 +443,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 }
 
 static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size_t len,
-			 const struct nlattr *ct_attr)
+                         const struct nlattr *ct_attr)
 {
 	struct ct_info ci;
 	struct fp_tuple t;
@@ -462,15 +462,15 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 		v = FP_CONTINUE;
 	} else {
 		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
-			     &w->stats, &ev, &has_event);
+		             &w->stats, &ev, &has_event);
 	}
 	pthread_mutex_unlock(&w->stats_lock);
 	if (has_event)
 		event_push(w->fp, &ev);
 
-	int label = v == FP_DONE ? POLICY_CT_LABEL_DONE
-		    : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
-				    : -1;
+	int label = v == FP_DONE    ? POLICY_CT_LABEL_DONE
+	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
+	                            : -1;
 	if (label >= 0 && !w->glue && ct_set_label(w, &t, by_reply, (unsigned)label)) {
 		pthread_mutex_lock(&w->stats_lock);
 		w->stats.verdict_errors++;
@@ -482,7 +482,7 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 {
-	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
 		return;
@@ -526,7 +526,7 @@ static void handle_messages(struct worker *w, size_t len)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd = { .fd = mnl_socket_get_fd(w->nl), .events = POLLIN };
+	struct pollfd pfd = {.fd = mnl_socket_get_fd(w->nl), .events = POLLIN};
 
 	while (!atomic_load(&w->fp->stop)) {
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
@@ -559,7 +559,7 @@ static void worker_close(struct worker *w)
 }
 
 static int worker_open(struct fastpath *fp, struct worker *w, const char *netns, uint16_t queue,
-		       size_t max_flows)
+                       size_t max_flows)
 {
 	w->fp = fp;
 	w->queue = queue;
@@ -600,8 +600,7 @@ void fastpath_stop(struct fastpath *fp)
 	free(fp);
 }
 
-int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue,
-			 unsigned workers)
+int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers)
 {
 	*out = NULL;
 	if (!workers || workers > FASTPATH_MAX_WORKERS || queue + workers - 1 > UINT16_MAX)
@@ -618,7 +617,7 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 		return -ENOMEM;
 	}
 	/* An empty ruleset: every label names an unknown rule, flows clear. */
-	struct policy none = { 0 };
+	struct policy none = {0};
 	char err[64];
 	fp->current = rules_ref_new(fp_ruleset_build(&none, err, sizeof(err)));
 	if (!fp->current || !fp->current->rs) {
@@ -628,7 +627,7 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 	fp->n_workers = workers;
 	for (unsigned i = 0; i < workers; i++) {
 		int rc = worker_open(fp, &fp->workers[i], netns, (uint16_t)(queue + i),
-				     FP_MAX_FLOWS / workers);
+		                     FP_MAX_FLOWS / workers);
 		if (rc) {
 			fastpath_stop(fp);
 			return rc;

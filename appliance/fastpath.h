@@ -43,7 +43,7 @@ int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers);
 /* The same in network namespace `netns` (a name under /var/run/netns;
  * NULL: the current one). Only the sockets live there; threads do not move. */
 int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue,
-			 unsigned workers);
+                         unsigned workers);
 /* Unbinds the queues, joins the workers (within half a second) and frees
  * everything. NULL is a no-op. */
 void fastpath_stop(struct fastpath *fp);

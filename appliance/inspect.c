@@ -18,23 +18,23 @@
 #define FP_DEPTH_LIMIT 10000
 
 /* RFC 791 section 3.1: IHL counts 32-bit words, at least 5. */
-#define IPV4_MIN_HDR 20
-#define IPV4_FLAG_MF 0x2000
+#define IPV4_MIN_HDR     20
+#define IPV4_FLAG_MF     0x2000
 #define IPV4_FRAG_OFFSET 0x1fff
 /* RFC 8200 section 3 and 4. */
-#define IPV6_HDR 40
-#define IPV6_FRAG_HDR 8
+#define IPV6_HDR         40
+#define IPV6_FRAG_HDR    8
 #define IPV6_FRAG_OFFSET 0xfff8
-#define IPV6_FRAG_MORE 0x0001
+#define IPV6_FRAG_MORE   0x0001
 /* Extension headers walked before giving up (RFC 8200 section 4.1 lists
  * each at most once or twice; more is an evasion attempt). */
 #define IPV6_MAX_EXT_HEADERS 8
 /* RFC 9293 section 3.1: data offset counts 32-bit words, at least 5. */
 #define TCP_MIN_HDR 20
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define UDP_HDR 8 /* RFC 768 */
+#define TCP_FIN     0x01
+#define TCP_SYN     0x02
+#define TCP_RST     0x04
+#define UDP_HDR     8 /* RFC 768 */
 
 struct fp_match {
 	pcre2_code *code;
@@ -64,10 +64,10 @@ struct flow {
 	uint32_t next, older, newer;
 	uint64_t last_seen;
 	bool has_seq;
-	uint32_t base_seq; /* the stream's first byte */
-	uint32_t next_seq; /* the next byte expected */
+	uint32_t base_seq;     /* the stream's first byte */
+	uint32_t next_seq;     /* the next byte expected */
 	uint32_t data_packets; /* TCP segments with new data, or UDP datagrams */
-	uint8_t *buf;	       /* FP_INSPECT_BYTES, TCP only, allocated at first data */
+	uint8_t *buf;          /* FP_INSPECT_BYTES, TCP only, allocated at first data */
 	size_t buf_len;
 };
 
@@ -109,7 +109,7 @@ size_t fp_ruleset_count(const struct fp_ruleset *rs)
 }
 
 static int match_build(struct fp_match *m, const struct policy_inspect_match *pm, char *err,
-		       size_t errsz)
+                       size_t errsz)
 {
 	int code;
 	PCRE2_SIZE off;
@@ -125,7 +125,7 @@ static int match_build(struct fp_match *m, const struct policy_inspect_match *pm
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof(msg));
 		snprintf(err, errsz, "/%s/: %s at offset %zu", pm->regex, (const char *)msg,
-			 (size_t)off);
+		         (size_t)off);
 		return -EINVAL;
 	}
 	/* Without JIT (or where it is refused) the interpreter does the same. */
@@ -311,7 +311,8 @@ static void flow_remove(struct fp_flows *ft, uint32_t i)
 
 void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st)
 {
-	while (ft->oldest != FLOW_NONE && ft->flows[ft->oldest].last_seen + FP_IDLE_SECONDS <= now) {
+	while (ft->oldest != FLOW_NONE &&
+	       ft->flows[ft->oldest].last_seen + FP_IDLE_SECONDS <= now) {
 		flow_remove(ft, ft->oldest);
 		st->expired++;
 	}
@@ -491,7 +492,7 @@ int fp_packet_tuple(const uint8_t *pkt, size_t len, struct fp_tuple *t)
 /* ---- matching ---- */
 
 static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
-		       const struct fp_rule *r, size_t mi, const struct packet *pk)
+                       const struct fp_rule *r, size_t mi, const struct packet *pk)
 {
 	const struct fp_match *m = &r->matches[mi];
 
@@ -514,11 +515,11 @@ static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
 /* The index of the first match of r that matches text, or -1. A match that
  * errs (its backtracking budget spent) counts as not matching. */
 static long run_matches(struct fp_flows *ft, const struct fp_rule *r, const uint8_t *text,
-			size_t len)
+                        size_t len)
 {
 	for (size_t i = 0; i < r->n_matches; i++) {
-		int rc = pcre2_match(r->matches[i].code, (PCRE2_SPTR)text, len, 0, 0, ft->md,
-				     ft->mctx);
+		int rc =
+		    pcre2_match(r->matches[i].code, (PCRE2_SPTR)text, len, 0, 0, ft->md, ft->mctx);
 		if (rc >= 0)
 			return (long)i;
 	}
@@ -584,8 +585,8 @@ static enum fp_verdict judge_udp(struct judge *j)
 		return FP_DONE;
 	struct flow *f = &j->ft->flows[i];
 	f->data_packets++;
-	enum fp_verdict v = decide(j, j->pk->payload, j->pk->payload_len,
-				   f->data_packets >= FP_INSPECT_PACKETS);
+	enum fp_verdict v =
+	    decide(j, j->pk->payload, j->pk->payload_len, f->data_packets >= FP_INSPECT_PACKETS);
 	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !*j->has_event)
 		j->st->window_done++;
 	if (v != FP_CONTINUE)
@@ -702,14 +703,20 @@ static enum fp_verdict count(struct fp_stats *st, enum fp_verdict v)
 }
 
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
-			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event)
+                         const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+                         uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event)
 {
 	struct packet pk;
 	bool ignored = false;
 	struct judge j = {
-		.ft = ft, .rs = rs, .ct_id = ct_id, .now = now, .st = st, .ev = ev, .pk = &pk,
-		.has_event = has_event ? has_event : &ignored,
+	    .ft = ft,
+	    .rs = rs,
+	    .ct_id = ct_id,
+	    .now = now,
+	    .st = st,
+	    .ev = ev,
+	    .pk = &pk,
+	    .has_event = has_event ? has_event : &ignored,
 	};
 
 	*j.has_event = false;

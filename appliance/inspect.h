@@ -31,49 +31,49 @@
 /* The inspection window: bytes of a TCP stream kept and matched, and
  * packets with data (TCP segments or UDP datagrams) judged, before the flow
  * is cleared without a decision. Requests and their headers fit in 4 KiB. */
-#define FP_INSPECT_BYTES 4096
+#define FP_INSPECT_BYTES   4096
 #define FP_INSPECT_PACKETS 16
 /* Bytes of struct fp_event's copies of the rule id and log prefix. */
-#define FP_RULE_ID_MAX 96
+#define FP_RULE_ID_MAX    96
 #define FP_LOG_PREFIX_MAX 128
 /* The conntrack label bitmap (nf_conntrack_labels.h: NF_CT_LABELS_MAX_SIZE). */
 #define FP_LABEL_BYTES 16
 
 enum fp_verdict {
-	FP_CONTINUE,	 /* accept; later packets of the flow come here too */
-	FP_DONE,	 /* accept and set the DONE label: the flow is cleared */
-	FP_BLOCK,	 /* drop and set the BLOCKED label: the kernel drops the rest */
+	FP_CONTINUE,     /* accept; later packets of the flow come here too */
+	FP_DONE,         /* accept and set the DONE label: the flow is cleared */
+	FP_BLOCK,        /* drop and set the BLOCKED label: the kernel drops the rest */
 	FP_DROP_SEGMENT, /* drop this packet only (TCP data past a gap) */
 };
 
 struct fp_stats {
 	uint64_t packets, bytes;
-	uint64_t flows;		   /* flow entries created */
-	uint64_t done, blocked;	   /* verdicts FP_DONE / FP_BLOCK */
+	uint64_t flows;            /* flow entries created */
+	uint64_t done, blocked;    /* verdicts FP_DONE / FP_BLOCK */
 	uint64_t segments_dropped; /* FP_DROP_SEGMENT */
-	uint64_t malformed;	   /* truncated or inconsistent headers */
-	uint64_t fragments;	   /* IP fragments (nothing to inspect in them) */
-	uint64_t unknown_rule;	   /* label rule number 0 or past the ruleset */
-	uint64_t table_full;	   /* no room for a new flow: cleared unjudged */
-	uint64_t expired;	   /* flow entries dropped after FP_IDLE_SECONDS */
-	uint64_t window_done;	   /* cleared at the window's end without a match */
-	uint64_t events_lost;	   /* fast path: event ring full */
+	uint64_t malformed;        /* truncated or inconsistent headers */
+	uint64_t fragments;        /* IP fragments (nothing to inspect in them) */
+	uint64_t unknown_rule;     /* label rule number 0 or past the ruleset */
+	uint64_t table_full;       /* no room for a new flow: cleared unjudged */
+	uint64_t expired;          /* flow entries dropped after FP_IDLE_SECONDS */
+	uint64_t window_done;      /* cleared at the window's end without a match */
+	uint64_t events_lost;      /* fast path: event ring full */
 	uint64_t verdict_errors;   /* fast path: the kernel refused a verdict or label */
-	uint64_t ct_unknown;	   /* fast path: no conntrack id or labels for the packet */
+	uint64_t ct_unknown;       /* fast path: no conntrack id or labels for the packet */
 };
 
 /* What a deciding match reports (every match that matches decides). */
 struct fp_event {
 	uint32_t ct_id;
 	char rule_id[FP_RULE_ID_MAX];
-	size_t rule;  /* inspect rule number, from 1 */
-	size_t match; /* index of the match in the rule's inspect block, from 0 */
+	size_t rule;               /* inspect rule number, from 1 */
+	size_t match;              /* index of the match in the rule's inspect block, from 0 */
 	enum policy_action action; /* POLICY_PASS or POLICY_BLOCK */
-	bool log;		   /* the match has `log` */
+	bool log;                  /* the match has `log` */
 	char log_prefix[FP_LOG_PREFIX_MAX]; /* "" when the match has none */
-	int family;			    /* AF_INET or AF_INET6 */
-	uint8_t protocol;		    /* IPPROTO_TCP or IPPROTO_UDP */
-	uint8_t src[16], dst[16];	    /* v4: the first 4 bytes */
+	int family;                         /* AF_INET or AF_INET6 */
+	uint8_t protocol;                   /* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t src[16], dst[16];           /* v4: the first 4 bytes */
 	uint16_t sport, dport;
 };
 
@@ -103,8 +103,8 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
  * (monotonic). Counts into st. When a match decides, fills *ev (if ev is not
  * NULL) and sets *has_event (if not NULL); otherwise sets it false. */
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
-			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+                         const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+                         uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
 
 /* The addresses, protocol and ports of a packet (conntrack's tuple of the
  * direction it travels). 0, or -EINVAL for a malformed packet, a fragment

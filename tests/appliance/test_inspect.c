@@ -11,17 +11,16 @@
 #include "policy/lower.h"
 #include "policy/policy.h"
 
-static const char policy_text[] =
-	"zone lan { interface \"lan0\" }\n"
-	"zone dmz { interface \"dmz0\" }\n"
-	"pass from lan to dmz service tcp port 80 inspect {\n"
-	"  block content /(?i)union\\s+select/ log \"sqli\"\n"
-	"  pass content /^GET \\/health/\n"
-	"}\n"
-	"pass from lan to dmz service tcp port 22\n"
-	"pass from lan to dmz service udp port 53 inspect {\n"
-	"  block content /evil/ log\n"
-	"}\n";
+static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
+                                  "zone dmz { interface \"dmz0\" }\n"
+                                  "pass from lan to dmz service tcp port 80 inspect {\n"
+                                  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
+                                  "  pass content /^GET \\/health/\n"
+                                  "}\n"
+                                  "pass from lan to dmz service tcp port 22\n"
+                                  "pass from lan to dmz service udp port 53 inspect {\n"
+                                  "  block content /evil/ log\n"
+                                  "}\n";
 
 static struct policy_diags diags;
 static struct policy *pol;
@@ -154,7 +153,7 @@ static struct pkt tcp6_ext(uint32_t seq, const char *data)
 }
 
 static enum fp_verdict judge_ev(const uint8_t *labels, uint32_t ct, const struct pkt *k,
-				uint64_t now, struct fp_event *ev, bool *has)
+                                uint64_t now, struct fp_event *ev, bool *has)
 {
 	return fp_judge(ft, rs, ct, labels, k->b, k->len, now, &st, ev, has);
 }
@@ -454,7 +453,7 @@ START_TEST(truncated_packets_are_malformed)
 		memcpy(copy, full.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 22, labels_tcp, copy, len, 100, &st, NULL, NULL),
-				 FP_CONTINUE);
+		                 FP_CONTINUE);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -463,7 +462,7 @@ START_TEST(truncated_packets_are_malformed)
 		memcpy(copy, v6.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 23, labels_tcp, copy, len, 100, &st, NULL, NULL),
-				 FP_CONTINUE);
+		                 FP_CONTINUE);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -549,7 +548,7 @@ START_TEST(udp_datagram_count_window)
 	struct pkt a = udp4("fine");
 	for (int i = 1; i <= FP_INSPECT_PACKETS; i++)
 		ck_assert_int_eq(judge_ev(labels_udp, 31, &a, 100, NULL, NULL),
-				 i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
+		                 i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
 	ck_assert_uint_eq(st.window_done, 1);
 }
 END_TEST
@@ -574,17 +573,17 @@ START_TEST(table_full_is_done)
 	struct pkt k = tcp4(1, TCP_ACK, "abc");
 
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-			 FP_CONTINUE);
+	                 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-			 FP_CONTINUE);
+	                 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-			 FP_DONE);
+	                 FP_DONE);
 	ck_assert_uint_eq(st.table_full, 1);
 	ck_assert_uint_eq(fp_flows_count(small), 2);
 	/* A known flow still goes on. */
 	k = tcp4(4, TCP_ACK, "def");
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 101, &st, NULL, NULL),
-			 FP_CONTINUE);
+	                 FP_CONTINUE);
 	fp_flows_free(small);
 }
 END_TEST
@@ -596,22 +595,20 @@ START_TEST(idle_flows_expire)
 	struct pkt rest = tcp4(12, TCP_ACK, " SELECT");
 
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-			 FP_CONTINUE);
+	                 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 130, &st, NULL, NULL),
-			 FP_CONTINUE);
+	                 FP_CONTINUE);
 	fp_flows_expire(small, 100 + FP_IDLE_SECONDS - 1, &st);
 	ck_assert_uint_eq(fp_flows_count(small), 2);
 	fp_flows_expire(small, 100 + FP_IDLE_SECONDS, &st);
 	ck_assert_uint_eq(fp_flows_count(small), 1);
 	ck_assert_uint_eq(st.expired, 1);
 	/* Flow 1 starts afresh: its old bytes are gone, " SELECT" alone passes. */
-	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, rest.b, rest.len, 161, &st, NULL,
-				  NULL),
-			 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, rest.b, rest.len, 161, &st, NULL, NULL),
+	                 FP_CONTINUE);
 	/* Flow 2, seen at 130, is still whole at 161. */
-	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, rest.b, rest.len, 161, &st, NULL,
-				  NULL),
-			 FP_BLOCK);
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, rest.b, rest.len, 161, &st, NULL, NULL),
+	                 FP_BLOCK);
 	fp_flows_free(small);
 }
 END_TEST
@@ -623,9 +620,8 @@ START_TEST(many_flows_reuse_entries)
 
 	/* Each decided flow frees its entry: far more flows than entries. */
 	for (uint32_t ct = 1; ct <= 1000; ct++)
-		ck_assert_int_eq(fp_judge(small, rs, ct, labels_tcp, k.b, k.len, 100, &st, NULL,
-					  NULL),
-				 FP_DONE);
+		ck_assert_int_eq(
+		    fp_judge(small, rs, ct, labels_tcp, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
 	ck_assert_uint_eq(fp_flows_count(small), 0);
 	ck_assert_uint_eq(st.table_full, 0);
 	fp_flows_free(small);

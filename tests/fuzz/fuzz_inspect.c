@@ -14,17 +14,16 @@
 #include "policy/lower.h"
 #include "policy/policy.h"
 
-static const char policy_text[] =
-	"zone lan { interface \"lan0\" }\n"
-	"zone dmz { interface \"dmz0\" }\n"
-	"pass from lan to dmz service tcp port 80 inspect {\n"
-	"  block content /(?i)union\\s+select/ log \"sqli\"\n"
-	"  pass content /^GET \\/health/\n"
-	"}\n"
-	"pass from lan to dmz service udp port 53 inspect {\n"
-	"  block content /ev(il)+/ log\n"
-	"  pass content /(a|b)*c/s\n"
-	"}\n";
+static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
+                                  "zone dmz { interface \"dmz0\" }\n"
+                                  "pass from lan to dmz service tcp port 80 inspect {\n"
+                                  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
+                                  "  pass content /^GET \\/health/\n"
+                                  "}\n"
+                                  "pass from lan to dmz service udp port 53 inspect {\n"
+                                  "  block content /ev(il)+/ log\n"
+                                  "  pass content /(a|b)*c/s\n"
+                                  "}\n";
 
 /* Flows the fuzzer's packets are spread over, and the table's room: fewer
  * entries than flows, so a full table is reached too. */
@@ -53,8 +52,8 @@ static struct fp_ruleset *rules(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct fp_ruleset *rs = rules();
-	uint8_t labels[FP_LABEL_BYTES] = { 0 };
-	struct fp_stats st = { 0 };
+	uint8_t labels[FP_LABEL_BYTES] = {0};
+	struct fp_stats st = {0};
 	struct fp_event ev;
 	bool has;
 	uint64_t now = 1000;
