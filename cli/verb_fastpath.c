@@ -20,11 +20,14 @@
 /* Events taken from the fast path per wake-up. */
 #define RUN_EVENT_BATCH 64
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, reload_signal;
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	if (sig == SIGHUP)
+		reload_signal = 1;
+	else
+		stop_signal = sig;
 }
 
 static int usage(FILE *out)
@@ -181,18 +184,6 @@ static double monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void serve(struct fastpath *fp, long seconds)
-{
-	struct pollfd pfd = {.fd = fastpath_event_fd(fp), .events = POLLIN};
-	double end = seconds ? monotonic() + (double)seconds : 0;
-
-	while (!stop_signal && (!end || monotonic() < end)) {
-		if (poll(&pfd, 1, RUN_POLL_MS) > 0)
-			drain_events(fp);
-	}
-	drain_events(fp);
-}
-
 static struct fp_ruleset *load_rules(const char *path)
 {
 	struct policy_diags d;
@@ -207,6 +198,37 @@ static struct fp_ruleset *load_rules(const char *path)
 	policy_free(p);
 	policy_diags_free(&d);
 	return rs;
+}
+
+/* SIGHUP: the policy again; the workers switch to the new rules between two
+ * reads, the old rules are freed when the last worker lets go of them. */
+static void reload(struct fastpath *fp, const char *path)
+{
+	struct fp_ruleset *rs = load_rules(path);
+
+	if (!rs) {
+		fprintf(stderr, "hvgate fastpath: reload failed, the rules stay as they were\n");
+		return;
+	}
+	size_t n = fp_ruleset_count(rs);
+	fastpath_set_rules(fp, rs);
+	fprintf(stderr, "hvgate fastpath: reloaded, %zu inspect rule%s\n", n, n == 1 ? "" : "s");
+}
+
+static void serve(struct fastpath *fp, const char *path, long seconds)
+{
+	struct pollfd pfd = {.fd = fastpath_event_fd(fp), .events = POLLIN};
+	double end = seconds ? monotonic() + (double)seconds : 0;
+
+	while (!stop_signal && (!end || monotonic() < end)) {
+		if (poll(&pfd, 1, RUN_POLL_MS) > 0)
+			drain_events(fp);
+		if (reload_signal) {
+			reload_signal = 0;
+			reload(fp, path);
+		}
+	}
+	drain_events(fp);
 }
 
 static int run(int argc, char **argv)
@@ -234,7 +256,8 @@ static int run(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	serve(fp, a.seconds);
+	sigaction(SIGHUP, &sa, NULL);
+	serve(fp, a.policy, a.seconds);
 	print_stats(fp);
 	fastpath_stop(fp);
 	return CLI_EXIT_OK;

@@ -171,6 +171,16 @@ EOF
 r=$(at client timeout 10 python3 "$LAB_TMP/udp.py" 10.10.2.2 2>&1)
 [ "$r" = "reply none none" ] && pass udp-evil-blocks-flow || fail udp-evil-blocks-flow "saw '$r'"
 
+# SIGHUP reads the policy again: the new rules take over while the workers
+# run (fastpath_set_rules), the old pattern is gone.
+sed -i 's#/(?i)union\\s+select/#/forbidden/#' "$LAB_TMP/p.hvp"
+kill -HUP "$DRIVER"
+if wait_for 3 grep -q 'reloaded, 2 inspect rules' "$LAB_TMP/driver.err"; then pass reload; else fail reload "$(tail -2 "$LAB_TMP/driver.err")"; fi
+r=$(request 10.10.2.2 'GET /?q=forbidden HTTP/1.0')
+[ -z "$r" ] && pass reload-new-rule-blocks || fail reload-new-rule-blocks "got '$r'"
+r=$(request 10.10.2.2 'GET /?id=1 UNION SELECT 1 HTTP/1.0')
+[ "$r" = 'GET /?id=1 UNION SELECT 1 HTTP/1.0' ] && pass reload-old-rule-gone || fail reload-old-rule-gone "got '$r'"
+
 # The driver's counters, printed when it stops.
 kill "$DRIVER"; i=0
 while kill -0 "$DRIVER" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
