@@ -38,7 +38,9 @@ struct rules_ref {
 
 struct worker {
 	struct fastpath *fp;
-	uint16_t queue;
+	uint16_t queue;	 /* its queue of block 0: flows under inspection */
+	unsigned blocks; /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
+	struct fp_flows *first; /* scratch for a first packet whose connection is unknown */
 	struct mnl_socket *nl;   /* the queue */
 	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
 	uint32_t portid, ct_portid, ct_seq;
@@ -396,10 +398,41 @@ static int queue_bind(struct worker *w)
 	return rc;
 }
 
-static void send_verdict(struct worker *w, uint32_t id, int verdict, int label_bit)
+/* The queue of block k of this worker: block k of the queues starts at
+ * the first queue + k * workers (policy/lower.h). */
+static uint16_t block_queue(const struct worker *w, unsigned k)
+{
+	return (uint16_t)(w->queue + k * w->fp->n_workers);
+}
+
+/* Binds the worker's queues of blocks up to `blocks` - 1 (one per inspect
+ * rule; block 0 is bound at start). Packets already arrive on the socket,
+ * so no acknowledgement is awaited: a refused bind comes back as an error
+ * message, counted like a refused verdict, and its queue's packets pass
+ * (bypass). Queues of rules that went away stay bound, unused. */
+static void bind_blocks(struct worker *w, unsigned blocks)
+{
+	const uint32_t flags = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (w->glue ? NFQA_CFG_F_CONNTRACK : 0);
+	for (; w->blocks < blocks; w->blocks++) {
+		uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, block_queue(w, w->blocks));
+		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
+		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, COPY_RANGE);
+		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+		if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
+			pthread_mutex_lock(&w->stats_lock);
+			w->stats.verdict_errors++;
+			pthread_mutex_unlock(&w->stats_lock);
+			return; /* tried again on the next round */
+		}
+	}
+}
+
+static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, w->queue);
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, queue);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
 	if (label_bit >= 0 && w->glue) {
@@ -442,8 +475,30 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 	return ct_lookup(w, t, ci, by_reply);
 }
 
-static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size_t len,
-                         const struct nlattr *ct_attr)
+/* The first packet of an inspect rule's new flow (it came on the rule's
+ * own queue block) whose connection conntrack cannot show yet: it is not
+ * confirmed until the packet goes on. The queue names the rule; the packet
+ * is judged alone, in a table emptied after it (the connection's later
+ * packets come with their labels and are judged as a flow). No label can
+ * be set on it, so a cleared flow's next packets come here again and a
+ * blocked flow dies with its dropped first packet. */
+static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
+				   struct fp_event *ev, bool *has_event)
+{
+	uint8_t labels[FP_LABEL_BYTES] = {0};
+	struct fp_stats scratch = {0};
+	fp_label_set(labels, POLICY_CT_LABEL_PENDING);
+	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
+		if (rule >> i & 1)
+			fp_label_set(labels, POLICY_CT_LABEL_RULE_SHIFT + i);
+	enum fp_verdict v = fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev,
+				     has_event);
+	fp_flows_expire(w->first, FP_IDLE_SECONDS, &scratch);
+	return v;
+}
+
+static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
+			 size_t len, const struct nlattr *ct_attr)
 {
 	struct ct_info ci;
 	struct fp_tuple t;
@@ -451,10 +506,14 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 	struct fp_event ev;
 	bool has_event = false;
 	enum fp_verdict v;
+	unsigned rule = (unsigned)(queue - w->queue) / w->fp->n_workers; /* 0: block 0 */
 
 	int rc = packet_ct(w, ct_attr, pkt, len, &ci, &t, &by_reply);
 	pthread_mutex_lock(&w->stats_lock);
-	if (rc) {
+	if (rc && rule) {
+		v = judge_first(w, rule, pkt, len, &ev, &has_event);
+		rc = -ENOENT; /* no connection to label */
+	} else if (rc) {
 		/* Nothing to judge by: let it through (fail-open). */
 		w->stats.packets++;
 		w->stats.bytes += len;
@@ -468,7 +527,8 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 	if (has_event)
 		event_push(w->fp, &ev);
 
-	int label = v == FP_DONE    ? POLICY_CT_LABEL_DONE
+	int label = rc                ? -1
+		    : v == FP_DONE    ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
 	if (label >= 0 && !w->glue && ct_set_label(w, &t, by_reply, (unsigned)label)) {
@@ -477,7 +537,7 @@ static void judge_packet(struct worker *w, uint32_t id, const uint8_t *pkt, size
 		pthread_mutex_unlock(&w->stats_lock);
 	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
-	send_verdict(w, id, verdict, label);
+	send_verdict(w, queue, id, verdict, label);
 }
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
@@ -496,7 +556,11 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 		pkt = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
 		len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	}
-	judge_packet(w, id, pkt, len, attr[NFQA_CT]);
+	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+	uint16_t queue = ntohs(nfg->res_id);
+	if (queue < w->queue || (queue - w->queue) % w->fp->n_workers)
+		return; /* not one of ours */
+	judge_packet(w, queue, id, pkt, len, attr[NFQA_CT]);
 }
 
 /* Handles every message of one read. Not mnl_cb_run: it stops at the first
@@ -529,6 +593,10 @@ static void *worker_main(void *arg)
 	struct pollfd pfd = {.fd = mnl_socket_get_fd(w->nl), .events = POLLIN};
 
 	while (!atomic_load(&w->fp->stop)) {
+		w->rules = rules_get(w->fp);
+		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
+		rules_put(w->fp, w->rules);
+		w->rules = NULL;
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
 		if (n <= 0)
 			continue;
@@ -554,6 +622,7 @@ static void worker_close(struct worker *w)
 	if (w->ctnl)
 		mnl_socket_close(w->ctnl);
 	fp_flows_free(w->flows);
+	fp_flows_free(w->first);
 	free(w->buf);
 	pthread_mutex_destroy(&w->stats_lock);
 }
@@ -566,7 +635,9 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	pthread_mutex_init(&w->stats_lock, NULL);
 	w->buf = malloc(RECV_BUF_SIZE);
 	w->flows = fp_flows_new(max_flows);
-	if (!w->buf || !w->flows)
+	w->first = fp_flows_new(1);
+	w->blocks = 1;
+	if (!w->buf || !w->flows || !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
