@@ -55,14 +55,20 @@ struct fp_ruleset {
 };
 
 /* One flow under inspection. Entries live in one array; `next` chains a
- * hash bucket, `older`/`newer` the idle list (least recently seen first),
+ * hash bucket, `older`/`newer` the entry's list (least recently seen first),
  * all as indexes, FLOW_NONE ending a list. */
 #define FLOW_NONE UINT32_MAX
+
+/* How long the entry of a TCP flow whose sender closed it (FIN) stays, as a
+ * marker: the sender's last ACK follows within a round trip, and without
+ * the marker it would open a new entry that idles for FP_IDLE_SECONDS. */
+#define FLOW_CLOSED_SECONDS 5
 
 struct flow {
 	uint32_t ct_id;
 	uint32_t next, older, newer;
 	uint64_t last_seen;
+	bool closed; /* on the closed list: a marker, not inspected any more */
 	bool has_seq;
 	uint32_t base_seq;     /* the stream's first byte */
 	uint32_t next_seq;     /* the next byte expected */
@@ -71,13 +77,18 @@ struct flow {
 	size_t buf_len;
 };
 
+struct flow_list {
+	uint32_t oldest, newest;
+};
+
 struct fp_flows {
 	struct flow *flows;
-	uint32_t cap, count;
+	uint32_t cap;
+	uint32_t count;    /* flows under inspection (not closed markers) */
 	uint32_t *buckets; /* n_buckets, a power of two */
 	uint32_t n_buckets;
 	uint32_t free_head; /* unused entries chained by `next` */
-	uint32_t oldest, newest;
+	struct flow_list idle, closed;
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 };
@@ -228,7 +239,8 @@ struct fp_flows *fp_flows_new(size_t max_flows)
 	for (uint32_t i = 0; i < ft->cap; i++)
 		ft->flows[i].next = i + 1 < ft->cap ? i + 1 : FLOW_NONE;
 	ft->free_head = 0;
-	ft->oldest = ft->newest = FLOW_NONE;
+	ft->idle.oldest = ft->idle.newest = FLOW_NONE;
+	ft->closed.oldest = ft->closed.newest = FLOW_NONE;
 	return ft;
 }
 
@@ -265,31 +277,38 @@ static uint32_t flow_find(const struct fp_flows *ft, uint32_t ct_id)
 	return FLOW_NONE;
 }
 
-static void idle_unlink(struct fp_flows *ft, uint32_t i)
+static struct flow_list *list_of(struct fp_flows *ft, uint32_t i)
+{
+	return ft->flows[i].closed ? &ft->closed : &ft->idle;
+}
+
+static void list_unlink(struct fp_flows *ft, uint32_t i)
 {
 	struct flow *f = &ft->flows[i];
+	struct flow_list *l = list_of(ft, i);
 
 	if (f->older != FLOW_NONE)
 		ft->flows[f->older].newer = f->newer;
 	else
-		ft->oldest = f->newer;
+		l->oldest = f->newer;
 	if (f->newer != FLOW_NONE)
 		ft->flows[f->newer].older = f->older;
 	else
-		ft->newest = f->older;
+		l->newest = f->older;
 }
 
-static void idle_push(struct fp_flows *ft, uint32_t i)
+static void list_push(struct fp_flows *ft, uint32_t i)
 {
 	struct flow *f = &ft->flows[i];
+	struct flow_list *l = list_of(ft, i);
 
-	f->older = ft->newest;
+	f->older = l->newest;
 	f->newer = FLOW_NONE;
-	if (ft->newest != FLOW_NONE)
-		ft->flows[ft->newest].newer = i;
+	if (l->newest != FLOW_NONE)
+		ft->flows[l->newest].newer = i;
 	else
-		ft->oldest = i;
-	ft->newest = i;
+		l->oldest = i;
+	l->newest = i;
 }
 
 static void flow_remove(struct fp_flows *ft, uint32_t i)
@@ -300,28 +319,52 @@ static void flow_remove(struct fp_flows *ft, uint32_t i)
 	while (*link != i)
 		link = &ft->flows[*link].next;
 	*link = f->next;
-	idle_unlink(ft, i);
+	list_unlink(ft, i);
+	if (!f->closed)
+		ft->count--;
 	uint8_t *buf = f->buf; /* kept for the entry's next flow */
 	memset(f, 0, sizeof(*f));
 	f->buf = buf;
 	f->next = ft->free_head;
 	ft->free_head = i;
-	ft->count--;
+}
+
+/* Turns a flow into a closed marker, or a marker back into a fresh flow. */
+static void flow_set_closed(struct fp_flows *ft, uint32_t i, bool closed, uint64_t now)
+{
+	struct flow *f = &ft->flows[i];
+
+	list_unlink(ft, i);
+	if (closed)
+		ft->count--;
+	else
+		ft->count++;
+	f->closed = closed;
+	f->has_seq = false;
+	f->data_packets = 0;
+	f->buf_len = 0;
+	f->last_seen = now;
+	list_push(ft, i);
 }
 
 void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st)
 {
-	while (ft->oldest != FLOW_NONE &&
-	       ft->flows[ft->oldest].last_seen + FP_IDLE_SECONDS <= now) {
-		flow_remove(ft, ft->oldest);
+	while (ft->idle.oldest != FLOW_NONE &&
+	       ft->flows[ft->idle.oldest].last_seen + FP_IDLE_SECONDS <= now) {
+		flow_remove(ft, ft->idle.oldest);
 		st->expired++;
 	}
+	while (ft->closed.oldest != FLOW_NONE &&
+	       ft->flows[ft->closed.oldest].last_seen + FLOW_CLOSED_SECONDS <= now)
+		flow_remove(ft, ft->closed.oldest);
 }
 
 static uint32_t flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
 {
+	/* A full table gives up the oldest closed marker before a new flow. */
+	if (ft->free_head == FLOW_NONE && ft->closed.oldest != FLOW_NONE)
+		flow_remove(ft, ft->closed.oldest);
 	uint32_t i = ft->free_head;
-
 	if (i == FLOW_NONE)
 		return FLOW_NONE;
 	struct flow *f = &ft->flows[i];
@@ -331,7 +374,7 @@ static uint32_t flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
 	uint32_t b = bucket_of(ft, ct_id);
 	f->next = ft->buckets[b];
 	ft->buckets[b] = i;
-	idle_push(ft, i);
+	list_push(ft, i);
 	ft->count++;
 	return i;
 }
@@ -560,10 +603,15 @@ static uint32_t flow_get(struct judge *j, bool *full)
 	uint32_t i = flow_find(j->ft, j->ct_id);
 
 	*full = false;
+	if (i != FLOW_NONE && j->ft->flows[i].closed) {
+		flow_set_closed(j->ft, i, false, j->now);
+		j->st->flows++;
+		return i;
+	}
 	if (i != FLOW_NONE) {
-		idle_unlink(j->ft, i);
-		idle_push(j->ft, i);
+		list_unlink(j->ft, i);
 		j->ft->flows[i].last_seen = j->now;
+		list_push(j->ft, i);
 		return i;
 	}
 	i = flow_add(j->ft, j->ct_id, j->now);
@@ -665,15 +713,29 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 	return v;
 }
 
+/* FIN: the entry stays a while as a closed marker; RST: it goes. */
+static void flow_end(struct fp_flows *ft, uint32_t i, const struct packet *pk, uint64_t now)
+{
+	if (pk->tcp_flags & TCP_RST)
+		flow_remove(ft, i);
+	else
+		flow_set_closed(ft, i, true, now);
+}
+
 static enum fp_verdict judge_tcp(struct judge *j)
 {
 	const struct packet *pk = j->pk;
 	bool end = pk->tcp_flags & (TCP_FIN | TCP_RST);
 	uint32_t i;
 
+	i = flow_find(j->ft, j->ct_id);
+	/* After the sender's FIN its last ACK is nothing new (data, such as a
+	 * retransmission of what came with the FIN, starts afresh below). */
+	if (i != FLOW_NONE && j->ft->flows[i].closed && !pk->payload_len)
+		return FP_CONTINUE;
 	if (!pk->payload_len && end) {
-		if ((i = flow_find(j->ft, j->ct_id)) != FLOW_NONE)
-			flow_remove(j->ft, i);
+		if (i != FLOW_NONE)
+			flow_end(j->ft, i, pk, j->now);
 		return FP_CONTINUE;
 	}
 	/* A bare SYN makes no entry: spoofed SYNs that never complete the
@@ -688,8 +750,10 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	if (!pk->payload_len)
 		return FP_CONTINUE;
 	enum fp_verdict v = tcp_data(j, i);
-	if (v == FP_DONE || v == FP_BLOCK || (v == FP_CONTINUE && end))
+	if (v == FP_DONE || v == FP_BLOCK)
 		flow_remove(j->ft, i);
+	else if (v == FP_CONTINUE && end)
+		flow_end(j->ft, i, pk, j->now);
 	return v;
 }
 

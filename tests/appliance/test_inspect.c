@@ -628,6 +628,61 @@ START_TEST(many_flows_reuse_entries)
 }
 END_TEST
 
+START_TEST(closed_flow_leaves_a_marker)
+{
+	struct pkt a = tcp4(1, TCP_ACK, "abc");
+	struct pkt fin = tcp4(4, TCP_ACK | TCP_FIN, "");
+	struct pkt last_ack = tcp4(5, TCP_ACK, "");
+
+	ck_assert_int_eq(judge(40, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(40, &fin), FP_CONTINUE);
+	/* The sender's last ACK after its FIN opens no new entry (it would
+	 * idle for a minute: one per connection at thousands a second). */
+	ck_assert_int_eq(judge(40, &last_ack), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	ck_assert_uint_eq(st.flows, 1);
+	/* Data after it (a retransmission of the FIN's data) starts afresh. */
+	struct pkt again = tcp4(1, TCP_ACK | TCP_FIN, "UNION SELECT");
+	ck_assert_int_eq(judge(40, &again), FP_BLOCK);
+	ck_assert_uint_eq(st.flows, 2);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+}
+END_TEST
+
+START_TEST(closed_markers_make_room)
+{
+	struct fp_flows *small = fp_flows_new(2);
+	struct pkt a = tcp4(1, TCP_ACK, "abc");
+	struct pkt fin = tcp4(4, TCP_ACK | TCP_FIN, "");
+	struct pkt udp = udp4("fine");
+
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, fin.b, fin.len, 100, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	/* Full but for a marker: the marker makes room for the new flow. */
+	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_uint_eq(st.table_full, 0);
+	ck_assert_uint_eq(fp_flows_count(small), 2);
+	/* Markers go after a few seconds; a live flow only when idle. */
+	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, fin.b, fin.len, 101, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	fp_flows_expire(small, 110, &st);
+	ck_assert_uint_eq(fp_flows_count(small), 1);
+	ck_assert_uint_eq(st.expired, 0);
+	/* A UDP flow whose conntrack id a marker still holds (ids are reused). */
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, fin.b, fin.len, 111, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge(small, rs, 2, labels_udp, udp.b, udp.len, 111, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(small), 1);
+	fp_flows_free(small);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
@@ -651,6 +706,8 @@ int main(void)
 	tcase_add_test(tc, window_bytes_then_done);
 	tcase_add_test(tc, window_packets_then_done);
 	tcase_add_test(tc, fin_and_rst_end_the_entry);
+	tcase_add_test(tc, closed_flow_leaves_a_marker);
+	tcase_add_test(tc, closed_markers_make_room);
 	tcase_add_test(tc, ipv6_extension_headers);
 	tcase_add_test(tc, ipv6_fragment_continues);
 	tcase_add_test(tc, ipv4_fragment_continues);
