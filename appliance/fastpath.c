@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -38,9 +39,9 @@ struct rules_ref {
 
 struct worker {
 	struct fastpath *fp;
-	uint16_t queue;	 /* its queue of block 0: flows under inspection */
-	unsigned blocks; /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
-	struct fp_flows *first; /* scratch for a first packet whose connection is unknown */
+	uint16_t queue;          /* its queue of block 0: flows under inspection */
+	unsigned blocks;         /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
+	struct fp_flows *first;  /* scratch for a first packet whose connection is unknown */
 	struct mnl_socket *nl;   /* the queue */
 	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
 	uint32_t portid, ct_portid, ct_seq;
@@ -412,10 +413,12 @@ static uint16_t block_queue(const struct worker *w, unsigned k)
  * (bypass). Queues of rules that went away stay bound, unused. */
 static void bind_blocks(struct worker *w, unsigned blocks)
 {
-	const uint32_t flags = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (w->glue ? NFQA_CFG_F_CONNTRACK : 0);
+	const uint32_t flags =
+	    NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (w->glue ? NFQA_CFG_F_CONNTRACK : 0);
 	for (; w->blocks < blocks; w->blocks++) {
 		uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, block_queue(w, w->blocks));
+		struct nlmsghdr *nlh =
+		    nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, block_queue(w, w->blocks));
 		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
 		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, COPY_RANGE);
 		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
@@ -483,7 +486,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
  * be set on it, so a cleared flow's next packets come here again and a
  * blocked flow dies with its dropped first packet. */
 static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
-				   struct fp_event *ev, bool *has_event)
+                                   struct fp_event *ev, bool *has_event)
 {
 	uint8_t labels[FP_LABEL_BYTES] = {0};
 	struct fp_stats scratch = {0};
@@ -491,14 +494,14 @@ static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_
 	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
 		if (rule >> i & 1)
 			fp_label_set(labels, POLICY_CT_LABEL_RULE_SHIFT + i);
-	enum fp_verdict v = fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev,
-				     has_event);
+	enum fp_verdict v =
+	    fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev, has_event);
 	fp_flows_expire(w->first, FP_IDLE_SECONDS, &scratch);
 	return v;
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
-			 size_t len, const struct nlattr *ct_attr)
+                         size_t len, const struct nlattr *ct_attr)
 {
 	struct ct_info ci;
 	struct fp_tuple t;
@@ -527,8 +530,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	if (has_event)
 		event_push(w->fp, &ev);
 
-	int label = rc                ? -1
-		    : v == FP_DONE    ? POLICY_CT_LABEL_DONE
+	int label = rc              ? -1
+	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
 	if (label >= 0 && !w->glue && ct_set_label(w, &t, by_reply, (unsigned)label)) {
@@ -704,14 +707,22 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 			return rc;
 		}
 	}
-	for (unsigned i = 0; i < workers; i++) {
+	/* Workers start with every signal blocked (they inherit the mask), so
+	 * the caller's handlers run on the caller's thread and never cut a
+	 * worker's conntrack request short. */
+	sigset_t all, saved;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	int rc = 0;
+	for (unsigned i = 0; i < workers && !rc; i++) {
 		struct worker *w = &fp->workers[i];
-		int rc = pthread_create(&w->thread, NULL, worker_main, w);
-		if (rc) {
-			fastpath_stop(fp);
-			return -rc;
-		}
-		w->running = true;
+		rc = pthread_create(&w->thread, NULL, worker_main, w);
+		w->running = !rc;
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (rc) {
+		fastpath_stop(fp);
+		return -rc;
 	}
 	*out = fp;
 	return 0;
