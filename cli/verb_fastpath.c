@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "appliance/fastpath.h"
@@ -37,7 +38,8 @@ static int usage(FILE *out)
 	        "                          [--seconds N]\n\n"
 	        "Loads the policy, compiles the content matches of its inspect rules and\n"
 	        "serves NFQUEUE queues Q .. Q+W-1 (W: 1 by default) until SIGINT or SIGTERM,\n"
-	        "or for N seconds. Prints one JSON line on stdout per match that decides a\n"
+	        "or for N seconds; SIGHUP reads the policy again (an invalid one is not taken).\n"
+	        "Prints one JSON line on stdout per match that decides a\n"
 	        "flow ({\"type\":\"event\",...}) and the counters when it stops\n"
 	        "({\"type\":\"stats\",...}). The kernel side (the ruleset that queues flows\n"
 	        "and sets their labels) is not installed by this verb.\n\n"
@@ -46,7 +48,7 @@ static int usage(FILE *out)
 	        "  --netns NAME    serve the queues of network namespace NAME\n"
 	        "  --seconds N     stop after N seconds\n"
 	        "Exit: 0 stopped normally, 1 the policy is invalid or a queue cannot be bound,\n"
-	        "2 usage error.\n",
+	        "2 usage error or a policy path that does not exist.\n",
 	        FASTPATH_MAX_WORKERS);
 	return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
@@ -238,6 +240,11 @@ static int run(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a))
 		return usage(stderr);
+	struct stat sb;
+	if (stat(a.policy, &sb)) {
+		fprintf(stderr, "hvgate fastpath: %s: %s\n", a.policy, strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
 	struct fp_ruleset *rs = load_rules(a.policy);
 	if (!rs)
 		return CLI_EXIT_FAIL;
