@@ -4,7 +4,8 @@
 # Shows: a checked policy applied in one transaction by the daemon; real
 # traffic against what the policy says; per-rule counters and the log of a
 # logged rule, from the daemon; a `commit confirmed` that is not confirmed
-# and reverts by itself; the dynamic block list.
+# and reverts by itself; the dynamic block list; an `inspect` rule whose
+# flows the fast path judges by their content.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -27,8 +28,8 @@ lab3_up || { echo "demo: could not build the lab" >&2; exit 1; }
 say "hvgate check $POLICY"
 "$HVGATE" check "$POLICY" || exit 1
 
-say "hvgated starts on $POLICY in namespace $LAB-fw"
-daemon_conf "$PWD/$POLICY"
+say "hvgated starts on $POLICY in namespace $LAB-fw (with the inspection fast path)"
+daemon_conf "$PWD/$POLICY" 'fastpath: { enabled = true; queue = 100; workers = 1; };'
 daemon_start || { echo "demo: hvgated did not become ready"; cat "$DAEMON_LOG"; exit 1; }
 sed 's/^/   /' "$DAEMON_LOG"
 hv status
@@ -60,6 +61,24 @@ hv block 10.10.1.2 for 60s
 want "client web while blocked" timeout "$(probe client tcp 10.10.2.2 80)"
 hv unblock 10.10.1.2
 want "client web after unblock" open "$(probe client tcp 10.10.2.2 80)"
+
+say "inspection: a commit adds an inspect rule for tcp 8000 (a server that answers each request line)"
+bg server socat TCP6-LISTEN:8000,fork,reuseaddr,ipv6only=0 SYSTEM:'read l; echo "got $l"'
+cp "$POLICY" "$LAB_TMP/inspect.hvp"
+cat >> "$LAB_TMP/inspect.hvp" <<'P'
+pass from lan to dmz service tcp port 8000 inspect {
+  block content /(?i)union\s+select/ log "sqli"
+}
+P
+tail -3 "$LAB_TMP/inspect.hvp" | sed 's/^/   /'
+hv load "$LAB_TMP/inspect.hvp" && hv commit comment "demo: inspect tcp 8000"
+ask() { printf '%s\n' "$1" | at client timeout 5 socat -T 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1; }
+r=$(ask 'GET /products?id=7'); want "GET /products?id=7" "got GET /products?id=7" "${r:-no answer}"
+r=$(ask 'GET /products?id=7 UNION SELECT password FROM users')
+want "GET /products?id=7 UNION SELECT ..." "no answer" "${r:-no answer}"
+echo "   the fast path's event:"
+sleep 0.3
+hv show log | grep fastpath | tail -1 | sed 's/^/   /'
 
 say "hvgated stops; the ruleset stays in place (a firewall fails closed)"
 daemon_stop
