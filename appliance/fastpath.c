@@ -31,6 +31,9 @@
 /* A receive buffer holds one full-size packet message plus its headers and
  * attributes (libnetfilter_queue's own examples size it the same way). */
 #define RECV_BUF_SIZE (COPY_RANGE + MNL_SOCKET_BUFFER_SIZE / 2)
+/* A verdict or a queue command: headers, the verdict and a conntrack nest
+ * with two 16-byte label attributes take under 128 bytes. */
+#define VERDICT_BUF_SIZE 256
 
 struct rules_ref {
 	struct fp_ruleset *rs;
@@ -373,7 +376,8 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, bool by_repl
 
 static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE]; /* the acknowledgement comes back in it */
+	memset(buf, 0, VERDICT_BUF_SIZE);    /* struct padding is sent too */
 	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, w->queue);
 
 	nlh->nlmsg_seq = 1;
@@ -416,7 +420,7 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	const uint32_t flags =
 	    NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (w->glue ? NFQA_CFG_F_CONNTRACK : 0);
 	for (; w->blocks < blocks; w->blocks++) {
-		uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+		uint8_t buf[VERDICT_BUF_SIZE] = {0}; /* struct padding is sent too */
 		struct nlmsghdr *nlh =
 		    nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, block_queue(w, w->blocks));
 		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
@@ -434,7 +438,7 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 
 static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t buf[VERDICT_BUF_SIZE] = {0}; /* struct padding is sent too */
 	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, queue);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # hvgated under valgrind (memcheck, full leak check): start, a real reload,
 # a failed reload, SIGHUP, load/compare/commit/rollback/history, block,
-# show, metrics, malformed requests, stop. No error, nothing lost.
+# show, metrics, malformed requests, stop, with the inspection fast path's
+# workers running and taking new rules on every change. No error, nothing
+# lost.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/lib/daemon.sh
@@ -10,7 +12,7 @@ command -v valgrind > /dev/null || { skip valgrind "valgrind not installed"; exi
 lab_ns fw || { fail lab-up; exit 1; }
 POL="$LAB_TMP/policy.hvp"
 cp conf/policies/demo.hvp "$POL"
-daemon_conf "$POL"
+daemon_conf "$POL" 'fastpath: { enabled = true; queue = 100; workers = 2; };'
 DAEMON_START_SECONDS=90
 if daemon_start valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
 	--errors-for-leak-kinds=definite,indirect --track-fds=no --suppressions=tests/net/daemon_valgrind.supp --log-file="$LAB_TMP/vg.log"; then
@@ -18,8 +20,9 @@ if daemon_start valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds
 else
 	fail start-under-valgrind "$(tail -5 "$DAEMON_LOG")"; exit 1
 fi
-echo 'pass from lan to dmz service tcp port 8080' >> "$POL"
+echo 'pass from lan to dmz service tcp port 8080 inspect { block content /(?i)union\s+select/ }' >> "$POL"
 expect reload-real hv reload
+expect fastpath-took-rules wait_for 5 grep -q 'fastpath: 1 inspect rule' "$DAEMON_LOG"
 sed -i 's/rate = 1000/rate = 0/' "$DAEMON_CONF"
 expect_not reload-bad-config hv reload
 sed -i 's/rate = 0/rate = 1000/' "$DAEMON_CONF"
