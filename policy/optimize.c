@@ -844,9 +844,11 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
 			free(recs);
 			return -1;
 		}
+	if (!n)
+		return 0; /* every set of the run is empty: an empty map */
 	qsort(recs, n, sizeof(*recs), key_rec_cmp);
 	struct ir_set *s = &t->sets[idx];
-	size_t unique = n ? 1 : 0;
+	size_t unique = 1;
 	for (size_t i = 1; i < n; i++)
 		unique += key_cmp(&recs[i], &recs[i - 1]) != 0;
 	int rc = ir_set_reserve(s, unique);
