@@ -197,6 +197,7 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "blocked", st.blocked);
 		json_kv_uint(r, "segments_dropped", st.segments_dropped);
 		json_kv_uint(r, "malformed", st.malformed);
+		json_kv_uint(r, "ct_unknown", st.ct_unknown);
 		json_kv_uint(r, "table_full", st.table_full);
 		json_kv_uint(r, "events_lost", st.events_lost);
 		json_kv_uint(r, "verdict_errors", st.verdict_errors);
@@ -760,13 +761,15 @@ static void write_metrics(void *ctx, FILE *out)
 			"# HELP hvgate_fastpath_errors_total Packets the fast path could not judge, by cause.\n"
 			"# TYPE hvgate_fastpath_errors_total counter\n"
 			"hvgate_fastpath_errors_total{cause=\"malformed\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"ct_unknown\"} %llu\n"
 			"hvgate_fastpath_errors_total{cause=\"table_full\"} %llu\n"
 			"hvgate_fastpath_errors_total{cause=\"unknown_rule\"} %llu\n"
 			"hvgate_fastpath_errors_total{cause=\"verdict\"} %llu\n"
 			"hvgate_fastpath_errors_total{cause=\"events_lost\"} %llu\n",
 			(unsigned long long)st.packets, (unsigned long long)st.flows,
 			(unsigned long long)st.done, (unsigned long long)st.blocked,
-			(unsigned long long)st.malformed, (unsigned long long)st.table_full,
+			(unsigned long long)st.malformed, (unsigned long long)st.ct_unknown,
+			(unsigned long long)st.table_full,
 			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
 			(unsigned long long)st.events_lost);
 	}

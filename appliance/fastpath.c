@@ -341,31 +341,49 @@ static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
 /* The packet travels in the flow's original direction: its tuple is the
  * original one unless NAT changed it before the queue (DNAT in prerouting),
  * then its reverse is the reply tuple. */
-static int ct_lookup(struct worker *w, const struct fp_tuple *t, struct ct_info *ci, bool *by_reply)
+/* Where a connection was found: which of its tuples the packet's is, and
+ * the conntrack zone it lives in. */
+struct ct_where {
+	bool by_reply;
+	uint16_t zone;
+};
+
+/* A tenant's connection lives in the tenant's zone (the packet's routing
+ * mark names the tenant); one that entered from outside (a port forward)
+ * in the default zone, although its packets carry the tenant's mark. */
+static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, struct ct_info *ci,
+		     struct ct_where *where)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	const uint16_t zones[2] = { zone, 0 };
 
-	for (int reply = 0; reply < 2; reply++) {
-		struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_GET, t->family);
-		put_tuple(nlh, reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, reply);
-		memset(ci, 0, sizeof(*ci));
-		int rc = request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), ct_get_cb, ci);
-		if (!rc && ci->has_id) {
-			*by_reply = reply;
-			return 0;
+	for (int z = 0; z < (zone ? 2 : 1); z++)
+		for (int reply = 0; reply < 2; reply++) {
+			struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_GET, t->family);
+			put_tuple(nlh, reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, reply);
+			if (zones[z])
+				mnl_attr_put_u16(nlh, CTA_ZONE, htons(zones[z]));
+			memset(ci, 0, sizeof(*ci));
+			int rc = request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), ct_get_cb, ci);
+			if (!rc && ci->has_id) {
+				*where = (struct ct_where){ reply, zones[z] };
+				return 0;
+			}
 		}
-	}
 	return -ENOENT;
 }
 
-static int ct_set_label(struct worker *w, const struct fp_tuple *t, bool by_reply, unsigned bit)
+static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct ct_where *where,
+			unsigned bit)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
 	uint8_t labels[FP_LABEL_BYTES] = {0};
 
 	fp_label_set(labels, bit);
 	struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_NEW, t->family);
-	put_tuple(nlh, by_reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, by_reply);
+	put_tuple(nlh, where->by_reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG, t, where->by_reply);
+	if (where->zone)
+		mnl_attr_put_u16(nlh, CTA_ZONE, htons(where->zone));
 	/* Label and mask alike: the kernel ORs the one bit in. */
 	mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
 	mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
@@ -467,7 +485,7 @@ static uint64_t now_seconds(void)
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup. */
 static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt, size_t len,
-                     struct ct_info *ci, struct fp_tuple *t, bool *by_reply)
+                     uint32_t mark, struct ct_info *ci, struct fp_tuple *t, struct ct_where *where)
 {
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
@@ -479,7 +497,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 	}
 	if (w->glue || !w->ctnl || fp_packet_tuple(pkt, len, t))
 		return -ENOENT;
-	return ct_lookup(w, t, ci, by_reply);
+	return ct_lookup(w, t, fp_ruleset_zone(w->rules->rs, mark), ci, where);
 }
 
 /* The first packet of an inspect rule's new flow (it came on the rule's
@@ -505,17 +523,17 @@ static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
-                         size_t len, const struct nlattr *ct_attr)
+                         size_t len, uint32_t mark, const struct nlattr *ct_attr)
 {
 	struct ct_info ci;
 	struct fp_tuple t;
-	bool by_reply = false;
+	struct ct_where where = { false, 0 };
 	struct fp_event ev;
 	bool has_event = false;
 	enum fp_verdict v;
 	unsigned rule = (unsigned)(queue - w->queue) / w->fp->n_workers; /* 0: block 0 */
 
-	int rc = packet_ct(w, ct_attr, pkt, len, &ci, &t, &by_reply);
+	int rc = packet_ct(w, ct_attr, pkt, len, mark, &ci, &t, &where);
 	pthread_mutex_lock(&w->stats_lock);
 	if (rc && rule) {
 		v = judge_first(w, rule, pkt, len, &ev, &has_event);
@@ -538,7 +556,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
-	if (label >= 0 && !w->glue && ct_set_label(w, &t, by_reply, (unsigned)label)) {
+	if (label >= 0 && !w->glue && ct_set_label(w, &t, &where, (unsigned)label)) {
 		pthread_mutex_lock(&w->stats_lock);
 		w->stats.verdict_errors++;
 		pthread_mutex_unlock(&w->stats_lock);
@@ -567,7 +585,9 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 	uint16_t queue = ntohs(nfg->res_id);
 	if (queue < w->queue || (queue - w->queue) % w->fp->n_workers)
 		return; /* not one of ours */
-	judge_packet(w, queue, id, pkt, len, attr[NFQA_CT]);
+	uint32_t mark = attr[NFQA_MARK] && mnl_attr_get_payload_len(attr[NFQA_MARK]) == 4 ?
+				ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+	judge_packet(w, queue, id, pkt, len, mark, attr[NFQA_CT]);
 }
 
 /* Handles every message of one read. Not mnl_cb_run: it stops at the first

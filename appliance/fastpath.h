@@ -14,7 +14,9 @@
  *  - without it (the kernel refuses NFQA_CFG_F_CONNTRACK): the worker looks
  *    the flow up in conntrack by the packet's addresses and ports over
  *    ctnetlink and sets the label with a conntrack update before the verdict.
- *    This way knows no ct zones: it finds flows of zone 0 only.
+ *    A tenant's flows are looked up in the tenant's ct zone, named by the
+ *    routing mark the packet carries (appliance/inspect.h, fp_ruleset_zone),
+ *    then in the default zone (a port forward into a tenant).
  *
  * Threads: fastpath_start/stop from one thread; fastpath_set_rules,
  * fastpath_events and fastpath_stats from any thread while workers run.

@@ -10,6 +10,7 @@
 
 #include "appliance/inspect.h"
 #include "policy/lower.h"
+#include "policy/tenant.h"
 
 /* PCRE2's backtracking budget per match call: a pattern written badly
  * (nested quantifiers) must cost a packet a bounded time, not a worker.
@@ -49,9 +50,17 @@ struct fp_rule {
 	size_t n_matches;
 };
 
+/* A tenant's routing mark and conntrack zone (policy/tenant.h). */
+struct fp_zone {
+	uint32_t mark;
+	uint16_t zone;
+};
+
 struct fp_ruleset {
 	struct fp_rule *rules;
 	size_t n_rules;
+	struct fp_zone *zones;
+	size_t n_zones;
 };
 
 /* One flow under inspection. Entries live in one array; `next` chains a
@@ -111,7 +120,16 @@ void fp_ruleset_free(struct fp_ruleset *rs)
 	for (size_t i = 0; i < rs->n_rules; i++)
 		rule_free(&rs->rules[i]);
 	free(rs->rules);
+	free(rs->zones);
 	free(rs);
+}
+
+uint16_t fp_ruleset_zone(const struct fp_ruleset *rs, uint32_t mark)
+{
+	for (size_t i = 0; rs && i < rs->n_zones; i++)
+		if (rs->zones[i].mark == (mark & POLICY_TENANT_MARK_MASK))
+			return rs->zones[i].zone;
+	return 0;
 }
 
 size_t fp_ruleset_count(const struct fp_ruleset *rs)
@@ -185,6 +203,14 @@ struct fp_ruleset *fp_ruleset_build(const struct policy *p, char *err, size_t er
 			return NULL;
 		}
 	}
+	if (p->n_tenants && !(rs->zones = calloc(p->n_tenants, sizeof(*rs->zones)))) {
+		snprintf(err, errsz, "out of memory");
+		fp_ruleset_free(rs);
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n_tenants; i++)
+		rs->zones[rs->n_zones++] = (struct fp_zone){ policy_tenant_mark(&p->tenants[i]),
+							     p->tenants[i].ct_zone };
 	return rs;
 }
 

@@ -86,6 +86,9 @@ struct fp_flows;
  * NULL on failure with a message in err. Free with fp_ruleset_free. */
 struct fp_ruleset *fp_ruleset_build(const struct policy *p, char *err, size_t errsz);
 void fp_ruleset_free(struct fp_ruleset *rs);
+/* The conntrack zone of the tenant whose routing mark a packet carries
+ * (policy/tenant.h: the upper 16 bits), 0 (the default zone) if none. */
+uint16_t fp_ruleset_zone(const struct fp_ruleset *rs, uint32_t mark);
 size_t fp_ruleset_count(const struct fp_ruleset *rs);
 
 /* A flow table for at most max_flows flows (0: FP_MAX_FLOWS), keyed by

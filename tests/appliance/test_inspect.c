@@ -10,6 +10,7 @@
 #include "appliance/inspect.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
+#include "policy/tenant.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
                                   "zone dmz { interface \"dmz0\" }\n"
@@ -185,6 +186,33 @@ START_TEST(ruleset_numbers_inspect_rules)
 	ck_assert(e);
 	ck_assert_uint_eq(fp_ruleset_count(e), 0);
 	fp_ruleset_free(e);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+START_TEST(ruleset_knows_tenant_zones)
+{
+	struct policy_diags d;
+	char err[128];
+	const char *t = "tenant x { segment s { interface \"tx\" address 10.0.1.0/24 } }\n"
+			"tenant y { segment s { interface \"ty\" address 10.0.1.0/24 } }\n";
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("z.hvp", t, strlen(t), NULL, &d);
+	ck_assert(p);
+	struct fp_ruleset *z = fp_ruleset_build(p, err, sizeof(err));
+	ck_assert(z);
+	for (size_t i = 0; i < p->n_tenants; i++) {
+		uint32_t mark = policy_tenant_mark(&p->tenants[i]);
+		ck_assert_uint_eq(fp_ruleset_zone(z, mark), p->tenants[i].ct_zone);
+		/* the low bits (a hairpin's bit 15) do not change the tenant */
+		ck_assert_uint_eq(fp_ruleset_zone(z, mark | 0x8000), p->tenants[i].ct_zone);
+	}
+	ck_assert_uint_ne(p->tenants[0].ct_zone, p->tenants[1].ct_zone);
+	ck_assert_uint_eq(fp_ruleset_zone(z, 0), 0);
+	ck_assert_uint_eq(fp_ruleset_zone(z, 99u << 16), 0); /* no such tenant */
+	ck_assert_uint_eq(fp_ruleset_zone(rs, policy_tenant_mark(&p->tenants[0])), 0); /* no tenants */
+	fp_ruleset_free(z);
 	policy_free(p);
 	policy_diags_free(&d);
 }
@@ -692,6 +720,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, ruleset_numbers_inspect_rules);
+	tcase_add_test(tc, ruleset_knows_tenant_zones);
 	tcase_add_test(tc, block_match_blocks_with_event);
 	tcase_add_test(tc, pass_match_is_done);
 	tcase_add_test(tc, benign_data_continues);
