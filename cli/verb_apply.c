@@ -19,7 +19,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hvgate apply FILE|DIR [--netns NAME] [--check] [--expect-genid N]\n"
-		"                    [--nflog-group N] [--queue N] [--no-optimize]\n"
+		"                    [--nflog-group N] [--queue N [--workers W]] [--no-optimize]\n"
 		"\n"
 		"Compiles a policy and replaces table inet hvgate with it in ONE netlink\n"
 		"transaction: either all of it is in the kernel afterwards or nothing changed.\n"
@@ -29,6 +29,8 @@ static void usage(FILE *out)
 		"  --expect-genid N  refuse if the ruleset generation is no longer N\n"
 		"  --nflog-group N   NFLOG group of `log` rules (default: kernel log)\n"
 		"  --queue N         first NFQUEUE for `inspect` rules (default: inspection off)\n"
+		"  --workers W       fast-path workers serving them (default 1), as for\n"
+		"                    `hvgate fastpath run`: the queue layout depends on it\n"
 		"  --no-optimize     skip the optimizer\n"
 		"Exit status: 0 applied (or checked), 1 invalid policy or refused by the\n"
 		"kernel (nothing changed), 2 usage or I/O error.\n");
@@ -79,6 +81,11 @@ static int parse_args(int argc, char **argv, struct apply_args *a)
 			if (parse_num(val, 0, 65535, &v))
 				return -1;
 			a->lower.queue_num = (int)v;
+			i++;
+		} else if (!strcmp(arg, "--workers") && val) {
+			if (parse_num(val, 1, 64, &v))
+				return -1;
+			a->lower.queue_count = (unsigned)v;
 			i++;
 		} else if (!strcmp(arg, "--no-optimize")) {
 			a->lower.optimize = false;

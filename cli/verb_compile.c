@@ -15,7 +15,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hvgate compile FILE|DIR [--emit nft|summary] [--no-optimize]\n"
-		"                      [--nflog-group N] [--queue N] [--time]\n"
+		"                      [--nflog-group N] [--queue N [--workers W]] [--time]\n"
 		"\n"
 		"Compiles a policy and prints the result; touches no kernel state.\n"
 		"  --emit nft       the nft script that replaces table inet hvgate (default)\n"
@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  --no-optimize    skip the optimizer (to compare)\n"
 		"  --nflog-group N  NFLOG group of `log` rules (default: kernel log)\n"
 		"  --queue N        first NFQUEUE for `inspect` rules (default: inspection off)\n"
+		"  --workers W      fast-path workers serving them (default 1)\n"
 		"  --time           print the time of each stage to stderr\n"
 		"Exit status: 0 compiled, 1 the policy is invalid, 2 usage or I/O error.\n");
 }
@@ -86,6 +87,12 @@ static int parse_args(int argc, char **argv, struct compile_args *a)
 		} else if (!strcmp(arg, "--queue") && val) {
 			if (parse_int(val, 0, 65535, &a->opts.queue_num))
 				return -1;
+			i++;
+		} else if (!strcmp(arg, "--workers") && val) {
+			int w;
+			if (parse_int(val, 1, 64, &w))
+				return -1;
+			a->opts.queue_count = (unsigned)w;
 			i++;
 		} else if (arg[0] != '-' && !a->path) {
 			a->path = arg;
