@@ -869,57 +869,6 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
 	return rc;
 }
 
-static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
-{
-	struct ir_table *t = dp->t;
-	size_t pos[IR_CONCAT_MAX], n_pos = 0;
-	if (key_positions(t, ci, from, to, pos, &n_pos))
-		return 0;
-	size_t keys = 0;
-	for (size_t j = from; j < to; j++) {
-		size_t rule = 1;
-		for (size_t k = 0; k < n_pos; k++) {
-			const struct ir_match *m = &t->chains[ci].rules[j].matches[pos[k]];
-			if (!exact_match(t, m))
-				return 0;
-			rule *= match_n_values(t, m);
-		}
-		keys += rule;
-	}
-	if (!keys)
-		return 0;
-	size_t *targets = run_targets(dp, ci, from, to);
-	if (!targets)
-		return -1;
-	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = n_pos,
-			       .targets = targets };
-	size_t slot;
-	uint64_t h;
-	size_t idx = memo_find(dp, &p, &slot, &h);
-	if (idx == (size_t)-1) {
-		char name[IR_NAME_MAX];
-		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
-		idx = ir_set_add(t, name);
-		int rc = idx == (size_t)-1 ? -1 : 0;
-		if (!rc) {
-			struct ir_set *s = &t->sets[idx];
-			s->n_key = n_pos;
-			for (size_t k = 0; k < n_pos; k++)
-				s->key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
-			s->data = IR_DATA_VERDICT;
-			rc = build_exact_map(dp, ci, &p, idx);
-		}
-		if (!rc)
-			rc = memo_add(dp, &p, slot, h, idx);
-		if (rc) {
-			free(targets);
-			return -1;
-		}
-	}
-	free(targets);
-	return dispatch_rule(t, ci, from, to, pos, n_pos, idx, drop);
-}
-
 /* ---- dispatch over intervals ----
  *
  * A run whose rules differ in one address or port match only, where some of
@@ -1121,23 +1070,20 @@ static int build_interval_map(struct dispatch *dp, size_t ci, const struct run_p
 	return rc;
 }
 
-static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+/* ---- runs to maps ---- */
+
+/* Run [from, to) of chain ci, keyed by the matches at pos, becomes one map
+ * lookup: the map an identical run was made into, or a new one (exact
+ * keys, or intervals of one field). */
+static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const size_t *pos,
+		   size_t n_pos, bool intervals, bool *drop)
 {
 	struct ir_table *t = dp->t;
-	size_t pos[IR_CONCAT_MAX], n_pos;
-	if (key_positions(t, ci, from, to, pos, &n_pos) || n_pos != 1 ||
-	    !interval_field(t->chains[ci].rules[from].matches[pos[0]].field[0]))
-		return 0;
-	size_t spans = 0;
-	for (size_t j = from; j < to; j++)
-		spans += match_n_values(t, &t->chains[ci].rules[j].matches[pos[0]]);
-	if (!spans)
-		return 0;
 	size_t *targets = run_targets(dp, ci, from, to);
 	if (!targets)
 		return -1;
-	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = 1,
-			       .targets = targets, .intervals = true };
+	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = n_pos,
+			       .targets = targets, .intervals = intervals };
 	size_t slot;
 	uint64_t h;
 	size_t idx = memo_find(dp, &p, &slot, &h);
@@ -1148,11 +1094,12 @@ static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 		int rc = idx == (size_t)-1 ? -1 : 0;
 		if (!rc) {
 			struct ir_set *s = &t->sets[idx];
-			s->key[0] = t->chains[ci].rules[from].matches[pos[0]].field[0];
-			s->n_key = 1;
-			s->flags = IR_SET_INTERVAL;
+			s->n_key = n_pos;
+			for (size_t k = 0; k < n_pos; k++)
+				s->key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
+			s->flags = intervals ? IR_SET_INTERVAL : 0;
 			s->data = IR_DATA_VERDICT;
-			rc = build_interval_map(dp, ci, &p, idx);
+			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
 		}
 		if (!rc)
 			rc = memo_add(dp, &p, slot, h, idx);
@@ -1162,7 +1109,43 @@ static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, 
 		}
 	}
 	free(targets);
-	return dispatch_rule(t, ci, from, to, pos, 1, idx, drop);
+	return dispatch_rule(t, ci, from, to, pos, n_pos, idx, drop);
+}
+
+/* A run of exact matches: the rules differ in matches of single values or
+ * sets of them (keys are their cross product). */
+static int dispatch_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	size_t pos[IR_CONCAT_MAX], n_pos = 0;
+	if (key_positions(t, ci, from, to, pos, &n_pos))
+		return 0;
+	size_t keys = 0;
+	for (size_t j = from; j < to; j++) {
+		size_t rule = 1;
+		for (size_t k = 0; k < n_pos; k++) {
+			const struct ir_match *m = &t->chains[ci].rules[j].matches[pos[k]];
+			if (!exact_match(t, m))
+				return 0;
+			rule *= match_n_values(t, m);
+		}
+		keys += rule;
+	}
+	return keys ? map_run(dp, ci, from, to, pos, n_pos, false, drop) : 0;
+}
+
+/* A run that differs in one address or port field, with intervals. */
+static int interval_run(struct dispatch *dp, size_t ci, size_t from, size_t to, bool *drop)
+{
+	struct ir_table *t = dp->t;
+	size_t pos[IR_CONCAT_MAX], n_pos;
+	if (key_positions(t, ci, from, to, pos, &n_pos) || n_pos != 1 ||
+	    !interval_field(t->chains[ci].rules[from].matches[pos[0]].field[0]))
+		return 0;
+	size_t spans = 0;
+	for (size_t j = from; j < to; j++)
+		spans += match_n_values(t, &t->chains[ci].rules[j].matches[pos[0]]);
+	return spans ? map_run(dp, ci, from, to, pos, 1, true, drop) : 0;
 }
 
 static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # inspect-request-rate: what inspection costs. Requests per second (a new
-# TCP connection, one request line, the answer; tests/bench/fastpath_requests.py)
+# TCP connection, one request line, the answer; tests/bench/conn_rate.py)
 # from the client through hvgated to a server, with the pass rule carrying
 # an `inspect` block (every request's packets go to the fast path until it
 # has seen the request line: no match, so the flow is judged to its end or
@@ -16,7 +16,7 @@ SECONDS_EACH=${BENCH_SECONDS:-4}
 PROCS=${BENCH_PROCS:-4}
 
 lab3_up || { echo "lab failed"; exit 1; }
-bg server python3 tests/bench/fastpath_requests.py serve 8000
+bg server python3 tests/bench/conn_rate.py serve 8000 --answer
 wait_for 5 sh -c "ip netns exec $LAB-server ss -ltn | grep -q ':8000 '" || { echo "server failed"; exit 1; }
 for kind in plain inspected; do
 	{
@@ -41,7 +41,7 @@ rate() {
 	cp "$LAB_TMP/$1.hvp" "$LAB_TMP/running.hvp"
 	hv reload > /dev/null || { echo "reload failed" >&2; echo 0; return; }
 	at fw conntrack -F 2>/dev/null
-	at client python3 tests/bench/fastpath_requests.py run 10.10.2.2 8000 "$SECONDS_EACH" "$PROCS"
+	at client python3 tests/bench/conn_rate.py connect 10.10.2.2 8000 "$SECONDS_EACH" "$PROCS" --request
 }
 : > "$LAB_TMP/r-inspected"; : > "$LAB_TMP/r-plain"
 round=0

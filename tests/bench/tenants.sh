@@ -65,9 +65,9 @@ ratio=$(awk -v a="$large" -v b="$small" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 
 echo "bench: tenants-200-vs-2 ours=${large}pps baseline=${small}pps ratio=$ratio"
 
 # --- new connections per second through masquerade -------------------------------
-bg inet python3 tests/bench/tenants_connect.py serve 8000
+bg inet python3 tests/bench/conn_rate.py serve 8000
 wait_for 5 sh -c "ip netns exec $LAB-inet ss -ltn | grep -q ':8000 '"
-conn() { at ha python3 tests/bench/tenants_connect.py connect 203.0.113.2 8000 "$SECS" 2 2>/dev/null || echo 0; }
+conn() { at ha python3 tests/bench/conn_rate.py connect 203.0.113.2 8000 "$SECS" 2 2>/dev/null || echo 0; }
 : > "$LAB_TMP/c-ours"; : > "$LAB_TMP/c-base"
 round=0
 while [ $round -lt "$ROUNDS" ]; do
