@@ -40,8 +40,12 @@ for t in a b; do
 	(echo "hello-from-$t"; sleep 2) | at h$t timeout 6 socat -T 4 - TCP:203.0.113.2:7,sourceport=40000,reuseaddr >"$LAB_TMP/masq.$t" 2>&1 &
 	eval "pid_$t=\$!"
 done
-sleep 1
-at fw conntrack -L -p tcp --dport 7 2>/dev/null >"$LAB_TMP/ct"
+# both connections are up within a moment (bounded: the clients stay 2 s)
+both_zones() {
+	at fw conntrack -L -p tcp --dport 7 2>/dev/null >"$LAB_TMP/ct"
+	grep -q 'zone-orig=1' "$LAB_TMP/ct" && grep -q 'zone-orig=2' "$LAB_TMP/ct"
+}
+wait_for 2 both_zones
 wait "$pid_a" "$pid_b"
 for t in a b; do
 	r=$(head -1 "$LAB_TMP/masq.$t")
