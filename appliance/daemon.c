@@ -493,6 +493,30 @@ static void cmd_diff(struct daemon *d, const struct json *req, struct json_buf *
 	txn_policy_free(b);
 }
 
+/* Brings the VPN devices in step with the running policy when it changed
+ * (start, reload, commit, confirm-revert). */
+static void sync_vpn(struct daemon *d)
+{
+	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
+
+	if (!d->vpn || (d->vpn_policy == d->txn.running && !memcmp(key, d->vpn_key, sizeof(key))))
+		return;
+	d->vpn_policy = d->txn.running;
+	memcpy(d->vpn_key, key, sizeof(key));
+	int failed = vpnmgr_apply(d->vpn, d->txn.running ? d->txn.running->policy : NULL);
+	if (failed)
+		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
+}
+
+/* Applies the VPNs of a policy that just became the running one, so that
+ * the reply of the command that changed it can say which of them failed. */
+static void reply_vpns(struct daemon *d, struct json_buf *r)
+{
+	sync_vpn(d);
+	if (d->vpn)
+		vpnmgr_errors(d->vpn, r);
+}
+
 static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
@@ -516,6 +540,7 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 		json_kv_int(r, "confirm_deadline", (long long)d->txn.pend.deadline);
 		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
 	}
+	reply_vpns(d, r);
 	json_obj_end(r);
 }
 
@@ -912,6 +937,7 @@ static void cmd_reload(struct daemon *d, struct json_buf *r)
 	}
 	reply_ok_begin(r);
 	json_kv_uint(r, "revision", d->txn.running_rev);
+	reply_vpns(d, r);
 	json_obj_end(r);
 }
 
@@ -1024,20 +1050,6 @@ static int poll_timeout_ms(const struct daemon *d)
 	return ms;
 }
 
-/* Brings the VPN devices in step with the running policy when it changed
- * (start, reload, commit, confirm-revert). */
-static void sync_vpn(struct daemon *d)
-{
-	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
-
-	if (!d->vpn || (d->vpn_policy == d->txn.running && !memcmp(key, d->vpn_key, sizeof(key))))
-		return;
-	d->vpn_policy = d->txn.running;
-	memcpy(d->vpn_key, key, sizeof(key));
-	int failed = vpnmgr_apply(d->vpn, d->txn.running ? d->txn.running->policy : NULL);
-	if (failed)
-		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
-}
 
 /* `inspect` rules queue to the fast path's queues, through the kernel's
  * native queue expression where it has one (probed), else xt NFQUEUE. */

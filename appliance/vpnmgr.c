@@ -397,6 +397,26 @@ static void hex_to_b64(const char *hex, char out[VPN_KEY_BASE64_LEN + 1])
 }
 
 /* One device from its UAPI "get" reply (the wg tool's view). */
+void vpnmgr_errors(const struct vpnmgr *m, struct json_buf *r)
+{
+	bool any = false;
+	for (size_t i = 0; i < m->n_devs; i++) {
+		const struct vm_dev *v = &m->devs[i];
+		if (!v->err[0])
+			continue;
+		if (!any) {
+			json_key(r, "vpn_errors");
+			json_arr_begin(r);
+			any = true;
+		}
+		char line[VPNMGR_ERR_MAX + IFNAMSIZ + 2];
+		snprintf(line, sizeof(line), "%s: %s", v->ifname, v->err);
+		json_str(r, line);
+	}
+	if (any)
+		json_arr_end(r);
+}
+
 static void show_dev(struct vm_dev *v, struct json_buf *r)
 {
 	char *reply = NULL, b64[VPN_KEY_BASE64_LEN + 1];

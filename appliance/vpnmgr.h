@@ -47,6 +47,9 @@ void vpnmgr_free(struct vpnmgr *m);
  * endpoint, allowed_ips, last_handshake, key_age_seconds, rx_bytes,
  * tx_bytes, keepalive}]}] into an open object. */
 void vpnmgr_show(struct vpnmgr *m, struct json_buf *r);
+/* Writes "vpn_errors":["IFNAME: what failed", ...] into an open object
+ * when a device of the last vpnmgr_apply failed; nothing when none did. */
+void vpnmgr_errors(const struct vpnmgr *m, struct json_buf *r);
 /* Prometheus series of every device. */
 void vpnmgr_metrics(struct vpnmgr *m, FILE *out);
 

@@ -143,8 +143,10 @@ at fw ip route show 10.78.0.0/24 | grep -q "dev $V" && pass reload-second-peer-r
 # A bad key file (group-readable) on reload: reported with the location, the
 # running device keeps its tunnel and the daemon lives.
 chmod 0644 "$K/fw"
-hv reload >/dev/null 2>&1
+hv reload --json > "$LAB_TMP/reload.json" 2>&1
 chmod 0600 "$K/fw"
+grep -q "\"vpn_errors\":\[\"$V: the key file is accessible" "$LAB_TMP/reload.json" && pass key-error-in-reload-reply \
+	|| fail key-error-in-reload-reply "$(cat "$LAB_TMP/reload.json")"
 grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $V: the key file is accessible" "$DAEMON_LOG" && pass key-error-logged-with-location \
 	|| fail key-error-logged-with-location "$(tail -3 "$DAEMON_LOG")"
 daemon_alive && ping_ok client 10.10.2.2 && pass key-error-tunnel-survives || fail key-error-tunnel-survives
@@ -155,14 +157,18 @@ bg fw socat -u UDP4-RECV:51821 /dev/null
 SOCAT=${LAB_PIDS##* }
 wait_for 3 sh -c "ip netns exec $LAB-fw ss -uln | grep -q ':51821 '"
 policy two-vpns
-hv reload >/dev/null 2>&1
+hv reload --json > "$LAB_TMP/reload.json" 2>&1
+grep -q "\"vpn_errors\":\[\"$W: listen-port 51821: " "$LAB_TMP/reload.json" && pass port-in-use-in-reload-reply \
+	|| fail port-in-use-in-reload-reply "$(cat "$LAB_TMP/reload.json")"
 grep -q "policy.hvp:[0-9]*:[0-9]*: vpn $W: listen-port 51821: " "$DAEMON_LOG" && pass port-in-use-logged-with-location \
 	|| fail port-in-use-logged-with-location "$(tail -3 "$DAEMON_LOG")"
 grep ": vpn " "$DAEMON_LOG"
 [ -n "$(vpn_field "$W" error)" ] && pass port-in-use-shown || fail port-in-use-shown "$(hv show vpn --json)"
 daemon_alive && ping_ok client 10.10.2.2 && pass port-in-use-first-vpn-unaffected || fail port-in-use-first-vpn-unaffected
 kill "$SOCAT"; sleep 0.2
-hv reload >/dev/null 2>&1
+hv reload --json > "$LAB_TMP/reload.json" 2>&1
+grep -q '"ok":true' "$LAB_TMP/reload.json" && ! grep -q vpn_errors "$LAB_TMP/reload.json" &&
+	pass reload-reply-without-vpn-errors || fail reload-reply-without-vpn-errors "$(cat "$LAB_TMP/reload.json")"
 [ "$(vpn_field "$W" up)" = True ] && at fw ip link show "$W" >/dev/null 2>&1 && pass port-freed-next-apply-starts \
 	|| fail port-freed-next-apply-starts "$(hv show vpn --json)"
 
