@@ -338,9 +338,6 @@ static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* The packet travels in the flow's original direction: its tuple is the
- * original one unless NAT changed it before the queue (DNAT in prerouting),
- * then its reverse is the reply tuple. */
 /* Where a connection was found: which of its tuples the packet's is, and
  * the conntrack zone it lives in. */
 struct ct_where {
@@ -348,9 +345,12 @@ struct ct_where {
 	uint16_t zone;
 };
 
-/* A tenant's connection lives in the tenant's zone (the packet's routing
- * mark names the tenant); one that entered from outside (a port forward)
- * in the default zone, although its packets carry the tenant's mark. */
+/* The packet travels in the flow's original direction: its tuple is the
+ * original one unless NAT changed it before the queue (DNAT in prerouting),
+ * then its reverse is the reply tuple. A tenant's connection lives in the
+ * tenant's zone (the packet's routing mark names the tenant); one that
+ * entered from outside (a port forward) in the default zone, although its
+ * packets carry the tenant's mark. */
 static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, struct ct_info *ci,
 		     struct ct_where *where)
 {
@@ -392,19 +392,39 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct
 
 /* ---- the queue ---- */
 
-static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
+static void count_verdict_error(struct worker *w)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE]; /* the acknowledgement comes back in it */
-	memset(buf, 0, VERDICT_BUF_SIZE);    /* struct padding is sent too */
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, w->queue);
+	pthread_mutex_lock(&w->stats_lock);
+	w->stats.verdict_errors++;
+	pthread_mutex_unlock(&w->stats_lock);
+}
 
-	nlh->nlmsg_seq = 1;
+/* A queue command in buf (zeroed: struct padding is sent too); a bind
+ * copies whole packets with `flags`. */
+static struct nlmsghdr *config_msg(uint8_t *buf, uint16_t queue, uint8_t cmd, uint32_t flags)
+{
+	memset(buf, 0, VERDICT_BUF_SIZE);
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, cmd);
 	if (cmd == NFQNL_CFG_CMD_BIND) {
 		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, COPY_RANGE);
 		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
 		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
 	}
+	return nlh;
+}
+
+static uint32_t bind_flags(bool glue)
+{
+	return NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (glue ? NFQA_CFG_F_CONNTRACK : 0);
+}
+
+static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE]; /* the acknowledgement comes back in it */
+	struct nlmsghdr *nlh = config_msg(buf, w->queue, cmd, flags);
+
+	nlh->nlmsg_seq = 1;
 	/* No packet can arrive before the bind succeeds, so the answer is the
 	 * first message to read. */
 	return request(w->nl, w->portid, nlh, buf, sizeof(buf), ack_cb, NULL);
@@ -412,12 +432,11 @@ static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
 
 static int queue_bind(struct worker *w)
 {
-	const uint32_t base = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
-	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, base | NFQA_CFG_F_CONNTRACK);
+	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(true));
 
 	w->glue = !rc;
 	if (rc == -EOPNOTSUPP)
-		rc = queue_config(w, NFQNL_CFG_CMD_BIND, base);
+		rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(false));
 	return rc;
 }
 
@@ -435,20 +454,12 @@ static uint16_t block_queue(const struct worker *w, unsigned k)
  * (bypass). Queues of rules that went away stay bound, unused. */
 static void bind_blocks(struct worker *w, unsigned blocks)
 {
-	const uint32_t flags =
-	    NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (w->glue ? NFQA_CFG_F_CONNTRACK : 0);
 	for (; w->blocks < blocks; w->blocks++) {
-		uint8_t buf[VERDICT_BUF_SIZE] = {0}; /* struct padding is sent too */
-		struct nlmsghdr *nlh =
-		    nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, block_queue(w, w->blocks));
-		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
-		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, COPY_RANGE);
-		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
-		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+		uint8_t buf[VERDICT_BUF_SIZE];
+		struct nlmsghdr *nlh = config_msg(buf, block_queue(w, w->blocks), NFQNL_CFG_CMD_BIND,
+						  bind_flags(w->glue));
 		if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
-			pthread_mutex_lock(&w->stats_lock);
-			w->stats.verdict_errors++;
-			pthread_mutex_unlock(&w->stats_lock);
+			count_verdict_error(w);
 			return; /* tried again on the next round */
 		}
 	}
@@ -468,11 +479,8 @@ static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verd
 		mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
 		mnl_attr_nest_end(nlh, ct);
 	}
-	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
-		pthread_mutex_lock(&w->stats_lock);
-		w->stats.verdict_errors++;
-		pthread_mutex_unlock(&w->stats_lock);
-	}
+	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0)
+		count_verdict_error(w);
 }
 
 static uint64_t now_seconds(void)
@@ -510,12 +518,9 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
                                    struct fp_event *ev, bool *has_event)
 {
-	uint8_t labels[FP_LABEL_BYTES] = {0};
+	uint8_t labels[FP_LABEL_BYTES];
 	struct fp_stats scratch = {0};
-	fp_label_set(labels, POLICY_CT_LABEL_PENDING);
-	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
-		if (rule >> i & 1)
-			fp_label_set(labels, POLICY_CT_LABEL_RULE_SHIFT + i);
+	fp_labels_pending(labels, rule);
 	enum fp_verdict v =
 	    fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev, has_event);
 	fp_flows_expire(w->first, FP_IDLE_SECONDS, &scratch);
@@ -556,11 +561,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
-	if (label >= 0 && !w->glue && ct_set_label(w, &t, &where, (unsigned)label)) {
-		pthread_mutex_lock(&w->stats_lock);
-		w->stats.verdict_errors++;
-		pthread_mutex_unlock(&w->stats_lock);
-	}
+	if (label >= 0 && !w->glue && ct_set_label(w, &t, &where, (unsigned)label))
+		count_verdict_error(w);
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
 }
@@ -601,11 +603,8 @@ static void handle_messages(struct worker *w, size_t len)
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 		if (nlh->nlmsg_type == NLMSG_ERROR) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error) {
-				pthread_mutex_lock(&w->stats_lock);
-				w->stats.verdict_errors++;
-				pthread_mutex_unlock(&w->stats_lock);
-			}
+			if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error)
+				count_verdict_error(w);
 			continue;
 		}
 		if ((nlh->nlmsg_type & 0xff) == NFQNL_MSG_PACKET &&
@@ -620,18 +619,15 @@ static void *worker_main(void *arg)
 	struct pollfd pfd = {.fd = mnl_socket_get_fd(w->nl), .events = POLLIN};
 
 	while (!atomic_load(&w->fp->stop)) {
-		w->rules = rules_get(w->fp);
-		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
-		rules_put(w->fp, w->rules);
-		w->rules = NULL;
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
-		if (n <= 0)
-			continue;
-		ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
-		if (got <= 0)
-			continue; /* what the socket could not hold, the kernel failed open */
+		/* what the socket could not hold, the kernel failed open */
+		ssize_t got = n > 0 ? mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE) : 0;
+		/* one reference a round: the batch is judged with the rules of
+		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		handle_messages(w, (size_t)got);
+		if (got > 0)
+			handle_messages(w, (size_t)got);
+		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
 		rules_put(w->fp, w->rules);
 		w->rules = NULL;
 	}

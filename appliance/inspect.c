@@ -227,6 +227,15 @@ void fp_label_set(uint8_t labels[FP_LABEL_BYTES], unsigned bit)
 		labels[bit / 8] |= (uint8_t)(1u << (bit % 8));
 }
 
+void fp_labels_pending(uint8_t labels[FP_LABEL_BYTES], unsigned rule)
+{
+	memset(labels, 0, FP_LABEL_BYTES);
+	fp_label_set(labels, POLICY_CT_LABEL_PENDING);
+	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
+		if (rule >> i & 1)
+			fp_label_set(labels, POLICY_CT_LABEL_RULE_SHIFT + i);
+}
+
 unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES])
 {
 	unsigned n = 0;

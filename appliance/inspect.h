@@ -122,6 +122,9 @@ int fp_packet_tuple(const uint8_t *pkt, size_t len, struct fp_tuple *t);
 
 /* The inspect rule number that labels carry (0: none). */
 unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES]);
+/* The labels the inspect rule with that number gives a new flow: PENDING
+ * and the number's bits (policy/lower.h). */
+void fp_labels_pending(uint8_t labels[FP_LABEL_BYTES], unsigned rule);
 /* Sets bit n of a label bitmap. */
 void fp_label_set(uint8_t labels[FP_LABEL_BYTES], unsigned bit);
 

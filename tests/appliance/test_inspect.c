@@ -30,15 +30,6 @@ static struct fp_flows *ft;
 static struct fp_stats st;
 static uint8_t labels_tcp[FP_LABEL_BYTES], labels_udp[FP_LABEL_BYTES];
 
-static void labels_for(uint8_t l[FP_LABEL_BYTES], unsigned rule)
-{
-	memset(l, 0, FP_LABEL_BYTES);
-	fp_label_set(l, POLICY_CT_LABEL_PENDING);
-	for (unsigned i = 0; i < POLICY_CT_LABEL_RULE_BITS; i++)
-		if (rule & (1u << i))
-			fp_label_set(l, POLICY_CT_LABEL_RULE_SHIFT + i);
-}
-
 static void setup(void)
 {
 	char err[256] = "";
@@ -51,8 +42,8 @@ static void setup(void)
 	ft = fp_flows_new(0);
 	ck_assert(ft);
 	memset(&st, 0, sizeof(st));
-	labels_for(labels_tcp, 1);
-	labels_for(labels_udp, 2);
+	fp_labels_pending(labels_tcp, 1);
+	fp_labels_pending(labels_udp, 2);
 }
 
 static void teardown(void)
@@ -170,7 +161,7 @@ START_TEST(ruleset_numbers_inspect_rules)
 {
 	ck_assert_uint_eq(fp_ruleset_count(rs), 2);
 	uint8_t l[FP_LABEL_BYTES];
-	labels_for(l, 0x8001);
+	fp_labels_pending(l, 0x8001);
 	ck_assert_uint_eq(fp_label_rule(l), 0x8001);
 	ck_assert(l[POLICY_CT_LABEL_RULE_SHIFT / 8] & 1);
 	ck_assert(l[0] & 1); /* PENDING is bit 0 of byte 0 */
@@ -586,9 +577,9 @@ START_TEST(unknown_rule_number_is_done)
 	uint8_t l[FP_LABEL_BYTES];
 	struct pkt k = tcp4(1, TCP_ACK, "UNION SELECT");
 
-	labels_for(l, 0);
+	fp_labels_pending(l, 0);
 	ck_assert_int_eq(fp_judge(ft, rs, 32, l, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
-	labels_for(l, 3);
+	fp_labels_pending(l, 3);
 	ck_assert_int_eq(fp_judge(ft, rs, 32, l, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
 	ck_assert_uint_eq(st.unknown_rule, 2);
 	ck_assert_uint_eq(st.blocked, 0);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "appliance/inspect.h"
-#include "policy/lower.h"
 #include "policy/policy.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
@@ -52,7 +51,7 @@ static struct fp_ruleset *rules(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct fp_ruleset *rs = rules();
-	uint8_t labels[FP_LABEL_BYTES] = {0};
+	uint8_t labels[FP_LABEL_BYTES];
 	struct fp_stats st = {0};
 	struct fp_event ev;
 	bool has;
@@ -60,10 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	fp_label_set(labels, POLICY_CT_LABEL_PENDING);
-	for (unsigned i = 0; i < 8; i++)
-		if (data[0] & (1u << i))
-			fp_label_set(labels, POLICY_CT_LABEL_RULE_SHIFT + i);
+	fp_labels_pending(labels, data[0]); /* rule numbers 0..255 */
 	struct fp_flows *ft = fp_flows_new(FUZZ_TABLE);
 	if (!ft)
 		return 0;
