@@ -67,6 +67,10 @@ struct lower {
 	/* scratch set -> its clone in t, for large sets shared by every chain a
 	 * rule is copied into (see copy_rule); (size_t)-1: not cloned yet */
 	size_t *set_clone;
+	/* per policy rule: its inspect rule number, 0 if it has no inspect
+	 * block (number_inspect_rules) */
+	unsigned *inspect_no;
+	bool inspecting; /* some rule's flows go to the fast path */
 };
 
 static int oom(struct lower *l)
@@ -387,22 +391,11 @@ static bool inspected(const struct lower *l, const struct policy_rule *pr)
 	return pr->action == POLICY_PASS && pr->n_inspect && !pr->stateless && l->o->queue_num >= 0;
 }
 
-static bool inspecting(const struct lower *l)
-{
-	for (size_t i = 0; i < l->p->n_rules; i++)
-		if (inspected(l, &l->p->rules[i]))
-			return true;
-	return false;
-}
-
 /* The inspect rule number of pr: its place among the rules with an inspect
  * block, from 1 (what the fast path reads back from the label). */
 static unsigned inspect_number(const struct lower *l, const struct policy_rule *pr)
 {
-	unsigned n = 0;
-	for (const struct policy_rule *r = l->p->rules; r <= pr; r++)
-		n += r->n_inspect > 0;
-	return n;
+	return l->inspect_no[pr - l->p->rules];
 }
 
 static int set_label(struct ir_rule *r, unsigned bit)
@@ -491,7 +484,7 @@ static int make_inspect_chain(struct lower *l)
  * hook, which would accept the flow's established packets. */
 static int inspect_jump(struct lower *l, const char *chain)
 {
-	if (!inspecting(l))
+	if (!l->inspecting)
 		return 0;
 	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_INSPECT);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_PENDING))
@@ -735,7 +728,7 @@ static int make_glue(struct lower *l)
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
 		return -1;
-	if (inspecting(l) && make_inspect_chain(l))
+	if (l->inspecting && make_inspect_chain(l))
 		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
 	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
@@ -1319,19 +1312,24 @@ static int make_templates(struct lower *l)
 	return 0;
 }
 
-/* The queues of block 0 and one block per inspect rule must exist: NFQUEUE
- * numbers are 16 bits. */
-static int check_queues(struct lower *l)
+/* Numbers the rules with an inspect block. The queues of block 0 and one
+ * block per inspect rule must exist: NFQUEUE numbers are 16 bits. */
+static int number_inspect_rules(struct lower *l)
 {
-	if (!inspecting(l))
-		return 0;
 	unsigned rules = 0;
 	const struct policy_rule *last = NULL;
-	for (size_t i = 0; i < l->p->n_rules; i++)
-		if (l->p->rules[i].n_inspect) {
-			rules++;
-			last = &l->p->rules[i];
-		}
+	l->inspect_no = calloc(l->p->n_rules ? l->p->n_rules : 1, sizeof(*l->inspect_no));
+	if (!l->inspect_no)
+		return -1;
+	for (size_t i = 0; i < l->p->n_rules; i++) {
+		if (!l->p->rules[i].n_inspect)
+			continue;
+		l->inspect_no[i] = ++rules;
+		last = &l->p->rules[i];
+		l->inspecting = l->inspecting || inspected(l, last);
+	}
+	if (!l->inspecting)
+		return 0;
 	unsigned long top = (unsigned long)l->o->queue_num + (rules + 1ul) * queue_workers(l) - 1;
 	if (top > 65535 || rules >= 1u << POLICY_CT_LABEL_RULE_BITS)
 		return policy_error(l->d, &last->loc,
@@ -1405,6 +1403,7 @@ static void lower_free(struct lower *l)
 	free(l->made);
 	free(l->made_hash);
 	free(l->set_clone);
+	free(l->inspect_no);
 	free(l->label);
 	ir_table_free(l->scratch);
 }
@@ -1427,9 +1426,9 @@ struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_
 	l.scratch = ir_table_new("scratch");
 	int rc = (!l.t || !l.scratch || make_labels(&l)) ? -1 : 0;
 	if (!rc)
-		rc = make_glue(&l);
+		rc = number_inspect_rules(&l);
 	if (!rc)
-		rc = check_queues(&l);
+		rc = make_glue(&l);
 	if (!rc)
 		rc = make_templates(&l);
 	if (!rc)
