@@ -218,21 +218,28 @@ bool route_ifname_matches(const char *pattern, const char *ifname)
 	return !strcmp(pattern, ifname);
 }
 
-/* The interface a segment's pattern names in the namespace: the one with
- * that name, or the one interface a wildcard matches. 0 if there is none;
- * *several is set when a wildcard matches more than one (which of them holds
- * which host of the segment's prefix is not known, so none is used).
- * if_nameindex() asks the namespace of its socket: enter it for that. */
-static unsigned segment_ifindex(const char *netns, const char *pattern, bool *several)
+/* The namespace's interfaces (NULL if they cannot be listed: then no
+ * segment has one). if_nameindex() asks the namespace of its socket: enter
+ * it for that. */
+static struct if_nameindex *list_interfaces(const char *netns)
 {
 	int saved;
-	unsigned found = 0;
-	*several = false;
 	if (nftio_netns_enter(netns, &saved))
-		return 0;
+		return NULL;
 	struct if_nameindex *all = if_nameindex();
 	nftio_netns_leave(saved);
-	for (struct if_nameindex *i = all; i && i->if_index; i++) {
+	return all;
+}
+
+/* The interface a segment's pattern names among `all`: the one with that
+ * name, or the one interface a wildcard matches. 0 if there is none;
+ * *several is set when a wildcard matches more than one (which of them holds
+ * which host of the segment's prefix is not known, so none is used). */
+static unsigned segment_ifindex(const struct if_nameindex *all, const char *pattern, bool *several)
+{
+	unsigned found = 0;
+	*several = false;
+	for (const struct if_nameindex *i = all; i && i->if_index; i++) {
 		if (!route_ifname_matches(pattern, i->if_name))
 			continue;
 		if (found) {
@@ -242,18 +249,17 @@ static unsigned segment_ifindex(const char *netns, const char *pattern, bool *se
 		}
 		found = i->if_index;
 	}
-	if (all)
-		if_freenameindex(all);
 	return found;
 }
 
-static int install_segment(struct rt_sock *s, const char *netns, const struct policy_zone *z,
-			   uint32_t table, struct route_result *r, struct policy_diags *d)
+static int install_segment(struct rt_sock *s, const struct if_nameindex *all,
+			   const struct policy_zone *z, uint32_t table, struct route_result *r,
+			   struct policy_diags *d)
 {
 	for (size_t i = 0; i < z->n_ifnames; i++) {
 		const char *ifn = z->ifnames[i];
 		bool several;
-		unsigned idx = segment_ifindex(netns, ifn, &several);
+		unsigned idx = segment_ifindex(all, ifn, &several);
 		for (size_t k = 0; k < z->addrs.n; k++) {
 			const struct policy_addr *a = &z->addrs.v[k];
 			if (!idx || a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
@@ -333,16 +339,19 @@ static int install(struct rt_sock *s, const char *netns, const struct policy *p,
 	int rc = install_rules(s, p, r, d);
 	if (rc)
 		return rc;
-	for (size_t z = 0; z < p->n_zones; z++) {
+	/* listed once for all segments: a reroute on every link event of a
+	 * hypervisor with many VMs must not list them once per segment */
+	struct if_nameindex *all = list_interfaces(netns);
+	for (size_t z = 0; !rc && z < p->n_zones; z++) {
 		const struct policy_zone *zone = &p->zones[z];
 		if (zone->tenant == POLICY_NONE)
 			continue;
 		uint32_t table = POLICY_TENANT_TABLE_BASE + p->tenants[zone->tenant].id;
-		rc = install_segment(s, netns, zone, table, r, d);
-		if (rc)
-			return rc;
+		rc = install_segment(s, all, zone, table, r, d);
 	}
-	return 0;
+	if (all)
+		if_freenameindex(all);
+	return rc;
 }
 
 bool route_names_interface(const struct policy *p, const char *ifname)
