@@ -1100,33 +1100,22 @@ static void start_fastpath(struct daemon *d)
 	sync_fastpath(d);
 }
 
-static const char *l4_name(uint8_t p)
-{
-	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : "other";
-}
-
 /* The fast path's decisions become events like the NFLOG ones (with
  * "source":"fastpath"), in the event file, syslog and `show log`. */
 static void read_fastpath_events(struct daemon *d)
 {
 	struct fp_event ev[64];
 	size_t n;
-	uint64_t tick;
 
-	(void)!read(fastpath_event_fd(d->fp), &tick, sizeof(tick)); /* eventfd: reset */
+	/* fastpath_events() resets the eventfd itself */
 	while ((n = fastpath_events(d->fp, ev, sizeof(ev) / sizeof(ev[0]))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			const struct fp_event *e = &ev[i];
-			const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
-			const char *tenant = "";
-			char ts[40], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+			const char *rule = NULL, *verdict = NULL, *tenant = NULL;
+			char ts[40];
 			struct json_buf b;
 
-			for (size_t r = 0; p && r < p->n_rules; r++)
-				if (!strcmp(p->rules[r].id, e->rule_id) && p->rules[r].tenant != POLICY_NONE)
-					tenant = p->tenants[p->rules[r].tenant].name;
-			inet_ntop(e->family, e->src, src, sizeof(src));
-			inet_ntop(e->family, e->dst, dst, sizeof(dst));
+			log_lookup(d, e->rule_id, &rule, &verdict, &tenant);
 			nflogd_timestamp(ts, sizeof(ts));
 			json_buf_init(&b);
 			json_obj_begin(&b);
@@ -1134,12 +1123,9 @@ static void read_fastpath_events(struct daemon *d)
 			json_kv_str(&b, "source", "fastpath");
 			json_kv_str(&b, "rule", e->rule_id);
 			json_kv_str(&b, "prefix", e->log_prefix);
-			json_kv_str(&b, "tenant", tenant);
+			json_kv_str(&b, "tenant", tenant ? tenant : "");
 			json_kv_uint(&b, "match", e->match);
-			json_kv_str(&b, "family", e->family == AF_INET6 ? "ip6" : "ip");
-			json_kv_str(&b, "proto", l4_name(e->protocol));
-			json_kv_str(&b, "src", src);
-			json_kv_str(&b, "dst", dst);
+			nflogd_flow_json(&b, e->family, e->protocol, e->src, e->dst);
 			json_kv_uint(&b, "sport", e->sport);
 			json_kv_uint(&b, "dport", e->dport);
 			json_kv_str(&b, "verdict", e->action == POLICY_BLOCK ? "block" : "pass");

@@ -77,10 +77,25 @@ static const char *proto_name(uint8_t p)
 	}
 }
 
+void nflogd_flow_json(struct json_buf *b, int family, uint8_t proto, const void *src,
+		      const void *dst)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
+	inet_ntop(family, src, s, sizeof(s));
+	inet_ntop(family, dst, d, sizeof(d));
+	json_kv_str(b, "family", family == AF_INET6 ? "ip6" : "ip");
+	if (proto_name(proto))
+		json_kv_str(b, "proto", proto_name(proto));
+	else
+		json_kv_uint(b, "proto", proto);
+	json_kv_str(b, "src", s);
+	json_kv_str(b, "dst", d);
+}
+
 /* Adds family, proto, src, dst and ports from the copied packet. */
 static void tuple_json(struct json_buf *b, const unsigned char *pkt, int len)
 {
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	const unsigned char *l4;
 	uint8_t proto;
 	int l4len;
@@ -88,31 +103,21 @@ static void tuple_json(struct json_buf *b, const unsigned char *pkt, int len)
 	if (len >= (int)sizeof(struct iphdr) && (pkt[0] >> 4) == 4) {
 		const struct iphdr *ip = (const void *)pkt;
 		int hl = ip->ihl * 4;
-		inet_ntop(AF_INET, &ip->saddr, src, sizeof(src));
-		inet_ntop(AF_INET, &ip->daddr, dst, sizeof(dst));
 		proto = ip->protocol;
 		l4 = pkt + hl;
 		l4len = len - hl;
-		json_kv_str(b, "family", "ip");
+		nflogd_flow_json(b, AF_INET, proto, &ip->saddr, &ip->daddr);
 	} else if (len >= (int)sizeof(struct ip6_hdr) && (pkt[0] >> 4) == 6) {
 		const struct ip6_hdr *ip6 = (const void *)pkt;
-		inet_ntop(AF_INET6, &ip6->ip6_src, src, sizeof(src));
-		inet_ntop(AF_INET6, &ip6->ip6_dst, dst, sizeof(dst));
 		/* Extension headers are not followed: the next header is
 		 * reported as the protocol, ports only for TCP/UDP/SCTP. */
 		proto = ip6->ip6_nxt;
 		l4 = pkt + sizeof(*ip6);
 		l4len = len - (int)sizeof(*ip6);
-		json_kv_str(b, "family", "ip6");
+		nflogd_flow_json(b, AF_INET6, proto, &ip6->ip6_src, &ip6->ip6_dst);
 	} else {
 		return;
 	}
-	if (proto_name(proto))
-		json_kv_str(b, "proto", proto_name(proto));
-	else
-		json_kv_uint(b, "proto", proto);
-	json_kv_str(b, "src", src);
-	json_kv_str(b, "dst", dst);
 	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) && l4len >= 4) {
 		json_kv_uint(b, "sport", (unsigned)(l4[0] << 8 | l4[1]));
 		json_kv_uint(b, "dport", (unsigned)(l4[2] << 8 | l4[3]));

@@ -39,6 +39,10 @@ void nflogd_read(struct nflogd *l);
 void nflogd_emit(struct nflogd *l, const char *json_object);
 /* The events' time stamp: UTC with milliseconds, "2026-11-24T18:00:00.000Z". */
 void nflogd_timestamp(char *out, size_t n);
+/* An event's "family", "proto", "src" and "dst" members (family AF_INET or
+ * AF_INET6; addresses in network order), as the packet events have them. */
+void nflogd_flow_json(struct json_buf *b, int family, uint8_t proto, const void *src,
+		      const void *dst);
 
 /* The newest events, oldest first, as a JSON array. */
 void nflogd_recent(const struct nflogd *l, size_t max, struct json_buf *out);
