@@ -72,7 +72,7 @@ pass from lan to dmz service tcp port 8000 inspect {
 P
 tail -3 "$LAB_TMP/inspect.hvp" | sed 's/^/   /'
 hv load "$LAB_TMP/inspect.hvp" && hv commit comment "demo: inspect tcp 8000"
-ask() { printf '%s\n' "$1" | at client timeout 5 socat -T 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1; }
+ask() { printf '%s\n' "$1" | at client timeout 5 socat -T 3 -t 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1; }
 r=$(ask 'GET /products?id=7'); want "GET /products?id=7" "got GET /products?id=7" "${r:-no answer}"
 r=$(ask 'GET /products?id=7 UNION SELECT password FROM users')
 want "GET /products?id=7 UNION SELECT ..." "no answer" "${r:-no answer}"

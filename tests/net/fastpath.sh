@@ -38,7 +38,7 @@ if daemon_start; then pass start-ready; else fail start-ready "$(tail -5 "$DAEMO
 # ask ADDR TEXT: one request line to the server on 8000, prints the answer (bounded).
 ask() {
 	case "$1" in *:*) a="[$1]" ;; *) a=$1 ;; esac # socat wants brackets around IPv6 only
-	printf '%s\n' "$2" | at client timeout 5 socat -T 3 - "TCP:$a:8000" 2>/dev/null | head -1
+	printf '%s\n' "$2" | at client timeout 5 socat -T 3 -t 3 - "TCP:$a:8000" 2>/dev/null | head -1
 }
 # chain_counter RULE_TEXT: packets of the inspect chain's rule containing RULE_TEXT.
 chain_counter() {
@@ -78,7 +78,7 @@ r=$(ask 10.10.2.2 'GET /fine'); [ "$r" = 'got GET /fine' ] && pass benign-after-
 # --- a pass match clears the flow: its later data is not queued ------------
 q0=$(queued)
 r=$( (echo 'GET /health'; sleep 0.3; i=0; while [ $i -lt 10 ]; do echo "line $i union select"; i=$((i + 1)); done) |
-	at client timeout 5 socat -T 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1)
+	at client timeout 5 socat -T 3 -t 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1)
 q1=$(queued)
 [ "$r" = 'got GET /health' ] && pass pass-match-answered || fail pass-match-answered "got '$r'"
 # the SYN's flow: the request segment and little else reach user space
@@ -88,21 +88,21 @@ q1=$(queued)
 # --- a long benign flow: cleared at the window's end, the rest stays in the kernel
 q0=$(queued)
 r=$( (i=0; while [ $i -lt 60 ]; do echo "GET /page/$i"; sleep 0.02; i=$((i + 1)); done) |
-	at client timeout 8 socat -T 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1)
+	at client timeout 8 socat -T 3 -t 3 - TCP:10.10.2.2:8000 2>/dev/null | head -1)
 q1=$(queued)
 [ "$r" = 'got GET /page/0' ] && pass long-flow-answered || fail long-flow-answered "got '$r'"
 [ $((q1 - q0)) -lt 40 ] && pass "long-flow-cleared($((q1 - q0)) of 60+ packets queued)" ||
 	fail long-flow-cleared "$((q1 - q0)) packets queued"
 
 # --- UDP: each datagram judged --------------------------------------------
-r=$(echo 'hello dns' | at client timeout 3 socat -T 2 - UDP:10.10.2.2:53 2>/dev/null)
+r=$(echo 'hello dns' | at client timeout 3 socat -T 2 -t 2 - UDP:10.10.2.2:53 2>/dev/null)
 [ "$r" = 'hello dns' ] && pass udp-benign-echoed || fail udp-benign-echoed "got '$r'"
-r=$(echo 'some evil payload' | at client timeout 3 socat -T 2 - UDP:10.10.2.2:53 2>/dev/null)
+r=$(echo 'some evil payload' | at client timeout 3 socat -T 2 -t 2 - UDP:10.10.2.2:53 2>/dev/null)
 [ -z "$r" ] && pass udp-evil-dropped || fail udp-evil-dropped "echoed '$r'"
 # one flow: its first datagram passes; an evil one later blocks the flow,
 # so what follows it is dropped too
 r=$( (echo 'first fine'; sleep 0.5; echo 'then evil'; sleep 0.5; echo 'last fine') |
-	at client timeout 4 socat -T 2 - UDP:[fd00:10:2::2]:53 2>/dev/null | tr '\n' '|')
+	at client timeout 4 socat -T 2 -t 2 - UDP:[fd00:10:2::2]:53 2>/dev/null | tr '\n' '|')
 [ "$r" = 'first fine|' ] && pass udp-v6-flow-blocked-from-evil-datagram ||
 	fail udp-v6-flow-blocked-from-evil-datagram "echoed '$r'"
 

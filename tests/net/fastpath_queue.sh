@@ -69,7 +69,7 @@ queued() {
 # prints the first line of the answer.
 request() {
 	case "$1" in *:*) a="[$1]" ;; *) a=$1 ;; esac
-	printf '%s\r\n\r\n' "$2" | at client timeout 4 socat -T 2 - "TCP:$a:81" 2>/dev/null |
+	printf '%s\r\n\r\n' "$2" | at client timeout 4 socat -T 2 -t 2 - "TCP:$a:81" 2>/dev/null |
 		head -1 | tr -d '\r'
 }
 

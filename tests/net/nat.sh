@@ -38,15 +38,15 @@ r=$(fetch inet 198.51.100.10 80); [ "$r" = tenant-b ] && pass netmap-in-other-ho
 
 # --- UDP port-range forward into tenant a, and its hairpin ------------------------
 for p in 5000 5001; do
-	r=$(echo x | at inet timeout 3 socat -T 2 - UDP:203.0.113.1:$p 2>/dev/null)
+	r=$(echo x | at inet timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:$p 2>/dev/null)
 	[ "$r" = "udp-a-$p" ] && pass "forward-udp-$p" || fail "forward-udp-$p" "got '$r'"
 done
-r=$(echo x | at ha timeout 3 socat -T 2 - UDP:203.0.113.1:5001 2>/dev/null)
+r=$(echo x | at ha timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:5001 2>/dev/null)
 [ "$r" = udp-a-5001 ] && pass hairpin-udp || fail hairpin-udp "got '$r'"
 # from the appliance itself (nat_output; the tenant's mark routes it)
-r=$(echo x | at fw timeout 3 socat -T 2 - UDP:203.0.113.1:5000 2>/dev/null)
+r=$(echo x | at fw timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:5000 2>/dev/null)
 [ "$r" = udp-a-5000 ] && pass forward-from-appliance || fail forward-from-appliance "got '$r'"
-r=$(echo x | at hb timeout 3 socat -T 2 - UDP:203.0.113.1:5000 2>/dev/null)
+r=$(echo x | at hb timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:5000 2>/dev/null)
 [ -z "$r" ] && pass forward-not-from-other-tenant || fail forward-not-from-other-tenant "tenant b got '$r'"
 
 # --- conntrack holds both tenants' translations apart ------------------------------

@@ -37,7 +37,7 @@ LAB_PIDS="$LAB_PIDS $tcpdump_pid"
 # A cold tcpdump can take over a second to open the interface.
 wait_for 10 grep -q 'listening on' "$LAB_TMP/tcpdump.err"
 for t in a b; do
-	(echo "hello-from-$t"; sleep 2) | at h$t timeout 6 socat -T 4 - TCP:203.0.113.2:7,sourceport=40000,reuseaddr >"$LAB_TMP/masq.$t" 2>&1 &
+	(echo "hello-from-$t"; sleep 2) | at h$t timeout 6 socat -T 4 -t 4 - TCP:203.0.113.2:7,sourceport=40000,reuseaddr >"$LAB_TMP/masq.$t" 2>&1 &
 	eval "pid_$t=\$!"
 done
 # both connections are up within a moment (bounded: the clients stay 2 s)
@@ -53,7 +53,7 @@ for t in a b; do
 done
 [ "$(grep -c 'sport=40000 dport=7' "$LAB_TMP/ct")" = 2 ] && grep -q 'zone-orig=1' "$LAB_TMP/ct" &&
 	grep -q 'zone-orig=2' "$LAB_TMP/ct" && pass masq-two-zones || fail masq-two-zones "$(cat "$LAB_TMP/ct")"
-r=$(echo udp-a | at ha timeout 3 socat -T 2 - UDP:203.0.113.2:7 2>/dev/null)
+r=$(echo udp-a | at ha timeout 3 socat -T 2 -t 2 - UDP:203.0.113.2:7 2>/dev/null)
 [ "$r" = udp-a ] && pass masq-udp-a || fail masq-udp-a "got '$r'"
 kill "$tcpdump_pid" 2>/dev/null; sleep 1
 at inet tcpdump -Z root -n -r "$LAB_TMP/uplink.pcap" 2>/dev/null >"$LAB_TMP/uplink.txt"
