@@ -15,7 +15,9 @@ for s in tests/net/*.sh; do
     name=$(basename "$s" .sh)
     log="$BUILD/results/net-$name.log"
     echo "== $name"
-    timeout -k 10 ${SUITE_TIMEOUT:-900} sh "$s" > "$log" 2>&1
+    # the image suite builds a root and boots it three times under TCG
+    limit=${SUITE_TIMEOUT:-900}; [ "$name" = image_boot ] && limit=${IMAGE_SUITE_TIMEOUT:-2100}
+    timeout -k 10 "$limit" sh "$s" > "$log" 2>&1
     rc=$?
     grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed 's/^/   /'
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); k=$(grep -c '^SKIP ' "$log")

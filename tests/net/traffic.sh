@@ -30,7 +30,7 @@ r=$(probe client udp 10.10.2.2 54); [ "$r" = unreachable ] && pass udp-reject-v4
 r=$(probe client udp fd00:10:2::2 54); [ "$r" = unreachable ] && pass udp-reject-v6 || fail udp-reject-v6 "saw $r"
 
 # Stateful: a TCP connection opened from lan carries data both ways.
-r=$(echo | at client timeout 3 socat -T 2 -t 2 - TCP:10.10.2.2:80 2>/dev/null)
+r=$(echo | at client timeout 10 socat -T 8 -t 8 - TCP:10.10.2.2:80 2>/dev/null)
 [ "$r" = hvgate-lab ] && pass tcp-reply-data || fail tcp-reply-data "got '$r'"
 
 # The counter of the passing rule moved.
