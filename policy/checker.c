@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "policy/checker.h"
+#include "policy/limits.h"
 #include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
@@ -50,6 +51,8 @@ struct checker {
 	struct resolved_service *services;
 	size_t *vpn_zone; /* ast vpn index -> model zone */
 	bool oom;
+	unsigned ref_depth;   /* defines or services being resolved, one inside the other */
+	bool ref_too_deep;    /* POLICY_REF_DEPTH_MAX was reported (once is enough) */
 };
 
 #define FNV32_OFFSET_BASIS 2166136261u /* draft-eastlake-fnv section 2 */
@@ -375,8 +378,17 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 		policy_error(c->d, loc, "define '%s' refers to itself", name);
 		return NULL;
 	}
+	if (c->ref_depth >= POLICY_REF_DEPTH_MAX) {
+		if (!c->ref_too_deep)
+			policy_error(c->d, loc, "defines refer to each other more than %d deep",
+				     POLICY_REF_DEPTH_MAX);
+		c->ref_too_deep = true;
+		return NULL;
+	}
 	rd->state = RESOLVING;
+	c->ref_depth++;
 	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
+	c->ref_depth--;
 	/* Sorted once here, so that the many rules that may use a large define
 	 * get its addresses in order (later stages need them sorted). */
 	if (rd->addrs.n)
@@ -448,8 +460,17 @@ static const struct resolved_service *resolve_service(struct checker *c, size_t 
 		return rs;
 	if (rs->state == RESOLVING)
 		return NULL;
+	if (c->ref_depth >= POLICY_REF_DEPTH_MAX) {
+		if (!c->ref_too_deep)
+			policy_error(c->d, &s->loc, "services refer to each other more than %d deep",
+				     POLICY_REF_DEPTH_MAX);
+		c->ref_too_deep = true;
+		return NULL;
+	}
 	rs->state = RESOLVING;
+	c->ref_depth++;
 	int r = resolve_svc_list(c, s->scope, &s->value, &rs->terms, &rs->n_terms);
+	c->ref_depth--;
 	rs->state = RESOLVED;
 	return r ? NULL : rs;
 }
