@@ -10,6 +10,7 @@
 #include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
+#include "policy/suggest.h"
 
 /* Name spaces: a zone and a service may share a name ("web"); defines are
  * written with '$' and have their own. */
@@ -368,6 +369,7 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 	const struct sym *s = lookup(c, name, scope, NS_DEFINE);
 	if (!s) {
 		policy_error(c->d, loc, "'$%s' is not defined", name);
+		policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_DEFINE, name, scope);
 		return NULL;
 	}
 	struct resolved_define *rd = &c->defines[s->index];
@@ -446,8 +448,10 @@ static int resolve_svc_list(struct checker *c, size_t scope, const struct policy
 		else if (lookup(c, it->name, scope, NS_DEFINE))
 			policy_error(c->d, &it->loc, "'%s' is a define of addresses, not a service",
 				     it->name);
-		else
+		else {
 			policy_error(c->d, &it->loc, "unknown service '%s'", it->name);
+			policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_SERVICE, it->name, scope);
+		}
 	}
 	return r;
 }
@@ -510,8 +514,10 @@ static void wrong_zone_name(struct checker *c, const char *name, size_t scope,
 	else if (sym_find(&c->syms, name, POLICY_NONE, NS_TENANT))
 		policy_error(c->d, loc, "'%s' is a tenant; name one of its segments ('%s.SEGMENT')",
 			     name, name);
-	else
+	else {
 		policy_error(c->d, loc, "unknown zone '%s'", name);
+		policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_ZONE, name, scope);
+	}
 	terms_free(bt, nb);
 }
 
