@@ -450,6 +450,64 @@ START_TEST(test_utf8_and_escapes_accepted)
 }
 END_TEST
 
+static size_t count_message(const struct policy_diags *d, const char *prefix)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n; i++)
+		n += !strncmp(d->v[i].message, prefix, strlen(prefix));
+	return n;
+}
+
+/* Shadowed rules and isolation breaches are reported in the same run as
+ * errors of other rules, so a broken policy is not fixed in rounds. */
+START_TEST(test_shadow_and_isolation_with_other_errors)
+{
+	const char *text =
+		"zone lan { interface \"eth1\" }\n"
+		"pass from 10.0.0.0/8 to any\n"
+		"block from 10.1.0.0/16 to any\n"	 /* 3: shadowed */
+		"pass from lan to nowhere\n"		 /* 4: unknown zone */
+		"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
+		"  pass from web to any }\n"		 /* 6: reaches b.web */
+		"tenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\n"
+		"default from nowhere block\n";		 /* 8: unknown zone */
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(count_message(&d, "unknown zone 'nowhere'"), 2);
+	ck_assert_uint_eq(count_message(&d, "rule is shadowed by the rule at t.hvp:2"), 1);
+	ck_assert_uint_eq(count_message(&d, "rule of tenant 'a' can reach zone 'b.web'"), 1);
+	ck_assert_uint_eq(d.n_errors, 4);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* Rules that failed, or that use a define that failed, take no part: they
+ * could only lead to reports about rules that are not what they say. With
+ * errors in declarations the analyses do not run at all. */
+START_TEST(test_no_analysis_of_broken_parts)
+{
+	const char *text = "define a = { 10.1.0.0/16, $nope }\n"
+			   "pass from 10.1.0.0/16\n"
+			   "pass from 10.9.0.0/16 to $a\n"
+			   "block from $a\n";
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_str_eq(d.v[0].message, "'$nope' is not defined");
+	policy_diags_free(&d);
+
+	text = "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }\n"
+	       "pass from 10.0.0.0/8\nblock from 10.1.0.0/16\n";
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(count_message(&d, "rule is shadowed"), 0);
+	ck_assert_uint_eq(d.n_errors, 1);
+	policy_diags_free(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("parser");
@@ -465,6 +523,8 @@ int main(void)
 	tcase_add_test(tc, test_service_name_vs_declaration);
 	tcase_add_test(tc, test_forward_references);
 	tcase_add_test(tc, test_utf8_and_escapes_accepted);
+	tcase_add_test(tc, test_shadow_and_isolation_with_other_errors);
+	tcase_add_test(tc, test_no_analysis_of_broken_parts);
 	suite_add_tcase(s, tc);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, test_bad_case, 0, (int)N_BAD_CASES);
