@@ -151,14 +151,16 @@ static size_t check_quoted_char(struct policy_lexer *lx, const char *what, bool 
 {
 	int c = peek(lx, 0);
 	size_t n = char_len_here(lx);
-	const char *problem = c == 0 ? "NUL byte" : (c < 0x20 || c == ASCII_DEL) ? "control character"
-			      : !n ? "invalid UTF-8" : NULL;
-	if (problem && !*reported) {
+	bool control = c < 0x20 || c == ASCII_DEL;
+	if ((control || !n) && !*reported) {
 		struct policy_loc at = here(lx);
-		if (c == 0 || !n)
-			policy_error(lx->diags, &at, "%s in %s", problem, what);
+		if (c == 0)
+			policy_error(lx->diags, &at, "NUL byte in %s", what);
+		else if (control)
+			policy_error(lx->diags, &at, "control character 0x%02x in %s", (unsigned)c,
+				     what);
 		else
-			policy_error(lx->diags, &at, "%s 0x%02x in %s", problem, (unsigned)c, what);
+			policy_error(lx->diags, &at, "invalid UTF-8 in %s", what);
 		*reported = true;
 	}
 	return n ? n : 1;
