@@ -135,6 +135,8 @@ void policy_suggest_name(struct policy_diags *d, const struct policy_ast *ast,
 	for (size_t i = 0; kind == POLICY_SUGGEST_SERVICE && i < ast->n_services; i++)
 		if (visible(ast->services[i].scope, scope))
 			policy_suggest_consider(&s, ast->services[i].name);
+	for (size_t i = 0; kind == POLICY_SUGGEST_SERVICE && policy_builtin_service_name(i); i++)
+		policy_suggest_consider(&s, policy_builtin_service_name(i));
 	const char *best = policy_suggest_best(&s);
 	if (best)
 		policy_diag_append(d, "; did you mean '%s%s'?",

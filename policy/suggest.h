@@ -37,7 +37,7 @@ const char *policy_suggest(const char *word, size_t len, const char *const *cand
 enum policy_suggest_kind {
 	POLICY_SUGGEST_ZONE,	/* zones and segments */
 	POLICY_SUGGEST_DEFINE,	/* $defines; `name` without the '$' */
-	POLICY_SUGGEST_SERVICE, /* declared services */
+	POLICY_SUGGEST_SERVICE, /* declared and built-in services */
 };
 
 /* For the checker's "unknown name" errors: if a name of `kind` that `scope`

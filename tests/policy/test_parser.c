@@ -413,6 +413,7 @@ static const struct bad_case bad_cases[] = {
 	  "'$nest' is not defined; did you mean '$nets'?" },
 	{ "service web = tcp port 80\npass service wbe", 0, 2, 14,
 	  "unknown service 'wbe'; did you mean 'web'?" },
+	{ "pass service htps", 0, 1, 14, "unknown service 'htps'; did you mean 'https'?" },
 	{ "tenant a { segment web { interface \"t\" address 10.0.0.0/24 } }\npass from a.wbe", 0,
 	  2, 11, "unknown zone 'a.wbe'; did you mean 'a.web'?" },
 };
