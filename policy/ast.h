@@ -206,4 +206,8 @@ int policy_icmp_type_by_name(uint8_t l4proto, const char *name, size_t len);
  * 0 if there is no such built-in, -1 on ENOMEM. */
 int policy_builtin_service(const char *name, struct policy_service_term **terms, size_t *n);
 
+/* The name of the i-th built-in service (for suggestions), NULL past the
+ * last. */
+const char *policy_builtin_service_name(size_t i);
+
 #endif

@@ -6,9 +6,11 @@
 #include <sys/socket.h>
 
 #include "policy/checker.h"
+#include "policy/limits.h"
 #include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
+#include "policy/suggest.h"
 
 /* Name spaces: a zone and a service may share a name ("web"); defines are
  * written with '$' and have their own. */
@@ -28,7 +30,7 @@ struct symtab {
 };
 
 /* Resolution state of defines and services (they may refer to each other). */
-enum resolve_state { UNRESOLVED, RESOLVING, RESOLVED };
+enum resolve_state { UNRESOLVED, RESOLVING, RESOLVED, FAILED /* reported once */ };
 
 struct resolved_service {
 	enum resolve_state state;
@@ -50,6 +52,9 @@ struct checker {
 	struct resolved_service *services;
 	size_t *vpn_zone; /* ast vpn index -> model zone */
 	bool oom;
+	bool *rule_sound;     /* model rule index -> built without an error */
+	unsigned ref_depth;   /* defines or services being resolved, one inside the other */
+	bool ref_too_deep;    /* POLICY_REF_DEPTH_MAX was reported (once is enough) */
 };
 
 #define FNV32_OFFSET_BASIS 2166136261u /* draft-eastlake-fnv section 2 */
@@ -365,23 +370,35 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 	const struct sym *s = lookup(c, name, scope, NS_DEFINE);
 	if (!s) {
 		policy_error(c->d, loc, "'$%s' is not defined", name);
+		policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_DEFINE, name, scope);
 		return NULL;
 	}
 	struct resolved_define *rd = &c->defines[s->index];
 	const struct policy_ast_define *df = &c->ast->defines[s->index];
 	if (rd->state == RESOLVED)
 		return &rd->addrs;
+	if (rd->state == FAILED)
+		return NULL;
 	if (rd->state == RESOLVING) {
 		policy_error(c->d, loc, "define '%s' refers to itself", name);
 		return NULL;
 	}
+	if (c->ref_depth >= POLICY_REF_DEPTH_MAX) {
+		if (!c->ref_too_deep)
+			policy_error(c->d, loc, "defines refer to each other more than %d deep",
+				     POLICY_REF_DEPTH_MAX);
+		c->ref_too_deep = true;
+		return NULL;
+	}
 	rd->state = RESOLVING;
+	c->ref_depth++;
 	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
+	c->ref_depth--;
 	/* Sorted once here, so that the many rules that may use a large define
 	 * get its addresses in order (later stages need them sorted). */
 	if (rd->addrs.n)
 		qsort(rd->addrs.v, rd->addrs.n, sizeof(*rd->addrs.v), addr_cmp);
-	rd->state = RESOLVED;
+	rd->state = r ? FAILED : RESOLVED;
 	return r ? NULL : &rd->addrs;
 }
 
@@ -434,8 +451,10 @@ static int resolve_svc_list(struct checker *c, size_t scope, const struct policy
 		else if (lookup(c, it->name, scope, NS_DEFINE))
 			policy_error(c->d, &it->loc, "'%s' is a define of addresses, not a service",
 				     it->name);
-		else
+		else {
 			policy_error(c->d, &it->loc, "unknown service '%s'", it->name);
+			policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_SERVICE, it->name, scope);
+		}
 	}
 	return r;
 }
@@ -446,11 +465,20 @@ static const struct resolved_service *resolve_service(struct checker *c, size_t 
 	const struct policy_ast_service *s = &c->ast->services[index];
 	if (rs->state == RESOLVED)
 		return rs;
-	if (rs->state == RESOLVING)
+	if (rs->state == RESOLVING || rs->state == FAILED)
 		return NULL;
+	if (c->ref_depth >= POLICY_REF_DEPTH_MAX) {
+		if (!c->ref_too_deep)
+			policy_error(c->d, &s->loc, "services refer to each other more than %d deep",
+				     POLICY_REF_DEPTH_MAX);
+		c->ref_too_deep = true;
+		return NULL;
+	}
 	rs->state = RESOLVING;
+	c->ref_depth++;
 	int r = resolve_svc_list(c, s->scope, &s->value, &rs->terms, &rs->n_terms);
-	rs->state = RESOLVED;
+	c->ref_depth--;
+	rs->state = r ? FAILED : RESOLVED;
 	return r ? NULL : rs;
 }
 
@@ -489,8 +517,10 @@ static void wrong_zone_name(struct checker *c, const char *name, size_t scope,
 	else if (sym_find(&c->syms, name, POLICY_NONE, NS_TENANT))
 		policy_error(c->d, loc, "'%s' is a tenant; name one of its segments ('%s.SEGMENT')",
 			     name, name);
-	else
+	else {
 		policy_error(c->d, loc, "unknown zone '%s'", name);
+		policy_suggest_name(c->d, c->ast, POLICY_SUGGEST_ZONE, name, scope);
+	}
 	terms_free(bt, nb);
 }
 
@@ -701,10 +731,12 @@ static int build_rules(struct checker *c)
 			r = -1;
 			continue;
 		}
-		if (build_rule(c, &c->ast->rules[i]))
-			r = -1;
+		bool sound = !build_rule(c, &c->ast->rules[i]);
 		if (c->oom)
 			return -1;
+		c->rule_sound[c->p->n_rules - 1] = sound;
+		if (!sound)
+			r = -1;
 	}
 	return r;
 }
@@ -909,6 +941,32 @@ static int build_vpns(struct checker *c)
 
 /* --- driver ---------------------------------------------------------- */
 
+/* Shadow and isolation analysis of the rules that were built without an
+ * error. They need sound declarations (zones, defines, services: the caller
+ * checks); a rule that failed may be half built and is left out, which can
+ * only hide a report, never invent one. So errors of some rules, defaults,
+ * NAT or VPNs no longer hold these reports back to a later round. */
+static void check_sound_rules(struct checker *c)
+{
+	struct policy view = *c->p;
+	struct policy_rule *sound = NULL;
+	if (c->d->n_errors) {
+		sound = malloc((c->p->n_rules + 1) * sizeof(*sound));
+		if (!sound) {
+			nomem(c);
+			return;
+		}
+		view.n_rules = 0;
+		for (size_t i = 0; i < c->p->n_rules; i++)
+			if (c->rule_sound[i])
+				sound[view.n_rules++] = c->p->rules[i];
+		view.rules = sound;
+	}
+	policy_shadow_check(&view, c->d);
+	policy_check_isolation(&view, c->d);
+	free(sound);
+}
+
 static void checker_free(struct checker *c)
 {
 	for (size_t i = 0; i < c->ast->n_defines; i++)
@@ -919,6 +977,7 @@ static void checker_free(struct checker *c)
 	free(c->services);
 	free(c->syms.slots);
 	free(c->vpn_zone);
+	free(c->rule_sound);
 }
 
 struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d)
@@ -927,7 +986,8 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
 	c.p = calloc(1, sizeof(*c.p));
 	c.defines = calloc(ast->n_defines + 1, sizeof(*c.defines));
 	c.services = calloc(ast->n_services + 1, sizeof(*c.services));
-	if (!c.p || !c.defines || !c.services) {
+	c.rule_sound = calloc(ast->n_rules + 1, sizeof(*c.rule_sound));
+	if (!c.p || !c.defines || !c.services || !c.rule_sound) {
 		nomem(&c);
 		goto out;
 	}
@@ -938,12 +998,14 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
 		build_services,	 build_rules,	build_defaults,	 build_nats,
 		build_vpns,
 	};
-	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && !c.oom; i++)
+	bool declarations_sound = false;
+	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && !c.oom; i++) {
 		stages[i](&c);
-	if (!c.oom && d->n_errors == 0)
-		policy_shadow_check(c.p, d);
-	if (!c.oom && d->n_errors == 0)
-		policy_check_isolation(c.p, d);
+		if (stages[i] == build_services)
+			declarations_sound = d->n_errors == 0;
+	}
+	if (!c.oom && declarations_sound)
+		check_sound_rules(&c);
 	if (!c.oom && d->n_errors == 0)
 		policy_check_nat_isolation(c.p, d);
 out:

@@ -71,6 +71,12 @@ int policy_error(struct policy_diags *d, const struct policy_loc *loc,
 int policy_note(struct policy_diags *d, const struct policy_loc *loc,
 		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Appends printf-style text to the message of the last diagnostic (a hint
+ * such as "; did you mean 'pass'?"). Does nothing if there is none or
+ * memory runs out. */
+void policy_diag_append(struct policy_diags *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Registers a file's text (takes ownership of path and text); returns the
  * stable path pointer to use in struct policy_loc, or NULL on ENOMEM. */
 const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text,

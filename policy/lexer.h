@@ -58,7 +58,7 @@ void policy_lexer_init(struct policy_lexer *lx, const char *file, const char *te
  * skipped, so this always returns a token; POLICY_TOK_EOF at the end. */
 void policy_lexer_next(struct policy_lexer *lx, struct policy_token *t);
 
-/* The value of a STRING token with its escapes (\" \\ \n \t) resolved;
+/* The value of a STRING token with its escapes (\" \\) resolved;
  * malloc'd, NULL on ENOMEM. */
 char *policy_token_string(const struct policy_token *t);
 

@@ -40,22 +40,31 @@ struct loader {
 
 /* --- the real file system -------------------------------------------- */
 
+/* Opens without blocking (a FIFO would wait for a writer forever, a
+ * device could), then reads only a regular file. A non-regular file is
+ * -EINVAL, which the loader words as "not a regular file". */
 static int real_read(void *ctx, const char *path, char **text, size_t *len)
 {
 	(void)ctx;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > POLICY_FILE_MAX) {
-		int e = S_ISDIR(st.st_mode) ? -EISDIR : (uint64_t)st.st_size > POLICY_FILE_MAX ? -EFBIG : -EINVAL;
+	int e = 0;
+	if (fstat(fd, &st))
+		e = -errno;
+	else if (S_ISDIR(st.st_mode))
+		e = -EISDIR;
+	else if (!S_ISREG(st.st_mode))
+		e = -EINVAL;
+	else if ((uint64_t)st.st_size > POLICY_FILE_MAX)
+		e = -EFBIG;
+	char *buf = e ? NULL : malloc((size_t)st.st_size + 1);
+	if (!e && !buf)
+		e = -ENOMEM;
+	if (e) {
 		close(fd);
 		return e;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
 	}
 	size_t n = 0;
 	while (n < (size_t)st.st_size) {
@@ -234,11 +243,12 @@ static int parse_path(struct loader *l, const char *path, size_t scope,
 	int e = l->fs->read(l->fs->ctx, path, &text, &len);
 	if (e) {
 		free(key);
+		const char *why = e == -EINVAL ? "not a regular file" : strerror(-e);
 		if (loc)
 			return policy_error(l->d, loc, "cannot read included file '%s': %s", path,
-					    strerror(-e));
+					    why);
 		struct policy_loc where = { .file = NULL };
-		return policy_error(l->d, &where, "cannot read '%s': %s", path, strerror(-e));
+		return policy_error(l->d, &where, "cannot read '%s': %s", path, why);
 	}
 	char *dir = dir_of(path);
 	char *owned_path = strdup(path);

@@ -10,7 +10,9 @@
 #include <pcre2.h>
 
 #include "policy/lexer.h"
+#include "policy/limits.h"
 #include "policy/parser.h"
+#include "policy/suggest.h"
 
 /* FNV-1a 32-bit parameters (Fowler, Noll, Vo: draft-eastlake-fnv, section 2). */
 #define FNV32_OFFSET_BASIS 2166136261u
@@ -43,6 +45,7 @@ struct parser {
 	bool quiet; /* a syntax error was reported; silent until the next statement */
 	bool value_error; /* the current statement had a value error */
 	int depth;	  /* braces opened and not yet closed */
+	bool abandoned;	  /* the rest of the file is not parsed (nesting too deep) */
 };
 
 static const struct policy_token *cur(const struct parser *p)
@@ -103,6 +106,37 @@ static const char *kind_name(enum policy_token_kind k)
 	return "token";
 }
 
+/* Appends "; did you mean 'X'?" if the word `t` is near one of the words
+ * quoted in `expected` ("'interface', 'address' or '}'"). */
+static void suggest_expected(struct parser *p, const struct policy_token *t, const char *expected)
+{
+	struct policy_suggest s;
+	policy_suggest_init(&s, t->text, t->len);
+	char word[32];
+	for (const char *q = strchr(expected, '\''); q; q = strchr(q + 1, '\'')) {
+		const char *end = strchr(q + 1, '\'');
+		if (!end)
+			break;
+		size_t n = (size_t)(end - q - 1);
+		if (n && n < sizeof(word) && isalpha((unsigned char)q[1])) {
+			memcpy(word, q + 1, n);
+			word[n] = '\0';
+			const char *before = s.best;
+			policy_suggest_consider(&s, word);
+			if (s.best != before) /* keep the candidate past this buffer */
+				s.best = q + 1;
+		}
+		q = end;
+	}
+	if (s.best)
+		policy_diag_append(p->d, "; did you mean '%.*s'?",
+				   (int)strcspn(s.best, "'"), s.best);
+}
+
+/* Does `t` begin the next statement (or end the input), so that the
+ * statement before it stopped short? */
+static bool ends_statement(const struct policy_token *t);
+
 /* A syntax error: reported unless one was already reported in this
  * statement; the caller returns -1 and the statement loop recovers. */
 static int syntax_error(struct parser *p, const char *expected)
@@ -111,17 +145,22 @@ static int syntax_error(struct parser *p, const char *expected)
 		return -1;
 	p->quiet = true;
 	const struct policy_token *t = cur(p);
-	if (t->line_start && p->prev_loc.line && p->prev_loc.line < t->loc.line) {
+	if (t->line_start && p->prev_loc.line && p->prev_loc.line < t->loc.line &&
+	    ends_statement(t)) {
 		/* the statement stopped short at the end of a line: say so there,
-		 * not at the next line's first word */
+		 * not at the next statement's first word */
 		struct policy_loc at = p->prev_loc;
 		at.col += at.len;
 		at.len = 1;
 		return policy_error(p->d, &at, "expected %s at the end of the line", expected);
 	}
-	if (t->kind == POLICY_TOK_WORD || t->kind == POLICY_TOK_VAR)
-		return policy_error(p->d, &t->loc, "expected %s, found '%.*s'", expected,
-				    (int)(t->end - t->start), t->start);
+	if (t->kind == POLICY_TOK_WORD || t->kind == POLICY_TOK_VAR) {
+		policy_error(p->d, &t->loc, "expected %s, found '%.*s'", expected,
+			     (int)(t->end - t->start), t->start);
+		if (t->kind == POLICY_TOK_WORD)
+			suggest_expected(p, t, expected);
+		return -1;
+	}
 	return policy_error(p->d, &t->loc, "expected %s, found %s", expected, kind_name(t->kind));
 }
 
@@ -166,12 +205,29 @@ static const char *const statement_keywords[] = {
 	"pass",	   "block",  "reject",	"tenant", "nat",     "vpn",
 };
 
+/* Words of other firewalls' languages, and what this one calls them. */
+static const struct {
+	const char *word, *keyword;
+} statement_synonyms[] = {
+	{ "allow", "pass" }, { "accept", "pass" }, { "permit", "pass" },
+	{ "deny", "block" }, { "drop", "block" },
+};
+
+static const char *const rule_options[] = {
+	"from", "to", "service", "log", "counter", "limit", "no", "inspect",
+};
+
 static bool is_statement_keyword(const struct policy_token *t)
 {
 	for (size_t i = 0; i < sizeof(statement_keywords) / sizeof(statement_keywords[0]); i++)
 		if (policy_token_is(t, statement_keywords[i]))
 			return true;
 	return false;
+}
+
+static bool ends_statement(const struct policy_token *t)
+{
+	return t->kind == POLICY_TOK_EOF || t->kind == POLICY_TOK_RBRACE || is_statement_keyword(t);
 }
 
 /* Words that cannot name a zone, segment, service or define: they would be
@@ -808,6 +864,14 @@ static bool at_service_decl(const struct parser *p)
 	       p->la[2].kind == POLICY_TOK_EQUALS;
 }
 
+static bool is_rule_option(const struct policy_token *t)
+{
+	for (size_t i = 0; i < sizeof(rule_options) / sizeof(rule_options[0]); i++)
+		if (policy_token_is(t, rule_options[i]))
+			return true;
+	return false;
+}
+
 static bool at_rule_end(const struct parser *p)
 {
 	const struct policy_token *t = cur(p);
@@ -815,7 +879,12 @@ static bool at_rule_end(const struct parser *p)
 		return true;
 	if (policy_token_is(t, "service"))
 		return at_service_decl(p);
-	return is_statement_keyword(t);
+	if (is_statement_keyword(t))
+		return true;
+	/* a word that is no option and starts a line is more likely a
+	 * mistyped statement than a mistyped option: the statement loop
+	 * reports it as such */
+	return t->line_start && t->kind == POLICY_TOK_WORD && !is_rule_option(t);
 }
 
 static int parse_rule_clause(struct parser *p, struct policy_ast_rule *r)
@@ -856,8 +925,14 @@ static int parse_rule_clause(struct parser *p, struct policy_ast_rule *r)
 	if (policy_token_is(t, "inspect"))
 		return parse_inspect(p, r);
 	if (t->kind == POLICY_TOK_WORD) {
-		if (!p->quiet)
+		if (!p->quiet) {
 			policy_error(p->d, &t->loc, "unknown option '%.*s'", (int)t->len, t->text);
+			const char *hint = policy_suggest(t->text, t->len, rule_options,
+							  sizeof(rule_options) /
+								  sizeof(rule_options[0]));
+			if (hint)
+				policy_diag_append(p->d, "; did you mean '%s'?", hint);
+		}
 		p->quiet = true;
 		return -1;
 	}
@@ -1251,8 +1326,24 @@ static int parse_include(struct parser *p, size_t scope)
 
 static int parse_statements(struct parser *p, size_t scope, bool in_block);
 
+/* Blocks nested deeper than POLICY_NESTING_MAX: reported once, and the
+ * rest of the file is skipped (every enclosing block is then unclosed, and
+ * each would report that again). */
+static int too_deep(struct parser *p, const struct policy_loc *at)
+{
+	if (!p->quiet)
+		policy_error(p->d, at, "blocks nested deeper than %d levels",
+			     POLICY_NESTING_MAX);
+	p->quiet = true;
+	p->abandoned = true;
+	while (cur(p)->kind != POLICY_TOK_EOF)
+		next(p);
+	return -1;
+}
+
 static int parse_tenant(struct parser *p, size_t scope)
 {
+	const struct policy_loc at = cur(p)->loc;
 	const struct policy_token *kw = cur(p);
 	if (scope != POLICY_NONE) {
 		policy_error(p->d, &kw->loc, "a tenant cannot be declared inside a tenant");
@@ -1266,8 +1357,35 @@ static int parse_tenant(struct parser *p, size_t scope)
 	size_t index = p->ast->n_tenants - 1;
 	if (parse_decl_name(p, "a tenant name", &t->name, &t->loc) || expect(p, POLICY_TOK_LBRACE))
 		return -1;
+	if (p->depth > POLICY_NESTING_MAX)
+		return too_deep(p, &at);
 	parse_statements(p, index, true);
 	return expect(p, POLICY_TOK_RBRACE);
+}
+
+/* A word where a statement must start: named, pointed at, and a keyword
+ * suggested (a near statement keyword, a synonym, or a near rule option
+ * for a continuation line of a rule). */
+static int unknown_statement(struct parser *p)
+{
+	const struct policy_token *t = cur(p);
+	bool report = !p->quiet;
+	syntax_error(p, "a statement (pass, block, reject, define, service, zone, default, "
+			"tenant, nat, vpn, include)");
+	if (!report || t->kind != POLICY_TOK_WORD)
+		return -1;
+	const char *hint = policy_suggest(t->text, t->len, statement_keywords,
+					  sizeof(statement_keywords) / sizeof(statement_keywords[0]));
+	for (size_t i = 0; !hint && i < sizeof(statement_synonyms) / sizeof(statement_synonyms[0]);
+	     i++)
+		if (policy_token_is(t, statement_synonyms[i].word))
+			hint = statement_synonyms[i].keyword;
+	if (!hint)
+		hint = policy_suggest(t->text, t->len, rule_options,
+				      sizeof(rule_options) / sizeof(rule_options[0]));
+	if (hint)
+		policy_diag_append(p->d, "; did you mean '%s'?", hint);
+	return -1;
 }
 
 static int parse_statement(struct parser *p, size_t scope)
@@ -1291,8 +1409,7 @@ static int parse_statement(struct parser *p, size_t scope)
 		return parse_vpn(p, scope);
 	if (is(p, "include"))
 		return parse_include(p, scope);
-	return syntax_error(p, "a statement (pass, block, reject, define, service, zone, "
-			       "default, tenant, nat, vpn, include)");
+	return unknown_statement(p);
 }
 
 /* Skips to a place where a statement can start: a statement keyword at the
@@ -1371,12 +1488,12 @@ static int parse_statements(struct parser *p, size_t scope, bool in_block)
 			result = -1;
 			mark_broken(p, &before);
 			recover(p, start, depth);
-			p->quiet = false;
+			p->quiet = p->abandoned;
 			continue;
 		}
 		if (p->value_error)
 			mark_broken(p, &before);
-		p->quiet = false;
+		p->quiet = p->abandoned;
 	}
 	return result;
 }

@@ -33,7 +33,9 @@ struct policy *policy_load_text(const char *name, const char *text, size_t len,
 
 /* Where policy files come from: the real file system (NULL), or something
  * else, such as a git tree read by the daemon. `read` returns 0 and a
- * malloc'd NUL-terminated text, or -errno. `glob` expands a pattern (an
+ * malloc'd NUL-terminated text, or -errno (-EINVAL: not a regular file,
+ * such as a FIFO, which the real file system refuses without opening it
+ * for good). `glob` expands a pattern (an
  * include of `*.hvp` in a folder; for a directory source, every `*.hvp` of
  * DIR) into sorted malloc'd paths; it returns the count or -errno. Paths use
  * '/'. */

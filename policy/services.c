@@ -164,3 +164,8 @@ int policy_builtin_service(const char *name, struct policy_service_term **terms,
 	}
 	return 0;
 }
+
+const char *policy_builtin_service_name(size_t i)
+{
+	return i < ARRAY_SIZE(builtin_services) ? builtin_services[i].name : NULL;
+}

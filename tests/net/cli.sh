@@ -18,6 +18,27 @@ n=$(grep -c "^$LAB_TMP/bad.hvp:[0-9]*:[0-9]*: error: " "$LAB_TMP/err")
 grep -q "^$LAB_TMP/bad.hvp:2:18: error: unknown zone" "$LAB_TMP/err" && pass check-error-location || fail check-error-location "$(head -3 "$LAB_TMP/err")"
 grep -q '\^' "$LAB_TMP/err" && pass check-caret || fail check-caret
 
+# Limits (docs/policy-language.md): refused with one clear error within a few
+# seconds, never a crash or a hang. Times in ms from date +%s%N.
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+awk 'BEGIN { print "define a1 = 10.0.0.1"; for (i = 2; i <= 100000; i++) printf "define a%d = $a%d\n", i, i - 1; print "pass from $a100000" }' > "$LAB_TMP/chain.hvp"
+t0=$(ms); r=$(code timeout 30 "$HVGATE" check "$LAB_TMP/chain.hvp"); t=$(( $(ms) - t0 ))
+[ "$r" = 1 ] && [ "$t" -lt 5000 ] && grep -q 'error: defines refer to each other more than 64 deep' "$LAB_TMP/err" &&
+	pass check-define-chain-100k || fail check-define-chain-100k "exit $r in $t ms: $(head -2 "$LAB_TMP/err")"
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "tenant t%d {\n", i }' > "$LAB_TMP/nest.hvp"
+t0=$(ms); r=$(code timeout 30 "$HVGATE" check "$LAB_TMP/nest.hvp"); t=$(( $(ms) - t0 ))
+[ "$r" = 1 ] && [ "$t" -lt 5000 ] && grep -q ':33:1: error: blocks nested deeper than 32 levels' "$LAB_TMP/err" &&
+	pass check-nesting-100k || fail check-nesting-100k "exit $r in $t ms: $(tail -2 "$LAB_TMP/err")"
+mkfifo "$LAB_TMP/pipe.hvp"; printf 'include "pipe.hvp"\n' > "$LAB_TMP/fifo.hvp"
+r=$(code timeout 10 "$HVGATE" check "$LAB_TMP/fifo.hvp")
+[ "$r" = 1 ] && grep -q "fifo.hvp:1:9: error: cannot read included file '.*pipe.hvp': not a regular file" "$LAB_TMP/err" &&
+	pass check-fifo-include || fail check-fifo-include "exit $r: $(head -2 "$LAB_TMP/err")"
+{ printf 'pass '; head -c 10485760 /dev/zero | tr '\0' x; echo; } > "$LAB_TMP/token.hvp"
+t0=$(ms); r=$(code timeout 30 "$HVGATE" check "$LAB_TMP/token.hvp"); t=$(( $(ms) - t0 ))
+sz=$(wc -c < "$LAB_TMP/err")
+[ "$r" = 1 ] && [ "$t" -lt 3000 ] && [ "$sz" -lt 2048 ] && grep -q ':1:6: error: word longer than 16384 bytes' "$LAB_TMP/err" &&
+	pass check-huge-token || fail check-huge-token "exit $r in $t ms, $sz bytes: $(head -c 300 "$LAB_TMP/err")"
+
 r=$(code "$HVGATE" check "$LAB_TMP/does-not-exist.hvp"); [ "$r" = 2 ] && pass check-missing-exit-2 || fail check-missing-exit-2 "exit $r"
 r=$(code "$HVGATE" check); [ "$r" = 2 ] && pass check-usage-exit-2 || fail check-usage-exit-2 "exit $r"
 r=$(code "$HVGATE" frobnicate); [ "$r" = 2 ] && pass unknown-verb-exit-2 || fail unknown-verb-exit-2 "exit $r"

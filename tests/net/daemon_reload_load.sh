@@ -3,7 +3,8 @@
 # the firewall namespace while hvgated applies a changed policy 100 times
 # (`hvgate reload`, each a real replace of table inet hvgate). The stream
 # sees no reset and no interval without data (0.5 s intervals, so no stall
-# longer than 1 s), and conntrack keeps the flow.
+# longer than 1 s), and conntrack keeps the flow. Then a policy that crashed
+# the daemon's compiler (a 100,000-long define chain) is refused by reload.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/lib/lab3.sh
@@ -67,6 +68,16 @@ print("ok %d intervals, min %.1f Mbit/s, %d retransmits" % (len(iv), min(i["bits
       d["end"]["sum_sent"].get("retransmits", 0)))
 PY
 grep -q '^ok' "$LAB_TMP/iv.out" && pass "no-stall($(cut -d' ' -f2- "$LAB_TMP/iv.out"))" || fail no-stall "$(tail -2 "$LAB_TMP/iv.out")"
+
+# A policy that overflowed the daemon's stack on reload (a chain of 100,000
+# defines, each referring to the one before) is refused with the compiler's
+# error; the daemon lives on and applies the next good policy.
+awk 'BEGIN { print "define a1 = 10.0.0.1"; for (i = 2; i <= 100000; i++) printf "define a%d = $a%d\n", i, i - 1; print "pass from $a100000" }' > "$POL"
+hv reload > "$LAB_TMP/reload.out" 2>&1; r=$?
+[ "$r" != 0 ] && grep -q 'defines refer to each other more than 64 deep' "$LAB_TMP/reload.out" && daemon_alive \
+	&& pass reload-define-chain-refused || fail reload-define-chain-refused "exit $r $(head -3 "$LAB_TMP/reload.out") $(tail -3 "$DAEMON_LOG")"
+write_policy 0
+hv reload > "$LAB_TMP/reload.out" 2>&1 && pass reload-after-refusal || fail reload-after-refusal "$(cat "$LAB_TMP/reload.out")"
 
 daemon_stop
 [ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"

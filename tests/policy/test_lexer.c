@@ -150,7 +150,7 @@ START_TEST(test_nul_byte)
 	policy_lexer_next(&lx, &t);
 	ck_assert_int_eq(t.kind, POLICY_TOK_WORD);
 	ck_assert_uint_eq(t.loc.col, 3);
-	ck_assert_str_eq(d.v[0].message, "unexpected byte 0x00");
+	ck_assert_str_eq(d.v[0].message, "NUL byte in the policy text");
 	policy_diags_free(&d);
 }
 END_TEST

@@ -3,11 +3,14 @@
 #include <check.h>
 #include <errno.h>
 #include <glob.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
@@ -280,6 +283,243 @@ START_TEST(test_benchmark_shape)
 }
 END_TEST
 
+/* --- limits: refused with one clear error, quickly, never a crash ------ */
+
+/* Chains and nestings this long overflowed the stack before the limits. */
+#define HUGE_COUNT 100000
+/* "within a few seconds" (it takes well under one, under ASan too). The
+ * time is the process's CPU time, so that a loaded machine does not fail
+ * the test. */
+#define LIMIT_SECONDS 5.0
+
+static void cpu_now(struct timespec *t)
+{
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, t);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	cpu_now(&t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A growing text buffer for generated policies. */
+struct gen {
+	char *text;
+	size_t n, cap;
+};
+
+static void gen_add(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void gen_add(struct gen *g, const char *fmt, ...)
+{
+	if (g->cap - g->n < 128) {
+		g->cap = g->cap ? g->cap * 2 : 1 << 20;
+		g->text = realloc(g->text, g->cap);
+		ck_assert_ptr_nonnull(g->text);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	g->n += (size_t)vsnprintf(g->text + g->n, g->cap - g->n, fmt, ap);
+	va_end(ap);
+}
+
+/* Loads `g` and returns the first error; `n_errors` how many there were. */
+static char *load_first_error(struct gen *g, size_t *n_errors, double *secs)
+{
+	struct timespec t0;
+	cpu_now(&t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("gen.hvp", g->text, g->n, NULL, &d);
+	*secs = seconds_since(&t0);
+	policy_free(p);
+	*n_errors = d.n_errors;
+	char *first = NULL;
+	for (size_t i = 0; i < d.n && !first; i++)
+		if (d.v[i].severity == POLICY_ERROR)
+			first = strdup(d.v[i].message);
+	policy_diags_free(&d);
+	free(g->text);
+	memset(g, 0, sizeof(*g));
+	return first;
+}
+
+/* define a1 = ...; define a2 = $a1; ...; pass from $aN */
+static char *define_chain(size_t n, size_t *n_errors, double *secs)
+{
+	struct gen g = { 0 };
+	gen_add(&g, "define a1 = 10.0.0.1\n");
+	for (size_t i = 2; i <= n; i++)
+		gen_add(&g, "define a%zu = $a%zu\n", i, i - 1);
+	gen_add(&g, "pass from $a%zu\n", n);
+	return load_first_error(&g, n_errors, secs);
+}
+
+START_TEST(test_define_chain_limit)
+{
+	size_t errors;
+	double secs;
+	char *msg = define_chain(64, &errors, &secs);
+	ck_assert_ptr_null(msg); /* 64 levels are fine */
+	msg = define_chain(65, &errors, &secs);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_str_eq(msg, "defines refer to each other more than 64 deep");
+	free(msg);
+	msg = define_chain(HUGE_COUNT, &errors, &secs);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_str_eq(msg, "defines refer to each other more than 64 deep");
+	ck_assert_uint_eq(errors, 1);
+	ck_assert_msg(secs < LIMIT_SECONDS, "took %.1f s", secs);
+	free(msg);
+}
+END_TEST
+
+START_TEST(test_service_chain_limit)
+{
+	struct gen g = { 0 };
+	for (size_t i = 1; i < HUGE_COUNT; i++)
+		gen_add(&g, "service s%zu = s%zu\n", i, i + 1);
+	gen_add(&g, "service s%d = tcp port 80\n", HUGE_COUNT);
+	size_t errors;
+	double secs;
+	char *msg = load_first_error(&g, &errors, &secs);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_str_eq(msg, "services refer to each other more than 64 deep");
+	ck_assert_uint_eq(errors, 1);
+	ck_assert_msg(secs < LIMIT_SECONDS, "took %.1f s", secs);
+	free(msg);
+}
+END_TEST
+
+START_TEST(test_nesting_limit)
+{
+	struct gen g = { 0 };
+	for (size_t i = 0; i < HUGE_COUNT; i++)
+		gen_add(&g, "tenant t%zu {\n", i);
+	struct timespec t0;
+	cpu_now(&t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("gen.hvp", g.text, g.n, NULL, &d));
+	double secs = seconds_since(&t0);
+	ck_assert_msg(secs < LIMIT_SECONDS, "took %.1f s", secs);
+	/* the tenants inside tenants up to the limit, then the limit once */
+	const struct policy_diag *last = &d.v[d.n - 1];
+	ck_assert_str_eq(last->message, "blocks nested deeper than 32 levels");
+	ck_assert_uint_eq(last->loc.line, 33);
+	ck_assert_uint_eq(last->loc.col, 1);
+	ck_assert_uint_le(d.n_errors, 40);
+	policy_diags_free(&d);
+	free(g.text);
+}
+END_TEST
+
+/* A stream that counts the write()s an unbuffered stderr would make. */
+struct write_count {
+	size_t writes, bytes;
+};
+
+static ssize_t count_write(void *cookie, const char *buf, size_t size)
+{
+	(void)buf;
+	struct write_count *w = cookie;
+	w->writes++;
+	w->bytes += size;
+	return (ssize_t)size;
+}
+
+/* A 10 MB word: refused at once, and its diagnostic is a short excerpt
+ * written in one go (it was one write() per byte of the caret line). */
+START_TEST(test_huge_token)
+{
+	const size_t huge = 10u << 20;
+	char *text = malloc(huge + 8);
+	ck_assert_ptr_nonnull(text);
+	memcpy(text, "pass ", 5);
+	memset(text + 5, 'x', huge);
+	text[5 + huge] = '\n';
+	struct timespec t0;
+	cpu_now(&t0);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("big.hvp", text, huge + 6, NULL, &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_str_eq(d.v[0].message, "word longer than 16384 bytes");
+	ck_assert_uint_eq(d.v[0].loc.col, 6);
+	struct write_count w = { 0 };
+	cookie_io_functions_t io = { .write = count_write };
+	FILE *out = fopencookie(&w, "w", io);
+	ck_assert_ptr_nonnull(out);
+	setvbuf(out, NULL, _IONBF, 0);
+	policy_diags_print(&d, out);
+	fclose(out);
+	double secs = seconds_since(&t0);
+	ck_assert_msg(secs < 1.0, "took %.2f s", secs);
+	ck_assert_uint_le(w.writes, d.n);
+	ck_assert_uint_lt(w.bytes, 1024);
+	policy_diags_free(&d);
+	free(text);
+}
+END_TEST
+
+/* The token limit is exact: 16384 bytes pass the lexer, one more does not. */
+START_TEST(test_token_limit_exact)
+{
+	char *text = malloc(16384 + 64);
+	ck_assert_ptr_nonnull(text);
+	for (size_t extra = 0; extra < 2; extra++) {
+		size_t n = (size_t)sprintf(text, "pass log \"");
+		memset(text + n, 'x', 16384 + extra);
+		n += 16384 + extra;
+		text[n++] = '"';
+		struct policy_diags d;
+		policy_diags_init(&d);
+		ck_assert_ptr_null(policy_load_text("s.hvp", text, n, NULL, &d));
+		ck_assert_str_eq(d.v[0].message, extra ? "string longer than 16384 bytes"
+						       : "log prefix is longer than 127 bytes");
+		policy_diags_free(&d);
+	}
+	free(text);
+}
+END_TEST
+
+/* An include of a FIFO (or a FIFO named as the policy) is refused at once:
+ * it used to block in open() until some writer came along. */
+START_TEST(test_fifo_refused)
+{
+	char fifo[256], main_path[256];
+	snprintf(fifo, sizeof(fifo), "%s/pipe.hvp", testdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	testdir_write("main.hvp", "include \"pipe.hvp\"\n");
+	snprintf(main_path, sizeof(main_path), "%s/main.hvp", testdir);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load(main_path, &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	char want[512];
+	snprintf(want, sizeof(want), "cannot read included file '%s': not a regular file", fifo);
+	ck_assert_str_eq(d.v[0].message, want);
+	ck_assert_uint_eq(d.v[0].loc.line, 1);
+	ck_assert_uint_eq(d.v[0].loc.col, 9);
+	policy_diags_free(&d);
+
+	testdir_write("glob.hvp", "include \"p*.hvp\"\n");
+	snprintf(main_path, sizeof(main_path), "%s/glob.hvp", testdir);
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load(main_path, &d));
+	ck_assert_str_eq(d.v[0].message, want);
+	policy_diags_free(&d);
+
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load(fifo, &d));
+	snprintf(want, sizeof(want), "cannot read '%s': not a regular file", fifo);
+	ck_assert_str_eq(d.v[0].message, want);
+	policy_diags_free(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("load");
@@ -292,11 +532,21 @@ int main(void)
 	tcase_add_test(tc, test_benchmark_shape);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
+	TCase *limits = tcase_create("limits");
+	tcase_add_test(limits, test_define_chain_limit);
+	tcase_add_test(limits, test_service_chain_limit);
+	tcase_add_test(limits, test_nesting_limit);
+	tcase_add_test(limits, test_huge_token);
+	tcase_add_test(limits, test_token_limit_exact);
+	tcase_set_timeout(limits, 60);
+	suite_add_tcase(s, limits);
 	TCase *files = tcase_create("files");
 	tcase_add_checked_fixture(files, testdir_setup, testdir_teardown);
 	tcase_add_test(files, test_directory_in_name_order);
 	tcase_add_test(files, test_text_with_base_dir);
 	tcase_add_test(files, test_missing_file);
+	tcase_add_test(files, test_fifo_refused);
+	tcase_set_timeout(files, 10);
 	suite_add_tcase(s, files);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

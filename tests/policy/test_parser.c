@@ -360,6 +360,155 @@ START_TEST(test_forward_references)
 }
 END_TEST
 
+/* Malformed policies the front end must refuse, each with its exact first
+ * diagnostic. `len` is for texts with a NUL byte (0: strlen). */
+struct bad_case {
+	const char *text;
+	size_t len;
+	uint32_t line, col;
+	const char *message;
+};
+
+#define STATEMENTS "expected a statement (pass, block, reject, define, service, zone, default, " \
+		   "tenant, nat, vpn, include)"
+#define WITH_NUL(s) s, sizeof(s) - 1
+
+static const struct bad_case bad_cases[] = {
+	/* a NUL, a control character or invalid UTF-8 is never compiled */
+	{ WITH_NUL("zone z { interface \"dmz0\0x\" }"), 1, 25, "NUL byte in a string" },
+	{ "zone z { interface \"dmz0\\0x\" }", 0, 1, 25,
+	  "unknown escape '\\0' in a string (only \\\" and \\\\)" },
+	{ "pass log \"a\\nb\"", 0, 1, 12, "unknown escape '\\n' in a string (only \\\" and \\\\)" },
+	{ "zone z { interface \"dmz\x01\" }", 0, 1, 24, "control character 0x01 in a string" },
+	{ "pass log \"a\tb\"", 0, 1, 12, "control character 0x09 in a string" },
+	{ "pass log \"a\x7f\"", 0, 1, 12, "control character 0x7f in a string" },
+	{ "pass log \"caf\xc3\"", 0, 1, 14, "invalid UTF-8 in a string" },
+	{ "pass log \"\xed\xa0\x80\"", 0, 1, 11, "invalid UTF-8 in a string" }, /* a surrogate */
+	{ "pass log \"\xc0\xaf\"", 0, 1, 11, "invalid UTF-8 in a string" },	    /* overlong */
+	{ "pass to any inspect { block content /a\x01/ }", 0, 1, 39,
+	  "control character 0x01 in a regular expression" },
+	{ WITH_NUL("# a\0b\npass"), 1, 4, "NUL byte in a comment" },
+	{ "# caf\xe9\npass", 0, 1, 6, "invalid UTF-8 in a comment" },
+	{ WITH_NUL("pass\0"), 1, 5, "NUL byte in the policy text" },
+	{ "pass \xff", 0, 1, 6, "invalid UTF-8 byte 0xff" },
+	{ "pass \xc3\xa9", 0, 1, 6, "unexpected character '\xc3\xa9'" },
+	/* a stray word is named, pointed at, and a keyword suggested */
+	{ "pas from any to any", 0, 1, 1, STATEMENTS ", found 'pas'; did you mean 'pass'?" },
+	{ "pass from any\nallow from any", 0, 2, 1,
+	  STATEMENTS ", found 'allow'; did you mean 'pass'?" },
+	{ "zone z { interface \"eth0\" }\nzoen y { interface \"eth1\" }", 0, 2, 1,
+	  STATEMENTS ", found 'zoen'; did you mean 'zone'?" },
+	{ "pass from any\n  lgo", 0, 2, 3, STATEMENTS ", found 'lgo'; did you mean 'log'?" },
+	{ "zone z {\n  interfce \"eth0\" }", 0, 2, 3,
+	  "expected 'interface' or '}', found 'interfce'; did you mean 'interface'?" },
+	{ "pass lgo", 0, 1, 6, "unknown option 'lgo'; did you mean 'log'?" },
+	{ "pass frobnicate", 0, 1, 6, "unknown option 'frobnicate'" },
+	/* a statement cut short before the next one is still reported there */
+	{ "pass from lan to\nblock from any", 0, 1, 17,
+	  "expected an address, a zone, '$name', 'any' or 'self' at the end of the line" },
+	/* names: the nearest declared one */
+	{ "zone lan { interface \"eth1\" }\npass from lna", 0, 2, 11,
+	  "unknown zone 'lna'; did you mean 'lan'?" },
+	{ "define nets = 10.0.0.0/8\npass from $nest", 0, 2, 11,
+	  "'$nest' is not defined; did you mean '$nets'?" },
+	{ "service web = tcp port 80\npass service wbe", 0, 2, 14,
+	  "unknown service 'wbe'; did you mean 'web'?" },
+	{ "pass service htps", 0, 1, 14, "unknown service 'htps'; did you mean 'https'?" },
+	{ "tenant a { segment web { interface \"t\" address 10.0.0.0/24 } }\npass from a.wbe", 0,
+	  2, 11, "unknown zone 'a.wbe'; did you mean 'a.web'?" },
+};
+
+#define N_BAD_CASES (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+START_TEST(test_bad_case)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	size_t len = c->len ? c->len : strlen(c->text);
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy *p = policy_load_text("t.hvp", c->text, len, NULL, &d);
+	ck_assert_msg(p == NULL, "case %d accepted: %s", _i, c->text);
+	ck_assert_uint_ge(d.n, 1);
+	ck_assert_int_eq(d.v[0].severity, POLICY_ERROR);
+	ck_assert_str_eq(d.v[0].loc.file, "t.hvp");
+	ck_assert_msg(d.v[0].loc.line == c->line && d.v[0].loc.col == c->col,
+		      "case %d (%s): got %u:%u %s, want %u:%u", _i, c->text, d.v[0].loc.line,
+		      d.v[0].loc.col, d.v[0].message, c->line, c->col);
+	ck_assert_str_eq(d.v[0].message, c->message);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* UTF-8 text in strings and comments, and the two escapes, are fine. */
+START_TEST(test_utf8_and_escapes_accepted)
+{
+	struct policy_diags d;
+	struct policy *p = load_ok("# caf\xc3\xa9 \xe2\x9c\x93\n"
+				   "pass to any log \"caf\xc3\xa9 \xf0\x9f\x94\xa5 \\\"q\\\" \\\\\"\n", &d);
+	ck_assert_str_eq(p->rules[0].log_prefix, "caf\xc3\xa9 \xf0\x9f\x94\xa5 \"q\" \\");
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
+static size_t count_message(const struct policy_diags *d, const char *prefix)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n; i++)
+		n += !strncmp(d->v[i].message, prefix, strlen(prefix));
+	return n;
+}
+
+/* Shadowed rules and isolation breaches are reported in the same run as
+ * errors of other rules, so a broken policy is not fixed in rounds. */
+START_TEST(test_shadow_and_isolation_with_other_errors)
+{
+	const char *text =
+		"zone lan { interface \"eth1\" }\n"
+		"pass from 10.0.0.0/8 to any\n"
+		"block from 10.1.0.0/16 to any\n"	 /* 3: shadowed */
+		"pass from lan to nowhere\n"		 /* 4: unknown zone */
+		"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
+		"  pass from web to any }\n"		 /* 6: reaches b.web */
+		"tenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\n"
+		"default from nowhere block\n";		 /* 8: unknown zone */
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(count_message(&d, "unknown zone 'nowhere'"), 2);
+	ck_assert_uint_eq(count_message(&d, "rule is shadowed by the rule at t.hvp:2"), 1);
+	ck_assert_uint_eq(count_message(&d, "rule of tenant 'a' can reach zone 'b.web'"), 1);
+	ck_assert_uint_eq(d.n_errors, 4);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* Rules that failed, or that use a define that failed, take no part: they
+ * could only lead to reports about rules that are not what they say. With
+ * errors in declarations the analyses do not run at all. */
+START_TEST(test_no_analysis_of_broken_parts)
+{
+	const char *text = "define a = { 10.1.0.0/16, $nope }\n"
+			   "pass from 10.1.0.0/16\n"
+			   "pass from 10.9.0.0/16 to $a\n"
+			   "block from $a\n";
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_str_eq(d.v[0].message, "'$nope' is not defined");
+	policy_diags_free(&d);
+
+	text = "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }\n"
+	       "pass from 10.0.0.0/8\nblock from 10.1.0.0/16\n";
+	policy_diags_init(&d);
+	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
+	ck_assert_uint_eq(count_message(&d, "rule is shadowed"), 0);
+	ck_assert_uint_eq(d.n_errors, 1);
+	policy_diags_free(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("parser");
@@ -374,7 +523,13 @@ int main(void)
 	tcase_add_test(tc, test_vpn);
 	tcase_add_test(tc, test_service_name_vs_declaration);
 	tcase_add_test(tc, test_forward_references);
+	tcase_add_test(tc, test_utf8_and_escapes_accepted);
+	tcase_add_test(tc, test_shadow_and_isolation_with_other_errors);
+	tcase_add_test(tc, test_no_analysis_of_broken_parts);
 	suite_add_tcase(s, tc);
+	TCase *bad = tcase_create("malformed");
+	tcase_add_loop_test(bad, test_bad_case, 0, (int)N_BAD_CASES);
+	suite_add_tcase(s, bad);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
