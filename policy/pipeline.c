@@ -72,6 +72,23 @@ static int emit_batch(struct policy_compiled *c, const struct policy_lower_opts 
 	return 0;
 }
 
+static int compile_loaded(const struct policy_lower_opts *o, struct policy_compiled *out,
+			  struct policy_diags *d)
+{
+	warn_blocks_everything(out->policy, d);
+	/* lowered without the optimizer, which then runs here for its report */
+	struct policy_lower_opts lo = *o;
+	lo.optimize = false;
+	out->table = policy_lower(out->policy, &lo, d);
+	if (!out->table || (o->optimize && policy_optimize(out->table, &out->report, d)))
+		return -1;
+	stamp(out, POLICY_STAGE_LOWER);
+	if (policy_verify_rules(out->table, d) || emit_text(out, d) || emit_batch(out, o, d))
+		return -1;
+	stamp(out, POLICY_STAGE_EMIT);
+	return 0;
+}
+
 int policy_compile(const char *path, const struct policy_lower_opts *o,
 		   struct policy_compiled *out, struct policy_diags *d)
 {
@@ -79,21 +96,21 @@ int policy_compile(const char *path, const struct policy_lower_opts *o,
 	stamp(out, POLICY_STAGE_START);
 	out->policy = policy_load(path, d);
 	stamp(out, POLICY_STAGE_LOAD);
-	if (!out->policy)
-		goto fail;
-	warn_blocks_everything(out->policy, d);
-	/* lowered without the optimizer, which then runs here for its report */
-	struct policy_lower_opts lo = *o;
-	lo.optimize = false;
-	out->table = policy_lower(out->policy, &lo, d);
-	if (!out->table || (o->optimize && policy_optimize(out->table, &out->report, d)))
-		goto fail;
-	stamp(out, POLICY_STAGE_LOWER);
-	if (policy_verify_rules(out->table, d) || emit_text(out, d) || emit_batch(out, o, d))
-		goto fail;
-	stamp(out, POLICY_STAGE_EMIT);
-	return 0;
-fail:
+	if (out->policy && !compile_loaded(o, out, d))
+		return 0;
+	policy_compiled_free(out);
+	return -1;
+}
+
+int policy_compile_policy(struct policy *p, const struct policy_lower_opts *o,
+			  struct policy_compiled *out, struct policy_diags *d)
+{
+	memset(out, 0, sizeof(*out));
+	stamp(out, POLICY_STAGE_START);
+	out->policy = p;
+	stamp(out, POLICY_STAGE_LOAD);
+	if (p && !compile_loaded(o, out, d))
+		return 0;
 	policy_compiled_free(out);
 	return -1;
 }

@@ -44,6 +44,11 @@ struct policy_compiled {
 int policy_compile(const char *path, const struct policy_lower_opts *o,
 		   struct policy_compiled *out, struct policy_diags *d);
 
+/* The same from a policy already loaded (tests, policy_load_text()); takes
+ * ownership of `p` (NULL: fails at once). */
+int policy_compile_policy(struct policy *p, const struct policy_lower_opts *o,
+			  struct policy_compiled *out, struct policy_diags *d);
+
 void policy_compiled_free(struct policy_compiled *c);
 
 /* Checks every rule of `t` for its family and expression types: an
