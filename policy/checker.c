@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "policy/checker.h"
+#include "policy/lower.h"
 #include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
@@ -660,6 +661,31 @@ static int copy_inspect(struct checker *c, struct policy_rule *m, const struct p
 	return 0;
 }
 
+/* The kernel's limit keeps a token bucket of (seconds of the unit in ns /
+ * rate) * burst nanoseconds in a u64 and refuses a rule whose bucket would
+ * overflow (EOVERFLOW from nft_limit_init(), net/netfilter/nft_limit.c). */
+#define NSEC_PER_SEC 1000000000ull
+static int check_limit(struct checker *c, const struct policy_rule *m)
+{
+	if (!m->has_limit || !m->limit_rate)
+		return 0;
+	static const uint64_t unit_seconds[] = { [POLICY_PER_SECOND] = 1,
+						  [POLICY_PER_MINUTE] = 60,
+						  [POLICY_PER_HOUR] = 3600 };
+	static const char *const unit_names[] = { [POLICY_PER_SECOND] = "second",
+						  [POLICY_PER_MINUTE] = "minute",
+						  [POLICY_PER_HOUR] = "hour" };
+	uint64_t ns_per_packet = unit_seconds[m->limit_unit] * NSEC_PER_SEC / m->limit_rate;
+	uint64_t burst = m->limit_burst ? m->limit_burst : POLICY_LIMIT_BURST_DEFAULT;
+	if (ns_per_packet == 0 || burst <= UINT64_MAX / ns_per_packet)
+		return 0;
+	return policy_error(c->d, &m->loc,
+			    "limit %u/%s with burst %llu overflows the kernel's token bucket (at "
+			    "this rate the burst can be at most %llu)",
+			    m->limit_rate, unit_names[m->limit_unit], (unsigned long long)burst,
+			    (unsigned long long)(UINT64_MAX / ns_per_packet));
+}
+
 static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 {
 	struct policy_rule *m = PUSH(c->p->rules, c->p->n_rules);
@@ -691,6 +717,8 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	if (m->from.kind == POLICY_EP_SELF && m->to.kind == POLICY_EP_SELF)
 		return policy_error(c->d, &r->to.loc, "'self' on both sides: the appliance's "
 				    "traffic to itself is not filtered");
+	if (check_limit(c, m))
+		return -1;
 	return check_families(c, m);
 }
 

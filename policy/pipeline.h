@@ -54,8 +54,9 @@ void policy_compiled_free(struct policy_compiled *c);
 /* Checks every rule of `t` for its family and expression types: an
  * `ip daddr` in a rule that matches `meta nfproto ipv6`, a NAT to an address
  * of the other family, a lookup in a set of other key types, a value of the
- * wrong length; and the table's consistency (ir_table_validate). Errors are
- * reported at the policy line behind the rule. Returns 0 or -1. */
+ * wrong length; jumps to chains that do not exist, anonymous sets that do
+ * not serve exactly one rule. Errors are reported at the policy line behind
+ * the rule. Linear in the size of the table. Returns 0 or -1. */
 int policy_verify_rules(const struct ir_table *t, struct policy_diags *d);
 
 #endif

@@ -4,6 +4,7 @@
 #include <linux/netfilter.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/pipeline.h"
@@ -189,6 +190,71 @@ static int check_rule(const struct ir_table *t, const struct ir_rule *r, char *w
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool chain_exists(const char *const *sorted, size_t n, const char *name)
+{
+	return bsearch(&name, sorted, n, sizeof(*sorted), name_cmp) != NULL;
+}
+
+static bool verdict_ok(const char *const *sorted, size_t n, const struct ir_verdict *v)
+{
+	return (v->kind != IR_V_JUMP && v->kind != IR_V_GOTO) || chain_exists(sorted, n, v->chain);
+}
+
+/* Every jump and goto (rules and verdict-map elements) names a chain of the
+ * table, and every anonymous set serves exactly one rule. (ir_table_validate
+ * checks the same and more, with a linear chain lookup per rule: too slow
+ * for a large policy on every check.) */
+static int check_references(const struct ir_table *t, struct policy_diags *d)
+{
+	const char **sorted = calloc(t->n_chains + 1, sizeof(*sorted));
+	size_t *uses = calloc(t->n_sets + 1, sizeof(*uses));
+	int rc = 0;
+	if (!sorted || !uses) {
+		rc = policy_error(d, NULL, "out of memory checking the compiled table");
+		goto out;
+	}
+	for (size_t c = 0; c < t->n_chains; c++)
+		sorted[c] = t->chains[c].name;
+	qsort(sorted, t->n_chains, sizeof(*sorted), name_cmp);
+	for (size_t c = 0; c < t->n_chains && !rc; c++) {
+		const struct ir_chain *ch = &t->chains[c];
+		for (size_t i = 0; i < ch->n_rules && !rc; i++) {
+			const struct ir_rule *r = &ch->rules[i];
+			if (!verdict_ok(sorted, t->n_chains, &r->verdict))
+				rc = rule_error(d, ch, i, r, "goes to a chain that does not exist");
+			for (size_t m = 0; m < r->n_matches; m++)
+				if (r->matches[m].kind == IR_M_LOOKUP && r->matches[m].set < t->n_sets)
+					uses[r->matches[m].set]++;
+			for (size_t k = 0; k < r->n_stmts; k++)
+				if ((r->stmts[k].kind == IR_S_VMAP ||
+				     r->stmts[k].kind == IR_S_SET_FROM_MAP) &&
+				    r->stmts[k].set < t->n_sets)
+					uses[r->stmts[k].set]++;
+		}
+	}
+	for (size_t i = 0; i < t->n_sets && !rc; i++) {
+		const struct ir_set *s = &t->sets[i];
+		const struct policy_loc *loc = s->loc.line ? &s->loc : NULL;
+		if ((s->flags & IR_SET_ANONYMOUS) && uses[i] != 1)
+			rc = policy_error(d, loc, "compiled anonymous set %zu serves %zu rules (a "
+					  "compiler bug; please report it)", i, uses[i]);
+		for (size_t e = 0; e < s->n_elems && !rc && s->data == IR_DATA_VERDICT; e++)
+			if (!verdict_ok(sorted, t->n_chains, &s->elems[e].verdict))
+				rc = policy_error(d, loc, "compiled map %s goes to chain %s, which does "
+						  "not exist (a compiler bug; please report it)",
+						  s->name, s->elems[e].verdict.chain);
+	}
+out:
+	free(sorted);
+	free(uses);
+	return rc;
+}
+
 int policy_verify_rules(const struct ir_table *t, struct policy_diags *d)
 {
 	int rc = 0;
@@ -199,9 +265,5 @@ int policy_verify_rules(const struct ir_table *t, struct policy_diags *d)
 			if (check_rule(t, &ch->rules[i], why, sizeof(why)))
 				rc = rule_error(d, ch, i, &ch->rules[i], why);
 	}
-	char internal[256];
-	if (!rc && ir_table_validate(t, internal, sizeof(internal)))
-		rc = policy_error(d, NULL, "compiled table is inconsistent: %s (a compiler bug)",
-				  internal);
-	return rc;
+	return rc ? rc : check_references(t, d);
 }

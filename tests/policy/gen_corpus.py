@@ -213,6 +213,10 @@ def rule(g, names, services, tenants, own=None, isolated=False):
                                    else g.service(fam)))
     if g.chance(0.15):
         parts.append("limit %d/%s" % (g.r.randint(1, 100), g.pick(["second", "minute", "hour"])))
+        if g.chance(0.3):
+            # around the kernel's token-bucket limit, too
+            parts.append("burst %d" % g.pick([5, 100, 5124095, 5124096, 51240956, 4000000000,
+                                              g.r.randint(1, 4294967295)]))
     if g.chance(0.15):
         parts.append(g.pick(["log", 'log "gen"']))
     if action == "pass" and g.chance(0.05):

@@ -355,6 +355,9 @@ static const struct bad_case pipeline_cases[] = {
 	  4, 1, "conflicting default from lan to dmz: block here, pass before (the first would win)" },
 	{ "zone lan { interface \"lan0\" }\ndefault from lan block\ndefault from lan block log",
 	  3, 1, "duplicate default from lan" },
+	/* the kernel's token bucket: unit in ns / rate * burst must fit 64 bits */
+	{ "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124096",
+	  3, 1, "limit 1/hour with burst 5124096 overflows the kernel's token bucket (at this rate the burst can be at most 5124095)" },
 	/* refused by lowering: check runs it too */
 	{ "zone a { interface \"tap-*\" }\nzone b { interface \"tap-7\" }",
 	  2, 6, "interface \"tap-7\" of zone b overlaps \"tap-*\" of zone a: an interface can be in one zone only" },
@@ -422,6 +425,8 @@ static const char *const pipeline_ok[] = {
 	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\ndefault from lan to dmz pass\ndefault from dmz to lan block",
 	/* a forward range kept as is, and a range to one port */
 	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  pass from up to lan service tcp port { 80, 8000-8009 }\n  nat forward up tcp port 8000-8009 to 10.0.1.10\n  nat forward up tcp port 7000-7001 to 10.0.1.11 port 80 }",
+	/* the largest burst the kernel takes at 1/hour */
+	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124095",
 	/* peers with an IPv4 and an IPv6 endpoint */
 	"vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"192.0.2.1:51820\" allowed-ips 10.99.0.2/32 }\n  peer b2 { public-key \"TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\" endpoint \"[2001:db8::1]:51820\" allowed-ips 10.99.0.3/32 } }\npass from wg0 to any",
 	/* a tenant forward to its own VPN peer's network */
