@@ -44,36 +44,51 @@ struct compile_args {
 	struct policy_lower_opts opts;
 };
 
+/* The options that change what lowering builds, shared with `check` so
+ * that it checks what `compile` and `apply` with the same options build. */
+int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
+{
+	const char *arg = argv[*i];
+	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(arg, "--no-optimize")) {
+		o->optimize = false;
+		return 1;
+	}
+	int *slot = NULL, lo = 0, hi = 65535, w;
+	if (!strcmp(arg, "--nflog-group"))
+		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
+	else if (!strcmp(arg, "--queue"))
+		slot = &o->queue_num;
+	else if (!strcmp(arg, "--workers"))
+		slot = &w, lo = 1, hi = 64;
+	else
+		return 0;
+	if (!val || parse_int(val, lo, hi, slot))
+		return -1;
+	if (slot == &w)
+		o->queue_count = (unsigned)w;
+	(*i)++;
+	return 1;
+}
+
 static int parse_args(int argc, char **argv, struct compile_args *a)
 {
 	policy_lower_opts_default(&a->opts);
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int lower = cli_lower_option(argc, argv, &i, &a->opts);
+		if (lower < 0)
+			return -1;
+		if (lower)
+			continue;
 		if (!strcmp(arg, "--emit") && val) {
 			if (strcmp(val, "nft") && strcmp(val, "summary"))
 				return -1;
 			a->summary = !strcmp(val, "summary");
 			i++;
-		} else if (!strcmp(arg, "--no-optimize")) {
-			a->opts.optimize = false;
 		} else if (!strcmp(arg, "--time")) {
 			a->time = true;
-		} else if (!strcmp(arg, "--nflog-group") && val) {
-			/* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
-			if (parse_int(val, 0, 65535, &a->opts.nflog_group))
-				return -1;
-			i++;
-		} else if (!strcmp(arg, "--queue") && val) {
-			if (parse_int(val, 0, 65535, &a->opts.queue_num))
-				return -1;
-			i++;
-		} else if (!strcmp(arg, "--workers") && val) {
-			int w;
-			if (parse_int(val, 1, 64, &w))
-				return -1;
-			a->opts.queue_count = (unsigned)w;
-			i++;
 		} else if (arg[0] != '-' && !a->path) {
 			a->path = arg;
 		} else {
