@@ -885,6 +885,8 @@ static bool token_after_word(const struct checker *c, const struct policy_loc *a
 		while (q < eol && (*q == ' ' || *q == '\t'))
 			q++;
 		const char *tok = q;
+		if (*tok == '#') /* a comment: the statement ended */
+			return false;
 		while (q < eol && *q != ' ' && *q != '\t')
 			q++;
 		if ((size_t)(q - tok) != wl || memcmp(tok, word, wl))

@@ -421,6 +421,8 @@ static const char *const pipeline_ok[] = {
 	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address { 10.0.1.0/24, fd00:8::/64 } }\n  pass from up to lan service tcp port 80\n  nat forward up tcp port 80 on 2001:db8::1 to fd00:8::5\n  nat snat out via up to 2001:db8:77::7 }",
 	/* segments of one tenant side by side, not overlapping */
 	"tenant a {\n  segment x { interface \"ta0\" address 10.8.0.0/25 }\n  segment y { interface \"ta1\" address 10.8.0.128/25 }\n  pass from x to y }",
+	/* a comment that mentions a port after a forward without one */
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  pass from up to lan service tcp port 80\n  nat forward up tcp port 80 to 10.0.1.10   # port 0 would be an error\n}",
 	/* two defaults of different zone pairs */
 	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\ndefault from lan to dmz pass\ndefault from dmz to lan block",
 	/* a forward range kept as is, and a range to one port */
