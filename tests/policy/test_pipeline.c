@@ -160,6 +160,8 @@ static int check_kernel(const char *netns, double seconds, const char *dir)
 		perror(dir);
 		return 2;
 	}
+	/* a line per policy as it is done: a crash shows which one */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct tally t = { 0 };
 	double end = wall_seconds() + seconds;
 	for (int i = 0; i < n; i++) {
