@@ -845,20 +845,6 @@ static const char *family_name(int family)
 	return family == AF_INET ? "IPv4" : "IPv6";
 }
 
-static void format_addr(const struct policy_addr *a, char *out, size_t n)
-{
-	char lo[INET6_ADDRSTRLEN] = "?", hi[INET6_ADDRSTRLEN] = "?";
-	inet_ntop(a->family, a->lo, lo, sizeof(lo));
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-		inet_ntop(a->family, a->hi, hi, sizeof(hi));
-		snprintf(out, n, "%s-%s", lo, hi);
-	} else if (a->prefix_len == (a->family == AF_INET ? 32 : 128)) {
-		snprintf(out, n, "%s", lo);
-	} else {
-		snprintf(out, n, "%s/%u", lo, a->prefix_len);
-	}
-}
-
 /* The token after the next word `word` on the line of `after`, behind it.
  * The AST keeps a NAT's port ranges without saying whether they were written
  * (0 means "keep the port"), so a written `port 0` is found in the source
@@ -937,8 +923,8 @@ static int check_nat_families(struct checker *c, const struct policy_nat *m)
 	char a[128], b[128];
 	if (m->kind == POLICY_NAT_DNAT && m->has_public_addr &&
 	    m->public_addr.family != m->to_addr.family) {
-		format_addr(&m->public_addr, a, sizeof(a));
-		format_addr(&m->to_addr, b, sizeof(b));
+		policy_addr_format(&m->public_addr, a, sizeof(a));
+		policy_addr_format(&m->to_addr, b, sizeof(b));
 		return policy_error(c->d, &m->to_addr.loc,
 				    "port forward on %s address %s to %s address %s: the families "
 				    "must match",
@@ -947,7 +933,7 @@ static int check_nat_families(struct checker *c, const struct policy_nat *m)
 	}
 	if (m->kind == POLICY_NAT_SNAT && !m->match_src.n && m->tenant != POLICY_NONE &&
 	    !tenant_has_family(c, m->tenant, m->to_addr.family)) {
-		format_addr(&m->to_addr, b, sizeof(b));
+		policy_addr_format(&m->to_addr, b, sizeof(b));
 		return policy_error(c->d, &m->to_addr.loc,
 				    "snat to %s address %s, but tenant '%s' has no %s segment "
 				    "address: the families must match",

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "nat/nat.h"
+#include "policy/checker.h"
 #include "policy/tenant.h"
 
 static size_t addr_len(int family)
@@ -107,7 +108,7 @@ static int check_global_inside(const struct policy *p, const struct policy_nat *
 	return 0;
 }
 
-static void format_addr(const struct policy_addr *a, char *out, size_t n)
+void policy_addr_format(const struct policy_addr *a, char *out, size_t n)
 {
 	char lo[INET6_ADDRSTRLEN] = "?", hi[INET6_ADDRSTRLEN] = "?";
 	inet_ntop(a->family, a->lo, lo, sizeof(lo));
@@ -153,7 +154,7 @@ static int check_tenant_inside(const struct policy *p, const struct policy_nat *
 	if (n->tenant == POLICY_NONE || !in || inside_tenant(p, n->tenant, in))
 		return 0;
 	char addr[128];
-	format_addr(in, addr, sizeof(addr));
+	policy_addr_format(in, addr, sizeof(addr));
 	const char *what = n->kind == POLICY_NAT_DNAT ? "port forward" : "netmap";
 	for (size_t z = 0; z < p->n_zones; z++) {
 		const struct policy_zone *zone = &p->zones[z];
@@ -193,8 +194,8 @@ int policy_check_tenant_segments(const struct policy *p, struct policy_diags *d)
 			if (!x)
 				continue;
 			char xs[128], ys[128];
-			format_addr(x, xs, sizeof(xs));
-			format_addr(y, ys, sizeof(ys));
+			policy_addr_format(x, xs, sizeof(xs));
+			policy_addr_format(y, ys, sizeof(ys));
 			rc = policy_error(d, &x->loc,
 					  "segment '%s' (%s) overlaps segment '%s' (%s) of the same "
 					  "tenant: the segments of a tenant must not share addresses",
