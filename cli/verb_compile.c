@@ -54,7 +54,7 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 		o->optimize = false;
 		return 1;
 	}
-	int *slot = NULL, lo = 0, hi = 65535, w;
+	int *slot = NULL, lo = 0, hi = 65535, w = 0;
 	if (!strcmp(arg, "--nflog-group"))
 		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
 	else if (!strcmp(arg, "--queue"))
