@@ -36,4 +36,11 @@ const char *cli_verb_name(size_t i);
 /* Helpers shared by verbs (cli/util.c). */
 int cli_wants_help(int argc, char **argv);
 
+/* The lowering options of `compile`, `check` (cli/verb_compile.c):
+ * --no-optimize, --nflog-group N, --queue N, --workers W at argv[*i].
+ * Returns 1 and advances *i past a value if it was one, 0 if argv[*i] is
+ * not one of them, -1 if its value is missing or out of range. */
+struct policy_lower_opts;
+int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o);
+
 #endif

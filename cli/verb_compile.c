@@ -8,8 +8,7 @@
 #include <errno.h>
 
 #include "cli/cli.h"
-#include "policy/optimize.h"
-#include "policy/policy.h"
+#include "policy/pipeline.h"
 
 static void usage(FILE *out)
 {
@@ -26,25 +25,6 @@ static void usage(FILE *out)
 		"  --workers W      fast-path workers serving them (default 1)\n"
 		"  --time           print the time of each stage to stderr\n"
 		"Exit status: 0 compiled, 1 the policy is invalid, 2 usage or I/O error.\n");
-}
-
-static double clock_seconds(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Wall time, and CPU time of this process (the figure that does not depend
- * on what else the machine is doing). */
-struct stamp {
-	double wall, cpu;
-};
-
-static struct stamp now(void)
-{
-	return (struct stamp){ clock_seconds(CLOCK_MONOTONIC),
-			       clock_seconds(CLOCK_PROCESS_CPUTIME_ID) };
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -64,36 +44,51 @@ struct compile_args {
 	struct policy_lower_opts opts;
 };
 
+/* The options that change what lowering builds, shared with `check` so
+ * that it checks what `compile` and `apply` with the same options build. */
+int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
+{
+	const char *arg = argv[*i];
+	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(arg, "--no-optimize")) {
+		o->optimize = false;
+		return 1;
+	}
+	int *slot = NULL, lo = 0, hi = 65535, w = 0;
+	if (!strcmp(arg, "--nflog-group"))
+		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
+	else if (!strcmp(arg, "--queue"))
+		slot = &o->queue_num;
+	else if (!strcmp(arg, "--workers"))
+		slot = &w, lo = 1, hi = 64;
+	else
+		return 0;
+	if (!val || parse_int(val, lo, hi, slot))
+		return -1;
+	if (slot == &w)
+		o->queue_count = (unsigned)w;
+	(*i)++;
+	return 1;
+}
+
 static int parse_args(int argc, char **argv, struct compile_args *a)
 {
 	policy_lower_opts_default(&a->opts);
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int lower = cli_lower_option(argc, argv, &i, &a->opts);
+		if (lower < 0)
+			return -1;
+		if (lower)
+			continue;
 		if (!strcmp(arg, "--emit") && val) {
 			if (strcmp(val, "nft") && strcmp(val, "summary"))
 				return -1;
 			a->summary = !strcmp(val, "summary");
 			i++;
-		} else if (!strcmp(arg, "--no-optimize")) {
-			a->opts.optimize = false;
 		} else if (!strcmp(arg, "--time")) {
 			a->time = true;
-		} else if (!strcmp(arg, "--nflog-group") && val) {
-			/* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
-			if (parse_int(val, 0, 65535, &a->opts.nflog_group))
-				return -1;
-			i++;
-		} else if (!strcmp(arg, "--queue") && val) {
-			if (parse_int(val, 0, 65535, &a->opts.queue_num))
-				return -1;
-			i++;
-		} else if (!strcmp(arg, "--workers") && val) {
-			int w;
-			if (parse_int(val, 1, 64, &w))
-				return -1;
-			a->opts.queue_count = (unsigned)w;
-			i++;
 		} else if (arg[0] != '-' && !a->path) {
 			a->path = arg;
 		} else {
@@ -121,47 +116,32 @@ int cli_compile(int argc, char **argv)
 	}
 	struct policy_diags d;
 	policy_diags_init(&d);
-	struct stamp t0 = now();
-	struct policy *p = policy_load(a.path, &d);
-	struct stamp t1 = now();
-	struct ir_table *t = NULL;
-	struct policy_optimize_report rep = { 0 };
-	bool optimize = a.opts.optimize;
-	if (p) {
-		/* lower without the optimizer, then run it here for its report */
-		a.opts.optimize = false;
-		t = policy_lower(p, &a.opts, &d);
-		if (t && optimize && policy_optimize(t, &rep, &d)) {
-			ir_table_free(t);
-			t = NULL;
-		}
-	}
-	struct stamp t2 = now();
+	struct policy_compiled c;
+	int failed = policy_compile(a.path, &a.opts, &c, &d);
 	policy_diags_print(&d, stderr);
 	int rc = CLI_EXIT_FAIL;
-	if (t) {
+	if (!failed) {
 		rc = CLI_EXIT_OK;
 		if (a.summary) {
-			ir_table_summary(t, stdout);
-			if (optimize)
-				policy_optimize_report_print(&rep, stdout);
+			ir_table_summary(c.table, stdout);
+			if (a.opts.optimize)
+				policy_optimize_report_print(&c.report, stdout);
 			else
 				printf("optimizer: off\n");
-		} else if (policy_emit_nft(t, stdout) || fflush(stdout)) {
+		} else if (fwrite(c.nft_text, 1, c.nft_len, stdout) != c.nft_len || fflush(stdout)) {
 			fprintf(stderr, "hvgate compile: write error\n");
 			rc = CLI_EXIT_USAGE;
 		}
 	}
-	struct stamp t3 = now();
-	if (a.time)
+	if (a.time && !failed) {
+		const struct policy_stamp *s = c.stamps;
 		fprintf(stderr,
 			"time: load %.3f s, lower+optimize %.3f s, emit %.3f s "
 			"(cpu: load %.3f s, lower+optimize %.3f s, emit %.3f s)\n",
-			t1.wall - t0.wall, t2.wall - t1.wall, t3.wall - t2.wall, t1.cpu - t0.cpu,
-			t2.cpu - t1.cpu, t3.cpu - t2.cpu);
-	ir_table_free(t);
-	if (p)
-		policy_free(p);
+			s[1].wall - s[0].wall, s[2].wall - s[1].wall, s[3].wall - s[2].wall,
+			s[1].cpu - s[0].cpu, s[2].cpu - s[1].cpu, s[3].cpu - s[2].cpu);
+	}
+	policy_compiled_free(&c);
 	policy_diags_free(&d);
 	return rc;
 }

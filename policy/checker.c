@@ -1,4 +1,5 @@
 /* The policy checker (see policy/checker.h). */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "policy/checker.h"
 #include "policy/limits.h"
+#include "policy/lower.h"
 #include "policy/tenant.h"
 #include "policy/parser.h"
 #include "policy/shadow.h"
@@ -689,6 +691,31 @@ static int copy_inspect(struct checker *c, struct policy_rule *m, const struct p
 	return 0;
 }
 
+/* The kernel's limit keeps a token bucket of (seconds of the unit in ns /
+ * rate) * burst nanoseconds in a u64 and refuses a rule whose bucket would
+ * overflow (EOVERFLOW from nft_limit_init(), net/netfilter/nft_limit.c). */
+#define NSEC_PER_SEC 1000000000ull
+static int check_limit(struct checker *c, const struct policy_rule *m)
+{
+	if (!m->has_limit || !m->limit_rate)
+		return 0;
+	static const uint64_t unit_seconds[] = { [POLICY_PER_SECOND] = 1,
+						  [POLICY_PER_MINUTE] = 60,
+						  [POLICY_PER_HOUR] = 3600 };
+	static const char *const unit_names[] = { [POLICY_PER_SECOND] = "second",
+						  [POLICY_PER_MINUTE] = "minute",
+						  [POLICY_PER_HOUR] = "hour" };
+	uint64_t ns_per_packet = unit_seconds[m->limit_unit] * NSEC_PER_SEC / m->limit_rate;
+	uint64_t burst = m->limit_burst ? m->limit_burst : POLICY_LIMIT_BURST_DEFAULT;
+	if (ns_per_packet == 0 || burst <= UINT64_MAX / ns_per_packet)
+		return 0;
+	return policy_error(c->d, &m->loc,
+			    "limit %u/%s with burst %llu overflows the kernel's token bucket (at "
+			    "this rate the burst can be at most %llu)",
+			    m->limit_rate, unit_names[m->limit_unit], (unsigned long long)burst,
+			    (unsigned long long)(UINT64_MAX / ns_per_packet));
+}
+
 static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 {
 	struct policy_rule *m = PUSH(c->p->rules, c->p->n_rules);
@@ -720,6 +747,8 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	if (m->from.kind == POLICY_EP_SELF && m->to.kind == POLICY_EP_SELF)
 		return policy_error(c->d, &r->to.loc, "'self' on both sides: the appliance's "
 				    "traffic to itself is not filtered");
+	if (check_limit(c, m))
+		return -1;
 	return check_families(c, m);
 }
 
@@ -739,6 +768,38 @@ static int build_rules(struct checker *c)
 			r = -1;
 	}
 	return r;
+}
+
+static const char *action_name(enum policy_action a)
+{
+	return a == POLICY_PASS ? "pass" : a == POLICY_BLOCK ? "block" : "reject";
+}
+
+/* One default per zone pair (and tenant): of two, the first would win and
+ * the second would be silently ignored. */
+static int check_default_unique(struct checker *c, const struct policy_ast_default *df,
+				size_t index)
+{
+	const struct policy_default *m = &c->p->defaults[index];
+	for (size_t i = 0; i < index; i++) {
+		const struct policy_default *o = &c->p->defaults[i];
+		if (o->tenant != m->tenant || o->from_zone != m->from_zone ||
+		    o->to_zone != m->to_zone)
+			continue;
+		char pair[300];
+		snprintf(pair, sizeof(pair), "%s%s%s%s%s", df->from ? "from " : "",
+			 df->from ? df->from : "", df->from && df->to ? " " : "",
+			 df->to ? "to " : "", df->to ? df->to : "");
+		if (o->action != m->action)
+			policy_error(c->d, &df->loc,
+				     "conflicting default %s: %s here, %s before (the first would win)",
+				     pair, action_name(m->action), action_name(o->action));
+		else
+			policy_error(c->d, &df->loc, "duplicate default %s", pair);
+		policy_note(c->d, &o->loc, "the first default %s is here", pair);
+		return -1;
+	}
+	return 0;
 }
 
 static int build_defaults(struct checker *c)
@@ -770,9 +831,11 @@ static int build_defaults(struct checker *c)
 		m->tenant = df->scope;
 		m->loc = df->loc;
 		m->from_zone = m->to_zone = POLICY_NONE;
-		if (df->from && resolve_zone(c, df->from, df->scope, &df->from_loc, &m->from_zone))
-			r = -1;
+		bool bad = df->from && resolve_zone(c, df->from, df->scope, &df->from_loc,
+						    &m->from_zone);
 		if (df->to && resolve_zone(c, df->to, df->scope, &df->to_loc, &m->to_zone))
+			bad = true;
+		if (bad || check_default_unique(c, df, c->p->n_defaults - 1))
 			r = -1;
 	}
 	return r;
@@ -809,8 +872,113 @@ static int resolve_nat_src(struct checker *c, const struct policy_ast_nat *n, st
 	return r;
 }
 
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* The token after the next word `word` on the line of `after`, behind it.
+ * The AST keeps a NAT's port ranges without saying whether they were written
+ * (0 means "keep the port"), so a written `port 0` is found in the source
+ * text the diagnostics keep. Returns false if there is none. */
+static bool token_after_word(const struct checker *c, const struct policy_loc *after,
+			     const char *word, struct policy_loc *out)
+{
+	const struct policy_source_file *f = NULL;
+	for (size_t i = 0; i < c->d->n_files && !f; i++)
+		if (c->d->files[i].path == after->file)
+			f = &c->d->files[i];
+	if (!f || !after->line || !after->col)
+		return false;
+	const char *s = f->text, *end = f->text + f->len;
+	for (uint32_t line = 1; line < after->line && s < end; s++)
+		if (*s == '\n')
+			line++;
+	const char *eol = memchr(s, '\n', (size_t)(end - s));
+	if (!eol)
+		eol = end;
+	const char *q = s + after->col - 1 + after->len;
+	size_t wl = strlen(word);
+	while (q < eol) {
+		while (q < eol && (*q == ' ' || *q == '\t'))
+			q++;
+		const char *tok = q;
+		if (*tok == '#') /* a comment: the statement ended */
+			return false;
+		while (q < eol && *q != ' ' && *q != '\t')
+			q++;
+		if ((size_t)(q - tok) != wl || memcmp(tok, word, wl))
+			continue;
+		while (q < eol && (*q == ' ' || *q == '\t'))
+			q++;
+		const char *val = q;
+		while (q < eol && *q != ' ' && *q != '\t')
+			q++;
+		if (val == q)
+			return false;
+		*out = (struct policy_loc){ after->file, after->line, (uint32_t)(val - s) + 1,
+					    (uint32_t)(q - val) };
+		return true;
+	}
+	return false;
+}
+
+/* Port 0 is no port: a forward of it never matches, and a translation to
+ * it would mean "keep the port" without saying so. */
+static int check_nat_ports(struct checker *c, const struct policy_ast_nat *n)
+{
+	struct policy_loc at;
+	if (n->kind == POLICY_NAT_DNAT && n->match_ports.lo == 0) {
+		if (!token_after_word(c, &n->via_loc, "port", &at))
+			at = n->loc;
+		return policy_error(c->d, &at, "port 0 cannot be forwarded");
+	}
+	if ((n->kind == POLICY_NAT_DNAT || n->kind == POLICY_NAT_SNAT) && n->to_ports.lo == 0 &&
+	    token_after_word(c, &n->to_addr.loc, "port", &at))
+		return policy_error(c->d, &at,
+				    "translation to port 0; leave 'port' out to keep the port");
+	return 0;
+}
+
+/* Does tenant `t` have a segment address of `family`? */
+static bool tenant_has_family(const struct checker *c, size_t t, int family)
+{
+	for (size_t z = 0; z < c->p->n_zones; z++)
+		if (c->p->zones[z].tenant == t && addr_has_family(&c->p->zones[z].addrs, family))
+			return true;
+	return false;
+}
+
+/* A translation never changes the address family: NAT46/64 is not NAT. */
+static int check_nat_families(struct checker *c, const struct policy_nat *m)
+{
+	char a[128], b[128];
+	if (m->kind == POLICY_NAT_DNAT && m->has_public_addr &&
+	    m->public_addr.family != m->to_addr.family) {
+		policy_addr_format(&m->public_addr, a, sizeof(a));
+		policy_addr_format(&m->to_addr, b, sizeof(b));
+		return policy_error(c->d, &m->to_addr.loc,
+				    "port forward on %s address %s to %s address %s: the families "
+				    "must match",
+				    family_name(m->public_addr.family), a,
+				    family_name(m->to_addr.family), b);
+	}
+	if (m->kind == POLICY_NAT_SNAT && !m->match_src.n && m->tenant != POLICY_NONE &&
+	    !tenant_has_family(c, m->tenant, m->to_addr.family)) {
+		policy_addr_format(&m->to_addr, b, sizeof(b));
+		return policy_error(c->d, &m->to_addr.loc,
+				    "snat to %s address %s, but tenant '%s' has no %s segment "
+				    "address: the families must match",
+				    family_name(m->to_addr.family), b, c->p->tenants[m->tenant].name,
+				    family_name(m->to_addr.family));
+	}
+	return 0;
+}
+
 static int check_nat(struct checker *c, const struct policy_ast_nat *n, struct policy_nat *m)
 {
+	if (check_nat_ports(c, n) || check_nat_families(c, m))
+		return -1;
 	if (m->kind == POLICY_NAT_DNAT && !addr_is_host(&m->to_addr))
 		return policy_error(c->d, &m->to_addr.loc, "a port forward goes to one address");
 	if (m->kind == POLICY_NAT_NETMAP) {
@@ -863,6 +1031,46 @@ static int build_nats(struct checker *c)
 	return r;
 }
 
+/* A WireGuard key as `wg` writes it: 32 bytes in base64, 44 characters
+ * with one '=' of padding (RFC 4648 section 4); the last data character
+ * carries 4 bits, so its low 2 bits must be zero. */
+#define WG_KEY_BASE64_LEN 44
+static bool is_wg_key(const char *key)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	if (strlen(key) != WG_KEY_BASE64_LEN || key[WG_KEY_BASE64_LEN - 1] != '=')
+		return false;
+	for (size_t i = 0; i < WG_KEY_BASE64_LEN - 1; i++)
+		if (!key[i] || !strchr(alphabet, key[i]))
+			return false;
+	size_t last = (size_t)(strchr(alphabet, key[WG_KEY_BASE64_LEN - 2]) - alphabet);
+	return (last & 3) == 0;
+}
+
+/* "192.0.2.1:51820" or "[2001:db8::1]:51820": the VPN does not resolve
+ * names, so a host name would fail only when the daemon starts the peer. */
+static bool is_ip_endpoint(const char *ep)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(ep, ':');
+	if (!colon || (size_t)(colon - ep) >= sizeof(host))
+		return false;
+	memcpy(host, ep, (size_t)(colon - ep));
+	host[colon - ep] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 1 || port > 65535 || colon[1] == '+' || colon[1] == '-')
+		return false;
+	uint8_t buf[16];
+	size_t n = strlen(host);
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, buf) == 1;
+	}
+	return inet_pton(AF_INET, host, buf) == 1;
+}
+
 static int build_peer(struct checker *c, const struct policy_ast_vpn *v,
 		      const struct policy_ast_peer *p, struct policy_vpn *m)
 {
@@ -889,6 +1097,14 @@ static int build_peer(struct checker *c, const struct policy_ast_vpn *v,
 		return -1;
 	if (!p->public_key)
 		return policy_error(c->d, &p->loc, "peer '%s' has no 'public-key'", p->name);
+	if (!is_wg_key(p->public_key))
+		return policy_error(c->d, &p->loc,
+				    "peer '%s': public-key is not the base64 of a 32-byte key", p->name);
+	if (p->endpoint && !is_ip_endpoint(p->endpoint))
+		return policy_error(c->d, &p->loc,
+				    "peer '%s': endpoint '%s' is not ADDRESS:PORT or [IPv6]:PORT "
+				    "(host names are not resolved)",
+				    p->name, p->endpoint);
 	return 0;
 }
 
@@ -1004,6 +1220,8 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
 		if (stages[i] == build_services)
 			declarations_sound = d->n_errors == 0;
 	}
+	if (!c.oom && d->n_errors == 0)
+		policy_check_tenant_segments(c.p, d);
 	if (!c.oom && declarations_sound)
 		check_sound_rules(&c);
 	if (!c.oom && d->n_errors == 0)

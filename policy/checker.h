@@ -23,4 +23,8 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
  * join two tenants. Returns 0 or -1 with errors. */
 int policy_check_isolation(const struct policy *p, struct policy_diags *d);
 
+/* An address as diagnostics show it: "10.0.1.10", "10.8.0.0/24" or
+ * "10.0.0.1-10.0.0.9" (policy/isolation.c). */
+void policy_addr_format(const struct policy_addr *a, char *out, size_t n);
+
 #endif

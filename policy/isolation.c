@@ -8,16 +8,22 @@
  *   - a global (tenant-less) forward or netmap must not translate into a
  *     tenant's addresses: without the tenant's routing mark it would land in
  *     whichever tenant the main table picks (declare it inside the tenant);
+ *   - a tenant's forward or netmap must translate into the tenant's own
+ *     addresses: into another tenant's segment it would be a leak between
+ *     tenants, outside every segment it goes nowhere;
  *   - a forward into a tenant needs a pass rule from its outside zone to the
  *     target address and port, or nothing can ever pass it (a warning: the
  *     policy is consistent, just useless there).
  * It also runs the NAT shadow check (nat_check_shadow, nat/shadow.c).
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "nat/nat.h"
+#include "policy/checker.h"
 #include "policy/tenant.h"
 
 static size_t addr_len(int family)
@@ -100,6 +106,105 @@ static int check_global_inside(const struct policy *p, const struct policy_nat *
 		return policy_note(d, &zone->loc, "'%s' is declared here", zone->name), -1;
 	}
 	return 0;
+}
+
+void policy_addr_format(const struct policy_addr *a, char *out, size_t n)
+{
+	char lo[INET6_ADDRSTRLEN] = "?", hi[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(a->family, a->lo, lo, sizeof(lo));
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+		inet_ntop(a->family, a->hi, hi, sizeof(hi));
+		snprintf(out, n, "%s-%s", lo, hi);
+	} else if (a->prefix_len == addr_len(a->family) * 8) {
+		snprintf(out, n, "%s", lo);
+	} else {
+		snprintf(out, n, "%s/%u", lo, a->prefix_len);
+	}
+}
+
+/* Is `a` inside the addresses of tenant `t` (its segments, its VPNs'
+ * addresses and peers' allowed-ips)? */
+static bool inside_tenant(const struct policy *p, size_t t, const struct policy_addr *a)
+{
+	for (size_t z = 0; z < p->n_zones; z++)
+		if (p->zones[z].tenant == t && list_overlaps(&p->zones[z].addrs, a))
+			return true;
+	for (size_t v = 0; v < p->n_vpns; v++) {
+		const struct policy_vpn *vpn = &p->vpns[v];
+		if (vpn->tenant != t)
+			continue;
+		if (list_overlaps(&vpn->addresses, a))
+			return true;
+		for (size_t k = 0; k < vpn->n_peers; k++)
+			if (list_overlaps(&vpn->peers[k].allowed_ips, a))
+				return true;
+	}
+	return false;
+}
+
+/* A tenant's forward or netmap translates into the tenant's own addresses:
+ * the translated packet carries the tenant's mark and ct zone, so an
+ * address of another tenant's segment would let the outside into that
+ * tenant through this one (a leak the filter rules never name), and an
+ * address of no segment goes nowhere. */
+static int check_tenant_inside(const struct policy *p, const struct policy_nat *n,
+			       struct policy_diags *d)
+{
+	const struct policy_addr *in = inside_of(n);
+	if (n->tenant == POLICY_NONE || !in || inside_tenant(p, n->tenant, in))
+		return 0;
+	char addr[128];
+	policy_addr_format(in, addr, sizeof(addr));
+	const char *what = n->kind == POLICY_NAT_DNAT ? "port forward" : "netmap";
+	for (size_t z = 0; z < p->n_zones; z++) {
+		const struct policy_zone *zone = &p->zones[z];
+		if (zone->tenant == POLICY_NONE || zone->tenant == n->tenant ||
+		    !list_overlaps(&zone->addrs, in))
+			continue;
+		policy_error(d, &in->loc,
+			     "%s of tenant '%s' goes to %s in segment '%s' of tenant '%s': "
+			     "a tenant may only translate into its own segments",
+			     what, p->tenants[n->tenant].name, addr, zone->name,
+			     p->tenants[zone->tenant].name);
+		return policy_note(d, &zone->loc, "'%s' is declared here", zone->name), -1;
+	}
+	return policy_error(d, &in->loc, "%s target %s is outside every segment of tenant '%s'",
+			    what, addr, p->tenants[n->tenant].name);
+}
+
+/* Two segments of one tenant that share addresses make anti-spoofing
+ * between them meaningless and the tenant's routes ambiguous. (Tenants may
+ * overlap each other: ct zones keep them apart.) */
+int policy_check_tenant_segments(const struct policy *p, struct policy_diags *d)
+{
+	int rc = 0;
+	for (size_t j = 0; j < p->n_zones; j++) {
+		const struct policy_zone *b = &p->zones[j];
+		if (b->tenant == POLICY_NONE)
+			continue;
+		for (size_t i = 0; i < j; i++) {
+			const struct policy_zone *a = &p->zones[i];
+			if (a->tenant != b->tenant)
+				continue;
+			const struct policy_addr *x = NULL, *y = NULL;
+			for (size_t k = 0; k < b->addrs.n && !x; k++)
+				for (size_t m = 0; m < a->addrs.n && !x; m++)
+					if (overlap(&b->addrs.v[k], &a->addrs.v[m]))
+						x = &b->addrs.v[k], y = &a->addrs.v[m];
+			if (!x)
+				continue;
+			char xs[128], ys[128];
+			policy_addr_format(x, xs, sizeof(xs));
+			policy_addr_format(y, ys, sizeof(ys));
+			rc = policy_error(d, &x->loc,
+					  "segment '%s' (%s) overlaps segment '%s' (%s) of the same "
+					  "tenant: the segments of a tenant must not share addresses",
+					  b->name, xs, a->name, ys);
+			policy_note(d, &a->loc, "'%s' is declared here", a->name);
+			break;
+		}
+	}
+	return rc;
 }
 
 /* ---- does some pass rule let a forward's traffic through? ---- */
@@ -230,7 +335,8 @@ int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d)
 		const struct policy_nat *n = &p->nats[i];
 		if (n->via_zone >= p->n_zones)
 			continue;
-		if (check_via(p, n, d) || check_global_inside(p, n, d))
+		if (check_via(p, n, d) || check_global_inside(p, n, d) ||
+		    check_tenant_inside(p, n, d))
 			rc = -1;
 		else
 			check_forward_passes(p, n, d);

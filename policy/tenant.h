@@ -86,4 +86,8 @@ int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct poli
  * checker calls it. Returns 0 or -1. */
 int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d);
 
+/* The segments of one tenant must not share addresses (policy/isolation.c;
+ * the checker calls it). Returns 0 or -1 with errors. */
+int policy_check_tenant_segments(const struct policy *p, struct policy_diags *d);
+
 #endif

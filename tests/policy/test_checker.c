@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
 
@@ -322,6 +323,182 @@ START_TEST(test_print_format)
 }
 END_TEST
 
+/* --- the whole pipeline: what check refuses that the kernel would take
+ * wrongly, or that compile refused while check passed ----------------- */
+
+#define KEY_OK "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+
+/* Each policy's first error, from policy_load_text() and, when that
+ * passes, the rest of the pipeline (policy_compile_policy), exactly as
+ * `hvgate check` runs it. */
+static const struct bad_case pipeline_cases[] = {
+	/* a tenant's port forward into another tenant's server: a leak */
+	{ "zone up { interface \"up0\" }\ntenant a { segment lan { interface \"ta\" address 10.0.1.0/24 } }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat forward up tcp port 9090 to 10.0.1.10 port 80 }",
+	  5, 35, "port forward of tenant 'c' goes to 10.0.1.10 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
+	{ "zone up { interface \"up0\" }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat forward up tcp port 9090 to 172.16.5.5 port 80 }",
+	  4, 35, "port forward target 172.16.5.5 is outside every segment of tenant 'c'" },
+	{ "zone up { interface \"up0\" }\ntenant a { segment lan { interface \"ta\" address 10.0.1.0/24 } }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via up }",
+	  5, 14, "netmap of tenant 'c' goes to 10.0.1.0/24 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
+	{ "tenant a {\n  segment x { interface \"ta0\" address 10.8.0.0/24 }\n  segment y { interface \"ta1\" address 10.8.0.128/25 } }",
+	  3, 39, "segment 'a.y' (10.8.0.128/25) overlaps segment 'a.x' (10.8.0.0/24) of the same tenant: the segments of a tenant must not share addresses" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 80 to 10.0.1.10 port 0 }",
+	  4, 48, "translation to port 0; leave 'port' out to keep the port" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 0 to 10.0.1.10 }",
+	  4, 27, "port 0 cannot be forwarded" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat snat out via up to 2001:db8:77::7 }",
+	  4, 26, "snat to IPv6 address 2001:db8:77::7, but tenant 'a' has no IPv6 segment address: the families must match" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address { 10.0.1.0/24, fd00:8::/64 } }\n  nat forward up tcp port 80 on 203.0.113.1 to fd00:8::5 }",
+	  4, 48, "port forward on IPv4 address 203.0.113.1 to IPv6 address fd00:8::5: the families must match" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 80 on 2001:db8::1 to 10.0.1.5 }",
+	  4, 48, "port forward on IPv6 address 2001:db8::1 to IPv4 address 10.0.1.5: the families must match" },
+	{ "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\ndefault from lan to dmz pass\ndefault from lan to dmz block",
+	  4, 1, "conflicting default from lan to dmz: block here, pass before (the first would win)" },
+	{ "zone lan { interface \"lan0\" }\ndefault from lan block\ndefault from lan block log",
+	  3, 1, "duplicate default from lan" },
+	/* the kernel's token bucket: unit in ns / rate * burst must fit 64 bits */
+	{ "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124096",
+	  3, 1, "limit 1/hour with burst 5124096 overflows the kernel's token bucket (at this rate the burst can be at most 5124095)" },
+	/* refused by lowering: check runs it too */
+	{ "zone a { interface \"tap-*\" }\nzone b { interface \"tap-7\" }",
+	  2, 6, "interface \"tap-7\" of zone b overlaps \"tap-*\" of zone a: an interface can be in one zone only" },
+	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 8000-8009 to 10.0.1.10 port 80-81 }",
+	  4, 3, "a forwarded port range goes to the same ports or to one port" },
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"notakey\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8, "peer 'b1': public-key is not the base64 of a 32-byte key" },
+	/* 44 characters, but the last one carries bits beyond the 32 bytes */
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8, "peer 'b1': public-key is not the base64 of a 32-byte key" },
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"vpn.example.org:51820\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8, "peer 'b1': endpoint 'vpn.example.org:51820' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"192.0.2.1:0\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8, "peer 'b1': endpoint '192.0.2.1:0' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
+};
+
+#define N_PIPELINE_CASES (sizeof(pipeline_cases) / sizeof(pipeline_cases[0]))
+
+static const struct policy_diag *first_error(const struct policy_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].severity == POLICY_ERROR)
+			return &d->v[i];
+	return NULL;
+}
+
+/* The pipeline of `hvgate check`; returns 0 if the policy passes. */
+static int check_text(const char *text, struct policy_diags *d)
+{
+	policy_diags_init(d);
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	struct policy_compiled c;
+	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
+	int rc = policy_compile_policy(p, &o, &c, d);
+	policy_compiled_free(&c);
+	return rc;
+}
+
+START_TEST(test_pipeline_case)
+{
+	const struct bad_case *c = &pipeline_cases[_i];
+	struct policy_diags d;
+	ck_assert_msg(check_text(c->text, &d) != 0, "case %d accepted: %s", _i, c->text);
+	const struct policy_diag *e = first_error(&d);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->loc.file, TEST_FILE);
+	ck_assert_msg(e->loc.line == c->line && e->loc.col == c->col,
+		      "case %d (%s): got %u:%u %s, want %u:%u", _i, c->text, e->loc.line,
+		      e->loc.col, e->message, c->line, c->col);
+	ck_assert_str_eq(e->message, c->message);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* Policies near the cases above that must still pass the whole pipeline. */
+static const char *const pipeline_ok[] = {
+	/* tenants may overlap each other: a forward into the tenant's own copy */
+	"zone up { interface \"up0\" }\ntenant a { segment lan { interface \"ta\" address 10.0.1.0/24 } }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.1.0/24 }\n  pass from up to lan service tcp port 80\n  nat forward up tcp port 9090 to 10.0.1.10 port 80 }",
+	/* a dual-stack tenant forwards IPv6, and snats IPv6 */
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address { 10.0.1.0/24, fd00:8::/64 } }\n  pass from up to lan service tcp port 80\n  nat forward up tcp port 80 on 2001:db8::1 to fd00:8::5\n  nat snat out via up to 2001:db8:77::7 }",
+	/* segments of one tenant side by side, not overlapping */
+	"tenant a {\n  segment x { interface \"ta0\" address 10.8.0.0/25 }\n  segment y { interface \"ta1\" address 10.8.0.128/25 }\n  pass from x to y }",
+	/* a comment that mentions a port after a forward without one */
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  pass from up to lan service tcp port 80\n  nat forward up tcp port 80 to 10.0.1.10   # port 0 would be an error\n}",
+	/* two defaults of different zone pairs */
+	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\ndefault from lan to dmz pass\ndefault from dmz to lan block",
+	/* a forward range kept as is, and a range to one port */
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  pass from up to lan service tcp port { 80, 8000-8009 }\n  nat forward up tcp port 8000-8009 to 10.0.1.10\n  nat forward up tcp port 7000-7001 to 10.0.1.11 port 80 }",
+	/* the largest burst the kernel takes at 1/hour */
+	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124095",
+	/* peers with an IPv4 and an IPv6 endpoint */
+	"vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"192.0.2.1:51820\" allowed-ips 10.99.0.2/32 }\n  peer b2 { public-key \"TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\" endpoint \"[2001:db8::1]:51820\" allowed-ips 10.99.0.3/32 } }\npass from wg0 to any",
+	/* a tenant forward to its own VPN peer's network */
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  vpn wg1 { private-key-file \"k\" address 10.98.0.1/24\n    peer p { public-key \"" KEY_OK "\" allowed-ips 172.16.0.0/16 } }\n  pass from up to wg1 service tcp port 22\n  nat forward up tcp port 2222 to 172.16.0.5 port 22 }",
+};
+
+START_TEST(test_pipeline_ok)
+{
+	struct policy_diags d;
+	int rc = check_text(pipeline_ok[_i], &d);
+	if (rc)
+		policy_diags_print(&d, stderr);
+	ck_assert_msg(rc == 0, "rejected: %s", pipeline_ok[_i]);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* A policy without any pass blocks everything, management access too:
+ * check passes it, with a warning that says so. */
+START_TEST(test_blocks_everything_warns)
+{
+	struct policy_diags d;
+	ck_assert_int_eq(check_text("", &d), 0);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_int_eq(d.v[0].severity, POLICY_WARNING);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "blocks everything, including management access"));
+	policy_diags_free(&d);
+	ck_assert_int_eq(check_text("zone lan { interface \"eth1\" }\npass from lan to self service ssh", &d), 0);
+	ck_assert_uint_eq(d.n, 0);
+	policy_diags_free(&d);
+}
+END_TEST
+
+/* The rule verifier: an `ip daddr` in a rule for meta nfproto ipv6 is
+ * reported at the policy line behind the rule. */
+START_TEST(test_verify_family_mismatch)
+{
+	struct ir_table *t = ir_table_new("hvgate");
+	struct ir_chain *c = ir_chain_add(t, "forward");
+	struct ir_rule *r = ir_rule_add(c);
+	r->loc = (struct policy_loc){ TEST_FILE, 7, 3, 4 };
+	struct ir_match *m = ir_match_add(r);
+	m->kind = IR_M_CMP;
+	m->field[0] = IR_META_NFPROTO;
+	m->n_field = 1;
+	m->value = ir_value_u8(10); /* NFPROTO_IPV6 */
+	m = ir_match_add(r);
+	m->kind = IR_M_CMP;
+	m->field[0] = IR_IP_DADDR;
+	m->n_field = 1;
+	const uint8_t addr[4] = { 10, 0, 0, 1 };
+	m->value = ir_value_addr(addr, 2 /* AF_INET */);
+	r->verdict.kind = IR_V_ACCEPT;
+	struct policy_diags d;
+	policy_diags_init(&d);
+	ck_assert_int_eq(policy_verify_rules(t, &d), -1);
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_uint_eq(d.v[0].loc.line, 7);
+	ck_assert_uint_eq(d.v[0].loc.col, 3);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "matches 'ip daddr' in a rule for meta nfproto ipv6"));
+	policy_diags_free(&d);
+	/* the same rule for ipv4 is fine */
+	t->chains[0].rules[0].matches[0].value = ir_value_u8(2); /* NFPROTO_IPV4 */
+	policy_diags_init(&d);
+	ck_assert_int_eq(policy_verify_rules(t, &d), 0);
+	policy_diags_free(&d);
+	ir_table_free(t);
+}
+END_TEST
+
 /* --- includes on real files ------------------------------------------ */
 
 static struct policy *load_file(const char *rel, struct policy_diags *d)
@@ -434,6 +611,11 @@ static Suite *checker_suite(void)
 	tcase_add_test(tc, test_duplicate_has_note);
 	tcase_add_test(tc, test_no_follow_up_errors);
 	tcase_add_test(tc, test_print_format);
+	tcase_add_loop_test(tc, test_pipeline_case, 0, (int)N_PIPELINE_CASES);
+	tcase_add_loop_test(tc, test_pipeline_ok, 0,
+			    (int)(sizeof(pipeline_ok) / sizeof(pipeline_ok[0])));
+	tcase_add_test(tc, test_blocks_everything_warns);
+	tcase_add_test(tc, test_verify_family_mismatch);
 	suite_add_tcase(s, tc);
 	TCase *files = tcase_create("includes");
 	tcase_add_checked_fixture(files, testdir_setup, testdir_teardown);

@@ -230,7 +230,7 @@ static const char *const tenant_text =
 	"  listen-port 51820\n"
 	"  private-key-file \"/etc/hvgate/wg0.key\"\n"
 	"  address 10.99.0.1/24\n"
-	"  peer branch1 { public-key \"AAAA\" preshared-key-file \"/etc/hvgate/b1.psk\"\n"
+	"  peer branch1 { public-key \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\" preshared-key-file \"/etc/hvgate/b1.psk\"\n"
 	"     endpoint \"192.0.2.50:51820\" allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
 	"}\n";
 
@@ -320,7 +320,7 @@ START_TEST(test_vpn)
 	ck_assert_int_eq(v->addresses.v[0].prefix_len, 24); /* interface address keeps host bits */
 	ck_assert_uint_eq(v->n_peers, 1);
 	ck_assert_str_eq(v->peers[0].name, "branch1");
-	ck_assert_str_eq(v->peers[0].public_key, "AAAA");
+	ck_assert_str_eq(v->peers[0].public_key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
 	ck_assert_str_eq(v->peers[0].psk_file, "/etc/hvgate/b1.psk");
 	ck_assert_str_eq(v->peers[0].endpoint, "192.0.2.50:51820");
 	ck_assert_uint_eq(v->peers[0].allowed_ips.n, 2);
