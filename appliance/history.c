@@ -602,8 +602,15 @@ int history_pending_load(const char *state_dir, struct history_pending *p)
 	free(text);
 	if (rc)
 		return -EINVAL;
-	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) ||
-	    json_get_int(j, "deadline_ms", &d) || c <= 0 || c > UINT_MAX || r < 0 || r > UINT_MAX || d < 0) {
+	if (json_get_int(j, "deadline_ms", &d)) {
+		/* whole seconds in "deadline": the file of an older hvgated */
+		if (!json_get_int(j, "deadline", &d) && d >= 0 && d < INT64_MAX / 1000)
+			d *= 1000;
+		else
+			d = -1;
+	}
+	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) || c <= 0 || c > UINT_MAX ||
+	    r < 0 || r > UINT_MAX || d < 0) {
 		json_free(j);
 		return -EINVAL;
 	}

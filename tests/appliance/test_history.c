@@ -168,6 +168,14 @@ START_TEST(pending_corrupt)
 	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
 	write_text("pending.json", "");
 	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2}");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	/* an older hvgated wrote whole seconds */
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2,\"deadline\":1700000000}");
+	ck_assert_int_eq(history_pending_load(dir, &q), 0);
+	ck_assert_int_eq(q.deadline_ms, 1700000000000LL);
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2,\"deadline_ms\":-1}");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
 	ck_assert_int_eq(history_quarantine(dir, "pending.json", moved, sizeof(moved)), 0);
 	ck_assert_int_eq(history_pending_load(dir, &q), -ENOENT);
 	ck_assert_int_eq(access(moved, F_OK), 0);
@@ -245,6 +253,8 @@ int main(void)
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* every save syncs its files and directories: slow on a busy disk */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, save_list_get);
 	tcase_add_test(tc, prunes_and_never_reuses);
 	tcase_add_test(tc, bundle_fs);
