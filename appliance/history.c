@@ -155,6 +155,8 @@ static int meta_write(const char *dir, const struct history_rev *m)
 	json_kv_str(&b, "source_rev", m->source_rev);
 	json_kv_str(&b, "root", m->root);
 	json_kv_str(&b, "hash", m->hash);
+	json_kv_uint(&b, "previous", m->previous);
+	json_kv_uint(&b, "confirm_seconds", m->confirm_seconds);
 	json_obj_end(&b);
 	if (b.oom) {
 		json_buf_free(&b);
@@ -194,6 +196,10 @@ static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
 		m->time = (time_t)v;
 	if (!json_get_int(j, "uid", &v))
 		m->uid = (uid_t)v;
+	if (!json_get_int(j, "previous", &v) && v > 0 && v <= UINT_MAX)
+		m->previous = (unsigned)v;
+	if (!json_get_int(j, "confirm_seconds", &v) && v > 0 && v <= UINT_MAX)
+		m->confirm_seconds = (unsigned)v;
 	copy_str(m->comment, sizeof(m->comment), json_get_str(j, "comment"));
 	copy_str(m->source, sizeof(m->source), json_get_str(j, "source"));
 	copy_str(m->source_rev, sizeof(m->source_rev), json_get_str(j, "source_rev"));

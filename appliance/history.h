@@ -39,6 +39,8 @@ struct history_rev {
 	char source_rev[48];	/* git commit id, or "" */
 	char root[PATH_MAX];	/* the path the compiler was given */
 	char hash[20];		/* ruleset hash, hex */
+	unsigned previous;	/* the revision that ran when this one was committed */
+	unsigned confirm_seconds; /* committed with `confirmed`; 0: plain */
 };
 
 int history_init(const char *state_dir);

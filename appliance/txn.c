@@ -488,9 +488,11 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 	return strstr(comment, want) != NULL;
 }
 
-static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment)
+static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment,
+		    unsigned confirm_seconds)
 {
-	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who };
+	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who, .previous = t->running_rev,
+				 .confirm_seconds = confirm_seconds };
 	int rc;
 
 	snprintf(m.comment, sizeof(m.comment), "%s", comment ? comment : "");
@@ -561,7 +563,7 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
 		goto fail;
 	}
-	if (is_new && (rc = save_rev(t, p, rev, 0, why))) {
+	if (is_new && (rc = save_rev(t, p, rev, 0, why, 0))) {
 		storage_err(t, "cannot store the revision", rc, err, errsz);
 		goto fail;
 	}
@@ -737,6 +739,24 @@ static int start_running(struct txn *t, bool *applied, char *err, size_t errsz)
 	return 0;
 }
 
+/* pending.json was there but unreadable: a `commit confirmed` was waiting.
+ * If STATE/running names a revision committed with `confirmed`, nobody
+ * confirmed it: revert now to the revision that ran before it. 0: pend is
+ * set up for that. */
+static int pending_from_running(struct txn *t)
+{
+	struct history_rev m;
+	unsigned rev;
+
+	if (history_running_load(t->state_dir, &rev) || !rev || history_get(t->state_dir, rev, &m) ||
+	    !m.confirm_seconds)
+		return -ENOENT;
+	t->pend = (struct history_pending){ .committed = rev, .revert_to = m.previous, .deadline_ms = 0 };
+	syslog(LOG_WARNING, "revision %u was committed with 'confirmed' and its pending revert is unreadable: "
+	       "reverting to revision %u", rev, m.previous);
+	return 0;
+}
+
 int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz)
 {
 	int rc;
@@ -747,8 +767,13 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
 		txn_policy_free(p);
 		return start_pending(t, applied, err, errsz);
 	}
-	if (rc != -ENOENT)
+	if (rc != -ENOENT) {
 		report_bad_state_file(t, "pending.json", rc);
+		if (!pending_from_running(t)) {
+			txn_policy_free(p);
+			return start_pending(t, applied, err, errsz);
+		}
+	}
 	rc = start_running(t, applied, err, errsz);
 	if (rc <= 0) {
 		txn_policy_free(p);
@@ -811,7 +836,7 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
 		return rc;
 	}
-	rc = save_rev(t, t->candidate, rev, who, comment);
+	rc = save_rev(t, t->candidate, rev, who, comment, confirm_seconds);
 	if (rc) {
 		storage_err(t, "cannot store the revision", rc, err, errsz);
 		return rc;

@@ -131,6 +131,17 @@ grep -q "pending.json is corrupt" "$DAEMON_LOG" && pass corrupt-pending-named ||
 	&& pass corrupt-pending-moved-aside || fail corrupt-pending-moved-aside
 nothing_pending && [ "$(rev)" = "$r_run" ] && pass corrupt-pending-runs-committed \
 	|| fail corrupt-pending-runs-committed "$(st)"
+# A corrupt pending.json after a `commit confirmed` nobody confirmed: the
+# revision that ran before it comes back (the file cannot say when).
+expect load-unconfirmed hv load "$LAB_TMP/new.hvp"
+expect commit-unconfirmed hv commit confirmed 60
+has_8080 || fail unconfirmed-applied
+kill9
+echo '{"committed":' > "$DAEMON_STATE/pending.json"
+daemon_start && pass corrupt-pending-after-confirmed-starts || fail corrupt-pending-after-confirmed-starts "$(tail -3 "$DAEMON_LOG")"
+! has_8080 && [ "$(rev)" = "$r_run" ] && nothing_pending \
+	&& grep -q "pending revert is unreadable: reverting to revision $r_run" "$DAEMON_LOG" \
+	&& pass corrupt-pending-unconfirmed-reverted || fail corrupt-pending-unconfirmed-reverted "rev $(rev) want $r_run $(grep -E "corrupt|revert" "$DAEMON_LOG")"
 expect commit-after-corrupt-pending sh -c "HVGATE_SOCKET=$DAEMON_SOCK $HVGATE load $LAB_TMP/new.hvp && HVGATE_SOCKET=$DAEMON_SOCK $HVGATE load $POL && HVGATE_SOCKET=$DAEMON_SOCK $HVGATE commit"
 
 daemon_stop
