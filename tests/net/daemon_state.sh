@@ -194,6 +194,11 @@ el=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")
 if awk "BEGIN { exit !($el >= 1.9 && $el <= 2.5) }"; then pass "confirmed-2-reverts-after-${el}s"
 else fail confirmed-2-reverts-in-1.9-2.5s "after ${el}s"; fi
 [ "$(rev)" = "$before" ] && pass confirmed-2-reverted-rev || fail confirmed-2-reverted-rev "rev $(rev), want $before"
+# A restart after the revert runs the revision reverted to, not the
+# unconfirmed one and not the configured source.
+daemon_stop; daemon_start || fail restart-after-revert
+[ "$(rev)" = "$before" ] && has_8080 && nothing_pending && pass restart-after-revert-runs-reverted-to \
+	|| fail restart-after-revert-runs-reverted-to "rev $(rev), want $before"
 
 # Block durations use the same parser: a bare number is seconds.
 expect block-90 hv block 192.0.2.9 for 90
