@@ -121,6 +121,16 @@ done
 ids=$(history_ids)
 [ "$(echo $ids | tr ' ' '\n' | sort | uniq -d)" = "" ] && pass history-ids-unique || fail history-ids-unique "$ids"
 
+# A commit the kernel refuses (the generation guard) leaves no revision.
+n_before=$(history_ids | wc -w)
+expect load-for-guard hv load "$LAB_TMP/new.hvp"
+at fw nft add table inet intruder
+expect_not guard-refuses hv commit
+[ "$(history_ids | wc -w)" = "$n_before" ] && pass refused-commit-not-in-history || fail refused-commit-not-in-history "$(history_ids)"
+at fw nft delete table inet intruder
+expect load-other-for-force hv load "$LAB_TMP/other.hvp"
+expect commit-force hv commit force
+
 # 4. Truncated or corrupt state files: the daemon starts and names them.
 daemon_stop
 r_run=$(cat "$DAEMON_STATE/running")
@@ -225,11 +235,14 @@ at fw nft -s list ruleset > "$LAB_TMP/after"
 cmp -s "$LAB_TMP/before" "$LAB_TMP/after" && pass full-kernel-unchanged \
 	|| fail full-kernel-unchanged "$(diff "$LAB_TMP/before" "$LAB_TMP/after" | head -5)"
 [ "$(rev)" = "$r_full" ] && pass full-running-unchanged || fail full-running-unchanged "rev $(rev)"
+seen_full="$r_full $(kernel_rev) $(sed -n 's/^revision: //p' "$LAB_TMP/out")"
 hv commit confirmed 30 > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -ne 0 ] && nothing_pending && ! has_8080 && pass full-confirmed-fails-nothing-pending \
 	|| fail full-confirmed-fails-nothing-pending "rc=$rc $(cat "$LAB_TMP/out")"
 rm -f "$FULL/filler"
 expect commit-after-space hv commit confirmed 30
+max=$(echo $seen_full | tr ' ' '\n' | grep -v '^$' | sort -n | tail -1)
+[ "$(rev)" -gt "$max" ] && pass "full-then-new-id-$(rev)-above-$max" || fail full-then-new-id "rev $(rev), seen $seen_full"
 expect confirm-after-space hv confirm
 daemon_stop; daemon_start && has_8080 && pass full-then-restart-keeps-commit || fail full-then-restart-keeps-commit
 daemon_stop
