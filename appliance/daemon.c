@@ -18,6 +18,7 @@
 #include "appliance/conntrack.h"
 #include "appliance/control.h"
 #include "appliance/daemon.h"
+#include "appliance/duration.h"
 #include "appliance/fastpath.h"
 #include "appliance/linkwatch.h"
 #include "appliance/metrics.h"
@@ -30,9 +31,6 @@
 
 #define DAEMON_VERSION "0.1"
 #define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
-/* `block ADDR for D`: the longest timeout; nft set timeouts are u64 ms but
- * a year is more than any block list needs. */
-#define DAEMON_BLOCK_MAX_SECONDS (366LL * 24 * 3600)
 
 struct rule_hit {
 	char id[128];
@@ -64,7 +62,17 @@ struct daemon {
 	 * move with every change of it (a freed policy's address may return). */
 	const struct txn_policy *vpn_policy;
 	uint64_t vpn_key[3];
+	/* The configured source as compiled at the last start or reload:
+	 * `status` says when it differs from what runs. */
+	bool source_compiles;
+	char source_hash[TXN_HASH_HEX];
 };
+
+/* Does the configured source (as last read) differ from what runs? */
+static bool source_differs(const struct daemon *d)
+{
+	return !d->source_compiles || !d->txn.running || strcmp(d->source_hash, d->txn.running->hash);
+}
 
 static double mono(void)
 {
@@ -170,15 +178,18 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 	policy_summary(r, "candidate", d->txn.candidate, 0);
 	json_key(r, "pending");
 	if (d->txn.pending) {
+		int64_t left = txn_pending_left_ms(&d->txn);
 		json_obj_begin(r);
 		json_kv_uint(r, "revision", d->txn.pend.committed);
 		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
-		json_kv_int(r, "deadline", (long long)d->txn.pend.deadline);
-		json_kv_int(r, "seconds_left", (long long)(d->txn.pend.deadline - time(NULL)));
+		json_kv_int(r, "deadline", (long long)(d->txn.pend.deadline_ms / 1000));
+		json_kv_int(r, "seconds_left", (long long)(left > 0 ? (left + 999) / 1000 : 0));
+		json_kv_int(r, "ms_left", (long long)(left > 0 ? left : 0));
 		json_obj_end(r);
 	} else {
 		json_null(r);
 	}
+	json_kv_bool(r, "source_differs", source_differs(d));
 	if (!nftio_genid(NULL, &genid))
 		json_kv_uint(r, "genid", genid);
 	json_kv_uint(r, "applies", d->txn.stats.applies);
@@ -517,15 +528,28 @@ static void reply_vpns(struct daemon *d, struct json_buf *r)
 		vpnmgr_errors(d->vpn, r);
 }
 
+/* "confirmed": absent (0), a number of seconds, or a duration string as
+ * the CLI takes it; 0, negative numbers and garbage are errors. */
+static int confirm_seconds(const struct json *v, uint64_t *seconds)
+{
+	if (!v)
+		return 0;
+	if (v->type == JSON_STRING)
+		return duration_parse(v->string, TXN_CONFIRM_MAX_SECONDS, seconds);
+	if (v->type != JSON_NUMBER || !v->is_integer || v->integer <= 0 || v->integer > TXN_CONFIRM_MAX_SECONDS)
+		return -EINVAL;
+	*seconds = (uint64_t)v->integer;
+	return 0;
+}
+
 static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
 	const struct json *force = json_get(req, "force");
-	long long confirm = 0;
-	int rc = json_get_int(req, "confirmed", &confirm);
+	uint64_t confirm = 0;
 
-	if ((rc && rc != -ENOENT) || confirm < 0 || confirm > 24 * 3600) {
-		reply_err(r, "\"confirmed\" is a number of seconds, 1..86400");
+	if (confirm_seconds(json_get(req, "confirmed"), &confirm)) {
+		reply_err(r, "\"confirmed\" must be a duration of 1 s to 1 day: 90 (seconds), 90s, 10m, 1h");
 		return;
 	}
 	if (txn_commit(&d->txn, peer->uid, json_get_str(req, "comment"), (unsigned)confirm,
@@ -537,7 +561,8 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 	reply_ok_begin(r);
 	json_kv_uint(r, "revision", d->txn.running_rev);
 	if (confirm) {
-		json_kv_int(r, "confirm_deadline", (long long)d->txn.pend.deadline);
+		json_kv_int(r, "confirm_deadline", (long long)(d->txn.pend.deadline_ms / 1000));
+		json_kv_uint(r, "confirm_seconds", confirm);
 		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
 	}
 	reply_vpns(d, r);
@@ -574,35 +599,10 @@ static void cmd_history(struct daemon *d, struct json_buf *r)
 	free(v);
 }
 
-static int parse_duration(const char *s, long long *seconds)
-{
-	char *end;
-	long long v, mult = 1;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || v <= 0)
-		return -EINVAL;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		mult = 1;
-	else if (!strcmp(end, "m"))
-		mult = 60;
-	else if (!strcmp(end, "h"))
-		mult = 3600;
-	else if (!strcmp(end, "d"))
-		mult = 86400;
-	else
-		return -EINVAL;
-	if (v > DAEMON_BLOCK_MAX_SECONDS / mult)
-		return -ERANGE;
-	*seconds = v * mult;
-	return 0;
-}
-
 static void cmd_block(struct daemon *d, const struct json *req, struct json_buf *r, bool block)
 {
 	const char *addr = json_get_str(req, "addr"), *dur = json_get_str(req, "for");
-	long long seconds = 0;
+	uint64_t seconds = 0;
 	uint8_t bytes[16];
 	int family, rc;
 
@@ -610,15 +610,15 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 		reply_err(r, "\"addr\" must be an IPv4 or IPv6 address");
 		return;
 	}
-	if (block && dur && parse_duration(dur, &seconds)) {
-		reply_err(r, "\"for\" must be a duration such as 90s, 10m, 2h, 1d (at most a year)");
+	if (block && dur && duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
+		reply_err(r, "\"for\" must be a duration such as 90 (seconds), 90s, 10m, 2h, 1d (at most a year)");
 		return;
 	}
 	if (!d->txn.running) {
 		reply_err(r, "no policy is running");
 		return;
 	}
-	rc = block ? txn_block(&d->txn, family, bytes, (uint64_t)seconds * 1000) : txn_unblock(&d->txn, family, bytes);
+	rc = block ? txn_block(&d->txn, family, bytes, seconds * 1000) : txn_unblock(&d->txn, family, bytes);
 	if (rc) {
 		reply_err(r, "%s %s: %s", block ? "block" : "unblock", addr,
 			  rc == -ENOENT ? "not in the block list" : strerror(-rc));
@@ -628,7 +628,7 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 	reply_ok_begin(r);
 	json_kv_str(r, "addr", addr);
 	if (block)
-		json_kv_int(r, "timeout", seconds);
+		json_kv_uint(r, "timeout", seconds);
 	json_obj_end(r);
 }
 
@@ -857,8 +857,12 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 			 d->conf.file);
 		rc = -EINVAL;
 	}
-	if (!rc)
+	if (!rc) {
 		rc = compile_configured(d, &c, &p, err, errsz);
+		d->source_compiles = rc == 0;
+		if (!rc)
+			memcpy(d->source_hash, p->hash, sizeof(d->source_hash));
+	}
 	if (rc) {
 		/* txn_reload() counts its own; these failed before it. */
 		d->txn.stats.reloads++;
@@ -1041,12 +1045,12 @@ static int poll_timeout_ms(const struct daemon *d)
 	double wait = d->next_sample - mono();
 	int ms;
 
-	if (d->txn.pending) {
-		double left = (double)(d->txn.pend.deadline - time(NULL));
-		if (left < wait)
-			wait = left;
-	}
 	ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
+	if (d->txn.pending) {
+		int64_t left = txn_pending_left_ms(&d->txn);
+		if (left < ms)
+			ms = left <= 0 ? 0 : (int)left;
+	}
 	return ms;
 }
 
@@ -1214,7 +1218,7 @@ static void loop(struct daemon *d)
 		if (met_i >= 0)
 			metrics_run(d->metrics);
 		ctl_dispatch(&d->ctl, pfd + ctl_first, n_ctl);
-		if (txn_tick(&d->txn, time(NULL), err, sizeof(err)) < 0)
+		if (txn_tick(&d->txn, err, sizeof(err)) < 0)
 			syslog(LOG_ERR, "revert failed: %s", err);
 		sync_vpn(d);
 		sync_fastpath(d);
@@ -1266,6 +1270,48 @@ static bool stderr_is_journal(void)
 	return st.st_dev == dev && st.st_ino == ino;
 }
 
+/* The state directory and the socket's directory decide what runs and who
+ * may ask: refuse one that another user could write into. */
+static int check_private_dir(const char *setting, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st)) {
+		syslog(LOG_ERR, "setting '%s': %s: %m", setting, path);
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		syslog(LOG_ERR, "setting '%s': %s is not a directory", setting, path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		syslog(LOG_ERR, "setting '%s': %s is owned by uid %u, not by root or by us; refusing to start",
+		       setting, path, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		syslog(LOG_ERR, "setting '%s': %s is writable by its group or by others (mode %04o); refusing "
+		       "to start (chmod go-w)", setting, path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The directory part of a file path, "." for a bare name. */
+static void dir_of(const char *file, char *dir, size_t size)
+{
+	char *slash;
+
+	snprintf(dir, size, "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, size, ".");
+	else if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+}
+
 int daemon_run(const char *conf_file)
 {
 	struct daemon d = { .sigfd = -1, .ctl = { .fd = -1 } };
@@ -1307,6 +1353,15 @@ int daemon_run(const char *conf_file)
 	 * stop before it touches the kernel. Requests wait until the loop. */
 	make_parent_dir(d.conf.socket_path);
 	make_parent_dir(d.conf.log_file);
+	{
+		char sock_dir[PATH_MAX];
+		dir_of(d.conf.socket_path, sock_dir, sizeof(sock_dir));
+		rc = check_private_dir("state_dir", d.conf.state_dir);
+		if (!rc)
+			rc = check_private_dir("control.socket", sock_dir);
+		if (rc)
+			goto out;
+	}
 	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
 			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, handle, &d);
 	if (rc) {
@@ -1314,17 +1369,15 @@ int daemon_run(const char *conf_file)
 		       rc == -EADDRINUSE ? "another hvgated is serving it" : strerror(-rc));
 		goto out;
 	}
+	/* The configured source runs only when there is no committed
+	 * revision: a commit is the operator's decision and survives restarts. */
 	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
+	d.source_compiles = rc == 0;
 	if (rc) {
-		struct history_pending pending;
-		/* A pending revert does not need the configured policy: carry
-		 * it out (or re-arm it) even when the source is broken now. */
-		if (history_pending_load(d.conf.state_dir, &pending)) {
-			syslog(LOG_ERR, "start: %s", err);
-			goto out;
-		}
-		syslog(LOG_WARNING, "the configured policy does not compile (%s); a confirmed commit is pending", err);
+		syslog(LOG_WARNING, "the configured policy does not compile: %s", err);
 		p = NULL;
+	} else {
+		memcpy(d.source_hash, p->hash, sizeof(d.source_hash));
 	}
 	rc = txn_start(&d.txn, p, "start", &applied, err, sizeof(err));
 	if (rc) {
@@ -1333,6 +1386,10 @@ int daemon_run(const char *conf_file)
 	}
 	syslog(LOG_INFO, "revision %u %s", d.txn.running_rev,
 	       applied ? "applied" : "already in the kernel: not re-applied");
+	if (source_differs(&d))
+		syslog(LOG_WARNING, "the configured policy %s %s revision %u, which runs; 'hvgate reload' applies it",
+		       d.conf.policy_path, d.source_compiles ? "differs from" : "does not compile; it is not",
+		       d.txn.running_rev);
 	for (size_t i = 0; i < d.conf.n_ifaces; i++)
 		if (!if_nametoindex(d.conf.ifaces[i].name))
 			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)", d.conf.ifaces[i].name,

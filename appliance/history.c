@@ -43,7 +43,40 @@ int history_init(const char *state_dir)
 	return mkdir_p(p);
 }
 
-/* Writes data to path through path.tmp + fsync + rename. */
+/* Makes the names in `dir` durable: a rename, create or unlink is on the
+ * disk only once the directory itself is (fsync(2)). */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* fsync_dir() of the directory that holds `path`. */
+static int fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return fsync_dir(".");
+	if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	return fsync_dir(dir);
+}
+
+/* Writes data to path through path.tmp + write + fsync + rename + fsync of
+ * the directory: on success the new content is on the disk, on failure the
+ * old one is still there. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
 	char tmp[PATH_MAX + 8];
@@ -64,11 +97,14 @@ static int write_atomic(const char *path, const char *data, size_t len)
 	}
 	if (!err && fsync(fd))
 		err = -errno;
-	close(fd);
+	if (close(fd) && !err)
+		err = -errno;
 	if (!err && rename(tmp, path))
 		err = -errno;
 	if (err)
 		unlink(tmp);
+	else
+		err = fsync_parent(path);
 	return err;
 }
 
@@ -119,6 +155,8 @@ static int meta_write(const char *dir, const struct history_rev *m)
 	json_kv_str(&b, "source_rev", m->source_rev);
 	json_kv_str(&b, "root", m->root);
 	json_kv_str(&b, "hash", m->hash);
+	json_kv_uint(&b, "previous", m->previous);
+	json_kv_uint(&b, "confirm_seconds", m->confirm_seconds);
 	json_obj_end(&b);
 	if (b.oom) {
 		json_buf_free(&b);
@@ -158,6 +196,10 @@ static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
 		m->time = (time_t)v;
 	if (!json_get_int(j, "uid", &v))
 		m->uid = (uid_t)v;
+	if (!json_get_int(j, "previous", &v) && v > 0 && v <= UINT_MAX)
+		m->previous = (unsigned)v;
+	if (!json_get_int(j, "confirm_seconds", &v) && v > 0 && v <= UINT_MAX)
+		m->confirm_seconds = (unsigned)v;
 	copy_str(m->comment, sizeof(m->comment), json_get_str(j, "comment"));
 	copy_str(m->source, sizeof(m->source), json_get_str(j, "source"));
 	copy_str(m->source_rev, sizeof(m->source_rev), json_get_str(j, "source_rev"));
@@ -247,18 +289,34 @@ static void remove_rev(const char *state_dir, unsigned id)
 	rmdir(p);
 }
 
+/* The counter file: -ENOENT if missing, -EINVAL if it is not a number. */
+static int read_counter(const char *state_dir, unsigned *out)
+{
+	char path[PATH_MAX], *text, *end;
+	unsigned long v;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/last-id", state_dir);
+	rc = read_file(path, &text, &len);
+	if (rc)
+		return rc;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	rc = (errno || end == text || (*end && strcmp(end, "\n")) || v > UINT_MAX) ? -EINVAL : 0;
+	free(text);
+	if (!rc)
+		*out = (unsigned)v;
+	return rc;
+}
+
 unsigned history_last_id(const char *state_dir)
 {
-	char path[PATH_MAX], *text;
 	unsigned last = 0, *ids;
-	size_t n, len;
+	size_t n;
 
 	/* The counter survives pruning so that ids never repeat. */
-	snprintf(path, sizeof(path), "%s/last-id", state_dir);
-	if (!read_file(path, &text, &len)) {
-		last = (unsigned)strtoul(text, NULL, 10);
-		free(text);
-	}
+	read_counter(state_dir, &last);
 	if (!list_ids(state_dir, &ids, &n)) {
 		if (n && ids[n - 1] > last)
 			last = ids[n - 1];
@@ -267,33 +325,66 @@ unsigned history_last_id(const char *state_dir)
 	return last;
 }
 
+int history_reserve_id(const char *state_dir, unsigned *id)
+{
+	char path[PATH_MAX], num[16];
+	unsigned next = history_last_id(state_dir) + 1;
+	int err;
+
+	if (!next)
+		return -EOVERFLOW;
+	snprintf(path, sizeof(path), "%s/last-id", state_dir);
+	snprintf(num, sizeof(num), "%u\n", next);
+	err = write_atomic(path, num, strlen(num));
+	if (!err)
+		*id = next;
+	return err;
+}
+
 int history_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
 {
-	char dir[PATH_MAX], path[PATH_MAX], num[16];
-	unsigned *ids;
+	char dir[PATH_MAX];
+	unsigned *ids, counter = 0;
 	size_t n;
 	int err;
 
 	snprintf(dir, sizeof(dir), "%s/revisions/%u", state_dir, meta->id);
 	err = mkdir_p(dir);
 	if (!err)
+		err = fsync_parent(dir);
+	if (!err)
 		err = bundle_write(dir, files);
 	/* meta.json last: a revision without it is not listed. */
 	if (!err)
 		err = meta_write(dir, meta);
-	if (err)
+	if (err) {
+		remove_rev(state_dir, meta->id);
 		return err;
-	snprintf(path, sizeof(path), "%s/last-id", state_dir);
-	snprintf(num, sizeof(num), "%u\n", meta->id);
-	err = write_atomic(path, num, strlen(num));
-	if (err)
-		return err;
+	}
+	if (read_counter(state_dir, &counter) || meta->id > counter) {
+		/* a caller that did not reserve the id */
+		char path[PATH_MAX], num[16];
+		snprintf(path, sizeof(path), "%s/last-id", state_dir);
+		snprintf(num, sizeof(num), "%u\n", meta->id);
+		err = write_atomic(path, num, strlen(num));
+		if (err)
+			return err;
+	}
 	if (list_ids(state_dir, &ids, &n))
 		return 0;
 	for (size_t i = 0; n > HISTORY_KEEP && i < n - HISTORY_KEEP; i++)
 		remove_rev(state_dir, ids[i]);
 	free(ids);
 	return 0;
+}
+
+void history_remove(const char *state_dir, unsigned id)
+{
+	char p[PATH_MAX];
+
+	remove_rev(state_dir, id);
+	snprintf(p, sizeof(p), "%s/revisions", state_dir);
+	fsync_dir(p);
 }
 
 int history_list(const char *state_dir, struct history_rev **v, size_t *n)
@@ -493,11 +584,11 @@ void history_bundle_free(struct history_bundle *b)
 
 int history_pending_save(const char *state_dir, const struct history_pending *p)
 {
-	char path[PATH_MAX], text[128];
+	char path[PATH_MAX], text[160];
 
 	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
-	snprintf(text, sizeof(text), "{\"committed\":%u,\"revert_to\":%u,\"deadline\":%lld}\n",
-		 p->committed, p->revert_to, (long long)p->deadline);
+	snprintf(text, sizeof(text), "{\"committed\":%u,\"revert_to\":%u,\"deadline_ms\":%lld}\n",
+		 p->committed, p->revert_to, (long long)p->deadline_ms);
 	return write_atomic(path, text, strlen(text));
 }
 
@@ -516,25 +607,83 @@ int history_pending_load(const char *state_dir, struct history_pending *p)
 	rc = json_parse(text, len, &j, err, sizeof(err));
 	free(text);
 	if (rc)
-		return rc;
-	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) ||
-	    json_get_int(j, "deadline", &d) || c < 0 || r < 0) {
+		return -EINVAL;
+	if (json_get_int(j, "deadline_ms", &d)) {
+		/* whole seconds in "deadline": the file of an older hvgated */
+		if (!json_get_int(j, "deadline", &d) && d >= 0 && d < INT64_MAX / 1000)
+			d *= 1000;
+		else
+			d = -1;
+	}
+	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) || c <= 0 || c > UINT_MAX ||
+	    r < 0 || r > UINT_MAX || d < 0) {
 		json_free(j);
 		return -EINVAL;
 	}
 	json_free(j);
 	p->committed = (unsigned)c;
 	p->revert_to = (unsigned)r;
-	p->deadline = (time_t)d;
+	p->deadline_ms = d;
 	return 0;
+}
+
+static int unlink_durably(const char *state_dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, name);
+	if (unlink(path)) {
+		if (errno == ENOENT)
+			return 0;
+		return -errno;
+	}
+	return fsync_dir(state_dir);
 }
 
 int history_pending_clear(const char *state_dir)
 {
-	char path[PATH_MAX];
+	return unlink_durably(state_dir, "pending.json");
+}
 
-	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
-	if (unlink(path) && errno != ENOENT)
+/* The revision to run. */
+
+int history_running_save(const char *state_dir, unsigned id)
+{
+	char path[PATH_MAX], num[16];
+
+	snprintf(path, sizeof(path), "%s/running", state_dir);
+	snprintf(num, sizeof(num), "%u\n", id);
+	return write_atomic(path, num, strlen(num));
+}
+
+int history_running_load(const char *state_dir, unsigned *id)
+{
+	char path[PATH_MAX], *text, *end;
+	unsigned long v;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/running", state_dir);
+	rc = read_file(path, &text, &len);
+	if (rc)
+		return rc;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	rc = (errno || end == text || text[0] < '0' || text[0] > '9' || strcmp(end, "\n") || v > UINT_MAX) ? -EINVAL : 0;
+	free(text);
+	if (!rc)
+		*id = (unsigned)v;
+	return rc;
+}
+
+int history_quarantine(const char *state_dir, const char *name, char *moved_to, size_t size)
+{
+	char from[PATH_MAX], to[PATH_MAX + 32];
+
+	snprintf(from, sizeof(from), "%s/%s", state_dir, name);
+	snprintf(to, sizeof(to), "%s.corrupt-%lld", from, (long long)time(NULL));
+	snprintf(moved_to, size, "%s", to);
+	if (rename(from, to))
 		return -errno;
-	return 0;
+	return fsync_parent(to);
 }

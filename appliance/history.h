@@ -3,12 +3,15 @@
  *   STATE/revisions/N/meta.json      when, who, why, where from, ruleset hash
  *   STATE/revisions/N/policy.bundle  the text of every file the policy read
  *   STATE/pending.json               an armed `commit confirmed` revert
+ *   STATE/running                    the revision to run at start
+ *   STATE/last-id                    the highest id ever handed out
  *
  * A bundle stores each file under the path the compiler read it from, so the
  * revision can be compiled again through history_bundle_fs() exactly as it
  * was, whatever happened to the source since. The newest HISTORY_KEEP
- * revisions are kept. Files are written to a temporary name and renamed, so
- * a crash never leaves half a revision.
+ * revisions are kept. Files are written to a temporary name, fsynced,
+ * renamed, and the directory fsynced: a crash never leaves half a revision,
+ * and a function that returned 0 has its data on the disk.
  *
  * Error convention: 0 or negative errno. Not thread-safe.
  */
@@ -36,11 +39,17 @@ struct history_rev {
 	char source_rev[48];	/* git commit id, or "" */
 	char root[PATH_MAX];	/* the path the compiler was given */
 	char hash[20];		/* ruleset hash, hex */
+	unsigned previous;	/* the revision that ran when this one was committed */
+	unsigned confirm_seconds; /* committed with `confirmed`; 0: plain */
 };
 
 int history_init(const char *state_dir);
 
-/* Stores revision meta->id with the files in `files`; prunes old ones. */
+/* Hands out the next revision id: the counter is on the disk before the id
+ * is used, so an id is never handed out twice, even across a kill -9. */
+int history_reserve_id(const char *state_dir, unsigned *id);
+/* Stores revision meta->id with the files in `files`; prunes old ones. On
+ * failure nothing of the revision is left. */
 int history_save(const char *state_dir, const struct history_rev *meta,
 		 const struct policy_diags *files);
 /* The revisions present, oldest first (caller frees *v). */
@@ -48,6 +57,8 @@ int history_list(const char *state_dir, struct history_rev **v, size_t *n);
 int history_get(const char *state_dir, unsigned id, struct history_rev *out);
 /* The highest id ever stored (0 if none); ids never repeat. */
 unsigned history_last_id(const char *state_dir);
+/* Removes a stored revision (a commit that the kernel then refused). */
+void history_remove(const char *state_dir, unsigned id);
 
 /* A stored revision's files, as a struct policy_fs. */
 struct history_bundle;
@@ -58,11 +69,20 @@ void history_bundle_free(struct history_bundle *b);
 struct history_pending {
 	unsigned committed; /* the revision applied by `commit confirmed` */
 	unsigned revert_to; /* the revision to return to; 0: flush */
-	time_t deadline;    /* wall clock, seconds */
+	int64_t deadline_ms; /* wall clock (CLOCK_REALTIME), milliseconds */
 };
 int history_pending_save(const char *state_dir, const struct history_pending *p);
-/* -ENOENT when nothing is pending. */
+/* -ENOENT when nothing is pending, -EINVAL when the file is corrupt. */
 int history_pending_load(const char *state_dir, struct history_pending *p);
 int history_pending_clear(const char *state_dir);
+
+/* STATE/running: the revision the operator last put in the kernel (commit,
+ * reload, revert), run again at start. -ENOENT: none yet; -EINVAL: corrupt. */
+int history_running_save(const char *state_dir, unsigned id);
+int history_running_load(const char *state_dir, unsigned *id);
+
+/* Renames STATE/NAME to STATE/NAME.corrupt-TIME (its path in moved_to), so
+ * that a corrupt file is kept for a person to look at and not read again. */
+int history_quarantine(const char *state_dir, const char *name, char *moved_to, size_t size);
 
 #endif

@@ -208,10 +208,15 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 	struct history_rev meta;
 	int rc = history_get(t->state_dir, rev, &meta);
 
-	if (!rc)
-		rc = history_bundle_load(t->state_dir, rev, &b);
 	if (rc) {
-		snprintf(err, errsz, "revision %u is not in the history (%s)", rev, strerror(-rc));
+		snprintf(err, errsz, "revision %u: %s/revisions/%u/meta.json: %s", rev, t->state_dir, rev,
+			 rc == -ENOENT ? "not in the history" : rc == -EINVAL ? "corrupt" : strerror(-rc));
+		return rc;
+	}
+	rc = history_bundle_load(t->state_dir, rev, &b);
+	if (rc) {
+		snprintf(err, errsz, "revision %u: %s/revisions/%u/policy.bundle: %s", rev, t->state_dir, rev,
+			 rc == -EINVAL ? "corrupt or truncated" : strerror(-rc));
 		return rc;
 	}
 	rc = compile_fs(t, meta.root, history_bundle_fs(b), meta.source, meta.source_rev, out, err, errsz);
@@ -389,6 +394,18 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int64_t clock_ms(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t txn_pending_left_ms(const struct txn *t)
+{
+	return t->pending ? t->deadline_mono_ms - clock_ms(CLOCK_MONOTONIC) : 0;
+}
+
 /* The tenants' policy routing follows the ruleset (appliance/route.h). The
  * ruleset is in the kernel already, so a failure here is logged, not undone. */
 static void apply_routes(const char *netns, const struct policy *pol)
@@ -471,9 +488,11 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 	return strstr(comment, want) != NULL;
 }
 
-static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment)
+static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment,
+		    unsigned confirm_seconds)
 {
-	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who };
+	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who, .previous = t->running_rev,
+				 .confirm_seconds = confirm_seconds };
 	int rc;
 
 	snprintf(m.comment, sizeof(m.comment), "%s", comment ? comment : "");
@@ -487,6 +506,15 @@ static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid
 	return rc;
 }
 
+/* STATE/running back to what it was after a failed change; logged, as the
+ * caller is already reporting the first failure. */
+static void restore_running_file(struct txn *t, unsigned rev)
+{
+	int rc = history_running_save(t->state_dir, rev);
+	if (rc)
+		syslog(LOG_ERR, "%s/running: cannot restore revision %u: %s", t->state_dir, rev, strerror(-rc));
+}
+
 static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 {
 	txn_policy_free(t->running);
@@ -494,47 +522,74 @@ static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 	t->running_rev = rev;
 }
 
-/* The revision to record `p` under: the newest one if it has the same
- * ruleset, else a new one. */
-static unsigned rev_for(const struct txn *t, const struct txn_policy *p, bool *is_new)
+/* The revision to record `p` under: the running one or the newest one if
+ * it has the same ruleset (*is_new false), else a newly reserved id. */
+static int rev_for(const struct txn *t, const struct txn_policy *p, unsigned *rev, bool *is_new)
 {
 	unsigned last = history_last_id(t->state_dir);
 	struct history_rev m;
 
-	*is_new = true;
+	*is_new = false;
 	if (t->running && !strcmp(t->running->hash, p->hash)) {
-		*is_new = false;
-		return t->running_rev;
+		*rev = t->running_rev;
+		return 0;
 	}
 	if (last && !history_get(t->state_dir, last, &m) && !strcmp(m.hash, p->hash)) {
-		*is_new = false;
-		return last;
+		*rev = last;
+		return 0;
 	}
-	return last + 1;
+	*is_new = true;
+	return history_reserve_id(t->state_dir, rev);
 }
 
+static void storage_err(const struct txn *t, const char *what, int rc, char *err, size_t errsz)
+{
+	snprintf(err, errsz, "%s in %s: %s; nothing was applied", what, t->state_dir, strerror(-rc));
+}
+
+/* Stores `p` (owned) durably as a revision and as STATE/running, then
+ * applies it unless the kernel already runs it. A storage failure changes
+ * nothing in the kernel. */
 static int make_running(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err,
 			size_t errsz)
 {
+	unsigned rev, prev = t->running_rev;
 	bool is_new;
-	unsigned rev = rev_for(t, p, &is_new);
-	int rc = 0;
+	int rc;
 
 	*applied = false;
+	rc = rev_for(t, p, &rev, &is_new);
+	if (rc) {
+		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
+		goto fail;
+	}
+	if (is_new && (rc = save_rev(t, p, rev, 0, why, 0))) {
+		storage_err(t, "cannot store the revision", rc, err, errsz);
+		goto fail;
+	}
+	rc = history_running_save(t->state_dir, rev);
+	if (rc) {
+		storage_err(t, "cannot store the running revision", rc, err, errsz);
+		goto undo;
+	}
 	if (!kernel_runs(t, p)) {
 		rc = apply(t, p, rev, false, err, errsz);
 		if (rc) {
-			txn_policy_free(p);
-			return rc;
+			restore_running_file(t, prev);
+			goto undo;
 		}
 		*applied = true;
 	} else {
 		refresh_genid(t);
 	}
-	if (is_new)
-		save_rev(t, p, rev, 0, why);
 	set_running(t, p, rev);
 	return 0;
+undo:
+	if (is_new)
+		history_remove(t->state_dir, rev);
+fail:
+	txn_policy_free(p);
+	return rc;
 }
 
 static int revert(struct txn *t, char *err, size_t errsz)
@@ -567,7 +622,13 @@ static int revert(struct txn *t, char *err, size_t errsz)
 	}
 	refresh_genid(t);
 	t->pending = false;
-	history_pending_clear(t->state_dir);
+	/* STATE/running before pending.json goes: a crash in between reverts
+	 * again at start, never runs the unconfirmed revision. */
+	rc = history_running_save(t->state_dir, to);
+	if (rc)
+		syslog(LOG_ERR, "%s/running: cannot store revision %u: %s", t->state_dir, to, strerror(-rc));
+	else if ((rc = history_pending_clear(t->state_dir)))
+		syslog(LOG_ERR, "%s/pending.json: cannot remove it: %s", t->state_dir, strerror(-rc));
 	t->stats.reverts++;
 	syslog(LOG_WARNING, "commit of revision %u was not confirmed: reverted to revision %u", t->pend.committed, to);
 	return 0;
@@ -591,29 +652,24 @@ void txn_free(struct txn *t)
 	t->running = t->candidate = NULL;
 }
 
-int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz)
+/* Start with a `commit confirmed` pending: the unconfirmed revision runs
+ * until the deadline, then the revert happens as if we had never stopped. */
+static int start_pending(struct txn *t, bool *applied, char *err, size_t errsz)
 {
 	struct txn_policy *committed = NULL;
+	int64_t left = t->pend.deadline_ms - clock_ms(CLOCK_REALTIME);
 	int rc;
 
-	*applied = false;
-	if (history_pending_load(t->state_dir, &t->pend)) {
-		if (!p) {
-			snprintf(err, errsz, "no policy to start with");
-			return -EINVAL;
-		}
-		return make_running(t, p, why, applied, err, errsz);
-	}
-	/* A `commit confirmed` was pending when the daemon stopped: the
-	 * unconfirmed revision wins over the configured source until the
-	 * deadline, and then the revert happens as if we had never stopped. */
-	txn_policy_free(p);
 	t->pending = true;
-	if (time(NULL) >= t->pend.deadline) {
+	if (left <= 0) {
 		rc = revert(t, err, errsz);
 		*applied = rc == 0;
 		return rc;
 	}
+	/* a wall clock that jumped back cannot stretch the wait */
+	if (left > TXN_CONFIRM_MAX_SECONDS * 1000LL)
+		left = TXN_CONFIRM_MAX_SECONDS * 1000LL;
+	t->deadline_mono_ms = clock_ms(CLOCK_MONOTONIC) + left;
 	rc = txn_compile_rev(t, t->pend.committed, &committed, err, errsz);
 	if (rc)
 		return rc;
@@ -628,9 +684,106 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
 		refresh_genid(t);
 	}
 	set_running(t, committed, t->pend.committed);
-	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %lld s)", t->pend.committed,
-	       (long long)(t->pend.deadline - time(NULL)));
+	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %.1f s)", t->pend.committed,
+	       left / 1000.0);
 	return 0;
+}
+
+/* A state file that cannot be read is reported with its name and moved
+ * aside, so that the start goes on with what is left. */
+static void report_bad_state_file(struct txn *t, const char *name, int rc)
+{
+	char moved[PATH_MAX + 48];
+
+	if (rc != -EINVAL) {
+		syslog(LOG_ERR, "%s/%s: %s; ignored", t->state_dir, name, strerror(-rc));
+		return;
+	}
+	if (history_quarantine(t->state_dir, name, moved, sizeof(moved)))
+		syslog(LOG_ERR, "%s/%s is corrupt; ignored (it could not be moved aside: %m)", t->state_dir, name);
+	else
+		syslog(LOG_ERR, "%s/%s is corrupt; ignored and moved to %s", t->state_dir, name, moved);
+}
+
+/* Start from STATE/running: the revision last committed (or reloaded, or
+ * reverted to). 1: nothing usable there. */
+static int start_running(struct txn *t, bool *applied, char *err, size_t errsz)
+{
+	struct txn_policy *p = NULL;
+	unsigned rev = 0;
+	int rc = history_running_load(t->state_dir, &rev);
+
+	if (rc) {
+		if (rc != -ENOENT)
+			report_bad_state_file(t, "running", rc);
+		return 1;
+	}
+	if (!rev)
+		return 1;
+	rc = txn_compile_rev(t, rev, &p, err, errsz);
+	if (rc) {
+		syslog(LOG_ERR, "the committed revision cannot be run: %s", err);
+		return 1;
+	}
+	if (!kernel_runs(t, p)) {
+		rc = apply(t, p, rev, false, err, errsz);
+		if (rc) {
+			txn_policy_free(p);
+			return rc;
+		}
+		*applied = true;
+	} else {
+		refresh_genid(t);
+	}
+	set_running(t, p, rev);
+	return 0;
+}
+
+/* pending.json was there but unreadable: a `commit confirmed` was waiting.
+ * If STATE/running names a revision committed with `confirmed`, nobody
+ * confirmed it: revert now to the revision that ran before it. 0: pend is
+ * set up for that. */
+static int pending_from_running(struct txn *t)
+{
+	struct history_rev m;
+	unsigned rev;
+
+	if (history_running_load(t->state_dir, &rev) || !rev || history_get(t->state_dir, rev, &m) ||
+	    !m.confirm_seconds)
+		return -ENOENT;
+	t->pend = (struct history_pending){ .committed = rev, .revert_to = m.previous, .deadline_ms = 0 };
+	syslog(LOG_WARNING, "revision %u was committed with 'confirmed' and its pending revert is unreadable: "
+	       "reverting to revision %u", rev, m.previous);
+	return 0;
+}
+
+int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz)
+{
+	int rc;
+
+	*applied = false;
+	rc = history_pending_load(t->state_dir, &t->pend);
+	if (!rc) {
+		txn_policy_free(p);
+		return start_pending(t, applied, err, errsz);
+	}
+	if (rc != -ENOENT) {
+		report_bad_state_file(t, "pending.json", rc);
+		if (!pending_from_running(t)) {
+			txn_policy_free(p);
+			return start_pending(t, applied, err, errsz);
+		}
+	}
+	rc = start_running(t, applied, err, errsz);
+	if (rc <= 0) {
+		txn_policy_free(p);
+		return rc;
+	}
+	if (!p) {
+		snprintf(err, errsz, "no committed revision to run, and the configured policy does not compile");
+		return -EINVAL;
+	}
+	return make_running(t, p, why, applied, err, errsz);
 }
 
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz)
@@ -660,6 +813,7 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	       size_t errsz)
 {
 	unsigned rev, prev = t->running_rev;
+	struct history_pending pend;
 	int rc;
 
 	if (!t->candidate) {
@@ -671,36 +825,73 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 			 t->pend.committed);
 		return -EBUSY;
 	}
-	rev = history_last_id(t->state_dir) + 1;
-	rc = apply(t, t->candidate, rev, !force, err, errsz);
-	if (rc)
-		return rc;
-	save_rev(t, t->candidate, rev, who, comment);
-	set_running(t, t->candidate, rev);
-	t->candidate = NULL;
-	if (!confirm_seconds)
-		return 0;
-	t->pend.committed = rev;
-	t->pend.revert_to = prev;
-	t->pend.deadline = time(NULL) + confirm_seconds;
-	t->pending = true;
-	rc = history_pending_save(t->state_dir, &t->pend);
+	if (confirm_seconds > TXN_CONFIRM_MAX_SECONDS) {
+		snprintf(err, errsz, "confirm within at most %u seconds", TXN_CONFIRM_MAX_SECONDS);
+		return -ERANGE;
+	}
+	/* Everything on the disk first: a commit that cannot be stored
+	 * changes nothing in the kernel. */
+	rc = history_reserve_id(t->state_dir, &rev);
 	if (rc) {
-		/* Without the file a restart would not revert: say so now. */
-		snprintf(err, errsz, "applied, but the pending revert cannot be stored: %s", strerror(-rc));
+		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
 		return rc;
 	}
+	rc = save_rev(t, t->candidate, rev, who, comment, confirm_seconds);
+	if (rc) {
+		storage_err(t, "cannot store the revision", rc, err, errsz);
+		return rc;
+	}
+	if (confirm_seconds) {
+		pend = (struct history_pending){ .committed = rev, .revert_to = prev };
+		pend.deadline_ms = clock_ms(CLOCK_REALTIME) + confirm_seconds * 1000LL;
+		rc = history_pending_save(t->state_dir, &pend);
+		if (rc) {
+			storage_err(t, "cannot store the pending revert", rc, err, errsz);
+			goto undo_rev;
+		}
+	}
+	rc = history_running_save(t->state_dir, rev);
+	if (rc) {
+		storage_err(t, "cannot store the running revision", rc, err, errsz);
+		goto undo_pending;
+	}
+	rc = apply(t, t->candidate, rev, !force, err, errsz);
+	if (rc) {
+		restore_running_file(t, prev);
+		goto undo_pending;
+	}
+	set_running(t, t->candidate, rev);
+	t->candidate = NULL;
+	if (confirm_seconds) {
+		t->pend = pend;
+		t->pending = true;
+		t->deadline_mono_ms = clock_ms(CLOCK_MONOTONIC) + confirm_seconds * 1000LL;
+	}
 	return 0;
+undo_pending:
+	if (confirm_seconds)
+		history_pending_clear(t->state_dir);
+undo_rev:
+	history_remove(t->state_dir, rev);
+	return rc;
 }
 
 int txn_confirm(struct txn *t, char *err, size_t errsz)
 {
+	int rc;
+
 	if (!t->pending) {
 		snprintf(err, errsz, "nothing waits for confirm");
 		return -ENOENT;
 	}
+	rc = history_pending_clear(t->state_dir);
+	if (rc) {
+		/* the file would revert the confirmed revision at the next start */
+		snprintf(err, errsz, "%s/pending.json: cannot remove it: %s; still waiting for confirm",
+			 t->state_dir, strerror(-rc));
+		return rc;
+	}
 	t->pending = false;
-	history_pending_clear(t->state_dir);
 	syslog(LOG_INFO, "revision %u confirmed", t->pend.committed);
 	return 0;
 }
@@ -716,15 +907,15 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 	return 0;
 }
 
-int txn_tick(struct txn *t, time_t now, char *err, size_t errsz)
+int txn_tick(struct txn *t, char *err, size_t errsz)
 {
-	if (!t->pending || now < t->pend.deadline)
+	if (!t->pending || txn_pending_left_ms(t) > 0)
 		return 0;
 	if (!revert(t, err, errsz))
 		return 1;
 	/* Keep trying, but not in a tight loop: the kernel or the state
 	 * directory may recover. */
-	t->pend.deadline = now + TXN_REVERT_RETRY_SECONDS;
+	t->deadline_mono_ms = clock_ms(CLOCK_MONOTONIC) + TXN_REVERT_RETRY_SECONDS * 1000LL;
 	return -EIO;
 }
 

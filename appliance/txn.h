@@ -29,6 +29,11 @@
 #define TXN_BLOCK_SET6 "blocked6"
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
 #define TXN_ERR_MAX 4096
+/* `commit confirmed D`: the longest D, one day. */
+#define TXN_CONFIRM_MAX_SECONDS 86400u
+/* `block ADDR for D`: the longest D. nft set timeouts are u64 ms, but a year
+ * is more than any block list needs. */
+#define TXN_BLOCK_MAX_SECONDS (366ull * 24 * 3600)
 
 /* One compiled policy. */
 struct txn_policy {
@@ -55,6 +60,7 @@ struct txn {
 	struct txn_policy *candidate;
 	bool pending; /* a `commit confirmed` waits for `confirm` */
 	struct history_pending pend;
+	int64_t deadline_mono_ms; /* pend's deadline on CLOCK_MONOTONIC */
 	bool genid_known;
 	uint32_t genid; /* after our last own change */
 	struct txn_stats stats;
@@ -79,22 +85,33 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 void txn_reroute(struct txn *t);
 void txn_free(struct txn *t);
 
-/* Start-up: re-arm or carry out a persisted revert; otherwise make `p` the
- * running policy (ownership taken), applying it only if the kernel does not
- * already run the same ruleset. `*applied` says whether the kernel changed. */
+/* Start-up: re-arm or carry out a persisted revert; otherwise run the
+ * revision in STATE/running (the last one committed, reloaded or reverted
+ * to); only without one make `p`, the configured policy (may be NULL: it did
+ * not compile), the running policy. Ownership of `p` is taken. Applies only
+ * if the kernel does not already run the same ruleset; `*applied` says
+ * whether the kernel changed. Corrupt state files are logged by name, moved
+ * aside and ignored. */
 int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz);
-/* reload: make `p` (owned) running; a no-op in the kernel if unchanged. */
+/* reload: make `p` (owned) running; a no-op in the kernel if unchanged.
+ * Like a commit, the revision is stored before the kernel is changed. */
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
 
 void txn_set_candidate(struct txn *t, struct txn_policy *p); /* owned */
-/* Applies the candidate. confirm_seconds 0: permanent. force: skip the genid guard. */
+/* Applies the candidate. confirm_seconds 0: permanent, else at most
+ * TXN_CONFIRM_MAX_SECONDS. force: skip the genid guard. The revision (and a
+ * pending revert) is stored durably first; if that fails, or the kernel
+ * refuses the ruleset, nothing is left of the commit (its id is not used
+ * again). */
 int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force,
 	       char *err, size_t errsz);
 int txn_confirm(struct txn *t, char *err, size_t errsz);
 /* Makes revision `rev` the candidate. */
 int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz);
 /* Reverts if a pending deadline has passed; returns 1 if it reverted. */
-int txn_tick(struct txn *t, time_t now, char *err, size_t errsz);
+int txn_tick(struct txn *t, char *err, size_t errsz);
+/* Milliseconds until a pending revert (CLOCK_MONOTONIC); 0 if none. */
+int64_t txn_pending_left_ms(const struct txn *t);
 
 /* Block list changes (also keep the genid guard in step). */
 int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms);

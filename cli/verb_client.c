@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "appliance/control.h"
+#include "appliance/duration.h"
 #include "appliance/json.h"
+#include "appliance/txn.h"
 #include "cli/cli.h"
 #include "cli/client.h"
 
@@ -345,7 +347,13 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		json_kv_str(b, "cmd", "commit");
 		for (int i = 1; i < argc; i++) {
 			if (!strcmp(argv[i], "confirmed") && i + 1 < argc) {
-				json_kv_int(b, "confirmed", atoll(argv[++i]));
+				uint64_t seconds;
+				if (duration_parse(argv[++i], TXN_CONFIRM_MAX_SECONDS, &seconds)) {
+					fprintf(stderr, "hvgate: commit confirmed '%s': a duration of 1 s to 1 day "
+						"is needed: 90 (seconds), 90s, 10m, 1h\n", argv[i]);
+					return -2;
+				}
+				json_kv_uint(b, "confirmed", seconds);
 			} else if (!strcmp(argv[i], "force")) {
 				json_kv_bool(b, "force", true);
 			} else if (!strcmp(argv[i], "comment") && i + 1 < argc) {
@@ -368,8 +376,15 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 			return -1;
 		json_kv_str(b, "cmd", verb);
 		json_kv_str(b, "addr", argv[1]);
-		if (argc == 4)
+		if (argc == 4) {
+			uint64_t seconds;
+			if (duration_parse(argv[3], TXN_BLOCK_MAX_SECONDS, &seconds)) {
+				fprintf(stderr, "hvgate: block for '%s': a duration of 1 s to a year is needed: "
+					"90 (seconds), 90s, 10m, 2h, 1d\n", argv[3]);
+				return -2;
+			}
 			json_kv_str(b, "for", argv[3]);
+		}
 	} else {
 		return -1;
 	}
@@ -384,9 +399,10 @@ static void usage(FILE *out, const char *verb)
 		"  status | history | compare | confirm | reload\n"
 		"  show rules|tenants|nat|conntrack|log|blocked|vpn [tenant NAME] [addr ADDR] [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
-		"  commit [confirmed SECONDS] [force] [comment TEXT...]\n"
+		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
-		"  block ADDR [for DURATION]   (DURATION: 90s, 10m, 2h, 1d)\n"
+		"  block ADDR [for DURATION]\n"
+		"  (DURATION: 90 = 90s, 10m, 2h, 1d)\n"
 		"  unblock ADDR\n",
 		verb);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "appliance/history.h"
@@ -128,17 +129,119 @@ END_TEST
 
 START_TEST(pending)
 {
-	struct history_pending p = { .committed = 7, .revert_to = 6, .deadline = 1234567890 }, q;
+	struct history_pending p = { .committed = 7, .revert_to = 6, .deadline_ms = 1234567890123LL }, q;
 
 	ck_assert_int_eq(history_pending_load(dir, &q), -ENOENT);
 	ck_assert_int_eq(history_pending_save(dir, &p), 0);
 	ck_assert_int_eq(history_pending_load(dir, &q), 0);
 	ck_assert_uint_eq(q.committed, 7);
 	ck_assert_uint_eq(q.revert_to, 6);
-	ck_assert_int_eq(q.deadline, 1234567890);
+	ck_assert_int_eq(q.deadline_ms, 1234567890123LL);
 	ck_assert_int_eq(history_pending_clear(dir), 0);
 	ck_assert_int_eq(history_pending_load(dir, &q), -ENOENT);
 	ck_assert_int_eq(history_pending_clear(dir), 0);
+}
+END_TEST
+
+static void write_text(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A truncated or garbled pending.json is -EINVAL (not "nothing pending",
+ * not a revert to revision 0). */
+START_TEST(pending_corrupt)
+{
+	struct history_pending q;
+	char moved[256], path[128];
+
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2,\"dead");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	write_text("pending.json", "{\"committed\":0,\"revert_to\":2,\"deadline_ms\":5}");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	write_text("pending.json", "");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2}");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	/* an older hvgated wrote whole seconds */
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2,\"deadline\":1700000000}");
+	ck_assert_int_eq(history_pending_load(dir, &q), 0);
+	ck_assert_int_eq(q.deadline_ms, 1700000000000LL);
+	write_text("pending.json", "{\"committed\":3,\"revert_to\":2,\"deadline_ms\":-1}");
+	ck_assert_int_eq(history_pending_load(dir, &q), -EINVAL);
+	ck_assert_int_eq(history_quarantine(dir, "pending.json", moved, sizeof(moved)), 0);
+	ck_assert_int_eq(history_pending_load(dir, &q), -ENOENT);
+	ck_assert_int_eq(access(moved, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/pending.json.corrupt-", dir);
+	ck_assert_int_eq(strncmp(moved, path, strlen(path)), 0);
+}
+END_TEST
+
+START_TEST(running_file)
+{
+	unsigned id = 99;
+
+	ck_assert_int_eq(history_running_load(dir, &id), -ENOENT);
+	ck_assert_int_eq(history_running_save(dir, 12), 0);
+	ck_assert_int_eq(history_running_load(dir, &id), 0);
+	ck_assert_uint_eq(id, 12);
+	write_text("running", "1");
+	ck_assert_int_eq(history_running_load(dir, &id), -EINVAL);
+	write_text("running", "x\n");
+	ck_assert_int_eq(history_running_load(dir, &id), -EINVAL);
+	ck_assert_uint_eq(id, 12);
+}
+END_TEST
+
+/* A reserved id is on the disk before it is used: a revision that was never
+ * stored (the process died, or the store failed) does not give its id away
+ * again, and neither does a removed one. */
+START_TEST(reserved_ids_never_repeat)
+{
+	unsigned a, b, c;
+
+	ck_assert_int_eq(history_reserve_id(dir, &a), 0);
+	ck_assert_uint_eq(a, 1);
+	ck_assert_int_eq(history_reserve_id(dir, &b), 0); /* a was never saved */
+	ck_assert_uint_eq(b, 2);
+	save(b, "x\n");
+	history_remove(dir, b);
+	ck_assert_int_eq(history_reserve_id(dir, &c), 0);
+	ck_assert_uint_eq(c, 3);
+	write_text("last-id", "garbage");
+	save(3, "x\n");
+	ck_assert_int_eq(history_reserve_id(dir, &c), 0); /* from the revisions present */
+	ck_assert_uint_eq(c, 4);
+}
+END_TEST
+
+/* A commit whose revision cannot be stored leaves nothing behind. */
+START_TEST(save_failure_leaves_nothing)
+{
+	struct history_rev m = { .id = 5 }, *v;
+	struct policy_diags d;
+	char path[128];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/revisions/5", dir);
+	ck_assert_int_eq(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/revisions/5/meta.json.tmp", dir);
+	ck_assert_int_eq(mkdir(path, 0750), 0); /* meta.json cannot be written */
+	files_of(&d, "x\n");
+	ck_assert_int_ne(history_save(dir, &m, &d), 0);
+	files_free(&d);
+	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(v);
+	snprintf(path, sizeof(path), "%s/revisions/5/policy.bundle", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
 }
 END_TEST
 
@@ -150,10 +253,16 @@ int main(void)
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* every save syncs its files and directories: slow on a busy disk */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, save_list_get);
 	tcase_add_test(tc, prunes_and_never_reuses);
 	tcase_add_test(tc, bundle_fs);
 	tcase_add_test(tc, pending);
+	tcase_add_test(tc, pending_corrupt);
+	tcase_add_test(tc, running_file);
+	tcase_add_test(tc, reserved_ids_never_repeat);
+	tcase_add_test(tc, save_failure_leaves_nothing);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

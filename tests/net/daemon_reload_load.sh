@@ -31,8 +31,9 @@ daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
 bg server iperf3 -s -B 10.10.2.2 -p 5201
 wait_for 5 sh -c "[ \"\$(ip netns exec $LAB-client python3 tests/lib/probe.py tcp 10.10.2.2 5201)\" = open ]" \
 	|| { fail iperf3-server "not reachable"; exit 1; }
-# Rate-limited so the 2-core machine is not saturated; long enough to cover the reloads.
-at client timeout 120 iperf3 -c 10.10.2.2 -p 5201 -t "${IPERF_SECONDS:-12}" -b 50M -i 0.5 --json > "$LAB_TMP/iperf.json" 2>&1 &
+# Rate-limited so the 2-core machine is not saturated; long enough to cover the
+# reloads (each one now syncs its revision to the disk before the apply).
+at client timeout 120 iperf3 -c 10.10.2.2 -p 5201 -t "${IPERF_SECONDS:-20}" -b 50M -i 0.5 --json > "$LAB_TMP/iperf.json" 2>&1 &
 IPERF=$!
 sleep 2
 sport=$(at fw conntrack -L -p tcp --dport 5201 --state ESTABLISHED 2>/dev/null | flow_sports)
@@ -47,12 +48,13 @@ while [ $i -le "$RELOADS" ]; do
 	i=$((i + 1))
 done
 secs=$(echo "$(date +%s.%N) - $start" | bc)
+# The flow is still the same conntrack entry after the reloads (looked at
+# before anything slow, while iperf3 still sends).
+after=$(at fw conntrack -L -p tcp --dport 5201 --state ESTABLISHED 2>/dev/null | flow_sports)
 applies1=$(json_get "$(hv status --json)" applies)
 [ "$bad" = 0 ] && [ $((applies1 - applies0)) -eq "$RELOADS" ] \
 	&& pass "reloads-applied($RELOADS in ${secs}s)" || fail reloads-applied "bad=$bad applies $applies0 -> $applies1 $(cat "$LAB_TMP/reload.out")"
 
-# The flow is still the same conntrack entry after the reloads.
-after=$(at fw conntrack -L -p tcp --dport 5201 --state ESTABLISHED 2>/dev/null | flow_sports)
 [ -n "$sport" ] && [ "$sport" = "$after" ] && pass conntrack-keeps-flow || fail conntrack-keeps-flow "$sport -> $after"
 
 wait "$IPERF"; rc=$?
