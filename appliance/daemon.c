@@ -824,6 +824,14 @@ static void start_logs(struct daemon *d)
 		syslog(LOG_ERR, "NFLOG group %d: %s (logging off)", d->conf.nflog_group, strerror(-rc));
 }
 
+/* The control socket's limits come from the configuration (and reloads). */
+static void control_limits(struct daemon *d)
+{
+	d->ctl.idle_seconds = d->conf.control_idle_seconds;
+	d->ctl.request_seconds = d->conf.control_request_seconds;
+	d->ctl.max_per_uid = d->conf.control_max_per_uid;
+}
+
 static void start_metrics(struct daemon *d)
 {
 	int rc;
@@ -886,6 +894,7 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 			start_logs(d);
 		if (metrics_changed)
 			start_metrics(d);
+		control_limits(d);
 	}
 	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev, applied ? "" : " (unchanged, not re-applied)");
 	sd_notify(0, "READY=1");
@@ -1047,6 +1056,9 @@ static int poll_timeout_ms(const struct daemon *d)
 			wait = left;
 	}
 	ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
+	/* Requests already read wait for their turn, not for an event. */
+	if (ctl_pending(&d->ctl))
+		ms = 0;
 	return ms;
 }
 
@@ -1314,6 +1326,7 @@ int daemon_run(const char *conf_file)
 		       rc == -EADDRINUSE ? "another hvgated is serving it" : strerror(-rc));
 		goto out;
 	}
+	control_limits(&d);
 	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
 	if (rc) {
 		struct history_pending pending;
