@@ -13,8 +13,6 @@
 
 #include "appliance/control.h"
 
-/* Supplementary groups of a peer we look at; more are ignored. */
-#define CTL_PEER_GROUPS_MAX 256
 /* Bytes taken from a client's socket at once; what is not yet served waits
  * here, and nothing more is read until it is. */
 #define CTL_READ_CHUNK 16384
@@ -181,9 +179,7 @@ static void peer_rights(const struct ctl_server *s, int fd, struct ctl_peer *p)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	gid_t groups[CTL_PEER_GROUPS_MAX];
-	socklen_t glen = sizeof(groups);
-	int ng = 0;
+	socklen_t glen = sizeof(p->groups);
 
 	memset(p, 0, sizeof(*p));
 	p->uid = (uid_t)-1;
@@ -192,14 +188,14 @@ static void peer_rights(const struct ctl_server *s, int fd, struct ctl_peer *p)
 	p->pid = cred.pid;
 	p->uid = cred.uid;
 	p->gid = cred.gid;
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
-		ng = (int)(glen / sizeof(gid_t));
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &glen))
+		p->n_groups = (int)(glen / sizeof(gid_t));
 	if (cred.uid == 0) {
 		p->may_read = p->may_change = true;
 		return;
 	}
-	p->may_change = s->has_admin_group && in_groups(s->admin_group, cred.gid, groups, ng);
-	p->may_read = p->may_change || (s->has_group && in_groups(s->group, cred.gid, groups, ng));
+	p->may_change = s->has_admin_group && in_groups(s->admin_group, cred.gid, p->groups, p->n_groups);
+	p->may_read = p->may_change || (s->has_group && in_groups(s->group, cred.gid, p->groups, p->n_groups));
 }
 
 static size_t clients_of(const struct ctl_server *s, uid_t uid)

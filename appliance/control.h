@@ -45,10 +45,15 @@
 #define CTL_MAX_PER_UID 16
 #define CTL_DEFAULT_SOCKET "/run/hvgate/control.sock"
 
+/* Supplementary groups of a peer we look at; more are ignored. */
+#define CTL_PEER_GROUPS_MAX 256
+
 struct ctl_peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	gid_t groups[CTL_PEER_GROUPS_MAX]; /* supplementary, SO_PEERGROUPS */
+	int n_groups;
 	bool may_read;	 /* root, or in the socket group or the admin group */
 	bool may_change; /* root, or in the admin group */
 };

@@ -24,6 +24,7 @@
 #include "appliance/nflog.h"
 #include "appliance/nftio.h"
 #include "appliance/nftio_internal.h"
+#include "appliance/peerfs.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
@@ -428,12 +429,37 @@ static int compile_request(struct daemon *d, const struct json *req, struct txn_
 	return txn_compile_path(&d->txn, d->conf.policy_path, p, err, errsz);
 }
 
-static void cmd_load(struct daemon *d, const struct json *req, struct json_buf *r)
+/* A path or repository the client names is read with the client's rights
+ * (peerfs.h): what it could not read itself cannot come back in an error,
+ * and a FIFO or device is refused before anything opens it. */
+static int compile_as_peer(struct daemon *d, const struct ctl_peer *peer, const struct json *req,
+			   struct txn_policy **p, char *err, size_t errsz)
+{
+	const char *path = json_get_str(req, "path"), *repo = json_get_str(req, "repo");
+	struct peerfs_saved saved;
+	int rc;
+
+	if (!path && !repo)
+		return compile_request(d, req, p, err, errsz);
+	rc = peerfs_enter(peer, &saved);
+	if (rc) {
+		snprintf(err, errsz, "cannot read files with the rights of uid %u: %s", (unsigned)peer->uid,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = peerfs_check_path(path ? path : repo, err, errsz);
+	if (!rc)
+		rc = compile_request(d, req, p, err, errsz);
+	peerfs_leave(&saved);
+	return rc;
+}
+
+static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p;
 
-	if (compile_request(d, req, &p, err, sizeof(err))) {
+	if (compile_as_peer(d, peer, req, &p, err, sizeof(err))) {
 		reply_err(r, "%s", err);
 		return;
 	}
@@ -990,7 +1016,7 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_HISTORY: cmd_history(d, r); break;
 	case C_COMPARE: cmd_compare(d, r); break;
 	case C_DIFF: cmd_diff(d, req, r); break;
-	case C_LOAD: cmd_load(d, req, r); break;
+	case C_LOAD: cmd_load(d, peer, req, r); break;
 	case C_COMMIT: cmd_commit(d, peer, req, r); break;
 	case C_CONFIRM: cmd_confirm(d, r); break;
 	case C_ROLLBACK: cmd_rollback(d, req, r); break;
