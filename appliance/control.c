@@ -401,7 +401,7 @@ static bool client_write(struct ctl_client *c, time_t now)
 /* Past the idle or the request time limit. */
 static bool overstayed(const struct ctl_server *s, const struct ctl_client *c, time_t now)
 {
-	if (c->in_request && now - c->request_started >= (time_t)s->request_seconds)
+	if (c->in_request && now - c->request_started > (time_t)s->request_seconds)
 		return true;
 	return now - c->last_active > (time_t)s->idle_seconds;
 }
