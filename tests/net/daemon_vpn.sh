@@ -255,4 +255,35 @@ wait_for 3 sh -c "! ip netns exec $LAB-fw ip link show $V >/dev/null 2>&1" && pa
 
 daemon_stop
 [ "${DAEMON_RC:-1}" = 0 ] && pass daemon-stops-cleanly || fail daemon-stops-cleanly "rc=${DAEMON_RC:-?}"
+
+# The shipped unit runs with ProtectSystem=strict: /run/wireguard must be
+# made writable for it. systemd is not PID 1 where these suites run (CI is
+# a chroot), so this reads the unit file rather than starting it.
+python3 - appliance/hvgated.service > "$LAB_TMP/unit.out" 2>&1 <<'PY'
+import sys
+props = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if "=" in line and not line.startswith(("#", ";", "[")):
+        k, v = line.split("=", 1)
+        props.setdefault(k, []).extend(v.split())
+assert props.get("ProtectSystem") == ["strict"], props.get("ProtectSystem")
+rw = props.get("RuntimeDirectory", []) + [p.lstrip("-").replace("/run/", "", 1) for p in props.get("ReadWritePaths", [])]
+assert "wireguard" in rw, "no RuntimeDirectory or ReadWritePaths for /run/wireguard: %s" % rw
+caps = props.get("CapabilityBoundingSet", [])
+assert "CAP_SETUID" in caps and "CAP_SETGID" in caps, caps
+print("ok")
+PY
+grep -q '^ok' "$LAB_TMP/unit.out" && pass unit-file-run-wireguard-writable-static || fail unit-file-run-wireguard-writable-static "$(tail -1 "$LAB_TMP/unit.out")"
+# What such a sandbox does without it: /run/wireguard read-only (a private
+# mount namespace). The error names the socket that could not be made.
+policy
+daemon_start unshare -m --propagation private sh -c 'mount -t tmpfs -o ro,size=64k tmpfs /run/wireguard && exec "$@"' sh \
+	|| fail start-read-only-run-wireguard "$(tail -5 "$DAEMON_LOG")"
+err=$(vpn_field "$V" error)
+case "$err" in
+"cannot create the UAPI socket /var/run/wireguard/$V.sock: Read-only file system") pass "read-only-run-wireguard-error-names-path($err)" ;;
+*) fail read-only-run-wireguard-error-names-path "$err" ;;
+esac
+daemon_stop
 lab_done
