@@ -130,6 +130,7 @@ grep -q "^ok" "$LAB_TMP/prom.out" && pass "metrics-vpn-families-typed($(cut -d' 
 python3 - "$RUN/$V.sock" > "$LAB_TMP/slow-uapi.txt" 2>&1 <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(0.5)
+print("connected", flush=True)
 start = time.time(); msg = b"get=1\n" + b"x" * 100
 for b in msg:
     try:
@@ -143,7 +144,7 @@ for b in msg:
 print("closed after %.1f s" % (time.time() - start))
 PY
 SLOW=$!
-sleep 0.5
+wait_for 10 grep -q connected "$LAB_TMP/slow-uapi.txt"
 at client ping -c 15 -i 0.2 -W 2 10.10.2.2 > "$LAB_TMP/ping-slow.txt" 2>&1
 max=$(sed -n 's|.*= [0-9.]*/[0-9.]*/\([0-9.]*\)/.*|\1|p' "$LAB_TMP/ping-slow.txt")
 grep -q " 0% packet loss" "$LAB_TMP/ping-slow.txt" && [ -n "$max" ] && [ "${max%.*}" -lt 500 ] \
@@ -151,16 +152,18 @@ grep -q " 0% packet loss" "$LAB_TMP/ping-slow.txt" && [ -n "$max" ] && [ "${max%
 	|| fail slow-uapi-client-tunnel-not-stalled "$(tail -2 "$LAB_TMP/ping-slow.txt")"
 wait $SLOW
 grep -q "closed after" "$LAB_TMP/slow-uapi.txt" && [ "$(sed -n 's/closed after \([0-9]*\).*/\1/p' "$LAB_TMP/slow-uapi.txt")" -lt 5 ] \
-	&& pass "slow-uapi-client-cut-off($(cat "$LAB_TMP/slow-uapi.txt"))" || fail slow-uapi-client-cut-off "$(cat "$LAB_TMP/slow-uapi.txt")"
+	&& pass "slow-uapi-client-cut-off($(grep "closed after" "$LAB_TMP/slow-uapi.txt"))" || fail slow-uapi-client-cut-off "$(cat "$LAB_TMP/slow-uapi.txt")"
 python3 - "$RUN/$V.sock" > "$LAB_TMP/slow-uapi.txt" 2>&1 <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+print("connected", flush=True)
 for i in range(6):
     try: s.send(b"g")
     except OSError: break
     time.sleep(0.5)
 PY
 SLOW=$!
+wait_for 10 grep -q connected "$LAB_TMP/slow-uapi.txt"
 sleep 0.3
 t0=$(date +%s%N)
 hv show vpn --json > /dev/null && wg show "$V" > /dev/null 2>&1; rc=$?
