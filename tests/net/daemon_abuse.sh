@@ -124,6 +124,7 @@ req = b'{"cmd":"show","what":"rules"}\n' * 64
 socks = []
 for i in range(n):
     s = socket.socket(socket.AF_UNIX); s.connect(path); s.setblocking(False); socks.append(s)
+print("started", flush=True)
 sent, end = 0, time.time() + secs
 while time.time() < end and socks:
     for s in list(socks):
@@ -140,7 +141,8 @@ chmod 644 "$LAB_TMP/pipe.py"
 hwm0=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$DAEMON_PID/status)
 member 65534 "$PY" "$LAB_TMP/pipe.py" "$DAEMON_SOCK" 30 8 > "$LAB_TMP/pipe.out" 2>&1 &
 PIPE=$!
-sleep 1
+wait_for 10 grep -q started "$LAB_TMP/pipe.out"
+sleep 0.5
 worst=0; n=0; bad=0
 while kill -0 $PIPE 2>/dev/null && [ $n -lt 40 ]; do
 	t0=$(ms_now)
