@@ -19,6 +19,9 @@ AGID=$(getent group $ADMIN_GROUP | cut -d: -f3)
 [ -n "$GID" ] && [ -n "$AGID" ] || { fail groups "no group $GROUP or $ADMIN_GROUP"; exit 1; }
 # The unprivileged clients need a python3 outside root's home.
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+# Under AddressSanitizer (HVGATED= a sanitizer build) freed memory waits in
+# a quarantine of 256 MB, which would be counted as the daemon's peak RSS.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 lab_ns fw || { fail lab-up; exit 1; }
 chmod 755 "$LAB_TMP" # the unprivileged clients must reach the socket
 POL="$LAB_TMP/policy.hvp"
