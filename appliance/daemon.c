@@ -19,6 +19,7 @@
 #include "appliance/control.h"
 #include "appliance/daemon.h"
 #include "appliance/fastpath.h"
+#include "appliance/gitsrc.h"
 #include "appliance/linkwatch.h"
 #include "appliance/metrics.h"
 #include "appliance/nflog.h"
@@ -448,8 +449,14 @@ static int compile_as_peer(struct daemon *d, const struct ctl_peer *peer, const 
 		return rc;
 	}
 	rc = peerfs_check_path(path ? path : repo, err, errsz);
-	if (!rc)
+	if (!rc) {
+		bool other_user = repo && peer->uid != 0;
+		if (other_user)
+			gitsrc_ignore_user_config(true);
 		rc = compile_request(d, req, p, err, errsz);
+		if (other_user)
+			gitsrc_ignore_user_config(false);
+	}
 	peerfs_leave(&saved);
 	return rc;
 }

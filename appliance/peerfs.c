@@ -51,24 +51,43 @@ void peerfs_leave(struct peerfs_saved *saved)
 	saved->active = false;
 }
 
+static int cannot_read(const char *path, int rc, char *err, size_t errsz)
+{
+	snprintf(err, errsz, "cannot read '%s': %s", path, strerror(-rc));
+	return rc;
+}
+
+static bool policy_file_type(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) || S_ISDIR(st->st_mode);
+}
+
 int peerfs_check_path(const char *path, char *err, size_t errsz)
 {
 	int fd = open(path, O_PATH | O_CLOEXEC); /* opens nothing: no FIFO wait */
 	struct stat st;
 	int rc = 0;
 
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errsz, "cannot read '%s': %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st)) {
-		rc = -errno;
-		snprintf(err, errsz, "cannot read '%s': %s", path, strerror(-rc));
-	} else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-		rc = -EINVAL;
-		snprintf(err, errsz, "'%s' is not a regular file or a directory", path);
-	}
+	if (fd < 0)
+		return cannot_read(path, -errno, err, errsz);
+	if (fstat(fd, &st))
+		rc = cannot_read(path, -errno, err, errsz);
 	close(fd);
-	return rc;
+	if (rc)
+		return rc;
+	if (!policy_file_type(&st))
+		goto not_file;
+	/* Now that it is known not to wait: may the caller read it? (A FIFO
+	 * swapped in meanwhile does not block either with O_NONBLOCK.) */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return cannot_read(path, -errno, err, errsz);
+	if (fstat(fd, &st))
+		rc = cannot_read(path, -errno, err, errsz);
+	close(fd);
+	if (rc || policy_file_type(&st))
+		return rc;
+not_file:
+	snprintf(err, errsz, "'%s' is not a regular file or a directory", path);
+	return -EINVAL;
 }

@@ -31,8 +31,10 @@ struct peerfs_saved {
 /* For root does nothing (and returns 0). */
 int peerfs_enter(const struct ctl_peer *peer, struct peerfs_saved *saved);
 void peerfs_leave(struct peerfs_saved *saved);
-/* Looks at `path` without opening it for reading (O_PATH: a FIFO or a
- * device is not opened); 0 if it is a regular file or a directory. */
+/* 0 if `path` is a regular file or a directory that the caller (with the
+ * current filesystem ids) may open for reading. The type is checked before
+ * anything is opened for reading (O_PATH), so a FIFO or a device is never
+ * opened and nothing blocks. */
 int peerfs_check_path(const char *path, char *err, size_t errsz);
 
 #endif

@@ -203,6 +203,17 @@ printf 'include "/etc/shadow"\n' > "$LAB_TMP/inc.hvp"; chmod 644 "$LAB_TMP/inc.h
 admin load "$LAB_TMP/inc.hvp" > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q "Permission denied" "$LAB_TMP/out" && ! grep -qF "$secret" "$LAB_TMP/out" \
 	&& pass admin-include-shadow-refused-no-contents || fail admin-include-shadow-refused-no-contents "rc=$rc $(head -c 300 "$LAB_TMP/out")"
+# A git repository the admin can read still loads with the admin's rights.
+REPO="$LAB_TMP/repo"
+mkdir "$REPO" && cp "$POL" "$REPO/policy.hvp" &&
+	git -C "$REPO" init -q && git -C "$REPO" add policy.hvp &&
+	git -C "$REPO" -c user.name=t -c user.email=t@example.org commit -qm policy && chmod -R a+rX "$REPO"
+expect admin-loads-readable-git-repo admin load git HEAD repo "$REPO"
+cp -a "$REPO" "$LAB_TMP/secret-repo" && chmod 700 "$LAB_TMP/secret-repo"
+admin load git HEAD repo "$LAB_TMP/secret-repo" > "$LAB_TMP/out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "Permission denied" "$LAB_TMP/out" && pass admin-load-unreadable-git-repo-refused \
+	|| fail admin-load-unreadable-git-repo-refused "rc=$rc $(head -c 300 "$LAB_TMP/out")"
+expect root-loads-unreadable-git-repo hv load git HEAD repo "$LAB_TMP/secret-repo"
 # 7. A FIFO: refused at once, the daemon goes on.
 mkfifo "$LAB_TMP/fifo"; chmod 666 "$LAB_TMP/fifo"
 for who in hv admin; do
