@@ -275,8 +275,13 @@ static bool queue_reply(struct ctl_client *c, const struct json_buf *b)
 
 	if (b->oom)
 		return false;
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
+	/* What was sent goes, so that a client that reads steadily while it
+	 * pipelines never reaches CTL_OUT_MAX. */
+	if (c->out_off) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
 	need = c->out_len + b->len + 1;
 	if (need > CTL_OUT_MAX)
 		return false;
