@@ -225,6 +225,15 @@ for who in hv admin; do
 done
 timed status-after-fifo 1000 hv status
 
+# The limits follow a reload.
+sed -i "s/max_clients_per_uid = 40;/max_clients_per_uid = 2;/" "$DAEMON_CONF"
+expect reload-new-limits hv reload
+hold 65534 3 "$LAB_TMP/hold3"
+wait_for 10 test -s "$LAB_TMP/hold3"
+kill "$HOLD_PID" 2>/dev/null
+grep -q "^accepted 2 refused 1 .*max_clients_per_uid is 2)" "$LAB_TMP/hold3" && pass per-uid-limit-follows-reload \
+	|| fail per-uid-limit-follows-reload "$(cat "$LAB_TMP/hold3")"
+
 daemon_stop
 [ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"
 lab_done
