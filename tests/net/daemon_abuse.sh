@@ -73,6 +73,10 @@ PY
 chmod 644 "$LAB_TMP/hold.py"
 hold() { setpriv --reuid="$1" --regid="$GID" --clear-groups "$PY" "$LAB_TMP/hold.py" "$DAEMON_SOCK" "$2" > "$3" 2>&1 & LAB_PIDS="$LAB_PIDS $!"; HOLD_PID=$!; }
 
+# A commit that must be confirmed while the connections are taken.
+cp "$POL" "$LAB_TMP/policy2.hvp"; echo "pass from lan to dmz service tcp port 9999" >> "$LAB_TMP/policy2.hvp"
+chmod 644 "$LAB_TMP/policy2.hvp"
+hv load "$LAB_TMP/policy2.hvp" > /dev/null && hv commit confirmed 120 > /dev/null || fail commit-confirmed "$(hv status 2>&1 | tail -3)"
 # 1. Idle connections. One uid gets max_clients_per_uid (40) and no more.
 hold 65534 41 "$LAB_TMP/hold1"
 wait_for 10 test -s "$LAB_TMP/hold1"
@@ -88,7 +92,7 @@ grep -q "^accepted 16 refused 8 .*kept for root and the admin group" "$LAB_TMP/h
 	&& pass read-only-users-cannot-take-reserved-slots || fail read-only-users-cannot-take-reserved-slots "$(cat "$LAB_TMP/hold2")"
 timed root-status-with-56-idle-clients 1000 hv status
 timed admin-status-with-56-idle-clients 1000 admin status
-timed root-confirm-path-gets-in 1000 hv history
+timed root-confirm-gets-in 1000 "$HVGATE" confirm --socket "$DAEMON_SOCK"
 member 65531 env HVGATE_SOCKET="$DAEMON_SOCK" "$HVGATE" status > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "too many clients" "$LAB_TMP/out" && pass third-member-refused-clearly \
 	|| fail third-member-refused-clearly "rc=$rc $(cat "$LAB_TMP/out")"
