@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "appliance/config.h"
+#include "appliance/control.h"
 
 /* NFLOG groups are u16 (struct nfulnl_msg_config_cmd, linux/netfilter/nfnetlink_log.h). */
 #define CONF_NFLOG_GROUP_MAX 65535
@@ -281,10 +282,13 @@ static int read_group_name(struct checker *k, const config_setting_t *g, const c
 
 static int read_control(struct checker *k, const config_setting_t *g, struct conf *c)
 {
-	static const struct key keys[] = { { "socket", K_STRING }, { "mode", K_STRING }, { "group", K_STRING },
-					   { "admin_group", K_STRING }, { 0 } };
+	static const struct key keys[] = { { "socket", K_STRING },	 { "mode", K_STRING },
+					   { "group", K_STRING },	 { "admin_group", K_STRING },
+					   { "idle_seconds", K_INT },	 { "request_seconds", K_INT },
+					   { "max_clients_per_uid", K_INT }, { 0 } };
 	char *mode = NULL, *end;
 	unsigned long m;
+	long long v;
 
 	if (!g)
 		return 0;
@@ -308,6 +312,18 @@ static int read_control(struct checker *k, const config_setting_t *g, struct con
 				   "must be an octal mode string such as \"0660\"");
 		c->socket_mode = (mode_t)m;
 	}
+	v = c->control_idle_seconds;
+	if (get_int(k, g, "control", "idle_seconds", 1, 86400, &v))
+		return k->rc;
+	c->control_idle_seconds = (unsigned)v;
+	v = c->control_request_seconds;
+	if (get_int(k, g, "control", "request_seconds", 1, 3600, &v))
+		return k->rc;
+	c->control_request_seconds = (unsigned)v;
+	v = c->control_max_per_uid;
+	if (get_int(k, g, "control", "max_clients_per_uid", 1, CTL_MAX_CLIENTS - CTL_RESERVED_CLIENTS, &v))
+		return k->rc;
+	c->control_max_per_uid = (unsigned)v;
 	if (read_group_name(k, g, "group", &c->socket_group, &c->socket_gid))
 		return k->rc;
 	return read_group_name(k, g, "admin_group", &c->admin_group, &c->admin_gid);
@@ -470,6 +486,9 @@ static int set_defaults(struct conf *c, const char *file)
 	if (!c->file || !c->state_dir || !c->socket_path || !c->metrics_addr)
 		return -ENOMEM;
 	c->socket_mode = 0660;
+	c->control_idle_seconds = CTL_IDLE_SECONDS;
+	c->control_request_seconds = CTL_REQUEST_SECONDS;
+	c->control_max_per_uid = CTL_MAX_PER_UID;
 	c->log_syslog = true;
 	c->log_rate = 100;
 	c->log_burst = 200;

@@ -47,6 +47,10 @@ struct conf {
 	gid_t socket_gid;
 	char *admin_group;  /* NULL: only root may change things */
 	gid_t admin_gid;
+	/* Limits of the control socket (control.h explains them). */
+	unsigned control_idle_seconds;
+	unsigned control_request_seconds;
+	unsigned control_max_per_uid;
 
 	char *log_file;	 /* NULL: no event file */
 	bool log_syslog;

@@ -13,8 +13,9 @@
 
 #include "appliance/control.h"
 
-/* Supplementary groups of a peer we look at; more are ignored. */
-#define CTL_PEER_GROUPS_MAX 256
+/* Bytes taken from a client's socket at once; what is not yet served waits
+ * here, and nothing more is read until it is. */
+#define CTL_READ_CHUNK 16384
 
 struct ctl_client {
 	int fd;
@@ -22,10 +23,14 @@ struct ctl_client {
 	char *in;
 	size_t in_len;
 	bool skipping; /* inside an oversized line: drop bytes up to '\n' */
+	char raw[CTL_READ_CHUNK]; /* read, not yet looked at */
+	size_t raw_len, raw_off;
 	char *out;
 	size_t out_len, out_off;
 	bool closing; /* peer closed its side: flush replies, then close */
-	time_t last_active; /* monotonic seconds */
+	bool in_request; /* part of a line has come; request_started is set */
+	time_t last_active; /* monotonic seconds: connect, request, reply read */
+	time_t request_started;
 };
 
 static time_t mono_seconds(void)
@@ -107,6 +112,8 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	s->handler = h;
 	s->ctx = ctx;
 	s->idle_seconds = CTL_IDLE_SECONDS;
+	s->request_seconds = CTL_REQUEST_SECONDS;
+	s->max_per_uid = CTL_MAX_PER_UID;
 	return 0;
 }
 
@@ -130,6 +137,17 @@ void ctl_close(struct ctl_server *s)
 	s->fd = -1;
 }
 
+static size_t unsent(const struct ctl_client *c)
+{
+	return c->out_len - c->out_off;
+}
+
+/* Nothing is read from, or served to, a client that does not read. */
+static bool throttled(const struct ctl_client *c)
+{
+	return unsent(c) > CTL_OUT_HIGH;
+}
+
 size_t ctl_pollfds(const struct ctl_server *s, struct pollfd *pfd, size_t max)
 {
 	size_t n = 0;
@@ -139,8 +157,8 @@ size_t ctl_pollfds(const struct ctl_server *s, struct pollfd *pfd, size_t max)
 	pfd[n++] = (struct pollfd){ .fd = s->fd, .events = POLLIN };
 	for (size_t i = 0; i < s->n_clients && n < max; i++) {
 		const struct ctl_client *c = s->clients[i];
-		short ev = c->closing ? 0 : POLLIN;
-		if (c->out_len > c->out_off)
+		short ev = c->closing || throttled(c) || c->raw_off < c->raw_len ? 0 : POLLIN;
+		if (unsent(c))
 			ev |= POLLOUT;
 		pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
 	}
@@ -161,9 +179,7 @@ static void peer_rights(const struct ctl_server *s, int fd, struct ctl_peer *p)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	gid_t groups[CTL_PEER_GROUPS_MAX];
-	socklen_t glen = sizeof(groups);
-	int ng = 0;
+	socklen_t glen = sizeof(p->groups);
 
 	memset(p, 0, sizeof(*p));
 	p->uid = (uid_t)-1;
@@ -172,14 +188,53 @@ static void peer_rights(const struct ctl_server *s, int fd, struct ctl_peer *p)
 	p->pid = cred.pid;
 	p->uid = cred.uid;
 	p->gid = cred.gid;
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
-		ng = (int)(glen / sizeof(gid_t));
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &glen))
+		p->n_groups = (int)(glen / sizeof(gid_t));
 	if (cred.uid == 0) {
 		p->may_read = p->may_change = true;
 		return;
 	}
-	p->may_change = s->has_admin_group && in_groups(s->admin_group, cred.gid, groups, ng);
-	p->may_read = p->may_change || (s->has_group && in_groups(s->group, cred.gid, groups, ng));
+	p->may_change = s->has_admin_group && in_groups(s->admin_group, cred.gid, p->groups, p->n_groups);
+	p->may_read = p->may_change || (s->has_group && in_groups(s->group, cred.gid, p->groups, p->n_groups));
+}
+
+static size_t clients_of(const struct ctl_server *s, uid_t uid)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_clients; i++)
+		n += s->clients[i]->peer.uid == uid;
+	return n;
+}
+
+/* Why a new client cannot have a slot, or NULL when it can. */
+static const char *refusal(const struct ctl_server *s, const struct ctl_peer *p, char *buf, size_t size)
+{
+	if (s->n_clients >= CTL_MAX_CLIENTS)
+		return "too many clients";
+	if (!p->may_change && s->n_clients >= CTL_MAX_CLIENTS - CTL_RESERVED_CLIENTS)
+		return "too many clients (the remaining connections are kept for root and the admin group)";
+	if (p->uid != 0 && clients_of(s, p->uid) >= s->max_per_uid) {
+		snprintf(buf, size, "too many connections from uid %u (control.max_clients_per_uid is %u)",
+			 (unsigned)p->uid, s->max_per_uid);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Best effort: a socket with nothing queued has room for one short line. */
+static void tell(int fd, const char *why)
+{
+	char line[256];
+	int len = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"%s\"}\n", why);
+
+	(void)!send(fd, line, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(int fd, const char *why)
+{
+	tell(fd, why);
+	close(fd);
 }
 
 static void accept_clients(struct ctl_server *s)
@@ -187,12 +242,16 @@ static void accept_clients(struct ctl_server *s)
 	for (;;) {
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ctl_client *c;
+		struct ctl_peer peer;
+		const char *why;
+		char buf[128];
 		if (fd < 0)
 			return;
-		if (s->n_clients == CTL_MAX_CLIENTS) {
-			static const char busy[] = "{\"ok\":false,\"error\":\"too many clients\"}\n";
-			(void)!write(fd, busy, sizeof(busy) - 1);
-			close(fd);
+		peer_rights(s, fd, &peer);
+		why = refusal(s, &peer, buf, sizeof(buf));
+		if (why) {
+			s->refused++;
+			refuse(fd, why);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -203,7 +262,7 @@ static void accept_clients(struct ctl_server *s)
 		}
 		c->fd = fd;
 		c->last_active = mono_seconds();
-		peer_rights(s, fd, &c->peer);
+		c->peer = peer;
 		s->clients[s->n_clients++] = c;
 	}
 }
@@ -216,8 +275,13 @@ static bool queue_reply(struct ctl_client *c, const struct json_buf *b)
 
 	if (b->oom)
 		return false;
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
+	/* What was sent goes, so that a client that reads steadily while it
+	 * pipelines never reaches CTL_OUT_MAX. */
+	if (c->out_off) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
 	need = c->out_len + b->len + 1;
 	if (need > CTL_OUT_MAX)
 		return false;
@@ -268,96 +332,133 @@ static bool too_long(struct ctl_server *s, struct ctl_client *c)
 	return ok;
 }
 
-/* Reads what is there and serves every complete line; false: drop client. */
-static bool client_read(struct ctl_server *s, struct ctl_client *c)
+/* Takes one chunk from the socket when the last one is used up; false:
+ * drop the client. */
+static bool client_fill(struct ctl_client *c)
 {
-	char buf[16384];
+	ssize_t n;
 
-	for (;;) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
-		if (n == 0) {
-			c->closing = true;
-			return c->out_len > c->out_off;
-		}
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR;
-		c->last_active = mono_seconds();
-		for (ssize_t i = 0; i < n; i++) {
-			char ch = buf[i];
-			if (c->skipping) {
-				if (ch == '\n')
-					c->skipping = false;
-				continue;
-			}
-			if (ch == '\n') {
-				size_t len = c->in_len;
-				c->in_len = 0;
-				if (len && c->in[len - 1] == '\r')
-					len--;
-				if (len && !serve_line(s, c, c->in, len))
-					return false;
-				continue;
-			}
-			if (c->in_len == CTL_LINE_MAX) {
-				c->in_len = 0;
-				c->skipping = true;
-				if (!too_long(s, c))
-					return false;
-				continue;
-			}
-			c->in[c->in_len++] = ch;
-		}
+	if (c->raw_off < c->raw_len || c->closing || throttled(c))
+		return true;
+	n = read(c->fd, c->raw, sizeof(c->raw));
+	if (n == 0) {
+		c->closing = true;
+		return unsent(c) > 0;
 	}
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	c->raw_off = 0;
+	c->raw_len = (size_t)n;
+	return true;
 }
 
-static bool client_write(struct ctl_client *c)
+/* Serves at most one complete line of what was read; false: drop client. */
+static bool client_serve_one(struct ctl_server *s, struct ctl_client *c, time_t now)
+{
+	while (c->raw_off < c->raw_len && !throttled(c)) {
+		char ch = c->raw[c->raw_off++];
+		if (c->skipping) {
+			if (ch == '\n') {
+				c->skipping = false;
+				c->in_request = false;
+			}
+			continue;
+		}
+		if (ch == '\n') {
+			size_t len = c->in_len;
+			c->in_len = 0;
+			c->in_request = false;
+			if (len && c->in[len - 1] == '\r')
+				len--;
+			if (!len)
+				continue;
+			c->last_active = now;
+			return serve_line(s, c, c->in, len);
+		}
+		if (!c->in_request) {
+			c->in_request = true;
+			c->request_started = now;
+		}
+		if (c->in_len == CTL_LINE_MAX) {
+			c->in_len = 0;
+			c->skipping = true;
+			return too_long(s, c);
+		}
+		c->in[c->in_len++] = ch;
+	}
+	return true;
+}
+
+static bool client_write(struct ctl_client *c, time_t now)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
 		c->out_off += (size_t)n;
+		c->last_active = now;
 	}
-	return !c->closing;
+	/* A closed peer is dropped once its replies are out and the requests
+	 * it sent before closing are served. */
+	return !c->closing || c->raw_off < c->raw_len;
+}
+
+/* Past the idle or the request time limit. */
+static bool overstayed(const struct ctl_server *s, const struct ctl_client *c, time_t now)
+{
+	if (c->in_request && now - c->request_started > (time_t)s->request_seconds)
+		return true;
+	return now - c->last_active > (time_t)s->idle_seconds;
+}
+
+bool ctl_pending(const struct ctl_server *s)
+{
+	for (size_t i = 0; i < s->n_clients; i++) {
+		const struct ctl_client *c = s->clients[i];
+		if (c->raw_off < c->raw_len && !throttled(c))
+			return true;
+	}
+	return false;
+}
+
+static void drop_client(struct ctl_server *s, size_t k)
+{
+	client_free(s->clients[k]);
+	s->clients[k] = s->clients[--s->n_clients];
+}
+
+static const struct pollfd *pollfd_of(const struct pollfd *pfd, size_t n, int fd)
+{
+	for (size_t i = 1; i < n; i++)
+		if (pfd[i].fd == fd)
+			return &pfd[i];
+	return NULL;
 }
 
 void ctl_dispatch(struct ctl_server *s, const struct pollfd *pfd, size_t n)
 {
-	struct ctl_client *seen[CTL_MAX_CLIENTS];
-	size_t n_seen = 0;
 	time_t now = mono_seconds();
 
-	/* The pollfds were made from the clients as they were; match by fd. */
-	for (size_t i = 1; i < n; i++) {
-		for (size_t k = 0; k < s->n_clients; k++) {
-			struct ctl_client *c = s->clients[k];
-			bool keep = true;
-			if (c->fd != pfd[i].fd)
-				continue;
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				keep = client_read(s, c);
-			if (keep && (c->out_len > c->out_off || c->closing))
-				keep = client_write(c);
-			if (!keep)
-				seen[n_seen++] = c;
-			break;
+	/* The pollfds were made from the clients as they were; match by fd.
+	 * Each client gets one chunk read and one request served per call, so
+	 * a client with a long backlog waits its turn like everyone else. */
+	for (size_t k = s->n_clients; k-- > 0;) {
+		struct ctl_client *c = s->clients[k];
+		const struct pollfd *p = pollfd_of(pfd, n, c->fd);
+		bool keep = true;
+		if (p && (p->revents & (POLLIN | POLLHUP | POLLERR)))
+			keep = client_fill(c);
+		if (keep)
+			keep = client_serve_one(s, c, now);
+		if (keep && (unsent(c) || c->closing))
+			keep = client_write(c, now);
+		if (keep && overstayed(s, c, now)) {
+			if (c->in_request && !unsent(c))
+				tell(c->fd, "request not complete within control.request_seconds");
+			keep = false;
 		}
-	}
-	for (size_t k = 0; k < s->n_clients; k++) {
-		bool listed = false;
-		for (size_t i = 0; i < n_seen; i++)
-			listed |= seen[i] == s->clients[k];
-		if (!listed && now - s->clients[k]->last_active > (time_t)s->idle_seconds)
-			seen[n_seen++] = s->clients[k];
-	}
-	for (size_t i = 0; i < n_seen; i++) {
-		for (size_t k = 0; k < s->n_clients; k++) {
-			if (s->clients[k] != seen[i])
-				continue;
-			client_free(seen[i]);
-			s->clients[k] = s->clients[--s->n_clients];
-			break;
-		}
+		if (!keep)
+			drop_client(s, k);
 	}
 	if (n && (pfd[0].revents & POLLIN))
 		accept_clients(s);

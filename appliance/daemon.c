@@ -20,11 +20,13 @@
 #include "appliance/daemon.h"
 #include "appliance/duration.h"
 #include "appliance/fastpath.h"
+#include "appliance/gitsrc.h"
 #include "appliance/linkwatch.h"
 #include "appliance/metrics.h"
 #include "appliance/nflog.h"
 #include "appliance/nftio.h"
 #include "appliance/nftio_internal.h"
+#include "appliance/peerfs.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
@@ -439,12 +441,43 @@ static int compile_request(struct daemon *d, const struct json *req, struct txn_
 	return txn_compile_path(&d->txn, d->conf.policy_path, p, err, errsz);
 }
 
-static void cmd_load(struct daemon *d, const struct json *req, struct json_buf *r)
+/* A path or repository the client names is read with the client's rights
+ * (peerfs.h): what it could not read itself cannot come back in an error,
+ * and a FIFO or device is refused before anything opens it. */
+static int compile_as_peer(struct daemon *d, const struct ctl_peer *peer, const struct json *req,
+			   struct txn_policy **p, char *err, size_t errsz)
+{
+	const char *path = json_get_str(req, "path"), *repo = json_get_str(req, "repo");
+	struct peerfs_saved saved;
+	int rc;
+
+	if (!path && !repo)
+		return compile_request(d, req, p, err, errsz);
+	rc = peerfs_enter(peer, &saved);
+	if (rc) {
+		snprintf(err, errsz, "cannot read files with the rights of uid %u: %s", (unsigned)peer->uid,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = peerfs_check_path(path ? path : repo, err, errsz);
+	if (!rc) {
+		bool other_user = repo && peer->uid != 0;
+		if (other_user)
+			gitsrc_ignore_user_config(true);
+		rc = compile_request(d, req, p, err, errsz);
+		if (other_user)
+			gitsrc_ignore_user_config(false);
+	}
+	peerfs_leave(&saved);
+	return rc;
+}
+
+static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p;
 
-	if (compile_request(d, req, &p, err, sizeof(err))) {
+	if (compile_as_peer(d, peer, req, &p, err, sizeof(err))) {
 		reply_err(r, "%s", err);
 		return;
 	}
@@ -824,6 +857,14 @@ static void start_logs(struct daemon *d)
 		syslog(LOG_ERR, "NFLOG group %d: %s (logging off)", d->conf.nflog_group, strerror(-rc));
 }
 
+/* The control socket's limits come from the configuration (and reloads). */
+static void control_limits(struct daemon *d)
+{
+	d->ctl.idle_seconds = d->conf.control_idle_seconds;
+	d->ctl.request_seconds = d->conf.control_request_seconds;
+	d->ctl.max_per_uid = d->conf.control_max_per_uid;
+}
+
 static void start_metrics(struct daemon *d)
 {
 	int rc;
@@ -890,6 +931,7 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 			start_logs(d);
 		if (metrics_changed)
 			start_metrics(d);
+		control_limits(d);
 	}
 	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev, applied ? "" : " (unchanged, not re-applied)");
 	sd_notify(0, "READY=1");
@@ -985,7 +1027,7 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_HISTORY: cmd_history(d, r); break;
 	case C_COMPARE: cmd_compare(d, r); break;
 	case C_DIFF: cmd_diff(d, req, r); break;
-	case C_LOAD: cmd_load(d, req, r); break;
+	case C_LOAD: cmd_load(d, peer, req, r); break;
 	case C_COMMIT: cmd_commit(d, peer, req, r); break;
 	case C_CONFIRM: cmd_confirm(d, r); break;
 	case C_ROLLBACK: cmd_rollback(d, req, r); break;
@@ -1051,6 +1093,9 @@ static int poll_timeout_ms(const struct daemon *d)
 		if (left < ms)
 			ms = left <= 0 ? 0 : (int)left;
 	}
+	/* Requests already read wait for their turn, not for an event. */
+	if (ctl_pending(&d->ctl))
+		ms = 0;
 	return ms;
 }
 
@@ -1371,6 +1416,7 @@ int daemon_run(const char *conf_file)
 	}
 	/* The configured source runs only when there is no committed
 	 * revision: a commit is the operator's decision and survives restarts. */
+	control_limits(&d);
 	rc = compile_configured(&d, &d.conf, &p, err, sizeof(err));
 	d.source_compiles = rc == 0;
 	if (rc) {

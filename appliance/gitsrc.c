@@ -191,6 +191,18 @@ int gitsrc_open(const char *repo, const char *ref, struct gitsrc **out, char *er
 	return 0;
 }
 
+void gitsrc_ignore_user_config(bool ignore)
+{
+	/* The init/shutdown pair keeps libgit2 (and these options) alive
+	 * across the opens in between. NULL restores the default paths. */
+	if (ignore)
+		git_libgit2_init();
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, ignore ? "" : NULL);
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, ignore ? "" : NULL);
+	if (!ignore)
+		git_libgit2_shutdown();
+}
+
 const struct policy_fs *gitsrc_fs(const struct gitsrc *g)
 {
 	return &g->fs;

@@ -11,6 +11,7 @@
 #ifndef HVGATE_APPLIANCE_GITSRC_H
 #define HVGATE_APPLIANCE_GITSRC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy/policy.h"
@@ -23,6 +24,11 @@ struct gitsrc;
 /* Opens repository `repo` and resolves `ref` (branch, tag, commit id,
  * anything git rev-parse takes) to a commit. */
 int gitsrc_open(const char *repo, const char *ref, struct gitsrc **out, char *err, size_t errsz);
+/* true: until the call with false, opens read no per-user git configuration
+ * (~/.gitconfig, XDG): with another user's filesystem ids (peerfs.h) the
+ * daemon's home cannot be read, and that user's repository needs none of
+ * it. Calls pair up; not thread-safe (libgit2 options are global). */
+void gitsrc_ignore_user_config(bool ignore);
 const struct policy_fs *gitsrc_fs(const struct gitsrc *g);
 /* The commit id in hex. */
 const char *gitsrc_commit(const struct gitsrc *g);

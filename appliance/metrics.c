@@ -9,6 +9,12 @@
 
 /* The exposition format's content type (Prometheus text format 0.0.4). */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+/* Connections at once: a scraper or two need a handful; more are refused
+ * (closed at accept) so that slow clients cannot use up the daemon's file
+ * descriptors, which the control socket and netlink need too. */
+#define METRICS_CONNECTION_LIMIT 32
+/* Seconds a connection may sit without a complete request or reply read. */
+#define METRICS_CONNECTION_TIMEOUT 10
 
 struct metrics {
 	struct MHD_Daemon *mhd;
@@ -94,7 +100,8 @@ int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx, 
 	m->write = w;
 	m->ctx = ctx;
 	m->mhd = MHD_start_daemon(flags, port, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, sa,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONNECTION_TIMEOUT,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT, MHD_OPTION_END);
 	if (!m->mhd) {
 		free(m);
 		return -EADDRNOTAVAIL;

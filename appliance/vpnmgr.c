@@ -265,13 +265,16 @@ static void report(struct vm_dev *v, const struct policy_vpn *pv, const char *wh
 /* Creates, configures, brings up and starts the device of a block. */
 static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn *pv)
 {
+	char failed[160] = "", what[192];
 	struct vpn_device_options o = {
-	    .ifname = pv->ifname, .uapi = true, .state_dir = m->state_dir};
+	    .ifname = pv->ifname, .uapi = true, .state_dir = m->state_dir,
+	    .failed = failed, .failed_len = sizeof(failed)};
 	const char *why = NULL;
 	int rc = vpn_device_create(&v->dev, &o);
 
 	if (rc) {
-		report(v, pv, "cannot create the TUN device", rc);
+		snprintf(what, sizeof(what), "cannot create %s", failed[0] ? failed : "the device");
+		report(v, pv, what, rc);
 		v->dev = NULL;
 		return rc;
 	}

@@ -57,7 +57,7 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = 0, cap = 65536;
 	char *buf, err[256];
-	int fd, rc;
+	int fd, rc, write_err = 0;
 
 	*reply = NULL;
 	*raw = NULL;
@@ -74,9 +74,14 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 		return CLI_EXIT_USAGE;
 	}
 	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) || write(fd, "\n", 1) != 1) {
-		fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(errno));
-		close(fd);
-		return CLI_EXIT_USAGE;
+		write_err = errno;
+		/* A daemon that turns the connection away (too many clients)
+		 * says why before it closes: read that rather than the EPIPE. */
+		if (write_err != EPIPE && write_err != ECONNRESET) {
+			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(write_err));
+			close(fd);
+			return CLI_EXIT_USAGE;
+		}
 	}
 	buf = malloc(cap);
 	for (;;) {
@@ -98,6 +103,10 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 			cap *= 2;
 		}
 		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0 && write_err) {
+			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(write_err));
+			goto fail;
+		}
 		if (n <= 0) {
 			fprintf(stderr, "hvgate: hvgated closed the connection\n");
 			goto fail;

@@ -118,8 +118,11 @@ static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts
 {
 	int ret = vpn_tun_create(opts->ifname, dev->ifname, sizeof(dev->ifname), &dev->tun_vnet_hdr);
 
-	if (ret < 0)
+	if (ret < 0) {
+		if (opts->failed)
+			snprintf(opts->failed, opts->failed_len, "the TUN device %s", opts->ifname);
 		return ret;
+	}
 	dev->tun_fd = ret;
 	dev->tun_gro = dev->tun_vnet_hdr && !getenv("HVGATE_VPN_NO_GRO");
 	vpn_tun_set_mtu(dev->ifname, dev->mtu);
@@ -127,8 +130,11 @@ static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts
 		return ret;
 	if (opts->uapi) {
 		ret = vpn_uapi_listen(dev->ifname);
-		if (ret < 0)
+		if (ret < 0) {
+			if (opts->failed)
+				vpn_uapi_describe(dev->ifname, opts->failed, opts->failed_len);
 			return ret;
+		}
 		dev->uapi_fd = ret;
 		if ((ret = epoll_add(dev, dev->uapi_fd, TAG_UAPI)))
 			return ret;
@@ -194,6 +200,7 @@ void vpn_device_destroy(struct vpn_device *dev)
 		vpn_peer_destroy(dev->peers);
 	vpn_allowedips_free(&dev->allowedips);
 	vpn_socket_close(dev);
+	vpn_uapi_close_all(dev);
 	if (dev->uapi_fd >= 0) {
 		close(dev->uapi_fd);
 		vpn_uapi_unlink(dev->ifname);
@@ -455,8 +462,12 @@ int vpn_device_uapi(struct vpn_device *dev, const char *request, size_t len, cha
 
 /* ---- the loop ---- */
 
-static int handle_event(struct vpn_device *dev, uint32_t tag)
+static int handle_event(struct vpn_device *dev, uint32_t tag, uint32_t events)
 {
+	if (tag >= VPN_UAPI_TAG && tag < VPN_UAPI_TAG + VPN_UAPI_MAX_CLIENTS) {
+		vpn_uapi_client_event(dev, tag - VPN_UAPI_TAG, events);
+		return 0;
+	}
 	switch (tag) {
 	case TAG_TUN:
 		return vpn_tun_read_batch(dev) == -ENODEV ? -ENODEV : 0;
@@ -466,12 +477,9 @@ static int handle_event(struct vpn_device *dev, uint32_t tag)
 	case TAG_UDP6:
 		vpn_socket_receive_batch(dev, dev->udp6_fd);
 		return 0;
-	case TAG_UAPI: {
-		int c = accept4(dev->uapi_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c >= 0)
-			vpn_uapi_serve_client(dev, c);
+	case TAG_UAPI:
+		vpn_uapi_accept(dev);
 		return 0;
-	}
 	case TAG_WAKE: {
 		uint64_t v;
 		if (read(dev->wake_fd, &v, sizeof(v)) < 0)
@@ -486,10 +494,14 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 {
 	struct epoll_event ev[VPN_EPOLL_EVENTS];
 	uint64_t now = vpn_now_ns();
+	uint64_t next = dev->next_timer_ns;
 	int ret = 0;
 
-	if (dev->next_timer_ns) {
-		uint64_t wait = dev->next_timer_ns > now ? (dev->next_timer_ns - now + 999999) / 1000000 : 0;
+	/* dev->uapi_clients is the engine thread's own: no lock to read it. */
+	if (dev->next_uapi_ns && (!next || dev->next_uapi_ns < next))
+		next = dev->next_uapi_ns;
+	if (next) {
+		uint64_t wait = next > now ? (next - now + 999999) / 1000000 : 0;
 		if (timeout_ms < 0 || wait < (uint64_t)timeout_ms)
 			timeout_ms = (int)wait;
 	}
@@ -498,8 +510,9 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 		return -errno;
 	pthread_mutex_lock(&dev->lock);
 	for (int i = 0; i < n && !ret; i++)
-		ret = handle_event(dev, ev[i].data.u32);
+		ret = handle_event(dev, ev[i].data.u32, ev[i].events);
 	uint64_t t = vpn_now_ns();
+	dev->next_uapi_ns = vpn_uapi_expire(dev, t);
 	if (dev->tun_fd >= 0 && t >= dev->next_mtu_check_ns) {
 		int mtu = vpn_tun_get_mtu(dev->ifname);
 		if (mtu > 0)

@@ -374,11 +374,29 @@ struct vpn_batch {
 	struct vpn_gro gro;
 };
 
+/* A connection to the UAPI socket, served by the engine thread without
+ * ever blocking it (uapi.c). */
+#define VPN_UAPI_MAX_CLIENTS 8
+/* epoll tags of the UAPI connections: VPN_UAPI_TAG + slot. */
+#define VPN_UAPI_TAG 64
+struct vpn_uapi_client {
+	bool used;
+	bool eof; /* the client has sent all it will */
+	int fd;
+	char *in;
+	size_t in_len, in_cap;
+	char *out; /* replies not yet written */
+	size_t out_len, out_off;
+	uint64_t deadline_ns; /* the request must be in and its reply out by then */
+};
+
 struct vpn_device {
 	pthread_mutex_t lock;
 	char ifname[16];
 	char state_dir[256];
 	int tun_fd, udp4_fd, udp6_fd, uapi_fd, epoll_fd, wake_fd;
+	struct vpn_uapi_client uapi_clients[VPN_UAPI_MAX_CLIENTS];
+	uint64_t next_uapi_ns; /* earliest UAPI deadline; 0: none */
 	bool tun_vnet_hdr;
 	bool tun_gro; /* coalesce received TCP (gro.c); HVGATE_VPN_NO_GRO clears it */
 	bool udp_gso; /* the kernel takes UDP_SEGMENT */
@@ -512,7 +530,15 @@ void vpn_gro_flush(struct vpn_device *dev);
 /* uapi.c */
 int vpn_uapi_listen(const char *ifname);
 void vpn_uapi_unlink(const char *ifname);
-void vpn_uapi_serve_client(struct vpn_device *dev, int client_fd);
+/* "the UAPI socket PATH" for error messages. */
+void vpn_uapi_describe(const char *ifname, char *out, size_t len);
+/* The engine thread, with dev->lock held: accepts on uapi_fd; serves a
+ * readable or writable connection; closes those past their deadline and
+ * returns the next deadline (0: none); closes all. */
+void vpn_uapi_accept(struct vpn_device *dev);
+void vpn_uapi_client_event(struct vpn_device *dev, unsigned slot, uint32_t events);
+uint64_t vpn_uapi_expire(struct vpn_device *dev, uint64_t now_ns);
+void vpn_uapi_close_all(struct vpn_device *dev);
 
 /* device.c: settings shared by the UAPI and the struct configuration */
 void vpn_device_store_timestamp(struct vpn_device *dev);

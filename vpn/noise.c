@@ -571,7 +571,7 @@ size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *pl
 	hdr->type = htole32(VPN_MSG_DATA);
 	hdr->receiver_index = htole32(kp->remote_index);
 	hdr->counter = htole64(counter);
-	if (body != plain)
+	if (len && body != plain) /* a keepalive has no plaintext (plain may be NULL) */
 		memmove(body, plain, len);
 	memset(body + len, 0, padded - len);
 	aead_nonce(nonce, counter);

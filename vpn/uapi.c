@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,8 +19,10 @@
 #define VPN_UAPI_DIR "/var/run/wireguard"
 /* A request larger than this is refused (a few thousand peers fit). */
 #define VPN_UAPI_MAX_REQUEST (4 << 20)
-/* A client that stalls mid-request must not stall the engine. */
-#define VPN_UAPI_CLIENT_TIMEOUT_MS 1000
+/* A request must be read and its reply written within this long (the engine
+ * thread serves the socket between packets and never waits for a client);
+ * wg needs milliseconds. */
+#define VPN_UAPI_CLIENT_TIMEOUT_MS 2000
 
 /* ---- get ---- */
 
@@ -282,12 +284,23 @@ static void socket_path(const char *ifname, char *out, size_t len)
 	snprintf(out, len, VPN_UAPI_DIR "/%s.sock", ifname);
 }
 
+void vpn_uapi_describe(const char *ifname, char *out, size_t len)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	socket_path(ifname, path, sizeof(path));
+	snprintf(out, len, "the UAPI socket %s", path);
+}
+
 int vpn_uapi_listen(const char *ifname)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	mkdir(VPN_UAPI_DIR, 0755);
+	/* A directory we cannot make (a read-only /run under a sandbox) is
+	 * the error to report, not the bind() that fails after it. */
+	if (mkdir(VPN_UAPI_DIR, 0755) && errno != EEXIST)
+		return -errno;
 	socket_path(ifname, sa.sun_path, sizeof(sa.sun_path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -317,62 +330,167 @@ void vpn_uapi_unlink(const char *ifname)
 	unlink(path);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+static void client_close(struct vpn_device *dev, struct vpn_uapi_client *c)
 {
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w <= 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	epoll_ctl(dev->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	/* Both may hold the private key (a set=1 request, a get=1 reply). */
+	if (c->in)
+		sodium_memzero(c->in, c->in_cap);
+	if (c->out)
+		sodium_memzero(c->out, c->out_len);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
 }
 
-/* Serves requests on one connection until it closes (wg sends one). */
-void vpn_uapi_serve_client(struct vpn_device *dev, int fd)
+static uint64_t client_deadline(uint64_t now_ns)
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = VPN_UAPI_CLIENT_TIMEOUT_MS * 1000 };
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
+	return now_ns + (uint64_t)VPN_UAPI_CLIENT_TIMEOUT_MS * 1000000;
+}
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (buf) {
-		char *end = len ? memmem(buf, len, "\n\n", 2) : NULL;
-		if (end) {
-			size_t req_len = (size_t)(end - buf) + 2;
-			char *reply = NULL;
-			size_t reply_len = 0;
-			vpn_uapi_process(dev, buf, req_len, &reply, &reply_len);
-			int w = reply ? write_all(fd, reply, reply_len) : -1;
-			if (reply)
-				sodium_memzero(reply, reply_len); /* it may hold the private key */
-			free(reply);
-			sodium_memzero(buf, req_len);
-			memmove(buf, buf + req_len, len - req_len);
-			len -= req_len;
-			if (w)
-				break;
+void vpn_uapi_accept(struct vpn_device *dev)
+{
+	for (;;) {
+		int fd = accept4(dev->uapi_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct vpn_uapi_client *c;
+		if (fd < 0)
+			return;
+		unsigned slot = 0;
+		while (slot < VPN_UAPI_MAX_CLIENTS && dev->uapi_clients[slot].used)
+			slot++;
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = VPN_UAPI_TAG + slot };
+		if (slot == VPN_UAPI_MAX_CLIENTS || epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd); /* busy: wg will say so */
 			continue;
 		}
-		if (len + 1 >= cap) {
-			if (cap >= VPN_UAPI_MAX_REQUEST)
-				break;
-			char *nb = realloc(buf, cap * 2);
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
+		c = &dev->uapi_clients[slot];
+		*c = (struct vpn_uapi_client){ .used = true, .fd = fd, .deadline_ns = client_deadline(vpn_now_ns()) };
+		if (!dev->next_uapi_ns || c->deadline_ns < dev->next_uapi_ns)
+			dev->next_uapi_ns = c->deadline_ns;
+	}
+}
+
+/* Serves the complete requests in c->in; false: close the connection. */
+static bool client_process(struct vpn_device *dev, struct vpn_uapi_client *c)
+{
+	char *end;
+
+	while (c->in_len && (end = memmem(c->in, c->in_len, "\n\n", 2))) {
+		size_t req_len = (size_t)(end - c->in) + 2;
+		char *reply = NULL, *nb;
+		size_t reply_len = 0;
+		vpn_uapi_process(dev, c->in, req_len, &reply, &reply_len);
+		if (!reply)
+			return false;
+		nb = realloc(c->out, c->out_len + reply_len);
+		if (!nb) {
+			sodium_memzero(reply, reply_len);
+			free(reply);
+			return false;
 		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r <= 0)
-			break;
-		len += (size_t)r;
+		c->out = nb;
+		memcpy(c->out + c->out_len, reply, reply_len);
+		c->out_len += reply_len;
+		sodium_memzero(reply, reply_len);
+		free(reply);
+		sodium_memzero(c->in, req_len);
+		memmove(c->in, c->in + req_len, c->in_len - req_len);
+		c->in_len -= req_len;
+		/* The next request has a time limit of its own. */
+		c->deadline_ns = client_deadline(vpn_now_ns());
 	}
-	if (buf) {
-		sodium_memzero(buf, cap);
-		free(buf);
+	return true;
+}
+
+/* Reads what there is; false: close the connection. */
+static bool client_read(struct vpn_uapi_client *c)
+{
+	for (;;) {
+		if (c->in_len + 1 >= c->in_cap) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : 4096;
+			char *nb;
+			if (cap > VPN_UAPI_MAX_REQUEST)
+				return false;
+			nb = malloc(cap);
+			if (!nb)
+				return false;
+			if (c->in) {
+				memcpy(nb, c->in, c->in_len);
+				sodium_memzero(c->in, c->in_cap);
+				free(c->in);
+			}
+			c->in = nb;
+			c->in_cap = cap;
+		}
+		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
+		if (r == 0) {
+			c->eof = true;
+			return true;
+		}
+		if (r < 0)
+			return errno == EAGAIN || errno == EINTR;
+		c->in_len += (size_t)r;
 	}
-	close(fd);
+}
+
+/* Writes what it can; false: close the connection. */
+static bool client_write(struct vpn_uapi_client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR;
+		c->out_off += (size_t)w;
+	}
+	sodium_memzero(c->out, c->out_len);
+	c->out_off = c->out_len = 0;
+	return true;
+}
+
+void vpn_uapi_client_event(struct vpn_device *dev, unsigned slot, uint32_t events)
+{
+	struct vpn_uapi_client *c = &dev->uapi_clients[slot];
+	bool keep = true;
+
+	if (!c->used)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		keep = client_read(c) && client_process(dev, c);
+	if (keep)
+		keep = client_write(c);
+	if (keep && c->eof && !c->out_len)
+		keep = false; /* all asked, all answered */
+	if (!keep) {
+		client_close(dev, c);
+		return;
+	}
+	struct epoll_event ev = { .events = (c->eof ? 0 : EPOLLIN) | (c->out_len ? EPOLLOUT : 0),
+				  .data.u32 = VPN_UAPI_TAG + slot };
+	epoll_ctl(dev->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+uint64_t vpn_uapi_expire(struct vpn_device *dev, uint64_t now_ns)
+{
+	uint64_t next = 0;
+
+	for (unsigned i = 0; i < VPN_UAPI_MAX_CLIENTS; i++) {
+		struct vpn_uapi_client *c = &dev->uapi_clients[i];
+		if (!c->used)
+			continue;
+		if (now_ns >= c->deadline_ns) {
+			client_close(dev, c); /* too slow: the tunnel does not wait */
+			continue;
+		}
+		if (!next || c->deadline_ns < next)
+			next = c->deadline_ns;
+	}
+	return next;
+}
+
+void vpn_uapi_close_all(struct vpn_device *dev)
+{
+	for (unsigned i = 0; i < VPN_UAPI_MAX_CLIENTS; i++)
+		if (dev->uapi_clients[i].used)
+			client_close(dev, &dev->uapi_clients[i]);
 }

@@ -53,6 +53,10 @@ struct vpn_device_options {
 	const char *state_dir; /* where the last sent TAI64N timestamp is kept;
 				* NULL: /var/lib/hvgate/vpn */
 	int mtu;	       /* 0: 1420, wireguard-go's default */
+	/* When creation fails, what could not be made is written here if
+	 * given ("the UAPI socket /var/run/wireguard/wg0.sock"). */
+	char *failed;
+	size_t failed_len;
 };
 int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *opts);
 void vpn_device_destroy(struct vpn_device *dev);
