@@ -660,20 +660,34 @@ static void cmd_show_blocked(struct json_buf *r)
 
 /* Logs, metrics, lookups. */
 
+/* The prefix is a rule id or a default's "default:FILE:LINE" (policy/lower.c). */
 static void log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
-		       const char **tenant)
+		       const char **tenant, const char **log_prefix)
 {
 	const struct daemon *d = ctx;
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	char id[128]; /* as long as the comment policy/lower.c makes, truncated alike */
 
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		if (strcmp(p->rules[i].id, prefix) &&
-		    !(p->rules[i].log_prefix && !strcmp(p->rules[i].log_prefix, prefix)))
+		if (strcmp(p->rules[i].id, prefix))
 			continue;
 		*rule_id = p->rules[i].id;
 		*verdict = action_name(p->rules[i].action);
+		*log_prefix = p->rules[i].log_prefix;
 		if (p->rules[i].tenant != POLICY_NONE)
 			*tenant = p->tenants[p->rules[i].tenant].name;
+		return;
+	}
+	for (size_t i = 0; p && i < p->n_defaults; i++) {
+		const struct policy_default *df = &p->defaults[i];
+		if (!df->log || !df->loc.file)
+			continue;
+		snprintf(id, sizeof(id), "default:%s:%u", df->loc.file, df->loc.line);
+		if (strcmp(id, prefix))
+			continue;
+		*verdict = action_name(df->action);
+		if (df->tenant != POLICY_NONE)
+			*tenant = p->tenants[df->tenant].name;
 		return;
 	}
 }
@@ -1111,11 +1125,11 @@ static void read_fastpath_events(struct daemon *d)
 	while ((n = fastpath_events(d->fp, ev, sizeof(ev) / sizeof(ev[0]))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			const struct fp_event *e = &ev[i];
-			const char *rule = NULL, *verdict = NULL, *tenant = NULL;
+			const char *rule = NULL, *verdict = NULL, *tenant = NULL, *own = NULL;
 			char ts[40];
 			struct json_buf b;
 
-			log_lookup(d, e->rule_id, &rule, &verdict, &tenant);
+			log_lookup(d, e->rule_id, &rule, &verdict, &tenant, &own);
 			nflogd_timestamp(ts, sizeof(ts));
 			json_buf_init(&b);
 			json_obj_begin(&b);

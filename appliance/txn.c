@@ -149,6 +149,26 @@ static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
 	return 0;
 }
 
+/* With the fast path off (no queue), an `inspect` block inspects nothing:
+ * the daemon refuses such a policy rather than let it pass its traffic
+ * uninspected with only a compiler warning nobody reads. */
+static int refuse_uninspected(const struct txn *t, struct txn_policy *p)
+{
+	int refused = 0;
+
+	if (t->lower.queue_num >= 0)
+		return 0;
+	for (size_t i = 0; i < p->policy->n_rules; i++)
+		if (p->policy->rules[i].n_inspect) {
+			policy_error(&p->diags, &p->policy->rules[i].loc,
+				     "the rule has an inspect block, and the fast path is disabled "
+				     "(fastpath.enabled = false): nothing would be inspected; enable the "
+				     "fast path and restart hvgated, or remove the inspect block");
+			refused = -1;
+		}
+	return refused;
+}
+
 static int compile_fs(const struct txn *t, const char *root, const struct policy_fs *fs, const char *source,
 		      const char *source_rev, struct txn_policy **out, char *err, size_t errsz)
 {
@@ -164,6 +184,11 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 	p->policy = policy_load_fs(root, fs, &p->diags);
 	if (!p->policy) {
 		diags_to_err(&p->diags, "the policy has errors", err, errsz);
+		txn_policy_free(p);
+		return -EINVAL;
+	}
+	if (refuse_uninspected(t, p)) {
+		diags_to_err(&p->diags, "the policy inspects flows, and the fast path is disabled", err, errsz);
 		txn_policy_free(p);
 		return -EINVAL;
 	}

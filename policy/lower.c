@@ -377,7 +377,10 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 	}
 	if (add_counter(r))
 		return -1;
-	if (pr->log && add_log(r, pr->log_prefix ? pr->log_prefix : pr->id, l->o->nflog_group))
+	/* To an NFLOG group the prefix is the rule id, unique per rule, so the
+	 * reader names the rule (its own `log "prefix"` may be shared). */
+	const char *prefix = pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->id;
+	if (pr->log && add_log(r, prefix, l->o->nflog_group))
 		return -1;
 	return 0;
 }

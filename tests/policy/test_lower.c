@@ -299,9 +299,18 @@ START_TEST(test_log_and_limit)
 	ck_assert_int_eq(r->stmts[0].kind, IR_S_LIMIT);
 	ck_assert_int_eq(r->stmts[1].kind, IR_S_COUNTER);
 	r = &c->rules[1];
-	ck_assert_str_eq(irtest_stmt(r, IR_S_LOG)->log_prefix, "bad");
+	/* to an NFLOG group the prefix is the rule id even with a log text,
+	 * so that the daemon names this rule and not another with that text */
+	ck_assert_str_eq(irtest_stmt(r, IR_S_LOG)->log_prefix, r->comment);
 	ck_assert_uint_eq(irtest_stmt(r, IR_S_LIMIT)->burst, 9);
 	ck_assert_int_eq(irtest_stmt(r, IR_S_LIMIT)->unit, IR_PER_SECOND);
+	irtest_done(t);
+	/* to the kernel log the text stays */
+	o.nflog_group = -1;
+	t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "block from a to b log \"bad\"\n", &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_LOG)->log_prefix, "bad");
 	irtest_done(t);
 }
 END_TEST

@@ -1,0 +1,112 @@
+#!/bin/sh
+# Replies of hvgated that must not mislead (issue 9), through the real daemon
+# and kernel in the two-tenant lab (tests/nat/lab_tenants.sh):
+# - a policy with an `inspect` rule is refused while the fast path is
+#   disabled: at load, reload and start-up (which keeps the running ruleset);
+# - every NFLOG event names its own rule, verdict and tenant, also when rules
+#   share a `log "prefix"` and for a tenant's `default block log`.
+cd "$(dirname "$0")/../.."
+. tests/lib/netns.sh
+. tests/nat/lab_tenants.sh
+DAEMON_ROLE=fw
+. tests/lib/daemon.sh
+
+lab_tenants_up || { fail lab-up; exit 1; }
+POL="$LAB_TMP/tenants.hvp"
+cat > "$POL" <<'P'
+zone uplink { interface "up0" }
+tenant a {
+  segment lan { interface "ta0" address { 10.0.1.0/24, fd00:a::/64 } }
+  pass from lan to uplink service tcp port 7 log "shared"
+  block from lan to uplink service udp port 7 log "shared"
+  default block log
+  nat masquerade out via uplink
+}
+tenant b {
+  segment lan { interface "tb0" address { 10.0.1.0/24, fd00:b::/64 } }
+  pass from lan to uplink service tcp port 7
+  pass from lan to uplink service udp port 7
+  nat masquerade out via uplink
+}
+P
+daemon_conf "$POL"
+sed -i 's/name = "lan0"; role = "tenant"/name = "ta0"; role = "tenant"/; s/name = "dmz0"; role = "uplink"/name = "up0"; role = "uplink"/' "$DAEMON_CONF"
+if daemon_start; then pass start-ready; else fail start-ready "$(tail -5 "$DAEMON_LOG")"; exit 1; fi
+
+# udp_echo ROLE TEXT [SRC]: TEXT to the internet's udp echo, prints the answer.
+udp_echo() {
+	echo "$2" | at "$1" timeout 4 socat -T 2 - "UDP:203.0.113.2:7${3:+,bind=$3}" 2>/dev/null | head -1
+}
+
+# ---- NFLOG events name their own rule, verdict and tenant ----
+r=$(echo_tcp ha 203.0.113.2 7 a-tcp); [ "$r" = a-tcp ] && pass a-tcp-passes || fail a-tcp-passes "got '$r'"
+r=$(udp_echo ha a-udp); [ -z "$r" ] && pass a-udp-blocked || fail a-udp-blocked "got '$r'"
+r=$(fetch ha 203.0.113.2 80); [ -z "$r" ] && pass a-default-blocks || fail a-default-blocks "got '$r'"
+wait_for 5 sh -c "grep -q '\"dport\":80' '$DAEMON_EVENTS' && grep -q '\"proto\":\"udp\"' '$DAEMON_EVENTS'"
+python3 - "$DAEMON_EVENTS" "$POL" > "$LAB_TMP/ev.out" 2>&1 <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+pol = sys.argv[2]
+def one(pred, what):
+    m = [e for e in events if pred(e)]
+    assert m, "no event for " + what + ": " + repr(events)
+    return m[0]
+tcp = one(lambda e: e.get("proto") == "tcp" and e.get("dport") == 7, "tcp 7")
+assert tcp["rule"].startswith(pol + ":4:") and tcp["verdict"] == "pass", tcp
+assert tcp["prefix"] == "shared" and tcp["tenant"] == "a", tcp
+udp = one(lambda e: e.get("proto") == "udp" and e.get("dport") == 7, "udp 7")
+assert udp["rule"].startswith(pol + ":5:") and udp["verdict"] == "block", udp
+assert udp["prefix"] == "shared" and udp["tenant"] == "a", udp
+dflt = one(lambda e: e.get("proto") == "tcp" and e.get("dport") == 80, "tcp 80 (default)")
+assert dflt["verdict"] == "block" and dflt["tenant"] == "a", dflt
+assert dflt["rule"] == "default:%s:6" % pol, dflt
+print("ok")
+PY
+grep -q '^ok' "$LAB_TMP/ev.out" && pass events-name-own-rule-verdict-tenant ||
+	fail events-name-own-rule-verdict-tenant "$(tail -2 "$LAB_TMP/ev.out" | cut -c1-600)"
+
+# ---- inspect rules are refused while the fast path is disabled ----
+INS="$LAB_TMP/inspect.hvp"
+sed 's|^  pass from lan to uplink service tcp port 7 log "shared"|  pass from lan to uplink service tcp port 7 log "shared" inspect { block content /union/ }|' "$POL" > "$INS"
+grep -q inspect "$INS" || fail inspect-fixture
+rev=$(json_get "$(hv status --json)" running.revision)
+if hv load "$INS" > "$LAB_TMP/out" 2>&1; then
+	fail load-inspect-refused "$(cat "$LAB_TMP/out")"
+else
+	grep -q "fast path is disabled" "$LAB_TMP/out" && grep -q "inspect.hvp:4" "$LAB_TMP/out" &&
+		pass load-inspect-refused || fail load-inspect-refused "$(tr '\n' ' ' < "$LAB_TMP/out")"
+fi
+expect_not commit-after-refused-load hv commit
+cp "$POL" "$LAB_TMP/orig.hvp"
+cp "$INS" "$POL"
+if hv reload > "$LAB_TMP/out" 2>&1; then
+	fail reload-inspect-refused "$(cat "$LAB_TMP/out")"
+else
+	grep -q "fast path is disabled" "$LAB_TMP/out" && pass reload-inspect-refused ||
+		fail reload-inspect-refused "$(tr '\n' ' ' < "$LAB_TMP/out")"
+fi
+[ "$(json_get "$(hv status --json)" running.revision)" = "$rev" ] && pass refused-keeps-revision ||
+	fail refused-keeps-revision "$(hv status --json)"
+r=$(udp_echo ha still-blocked); [ -z "$r" ] && pass refused-keeps-ruleset || fail refused-keeps-ruleset "got '$r'"
+# Start-up with it: an error in the log, no start, the running ruleset kept.
+daemon_stop
+before=$(fw_ruleset | md5sum)
+: > "$DAEMON_LOG"
+"$HVGATED" -c "$DAEMON_CONF" >> "$DAEMON_LOG" 2>&1 &
+pid=$!
+LAB_PIDS="$LAB_PIDS $pid"
+i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+	fail start-inspect-refused "still running: $(tail -3 "$DAEMON_LOG" | tr '\n' ' ')"
+	kill $pid
+else
+	wait $pid; src=$?
+	[ $src -ne 0 ] && grep -q "fast path is disabled" "$DAEMON_LOG" && pass start-inspect-refused ||
+		fail start-inspect-refused "rc $src: $(tail -3 "$DAEMON_LOG" | tr '\n' ' ')"
+fi
+[ "$(fw_ruleset | md5sum)" = "$before" ] && pass start-refused-keeps-ruleset || fail start-refused-keeps-ruleset
+cp "$LAB_TMP/orig.hvp" "$POL"
+if daemon_start; then pass restart-ready; else fail restart-ready "$(tail -5 "$DAEMON_LOG")"; fi
+
+daemon_stop
+lab_done
