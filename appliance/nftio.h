@@ -46,6 +46,16 @@ int nftio_flush(const char *netns, struct policy_diags *d);
 /* The ruleset generation id (NFT_MSG_GETGEN). */
 int nftio_genid(const char *netns, uint32_t *genid);
 
+/* A digest (SHA-256) of table inet hvgate as the kernel has it: the table,
+ * its chains, sets and rules, without what moves by itself (counter values,
+ * set elements), and the generation at which it was read (the dump is read
+ * again if the ruleset changed meanwhile; -EAGAIN if it kept changing). An
+ * absent table has a digest too. Other tables do not count: the daemon's
+ * guard compares this, not the ruleset generation, so that other programs
+ * may keep their own tables beside hvgate's. */
+#define NFTIO_DIGEST_LEN 32
+int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN]);
+
 /* The comment of table inet hvgate into buf; -ENOENT if no such table. */
 int nftio_table_comment(const char *netns, char *buf, size_t size);
 

@@ -3,6 +3,7 @@
  * nftio_rule_counters() returns its entries sorted by comment (strcmp), so
  * callers may bsearch them. */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -200,6 +201,136 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 	*out = c.v;
 	*n = c.n;
 	return 0;
+}
+
+/* The digest of table inet hvgate. */
+
+/* Expressions whose dumped data moves with traffic, not with changes. */
+static bool volatile_expr(const char *name)
+{
+	return !strcmp(name, "counter") || !strcmp(name, "quota") || !strcmp(name, "last");
+}
+
+static bool digest_attr(EVP_MD_CTX *md, const struct nlattr *a)
+{
+	return EVP_DigestUpdate(md, a, mnl_attr_get_len(a)) == 1;
+}
+
+/* The rule's expressions without the state of counters (and the like). */
+static bool digest_exprs(EVP_MD_CTX *md, const struct nlattr *list)
+{
+	const struct nlattr *elem, *x;
+
+	mnl_attr_for_each_nested(elem, list) {
+		const char *name = NULL;
+		mnl_attr_for_each_nested(x, elem)
+			if (mnl_attr_get_type(x) == NFTA_EXPR_NAME)
+				name = mnl_attr_get_str(x);
+		mnl_attr_for_each_nested(x, elem) {
+			if (mnl_attr_get_type(x) == NFTA_EXPR_DATA && name && volatile_expr(name))
+				continue;
+			if (!digest_attr(md, x))
+				return false;
+		}
+	}
+	return true;
+}
+
+struct digest_state {
+	EVP_MD_CTX *md;
+	uint16_t msg_type; /* NFT_MSG_NEWTABLE, NEWCHAIN, NEWRULE, NEWSET */
+	int err;
+};
+
+/* Every top-level attribute of an object of table inet hvgate (the table
+ * name is attribute 1 of tables, chains, rules and sets alike), except the
+ * chain's counters and the rules' counter data. */
+static int digest_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct digest_state *st = data;
+	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	const char *table = NULL;
+	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+
+	if (g->nfgen_family != NFPROTO_INET)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*g))
+		if (mnl_attr_get_type(a) == 1 && !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
+			table = mnl_attr_get_str(a);
+	if (!table || strcmp(table, IR_TABLE_NAME))
+		return MNL_CB_OK;
+	if (EVP_DigestUpdate(st->md, &type, sizeof(type)) != 1)
+		goto fail;
+	mnl_attr_for_each(a, nlh, sizeof(*g)) {
+		uint16_t at = mnl_attr_get_type(a);
+		bool ok;
+		if (type == NFT_MSG_NEWCHAIN && at == NFTA_CHAIN_COUNTERS)
+			continue;
+		if (type == NFT_MSG_NEWRULE && at == NFTA_RULE_EXPRESSIONS)
+			ok = digest_exprs(st->md, a);
+		else
+			ok = digest_attr(st->md, a);
+		if (!ok)
+			goto fail;
+	}
+	return MNL_CB_OK;
+fail:
+	st->err = -EIO;
+	return MNL_CB_ERROR;
+}
+
+static int digest_dump(struct nftio_sock *s, uint16_t msg, struct digest_state *st)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, msg, NFPROTO_INET, NLM_F_DUMP, s->seq++);
+	if (msg == NFT_MSG_GETRULE)
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
+	int err = dump_talk(s, nlh, digest_cb, st);
+	return st->err ? st->err : err;
+}
+
+/* How often the dump is tried again when the ruleset changed under it. */
+#define NFTIO_DIGEST_TRIES 5
+
+int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN])
+{
+	static const uint16_t dumps[] = { NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETSET, NFT_MSG_GETRULE };
+	struct nftio_sock s;
+	int err = nftio_sock_open(netns, &s);
+
+	if (err)
+		return err;
+	err = -EAGAIN;
+	for (int tries = 0; tries < NFTIO_DIGEST_TRIES && err == -EAGAIN; tries++) {
+		struct digest_state st = { .md = EVP_MD_CTX_new() };
+		uint32_t before = 0, after = 0;
+		unsigned int len = 0;
+
+		if (!st.md) {
+			err = -ENOMEM;
+			break;
+		}
+		err = nftio_sock_genid(&s, &before);
+		if (!err && EVP_DigestInit_ex(st.md, EVP_sha256(), NULL) != 1)
+			err = -EIO;
+		for (size_t i = 0; !err && i < sizeof(dumps) / sizeof(dumps[0]); i++)
+			err = digest_dump(&s, dumps[i], &st);
+		if (!err)
+			err = nftio_sock_genid(&s, &after);
+		if (!err && EVP_DigestFinal_ex(st.md, digest, &len) != 1)
+			err = -EIO;
+		EVP_MD_CTX_free(st.md);
+		if (!err && before != after)
+			err = -EAGAIN; /* changed while we read: read again */
+		if (!err)
+			*genid = before;
+	}
+	nftio_sock_close(&s);
+	return err;
 }
 
 /* Set elements. A change is a batch of one message (nf_tables only takes

@@ -439,6 +439,48 @@ void txn_reroute(struct txn *t)
 		apply_routes(t->netns, t->running->policy);
 }
 
+/* Reads the generation and the digest of our table together; the digest
+ * stays unknown if it cannot be read (the guard then falls back to the
+ * generation alone). */
+static void remember_table(struct txn *t)
+{
+	uint32_t genid;
+
+	t->digest_known = !nftio_table_digest(t->netns, &genid, t->digest);
+	if (t->digest_known) {
+		t->genid = genid;
+		t->genid_known = true;
+	} else if (!nftio_genid(t->netns, &t->genid)) {
+		t->genid_known = true;
+	}
+}
+
+/* The guard: 0 if nobody but us changed table inet hvgate since our last
+ * change, with *expect the generation for the batch; -ERESTART otherwise.
+ * A moved generation alone (another program's table) is no change of ours. */
+static int check_guard(struct txn *t, uint32_t *expect, char *err, size_t errsz)
+{
+	unsigned char now[NFTIO_DIGEST_LEN];
+	uint32_t genid;
+
+	*expect = t->genid;
+	if (nftio_genid(t->netns, &genid) || genid == t->genid)
+		return 0; /* unread: the kernel's check of t->genid decides */
+	if (t->digest_known && !nftio_table_digest(t->netns, &genid, now) &&
+	    !memcmp(now, t->digest, sizeof(now))) {
+		syslog(LOG_INFO, "ruleset generation %u -> %u: other tables changed, table inet hvgate did not",
+		       t->genid, genid);
+		*expect = genid;
+		return 0;
+	}
+	snprintf(err, errsz,
+		 "table inet hvgate was changed outside hvgated since its last apply (ruleset generation %u, "
+		 "now %u); nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+		 "'reload'",
+		 t->genid, genid);
+	return -ERESTART;
+}
+
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
 {
 	struct nftio_apply_opts o = { .netns = t->netns };
@@ -450,7 +492,10 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
 	carry_dynamic(t, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
-	o.expect_genid = t->genid;
+	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
+		t->stats.apply_errors++;
+		return rc;
+	}
 	policy_diags_init(&d);
 	rc = nftio_apply(p->ir, &o, &r, &d);
 	t->stats.last_apply_seconds = now_seconds() - start;
@@ -458,9 +503,10 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 		uint32_t now = 0;
 		nftio_genid(t->netns, &now);
 		snprintf(err, errsz,
-			 "the ruleset was changed outside hvgated since its last apply (generation %u, now %u); "
-			 "nothing was applied: look at 'nft list ruleset', then 'commit force' or 'reload'",
-			 t->genid, now);
+			 "the ruleset was changed outside hvgated while it applied (generation %u, now %u); "
+			 "nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+			 "'reload'",
+			 o.expect_genid, now);
 	} else if (rc) {
 		diags_to_err(&d, "the kernel refused the ruleset", err, errsz);
 	}
@@ -473,16 +519,13 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->stats.apply_seconds_total += t->stats.last_apply_seconds;
 	t->genid = r.genid_after;
 	t->genid_known = true;
+	/* The digest counts only if nobody changed anything since our batch. */
+	uint32_t read_at;
+	t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == r.genid_after;
 	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
 	       t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
-}
-
-static void refresh_genid(struct txn *t)
-{
-	if (!nftio_genid(t->netns, &t->genid))
-		t->genid_known = true;
 }
 
 /* Does the kernel already run exactly this ruleset? */
@@ -554,7 +597,7 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 		}
 		*applied = true;
 	} else {
-		refresh_genid(t);
+		remember_table(t);
 	}
 	if (is_new)
 		save_rev(t, p, rev, 0, why);
@@ -590,7 +633,7 @@ static int revert(struct txn *t, char *err, size_t errsz)
 		}
 		set_running(t, p, to);
 	}
-	refresh_genid(t);
+	remember_table(t);
 	t->pending = false;
 	history_pending_clear(t->state_dir);
 	t->stats.reverts++;
@@ -650,7 +693,7 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
 		}
 		*applied = true;
 	} else {
-		refresh_genid(t);
+		remember_table(t);
 	}
 	set_running(t, committed, t->pend.committed);
 	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %lld s)", t->pend.committed,
@@ -758,7 +801,7 @@ int txn_tick(struct txn *t, time_t now, char *err, size_t errsz)
 static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 {
 	if (before_ok && t->genid_known && before == t->genid)
-		refresh_genid(t);
+		remember_table(t);
 }
 
 int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms)

@@ -1,9 +1,13 @@
 /* Transactions of hvgated: a candidate policy is compiled, compared with
  * the running one, committed (optionally `confirmed N`: reverted unless
  * confirmed within N seconds), and every commit becomes a revision in the
- * history (history.h). Applies go through nftio_apply() guarded by the
- * nftables generation id, so a change by someone else since our last apply
- * is reported instead of overwritten.
+ * history (history.h). Applies go through nftio_apply() guarded against
+ * changes by someone else to table inet hvgate since our last apply, which
+ * are reported instead of overwritten: when the ruleset generation moved, a
+ * digest of our own table (nftio_table_digest()) decides, so that other
+ * programs' tables beside ours (libvirt, fail2ban) do not trip the guard;
+ * the batch then carries the generation just read, so a change racing the
+ * commit is refused by the kernel.
  *
  * The dynamic block lists (sets blocked4 / blocked6) are part of every
  * ruleset; their elements are read from the kernel before each apply and put
@@ -23,6 +27,7 @@
 
 #include "appliance/history.h"
 #include "appliance/json.h"
+#include "appliance/nftio.h"
 #include "policy/policy.h"
 
 #define TXN_BLOCK_SET4 "blocked4"
@@ -57,6 +62,8 @@ struct txn {
 	struct history_pending pend;
 	bool genid_known;
 	uint32_t genid; /* after our last own change */
+	bool digest_known;
+	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
 	struct txn_stats stats;
 };
 
@@ -87,7 +94,7 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
 
 void txn_set_candidate(struct txn *t, struct txn_policy *p); /* owned */
-/* Applies the candidate. confirm_seconds 0: permanent. force: skip the genid guard. */
+/* Applies the candidate. confirm_seconds 0: permanent. force: skip the guard. */
 int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force,
 	       char *err, size_t errsz);
 int txn_confirm(struct txn *t, char *err, size_t errsz);
