@@ -719,6 +719,38 @@ static int local_glue(struct lower *l, const char *chain, enum ir_field ifname)
 	return 0;
 }
 
+/* DHCPv6 client and server ports (RFC 8415 section 7.2). */
+#define DHCPV6_CLIENT_PORT 546
+#define DHCPV6_SERVER_PORT 547
+
+/* Replies to the appliance's own DHCPv6 client (the image asks on eth0 and
+ * eth1): its Solicit goes to the multicast ff02::1:2 and the answer comes
+ * from the server's (or relay's) own address to the client's link-local
+ * address (RFC 8415 section 18.3), a pair conntrack cannot match with the
+ * request, so the ct lookup does not let it through. Only link-local
+ * destinations: nothing routed reaches it. DHCPv4 needs no such rule: its
+ * clients take the first answers on packet sockets, before the firewall,
+ * and renew by unicast, which conntrack tracks. */
+static int dhcpv6_client_glue(struct lower *l, const char *chain)
+{
+	static const uint8_t link_local[16] = { 0xfe, 0x80 };
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DHCPV6);
+	struct ir_match *m;
+
+	if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6)) || !(m = ir_match_add(r)))
+		return -1;
+	m->kind = IR_M_PREFIX;
+	m->field[0] = IR_IP6_DADDR;
+	m->value = ir_value_addr(link_local, AF_INET6);
+	m->prefix_len = 10;
+	if (!add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_UDP)) ||
+	    !add_cmp(r, IR_TH_SPORT, ir_value_u16_net(DHCPV6_SERVER_PORT)) ||
+	    !add_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT)) || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_ACCEPT, NULL);
+	return 0;
+}
+
 static int make_glue(struct lower *l)
 {
 	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, NF_IP_PRI_FILTER,
@@ -737,7 +769,7 @@ static int make_glue(struct lower *l)
 	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
 	    blocked_rules(l, POLICY_CHAIN_INPUT, false) || inspect_jump(l, POLICY_CHAIN_INPUT) ||
 	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
-	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME))
+	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME) || dhcpv6_client_glue(l, POLICY_CHAIN_INPUT))
 		return -1;
 	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
 	if (!r || add_counter(r))

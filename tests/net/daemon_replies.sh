@@ -4,7 +4,11 @@
 # - a policy with an `inspect` rule is refused while the fast path is
 #   disabled: at load, reload and start-up (which keeps the running ruleset);
 # - every NFLOG event names its own rule, verdict and tenant, also when rules
-#   share a `log "prefix"` and for a tenant's `default block log`.
+#   share a `log "prefix"` and for a tenant's `default block log`;
+# - the appliance's own DHCPv6 answers (a real dnsmasq on the uplink) reach
+#   it, and DHCPv4 renewals (unicast) are tracked;
+# - the commit guard refuses changes to table inet hvgate only, not other
+#   programs' tables beside it.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/nat/lab_tenants.sh
@@ -64,6 +68,23 @@ print("ok")
 PY
 grep -q '^ok' "$LAB_TMP/ev.out" && pass events-name-own-rule-verdict-tenant ||
 	fail events-name-own-rule-verdict-tenant "$(tail -2 "$LAB_TMP/ev.out" | cut -c1-600)"
+
+# ---- the appliance's own DHCP: a real server (dnsmasq) on the uplink ----
+# The uplink zone has no rule to the appliance (the default blocks): only
+# what the appliance asked for may come back.
+bg inet dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --interface=eth0 --bind-interfaces \
+	--dhcp-range=203.0.113.100,203.0.113.200,1h --dhcp-range=2001:db8:ff::100,2001:db8:ff::1ff,64,1h \
+	--dhcp-leasefile="$LAB_TMP/leases" --pid-file="$LAB_TMP/dnsmasq.pid" --user=root \
+	--log-dhcp --log-facility="$LAB_TMP/dnsmasq.log"
+if wait_for 10 sh -c "ip netns exec $LAB-inet ss -lun | grep -q ':547 '"; then
+	r=$(at fw python3 tests/net/dhcp_client.py v6 up0 2>&1)
+	case "$r" in advertise\ fe80:*) pass "dhcpv6-advertise-reaches-appliance($r)" ;;
+	*) fail dhcpv6-advertise-reaches-appliance "$r; $(tail -3 "$LAB_TMP/dnsmasq.log" | tr '\n' ' ')" ;; esac
+	r=$(at fw python3 tests/net/dhcp_client.py v4 203.0.113.1 203.0.113.2 2>&1)
+	[ "$r" = ack ] && pass dhcpv4-unicast-reply-tracked || fail dhcpv4-unicast-reply-tracked "$r"
+else
+	fail dnsmasq-up "$(tail -3 "$LAB_TMP/dnsmasq.log" 2>/dev/null)"
+fi
 
 # ---- the commit guard watches table inet hvgate, not the whole ruleset ----
 # variant N: tenant b also passes tcp port N (a change that shows in the ruleset)

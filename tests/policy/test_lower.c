@@ -102,6 +102,20 @@ START_TEST(test_glue)
 	const struct ir_chain *in = chain(t, POLICY_CHAIN_INPUT);
 	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_LOOPBACK), 1);
 	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_ND), 1);
+	/* the appliance's own DHCPv6 answers: udp 547 -> 546 to a link-local address */
+	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_DHCPV6), 1);
+	for (size_t i = 0; i < in->n_rules; i++) {
+		const struct ir_rule *r = &in->rules[i];
+		if (strcmp(r->comment, POLICY_COMMENT_DHCPV6))
+			continue;
+		ck_assert_int_eq(r->verdict.kind, IR_V_ACCEPT);
+		ck_assert_int_eq(irtest_match(r, IR_TH_SPORT)->value.data[1], 547 & 0xff);
+		ck_assert_int_eq(irtest_match(r, IR_TH_DPORT)->value.data[1], 546 & 0xff);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->kind, IR_M_PREFIX);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->prefix_len, 10);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->value.data[0], 0xfe);
+		ck_assert_ptr_nonnull(irtest_match(r, IR_META_NFPROTO));
+	}
 	ck_assert_int_eq(chain(t, POLICY_CHAIN_OUTPUT)->policy, IR_V_ACCEPT);
 	irtest_done(t);
 }
