@@ -68,16 +68,20 @@ struct nftio_rule_counter {
 };
 int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n);
 
-/* Dynamic set elements (the block lists): add with a timeout (0: none),
- * delete, list. `family` AF_INET or AF_INET6; `set` the IR set name. */
-int nftio_set_elem_add(const char *netns, const char *set, int family,
-		       const uint8_t *addr, uint64_t timeout_ms);
-int nftio_set_elem_del(const char *netns, const char *set, int family, const uint8_t *addr);
+/* Elements of the block lists (sets blocked4 / blocked6, keyed `meta mark
+ * . ip[6] saddr` with intervals: policy/lower.c): the addresses addr ..
+ * addr_end (inclusive) of `family` (AF_INET or AF_INET6) in packets whose
+ * mark is in mark_lo .. mark_hi. Add with timeout_ms (0: none), delete (the
+ * same key and end), list; `set` the IR set name. An element that would
+ * begin or end inside another is refused by the kernel (-ENOTEMPTY). */
 struct nftio_set_elem {
 	int family;
-	uint8_t addr[16];
+	uint8_t addr[16], addr_end[16];
+	uint32_t mark_lo, mark_hi;
 	uint64_t timeout_ms, expires_ms;
 };
+int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_set_elem *e);
+int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e);
 int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
 
 /* Probes whether the kernel has the native nft queue expression; if not, the

@@ -12,6 +12,7 @@
 #include "appliance/nftio.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
+#include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
 #define TXN_REVERT_RETRY_SECONDS 5
@@ -81,8 +82,9 @@ static int add_block_rules(struct ir_table *ir, size_t set, uint8_t nfproto, enu
 		if (!(m = ir_match_add(r)))
 			return -ENOMEM;
 		m->kind = IR_M_LOOKUP;
-		m->field[0] = field;
-		m->n_field = 1;
+		m->field[0] = IR_META_MARK;
+		m->field[1] = field;
+		m->n_field = 2;
 		m->op = IR_OP_EQ;
 		m->set = set;
 		if (!(s = ir_stmt_add(r)))
@@ -114,9 +116,10 @@ static int add_block_sets(struct ir_table *ir)
 		if (idx == (size_t)-1)
 			return -ENOMEM;
 		s = &ir->sets[idx];
-		s->key[0] = sets[i].field;
-		s->n_key = 1;
-		s->flags = IR_SET_TIMEOUT | IR_SET_DYNAMIC;
+		s->key[0] = IR_META_MARK; /* as policy/lower.c makes them */
+		s->key[1] = sets[i].field;
+		s->n_key = 2;
+		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
 		s->data = IR_DATA_NONE;
 		snprintf(s->comment, sizeof(s->comment), "hvgate block list");
 		if (add_block_rules(ir, idx, sets[i].nfproto, sets[i].field))
@@ -377,9 +380,37 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 
 /* Applying. */
 
+static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32_t mark)
+{
+	for (size_t i = 0; p && i < p->n_tenants; i++)
+		if (policy_tenant_mark(&p->tenants[i]) == mark)
+			return &p->tenants[i];
+	return NULL;
+}
+
+/* A tenant's block-list entry follows its tenant by name into policy `to`
+ * (a tenant's mark is its position, which an edit may change); false if
+ * that tenant is gone. At start-up (nothing running yet) the kernel's
+ * entries keep their marks. */
+static bool follow_tenant(const struct txn *t, const struct policy *to, struct nftio_set_elem *e)
+{
+	const struct policy_tenant *from = tenant_by_mark(t->running ? t->running->policy : NULL, e->mark_lo);
+
+	if (!t->running || (e->mark_lo == 0 && e->mark_hi == UINT32_MAX) || !from)
+		return true;
+	for (size_t i = 0; i < to->n_tenants; i++)
+		if (!strcmp(to->tenants[i].name, from->name)) {
+			e->mark_lo = policy_tenant_mark(&to->tenants[i]);
+			e->mark_hi = e->mark_lo | ~POLICY_TENANT_MARK_MASK;
+			return true;
+		}
+	syslog(LOG_NOTICE, "block list: tenant %s is gone; its entries are dropped", from->name);
+	return false;
+}
+
 /* Puts the kernel's current block-list elements into the batch, with the
  * time they have left. */
-static void carry_dynamic(const struct txn *t, struct ir_table *ir)
+static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
 	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
 
@@ -397,10 +428,15 @@ static void carry_dynamic(const struct txn *t, struct ir_table *ir)
 			struct ir_set_elem *e;
 			if (v[k].timeout_ms && !v[k].expires_ms)
 				continue; /* expiring right now */
+			if (!follow_tenant(t, to, &v[k]))
+				continue;
 			e = ir_set_elem_add(&ir->sets[idx]);
 			if (!e)
 				break;
-			e->key[0] = ir_value_addr(v[k].addr, v[k].family);
+			e->key[0] = ir_value_u32(v[k].mark_lo);
+			e->key[1] = ir_value_addr(v[k].addr, v[k].family);
+			e->key_end[0] = ir_value_u32(v[k].mark_hi);
+			e->key_end[1] = ir_value_addr(v[k].addr_end, v[k].family);
 			e->timeout_ms = v[k].timeout_ms ? v[k].expires_ms : 0;
 		}
 		free(v);
@@ -490,7 +526,7 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	int rc;
 
 	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
-	carry_dynamic(t, p->ir);
+	carry_dynamic(t, p->policy, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
 	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
 		t->stats.apply_errors++;
@@ -804,22 +840,21 @@ static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 		remember_table(t);
 }
 
-int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms)
+int txn_block(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_add(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr,
-				    timeout_ms);
+	int rc = nftio_set_elem_add(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
 	if (!rc)
 		after_own_change(t, before, ok);
 	return rc;
 }
 
-int txn_unblock(struct txn *t, int family, const uint8_t *addr)
+int txn_unblock(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_del(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr);
+	int rc = nftio_set_elem_del(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
 
 	if (!rc)
 		after_own_change(t, before, ok);

@@ -9,9 +9,11 @@
  * the batch then carries the generation just read, so a change racing the
  * commit is refused by the kernel.
  *
- * The dynamic block lists (sets blocked4 / blocked6) are part of every
- * ruleset; their elements are read from the kernel before each apply and put
- * into the new batch, so they survive reloads and commits.
+ * The dynamic block lists (sets blocked4 / blocked6, `meta mark . address`
+ * with intervals: an entry is a prefix, global over every mark or scoped to
+ * a tenant's mark range) are part of every ruleset; their elements are read
+ * from the kernel before each apply and put into the new batch, so they
+ * survive reloads and commits.
  *
  * Error convention: 0 or negative errno, with a message in `err` (several
  * lines for policy diagnostics). Not thread-safe: the daemon's loop only.
@@ -103,8 +105,9 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz);
 /* Reverts if a pending deadline has passed; returns 1 if it reverted. */
 int txn_tick(struct txn *t, time_t now, char *err, size_t errsz);
 
-/* Block list changes (also keep the genid guard in step). */
-int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms);
-int txn_unblock(struct txn *t, int family, const uint8_t *addr);
+/* Block list changes (also keep the genid guard in step); nftio.h for the
+ * entry (e->timeout_ms for txn_block). */
+int txn_block(struct txn *t, const struct nftio_set_elem *e);
+int txn_unblock(struct txn *t, const struct nftio_set_elem *e);
 
 #endif
