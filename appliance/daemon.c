@@ -30,6 +30,7 @@
 #include "appliance/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
+#include "policy/tenant.h"
 
 #define DAEMON_VERSION "0.1"
 #define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
@@ -632,15 +633,96 @@ static void cmd_history(struct daemon *d, struct json_buf *r)
 	free(v);
 }
 
+/* Marks of a global block-list entry: every packet (nftio.h). */
+#define BLOCK_MARK_ANY_LO 0u
+#define BLOCK_MARK_ANY_HI UINT32_MAX
+
+/* "ADDR" or "ADDR/LEN" (host bits zero) into the address range of a
+ * block-list entry; *prefix_len gets LEN (the full length for an address). */
+static bool parse_block_addr(const char *s, struct nftio_set_elem *e, unsigned *prefix_len)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned bits, len;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = 0;
+	if (!parse_addr(buf, &e->family, e->addr))
+		return false;
+	bits = e->family == AF_INET ? 32 : 128;
+	len = bits;
+	if (slash) {
+		unsigned long v = strtoul(slash, &end, 10);
+		if (!*slash || *end || v > bits)
+			return false;
+		len = (unsigned)v;
+	}
+	memcpy(e->addr_end, e->addr, sizeof(e->addr_end));
+	for (unsigned i = len; i < bits; i++) {
+		uint8_t bit = (uint8_t)(0x80u >> (i % 8));
+		if (e->addr[i / 8] & bit)
+			return false;
+		e->addr_end[i / 8] |= bit;
+	}
+	*prefix_len = len;
+	return true;
+}
+
+static const struct policy_tenant *tenant_named(const struct daemon *d, const char *name)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	for (size_t t = 0; p && name && t < p->n_tenants; t++)
+		if (!strcmp(p->tenants[t].name, name))
+			return &p->tenants[t];
+	return NULL;
+}
+
+/* The prefix length of addr .. addr_end, or -1 if the range is no prefix. */
+static int range_prefix_len(const struct nftio_set_elem *e)
+{
+	unsigned bits = e->family == AF_INET ? 32 : 128, len = bits;
+
+	for (unsigned i = 0; i < bits; i++) {
+		uint8_t bit = (uint8_t)(0x80u >> (i % 8));
+		bool lo = e->addr[i / 8] & bit, hi = e->addr_end[i / 8] & bit;
+		if (len == bits && lo != hi)
+			len = i;
+		if (len < bits && (lo || !hi))
+			return -1;
+	}
+	return (int)len;
+}
+
+/* The tenant whose mark range an entry covers: "" for a global entry. */
+static const char *block_scope(const struct daemon *d, const struct nftio_set_elem *e, char *buf, size_t size)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	if (e->mark_lo == BLOCK_MARK_ANY_LO && e->mark_hi == BLOCK_MARK_ANY_HI)
+		return "";
+	for (size_t t = 0; p && t < p->n_tenants; t++)
+		if (policy_tenant_mark(&p->tenants[t]) == e->mark_lo)
+			return p->tenants[t].name;
+	snprintf(buf, size, "#%u", e->mark_lo >> POLICY_TENANT_MARK_SHIFT);
+	return buf;
+}
+
 static void cmd_block(struct daemon *d, const struct json *req, struct json_buf *r, bool block)
 {
 	const char *addr = json_get_str(req, "addr"), *dur = json_get_str(req, "for");
+	const char *tenant = json_get_str(req, "tenant");
+	const struct policy_tenant *pt = NULL;
+	struct nftio_set_elem e = { .mark_lo = BLOCK_MARK_ANY_LO, .mark_hi = BLOCK_MARK_ANY_HI };
 	uint64_t seconds = 0;
-	uint8_t bytes[16];
-	int family, rc;
+	unsigned prefix_len;
+	int rc;
 
-	if (!parse_addr(addr, &family, bytes)) {
-		reply_err(r, "\"addr\" must be an IPv4 or IPv6 address");
+	if (!parse_block_addr(addr, &e, &prefix_len)) {
+		reply_err(r, "\"addr\" must be an IPv4 or IPv6 address or prefix (ADDR/LEN, with the host bits zero)");
 		return;
 	}
 	if (block && dur && duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
@@ -651,21 +733,36 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 		reply_err(r, "no policy is running");
 		return;
 	}
-	rc = block ? txn_block(&d->txn, family, bytes, seconds * 1000) : txn_unblock(&d->txn, family, bytes);
-	if (rc) {
-		reply_err(r, "%s %s: %s", block ? "block" : "unblock", addr,
-			  rc == -ENOENT ? "not in the block list" : strerror(-rc));
+	if (tenant && !(pt = tenant_named(d, tenant))) {
+		reply_err(r, "no tenant '%s' in the running policy", tenant);
 		return;
 	}
-	syslog(LOG_NOTICE, "%s %s%s%s", block ? "blocked" : "unblocked", addr, dur ? " for " : "", dur ? dur : "");
+	if (pt) {
+		/* the tenant's packets carry its id in the upper mark bits */
+		e.mark_lo = policy_tenant_mark(pt);
+		e.mark_hi = e.mark_lo | ~POLICY_TENANT_MARK_MASK;
+	}
+	e.timeout_ms = seconds * 1000;
+	rc = block ? txn_block(&d->txn, &e) : txn_unblock(&d->txn, &e);
+	if (rc) {
+		reply_err(r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, pt ? " tenant " : "",
+			  pt ? pt->name : "",
+			  rc == -ENOENT	       ? "not in the block list (unblock names the entry as blocked)"
+			  : rc == -ENOTEMPTY ? "overlaps an entry of the block list (see show blocked)"
+					     : strerror(-rc));
+		return;
+	}
+	syslog(LOG_NOTICE, "%s %s%s%s%s%s", block ? "blocked" : "unblocked", addr, pt ? " tenant " : "",
+	       pt ? pt->name : "", dur ? " for " : "", dur ? dur : "");
 	reply_ok_begin(r);
 	json_kv_str(r, "addr", addr);
+	json_kv_str(r, "tenant", pt ? pt->name : "");
 	if (block)
 		json_kv_uint(r, "timeout", seconds);
 	json_obj_end(r);
 }
 
-static void cmd_show_blocked(struct json_buf *r)
+static void cmd_show_blocked(struct daemon *d, struct json_buf *r)
 {
 	static const char *sets[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
 
@@ -678,10 +775,18 @@ static void cmd_show_blocked(struct json_buf *r)
 		if (nftio_set_elems(NULL, sets[s], &v, &n))
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			char text[INET6_ADDRSTRLEN];
-			inet_ntop(v[i].family, v[i].addr, text, sizeof(text));
+			char text[2 * INET6_ADDRSTRLEN + 8], end[INET6_ADDRSTRLEN], id[16];
+			int len = range_prefix_len(&v[i]);
+			inet_ntop(v[i].family, v[i].addr, text, INET6_ADDRSTRLEN);
+			if (len < 0) {
+				inet_ntop(v[i].family, v[i].addr_end, end, sizeof(end));
+				snprintf(text + strlen(text), sizeof(text) - strlen(text), "-%s", end);
+			} else if (len < (v[i].family == AF_INET ? 32 : 128)) {
+				snprintf(text + strlen(text), sizeof(text) - strlen(text), "/%d", len);
+			}
 			json_obj_begin(r);
 			json_kv_str(r, "addr", text);
+			json_kv_str(r, "tenant", block_scope(d, &v[i], id, sizeof(id)));
 			json_kv_uint(r, "expires_in", v[i].expires_ms / 1000);
 			json_obj_end(r);
 		}
@@ -693,20 +798,34 @@ static void cmd_show_blocked(struct json_buf *r)
 
 /* Logs, metrics, lookups. */
 
+/* The prefix is a rule id or a default's "default:FILE:LINE" (policy/lower.c). */
 static void log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
-		       const char **tenant)
+		       const char **tenant, const char **log_prefix)
 {
 	const struct daemon *d = ctx;
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	char id[128]; /* as long as the comment policy/lower.c makes, truncated alike */
 
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		if (strcmp(p->rules[i].id, prefix) &&
-		    !(p->rules[i].log_prefix && !strcmp(p->rules[i].log_prefix, prefix)))
+		if (strcmp(p->rules[i].id, prefix))
 			continue;
 		*rule_id = p->rules[i].id;
 		*verdict = action_name(p->rules[i].action);
+		*log_prefix = p->rules[i].log_prefix;
 		if (p->rules[i].tenant != POLICY_NONE)
 			*tenant = p->tenants[p->rules[i].tenant].name;
+		return;
+	}
+	for (size_t i = 0; p && i < p->n_defaults; i++) {
+		const struct policy_default *df = &p->defaults[i];
+		if (!df->log || !df->loc.file)
+			continue;
+		snprintf(id, sizeof(id), "default:%s:%u", df->loc.file, df->loc.line);
+		if (strcmp(id, prefix))
+			continue;
+		*verdict = action_name(df->action);
+		if (df->tenant != POLICY_NONE)
+			*tenant = p->tenants[df->tenant].name;
 		return;
 	}
 }
@@ -1023,7 +1142,7 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	switch (commands[i].id) {
 	case C_STATUS: cmd_status(d, r); break;
 	case C_SHOW: cmd_show(d, req, r); break;
-	case C_BLOCKED: cmd_show_blocked(r); break;
+	case C_BLOCKED: cmd_show_blocked(d, r); break;
 	case C_HISTORY: cmd_history(d, r); break;
 	case C_COMPARE: cmd_compare(d, r); break;
 	case C_DIFF: cmd_diff(d, req, r); break;
@@ -1160,11 +1279,11 @@ static void read_fastpath_events(struct daemon *d)
 	while ((n = fastpath_events(d->fp, ev, sizeof(ev) / sizeof(ev[0]))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			const struct fp_event *e = &ev[i];
-			const char *rule = NULL, *verdict = NULL, *tenant = NULL;
+			const char *rule = NULL, *verdict = NULL, *tenant = NULL, *own = NULL;
 			char ts[40];
 			struct json_buf b;
 
-			log_lookup(d, e->rule_id, &rule, &verdict, &tenant);
+			log_lookup(d, e->rule_id, &rule, &verdict, &tenant, &own);
 			nflogd_timestamp(ts, sizeof(ts));
 			json_buf_init(&b);
 			json_obj_begin(&b);

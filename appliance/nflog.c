@@ -174,7 +174,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 {
 	struct nflogd *l = data;
 	char prefix[128] = "", ifname[IF_NAMESIZE], ts[80];
-	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *p = nflog_get_prefix(nfa);
+	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *own = NULL, *p = nflog_get_prefix(nfa);
 	struct json_buf b;
 	char *payload = NULL;
 	int plen;
@@ -194,13 +194,13 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 			prefix[n - 1] = 0;
 	}
 	if (l->lookup)
-		l->lookup(l->ctx, prefix, &rule, &verdict, &tenant);
+		l->lookup(l->ctx, prefix, &rule, &verdict, &tenant, &own);
 	nflogd_timestamp(ts, sizeof(ts));
 	json_buf_init(&b);
 	json_obj_begin(&b);
 	json_kv_str(&b, "time", ts);
 	json_kv_str(&b, "rule", rule ? rule : prefix);
-	json_kv_str(&b, "prefix", prefix);
+	json_kv_str(&b, "prefix", own ? own : prefix);
 	json_kv_str(&b, "tenant", tenant ? tenant : "");
 	dev = nflog_get_indev(nfa);
 	json_kv_str(&b, "in", dev && if_indextoname(dev, ifname) ? ifname : "");

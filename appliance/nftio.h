@@ -46,6 +46,16 @@ int nftio_flush(const char *netns, struct policy_diags *d);
 /* The ruleset generation id (NFT_MSG_GETGEN). */
 int nftio_genid(const char *netns, uint32_t *genid);
 
+/* A digest (SHA-256) of table inet hvgate as the kernel has it: the table,
+ * its chains, sets and rules, without what moves by itself (counter values,
+ * set elements), and the generation at which it was read (the dump is read
+ * again if the ruleset changed meanwhile; -EAGAIN if it kept changing). An
+ * absent table has a digest too. Other tables do not count: the daemon's
+ * guard compares this, not the ruleset generation, so that other programs
+ * may keep their own tables beside hvgate's. */
+#define NFTIO_DIGEST_LEN 32
+int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN]);
+
 /* The comment of table inet hvgate into buf; -ENOENT if no such table. */
 int nftio_table_comment(const char *netns, char *buf, size_t size);
 
@@ -58,16 +68,20 @@ struct nftio_rule_counter {
 };
 int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n);
 
-/* Dynamic set elements (the block lists): add with a timeout (0: none),
- * delete, list. `family` AF_INET or AF_INET6; `set` the IR set name. */
-int nftio_set_elem_add(const char *netns, const char *set, int family,
-		       const uint8_t *addr, uint64_t timeout_ms);
-int nftio_set_elem_del(const char *netns, const char *set, int family, const uint8_t *addr);
+/* Elements of the block lists (sets blocked4 / blocked6, keyed `meta mark
+ * . ip[6] saddr` with intervals: policy/lower.c): the addresses addr ..
+ * addr_end (inclusive) of `family` (AF_INET or AF_INET6) in packets whose
+ * mark is in mark_lo .. mark_hi. Add with timeout_ms (0: none), delete (the
+ * same key and end), list; `set` the IR set name. An element that would
+ * begin or end inside another is refused by the kernel (-ENOTEMPTY). */
 struct nftio_set_elem {
 	int family;
-	uint8_t addr[16];
+	uint8_t addr[16], addr_end[16];
+	uint32_t mark_lo, mark_hi;
 	uint64_t timeout_ms, expires_ms;
 };
+int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_set_elem *e);
+int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e);
 int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
 
 /* Probes whether the kernel has the native nft queue expression; if not, the

@@ -2,7 +2,9 @@
  * without replacing it: rule counters, dynamic set elements (nftio.h).
  * nftio_rule_counters() returns its entries sorted by comment (strcmp), so
  * callers may bsearch them. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -202,11 +204,146 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 	return 0;
 }
 
+/* The digest of table inet hvgate. */
+
+/* NFTA_SET_COUNT of linux/netfilter/nf_tables.h (kernels from 6.x): the
+ * number of elements, which moves with every block and expiry. */
+#define DIGEST_SET_COUNT_ATTR 20
+
+/* Expressions whose dumped data moves with traffic, not with changes. */
+static bool volatile_expr(const char *name)
+{
+	return !strcmp(name, "counter") || !strcmp(name, "quota") || !strcmp(name, "last");
+}
+
+static bool digest_attr(EVP_MD_CTX *md, const struct nlattr *a)
+{
+	return EVP_DigestUpdate(md, a, mnl_attr_get_len(a)) == 1;
+}
+
+/* The rule's expressions without the state of counters (and the like). */
+static bool digest_exprs(EVP_MD_CTX *md, const struct nlattr *list)
+{
+	const struct nlattr *elem, *x;
+
+	mnl_attr_for_each_nested(elem, list) {
+		const char *name = NULL;
+		mnl_attr_for_each_nested(x, elem)
+			if (mnl_attr_get_type(x) == NFTA_EXPR_NAME)
+				name = mnl_attr_get_str(x);
+		mnl_attr_for_each_nested(x, elem) {
+			if (mnl_attr_get_type(x) == NFTA_EXPR_DATA && name && volatile_expr(name))
+				continue;
+			if (!digest_attr(md, x))
+				return false;
+		}
+	}
+	return true;
+}
+
+struct digest_state {
+	EVP_MD_CTX *md;
+	uint16_t msg_type; /* NFT_MSG_NEWTABLE, NEWCHAIN, NEWRULE, NEWSET */
+	int err;
+};
+
+/* Every top-level attribute of an object of table inet hvgate (the table
+ * name is attribute 1 of tables, chains, rules and sets alike), except the
+ * chain's counters, the sets' element counts and the rules' counter data. */
+static int digest_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct digest_state *st = data;
+	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	const char *table = NULL;
+	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+
+	if (g->nfgen_family != NFPROTO_INET)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*g))
+		if (mnl_attr_get_type(a) == 1 && !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
+			table = mnl_attr_get_str(a);
+	if (!table || strcmp(table, IR_TABLE_NAME))
+		return MNL_CB_OK;
+	if (EVP_DigestUpdate(st->md, &type, sizeof(type)) != 1)
+		goto fail;
+	mnl_attr_for_each(a, nlh, sizeof(*g)) {
+		uint16_t at = mnl_attr_get_type(a);
+		bool ok;
+		if ((type == NFT_MSG_NEWCHAIN && at == NFTA_CHAIN_COUNTERS) ||
+		    (type == NFT_MSG_NEWSET && at == DIGEST_SET_COUNT_ATTR))
+			continue;
+		if (type == NFT_MSG_NEWRULE && at == NFTA_RULE_EXPRESSIONS)
+			ok = digest_exprs(st->md, a);
+		else
+			ok = digest_attr(st->md, a);
+		if (!ok)
+			goto fail;
+	}
+	return MNL_CB_OK;
+fail:
+	st->err = -EIO;
+	return MNL_CB_ERROR;
+}
+
+static int digest_dump(struct nftio_sock *s, uint16_t msg, struct digest_state *st)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, msg, NFPROTO_INET, NLM_F_DUMP, s->seq++);
+	if (msg == NFT_MSG_GETRULE)
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
+	int err = dump_talk(s, nlh, digest_cb, st);
+	return st->err ? st->err : err;
+}
+
+/* How often the dump is tried again when the ruleset changed under it. */
+#define NFTIO_DIGEST_TRIES 5
+
+int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN])
+{
+	static const uint16_t dumps[] = { NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETSET, NFT_MSG_GETRULE };
+	struct nftio_sock s;
+	int err = nftio_sock_open(netns, &s);
+
+	if (err)
+		return err;
+	err = -EAGAIN;
+	for (int tries = 0; tries < NFTIO_DIGEST_TRIES && err == -EAGAIN; tries++) {
+		struct digest_state st = { .md = EVP_MD_CTX_new() };
+		uint32_t before = 0, after = 0;
+		unsigned int len = 0;
+
+		if (!st.md) {
+			err = -ENOMEM;
+			break;
+		}
+		err = nftio_sock_genid(&s, &before);
+		if (!err && EVP_DigestInit_ex(st.md, EVP_sha256(), NULL) != 1)
+			err = -EIO;
+		for (size_t i = 0; !err && i < sizeof(dumps) / sizeof(dumps[0]); i++)
+			err = digest_dump(&s, dumps[i], &st);
+		if (!err)
+			err = nftio_sock_genid(&s, &after);
+		if (!err && EVP_DigestFinal_ex(st.md, digest, &len) != 1)
+			err = -EIO;
+		EVP_MD_CTX_free(st.md);
+		if (!err && before != after)
+			err = -EAGAIN; /* changed while we read: read again */
+		if (!err)
+			*genid = before;
+	}
+	nftio_sock_close(&s);
+	return err;
+}
+
 /* Set elements. A change is a batch of one message (nf_tables only takes
  * changes inside NFNL_MSG_BATCH_BEGIN/END). */
 
 static int send_elem_batch(const char *netns, uint16_t type, const char *set, const uint8_t *key,
-			   size_t key_len, uint64_t timeout_ms)
+			   const uint8_t *key_end, size_t key_len, uint64_t timeout_ms)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], rbuf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_nlmsg_batch *batch;
@@ -228,6 +365,7 @@ static int send_elem_batch(const char *netns, uint16_t type, const char *set, co
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, IR_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)key_len);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, key_end, (uint32_t)key_len);
 	if (timeout_ms)
 		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
 	nftnl_set_elem_add(s, e);
@@ -269,21 +407,41 @@ static int addr_len(int family)
 	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : -EAFNOSUPPORT;
 }
 
-int nftio_set_elem_add(const char *netns, const char *set, int family, const uint8_t *addr,
-		       uint64_t timeout_ms)
+/* The key of a concatenation mark . address: each field in its own 32-bit
+ * register (NFT_REG32_SIZE); the mark big-endian, as interval sets keep
+ * host-order integers (the lookup converts the packet's: emit_nftnl.c). */
+#define ELEM_MARK_LEN 4
+
+static int elem_keys(const struct nftio_set_elem *e, uint8_t key[ELEM_MARK_LEN + 16],
+		     uint8_t key_end[ELEM_MARK_LEN + 16])
 {
-	int len = addr_len(family);
+	int len = addr_len(e->family);
 	if (len < 0)
 		return len;
-	return send_elem_batch(netns, NFT_MSG_NEWSETELEM, set, addr, (size_t)len, timeout_ms);
+	uint32_t lo = htonl(e->mark_lo), hi = htonl(e->mark_hi);
+	memcpy(key, &lo, ELEM_MARK_LEN);
+	memcpy(key + ELEM_MARK_LEN, e->addr, (size_t)len);
+	memcpy(key_end, &hi, ELEM_MARK_LEN);
+	memcpy(key_end + ELEM_MARK_LEN, e->addr_end, (size_t)len);
+	return ELEM_MARK_LEN + len;
 }
 
-int nftio_set_elem_del(const char *netns, const char *set, int family, const uint8_t *addr)
+int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_set_elem *e)
 {
-	int len = addr_len(family);
+	uint8_t key[ELEM_MARK_LEN + 16], key_end[ELEM_MARK_LEN + 16];
+	int len = elem_keys(e, key, key_end);
 	if (len < 0)
 		return len;
-	return send_elem_batch(netns, NFT_MSG_DELSETELEM, set, addr, (size_t)len, 0);
+	return send_elem_batch(netns, NFT_MSG_NEWSETELEM, set, key, key_end, (size_t)len, e->timeout_ms);
+}
+
+int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e)
+{
+	uint8_t key[ELEM_MARK_LEN + 16], key_end[ELEM_MARK_LEN + 16];
+	int len = elem_keys(e, key, key_end);
+	if (len < 0)
+		return len;
+	return send_elem_batch(netns, NFT_MSG_DELSETELEM, set, key, key_end, (size_t)len, 0);
 }
 
 struct elems {
@@ -295,10 +453,11 @@ struct elems {
 static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 {
 	struct nftio_set_elem *x;
-	uint32_t klen = 0;
-	const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	uint32_t klen = 0, elen = 0;
+	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	const uint8_t *end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
 
-	if (!key || (klen != 4 && klen != 16))
+	if (!key || (klen != ELEM_MARK_LEN + 4 && klen != ELEM_MARK_LEN + 16))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -310,8 +469,15 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 	}
 	x = &l->v[l->n++];
 	memset(x, 0, sizeof(*x));
-	x->family = klen == 4 ? AF_INET : AF_INET6;
-	memcpy(x->addr, key, klen);
+	x->family = klen == ELEM_MARK_LEN + 4 ? AF_INET : AF_INET6;
+	if (!end || elen != klen)
+		end = key;
+	memcpy(&x->mark_lo, key, ELEM_MARK_LEN);
+	memcpy(x->addr, key + ELEM_MARK_LEN, klen - ELEM_MARK_LEN);
+	memcpy(&x->mark_hi, end, ELEM_MARK_LEN);
+	memcpy(x->addr_end, end + ELEM_MARK_LEN, klen - ELEM_MARK_LEN);
+	x->mark_lo = ntohl(x->mark_lo);
+	x->mark_hi = ntohl(x->mark_hi);
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT))
 		x->timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))

@@ -12,6 +12,7 @@
 #include "appliance/nftio.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
+#include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
 #define TXN_REVERT_RETRY_SECONDS 5
@@ -81,8 +82,9 @@ static int add_block_rules(struct ir_table *ir, size_t set, uint8_t nfproto, enu
 		if (!(m = ir_match_add(r)))
 			return -ENOMEM;
 		m->kind = IR_M_LOOKUP;
-		m->field[0] = field;
-		m->n_field = 1;
+		m->field[0] = IR_META_MARK;
+		m->field[1] = field;
+		m->n_field = 2;
 		m->op = IR_OP_EQ;
 		m->set = set;
 		if (!(s = ir_stmt_add(r)))
@@ -114,9 +116,10 @@ static int add_block_sets(struct ir_table *ir)
 		if (idx == (size_t)-1)
 			return -ENOMEM;
 		s = &ir->sets[idx];
-		s->key[0] = sets[i].field;
-		s->n_key = 1;
-		s->flags = IR_SET_TIMEOUT | IR_SET_DYNAMIC;
+		s->key[0] = IR_META_MARK; /* as policy/lower.c makes them */
+		s->key[1] = sets[i].field;
+		s->n_key = 2;
+		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
 		s->data = IR_DATA_NONE;
 		snprintf(s->comment, sizeof(s->comment), "hvgate block list");
 		if (add_block_rules(ir, idx, sets[i].nfproto, sets[i].field))
@@ -149,6 +152,26 @@ static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
 	return 0;
 }
 
+/* With the fast path off (no queue), an `inspect` block inspects nothing:
+ * the daemon refuses such a policy rather than let it pass its traffic
+ * uninspected with only a compiler warning nobody reads. */
+static int refuse_uninspected(const struct txn *t, struct txn_policy *p)
+{
+	int refused = 0;
+
+	if (t->lower.queue_num >= 0)
+		return 0;
+	for (size_t i = 0; i < p->policy->n_rules; i++)
+		if (p->policy->rules[i].n_inspect) {
+			policy_error(&p->diags, &p->policy->rules[i].loc,
+				     "the rule has an inspect block, and the fast path is disabled "
+				     "(fastpath.enabled = false): nothing would be inspected; enable the "
+				     "fast path and restart hvgated, or remove the inspect block");
+			refused = -1;
+		}
+	return refused;
+}
+
 static int compile_fs(const struct txn *t, const char *root, const struct policy_fs *fs, const char *source,
 		      const char *source_rev, struct txn_policy **out, char *err, size_t errsz)
 {
@@ -164,6 +187,11 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 	p->policy = policy_load_fs(root, fs, &p->diags);
 	if (!p->policy) {
 		diags_to_err(&p->diags, "the policy has errors", err, errsz);
+		txn_policy_free(p);
+		return -EINVAL;
+	}
+	if (refuse_uninspected(t, p)) {
+		diags_to_err(&p->diags, "the policy inspects flows, and the fast path is disabled", err, errsz);
 		txn_policy_free(p);
 		return -EINVAL;
 	}
@@ -357,9 +385,37 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 
 /* Applying. */
 
+static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32_t mark)
+{
+	for (size_t i = 0; p && i < p->n_tenants; i++)
+		if (policy_tenant_mark(&p->tenants[i]) == mark)
+			return &p->tenants[i];
+	return NULL;
+}
+
+/* A tenant's block-list entry follows its tenant by name into policy `to`
+ * (a tenant's mark is its position, which an edit may change); false if
+ * that tenant is gone. At start-up (nothing running yet) the kernel's
+ * entries keep their marks. */
+static bool follow_tenant(const struct txn *t, const struct policy *to, struct nftio_set_elem *e)
+{
+	const struct policy_tenant *from = tenant_by_mark(t->running ? t->running->policy : NULL, e->mark_lo);
+
+	if (!t->running || (e->mark_lo == 0 && e->mark_hi == UINT32_MAX) || !from)
+		return true;
+	for (size_t i = 0; i < to->n_tenants; i++)
+		if (!strcmp(to->tenants[i].name, from->name)) {
+			e->mark_lo = policy_tenant_mark(&to->tenants[i]);
+			e->mark_hi = e->mark_lo | ~POLICY_TENANT_MARK_MASK;
+			return true;
+		}
+	syslog(LOG_NOTICE, "block list: tenant %s is gone; its entries are dropped", from->name);
+	return false;
+}
+
 /* Puts the kernel's current block-list elements into the batch, with the
  * time they have left. */
-static void carry_dynamic(const struct txn *t, struct ir_table *ir)
+static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
 	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
 
@@ -377,10 +433,15 @@ static void carry_dynamic(const struct txn *t, struct ir_table *ir)
 			struct ir_set_elem *e;
 			if (v[k].timeout_ms && !v[k].expires_ms)
 				continue; /* expiring right now */
+			if (!follow_tenant(t, to, &v[k]))
+				continue;
 			e = ir_set_elem_add(&ir->sets[idx]);
 			if (!e)
 				break;
-			e->key[0] = ir_value_addr(v[k].addr, v[k].family);
+			e->key[0] = ir_value_u32(v[k].mark_lo);
+			e->key[1] = ir_value_addr(v[k].addr, v[k].family);
+			e->key_end[0] = ir_value_u32(v[k].mark_hi);
+			e->key_end[1] = ir_value_addr(v[k].addr_end, v[k].family);
 			e->timeout_ms = v[k].timeout_ms ? v[k].expires_ms : 0;
 		}
 		free(v);
@@ -431,6 +492,48 @@ void txn_reroute(struct txn *t)
 		apply_routes(t->netns, t->running->policy);
 }
 
+/* Reads the generation and the digest of our table together; the digest
+ * stays unknown if it cannot be read (the guard then falls back to the
+ * generation alone). */
+static void remember_table(struct txn *t)
+{
+	uint32_t genid;
+
+	t->digest_known = !nftio_table_digest(t->netns, &genid, t->digest);
+	if (t->digest_known) {
+		t->genid = genid;
+		t->genid_known = true;
+	} else if (!nftio_genid(t->netns, &t->genid)) {
+		t->genid_known = true;
+	}
+}
+
+/* The guard: 0 if nobody but us changed table inet hvgate since our last
+ * change, with *expect the generation for the batch; -ERESTART otherwise.
+ * A moved generation alone (another program's table) is no change of ours. */
+static int check_guard(struct txn *t, uint32_t *expect, char *err, size_t errsz)
+{
+	unsigned char now[NFTIO_DIGEST_LEN];
+	uint32_t genid;
+
+	*expect = t->genid;
+	if (nftio_genid(t->netns, &genid) || genid == t->genid)
+		return 0; /* unread: the kernel's check of t->genid decides */
+	if (t->digest_known && !nftio_table_digest(t->netns, &genid, now) &&
+	    !memcmp(now, t->digest, sizeof(now))) {
+		syslog(LOG_INFO, "ruleset generation %u -> %u: other tables changed, table inet hvgate did not",
+		       t->genid, genid);
+		*expect = genid;
+		return 0;
+	}
+	snprintf(err, errsz,
+		 "table inet hvgate was changed outside hvgated since its last apply (ruleset generation %u, "
+		 "now %u); nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+		 "'reload'",
+		 t->genid, genid);
+	return -ERESTART;
+}
+
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
 {
 	struct nftio_apply_opts o = { .netns = t->netns };
@@ -440,9 +543,12 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	int rc;
 
 	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
-	carry_dynamic(t, p->ir);
+	carry_dynamic(t, p->policy, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
-	o.expect_genid = t->genid;
+	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
+		t->stats.apply_errors++;
+		return rc;
+	}
 	policy_diags_init(&d);
 	rc = nftio_apply(p->ir, &o, &r, &d);
 	t->stats.last_apply_seconds = now_seconds() - start;
@@ -450,9 +556,10 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 		uint32_t now = 0;
 		nftio_genid(t->netns, &now);
 		snprintf(err, errsz,
-			 "the ruleset was changed outside hvgated since its last apply (generation %u, now %u); "
-			 "nothing was applied: look at 'nft list ruleset', then 'commit force' or 'reload'",
-			 t->genid, now);
+			 "the ruleset was changed outside hvgated while it applied (generation %u, now %u); "
+			 "nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+			 "'reload'",
+			 o.expect_genid, now);
 	} else if (rc) {
 		diags_to_err(&d, "the kernel refused the ruleset", err, errsz);
 	}
@@ -465,16 +572,13 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->stats.apply_seconds_total += t->stats.last_apply_seconds;
 	t->genid = r.genid_after;
 	t->genid_known = true;
+	/* The digest counts only if nobody changed anything since our batch. */
+	uint32_t read_at;
+	t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == r.genid_after;
 	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
 	       t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
-}
-
-static void refresh_genid(struct txn *t)
-{
-	if (!nftio_genid(t->netns, &t->genid))
-		t->genid_known = true;
 }
 
 /* Does the kernel already run exactly this ruleset? */
@@ -580,7 +684,7 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 		}
 		*applied = true;
 	} else {
-		refresh_genid(t);
+		remember_table(t);
 	}
 	set_running(t, p, rev);
 	return 0;
@@ -620,7 +724,7 @@ static int revert(struct txn *t, char *err, size_t errsz)
 		}
 		set_running(t, p, to);
 	}
-	refresh_genid(t);
+	remember_table(t);
 	t->pending = false;
 	/* STATE/running before pending.json goes: a crash in between reverts
 	 * again at start, never runs the unconfirmed revision. */
@@ -681,7 +785,7 @@ static int start_pending(struct txn *t, bool *applied, char *err, size_t errsz)
 		}
 		*applied = true;
 	} else {
-		refresh_genid(t);
+		remember_table(t);
 	}
 	set_running(t, committed, t->pend.committed);
 	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %.1f s)", t->pend.committed,
@@ -733,7 +837,7 @@ static int start_running(struct txn *t, bool *applied, char *err, size_t errsz)
 		}
 		*applied = true;
 	} else {
-		refresh_genid(t);
+		remember_table(t);
 	}
 	set_running(t, p, rev);
 	return 0;
@@ -924,25 +1028,24 @@ int txn_tick(struct txn *t, char *err, size_t errsz)
 static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 {
 	if (before_ok && t->genid_known && before == t->genid)
-		refresh_genid(t);
+		remember_table(t);
 }
 
-int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms)
+int txn_block(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_add(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr,
-				    timeout_ms);
+	int rc = nftio_set_elem_add(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
 	if (!rc)
 		after_own_change(t, before, ok);
 	return rc;
 }
 
-int txn_unblock(struct txn *t, int family, const uint8_t *addr)
+int txn_unblock(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_del(t->netns, family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, family, addr);
+	int rc = nftio_set_elem_del(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
 
 	if (!rc)
 		after_own_change(t, before, ok);

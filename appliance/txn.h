@@ -1,13 +1,19 @@
 /* Transactions of hvgated: a candidate policy is compiled, compared with
  * the running one, committed (optionally `confirmed N`: reverted unless
  * confirmed within N seconds), and every commit becomes a revision in the
- * history (history.h). Applies go through nftio_apply() guarded by the
- * nftables generation id, so a change by someone else since our last apply
- * is reported instead of overwritten.
+ * history (history.h). Applies go through nftio_apply() guarded against
+ * changes by someone else to table inet hvgate since our last apply, which
+ * are reported instead of overwritten: when the ruleset generation moved, a
+ * digest of our own table (nftio_table_digest()) decides, so that other
+ * programs' tables beside ours (libvirt, fail2ban) do not trip the guard;
+ * the batch then carries the generation just read, so a change racing the
+ * commit is refused by the kernel.
  *
- * The dynamic block lists (sets blocked4 / blocked6) are part of every
- * ruleset; their elements are read from the kernel before each apply and put
- * into the new batch, so they survive reloads and commits.
+ * The dynamic block lists (sets blocked4 / blocked6, `meta mark . address`
+ * with intervals: an entry is a prefix, global over every mark or scoped to
+ * a tenant's mark range) are part of every ruleset; their elements are read
+ * from the kernel before each apply and put into the new batch, so they
+ * survive reloads and commits.
  *
  * Error convention: 0 or negative errno, with a message in `err` (several
  * lines for policy diagnostics). Not thread-safe: the daemon's loop only.
@@ -23,6 +29,7 @@
 
 #include "appliance/history.h"
 #include "appliance/json.h"
+#include "appliance/nftio.h"
 #include "policy/policy.h"
 
 #define TXN_BLOCK_SET4 "blocked4"
@@ -63,6 +70,8 @@ struct txn {
 	int64_t deadline_mono_ms; /* pend's deadline on CLOCK_MONOTONIC */
 	bool genid_known;
 	uint32_t genid; /* after our last own change */
+	bool digest_known;
+	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
 	struct txn_stats stats;
 };
 
@@ -113,8 +122,9 @@ int txn_tick(struct txn *t, char *err, size_t errsz);
 /* Milliseconds until a pending revert (CLOCK_MONOTONIC); 0 if none. */
 int64_t txn_pending_left_ms(const struct txn *t);
 
-/* Block list changes (also keep the genid guard in step). */
-int txn_block(struct txn *t, int family, const uint8_t *addr, uint64_t timeout_ms);
-int txn_unblock(struct txn *t, int family, const uint8_t *addr);
+/* Block list changes (also keep the genid guard in step); nftio.h for the
+ * entry (e->timeout_ms for txn_block). */
+int txn_block(struct txn *t, const struct nftio_set_elem *e);
+int txn_unblock(struct txn *t, const struct nftio_set_elem *e);
 
 #endif

@@ -381,18 +381,30 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		json_kv_str(b, "cmd", "rollback");
 		json_kv_int(b, "revision", atoll(argv[1]));
 	} else if (!strcmp(verb, "block") || !strcmp(verb, "unblock")) {
-		if (!(argc == 2 || (argc == 4 && !strcmp(verb, "block") && !strcmp(argv[2], "for"))))
+		/* ADDR[/LEN] [tenant NAME] [for DURATION] (for: block only) */
+		const char *tenant = NULL, *dur = NULL;
+		if (argc < 2 || argc % 2)
 			return -1;
+		for (int i = 2; i < argc; i += 2) {
+			if (!strcmp(argv[i], "tenant") && !tenant)
+				tenant = argv[i + 1];
+			else if (!strcmp(argv[i], "for") && !dur && !strcmp(verb, "block"))
+				dur = argv[i + 1];
+			else
+				return -1;
+		}
 		json_kv_str(b, "cmd", verb);
 		json_kv_str(b, "addr", argv[1]);
-		if (argc == 4) {
+		if (tenant)
+			json_kv_str(b, "tenant", tenant);
+		if (dur) {
 			uint64_t seconds;
-			if (duration_parse(argv[3], TXN_BLOCK_MAX_SECONDS, &seconds)) {
+			if (duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
 				fprintf(stderr, "hvgate: block for '%s': a duration of 1 s to a year is needed: "
-					"90 (seconds), 90s, 10m, 2h, 1d\n", argv[3]);
+					"90 (seconds), 90s, 10m, 2h, 1d\n", dur);
 				return -2;
 			}
-			json_kv_str(b, "for", argv[3]);
+			json_kv_str(b, "for", dur);
 		}
 	} else {
 		return -1;
@@ -410,9 +422,9 @@ static void usage(FILE *out, const char *verb)
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
-		"  block ADDR [for DURATION]\n"
+		"  block ADDR[/LEN] [tenant NAME] [for DURATION]\n"
 		"  (DURATION: 90 = 90s, 10m, 2h, 1d)\n"
-		"  unblock ADDR\n",
+		"  unblock ADDR[/LEN] [tenant NAME]\n",
 		verb);
 }
 

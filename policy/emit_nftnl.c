@@ -526,6 +526,11 @@ static void put_interval_key(uint8_t *dst, const uint8_t *src, uint32_t len, boo
 		dst[i] = host ? tmp[len - 1 - i] : tmp[i];
 }
 
+static bool concat_interval(const struct ir_set *s)
+{
+	return (s->flags & IR_SET_INTERVAL) && s->n_key > 1;
+}
+
 static bool needs_hton(const struct ir_set *s)
 {
 	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
@@ -595,6 +600,27 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Whether field f is a host-order integer that interval sets keep
+ * big-endian (strings such as ifname count from the left already). */
+static bool host_integer(enum ir_field f)
+{
+	const struct ir_field_desc *fd = ir_field_desc(f);
+	return field_nft[f].byteorder == BO_HOST && fd->len > 1 && fd->type != IR_T_IFNAME;
+}
+
+/* The host-order fields of a concatenated key, big-endian in place (nft
+ * does the same for concatenated intervals: pipapo compares bytes). */
+static void concat_key_to_big_endian(const struct ir_set *s, uint8_t *key)
+{
+	uint32_t off = 0;
+	for (size_t f = 0; f < s->n_key; f++) {
+		uint32_t len = ir_field_desc(s->key[f])->len;
+		if (host_integer(s->key[f]))
+			put_interval_key(key + off, key + off, len, true);
+		off += pad4(len);
+	}
+}
+
 static int set_kelems(const struct ir_set *s, struct kelems *k)
 {
 	if ((s->flags & IR_SET_INTERVAL) && s->n_key == 1)
@@ -617,6 +643,8 @@ static int set_kelems(const struct ir_set *s, struct kelems *k)
 			if (elem_key(s->key, s->n_key, ends, x->key_end, &elen))
 				return -EINVAL;
 			x->has_key_end = true;
+			concat_key_to_big_endian(s, x->key);
+			concat_key_to_big_endian(s, x->key_end);
 		}
 	}
 	return 0;
@@ -875,12 +903,18 @@ static int add_bitwise(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask, 
 
 /* Loads fields one after another in 32-bit register units, as nft does for
  * a concatenation; returns the first register. */
-static int load_concat(struct nftnl_rule *r, const enum ir_field *fields, size_t n)
+static int add_byteorder_hton_reg(struct nftnl_rule *r, uint32_t reg, uint32_t len);
+
+/* Loads fields into consecutive registers; with `hton` (a lookup in a
+ * concatenated interval set) each host-order integer is converted right
+ * after its load, as nft does (netlink_linearize.c, concat keys). */
+static int load_concat(struct nftnl_rule *r, const enum ir_field *fields, size_t n, bool hton)
 {
 	uint32_t units = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t len = ir_field_desc(fields[i])->len;
-		if (load_field(r, fields[i], reg_at(units), len))
+		if (load_field(r, fields[i], reg_at(units), len) ||
+		    (hton && host_integer(fields[i]) && add_byteorder_hton_reg(r, reg_at(units), len)))
 			return -1;
 		units += pad4(len) / 4;
 	}
@@ -904,11 +938,16 @@ static int add_lookup(struct emit *e, struct nftnl_rule *r, size_t set, bool inv
 
 static int add_byteorder_hton(struct nftnl_rule *r, uint32_t len)
 {
+	return add_byteorder_hton_reg(r, NFT_REG_1, len);
+}
+
+static int add_byteorder_hton_reg(struct nftnl_rule *r, uint32_t reg, uint32_t len)
+{
 	struct nftnl_expr *x = nftnl_expr_alloc("byteorder");
 	if (!x)
 		return -1;
-	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_SREG, reg);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_DREG, reg);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_LEN, len);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_SIZE, len);
@@ -1003,7 +1042,7 @@ static int emit_match(struct emit *e, struct nftnl_rule *r, const struct ir_matc
 	case IR_M_LOOKUP:
 		if (m->set >= e->t->n_sets)
 			return -1;
-		return load_concat(r, m->field, nf) ||
+		return load_concat(r, m->field, nf, concat_interval(&e->t->sets[m->set])) ||
 		       (needs_hton(&e->t->sets[m->set]) &&
 			add_byteorder_hton(r, ir_field_desc(m->field[0])->len)) ||
 		       add_lookup(e, r, m->set, m->op == IR_OP_NEQ, -1);
@@ -1187,7 +1226,7 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 		for (size_t i = 0; i < s->n_field; i++)
 			if (!field_ok(s->field[i]))
 				return -1;
-		if (load_concat(r, s->field, s->n_field))
+		if (load_concat(r, s->field, s->n_field, concat_interval(&e->t->sets[s->set])))
 			return -1;
 		if (needs_hton(&e->t->sets[s->set]) &&
 		    add_byteorder_hton(r, ir_field_desc(s->field[0])->len))

@@ -377,7 +377,10 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 	}
 	if (add_counter(r))
 		return -1;
-	if (pr->log && add_log(r, pr->log_prefix ? pr->log_prefix : pr->id, l->o->nflog_group))
+	/* To an NFLOG group the prefix is the rule id, unique per rule, so the
+	 * reader names the rule (its own `log "prefix"` may be shared). */
+	const char *prefix = pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->id;
+	if (pr->log && add_log(r, prefix, l->o->nflog_group))
 		return -1;
 	return 0;
 }
@@ -607,9 +610,13 @@ static int make_blocked_sets(struct lower *l)
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *s = &l->t->sets[idx];
-		s->key[0] = sets[i].f;
-		s->n_key = 1;
-		s->flags = IR_SET_TIMEOUT | IR_SET_DYNAMIC;
+		/* meta mark . address, both ranges: a tenant's entry covers its
+		 * mark's range (policy/tenant.h), a global one every mark; the
+		 * address is a prefix (appliance/txn.h) */
+		s->key[0] = IR_META_MARK;
+		s->key[1] = sets[i].f;
+		s->n_key = 2;
+		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
 		snprintf(s->comment, sizeof(s->comment), "dynamic block list (hvgate block)");
 	}
 	return 0;
@@ -623,7 +630,7 @@ static size_t find_set(const struct ir_table *t, const char *name)
 	return (size_t)-1;
 }
 
-/* meta nfproto ipvX ip[6] saddr|daddr @blockedX counter drop */
+/* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
 static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 {
 	static const struct {
@@ -641,7 +648,9 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 			if (!m)
 				return -1;
 			m->kind = IR_M_LOOKUP;
-			m->field[0] = dir ? fams[i].daddr : fams[i].saddr;
+			m->field[0] = IR_META_MARK;
+			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
+			m->n_field = 2;
 			m->set = find_set(l->t, fams[i].set);
 			if (add_counter(r))
 				return -1;
@@ -716,6 +725,40 @@ static int local_glue(struct lower *l, const char *chain, enum ir_field ifname)
 	return 0;
 }
 
+/* DHCPv6 client port (RFC 8415 section 7.2). */
+#define DHCPV6_CLIENT_PORT 546
+
+/* Replies to the appliance's own DHCPv6 client (the image asks on eth0 and
+ * eth1): its Solicit goes to the multicast ff02::1:2 and the answer comes
+ * from the server's (or relay's) own address to the client's link-local
+ * address (RFC 8415 section 18.3), a pair conntrack cannot match with the
+ * request, so the ct lookup does not let it through. Only link-local
+ * destinations: nothing routed reaches it. DHCPv4 needs no such rule: its
+ * clients take the first answers on packet sockets, before the firewall,
+ * and renew by unicast, which conntrack tracks. */
+static int dhcpv6_client_glue(struct lower *l, const char *chain)
+{
+	static const uint8_t link_local[16] = { 0xfe, 0x80 };
+	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DHCPV6);
+	struct ir_match *m;
+
+	/* The destination port only: nft merges a sport and a dport match
+	 * into one 4-byte compare, which the netlink backend would not
+	 * (tests/net/backend_agree.sh compares them); only the client listens
+	 * on port 546 of a link-local address anyway. */
+	if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6)) || !(m = ir_match_add(r)))
+		return -1;
+	m->kind = IR_M_PREFIX;
+	m->field[0] = IR_IP6_DADDR;
+	m->value = ir_value_addr(link_local, AF_INET6);
+	m->prefix_len = 10;
+	if (!add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_UDP)) ||
+	    !add_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT)) || add_counter(r))
+		return -1;
+	set_verdict(r, IR_V_ACCEPT, NULL);
+	return 0;
+}
+
 static int make_glue(struct lower *l)
 {
 	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, NF_IP_PRI_FILTER,
@@ -734,7 +777,7 @@ static int make_glue(struct lower *l)
 	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
 	    blocked_rules(l, POLICY_CHAIN_INPUT, false) || inspect_jump(l, POLICY_CHAIN_INPUT) ||
 	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
-	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME))
+	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME) || dhcpv6_client_glue(l, POLICY_CHAIN_INPUT))
 		return -1;
 	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
 	if (!r || add_counter(r))

@@ -37,6 +37,7 @@
 #define POLICY_COMMENT_CT_INVALID "builtin:ct-invalid"
 #define POLICY_COMMENT_LOOPBACK "builtin:loopback"
 #define POLICY_COMMENT_ND "builtin:ipv6-nd"
+#define POLICY_COMMENT_DHCPV6 "builtin:dhcpv6-client"
 #define POLICY_COMMENT_DISPATCH "builtin:dispatch"
 #define POLICY_COMMENT_DEFAULT_BUILTIN "default:builtin"
 #define POLICY_COMMENT_INSPECT "builtin:inspect"

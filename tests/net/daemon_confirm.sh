@@ -5,7 +5,7 @@
 #  - confirmed: the new one stays past the deadline;
 #  - daemon killed (-9) while pending: reverted at restart once the deadline
 #    has passed, and re-armed when it has not;
-#  - someone else changes the ruleset: commit is refused, `commit force` works.
+#  - someone else changes table inet hvgate: commit is refused, `commit force` works.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/lib/daemon.sh
@@ -88,6 +88,7 @@ wait_for 6 sh -c "! ip netns exec $LAB-fw nft list ruleset | grep -q 'dport 8080
 # Generation guard: a change by someone else is detected, not overwritten.
 expect load-for-guard hv load "$LAB_TMP/new.hvp"
 at fw nft add table inet intruder
+at fw nft add chain inet hvgate intruder
 hv commit > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "changed outside hvgated" "$LAB_TMP/out" && pass genid-guard-refuses \
 	|| fail genid-guard-refuses "rc=$rc $(cat "$LAB_TMP/out")"

@@ -49,7 +49,8 @@ for f in conf/policies/*.hvp conf/policies/examples/*.hvp tests/net/emit_nft/*.h
 done
 
 # The daemon's block list: elements with a timeout go into the applied set.
-expect "blocked4-add" at nft nft add element inet hvgate blocked4 '{ 192.0.2.9 timeout 60s }'
+expect "blocked4-add" at nft nft add element inet hvgate blocked4 '{ 0-0xffffffff . 192.0.2.9 timeout 60s }'
+expect "blocked4-add-tenant-prefix" at nft nft add element inet hvgate blocked4 '{ 0x10000-0x1ffff . 10.0.0.0/28 timeout 60s }'
 
 # Generated: 10,000 rules with 10 addresses each (100,000 addresses) between
 # a few zones, plus services; awk keeps it fast and bounded.

@@ -529,6 +529,67 @@ static void verdict(struct ir_rule *r, enum ir_verdict_kind k, const char *chain
 		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", chain);
 }
 
+/* The block lists' shape: meta mark . ip saddr with intervals. The mark is
+ * host order: the lookup converts it (byteorder right after its load) and
+ * the element keeps it big-endian, as nft does for concatenated intervals. */
+START_TEST(test_concat_interval_host_order)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *c = ir_chain_add(t, "forward");
+	c->hook = IR_HOOK_FORWARD;
+	const enum ir_field key[2] = { IR_META_MARK, IR_IP_SADDR };
+	size_t si;
+	struct ir_set *s = new_set(t, "blocked4", IR_SET_INTERVAL | IR_SET_TIMEOUT, &si, key, 2);
+	struct ir_set_elem *e = ir_set_elem_add(s);
+	e->key[0] = ir_value_u32(0x10000);
+	e->key_end[0] = ir_value_u32(0x1ffff);
+	e->key[1] = v4(10, 0, 0, 0);
+	e->key_end[1] = v4(10, 0, 0, 15);
+	struct ir_rule *r = ir_rule_add(&t->chains[0]);
+	nfproto(r, NFPROTO_IPV4);
+	lookup(r, si, key, 2);
+	verdict(r, IR_V_DROP, NULL);
+	struct policy_nftnl_batch *b = build(t, NULL);
+	struct msgs m;
+	collect(b, &m);
+	bool saw_rule = false, saw_elem = false;
+	for (size_t i = 0; i < m.n; i++) {
+		if (nft_type(m.v[i]) == NFT_MSG_NEWRULE) {
+			struct expr_names x;
+			struct nftnl_rule *nr = parse_rule(m.v[i], &x);
+			const char *want[] = { "meta", "cmp", "meta", "byteorder", "payload", "lookup", "immediate" };
+			ck_assert_uint_eq(x.n, 7);
+			for (size_t k = 0; k < 7; k++)
+				ck_assert_str_eq(x.names[k], want[k]);
+			nftnl_rule_free(nr);
+			saw_rule = true;
+		} else if (nft_type(m.v[i]) == NFT_MSG_NEWSETELEM) {
+			struct nftnl_set *ns = nftnl_set_alloc();
+			ck_assert_int_eq(nftnl_set_elems_nlmsg_parse(m.v[i], ns), 0);
+			struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(ns);
+			struct nftnl_set_elem *ne = nftnl_set_elems_iter_next(it);
+			ck_assert_ptr_nonnull(ne);
+			uint32_t klen, elen;
+			const uint8_t *k = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_KEY, &klen);
+			const uint8_t *end = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_KEY_END, &elen);
+			const uint8_t want_k[8] = { 0, 1, 0, 0, 10, 0, 0, 0 };
+			const uint8_t want_end[8] = { 0, 1, 0xff, 0xff, 10, 0, 0, 15 };
+			ck_assert_uint_eq(klen, 8);
+			ck_assert_uint_eq(elen, 8);
+			ck_assert_mem_eq(k, want_k, 8);
+			ck_assert_mem_eq(end, want_end, 8);
+			nftnl_set_elems_iter_destroy(it);
+			nftnl_set_free(ns);
+			saw_elem = true;
+		}
+	}
+	ck_assert(saw_rule && saw_elem);
+	free(m.iov);
+	policy_nftnl_batch_free(b);
+	ir_table_free(t);
+}
+END_TEST
+
 static struct ir_table *corpus_filter(void)
 {
 	struct ir_table *t = ir_table_new(NULL);
@@ -1059,6 +1120,7 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("batch");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_message_sequence);
+	tcase_add_test(tc, test_concat_interval_host_order);
 	tcase_add_test(tc, test_origin_of_rule);
 	tcase_add_test(tc, test_genid_and_check_mode);
 	tcase_add_test(tc, test_interval_encoding);

@@ -75,8 +75,11 @@ START_TEST(test_glue)
 	const struct ir_set *b6 = set_named(t, POLICY_SET_BLOCKED6);
 	ck_assert_ptr_nonnull(b4);
 	ck_assert_ptr_nonnull(b6);
-	ck_assert_uint_eq(b4->flags, IR_SET_TIMEOUT | IR_SET_DYNAMIC);
-	ck_assert_int_eq(b6->key[0], IR_IP6_SADDR);
+	/* scoped by the mark's range (tenants), prefixes: concatenated intervals */
+	ck_assert_uint_eq(b4->flags, IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC);
+	ck_assert_uint_eq(b6->n_key, 2);
+	ck_assert_int_eq(b6->key[0], IR_META_MARK);
+	ck_assert_int_eq(b6->key[1], IR_IP6_SADDR);
 	const struct ir_chain *fwd = chain(t, POLICY_CHAIN_FORWARD);
 	ck_assert_int_eq(fwd->hook, IR_HOOK_FORWARD);
 	ck_assert_int_eq(fwd->policy, IR_V_DROP);
@@ -102,6 +105,19 @@ START_TEST(test_glue)
 	const struct ir_chain *in = chain(t, POLICY_CHAIN_INPUT);
 	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_LOOPBACK), 1);
 	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_ND), 1);
+	/* the appliance's own DHCPv6 answers: udp port 546 of a link-local address */
+	ck_assert_uint_eq(irtest_count_comment(in, POLICY_COMMENT_DHCPV6), 1);
+	for (size_t i = 0; i < in->n_rules; i++) {
+		const struct ir_rule *r = &in->rules[i];
+		if (strcmp(r->comment, POLICY_COMMENT_DHCPV6))
+			continue;
+		ck_assert_int_eq(r->verdict.kind, IR_V_ACCEPT);
+		ck_assert_int_eq(irtest_match(r, IR_TH_DPORT)->value.data[1], 546 & 0xff);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->kind, IR_M_PREFIX);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->prefix_len, 10);
+		ck_assert_int_eq(irtest_match(r, IR_IP6_DADDR)->value.data[0], 0xfe);
+		ck_assert_ptr_nonnull(irtest_match(r, IR_META_NFPROTO));
+	}
 	ck_assert_int_eq(chain(t, POLICY_CHAIN_OUTPUT)->policy, IR_V_ACCEPT);
 	irtest_done(t);
 }
@@ -299,9 +315,18 @@ START_TEST(test_log_and_limit)
 	ck_assert_int_eq(r->stmts[0].kind, IR_S_LIMIT);
 	ck_assert_int_eq(r->stmts[1].kind, IR_S_COUNTER);
 	r = &c->rules[1];
-	ck_assert_str_eq(irtest_stmt(r, IR_S_LOG)->log_prefix, "bad");
+	/* to an NFLOG group the prefix is the rule id even with a log text,
+	 * so that the daemon names this rule and not another with that text */
+	ck_assert_str_eq(irtest_stmt(r, IR_S_LOG)->log_prefix, r->comment);
 	ck_assert_uint_eq(irtest_stmt(r, IR_S_LIMIT)->burst, 9);
 	ck_assert_int_eq(irtest_stmt(r, IR_S_LIMIT)->unit, IR_PER_SECOND);
+	irtest_done(t);
+	/* to the kernel log the text stays */
+	o.nflog_group = -1;
+	t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "block from a to b log \"bad\"\n", &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_LOG)->log_prefix, "bad");
 	irtest_done(t);
 }
 END_TEST
