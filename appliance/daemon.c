@@ -198,6 +198,13 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "segments_dropped", st.segments_dropped);
 		json_kv_uint(r, "malformed", st.malformed);
 		json_kv_uint(r, "ct_unknown", st.ct_unknown);
+		json_kv_uint(r, "urgent", st.urgent);
+		json_kv_uint(r, "bad_end", st.bad_end);
+		json_kv_uint(r, "conflicts", st.conflicts);
+		json_kv_uint(r, "suspect", st.suspect);
+		json_kv_uint(r, "syn_data", st.syn_data);
+		json_kv_uint(r, "midstream", st.midstream);
+		json_kv_uint(r, "ext_headers", st.ext_headers);
 		json_kv_uint(r, "table_full", st.table_full);
 		json_kv_uint(r, "events_lost", st.events_lost);
 		json_kv_uint(r, "verdict_errors", st.verdict_errors);
@@ -797,6 +804,20 @@ static void write_metrics(void *ctx, FILE *out)
 			(unsigned long long)st.table_full,
 			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
 			(unsigned long long)st.events_lost);
+		fprintf(out,
+			"# HELP hvgate_fastpath_normalised_total TCP packets the fast path dropped rather than let walk around its judgement, by cause.\n"
+			"# TYPE hvgate_fastpath_normalised_total counter\n"
+			"hvgate_fastpath_normalised_total{cause=\"urgent\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"bad_end\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"conflict\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"suspect\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"syn_data\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"midstream\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"ext_headers\"} %llu\n",
+			(unsigned long long)st.urgent, (unsigned long long)st.bad_end,
+			(unsigned long long)st.conflicts, (unsigned long long)st.suspect,
+			(unsigned long long)st.syn_data, (unsigned long long)st.midstream,
+			(unsigned long long)st.ext_headers);
 	}
 	vpnmgr_metrics(d->vpn, out);
 }

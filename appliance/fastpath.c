@@ -511,20 +511,14 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 /* The first packet of an inspect rule's new flow (it came on the rule's
  * own queue block) whose connection conntrack cannot show yet: it is not
  * confirmed until the packet goes on. The queue names the rule; the packet
- * is judged alone, in a table emptied after it (the connection's later
- * packets come with their labels and are judged as a flow). No label can
- * be set on it, so a cleared flow's next packets come here again and a
- * blocked flow dies with its dropped first packet. */
+ * is judged alone (fp_judge_first; the connection's later packets come
+ * with their labels and are judged as a flow). No label can be set on it,
+ * so a cleared flow's next packets come here again and a blocked flow dies
+ * with its dropped first packet. */
 static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
                                    struct fp_event *ev, bool *has_event)
 {
-	uint8_t labels[FP_LABEL_BYTES];
-	struct fp_stats scratch = {0};
-	fp_labels_pending(labels, rule);
-	enum fp_verdict v =
-	    fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev, has_event);
-	fp_flows_expire(w->first, FP_IDLE_SECONDS, &scratch);
-	return v;
+	return fp_judge_first(w->first, w->rules->rs, rule, pkt, len, &w->stats, ev, has_event);
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
@@ -544,11 +538,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		v = judge_first(w, rule, pkt, len, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
 	} else if (rc) {
-		/* Nothing to judge by: let it through (fail-open). */
-		w->stats.packets++;
-		w->stats.bytes += len;
-		w->stats.ct_unknown++;
-		v = FP_CONTINUE;
+		/* Nothing to judge by: it passes (fail-open), unless the parser
+		 * cannot walk it (then nobody could judge it). */
+		v = fp_judge_unknown(pkt, len, &w->stats);
 	} else {
 		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
 		             &w->stats, &ev, &has_event);

@@ -9,7 +9,8 @@
  *
  * Error convention: constructors return NULL (with a message in `err` where
  * one is taken); fp_judge cannot fail, it counts what it could not judge in
- * struct fp_stats and fails open (FP_CONTINUE or FP_DONE).
+ * struct fp_stats: a packet it cannot parse is dropped (FP_DROP_SEGMENT),
+ * one it has no rule or room for passes (FP_DONE).
  */
 #ifndef HVGATE_APPLIANCE_INSPECT_H
 #define HVGATE_APPLIANCE_INSPECT_H
@@ -60,6 +61,14 @@ struct fp_stats {
 	uint64_t events_lost;      /* fast path: event ring full */
 	uint64_t verdict_errors;   /* fast path: the kernel refused a verdict or label */
 	uint64_t ct_unknown;       /* fast path: no conntrack id or labels for the packet */
+	/* TCP normalisation (docs/fastpath.md): packets dropped because ... */
+	uint64_t urgent;      /* ... they carry the URG flag */
+	uint64_t bad_end;     /* ... a FIN or RST not at the stream's end */
+	uint64_t conflicts;   /* ... a copy's bytes differ from those judged */
+	uint64_t suspect;     /* ... the receiver would discard them (no ACK, old timestamp, TTL) */
+	uint64_t syn_data;    /* ... a SYN carries data */
+	uint64_t midstream;   /* ... a new flow that does not start with a SYN */
+	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
 };
 
 /* What a deciding match reports (every match that matches decides). */
@@ -108,6 +117,20 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
                          const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
                          uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+
+/* Judges the first packet of inspect rule `rule`'s new flow, one whose
+ * connection conntrack cannot show yet (it came on the rule's own queue
+ * block), alone in `scratch` (a table of one, emptied after the packet):
+ * a TCP packet other than a SYN is dropped (a connection picked up in its
+ * middle), the rest as fp_judge does. */
+enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset *rs, unsigned rule,
+                               const uint8_t *pkt, size_t len, struct fp_stats *st,
+                               struct fp_event *ev, bool *has_event);
+/* A packet of an inspected flow whose connection could not be found:
+ * FP_DROP_SEGMENT for one the parser cannot walk (malformed, too many
+ * IPv6 extension headers), else FP_CONTINUE (counted as ct_unknown, or a
+ * fragment). */
+enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats *st);
 
 /* The addresses, protocol and ports of a packet (conntrack's tuple of the
  * direction it travels). 0, or -EINVAL for a malformed packet, a fragment
