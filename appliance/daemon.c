@@ -205,6 +205,8 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "syn_data", st.syn_data);
 		json_kv_uint(r, "midstream", st.midstream);
 		json_kv_uint(r, "ext_headers", st.ext_headers);
+		json_kv_uint(r, "resets_sent", st.resets_sent);
+		json_kv_uint(r, "resets_failed", st.resets_failed);
 		json_kv_uint(r, "table_full", st.table_full);
 		json_kv_uint(r, "events_lost", st.events_lost);
 		json_kv_uint(r, "verdict_errors", st.verdict_errors);
@@ -818,6 +820,12 @@ static void write_metrics(void *ctx, FILE *out)
 			(unsigned long long)st.conflicts, (unsigned long long)st.suspect,
 			(unsigned long long)st.syn_data, (unsigned long long)st.midstream,
 			(unsigned long long)st.ext_headers);
+		fprintf(out,
+			"# HELP hvgate_fastpath_resets_total TCP resets sent to the ends of blocked flows.\n"
+			"# TYPE hvgate_fastpath_resets_total counter\n"
+			"hvgate_fastpath_resets_total{result=\"sent\"} %llu\n"
+			"hvgate_fastpath_resets_total{result=\"failed\"} %llu\n",
+			(unsigned long long)st.resets_sent, (unsigned long long)st.resets_failed);
 	}
 	vpnmgr_metrics(d->vpn, out);
 }

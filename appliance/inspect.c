@@ -442,6 +442,7 @@ struct packet {
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	uint8_t tcp_flags;
+	uint32_t ack;      /* the acknowledgement number */
 	uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
 	bool signed_opt;   /* a TCP-MD5 or TCP-AO option: the judge cannot check it */
 	bool has_ts;
@@ -515,6 +516,7 @@ static enum parse_result parse_l4(struct packet *pk, const uint8_t *l4, size_t l
 	pk->sport = get16(l4);
 	pk->dport = get16(l4 + 2);
 	pk->seq = get32(l4 + 4);
+	pk->ack = get32(l4 + 8);
 	pk->tcp_flags = l4[13];
 	parse_tcp_options(pk, l4 + TCP_MIN_HDR, doff - TCP_MIN_HDR);
 	pk->payload = l4 + doff;
@@ -644,6 +646,7 @@ static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
 	memcpy(ev->dst, pk->dst, sizeof(ev->dst));
 	ev->sport = pk->sport;
 	ev->dport = pk->dport;
+	ev->tcp_ack = pk->ack;
 }
 
 /* The index of the first match of r that matches text, or -1. A match that
@@ -668,6 +671,7 @@ struct judge {
 	uint32_t ct_id;
 	unsigned rule_no;
 	uint64_t now;
+	uint32_t next_seq; /* TCP: the flow's next byte before this segment */
 	struct fp_stats *st;
 	struct fp_event *ev;
 	bool *has_event;
@@ -688,6 +692,7 @@ static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, 
 		return FP_CONTINUE;
 	if (j->ev) {
 		fill_event(j->ev, j->ct_id, j->rule_no, r, (size_t)mi, j->pk);
+		j->ev->tcp_next_seq = j->next_seq;
 		if (j->has_event)
 			*j->has_event = true;
 	}
@@ -843,6 +848,7 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 		j->st->table_full++;
 		return FP_DONE;
 	}
+	j->next_seq = f->next_seq;
 	switch (tcp_append(f, j->pk, &new_data)) {
 	case APPEND_OK:
 		break;
@@ -1060,4 +1066,91 @@ enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats
 		st->ct_unknown++;
 		return FP_CONTINUE;
 	}
+}
+
+/* ---- resets ---- */
+
+#define IPV4_DEFAULT_TTL 64 /* RFC 1700; Linux's net.ipv4.ip_default_ttl */
+#define IPV4_FLAG_DF     0x4000
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* RFC 1071: the ones' complement sum of 16-bit words. */
+static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += get16(p + i);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* One reset from src:sport to dst:dport with seq and ack. */
+static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const uint8_t *dst,
+                          uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	size_t ip = family == AF_INET ? IPV4_MIN_HDR : IPV6_HDR;
+	uint8_t *t = out + ip;
+	uint32_t sum;
+
+	memset(out, 0, ip + TCP_MIN_HDR);
+	if (family == AF_INET) {
+		out[0] = 0x45;
+		put16(out + 2, (uint16_t)(ip + TCP_MIN_HDR));
+		put16(out + 6, IPV4_FLAG_DF);
+		out[8] = IPV4_DEFAULT_TTL;
+		out[9] = IPPROTO_TCP;
+		memcpy(out + 12, src, 4);
+		memcpy(out + 16, dst, 4);
+		put16(out + 10, fold(sum16(0, out, IPV4_MIN_HDR)));
+	} else {
+		out[0] = 0x60;
+		put16(out + 4, TCP_MIN_HDR);
+		out[6] = IPPROTO_TCP;
+		out[7] = IPV4_DEFAULT_TTL;
+		memcpy(out + 8, src, 16);
+		memcpy(out + 24, dst, 16);
+	}
+	put16(t, sport);
+	put16(t + 2, dport);
+	put32(t + 4, seq);
+	put32(t + 8, ack);
+	t[12] = (TCP_MIN_HDR / 4) << 4;
+	t[13] = TCP_RST | TCP_ACK;
+	/* RFC 9293 section 3.1 / RFC 8200 section 8.1: the pseudo-header */
+	sum = sum16(0, src, alen);
+	sum = sum16(sum, dst, alen);
+	sum += IPPROTO_TCP + TCP_MIN_HDR;
+	sum = sum16(sum, t, TCP_MIN_HDR);
+	put16(t + 16, fold(sum));
+	return ip + TCP_MIN_HDR;
+}
+
+int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
+                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender)
+{
+	if (ev->protocol != IPPROTO_TCP || (ev->family != AF_INET && ev->family != AF_INET6))
+		return -EINVAL;
+	*len_receiver = build_reset(to_receiver, ev->family, ev->src, ev->dst, ev->sport, ev->dport,
+	                            ev->tcp_next_seq, ev->tcp_ack);
+	*len_sender = build_reset(to_sender, ev->family, ev->dst, ev->src, ev->dport, ev->sport,
+	                          ev->tcp_ack, ev->tcp_next_seq);
+	return 0;
 }

@@ -69,6 +69,8 @@ struct fp_stats {
 	uint64_t syn_data;    /* ... a SYN carries data */
 	uint64_t midstream;   /* ... a new flow that does not start with a SYN */
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
+	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
+	uint64_t resets_failed; /* fast path: resets the kernel did not take */
 };
 
 /* What a deciding match reports (every match that matches decides). */
@@ -84,6 +86,10 @@ struct fp_event {
 	uint8_t protocol;                   /* IPPROTO_TCP or IPPROTO_UDP */
 	uint8_t src[16], dst[16];           /* v4: the first 4 bytes */
 	uint16_t sport, dport;
+	/* TCP: the next byte the receiver expects of the sender (the deciding
+	 * segment's first new byte) and the sender's acknowledgement number
+	 * (the next byte the sender expects): where resets are taken. */
+	uint32_t tcp_next_seq, tcp_ack;
 };
 
 struct fp_ruleset;
@@ -131,6 +137,18 @@ enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset
  * IPv6 extension headers), else FP_CONTINUE (counted as ct_unknown, or a
  * fragment). */
 enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats *st);
+
+/* Bytes of one reset that fp_tcp_resets builds (an IPv6 and a TCP header). */
+#define FP_RESET_MAX 60
+/* The two TCP resets that end a flow blocked by `ev` (a TCP event): one to
+ * the flow's receiver as if from its sender, at the next byte the receiver
+ * expects, and one to the sender as if from the receiver, at the byte the
+ * sender acknowledged (RFC 5961 section 3.2: a reset is taken at exactly
+ * that byte). Whole IP packets, checksums filled, into buffers of
+ * FP_RESET_MAX bytes; their lengths in *len_*. 0, or -EINVAL if ev is not
+ * TCP. */
+int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
+                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender);
 
 /* The addresses, protocol and ports of a packet (conntrack's tuple of the
  * direction it travels). 0, or -EINVAL for a malformed packet, a fragment

@@ -169,6 +169,8 @@ static void print_stats(const struct fastpath *fp)
 	json_kv_uint(&b, "syn_data", s.syn_data);
 	json_kv_uint(&b, "midstream", s.midstream);
 	json_kv_uint(&b, "ext_headers", s.ext_headers);
+	json_kv_uint(&b, "resets_sent", s.resets_sent);
+	json_kv_uint(&b, "resets_failed", s.resets_failed);
 	json_obj_end(&b);
 	if (!b.oom)
 		printf("%s\n", b.s);

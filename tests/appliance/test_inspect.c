@@ -1,6 +1,7 @@
 /* The fast path's judgement (appliance/inspect.c): parsing, TCP assembly,
  * UDP, the window, decisions and events, and the table's limits. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <check.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -906,6 +907,84 @@ START_TEST(closed_markers_make_room)
 }
 END_TEST
 
+/* The ones' complement sum of a TCP segment with its pseudo-header: 0xffff
+ * when the checksum in it is right. */
+static uint16_t tcp_sum(const uint8_t *ip, size_t len)
+{
+	bool v4 = ip[0] >> 4 == 4;
+	size_t hl = v4 ? 20 : 40, alen = v4 ? 4 : 16;
+	const uint8_t *src = v4 ? ip + 12 : ip + 8;
+	uint32_t sum = IPPROTO_TCP + (uint32_t)(len - hl);
+	for (size_t i = 0; i < 2 * alen; i += 2)
+		sum += (uint32_t)(src[i] << 8 | src[i + 1]);
+	for (size_t i = hl; i + 1 < len; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+START_TEST(block_resets_both_ends)
+{
+	struct pkt head = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	/* overlaps "UNI": the receiver's next byte is 113, not the segment's 110 */
+	struct pkt rest = tcp4(110, TCP_ACK | TCP_PSH, "UNION SELECT 1");
+	struct fp_event ev;
+	bool has;
+	uint8_t to_receiver[FP_RESET_MAX], to_sender[FP_RESET_MAX];
+	size_t lr, ls;
+
+	rest.b[20 + 8] = 0x00, rest.b[20 + 9] = 0x01, rest.b[20 + 10] = 0x02, rest.b[20 + 11] = 0x03;
+	ck_assert_int_eq(judge(60, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge_ev(labels_tcp, 60, &rest, 100, &ev, &has), FP_BLOCK);
+	ck_assert_uint_eq(ev.tcp_next_seq, 113);
+	ck_assert_uint_eq(ev.tcp_ack, 0x00010203);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), 0);
+	ck_assert_uint_eq(lr, 40);
+	ck_assert_uint_eq(ls, 40);
+	/* to the receiver, from the sender: at the byte it expects */
+	ck_assert_mem_eq(to_receiver + 12, "\x0a\x0a\x01\x02\x0a\x0a\x02\x02", 8);
+	ck_assert_mem_eq(to_receiver + 20, "\x9c\x40\x00\x50", 4);
+	ck_assert_uint_eq(be32(to_receiver + 24), 113);
+	ck_assert_uint_eq(to_receiver[33], TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(tcp_sum(to_receiver, lr), 0xffff);
+	/* the IPv4 header checksum */
+	uint32_t sum = 0;
+	for (size_t i = 0; i < 20; i += 2)
+		sum += (uint32_t)(to_receiver[i] << 8 | to_receiver[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ck_assert_uint_eq(sum, 0xffff);
+	/* to the sender, from the receiver: at the byte the sender acknowledged */
+	ck_assert_mem_eq(to_sender + 12, "\x0a\x0a\x02\x02\x0a\x0a\x01\x02", 8);
+	ck_assert_mem_eq(to_sender + 20, "\x00\x50\x9c\x40", 4);
+	ck_assert_uint_eq(be32(to_sender + 24), 0x00010203);
+	ck_assert_uint_eq(be32(to_sender + 28), 113);
+	ck_assert_uint_eq(tcp_sum(to_sender, ls), 0xffff);
+
+	/* IPv6 */
+	struct pkt a6 = tcp6_ext(7, "x union select");
+	ck_assert_int_eq(judge_ev(labels_tcp, 61, &a6, 100, &ev, &has), FP_BLOCK);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), 0);
+	ck_assert_uint_eq(lr, 60);
+	ck_assert_uint_eq(to_receiver[0] >> 4, 6);
+	ck_assert_uint_eq(to_receiver[6], IPPROTO_TCP);
+	ck_assert_uint_eq(be32(to_receiver + 40 + 4), 7);
+	ck_assert_uint_eq(tcp_sum(to_receiver, lr), 0xffff);
+	ck_assert_uint_eq(tcp_sum(to_sender, ls), 0xffff);
+
+	/* UDP: nothing to reset */
+	struct pkt u = udp4("evil");
+	ck_assert_int_eq(judge_ev(labels_udp, 62, &u, 100, &ev, &has), FP_BLOCK);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
@@ -933,6 +1012,7 @@ int main(void)
 	tcase_add_test(tc, data_after_the_end_is_dropped);
 	tcase_add_test(tc, first_packet_must_be_a_syn);
 	tcase_add_test(tc, unknown_connection_unparsable_is_dropped);
+	tcase_add_test(tc, block_resets_both_ends);
 	tcase_add_test(tc, gap_is_dropped_then_in_order_passes);
 	tcase_add_test(tc, sequence_wraps);
 	tcase_add_test(tc, window_bytes_then_done);

@@ -3,7 +3,8 @@
 # `inspect` rules send their flows' first bytes to user space, where the
 # content expressions decide. A request with "UNION SELECT" never reaches
 # the server, the flow's later packets are dropped in the kernel and the
-# event names the rule; a benign request is answered; a `pass content` match
+# event names the rule, and both ends of the flow are reset; a benign
+# request is answered; a `pass content` match
 # clears a flow at once; a flow longer than the inspection window is cleared
 # and its later packets stay in the kernel; UDP datagrams are judged one by
 # one; traffic of rules without inspect never goes to user space; over IPv6
@@ -57,12 +58,8 @@ r=$(ask 10.10.2.2 'GET /index.html'); [ "$r" = 'got GET /index.html' ] && pass b
 	fail benign-v4-answered "got '$r'"
 r=$(ask fd00:10:2::2 'GET /about'); [ "$r" = 'got GET /about' ] && pass benign-v6-answered ||
 	fail benign-v6-answered "got '$r'"
-before=$(blocked_drops)
 r=$(ask 10.10.2.2 'GET /item?id=1 UnIoN   SeLeCt password FROM users'); [ -z "$r" ] && pass sqli-v4-blocked ||
 	fail sqli-v4-blocked "the server answered '$r'"
-after=$(blocked_drops)
-[ "$after" -gt "$before" ] && pass "blocked-flow-dropped-in-kernel($((after - before)) packets)" ||
-	fail blocked-flow-dropped-in-kernel "counter $before -> $after"
 if wait_for 3 grep -q '"prefix":"sqli"' "$DAEMON_EVENTS"; then
 	line=$(grep '"prefix":"sqli"' "$DAEMON_EVENTS" | head -1)
 	echo "$line" | grep -q "\"rule\":\"$POL:3:" && echo "$line" | grep -q '"verdict":"block"' &&
@@ -74,6 +71,36 @@ fi
 r=$(ask fd00:10:2::2 'POST /q union select 1'); [ -z "$r" ] && pass sqli-v6-blocked || fail sqli-v6-blocked "answered '$r'"
 r=$(ask 10.10.2.2 'GET /fine'); [ "$r" = 'got GET /fine' ] && pass benign-after-block-answered ||
 	fail benign-after-block-answered "got '$r'"
+
+# --- a blocked flow ends at both ends: a reset each way ---------------------
+# The client's recv ends with ECONNRESET at once (not after its
+# retransmissions give up), and the server holds no connection of the
+# blocked requests.
+cat > "$LAB_TMP/reset.py" <<'EOF'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 8000), timeout=5)
+t = time.time()
+s.sendall(b"GET /?id=1 union select 1\n")
+try:
+    out = "eof" if not s.recv(100) else "data"
+except ConnectionResetError:
+    out = "reset"
+except socket.timeout:
+    out = "timeout"
+print(out, round(time.time() - t, 1))
+EOF
+for a in 10.10.2.2 fd00:10:2::2; do
+	r=$(at client timeout 10 python3 "$LAB_TMP/reset.py" "$a" 2>&1)
+	case "$r" in
+	"reset "[0-2].*) pass "blocked-client-reset($a: $r s)" ;;
+	*) fail "blocked-client-reset($a)" "got '$r'" ;;
+	esac
+done
+if wait_for 5 sh -c "[ -z \"\$(ip netns exec $LAB-server ss -Htn state established '( sport = :8000 )')\" ]"; then
+	pass blocked-server-side-reset
+else
+	fail blocked-server-side-reset "$(at server ss -Htn state established '( sport = :8000 )' | head -3)"
+fi
 
 # --- a pass match clears the flow: its later data is not queued ------------
 q0=$(queued)
@@ -100,11 +127,16 @@ r=$(echo 'hello dns' | at client timeout 3 socat -T 2 - UDP:10.10.2.2:53 2>/dev/
 r=$(echo 'some evil payload' | at client timeout 3 socat -T 2 - UDP:10.10.2.2:53 2>/dev/null)
 [ -z "$r" ] && pass udp-evil-dropped || fail udp-evil-dropped "echoed '$r'"
 # one flow: its first datagram passes; an evil one later blocks the flow,
-# so what follows it is dropped too
+# so what follows it is dropped too, by the kernel (a blocked TCP flow is
+# reset instead, above: its ends send nothing more)
+before=$(blocked_drops)
 r=$( (echo 'first fine'; sleep 0.5; echo 'then evil'; sleep 0.5; echo 'last fine') |
 	at client timeout 4 socat -T 2 - UDP:[fd00:10:2::2]:53 2>/dev/null | tr '\n' '|')
+after=$(blocked_drops)
 [ "$r" = 'first fine|' ] && pass udp-v6-flow-blocked-from-evil-datagram ||
 	fail udp-v6-flow-blocked-from-evil-datagram "echoed '$r'"
+[ "$after" -gt "$before" ] && pass "blocked-flow-dropped-in-kernel($((after - before)) packets)" ||
+	fail blocked-flow-dropped-in-kernel "counter $before -> $after"
 
 # --- a rule without inspect never reaches user space ----------------------
 q0=$(queued)
