@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@ struct worker {
 	struct mnl_socket *nl;   /* the queue */
 	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
 	uint32_t portid, ct_portid, ct_seq;
+	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
 	pthread_mutex_t stats_lock;
@@ -257,6 +260,57 @@ static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 	return nl;
 }
 
+/* A raw socket of the namespace that sends whole IP packets (IPPROTO_RAW:
+ * the header is ours, its source address too). -1 on failure. */
+static int raw_open(const char *netns, int family)
+{
+	int saved;
+	if (nftio_netns_enter(netns, &saved))
+		return -1;
+	int fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (nftio_netns_leave(saved))
+		abort(); /* still in the target namespace: never go on from there */
+	return fd;
+}
+
+/* A blocked TCP flow ends at both ends at once (a reset each way) instead
+ * of its sender retransmitting into the drop rule until it gives up. The
+ * resets go out from this host, as if each came from the other end. */
+static void send_resets(struct worker *w, const struct fp_event *ev)
+{
+	uint8_t rst[2][FP_RESET_MAX];
+	size_t len[2];
+	int fd = ev->family == AF_INET ? w->raw4 : w->raw6;
+
+	if (fd < 0 || fp_tcp_resets(ev, rst[0], &len[0], rst[1], &len[1]))
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_storage to = {0};
+		socklen_t tolen;
+		const uint8_t *dst = i == 0 ? ev->dst : ev->src;
+		if (ev->family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&to;
+			a->sin_family = AF_INET;
+			memcpy(&a->sin_addr, dst, 4);
+			tolen = sizeof(*a);
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
+			a->sin6_family = AF_INET6;
+			memcpy(&a->sin6_addr, dst, 16);
+			tolen = sizeof(*a);
+		}
+		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0) {
+			pthread_mutex_lock(&w->stats_lock);
+			w->stats.resets_failed++;
+			pthread_mutex_unlock(&w->stats_lock);
+		} else {
+			pthread_mutex_lock(&w->stats_lock);
+			w->stats.resets_sent++;
+			pthread_mutex_unlock(&w->stats_lock);
+		}
+	}
+}
+
 /* ---- conntrack over ctnetlink (kernels without the queue's ct glue) ---- */
 
 static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct fp_tuple *t, bool reverse)
@@ -282,8 +336,15 @@ static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct fp_tuple
 	mnl_attr_nest_end(nlh, tuple);
 }
 
+/* A conntrack request (headers, a tuple of two addresses, protocol and
+ * ports, a zone, labels and mask) takes under 200 bytes. */
+#define CT_REQUEST_SIZE 256
+
+/* A conntrack request in buf, zeroed first: attribute and struct padding
+ * is sent too, and buf last held the kernel's previous answer. */
 static struct nlmsghdr *ct_msg(struct worker *w, uint8_t *buf, uint16_t type, int family)
 {
+	memset(buf, 0, CT_REQUEST_SIZE);
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
@@ -557,6 +618,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		count_verdict_error(w);
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
+	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP)
+		send_resets(w, &ev);
 }
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
@@ -636,6 +699,10 @@ static void worker_close(struct worker *w)
 	}
 	if (w->ctnl)
 		mnl_socket_close(w->ctnl);
+	if (w->raw4 >= 0)
+		close(w->raw4);
+	if (w->raw6 >= 0)
+		close(w->raw6);
 	fp_flows_free(w->flows);
 	fp_flows_free(w->first);
 	free(w->buf);
@@ -648,6 +715,9 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->fp = fp;
 	w->queue = queue;
 	pthread_mutex_init(&w->stats_lock, NULL);
+	/* without them a blocked flow still ends, its ends time out */
+	w->raw4 = raw_open(netns, AF_INET);
+	w->raw6 = raw_open(netns, AF_INET6);
 	w->buf = malloc(RECV_BUF_SIZE);
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
@@ -702,6 +772,8 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 		fastpath_stop(fp);
 		return -ENOMEM;
 	}
+	for (unsigned i = 0; i < workers; i++)
+		fp->workers[i].raw4 = fp->workers[i].raw6 = -1;
 	/* An empty ruleset: every label names an unknown rule, flows clear. */
 	struct policy none = {0};
 	char err[64];
