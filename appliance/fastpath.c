@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -64,6 +65,9 @@ struct worker {
 struct fastpath {
 	struct worker *workers;
 	unsigned n_workers;
+	unsigned flags; /* FASTPATH_FAIL_CLOSED */
+	char *netns;    /* NULL: the current namespace */
+	uint16_t queue; /* the first */
 	atomic_int stop;
 	pthread_mutex_t rules_lock;
 	struct rules_ref *current;
@@ -475,9 +479,11 @@ static struct nlmsghdr *config_msg(uint8_t *buf, uint16_t queue, uint8_t cmd, ui
 	return nlh;
 }
 
-static uint32_t bind_flags(bool glue)
+static uint32_t bind_flags(const struct worker *w, bool glue)
 {
-	return NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (glue ? NFQA_CFG_F_CONNTRACK : 0);
+	bool fail_open = !(w->fp->flags & FASTPATH_FAIL_CLOSED);
+	return (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0) | NFQA_CFG_F_GSO |
+	       (glue ? NFQA_CFG_F_CONNTRACK : 0);
 }
 
 static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
@@ -493,11 +499,11 @@ static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
 
 static int queue_bind(struct worker *w)
 {
-	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(true));
+	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(w, true));
 
 	w->glue = !rc;
 	if (rc == -EOPNOTSUPP)
-		rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(false));
+		rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(w, false));
 	return rc;
 }
 
@@ -518,7 +524,7 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	for (; w->blocks < blocks; w->blocks++) {
 		uint8_t buf[VERDICT_BUF_SIZE];
 		struct nlmsghdr *nlh = config_msg(buf, block_queue(w, w->blocks), NFQNL_CFG_CMD_BIND,
-						  bind_flags(w->glue));
+						  bind_flags(w, w->glue));
 		if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
 			count_verdict_error(w);
 			return; /* tried again on the next round */
@@ -753,10 +759,12 @@ void fastpath_stop(struct fastpath *fp)
 	pthread_mutex_destroy(&fp->events_lock);
 	if (fp->event_fd >= 0)
 		close(fp->event_fd);
+	free(fp->netns);
 	free(fp);
 }
 
-int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers)
+int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue,
+                         unsigned workers, unsigned flags)
 {
 	*out = NULL;
 	if (!workers || workers > FASTPATH_MAX_WORKERS || queue + workers - 1 > UINT16_MAX)
@@ -768,7 +776,10 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 	pthread_mutex_init(&fp->events_lock, NULL);
 	fp->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	fp->workers = calloc(workers, sizeof(*fp->workers));
-	if (fp->event_fd < 0 || !fp->workers) {
+	fp->flags = flags;
+	fp->queue = queue;
+	fp->netns = netns ? strdup(netns) : NULL;
+	if (fp->event_fd < 0 || !fp->workers || (netns && !fp->netns)) {
 		fastpath_stop(fp);
 		return -ENOMEM;
 	}
@@ -810,6 +821,45 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 	}
 	*out = fp;
 	return 0;
+}
+
+int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers)
+{
+	return fastpath_start_flags(out, netns, queue, workers, 0);
+}
+
+/* The kernel's table of queues, one line per queue in the reading thread's
+ * namespace (nfnetlink_queue.c, seq_show): number, peer port id, packets
+ * waiting, copy mode, copy range, dropped for a full queue, dropped for a
+ * full socket, the last packet id, 1. */
+#define QUEUE_TABLE "/proc/thread-self/net/netfilter/nfnetlink_queue"
+
+size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_stat *out, size_t max)
+{
+	unsigned blocks = 0;
+	size_t n = 0;
+	int saved;
+
+	for (unsigned i = 0; i < fp->n_workers; i++)
+		if (fp->workers[i].blocks > blocks)
+			blocks = fp->workers[i].blocks;
+	unsigned last = fp->queue + blocks * fp->n_workers; /* past our queues */
+	if (nftio_netns_enter(fp->netns, &saved))
+		return 0;
+	FILE *f = fopen(QUEUE_TABLE, "re");
+	if (nftio_netns_leave(saved))
+		abort(); /* still in the target namespace: never go on from there */
+	if (!f)
+		return 0;
+	unsigned q, portid, waiting, mode, range, qdrop, udrop, seq, one;
+	while (n < max && fscanf(f, "%u %u %u %u %u %u %u %u %u", &q, &portid, &waiting, &mode, &range,
+	                         &qdrop, &udrop, &seq, &one) == 9) {
+		if (q < fp->queue || q >= last)
+			continue;
+		out[n++] = (struct fastpath_queue_stat){ (uint16_t)q, waiting, qdrop, udrop };
+	}
+	fclose(f);
+	return n;
 }
 
 int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers)

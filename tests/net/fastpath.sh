@@ -9,7 +9,8 @@
 # and its later packets stay in the kernel; UDP datagrams are judged one by
 # one; traffic of rules without inspect never goes to user space; over IPv6
 # as over IPv4; with the daemon stopped, inspected services still pass
-# (bypass); the counters show in `status` and the metrics.
+# (bypass), unless fastpath.fail_closed is set; the counters, the kernel's
+# per-queue ones too, show in `status` and the metrics.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/lib/lab3.sh
@@ -153,10 +154,34 @@ m=$(at fw python3 -c 'import urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:'"$DAEMON_METRICS_PORT"'/metrics", timeout=5).read().decode())' 2>&1)
 echo "$m" | grep -q '^hvgate_fastpath_flows_total{verdict="blocked"} [1-9]' && pass metrics-fastpath ||
 	fail metrics-fastpath "$(echo "$m" | grep fastpath | head -5)"
+# the kernel's counters of each queue (/proc/net/netfilter/nfnetlink_queue):
+# the two of block 0 and those of the rules' blocks, none dropped
+qs=$(printf '%s' "$st" | python3 -c 'import json,sys
+q=json.load(sys.stdin)["fastpath"]["queues"]
+print(" ".join("%d:%d:%d" % (e["queue"], e["queue_dropped"], e["user_dropped"]) for e in q))' 2>&1)
+case " $qs " in
+*" 100:0:0 101:0:0 102:"*) pass "status-queue-counters($qs)" ;;
+*) fail status-queue-counters "got '$qs'" ;;
+esac
+echo "$m" | grep -q '^hvgate_fastpath_queue_dropped_total{queue="100",cause="full"} 0' &&
+	pass metrics-queue-counters || fail metrics-queue-counters "$(echo "$m" | grep queue_dropped | head -3)"
 daemon_alive && pass daemon-alive || fail daemon-alive
 
 # --- the daemon stopped: inspected services still pass (bypass) -----------
 daemon_stop
 r=$(ask 10.10.2.2 'GET /while-stopped'); [ "$r" = 'got GET /while-stopped' ] && pass bypass-without-daemon ||
 	fail bypass-without-daemon "got '$r'"
+
+# --- fail-closed: the queues have no bypass, nothing passes uninspected ----
+daemon_conf "$POL" 'fastpath: { enabled = true; queue = 100; workers = 2; fail_closed = true; };'
+if daemon_start; then pass fail-closed-start; else fail fail-closed-start "$(tail -5 "$DAEMON_LOG")"; fi
+[ "$(json_get "$(hv status --json)" fastpath.fail_closed)" = True ] && pass fail-closed-status ||
+	fail fail-closed-status "$(hv status --json | grep -o '"fail_closed":[a-z]*')"
+r=$(ask 10.10.2.2 'GET /fail-closed'); [ "$r" = 'got GET /fail-closed' ] && pass fail-closed-benign-answered ||
+	fail fail-closed-benign-answered "got '$r'"
+daemon_stop
+r=$(ask 10.10.2.2 'GET /while-stopped'); [ -z "$r" ] && pass fail-closed-without-daemon-nothing-passes ||
+	fail fail-closed-without-daemon-nothing-passes "the server answered '$r'"
+r=$(probe client tcp 10.10.2.2 80); [ "$r" = open ] && pass fail-closed-uninspected-rule-passes ||
+	fail fail-closed-uninspected-rule-passes "probe $r"
 lab_done

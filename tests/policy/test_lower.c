@@ -458,6 +458,17 @@ START_TEST(test_inspect)
 	o.queue_num = 65535 - 6;
 	ck_assert_ptr_null(irtest_lower(text, &o));
 	ck_assert(has_diag("need queues 65529 to 65536; the last queue number is 65535"));
+	/* fail-closed: no queue rule has bypass (no listener, no passage) */
+	o.queue_num = 4;
+	o.queue_fail_closed = true;
+	t = irtest_lower(text, &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(!irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_QUEUE)->queue_bypass);
+	nft = irtest_emit_nft(t);
+	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5"));
+	ck_assert_ptr_null(strstr(nft, "bypass"));
+	free(nft);
+	irtest_done(t);
 }
 END_TEST
 
