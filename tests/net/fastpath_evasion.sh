@@ -5,7 +5,8 @@
 # data, a FIN past the data, an RST inside the window, a first copy the
 # receiver discards (a TCP-MD5 option; a timestamp that fails PAWS), nine
 # IPv6 extension headers, and a connection whose conntrack entry was
-# deleted in its middle. Each server records what its application read;
+# deleted in its middle, and a request cut into one-byte segments. Each
+# server records what its application read;
 # none may have read the injection. Controls: a raw client's benign request
 # arrives, its one-segment injection does not; the counters of each case
 # show in `status`.
@@ -15,18 +16,18 @@ cd "$(dirname "$0")/../.."
 . tests/lib/daemon.sh
 
 # PORTS: one recording server per technique
-PORTS="82 83 84 85 86 87 88 89 90"
+PORTS="82 83 84 85 86 87 88 89 90 91"
 lab3_up || { fail lab-up; exit 1; }
 for p in $PORTS; do
 	bg server socat -u TCP6-LISTEN:"$p",fork,reuseaddr,ipv6only=0 OPEN:"$LAB_TMP/read-$p",creat,append
 done
-wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|90) ') -eq 9 ]" || fail servers-up
+wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|9[01]) ') -eq 10 ]" || fail servers-up
 
 POL="$LAB_TMP/evasion.hvp"
 cat > "$POL" <<'P'
 zone lan { interface "lan0" }
 zone dmz { interface "dmz0" }
-pass from lan to dmz service tcp port { 82, 83, 84, 85, 86, 87, 88, 89, 90 } inspect {
+pass from lan to dmz service tcp port { 82, 83, 84, 85, 86, 87, 88, 89, 90, 91 } inspect {
   block content /union\s+select/i log "sqli"
 }
 P
@@ -86,6 +87,10 @@ try decoy-old-timestamp decoy-paws 86
 # 4. More IPv6 extension headers than the parser walks.
 try ipv6-nine-extension-headers ext-headers 87 fd00:10:2::2 fd00:10:1::2
 [ "$(stat ext_headers)" -ge 1 ] 2>/dev/null && pass ext-headers-counted || fail ext-headers-counted "ext_headers=$(stat ext_headers)"
+
+# The window is a number of bytes, not of segments: the request cut into
+# one-byte segments (more than 16) is judged whole.
+try one-byte-segments tiny 91
 
 # 5. The judge did not see the flow's start: its conntrack entry is deleted
 # after "... UNION" and conntrack picks the connection up again at
