@@ -836,13 +836,14 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 
 size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_stat *out, size_t max)
 {
-	unsigned blocks = 0;
 	size_t n = 0;
 	int saved;
 
-	for (unsigned i = 0; i < fp->n_workers; i++)
-		if (fp->workers[i].blocks > blocks)
-			blocks = fp->workers[i].blocks;
+	/* block 0 and one per inspect rule of the current rules (the workers
+	 * bind them; their own count is theirs to touch) */
+	pthread_mutex_lock((pthread_mutex_t *)&fp->rules_lock);
+	unsigned blocks = (unsigned)fp_ruleset_count(fp->current->rs) + 1;
+	pthread_mutex_unlock((pthread_mutex_t *)&fp->rules_lock);
 	unsigned last = fp->queue + blocks * fp->n_workers; /* past our queues */
 	if (nftio_netns_enter(fp->netns, &saved))
 		return 0;
