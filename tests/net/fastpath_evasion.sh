@@ -57,8 +57,8 @@ try() {
 		pass "$1"
 	fi
 }
-# stat NAME: a fast path counter from `status`.
-stat() { json_get "$(hv status --json)" "fastpath.$1"; }
+# fp_stat NAME: a fast path counter from `status`.
+fp_stat() { json_get "$(hv status --json)" "fastpath.$1"; }
 
 # Controls: the raw client works (its benign request arrives), and a plain
 # injection is stopped.
@@ -70,23 +70,23 @@ try control-plain-injection-stopped plain 89
 # 1. Urgent data: the judge would see "UNIONX   SELECT", the application
 # reads "UNION   SELECT".
 try urgent-data oob 82
-[ "$(stat urgent)" -ge 1 ] 2>/dev/null && pass urgent-counted || fail urgent-counted "urgent=$(stat urgent)"
+[ "$(fp_stat urgent)" -ge 1 ] 2>/dev/null && pass urgent-counted || fail urgent-counted "urgent=$(fp_stat urgent)"
 
 # 2. A FIN past the data, an RST inside the window (a challenge ACK): the
 # receiver does not end the stream, so the judge must not either.
 try fin-past-the-data fin-ahead 83
 try rst-inside-the-window rst-window 84
-[ "$(stat bad_end)" -ge 2 ] 2>/dev/null && pass bad-end-counted || fail bad-end-counted "bad_end=$(stat bad_end)"
+[ "$(fp_stat bad_end)" -ge 2 ] 2>/dev/null && pass bad-end-counted || fail bad-end-counted "bad_end=$(fp_stat bad_end)"
 
 # 3. A decoy first copy the receiver discards, then the real one at the
 # same sequence number.
 try decoy-md5-option decoy-md5 85
 try decoy-old-timestamp decoy-paws 86
-[ "$(stat conflicts)" -ge 1 ] 2>/dev/null && pass conflicts-counted || fail conflicts-counted "conflicts=$(stat conflicts)"
+[ "$(fp_stat conflicts)" -ge 1 ] 2>/dev/null && pass conflicts-counted || fail conflicts-counted "conflicts=$(fp_stat conflicts)"
 
 # 4. More IPv6 extension headers than the parser walks.
 try ipv6-nine-extension-headers ext-headers 87 fd00:10:2::2 fd00:10:1::2
-[ "$(stat ext_headers)" -ge 1 ] 2>/dev/null && pass ext-headers-counted || fail ext-headers-counted "ext_headers=$(stat ext_headers)"
+[ "$(fp_stat ext_headers)" -ge 1 ] 2>/dev/null && pass ext-headers-counted || fail ext-headers-counted "ext_headers=$(fp_stat ext_headers)"
 
 # The window is a number of bytes, not of segments: the request cut into
 # one-byte segments (more than 16) is judged whole.
@@ -112,7 +112,7 @@ elif grep -Eiq 'union[[:space:]]+select' "$LAB_TMP/read-88" 2>/dev/null; then
 else
 	pass connection-picked-up-midstream
 fi
-[ "$(stat midstream)" -ge 1 ] 2>/dev/null && pass midstream-counted || fail midstream-counted "midstream=$(stat midstream)"
+[ "$(fp_stat midstream)" -ge 1 ] 2>/dev/null && pass midstream-counted || fail midstream-counted "midstream=$(fp_stat midstream)"
 
 echo "# $(hv status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fastpath"])' 2>/dev/null)"
 daemon_stop
