@@ -406,7 +406,7 @@ static int read_placeholders(struct checker *k, const config_setting_t *root, st
 {
 	/* The known keys are checked; others are accepted so that a newer
 	 * file still loads. */
-	static const struct key fp_keys[] = { { "enabled", K_BOOL }, { "queue", K_INT }, { "workers", K_INT }, { 0 } };
+	static const struct key fp_keys[] = { { "enabled", K_BOOL }, { "queue", K_INT }, { "workers", K_INT }, { "fail_closed", K_BOOL }, { 0 } };
 	static const struct key vpn_keys[] = { { "enabled", K_BOOL }, { 0 } };
 	const config_setting_t *fp = member(root, "fastpath"), *vpn = member(root, "vpn");
 	long long v = CONF_FASTPATH_QUEUE_DEFAULT;
@@ -414,6 +414,7 @@ static int read_placeholders(struct checker *k, const config_setting_t *root, st
 	if (fp && check_keys(k, fp, "fastpath", fp_keys, true))
 		return k->rc;
 	get_bool(fp, "enabled", &c->fastpath_enabled);
+	get_bool(fp, "fail_closed", &c->fastpath_fail_closed);
 	if (get_int(k, fp, "fastpath", "queue", 0, 65535, &v))
 		return k->rc;
 	c->fastpath_queue = (uint16_t)v;

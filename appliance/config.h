@@ -72,6 +72,7 @@ struct conf {
 	bool fastpath_enabled;
 	uint16_t fastpath_queue;
 	unsigned fastpath_workers;
+	bool fastpath_fail_closed; /* queues without bypass and fail-open */
 	bool vpn_enabled;
 };
 

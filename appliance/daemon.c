@@ -212,6 +212,29 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "segments_dropped", st.segments_dropped);
 		json_kv_uint(r, "malformed", st.malformed);
 		json_kv_uint(r, "ct_unknown", st.ct_unknown);
+		json_kv_uint(r, "urgent", st.urgent);
+		json_kv_uint(r, "bad_end", st.bad_end);
+		json_kv_uint(r, "conflicts", st.conflicts);
+		json_kv_uint(r, "suspect", st.suspect);
+		json_kv_uint(r, "syn_data", st.syn_data);
+		json_kv_uint(r, "midstream", st.midstream);
+		json_kv_uint(r, "ext_headers", st.ext_headers);
+		json_kv_uint(r, "resets_sent", st.resets_sent);
+		json_kv_uint(r, "resets_failed", st.resets_failed);
+		json_kv_bool(r, "fail_closed", d->conf.fastpath_fail_closed);
+		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
+		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));
+		json_key(r, "queues");
+		json_arr_begin(r);
+		for (size_t i = 0; i < nq; i++) {
+			json_obj_begin(r);
+			json_kv_uint(r, "queue", qs[i].queue);
+			json_kv_uint(r, "waiting", qs[i].waiting);
+			json_kv_uint(r, "queue_dropped", qs[i].queue_dropped);
+			json_kv_uint(r, "user_dropped", qs[i].user_dropped);
+			json_obj_end(r);
+		}
+		json_arr_end(r);
 		json_kv_uint(r, "table_full", st.table_full);
 		json_kv_uint(r, "events_lost", st.events_lost);
 		json_kv_uint(r, "verdict_errors", st.verdict_errors);
@@ -949,6 +972,35 @@ static void write_metrics(void *ctx, FILE *out)
 			(unsigned long long)st.table_full,
 			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
 			(unsigned long long)st.events_lost);
+		fprintf(out,
+			"# HELP hvgate_fastpath_normalised_total TCP packets the fast path dropped rather than let walk around its judgement, by cause.\n"
+			"# TYPE hvgate_fastpath_normalised_total counter\n"
+			"hvgate_fastpath_normalised_total{cause=\"urgent\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"bad_end\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"conflict\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"suspect\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"syn_data\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"midstream\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"ext_headers\"} %llu\n",
+			(unsigned long long)st.urgent, (unsigned long long)st.bad_end,
+			(unsigned long long)st.conflicts, (unsigned long long)st.suspect,
+			(unsigned long long)st.syn_data, (unsigned long long)st.midstream,
+			(unsigned long long)st.ext_headers);
+		fprintf(out,
+			"# HELP hvgate_fastpath_resets_total TCP resets sent to the ends of blocked flows.\n"
+			"# TYPE hvgate_fastpath_resets_total counter\n"
+			"hvgate_fastpath_resets_total{result=\"sent\"} %llu\n"
+			"hvgate_fastpath_resets_total{result=\"failed\"} %llu\n",
+			(unsigned long long)st.resets_sent, (unsigned long long)st.resets_failed);
+		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
+		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));
+		fprintf(out, "# HELP hvgate_fastpath_queue_dropped_total Packets the kernel could not queue to the fast path (full: the queue was full, socket: its socket was), per queue.\n"
+			"# TYPE hvgate_fastpath_queue_dropped_total counter\n");
+		for (size_t i = 0; i < nq; i++)
+			fprintf(out,
+				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"full\"} %u\n"
+				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"socket\"} %u\n",
+				qs[i].queue, qs[i].queue_dropped, qs[i].queue, qs[i].user_dropped);
 	}
 	vpnmgr_metrics(d->vpn, out);
 }
@@ -1012,7 +1064,8 @@ static int reload(struct daemon *d, char *err, size_t errsz)
 	if (!rc && ((c.netns == NULL) != (d->conf.netns == NULL) || (c.netns && strcmp(c.netns, d->conf.netns)) ||
 		    strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path) ||
 		    c.fastpath_enabled != d->conf.fastpath_enabled || c.fastpath_queue != d->conf.fastpath_queue ||
-		    c.fastpath_workers != d->conf.fastpath_workers)) {
+		    c.fastpath_workers != d->conf.fastpath_workers ||
+		    c.fastpath_fail_closed != d->conf.fastpath_fail_closed)) {
 		snprintf(err, errsz, "%s: netns, state_dir, control.socket and fastpath take effect at restart only",
 			 d->conf.file);
 		rc = -EINVAL;
@@ -1227,6 +1280,7 @@ static void configure_fastpath(struct daemon *d)
 	d->txn.lower.queue_num = d->conf.fastpath_queue;
 	d->txn.lower.queue_count = d->conf.fastpath_workers;
 	d->txn.lower.native_queue = native == 1;
+	d->txn.lower.queue_fail_closed = d->conf.fastpath_fail_closed;
 	syslog(LOG_INFO, "fastpath: queues %u-%u through %s", d->conf.fastpath_queue,
 	       d->conf.fastpath_queue + d->conf.fastpath_workers - 1,
 	       native == 1 ? "the nft queue expression" : "the xt NFQUEUE target");
@@ -1256,7 +1310,8 @@ static void sync_fastpath(struct daemon *d)
 
 static void start_fastpath(struct daemon *d)
 {
-	int rc = fastpath_start(&d->fp, d->conf.fastpath_queue, d->conf.fastpath_workers);
+	int rc = fastpath_start_flags(&d->fp, NULL, d->conf.fastpath_queue, d->conf.fastpath_workers,
+				      d->conf.fastpath_fail_closed ? FASTPATH_FAIL_CLOSED : 0);
 	if (rc) {
 		/* inspected flows pass uninspected (the queue rules bypass) */
 		syslog(LOG_ERR, "fastpath: queues %u-%u: %s; inspect rules pass uninspected",

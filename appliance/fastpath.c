@@ -5,9 +5,12 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +51,7 @@ struct worker {
 	struct mnl_socket *nl;   /* the queue */
 	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
 	uint32_t portid, ct_portid, ct_seq;
+	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
 	pthread_mutex_t stats_lock;
@@ -61,6 +65,9 @@ struct worker {
 struct fastpath {
 	struct worker *workers;
 	unsigned n_workers;
+	unsigned flags; /* FASTPATH_FAIL_CLOSED */
+	char *netns;    /* NULL: the current namespace */
+	uint16_t queue; /* the first */
 	atomic_int stop;
 	pthread_mutex_t rules_lock;
 	struct rules_ref *current;
@@ -257,6 +264,57 @@ static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 	return nl;
 }
 
+/* A raw socket of the namespace that sends whole IP packets (IPPROTO_RAW:
+ * the header is ours, its source address too). -1 on failure. */
+static int raw_open(const char *netns, int family)
+{
+	int saved;
+	if (nftio_netns_enter(netns, &saved))
+		return -1;
+	int fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (nftio_netns_leave(saved))
+		abort(); /* still in the target namespace: never go on from there */
+	return fd;
+}
+
+/* A blocked TCP flow ends at both ends at once (a reset each way) instead
+ * of its sender retransmitting into the drop rule until it gives up. The
+ * resets go out from this host, as if each came from the other end. */
+static void send_resets(struct worker *w, const struct fp_event *ev)
+{
+	uint8_t rst[2][FP_RESET_MAX];
+	size_t len[2];
+	int fd = ev->family == AF_INET ? w->raw4 : w->raw6;
+
+	if (fd < 0 || fp_tcp_resets(ev, rst[0], &len[0], rst[1], &len[1]))
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_storage to = {0};
+		socklen_t tolen;
+		const uint8_t *dst = i == 0 ? ev->dst : ev->src;
+		if (ev->family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&to;
+			a->sin_family = AF_INET;
+			memcpy(&a->sin_addr, dst, 4);
+			tolen = sizeof(*a);
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&to;
+			a->sin6_family = AF_INET6;
+			memcpy(&a->sin6_addr, dst, 16);
+			tolen = sizeof(*a);
+		}
+		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0) {
+			pthread_mutex_lock(&w->stats_lock);
+			w->stats.resets_failed++;
+			pthread_mutex_unlock(&w->stats_lock);
+		} else {
+			pthread_mutex_lock(&w->stats_lock);
+			w->stats.resets_sent++;
+			pthread_mutex_unlock(&w->stats_lock);
+		}
+	}
+}
+
 /* ---- conntrack over ctnetlink (kernels without the queue's ct glue) ---- */
 
 static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct fp_tuple *t, bool reverse)
@@ -282,8 +340,15 @@ static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct fp_tuple
 	mnl_attr_nest_end(nlh, tuple);
 }
 
+/* A conntrack request (headers, a tuple of two addresses, protocol and
+ * ports, a zone, labels and mask) takes under 200 bytes. */
+#define CT_REQUEST_SIZE 256
+
+/* A conntrack request in buf, zeroed first: attribute and struct padding
+ * is sent too, and buf last held the kernel's previous answer. */
 static struct nlmsghdr *ct_msg(struct worker *w, uint8_t *buf, uint16_t type, int family)
 {
+	memset(buf, 0, CT_REQUEST_SIZE);
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
@@ -414,9 +479,11 @@ static struct nlmsghdr *config_msg(uint8_t *buf, uint16_t queue, uint8_t cmd, ui
 	return nlh;
 }
 
-static uint32_t bind_flags(bool glue)
+static uint32_t bind_flags(const struct worker *w, bool glue)
 {
-	return NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | (glue ? NFQA_CFG_F_CONNTRACK : 0);
+	bool fail_open = !(w->fp->flags & FASTPATH_FAIL_CLOSED);
+	return (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0) | NFQA_CFG_F_GSO |
+	       (glue ? NFQA_CFG_F_CONNTRACK : 0);
 }
 
 static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
@@ -432,11 +499,11 @@ static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
 
 static int queue_bind(struct worker *w)
 {
-	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(true));
+	int rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(w, true));
 
 	w->glue = !rc;
 	if (rc == -EOPNOTSUPP)
-		rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(false));
+		rc = queue_config(w, NFQNL_CFG_CMD_BIND, bind_flags(w, false));
 	return rc;
 }
 
@@ -457,7 +524,7 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	for (; w->blocks < blocks; w->blocks++) {
 		uint8_t buf[VERDICT_BUF_SIZE];
 		struct nlmsghdr *nlh = config_msg(buf, block_queue(w, w->blocks), NFQNL_CFG_CMD_BIND,
-						  bind_flags(w->glue));
+						  bind_flags(w, w->glue));
 		if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
 			count_verdict_error(w);
 			return; /* tried again on the next round */
@@ -511,20 +578,14 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 /* The first packet of an inspect rule's new flow (it came on the rule's
  * own queue block) whose connection conntrack cannot show yet: it is not
  * confirmed until the packet goes on. The queue names the rule; the packet
- * is judged alone, in a table emptied after it (the connection's later
- * packets come with their labels and are judged as a flow). No label can
- * be set on it, so a cleared flow's next packets come here again and a
- * blocked flow dies with its dropped first packet. */
+ * is judged alone (fp_judge_first; the connection's later packets come
+ * with their labels and are judged as a flow). No label can be set on it,
+ * so a cleared flow's next packets come here again and a blocked flow dies
+ * with its dropped first packet. */
 static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
                                    struct fp_event *ev, bool *has_event)
 {
-	uint8_t labels[FP_LABEL_BYTES];
-	struct fp_stats scratch = {0};
-	fp_labels_pending(labels, rule);
-	enum fp_verdict v =
-	    fp_judge(w->first, w->rules->rs, 0, labels, pkt, len, 0, &w->stats, ev, has_event);
-	fp_flows_expire(w->first, FP_IDLE_SECONDS, &scratch);
-	return v;
+	return fp_judge_first(w->first, w->rules->rs, rule, pkt, len, &w->stats, ev, has_event);
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
@@ -544,11 +605,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		v = judge_first(w, rule, pkt, len, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
 	} else if (rc) {
-		/* Nothing to judge by: let it through (fail-open). */
-		w->stats.packets++;
-		w->stats.bytes += len;
-		w->stats.ct_unknown++;
-		v = FP_CONTINUE;
+		/* Nothing to judge by: it passes (fail-open), unless the parser
+		 * cannot walk it (then nobody could judge it). */
+		v = fp_judge_unknown(pkt, len, &w->stats);
 	} else {
 		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
 		             &w->stats, &ev, &has_event);
@@ -565,6 +624,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		count_verdict_error(w);
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
+	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP)
+		send_resets(w, &ev);
 }
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
@@ -644,6 +705,10 @@ static void worker_close(struct worker *w)
 	}
 	if (w->ctnl)
 		mnl_socket_close(w->ctnl);
+	if (w->raw4 >= 0)
+		close(w->raw4);
+	if (w->raw6 >= 0)
+		close(w->raw6);
 	fp_flows_free(w->flows);
 	fp_flows_free(w->first);
 	free(w->buf);
@@ -656,6 +721,9 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->fp = fp;
 	w->queue = queue;
 	pthread_mutex_init(&w->stats_lock, NULL);
+	/* without them a blocked flow still ends, its ends time out */
+	w->raw4 = raw_open(netns, AF_INET);
+	w->raw6 = raw_open(netns, AF_INET6);
 	w->buf = malloc(RECV_BUF_SIZE);
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
@@ -691,10 +759,12 @@ void fastpath_stop(struct fastpath *fp)
 	pthread_mutex_destroy(&fp->events_lock);
 	if (fp->event_fd >= 0)
 		close(fp->event_fd);
+	free(fp->netns);
 	free(fp);
 }
 
-int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers)
+int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue,
+                         unsigned workers, unsigned flags)
 {
 	*out = NULL;
 	if (!workers || workers > FASTPATH_MAX_WORKERS || queue + workers - 1 > UINT16_MAX)
@@ -706,10 +776,15 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 	pthread_mutex_init(&fp->events_lock, NULL);
 	fp->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	fp->workers = calloc(workers, sizeof(*fp->workers));
-	if (fp->event_fd < 0 || !fp->workers) {
+	fp->flags = flags;
+	fp->queue = queue;
+	fp->netns = netns ? strdup(netns) : NULL;
+	if (fp->event_fd < 0 || !fp->workers || (netns && !fp->netns)) {
 		fastpath_stop(fp);
 		return -ENOMEM;
 	}
+	for (unsigned i = 0; i < workers; i++)
+		fp->workers[i].raw4 = fp->workers[i].raw6 = -1;
 	/* An empty ruleset: every label names an unknown rule, flows clear. */
 	struct policy none = {0};
 	char err[64];
@@ -746,6 +821,46 @@ int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queu
 	}
 	*out = fp;
 	return 0;
+}
+
+int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers)
+{
+	return fastpath_start_flags(out, netns, queue, workers, 0);
+}
+
+/* The kernel's table of queues, one line per queue in the reading thread's
+ * namespace (nfnetlink_queue.c, seq_show): number, peer port id, packets
+ * waiting, copy mode, copy range, dropped for a full queue, dropped for a
+ * full socket, the last packet id, 1. */
+#define QUEUE_TABLE "/proc/thread-self/net/netfilter/nfnetlink_queue"
+
+size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_stat *out, size_t max)
+{
+	size_t n = 0;
+	int saved;
+
+	/* block 0 and one per inspect rule of the current rules (the workers
+	 * bind them; their own count is theirs to touch) */
+	pthread_mutex_lock((pthread_mutex_t *)&fp->rules_lock);
+	unsigned blocks = (unsigned)fp_ruleset_count(fp->current->rs) + 1;
+	pthread_mutex_unlock((pthread_mutex_t *)&fp->rules_lock);
+	unsigned last = fp->queue + blocks * fp->n_workers; /* past our queues */
+	if (nftio_netns_enter(fp->netns, &saved))
+		return 0;
+	FILE *f = fopen(QUEUE_TABLE, "re");
+	if (nftio_netns_leave(saved))
+		abort(); /* still in the target namespace: never go on from there */
+	if (!f)
+		return 0;
+	unsigned q, portid, waiting, mode, range, qdrop, udrop, seq, one;
+	while (n < max && fscanf(f, "%u %u %u %u %u %u %u %u %u", &q, &portid, &waiting, &mode, &range,
+	                         &qdrop, &udrop, &seq, &one) == 9) {
+		if (q < fp->queue || q >= last)
+			continue;
+		out[n++] = (struct fastpath_queue_stat){ (uint16_t)q, waiting, qdrop, udrop };
+	}
+	fclose(f);
+	return n;
 }
 
 int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers)

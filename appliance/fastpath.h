@@ -46,6 +46,25 @@ int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers);
  * NULL: the current one). Only the sockets live there; threads do not move. */
 int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue,
                          unsigned workers);
+/* Flags of fastpath_start_flags. FASTPATH_FAIL_CLOSED: bind the queues
+ * without NFQA_CFG_F_FAIL_OPEN (a full queue drops instead of accepting;
+ * the ruleset's queue rules go without bypass to match). */
+#define FASTPATH_FAIL_CLOSED 0x1u
+int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue,
+                         unsigned workers, unsigned flags);
+
+/* The kernel's counters of one of the fast path's queues
+ * (/proc/net/netfilter/nfnetlink_queue). */
+struct fastpath_queue_stat {
+	uint16_t queue;
+	uint32_t waiting;       /* packets waiting for a verdict */
+	uint32_t queue_dropped; /* dropped (or, failing open, accepted) for a full queue */
+	uint32_t user_dropped;  /* the kernel could not deliver to the socket */
+};
+/* Fills at most max entries, one per queue bound by the fast path (block
+ * 0 first), read in its namespace; returns how many. */
+size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_stat *out, size_t max);
+
 /* Unbinds the queues, joins the workers (within half a second) and frees
  * everything. NULL is a no-op. */
 void fastpath_stop(struct fastpath *fp);

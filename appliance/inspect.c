@@ -35,6 +35,19 @@
 #define TCP_FIN     0x01
 #define TCP_SYN     0x02
 #define TCP_RST     0x04
+#define TCP_ACK     0x10
+#define TCP_URG     0x20
+/* RFC 9293 section 3.2: option kinds 0 (end) and 1 (no-operation) have no
+ * length byte; the others do. */
+#define TCP_OPT_END       0
+#define TCP_OPT_NOP       1
+#define TCP_OPT_TIMESTAMP 8  /* RFC 7323 section 3: kind, length 10, TSval, TSecr */
+#define TCP_OPT_MD5       19 /* RFC 2385 */
+#define TCP_OPT_AO        29 /* RFC 5925 */
+#define TCP_OPT_TIMESTAMP_LEN 10
+/* Linux's TCP_PAWS_WINDOW (include/net/tcp.h): a timestamp this far behind
+ * the newest one the receiver holds still passes its PAWS test. */
+#define TCP_PAWS_WINDOW 1
 #define UDP_HDR     8 /* RFC 768 */
 
 struct fp_match {
@@ -79,8 +92,12 @@ struct flow {
 	uint64_t last_seen;
 	bool closed; /* on the closed list: a marker, not inspected any more */
 	bool has_seq;
+	bool has_ts;           /* ts_recent holds a timestamp */
+	bool unverified;       /* took a segment with a signature it cannot check */
+	uint8_t ttl;           /* the highest TTL / hop limit of the flow's packets */
+	uint32_t ts_recent;    /* the newest TSval of a segment taken */
 	uint32_t base_seq;     /* the stream's first byte */
-	uint32_t next_seq;     /* the next byte expected */
+	uint32_t next_seq;     /* the next byte expected (after a FIN or RST: its number) */
 	uint32_t data_packets; /* TCP segments with new data, or UDP datagrams */
 	uint8_t *buf;          /* FP_INSPECT_BYTES, TCP only, allocated at first data */
 	size_t buf_len;
@@ -376,6 +393,9 @@ static void flow_set_closed(struct fp_flows *ft, uint32_t i, bool closed, uint64
 		ft->count++;
 	f->closed = closed;
 	f->has_seq = false;
+	f->has_ts = false;
+	f->unverified = false;
+	f->ttl = 0;
 	f->data_packets = 0;
 	f->buf_len = 0;
 	f->last_seen = now;
@@ -422,12 +442,17 @@ struct packet {
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	uint8_t tcp_flags;
+	uint32_t ack;      /* the acknowledgement number */
+	uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
+	bool signed_opt;   /* a TCP-MD5 or TCP-AO option: the judge cannot check it */
+	bool has_ts;
+	uint32_t tsval;
 	uint32_t seq;
 	const uint8_t *payload;
 	size_t payload_len;
 };
 
-enum parse_result { PARSE_OK, PARSE_MALFORMED, PARSE_FRAGMENT, PARSE_OTHER };
+enum parse_result { PARSE_OK, PARSE_MALFORMED, PARSE_EXT_HEADERS, PARSE_FRAGMENT, PARSE_OTHER };
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -437,6 +462,33 @@ static uint16_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The options a receiver may discard a segment for (a signature it checks,
+ * a timestamp older than the last). A malformed option list ends the walk,
+ * as it ends the kernel's (tcp_parse_options). */
+static void parse_tcp_options(struct packet *pk, const uint8_t *opt, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t kind = opt[i];
+		if (kind == TCP_OPT_END)
+			return;
+		if (kind == TCP_OPT_NOP) {
+			i++;
+			continue;
+		}
+		if (len - i < 2 || opt[i + 1] < 2 || opt[i + 1] > len - i)
+			return;
+		if (kind == TCP_OPT_MD5 || kind == TCP_OPT_AO)
+			pk->signed_opt = true;
+		if (kind == TCP_OPT_TIMESTAMP && opt[i + 1] == TCP_OPT_TIMESTAMP_LEN) {
+			pk->has_ts = true;
+			pk->tsval = get32(opt + i + 2);
+		}
+		i += opt[i + 1];
+	}
 }
 
 static enum parse_result parse_l4(struct packet *pk, const uint8_t *l4, size_t len)
@@ -464,7 +516,9 @@ static enum parse_result parse_l4(struct packet *pk, const uint8_t *l4, size_t l
 	pk->sport = get16(l4);
 	pk->dport = get16(l4 + 2);
 	pk->seq = get32(l4 + 4);
+	pk->ack = get32(l4 + 8);
 	pk->tcp_flags = l4[13];
+	parse_tcp_options(pk, l4 + TCP_MIN_HDR, doff - TCP_MIN_HDR);
 	pk->payload = l4 + doff;
 	pk->payload_len = len - doff;
 	return PARSE_OK;
@@ -483,6 +537,7 @@ static enum parse_result parse_ipv4(struct packet *pk, const uint8_t *p, size_t 
 		return PARSE_MALFORMED;
 	pk->family = AF_INET;
 	pk->protocol = p[9];
+	pk->ttl = p[8];
 	memcpy(pk->src, p + 12, 4);
 	memcpy(pk->dst, p + 16, 4);
 	/* Conntrack reassembles before the queue sees a packet, so a fragment
@@ -509,13 +564,16 @@ static enum parse_result parse_ipv6(struct packet *pk, const uint8_t *p, size_t 
 	if (total > len)
 		return PARSE_MALFORMED;
 	pk->family = AF_INET6;
+	pk->ttl = p[7];
 	memcpy(pk->src, p + 8, 16);
 	memcpy(pk->dst, p + 24, 16);
 	uint8_t nh = p[6];
 	size_t off = IPV6_HDR;
 	for (int n = 0; ipv6_is_ext(nh); n++) {
 		size_t hlen;
-		if (n == IPV6_MAX_EXT_HEADERS || total - off < 8)
+		if (n == IPV6_MAX_EXT_HEADERS)
+			return PARSE_EXT_HEADERS;
+		if (total - off < 8)
 			return PARSE_MALFORMED;
 		const uint8_t *h = p + off;
 		if (nh == IPPROTO_FRAGMENT) {
@@ -588,6 +646,7 @@ static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
 	memcpy(ev->dst, pk->dst, sizeof(ev->dst));
 	ev->sport = pk->sport;
 	ev->dport = pk->dport;
+	ev->tcp_ack = pk->ack;
 }
 
 /* The index of the first match of r that matches text, or -1. A match that
@@ -612,21 +671,28 @@ struct judge {
 	uint32_t ct_id;
 	unsigned rule_no;
 	uint64_t now;
+	uint32_t next_seq; /* TCP: the flow's next byte before this segment */
 	struct fp_stats *st;
 	struct fp_event *ev;
 	bool *has_event;
 	const struct packet *pk;
 };
 
-static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, bool window_full)
+/* Runs the rule's matches over text. may_clear false: no decision that
+ * clears the flow (a pass match, the window's end) is taken on it. */
+static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, bool window_full,
+                              bool may_clear)
 {
 	const struct fp_rule *r = &j->rs->rules[j->rule_no - 1];
 	long mi = run_matches(j->ft, r, text, len);
 
 	if (mi < 0)
-		return window_full ? FP_DONE : FP_CONTINUE;
+		return window_full && may_clear ? FP_DONE : FP_CONTINUE;
+	if (r->matches[mi].action != POLICY_BLOCK && !may_clear)
+		return FP_CONTINUE;
 	if (j->ev) {
 		fill_event(j->ev, j->ct_id, j->rule_no, r, (size_t)mi, j->pk);
+		j->ev->tcp_next_seq = j->next_seq;
 		if (j->has_event)
 			*j->has_event = true;
 	}
@@ -669,7 +735,7 @@ static enum fp_verdict judge_udp(struct judge *j)
 	struct flow *f = &j->ft->flows[i];
 	f->data_packets++;
 	enum fp_verdict v =
-	    decide(j, j->pk->payload, j->pk->payload_len, f->data_packets >= FP_INSPECT_PACKETS);
+	    decide(j, j->pk->payload, j->pk->payload_len, f->data_packets >= FP_INSPECT_PACKETS, true);
 	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !*j->has_event)
 		j->st->window_done++;
 	if (v != FP_CONTINUE)
@@ -685,7 +751,7 @@ static uint32_t data_seq(const struct packet *pk)
 }
 
 /* The stream starts where the first packet of the flow seen here says: the
- * SYN, the handshake's last ACK, or the first data. */
+ * handshake's last ACK, or the first data. */
 static void tcp_start(struct flow *f, const struct packet *pk)
 {
 	if (f->has_seq)
@@ -694,9 +760,50 @@ static void tcp_start(struct flow *f, const struct packet *pk)
 	f->base_seq = f->next_seq = data_seq(pk);
 }
 
-enum append_result { APPEND_OK, APPEND_GAP, APPEND_UNSEEN };
+static enum fp_verdict drop(uint64_t *counter)
+{
+	(*counter)++;
+	return FP_DROP_SEGMENT;
+}
 
-/* Appends the part of the segment past what the flow has seen. */
+/* Whether the receiver would discard the segment for a reason the judge
+ * can see. Such a copy must not change what the judge believes the stream
+ * holds, and dropping it costs a real sender nothing. */
+static bool tcp_receiver_discards(const struct flow *f, const struct packet *pk)
+{
+	/* RFC 9293 section 3.10.7.4: a segment without ACK is dropped once
+	 * the connection is synchronised (Linux: tcp_rcv_established). */
+	if (!(pk->tcp_flags & (TCP_ACK | TCP_RST)))
+		return true;
+	/* A copy sent with fewer hops to live than the flow's others can die
+	 * between here and the receiver. */
+	if (f->ttl && pk->ttl < f->ttl)
+		return true;
+	/* PAWS (RFC 7323 section 5.3): an older timestamp than the newest
+	 * taken is discarded; a reset is exempt. */
+	if (pk->has_ts && f->has_ts && !(pk->tcp_flags & TCP_RST) &&
+	    (int32_t)(f->ts_recent - pk->tsval) > TCP_PAWS_WINDOW)
+		return true;
+	return false;
+}
+
+/* What a segment the judge took tells it about the flow's next ones. */
+static void tcp_took(struct flow *f, const struct packet *pk)
+{
+	if (pk->ttl > f->ttl)
+		f->ttl = pk->ttl;
+	if (pk->has_ts && !(pk->tcp_flags & TCP_RST) &&
+	    (!f->has_ts || (int32_t)(pk->tsval - f->ts_recent) > 0)) {
+		f->has_ts = true;
+		f->ts_recent = pk->tsval;
+	}
+}
+
+enum append_result { APPEND_OK, APPEND_GAP, APPEND_UNSEEN, APPEND_CONFLICT };
+
+/* Appends the part of the segment past what the flow has seen. Every copy
+ * is judged: the bytes it shares with what the flow kept must be the same
+ * (a first copy the receiver discarded must not stand for the second). */
 static enum append_result tcp_append(struct flow *f, const struct packet *pk, bool *new_data)
 {
 	uint32_t seq = data_seq(pk);
@@ -712,6 +819,13 @@ static enum append_result tcp_append(struct flow *f, const struct packet *pk, bo
 	if (ahead > 0)
 		return APPEND_GAP;
 	size_t skip = (size_t)(-(int64_t)ahead);
+	size_t at = seq - f->base_seq;
+	size_t shared = skip < pk->payload_len ? skip : pk->payload_len;
+	if (at < f->buf_len) {
+		size_t n = f->buf_len - at < shared ? f->buf_len - at : shared;
+		if (memcmp(f->buf + at, pk->payload, n))
+			return APPEND_CONFLICT;
+	}
 	if (skip >= pk->payload_len)
 		return APPEND_OK; /* a retransmission of what the flow has */
 	size_t fresh = pk->payload_len - skip;
@@ -720,7 +834,7 @@ static enum append_result tcp_append(struct flow *f, const struct packet *pk, bo
 	memcpy(f->buf + f->buf_len, pk->payload + skip, take);
 	f->buf_len += take;
 	f->next_seq += (uint32_t)fresh;
-	*new_data = true;
+	*new_data = take > 0;
 	return APPEND_OK;
 }
 
@@ -734,27 +848,80 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 		j->st->table_full++;
 		return FP_DONE;
 	}
-	if (tcp_append(f, j->pk, &new_data) != APPEND_OK) {
-		j->st->segments_dropped++;
-		return FP_DROP_SEGMENT;
+	j->next_seq = f->next_seq;
+	switch (tcp_append(f, j->pk, &new_data)) {
+	case APPEND_OK:
+		break;
+	case APPEND_CONFLICT:
+		return drop(&j->st->conflicts);
+	case APPEND_GAP:
+	case APPEND_UNSEEN:
+		return drop(&j->st->segments_dropped);
 	}
+	/* A signature the judge cannot check: the receiver may discard the
+	 * copy, so no decision to clear the flow may rest on it. */
+	if (j->pk->signed_opt)
+		f->unverified = true;
 	if (!new_data)
 		return FP_CONTINUE;
 	f->data_packets++;
-	bool window_full = f->buf_len >= FP_INSPECT_BYTES || f->data_packets >= FP_INSPECT_PACKETS;
-	enum fp_verdict v = decide(j, f->buf, f->buf_len, window_full);
+	/* The window is a number of bytes, never of segments: a sender that
+	 * cuts its request into many small segments (TCP_NODELAY) gets it
+	 * judged whole all the same. */
+	bool window_full = f->buf_len >= FP_INSPECT_BYTES;
+	enum fp_verdict v = decide(j, f->buf, f->buf_len, window_full, !f->unverified);
 	if (v == FP_DONE && window_full && !*j->has_event)
 		j->st->window_done++;
 	return v;
 }
 
-/* FIN: the entry stays a while as a closed marker; RST: it goes. */
-static void flow_end(struct fp_flows *ft, uint32_t i, const struct packet *pk, uint64_t now)
+/* A FIN or RST that the receiver takes ends the stream: the entry stays a
+ * while as a closed marker that still knows the stream's bytes and its
+ * end, so that nothing after the end starts a stream afresh. */
+static void flow_end(struct fp_flows *ft, uint32_t i, uint64_t now)
+{
+	struct flow *f = &ft->flows[i];
+
+	list_unlink(ft, i);
+	ft->count--;
+	f->closed = true;
+	f->last_seen = now;
+	list_push(ft, i);
+}
+
+/* The receiver takes a reset only at the next byte it expects (RFC 5961
+ * section 3.2; others in the window get a challenge ACK), and a FIN only
+ * at the end of the data before it: anywhere else it does not end the
+ * stream, and here it is dropped. */
+static bool tcp_end_valid(const struct flow *f, const struct packet *pk)
 {
 	if (pk->tcp_flags & TCP_RST)
-		flow_remove(ft, i);
-	else
-		flow_set_closed(ft, i, true, now);
+		return data_seq(pk) == f->next_seq;
+	return data_seq(pk) + (uint32_t)pk->payload_len == f->next_seq;
+}
+
+/* A packet of a flow that has ended: a retransmission of what it held (the
+ * same bytes) or of its end passes; data past the end is dropped. */
+static enum fp_verdict tcp_after_end(struct judge *j, uint32_t i)
+{
+	struct flow *f = &j->ft->flows[i];
+	const struct packet *pk = j->pk;
+	bool end = pk->tcp_flags & (TCP_FIN | TCP_RST);
+	bool new_data;
+
+	if (!pk->payload_len && !end)
+		return FP_CONTINUE; /* the sender's last ACK */
+	if (tcp_receiver_discards(f, pk))
+		return drop(&j->st->suspect);
+	if (pk->payload_len && !(pk->tcp_flags & TCP_RST)) {
+		if ((int32_t)(data_seq(pk) + (uint32_t)pk->payload_len - f->next_seq) > 0)
+			return drop(&j->st->segments_dropped);
+		if (!f->buf || tcp_append(f, pk, &new_data) != APPEND_OK)
+			return drop(&j->st->conflicts);
+	}
+	if (end && !tcp_end_valid(f, pk))
+		return drop(&j->st->bad_end);
+	return FP_CONTINUE;
 }
 
 static enum fp_verdict judge_tcp(struct judge *j)
@@ -763,33 +930,45 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	bool end = pk->tcp_flags & (TCP_FIN | TCP_RST);
 	uint32_t i;
 
+	/* Urgent data is read apart from the stream (RFC 9293 section 3.8.5;
+	 * Linux takes the byte the urgent pointer names out of it), and the
+	 * pointer may name a byte of a later segment: the judge would see
+	 * bytes the application does not. Such a segment is dropped. */
+	if (pk->tcp_flags & TCP_URG)
+		return drop(&j->st->urgent);
+	/* A SYN's data: the server's stack may take it (TCP Fast Open) and the
+	 * stream then starts before what the handshake's ACK says. A sender
+	 * without a Fast Open cookie sends it again after the handshake. A
+	 * bare SYN makes no entry: spoofed SYNs that never complete the
+	 * handshake would fill the table. */
+	if (pk->tcp_flags & TCP_SYN)
+		return pk->payload_len ? drop(&j->st->syn_data) : FP_CONTINUE;
 	i = flow_find(j->ft, j->ct_id);
-	/* After the sender's FIN its last ACK is nothing new (data, such as a
-	 * retransmission of what came with the FIN, starts afresh below). */
-	if (i != FLOW_NONE && j->ft->flows[i].closed && !pk->payload_len)
-		return FP_CONTINUE;
-	if (!pk->payload_len && end) {
-		if (i != FLOW_NONE)
-			flow_end(j->ft, i, pk, j->now);
-		return FP_CONTINUE;
-	}
-	/* A bare SYN makes no entry: spoofed SYNs that never complete the
-	 * handshake would fill the table (and a full table clears flows
-	 * unjudged). The handshake's last ACK says where the data starts. */
-	if (!pk->payload_len && (pk->tcp_flags & TCP_SYN))
-		return FP_CONTINUE;
+	if (i == FLOW_NONE && !pk->payload_len && end)
+		return FP_CONTINUE; /* nothing to end */
+	if (i != FLOW_NONE && j->ft->flows[i].closed)
+		return tcp_after_end(j, i);
 	bool full;
 	if ((i = flow_get(j, &full)) == FLOW_NONE)
 		return FP_DONE;
-	tcp_start(&j->ft->flows[i], pk);
-	if (!pk->payload_len)
-		return FP_CONTINUE;
-	enum fp_verdict v = tcp_data(j, i);
-	if (v == FP_DONE || v == FP_BLOCK)
-		flow_remove(j->ft, i);
-	else if (v == FP_CONTINUE && end)
-		flow_end(j->ft, i, pk, j->now);
-	return v;
+	struct flow *f = &j->ft->flows[i];
+	tcp_start(f, pk);
+	if ((pk->payload_len || end) && tcp_receiver_discards(f, pk))
+		return drop(&j->st->suspect);
+	enum fp_verdict v = FP_CONTINUE;
+	if (pk->payload_len && !(pk->tcp_flags & TCP_RST)) {
+		v = tcp_data(j, i);
+		if (v == FP_DONE || v == FP_BLOCK)
+			flow_remove(j->ft, i);
+		if (v != FP_CONTINUE)
+			return v;
+	}
+	if (end && !tcp_end_valid(f, pk))
+		return drop(&j->st->bad_end);
+	tcp_took(f, pk);
+	if (end)
+		flow_end(j->ft, i, j->now);
+	return FP_CONTINUE;
 }
 
 static enum fp_verdict count(struct fp_stats *st, enum fp_verdict v)
@@ -829,8 +1008,9 @@ enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint3
 	}
 	switch (parse_packet(&pk, pkt, len)) {
 	case PARSE_MALFORMED:
-		st->malformed++;
-		return FP_CONTINUE;
+		return drop(&st->malformed);
+	case PARSE_EXT_HEADERS:
+		return drop(&st->ext_headers);
 	case PARSE_FRAGMENT:
 		st->fragments++;
 		return FP_CONTINUE;
@@ -842,4 +1022,138 @@ enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint3
 	if (pk.protocol == IPPROTO_UDP)
 		return count(st, judge_udp(&j));
 	return count(st, judge_tcp(&j));
+}
+
+enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset *rs, unsigned rule,
+                               const uint8_t *pkt, size_t len, struct fp_stats *st,
+                               struct fp_event *ev, bool *has_event)
+{
+	struct packet pk;
+	uint8_t labels[FP_LABEL_BYTES];
+	struct fp_stats unused = {0};
+
+	if (has_event)
+		*has_event = false;
+	/* A TCP connection starts with a SYN; any other first packet is one
+	 * that conntrack picked up in the middle of a connection (its entry
+	 * was dropped, or it began before the ruleset): the stream's start is
+	 * lost, so nothing of it may pass. */
+	if (parse_packet(&pk, pkt, len) == PARSE_OK && pk.protocol == IPPROTO_TCP &&
+	    (pk.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) {
+		st->packets++;
+		st->bytes += len;
+		return drop(&st->midstream);
+	}
+	fp_labels_pending(labels, rule);
+	enum fp_verdict v = fp_judge(scratch, rs, 0, labels, pkt, len, 0, st, ev, has_event);
+	/* judged alone: the scratch table is emptied after each packet */
+	fp_flows_expire(scratch, FP_IDLE_SECONDS, &unused);
+	return v;
+}
+
+enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats *st)
+{
+	struct packet pk;
+
+	st->packets++;
+	st->bytes += len;
+	switch (parse_packet(&pk, pkt, len)) {
+	case PARSE_MALFORMED:
+		return drop(&st->malformed);
+	case PARSE_EXT_HEADERS:
+		return drop(&st->ext_headers);
+	case PARSE_FRAGMENT:
+		st->fragments++;
+		return FP_CONTINUE;
+	default:
+		st->ct_unknown++;
+		return FP_CONTINUE;
+	}
+}
+
+/* ---- resets ---- */
+
+#define IPV4_DEFAULT_TTL 64 /* RFC 1700; Linux's net.ipv4.ip_default_ttl */
+#define IPV4_FLAG_DF     0x4000
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* RFC 1071: the ones' complement sum of 16-bit words. */
+static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += get16(p + i);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* One reset from src:sport to dst:dport with seq and ack. */
+static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const uint8_t *dst,
+                          uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	size_t ip = family == AF_INET ? IPV4_MIN_HDR : IPV6_HDR;
+	uint8_t *t = out + ip;
+	uint32_t sum;
+
+	memset(out, 0, ip + TCP_MIN_HDR);
+	if (family == AF_INET) {
+		out[0] = 0x45;
+		put16(out + 2, (uint16_t)(ip + TCP_MIN_HDR));
+		put16(out + 6, IPV4_FLAG_DF);
+		out[8] = IPV4_DEFAULT_TTL;
+		out[9] = IPPROTO_TCP;
+		memcpy(out + 12, src, 4);
+		memcpy(out + 16, dst, 4);
+		put16(out + 10, fold(sum16(0, out, IPV4_MIN_HDR)));
+	} else {
+		out[0] = 0x60;
+		put16(out + 4, TCP_MIN_HDR);
+		out[6] = IPPROTO_TCP;
+		out[7] = IPV4_DEFAULT_TTL;
+		memcpy(out + 8, src, 16);
+		memcpy(out + 24, dst, 16);
+	}
+	put16(t, sport);
+	put16(t + 2, dport);
+	put32(t + 4, seq);
+	put32(t + 8, ack);
+	t[12] = (TCP_MIN_HDR / 4) << 4;
+	t[13] = TCP_RST | TCP_ACK;
+	/* RFC 9293 section 3.1 / RFC 8200 section 8.1: the pseudo-header */
+	sum = sum16(0, src, alen);
+	sum = sum16(sum, dst, alen);
+	sum += IPPROTO_TCP + TCP_MIN_HDR;
+	sum = sum16(sum, t, TCP_MIN_HDR);
+	put16(t + 16, fold(sum));
+	return ip + TCP_MIN_HDR;
+}
+
+int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
+                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender)
+{
+	if (ev->protocol != IPPROTO_TCP || (ev->family != AF_INET && ev->family != AF_INET6))
+		return -EINVAL;
+	*len_receiver = build_reset(to_receiver, ev->family, ev->src, ev->dst, ev->sport, ev->dport,
+	                            ev->tcp_next_seq, ev->tcp_ack);
+	*len_sender = build_reset(to_sender, ev->family, ev->dst, ev->src, ev->dport, ev->sport,
+	                          ev->tcp_ack, ev->tcp_next_seq);
+	return 0;
 }

@@ -9,7 +9,8 @@
  *
  * Error convention: constructors return NULL (with a message in `err` where
  * one is taken); fp_judge cannot fail, it counts what it could not judge in
- * struct fp_stats and fails open (FP_CONTINUE or FP_DONE).
+ * struct fp_stats: a packet it cannot parse is dropped (FP_DROP_SEGMENT),
+ * one it has no rule or room for passes (FP_DONE).
  */
 #ifndef HVGATE_APPLIANCE_INSPECT_H
 #define HVGATE_APPLIANCE_INSPECT_H
@@ -28,9 +29,9 @@
  * established TCP timeout is days; a pending flow that went quiet this long
  * is better judged afresh than kept). */
 #define FP_IDLE_SECONDS 60
-/* The inspection window: bytes of a TCP stream kept and matched, and
- * packets with data (TCP segments or UDP datagrams) judged, before the flow
- * is cleared without a decision. Requests and their headers fit in 4 KiB. */
+/* The inspection window: bytes of a TCP stream kept and matched, and UDP
+ * datagrams judged, before the flow is cleared without a decision.
+ * Requests and their headers fit in 4 KiB. */
 #define FP_INSPECT_BYTES   4096
 #define FP_INSPECT_PACKETS 16
 /* Bytes of struct fp_event's copies of the rule id and log prefix. */
@@ -60,6 +61,16 @@ struct fp_stats {
 	uint64_t events_lost;      /* fast path: event ring full */
 	uint64_t verdict_errors;   /* fast path: the kernel refused a verdict or label */
 	uint64_t ct_unknown;       /* fast path: no conntrack id or labels for the packet */
+	/* TCP normalisation (docs/fastpath.md): packets dropped because ... */
+	uint64_t urgent;      /* ... they carry the URG flag */
+	uint64_t bad_end;     /* ... a FIN or RST not at the stream's end */
+	uint64_t conflicts;   /* ... a copy's bytes differ from those judged */
+	uint64_t suspect;     /* ... the receiver would discard them (no ACK, old timestamp, TTL) */
+	uint64_t syn_data;    /* ... a SYN carries data */
+	uint64_t midstream;   /* ... a new flow that does not start with a SYN */
+	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
+	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
+	uint64_t resets_failed; /* fast path: resets the kernel did not take */
 };
 
 /* What a deciding match reports (every match that matches decides). */
@@ -75,6 +86,10 @@ struct fp_event {
 	uint8_t protocol;                   /* IPPROTO_TCP or IPPROTO_UDP */
 	uint8_t src[16], dst[16];           /* v4: the first 4 bytes */
 	uint16_t sport, dport;
+	/* TCP: the next byte the receiver expects of the sender (the deciding
+	 * segment's first new byte) and the sender's acknowledgement number
+	 * (the next byte the sender expects): where resets are taken. */
+	uint32_t tcp_next_seq, tcp_ack;
 };
 
 struct fp_ruleset;
@@ -108,6 +123,32 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
                          const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
                          uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+
+/* Judges the first packet of inspect rule `rule`'s new flow, one whose
+ * connection conntrack cannot show yet (it came on the rule's own queue
+ * block), alone in `scratch` (a table of one, emptied after the packet):
+ * a TCP packet other than a SYN is dropped (a connection picked up in its
+ * middle), the rest as fp_judge does. */
+enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset *rs, unsigned rule,
+                               const uint8_t *pkt, size_t len, struct fp_stats *st,
+                               struct fp_event *ev, bool *has_event);
+/* A packet of an inspected flow whose connection could not be found:
+ * FP_DROP_SEGMENT for one the parser cannot walk (malformed, too many
+ * IPv6 extension headers), else FP_CONTINUE (counted as ct_unknown, or a
+ * fragment). */
+enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats *st);
+
+/* Bytes of one reset that fp_tcp_resets builds (an IPv6 and a TCP header). */
+#define FP_RESET_MAX 60
+/* The two TCP resets that end a flow blocked by `ev` (a TCP event): one to
+ * the flow's receiver as if from its sender, at the next byte the receiver
+ * expects, and one to the sender as if from the receiver, at the byte the
+ * sender acknowledged (RFC 5961 section 3.2: a reset is taken at exactly
+ * that byte). Whole IP packets, checksums filled, into buffers of
+ * FP_RESET_MAX bytes; their lengths in *len_*. 0, or -EINVAL if ev is not
+ * TCP. */
+int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
+                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender);
 
 /* The addresses, protocol and ports of a packet (conntrack's tuple of the
  * direction it travels). 0, or -EINVAL for a malformed packet, a fragment

@@ -162,6 +162,15 @@ static void print_stats(const struct fastpath *fp)
 	json_kv_uint(&b, "events_lost", s.events_lost);
 	json_kv_uint(&b, "verdict_errors", s.verdict_errors);
 	json_kv_uint(&b, "ct_unknown", s.ct_unknown);
+	json_kv_uint(&b, "urgent", s.urgent);
+	json_kv_uint(&b, "bad_end", s.bad_end);
+	json_kv_uint(&b, "conflicts", s.conflicts);
+	json_kv_uint(&b, "suspect", s.suspect);
+	json_kv_uint(&b, "syn_data", s.syn_data);
+	json_kv_uint(&b, "midstream", s.midstream);
+	json_kv_uint(&b, "ext_headers", s.ext_headers);
+	json_kv_uint(&b, "resets_sent", s.resets_sent);
+	json_kv_uint(&b, "resets_failed", s.resets_failed);
 	json_obj_end(&b);
 	if (!b.oom)
 		printf("%s\n", b.s);

@@ -445,7 +445,7 @@ static int queue_stmt(struct lower *l, struct ir_rule *r, unsigned block)
 	q->kind = IR_S_QUEUE;
 	q->queue_num = (uint16_t)(l->o->queue_num + block * queue_workers(l));
 	q->queue_count = (uint16_t)queue_workers(l);
-	q->queue_bypass = true;
+	q->queue_bypass = !l->o->queue_fail_closed;
 	return 0;
 }
 

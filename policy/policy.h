@@ -56,6 +56,7 @@ struct policy_lower_opts {
 	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
 				* the same one (one per fast-path worker); 0 counts as 1 */
 	bool native_queue;     /* kernel has the nft queue expression */
+	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
 };
 

@@ -136,6 +136,7 @@ static const struct {
 	{ GOOD_POLICY "counter_interval_ms = 5;\n", "F:2: setting 'counter_interval_ms': must be between 100 and 3600000" },
 	{ GOOD_POLICY "fastpath: { enabled = 1; };\n", "F:2: setting 'fastpath.enabled': must be a boolean (true/false)" },
 	{ GOOD_POLICY "fastpath: { workers = 0; };\n", "F:2: setting 'fastpath.workers': must be between 1 and 64" },
+	{ GOOD_POLICY "fastpath: { fail_closed = 1; };\n", "F:2: setting 'fastpath.fail_closed': must be a boolean (true/false)" },
 	{ GOOD_POLICY "state_dir = ;\n", "F:2: syntax error: syntax error" },
 	{ GOOD_POLICY "vpn = 1;\n", "F:2: setting 'vpn': must be a group { ... }" },
 };
@@ -183,6 +184,24 @@ START_TEST(include_beside_the_file)
 }
 END_TEST
 
+START_TEST(fastpath_fail_closed)
+{
+	char err[CONF_ERR_MAX];
+	struct conf c = { 0 };
+
+	write_conf(GOOD_POLICY "fastpath: { enabled = true; fail_closed = true; };\n");
+	ck_assert_msg(conf_load(path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(c.fastpath_fail_closed);
+	conf_free(&c);
+	memset(&c, 0, sizeof(c));
+	write_conf(GOOD_POLICY "fastpath: { enabled = true; };\n");
+	ck_assert_msg(conf_load(path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(!c.fastpath_fail_closed); /* bypass by default */
+	unlink(path);
+	conf_free(&c);
+}
+END_TEST
+
 START_TEST(missing_file)
 {
 	char err[CONF_ERR_MAX];
@@ -206,6 +225,7 @@ int main(void)
 	tcase_add_loop_test(tc, bad_config, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, placeholders_accept_unknown_keys);
 	tcase_add_test(tc, include_beside_the_file);
+	tcase_add_test(tc, fastpath_fail_closed);
 	tcase_add_test(tc, missing_file);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

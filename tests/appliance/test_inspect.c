@@ -1,6 +1,7 @@
 /* The fast path's judgement (appliance/inspect.c): parsing, TCP assembly,
  * UDP, the window, decisions and events, and the table's limits. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <check.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -109,6 +110,33 @@ static struct pkt tcp4(uint32_t seq, uint8_t flags, const char *data)
 	ipv4(&k, IPPROTO_TCP, n);
 	return k;
 }
+
+/* A TCP segment with options (a multiple of 4 bytes) before its data. */
+static struct pkt tcp4_opt(uint32_t seq, uint8_t flags, const void *opt, size_t optlen,
+                           const char *data)
+{
+	struct pkt k;
+	uint8_t *p = k.b + 20;
+	size_t n = strlen(data);
+	l4_tcp(p, seq, flags, "", 0);
+	p[12] = (uint8_t)((20 + optlen) / 4 << 4);
+	memcpy(p + 20, opt, optlen);
+	memcpy(p + 20 + optlen, data, n);
+	ipv4(&k, IPPROTO_TCP, 20 + optlen + n);
+	return k;
+}
+
+/* RFC 7323 timestamps option, NOP-padded to 12 bytes. */
+static struct pkt tcp4_ts(uint32_t seq, uint8_t flags, uint32_t tsval, const char *data)
+{
+	uint8_t opt[12] = { 1, 1, 8, 10 };
+	opt[4] = (uint8_t)(tsval >> 24), opt[5] = (uint8_t)(tsval >> 16);
+	opt[6] = (uint8_t)(tsval >> 8), opt[7] = (uint8_t)tsval;
+	return tcp4_opt(seq, flags, opt, sizeof(opt), data);
+}
+
+/* RFC 2385 TCP-MD5 option (kind 19, length 18) with a digest nobody checks. */
+static const uint8_t md5_option[20] = { 1, 1, 19, 18, 0xde, 0xad, 0xbe, 0xef };
 
 static struct pkt udp4(const char *data)
 {
@@ -309,14 +337,17 @@ START_TEST(data_before_the_stream_is_dropped)
 }
 END_TEST
 
-START_TEST(syn_with_data)
+START_TEST(syn_with_data_is_dropped)
 {
-	/* TCP Fast Open: data in the SYN starts at ISN + 1. */
+	/* TCP Fast Open: a server could take data in the SYN that the stream
+	 * (fixed by the handshake's ACK) would not count. */
 	struct pkt syn = tcp4(41, TCP_SYN, "GET /?a=UNION");
-	struct pkt rest = tcp4(42 + 13, TCP_ACK, " SELECT");
+	struct pkt bare = tcp4(41, TCP_SYN, "");
 
-	ck_assert_int_eq(judge(36, &syn), FP_CONTINUE);
-	ck_assert_int_eq(judge(36, &rest), FP_BLOCK);
+	ck_assert_int_eq(judge(36, &syn), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.syn_data, 1);
+	ck_assert_int_eq(judge(36, &bare), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
 }
 END_TEST
 
@@ -330,19 +361,184 @@ START_TEST(pattern_split_across_segments)
 }
 END_TEST
 
-START_TEST(retransmission_overlap_is_skipped)
+START_TEST(retransmission_must_match_what_was_judged)
 {
 	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
-	/* Retransmits "UNI" (3 bytes of overlap) with other bytes the receiver
-	 * drops, then carries on: the flow must see "UNION SELECT", not the
-	 * retransmission's copy. */
+	/* Overlaps "UNI" with other bytes: one of the two copies the receiver
+	 * discards, and the judge cannot tell which: the second is dropped. */
 	struct pkt b = tcp4(100 + 10, TCP_ACK | TCP_PSH, "XXXON SELECT 1");
 	struct pkt whole = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	struct pkt same = tcp4(100 + 10, TCP_ACK | TCP_PSH, "UNION SELECT 1");
 
 	ck_assert_int_eq(judge(12, &a), FP_CONTINUE);
 	ck_assert_int_eq(judge(12, &whole), FP_CONTINUE); /* a pure retransmission */
-	ck_assert_int_eq(judge(12, &b), FP_BLOCK);
+	ck_assert_int_eq(judge(12, &b), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.conflicts, 1);
+	ck_assert_int_eq(judge(12, &same), FP_BLOCK);
 	ck_assert_uint_eq(st.segments_dropped, 0);
+}
+END_TEST
+
+START_TEST(decoy_first_copy_does_not_stand_for_the_real_one)
+{
+	/* A first copy with harmless bytes that the receiver discards (here a
+	 * TCP-MD5 option it has no key for), then the real copy at the same
+	 * sequence number: the real one is judged too, and differs. */
+	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 ");
+	struct pkt decoy = tcp4_opt(13, TCP_ACK | TCP_PSH, md5_option, sizeof(md5_option),
+	                            "ORDER BY 1 harmless ok");
+	struct pkt real = tcp4(13, TCP_ACK | TCP_PSH, "UNION SELECT pw FROM t");
+
+	ck_assert_int_eq(judge(50, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(50, &decoy), FP_CONTINUE);
+	ck_assert_int_eq(judge(50, &real), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.conflicts, 1);
+	/* and the other way round: the real copy first is judged and blocks */
+	ck_assert_int_eq(judge(51, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(51, &real), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(signed_copy_never_clears_the_flow)
+{
+	/* A pass match or the window's end on bytes the receiver may have
+	 * discarded (a signature the judge cannot check) would let the real
+	 * copy pass uninspected: the flow stays under inspection. */
+	struct pkt health = tcp4_opt(1, TCP_ACK | TCP_PSH, md5_option, sizeof(md5_option),
+	                             "GET /health HTTP/1.1\r\n");
+	struct pkt more = tcp4(23, TCP_ACK | TCP_PSH, "x");
+	struct pkt evil = tcp4(24, TCP_ACK | TCP_PSH, "UNION SELECT");
+
+	ck_assert_int_eq(judge(52, &health), FP_CONTINUE);
+	ck_assert_int_eq(judge(52, &more), FP_CONTINUE);
+	ck_assert_uint_eq(st.done, 0);
+	ck_assert_int_eq(judge(52, &evil), FP_BLOCK);
+	/* the same request without the option is cleared at once */
+	struct pkt plain = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	ck_assert_int_eq(judge(53, &plain), FP_DONE);
+}
+END_TEST
+
+START_TEST(copies_the_receiver_discards_are_dropped)
+{
+	struct pkt ack = tcp4_ts(1, TCP_ACK, 5000, "");
+	struct pkt no_ack = tcp4_ts(1, TCP_PSH, 5001, "harmless");
+	struct pkt old_ts = tcp4_ts(1, TCP_ACK | TCP_PSH, 4000, "harmless");
+	struct pkt low_ttl = tcp4_ts(1, TCP_ACK | TCP_PSH, 5001, "harmless");
+	struct pkt real = tcp4_ts(1, TCP_ACK | TCP_PSH, 5002, "UNION SELECT");
+
+	low_ttl.b[8] = 2; /* dies on the way: the flow's others had 64 */
+	ck_assert_int_eq(judge(54, &ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(54, &no_ack), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(54, &old_ts), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(54, &low_ttl), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 3);
+	ck_assert_int_eq(judge(54, &real), FP_BLOCK);
+	/* a timestamp one behind passes the receiver's PAWS test, and here */
+	struct pkt a = tcp4_ts(1, TCP_ACK | TCP_PSH, 5000, "abc");
+	struct pkt b = tcp4_ts(4, TCP_ACK | TCP_PSH, 4999, "def");
+	ck_assert_int_eq(judge(55, &a), FP_CONTINUE);
+	ck_assert_int_eq(judge(55, &b), FP_CONTINUE);
+}
+END_TEST
+
+START_TEST(urgent_data_is_dropped)
+{
+	/* send("... UNION"), send("X", MSG_OOB), send("   SELECT"): the
+	 * application reads "UNION   SELECT", a judge of the bytes sees
+	 * "UNIONX   SELECT". */
+	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION");
+	struct pkt oob = tcp4(18, TCP_ACK | TCP_PSH | 0x20, "X");
+	struct pkt ptr = tcp4(18, TCP_ACK | 0x20, "");
+	struct pkt tail = tcp4(19, TCP_ACK | TCP_PSH, "   SELECT pw");
+
+	ck_assert_int_eq(judge(56, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(56, &oob), FP_DROP_SEGMENT);
+	/* an urgent pointer without data names a byte of a later segment */
+	ck_assert_int_eq(judge(56, &ptr), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.urgent, 2);
+	ck_assert_int_eq(judge(56, &tail), FP_DROP_SEGMENT); /* a gap now */
+}
+END_TEST
+
+START_TEST(fin_or_rst_not_at_the_end_is_dropped)
+{
+	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION");
+	struct pkt fin_ahead = tcp4(19, TCP_ACK | TCP_FIN, "");
+	struct pkt fin_inside = tcp4(5, TCP_ACK | TCP_FIN, "");
+	struct pkt rst_window = tcp4(118, TCP_RST, "");
+	struct pkt tail = tcp4(18, TCP_ACK | TCP_PSH, "   SELECT pw");
+
+	ck_assert_int_eq(judge(57, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(57, &fin_ahead), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(57, &fin_inside), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(57, &rst_window), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.bad_end, 3);
+	ck_assert_uint_eq(fp_flows_count(ft), 1);
+	/* the stream goes on where it was: the injection is found */
+	ck_assert_int_eq(judge(57, &tail), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(data_after_the_end_is_dropped)
+{
+	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION");
+	struct pkt rst = tcp4(18, TCP_RST | TCP_ACK, "");
+	struct pkt tail = tcp4(18, TCP_ACK | TCP_PSH, "   SELECT pw");
+	struct pkt again = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION");
+	struct pkt other = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 OTHER");
+
+	ck_assert_int_eq(judge(58, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(58, &rst), FP_CONTINUE); /* at the next byte: taken */
+	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	/* the entry remembers the stream: nothing starts afresh after it */
+	ck_assert_int_eq(judge(58, &tail), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(58, &again), FP_CONTINUE);
+	ck_assert_int_eq(judge(58, &other), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.flows, 1);
+}
+END_TEST
+
+START_TEST(first_packet_must_be_a_syn)
+{
+	struct fp_flows *scratch = fp_flows_new(1);
+	struct pkt syn = tcp4(1, TCP_SYN, "");
+	struct pkt mid = tcp4(100, TCP_ACK | TCP_PSH, "   SELECT pw");
+	struct pkt ack = tcp4(100, TCP_ACK, "");
+	struct pkt syn_data = tcp4(1, TCP_SYN, "UNION");
+	struct pkt evil = udp4("an evil query");
+	struct pkt fine = udp4("fine");
+
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, syn.b, syn.len, &st, NULL, NULL), FP_CONTINUE);
+	/* conntrack picked a connection up in its middle: its start is lost */
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, mid.b, mid.len, &st, NULL, NULL),
+	                 FP_DROP_SEGMENT);
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, ack.b, ack.len, &st, NULL, NULL),
+	                 FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.midstream, 2);
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, syn_data.b, syn_data.len, &st, NULL, NULL),
+	                 FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.syn_data, 1);
+	/* UDP: the first datagram is judged alone */
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 2, fine.b, fine.len, &st, NULL, NULL),
+	                 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 2, evil.b, evil.len, &st, NULL, NULL), FP_BLOCK);
+	ck_assert_uint_eq(fp_flows_count(scratch), 0);
+	fp_flows_free(scratch);
+}
+END_TEST
+
+START_TEST(unknown_connection_unparsable_is_dropped)
+{
+	struct pkt ok = tcp4(1, TCP_ACK, "x");
+	struct pkt cut = tcp4(1, TCP_ACK, "x");
+	cut.b[3] = 200; /* total length past the packet */
+
+	ck_assert_int_eq(fp_judge_unknown(ok.b, ok.len, &st), FP_CONTINUE);
+	ck_assert_uint_eq(st.ct_unknown, 1);
+	ck_assert_int_eq(fp_judge_unknown(cut.b, cut.len, &st), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.malformed, 1);
+	ck_assert_uint_eq(st.packets, 2);
 }
 END_TEST
 
@@ -392,15 +588,22 @@ START_TEST(window_bytes_then_done)
 }
 END_TEST
 
-START_TEST(window_packets_then_done)
+START_TEST(window_counts_bytes_not_segments)
 {
+	/* A request cut into one-byte segments is judged whole: as many
+	 * segments as it takes do not end the window. */
+	const char *req = "GET /x?id=1 UNION SELECT pw";
 	uint32_t seq = 1;
-	for (int i = 1; i <= FP_INSPECT_PACKETS; i++) {
-		struct pkt k = tcp4(seq, TCP_ACK, "abc");
-		enum fp_verdict v = judge(16, &k);
-		ck_assert_int_eq(v, i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
-		seq += 3;
+	enum fp_verdict v = FP_CONTINUE;
+	for (size_t i = 0; req[i] && v == FP_CONTINUE; i++) {
+		char one[2] = { req[i], 0 };
+		struct pkt k = tcp4(seq++, TCP_ACK, one);
+		v = judge(16, &k);
+		ck_assert_int_ne(v, FP_DONE);
 	}
+	ck_assert_int_eq(v, FP_BLOCK);
+	ck_assert_uint_gt(strlen(req), FP_INSPECT_PACKETS);
+	ck_assert_uint_eq(st.window_done, 0);
 }
 END_TEST
 
@@ -466,13 +669,13 @@ START_TEST(truncated_packets_are_malformed)
 	uint64_t before;
 
 	/* Every prefix of a packet that cuts a header, or that its lengths
-	 * claim to exceed, is malformed and continues (ASan checks the reads). */
+	 * claim to exceed, is malformed and dropped (ASan checks the reads). */
 	for (size_t len = 0; len < full.len; len++) {
 		uint8_t *copy = malloc(len ? len : 1);
 		memcpy(copy, full.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 22, labels_tcp, copy, len, 100, &st, NULL, NULL),
-		                 FP_CONTINUE);
+		                 FP_DROP_SEGMENT);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -481,7 +684,7 @@ START_TEST(truncated_packets_are_malformed)
 		memcpy(copy, v6.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 23, labels_tcp, copy, len, 100, &st, NULL, NULL),
-		                 FP_CONTINUE);
+		                 FP_DROP_SEGMENT);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -492,22 +695,22 @@ START_TEST(inconsistent_headers_are_malformed)
 {
 	struct pkt k = tcp4(1, TCP_ACK, "UNION SELECT");
 	k.b[0] = 0x44; /* IHL 16 bytes */
-	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	ck_assert_int_eq(judge(24, &k), FP_DROP_SEGMENT);
 	k = tcp4(1, TCP_ACK, "UNION SELECT");
 	k.b[20 + 12] = 0xf0; /* data offset 60 > segment */
-	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	ck_assert_int_eq(judge(24, &k), FP_DROP_SEGMENT);
 	k = tcp4(1, TCP_ACK, "UNION SELECT");
 	k.b[20 + 12] = 0x40; /* data offset 16 < 20 */
-	ck_assert_int_eq(judge(24, &k), FP_CONTINUE);
+	ck_assert_int_eq(judge(24, &k), FP_DROP_SEGMENT);
 	k = udp4("evil");
 	k.b[20 + 5] = 200; /* UDP length past the packet */
-	ck_assert_int_eq(judge_ev(labels_udp, 25, &k, 100, NULL, NULL), FP_CONTINUE);
+	ck_assert_int_eq(judge_ev(labels_udp, 25, &k, 100, NULL, NULL), FP_DROP_SEGMENT);
 	k = tcp6_ext(1, "x");
 	k.b[40 + 1] = 200; /* hop-by-hop longer than the packet */
-	ck_assert_int_eq(judge(26, &k), FP_CONTINUE);
+	ck_assert_int_eq(judge(26, &k), FP_DROP_SEGMENT);
 	k = tcp4(1, TCP_ACK, "x");
 	k.b[0] = 0x75; /* version 7 */
-	ck_assert_int_eq(judge(27, &k), FP_CONTINUE);
+	ck_assert_int_eq(judge(27, &k), FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.malformed, 6);
 	ck_assert_uint_eq(st.blocked, 0);
 }
@@ -528,8 +731,12 @@ START_TEST(ipv6_header_chain_is_bounded)
 	size_t plen = 8 * n + t;
 	p[4] = (uint8_t)(plen >> 8), p[5] = (uint8_t)plen;
 	k.len = 40 + plen;
-	ck_assert_int_eq(judge(28, &k), FP_CONTINUE);
-	ck_assert_uint_eq(st.malformed, 1);
+	/* The kernel walks them all: the packet is not passed unjudged. */
+	ck_assert_int_eq(judge(28, &k), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.ext_headers, 1);
+	ck_assert_uint_eq(st.malformed, 0);
+	ck_assert_int_eq(fp_judge_unknown(k.b, k.len, &st), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.ext_headers, 2);
 }
 END_TEST
 
@@ -660,10 +867,15 @@ START_TEST(closed_flow_leaves_a_marker)
 	ck_assert_int_eq(judge(40, &last_ack), FP_CONTINUE);
 	ck_assert_uint_eq(fp_flows_count(ft), 0);
 	ck_assert_uint_eq(st.flows, 1);
-	/* Data after it (a retransmission of the FIN's data) starts afresh. */
+	/* A retransmission of the FIN with its data passes; other bytes in
+	 * its place, or data past the FIN, are dropped. */
+	struct pkt same = tcp4(1, TCP_ACK | TCP_FIN, "abc");
 	struct pkt again = tcp4(1, TCP_ACK | TCP_FIN, "UNION SELECT");
-	ck_assert_int_eq(judge(40, &again), FP_BLOCK);
-	ck_assert_uint_eq(st.flows, 2);
+	struct pkt past = tcp4(4, TCP_ACK, "UNION SELECT");
+	ck_assert_int_eq(judge(40, &same), FP_CONTINUE);
+	ck_assert_int_eq(judge(40, &again), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(40, &past), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.flows, 1);
 	ck_assert_uint_eq(fp_flows_count(ft), 0);
 }
 END_TEST
@@ -702,6 +914,84 @@ START_TEST(closed_markers_make_room)
 }
 END_TEST
 
+/* The ones' complement sum of a TCP segment with its pseudo-header: 0xffff
+ * when the checksum in it is right. */
+static uint16_t tcp_sum(const uint8_t *ip, size_t len)
+{
+	bool v4 = ip[0] >> 4 == 4;
+	size_t hl = v4 ? 20 : 40, alen = v4 ? 4 : 16;
+	const uint8_t *src = v4 ? ip + 12 : ip + 8;
+	uint32_t sum = IPPROTO_TCP + (uint32_t)(len - hl);
+	for (size_t i = 0; i < 2 * alen; i += 2)
+		sum += (uint32_t)(src[i] << 8 | src[i + 1]);
+	for (size_t i = hl; i + 1 < len; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+START_TEST(block_resets_both_ends)
+{
+	struct pkt head = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	/* overlaps "UNI": the receiver's next byte is 113, not the segment's 110 */
+	struct pkt rest = tcp4(110, TCP_ACK | TCP_PSH, "UNION SELECT 1");
+	struct fp_event ev;
+	bool has;
+	uint8_t to_receiver[FP_RESET_MAX], to_sender[FP_RESET_MAX];
+	size_t lr, ls;
+
+	rest.b[20 + 8] = 0x00, rest.b[20 + 9] = 0x01, rest.b[20 + 10] = 0x02, rest.b[20 + 11] = 0x03;
+	ck_assert_int_eq(judge(60, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge_ev(labels_tcp, 60, &rest, 100, &ev, &has), FP_BLOCK);
+	ck_assert_uint_eq(ev.tcp_next_seq, 113);
+	ck_assert_uint_eq(ev.tcp_ack, 0x00010203);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), 0);
+	ck_assert_uint_eq(lr, 40);
+	ck_assert_uint_eq(ls, 40);
+	/* to the receiver, from the sender: at the byte it expects */
+	ck_assert_mem_eq(to_receiver + 12, "\x0a\x0a\x01\x02\x0a\x0a\x02\x02", 8);
+	ck_assert_mem_eq(to_receiver + 20, "\x9c\x40\x00\x50", 4);
+	ck_assert_uint_eq(be32(to_receiver + 24), 113);
+	ck_assert_uint_eq(to_receiver[33], TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(tcp_sum(to_receiver, lr), 0xffff);
+	/* the IPv4 header checksum */
+	uint32_t sum = 0;
+	for (size_t i = 0; i < 20; i += 2)
+		sum += (uint32_t)(to_receiver[i] << 8 | to_receiver[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ck_assert_uint_eq(sum, 0xffff);
+	/* to the sender, from the receiver: at the byte the sender acknowledged */
+	ck_assert_mem_eq(to_sender + 12, "\x0a\x0a\x02\x02\x0a\x0a\x01\x02", 8);
+	ck_assert_mem_eq(to_sender + 20, "\x00\x50\x9c\x40", 4);
+	ck_assert_uint_eq(be32(to_sender + 24), 0x00010203);
+	ck_assert_uint_eq(be32(to_sender + 28), 113);
+	ck_assert_uint_eq(tcp_sum(to_sender, ls), 0xffff);
+
+	/* IPv6 */
+	struct pkt a6 = tcp6_ext(7, "x union select");
+	ck_assert_int_eq(judge_ev(labels_tcp, 61, &a6, 100, &ev, &has), FP_BLOCK);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), 0);
+	ck_assert_uint_eq(lr, 60);
+	ck_assert_uint_eq(to_receiver[0] >> 4, 6);
+	ck_assert_uint_eq(to_receiver[6], IPPROTO_TCP);
+	ck_assert_uint_eq(be32(to_receiver + 40 + 4), 7);
+	ck_assert_uint_eq(tcp_sum(to_receiver, lr), 0xffff);
+	ck_assert_uint_eq(tcp_sum(to_sender, ls), 0xffff);
+
+	/* UDP: nothing to reset */
+	struct pkt u = udp4("evil");
+	ck_assert_int_eq(judge_ev(labels_udp, 62, &u, 100, &ev, &has), FP_BLOCK);
+	ck_assert_int_eq(fp_tcp_resets(&ev, to_receiver, &lr, to_sender, &ls), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
@@ -718,13 +1008,22 @@ int main(void)
 	tcase_add_test(tc, handshake_packets_continue);
 	tcase_add_test(tc, handshake_ack_sets_the_sequence);
 	tcase_add_test(tc, data_before_the_stream_is_dropped);
-	tcase_add_test(tc, syn_with_data);
+	tcase_add_test(tc, syn_with_data_is_dropped);
 	tcase_add_test(tc, pattern_split_across_segments);
-	tcase_add_test(tc, retransmission_overlap_is_skipped);
+	tcase_add_test(tc, retransmission_must_match_what_was_judged);
+	tcase_add_test(tc, decoy_first_copy_does_not_stand_for_the_real_one);
+	tcase_add_test(tc, signed_copy_never_clears_the_flow);
+	tcase_add_test(tc, copies_the_receiver_discards_are_dropped);
+	tcase_add_test(tc, urgent_data_is_dropped);
+	tcase_add_test(tc, fin_or_rst_not_at_the_end_is_dropped);
+	tcase_add_test(tc, data_after_the_end_is_dropped);
+	tcase_add_test(tc, first_packet_must_be_a_syn);
+	tcase_add_test(tc, unknown_connection_unparsable_is_dropped);
+	tcase_add_test(tc, block_resets_both_ends);
 	tcase_add_test(tc, gap_is_dropped_then_in_order_passes);
 	tcase_add_test(tc, sequence_wraps);
 	tcase_add_test(tc, window_bytes_then_done);
-	tcase_add_test(tc, window_packets_then_done);
+	tcase_add_test(tc, window_counts_bytes_not_segments);
 	tcase_add_test(tc, fin_and_rst_end_the_entry);
 	tcase_add_test(tc, closed_flow_leaves_a_marker);
 	tcase_add_test(tc, closed_markers_make_room);

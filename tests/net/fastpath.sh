@@ -3,12 +3,14 @@
 # `inspect` rules send their flows' first bytes to user space, where the
 # content expressions decide. A request with "UNION SELECT" never reaches
 # the server, the flow's later packets are dropped in the kernel and the
-# event names the rule; a benign request is answered; a `pass content` match
+# event names the rule, and both ends of the flow are reset; a benign
+# request is answered; a `pass content` match
 # clears a flow at once; a flow longer than the inspection window is cleared
 # and its later packets stay in the kernel; UDP datagrams are judged one by
 # one; traffic of rules without inspect never goes to user space; over IPv6
 # as over IPv4; with the daemon stopped, inspected services still pass
-# (bypass); the counters show in `status` and the metrics.
+# (bypass), unless fastpath.fail_closed is set; the counters, the kernel's
+# per-queue ones too, show in `status` and the metrics.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/lib/lab3.sh
@@ -57,12 +59,8 @@ r=$(ask 10.10.2.2 'GET /index.html'); [ "$r" = 'got GET /index.html' ] && pass b
 	fail benign-v4-answered "got '$r'"
 r=$(ask fd00:10:2::2 'GET /about'); [ "$r" = 'got GET /about' ] && pass benign-v6-answered ||
 	fail benign-v6-answered "got '$r'"
-before=$(blocked_drops)
 r=$(ask 10.10.2.2 'GET /item?id=1 UnIoN   SeLeCt password FROM users'); [ -z "$r" ] && pass sqli-v4-blocked ||
 	fail sqli-v4-blocked "the server answered '$r'"
-after=$(blocked_drops)
-[ "$after" -gt "$before" ] && pass "blocked-flow-dropped-in-kernel($((after - before)) packets)" ||
-	fail blocked-flow-dropped-in-kernel "counter $before -> $after"
 if wait_for 3 grep -q '"prefix":"sqli"' "$DAEMON_EVENTS"; then
 	line=$(grep '"prefix":"sqli"' "$DAEMON_EVENTS" | head -1)
 	echo "$line" | grep -q "\"rule\":\"$POL:3:" && echo "$line" | grep -q '"verdict":"block"' &&
@@ -74,6 +72,36 @@ fi
 r=$(ask fd00:10:2::2 'POST /q union select 1'); [ -z "$r" ] && pass sqli-v6-blocked || fail sqli-v6-blocked "answered '$r'"
 r=$(ask 10.10.2.2 'GET /fine'); [ "$r" = 'got GET /fine' ] && pass benign-after-block-answered ||
 	fail benign-after-block-answered "got '$r'"
+
+# --- a blocked flow ends at both ends: a reset each way ---------------------
+# The client's recv ends with ECONNRESET at once (not after its
+# retransmissions give up), and the server holds no connection of the
+# blocked requests.
+cat > "$LAB_TMP/reset.py" <<'EOF'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 8000), timeout=5)
+t = time.time()
+s.sendall(b"GET /?id=1 union select 1\n")
+try:
+    out = "eof" if not s.recv(100) else "data"
+except ConnectionResetError:
+    out = "reset"
+except socket.timeout:
+    out = "timeout"
+print(out, round(time.time() - t, 1))
+EOF
+for a in 10.10.2.2 fd00:10:2::2; do
+	r=$(at client timeout 10 python3 "$LAB_TMP/reset.py" "$a" 2>&1)
+	case "$r" in
+	"reset "[0-2].*) pass "blocked-client-reset($a: $r s)" ;;
+	*) fail "blocked-client-reset($a)" "got '$r'" ;;
+	esac
+done
+if wait_for 5 sh -c "[ -z \"\$(ip netns exec $LAB-server ss -Htn state established '( sport = :8000 )')\" ]"; then
+	pass blocked-server-side-reset
+else
+	fail blocked-server-side-reset "$(at server ss -Htn state established '( sport = :8000 )' | head -3)"
+fi
 
 # --- a pass match clears the flow: its later data is not queued ------------
 q0=$(queued)
@@ -100,11 +128,16 @@ r=$(echo 'hello dns' | at client timeout 3 socat -T 2 -t 2 - UDP:10.10.2.2:53 2>
 r=$(echo 'some evil payload' | at client timeout 3 socat -T 2 -t 2 - UDP:10.10.2.2:53 2>/dev/null)
 [ -z "$r" ] && pass udp-evil-dropped || fail udp-evil-dropped "echoed '$r'"
 # one flow: its first datagram passes; an evil one later blocks the flow,
-# so what follows it is dropped too
+# so what follows it is dropped too, by the kernel (a blocked TCP flow is
+# reset instead, above: its ends send nothing more)
+before=$(blocked_drops)
 r=$( (echo 'first fine'; sleep 0.5; echo 'then evil'; sleep 0.5; echo 'last fine') |
 	at client timeout 4 socat -T 2 -t 2 - UDP:[fd00:10:2::2]:53 2>/dev/null | tr '\n' '|')
+after=$(blocked_drops)
 [ "$r" = 'first fine|' ] && pass udp-v6-flow-blocked-from-evil-datagram ||
 	fail udp-v6-flow-blocked-from-evil-datagram "echoed '$r'"
+[ "$after" -gt "$before" ] && pass "blocked-flow-dropped-in-kernel($((after - before)) packets)" ||
+	fail blocked-flow-dropped-in-kernel "counter $before -> $after"
 
 # --- a rule without inspect never reaches user space ----------------------
 q0=$(queued)
@@ -121,10 +154,34 @@ m=$(at fw python3 -c 'import urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:'"$DAEMON_METRICS_PORT"'/metrics", timeout=5).read().decode())' 2>&1)
 echo "$m" | grep -q '^hvgate_fastpath_flows_total{verdict="blocked"} [1-9]' && pass metrics-fastpath ||
 	fail metrics-fastpath "$(echo "$m" | grep fastpath | head -5)"
+# the kernel's counters of each queue (/proc/net/netfilter/nfnetlink_queue):
+# the two of block 0 and those of the rules' blocks, none dropped
+qs=$(printf '%s' "$st" | python3 -c 'import json,sys
+q=json.load(sys.stdin)["fastpath"]["queues"]
+print(" ".join("%d:%d:%d" % (e["queue"], e["queue_dropped"], e["user_dropped"]) for e in q))' 2>&1)
+case " $qs " in
+*" 100:0:0 101:0:0 102:"*) pass "status-queue-counters($qs)" ;;
+*) fail status-queue-counters "got '$qs'" ;;
+esac
+echo "$m" | grep -q '^hvgate_fastpath_queue_dropped_total{queue="100",cause="full"} 0' &&
+	pass metrics-queue-counters || fail metrics-queue-counters "$(echo "$m" | grep queue_dropped | head -3)"
 daemon_alive && pass daemon-alive || fail daemon-alive
 
 # --- the daemon stopped: inspected services still pass (bypass) -----------
 daemon_stop
 r=$(ask 10.10.2.2 'GET /while-stopped'); [ "$r" = 'got GET /while-stopped' ] && pass bypass-without-daemon ||
 	fail bypass-without-daemon "got '$r'"
+
+# --- fail-closed: the queues have no bypass, nothing passes uninspected ----
+daemon_conf "$POL" 'fastpath: { enabled = true; queue = 100; workers = 2; fail_closed = true; };'
+if daemon_start; then pass fail-closed-start; else fail fail-closed-start "$(tail -5 "$DAEMON_LOG")"; fi
+[ "$(json_get "$(hv status --json)" fastpath.fail_closed)" = True ] && pass fail-closed-status ||
+	fail fail-closed-status "$(hv status --json | grep -o '"fail_closed":[a-z]*')"
+r=$(ask 10.10.2.2 'GET /fail-closed'); [ "$r" = 'got GET /fail-closed' ] && pass fail-closed-benign-answered ||
+	fail fail-closed-benign-answered "got '$r'"
+daemon_stop
+r=$(ask 10.10.2.2 'GET /while-stopped'); [ -z "$r" ] && pass fail-closed-without-daemon-nothing-passes ||
+	fail fail-closed-without-daemon-nothing-passes "the server answered '$r'"
+r=$(probe client tcp 10.10.2.2 80); [ "$r" = open ] && pass fail-closed-uninspected-rule-passes ||
+	fail fail-closed-uninspected-rule-passes "probe $r"
 lab_done

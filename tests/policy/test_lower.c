@@ -475,6 +475,18 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5 bypass"));
 	free(nft);
 	irtest_done(t);
+	/* fail-closed: no queue rule has bypass (no listener, no passage) */
+	o.queue_num = 4;
+	o.queue_fail_closed = true;
+	t = irtest_lower(text, &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(!irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_QUEUE)->queue_bypass);
+	nft = irtest_emit_nft(t);
+	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5"));
+	ck_assert_ptr_null(strstr(nft, "bypass"));
+	free(nft);
+	irtest_done(t);
+	o.queue_fail_closed = false;
 	/* three inspect rules (the `no state` one counts) need blocks 0-3 */
 	o.queue_num = 65535 - 7;
 	t = irtest_lower(text, &o);
