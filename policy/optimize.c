@@ -114,7 +114,7 @@ static bool set_content_eq(const struct ir_set *a, const struct ir_set *b)
 	return a->n_key == b->n_key && !memcmp(a->key, b->key, a->n_key * sizeof(a->key[0])) &&
 	       a->flags == b->flags && a->data == b->data && a->data_field == b->data_field &&
 	       a->timeout_ms == b->timeout_ms && a->n_elems == b->n_elems &&
-	       !memcmp(a->elems, b->elems, a->n_elems * sizeof(*a->elems));
+	       (!a->n_elems || !memcmp(a->elems, b->elems, a->n_elems * sizeof(*a->elems)));
 }
 
 /* Hashes the keys only (equal sets have equal keys; set_content_eq does
