@@ -25,7 +25,10 @@ lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 POLICY_OBJS    := $(call lib_objs,policy)
 NAT_OBJS       := $(call lib_objs,nat)
 VPN_OBJS       := $(call lib_objs,vpn)
-APPLIANCE_OBJS := $(call lib_objs,appliance)
+# appliance/ has parts of its own: kernel/ (all netlink I/O) and fastpath/ (the
+# inspection fast path); their objects go into the same library.
+APPLIANCE_OBJS := $(call lib_objs,appliance) $(call lib_objs,appliance/kernel) \
+                  $(call lib_objs,appliance/fastpath)
 CLI_OBJS       := $(call lib_objs,cli)
 
 LIBS := $(BUILD)/libhvappliance.a $(BUILD)/libhvpolicy.a $(BUILD)/libhvnat.a $(BUILD)/libhvvpn.a
