@@ -281,7 +281,9 @@ grep -q '^ok' "$LAB_TMP/unit.out" && pass unit-file-run-wireguard-writable-stati
 # What such a sandbox does without it: /run/wireguard read-only (a private
 # mount namespace). The error names the socket that could not be made.
 policy
-daemon_start unshare -m --propagation private sh -c 'mount -t tmpfs -o ro,size=64k tmpfs /run/wireguard && exec "$@"' sh \
+# /run/wireguard need not exist yet (a fresh machine's /run has none): made
+# first, as hvgated itself would, then covered read-only in the private view.
+daemon_start unshare -m --propagation private sh -c 'mkdir -p /run/wireguard && mount -t tmpfs -o ro,size=64k tmpfs /run/wireguard && exec "$@"' sh \
 	|| fail start-read-only-run-wireguard "$(tail -5 "$DAEMON_LOG")"
 err=$(vpn_field "$V" error)
 case "$err" in

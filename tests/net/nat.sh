@@ -37,11 +37,21 @@ r=$(fetch inet 198.51.100.2 80); [ "$r" = tenant-b ] && pass netmap-in || fail n
 r=$(fetch inet 198.51.100.10 80); [ "$r" = tenant-b ] && pass netmap-in-other-host || fail netmap-in-other-host "got '$r'"
 
 # --- UDP port-range forward into tenant a, and its hairpin ------------------------
+# udp_ask NS PORT: the answer to one datagram. The server forks a shell per
+# datagram, which on a loaded machine can take seconds: up to three tries,
+# each a new flow, each waiting 4 s.
+udp_ask() {
+	for _try in 1 2 3; do
+		_r=$(echo x | at "$1" timeout 6 socat -T 4 -t 4 - UDP:203.0.113.1:$2 2>/dev/null)
+		[ -n "$_r" ] && break
+	done
+	printf '%s' "$_r"
+}
 for p in 5000 5001; do
-	r=$(echo x | at inet timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:$p 2>/dev/null)
+	r=$(udp_ask inet $p)
 	[ "$r" = "udp-a-$p" ] && pass "forward-udp-$p" || fail "forward-udp-$p" "got '$r'"
 done
-r=$(echo x | at ha timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:5001 2>/dev/null)
+r=$(udp_ask ha 5001)
 [ "$r" = udp-a-5001 ] && pass hairpin-udp || fail hairpin-udp "got '$r'"
 # from the appliance itself (nat_output; the tenant's mark routes it)
 r=$(echo x | at fw timeout 3 socat -T 2 -t 2 - UDP:203.0.113.1:5000 2>/dev/null)
