@@ -799,6 +799,7 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 		reply_err(r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, scope, scope_name,
 			  rc == -ENOENT	       ? "not in the block list (unblock names the entry as blocked)"
 			  : rc == -ENOTEMPTY ? "overlaps an entry of the block list (see show blocked)"
+			  : rc == -ENXIO     ? "the zone has no interface to block on"
 					     : strerror(-rc));
 		return;
 	}

@@ -1220,6 +1220,8 @@ int txn_block_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e)
 	if (!t->running || zone >= t->running->policy->n_zones)
 		return -ENOENT;
 	rc = zone_elems(t->running->policy, zone, e, &v, &n);
+	if (!rc && !n)
+		rc = -ENXIO; /* no interface: nothing could be blocked */
 	for (size_t i = 0; !rc && i < n; i++) {
 		rc = txn_block(t, &v[i]);
 		while (rc && i-- > 0) /* all or nothing */

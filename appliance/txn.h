@@ -132,7 +132,8 @@ int txn_block(struct txn *t, const struct nftio_set_elem *e);
 int txn_unblock(struct txn *t, const struct nftio_set_elem *e);
 /* A zone-scoped entry (`block ADDR zone Z`): e's address and timeout for
  * zone index `zone` of the running policy, one element per interface
- * pattern of the zone in the zone lists; all or nothing. */
+ * pattern of the zone in the zone lists; all or nothing (-ENXIO: the zone
+ * has no interface). */
 int txn_block_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e);
 int txn_unblock_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e);
 /* The zone (index in the running policy) of a zone-list element, or
