@@ -734,11 +734,23 @@ static const char *block_scope(const struct daemon *d, const struct nftio_set_el
 	return buf;
 }
 
+static size_t zone_named(const struct daemon *d, const char *name)
+{
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
+	for (size_t z = 0; p && name && z < p->n_zones; z++)
+		if (!strcmp(p->zones[z].name, name))
+			return z;
+	return POLICY_NONE;
+}
+
 static void cmd_block(struct daemon *d, const struct json *req, struct json_buf *r, bool block)
 {
 	const char *addr = json_get_str(req, "addr"), *dur = json_get_str(req, "for");
-	const char *tenant = json_get_str(req, "tenant");
+	const char *tenant = json_get_str(req, "tenant"), *zone = json_get_str(req, "zone");
+	const char *scope = "", *scope_name = "";
 	const struct policy_tenant *pt = NULL;
+	size_t zi = POLICY_NONE;
 	struct nftio_set_elem e = { .mark_lo = BLOCK_MARK_ANY_LO, .mark_hi = BLOCK_MARK_ANY_HI };
 	uint64_t seconds = 0;
 	unsigned prefix_len;
@@ -756,50 +768,90 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 		reply_err(r, "no policy is running");
 		return;
 	}
+	if (tenant && zone) {
+		reply_err(r, "a block is scoped by a tenant or by a zone, not both (a tenant's segment is a zone)");
+		return;
+	}
 	if (tenant && !(pt = tenant_named(d, tenant))) {
 		reply_err(r, "no tenant '%s' in the running policy", tenant);
+		return;
+	}
+	if (zone && (zi = zone_named(d, zone)) == POLICY_NONE) {
+		reply_err(r, "no zone '%s' in the running policy", zone);
 		return;
 	}
 	if (pt) {
 		/* the tenant's packets carry its id in the upper mark bits */
 		e.mark_lo = policy_tenant_mark(pt);
 		e.mark_hi = e.mark_lo | ~POLICY_TENANT_MARK_MASK;
+		scope = " tenant ";
+		scope_name = pt->name;
+	} else if (zi != POLICY_NONE) {
+		scope = " zone ";
+		scope_name = d->txn.running->policy->zones[zi].name;
 	}
 	e.timeout_ms = seconds * 1000;
-	rc = block ? txn_block(&d->txn, &e) : txn_unblock(&d->txn, &e);
+	if (zi != POLICY_NONE)
+		rc = block ? txn_block_zone(&d->txn, zi, &e) : txn_unblock_zone(&d->txn, zi, &e);
+	else
+		rc = block ? txn_block(&d->txn, &e) : txn_unblock(&d->txn, &e);
 	if (rc) {
-		reply_err(r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, pt ? " tenant " : "",
-			  pt ? pt->name : "",
+		reply_err(r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, scope, scope_name,
 			  rc == -ENOENT	       ? "not in the block list (unblock names the entry as blocked)"
 			  : rc == -ENOTEMPTY ? "overlaps an entry of the block list (see show blocked)"
+			  : rc == -ENXIO     ? "the zone has no interface to block on"
 					     : strerror(-rc));
 		return;
 	}
-	syslog(LOG_NOTICE, "%s %s%s%s%s%s", block ? "blocked" : "unblocked", addr, pt ? " tenant " : "",
-	       pt ? pt->name : "", dur ? " for " : "", dur ? dur : "");
+	syslog(LOG_NOTICE, "%s %s%s%s%s%s", block ? "blocked" : "unblocked", addr, scope, scope_name,
+	       dur ? " for " : "", dur ? dur : "");
 	reply_ok_begin(r);
 	json_kv_str(r, "addr", addr);
 	json_kv_str(r, "tenant", pt ? pt->name : "");
+	if (zi != POLICY_NONE)
+		json_kv_str(r, "zone", scope_name);
 	if (block)
 		json_kv_uint(r, "timeout", seconds);
 	json_obj_end(r);
 }
 
+/* The zone of a zone-list element, by name ("?" if no running zone has its
+ * interfaces); "" for the other lists. An entry is one element per pattern
+ * of its zone: *dup is set for all but the first. */
+static const char *block_zone(const struct daemon *d, const struct nftio_set_elem *v, size_t i, bool *dup)
+{
+	size_t z = txn_block_zone_of(&d->txn, &v[i]);
+
+	*dup = false;
+	if (!v[i].by_ifname)
+		return "";
+	if (z == POLICY_NONE)
+		return "?";
+	for (size_t k = 0; k < i && !*dup; k++)
+		*dup = txn_block_zone_of(&d->txn, &v[k]) == z && v[k].family == v[i].family &&
+		       !memcmp(v[k].addr, v[i].addr, 16) && !memcmp(v[k].addr_end, v[i].addr_end, 16);
+	return d->txn.running->policy->zones[z].name;
+}
+
 static void cmd_show_blocked(struct daemon *d, struct json_buf *r)
 {
-	static const char *sets[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
+	static const char *sets[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6, TXN_BLOCK_ZONE_SET4, TXN_BLOCK_ZONE_SET6 };
 
 	reply_ok_begin(r);
 	json_key(r, "blocked");
 	json_arr_begin(r);
-	for (size_t s = 0; s < 2; s++) {
+	for (size_t s = 0; s < 4; s++) {
 		struct nftio_set_elem *v;
 		size_t n;
-		if (nftio_set_elems(NULL, sets[s], &v, &n))
+		if (s < 2 ? nftio_set_elems(NULL, sets[s], &v, &n) : nftio_set_elems_by_ifname(NULL, sets[s], &v, &n))
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			char text[2 * INET6_ADDRSTRLEN + 8], end[INET6_ADDRSTRLEN], id[16];
 			int len = range_prefix_len(&v[i]);
+			bool dup;
+			const char *zone = block_zone(d, v, i, &dup);
+			if (dup)
+				continue;
 			inet_ntop(v[i].family, v[i].addr, text, INET6_ADDRSTRLEN);
 			if (len < 0) {
 				inet_ntop(v[i].family, v[i].addr_end, end, sizeof(end));
@@ -809,7 +861,9 @@ static void cmd_show_blocked(struct daemon *d, struct json_buf *r)
 			}
 			json_obj_begin(r);
 			json_kv_str(r, "addr", text);
-			json_kv_str(r, "tenant", block_scope(d, &v[i], id, sizeof(id)));
+			json_kv_str(r, "tenant", v[i].by_ifname ? "" : block_scope(d, &v[i], id, sizeof(id)));
+			if (*zone)
+				json_kv_str(r, "zone", zone);
 			json_kv_uint(r, "expires_in", v[i].expires_ms / 1000);
 			json_obj_end(r);
 		}

@@ -341,6 +341,30 @@ int history_reserve_id(const char *state_dir, unsigned *id)
 	return err;
 }
 
+/* Removes the oldest revisions beyond the newest HISTORY_KEEP, except the
+ * one that STATE/running names (a restart runs it again) and the revert
+ * target of an armed `commit confirmed` (the revert compiles it from its
+ * bundle): losing either would leave the daemon nothing to return to. A
+ * running or pending file that cannot be read protects nothing; the start-up
+ * checks report it. ids is sorted, oldest first. */
+static void prune(const char *state_dir, const unsigned *ids, size_t n)
+{
+	struct history_pending pend;
+	unsigned running = 0, revert_to = 0, committed = 0;
+
+	if (n <= HISTORY_KEEP)
+		return;
+	if (history_running_load(state_dir, &running))
+		running = 0;
+	if (!history_pending_load(state_dir, &pend)) {
+		revert_to = pend.revert_to;
+		committed = pend.committed;
+	}
+	for (size_t i = 0; i < n - HISTORY_KEEP; i++)
+		if (ids[i] != running && ids[i] != revert_to && ids[i] != committed)
+			remove_rev(state_dir, ids[i]);
+}
+
 int history_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
 {
 	char dir[PATH_MAX];
@@ -372,8 +396,7 @@ int history_save(const char *state_dir, const struct history_rev *meta, const st
 	}
 	if (list_ids(state_dir, &ids, &n))
 		return 0;
-	for (size_t i = 0; n > HISTORY_KEEP && i < n - HISTORY_KEEP; i++)
-		remove_rev(state_dir, ids[i]);
+	prune(state_dir, ids, n);
 	free(ids);
 	return 0;
 }

@@ -9,7 +9,8 @@
  * A bundle stores each file under the path the compiler read it from, so the
  * revision can be compiled again through history_bundle_fs() exactly as it
  * was, whatever happened to the source since. The newest HISTORY_KEEP
- * revisions are kept. Files are written to a temporary name, fsynced,
+ * revisions are kept, and older ones only while STATE/running names one or
+ * an armed `commit confirmed` reverts to one. Files are written to a temporary name, fsynced,
  * renamed, and the directory fsynced: a crash never leaves half a revision,
  * and a function that returned 0 has its data on the disk.
  *

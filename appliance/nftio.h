@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <net/if.h> /* IFNAMSIZ */
 
 #include "policy/diag.h"
 #include "policy/ir.h"
@@ -78,11 +79,18 @@ struct nftio_set_elem {
 	int family;
 	uint8_t addr[16], addr_end[16];
 	uint32_t mark_lo, mark_hi;
+	/* by_ifname: the zone-scoped lists (blocked_zone4 / blocked_zone6, keyed
+	 * `oifname . ip[6] saddr`): interface names ifname_lo .. ifname_hi
+	 * (NUL-padded; one name, or a wildcard's range) instead of marks. */
+	bool by_ifname;
+	char ifname_lo[IFNAMSIZ], ifname_hi[IFNAMSIZ];
 	uint64_t timeout_ms, expires_ms;
 };
 int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_set_elem *e);
 int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e);
 int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
+/* The same for a set keyed by interface name (by_ifname set in every one). */
+int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
 
 /* Probes whether the kernel has the native nft queue expression; if not, the
  * xt NFQUEUE target through nft_compat is used. 1 native, 0 compat, <0 error. */

@@ -412,12 +412,23 @@ static int addr_len(int family)
  * host-order integers (the lookup converts the packet's: emit_nftnl.c). */
 #define ELEM_MARK_LEN 4
 
-static int elem_keys(const struct nftio_set_elem *e, uint8_t key[ELEM_MARK_LEN + 16],
-		     uint8_t key_end[ELEM_MARK_LEN + 16])
+/* An interface name in a key: IFNAMSIZ bytes, NUL-padded, compared from the
+ * left (a string: no byte swap). */
+#define ELEM_SCOPE_MAX IFNAMSIZ
+
+static int elem_keys(const struct nftio_set_elem *e, uint8_t key[ELEM_SCOPE_MAX + 16],
+		     uint8_t key_end[ELEM_SCOPE_MAX + 16])
 {
 	int len = addr_len(e->family);
 	if (len < 0)
 		return len;
+	if (e->by_ifname) {
+		memcpy(key, e->ifname_lo, IFNAMSIZ);
+		memcpy(key + IFNAMSIZ, e->addr, (size_t)len);
+		memcpy(key_end, e->ifname_hi, IFNAMSIZ);
+		memcpy(key_end + IFNAMSIZ, e->addr_end, (size_t)len);
+		return IFNAMSIZ + len;
+	}
 	uint32_t lo = htonl(e->mark_lo), hi = htonl(e->mark_hi);
 	memcpy(key, &lo, ELEM_MARK_LEN);
 	memcpy(key + ELEM_MARK_LEN, e->addr, (size_t)len);
@@ -428,7 +439,7 @@ static int elem_keys(const struct nftio_set_elem *e, uint8_t key[ELEM_MARK_LEN +
 
 int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_set_elem *e)
 {
-	uint8_t key[ELEM_MARK_LEN + 16], key_end[ELEM_MARK_LEN + 16];
+	uint8_t key[ELEM_SCOPE_MAX + 16], key_end[ELEM_SCOPE_MAX + 16];
 	int len = elem_keys(e, key, key_end);
 	if (len < 0)
 		return len;
@@ -437,7 +448,7 @@ int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_se
 
 int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e)
 {
-	uint8_t key[ELEM_MARK_LEN + 16], key_end[ELEM_MARK_LEN + 16];
+	uint8_t key[ELEM_SCOPE_MAX + 16], key_end[ELEM_SCOPE_MAX + 16];
 	int len = elem_keys(e, key, key_end);
 	if (len < 0)
 		return len;
@@ -448,6 +459,7 @@ struct elems {
 	struct nftio_set_elem *v;
 	size_t n, cap;
 	int err;
+	bool by_ifname;
 };
 
 static int elems_push(struct elems *l, struct nftnl_set_elem *e)
@@ -457,7 +469,9 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
 	const uint8_t *end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
 
-	if (!key || (klen != ELEM_MARK_LEN + 4 && klen != ELEM_MARK_LEN + 16))
+	uint32_t scope_len = l->by_ifname ? IFNAMSIZ : ELEM_MARK_LEN;
+
+	if (!key || (klen != scope_len + 4 && klen != scope_len + 16))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -469,15 +483,24 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 	}
 	x = &l->v[l->n++];
 	memset(x, 0, sizeof(*x));
-	x->family = klen == ELEM_MARK_LEN + 4 ? AF_INET : AF_INET6;
+	x->family = klen == scope_len + 4 ? AF_INET : AF_INET6;
 	if (!end || elen != klen)
 		end = key;
+	if (l->by_ifname) {
+		x->by_ifname = true;
+		memcpy(x->ifname_lo, key, IFNAMSIZ);
+		memcpy(x->ifname_hi, end, IFNAMSIZ);
+		memcpy(x->addr, key + IFNAMSIZ, klen - IFNAMSIZ);
+		memcpy(x->addr_end, end + IFNAMSIZ, klen - IFNAMSIZ);
+		goto timeouts;
+	}
 	memcpy(&x->mark_lo, key, ELEM_MARK_LEN);
 	memcpy(x->addr, key + ELEM_MARK_LEN, klen - ELEM_MARK_LEN);
 	memcpy(&x->mark_hi, end, ELEM_MARK_LEN);
 	memcpy(x->addr_end, end + ELEM_MARK_LEN, klen - ELEM_MARK_LEN);
 	x->mark_lo = ntohl(x->mark_lo);
 	x->mark_hi = ntohl(x->mark_hi);
+timeouts:
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT))
 		x->timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))
@@ -513,10 +536,11 @@ static int elems_cb(const struct nlmsghdr *nlh, void *data)
 	return l->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)
+static int set_elems(const char *netns, const char *set, bool by_ifname, struct nftio_set_elem **out,
+		     size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct elems l = { 0 };
+	struct elems l = { .by_ifname = by_ifname };
 	struct nftio_sock sock;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
@@ -549,4 +573,14 @@ int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **
 	*out = l.v;
 	*n = l.n;
 	return 0;
+}
+
+int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)
+{
+	return set_elems(netns, set, false, out, n);
+}
+
+int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)
+{
+	return set_elems(netns, set, true, out, n);
 }

@@ -413,9 +413,146 @@ static bool follow_tenant(const struct txn *t, const struct policy *to, struct n
 	return false;
 }
 
-/* Puts the kernel's current block-list elements into the batch, with the
- * time they have left. */
-static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
+/* The interface range of pattern k of zone z, NUL-padded (ir.h). */
+static void pattern_range(const struct policy_zone *z, size_t k, char lo[IFNAMSIZ], char hi[IFNAMSIZ])
+{
+	struct ir_value vlo, vhi;
+
+	ir_ifname_wildcard(z->ifnames[k], &vlo, &vhi);
+	memcpy(lo, vlo.data, IFNAMSIZ);
+	memcpy(hi, vhi.data, IFNAMSIZ);
+}
+
+/* Whether pattern k of z is covered by another of its patterns ("tap-a" by
+ * "tap-*"; of two equal ones the later): an element for it would overlap,
+ * which the kernel refuses. */
+static bool pattern_covered(const struct policy_zone *z, size_t k)
+{
+	char klo[IFNAMSIZ], khi[IFNAMSIZ], lo[IFNAMSIZ], hi[IFNAMSIZ];
+
+	pattern_range(z, k, klo, khi);
+	for (size_t i = 0; i < z->n_ifnames; i++) {
+		if (i == k)
+			continue;
+		pattern_range(z, i, lo, hi);
+		if (memcmp(lo, klo, IFNAMSIZ) > 0 || memcmp(hi, khi, IFNAMSIZ) < 0)
+			continue;
+		if (memcmp(lo, klo, IFNAMSIZ) || memcmp(hi, khi, IFNAMSIZ) || i < k)
+			return true;
+	}
+	return false;
+}
+
+/* The elements of a zone-scoped entry: base (address, timeout) once per
+ * interface pattern of zone `zone` of p. Caller frees *out. */
+static int zone_elems(const struct policy *p, size_t zone, const struct nftio_set_elem *base,
+		      struct nftio_set_elem **out, size_t *n)
+{
+	const struct policy_zone *z = &p->zones[zone];
+
+	*n = 0;
+	*out = calloc(z->n_ifnames ? z->n_ifnames : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t k = 0; k < z->n_ifnames; k++) {
+		struct nftio_set_elem *e = &(*out)[*n];
+		if (pattern_covered(z, k))
+			continue;
+		*e = *base;
+		e->by_ifname = true;
+		e->mark_lo = e->mark_hi = 0;
+		pattern_range(z, k, e->ifname_lo, e->ifname_hi);
+		(*n)++;
+	}
+	return 0;
+}
+
+static size_t zone_of_elem(const struct policy *p, const struct nftio_set_elem *e)
+{
+	char lo[IFNAMSIZ], hi[IFNAMSIZ];
+
+	for (size_t z = 0; p && z < p->n_zones; z++)
+		for (size_t k = 0; k < p->zones[z].n_ifnames; k++) {
+			pattern_range(&p->zones[z], k, lo, hi);
+			if (!memcmp(lo, e->ifname_lo, IFNAMSIZ) && !memcmp(hi, e->ifname_hi, IFNAMSIZ))
+				return z;
+		}
+	return POLICY_NONE;
+}
+
+size_t txn_block_zone_of(const struct txn *t, const struct nftio_set_elem *e)
+{
+	return zone_of_elem(t->running ? t->running->policy : NULL, e);
+}
+
+static bool carry_elem(struct ir_set *set, const struct nftio_set_elem *v)
+{
+	struct ir_set_elem *e = ir_set_elem_add(set);
+
+	if (!e)
+		return false;
+	if (v->by_ifname) {
+		e->key[0] = ir_value_ifname("");
+		memcpy(e->key[0].data, v->ifname_lo, IFNAMSIZ);
+		e->key_end[0] = ir_value_ifname("");
+		memcpy(e->key_end[0].data, v->ifname_hi, IFNAMSIZ);
+	} else {
+		e->key[0] = ir_value_u32(v->mark_lo);
+		e->key_end[0] = ir_value_u32(v->mark_hi);
+	}
+	e->key[1] = ir_value_addr(v->addr, v->family);
+	e->key_end[1] = ir_value_addr(v->addr_end, v->family);
+	e->timeout_ms = v->timeout_ms ? v->expires_ms : 0;
+	return true;
+}
+
+/* Zone-scoped entries follow their zone by name into policy `to`, with its
+ * interfaces there (an edit may change them); dropped if the zone is gone.
+ * One entry is one element per pattern: each is carried once. At start-up
+ * (nothing running) and for an element no running zone explains, the
+ * kernel's elements are kept as they are. */
+static void carry_zone_elems(const struct txn *t, const struct policy *to, struct ir_set *set,
+			     const struct nftio_set_elem *v, size_t n)
+{
+	const struct policy *from = t->running ? t->running->policy : NULL;
+	struct nftio_set_elem *done = calloc(n ? n : 1, sizeof(*done)), *exp;
+	size_t n_done = 0, n_exp;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t zf = zone_of_elem(from, &v[k]), zt = POLICY_NONE;
+		bool seen = false;
+
+		if (v[k].timeout_ms && !v[k].expires_ms)
+			continue; /* expiring right now */
+		if (!from || zf == POLICY_NONE) {
+			carry_elem(set, &v[k]);
+			continue;
+		}
+		for (size_t i = 0; i < to->n_zones && zt == POLICY_NONE; i++)
+			if (!strcmp(to->zones[i].name, from->zones[zf].name))
+				zt = i;
+		if (zt == POLICY_NONE) {
+			syslog(LOG_NOTICE, "block list: zone %s is gone; its entries are dropped", from->zones[zf].name);
+			continue;
+		}
+		for (size_t i = 0; done && i < n_done && !seen; i++)
+			seen = done[i].mark_lo == zt && done[i].family == v[k].family &&
+			       !memcmp(done[i].addr, v[k].addr, 16) && !memcmp(done[i].addr_end, v[k].addr_end, 16);
+		if (seen || !done)
+			continue;
+		done[n_done] = v[k];
+		done[n_done++].mark_lo = (uint32_t)zt; /* the zone, for the test above */
+		if (zone_elems(to, zt, &v[k], &exp, &n_exp))
+			continue;
+		for (size_t i = 0; i < n_exp; i++)
+			carry_elem(set, &exp[i]);
+		free(exp);
+	}
+	free(done);
+}
+
+/* The global and tenant-scoped entries, with the time they have left. */
+static void carry_mark_elems(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
 	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
 
@@ -430,22 +567,37 @@ static void carry_dynamic(const struct txn *t, const struct policy *to, struct i
 		if (nftio_set_elems(t->netns, names[i], &v, &n))
 			continue; /* no table yet: nothing to carry */
 		for (size_t k = 0; k < n; k++) {
-			struct ir_set_elem *e;
 			if (v[k].timeout_ms && !v[k].expires_ms)
 				continue; /* expiring right now */
 			if (!follow_tenant(t, to, &v[k]))
 				continue;
-			e = ir_set_elem_add(&ir->sets[idx]);
-			if (!e)
+			if (!carry_elem(&ir->sets[idx], &v[k]))
 				break;
-			e->key[0] = ir_value_u32(v[k].mark_lo);
-			e->key[1] = ir_value_addr(v[k].addr, v[k].family);
-			e->key_end[0] = ir_value_u32(v[k].mark_hi);
-			e->key_end[1] = ir_value_addr(v[k].addr_end, v[k].family);
-			e->timeout_ms = v[k].timeout_ms ? v[k].expires_ms : 0;
 		}
 		free(v);
 	}
+}
+
+/* Puts the kernel's current block-list elements into the batch, with the
+ * time they have left. */
+static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
+{
+	static const char *zone_names[] = { TXN_BLOCK_ZONE_SET4, TXN_BLOCK_ZONE_SET6 };
+
+	for (size_t i = 0; i < 2; i++) {
+		int idx = set_index(ir, zone_names[i]);
+		struct nftio_set_elem *v;
+		size_t n;
+
+		if (idx < 0)
+			continue;
+		ir->sets[idx].n_elems = 0;
+		if (nftio_set_elems_by_ifname(t->netns, zone_names[i], &v, &n))
+			continue;
+		carry_zone_elems(t, to, &ir->sets[idx], v, n);
+		free(v);
+	}
+	carry_mark_elems(t, to, ir);
 }
 
 static double now_seconds(void)
@@ -1031,11 +1183,18 @@ static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 		remember_table(t);
 }
 
+static const char *block_set(const struct nftio_set_elem *e)
+{
+	if (e->by_ifname)
+		return e->family == AF_INET ? TXN_BLOCK_ZONE_SET4 : TXN_BLOCK_ZONE_SET6;
+	return e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6;
+}
+
 int txn_block(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_add(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
+	int rc = nftio_set_elem_add(t->netns, block_set(e), e);
 	if (!rc)
 		after_own_change(t, before, ok);
 	return rc;
@@ -1045,9 +1204,49 @@ int txn_unblock(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_del(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
+	int rc = nftio_set_elem_del(t->netns, block_set(e), e);
 
 	if (!rc)
 		after_own_change(t, before, ok);
 	return rc;
+}
+
+int txn_block_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e)
+{
+	struct nftio_set_elem *v;
+	size_t n;
+	int rc;
+
+	if (!t->running || zone >= t->running->policy->n_zones)
+		return -ENOENT;
+	rc = zone_elems(t->running->policy, zone, e, &v, &n);
+	if (!rc && !n)
+		rc = -ENXIO; /* no interface: nothing could be blocked */
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = txn_block(t, &v[i]);
+		while (rc && i-- > 0) /* all or nothing */
+			txn_unblock(t, &v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+int txn_unblock_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e)
+{
+	struct nftio_set_elem *v;
+	size_t n;
+	int rc, first = 0;
+
+	if (!t->running || zone >= t->running->policy->n_zones)
+		return -ENOENT;
+	rc = zone_elems(t->running->policy, zone, e, &v, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rc = txn_unblock(t, &v[i]);
+		if (rc && !first)
+			first = rc;
+	}
+	free(v);
+	return first;
 }

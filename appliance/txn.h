@@ -11,7 +11,9 @@
  *
  * The dynamic block lists (sets blocked4 / blocked6, `meta mark . address`
  * with intervals: an entry is a prefix, global over every mark or scoped to
- * a tenant's mark range) are part of every ruleset; their elements are read
+ * a tenant's mark range; and blocked_zone4 / blocked_zone6, `oifname .
+ * address`, an entry scoped to a zone being one element per interface
+ * pattern of the zone) are part of every ruleset; their elements are read
  * from the kernel before each apply and put into the new batch, so they
  * survive reloads and commits.
  *
@@ -34,6 +36,8 @@
 
 #define TXN_BLOCK_SET4 "blocked4"
 #define TXN_BLOCK_SET6 "blocked6"
+#define TXN_BLOCK_ZONE_SET4 "blocked_zone4" /* `oifname . ip saddr`: policy/lower.h */
+#define TXN_BLOCK_ZONE_SET6 "blocked_zone6"
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
 #define TXN_ERR_MAX 4096
 /* `commit confirmed D`: the longest D, one day. */
@@ -126,5 +130,14 @@ int64_t txn_pending_left_ms(const struct txn *t);
  * entry (e->timeout_ms for txn_block). */
 int txn_block(struct txn *t, const struct nftio_set_elem *e);
 int txn_unblock(struct txn *t, const struct nftio_set_elem *e);
+/* A zone-scoped entry (`block ADDR zone Z`): e's address and timeout for
+ * zone index `zone` of the running policy, one element per interface
+ * pattern of the zone in the zone lists; all or nothing (-ENXIO: the zone
+ * has no interface). */
+int txn_block_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e);
+int txn_unblock_zone(struct txn *t, size_t zone, const struct nftio_set_elem *e);
+/* The zone (index in the running policy) of a zone-list element, or
+ * POLICY_NONE when no zone's pattern gives its interface range. */
+size_t txn_block_zone_of(const struct txn *t, const struct nftio_set_elem *e);
 
 #endif

@@ -381,13 +381,15 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		json_kv_str(b, "cmd", "rollback");
 		json_kv_int(b, "revision", atoll(argv[1]));
 	} else if (!strcmp(verb, "block") || !strcmp(verb, "unblock")) {
-		/* ADDR[/LEN] [tenant NAME] [for DURATION] (for: block only) */
-		const char *tenant = NULL, *dur = NULL;
+		/* ADDR[/LEN] [tenant NAME | zone NAME] [for DURATION] (for: block only) */
+		const char *tenant = NULL, *zone = NULL, *dur = NULL;
 		if (argc < 2 || argc % 2)
 			return -1;
 		for (int i = 2; i < argc; i += 2) {
 			if (!strcmp(argv[i], "tenant") && !tenant)
 				tenant = argv[i + 1];
+			else if (!strcmp(argv[i], "zone") && !zone)
+				zone = argv[i + 1];
 			else if (!strcmp(argv[i], "for") && !dur && !strcmp(verb, "block"))
 				dur = argv[i + 1];
 			else
@@ -397,6 +399,8 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		json_kv_str(b, "addr", argv[1]);
 		if (tenant)
 			json_kv_str(b, "tenant", tenant);
+		if (zone)
+			json_kv_str(b, "zone", zone);
 		if (dur) {
 			uint64_t seconds;
 			if (duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
@@ -422,9 +426,9 @@ static void usage(FILE *out, const char *verb)
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
-		"  block ADDR[/LEN] [tenant NAME] [for DURATION]\n"
+		"  block ADDR[/LEN] [tenant NAME | zone NAME] [for DURATION]\n"
 		"  (DURATION: 90 = 90s, 10m, 2h, 1d)\n"
-		"  unblock ADDR[/LEN] [tenant NAME]\n",
+		"  unblock ADDR[/LEN] [tenant NAME | zone NAME]\n",
 		verb);
 }
 

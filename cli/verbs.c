@@ -41,8 +41,8 @@ static const struct verb verbs[] = {
 	{ "rollback", &fn_client, "rollback N: make revision N the candidate" },
 	{ "history", &fn_client, "history: the committed revisions" },
 	{ "reload", &fn_client, "reload: re-read configuration and policy" },
-	{ "block", &fn_client, "block ADDR [for DURATION]: add to the dynamic block list" },
-	{ "unblock", &fn_client, "unblock ADDR: remove from the dynamic block list" },
+	{ "block", &fn_client, "block ADDR[/LEN] [tenant T | zone Z] [for DURATION]: add to the dynamic block list" },
+	{ "unblock", &fn_client, "unblock ADDR[/LEN] [tenant T | zone Z]: remove from the dynamic block list" },
 };
 
 void cli_usage(FILE *out)

@@ -603,21 +603,28 @@ static int make_blocked_sets(struct lower *l)
 {
 	static const struct {
 		const char *name;
-		enum ir_field f;
-	} sets[] = { { POLICY_SET_BLOCKED4, IR_IP_SADDR }, { POLICY_SET_BLOCKED6, IR_IP6_SADDR } };
-	for (size_t i = 0; i < 2; i++) {
+		enum ir_field scope, f;
+		const char *comment;
+	} sets[] = { { POLICY_SET_BLOCKED4, IR_META_MARK, IR_IP_SADDR, "dynamic block list (hvgate block)" },
+		     { POLICY_SET_BLOCKED6, IR_META_MARK, IR_IP6_SADDR, "dynamic block list (hvgate block)" },
+		     { POLICY_SET_BLOCKED_ZONE4, IR_META_OIFNAME, IR_IP_SADDR,
+		       "dynamic block list (hvgate block ADDR zone Z)" },
+		     { POLICY_SET_BLOCKED_ZONE6, IR_META_OIFNAME, IR_IP6_SADDR,
+		       "dynamic block list (hvgate block ADDR zone Z)" } };
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 		size_t idx = ir_set_add(l->t, sets[i].name);
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *s = &l->t->sets[idx];
 		/* meta mark . address, both ranges: a tenant's entry covers its
 		 * mark's range (policy/tenant.h), a global one every mark; the
-		 * address is a prefix (appliance/txn.h) */
-		s->key[0] = IR_META_MARK;
+		 * address is a prefix (appliance/txn.h). A zone's entry has one
+		 * element per interface pattern of the zone (oifname range). */
+		s->key[0] = sets[i].scope;
 		s->key[1] = sets[i].f;
 		s->n_key = 2;
 		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
-		snprintf(s->comment, sizeof(s->comment), "dynamic block list (hvgate block)");
+		snprintf(s->comment, sizeof(s->comment), "%s", sets[i].comment);
 	}
 	return 0;
 }
@@ -649,6 +656,38 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 				return -1;
 			m->kind = IR_M_LOOKUP;
 			m->field[0] = IR_META_MARK;
+			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
+			m->n_field = 2;
+			m->set = find_set(l->t, fams[i].set);
+			if (add_counter(r))
+				return -1;
+			set_verdict(r, IR_V_DROP, NULL);
+		}
+	}
+	return 0;
+}
+
+/* Forward: meta nfproto ipvX oifname . ip[6] saddr @blocked_zoneX counter drop
+ * (from the address into the zone) and iifname . ip[6] daddr @blocked_zoneX
+ * counter drop (from the zone to the address). */
+static int blocked_zone_rules(struct lower *l, const char *chain)
+{
+	static const struct {
+		uint8_t nfproto;
+		enum ir_field saddr, daddr;
+		const char *set;
+	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED_ZONE4 },
+		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED_ZONE6 } };
+	for (size_t i = 0; i < 2; i++) {
+		for (int dir = 0; dir < 2; dir++) {
+			struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_BLOCKED);
+			if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto)))
+				return -1;
+			struct ir_match *m = ir_match_add(r);
+			if (!m)
+				return -1;
+			m->kind = IR_M_LOOKUP;
+			m->field[0] = dir ? IR_META_IIFNAME : IR_META_OIFNAME;
 			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
 			m->n_field = 2;
 			m->set = find_set(l->t, fams[i].set);
@@ -774,6 +813,7 @@ static int make_glue(struct lower *l)
 	if (l->inspecting && make_inspect_chain(l))
 		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
+	    blocked_zone_rules(l, POLICY_CHAIN_FORWARD) ||
 	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
 	    blocked_rules(l, POLICY_CHAIN_INPUT, false) || inspect_jump(l, POLICY_CHAIN_INPUT) ||
 	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||

@@ -9,6 +9,11 @@
 /* Dynamic block lists, always present, filled by the daemon (hvgate block). */
 #define POLICY_SET_BLOCKED4 "blocked4"
 #define POLICY_SET_BLOCKED6 "blocked6"
+/* Zone-scoped block lists: `oifname . ip[6] saddr`, both ranges (a zone's
+ * interface patterns, an address prefix): traffic from the address into the
+ * zone, and from the zone to the address, is dropped in forward. */
+#define POLICY_SET_BLOCKED_ZONE4 "blocked_zone4"
+#define POLICY_SET_BLOCKED_ZONE6 "blocked_zone6"
 
 /* Base chains. */
 #define POLICY_CHAIN_INPUT "input"

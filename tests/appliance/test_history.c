@@ -94,6 +94,43 @@ START_TEST(prunes_and_never_reuses)
 }
 END_TEST
 
+/* Pruning keeps the newest HISTORY_KEEP revisions, and never the revision
+ * that STATE/running names (a restart runs it) nor the revert target of an
+ * armed `commit confirmed` (the revert compiles it from its bundle), however
+ * old they are. */
+START_TEST(prune_keeps_running_and_revert_target)
+{
+	struct history_pending pend = { .committed = 2, .revert_to = 1, .deadline_ms = 1 };
+	struct history_rev *v, m;
+	size_t n;
+
+	save(1, "x\n");
+	save(2, "x\n");
+	ck_assert_int_eq(history_running_save(dir, 2), 0); /* `commit confirmed` of 2 over 1 */
+	ck_assert_int_eq(history_pending_save(dir, &pend), 0);
+	for (unsigned i = 3; i <= HISTORY_KEEP + 10; i++)
+		save(i, "x\n");
+	ck_assert_int_eq(history_get(dir, 1, &m), 0);
+	ck_assert_int_eq(history_get(dir, 2, &m), 0);
+	ck_assert_int_eq(history_get(dir, 10, &m), -ENOENT);
+	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_uint_eq(n, HISTORY_KEEP + 2);
+	ck_assert_uint_eq(v[0].id, 1);
+	ck_assert_uint_eq(v[1].id, 2);
+	ck_assert_uint_eq(v[2].id, 11);
+	free(v);
+	/* once neither is named any more, both go with the next prune */
+	ck_assert_int_eq(history_pending_clear(dir), 0);
+	ck_assert_int_eq(history_running_save(dir, HISTORY_KEEP + 10), 0);
+	save(HISTORY_KEEP + 11, "x\n");
+	ck_assert_int_eq(history_get(dir, 1, &m), -ENOENT);
+	ck_assert_int_eq(history_get(dir, 2, &m), -ENOENT);
+	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_uint_eq(n, HISTORY_KEEP);
+	free(v);
+}
+END_TEST
+
 START_TEST(bundle_fs)
 {
 	struct history_bundle *b;
@@ -257,6 +294,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, save_list_get);
 	tcase_add_test(tc, prunes_and_never_reuses);
+	tcase_add_test(tc, prune_keeps_running_and_revert_target);
 	tcase_add_test(tc, bundle_fs);
 	tcase_add_test(tc, pending);
 	tcase_add_test(tc, pending_corrupt);

@@ -75,6 +75,7 @@ cp "$LAB_TMP/pol.good" "$POL"
 
 # Block list element, to see it survive.
 expect block-add hv block 192.0.2.77 for 1h
+expect block-zone-add hv block 198.51.100.0/24 zone dmz for 1h
 
 # A real reload (policy changed) by SIGHUP: new revision, block list kept.
 echo 'pass from lan to dmz service tcp port 8080' >> "$POL"
@@ -98,6 +99,8 @@ grep -q "already in the kernel: not re-applied" "$DAEMON_LOG" && pass restart-un
 g2=$(json_get "$(hv status --json)" genid)
 [ -n "$g1" ] && [ "$g1" = "$g2" ] && pass restart-genid-unchanged || fail restart-genid-unchanged "$g1 -> $g2"
 fw_ruleset | grep -q '192.0.2.77' && pass block-survives-restart || fail block-survives-restart
+hv show blocked --json | grep -q '"addr":"198.51.100.0/24","tenant":"","zone":"dmz"' && pass zone-block-survives-restart ||
+	fail zone-block-survives-restart "$(hv show blocked --json)"
 
 # systemd readiness: READY=1 once running, RELOADING=1 on reload, STOPPING=1.
 daemon_stop

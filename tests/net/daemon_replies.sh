@@ -10,7 +10,8 @@
 # - the commit guard refuses changes to table inet hvgate only, not other
 #   programs' tables beside it;
 # - `block` takes prefixes and a tenant scope: with two tenants on the same
-#   addresses, a block in one leaves the other alone; unscoped is global.
+#   addresses, a block in one leaves the other alone; unscoped is global;
+#   a zone scope drops the address into that zone only.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/nat/lab_tenants.sh
@@ -178,6 +179,59 @@ expect unblock-v6-prefix hv unblock fd00:b::/64 tenant b
 expect_not block-host-bits hv block 10.0.1.5/28
 expect_not block-unknown-tenant hv block 10.0.1.5 tenant nosuch
 expect_not block-bad-len hv block 10.0.1.0/33
+
+# ---- block list: scoped by zone ----
+# `block ADDR zone Z` drops traffic from ADDR into zone Z (and from Z to
+# ADDR); the same address with the other zones passes. The internet host
+# answers both tenants' segments (zones a.lan and b.lan): blocked into a.lan,
+# tenant a's hosts lose it, tenant b's keep it.
+wait_for 5 reaches ha 10.0.1.10 && wait_for 5 reaches hb 10.0.1.10 && pass zone-both-reach || fail zone-both-reach
+before=$(hv show blocked --json)
+if hv block 203.0.113.2 zone nosuch > "$LAB_TMP/out" 2>&1; then
+	fail block-unknown-zone "unexpectedly succeeded"
+else
+	grep -q "no zone 'nosuch' in the running policy" "$LAB_TMP/out" && [ "$(hv show blocked --json)" = "$before" ] &&
+		pass block-unknown-zone || fail block-unknown-zone "$(cat "$LAB_TMP/out"); $(hv show blocked --json)"
+fi
+expect_not block-tenant-and-zone hv block 203.0.113.2 tenant a zone a.lan
+expect block-into-zone-a hv block 203.0.113.2 zone a.lan
+reaches ha 10.0.1.10 && fail zone-a-blocked "tenant a still reaches 203.0.113.2" || pass zone-a-blocked
+reaches hb 10.0.1.10 && pass zone-b-not-blocked || fail zone-b-not-blocked "tenant b (zone b.lan) was cut off too"
+# in the kernel: the zone list's drops counted tenant a's packets (from a.lan
+# to the address: the connection never gets as far as an answer into a.lan)
+at fw nft list chain inet hvgate forward | grep -q 'iifname . ip daddr @blocked_zone4 counter packets [1-9]' &&
+	pass zone-drop-counted || fail zone-drop-counted "$(at fw nft list chain inet hvgate forward | grep blocked_zone4)"
+out=$(hv show blocked --json)
+python3 -c 'import json,sys
+b=json.loads(sys.argv[1])["blocked"]
+e=[x for x in b if x.get("zone")]
+assert e == [{"addr":"203.0.113.2","tenant":"","zone":"a.lan","expires_in":0}], b' "$out" && pass show-blocked-zone ||
+	fail show-blocked-zone "$out"
+expect_not unblock-zone-wrong-scope hv unblock 203.0.113.2 zone b.lan
+# the entry follows its zone through a commit that changes the zone's
+# interfaces (ta0 -> the wildcard ta*): still one entry, still enforced
+sed 's|interface "ta0"|interface "ta*"|' "$LAB_TMP/v12.hvp" > "$LAB_TMP/wild.hvp"
+expect load-zone-wildcard hv load "$LAB_TMP/wild.hvp"
+expect commit-zone-wildcard hv commit
+reaches ha 10.0.1.10 && fail zone-block-survives-commit || pass zone-block-survives-commit
+reaches hb 10.0.1.10 && pass zone-b-still-passes || fail zone-b-still-passes
+out=$(hv show blocked --json)
+python3 -c 'import json,sys
+b=json.loads(sys.argv[1])["blocked"]
+assert [x for x in b if x.get("zone")] == [{"addr":"203.0.113.2","tenant":"","zone":"a.lan","expires_in":0}], b' "$out" &&
+	pass show-blocked-zone-follows || fail show-blocked-zone-follows "$out"
+at fw nft list set inet hvgate blocked_zone4 | grep -q '"ta\*" . 203.0.113.2' && pass zone-elem-follows-interfaces ||
+	fail zone-elem-follows-interfaces "$(at fw nft list set inet hvgate blocked_zone4)"
+expect unblock-zone hv unblock 203.0.113.2 zone a.lan
+wait_for 3 reaches ha 10.0.1.10 && pass zone-a-unblocked || fail zone-a-unblocked
+at fw nft list set inet hvgate blocked_zone4 | grep -q '203.0.113.2' && fail zone-list-empty "$(at fw nft list set inet hvgate blocked_zone4)" ||
+	pass zone-list-empty
+expect block-v6-zone-for hv block 2001:db8::/32 zone uplink for 1m
+hv show blocked --json | grep -q '"addr":"2001:db8::/32","tenant":"","zone":"uplink","expires_in":[1-6]' &&
+	pass show-blocked-v6-zone || fail show-blocked-v6-zone "$(hv show blocked --json)"
+expect unblock-v6-zone hv unblock 2001:db8::/32 zone uplink
+expect load-back hv load "$LAB_TMP/v12.hvp"
+expect commit-back hv commit
 cp "$LAB_TMP/v12.hvp" "$POL"
 
 # ---- inspect rules are refused while the fast path is disabled ----

@@ -1,6 +1,7 @@
 #!/bin/sh
 # hvgated under valgrind (memcheck, full leak check): start, a real reload,
-# a failed reload, SIGHUP, load/compare/commit/rollback/history, block,
+# a failed reload, SIGHUP, load/compare/commit/rollback/history, block
+# (global and zone-scoped, carried through a reload),
 # show, metrics, malformed requests, stop, with the inspection fast path's
 # workers running and taking new rules on every change. No error, nothing
 # lost.
@@ -20,6 +21,8 @@ if daemon_start valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds
 else
 	fail start-under-valgrind "$(tail -5 "$DAEMON_LOG")"; exit 1
 fi
+# a zone-scoped block, carried through the real reload below
+expect block-zone hv block 198.51.100.0/24 zone dmz for 1m
 echo 'pass from lan to dmz service tcp port 8080 inspect { block content /(?i)union\s+select/ }' >> "$POL"
 expect reload-real hv reload
 expect fastpath-took-rules wait_for 5 grep -q 'fastpath: 1 inspect rule' "$DAEMON_LOG"
@@ -33,6 +36,8 @@ expect commit hv commit comment under valgrind
 expect rollback hv rollback 1
 expect history hv history
 expect block hv block 192.0.2.5 for 1m
+expect show-blocked hv show blocked
+expect unblock-zone hv unblock 198.51.100.0/24 zone dmz
 expect show-rules hv show rules
 expect show-conntrack hv show conntrack
 expect show-tenants hv show tenants

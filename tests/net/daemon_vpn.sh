@@ -260,8 +260,11 @@ daemon_stop
 [ "${DAEMON_RC:-1}" = 0 ] && pass daemon-stops-cleanly || fail daemon-stops-cleanly "rc=${DAEMON_RC:-?}"
 
 # The shipped unit runs with ProtectSystem=strict: /run/wireguard must be
-# made writable for it. systemd is not PID 1 where these suites run (CI is
-# a chroot), so this reads the unit file rather than starting it.
+# made writable for it, and, being shared with other WireGuard software, must
+# not be a RuntimeDirectory= that systemd deletes when hvgated stops (unless
+# preserved); hvgate's tmpfiles.d entry makes it. systemd is not PID 1 where
+# these suites run (CI is a chroot), so this reads the unit file rather than
+# starting it, and runs systemd-tmpfiles on the entry in a scratch root.
 python3 - appliance/hvgated.service > "$LAB_TMP/unit.out" 2>&1 <<'PY'
 import sys
 props = {}
@@ -273,22 +276,54 @@ for line in open(sys.argv[1]):
 assert props.get("ProtectSystem") == ["strict"], props.get("ProtectSystem")
 rw = props.get("RuntimeDirectory", []) + [p.lstrip("-").replace("/run/", "", 1) for p in props.get("ReadWritePaths", [])]
 assert "wireguard" in rw, "no RuntimeDirectory or ReadWritePaths for /run/wireguard: %s" % rw
+if "wireguard" in props.get("RuntimeDirectory", []):
+    assert props.get("RuntimeDirectoryPreserve") == ["yes"], \
+        "RuntimeDirectory=wireguard without RuntimeDirectoryPreserve=yes: stopping hvgated deletes /run/wireguard"
 caps = props.get("CapabilityBoundingSet", [])
 assert "CAP_SETUID" in caps and "CAP_SETGID" in caps, caps
 print("ok")
 PY
 grep -q '^ok' "$LAB_TMP/unit.out" && pass unit-file-run-wireguard-writable-static || fail unit-file-run-wireguard-writable-static "$(tail -1 "$LAB_TMP/unit.out")"
+# The tmpfiles.d entry makes /run/wireguard (0755, root) and the image
+# installs it.
+if ! command -v systemd-tmpfiles >/dev/null; then
+	fail tmpfiles-makes-run-wireguard "systemd-tmpfiles is not installed (package systemd; tests/lib/deps.sh installs it)"
+else
+	mkdir -p "$LAB_TMP/tmpfiles-root"
+	out=$(systemd-tmpfiles --root="$LAB_TMP/tmpfiles-root" --create "$PWD/appliance/hvgated.tmpfiles" 2>&1)
+	got=$(stat -c '%a %U %F' "$LAB_TMP/tmpfiles-root/run/wireguard" 2>&1)
+	[ "$got" = "755 root directory" ] && grep -q 'appliance/hvgated.tmpfiles.*tmpfiles.d/hvgate.conf' image/build.sh &&
+		pass tmpfiles-makes-run-wireguard || fail tmpfiles-makes-run-wireguard "$got $out"
+fi
 # What such a sandbox does without it: /run/wireguard read-only (a private
-# mount namespace). The error names the socket that could not be made.
+# mount namespace). The error names the socket that could not be made. The
+# tools this needs are checked first, and a mount that fails says so in the
+# daemon log: an environment that cannot set the check up fails it with the
+# reason, never with a wrong answer.
 policy
-# /run/wireguard need not exist yet (a fresh machine's /run has none): made
-# first, as hvgated itself would, then covered read-only in the private view.
-daemon_start unshare -m --propagation private sh -c 'mkdir -p /run/wireguard && mount -t tmpfs -o ro,size=64k tmpfs /run/wireguard && exec "$@"' sh \
-	|| fail start-read-only-run-wireguard "$(tail -5 "$DAEMON_LOG")"
-err=$(vpn_field "$V" error)
-case "$err" in
-"cannot create the UAPI socket /var/run/wireguard/$V.sock: Read-only file system") pass "read-only-run-wireguard-error-names-path($err)" ;;
-*) fail read-only-run-wireguard-error-names-path "$err" ;;
-esac
+vpn_has_error() { [ -n "$(vpn_field "$V" error)" ]; }
+missing=""
+for tool in unshare mount; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+	fail read-only-run-wireguard-error-names-path "needs$missing (package mount / util-linux; tests/lib/deps.sh installs them)"
+else
+	mkdir -p "$RUN"
+	if ! daemon_start unshare -m --propagation private sh -c '
+		mount -t tmpfs -o ro,size=64k tmpfs /run/wireguard ||
+			{ echo "test setup: mount of a read-only tmpfs on /run/wireguard failed" >&2; exit 97; }
+		exec "$@"' sh; then
+		fail read-only-run-wireguard-error-names-path "the daemon did not start: $(tail -3 "$DAEMON_LOG" | tr '\n' ' ')"
+	else
+		# a restart runs the last committed revision (here the one without
+		# the vpn block): the configured policy with it runs on reload
+		hv reload >/dev/null 2>&1
+		wait_for 5 vpn_has_error
+		err=$(vpn_field "$V" error)
+		case "$err" in
+		"cannot create the UAPI socket /var/run/wireguard/$V.sock: Read-only file system") pass "read-only-run-wireguard-error-names-path($err)" ;;
+		*) fail read-only-run-wireguard-error-names-path "error '$err'; $(hv show vpn --json 2>&1 | head -c 300); log: $(tail -3 "$DAEMON_LOG" | tr '\n' ' ')" ;;
+		esac
+	fi
+fi
 daemon_stop
 lab_done

@@ -83,14 +83,26 @@ START_TEST(test_glue)
 	const struct ir_chain *fwd = chain(t, POLICY_CHAIN_FORWARD);
 	ck_assert_int_eq(fwd->hook, IR_HOOK_FORWARD);
 	ck_assert_int_eq(fwd->policy, IR_V_DROP);
-	/* block lists first (v4/v6 x saddr/daddr), then ONE ct state lookup */
-	for (size_t i = 0; i < 4; i++) {
+	/* zone-scoped lists: oifname . address, the same flags */
+	const struct ir_set *z4 = set_named(t, POLICY_SET_BLOCKED_ZONE4);
+	ck_assert_ptr_nonnull(z4);
+	ck_assert_ptr_nonnull(set_named(t, POLICY_SET_BLOCKED_ZONE6));
+	ck_assert_uint_eq(z4->flags, IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC);
+	ck_assert_int_eq(z4->key[0], IR_META_OIFNAME);
+	ck_assert_int_eq(z4->key[1], IR_IP_SADDR);
+	/* block lists first (v4/v6 x saddr/daddr, then the zone lists: v4/v6 x
+	 * oifname . saddr / iifname . daddr), then ONE ct state lookup */
+	for (size_t i = 0; i < 8; i++) {
 		ck_assert_str_eq(fwd->rules[i].comment, POLICY_COMMENT_BLOCKED);
 		ck_assert_int_eq(fwd->rules[i].matches[0].field[0], IR_META_NFPROTO);
 		ck_assert_int_eq(fwd->rules[i].verdict.kind, IR_V_DROP);
 		ck_assert_ptr_nonnull(irtest_stmt(&fwd->rules[i], IR_S_COUNTER));
 	}
-	const struct ir_stmt *vm = irtest_stmt(&fwd->rules[4], IR_S_VMAP);
+	ck_assert_int_eq(fwd->rules[4].matches[1].field[0], IR_META_OIFNAME);
+	ck_assert_int_eq(fwd->rules[4].matches[1].field[1], IR_IP_SADDR);
+	ck_assert_int_eq(fwd->rules[5].matches[1].field[0], IR_META_IIFNAME);
+	ck_assert_int_eq(fwd->rules[5].matches[1].field[1], IR_IP_DADDR);
+	const struct ir_stmt *vm = irtest_stmt(&fwd->rules[8], IR_S_VMAP);
 	ck_assert_ptr_nonnull(vm);
 	const struct ir_set *ct = &t->sets[vm->set];
 	ck_assert(ct->flags & IR_SET_ANONYMOUS);
