@@ -9,8 +9,8 @@
 #include <syslog.h>
 
 #include "appliance/gitsrc.h"
-#include "appliance/nftio.h"
-#include "appliance/route.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/route.h"
 #include "appliance/txn.h"
 #include "policy/tenant.h"
 

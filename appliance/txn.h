@@ -29,7 +29,7 @@
 
 #include "appliance/history.h"
 #include "appliance/json.h"
-#include "appliance/nftio.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/policy.h"
 
 #define TXN_BLOCK_SET4 "blocked4"

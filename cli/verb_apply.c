@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "appliance/nftio.h"
-#include "appliance/route.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/route.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
 

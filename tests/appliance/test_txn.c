@@ -9,7 +9,7 @@
 
 #include "appliance/gitsrc.h"
 #include "appliance/json.h"
-#include "appliance/nflog.h"
+#include "appliance/kernel/nflog.h"
 #include "appliance/txn.h"
 
 static char dir[64];

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include "policy/policy.h"
 
-#include "appliance/nftio.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/nftnl.h"
 
 #define MAX_MSGS 4096

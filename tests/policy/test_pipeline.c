@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "appliance/nftio.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/pipeline.h"
 
 #define TEST_FILE "p.hvp"

@@ -18,8 +18,8 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 
-#include "appliance/nftio.h"
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/nftio_internal.h"
 #include "policy/nftnl.h"
 
 /* Receive-buffer bytes per expected ack: an ack is a small skb, but the

@@ -11,8 +11,8 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
-#include "appliance/nftio_internal.h"
-#include "appliance/route.h"
+#include "appliance/kernel/nftio_internal.h"
+#include "appliance/kernel/route.h"
 #include "policy/tenant.h"
 
 struct rt_sock {

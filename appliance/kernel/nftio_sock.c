@@ -15,7 +15,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio_internal.h"
 
 int nftio_netns_enter(const char *netns, int *saved)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "appliance/conntrack.h"
+#include "appliance/kernel/conntrack.h"
 
 #define CT_PROC_COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
 #define CT_PROC_MAX "/proc/sys/net/netfilter/nf_conntrack_max"

@@ -18,8 +18,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
-#include "appliance/nftio.h"
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/nftio_internal.h"
 #include "policy/ir.h"
 
 /* Rule counters. */
