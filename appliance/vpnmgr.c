@@ -14,6 +14,7 @@
 #include <linux/rtnetlink.h>
 #include <sodium.h>
 
+#include "appliance/kernel/nlsock.h"
 #include "appliance/vpnmgr.h"
 #include "vpn/vpn.h"
 
@@ -38,42 +39,15 @@ struct vpnmgr {
 
 /* ---- rtnetlink ---- */
 
-struct vm_nl {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-};
-
-static int nl_open(struct vm_nl *s)
-{
-	s->nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!s->nl)
-		return -errno;
-	if (mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int rc = -errno;
-		mnl_socket_close(s->nl);
-		return rc;
-	}
-	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = (uint32_t)time(NULL);
-	return 0;
-}
-
 /* Sends one request and waits for its ack. */
-static int nl_do(struct vm_nl *s, struct nlmsghdr *nlh)
+static int nl_do(struct nl_sock *s, struct nlmsghdr *nlh)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-
 	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
 	nlh->nlmsg_seq = ++s->seq;
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
-	if (n < 0)
-		return -errno;
-	return mnl_cb_run(buf, (size_t)n, s->seq, s->portid, NULL, NULL) < 0 ? -errno : 0;
+	return nl_sock_talk(s, nlh, NULL, NULL);
 }
 
-static int link_up(struct vm_nl *s, unsigned ifindex)
+static int link_up(struct nl_sock *s, unsigned ifindex)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -97,7 +71,7 @@ static unsigned addr_plen(const struct policy_addr *a)
 }
 
 /* An interface address as written in `address`: host part kept. */
-static int addr_change(struct vm_nl *s, unsigned ifindex, const struct policy_addr *a, bool add)
+static int addr_change(struct nl_sock *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -115,7 +89,7 @@ static int addr_change(struct vm_nl *s, unsigned ifindex, const struct policy_ad
 }
 
 /* A route to a peer's allowed-ip prefix through the TUN, in the main table. */
-static int route_change(struct vm_nl *s, unsigned ifindex, const struct policy_addr *a, bool add)
+static int route_change(struct nl_sock *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint8_t dst[16] = {0};
@@ -157,9 +131,9 @@ static bool addr_in(const struct policy_addr *a, const struct policy_addr *v, si
 
 /* Makes what is installed (*have) the list `want`: removes what is no longer
  * wanted, adds (replace) the rest. *have becomes a copy of want. */
-static int sync_list(struct vm_nl *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
+static int sync_list(struct nl_sock *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
                      const struct policy_addr *want, size_t n_want,
-                     int (*change)(struct vm_nl *, unsigned, const struct policy_addr *, bool),
+                     int (*change)(struct nl_sock *, unsigned, const struct policy_addr *, bool),
                      const char **why)
 {
 	int rc = 0;
@@ -205,7 +179,7 @@ static int wanted_routes(const struct policy_vpn *pv, struct policy_addr **out, 
 
 static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **why)
 {
-	struct vm_nl s;
+	struct nl_sock s;
 	struct policy_addr *routes = NULL;
 	size_t n_routes = 0;
 	unsigned ifindex = if_nametoindex(v->ifname);
@@ -215,7 +189,7 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 		*why = "the TUN interface is gone";
 		return -ENODEV;
 	}
-	if ((rc = nl_open(&s))) {
+	if ((rc = nl_sock_open(&s, NETLINK_ROUTE, NULL))) {
 		*why = "cannot open rtnetlink";
 		return rc;
 	}
@@ -230,7 +204,7 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 		rc = sync_list(&s, ifindex, &v->routes, &v->n_routes, routes, n_routes,
 		               route_change, why);
 	free(routes);
-	mnl_socket_close(s.nl);
+	nl_sock_close(&s);
 	return rc;
 }
 

@@ -196,20 +196,6 @@ START_TEST(test_nat_text_accepted_form)
 }
 END_TEST
 
-START_TEST(test_format)
-{
-	struct nat_translation x = { .family = AF_INET, .l4proto = IPPROTO_TCP, .zone = 2,
-				     .mark = 0x20000, .snat = true };
-	uint8_t a[4] = { 10, 0, 1, 2 }, s[4] = { 203, 0, 113, 2 }, p[4] = { 203, 0, 113, 1 };
-	memcpy(x.orig.src, a, 4), memcpy(x.orig.dst, s, 4);
-	memcpy(x.reply.src, s, 4), memcpy(x.reply.dst, p, 4);
-	x.orig.sport = 40000, x.orig.dport = 7, x.reply.sport = 7, x.reply.dport = 39323;
-	char buf[256];
-	ck_assert_str_eq(nat_translation_format(&x, buf, sizeof(buf)),
-			 "tcp zone 2 mark 0x20000 10.0.1.2:40000 -> 203.0.113.2:7 snat 203.0.113.1:39323");
-}
-END_TEST
-
 static Suite *suite(void)
 {
 	Suite *s = suite_create("nat_lower");
@@ -222,7 +208,6 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_global_masquerade);
 	tcase_add_test(tc, test_port_range_shift_refused);
 	tcase_add_test(tc, test_nat_text_accepted_form);
-	tcase_add_test(tc, test_format);
 	suite_add_tcase(s, tc);
 	return s;
 }
