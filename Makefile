@@ -31,7 +31,9 @@ APPLIANCE_OBJS := $(call lib_objs,appliance) $(call lib_objs,appliance/kernel) \
                   $(call lib_objs,appliance/fastpath)
 CLI_OBJS       := $(call lib_objs,cli)
 
-LIBS := $(BUILD)/libhvappliance.a $(BUILD)/libhvpolicy.a $(BUILD)/libhvnat.a $(BUILD)/libhvvpn.a
+# In the order of the calls (cli -> appliance -> {vpn, nat} -> policy): no
+# library calls one listed before it, so the linker needs one pass.
+LIBS := $(BUILD)/libhvappliance.a $(BUILD)/libhvvpn.a $(BUILD)/libhvnat.a $(BUILD)/libhvpolicy.a
 
 PROGRAMS := $(BUILD)/hvgate $(BUILD)/hvgated
 
@@ -57,13 +59,13 @@ $(BUILD)/lib%.a:
 	ar rcs $@ $^ $(if $^,,$(BUILD)/empty.o)
 
 $(BUILD)/hvgate: $(CLI_OBJS) $(BUILD)/cli/main.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/cli/main.o $(CLI_OBJS) -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/cli/main.o $(CLI_OBJS) $(LIBS) $(LDLIBS)
 
 $(BUILD)/hvgated: $(BUILD)/appliance/main.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/appliance/main.o -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/appliance/main.o $(LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(LIBS) $(LDLIBS)
 
 $(BUILD)/empty.o:
 	@mkdir -p $(BUILD)
@@ -128,6 +130,6 @@ fuzz:
 	    LDFLAGS="-fsanitize=address,undefined" fuzz-bins
 fuzz-bins: $(patsubst %.c,$(BUILD)/%,$(FUZZ_SRCS))
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS)
-	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBS) $(LDLIBS)
 fuzz-smoke: fuzz
 	./tests/run-fuzz.sh build-fuzz $${FUZZ_SECONDS:-10}

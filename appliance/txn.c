@@ -8,6 +8,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "nat/nat.h"
 #include "appliance/gitsrc.h"
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/route.h"
@@ -744,6 +745,7 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
 	t->netns = netns;
 	policy_lower_opts_default(&t->lower);
+	t->lower.nat_lower = nat_lower;
 	t->lower.nflog_group = nflog_group;
 	t->lower.queue_num = -1;
 	return history_init(state_dir);

@@ -208,6 +208,80 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 	return rc;
 }
 
+/* ---- the policy's vpn block -> the VPN's own configuration ---- */
+
+int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv, const char **why)
+{
+	struct vpn_config cfg = { .replace_peers = true, .listen_port = pv->listen_port };
+	struct vpn_peer_config *peers = NULL;
+	struct vpn_prefix *prefixes = NULL;
+	size_t n_prefixes = 0, total = 0;
+	const char *dummy;
+	int ret = 0;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (pv->private_key_file) {
+		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file, why)))
+			return ret;
+		cfg.has_private_key = true;
+	}
+	for (size_t i = 0; i < pv->n_peers; i++)
+		total += pv->peers[i].allowed_ips.n;
+	/* The peers hold preshared keys: guarded memory, wiped when freed
+	 * (sodium_free). sodium_malloc aligns the end of the block to a page: the size must be
+	 * a multiple of the element's alignment for the start to be aligned. */
+	size_t peers_size = (pv->n_peers ? pv->n_peers : 1) * sizeof(*peers);
+	peers = sodium_malloc(peers_size);
+	prefixes = calloc(total + 1, sizeof(*prefixes));
+	if (!peers || !prefixes) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(peers, 0, pv->n_peers * sizeof(*peers));
+	for (size_t i = 0; i < pv->n_peers; i++) {
+		const struct policy_vpn_peer *pp = &pv->peers[i];
+		struct vpn_peer_config *pc = &peers[i];
+		if (vpn_key_from_base64(pc->public_key, pp->public_key)) {
+			*why = "a peer's public key is not a base64 key of 32 bytes";
+			ret = -EINVAL;
+			goto out;
+		}
+		if (pp->psk_file) {
+			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file, why)))
+				goto out;
+			pc->has_psk = true;
+		}
+		pc->endpoint = pp->endpoint;
+		pc->persistent_keepalive = pp->keepalive;
+		pc->allowed_ips = &prefixes[n_prefixes];
+		for (size_t j = 0; j < pp->allowed_ips.n; j++) {
+			const struct policy_addr *a = &pp->allowed_ips.v[j];
+			struct vpn_prefix *x = &prefixes[n_prefixes++];
+			if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+				*why = "allowed-ips must be prefixes, not ranges";
+				ret = -EINVAL;
+				goto out;
+			}
+			x->family = (uint8_t)a->family;
+			x->cidr = (uint8_t)a->prefix_len;
+			memcpy(x->addr, a->lo, sizeof(x->addr));
+		}
+		pc->n_allowed_ips = pp->allowed_ips.n;
+	}
+	cfg.peers = peers;
+	cfg.n_peers = pv->n_peers;
+	ret = vpn_device_configure(dev, &cfg);
+	if (ret && !*why)
+		*why = "the configuration was refused (an endpoint must be numeric host:port)";
+out:
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+	free(prefixes);
+	sodium_free(peers); /* wipes the preshared keys */
+	return ret;
+}
+
 /* ---- devices ---- */
 
 static void dev_release(struct vm_dev *v)
@@ -252,7 +326,7 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 		v->dev = NULL;
 		return rc;
 	}
-	if (!(rc = vpn_device_configure_from_policy(v->dev, pv, &why)) &&
+	if (!(rc = vpnmgr_device_configure(v->dev, pv, &why)) &&
 	    !(rc = sync_net(v, pv, &why)) && (rc = vpn_device_start(v->dev)))
 		why = "cannot start the device thread";
 	if (rc) {
@@ -275,7 +349,7 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 static int dev_update(struct vm_dev *v, const struct policy_vpn *pv)
 {
 	const char *why = NULL;
-	int rc = vpn_device_configure_from_policy(v->dev, pv, &why);
+	int rc = vpnmgr_device_configure(v->dev, pv, &why);
 
 	if (!rc)
 		rc = sync_net(v, pv, &why);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nat/nat.h"
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/route.h"
 #include "cli/cli.h"
@@ -57,6 +58,7 @@ static int parse_args(int argc, char **argv, struct apply_args *a)
 {
 	long v;
 	policy_lower_opts_default(&a->lower);
+	a->lower.nat_lower = nat_lower;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <errno.h>
 
+#include "nat/nat.h"
 #include "cli/cli.h"
 #include "policy/pipeline.h"
 
@@ -74,6 +75,7 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 static int parse_args(int argc, char **argv, struct compile_args *a)
 {
 	policy_lower_opts_default(&a->opts);
+	a->opts.nat_lower = nat_lower;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;

@@ -11,16 +11,9 @@
 struct nat_pass {
 	const struct policy *p;
 	struct ir_table *t;
-	const struct nat_lower_opts *o;
 	struct policy_diags *d;
 	size_t pre_map, post_map; /* (size_t)-1 until needed */
 };
-
-void nat_lower_opts_default(struct nat_lower_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->hairpin = true;
-}
 
 static int oom(struct nat_pass *np)
 {
@@ -205,7 +198,7 @@ static bool set_value(struct ir_rule *r, enum ir_field target, uint32_t v)
 	return true;
 }
 
-static struct ir_nat *nat_stmt(struct nat_pass *np, struct ir_rule *r, enum ir_nat_kind k,
+static struct ir_nat *nat_stmt(struct ir_rule *r, enum ir_nat_kind k,
 			       int family)
 {
 	struct ir_stmt *s = ir_stmt_add(r);
@@ -214,7 +207,7 @@ static struct ir_nat *nat_stmt(struct nat_pass *np, struct ir_rule *r, enum ir_n
 	s->kind = IR_S_NAT;
 	s->nat.kind = k;
 	s->nat.family = nfproto_of(family);
-	s->nat.random_fully = np->o->random_fully && k != IR_NAT_DNAT;
+	s->nat.random_fully = false; /* the kernel picks ports as nft does by default */
 	return &s->nat;
 }
 
@@ -242,7 +235,7 @@ static int snat_rule(struct nat_pass *np, const char *chain, const struct policy
 	    (l4proto && !cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto))))
 		return -1;
 	enum ir_nat_kind k = n->kind == POLICY_NAT_MASQUERADE ? IR_NAT_MASQUERADE : IR_NAT_SNAT;
-	struct ir_nat *x = nat_stmt(np, r, k, family);
+	struct ir_nat *x = nat_stmt(r, k, family);
 	if (!x)
 		return -1;
 	if (k == IR_NAT_SNAT)
@@ -316,9 +309,9 @@ static bool tenant_marks(struct nat_pass *np, struct ir_rule *r, const struct po
 	return set_value(r, IR_META_MARK, mark | extra) && (extra || set_value(r, IR_CT_MARK, mark));
 }
 
-static int dnat_to(struct nat_pass *np, struct ir_rule *r, const struct policy_nat *n)
+static int dnat_to(struct ir_rule *r, const struct policy_nat *n)
 {
-	struct ir_nat *x = nat_stmt(np, r, IR_NAT_DNAT, n->to_addr.family);
+	struct ir_nat *x = nat_stmt(r, IR_NAT_DNAT, n->to_addr.family);
 	if (!x)
 		return -1;
 	addr_bounds(&n->to_addr, &x->addr_lo, &x->addr_hi);
@@ -371,7 +364,7 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
 	for (size_t i = 0; i < via->n_ifnames; i++) {
 		struct ir_rule *r = new_rule(np, NAT_CHAIN_PREROUTING, n);
 		if (!r || !ifname(r, IR_META_IIFNAME, via->ifnames[i]) || !outside_match(r, n) ||
-		    !tenant_marks(np, r, n, 0) || dnat_to(np, r, &in))
+		    !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 			return -1;
 	}
 	if (!outside_addr(n))
@@ -379,7 +372,7 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
 	if (!base_chain(np, NAT_CHAIN_OUTPUT, IR_HOOK_OUTPUT, NAT_PRI_DST))
 		return -1;
 	struct ir_rule *r = new_rule(np, NAT_CHAIN_OUTPUT, n);
-	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, 0) || dnat_to(np, r, &in))
+	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 		return -1;
 	return 0;
 }
@@ -389,7 +382,7 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
  * appliance's inside address so the server answers through the appliance. */
 static int dnat_hairpin(struct nat_pass *np, const struct policy_nat *n)
 {
-	if (!np->o->hairpin || n->tenant == POLICY_NONE || !outside_addr(n))
+	if (n->tenant == POLICY_NONE || !outside_addr(n))
 		return 0;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
 	char pre[IR_NAME_MAX], back[IR_NAME_MAX];
@@ -406,14 +399,14 @@ static int dnat_hairpin(struct nat_pass *np, const struct policy_nat *n)
 		if (!r)
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), "builtin:hairpin");
-		struct ir_nat *x = nat_stmt(np, r, IR_NAT_MASQUERADE, inside_addr(n)->family);
+		struct ir_nat *x = nat_stmt(r, IR_NAT_MASQUERADE, inside_addr(n)->family);
 		if (!x)
 			return -1;
 		}
 	struct policy_nat in = n->kind == POLICY_NAT_NETMAP ? netmap_inbound(n) : *n;
 	struct ir_rule *r = new_rule(np, pre, n);
 	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, POLICY_TENANT_MARK_HAIRPIN) ||
-	    dnat_to(np, r, &in))
+	    dnat_to(r, &in))
 		return -1;
 	return 0;
 }
@@ -438,7 +431,7 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 	case POLICY_NAT_SNAT:
 		return lower_snat(np, n);
 	case POLICY_NAT_DNAT:
-		if (!outside_addr(n) && n->tenant != POLICY_NONE && np->o->hairpin)
+		if (!outside_addr(n) && n->tenant != POLICY_NONE)
 			policy_diag_add(np->d, POLICY_NOTE, &n->loc,
 					"no public address ('on ADDR'): the forward works from outside only, not as hairpin from inside");
 		return dnat_inbound(np, n) || dnat_hairpin(np, n) ? -1 : 0;
@@ -448,15 +441,9 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 	return 0;
 }
 
-int nat_lower(const struct policy *p, struct ir_table *t, const struct nat_lower_opts *o,
-	      struct policy_diags *d)
+int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d)
 {
-	struct nat_lower_opts defaults;
-	if (!o) {
-		nat_lower_opts_default(&defaults);
-		o = &defaults;
-	}
-	struct nat_pass np = { .p = p, .t = t, .o = o, .d = d, .pre_map = (size_t)-1,
+	struct nat_pass np = { .p = p, .t = t, .d = d, .pre_map = (size_t)-1,
 			       .post_map = (size_t)-1 };
 	if (!p->n_nats)
 		return 0;

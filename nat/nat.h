@@ -42,23 +42,16 @@
 #define NAT_PRI_DST (-100)
 #define NAT_PRI_SRC 100
 
-struct nat_lower_opts {
-	bool hairpin;	   /* port forwards with a public address also work from inside */
-	bool random_fully; /* snat/masquerade port choice fully random */
-};
+/* Adds the nat chains for p->nats to `t`. Port forwards with a public
+ * address also work from inside (hairpin). The policy must have been
+ * checked. Returns 0, or -1 with errors in `d`.
+ *
+ * policy/ does not call this: it is a policy_nat_lower_fn (policy/policy.h)
+ * that the caller of policy_lower() hands in, as in
+ *     policy_lower_opts_default(&o);
+ *     o.nat_lower = nat_lower;
+ */
+int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d);
 
-void nat_lower_opts_default(struct nat_lower_opts *o);
-
-/* Adds the nat chains for p->nats to `t` (o NULL: defaults). The policy must
- * have been checked. Returns 0, or -1 with errors in `d`. */
-int nat_lower(const struct policy *p, struct ir_table *t, const struct nat_lower_opts *o,
-	      struct policy_diags *d);
-
-/* Shadowed NAT statements: a source NAT (same tenant, same outside zone)
- * whose sources an earlier one covers, or a port forward (same zone,
- * protocol, covering ports and public address) after one that takes all its
- * packets, gets a warning at its location and a note at the earlier one.
- * Called by the checker through policy_check_nat_isolation(). Returns 0. */
-int nat_check_shadow(const struct policy *p, struct policy_diags *d);
 
 #endif

@@ -14,7 +14,7 @@
  *   - a forward into a tenant needs a pass rule from its outside zone to the
  *     target address and port, or nothing can ever pass it (a warning: the
  *     policy is consistent, just useless there).
- * It also runs the NAT shadow check (nat_check_shadow, nat/shadow.c).
+ * It also runs the NAT shadow check (policy_check_nat_shadow, policy/nat_shadow.c).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "nat/nat.h"
 #include "policy/checker.h"
 #include "policy/tenant.h"
 
@@ -341,6 +340,6 @@ int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d)
 		else
 			check_forward_passes(p, n, d);
 	}
-	nat_check_shadow(p, d);
+	policy_check_nat_shadow(p, d);
 	return rc;
 }

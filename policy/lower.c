@@ -31,7 +31,6 @@
 #include "policy/optimize.h"
 #include "policy/policy.h"
 #include "policy/tenant.h"
-#include "nat/nat.h"
 
 /* Chain priorities are the kernel's own names from linux/netfilter_ipv4.h:
  * NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300), NF_IP_PRI_NAT_DST (-100),
@@ -1424,7 +1423,10 @@ static int make_nat(struct lower *l)
 	    !base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT,
 			NF_IP_PRI_NAT_SRC, IR_V_ACCEPT))
 		return -1;
-	return nat_lower(l->p, l->t, NULL, l->d);
+	if (!l->o->nat_lower)
+		return policy_error(l->d, &l->p->nats[0].loc,
+				    "NAT statements need the NAT library (policy_lower_opts.nat_lower)");
+	return l->o->nat_lower(l->p, l->t, l->d);
 }
 
 void policy_lower_opts_default(struct policy_lower_opts *o)

@@ -50,6 +50,12 @@ struct policy_fs {
 struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
 			      struct policy_diags *d);
 
+/* The NAT lowering stage. It lives above policy/ (nat_lower() in nat/nat.h)
+ * and policy/ never calls up: the caller of policy_lower() hands it in.
+ * It fills `t`'s nat chains for p->nats; 0, or -1 with errors in `d`. */
+typedef int (*policy_nat_lower_fn)(const struct policy *p, struct ir_table *t,
+				   struct policy_diags *d);
+
 struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
@@ -58,6 +64,9 @@ struct policy_lower_opts {
 	bool native_queue;     /* kernel has the nft queue expression */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
+	/* NAT lowering (default NULL: a policy with `nat` statements is
+	 * refused rather than lowered without them). */
+	policy_nat_lower_fn nat_lower;
 };
 
 void policy_lower_opts_default(struct policy_lower_opts *o);

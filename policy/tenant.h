@@ -82,9 +82,16 @@ int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct poli
  * (policy/checker.h). This is its NAT half (policy/isolation.c): a tenant's
  * NAT out via another tenant's segment and a global forward/netmap into a
  * tenant's addresses are errors; a port forward that no pass rule lets
- * through is a warning; shadowed NAT statements too (nat_check_shadow). The
+ * through is a warning; shadowed NAT statements too (policy_check_nat_shadow). The
  * checker calls it. Returns 0 or -1. */
 int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d);
+
+/* Shadowed NAT statements (policy/nat_shadow.c): a source NAT (same tenant,
+ * same outside zone) whose sources an earlier one covers, or a port forward
+ * (same zone, protocol, covering ports and public address) after one that
+ * takes all its packets, gets a warning at its location and a note at the
+ * earlier one. Called through policy_check_nat_isolation(). Returns 0. */
+int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d);
 
 /* The segments of one tenant must not share addresses (policy/isolation.c;
  * the checker calls it). Returns 0 or -1 with errors. */

@@ -29,7 +29,6 @@
 #define VPN_KEY_LEN 32
 #define VPN_KEY_BASE64_LEN 44 /* without the terminating NUL */
 
-struct policy_vpn;
 struct vpn_device;
 
 /* ---- keys ---- */
@@ -62,13 +61,20 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 void vpn_device_destroy(struct vpn_device *dev);
 const char *vpn_device_ifname(const struct vpn_device *dev);
 
+/* An allowed-ip: a prefix (host bits may be set; they are ignored). */
+struct vpn_prefix {
+	uint8_t family; /* AF_INET, AF_INET6 */
+	uint8_t cidr;
+	uint8_t addr[16]; /* network order; v4 in the first 4 bytes */
+};
+
 /* Configuration from a struct, as `wg setconf` would do it. */
 struct vpn_peer_config {
 	uint8_t public_key[VPN_KEY_LEN];
 	bool has_psk;
 	uint8_t psk[VPN_KEY_LEN];
 	const char *endpoint;	   /* "1.2.3.4:51820", "[2001:db8::1]:51820", or NULL */
-	const char *const *allowed_ips; /* "10.0.0.0/24", ...; n_allowed_ips of them */
+	const struct vpn_prefix *allowed_ips; /* n_allowed_ips of them */
 	size_t n_allowed_ips;
 	uint16_t persistent_keepalive; /* seconds; 0 off */
 };
@@ -82,13 +88,6 @@ struct vpn_config {
 	size_t n_peers;
 };
 int vpn_device_configure(struct vpn_device *dev, const struct vpn_config *cfg);
-/* Configuration from a checked policy's `vpn` block: reads the private key
- * and psk files (with vpn_key_read_file's permission rule), replaces peers.
- * Addresses of the block are not set here: the caller configures the
- * interface (they are netlink work, which the appliance owns). On error,
- * *why (may be NULL) names what was wrong. */
-int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy_vpn *pv,
-				     const char **why);
 /* The UAPI text protocol without the socket: request is "get=1\n\n" or
  * "set=1\n...\n\n"; *reply is malloc'd (caller frees; a get reply holds the
  * private key in hex, so wipe it first) and ends with the "errno=N\n\n"

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nat/nat.h"
 #include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
@@ -390,6 +391,7 @@ static int check_text(const char *text, struct policy_diags *d)
 	policy_diags_init(d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy_compiled c;
 	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
 	int rc = policy_compile_policy(p, &o, &c, d);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nat/nat.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
 #include "tests/lib/irtest.h"
@@ -295,6 +296,7 @@ START_TEST(test_log_and_limit)
 {
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	o.optimize = false;
 	o.nflog_group = 7;
 	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
@@ -409,6 +411,7 @@ START_TEST(test_inspect)
 	irtest_done(t);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	o.optimize = false;
 	o.queue_num = 4;
 	o.queue_count = 2;
@@ -523,6 +526,7 @@ START_TEST(test_deterministic_and_optimized_valid)
 {
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	const char *text = "zone a { interface \"a0\" }\nzone b { interface \"b*\" }\n"
 			   "pass from { 10.0.0.0/24, 10.0.1.0/24 } to b service tcp port { 80, 443 } log\n";
 	char *out[2];

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nat/nat.h"
 #include "appliance/kernel/nftio.h"
 #include "policy/pipeline.h"
 
@@ -32,6 +33,7 @@ static int compile_text(const char *text, struct policy_compiled *c, struct poli
 	policy_diags_init(d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
 	return policy_compile_policy(p, &o, c, d);
 }
@@ -122,6 +124,7 @@ static void one_policy(const char *netns, const char *dir, const char *name, str
 	policy_diags_init(&d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy_compiled c;
 	t->compared++;
 	if (policy_compile(path, &o, &c, &d)) {

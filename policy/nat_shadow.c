@@ -1,12 +1,12 @@
-/* nat_check_shadow(): NAT statements that can never apply because an
- * earlier one takes all their traffic (nat/nat.h). The nat chains are
+/* policy_check_nat_shadow(): NAT statements that can never apply because an
+ * earlier one takes all their traffic (policy/tenant.h). The nat chains are
  * first-match: a source NAT rule ends the chain for its packet, and so does
  * a port forward. */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "nat/nat.h"
+#include "policy/tenant.h"
 
 static size_t addr_len(int family)
 {
@@ -85,7 +85,7 @@ static bool forward_covers(const struct policy_nat *a, const struct policy_nat *
 	return b->has_public_addr && contains(&a->public_addr, &b->public_addr);
 }
 
-int nat_check_shadow(const struct policy *p, struct policy_diags *d)
+int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d)
 {
 	for (size_t j = 1; j < p->n_nats; j++) {
 		const struct policy_nat *b = &p->nats[j];

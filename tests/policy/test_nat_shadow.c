@@ -1,10 +1,9 @@
-/* nat_check_shadow(): NAT statements an earlier one makes useless, through
+/* policy_check_nat_shadow(): NAT statements an earlier one makes useless, through
  * the real front end (the checker runs it). */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "nat/nat.h"
 #include "policy/policy.h"
 
 #define HEAD                                                                 \
