@@ -106,7 +106,7 @@ static int add_block_sets(struct ir_table *ir)
 		const char *name;
 		enum ir_field field;
 		uint8_t nfproto;
-	} sets[] = { { TXN_BLOCK_SET4, IR_IP_SADDR, NFPROTO_IPV4 }, { TXN_BLOCK_SET6, IR_IP6_SADDR, NFPROTO_IPV6 } };
+	} sets[] = { { POLICY_SET_BLOCKED4, IR_IP_SADDR, NFPROTO_IPV4 }, { POLICY_SET_BLOCKED6, IR_IP6_SADDR, NFPROTO_IPV6 } };
 
 	for (size_t i = 0; i < 2; i++) {
 		size_t idx;
@@ -418,7 +418,7 @@ static bool follow_tenant(const struct txn *t, const struct policy *to, struct n
  * time they have left. */
 static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
-	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
+	static const char *names[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6 };
 
 	for (size_t i = 0; i < 2; i++) {
 		int idx = set_index(ir, names[i]);
@@ -1037,7 +1037,7 @@ int txn_block(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_add(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
+	int rc = nftio_set_elem_add(t->netns, e->family == AF_INET ? POLICY_SET_BLOCKED4 : POLICY_SET_BLOCKED6, e);
 	if (!rc)
 		after_own_change(t, before, ok);
 	return rc;
@@ -1047,7 +1047,7 @@ int txn_unblock(struct txn *t, const struct nftio_set_elem *e)
 {
 	uint32_t before = 0;
 	bool ok = !nftio_genid(t->netns, &before);
-	int rc = nftio_set_elem_del(t->netns, e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6, e);
+	int rc = nftio_set_elem_del(t->netns, e->family == AF_INET ? POLICY_SET_BLOCKED4 : POLICY_SET_BLOCKED6, e);
 
 	if (!rc)
 		after_own_change(t, before, ok);

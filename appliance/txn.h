@@ -31,9 +31,13 @@
 #include "appliance/json.h"
 #include "appliance/kernel/nftio.h"
 #include "policy/policy.h"
+#include "policy/ruleset.h"
 
-#define TXN_BLOCK_SET4 "blocked4"
-#define TXN_BLOCK_SET6 "blocked6"
+/* Older names of POLICY_SET_BLOCKED4/6 (policy/ruleset.h), still used by
+ * daemon.c, which another change is splitting; new code uses the POLICY_
+ * names. */
+#define TXN_BLOCK_SET4 POLICY_SET_BLOCKED4
+#define TXN_BLOCK_SET6 POLICY_SET_BLOCKED6
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
 #define TXN_ERR_MAX 4096
 /* `commit confirmed D`: the longest D, one day. */

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "nat/nat.h"
+#include "policy/ruleset.h"
 #include "policy/tenant.h"
 
 struct nat_pass {
@@ -217,10 +218,10 @@ static const char *post_chain(struct nat_pass *np, const struct policy_nat *n,
 			      char name[IR_NAME_MAX])
 {
 	if (n->tenant == POLICY_NONE)
-		return NAT_CHAIN_POSTROUTING;
+		return POLICY_CHAIN_NAT_POSTROUTING;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
-	return tenant_chain(np, n->tenant, "nat_post", &np->post_map, NAT_MAP_POST_TENANT,
-			    NAT_CHAIN_POSTROUTING, mark, name);
+	return tenant_chain(np, n->tenant, "nat_post", &np->post_map, POLICY_MAP_NAT_POST_TENANT,
+			    POLICY_CHAIN_NAT_POSTROUTING, mark, name);
 }
 
 /* One snat-like rule: oifname, family, optional source, optional l4proto
@@ -362,16 +363,16 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
 	struct policy_nat in = n->kind == POLICY_NAT_NETMAP ? netmap_inbound(n) : *n;
 	const struct policy_zone *via = &np->p->zones[n->via_zone];
 	for (size_t i = 0; i < via->n_ifnames; i++) {
-		struct ir_rule *r = new_rule(np, NAT_CHAIN_PREROUTING, n);
+		struct ir_rule *r = new_rule(np, POLICY_CHAIN_NAT_PREROUTING, n);
 		if (!r || !ifname(r, IR_META_IIFNAME, via->ifnames[i]) || !outside_match(r, n) ||
 		    !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 			return -1;
 	}
 	if (!outside_addr(n))
 		return 0;
-	if (!base_chain(np, NAT_CHAIN_OUTPUT, IR_HOOK_OUTPUT, NAT_PRI_DST))
+	if (!base_chain(np, POLICY_CHAIN_NAT_OUTPUT, IR_HOOK_OUTPUT, POLICY_PRI_NAT_DST))
 		return -1;
-	struct ir_rule *r = new_rule(np, NAT_CHAIN_OUTPUT, n);
+	struct ir_rule *r = new_rule(np, POLICY_CHAIN_NAT_OUTPUT, n);
 	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 		return -1;
 	return 0;
@@ -386,13 +387,13 @@ static int dnat_hairpin(struct nat_pass *np, const struct policy_nat *n)
 		return 0;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
 	char pre[IR_NAME_MAX], back[IR_NAME_MAX];
-	if (!tenant_chain(np, n->tenant, "nat_pre", &np->pre_map, NAT_MAP_PRE_TENANT,
-			  NAT_CHAIN_PREROUTING, mark, pre))
+	if (!tenant_chain(np, n->tenant, "nat_pre", &np->pre_map, POLICY_MAP_NAT_PRE_TENANT,
+			  POLICY_CHAIN_NAT_PREROUTING, mark, pre))
 		return -1;
 	snprintf(back, sizeof(back), "nat_hairpin_%u", np->p->tenants[n->tenant].id);
 	bool had_back = ir_chain_find(np->t, back) != NULL;
-	if (!tenant_chain(np, n->tenant, "nat_hairpin", &np->post_map, NAT_MAP_POST_TENANT,
-			  NAT_CHAIN_POSTROUTING, mark | POLICY_TENANT_MARK_HAIRPIN, back))
+	if (!tenant_chain(np, n->tenant, "nat_hairpin", &np->post_map, POLICY_MAP_NAT_POST_TENANT,
+			  POLICY_CHAIN_NAT_POSTROUTING, mark | POLICY_TENANT_MARK_HAIRPIN, back))
 		return -1;
 	if (!had_back) {
 		struct ir_rule *r = new_rule(np, back, n);
@@ -452,8 +453,8 @@ int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d
 		rc |= check_forward_ports(&np, &p->nats[i]);
 	if (rc)
 		return -1;
-	if (!base_chain(&np, NAT_CHAIN_PREROUTING, IR_HOOK_PREROUTING, NAT_PRI_DST) ||
-	    !base_chain(&np, NAT_CHAIN_POSTROUTING, IR_HOOK_POSTROUTING, NAT_PRI_SRC))
+	if (!base_chain(&np, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, POLICY_PRI_NAT_DST) ||
+	    !base_chain(&np, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, POLICY_PRI_NAT_SRC))
 		return oom(&np);
 	for (size_t i = 0; i < p->n_nats; i++)
 		if (lower_one(&np, &p->nats[i]))

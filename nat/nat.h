@@ -26,21 +26,7 @@
 #include "policy/ir.h"
 #include "policy/model.h"
 
-/* Chains made by nat_lower (the base chains are shared with policy/lower.c,
- * which creates nat_prerouting and nat_postrouting when a policy has NAT). */
-#define NAT_CHAIN_PREROUTING "nat_prerouting"	/* dnat, priority -100 */
-#define NAT_CHAIN_POSTROUTING "nat_postrouting" /* snat, priority 100 */
-#define NAT_CHAIN_OUTPUT "nat_output"		/* dnat of local traffic, -100 */
-/* Per tenant N: nat_pre_N (hairpin dnat), nat_post_N (snat), nat_hairpin_N
- * (the snat back of a hairpinned forward), dispatched by the routing mark
- * through these maps, so the cost per packet does not grow with tenants. */
-#define NAT_MAP_PRE_TENANT "nat_pre_tenant"
-#define NAT_MAP_POST_TENANT "nat_post_tenant"
-
-/* Priorities of iptables' nat table (linux/netfilter_ipv4.h):
- * NF_IP_PRI_NAT_DST -100, NF_IP_PRI_NAT_SRC 100. */
-#define NAT_PRI_DST (-100)
-#define NAT_PRI_SRC 100
+/* The nat chains, maps and priorities are named in policy/ruleset.h. */
 
 /* Adds the nat chains for p->nats to `t`. Port forwards with a public
  * address also work from inside (hairpin). The policy must have been

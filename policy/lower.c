@@ -20,7 +20,6 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter_ipv4.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -32,9 +31,7 @@
 #include "policy/policy.h"
 #include "policy/tenant.h"
 
-/* Chain priorities are the kernel's own names from linux/netfilter_ipv4.h:
- * NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300), NF_IP_PRI_NAT_DST (-100),
- * NF_IP_PRI_NAT_SRC (100). */
+/* Chain priorities: POLICY_PRI_* (policy/ruleset.h), the kernel's own. */
 
 /* The zone part of a chain name: two labels and "_to_" fit IR_NAME_MAX. */
 #define LOWER_LABEL_MAX 24
@@ -760,12 +757,12 @@ static int dhcpv6_client_glue(struct lower *l, const char *chain)
 
 static int make_glue(struct lower *l)
 {
-	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, NF_IP_PRI_FILTER,
+	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, POLICY_PRI_FILTER,
 			IR_V_DROP) ||
 	    !base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER,
-			NF_IP_PRI_FILTER, IR_V_DROP) ||
+			POLICY_PRI_FILTER, IR_V_DROP) ||
 	    !base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER,
-			NF_IP_PRI_FILTER, IR_V_ACCEPT))
+			POLICY_PRI_FILTER, IR_V_ACCEPT))
 		return -1;
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
@@ -1405,7 +1402,7 @@ static int make_notrack(struct lower *l)
 		struct ir_chain *c = ir_chain_find(l->t, name);
 		if (!c)
 			c = base_chain(l->t, name, out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING,
-				       IR_CHAIN_FILTER, NF_IP_PRI_RAW, IR_V_ACCEPT);
+				       IR_CHAIN_FILTER, POLICY_PRI_RAW, IR_V_ACCEPT);
 		if (!c || for_each_variant(l, r, true, c, lower_notrack))
 			return -1;
 	}
@@ -1419,9 +1416,9 @@ static int make_nat(struct lower *l)
 	if (!l->p->n_nats)
 		return 0;
 	if (!base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, IR_CHAIN_NAT,
-			NF_IP_PRI_NAT_DST, IR_V_ACCEPT) ||
+			POLICY_PRI_NAT_DST, IR_V_ACCEPT) ||
 	    !base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT,
-			NF_IP_PRI_NAT_SRC, IR_V_ACCEPT))
+			POLICY_PRI_NAT_SRC, IR_V_ACCEPT))
 		return -1;
 	if (!l->o->nat_lower)
 		return policy_error(l->d, &l->p->nats[0].loc,
