@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "appliance/kernel/conntrack.h"
+#include "tests/lib/checkmain.h"
 
 static char ns[64];
 
@@ -122,9 +123,5 @@ int main(void)
 		fprintf(stderr, "test_conntrack: not root: the kernel tests do not run\n");
 	}
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -12,6 +12,7 @@
 #include "appliance/vpnmgr.h"
 #include "policy/model.h"
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 static void write_key(char *path, const char *b64, mode_t mode)
 {
@@ -76,9 +77,5 @@ int main(void)
 	TCase *tc = tcase_create("configure");
 	tcase_add_test(tc, configure_from_policy);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

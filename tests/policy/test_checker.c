@@ -12,6 +12,7 @@
 #include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE "t.hvp"
 
@@ -633,9 +634,5 @@ static Suite *checker_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(checker_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(checker_suite());
 }

@@ -25,6 +25,7 @@
 #include "nat/nat.h"
 #include "appliance/kernel/nftio.h"
 #include "policy/pipeline.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE "p.hvp"
 
@@ -187,9 +188,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_compile_gives_everything);
 	tcase_add_test(tc, test_lowering_error_fails);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

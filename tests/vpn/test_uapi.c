@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 #define PRIV_HEX "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
 #define PUB1_HEX "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
@@ -175,8 +176,6 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_uapi");
 	TCase *tc = tcase_create("uapi");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, set_then_get);
 	tcase_add_test(tc, update_only_and_own_key);
@@ -184,9 +183,5 @@ int main(void)
 	tcase_add_test(tc, key_file_permissions);
 	tcase_add_test(tc, thread_start_configure_stop);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }
