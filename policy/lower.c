@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/hash.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
@@ -1207,14 +1208,9 @@ static uint64_t pair_hash(const struct lower *l, size_t x)
 	const struct pair *pr = &l->pairs[x];
 	enum policy_action action;
 	size_t def = pair_default(l, x / l->n_slots, x % l->n_slots, &action);
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV offset basis */
 	const size_t words[2] = { def, (size_t)action };
-	const uint8_t *parts[2] = { (const uint8_t *)pr->rules, (const uint8_t *)words };
-	size_t lens[2] = { pr->n * sizeof(*pr->rules), sizeof(words) };
-	for (int p = 0; p < 2; p++)
-		for (size_t i = 0; i < lens[p]; i++)
-			h = (h ^ parts[p][i]) * 0x100000001b3ull; /* FNV prime */
-	return h;
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, pr->rules, pr->n * sizeof(*pr->rules));
+	return policy_fnv64(h, words, sizeof(words));
 }
 
 /* The chain of pair (a, b): an existing chain with exactly the same rules and
