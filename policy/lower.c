@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/grow.h"
 #include "policy/hash.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
@@ -982,14 +983,8 @@ static bool pair_allowed(const struct lower *l, const struct policy_rule *r, siz
 
 static int pair_push(struct pair *pr, size_t rule)
 {
-	if (pr->n == pr->cap) {
-		size_t ncap = pr->cap ? pr->cap * 2 : 8;
-		size_t *v = realloc(pr->rules, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		pr->rules = v;
-		pr->cap = ncap;
-	}
+	if (POLICY_GROW(pr->rules, pr->cap, pr->n, 8))
+		return -1;
 	pr->rules[pr->n++] = rule;
 	return 0;
 }

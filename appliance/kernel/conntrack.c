@@ -12,6 +12,7 @@
 
 #include "appliance/kernel/conntrack.h"
 #include "appliance/kernel/nlsock.h"
+#include "policy/grow.h"
 
 #define CT_PROC_COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
 #define CT_PROC_MAX "/proc/sys/net/netfilter/nf_conntrack_max"
@@ -244,15 +245,9 @@ static int nat_cb(const struct nlmsghdr *nlh, void *data)
 	conntrack_entry_parse(nlh, &e);
 	if (!(e.status & (IPS_SRC_NAT | IPS_DST_NAT)))
 		return MNL_CB_OK;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		struct conntrack_nat *nv = realloc(l->v, ncap * sizeof(*nv));
-		if (!nv) {
-			l->err = -ENOMEM;
-			return MNL_CB_ERROR;
-		}
-		l->v = nv;
-		l->cap = ncap;
+	if (POLICY_GROW(l->v, l->cap, l->n, 64)) {
+		l->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
 	struct conntrack_nat *t = &l->v[l->n++];
 	memset(t, 0, sizeof(*t));

@@ -20,6 +20,7 @@
 
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/nftio_internal.h"
+#include "policy/grow.h"
 #include "policy/ir.h"
 
 /* Rule counters. */
@@ -56,14 +57,8 @@ static int counter_expr_cb(struct nftnl_expr *e, void *data)
 
 static int counters_add(struct counters *c, const char *comment, uint64_t packets, uint64_t bytes)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct nftio_rule_counter *v = realloc(c->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (POLICY_GROW(c->v, c->cap, c->n, 64))
+		return -ENOMEM;
 	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
 	snprintf(c->v[c->n].comment, sizeof(c->v[c->n].comment), "%s", comment);
 	c->v[c->n].packets = packets;
@@ -419,14 +414,8 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 
 	if (!key || (klen != ELEM_MARK_LEN + 4 && klen != ELEM_MARK_LEN + 16))
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		x = realloc(l->v, cap * sizeof(*x));
-		if (!x)
-			return -ENOMEM;
-		l->v = x;
-		l->cap = cap;
-	}
+	if (POLICY_GROW(l->v, l->cap, l->n, 64))
+		return -ENOMEM;
 	x = &l->v[l->n++];
 	memset(x, 0, sizeof(*x));
 	x->family = klen == ELEM_MARK_LEN + 4 ? AF_INET : AF_INET6;

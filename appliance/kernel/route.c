@@ -13,6 +13,7 @@
 
 #include "appliance/kernel/nlsock.h"
 #include "appliance/kernel/route.h"
+#include "policy/grow.h"
 #include "policy/tenant.h"
 
 /* Sends one request, its sequence number the socket's next, and runs `cb`
@@ -51,14 +52,8 @@ static int collect_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (proto != ROUTE_PROTO_HVGATE || nlh->nlmsg_len > sizeof(v->msgs[0]))
 		return MNL_CB_OK;
-	if (v->n == v->cap) {
-		size_t ncap = v->cap ? v->cap * 2 : 16;
-		void *nm = realloc(v->msgs, ncap * sizeof(v->msgs[0]));
-		if (!nm)
-			return MNL_CB_ERROR;
-		v->msgs = nm;
-		v->cap = ncap;
-	}
+	if (POLICY_GROW(v->msgs, v->cap, v->n, 16))
+		return MNL_CB_ERROR;
 	memcpy(v->msgs[v->n++], nlh, nlh->nlmsg_len);
 	return MNL_CB_OK;
 }
