@@ -35,6 +35,9 @@ const char *cli_verb_name(size_t i);
 
 /* Helpers shared by verbs (cli/util.c). */
 int cli_wants_help(int argc, char **argv);
+/* The one number parser of option values: a whole decimal `s` in [lo, hi]
+ * into *out. Returns 0, or -1 (nothing stored) for anything else. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
 
 /* The lowering options of `compile`, `check` (cli/verb_compile.c):
  * --no-optimize, --nflog-group N, --queue N, --workers W at argv[*i].

@@ -37,17 +37,6 @@ static void usage(FILE *out)
 		"kernel (nothing changed), 2 usage or I/O error.\n");
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 struct apply_args {
 	const char *path;
 	struct nftio_apply_opts apply;
@@ -68,24 +57,24 @@ static int parse_args(int argc, char **argv, struct apply_args *a)
 		} else if (!strcmp(arg, "--check")) {
 			a->apply.check_only = true;
 		} else if (!strcmp(arg, "--expect-genid") && val) {
-			if (parse_num(val, 0, UINT32_MAX, &v))
+			if (cli_parse_long(val, 0, UINT32_MAX, &v))
 				return -1;
 			a->apply.expect_genid_set = true;
 			a->apply.expect_genid = (uint32_t)v;
 			i++;
 		} else if (!strcmp(arg, "--nflog-group") && val) {
 			/* NFLOG groups are u16 (nfnetlink_log) */
-			if (parse_num(val, 0, 65535, &v))
+			if (cli_parse_long(val, 0, 65535, &v))
 				return -1;
 			a->lower.nflog_group = (int)v;
 			i++;
 		} else if (!strcmp(arg, "--queue") && val) {
-			if (parse_num(val, 0, 65535, &v))
+			if (cli_parse_long(val, 0, 65535, &v))
 				return -1;
 			a->lower.queue_num = (int)v;
 			i++;
 		} else if (!strcmp(arg, "--workers") && val) {
-			if (parse_num(val, 1, 64, &v))
+			if (cli_parse_long(val, 1, 64, &v))
 				return -1;
 			a->lower.queue_count = (unsigned)v;
 			i++;
