@@ -57,78 +57,6 @@ static int set_index(const struct ir_table *ir, const char *name)
 	return -1;
 }
 
-/* A drop rule for `set` at the top of every filter base chain: the block
- * list wins over every policy rule. */
-static int add_block_rules(struct ir_table *ir, size_t set, uint8_t nfproto, enum ir_field field)
-{
-	for (size_t c = 0; c < ir->n_chains; c++) {
-		struct ir_chain *ch = &ir->chains[c];
-		struct ir_match *m;
-		struct ir_stmt *s;
-		struct ir_rule *r, top;
-
-		if (ch->hook == IR_HOOK_NONE || ch->type != IR_CHAIN_FILTER)
-			continue;
-		r = ir_rule_add(ch);
-		if (!r)
-			return -ENOMEM;
-		snprintf(r->comment, sizeof(r->comment), "hvgate:%s", ir->sets[set].name);
-		if (!(m = ir_match_add(r)))
-			return -ENOMEM;
-		m->kind = IR_M_CMP;
-		m->field[0] = IR_META_NFPROTO;
-		m->n_field = 1;
-		m->op = IR_OP_EQ;
-		m->value = ir_value_u8(nfproto);
-		if (!(m = ir_match_add(r)))
-			return -ENOMEM;
-		m->kind = IR_M_LOOKUP;
-		m->field[0] = IR_META_MARK;
-		m->field[1] = field;
-		m->n_field = 2;
-		m->op = IR_OP_EQ;
-		m->set = set;
-		if (!(s = ir_stmt_add(r)))
-			return -ENOMEM;
-		s->kind = IR_S_COUNTER;
-		r->verdict.kind = IR_V_DROP;
-		top = ch->rules[ch->n_rules - 1];
-		memmove(&ch->rules[1], &ch->rules[0], (ch->n_rules - 1) * sizeof(ch->rules[0]));
-		ch->rules[0] = top;
-	}
-	return 0;
-}
-
-/* Adds sets blocked4/blocked6 and their drop rules unless lowering made them. */
-static int add_block_sets(struct ir_table *ir)
-{
-	static const struct {
-		const char *name;
-		enum ir_field field;
-		uint8_t nfproto;
-	} sets[] = { { POLICY_SET_BLOCKED4, IR_IP_SADDR, NFPROTO_IPV4 }, { POLICY_SET_BLOCKED6, IR_IP6_SADDR, NFPROTO_IPV6 } };
-
-	for (size_t i = 0; i < 2; i++) {
-		size_t idx;
-		struct ir_set *s;
-		if (set_index(ir, sets[i].name) >= 0)
-			continue;
-		idx = ir_set_add(ir, sets[i].name);
-		if (idx == (size_t)-1)
-			return -ENOMEM;
-		s = &ir->sets[idx];
-		s->key[0] = IR_META_MARK; /* as policy/lower.c makes them */
-		s->key[1] = sets[i].field;
-		s->n_key = 2;
-		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
-		s->data = IR_DATA_NONE;
-		snprintf(s->comment, sizeof(s->comment), "hvgate block list");
-		if (add_block_rules(ir, idx, sets[i].nfproto, sets[i].field))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -202,7 +130,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		txn_policy_free(p);
 		return -EINVAL;
 	}
-	if (add_block_sets(p->ir) || ruleset_hash(p->ir, p->hash)) {
+	/* lowering makes the block lists and their drop rules (policy/lower.c) */
+	if (ruleset_hash(p->ir, p->hash)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;

@@ -12,10 +12,6 @@
 #include "cli/cli.h"
 #include "policy/policy.h"
 
-/* As in verb_compile.c: link even while the front end is being built. */
-#pragma weak policy_load
-#pragma weak policy_free
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -154,10 +150,6 @@ int cli_apply(int argc, char **argv)
 	struct apply_args a = { 0 };
 	if (parse_args(argc, argv, &a)) {
 		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (!policy_load || !policy_free) {
-		fprintf(stderr, "hvgate apply: the policy front end is not built into this binary\n");
 		return CLI_EXIT_USAGE;
 	}
 	/* nftio_apply() picks the queue encoding itself; lowering is told
