@@ -13,6 +13,7 @@
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
+#include "policy/ir_build.h"
 #include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
@@ -47,14 +48,6 @@ void txn_policy_free(struct txn_policy *p)
 		policy_free(p->policy);
 	policy_diags_free(&p->diags);
 	free(p);
-}
-
-static int set_index(const struct ir_table *ir, const char *name)
-{
-	for (size_t i = 0; i < ir->n_sets; i++)
-		if (!strcmp(ir->sets[i].name, name))
-			return (int)i;
-	return -1;
 }
 
 static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
@@ -350,11 +343,11 @@ static void carry_dynamic(const struct txn *t, const struct policy *to, struct i
 	static const char *names[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6 };
 
 	for (size_t i = 0; i < 2; i++) {
-		int idx = set_index(ir, names[i]);
+		size_t idx = ir_build_set_find(ir, names[i]);
 		struct nftio_set_elem *v;
 		size_t n;
 
-		if (idx < 0)
+		if (idx == (size_t)-1)
 			continue;
 		ir->sets[idx].n_elems = 0; /* a dynamic set has no static elements */
 		if (nftio_set_elems(t->netns, names[i], &v, &n))

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "nat/nat.h"
+#include "policy/ir_build.h"
 #include "policy/ruleset.h"
 #include "policy/tenant.h"
 
@@ -32,36 +33,13 @@ static uint8_t nfproto_of(int family)
 	return family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 }
 
-/* The inclusive range of a prefix or range. */
-static void addr_bounds(const struct policy_addr *a, struct ir_value *lo, struct ir_value *hi)
-{
-	*lo = ir_value_addr(a->lo, a->family);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-		*hi = ir_value_addr(a->hi, a->family);
-		return;
-	}
-	*hi = *lo;
-	for (size_t b = a->prefix_len; b < (size_t)lo->len * 8; b++) {
-		lo->data[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi->data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
-}
-
 /* ---- chains and maps ---- */
 
 static struct ir_chain *base_chain(struct nat_pass *np, const char *name, enum ir_hook hook,
 				   int prio)
 {
 	struct ir_chain *c = ir_chain_find(np->t, name);
-	if (c)
-		return c;
-	if (!(c = ir_chain_add(np->t, name)))
-		return NULL;
-	c->hook = hook;
-	c->type = IR_CHAIN_NAT;
-	c->priority = prio;
-	c->policy = IR_V_ACCEPT;
-	return c;
+	return c ? c : ir_build_base_chain(np->t, name, hook, IR_CHAIN_NAT, prio, IR_V_ACCEPT);
 }
 
 static size_t mark_map(struct nat_pass *np, size_t *slot, const char *name, const char *chain)
@@ -128,20 +106,9 @@ static struct ir_rule *new_rule(struct nat_pass *np, const char *chain, const st
 	return r;
 }
 
-static bool cmp(struct ir_rule *r, enum ir_field f, struct ir_value v)
-{
-	struct ir_match *m = ir_match_add(r);
-	if (!m)
-		return false;
-	m->kind = IR_M_CMP;
-	m->field[0] = f;
-	m->value = v;
-	return true;
-}
-
 static bool ifname(struct ir_rule *r, enum ir_field f, const char *name)
 {
-	if (!cmp(r, f, ir_value_ifname(name)))
+	if (!ir_build_cmp(r, f, ir_value_ifname(name), IR_OP_EQ))
 		return false;
 	r->matches[r->n_matches - 1].wildcard = is_wild(name);
 	return true;
@@ -153,7 +120,7 @@ static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 	bool v6 = a->family == AF_INET6;
 	enum ir_field f = src ? (v6 ? IR_IP6_SADDR : IR_IP_SADDR) : (v6 ? IR_IP6_DADDR : IR_IP_DADDR);
 	struct ir_value lo, hi;
-	addr_bounds(a, &lo, &hi);
+	ir_build_addr_range(a, &lo, &hi);
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return false;
@@ -174,10 +141,10 @@ static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 
 static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_port_range *pr)
 {
-	if (!cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto)))
+	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ))
 		return false;
 	if (pr->lo == pr->hi)
-		return cmp(r, IR_TH_DPORT, ir_value_u16_net(pr->lo));
+		return ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(pr->lo), IR_OP_EQ);
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return false;
@@ -185,17 +152,6 @@ static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_
 	m->field[0] = IR_TH_DPORT;
 	m->value = ir_value_u16_net(pr->lo);
 	m->value_end = ir_value_u16_net(pr->hi);
-	return true;
-}
-
-static bool set_value(struct ir_rule *r, enum ir_field target, uint32_t v)
-{
-	struct ir_stmt *s = ir_stmt_add(r);
-	if (!s)
-		return false;
-	s->kind = IR_S_SET_VALUE;
-	s->target = target;
-	s->value = ir_value_u32(v);
 	return true;
 }
 
@@ -231,16 +187,16 @@ static int snat_rule(struct nat_pass *np, const char *chain, const struct policy
 {
 	struct ir_rule *r = new_rule(np, chain, n);
 	if (!r || !ifname(r, IR_META_OIFNAME, oif) ||
-	    !cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family))) ||
+	    !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family)), IR_OP_EQ) ||
 	    (src && !addr_match(r, true, src)) ||
-	    (l4proto && !cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto))))
+	    (l4proto && !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ)))
 		return -1;
 	enum ir_nat_kind k = n->kind == POLICY_NAT_MASQUERADE ? IR_NAT_MASQUERADE : IR_NAT_SNAT;
 	struct ir_nat *x = nat_stmt(r, k, family);
 	if (!x)
 		return -1;
 	if (k == IR_NAT_SNAT)
-		addr_bounds(&n->to_addr, &x->addr_lo, &x->addr_hi);
+		ir_build_addr_range(&n->to_addr, &x->addr_lo, &x->addr_hi);
 	x->netmap = n->kind == POLICY_NAT_NETMAP;
 	if (l4proto) {
 		x->port_lo = n->to_ports.lo;
@@ -307,7 +263,7 @@ static bool tenant_marks(struct nat_pass *np, struct ir_rule *r, const struct po
 	if (n->tenant == POLICY_NONE)
 		return true;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
-	return set_value(r, IR_META_MARK, mark | extra) && (extra || set_value(r, IR_CT_MARK, mark));
+	return ir_build_set_value(r, IR_META_MARK, ir_value_u32(mark | extra)) && (extra || ir_build_set_value(r, IR_CT_MARK, ir_value_u32(mark)));
 }
 
 static int dnat_to(struct ir_rule *r, const struct policy_nat *n)
@@ -315,7 +271,7 @@ static int dnat_to(struct ir_rule *r, const struct policy_nat *n)
 	struct ir_nat *x = nat_stmt(r, IR_NAT_DNAT, n->to_addr.family);
 	if (!x)
 		return -1;
-	addr_bounds(&n->to_addr, &x->addr_lo, &x->addr_hi);
+	ir_build_addr_range(&n->to_addr, &x->addr_lo, &x->addr_hi);
 	x->netmap = n->kind == POLICY_NAT_NETMAP;
 	if (n->kind == POLICY_NAT_DNAT && n->to_ports.lo) {
 		x->port_lo = n->to_ports.lo;
@@ -350,7 +306,7 @@ static bool outside_match(struct ir_rule *r, const struct policy_nat *n)
 {
 	const struct policy_addr *out = outside_addr(n);
 	int family = inside_addr(n)->family;
-	if (!cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family))))
+	if (!ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family)), IR_OP_EQ))
 		return false;
 	if (out && !addr_match(r, false, out))
 		return false;

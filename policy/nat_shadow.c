@@ -13,26 +13,14 @@ static size_t addr_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-static void bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
-{
-	memcpy(lo, a->lo, 16);
-	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
-		return;
-	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++) {
-		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
-}
-
 /* Does `outer` contain all of `inner`? */
 static bool contains(const struct policy_addr *outer, const struct policy_addr *inner)
 {
 	if (outer->family != inner->family)
 		return false;
 	uint8_t ol[16], oh[16], il[16], ih[16];
-	bounds(outer, ol, oh);
-	bounds(inner, il, ih);
+	policy_addr_bounds(outer, ol, oh);
+	policy_addr_bounds(inner, il, ih);
 	size_t n = addr_len(outer->family);
 	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
 }
