@@ -1,5 +1,8 @@
-/* hvgate CLI: one function per verb, `int cli_VERB(int argc, char **argv)`,
- * argv[0] being the verb. Exit codes: 0 success, 1 the thing asked about is
+/* hvgate CLI (cli/): main.c, the verb table (verbs.c), the shell (shell.c),
+ * helpers shared by verbs (util.c) and one file per verb (verb_*.c); it
+ * calls appliance/ and the libraries below it, nothing calls it. One
+ * function per verb, `int cli_VERB(int argc, char **argv)`, argv[0] being
+ * the verb. Exit codes: 0 success, 1 the thing asked about is
  * wrong (invalid policy, refused apply, daemon said no), 2 usage or I/O error. */
 #ifndef HVGATE_CLI_CLI_H
 #define HVGATE_CLI_CLI_H

@@ -1,4 +1,6 @@
-/* libhvnat: NAT for hvgate.
+/* libhvnat: NAT for hvgate. What lives in nat/: lower.c, NAT lowering. It
+ * calls only policy/ (the model, the IR builders, tenant marks); policy/
+ * does not call it: callers of policy_lower() hand nat_lower in.
  *
  *   nat_lower()         the policy's `nat` statements -> the nat chains of
  *                       the IR (masquerade, snat, port forwards with

@@ -5,8 +5,18 @@
  *   policy_emit_nft()    IR -> nft text
  *   policy_emit_nftnl()  IR -> one libnftnl/libmnl batch (policy/nftnl.h)
  *
- * Nothing in this library talks to the kernel. Error convention: 0 / -1 with
- * diagnostics in the caller's struct policy_diags (policy/diag.h).
+ * Nothing in this library talks to the kernel, and nothing in it calls nat/,
+ * vpn/ or appliance/ (NAT lowering comes in as policy_lower_opts.nat_lower).
+ * Error convention: 0 / -1 (or NULL) with diagnostics in the caller's struct
+ * policy_diags (policy/diag.h).
+ *
+ * What lives in policy/: lexer.c, parser.c, ast.c (text -> AST), load.c
+ * (files, includes), checker.c, services.c, isolation.c, nat_shadow.c,
+ * shadow.c, suggest.c (AST -> checked struct policy, model.h), lower.c and
+ * tenant.c (-> IR, ir.h, built with ir_build.h), optimize.c, verify.c,
+ * emit_nft.c and emit_nftnl.c (the two backends), pipeline.c (all of it
+ * short of the kernel); ruleset.h names the ruleset's objects; diag.c the
+ * diagnostics; hash.h and grow.h are the shared FNV-1a and array growth.
  */
 #ifndef HVGATE_POLICY_POLICY_H
 #define HVGATE_POLICY_POLICY_H

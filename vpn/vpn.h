@@ -7,7 +7,14 @@
  * timers, cryptokey routing) and interoperates with the kernel module,
  * wireguard-go and `wg`.
  *
- * Errors: every function returning int returns 0 or a negative errno value.
+ * What lives in vpn/: this header (the public API) and internal.h; device.c
+ * (creation, event loop, configuration), noise.c, cookie.c, peer.c,
+ * allowedips.c, replay.c, send.c, receive.c, gro.c, timers.c, uapi.c,
+ * socket.c, tun.c, key.c, secure.c and blake2s.c. It includes nothing of the rest of hvgate: the
+ * daemon adapts a policy's vpn block to struct vpn_config.
+ *
+ * Errors: every function returning int returns 0 or a negative errno value
+ * (a few also name the reason in *why, a static string).
  * Memory: vpn_device_create allocates, vpn_device_destroy frees everything;
  * key material lives in sodium_malloc'd memory (locked, guarded, excluded
  * from core dumps) and is wiped when freed.

@@ -1,7 +1,21 @@
-/* The one netlink socket layer of appliance/kernel/: every request hvgated
- * and hvgate send to the kernel (nf_tables, ctnetlink, rtnetlink) goes
- * through nl_sock_talk() or nl_sock_dump(), on a socket opened by
- * nl_sock_open() in the namespace it names.
+/* appliance/kernel/: all of hvgate's I/O with the kernel, part of
+ * libhvappliance. Above it the daemon (appliance/) and the CLI (cli/); it
+ * uses policy/ only for the IR it sends and the diagnostics it reports.
+ *   nlsock.c      this header: the one netlink socket layer
+ *   nftio*.c      nf_tables: apply a ruleset in one batch, generation and
+ *                 digest, rule counters, block-list elements (nftio.h)
+ *   conntrack.c   ctnetlink dumps with one attribute codec (conntrack.h)
+ *   route.c       tenant policy routing over rtnetlink (route.h)
+ *   linkwatch.c   link events, rtnetlink multicast (linkwatch.h)
+ *   nflog.c       NFLOG events of `log` rules (nflog.h)
+ * Error convention of the whole folder: 0 or a negative errno.
+ *
+ * The one netlink socket layer: every request hvgated and hvgate send to the
+ * kernel (nf_tables, ctnetlink, rtnetlink) goes through nl_sock_talk() or
+ * nl_sock_dump(), on a socket opened by nl_sock_open() in the namespace it
+ * names. (Two exceptions, each with a reason: nftio.c sends its ruleset
+ * batch with sendmsg and reads the acks without blocking, and the fast path
+ * keeps its own request loop on its per-worker sockets.)
  *
  * A netlink socket belongs to the network namespace it was created in, so
  * nl_sock_open() enters the namespace only for socket(2) and returns to the
