@@ -42,7 +42,7 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 
-.PHONY: all deps check test asan integration bench demo lint format fuzz fuzz-bins fuzz-smoke clean
+.PHONY: all deps check test asan integration bench demo lint layers format fuzz fuzz-bins fuzz-smoke clean
 all: $(PROGRAMS) $(TEST_BINS)
 
 $(BUILD)/%.o: %.c
@@ -107,12 +107,22 @@ demo: deps
 
 # cppcheck must be clean; clang-format (.clang-format) reports files that
 # differ from the house style, and `make format` rewrites them.
-lint:
+lint: layers
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -I. policy nat vpn appliance cli
 	@n=0; for f in $$(git ls-files '*.c' '*.h'); do \
 	    clang-format --dry-run "$$f" 2>&1 | grep -q warning && n=$$((n+1)); done; \
 	    echo "lint: cppcheck clean; $$n file(s) differ from .clang-format (make format)"
+
+# Includes run one way (docs/architecture.md): cli -> appliance -> {vpn, nat}
+# -> policy. Lists every include that points back up.
+layers:
+	@bad=$$( (grep -n '#include "\(cli\|appliance\|vpn\|nat\)/' policy/*.[ch]; \
+	          grep -n '#include "\(cli\|appliance\|vpn\)/' nat/*.[ch]; \
+	          grep -n '#include "\(cli\|appliance\|nat\|policy\)/' vpn/*.[ch]; \
+	          grep -rn '#include "cli/' appliance) 2>/dev/null); \
+	    if [ -n "$$bad" ]; then echo "layers: includes pointing back up:"; echo "$$bad"; exit 1; fi; \
+	    echo "layers: includes run cli -> appliance -> {vpn, nat} -> policy"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
