@@ -8,12 +8,11 @@
 #include <string.h>
 
 #include "nat/nat.h"
-#include "policy/ruleset.h"
 #include "policy/policy.h"
-#include "tests/lib/irtest.h"
+#include "policy/ruleset.h"
 #include "policy/tenant.h"
 #include "tests/lib/checkmain.h"
-
+#include "tests/lib/irtest.h"
 
 #define HEAD                                                                        \
 	"zone uplink { interface \"up0\" }\n"                                       \
@@ -198,6 +197,29 @@ START_TEST(test_nat_text_accepted_form)
 }
 END_TEST
 
+/* policy/ never calls nat/: lowered without the NAT stage, a policy with NAT
+ * is refused at its first nat statement, not lowered without its
+ * translations. */
+START_TEST(test_nat_needs_the_stage)
+{
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = false;
+	ck_assert_ptr_null(irtest_lower(HEAD "  nat masquerade out via uplink\n" TAIL, &o));
+	ck_assert_uint_eq(irtest_diags.n_errors, 1);
+	const struct policy_diag *e = &irtest_diags.v[irtest_diags.n - 1];
+	ck_assert_ptr_nonnull(strstr(e->message, "NAT statements need the NAT library"));
+	ck_assert_uint_eq(e->loc.line, 5);
+	irtest_done(NULL);
+	/* the same policy with the stage lowers */
+	o.nat_lower = nat_lower;
+	struct ir_table *t = irtest_lower(HEAD "  nat masquerade out via uplink\n" TAIL, &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(ir_chain_find(t, POLICY_CHAIN_NAT_POSTROUTING));
+	irtest_done(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("nat_lower");
@@ -210,6 +232,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_global_masquerade);
 	tcase_add_test(tc, test_port_range_shift_refused);
 	tcase_add_test(tc, test_nat_text_accepted_form);
+	tcase_add_test(tc, test_nat_needs_the_stage);
 	suite_add_tcase(s, tc);
 	return s;
 }
