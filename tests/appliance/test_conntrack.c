@@ -3,6 +3,7 @@
  * without it the runner says so and runs only what needs no kernel. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,19 @@ START_TEST(test_missing_namespace)
 }
 END_TEST
 
+/* A namespace is a name under /var/run/netns, never a path: the netlink
+ * layer enters one with the same checks for every caller (nat/conntrack.c
+ * used to open "/var/run/netns/" + whatever it was given). */
+START_TEST(test_namespace_is_a_name)
+{
+	struct conntrack_nat *v;
+	size_t n;
+	ck_assert_int_eq(conntrack_nat_list("../../proc/self/ns/net", &v, &n), -EINVAL);
+	ck_assert_ptr_null(v);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 START_TEST(test_format)
 {
 	struct conntrack_nat x = { .family = AF_INET, .l4proto = IPPROTO_TCP, .zone = 2,
@@ -115,6 +129,7 @@ int main(void)
 	TCase *tc = tcase_create("conntrack");
 	tcase_add_test(tc, test_missing_namespace);
 	tcase_add_test(tc, test_format);
+	tcase_add_test(tc, test_namespace_is_a_name);
 	if (geteuid() == 0) {
 		tcase_add_checked_fixture(tc, setup, teardown);
 		tcase_add_test(tc, test_reads_dnat_in_netns);
