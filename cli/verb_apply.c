@@ -152,8 +152,9 @@ int cli_apply(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	/* nftio_apply() picks the queue encoding itself; lowering is told
-	 * too, and only needs to be when inspection is on. */
+	/* nftio_apply() picks the queue encoding itself (it probes the
+	 * kernel); probing here only refuses early a namespace nf_tables
+	 * cannot be reached in, when inspection is on. */
 	int native = a.lower.queue_num >= 0 ? nftio_probe_native_queue(a.apply.netns) : 0;
 	if (native < 0) {
 		fprintf(stderr, "hvgate apply: cannot talk to nf_tables%s%s: %s\n",
@@ -161,7 +162,6 @@ int cli_apply(int argc, char **argv)
 			strerror(-native));
 		return CLI_EXIT_USAGE;
 	}
-	a.lower.native_queue = native == 1;
 
 	struct policy_diags d;
 	policy_diags_init(&d);

@@ -71,7 +71,9 @@ struct policy_lower_opts {
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
 	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
 				* the same one (one per fast-path worker); 0 counts as 1 */
-	bool native_queue;     /* kernel has the nft queue expression */
+	bool native_queue;     /* kernel has the nft queue expression: read only by
+				* policy_compile()'s batch check (lowering does not
+				* depend on it; nftio_apply() probes the kernel) */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
 	/* NAT lowering (default NULL: a policy with `nat` statements is
