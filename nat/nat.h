@@ -41,5 +41,4 @@
  */
 int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d);
 
-
 #endif
