@@ -31,7 +31,9 @@ APPLIANCE_OBJS := $(call lib_objs,appliance) $(call lib_objs,appliance/kernel) \
                   $(call lib_objs,appliance/fastpath)
 CLI_OBJS       := $(call lib_objs,cli)
 
-LIBS := $(BUILD)/libhvappliance.a $(BUILD)/libhvpolicy.a $(BUILD)/libhvnat.a $(BUILD)/libhvvpn.a
+# In the order of the calls (cli -> appliance -> {vpn, nat} -> policy): no
+# library calls one listed before it, so the linker needs one pass.
+LIBS := $(BUILD)/libhvappliance.a $(BUILD)/libhvvpn.a $(BUILD)/libhvnat.a $(BUILD)/libhvpolicy.a
 
 PROGRAMS := $(BUILD)/hvgate $(BUILD)/hvgated
 
@@ -40,7 +42,7 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 
-.PHONY: all deps check test asan integration bench demo lint format fuzz fuzz-bins fuzz-smoke clean
+.PHONY: all deps check test asan integration bench demo lint layers format fuzz fuzz-bins fuzz-smoke clean
 all: $(PROGRAMS) $(TEST_BINS)
 
 $(BUILD)/%.o: %.c
@@ -57,13 +59,13 @@ $(BUILD)/lib%.a:
 	ar rcs $@ $^ $(if $^,,$(BUILD)/empty.o)
 
 $(BUILD)/hvgate: $(CLI_OBJS) $(BUILD)/cli/main.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/cli/main.o $(CLI_OBJS) -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/cli/main.o $(CLI_OBJS) $(LIBS) $(LDLIBS)
 
 $(BUILD)/hvgated: $(BUILD)/appliance/main.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/appliance/main.o -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/appliance/main.o $(LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(LIBS) $(LDLIBS)
 
 $(BUILD)/empty.o:
 	@mkdir -p $(BUILD)
@@ -105,12 +107,22 @@ demo: deps
 
 # cppcheck must be clean; clang-format (.clang-format) reports files that
 # differ from the house style, and `make format` rewrites them.
-lint:
+lint: layers
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -I. policy nat vpn appliance cli
 	@n=0; for f in $$(git ls-files '*.c' '*.h'); do \
 	    clang-format --dry-run "$$f" 2>&1 | grep -q warning && n=$$((n+1)); done; \
 	    echo "lint: cppcheck clean; $$n file(s) differ from .clang-format (make format)"
+
+# Includes run one way (docs/architecture.md): cli -> appliance -> {vpn, nat}
+# -> policy. Lists every include that points back up.
+layers:
+	@bad=$$( (grep -n '#include "\(cli\|appliance\|vpn\|nat\)/' policy/*.[ch]; \
+	          grep -n '#include "\(cli\|appliance\|vpn\)/' nat/*.[ch]; \
+	          grep -n '#include "\(cli\|appliance\|nat\|policy\)/' vpn/*.[ch]; \
+	          grep -rn '#include "cli/' appliance) 2>/dev/null); \
+	    if [ -n "$$bad" ]; then echo "layers: includes pointing back up:"; echo "$$bad"; exit 1; fi; \
+	    echo "layers: includes run cli -> appliance -> {vpn, nat} -> policy"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -128,6 +140,6 @@ fuzz:
 	    LDFLAGS="-fsanitize=address,undefined" fuzz-bins
 fuzz-bins: $(patsubst %.c,$(BUILD)/%,$(FUZZ_SRCS))
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS)
-	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBS) $(LDLIBS)
 fuzz-smoke: fuzz
 	./tests/run-fuzz.sh build-fuzz $${FUZZ_SECONDS:-10}

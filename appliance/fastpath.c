@@ -22,7 +22,7 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 
 #include "appliance/fastpath.h"
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio_internal.h"
 #include "policy/lower.h"
 
 /* How long a worker waits in poll() before it looks at the stop flag:

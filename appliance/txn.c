@@ -8,10 +8,12 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "nat/nat.h"
 #include "appliance/gitsrc.h"
-#include "appliance/nftio.h"
-#include "appliance/route.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/route.h"
 #include "appliance/txn.h"
+#include "policy/ir_build.h"
 #include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
@@ -46,86 +48,6 @@ void txn_policy_free(struct txn_policy *p)
 		policy_free(p->policy);
 	policy_diags_free(&p->diags);
 	free(p);
-}
-
-static int set_index(const struct ir_table *ir, const char *name)
-{
-	for (size_t i = 0; i < ir->n_sets; i++)
-		if (!strcmp(ir->sets[i].name, name))
-			return (int)i;
-	return -1;
-}
-
-/* A drop rule for `set` at the top of every filter base chain: the block
- * list wins over every policy rule. */
-static int add_block_rules(struct ir_table *ir, size_t set, uint8_t nfproto, enum ir_field field)
-{
-	for (size_t c = 0; c < ir->n_chains; c++) {
-		struct ir_chain *ch = &ir->chains[c];
-		struct ir_match *m;
-		struct ir_stmt *s;
-		struct ir_rule *r, top;
-
-		if (ch->hook == IR_HOOK_NONE || ch->type != IR_CHAIN_FILTER)
-			continue;
-		r = ir_rule_add(ch);
-		if (!r)
-			return -ENOMEM;
-		snprintf(r->comment, sizeof(r->comment), "hvgate:%s", ir->sets[set].name);
-		if (!(m = ir_match_add(r)))
-			return -ENOMEM;
-		m->kind = IR_M_CMP;
-		m->field[0] = IR_META_NFPROTO;
-		m->n_field = 1;
-		m->op = IR_OP_EQ;
-		m->value = ir_value_u8(nfproto);
-		if (!(m = ir_match_add(r)))
-			return -ENOMEM;
-		m->kind = IR_M_LOOKUP;
-		m->field[0] = IR_META_MARK;
-		m->field[1] = field;
-		m->n_field = 2;
-		m->op = IR_OP_EQ;
-		m->set = set;
-		if (!(s = ir_stmt_add(r)))
-			return -ENOMEM;
-		s->kind = IR_S_COUNTER;
-		r->verdict.kind = IR_V_DROP;
-		top = ch->rules[ch->n_rules - 1];
-		memmove(&ch->rules[1], &ch->rules[0], (ch->n_rules - 1) * sizeof(ch->rules[0]));
-		ch->rules[0] = top;
-	}
-	return 0;
-}
-
-/* Adds sets blocked4/blocked6 and their drop rules unless lowering made them. */
-static int add_block_sets(struct ir_table *ir)
-{
-	static const struct {
-		const char *name;
-		enum ir_field field;
-		uint8_t nfproto;
-	} sets[] = { { TXN_BLOCK_SET4, IR_IP_SADDR, NFPROTO_IPV4 }, { TXN_BLOCK_SET6, IR_IP6_SADDR, NFPROTO_IPV6 } };
-
-	for (size_t i = 0; i < 2; i++) {
-		size_t idx;
-		struct ir_set *s;
-		if (set_index(ir, sets[i].name) >= 0)
-			continue;
-		idx = ir_set_add(ir, sets[i].name);
-		if (idx == (size_t)-1)
-			return -ENOMEM;
-		s = &ir->sets[idx];
-		s->key[0] = IR_META_MARK; /* as policy/lower.c makes them */
-		s->key[1] = sets[i].field;
-		s->n_key = 2;
-		s->flags = IR_SET_INTERVAL | IR_SET_TIMEOUT | IR_SET_DYNAMIC;
-		s->data = IR_DATA_NONE;
-		snprintf(s->comment, sizeof(s->comment), "hvgate block list");
-		if (add_block_rules(ir, idx, sets[i].nfproto, sets[i].field))
-			return -ENOMEM;
-	}
-	return 0;
 }
 
 static int ruleset_hash(const struct ir_table *ir, char out[TXN_HASH_HEX])
@@ -201,7 +123,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		txn_policy_free(p);
 		return -EINVAL;
 	}
-	if (add_block_sets(p->ir) || ruleset_hash(p->ir, p->hash)) {
+	/* lowering makes the block lists and their drop rules (policy/lower.c) */
+	if (ruleset_hash(p->ir, p->hash)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;
@@ -554,14 +477,14 @@ static void carry_zone_elems(const struct txn *t, const struct policy *to, struc
 /* The global and tenant-scoped entries, with the time they have left. */
 static void carry_mark_elems(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
-	static const char *names[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6 };
+	static const char *names[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6 };
 
 	for (size_t i = 0; i < 2; i++) {
-		int idx = set_index(ir, names[i]);
+		size_t idx = ir_build_set_find(ir, names[i]);
 		struct nftio_set_elem *v;
 		size_t n;
 
-		if (idx < 0)
+		if (idx == (size_t)-1)
 			continue;
 		ir->sets[idx].n_elems = 0; /* a dynamic set has no static elements */
 		if (nftio_set_elems(t->netns, names[i], &v, &n))
@@ -585,11 +508,11 @@ static void carry_dynamic(const struct txn *t, const struct policy *to, struct i
 	static const char *zone_names[] = { TXN_BLOCK_ZONE_SET4, TXN_BLOCK_ZONE_SET6 };
 
 	for (size_t i = 0; i < 2; i++) {
-		int idx = set_index(ir, zone_names[i]);
+		size_t idx = ir_build_set_find(ir, zone_names[i]);
 		struct nftio_set_elem *v;
 		size_t n;
 
-		if (idx < 0)
+		if (idx == (size_t)-1)
 			continue;
 		ir->sets[idx].n_elems = 0;
 		if (nftio_set_elems_by_ifname(t->netns, zone_names[i], &v, &n))
@@ -896,6 +819,7 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
 	t->netns = netns;
 	policy_lower_opts_default(&t->lower);
+	t->lower.nat_lower = nat_lower;
 	t->lower.nflog_group = nflog_group;
 	t->lower.queue_num = -1;
 	return history_init(state_dir);

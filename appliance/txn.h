@@ -31,13 +31,17 @@
 
 #include "appliance/history.h"
 #include "appliance/json.h"
-#include "appliance/nftio.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/policy.h"
+#include "policy/ruleset.h"
 
-#define TXN_BLOCK_SET4 "blocked4"
-#define TXN_BLOCK_SET6 "blocked6"
-#define TXN_BLOCK_ZONE_SET4 "blocked_zone4" /* `oifname . ip saddr`: policy/lower.h */
-#define TXN_BLOCK_ZONE_SET6 "blocked_zone6"
+/* Older names of POLICY_SET_BLOCKED4/6 (policy/ruleset.h), still used by
+ * daemon.c, which another change is splitting; new code uses the POLICY_
+ * names. */
+#define TXN_BLOCK_SET4 POLICY_SET_BLOCKED4
+#define TXN_BLOCK_SET6 POLICY_SET_BLOCKED6
+#define TXN_BLOCK_ZONE_SET4 POLICY_SET_BLOCKED_ZONE4 /* `oifname . ip saddr` */
+#define TXN_BLOCK_ZONE_SET6 POLICY_SET_BLOCKED_ZONE6
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
 #define TXN_ERR_MAX 4096
 /* `commit confirmed D`: the longest D, one day. */

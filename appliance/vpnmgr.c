@@ -14,6 +14,7 @@
 #include <linux/rtnetlink.h>
 #include <sodium.h>
 
+#include "appliance/kernel/nlsock.h"
 #include "appliance/vpnmgr.h"
 #include "vpn/vpn.h"
 
@@ -38,42 +39,15 @@ struct vpnmgr {
 
 /* ---- rtnetlink ---- */
 
-struct vm_nl {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-};
-
-static int nl_open(struct vm_nl *s)
-{
-	s->nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!s->nl)
-		return -errno;
-	if (mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int rc = -errno;
-		mnl_socket_close(s->nl);
-		return rc;
-	}
-	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = (uint32_t)time(NULL);
-	return 0;
-}
-
 /* Sends one request and waits for its ack. */
-static int nl_do(struct vm_nl *s, struct nlmsghdr *nlh)
+static int nl_do(struct nl_sock *s, struct nlmsghdr *nlh)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-
 	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
 	nlh->nlmsg_seq = ++s->seq;
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
-	if (n < 0)
-		return -errno;
-	return mnl_cb_run(buf, (size_t)n, s->seq, s->portid, NULL, NULL) < 0 ? -errno : 0;
+	return nl_sock_talk(s, nlh, NULL, NULL);
 }
 
-static int link_up(struct vm_nl *s, unsigned ifindex)
+static int link_up(struct nl_sock *s, unsigned ifindex)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -97,7 +71,7 @@ static unsigned addr_plen(const struct policy_addr *a)
 }
 
 /* An interface address as written in `address`: host part kept. */
-static int addr_change(struct vm_nl *s, unsigned ifindex, const struct policy_addr *a, bool add)
+static int addr_change(struct nl_sock *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -115,7 +89,7 @@ static int addr_change(struct vm_nl *s, unsigned ifindex, const struct policy_ad
 }
 
 /* A route to a peer's allowed-ip prefix through the TUN, in the main table. */
-static int route_change(struct vm_nl *s, unsigned ifindex, const struct policy_addr *a, bool add)
+static int route_change(struct nl_sock *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint8_t dst[16] = {0};
@@ -157,9 +131,9 @@ static bool addr_in(const struct policy_addr *a, const struct policy_addr *v, si
 
 /* Makes what is installed (*have) the list `want`: removes what is no longer
  * wanted, adds (replace) the rest. *have becomes a copy of want. */
-static int sync_list(struct vm_nl *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
+static int sync_list(struct nl_sock *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
                      const struct policy_addr *want, size_t n_want,
-                     int (*change)(struct vm_nl *, unsigned, const struct policy_addr *, bool),
+                     int (*change)(struct nl_sock *, unsigned, const struct policy_addr *, bool),
                      const char **why)
 {
 	int rc = 0;
@@ -205,7 +179,7 @@ static int wanted_routes(const struct policy_vpn *pv, struct policy_addr **out, 
 
 static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **why)
 {
-	struct vm_nl s;
+	struct nl_sock s;
 	struct policy_addr *routes = NULL;
 	size_t n_routes = 0;
 	unsigned ifindex = if_nametoindex(v->ifname);
@@ -215,7 +189,7 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 		*why = "the TUN interface is gone";
 		return -ENODEV;
 	}
-	if ((rc = nl_open(&s))) {
+	if ((rc = nl_sock_open(&s, NETLINK_ROUTE, NULL))) {
 		*why = "cannot open rtnetlink";
 		return rc;
 	}
@@ -230,8 +204,82 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 		rc = sync_list(&s, ifindex, &v->routes, &v->n_routes, routes, n_routes,
 		               route_change, why);
 	free(routes);
-	mnl_socket_close(s.nl);
+	nl_sock_close(&s);
 	return rc;
+}
+
+/* ---- the policy's vpn block -> the VPN's own configuration ---- */
+
+int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv, const char **why)
+{
+	struct vpn_config cfg = { .replace_peers = true, .listen_port = pv->listen_port };
+	struct vpn_peer_config *peers = NULL;
+	struct vpn_prefix *prefixes = NULL;
+	size_t n_prefixes = 0, total = 0;
+	const char *dummy;
+	int ret = 0;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (pv->private_key_file) {
+		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file, why)))
+			return ret;
+		cfg.has_private_key = true;
+	}
+	for (size_t i = 0; i < pv->n_peers; i++)
+		total += pv->peers[i].allowed_ips.n;
+	/* The peers hold preshared keys: guarded memory, wiped when freed
+	 * (sodium_free). sodium_malloc aligns the end of the block to a page: the size must be
+	 * a multiple of the element's alignment for the start to be aligned. */
+	size_t peers_size = (pv->n_peers ? pv->n_peers : 1) * sizeof(*peers);
+	peers = sodium_malloc(peers_size);
+	prefixes = calloc(total + 1, sizeof(*prefixes));
+	if (!peers || !prefixes) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(peers, 0, pv->n_peers * sizeof(*peers));
+	for (size_t i = 0; i < pv->n_peers; i++) {
+		const struct policy_vpn_peer *pp = &pv->peers[i];
+		struct vpn_peer_config *pc = &peers[i];
+		if (vpn_key_from_base64(pc->public_key, pp->public_key)) {
+			*why = "a peer's public key is not a base64 key of 32 bytes";
+			ret = -EINVAL;
+			goto out;
+		}
+		if (pp->psk_file) {
+			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file, why)))
+				goto out;
+			pc->has_psk = true;
+		}
+		pc->endpoint = pp->endpoint;
+		pc->persistent_keepalive = pp->keepalive;
+		pc->allowed_ips = &prefixes[n_prefixes];
+		for (size_t j = 0; j < pp->allowed_ips.n; j++) {
+			const struct policy_addr *a = &pp->allowed_ips.v[j];
+			struct vpn_prefix *x = &prefixes[n_prefixes++];
+			if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+				*why = "allowed-ips must be prefixes, not ranges";
+				ret = -EINVAL;
+				goto out;
+			}
+			x->family = (uint8_t)a->family;
+			x->cidr = (uint8_t)a->prefix_len;
+			memcpy(x->addr, a->lo, sizeof(x->addr));
+		}
+		pc->n_allowed_ips = pp->allowed_ips.n;
+	}
+	cfg.peers = peers;
+	cfg.n_peers = pv->n_peers;
+	ret = vpn_device_configure(dev, &cfg);
+	if (ret && !*why)
+		*why = "the configuration was refused (an endpoint must be numeric host:port)";
+out:
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+	free(prefixes);
+	sodium_free(peers); /* wipes the preshared keys */
+	return ret;
 }
 
 /* ---- devices ---- */
@@ -278,7 +326,7 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 		v->dev = NULL;
 		return rc;
 	}
-	if (!(rc = vpn_device_configure_from_policy(v->dev, pv, &why)) &&
+	if (!(rc = vpnmgr_device_configure(v->dev, pv, &why)) &&
 	    !(rc = sync_net(v, pv, &why)) && (rc = vpn_device_start(v->dev)))
 		why = "cannot start the device thread";
 	if (rc) {
@@ -301,7 +349,7 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 static int dev_update(struct vm_dev *v, const struct policy_vpn *pv)
 {
 	const char *why = NULL;
-	int rc = vpn_device_configure_from_policy(v->dev, pv, &why);
+	int rc = vpnmgr_device_configure(v->dev, pv, &why);
 
 	if (!rc)
 		rc = sync_net(v, pv, &why);

@@ -6,7 +6,7 @@
  * TUN, and with it its addresses and routes, goes away); new blocks get a
  * device, configured, brought up with the block's addresses and a route per
  * peer allowed-ip, and started; devices that stay are reconfigured in place
- * (vpn_device_configure_from_policy keeps the peers that stay, and their
+ * (vpnmgr_device_configure keeps the peers that stay, and their
  * sessions), and their addresses and routes brought in step. A device that
  * cannot be set up (unreadable key file, port in use) is reported and left
  * out; the other VPNs and the daemon go on.
@@ -33,6 +33,16 @@
 #define VPNMGR_ROUTE_PROTO 212
 
 struct vpnmgr;
+struct vpn_device;
+
+/* Configures `dev` from a checked policy's `vpn` block: the adapter from
+ * the policy's model to the VPN's own struct vpn_config (vpn/ knows nothing
+ * of policies). Reads the private key and psk files (with
+ * vpn_key_read_file's permission rule), replaces peers; peers that stay
+ * keep their sessions. Addresses of the block are not set here (sync_net
+ * does that netlink work). Returns 0 or a negative errno; on error *why
+ * (may be NULL) names what was wrong. */
+int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv, const char **why);
 
 /* state_dir: where devices keep their last handshake timestamp. */
 int vpnmgr_create(struct vpnmgr **out, const char *state_dir);

@@ -1,5 +1,8 @@
-/* hvgate CLI: one function per verb, `int cli_VERB(int argc, char **argv)`,
- * argv[0] being the verb. Exit codes: 0 success, 1 the thing asked about is
+/* hvgate CLI (cli/): main.c, the verb table (verbs.c), the shell (shell.c),
+ * helpers shared by verbs (util.c) and one file per verb (verb_*.c); it
+ * calls appliance/ and the libraries below it, nothing calls it. One
+ * function per verb, `int cli_VERB(int argc, char **argv)`, argv[0] being
+ * the verb. Exit codes: 0 success, 1 the thing asked about is
  * wrong (invalid policy, refused apply, daemon said no), 2 usage or I/O error. */
 #ifndef HVGATE_CLI_CLI_H
 #define HVGATE_CLI_CLI_H
@@ -35,6 +38,9 @@ const char *cli_verb_name(size_t i);
 
 /* Helpers shared by verbs (cli/util.c). */
 int cli_wants_help(int argc, char **argv);
+/* The one number parser of option values: a whole decimal `s` in [lo, hi]
+ * into *out. Returns 0, or -1 (nothing stored) for anything else. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
 
 /* The lowering options of `compile`, `check` (cli/verb_compile.c):
  * --no-optimize, --nflog-group N, --queue N, --workers W at argv[*i].

@@ -6,14 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "appliance/nftio.h"
-#include "appliance/route.h"
+#include "nat/nat.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/route.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
-
-/* As in verb_compile.c: link even while the front end is being built. */
-#pragma weak policy_load
-#pragma weak policy_free
 
 static void usage(FILE *out)
 {
@@ -36,17 +33,6 @@ static void usage(FILE *out)
 		"kernel (nothing changed), 2 usage or I/O error.\n");
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 struct apply_args {
 	const char *path;
 	struct nftio_apply_opts apply;
@@ -57,6 +43,7 @@ static int parse_args(int argc, char **argv, struct apply_args *a)
 {
 	long v;
 	policy_lower_opts_default(&a->lower);
+	a->lower.nat_lower = nat_lower;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -66,24 +53,24 @@ static int parse_args(int argc, char **argv, struct apply_args *a)
 		} else if (!strcmp(arg, "--check")) {
 			a->apply.check_only = true;
 		} else if (!strcmp(arg, "--expect-genid") && val) {
-			if (parse_num(val, 0, UINT32_MAX, &v))
+			if (cli_parse_long(val, 0, UINT32_MAX, &v))
 				return -1;
 			a->apply.expect_genid_set = true;
 			a->apply.expect_genid = (uint32_t)v;
 			i++;
 		} else if (!strcmp(arg, "--nflog-group") && val) {
 			/* NFLOG groups are u16 (nfnetlink_log) */
-			if (parse_num(val, 0, 65535, &v))
+			if (cli_parse_long(val, 0, 65535, &v))
 				return -1;
 			a->lower.nflog_group = (int)v;
 			i++;
 		} else if (!strcmp(arg, "--queue") && val) {
-			if (parse_num(val, 0, 65535, &v))
+			if (cli_parse_long(val, 0, 65535, &v))
 				return -1;
 			a->lower.queue_num = (int)v;
 			i++;
 		} else if (!strcmp(arg, "--workers") && val) {
-			if (parse_num(val, 1, 64, &v))
+			if (cli_parse_long(val, 1, 64, &v))
 				return -1;
 			a->lower.queue_count = (unsigned)v;
 			i++;
@@ -165,12 +152,9 @@ int cli_apply(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (!policy_load || !policy_free) {
-		fprintf(stderr, "hvgate apply: the policy front end is not built into this binary\n");
-		return CLI_EXIT_USAGE;
-	}
-	/* nftio_apply() picks the queue encoding itself; lowering is told
-	 * too, and only needs to be when inspection is on. */
+	/* nftio_apply() picks the queue encoding itself (it probes the
+	 * kernel); probing here only refuses early a namespace nf_tables
+	 * cannot be reached in, when inspection is on. */
 	int native = a.lower.queue_num >= 0 ? nftio_probe_native_queue(a.apply.netns) : 0;
 	if (native < 0) {
 		fprintf(stderr, "hvgate apply: cannot talk to nf_tables%s%s: %s\n",
@@ -178,7 +162,6 @@ int cli_apply(int argc, char **argv)
 			strerror(-native));
 		return CLI_EXIT_USAGE;
 	}
-	a.lower.native_queue = native == 1;
 
 	struct policy_diags d;
 	policy_diags_init(&d);

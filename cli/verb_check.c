@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nat/nat.h"
 #include "cli/cli.h"
 #include "policy/pipeline.h"
 
@@ -28,6 +29,7 @@ int cli_check(int argc, char **argv)
 	}
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	const char *path = NULL;
 	for (int i = 1; i < argc; i++) {
 		int lower = cli_lower_option(argc, argv, &i, &o);

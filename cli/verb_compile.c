@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <errno.h>
 
+#include "nat/nat.h"
 #include "cli/cli.h"
 #include "policy/pipeline.h"
 
@@ -27,16 +28,6 @@ static void usage(FILE *out)
 		"Exit status: 0 compiled, 1 the policy is invalid, 2 usage or I/O error.\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 struct compile_args {
 	const char *path;
 	bool summary;
@@ -54,7 +45,8 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 		o->optimize = false;
 		return 1;
 	}
-	int *slot = NULL, lo = 0, hi = 65535, w = 0;
+	int *slot = NULL, w = 0;
+	long lo = 0, hi = 65535, v;
 	if (!strcmp(arg, "--nflog-group"))
 		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
 	else if (!strcmp(arg, "--queue"))
@@ -63,8 +55,9 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 		slot = &w, lo = 1, hi = 64;
 	else
 		return 0;
-	if (!val || parse_int(val, lo, hi, slot))
+	if (!val || cli_parse_long(val, lo, hi, &v))
 		return -1;
+	*slot = (int)v;
 	if (slot == &w)
 		o->queue_count = (unsigned)w;
 	(*i)++;
@@ -74,6 +67,7 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 static int parse_args(int argc, char **argv, struct compile_args *a)
 {
 	policy_lower_opts_default(&a->opts);
+	a->opts.nat_lower = nat_lower;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;

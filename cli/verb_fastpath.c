@@ -61,17 +61,6 @@ struct run_args {
 	long seconds;
 };
 
-static int parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -89,13 +78,13 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			return -1;
 		i++;
 		if (!strcmp(arg, "--queue")) {
-			if (parse_long(val, 0, UINT16_MAX, &a->queue))
+			if (cli_parse_long(val, 0, UINT16_MAX, &a->queue))
 				return -1;
 		} else if (!strcmp(arg, "--workers")) {
-			if (parse_long(val, 1, FASTPATH_MAX_WORKERS, &a->workers))
+			if (cli_parse_long(val, 1, FASTPATH_MAX_WORKERS, &a->workers))
 				return -1;
 		} else if (!strcmp(arg, "--seconds")) {
-			if (parse_long(val, 1, 86400 * 365, &a->seconds))
+			if (cli_parse_long(val, 1, 86400 * 365, &a->seconds))
 				return -1;
 		} else if (!strcmp(arg, "--netns")) {
 			a->netns = val;

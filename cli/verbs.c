@@ -1,5 +1,4 @@
 /* The verb table of hvgate, shared by main() and the interactive shell. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,9 +76,6 @@ int cli_dispatch(int argc, char **argv)
 			fprintf(stderr, "hvgate: '%s' is not built into this binary\n", argv[0]);
 			return CLI_EXIT_USAGE;
 		}
-		/* Verbs parse their options with getopt; the shell calls many verbs
-		 * in one process, so start every parse afresh (glibc: optind = 0). */
-		optind = 0;
 		return (*verbs[i].fn)(argc, argv);
 	}
 	fprintf(stderr, "hvgate: unknown verb '%s'\n", argv[0]);

@@ -6,21 +6,16 @@
 #include <sys/socket.h>
 
 #include "nat/nat.h"
+#include "policy/ir_build.h"
+#include "policy/ruleset.h"
 #include "policy/tenant.h"
 
 struct nat_pass {
 	const struct policy *p;
 	struct ir_table *t;
-	const struct nat_lower_opts *o;
 	struct policy_diags *d;
 	size_t pre_map, post_map; /* (size_t)-1 until needed */
 };
-
-void nat_lower_opts_default(struct nat_lower_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->hairpin = true;
-}
 
 static int oom(struct nat_pass *np)
 {
@@ -38,36 +33,13 @@ static uint8_t nfproto_of(int family)
 	return family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 }
 
-/* The inclusive range of a prefix or range. */
-static void addr_bounds(const struct policy_addr *a, struct ir_value *lo, struct ir_value *hi)
-{
-	*lo = ir_value_addr(a->lo, a->family);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-		*hi = ir_value_addr(a->hi, a->family);
-		return;
-	}
-	*hi = *lo;
-	for (size_t b = a->prefix_len; b < (size_t)lo->len * 8; b++) {
-		lo->data[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi->data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
-}
-
 /* ---- chains and maps ---- */
 
 static struct ir_chain *base_chain(struct nat_pass *np, const char *name, enum ir_hook hook,
 				   int prio)
 {
 	struct ir_chain *c = ir_chain_find(np->t, name);
-	if (c)
-		return c;
-	if (!(c = ir_chain_add(np->t, name)))
-		return NULL;
-	c->hook = hook;
-	c->type = IR_CHAIN_NAT;
-	c->priority = prio;
-	c->policy = IR_V_ACCEPT;
-	return c;
+	return c ? c : ir_build_base_chain(np->t, name, hook, IR_CHAIN_NAT, prio, IR_V_ACCEPT);
 }
 
 static size_t mark_map(struct nat_pass *np, size_t *slot, const char *name, const char *chain)
@@ -134,20 +106,9 @@ static struct ir_rule *new_rule(struct nat_pass *np, const char *chain, const st
 	return r;
 }
 
-static bool cmp(struct ir_rule *r, enum ir_field f, struct ir_value v)
-{
-	struct ir_match *m = ir_match_add(r);
-	if (!m)
-		return false;
-	m->kind = IR_M_CMP;
-	m->field[0] = f;
-	m->value = v;
-	return true;
-}
-
 static bool ifname(struct ir_rule *r, enum ir_field f, const char *name)
 {
-	if (!cmp(r, f, ir_value_ifname(name)))
+	if (!ir_build_cmp(r, f, ir_value_ifname(name), IR_OP_EQ))
 		return false;
 	r->matches[r->n_matches - 1].wildcard = is_wild(name);
 	return true;
@@ -159,7 +120,7 @@ static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 	bool v6 = a->family == AF_INET6;
 	enum ir_field f = src ? (v6 ? IR_IP6_SADDR : IR_IP_SADDR) : (v6 ? IR_IP6_DADDR : IR_IP_DADDR);
 	struct ir_value lo, hi;
-	addr_bounds(a, &lo, &hi);
+	ir_build_addr_range(a, &lo, &hi);
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return false;
@@ -180,10 +141,10 @@ static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 
 static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_port_range *pr)
 {
-	if (!cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto)))
+	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ))
 		return false;
 	if (pr->lo == pr->hi)
-		return cmp(r, IR_TH_DPORT, ir_value_u16_net(pr->lo));
+		return ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(pr->lo), IR_OP_EQ);
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return false;
@@ -194,18 +155,7 @@ static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_
 	return true;
 }
 
-static bool set_value(struct ir_rule *r, enum ir_field target, uint32_t v)
-{
-	struct ir_stmt *s = ir_stmt_add(r);
-	if (!s)
-		return false;
-	s->kind = IR_S_SET_VALUE;
-	s->target = target;
-	s->value = ir_value_u32(v);
-	return true;
-}
-
-static struct ir_nat *nat_stmt(struct nat_pass *np, struct ir_rule *r, enum ir_nat_kind k,
+static struct ir_nat *nat_stmt(struct ir_rule *r, enum ir_nat_kind k,
 			       int family)
 {
 	struct ir_stmt *s = ir_stmt_add(r);
@@ -214,7 +164,7 @@ static struct ir_nat *nat_stmt(struct nat_pass *np, struct ir_rule *r, enum ir_n
 	s->kind = IR_S_NAT;
 	s->nat.kind = k;
 	s->nat.family = nfproto_of(family);
-	s->nat.random_fully = np->o->random_fully && k != IR_NAT_DNAT;
+	s->nat.random_fully = false; /* the kernel picks ports as nft does by default */
 	return &s->nat;
 }
 
@@ -224,10 +174,10 @@ static const char *post_chain(struct nat_pass *np, const struct policy_nat *n,
 			      char name[IR_NAME_MAX])
 {
 	if (n->tenant == POLICY_NONE)
-		return NAT_CHAIN_POSTROUTING;
+		return POLICY_CHAIN_NAT_POSTROUTING;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
-	return tenant_chain(np, n->tenant, "nat_post", &np->post_map, NAT_MAP_POST_TENANT,
-			    NAT_CHAIN_POSTROUTING, mark, name);
+	return tenant_chain(np, n->tenant, "nat_post", &np->post_map, POLICY_MAP_NAT_POST_TENANT,
+			    POLICY_CHAIN_NAT_POSTROUTING, mark, name);
 }
 
 /* One snat-like rule: oifname, family, optional source, optional l4proto
@@ -237,16 +187,16 @@ static int snat_rule(struct nat_pass *np, const char *chain, const struct policy
 {
 	struct ir_rule *r = new_rule(np, chain, n);
 	if (!r || !ifname(r, IR_META_OIFNAME, oif) ||
-	    !cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family))) ||
+	    !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family)), IR_OP_EQ) ||
 	    (src && !addr_match(r, true, src)) ||
-	    (l4proto && !cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto))))
+	    (l4proto && !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ)))
 		return -1;
 	enum ir_nat_kind k = n->kind == POLICY_NAT_MASQUERADE ? IR_NAT_MASQUERADE : IR_NAT_SNAT;
-	struct ir_nat *x = nat_stmt(np, r, k, family);
+	struct ir_nat *x = nat_stmt(r, k, family);
 	if (!x)
 		return -1;
 	if (k == IR_NAT_SNAT)
-		addr_bounds(&n->to_addr, &x->addr_lo, &x->addr_hi);
+		ir_build_addr_range(&n->to_addr, &x->addr_lo, &x->addr_hi);
 	x->netmap = n->kind == POLICY_NAT_NETMAP;
 	if (l4proto) {
 		x->port_lo = n->to_ports.lo;
@@ -313,15 +263,15 @@ static bool tenant_marks(struct nat_pass *np, struct ir_rule *r, const struct po
 	if (n->tenant == POLICY_NONE)
 		return true;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
-	return set_value(r, IR_META_MARK, mark | extra) && (extra || set_value(r, IR_CT_MARK, mark));
+	return ir_build_set_value(r, IR_META_MARK, ir_value_u32(mark | extra)) && (extra || ir_build_set_value(r, IR_CT_MARK, ir_value_u32(mark)));
 }
 
-static int dnat_to(struct nat_pass *np, struct ir_rule *r, const struct policy_nat *n)
+static int dnat_to(struct ir_rule *r, const struct policy_nat *n)
 {
-	struct ir_nat *x = nat_stmt(np, r, IR_NAT_DNAT, n->to_addr.family);
+	struct ir_nat *x = nat_stmt(r, IR_NAT_DNAT, n->to_addr.family);
 	if (!x)
 		return -1;
-	addr_bounds(&n->to_addr, &x->addr_lo, &x->addr_hi);
+	ir_build_addr_range(&n->to_addr, &x->addr_lo, &x->addr_hi);
 	x->netmap = n->kind == POLICY_NAT_NETMAP;
 	if (n->kind == POLICY_NAT_DNAT && n->to_ports.lo) {
 		x->port_lo = n->to_ports.lo;
@@ -356,7 +306,7 @@ static bool outside_match(struct ir_rule *r, const struct policy_nat *n)
 {
 	const struct policy_addr *out = outside_addr(n);
 	int family = inside_addr(n)->family;
-	if (!cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family))))
+	if (!ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(nfproto_of(family)), IR_OP_EQ))
 		return false;
 	if (out && !addr_match(r, false, out))
 		return false;
@@ -369,17 +319,17 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
 	struct policy_nat in = n->kind == POLICY_NAT_NETMAP ? netmap_inbound(n) : *n;
 	const struct policy_zone *via = &np->p->zones[n->via_zone];
 	for (size_t i = 0; i < via->n_ifnames; i++) {
-		struct ir_rule *r = new_rule(np, NAT_CHAIN_PREROUTING, n);
+		struct ir_rule *r = new_rule(np, POLICY_CHAIN_NAT_PREROUTING, n);
 		if (!r || !ifname(r, IR_META_IIFNAME, via->ifnames[i]) || !outside_match(r, n) ||
-		    !tenant_marks(np, r, n, 0) || dnat_to(np, r, &in))
+		    !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 			return -1;
 	}
 	if (!outside_addr(n))
 		return 0;
-	if (!base_chain(np, NAT_CHAIN_OUTPUT, IR_HOOK_OUTPUT, NAT_PRI_DST))
+	if (!base_chain(np, POLICY_CHAIN_NAT_OUTPUT, IR_HOOK_OUTPUT, POLICY_PRI_NAT_DST))
 		return -1;
-	struct ir_rule *r = new_rule(np, NAT_CHAIN_OUTPUT, n);
-	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, 0) || dnat_to(np, r, &in))
+	struct ir_rule *r = new_rule(np, POLICY_CHAIN_NAT_OUTPUT, n);
+	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, 0) || dnat_to(r, &in))
 		return -1;
 	return 0;
 }
@@ -389,31 +339,31 @@ static int dnat_inbound(struct nat_pass *np, const struct policy_nat *n)
  * appliance's inside address so the server answers through the appliance. */
 static int dnat_hairpin(struct nat_pass *np, const struct policy_nat *n)
 {
-	if (!np->o->hairpin || n->tenant == POLICY_NONE || !outside_addr(n))
+	if (n->tenant == POLICY_NONE || !outside_addr(n))
 		return 0;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
 	char pre[IR_NAME_MAX], back[IR_NAME_MAX];
-	if (!tenant_chain(np, n->tenant, "nat_pre", &np->pre_map, NAT_MAP_PRE_TENANT,
-			  NAT_CHAIN_PREROUTING, mark, pre))
+	if (!tenant_chain(np, n->tenant, "nat_pre", &np->pre_map, POLICY_MAP_NAT_PRE_TENANT,
+			  POLICY_CHAIN_NAT_PREROUTING, mark, pre))
 		return -1;
 	snprintf(back, sizeof(back), "nat_hairpin_%u", np->p->tenants[n->tenant].id);
 	bool had_back = ir_chain_find(np->t, back) != NULL;
-	if (!tenant_chain(np, n->tenant, "nat_hairpin", &np->post_map, NAT_MAP_POST_TENANT,
-			  NAT_CHAIN_POSTROUTING, mark | POLICY_TENANT_MARK_HAIRPIN, back))
+	if (!tenant_chain(np, n->tenant, "nat_hairpin", &np->post_map, POLICY_MAP_NAT_POST_TENANT,
+			  POLICY_CHAIN_NAT_POSTROUTING, mark | POLICY_TENANT_MARK_HAIRPIN, back))
 		return -1;
 	if (!had_back) {
 		struct ir_rule *r = new_rule(np, back, n);
 		if (!r)
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), "builtin:hairpin");
-		struct ir_nat *x = nat_stmt(np, r, IR_NAT_MASQUERADE, inside_addr(n)->family);
+		struct ir_nat *x = nat_stmt(r, IR_NAT_MASQUERADE, inside_addr(n)->family);
 		if (!x)
 			return -1;
 		}
 	struct policy_nat in = n->kind == POLICY_NAT_NETMAP ? netmap_inbound(n) : *n;
 	struct ir_rule *r = new_rule(np, pre, n);
 	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, POLICY_TENANT_MARK_HAIRPIN) ||
-	    dnat_to(np, r, &in))
+	    dnat_to(r, &in))
 		return -1;
 	return 0;
 }
@@ -438,7 +388,7 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 	case POLICY_NAT_SNAT:
 		return lower_snat(np, n);
 	case POLICY_NAT_DNAT:
-		if (!outside_addr(n) && n->tenant != POLICY_NONE && np->o->hairpin)
+		if (!outside_addr(n) && n->tenant != POLICY_NONE)
 			policy_diag_add(np->d, POLICY_NOTE, &n->loc,
 					"no public address ('on ADDR'): the forward works from outside only, not as hairpin from inside");
 		return dnat_inbound(np, n) || dnat_hairpin(np, n) ? -1 : 0;
@@ -448,15 +398,9 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 	return 0;
 }
 
-int nat_lower(const struct policy *p, struct ir_table *t, const struct nat_lower_opts *o,
-	      struct policy_diags *d)
+int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d)
 {
-	struct nat_lower_opts defaults;
-	if (!o) {
-		nat_lower_opts_default(&defaults);
-		o = &defaults;
-	}
-	struct nat_pass np = { .p = p, .t = t, .o = o, .d = d, .pre_map = (size_t)-1,
+	struct nat_pass np = { .p = p, .t = t, .d = d, .pre_map = (size_t)-1,
 			       .post_map = (size_t)-1 };
 	if (!p->n_nats)
 		return 0;
@@ -465,8 +409,8 @@ int nat_lower(const struct policy *p, struct ir_table *t, const struct nat_lower
 		rc |= check_forward_ports(&np, &p->nats[i]);
 	if (rc)
 		return -1;
-	if (!base_chain(&np, NAT_CHAIN_PREROUTING, IR_HOOK_PREROUTING, NAT_PRI_DST) ||
-	    !base_chain(&np, NAT_CHAIN_POSTROUTING, IR_HOOK_POSTROUTING, NAT_PRI_SRC))
+	if (!base_chain(&np, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, POLICY_PRI_NAT_DST) ||
+	    !base_chain(&np, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, POLICY_PRI_NAT_SRC))
 		return oom(&np);
 	for (size_t i = 0; i < p->n_nats; i++)
 		if (lower_one(&np, &p->nats[i]))

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/grow.h"
 #include "policy/ast.h"
 
 void policy_ast_init(struct policy_ast *a)
@@ -11,14 +12,8 @@ void policy_ast_init(struct policy_ast *a)
 
 void *policy_ast_grow(void **v, size_t *n, size_t *cap, size_t elem)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 4;
-		void *nv = realloc(*v, ncap * elem);
-		if (!nv)
-			return NULL;
-		*v = nv;
-		*cap = ncap;
-	}
+	if (policy_grow(v, cap, *n, elem, 4))
+		return NULL;
 	char *slot = (char *)*v + (*n)++ * elem;
 	memset(slot, 0, elem);
 	return slot;

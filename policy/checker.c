@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/hash.h"
 #include "policy/checker.h"
 #include "policy/limits.h"
 #include "policy/lower.h"
@@ -59,8 +60,6 @@ struct checker {
 	bool ref_too_deep;    /* POLICY_REF_DEPTH_MAX was reported (once is enough) */
 };
 
-#define FNV32_OFFSET_BASIS 2166136261u /* draft-eastlake-fnv section 2 */
-#define FNV32_PRIME 16777619u
 #define RULE_HASH_MASK 0xffffffu       /* the id's 6 hex digits */
 
 /* --- small containers ------------------------------------------------ */
@@ -92,11 +91,12 @@ static int nomem(struct checker *c)
 
 static uint32_t sym_hash(const char *name, size_t scope, enum ns ns)
 {
-	uint32_t h = FNV32_OFFSET_BASIS;
+	uint32_t h = POLICY_FNV32_OFFSET_BASIS;
 	for (const char *s = name; *s; s++)
-		h = (h ^ (unsigned char)*s) * FNV32_PRIME;
-	h = (h ^ (uint32_t)scope) * FNV32_PRIME;
-	return (h ^ (uint32_t)ns) * FNV32_PRIME;
+		h = policy_fnv32_byte(h, (unsigned char)*s);
+	/* scope and ns go in as whole words, one FNV step each */
+	h = (h ^ (uint32_t)scope) * POLICY_FNV32_PRIME;
+	return (h ^ (uint32_t)ns) * POLICY_FNV32_PRIME;
 }
 
 static struct sym *sym_find(const struct symtab *t, const char *name, size_t scope, enum ns ns)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/grow.h"
 #include "policy/diag.h"
 
 /* Message of the out-of-memory diagnostic, kept static so that reporting it
@@ -28,25 +29,12 @@ void policy_diags_free(struct policy_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *nv = realloc(*v, ncap * elem);
-	if (!nv)
-		return -1;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int diag_vadd(struct policy_diags *d, enum policy_severity sev,
 		     const struct policy_loc *loc, const char *fmt, va_list ap)
 {
 	if (sev == POLICY_ERROR)
 		d->n_errors++;
-	if (grow((void **)&d->v, &d->cap, d->n, sizeof(*d->v)))
+	if (policy_grow((void **)&d->v, &d->cap, d->n, sizeof(*d->v), 16))
 		return sev == POLICY_ERROR ? -1 : 0;
 	struct policy_diag *g = &d->v[d->n++];
 	memset(g, 0, sizeof(*g));
@@ -107,7 +95,7 @@ void policy_diag_append(struct policy_diags *d, const char *fmt, ...)
 
 const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text, size_t len)
 {
-	if (grow((void **)&d->files, &d->cap_files, d->n_files, sizeof(*d->files))) {
+	if (policy_grow((void **)&d->files, &d->cap_files, d->n_files, sizeof(*d->files), 16)) {
 		free(path);
 		free(text);
 		return NULL;

@@ -26,6 +26,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
 
+#include "policy/grow.h"
 #include "policy/nftnl.h"
 
 /* Batch pages: nft uses 2 MiB pages and lets one message overrun a page by
@@ -124,14 +125,8 @@ static struct nlmsghdr *msg_start(struct emit *e, uint16_t type, uint16_t flags,
 				  const struct policy_loc *loc)
 {
 	struct policy_nftnl_batch *b = e->b;
-	if (b->n_messages == e->cap_origins) {
-		size_t ncap = e->cap_origins ? e->cap_origins * 2 : 256;
-		void *v = realloc(b->origins, ncap * sizeof(*b->origins));
-		if (!v)
-			return NULL;
-		b->origins = v;
-		e->cap_origins = ncap;
-	}
+	if (POLICY_GROW(b->origins, e->cap_origins, b->n_messages, 256))
+		return NULL;
 	uint32_t seq = b->first_seq + (uint32_t)b->n_messages;
 	bool ack = e->o.ack && kind != POLICY_NFTNL_BATCH;
 	struct policy_nftnl_origin *o = &b->origins[b->n_messages++];
@@ -491,14 +486,8 @@ struct kelems {
 
 static struct kelem *kelem_add(struct kelems *k)
 {
-	if (k->n == k->cap) {
-		size_t ncap = k->cap ? k->cap * 2 : 16;
-		void *v = realloc(k->v, ncap * sizeof(*k->v));
-		if (!v)
-			return NULL;
-		k->v = v;
-		k->cap = ncap;
-	}
+	if (POLICY_GROW(k->v, k->cap, k->n, 16))
+		return NULL;
 	struct kelem *x = &k->v[k->n++];
 	memset(x, 0, sizeof(*x));
 	return x;

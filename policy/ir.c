@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/grow.h"
 #include "policy/ir.h"
 
 /* Payload offsets: RFC 791 section 3.1 (saddr at 12, daddr at 16), RFC 8200
@@ -40,22 +41,6 @@ const struct ir_field_desc *ir_field_desc(enum ir_field f)
 	if ((unsigned)f >= IR_FIELD_COUNT)
 		return NULL;
 	return &field_descs[f];
-}
-
-/* Grows *v (of *cap elements of `size` bytes) to hold n + 1; zeroes the new tail. */
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 1; /* most chains hold one rule */
-	void *nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -1;
-	/* not zeroed: each add clears its own item, and untouched room costs
-	 * no page faults */
-	*v = nv;
-	*cap = ncap;
-	return 0;
 }
 
 struct ir_table *ir_table_new(const char *name)
@@ -92,7 +77,7 @@ void ir_table_free(struct ir_table *t)
 
 struct ir_chain *ir_chain_add(struct ir_table *t, const char *name)
 {
-	if (grow((void **)&t->chains, &t->cap_chains, t->n_chains, sizeof(*t->chains)))
+	if (policy_grow((void **)&t->chains, &t->cap_chains, t->n_chains, sizeof(*t->chains), 1))
 		return NULL;
 	struct ir_chain *c = &t->chains[t->n_chains++];
 	memset(c, 0, sizeof(*c));
@@ -111,7 +96,7 @@ struct ir_chain *ir_chain_find(struct ir_table *t, const char *name)
 
 struct ir_rule *ir_rule_add(struct ir_chain *c)
 {
-	if (grow((void **)&c->rules, &c->cap_rules, c->n_rules, sizeof(*c->rules)))
+	if (policy_grow((void **)&c->rules, &c->cap_rules, c->n_rules, sizeof(*c->rules), 1))
 		return NULL;
 	struct ir_rule *r = &c->rules[c->n_rules++];
 	memset(r, 0, sizeof(*r));
@@ -145,7 +130,7 @@ struct ir_stmt *ir_stmt_add(struct ir_rule *r)
 
 size_t ir_set_add(struct ir_table *t, const char *name)
 {
-	if (grow((void **)&t->sets, &t->cap_sets, t->n_sets, sizeof(*t->sets)))
+	if (policy_grow((void **)&t->sets, &t->cap_sets, t->n_sets, sizeof(*t->sets), 1))
 		return (size_t)-1;
 	struct ir_set *s = &t->sets[t->n_sets];
 	memset(s, 0, sizeof(*s));
@@ -167,7 +152,7 @@ int ir_set_reserve(struct ir_set *s, size_t n)
 
 struct ir_set_elem *ir_set_elem_add(struct ir_set *s)
 {
-	if (grow((void **)&s->elems, &s->cap_elems, s->n_elems, sizeof(*s->elems)))
+	if (policy_grow((void **)&s->elems, &s->cap_elems, s->n_elems, sizeof(*s->elems), 1))
 		return NULL;
 	struct ir_set_elem *e = &s->elems[s->n_elems++];
 	memset(e, 0, sizeof(*e));

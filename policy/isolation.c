@@ -14,7 +14,7 @@
  *   - a forward into a tenant needs a pass rule from its outside zone to the
  *     target address and port, or nothing can ever pass it (a warning: the
  *     policy is consistent, just useless there).
- * It also runs the NAT shadow check (nat_check_shadow, nat/shadow.c).
+ * It also runs the NAT shadow check (policy_check_nat_shadow, policy/nat_shadow.c).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "nat/nat.h"
 #include "policy/checker.h"
 #include "policy/tenant.h"
 
@@ -31,31 +30,13 @@ static size_t addr_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-/* The last address of a prefix or range. */
-static void addr_hi(const struct policy_addr *a, uint8_t hi[16])
-{
-	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
-		return;
-	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++)
-		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-}
-
-static void addr_lo(const struct policy_addr *a, uint8_t lo[16])
-{
-	memcpy(lo, a->lo, 16);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
-		return;
-	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++)
-		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-}
-
 static bool overlap(const struct policy_addr *x, const struct policy_addr *y)
 {
 	if (x->family != y->family)
 		return false;
 	uint8_t xl[16], xh[16], yl[16], yh[16];
-	addr_lo(x, xl), addr_hi(x, xh), addr_lo(y, yl), addr_hi(y, yh);
+	policy_addr_bounds(x, xl, xh);
+	policy_addr_bounds(y, yl, yh);
 	size_t n = addr_len(x->family);
 	return memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
 }
@@ -341,6 +322,6 @@ int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d)
 		else
 			check_forward_passes(p, n, d);
 	}
-	nat_check_shadow(p, d);
+	policy_check_nat_shadow(p, d);
 	return rc;
 }

@@ -20,22 +20,21 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter_ipv4.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/grow.h"
+#include "policy/hash.h"
+#include "policy/ir_build.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
 #include "policy/tenant.h"
-#include "nat/nat.h"
 
-/* Chain priorities are the kernel's own names from linux/netfilter_ipv4.h:
- * NF_IP_PRI_FILTER (0), NF_IP_PRI_RAW (-300), NF_IP_PRI_NAT_DST (-100),
- * NF_IP_PRI_NAT_SRC (100). */
+/* Chain priorities: POLICY_PRI_* (policy/ruleset.h), the kernel's own. */
 
 /* The zone part of a chain name: two labels and "_to_" fit IR_NAME_MAX. */
 #define LOWER_LABEL_MAX 24
@@ -80,17 +79,6 @@ static int oom(struct lower *l)
 
 /* ---- small builders ---- */
 
-static struct ir_match *add_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v)
-{
-	struct ir_match *m = ir_match_add(r);
-	if (!m)
-		return NULL;
-	m->kind = IR_M_CMP;
-	m->field[0] = f;
-	m->value = v;
-	return m;
-}
-
 static int add_counter(struct ir_rule *r)
 {
 	struct ir_stmt *s = ir_stmt_add(r);
@@ -118,47 +106,7 @@ static void set_verdict(struct ir_rule *r, enum ir_verdict_kind k, const char *c
 		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", chain);
 }
 
-static struct ir_chain *base_chain(struct ir_table *t, const char *name, enum ir_hook hook,
-				   enum ir_chain_type type, int prio, enum ir_verdict_kind policy)
-{
-	struct ir_chain *c = ir_chain_add(t, name);
-	if (!c)
-		return NULL;
-	c->hook = hook;
-	c->type = type;
-	c->priority = prio;
-	c->policy = policy;
-	return c;
-}
-
-/* A rule of generated glue in chain `name` (looked up again: adding chains
- * moves them). */
-static struct ir_rule *glue_rule(struct lower *l, const char *chain, const char *comment)
-{
-	struct ir_chain *c = ir_chain_find(l->t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	if (r)
-		snprintf(r->comment, sizeof(r->comment), "%s", comment);
-	return r;
-}
-
 /* ---- values ---- */
-
-/* The inclusive range of a policy address. Prefixes are computed from lo and
- * the length, so hi need not be filled in for them. */
-static void addr_range(const struct policy_addr *a, struct ir_value *lo, struct ir_value *hi)
-{
-	*lo = ir_value_addr(a->lo, a->family);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-		*hi = ir_value_addr(a->hi, a->family);
-		return;
-	}
-	*hi = *lo;
-	for (size_t i = a->prefix_len; i < (size_t)lo->len * 8; i++) {
-		lo->data[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
-		hi->data[i / 8] |= (uint8_t)(0x80 >> (i % 8));
-	}
-}
 
 static bool value_eq(const struct ir_value *a, const struct ir_value *b)
 {
@@ -246,7 +194,7 @@ static int match_addrs(struct ir_table *t, struct ir_rule *r, const struct polic
 		if (al->v[i].family != family)
 			continue;
 		struct ir_value lo, hi;
-		addr_range(&al->v[i], &lo, &hi);
+		ir_build_addr_range(&al->v[i], &lo, &hi);
 		if (tmp_set_add(&s, &lo, &hi)) {
 			free(s.elems);
 			return -1;
@@ -257,7 +205,7 @@ static int match_addrs(struct ir_table *t, struct ir_rule *r, const struct polic
 
 static int match_term(struct ir_table *t, struct ir_rule *r, const struct policy_service_term *term)
 {
-	if (!add_cmp(r, IR_META_L4PROTO, ir_value_u8(term->l4proto)))
+	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(term->l4proto), IR_OP_EQ))
 		return -1;
 	struct ir_set s;
 	if (term->n_dports) {
@@ -325,8 +273,7 @@ static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *
 			   const struct variant *v, bool force_tcp)
 {
 	const struct policy_rule *pr = v->rule;
-	if (v->family && !add_cmp(r, IR_META_NFPROTO,
-				  ir_value_u8(v->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6)))
+	if (v->family && !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(v->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6), IR_OP_EQ))
 		return -1;
 	if (v->raw) {
 		bool out = pr->from.kind == POLICY_EP_SELF;
@@ -343,7 +290,7 @@ static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *
 		return -1;
 	if (v->term)
 		return match_term(t, r, v->term);
-	if (force_tcp && !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP)))
+	if (force_tcp && !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP), IR_OP_EQ))
 		return -1;
 	return 0;
 }
@@ -468,16 +415,16 @@ static int make_inspect_chain(struct lower *l)
 {
 	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT))
 		return -1;
-	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
+	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_BLOCKED) || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_DROP, NULL);
-	r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
+	r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_DONE))
 		return -1;
 	set_verdict(r, IR_V_RETURN, NULL);
-	r = glue_rule(l, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
-	if (!r || !add_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL)) || add_counter(r) ||
+	r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
+	if (!r || !ir_build_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL), IR_OP_EQ) || add_counter(r) ||
 	    queue_stmt(l, r, 0))
 		return -1;
 	return 0;
@@ -489,7 +436,7 @@ static int inspect_jump(struct lower *l, const char *chain)
 {
 	if (!l->inspecting)
 		return 0;
-	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_INSPECT);
+	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_INSPECT);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_PENDING))
 		return -1;
 	set_verdict(r, IR_V_JUMP, POLICY_CHAIN_INSPECT);
@@ -629,14 +576,6 @@ static int make_blocked_sets(struct lower *l)
 	return 0;
 }
 
-static size_t find_set(const struct ir_table *t, const char *name)
-{
-	for (size_t i = 0; i < t->n_sets; i++)
-		if (!strcmp(t->sets[i].name, name))
-			return i;
-	return (size_t)-1;
-}
-
 /* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
 static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 {
@@ -648,8 +587,8 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED6 } };
 	for (size_t i = 0; i < 2; i++) {
 		for (int dir = 0; dir < (daddr_too ? 2 : 1); dir++) {
-			struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_BLOCKED);
-			if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto)))
+			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
+			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
 				return -1;
 			struct ir_match *m = ir_match_add(r);
 			if (!m)
@@ -658,7 +597,7 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 			m->field[0] = IR_META_MARK;
 			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
 			m->n_field = 2;
-			m->set = find_set(l->t, fams[i].set);
+			m->set = ir_build_set_find(l->t, fams[i].set);
 			if (add_counter(r))
 				return -1;
 			set_verdict(r, IR_V_DROP, NULL);
@@ -680,17 +619,13 @@ static int blocked_zone_rules(struct lower *l, const char *chain)
 		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED_ZONE6 } };
 	for (size_t i = 0; i < 2; i++) {
 		for (int dir = 0; dir < 2; dir++) {
-			struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_BLOCKED);
-			if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto)))
+			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
+			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
 				return -1;
-			struct ir_match *m = ir_match_add(r);
-			if (!m)
+			const enum ir_field key[2] = { dir ? IR_META_IIFNAME : IR_META_OIFNAME,
+						       dir ? fams[i].daddr : fams[i].saddr };
+			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, fams[i].set), IR_OP_EQ))
 				return -1;
-			m->kind = IR_M_LOOKUP;
-			m->field[0] = dir ? IR_META_IIFNAME : IR_META_OIFNAME;
-			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
-			m->n_field = 2;
-			m->set = find_set(l->t, fams[i].set);
 			if (add_counter(r))
 				return -1;
 			set_verdict(r, IR_V_DROP, NULL);
@@ -725,7 +660,7 @@ static int ct_state_rule(struct lower *l, const char *chain)
 		if (el[i].v == IR_V_GOTO)
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
 	}
-	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_CT);
+	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_CT);
 	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
 	if (!st)
 		return -1;
@@ -742,12 +677,12 @@ static int ct_state_rule(struct lower *l, const char *chain)
  * lookup does not let it through. */
 static int local_glue(struct lower *l, const char *chain, enum ir_field ifname)
 {
-	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_LOOPBACK);
-	if (!r || !add_cmp(r, ifname, ir_value_ifname("lo")) || add_counter(r))
+	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_LOOPBACK);
+	if (!r || !ir_build_cmp(r, ifname, ir_value_ifname("lo"), IR_OP_EQ) || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_ACCEPT, NULL);
-	r = glue_rule(l, chain, POLICY_COMMENT_ND);
-	if (!r || !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_ICMPV6)))
+	r = ir_build_rule(l->t, chain, POLICY_COMMENT_ND);
+	if (!r || !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_ICMPV6), IR_OP_EQ))
 		return -1;
 	struct ir_set s;
 	tmp_set_init(&s, IR_ICMPV6_TYPE);
@@ -778,21 +713,21 @@ static int local_glue(struct lower *l, const char *chain, enum ir_field ifname)
 static int dhcpv6_client_glue(struct lower *l, const char *chain)
 {
 	static const uint8_t link_local[16] = { 0xfe, 0x80 };
-	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DHCPV6);
+	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DHCPV6);
 	struct ir_match *m;
 
 	/* The destination port only: nft merges a sport and a dport match
 	 * into one 4-byte compare, which the netlink backend would not
 	 * (tests/net/backend_agree.sh compares them); only the client listens
 	 * on port 546 of a link-local address anyway. */
-	if (!r || !add_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6)) || !(m = ir_match_add(r)))
+	if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6), IR_OP_EQ) || !(m = ir_match_add(r)))
 		return -1;
 	m->kind = IR_M_PREFIX;
 	m->field[0] = IR_IP6_DADDR;
 	m->value = ir_value_addr(link_local, AF_INET6);
 	m->prefix_len = 10;
-	if (!add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_UDP)) ||
-	    !add_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT)) || add_counter(r))
+	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_UDP), IR_OP_EQ) ||
+	    !ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT), IR_OP_EQ) || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_ACCEPT, NULL);
 	return 0;
@@ -800,12 +735,9 @@ static int dhcpv6_client_glue(struct lower *l, const char *chain)
 
 static int make_glue(struct lower *l)
 {
-	if (!base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, NF_IP_PRI_FILTER,
-			IR_V_DROP) ||
-	    !base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER,
-			NF_IP_PRI_FILTER, IR_V_DROP) ||
-	    !base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER,
-			NF_IP_PRI_FILTER, IR_V_ACCEPT))
+	if (!ir_build_base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_DROP) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_DROP) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_ACCEPT))
 		return -1;
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
@@ -819,7 +751,7 @@ static int make_glue(struct lower *l)
 	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
 	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME) || dhcpv6_client_glue(l, POLICY_CHAIN_INPUT))
 		return -1;
-	struct ir_rule *r = glue_rule(l, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
+	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
 	if (!r || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_DROP, NULL);
@@ -964,7 +896,7 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 		/* sorted: the same zones give the same map whatever their order */
 		if (ir_set_normalize(&l->t->sets[map]))
 			return -1;
-		struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DISPATCH);
+		struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
 		struct ir_stmt *s = r ? ir_stmt_add(r) : NULL;
 		if (!s)
 			return -1;
@@ -973,7 +905,7 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 		s->n_field = 1;
 		s->set = map;
 	}
-	struct ir_rule *r = glue_rule(l, chain, POLICY_COMMENT_DISPATCH);
+	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
 	if (!r)
 		return -1;
 	set_verdict(r, IR_V_GOTO, fallback);
@@ -1025,14 +957,8 @@ static bool pair_allowed(const struct lower *l, const struct policy_rule *r, siz
 
 static int pair_push(struct pair *pr, size_t rule)
 {
-	if (pr->n == pr->cap) {
-		size_t ncap = pr->cap ? pr->cap * 2 : 8;
-		size_t *v = realloc(pr->rules, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		pr->rules = v;
-		pr->cap = ncap;
-	}
+	if (POLICY_GROW(pr->rules, pr->cap, pr->n, 8))
+		return -1;
 	pr->rules[pr->n++] = rule;
 	return 0;
 }
@@ -1231,7 +1157,7 @@ static int default_rules(struct lower *l, struct ir_chain *c, size_t a, size_t b
 		if (d)
 			r->loc = d->loc;
 		if (action == POLICY_REJECT && i == 0 &&
-		    !add_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP)))
+		    !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP), IR_OP_EQ))
 			return -1;
 		if (add_counter(r) || (d && d->log && add_log(r, comment, l->o->nflog_group)))
 			return -1;
@@ -1251,14 +1177,9 @@ static uint64_t pair_hash(const struct lower *l, size_t x)
 	const struct pair *pr = &l->pairs[x];
 	enum policy_action action;
 	size_t def = pair_default(l, x / l->n_slots, x % l->n_slots, &action);
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV offset basis */
 	const size_t words[2] = { def, (size_t)action };
-	const uint8_t *parts[2] = { (const uint8_t *)pr->rules, (const uint8_t *)words };
-	size_t lens[2] = { pr->n * sizeof(*pr->rules), sizeof(words) };
-	for (int p = 0; p < 2; p++)
-		for (size_t i = 0; i < lens[p]; i++)
-			h = (h ^ parts[p][i]) * 0x100000001b3ull; /* FNV prime */
-	return h;
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, pr->rules, pr->n * sizeof(*pr->rules));
+	return policy_fnv64(h, words, sizeof(words));
 }
 
 /* The chain of pair (a, b): an existing chain with exactly the same rules and
@@ -1445,8 +1366,7 @@ static int make_notrack(struct lower *l)
 		const char *name = out ? POLICY_CHAIN_RAW_OUTPUT : POLICY_CHAIN_RAW_PREROUTING;
 		struct ir_chain *c = ir_chain_find(l->t, name);
 		if (!c)
-			c = base_chain(l->t, name, out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING,
-				       IR_CHAIN_FILTER, NF_IP_PRI_RAW, IR_V_ACCEPT);
+			c = ir_build_base_chain(l->t, name, out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING, IR_CHAIN_FILTER, POLICY_PRI_RAW, IR_V_ACCEPT);
 		if (!c || for_each_variant(l, r, true, c, lower_notrack))
 			return -1;
 	}
@@ -1459,12 +1379,13 @@ static int make_nat(struct lower *l)
 {
 	if (!l->p->n_nats)
 		return 0;
-	if (!base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, IR_CHAIN_NAT,
-			NF_IP_PRI_NAT_DST, IR_V_ACCEPT) ||
-	    !base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT,
-			NF_IP_PRI_NAT_SRC, IR_V_ACCEPT))
+	if (!ir_build_base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, IR_CHAIN_NAT, POLICY_PRI_NAT_DST, IR_V_ACCEPT) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT, POLICY_PRI_NAT_SRC, IR_V_ACCEPT))
 		return -1;
-	return nat_lower(l->p, l->t, NULL, l->d);
+	if (!l->o->nat_lower)
+		return policy_error(l->d, &l->p->nats[0].loc,
+				    "NAT statements need the NAT library (policy_lower_opts.nat_lower)");
+	return l->o->nat_lower(l->p, l->t, l->d);
 }
 
 void policy_lower_opts_default(struct policy_lower_opts *o)

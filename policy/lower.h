@@ -1,40 +1,12 @@
 /* Lowering: a checked struct policy -> the IR (policy_lower() in
- * policy/policy.h). This header names the objects of the generated ruleset
- * that other parts of hvgate look up by name (the daemon adds block-list
- * elements, reads counters); docs/ruleset.md describes the whole layout.
+ * policy/policy.h). The names of the generated ruleset's objects are in
+ * policy/ruleset.h; this header adds the rule comments and the ct label
+ * bits other parts of hvgate read; docs/ruleset.md describes the layout.
  */
 #ifndef HVGATE_POLICY_LOWER_H
 #define HVGATE_POLICY_LOWER_H
 
-/* Dynamic block lists, always present, filled by the daemon (hvgate block). */
-#define POLICY_SET_BLOCKED4 "blocked4"
-#define POLICY_SET_BLOCKED6 "blocked6"
-/* Zone-scoped block lists: `oifname . ip[6] saddr`, both ranges (a zone's
- * interface patterns, an address prefix): traffic from the address into the
- * zone, and from the zone to the address, is dropped in forward. */
-#define POLICY_SET_BLOCKED_ZONE4 "blocked_zone4"
-#define POLICY_SET_BLOCKED_ZONE6 "blocked_zone6"
-
-/* Base chains. */
-#define POLICY_CHAIN_INPUT "input"
-#define POLICY_CHAIN_FORWARD "forward"
-#define POLICY_CHAIN_OUTPUT "output"
-#define POLICY_CHAIN_RAW_PREROUTING "raw_prerouting" /* only with `no state` rules */
-#define POLICY_CHAIN_RAW_OUTPUT "raw_output"	    /* only with `from self ... no state` */
-#define POLICY_CHAIN_NAT_PREROUTING "nat_prerouting"  /* only with NAT */
-#define POLICY_CHAIN_NAT_POSTROUTING "nat_postrouting"
-#define POLICY_CHAIN_CT_INVALID "ct_invalid" /* counts and drops ct state invalid */
-#define POLICY_CHAIN_INSPECT "inspect"	     /* flows under inspection: to the fast path */
-
-/* Zone dispatch maps (docs/ruleset.md): iifname -> from_ZONE (forward),
- * oifname -> ZONE_to_ZONE (in from_ZONE, map to_from_ZONE), iifname ->
- * ZONE_to_self (input), oifname -> self_to_ZONE (output). */
-#define POLICY_MAP_ZONE_FROM "zone_from"
-#define POLICY_MAP_SELF_FROM "self_from"
-#define POLICY_MAP_SELF_TO "self_to"
-
-/* The name that stands for "an interface in no zone" in chain names. */
-#define POLICY_UNZONED "unzoned"
+#include "policy/ruleset.h" /* the chain, set and map names */
 
 /* Comments of generated rules that are not policy rules. */
 #define POLICY_COMMENT_BLOCKED "builtin:blocked"

@@ -1,5 +1,7 @@
 /* Release of a checked policy (policy/model.h). */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "policy/model.h"
 
@@ -45,6 +47,19 @@ static void vpn_free(struct policy_vpn *v)
 		free(p->allowed_ips.v);
 	}
 	free(v->peers);
+}
+
+void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
+{
+	memcpy(lo, a->lo, 16);
+	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
+		return;
+	size_t bits = a->family == AF_INET ? 32 : 128;
+	for (size_t b = a->prefix_len; b < bits; b++) {
+		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+	}
 }
 
 void policy_free(struct policy *p)

@@ -28,6 +28,11 @@ struct policy_addr {
 	struct policy_loc loc;
 };
 
+/* The first and last address of `a` (a prefix: its host bits cleared in
+ * lo, set in hi; a range: lo and hi as they are). 16 bytes each, v4 in the
+ * first 4. (policy/model.c) */
+void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16]);
+
 struct policy_addr_list {
 	struct policy_addr *v;
 	size_t n;

@@ -9,14 +9,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "policy/hash.h"
 #include "policy/lexer.h"
 #include "policy/limits.h"
 #include "policy/parser.h"
 #include "policy/suggest.h"
 
-/* FNV-1a 32-bit parameters (Fowler, Noll, Vo: draft-eastlake-fnv, section 2). */
-#define FNV32_OFFSET_BASIS 2166136261u
-#define FNV32_PRIME 16777619u
 
 /* Interface names are at most IFNAMSIZ - 1 bytes (linux/if.h: IFNAMSIZ 16). */
 #define IFNAME_MAX 15
@@ -1500,7 +1498,7 @@ static int parse_statements(struct parser *p, size_t scope, bool in_block)
 
 uint32_t policy_text_hash(const char *text, size_t len)
 {
-	uint32_t h = FNV32_OFFSET_BASIS;
+	uint32_t h = POLICY_FNV32_OFFSET_BASIS;
 	bool pending_space = false, any = false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
@@ -1509,10 +1507,10 @@ uint32_t policy_text_hash(const char *text, size_t len)
 			continue;
 		}
 		if (pending_space) {
-			h = (h ^ ' ') * FNV32_PRIME;
+			h = policy_fnv32_byte(h, ' ');
 			pending_space = false;
 		}
-		h = (h ^ c) * FNV32_PRIME;
+		h = policy_fnv32_byte(h, c);
 		any = true;
 	}
 	return h;

@@ -5,8 +5,18 @@
  *   policy_emit_nft()    IR -> nft text
  *   policy_emit_nftnl()  IR -> one libnftnl/libmnl batch (policy/nftnl.h)
  *
- * Nothing in this library talks to the kernel. Error convention: 0 / -1 with
- * diagnostics in the caller's struct policy_diags (policy/diag.h).
+ * Nothing in this library talks to the kernel, and nothing in it calls nat/,
+ * vpn/ or appliance/ (NAT lowering comes in as policy_lower_opts.nat_lower).
+ * Error convention: 0 / -1 (or NULL) with diagnostics in the caller's struct
+ * policy_diags (policy/diag.h).
+ *
+ * What lives in policy/: lexer.c, parser.c, ast.c (text -> AST), load.c
+ * (files, includes), checker.c, services.c, isolation.c, nat_shadow.c,
+ * shadow.c, suggest.c (AST -> checked struct policy, model.h), lower.c and
+ * tenant.c (-> IR, ir.h, built with ir_build.h), optimize.c, verify.c,
+ * emit_nft.c and emit_nftnl.c (the two backends), pipeline.c (all of it
+ * short of the kernel); ruleset.h names the ruleset's objects; diag.c the
+ * diagnostics; hash.h and grow.h are the shared FNV-1a and array growth.
  */
 #ifndef HVGATE_POLICY_POLICY_H
 #define HVGATE_POLICY_POLICY_H
@@ -50,14 +60,25 @@ struct policy_fs {
 struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
 			      struct policy_diags *d);
 
+/* The NAT lowering stage. It lives above policy/ (nat_lower() in nat/nat.h)
+ * and policy/ never calls up: the caller of policy_lower() hands it in.
+ * It fills `t`'s nat chains for p->nats; 0, or -1 with errors in `d`. */
+typedef int (*policy_nat_lower_fn)(const struct policy *p, struct ir_table *t,
+				   struct policy_diags *d);
+
 struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
 	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
 				* the same one (one per fast-path worker); 0 counts as 1 */
-	bool native_queue;     /* kernel has the nft queue expression */
+	bool native_queue;     /* kernel has the nft queue expression: read only by
+				* policy_compile()'s batch check (lowering does not
+				* depend on it; nftio_apply() probes the kernel) */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
+	/* NAT lowering (default NULL: a policy with `nat` statements is
+	 * refused rather than lowered without them). */
+	policy_nat_lower_fn nat_lower;
 };
 
 void policy_lower_opts_default(struct policy_lower_opts *o);

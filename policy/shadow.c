@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/grow.h"
 #include "policy/shadow.h"
 
 typedef unsigned __int128 u128;
@@ -135,14 +136,8 @@ static void boxes_free(struct boxes *bs)
 
 static int boxes_push(struct boxes *bs, struct box *b)
 {
-	if (bs->n == bs->cap) {
-		size_t ncap = bs->cap ? bs->cap * 2 : 4;
-		struct box *nv = realloc(bs->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		bs->v = nv;
-		bs->cap = ncap;
-	}
+	if (POLICY_GROW(bs->v, bs->cap, bs->n, 4))
+		return -1;
 	bs->v[bs->n++] = *b;
 	return 0;
 }
@@ -557,14 +552,8 @@ static int covers_alone(const struct shadow *s, size_t i, size_t by)
 
 static int postings_add(struct postings *p, uint32_t rule)
 {
-	if (p->n == p->cap) {
-		size_t ncap = p->cap ? p->cap * 2 : 8;
-		uint32_t *nv = realloc(p->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		p->v = nv;
-		p->cap = ncap;
-	}
+	if (POLICY_GROW(p->v, p->cap, p->n, 8))
+		return -1;
 	p->v[p->n++] = rule;
 	return 0;
 }
@@ -679,14 +668,8 @@ static int projections_cover(struct shadow *s, const struct rule_space *me, cons
 			for (size_t e = 0; e < eb->n; e++) {
 				if (!box_overlaps(b, &eb->v[e]))
 					continue;
-				if (n_over == s->cap_over) {
-					size_t ncap = s->cap_over ? s->cap_over * 2 : 64;
-					const struct box **nv = realloc(s->over, ncap * sizeof(*nv));
-					if (!nv)
-						return -1;
-					s->over = nv;
-					s->cap_over = ncap;
-				}
+				if (POLICY_GROW(s->over, s->cap_over, n_over, 64))
+					return -1;
 				s->over[n_over++] = &eb->v[e];
 			}
 		}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/ir_build.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
 
@@ -40,60 +41,6 @@ void policy_tenant_segment_chain(size_t zone, char name[IR_NAME_MAX])
 }
 
 /* ---- small builders ---- */
-
-static struct ir_rule *rule_in(struct tenant_pass *tp, const char *chain, const char *comment)
-{
-	struct ir_chain *c = ir_chain_find(tp->t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	if (r && comment)
-		snprintf(r->comment, sizeof(r->comment), "%s", comment);
-	return r;
-}
-
-static struct ir_match *match_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,
-				  enum ir_cmp_op op)
-{
-	struct ir_match *m = ir_match_add(r);
-	if (m) {
-		m->kind = IR_M_CMP;
-		m->field[0] = f;
-		m->value = v;
-		m->op = op;
-	}
-	return m;
-}
-
-static struct ir_match *match_lookup(struct ir_rule *r, const enum ir_field *f, size_t n,
-				     size_t set, enum ir_cmp_op op)
-{
-	struct ir_match *m = ir_match_add(r);
-	if (m) {
-		m->kind = IR_M_LOOKUP;
-		memcpy(m->field, f, n * sizeof(*f));
-		m->n_field = n;
-		m->set = set;
-		m->op = op;
-	}
-	return m;
-}
-
-static struct ir_stmt *stmt(struct ir_rule *r, enum ir_stmt_kind k)
-{
-	struct ir_stmt *s = ir_stmt_add(r);
-	if (s)
-		s->kind = k;
-	return s;
-}
-
-static struct ir_stmt *stmt_set_value(struct ir_rule *r, enum ir_field target, struct ir_value v)
-{
-	struct ir_stmt *s = stmt(r, IR_S_SET_VALUE);
-	if (s) {
-		s->target = target;
-		s->value = v;
-	}
-	return s;
-}
 
 static size_t new_set(struct tenant_pass *tp, const char *name, const enum ir_field *key,
 		      size_t n_key, uint32_t flags)
@@ -320,8 +267,8 @@ static int make_pairs(struct tenant_pass *tp)
 /* raw: ct original zone set iifname map @tenant_zone */
 static int raw_rules(struct tenant_pass *tp)
 {
-	struct ir_rule *r = rule_in(tp, POLICY_CHAIN_TENANT_RAW, "builtin:tenant-zone");
-	struct ir_stmt *s = r ? stmt(r, IR_S_SET_FROM_MAP) : NULL;
+	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_RAW, "builtin:tenant-zone");
+	struct ir_stmt *s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
 	if (!s)
 		return -1;
 	s->field[0] = IR_META_IIFNAME;
@@ -335,8 +282,8 @@ static int raw_rules(struct tenant_pass *tp)
  * tenant mark of its connection (replies from the uplink, port forwards). */
 static int in_rules(struct tenant_pass *tp)
 {
-	struct ir_rule *r = rule_in(tp, POLICY_CHAIN_TENANT_IN, "builtin:tenant-segment");
-	struct ir_stmt *s = r ? stmt(r, IR_S_VMAP) : NULL;
+	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_IN, "builtin:tenant-segment");
+	struct ir_stmt *s = r ? ir_build_stmt(r, IR_S_VMAP) : NULL;
 	if (!s)
 		return -1;
 	s->field[0] = IR_META_IIFNAME;
@@ -345,16 +292,16 @@ static int in_rules(struct tenant_pass *tp)
 	size_t restore = make_restore_map(tp);
 	if (restore == (size_t)-1)
 		return -1;
-	r = rule_in(tp, POLICY_CHAIN_TENANT_IN, "builtin:tenant-mark-restore");
-	s = r ? stmt(r, IR_S_SET_FROM_MAP) : NULL;
+	r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_IN, "builtin:tenant-mark-restore");
+	s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
 	if (!s)
 		return -1;
 	s->field[0] = IR_CT_MARK;
 	s->n_field = 1;
 	s->set = restore;
 	s->target = IR_META_MARK;
-	r = rule_in(tp, POLICY_CHAIN_TENANT_OUT, "builtin:tenant-mark-restore");
-	s = r ? stmt(r, IR_S_SET_FROM_MAP) : NULL;
+	r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_OUT, "builtin:tenant-mark-restore");
+	s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
 	if (!s)
 		return -1;
 	s->field[0] = IR_CT_MARK;
@@ -383,17 +330,7 @@ static size_t source_set(struct tenant_pass *tp, size_t zi, int family)
 		struct ir_set_elem *e = ir_set_elem_add(s);
 		if (!e)
 			return (size_t)-1;
-		struct policy_addr pa = *a;
-		e->key[0] = ir_value_addr(pa.lo, family);
-		if (pa.prefix_len == POLICY_ADDR_NOT_PREFIX) {
-			e->key_end[0] = ir_value_addr(pa.hi, family);
-			continue;
-		}
-		e->key_end[0] = e->key[0];
-		for (size_t b = pa.prefix_len; b < (size_t)e->key[0].len * 8; b++) {
-			e->key[0].data[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-			e->key_end[0].data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-		}
+		ir_build_addr_range(a, &e->key[0], &e->key_end[0]);
 	}
 	if (family == AF_INET6) {
 		struct ir_set_elem *e = ir_set_elem_add(s);
@@ -433,25 +370,24 @@ static int segment_chain(struct tenant_pass *tp, size_t zi)
 		if (set == (size_t)-1)
 			return -1;
 		enum ir_field key = fams[f] == AF_INET ? IR_IP_SADDR : IR_IP6_SADDR;
-		struct ir_rule *r = rule_in(tp, chain, comment);
-		if (!r || !match_cmp(r, IR_META_NFPROTO,
-				     ir_value_u8(fams[f] == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6), IR_OP_EQ) ||
-		    !match_lookup(r, &key, 1, set, IR_OP_NEQ) || !stmt(r, IR_S_COUNTER))
+		struct ir_rule *r = ir_build_rule(tp->t, chain, comment);
+		if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[f] == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6), IR_OP_EQ) ||
+		    !ir_build_lookup(r, &key, 1, set, IR_OP_NEQ) || !ir_build_stmt(r, IR_S_COUNTER))
 			return -1;
 		r->verdict.kind = IR_V_DROP;
 		r->loc = z->loc;
 	}
-	struct ir_rule *r = rule_in(tp, chain, "builtin:tenant-mark");
-	if (!r || !stmt_set_value(r, IR_META_MARK, ir_value_u32(mark)))
+	struct ir_rule *r = ir_build_rule(tp->t, chain, "builtin:tenant-mark");
+	if (!r || !ir_build_set_value(r, IR_META_MARK, ir_value_u32(mark)))
 		return -1;
-	r = rule_in(tp, chain, "builtin:tenant-mark");
+	r = ir_build_rule(tp->t, chain, "builtin:tenant-mark");
 	struct ir_match *m = r ? ir_match_add(r) : NULL;
 	if (!m)
 		return -1;
 	m->kind = IR_M_BITS;
 	m->field[0] = IR_CT_STATE;
 	m->value = ir_value_u32(NF_CT_STATE_BIT(IP_CT_NEW));
-	return stmt_set_value(r, IR_CT_MARK, ir_value_u32(mark)) ? 0 : -1;
+	return ir_build_set_value(r, IR_CT_MARK, ir_value_u32(mark)) ? 0 : -1;
 }
 
 /* forward -10: established/related pass on (accept here only ends this
@@ -459,7 +395,7 @@ static int segment_chain(struct tenant_pass *tp, size_t zi)
  * segment to a segment of another tenant without a grant: counted drop. */
 static int forward_rules(struct tenant_pass *tp)
 {
-	struct ir_rule *r = rule_in(tp, POLICY_CHAIN_TENANT_FORWARD, "builtin:tenant-ct");
+	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_FORWARD, "builtin:tenant-ct");
 	struct ir_match *m = r ? ir_match_add(r) : NULL;
 	if (!m)
 		return -1;
@@ -469,10 +405,10 @@ static int forward_rules(struct tenant_pass *tp)
 	r->verdict.kind = IR_V_ACCEPT;
 	enum ir_field iif = IR_META_IIFNAME, oif = IR_META_OIFNAME;
 	enum ir_field pair[2] = { IR_META_IIFNAME, IR_META_OIFNAME };
-	r = rule_in(tp, POLICY_CHAIN_TENANT_FORWARD, POLICY_COMMENT_INTER_TENANT);
-	if (!r || !match_lookup(r, &iif, 1, tp->ifaces, IR_OP_EQ) ||
-	    !match_lookup(r, &oif, 1, tp->ifaces, IR_OP_EQ) ||
-	    !match_lookup(r, pair, 2, tp->pairs, IR_OP_NEQ) || !stmt(r, IR_S_COUNTER))
+	r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_FORWARD, POLICY_COMMENT_INTER_TENANT);
+	if (!r || !ir_build_lookup(r, &iif, 1, tp->ifaces, IR_OP_EQ) ||
+	    !ir_build_lookup(r, &oif, 1, tp->ifaces, IR_OP_EQ) ||
+	    !ir_build_lookup(r, pair, 2, tp->pairs, IR_OP_NEQ) || !ir_build_stmt(r, IR_S_COUNTER))
 		return -1;
 	r->verdict.kind = IR_V_DROP;
 	return 0;

@@ -27,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "policy/ruleset.h"
 #include "policy/diag.h"
 #include "policy/ir.h"
 #include "policy/model.h"
@@ -44,27 +45,10 @@
  * and the usual small hand-made numbers alone. */
 #define POLICY_TENANT_TABLE_BASE 1000u
 
-/* Objects of table inet hvgate made by the tenant pass. */
-#define POLICY_CHAIN_TENANT_RAW "tenant_raw"	     /* prerouting -300: ct zone */
-#define POLICY_CHAIN_TENANT_IN "tenant_in"	     /* prerouting -150: spoof, mark */
-#define POLICY_CHAIN_TENANT_FORWARD "tenant_forward" /* forward -10: isolation */
-#define POLICY_CHAIN_TENANT_OUT "tenant_out"	     /* output -150 (route): mark */
-#define POLICY_MAP_TENANT_ZONE "tenant_zone"	     /* iifname -> ct zone */
-#define POLICY_MAP_TENANT_SEGMENT "tenant_segment"   /* iifname -> goto seg_N */
-#define POLICY_MAP_TENANT_RESTORE "tenant_mark_restore" /* ct mark -> meta mark */
-#define POLICY_SET_TENANT_IFACES "tenant_ifaces"
-#define POLICY_SET_TENANT_PAIRS "tenant_pairs" /* iifname . oifname allowed */
+/* The tenant pass's chains, maps, sets and priorities: policy/ruleset.h. */
 #define POLICY_COMMENT_INTER_TENANT "builtin:inter-tenant"
 #define POLICY_COMMENT_ANTISPOOF "antispoof:" /* + segment zone name */
 
-/* Priorities (linux/netfilter_ipv4.h): NF_IP_PRI_RAW is -300 and
- * NF_IP_PRI_MANGLE -150, i.e. after conntrack (-200), before nat (-100) and
- * before the routing decision; the forward check runs just before the
- * policy's own forward chain (NF_IP_PRI_FILTER, 0). */
-#define POLICY_TENANT_PRI_RAW (-300)
-#define POLICY_TENANT_PRI_IN (-150)
-#define POLICY_TENANT_PRI_FORWARD (-10)
-#define POLICY_TENANT_PRI_OUT (-150)
 
 static inline uint32_t policy_tenant_mark(const struct policy_tenant *t)
 {
@@ -82,9 +66,16 @@ int policy_lower_tenants(const struct policy *p, struct ir_table *t, struct poli
  * (policy/checker.h). This is its NAT half (policy/isolation.c): a tenant's
  * NAT out via another tenant's segment and a global forward/netmap into a
  * tenant's addresses are errors; a port forward that no pass rule lets
- * through is a warning; shadowed NAT statements too (nat_check_shadow). The
+ * through is a warning; shadowed NAT statements too (policy_check_nat_shadow). The
  * checker calls it. Returns 0 or -1. */
 int policy_check_nat_isolation(const struct policy *p, struct policy_diags *d);
+
+/* Shadowed NAT statements (policy/nat_shadow.c): a source NAT (same tenant,
+ * same outside zone) whose sources an earlier one covers, or a port forward
+ * (same zone, protocol, covering ports and public address) after one that
+ * takes all its packets, gets a warning at its location and a note at the
+ * earlier one. Called through policy_check_nat_isolation(). Returns 0. */
+int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d);
 
 /* The segments of one tenant must not share addresses (policy/isolation.c;
  * the checker calls it). Returns 0 or -1 with errors. */

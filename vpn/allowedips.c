@@ -162,8 +162,15 @@ int vpn_prefix_parse(const char *text, struct vpn_prefix *out)
 			return -EINVAL;
 	}
 	out->cidr = (uint8_t)cidr;
-	for (unsigned int i = out->cidr; i < family_bits(out->family); i++)
-		out->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	return vpn_prefix_normalize(out);
+}
+
+int vpn_prefix_normalize(struct vpn_prefix *p)
+{
+	if ((p->family != AF_INET && p->family != AF_INET6) || p->cidr > family_bits(p->family))
+		return -EINVAL;
+	for (unsigned int i = p->cidr; i < family_bits(p->family); i++)
+		p->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /* The device: creation, the event loop that drives TUN, sockets, UAPI and
- * timers, configuration from a struct or a policy, and metrics. */
+ * timers, configuration from a struct, and metrics. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,6 @@
 
 #include <sodium.h>
 
-#include "policy/model.h"
 #include "vpn/internal.h"
 
 #define VPN_DEFAULT_STATE_DIR "/var/lib/hvgate/vpn"
@@ -325,8 +324,8 @@ static int configure_peer(struct vpn_device *dev, const struct vpn_peer_config *
 	}
 	vpn_peer_clear_allowed(p);
 	for (size_t i = 0; i < pc->n_allowed_ips; i++) {
-		struct vpn_prefix pfx;
-		if ((ret = vpn_prefix_parse(pc->allowed_ips[i], &pfx)) || (ret = vpn_peer_add_allowed(p, &pfx)))
+		struct vpn_prefix pfx = pc->allowed_ips[i];
+		if ((ret = vpn_prefix_normalize(&pfx)) || (ret = vpn_peer_add_allowed(p, &pfx)))
 			return ret;
 	}
 	vpn_device_set_keepalive(p, pc->persistent_keepalive);
@@ -364,89 +363,6 @@ int vpn_device_configure(struct vpn_device *dev, const struct vpn_config *cfg)
 	pthread_mutex_lock(&dev->lock);
 	int ret = configure_locked(dev, cfg);
 	pthread_mutex_unlock(&dev->lock);
-	return ret;
-}
-
-static void format_policy_addr(const struct policy_addr *a, char *out, size_t len)
-{
-	char h[INET6_ADDRSTRLEN];
-
-	inet_ntop(a->family, a->lo, h, sizeof(h));
-	snprintf(out, len, "%s/%u", h, a->prefix_len);
-}
-
-int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy_vpn *pv, const char **why)
-{
-	struct vpn_config cfg = { .replace_peers = true, .listen_port = pv->listen_port };
-	struct vpn_peer_config *peers = NULL;
-	char **strings = NULL;
-	size_t n_strings = 0, total = 0;
-	const char *dummy;
-	int ret = 0;
-
-	if (!why)
-		why = &dummy;
-	*why = NULL;
-	if (pv->private_key_file) {
-		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file, why)))
-			return ret;
-		cfg.has_private_key = true;
-	}
-	for (size_t i = 0; i < pv->n_peers; i++)
-		total += pv->peers[i].allowed_ips.n;
-	/* sodium_malloc aligns the end of the block to a page: the size must be
-	 * a multiple of the element's alignment for the start to be aligned. */
-	size_t peers_size = (pv->n_peers ? pv->n_peers : 1) * sizeof(*peers);
-	peers = vpn_secure_alloc(peers_size);
-	strings = calloc(total + 1, sizeof(*strings));
-	if (!peers || !strings) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	memset(peers, 0, pv->n_peers * sizeof(*peers));
-	for (size_t i = 0; i < pv->n_peers; i++) {
-		const struct policy_vpn_peer *pp = &pv->peers[i];
-		struct vpn_peer_config *pc = &peers[i];
-		if (vpn_key_from_base64(pc->public_key, pp->public_key)) {
-			*why = "a peer's public key is not a base64 key of 32 bytes";
-			ret = -EINVAL;
-			goto out;
-		}
-		if (pp->psk_file) {
-			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file, why)))
-				goto out;
-			pc->has_psk = true;
-		}
-		pc->endpoint = pp->endpoint;
-		pc->persistent_keepalive = pp->keepalive;
-		pc->allowed_ips = (const char *const *)&strings[n_strings];
-		for (size_t j = 0; j < pp->allowed_ips.n; j++) {
-			const struct policy_addr *a = &pp->allowed_ips.v[j];
-			char buf[INET6_ADDRSTRLEN + 8];
-			if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-				*why = "allowed-ips must be prefixes, not ranges";
-				ret = -EINVAL;
-				goto out;
-			}
-			format_policy_addr(a, buf, sizeof(buf));
-			if (!(strings[n_strings++] = strdup(buf))) {
-				ret = -ENOMEM;
-				goto out;
-			}
-		}
-		pc->n_allowed_ips = pp->allowed_ips.n;
-	}
-	cfg.peers = peers;
-	cfg.n_peers = pv->n_peers;
-	ret = vpn_device_configure(dev, &cfg);
-	if (ret && !*why)
-		*why = "the configuration was refused (an endpoint must be numeric host:port)";
-out:
-	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
-	for (size_t i = 0; strings && i < n_strings; i++)
-		free(strings[i]);
-	free(strings);
-	vpn_secure_free(peers, peers_size);
 	return ret;
 }
 

@@ -178,11 +178,6 @@ struct vpn_trie_node {
 struct vpn_allowedips {
 	struct vpn_trie_node *root4, *root6;
 };
-struct vpn_prefix {
-	uint8_t family; /* AF_INET, AF_INET6 */
-	uint8_t cidr;
-	uint8_t addr[16];
-};
 void vpn_allowedips_init(struct vpn_allowedips *t);
 void vpn_allowedips_free(struct vpn_allowedips *t);
 /* Assigns a prefix to a peer (moving it from its previous owner). */
@@ -192,6 +187,8 @@ void vpn_allowedips_remove_peer(struct vpn_allowedips *t, struct vpn_peer *peer)
 /* Longest-prefix match; addr is 4 or 16 bytes, network order. */
 struct vpn_peer *vpn_allowedips_lookup(const struct vpn_allowedips *t, int family, const uint8_t *addr);
 int vpn_prefix_parse(const char *text, struct vpn_prefix *out);
+/* Checks family and length and clears the host bits: 0 or -EINVAL. */
+int vpn_prefix_normalize(struct vpn_prefix *p);
 void vpn_prefix_format(const struct vpn_prefix *p, char *out, size_t outlen);
 
 /* ---- keys and sessions (noise.c) ---- */

@@ -7,7 +7,14 @@
  * timers, cryptokey routing) and interoperates with the kernel module,
  * wireguard-go and `wg`.
  *
- * Errors: every function returning int returns 0 or a negative errno value.
+ * What lives in vpn/: this header (the public API) and internal.h; device.c
+ * (creation, event loop, configuration), noise.c, cookie.c, peer.c,
+ * allowedips.c, replay.c, send.c, receive.c, gro.c, timers.c, uapi.c,
+ * socket.c, tun.c, key.c, secure.c and blake2s.c. It includes nothing of the rest of hvgate: the
+ * daemon adapts a policy's vpn block to struct vpn_config.
+ *
+ * Errors: every function returning int returns 0 or a negative errno value
+ * (a few also name the reason in *why, a static string).
  * Memory: vpn_device_create allocates, vpn_device_destroy frees everything;
  * key material lives in sodium_malloc'd memory (locked, guarded, excluded
  * from core dumps) and is wiped when freed.
@@ -29,7 +36,6 @@
 #define VPN_KEY_LEN 32
 #define VPN_KEY_BASE64_LEN 44 /* without the terminating NUL */
 
-struct policy_vpn;
 struct vpn_device;
 
 /* ---- keys ---- */
@@ -62,13 +68,20 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 void vpn_device_destroy(struct vpn_device *dev);
 const char *vpn_device_ifname(const struct vpn_device *dev);
 
+/* An allowed-ip: a prefix (host bits may be set; they are ignored). */
+struct vpn_prefix {
+	uint8_t family; /* AF_INET, AF_INET6 */
+	uint8_t cidr;
+	uint8_t addr[16]; /* network order; v4 in the first 4 bytes */
+};
+
 /* Configuration from a struct, as `wg setconf` would do it. */
 struct vpn_peer_config {
 	uint8_t public_key[VPN_KEY_LEN];
 	bool has_psk;
 	uint8_t psk[VPN_KEY_LEN];
 	const char *endpoint;	   /* "1.2.3.4:51820", "[2001:db8::1]:51820", or NULL */
-	const char *const *allowed_ips; /* "10.0.0.0/24", ...; n_allowed_ips of them */
+	const struct vpn_prefix *allowed_ips; /* n_allowed_ips of them */
 	size_t n_allowed_ips;
 	uint16_t persistent_keepalive; /* seconds; 0 off */
 };
@@ -82,13 +95,6 @@ struct vpn_config {
 	size_t n_peers;
 };
 int vpn_device_configure(struct vpn_device *dev, const struct vpn_config *cfg);
-/* Configuration from a checked policy's `vpn` block: reads the private key
- * and psk files (with vpn_key_read_file's permission rule), replaces peers.
- * Addresses of the block are not set here: the caller configures the
- * interface (they are netlink work, which the appliance owns). On error,
- * *why (may be NULL) names what was wrong. */
-int vpn_device_configure_from_policy(struct vpn_device *dev, const struct policy_vpn *pv,
-				     const char **why);
 /* The UAPI text protocol without the socket: request is "get=1\n\n" or
  * "set=1\n...\n\n"; *reply is malloc'd (caller frees; a get reply holds the
  * private key in hex, so wipe it first) and ends with the "errno=N\n\n"

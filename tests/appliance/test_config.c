@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "appliance/config.h"
+#include "tests/lib/checkmain.h"
 
 static char path[64];
 
@@ -216,8 +217,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, default_file_loads);
 	tcase_add_test(tc, minimal_and_git);
@@ -228,9 +227,5 @@ int main(void)
 	tcase_add_test(tc, fastpath_fail_closed);
 	tcase_add_test(tc, missing_file);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

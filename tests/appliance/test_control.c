@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "appliance/control.h"
+#include "tests/lib/checkmain.h"
 
 START_TEST(parse_request)
 {
@@ -327,8 +328,6 @@ int main(void)
 {
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("control");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parse_request);
 	tcase_add_test(tc, live_socket);
@@ -337,9 +336,5 @@ int main(void)
 	tcase_add_test(tc, per_uid_limit_and_reserved_slots);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "appliance/duration.h"
+#include "tests/lib/checkmain.h"
 
 static int parse(const char *text, uint64_t *out)
 {
@@ -63,16 +64,10 @@ int main(void)
 {
 	Suite *s = suite_create("duration");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, units);
 	tcase_add_test(tc, garbage);
 	tcase_add_test(tc, range);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "appliance/history.h"
+#include "tests/lib/checkmain.h"
 
 static char dir[64];
 
@@ -286,8 +287,6 @@ int main(void)
 {
 	Suite *s = suite_create("history");
 	TCase *tc = tcase_create("history");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	/* every save syncs its files and directories: slow on a busy disk */
@@ -302,9 +301,5 @@ int main(void)
 	tcase_add_test(tc, reserved_ids_never_repeat);
 	tcase_add_test(tc, save_failure_leaves_nothing);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

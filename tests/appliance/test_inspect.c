@@ -12,6 +12,7 @@
 #include "policy/lower.h"
 #include "policy/policy.h"
 #include "policy/tenant.h"
+#include "tests/lib/checkmain.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
                                   "zone dmz { interface \"dmz0\" }\n"
@@ -996,8 +997,6 @@ int main(void)
 {
 	Suite *s = suite_create("inspect");
 	TCase *tc = tcase_create("inspect");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, ruleset_numbers_inspect_rules);
@@ -1041,9 +1040,5 @@ int main(void)
 	tcase_add_test(tc, idle_flows_expire);
 	tcase_add_test(tc, many_flows_reuse_entries);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "appliance/json.h"
+#include "tests/lib/checkmain.h"
 
 static int parse(const char *s, struct json **j)
 {
@@ -82,16 +83,10 @@ int main(void)
 {
 	Suite *s = suite_create("json");
 	TCase *tc = tcase_create("json");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parses_values);
 	tcase_add_loop_test(tc, refuses_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, writer_round_trip);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -9,8 +9,9 @@
 
 #include "appliance/gitsrc.h"
 #include "appliance/json.h"
-#include "appliance/nflog.h"
+#include "appliance/kernel/nflog.h"
 #include "appliance/txn.h"
+#include "tests/lib/checkmain.h"
 
 static char dir[64];
 static struct txn t;
@@ -172,8 +173,6 @@ int main(void)
 {
 	Suite *s = suite_create("txn");
 	TCase *tc = tcase_create("txn");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, compile_and_compare);
@@ -181,9 +180,5 @@ int main(void)
 	tcase_add_test(tc, git_source);
 	tcase_add_test(tc, log_bucket);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

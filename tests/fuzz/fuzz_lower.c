@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nat/nat.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
 
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	o.queue_num = 0;
 	for (int optimize = 0; optimize < 2; optimize++) {
 		o.optimize = optimize;

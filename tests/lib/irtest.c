@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nat/nat.h"
 #include "tests/lib/irtest.h"
 
 struct policy_diags irtest_diags;
@@ -19,6 +20,7 @@ struct ir_table *irtest_lower(const char *text, const struct policy_lower_opts *
 	}
 	if (!o) {
 		policy_lower_opts_default(&defaults);
+		defaults.nat_lower = nat_lower;
 		defaults.optimize = false;
 		o = &defaults;
 	}

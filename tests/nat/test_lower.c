@@ -9,9 +9,10 @@
 
 #include "nat/nat.h"
 #include "policy/policy.h"
-#include "tests/lib/irtest.h"
+#include "policy/ruleset.h"
 #include "policy/tenant.h"
-
+#include "tests/lib/checkmain.h"
+#include "tests/lib/irtest.h"
 
 #define HEAD                                                                        \
 	"zone uplink { interface \"up0\" }\n"                                       \
@@ -48,14 +49,14 @@ START_TEST(test_masquerade_per_tenant)
 {
 	struct ir_table *t = irtest_lower(HEAD "  nat masquerade out via uplink\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_chain *post = ir_chain_find(t, NAT_CHAIN_POSTROUTING);
+	const struct ir_chain *post = ir_chain_find(t, POLICY_CHAIN_NAT_POSTROUTING);
 	ck_assert_ptr_nonnull(post);
 	ck_assert_int_eq(post->type, IR_CHAIN_NAT);
-	ck_assert_int_eq(post->priority, NAT_PRI_SRC);
+	ck_assert_int_eq(post->priority, POLICY_PRI_NAT_SRC);
 	/* dispatch by mark: one rule, however many tenants */
 	ck_assert_uint_eq(post->n_rules, 1);
 	ck_assert_int_eq(post->rules[0].stmts[0].kind, IR_S_VMAP);
-	ck_assert(map_has(irtest_set(t, NAT_MAP_POST_TENANT), 1u << POLICY_TENANT_MARK_SHIFT, "nat_post_1"));
+	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT), 1u << POLICY_TENANT_MARK_SHIFT, "nat_post_1"));
 	const struct ir_chain *c = ir_chain_find(t, "nat_post_1");
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->n_rules, 1); /* IPv4 only: no NAT66 */
@@ -101,7 +102,7 @@ START_TEST(test_forward_marks_and_hairpin)
 	struct ir_table *t = irtest_lower(HEAD "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.10 port 80\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
 	uint32_t mark = 1u << POLICY_TENANT_MARK_SHIFT;
-	const struct ir_chain *pre = ir_chain_find(t, NAT_CHAIN_PREROUTING);
+	const struct ir_chain *pre = ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING);
 	ck_assert_ptr_nonnull(pre);
 	const struct ir_rule *r = &pre->rules[0];
 	ck_assert_str_eq((const char *)irtest_match(r, IR_META_IIFNAME)->value.data, "up0");
@@ -115,10 +116,10 @@ START_TEST(test_forward_marks_and_hairpin)
 	ck_assert_uint_eq(n->nat.addr_lo.data[3], 10);
 	ck_assert_uint_eq(n->nat.port_lo, 80);
 	/* from the appliance itself */
-	ck_assert_ptr_nonnull(ir_chain_find(t, NAT_CHAIN_OUTPUT));
+	ck_assert_ptr_nonnull(ir_chain_find(t, POLICY_CHAIN_NAT_OUTPUT));
 	/* hairpin: dnat from inside marks, postrouting masquerades back */
-	ck_assert(map_has(irtest_set(t, NAT_MAP_PRE_TENANT), mark, "nat_pre_1"));
-	ck_assert(map_has(irtest_set(t, NAT_MAP_POST_TENANT), mark | POLICY_TENANT_MARK_HAIRPIN,
+	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_PRE_TENANT), mark, "nat_pre_1"));
+	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT), mark | POLICY_TENANT_MARK_HAIRPIN,
 			  "nat_hairpin_1"));
 	const struct ir_chain *hp = ir_chain_find(t, "nat_pre_1");
 	ck_assert_uint_eq(irtest_u32(&set_of(&hp->rules[0], IR_META_MARK)->value),
@@ -135,8 +136,8 @@ START_TEST(test_forward_without_public_address)
 	struct ir_table *t = irtest_lower(HEAD "  nat forward uplink tcp port 8080 to 10.0.1.10 port 80\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_null(ir_chain_find(t, "nat_pre_1"));
-	ck_assert_ptr_null(ir_chain_find(t, NAT_CHAIN_OUTPUT));
-	ck_assert_ptr_null(irtest_match(&ir_chain_find(t, NAT_CHAIN_PREROUTING)->rules[0], IR_IP_DADDR));
+	ck_assert_ptr_null(ir_chain_find(t, POLICY_CHAIN_NAT_OUTPUT));
+	ck_assert_ptr_null(irtest_match(&ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING)->rules[0], IR_IP_DADDR));
 	irtest_done(t);
 }
 END_TEST
@@ -150,7 +151,7 @@ START_TEST(test_netmap_both_ways)
 	ck_assert_int_eq(out->nat.kind, IR_NAT_SNAT);
 	ck_assert_uint_eq(out->nat.addr_lo.data[0], 198);
 	ck_assert_uint_eq(out->nat.addr_hi.data[3], 255);
-	const struct ir_rule *in = &ir_chain_find(t, NAT_CHAIN_PREROUTING)->rules[0];
+	const struct ir_rule *in = &ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING)->rules[0];
 	ck_assert(nat_of(in)->nat.netmap);
 	ck_assert_int_eq(nat_of(in)->nat.kind, IR_NAT_DNAT);
 	ck_assert_uint_eq(nat_of(in)->nat.addr_lo.data[0], 10);
@@ -164,9 +165,9 @@ START_TEST(test_global_masquerade)
 	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\nzone lan { interface \"l0\" }\n"
 					"pass from lan to uplink\nnat masquerade from 192.168.0.0/16 out via uplink\n", NULL);
 	ck_assert_ptr_nonnull(t);
-	const struct ir_chain *post = ir_chain_find(t, NAT_CHAIN_POSTROUTING);
+	const struct ir_chain *post = ir_chain_find(t, POLICY_CHAIN_NAT_POSTROUTING);
 	ck_assert_uint_eq(post->n_rules, 1);
-	ck_assert_ptr_null(irtest_set(t, NAT_MAP_POST_TENANT));
+	ck_assert_ptr_null(irtest_set(t, POLICY_MAP_NAT_POST_TENANT));
 	ck_assert_int_eq(nat_of(&post->rules[0])->nat.kind, IR_NAT_MASQUERADE);
 	ck_assert_ptr_nonnull(irtest_match(&post->rules[0], IR_IP_SADDR));
 	irtest_done(t);
@@ -196,17 +197,26 @@ START_TEST(test_nat_text_accepted_form)
 }
 END_TEST
 
-START_TEST(test_format)
+/* policy/ never calls nat/: lowered without the NAT stage, a policy with NAT
+ * is refused at its first nat statement, not lowered without its
+ * translations. */
+START_TEST(test_nat_needs_the_stage)
 {
-	struct nat_translation x = { .family = AF_INET, .l4proto = IPPROTO_TCP, .zone = 2,
-				     .mark = 0x20000, .snat = true };
-	uint8_t a[4] = { 10, 0, 1, 2 }, s[4] = { 203, 0, 113, 2 }, p[4] = { 203, 0, 113, 1 };
-	memcpy(x.orig.src, a, 4), memcpy(x.orig.dst, s, 4);
-	memcpy(x.reply.src, s, 4), memcpy(x.reply.dst, p, 4);
-	x.orig.sport = 40000, x.orig.dport = 7, x.reply.sport = 7, x.reply.dport = 39323;
-	char buf[256];
-	ck_assert_str_eq(nat_translation_format(&x, buf, sizeof(buf)),
-			 "tcp zone 2 mark 0x20000 10.0.1.2:40000 -> 203.0.113.2:7 snat 203.0.113.1:39323");
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = false;
+	ck_assert_ptr_null(irtest_lower(HEAD "  nat masquerade out via uplink\n" TAIL, &o));
+	ck_assert_uint_eq(irtest_diags.n_errors, 1);
+	const struct policy_diag *e = &irtest_diags.v[irtest_diags.n - 1];
+	ck_assert_ptr_nonnull(strstr(e->message, "NAT statements need the NAT library"));
+	ck_assert_uint_eq(e->loc.line, 5);
+	irtest_done(NULL);
+	/* the same policy with the stage lowers */
+	o.nat_lower = nat_lower;
+	struct ir_table *t = irtest_lower(HEAD "  nat masquerade out via uplink\n" TAIL, &o);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(ir_chain_find(t, POLICY_CHAIN_NAT_POSTROUTING));
+	irtest_done(t);
 }
 END_TEST
 
@@ -222,16 +232,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_global_masquerade);
 	tcase_add_test(tc, test_port_range_shift_refused);
 	tcase_add_test(tc, test_nat_text_accepted_form);
-	tcase_add_test(tc, test_format);
+	tcase_add_test(tc, test_nat_needs_the_stage);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(suite());
 }

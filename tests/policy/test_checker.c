@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nat/nat.h"
 #include "policy/pipeline.h"
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE "t.hvp"
 
@@ -390,6 +392,7 @@ static int check_text(const char *text, struct policy_diags *d)
 	policy_diags_init(d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy_compiled c;
 	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
 	int rc = policy_compile_policy(p, &o, &c, d);
@@ -631,9 +634,5 @@ static Suite *checker_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(checker_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(checker_suite());
 }

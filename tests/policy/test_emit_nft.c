@@ -9,6 +9,7 @@
 
 #include "policy/policy.h"
 #include "tests/lib/irtest.h"
+#include "tests/lib/checkmain.h"
 
 static struct ir_chain *base(struct ir_table *t, const char *name, enum ir_hook hook)
 {
@@ -263,9 +264,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(suite());
 }

@@ -21,8 +21,9 @@
 #include <stdio.h>
 #include "policy/policy.h"
 
-#include "appliance/nftio.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/nftnl.h"
+#include "tests/lib/checkmain.h"
 
 #define MAX_MSGS 4096
 
@@ -1131,9 +1132,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_malformed_ir_is_an_error);
 	tcase_add_test(tc, test_corpus_builds);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "policy/lexer.h"
+#include "tests/lib/checkmain.h"
 
 struct expect_tok {
 	enum policy_token_kind kind;
@@ -166,9 +167,5 @@ int main(void)
 	tcase_add_test(tc, test_errors_are_reported_and_skipped);
 	tcase_add_test(tc, test_nul_byte);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

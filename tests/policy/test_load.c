@@ -14,6 +14,7 @@
 
 #include "policy/policy.h"
 #include "tests/lib/testdir.h"
+#include "tests/lib/checkmain.h"
 
 /* The benchmark size of the task: 10,000 rules with 100,000 addresses. */
 #define BENCH_RULES 10000
@@ -548,9 +549,5 @@ int main(void)
 	tcase_add_test(files, test_fifo_refused);
 	tcase_set_timeout(files, 10);
 	suite_add_tcase(s, files);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nat/nat.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
 #include "tests/lib/irtest.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE IRTEST_FILE
 
@@ -307,6 +309,7 @@ START_TEST(test_log_and_limit)
 {
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	o.optimize = false;
 	o.nflog_group = 7;
 	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
@@ -421,6 +424,7 @@ START_TEST(test_inspect)
 	irtest_done(t);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	o.optimize = false;
 	o.queue_num = 4;
 	o.queue_count = 2;
@@ -535,6 +539,7 @@ START_TEST(test_deterministic_and_optimized_valid)
 {
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	const char *text = "zone a { interface \"a0\" }\nzone b { interface \"b*\" }\n"
 			   "pass from { 10.0.0.0/24, 10.0.1.0/24 } to b service tcp port { 80, 443 } log\n";
 	char *out[2];
@@ -579,9 +584,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(suite());
 }

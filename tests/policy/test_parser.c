@@ -8,6 +8,7 @@
 
 #include "policy/parser.h"
 #include "policy/policy.h"
+#include "tests/lib/checkmain.h"
 
 static struct policy *load_ok(const char *text, struct policy_diags *d)
 {
@@ -530,9 +531,5 @@ int main(void)
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, test_bad_case, 0, (int)N_BAD_CASES);
 	suite_add_tcase(s, bad);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

@@ -22,8 +22,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "appliance/nftio.h"
+#include "nat/nat.h"
+#include "appliance/kernel/nftio.h"
 #include "policy/pipeline.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE "p.hvp"
 
@@ -32,6 +34,7 @@ static int compile_text(const char *text, struct policy_compiled *c, struct poli
 	policy_diags_init(d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy *p = policy_load_text(TEST_FILE, text, strlen(text), NULL, d);
 	return policy_compile_policy(p, &o, c, d);
 }
@@ -122,6 +125,7 @@ static void one_policy(const char *netns, const char *dir, const char *name, str
 	policy_diags_init(&d);
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
 	struct policy_compiled c;
 	t->compared++;
 	if (policy_compile(path, &o, &c, &d)) {
@@ -184,9 +188,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_compile_gives_everything);
 	tcase_add_test(tc, test_lowering_error_fails);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/lib/checkmain.h"
 
 #define ZONES "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n"
 
@@ -265,9 +266,5 @@ int main(void)
 	tcase_add_test(tc, test_cut_short);
 	tcase_add_test(tc, test_projection_prunes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

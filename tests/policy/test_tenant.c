@@ -9,6 +9,7 @@
 #include "policy/policy.h"
 #include "tests/lib/irtest.h"
 #include "policy/tenant.h"
+#include "tests/lib/checkmain.h"
 
 #define TEST_FILE IRTEST_FILE
 
@@ -288,9 +289,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(suite());
 }

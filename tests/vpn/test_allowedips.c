@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 /* Peers are only compared by address here: distinct dummies suffice. */
 static struct vpn_peer *const A = (struct vpn_peer *)0x1000, *const B = (struct vpn_peer *)0x2000,
@@ -124,8 +125,6 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_allowedips");
 	TCase *tc = tcase_create("trie");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, longest_prefix_v4);
 	tcase_add_test(tc, longest_prefix_v6_separate_from_v4);
@@ -133,9 +132,5 @@ int main(void)
 	tcase_add_test(tc, reassign_moves_owner);
 	tcase_add_test(tc, prefix_parsing);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

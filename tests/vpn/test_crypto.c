@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 static void unhex(uint8_t *out, const char *hex)
 {
@@ -240,8 +241,6 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_crypto");
 	TCase *tc = tcase_create("vectors");
-	SRunner *sr;
-	int failed;
 
 	if (sodium_init() < 0)
 		return 1;
@@ -256,9 +255,5 @@ int main(void)
 	tcase_add_test(tc, xchacha20poly1305_draft);
 	tcase_add_test(tc, key_encodings);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 static struct vpn_device *dev;
 static int rd;
@@ -204,17 +205,11 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_gro");
 	TCase *tc = tcase_create("gro");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, coalesce_v4);
 	tcase_add_test(tc, coalesce_v6);
 	tcase_add_test(tc, gap_and_syn_pass_alone);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

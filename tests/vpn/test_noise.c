@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 struct pair {
 	struct vpn_device *a, *b;
@@ -337,8 +338,6 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_noise");
 	TCase *tc = tcase_create("noise");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, handshake_and_transport);
 	tcase_add_test(tc, bad_transport_messages);
@@ -349,9 +348,5 @@ int main(void)
 	tcase_add_test(tc, cookie_reply_and_mac2);
 	tcase_add_test(tc, rekey_rotates_keypairs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -3,6 +3,7 @@
 #include <check.h>
 
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 /* The first counter that falls out of the window once 0 was seen. */
 #define T_LIM (VPN_REPLAY_WINDOW + 1)
@@ -75,17 +76,11 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_replay");
 	TCase *tc = tcase_create("window");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, window_sequence);
 	tcase_add_test(tc, window_full_reverse);
 	tcase_add_test(tc, reject_after_messages);
 	tcase_add_test(tc, big_jump_clears_ring);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "policy/model.h"
 #include "vpn/internal.h"
+#include "tests/lib/checkmain.h"
 
 #define PRIV_HEX "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
 #define PUB1_HEX "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
@@ -92,7 +92,7 @@ START_TEST(struct_configuration)
 {
 	struct vpn_device *dev;
 	struct vpn_device_options opts = { 0 };
-	const char *ips[] = { "192.168.0.0/16" };
+	const struct vpn_prefix ips[] = { { .family = AF_INET, .cidr = 16, .addr = { 192, 168 } } };
 	struct vpn_peer_config pc = { .endpoint = "192.0.2.1:51820", .allowed_ips = ips, .n_allowed_ips = 1,
 				      .persistent_keepalive = 0 };
 	struct vpn_config cfg = { .has_private_key = true, .listen_port = 1234, .peers = &pc, .n_peers = 1,
@@ -139,63 +139,6 @@ START_TEST(key_file_permissions)
 }
 END_TEST
 
-static void write_key(char *path, const char *b64, mode_t mode)
-{
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, b64, strlen(b64)), (ssize_t)strlen(b64));
-	close(fd);
-	ck_assert_int_eq(chmod(path, mode), 0);
-}
-
-START_TEST(configure_from_policy)
-{
-	char keyfile[] = "/tmp/hvgate-vpn-pk-XXXXXX", pskfile[] = "/tmp/hvgate-vpn-psk-XXXXXX";
-	struct policy_addr ips[2] = {
-		{ .family = AF_INET, .prefix_len = 32, .lo = { 10, 99, 0, 2 } },
-		{ .family = AF_INET, .prefix_len = 16, .lo = { 172, 16 } },
-	};
-	struct policy_vpn_peer peer = {
-		.name = "branch1",
-		.public_key = "uFmW/syc/x/G0lcqdu2hHVm80gvo5UOxXOS9hajnWjM=",
-		.psk_file = pskfile,
-		.endpoint = "192.0.2.7:51820",
-		.allowed_ips = { .v = ips, .n = 2 },
-		.keepalive = 25,
-	};
-	struct policy_vpn pv = { .ifname = "wg0", .listen_port = 51820, .private_key_file = keyfile,
-				 .peers = &peer, .n_peers = 1 };
-	struct vpn_device *dev;
-	struct vpn_device_options opts = { 0 };
-	const char *why = NULL;
-	uint8_t a[4] = { 172, 16, 9, 9 }, psk[32];
-
-	write_key(keyfile, "6EtabScXwQA6E7QxVwNT26ypFGzxUMX4V1aA/rpSAno=\n", 0600);
-	write_key(pskfile, "GIUVCT6VL18i6GXO8wEucvi18LWYrAMJ1drM47cPz1I=\n", 0600);
-	ck_assert_int_eq(vpn_device_create(&dev, &opts), 0);
-	ck_assert_int_eq(vpn_device_configure_from_policy(dev, &pv, &why), 0);
-	ck_assert(dev->has_identity);
-	ck_assert_uint_eq(dev->n_peers, 1);
-	ck_assert_ptr_eq(vpn_allowedips_lookup(&dev->allowedips, AF_INET, a), dev->peers);
-	ck_assert_uint_eq(dev->peers->persistent_keepalive, 25);
-	ck_assert_int_eq(vpn_key_from_base64(psk, "GIUVCT6VL18i6GXO8wEucvi18LWYrAMJ1drM47cPz1I="), 0);
-	ck_assert_mem_eq(dev->peers->handshake.psk, psk, 32);
-	ck_assert_uint_eq(dev->peers->endpoint.addr.sa.sa_family, AF_INET);
-	/* a psk file others can read is refused, naming the reason */
-	ck_assert_int_eq(chmod(pskfile, 0644), 0);
-	ck_assert_int_eq(vpn_device_configure_from_policy(dev, &pv, &why), -EACCES);
-	ck_assert_ptr_nonnull(strstr(why, "group or others"));
-	/* a bad public key is refused */
-	ck_assert_int_eq(chmod(pskfile, 0600), 0);
-	peer.public_key = "not a key";
-	ck_assert_int_eq(vpn_device_configure_from_policy(dev, &pv, &why), -EINVAL);
-	ck_assert_ptr_nonnull(why);
-	unlink(keyfile);
-	unlink(pskfile);
-	vpn_device_destroy(dev);
-}
-END_TEST
-
 /* The embedded way: the engine in its own thread, configured and observed
  * from another, then stopped. */
 static void count_metric(void *ctx, const char *name, const char *labels, double value)
@@ -233,19 +176,12 @@ int main(void)
 {
 	Suite *s = suite_create("vpn_uapi");
 	TCase *tc = tcase_create("uapi");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, set_then_get);
 	tcase_add_test(tc, update_only_and_own_key);
 	tcase_add_test(tc, struct_configuration);
 	tcase_add_test(tc, key_file_permissions);
-	tcase_add_test(tc, configure_from_policy);
 	tcase_add_test(tc, thread_start_configure_stop);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "appliance/nflog.h"
+#include "appliance/kernel/nflog.h"
 
 /* Bytes of each packet the kernel copies to us: an IPv6 header (40) and
  * the ports of the transport header are all an event needs. */

@@ -18,8 +18,9 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
-#include "appliance/nftio.h"
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/nftio_internal.h"
+#include "policy/grow.h"
 #include "policy/ir.h"
 
 /* Rule counters. */
@@ -56,14 +57,8 @@ static int counter_expr_cb(struct nftnl_expr *e, void *data)
 
 static int counters_add(struct counters *c, const char *comment, uint64_t packets, uint64_t bytes)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct nftio_rule_counter *v = realloc(c->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (POLICY_GROW(c->v, c->cap, c->n, 64))
+		return -ENOMEM;
 	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
 	snprintf(c->v[c->n].comment, sizeof(c->v[c->n].comment), "%s", comment);
 	c->v[c->n].packets = packets;
@@ -130,47 +125,14 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /* The kernel resumes a rule dump by walking the chain from its start, so
- * the cost grows with (rules / rules per message) * rules. Netlink fills
- * each dump message up to the reader's buffer size, capped at 32 KiB
- * (netlink_recvmsg, net/netlink/af_netlink.c): reading with a buffer that
- * large needs four times fewer rounds than MNL_SOCKET_BUFFER_SIZE. */
-#define NFTIO_DUMP_BUFFER (64 * 1024)
-
-static int dump_talk(struct nftio_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data)
-{
-	char *buf = malloc(NFTIO_DUMP_BUFFER);
-	int rc = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if (mnl_socket_sendto(s->nl, req, req->nlmsg_len) < 0) {
-		free(buf);
-		return -errno;
-	}
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s->nl, buf, NFTIO_DUMP_BUFFER);
-		int r;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, s->portid, cb, data);
-		if (r < 0) {
-			rc = errno ? -errno : -EPROTO;
-			break;
-		}
-		if (r == MNL_CB_STOP)
-			break;
-	}
-	free(buf);
-	return rc;
-}
+ * the cost grows with (rules / rules per message) * rules: nl_sock_dump()
+ * reads with a buffer large enough for the kernel's largest dump message. */
 
 int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct counters c = { 0 };
-	struct nftio_sock s;
+	struct nl_sock s;
 	struct nftnl_rule *r;
 	struct nlmsghdr *nlh;
 	int err;
@@ -183,15 +145,15 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 		return err;
 	r = nftnl_rule_alloc();
 	if (!r) {
-		nftio_sock_close(&s);
+		nl_sock_close(&s);
 		return -ENOMEM;
 	}
 	nlh = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s.seq++);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, IR_TABLE_NAME);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
-	err = dump_talk(&s, nlh, rule_cb, &c);
-	nftio_sock_close(&s);
+	err = nl_sock_dump(&s, nlh, rule_cb, &c);
+	nl_sock_close(&s);
 	if (c.err)
 		err = c.err;
 	if (err) {
@@ -286,7 +248,7 @@ fail:
 	return MNL_CB_ERROR;
 }
 
-static int digest_dump(struct nftio_sock *s, uint16_t msg, struct digest_state *st)
+static int digest_dump(struct nl_sock *s, uint16_t msg, struct digest_state *st)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -295,7 +257,7 @@ static int digest_dump(struct nftio_sock *s, uint16_t msg, struct digest_state *
 	nlh = nftnl_nlmsg_build_hdr(buf, msg, NFPROTO_INET, NLM_F_DUMP, s->seq++);
 	if (msg == NFT_MSG_GETRULE)
 		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
-	int err = dump_talk(s, nlh, digest_cb, st);
+	int err = nl_sock_dump(s, nlh, digest_cb, st);
 	return st->err ? st->err : err;
 }
 
@@ -305,7 +267,7 @@ static int digest_dump(struct nftio_sock *s, uint16_t msg, struct digest_state *
 int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN])
 {
 	static const uint16_t dumps[] = { NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETSET, NFT_MSG_GETRULE };
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 
 	if (err)
@@ -335,7 +297,7 @@ int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[
 		if (!err)
 			*genid = before;
 	}
-	nftio_sock_close(&s);
+	nl_sock_close(&s);
 	return err;
 }
 
@@ -345,11 +307,11 @@ int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[
 static int send_elem_batch(const char *netns, uint16_t type, const char *set, const uint8_t *key,
 			   const uint8_t *key_end, size_t key_len, uint64_t timeout_ms)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE], rbuf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_nlmsg_batch *batch;
 	struct nftnl_set *s;
 	struct nftnl_set_elem *e;
-	struct nftio_sock sock;
+	struct nl_sock sock;
 	struct nlmsghdr *nlh;
 	uint32_t elem_seq;
 	int err;
@@ -387,18 +349,11 @@ static int send_elem_batch(const char *netns, uint16_t type, const char *set, co
 	mnl_nlmsg_batch_next(batch);
 	nftnl_set_free(s);
 
-	if (mnl_socket_sendto(sock.nl, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch)) < 0) {
-		err = -errno;
-	} else {
-		/* One ack (or error) for the one message that asked for it. */
-		ssize_t n = mnl_socket_recvfrom(sock.nl, rbuf, sizeof(rbuf));
-		if (n < 0)
-			err = -errno;
-		else if (mnl_cb_run(rbuf, (size_t)n, elem_seq, sock.portid, NULL, NULL) < 0)
-			err = errno ? -errno : -EPROTO;
-	}
+	/* One ack (or error) for the one message that asked for it. */
+	err = nl_sock_talk_raw(&sock, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch),
+			       elem_seq, NULL, NULL);
 	mnl_nlmsg_batch_stop(batch);
-	nftio_sock_close(&sock);
+	nl_sock_close(&sock);
 	return err;
 }
 
@@ -473,14 +428,8 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 
 	if (!key || (klen != scope_len + 4 && klen != scope_len + 16))
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		x = realloc(l->v, cap * sizeof(*x));
-		if (!x)
-			return -ENOMEM;
-		l->v = x;
-		l->cap = cap;
-	}
+	if (POLICY_GROW(l->v, l->cap, l->n, 64))
+		return -ENOMEM;
 	x = &l->v[l->n++];
 	memset(x, 0, sizeof(*x));
 	x->family = klen == scope_len + 4 ? AF_INET : AF_INET6;
@@ -541,7 +490,7 @@ static int set_elems(const char *netns, const char *set, bool by_ifname, struct 
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct elems l = { .by_ifname = by_ifname };
-	struct nftio_sock sock;
+	struct nl_sock sock;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 	int err;
@@ -562,8 +511,8 @@ static int set_elems(const char *netns, const char *set, bool by_ifname, struct 
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, sock.seq++);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	err = nftio_sock_talk(&sock, nlh, elems_cb, &l);
-	nftio_sock_close(&sock);
+	err = nl_sock_talk(&sock, nlh, elems_cb, &l);
+	nl_sock_close(&sock);
 	if (l.err)
 		err = l.err;
 	if (err) {

@@ -1,11 +1,11 @@
-/* nat_check_shadow(): NAT statements an earlier one makes useless, through
+/* policy_check_nat_shadow(): NAT statements an earlier one makes useless, through
  * the real front end (the checker runs it). */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "nat/nat.h"
 #include "policy/policy.h"
+#include "tests/lib/checkmain.h"
 
 #define HEAD                                                                 \
 	"zone uplink { interface \"up0\" }\n"                                \
@@ -95,9 +95,5 @@ int main(void)
 	tcase_add_test(tc, test_other_tenant_not_shadowed);
 	tcase_add_test(tc, test_forwards);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }

@@ -1,31 +1,30 @@
-/* The netns enter/leave and the mnl socket that every nftio call uses. */
+/* The netns-aware netlink socket with one talk and one dump (nlsock.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <libnftnl/common.h>
-#include <libnftnl/gen.h>
-#include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
+#include "appliance/kernel/nlsock.h"
 
-#include "appliance/nftio_internal.h"
+/* The dump buffer: twice the kernel's 32 KiB cap per dump message. */
+#define NL_DUMP_BUFFER (64 * 1024)
 
-int nftio_netns_enter(const char *netns, int *saved)
+int nl_netns_enter(const char *netns, int *saved)
 {
 	char path[PATH_MAX];
 	*saved = -1;
 	if (!netns || !*netns)
 		return 0;
 	if (strchr(netns, '/'))
-		return -EINVAL; /* a name under NFTIO_NETNS_DIR, never a path */
-	snprintf(path, sizeof(path), "%s/%s", NFTIO_NETNS_DIR, netns);
+		return -EINVAL; /* a name under NL_NETNS_DIR, never a path */
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", NL_NETNS_DIR, netns) >= sizeof(path))
+		return -ENAMETOOLONG;
 	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return -errno;
@@ -46,7 +45,7 @@ int nftio_netns_enter(const char *netns, int *saved)
 	return 0;
 }
 
-int nftio_netns_leave(int saved)
+int nl_netns_leave(int saved)
 {
 	if (saved < 0)
 		return 0;
@@ -55,21 +54,21 @@ int nftio_netns_leave(int saved)
 	return err;
 }
 
-int nftio_sock_open(const char *netns, struct nftio_sock *s)
+int nl_sock_open(struct nl_sock *s, int bus, const char *netns)
 {
 	int saved, err;
 	memset(s, 0, sizeof(*s));
-	err = nftio_netns_enter(netns, &saved);
+	err = nl_netns_enter(netns, &saved);
 	if (err)
 		return err;
-	s->nl = mnl_socket_open(NETLINK_NETFILTER);
+	s->nl = mnl_socket_open(bus);
 	err = s->nl ? 0 : -errno;
-	int lerr = nftio_netns_leave(saved);
+	int lerr = nl_netns_leave(saved);
 	if (err)
 		return err;
 	if (lerr) {
 		/* Still in the target namespace: never go on from there. */
-		nftio_sock_close(s);
+		nl_sock_close(s);
 		return lerr;
 	}
 	int on = 1;
@@ -79,17 +78,15 @@ int nftio_sock_open(const char *netns, struct nftio_sock *s)
 	mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &on, sizeof(on));
 	if (mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
-		nftio_sock_close(s);
+		nl_sock_close(s);
 		return err;
 	}
 	s->portid = mnl_socket_get_portid(s->nl);
-	/* Any start works; time-based like nft so that replies to an earlier
-	 * process's socket are never taken for ours. */
 	s->seq = (uint32_t)time(NULL);
 	return 0;
 }
 
-void nftio_sock_close(struct nftio_sock *s)
+void nl_sock_close(struct nl_sock *s)
 {
 	if (s->nl)
 		mnl_socket_close(s->nl);
@@ -105,7 +102,7 @@ static int set_buf(int fd, int force_opt, int opt, size_t bytes)
 	return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v)) ? -errno : 0;
 }
 
-int nftio_sock_set_buffers(struct nftio_sock *s, size_t rcv_bytes, size_t snd_bytes)
+int nl_sock_set_buffers(struct nl_sock *s, size_t rcv_bytes, size_t snd_bytes)
 {
 	int fd = mnl_socket_get_fd(s->nl);
 	int err = set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv_bytes);
@@ -114,16 +111,18 @@ int nftio_sock_set_buffers(struct nftio_sock *s, size_t rcv_bytes, size_t snd_by
 	return set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd_bytes);
 }
 
-int nftio_sock_talk(struct nftio_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data)
+/* The one send-and-receive loop: every other function here calls it. */
+static int exchange(struct nl_sock *s, const void *msg, size_t len, uint32_t seq, void *buf,
+		    size_t bufsz, mnl_cb_t cb, void *data)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	if (mnl_socket_sendto(s->nl, req, req->nlmsg_len) < 0)
+	if (mnl_socket_sendto(s->nl, msg, len) < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, bufsz);
 		if (n < 0)
 			return -errno;
-		int rc = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, s->portid, cb, data);
+		errno = 0;
+		int rc = mnl_cb_run(buf, (size_t)n, seq, s->portid, cb, data);
 		if (rc < 0)
 			return errno ? -errno : -EPROTO;
 		if (rc == MNL_CB_STOP)
@@ -131,22 +130,24 @@ int nftio_sock_talk(struct nftio_sock *s, const struct nlmsghdr *req, mnl_cb_t c
 	}
 }
 
-static int gen_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nftnl_gen *gen = nftnl_gen_alloc();
-	if (!gen)
-		return MNL_CB_ERROR;
-	int ok = nftnl_gen_nlmsg_parse(nlh, gen) == 0;
-	if (ok)
-		*(uint32_t *)data = nftnl_gen_get_u32(gen, NFTNL_GEN_ID);
-	nftnl_gen_free(gen);
-	return ok ? MNL_CB_OK : MNL_CB_ERROR;
-}
-
-int nftio_sock_genid(struct nftio_sock *s, uint32_t *genid)
+int nl_sock_talk_raw(struct nl_sock *s, const void *msg, size_t len, uint32_t seq, mnl_cb_t cb,
+		     void *data)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh =
-		nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, s->seq++);
-	return nftio_sock_talk(s, nlh, gen_cb, genid);
+	return exchange(s, msg, len, seq, buf, sizeof(buf), cb, data);
+}
+
+int nl_sock_talk(struct nl_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	return nl_sock_talk_raw(s, req, req->nlmsg_len, req->nlmsg_seq, cb, data);
+}
+
+int nl_sock_dump(struct nl_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	void *buf = malloc(NL_DUMP_BUFFER);
+	if (!buf)
+		return -ENOMEM;
+	int err = exchange(s, req, req->nlmsg_len, req->nlmsg_seq, buf, NL_DUMP_BUFFER, cb, data);
+	free(buf);
+	return err;
 }

@@ -11,54 +11,17 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
-#include "appliance/nftio_internal.h"
-#include "appliance/route.h"
+#include "appliance/kernel/nlsock.h"
+#include "appliance/kernel/route.h"
+#include "policy/grow.h"
 #include "policy/tenant.h"
 
-struct rt_sock {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-};
-
-/* A netlink socket belongs to the namespace it is created in, so the
- * namespace is entered only for socket(2). */
-static int rt_open(const char *netns, struct rt_sock *s)
+/* Sends one request, its sequence number the socket's next, and runs `cb`
+ * on the replies until the ack or DONE. */
+static int rt_talk(struct nl_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	int saved, rc = nftio_netns_enter(netns, &saved);
-	if (rc)
-		return rc;
-	s->nl = mnl_socket_open(NETLINK_ROUTE);
-	rc = s->nl ? 0 : -errno;
-	int lrc = nftio_netns_leave(saved);
-	if (rc)
-		return rc;
-	if (lrc || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		rc = lrc ? lrc : -errno;
-		mnl_socket_close(s->nl);
-		return rc;
-	}
-	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = (uint32_t)time(NULL);
-	return 0;
-}
-
-/* Sends one request and runs `cb` on the replies until the ack or DONE. */
-static int rt_talk(struct rt_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	nlh->nlmsg_seq = ++s->seq;
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
-		if (n < 0)
-			return -errno;
-		int rc = mnl_cb_run(buf, (size_t)n, s->seq, s->portid, cb, data);
-		if (rc < 0)
-			return -errno;
-		if (rc == MNL_CB_STOP)
-			return 0;
-	}
+	return nl_sock_talk(s, nlh, cb, data);
 }
 
 /* ---- flush: dump, keep what carries our protocol, delete it ---- */
@@ -89,19 +52,13 @@ static int collect_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (proto != ROUTE_PROTO_HVGATE || nlh->nlmsg_len > sizeof(v->msgs[0]))
 		return MNL_CB_OK;
-	if (v->n == v->cap) {
-		size_t ncap = v->cap ? v->cap * 2 : 16;
-		void *nm = realloc(v->msgs, ncap * sizeof(v->msgs[0]));
-		if (!nm)
-			return MNL_CB_ERROR;
-		v->msgs = nm;
-		v->cap = ncap;
-	}
+	if (POLICY_GROW(v->msgs, v->cap, v->n, 16))
+		return MNL_CB_ERROR;
 	memcpy(v->msgs[v->n++], nlh, nlh->nlmsg_len);
 	return MNL_CB_OK;
 }
 
-static int flush_kind(struct rt_sock *s, int family, bool rules, size_t *removed)
+static int flush_kind(struct nl_sock *s, int family, bool rules, size_t *removed)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
@@ -126,7 +83,7 @@ static int flush_kind(struct rt_sock *s, int family, bool rules, size_t *removed
 	return rc;
 }
 
-static int flush_all(struct rt_sock *s, size_t *removed)
+static int flush_all(struct nl_sock *s, size_t *removed)
 {
 	static const int fams[] = { AF_INET, AF_INET6 };
 	for (size_t f = 0; f < 2; f++) {
@@ -141,12 +98,12 @@ static int flush_all(struct rt_sock *s, size_t *removed)
 
 int route_flush(const char *netns, size_t *removed)
 {
-	struct rt_sock s;
-	int rc = rt_open(netns, &s);
+	struct nl_sock s;
+	int rc = nl_sock_open(&s, NETLINK_ROUTE, netns);
 	if (rc)
 		return rc;
 	rc = flush_all(&s, removed);
-	mnl_socket_close(s.nl);
+	nl_sock_close(&s);
 	return rc;
 }
 
@@ -160,7 +117,7 @@ struct rule_spec {
 	uint32_t table, target;
 };
 
-static int add_rule(struct rt_sock *s, int family, const struct rule_spec *rs)
+static int add_rule(struct nl_sock *s, int family, const struct rule_spec *rs)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
@@ -184,7 +141,7 @@ static int add_rule(struct rt_sock *s, int family, const struct rule_spec *rs)
 	return rt_talk(s, nlh, NULL, NULL);
 }
 
-static int add_route(struct rt_sock *s, const struct policy_addr *a, unsigned ifindex,
+static int add_route(struct nl_sock *s, const struct policy_addr *a, unsigned ifindex,
 		     uint32_t table)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -224,10 +181,11 @@ bool route_ifname_matches(const char *pattern, const char *ifname)
 static struct if_nameindex *list_interfaces(const char *netns)
 {
 	int saved;
-	if (nftio_netns_enter(netns, &saved))
+	if (nl_netns_enter(netns, &saved))
 		return NULL;
 	struct if_nameindex *all = if_nameindex();
-	nftio_netns_leave(saved);
+	if (nl_netns_leave(saved))
+		abort(); /* still in the target namespace: never go on from there */
 	return all;
 }
 
@@ -252,7 +210,7 @@ static unsigned segment_ifindex(const struct if_nameindex *all, const char *patt
 	return found;
 }
 
-static int install_segment(struct rt_sock *s, const struct if_nameindex *all,
+static int install_segment(struct nl_sock *s, const struct if_nameindex *all,
 			   const struct policy_zone *z, uint32_t table, struct route_result *r,
 			   struct policy_diags *d)
 {
@@ -294,7 +252,7 @@ static uint32_t group_of(uint32_t id)
 	return id >> ROUTE_GROUP_BITS;
 }
 
-static int install_rules(struct rt_sock *s, const struct policy *p, struct route_result *r,
+static int install_rules(struct nl_sock *s, const struct policy *p, struct route_result *r,
 			 struct policy_diags *d)
 {
 	uint32_t max_id = 0;
@@ -331,7 +289,7 @@ static int install_rules(struct rt_sock *s, const struct policy *p, struct route
 	return 0;
 }
 
-static int install(struct rt_sock *s, const char *netns, const struct policy *p,
+static int install(struct nl_sock *s, const char *netns, const struct policy *p,
 		   struct route_result *r, struct policy_diags *d)
 {
 	if (!p->n_tenants)
@@ -373,8 +331,8 @@ int route_apply(const char *netns, const struct policy *p, struct route_result *
 	if (!r)
 		r = &local;
 	memset(r, 0, sizeof(*r));
-	struct rt_sock s;
-	int rc = rt_open(netns, &s);
+	struct nl_sock s;
+	int rc = nl_sock_open(&s, NETLINK_ROUTE, netns);
 	if (rc)
 		return policy_error(d, NULL, "rtnetlink: %s", strerror(-rc)), rc;
 	rc = flush_all(&s, &r->removed);
@@ -382,6 +340,6 @@ int route_apply(const char *netns, const struct policy *p, struct route_result *
 		policy_error(d, NULL, "removing hvgate's routes: %s", strerror(-rc));
 	else
 		rc = install(&s, netns, p, r, d);
-	mnl_socket_close(s.nl);
+	nl_sock_close(&s);
 	return rc;
 }

@@ -7,7 +7,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
 
-#include "appliance/linkwatch.h"
+#include "appliance/kernel/linkwatch.h"
 
 struct linkwatch {
 	struct mnl_socket *nl;

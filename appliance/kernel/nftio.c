@@ -18,8 +18,8 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 
-#include "appliance/nftio.h"
-#include "appliance/nftio_internal.h"
+#include "appliance/kernel/nftio.h"
+#include "appliance/kernel/nftio_internal.h"
 #include "policy/nftnl.h"
 
 /* Receive-buffer bytes per expected ack: an ack is a small skb, but the
@@ -93,7 +93,7 @@ static void take_reply(struct ack_state *st, const struct nlmsghdr *nlh)
 
 /* Reads replies until every ack is in or an error arrived and nothing more
  * is queued. Returns 0 or a negative errno of the socket itself. */
-static int read_acks(struct nftio_sock *s, struct ack_state *st)
+static int read_acks(struct nl_sock *s, struct ack_state *st)
 {
 	char *buf = malloc(RECV_BUF_BYTES);
 	if (!buf)
@@ -136,7 +136,7 @@ static int read_acks(struct nftio_sock *s, struct ack_state *st)
 	return rc;
 }
 
-static int send_batch(struct nftio_sock *s, const struct policy_nftnl_batch *b)
+static int send_batch(struct nl_sock *s, const struct policy_nftnl_batch *b)
 {
 	int n_iov = nftnl_batch_iovec_len(b->batch);
 	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
@@ -190,11 +190,11 @@ static void report_errors(const struct ack_state *st, const struct ir_table *t,
 
 /* Sends `b` on `s` and collects every ack; returns 0, the first kernel
  * error (negative errno), or a socket error. */
-static int talk_batch(struct nftio_sock *s, const struct policy_nftnl_batch *b,
+static int talk_batch(struct nl_sock *s, const struct policy_nftnl_batch *b,
 		      struct ack_state *st)
 {
 	size_t rcv = b->n_acks * ACK_RCVBUF_BYTES;
-	int err = nftio_sock_set_buffers(s, rcv < RCVBUF_MIN ? RCVBUF_MIN : rcv, b->bytes + 65536);
+	int err = nl_sock_set_buffers(s, rcv < RCVBUF_MIN ? RCVBUF_MIN : rcv, b->bytes + 65536);
 	if (err)
 		return err;
 	memset(st, 0, sizeof(*st));
@@ -231,7 +231,7 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 		r = &scratch;
 	memset(r, 0, sizeof(*r));
 
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(o->netns, &s);
 	if (err) {
 		policy_error(d, NULL, "cannot open netlink in namespace %s: %s",
@@ -241,7 +241,7 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 	err = nftio_sock_genid(&s, &r->genid_before);
 	if (err) {
 		policy_error(d, NULL, "cannot read the ruleset generation: %s", strerror(-err));
-		nftio_sock_close(&s);
+		nl_sock_close(&s);
 		return err;
 	}
 	/* Only a table that queues needs to know which queue the kernel has
@@ -258,7 +258,7 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 	eo.no_commit = o->check_only;
 	struct policy_nftnl_batch *b;
 	if (policy_emit_nftnl(t, &eo, &b, d)) {
-		nftio_sock_close(&s);
+		nl_sock_close(&s);
 		return -EINVAL;
 	}
 	s.seq += (uint32_t)b->n_messages;
@@ -287,7 +287,7 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 	if (gerr && !err)
 		err = gerr;
 	policy_nftnl_batch_free(b);
-	nftio_sock_close(&s);
+	nl_sock_close(&s);
 	return err;
 }
 
@@ -298,7 +298,7 @@ int nftio_flush(const char *netns, struct policy_diags *d)
 	struct ir_table *t = ir_table_new(IR_TABLE_NAME);
 	if (!t)
 		return policy_error(d, NULL, "out of memory"), -ENOMEM;
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 	if (err) {
 		ir_table_free(t);
@@ -344,19 +344,19 @@ out:
 		nftnl_table_free(nt);
 	if (batch)
 		nftnl_batch_free(batch);
-	nftio_sock_close(&s);
+	nl_sock_close(&s);
 	ir_table_free(t);
 	return err;
 }
 
 int nftio_genid(const char *netns, uint32_t *genid)
 {
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 	if (err)
 		return err;
 	err = nftio_sock_genid(&s, genid);
-	nftio_sock_close(&s);
+	nl_sock_close(&s);
 	return err;
 }
 
@@ -403,14 +403,14 @@ int nftio_table_comment(const char *netns, char *buf, size_t size)
 	if (!size)
 		return -EINVAL;
 	buf[0] = 0;
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 	if (err)
 		return err;
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_table *nt = nftnl_table_alloc();
 	if (!nt) {
-		nftio_sock_close(&s);
+		nl_sock_close(&s);
 		return -ENOMEM;
 	}
 	nftnl_table_set_str(nt, NFTNL_TABLE_NAME, IR_TABLE_NAME);
@@ -420,8 +420,8 @@ int nftio_table_comment(const char *netns, char *buf, size_t size)
 	nftnl_table_nlmsg_build_payload(nlh, nt);
 	nftnl_table_free(nt);
 	struct comment_ctx c = { buf, size, false };
-	err = nftio_sock_talk(&s, nlh, table_cb, &c);
-	nftio_sock_close(&s);
+	err = nl_sock_talk(&s, nlh, table_cb, &c);
+	nl_sock_close(&s);
 	if (!err && !c.found)
 		err = -ENOENT;
 	return err;
@@ -445,7 +445,7 @@ int nftio_probe_native_queue(const char *netns)
 	}
 	q->kind = IR_S_QUEUE;
 	q->queue_bypass = true;
-	struct nftio_sock s;
+	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 	if (err) {
 		ir_table_free(t);
@@ -467,7 +467,7 @@ int nftio_probe_native_queue(const char *netns)
 		policy_nftnl_batch_free(b);
 	}
 	policy_diags_free(&d);
-	nftio_sock_close(&s);
+	nl_sock_close(&s);
 	ir_table_free(t);
 	if (err == -ENOENT || err == -EOPNOTSUPP)
 		return 0;

@@ -1,28 +1,16 @@
-/* nat_check_shadow(): NAT statements that can never apply because an
- * earlier one takes all their traffic (nat/nat.h). The nat chains are
+/* policy_check_nat_shadow(): NAT statements that can never apply because an
+ * earlier one takes all their traffic (policy/tenant.h). The nat chains are
  * first-match: a source NAT rule ends the chain for its packet, and so does
  * a port forward. */
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "nat/nat.h"
+#include "policy/tenant.h"
 
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : 16;
-}
-
-static void bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
-{
-	memcpy(lo, a->lo, 16);
-	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
-		return;
-	for (size_t b = a->prefix_len; b < addr_len(a->family) * 8; b++) {
-		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
 }
 
 /* Does `outer` contain all of `inner`? */
@@ -31,8 +19,8 @@ static bool contains(const struct policy_addr *outer, const struct policy_addr *
 	if (outer->family != inner->family)
 		return false;
 	uint8_t ol[16], oh[16], il[16], ih[16];
-	bounds(outer, ol, oh);
-	bounds(inner, il, ih);
+	policy_addr_bounds(outer, ol, oh);
+	policy_addr_bounds(inner, il, ih);
 	size_t n = addr_len(outer->family);
 	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
 }
@@ -85,7 +73,7 @@ static bool forward_covers(const struct policy_nat *a, const struct policy_nat *
 	return b->has_public_addr && contains(&a->public_addr, &b->public_addr);
 }
 
-int nat_check_shadow(const struct policy *p, struct policy_diags *d)
+int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d)
 {
 	for (size_t j = 1; j < p->n_nats; j++) {
 		const struct policy_nat *b = &p->nats[j];

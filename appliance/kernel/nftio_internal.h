@@ -1,0 +1,33 @@
+/* nftio internals shared by appliance/kernel/nftio*.c. Not a public header:
+ * only appliance/ uses it. The socket layer itself is nlsock.h.
+ * Error convention: 0 or negative errno.
+ */
+#ifndef HVGATE_APPLIANCE_NFTIO_INTERNAL_H
+#define HVGATE_APPLIANCE_NFTIO_INTERNAL_H
+
+#include <stdint.h>
+
+#include "appliance/kernel/nlsock.h"
+
+/* The older names of nl_netns_enter()/nl_netns_leave(), still used by the
+ * fast path and the daemon. */
+static inline int nftio_netns_enter(const char *netns, int *saved)
+{
+	return nl_netns_enter(netns, saved);
+}
+
+static inline int nftio_netns_leave(int saved)
+{
+	return nl_netns_leave(saved);
+}
+
+/* A NETLINK_NETFILTER socket in `netns` (NULL: the current one). */
+static inline int nftio_sock_open(const char *netns, struct nl_sock *s)
+{
+	return nl_sock_open(s, NETLINK_NETFILTER, netns);
+}
+
+/* NFT_MSG_GETGEN over an open socket. */
+int nftio_sock_genid(struct nl_sock *s, uint32_t *genid);
+
+#endif

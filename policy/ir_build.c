@@ -1,0 +1,94 @@
+/* IR builders shared by the passes that make the ruleset (ir_build.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/ir_build.h"
+
+struct ir_chain *ir_build_base_chain(struct ir_table *t, const char *name, enum ir_hook hook,
+				     enum ir_chain_type type, int prio, enum ir_verdict_kind policy)
+{
+	struct ir_chain *c = ir_chain_add(t, name);
+	if (!c)
+		return NULL;
+	c->hook = hook;
+	c->type = type;
+	c->priority = prio;
+	c->policy = policy;
+	return c;
+}
+
+struct ir_rule *ir_build_rule(struct ir_table *t, const char *chain, const char *comment)
+{
+	struct ir_chain *c = ir_chain_find(t, chain);
+	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
+	if (r && comment)
+		snprintf(r->comment, sizeof(r->comment), "%s", comment);
+	return r;
+}
+
+struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,
+			      enum ir_cmp_op op)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return NULL;
+	m->kind = IR_M_CMP;
+	m->field[0] = f;
+	m->value = v;
+	m->op = op;
+	return m;
+}
+
+struct ir_match *ir_build_lookup(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set,
+				 enum ir_cmp_op op)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return NULL;
+	m->kind = IR_M_LOOKUP;
+	memcpy(m->field, f, n * sizeof(*f));
+	m->n_field = n;
+	m->set = set;
+	m->op = op;
+	return m;
+}
+
+struct ir_stmt *ir_build_stmt(struct ir_rule *r, enum ir_stmt_kind k)
+{
+	struct ir_stmt *s = ir_stmt_add(r);
+	if (s)
+		s->kind = k;
+	return s;
+}
+
+struct ir_stmt *ir_build_set_value(struct ir_rule *r, enum ir_field target, struct ir_value v)
+{
+	struct ir_stmt *s = ir_build_stmt(r, IR_S_SET_VALUE);
+	if (s) {
+		s->target = target;
+		s->value = v;
+	}
+	return s;
+}
+
+size_t ir_build_set_find(const struct ir_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strcmp(t->sets[i].name, name))
+			return i;
+	return (size_t)-1;
+}
+
+void ir_build_addr_range(const struct policy_addr *a, struct ir_value *lo, struct ir_value *hi)
+{
+	*lo = ir_value_addr(a->lo, a->family);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+		*hi = ir_value_addr(a->hi, a->family);
+		return;
+	}
+	*hi = *lo;
+	for (size_t b = a->prefix_len; b < (size_t)lo->len * 8; b++) {
+		lo->data[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		hi->data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+	}
+}
