@@ -208,7 +208,19 @@ static void print_time(long long t)
 	fputs(buf, stdout);
 }
 
-static void print_rules(const struct json *reply)
+/* `show rules [tenant NAME] [rule ID]`: the daemon sends every rule, the
+ * filters apply here. */
+static int rule_wanted(const struct json *r, int argc, char **argv)
+{
+	for (int i = 2; i + 1 < argc; i += 2) {
+		const char *v = json_get_str(r, argv[i][0] == 't' ? "tenant" : "id");
+		if (!v || strcmp(v, argv[i + 1]))
+			return 0;
+	}
+	return 1;
+}
+
+static void print_rules(const struct json *reply, int argc, char **argv)
 {
 	const struct json *rules = json_get(reply, "rules");
 
@@ -216,6 +228,8 @@ static void print_rules(const struct json *reply)
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
 		long long p = 0, b = 0, t = 0;
+		if (!rule_wanted(r, argc, argv))
+			continue;
 		json_get_int(r, "packets", &p);
 		json_get_int(r, "bytes", &b);
 		printf("%-40s %-7s %12lld %14lld  ", json_get_str(r, "id"), json_get_str(r, "action"), p, b);
@@ -228,7 +242,7 @@ static void print_rules(const struct json *reply)
 }
 
 /* Like `wg show`: one block per VPN, one per peer. */
-static void print_vpn(const struct json *reply)
+static void print_vpn(const struct json *reply, const char *ifname)
 {
 	const struct json *vpns = json_get(reply, "vpns");
 
@@ -237,6 +251,8 @@ static void print_vpn(const struct json *reply)
 	for (size_t i = 0; vpns && i < vpns->n; i++) {
 		const struct json *v = &vpns->items[i], *peers = json_get(v, "peers");
 		long long port = 0;
+		if (ifname && strcmp(ifname, json_get_str(v, "ifname")))
+			continue;
 		json_get_int(v, "listen_port", &port);
 		printf("vpn %s: %s", json_get_str(v, "ifname"), json_get_str(v, "error") ? "DOWN" : "up");
 		if (json_get_str(v, "error"))
@@ -321,7 +337,11 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		const char *what = argc > 1 ? argv[1] : "rules";
 		json_kv_str(b, "cmd", strcmp(what, "blocked") ? "show" : "blocked");
 		json_kv_str(b, "what", what);
+		if (!strcmp(what, "vpn") && argc <= 3)
+			goto done; /* show vpn [IFNAME]: filtered when printed */
 		for (int i = 2; i + 1 < argc; i += 2) {
+			if (!strcmp(what, "rules") && (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "rule")))
+				continue; /* filters of the printed table */
 			if (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "addr"))
 				json_kv_str(b, argv[i], argv[i + 1]);
 			else if (!strcmp(argv[i], "lines"))
@@ -409,6 +429,7 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	} else {
 		return -1;
 	}
+done:
 	json_obj_end(b);
 	return 0;
 }
@@ -418,7 +439,8 @@ static void usage(FILE *out, const char *verb)
 	fprintf(out,
 		"usage: hvgate %s [--json] [--socket PATH]\n"
 		"  status | history | compare | confirm | reload\n"
-		"  show rules|tenants|nat|conntrack|log|blocked|vpn [tenant NAME] [addr ADDR] [lines N]\n"
+		"  show rules [tenant NAME] [rule ID] | tenants | blocked | vpn [IFNAME]\n"
+		"  show nat|conntrack [tenant NAME] [addr ADDR] | log [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
@@ -461,9 +483,9 @@ int cli_daemon_client(int argc, char **argv)
 	} else if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
 		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
 	} else if (!strcmp(argv[0], "show") && (argc == 1 || !strcmp(argv[1], "rules"))) {
-		print_rules(reply);
-	} else if (!strcmp(argv[0], "show") && argc == 2 && !strcmp(argv[1], "vpn")) {
-		print_vpn(reply);
+		print_rules(reply, argc, argv);
+	} else if (!strcmp(argv[0], "show") && argc <= 3 && !strcmp(argv[1], "vpn")) {
+		print_vpn(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "history")) {
 		print_history(reply);
 	} else if (!strcmp(argv[0], "compare")) {

@@ -1,0 +1,172 @@
+#!/bin/sh
+# The interactive shell as an operator uses it: the real `hvgate shell` on a
+# terminal (tmux), against a hvgated in a lab namespace. Screens are captured
+# (tmux capture-pane) and compared with what must be there:
+#  - Tab completes keywords at the first and later positions, tenant names
+#    and revisions fetched from the daemon, and paths where a path goes;
+#  - `?` lists the next words with their help; unique prefixes run (sh ten);
+#  - | count, | match, | json, the pager and | no-more;
+#  - one-line errors that say what was expected; help lists neither shell nor vpn;
+#  - Ctrl-C cancels the line and the shell lives on; a daemon stopped and
+#    started again mid-session: an error, then the shell works again;
+#  - Ctrl-D leaves, and the history is on disk.
+# Every wait is bounded (wait_screen polls for at most a few seconds).
+cd "$(dirname "$0")/../.."
+. tests/lib/netns.sh
+LAB="w4s$$"
+. tests/lib/daemon.sh
+
+command -v tmux >/dev/null || { skip cli-shell "tmux not installed"; exit 0; }
+lab_ns fw || { fail lab-up; exit 1; }
+POL="$LAB_TMP/policy.hvp"
+cat > "$POL" <<'P'
+zone uplink { interface "dmz0" }
+tenant acme {
+  segment lan { interface "lan0" address { 10.0.1.0/24 } }
+  pass from lan to uplink service tcp port 443
+}
+tenant beta {
+  segment lan { interface "lan1" address { 10.0.2.0/24 } }
+  pass from lan to uplink service tcp port 80
+  block from lan to uplink service tcp port 23
+}
+P
+daemon_conf "$POL"
+daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
+
+TMUX_SOCK="$LAB_TMP/tmux.sock"
+tm() { tmux -S "$TMUX_SOCK" "$@"; }
+LAB_CLEAN_TMUX() { tm kill-server 2>/dev/null; }
+trap 'LAB_CLEAN_TMUX; lab_cleanup' EXIT
+mkdir -p "$LAB_TMP/home"
+tm new-session -d -s sh -x 120 -y 40 \
+	"env HOME=$LAB_TMP/home HVGATE_SOCKET=$DAEMON_SOCK TERM=screen $HVGATE shell; sleep 600" ||
+	{ fail tmux-start; exit 1; }
+
+screen() { tm capture-pane -p -t sh; }
+keys() { tm send-keys -t sh "$@"; }
+# wait_screen SECONDS EGREP: the screen shows EGREP within SECONDS.
+wait_screen() {
+	i=0
+	while [ $i -lt $(($1 * 10)) ]; do
+		screen | grep -Eq -- "$2" && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+# The line the cursor is on (the prompt and what is typed).
+cursor_line() { screen | sed -n "$(( $(tm display -p -t sh '#{cursor_y}') + 1 ))p"; }
+# wait_line SECONDS EGREP: the cursor's line matches within SECONDS.
+wait_line() {
+	i=0
+	while [ $i -lt $(($1 * 10)) ]; do
+		cursor_line | grep -Eq -- "$2" && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+# check NAME SECONDS EGREP: PASS if the screen shows it, else FAIL with the screen.
+check() { if wait_screen "$2" "$3"; then pass "$1"; else fail "$1" "$(screen | grep -v '^$' | tail -8 | tr '\n' '|')"; fi; }
+check_line() { if wait_line "$2" "$3"; then pass "$1"; else fail "$1" "cursor line: '$(cursor_line)'"; fi; }
+# fresh: an empty line and a clear screen (^U kills the line, ^L clears).
+fresh() { keys C-u C-l; wait_screen 3 '^hvgate> ?$' >/dev/null; }
+
+check prompt 5 '^hvgate> ?$'
+
+# Completion of the first word, then of the second.
+fresh; keys 'sh' Tab
+check_line complete-first-word 3 '^hvgate> show ?$'
+keys 'ru' Tab
+check_line complete-second-word 3 '^hvgate> show rules ?$'
+# Tenant names come from the daemon: two of them, listed; one letter more picks one.
+keys 'tenant ' Tab
+check complete-tenant-list 3 '^acme +beta *$'
+keys 'b' Tab
+check_line complete-tenant-name 3 '^hvgate> show rules tenant beta ?$'
+keys Enter
+check show-rules-tenant-filter 5 'policy.hvp:9:.* block'
+screen | grep -q 'policy.hvp:4:' && fail show-rules-tenant-filter-excludes "acme's rule shown" ||
+	pass show-rules-tenant-filter-excludes
+
+# Revisions come from the daemon (history): only revision 1 exists.
+fresh; keys 'rollback ' Tab
+check_line complete-revision 3 '^hvgate> rollback 1 ?$'
+keys C-c
+check ctrl-c-cancels 3 '^hvgate> rollback 1 \^C$'
+check_line ctrl-c-new-prompt 3 '^hvgate> ?$'
+
+# Paths only where a path goes.
+: > "$LAB_TMP/w4s-unique-policy.hvp"
+fresh; keys "load $LAB_TMP/w4s-uni" Tab
+check_line complete-path 3 "^hvgate> load $LAB_TMP/w4s-unique-policy.hvp ?\$"
+keys C-u 'show ' Tab
+check complete-lists-show-words 3 'rules +tenants +nat +conntrack +log +blocked +vpn'
+
+# ? lists the next words with one line of help, and keeps the line.
+fresh; keys 'show ' '?'
+check help-key-lists 3 '^  conntrack +tracked connections$'
+check_line help-key-keeps-line 3 '^hvgate> show ?$'
+fresh; keys 'commit confirmed ' '?'
+check help-key-argument 3 '^  DURATION +time to confirm'
+
+# Prefixes run; filters.
+fresh; keys 'sh ten' Enter
+check prefix-runs 5 '^  - name=acme '
+fresh; keys 'sh ru | count' Enter
+check pipe-count 5 '^Count: 4 lines$'
+fresh; keys 'show rules | match ":9:"' Enter
+if wait_screen 5 'policy.hvp:9:' && ! screen | grep -q 'policy.hvp:8:'; then pass pipe-match; else
+	fail pipe-match "$(screen | tr '\n' '|')"; fi
+fresh; keys 'status | json' Enter
+check pipe-json 5 '^\{"ok":true'
+
+# Errors: one line, saying what was expected.
+fresh; keys 'show rulez' Enter
+check error-expected 3 "^hvgate: after 'show': expected rules\|tenants\|nat\|conntrack\|log\|blocked\|vpn, got 'rulez'$"
+fresh; keys 's' Enter
+check error-ambiguous 3 "^hvgate: 's' is ambiguous: status\|show$"
+fresh; keys 'rollback' Enter
+check error-missing 3 "^hvgate: after 'rollback': expected REVISION$"
+
+# help: the shell's commands, not itself nor the foreground engines.
+fresh; keys 'help | no-more' Enter
+if wait_screen 5 'Ctrl-C cancels the line' && ! screen | grep -Eq '^  (shell|vpn|fastpath) '; then
+	pass help-without-shell-vpn; else fail help-without-shell-vpn "$(screen | tr '\n' '|')"; fi
+
+# The pager: a 12-line window cannot show help at once; q stops it.
+tm resize-window -t sh -x 120 -y 12 2>/dev/null || tm resize-pane -t sh -y 12
+fresh; keys 'help' Enter
+check pager-more 5 '^--More--'
+keys q
+check_line pager-quit 3 '^hvgate> ?$'
+fresh; keys 'help | no-more' Enter
+wait_screen 5 'Up/Down walk the history' >/dev/null
+screen | grep -q -- '--More--' && fail no-more "pager shown" || pass no-more
+tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -y 40
+
+# The daemon goes away mid-session: an error, the shell lives; it comes back.
+daemon_stop
+fresh; keys 'status' Enter
+check daemon-gone-error 5 '^hvgate: cannot reach hvgated at .*control.sock'
+check_line daemon-gone-shell-lives 3 '^hvgate> ?$'
+fresh; keys 'show rules tenant ' Tab
+check_line daemon-gone-tab-quiet 3 '^hvgate> show rules tenant ?$'
+keys C-u
+daemon_start || fail restart "$(tail -3 "$DAEMON_LOG")"
+fresh; keys 'status' Enter
+check daemon-back-status 5 '^running:'
+sleep 3 # the shell keeps fetched names 3 s (SHELL_NAMES_TTL_SECONDS)
+fresh; keys 'show rules tenant a' Tab
+check_line daemon-back-completion 3 '^hvgate> show rules tenant acme ?$'
+keys C-u
+
+# Ctrl-D leaves; the history is on disk.
+keys C-d
+i=0; while [ $i -lt 50 ] && pgrep -f "^$HVGATE shell" >/dev/null; do sleep 0.1; i=$((i + 1)); done
+pgrep -f "^$HVGATE shell" >/dev/null && fail ctrl-d-leaves "still running" || pass ctrl-d-leaves
+# libedit writes blanks as \040.
+sed 's/\\040/ /g' "$LAB_TMP/home/.hvgate_history" > "$LAB_TMP/hist" 2>/dev/null
+grep -q '^show rules tenant beta$' "$LAB_TMP/hist" && grep -q '^status | json$' "$LAB_TMP/hist" &&
+	pass history-saved ||
+	fail history-saved "$(cat "$LAB_TMP/home/.hvgate_history" 2>&1 | tail -5 | tr '\n' '|')"
+lab_done
