@@ -69,6 +69,12 @@ struct daemon {
 	 * `status` says when it differs from what runs. */
 	bool source_compiles;
 	char source_hash[TXN_HASH_HEX];
+	/* The candidate's lock (`configure` in hvgate shell): held by a client
+	 * process, identified by its pid (SO_PEERCRED) over any number of
+	 * connections, until it unlocks or exits. 0: not held. */
+	pid_t lock_pid;
+	uid_t lock_uid;
+	time_t lock_since;
 };
 
 /* Does the configured source (as last read) differ from what runs? */
@@ -188,6 +194,16 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_int(r, "deadline", (long long)(d->txn.pend.deadline_ms / 1000));
 		json_kv_int(r, "seconds_left", (long long)(left > 0 ? (left + 999) / 1000 : 0));
 		json_kv_int(r, "ms_left", (long long)(left > 0 ? left : 0));
+		json_obj_end(r);
+	} else {
+		json_null(r);
+	}
+	json_key(r, "lock");
+	if (d->lock_pid && !(kill(d->lock_pid, 0) && errno == ESRCH)) {
+		json_obj_begin(r);
+		json_kv_uint(r, "uid", d->lock_uid);
+		json_kv_int(r, "pid", d->lock_pid);
+		json_kv_int(r, "since", (long long)d->lock_since);
 		json_obj_end(r);
 	} else {
 		json_null(r);
@@ -1159,8 +1175,42 @@ static void cmd_reload(struct daemon *d, struct json_buf *r)
 	json_obj_end(r);
 }
 
+/* Is the candidate locked by a live process other than the peer? A lock
+ * whose holder has exited is dropped here. */
+static bool locked_by_other(struct daemon *d, const struct ctl_peer *peer)
+{
+	if (d->lock_pid && kill(d->lock_pid, 0) && errno == ESRCH)
+		d->lock_pid = 0;
+	return d->lock_pid && d->lock_pid != peer->pid;
+}
+
+static void reply_lock_err(struct daemon *d, struct json_buf *r)
+{
+	char when[32];
+	struct tm tm;
+
+	localtime_r(&d->lock_since, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
+		  (unsigned)d->lock_uid, (int)d->lock_pid, when);
+}
+
+static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, bool lock, struct json_buf *r)
+{
+	if (locked_by_other(d, peer)) {
+		reply_lock_err(d, r);
+		return;
+	}
+	d->lock_pid = lock ? peer->pid : 0;
+	d->lock_uid = peer->uid;
+	d->lock_since = time(NULL);
+	reply_ok_begin(r);
+	json_kv_bool(r, "locked", lock);
+	json_obj_end(r);
+}
+
 enum cmd_id { C_STATUS, C_SHOW, C_BLOCKED, C_HISTORY, C_COMPARE, C_DIFF, C_LOAD, C_COMMIT, C_CONFIRM,
-	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK };
+	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK, C_LOCK, C_UNLOCK };
 
 static const struct {
 	const char *name;
@@ -1171,7 +1221,7 @@ static const struct {
 	{ "history", C_HISTORY, true },	 { "compare", C_COMPARE, true },   { "diff", C_DIFF, true },
 	{ "load", C_LOAD, false },	 { "commit", C_COMMIT, false },	   { "confirm", C_CONFIRM, false },
 	{ "rollback", C_ROLLBACK, false }, { "reload", C_RELOAD, false }, { "block", C_BLOCK, false },
-	{ "unblock", C_UNBLOCK, false },
+	{ "unblock", C_UNBLOCK, false }, { "lock", C_LOCK, false },	   { "unlock", C_UNLOCK, false },
 };
 
 static void handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
@@ -1192,6 +1242,11 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 			  commands[i].read_only ? "the control group" : "root or the admin group");
 		return;
 	}
+	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
+	    locked_by_other(d, peer)) {
+		reply_lock_err(d, r);
+		return;
+	}
 	switch (commands[i].id) {
 	case C_STATUS: cmd_status(d, r); break;
 	case C_SHOW: cmd_show(d, req, r); break;
@@ -1206,6 +1261,8 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_RELOAD: cmd_reload(d, r); break;
 	case C_BLOCK: cmd_block(d, req, r, true); break;
 	case C_UNBLOCK: cmd_block(d, req, r, false); break;
+	case C_LOCK: cmd_lock(d, peer, true, r); break;
+	case C_UNLOCK: cmd_lock(d, peer, false, r); break;
 	}
 }
 

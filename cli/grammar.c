@@ -8,6 +8,7 @@
 
 #define KW(w, h, nx, fl) { w, CLI_KW, h, nx, fl, 0 }
 #define ARG(w, k, h, nx, fl) { w, k, h, nx, fl, 0 }
+#define KWM(w, h, nx, fl, m) { w, CLI_KW, h, nx, fl, m }
 #define LIST_END { NULL, CLI_KW, NULL, NULL, 0, 0 }
 
 /* Option lists loop back on themselves (`show rules tenant a rule b`), so
@@ -119,9 +120,18 @@ static const struct cli_node file_args[2] = {
 	ARG("ARG", CLI_PATH, "a file, or an option of the verb (VERB --help)", file_args, CLI_END), LIST_END
 };
 
+static const struct cli_node exit_opts[] = {
+	KWM("discard", "drop the candidate's uncommitted changes and leave", NULL, CLI_END, CLI_MODE_CONF), LIST_END
+};
+
 const struct cli_node cli_grammar_root[] = {
 	KW("status", "the daemon's state: running revision, candidate, pending confirm", NULL, CLI_END),
-	KW("show", "running state: rules, tenants, nat, conntrack, log, blocked, vpn", show_what, 0),
+	KWM("show", "running state: rules, tenants, nat, conntrack, log, blocked, vpn", show_what, 0, CLI_MODE_OP),
+	KWM("show", "the candidate (| compare: against the running policy), or running state", show_what, CLI_END,
+	    CLI_MODE_CONF),
+	KWM("configure", "configure mode: lock the candidate for this session", NULL, CLI_END, CLI_MODE_OP),
+	KWM("edit", "edit the candidate's files in $EDITOR, checked on save", NULL, CLI_END, CLI_MODE_CONF),
+	KWM("discard", "drop the candidate's changes (back to the running revision)", NULL, CLI_END, CLI_MODE_CONF),
 	KW("history", "the committed revisions", NULL, CLI_END),
 	KW("compare", "the candidate against the running policy, rule by rule", NULL, CLI_END),
 	KW("diff", "what changed between two revisions, rule by rule", diff_from, 0),
@@ -132,12 +142,14 @@ const struct cli_node cli_grammar_root[] = {
 	KW("reload", "re-read the configuration and the configured policy", NULL, CLI_END),
 	KW("block", "add an address to the dynamic block list", block_addr, 0),
 	KW("unblock", "remove an address from the dynamic block list", unblock_addr, 0),
-	KW("check", "validate a policy file or directory", file_args, 0),
+	KWM("check", "validate a policy file or directory", file_args, 0, CLI_MODE_OP),
+	KWM("check", "check the candidate (or a policy file or directory)", file_args, CLI_END, CLI_MODE_CONF),
 	KW("compile", "print what a policy would apply (--emit nft|summary)", file_args, 0),
 	KW("explain", "which rule decides a packet, and why", file_args, 0),
 	KW("replay", "evaluate the packets of a capture against a policy", file_args, 0),
 	KW("help", "the commands of this shell, and its keys", NULL, CLI_END),
-	KW("exit", "leave the shell", NULL, CLI_END),
+	KWM("exit", "leave the shell", NULL, CLI_END, CLI_MODE_OP),
+	KWM("exit", "leave configure mode (refused with uncommitted changes)", exit_opts, CLI_END, CLI_MODE_CONF),
 	KW("quit", "leave the shell", NULL, CLI_END),
 	LIST_END,
 };
@@ -151,6 +163,7 @@ const struct cli_node cli_grammar_pipe[] = {
 	KW("count", "the number of lines instead of the lines", NULL, CLI_END),
 	KW("json", "the daemon's reply as JSON", NULL, CLI_END),
 	KW("no-more", "no pager, even for long output", NULL, CLI_END),
+	KWM("compare", "after show: the candidate against the running policy", NULL, CLI_END, CLI_MODE_CONF),
 	LIST_END,
 };
 

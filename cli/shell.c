@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +37,6 @@
 #include "cli/grammar.h"
 
 #define SHELL_MAX_WORDS 64
-#define SHELL_PROMPT "hvgate> "
 #define SHELL_HISTORY_FILE ".hvgate_history"
 #define SHELL_HISTORY_LINES 1000
 #define SHELL_MAX_CANDIDATES 512
@@ -64,6 +64,8 @@ struct shell {
 	int cancelled;
 	int interactive;
 	struct names names[CLI_NAME_KINDS];
+	char prompt[64];
+	char edit_dir[64]; /* copies of the candidate's files for `edit` ("": none yet) */
 };
 
 static volatile sig_atomic_t shell_interrupted;
@@ -474,7 +476,7 @@ struct pipeline {
 	regex_t re[8];
 	int negate[8];
 	int nre;
-	int count, json, no_more;
+	int count, json, no_more, compare;
 };
 
 static void pipeline_free(struct pipeline *p)
@@ -587,6 +589,8 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 			p->count = 1;
 		} else if (!strcmp(words[i], "json")) {
 			p->json = 1;
+		} else if (!strcmp(words[i], "compare")) {
+			p->compare = 1;
 		} else {
 			p->no_more = 1;
 		}
@@ -605,6 +609,260 @@ static int is_daemon_verb(const char *v)
 	return 0;
 }
 
+
+/* --- configure mode ---------------------------------------------------- */
+
+/* One request whose failure is printed as one line; NULL then. */
+static struct json *daemon_call(const char *request)
+{
+	struct cli_client_opts o = { .json = true, .socket = getenv("HVGATE_SOCKET") };
+	struct json *reply = NULL;
+	const struct json *ok;
+	char *raw = NULL;
+
+	if (!o.socket || !*o.socket)
+		o.socket = "/run/hvgate/control.sock";
+	if (cli_client_call(&o, request, &reply, &raw))
+		return NULL;
+	free(raw);
+	ok = json_get(reply, "ok");
+	if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
+		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : "refused");
+		json_free(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+/* The prompt, computed once per line: a pending `commit confirmed` shows
+ * its countdown, configure mode ends in '#'. */
+static void prompt_update(struct shell *sh)
+{
+	char mark = sh->mode == CLI_MODE_CONF ? '#' : '>';
+	struct json *st = quiet_call("{\"cmd\":\"status\"}");
+	const struct json *pending = st ? json_get(st, "pending") : NULL;
+	long long left = -1;
+
+	if (pending && pending->type == JSON_OBJECT)
+		json_get_int(pending, "seconds_left", &left);
+	if (left >= 0)
+		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate(confirm %02lld:%02lld)%c ", left / 60, left % 60, mark);
+	else
+		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate%c ", mark);
+	if (st)
+		json_free(st);
+}
+
+/* 1 if the candidate differs from the running policy, 0 if there is none
+ * or it is the same, -1 if the daemon cannot say. */
+static int candidate_dirty(void)
+{
+	struct json *st = daemon_call("{\"cmd\":\"status\"}"), *cmp;
+	const struct json *cand = st ? json_get(st, "candidate") : NULL;
+	size_t changes = 0;
+
+	if (!st)
+		return -1;
+	if (!cand || cand->type != JSON_OBJECT) {
+		json_free(st);
+		return 0;
+	}
+	json_free(st);
+	cmp = daemon_call("{\"cmd\":\"compare\"}");
+	if (!cmp)
+		return -1;
+	static const char *const parts[] = { "added", "removed", "changed" };
+	for (int i = 0; i < 3; i++) {
+		const struct json *a = json_get(cmp, parts[i]);
+		changes += a && a->type == JSON_ARRAY ? a->n : 0;
+	}
+	json_free(cmp);
+	return changes > 0;
+}
+
+static int conf_enter(struct shell *sh)
+{
+	struct json *r = daemon_call("{\"cmd\":\"lock\"}");
+
+	if (!r)
+		return CLI_EXIT_FAIL;
+	json_free(r);
+	sh->mode = CLI_MODE_CONF;
+	printf("Configure mode: the candidate is locked for this session ('exit' leaves).\n");
+	return CLI_EXIT_OK;
+}
+
+/* The candidate back to the running revision. */
+static int conf_discard(void)
+{
+	struct json *st = daemon_call("{\"cmd\":\"status\"}"), *r;
+	long long rev = 0;
+	char req[96];
+
+	if (!st)
+		return CLI_EXIT_FAIL;
+	json_get_int(json_get(st, "running"), "revision", &rev);
+	json_free(st);
+	if (rev <= 0) {
+		fprintf(stderr, "hvgate: discard: no running revision to go back to\n");
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(req, sizeof(req), "{\"cmd\":\"rollback\",\"revision\":%lld}", rev);
+	if (!(r = daemon_call(req)))
+		return CLI_EXIT_FAIL;
+	json_free(r);
+	printf("Candidate discarded: it is the running revision %lld again.\n", rev);
+	return CLI_EXIT_OK;
+}
+
+static int conf_leave(struct shell *sh, int discard)
+{
+	int dirty = candidate_dirty();
+	struct json *r;
+
+	if (dirty > 0 && !discard) {
+		fprintf(stderr, "hvgate: the candidate has uncommitted changes: commit, discard, or 'exit discard'\n");
+		return CLI_EXIT_FAIL;
+	}
+	if (dirty > 0 && conf_discard())
+		return CLI_EXIT_FAIL;
+	if ((r = daemon_call("{\"cmd\":\"unlock\"}")))
+		json_free(r);
+	sh->mode = CLI_MODE_OP;
+	return CLI_EXIT_OK;
+}
+
+/* `show` and `check` alone in configure mode: the candidate. */
+static int conf_show(int check)
+{
+	struct json *st = daemon_call("{\"cmd\":\"status\"}");
+	const struct json *cand = st ? json_get(st, "candidate") : NULL;
+	long long rules = 0;
+
+	if (!st)
+		return CLI_EXIT_FAIL;
+	if (!cand || cand->type != JSON_OBJECT) {
+		printf("No candidate: load, edit or rollback makes one.\n");
+		json_free(st);
+		return check ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	}
+	json_get_int(cand, "rules", &rules);
+	printf("%s: %lld rules from %s (hash %s)\n", check ? "Candidate compiles" : "Candidate", rules,
+	       json_get_str(cand, "source"), json_get_str(cand, "hash"));
+	json_free(st);
+	return CLI_EXIT_OK;
+}
+
+/* Runs argv (NULL-terminated) and waits; its exit status, or -1. */
+static int run_program(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Asks a yes/no question on the terminal; default yes. */
+static int ask_yes(const char *question)
+{
+	char answer[16];
+
+	printf("%s [Y/n] ", question);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return 0;
+	return answer[0] != 'n' && answer[0] != 'N';
+}
+
+#define EDIT_ROUNDS_MAX 20
+
+/* `edit`: $EDITOR on a copy of the candidate's (else the running
+ * policy's) files, checked on save; errors offer another round; a policy
+ * that checks becomes the candidate. */
+static int conf_edit(struct shell *sh)
+{
+	struct json *st = daemon_call("{\"cmd\":\"status\"}");
+	const struct json *pol;
+	char src[4096], dst[4096 + 64], cmd[4096];
+	const char *editor = getenv("VISUAL");
+
+	if (!st)
+		return CLI_EXIT_FAIL;
+	pol = json_get(st, "candidate");
+	if (!pol || pol->type != JSON_OBJECT)
+		pol = json_get(st, "running");
+	if (!pol || pol->type != JSON_OBJECT || !json_get_str(pol, "source") ||
+	    (json_get_str(pol, "source_rev") && *json_get_str(pol, "source_rev"))) {
+		fprintf(stderr, "hvgate: edit: the candidate is not a file or directory (load one first)\n");
+		json_free(st);
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(src, sizeof(src), "%s", json_get_str(pol, "source"));
+	json_free(st);
+	if (!sh->edit_dir[0]) {
+		snprintf(sh->edit_dir, sizeof(sh->edit_dir), "/tmp/hvgate-edit.XXXXXX");
+		if (!mkdtemp(sh->edit_dir)) {
+			fprintf(stderr, "hvgate: edit: %s\n", strerror(errno));
+			sh->edit_dir[0] = 0;
+			return CLI_EXIT_FAIL;
+		}
+	}
+	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	snprintf(dst, sizeof(dst), "%s/%s", sh->edit_dir, base);
+	if (strcmp(src, dst)) {
+		char *rm[] = { "rm", "-rf", "--", dst, NULL }, *cp[] = { "cp", "-a", "--", src, dst, NULL };
+		if (run_program(rm) || run_program(cp)) {
+			fprintf(stderr, "hvgate: edit: cannot copy %s\n", src);
+			return CLI_EXIT_FAIL;
+		}
+	}
+	if (!editor || !*editor)
+		editor = getenv("EDITOR");
+	if (!editor || !*editor)
+		editor = "vi";
+	/* $EDITOR may carry arguments ("emacs -nw"): the shell splits it. */
+	snprintf(cmd, sizeof(cmd), "%s \"$1\"", editor);
+	for (int round = 0; round < EDIT_ROUNDS_MAX; round++) {
+		char *ed[] = { "/bin/sh", "-c", cmd, "sh", dst, NULL };
+		char *check[] = { "check", dst, NULL };
+		if (run_program(ed)) {
+			fprintf(stderr, "hvgate: edit: %s failed; the candidate is unchanged\n", editor);
+			return CLI_EXIT_FAIL;
+		}
+		if (cli_dispatch(2, check) == CLI_EXIT_OK) {
+			char *load[] = { "load", dst, NULL };
+			fflush(stdout);
+			return cli_dispatch(2, load);
+		}
+		fflush(stdout);
+		fflush(stderr);
+		if (!ask_yes("The policy has errors. Edit again?")) {
+			printf("Edit abandoned: the candidate is unchanged (your copy: %s).\n", dst);
+			return CLI_EXIT_FAIL;
+		}
+	}
+	return CLI_EXIT_FAIL;
+}
+
+static void edit_dir_remove(struct shell *sh)
+{
+	if (sh->edit_dir[0]) {
+		char *rm[] = { "rm", "-rf", "--", sh->edit_dir, NULL };
+		run_program(rm);
+		sh->edit_dir[0] = 0;
+	}
+}
+
 /* Runs a verb of the shell: help, or the verb of the same name. */
 static int run_verb(struct shell *sh, int argc, char **argv)
 {
@@ -612,6 +870,10 @@ static int run_verb(struct shell *sh, int argc, char **argv)
 		print_help(sh->mode);
 		return CLI_EXIT_OK;
 	}
+	if (sh->mode == CLI_MODE_CONF && argc == 1 && !strcmp(argv[0], "check"))
+		return conf_show(1);
+	if (sh->mode == CLI_MODE_CONF && argc == 1 && !strcmp(argv[0], "show"))
+		return conf_show(0);
 	return cli_dispatch(argc, argv);
 }
 
@@ -663,10 +925,30 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		pipeline_free(&p);
 		return CLI_EXIT_USAGE;
 	}
-	if (!strcmp(words[0], "exit") || !strcmp(words[0], "quit")) {
-		*quit = 1;
+	if (p.compare && !(cmd_n == 1 && !strcmp(words[0], "show"))) {
+		fprintf(stderr, "hvgate: | compare: only after 'show' (show | compare)\n");
 		pipeline_free(&p);
+		return CLI_EXIT_USAGE;
+	}
+	if (p.compare)
+		words[0] = "compare";
+	if (!strcmp(words[0], "exit") || !strcmp(words[0], "quit")) {
+		pipeline_free(&p);
+		if (sh->mode == CLI_MODE_CONF) {
+			rc = conf_leave(sh, cmd_n > 1);
+			if (!rc && !strcmp(words[0], "quit"))
+				*quit = 1;
+			return rc;
+		}
+		*quit = 1;
 		return CLI_EXIT_OK;
+	}
+	if (!strcmp(words[0], "configure") || !strcmp(words[0], "edit") || !strcmp(words[0], "discard")) {
+		pipeline_free(&p);
+		rc = words[0][0] == 'c' ? conf_enter(sh) : words[0][0] == 'e' ? conf_edit(sh) : conf_discard();
+		fflush(stdout);
+		fflush(stderr);
+		return rc;
 	}
 	if (p.json && !is_daemon_verb(words[0])) {
 		fprintf(stderr, "hvgate: | json: only for commands answered by hvgated\n");
@@ -720,8 +1002,10 @@ static void history_path(char *buf, size_t size)
 
 static char *prompt(EditLine *el)
 {
-	(void)el;
-	return SHELL_PROMPT;
+	struct shell *sh;
+
+	el_get(el, EL_CLIENTDATA, &sh);
+	return sh->prompt;
 }
 
 static void history_save(struct shell *sh)
@@ -781,7 +1065,14 @@ static int shell_interactive(struct shell *sh)
 		int len = 0;
 		const char *got;
 		sh->cancelled = 0;
+		prompt_update(sh);
 		got = el_gets(sh->el, &len);
+		if (!got && sh->mode == CLI_MODE_CONF) {
+			/* Ctrl-D in configure mode is `exit`. */
+			putchar('\n');
+			conf_leave(sh, 0);
+			continue;
+		}
 		if (!got) {
 			putchar('\n');
 			break;
@@ -805,6 +1096,12 @@ static int shell_interactive(struct shell *sh)
 		history_save(sh);
 		history_end(sh->hist);
 	}
+	if (sh->mode == CLI_MODE_CONF) {
+		struct json *r = quiet_call("{\"cmd\":\"unlock\"}");
+		if (r)
+			json_free(r);
+	}
+	edit_dir_remove(sh);
 	el_end(sh->el);
 	for (int i = 0; i < CLI_NAME_KINDS; i++)
 		names_clear(&sh->names[i]);

@@ -39,12 +39,23 @@ tm() { tmux -S "$TMUX_SOCK" "$@"; }
 LAB_CLEAN_TMUX() { tm kill-server 2>/dev/null; }
 trap 'LAB_CLEAN_TMUX; lab_cleanup' EXIT
 mkdir -p "$LAB_TMP/home"
-tm new-session -d -s sh -x 120 -y 40 \
-	"env HOME=$LAB_TMP/home HVGATE_SOCKET=$DAEMON_SOCK TERM=screen $HVGATE shell; sleep 600" ||
-	{ fail tmux-start; exit 1; }
+# The scripted editor: the first save has an error, the second fixes it
+# (and moves beta's web rule to port 8080).
+cat > "$LAB_TMP/editor.sh" <<E
+#!/bin/sh
+n=\$(cat "$LAB_TMP/editor.count" 2>/dev/null || echo 0); n=\$((n + 1)); echo \$n > "$LAB_TMP/editor.count"
+if [ \$n = 1 ]; then sed -i 's/port 443/port 443 frobnicate/' "\$1"
+else sed -i 's/ frobnicate//; s/port 80\$/port 8080/' "\$1"; fi
+E
+chmod +x "$LAB_TMP/editor.sh"
+for s in sh b; do
+	tm new-session -d -s $s -x 120 -y 40 "env HOME=$LAB_TMP/home HVGATE_SOCKET=$DAEMON_SOCK TERM=screen \
+		EDITOR=$LAB_TMP/editor.sh $HVGATE shell; echo shell-exited-\$?; sleep 600" || { fail tmux-start; exit 1; }
+done
 
-screen() { tm capture-pane -p -t sh; }
-keys() { tm send-keys -t sh "$@"; }
+T=sh # the session screen, keys and the checks look at
+screen() { tm capture-pane -p -t $T; }
+keys() { tm send-keys -t $T "$@"; }
 # wait_screen SECONDS EGREP: the screen shows EGREP within SECONDS.
 wait_screen() {
 	i=0
@@ -55,7 +66,7 @@ wait_screen() {
 	return 1
 }
 # The line the cursor is on (the prompt and what is typed).
-cursor_line() { screen | sed -n "$(( $(tm display -p -t sh '#{cursor_y}') + 1 ))p"; }
+cursor_line() { screen | sed -n "$(( $(tm display -p -t $T '#{cursor_y}') + 1 ))p"; }
 # wait_line SECONDS EGREP: the cursor's line matches within SECONDS.
 wait_line() {
 	i=0
@@ -69,7 +80,7 @@ wait_line() {
 check() { if wait_screen "$2" "$3"; then pass "$1"; else fail "$1" "$(screen | grep -v '^$' | tail -8 | tr '\n' '|')"; fi; }
 check_line() { if wait_line "$2" "$3"; then pass "$1"; else fail "$1" "cursor line: '$(cursor_line)'"; fi; }
 # fresh: an empty line and a clear screen (^U kills the line, ^L clears).
-fresh() { keys C-u C-l; wait_screen 3 '^hvgate> ?$' >/dev/null; }
+fresh() { keys C-u C-l; wait_screen 3 '^hvgate[^ ]*[>#] ?$' >/dev/null; }
 
 check prompt 5 '^hvgate> ?$'
 
@@ -144,6 +155,55 @@ wait_screen 5 'Up/Down walk the history' >/dev/null
 screen | grep -q -- '--More--' && fail no-more "pager shown" || pass no-more
 tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -y 40
 
+# Configure mode: the candidate is locked for one session; status shows who.
+sed 's/port 443/port 8443/' "$POL" > "$LAB_TMP/new.hvp"
+fresh; keys 'config' Enter
+check_line configure-prompt 5 '^hvgate# ?$'
+[ -n "$(json_get "$(hv status --json)" lock.pid)" ] && pass status-shows-lock || fail status-shows-lock "$(hv status)"
+T=b; fresh; keys 'configure' Enter
+check second-session-refused 5 '^hvgate: the candidate is locked by uid 0 \(pid [0-9]+, configure mode\)'
+check_line second-session-stays-op 3 '^hvgate> ?$'
+T=sh
+expect_not one-shot-load-refused hv load "$LAB_TMP/new.hvp"
+fresh; keys "load $LAB_TMP/new.hvp" Enter
+check conf-load 5 'candidate:'
+fresh; keys 'show | compare' Enter
+check conf-show-compare 5 '^~ rule .*policy.hvp:4:.* -> .*new.hvp:4:'
+check conf-show-compare-count 3 '0 added, 0 removed, 1 changed'
+fresh; keys 'exit' Enter
+check conf-exit-refused 5 "^hvgate: the candidate has uncommitted changes: commit, discard, or 'exit discard'$"
+check_line conf-exit-refused-stays 3 '^hvgate# ?$'
+fresh; keys 'discard' Enter
+check conf-discard 5 '^Candidate discarded: it is the running revision 1 again.$'
+fresh; keys 'show | compare' Enter
+check conf-discard-compare 5 '0 added, 0 removed, 0 changed'
+# edit: the first save does not check, the editor is offered again, the second does.
+fresh; keys 'edit' Enter
+check edit-error-shown 10 'frobnicate|error:'
+check edit-offers-again 5 'The policy has errors. Edit again\? \[Y/n\]'
+keys 'y' Enter
+check edit-loaded 10 'candidate:'
+fresh; keys 'show | compare' Enter
+check edit-compare 5 '0 added, 0 removed, 1 changed'
+check edit-compare-line 3 '^~ rule .*:8:'
+fresh; keys 'commit confirmed 5m comment from the shell' Enter
+check_line commit-confirmed-countdown 10 '^hvgate\(confirm 0[45]:[0-5][0-9]\)# ?$'
+fresh; keys 'confirm' Enter
+check_line confirm-clears-countdown 10 '^hvgate# ?$'
+hv history | grep -q 'from the shell' && pass commit-comment || fail commit-comment "$(hv history)"
+fresh; keys 'rollback 1' Enter
+check conf-rollback 5 'candidate:'
+fresh; keys 'exit' Enter
+check conf-exit-refused-after-rollback 5 "uncommitted changes"
+fresh; keys 'exit discard' Enter
+check_line conf-exit-discard 5 '^hvgate> ?$'
+[ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass lock-released || fail lock-released
+T=b; fresh; keys 'configure' Enter
+check_line second-session-after-release 5 '^hvgate# ?$'
+keys 'exit' Enter
+check_line second-session-exit 5 '^hvgate> ?$'
+T=sh
+
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop
 fresh; keys 'status' Enter
@@ -162,8 +222,7 @@ keys C-u
 
 # Ctrl-D leaves; the history is on disk.
 keys C-d
-i=0; while [ $i -lt 50 ] && pgrep -f "^$HVGATE shell" >/dev/null; do sleep 0.1; i=$((i + 1)); done
-pgrep -f "^$HVGATE shell" >/dev/null && fail ctrl-d-leaves "still running" || pass ctrl-d-leaves
+check ctrl-d-leaves 5 '^shell-exited-0$'
 # libedit writes blanks as \040.
 sed 's/\\040/ /g' "$LAB_TMP/home/.hvgate_history" > "$LAB_TMP/hist" 2>/dev/null
 grep -q '^show rules tenant beta$' "$LAB_TMP/hist" && grep -q '^status | json$' "$LAB_TMP/hist" &&
