@@ -254,13 +254,41 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 
 /* Compare. */
 
+/* A compared rule's text is its first line, up to this many bytes. */
+#define ITEM_TEXT_MAX 240
+
 struct item {
 	const char *id, *kind;
 	char file[PATH_MAX];
 	unsigned line;
 	char hash[16];
+	char text[ITEM_TEXT_MAX];
 	bool used;
 };
+
+/* Line `line` of `file` as the compiler read it (the policy keeps the text
+ * of every file), blanks trimmed; "" if it is not there. */
+static void item_text(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size)
+{
+	out[0] = 0;
+	for (size_t i = 0; i < p->diags.n_files; i++) {
+		const struct policy_source_file *f = &p->diags.files[i];
+		const char *s = f->text, *end;
+		if (strcmp(f->path, file) || !s)
+			continue;
+		for (unsigned l = 1; l < line && s; l++)
+			s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL;
+		if (!s)
+			return;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		end = s + strcspn(s, "\n");
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			end--;
+		snprintf(out, size, "%.*s", (int)(end - s), s);
+		return;
+	}
+}
 
 /* The file of a rule relative to the policy root, so that one policy read
  * from two places (a candidate file beside the running one, a git tree and a
@@ -280,8 +308,9 @@ static const char *relative_file(const char *file, const char *root)
 	return file;
 }
 
-static void parse_id(struct item *it, const char *id, const char *kind, const char *root)
+static void parse_id(struct item *it, const char *id, const char *kind, const struct txn_policy *p)
 {
+	const char *root = p->root;
 	const char *h = strrchr(id, ':'), *l;
 
 	it->id = id;
@@ -296,8 +325,9 @@ static void parse_id(struct item *it, const char *id, const char *kind, const ch
 	if (l <= id)
 		return;
 	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - id), id);
-	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
 	it->line = (unsigned)strtoul(l + 1, NULL, 10);
+	item_text(p, it->file, it->line, it->text, sizeof(it->text));
+	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
 	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
 }
 
@@ -310,9 +340,9 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	if (!v)
 		return NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++)
-		parse_id(&v[k++], p->policy->rules[i].id, "rule", p->root);
+		parse_id(&v[k++], p->policy->rules[i].id, "rule", p);
 	for (size_t i = 0; p && i < p->policy->n_nats; i++)
-		parse_id(&v[k++], p->policy->nats[i].id, "nat", p->root);
+		parse_id(&v[k++], p->policy->nats[i].id, "nat", p);
 	*n = k;
 	return v;
 }
@@ -328,6 +358,7 @@ static void item_json(struct json_buf *b, const struct item *it)
 	/* The location as the id has it (FILE:LINE). */
 	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->id) : (int)strlen(it->id), it->id);
 	json_kv_str(b, "location", loc);
+	json_kv_str(b, "text", it->text);
 	json_obj_end(b);
 }
 

@@ -303,6 +303,17 @@ static void print_history(const struct json *reply)
 	}
 }
 
+/* One compared item: its id, then its text (the rule as written). */
+static void print_item(char mark, const struct json *it)
+{
+	const char *text = json_get_str(it, "text");
+
+	printf("%c %s %s", mark, json_get_str(it, "kind"), json_get_str(it, "id"));
+	if (text && *text)
+		printf("\n    %s", text);
+	putchar('\n');
+}
+
 void cli_client_print_compare(const struct json *reply)
 {
 	const struct json *a = json_get(reply, "added"), *r = json_get(reply, "removed");
@@ -310,13 +321,18 @@ void cli_client_print_compare(const struct json *reply)
 	long long same = 0;
 
 	for (size_t i = 0; a && i < a->n; i++)
-		printf("+ %s %s\n", json_get_str(&a->items[i], "kind"), json_get_str(&a->items[i], "id"));
+		print_item('+', &a->items[i]);
 	for (size_t i = 0; r && i < r->n; i++)
-		printf("- %s %s\n", json_get_str(&r->items[i], "kind"), json_get_str(&r->items[i], "id"));
-	for (size_t i = 0; c && i < c->n; i++)
-		printf("~ %s %s -> %s\n", json_get_str(json_get(&c->items[i], "to"), "kind"),
-		       json_get_str(json_get(&c->items[i], "from"), "id"),
-		       json_get_str(json_get(&c->items[i], "to"), "id"));
+		print_item('-', &r->items[i]);
+	for (size_t i = 0; c && i < c->n; i++) {
+		const struct json *from = json_get(&c->items[i], "from"), *to = json_get(&c->items[i], "to");
+		const char *ft = json_get_str(from, "text"), *tt = json_get_str(to, "text");
+		printf("~ %s %s -> %s\n", json_get_str(to, "kind"), json_get_str(from, "id"), json_get_str(to, "id"));
+		if (ft && *ft)
+			printf("    - %s\n", ft);
+		if (tt && *tt)
+			printf("    + %s\n", tt);
+	}
 	json_get_int(reply, "unchanged", &same);
 	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
 	       same);

@@ -170,6 +170,8 @@ check conf-load 5 'candidate:'
 fresh; keys 'show | compare' Enter
 check conf-show-compare 5 '^~ rule .*policy.hvp:4:.* -> .*new.hvp:4:'
 check conf-show-compare-count 3 '0 added, 0 removed, 1 changed'
+check compare-old-text 3 '^    - pass from lan to uplink service tcp port 443$'
+check compare-new-text 3 '^    \+ pass from lan to uplink service tcp port 8443$'
 fresh; keys 'exit' Enter
 check conf-exit-refused 5 "^hvgate: the candidate has uncommitted changes: commit, discard, or 'exit discard'$"
 check_line conf-exit-refused-stays 3 '^hvgate# ?$'
@@ -186,6 +188,7 @@ check edit-loaded 10 'candidate:'
 fresh; keys 'show | compare' Enter
 check edit-compare 5 '0 added, 0 removed, 1 changed'
 check edit-compare-line 3 '^~ rule .*:8:'
+check edit-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080$'
 fresh; keys 'commit confirmed 5m comment from the shell' Enter
 check_line commit-confirmed-countdown 10 '^hvgate\(confirm 0[45]:[0-5][0-9]\)# ?$'
 fresh; keys 'confirm' Enter
