@@ -425,6 +425,59 @@ static void show_conntrack(struct daemon *d, const struct json *req, struct json
 	json_obj_end(r);
 }
 
+/* A stored revision compiled again ("revision" of req), or the running
+ * policy when req has none or names the running one. *owned is set when
+ * the caller must free the result. NULL with the reply written on error. */
+static const struct txn_policy *policy_of_revision(struct daemon *d, const struct json *req, struct json_buf *r,
+						   struct txn_policy **owned)
+{
+	char err[TXN_ERR_MAX];
+	long long rev = 0;
+
+	*owned = NULL;
+	if (json_get(req, "revision") && (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)) {
+		reply_err(r, "\"revision\" must be a positive integer");
+		return NULL;
+	}
+	if (!rev || (unsigned)rev == d->txn.running_rev) {
+		if (!d->txn.running)
+			reply_err(r, "no running revision");
+		return d->txn.running;
+	}
+	if (txn_compile_rev(&d->txn, (unsigned)rev, owned, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return NULL;
+	}
+	return *owned;
+}
+
+/* `show source [revision N]`: the text of every file the revision read. */
+static void show_source(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	struct txn_policy *owned;
+	const struct txn_policy *p = policy_of_revision(d, req, r, &owned);
+	long long rev = d->txn.running_rev;
+
+	if (!p)
+		return;
+	json_get_int(req, "revision", &rev);
+	reply_ok_begin(r);
+	json_kv_uint(r, "revision", (unsigned long long)rev);
+	json_kv_str(r, "source", p->source);
+	json_key(r, "files");
+	json_arr_begin(r);
+	for (size_t i = 0; i < p->diags.n_files; i++) {
+		json_obj_begin(r);
+		json_kv_str(r, "path", p->diags.files[i].path);
+		json_kv_str(r, "text", p->diags.files[i].text ? p->diags.files[i].text : "");
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+	if (owned)
+		txn_policy_free(owned);
+}
+
 static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *r)
 {
 	const char *what = json_get_str(req, "what");
@@ -451,8 +504,10 @@ static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *
 		reply_ok_begin(r);
 		vpnmgr_show(d->vpn, r);
 		json_obj_end(r);
+	} else if (!strcmp(what, "source")) {
+		show_source(d, req, r);
 	} else
-		reply_err(r, "show what? rules, tenants, nat, conntrack, log or vpn");
+		reply_err(r, "show what? rules, tenants, nat, conntrack, log, vpn or source");
 }
 
 /* Compiles what a load/diff request names: "path", "git" (a ref of the
@@ -531,16 +586,26 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 	json_obj_end(r);
 }
 
-static void cmd_compare(struct daemon *d, struct json_buf *r)
+static void cmd_compare(struct daemon *d, const struct json *req, struct json_buf *r)
 {
+	struct txn_policy *owned;
+	const struct txn_policy *from;
+
 	if (!d->txn.candidate) {
 		reply_err(r, "no candidate: 'load' a policy first");
 		return;
 	}
+	/* "revision": N compares the candidate with stored revision N. */
+	owned = NULL;
+	from = d->txn.running;
+	if (json_get(req, "revision") && !(from = policy_of_revision(d, req, r, &owned)))
+		return;
 	reply_ok_begin(r);
 	json_kv_uint(r, "running", d->txn.running_rev);
-	txn_compare(d->txn.running, d->txn.candidate, r);
+	txn_compare(from, d->txn.candidate, r);
 	json_obj_end(r);
+	if (owned)
+		txn_policy_free(owned);
 }
 
 /* One side of a diff: a revision number, or "git:REF" of the configured
@@ -665,6 +730,14 @@ static void cmd_history(struct daemon *d, struct json_buf *r)
 		json_kv_str(r, "source", v[i].source);
 		json_kv_str(r, "source_rev", v[i].source_rev);
 		json_kv_str(r, "hash", v[i].hash);
+		json_kv_uint(r, "previous", v[i].previous);
+		json_kv_uint(r, "confirm_seconds", v[i].confirm_seconds);
+		/* A confirmed commit that is not pending any more was reverted
+		 * if what ran next was not it: the next revision was committed
+		 * on top of another, or (the newest) it does not run. */
+		bool pending = d->txn.pending && d->txn.pend.committed == v[i].id;
+		bool next_on_it = i + 1 < n ? v[i + 1].previous == v[i].id : d->txn.running_rev == v[i].id;
+		json_kv_bool(r, "reverted", v[i].confirm_seconds && !pending && !next_on_it);
 		json_obj_end(r);
 	}
 	json_arr_end(r);
@@ -1252,7 +1325,7 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_SHOW: cmd_show(d, req, r); break;
 	case C_BLOCKED: cmd_show_blocked(d, r); break;
 	case C_HISTORY: cmd_history(d, r); break;
-	case C_COMPARE: cmd_compare(d, r); break;
+	case C_COMPARE: cmd_compare(d, req, r); break;
 	case C_DIFF: cmd_diff(d, req, r); break;
 	case C_LOAD: cmd_load(d, peer, req, r); break;
 	case C_COMMIT: cmd_commit(d, peer, req, r); break;

@@ -49,14 +49,19 @@ static const struct cli_node show_vpn_opts[] = {
 	ARG("IFNAME", CLI_VPN_IF, "only this VPN interface", NULL, CLI_END), LIST_END
 };
 
+static const struct cli_node revision_end[2];
+static const struct cli_node show_running_opts[] = {
+	KW("revision", "the source of stored revision N", revision_end, 0), LIST_END
+};
 static const struct cli_node show_what[] = {
-	KW("rules", "rules with their counters and last hit", show_rules_opts, CLI_END),
+	KW("rules", "rules with their counters and last hit", show_rules_opts, CLI_END | CLI_PREFER),
 	KW("tenants", "tenants, their segments and traffic", NULL, CLI_END),
 	KW("nat", "NAT rules and current translations", show_ct_opts, CLI_END),
 	KW("conntrack", "tracked connections", show_ct_opts, CLI_END),
 	KW("log", "the newest events of the event log", show_log_opts, CLI_END),
 	KW("blocked", "the dynamic block list", NULL, CLI_END),
 	KW("vpn", "VPN interfaces and peers, like wg show", show_vpn_opts, CLI_END),
+	KW("running", "the source of the running revision", show_running_opts, CLI_END),
 	LIST_END,
 };
 
@@ -68,7 +73,7 @@ static const struct cli_node load_git_opts[] = { KW("repo", "another repository 
 static const struct cli_node load_git_ref[] = {
 	ARG("REF", CLI_WORD, "a branch, tag or commit of the git repository", load_git_opts, CLI_END), LIST_END
 };
-static const struct cli_node revision_end[] = { ARG("REVISION", CLI_REVISION, "a stored revision", NULL, CLI_END),
+static const struct cli_node revision_end[2] = { ARG("REVISION", CLI_REVISION, "a stored revision", NULL, CLI_END),
 						LIST_END };
 static const struct cli_node load_what[] = {
 	KW("git", "a ref of the configured git repository", load_git_ref, 0),
@@ -133,7 +138,8 @@ const struct cli_node cli_grammar_root[] = {
 	KWM("edit", "edit the candidate's files in $EDITOR, checked on save", NULL, CLI_END, CLI_MODE_CONF),
 	KWM("discard", "drop the candidate's changes (back to the running revision)", NULL, CLI_END, CLI_MODE_CONF),
 	KW("history", "the committed revisions", NULL, CLI_END),
-	KW("compare", "the candidate against the running policy, rule by rule", NULL, CLI_END),
+	KW("compare", "the candidate against the running policy (or revision N), rule by rule", show_running_opts,
+	   CLI_END),
 	KW("diff", "what changed between two revisions, rule by rule", diff_from, 0),
 	KW("load", "make a policy the candidate (file, directory, git ref, revision)", load_what, CLI_END),
 	KW("commit", "apply the candidate", commit_opts, CLI_END),
@@ -163,7 +169,8 @@ const struct cli_node cli_grammar_pipe[] = {
 	KW("count", "the number of lines instead of the lines", NULL, CLI_END),
 	KW("json", "the daemon's reply as JSON", NULL, CLI_END),
 	KW("no-more", "no pager, even for long output", NULL, CLI_END),
-	KWM("compare", "after show: the candidate against the running policy", NULL, CLI_END, CLI_MODE_CONF),
+	KWM("compare", "after show: the candidate against the running policy (or revision N)", show_running_opts,
+	    CLI_END, CLI_MODE_CONF),
 	LIST_END,
 };
 
@@ -234,7 +241,7 @@ static void words_before(int i, char **words, char *buf, size_t size)
 static const struct cli_node *match_word(const struct cli_node *level, unsigned mode, int i, char **words,
 					 char *err, size_t errlen)
 {
-	const struct cli_node *prefix = NULL, *arg = NULL;
+	const struct cli_node *prefix = NULL, *arg = NULL, *preferred = NULL;
 	const char *w = words[i];
 	int nprefix = 0;
 	char before[256], exp[512] = "";
@@ -252,10 +259,14 @@ static const struct cli_node *match_word(const struct cli_node *level, unsigned 
 		if (!strncmp(c->word, w, strlen(w))) {
 			prefix = c;
 			nprefix++;
+			if (c->flags & CLI_PREFER)
+				preferred = c;
 		}
 	}
 	if (nprefix == 1)
 		return prefix;
+	if (preferred)
+		return preferred;
 	words_before(i, words, before, sizeof(before));
 	if (nprefix > 1) {
 		for (const struct cli_node *c = level; c && c->word; c++)

@@ -30,7 +30,8 @@ enum cli_arg {
 #define CLI_MODE_ALL 3u
 
 /* Node flags. */
-#define CLI_END 1u /* the command may end after this word */
+#define CLI_END 1u    /* the command may end after this word */
+#define CLI_PREFER 2u /* wins a prefix shared with other keywords (sh ru: rules, not running) */
 
 struct cli_node {
 	const char *word; /* the keyword, or the placeholder shown in help (NAME) */

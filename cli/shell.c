@@ -477,6 +477,7 @@ struct pipeline {
 	int negate[8];
 	int nre;
 	int count, json, no_more, compare;
+	const char *compare_rev; /* | compare revision N */
 };
 
 static void pipeline_free(struct pipeline *p)
@@ -591,6 +592,7 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 			p->json = 1;
 		} else if (!strcmp(words[i], "compare")) {
 			p->compare = 1;
+			p->compare_rev = j - i == 3 ? words[i + 2] : NULL;
 		} else {
 			p->no_more = 1;
 		}
@@ -930,8 +932,14 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		pipeline_free(&p);
 		return CLI_EXIT_USAGE;
 	}
-	if (p.compare)
+	if (p.compare) {
 		words[0] = "compare";
+		if (p.compare_rev) {
+			words[1] = "revision";
+			words[2] = (char *)p.compare_rev;
+			cmd_n = 3;
+		}
+	}
 	if (!strcmp(words[0], "exit") || !strcmp(words[0], "quit")) {
 		pipeline_free(&p);
 		if (sh->mode == CLI_MODE_CONF) {

@@ -282,6 +282,22 @@ static void print_vpn(const struct json *reply, const char *ifname)
 	}
 }
 
+/* `show running [revision N]`: each file of the revision, as committed. */
+static void print_source(const struct json *reply)
+{
+	const struct json *files = json_get(reply, "files");
+	long long rev = 0;
+
+	json_get_int(reply, "revision", &rev);
+	for (size_t i = 0; files && i < files->n; i++) {
+		const char *text = json_get_str(&files->items[i], "text");
+		printf("# revision %lld: %s\n", rev, json_get_str(&files->items[i], "path"));
+		fputs(text ? text : "", stdout);
+		if (text && *text && text[strlen(text) - 1] != '\n')
+			putchar('\n');
+	}
+}
+
 static void print_history(const struct json *reply)
 {
 	const struct json *revs = json_get(reply, "revisions");
@@ -298,8 +314,10 @@ static void print_history(const struct json *reply)
 		json_get_int(r, "uid", &uid);
 		printf("%-4lld%s ", id, id == running ? "*" : " ");
 		print_time(t);
-		printf(" %6lld  %-16s %s%s%.12s  %s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
-		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"));
+		const struct json *reverted = json_get(r, "reverted");
+		printf(" %6lld  %-16s %s%s%.12s  %s%s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
+		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"),
+		       reverted && reverted->type == JSON_BOOL && reverted->boolean ? "  [reverted: not confirmed]" : "");
 	}
 }
 
@@ -344,7 +362,18 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	const char *verb = argv[0];
 
 	json_obj_begin(b);
-	if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
+	if (!strcmp(verb, "compare") && argc == 3 && !strcmp(argv[1], "revision")) {
+		json_kv_str(b, "cmd", verb);
+		json_kv_int(b, "revision", atoll(argv[2]));
+	} else if (!strcmp(verb, "show") && argc >= 2 && !strcmp(argv[1], "running")) {
+		/* show running [revision N]: the source of a revision */
+		json_kv_str(b, "cmd", "show");
+		json_kv_str(b, "what", "source");
+		if (argc == 4 && !strcmp(argv[2], "revision"))
+			json_kv_int(b, "revision", atoll(argv[3]));
+		else if (argc != 2)
+			return -1;
+	} else if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
 	    !strcmp(verb, "history") || !strcmp(verb, "reload")) {
 		if (argc != 1)
 			return -1;
@@ -454,7 +483,8 @@ static void usage(FILE *out, const char *verb)
 {
 	fprintf(out,
 		"usage: hvgate %s [--json] [--socket PATH]\n"
-		"  status | history | compare | confirm | reload\n"
+		"  status | history | compare [revision N] | confirm | reload\n"
+		"  show running [revision N]   (the source of a revision)\n"
 		"  show rules [tenant NAME] [rule ID] | tenants | blocked | vpn [IFNAME]\n"
 		"  show nat|conntrack [tenant NAME] [addr ADDR] | log [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
@@ -504,6 +534,8 @@ int cli_daemon_client(int argc, char **argv)
 		print_vpn(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "history")) {
 		print_history(reply);
+	} else if (!strcmp(argv[0], "show") && argc >= 2 && !strcmp(argv[1], "running")) {
+		print_source(reply);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
 	} else {

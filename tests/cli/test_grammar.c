@@ -43,6 +43,10 @@ START_TEST(prefixes)
 	ck_assert_str_eq(w[3], "comment");
 	/* A comment is free text: keywords inside it stay as typed. */
 	ck_assert_str_eq(w[6], "rule");
+	/* rules and running share "ru": rules is preferred, "run" is running. */
+	ck_assert_int_eq(resolve("sh run rev 2", w, err), 0);
+	ck_assert_str_eq(w[1], "running");
+	ck_assert_str_eq(w[2], "revision");
 	ck_assert_int_eq(resolve("hist", w, err), 0);
 	ck_assert_str_eq(w[0], "history");
 	/* An exact keyword wins over longer ones it is a prefix of. */
@@ -64,7 +68,7 @@ START_TEST(errors)
 	ck_assert_int_eq(resolve("frobnicate", w, err), -1);
 	ck_assert_msg(strstr(err, "unknown command 'frobnicate'"), "%s", err);
 	ck_assert_int_eq(resolve("show rulez", w, err), -1);
-	ck_assert_msg(strstr(err, "after 'show': expected rules|tenants|nat|conntrack|log|blocked|vpn, got 'rulez'"),
+	ck_assert_msg(strstr(err, "after 'show': expected rules|tenants|nat|conntrack|log|blocked|vpn|running, got 'rulez'"),
 		      "%s", err);
 	ck_assert_int_eq(resolve("rollback", w, err), -1);
 	ck_assert_msg(strstr(err, "after 'rollback': expected REVISION"), "%s", err);
@@ -109,7 +113,7 @@ START_TEST(next)
 	k = next_words(cli_grammar_root, "", "s", o, &end);
 	ck_assert_int_eq(k, 2); /* status, show */
 	k = next_words(cli_grammar_root, "show", "", o, &end);
-	ck_assert_int_eq(k, 7);
+	ck_assert_int_eq(k, 8);
 	ck_assert_int_eq(end, 0);
 	k = next_words(cli_grammar_root, "show rules", "", o, &end);
 	ck_assert_int_eq(k, 2);

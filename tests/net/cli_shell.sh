@@ -87,7 +87,7 @@ check prompt 5 '^hvgate> ?$'
 # Completion of the first word, then of the second.
 fresh; keys 'sh' Tab
 check_line complete-first-word 3 '^hvgate> show ?$'
-keys 'ru' Tab
+keys 'rul' Tab
 check_line complete-second-word 3 '^hvgate> show rules ?$'
 # Tenant names come from the daemon: two of them, listed; one letter more picks one.
 keys 'tenant ' Tab
@@ -133,7 +133,7 @@ check pipe-json 5 '^\{"ok":true'
 
 # Errors: one line, saying what was expected.
 fresh; keys 'show rulez' Enter
-check error-expected 3 "^hvgate: after 'show': expected rules\|tenants\|nat\|conntrack\|log\|blocked\|vpn, got 'rulez'$"
+check error-expected 3 "^hvgate: after 'show': expected rules\|tenants\|nat\|conntrack\|log\|blocked\|vpn\|running, got 'rulez'$"
 fresh; keys 's' Enter
 check error-ambiguous 3 "^hvgate: 's' is ambiguous: status\|show$"
 fresh; keys 'rollback' Enter
@@ -196,6 +196,8 @@ check_line confirm-clears-countdown 10 '^hvgate# ?$'
 hv history | grep -q 'from the shell' && pass commit-comment || fail commit-comment "$(hv history)"
 fresh; keys 'rollback 1' Enter
 check conf-rollback 5 'candidate:'
+fresh; keys 'show | compare revision 2' Enter
+check conf-compare-revision 5 '^    - pass from lan to uplink service tcp port 8080$'
 fresh; keys 'exit' Enter
 check conf-exit-refused-after-rollback 5 "uncommitted changes"
 fresh; keys 'exit discard' Enter
@@ -206,6 +208,21 @@ check_line second-session-after-release 5 '^hvgate# ?$'
 keys 'exit' Enter
 check_line second-session-exit 5 '^hvgate> ?$'
 T=sh
+
+# The source of a revision; history marks a commit that was not confirmed.
+fresh; keys 'show running | no-more' Enter
+check show-running 5 '^  pass from lan to uplink service tcp port 8080$'
+check show-running-header 3 '^# revision 2: '
+fresh; keys 'sh run rev 1 | match 443' Enter
+check show-running-revision 5 '^  pass from lan to uplink service tcp port 443$'
+fresh; keys 'rollback 1' Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'commit confirmed 2' Enter
+check_line op-prompt-countdown 10 '^hvgate\(confirm 00:0[0-2]\)> ?$'
+sleep 4 # the revert is due after 2 s
+fresh; keys 'history' Enter
+check history-reverted 5 '^3 .*\[reverted: not confirmed\]$'
+screen | grep -q '^2.*\[reverted' && fail history-confirmed-not-marked || pass history-confirmed-not-marked
 
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop
