@@ -321,12 +321,23 @@ static void print_history(const struct json *reply)
 	}
 }
 
+/* An item's id, and where it is when the id does not say (a label). */
+static void print_id(const struct json *it)
+{
+	const char *id = json_get_str(it, "id"), *loc = json_get_str(it, "location");
+
+	fputs(id ? id : "?", stdout);
+	if (id && loc && strncmp(id, loc, strlen(loc)))
+		printf(" (%s)", loc);
+}
+
 /* One compared item: its id, then its text (the rule as written). */
 static void print_item(char mark, const struct json *it)
 {
 	const char *text = json_get_str(it, "text");
 
-	printf("%c %s %s", mark, json_get_str(it, "kind"), json_get_str(it, "id"));
+	printf("%c %s ", mark, json_get_str(it, "kind"));
+	print_id(it);
 	if (text && *text)
 		printf("\n    %s", text);
 	putchar('\n');
@@ -345,7 +356,11 @@ void cli_client_print_compare(const struct json *reply)
 	for (size_t i = 0; c && i < c->n; i++) {
 		const struct json *from = json_get(&c->items[i], "from"), *to = json_get(&c->items[i], "to");
 		const char *ft = json_get_str(from, "text"), *tt = json_get_str(to, "text");
-		printf("~ %s %s -> %s\n", json_get_str(to, "kind"), json_get_str(from, "id"), json_get_str(to, "id"));
+		printf("~ %s ", json_get_str(to, "kind"));
+		print_id(from);
+		fputs(" -> ", stdout);
+		print_id(to);
+		putchar('\n');
 		if (ft && *ft)
 			printf("    - %s\n", ft);
 		if (tt && *tt)

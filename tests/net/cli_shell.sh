@@ -224,6 +224,26 @@ fresh; keys 'history' Enter
 check history-reverted 5 '^3 .*\[reverted: not confirmed\]$'
 screen | grep -q '^2.*\[reverted' && fail history-confirmed-not-marked || pass history-confirmed-not-marked
 
+# Labels: the rule's id wherever the id goes; compare follows the label
+# when the rule moves and changes.
+sed 's/port 80$/port 80 label "beta-web"/' "$POL" > "$LAB_TMP/lab.hvp"
+{ printf '\n\n'; sed 's/port 80$/port 8080 label "beta-web"/' "$POL"; } > "$LAB_TMP/lab2.hvp"
+fresh; keys "load $LAB_TMP/lab.hvp" Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'commit comment labelled' Enter
+wait_screen 10 '^revision:' >/dev/null
+fresh; keys 'show rules rule beta-web' Enter
+check label-show-rules 5 '^beta-web +pass '
+m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
+echo "$m" | grep -q 'hvgate_rule_packets_total{rule="beta-web"}' && pass label-metrics ||
+	fail label-metrics "$(echo "$m" | grep rule_packets | head -3 | tr '\n' '|')"
+fresh; keys "load $LAB_TMP/lab2.hvp" Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'compare' Enter
+check label-compare-follows 5 '^~ rule beta-web \(.*/lab.hvp:8\) -> beta-web \(.*/lab2.hvp:10\)$'
+check label-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080 label "beta-web"$'
+check label-compare-count 3 '^0 added, 0 removed, 1 changed, 2 unchanged$'
+
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop
 fresh; keys 'status' Enter
