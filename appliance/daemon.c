@@ -30,6 +30,7 @@
 #include "appliance/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
+#include "policy/lower.h"
 #include "policy/tenant.h"
 
 #define DAEMON_VERSION "0.1"
@@ -276,6 +277,53 @@ static const char *action_name(enum policy_action a)
 	return a == POLICY_PASS ? "pass" : a == POLICY_BLOCK ? "block" : "reject";
 }
 
+/* What drops traffic besides the policy's rules, as the kernel counts it:
+ * the defaults (per `default` statement, or the built-in one), the dynamic
+ * block list, invalid conntrack state. NULL if `id` is none of them. */
+static const char *implicit_kind(const char *id)
+{
+	if (!strncmp(id, "default:", 8))
+		return "default";
+	if (!strcmp(id, POLICY_COMMENT_BLOCKED))
+		return "block-list";
+	if (!strcmp(id, POLICY_COMMENT_CT_INVALID))
+		return "ct-invalid";
+	return NULL;
+}
+
+/* `implicit`: one row per counted drop that no rule of the policy names. */
+static void show_implicit(struct daemon *d, struct json_buf *r)
+{
+	json_key(r, "implicit");
+	json_arr_begin(r);
+	for (size_t i = 0; i < d->n_hits; i++) {
+		const struct rule_hit *h = &d->hits[i];
+		const char *kind = implicit_kind(h->id), *colon;
+		char text[256] = "";
+		if (!kind)
+			continue;
+		colon = strrchr(h->id, ':');
+		if (!strcmp(kind, "default") && strcmp(h->id, POLICY_COMMENT_DEFAULT_BUILTIN) && colon && d->txn.running) {
+			char file[PATH_MAX];
+			snprintf(file, sizeof(file), "%.*s", (int)(colon - h->id - 8), h->id + 8);
+			txn_source_line(d->txn.running, file, (unsigned)strtoul(colon + 1, NULL, 10), text, sizeof(text));
+		}
+		json_obj_begin(r);
+		json_kv_str(r, "id", h->id);
+		json_kv_str(r, "kind", kind);
+		json_kv_str(r, "text", text);
+		json_kv_uint(r, "packets", h->packets);
+		json_kv_uint(r, "bytes", h->bytes);
+		json_key(r, "last_hit");
+		if (h->last_hit)
+			json_int(r, (long long)h->last_hit);
+		else
+			json_null(r);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+}
+
 static void show_rules(struct daemon *d, struct json_buf *r)
 {
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
@@ -288,10 +336,13 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		const struct policy_rule *pr = &p->rules[i];
 		const struct rule_hit *h = hit_find(d, pr->id);
 		char loc[PATH_MAX + 32];
+		char text[256];
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
+		txn_source_line(d->txn.running, pr->loc.file ? pr->loc.file : "", pr->loc.line, text, sizeof(text));
+		json_kv_str(r, "text", text);
 		json_kv_str(r, "action", action_name(pr->action));
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
 		json_kv_uint(r, "packets", h ? h->packets : 0);
@@ -304,6 +355,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_obj_end(r);
 	}
 	json_arr_end(r);
+	show_implicit(d, r);
 	json_obj_end(r);
 }
 
@@ -964,6 +1016,17 @@ static void write_metrics(void *ctx, FILE *out)
 		fputs("hvgate_rule_bytes_total{rule=", out);
 		metrics_label(out, p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	}
+	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
+	      "block list, invalid state.\n"
+	      "# TYPE hvgate_implicit_packets_total counter\n", out);
+	for (size_t i = 0; i < d->n_hits; i++) {
+		if (!implicit_kind(d->hits[i].id))
+			continue;
+		fputs("hvgate_implicit_packets_total{rule=", out);
+		metrics_label(out, d->hits[i].id);
+		fprintf(out, ",kind=\"%s\"} %llu\n", implicit_kind(d->hits[i].id),
+			(unsigned long long)d->hits[i].packets);
 	}
 	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
 	      "# TYPE hvgate_tenant_packets_total counter\n", out);

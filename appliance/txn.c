@@ -271,7 +271,7 @@ struct item {
 
 /* Line `line` of `file` as the compiler read it (the policy keeps the text
  * of every file), blanks trimmed; "" if it is not there. */
-static void item_text(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size)
+void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size)
 {
 	out[0] = 0;
 	for (size_t i = 0; i < p->diags.n_files; i++) {
@@ -335,7 +335,7 @@ static void parse_id(struct item *it, const char *id, const char *where, bool la
 		return;
 	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - where), where);
 	it->line = (unsigned)strtoul(l + 1, NULL, 10);
-	item_text(p, it->file, it->line, it->text, sizeof(it->text));
+	txn_source_line(p, it->file, it->line, it->text, sizeof(it->text));
 	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
 	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
 }

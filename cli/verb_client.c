@@ -220,24 +220,63 @@ static int rule_wanted(const struct json *r, int argc, char **argv)
 	return 1;
 }
 
+static void print_hit_cells(const struct json *r)
+{
+	long long p = 0, b = 0, t = 0;
+
+	json_get_int(r, "packets", &p);
+	json_get_int(r, "bytes", &b);
+	printf(" %12lld %14lld  ", p, b);
+	if (!json_get_int(r, "last_hit", &t))
+		print_time(t);
+	else
+		fputs("never", stdout);
+	putchar('\n');
+}
+
+/* One line per rule, sized to the longest id and tenant, the rule's text
+ * under it; then the drops no rule names (defaults, block list, invalid
+ * state), with their kind in the tenant column. */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
-	const struct json *rules = json_get(reply, "rules");
+	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
+	int idw = 4, tw = 6;
 
-	printf("%-40s %-7s %12s %14s  %s\n", "RULE", "ACTION", "PACKETS", "BYTES", "LAST HIT");
+	for (size_t i = 0; rules && i < rules->n; i++) {
+		const char *id = json_get_str(&rules->items[i], "id"), *t = json_get_str(&rules->items[i], "tenant");
+		if (id && (int)strlen(id) > idw)
+			idw = (int)strlen(id);
+		if (t && (int)strlen(t) > tw)
+			tw = (int)strlen(t);
+	}
+	for (size_t i = 0; implicit && i < implicit->n; i++) {
+		const char *id = json_get_str(&implicit->items[i], "id");
+		if (id && (int)strlen(id) > idw)
+			idw = (int)strlen(id);
+	}
+	if (tw < 10)
+		tw = 10; /* "block-list", "ct-invalid" */
+	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
-		long long p = 0, b = 0, t = 0;
+		const char *text = json_get_str(r, "text"), *tenant = json_get_str(r, "tenant");
 		if (!rule_wanted(r, argc, argv))
 			continue;
-		json_get_int(r, "packets", &p);
-		json_get_int(r, "bytes", &b);
-		printf("%-40s %-7s %12lld %14lld  ", json_get_str(r, "id"), json_get_str(r, "action"), p, b);
-		if (!json_get_int(r, "last_hit", &t))
-			print_time(t);
-		else
-			fputs("never", stdout);
-		putchar('\n');
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-",
+		       json_get_str(r, "action"));
+		print_hit_cells(r);
+		if (text && *text)
+			printf("    %s\n", text);
+	}
+	if (argc > 2)
+		return; /* filtered to a tenant or a rule: no implicit rows */
+	for (size_t i = 0; implicit && i < implicit->n; i++) {
+		const struct json *r = &implicit->items[i];
+		const char *text = json_get_str(r, "text");
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, json_get_str(r, "kind"), "drop");
+		print_hit_cells(r);
+		if (text && *text)
+			printf("    %s\n", text);
 	}
 }
 

@@ -98,6 +98,15 @@ keys Enter
 check show-rules-tenant-filter 5 'policy.hvp:9:.* block'
 screen | grep -q 'policy.hvp:4:' && fail show-rules-tenant-filter-excludes "acme's rule shown" ||
 	pass show-rules-tenant-filter-excludes
+# show rules: tenant column, the rule's text under it, the implicit drops as rows.
+fresh; keys 'show rules | no-more' Enter
+check show-rules-tenant-column 5 'policy.hvp:9:[0-9a-f]+ +beta +block '
+check show-rules-text 3 '^    block from lan to uplink service tcp port 23$'
+check show-rules-implicit-blocklist 3 '^builtin:blocked +block-list +drop '
+check show-rules-implicit-default 3 '^default:builtin +default +drop '
+m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
+echo "$m" | grep -q '^hvgate_implicit_packets_total{rule="builtin:blocked",kind="block-list"} [0-9]' &&
+	pass metrics-implicit || fail metrics-implicit "$(echo "$m" | grep implicit | head -3 | tr '\n' '|')"
 
 # Revisions come from the daemon (history): only revision 1 exists.
 fresh; keys 'rollback ' Tab
@@ -123,8 +132,8 @@ check help-key-argument 3 '^  DURATION +time to confirm'
 # Prefixes run; filters.
 fresh; keys 'sh ten' Enter
 check prefix-runs 5 '^  - name=acme '
-fresh; keys 'sh ru | count' Enter
-check pipe-count 5 '^Count: 4 lines$'
+fresh; keys 'sh ru | match "^/" | count' Enter
+check pipe-count 5 '^Count: 3 lines$'
 fresh; keys 'show rules | match ":9:"' Enter
 if wait_screen 5 'policy.hvp:9:' && ! screen | grep -q 'policy.hvp:8:'; then pass pipe-match; else
 	fail pipe-match "$(screen | tr '\n' '|')"; fi
@@ -233,7 +242,7 @@ wait_screen 5 'candidate:' >/dev/null
 fresh; keys 'commit comment labelled' Enter
 wait_screen 10 '^revision:' >/dev/null
 fresh; keys 'show rules rule beta-web' Enter
-check label-show-rules 5 '^beta-web +pass '
+check label-show-rules 5 '^beta-web +beta +pass '
 m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
 echo "$m" | grep -q 'hvgate_rule_packets_total{rule="beta-web"}' && pass label-metrics ||
 	fail label-metrics "$(echo "$m" | grep rule_packets | head -3 | tr '\n' '|')"
