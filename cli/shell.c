@@ -36,9 +36,9 @@
 #include "cli/client.h"
 #include "cli/grammar.h"
 
-#define SHELL_MAX_WORDS 64
-#define SHELL_HISTORY_FILE ".hvgate_history"
-#define SHELL_HISTORY_LINES 1000
+#define SHELL_MAX_WORDS      64
+#define SHELL_HISTORY_FILE   ".hvgate_history"
+#define SHELL_HISTORY_LINES  1000
 #define SHELL_MAX_CANDIDATES 512
 /* Names fetched from the daemon are reused for this long: a Tab pressed
  * twice asks once, and a restarted daemon is asked again soon. */
@@ -155,7 +155,7 @@ static void names_add(struct names *nm, const char *s)
  * against a stopped daemon completes nothing, quietly). */
 static struct json *quiet_call(const char *request)
 {
-	struct cli_client_opts o = { .json = true, .socket = getenv("HVGATE_SOCKET") };
+	struct cli_client_opts o = {.json = true, .socket = getenv("HVGATE_SOCKET")};
 	struct json *reply = NULL;
 	char *raw = NULL;
 	int saved, devnull;
@@ -185,10 +185,10 @@ static void fetch_names(enum cli_arg kind, struct names *nm)
 	static const struct {
 		const char *request, *array, *field;
 	} src[CLI_NAME_KINDS] = {
-		[CLI_TENANT] = { "{\"cmd\":\"show\",\"what\":\"tenants\"}", "tenants", "name" },
-		[CLI_RULE] = { "{\"cmd\":\"show\",\"what\":\"rules\"}", "rules", "id" },
-		[CLI_REVISION] = { "{\"cmd\":\"history\"}", "revisions", "revision" },
-		[CLI_VPN_IF] = { "{\"cmd\":\"show\",\"what\":\"vpn\"}", "vpns", "ifname" },
+	    [CLI_TENANT] = {"{\"cmd\":\"show\",\"what\":\"tenants\"}", "tenants", "name"},
+	    [CLI_RULE] = {"{\"cmd\":\"show\",\"what\":\"rules\"}", "rules", "id"},
+	    [CLI_REVISION] = {"{\"cmd\":\"history\"}", "revisions", "revision"},
+	    [CLI_VPN_IF] = {"{\"cmd\":\"show\",\"what\":\"vpn\"}", "vpns", "ifname"},
 	};
 	struct json *reply;
 	const struct json *arr;
@@ -255,8 +255,8 @@ struct context {
 	char buf[SHELL_LINE_MAX];
 	char store[2 * SHELL_LINE_MAX + 2];
 	char *words[SHELL_MAX_WORDS];
-	int n;			    /* complete words of the segment */
-	const char *partial;	    /* the word being typed ("" after a blank) */
+	int n;                       /* complete words of the segment */
+	const char *partial;         /* the word being typed ("" after a blank) */
 	const struct cli_node *root; /* the grammar of the segment */
 	int open_quote;
 };
@@ -275,8 +275,8 @@ static int context_of(const LineInfo *li, struct context *cx)
 		return -1;
 	/* The last word is complete only if a blank (or a '|') follows it. */
 	cx->partial = "";
-	if (!cx->open_quote && n > 0 && len && li->buffer[len - 1] != ' ' && li->buffer[len - 1] != '\t' &&
-	    cx->words[n - 1] != pipe_token)
+	if (!cx->open_quote && n > 0 && len && li->buffer[len - 1] != ' ' &&
+	    li->buffer[len - 1] != '\t' && cx->words[n - 1] != pipe_token)
 		cx->partial = cx->words[--n];
 	cx->root = cli_grammar_root;
 	for (int i = 0; i < n; i++)
@@ -293,10 +293,11 @@ static int context_of(const LineInfo *li, struct context *cx)
 
 /* Fills c with what may replace the partial word; returns the grammar's
  * nodes count (-1: the words before do not fit the grammar). */
-static int candidates_of(struct shell *sh, struct context *cx, struct candidates *c, const struct cli_node **nodes,
-			 int max, int *can_end)
+static int candidates_of(struct shell *sh, struct context *cx, struct candidates *c,
+                         const struct cli_node **nodes, int max, int *can_end)
 {
-	int k = cli_grammar_next(cx->root, sh->mode, cx->n, cx->words, cx->partial, nodes, max, can_end);
+	int k = cli_grammar_next(cx->root, sh->mode, cx->n, cx->words, cx->partial, nodes, max,
+	                         can_end);
 
 	for (int i = 0; i < k; i++) {
 		const struct cli_node *nd = nodes[i];
@@ -352,14 +353,15 @@ static void print_columns(FILE *out, const struct candidates *c)
 	if (per_line < 1)
 		per_line = 1;
 	for (size_t i = 0; i < c->n; i++)
-		fprintf(out, "%-*s%s", (int)width + 2, c->v[i], (i + 1) % (size_t)per_line && i + 1 < c->n ? "" : "\n");
+		fprintf(out, "%-*s%s", (int)width + 2, c->v[i],
+		        (i + 1) % (size_t)per_line && i + 1 < c->n ? "" : "\n");
 }
 
 static unsigned char key_complete(EditLine *el, int ch)
 {
 	struct shell *sh;
 	struct context cx;
-	struct candidates c = { .n = 0 };
+	struct candidates c = {.n = 0};
 	const struct cli_node *nodes[64];
 	int can_end, k;
 	size_t common, plen;
@@ -405,7 +407,7 @@ static unsigned char key_help(EditLine *el, int ch)
 {
 	struct shell *sh;
 	struct context cx;
-	struct candidates c = { .n = 0 };
+	struct candidates c = {.n = 0};
 	const struct cli_node *nodes[64];
 	int can_end, k;
 
@@ -446,7 +448,8 @@ static unsigned char key_help(EditLine *el, int ch)
 	if (can_end)
 		printf("  %-14s %s\n", "<Enter>", "run the command");
 	if (can_end && cx.root == cli_grammar_root)
-		printf("  %-14s %s\n", "|", "filter the output (match, except, count, json, no-more)");
+		printf("  %-14s %s\n", "|",
+		       "filter the output (match, except, count, json, no-more)");
 	fflush(stdout);
 	return CC_REDISPLAY;
 literal:
@@ -487,10 +490,10 @@ static void pipeline_free(struct pipeline *p)
 }
 
 static const char *shell_keys =
-	"Keys: Tab completes (keywords, names from hvgated, files where a path goes);\n"
-	"  ? lists what may come next; keywords may be shortened (sh ru = show rules);\n"
-	"  | match REGEX, | except REGEX, | count, | json, | no-more after a command;\n"
-	"  Ctrl-C cancels the line, Ctrl-D or 'exit' leaves; Up/Down walk the history.\n";
+    "Keys: Tab completes (keywords, names from hvgated, files where a path goes);\n"
+    "  ? lists what may come next; keywords may be shortened (sh ru = show rules);\n"
+    "  | match REGEX, | except REGEX, | count, | json, | no-more after a command;\n"
+    "  Ctrl-C cancels the line, Ctrl-D or 'exit' leaves; Up/Down walk the history.\n";
 
 static void print_help(unsigned mode)
 {
@@ -572,17 +575,20 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 		while (j < n && words[j] != pipe_token)
 			j++;
 		if (j == i) {
-			fprintf(stderr, "hvgate: after '|': expected match|except|count|json|no-more\n");
+			fprintf(stderr,
+			        "hvgate: after '|': expected match|except|count|json|no-more\n");
 			return -1;
 		}
-		if (cli_grammar_resolve(cli_grammar_pipe, sh->mode, j - i, words + i, err, sizeof(err))) {
+		if (cli_grammar_resolve(cli_grammar_pipe, sh->mode, j - i, words + i, err,
+		                        sizeof(err))) {
 			fprintf(stderr, "hvgate: | %s\n", err);
 			return -1;
 		}
 		if (!strcmp(words[i], "match") || !strcmp(words[i], "except")) {
 			if (p->nre == (int)(sizeof(p->re) / sizeof(p->re[0])) ||
 			    regcomp(&p->re[p->nre], words[i + 1], REG_EXTENDED | REG_NOSUB)) {
-				fprintf(stderr, "hvgate: | %s '%s': not a regular expression\n", words[i], words[i + 1]);
+				fprintf(stderr, "hvgate: | %s '%s': not a regular expression\n",
+				        words[i], words[i + 1]);
 				return -1;
 			}
 			p->negate[p->nre++] = !strcmp(words[i], "except");
@@ -603,21 +609,21 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 
 static int is_daemon_verb(const char *v)
 {
-	static const char *const verbs[] = { "status",	 "show",   "load",   "compare", "commit", "confirm", "rollback",
-					     "history",	 "reload", "block",  "unblock", "diff",	  NULL };
+	static const char *const verbs[] = {"status",  "show",     "load",    "compare", "commit",
+	                                    "confirm", "rollback", "history", "reload",  "block",
+	                                    "unblock", "diff",     NULL};
 	for (int i = 0; verbs[i]; i++)
 		if (!strcmp(v, verbs[i]))
 			return 1;
 	return 0;
 }
 
-
 /* --- configure mode ---------------------------------------------------- */
 
 /* One request whose failure is printed as one line; NULL then. */
 static struct json *daemon_call(const char *request)
 {
-	struct cli_client_opts o = { .json = true, .socket = getenv("HVGATE_SOCKET") };
+	struct cli_client_opts o = {.json = true, .socket = getenv("HVGATE_SOCKET")};
 	struct json *reply = NULL;
 	const struct json *ok;
 	char *raw = NULL;
@@ -629,7 +635,8 @@ static struct json *daemon_call(const char *request)
 	free(raw);
 	ok = json_get(reply, "ok");
 	if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
-		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : "refused");
+		fprintf(stderr, "hvgate: %s\n",
+		        json_get_str(reply, "error") ? json_get_str(reply, "error") : "refused");
 		json_free(reply);
 		return NULL;
 	}
@@ -648,7 +655,8 @@ static void prompt_update(struct shell *sh)
 	if (pending && pending->type == JSON_OBJECT)
 		json_get_int(pending, "seconds_left", &left);
 	if (left >= 0)
-		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate(confirm %02lld:%02lld)%c ", left / 60, left % 60, mark);
+		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate(confirm %02lld:%02lld)%c ",
+		         left / 60, left % 60, mark);
 	else
 		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate%c ", mark);
 	if (st)
@@ -673,7 +681,7 @@ static int candidate_dirty(void)
 	cmp = daemon_call("{\"cmd\":\"compare\"}");
 	if (!cmp)
 		return -1;
-	static const char *const parts[] = { "added", "removed", "changed" };
+	static const char *const parts[] = {"added", "removed", "changed"};
 	for (int i = 0; i < 3; i++) {
 		const struct json *a = json_get(cmp, parts[i]);
 		changes += a && a->type == JSON_ARRAY ? a->n : 0;
@@ -723,7 +731,8 @@ static int conf_leave(struct shell *sh, int discard)
 	struct json *r;
 
 	if (dirty > 0 && !discard) {
-		fprintf(stderr, "hvgate: the candidate has uncommitted changes: commit, discard, or 'exit discard'\n");
+		fprintf(stderr, "hvgate: the candidate has uncommitted changes: commit, discard, "
+		                "or 'exit discard'\n");
 		return CLI_EXIT_FAIL;
 	}
 	if (dirty > 0 && conf_discard())
@@ -749,8 +758,8 @@ static int conf_show(int check)
 		return check ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	}
 	json_get_int(cand, "rules", &rules);
-	printf("%s: %lld rules from %s (hash %s)\n", check ? "Candidate compiles" : "Candidate", rules,
-	       json_get_str(cand, "source"), json_get_str(cand, "hash"));
+	printf("%s: %lld rules from %s (hash %s)\n", check ? "Candidate compiles" : "Candidate",
+	       rules, json_get_str(cand, "source"), json_get_str(cand, "hash"));
 	json_free(st);
 	return CLI_EXIT_OK;
 }
@@ -805,7 +814,9 @@ static int conf_edit(struct shell *sh)
 		pol = json_get(st, "running");
 	if (!pol || pol->type != JSON_OBJECT || !json_get_str(pol, "source") ||
 	    (json_get_str(pol, "source_rev") && *json_get_str(pol, "source_rev"))) {
-		fprintf(stderr, "hvgate: edit: the candidate is not a file or directory (load one first)\n");
+		fprintf(
+		    stderr,
+		    "hvgate: edit: the candidate is not a file or directory (load one first)\n");
 		json_free(st);
 		return CLI_EXIT_FAIL;
 	}
@@ -822,7 +833,8 @@ static int conf_edit(struct shell *sh)
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
 	snprintf(dst, sizeof(dst), "%s/%s", sh->edit_dir, base);
 	if (strcmp(src, dst)) {
-		char *rm[] = { "rm", "-rf", "--", dst, NULL }, *cp[] = { "cp", "-a", "--", src, dst, NULL };
+		char *rm[] = {"rm", "-rf", "--", dst, NULL},
+		     *cp[] = {"cp", "-a", "--", src, dst, NULL};
 		if (run_program(rm) || run_program(cp)) {
 			fprintf(stderr, "hvgate: edit: cannot copy %s\n", src);
 			return CLI_EXIT_FAIL;
@@ -835,21 +847,23 @@ static int conf_edit(struct shell *sh)
 	/* $EDITOR may carry arguments ("emacs -nw"): the shell splits it. */
 	snprintf(cmd, sizeof(cmd), "%s \"$1\"", editor);
 	for (int round = 0; round < EDIT_ROUNDS_MAX; round++) {
-		char *ed[] = { "/bin/sh", "-c", cmd, "sh", dst, NULL };
-		char *check[] = { "check", dst, NULL };
+		char *ed[] = {"/bin/sh", "-c", cmd, "sh", dst, NULL};
+		char *check[] = {"check", dst, NULL};
 		if (run_program(ed)) {
-			fprintf(stderr, "hvgate: edit: %s failed; the candidate is unchanged\n", editor);
+			fprintf(stderr, "hvgate: edit: %s failed; the candidate is unchanged\n",
+			        editor);
 			return CLI_EXIT_FAIL;
 		}
 		if (cli_dispatch(2, check) == CLI_EXIT_OK) {
-			char *load[] = { "load", dst, NULL };
+			char *load[] = {"load", dst, NULL};
 			fflush(stdout);
 			return cli_dispatch(2, load);
 		}
 		fflush(stdout);
 		fflush(stderr);
 		if (!ask_yes("The policy has errors. Edit again?")) {
-			printf("Edit abandoned: the candidate is unchanged (your copy: %s).\n", dst);
+			printf("Edit abandoned: the candidate is unchanged (your copy: %s).\n",
+			       dst);
 			return CLI_EXIT_FAIL;
 		}
 	}
@@ -859,7 +873,7 @@ static int conf_edit(struct shell *sh)
 static void edit_dir_remove(struct shell *sh)
 {
 	if (sh->edit_dir[0]) {
-		char *rm[] = { "rm", "-rf", "--", sh->edit_dir, NULL };
+		char *rm[] = {"rm", "-rf", "--", sh->edit_dir, NULL};
 		run_program(rm);
 		sh->edit_dir[0] = 0;
 	}
@@ -951,9 +965,12 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		*quit = 1;
 		return CLI_EXIT_OK;
 	}
-	if (!strcmp(words[0], "configure") || !strcmp(words[0], "edit") || !strcmp(words[0], "discard")) {
+	if (!strcmp(words[0], "configure") || !strcmp(words[0], "edit") ||
+	    !strcmp(words[0], "discard")) {
 		pipeline_free(&p);
-		rc = words[0][0] == 'c' ? conf_enter(sh) : words[0][0] == 'e' ? conf_edit(sh) : conf_discard();
+		rc = words[0][0] == 'c'   ? conf_enter(sh)
+		     : words[0][0] == 'e' ? conf_edit(sh)
+		                          : conf_discard();
 		fflush(stdout);
 		fflush(stderr);
 		return rc;
@@ -981,7 +998,8 @@ static int run_line(struct shell *sh, const char *line, int *quit)
 	int n = store ? split_words(line, store, words, SHELL_MAX_WORDS - 1, NULL) : -1, rc;
 
 	if (n < 0) {
-		fprintf(stderr, "hvgate: unterminated quote or more than %d words\n", SHELL_MAX_WORDS - 2);
+		fprintf(stderr, "hvgate: unterminated quote or more than %d words\n",
+		        SHELL_MAX_WORDS - 2);
 		rc = CLI_EXIT_USAGE;
 	} else {
 		rc = run_words(sh, words, n, quit);
@@ -1040,7 +1058,7 @@ static History *edit_history_init(void)
 static int shell_interactive(struct shell *sh)
 {
 	HistEvent ev;
-	struct sigaction sa = { .sa_handler = on_sigint };
+	struct sigaction sa = {.sa_handler = on_sigint};
 	int rc = CLI_EXIT_OK, quit = 0;
 
 	/* SIGINT while a command runs interrupts its wait (the command fails
@@ -1091,7 +1109,8 @@ static int shell_interactive(struct shell *sh)
 		if (!line)
 			break;
 		line[strcspn(line, "\n")] = 0;
-		for (size_t end = strlen(line); end && (line[end - 1] == ' ' || line[end - 1] == '\t'); end--)
+		for (size_t end = strlen(line);
+		     end && (line[end - 1] == ' ' || line[end - 1] == '\t'); end--)
 			line[end - 1] = 0; /* a completion leaves a blank */
 		if (sh->hist && line[strspn(line, " \t")]) {
 			history(sh->hist, &ev, H_ENTER, line);
@@ -1118,10 +1137,11 @@ static int shell_interactive(struct shell *sh)
 
 int cli_shell(int argc, char **argv)
 {
-	struct shell sh = { .mode = CLI_MODE_OP };
+	struct shell sh = {.mode = CLI_MODE_OP};
 
 	if (cli_wants_help(argc, argv)) {
-		printf("usage: hvgate shell\n\nThe interactive appliance shell; 'help' inside lists its commands.\n%s",
+		printf("usage: hvgate shell\n\nThe interactive appliance shell; 'help' inside "
+		       "lists its commands.\n%s",
 		       shell_keys);
 		return CLI_EXIT_OK;
 	}

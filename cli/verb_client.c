@@ -91,7 +91,13 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 			fprintf(stderr, "hvgate: reply too large\n");
 			goto fail;
 		}
-		if (poll(&p, 1, CLIENT_TIMEOUT_MS) <= 0) {
+		int ready = poll(&p, 1, CLIENT_TIMEOUT_MS);
+		if (ready < 0 && errno == EINTR) {
+			/* Ctrl-C in the shell: the request is abandoned, the shell lives. */
+			fprintf(stderr, "hvgate: interrupted (hvgated may still carry out the request)\n");
+			goto fail;
+		}
+		if (ready <= 0) {
 			fprintf(stderr, "hvgate: no reply from hvgated within %d s\n", CLIENT_TIMEOUT_MS / 1000);
 			goto fail;
 		}

@@ -64,12 +64,15 @@ START_TEST(errors)
 	char *w[16], err[512];
 
 	ck_assert_int_eq(resolve("s", w, err), -1);
-	ck_assert_msg(strstr(err, "ambiguous") && strstr(err, "status") && strstr(err, "show"), "%s", err);
+	ck_assert_msg(strstr(err, "ambiguous") && strstr(err, "status") && strstr(err, "show"),
+	              "%s", err);
 	ck_assert_int_eq(resolve("frobnicate", w, err), -1);
 	ck_assert_msg(strstr(err, "unknown command 'frobnicate'"), "%s", err);
 	ck_assert_int_eq(resolve("show rulez", w, err), -1);
-	ck_assert_msg(strstr(err, "after 'show': expected rules|tenants|nat|conntrack|log|blocked|vpn|running, got 'rulez'"),
-		      "%s", err);
+	ck_assert_msg(
+	    strstr(err, "after 'show': expected "
+	                "rules|tenants|nat|conntrack|log|blocked|vpn|running, got 'rulez'"),
+	    "%s", err);
 	ck_assert_int_eq(resolve("rollback", w, err), -1);
 	ck_assert_msg(strstr(err, "after 'rollback': expected REVISION"), "%s", err);
 	ck_assert_int_eq(resolve("rollback three", w, err), -1);
@@ -85,8 +88,8 @@ START_TEST(errors)
 }
 END_TEST
 
-static int next_words(const struct cli_node *root, const char *text, const char *partial, const char **out,
-		      int *can_end)
+static int next_words(const struct cli_node *root, const char *text, const char *partial,
+                      const char **out, int *can_end)
 {
 	static char line[256];
 	const struct cli_node *nodes[64];
@@ -148,8 +151,8 @@ END_TEST
 
 START_TEST(common_prefix)
 {
-	const char *a[] = { "conntrack", "confirm", "configure" };
-	const char *b[] = { "rules" };
+	const char *a[] = {"conntrack", "confirm", "configure"};
+	const char *b[] = {"rules"};
 
 	ck_assert_uint_eq(cli_common_prefix(a, 3), 3);
 	ck_assert_uint_eq(cli_common_prefix(a + 1, 2), 5);
