@@ -62,6 +62,10 @@ static const struct cli_node show_vpn_opts[] = {
 static const struct cli_node revision_end[2];
 static const struct cli_node show_running_opts[] = {
     KW("revision", "the source of stored revision N", revision_end, 0), LIST_END};
+static const struct cli_node show_iface_opts[] = {
+    ARG("IFNAME", CLI_IFACE, "only this interface", NULL, CLI_END),
+    LIST_END,
+};
 static const struct cli_node show_what[] = {
     KW("rules", "rules with their counters and last hit", show_rules_opts, CLI_END | CLI_PREFER),
     KW("tenants", "tenants, their segments and traffic", NULL, CLI_END),
@@ -71,6 +75,7 @@ static const struct cli_node show_what[] = {
     KW("blocked", "the dynamic block list", NULL, CLI_END),
     KW("vpn", "VPN interfaces and peers, like wg show", show_vpn_opts, CLI_END),
     KW("running", "the source of the running revision", show_running_opts, CLI_END),
+    KW("interfaces", "the configured interfaces, their role and presence", show_iface_opts, CLI_END),
     LIST_END,
 };
 

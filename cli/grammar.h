@@ -14,6 +14,7 @@ enum cli_arg {
 	CLI_RULE,                  /* rule ids */
 	CLI_REVISION,              /* stored revision numbers */
 	CLI_VPN_IF,                /* interfaces of the running policy's vpn blocks */
+	CLI_IFACE,                 /* interfaces of the configuration (status) */
 	CLI_NAME_KINDS,            /* (count of the kinds above) */
 	CLI_PATH = CLI_NAME_KINDS, /* a file or directory: completed from the file system */
 	CLI_DURATION,              /* 90, 90s, 10m, 2h */

@@ -327,6 +327,22 @@ static void print_vpn(const struct json *reply, const char *ifname)
 	}
 }
 
+/* `show interfaces [IFNAME]`: the configured interfaces (status). */
+static void print_interfaces(const struct json *reply, const char *only)
+{
+	const struct json *ifs = json_get(reply, "interfaces");
+
+	printf("%-16s %-10s %s\n", "INTERFACE", "ROLE", "PRESENT");
+	for (size_t i = 0; ifs && i < ifs->n; i++) {
+		const struct json *it = &ifs->items[i], *present = json_get(it, "present");
+		const char *name = json_get_str(it, "name");
+		if (only && (!name || strcmp(name, only)))
+			continue;
+		printf("%-16s %-10s %s\n", name ? name : "?", json_get_str(it, "role") ? json_get_str(it, "role") : "-",
+		       present && present->type == JSON_BOOL ? (present->boolean ? "yes" : "no") : "-");
+	}
+}
+
 /* `show running [revision N]`: each file of the revision, as committed. */
 static void print_source(const struct json *reply)
 {
@@ -425,6 +441,11 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	if (!strcmp(verb, "compare") && argc == 3 && !strcmp(argv[1], "revision")) {
 		json_kv_str(b, "cmd", verb);
 		json_kv_int(b, "revision", atoll(argv[2]));
+	} else if (!strcmp(verb, "show") && argc >= 2 && !strcmp(argv[1], "interfaces")) {
+		/* show interfaces [IFNAME]: from status, filtered when printed */
+		if (argc > 3)
+			return -1;
+		json_kv_str(b, "cmd", "status");
 	} else if (!strcmp(verb, "show") && argc >= 2 && !strcmp(argv[1], "running")) {
 		/* show running [revision N]: the source of a revision */
 		json_kv_str(b, "cmd", "show");
@@ -545,6 +566,7 @@ static void usage(FILE *out, const char *verb)
 		"usage: hvgate %s [--json] [--socket PATH]\n"
 		"  status | history | compare [revision N] | confirm | reload\n"
 		"  show running [revision N]   (the source of a revision)\n"
+		"  show interfaces [IFNAME]    (the configured interfaces)\n"
 		"  show rules [tenant NAME] [rule ID] | tenants | blocked | vpn [IFNAME]\n"
 		"  show nat|conntrack [tenant NAME] [addr ADDR] | log [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
@@ -596,6 +618,8 @@ int cli_daemon_client(int argc, char **argv)
 		print_history(reply);
 	} else if (!strcmp(argv[0], "show") && argc >= 2 && !strcmp(argv[1], "running")) {
 		print_source(reply);
+	} else if (!strcmp(argv[0], "show") && argc >= 2 && !strcmp(argv[1], "interfaces")) {
+		print_interfaces(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
 	} else {

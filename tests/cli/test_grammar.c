@@ -71,7 +71,7 @@ START_TEST(errors)
 	ck_assert_int_eq(resolve("show rulez", w, err), -1);
 	ck_assert_msg(
 	    strstr(err, "after 'show': expected "
-	                "rules|tenants|nat|conntrack|log|blocked|vpn|running, got 'rulez'"),
+	                "rules|tenants|nat|conntrack|log|blocked|vpn|running|interfaces, got 'rulez'"),
 	    "%s", err);
 	ck_assert_int_eq(resolve("rollback", w, err), -1);
 	ck_assert_msg(strstr(err, "after 'rollback': expected REVISION"), "%s", err);
@@ -116,7 +116,7 @@ START_TEST(next)
 	k = next_words(cli_grammar_root, "", "s", o, &end);
 	ck_assert_int_eq(k, 2); /* status, show */
 	k = next_words(cli_grammar_root, "show", "", o, &end);
-	ck_assert_int_eq(k, 8);
+	ck_assert_int_eq(k, 9);
 	ck_assert_int_eq(end, 0);
 	k = next_words(cli_grammar_root, "show rules", "", o, &end);
 	ck_assert_int_eq(k, 2);

@@ -122,6 +122,13 @@ check_line complete-path 3 "^hvgate> load $LAB_TMP/w4s-unique-policy.hvp ?\$"
 keys C-u 'show ' Tab
 check complete-lists-show-words 3 'rules +tenants +nat +conntrack +log +blocked +vpn'
 
+# Interfaces of the configuration (status) complete too.
+fresh; keys 'show interfaces d' Tab
+check_line complete-interface 3 '^hvgate> show interfaces dmz0 ?$'
+keys Enter
+check show-interface 5 '^dmz0 +uplink +no$'
+screen | grep -q '^lan0 ' && fail show-interface-filter "lan0 shown" || pass show-interface-filter
+
 # ? lists the next words with one line of help, and keeps the line.
 fresh; keys 'show ' '?'
 check help-key-lists 3 '^  conntrack +tracked connections$'
@@ -142,7 +149,7 @@ check pipe-json 5 '^\{"ok":true'
 
 # Errors: one line, saying what was expected.
 fresh; keys 'show rulez' Enter
-check error-expected 3 "^hvgate: after 'show': expected rules\|tenants\|nat\|conntrack\|log\|blocked\|vpn\|running, got 'rulez'$"
+check error-expected 3 "^hvgate: after 'show': expected rules\|tenants\|nat\|conntrack\|log\|blocked\|vpn\|running\|interfaces, got 'rulez'$"
 fresh; keys 's' Enter
 check error-ambiguous 3 "^hvgate: 's' is ambiguous: status\|show$"
 fresh; keys 'rollback' Enter
