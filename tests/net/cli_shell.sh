@@ -206,6 +206,7 @@ check edit-compare 5 '0 added, 0 removed, 1 changed'
 check edit-compare-line 3 '^~ rule .*:8:'
 check edit-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080$'
 fresh; keys 'commit confirmed 5m comment from the shell' Enter
+check commit-says-what 10 '^Committing .*/hvgate-edit\.[^ ]*/policy\.hvp \(3 rules\): 0 added, 0 removed, 1 changed$'
 check_line commit-confirmed-countdown 10 '^hvgate\(confirm 0[45]:[0-5][0-9]\)# ?$'
 fresh; keys 'confirm' Enter
 check_line confirm-clears-countdown 10 '^hvgate# ?$'
