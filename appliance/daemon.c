@@ -30,6 +30,7 @@
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
+#include "policy/lower.h"
 #include "policy/tenant.h"
 
 #define DAEMON_VERSION "0.1"
@@ -69,6 +70,12 @@ struct daemon {
 	 * `status` says when it differs from what runs. */
 	bool source_compiles;
 	char source_hash[TXN_HASH_HEX];
+	/* The candidate's lock (`configure` in hvgate shell): held by a client
+	 * process, identified by its pid (SO_PEERCRED) over any number of
+	 * connections, until it unlocks or exits. 0: not held. */
+	pid_t lock_pid;
+	uid_t lock_uid;
+	time_t lock_since;
 };
 
 /* Does the configured source (as last read) differ from what runs? */
@@ -192,6 +199,16 @@ static void cmd_status(struct daemon *d, struct json_buf *r)
 	} else {
 		json_null(r);
 	}
+	json_key(r, "lock");
+	if (d->lock_pid && !(kill(d->lock_pid, 0) && errno == ESRCH)) {
+		json_obj_begin(r);
+		json_kv_uint(r, "uid", d->lock_uid);
+		json_kv_int(r, "pid", d->lock_pid);
+		json_kv_int(r, "since", (long long)d->lock_since);
+		json_obj_end(r);
+	} else {
+		json_null(r);
+	}
 	json_kv_bool(r, "source_differs", source_differs(d));
 	if (!nftio_genid(NULL, &genid))
 		json_kv_uint(r, "genid", genid);
@@ -260,6 +277,53 @@ static const char *action_name(enum policy_action a)
 	return a == POLICY_PASS ? "pass" : a == POLICY_BLOCK ? "block" : "reject";
 }
 
+/* What drops traffic besides the policy's rules, as the kernel counts it:
+ * the defaults (per `default` statement, or the built-in one), the dynamic
+ * block list, invalid conntrack state. NULL if `id` is none of them. */
+static const char *implicit_kind(const char *id)
+{
+	if (!strncmp(id, "default:", 8))
+		return "default";
+	if (!strcmp(id, POLICY_COMMENT_BLOCKED))
+		return "block-list";
+	if (!strcmp(id, POLICY_COMMENT_CT_INVALID))
+		return "ct-invalid";
+	return NULL;
+}
+
+/* `implicit`: one row per counted drop that no rule of the policy names. */
+static void show_implicit(struct daemon *d, struct json_buf *r)
+{
+	json_key(r, "implicit");
+	json_arr_begin(r);
+	for (size_t i = 0; i < d->n_hits; i++) {
+		const struct rule_hit *h = &d->hits[i];
+		const char *kind = implicit_kind(h->id), *colon;
+		char text[256] = "";
+		if (!kind)
+			continue;
+		colon = strrchr(h->id, ':');
+		if (!strcmp(kind, "default") && strcmp(h->id, POLICY_COMMENT_DEFAULT_BUILTIN) && colon && d->txn.running) {
+			char file[PATH_MAX];
+			snprintf(file, sizeof(file), "%.*s", (int)(colon - h->id - 8), h->id + 8);
+			txn_source_line(d->txn.running, file, (unsigned)strtoul(colon + 1, NULL, 10), text, sizeof(text));
+		}
+		json_obj_begin(r);
+		json_kv_str(r, "id", h->id);
+		json_kv_str(r, "kind", kind);
+		json_kv_str(r, "text", text);
+		json_kv_uint(r, "packets", h->packets);
+		json_kv_uint(r, "bytes", h->bytes);
+		json_key(r, "last_hit");
+		if (h->last_hit)
+			json_int(r, (long long)h->last_hit);
+		else
+			json_null(r);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+}
+
 static void show_rules(struct daemon *d, struct json_buf *r)
 {
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
@@ -272,10 +336,13 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		const struct policy_rule *pr = &p->rules[i];
 		const struct rule_hit *h = hit_find(d, pr->id);
 		char loc[PATH_MAX + 32];
+		char text[256];
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
+		txn_source_line(d->txn.running, pr->loc.file ? pr->loc.file : "", pr->loc.line, text, sizeof(text));
+		json_kv_str(r, "text", text);
 		json_kv_str(r, "action", action_name(pr->action));
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
 		json_kv_uint(r, "packets", h ? h->packets : 0);
@@ -288,6 +355,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_obj_end(r);
 	}
 	json_arr_end(r);
+	show_implicit(d, r);
 	json_obj_end(r);
 }
 
@@ -409,6 +477,59 @@ static void show_conntrack(struct daemon *d, const struct json *req, struct json
 	json_obj_end(r);
 }
 
+/* A stored revision compiled again ("revision" of req), or the running
+ * policy when req has none or names the running one. *owned is set when
+ * the caller must free the result. NULL with the reply written on error. */
+static const struct txn_policy *policy_of_revision(struct daemon *d, const struct json *req, struct json_buf *r,
+						   struct txn_policy **owned)
+{
+	char err[TXN_ERR_MAX];
+	long long rev = 0;
+
+	*owned = NULL;
+	if (json_get(req, "revision") && (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)) {
+		reply_err(r, "\"revision\" must be a positive integer");
+		return NULL;
+	}
+	if (!rev || (unsigned)rev == d->txn.running_rev) {
+		if (!d->txn.running)
+			reply_err(r, "no running revision");
+		return d->txn.running;
+	}
+	if (txn_compile_rev(&d->txn, (unsigned)rev, owned, err, sizeof(err))) {
+		reply_err(r, "%s", err);
+		return NULL;
+	}
+	return *owned;
+}
+
+/* `show source [revision N]`: the text of every file the revision read. */
+static void show_source(struct daemon *d, const struct json *req, struct json_buf *r)
+{
+	struct txn_policy *owned;
+	const struct txn_policy *p = policy_of_revision(d, req, r, &owned);
+	long long rev = d->txn.running_rev;
+
+	if (!p)
+		return;
+	json_get_int(req, "revision", &rev);
+	reply_ok_begin(r);
+	json_kv_uint(r, "revision", (unsigned long long)rev);
+	json_kv_str(r, "source", p->source);
+	json_key(r, "files");
+	json_arr_begin(r);
+	for (size_t i = 0; i < p->diags.n_files; i++) {
+		json_obj_begin(r);
+		json_kv_str(r, "path", p->diags.files[i].path);
+		json_kv_str(r, "text", p->diags.files[i].text ? p->diags.files[i].text : "");
+		json_obj_end(r);
+	}
+	json_arr_end(r);
+	json_obj_end(r);
+	if (owned)
+		txn_policy_free(owned);
+}
+
 static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *r)
 {
 	const char *what = json_get_str(req, "what");
@@ -435,8 +556,10 @@ static void cmd_show(struct daemon *d, const struct json *req, struct json_buf *
 		reply_ok_begin(r);
 		vpnmgr_show(d->vpn, r);
 		json_obj_end(r);
+	} else if (!strcmp(what, "source")) {
+		show_source(d, req, r);
 	} else
-		reply_err(r, "show what? rules, tenants, nat, conntrack, log or vpn");
+		reply_err(r, "show what? rules, tenants, nat, conntrack, log, vpn or source");
 }
 
 /* Compiles what a load/diff request names: "path", "git" (a ref of the
@@ -515,16 +638,26 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 	json_obj_end(r);
 }
 
-static void cmd_compare(struct daemon *d, struct json_buf *r)
+static void cmd_compare(struct daemon *d, const struct json *req, struct json_buf *r)
 {
+	struct txn_policy *owned;
+	const struct txn_policy *from;
+
 	if (!d->txn.candidate) {
 		reply_err(r, "no candidate: 'load' a policy first");
 		return;
 	}
+	/* "revision": N compares the candidate with stored revision N. */
+	owned = NULL;
+	from = d->txn.running;
+	if (json_get(req, "revision") && !(from = policy_of_revision(d, req, r, &owned)))
+		return;
 	reply_ok_begin(r);
 	json_kv_uint(r, "running", d->txn.running_rev);
-	txn_compare(d->txn.running, d->txn.candidate, r);
+	txn_compare(from, d->txn.candidate, r);
 	json_obj_end(r);
+	if (owned)
+		txn_policy_free(owned);
 }
 
 /* One side of a diff: a revision number, or "git:REF" of the configured
@@ -649,6 +782,14 @@ static void cmd_history(struct daemon *d, struct json_buf *r)
 		json_kv_str(r, "source", v[i].source);
 		json_kv_str(r, "source_rev", v[i].source_rev);
 		json_kv_str(r, "hash", v[i].hash);
+		json_kv_uint(r, "previous", v[i].previous);
+		json_kv_uint(r, "confirm_seconds", v[i].confirm_seconds);
+		/* A confirmed commit that is not pending any more was reverted
+		 * if what ran next was not it: the next revision was committed
+		 * on top of another, or (the newest) it does not run. */
+		bool pending = d->txn.pending && d->txn.pend.committed == v[i].id;
+		bool next_on_it = i + 1 < n ? v[i + 1].previous == v[i].id : d->txn.running_rev == v[i].id;
+		json_kv_bool(r, "reverted", v[i].confirm_seconds && !pending && !next_on_it);
 		json_obj_end(r);
 	}
 	json_arr_end(r);
@@ -929,6 +1070,17 @@ static void write_metrics(void *ctx, FILE *out)
 		fputs("hvgate_rule_bytes_total{rule=", out);
 		metrics_label(out, p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	}
+	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
+	      "block list, invalid state.\n"
+	      "# TYPE hvgate_implicit_packets_total counter\n", out);
+	for (size_t i = 0; i < d->n_hits; i++) {
+		if (!implicit_kind(d->hits[i].id))
+			continue;
+		fputs("hvgate_implicit_packets_total{rule=", out);
+		metrics_label(out, d->hits[i].id);
+		fprintf(out, ",kind=\"%s\"} %llu\n", implicit_kind(d->hits[i].id),
+			(unsigned long long)d->hits[i].packets);
 	}
 	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
 	      "# TYPE hvgate_tenant_packets_total counter\n", out);
@@ -1213,8 +1365,42 @@ static void cmd_reload(struct daemon *d, struct json_buf *r)
 	json_obj_end(r);
 }
 
+/* Is the candidate locked by a live process other than the peer? A lock
+ * whose holder has exited is dropped here. */
+static bool locked_by_other(struct daemon *d, const struct ctl_peer *peer)
+{
+	if (d->lock_pid && kill(d->lock_pid, 0) && errno == ESRCH)
+		d->lock_pid = 0;
+	return d->lock_pid && d->lock_pid != peer->pid;
+}
+
+static void reply_lock_err(struct daemon *d, struct json_buf *r)
+{
+	char when[32];
+	struct tm tm;
+
+	localtime_r(&d->lock_since, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
+		  (unsigned)d->lock_uid, (int)d->lock_pid, when);
+}
+
+static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, bool lock, struct json_buf *r)
+{
+	if (locked_by_other(d, peer)) {
+		reply_lock_err(d, r);
+		return;
+	}
+	d->lock_pid = lock ? peer->pid : 0;
+	d->lock_uid = peer->uid;
+	d->lock_since = time(NULL);
+	reply_ok_begin(r);
+	json_kv_bool(r, "locked", lock);
+	json_obj_end(r);
+}
+
 enum cmd_id { C_STATUS, C_SHOW, C_BLOCKED, C_HISTORY, C_COMPARE, C_DIFF, C_LOAD, C_COMMIT, C_CONFIRM,
-	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK };
+	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK, C_LOCK, C_UNLOCK };
 
 static const struct {
 	const char *name;
@@ -1225,7 +1411,7 @@ static const struct {
 	{ "history", C_HISTORY, true },	 { "compare", C_COMPARE, true },   { "diff", C_DIFF, true },
 	{ "load", C_LOAD, false },	 { "commit", C_COMMIT, false },	   { "confirm", C_CONFIRM, false },
 	{ "rollback", C_ROLLBACK, false }, { "reload", C_RELOAD, false }, { "block", C_BLOCK, false },
-	{ "unblock", C_UNBLOCK, false },
+	{ "unblock", C_UNBLOCK, false }, { "lock", C_LOCK, false },	   { "unlock", C_UNLOCK, false },
 };
 
 static void handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
@@ -1246,12 +1432,17 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 			  commands[i].read_only ? "the control group" : "root or the admin group");
 		return;
 	}
+	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
+	    locked_by_other(d, peer)) {
+		reply_lock_err(d, r);
+		return;
+	}
 	switch (commands[i].id) {
 	case C_STATUS: cmd_status(d, r); break;
 	case C_SHOW: cmd_show(d, req, r); break;
 	case C_BLOCKED: cmd_show_blocked(d, r); break;
 	case C_HISTORY: cmd_history(d, r); break;
-	case C_COMPARE: cmd_compare(d, r); break;
+	case C_COMPARE: cmd_compare(d, req, r); break;
 	case C_DIFF: cmd_diff(d, req, r); break;
 	case C_LOAD: cmd_load(d, peer, req, r); break;
 	case C_COMMIT: cmd_commit(d, peer, req, r); break;
@@ -1260,6 +1451,8 @@ static void handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_RELOAD: cmd_reload(d, r); break;
 	case C_BLOCK: cmd_block(d, req, r, true); break;
 	case C_UNBLOCK: cmd_block(d, req, r, false); break;
+	case C_LOCK: cmd_lock(d, peer, true, r); break;
+	case C_UNLOCK: cmd_lock(d, peer, false, r); break;
 	}
 }
 

@@ -177,13 +177,44 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 
 /* Compare. */
 
+/* A compared rule's text is its first line, up to this many bytes. */
+#define ITEM_TEXT_MAX 240
+
 struct item {
 	const char *id, *kind;
 	char file[PATH_MAX];
 	unsigned line;
 	char hash[16];
+	char text[ITEM_TEXT_MAX];
+	const char *where; /* FILE:LINE:HASH */
+	bool labelled;	   /* id is the rule's label */
+	size_t changed_from; /* labelled: 1 + the index of the same label in `from` whose text differs */
 	bool used;
 };
+
+/* Line `line` of `file` as the compiler read it (the policy keeps the text
+ * of every file), blanks trimmed; "" if it is not there. */
+void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size)
+{
+	out[0] = 0;
+	for (size_t i = 0; i < p->diags.n_files; i++) {
+		const struct policy_source_file *f = &p->diags.files[i];
+		const char *s = f->text, *end;
+		if (strcmp(f->path, file) || !s)
+			continue;
+		for (unsigned l = 1; l < line && s; l++)
+			s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL;
+		if (!s)
+			return;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		end = s + strcspn(s, "\n");
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			end--;
+		snprintf(out, size, "%.*s", (int)(end - s), s);
+		return;
+	}
+}
 
 /* The file of a rule relative to the policy root, so that one policy read
  * from two places (a candidate file beside the running one, a git tree and a
@@ -203,24 +234,32 @@ static const char *relative_file(const char *file, const char *root)
 	return file;
 }
 
-static void parse_id(struct item *it, const char *id, const char *kind, const char *root)
+/* id: what names the item (a label, or FILE:LINE:HASH); where: always
+ * FILE:LINE:HASH. */
+static void parse_id(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
+		     const struct txn_policy *p)
 {
-	const char *h = strrchr(id, ':'), *l;
+	const char *root = p->root;
+	const char *h = strrchr(where, ':'), *l;
 
 	it->id = id;
+	it->where = where;
+	it->labelled = labelled;
+	it->changed_from = 0;
 	it->kind = kind;
 	it->used = false;
 	it->file[0] = it->hash[0] = 0;
 	it->line = 0;
 	if (!h)
 		return;
-	for (l = h - 1; l > id && *l != ':'; l--)
+	for (l = h - 1; l > where && *l != ':'; l--)
 		;
-	if (l <= id)
+	if (l <= where)
 		return;
-	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - id), id);
-	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
+	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - where), where);
 	it->line = (unsigned)strtoul(l + 1, NULL, 10);
+	txn_source_line(p, it->file, it->line, it->text, sizeof(it->text));
+	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
 	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
 }
 
@@ -233,9 +272,10 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	if (!v)
 		return NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++)
-		parse_id(&v[k++], p->policy->rules[i].id, "rule", p->root);
+		parse_id(&v[k++], p->policy->rules[i].id, p->policy->rules[i].where, p->policy->rules[i].labelled,
+			 "rule", p);
 	for (size_t i = 0; p && i < p->policy->n_nats; i++)
-		parse_id(&v[k++], p->policy->nats[i].id, "nat", p->root);
+		parse_id(&v[k++], p->policy->nats[i].id, p->policy->nats[i].id, false, "nat", p);
 	*n = k;
 	return v;
 }
@@ -243,14 +283,15 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 static void item_json(struct json_buf *b, const struct item *it)
 {
 	char loc[PATH_MAX + 16];
-	const char *colon = strrchr(it->id, ':');
+	const char *colon = strrchr(it->where, ':');
 
 	json_obj_begin(b);
 	json_kv_str(b, "id", it->id);
 	json_kv_str(b, "kind", it->kind);
-	/* The location as the id has it (FILE:LINE). */
-	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->id) : (int)strlen(it->id), it->id);
+	/* The location as FILE:LINE:HASH has it (FILE:LINE). */
+	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->where) : (int)strlen(it->where), it->where);
 	json_kv_str(b, "location", loc);
+	json_kv_str(b, "text", it->text);
 	json_obj_end(b);
 }
 
@@ -265,6 +306,19 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 		free(t);
 		return;
 	}
+	/* The same label is the same rule, wherever it went: unchanged with
+	 * the same text, else changed. */
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used && !t[i].changed_from; j++)
+			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
+				if (!strcmp(f[j].hash, t[i].hash)) {
+					f[j].used = t[i].used = true;
+					unchanged++;
+				} else {
+					t[i].changed_from = j + 1;
+					f[j].used = true;
+				}
+			}
 	/* Same text (hash) in the same file: unchanged, even if it moved. */
 	for (size_t i = 0; i < nt; i++)
 		for (size_t j = 0; j < nf && !t[i].used; j++)
@@ -275,10 +329,21 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			}
 	json_key(out, "changed");
 	json_arr_begin(out);
-	/* Different text at the same place: changed. */
 	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && !t[i].used; j++)
-			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
+		if (t[i].changed_from) {
+			t[i].used = true;
+			json_obj_begin(out);
+			json_key(out, "from");
+			item_json(out, &f[t[i].changed_from - 1]);
+			json_key(out, "to");
+			item_json(out, &t[i]);
+			json_obj_end(out);
+		}
+	/* Different text at the same place: changed (labelled rules: only by
+	 * their label). */
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < nf && !t[i].used && !t[i].labelled; j++)
+			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
 			    !strcmp(f[j].file, t[i].file)) {
 				f[j].used = t[i].used = true;
 				json_obj_begin(out);

@@ -93,6 +93,9 @@ void txn_policy_free(struct txn_policy *p);
 /* Writes {"added":[..],"removed":[..],"changed":[..],"unchanged":N}: rules
  * and NAT rules matched by their text hash first, then by file and line. */
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out);
+/* Line `line` of `file` as the compiler read it for p, blanks trimmed, into
+ * out (always terminated; "" if the file or line is not there). */
+void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size);
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
 

@@ -91,7 +91,13 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 			fprintf(stderr, "hvgate: reply too large\n");
 			goto fail;
 		}
-		if (poll(&p, 1, CLIENT_TIMEOUT_MS) <= 0) {
+		int ready = poll(&p, 1, CLIENT_TIMEOUT_MS);
+		if (ready < 0 && errno == EINTR) {
+			/* Ctrl-C in the shell: the request is abandoned, the shell lives. */
+			fprintf(stderr, "hvgate: interrupted (hvgated may still carry out the request)\n");
+			goto fail;
+		}
+		if (ready <= 0) {
 			fprintf(stderr, "hvgate: no reply from hvgated within %d s\n", CLIENT_TIMEOUT_MS / 1000);
 			goto fail;
 		}
@@ -208,27 +214,80 @@ static void print_time(long long t)
 	fputs(buf, stdout);
 }
 
-static void print_rules(const struct json *reply)
+/* `show rules [tenant NAME] [rule ID]`: the daemon sends every rule, the
+ * filters apply here. */
+static int rule_wanted(const struct json *r, int argc, char **argv)
 {
-	const struct json *rules = json_get(reply, "rules");
+	for (int i = 2; i + 1 < argc; i += 2) {
+		const char *v = json_get_str(r, argv[i][0] == 't' ? "tenant" : "id");
+		if (!v || strcmp(v, argv[i + 1]))
+			return 0;
+	}
+	return 1;
+}
 
-	printf("%-40s %-7s %12s %14s  %s\n", "RULE", "ACTION", "PACKETS", "BYTES", "LAST HIT");
+static void print_hit_cells(const struct json *r)
+{
+	long long p = 0, b = 0, t = 0;
+
+	json_get_int(r, "packets", &p);
+	json_get_int(r, "bytes", &b);
+	printf(" %12lld %14lld  ", p, b);
+	if (!json_get_int(r, "last_hit", &t))
+		print_time(t);
+	else
+		fputs("never", stdout);
+	putchar('\n');
+}
+
+/* One line per rule, sized to the longest id and tenant, the rule's text
+ * under it; then the drops no rule names (defaults, block list, invalid
+ * state), with their kind in the tenant column. */
+static void print_rules(const struct json *reply, int argc, char **argv)
+{
+	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
+	int idw = 4, tw = 6;
+
+	for (size_t i = 0; rules && i < rules->n; i++) {
+		const char *id = json_get_str(&rules->items[i], "id"), *t = json_get_str(&rules->items[i], "tenant");
+		if (id && (int)strlen(id) > idw)
+			idw = (int)strlen(id);
+		if (t && (int)strlen(t) > tw)
+			tw = (int)strlen(t);
+	}
+	for (size_t i = 0; implicit && i < implicit->n; i++) {
+		const char *id = json_get_str(&implicit->items[i], "id");
+		if (id && (int)strlen(id) > idw)
+			idw = (int)strlen(id);
+	}
+	if (tw < 10)
+		tw = 10; /* "block-list", "ct-invalid" */
+	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
-		long long p = 0, b = 0, t = 0;
-		json_get_int(r, "packets", &p);
-		json_get_int(r, "bytes", &b);
-		printf("%-40s %-7s %12lld %14lld  ", json_get_str(r, "id"), json_get_str(r, "action"), p, b);
-		if (!json_get_int(r, "last_hit", &t))
-			print_time(t);
-		else
-			fputs("never", stdout);
-		putchar('\n');
+		const char *text = json_get_str(r, "text"), *tenant = json_get_str(r, "tenant");
+		if (!rule_wanted(r, argc, argv))
+			continue;
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-",
+		       json_get_str(r, "action"));
+		print_hit_cells(r);
+		if (text && *text)
+			printf("    %s\n", text);
+	}
+	if (argc > 2)
+		return; /* filtered to a tenant or a rule: no implicit rows */
+	for (size_t i = 0; implicit && i < implicit->n; i++) {
+		const struct json *r = &implicit->items[i];
+		const char *text = json_get_str(r, "text");
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, json_get_str(r, "kind"), "drop");
+		print_hit_cells(r);
+		if (text && *text)
+			printf("    %s\n", text);
 	}
 }
 
 /* Like `wg show`: one block per VPN, one per peer. */
-static void print_vpn(const struct json *reply)
+static void print_vpn(const struct json *reply, const char *ifname)
 {
 	const struct json *vpns = json_get(reply, "vpns");
 
@@ -237,6 +296,8 @@ static void print_vpn(const struct json *reply)
 	for (size_t i = 0; vpns && i < vpns->n; i++) {
 		const struct json *v = &vpns->items[i], *peers = json_get(v, "peers");
 		long long port = 0;
+		if (ifname && strcmp(ifname, json_get_str(v, "ifname")))
+			continue;
 		json_get_int(v, "listen_port", &port);
 		printf("vpn %s: %s", json_get_str(v, "ifname"), json_get_str(v, "error") ? "DOWN" : "up");
 		if (json_get_str(v, "error"))
@@ -266,6 +327,38 @@ static void print_vpn(const struct json *reply)
 	}
 }
 
+/* `show interfaces [IFNAME]`: the configured interfaces (status). */
+static void print_interfaces(const struct json *reply, const char *only)
+{
+	const struct json *ifs = json_get(reply, "interfaces");
+
+	printf("%-16s %-10s %s\n", "INTERFACE", "ROLE", "PRESENT");
+	for (size_t i = 0; ifs && i < ifs->n; i++) {
+		const struct json *it = &ifs->items[i], *present = json_get(it, "present");
+		const char *name = json_get_str(it, "name");
+		if (only && (!name || strcmp(name, only)))
+			continue;
+		printf("%-16s %-10s %s\n", name ? name : "?", json_get_str(it, "role") ? json_get_str(it, "role") : "-",
+		       present && present->type == JSON_BOOL ? (present->boolean ? "yes" : "no") : "-");
+	}
+}
+
+/* `show running [revision N]`: each file of the revision, as committed. */
+static void print_source(const struct json *reply)
+{
+	const struct json *files = json_get(reply, "files");
+	long long rev = 0;
+
+	json_get_int(reply, "revision", &rev);
+	for (size_t i = 0; files && i < files->n; i++) {
+		const char *text = json_get_str(&files->items[i], "text");
+		printf("# revision %lld: %s\n", rev, json_get_str(&files->items[i], "path"));
+		fputs(text ? text : "", stdout);
+		if (text && *text && text[strlen(text) - 1] != '\n')
+			putchar('\n');
+	}
+}
+
 static void print_history(const struct json *reply)
 {
 	const struct json *revs = json_get(reply, "revisions");
@@ -282,9 +375,33 @@ static void print_history(const struct json *reply)
 		json_get_int(r, "uid", &uid);
 		printf("%-4lld%s ", id, id == running ? "*" : " ");
 		print_time(t);
-		printf(" %6lld  %-16s %s%s%.12s  %s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
-		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"));
+		const struct json *reverted = json_get(r, "reverted");
+		printf(" %6lld  %-16s %s%s%.12s  %s%s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
+		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"),
+		       reverted && reverted->type == JSON_BOOL && reverted->boolean ? "  [reverted: not confirmed]" : "");
 	}
+}
+
+/* An item's id, and where it is when the id does not say (a label). */
+static void print_id(const struct json *it)
+{
+	const char *id = json_get_str(it, "id"), *loc = json_get_str(it, "location");
+
+	fputs(id ? id : "?", stdout);
+	if (id && loc && strncmp(id, loc, strlen(loc)))
+		printf(" (%s)", loc);
+}
+
+/* One compared item: its id, then its text (the rule as written). */
+static void print_item(char mark, const struct json *it)
+{
+	const char *text = json_get_str(it, "text");
+
+	printf("%c %s ", mark, json_get_str(it, "kind"));
+	print_id(it);
+	if (text && *text)
+		printf("\n    %s", text);
+	putchar('\n');
 }
 
 void cli_client_print_compare(const struct json *reply)
@@ -294,13 +411,22 @@ void cli_client_print_compare(const struct json *reply)
 	long long same = 0;
 
 	for (size_t i = 0; a && i < a->n; i++)
-		printf("+ %s %s\n", json_get_str(&a->items[i], "kind"), json_get_str(&a->items[i], "id"));
+		print_item('+', &a->items[i]);
 	for (size_t i = 0; r && i < r->n; i++)
-		printf("- %s %s\n", json_get_str(&r->items[i], "kind"), json_get_str(&r->items[i], "id"));
-	for (size_t i = 0; c && i < c->n; i++)
-		printf("~ %s %s -> %s\n", json_get_str(json_get(&c->items[i], "to"), "kind"),
-		       json_get_str(json_get(&c->items[i], "from"), "id"),
-		       json_get_str(json_get(&c->items[i], "to"), "id"));
+		print_item('-', &r->items[i]);
+	for (size_t i = 0; c && i < c->n; i++) {
+		const struct json *from = json_get(&c->items[i], "from"), *to = json_get(&c->items[i], "to");
+		const char *ft = json_get_str(from, "text"), *tt = json_get_str(to, "text");
+		printf("~ %s ", json_get_str(to, "kind"));
+		print_id(from);
+		fputs(" -> ", stdout);
+		print_id(to);
+		putchar('\n');
+		if (ft && *ft)
+			printf("    - %s\n", ft);
+		if (tt && *tt)
+			printf("    + %s\n", tt);
+	}
 	json_get_int(reply, "unchanged", &same);
 	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
 	       same);
@@ -312,7 +438,23 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	const char *verb = argv[0];
 
 	json_obj_begin(b);
-	if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
+	if (!strcmp(verb, "compare") && argc == 3 && !strcmp(argv[1], "revision")) {
+		json_kv_str(b, "cmd", verb);
+		json_kv_int(b, "revision", atoll(argv[2]));
+	} else if (!strcmp(verb, "show") && argc >= 2 && !strcmp(argv[1], "interfaces")) {
+		/* show interfaces [IFNAME]: from status, filtered when printed */
+		if (argc > 3)
+			return -1;
+		json_kv_str(b, "cmd", "status");
+	} else if (!strcmp(verb, "show") && argc >= 2 && !strcmp(argv[1], "running")) {
+		/* show running [revision N]: the source of a revision */
+		json_kv_str(b, "cmd", "show");
+		json_kv_str(b, "what", "source");
+		if (argc == 4 && !strcmp(argv[2], "revision"))
+			json_kv_int(b, "revision", atoll(argv[3]));
+		else if (argc != 2)
+			return -1;
+	} else if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
 	    !strcmp(verb, "history") || !strcmp(verb, "reload")) {
 		if (argc != 1)
 			return -1;
@@ -321,7 +463,11 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		const char *what = argc > 1 ? argv[1] : "rules";
 		json_kv_str(b, "cmd", strcmp(what, "blocked") ? "show" : "blocked");
 		json_kv_str(b, "what", what);
+		if (!strcmp(what, "vpn") && argc <= 3)
+			goto done; /* show vpn [IFNAME]: filtered when printed */
 		for (int i = 2; i + 1 < argc; i += 2) {
+			if (!strcmp(what, "rules") && (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "rule")))
+				continue; /* filters of the printed table */
 			if (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "addr"))
 				json_kv_str(b, argv[i], argv[i + 1]);
 			else if (!strcmp(argv[i], "lines"))
@@ -413,6 +559,7 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 	} else {
 		return -1;
 	}
+done:
 	json_obj_end(b);
 	return 0;
 }
@@ -421,8 +568,11 @@ static void usage(FILE *out, const char *verb)
 {
 	fprintf(out,
 		"usage: hvgate %s [--json] [--socket PATH]\n"
-		"  status | history | compare | confirm | reload\n"
-		"  show rules|tenants|nat|conntrack|log|blocked|vpn [tenant NAME] [addr ADDR] [lines N]\n"
+		"  status | history | compare [revision N] | confirm | reload\n"
+		"  show running [revision N]   (the source of a revision)\n"
+		"  show interfaces [IFNAME]    (the configured interfaces)\n"
+		"  show rules [tenant NAME] [rule ID] | tenants | blocked | vpn [IFNAME]\n"
+		"  show nat|conntrack [tenant NAME] [addr ADDR] | log [lines N]\n"
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
@@ -465,11 +615,15 @@ int cli_daemon_client(int argc, char **argv)
 	} else if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
 		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
 	} else if (!strcmp(argv[0], "show") && (argc == 1 || !strcmp(argv[1], "rules"))) {
-		print_rules(reply);
-	} else if (!strcmp(argv[0], "show") && argc == 2 && !strcmp(argv[1], "vpn")) {
-		print_vpn(reply);
+		print_rules(reply, argc, argv);
+	} else if (!strcmp(argv[0], "show") && argc <= 3 && !strcmp(argv[1], "vpn")) {
+		print_vpn(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "history")) {
 		print_history(reply);
+	} else if (!strcmp(argv[0], "show") && argc >= 2 && !strcmp(argv[1], "running")) {
+		print_source(reply);
+	} else if (!strcmp(argv[0], "show") && argc >= 2 && !strcmp(argv[1], "interfaces")) {
+		print_interfaces(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
 	} else {

@@ -87,6 +87,7 @@ void policy_ast_free(struct policy_ast *a)
 		policy_ast_ep_free(&r->to);
 		policy_ast_svc_free(&r->svc);
 		free(r->log_prefix);
+		free(r->label);
 		free_inspect(r->inspect, r->n_inspect);
 	}
 	free(a->rules);

@@ -95,6 +95,8 @@ struct policy_ast_rule {
 	struct policy_ast_svc svc;
 	bool log;
 	char *log_prefix;
+	char *label; /* `label "web-in"`; NULL: none */
+	struct policy_loc label_loc;
 	bool has_limit;
 	uint32_t limit_rate;
 	enum policy_rate_unit limit_unit;

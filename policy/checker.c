@@ -716,6 +716,28 @@ static int check_limit(struct checker *c, const struct policy_rule *m)
 			    (unsigned long long)(UINT64_MAX / ns_per_packet));
 }
 
+/* A label names the rule wherever its id went (counters, metrics, logs,
+ * the kernel's comment): one word of letters, digits, '-', '_', '.', at
+ * most POLICY_LABEL_MAX bytes, used by one rule of the policy only. */
+#define POLICY_LABEL_MAX 48
+
+static int check_label(struct checker *c, const struct policy_ast_rule *r)
+{
+	const char *l = r->label;
+
+	if (!l)
+		return 0;
+	if (!*l || strlen(l) > POLICY_LABEL_MAX ||
+	    strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(l))
+		return policy_error(c->d, &r->label_loc,
+				    "label \"%s\": 1 to %d letters, digits, '-', '_' or '.'", l, POLICY_LABEL_MAX);
+	for (const struct policy_ast_rule *o = c->ast->rules; o < r; o++)
+		if (o->label && !strcmp(o->label, l))
+			return policy_error(c->d, &r->label_loc, "label \"%s\" is already used by the rule at %s:%u",
+					    l, o->loc.file ? o->loc.file : "-", o->loc.line);
+	return 0;
+}
+
 static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 {
 	struct policy_rule *m = PUSH(c->p->rules, c->p->n_rules);
@@ -730,7 +752,11 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	m->limit_unit = r->limit_unit;
 	m->limit_burst = r->limit_burst;
 	m->stateless = r->stateless;
-	format_id(m->id, sizeof(m->id), &r->loc, r->text_hash);
+	format_id(m->where, sizeof(m->where), &r->loc, r->text_hash);
+	if (check_label(c, r))
+		return -1;
+	m->labelled = r->label != NULL;
+	snprintf(m->id, sizeof(m->id), "%s", r->label ? r->label : m->where);
 	m->log_prefix = dup_or_null(r->log_prefix);
 	if ((r->log_prefix && !m->log_prefix) || copy_inspect(c, m, r))
 		return nomem(c);

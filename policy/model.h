@@ -128,10 +128,15 @@ struct policy_rule {
 	struct policy_inspect_match *inspect;
 	size_t n_inspect;
 	size_t tenant; /* the tenant whose scope holds the rule, or POLICY_NONE */
-	/* "FILE:LINE:HASH", HASH = 6 hex digits of FNV-1a over the rule's text
+	/* The rule's label (`label "web-in"`) when it has one, else
+	 * "FILE:LINE:HASH", HASH = 6 hex digits of FNV-1a over the rule's text
 	 * with whitespace collapsed. Stable while the rule's text and line do
-	 * not change; travels to the kernel as the rule's comment. */
+	 * not change (a label: while the label stays); travels to the kernel as
+	 * the rule's comment and names the rule in counters, metrics and logs. */
 	char id[96];
+	/* "FILE:LINE:HASH" always: where the rule is, for compare. */
+	char where[96];
+	bool labelled;
 	struct policy_loc loc;
 };
 

@@ -212,7 +212,7 @@ static const struct {
 };
 
 static const char *const rule_options[] = {
-	"from", "to", "service", "log", "counter", "limit", "no", "inspect",
+	"from", "to", "service", "log", "counter", "limit", "no", "inspect", "label",
 };
 
 static bool is_statement_keyword(const struct policy_token *t)
@@ -905,6 +905,20 @@ static int parse_rule_clause(struct parser *p, struct policy_ast_rule *r)
 	}
 	if (policy_token_is(t, "log"))
 		return parse_log(p, &r->log, &r->log_prefix);
+	if (policy_token_is(t, "label")) {
+		if (r->label)
+			duplicate_option(p, t);
+		next(p);
+		if (cur(p)->kind != POLICY_TOK_STRING)
+			return syntax_error(p, "a label in quotes (label \"web-in\")");
+		free(r->label);
+		r->label = policy_token_string(cur(p));
+		if (!r->label)
+			return oom(p);
+		r->label_loc = cur(p)->loc;
+		next(p);
+		return 0;
+	}
 	if (policy_token_is(t, "counter")) {
 		next(p); /* every rule counts; accepted for readability */
 		return 0;

@@ -99,6 +99,49 @@ START_TEST(compile_and_compare)
 }
 END_TEST
 
+/* A labelled rule is named by its label (the kernel's comment, counters,
+ * metrics, logs) and compared by it: moved and edited it is "changed", not
+ * removed and added; an unlabelled rule keeps FILE:LINE:HASH. */
+START_TEST(labels)
+{
+	struct txn_policy *a, *b;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	const struct json *ch;
+	long long same;
+
+	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 80 label \"web-in\"\n"
+				  "block from lan to dmz service tcp port 22\n");
+	write_file("b.hvp", ZONES "block from lan to dmz service tcp port 22\n\n\n"
+				  "pass from lan to dmz service tcp port 8080 label \"web-in\"\n");
+	snprintf(path, sizeof(path), "%s/a.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/b.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	ck_assert_str_eq(a->policy->rules[0].id, "web-in");
+	ck_assert(a->policy->rules[0].labelled);
+	ck_assert_ptr_nonnull(strstr(a->policy->rules[0].where, "a.hvp:3:"));
+	ck_assert_ptr_nonnull(strstr(a->policy->rules[1].id, "a.hvp:4:"));
+	ck_assert(!a->policy->rules[1].labelled);
+
+	j = compare(a, b);
+	ch = json_get(j, "changed");
+	ck_assert_int_eq(ch->n, 1);
+	ck_assert_int_eq(json_get(j, "added")->n, 0);
+	ck_assert_int_eq(json_get(j, "removed")->n, 0);
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "id"), "web-in");
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "from"), "location"), "a.hvp:3"));
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "to"), "location"), "b.hvp:6"));
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"),
+			 "pass from lan to dmz service tcp port 8080 label \"web-in\"");
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 1);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+}
+END_TEST
+
 START_TEST(bad_policy_message)
 {
 	struct txn_policy *p;
@@ -176,6 +219,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, compile_and_compare);
+	tcase_add_test(tc, labels);
 	tcase_add_test(tc, bad_policy_message);
 	tcase_add_test(tc, git_source);
 	tcase_add_test(tc, log_bucket);

@@ -23,6 +23,12 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	{ "pass label \"web-in\"\nblock label \"web-in\"",
+	  2, 13, "label \"web-in\" is already used by the rule at t.hvp:1" },
+	{ "pass label \"web in\"",
+	  1, 12, "label \"web in\": 1 to 48 letters, digits, '-', '_' or '.'" },
+	{ "pass label web",
+	  1, 12, "expected a label in quotes (label \"web-in\"), found 'web'" },
 	{ "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }",
 	  2, 6, "zone 'lan' is already defined" },
 	{ "zone lan { interface \"eth1\" }\npass from lan to nowhere",
