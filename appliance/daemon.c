@@ -763,7 +763,7 @@ static void cmd_history(struct daemon *d, struct json_buf *r)
 {
 	struct history_rev *v;
 	size_t n;
-	int rc = history_list(d->conf.state_dir, &v, &n);
+	int rc = history_store_list(d->conf.state_dir, &v, &n);
 
 	if (rc) {
 		reply_err(r, "cannot read the history: %s", strerror(-rc));

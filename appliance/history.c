@@ -35,7 +35,7 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-int history_init(const char *state_dir)
+int history_store_init(const char *state_dir)
 {
 	char p[PATH_MAX];
 
@@ -410,7 +410,7 @@ void history_remove(const char *state_dir, unsigned id)
 	fsync_dir(p);
 }
 
-int history_list(const char *state_dir, struct history_rev **v, size_t *n)
+int history_store_list(const char *state_dir, struct history_rev **v, size_t *n)
 {
 	unsigned *ids;
 	size_t k;
@@ -432,7 +432,7 @@ int history_list(const char *state_dir, struct history_rev **v, size_t *n)
 	return 0;
 }
 
-int history_get(const char *state_dir, unsigned id, struct history_rev *out)
+int history_store_get(const char *state_dir, unsigned id, struct history_rev *out)
 {
 	return meta_read(state_dir, id, out);
 }

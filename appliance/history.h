@@ -44,7 +44,7 @@ struct history_rev {
 	unsigned confirm_seconds; /* committed with `confirmed`; 0: plain */
 };
 
-int history_init(const char *state_dir);
+int history_store_init(const char *state_dir);
 
 /* Hands out the next revision id: the counter is on the disk before the id
  * is used, so an id is never handed out twice, even across a kill -9. */
@@ -54,8 +54,8 @@ int history_reserve_id(const char *state_dir, unsigned *id);
 int history_save(const char *state_dir, const struct history_rev *meta,
 		 const struct policy_diags *files);
 /* The revisions present, oldest first (caller frees *v). */
-int history_list(const char *state_dir, struct history_rev **v, size_t *n);
-int history_get(const char *state_dir, unsigned id, struct history_rev *out);
+int history_store_list(const char *state_dir, struct history_rev **v, size_t *n);
+int history_store_get(const char *state_dir, unsigned id, struct history_rev *out);
 /* The highest id ever stored (0 if none); ids never repeat. */
 unsigned history_last_id(const char *state_dir);
 /* Removes a stored revision (a commit that the kernel then refused). */

@@ -157,7 +157,7 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 {
 	struct history_bundle *b;
 	struct history_rev meta;
-	int rc = history_get(t->state_dir, rev, &meta);
+	int rc = history_store_get(t->state_dir, rev, &meta);
 
 	if (rc) {
 		snprintf(err, errsz, "revision %u: %s/revisions/%u/meta.json: %s", rev, t->state_dir, rev,
@@ -778,7 +778,7 @@ static int rev_for(const struct txn *t, const struct txn_policy *p, unsigned *re
 		*rev = t->running_rev;
 		return 0;
 	}
-	if (last && !history_get(t->state_dir, last, &m) && !strcmp(m.hash, p->hash)) {
+	if (last && !history_store_get(t->state_dir, last, &m) && !strcmp(m.hash, p->hash)) {
 		*rev = last;
 		return 0;
 	}
@@ -887,7 +887,7 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 	t->lower.nat_lower = nat_lower;
 	t->lower.nflog_group = nflog_group;
 	t->lower.queue_num = -1;
-	return history_init(state_dir);
+	return history_store_init(state_dir);
 }
 
 void txn_free(struct txn *t)
@@ -993,7 +993,7 @@ static int pending_from_running(struct txn *t)
 	struct history_rev m;
 	unsigned rev;
 
-	if (history_running_load(t->state_dir, &rev) || !rev || history_get(t->state_dir, rev, &m) ||
+	if (history_running_load(t->state_dir, &rev) || !rev || history_store_get(t->state_dir, rev, &m) ||
 	    !m.confirm_seconds)
 		return -ENOENT;
 	t->pend = (struct history_pending){ .committed = rev, .revert_to = m.previous, .deadline_ms = 0 };

@@ -14,7 +14,6 @@
  * be scripted; its exit status is that of the last command (2 if a line
  * could not be parsed).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -1071,19 +1070,6 @@ static void history_save(struct shell *sh)
 		fprintf(stderr, "hvgate: could not save history to %s\n", sh->hist_path);
 }
 
-/* libedit's history_init(), which appliance/history.c's history_init()
- * (the revision store, linked into this binary) hides from the linker:
- * asked of libedit itself. */
-static History *edit_history_init(void)
-{
-	void *lib = dlopen("libedit.so.2", RTLD_LAZY | RTLD_NOLOAD);
-	History *(*init)(void) = NULL;
-
-	if (lib)
-		*(void **)&init = dlsym(lib, "history_init");
-	return init ? init() : NULL;
-}
-
 static int shell_interactive(struct shell *sh)
 {
 	HistEvent ev;
@@ -1095,7 +1081,7 @@ static int shell_interactive(struct shell *sh)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	history_path(sh->hist_path, sizeof(sh->hist_path));
-	sh->hist = edit_history_init();
+	sh->hist = history_init();
 	if (sh->hist) {
 		history(sh->hist, &ev, H_SETSIZE, SHELL_HISTORY_LINES);
 		history(sh->hist, &ev, H_SETUNIQUE, 1);

@@ -17,7 +17,7 @@ static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/hvgate-hist.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(history_init(dir), 0);
+	ck_assert_int_eq(history_store_init(dir), 0);
 }
 
 static void teardown(void)
@@ -67,15 +67,15 @@ START_TEST(save_list_get)
 	ck_assert_uint_eq(history_last_id(dir), 0);
 	save(1, "zone a { interface \"x\" }\n");
 	save(2, "zone b { interface \"y\" }\n");
-	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_int_eq(history_store_list(dir, &v, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_eq(v[0].id, 1);
 	ck_assert_uint_eq(v[1].uid, 42);
 	ck_assert_str_eq(v[1].comment, "rev 2");
 	free(v);
-	ck_assert_int_eq(history_get(dir, 2, &one), 0);
+	ck_assert_int_eq(history_store_get(dir, 2, &one), 0);
 	ck_assert_str_eq(one.hash, "0000000000000002");
-	ck_assert_int_eq(history_get(dir, 3, &one), -ENOENT);
+	ck_assert_int_eq(history_store_get(dir, 3, &one), -ENOENT);
 	ck_assert_uint_eq(history_last_id(dir), 2);
 }
 END_TEST
@@ -87,7 +87,7 @@ START_TEST(prunes_and_never_reuses)
 
 	for (unsigned i = 1; i <= HISTORY_KEEP + 5; i++)
 		save(i, "x\n");
-	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_int_eq(history_store_list(dir, &v, &n), 0);
 	ck_assert_uint_eq(n, HISTORY_KEEP);
 	ck_assert_uint_eq(v[0].id, 6);
 	free(v);
@@ -111,10 +111,10 @@ START_TEST(prune_keeps_running_and_revert_target)
 	ck_assert_int_eq(history_pending_save(dir, &pend), 0);
 	for (unsigned i = 3; i <= HISTORY_KEEP + 10; i++)
 		save(i, "x\n");
-	ck_assert_int_eq(history_get(dir, 1, &m), 0);
-	ck_assert_int_eq(history_get(dir, 2, &m), 0);
-	ck_assert_int_eq(history_get(dir, 10, &m), -ENOENT);
-	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_int_eq(history_store_get(dir, 1, &m), 0);
+	ck_assert_int_eq(history_store_get(dir, 2, &m), 0);
+	ck_assert_int_eq(history_store_get(dir, 10, &m), -ENOENT);
+	ck_assert_int_eq(history_store_list(dir, &v, &n), 0);
 	ck_assert_uint_eq(n, HISTORY_KEEP + 2);
 	ck_assert_uint_eq(v[0].id, 1);
 	ck_assert_uint_eq(v[1].id, 2);
@@ -124,9 +124,9 @@ START_TEST(prune_keeps_running_and_revert_target)
 	ck_assert_int_eq(history_pending_clear(dir), 0);
 	ck_assert_int_eq(history_running_save(dir, HISTORY_KEEP + 10), 0);
 	save(HISTORY_KEEP + 11, "x\n");
-	ck_assert_int_eq(history_get(dir, 1, &m), -ENOENT);
-	ck_assert_int_eq(history_get(dir, 2, &m), -ENOENT);
-	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_int_eq(history_store_get(dir, 1, &m), -ENOENT);
+	ck_assert_int_eq(history_store_get(dir, 2, &m), -ENOENT);
+	ck_assert_int_eq(history_store_list(dir, &v, &n), 0);
 	ck_assert_uint_eq(n, HISTORY_KEEP);
 	free(v);
 }
@@ -275,7 +275,7 @@ START_TEST(save_failure_leaves_nothing)
 	files_of(&d, "x\n");
 	ck_assert_int_ne(history_save(dir, &m, &d), 0);
 	files_free(&d);
-	ck_assert_int_eq(history_list(dir, &v, &n), 0);
+	ck_assert_int_eq(history_store_list(dir, &v, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(v);
 	snprintf(path, sizeof(path), "%s/revisions/5/policy.bundle", dir);
