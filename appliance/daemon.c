@@ -617,6 +617,7 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 	}
 	reply_ok_begin(r);
 	json_kv_uint(r, "revision", d->txn.running_rev);
+	json_kv_str(r, "apply", d->txn.last_apply_mode);
 	if (confirm) {
 		json_kv_int(r, "confirm_deadline", (long long)(d->txn.pend.deadline_ms / 1000));
 		json_kv_uint(r, "confirm_seconds", confirm);

@@ -257,7 +257,8 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 	eo.expect_genid = o->expect_genid;
 	eo.no_commit = o->check_only;
 	struct policy_nftnl_batch *b;
-	if (policy_emit_nftnl(t, &eo, &b, d)) {
+	if (o->diff ? policy_emit_nftnl_delta(o->running, t, o->diff, &eo, &b, d)
+		    : policy_emit_nftnl(t, &eo, &b, d)) {
 		nftio_sock_close(&s);
 		return -EINVAL;
 	}

@@ -12,6 +12,7 @@
 #include "appliance/nftio.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
+#include "appliance/txn_delta.h"
 #include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
@@ -201,7 +202,7 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		txn_policy_free(p);
 		return -EINVAL;
 	}
-	if (add_block_sets(p->ir) || ruleset_hash(p->ir, p->hash)) {
+	if (add_block_sets(p->ir) || txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;
@@ -542,15 +543,37 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	double start = now_seconds();
 	int rc;
 
-	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
+	struct ir_diff *diff = NULL;
+	uint32_t ours;
+
+	txn_delta_mark_set(p->ir, rev, p->hash);
 	carry_dynamic(t, p->policy, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
 	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
 		t->stats.apply_errors++;
 		return rc;
 	}
+	/* The delta only from a table nobody else changed (not after a
+	 * `commit force` over someone's edit: that one is replaced). */
+	snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (%s)",
+		 !t->running ? "nothing known to run" : "the table was changed outside hvgated or is unread");
+	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
+		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
+		diff = txn_delta_plan(t->running->ir, p->ir, t->last_apply_mode, sizeof(t->last_apply_mode));
+		o.running = t->running->ir;
+		o.diff = diff;
+	}
 	policy_diags_init(&d);
 	rc = nftio_apply(p->ir, &o, &r, &d);
+	if (diff && rc && rc != -ERESTART && rc != -EAGAIN) {
+		syslog(LOG_WARNING, "the kernel refused the delta to revision %u; replacing the table", rev);
+		snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (the kernel refused the delta)");
+		o.diff = NULL;
+		policy_diags_free(&d);
+		policy_diags_init(&d);
+		rc = nftio_apply(p->ir, &o, &r, &d);
+	}
+	ir_diff_free(diff);
 	t->stats.last_apply_seconds = now_seconds() - start;
 	if (rc == -ERESTART || rc == -EAGAIN) {
 		uint32_t now = 0;
@@ -575,8 +598,8 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	/* The digest counts only if nobody changed anything since our batch. */
 	uint32_t read_at;
 	t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == r.genid_after;
-	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
-	       t->stats.last_apply_seconds);
+	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, %.3f s)", rev, p->hash,
+	       t->last_apply_mode, r.n_messages, t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
 }
@@ -586,7 +609,7 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 {
 	char comment[128], want[64];
 
-	if (nftio_table_comment(t->netns, comment, sizeof(comment)))
+	if (txn_delta_kernel_mark(t->netns, comment, sizeof(comment)))
 		return false;
 	snprintf(want, sizeof(want), "hash=%s", p->hash);
 	return strstr(comment, want) != NULL;

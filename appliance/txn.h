@@ -73,6 +73,9 @@ struct txn {
 	bool digest_known;
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
 	struct txn_stats stats;
+	/* How the last apply went: "incremental (N objects changed)" or
+	 * "full replace (why)" (appliance/txn_delta.h). */
+	char last_apply_mode[192];
 };
 
 /* Compiles a file or directory, a git ref, or a stored revision. */
