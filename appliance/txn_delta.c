@@ -1,6 +1,7 @@
 /* The incremental commit: the revision marker and the plan (txn_delta.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libmnl/libmnl.h>
@@ -97,6 +98,10 @@ struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_t
 	struct ir_diff *d = NULL;
 	if (!running) {
 		snprintf(mode, size, "full replace (nothing known to run)");
+		return NULL;
+	}
+	if (getenv(TXN_DELTA_FULL_ENV)) {
+		snprintf(mode, size, "full replace (%s is set)", TXN_DELTA_FULL_ENV);
 		return NULL;
 	}
 	if (ir_diff_compute(running, cand, &d)) {

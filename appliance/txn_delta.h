@@ -25,6 +25,9 @@
 
 #define TXN_DELTA_MARK_CHAIN "hvgate_revision"
 #define TXN_DELTA_MODE_MAX 192
+/* Set in hvgated's environment: every apply is a full replace (the tests'
+ * reference, and a way out should a delta ever be wrong). */
+#define TXN_DELTA_FULL_ENV "HVGATED_FULL_REPLACE"
 
 /* Adds the (empty) marker chain to a compiled table. */
 int txn_delta_mark_add(struct ir_table *ir);
