@@ -560,6 +560,7 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
 		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
 		diff = txn_delta_plan(t->running->ir, p->ir, t->last_apply_mode, sizeof(t->last_apply_mode));
+		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
 		o.running = t->running->ir;
 		o.diff = diff;
 	}
@@ -573,6 +574,8 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 		policy_diags_init(&d);
 		rc = nftio_apply(p->ir, &o, &r, &d);
 	}
+	if (!rc)
+		txn_delta_handles_after(t->netns, p->ir, &t->handles, o.diff);
 	ir_diff_free(diff);
 	t->stats.last_apply_seconds = now_seconds() - start;
 	if (rc == -ERESTART || rc == -EAGAIN) {
@@ -777,6 +780,8 @@ void txn_free(struct txn *t)
 	txn_policy_free(t->running);
 	txn_policy_free(t->candidate);
 	t->running = t->candidate = NULL;
+	txn_delta_handles_free(t->handles);
+	t->handles = NULL;
 }
 
 /* Start with a `commit confirmed` pending: the unconfirmed revision runs

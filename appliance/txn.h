@@ -76,6 +76,7 @@ struct txn {
 	/* How the last apply went: "incremental (N objects changed)" or
 	 * "full replace (why)" (appliance/txn_delta.h). */
 	char last_apply_mode[192];
+	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
 };
 
 /* Compiles a file or directory, a git ref, or a stored revision. */

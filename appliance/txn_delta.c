@@ -1,4 +1,5 @@
 /* The incremental commit: the revision marker and the plan (txn_delta.h). */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include "appliance/nftio.h"
 #include "appliance/nftio_internal.h"
@@ -115,4 +117,156 @@ struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_t
 	}
 	snprintf(mode, size, "incremental (%zu objects changed)", d->n_changed);
 	return d;
+}
+
+void txn_delta_handles_free(struct txn_delta_handles *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n_chains; i++)
+		free(h->rule[i]);
+	free(h->rule);
+	free(h);
+}
+
+/* One dump's rules, in the kernel's order: chain name and handle. */
+struct handle_ctx {
+	const struct ir_table *t;
+	struct txn_delta_handles *h;
+	size_t *n;	  /* per chain: handles read */
+	size_t last;	  /* the chain of the last rule (dumps come chain by chain) */
+	bool overflow;
+};
+
+static int rule_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+	if (type == NFTA_RULE_CHAIN || type == NFTA_RULE_HANDLE)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static size_t chain_of(struct handle_ctx *c, const char *name)
+{
+	if (c->last < c->t->n_chains && !strcmp(c->t->chains[c->last].name, name))
+		return c->last;
+	for (size_t i = 0; i < c->t->n_chains; i++)
+		if (!strcmp(c->t->chains[i].name, name))
+			return c->last = i;
+	return (size_t)-1;
+}
+
+static int handle_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct handle_ctx *c = data;
+	const struct nlattr *tb[NFTA_RULE_MAX + 1] = { 0 };
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), rule_attr_cb, tb) < 0 || !tb[NFTA_RULE_CHAIN] ||
+	    !tb[NFTA_RULE_HANDLE] || mnl_attr_validate(tb[NFTA_RULE_CHAIN], MNL_TYPE_NUL_STRING) < 0 ||
+	    mnl_attr_validate(tb[NFTA_RULE_HANDLE], MNL_TYPE_U64) < 0)
+		return MNL_CB_OK;
+	size_t ci = chain_of(c, mnl_attr_get_str(tb[NFTA_RULE_CHAIN]));
+	if (ci == (size_t)-1 || !c->h->rule[ci])
+		return MNL_CB_OK;
+	if (c->n[ci] >= c->t->chains[ci].n_rules) {
+		c->n[ci]++; /* more than the IR has: the row is dropped below */
+		return MNL_CB_OK;
+	}
+	c->h->rule[ci][c->n[ci]++] = be64toh(mnl_attr_get_u64(tb[NFTA_RULE_HANDLE]));
+	return MNL_CB_OK;
+}
+
+/* GETRULE dump of the table (chain NULL) or of one chain. */
+static int dump_rules(struct nftio_sock *s, struct handle_ctx *c, const char *chain)
+{
+	char req[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s->seq++);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
+	if (chain)
+		mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
+	return nftio_sock_talk(s, nlh, handle_cb, c);
+}
+
+static bool chain_read_again(const struct ir_diff *diff, size_t i, const struct txn_delta_handles *prev)
+{
+	return !diff || diff->chain_op[i] != IR_DIFF_KEEP || diff->chain_old[i] == IR_DIFF_NONE || !prev ||
+	       diff->chain_old[i] >= prev->n_chains || !prev->rule[diff->chain_old[i]];
+}
+
+int txn_delta_handles_read(const char *netns, const struct ir_table *t, const struct ir_diff *diff,
+			   const struct txn_delta_handles *prev, struct txn_delta_handles **out)
+{
+	struct txn_delta_handles *h = calloc(1, sizeof(*h));
+	size_t *n = calloc(t->n_chains ? t->n_chains : 1, sizeof(*n));
+	struct nftio_sock s;
+	int err = -ENOMEM;
+	*out = NULL;
+	if (!h || !n || !(h->rule = calloc(t->n_chains ? t->n_chains : 1, sizeof(*h->rule))))
+		goto fail;
+	h->of = t;
+	h->n_chains = t->n_chains;
+	size_t to_read = 0;
+	for (size_t i = 0; i < t->n_chains; i++) {
+		size_t nr = t->chains[i].n_rules;
+		if (!(h->rule[i] = malloc((nr ? nr : 1) * sizeof(**h->rule))))
+			goto fail;
+		if (chain_read_again(diff, i, prev)) {
+			to_read++;
+			continue;
+		}
+		memcpy(h->rule[i], prev->rule[diff->chain_old[i]], nr * sizeof(**h->rule));
+		n[i] = nr;
+	}
+	if ((err = nftio_sock_open(netns, &s)))
+		goto fail;
+	struct handle_ctx c = { .t = t, .h = h, .n = n, .last = (size_t)-1 };
+	if (!diff || to_read > t->n_chains / 4) {
+		/* one dump of everything is cheaper than many: every row again */
+		memset(n, 0, t->n_chains * sizeof(*n));
+		err = dump_rules(&s, &c, NULL);
+	} else {
+		err = 0;
+		for (size_t i = 0; !err && i < t->n_chains; i++)
+			if (chain_read_again(diff, i, prev))
+				err = dump_rules(&s, &c, t->chains[i].name);
+	}
+	nftio_sock_close(&s);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < t->n_chains; i++)
+		if (n[i] != t->chains[i].n_rules) {
+			free(h->rule[i]);
+			h->rule[i] = NULL;
+		}
+	free(n);
+	*out = h;
+	return 0;
+fail:
+	free(n);
+	txn_delta_handles_free(h);
+	return err;
+}
+
+void txn_delta_handles_use(const char *netns, const struct ir_table *running, struct txn_delta_handles **h,
+			   struct ir_diff *diff)
+{
+	if (!diff)
+		return;
+	if (*h && (*h)->of != running) {
+		txn_delta_handles_free(*h);
+		*h = NULL;
+	}
+	if (!*h && txn_delta_handles_read(netns, running, NULL, NULL, h))
+		*h = NULL;
+	diff->handles = *h ? (const uint64_t *const *)(*h)->rule : NULL;
+}
+
+void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct txn_delta_handles **h,
+			     const struct ir_diff *diff)
+{
+	struct txn_delta_handles *next = NULL;
+	if (txn_delta_handles_read(netns, t, diff, diff ? *h : NULL, &next))
+		next = NULL;
+	txn_delta_handles_free(*h);
+	*h = next;
 }

@@ -37,6 +37,34 @@ void txn_delta_mark_set(struct ir_table *ir, unsigned rev, const char *hash);
  * if there is no table. */
 int txn_delta_kernel_mark(const char *netns, char *buf, size_t size);
 
+/* The kernel handles of a table's rules, by IR chain and rule index, read
+ * back after each apply so that the next delta can delete and place single
+ * rules (policy/ir_diff.h). A row is NULL where the kernel's chain did not
+ * have exactly the IR's number of rules. */
+struct txn_delta_handles {
+	const struct ir_table *of; /* the table they belong to */
+	size_t n_chains;
+	uint64_t **rule;
+};
+
+/* Reads the handles of `t` as the kernel has them after an apply: with
+ * `diff` (the delta that was sent, from the table `prev` belongs to) only
+ * the chains it changed are read and the others copied from `prev`;
+ * without, every rule of the table (one dump). */
+int txn_delta_handles_read(const char *netns, const struct ir_table *t, const struct ir_diff *diff,
+			   const struct txn_delta_handles *prev, struct txn_delta_handles **out);
+void txn_delta_handles_free(struct txn_delta_handles *h);
+/* Before a delta from `running`: makes *h the handles of `running` (read
+ * whole if they belong to another table, e.g. after a restart) and hands
+ * them to `diff` (may be NULL). Without handles the delta flushes changed
+ * chains instead. */
+void txn_delta_handles_use(const char *netns, const struct ir_table *running, struct txn_delta_handles **h,
+			   struct ir_diff *diff);
+/* After an apply of `t` (by `diff`, or whole when NULL): *h becomes the
+ * handles of `t` (NULL if they cannot be read). */
+void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct txn_delta_handles **h,
+			     const struct ir_diff *diff);
+
 /* The diff from `running` to `cand`, or NULL (and why in `mode`) when the
  * full replace must be used. `mode` gets "incremental (N objects changed)"
  * or "full replace (WHY)". */

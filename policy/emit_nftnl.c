@@ -5,6 +5,7 @@
  * state; tests/net/backend_agree.sh holds us to it.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1326,7 +1327,25 @@ static int emit_rule_sets(struct emit *e, const struct ir_rule *ir, bool *emitte
 	return 0;
 }
 
+/* Where a rule of a delta goes: after the kernel rule `handle`, after the
+ * rule of this batch with NFTA_RULE_ID `after_id`, at the head of the chain
+ * (neither), or appended (append_tail, as in a whole table). */
+struct rule_pos {
+	bool append_tail;
+	uint64_t handle;
+	uint32_t after_id;
+	uint32_t id; /* NFTA_RULE_ID of this rule; 0: none */
+};
+
+static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct rule_pos *pos);
+
 static int emit_rule(struct emit *e, uint32_t ci, uint32_t ri)
+{
+	struct rule_pos tail = { .append_tail = true };
+	return emit_rule_at(e, ci, ri, &tail);
+}
+
+static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct rule_pos *pos)
 {
 	const struct ir_chain *c = &e->t->chains[ci];
 	const struct ir_rule *ir = &c->rules[ri];
@@ -1358,8 +1377,17 @@ static int emit_rule(struct emit *e, uint32_t ci, uint32_t ri)
 				    "rule %u of chain %s cannot be encoded (malformed IR or out of memory)",
 				    ri + 1, c->name);
 	}
-	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-					 POLICY_NFTNL_RULE, ci, ri, NO_INDEX, &ir->loc);
+	uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
+	if (pos->handle)
+		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos->handle);
+	else if (pos->after_id)
+		nftnl_rule_set_u32(r, NFTNL_RULE_POSITION_ID, pos->after_id);
+	else if (!pos->append_tail)
+		flags = NLM_F_CREATE; /* no position, no append: the head of the chain */
+	if (pos->id)
+		nftnl_rule_set_u32(r, NFTNL_RULE_ID, pos->id);
+	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWRULE, flags, POLICY_NFTNL_RULE, ci, ri, NO_INDEX,
+					 &ir->loc);
 	if (!nlh) {
 		nftnl_rule_free(r);
 		return oom(e);
@@ -1540,6 +1568,47 @@ static int emit_elem_subset(struct emit *e, const struct ir_set *s, uint32_t si,
 	return err ? -1 : 0;
 }
 
+/* The kernel handles of the running rules of candidate chain i, if the
+ * chain is changed rule by rule; NULL: flush it and add every rule. */
+static const uint64_t *by_rule(const struct ir_diff *df, uint32_t i)
+{
+	if (df->chain_op[i] != IR_DIFF_REPLACE || !df->chain_rules[i].planned || !df->handles ||
+	    df->chain_old[i] == IR_DIFF_NONE)
+		return NULL;
+	return df->handles[df->chain_old[i]];
+}
+
+static int emit_del_rule(struct emit *e, uint32_t ci, const char *chain, uint64_t handle)
+{
+	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_DELRULE, 0, POLICY_NFTNL_CHAIN, ci, NO_INDEX, NO_INDEX, NULL);
+	if (!nlh)
+		return oom(e);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, e->t->name);
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
+	mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64(handle));
+	return msg_end(e);
+}
+
+/* The new rules of chain i, each after the rule before it. */
+static int emit_rules_by_position(struct emit *e, const struct ir_diff *df, uint32_t i, const uint64_t *h,
+				  bool *emitted, uint32_t *next_id)
+{
+	const struct ir_diff_rules *pl = &df->chain_rules[i];
+	uint32_t prev_id = 0;
+	for (size_t k = 0; k < pl->n_add; k++) {
+		size_t j = pl->add[k];
+		struct rule_pos pos = { .id = (*next_id)++ };
+		if (j > 0 && pl->old_of[j - 1] != IR_DIFF_NONE)
+			pos.handle = h[pl->old_of[j - 1]];
+		else if (j > 0)
+			pos.after_id = prev_id; /* the rule before is new too: added just before */
+		prev_id = pos.id;
+		if (emit_rule_sets(e, &e->t->chains[i].rules[j], emitted) || emit_rule_at(e, i, (uint32_t)j, &pos))
+			return -1;
+	}
+	return 0;
+}
+
 static bool chain_resent(const struct ir_diff *df, uint32_t i)
 {
 	return df->chain_op[i] != IR_DIFF_KEEP;
@@ -1549,10 +1618,19 @@ static int emit_delta_deletes(struct emit *e, const struct ir_table *run, const 
 {
 	const struct ir_table *t = e->t;
 	/* Rules first: what they use (sets, chains) can go afterwards. */
-	for (uint32_t i = 0; i < t->n_chains; i++)
-		if ((df->chain_op[i] == IR_DIFF_REPLACE || df->chain_op[i] == IR_DIFF_RECREATE) &&
-		    emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
-			return -1;
+	for (uint32_t i = 0; i < t->n_chains; i++) {
+		if (df->chain_op[i] != IR_DIFF_REPLACE && df->chain_op[i] != IR_DIFF_RECREATE)
+			continue;
+		const uint64_t *h = by_rule(df, i);
+		if (!h) {
+			if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
+				return -1;
+			continue;
+		}
+		for (size_t k = 0; k < df->chain_rules[i].n_del; k++)
+			if (emit_del_rule(e, i, t->chains[i].name, h[df->chain_rules[i].del[k]]))
+				return -1;
+	}
 	for (size_t k = 0; k < df->n_chain_del; k++)
 		if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, NO_INDEX, NO_INDEX,
 				   run->chains[df->chain_del[k]].name))
@@ -1599,9 +1677,18 @@ static int emit_delta_adds(struct emit *e, const struct ir_diff *df)
 	bool *emitted = calloc(t->n_sets ? t->n_sets : 1, sizeof(*emitted));
 	if (!emitted)
 		return oom(e);
+	uint32_t next_id = 1;
 	for (uint32_t i = 0; i < t->n_chains; i++) {
 		if (!chain_resent(df, i))
 			continue;
+		const uint64_t *h = by_rule(df, i);
+		if (h) {
+			if (emit_rules_by_position(e, df, i, h, emitted, &next_id)) {
+				free(emitted);
+				return -1;
+			}
+			continue;
+		}
 		for (uint32_t j = 0; j < t->chains[i].n_rules; j++)
 			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) || emit_rule(e, i, j)) {
 				free(emitted);

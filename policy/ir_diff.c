@@ -310,6 +310,12 @@ void ir_diff_free(struct ir_diff *d)
 		}
 	}
 	free(d->set_elems);
+	for (size_t i = 0; d->chain_rules && i < d->n_objects_chains; i++) {
+		free(d->chain_rules[i].del);
+		free(d->chain_rules[i].add);
+		free(d->chain_rules[i].old_of);
+	}
+	free(d->chain_rules);
 	free(d->chain_op);
 	free(d->chain_old);
 	free(d->chain_policy);
@@ -328,21 +334,26 @@ static void go_full(struct ir_diff *d, const char *why)
 	snprintf(d->why, sizeof(d->why), "%s", why);
 }
 
-/* Whether a rule of `c` uses a named set whose op is RECREATE. */
-static bool chain_uses_recreated(const struct ir_table *t, const struct ir_chain *c, const struct ir_diff *d)
+/* Whether rule `ru` (of the candidate) uses a named set whose op is
+ * RECREATE: it must go before its set can, and come again after. */
+static bool rule_uses_recreated(const struct ir_table *t, const struct ir_rule *ru, const struct ir_diff *d)
 {
-	for (size_t r = 0; r < c->n_rules; r++) {
-		const struct ir_rule *ru = &c->rules[r];
-		for (size_t i = 0; i < ru->n_matches; i++)
-			if (ru->matches[i].kind == IR_M_LOOKUP && ru->matches[i].set < t->n_sets &&
-			    d->set_op[ru->matches[i].set] == IR_DIFF_RECREATE)
-				return true;
-		for (size_t i = 0; i < ru->n_stmts; i++)
-			if ((ru->stmts[i].kind == IR_S_VMAP || ru->stmts[i].kind == IR_S_SET_FROM_MAP) &&
-			    ru->stmts[i].set < t->n_sets && d->set_op[ru->stmts[i].set] == IR_DIFF_RECREATE)
-				return true;
-	}
+	for (size_t i = 0; i < ru->n_matches; i++)
+		if (ru->matches[i].kind == IR_M_LOOKUP && ru->matches[i].set < t->n_sets &&
+		    d->set_op[ru->matches[i].set] == IR_DIFF_RECREATE)
+			return true;
+	for (size_t i = 0; i < ru->n_stmts; i++)
+		if ((ru->stmts[i].kind == IR_S_VMAP || ru->stmts[i].kind == IR_S_SET_FROM_MAP) &&
+		    ru->stmts[i].set < t->n_sets && d->set_op[ru->stmts[i].set] == IR_DIFF_RECREATE)
+			return true;
 	return false;
+}
+
+/* The rules are the same kernel rule and can stay. */
+static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const struct ir_table *n,
+		       const struct ir_rule *b, const struct ir_diff *d)
+{
+	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d);
 }
 
 /* Whether anything in `t` jumps to chain `name` (rules and map elements). */
@@ -427,14 +438,87 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 }
 
 static bool chain_rules_equal(const struct ir_table *o, const struct ir_chain *oc, const struct ir_table *n,
-			      const struct ir_chain *nc)
+			      const struct ir_chain *nc, const struct ir_diff *d)
 {
 	if (oc->n_rules != nc->n_rules)
 		return false;
 	for (size_t r = 0; r < nc->n_rules; r++)
-		if (!ir_diff_rule_equal(o, &oc->rules[r], n, &nc->rules[r]))
+		if (!rule_stays(o, &oc->rules[r], n, &nc->rules[r], d))
 			return false;
 	return true;
+}
+
+/* The middle of two rule lists longer than this (product of lengths) is
+ * not aligned rule by rule: all of it goes and comes (the table of a longest
+ * common subsequence would take too long and too much memory). */
+#define LCS_CELLS_MAX (1u << 20)
+
+/* Aligns the rules of oc and nc: a common head and tail, then a longest
+ * common subsequence of the middle. */
+static int plan_rules(const struct ir_table *o, const struct ir_chain *oc, const struct ir_table *n,
+		      const struct ir_chain *nc, const struct ir_diff *d, struct ir_diff_rules *pl)
+{
+	size_t no = oc->n_rules, nn = nc->n_rules, head = 0, tail = 0;
+	pl->old_of = malloc((nn ? nn : 1) * sizeof(*pl->old_of));
+	if (!pl->old_of)
+		return -ENOMEM;
+	for (size_t j = 0; j < nn; j++)
+		pl->old_of[j] = IR_DIFF_NONE;
+	while (head < no && head < nn && rule_stays(o, &oc->rules[head], n, &nc->rules[head], d)) {
+		pl->old_of[head] = head;
+		head++;
+	}
+	while (tail < no - head && tail < nn - head &&
+	       rule_stays(o, &oc->rules[no - 1 - tail], n, &nc->rules[nn - 1 - tail], d)) {
+		pl->old_of[nn - 1 - tail] = no - 1 - tail;
+		tail++;
+	}
+	size_t mo = no - head - tail, mn = nn - head - tail;
+	uint32_t *len = NULL;
+	if (mo && mn && mo * mn <= LCS_CELLS_MAX) {
+		/* len[a][b]: LCS of old[head+a..] and new[head+b..] */
+		len = calloc((mo + 1) * (mn + 1), sizeof(*len));
+		if (!len)
+			return -ENOMEM;
+		for (size_t a = mo; a-- > 0;)
+			for (size_t b = mn; b-- > 0;) {
+				uint32_t *cell = &len[a * (mn + 1) + b];
+				if (rule_stays(o, &oc->rules[head + a], n, &nc->rules[head + b], d))
+					*cell = len[(a + 1) * (mn + 1) + b + 1] + 1;
+				else {
+					uint32_t down = len[(a + 1) * (mn + 1) + b], right = len[a * (mn + 1) + b + 1];
+					*cell = down > right ? down : right;
+				}
+			}
+		for (size_t a = 0, b = 0; a < mo && b < mn;) {
+			if (rule_stays(o, &oc->rules[head + a], n, &nc->rules[head + b], d) &&
+			    len[a * (mn + 1) + b] == len[(a + 1) * (mn + 1) + b + 1] + 1) {
+				pl->old_of[head + b] = head + a;
+				a++, b++;
+			} else if (len[(a + 1) * (mn + 1) + b] >= len[a * (mn + 1) + b + 1]) {
+				a++;
+			} else {
+				b++;
+			}
+		}
+		free(len);
+	}
+	bool *kept = calloc(no ? no : 1, sizeof(*kept));
+	if (!kept)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t j = 0; !rc && j < nn; j++) {
+		if (pl->old_of[j] == IR_DIFF_NONE)
+			rc = push(&pl->add, &pl->n_add, j);
+		else
+			kept[pl->old_of[j]] = true;
+	}
+	for (size_t r = 0; !rc && r < no; r++)
+		if (!kept[r])
+			rc = push(&pl->del, &pl->n_del, r);
+	free(kept);
+	pl->planned = !rc;
+	return rc;
 }
 
 static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, enum ir_diff_op op)
@@ -456,7 +540,7 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 	for (size_t i = 0; i < o->n_chains; i++)
 		name_index_put(&x, o->chains[i].name, i);
 	int rc = 0;
-	for (size_t i = 0; i < n->n_chains; i++) {
+	for (size_t i = 0; !rc && i < n->n_chains; i++) {
 		const struct ir_chain *nc = &n->chains[i];
 		d->n_objects += 1 + nc->n_rules;
 		size_t j = name_index_get(&x, o, chain_name, nc->name);
@@ -489,8 +573,15 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 		d->chain_policy[i] = nc->hook != IR_HOOK_NONE && oc->policy != nc->policy;
 		if (d->chain_policy[i])
 			d->n_changed++;
-		if (!chain_rules_equal(o, oc, n, nc) || chain_uses_recreated(n, nc, d))
-			mark_chain(d, nc, i, IR_DIFF_REPLACE);
+		if (!chain_rules_equal(o, oc, n, nc, d)) {
+			struct ir_diff_rules *pl = &d->chain_rules[i];
+			if ((rc = plan_rules(o, oc, n, nc, d, pl)))
+				break;
+			d->chain_op[i] = IR_DIFF_REPLACE;
+			d->n_changed += 1 + pl->n_add + pl->n_del;
+			d->n_chains_changed++;
+			d->n_rules_sent += pl->n_add;
+		}
 	}
 	for (size_t j = 0; !rc && j < o->n_chains; j++)
 		if (!kept[j]) {
@@ -511,13 +602,15 @@ int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct i
 		return -ENOMEM;
 	size_t nc = n->n_chains ? n->n_chains : 1, ns = n->n_sets ? n->n_sets : 1;
 	d->n_objects_sets = n->n_sets;
+	d->n_objects_chains = n->n_chains;
+	d->chain_rules = calloc(nc, sizeof(*d->chain_rules));
 	d->chain_op = calloc(nc, sizeof(*d->chain_op));
 	d->chain_old = calloc(nc, sizeof(*d->chain_old));
 	d->chain_policy = calloc(nc, sizeof(*d->chain_policy));
 	d->set_op = calloc(ns, sizeof(*d->set_op));
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
-	if (!d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
+	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
 	    diff_sets(o, n, d) || diff_chains(o, n, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;

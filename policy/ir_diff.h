@@ -1,14 +1,14 @@
 /* ir_diff: what has to change in the kernel to turn the running IR table
  * into a candidate, object by object.
  *
- * Granularity (why a chain and not a rule): a changed chain is flushed and
- * its rules are added again, alone. Changing single rules needs the kernel's
- * rule handles of the running table, which the IR does not have; reading
- * them back after every apply costs a dump of every rule (31,000 for the
- * large benchmark policy), and a stale handle would delete the wrong rule.
- * The optimizer splits zone pairs into short per-rule chains, so a chain is
- * usually a few rules; a flush keeps everything else (other chains' counters,
- * sets and their elements, element timeouts, conntrack) untouched.
+ * Granularity: rules. In a chain that stays, the rules that are the same
+ * and in the same order stay; the others are deleted by their kernel handle
+ * and added at their place (struct ir_diff_rules). The IR has no handles:
+ * the caller reads them back from the kernel after each apply (only those
+ * of the chains it changed) and hands them over in `handles`. Without them
+ * a changed chain is flushed and filled again, alone. A rule that uses a
+ * set that is made again is deleted and added again (it must go before the
+ * set can).
  *
  * Named sets are matched by name; a set whose definition (key, flags, data,
  * timeout, size) is the same gets element deltas (elements compared by key,
@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy/ir.h"
 
@@ -47,6 +48,20 @@ struct ir_diff_elems {
 	size_t n_del;
 };
 
+/* The rules of a chain that stays, by position: which running rules go
+ * (deleted by their kernel handle) and which candidate rules come (each
+ * inserted after the rule before it). Rules of both that are the same and
+ * in the same order (a longest common subsequence) stay untouched, with
+ * their counters. */
+struct ir_diff_rules {
+	bool planned;	/* false: flush the chain and add its rules again */
+	size_t *del;	/* running rule indices */
+	size_t n_del;
+	size_t *add;	/* candidate rule indices, ascending */
+	size_t n_add;
+	size_t *old_of; /* per candidate rule: the running rule it is, or IR_DIFF_NONE */
+};
+
 struct ir_diff {
 	bool full;	 /* the delta cannot (or should not) be sent: replace the table */
 	char why[160];	 /* for `full`: the reason, for the commit reply */
@@ -54,6 +69,11 @@ struct ir_diff {
 	enum ir_diff_op *chain_op;
 	size_t *chain_old;
 	bool *chain_policy; /* base chain whose policy changed: NEWCHAIN updates it */
+	struct ir_diff_rules *chain_rules; /* per candidate chain (REPLACE) */
+	/* Set by the caller before emitting: the kernel handles of the running
+	 * table's rules, handles[running chain][rule]; NULL (or a NULL row):
+	 * unknown, and a changed chain is flushed and filled again instead. */
+	const uint64_t *const *handles;
 	/* Running chains that the candidate has not: deleted. */
 	size_t *chain_del;
 	size_t n_chain_del;
@@ -61,7 +81,8 @@ struct ir_diff {
 	enum ir_diff_op *set_op;
 	size_t *set_old;
 	struct ir_diff_elems *set_elems; /* REPLACE */
-	size_t n_objects_sets; /* entries of set_op, set_old, set_elems */
+	size_t n_objects_sets;	 /* entries of set_op, set_old, set_elems */
+	size_t n_objects_chains; /* entries of chain_op, chain_old, chain_rules */
 	size_t *set_del; /* running named sets that the candidate has not */
 	size_t n_set_del;
 	/* Counts for replies and the fallback decision. */
