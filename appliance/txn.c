@@ -202,6 +202,7 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		txn_policy_free(p);
 		return -EINVAL;
 	}
+	txn_delta_size_headroom(p->ir);
 	if (add_block_sets(p->ir) || txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
@@ -600,7 +601,11 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->genid_known = true;
 	/* The digest counts only if nobody changed anything since our batch. */
 	uint32_t read_at;
-	t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == r.genid_after;
+	/* After a delta the digest (a dump of the whole table) is read by the
+	 * next txn_tick(), after the reply: the commit costs what it changed. */
+	t->digest_pending = o.diff != NULL;
+	t->digest_known = !t->digest_pending && !nftio_table_digest(t->netns, &read_at, t->digest) &&
+			  read_at == r.genid_after;
 	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, %.3f s)", rev, p->hash,
 	       t->last_apply_mode, r.n_messages, t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
@@ -1041,6 +1046,13 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 int txn_tick(struct txn *t, char *err, size_t errsz)
 {
+	if (t->digest_pending) {
+		uint32_t now, read_at;
+		t->digest_pending = false;
+		/* valid only if nobody changed anything since our batch */
+		if (!nftio_genid(t->netns, &now) && now == t->genid)
+			t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == t->genid;
+	}
 	if (!t->pending || txn_pending_left_ms(t) > 0)
 		return 0;
 	if (!revert(t, err, errsz))

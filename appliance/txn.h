@@ -72,6 +72,7 @@ struct txn {
 	uint32_t genid; /* after our last own change */
 	bool digest_known;
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
+	bool digest_pending; /* after a delta: read by the next txn_tick() */
 	struct txn_stats stats;
 	/* How the last apply went: "incremental (N objects changed)" or
 	 * "full replace (why)" (appliance/txn_delta.h). */

@@ -22,6 +22,18 @@ int txn_delta_mark_add(struct ir_table *ir)
 	return c ? 0 : -ENOMEM;
 }
 
+void txn_delta_size_headroom(struct ir_table *ir)
+{
+	for (size_t i = 0; i < ir->n_sets; i++) {
+		uint32_t size = ir->sets[i].size, room = 1;
+		if (!size)
+			continue;
+		while (room < size && room < (1u << 31))
+			room <<= 1;
+		ir->sets[i].size = room > size ? room : size;
+	}
+}
+
 void txn_delta_mark_set(struct ir_table *ir, unsigned rev, const char *hash)
 {
 	struct ir_chain *c = ir_chain_find(ir, TXN_DELTA_MARK_CHAIN);

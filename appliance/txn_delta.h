@@ -31,6 +31,11 @@
 
 /* Adds the (empty) marker chain to a compiled table. */
 int txn_delta_mark_add(struct ir_table *ir);
+/* The optimizer gives large hash sets their element count as `size`, which
+ * the kernel also takes as the most they may hold: one element more would
+ * have to make the set again. The daemon rounds it up to a power of two, so
+ * that sets grow by deltas (both ways of applying see the same size). */
+void txn_delta_size_headroom(struct ir_table *ir);
 /* Writes revision and hash into the marker chain and the constant table comment. */
 void txn_delta_mark_set(struct ir_table *ir, unsigned rev, const char *hash);
 /* The marker's comment as the kernel has it, else the table comment; -ENOENT
