@@ -19,6 +19,19 @@ static bool verdict_equal(const struct ir_verdict *a, const struct ir_verdict *b
 	return (a->kind != IR_V_JUMP && a->kind != IR_V_GOTO) || !strcmp(a->chain, b->chain);
 }
 
+static bool chain_recreated(const struct ir_diff *d, const char *name)
+{
+	for (size_t i = 0; d && i < d->n_recreated; i++)
+		if (!strcmp(d->recreated[i], name))
+			return true;
+	return false;
+}
+
+static bool verdict_to_recreated(const struct ir_diff *d, const struct ir_verdict *v)
+{
+	return (v->kind == IR_V_JUMP || v->kind == IR_V_GOTO) && chain_recreated(d, v->chain);
+}
+
 static bool set_def_equal(const struct ir_set *a, const struct ir_set *b)
 {
 	if (a->n_key != b->n_key || a->flags != b->flags || a->data != b->data ||
@@ -240,13 +253,22 @@ static int push(size_t **v, size_t *n, size_t x)
 /* Elements of `os` not in `ns` are deleted, those of `ns` not in `os` added;
  * an element with the same key and other data is both. A common head and
  * tail (sets are kept sorted) are skipped at once; the middle is hashed. */
-static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct ir_diff_elems *out)
+/* An element stays if it is the same and does not jump to a chain that is
+ * made again. */
+static bool elem_stays(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b,
+		       const struct ir_diff *d)
+{
+	return elem_equal(s, a, b) && !(s->data == IR_DATA_VERDICT && verdict_to_recreated(d, &b->verdict));
+}
+
+static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct ir_diff_elems *out,
+		      const struct ir_diff *d)
 {
 	size_t head = 0, tail = 0;
-	while (head < os->n_elems && head < ns->n_elems && elem_equal(ns, &os->elems[head], &ns->elems[head]))
+	while (head < os->n_elems && head < ns->n_elems && elem_stays(ns, &os->elems[head], &ns->elems[head], d))
 		head++;
 	while (tail < os->n_elems - head && tail < ns->n_elems - head &&
-	       elem_equal(ns, &os->elems[os->n_elems - 1 - tail], &ns->elems[ns->n_elems - 1 - tail]))
+	       elem_stays(ns, &os->elems[os->n_elems - 1 - tail], &ns->elems[ns->n_elems - 1 - tail], d))
 		tail++;
 	size_t o_end = os->n_elems - tail, n_end = ns->n_elems - tail;
 	if (head == o_end) {
@@ -278,7 +300,7 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 				break;
 			}
 		}
-		if (found != IR_DIFF_NONE && elem_equal(ns, &os->elems[found], ne)) {
+		if (found != IR_DIFF_NONE && elem_stays(ns, &os->elems[found], ne, d)) {
 			used[found - head] = true;
 			continue;
 		}
@@ -316,6 +338,7 @@ void ir_diff_free(struct ir_diff *d)
 		free(d->chain_rules[i].old_of);
 	}
 	free(d->chain_rules);
+	free(d->recreated);
 	free(d->chain_op);
 	free(d->chain_old);
 	free(d->chain_policy);
@@ -349,32 +372,30 @@ static bool rule_uses_recreated(const struct ir_table *t, const struct ir_rule *
 	return false;
 }
 
+/* Whether rule `ru` jumps to a chain that is made again: by its verdict
+ * or through an inline verdict map. */
+static bool rule_jumps_to_recreated(const struct ir_table *t, const struct ir_rule *ru, const struct ir_diff *d)
+{
+	if (!d->n_recreated)
+		return false;
+	if (verdict_to_recreated(d, &ru->verdict))
+		return true;
+	for (size_t i = 0; i < ru->n_stmts; i++) {
+		const struct ir_stmt *st = &ru->stmts[i];
+		if (st->kind != IR_S_VMAP || st->set >= t->n_sets || !(t->sets[st->set].flags & IR_SET_ANONYMOUS))
+			continue;
+		for (size_t e = 0; e < t->sets[st->set].n_elems; e++)
+			if (verdict_to_recreated(d, &t->sets[st->set].elems[e].verdict))
+				return true;
+	}
+	return false;
+}
+
 /* The rules are the same kernel rule and can stay. */
 static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const struct ir_table *n,
 		       const struct ir_rule *b, const struct ir_diff *d)
 {
-	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d);
-}
-
-/* Whether anything in `t` jumps to chain `name` (rules and map elements). */
-static bool chain_referenced(const struct ir_table *t, const char *name)
-{
-	for (size_t c = 0; c < t->n_chains; c++)
-		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
-			const struct ir_verdict *v = &t->chains[c].rules[r].verdict;
-			if ((v->kind == IR_V_JUMP || v->kind == IR_V_GOTO) && !strcmp(v->chain, name))
-				return true;
-		}
-	for (size_t s = 0; s < t->n_sets; s++) {
-		if (t->sets[s].data != IR_DATA_VERDICT)
-			continue;
-		for (size_t e = 0; e < t->sets[s].n_elems; e++) {
-			const struct ir_verdict *v = &t->sets[s].elems[e].verdict;
-			if ((v->kind == IR_V_JUMP || v->kind == IR_V_GOTO) && !strcmp(v->chain, name))
-				return true;
-		}
-	}
-	return false;
+	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d) && !rule_jumps_to_recreated(n, b, d);
 }
 
 static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
@@ -417,7 +438,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 			d->n_elems_deleted += os->n_elems;
 			continue;
 		}
-		rc = elem_delta(os, ns, &d->set_elems[i]);
+		rc = elem_delta(os, ns, &d->set_elems[i], d);
 		if (!rc && (d->set_elems[i].n_add || d->set_elems[i].n_del)) {
 			d->set_op[i] = IR_DIFF_REPLACE;
 			d->n_changed += 1 + d->set_elems[i].n_add + d->set_elems[i].n_del;
@@ -559,11 +580,11 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 			continue;
 		}
 		if (strcmp(oc->comment, nc->comment)) {
-			/* A chain's comment cannot be changed in place; an
-			 * unreferenced regular chain is made again. */
-			if (nc->hook != IR_HOOK_NONE || chain_referenced(o, oc->name) || chain_referenced(n, nc->name)) {
+			/* A chain's comment cannot be changed in place: a
+			 * regular chain is made again (find_recreated()). */
+			if (nc->hook != IR_HOOK_NONE) {
 				char why[160];
-				snprintf(why, sizeof(why), "the comment of chain %.64s changed", nc->name);
+				snprintf(why, sizeof(why), "the comment of base chain %.64s changed", nc->name);
 				go_full(d, why);
 			} else {
 				mark_chain(d, nc, i, IR_DIFF_RECREATE);
@@ -594,6 +615,37 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 	return rc;
 }
 
+/* The regular chains of both whose comment differs: made again. Known
+ * before sets and rules are compared, which must not keep what jumps there. */
+static int find_recreated(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
+{
+	struct name_index x;
+	size_t cap = 0;
+	if (name_index_init(&x, o->n_chains))
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_chains; i++)
+		name_index_put(&x, o->chains[i].name, i);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n->n_chains; i++) {
+		size_t j = name_index_get(&x, o, chain_name, n->chains[i].name);
+		if (j == IR_DIFF_NONE || n->chains[i].hook != IR_HOOK_NONE || o->chains[j].hook != IR_HOOK_NONE ||
+		    !strcmp(o->chains[j].comment, n->chains[i].comment))
+			continue;
+		if (d->n_recreated == cap) {
+			cap = cap ? cap * 2 : 8;
+			const char **v = realloc(d->recreated, cap * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			d->recreated = v;
+		}
+		d->recreated[d->n_recreated++] = n->chains[i].name;
+	}
+	free(x.slot);
+	return rc;
+}
+
 int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct ir_diff **out)
 {
 	struct ir_diff *d = calloc(1, sizeof(*d));
@@ -611,7 +663,7 @@ int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct i
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
 	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
-	    diff_sets(o, n, d) || diff_chains(o, n, d)) {
+	    find_recreated(o, n, d) || diff_sets(o, n, d) || diff_chains(o, n, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;
 	}

@@ -13,11 +13,13 @@
  * Named sets are matched by name; a set whose definition (key, flags, data,
  * timeout, size) is the same gets element deltas (elements compared by key,
  * end, data and, except for IR_SET_DYNAMIC sets, timeout); a set whose
- * definition changed is deleted and made again, and every chain with a rule
- * that uses it is replaced with it. Anonymous sets belong to their rule and
- * compare as part of it. A chain whose hook, type or priority changed cannot
- * be changed in place: the diff then asks for the full replace, as it does
- * when the delta has more objects than the candidate table.
+ * definition changed is deleted and made again, and every rule that uses it
+ * with it. Anonymous sets belong to their rule and compare as part of it. A
+ * regular chain whose comment changed (the kernel cannot change it) is made
+ * again, and every rule and map element that jumps to it with it. A base
+ * chain whose hook, type, priority or comment changed cannot be changed in
+ * place: the diff then asks for the full replace, as it does when the delta
+ * has more objects than the candidate table.
  *
  * Ownership: the diff is owned by the caller (ir_diff_free()); it keeps
  * indices into both tables, which must outlive it unchanged.
@@ -74,6 +76,10 @@ struct ir_diff {
 	 * table's rules, handles[running chain][rule]; NULL (or a NULL row):
 	 * unknown, and a changed chain is flushed and filled again instead. */
 	const uint64_t *const *handles;
+	/* Regular chains made again (their comment changed): whatever jumps
+	 * to them (rules, map elements) is deleted and added again with them. */
+	const char **recreated;
+	size_t n_recreated;
 	/* Running chains that the candidate has not: deleted. */
 	size_t *chain_del;
 	size_t n_chain_del;

@@ -98,7 +98,7 @@ done
 echo "  $same equal, $differ different; $incr incremental, $full full; ping counter kept $kept, reset $reset"
 [ "$differ" = 0 ] && [ "$same" -gt 0 ] && pass "every-commit-equals-full-replace($same)" || fail every-commit-equals-full-replace "$differ differ"
 [ "$incr" -ge $((STEPS / 2)) ] && pass "mostly-incremental($incr/$STEPS)" || fail mostly-incremental "$incr of $STEPS"
-for k in rule-add rule-remove list-grow list-shrink tenant-add nat-change; do
+for k in rule-add rule-remove rule-move rule-change list-grow list-shrink tenant-add tenant-remove nat-change; do
 	case " $kinds_kept " in *" $k "*) pass "counter-kept-across-$k" ;; *) fail "counter-kept-across-$k" "never (kept:$kinds_kept)" ;; esac
 done
 [ "$reset" = 0 ] && pass "ping-counter-kept-every-incremental-commit($kept)" || fail ping-counter-kept-every-incremental-commit "reset $reset times"
