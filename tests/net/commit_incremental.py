@@ -44,13 +44,21 @@ class Model:
         return str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.200.0.0")) + k * 4096 + 2 * i))
 
     def rule(self):
+        """A rule not in the policy yet (a second copy would be shadowed:
+        the checker refuses that)."""
+        while True:
+            x = self.any_rule()
+            if x not in getattr(self, "rules", []):
+                return x
+
+    def any_rule(self):
         r = self.rng
         kind = r.randrange(4)
         port = r.randrange(1024, 60000)
         if kind == 0:
             return "pass from lan to dmz service tcp port %d" % port
         if kind == 1:
-            return "block from $list_%d to dmz" % r.randrange(3)
+            return "block from $list_%d to dmz service tcp port %d" % (r.randrange(3), port)
         if kind == 2:
             return "pass from lan to $list_%d service udp port %d" % (r.randrange(3), port)
         return "reject from dmz to lan service tcp port %d" % port

@@ -68,7 +68,7 @@ while [ $i -le "$STEPS" ]; do
 	cp "$GEN/$i.hvp" "$POL"
 	c=$(ping_count)
 	if ! hv load "$POL" > "$LAB_TMP/out" 2>&1 || ! hv commit > "$LAB_TMP/reply" 2>&1; then
-		fail "commit-$i" "$step: $(tail -3 "$LAB_TMP/out" "$LAB_TMP/reply" | tr '\n' ' ')"
+		fail "commit-$i" "$step: $(cat "$LAB_TMP/out" "$LAB_TMP/reply" | tail -3 | tr '\n' ' ')"
 		i=$((i + 1)); continue
 	fi
 	if ! href load "$POL" > /dev/null 2>&1 || ! href commit > /dev/null 2>&1; then
