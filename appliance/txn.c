@@ -545,6 +545,7 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	int rc;
 
 	struct ir_diff *diff = NULL;
+	double plan_s = 0;
 	uint32_t ours;
 
 	txn_delta_mark_set(p->ir, rev, p->hash);
@@ -560,8 +561,10 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 		 !t->running ? "nothing known to run" : "the table was changed outside hvgated or is unread");
 	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
 		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
+		plan_s = now_seconds();
 		diff = txn_delta_plan(t->running->ir, p->ir, t->last_apply_mode, sizeof(t->last_apply_mode));
 		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
+		plan_s = now_seconds() - plan_s;
 		o.running = t->running->ir;
 		o.diff = diff;
 	}
@@ -606,8 +609,9 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->digest_pending = o.diff != NULL;
 	t->digest_known = !t->digest_pending && !nftio_table_digest(t->netns, &read_at, t->digest) &&
 			  read_at == r.genid_after;
-	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, %.3f s)", rev, p->hash,
-	       t->last_apply_mode, r.n_messages, t->stats.last_apply_seconds);
+	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, delta planned in %.3f s, kernel %.3f s, "
+	       "%.3f s)", rev, p->hash, t->last_apply_mode, r.n_messages, plan_s, r.kernel_seconds,
+	       t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
 }
@@ -652,6 +656,12 @@ static void restore_running_file(struct txn *t, unsigned rev)
 
 static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 {
+	/* Handles belong to the table that was applied; another one (a start
+	 * that found its ruleset running, a revert to nothing) reads its own. */
+	if (t->handles && (!p || t->handles->of != p->ir)) {
+		txn_delta_handles_free(t->handles);
+		t->handles = NULL;
+	}
 	txn_policy_free(t->running);
 	t->running = p;
 	t->running_rev = rev;

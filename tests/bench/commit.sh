@@ -73,6 +73,7 @@ start_both
 python3 tests/bench/gen_mixed.py --rules "$RULES" --extra-port 4242 > "$POL"
 o=$(timed_commit hv "$DAEMON_LOG") && b=$(timed_commit href "$LAB_TMP/ref.log") || exit 1
 report commit-one-rule "$o" "$b"
+grep "applied revision" "$DAEMON_LOG" | tail -1 | sed 's/^/  daemon: /'
 same_listing && echo "  both tables list the same ($(wc -l < "$LAB_TMP/l1") lines)" || { echo "  the tables differ"; exit 1; }
 stop_both
 
@@ -82,6 +83,7 @@ start_both
 sed -i 's/^define list_0 = {$/define list_0 = { 192.0.2.1,/' "$POL"
 o=$(timed_commit hv "$DAEMON_LOG") && b=$(timed_commit href "$LAB_TMP/ref.log") || exit 1
 report commit-one-element "$o" "$b"
+grep "applied revision" "$DAEMON_LOG" | tail -1 | sed 's/^/  daemon: /'
 same_listing && echo "  both tables list the same ($(wc -l < "$LAB_TMP/l1") lines)" || { echo "  the tables differ"; exit 1; }
 stop_both
 
