@@ -29,6 +29,7 @@
 #include "appliance/peerfs.h"
 #include "appliance/route.h"
 #include "appliance/txn.h"
+#include "appliance/txn_delta.h"
 #include "appliance/vpnmgr.h"
 #include "policy/tenant.h"
 
@@ -280,6 +281,11 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
 		json_kv_uint(r, "packets", h ? h->packets : 0);
 		json_kv_uint(r, "bytes", h ? h->bytes : 0);
+		json_key(r, "counters_since");
+		if (txn_delta_since_get(d->txn.since, pr->id))
+			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->id));
+		else
+			json_null(r);
 		json_key(r, "last_hit");
 		if (h && h->last_hit)
 			json_int(r, (long long)h->last_hit);

@@ -578,8 +578,10 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 		policy_diags_init(&d);
 		rc = nftio_apply(p->ir, &o, &r, &d);
 	}
-	if (!rc)
+	if (!rc) {
+		txn_delta_since_update(&t->since, p->ir, o.diff, time(NULL));
 		txn_delta_handles_after(t->netns, p->ir, &t->handles, o.diff);
+	}
 	ir_diff_free(diff);
 	t->stats.last_apply_seconds = now_seconds() - start;
 	if (rc == -ERESTART || rc == -EAGAIN) {
@@ -797,6 +799,8 @@ void txn_free(struct txn *t)
 	t->running = t->candidate = NULL;
 	txn_delta_handles_free(t->handles);
 	t->handles = NULL;
+	txn_delta_since_free(t->since);
+	t->since = NULL;
 }
 
 /* Start with a `commit confirmed` pending: the unconfirmed revision runs

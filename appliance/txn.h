@@ -78,6 +78,7 @@ struct txn {
 	 * "full replace (why)" (appliance/txn_delta.h). */
 	char last_apply_mode[192];
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
+	struct txn_delta_since *since;	   /* when each rule's counters started */
 };
 
 /* Compiles a file or directory, a git ref, or a stored revision. */

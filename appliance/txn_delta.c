@@ -282,3 +282,107 @@ void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct
 	txn_delta_handles_free(*h);
 	*h = next;
 }
+
+struct since_slot {
+	const char *id; /* NULL: empty; points into `names` */
+	time_t since;
+};
+
+struct txn_delta_since {
+	struct since_slot *slot;
+	size_t cap;
+	char *names; /* every id, NUL-separated */
+};
+
+static size_t since_hash(const char *id, size_t cap)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 0x100000001b3ull; /* FNV-1a 64 */
+	return (size_t)h & (cap - 1);
+}
+
+static struct since_slot *since_find(const struct txn_delta_since *s, const char *id)
+{
+	size_t i = since_hash(id, s->cap);
+	while (s->slot[i].id && strcmp(s->slot[i].id, id))
+		i = (i + 1) & (s->cap - 1);
+	return &s->slot[i];
+}
+
+time_t txn_delta_since_get(const struct txn_delta_since *s, const char *id)
+{
+	if (!s || !id)
+		return 0;
+	const struct since_slot *x = since_find(s, id);
+	return x->id ? x->since : 0;
+}
+
+void txn_delta_since_free(struct txn_delta_since *s)
+{
+	if (!s)
+		return;
+	free(s->slot);
+	free(s->names);
+	free(s);
+}
+
+/* Whether the apply by `df` sent rule r of candidate chain c. */
+static bool rule_sent(const struct ir_diff *df, size_t c, size_t r)
+{
+	if (!df || df->chain_op[c] == IR_DIFF_ADD || df->chain_op[c] == IR_DIFF_RECREATE)
+		return true;
+	if (df->chain_op[c] == IR_DIFF_KEEP)
+		return false;
+	const struct ir_diff_rules *pl = &df->chain_rules[c];
+	if (!pl->planned || !df->handles || !df->handles[df->chain_old[c]])
+		return true; /* flushed and filled again */
+	return pl->old_of[r] == IR_DIFF_NONE;
+}
+
+void txn_delta_since_update(struct txn_delta_since **sp, const struct ir_table *t, const struct ir_diff *diff,
+			    time_t now)
+{
+	struct txn_delta_since *old = *sp, *s = calloc(1, sizeof(*s));
+	size_t n = 0, bytes = 0;
+	for (size_t c = 0; c < t->n_chains; c++)
+		for (size_t r = 0; r < t->chains[c].n_rules; r++)
+			if (t->chains[c].rules[r].comment[0]) {
+				n++;
+				bytes += strlen(t->chains[c].rules[r].comment) + 1;
+			}
+	*sp = NULL;
+	if (!s)
+		goto out;
+	s->cap = 16;
+	while (s->cap < 2 * n)
+		s->cap <<= 1;
+	s->slot = calloc(s->cap, sizeof(*s->slot));
+	s->names = malloc(bytes ? bytes : 1);
+	if (!s->slot || !s->names) {
+		txn_delta_since_free(s);
+		goto out;
+	}
+	char *next = s->names;
+	for (size_t c = 0; c < t->n_chains; c++)
+		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
+			const char *id = t->chains[c].rules[r].comment;
+			if (!id[0])
+				continue;
+			struct since_slot *x = since_find(s, id);
+			if (!x->id) {
+				size_t len = strlen(id) + 1;
+				x->id = memcpy(next, id, len);
+				next += len;
+				time_t before = diff ? txn_delta_since_get(old, id) : 0;
+				x->since = before ? before : now;
+			}
+			/* a rule id whose kernel rules were (partly) sent again
+			 * counts from now: its sum started again */
+			if (rule_sent(diff, c, r))
+				x->since = now;
+		}
+	*sp = s;
+out:
+	txn_delta_since_free(old);
+}

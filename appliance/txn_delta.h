@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "policy/ir.h"
 #include "policy/ir_diff.h"
@@ -69,6 +70,18 @@ void txn_delta_handles_use(const char *netns, const struct ir_table *running, st
  * handles of `t` (NULL if they cannot be read). */
 void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct txn_delta_handles **h,
 			     const struct ir_diff *diff);
+
+/* When the counters of each policy rule (by rule comment, the policy rule
+ * id) started: the apply that last sent one of its kernel rules. */
+struct txn_delta_since;
+/* After an apply of `t` at time `now` (by `diff`, whose handles decided
+ * which rules were sent, or whole when NULL): *s describes `t`. On ENOMEM
+ * *s is dropped (times unknown). */
+void txn_delta_since_update(struct txn_delta_since **s, const struct ir_table *t, const struct ir_diff *diff,
+			    time_t now);
+/* The start of the counters of rule `id`; 0: unknown. */
+time_t txn_delta_since_get(const struct txn_delta_since *s, const char *id);
+void txn_delta_since_free(struct txn_delta_since *s);
 
 /* The diff from `running` to `cand`, or NULL (and why in `mode`) when the
  * full replace must be used. `mode` gets "incremental (N objects changed)"
