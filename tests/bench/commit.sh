@@ -39,7 +39,7 @@ start_both() {
 	HVGATED_FULL_REPLACE=1 "$HVGATED" -c "$LAB_TMP/ref.conf" > "$LAB_TMP/ref.log" 2>&1 &
 	REF_PID=$!
 	LAB_PIDS="$LAB_PIDS $REF_PID"
-	wait_for 600 grep -q "hvgated: ready" "$LAB_TMP/ref.log" || { echo "ref start: $(tail -3 "$LAB_TMP/ref.log")"; exit 1; }
+	wait_for 600 grep -qs "hvgated: ready" "$LAB_TMP/ref.log" || { echo "ref start: $(tail -3 "$LAB_TMP/ref.log")"; exit 1; }
 }
 stop_both() {
 	daemon_stop

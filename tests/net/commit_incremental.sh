@@ -46,7 +46,7 @@ sed -e "s|$DAEMON_SOCK|$REF_SOCK|" -e "s|$DAEMON_STATE|$LAB_TMP/ref-state|" \
 	-e "s|:$DAEMON_METRICS_PORT|:9470|" "$DAEMON_CONF" > "$REF_CONF"
 HVGATED_FULL_REPLACE=1 "$HVGATED" -c "$REF_CONF" > "$LAB_TMP/ref.log" 2>&1 &
 LAB_PIDS="$LAB_PIDS $!"
-wait_for 10 grep -q "hvgated: ready" "$LAB_TMP/ref.log" || { fail ref-start "$(tail -5 "$LAB_TMP/ref.log")"; exit 1; }
+wait_for 10 grep -qs "hvgated: ready" "$LAB_TMP/ref.log" || { fail ref-start "$(tail -5 "$LAB_TMP/ref.log")"; exit 1; }
 href() { HVGATE_SOCKET="$REF_SOCK" "$HVGATE" "$@"; }
 
 table() { at "$1" nft list table inet hvgate; }
