@@ -265,6 +265,12 @@ START_TEST(test_delta_batch_messages)
 	ck_assert_uint_eq(newrule, b.t->chains[chain_index(b.t, "lan_to_dmz")].n_rules);
 	ck_assert_uint_eq(other, 0);
 	ck_assert_uint_eq(n, batch->n_messages);
+	/* a kernel error on the new rule points at its policy line */
+	bool line7 = false;
+	for (size_t i = 0; i < batch->n_messages; i++)
+		if (batch->origins[i].kind == POLICY_NFTNL_RULE && batch->origins[i].loc.line == 7)
+			line7 = true;
+	ck_assert(line7);
 	free(iov);
 	policy_nftnl_batch_free(batch);
 	ir_diff_free(d);
