@@ -29,6 +29,7 @@
 #include "appliance/peerfs.h"
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
+#include "appliance/txn_delta.h"
 #include "appliance/vpnmgr.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
@@ -347,6 +348,11 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
 		json_kv_uint(r, "packets", h ? h->packets : 0);
 		json_kv_uint(r, "bytes", h ? h->bytes : 0);
+		json_key(r, "counters_since");
+		if (txn_delta_since_get(d->txn.since, pr->id))
+			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->id));
+		else
+			json_null(r);
 		json_key(r, "last_hit");
 		if (h && h->last_hit)
 			json_int(r, (long long)h->last_hit);
@@ -750,6 +756,7 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 	}
 	reply_ok_begin(r);
 	json_kv_uint(r, "revision", d->txn.running_rev);
+	json_kv_str(r, "apply", d->txn.last_apply_mode);
 	if (confirm) {
 		json_kv_int(r, "confirm_deadline", (long long)(d->txn.pend.deadline_ms / 1000));
 		json_kv_uint(r, "confirm_seconds", confirm);

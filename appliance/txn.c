@@ -14,6 +14,7 @@
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
 #include "policy/ir_build.h"
+#include "appliance/txn_delta.h"
 #include "policy/tenant.h"
 
 /* A failed revert is tried again after this long. */
@@ -124,7 +125,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		return -EINVAL;
 	}
 	/* lowering makes the block lists and their drop rules (policy/lower.c) */
-	if (ruleset_hash(p->ir, p->hash)) {
+	txn_delta_size_headroom(p->ir);
+	if (txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;
@@ -607,7 +609,7 @@ int64_t txn_pending_left_ms(const struct txn *t)
 	return t->pending ? t->deadline_mono_ms - clock_ms(CLOCK_MONOTONIC) : 0;
 }
 
-/* The tenants' policy routing follows the ruleset (appliance/route.h). The
+/* The tenants' policy routing follows the ruleset (appliance/kernel/route.h). The
  * ruleset is in the kernel already, so a failure here is logged, not undone. */
 static void apply_routes(const char *netns, const struct policy *pol)
 {
@@ -682,15 +684,45 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	double start = now_seconds();
 	int rc;
 
-	snprintf(p->ir->comment, sizeof(p->ir->comment), "hvgate rev=%u hash=%s", rev, p->hash);
+	struct ir_diff *diff = NULL;
+	double plan_s = 0;
+	uint32_t ours;
+
+	txn_delta_mark_set(p->ir, rev, p->hash);
 	carry_dynamic(t, p->policy, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
 	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
 		t->stats.apply_errors++;
 		return rc;
 	}
+	/* The delta only from a table nobody else changed (not after a
+	 * `commit force` over someone's edit: that one is replaced). */
+	snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (%s)",
+		 !t->running ? "nothing known to run" : "the table was changed outside hvgated or is unread");
+	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
+		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
+		plan_s = now_seconds();
+		diff = txn_delta_plan(t->running->ir, p->ir, t->last_apply_mode, sizeof(t->last_apply_mode));
+		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
+		plan_s = now_seconds() - plan_s;
+		o.running = t->running->ir;
+		o.diff = diff;
+	}
 	policy_diags_init(&d);
 	rc = nftio_apply(p->ir, &o, &r, &d);
+	if (diff && rc && rc != -ERESTART && rc != -EAGAIN) {
+		syslog(LOG_WARNING, "the kernel refused the delta to revision %u; replacing the table", rev);
+		snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (the kernel refused the delta)");
+		o.diff = NULL;
+		policy_diags_free(&d);
+		policy_diags_init(&d);
+		rc = nftio_apply(p->ir, &o, &r, &d);
+	}
+	if (!rc) {
+		txn_delta_since_update(&t->since, p->ir, o.diff, time(NULL));
+		txn_delta_handles_after(t->netns, p->ir, &t->handles, o.diff);
+	}
+	ir_diff_free(diff);
 	t->stats.last_apply_seconds = now_seconds() - start;
 	if (rc == -ERESTART || rc == -EAGAIN) {
 		uint32_t now = 0;
@@ -714,8 +746,13 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	t->genid_known = true;
 	/* The digest counts only if nobody changed anything since our batch. */
 	uint32_t read_at;
-	t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == r.genid_after;
-	syslog(LOG_INFO, "applied revision %u (hash %s, %zu messages, %.3f s)", rev, p->hash, r.n_messages,
+	/* After a delta the digest (a dump of the whole table) is read by the
+	 * next txn_tick(), after the reply: the commit costs what it changed. */
+	t->digest_pending = o.diff != NULL;
+	t->digest_known = !t->digest_pending && !nftio_table_digest(t->netns, &read_at, t->digest) &&
+			  read_at == r.genid_after;
+	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, delta planned in %.3f s, kernel %.3f s, "
+	       "%.3f s)", rev, p->hash, t->last_apply_mode, r.n_messages, plan_s, r.kernel_seconds,
 	       t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
@@ -726,7 +763,7 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 {
 	char comment[128], want[64];
 
-	if (nftio_table_comment(t->netns, comment, sizeof(comment)))
+	if (txn_delta_kernel_mark(t->netns, comment, sizeof(comment)))
 		return false;
 	snprintf(want, sizeof(want), "hash=%s", p->hash);
 	return strstr(comment, want) != NULL;
@@ -761,6 +798,12 @@ static void restore_running_file(struct txn *t, unsigned rev)
 
 static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 {
+	/* Handles belong to the table that was applied; another one (a start
+	 * that found its ruleset running, a revert to nothing) reads its own. */
+	if (t->handles && (!p || t->handles->of != p->ir)) {
+		txn_delta_handles_free(t->handles);
+		t->handles = NULL;
+	}
 	txn_policy_free(t->running);
 	t->running = p;
 	t->running_rev = rev;
@@ -895,6 +938,10 @@ void txn_free(struct txn *t)
 	txn_policy_free(t->running);
 	txn_policy_free(t->candidate);
 	t->running = t->candidate = NULL;
+	txn_delta_handles_free(t->handles);
+	t->handles = NULL;
+	txn_delta_since_free(t->since);
+	t->since = NULL;
 }
 
 /* Start with a `commit confirmed` pending: the unconfirmed revision runs
@@ -1154,6 +1201,13 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 int txn_tick(struct txn *t, char *err, size_t errsz)
 {
+	if (t->digest_pending) {
+		uint32_t now, read_at;
+		t->digest_pending = false;
+		/* valid only if nobody changed anything since our batch */
+		if (!nftio_genid(t->netns, &now) && now == t->genid)
+			t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == t->genid;
+	}
 	if (!t->pending || txn_pending_left_ms(t) > 0)
 		return 0;
 	if (!revert(t, err, errsz))

@@ -80,7 +80,13 @@ struct txn {
 	uint32_t genid; /* after our last own change */
 	bool digest_known;
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
+	bool digest_pending; /* after a delta: read by the next txn_tick() */
 	struct txn_stats stats;
+	/* How the last apply went: "incremental (N objects changed)" or
+	 * "full replace (why)" (appliance/txn_delta.h). */
+	char last_apply_mode[192];
+	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
+	struct txn_delta_since *since;	   /* when each rule's counters started */
 };
 
 /* Compiles a file or directory, a git ref, or a stored revision. */
@@ -99,7 +105,7 @@ void txn_source_line(const struct txn_policy *p, const char *file, unsigned line
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
 
-/* Installs the running policy's tenant routing again (appliance/route.h):
+/* Installs the running policy's tenant routing again (appliance/kernel/route.h):
  * for an interface that a segment names and that appeared, went up or down
  * or went away since. Failures are logged. */
 void txn_reroute(struct txn *t);

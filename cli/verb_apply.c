@@ -124,7 +124,7 @@ static int apply_table(const struct apply_args *a, struct ir_table *t, struct po
 	return CLI_EXIT_OK;
 }
 
-/* The tenants' policy routing (appliance/route.h) follows the ruleset. */
+/* The tenants' policy routing (appliance/kernel/route.h) follows the ruleset. */
 static int apply_routes(const struct apply_args *a, const struct policy *p, struct policy_diags *d)
 {
 	struct route_result r;

@@ -5,6 +5,7 @@
  * state; tests/net/backend_agree.sh holds us to it.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include <linux/netfilter/xt_NFQUEUE.h>
 
 #include "policy/grow.h"
+#include "policy/ir_diff.h"
 #include "policy/nftnl.h"
 
 /* Batch pages: nft uses 2 MiB pages and lets one message overrun a page by
@@ -532,7 +534,7 @@ static bool needs_hton(const struct ir_set *s)
  * inclusive end + 1) after every interval, except after one that ends at
  * the top value, which is marked open instead; and a leading end element
  * at 0 when the first interval does not start there. */
-static int interval_elems(const struct ir_set *s, struct kelems *k)
+static int interval_elems(const struct ir_set *s, struct kelems *k, bool lead)
 {
 	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
 	/* Host-order integers count from their low byte; strings (ifname,
@@ -553,7 +555,7 @@ static int interval_elems(const struct ir_set *s, struct kelems *k)
 		}
 	}
 	qsort(items, s->n_elems, sizeof(*items), sort_cmp);
-	if (!val_all(items[0].e->key[0].data, len, 0)) {
+	if (lead && !val_all(items[0].e->key[0].data, len, 0)) {
 		struct kelem *z = kelem_add(k);
 		if (!z)
 			goto nomem;
@@ -610,10 +612,13 @@ static void concat_key_to_big_endian(const struct ir_set *s, uint8_t *key)
 	}
 }
 
-static int set_kelems(const struct ir_set *s, struct kelems *k)
+/* lead: the leading end element at 0 of a whole interval set; a delta
+ * (elements added to or deleted from a set the kernel has) leaves it out:
+ * the set has it already, and deleting it would open the range below. */
+static int set_kelems_lead(const struct ir_set *s, struct kelems *k, bool lead)
 {
 	if ((s->flags & IR_SET_INTERVAL) && s->n_key == 1)
-		return interval_elems(s, k);
+		return interval_elems(s, k, lead);
 	for (size_t i = 0; i < s->n_elems; i++) {
 		const struct ir_set_elem *e = &s->elems[i];
 		struct kelem *x = kelem_add(k);
@@ -637,6 +642,11 @@ static int set_kelems(const struct ir_set *s, struct kelems *k)
 		}
 	}
 	return 0;
+}
+
+static int set_kelems(const struct ir_set *s, struct kelems *k)
+{
+	return set_kelems_lead(s, k, true);
 }
 
 static void set_verdict_data(struct nftnl_set_elem *ne, const struct ir_verdict *v)
@@ -692,18 +702,21 @@ static const char *set_kernel_name(const struct ir_set *s)
 	return s->data != IR_DATA_NONE ? "__map%d" : "__set%d";
 }
 
-static int emit_elems(struct emit *e, uint32_t si, const struct kelems *k)
+/* Elements `k` of set `s` (IR index si, for the origin) in NEWSETELEM or
+ * DELSETELEM messages of at most ELEMS_NEST_LIMIT bytes each. */
+static int emit_elems_msg(struct emit *e, const struct ir_set *s, uint32_t si, uint16_t type,
+			  const struct kelems *k)
 {
-	const struct ir_set *s = &e->t->sets[si];
 	size_t i = 0;
 	while (i < k->n) {
-		struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWSETELEM, NLM_F_CREATE,
+		struct nlmsghdr *nlh = msg_start(e, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
 						 POLICY_NFTNL_ELEMS, NO_INDEX, NO_INDEX, si, &s->loc);
 		if (!nlh)
 			return oom(e);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, e->t->name);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set_kernel_name(s));
-		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(e->set_ids[si]));
+		if (si < e->t->n_sets && e->set_ids[si])
+			mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(e->set_ids[si]));
 		struct nlattr *nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
 		for (; i < k->n; i++) {
 			if (mnl_nlmsg_get_payload_tail(nlh) - (void *)nest > (long)ELEMS_NEST_LIMIT)
@@ -721,6 +734,11 @@ static int emit_elems(struct emit *e, uint32_t si, const struct kelems *k)
 			return -1;
 	}
 	return 0;
+}
+
+static int emit_elems(struct emit *e, uint32_t si, const struct kelems *k)
+{
+	return emit_elems_msg(e, &e->t->sets[si], si, NFT_MSG_NEWSETELEM, k);
 }
 
 static int emit_set(struct emit *e, uint32_t si)
@@ -917,7 +935,8 @@ static int add_lookup(struct emit *e, struct nftnl_rule *r, size_t set, bool inv
 		return -1;
 	nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, set_kernel_name(&e->t->sets[set]));
-	nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, e->set_ids[set]);
+	if (e->set_ids[set]) /* 0: a set the kernel has already (a delta) */
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, e->set_ids[set]);
 	if (dreg >= 0)
 		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_DREG, (uint32_t)dreg);
 	if (inv)
@@ -1297,7 +1316,25 @@ static int emit_rule_sets(struct emit *e, const struct ir_rule *ir, bool *emitte
 	return 0;
 }
 
+/* Where a rule of a delta goes: after the kernel rule `handle`, after the
+ * rule of this batch with NFTA_RULE_ID `after_id`, at the head of the chain
+ * (neither), or appended (append_tail, as in a whole table). */
+struct rule_pos {
+	bool append_tail;
+	uint64_t handle;
+	uint32_t after_id;
+	uint32_t id; /* NFTA_RULE_ID of this rule; 0: none */
+};
+
+static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct rule_pos *pos);
+
 static int emit_rule(struct emit *e, uint32_t ci, uint32_t ri)
+{
+	struct rule_pos tail = { .append_tail = true };
+	return emit_rule_at(e, ci, ri, &tail);
+}
+
+static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct rule_pos *pos)
 {
 	const struct ir_chain *c = &e->t->chains[ci];
 	const struct ir_rule *ir = &c->rules[ri];
@@ -1329,8 +1366,17 @@ static int emit_rule(struct emit *e, uint32_t ci, uint32_t ri)
 				    "rule %u of chain %s cannot be encoded (malformed IR or out of memory)",
 				    ri + 1, c->name);
 	}
-	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-					 POLICY_NFTNL_RULE, ci, ri, NO_INDEX, &ir->loc);
+	uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
+	if (pos->handle)
+		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos->handle);
+	else if (pos->after_id)
+		nftnl_rule_set_u32(r, NFTNL_RULE_POSITION_ID, pos->after_id);
+	else if (!pos->append_tail)
+		flags = NLM_F_CREATE; /* no position, no append: the head of the chain */
+	if (pos->id)
+		nftnl_rule_set_u32(r, NFTNL_RULE_ID, pos->id);
+	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWRULE, flags, POLICY_NFTNL_RULE, ci, ri, NO_INDEX,
+					 &ir->loc);
 	if (!nlh) {
 		nftnl_rule_free(r);
 		return oom(e);
@@ -1449,6 +1495,231 @@ int policy_emit_nftnl(const struct ir_table *t, const struct policy_nftnl_opts *
 		return -1;
 	}
 	free(e.set_ids);
+	int n_iov = nftnl_batch_iovec_len(e.b->batch);
+	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
+	if (!iov) {
+		policy_nftnl_batch_free(e.b);
+		return oom(&e);
+	}
+	nftnl_batch_iovec(e.b->batch, iov, (uint32_t)n_iov);
+	for (int i = 0; i < n_iov; i++)
+		e.b->bytes += iov[i].iov_len;
+	free(iov);
+	*out = e.b;
+	return 0;
+}
+
+/* ---- the delta batch (policy/ir_diff.h) ---- */
+
+/* A message that names one object of the running table to delete, or (for
+ * DELRULE without a handle) flushes a chain. */
+static int emit_del_named(struct emit *e, uint16_t type, uint8_t kind, uint32_t chain, uint32_t set,
+			  const char *name)
+{
+	struct nlmsghdr *nlh = msg_start(e, type, 0, kind, chain, NO_INDEX, set, NULL);
+	if (!nlh)
+		return oom(e);
+	if (type == NFT_MSG_DELSET) {
+		mnl_attr_put_strz(nlh, NFTA_SET_TABLE, e->t->name);
+		mnl_attr_put_strz(nlh, NFTA_SET_NAME, name);
+	} else {
+		/* NFTA_CHAIN_TABLE and NFTA_RULE_TABLE are 1, *_CHAIN / *_NAME 2 */
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, e->t->name);
+		mnl_attr_put_strz(nlh, type == NFT_MSG_DELRULE ? NFTA_RULE_CHAIN : NFTA_CHAIN_NAME, name);
+	}
+	return msg_end(e);
+}
+
+/* Elements `idx` of `s` (candidate set si, for the origin and the name). */
+static int emit_elem_subset(struct emit *e, const struct ir_set *s, uint32_t si, const size_t *idx, size_t n,
+			    uint16_t type)
+{
+	if (!n)
+		return 0;
+	struct ir_set sub = *s;
+	sub.elems = malloc(n * sizeof(*sub.elems));
+	if (!sub.elems)
+		return oom(e);
+	for (size_t i = 0; i < n; i++)
+		sub.elems[i] = s->elems[idx[i]];
+	sub.n_elems = sub.cap_elems = n;
+	struct kelems k = { 0 };
+	int err = set_kelems_lead(&sub, &k, false);
+	if (!err && type == NFT_MSG_DELSETELEM)
+		for (size_t i = 0; i < k.n; i++)
+			k.v[i].src = NULL; /* a delete names the key only */
+	if (!err)
+		err = emit_elems_msg(e, &sub, si, type, &k) ? -1 : 0;
+	else
+		err = err == -ENOMEM ? oom(e) : policy_error(e->d, &s->loc, "set %s: element of the wrong length", s->name);
+	free(k.v);
+	free(sub.elems);
+	return err ? -1 : 0;
+}
+
+/* The kernel handles of the running rules of candidate chain i, if the
+ * chain is changed rule by rule; NULL: flush it and add every rule. */
+static const uint64_t *by_rule(const struct ir_diff *df, uint32_t i)
+{
+	if (df->chain_op[i] != IR_DIFF_REPLACE || !df->chain_rules[i].planned || !df->handles ||
+	    df->chain_old[i] == IR_DIFF_NONE)
+		return NULL;
+	return df->handles[df->chain_old[i]];
+}
+
+static int emit_del_rule(struct emit *e, uint32_t ci, const char *chain, uint64_t handle)
+{
+	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_DELRULE, 0, POLICY_NFTNL_CHAIN, ci, NO_INDEX, NO_INDEX, NULL);
+	if (!nlh)
+		return oom(e);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, e->t->name);
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
+	mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64(handle));
+	return msg_end(e);
+}
+
+/* The new rules of chain i, each after the rule before it. */
+static int emit_rules_by_position(struct emit *e, const struct ir_diff *df, uint32_t i, const uint64_t *h,
+				  bool *emitted, uint32_t *next_id)
+{
+	const struct ir_diff_rules *pl = &df->chain_rules[i];
+	uint32_t prev_id = 0;
+	for (size_t k = 0; k < pl->n_add; k++) {
+		size_t j = pl->add[k];
+		struct rule_pos pos = { .id = (*next_id)++ };
+		if (j > 0 && pl->old_of[j - 1] != IR_DIFF_NONE)
+			pos.handle = h[pl->old_of[j - 1]];
+		else if (j > 0)
+			pos.after_id = prev_id; /* the rule before is new too: added just before */
+		prev_id = pos.id;
+		if (emit_rule_sets(e, &e->t->chains[i].rules[j], emitted) || emit_rule_at(e, i, (uint32_t)j, &pos))
+			return -1;
+	}
+	return 0;
+}
+
+static bool chain_resent(const struct ir_diff *df, uint32_t i)
+{
+	return df->chain_op[i] != IR_DIFF_KEEP;
+}
+
+static int emit_delta_deletes(struct emit *e, const struct ir_table *run, const struct ir_diff *df)
+{
+	const struct ir_table *t = e->t;
+	/* Rules first: what they use (sets, chains) can go afterwards. */
+	for (uint32_t i = 0; i < t->n_chains; i++) {
+		if (df->chain_op[i] != IR_DIFF_REPLACE && df->chain_op[i] != IR_DIFF_RECREATE)
+			continue;
+		const uint64_t *h = by_rule(df, i);
+		if (!h) {
+			if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
+				return -1;
+			continue;
+		}
+		for (size_t k = 0; k < df->chain_rules[i].n_del; k++)
+			if (emit_del_rule(e, i, t->chains[i].name, h[df->chain_rules[i].del[k]]))
+				return -1;
+	}
+	for (size_t k = 0; k < df->n_chain_del; k++)
+		if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, NO_INDEX, NO_INDEX,
+				   run->chains[df->chain_del[k]].name))
+			return -1;
+	for (uint32_t i = 0; i < t->n_sets; i++)
+		if (df->set_op[i] == IR_DIFF_REPLACE &&
+		    emit_elem_subset(e, &run->sets[df->set_old[i]], i, df->set_elems[i].del,
+				     df->set_elems[i].n_del, NFT_MSG_DELSETELEM))
+			return -1;
+	for (uint32_t i = 0; i < t->n_sets; i++)
+		if (df->set_op[i] == IR_DIFF_RECREATE &&
+		    emit_del_named(e, NFT_MSG_DELSET, POLICY_NFTNL_SET, NO_INDEX, i, t->sets[i].name))
+			return -1;
+	for (size_t k = 0; k < df->n_set_del; k++)
+		if (emit_del_named(e, NFT_MSG_DELSET, POLICY_NFTNL_SET, NO_INDEX, NO_INDEX,
+				   run->sets[df->set_del[k]].name))
+			return -1;
+	for (uint32_t i = 0; i < t->n_chains; i++)
+		if (df->chain_op[i] == IR_DIFF_RECREATE &&
+		    emit_del_named(e, NFT_MSG_DELCHAIN, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
+			return -1;
+	for (size_t k = 0; k < df->n_chain_del; k++)
+		if (emit_del_named(e, NFT_MSG_DELCHAIN, POLICY_NFTNL_CHAIN, NO_INDEX, NO_INDEX,
+				   run->chains[df->chain_del[k]].name))
+			return -1;
+	return 0;
+}
+
+static int emit_delta_adds(struct emit *e, const struct ir_diff *df)
+{
+	const struct ir_table *t = e->t;
+	for (uint32_t i = 0; i < t->n_chains; i++)
+		if ((df->chain_op[i] == IR_DIFF_ADD || df->chain_op[i] == IR_DIFF_RECREATE || df->chain_policy[i]) &&
+		    emit_chain(e, i))
+			return -1;
+	for (uint32_t i = 0; i < t->n_sets; i++)
+		if ((df->set_op[i] == IR_DIFF_ADD || df->set_op[i] == IR_DIFF_RECREATE) && emit_set(e, i))
+			return -1;
+	for (uint32_t i = 0; i < t->n_sets; i++)
+		if (df->set_op[i] == IR_DIFF_REPLACE &&
+		    emit_elem_subset(e, &t->sets[i], i, df->set_elems[i].add, df->set_elems[i].n_add,
+				     NFT_MSG_NEWSETELEM))
+			return -1;
+	bool *emitted = calloc(t->n_sets ? t->n_sets : 1, sizeof(*emitted));
+	if (!emitted)
+		return oom(e);
+	uint32_t next_id = 1;
+	for (uint32_t i = 0; i < t->n_chains; i++) {
+		if (!chain_resent(df, i))
+			continue;
+		const uint64_t *h = by_rule(df, i);
+		if (h) {
+			if (emit_rules_by_position(e, df, i, h, emitted, &next_id)) {
+				free(emitted);
+				return -1;
+			}
+			continue;
+		}
+		for (uint32_t j = 0; j < t->chains[i].n_rules; j++)
+			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) || emit_rule(e, i, j)) {
+				free(emitted);
+				return -1;
+			}
+	}
+	free(emitted);
+	return 0;
+}
+
+int policy_emit_nftnl_delta(const struct ir_table *running, const struct ir_table *t,
+			    const struct ir_diff *diff, const struct policy_nftnl_opts *o,
+			    struct policy_nftnl_batch **out, struct policy_diags *d)
+{
+	struct emit e = { .t = t, .d = d, .next_set_id = 1 };
+	*out = NULL;
+	if (diff->full)
+		return policy_error(d, NULL, "the delta asks for a full replace (%s)", diff->why);
+	if (o)
+		e.o = *o;
+	else
+		policy_nftnl_opts_default(&e.o);
+	e.b = calloc(1, sizeof(*e.b));
+	e.set_ids = calloc(t->n_sets ? t->n_sets : 1, sizeof(*e.set_ids));
+	if (e.b)
+		e.b->batch = nftnl_batch_alloc(PAGE_BYTES, PAGE_OVERRUN);
+	if (!e.b || !e.set_ids || !e.b->batch) {
+		free(e.set_ids);
+		policy_nftnl_batch_free(e.b);
+		return oom(&e);
+	}
+	e.b->first_seq = e.o.seq;
+	/* Deletes before adds: a set or chain made again under its old name
+	 * must be gone first, and what is deleted may be what the old rules
+	 * used. The table itself is not touched (its comment cannot change). */
+	int bad = batch_begin(&e) || emit_delta_deletes(&e, running, diff) || emit_delta_adds(&e, diff) ||
+		  (!e.o.no_commit && batch_end(&e));
+	free(e.set_ids);
+	if (bad) {
+		policy_nftnl_batch_free(e.b);
+		return -1;
+	}
 	int n_iov = nftnl_batch_iovec_len(e.b->batch);
 	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
 	if (!iov) {

@@ -14,7 +14,7 @@
  * IR_S_QUEUE is the one construct whose encoding depends on the kernel (see
  * opts->native_queue); nft text cannot express the xt NFQUEUE fallback.
  *
- * Nothing here talks to the kernel: appliance/nftio.c sends the batch.
+ * Nothing here talks to the kernel: appliance/kernel/nftio.c sends the batch.
  *
  * Every message gets its own sequence number, counted up from opts->seq, and
  * an origin: which IR object made it and the policy location behind it, so
@@ -79,6 +79,18 @@ struct policy_nftnl_batch {
  * length, a set index out of range). */
 int policy_emit_nftnl(const struct ir_table *t, const struct policy_nftnl_opts *o,
 		      struct policy_nftnl_batch **out, struct policy_diags *d);
+
+/* The delta from `running` (what the kernel has) to `t` as ONE batch
+ * (policy/ir_diff.h says what it changes): deletes first (chains flushed,
+ * elements, sets, chains), then new chains, sets, elements, and the rules
+ * of every chain made or replaced. The table message is left out, so the
+ * table comment stays as the last full replace wrote it. Origins index `t`;
+ * objects only `running` has get NO index. -1 with errors in `d` for a diff
+ * marked full, ENOMEM or an IR that cannot be encoded. */
+struct ir_diff;
+int policy_emit_nftnl_delta(const struct ir_table *running, const struct ir_table *t,
+			    const struct ir_diff *diff, const struct policy_nftnl_opts *o,
+			    struct policy_nftnl_batch **out, struct policy_diags *d);
 
 void policy_nftnl_batch_free(struct policy_nftnl_batch *b);
 

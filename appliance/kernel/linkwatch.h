@@ -1,7 +1,7 @@
 /* linkwatch: interfaces appearing, changing state or going away, from the
  * kernel's rtnetlink link group (RTNLGRP_LINK), for the daemon's loop.
  *
- * The tenants' routes go through segment interfaces (appliance/route.h):
+ * The tenants' routes go through segment interfaces (appliance/kernel/route.h):
  * a VM's tap device that is created after the policy was applied, or that
  * went down and up again (the kernel drops the routes of a link that goes
  * down), needs its routes installed again. The daemon polls linkwatch_fd()

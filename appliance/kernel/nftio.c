@@ -1,5 +1,5 @@
 /* nftio: the atomic apply of an IR table, and the small reads around it
- * (generation id, table comment, queue probe). See appliance/nftio.h. */
+ * (generation id, table comment, queue probe). See appliance/kernel/nftio.h. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -257,7 +257,8 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 	eo.expect_genid = o->expect_genid;
 	eo.no_commit = o->check_only;
 	struct policy_nftnl_batch *b;
-	if (policy_emit_nftnl(t, &eo, &b, d)) {
+	if (o->diff ? policy_emit_nftnl_delta(o->running, t, o->diff, &eo, &b, d)
+		    : policy_emit_nftnl(t, &eo, &b, d)) {
 		nl_sock_close(&s);
 		return -EINVAL;
 	}

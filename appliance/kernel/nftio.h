@@ -21,11 +21,17 @@
 #include "policy/diag.h"
 #include "policy/ir.h"
 
+struct ir_diff;
+
 struct nftio_apply_opts {
 	const char *netns;     /* NULL: current namespace */
 	bool check_only;       /* let the kernel validate the batch, then abort it */
 	bool expect_genid_set; /* refuse (-ERESTART / -EAGAIN) if the ruleset changed since */
 	uint32_t expect_genid;
+	/* Set both: send the delta from `running` (what the kernel has) to the
+	 * table instead of the replace (policy_emit_nftnl_delta()). */
+	const struct ir_table *running;
+	const struct ir_diff *diff;
 };
 
 struct nftio_apply_result {

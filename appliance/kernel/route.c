@@ -1,4 +1,4 @@
-/* Tenant policy routing over rtnetlink (appliance/route.h). */
+/* Tenant policy routing over rtnetlink (appliance/kernel/route.h). */
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>

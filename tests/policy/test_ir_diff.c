@@ -1,0 +1,299 @@
+/* policy/ir_diff.c and policy_emit_nftnl_delta(): the delta between two
+ * compiled policies, object by object, and the batch that sends it. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "policy/ir_diff.h"
+#include "policy/nftnl.h"
+#include "policy/policy.h"
+
+struct compiled {
+	struct policy_diags d;
+	struct policy *p;
+	struct ir_table *t;
+};
+
+static void compile(struct compiled *c, const char *text)
+{
+	struct policy_lower_opts o;
+	policy_diags_init(&c->d);
+	c->p = policy_load_text("t.hvp", text, strlen(text), NULL, &c->d);
+	ck_assert_ptr_nonnull(c->p);
+	policy_lower_opts_default(&o);
+	c->t = policy_lower(c->p, &o, &c->d);
+	ck_assert_ptr_nonnull(c->t);
+}
+
+static void release(struct compiled *c)
+{
+	ir_table_free(c->t);
+	policy_free(c->p);
+	policy_diags_free(&c->d);
+}
+
+static struct ir_diff *diff_of(const struct compiled *a, const struct compiled *b)
+{
+	struct ir_diff *d = NULL;
+	ck_assert_int_eq(ir_diff_compute(a->t, b->t, &d), 0);
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+static size_t chain_index(const struct ir_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_chains; i++)
+		if (!strcmp(t->chains[i].name, name))
+			return i;
+	ck_abort_msg("no chain %s", name);
+	return 0;
+}
+
+static size_t set_index(const struct ir_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (!strcmp(t->sets[i].name, name))
+			return i;
+	ck_abort_msg("no set %s", name);
+	return 0;
+}
+
+#define BASE                                                                                                 \
+	"zone lan { interface \"lan0\" }\n"                                                                  \
+	"zone dmz { interface \"dmz0\" }\n"                                                                  \
+	"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\n"                                                 \
+	"pass from lan to self service ping\n"                                                                \
+	"block from $bad to dmz\n"                                                                            \
+	"pass from lan to dmz service tcp port 80\n"
+
+START_TEST(test_same_policy_is_empty)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, BASE);
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(ir_diff_empty(d));
+	ck_assert(!d->full);
+	ck_assert_uint_gt(d->n_objects, 10);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+START_TEST(test_rule_added_touches_its_chain_only)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, BASE "pass from lan to dmz service tcp port 443\n");
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(!d->full);
+	ck_assert_uint_eq(d->n_chains_changed, 1);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_dmz")], IR_DIFF_REPLACE);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_self")], IR_DIFF_KEEP);
+	ck_assert_uint_eq(d->n_sets_changed, 0);
+	ck_assert_uint_lt(d->n_changed, d->n_objects / 4);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+/* One address more in a named set: one element added, no rule touched. */
+START_TEST(test_set_grows_by_an_element)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, "zone lan { interface \"lan0\" }\n"
+		    "zone dmz { interface \"dmz0\" }\n"
+		    "define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5, 192.0.2.9 }\n"
+		    "pass from lan to self service ping\n"
+		    "block from $bad to dmz\n"
+		    "pass from lan to dmz service tcp port 80\n");
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(!d->full);
+	ck_assert_uint_eq(d->n_chains_changed, 0);
+	ck_assert_uint_eq(d->n_sets_changed, 1);
+	ck_assert_uint_eq(d->n_elems_added, 1);
+	ck_assert_uint_eq(d->n_elems_deleted, 0);
+	size_t changed = (size_t)-1;
+	for (size_t i = 0; i < b.t->n_sets; i++)
+		if (d->set_op[i] == IR_DIFF_REPLACE)
+			changed = i;
+	ck_assert_uint_ne(changed, (size_t)-1);
+	ck_assert_uint_eq(d->set_elems[changed].n_add, 1);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+START_TEST(test_zone_removed_deletes_its_chains)
+{
+	struct compiled a, b;
+	compile(&a, BASE "zone guest { interface \"guest0\" }\npass from guest to dmz service tcp port 22\n");
+	compile(&b, BASE);
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(!d->full);
+	ck_assert_uint_gt(d->n_chain_del, 0);
+	for (size_t k = 0; k < d->n_chain_del; k++)
+		ck_assert_ptr_nonnull(strstr(a.t->chains[d->chain_del[k]].name, "guest"));
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+/* Hand-made: a verdict map element that changes its verdict is deleted and
+ * added; a base chain with another hook asks for the full replace. */
+START_TEST(test_map_verdict_and_hook_change)
+{
+	struct ir_table *a = ir_table_new(IR_TABLE_NAME), *b = ir_table_new(IR_TABLE_NAME);
+	for (int k = 0; k < 2; k++) {
+		struct ir_table *t = k ? b : a;
+		ir_chain_add(t, "x");
+		ir_chain_add(t, "y");
+		size_t si = ir_set_add(t, "m");
+		struct ir_set *s = &t->sets[si];
+		s->key[0] = IR_TH_DPORT;
+		s->n_key = 1;
+		s->data = IR_DATA_VERDICT;
+		for (int p = 0; p < 3; p++) {
+			struct ir_set_elem *e = ir_set_elem_add(s);
+			e->key[0] = ir_value_u16_net((uint16_t)(80 + p));
+			e->verdict.kind = IR_V_JUMP;
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", k && p == 1 ? "y" : "x");
+		}
+	}
+	struct ir_diff *d = NULL;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	ck_assert(!d->full);
+	ck_assert_int_eq(d->set_op[set_index(b, "m")], IR_DIFF_REPLACE);
+	ck_assert_uint_eq(d->set_elems[0].n_add, 1);
+	ck_assert_uint_eq(d->set_elems[0].n_del, 1);
+	ck_assert_uint_eq(d->set_elems[0].add[0], 1);
+	ir_diff_free(d);
+
+	b->chains[0].hook = IR_HOOK_FORWARD;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	ck_assert(d->full);
+	ck_assert_ptr_nonnull(strstr(d->why, "hook"));
+	ir_diff_free(d);
+	ir_table_free(a);
+	ir_table_free(b);
+}
+END_TEST
+
+/* A rewrite of everything is larger than the table: full replace. */
+START_TEST(test_large_delta_falls_back)
+{
+	struct ir_table *a = ir_table_new(IR_TABLE_NAME), *b = ir_table_new(IR_TABLE_NAME);
+	struct ir_chain *x = ir_chain_add(a, "x");
+	for (int i = 0; i < 3; i++)
+		ir_rule_add(x)->verdict.kind = IR_V_ACCEPT;
+	struct ir_chain *z = ir_chain_add(a, "z");
+	for (int i = 0; i < 3; i++)
+		ir_rule_add(z)->verdict.kind = IR_V_ACCEPT;
+	x = ir_chain_add(b, "x");
+	for (int i = 0; i < 3; i++)
+		ir_rule_add(x)->verdict.kind = IR_V_DROP;
+	struct ir_diff *d = NULL;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	ck_assert_msg(d->full, "changed %zu of %zu", d->n_changed, d->n_objects);
+	ck_assert_ptr_nonnull(strstr(d->why, "larger"));
+	ir_diff_free(d);
+	/* the same rules again, and z gone: small */
+	for (int i = 0; i < 3; i++)
+		b->chains[0].rules[i].verdict.kind = IR_V_ACCEPT;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	ck_assert(!d->full);
+	ck_assert_uint_eq(d->n_chain_del, 1);
+	ck_assert_uint_eq(d->n_changed, 1);
+	ir_diff_free(d);
+	ir_table_free(a);
+	ir_table_free(b);
+}
+END_TEST
+
+static uint16_t nft_type(const struct nlmsghdr *nlh)
+{
+	return nlh->nlmsg_type & 0xff;
+}
+
+/* The batch of a one-rule change: no table message, the chain flushed
+ * (DELRULE without a handle) before its rules come again, nothing else. */
+START_TEST(test_delta_batch_messages)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, BASE "pass from lan to dmz service tcp port 443\n");
+	struct ir_diff *d = diff_of(&a, &b);
+	struct policy_nftnl_batch *batch = NULL;
+	struct policy_nftnl_opts o;
+	policy_nftnl_opts_default(&o);
+	ck_assert_int_eq(policy_emit_nftnl_delta(a.t, b.t, d, &o, &batch, &b.d), 0);
+	int n_iov = nftnl_batch_iovec_len(batch->batch);
+	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
+	nftnl_batch_iovec(batch->batch, iov, (uint32_t)n_iov);
+	size_t n = 0, delrule = 0, newrule = 0, other = 0;
+	bool flush_first = false;
+	for (int i = 0; i < n_iov; i++) {
+		const struct nlmsghdr *nlh = iov[i].iov_base;
+		int len = (int)iov[i].iov_len;
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len), n++) {
+			if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END)
+				continue;
+			if (nft_type(nlh) == NFT_MSG_DELRULE) {
+				flush_first = newrule == 0;
+				delrule++;
+			} else if (nft_type(nlh) == NFT_MSG_NEWRULE || nft_type(nlh) == NFT_MSG_NEWSET ||
+				   nft_type(nlh) == NFT_MSG_NEWSETELEM) {
+				newrule += nft_type(nlh) == NFT_MSG_NEWRULE;
+			} else {
+				other++;
+			}
+		}
+	}
+	ck_assert_uint_eq(delrule, 1);
+	ck_assert(flush_first);
+	ck_assert_uint_eq(newrule, b.t->chains[chain_index(b.t, "lan_to_dmz")].n_rules);
+	ck_assert_uint_eq(other, 0);
+	ck_assert_uint_eq(n, batch->n_messages);
+	/* a kernel error on the new rule points at its policy line */
+	bool line7 = false;
+	for (size_t i = 0; i < batch->n_messages; i++)
+		if (batch->origins[i].kind == POLICY_NFTNL_RULE && batch->origins[i].loc.line == 7)
+			line7 = true;
+	ck_assert(line7);
+	free(iov);
+	policy_nftnl_batch_free(batch);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ir_diff");
+	TCase *tc = tcase_create("diff");
+	tcase_add_test(tc, test_same_policy_is_empty);
+	tcase_add_test(tc, test_rule_added_touches_its_chain_only);
+	tcase_add_test(tc, test_set_grows_by_an_element);
+	tcase_add_test(tc, test_zone_removed_deletes_its_chains);
+	tcase_add_test(tc, test_map_verdict_and_hook_change);
+	tcase_add_test(tc, test_large_delta_falls_back);
+	tcase_add_test(tc, test_delta_batch_messages);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
