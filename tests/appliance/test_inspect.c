@@ -1,4 +1,4 @@
-/* The fast path's judgement (appliance/inspect.c): parsing, TCP assembly,
+/* The fast path's judgement (appliance/fastpath/inspect.c): parsing, TCP assembly,
  * UDP, the window, decisions and events, and the table's limits. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
 #include "policy/tenant.h"

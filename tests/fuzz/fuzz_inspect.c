@@ -1,4 +1,4 @@
-/* Fuzz target: the fast path's judgement (appliance/inspect.c). The input
+/* Fuzz target: the fast path's judgement (appliance/fastpath/inspect.c). The input
  * is a label rule number and a run of packets for a few flows:
  *   byte 0: the inspect rule number in the labels (0..255)
  *   then records: [flow 1 byte][seconds since the last 1 byte]
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 #include "policy/policy.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"

@@ -1,4 +1,4 @@
-/* The inspection fast path's judgement (appliance/inspect.h). */
+/* The inspection fast path's judgement (appliance/fastpath/inspect.h). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <netinet/in.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
 

@@ -1,4 +1,4 @@
-/* The inspection fast path's NFQUEUE workers (appliance/fastpath.h). */
+/* The inspection fast path's NFQUEUE workers (appliance/fastpath/fastpath.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -21,7 +21,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 
-#include "appliance/fastpath.h"
+#include "appliance/fastpath/fastpath.h"
 #include "appliance/nftio_internal.h"
 #include "policy/lower.h"
 
