@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "appliance/fastpath/fields.h"
 #include "appliance/fastpath/inspect.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
@@ -51,7 +52,10 @@
 #define UDP_HDR     8 /* RFC 768 */
 
 struct fp_match {
-	pcre2_code *code;
+	pcre2_code *code; /* NULL: compare `name` */
+	enum policy_inspect_field field;
+	char *name;
+	bool suffix;
 	enum policy_action action;
 	bool log;
 	char *log_prefix; /* NULL: none */
@@ -125,6 +129,7 @@ static void rule_free(struct fp_rule *r)
 {
 	for (size_t i = 0; i < r->n_matches; i++) {
 		pcre2_code_free(r->matches[i].code);
+		free(r->matches[i].name);
 		free(r->matches[i].log_prefix);
 	}
 	free(r->matches);
@@ -161,11 +166,16 @@ static int match_build(struct fp_match *m, const struct policy_inspect_match *pm
 	PCRE2_SIZE off;
 
 	m->action = pm->action;
+	m->field = pm->field;
+	m->suffix = pm->suffix;
 	m->log = pm->log;
-	if (pm->log_prefix && !(m->log_prefix = strdup(pm->log_prefix))) {
+	if ((pm->log_prefix && !(m->log_prefix = strdup(pm->log_prefix))) ||
+	    (pm->name && !(m->name = strdup(pm->name)))) {
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
+	if (!pm->regex)
+		return 0;
 	m->code = pcre2_compile((PCRE2_SPTR)pm->regex, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
 	if (!m->code) {
 		PCRE2_UCHAR msg[256];
@@ -649,16 +659,122 @@ static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
 	ev->tcp_ack = pk->ack;
 }
 
-/* The index of the first match of r that matches text, or -1. A match that
- * errs (its backtracking budget spent) counts as not matching. */
-static long run_matches(struct fp_flows *ft, const struct fp_rule *r, const uint8_t *text,
-                        size_t len)
+enum match_result { MATCH_NO, MATCH_YES, MATCH_PENDING };
+
+/* A match that errs (its backtracking budget spent) counts as not
+ * matching. */
+static bool regex_matches(struct fp_flows *ft, const struct fp_match *m, const void *text,
+                          size_t len)
+{
+	return pcre2_match(m->code, (PCRE2_SPTR)text, len, 0, 0, ft->md, ft->mctx) >= 0;
+}
+
+static bool value_matches(struct fp_flows *ft, const struct fp_match *m, const char *value)
+{
+	if (m->code)
+		return regex_matches(ft, m, value, strlen(value));
+	if (m->field == POLICY_INSPECT_HTTP_PATH)
+		return !strcmp(m->name, value);
+	return fp_name_matches(m->name, m->suffix, value);
+}
+
+/* docs/fastpath.md, "Protocol fields": what the parser's state means for a
+ * match. A message the parser refuses (or that the window ends inside)
+ * cannot be shown to be harmless: a block match takes it, a pass match
+ * does not. */
+static enum match_result field_state(const struct fp_match *m, enum fp_field_state st,
+                                     bool window_full)
+{
+	if (st == FP_FIELD_PENDING && !window_full)
+		return MATCH_PENDING;
+	if (st == FP_FIELD_PENDING || st == FP_FIELD_MALFORMED)
+		return m->action == POLICY_BLOCK ? MATCH_YES : MATCH_NO;
+	return MATCH_NO;
+}
+
+/* Every request of the stream so far, one after another. */
+static enum match_result http_match(struct fp_flows *ft, const struct fp_match *m,
+                                    const uint8_t *text, size_t len, bool window_full)
+{
+	struct fp_http_request req;
+
+	for (size_t off = 0; off < len;) {
+		enum fp_field_state st = fp_http_request(text + off, len - off, &req);
+		if (st != FP_FIELD_FOUND)
+			return field_state(m, st, window_full);
+		const char *v = m->field == POLICY_INSPECT_HTTP_HOST ? (req.has_host ? req.host : NULL)
+		                                                     : (req.has_path ? req.path : NULL);
+		if (v && value_matches(ft, m, v))
+			return MATCH_YES;
+		off += req.end;
+	}
+	return len ? MATCH_NO : MATCH_PENDING;
+}
+
+/* Every DNS message of a TCP stream so far. */
+static enum match_result dns_tcp_match(struct fp_flows *ft, const struct fp_match *m,
+                                       const uint8_t *text, size_t len, bool window_full)
+{
+	char name[FP_NAME_MAX];
+	size_t end = 0;
+
+	for (size_t off = 0; off < len; off += end) {
+		enum fp_field_state st = fp_dns_tcp_qname(text + off, len - off, name, &end);
+		if (st != FP_FIELD_FOUND)
+			return field_state(m, st, window_full);
+		if (value_matches(ft, m, name))
+			return MATCH_YES;
+	}
+	return len ? MATCH_NO : MATCH_PENDING;
+}
+
+/* Whether match m decides on text: a TCP stream's bytes so far (tcp) or
+ * one datagram. */
+static enum match_result match_one(struct fp_flows *ft, const struct fp_match *m, bool tcp,
+                                   const uint8_t *text, size_t len, bool window_full)
+{
+	char name[FP_NAME_MAX];
+	enum fp_field_state st;
+
+	switch (m->field) {
+	case POLICY_INSPECT_CONTENT:
+		return regex_matches(ft, m, text, len) ? MATCH_YES : MATCH_NO;
+	case POLICY_INSPECT_TLS_SNI:
+		if (!tcp)
+			return MATCH_NO; /* QUIC is not parsed: docs/fastpath.md */
+		st = fp_tls_sni(text, len, name);
+		break;
+	case POLICY_INSPECT_HTTP_HOST:
+	case POLICY_INSPECT_HTTP_PATH:
+		return tcp ? http_match(ft, m, text, len, window_full) : MATCH_NO;
+	case POLICY_INSPECT_DNS_QNAME:
+		if (tcp)
+			return dns_tcp_match(ft, m, text, len, window_full);
+		st = fp_dns_qname(text, len, name);
+		break;
+	default:
+		return MATCH_NO;
+	}
+	if (st == FP_FIELD_FOUND)
+		return value_matches(ft, m, name) ? MATCH_YES : MATCH_NO;
+	return field_state(m, st, window_full);
+}
+
+/* The index of the first match of r that decides on text, -1 for none,
+ * -2 when a match before any deciding one waits for more of its message
+ * (first match wins: a later match may not decide before it). */
+static long run_matches(struct fp_flows *ft, const struct fp_rule *r, bool tcp,
+                        const uint8_t *text, size_t len, bool window_full)
 {
 	for (size_t i = 0; i < r->n_matches; i++) {
-		int rc =
-		    pcre2_match(r->matches[i].code, (PCRE2_SPTR)text, len, 0, 0, ft->md, ft->mctx);
-		if (rc >= 0)
+		switch (match_one(ft, &r->matches[i], tcp, text, len, window_full)) {
+		case MATCH_YES:
 			return (long)i;
+		case MATCH_PENDING:
+			return -2;
+		case MATCH_NO:
+			break;
+		}
 	}
 	return -1;
 }
@@ -684,8 +800,10 @@ static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, 
                               bool may_clear)
 {
 	const struct fp_rule *r = &j->rs->rules[j->rule_no - 1];
-	long mi = run_matches(j->ft, r, text, len);
+	long mi = run_matches(j->ft, r, j->pk->protocol == IPPROTO_TCP, text, len, window_full);
 
+	if (mi == -2)
+		return FP_CONTINUE;
 	if (mi < 0)
 		return window_full && may_clear ? FP_DONE : FP_CONTINUE;
 	if (r->matches[mi].action != POLICY_BLOCK && !may_clear)

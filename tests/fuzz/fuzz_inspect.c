@@ -22,6 +22,12 @@ static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
                                   "pass from lan to dmz service udp port 53 inspect {\n"
                                   "  block content /ev(il)+/ log\n"
                                   "  pass content /(a|b)*c/s\n"
+                                  "}\n"
+                                  "pass from lan to dmz service tcp port 443 inspect {\n"
+                                  "  pass http.path \"/health\"\n"
+                                  "  block tls.sni \"*.evil.example\"\n"
+                                  "  block http.host /^ev/\n"
+                                  "  block dns.qname \"tracker.example\"\n"
                                   "}\n";
 
 /* Flows the fuzzer's packets are spread over, and the table's room: fewer
@@ -77,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		memcpy(pkt, data + off, len);
 		enum fp_verdict v = fp_judge(ft, rs, flow, labels, pkt, len, now, &st, &ev, &has);
-		if (v > FP_DROP_SEGMENT || (has && (ev.match > 1 || ev.rule == 0)))
+		if (v > FP_DROP_SEGMENT || (has && (ev.match > 3 || ev.rule == 0)))
 			__builtin_trap();
 		free(pkt);
 		off += len;
