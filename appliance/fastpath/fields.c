@@ -46,7 +46,9 @@ bool fp_name_normalise(char *name)
 			return false;
 	if (n && name[n - 1] == '.')
 		n--;
-	if (!n)
+	/* an empty label ("a..b", ".a", "a..") names nothing a resolver or
+	 * a server would look up: refused rather than guessed */
+	if (!n || name[0] == '.' || name[n - 1] == '.' || memmem(name, n, "..", 2))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		name[i] = lower(name[i]);

@@ -60,8 +60,9 @@ enum fp_field_state fp_dns_tcp_qname(const uint8_t *stream, size_t len, char nam
                                      size_t *end);
 
 /* A host name as names are compared: ASCII letters lowercased, one
- * trailing dot removed. False (name left as is) for an empty name or one
- * with a byte outside the printable ASCII range or a space. */
+ * trailing dot removed. False (name left as is) for an empty name, one
+ * with an empty label, or one with a byte outside the printable ASCII
+ * range or a space. */
 bool fp_name_normalise(char *name);
 /* Whether a normalised name is `pattern` (suffix false) or ends in
  * "." pattern (suffix true: `*.example.com` is stored as "example.com"

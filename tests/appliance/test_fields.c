@@ -370,7 +370,11 @@ START_TEST(names_compare_exactly_or_by_suffix)
 	ck_assert(!fp_name_matches("example.com", false, n));
 	ck_assert(!fp_name_matches("a.example.com", true, n)); /* *.x is not x */
 	ck_assert(!fp_name_matches("ample.com", true, n));     /* a label boundary */
-	char dot[] = ".", empty[] = "", sp[] = "a b", ctl[] = "a\x01";
+	char dot[] = ".", empty[] = "", sp[] = "a b", ctl[] = "a\x01", dots[] = "a..",
+	     lead[] = ".a", mid[] = "a..b";
+	ck_assert(!fp_name_normalise(dots));
+	ck_assert(!fp_name_normalise(lead));
+	ck_assert(!fp_name_normalise(mid));
 	ck_assert(!fp_name_normalise(dot));
 	ck_assert(!fp_name_normalise(empty));
 	ck_assert(!fp_name_normalise(sp));
