@@ -1,6 +1,7 @@
 /* The inspection fast path's NFQUEUE workers (appliance/fastpath/fastpath.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -37,6 +38,12 @@
 /* A verdict or a queue command: headers, the verdict and a conntrack nest
  * with two 16-byte label attributes take under 128 bytes. */
 #define VERDICT_BUF_SIZE 256
+/* Packets read from the socket in one round before their verdicts go out
+ * together in one send (the kernel takes several netlink messages in one
+ * datagram: nfnetlink hands each to nfqnl_recv_verdict). Bounded so that
+ * a packet waits at most this many others' judgements for its verdict. */
+#define BATCH_PACKETS 64
+#define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
 
 struct rules_ref {
 	struct fp_ruleset *rs;
@@ -54,8 +61,16 @@ struct worker {
 	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
-	pthread_mutex_t stats_lock;
+	/* The worker's own counters, touched by it alone and without a lock;
+	 * a copy is published after each round (under stats_lock, held for
+	 * the copy only) for fastpath_stats to read. */
 	struct fp_stats stats;
+	pthread_mutex_t stats_lock;
+	struct fp_stats published;
+	/* verdicts of the round, sent together */
+	uint8_t *batch;
+	size_t batch_len;
+	unsigned batch_msgs;
 	struct rules_ref *rules; /* held while a batch is judged */
 	uint8_t *buf;
 	pthread_t thread;
@@ -196,7 +211,7 @@ void fastpath_stats(const struct fastpath *fp, struct fp_stats *out)
 	for (unsigned i = 0; i < fp->n_workers; i++) {
 		struct worker *w = &fp->workers[i];
 		pthread_mutex_lock(&w->stats_lock);
-		stats_add(out, &w->stats);
+		stats_add(out, &w->published);
 		pthread_mutex_unlock(&w->stats_lock);
 	}
 	pthread_mutex_lock((pthread_mutex_t *)&fp->events_lock);
@@ -303,15 +318,10 @@ static void send_resets(struct worker *w, const struct fp_event *ev)
 			memcpy(&a->sin6_addr, dst, 16);
 			tolen = sizeof(*a);
 		}
-		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0) {
-			pthread_mutex_lock(&w->stats_lock);
+		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0)
 			w->stats.resets_failed++;
-			pthread_mutex_unlock(&w->stats_lock);
-		} else {
-			pthread_mutex_lock(&w->stats_lock);
+		else
 			w->stats.resets_sent++;
-			pthread_mutex_unlock(&w->stats_lock);
-		}
 	}
 }
 
@@ -459,9 +469,18 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct
 
 static void count_verdict_error(struct worker *w)
 {
-	pthread_mutex_lock(&w->stats_lock);
 	w->stats.verdict_errors++;
-	pthread_mutex_unlock(&w->stats_lock);
+}
+
+/* Sends the round's verdicts in one datagram. */
+static void batch_flush(struct worker *w)
+{
+	if (!w->batch_len)
+		return;
+	if (mnl_socket_sendto(w->nl, w->batch, w->batch_len) < 0)
+		w->stats.verdict_errors += w->batch_msgs;
+	w->batch_len = 0;
+	w->batch_msgs = 0;
 }
 
 /* A queue command in buf (zeroed: struct padding is sent too); a bind
@@ -532,9 +551,13 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	}
 }
 
+/* Adds a verdict to the round's batch (sent by batch_flush). */
 static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
 {
-	uint8_t buf[VERDICT_BUF_SIZE] = {0}; /* struct padding is sent too */
+	if (BATCH_BUF_SIZE - w->batch_len < VERDICT_BUF_SIZE)
+		batch_flush(w);
+	uint8_t *buf = w->batch + w->batch_len;
+	memset(buf, 0, VERDICT_BUF_SIZE); /* struct padding is sent too */
 	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, queue);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
@@ -546,8 +569,8 @@ static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verd
 		mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
 		mnl_attr_nest_end(nlh, ct);
 	}
-	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0)
-		count_verdict_error(w);
+	w->batch_len += NLMSG_ALIGN(nlh->nlmsg_len);
+	w->batch_msgs++;
 }
 
 static uint64_t now_seconds(void)
@@ -559,7 +582,7 @@ static uint64_t now_seconds(void)
 
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup. */
-static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt, size_t len,
+static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct fp_packet *pk,
                      uint32_t mark, struct ct_info *ci, struct fp_tuple *t, struct ct_where *where)
 {
 	memset(ci, 0, sizeof(*ci));
@@ -570,7 +593,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 		ct_info_from(ci, tb);
 		return ci->has_id ? 0 : -ENOENT;
 	}
-	if (w->glue || !w->ctnl || fp_packet_tuple(pkt, len, t))
+	if (w->glue || !w->ctnl || fp_packet_tuple_of(pk, t))
 		return -ENOENT;
 	return ct_lookup(w, t, fp_ruleset_zone(w->rules->rs, mark), ci, where);
 }
@@ -582,10 +605,10 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
  * with their labels and are judged as a flow). No label can be set on it,
  * so a cleared flow's next packets come here again and a blocked flow dies
  * with its dropped first packet. */
-static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
+static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct fp_packet *pk,
                                    struct fp_event *ev, bool *has_event)
 {
-	return fp_judge_first(w->first, w->rules->rs, rule, pkt, len, &w->stats, ev, has_event);
+	return fp_judge_first_packet(w->first, w->rules->rs, rule, pk, &w->stats, ev, has_event);
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
@@ -598,21 +621,21 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	bool has_event = false;
 	enum fp_verdict v;
 	unsigned rule = (unsigned)(queue - w->queue) / w->fp->n_workers; /* 0: block 0 */
+	struct fp_packet pk;
 
-	int rc = packet_ct(w, ct_attr, pkt, len, mark, &ci, &t, &where);
-	pthread_mutex_lock(&w->stats_lock);
+	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
+	int rc = packet_ct(w, ct_attr, &pk, mark, &ci, &t, &where);
 	if (rc && rule) {
-		v = judge_first(w, rule, pkt, len, &ev, &has_event);
+		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
 	} else if (rc) {
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
-		v = fp_judge_unknown(pkt, len, &w->stats);
+		v = fp_judge_unknown_packet(&pk, &w->stats);
 	} else {
-		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
-		             &w->stats, &ev, &has_event);
+		v = fp_judge_packet(w->flows, w->rules->rs, ci.id, ci.labels, &pk, now_seconds(),
+		                    &w->stats, &ev, &has_event);
 	}
-	pthread_mutex_unlock(&w->stats_lock);
 	if (has_event)
 		event_push(w->fp, &ev);
 
@@ -624,8 +647,11 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		count_verdict_error(w);
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
-	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP)
+	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
+		/* the BLOCKED label first, then the resets */
+		batch_flush(w);
 		send_resets(w, &ev);
+	}
 }
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
@@ -681,16 +707,25 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->fp->stop)) {
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
-		/* what the socket could not hold, the kernel failed open */
-		ssize_t got = n > 0 ? mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE) : 0;
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		if (got > 0)
+		/* Drain what waits (the socket is non-blocking; each read is one
+		 * packet), the verdicts going out together; what the socket
+		 * could not hold, the kernel failed open. */
+		for (unsigned i = 0; n > 0 && i < BATCH_PACKETS; i++) {
+			ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
+			if (got <= 0)
+				break;
 			handle_messages(w, (size_t)got);
+		}
+		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
 		rules_put(w->fp, w->rules);
 		w->rules = NULL;
+		pthread_mutex_lock(&w->stats_lock);
+		w->published = w->stats;
+		pthread_mutex_unlock(&w->stats_lock);
 	}
 	return NULL;
 }
@@ -712,6 +747,7 @@ static void worker_close(struct worker *w)
 	fp_flows_free(w->flows);
 	fp_flows_free(w->first);
 	free(w->buf);
+	free(w->batch);
 	pthread_mutex_destroy(&w->stats_lock);
 }
 
@@ -725,10 +761,11 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->raw4 = raw_open(netns, AF_INET);
 	w->raw6 = raw_open(netns, AF_INET6);
 	w->buf = malloc(RECV_BUF_SIZE);
+	w->batch = malloc(BATCH_BUF_SIZE);
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->flows || !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
@@ -738,6 +775,11 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 		w->nl = NULL;
 		return rc;
 	}
+	/* from now on the worker drains it: a read finds what waits or
+	 * nothing (the unbind at stop reads its answer the same way) */
+	int fd = mnl_socket_get_fd(w->nl);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
 	if (!w->glue && !(w->ctnl = socket_open(netns, &w->ct_portid)))
 		return -errno ? -errno : -EIO;
 	return 0;
