@@ -567,6 +567,19 @@ static bool tcp_end_valid(const struct flow *f, const struct fp_packet *pk)
 	return data_seq(pk) + (uint32_t)pk->payload_len == f->next_seq;
 }
 
+/* A bare ACK after the end whose number is neither the end's nor the one
+ * after it (the sender's last ACK) belongs to a new connection over the
+ * same addresses and ports: conntrack gives a connection re-created at the
+ * same place and tuple the same id (nf_ct_get_id hashes the entry's
+ * address and tuple). The entry starts afresh at it; the old stream was
+ * over (its FIN or RST was taken), so nothing of it can follow. */
+static bool tcp_new_connection(const struct flow *f, const struct fp_packet *pk)
+{
+	uint32_t from_end = data_seq(pk) - f->next_seq;
+	return !pk->payload_len && !(pk->tcp_flags & (FP_TCP_FIN | FP_TCP_RST)) &&
+	       (pk->tcp_flags & FP_TCP_ACK) && from_end > 1;
+}
+
 /* A packet of a flow that has ended: a retransmission of what it held (the
  * same bytes) or of its end passes; data past the end is dropped. */
 static enum fp_verdict tcp_after_end(struct judge *j, uint32_t i)
@@ -577,7 +590,7 @@ static enum fp_verdict tcp_after_end(struct judge *j, uint32_t i)
 	bool new_data;
 
 	if (!pk->payload_len && !end)
-		return FP_CONTINUE; /* the sender's last ACK */
+		return FP_CONTINUE; /* the sender's last ACK (or a new connection's) */
 	if (tcp_receiver_discards(f, pk))
 		return drop(&j->st->suspect);
 	if (pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
@@ -613,7 +626,7 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	i = fp_flow_find(j->ft, j->ct_id);
 	if (i == FLOW_NONE && !pk->payload_len && end)
 		return FP_CONTINUE; /* nothing to end */
-	if (i != FLOW_NONE && j->ft->flows[i].closed)
+	if (i != FLOW_NONE && j->ft->flows[i].closed && !tcp_new_connection(&j->ft->flows[i], pk))
 		return tcp_after_end(j, i);
 	bool full;
 	if ((i = flow_get(j, &full)) == FLOW_NONE)

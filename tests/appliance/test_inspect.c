@@ -877,6 +877,14 @@ START_TEST(closed_flow_leaves_a_marker)
 	ck_assert_int_eq(judge(40, &past), FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.flows, 1);
 	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	/* A new connection with the same tuple that conntrack gave the same
+	 * id: its handshake ACK is far from the old end, and its stream is
+	 * judged afresh (the old marker would drop all of its data). */
+	struct pkt new_ack = tcp4(90001, TCP_ACK, "");
+	struct pkt new_data = tcp4(90001, TCP_ACK | TCP_PSH, "x UNION SELECT 1");
+	ck_assert_int_eq(judge(40, &new_ack), FP_CONTINUE);
+	ck_assert_uint_eq(st.flows, 2);
+	ck_assert_int_eq(judge(40, &new_data), FP_BLOCK);
 }
 END_TEST
 
