@@ -4,10 +4,11 @@
     conn_rate.py serve PORT [--answer]
         accept and close, forever; with --answer, first read what the
         client sends and answer "ok"
-    conn_rate.py connect ADDR PORT SECONDS [PROCS] [--request]
+    conn_rate.py connect ADDR PORT SECONDS [PROCS] [--request] [--tls=NAME]
         -> prints completed connections per second (all processes); with
         --request each connection also sends one request line and counts
-        only when the "ok" comes back
+        only when the "ok" comes back; with --tls=NAME the request is a
+        real TLS ClientHello (Python's ssl module) naming NAME instead
 
 Each connection is a full handshake and an abortive close (SO_LINGER 0), so
 the client leaves no TIME_WAIT behind and every connect is a new conntrack
@@ -40,6 +41,18 @@ def serve(port, answer):
             c.close()
 
 
+def client_hello(name):
+    import ssl
+    ctx = ssl.create_default_context()
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inb, outb, server_hostname=name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outb.read()
+
+
 def one(addr, port, request):
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -48,7 +61,7 @@ def one(addr, port, request):
         c.connect((addr, port))
         if not request:
             return True
-        c.sendall(REQUEST)
+        c.sendall(request)
         return c.recv(16).startswith(b"ok")
     except OSError:
         return False
@@ -82,8 +95,11 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if len(args) == 2 and args[0] == "serve" and set(flags) <= {"--answer"}:
         serve(int(args[1]), "--answer" in flags)
-    elif len(args) in (4, 5) and args[0] == "connect" and set(flags) <= {"--request"}:
+    elif (len(args) in (4, 5) and args[0] == "connect" and
+          all(f == "--request" or f.startswith("--tls=") for f in flags)):
+        tls = [f[len("--tls="):] for f in flags if f.startswith("--tls=")]
+        request = client_hello(tls[0]) if tls else REQUEST if "--request" in flags else None
         connect(args[1], int(args[2]), float(args[3]), int(args[4]) if len(args) == 5 else 2,
-                "--request" in flags)
+                request)
     else:
         sys.exit(__doc__)
