@@ -760,7 +760,9 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	/* without them a blocked flow still ends, its ends time out */
 	w->raw4 = raw_open(netns, AF_INET);
 	w->raw6 = raw_open(netns, AF_INET6);
-	w->buf = malloc(RECV_BUF_SIZE);
+	/* zeroed once: a datagram is matched where it lies, and PCRE2's JIT
+	 * may read a little past its end */
+	w->buf = calloc(1, RECV_BUF_SIZE);
 	w->batch = malloc(BATCH_BUF_SIZE);
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);

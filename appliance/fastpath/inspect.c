@@ -278,7 +278,8 @@ static enum match_result http_match(struct fp_flows *ft, const struct fp_match *
 static enum match_result dns_tcp_match(struct fp_flows *ft, const struct fp_match *m,
                                        const uint8_t *text, size_t len, bool window_full)
 {
-	char name[FP_NAME_MAX];
+	/* zeroed: PCRE2's JIT may read a little past the subject's end */
+	char name[FP_NAME_MAX] = "";
 	size_t end = 0;
 
 	for (size_t off = 0; off < len; off += end) {
@@ -296,7 +297,8 @@ static enum match_result dns_tcp_match(struct fp_flows *ft, const struct fp_matc
 static enum match_result match_one(struct fp_flows *ft, const struct fp_match *m, bool tcp,
                                    const uint8_t *text, size_t len, bool window_full)
 {
-	char name[FP_NAME_MAX];
+	/* zeroed: PCRE2's JIT may read a little past the subject's end */
+	char name[FP_NAME_MAX] = "";
 	enum fp_field_state st;
 
 	switch (m->field) {
@@ -524,7 +526,8 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 	struct flow *f = &j->ft->flows[i];
 	bool new_data;
 
-	if (!f->buf && !(f->buf = malloc(FP_INSPECT_BYTES))) {
+	/* zeroed once: PCRE2's JIT may read a little past the bytes kept */
+	if (!f->buf && !(f->buf = calloc(1, FP_INSPECT_BYTES))) {
 		fp_flow_remove(j->ft, i);
 		j->st->table_full++;
 		return FP_DONE;
