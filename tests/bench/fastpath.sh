@@ -10,6 +10,12 @@
 #     ClientHello (`pass tls.sni "*.bench.example"`: cleared at once).
 # inspect-decided-throughput  one long TCP flow (iperf3) after its verdict
 #     (`pass content /(?s)./`: cleared at its first data) in Mbit/s.
+# inspect-udp-pps       64-byte UDP datagrams per second through an inspected
+#     rule (tests/bench/udp_pps.py: a new flow every 8 datagrams, so each one
+#     is judged), hvgated's workers against the baseline: the smallest
+#     per-packet NFQUEUE accept loop (tests/bench/nfq_accept.c, built here)
+#     on the same queues of the same ruleset. Both fail closed, so that
+#     nothing reaches the receiver without passing the queue.
 #
 # ratio = inspected / plain. Each measurement checks with the fast path's
 # own counters (`hvgate status`) that its inspected traffic met the rules:
@@ -44,12 +50,20 @@ policy() {
 		else
 			echo 'pass from lan to dmz service tcp port { 8000, 5201 }'
 		fi
+		if [ "$n" = udp ]; then
+			echo 'pass from lan to dmz service udp port 9000 inspect {'
+			echo '  block content /never in these datagrams/'
+			echo '}'
+		else
+			echo 'pass from lan to dmz service udp port 9000'
+		fi
 	} > "$LAB_TMP/$n.hvp"
 }
 policy plain
 policy request 'block content /(?i)union\s+select/' 'block content /\.\.\/\.\.\//'
 policy sni 'pass tls.sni "*.bench.example"' 'block tls.sni /./'
 policy decided 'pass content /(?s)./'
+policy udp
 cp "$LAB_TMP/plain.hvp" "$LAB_TMP/running.hvp"
 daemon_conf "$LAB_TMP/running.hvp" 'fastpath: { enabled = true; queue = 100; workers = 2; };'
 daemon_start || { echo "hvgated did not start"; tail -5 "$DAEMON_LOG"; exit 1; }
@@ -114,4 +128,55 @@ bench inspect-sni-flows sni flows/s '[ $cleared -ge $((n * 9 / 10)) ]' requests 
 bench inspect-decided-throughput decided Mbit/s '[ $cleared -ge 2 ] && [ $judged -lt 2000 ]' mbits
 [ "$(counter blocked)" = 0 ] || { echo "benign traffic was blocked"; FAILED=1; }
 daemon_stop
+
+# --- inspect-udp-pps: hvgated's workers, then the accept loop, on one ruleset
+pps() {
+	at server timeout $((SECONDS_EACH + 30)) python3 tests/bench/udp_pps.py recv 9000 "$SECONDS_EACH" > "$LAB_TMP/pps" &
+	rp=$!
+	wait_for 5 sh -c "ip netns exec $LAB-server ss -lun | grep -q ':9000 '"
+	at client python3 tests/bench/udp_pps.py send 10.10.2.2 9000 $((SECONDS_EACH + 1)) 2
+	wait $rp
+	cat "$LAB_TMP/pps"
+}
+if cc -O2 -o "$LAB_TMP/nfq_accept" tests/bench/nfq_accept.c \
+	$(pkg-config --cflags --libs libnetfilter_queue libmnl) 2> "$LAB_TMP/cc.log"; then
+	cp "$LAB_TMP/udp.hvp" "$LAB_TMP/running.hvp"
+	daemon_conf "$LAB_TMP/running.hvp" 'fastpath: { enabled = true; queue = 100; workers = 2; fail_closed = true; };'
+	: > "$LAB_TMP/r-udp-ours"; : > "$LAB_TMP/r-udp-base"
+	# the daemon starts with its last committed revision: reload the file
+	if daemon_start && use udp; then
+		p0=$(counter packets)
+		for r in $(seq 1 "$ROUNDS"); do pps >> "$LAB_TMP/r-udp-ours"; done
+		judged=$(($(counter packets) - p0))
+		daemon_stop # on_stop keep: the ruleset stays, its queues without bypass
+	else
+		echo "  inspect-udp-pps: hvgated did not start: $(tail -3 "$DAEMON_LOG")"
+	fi
+	accepted=0
+	for r in $(seq 1 "$ROUNDS"); do
+		# ip netns exec execs the loop: $! is the loop itself
+		ip netns exec "$LAB-fw" "$LAB_TMP/nfq_accept" 100 101 102 103 > "$LAB_TMP/acc" 2> "$LAB_TMP/acc.err" &
+		ap=$!
+		wait_for 5 grep -qs ready "$LAB_TMP/acc.err"
+		pps >> "$LAB_TMP/r-udp-base"
+		kill -TERM $ap; wait $ap
+		a=$(cat "$LAB_TMP/acc" 2>/dev/null)
+		accepted=$((accepted + ${a:-0}))
+	done
+	ours=$(median < "$LAB_TMP/r-udp-ours"); base=$(median < "$LAB_TMP/r-udp-base")
+	n_ours=$(awk -v s="$SECONDS_EACH" '{ t += $1 } END { print int(t * s) }' "$LAB_TMP/r-udp-ours")
+	n_base=$(awk -v s="$SECONDS_EACH" '{ t += $1 } END { print int(t * s) }' "$LAB_TMP/r-udp-base")
+	echo "  inspect-udp-pps hvgated:     $(tr '\n' ' ' < "$LAB_TMP/r-udp-ours")datagrams/s (median $ours), $judged judged for about $n_ours received"
+	echo "  inspect-udp-pps accept loop: $(tr '\n' ' ' < "$LAB_TMP/r-udp-base")datagrams/s (median $base), $accepted accepted for about $n_base received"
+	if [ "${ours:-0}" -le 0 ] || [ "${base:-0}" -le 0 ]; then
+		echo "  inspect-udp-pps: FAILED: nothing measured"; FAILED=1
+	elif [ "${judged:-0}" -lt "$n_ours" ] || [ "$accepted" -lt "$n_base" ]; then
+		echo "  inspect-udp-pps: FAILED: datagrams arrived that the queues did not take"; FAILED=1
+	else
+		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN {printf "%.3f", a / b}')
+		echo "bench: inspect-udp-pps ours=${ours}pkt/s baseline=${base}pkt/s ratio=$ratio"
+	fi
+else
+	echo "  inspect-udp-pps: FAILED: the accept loop does not build: $(head -3 "$LAB_TMP/cc.log")"; FAILED=1
+fi
 exit $FAILED
