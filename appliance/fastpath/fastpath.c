@@ -45,6 +45,14 @@
 #define BATCH_PACKETS 64
 #define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
 
+/* Connections a worker looked up over ctnetlink, remembered so that a
+ * flow's later packets need no round trip to the kernel: slots in a
+ * direct-mapped array (a power of two) keyed by the tuple and zone. An
+ * entry is good for CT_CACHE_SECONDS, with the ruleset it was made under,
+ * until the worker sets the flow's label. */
+#define CT_CACHE_SLOTS   4096
+#define CT_CACHE_SECONDS 5
+
 struct rules_ref {
 	struct fp_ruleset *rs;
 	unsigned refs; /* workers judging with it, plus one while current */
@@ -67,6 +75,7 @@ struct worker {
 	struct fp_stats stats;
 	pthread_mutex_t stats_lock;
 	struct fp_stats published;
+	struct ct_cache_entry *ct_cache; /* CT_CACHE_SLOTS, the ctnetlink way */
 	/* verdicts of the round, sent together */
 	uint8_t *batch;
 	size_t batch_len;
@@ -580,10 +589,69 @@ static uint64_t now_seconds(void)
 	return (uint64_t)ts.tv_sec;
 }
 
+struct ct_cache_entry {
+	bool used;
+	uint16_t zone; /* the zone the lookup started in (the packet's mark) */
+	struct fp_tuple t;
+	struct ct_info ci;
+	struct ct_where where;
+	const struct fp_ruleset *rs;
+	uint64_t at;
+};
+
+static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tuple *t,
+                                            uint16_t zone)
+{
+	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
+	 * clears it) and the zone */
+	const uint8_t *b = (const uint8_t *)t;
+	uint32_t h = 2166136261u ^ zone;
+	for (size_t i = 0; i < sizeof(*t); i++)
+		h = (h ^ b[i]) * 16777619u;
+	return &w->ct_cache[h & (CT_CACHE_SLOTS - 1)];
+}
+
+static bool ct_cache_get(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                         struct ct_info *ci, struct ct_where *where)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	if (!e->used || e->zone != zone || e->rs != w->rules->rs ||
+	    now_seconds() - e->at >= CT_CACHE_SECONDS || memcmp(&e->t, t, sizeof(*t)))
+		return false;
+	*ci = e->ci;
+	*where = e->where;
+	return true;
+}
+
+static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                         const struct ct_info *ci, const struct ct_where *where)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->zone = zone;
+	memcpy(&e->t, t, sizeof(*t)); /* padding too: entries are compared whole */
+	e->ci = *ci;
+	e->where = *where;
+	e->rs = w->rules->rs;
+	e->at = now_seconds();
+}
+
+static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	if (e->used && !memcmp(&e->t, t, sizeof(*t)))
+		e->used = false;
+}
+
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
- * kernel attached, or a ctnetlink lookup. */
+ * kernel attached, or a ctnetlink lookup (for a packet of block 0, a flow
+ * under inspection, remembered: ct_cache_get). A first packet (block k)
+ * is always looked up: its connection is new, and a remembered entry of
+ * the same tuple would be an older connection's. */
 static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct fp_packet *pk,
-                     uint32_t mark, struct ct_info *ci, struct fp_tuple *t, struct ct_where *where)
+                     uint32_t mark, bool first, struct ct_info *ci, struct fp_tuple *t,
+                     struct ct_where *where)
 {
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
@@ -595,7 +663,13 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struc
 	}
 	if (w->glue || !w->ctnl || fp_packet_tuple_of(pk, t))
 		return -ENOENT;
-	return ct_lookup(w, t, fp_ruleset_zone(w->rules->rs, mark), ci, where);
+	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
+	if (!first && ct_cache_get(w, t, zone, ci, where))
+		return 0;
+	int rc = ct_lookup(w, t, zone, ci, where);
+	if (!rc && !first)
+		ct_cache_put(w, t, zone, ci, where);
+	return rc;
 }
 
 /* The first packet of an inspect rule's new flow (it came on the rule's
@@ -624,7 +698,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	struct fp_packet pk;
 
 	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
-	int rc = packet_ct(w, ct_attr, &pk, mark, &ci, &t, &where);
+	int rc = packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
@@ -643,8 +717,12 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
-	if (label >= 0 && !w->glue && ct_set_label(w, &t, &where, (unsigned)label))
-		count_verdict_error(w);
+	if (label >= 0 && !w->glue) {
+		/* the flow's next packets (in flight) are looked up afresh */
+		ct_cache_forget(w, &t, fp_ruleset_zone(w->rules->rs, mark));
+		if (ct_set_label(w, &t, &where, (unsigned)label))
+			count_verdict_error(w);
+	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
 	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
@@ -748,6 +826,7 @@ static void worker_close(struct worker *w)
 	fp_flows_free(w->first);
 	free(w->buf);
 	free(w->batch);
+	free(w->ct_cache);
 	pthread_mutex_destroy(&w->stats_lock);
 }
 
@@ -764,10 +843,11 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	 * may read a little past its end */
 	w->buf = calloc(1, RECV_BUF_SIZE);
 	w->batch = malloc(BATCH_BUF_SIZE);
+	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->batch || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->ct_cache || !w->flows || !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
