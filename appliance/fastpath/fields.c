@@ -5,20 +5,20 @@
 
 /* RFC 8446 section 5.1: record header, content type handshake, and the
  * largest fragment a record may carry. */
-#define TLS_RECORD_HDR       5
-#define TLS_TYPE_HANDSHAKE   22
-#define TLS_MAX_FRAGMENT     16384
-#define TLS_RECORD_MAJOR     3
+#define TLS_RECORD_HDR     5
+#define TLS_TYPE_HANDSHAKE 22
+#define TLS_MAX_FRAGMENT   16384
+#define TLS_RECORD_MAJOR   3
 /* RFC 8446 section 4: handshake header (type, 24-bit length). */
-#define TLS_HANDSHAKE_HDR    4
-#define TLS_CLIENT_HELLO     1
-#define TLS_RANDOM           32
-#define TLS_SESSION_ID_MAX   32
+#define TLS_HANDSHAKE_HDR  4
+#define TLS_CLIENT_HELLO   1
+#define TLS_RANDOM         32
+#define TLS_SESSION_ID_MAX 32
 /* RFC 6066 section 3. */
-#define TLS_EXT_SERVER_NAME  0
-#define TLS_NAME_HOST        0
+#define TLS_EXT_SERVER_NAME 0
+#define TLS_NAME_HOST       0
 /* The ClientHello is assembled here: the judge's window is smaller. */
-#define TLS_HELLO_MAX        8192
+#define TLS_HELLO_MAX 8192
 
 /* RFC 1035 section 4.1.1 / 4.1.2 / 2.3.4. */
 #define DNS_HDR         12
@@ -100,7 +100,7 @@ static struct cursor take_vector(struct cursor *c, size_t bytes)
 {
 	size_t n = take_n(c, bytes);
 	const uint8_t *p = take(c, n);
-	return (struct cursor){ .p = p, .len = p ? n : 0, .bad = !p };
+	return (struct cursor){.p = p, .len = p ? n : 0, .bad = !p};
 }
 
 static enum fp_field_state sni_list(struct cursor ext, char name[FP_NAME_MAX])
@@ -188,7 +188,7 @@ enum fp_field_state fp_tls_sni(const uint8_t *stream, size_t len, char name[FP_N
 			return FP_FIELD_PENDING;
 		off += TLS_RECORD_HDR + rlen;
 	}
-	struct cursor ch = { .p = hello + TLS_HANDSHAKE_HDR, .len = need - TLS_HANDSHAKE_HDR };
+	struct cursor ch = {.p = hello + TLS_HANDSHAKE_HDR, .len = need - TLS_HANDSHAKE_HDR};
 	return client_hello(ch, name);
 }
 

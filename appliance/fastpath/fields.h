@@ -38,10 +38,10 @@ enum fp_field_state fp_tls_sni(const uint8_t *stream, size_t len, char name[FP_N
 
 /* One HTTP/1 request (RFC 9112) at the start of `stream`. */
 struct fp_http_request {
-	size_t end;      /* bytes of the request with its body (FOUND only) */
-	bool has_host;   /* host holds the target's authority or the Host field */
+	size_t end;    /* bytes of the request with its body (FOUND only) */
+	bool has_host; /* host holds the target's authority or the Host field */
 	char host[FP_NAME_MAX];
-	bool has_path;   /* false for CONNECT's authority-form */
+	bool has_path; /* false for CONNECT's authority-form */
 	char path[FP_PATH_MAX];
 };
 /* FP_FIELD_FOUND: a whole request (line, header section and body) is in

@@ -32,16 +32,15 @@ struct fp_packet {
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	uint8_t tcp_flags;
-	uint32_t ack;      /* the acknowledgement number */
-	uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
-	bool signed_opt;   /* a TCP-MD5 or TCP-AO option: the judge cannot check it */
+	uint32_t ack;    /* the acknowledgement number */
+	uint8_t ttl;     /* IPv4 TTL or IPv6 hop limit */
+	bool signed_opt; /* a TCP-MD5 or TCP-AO option: the judge cannot check it */
 	bool has_ts;
 	uint32_t tsval;
 	uint32_t seq;
 	const uint8_t *payload;
 	size_t payload_len;
 };
-
 
 /* Parses the L3 packet of len bytes into *pk (pk->parsed is the result,
  * also returned); the other fields are valid for FP_PARSE_OK. */

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct sigaction sa = { .sa_handler = on_term };
+	struct sigaction sa = {.sa_handler = on_term};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	unsigned portid = mnl_socket_get_portid(nl);

@@ -37,7 +37,8 @@ static void one(uint8_t which, const uint8_t *d, size_t n)
 				break;
 			if (req.has_host)
 				check_name(req.host);
-			if (req.has_path && (strlen(req.path) >= FP_PATH_MAX || strstr(req.path, "//")))
+			if (req.has_path &&
+			    (strlen(req.path) >= FP_PATH_MAX || strstr(req.path, "//")))
 				__builtin_trap();
 			if (!req.end || req.end > n - off)
 				__builtin_trap();
