@@ -698,7 +698,17 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	struct fp_packet pk;
 
 	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
-	int rc = packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
+	/* A TCP packet of a rule's block over ctnetlink is judged alone
+	 * without a lookup: it is a SYN (a bare one passes, found or not;
+	 * one with data is dropped either way) or a connection picked up in
+	 * its middle (dropped); its connection is unconfirmed, so the lookup
+	 * would fail in every zone and direction (up to four round trips a
+	 * new connection). A UDP one is looked up: until the first reply its
+	 * datagrams all come here, and the flow's labels (a block, the
+	 * window's end) must hold. */
+	int rc = rule && !ct_attr && pk.parsed == FP_PARSE_OK && pk.protocol == IPPROTO_TCP
+	             ? -ENOENT
+	             : packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
