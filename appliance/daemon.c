@@ -19,7 +19,7 @@
 #include "appliance/control.h"
 #include "appliance/daemon.h"
 #include "appliance/duration.h"
-#include "appliance/fastpath.h"
+#include "appliance/fastpath/fastpath.h"
 #include "appliance/gitsrc.h"
 #include "appliance/kernel/linkwatch.h"
 #include "appliance/metrics.h"

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "appliance/fastpath.h"
+#include "appliance/fastpath/fastpath.h"
 #include "appliance/json.h"
 #include "cli/cli.h"
 #include "policy/policy.h"

@@ -52,6 +52,7 @@ static void free_inspect(struct policy_inspect_match *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(m[i].regex);
+		free(m[i].name);
 		free(m[i].log_prefix);
 	}
 	free(m);

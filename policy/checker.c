@@ -684,8 +684,10 @@ static int copy_inspect(struct checker *c, struct policy_rule *m, const struct p
 		struct policy_inspect_match *dst = &m->inspect[m->n_inspect++];
 		*dst = *src;
 		dst->regex = dup_or_null(src->regex);
+		dst->name = dup_or_null(src->name);
 		dst->log_prefix = dup_or_null(src->log_prefix);
-		if ((src->regex && !dst->regex) || (src->log_prefix && !dst->log_prefix))
+		if ((src->regex && !dst->regex) || (src->name && !dst->name) ||
+		    (src->log_prefix && !dst->log_prefix))
 			return nomem(c);
 	}
 	return 0;

@@ -85,6 +85,7 @@ static const struct field_nft field_nft[IR_FIELD_COUNT] = {
 	/* never set keys: no data type of their own needed */
 	[IR_CT_LABEL] = { DT_INTEGER, BO_HOST, 0, 0 },
 	[IR_CT_DIRECTION] = { DT_INTEGER, BO_HOST, 0, 0 },
+	[IR_FLOW_HASH] = { DT_INTEGER, BO_HOST, 0, 0 },
 };
 
 #define NO_INDEX ((uint32_t)-1)
@@ -869,6 +870,16 @@ static int load_field(struct nftnl_rule *r, enum ir_field f, uint32_t reg, uint3
 		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, reg);
 		if (fd->ct_original)
 			nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+		break;
+	case IR_LOAD_HASH:
+		/* nft's `symhash mod N`: the skb's symmetric flow hash */
+		x = nftnl_expr_alloc("hash");
+		if (!x)
+			return -1;
+		nftnl_expr_set_u32(x, NFTNL_EXPR_HASH_TYPE, NFT_HASH_SYM);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_HASH_MODULUS, fd->key);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_HASH_OFFSET, 0);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_HASH_DREG, reg);
 		break;
 	default:
 		x = nftnl_expr_alloc("payload");

@@ -55,8 +55,15 @@ enum ir_field {
 			    * single bits are tested (IR_M_BITS) and set (IR_S_SET_VALUE),
 			    * as `ct label N` / `ct label set N` */
 	IR_CT_DIRECTION,   /* u8: IP_CT_DIR_ORIGINAL (0) or IP_CT_DIR_REPLY (1) */
+	IR_FLOW_HASH,	   /* u32 host order: `symhash mod IR_FLOW_HASH_MOD`, the kernel's
+			    * symmetric hash of the packet's addresses, protocol and ports */
 	IR_FIELD_COUNT
 };
+
+/* The values of IR_FLOW_HASH: 0 .. IR_FLOW_HASH_MOD - 1. As many as the
+ * fast path has workers at most (appliance/fastpath/fastpath.h), so that
+ * ranges of it divide flows among any number of them. */
+#define IR_FLOW_HASH_MOD 64
 
 enum ir_field_type { IR_T_U8, IR_T_U16_NET, IR_T_U16_HOST, IR_T_U32_HOST, IR_T_IPV4, IR_T_IPV6, IR_T_IFNAME, IR_T_NFPROTO, IR_T_L4PROTO, IR_T_ICMP_TYPE, IR_T_ICMPV6_TYPE, IR_T_CT_STATE, IR_T_PORT, IR_T_MARK, IR_T_CT_LABEL, IR_T_CT_DIR };
 
@@ -67,8 +74,8 @@ struct ir_field_desc {
 	const char *set_type; /* "ipv4_addr", "ifname", "inet_service", ... */
 	enum ir_field_type type;
 	uint8_t len;	      /* bytes in the register */
-	enum { IR_LOAD_META, IR_LOAD_PAYLOAD, IR_LOAD_CT } load;
-	uint32_t key;	      /* NFT_META_* / NFT_CT_* */
+	enum { IR_LOAD_META, IR_LOAD_PAYLOAD, IR_LOAD_CT, IR_LOAD_HASH } load;
+	uint32_t key;	      /* NFT_META_* / NFT_CT_* / IR_LOAD_HASH: the modulus */
 	uint32_t base;	      /* NFT_PAYLOAD_*_HEADER */
 	uint32_t offset;      /* bytes into that header */
 	bool ct_original;     /* IR_LOAD_CT with direction IP_CT_DIR_ORIGINAL */

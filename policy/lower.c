@@ -384,8 +384,82 @@ static unsigned queue_workers(const struct lower *l)
  * from conntrack on a kernel that does not send them with the packet. With
  * no fast path listening, packets pass (bypass): inspection is an addition
  * to a pass rule, and the appliance stays up without its worker. */
+static int queue_stmt_to(struct lower *l, struct ir_rule *r, uint16_t num, uint16_t count)
+{
+	struct ir_stmt *q = ir_stmt_add(r);
+	if (!q)
+		return -1;
+	q->kind = IR_S_QUEUE;
+	q->queue_num = num;
+	q->queue_count = count;
+	q->queue_bypass = !l->o->queue_fail_closed;
+	return 0;
+}
+
+/* The chain that spreads block `block` over the workers by the flow's
+ * 5-tuple: the kernel's own balancing (queue num A-B, xt NFQUEUE
+ * --queue-balance) hashes the addresses only, so all flows between two
+ * hosts would meet on one worker. Worker w takes the hash values
+ * [w * 64 / W, (w + 1) * 64 / W) of `symhash mod 64` (IR_FLOW_HASH); the
+ * last rule takes the rest without a match. */
+static int queue_spread_chain(struct lower *l, unsigned block, char name[IR_NAME_MAX])
+{
+	unsigned workers = queue_workers(l);
+	snprintf(name, IR_NAME_MAX, "%s-q%u", POLICY_CHAIN_INSPECT, block);
+	if (ir_chain_find(l->t, name))
+		return 0;
+	if (!ir_chain_add(l->t, name))
+		return -1;
+	for (unsigned w = 0; w < workers; w++) {
+		struct ir_rule *r = ir_build_rule(l->t, name, POLICY_COMMENT_INSPECT);
+		if (!r)
+			return -1;
+		if (w + 1 < workers) {
+			struct ir_match *m = ir_match_add(r);
+			if (!m)
+				return -1;
+			m->kind = IR_M_RANGE;
+			m->field[0] = IR_FLOW_HASH;
+			m->value = ir_value_u32(w * IR_FLOW_HASH_MOD / workers);
+			m->value_end = ir_value_u32((w + 1) * IR_FLOW_HASH_MOD / workers - 1);
+		}
+		/* the counters show how the flows spread */
+		if (add_counter(r) ||
+		    queue_stmt_to(l, r, (uint16_t)(l->o->queue_num + block * workers + w), 1))
+			return -1;
+	}
+	return 0;
+}
+
+static bool queue_spread(const struct lower *l)
+{
+	return queue_workers(l) > 1 && queue_workers(l) <= IR_FLOW_HASH_MOD;
+}
+
+/* The spreading chains of every block, made before any rule is lowered
+ * (adding a chain moves the others). */
+static int queue_spread_chains(struct lower *l)
+{
+	unsigned blocks = 0;
+	char name[IR_NAME_MAX];
+	for (size_t i = 0; i < l->p->n_rules; i++)
+		if (l->inspect_no[i] > blocks)
+			blocks = l->inspect_no[i];
+	for (unsigned b = 0; queue_spread(l) && b <= blocks; b++)
+		if (queue_spread_chain(l, b, name))
+			return -1;
+	return 0;
+}
+
 static int queue_stmt(struct lower *l, struct ir_rule *r, unsigned block)
 {
+	if (queue_spread(l)) {
+		char name[IR_NAME_MAX];
+		if (queue_spread_chain(l, block, name))
+			return -1;
+		set_verdict(r, IR_V_JUMP, name);
+		return 0;
+	}
 	struct ir_stmt *q = ir_stmt_add(r);
 	if (!q)
 		return -1;
@@ -413,7 +487,7 @@ static struct ir_match *add_label_bit(struct ir_rule *r, unsigned bit)
  * (replies go on: the fast path looks at what clients send). */
 static int make_inspect_chain(struct lower *l)
 {
-	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT))
+	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT) || queue_spread_chains(l))
 		return -1;
 	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_BLOCKED) || add_counter(r))

@@ -28,6 +28,7 @@ static void rule_free(struct policy_rule *r)
 	free(r->log_prefix);
 	for (size_t i = 0; i < r->n_inspect; i++) {
 		free(r->inspect[i].regex);
+		free(r->inspect[i].name);
 		free(r->inspect[i].log_prefix);
 	}
 	free(r->inspect);

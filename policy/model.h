@@ -104,10 +104,23 @@ enum policy_action {
 
 enum policy_rate_unit { POLICY_PER_SECOND, POLICY_PER_MINUTE, POLICY_PER_HOUR };
 
-/* A content match of an `inspect` block (fast path, issue "inspection"). */
+/* What a match of an `inspect` block looks at (docs/policy-language.md). */
+enum policy_inspect_field {
+	POLICY_INSPECT_CONTENT,   /* the stream's or datagram's bytes */
+	POLICY_INSPECT_TLS_SNI,   /* tls.sni: the ClientHello's server name */
+	POLICY_INSPECT_HTTP_HOST, /* http.host: a request's host */
+	POLICY_INSPECT_HTTP_PATH, /* http.path: a request's decoded path */
+	POLICY_INSPECT_DNS_QNAME, /* dns.qname: a query's question name */
+};
+
+/* A match of an `inspect` block (fast path, issue "inspection"): a PCRE2
+ * pattern (regex) or, for a field, a name or path (name) to compare. */
 struct policy_inspect_match {
 	enum policy_action action;
-	char *regex;   /* PCRE2 pattern text, flags folded into (?i) etc. */
+	enum policy_inspect_field field;
+	char *regex;   /* PCRE2 pattern text, flags folded into (?i) etc.; NULL: name */
+	char *name;    /* lowercase, no trailing dot (a path: as written); NULL: regex */
+	bool suffix;   /* name was written "*.NAME": names ending in ".NAME" */
 	bool log;
 	char *log_prefix;
 	struct policy_loc loc;

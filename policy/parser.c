@@ -818,7 +818,121 @@ static int check_regex(struct parser *p, const struct policy_token *t, char **ou
 	return 0;
 }
 
-/* inspect { (block|pass) content /re/flags [log ["prefix"]] ... } */
+/* What a match of an inspect block may look at. */
+static const struct {
+	const char *word;
+	enum policy_inspect_field field;
+} inspect_fields[] = {
+	{ "content", POLICY_INSPECT_CONTENT },	   { "tls.sni", POLICY_INSPECT_TLS_SNI },
+	{ "http.host", POLICY_INSPECT_HTTP_HOST }, { "http.path", POLICY_INSPECT_HTTP_PATH },
+	{ "dns.qname", POLICY_INSPECT_DNS_QNAME },
+};
+
+/* RFC 1035 section 2.3.4: a name in text is at most 253 characters. */
+#define FIELD_NAME_MAX 253
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+/* Why a host name to compare with is refused, or NULL; lowercases it and
+ * drops one trailing dot, as the fast path does with the names it sees. */
+static const char *field_name_problem(char *n)
+{
+	size_t len = strlen(n);
+	if (len && n[len - 1] == '.')
+		n[--len] = '\0';
+	if (!len)
+		return "the name is empty";
+	if (len > FIELD_NAME_MAX)
+		return "the name is longer than 253 characters";
+	for (size_t i = 0; i < len; i++) {
+		n[i] = (char)tolower((unsigned char)n[i]);
+		if (n[i] == '*')
+			return "'*' may only be the first label, as in \"*.example.com\"";
+		if (!name_char(n[i]))
+			return "a name holds letters, digits, '-', '_' and '.' only";
+	}
+	if (n[0] == '.' || strstr(n, ".."))
+		return "the name has an empty label";
+	return NULL;
+}
+
+/* Why a path to compare with http.path is refused, or NULL: the fast path
+ * compares the decoded path with dot segments and repeated '/' removed. */
+static const char *field_path_problem(const char *s)
+{
+	size_t n = strlen(s);
+	if (!strcmp(s, "*"))
+		return NULL;
+	if (s[0] != '/')
+		return "a path starts with '/'";
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '?' || s[i] == '#' ||
+		    s[i] == '%')
+			return "the path is compared decoded and without its query: write it "
+			       "without '%', '?', '#', spaces or control characters";
+	if (strstr(s, "//") || strstr(s, "/./") || strstr(s, "/../") ||
+	    (n >= 2 && !strcmp(s + n - 2, "/.")) || (n >= 3 && !strcmp(s + n - 3, "/..")))
+		return "the path is compared normalised: write it without '//', '.' or '..' "
+		       "segments";
+	return NULL;
+}
+
+/* "NAME", "*.NAME" or "/path" after a field word. */
+static int parse_field_string(struct parser *p, struct policy_inspect_match *m, const char *word)
+{
+	const struct policy_token *t = cur(p);
+	char *s = policy_token_string(t);
+	if (!s)
+		return oom(p);
+	const char *why;
+	if (m->field == POLICY_INSPECT_HTTP_PATH) {
+		why = field_path_problem(s);
+	} else {
+		if (!strncmp(s, "*.", 2)) {
+			m->suffix = true;
+			memmove(s, s + 2, strlen(s + 2) + 1);
+		}
+		why = field_name_problem(s);
+	}
+	if (why) {
+		policy_error(p->d, &t->loc, "%s \"%.*s\": %s", word, (int)t->len, t->text, why);
+		value_error(p);
+	}
+	m->name = s;
+	return 0;
+}
+
+/* content /re/flags | FIELD "name" | FIELD /re/flags */
+static int parse_match_target(struct parser *p, struct policy_inspect_match *m)
+{
+	size_t f = 0, nf = sizeof(inspect_fields) / sizeof(inspect_fields[0]);
+	while (f < nf && !is(p, inspect_fields[f].word))
+		f++;
+	if (f == nf)
+		return syntax_error(p, "'content', 'tls.sni', 'http.host', 'http.path' or "
+				       "'dns.qname'");
+	m->field = inspect_fields[f].field;
+	next(p);
+	if (m->field != POLICY_INSPECT_CONTENT && cur(p)->kind == POLICY_TOK_STRING) {
+		if (parse_field_string(p, m, inspect_fields[f].word))
+			return -1;
+		next(p);
+		return 0;
+	}
+	if (cur(p)->kind != POLICY_TOK_REGEX)
+		return syntax_error(p, m->field == POLICY_INSPECT_CONTENT
+					       ? "a regular expression /.../"
+					       : "a string \"...\" or a regular expression /.../");
+	if (check_regex(p, cur(p), &m->regex))
+		return -1;
+	next(p);
+	return 0;
+}
+
+/* inspect { (block|pass) (content|FIELD) (/re/flags|"name") [log ["prefix"]] ... } */
 static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 {
 	if (r->n_inspect)
@@ -842,13 +956,8 @@ static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 		if (!is(p, "block") && !is(p, "pass"))
 			return syntax_error(p, "'block', 'pass' or '}'");
 		parse_action(p, &m->action);
-		if (!accept_word(p, "content"))
-			return syntax_error(p, "'content'");
-		if (cur(p)->kind != POLICY_TOK_REGEX)
-			return syntax_error(p, "a regular expression /.../");
-		if (check_regex(p, cur(p), &m->regex))
+		if (parse_match_target(p, m))
 			return -1;
-		next(p);
 		if (is(p, "log") && parse_log(p, &m->log, &m->log_prefix))
 			return -1;
 	}

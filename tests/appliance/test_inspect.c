@@ -1,4 +1,4 @@
-/* The fast path's judgement (appliance/inspect.c): parsing, TCP assembly,
+/* The fast path's judgement (appliance/fastpath/inspect.c): parsing, TCP assembly,
  * UDP, the window, decisions and events, and the table's limits. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
 #include "policy/tenant.h"
@@ -878,6 +878,14 @@ START_TEST(closed_flow_leaves_a_marker)
 	ck_assert_int_eq(judge(40, &past), FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.flows, 1);
 	ck_assert_uint_eq(fp_flows_count(ft), 0);
+	/* A new connection with the same tuple that conntrack gave the same
+	 * id: its handshake ACK is far from the old end, and its stream is
+	 * judged afresh (the old marker would drop all of its data). */
+	struct pkt new_ack = tcp4(90001, TCP_ACK, "");
+	struct pkt new_data = tcp4(90001, TCP_ACK | TCP_PSH, "x UNION SELECT 1");
+	ck_assert_int_eq(judge(40, &new_ack), FP_CONTINUE);
+	ck_assert_uint_eq(st.flows, 2);
+	ck_assert_int_eq(judge(40, &new_data), FP_BLOCK);
 }
 END_TEST
 
@@ -993,6 +1001,195 @@ START_TEST(block_resets_both_ends)
 }
 END_TEST
 
+/* ---- protocol fields ---- */
+
+static const char fields_text[] = "zone lan { interface \"lan0\" }\n"
+                                  "zone dmz { interface \"dmz0\" }\n"
+                                  "pass from lan to dmz service tcp port 443 inspect {\n"
+                                  "  block tls.sni \"*.Evil.Example.\" log \"sni\"\n"
+                                  "}\n"
+                                  "pass from lan to dmz service tcp port 80 inspect {\n"
+                                  "  pass http.path \"/health\"\n"
+                                  "  block http.host \"evil.example\"\n"
+                                  "  block http.path /^\\/admin/i\n"
+                                  "}\n"
+                                  "pass from lan to dmz service udp port 53 inspect {\n"
+                                  "  block dns.qname \"*.tracker.example\"\n"
+                                  "  block content /never/\n"
+                                  "}\n";
+
+struct fields_fixture {
+	struct policy_diags d;
+	struct policy *p;
+	struct fp_ruleset *rs;
+	struct fp_flows *ft;
+	uint8_t l_tls[FP_LABEL_BYTES], l_http[FP_LABEL_BYTES], l_dns[FP_LABEL_BYTES];
+};
+
+static void fields_open(struct fields_fixture *f)
+{
+	char err[256] = "";
+	policy_diags_init(&f->d);
+	f->p = policy_load_text("f.hvp", fields_text, strlen(fields_text), NULL, &f->d);
+	ck_assert_msg(f->p, "fields policy does not load");
+	f->rs = fp_ruleset_build(f->p, err, sizeof(err));
+	ck_assert_msg(f->rs, "%s", err);
+	f->ft = fp_flows_new(0);
+	fp_labels_pending(f->l_tls, 1);
+	fp_labels_pending(f->l_http, 2);
+	fp_labels_pending(f->l_dns, 3);
+}
+
+static void fields_close(struct fields_fixture *f)
+{
+	fp_flows_free(f->ft);
+	fp_ruleset_free(f->rs);
+	policy_free(f->p);
+	policy_diags_free(&f->d);
+}
+
+static struct pkt tcp4_n(uint32_t seq, const void *data, size_t n)
+{
+	struct pkt k;
+	ck_assert_uint_le(n, sizeof(k.b) - 40);
+	size_t l = l4_tcp(k.b + 20, seq, TCP_ACK | TCP_PSH, data, n);
+	ipv4(&k, IPPROTO_TCP, l);
+	return k;
+}
+
+static struct pkt udp4_n(const void *data, size_t n)
+{
+	struct pkt k;
+	size_t l = l4_udp(k.b + 20, data, n);
+	ipv4(&k, IPPROTO_UDP, l);
+	return k;
+}
+
+static enum fp_verdict fjudge(struct fields_fixture *f, const uint8_t *labels, uint32_t ct,
+                              const struct pkt *k)
+{
+	return fp_judge(f->ft, f->rs, ct, labels, k->b, k->len, 100, &st, NULL, NULL);
+}
+
+/* A one-record ClientHello naming `sni` (a supported groups extension
+ * before the server name, as clients send). */
+static size_t client_hello(uint8_t *o, const char *sni)
+{
+	size_t sl = strlen(sni), b = 0;
+	uint8_t body[512];
+	body[b++] = 3, body[b++] = 3;
+	memset(body + b, 7, 32), b += 32;
+	body[b++] = 0;
+	memcpy(body + b, "\x00\x02\x13\x01\x01\x00", 6), b += 6;
+	size_t ext_len = 8 + 4 + 5 + sl;
+	body[b++] = (uint8_t)(ext_len >> 8), body[b++] = (uint8_t)ext_len;
+	memcpy(body + b, "\x00\x0a\x00\x04\x00\x02\x00\x1d", 8), b += 8;
+	body[b++] = 0, body[b++] = 0, body[b++] = 0, body[b++] = (uint8_t)(5 + sl);
+	body[b++] = 0, body[b++] = (uint8_t)(3 + sl), body[b++] = 0;
+	body[b++] = 0, body[b++] = (uint8_t)sl;
+	memcpy(body + b, sni, sl), b += sl;
+	o[0] = 22, o[1] = 3, o[2] = 1, o[3] = (uint8_t)((b + 4) >> 8), o[4] = (uint8_t)(b + 4);
+	o[5] = 1, o[6] = 0, o[7] = (uint8_t)(b >> 8), o[8] = (uint8_t)b;
+	memcpy(o + 9, body, b);
+	return 9 + b;
+}
+
+START_TEST(tls_sni_split_across_segments_is_blocked)
+{
+	struct fields_fixture f;
+	uint8_t ch[600];
+	fields_open(&f);
+	size_t n = client_hello(ch, "WWW.EVIL.EXAMPLE.");
+
+	/* the name itself cut in two: the first segment alone decides nothing */
+	for (size_t cut = 1; cut < n; cut += 13) {
+		uint32_t ct = 500 + (uint32_t)cut;
+		struct pkt a = tcp4_n(1, ch, cut), b = tcp4_n(1 + (uint32_t)cut, ch + cut, n - cut);
+		ck_assert_int_eq(fjudge(&f, f.l_tls, ct, &a), FP_CONTINUE);
+		ck_assert_int_eq(fjudge(&f, f.l_tls, ct, &b), FP_BLOCK);
+	}
+	/* the bare suffix and another name are not blocked */
+	n = client_hello(ch, "evil.example");
+	struct pkt apex = tcp4_n(1, ch, n);
+	ck_assert_int_eq(fjudge(&f, f.l_tls, 600, &apex), FP_CONTINUE);
+	n = client_hello(ch, "good.example");
+	struct pkt good = tcp4_n(1, ch, n);
+	ck_assert_int_eq(fjudge(&f, f.l_tls, 601, &good), FP_CONTINUE);
+	/* not TLS on a tls.sni rule: malformed, which a block match takes */
+	struct pkt plain = tcp4_n(1, "GET / HTTP/1.1\r\n\r\n", 18);
+	ck_assert_int_eq(fjudge(&f, f.l_tls, 602, &plain), FP_BLOCK);
+	fields_close(&f);
+}
+END_TEST
+
+START_TEST(http_fields_decide_in_order)
+{
+	struct fields_fixture f;
+	fields_open(&f);
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+	/* first match wins: /health passes before the host is looked at */
+	ck_assert_int_eq(fjudge(&f, f.l_http, 700, &health), FP_DONE);
+
+	/* the Host line split across segments, in upper case */
+	struct pkt h1 = tcp4(1, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\nHo");
+	struct pkt h2 = tcp4(19, TCP_ACK | TCP_PSH, "st: EVIL.example.\r\n");
+	struct pkt h3 = tcp4(38, TCP_ACK | TCP_PSH, "\r\n");
+	ck_assert_int_eq(fjudge(&f, f.l_http, 701, &h1), FP_CONTINUE);
+	ck_assert_int_eq(fjudge(&f, f.l_http, 701, &h2), FP_CONTINUE);
+	ck_assert_int_eq(fjudge(&f, f.l_http, 701, &h3), FP_BLOCK);
+
+	/* an encoded path: decoded before it is compared */
+	struct pkt enc = tcp4(1, TCP_ACK | TCP_PSH, "GET /x/..//%41dmin HTTP/1.1\r\nHost: good\r\n\r\n");
+	ck_assert_int_eq(fjudge(&f, f.l_http, 702, &enc), FP_BLOCK);
+	/* a second request on the connection is judged too */
+	struct pkt two = tcp4(1, TCP_ACK | TCP_PSH, "GET /a HTTP/1.1\r\nHost: good\r\n\r\nGET /admin HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(fjudge(&f, f.l_http, 703, &two), FP_BLOCK);
+	/* a good request: no decision, the flow stays under inspection */
+	struct pkt ok = tcp4(1, TCP_ACK | TCP_PSH, "GET /index HTTP/1.1\r\nHost: good.example\r\n\r\n");
+	ck_assert_int_eq(fjudge(&f, f.l_http, 704, &ok), FP_CONTINUE);
+	/* two Host fields: malformed, blocked */
+	struct pkt dup = tcp4(1, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\nHost: good\r\nHost: evil.example\r\n\r\n");
+	ck_assert_int_eq(fjudge(&f, f.l_http, 705, &dup), FP_BLOCK);
+	/* a header section the window ends inside is malformed */
+	char big[FP_INSPECT_BYTES + 1];
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	big[sizeof(big) - 1] = '\0';
+	uint32_t seq = 1;
+	enum fp_verdict v = FP_CONTINUE;
+	for (size_t off = 0; off < FP_INSPECT_BYTES; off += 1000) {
+		size_t n = FP_INSPECT_BYTES - off < 1000 ? FP_INSPECT_BYTES - off : 1000;
+		struct pkt k = tcp4_n(seq, big + off, n);
+		v = fjudge(&f, f.l_http, 706, &k);
+		seq += (uint32_t)n;
+	}
+	ck_assert_int_eq(v, FP_BLOCK);
+	fields_close(&f);
+}
+END_TEST
+
+START_TEST(dns_qname_over_udp)
+{
+	struct fields_fixture f;
+	fields_open(&f);
+	uint8_t q[64] = { 0x12, 0x34, 0x01, 0x00, 0x00, 0x01 };
+	static const char name[] = "\x03WWW\x07TRACKER\x07" "EXAMPLE\x00\x00\x01\x00\x01";
+	memcpy(q + 12, name, sizeof(name) - 1);
+	struct pkt bad = udp4_n(q, 12 + sizeof(name) - 1);
+	ck_assert_int_eq(fjudge(&f, f.l_dns, 800, &bad), FP_BLOCK);
+	q[13] = 'x'; /* xWW.tracker.example: still under the suffix */
+	bad = udp4_n(q, 12 + sizeof(name) - 1);
+	ck_assert_int_eq(fjudge(&f, f.l_dns, 801, &bad), FP_BLOCK);
+	q[12 + 4 + 7] = 'Y'; /* www.trackeY.example */
+	struct pkt fine = udp4_n(q, 12 + sizeof(name) - 1);
+	ck_assert_int_eq(fjudge(&f, f.l_dns, 802, &fine), FP_CONTINUE);
+	/* not DNS on a dns.qname rule: malformed */
+	struct pkt junk = udp4("hello there");
+	ck_assert_int_eq(fjudge(&f, f.l_dns, 803, &junk), FP_BLOCK);
+	fields_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
@@ -1037,6 +1234,9 @@ int main(void)
 	tcase_add_test(tc, udp_datagram_count_window);
 	tcase_add_test(tc, unknown_rule_number_is_done);
 	tcase_add_test(tc, table_full_is_done);
+	tcase_add_test(tc, tls_sni_split_across_segments_is_blocked);
+	tcase_add_test(tc, http_fields_decide_in_order);
+	tcase_add_test(tc, dns_qname_over_udp);
 	tcase_add_test(tc, idle_flows_expire);
 	tcase_add_test(tc, many_flows_reuse_entries);
 	suite_add_tcase(s, tc);

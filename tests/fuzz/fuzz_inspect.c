@@ -1,4 +1,4 @@
-/* Fuzz target: the fast path's judgement (appliance/inspect.c). The input
+/* Fuzz target: the fast path's judgement (appliance/fastpath/inspect.c). The input
  * is a label rule number and a run of packets for a few flows:
  *   byte 0: the inspect rule number in the labels (0..255)
  *   then records: [flow 1 byte][seconds since the last 1 byte]
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 #include "policy/policy.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
@@ -22,6 +22,12 @@ static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
                                   "pass from lan to dmz service udp port 53 inspect {\n"
                                   "  block content /ev(il)+/ log\n"
                                   "  pass content /(a|b)*c/s\n"
+                                  "}\n"
+                                  "pass from lan to dmz service tcp port 443 inspect {\n"
+                                  "  pass http.path \"/health\"\n"
+                                  "  block tls.sni \"*.evil.example\"\n"
+                                  "  block http.host /^ev/\n"
+                                  "  block dns.qname \"tracker.example\"\n"
                                   "}\n";
 
 /* Flows the fuzzer's packets are spread over, and the table's room: fewer
@@ -77,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		memcpy(pkt, data + off, len);
 		enum fp_verdict v = fp_judge(ft, rs, flow, labels, pkt, len, now, &st, &ev, &has);
-		if (v > FP_DROP_SEGMENT || (has && (ev.match > 1 || ev.rule == 0)))
+		if (v > FP_DROP_SEGMENT || (has && (ev.match > 3 || ev.rule == 0)))
 			__builtin_trap();
 		free(pkt);
 		off += len;

@@ -73,6 +73,31 @@ r=$(ask fd00:10:2::2 'POST /q union select 1'); [ -z "$r" ] && pass sqli-v6-bloc
 r=$(ask 10.10.2.2 'GET /fine'); [ "$r" = 'got GET /fine' ] && pass benign-after-block-answered ||
 	fail benign-after-block-answered "got '$r'"
 
+# --- flows spread over the workers by their 5-tuple -------------------------
+# One client, one server, sixteen connections: the kernel's own queue
+# balancing hashes the addresses only and would hand all of them to one
+# worker. The spreading chain's counters (one rule per worker) and the
+# kernel's last packet id of each queue both show two workers at work.
+spread() {
+	at fw nft list chain inet hvgate inspect-q0 2>/dev/null |
+		awk '/queue num/ { for (i = 1; i < NF; i++) if ($i == "packets") printf "%s ", $(i + 1) }'
+}
+queue_ids() { at fw awk '$1 == 100 || $1 == 101 { printf "%s:%s ", $1, $8 }' /proc/net/netfilter/nfnetlink_queue; }
+ids0=$(queue_ids)
+for i in $(seq 1 16); do ask 10.10.2.2 "GET /spread-$i" > /dev/null; done
+c=$(spread)
+set -- $c
+[ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && pass "flows-spread-over-workers($c)" ||
+	fail flows-spread-over-workers "packets per worker: '$c'"
+ids1=$(queue_ids)
+moved=0
+for q in 100 101; do
+	a=$(echo "$ids0" | tr ' ' '\n' | awk -F: -v q=$q '$1 == q { print $2 }')
+	b=$(echo "$ids1" | tr ' ' '\n' | awk -F: -v q=$q '$1 == q { print $2 }')
+	[ "${b:-0}" -gt "${a:-0}" ] && moved=$((moved + 1))
+done
+[ $moved -eq 2 ] && pass "both-queues-got-packets($ids0-> $ids1)" || fail both-queues-got-packets "$ids0 -> $ids1"
+
 # --- a blocked flow ends at both ends: a reset each way ---------------------
 # The client's recv ends with ECONNRESET at once (not after its
 # retransmissions give up), and the server holds no connection of the

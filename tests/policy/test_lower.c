@@ -432,15 +432,28 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(t);
 	ck_assert(has_diag("`no state` has none"));
 	/* the rule: counter, pending + number 1 (label 8), its first packets to
-	 * block 1 of the queues (6-7; the inspect chain has block 0, 4-5) */
+	 * block 1 of the queues (6-7; the inspect chain has block 0, 4-5),
+	 * spread over the two by the 5-tuple's hash in chain inspect-q1 */
 	const struct ir_chain *c = chain(t, "a_to_b");
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
 	const struct ir_rule *r = &c->rules[0];
-	const struct ir_stmt *q = irtest_stmt(r, IR_S_QUEUE);
+	ck_assert_ptr_null(irtest_stmt(r, IR_S_QUEUE));
+	ck_assert_int_eq(r->verdict.kind, IR_V_JUMP);
+	ck_assert_str_eq(r->verdict.chain, "inspect-q1");
+	const struct ir_chain *spread = chain(t, "inspect-q1");
+	ck_assert_uint_eq(spread->n_rules, 2);
+	const struct ir_match *h = irtest_match(&spread->rules[0], IR_FLOW_HASH);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(h->kind, IR_M_RANGE);
+	ck_assert_mem_eq(h->value.data, ir_value_u32(0).data, 4);
+	ck_assert_mem_eq(h->value_end.data, ir_value_u32(31).data, 4);
+	const struct ir_stmt *q = irtest_stmt(&spread->rules[0], IR_S_QUEUE);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_uint_eq(q->queue_num, 6);
-	ck_assert_uint_eq(q->queue_count, 2);
+	ck_assert_uint_eq(q->queue_count, 1);
 	ck_assert(q->queue_bypass);
+	ck_assert_uint_eq(spread->rules[1].n_matches, 0); /* the rest: the last worker */
+	ck_assert_uint_eq(irtest_stmt(&spread->rules[1], IR_S_QUEUE)->queue_num, 7);
 	ck_assert_ptr_nonnull(irtest_stmt(r, IR_S_COUNTER));
 	ck_assert_uint_eq(labels_set(r), (1ull << POLICY_CT_LABEL_PENDING) |
 						  (1ull << POLICY_CT_LABEL_RULE_SHIFT));
@@ -452,7 +465,8 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(r2);
 	ck_assert_uint_eq(labels_set(r2), (1ull << POLICY_CT_LABEL_PENDING) |
 						   (1ull << (POLICY_CT_LABEL_RULE_SHIFT + 1)));
-	ck_assert_uint_eq(irtest_stmt(r2, IR_S_QUEUE)->queue_num, 8);
+	ck_assert_str_eq(r2->verdict.chain, "inspect-q2");
+	ck_assert_uint_eq(irtest_stmt(&chain(t, "inspect-q2")->rules[0], IR_S_QUEUE)->queue_num, 8);
 	/* the `no state` one is a plain accept */
 	for (size_t i = 0; i < c->n_rules; i++)
 		if (!strncmp(c->rules[i].comment, TEST_FILE ":6:", strlen(TEST_FILE ":6:"))) {
@@ -484,11 +498,13 @@ START_TEST(test_inspect)
 	ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(&in->rules[1], IR_CT_LABEL)->value),
 			 POLICY_CT_LABEL_DONE);
 	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_CT_DIRECTION)->value.data[0], 0);
-	ck_assert_ptr_nonnull(irtest_stmt(&in->rules[2], IR_S_QUEUE));
+	ck_assert_str_eq(in->rules[2].verdict.chain, "inspect-q0");
 	char *nft = irtest_emit_nft(t);
-	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 queue num 6-7 bypass"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 jump inspect-q1"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct label 0 jump inspect"));
-	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5 bypass"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter jump inspect-q0"));
+	ck_assert_ptr_nonnull(strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 bypass"));
+	ck_assert_ptr_nonnull(strstr(nft, "counter queue num 5 bypass"));
 	free(nft);
 	irtest_done(t);
 	/* fail-closed: no queue rule has bypass (no listener, no passage) */
@@ -496,9 +512,9 @@ START_TEST(test_inspect)
 	o.queue_fail_closed = true;
 	t = irtest_lower(text, &o);
 	ck_assert_ptr_nonnull(t);
-	ck_assert(!irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_QUEUE)->queue_bypass);
+	ck_assert(!irtest_stmt(&chain(t, "inspect-q1")->rules[0], IR_S_QUEUE)->queue_bypass);
 	nft = irtest_emit_nft(t);
-	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter queue num 4-5"));
+	ck_assert_ptr_nonnull(strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 comment"));
 	ck_assert_ptr_null(strstr(nft, "bypass"));
 	free(nft);
 	irtest_done(t);

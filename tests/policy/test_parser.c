@@ -349,6 +349,37 @@ START_TEST(test_service_name_vs_declaration)
 }
 END_TEST
 
+START_TEST(test_inspect_fields)
+{
+	struct policy_diags d;
+	struct policy *p = load_ok("pass to any inspect {\n"
+				   "  block tls.sni \"*.Evil.Example.\" log\n"
+				   "  pass http.host \"API.example\"\n"
+				   "  block http.path /^\\/admin/i\n"
+				   "  block dns.qname \"tracker.example\"\n"
+				   "  block content /x/\n"
+				   "}\n", &d);
+	const struct policy_rule *r = &p->rules[0];
+	ck_assert_uint_eq(r->n_inspect, 5);
+	ck_assert_int_eq(r->inspect[0].field, POLICY_INSPECT_TLS_SNI);
+	ck_assert_str_eq(r->inspect[0].name, "evil.example");
+	ck_assert(r->inspect[0].suffix);
+	ck_assert(r->inspect[0].log);
+	ck_assert_ptr_null(r->inspect[0].regex);
+	ck_assert_int_eq(r->inspect[1].field, POLICY_INSPECT_HTTP_HOST);
+	ck_assert_str_eq(r->inspect[1].name, "api.example");
+	ck_assert(!r->inspect[1].suffix);
+	ck_assert_int_eq(r->inspect[1].action, POLICY_PASS);
+	ck_assert_int_eq(r->inspect[2].field, POLICY_INSPECT_HTTP_PATH);
+	ck_assert_str_eq(r->inspect[2].regex, "(?i)^\\/admin");
+	ck_assert_ptr_null(r->inspect[2].name);
+	ck_assert_int_eq(r->inspect[3].field, POLICY_INSPECT_DNS_QNAME);
+	ck_assert_int_eq(r->inspect[4].field, POLICY_INSPECT_CONTENT);
+	policy_free(p);
+	policy_diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_forward_references)
 {
 	struct policy_diags d;
@@ -375,6 +406,28 @@ struct bad_case {
 #define WITH_NUL(s) s, sizeof(s) - 1
 
 static const struct bad_case bad_cases[] = {
+	/* protocol fields of an inspect block: names and paths as the fast
+	 * path compares them */
+	{ "pass to any inspect { block tls.sni \"a*.b\" }", 0, 1, 37,
+	  "tls.sni \"a*.b\": '*' may only be the first label, as in \"*.example.com\"" },
+	{ "pass to any inspect { block http.host \"a..b\" }", 0, 1, 39,
+	  "http.host \"a..b\": the name has an empty label" },
+	{ "pass to any inspect { block dns.qname \"a b\" }", 0, 1, 39,
+	  "dns.qname \"a b\": a name holds letters, digits, '-', '_' and '.' only" },
+	{ "pass to any inspect { block http.path \"/a//b\" }", 0, 1, 39,
+	  "http.path \"/a//b\": the path is compared normalised: write it without '//', '.' or "
+	  "'..' segments" },
+	{ "pass to any inspect { block http.path \"admin\" }", 0, 1, 39,
+	  "http.path \"admin\": a path starts with '/'" },
+	{ "pass to any inspect { block dns.qname 42 }", 0, 1, 39,
+	  "expected a string \"...\" or a regular expression /.../, found '42'" },
+	{ "pass to any inspect { block content \"x\" }", 0, 1, 37,
+	  "expected a regular expression /.../, found string" },
+	{ "pass to any inspect { block tls.server /x/ }", 0, 1, 29,
+	  "expected 'content', 'tls.sni', 'http.host', 'http.path' or 'dns.qname', found "
+	  "'tls.server'" },
+	{ "pass to any inspect { block tls.sni /(/ }", 0, 1, 39,
+	  "invalid regular expression: missing closing parenthesis" },
 	/* a NUL, a control character or invalid UTF-8 is never compiled */
 	{ WITH_NUL("zone z { interface \"dmz0\0x\" }"), 1, 25, "NUL byte in a string" },
 	{ "zone z { interface \"dmz0\\0x\" }", 0, 1, 25,
@@ -524,6 +577,7 @@ int main(void)
 	tcase_add_test(tc, test_vpn);
 	tcase_add_test(tc, test_service_name_vs_declaration);
 	tcase_add_test(tc, test_forward_references);
+	tcase_add_test(tc, test_inspect_fields);
 	tcase_add_test(tc, test_utf8_and_escapes_accepted);
 	tcase_add_test(tc, test_shadow_and_isolation_with_other_errors);
 	tcase_add_test(tc, test_no_analysis_of_broken_parts);

@@ -1,6 +1,7 @@
-/* The inspection fast path's NFQUEUE workers (appliance/fastpath.h). */
+/* The inspection fast path's NFQUEUE workers (appliance/fastpath/fastpath.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -21,7 +22,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 
-#include "appliance/fastpath.h"
+#include "appliance/fastpath/fastpath.h"
 #include "appliance/kernel/nftio_internal.h"
 #include "policy/lower.h"
 
@@ -37,6 +38,20 @@
 /* A verdict or a queue command: headers, the verdict and a conntrack nest
  * with two 16-byte label attributes take under 128 bytes. */
 #define VERDICT_BUF_SIZE 256
+/* Packets read from the socket in one round before their verdicts go out
+ * together in one send (the kernel takes several netlink messages in one
+ * datagram: nfnetlink hands each to nfqnl_recv_verdict). Bounded so that
+ * a packet waits at most this many others' judgements for its verdict. */
+#define BATCH_PACKETS 64
+#define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
+
+/* Connections a worker looked up over ctnetlink, remembered so that a
+ * flow's later packets need no round trip to the kernel: slots in a
+ * direct-mapped array (a power of two) keyed by the tuple and zone. An
+ * entry is good for CT_CACHE_SECONDS, with the ruleset it was made under,
+ * until the worker sets the flow's label. */
+#define CT_CACHE_SLOTS   4096
+#define CT_CACHE_SECONDS 5
 
 struct rules_ref {
 	struct fp_ruleset *rs;
@@ -54,8 +69,17 @@ struct worker {
 	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
-	pthread_mutex_t stats_lock;
+	/* The worker's own counters, touched by it alone and without a lock;
+	 * a copy is published after each round (under stats_lock, held for
+	 * the copy only) for fastpath_stats to read. */
 	struct fp_stats stats;
+	pthread_mutex_t stats_lock;
+	struct fp_stats published;
+	struct ct_cache_entry *ct_cache; /* CT_CACHE_SLOTS, the ctnetlink way */
+	/* verdicts of the round, sent together */
+	uint8_t *batch;
+	size_t batch_len;
+	unsigned batch_msgs;
 	struct rules_ref *rules; /* held while a batch is judged */
 	uint8_t *buf;
 	pthread_t thread;
@@ -196,7 +220,7 @@ void fastpath_stats(const struct fastpath *fp, struct fp_stats *out)
 	for (unsigned i = 0; i < fp->n_workers; i++) {
 		struct worker *w = &fp->workers[i];
 		pthread_mutex_lock(&w->stats_lock);
-		stats_add(out, &w->stats);
+		stats_add(out, &w->published);
 		pthread_mutex_unlock(&w->stats_lock);
 	}
 	pthread_mutex_lock((pthread_mutex_t *)&fp->events_lock);
@@ -303,15 +327,10 @@ static void send_resets(struct worker *w, const struct fp_event *ev)
 			memcpy(&a->sin6_addr, dst, 16);
 			tolen = sizeof(*a);
 		}
-		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0) {
-			pthread_mutex_lock(&w->stats_lock);
+		if (sendto(fd, rst[i], len[i], 0, (struct sockaddr *)&to, tolen) < 0)
 			w->stats.resets_failed++;
-			pthread_mutex_unlock(&w->stats_lock);
-		} else {
-			pthread_mutex_lock(&w->stats_lock);
+		else
 			w->stats.resets_sent++;
-			pthread_mutex_unlock(&w->stats_lock);
-		}
 	}
 }
 
@@ -459,9 +478,18 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct
 
 static void count_verdict_error(struct worker *w)
 {
-	pthread_mutex_lock(&w->stats_lock);
 	w->stats.verdict_errors++;
-	pthread_mutex_unlock(&w->stats_lock);
+}
+
+/* Sends the round's verdicts in one datagram. */
+static void batch_flush(struct worker *w)
+{
+	if (!w->batch_len)
+		return;
+	if (mnl_socket_sendto(w->nl, w->batch, w->batch_len) < 0)
+		w->stats.verdict_errors += w->batch_msgs;
+	w->batch_len = 0;
+	w->batch_msgs = 0;
 }
 
 /* A queue command in buf (zeroed: struct padding is sent too); a bind
@@ -532,9 +560,13 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	}
 }
 
+/* Adds a verdict to the round's batch (sent by batch_flush). */
 static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
 {
-	uint8_t buf[VERDICT_BUF_SIZE] = {0}; /* struct padding is sent too */
+	if (BATCH_BUF_SIZE - w->batch_len < VERDICT_BUF_SIZE)
+		batch_flush(w);
+	uint8_t *buf = w->batch + w->batch_len;
+	memset(buf, 0, VERDICT_BUF_SIZE); /* struct padding is sent too */
 	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, queue);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
@@ -546,8 +578,8 @@ static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verd
 		mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
 		mnl_attr_nest_end(nlh, ct);
 	}
-	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0)
-		count_verdict_error(w);
+	w->batch_len += NLMSG_ALIGN(nlh->nlmsg_len);
+	w->batch_msgs++;
 }
 
 static uint64_t now_seconds(void)
@@ -557,10 +589,69 @@ static uint64_t now_seconds(void)
 	return (uint64_t)ts.tv_sec;
 }
 
+struct ct_cache_entry {
+	bool used;
+	uint16_t zone; /* the zone the lookup started in (the packet's mark) */
+	struct fp_tuple t;
+	struct ct_info ci;
+	struct ct_where where;
+	const struct fp_ruleset *rs;
+	uint64_t at;
+};
+
+static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tuple *t,
+                                            uint16_t zone)
+{
+	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
+	 * clears it) and the zone */
+	const uint8_t *b = (const uint8_t *)t;
+	uint32_t h = 2166136261u ^ zone;
+	for (size_t i = 0; i < sizeof(*t); i++)
+		h = (h ^ b[i]) * 16777619u;
+	return &w->ct_cache[h & (CT_CACHE_SLOTS - 1)];
+}
+
+static bool ct_cache_get(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                         struct ct_info *ci, struct ct_where *where)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	if (!e->used || e->zone != zone || e->rs != w->rules->rs ||
+	    now_seconds() - e->at >= CT_CACHE_SECONDS || memcmp(&e->t, t, sizeof(*t)))
+		return false;
+	*ci = e->ci;
+	*where = e->where;
+	return true;
+}
+
+static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                         const struct ct_info *ci, const struct ct_where *where)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->zone = zone;
+	memcpy(&e->t, t, sizeof(*t)); /* padding too: entries are compared whole */
+	e->ci = *ci;
+	e->where = *where;
+	e->rs = w->rules->rs;
+	e->at = now_seconds();
+}
+
+static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	if (e->used && !memcmp(&e->t, t, sizeof(*t)))
+		e->used = false;
+}
+
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
- * kernel attached, or a ctnetlink lookup. */
-static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8_t *pkt, size_t len,
-                     uint32_t mark, struct ct_info *ci, struct fp_tuple *t, struct ct_where *where)
+ * kernel attached, or a ctnetlink lookup (for a packet of block 0, a flow
+ * under inspection, remembered: ct_cache_get). A first packet (block k)
+ * is always looked up: its connection is new, and a remembered entry of
+ * the same tuple would be an older connection's. */
+static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct fp_packet *pk,
+                     uint32_t mark, bool first, struct ct_info *ci, struct fp_tuple *t,
+                     struct ct_where *where)
 {
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
@@ -570,9 +661,15 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
 		ct_info_from(ci, tb);
 		return ci->has_id ? 0 : -ENOENT;
 	}
-	if (w->glue || !w->ctnl || fp_packet_tuple(pkt, len, t))
+	if (w->glue || !w->ctnl || fp_packet_tuple_of(pk, t))
 		return -ENOENT;
-	return ct_lookup(w, t, fp_ruleset_zone(w->rules->rs, mark), ci, where);
+	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
+	if (!first && ct_cache_get(w, t, zone, ci, where))
+		return 0;
+	int rc = ct_lookup(w, t, zone, ci, where);
+	if (!rc && !first)
+		ct_cache_put(w, t, zone, ci, where);
+	return rc;
 }
 
 /* The first packet of an inspect rule's new flow (it came on the rule's
@@ -582,10 +679,10 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const uint8
  * with their labels and are judged as a flow). No label can be set on it,
  * so a cleared flow's next packets come here again and a blocked flow dies
  * with its dropped first packet. */
-static enum fp_verdict judge_first(struct worker *w, unsigned rule, const uint8_t *pkt, size_t len,
+static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct fp_packet *pk,
                                    struct fp_event *ev, bool *has_event)
 {
-	return fp_judge_first(w->first, w->rules->rs, rule, pkt, len, &w->stats, ev, has_event);
+	return fp_judge_first_packet(w->first, w->rules->rs, rule, pk, &w->stats, ev, has_event);
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
@@ -598,21 +695,31 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	bool has_event = false;
 	enum fp_verdict v;
 	unsigned rule = (unsigned)(queue - w->queue) / w->fp->n_workers; /* 0: block 0 */
+	struct fp_packet pk;
 
-	int rc = packet_ct(w, ct_attr, pkt, len, mark, &ci, &t, &where);
-	pthread_mutex_lock(&w->stats_lock);
+	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
+	/* A TCP packet of a rule's block over ctnetlink is judged alone
+	 * without a lookup: it is a SYN (a bare one passes, found or not;
+	 * one with data is dropped either way) or a connection picked up in
+	 * its middle (dropped); its connection is unconfirmed, so the lookup
+	 * would fail in every zone and direction (up to four round trips a
+	 * new connection). A UDP one is looked up: until the first reply its
+	 * datagrams all come here, and the flow's labels (a block, the
+	 * window's end) must hold. */
+	int rc = rule && !ct_attr && pk.parsed == FP_PARSE_OK && pk.protocol == IPPROTO_TCP
+	             ? -ENOENT
+	             : packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
 	if (rc && rule) {
-		v = judge_first(w, rule, pkt, len, &ev, &has_event);
+		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
 	} else if (rc) {
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
-		v = fp_judge_unknown(pkt, len, &w->stats);
+		v = fp_judge_unknown_packet(&pk, &w->stats);
 	} else {
-		v = fp_judge(w->flows, w->rules->rs, ci.id, ci.labels, pkt, len, now_seconds(),
-		             &w->stats, &ev, &has_event);
+		v = fp_judge_packet(w->flows, w->rules->rs, ci.id, ci.labels, &pk, now_seconds(),
+		                    &w->stats, &ev, &has_event);
 	}
-	pthread_mutex_unlock(&w->stats_lock);
 	if (has_event)
 		event_push(w->fp, &ev);
 
@@ -620,12 +727,19 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
-	if (label >= 0 && !w->glue && ct_set_label(w, &t, &where, (unsigned)label))
-		count_verdict_error(w);
+	if (label >= 0 && !w->glue) {
+		/* the flow's next packets (in flight) are looked up afresh */
+		ct_cache_forget(w, &t, fp_ruleset_zone(w->rules->rs, mark));
+		if (ct_set_label(w, &t, &where, (unsigned)label))
+			count_verdict_error(w);
+	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label);
-	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP)
+	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
+		/* the BLOCKED label first, then the resets */
+		batch_flush(w);
 		send_resets(w, &ev);
+	}
 }
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
@@ -681,16 +795,25 @@ static void *worker_main(void *arg)
 
 	while (!atomic_load(&w->fp->stop)) {
 		int n = poll(&pfd, 1, WORKER_POLL_MS);
-		/* what the socket could not hold, the kernel failed open */
-		ssize_t got = n > 0 ? mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE) : 0;
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		if (got > 0)
+		/* Drain what waits (the socket is non-blocking; each read is one
+		 * packet), the verdicts going out together; what the socket
+		 * could not hold, the kernel failed open. */
+		for (unsigned i = 0; n > 0 && i < BATCH_PACKETS; i++) {
+			ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
+			if (got <= 0)
+				break;
 			handle_messages(w, (size_t)got);
+		}
+		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
 		rules_put(w->fp, w->rules);
 		w->rules = NULL;
+		pthread_mutex_lock(&w->stats_lock);
+		w->published = w->stats;
+		pthread_mutex_unlock(&w->stats_lock);
 	}
 	return NULL;
 }
@@ -712,6 +835,8 @@ static void worker_close(struct worker *w)
 	fp_flows_free(w->flows);
 	fp_flows_free(w->first);
 	free(w->buf);
+	free(w->batch);
+	free(w->ct_cache);
 	pthread_mutex_destroy(&w->stats_lock);
 }
 
@@ -724,11 +849,15 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	/* without them a blocked flow still ends, its ends time out */
 	w->raw4 = raw_open(netns, AF_INET);
 	w->raw6 = raw_open(netns, AF_INET6);
-	w->buf = malloc(RECV_BUF_SIZE);
+	/* zeroed once: a datagram is matched where it lies, and PCRE2's JIT
+	 * may read a little past its end */
+	w->buf = calloc(1, RECV_BUF_SIZE);
+	w->batch = malloc(BATCH_BUF_SIZE);
+	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->ct_cache || !w->flows || !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
@@ -738,6 +867,11 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 		w->nl = NULL;
 		return rc;
 	}
+	/* from now on the worker drains it: a read finds what waits or
+	 * nothing (the unbind at stop reads its answer the same way) */
+	int fd = mnl_socket_get_fd(w->nl);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
 	if (!w->glue && !(w->ctnl = socket_open(netns, &w->ct_portid)))
 		return -errno ? -errno : -EIO;
 	return 0;

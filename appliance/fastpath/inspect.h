@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "appliance/fastpath/packet.h"
 #include "policy/model.h"
 
 /* Flows one table keeps at once; the fast path divides it among its
@@ -124,6 +125,20 @@ enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint3
                          const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
                          uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
 
+/* The same over a packet parsed once (fp_packet_parse): the fast path
+ * parses each packet once and uses the result for its conntrack lookup
+ * too. These three are what an offline evaluator calls: they need no
+ * daemon, socket or thread (a struct fp_flows and a struct fp_stats of
+ * its own, and `now` of its own choosing). */
+enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
+                                const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
+                                uint64_t now, struct fp_stats *st, struct fp_event *ev,
+                                bool *has_event);
+enum fp_verdict fp_judge_first_packet(struct fp_flows *scratch, const struct fp_ruleset *rs,
+                                      unsigned rule, const struct fp_packet *pk,
+                                      struct fp_stats *st, struct fp_event *ev, bool *has_event);
+enum fp_verdict fp_judge_unknown_packet(const struct fp_packet *pk, struct fp_stats *st);
+
 /* Judges the first packet of inspect rule `rule`'s new flow, one whose
  * connection conntrack cannot show yet (it came on the rule's own queue
  * block), alone in `scratch` (a table of one, emptied after the packet):
@@ -149,17 +164,6 @@ enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats
  * TCP. */
 int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
                   size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender);
-
-/* The addresses, protocol and ports of a packet (conntrack's tuple of the
- * direction it travels). 0, or -EINVAL for a malformed packet, a fragment
- * or a protocol other than TCP and UDP. */
-struct fp_tuple {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t protocol;
-	uint8_t src[16], dst[16]; /* v4: the first 4 bytes */
-	uint16_t sport, dport;
-};
-int fp_packet_tuple(const uint8_t *pkt, size_t len, struct fp_tuple *t);
 
 /* The inspect rule number that labels carry (0: none). */
 unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES]);

@@ -1,5 +1,5 @@
 /* The inspection fast path: worker threads that serve NFQUEUE queues
- * Q .. Q+W-1 and judge each queued packet with appliance/inspect.h.
+ * Q .. Q+W-1 and judge each queued packet with appliance/fastpath/inspect.h.
  *
  * Worker w binds queue Q + w (copy mode packet, fail-open, GSO, and
  * conntrack information where the kernel gives it), judges every packet and
@@ -15,7 +15,7 @@
  *    the flow up in conntrack by the packet's addresses and ports over
  *    ctnetlink and sets the label with a conntrack update before the verdict.
  *    A tenant's flows are looked up in the tenant's ct zone, named by the
- *    routing mark the packet carries (appliance/inspect.h, fp_ruleset_zone),
+ *    routing mark the packet carries (appliance/fastpath/inspect.h, fp_ruleset_zone),
  *    then in the default zone (a port forward into a tenant).
  *
  * Threads: fastpath_start/stop from one thread; fastpath_set_rules,
@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "appliance/inspect.h"
+#include "appliance/fastpath/inspect.h"
 
 /* Events kept for the daemon between two reads; more are counted lost. */
 #define FASTPATH_EVENT_RING 1024
