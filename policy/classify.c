@@ -81,6 +81,35 @@ struct label {
 	size_t chain; /* target chain index, (size_t)-1 until made */
 };
 
+/* Pieces by destination port and destination address: a rule's box is
+ * compared only with the pieces it can meet, which keeps building about
+ * linear in practice (most rules name a few ports or hosts). A piece is
+ * filed under every port cell it spans (PORT_CELL_SHIFT), or the WIDE cell
+ * when it spans more than PORT_CELL_SPAN cells or the map has no ports; in
+ * each, under its destination's /24 (IPv4) or /48 (IPv6) when it lies in
+ * one, else under ANY, and always under ALL. Pieces only shrink in place,
+ * so a filing stays a superset of where a piece is. */
+#define PORT_CELL_SHIFT 4 /* 4096 cells of 16 ports */
+#define PORT_CELLS (65536 >> PORT_CELL_SHIFT)
+#define PORT_CELL_WIDE PORT_CELLS
+#define PORT_CELL_SPAN 64
+enum { KEY_ADDR, KEY_ANY, KEY_ALL };
+
+struct id_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct piece_index {
+	uint64_t *keys; /* 0: empty slot (real keys have a class bit or a cell) */
+	struct id_list *lists;
+	size_t cap, n;
+	uint32_t *seen; /* per piece: the query that last visited it */
+	size_t cap_seen;
+	uint32_t visit;
+	struct id_list cand;
+};
+
 struct classify {
 	struct ir_table *t;
 	struct policy_optimize_report *rep;
@@ -94,6 +123,8 @@ struct classify {
 	struct piece *pieces;
 	size_t n_pieces, cap_pieces, max_pieces;
 	uint64_t work, max_work;
+	struct piece_index idx;
+	size_t nd; /* dimensions of the kind being built */
 	/* made chains for sharing: content hashes */
 	uint64_t *chain_hash;
 	size_t *chain_idx;
@@ -372,6 +403,203 @@ static bool overlap(const struct piece *a, const struct piece *b, size_t nd)
 	return true;
 }
 
+static unsigned port_of(const struct ir_value *v)
+{
+	return (unsigned)v->data[0] << 8 | v->data[1];
+}
+
+/* The port cells of a box, or false if it is wide. */
+static bool port_cells(const struct classify *c, const struct piece *p, unsigned *lo, unsigned *hi)
+{
+	if (c->nd <= DIM_DPORT)
+		return false;
+	*lo = port_of(&p->lo[DIM_DPORT]) >> PORT_CELL_SHIFT;
+	*hi = port_of(&p->hi[DIM_DPORT]) >> PORT_CELL_SHIFT;
+	return *hi - *lo < PORT_CELL_SPAN;
+}
+
+/* The destination prefix of a box as 48 bits, or false if it spans more. */
+static bool addr_cell(const struct piece *p, uint64_t *out)
+{
+	size_t n = p->lo[DIM_DADDR].len == 4 ? 3 : 6;
+	if (memcmp(p->lo[DIM_DADDR].data, p->hi[DIM_DADDR].data, n))
+		return false;
+	*out = 0;
+	for (size_t i = 0; i < n; i++)
+		*out = *out << 8 | p->lo[DIM_DADDR].data[i];
+	return true;
+}
+
+static uint64_t index_key(unsigned cell, int class, uint64_t addr)
+{
+	return (uint64_t)(cell + 1) << 50 | (uint64_t)class << 48 | (addr & 0xffffffffffffull);
+}
+
+static size_t key_slot(const struct piece_index *x, uint64_t key)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 20) & (x->cap - 1);
+	while (x->keys[i] && x->keys[i] != key)
+		i = (i + 1) & (x->cap - 1);
+	return i;
+}
+
+static const struct id_list *index_get(const struct piece_index *x, uint64_t key)
+{
+	if (!x->cap)
+		return NULL;
+	size_t i = key_slot(x, key);
+	return x->keys[i] ? &x->lists[i] : NULL;
+}
+
+static int index_grow(struct piece_index *x)
+{
+	size_t ncap = x->cap ? x->cap * 2 : 1024;
+	uint64_t *keys = calloc(ncap, sizeof(*keys));
+	struct id_list *lists = calloc(ncap, sizeof(*lists));
+	if (!keys || !lists) {
+		free(keys);
+		free(lists);
+		return -1;
+	}
+	struct piece_index old = *x;
+	x->keys = keys;
+	x->lists = lists;
+	x->cap = ncap;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.keys[i]) {
+			size_t j = key_slot(x, old.keys[i]);
+			x->keys[j] = old.keys[i];
+			x->lists[j] = old.lists[i];
+		}
+	free(old.keys);
+	free(old.lists);
+	return 0;
+}
+
+static int id_push(struct id_list *l, uint32_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		uint32_t *v = realloc(l->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static int index_file(struct piece_index *x, uint64_t key, uint32_t id)
+{
+	if ((x->n + 1) * 2 > x->cap && index_grow(x))
+		return -1;
+	size_t i = key_slot(x, key);
+	if (!x->keys[i]) {
+		x->keys[i] = key;
+		x->n++;
+	}
+	return id_push(&x->lists[i], id);
+}
+
+static int index_add(struct classify *c, uint32_t id)
+{
+	struct piece_index *x = &c->idx;
+	if (id >= x->cap_seen) {
+		size_t ncap = x->cap_seen ? x->cap_seen * 2 : 1024;
+		uint32_t *v = realloc(x->seen, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		memset(v + x->cap_seen, 0, (ncap - x->cap_seen) * sizeof(*v));
+		x->seen = v;
+		x->cap_seen = ncap;
+	}
+	const struct piece *p = &c->pieces[id];
+	unsigned lo, hi;
+	if (!port_cells(c, p, &lo, &hi))
+		lo = hi = PORT_CELL_WIDE;
+	uint64_t addr = 0;
+	bool narrow = addr_cell(p, &addr);
+	for (unsigned k = lo; k <= hi; k++) {
+		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0), id) ||
+		    index_file(x, index_key(k, KEY_ALL, 0), id))
+			return -1;
+	}
+	return 0;
+}
+
+static void index_clear(struct piece_index *x)
+{
+	for (size_t i = 0; i < x->cap; i++) {
+		free(x->lists[i].v);
+		x->lists[i] = (struct id_list){ 0 };
+		x->keys[i] = 0;
+	}
+	x->n = 0;
+	if (x->seen)
+		memset(x->seen, 0, x->cap_seen * sizeof(*x->seen));
+	x->visit = 0;
+}
+
+static void index_free(struct piece_index *x)
+{
+	index_clear(x);
+	free(x->keys);
+	free(x->lists);
+	free(x->seen);
+	free(x->cand.v);
+}
+
+static int index_take(struct piece_index *x, const struct id_list *l, size_t n)
+{
+	for (size_t i = 0; l && i < l->n; i++) {
+		uint32_t id = l->v[i];
+		if (id >= n || x->seen[id] == x->visit)
+			continue;
+		x->seen[id] = x->visit;
+		if (id_push(&x->cand, id))
+			return -1;
+	}
+	return 0;
+}
+
+/* The pieces (below n) box b may overlap, in x->cand. */
+static int index_query(struct classify *c, const struct piece *b, size_t n)
+{
+	struct piece_index *x = &c->idx;
+	x->cand.n = 0;
+	x->visit++;
+	unsigned lo, hi;
+	uint64_t addr = 0;
+	bool ports = port_cells(c, b, &lo, &hi), narrow = addr_cell(b, &addr);
+	if (!ports && !narrow) {
+		for (size_t i = 0; i < n; i++)
+			if (id_push(&x->cand, (uint32_t)i))
+				return -1;
+		return 0;
+	}
+	if (!ports) {
+		lo = 0;
+		hi = PORT_CELLS - 1;
+	}
+	int rc = 0;
+	for (unsigned k = lo; !rc && k <= hi; k++) {
+		if (narrow)
+			rc = index_take(x, index_get(x, index_key(k, KEY_ADDR, addr)), n) ||
+			     index_take(x, index_get(x, index_key(k, KEY_ANY, 0)), n);
+		else
+			rc = index_take(x, index_get(x, index_key(k, KEY_ALL, 0)), n);
+	}
+	/* pieces of the WIDE cell meet any port */
+	if (!rc && narrow)
+		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ADDR, addr)), n) ||
+		     index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ANY, 0)), n);
+	else if (!rc)
+		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ALL, 0)), n);
+	return rc ? -1 : 0;
+}
+
 static int piece_push(struct classify *c, const struct piece *p)
 {
 	if (c->n_pieces >= c->max_pieces)
@@ -385,7 +613,7 @@ static int piece_push(struct classify *c, const struct piece *p)
 		c->cap_pieces = ncap;
 	}
 	c->pieces[c->n_pieces++] = *p;
-	return 0;
+	return index_add(c, (uint32_t)(c->n_pieces - 1));
 }
 
 /* Appends to list `out` the parts of f outside box b (f overlaps b); f is
@@ -491,8 +719,17 @@ static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_
 {
 	struct frags fr = { .max = c->max_pieces };
 	int rc = push_frag(&fr, b);
-	size_t n = c->n_pieces;
-	for (size_t i = 0; !rc && i < n && fr.n; i++) {
+	if (!rc)
+		rc = index_query(c, b, c->n_pieces);
+	/* a copy: splitting below adds to the index */
+	size_t n_cand = c->idx.cand.n;
+	uint32_t *cand = malloc((n_cand ? n_cand : 1) * sizeof(*cand));
+	if (!cand)
+		rc = -1;
+	else
+		memcpy(cand, c->idx.cand.v, n_cand * sizeof(*cand));
+	for (size_t ci = 0; !rc && ci < n_cand && fr.n; ci++) {
+		size_t i = cand[ci];
 		if (++c->work > c->max_work) {
 			rc = 1;
 			break;
@@ -535,6 +772,7 @@ static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_
 		rc = piece_push(c, &fr.v[k]);
 	}
 	free(fr.v);
+	free(cand);
 	return rc;
 }
 
@@ -846,6 +1084,8 @@ static void run_reset(struct classify *c)
 static int run_pieces(struct classify *c, size_t n, int kind, const uint32_t *own)
 {
 	c->n_pieces = 0;
+	c->nd = kind_dims(kind);
+	index_clear(&c->idx);
 	int rc = 0;
 	for (size_t j = 0; !rc && j < n; j++) {
 		c->stamp++;
@@ -1051,7 +1291,7 @@ static int classify_chain(struct classify *c, size_t ci)
 
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 {
-	struct classify c = { .t = t, .rep = r };
+	struct classify c = { .t = t, .rep = r }; /* about 25 KiB, the port index */
 	size_t n_chains = t->n_chains; /* chains made here are not scanned */
 	int rc = 0;
 	for (size_t ci = 0; !rc && ci < n_chains; ci++)
@@ -1063,5 +1303,6 @@ int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 	free(c.pieces);
 	free(c.chain_hash);
 	free(c.chain_idx);
+	index_free(&c.idx);
 	return rc;
 }
