@@ -883,6 +883,14 @@ static bool chain_same(const struct ir_chain *a, const struct ir_chain *b)
 	return true;
 }
 
+static bool has_reject(const struct ir_rule *r)
+{
+	for (size_t i = 0; i < r->n_stmts; i++)
+		if (r->stmts[i].kind == IR_S_REJECT)
+			return true;
+	return false;
+}
+
 /* Copies rule r of the run into chain ch: statements and verdict, and the
  * residual matches (the box holds the others). */
 static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src, const struct rule_info *ri)
@@ -899,8 +907,14 @@ static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src, c
 			return -1;
 		*s = src->stmts[i];
 	}
-	for (size_t i = 0; ri->residual && i < src->n_matches; i++) {
-		if (ri->key_match[i])
+	/* nft text writes the protocol a residual match or a reject depends on
+	 * (`icmp type` needs `meta l4proto icmp`, `reject with tcp reset`
+	 * needs tcp) and the IR keeps every dependency explicit: those key
+	 * matches stay in front of it */
+	bool deps = ri->residual || has_reject(src);
+	for (size_t i = 0; deps && i < src->n_matches; i++) {
+		enum ir_field f = src->matches[i].field[0];
+		if (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO)
 			continue;
 		struct ir_match *m = ir_match_add(r);
 		if (!m)
