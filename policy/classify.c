@@ -113,7 +113,7 @@ struct piece_index {
 struct classify {
 	struct ir_table *t;
 	struct policy_optimize_report *rep;
-	size_t n_chains_made, n_maps_made;
+	size_t n_chains_made, n_maps_made, n_nodes_made;
 	/* per run */
 	struct rule_info *info;
 	struct label *labels;
@@ -1029,8 +1029,9 @@ static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
 /* Chains cost the kernel about this much per rule of expressions. */
 #define CLASSIFY_RULE_BYTES 256
 
-/* The map of one kind from the pieces; fills *rule with its lookup rule. */
-static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
+/* A concatenated-range map of pieces ids[0..n) of one kind. */
+static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids, size_t n,
+		    size_t *out)
 {
 	size_t nd = kind_dims(kind);
 	char name[IR_NAME_MAX];
@@ -1043,22 +1044,23 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	memcpy(s->key, kind_fields[kind >> 1], nd * sizeof(s->key[0]));
 	s->flags = IR_SET_INTERVAL;
 	s->data = IR_DATA_VERDICT;
-	if (ir_set_reserve(s, c->n_pieces))
+	if (ir_set_reserve(s, n))
 		return -1;
-	for (size_t i = 0; i < c->n_pieces; i++) {
+	for (size_t k = 0; k < n; k++) {
+		const struct piece *p = &c->pieces[ids[k]];
 		size_t chain;
-		if (label_chain(c, ci, from, c->pieces[i].label, &chain))
+		if (label_chain(c, ci, from, p->label, &chain))
 			return -1;
 		s = &c->t->sets[idx];
 		struct ir_set_elem *e = ir_set_elem_add(s);
 		if (!e)
 			return -1;
 		for (size_t d = 0; d < nd; d++) {
-			e->key[d] = c->pieces[i].lo[d];
-			if (vcmp(&c->pieces[i].lo[d], &c->pieces[i].hi[d]))
-				e->key_end[d] = c->pieces[i].hi[d];
+			e->key[d] = p->lo[d];
+			if (vcmp(&p->lo[d], &p->hi[d]))
+				e->key_end[d] = p->hi[d];
 		}
-		e->verdict.kind = c->labels[c->pieces[i].label].closed ? IR_V_GOTO : IR_V_JUMP;
+		e->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
 		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", c->t->chains[chain].name);
 	}
 	ir_set_normalize(s);
@@ -1068,20 +1070,321 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	c->rep->classify_maps++;
 	c->rep->classify_elems += s->n_elems;
 	c->rep->classify_bytes += map_bytes(s->n_elems, nd, lens);
-	memset(rule, 0, sizeof(*rule));
-	struct ir_match *m = ir_match_add(rule);
-	struct ir_stmt *st = m ? ir_stmt_add(rule) : NULL;
+	*out = idx;
+	return 0;
+}
+
+/* `fields vmap @set` as a statement of rule r. */
+static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
+{
+	struct ir_stmt *st = ir_stmt_add(r);
 	if (!st)
 		return -1;
-	m->kind = IR_M_CMP;
-	m->field[0] = IR_META_NFPROTO;
-	m->value = ir_value_u8(kind >> 1 ? NFPROTO_IPV6 : NFPROTO_IPV4);
 	st->kind = IR_S_VMAP;
-	st->n_field = nd;
-	memcpy(st->field, s->key, nd * sizeof(st->field[0]));
-	st->set = idx;
-	snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
+	st->n_field = t->sets[set].n_key;
+	memcpy(st->field, t->sets[set].key, st->n_field * sizeof(st->field[0]));
+	st->set = set;
 	return 0;
+}
+
+/* ---- cutting: a decision tree over interval maps ----
+ *
+ * The kernel's concatenated-range lookup (pipapo) costs time in proportion
+ * to its elements (bitmaps of one bit per element, 64 at a time), so one
+ * map of tens of thousands of elements is not flat. The pieces of a kind
+ * are therefore cut, HiCuts-like, along one dimension at a time: the axis
+ * is split into cells of at most CLASSIFY_LEAF pieces each; a one-field
+ * interval map (the kernel's rbtree: logarithmic) jumps to a chain per
+ * cell, which holds a small concatenated-range map of the cell's pieces or
+ * is cut again along the next dimension. A piece that would be copied into
+ * more than CLASSIFY_MAX_SPAN cells is not: such wide pieces of a node are
+ * cut separately along the next dimension, after the cell lookup. Pieces
+ * are disjoint, so a packet meets at most one of them whichever way it
+ * goes, and jumps return to the pair chain when it meets none. */
+#define CLASSIFY_LEAF 48
+#define CLASSIFY_MAX_SPAN 4
+#define CLASSIFY_MAX_DEPTH 4
+
+struct cell {
+	struct ir_value lo, hi;
+	uint32_t *ids;
+	size_t n, cap;
+};
+
+static int cmp_values(const void *a, const void *b)
+{
+	return vcmp(a, b);
+}
+
+/* Elements of sorted v (n) that are < x (strict) or <= x. */
+static size_t count_below(const struct ir_value *v, size_t n, const struct ir_value *x, bool or_equal)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = vcmp(&v[mid], x);
+		if (c < 0 || (or_equal && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void cells_free(struct cell *cells, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(cells[i].ids);
+	free(cells);
+}
+
+/* Splits the axis of dimension d into cells of at most CLASSIFY_LEAF of
+ * pieces ids (an elementary interval holding more is a cell of its own)
+ * and files every piece in the cells it meets. */
+static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d, struct cell **out,
+		      size_t *n_out)
+{
+	struct ir_value *los = malloc(n * sizeof(*los)), *his = malloc(n * sizeof(*his));
+	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
+	struct cell *cells = NULL;
+	size_t n_cells = 0, n_edges = 0;
+	int rc = los && his && edges ? 0 : -1;
+	for (size_t i = 0; !rc && i < n; i++) {
+		los[i] = c->pieces[ids[i]].lo[d];
+		his[i] = c->pieces[ids[i]].hi[d];
+		edges[n_edges++] = los[i];
+		struct ir_value after = his[i];
+		if (value_step(&after, 1))
+			edges[n_edges++] = after;
+	}
+	if (!rc) {
+		qsort(los, n, sizeof(*los), cmp_values);
+		qsort(his, n, sizeof(*his), cmp_values);
+		qsort(edges, n_edges, sizeof(*edges), cmp_values);
+		size_t u = 0;
+		for (size_t i = 0; i < n_edges; i++)
+			if (!u || vcmp(&edges[i], &edges[u - 1]))
+				edges[u++] = edges[i];
+		n_edges = u;
+		cells = calloc(n_edges ? n_edges : 1, sizeof(*cells));
+		rc = cells ? 0 : -1;
+	}
+	struct ir_value top = value_fill(n ? los[0].len : 1, 0xff);
+	for (size_t k = 0; !rc && k < n_edges;) {
+		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi < start */
+		size_t m = k, best = k;
+		for (; m < n_edges; m++) {
+			struct ir_value end = top;
+			if (m + 1 < n_edges) {
+				end = edges[m + 1];
+				value_step(&end, -1);
+			}
+			size_t cnt = count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
+			if (cnt > CLASSIFY_LEAF && m > k)
+				break;
+			best = m;
+			if (cnt > CLASSIFY_LEAF)
+				break; /* one elementary interval over the leaf size: alone */
+		}
+		struct ir_value end = top;
+		if (best + 1 < n_edges) {
+			end = edges[best + 1];
+			value_step(&end, -1);
+		}
+		if (count_below(los, n, &end, true) - count_below(his, n, &edges[k], false)) {
+			cells[n_cells].lo = edges[k];
+			cells[n_cells].hi = end;
+			n_cells++;
+		}
+		k = best + 1;
+	}
+	free(los);
+	free(his);
+	free(edges);
+	/* every piece into the cells it meets (cells are sorted and disjoint) */
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		size_t lo = 0, hi = n_cells;
+		while (lo < hi) { /* first cell that ends at or after p's start */
+			size_t mid = (lo + hi) / 2;
+			if (vcmp(&cells[mid].hi, &p->lo[d]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t k = lo; !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
+			struct id_list l = { cells[k].ids, cells[k].n, cells[k].cap };
+			rc = id_push(&l, ids[i]);
+			cells[k].ids = l.v;
+			cells[k].n = l.n;
+			cells[k].cap = l.cap;
+		}
+	}
+	if (rc) {
+		cells_free(cells, n_cells);
+		return -1;
+	}
+	*out = cells;
+	*n_out = n_cells;
+	return 0;
+}
+
+/* How many of the cells piece p meets. */
+static size_t cells_met(const struct cell *cells, size_t n_cells, const struct piece *p, int d)
+{
+	size_t met = 0;
+	for (size_t k = 0; k < n_cells && met <= CLASSIFY_MAX_SPAN; k++)
+		met += vcmp(&cells[k].lo, &p->hi[d]) <= 0 && vcmp(&p->lo[d], &cells[k].hi) <= 0;
+	return met;
+}
+
+static int node_chain(struct classify *c, size_t *out)
+{
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "clsn_%zu", c->n_nodes_made++);
+	if (!ir_chain_add(c->t, name))
+		return -1;
+	*out = c->t->n_chains - 1;
+	c->rep->classify_chains++;
+	return 0;
+}
+
+static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+		      size_t n, const int *dims, size_t n_dims, size_t *out);
+
+/* Adds to chain `node` the rules that look up pieces ids: a leaf map, or
+ * cuts along dims. */
+static int node_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+		      size_t n, const int *dims, size_t n_dims, size_t node)
+{
+	if (n <= CLASSIFY_LEAF || !n_dims) {
+		size_t set;
+		struct ir_rule *r;
+		if (leaf_map(c, ci, from, kind, ids, n, &set) || !(r = ir_rule_add(&c->t->chains[node])))
+			return -1;
+		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+		return add_vmap(c->t, r, set);
+	}
+	int d = dims[0];
+	struct cell *cells;
+	size_t n_cells;
+	if (make_cells(c, ids, n, d, &cells, &n_cells))
+		return -1;
+	/* pieces met by too many cells stay out of them */
+	uint32_t *narrow = malloc(n * sizeof(*narrow)), *wide = malloc(n * sizeof(*wide));
+	size_t n_narrow = 0, n_wide = 0;
+	int rc = narrow && wide ? 0 : -1;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (cells_met(cells, n_cells, &c->pieces[ids[i]], d) > CLASSIFY_MAX_SPAN)
+			wide[n_wide++] = ids[i];
+		else
+			narrow[n_narrow++] = ids[i];
+	}
+	if (!rc && n_wide) {
+		cells_free(cells, n_cells);
+		cells = NULL;
+		n_cells = 0;
+		rc = n_narrow ? make_cells(c, narrow, n_narrow, d, &cells, &n_cells) : 0;
+	}
+	if (!rc && n_cells <= 1 && !n_wide) {
+		/* no progress along d: the next dimension */
+		rc = node_rules(c, ci, from, kind, ids, n, dims + 1, n_dims - 1, node);
+		goto done;
+	}
+	if (!rc && n_cells) {
+		char name[IR_NAME_MAX];
+		snprintf(name, sizeof(name), "classify_cut_%zu", c->n_maps_made++);
+		size_t set = ir_set_add(c->t, name);
+		rc = set == (size_t)-1 ? -1 : 0;
+		if (!rc) {
+			struct ir_set *s = &c->t->sets[set];
+			s->n_key = 1;
+			s->key[0] = kind_fields[kind >> 1][d];
+			s->flags = IR_SET_INTERVAL;
+			s->data = IR_DATA_VERDICT;
+			c->rep->classify_maps++;
+		}
+		for (size_t k = 0; !rc && k < n_cells; k++) {
+			size_t child;
+			rc = build_node(c, ci, from, kind, cells[k].ids, cells[k].n, dims + 1, n_dims - 1, &child);
+			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&c->t->sets[set]);
+			if (!e) {
+				rc = -1;
+				break;
+			}
+			e->key[0] = cells[k].lo;
+			if (vcmp(&cells[k].lo, &cells[k].hi))
+				e->key_end[0] = cells[k].hi;
+			e->verdict.kind = IR_V_JUMP;
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", c->t->chains[child].name);
+			c->rep->classify_elems++;
+		}
+		struct ir_rule *r = rc ? NULL : ir_rule_add(&c->t->chains[node]);
+		if (!rc && !r)
+			rc = -1;
+		if (!rc) {
+			snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+			rc = add_vmap(c->t, r, set);
+			c->rep->classify_bytes += c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
+		}
+	}
+	if (!rc && n_wide)
+		rc = node_rules(c, ci, from, kind, wide, n_wide, dims + 1, n_dims - 1, node);
+done:
+	cells_free(cells, n_cells);
+	free(narrow);
+	free(wide);
+	return rc;
+}
+
+/* A chain for pieces ids: a leaf map or cuts (children first). */
+static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+		      size_t n, const int *dims, size_t n_dims, size_t *out)
+{
+	if (node_chain(c, out))
+		return -1;
+	size_t node = *out;
+	return node_rules(c, ci, from, kind, ids, n, dims, n_dims, node);
+}
+
+/* The lookup of one kind from the pieces; fills *rule with the rule of the
+ * pair chain that starts it. */
+static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
+{
+	/* dimensions to cut along, most telling first */
+	static const int port_dims[] = { DIM_DPORT, DIM_DADDR, DIM_SADDR };
+	static const int noport_dims[] = { DIM_DADDR, DIM_SADDR };
+	const int *dims = kind & 1 ? noport_dims : port_dims;
+	size_t n_dims = kind & 1 ? 2 : 3;
+	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	if (!ids)
+		return -1;
+	for (size_t i = 0; i < c->n_pieces; i++)
+		ids[i] = (uint32_t)i;
+	memset(rule, 0, sizeof(*rule));
+	struct ir_match *m = ir_match_add(rule);
+	int rc = m ? 0 : -1;
+	if (!rc) {
+		m->kind = IR_M_CMP;
+		m->field[0] = IR_META_NFPROTO;
+		m->value = ir_value_u8(kind >> 1 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+		snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
+	}
+	if (!rc && c->n_pieces <= CLASSIFY_LEAF) {
+		size_t set;
+		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &set);
+		if (!rc)
+			rc = add_vmap(c->t, rule, set);
+	} else if (!rc) {
+		size_t root;
+		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &root);
+		if (!rc) {
+			rule->verdict.kind = IR_V_JUMP;
+			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s", c->t->chains[root].name);
+		}
+	}
+	free(ids);
+	return rc;
 }
 
 /* ---- runs ---- */

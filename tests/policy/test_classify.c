@@ -344,9 +344,10 @@ static size_t disagreements(const struct ir_table *linear, const struct ir_table
 
 START_TEST(test_classify_differential)
 {
-	size_t bad = 0, classified = 0;
+	size_t bad = 0, classified = 0, cut = 0;
 	for (uint64_t s = 1; s <= SEEDS; s++) {
-		int n_rules = 8 + (int)(s % 5) * 12;
+		/* every tenth policy large enough for cut maps (a tree of them) */
+		int n_rules = s % 10 ? 8 + (int)(s % 5) * 12 : 300;
 		struct ir_table *linear = gen_table(s, n_rules);
 		struct ir_table *opt = gen_table(s, n_rules);
 		struct policy_optimize_report rep;
@@ -356,6 +357,8 @@ START_TEST(test_classify_differential)
 		if (ir_table_validate(opt, why, sizeof(why)))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s, why);
 		classified += rep.runs_classified;
+		for (size_t i = 0; i < opt->n_sets; i++)
+			cut += !strncmp(opt->sets[i].name, "classify_cut_", 13);
 		bad += disagreements(linear, opt, s);
 		ir_table_free(linear);
 		ir_table_free(opt);
@@ -364,6 +367,7 @@ START_TEST(test_classify_differential)
 	ck_assert_uint_eq(bad, 0);
 	/* the stage must have run, or the test proves nothing about it */
 	ck_assert_uint_ge(classified, SEEDS / 2);
+	ck_assert_uint_ge(cut, SEEDS / 10);
 }
 END_TEST
 
