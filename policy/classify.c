@@ -1103,7 +1103,6 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
  * goes, and jumps return to the pair chain when it meets none. */
 #define CLASSIFY_LEAF 48
 #define CLASSIFY_MAX_SPAN 4
-#define CLASSIFY_MAX_DEPTH 4
 
 struct cell {
 	struct ir_value lo, hi;
@@ -1124,6 +1123,20 @@ static size_t count_below(const struct ir_value *v, size_t n, const struct ir_va
 		size_t mid = (lo + hi) / 2;
 		int c = vcmp(&v[mid], x);
 		if (c < 0 || (or_equal && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first of the sorted, disjoint cells that ends at or after v. */
+static size_t first_cell(const struct cell *cells, size_t n_cells, const struct ir_value *v)
+{
+	size_t lo = 0, hi = n_cells;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (vcmp(&cells[mid].hi, v) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1204,15 +1217,7 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 	/* every piece into the cells it meets (cells are sorted and disjoint) */
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct piece *p = &c->pieces[ids[i]];
-		size_t lo = 0, hi = n_cells;
-		while (lo < hi) { /* first cell that ends at or after p's start */
-			size_t mid = (lo + hi) / 2;
-			if (vcmp(&cells[mid].hi, &p->lo[d]) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t k = lo; !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
+		for (size_t k = first_cell(cells, n_cells, &p->lo[d]); !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
 			struct id_list l = { cells[k].ids, cells[k].n, cells[k].cap };
 			rc = id_push(&l, ids[i]);
 			cells[k].ids = l.v;
@@ -1229,12 +1234,13 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 	return 0;
 }
 
-/* How many of the cells piece p meets. */
+/* How many of the cells piece p meets (counted up to one past the span). */
 static size_t cells_met(const struct cell *cells, size_t n_cells, const struct piece *p, int d)
 {
 	size_t met = 0;
-	for (size_t k = 0; k < n_cells && met <= CLASSIFY_MAX_SPAN; k++)
-		met += vcmp(&cells[k].lo, &p->hi[d]) <= 0 && vcmp(&p->lo[d], &cells[k].hi) <= 0;
+	for (size_t k = first_cell(cells, n_cells, &p->lo[d]);
+	     k < n_cells && met <= CLASSIFY_MAX_SPAN && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++)
+		met++;
 	return met;
 }
 
