@@ -30,13 +30,16 @@
 #include "policy/classify.h"
 #include "policy/lower.h"
 
-/* Boxes of a run's maps: at most this many per rule of the run, plus a
- * constant, and never more than CLASSIFY_MAX_ELEMS; beyond that the run is
- * cut in halves (at most CLASSIFY_MAX_SPLITS times) and a piece that still
- * does not fit stays linear. */
+/* Pieces of a run's maps: at most CLASSIFY_ELEMS_PER_RULE per rule plus a
+ * constant, or CLASSIFY_ELEMS_PER_BOX per box the rules bring (a host list
+ * of 80 addresses is 80 boxes: the bound is on replication, not on lists),
+ * and never more than CLASSIFY_MAX_ELEMS; beyond that the run is cut in
+ * halves (at most CLASSIFY_MAX_SPLITS times) and a piece that still does
+ * not fit stays linear. */
 #define CLASSIFY_ELEMS_PER_RULE 16
+#define CLASSIFY_ELEMS_PER_BOX 4
 #define CLASSIFY_ELEMS_BASE 1024
-#define CLASSIFY_MAX_ELEMS (1u << 20)
+#define CLASSIFY_MAX_ELEMS (1u << 21)
 #define CLASSIFY_MAX_SPLITS 4
 /* Box comparisons spent on one run: bounds compile time the same way. */
 #define CLASSIFY_WORK_PER_RULE 20000
@@ -67,6 +70,7 @@ struct rule_info {
 	bool *key_match;	/* per match: expressed by the boxes */
 	bool residual;
 	bool decides; /* decides every packet of its boxes */
+	size_t boxes; /* how many (both families, before clipping) */
 };
 
 struct piece {
@@ -313,6 +317,7 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 				boxes *= ri->dim[d][f].n ? ri->dim[d][f].n : 1;
 	if (boxes > CLASSIFY_MAX_BOXES_PER_RULE)
 		return 0;
+	ri->boxes = boxes;
 	ri->decides = !ri->residual && !limit && (reject || r->verdict.kind != IR_V_NONE);
 	return 1;
 }
@@ -726,7 +731,7 @@ static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_
 	uint32_t *cand = malloc((n_cand ? n_cand : 1) * sizeof(*cand));
 	if (!cand)
 		rc = -1;
-	else
+	else if (n_cand)
 		memcpy(cand, c->idx.cand.v, n_cand * sizeof(*cand));
 	for (size_t ci = 0; !rc && ci < n_cand && fr.n; ci++) {
 		size_t i = cand[ci];
@@ -1182,7 +1187,7 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 		cells = calloc(n_edges ? n_edges : 1, sizeof(*cells));
 		rc = cells ? 0 : -1;
 	}
-	struct ir_value top = value_fill(n ? los[0].len : 1, 0xff);
+	struct ir_value top = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0xff);
 	for (size_t k = 0; !rc && k < n_edges;) {
 		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi < start */
 		size_t m = k, best = k;
@@ -1424,7 +1429,12 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 {
 	size_t n = to - from;
 	run_reset(c);
+	size_t boxes = 0;
+	for (size_t j = 0; j < n; j++)
+		boxes += c->info[j].boxes;
 	c->max_pieces = n * CLASSIFY_ELEMS_PER_RULE + CLASSIFY_ELEMS_BASE;
+	if (c->max_pieces < boxes * CLASSIFY_ELEMS_PER_BOX)
+		c->max_pieces = boxes * CLASSIFY_ELEMS_PER_BOX;
 	if (c->max_pieces > CLASSIFY_MAX_ELEMS)
 		c->max_pieces = CLASSIFY_MAX_ELEMS;
 	c->max_work = (uint64_t)n * CLASSIFY_WORK_PER_RULE;

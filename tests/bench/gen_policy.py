@@ -37,7 +37,7 @@ def hetero(a):
     rules, defines = [], []
     n = a.rules - 2
     # every shape draws from its own value space, so no rule covers another
-    nxt = {"port": 1000, "net": 0, "host": 0, "v6": 0, "list": 0, "other": 40000, "rej": 0}
+    nxt = {"net": 0, "host": 0, "v6": 0, "list": 0, "rej": 0}
     lists = max(1, n // 8)
     per_list = max(3, a.addresses // lists) if a.addresses else 0
     hostbase = int(ipaddress.IPv4Address("172.16.0.0"))
@@ -61,19 +61,25 @@ def hetero(a):
             rules.append("%s from 10.%d.%d.0/24 to dmz service %s port %d-%d%s"
                          % (rnd.choice(["pass", "block"]), 20 + j // 256 % 200, j % 256,
                             rnd.choice(["tcp", "udp"]), lo, lo + rnd.randint(1, 900), log))
-        elif k < 0.55:  # a unique port on the zone pair
-            p = nxt["port"]
-            nxt["port"] += 1
+        elif k < 0.55:  # a unique port on the zone pair (per protocol)
+            proto = rnd.choice(["tcp", "udp"])
+            p = nxt.get(proto, 1000)
+            if p == 5201:  # the benchmark's own tcp rule, last
+                p += 1
             if p > 19999:
-                p = nxt["port"] = 1000
+                continue
+            nxt[proto] = p + 1
             rules.append("%s from lan to dmz service %s port %d%s"
-                         % (rnd.choice(["pass", "pass", "block"]), rnd.choice(["tcp", "udp"]), p, log))
-        elif k < 0.7:  # other zone pairs
-            p = nxt["other"]
-            nxt["other"] = p + 1 if p < 49999 else 40000
+                         % (rnd.choice(["pass", "pass", "block"]), proto, p, log))
+        elif k < 0.7:  # other zone pairs, a unique port per pair and protocol
             src, dst = rnd.choice([("wan", "dmz"), ("mgmt", "lan"), ("mgmt", "dmz"), ("lan", "wan")])
-            rules.append("pass from %s to %s service %s port %d%s"
-                         % (src, dst, rnd.choice(["tcp", "udp"]), p, log))
+            proto = rnd.choice(["tcp", "udp"])
+            key = (src, dst, proto)
+            p = nxt.get(key, 40000)
+            if p > 49999:
+                continue
+            nxt[key] = p + 1
+            rules.append("pass from %s to %s service %s port %d%s" % (src, dst, proto, p, log))
         elif k < 0.8:  # ICMP from a single host
             j = nxt["host"]
             nxt["host"] += 1
