@@ -928,7 +928,9 @@ static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src, c
 		if (m->kind != IR_M_LOOKUP || !(t->sets[m->set].flags & IR_SET_ANONYMOUS))
 			continue;
 		/* an anonymous set serves one rule: the copy gets its own */
-		size_t idx = ir_set_add(t, t->sets[m->set].name);
+		char name[IR_NAME_MAX]; /* ir_set_add may move the sets */
+		snprintf(name, sizeof(name), "%s", t->sets[m->set].name);
+		size_t idx = ir_set_add(t, name);
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *from = &t->sets[m->set], *to = &t->sets[idx];
