@@ -1081,6 +1081,19 @@ static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const 
 	return 0;
 }
 
+/* `meta nfproto` of the kind as a match of rule r: an address load
+ * depends on it, and nft text would add it where the IR did not. */
+static int add_family(struct ir_rule *r, int kind)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return -1;
+	m->kind = IR_M_CMP;
+	m->field[0] = IR_META_NFPROTO;
+	m->value = ir_value_u8(kind >> 1 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	return 0;
+}
+
 /* `fields vmap @set` as a statement of rule r. */
 static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
 {
@@ -1276,7 +1289,7 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		if (leaf_map(c, ci, from, kind, ids, n, &set) || !(r = ir_rule_add(&c->t->chains[node])))
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
-		return add_vmap(c->t, r, set);
+		return add_family(r, kind) || add_vmap(c->t, r, set);
 	}
 	int d = dims[0];
 	struct cell *cells;
@@ -1337,7 +1350,7 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 			rc = -1;
 		if (!rc) {
 			snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
-			rc = add_vmap(c->t, r, set);
+			rc = add_family(r, kind) || add_vmap(c->t, r, set) ? -1 : 0;
 			c->rep->classify_bytes += c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
 		}
 	}
@@ -1375,14 +1388,8 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	for (size_t i = 0; i < c->n_pieces; i++)
 		ids[i] = (uint32_t)i;
 	memset(rule, 0, sizeof(*rule));
-	struct ir_match *m = ir_match_add(rule);
-	int rc = m ? 0 : -1;
-	if (!rc) {
-		m->kind = IR_M_CMP;
-		m->field[0] = IR_META_NFPROTO;
-		m->value = ir_value_u8(kind >> 1 ? NFPROTO_IPV6 : NFPROTO_IPV4);
-		snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
-	}
+	int rc = add_family(rule, kind);
+	snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
 	if (!rc && c->n_pieces <= CLASSIFY_LEAF) {
 		size_t set;
 		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &set);
