@@ -110,19 +110,24 @@ rate() { # POLICY: packets per second tenant a's flows reached the internet;
 	echo $((got / SECS))
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-apply() { "$HVGATE" apply "$1" --netns "$LAB-fw" > "$LAB_TMP/apply.out" 2>&1 || { cat "$LAB_TMP/apply.out"; echo "apply $1 failed"; exit 1; }; }
+apply() { "$HVGATE" apply "$@" --netns "$LAB-fw" > "$LAB_TMP/apply.out" 2>&1 || { cat "$LAB_TMP/apply.out"; echo "apply $1 failed"; exit 1; }; }
 
-: > "$LAB_TMP/r2"; : > "$LAB_TMP/r200"
+: > "$LAB_TMP/r2"; : > "$LAB_TMP/r200"; : > "$LAB_TMP/r200-lin"
 round=0
 while [ $round -lt "$ROUNDS" ]; do
 	apply "$LAB_TMP/t2.hvp"; rate "$LAB_TMP/t2.hvp" >> "$LAB_TMP/r2" || exit 1
 	apply "$LAB_TMP/t200.hvp"; rate "$LAB_TMP/t200.hvp" >> "$LAB_TMP/r200" || exit 1
+	cp "$LAB_TMP/apply.out" "$LAB_TMP/apply200.out"
+	apply "$LAB_TMP/t200.hvp" --no-optimize; rate "$LAB_TMP/t200.hvp" >> "$LAB_TMP/r200-lin" || exit 1
 	round=$((round + 1))
 done
 small=$(median < "$LAB_TMP/r2"); large=$(median < "$LAB_TMP/r200")
 echo "  2 tenants:   $(tr '\n' ' ' < "$LAB_TMP/r2") pkt/s (median $small)"
 echo "  200 tenants: $(tr '\n' ' ' < "$LAB_TMP/r200") pkt/s (median $large)"
-echo "  200-tenant ruleset: $(at fw nft list table inet hvgate | grep -c 'chain ') chains, $(sed -n 's/^applied: //p' "$LAB_TMP/apply.out")"
+lin=$(median < "$LAB_TMP/r200-lin")
+echo "  200 tenants, --no-optimize: $(tr '\n' ' ' < "$LAB_TMP/r200-lin") pkt/s (median $lin, ratio $(awk -v a="$lin" -v b="$small" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'))"
+echo "  200-tenant ruleset: $(sed -n 's/^applied: //p' "$LAB_TMP/apply200.out")"
+"$HVGATE" compile "$LAB_TMP/t200.hvp" --emit summary 2>/dev/null | grep -E '^  classify|^optimizer' | sed 's/^ */  /'
 ratio=$(awk -v a="$large" -v b="$small" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 echo "bench: tenants-200-vs-2 ours=${large}pps baseline=${small}pps ratio=$ratio"
 
