@@ -7,13 +7,17 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <linux/netfilter.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy/classify.h"
 #include "policy/optimize.h"
+#include "policy/lower.h"
+#include "policy/policy.h"
 #include "tests/lib/ir_eval.h"
+#include "tests/lib/irtest.h"
 
 #define SEEDS 200
 #define PACKETS_PER_SEED 3000
@@ -371,12 +375,163 @@ START_TEST(test_classify_differential)
 }
 END_TEST
 
+
+/* ---- whole policies through the front end ---- */
+
+#define POLICY_SEEDS 30
+#define POLICY_RULES 120
+
+struct text {
+	char *v;
+	size_t n, cap;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(t->v + t->n, t->cap - t->n, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < t->cap - t->n) {
+			t->n += (size_t)n;
+			return;
+		}
+		t->cap = t->cap * 2 + (size_t)n + 256;
+		t->v = realloc(t->v, t->cap);
+		ck_assert_ptr_nonnull(t->v);
+	}
+}
+
+/* A policy of many shapes (as tests/bench/gen_policy.py --hetero), each
+ * shape with values of its own so that no rule covers another, but drawn
+ * from small pools so that rules of different shapes overlap. */
+static char *gen_policy(uint64_t s)
+{
+	seed(s);
+	struct text t = { 0 };
+	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+		"zone wan { interface \"up*\" }\nservice web = tcp port { 80, 443 }\n%s\n",
+	    rnd(2) ? "default block" : "default pass");
+	for (int k = 0; k < 16; k++)
+		put(&t, "define hosts_%d = { 10.2.%d.1, 10.2.%d.3, 10.2.%d.5 }\n", k, k, k, k);
+	int next[10] = { 0 };
+	for (int i = 0; i < POLICY_RULES; i++) {
+		unsigned shape = rnd(10);
+		int j = next[shape]++;
+		const char *proto = j % 2 ? "udp" : "tcp";
+		const char *act = rnd(3) ? "pass" : "block";
+		switch (shape) {
+		case 0: if (j < 16) put(&t, "pass from lan to $hosts_%d service %s\n", j, rnd(2) ? "web" : "tcp port 1005"); break;
+		case 1: put(&t, "%s from 10.1.%d.0/24 to dmz service %s port %d-%d\n", act, j, proto, 1000 + (int)rnd(20), 1020 + (int)rnd(20)); break;
+		case 2: put(&t, "%s from lan to dmz service %s port %d\n", act, proto, 1000 + j / 2); break;
+		case 3: put(&t, "pass from wan to dmz service %s port %d\n", proto, 1000 + j / 2); break;
+		case 4: put(&t, "pass from 10.3.%d.%d to dmz service icmp\n", j / 8, j % 8); break;
+		case 5: put(&t, "pass from lan to 2001:db8:%x::/48 service %s port %d\n", j, proto, 1000 + (int)rnd(40)); break;
+		case 6: put(&t, "reject from lan to 10.4.%d.1 service tcp port %d\n", j, 1000 + (int)rnd(40)); break;
+		case 7: put(&t, "pass from lan to dmz service udp port %d limit 10/second\n", 2000 + j); break;
+		case 8: put(&t, "pass from any to dmz service tcp port %d log\n", 3000 + j); break;
+		default: put(&t, "block from 10.5.%d.0/24 to any\n", j); break;
+		}
+	}
+	return t.v;
+}
+
+static void gen_policy_packet(struct ir_packet *p)
+{
+	static const char *ifs[] = { "lan0", "dmz0", "up1", "other" };
+	memset(p, 0, sizeof(*p));
+	unsigned i = rnd(4), o = (i + 1 + rnd(3)) % 4;
+	snprintf(p->iif, sizeof(p->iif), "%s", ifs[i]);
+	snprintf(p->oif, sizeof(p->oif), "%s", ifs[o]);
+	int v6 = rnd(5) == 0;
+	p->nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+	if (v6) {
+		uint8_t d[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)rnd(20) };
+		d[15] = 1;
+		memcpy(p->daddr, d, 16);
+		p->saddr[0] = 0xfd;
+	} else {
+		static const uint8_t net[] = { 1, 2, 3, 4, 5, 10 };
+		p->saddr[0] = p->daddr[0] = 10;
+		p->saddr[1] = net[rnd(6)];
+		p->saddr[2] = (uint8_t)rnd(20);
+		p->saddr[3] = (uint8_t)rnd(8);
+		p->daddr[1] = net[rnd(6)];
+		p->daddr[2] = (uint8_t)rnd(20);
+		p->daddr[3] = (uint8_t)rnd(6);
+	}
+	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_GRE };
+	p->l4proto = l4[rnd(5)];
+	static const uint16_t base[] = { 80, 443, 1000, 2000, 3000 };
+	p->dport = (uint16_t)(base[rnd(5)] + rnd(50));
+	p->sport = (uint16_t)rnd(65536);
+	p->ct_state = 1u << 3;
+	p->limit_pass = rnd(2);
+}
+
+START_TEST(test_classify_policies)
+{
+	size_t bad = 0, loaded = 0, classified = 0;
+	for (uint64_t s = 1; s <= POLICY_SEEDS; s++) {
+		char *text = gen_policy(s);
+		struct ir_table *linear = irtest_lower(text, NULL);
+		if (!linear) { /* a generated rule that another covers: next seed */
+			irtest_done(NULL);
+			free(text);
+			continue;
+		}
+		struct policy_diags d;
+		policy_diags_init(&d);
+		struct policy *pol = policy_load_text(IRTEST_FILE, text, strlen(text), NULL, &d);
+		ck_assert_ptr_nonnull(pol);
+		struct policy_lower_opts o;
+		policy_lower_opts_default(&o);
+		o.optimize = false; /* the same IR as `linear`, then optimized here */
+		struct policy_optimize_report rep;
+		struct ir_table *opt = policy_lower(pol, &o, &d);
+		ck_assert_ptr_nonnull(opt);
+		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
+		char why[256];
+		if (ir_table_validate(opt, why, sizeof(why)))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s, why);
+		loaded++;
+		classified += rep.runs_classified;
+		struct ir_eval_result a, b;
+		seed(s ^ 0xfeed);
+		for (int i = 0; i < PACKETS_PER_SEED; i++) {
+			struct ir_packet p;
+			gen_policy_packet(&p);
+			ir_eval(linear, "forward", &p, &a);
+			ir_eval(opt, "forward", &p, &b);
+			ck_assert(!a.overflow && !b.overflow);
+			if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
+				if (!bad)
+					fprintf(stderr, "policy seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
+						(unsigned long long)s, i, a.trace, b.trace);
+				bad++;
+			}
+		}
+		ir_table_free(opt);
+		policy_free(pol);
+		policy_diags_free(&d);
+		irtest_done(linear);
+		free(text);
+	}
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(loaded, POLICY_SEEDS / 2);
+	ck_assert_uint_ge(classified, loaded);
+}
+END_TEST
+
 Suite *classify_suite(void)
 {
 	Suite *s = suite_create("classify");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_classify_differential);
+	tcase_add_test(tc, test_classify_policies);
 	suite_add_tcase(s, tc);
 	return s;
 }
