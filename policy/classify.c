@@ -37,10 +37,10 @@
  * halves (at most CLASSIFY_MAX_SPLITS times) and a piece that still does
  * not fit stays linear. */
 #define CLASSIFY_ELEMS_PER_RULE 16
-#define CLASSIFY_ELEMS_PER_BOX 4
-#define CLASSIFY_ELEMS_BASE 1024
-#define CLASSIFY_MAX_ELEMS (1u << 21)
-#define CLASSIFY_MAX_SPLITS 4
+#define CLASSIFY_ELEMS_PER_BOX  4
+#define CLASSIFY_ELEMS_BASE     1024
+#define CLASSIFY_MAX_ELEMS      (1u << 21)
+#define CLASSIFY_MAX_SPLITS     4
 /* Box comparisons spent on one run: bounds compile time the same way. */
 #define CLASSIFY_WORK_PER_RULE 20000
 /* Boxes one rule may bring (the product of its key sets' sizes). */
@@ -50,8 +50,8 @@ enum { DIM_SADDR, DIM_DADDR, DIM_PROTO, DIM_DPORT, DIMS };
 
 /* Protocols with ports at offset 0 and 2 of their header: RFC 793, RFC 768,
  * RFC 4340 (DCCP), RFC 4960 (SCTP), RFC 3828 (UDP-Lite). */
-static const uint8_t port_protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_SCTP,
-				       IPPROTO_UDPLITE };
+static const uint8_t port_protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_SCTP,
+                                      IPPROTO_UDPLITE};
 
 struct ivl {
 	struct ir_value lo, hi;
@@ -65,9 +65,9 @@ struct ivl_list {
 
 /* What the stage knows of one rule. */
 struct rule_info {
-	bool fam[2];		/* may match ipv4 / ipv6 */
+	bool fam[2];                  /* may match ipv4 / ipv6 */
 	struct ivl_list dim[DIMS][2]; /* per family for the addresses; [0] else */
-	bool *key_match;	/* per match: expressed by the boxes */
+	bool *key_match;              /* per match: expressed by the boxes */
 	bool residual;
 	bool decides; /* decides every packet of its boxes */
 	size_t boxes; /* how many (both families, before clipping) */
@@ -80,7 +80,7 @@ struct piece {
 
 struct label {
 	uint32_t parent; /* 0: none */
-	uint32_t rule;	 /* position in the run */
+	uint32_t rule;   /* position in the run */
 	bool closed;
 	size_t chain; /* target chain index, (size_t)-1 until made */
 };
@@ -94,9 +94,9 @@ struct label {
  * one, else under ANY, and always under ALL. Pieces only shrink in place,
  * so a filing stays a superset of where a piece is. */
 #define PORT_CELL_SHIFT 4 /* 4096 cells of 16 ports */
-#define PORT_CELLS (65536 >> PORT_CELL_SHIFT)
-#define PORT_CELL_WIDE PORT_CELLS
-#define PORT_CELL_SPAN 64
+#define PORT_CELLS      (65536 >> PORT_CELL_SHIFT)
+#define PORT_CELL_WIDE  PORT_CELLS
+#define PORT_CELL_SPAN  64
 enum { KEY_ADDR, KEY_ANY, KEY_ALL };
 
 struct id_list {
@@ -153,7 +153,7 @@ static bool value_step(struct ir_value *v, int dir)
 
 static struct ir_value value_fill(size_t len, uint8_t byte)
 {
-	struct ir_value v = { .len = (uint8_t)len };
+	struct ir_value v = {.len = (uint8_t)len};
 	memset(v.data, byte, len);
 	return v;
 }
@@ -184,13 +184,24 @@ static int field_dim(enum ir_field f, int *fam)
 {
 	*fam = -1;
 	switch (f) {
-	case IR_IP_SADDR: *fam = 0; return DIM_SADDR;
-	case IR_IP_DADDR: *fam = 0; return DIM_DADDR;
-	case IR_IP6_SADDR: *fam = 1; return DIM_SADDR;
-	case IR_IP6_DADDR: *fam = 1; return DIM_DADDR;
-	case IR_META_L4PROTO: return DIM_PROTO;
-	case IR_TH_DPORT: return DIM_DPORT;
-	default: return -1;
+	case IR_IP_SADDR:
+		*fam = 0;
+		return DIM_SADDR;
+	case IR_IP_DADDR:
+		*fam = 0;
+		return DIM_DADDR;
+	case IR_IP6_SADDR:
+		*fam = 1;
+		return DIM_SADDR;
+	case IR_IP6_DADDR:
+		*fam = 1;
+		return DIM_DADDR;
+	case IR_META_L4PROTO:
+		return DIM_PROTO;
+	case IR_TH_DPORT:
+		return DIM_DPORT;
+	default:
+		return -1;
 	}
 }
 
@@ -211,8 +222,8 @@ static int match_intervals(const struct ir_table *t, const struct ir_match *m, s
 		return ivl_push(out, &lo, &m->value_end);
 	case IR_M_LOOKUP: {
 		const struct ir_set *s = &t->sets[m->set];
-		if (s->n_key != 1 || s->data != IR_DATA_NONE || (s->flags & (IR_SET_DYNAMIC | IR_SET_TIMEOUT)) ||
-		    s->key[0] != m->field[0])
+		if (s->n_key != 1 || s->data != IR_DATA_NONE ||
+		    (s->flags & (IR_SET_DYNAMIC | IR_SET_TIMEOUT)) || s->key[0] != m->field[0])
 			return 1;
 		for (size_t i = 0; i < s->n_elems; i++)
 			if (ivl_push(out, &s->elems[i].key[0], ir_elem_end(&s->elems[i])))
@@ -272,7 +283,8 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 	bool limit, reject;
 	if (!r->n_matches || !stmts_ok(r, &limit, &reject))
 		return 0;
-	if (r->verdict.kind != IR_V_NONE && r->verdict.kind != IR_V_ACCEPT && r->verdict.kind != IR_V_DROP)
+	if (r->verdict.kind != IR_V_NONE && r->verdict.kind != IR_V_ACCEPT &&
+	    r->verdict.kind != IR_V_DROP)
 		return 0;
 	ri->key_match = calloc(r->n_matches, sizeof(bool));
 	if (!ri->key_match)
@@ -331,8 +343,8 @@ static size_t kind_dims(int kind)
 }
 
 static const enum ir_field kind_fields[2][DIMS] = {
-	{ IR_IP_SADDR, IR_IP_DADDR, IR_META_L4PROTO, IR_TH_DPORT },
-	{ IR_IP6_SADDR, IR_IP6_DADDR, IR_META_L4PROTO, IR_TH_DPORT },
+    {IR_IP_SADDR, IR_IP_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
+    {IR_IP6_SADDR, IR_IP6_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
 };
 
 /* The l4proto intervals of a kind: the protocols with ports, or the others. */
@@ -344,7 +356,8 @@ static size_t proto_universe(int kind, struct ivl *out)
 			out[n].lo = out[n].hi = ir_value_u8(port_protos[i]), n++;
 		/* sorted for the kernel's taste and stable output */
 		for (size_t i = 1; i < n; i++)
-			for (size_t j = i; j > 0 && out[j].lo.data[0] < out[j - 1].lo.data[0]; j--) {
+			for (size_t j = i; j > 0 && out[j].lo.data[0] < out[j - 1].lo.data[0];
+			     j--) {
 				struct ivl x = out[j];
 				out[j] = out[j - 1];
 				out[j - 1] = x;
@@ -368,7 +381,7 @@ static size_t proto_universe(int kind, struct ivl *out)
 
 /* The intervals of rule ri on dimension d for kind; *n 0: none. */
 static size_t dim_values(const struct rule_info *ri, int kind, int d, const struct ivl *universe,
-			 size_t n_universe, struct ivl *full, const struct ivl **out)
+                         size_t n_universe, struct ivl *full, const struct ivl **out)
 {
 	int fam = kind >> 1;
 	size_t alen = fam ? 16 : 4;
@@ -437,7 +450,7 @@ static bool addr_cell(const struct piece *p, uint64_t *out)
 
 static uint64_t index_key(unsigned cell, int class, uint64_t addr)
 {
-	return (uint64_t)(cell + 1) << 50 | (uint64_t)class << 48 | (addr & 0xffffffffffffull);
+	return (uint64_t)(cell + 1) << 50 | (uint64_t) class << 48 | (addr & 0xffffffffffffull);
 }
 
 static size_t key_slot(const struct piece_index *x, uint64_t key)
@@ -527,7 +540,8 @@ static int index_add(struct classify *c, uint32_t id)
 	uint64_t addr = 0;
 	bool narrow = addr_cell(p, &addr);
 	for (unsigned k = lo; k <= hi; k++) {
-		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0), id) ||
+		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0),
+		               id) ||
 		    index_file(x, index_key(k, KEY_ALL, 0), id))
 			return -1;
 	}
@@ -538,7 +552,7 @@ static void index_clear(struct piece_index *x)
 {
 	for (size_t i = 0; i < x->cap; i++) {
 		free(x->lists[i].v);
-		x->lists[i] = (struct id_list){ 0 };
+		x->lists[i] = (struct id_list){0};
 		x->keys[i] = 0;
 	}
 	x->n = 0;
@@ -624,7 +638,7 @@ static int piece_push(struct classify *c, const struct piece *p)
 /* Appends to list `out` the parts of f outside box b (f overlaps b); f is
  * left as f inside b. Returns 0, 1 over the bound, -1 on ENOMEM. */
 static int cut(struct piece *f, const struct piece *b, size_t nd,
-	       int (*push)(void *, const struct piece *), void *ctx)
+               int (*push)(void *, const struct piece *), void *ctx)
 {
 	for (size_t d = 0; d < nd; d++) {
 		if (vcmp(&f->lo[d], &b->lo[d]) < 0) {
@@ -695,8 +709,8 @@ static int label_new(struct classify *c, uint32_t parent, uint32_t rule, bool cl
 		memset(c->ext_stamp + c->cap_labels, 0, (ncap - c->cap_labels) * sizeof(*s));
 		c->cap_labels = ncap;
 	}
-	c->labels[c->n_labels] = (struct label){ .parent = parent, .rule = rule, .closed = closed,
-						  .chain = (size_t)-1 };
+	c->labels[c->n_labels] =
+	    (struct label){.parent = parent, .rule = rule, .closed = closed, .chain = (size_t)-1};
 	c->ext_stamp[c->n_labels] = 0;
 	*out = (uint32_t)c->n_labels++;
 	return 0;
@@ -720,9 +734,9 @@ static int label_extend(struct classify *c, uint32_t l, uint32_t j, bool decides
 
 /* Adds box b of rule j (of the run) to the pieces. */
 static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_t j, bool decides,
-		   uint32_t own_label)
+                   uint32_t own_label)
 {
-	struct frags fr = { .max = c->max_pieces };
+	struct frags fr = {.max = c->max_pieces};
 	int rc = push_frag(&fr, b);
 	if (!rc)
 		rc = index_query(c, b, c->n_pieces);
@@ -782,13 +796,14 @@ static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_
 }
 
 /* The rule's protocols clipped to the kind's (universe). */
-static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *universe, size_t n_universe,
-			  struct ivl *out, size_t max)
+static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *universe,
+                          size_t n_universe, struct ivl *out, size_t max)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t u = 0; u < n_universe && k < max; u++) {
-			if (vcmp(&v[i].lo, &universe[u].hi) > 0 || vcmp(&universe[u].lo, &v[i].hi) > 0)
+			if (vcmp(&v[i].lo, &universe[u].hi) > 0 ||
+			    vcmp(&universe[u].lo, &v[i].hi) > 0)
 				continue;
 			out[k].lo = vcmp(&v[i].lo, &universe[u].lo) < 0 ? universe[u].lo : v[i].lo;
 			out[k].hi = vcmp(&v[i].hi, &universe[u].hi) > 0 ? universe[u].hi : v[i].hi;
@@ -799,7 +814,7 @@ static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *unive
 
 /* Every box of rule j for one kind of map. */
 static int add_rule(struct classify *c, const struct rule_info *ri, int kind, uint32_t j,
-		    uint32_t own_label)
+                    uint32_t own_label)
 {
 	int fam = kind >> 1;
 	if (!ri->fam[fam] || ((kind & 1) && ri->dim[DIM_DPORT][0].set))
@@ -812,8 +827,8 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 	for (size_t d = 0; d < nd; d++)
 		n_vals[d] = dim_values(ri, kind, (int)d, universe, n_universe, &full[d], &vals[d]);
 	if (ri->dim[DIM_PROTO][0].set) {
-		n_vals[DIM_PROTO] = clip_protos(vals[DIM_PROTO], n_vals[DIM_PROTO], universe, n_universe,
-						protos, 256);
+		n_vals[DIM_PROTO] = clip_protos(vals[DIM_PROTO], n_vals[DIM_PROTO], universe,
+		                                n_universe, protos, 256);
 		vals[DIM_PROTO] = protos;
 	}
 	size_t total = 1;
@@ -821,7 +836,7 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 		total *= n_vals[d];
 	int rc = 0;
 	for (size_t i = 0; !rc && i < total; i++) {
-		struct piece b = { .label = own_label };
+		struct piece b = {.label = own_label};
 		size_t rest = i;
 		for (size_t d = 0; d < nd; d++) {
 			const struct ivl *v = &vals[d][rest % n_vals[d]];
@@ -837,7 +852,7 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 /* ---- target chains ---- */
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
+#define FNV_PRIME  0x100000001b3ull
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -882,7 +897,8 @@ static bool chain_same(const struct ir_chain *a, const struct ir_chain *b)
 		    strcmp(x->verdict.chain, y->verdict.chain) || x->n_stmts != y->n_stmts ||
 		    x->n_matches != y->n_matches ||
 		    (x->n_stmts && memcmp(x->stmts, y->stmts, x->n_stmts * sizeof(*x->stmts))) ||
-		    (x->n_matches && memcmp(x->matches, y->matches, x->n_matches * sizeof(*x->matches))))
+		    (x->n_matches &&
+		     memcmp(x->matches, y->matches, x->n_matches * sizeof(*x->matches))))
 			return false;
 	}
 	return true;
@@ -898,7 +914,8 @@ static bool has_reject(const struct ir_rule *r)
 
 /* Copies rule r of the run into chain ch: statements and verdict, and the
  * residual matches (the box holds the others). */
-static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src, const struct rule_info *ri)
+static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src,
+                     const struct rule_info *ri)
 {
 	struct ir_rule *r = ir_rule_add(&t->chains[ch]);
 	if (!r)
@@ -986,7 +1003,8 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 	uint64_t h = chain_content_hash(ch);
 	if (chain_shareable(ch))
 		for (size_t i = 0; i < c->n_made; i++) {
-			if (c->chain_hash[i] != h || !chain_same(&c->t->chains[c->chain_idx[i]], ch))
+			if (c->chain_hash[i] != h ||
+			    !chain_same(&c->t->chains[c->chain_idx[i]], ch))
 				continue;
 			for (size_t r = 0; r < ch->n_rules; r++)
 				ir_rule_clear(&ch->rules[r]);
@@ -1037,8 +1055,8 @@ static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
 #define CLASSIFY_RULE_BYTES 256
 
 /* A concatenated-range map of pieces ids[0..n) of one kind. */
-static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids, size_t n,
-		    size_t *out)
+static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                    size_t n, size_t *out)
 {
 	size_t nd = kind_dims(kind);
 	char name[IR_NAME_MAX];
@@ -1068,7 +1086,8 @@ static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const 
 				e->key_end[d] = p->hi[d];
 		}
 		e->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
-		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", c->t->chains[chain].name);
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+		         c->t->chains[chain].name);
 	}
 	ir_set_normalize(s);
 	size_t lens[DIMS];
@@ -1121,7 +1140,7 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
  * cut separately along the next dimension, after the cell lookup. Pieces
  * are disjoint, so a packet meets at most one of them whichever way it
  * goes, and jumps return to the pair chain when it meets none. */
-#define CLASSIFY_LEAF 48
+#define CLASSIFY_LEAF     48
 #define CLASSIFY_MAX_SPAN 4
 
 struct cell {
@@ -1136,7 +1155,8 @@ static int cmp_values(const void *a, const void *b)
 }
 
 /* Elements of sorted v (n) that are < x (strict) or <= x. */
-static size_t count_below(const struct ir_value *v, size_t n, const struct ir_value *x, bool or_equal)
+static size_t count_below(const struct ir_value *v, size_t n, const struct ir_value *x,
+                          bool or_equal)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -1174,8 +1194,8 @@ static void cells_free(struct cell *cells, size_t n)
 /* Splits the axis of dimension d into cells of at most CLASSIFY_LEAF of
  * pieces ids (an elementary interval holding more is a cell of its own)
  * and files every piece in the cells it meets. */
-static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d, struct cell **out,
-		      size_t *n_out)
+static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
+                      struct cell **out, size_t *n_out)
 {
 	struct ir_value *los = malloc(n * sizeof(*los)), *his = malloc(n * sizeof(*his));
 	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
@@ -1204,7 +1224,8 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 	}
 	struct ir_value top = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0xff);
 	for (size_t k = 0; !rc && k < n_edges;) {
-		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi < start */
+		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi <
+		 * start */
 		size_t m = k, best = k;
 		for (; m < n_edges; m++) {
 			struct ir_value end = top;
@@ -1212,7 +1233,8 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 				end = edges[m + 1];
 				value_step(&end, -1);
 			}
-			size_t cnt = count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
+			size_t cnt =
+			    count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
 			if (cnt > CLASSIFY_LEAF && m > k)
 				break;
 			best = m;
@@ -1237,8 +1259,9 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 	/* every piece into the cells it meets (cells are sorted and disjoint) */
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct piece *p = &c->pieces[ids[i]];
-		for (size_t k = first_cell(cells, n_cells, &p->lo[d]); !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
-			struct id_list l = { cells[k].ids, cells[k].n, cells[k].cap };
+		for (size_t k = first_cell(cells, n_cells, &p->lo[d]);
+		     !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
+			struct id_list l = {cells[k].ids, cells[k].n, cells[k].cap};
 			rc = id_push(&l, ids[i]);
 			cells[k].ids = l.v;
 			cells[k].n = l.n;
@@ -1276,17 +1299,18 @@ static int node_chain(struct classify *c, size_t *out)
 }
 
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-		      size_t n, const int *dims, size_t n_dims, size_t *out);
+                      size_t n, const int *dims, size_t n_dims, size_t *out);
 
 /* Adds to chain `node` the rules that look up pieces ids: a leaf map, or
  * cuts along dims. */
 static int node_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-		      size_t n, const int *dims, size_t n_dims, size_t node)
+                      size_t n, const int *dims, size_t n_dims, size_t node)
 {
 	if (n <= CLASSIFY_LEAF || !n_dims) {
 		size_t set;
 		struct ir_rule *r;
-		if (leaf_map(c, ci, from, kind, ids, n, &set) || !(r = ir_rule_add(&c->t->chains[node])))
+		if (leaf_map(c, ci, from, kind, ids, n, &set) ||
+		    !(r = ir_rule_add(&c->t->chains[node])))
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 		return add_family(r, kind) || add_vmap(c->t, r, set);
@@ -1332,7 +1356,8 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		}
 		for (size_t k = 0; !rc && k < n_cells; k++) {
 			size_t child;
-			rc = build_node(c, ci, from, kind, cells[k].ids, cells[k].n, dims + 1, n_dims - 1, &child);
+			rc = build_node(c, ci, from, kind, cells[k].ids, cells[k].n, dims + 1,
+			                n_dims - 1, &child);
 			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&c->t->sets[set]);
 			if (!e) {
 				rc = -1;
@@ -1342,7 +1367,8 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 			if (vcmp(&cells[k].lo, &cells[k].hi))
 				e->key_end[0] = cells[k].hi;
 			e->verdict.kind = IR_V_JUMP;
-			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", c->t->chains[child].name);
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+			         c->t->chains[child].name);
 			c->rep->classify_elems++;
 		}
 		struct ir_rule *r = rc ? NULL : ir_rule_add(&c->t->chains[node]);
@@ -1351,7 +1377,8 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		if (!rc) {
 			snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 			rc = add_family(r, kind) || add_vmap(c->t, r, set) ? -1 : 0;
-			c->rep->classify_bytes += c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
+			c->rep->classify_bytes +=
+			    c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
 		}
 	}
 	if (!rc && n_wide)
@@ -1365,7 +1392,7 @@ done:
 
 /* A chain for pieces ids: a leaf map or cuts (children first). */
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-		      size_t n, const int *dims, size_t n_dims, size_t *out)
+                      size_t n, const int *dims, size_t n_dims, size_t *out)
 {
 	if (node_chain(c, out))
 		return -1;
@@ -1378,8 +1405,8 @@ static int build_node(struct classify *c, size_t ci, size_t from, int kind, cons
 static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
 {
 	/* dimensions to cut along, most telling first */
-	static const int port_dims[] = { DIM_DPORT, DIM_DADDR, DIM_SADDR };
-	static const int noport_dims[] = { DIM_DADDR, DIM_SADDR };
+	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
+	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
 	const int *dims = kind & 1 ? noport_dims : port_dims;
 	size_t n_dims = kind & 1 ? 2 : 3;
 	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
@@ -1400,7 +1427,8 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &root);
 		if (!rc) {
 			rule->verdict.kind = IR_V_JUMP;
-			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s", c->t->chains[root].name);
+			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s",
+			         c->t->chains[root].name);
 		}
 	}
 	free(ids);
@@ -1456,8 +1484,8 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 	for (size_t j = 0; !rc && j < n; j++)
 		rc = label_new(c, 0, (uint32_t)j, c->info[j].decides, &own[j]);
 	/* the pieces of every kind first: nothing is made unless all fit */
-	struct piece *kept[4] = { NULL };
-	size_t n_kept[4] = { 0 }, budget = c->max_pieces;
+	struct piece *kept[4] = {NULL};
+	size_t n_kept[4] = {0}, budget = c->max_pieces;
 	for (int kind = 0; !rc && kind < 4; kind++) {
 		rc = run_pieces(c, n, kind, own);
 		kept[kind] = c->pieces;
@@ -1503,7 +1531,7 @@ static bool same_fields(const struct ir_rule *a, const struct ir_rule *b)
  * concatenated ranges), so such a run is left to it. An estimate: dispatch
  * may refuse a run this counts as one lookup. */
 static bool dispatch_suffices(const struct ir_chain *ch, const struct rule_info *info, size_t from,
-			      size_t to)
+                              size_t to)
 {
 	size_t cost = 0;
 	for (size_t i = from; i < to && cost <= CLASSIFY_MIN_RUN;) {
@@ -1539,7 +1567,7 @@ static int rebuilt_push(struct rebuilt *rb, const struct ir_rule *r)
 
 /* Rules [from, to) of chain ci: classified, or cut in halves, or kept. */
 static int classify_segment(struct classify *c, size_t ci, struct rule_info *info, size_t from,
-			    size_t to, int splits, struct rebuilt *rb)
+                            size_t to, int splits, struct rebuilt *rb)
 {
 	struct ir_rule out[4];
 	c->info = &info[from];
@@ -1580,7 +1608,7 @@ static int classify_chain(struct classify *c, size_t ci)
 	size_t n = c->t->chains[ci].n_rules;
 	struct rule_info *info = calloc(n ? n : 1, sizeof(*info));
 	bool *ok = calloc(n ? n : 1, sizeof(*ok));
-	struct rebuilt rb = { 0 };
+	struct rebuilt rb = {0};
 	int rc = info && ok ? 0 : -1;
 	for (size_t j = 0; !rc && j < n; j++) {
 		int a = rule_analyse(c->t, &c->t->chains[ci].rules[j], &info[j]);
@@ -1593,7 +1621,8 @@ static int classify_chain(struct classify *c, size_t ci)
 		size_t j = i;
 		while (j < n && ok[j])
 			j++;
-		if (j - i >= CLASSIFY_MIN_RUN && !dispatch_suffices(&c->t->chains[ci], info, i, j)) {
+		if (j - i >= CLASSIFY_MIN_RUN &&
+		    !dispatch_suffices(&c->t->chains[ci], info, i, j)) {
 			rc = classify_segment(c, ci, info, i, j, 0, &rb);
 			changed = true;
 		} else {
@@ -1633,8 +1662,8 @@ static int classify_chain(struct classify *c, size_t ci)
 
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 {
-	struct classify c = { .t = t, .rep = r }; /* about 25 KiB, the port index */
-	size_t n_chains = t->n_chains; /* chains made here are not scanned */
+	struct classify c = {.t = t, .rep = r}; /* about 25 KiB, the port index */
+	size_t n_chains = t->n_chains;          /* chains made here are not scanned */
 	int rc = 0;
 	for (size_t ci = 0; !rc && ci < n_chains; ci++)
 		if (t->chains[ci].hook == IR_HOOK_NONE && t->chains[ci].n_rules >= CLASSIFY_MIN_RUN)

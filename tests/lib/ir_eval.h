@@ -27,7 +27,7 @@ struct ir_packet {
 	uint8_t l4proto;
 	char iif[16], oif[16];
 	uint8_t saddr[16], daddr[16]; /* IPv4: the first 4 bytes */
-	uint16_t sport, dport;	      /* host order */
+	uint16_t sport, dport;        /* host order */
 	uint8_t icmp_type;
 	uint32_t ct_state; /* NF_CT_STATE_BIT(...) */
 	uint32_t mark, ct_mark;
@@ -46,6 +46,6 @@ struct ir_eval_result {
 
 /* Evaluates `chain` of t (a base chain: its policy ends it) for p. */
 void ir_eval(const struct ir_table *t, const char *chain, const struct ir_packet *p,
-	     struct ir_eval_result *out);
+             struct ir_eval_result *out);
 
 #endif

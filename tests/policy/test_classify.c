@@ -19,7 +19,7 @@
 #include "tests/lib/ir_eval.h"
 #include "tests/lib/irtest.h"
 
-#define SEEDS 200
+#define SEEDS            200
 #define PACKETS_PER_SEED 3000
 
 /* xorshift64: deterministic across machines */
@@ -43,9 +43,12 @@ static void seed(uint64_t s)
  * 2001:db8::A:B with A < 4, B < 8. */
 static struct ir_value pool_addr(int v6)
 {
-	uint8_t b[16] = { 0 };
+	uint8_t b[16] = {0};
 	if (v6) {
-		b[0] = 0x20; b[1] = 0x01; b[2] = 0x0d; b[3] = 0xb8;
+		b[0] = 0x20;
+		b[1] = 0x01;
+		b[2] = 0x0d;
+		b[3] = 0xb8;
 		b[13] = (uint8_t)rnd(4);
 		b[15] = (uint8_t)rnd(8);
 		return ir_value_addr(b, AF_INET6);
@@ -58,7 +61,8 @@ static struct ir_value pool_addr(int v6)
 
 static uint16_t pool_port(void)
 {
-	static const uint16_t ports[] = { 0, 1, 22, 53, 80, 443, 1000, 1001, 1002, 1003, 2000, 65535 };
+	static const uint16_t ports[] = {0,    1,    22,   53,   80,   443,
+	                                 1000, 1001, 1002, 1003, 2000, 65535};
 	return ports[rnd(sizeof(ports) / sizeof(ports[0]))];
 }
 
@@ -72,7 +76,7 @@ static struct ir_value addr_end(struct ir_value v, unsigned plen)
 static struct ir_value addr_net(struct ir_value v, unsigned plen)
 {
 	for (unsigned i = plen; i < (unsigned)v.len * 8; i++)
-		v.data[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		v.data[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
 	return v;
 }
 
@@ -93,7 +97,7 @@ static void add_addr_match(struct ir_table *t, struct ir_rule *r, enum ir_field 
 	struct ir_match *m = ir_match_add(r);
 	m->field[0] = f;
 	unsigned bits = v6 ? 128 : 32;
-	unsigned plens[] = { bits, bits - 1, bits - 3, bits - 8, bits - 16 };
+	unsigned plens[] = {bits, bits - 1, bits - 3, bits - 8, bits - 16};
 	switch (rnd(5)) {
 	case 0:
 		m->kind = IR_M_CMP;
@@ -167,7 +171,8 @@ static void add_port_match(struct ir_table *t, struct ir_rule *r, enum ir_field 
 			uint16_t p = pool_port();
 			e->key[0] = ir_value_u16_net(p);
 			if (rnd(2))
-				e->key_end[0] = ir_value_u16_net(p > 65530 ? p : (uint16_t)(p + rnd(3)));
+				e->key_end[0] =
+				    ir_value_u16_net(p > 65530 ? p : (uint16_t)(p + rnd(3)));
 		}
 		ck_assert_int_eq(ir_set_normalize(&t->sets[idx]), 0);
 		m->kind = IR_M_LOOKUP;
@@ -177,7 +182,8 @@ static void add_port_match(struct ir_table *t, struct ir_rule *r, enum ir_field 
 	}
 }
 
-static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_GRE, IPPROTO_SCTP };
+static const uint8_t protos[] = {IPPROTO_TCP,    IPPROTO_UDP, IPPROTO_ICMP,
+                                 IPPROTO_ICMPV6, IPPROTO_GRE, IPPROTO_SCTP};
 
 /* The l4proto match; returns whether ports may follow. */
 static bool add_proto_match(struct ir_table *t, struct ir_rule *r)
@@ -338,8 +344,9 @@ static size_t disagreements(const struct ir_table *linear, const struct ir_table
 		ck_assert(!a.overflow && !b.overflow);
 		if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
 			if (!bad)
-				fprintf(stderr, "seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
-					(unsigned long long)s, i, a.trace, b.trace);
+				fprintf(stderr,
+				        "seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
+				        (unsigned long long)s, i, a.trace, b.trace);
 			bad++;
 		}
 	}
@@ -355,7 +362,7 @@ START_TEST(test_classify_differential)
 		struct ir_table *linear = gen_table(s, n_rules);
 		struct ir_table *opt = gen_table(s, n_rules);
 		struct policy_optimize_report rep;
-		struct policy_diags d = { 0 };
+		struct policy_diags d = {0};
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
 		char why[256];
 		if (ir_table_validate(opt, why, sizeof(why)))
@@ -374,7 +381,6 @@ START_TEST(test_classify_differential)
 	ck_assert_uint_ge(cut, SEEDS / 10);
 }
 END_TEST
-
 
 /* ---- whole policies through the front end ---- */
 
@@ -410,29 +416,57 @@ static void put(struct text *t, const char *fmt, ...)
 static char *gen_policy(uint64_t s)
 {
 	seed(s);
-	struct text t = { 0 };
-	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
-		"zone wan { interface \"up*\" }\nservice web = tcp port { 80, 443 }\n%s\n",
+	struct text t = {0};
+	put(&t,
+	    "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+	    "zone wan { interface \"up*\" }\nservice web = tcp port { 80, 443 }\n%s\n",
 	    rnd(2) ? "default block" : "default pass");
 	for (int k = 0; k < 16; k++)
 		put(&t, "define hosts_%d = { 10.2.%d.1, 10.2.%d.3, 10.2.%d.5 }\n", k, k, k, k);
-	int next[10] = { 0 };
+	int next[10] = {0};
 	for (int i = 0; i < POLICY_RULES; i++) {
 		unsigned shape = rnd(10);
 		int j = next[shape]++;
 		const char *proto = j % 2 ? "udp" : "tcp";
 		const char *act = rnd(3) ? "pass" : "block";
 		switch (shape) {
-		case 0: if (j < 16) put(&t, "pass from lan to $hosts_%d service %s\n", j, rnd(2) ? "web" : "tcp port 1005"); break;
-		case 1: put(&t, "%s from 10.1.%d.0/24 to dmz service %s port %d-%d\n", act, j, proto, 1000 + (int)rnd(20), 1020 + (int)rnd(20)); break;
-		case 2: put(&t, "%s from lan to dmz service %s port %d\n", act, proto, 1000 + j / 2); break;
-		case 3: put(&t, "pass from wan to dmz service %s port %d\n", proto, 1000 + j / 2); break;
-		case 4: put(&t, "pass from 10.3.%d.%d to dmz service icmp\n", j / 8, j % 8); break;
-		case 5: put(&t, "pass from lan to 2001:db8:%x::/48 service %s port %d\n", j, proto, 1000 + (int)rnd(40)); break;
-		case 6: put(&t, "reject from lan to 10.4.%d.1 service tcp port %d\n", j, 1000 + (int)rnd(40)); break;
-		case 7: put(&t, "pass from lan to dmz service udp port %d limit 10/second\n", 2000 + j); break;
-		case 8: put(&t, "pass from any to dmz service tcp port %d log\n", 3000 + j); break;
-		default: put(&t, "block from 10.5.%d.0/24 to any\n", j); break;
+		case 0:
+			if (j < 16)
+				put(&t, "pass from lan to $hosts_%d service %s\n", j,
+				    rnd(2) ? "web" : "tcp port 1005");
+			break;
+		case 1:
+			put(&t, "%s from 10.1.%d.0/24 to dmz service %s port %d-%d\n", act, j,
+			    proto, 1000 + (int)rnd(20), 1020 + (int)rnd(20));
+			break;
+		case 2:
+			put(&t, "%s from lan to dmz service %s port %d\n", act, proto,
+			    1000 + j / 2);
+			break;
+		case 3:
+			put(&t, "pass from wan to dmz service %s port %d\n", proto, 1000 + j / 2);
+			break;
+		case 4:
+			put(&t, "pass from 10.3.%d.%d to dmz service icmp\n", j / 8, j % 8);
+			break;
+		case 5:
+			put(&t, "pass from lan to 2001:db8:%x::/48 service %s port %d\n", j, proto,
+			    1000 + (int)rnd(40));
+			break;
+		case 6:
+			put(&t, "reject from lan to 10.4.%d.1 service tcp port %d\n", j,
+			    1000 + (int)rnd(40));
+			break;
+		case 7:
+			put(&t, "pass from lan to dmz service udp port %d limit 10/second\n",
+			    2000 + j);
+			break;
+		case 8:
+			put(&t, "pass from any to dmz service tcp port %d log\n", 3000 + j);
+			break;
+		default:
+			put(&t, "block from 10.5.%d.0/24 to any\n", j);
+			break;
 		}
 	}
 	return t.v;
@@ -440,7 +474,7 @@ static char *gen_policy(uint64_t s)
 
 static void gen_policy_packet(struct ir_packet *p)
 {
-	static const char *ifs[] = { "lan0", "dmz0", "up1", "other" };
+	static const char *ifs[] = {"lan0", "dmz0", "up1", "other"};
 	memset(p, 0, sizeof(*p));
 	unsigned i = rnd(4), o = (i + 1 + rnd(3)) % 4;
 	snprintf(p->iif, sizeof(p->iif), "%s", ifs[i]);
@@ -448,12 +482,12 @@ static void gen_policy_packet(struct ir_packet *p)
 	int v6 = rnd(5) == 0;
 	p->nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 	if (v6) {
-		uint8_t d[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)rnd(20) };
+		uint8_t d[16] = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)rnd(20)};
 		d[15] = 1;
 		memcpy(p->daddr, d, 16);
 		p->saddr[0] = 0xfd;
 	} else {
-		static const uint8_t net[] = { 1, 2, 3, 4, 5, 10 };
+		static const uint8_t net[] = {1, 2, 3, 4, 5, 10};
 		p->saddr[0] = p->daddr[0] = 10;
 		p->saddr[1] = net[rnd(6)];
 		p->saddr[2] = (uint8_t)rnd(20);
@@ -462,9 +496,10 @@ static void gen_policy_packet(struct ir_packet *p)
 		p->daddr[2] = (uint8_t)rnd(20);
 		p->daddr[3] = (uint8_t)rnd(6);
 	}
-	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_GRE };
+	static const uint8_t l4[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
+	                             IPPROTO_GRE};
 	p->l4proto = l4[rnd(5)];
-	static const uint16_t base[] = { 80, 443, 1000, 2000, 3000 };
+	static const uint16_t base[] = {80, 443, 1000, 2000, 3000};
 	p->dport = (uint16_t)(base[rnd(5)] + rnd(50));
 	p->sport = (uint16_t)rnd(65536);
 	p->ct_state = 1u << 3;
@@ -508,8 +543,10 @@ START_TEST(test_classify_policies)
 			ck_assert(!a.overflow && !b.overflow);
 			if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
 				if (!bad)
-					fprintf(stderr, "policy seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
-						(unsigned long long)s, i, a.trace, b.trace);
+					fprintf(stderr,
+					        "policy seed %llu packet %d:\n--- linear\n%s--- "
+					        "optimized\n%s",
+					        (unsigned long long)s, i, a.trace, b.trace);
 				bad++;
 			}
 		}
