@@ -931,8 +931,13 @@ static int load_concat(struct nftnl_rule *r, const enum ir_field *fields, size_t
 	uint32_t units = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t len = ir_field_desc(fields[i])->len;
+		/* nft converts one-byte host-order fields too (meta l4proto:
+		 * `hton(reg, 2, 1)`, which the kernel runs as a no-op); the
+		 * same expression keeps the two backends' objects identical */
+		bool host = field_nft[fields[i]].byteorder == BO_HOST &&
+			    ir_field_desc(fields[i])->type != IR_T_IFNAME;
 		if (load_field(r, fields[i], reg_at(units), len) ||
-		    (hton && host_integer(fields[i]) && add_byteorder_hton_reg(r, reg_at(units), len)))
+		    (hton && host && add_byteorder_hton_reg(r, reg_at(units), len)))
 			return -1;
 		units += pad4(len) / 4;
 	}
@@ -969,7 +974,7 @@ static int add_byteorder_hton_reg(struct nftnl_rule *r, uint32_t reg, uint32_t l
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_DREG, reg);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_LEN, len);
-	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_SIZE, len);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_BYTEORDER_SIZE, len > 1 ? len : 2); /* as nft sends it */
 	return add_expr(r, x);
 }
 

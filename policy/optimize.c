@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/classify.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 
@@ -1434,6 +1435,8 @@ int policy_optimize(struct ir_table *t, struct policy_optimize_report *r, struct
 	r->rules_before = count_rules(t);
 	int rc = pass_merge(t, r);
 	if (!rc)
+		rc = policy_classify(t, r);
+	if (!rc)
 		rc = pass_dispatch(t, r);
 	if (!rc)
 		pass_inline(t, r);
@@ -1462,6 +1465,10 @@ void policy_optimize_report_print(const struct policy_optimize_report *r, FILE *
 	fprintf(out, "  merged     %zu rules (into a set of the same policy rule)\n", r->rules_merged);
 	fprintf(out, "  dispatch   %zu runs of %zu rules -> verdict maps\n", r->runs_dispatched,
 		r->rules_dispatched);
+	fprintf(out, "  classify   %zu runs of %zu rules -> %zu concatenated-range maps, %zu elements, "
+		"%zu chains, ~%zu KiB estimated; %zu runs kept linear (over the bound)\n",
+		r->runs_classified, r->rules_classified, r->classify_maps, r->classify_elems,
+		r->classify_chains, (r->classify_bytes + 1023) / 1024, r->runs_kept_linear);
 	fprintf(out, "  sets       %zu named, %zu shared, %zu inlined\n", r->sets_named,
 		r->sets_shared, r->sets_inlined);
 	fprintf(out, "  dropped    %zu duplicate, %zu unreachable rules\n", r->rules_deduped,

@@ -24,6 +24,12 @@ struct policy_optimize_report {
 	size_t sets_shared;	  /* named sets that turned out identical to another */
 	size_t sets_inlined;	  /* sets of one element turned into a plain compare */
 	size_t chains;
+	/* classification (policy/classify.h) */
+	size_t runs_classified;	  /* runs of rules made into concatenated-range maps */
+	size_t rules_classified;  /* rules in those runs */
+	size_t runs_kept_linear;  /* runs (or halves) over the bound, left as they were */
+	size_t classify_maps, classify_elems, classify_chains;
+	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
 };
 
 /* Rewrites t in place. `r` may be NULL. Returns 0, or -1 with an error in d

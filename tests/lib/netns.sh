@@ -9,7 +9,7 @@
 
 HVGATE_BUILD=${HVGATE_BUILD:-$(pwd)/build}
 HVGATE=${HVGATE:-$HVGATE_BUILD/hvgate}
-LAB="hv$$"
+LAB="${HVGATE_LAB_PREFIX:-hv}$$" # a prefix of your own: HVGATE_LAB_PREFIX
 LAB_NS=""
 LAB_PIDS=""
 LAB_TMP=$(mktemp -d /tmp/hvgate-lab.XXXXXX)

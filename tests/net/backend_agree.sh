@@ -69,7 +69,14 @@ same_state() { # NAME: the two namespaces hold the same table
 # optimizer gives one to hash maps of 1024 elements or more)
 python3 "$ROOT/tests/bench/gen_policy.py" --rules 300 --addresses 5000 --lists 2 > "$LAB_TMP/generated.hvp" ||
 	fail "generated policy written"
-for pol in "$DIR"/agree/*.hvp "$ROOT"/conf/policies/*.hvp "$LAB_TMP/generated.hvp"; do
+# a seeded policy of many rule shapes (host lists, source networks with port
+# ranges, ICMP, IPv6, rejects, logs): concatenated-range maps and their
+# chains (policy/classify.c), as agree/classified.hvp on a larger scale
+python3 "$ROOT/tests/bench/gen_policy.py" --hetero --rules 400 --seed 7 > "$LAB_TMP/hetero.hvp" ||
+	fail "heterogeneous policy written"
+"$HVGATE" compile "$LAB_TMP/hetero.hvp" --emit summary 2>/dev/null | grep -q 'classify   [1-9]' ||
+	fail "heterogeneous policy is classified" "no concatenated-range map in its summary"
+for pol in "$DIR"/agree/*.hvp "$ROOT"/conf/policies/*.hvp "$LAB_TMP/generated.hvp" "$LAB_TMP/hetero.hvp"; do
 	[ -e "$pol" ] || continue
 	base=$(basename "$pol" .hvp)
 	compare "$base" "$pol"

@@ -18,7 +18,18 @@ default block
 pass  from lan to dmz service tcp port 80
 pass  from lan to dmz service ping log
 block from lan to dmz service ssh log "ssh-from-lan"
+pass  from 10.77.0.0/16 to dmz service tcp port 1000-2000
+block from lan to 2001:db8:77::/48 service udp port 53
+pass  from lan to { 10.10.2.50, 10.10.2.51 } service tcp port 8443
+reject from lan to dmz service tcp port 2323
+pass  from 10.10.1.99 to dmz service icmp
+pass  from lan to dmz service udp port 9999 limit 5/second
 P
+# with the rules after line 6, lan_to_dmz is one classified run (maps and
+# per-rule chains, policy/classify.c): logs, counters, last hit and metrics
+# below come from there
+"$HVGATE" compile "$POL" --emit summary 2>/dev/null | grep -q '^  classify   1 runs' &&
+	pass policy-classified || fail policy-classified "$("$HVGATE" compile "$POL" --emit summary 2>&1 | grep classify)"
 daemon_conf "$POL"
 daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
 

@@ -1,0 +1,1679 @@
+/* The classification stage (policy/classify.h).
+ *
+ * Each rule of a run is seen as a union of boxes over four dimensions:
+ * source address, destination address, l4proto and destination port, per
+ * family (a rule without an address match has a box in both). Matches on
+ * these fields that the boxes express exactly are "keys"; any other match
+ * (interface, source port, icmp type, ct mark, a negation) is "residual":
+ * the rule's boxes then over-approximate it and the rule itself, with its
+ * residual matches, is evaluated in the box's chain.
+ *
+ * The rules are added in order to a list of disjoint pieces. A piece
+ * carries a label: the rules that cover it, in order, up to the first that
+ * decides every packet in it (no residual match, a terminal verdict, no
+ * limit); such a piece is closed and later rules do not reach it. A new
+ * rule's box splits every open piece it overlaps (the overlap gets the rule
+ * appended to its label) and fills what no piece covers yet with new pieces
+ * labelled with the rule alone. Every packet of a piece then meets, in
+ * policy order, exactly the rules of its label among the rules of the run.
+ *
+ * Ports exist for tcp, udp, dccp, sctp and udplite only; packets of other
+ * protocols are looked up in maps without the port (the l4proto dimension
+ * of the two kinds of map is split accordingly), so that `th dport` is
+ * never read where a rule without a port would not read it.
+ */
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/classify.h"
+#include "policy/lower.h"
+
+/* Pieces of a run's maps: at most CLASSIFY_ELEMS_PER_RULE per rule plus a
+ * constant, or CLASSIFY_ELEMS_PER_BOX per box the rules bring (a host list
+ * of 80 addresses is 80 boxes: the bound is on replication, not on lists),
+ * and never more than CLASSIFY_MAX_ELEMS; beyond that the run is cut in
+ * halves (at most CLASSIFY_MAX_SPLITS times) and a piece that still does
+ * not fit stays linear. */
+#define CLASSIFY_ELEMS_PER_RULE 16
+#define CLASSIFY_ELEMS_PER_BOX  4
+#define CLASSIFY_ELEMS_BASE     1024
+#define CLASSIFY_MAX_ELEMS      (1u << 21)
+#define CLASSIFY_MAX_SPLITS     4
+/* Box comparisons spent on one run: bounds compile time the same way. */
+#define CLASSIFY_WORK_PER_RULE 20000
+/* Boxes one rule may bring (the product of its key sets' sizes). */
+#define CLASSIFY_MAX_BOXES_PER_RULE 4096
+
+enum { DIM_SADDR, DIM_DADDR, DIM_PROTO, DIM_DPORT, DIMS };
+
+/* Protocols with ports at offset 0 and 2 of their header: RFC 793, RFC 768,
+ * RFC 4340 (DCCP), RFC 4960 (SCTP), RFC 3828 (UDP-Lite). */
+static const uint8_t port_protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_SCTP,
+                                      IPPROTO_UDPLITE};
+
+struct ivl {
+	struct ir_value lo, hi;
+};
+
+struct ivl_list {
+	struct ivl *v;
+	size_t n;
+	bool set; /* constrained by a key match */
+};
+
+/* What the stage knows of one rule. */
+struct rule_info {
+	bool fam[2];                  /* may match ipv4 / ipv6 */
+	struct ivl_list dim[DIMS][2]; /* per family for the addresses; [0] else */
+	bool *key_match;              /* per match: expressed by the boxes */
+	bool residual;
+	bool decides; /* decides every packet of its boxes */
+	size_t boxes; /* how many (both families, before clipping) */
+};
+
+struct piece {
+	struct ir_value lo[DIMS], hi[DIMS];
+	uint32_t label;
+};
+
+struct label {
+	uint32_t parent; /* 0: none */
+	uint32_t rule;   /* position in the run */
+	bool closed;
+	size_t chain; /* target chain index, (size_t)-1 until made */
+};
+
+/* Pieces by destination port and destination address: a rule's box is
+ * compared only with the pieces it can meet, which keeps building about
+ * linear in practice (most rules name a few ports or hosts). A piece is
+ * filed under every port cell it spans (PORT_CELL_SHIFT), or the WIDE cell
+ * when it spans more than PORT_CELL_SPAN cells or the map has no ports; in
+ * each, under its destination's /24 (IPv4) or /48 (IPv6) when it lies in
+ * one, else under ANY, and always under ALL. Pieces only shrink in place,
+ * so a filing stays a superset of where a piece is. */
+#define PORT_CELL_SHIFT 4 /* 4096 cells of 16 ports */
+#define PORT_CELLS      (65536 >> PORT_CELL_SHIFT)
+#define PORT_CELL_WIDE  PORT_CELLS
+#define PORT_CELL_SPAN  64
+enum { KEY_ADDR, KEY_ANY, KEY_ALL };
+
+struct id_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct piece_index {
+	uint64_t *keys; /* 0: empty slot (real keys have a class bit or a cell) */
+	struct id_list *lists;
+	size_t cap, n;
+	uint32_t *seen; /* per piece: the query that last visited it */
+	size_t cap_seen;
+	uint32_t visit;
+	struct id_list cand;
+};
+
+struct classify {
+	struct ir_table *t;
+	struct policy_optimize_report *rep;
+	size_t n_chains_made, n_maps_made, n_nodes_made;
+	/* per run */
+	struct rule_info *info;
+	struct label *labels;
+	size_t n_labels, cap_labels;
+	uint32_t *ext, *ext_stamp; /* label -> label with the current rule appended */
+	uint32_t stamp;
+	struct piece *pieces;
+	size_t n_pieces, cap_pieces, max_pieces;
+	uint64_t work, max_work;
+	struct piece_index idx;
+	size_t nd; /* dimensions of the kind being built */
+	/* made chains for sharing: content hashes */
+	uint64_t *chain_hash;
+	size_t *chain_idx;
+	size_t n_made, cap_made;
+};
+
+static int vcmp(const struct ir_value *a, const struct ir_value *b)
+{
+	return memcmp(a->data, b->data, a->len);
+}
+
+/* v + 1 / v - 1 in big-endian; false if it wrapped. */
+static bool value_step(struct ir_value *v, int dir)
+{
+	for (size_t i = v->len; i-- > 0;) {
+		v->data[i] = (uint8_t)(v->data[i] + dir);
+		if (v->data[i] != (dir > 0 ? 0x00 : 0xff))
+			return true;
+	}
+	return false;
+}
+
+static struct ir_value value_fill(size_t len, uint8_t byte)
+{
+	struct ir_value v = {.len = (uint8_t)len};
+	memset(v.data, byte, len);
+	return v;
+}
+
+static int ivl_push(struct ivl_list *l, const struct ir_value *lo, const struct ir_value *hi)
+{
+	struct ivl *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	l->v = nv;
+	l->v[l->n].lo = *lo;
+	l->v[l->n].hi = *hi;
+	l->n++;
+	return 0;
+}
+
+static void info_free(struct rule_info *ri)
+{
+	for (int d = 0; d < DIMS; d++)
+		for (int f = 0; f < 2; f++)
+			free(ri->dim[d][f].v);
+	free(ri->key_match);
+	memset(ri, 0, sizeof(*ri));
+}
+
+/* The dimension of field f and the family it implies (-1: any). */
+static int field_dim(enum ir_field f, int *fam)
+{
+	*fam = -1;
+	switch (f) {
+	case IR_IP_SADDR:
+		*fam = 0;
+		return DIM_SADDR;
+	case IR_IP_DADDR:
+		*fam = 0;
+		return DIM_DADDR;
+	case IR_IP6_SADDR:
+		*fam = 1;
+		return DIM_SADDR;
+	case IR_IP6_DADDR:
+		*fam = 1;
+		return DIM_DADDR;
+	case IR_META_L4PROTO:
+		return DIM_PROTO;
+	case IR_TH_DPORT:
+		return DIM_DPORT;
+	default:
+		return -1;
+	}
+}
+
+/* The intervals a key match accepts, or -1 if it is not one. */
+static int match_intervals(const struct ir_table *t, const struct ir_match *m, struct ivl_list *out)
+{
+	if (m->op != IR_OP_EQ || m->n_field != 1)
+		return 1;
+	struct ir_value lo = m->value, hi = m->value;
+	switch (m->kind) {
+	case IR_M_CMP:
+		return m->wildcard ? 1 : ivl_push(out, &lo, &hi);
+	case IR_M_PREFIX:
+		for (size_t b = m->prefix_len; b < (size_t)hi.len * 8; b++)
+			hi.data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		return ivl_push(out, &lo, &hi);
+	case IR_M_RANGE:
+		return ivl_push(out, &lo, &m->value_end);
+	case IR_M_LOOKUP: {
+		const struct ir_set *s = &t->sets[m->set];
+		if (s->n_key != 1 || s->data != IR_DATA_NONE ||
+		    (s->flags & (IR_SET_DYNAMIC | IR_SET_TIMEOUT)) || s->key[0] != m->field[0])
+			return 1;
+		for (size_t i = 0; i < s->n_elems; i++)
+			if (ivl_push(out, &s->elems[i].key[0], ir_elem_end(&s->elems[i])))
+				return -1;
+		return 0;
+	}
+	case IR_M_BITS:
+		return 1;
+	}
+	return 1;
+}
+
+static bool stmts_ok(const struct ir_rule *r, bool *limit, bool *reject)
+{
+	*limit = *reject = false;
+	for (size_t i = 0; i < r->n_stmts; i++)
+		switch (r->stmts[i].kind) {
+		case IR_S_COUNTER:
+		case IR_S_LOG:
+			break;
+		case IR_S_LIMIT:
+			*limit = true;
+			break;
+		case IR_S_REJECT:
+			*reject = true;
+			break;
+		default:
+			return false;
+		}
+	return true;
+}
+
+static bool proto_has_ports(const struct ir_value *lo, const struct ir_value *hi)
+{
+	for (size_t i = 0; i < sizeof(port_protos); i++)
+		if (lo->data[0] <= port_protos[i] && port_protos[i] <= hi->data[0])
+			return true;
+	return false;
+}
+
+static bool protos_all_ported(const struct ivl_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		for (unsigned p = l->v[i].lo.data[0]; p <= l->v[i].hi.data[0]; p++) {
+			struct ir_value v = ir_value_u8((uint8_t)p);
+			if (!proto_has_ports(&v, &v))
+				return false;
+		}
+	return true;
+}
+
+/* Fills ri for rule r; returns 1 if r can be part of a run, 0 if not, -1
+ * on ENOMEM. */
+static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struct rule_info *ri)
+{
+	memset(ri, 0, sizeof(*ri));
+	bool limit, reject;
+	if (!r->n_matches || !stmts_ok(r, &limit, &reject))
+		return 0;
+	if (r->verdict.kind != IR_V_NONE && r->verdict.kind != IR_V_ACCEPT &&
+	    r->verdict.kind != IR_V_DROP)
+		return 0;
+	ri->key_match = calloc(r->n_matches, sizeof(bool));
+	if (!ri->key_match)
+		return -1;
+	ri->fam[0] = ri->fam[1] = true;
+	for (size_t i = 0; i < r->n_matches; i++) {
+		const struct ir_match *m = &r->matches[i];
+		if (m->field[0] == IR_META_NFPROTO && m->kind == IR_M_CMP && m->op == IR_OP_EQ) {
+			ri->fam[0] = ri->fam[0] && m->value.data[0] == NFPROTO_IPV4;
+			ri->fam[1] = ri->fam[1] && m->value.data[0] == NFPROTO_IPV6;
+			ri->key_match[i] = true;
+			continue;
+		}
+		int fam, d = field_dim(m->field[0], &fam);
+		struct ivl_list *l = d < 0 ? NULL : &ri->dim[d][fam < 0 ? 0 : fam];
+		if (!l || l->set || m->n_field != 1) {
+			ri->residual = true;
+			continue;
+		}
+		int rc = match_intervals(t, m, l);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			ri->residual = true;
+			continue;
+		}
+		l->set = true;
+		ri->key_match[i] = true;
+		if (fam >= 0)
+			ri->fam[!fam] = false;
+	}
+	if (!ri->fam[0] && !ri->fam[1])
+		return 0; /* matches nothing: not worth a case of its own */
+	/* a port match needs a protocol with ports, as lowering always writes */
+	if (ri->dim[DIM_DPORT][0].set &&
+	    (!ri->dim[DIM_PROTO][0].set || !protos_all_ported(&ri->dim[DIM_PROTO][0])))
+		return 0;
+	size_t boxes = 1;
+	for (int d = 0; d < DIMS; d++)
+		for (int f = 0; f < 2; f++)
+			if (ri->dim[d][f].set)
+				boxes *= ri->dim[d][f].n ? ri->dim[d][f].n : 1;
+	if (boxes > CLASSIFY_MAX_BOXES_PER_RULE)
+		return 0;
+	ri->boxes = boxes;
+	ri->decides = !ri->residual && !limit && (reject || r->verdict.kind != IR_V_NONE);
+	return 1;
+}
+
+/* ---- the map kinds ---- */
+
+/* kind = family * 2 + (no ports) */
+static size_t kind_dims(int kind)
+{
+	return kind & 1 ? 3 : 4;
+}
+
+static const enum ir_field kind_fields[2][DIMS] = {
+    {IR_IP_SADDR, IR_IP_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
+    {IR_IP6_SADDR, IR_IP6_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
+};
+
+/* The l4proto intervals of a kind: the protocols with ports, or the others. */
+static size_t proto_universe(int kind, struct ivl *out)
+{
+	size_t n = 0;
+	if (!(kind & 1)) {
+		for (size_t i = 0; i < sizeof(port_protos); i++)
+			out[n].lo = out[n].hi = ir_value_u8(port_protos[i]), n++;
+		/* sorted for the kernel's taste and stable output */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0 && out[j].lo.data[0] < out[j - 1].lo.data[0];
+			     j--) {
+				struct ivl x = out[j];
+				out[j] = out[j - 1];
+				out[j - 1] = x;
+			}
+		return n;
+	}
+	unsigned start = 0;
+	for (unsigned p = 0; p <= 256; p++) {
+		struct ir_value v = ir_value_u8((uint8_t)p);
+		if (p < 256 && !proto_has_ports(&v, &v))
+			continue;
+		if (p > start) {
+			out[n].lo = ir_value_u8((uint8_t)start);
+			out[n].hi = ir_value_u8((uint8_t)(p - 1));
+			n++;
+		}
+		start = p + 1;
+	}
+	return n;
+}
+
+/* The intervals of rule ri on dimension d for kind; *n 0: none. */
+static size_t dim_values(const struct rule_info *ri, int kind, int d, const struct ivl *universe,
+                         size_t n_universe, struct ivl *full, const struct ivl **out)
+{
+	int fam = kind >> 1;
+	size_t alen = fam ? 16 : 4;
+	switch (d) {
+	case DIM_SADDR:
+	case DIM_DADDR:
+		if (ri->dim[d][fam].set) {
+			*out = ri->dim[d][fam].v;
+			return ri->dim[d][fam].n;
+		}
+		full->lo = value_fill(alen, 0);
+		full->hi = value_fill(alen, 0xff);
+		*out = full;
+		return 1;
+	case DIM_PROTO:
+		*out = ri->dim[d][0].set ? ri->dim[d][0].v : universe;
+		return ri->dim[d][0].set ? ri->dim[d][0].n : n_universe;
+	default:
+		if (ri->dim[d][0].set) {
+			*out = ri->dim[d][0].v;
+			return ri->dim[d][0].n;
+		}
+		full->lo = value_fill(2, 0);
+		full->hi = value_fill(2, 0xff);
+		*out = full;
+		return 1;
+	}
+}
+
+/* ---- pieces ---- */
+
+static bool overlap(const struct piece *a, const struct piece *b, size_t nd)
+{
+	for (size_t d = 0; d < nd; d++)
+		if (vcmp(&a->hi[d], &b->lo[d]) < 0 || vcmp(&b->hi[d], &a->lo[d]) < 0)
+			return false;
+	return true;
+}
+
+static unsigned port_of(const struct ir_value *v)
+{
+	return (unsigned)v->data[0] << 8 | v->data[1];
+}
+
+/* The port cells of a box, or false if it is wide. */
+static bool port_cells(const struct classify *c, const struct piece *p, unsigned *lo, unsigned *hi)
+{
+	if (c->nd <= DIM_DPORT)
+		return false;
+	*lo = port_of(&p->lo[DIM_DPORT]) >> PORT_CELL_SHIFT;
+	*hi = port_of(&p->hi[DIM_DPORT]) >> PORT_CELL_SHIFT;
+	return *hi - *lo < PORT_CELL_SPAN;
+}
+
+/* The destination prefix of a box as 48 bits, or false if it spans more. */
+static bool addr_cell(const struct piece *p, uint64_t *out)
+{
+	size_t n = p->lo[DIM_DADDR].len == 4 ? 3 : 6;
+	if (memcmp(p->lo[DIM_DADDR].data, p->hi[DIM_DADDR].data, n))
+		return false;
+	*out = 0;
+	for (size_t i = 0; i < n; i++)
+		*out = *out << 8 | p->lo[DIM_DADDR].data[i];
+	return true;
+}
+
+static uint64_t index_key(unsigned cell, int class, uint64_t addr)
+{
+	return (uint64_t)(cell + 1) << 50 | (uint64_t) class << 48 | (addr & 0xffffffffffffull);
+}
+
+static size_t key_slot(const struct piece_index *x, uint64_t key)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 20) & (x->cap - 1);
+	while (x->keys[i] && x->keys[i] != key)
+		i = (i + 1) & (x->cap - 1);
+	return i;
+}
+
+static const struct id_list *index_get(const struct piece_index *x, uint64_t key)
+{
+	if (!x->cap)
+		return NULL;
+	size_t i = key_slot(x, key);
+	return x->keys[i] ? &x->lists[i] : NULL;
+}
+
+static int index_grow(struct piece_index *x)
+{
+	size_t ncap = x->cap ? x->cap * 2 : 1024;
+	uint64_t *keys = calloc(ncap, sizeof(*keys));
+	struct id_list *lists = calloc(ncap, sizeof(*lists));
+	if (!keys || !lists) {
+		free(keys);
+		free(lists);
+		return -1;
+	}
+	struct piece_index old = *x;
+	x->keys = keys;
+	x->lists = lists;
+	x->cap = ncap;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.keys[i]) {
+			size_t j = key_slot(x, old.keys[i]);
+			x->keys[j] = old.keys[i];
+			x->lists[j] = old.lists[i];
+		}
+	free(old.keys);
+	free(old.lists);
+	return 0;
+}
+
+static int id_push(struct id_list *l, uint32_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		uint32_t *v = realloc(l->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static int index_file(struct piece_index *x, uint64_t key, uint32_t id)
+{
+	if ((x->n + 1) * 2 > x->cap && index_grow(x))
+		return -1;
+	size_t i = key_slot(x, key);
+	if (!x->keys[i]) {
+		x->keys[i] = key;
+		x->n++;
+	}
+	return id_push(&x->lists[i], id);
+}
+
+static int index_add(struct classify *c, uint32_t id)
+{
+	struct piece_index *x = &c->idx;
+	if (id >= x->cap_seen) {
+		size_t ncap = x->cap_seen ? x->cap_seen * 2 : 1024;
+		uint32_t *v = realloc(x->seen, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		memset(v + x->cap_seen, 0, (ncap - x->cap_seen) * sizeof(*v));
+		x->seen = v;
+		x->cap_seen = ncap;
+	}
+	const struct piece *p = &c->pieces[id];
+	unsigned lo, hi;
+	if (!port_cells(c, p, &lo, &hi))
+		lo = hi = PORT_CELL_WIDE;
+	uint64_t addr = 0;
+	bool narrow = addr_cell(p, &addr);
+	for (unsigned k = lo; k <= hi; k++) {
+		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0),
+		               id) ||
+		    index_file(x, index_key(k, KEY_ALL, 0), id))
+			return -1;
+	}
+	return 0;
+}
+
+static void index_clear(struct piece_index *x)
+{
+	for (size_t i = 0; i < x->cap; i++) {
+		free(x->lists[i].v);
+		x->lists[i] = (struct id_list){0};
+		x->keys[i] = 0;
+	}
+	x->n = 0;
+	if (x->seen)
+		memset(x->seen, 0, x->cap_seen * sizeof(*x->seen));
+	x->visit = 0;
+}
+
+static void index_free(struct piece_index *x)
+{
+	index_clear(x);
+	free(x->keys);
+	free(x->lists);
+	free(x->seen);
+	free(x->cand.v);
+}
+
+static int index_take(struct piece_index *x, const struct id_list *l, size_t n)
+{
+	for (size_t i = 0; l && i < l->n; i++) {
+		uint32_t id = l->v[i];
+		if (id >= n || x->seen[id] == x->visit)
+			continue;
+		x->seen[id] = x->visit;
+		if (id_push(&x->cand, id))
+			return -1;
+	}
+	return 0;
+}
+
+/* The pieces (below n) box b may overlap, in x->cand. */
+static int index_query(struct classify *c, const struct piece *b, size_t n)
+{
+	struct piece_index *x = &c->idx;
+	x->cand.n = 0;
+	x->visit++;
+	unsigned lo, hi;
+	uint64_t addr = 0;
+	bool ports = port_cells(c, b, &lo, &hi), narrow = addr_cell(b, &addr);
+	if (!ports && !narrow) {
+		for (size_t i = 0; i < n; i++)
+			if (id_push(&x->cand, (uint32_t)i))
+				return -1;
+		return 0;
+	}
+	if (!ports) {
+		lo = 0;
+		hi = PORT_CELLS - 1;
+	}
+	int rc = 0;
+	for (unsigned k = lo; !rc && k <= hi; k++) {
+		if (narrow)
+			rc = index_take(x, index_get(x, index_key(k, KEY_ADDR, addr)), n) ||
+			     index_take(x, index_get(x, index_key(k, KEY_ANY, 0)), n);
+		else
+			rc = index_take(x, index_get(x, index_key(k, KEY_ALL, 0)), n);
+	}
+	/* pieces of the WIDE cell meet any port */
+	if (!rc && narrow)
+		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ADDR, addr)), n) ||
+		     index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ANY, 0)), n);
+	else if (!rc)
+		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ALL, 0)), n);
+	return rc ? -1 : 0;
+}
+
+static int piece_push(struct classify *c, const struct piece *p)
+{
+	if (c->n_pieces >= c->max_pieces)
+		return 1;
+	if (c->n_pieces == c->cap_pieces) {
+		size_t ncap = c->cap_pieces ? c->cap_pieces * 2 : 256;
+		struct piece *v = realloc(c->pieces, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		c->pieces = v;
+		c->cap_pieces = ncap;
+	}
+	c->pieces[c->n_pieces++] = *p;
+	return index_add(c, (uint32_t)(c->n_pieces - 1));
+}
+
+/* Appends to list `out` the parts of f outside box b (f overlaps b); f is
+ * left as f inside b. Returns 0, 1 over the bound, -1 on ENOMEM. */
+static int cut(struct piece *f, const struct piece *b, size_t nd,
+               int (*push)(void *, const struct piece *), void *ctx)
+{
+	for (size_t d = 0; d < nd; d++) {
+		if (vcmp(&f->lo[d], &b->lo[d]) < 0) {
+			struct piece below = *f;
+			below.hi[d] = b->lo[d];
+			value_step(&below.hi[d], -1);
+			int rc = push(ctx, &below);
+			if (rc)
+				return rc;
+			f->lo[d] = b->lo[d];
+		}
+		if (vcmp(&f->hi[d], &b->hi[d]) > 0) {
+			struct piece above = *f;
+			above.lo[d] = b->hi[d];
+			value_step(&above.lo[d], 1);
+			int rc = push(ctx, &above);
+			if (rc)
+				return rc;
+			f->hi[d] = b->hi[d];
+		}
+	}
+	return 0;
+}
+
+static int push_piece(void *ctx, const struct piece *p)
+{
+	return piece_push(ctx, p);
+}
+
+/* Fragments of a new rule's box not yet covered. */
+struct frags {
+	struct piece *v;
+	size_t n, cap, max;
+};
+
+static int push_frag(void *ctx, const struct piece *p)
+{
+	struct frags *fr = ctx;
+	if (fr->n >= fr->max)
+		return 1;
+	if (fr->n == fr->cap) {
+		size_t ncap = fr->cap ? fr->cap * 2 : 16;
+		struct piece *v = realloc(fr->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		fr->v = v;
+		fr->cap = ncap;
+	}
+	fr->v[fr->n++] = *p;
+	return 0;
+}
+
+static int label_new(struct classify *c, uint32_t parent, uint32_t rule, bool closed, uint32_t *out)
+{
+	if (c->n_labels == c->cap_labels) {
+		size_t ncap = c->cap_labels ? c->cap_labels * 2 : 256;
+		struct label *v = realloc(c->labels, ncap * sizeof(*v));
+		uint32_t *e = realloc(c->ext, ncap * sizeof(*e));
+		if (e)
+			c->ext = e;
+		uint32_t *s = realloc(c->ext_stamp, ncap * sizeof(*s));
+		if (s)
+			c->ext_stamp = s;
+		if (v)
+			c->labels = v;
+		if (!v || !e || !s)
+			return -1;
+		memset(c->ext_stamp + c->cap_labels, 0, (ncap - c->cap_labels) * sizeof(*s));
+		c->cap_labels = ncap;
+	}
+	c->labels[c->n_labels] =
+	    (struct label){.parent = parent, .rule = rule, .closed = closed, .chain = (size_t)-1};
+	c->ext_stamp[c->n_labels] = 0;
+	*out = (uint32_t)c->n_labels++;
+	return 0;
+}
+
+/* The label of piece label `l` with rule j appended (one per label and rule). */
+static int label_extend(struct classify *c, uint32_t l, uint32_t j, bool decides, uint32_t *out)
+{
+	if (c->ext_stamp[l] == c->stamp) {
+		*out = c->ext[l];
+		return 0;
+	}
+	uint32_t nl;
+	if (label_new(c, l, j, decides, &nl))
+		return -1;
+	c->ext[l] = nl;
+	c->ext_stamp[l] = c->stamp;
+	*out = nl;
+	return 0;
+}
+
+/* Adds box b of rule j (of the run) to the pieces. */
+static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_t j, bool decides,
+                   uint32_t own_label)
+{
+	struct frags fr = {.max = c->max_pieces};
+	int rc = push_frag(&fr, b);
+	if (!rc)
+		rc = index_query(c, b, c->n_pieces);
+	/* a copy: splitting below adds to the index */
+	size_t n_cand = c->idx.cand.n;
+	uint32_t *cand = malloc((n_cand ? n_cand : 1) * sizeof(*cand));
+	if (!cand)
+		rc = -1;
+	else if (n_cand)
+		memcpy(cand, c->idx.cand.v, n_cand * sizeof(*cand));
+	for (size_t ci = 0; !rc && ci < n_cand && fr.n; ci++) {
+		size_t i = cand[ci];
+		if (++c->work > c->max_work) {
+			rc = 1;
+			break;
+		}
+		struct piece *p = &c->pieces[i];
+		if (!overlap(p, b, nd))
+			continue;
+		const struct label *lab = &c->labels[p->label];
+		if (!lab->closed && lab->rule != j) {
+			/* p splits: the part inside b gets j appended */
+			uint32_t nl;
+			struct piece inside = *p;
+			rc = cut(&inside, b, nd, push_piece, c);
+			if (rc)
+				break;
+			rc = label_extend(c, c->pieces[i].label, j, decides, &nl);
+			if (rc)
+				break;
+			inside.label = nl;
+			c->pieces[i] = inside;
+			p = &c->pieces[i];
+		}
+		/* what p holds is not new: take it out of the fragments */
+		size_t nf = fr.n;
+		for (size_t k = 0; !rc && k < nf; k++) {
+			if (!overlap(&fr.v[k], p, nd))
+				continue;
+			struct piece f = fr.v[k];
+			rc = cut(&f, p, nd, push_frag, &fr);
+			fr.v[k].label = UINT32_MAX; /* consumed */
+		}
+		size_t out = 0;
+		for (size_t k = 0; k < fr.n; k++)
+			if (fr.v[k].label != UINT32_MAX)
+				fr.v[out++] = fr.v[k];
+		fr.n = out;
+	}
+	for (size_t k = 0; !rc && k < fr.n; k++) {
+		fr.v[k].label = own_label;
+		rc = piece_push(c, &fr.v[k]);
+	}
+	free(fr.v);
+	free(cand);
+	return rc;
+}
+
+/* The rule's protocols clipped to the kind's (universe). */
+static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *universe,
+                          size_t n_universe, struct ivl *out, size_t max)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t u = 0; u < n_universe && k < max; u++) {
+			if (vcmp(&v[i].lo, &universe[u].hi) > 0 ||
+			    vcmp(&universe[u].lo, &v[i].hi) > 0)
+				continue;
+			out[k].lo = vcmp(&v[i].lo, &universe[u].lo) < 0 ? universe[u].lo : v[i].lo;
+			out[k].hi = vcmp(&v[i].hi, &universe[u].hi) > 0 ? universe[u].hi : v[i].hi;
+			k++;
+		}
+	return k;
+}
+
+/* Every box of rule j for one kind of map. */
+static int add_rule(struct classify *c, const struct rule_info *ri, int kind, uint32_t j,
+                    uint32_t own_label)
+{
+	int fam = kind >> 1;
+	if (!ri->fam[fam] || ((kind & 1) && ri->dim[DIM_DPORT][0].set))
+		return 0;
+	size_t nd = kind_dims(kind);
+	struct ivl universe[16], full[DIMS], protos[256];
+	size_t n_universe = proto_universe(kind, universe);
+	const struct ivl *vals[DIMS];
+	size_t n_vals[DIMS];
+	for (size_t d = 0; d < nd; d++)
+		n_vals[d] = dim_values(ri, kind, (int)d, universe, n_universe, &full[d], &vals[d]);
+	if (ri->dim[DIM_PROTO][0].set) {
+		n_vals[DIM_PROTO] = clip_protos(vals[DIM_PROTO], n_vals[DIM_PROTO], universe,
+		                                n_universe, protos, 256);
+		vals[DIM_PROTO] = protos;
+	}
+	size_t total = 1;
+	for (size_t d = 0; d < nd; d++)
+		total *= n_vals[d];
+	int rc = 0;
+	for (size_t i = 0; !rc && i < total; i++) {
+		struct piece b = {.label = own_label};
+		size_t rest = i;
+		for (size_t d = 0; d < nd; d++) {
+			const struct ivl *v = &vals[d][rest % n_vals[d]];
+			rest /= n_vals[d];
+			b.lo[d] = v->lo;
+			b.hi[d] = v->hi;
+		}
+		rc = add_box(c, &b, nd, j, ri->decides, own_label);
+	}
+	return rc;
+}
+
+/* ---- target chains ---- */
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * FNV_PRIME;
+	return h;
+}
+
+static uint64_t chain_content_hash(const struct ir_chain *ch)
+{
+	uint64_t h = fnv(FNV_OFFSET, &ch->n_rules, sizeof(ch->n_rules));
+	for (size_t i = 0; i < ch->n_rules; i++) {
+		const struct ir_rule *r = &ch->rules[i];
+		h = fnv(h, r->comment, strlen(r->comment));
+		h = fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
+		h = fnv(h, &r->n_matches, sizeof(r->n_matches));
+		for (size_t k = 0; k < r->n_stmts; k++)
+			h = fnv(h, &r->stmts[k].kind, sizeof(r->stmts[k].kind));
+	}
+	return h;
+}
+
+/* Chains with no set lookups: those are never shared (anonymous sets serve
+ * one rule). */
+static bool chain_shareable(const struct ir_chain *ch)
+{
+	for (size_t i = 0; i < ch->n_rules; i++)
+		for (size_t k = 0; k < ch->rules[i].n_matches; k++)
+			if (ch->rules[i].matches[k].kind == IR_M_LOOKUP)
+				return false;
+	return true;
+}
+
+static bool chain_same(const struct ir_chain *a, const struct ir_chain *b)
+{
+	if (a->n_rules != b->n_rules)
+		return false;
+	for (size_t i = 0; i < a->n_rules; i++) {
+		const struct ir_rule *x = &a->rules[i], *y = &b->rules[i];
+		if (strcmp(x->comment, y->comment) || x->verdict.kind != y->verdict.kind ||
+		    strcmp(x->verdict.chain, y->verdict.chain) || x->n_stmts != y->n_stmts ||
+		    x->n_matches != y->n_matches ||
+		    (x->n_stmts && memcmp(x->stmts, y->stmts, x->n_stmts * sizeof(*x->stmts))) ||
+		    (x->n_matches &&
+		     memcmp(x->matches, y->matches, x->n_matches * sizeof(*x->matches))))
+			return false;
+	}
+	return true;
+}
+
+static bool has_reject(const struct ir_rule *r)
+{
+	for (size_t i = 0; i < r->n_stmts; i++)
+		if (r->stmts[i].kind == IR_S_REJECT)
+			return true;
+	return false;
+}
+
+/* Copies rule r of the run into chain ch: statements and verdict, and the
+ * residual matches (the box holds the others). */
+static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src,
+                     const struct rule_info *ri)
+{
+	struct ir_rule *r = ir_rule_add(&t->chains[ch]);
+	if (!r)
+		return -1;
+	snprintf(r->comment, sizeof(r->comment), "%s", src->comment);
+	r->loc = src->loc;
+	r->verdict = src->verdict;
+	for (size_t i = 0; i < src->n_stmts; i++) {
+		struct ir_stmt *s = ir_stmt_add(r);
+		if (!s)
+			return -1;
+		*s = src->stmts[i];
+	}
+	/* nft text writes the protocol a residual match or a reject depends on
+	 * (`icmp type` needs `meta l4proto icmp`, `reject with tcp reset`
+	 * needs tcp) and the IR keeps every dependency explicit: those key
+	 * matches stay in front of it */
+	bool deps = ri->residual || has_reject(src);
+	for (size_t i = 0; deps && i < src->n_matches; i++) {
+		enum ir_field f = src->matches[i].field[0];
+		if (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO)
+			continue;
+		struct ir_match *m = ir_match_add(r);
+		if (!m)
+			return -1;
+		*m = src->matches[i];
+		if (m->kind != IR_M_LOOKUP || !(t->sets[m->set].flags & IR_SET_ANONYMOUS))
+			continue;
+		/* an anonymous set serves one rule: the copy gets its own */
+		char name[IR_NAME_MAX]; /* ir_set_add may move the sets */
+		snprintf(name, sizeof(name), "%s", t->sets[m->set].name);
+		size_t idx = ir_set_add(t, name);
+		if (idx == (size_t)-1)
+			return -1;
+		struct ir_set *from = &t->sets[m->set], *to = &t->sets[idx];
+		struct ir_set_elem *keep = NULL;
+		size_t n = from->n_elems;
+		*to = *from;
+		to->elems = NULL;
+		to->n_elems = to->cap_elems = 0;
+		if (n && ir_set_reserve(to, n))
+			return -1;
+		keep = t->sets[m->set].elems;
+		memcpy(to->elems, keep, n * sizeof(*keep));
+		to->n_elems = n;
+		m->set = idx;
+	}
+	return 0;
+}
+
+/* The chain for label l of the run (rules[from..]): made once, shared with
+ * an identical one made before. */
+static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, size_t *out)
+{
+	if (c->labels[l].chain != (size_t)-1) {
+		*out = c->labels[l].chain;
+		return 0;
+	}
+	uint32_t seq[64], n = 0;
+	uint32_t *big = NULL;
+	size_t depth = 0;
+	for (uint32_t x = l; x; x = c->labels[x].parent)
+		depth++;
+	uint32_t *v = seq;
+	if (depth > 64) {
+		big = malloc(depth * sizeof(*big));
+		if (!big)
+			return -1;
+		v = big;
+	}
+	for (uint32_t x = l; x; x = c->labels[x].parent)
+		v[depth - 1 - n++] = c->labels[x].rule;
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "cls_%zu", c->n_chains_made);
+	struct ir_chain *ch = ir_chain_add(c->t, name);
+	int rc = ch ? 0 : -1;
+	size_t idx = c->t->n_chains - 1;
+	for (size_t i = 0; !rc && i < depth; i++)
+		rc = copy_rule(c->t, idx, &c->t->chains[ci].rules[from + v[i]], &c->info[v[i]]);
+	free(big);
+	if (rc)
+		return -1;
+	/* share an identical chain made before (every pair's copy of a rule) */
+	ch = &c->t->chains[idx];
+	uint64_t h = chain_content_hash(ch);
+	if (chain_shareable(ch))
+		for (size_t i = 0; i < c->n_made; i++) {
+			if (c->chain_hash[i] != h ||
+			    !chain_same(&c->t->chains[c->chain_idx[i]], ch))
+				continue;
+			for (size_t r = 0; r < ch->n_rules; r++)
+				ir_rule_clear(&ch->rules[r]);
+			free(ch->rules);
+			c->t->n_chains--;
+			c->labels[l].chain = c->chain_idx[i];
+			*out = c->chain_idx[i];
+			return 0;
+		}
+	if (c->n_made == c->cap_made) {
+		size_t ncap = c->cap_made ? c->cap_made * 2 : 64;
+		uint64_t *hv = realloc(c->chain_hash, ncap * sizeof(*hv));
+		if (hv)
+			c->chain_hash = hv;
+		size_t *iv = realloc(c->chain_idx, ncap * sizeof(*iv));
+		if (iv)
+			c->chain_idx = iv;
+		if (!hv || !iv)
+			return -1;
+		c->cap_made = ncap;
+	}
+	c->chain_hash[c->n_made] = h;
+	c->chain_idx[c->n_made++] = idx;
+	c->n_chains_made++;
+	c->rep->classify_chains++;
+	c->labels[l].chain = idx;
+	*out = idx;
+	return 0;
+}
+
+/* ---- maps ---- */
+
+/* A rough estimate of the kernel memory of a pipapo map (see
+ * net/netfilter/nft_set_pipapo.c): per field, lookup tables of 4-bit groups
+ * x 16 buckets x one bit per rule (a range becomes a few netmask rules, two
+ * on average assumed here), a mapping table per rule, and the elements. */
+static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
+{
+	size_t rules = elems * 2, longs = (rules + 63) / 64, bytes = 0, key = 0;
+	for (size_t d = 0; d < nd; d++) {
+		bytes += field_len[d] * 2 * 16 * longs * 8 + rules * 8;
+		key += field_len[d];
+	}
+	return bytes + elems * (2 * key + 64);
+}
+
+/* Chains cost the kernel about this much per rule of expressions. */
+#define CLASSIFY_RULE_BYTES 256
+
+/* A concatenated-range map of pieces ids[0..n) of one kind. */
+static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                    size_t n, size_t *out)
+{
+	size_t nd = kind_dims(kind);
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "classify_%zu", c->n_maps_made++);
+	size_t idx = ir_set_add(c->t, name);
+	if (idx == (size_t)-1)
+		return -1;
+	struct ir_set *s = &c->t->sets[idx];
+	s->n_key = nd;
+	memcpy(s->key, kind_fields[kind >> 1], nd * sizeof(s->key[0]));
+	s->flags = IR_SET_INTERVAL;
+	s->data = IR_DATA_VERDICT;
+	if (ir_set_reserve(s, n))
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		const struct piece *p = &c->pieces[ids[k]];
+		size_t chain;
+		if (label_chain(c, ci, from, p->label, &chain))
+			return -1;
+		s = &c->t->sets[idx];
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		if (!e)
+			return -1;
+		for (size_t d = 0; d < nd; d++) {
+			e->key[d] = p->lo[d];
+			if (vcmp(&p->lo[d], &p->hi[d]))
+				e->key_end[d] = p->hi[d];
+		}
+		e->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+		         c->t->chains[chain].name);
+	}
+	ir_set_normalize(s);
+	size_t lens[DIMS];
+	for (size_t d = 0; d < nd; d++)
+		lens[d] = ir_field_desc(s->key[d])->len;
+	c->rep->classify_maps++;
+	c->rep->classify_elems += s->n_elems;
+	c->rep->classify_bytes += map_bytes(s->n_elems, nd, lens);
+	*out = idx;
+	return 0;
+}
+
+/* `meta nfproto` of the kind as a match of rule r: an address load
+ * depends on it, and nft text would add it where the IR did not. */
+static int add_family(struct ir_rule *r, int kind)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return -1;
+	m->kind = IR_M_CMP;
+	m->field[0] = IR_META_NFPROTO;
+	m->value = ir_value_u8(kind >> 1 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	return 0;
+}
+
+/* `fields vmap @set` as a statement of rule r. */
+static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
+{
+	struct ir_stmt *st = ir_stmt_add(r);
+	if (!st)
+		return -1;
+	st->kind = IR_S_VMAP;
+	st->n_field = t->sets[set].n_key;
+	memcpy(st->field, t->sets[set].key, st->n_field * sizeof(st->field[0]));
+	st->set = set;
+	return 0;
+}
+
+/* ---- cutting: a decision tree over interval maps ----
+ *
+ * The kernel's concatenated-range lookup (pipapo) costs time in proportion
+ * to its elements (bitmaps of one bit per element, 64 at a time), so one
+ * map of tens of thousands of elements is not flat. The pieces of a kind
+ * are therefore cut, HiCuts-like, along one dimension at a time: the axis
+ * is split into cells of at most CLASSIFY_LEAF pieces each; a one-field
+ * interval map (the kernel's rbtree: logarithmic) jumps to a chain per
+ * cell, which holds a small concatenated-range map of the cell's pieces or
+ * is cut again along the next dimension. A piece that would be copied into
+ * more than CLASSIFY_MAX_SPAN cells is not: such wide pieces of a node are
+ * cut separately along the next dimension, after the cell lookup. Pieces
+ * are disjoint, so a packet meets at most one of them whichever way it
+ * goes, and jumps return to the pair chain when it meets none. */
+#define CLASSIFY_LEAF     48
+#define CLASSIFY_MAX_SPAN 4
+
+struct cell {
+	struct ir_value lo, hi;
+	uint32_t *ids;
+	size_t n, cap;
+};
+
+static int cmp_values(const void *a, const void *b)
+{
+	return vcmp(a, b);
+}
+
+/* Elements of sorted v (n) that are < x (strict) or <= x. */
+static size_t count_below(const struct ir_value *v, size_t n, const struct ir_value *x,
+                          bool or_equal)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = vcmp(&v[mid], x);
+		if (c < 0 || (or_equal && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first of the sorted, disjoint cells that ends at or after v. */
+static size_t first_cell(const struct cell *cells, size_t n_cells, const struct ir_value *v)
+{
+	size_t lo = 0, hi = n_cells;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (vcmp(&cells[mid].hi, v) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void cells_free(struct cell *cells, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(cells[i].ids);
+	free(cells);
+}
+
+/* Splits the axis of dimension d into cells of at most CLASSIFY_LEAF of
+ * pieces ids (an elementary interval holding more is a cell of its own)
+ * and files every piece in the cells it meets. */
+static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
+                      struct cell **out, size_t *n_out)
+{
+	struct ir_value *los = malloc(n * sizeof(*los)), *his = malloc(n * sizeof(*his));
+	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
+	struct cell *cells = NULL;
+	size_t n_cells = 0, n_edges = 0;
+	int rc = los && his && edges ? 0 : -1;
+	for (size_t i = 0; !rc && i < n; i++) {
+		los[i] = c->pieces[ids[i]].lo[d];
+		his[i] = c->pieces[ids[i]].hi[d];
+		edges[n_edges++] = los[i];
+		struct ir_value after = his[i];
+		if (value_step(&after, 1))
+			edges[n_edges++] = after;
+	}
+	if (!rc) {
+		qsort(los, n, sizeof(*los), cmp_values);
+		qsort(his, n, sizeof(*his), cmp_values);
+		qsort(edges, n_edges, sizeof(*edges), cmp_values);
+		size_t u = 0;
+		for (size_t i = 0; i < n_edges; i++)
+			if (!u || vcmp(&edges[i], &edges[u - 1]))
+				edges[u++] = edges[i];
+		n_edges = u;
+		cells = calloc(n_edges ? n_edges : 1, sizeof(*cells));
+		rc = cells ? 0 : -1;
+	}
+	struct ir_value top = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0xff);
+	for (size_t k = 0; !rc && k < n_edges;) {
+		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi <
+		 * start */
+		size_t m = k, best = k;
+		for (; m < n_edges; m++) {
+			struct ir_value end = top;
+			if (m + 1 < n_edges) {
+				end = edges[m + 1];
+				value_step(&end, -1);
+			}
+			size_t cnt =
+			    count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
+			if (cnt > CLASSIFY_LEAF && m > k)
+				break;
+			best = m;
+			if (cnt > CLASSIFY_LEAF)
+				break; /* one elementary interval over the leaf size: alone */
+		}
+		struct ir_value end = top;
+		if (best + 1 < n_edges) {
+			end = edges[best + 1];
+			value_step(&end, -1);
+		}
+		if (count_below(los, n, &end, true) - count_below(his, n, &edges[k], false)) {
+			cells[n_cells].lo = edges[k];
+			cells[n_cells].hi = end;
+			n_cells++;
+		}
+		k = best + 1;
+	}
+	free(los);
+	free(his);
+	free(edges);
+	/* every piece into the cells it meets (cells are sorted and disjoint) */
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		for (size_t k = first_cell(cells, n_cells, &p->lo[d]);
+		     !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
+			struct id_list l = {cells[k].ids, cells[k].n, cells[k].cap};
+			rc = id_push(&l, ids[i]);
+			cells[k].ids = l.v;
+			cells[k].n = l.n;
+			cells[k].cap = l.cap;
+		}
+	}
+	if (rc) {
+		cells_free(cells, n_cells);
+		return -1;
+	}
+	*out = cells;
+	*n_out = n_cells;
+	return 0;
+}
+
+/* How many of the cells piece p meets (counted up to one past the span). */
+static size_t cells_met(const struct cell *cells, size_t n_cells, const struct piece *p, int d)
+{
+	size_t met = 0;
+	for (size_t k = first_cell(cells, n_cells, &p->lo[d]);
+	     k < n_cells && met <= CLASSIFY_MAX_SPAN && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++)
+		met++;
+	return met;
+}
+
+static int node_chain(struct classify *c, size_t *out)
+{
+	char name[IR_NAME_MAX];
+	snprintf(name, sizeof(name), "clsn_%zu", c->n_nodes_made++);
+	if (!ir_chain_add(c->t, name))
+		return -1;
+	*out = c->t->n_chains - 1;
+	c->rep->classify_chains++;
+	return 0;
+}
+
+static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                      size_t n, const int *dims, size_t n_dims, size_t *out);
+
+/* Adds to chain `node` the rules that look up pieces ids: a leaf map, or
+ * cuts along dims. */
+static int node_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                      size_t n, const int *dims, size_t n_dims, size_t node)
+{
+	if (n <= CLASSIFY_LEAF || !n_dims) {
+		size_t set;
+		struct ir_rule *r;
+		if (leaf_map(c, ci, from, kind, ids, n, &set) ||
+		    !(r = ir_rule_add(&c->t->chains[node])))
+			return -1;
+		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+		return add_family(r, kind) || add_vmap(c->t, r, set);
+	}
+	int d = dims[0];
+	struct cell *cells;
+	size_t n_cells;
+	if (make_cells(c, ids, n, d, &cells, &n_cells))
+		return -1;
+	/* pieces met by too many cells stay out of them */
+	uint32_t *narrow = malloc(n * sizeof(*narrow)), *wide = malloc(n * sizeof(*wide));
+	size_t n_narrow = 0, n_wide = 0;
+	int rc = narrow && wide ? 0 : -1;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (cells_met(cells, n_cells, &c->pieces[ids[i]], d) > CLASSIFY_MAX_SPAN)
+			wide[n_wide++] = ids[i];
+		else
+			narrow[n_narrow++] = ids[i];
+	}
+	if (!rc && n_wide) {
+		cells_free(cells, n_cells);
+		cells = NULL;
+		n_cells = 0;
+		rc = n_narrow ? make_cells(c, narrow, n_narrow, d, &cells, &n_cells) : 0;
+	}
+	if (!rc && n_cells <= 1 && !n_wide) {
+		/* no progress along d: the next dimension */
+		rc = node_rules(c, ci, from, kind, ids, n, dims + 1, n_dims - 1, node);
+		goto done;
+	}
+	if (!rc && n_cells) {
+		char name[IR_NAME_MAX];
+		snprintf(name, sizeof(name), "classify_cut_%zu", c->n_maps_made++);
+		size_t set = ir_set_add(c->t, name);
+		rc = set == (size_t)-1 ? -1 : 0;
+		if (!rc) {
+			struct ir_set *s = &c->t->sets[set];
+			s->n_key = 1;
+			s->key[0] = kind_fields[kind >> 1][d];
+			s->flags = IR_SET_INTERVAL;
+			s->data = IR_DATA_VERDICT;
+			c->rep->classify_maps++;
+		}
+		for (size_t k = 0; !rc && k < n_cells; k++) {
+			size_t child;
+			rc = build_node(c, ci, from, kind, cells[k].ids, cells[k].n, dims + 1,
+			                n_dims - 1, &child);
+			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&c->t->sets[set]);
+			if (!e) {
+				rc = -1;
+				break;
+			}
+			e->key[0] = cells[k].lo;
+			if (vcmp(&cells[k].lo, &cells[k].hi))
+				e->key_end[0] = cells[k].hi;
+			e->verdict.kind = IR_V_JUMP;
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+			         c->t->chains[child].name);
+			c->rep->classify_elems++;
+		}
+		struct ir_rule *r = rc ? NULL : ir_rule_add(&c->t->chains[node]);
+		if (!rc && !r)
+			rc = -1;
+		if (!rc) {
+			snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+			rc = add_family(r, kind) || add_vmap(c->t, r, set) ? -1 : 0;
+			c->rep->classify_bytes +=
+			    c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
+		}
+	}
+	if (!rc && n_wide)
+		rc = node_rules(c, ci, from, kind, wide, n_wide, dims + 1, n_dims - 1, node);
+done:
+	cells_free(cells, n_cells);
+	free(narrow);
+	free(wide);
+	return rc;
+}
+
+/* A chain for pieces ids: a leaf map or cuts (children first). */
+static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                      size_t n, const int *dims, size_t n_dims, size_t *out)
+{
+	if (node_chain(c, out))
+		return -1;
+	size_t node = *out;
+	return node_rules(c, ci, from, kind, ids, n, dims, n_dims, node);
+}
+
+/* The lookup of one kind from the pieces; fills *rule with the rule of the
+ * pair chain that starts it. */
+static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
+{
+	/* dimensions to cut along, most telling first */
+	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
+	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
+	const int *dims = kind & 1 ? noport_dims : port_dims;
+	size_t n_dims = kind & 1 ? 2 : 3;
+	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	if (!ids)
+		return -1;
+	for (size_t i = 0; i < c->n_pieces; i++)
+		ids[i] = (uint32_t)i;
+	memset(rule, 0, sizeof(*rule));
+	int rc = add_family(rule, kind);
+	snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
+	if (!rc && c->n_pieces <= CLASSIFY_LEAF) {
+		size_t set;
+		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &set);
+		if (!rc)
+			rc = add_vmap(c->t, rule, set);
+	} else if (!rc) {
+		size_t root;
+		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &root);
+		if (!rc) {
+			rule->verdict.kind = IR_V_JUMP;
+			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s",
+			         c->t->chains[root].name);
+		}
+	}
+	free(ids);
+	return rc;
+}
+
+/* ---- runs ---- */
+
+static void run_reset(struct classify *c)
+{
+	c->n_pieces = 0;
+	c->n_labels = 0;
+	c->work = 0;
+}
+
+/* Builds the pieces of one kind for the n rules of the run; 1 if over the
+ * bound. */
+static int run_pieces(struct classify *c, size_t n, int kind, const uint32_t *own)
+{
+	c->n_pieces = 0;
+	c->nd = kind_dims(kind);
+	index_clear(&c->idx);
+	int rc = 0;
+	for (size_t j = 0; !rc && j < n; j++) {
+		c->stamp++;
+		rc = add_rule(c, &c->info[j], kind, (uint32_t)j, own[j]);
+	}
+	return rc;
+}
+
+/* Classifies rules [from, to) of chain ci (info[] holds them from index
+ * 0); writes up to 4 replacement rules to out. Returns the number of rules
+ * written, 0 when the run stays as it was (over the bound), -1 on ENOMEM. */
+static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, struct ir_rule *out)
+{
+	size_t n = to - from;
+	run_reset(c);
+	size_t boxes = 0;
+	for (size_t j = 0; j < n; j++)
+		boxes += c->info[j].boxes;
+	c->max_pieces = n * CLASSIFY_ELEMS_PER_RULE + CLASSIFY_ELEMS_BASE;
+	if (c->max_pieces < boxes * CLASSIFY_ELEMS_PER_BOX)
+		c->max_pieces = boxes * CLASSIFY_ELEMS_PER_BOX;
+	if (c->max_pieces > CLASSIFY_MAX_ELEMS)
+		c->max_pieces = CLASSIFY_MAX_ELEMS;
+	c->max_work = (uint64_t)n * CLASSIFY_WORK_PER_RULE;
+	uint32_t *own = malloc(n * sizeof(*own)), root;
+	if (!own || label_new(c, 0, 0, false, &root)) {
+		free(own);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t j = 0; !rc && j < n; j++)
+		rc = label_new(c, 0, (uint32_t)j, c->info[j].decides, &own[j]);
+	/* the pieces of every kind first: nothing is made unless all fit */
+	struct piece *kept[4] = {NULL};
+	size_t n_kept[4] = {0}, budget = c->max_pieces;
+	for (int kind = 0; !rc && kind < 4; kind++) {
+		rc = run_pieces(c, n, kind, own);
+		kept[kind] = c->pieces;
+		n_kept[kind] = c->n_pieces;
+		c->max_pieces -= c->n_pieces;
+		c->pieces = NULL;
+		c->n_pieces = c->cap_pieces = 0;
+	}
+	c->max_pieces = budget;
+	int made = 0;
+	for (int kind = 0; !rc && kind < 4; kind++) {
+		c->pieces = kept[kind];
+		c->n_pieces = n_kept[kind];
+		if (c->n_pieces)
+			rc = make_map(c, ci, from, kind, &out[made++]);
+		c->pieces = NULL;
+		c->n_pieces = 0;
+	}
+	for (int kind = 0; kind < 4; kind++)
+		free(kept[kind]);
+	free(own);
+	if (rc > 0)
+		return 0;
+	return rc < 0 ? -1 : made;
+}
+
+static bool same_fields(const struct ir_rule *a, const struct ir_rule *b)
+{
+	if (a->n_matches != b->n_matches)
+		return false;
+	for (size_t m = 0; m < a->n_matches; m++)
+		if (a->matches[m].field[0] != b->matches[m].field[0])
+			return false;
+	return true;
+}
+
+/* Runs of one shape that the dispatch pass makes one hash or interval map
+ * (policy/optimize.c, DISPATCH_MIN_RUN). */
+#define CLASSIFY_DISPATCH_RUN 8
+
+/* Whether dispatch leaves rules [from, to) at CLASSIFY_MIN_RUN lookups or
+ * fewer: runs of one shape become one lookup each (a hash map, cheaper than
+ * concatenated ranges), so such a run is left to it. An estimate: dispatch
+ * may refuse a run this counts as one lookup. */
+static bool dispatch_suffices(const struct ir_chain *ch, const struct rule_info *info, size_t from,
+                              size_t to)
+{
+	size_t cost = 0;
+	for (size_t i = from; i < to && cost <= CLASSIFY_MIN_RUN;) {
+		size_t j = i + 1;
+		while (j < to && info[j].decides && info[i].decides &&
+		       same_fields(&ch->rules[i], &ch->rules[j]))
+			j++;
+		cost += j - i >= CLASSIFY_DISPATCH_RUN ? 1 : j - i;
+		i = j;
+	}
+	return cost <= CLASSIFY_MIN_RUN;
+}
+
+/* The new rule list of a chain while it is rebuilt. */
+struct rebuilt {
+	struct ir_rule *v;
+	size_t n, cap;
+};
+
+static int rebuilt_push(struct rebuilt *rb, const struct ir_rule *r)
+{
+	if (rb->n == rb->cap) {
+		size_t ncap = rb->cap ? rb->cap * 2 : 16;
+		struct ir_rule *v = realloc(rb->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		rb->v = v;
+		rb->cap = ncap;
+	}
+	rb->v[rb->n++] = *r;
+	return 0;
+}
+
+/* Rules [from, to) of chain ci: classified, or cut in halves, or kept. */
+static int classify_segment(struct classify *c, size_t ci, struct rule_info *info, size_t from,
+                            size_t to, int splits, struct rebuilt *rb)
+{
+	struct ir_rule out[4];
+	c->info = &info[from];
+	int made = classify_run(c, ci, from, to, out);
+	if (made < 0)
+		return -1;
+	if (made > 0 || (to - from < 2 * CLASSIFY_MIN_RUN || splits >= CLASSIFY_MAX_SPLITS)) {
+		if (!made)
+			c->rep->runs_kept_linear++;
+		else {
+			c->rep->runs_classified++;
+			c->rep->rules_classified += to - from;
+			c->rep->classify_bytes += (size_t)made * CLASSIFY_RULE_BYTES;
+		}
+		for (int k = 0; k < made; k++)
+			if (rebuilt_push(rb, &out[k]))
+				return -1;
+		for (size_t j = from; j < to; j++) {
+			struct ir_rule *r = &c->t->chains[ci].rules[j];
+			if (made) {
+				ir_rule_clear(r);
+			} else if (rebuilt_push(rb, r)) {
+				return -1;
+			} else {
+				memset(r, 0, sizeof(*r)); /* moved */
+			}
+		}
+		return 0;
+	}
+	size_t mid = from + (to - from) / 2;
+	if (classify_segment(c, ci, info, from, mid, splits + 1, rb))
+		return -1;
+	return classify_segment(c, ci, info, mid, to, splits + 1, rb);
+}
+
+static int classify_chain(struct classify *c, size_t ci)
+{
+	size_t n = c->t->chains[ci].n_rules;
+	struct rule_info *info = calloc(n ? n : 1, sizeof(*info));
+	bool *ok = calloc(n ? n : 1, sizeof(*ok));
+	struct rebuilt rb = {0};
+	int rc = info && ok ? 0 : -1;
+	for (size_t j = 0; !rc && j < n; j++) {
+		int a = rule_analyse(c->t, &c->t->chains[ci].rules[j], &info[j]);
+		rc = a < 0 ? -1 : 0;
+		ok[j] = a > 0;
+	}
+	bool changed = false;
+	size_t i = 0;
+	while (!rc && i < n) {
+		size_t j = i;
+		while (j < n && ok[j])
+			j++;
+		if (j - i >= CLASSIFY_MIN_RUN &&
+		    !dispatch_suffices(&c->t->chains[ci], info, i, j)) {
+			rc = classify_segment(c, ci, info, i, j, 0, &rb);
+			changed = true;
+		} else {
+			for (size_t k = i; !rc && k < j; k++) {
+				rc = rebuilt_push(&rb, &c->t->chains[ci].rules[k]);
+				memset(&c->t->chains[ci].rules[k], 0, sizeof(struct ir_rule));
+			}
+		}
+		if (j < n && !rc) {
+			rc = rebuilt_push(&rb, &c->t->chains[ci].rules[j]);
+			memset(&c->t->chains[ci].rules[j], 0, sizeof(struct ir_rule));
+			j++;
+		}
+		i = j;
+	}
+	for (size_t j = 0; info && j < n; j++)
+		info_free(&info[j]);
+	free(info);
+	free(ok);
+	if (rc || !changed) {
+		/* on ENOMEM the chain may have lost rules: the caller fails anyway */
+		if (!rc) {
+			/* nothing changed: put the rules back in place */
+			struct ir_chain *ch = &c->t->chains[ci];
+			memcpy(ch->rules, rb.v, rb.n * sizeof(*rb.v));
+		}
+		free(rb.v);
+		return rc;
+	}
+	struct ir_chain *ch = &c->t->chains[ci];
+	free(ch->rules);
+	ch->rules = rb.v;
+	ch->n_rules = rb.n;
+	ch->cap_rules = rb.cap;
+	return 0;
+}
+
+int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
+{
+	struct classify c = {.t = t, .rep = r}; /* about 25 KiB, the port index */
+	size_t n_chains = t->n_chains;          /* chains made here are not scanned */
+	int rc = 0;
+	for (size_t ci = 0; !rc && ci < n_chains; ci++)
+		if (t->chains[ci].hook == IR_HOOK_NONE && t->chains[ci].n_rules >= CLASSIFY_MIN_RUN)
+			rc = classify_chain(&c, ci);
+	free(c.labels);
+	free(c.ext);
+	free(c.ext_stamp);
+	free(c.pieces);
+	free(c.chain_hash);
+	free(c.chain_idx);
+	index_free(&c.idx);
+	return rc;
+}
