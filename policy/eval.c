@@ -712,11 +712,11 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 		}
 		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "anti-spoofing: source in segment %s", z->name)))
 			return rc;
-	} else if (pkt.ct_tenant != POLICY_NONE && pkt.ct != POLICY_EVAL_CT_NEW) {
+	} else if (pkt.ct_tenant != POLICY_NONE && (pkt.ct != POLICY_EVAL_CT_NEW || pkt.nat_bound)) {
 		r->tenant = pkt.ct_tenant;
 	}
 
-	if (pkt.ct == POLICY_EVAL_CT_NEW && (rc = dnat(p, o, r->from_zone, r->from_self, &pkt, r)))
+	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && (rc = dnat(p, o, r->from_zone, r->from_self, &pkt, r)))
 		return rc;
 
 	size_t to_zone = POLICY_NONE;
@@ -738,7 +738,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 		memset(&r->dnat, 0, sizeof(r->dnat));
 		return 0;
 	}
-	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.to_self)
+	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && !pkt.to_self)
 		return snat(p, o, to_zone, &pkt, r);
 	return 0;
 }

@@ -15,7 +15,7 @@
  * points into the policy (rules, defaults, NAT statements), which must
  * outlive it. Nothing here allocates per packet except the steps of the
  * path, and nothing keeps state: the caller supplies the connection state
- * (see policy/evalct.h for a model of it). Thread-safe for distinct results.
+ * (policy/eval_ct.h models it). Thread-safe for distinct results.
  * Error convention: 0, or -ENOMEM.
  */
 #ifndef HVGATE_POLICY_EVAL_H
@@ -59,8 +59,10 @@ struct policy_eval_packet {
 	/* The tenant of the packet's connection when it does not arrive on a
 	 * segment (a reply on the uplink): the ct mark restored. POLICY_NONE. */
 	size_t ct_tenant;
-	/* For a connection that exists: the NAT it was given (replay); the
-	 * evaluator does not translate established packets itself. */
+	/* The connection already has its NAT bindings (policy/eval_ct.h): the
+	 * caller has translated the addresses the kernel translates before
+	 * routing, and the NAT statements are not consulted again. */
+	bool nat_bound;
 };
 
 /* One entry of the dynamic block list (`hvgate block`): a tenant's entry
