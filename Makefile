@@ -78,6 +78,7 @@ deps:
 
 check: all
 	./tests/run-unit.sh $(BUILD)
+	./tests/replay/run.sh $(BUILD)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all

@@ -60,10 +60,15 @@ struct map_prefix {
 struct iif_map {
 	struct map_range *ranges;
 	size_t n_ranges;
-	struct map_prefix *from, *route, *ifaddr; /* from ADDR IF, route ADDR IF, addr IF ADDR */
-	size_t n_from, n_route, n_ifaddr;
+	struct map_prefix *from, *ifaddr; /* from ADDR IF, addr IF ADDR */
+	size_t n_from, n_ifaddr;
+	struct policy_eval_route *route; /* route ADDR IF */
+	size_t n_route;
 	struct policy_addr *self;
 	size_t n_self;
+	struct policy_eval_block *blocked; /* block ADDR [TENANT]: the dynamic block list */
+	size_t n_blocked;
+	char (*blocked_tenant)[64];
 	char fallback[POLICY_EVAL_IFNAMSIZ];
 };
 
@@ -74,6 +79,8 @@ static void map_free(struct iif_map *m)
 	free(m->route);
 	free(m->ifaddr);
 	free(m->self);
+	free(m->blocked);
+	free(m->blocked_tenant);
 }
 
 static int parse_addr(const char *s, struct policy_addr *a)
@@ -130,18 +137,24 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 	if (!n)
 		return 0;
 	const char *bad = NULL;
-	if ((!strcmp(w[0], "from") || !strcmp(w[0], "route")) && n == 3) {
-		bool from = !strcmp(w[0], "from");
-		struct map_prefix **v = from ? &m->from : &m->route;
-		size_t *cnt = from ? &m->n_from : &m->n_route;
-		if (grow((void **)v, *cnt, sizeof(**v)))
+	if (!strcmp(w[0], "from") && n == 3) {
+		if (grow((void **)&m->from, m->n_from, sizeof(*m->from)))
 			return -ENOMEM;
-		if (parse_addr(w[1], &(*v)[*cnt].addr))
+		if (parse_addr(w[1], &m->from[m->n_from].addr))
 			bad = w[1];
 		else if (strlen(w[2]) >= POLICY_EVAL_IFNAMSIZ)
 			bad = w[2];
 		else
-			snprintf((*v)[(*cnt)++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[2]);
+			snprintf(m->from[m->n_from++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[2]);
+	} else if (!strcmp(w[0], "route") && n == 3) {
+		if (grow((void **)&m->route, m->n_route, sizeof(*m->route)))
+			return -ENOMEM;
+		if (parse_addr(w[1], &m->route[m->n_route].addr))
+			bad = w[1];
+		else if (strlen(w[2]) >= POLICY_EVAL_IFNAMSIZ)
+			bad = w[2];
+		else
+			snprintf(m->route[m->n_route++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[2]);
 	} else if (!strcmp(w[0], "addr") && n == 3) {
 		if (grow((void **)&m->ifaddr, m->n_ifaddr, sizeof(*m->ifaddr)))
 			return -ENOMEM;
@@ -151,6 +164,16 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 			bad = w[2];
 		else
 			snprintf(m->ifaddr[m->n_ifaddr++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[1]);
+	} else if (!strcmp(w[0], "block") && (n == 2 || n == 3)) {
+		if (grow((void **)&m->blocked, m->n_blocked, sizeof(*m->blocked)) ||
+		    grow((void **)&m->blocked_tenant, m->n_blocked, sizeof(*m->blocked_tenant)))
+			return -ENOMEM;
+		m->blocked[m->n_blocked].tenant = POLICY_NONE;
+		snprintf(m->blocked_tenant[m->n_blocked], sizeof(m->blocked_tenant[0]), "%s", n == 3 ? w[2] : "");
+		if (parse_addr(w[1], &m->blocked[m->n_blocked].addr) || !m->blocked[m->n_blocked].addr.family)
+			bad = w[1];
+		else
+			m->n_blocked++;
 	} else if (!strcmp(w[0], "self") && n == 2) {
 		if (grow((void **)&m->self, m->n_self, sizeof(*m->self)))
 			return -ENOMEM;
@@ -180,7 +203,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 	}
 	if (bad) {
 		fprintf(stderr, "%s:%u: error: cannot read '%s' (N[-M] IFNAME, * IFNAME, from ADDR IFNAME, "
-				"route ADDR IFNAME, self ADDR, addr IFNAME ADDR)\n",
+				"route ADDR IFNAME, self ADDR, addr IFNAME ADDR, block ADDR [TENANT])\n",
 			path, line, bad);
 		return -EINVAL;
 	}
@@ -420,6 +443,7 @@ struct replay {
 	const struct policy_diags *d;
 	const struct iif_map *map;
 	struct policy_eval_ct_table ct;
+	struct policy_eval_opts opts;
 	struct frag_hold *frags;
 	size_t n_frags;
 	bool json;
@@ -511,9 +535,6 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	struct policy_eval_packet *pkt = &cp->pkt;
 	pkt->ct_tenant = POLICY_NONE;
 	snprintf(pkt->iif, sizeof(pkt->iif), "%s", ifname);
-	for (size_t i = 0; i < rp->map->n_self; i++)
-		if (policy_eval_addr_in(&rp->map->self[i], pkt->family, pkt->daddr))
-			pkt->to_self = true;
 	/* the conntrack zone of the arriving interface (the original direction) */
 	size_t zone_of_if = policy_eval_zone_of(rp->p, ifname);
 	uint16_t zone = 0;
@@ -524,24 +545,17 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	struct policy_eval_packet wire = *pkt;
 	policy_eval_ct_pre(&rp->ct, &m, pkt);
 	pkt->ct = m.state;
-	if (!pkt->to_self && !*pkt->oif) {
-		/* routes of the map for destinations in no segment */
-		for (size_t i = 0; i < rp->map->n_route; i++)
-			if (map_addr_in(&rp->map->route[i].addr, pkt->family, pkt->daddr)) {
-				bool in_segment = false;
-				for (size_t z = 0; z < rp->p->n_zones && !in_segment; z++)
-					for (size_t a = 0; a < rp->p->zones[z].addrs.n && !in_segment; a++)
-						in_segment = policy_eval_addr_in(&rp->p->zones[z].addrs.v[a], pkt->family,
-										 pkt->daddr);
-				if (!in_segment)
-					snprintf(pkt->oif, sizeof(pkt->oif), "%s", rp->map->route[i].ifname);
-				break;
-			}
-	}
+	for (size_t i = 0; i < rp->map->n_self; i++)
+		if (policy_eval_addr_in(&rp->map->self[i], pkt->family, pkt->daddr))
+			pkt->to_self = true;
 	struct policy_eval_result r;
-	if (policy_eval(rp->p, pkt, NULL, &r)) {
+	if (policy_eval(rp->p, pkt, &rp->opts, &r)) {
 		policy_eval_result_free(&r);
 		return -ENOMEM;
+	}
+	if (r.ct == POLICY_EVAL_CT_UNTRACKED && m.state != POLICY_EVAL_CT_UNTRACKED) {
+		m.state = POLICY_EVAL_CT_UNTRACKED;
+		m.why = "`no state`: not tracked";
 	}
 	cli_explain_decider(rp->d, &r, by, sizeof(by));
 	if (r.rule)
@@ -712,10 +726,25 @@ int cli_replay(int argc, char **argv)
 	}
 	struct replay rp = { .p = c.policy, .d = &d, .map = &map, .json = json };
 	policy_eval_ct_init(&rp.ct);
+	policy_eval_opts_default(&rp.opts);
+	for (size_t i = 0; i < map.n_blocked; i++) {
+		if (!*map.blocked_tenant[i])
+			continue;
+		map.blocked[i].tenant = cli_explain_tenant(c.policy, map.blocked_tenant[i]);
+		if (map.blocked[i].tenant == POLICY_NONE) {
+			fprintf(stderr, "hvgate replay: %s: the policy has no tenant '%s'\n", map_path,
+				map.blocked_tenant[i]);
+			rc = -EINVAL;
+		}
+	}
+	rp.opts.routes = map.route;
+	rp.opts.n_routes = map.n_route;
+	rp.opts.blocked = map.blocked;
+	rp.opts.n_blocked = map.n_blocked;
 	int dlt = pcap_datalink(pc);
 	struct pcap_pkthdr *h;
 	const u_char *data;
-	int got;
+	int got = 0;
 	while (!rc && (got = pcap_next_ex(pc, &h, &data)) == 1) {
 		rp.n++;
 		rc = replay_frame(&rp, rp.n, dlt, data, h->caplen);

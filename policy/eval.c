@@ -521,9 +521,11 @@ static bool segment_source_ok(const struct policy_zone *z, const struct policy_e
 }
 
 /* The egress zone of a routed packet: the interface given, else the segment
- * holding the destination (the tenant's own first: its routing table). */
-static size_t route(const struct policy *p, const struct policy_eval_packet *pkt, size_t tenant,
-		    char oif[POLICY_EVAL_IFNAMSIZ])
+ * holding the destination: the tenant's own first (its routing table), then
+ * any (destinations its table does not hold fall through to the main
+ * table, appliance/route.h). */
+static size_t route(const struct policy *p, const struct policy_eval_opts *o,
+		    const struct policy_eval_packet *pkt, size_t tenant, char oif[POLICY_EVAL_IFNAMSIZ])
 {
 	if (*pkt->oif) {
 		snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s", pkt->oif);
@@ -532,14 +534,20 @@ static size_t route(const struct policy *p, const struct policy_eval_packet *pkt
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t z = 0; z < p->n_zones; z++) {
 			const struct policy_zone *zone = &p->zones[z];
-			if (!is_segment(p, z) || (pass == 0 && zone->tenant != tenant) ||
-			    (pass == 1 && tenant != POLICY_NONE))
+			if (!is_segment(p, z) || (pass == 0 && zone->tenant != tenant))
 				continue;
 			if (!addrs_have(&zone->addrs, pkt->family, pkt->daddr))
 				continue;
 			snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s", zone->n_ifnames ? zone->ifnames[0] : "");
 			return z;
 		}
+	for (size_t i = 0; i < o->n_routes; i++) {
+		const struct policy_eval_route *rt = &o->routes[i];
+		if (rt->addr.family && !policy_eval_addr_in(&rt->addr, pkt->family, pkt->daddr))
+			continue;
+		snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s", rt->ifname);
+		return policy_eval_zone_of(p, rt->ifname);
+	}
 	*oif = '\0';
 	return POLICY_NONE;
 }
@@ -676,6 +684,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 	r->tenant = POLICY_NONE;
 	r->from_zone = r->to_zone = POLICY_NONE;
 	struct policy_eval_packet pkt = *in;
+	r->ct = pkt.ct;
 	r->from_self = !*pkt.iif;
 	r->to_self = pkt.to_self;
 	r->from_zone = policy_eval_zone_of(p, pkt.iif);
@@ -718,10 +727,13 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 
 	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && (rc = dnat(p, o, r->from_zone, r->from_self, &pkt, r)))
 		return rc;
+	/* a forward to the appliance's own address goes on to its target */
+	if (r->dnat.nat)
+		pkt.to_self = r->to_self = false;
 
 	size_t to_zone = POLICY_NONE;
 	if (!pkt.to_self) {
-		to_zone = route(p, &pkt, r->tenant, r->oif);
+		to_zone = route(p, o, &pkt, r->tenant, r->oif);
 		r->to_zone = to_zone;
 		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "out %s: zone %s", *r->oif ? r->oif : "(not given)",
 			       slot_name(p, slot_of(to_zone)))))
@@ -729,6 +741,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 	}
 	size_t a = r->from_self ? SLOT_SELF : slot_of(r->from_zone);
 	size_t b = pkt.to_self ? SLOT_SELF : slot_of(to_zone);
+	r->ct = pkt.ct;
 	if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "conntrack: %s", policy_eval_ct_name(pkt.ct))))
 		return rc;
 	if ((rc = filter(p, o, &pkt, a, b, r)))

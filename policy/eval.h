@@ -72,9 +72,18 @@ struct policy_eval_block {
 	struct policy_addr addr;
 };
 
+/* A route of the main table for destinations in no segment (the uplink's
+ * default route): family 0 in addr matches every destination. */
+struct policy_eval_route {
+	struct policy_addr addr;
+	char ifname[POLICY_EVAL_IFNAMSIZ];
+};
+
 struct policy_eval_opts {
 	const struct policy_eval_block *blocked;
 	size_t n_blocked;
+	const struct policy_eval_route *routes; /* in order; the first that holds the destination */
+	size_t n_routes;
 	bool hairpin; /* as nat_lower_opts.hairpin (default true) */
 };
 
@@ -110,6 +119,7 @@ struct policy_eval_result {
 	 * "builtin:inter-tenant", "builtin:loopback", "builtin:ipv6-nd",
 	 * "default:builtin", "output:accept"; "" when a rule or default did. */
 	char builtin[96];
+	enum policy_eval_ct ct; /* the state the filter saw (untracked after `no state`) */
 	bool limited; /* the deciding rule has a limit: it decides while under the rate */
 	bool logged;
 	size_t tenant;	  /* the packet's tenant (mark), or POLICY_NONE */

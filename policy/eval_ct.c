@@ -199,14 +199,17 @@ void policy_eval_ct_pre(const struct policy_eval_ct_table *ct, const struct poli
 	pkt->ct_tenant = f->tenant;
 	size_t n = alen(pkt->family);
 	bool ports = !is_icmp(pkt->l4proto);
-	if (m->state == POLICY_EVAL_CT_RELATED)
+	/* an ICMP error's outer header is translated only where its flow has
+	 * that translation (the router that sent it is no endpoint) */
+	bool related = m->state == POLICY_EVAL_CT_RELATED;
+	if (related)
 		ports = false;
-	if (!m->reply) {
+	if (!m->reply && (!related || f->dnat)) {
 		/* the destination as the flow's reply source */
 		memcpy(pkt->daddr, f->reply.src, n);
 		if (ports)
 			pkt->dport = f->reply.sport;
-	} else {
+	} else if (m->reply && (!related || f->snat)) {
 		memcpy(pkt->daddr, f->orig.src, n);
 		if (ports)
 			pkt->dport = f->orig.sport;
@@ -220,13 +223,14 @@ void policy_eval_ct_post(const struct policy_eval_ct_table *ct, const struct pol
 		return;
 	const struct policy_eval_flow *f = &ct->flows[m->flow];
 	size_t n = alen(pkt->family);
-	bool ports = !is_icmp(pkt->l4proto) && m->state != POLICY_EVAL_CT_RELATED;
-	if (!m->reply) {
+	bool related = m->state == POLICY_EVAL_CT_RELATED;
+	bool ports = !is_icmp(pkt->l4proto) && !related;
+	if (!m->reply && (!related || f->snat)) {
 		if (!f->masquerade_unknown)
 			memcpy(pkt->saddr, f->reply.dst, n);
 		if (ports)
 			pkt->sport = f->reply.dport;
-	} else {
+	} else if (m->reply && (!related || f->dnat)) {
 		memcpy(pkt->saddr, f->orig.dst, n);
 		if (ports)
 			pkt->sport = f->orig.dport;
