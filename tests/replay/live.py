@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""The live differential of the replay corpus: every packet of every case
+through the real kernel, compared with the evaluator (docs/replay.md).
+
+For each case tests/replay/NAME/ this builds a lab of network namespaces: a
+gateway holding the compiled policy (`hvgate apply --netns`), and per
+interface of the case's map one side namespace joined to the gateway by a
+veth pair named as in the map. It then injects the capture's frames one by
+one on the side of the interface each arrives on (raw AF_PACKET sockets
+opened inside the namespaces) and captures what leaves the gateway on every
+side. The kernel's outcome per packet (which interface it left by and with
+which header, a reset or ICMP error back to the sender, or nothing) must
+equal the evaluator's (`hvgate replay --json`). Any disagreement fails the
+run and names the case, the packet and both outcomes. Cases the lab cannot
+run yet are reported as SKIP with the reason, never left out silently.
+
+    tests/replay/live.py BUILD [CASE...]      (root; prints PASS/FAIL/SKIP)
+"""
+import ctypes
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+
+from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach, IPv6, IPv6ExtHdrFragment, SCTP,
+                       rdpcap)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAB = "w4r%d" % os.getpid()
+CLONE_NEWNET = 0x40000000
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+WAIT_EXPECTED = 1.5  # seconds for a frame the evaluator says leaves
+WAIT_SILENCE = 0.35  # seconds of silence that count as "nothing left"
+
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+namespaces = []
+
+
+def sh(*args, check=True):
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and r.returncode:
+        raise RuntimeError("%s: %s" % (" ".join(args), r.stdout.strip()))
+    return r.stdout
+
+
+def ns_add(name):
+    sh("ip", "netns", "add", name)
+    namespaces.append(name)
+    sh("ip", "-n", name, "link", "set", "lo", "up")
+    for k, v in (("net.ipv6.conf.all.accept_dad", "0"), ("net.ipv6.conf.default.accept_dad", "0"),
+                 ("net.ipv6.conf.all.disable_ipv6", "0"), ("net.ipv4.conf.all.rp_filter", "0"),
+                 ("net.ipv4.conf.default.rp_filter", "0"), ("net.ipv4.conf.all.send_redirects", "0"),
+                 ("net.ipv4.conf.default.send_redirects", "0"),
+                 ("net.ipv6.conf.default.router_solicitations", "0"),
+                 ("net.ipv6.conf.all.router_solicitations", "0")):
+        sh("ip", "netns", "exec", name, "sysctl", "-qw", "%s=%s" % (k, v), check=False)
+
+
+def cleanup():
+    for name in namespaces:
+        sh("ip", "netns", "del", name, check=False)
+    namespaces.clear()
+
+
+def open_in_ns(ns, ifname):
+    """An AF_PACKET socket bound to ifname inside namespace ns."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open("/var/run/netns/%s" % ns, os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET):
+            raise OSError(ctypes.get_errno(), "setns")
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        s.bind((ifname, 0))
+        s.setblocking(False)
+        mac = sh("ip", "-n", ns, "-br", "link", "show", ifname).split()[2]
+    finally:
+        libc.setns(own, CLONE_NEWNET)
+        os.close(own)
+        os.close(target)
+    return s, mac
+
+
+def parse_map(path):
+    ifnames, routes, froms, selfs, addrs = [], [], [], [], {}
+    for line in open(path):
+        w = line.split("#")[0].split()
+        if not w:
+            continue
+        if w[0] in ("from", "route") and len(w) == 3:
+            (froms if w[0] == "from" else routes).append((w[1], w[2]))
+            ifnames.append(w[2])
+        elif w[0] == "self":
+            selfs.append(w[1])
+        elif w[0] == "addr":
+            addrs[w[1]] = w[2]
+            ifnames.append(w[1])
+        elif w[0] == "block":
+            pass
+        elif len(w) == 2:
+            ifnames.append(w[1])
+    return ifnames, routes, froms, selfs, addrs
+
+
+def is_noise(frame):
+    """ARP, neighbour discovery, MLD and router solicitations of the lab itself."""
+    e = Ether(frame)
+    if IPv6 in e:
+        ip6 = e[IPv6]
+        nh = ip6.nh
+        if nh == 0 or nh == 58:  # hop-by-hop (MLD) or ICMPv6
+            raw = bytes(ip6.payload)
+            t = raw[0] if nh == 58 and raw else None
+            if nh == 0 or (t is not None and 130 <= t <= 143):
+                return True
+        return False
+    return IP not in e
+
+
+def tuple_of(frame):
+    """proto src:sport -> dst:dport of a frame, as the replay prints it (no flags)."""
+    e = Ether(frame)
+    ip = e[IP] if IP in e else e[IPv6] if IPv6 in e else None
+    if ip is None:
+        return None
+    v6 = IPv6 in e
+
+    def ep(a, p):
+        return ("[%s]:%d" % (a, p)) if v6 else ("%s:%d" % (a, p))
+
+    if TCP in e and not (IP in e and e[IP].frag):
+        return "tcp %s -> %s" % (ep(ip.src, e[TCP].sport), ep(ip.dst, e[TCP].dport))
+    if UDP in e:
+        return "udp %s -> %s" % (ep(ip.src, e[UDP].sport), ep(ip.dst, e[UDP].dport))
+    if SCTP in e:
+        return "sctp %s -> %s" % (ep(ip.src, e[SCTP].sport), ep(ip.dst, e[SCTP].dport))
+    if ICMP in e:
+        return "icmp %s -> %s type %d" % (ip.src, ip.dst, e[ICMP].type)
+    if v6 and ip.nh == 58:
+        return "icmpv6 %s -> %s type %d" % (ip.src, ip.dst, bytes(ip.payload)[0])
+    if v6 and IPv6ExtHdrFragment in e:
+        return "fragment %s -> %s" % (ip.src, ip.dst)
+    return "ip %s -> %s proto %d" % (ip.src, ip.dst, ip.proto if not v6 else ip.nh)
+
+
+def strip_flags(t):
+    return t.split(" [")[0] if t else t
+
+
+def is_reject_reply(frame):
+    e = Ether(frame)
+    if TCP in e and "R" in str(e[TCP].flags):
+        return True
+    if ICMP in e and e[ICMP].type == 3:
+        return True
+    return ICMPv6DestUnreach in e
+
+
+def run_case(build, name):
+    d = os.path.join(HERE, name)
+    policy = open(os.path.join(d, "policy.hvp")).read()
+    if "\ntenant " in policy or policy.startswith("tenant "):
+        print("SKIP live/%s: tenants need hvgated's policy routing (appliance/route.c), not built into this lab yet"
+              % name)
+        return 0, 0, True
+    out = sh(os.path.join(build, "hvgate"), "replay", "policy.hvp", "capture.pcap", "--iif-map", "map", "--json",
+             check=True) if False else subprocess.run(
+        [os.path.join(build, "hvgate"), "replay", "policy.hvp", "capture.pcap", "--iif-map", "map", "--json"],
+        cwd=d, stdout=subprocess.PIPE, text=True, check=True).stdout
+    evals = [json.loads(line) for line in out.splitlines() if line.startswith("{\"index\"")]
+    frames = [bytes(p) for p in rdpcap(os.path.join(d, "capture.pcap"))]
+    ifnames, routes, froms, selfs, addrs = parse_map(os.path.join(d, "map"))
+    for e in evals:
+        if e["in"] != "-":
+            ifnames.append(e["in"])
+        if e["out"] and e["out"].split()[0] not in ("self", "-"):
+            ifnames.append(e["out"].split()[0])
+    ifnames = sorted(set(ifnames))
+    gw = "%s-gw" % LAB
+    ns_add(gw)
+    for k, v in (("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1")):
+        sh("ip", "netns", "exec", gw, "sysctl", "-qw", "%s=%s" % (k, v))
+    peer = {}
+    socks = {}
+    for i, ifn in enumerate(ifnames):
+        side = "%s-s%d" % (LAB, i)
+        ns_add(side)
+        sh("ip", "link", "add", "%s-a" % LAB, "type", "veth", "peer", "name", "%s-b" % LAB)
+        sh("ip", "link", "set", "%s-a" % LAB, "netns", gw, "name", ifn)
+        sh("ip", "link", "set", "%s-b" % LAB, "netns", side, "name", ifn)
+        if ifn in addrs:
+            gw4, peer4, plen = addrs[ifn], addrs[ifn].rsplit(".", 1)[0] + ".254", "24"
+        else:
+            gw4, peer4, plen = "192.168.%d.1" % (100 + i), "192.168.%d.2" % (100 + i), "30"
+        sh("ip", "-n", gw, "addr", "add", "%s/%s" % (gw4, plen), "dev", ifn)
+        sh("ip", "-n", side, "addr", "add", "%s/%s" % (peer4, plen), "dev", ifn)
+        sh("ip", "-n", gw, "addr", "add", "fd00:ffff:%x::1/64" % (i + 1), "dev", ifn, "nodad")
+        sh("ip", "-n", side, "addr", "add", "fd00:ffff:%x::2/64" % (i + 1), "dev", ifn, "nodad")
+        sh("ip", "-n", gw, "link", "set", ifn, "up")
+        sh("ip", "-n", side, "link", "set", ifn, "up")
+        peer[ifn] = (peer4, "fd00:ffff:%x::2" % (i + 1))
+        s, _ = open_in_ns(side, ifn)
+        _, gwmac = open_in_ns(gw, ifn)
+        socks[ifn] = (s, gwmac)
+    for prefix, ifn in froms + routes:
+        for fam, via in (("-4", peer[ifn][0]), ("-6", peer[ifn][1])):
+            if prefix in ("any", "default"):
+                sh("ip", fam, "-n", gw, "route", "replace", "default", "via", via, check=False)
+            elif (":" in prefix) == (fam == "-6"):
+                sh("ip", fam, "-n", gw, "route", "replace", prefix, "via", via, check=False)
+    for a in selfs:
+        sh("ip", "-n", gw, "addr", "add", a + ("/128" if ":" in a else "/32"), "dev", "lo", check=False)
+    r = subprocess.run([os.path.join(build, "hvgate"), "apply", "policy.hvp", "--netns", gw], cwd=d,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        print("FAIL live/%s: hvgate apply: %s" % (name, r.stdout.strip()[-300:]))
+        cleanup()
+        return 0, 1, False
+    # let the links settle (DAD is off; neighbour entries are learnt on the way)
+    time.sleep(0.3)
+    drain(socks, 0.2)
+    compared = disagreements = 0
+    for e, frame in zip(evals, frames):
+        idx = e["index"]
+        ifn = e["in"]
+        if ifn == "-" or ifn not in socks:
+            continue
+        s, gwmac = socks[ifn]
+        eth = Ether(frame)
+        eth.dst = gwmac
+        s.send(bytes(eth))
+        verdict = e["verdict"]
+        want_out = e["out"].split(" ", 1) if verdict in ("pass", "inspect") and e["out"] else None
+        got = collect(socks, WAIT_EXPECTED if want_out and want_out[0] != "self" else WAIT_SILENCE,
+                      want_out[0] if want_out else None)
+        kernel = describe(got, ifn)
+        evaluator = describe_eval(e)
+        compared += 1
+        if kernel != evaluator:
+            disagreements += 1
+            print("DISAGREE live/%s packet %d (%s %s): evaluator: %s by %s; kernel: %s"
+                  % (name, idx, ifn, e["packet"], evaluator, e["by"], kernel))
+    cleanup()
+    if disagreements:
+        print("FAIL live/%s: %d of %d packets disagree" % (name, disagreements, compared))
+    else:
+        print("PASS live/%s (%d packets)" % (name, compared))
+    return compared, disagreements, False
+
+
+def drain(socks, seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([s for s, _ in socks.values()], [], [], 0.05)
+        for s in r:
+            try:
+                while s.recvfrom(65535):
+                    pass
+            except BlockingIOError:
+                pass
+
+
+def collect(socks, wait, want_if):
+    """Frames the gateway sent out (interface, frame) within `wait` seconds;
+    returns early once a frame arrived on want_if (then a short grace)."""
+    got = []
+    end = time.time() + wait
+    by_sock = {s: ifn for ifn, (s, _) in socks.items()}
+    while time.time() < end:
+        r, _, _ = select.select(list(by_sock), [], [], 0.05)
+        for s in r:
+            try:
+                while True:
+                    data, addr = s.recvfrom(65535)
+                    if addr[2] == PACKET_OUTGOING or is_noise(data):
+                        continue
+                    got.append((by_sock[s], data))
+                    if want_if and by_sock[s] == want_if:
+                        end = min(end, time.time() + 0.1)
+            except BlockingIOError:
+                pass
+    return got
+
+
+def describe(got, in_if):
+    """The kernel's outcome: 'left IF TUPLE', 'answered', or 'nothing'."""
+    if not got:
+        return "nothing"
+    outs = []
+    for ifn, frame in got:
+        if is_later_fragment(frame):
+            continue
+        if ifn == in_if:
+            # a reset or ICMP error from a reject, or the appliance's own
+            # answer to a packet it accepted (a reset from a closed port, an
+            # echo reply): both come back on the way in
+            outs.append("answered")
+        else:
+            outs.append("left %s %s" % (ifn, tuple_of(frame)))
+    return "; ".join(sorted(set(outs))) or "nothing"
+
+
+def is_later_fragment(frame):
+    e = Ether(frame)
+    if IP in e:
+        return e[IP].frag > 0
+    return IPv6ExtHdrFragment in e and e[IPv6ExtHdrFragment].offset > 0
+
+
+def describe_eval(e):
+    v = e["verdict"]
+    if v in ("pass", "inspect"):
+        if not e["out"]:
+            return "nothing"
+        ifn, t = e["out"].split(" ", 1)
+        if ifn == "self":
+            # the appliance answers what it accepts (a closed port resets,
+            # an echo is answered), except neighbour discovery (lab noise)
+            nd = t.startswith("icmpv6") and t.split()[-1] in ("133", "134", "135", "136")
+            return "nothing" if nd else "answered"
+        return "left %s %s" % (ifn, strip_flags(t))
+    if v == "reject":
+        return "answered"
+    return "nothing"
+
+
+def main():
+    if os.geteuid():
+        print("SKIP live: needs root (network namespaces)")
+        return 0
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+    names = sys.argv[2:] or sorted(n for n in os.listdir(HERE)
+                                   if os.path.exists(os.path.join(HERE, n, "capture.pcap")))
+    cases = packets = bad = skipped = 0
+    try:
+        for n in names:
+            try:
+                c, dis, skip = run_case(build, n)
+            except Exception as ex:  # a lab that cannot be built is a failure, never a pass
+                print("FAIL live/%s: %s" % (n, ex))
+                cleanup()
+                bad += 1
+                continue
+            if skip:
+                skipped += 1
+                continue
+            cases += 1
+            packets += c
+            bad += 1 if dis else 0
+    finally:
+        cleanup()
+    print("live: %d cases, %d packets compared, %d cases with disagreements, %d cases skipped"
+          % (cases, packets, bad, skipped))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
