@@ -37,6 +37,7 @@
 #define TCP_MIN_HEADER 20
 #define UDP_HEADER 8
 #define ICMP_HEADER 8
+#define SCTP_COMMON_HEADER 12 /* RFC 9260 section 3.1 */
 /* IPv6 extension headers (RFC 8200 section 4). */
 #define IPV6_EXT_HOP 0
 #define IPV6_EXT_ROUTING 43
@@ -354,6 +355,8 @@ static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_c
 			return inner ? NULL : "truncated UDP header";
 		pkt->sport = be16(l4);
 		pkt->dport = be16(l4 + 2);
+		/* the SCTP common header is 12 bytes, the first chunk's type follows */
+		cp->sctp_chunk = pkt->l4proto == IPPROTO_SCTP && len > SCTP_COMMON_HEADER ? l4[SCTP_COMMON_HEADER] : -1;
 		return NULL;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {

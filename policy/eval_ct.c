@@ -7,6 +7,9 @@
 
 #include "policy/eval_ct.h"
 
+/* SCTP chunk type INIT, RFC 9260 section 3.3.2. */
+#define SCTP_CHUNK_INIT 1
+
 /* ICMP (RFC 792) and ICMPv6 (RFC 4443) query types that start a connection,
  * and their answers, as nf_conntrack_proto_icmp{,v6}.c pairs them. */
 static const struct {
@@ -177,6 +180,11 @@ void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct, const struct p
 				set(m, POLICY_EVAL_CT_INVALID, "TCP without SYN or ACK");
 				return;
 			}
+		}
+		/* nf_conntrack_proto_sctp.c: only an INIT starts an association */
+		if (pkt->l4proto == IPPROTO_SCTP && cp->sctp_chunk != SCTP_CHUNK_INIT) {
+			set(m, POLICY_EVAL_CT_INVALID, "SCTP without INIT and without an association");
+			return;
 		}
 		set(m, POLICY_EVAL_CT_NEW, NULL);
 		return;

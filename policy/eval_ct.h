@@ -3,7 +3,7 @@
  * are new, established, related or invalid as the kernel decides it for
  * TCP handshakes (with the kernel's default loose pickup of mid-stream
  * ACKs), UDP request and reply, ICMP echo and ICMP errors about a flow,
- * per-tenant conntrack zones (the original direction only, as the ruleset
+ * SCTP associations started by INIT, per-tenant conntrack zones (the original direction only, as the ruleset
  * sets them), and the NAT bindings of a flow with their reverse
  * translation. It does not model TCP window tracking, invalid transitions
  * inside a flow, helpers, timeouts or table limits.
@@ -37,6 +37,7 @@ struct policy_eval_tuple {
 struct policy_eval_ct_packet {
 	struct policy_eval_packet pkt; /* addresses as on the wire */
 	uint8_t tcp_flags;
+	int sctp_chunk; /* type of the first SCTP chunk, -1: none */
 	bool icmp_error;		/* an ICMP error quoting `inner` */
 	struct policy_eval_tuple inner; /* the quoted packet's header */
 };

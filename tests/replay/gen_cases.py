@@ -16,7 +16,7 @@ import sys
 
 from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6EchoReply, ICMPv6EchoRequest,
                        ICMPv6ND_NS, IPerror, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
-                       IPv6ExtHdrHopByHop, Raw, SCTP, TCPerror, UDPerror, fragment, wrpcap)
+                       IPv6ExtHdrHopByHop, Raw, SCTP, SCTPChunkInit, TCPerror, UDPerror, fragment, wrpcap)
 
 MAC_A = "02:00:00:00:00:01"
 MAC_B = "02:00:00:00:00:02"
@@ -144,7 +144,7 @@ pass from lan to dmz service { web, mgmt }
       udp("10.0.0.5", "10.1.0.10", 40002, 162),
       udp("10.0.0.5", "10.1.0.10", 40003, 163),
       ping("10.0.0.5", "10.1.0.10"),
-      eth(IP(src="10.0.0.5", dst="10.1.0.10") / ICMP(type=13))])
+      eth(IP(src="10.0.0.5", dst="10.1.0.10") / ICMP(type=13, ts_ori=0, ts_rx=0, ts_tx=0))])
 
 case("addresses", SITE_ZONES + """
 define admins = { 10.0.0.8-10.0.0.12, fd00:0:0:1::/120 }
@@ -177,8 +177,9 @@ pass from lan to dmz service http log "web "
 
 case("sctp", SITE_ZONES + """
 pass from lan to dmz service sctp port 3868
-""", [eth(IP(src="10.0.0.5", dst="10.1.0.10") / SCTP(sport=40000, dport=3868)),
-      eth(IP(src="10.0.0.5", dst="10.1.0.10") / SCTP(sport=40001, dport=3869))])
+""", [eth(IP(src="10.0.0.5", dst="10.1.0.10") / SCTP(sport=40000, dport=3868) / SCTPChunkInit()),
+      eth(IP(src="10.0.0.5", dst="10.1.0.10") / SCTP(sport=40001, dport=3869) / SCTPChunkInit()),
+      eth(IP(src="10.0.0.5", dst="10.1.0.10") / SCTP(sport=40002, dport=3868))])
 
 # ---- self ----
 case("self_input", SITE_ZONES + """

@@ -19,7 +19,9 @@ run yet are reported as SKIP with the reason, never left out silently.
 import ctypes
 import json
 import os
+import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -61,6 +63,10 @@ def ns_add(name):
 
 
 def cleanup():
+    if os.environ.get("LIVE_KEEP"):
+        print("kept: %s" % " ".join(namespaces))
+        namespaces.clear()
+        return
     for name in namespaces:
         sh("ip", "netns", "del", name, check=False)
     namespaces.clear()
@@ -85,7 +91,7 @@ def open_in_ns(ns, ifname):
 
 
 def parse_map(path):
-    ifnames, routes, froms, selfs, addrs = [], [], [], [], {}
+    ifnames, routes, froms, selfs, addrs, blocks = [], [], [], [], {}, []
     for line in open(path):
         w = line.split("#")[0].split()
         if not w:
@@ -99,10 +105,10 @@ def parse_map(path):
             addrs[w[1]] = w[2]
             ifnames.append(w[1])
         elif w[0] == "block":
-            pass
+            blocks.append((w[1], w[2] if len(w) > 2 else ""))
         elif len(w) == 2:
             ifnames.append(w[1])
-    return ifnames, routes, froms, selfs, addrs
+    return ifnames, routes, froms, selfs, addrs, blocks
 
 
 def is_noise(frame):
@@ -110,13 +116,11 @@ def is_noise(frame):
     e = Ether(frame)
     if IPv6 in e:
         ip6 = e[IPv6]
-        nh = ip6.nh
-        if nh == 0 or nh == 58:  # hop-by-hop (MLD) or ICMPv6
-            raw = bytes(ip6.payload)
-            t = raw[0] if nh == 58 and raw else None
-            if nh == 0 or (t is not None and 130 <= t <= 143):
-                return True
-        return False
+        nh, raw = ip6.nh, bytes(ip6.payload)
+        if nh == 0 and len(raw) >= 8:  # hop-by-hop: MLD carries a router alert
+            nh, raw = raw[0], raw[(raw[1] + 1) * 8:]
+        return nh == 58 and bool(raw) and 130 <= raw[0] <= 143
+
     return IP not in e
 
 
@@ -147,7 +151,12 @@ def tuple_of(frame):
 
 
 def strip_flags(t):
-    return t.split(" [")[0] if t else t
+    """The tuple without the replay's trailing TCP flags ("[SA]")."""
+    if t and t.endswith("]") and " [" in t:
+        head, last = t.rsplit(" [", 1)
+        if ":" not in last:
+            return head
+    return t
 
 
 def is_reject_reply(frame):
@@ -162,17 +171,13 @@ def is_reject_reply(frame):
 def run_case(build, name):
     d = os.path.join(HERE, name)
     policy = open(os.path.join(d, "policy.hvp")).read()
-    if "\ntenant " in policy or policy.startswith("tenant "):
-        print("SKIP live/%s: tenants need hvgated's policy routing (appliance/route.c), not built into this lab yet"
-              % name)
-        return 0, 0, True
     out = sh(os.path.join(build, "hvgate"), "replay", "policy.hvp", "capture.pcap", "--iif-map", "map", "--json",
              check=True) if False else subprocess.run(
         [os.path.join(build, "hvgate"), "replay", "policy.hvp", "capture.pcap", "--iif-map", "map", "--json"],
         cwd=d, stdout=subprocess.PIPE, text=True, check=True).stdout
     evals = [json.loads(line) for line in out.splitlines() if line.startswith("{\"index\"")]
     frames = [bytes(p) for p in rdpcap(os.path.join(d, "capture.pcap"))]
-    ifnames, routes, froms, selfs, addrs = parse_map(os.path.join(d, "map"))
+    ifnames, routes, froms, selfs, addrs, blocks = parse_map(os.path.join(d, "map"))
     for e in evals:
         if e["in"] != "-":
             ifnames.append(e["in"])
@@ -196,11 +201,15 @@ def run_case(build, name):
         else:
             gw4, peer4, plen = "192.168.%d.1" % (100 + i), "192.168.%d.2" % (100 + i), "30"
         sh("ip", "-n", gw, "addr", "add", "%s/%s" % (gw4, plen), "dev", ifn)
-        sh("ip", "-n", side, "addr", "add", "%s/%s" % (peer4, plen), "dev", ifn)
+        # the side's own address alone: every other address of the link is
+        # answered by proxy ARP (its route leads elsewhere)
+        sh("ip", "-n", side, "addr", "add", "%s/32" % peer4, "dev", ifn)
         sh("ip", "-n", gw, "addr", "add", "fd00:ffff:%x::1/64" % (i + 1), "dev", ifn, "nodad")
         sh("ip", "-n", side, "addr", "add", "fd00:ffff:%x::2/64" % (i + 1), "dev", ifn, "nodad")
         sh("ip", "-n", gw, "link", "set", ifn, "up")
         sh("ip", "-n", side, "link", "set", ifn, "up")
+        proxy_side(side, ifn)
+        sh("ip", "-n", side, "route", "add", gw4, "dev", ifn)
         peer[ifn] = (peer4, "fd00:ffff:%x::2" % (i + 1))
         s, _ = open_in_ns(side, ifn)
         _, gwmac = open_in_ns(gw, ifn)
@@ -211,18 +220,51 @@ def run_case(build, name):
                 sh("ip", fam, "-n", gw, "route", "replace", "default", "via", via, check=False)
             elif (":" in prefix) == (fam == "-6"):
                 sh("ip", fam, "-n", gw, "route", "replace", prefix, "via", via, check=False)
+    segment_routes(gw, policy)
+    for e in evals:
+        # proxy NDP answers only for the addresses it is told
+        if e["out"] and e["out"].split()[0] in peer and " -> [" in e["out"]:
+            dst = e["out"].split(" -> ")[1].split("]")[0].strip("[")
+            sh("ip", "-6", "-n", "%s-s%d" % (LAB, ifnames.index(e["out"].split()[0])), "neigh", "add", "proxy",
+               dst, "dev", e["out"].split()[0], check=False)
+        elif e["out"] and e["out"].split()[0] in peer and e["out"].split()[1] == "icmpv6":
+            dst = e["out"].split(" -> ")[1].split()[0]
+            sh("ip", "-6", "-n", "%s-s%d" % (LAB, ifnames.index(e["out"].split()[0])), "neigh", "add", "proxy",
+               dst, "dev", e["out"].split()[0], check=False)
     for a in selfs:
-        sh("ip", "-n", gw, "addr", "add", a + ("/128" if ":" in a else "/32"), "dev", "lo", check=False)
+        # a link-local address is the appliance's on every link
+        for dev in (ifnames if a.lower().startswith("fe80:") else ["lo"]):
+            sh("ip", "-n", gw, "addr", "add", a + ("/128" if ":" in a else "/32"), "dev", dev, "nodad",
+               check=False)
+    # the appliance answers a link-local source on its link: the side must own it
+    for e in evals:
+        if e["out"].startswith("self ") and " [fe80:" in " " + e["packet"].split(" -> ")[0] + " ":
+            src = e["packet"].split()[1].rsplit(":", 1)[0].strip("[]")
+            sh("ip", "-n", "%s-s%d" % (LAB, ifnames.index(e["in"])), "addr", "add", src + "/64", "dev", e["in"],
+               "nodad", check=False)
     r = subprocess.run([os.path.join(build, "hvgate"), "apply", "policy.hvp", "--netns", gw], cwd=d,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode:
         print("FAIL live/%s: hvgate apply: %s" % (name, r.stdout.strip()[-300:]))
         cleanup()
         return 0, 1, False
+    # the dynamic block list of the map, as `hvgate block` fills it: a
+    # global entry covers every routing mark
+    for a, tenant in blocks:
+        if tenant:
+            raise RuntimeError("tenant block-list entries need the tenant's mark; not built yet")
+        plen = a if "/" in a else a + ("/128" if ":" in a else "/32")
+        r = subprocess.run(["ip", "netns", "exec", gw, "nft", "add", "element", "inet", "hvgate",
+                            "blocked6" if ":" in a else "blocked4",
+                            "{ 0x00000000-0xffffffff . %s }" % plen],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode:
+            raise RuntimeError("block list: %s" % r.stdout.strip())
     # let the links settle (DAD is off; neighbour entries are learnt on the way)
     time.sleep(0.3)
     drain(socks, 0.2)
     compared = disagreements = 0
+    seen_counters = counters(gw)
     for e, frame in zip(evals, frames):
         idx = e["index"]
         ifn = e["in"]
@@ -236,19 +278,72 @@ def run_case(build, name):
         want_out = e["out"].split(" ", 1) if verdict in ("pass", "inspect") and e["out"] else None
         got = collect(socks, WAIT_EXPECTED if want_out and want_out[0] != "self" else WAIT_SILENCE,
                       want_out[0] if want_out else None)
-        kernel = describe(got, ifn)
+        kernel = describe(got, ifn, want_out[0] if want_out else None)
         evaluator = describe_eval(e)
         compared += 1
         if kernel != evaluator:
             disagreements += 1
             print("DISAGREE live/%s packet %d (%s %s): evaluator: %s by %s; kernel: %s"
                   % (name, idx, ifn, e["packet"], evaluator, e["by"], kernel))
+            # what the kernel counted: the rules whose counters moved since
+            # the last look (a poor man's `nft monitor trace`)
+            counted = counters(gw)
+            for rule in sorted(set(counted) - set(seen_counters)):
+                print("    kernel counted: %s" % rule)
+            seen_counters = counted
+        else:
+            seen_counters = counters(gw)
     cleanup()
     if disagreements:
         print("FAIL live/%s: %d of %d packets disagree" % (name, disagreements, compared))
     else:
         print("PASS live/%s (%d packets)" % (name, compared))
     return compared, disagreements, False
+
+
+def segment_routes(gw, policy):
+    """hvgate apply installs the tenants' routing tables and rules itself
+    (appliance/route.c); the main table of an appliance also holds the
+    segments (its own addresses on them), of overlapping ones the first
+    declared. Read from the case's policy text, which
+    tests/replay/gen_cases.py writes in one shape:
+    `segment S { interface "IF" address A }` or `address { A, B }`."""
+    for line in policy.splitlines():
+        m = re.search(r'segment\s+\S+\s*\{\s*interface\s+"([^"]+)"\s+address\s+(\{[^}]*\}|\S+)', line)
+        if not m:
+            continue
+        ifn, addrs = m.group(1), m.group(2).strip("{} ")
+        for a in re.split(r"[,\s]+", addrs):
+            if a:
+                sh("ip", "-n", gw, "route", "add", a, "dev", ifn, check=False)
+
+
+def proxy_side(side, ifn):
+    """A side namespace answers ARP and neighbour solicitations for every
+    address the gateway sends to (proxy ARP, proxy NDP entries added per
+    destination), and swallows what it receives (a default route to a dummy
+    interface)."""
+    # a veth whose peer stays down: routes to it are usable, packets vanish
+    sh("ip", "-n", side, "link", "add", "sink", "type", "veth", "peer", "name", "sinkpeer")
+    sh("ip", "-n", side, "link", "set", "sink", "up")
+    for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+              "net.ipv4.conf.%s.proxy_arp=1" % ifn, "net.ipv6.conf.%s.proxy_ndp=1" % ifn):
+        sh("ip", "netns", "exec", side, "sysctl", "-qw", k)
+    sh("ip", "-n", side, "route", "add", "default", "dev", "sink")
+    sh("ip", "-6", "-n", side, "route", "add", "default", "dev", "sink")
+
+
+def counters(ns):
+    """Every rule of table inet hvgate with its counter, as 'chain: rule'."""
+    out = sh("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "hvgate", check=False)
+    rules, chain = [], "?"
+    for line in out.splitlines():
+        t = line.strip()
+        if t.startswith("chain "):
+            chain = t.split()[1]
+        elif "counter packets" in t and "counter packets 0 " not in t:
+            rules.append("%s: %s" % (chain, t))
+    return rules
 
 
 def drain(socks, seconds):
@@ -285,7 +380,7 @@ def collect(socks, wait, want_if):
     return got
 
 
-def describe(got, in_if):
+def describe(got, in_if, want_if=None):
     """The kernel's outcome: 'left IF TUPLE', 'answered', or 'nothing'."""
     if not got:
         return "nothing"
@@ -293,10 +388,11 @@ def describe(got, in_if):
     for ifn, frame in got:
         if is_later_fragment(frame):
             continue
-        if ifn == in_if:
+        if ifn == in_if and not (want_if == in_if and not is_reject_reply(frame)):
             # a reset or ICMP error from a reject, or the appliance's own
             # answer to a packet it accepted (a reset from a closed port, an
-            # echo reply): both come back on the way in
+            # echo reply): both come back on the way in (a hairpin leaves
+            # by the same interface, forwarded)
             outs.append("answered")
         else:
             outs.append("left %s %s" % (ifn, tuple_of(frame)))
@@ -328,6 +424,9 @@ def describe_eval(e):
 
 
 def main():
+    # a timeout's SIGTERM still removes the lab (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     if os.geteuid():
         print("SKIP live: needs root (network namespaces)")
         return 0

@@ -21,7 +21,7 @@ for dir in "$HERE"/*/; do
     cases=$((cases + 1))
     (cd "$dir" && "$HVGATE" replay policy.hvp capture.pcap --iif-map map) > "$tmp/out" 2>&1
     rc=$?
-    n=$(grep -c '^[0-9][0-9]* [^ ]* ' "$tmp/out")
+    n=$(grep '^[0-9]' "$tmp/out" | grep -vc '^[0-9]* packets: ')
     packets=$((packets + n))
     if [ "$UPDATE" = 1 ]; then
         cp "$tmp/out" "$dir/expected"
