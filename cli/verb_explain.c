@@ -203,13 +203,18 @@ static void print_text(const struct policy_diags *d, const struct policy_eval_pa
 		       const struct policy_eval_result *r)
 {
 	char buf[512];
+	/* a 10,000-rule pair lists 10,000 rules: find their lines by index */
+	struct policy_eval_lines *lines = policy_eval_lines_new(d);
 	policy_eval_packet_text(pkt, buf, sizeof(buf));
 	printf("packet:  %s (%s)\n", buf, policy_eval_ct_name(pkt->ct));
 	printf("path:\n");
 	for (size_t i = 0; i < r->n_steps; i++) {
 		const struct policy_eval_step *s = &r->steps[i];
 		if (s->rule) {
-			policy_eval_source(d, &s->rule->loc, buf, sizeof(buf));
+			if (lines)
+				policy_eval_lines_source(lines, &s->rule->loc, buf, sizeof(buf));
+			else
+				policy_eval_source(d, &s->rule->loc, buf, sizeof(buf));
 			printf("  %s %s\n      %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : "-", s->text, buf);
 		} else {
 			printf("  %s %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : " ", s->text);
@@ -220,6 +225,7 @@ static void print_text(const struct policy_diags *d, const struct policy_eval_pa
 	       r->limited ? " (while under its limit)" : "");
 	cli_explain_nat(pkt, r, buf, sizeof(buf));
 	printf("nat:     %s\n", *buf ? buf : "none");
+	policy_eval_lines_free(lines);
 }
 
 int cli_explain(int argc, char **argv)

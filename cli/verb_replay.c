@@ -730,6 +730,8 @@ int cli_replay(int argc, char **argv)
 	struct replay rp = { .p = c.policy, .d = &d, .map = &map, .json = json };
 	policy_eval_ct_init(&rp.ct);
 	policy_eval_opts_default(&rp.opts);
+	rp.opts.path = false; /* one line per packet: no path to record */
+	rp.opts.cache = policy_eval_cache_new(c.policy);
 	for (size_t i = 0; i < map.n_blocked; i++) {
 		if (!*map.blocked_tenant[i])
 			continue;
@@ -769,6 +771,7 @@ int cli_replay(int argc, char **argv)
 		fprintf(stderr, "hvgate replay: out of memory\n");
 	}
 	policy_eval_ct_free(&rp.ct);
+	policy_eval_cache_free(rp.opts.cache);
 	free(rp.frags);
 	pcap_close(pc);
 	map_free(&map);

@@ -29,6 +29,7 @@ void policy_eval_opts_default(struct policy_eval_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->hairpin = true;
+	o->path = true;
 }
 
 const char *policy_eval_verdict_name(enum policy_eval_verdict v)
@@ -121,6 +122,8 @@ static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
 {
+	if (r->no_path)
+		return 0;
 	if (r->n_steps == r->cap_steps) {
 		size_t ncap = r->cap_steps ? r->cap_steps * 2 : 16;
 		struct policy_eval_step *v = realloc(r->steps, ncap * sizeof(*v));
@@ -150,6 +153,163 @@ void policy_eval_result_free(struct policy_eval_result *r)
 	free(r->steps);
 	r->steps = NULL;
 	r->n_steps = r->cap_steps = 0;
+}
+
+/* ---- the cache of a replay ---- */
+
+/* Address lists longer than this are searched as sorted ranges. */
+#define EVAL_INDEX_MIN 8
+/* Zone pairs tracked per cache: (zones + 2)^2 must stay under this. */
+#define EVAL_CACHE_MAX_PAIRS (1u << 20)
+
+struct addr_range {
+	uint8_t lo[16], hi[16];
+};
+
+struct addr_index {
+	bool built;
+	struct addr_range *r[2]; /* [0] IPv4, [1] IPv6, sorted, merged */
+	size_t n[2];
+};
+
+struct pair_rules {
+	bool done;
+	size_t *rules, n;
+};
+
+struct policy_eval_cache {
+	const struct policy *p;
+	size_t n_slots;
+	struct pair_rules *pairs; /* NULL: too many zones */
+	struct addr_index *from, *to; /* per rule */
+};
+
+struct policy_eval_cache *policy_eval_cache_new(const struct policy *p)
+{
+	struct policy_eval_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->p = p;
+	c->n_slots = p->n_zones + 2;
+	size_t rules = p->n_rules ? p->n_rules : 1;
+	c->from = calloc(rules, sizeof(*c->from));
+	c->to = calloc(rules, sizeof(*c->to));
+	if (c->n_slots * c->n_slots <= EVAL_CACHE_MAX_PAIRS)
+		c->pairs = calloc(c->n_slots * c->n_slots, sizeof(*c->pairs));
+	if (!c->from || !c->to) {
+		policy_eval_cache_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void policy_eval_cache_free(struct policy_eval_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; c->pairs && i < c->n_slots * c->n_slots; i++)
+		free(c->pairs[i].rules);
+	for (size_t i = 0; i < c->p->n_rules; i++)
+		for (int f = 0; f < 2; f++) {
+			free(c->from[i].r[f]);
+			free(c->to[i].r[f]);
+		}
+	free(c->pairs);
+	free(c->from);
+	free(c->to);
+	free(c);
+}
+
+static int range_cmp4(const void *a, const void *b)
+{
+	return memcmp(((const struct addr_range *)a)->lo, ((const struct addr_range *)b)->lo, 4);
+}
+
+static int range_cmp16(const void *a, const void *b)
+{
+	return memcmp(((const struct addr_range *)a)->lo, ((const struct addr_range *)b)->lo, 16);
+}
+
+static void addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
+{
+	size_t n = addr_len(a->family);
+	memcpy(lo, a->lo, 16);
+	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
+		memcpy(hi, a->hi, 16);
+		return;
+	}
+	memcpy(hi, a->lo, 16);
+	for (size_t bit = a->prefix_len; bit < n * 8; bit++) {
+		lo[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+		hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+	}
+}
+
+/* Sorted, merged ranges of one family; an allocation failure leaves the
+ * index unbuilt (the linear search is used). */
+static void index_build(struct addr_index *x, const struct policy_addr_list *al)
+{
+	x->built = true;
+	for (int f = 0; f < 2; f++) {
+		int family = f ? AF_INET6 : AF_INET;
+		size_t n = 0;
+		for (size_t i = 0; i < al->n; i++)
+			n += al->v[i].family == family;
+		if (!n)
+			continue;
+		struct addr_range *v = malloc(n * sizeof(*v));
+		if (!v) {
+			x->built = false;
+			return;
+		}
+		n = 0;
+		for (size_t i = 0; i < al->n; i++)
+			if (al->v[i].family == family)
+			{
+				addr_bounds(&al->v[i], v[n].lo, v[n].hi);
+				n++;
+			}
+		size_t range_len = addr_len(family);
+		qsort(v, n, sizeof(*v), f ? range_cmp16 : range_cmp4);
+		size_t m = 0;
+		for (size_t i = 1; i < n; i++) {
+			if (memcmp(v[i].lo, v[m].hi, range_len) <= 0) {
+				if (memcmp(v[i].hi, v[m].hi, range_len) > 0)
+					memcpy(v[m].hi, v[i].hi, 16);
+			} else {
+				v[++m] = v[i];
+			}
+		}
+		x->r[f] = v;
+		x->n[f] = m + 1;
+	}
+}
+
+static bool index_has(const struct addr_index *x, int family, const uint8_t *addr)
+{
+	int f = family == AF_INET6;
+	size_t len = addr_len(family), lo = 0, hi = x->n[f];
+	const struct addr_range *v = x->r[f];
+	while (lo < hi) { /* the last range starting at or below addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(v[mid].lo, addr, len) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && memcmp(addr, v[lo - 1].hi, len) <= 0;
+}
+
+static bool list_has(struct addr_index *x, const struct policy_addr_list *al, int family,
+		     const uint8_t *addr)
+{
+	if (!x || al->n < EVAL_INDEX_MIN)
+		return addrs_have(al, family, addr);
+	if (!x->built)
+		index_build(x, al);
+	if (!x->built)
+		return addrs_have(al, family, addr);
+	return index_has(x, family, addr);
 }
 
 /* ---- endpoints and rules ---- */
@@ -224,11 +384,13 @@ static bool term_matches(const struct policy_service_term *t, const struct polic
 
 /* Why rule r does not match (NULL: it matches): addresses, then service.
  * An ICMP term never matches IPv6 packets nor ICMPv6 IPv4 ones. */
-static const char *rule_mismatch(const struct policy_rule *r, const struct policy_eval_packet *pkt)
+static const char *rule_mismatch(const struct policy *p, struct policy_eval_cache *c,
+				 const struct policy_rule *r, const struct policy_eval_packet *pkt)
 {
-	if (r->from.addrs.n && !addrs_have(&r->from.addrs, pkt->family, pkt->saddr))
+	size_t i = (size_t)(r - p->rules);
+	if (r->from.addrs.n && !list_has(c ? &c->from[i] : NULL, &r->from.addrs, pkt->family, pkt->saddr))
 		return "source address";
-	if (r->to.addrs.n && !addrs_have(&r->to.addrs, pkt->family, pkt->daddr))
+	if (r->to.addrs.n && !list_has(c ? &c->to[i] : NULL, &r->to.addrs, pkt->family, pkt->daddr))
 		return "destination address";
 	if (!r->n_services)
 		return NULL;
@@ -502,7 +664,7 @@ static const struct policy_rule *stateless_rule(const struct policy *p, const st
 		size_t z = out ? to_zone : from_zone;
 		if (ep->kind == POLICY_EP_MATCH && ep->n_zones && !ep_names(ep, z))
 			continue;
-		if (!rule_mismatch(r, pkt))
+		if (!rule_mismatch(p, NULL, r, pkt))
 			return r;
 	}
 	return NULL;
@@ -581,15 +743,45 @@ static enum policy_eval_verdict action_verdict(enum policy_action a)
 }
 
 /* The rules of pair (a, b) in first-match order, then its default. */
-static int filter_pair(const struct policy *p, const struct policy_eval_packet *pkt, size_t a,
-		       size_t b, struct policy_eval_result *r)
+static size_t cache_slot(const struct policy *p, size_t slot)
+{
+	return slot == SLOT_UNZONED ? p->n_zones : slot == SLOT_SELF ? p->n_zones + 1 : slot;
+}
+
+/* The rules governing pair (a, b), from the cache (made on first use), or
+ * NULL when there is no cache (or no memory): then every rule is tried. */
+static const struct pair_rules *pair_rules(const struct policy *p, struct policy_eval_cache *c, size_t a,
+					   size_t b)
+{
+	if (!c || !c->pairs)
+		return NULL;
+	struct pair_rules *pr = &c->pairs[cache_slot(p, a) * c->n_slots + cache_slot(p, b)];
+	if (pr->done)
+		return pr;
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_rules; i++)
+		n += rule_governs(p, &p->rules[i], a, b);
+	pr->rules = malloc((n ? n : 1) * sizeof(*pr->rules));
+	if (!pr->rules)
+		return NULL;
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (rule_governs(p, &p->rules[i], a, b))
+			pr->rules[pr->n++] = i;
+	pr->done = true;
+	return pr;
+}
+
+static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
+		       const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
 {
 	int rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "zone pair %s -> %s", slot_name(p, a), slot_name(p, b));
-	for (size_t i = 0; !rc && i < p->n_rules; i++) {
-		const struct policy_rule *rule = &p->rules[i];
-		if (!rule_governs(p, rule, a, b))
+	const struct pair_rules *pr = pair_rules(p, o->cache, a, b);
+	size_t n = pr ? pr->n : p->n_rules;
+	for (size_t k = 0; !rc && k < n; k++) {
+		const struct policy_rule *rule = &p->rules[pr ? pr->rules[k] : k];
+		if (!pr && !rule_governs(p, rule, a, b))
 			continue;
-		const char *why = rule_mismatch(rule, pkt);
+		const char *why = rule_mismatch(p, o->cache, rule, pkt);
 		if (why) {
 			rc = step(r, POLICY_EVAL_STEP_MISS, rule, "%s: no match (%s)", rule->id, why);
 			continue;
@@ -621,8 +813,17 @@ static int filter_pair(const struct policy *p, const struct policy_eval_packet *
 		    a == SLOT_SELF ? "the appliance's own traffic" : "the global default");
 }
 
-static bool any_rule_from_self(const struct policy *p)
+static bool any_rule_from_self(const struct policy *p, struct policy_eval_cache *c)
 {
+	for (size_t b = 0; c && c->pairs && b < p->n_zones + 1; b++) {
+		const struct pair_rules *pr = pair_rules(p, c, SLOT_SELF, b < p->n_zones ? b : SLOT_UNZONED);
+		if (!pr)
+			break;
+		if (pr->n)
+			return true;
+		if (b == p->n_zones)
+			return false;
+	}
 	for (size_t i = 0; i < p->n_rules; i++)
 		for (size_t b = 0; b < p->n_zones + 1; b++) {
 			size_t slot = b < p->n_zones ? b : SLOT_UNZONED;
@@ -637,7 +838,7 @@ static int filter(const struct policy *p, const struct policy_eval_opts *o,
 		  const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
 {
 	bool input = b == SLOT_SELF, output = a == SLOT_SELF;
-	if (output && !any_rule_from_self(p))
+	if (output && !any_rule_from_self(p, o->cache))
 		return decide(r, POLICY_EVAL_PASS, "output:accept", "the appliance's own traffic, no `from self` rule");
 	if (!input && !output && is_segment(p, a) && is_segment(p, b) && pkt->ct != POLICY_EVAL_CT_ESTABLISHED &&
 	    pkt->ct != POLICY_EVAL_CT_RELATED && !tenant_pair_allowed(p, a, b))
@@ -664,7 +865,7 @@ static int filter(const struct policy *p, const struct policy_eval_opts *o,
 	if (input && pkt->family == AF_INET6 && pkt->daddr[0] == 0xfe && (pkt->daddr[1] & 0xc0) == 0x80 &&
 	    pkt->l4proto == IPPROTO_UDP && pkt->dport == DHCPV6_CLIENT_PORT)
 		return decide(r, POLICY_EVAL_PASS, "builtin:dhcpv6-client", "a reply to the appliance's DHCPv6 client");
-	return filter_pair(p, pkt, a, b, r);
+	return filter_pair(p, o, pkt, a, b, r);
 }
 
 static size_t slot_of(size_t zone)
@@ -681,6 +882,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 		o = &defaults;
 	}
 	memset(r, 0, sizeof(*r));
+	r->no_path = !o->path;
 	r->tenant = POLICY_NONE;
 	r->from_zone = r->to_zone = POLICY_NONE;
 	struct policy_eval_packet pkt = *in;
@@ -762,7 +964,7 @@ void policy_eval_source(const struct policy_diags *d, const struct policy_loc *l
 			size_t size)
 {
 	*buf = '\0';
-	if (!loc->file || !loc->line || !size)
+	if (!d || !loc->file || !loc->line || !size)
 		return;
 	const struct policy_source_file *f = NULL;
 	for (size_t i = 0; i < d->n_files && !f; i++)
@@ -789,4 +991,78 @@ void policy_eval_source(const struct policy_diags *d, const struct policy_loc *l
 		buf[n++] = *s;
 	}
 	buf[n] = '\0';
+}
+
+/* ---- source lines, indexed ---- */
+
+struct policy_eval_lines {
+	const struct policy_diags *d;
+	size_t **starts; /* per file: the offset of each line, from line 1 */
+	size_t *n;
+};
+
+struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d)
+{
+	struct policy_eval_lines *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->d = d;
+	size_t files = d->n_files ? d->n_files : 1;
+	l->starts = calloc(files, sizeof(*l->starts));
+	l->n = calloc(files, sizeof(*l->n));
+	if (!l->starts || !l->n) {
+		policy_eval_lines_free(l);
+		return NULL;
+	}
+	for (size_t f = 0; f < d->n_files; f++) {
+		const struct policy_source_file *sf = &d->files[f];
+		size_t lines = 1;
+		for (size_t i = 0; i < sf->len; i++)
+			lines += sf->text[i] == '\n';
+		if (!(l->starts[f] = malloc(lines * sizeof(size_t)))) {
+			policy_eval_lines_free(l);
+			return NULL;
+		}
+		l->starts[f][l->n[f]++] = 0;
+		for (size_t i = 0; i < sf->len; i++)
+			if (sf->text[i] == '\n')
+				l->starts[f][l->n[f]++] = i + 1;
+	}
+	return l;
+}
+
+void policy_eval_lines_free(struct policy_eval_lines *l)
+{
+	if (!l)
+		return;
+	for (size_t f = 0; l->starts && f < l->d->n_files; f++)
+		free(l->starts[f]);
+	free(l->starts);
+	free(l->n);
+	free(l);
+}
+
+void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
+			      size_t size)
+{
+	if (!l) {
+		policy_eval_source(NULL, loc, buf, size);
+		return;
+	}
+	*buf = '\0';
+	for (size_t f = 0; loc->file && f < l->d->n_files; f++) {
+		const struct policy_source_file *sf = &l->d->files[f];
+		if (sf->path != loc->file && strcmp(sf->path, loc->file))
+			continue;
+		if (!loc->line || loc->line > l->n[f])
+			return;
+		/* the text from the start of the line, as policy_eval_source reads it */
+		struct policy_loc at = *loc;
+		at.line = 1;
+		struct policy_source_file one = { .path = sf->path, .text = sf->text + l->starts[f][loc->line - 1],
+						  .len = sf->len - l->starts[f][loc->line - 1] };
+		struct policy_diags tmp = { .files = &one, .n_files = 1 };
+		policy_eval_source(&tmp, &at, buf, size);
+		return;
+	}
 }

@@ -79,7 +79,20 @@ struct policy_eval_route {
 	char ifname[POLICY_EVAL_IFNAMSIZ];
 };
 
+/* What a replay of many packets keeps between them: per zone pair the rules
+ * that govern it, per rule its address lists as sorted ranges. Built
+ * lazily; owned by the caller (policy_eval_cache_new/_free); only for the
+ * policy it was made for. Not thread-safe. */
+struct policy_eval_cache;
+
+struct policy_eval_cache *policy_eval_cache_new(const struct policy *p);
+void policy_eval_cache_free(struct policy_eval_cache *c);
+
 struct policy_eval_opts {
+	/* record the path (steps) of each evaluation; off for bulk replay,
+	 * where only the verdict and what decided matter */
+	bool path;
+	struct policy_eval_cache *cache; /* NULL: none */
 	const struct policy_eval_block *blocked;
 	size_t n_blocked;
 	const struct policy_eval_route *routes; /* in order; the first that holds the destination */
@@ -130,6 +143,7 @@ struct policy_eval_result {
 	struct policy_eval_xlat dnat, snat;
 	struct policy_eval_step *steps;
 	size_t n_steps, cap_steps;
+	bool no_path; /* opts.path was off: no steps */
 };
 
 /* Evaluates `pkt` against `p`. Fills *r (free it with
@@ -150,9 +164,17 @@ size_t policy_eval_zone_of(const struct policy *p, const char *ifname);
 bool policy_eval_addr_in(const struct policy_addr *a, int family, const uint8_t *addr);
 
 /* The source text of the statement at `loc` (whitespace collapsed, at most
- * size - 1 bytes), from the files kept in `d`; "" if unknown. */
+ * size - 1 bytes), from the files kept in `d`; "" if unknown. Finds the
+ * line by counting from the start of the file: for many lookups, build an
+ * index first (policy_eval_lines_new) and use policy_eval_lines_source. */
 void policy_eval_source(const struct policy_diags *d, const struct policy_loc *loc, char *buf,
 			size_t size);
+
+struct policy_eval_lines; /* where each line of each file of `d` starts */
+struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d);
+void policy_eval_lines_free(struct policy_eval_lines *l);
+void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
+			      size_t size);
 
 /* Parses a packet written as an operator thinks (docs/replay.md):
  *
