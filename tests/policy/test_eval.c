@@ -305,6 +305,53 @@ START_TEST(test_packet_syntax)
 }
 END_TEST
 
+/* The cache of a replay (rules per pair, long address lists as sorted
+ * ranges) gives the same answers as the plain walk. */
+START_TEST(test_cache_agrees)
+{
+	struct policy *p = load("zone lan { interface \"lan0\" }\n"
+				"zone dmz { interface \"dmz0\" }\n"
+				"define many = { 10.9.0.1, 10.9.0.3, 10.9.0.5, 10.9.0.7, 10.9.0.9, 10.9.0.11,\n"
+				"  10.9.0.13, 10.9.0.15, 10.9.1.0/24, 10.9.0.64-10.9.0.80, fd00::/64, 10.9.0.2 }\n"
+				"block from $many to dmz service tcp port 22\n"
+				"pass from lan to dmz\n");
+	struct policy_eval_opts plain, cached;
+	policy_eval_opts_default(&plain);
+	policy_eval_opts_default(&cached);
+	cached.cache = policy_eval_cache_new(p);
+	cached.path = false;
+	ck_assert_ptr_nonnull(cached.cache);
+	static const char *const pkts[] = {
+		"tcp 10.9.0.1:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.4:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.2:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.70:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.81:1 -> 10.1.0.1:22 in lan0 out dmz0", "tcp 10.9.1.255:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.2.0:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.0:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp [fd00::9]:1 -> [fd01::1]:22 in lan0 out dmz0", "tcp [fd01::9]:1 -> [fd01::1]:22 in lan0 out dmz0",
+	};
+	static const enum policy_eval_verdict want[] = { POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS,  POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS };
+	for (size_t i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
+		struct policy_eval_packet pkt;
+		char err[128];
+		size_t col;
+		ck_assert_int_eq(policy_eval_parse_packet(p, pkts[i], POLICY_NONE, &pkt, err, sizeof(err), &col), 0);
+		struct policy_eval_result a, b;
+		ck_assert_int_eq(policy_eval(p, &pkt, &plain, &a), 0);
+		ck_assert_int_eq(policy_eval(p, &pkt, &cached, &b), 0);
+		ck_assert_msg(a.verdict == want[i], "%s: %d", pkts[i], a.verdict);
+		ck_assert_int_eq(a.verdict, b.verdict);
+		ck_assert_ptr_eq(a.rule, b.rule);
+		ck_assert_uint_eq(b.n_steps, 0);
+		policy_eval_result_free(&a);
+		policy_eval_result_free(&b);
+	}
+	policy_eval_cache_free(cached.cache);
+	unload(p);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("eval");
@@ -315,6 +362,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_netmap_and_blocklist);
 	tcase_add_test(tc, test_limit_inspect_nostate);
 	tcase_add_test(tc, test_packet_syntax);
+	tcase_add_test(tc, test_cache_agrees);
 	suite_add_tcase(s, tc);
 	return s;
 }

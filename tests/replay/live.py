@@ -179,7 +179,7 @@ def run_case(build, name, base=HERE, refused_ok=False):
         # a random policy with a shadowed rule: check refuses it, and so
         # would apply; nothing to compare
         first = (r.stderr.splitlines() or ["?"])[0]
-        print("SKIP live/%s: hvgate check refuses the generated policy (%s)" % (name, first))
+        print("REFUSED live/%s: hvgate check refuses the generated policy (%s)" % (name, first))
         return 0, 0, True
     if r.returncode:
         raise RuntimeError("hvgate replay exited %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
@@ -475,7 +475,7 @@ def main():
             bad += 1 if dis else 0
     finally:
         cleanup()
-    print("live: %d cases, %d packets compared, %d cases with disagreements, %d cases skipped"
+    print("live: %d cases, %d packets compared, %d cases with disagreements, %d generated policies refused by check"
           % (cases, packets, bad, skipped))
     return 1 if bad else 0
 
