@@ -251,6 +251,16 @@ pass from dmz to lan service udp port 5140 no state
       udp("10.1.0.10", "10.0.0.5", 514, 40000),
       udp("10.1.0.10", "10.0.0.5", 40000, 5140)])
 
+# `no state` is decided before routing: the exemption reaches the same
+# service from lan to every zone, and the replies of a stateful rule with it
+case("no_state_scope", SITE_ZONES + """
+pass from lan to dmz service udp port 514 no state
+pass from lan to uplink
+""", [udp("10.0.0.5", "203.0.113.7", 40000, 514),
+      udp("203.0.113.7", "10.0.0.5", 514, 40000),
+      udp("10.0.0.5", "203.0.113.7", 40001, 515),
+      udp("203.0.113.7", "10.0.0.5", 515, 40001)])
+
 case("established_before_rules", SITE_ZONES + """
 pass from lan to dmz service http
 block from dmz to lan
