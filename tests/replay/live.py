@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach, IPv6, IPv6ExtHdrFragment, SCTP,
@@ -170,6 +171,11 @@ def is_reject_reply(frame):
 
 
 def run_case(build, name, base=HERE, refused_ok=False):
+    with tempfile.TemporaryDirectory(prefix="w4r-live.") as tmpdir:
+        return run_case_in(build, name, base, refused_ok, tmpdir)
+
+
+def run_case_in(build, name, base, refused_ok, tmpdir):
     d = os.path.join(base, name)
     policy = open(os.path.join(d, "policy.hvp")).read()
     r = subprocess.run(
@@ -197,7 +203,7 @@ def run_case(build, name, base=HERE, refused_ok=False):
     ns_add(gw)
     for k, v in (("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1")):
         sh("ip", "netns", "exec", gw, "sysctl", "-qw", "%s=%s" % (k, v))
-    peer = {}
+    peer, gw_addr = {}, {}
     socks = {}
     for i, ifn in enumerate(ifnames):
         side = "%s-s%d" % (LAB, i)
@@ -220,6 +226,7 @@ def run_case(build, name, base=HERE, refused_ok=False):
         proxy_side(side, ifn)
         sh("ip", "-n", side, "route", "add", gw4, "dev", ifn)
         peer[ifn] = (peer4, "fd00:ffff:%x::2" % (i + 1))
+        gw_addr[ifn] = gw4
         s, _ = open_in_ns(side, ifn)
         _, gwmac = open_in_ns(gw, ifn)
         socks[ifn] = (s, gwmac)
@@ -251,6 +258,17 @@ def run_case(build, name, base=HERE, refused_ok=False):
             src = e["packet"].split()[1].rsplit(":", 1)[0].strip("[]")
             sh("ip", "-n", "%s-s%d" % (LAB, ifnames.index(e["in"])), "addr", "add", src + "/64", "dev", e["in"],
                "nodad", check=False)
+    # the evaluator learns the lab's interface addresses (masquerade, hairpin)
+    extra = "".join("addr %s %s\n" % (ifn, gw_addr[ifn]) for ifn in ifnames if ifn not in addrs)
+    if extra:
+        mp = os.path.join(tmpdir, "map")
+        with open(mp, "w") as f:
+            f.write(open(os.path.join(d, "map")).read() + extra)
+        r2 = subprocess.run([os.path.join(build, "hvgate"), "replay", "policy.hvp", "capture.pcap", "--iif-map", mp,
+                             "--json"], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r2.returncode:
+            raise RuntimeError("hvgate replay with the lab's addresses: %s" % r2.stderr.strip()[-300:])
+        evals = [json.loads(line) for line in r2.stdout.splitlines() if line.startswith("{\"index\"")]
     r = subprocess.run([os.path.join(build, "hvgate"), "apply", "policy.hvp", "--netns", gw], cwd=d,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode:
@@ -285,10 +303,12 @@ def run_case(build, name, base=HERE, refused_ok=False):
         s.send(bytes(eth))
         verdict = e["verdict"]
         want_out = e["out"].split(" ", 1) if verdict in ("pass", "inspect") and e["out"] else None
-        got = collect(socks, WAIT_EXPECTED if want_out and want_out[0] != "self" else WAIT_SILENCE,
-                      want_out[0] if want_out else None)
-        kernel = describe(got, ifn, want_out[0] if want_out else None)
         evaluator = describe_eval(e)
+        # wait for what the evaluator says comes (a frame out, or an answer
+        # back on the way in), else for a spell of silence
+        want_if = ifn if evaluator == "answered" else want_out[0] if want_out else None
+        got = collect(socks, WAIT_EXPECTED if want_if else WAIT_SILENCE, want_if)
+        kernel = describe(got, ifn, want_out[0] if want_out else None)
         compared += 1
         if kernel != evaluator:
             disagreements += 1
@@ -335,8 +355,11 @@ def proxy_side(side, ifn):
     # a veth whose peer stays down: routes to it are usable, packets vanish
     sh("ip", "-n", side, "link", "add", "sink", "type", "veth", "peer", "name", "sinkpeer")
     sh("ip", "-n", side, "link", "set", "sink", "up")
+    # proxy answers come after a random delay of up to proxy_delay (0.8 s by
+    # default): long enough to push a reset into the next packet's window
     for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-              "net.ipv4.conf.%s.proxy_arp=1" % ifn, "net.ipv6.conf.%s.proxy_ndp=1" % ifn):
+              "net.ipv4.conf.%s.proxy_arp=1" % ifn, "net.ipv6.conf.%s.proxy_ndp=1" % ifn,
+              "net.ipv4.neigh.%s.proxy_delay=0" % ifn, "net.ipv6.neigh.%s.proxy_delay=0" % ifn):
         sh("ip", "netns", "exec", side, "sysctl", "-qw", k)
     # its own unreachables (for what it swallows) would come back through
     # the gateway as related traffic of earlier packets
