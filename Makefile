@@ -42,7 +42,7 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/lib/*.c))
 
-.PHONY: all deps check test asan integration bench demo lint layers format fuzz fuzz-bins fuzz-smoke clean
+.PHONY: all deps check test asan integration bench demo lint layers format fuzz fuzz-bins fuzz-smoke replay-fuzz clean
 all: $(PROGRAMS) $(TEST_BINS)
 
 $(BUILD)/%.o: %.c
@@ -80,6 +80,7 @@ deps:
 
 check: all
 	./tests/run-unit.sh $(BUILD)
+	./tests/replay/run.sh $(BUILD)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
@@ -141,5 +142,10 @@ fuzz:
 fuzz-bins: $(patsubst %.c,$(BUILD)/%,$(FUZZ_SRCS))
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBS) $(LDLIBS)
+# The generated differential of the replay (root): many random policies and
+# packets through the kernel and the evaluator (tests/net/replay_live.sh).
+replay-fuzz: all
+	HVGATE_BUILD=$(CURDIR)/$(BUILD) REPLAY_RANDOM_CASES=$${REPLAY_RANDOM_CASES:-200} \
+	    REPLAY_RANDOM_SEED=$${REPLAY_RANDOM_SEED:-$$(date +%s)} sh tests/net/replay_live.sh
 fuzz-smoke: fuzz
 	./tests/run-fuzz.sh build-fuzz $${FUZZ_SECONDS:-10}

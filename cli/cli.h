@@ -20,6 +20,7 @@ CLI_VERB(compile);
 CLI_VERB(apply);
 CLI_VERB(replay);
 CLI_VERB(explain);
+CLI_VERB(test);
 CLI_VERB(vpn);
 CLI_VERB(daemon_client); /* status, show, load, compare, commit, confirm, ... */
 CLI_VERB(diff);

@@ -15,6 +15,7 @@ static int (*fn_compile)(int, char **) = cli_compile;
 static int (*fn_apply)(int, char **) = cli_apply;
 static int (*fn_replay)(int, char **) = cli_replay;
 static int (*fn_explain)(int, char **) = cli_explain;
+static int (*fn_test)(int, char **) = cli_test;
 static int (*fn_vpn)(int, char **) = cli_vpn;
 static int (*fn_client)(int, char **) = cli_daemon_client;
 static int (*fn_diff)(int, char **) = cli_diff;
@@ -27,6 +28,7 @@ static const struct verb verbs[] = {
 	{ "apply", &fn_apply, "apply FILE [--netns NAME] [--check]: compile and apply atomically" },
 	{ "replay", &fn_replay, "replay FILE PCAP: evaluate packets against a policy offline" },
 	{ "explain", &fn_explain, "explain FILE PACKET: which rule decides a packet, and why" },
+	{ "test", &fn_test, "test DIR: run the policy's expectation files (tests/*.hvt) offline" },
 	{ "vpn", &fn_vpn, "vpn run IFNAME: the WireGuard-compatible VPN engine in the foreground" },
 	{ "diff", &fn_diff, "diff REV1 REV2: what changed between two policy revisions, rule by rule" },
 	{ "fastpath", &fn_fastpath, "fastpath run POLICY --queue Q: the inspection fast path in the foreground" },

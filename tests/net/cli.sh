@@ -42,9 +42,15 @@ sz=$(wc -c < "$LAB_TMP/err")
 r=$(code "$HVGATE" check "$LAB_TMP/does-not-exist.hvp"); [ "$r" = 2 ] && pass check-missing-exit-2 || fail check-missing-exit-2 "exit $r"
 r=$(code "$HVGATE" check); [ "$r" = 2 ] && pass check-usage-exit-2 || fail check-usage-exit-2 "exit $r"
 r=$(code "$HVGATE" frobnicate); [ "$r" = 2 ] && pass unknown-verb-exit-2 || fail unknown-verb-exit-2 "exit $r"
-for v in check compile apply vpn shell status show commit diff; do
+for v in check compile apply vpn shell status show commit diff explain test replay; do
 	r=$(code "$HVGATE" $v --help); [ "$r" = 0 ] && [ -s "$LAB_TMP/out" ] && pass "help-$v" || fail "help-$v" "exit $r"
 done
+
+# explain: 1 for an invalid policy (check's diagnostics), 2 with the column of a malformed packet
+r=$(code "$HVGATE" explain "$LAB_TMP/bad.hvp" 'tcp 10.0.0.5:1 -> 10.1.0.9:80 in lan0')
+[ "$r" = 1 ] && grep -q 'error:' "$LAB_TMP/err" && pass explain-invalid-exit-1 || fail explain-invalid-exit-1 "exit $r"
+r=$(code "$HVGATE" explain conf/policies/demo.hvp 'tcp 10.0.0.5:1 => 10.1.0.9:80 in lan0')
+[ "$r" = 2 ] && grep -q '^packet:16: error' "$LAB_TMP/err" && pass explain-packet-column || fail explain-packet-column "exit $r: $(head -1 "$LAB_TMP/err")"
 
 r=$(code "$HVGATE" compile conf/policies/demo.hvp --emit nft)
 [ "$r" = 0 ] && grep -q '^table inet hvgate {' "$LAB_TMP/out" && pass compile-emits-table || fail compile-emits-table "exit $r"

@@ -1,0 +1,319 @@
+/* hvgate explain POLICY PACKET: which rule decides a packet, and why
+ * (docs/replay.md). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "nat/nat.h"
+#include "cli/explain.h"
+
+int cli_explain_load(const char *verb, const char *path, struct policy_compiled *c,
+		     struct policy_diags *d)
+{
+	struct stat st;
+	if (stat(path, &st)) {
+		fprintf(stderr, "hvgate %s: %s: %s\n", verb, path, strerror(errno));
+		return -2;
+	}
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
+	int failed = policy_compile(path, &o, c, d);
+	if (failed) {
+		policy_diags_print(d, stderr);
+		fprintf(stderr, "%zu error%s\n", d->n_errors, d->n_errors == 1 ? "" : "s");
+		return -1;
+	}
+	return 0;
+}
+
+size_t cli_explain_tenant(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_tenants; i++)
+		if (!strcmp(p->tenants[i].name, name))
+			return i;
+	return POLICY_NONE;
+}
+
+void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r, char *buf,
+			 size_t size)
+{
+	char text[160];
+	if (r->rule) {
+		policy_eval_source(d, &r->rule->loc, text, sizeof(text));
+		snprintf(buf, size, "%s:%u (%s)", r->rule->loc.file, r->rule->loc.line, text);
+	} else if (r->def) {
+		policy_eval_source(d, &r->def->loc, text, sizeof(text));
+		snprintf(buf, size, "default at %s:%u (%s)", r->def->loc.file, r->def->loc.line, text);
+	} else {
+		snprintf(buf, size, "%s", r->builtin);
+	}
+}
+
+static void endpoint(int family, const uint8_t *a, uint16_t port, bool ports, char *buf, size_t size)
+{
+	char s[INET6_ADDRSTRLEN];
+	if (!inet_ntop(family, a, s, sizeof(s)))
+		snprintf(s, sizeof(s), "?");
+	if (!ports)
+		snprintf(buf, size, "%s", s);
+	else if (family == AF_INET6)
+		snprintf(buf, size, "[%s]:%u", s, port);
+	else
+		snprintf(buf, size, "%s:%u", s, port);
+}
+
+void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_eval_result *r, char *buf,
+		     size_t size)
+{
+	bool ports = pkt->l4proto == IPPROTO_TCP || pkt->l4proto == IPPROTO_UDP ||
+		     pkt->l4proto == IPPROTO_SCTP;
+	char to[80], from[80];
+	size_t n = 0;
+	*buf = '\0';
+	if (r->dnat.nat) {
+		uint16_t port = r->dnat.port ? r->dnat.port : pkt->dport;
+		endpoint(pkt->family, r->dnat.addr, port, ports, to, sizeof(to));
+		endpoint(pkt->family, pkt->daddr, pkt->dport, ports, from, sizeof(from));
+		n += (size_t)snprintf(buf + n, size - n, "dnat %s -> %s (replies from %s)", from, to, from);
+	}
+	if (r->snat.nat && n < size) {
+		endpoint(pkt->family, pkt->saddr, pkt->sport, ports, from, sizeof(from));
+		if (r->snat.masquerade)
+			snprintf(to, sizeof(to), "masquerade%s%s", *r->oif ? " on " : "", r->oif);
+		else
+			endpoint(pkt->family, r->snat.addr, r->snat.port ? r->snat.port : pkt->sport, ports,
+				 to, sizeof(to));
+		n += (size_t)snprintf(buf + n, size - n, "%ssnat %s -> %s (replies to %s)", n ? "; " : "",
+				      from, to, from);
+	}
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void explain_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hvgate explain POLICY PACKET [--tenant NAME] [--state new|established]\n"
+		"                      [--json]\n\n"
+		"Evaluates one packet against a policy offline, from the language's semantics\n"
+		"(not from the compiled ruleset), and prints the verdict, the NAT it gets, and\n"
+		"the path: interface, tenant and conntrack zone, anti-spoofing, the zone pair,\n"
+		"every rule consulted (FILE:LINE and its text) and what decided. PACKET:\n"
+		"  tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web [out eth0]\n"
+		"  icmp 10.0.1.5 -> 10.0.2.9 type echo-request\n"
+		"  udp [fd00:2::5]:5353 -> self:53 in tap-acme-db\n"
+		"(one argument, or the words of one). Exits 0; 1 for an invalid policy (the\n"
+		"diagnostics of check); 2 for a malformed packet (with its column) or usage.\n");
+}
+
+static const char *step_kind(enum policy_eval_step_kind k)
+{
+	return k == POLICY_EVAL_STEP_MISS ? "rule" : k == POLICY_EVAL_STEP_DECIDED ? "decided" : "note";
+}
+
+static void print_json(const struct policy *p, const struct policy_diags *d,
+		       const struct policy_eval_packet *pkt, const struct policy_eval_result *r)
+{
+	char buf[512];
+	policy_eval_packet_text(pkt, buf, sizeof(buf));
+	printf("{\"packet\":");
+	cli_json_string(stdout, buf);
+	printf(",\"state\":\"%s\",\"verdict\":\"%s\",\"limited\":%s,\"log\":%s,", policy_eval_ct_name(pkt->ct),
+	       policy_eval_verdict_name(r->verdict), r->limited ? "true" : "false",
+	       r->logged ? "true" : "false");
+	printf("\"rule\":");
+	if (r->rule) {
+		policy_eval_source(d, &r->rule->loc, buf, sizeof(buf));
+		printf("{\"id\":");
+		cli_json_string(stdout, r->rule->id);
+		printf(",\"file\":");
+		cli_json_string(stdout, r->rule->loc.file);
+		printf(",\"line\":%u,\"text\":", r->rule->loc.line);
+		cli_json_string(stdout, buf);
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf(",\"default\":");
+	if (r->def) {
+		policy_eval_source(d, &r->def->loc, buf, sizeof(buf));
+		printf("{\"file\":");
+		cli_json_string(stdout, r->def->loc.file);
+		printf(",\"line\":%u,\"text\":", r->def->loc.line);
+		cli_json_string(stdout, buf);
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf(",\"builtin\":");
+	if (*r->builtin)
+		cli_json_string(stdout, r->builtin);
+	else
+		printf("null");
+	printf(",\"tenant\":");
+	if (r->tenant != POLICY_NONE)
+		cli_json_string(stdout, p->tenants[r->tenant].name);
+	else
+		printf("null");
+	printf(",\"ct_zone\":%u,\"from_zone\":", r->ct_zone);
+	if (r->from_self)
+		printf("\"self\"");
+	else if (r->from_zone != POLICY_NONE)
+		cli_json_string(stdout, p->zones[r->from_zone].name);
+	else
+		printf("null");
+	printf(",\"to_zone\":");
+	if (r->to_self)
+		printf("\"self\"");
+	else if (r->to_zone != POLICY_NONE)
+		cli_json_string(stdout, p->zones[r->to_zone].name);
+	else
+		printf("null");
+	cli_explain_nat(pkt, r, buf, sizeof(buf));
+	printf(",\"nat\":");
+	cli_json_string(stdout, buf);
+	printf(",\"path\":[");
+	for (size_t i = 0; i < r->n_steps; i++) {
+		printf("%s{\"kind\":\"%s\",\"text\":", i ? "," : "", step_kind(r->steps[i].kind));
+		cli_json_string(stdout, r->steps[i].text);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void print_text(const struct policy_diags *d, const struct policy_eval_packet *pkt,
+		       const struct policy_eval_result *r)
+{
+	char buf[512];
+	/* a 10,000-rule pair lists 10,000 rules: find their lines by index */
+	struct policy_eval_lines *lines = policy_eval_lines_new(d);
+	policy_eval_packet_text(pkt, buf, sizeof(buf));
+	printf("packet:  %s (%s)\n", buf, policy_eval_ct_name(pkt->ct));
+	printf("path:\n");
+	for (size_t i = 0; i < r->n_steps; i++) {
+		const struct policy_eval_step *s = &r->steps[i];
+		if (s->rule) {
+			if (lines)
+				policy_eval_lines_source(lines, &s->rule->loc, buf, sizeof(buf));
+			else
+				policy_eval_source(d, &s->rule->loc, buf, sizeof(buf));
+			printf("  %s %s\n      %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : "-", s->text, buf);
+		} else {
+			printf("  %s %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : " ", s->text);
+		}
+	}
+	cli_explain_decider(d, r, buf, sizeof(buf));
+	printf("verdict: %s by %s%s\n", policy_eval_verdict_name(r->verdict), buf,
+	       r->limited ? " (while under its limit)" : "");
+	cli_explain_nat(pkt, r, buf, sizeof(buf));
+	printf("nat:     %s\n", *buf ? buf : "none");
+	policy_eval_lines_free(lines);
+}
+
+int cli_explain(int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		explain_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	const char *path = NULL, *tenant = NULL, *state = "new";
+	bool json = false;
+	char packet[1024] = "";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--tenant") && i + 1 < argc) {
+			tenant = argv[++i];
+		} else if (!strcmp(argv[i], "--state") && i + 1 < argc) {
+			state = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			explain_usage(stderr);
+			return CLI_EXIT_USAGE;
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			size_t n = strlen(packet);
+			if (n + strlen(argv[i]) + 2 >= sizeof(packet)) {
+				fprintf(stderr, "hvgate explain: packet too long\n");
+				return CLI_EXIT_USAGE;
+			}
+			snprintf(packet + n, sizeof(packet) - n, "%s%s", n ? " " : "", argv[i]);
+		}
+	}
+	enum policy_eval_ct ct;
+	if (!strcmp(state, "new"))
+		ct = POLICY_EVAL_CT_NEW;
+	else if (!strcmp(state, "established"))
+		ct = POLICY_EVAL_CT_ESTABLISHED;
+	else {
+		fprintf(stderr, "hvgate explain: --state is new or established, not '%s'\n", state);
+		return CLI_EXIT_USAGE;
+	}
+	if (!path || !*packet) {
+		explain_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	struct policy_diags d;
+	policy_diags_init(&d);
+	struct policy_compiled c;
+	int rc = cli_explain_load("explain", path, &c, &d);
+	if (rc) {
+		policy_diags_free(&d);
+		return rc == -1 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+	}
+	const struct policy *p = c.policy;
+	size_t t = POLICY_NONE;
+	if (tenant && (t = cli_explain_tenant(p, tenant)) == POLICY_NONE) {
+		fprintf(stderr, "hvgate explain: the policy has no tenant '%s'\n", tenant);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	struct policy_eval_packet pkt;
+	char err[256];
+	size_t col = 0;
+	if (policy_eval_parse_packet(p, packet, t, &pkt, err, sizeof(err), &col)) {
+		fprintf(stderr, "packet:%zu: error: %s\n  %s\n  %*s^\n", col, err, packet, (int)(col - 1), "");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	pkt.ct = ct;
+	if (t != POLICY_NONE)
+		pkt.ct_tenant = t;
+	struct policy_eval_result r;
+	if (policy_eval(p, &pkt, NULL, &r)) {
+		policy_eval_result_free(&r);
+		fprintf(stderr, "hvgate explain: out of memory\n");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (json)
+		print_json(p, &d, &pkt, &r);
+	else
+		print_text(&d, &pkt, &r);
+	policy_eval_result_free(&r);
+	rc = CLI_EXIT_OK;
+out:
+	policy_compiled_free(&c);
+	policy_diags_free(&d);
+	return rc;
+}

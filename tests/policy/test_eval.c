@@ -1,0 +1,377 @@
+/* The policy evaluator (policy/eval.c) and its packet syntax
+ * (policy/eval_packet.c), on policies loaded through the real front end. */
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "policy/eval.h"
+#include "policy/policy.h"
+
+static struct policy_diags diags;
+
+static struct policy *load(const char *text)
+{
+	policy_diags_init(&diags);
+	struct policy *p = policy_load_text("t.hvp", text, strlen(text), NULL, &diags);
+	if (!p)
+		policy_diags_print(&diags, stderr);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void unload(struct policy *p)
+{
+	policy_free(p);
+	policy_diags_free(&diags);
+}
+
+/* Evaluates `packet` (as `explain` reads it) in state `ct`; returns the
+ * verdict and, in *line, the line of the deciding rule or default (0 for a
+ * built-in decision, whose name goes to builtin). */
+static enum policy_eval_verdict eval_ct(const struct policy *p, const char *packet, enum policy_eval_ct ct,
+					unsigned *line, struct policy_eval_result *out)
+{
+	struct policy_eval_packet pkt;
+	char err[256];
+	size_t col;
+	int rc = policy_eval_parse_packet(p, packet, POLICY_NONE, &pkt, err, sizeof(err), &col);
+	if (rc)
+		fprintf(stderr, "%s: column %zu: %s\n", packet, col, err);
+	ck_assert_int_eq(rc, 0);
+	pkt.ct = ct;
+	struct policy_eval_result r;
+	ck_assert_int_eq(policy_eval(p, &pkt, NULL, &r), 0);
+	*line = r.rule ? r.rule->loc.line : r.def ? r.def->loc.line : 0;
+	enum policy_eval_verdict v = r.verdict;
+	if (out)
+		*out = r;
+	else
+		policy_eval_result_free(&r);
+	return v;
+}
+
+static enum policy_eval_verdict eval(const struct policy *p, const char *packet, unsigned *line)
+{
+	return eval_ct(p, packet, POLICY_EVAL_CT_NEW, line, NULL);
+}
+
+static const char *const site =
+	"zone lan { interface \"lan0\" }\n"		      /* 1 */
+	"zone dmz { interface \"dmz*\" }\n"		      /* 2 */
+	"zone uplink { interface \"eth0\" }\n"		      /* 3 */
+	"block from lan to dmz service tcp port 23\n"	      /* 4 */
+	"pass from lan to dmz service { ssh, http }\n"	      /* 5 */
+	"reject from lan to uplink service tcp port 25\n"     /* 6 */
+	"pass from lan to any\n"			      /* 7 */
+	"pass from any to self service ssh\n"		      /* 8 */
+	"pass from uplink to 192.0.2.10 service https\n"     /* 9 */
+	"default from dmz to lan reject\n"		      /* 10 */
+	"default block\n";				      /* 11 */
+
+START_TEST(test_first_match_and_defaults)
+{
+	struct policy *p = load(site);
+	unsigned line;
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:23 in lan0 out dmz3", &line), POLICY_EVAL_BLOCK);
+	ck_assert_uint_eq(line, 4);
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz3", &line), POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 5);
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:25 in lan0 out eth0", &line), POLICY_EVAL_REJECT);
+	ck_assert_uint_eq(line, 6);
+	ck_assert_int_eq(eval(p, "udp 10.0.0.5:4000 -> 10.1.0.5:53 in lan0 out eth0", &line), POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 7);
+	/* the zone pair's default, then the global one */
+	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out lan0", &line), POLICY_EVAL_REJECT);
+	ck_assert_uint_eq(line, 10);
+	/* the global default has no line of its own in the model: built in */
+	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out eth0", &line), POLICY_EVAL_BLOCK);
+	ck_assert_uint_eq(line, 0);
+	/* self and addresses */
+	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> self:22 in eth0", &line), POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 8);
+	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> 192.0.2.10:443 in eth0 out dmz1", &line),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 9);
+	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> 192.0.2.11:443 in eth0 out dmz1", &line),
+			 POLICY_EVAL_BLOCK);
+	ck_assert_uint_eq(line, 0);
+	unload(p);
+}
+END_TEST
+
+START_TEST(test_state)
+{
+	struct policy *p = load(site);
+	unsigned line;
+	struct policy_eval_result r;
+	/* replies need no rule; invalid is dropped before any rule */
+	ck_assert_int_eq(eval_ct(p, "tcp 10.1.0.5:80 -> 10.0.0.5:4000 in dmz0 out lan0", POLICY_EVAL_CT_ESTABLISHED,
+				 &line, &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_str_eq(r.builtin, "builtin:ct-state");
+	policy_eval_result_free(&r);
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz0", POLICY_EVAL_CT_INVALID,
+				 &line, &r),
+			 POLICY_EVAL_BLOCK);
+	ck_assert_str_eq(r.builtin, "builtin:ct-invalid");
+	policy_eval_result_free(&r);
+	unload(p);
+}
+END_TEST
+
+static const char *const tenants =
+	"zone uplink { interface \"eth0\" }\n"							  /* 1 */
+	"tenant acme {\n"									  /* 2 */
+	"  segment web { interface \"tap-acme-web\" address 10.0.1.0/24 }\n"			  /* 3 */
+	"  segment db  { interface \"tap-acme-db\" address { 10.0.2.0/24, fd00:2::/64 } }\n"	  /* 4 */
+	"  pass from web to db service postgres\n"						  /* 5 */
+	"  pass from uplink to web service tcp port 8000-8009\n"				  /* 6 */
+	"  pass from web to uplink\n"								  /* 7 */
+	"  default block log\n"									  /* 8 */
+	"  nat snat from web out via uplink to 198.51.100.7\n"				  /* 9 */
+	"  nat forward uplink tcp port 8080 on 198.51.100.9 to 10.0.1.10 port 80\n"		  /* 10 */
+	"  pass from uplink to web service http\n"						  /* 11 */
+	"}\n"											  /* 12 */
+	"tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 }\n"	  /* 13 */
+	"  pass from all to uplink\n"								  /* 14 */
+	"  nat masquerade out via uplink }\n"							  /* 15 */
+	"pass from any to any service ping\n";							  /* 16 */
+
+START_TEST(test_tenants)
+{
+	struct policy *p = load(tenants);
+	unsigned line;
+	struct policy_eval_result r;
+	ck_assert_int_eq(eval(p, "tcp 10.0.1.5:4000 -> 10.0.2.9:5432 in tap-acme-web", &line), POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 5);
+	/* anti-spoofing */
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.9.5:4000 -> 10.0.2.9:5432 in tap-acme-web", POLICY_EVAL_CT_NEW, &line,
+				 &r),
+			 POLICY_EVAL_BLOCK);
+	ck_assert_str_eq(r.builtin, "antispoof:acme.web");
+	policy_eval_result_free(&r);
+	/* overlapping tenants: the same source is acme's or globex's by interface */
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.5:4000 -> 203.0.113.7:443 in tap-acme-web out eth0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 7);
+	ck_assert_uint_eq(r.ct_zone, 1);
+	ck_assert_ptr_nonnull(r.snat.nat);
+	ck_assert_uint_eq(r.snat.addr[3], 7);
+	policy_eval_result_free(&r);
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.5:4000 -> 203.0.113.7:443 in tap-globex out eth0", POLICY_EVAL_CT_NEW,
+				 &line, &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 14);
+	ck_assert_uint_eq(r.ct_zone, 2);
+	ck_assert(r.snat.masquerade);
+	policy_eval_result_free(&r);
+	/* a global `any` never joins two tenants: the ping passes to the
+	 * uplink but not from one tenant to the other */
+	ck_assert_int_eq(eval(p, "icmp 10.0.1.5 -> 203.0.113.7 in tap-globex out eth0", &line), POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval_ct(p, "icmp 10.0.1.5 -> 10.0.2.9 in tap-globex out tap-acme-db", POLICY_EVAL_CT_NEW,
+				 &line, &r),
+			 POLICY_EVAL_BLOCK);
+	ck_assert_str_eq(r.builtin, "builtin:inter-tenant");
+	policy_eval_result_free(&r);
+	/* the port forward, filtered after translation */
+	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:5555 -> 198.51.100.9:8080 in eth0", POLICY_EVAL_CT_NEW, &line,
+				 &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 11);
+	ck_assert_ptr_nonnull(r.dnat.nat);
+	ck_assert_uint_eq(r.dnat.port, 80);
+	ck_assert_str_eq(r.oif, "tap-acme-web");
+	policy_eval_result_free(&r);
+	/* hairpin: from the tenant's own segment to the public address */
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.7:5555 -> 198.51.100.9:8080 in tap-acme-web", POLICY_EVAL_CT_NEW,
+				 &line, &r),
+			 POLICY_EVAL_BLOCK); /* no rule from web to web: the tenant default */
+	ck_assert_uint_eq(line, 8);
+	ck_assert(r.dnat.nat == NULL);
+	policy_eval_result_free(&r);
+	unload(p);
+}
+END_TEST
+
+START_TEST(test_netmap_and_blocklist)
+{
+	struct policy *p = load("zone uplink { interface \"eth0\" }\n"
+				"tenant g { segment all { interface \"tg\" address 10.0.1.0/24 }\n"
+				"  pass from all to uplink\n"
+				"  pass from uplink to all service https\n"
+				"  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink }\n");
+	struct policy_eval_result r;
+	unsigned line;
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.42:4000 -> 203.0.113.7:443 in tg out eth0", POLICY_EVAL_CT_NEW, &line,
+				 &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(r.snat.addr[0], 198);
+	ck_assert_uint_eq(r.snat.addr[3], 42);
+	policy_eval_result_free(&r);
+	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0", POLICY_EVAL_CT_NEW, &line, &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(r.dnat.addr[0], 10);
+	ck_assert_uint_eq(r.dnat.addr[3], 42);
+	ck_assert_str_eq(r.oif, "tg");
+	policy_eval_result_free(&r);
+
+	/* the block list, by source */
+	struct policy_eval_block b = { .tenant = POLICY_NONE };
+	b.addr.family = AF_INET;
+	b.addr.prefix_len = 32;
+	memcpy(b.addr.lo, (uint8_t[]){ 203, 0, 113, 7 }, 4);
+	struct policy_eval_opts o;
+	policy_eval_opts_default(&o);
+	o.blocked = &b;
+	o.n_blocked = 1;
+	struct policy_eval_packet pkt;
+	char err[128];
+	size_t col;
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0", POLICY_NONE,
+						  &pkt, err, sizeof(err), &col),
+			 0);
+	ck_assert_int_eq(policy_eval(p, &pkt, &o, &r), 0);
+	ck_assert_int_eq(r.verdict, POLICY_EVAL_BLOCK);
+	ck_assert_str_eq(r.builtin, "builtin:blocked");
+	policy_eval_result_free(&r);
+	unload(p);
+}
+END_TEST
+
+START_TEST(test_limit_inspect_nostate)
+{
+	struct policy *p = load("zone lan { interface \"lan0\" }\n"
+				"zone dmz { interface \"dmz0\" }\n"
+				"pass from lan to dmz service http inspect { block content /evil/ }\n"
+				"pass from lan to dmz service ssh limit 10/minute\n"
+				"pass from lan to dmz service udp port 514 no state\n");
+	unsigned line;
+	struct policy_eval_result r;
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:80 in lan0 out dmz0", &line), POLICY_EVAL_INSPECT);
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:22 in lan0 out dmz0", POLICY_EVAL_CT_NEW, &line, &r),
+			 POLICY_EVAL_PASS);
+	ck_assert(r.limited);
+	policy_eval_result_free(&r);
+	/* `no state`: untracked, so even a packet conntrack would call invalid
+	 * meets the rule */
+	ck_assert_int_eq(eval_ct(p, "udp 10.0.0.1:4000 -> 10.1.0.1:514 in lan0 out dmz0", POLICY_EVAL_CT_INVALID, &line,
+				 &r),
+			 POLICY_EVAL_PASS);
+	ck_assert_uint_eq(line, 5);
+	policy_eval_result_free(&r);
+	unload(p);
+}
+END_TEST
+
+START_TEST(test_packet_syntax)
+{
+	struct policy *p = load(tenants);
+	struct policy_eval_packet pkt;
+	char err[256], text[256];
+	size_t col = 0;
+	ck_assert_int_eq(policy_eval_parse_packet(p, "udp [fd00:2::5]:5353 -> [2001:db8::1]:53 out eth0", POLICY_NONE,
+						  &pkt, err, sizeof(err), &col),
+			 0);
+	ck_assert_int_eq(pkt.family, AF_INET6);
+	ck_assert_str_eq(pkt.iif, "tap-acme-db");
+	policy_eval_packet_text(&pkt, text, sizeof(text));
+	ck_assert_str_eq(text, "udp [fd00:2::5]:5353 -> [2001:db8::1]:53 in tap-acme-db out eth0");
+	/* the mistakes, with their columns */
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:40000 => 10.0.2.9:5432", POLICY_NONE, &pkt, err,
+						  sizeof(err), &col),
+			 -1);
+	ck_assert_uint_eq(col, 20);
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.500:1 -> 10.0.2.9:5432", POLICY_NONE, &pkt, err,
+						  sizeof(err), &col),
+			 -1);
+	ck_assert_uint_eq(col, 5);
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:99999 in x", POLICY_NONE, &pkt, err,
+						  sizeof(err), &col),
+			 -1);
+	ck_assert_uint_eq(col, 28);
+	/* overlapping tenants: the source alone does not say which */
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", POLICY_NONE, &pkt, err,
+						  sizeof(err), &col),
+			 -1);
+	ck_assert(strstr(err, "--tenant") != NULL);
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", 1, &pkt, err, sizeof(err), &col),
+			 0);
+	ck_assert_str_eq(pkt.iif, "tap-globex");
+	unload(p);
+}
+END_TEST
+
+/* The cache of a replay (rules per pair, long address lists as sorted
+ * ranges) gives the same answers as the plain walk. */
+START_TEST(test_cache_agrees)
+{
+	struct policy *p = load("zone lan { interface \"lan0\" }\n"
+				"zone dmz { interface \"dmz0\" }\n"
+				"define many = { 10.9.0.1, 10.9.0.3, 10.9.0.5, 10.9.0.7, 10.9.0.9, 10.9.0.11,\n"
+				"  10.9.0.13, 10.9.0.15, 10.9.1.0/24, 10.9.0.64-10.9.0.80, fd00::/64, 10.9.0.2 }\n"
+				"block from $many to dmz service tcp port 22\n"
+				"pass from lan to dmz\n");
+	struct policy_eval_opts plain, cached;
+	policy_eval_opts_default(&plain);
+	policy_eval_opts_default(&cached);
+	cached.cache = policy_eval_cache_new(p);
+	cached.path = false;
+	ck_assert_ptr_nonnull(cached.cache);
+	static const char *const pkts[] = {
+		"tcp 10.9.0.1:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.4:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.2:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.70:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.81:1 -> 10.1.0.1:22 in lan0 out dmz0", "tcp 10.9.1.255:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.2.0:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.0:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp [fd00::9]:1 -> [fd01::1]:22 in lan0 out dmz0", "tcp [fd01::9]:1 -> [fd01::1]:22 in lan0 out dmz0",
+	};
+	static const enum policy_eval_verdict want[] = { POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS,  POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS };
+	for (size_t i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
+		struct policy_eval_packet pkt;
+		char err[128];
+		size_t col;
+		ck_assert_int_eq(policy_eval_parse_packet(p, pkts[i], POLICY_NONE, &pkt, err, sizeof(err), &col), 0);
+		struct policy_eval_result a, b;
+		ck_assert_int_eq(policy_eval(p, &pkt, &plain, &a), 0);
+		ck_assert_int_eq(policy_eval(p, &pkt, &cached, &b), 0);
+		ck_assert_msg(a.verdict == want[i], "%s: %d", pkts[i], a.verdict);
+		ck_assert_int_eq(a.verdict, b.verdict);
+		ck_assert_ptr_eq(a.rule, b.rule);
+		ck_assert_uint_eq(b.n_steps, 0);
+		policy_eval_result_free(&a);
+		policy_eval_result_free(&b);
+	}
+	policy_eval_cache_free(cached.cache);
+	unload(p);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("eval");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_first_match_and_defaults);
+	tcase_add_test(tc, test_state);
+	tcase_add_test(tc, test_tenants);
+	tcase_add_test(tc, test_netmap_and_blocklist);
+	tcase_add_test(tc, test_limit_inspect_nostate);
+	tcase_add_test(tc, test_packet_syntax);
+	tcase_add_test(tc, test_cache_agrees);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
