@@ -80,6 +80,8 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 int txn_delta_kernel_mark(const char *netns, char *buf, size_t size)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
+
+	memset(req, 0, sizeof(req)); /* attribute padding goes to the kernel */
 	struct mark_ctx c = { buf, size, false };
 	struct nl_sock s;
 	if (!size)
@@ -192,6 +194,8 @@ static int handle_cb(const struct nlmsghdr *nlh, void *data)
 static int dump_rules(struct nl_sock *s, struct handle_ctx *c, const char *chain)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
+
+	memset(req, 0, sizeof(req)); /* attribute padding goes to the kernel */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s->seq++);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
 	if (chain)
