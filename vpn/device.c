@@ -123,6 +123,8 @@ static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts
 		return ret;
 	}
 	dev->tun_fd = ret;
+	if ((ret = vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted())))
+		return ret;
 	dev->tun_gro = dev->tun_vnet_hdr && !getenv("HVGATE_VPN_NO_GRO");
 	vpn_tun_set_mtu(dev->ifname, dev->mtu);
 	if ((ret = epoll_add(dev, dev->tun_fd, TAG_TUN)))
@@ -195,6 +197,7 @@ void vpn_device_destroy(struct vpn_device *dev)
 	if (!dev)
 		return;
 	vpn_device_stop(dev);
+	vpn_crypt_destroy(dev->crypt);
 	while (dev->peers)
 		vpn_peer_destroy(dev->peers);
 	vpn_allowedips_free(&dev->allowedips);
