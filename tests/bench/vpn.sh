@@ -31,18 +31,21 @@ RUN=/var/run/wireguard
 SECS=${VPN_BENCH_SECONDS:-4}
 REPEAT=${VPN_BENCH_REPEAT:-2}
 HZ=$(getconf CLK_TCK)
-HA=${LAB}ha; HB=${LAB}hb; GA=${LAB}ga; GB=${LAB}gb; DA=${LAB}da; DB=${LAB}db
+HA=${LAB}ha; HB=${LAB}hb; SA=${LAB}sa; SB=${LAB}sb; GA=${LAB}ga; GB=${LAB}gb; DA=${LAB}da; DB=${LAB}db
 lab_ns x; lab_ns y
 lab_link x vy y vx
 lab_addr x vy 192.168.90.1/24; lab_addr y vx 192.168.90.2/24
 K=$LAB_TMP; umask 077
-for n in ha hb ga gb da db; do wg genkey > "$K/$n"; done
+for n in ha hb sa sb ga gb da db; do wg genkey > "$K/$n"; done
 pub() { wg pubkey < "$K/$1"; }
 lastpid() { echo "${LAB_PIDS##* }"; }
 
 # Each tunnel: its two processes' pids, kept to read their CPU time.
 bg x env HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$HA" -f; P_h="$(lastpid)"
 bg y env HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$HB" -f; P_h="$P_h $(lastpid)"
+# The same engine with its AEAD work on the engine thread alone.
+bg x env HVGATE_VPN_WORKERS=1 HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$SA" -f; P_s="$(lastpid)"
+bg y env HVGATE_VPN_WORKERS=1 HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$SB" -f; P_s="$P_s $(lastpid)"
 bg x env WG_PROCESS_FOREGROUND=1 "$WGGO_NEW" "$GA"; P_g="$(lastpid)"
 bg y env WG_PROCESS_FOREGROUND=1 "$WGGO_NEW" "$GB"; P_g="$P_g $(lastpid)"
 D=0
@@ -53,7 +56,7 @@ if [ -n "$WGGO_OLD" ]; then
 else
 	echo "  (Debian's wireguard-go is not installed: its line is left out)"
 fi
-IFS_ALL="$HA $HB $GA $GB"; [ $D = 1 ] && IFS_ALL="$IFS_ALL $DA $DB"
+IFS_ALL="$HA $HB $SA $SB $GA $GB"; [ $D = 1 ] && IFS_ALL="$IFS_ALL $DA $DB"
 for i in $IFS_ALL; do wait_for 5 test -S "$RUN/$i.sock" || { echo "no socket for $i"; exit 1; }; done
 # tunnel NAME-A NAME-B KEY-A KEY-B PORT-A PORT-B NET
 tunnel() {
@@ -65,6 +68,7 @@ tunnel() {
 }
 tunnel "$HA" "$HB" ha hb 52001 52002 10.91.0
 tunnel "$GA" "$GB" ga gb 52003 52004 10.92.0
+tunnel "$SA" "$SB" sa sb 52007 52008 10.95.0
 [ $D = 1 ] && tunnel "$DA" "$DB" da db 52005 52006 10.93.0
 
 # CPU ticks (utime+stime, all threads) of the given processes.
@@ -91,22 +95,28 @@ iperf_run() {
 # Per stream count: best throughput per tunnel, and bytes over CPU-seconds
 # summed over all rounds.
 for s in 1 4; do
-	for t in h g d; do eval "best_$t=0 bits_$t=0 ticks_$t=0"; done
+	for t in h s g d r; do eval "best_$t=0 bits_$t=0 ticks_$t=0"; done
 	r=0
 	while [ $r -lt "$REPEAT" ]; do
 		line="  $s stream(s) run $r:"
-		for t in h g d; do
-			case $t in h) a=10.91.0.2; pids=$P_h;; g) a=10.92.0.2; pids=$P_g;; d) [ $D = 1 ] || continue; a=10.93.0.2; pids=$P_d;; esac
+		for t in h s g d r; do
+			case $t in
+			h) a=10.91.0.2; pids=$P_h;;
+			s) a=10.95.0.2; pids=$P_s;;
+			g) a=10.92.0.2; pids=$P_g;;
+			d) [ $D = 1 ] || continue; a=10.93.0.2; pids=$P_d;;
+			r) a=192.168.90.2; pids="";;
+			esac
 			# shellcheck disable=SC2086
 			set -- $(iperf_run "$a" "$s" $pids)
 			eval "[ $1 -gt \$best_$t ] && best_$t=$1; bits_$t=\$((bits_$t + $1 * SECS)); ticks_$t=\$((ticks_$t + $2))"
 			line="$line $t=$(($1 / 1000000))"
 		done
-		echo "$line Mbit/s (h hvgate, g wireguard-go $WGGO_NEW_VERSION, d Debian's)"
+		echo "$line Mbit/s (h hvgate, s hvgate engine thread only, g wireguard-go $WGGO_NEW_VERSION, d Debian's, r raw veth)"
 		r=$((r + 1))
 	done
 	# Mbit per CPU-second of both tunnel processes.
-	for t in h g d; do
+	for t in h s g d r; do
 		eval "b=\$bits_$t c=\$ticks_$t"
 		eval "eff_$t=$(echo "scale=0; $b / 1000000 * $HZ / ($c + 1)" | bc)"
 		eval "mb_$t=\$((best_$t / 1000000))"
@@ -118,6 +128,11 @@ for s in 1 4; do
 	printf '  %-26s %7s Mb/s %7s Mb/s %8s\n' "per CPU-second" "$eff_h" "$eff_g" "$eratio"
 	echo "bench: vpn-vs-wggo-${s}s ours=${mb_h}Mbit/s baseline=${mb_g}Mbit/s ratio=$ratio"
 	echo "bench: vpn-per-cpu-${s}s ours=${eff_h}Mbit/cpu-s baseline=${eff_g}Mbit/cpu-s ratio=$eratio"
+	sratio=$(echo "scale=2; $best_h / ($best_s + 1)" | bc)
+	printf '  %-26s %7s Mb/s %7s Mb/s %8s  (hvgate with HVGATE_VPN_WORKERS=1, per CPU-s %s)\n' "vs engine thread only" "$mb_h" "$mb_s" "$sratio" "$eff_s"
+	echo "bench: vpn-threads-${s}s ours=${mb_h}Mbit/s baseline=${mb_s}Mbit/s ratio=$sratio"
+	vratio=$(echo "scale=2; $best_h / ($best_r + 1)" | bc)
+	printf '  %-26s %7s Mb/s %7s Mb/s %8s  (fraction of the raw veth rate)\n' "vs raw veth" "$mb_h" "$mb_r" "$vratio"
 	if [ $D = 1 ]; then
 		dratio=$(echo "scale=2; $best_h / ($best_d + 1)" | bc)
 		printf '  %-26s %7s Mb/s %7s Mb/s %8s  (Debian wireguard-go, per CPU-s %s)\n' "vs Debian's" "$mb_h" "$mb_d" "$dratio" "$eff_d"
@@ -128,7 +143,7 @@ done
 # ---- handshakes per second ----
 # Stop the wireguard-go tunnels: the handshake test wants the CPU to itself.
 # shellcheck disable=SC2086
-for p in $P_g ${P_d:-}; do kill "$p" 2>/dev/null; done
+for p in $P_g $P_s ${P_d:-}; do kill "$p" 2>/dev/null; done
 rel=$(realpath --relative-to="$ROOT" "$HVGATE_BUILD")
 make -s -C "$ROOT" BUILD="$rel" "$rel/tests/vpn/bench_handshake" >/dev/null || { echo "cannot build bench_handshake"; exit 1; }
 "$HVGATE_BUILD/tests/vpn/bench_handshake" > "$K/hs.txt" || { echo "bench_handshake failed"; exit 1; }
