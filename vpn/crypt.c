@@ -138,9 +138,13 @@ void vpn_crypt_destroy(struct vpn_crypt *c)
 
 void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int n)
 {
+	size_t bytes = 0;
+
 	if (!n)
 		return;
-	if (!c || !c->n_threads || n < VPN_CRYPT_PARALLEL_MIN) {
+	for (unsigned int i = 0; i < n; i++)
+		bytes += jobs[i].len;
+	if (!c || !c->n_threads || n < 2 || bytes < VPN_CRYPT_PARALLEL_MIN_BYTES) {
 		for (unsigned int i = 0; i < n; i++)
 			vpn_crypt_job_run(&jobs[i]);
 	} else {

@@ -123,8 +123,6 @@ static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts
 		return ret;
 	}
 	dev->tun_fd = ret;
-	if ((ret = vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted())))
-		return ret;
 	dev->tun_gro = dev->tun_vnet_hdr && !getenv("HVGATE_VPN_NO_GRO");
 	vpn_tun_set_mtu(dev->ifname, dev->mtu);
 	if ((ret = epoll_add(dev, dev->tun_fd, TAG_TUN)))
@@ -416,6 +414,14 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	uint64_t next = dev->next_timer_ns;
 	int ret = 0;
 
+	/* The worker threads start with the loop, not with the device: `hvgate
+	 * vpn run` creates the device and then forks, and a child has none of
+	 * its parent's threads. Without them the engine works alone. */
+	if (!dev->crypt_started && dev->tun_fd >= 0) {
+		dev->crypt_started = true;
+		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted()))
+			dev->crypt = NULL;
+	}
 	/* dev->uapi_clients is the engine thread's own: no lock to read it. */
 	if (dev->next_uapi_ns && (!next || dev->next_uapi_ns < next))
 		next = dev->next_uapi_ns;

@@ -47,8 +47,9 @@ run_order() { # NAME SENDER RECEIVER ADDR
 	wait "$rp"
 	read -r got reordered flows < "$K/$1.out" || { fail "$1" "no result"; return; }
 	echo "$1: $got of $((FLOWS * COUNT)) datagrams arrived, $reordered out of order, $flows flows"
-	# Too few arrivals would prove nothing about batches: ask for a tenth.
-	if [ "$flows" -eq "$FLOWS" ] && [ "$got" -ge $((FLOWS * COUNT / 10)) ] && [ "$reordered" -eq 0 ]; then
+	# Too few arrivals would prove nothing about batches: ask for 1/40
+	# (a loaded machine or a sanitizer build drops most of the flood).
+	if [ "$flows" -eq "$FLOWS" ] && [ "$got" -ge $((FLOWS * COUNT / 40)) ] && [ "$reordered" -eq 0 ]; then
 		pass "$1"
 	else
 		fail "$1" "$got arrived, $reordered reordered, $flows flows"
