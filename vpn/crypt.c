@@ -46,15 +46,16 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 
 	vpn_noise_aead_nonce(nonce, le64toh(hdr->counter));
 	if (job->seal) {
-		crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, job->len - sizeof(*hdr) - VPN_AEAD_TAG,
-							  NULL, 0, NULL, nonce, job->key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body,
+		                                          job->len - sizeof(*hdr) - VPN_AEAD_TAG,
+		                                          NULL, 0, NULL, nonce, job->key);
 		job->result = 0;
 		return;
 	}
 	/* In place: libsodium checks the tag before it writes anything. */
 	if (job->len < VPN_MSG_DATA_MIN_LEN ||
-	    crypto_aead_chacha20poly1305_ietf_decrypt(body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0,
-						      nonce, job->key)) {
+	    crypto_aead_chacha20poly1305_ietf_decrypt(
+	        body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)) {
 		job->result = -EBADMSG;
 		return;
 	}
@@ -171,7 +172,8 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		 * a microsecond long; polling for it is cheaper than sleeping. */
 		pthread_mutex_unlock(&c->lock);
 		for (unsigned int spin = 0;
-		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n; spin++)
+		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n;
+		     spin++)
 			cpu_relax();
 		pthread_mutex_lock(&c->lock);
 		while (c->finished < c->n_jobs)

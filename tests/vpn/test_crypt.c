@@ -12,7 +12,7 @@
 #include "tests/lib/checkmain.h"
 
 #define T_THREADS 4
-#define T_PLAIN 1400
+#define T_PLAIN   1400
 
 struct t_batch {
 	uint8_t wire[VPN_BATCH][VPN_WIRE_BUF];
@@ -36,7 +36,8 @@ static void queue_seals(struct t_batch *b, const struct vpn_keypair *kp, unsigne
 	for (unsigned i = 0; i < n; i++) {
 		memset(plain, (int)(i + base), sizeof(plain));
 		size_t len = 20 + (i * 37) % (T_PLAIN - 20);
-		b->jobs[i].len = vpn_noise_encrypt_prepare(kp, b->wire[i], plain, len, base + i, 1420);
+		b->jobs[i].len =
+		    vpn_noise_encrypt_prepare(kp, b->wire[i], plain, len, base + i, 1420);
 		b->jobs[i].msg = b->wire[i];
 		b->jobs[i].seal = true;
 		memcpy(b->jobs[i].key, kp->send_key, VPN_KEY_LEN);
@@ -58,11 +59,13 @@ START_TEST(threads_match_one_thread)
 	vpn_crypt_run(NULL, one.jobs, VPN_BATCH);
 	for (unsigned i = 0; i < VPN_BATCH; i++) {
 		ck_assert_uint_eq(par.jobs[i].len, one.jobs[i].len);
-		ck_assert_msg(!memcmp(par.wire[i], one.wire[i], par.jobs[i].len), "slot %u differs", i);
+		ck_assert_msg(!memcmp(par.wire[i], one.wire[i], par.jobs[i].len), "slot %u differs",
+		              i);
 		/* and it is what the one-call encryption gives */
 		uint8_t ref[VPN_WIRE_BUF], plain[T_PLAIN];
 		memset(plain, (int)(i + 1000), sizeof(plain));
-		size_t n = vpn_noise_encrypt(&kp, ref, plain, 20 + (i * 37) % (T_PLAIN - 20), 1000 + i, 1420);
+		size_t n = vpn_noise_encrypt(&kp, ref, plain, 20 + (i * 37) % (T_PLAIN - 20),
+		                             1000 + i, 1420);
 		ck_assert_uint_eq(n, par.jobs[i].len);
 		ck_assert(!memcmp(ref, par.wire[i], n));
 	}
@@ -108,7 +111,8 @@ START_TEST(every_batch_completes)
 		}
 		vpn_crypt_run(c, b.jobs, n);
 		for (unsigned i = 0; i < n; i++)
-			ck_assert_msg(b.jobs[i].result == 0, "round %u slot %u: %d", round, i, b.jobs[i].result);
+			ck_assert_msg(b.jobs[i].result == 0, "round %u slot %u: %d", round, i,
+			              b.jobs[i].result);
 	}
 	vpn_crypt_destroy(c);
 }
