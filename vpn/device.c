@@ -195,6 +195,7 @@ void vpn_device_destroy(struct vpn_device *dev)
 	if (!dev)
 		return;
 	vpn_device_stop(dev);
+	vpn_crypt_destroy(dev->crypt);
 	while (dev->peers)
 		vpn_peer_destroy(dev->peers);
 	vpn_allowedips_free(&dev->allowedips);
@@ -413,6 +414,14 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	uint64_t next = dev->next_timer_ns;
 	int ret = 0;
 
+	/* The worker threads start with the loop, not with the device: `hvgate
+	 * vpn run` creates the device and then forks, and a child has none of
+	 * its parent's threads. Without them the engine works alone. */
+	if (!dev->crypt_started && dev->tun_fd >= 0) {
+		dev->crypt_started = true;
+		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted()))
+			dev->crypt = NULL;
+	}
 	/* dev->uapi_clients is the engine thread's own: no lock to read it. */
 	if (dev->next_uapi_ns && (!next || dev->next_uapi_ns < next))
 		next = dev->next_uapi_ns;

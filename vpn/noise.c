@@ -83,7 +83,7 @@ static int mix_dh(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t *key, const uint8_t priv[
 	return 0;
 }
 
-static void aead_nonce(uint8_t nonce[12], uint64_t counter)
+void vpn_noise_aead_nonce(uint8_t nonce[12], uint64_t counter)
 {
 	/* RFC 8439 nonce: 32 zero bits, then the counter little endian (§5.4.6) */
 	memset(nonce, 0, 4);
@@ -96,7 +96,7 @@ static void aead_seal(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_
 {
 	uint8_t nonce[12];
 
-	aead_nonce(nonce, 0);
+	vpn_noise_aead_nonce(nonce, 0);
 	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, plain, len, hash, VPN_BLAKE2S_OUT, NULL,
 						  nonce, key);
 }
@@ -106,7 +106,7 @@ static int aead_open(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t
 {
 	uint8_t nonce[12];
 
-	aead_nonce(nonce, 0);
+	vpn_noise_aead_nonce(nonce, 0);
 	return crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, sealed, len, hash,
 							 VPN_BLAKE2S_OUT, nonce, key) ? -EBADMSG : 0;
 }
@@ -557,8 +557,8 @@ bool vpn_keypair_expired(const struct vpn_device *dev, const struct vpn_keypair 
 
 /* ---- transport, §5.4.6 ---- */
 
-size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
-			 uint64_t counter, size_t mtu)
+size_t vpn_noise_encrypt_prepare(const struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
+				 uint64_t counter, size_t mtu)
 {
 	struct vpn_msg_data *hdr = (struct vpn_msg_data *)out;
 	size_t padded = (len + VPN_MSG_PADDING - 1) & ~(size_t)(VPN_MSG_PADDING - 1);
@@ -566,7 +566,6 @@ size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *pl
 	if (mtu && padded > mtu)
 		padded = len > mtu ? len : mtu;
 	uint8_t *body = out + sizeof(*hdr);
-	uint8_t nonce[12];
 
 	hdr->type = htole32(VPN_MSG_DATA);
 	hdr->receiver_index = htole32(kp->remote_index);
@@ -574,10 +573,19 @@ size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *pl
 	if (len && body != plain) /* a keepalive has no plaintext (plain may be NULL) */
 		memmove(body, plain, len);
 	memset(body + len, 0, padded - len);
-	aead_nonce(nonce, counter);
-	crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, padded, NULL, 0, NULL, nonce,
-						  kp->send_key);
 	return sizeof(*hdr) + padded + VPN_AEAD_TAG;
+}
+
+size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
+			 uint64_t counter, size_t mtu)
+{
+	struct vpn_crypt_job job = { .msg = out, .seal = true };
+
+	job.len = vpn_noise_encrypt_prepare(kp, out, plain, len, counter, mtu);
+	memcpy(job.key, kp->send_key, VPN_KEY_LEN);
+	vpn_crypt_job_run(&job);
+	sodium_memzero(job.key, sizeof(job.key));
+	return job.len;
 }
 
 int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len, size_t *plain_len)
@@ -588,7 +596,7 @@ int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, 
 
 	if (len < VPN_MSG_DATA_MIN_LEN)
 		return -EBADMSG;
-	aead_nonce(nonce, le64toh(hdr->counter));
+	vpn_noise_aead_nonce(nonce, le64toh(hdr->counter));
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, msg + sizeof(*hdr),
 						      len - sizeof(*hdr), NULL, 0, nonce, kp->recv_key))
 		return -EBADMSG;

@@ -73,7 +73,7 @@ static void keep_key_fresh(struct vpn_peer *peer, struct vpn_keypair *kp, uint64
 		vpn_send_handshake_initiation(peer, false);
 }
 
-/* Encrypts one packet into the batch. */
+/* Queues one packet into the batch; vpn_send_flush encrypts the batch. */
 static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint8_t *pkt, size_t len)
 {
 	struct vpn_device *dev = peer->dev;
@@ -85,7 +85,12 @@ static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint
 	if (need > VPN_OUT_AREA)
 		return;
 	uint8_t *out = b->out_area + b->out_used;
-	size_t wire = vpn_noise_encrypt(kp, out, pkt, len, kp->send_counter++, (size_t)dev->mtu);
+	size_t wire = vpn_noise_encrypt_prepare(kp, out, pkt, len, kp->send_counter++, (size_t)dev->mtu);
+	struct vpn_crypt_job *job = &b->seal[b->n_out];
+	memcpy(job->key, kp->send_key, VPN_KEY_LEN);
+	job->msg = out;
+	job->len = wire;
+	job->seal = true;
 	b->out_off[b->n_out] = (uint32_t)b->out_used;
 	b->out_len[b->n_out] = (uint16_t)wire;
 	b->out_ep[b->n_out] = peer->endpoint;

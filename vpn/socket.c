@@ -288,6 +288,7 @@ void vpn_send_flush(struct vpn_device *dev)
 
 	if (!b->n_out)
 		return;
+	vpn_crypt_run(dev->crypt, b->seal, b->n_out);
 	for (unsigned int i = 0; i < b->n_out;) {
 		unsigned int j = dev->udp_gso ? gso_run(b, i) : i + 1;
 		struct msghdr *mh = &mm[n].msg_hdr;
@@ -385,13 +386,28 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd)
 	n = recvmmsg(fd, mm, VPN_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	uint8_t *data[VPN_BATCH];
+	size_t data_len[VPN_BATCH];
+	const struct vpn_endpoint *data_from[VPN_BATCH];
+	unsigned int n_data = 0;
+	/* Runs of data messages are opened together; anything else (a
+	 * handshake may change keypairs) is handled between runs, in order. */
 	for (int i = 0; i < n; i++) {
 		from[i].src_family = 0;
 		read_source(&mm[i].msg_hdr, &from[i]);
 		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
+		if (vpn_receive_is_data(b->in_buf[i], mm[i].msg_len)) {
+			data[n_data] = b->in_buf[i];
+			data_len[n_data] = mm[i].msg_len;
+			data_from[n_data++] = &from[i];
+			continue;
+		}
+		vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
+		n_data = 0;
 		vpn_receive_datagram(dev, b->in_buf[i], mm[i].msg_len, &from[i]);
 	}
+	vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
 	vpn_tun_flush(dev);
 	vpn_send_flush(dev);
 	return n;

@@ -17,11 +17,17 @@
  * (a few also name the reason in *why, a static string).
  * Memory: vpn_device_create allocates, vpn_device_destroy frees everything;
  * key material lives in sodium_malloc'd memory (locked, guarded, excluded
- * from core dumps) and is wiped when freed.
+ * from core dumps) and is wiped when freed; a session key's copy for the
+ * worker threads sits in ordinary memory for one batch and is wiped after it.
  * Threads: a device is driven either by calling vpn_device_run_once() from
  * one thread, or by vpn_device_start() (a thread of its own). The other
  * functions taking a device may be called from any thread at any time; they
- * take the device's lock.
+ * take the device's lock. A device with a TUN also has worker threads that
+ * only encrypt and decrypt batches the engine thread hands them and waits
+ * for (one per online CPU besides it, at most 7; HVGATE_VPN_WORKERS=N sets
+ * the total, 1 for none). They start with the first vpn_device_run_once, so
+ * a process may fork between creating a device and running it;
+ * vpn_device_destroy ends them.
  * Timers: all protocol durations are multiplied by the environment variable
  * HVGATE_VPN_TIME_SCALE (a positive number, default 1), read at creation:
  * 0.05 makes REKEY_AFTER_TIME 6 s instead of 120 s, for tests.
