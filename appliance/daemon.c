@@ -278,10 +278,26 @@ static const char *action_name(enum policy_action a)
 	return a == POLICY_PASS ? "pass" : a == POLICY_BLOCK ? "block" : "reject";
 }
 
+/* The segment an anti-spoofing counter names ("antispoof:acme.web", the
+ * comment policy/tenant.c gives both families' drops), or NULL: the row
+ * takes its tenant and its text from the segment of the running policy. */
+static const struct policy_zone *antispoof_segment(const struct policy *p, const char *id)
+{
+	size_t n = strlen(POLICY_COMMENT_ANTISPOOF);
+
+	if (!p || strncmp(id, POLICY_COMMENT_ANTISPOOF, n))
+		return NULL;
+	for (size_t i = 0; i < p->n_zones; i++)
+		if (p->zones[i].tenant != POLICY_NONE && !strcmp(p->zones[i].name, id + n))
+			return &p->zones[i];
+	return NULL;
+}
+
 /* What drops traffic besides the policy's rules, as the kernel counts it:
  * the defaults (per `default` statement, or the built-in one), the dynamic
- * block list, invalid conntrack state. NULL if `id` is none of them. */
-static const char *implicit_kind(const char *id)
+ * block list, invalid conntrack state, anti-spoofing per segment and the
+ * inter-tenant check. NULL if `id` is none of them. */
+static const char *implicit_kind(const struct policy *p, const char *id)
 {
 	if (!strncmp(id, "default:", 8))
 		return "default";
@@ -289,20 +305,32 @@ static const char *implicit_kind(const char *id)
 		return "block-list";
 	if (!strcmp(id, POLICY_COMMENT_CT_INVALID))
 		return "ct-invalid";
+	if (!strcmp(id, POLICY_COMMENT_INTER_TENANT))
+		return "inter-tenant";
+	if (antispoof_segment(p, id))
+		return "anti-spoofing";
 	return NULL;
 }
 
 /* `implicit`: one row per counted drop that no rule of the policy names. */
 static void show_implicit(struct daemon *d, struct json_buf *r)
 {
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+
 	json_key(r, "implicit");
 	json_arr_begin(r);
 	for (size_t i = 0; i < d->n_hits; i++) {
 		const struct rule_hit *h = &d->hits[i];
-		const char *kind = implicit_kind(h->id), *colon;
+		const char *kind = implicit_kind(p, h->id), *colon, *tenant = "";
+		const struct policy_zone *seg = antispoof_segment(p, h->id);
 		char text[256] = "";
 		if (!kind)
 			continue;
+		if (seg) {
+			const char *file = seg->loc.file ? seg->loc.file : "";
+			tenant = p->tenants[seg->tenant].name;
+			txn_source_line(d->txn.running, file, seg->loc.line, text, sizeof(text));
+		}
 		colon = strrchr(h->id, ':');
 		if (!strcmp(kind, "default") && strcmp(h->id, POLICY_COMMENT_DEFAULT_BUILTIN) && colon && d->txn.running) {
 			char file[PATH_MAX];
@@ -312,6 +340,7 @@ static void show_implicit(struct daemon *d, struct json_buf *r)
 		json_obj_begin(r);
 		json_kv_str(r, "id", h->id);
 		json_kv_str(r, "kind", kind);
+		json_kv_str(r, "tenant", tenant);
 		json_kv_str(r, "text", text);
 		json_kv_uint(r, "packets", h->packets);
 		json_kv_uint(r, "bytes", h->bytes);
@@ -1079,14 +1108,14 @@ static void write_metrics(void *ctx, FILE *out)
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
 	}
 	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
-	      "block list, invalid state.\n"
+	      "block list, invalid state, anti-spoofing, the inter-tenant check.\n"
 	      "# TYPE hvgate_implicit_packets_total counter\n", out);
 	for (size_t i = 0; i < d->n_hits; i++) {
-		if (!implicit_kind(d->hits[i].id))
+		if (!implicit_kind(p, d->hits[i].id))
 			continue;
 		fputs("hvgate_implicit_packets_total{rule=", out);
 		metrics_label(out, d->hits[i].id);
-		fprintf(out, ",kind=\"%s\"} %llu\n", implicit_kind(d->hits[i].id),
+		fprintf(out, ",kind=\"%s\"} %llu\n", implicit_kind(p, d->hits[i].id),
 			(unsigned long long)d->hits[i].packets);
 	}
 	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"

@@ -242,7 +242,7 @@ static void print_hit_cells(const struct json *r)
 
 /* One line per rule, sized to the longest id and tenant, the rule's text
  * under it; then the drops no rule names (defaults, block list, invalid
- * state), with their kind in the tenant column. */
+ * state, anti-spoofing, inter-tenant), with their kind in the tenant column. */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
 	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
@@ -260,8 +260,8 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 		if (id && (int)strlen(id) > idw)
 			idw = (int)strlen(id);
 	}
-	if (tw < 10)
-		tw = 10; /* "block-list", "ct-invalid" */
+	if (tw < 13)
+		tw = 13; /* "anti-spoofing", "inter-tenant", "block-list" */
 	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
@@ -274,11 +274,11 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 		if (text && *text)
 			printf("    %s\n", text);
 	}
-	if (argc > 2)
-		return; /* filtered to a tenant or a rule: no implicit rows */
 	for (size_t i = 0; implicit && i < implicit->n; i++) {
 		const struct json *r = &implicit->items[i];
 		const char *text = json_get_str(r, "text");
+		if (!rule_wanted(r, argc, argv))
+			continue; /* `tenant T` keeps T's anti-spoofing rows only */
 		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, json_get_str(r, "kind"), "drop");
 		print_hit_cells(r);
 		if (text && *text)

@@ -11,7 +11,9 @@
 #   programs' tables beside it;
 # - `block` takes prefixes and a tenant scope: with two tenants on the same
 #   addresses, a block in one leaves the other alone; unscoped is global;
-#   a zone scope drops the address into that zone only.
+#   a zone scope drops the address into that zone only;
+# - anti-spoofing (per segment) and the inter-tenant check are rows of
+#   `show rules` and series of hvgate_implicit_packets_total that move.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
 . tests/nat/lab_tenants.sh
@@ -71,6 +73,39 @@ print("ok")
 PY
 grep -q '^ok' "$LAB_TMP/ev.out" && pass events-name-own-rule-verdict-tenant ||
 	fail events-name-own-rule-verdict-tenant "$(tail -2 "$LAB_TMP/ev.out" | cut -c1-600)"
+
+# ---- anti-spoofing and the inter-tenant check as rows of their own ----
+# implicit ID: "packets kind tenant text" of that row of `show rules --json`.
+implicit() {
+	hv show rules --json | python3 -c 'import json,sys
+r=[x for x in json.load(sys.stdin)["implicit"] if x["id"]==sys.argv[1]]
+print("%d %s %s %s" % (r[0]["packets"], r[0]["kind"], r[0]["tenant"] or "-", r[0]["text"]) if r else "none")' "$1"
+}
+metric() {
+	at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null |
+		awk -v k="hvgate_implicit_packets_total{rule=\"$1\",kind=\"$2\"}" '$1 == k { print $2 }'
+}
+lab_addr ha eth0 10.0.9.9/32 # an address segment a.lan does not hold
+spoof_before=$(implicit antispoof:a.lan); inter_before=$(implicit builtin:inter-tenant)
+case "$spoof_before" in *" anti-spoofing a "*"segment lan {"*) pass antispoof-row ;;
+*) fail antispoof-row "got '$spoof_before'" ;; esac
+case "$inter_before" in *" inter-tenant - ") pass inter-tenant-row ;; *) fail inter-tenant-row "got '$inter_before'" ;; esac
+expect_not spoofed-dropped at ha ping -c 2 -W 1 -I 10.0.9.9 203.0.113.2
+expect_not inter-tenant-dropped at ha ping -6 -c 2 -W 1 fd00:b::2
+spoof_after=$(implicit antispoof:a.lan); inter_after=$(implicit builtin:inter-tenant)
+[ "${spoof_after%% *}" -ge "$((${spoof_before%% *} + 2))" ] 2>/dev/null && pass "antispoof-row-moved (${spoof_before%% *} -> ${spoof_after%% *})" ||
+	fail antispoof-row-moved "$spoof_before -> $spoof_after"
+[ "${inter_after%% *}" -ge "$((${inter_before%% *} + 2))" ] 2>/dev/null && pass "inter-tenant-row-moved (${inter_before%% *} -> ${inter_after%% *})" ||
+	fail inter-tenant-row-moved "$inter_before -> $inter_after"
+r=$(implicit antispoof:b.lan); [ "${r%% *}" = 0 ] && pass antispoof-other-segment-still || fail antispoof-other-segment-still "got '$r'"
+m=$(metric antispoof:a.lan anti-spoofing); [ "${m:-0}" -ge 2 ] && pass "metric-antispoof ($m)" || fail metric-antispoof "got '$m'"
+m=$(metric builtin:inter-tenant inter-tenant); [ "${m:-0}" -ge 2 ] && pass "metric-inter-tenant ($m)" ||
+	fail metric-inter-tenant "got '$m'"
+out=$(hv show rules tenant a)
+echo "$out" | grep -Eq '^antispoof:a\.lan +anti-spoofing +drop +[1-9]' && ! echo "$out" | grep -q 'antispoof:b.lan' &&
+	! echo "$out" | grep -q 'builtin:inter-tenant' && pass show-rules-tenant-antispoof ||
+	fail show-rules-tenant-antispoof "$(echo "$out" | tr '\n' '|')"
+ip -n "$LAB-ha" addr del 10.0.9.9/32 dev eth0
 
 # ---- the appliance's own DHCP: a real server (dnsmasq) on the uplink ----
 # The uplink zone has no rule to the appliance (the default blocks): only
