@@ -435,6 +435,16 @@ static void show_tenants(struct daemon *d, struct json_buf *r)
 		json_obj_end(r);
 	}
 	json_arr_end(r);
+	/* Every zone, segments included: what `block ADDR zone Z` takes. */
+	json_key(r, "zones");
+	json_arr_begin(r);
+	for (size_t z = 0; p && z < p->n_zones; z++) {
+		json_obj_begin(r);
+		json_kv_str(r, "name", p->zones[z].name);
+		json_kv_str(r, "tenant", p->zones[z].tenant == POLICY_NONE ? "" : p->tenants[p->zones[z].tenant].name);
+		json_obj_end(r);
+	}
+	json_arr_end(r);
 	json_obj_end(r);
 }
 

@@ -28,7 +28,7 @@
 static const struct cli_node show_rules_opts[3];
 static const struct cli_node show_ct_opts[3];
 static const struct cli_node commit_opts[4];
-static const struct cli_node block_opts[3];
+static const struct cli_node block_opts[4];
 
 static const struct cli_node tenant_then_rules[] = {
     ARG("TENANT", CLI_TENANT, "a tenant of the running policy", show_rules_opts, CLI_END),
@@ -115,10 +115,13 @@ static const struct cli_node diff_from[] = {
 
 static const struct cli_node block_tenant[] = {
     ARG("TENANT", CLI_TENANT, "block only inside this tenant", block_opts, CLI_END), LIST_END};
+static const struct cli_node block_zone[] = {
+    ARG("ZONE", CLI_ZONE, "drop ADDR into this zone or segment only", block_opts, CLI_END), LIST_END};
 static const struct cli_node block_for[] = {
     ARG("DURATION", CLI_DURATION, "90 (seconds), 90s, 10m, 2h, 1d", block_opts, CLI_END), LIST_END};
-static const struct cli_node block_opts[3] = {
+static const struct cli_node block_opts[4] = {
     KW("tenant", "scope the entry to a tenant", block_tenant, 0),
+    KW("zone", "scope the entry to a zone or segment (tenant.segment)", block_zone, 0),
     KW("for", "expire the entry after DURATION", block_for, 0),
     LIST_END,
 };
@@ -126,8 +129,11 @@ static const struct cli_node block_addr[] = {
     ARG("ADDR", CLI_ADDR, "ADDR or ADDR/LEN", block_opts, CLI_END), LIST_END};
 static const struct cli_node unblock_tenant[] = {
     ARG("TENANT", CLI_TENANT, "a tenant", NULL, CLI_END), LIST_END};
+static const struct cli_node unblock_zone[] = {
+    ARG("ZONE", CLI_ZONE, "a zone or segment", NULL, CLI_END), LIST_END};
 static const struct cli_node unblock_opts[] = {
-    KW("tenant", "the tenant the entry was scoped to", unblock_tenant, 0), LIST_END};
+    KW("tenant", "the tenant the entry was scoped to", unblock_tenant, 0),
+    KW("zone", "the zone the entry was scoped to", unblock_zone, 0), LIST_END};
 static const struct cli_node unblock_addr[] = {
     ARG("ADDR", CLI_ADDR, "the blocked ADDR or ADDR/LEN", unblock_opts, CLI_END), LIST_END};
 

@@ -1,7 +1,7 @@
 /* The grammar of the interactive shell (cli/shell.c): one table of verbs and
  * their arguments drives prefix matching, Tab completion, `?` help and the
  * one-line errors. Pure logic, no I/O: names that come from the daemon
- * (tenants, rules, revisions, VPN interfaces) are asked of a callback. */
+ * (tenants, zones, rules, revisions, VPN interfaces) are asked of a callback. */
 #ifndef HVGATE_CLI_GRAMMAR_H
 #define HVGATE_CLI_GRAMMAR_H
 
@@ -15,6 +15,7 @@ enum cli_arg {
 	CLI_REVISION,              /* stored revision numbers */
 	CLI_VPN_IF,                /* interfaces of the running policy's vpn blocks */
 	CLI_IFACE,                 /* interfaces of the configuration (status) */
+	CLI_ZONE,                  /* zones and segments ("acme.web") of the running policy */
 	CLI_NAME_KINDS,            /* (count of the kinds above) */
 	CLI_PATH = CLI_NAME_KINDS, /* a file or directory: completed from the file system */
 	CLI_DURATION,              /* 90, 90s, 10m, 2h */

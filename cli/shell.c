@@ -189,6 +189,7 @@ static void fetch_names(enum cli_arg kind, struct names *nm)
 	    [CLI_REVISION] = {"{\"cmd\":\"history\"}", "revisions", "revision"},
 	    [CLI_VPN_IF] = {"{\"cmd\":\"show\",\"what\":\"vpn\"}", "vpns", "ifname"},
 	    [CLI_IFACE] = {"{\"cmd\":\"status\"}", "interfaces", "name"},
+	    [CLI_ZONE] = {"{\"cmd\":\"show\",\"what\":\"tenants\"}", "zones", "name"},
 	};
 	struct json *reply;
 	const struct json *arr;

@@ -53,6 +53,11 @@ START_TEST(prefixes)
 	ck_assert_int_eq(resolve("show log lines 5", w, err), 0);
 	ck_assert_int_eq(resolve("load rev 3", w, err), 0);
 	ck_assert_str_eq(w[1], "revision");
+	/* block and unblock take a zone or segment scope. */
+	ck_assert_int_eq(resolve("block 192.0.2.7 z acme.web for 10m", w, err), 0);
+	ck_assert_str_eq(w[2], "zone");
+	ck_assert_str_eq(w[3], "acme.web");
+	ck_assert_int_eq(resolve("unblock 192.0.2.7 zone uplink", w, err), 0);
 	/* No keyword fits: the word is the path. */
 	ck_assert_int_eq(resolve("load /etc/hvgate/policy.hvp", w, err), 0);
 	ck_assert_str_eq(w[1], "/etc/hvgate/policy.hvp");

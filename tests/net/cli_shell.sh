@@ -2,8 +2,9 @@
 # The interactive shell as an operator uses it: the real `hvgate shell` on a
 # terminal (tmux), against a hvgated in a lab namespace. Screens are captured
 # (tmux capture-pane) and compared with what must be there:
-#  - Tab completes keywords at the first and later positions, tenant names
-#    and revisions fetched from the daemon, and paths where a path goes;
+#  - Tab completes keywords at the first and later positions, tenant, zone
+#    and segment names and revisions fetched from the daemon, and paths
+#    where a path goes;
 #  - `?` lists the next words with their help; unique prefixes run (sh ten);
 #  - | count, | match, | json, the pager and | no-more;
 #  - one-line errors that say what was expected; help lists neither shell nor vpn;
@@ -128,6 +129,21 @@ check_line complete-interface 3 '^hvgate> show interfaces dmz0 ?$'
 keys Enter
 check show-interface 5 '^dmz0 +uplink +no$'
 screen | grep -q '^lan0 ' && fail show-interface-filter "lan0 shown" || pass show-interface-filter
+
+# Zones and segments (tenant.segment) come from the daemon (show tenants)
+# where a command takes one: block/unblock ADDR zone Z.
+fresh; keys 'block 192.0.2.7 zone ' Tab
+check complete-zone-list 3 '(uplink +acme\.lan +beta\.lan|acme\.lan +beta\.lan +uplink) *$'
+keys 'b' Tab
+check_line complete-zone-segment 3 '^hvgate> block 192\.0\.2\.7 zone beta\.lan ?$'
+keys Enter
+wait_for 5 sh -c "HVGATE_SOCKET='$DAEMON_SOCK' '$HVGATE' show blocked --json | grep -q '\"addr\":\"192.0.2.7\",\"tenant\":\"\",\"zone\":\"beta.lan\"'" &&
+	pass shell-block-zone || fail shell-block-zone "$(hv show blocked --json)"
+fresh; keys 'unblock 192.0.2.7 zone be' Tab
+check_line complete-unblock-zone 3 '^hvgate> unblock 192\.0\.2\.7 zone beta\.lan ?$'
+keys Enter
+wait_for 5 sh -c "! HVGATE_SOCKET='$DAEMON_SOCK' '$HVGATE' show blocked --json | grep -q 192.0.2.7" &&
+	pass shell-unblock-zone || fail shell-unblock-zone "$(hv show blocked --json)"
 
 # ? lists the next words with one line of help, and keeps the line.
 fresh; keys 'show ' '?'
