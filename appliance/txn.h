@@ -36,8 +36,7 @@
 #include "policy/ruleset.h"
 
 /* Older names of POLICY_SET_BLOCKED4/6 (policy/ruleset.h), still used by
- * daemon.c, which another change is splitting; new code uses the POLICY_
- * names. */
+ * txn.c and daemon_view.c; new code uses the POLICY_ names. */
 #define TXN_BLOCK_SET4 POLICY_SET_BLOCKED4
 #define TXN_BLOCK_SET6 POLICY_SET_BLOCKED6
 #define TXN_BLOCK_ZONE_SET4 POLICY_SET_BLOCKED_ZONE4 /* `oifname . ip saddr` */
