@@ -77,12 +77,9 @@ void daemon_sample_counters(struct daemon *d)
  * (start, reload, commit, confirm-revert). */
 void daemon_sync_vpn(struct daemon *d)
 {
-	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
-
-	if (!d->vpn || (d->vpn_policy == d->txn.running && !memcmp(key, d->vpn_key, sizeof(key))))
+	if (!d->vpn || d->vpn_gen == d->txn.running_gen)
 		return;
-	d->vpn_policy = d->txn.running;
-	memcpy(d->vpn_key, key, sizeof(key));
+	d->vpn_gen = d->txn.running_gen;
 	int failed = vpnmgr_apply(d->vpn, d->txn.running ? d->txn.running->policy : NULL);
 	if (failed)
 		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
@@ -273,10 +270,9 @@ static void configure_fastpath(struct daemon *d)
 /* Gives the fast path the running policy's inspect rules when it changed. */
 static void sync_fastpath(struct daemon *d)
 {
-	uint64_t key[3] = { d->txn.stats.applies, d->txn.stats.reloads, d->txn.stats.reverts };
 	char err[256];
 
-	if (!d->fp || (d->fp_policy == d->txn.running && !memcmp(key, d->fp_key, sizeof(key))))
+	if (!d->fp || d->fp_gen == d->txn.running_gen)
 		return;
 	struct fp_ruleset *rs = fp_ruleset_build(d->txn.running ? d->txn.running->policy : NULL, err,
 						 sizeof(err));
@@ -285,8 +281,7 @@ static void sync_fastpath(struct daemon *d)
 		syslog(LOG_ERR, "fastpath: %s; it keeps the rules of the previous policy", err);
 		return;
 	}
-	d->fp_policy = d->txn.running;
-	memcpy(d->fp_key, key, sizeof(key));
+	d->fp_gen = d->txn.running_gen;
 	syslog(LOG_INFO, "fastpath: %zu inspect rule%s", fp_ruleset_count(rs),
 	       fp_ruleset_count(rs) == 1 ? "" : "s");
 	fastpath_set_rules(d->fp, rs);

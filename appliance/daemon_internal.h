@@ -55,14 +55,12 @@ struct daemon {
 	struct vpnmgr *vpn;
 	struct linkwatch *links; /* NULL: link events not watched */
 	struct fastpath *fp;     /* NULL: inspection off */
-	/* What the fast path last got rules for (as vpn_policy, vpn_key). */
-	const struct txn_policy *fp_policy;
-	uint64_t fp_key[3];
+	/* The running policy's generation (txn.running_gen) the fast path last
+	 * got rules for. */
+	uint64_t fp_gen;
 	bool reroute; /* a segment's interface changed: routes again */
-	/* What vpnmgr last applied: the running policy and the counters that
-	 * move with every change of it (a freed policy's address may return). */
-	const struct txn_policy *vpn_policy;
-	uint64_t vpn_key[3];
+	/* The running policy's generation (txn.running_gen) vpnmgr last applied. */
+	uint64_t vpn_gen;
 	/* The configured source as compiled at the last start or reload:
 	 * `status` says when it differs from what runs. */
 	bool source_compiles;

@@ -71,6 +71,11 @@ struct txn {
 	struct policy_lower_opts lower;
 	struct txn_policy *running;
 	unsigned running_rev;
+	/* The running policy's generation: moves with every change of `running`
+	 * (start, reload, commit, revert of a `commit confirmed`), also when the
+	 * same ruleset runs again as a new object. Compare it, not the pointer:
+	 * a freed policy's address may come back. 0: nothing has run yet. */
+	uint64_t running_gen;
 	struct txn_policy *candidate;
 	bool pending; /* a `commit confirmed` waits for `confirm` */
 	struct history_pending pend;
