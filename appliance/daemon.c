@@ -252,7 +252,6 @@ static int poll_timeout_ms(const struct daemon *d)
 	return ms;
 }
 
-
 /* `inspect` rules queue to the fast path's queues, through the kernel's
  * native queue expression where it has one (probed), else xt NFQUEUE. */
 static void configure_fastpath(struct daemon *d)

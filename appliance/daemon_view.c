@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "appliance/kernel/conntrack.h"
 #include "appliance/daemon_internal.h"
