@@ -807,6 +807,7 @@ static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 	txn_policy_free(t->running);
 	t->running = p;
 	t->running_rev = rev;
+	t->running_gen++;
 }
 
 /* The revision to record `p` under: the running one or the newest one if

@@ -36,8 +36,7 @@
 #include "policy/ruleset.h"
 
 /* Older names of POLICY_SET_BLOCKED4/6 (policy/ruleset.h), still used by
- * daemon.c, which another change is splitting; new code uses the POLICY_
- * names. */
+ * txn.c and daemon_view.c; new code uses the POLICY_ names. */
 #define TXN_BLOCK_SET4 POLICY_SET_BLOCKED4
 #define TXN_BLOCK_SET6 POLICY_SET_BLOCKED6
 #define TXN_BLOCK_ZONE_SET4 POLICY_SET_BLOCKED_ZONE4 /* `oifname . ip saddr` */
@@ -72,6 +71,11 @@ struct txn {
 	struct policy_lower_opts lower;
 	struct txn_policy *running;
 	unsigned running_rev;
+	/* The running policy's generation: moves with every change of `running`
+	 * (start, reload, commit, revert of a `commit confirmed`), also when the
+	 * same ruleset runs again as a new object. Compare it, not the pointer:
+	 * a freed policy's address may come back. 0: nothing has run yet. */
+	uint64_t running_gen;
 	struct txn_policy *candidate;
 	bool pending; /* a `commit confirmed` waits for `confirm` */
 	struct history_pending pend;

@@ -155,6 +155,31 @@ START_TEST(bad_policy_message)
 }
 END_TEST
 
+/* A reload refused while a `commit confirmed` waits counts as a reload (and
+ * an error) but changes nothing that runs: running_gen, which the daemon
+ * watches to re-sync its VPNs and the fast path, stays. The changes of
+ * `running` (start, reload, commit, revert) need the kernel: the
+ * daemon_lifecycle and daemon_confirm suites run them. */
+START_TEST(refused_reload_keeps_generation)
+{
+	struct txn_policy *p;
+	char path[128], err[TXN_ERR_MAX];
+	bool applied = true;
+
+	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 80\n");
+	snprintf(path, sizeof(path), "%s/a.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &p, err, sizeof(err)), 0);
+	t.pending = true;
+	ck_assert_int_eq(txn_reload(&t, p, &applied, err, sizeof(err)), -EBUSY);
+	t.pending = false;
+	ck_assert_ptr_nonnull(strstr(err, "pending"));
+	ck_assert_uint_eq(t.stats.reloads, 1);
+	ck_assert_uint_eq(t.stats.reload_errors, 1);
+	ck_assert_uint_eq(t.running_gen, 0);
+	ck_assert_ptr_null(t.running);
+}
+END_TEST
+
 START_TEST(git_source)
 {
 	char cmd[512], err[256], *text, **paths;
@@ -221,6 +246,7 @@ int main(void)
 	tcase_add_test(tc, compile_and_compare);
 	tcase_add_test(tc, labels);
 	tcase_add_test(tc, bad_policy_message);
+	tcase_add_test(tc, refused_reload_keeps_generation);
 	tcase_add_test(tc, git_source);
 	tcase_add_test(tc, log_bucket);
 	suite_add_tcase(s, tc);

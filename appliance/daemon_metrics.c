@@ -1,0 +1,167 @@
+/* The daemon's metrics text, in the Prometheus text format (daemon_internal.h). */
+
+#include "appliance/kernel/conntrack.h"
+#include "appliance/daemon_internal.h"
+
+void daemon_write_metrics(void *ctx, FILE *out)
+{
+	struct daemon *d = ctx;
+	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	uint64_t count = 0, max = 0, ev = 0, wr = 0, dr = 0;
+
+	daemon_sample_counters(d);
+	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
+	      "# TYPE hvgate_rule_packets_total counter\n", out);
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+		fputs("hvgate_rule_packets_total{rule=", out);
+		metrics_label(out, p->rules[i].id);
+		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
+	}
+	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
+	      "# TYPE hvgate_rule_bytes_total counter\n", out);
+	for (size_t i = 0; p && i < p->n_rules; i++) {
+		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+		fputs("hvgate_rule_bytes_total{rule=", out);
+		metrics_label(out, p->rules[i].id);
+		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	}
+	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
+	      "block list, invalid state, anti-spoofing, the inter-tenant check.\n"
+	      "# TYPE hvgate_implicit_packets_total counter\n", out);
+	for (size_t i = 0; i < d->n_hits; i++) {
+		if (!daemon_implicit_kind(p, d->hits[i].id))
+			continue;
+		fputs("hvgate_implicit_packets_total{rule=", out);
+		metrics_label(out, d->hits[i].id);
+		fprintf(out, ",kind=\"%s\"} %llu\n", daemon_implicit_kind(p, d->hits[i].id),
+			(unsigned long long)d->hits[i].packets);
+	}
+	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
+	      "# TYPE hvgate_tenant_packets_total counter\n", out);
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		uint64_t packets = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			if (h && p->rules[i].tenant == t)
+				packets += h->packets;
+		}
+		fputs("hvgate_tenant_packets_total{tenant=", out);
+		metrics_label(out, p->tenants[t].name);
+		fprintf(out, "} %llu\n", (unsigned long long)packets);
+	}
+	fputs("# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n"
+	      "# TYPE hvgate_tenant_bytes_total counter\n", out);
+	for (size_t t = 0; p && t < p->n_tenants; t++) {
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < p->n_rules; i++) {
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			if (h && p->rules[i].tenant == t)
+				bytes += h->bytes;
+		}
+		fputs("hvgate_tenant_bytes_total{tenant=", out);
+		metrics_label(out, p->tenants[t].name);
+		fprintf(out, "} %llu\n", (unsigned long long)bytes);
+	}
+	if (!conntrack_count(&count, &max))
+		fprintf(out,
+			"# HELP hvgate_conntrack_entries Entries in the conntrack table.\n"
+			"# TYPE hvgate_conntrack_entries gauge\nhvgate_conntrack_entries %llu\n"
+			"# HELP hvgate_conntrack_limit nf_conntrack_max.\n"
+			"# TYPE hvgate_conntrack_limit gauge\nhvgate_conntrack_limit %llu\n",
+			(unsigned long long)count, (unsigned long long)max);
+	fprintf(out,
+		"# HELP hvgate_applies_total Rulesets applied to the kernel.\n"
+		"# TYPE hvgate_applies_total counter\nhvgate_applies_total %llu\n"
+		"# HELP hvgate_apply_errors_total Applies the kernel or the genid guard refused.\n"
+		"# TYPE hvgate_apply_errors_total counter\nhvgate_apply_errors_total %llu\n"
+		"# HELP hvgate_apply_seconds_total Time spent applying.\n"
+		"# TYPE hvgate_apply_seconds_total counter\nhvgate_apply_seconds_total %.6f\n"
+		"# HELP hvgate_last_apply_seconds Duration of the last apply.\n"
+		"# TYPE hvgate_last_apply_seconds gauge\nhvgate_last_apply_seconds %.6f\n"
+		"# HELP hvgate_reloads_total Reloads (SIGHUP or the reload command).\n"
+		"# TYPE hvgate_reloads_total counter\nhvgate_reloads_total %llu\n"
+		"# HELP hvgate_reload_errors_total Reloads that failed and changed nothing.\n"
+		"# TYPE hvgate_reload_errors_total counter\nhvgate_reload_errors_total %llu\n"
+		"# HELP hvgate_reverts_total Commits reverted for want of confirm.\n"
+		"# TYPE hvgate_reverts_total counter\nhvgate_reverts_total %llu\n"
+		"# HELP hvgate_errors_total Failed control commands.\n"
+		"# TYPE hvgate_errors_total counter\nhvgate_errors_total %llu\n"
+		"# HELP hvgate_control_requests_total Control requests.\n"
+		"# TYPE hvgate_control_requests_total counter\nhvgate_control_requests_total %lu\n"
+		"# HELP hvgate_control_malformed_total Control requests refused as malformed or oversized.\n"
+		"# TYPE hvgate_control_malformed_total counter\nhvgate_control_malformed_total %lu\n"
+		"# HELP hvgate_running_revision The revision in the kernel.\n"
+		"# TYPE hvgate_running_revision gauge\nhvgate_running_revision %u\n",
+		(unsigned long long)d->txn.stats.applies, (unsigned long long)d->txn.stats.apply_errors,
+		d->txn.stats.apply_seconds_total, d->txn.stats.last_apply_seconds,
+		(unsigned long long)d->txn.stats.reloads, (unsigned long long)d->txn.stats.reload_errors,
+		(unsigned long long)d->txn.stats.reverts, (unsigned long long)d->errors, d->ctl.requests,
+		d->ctl.bad_requests, d->txn.running_rev);
+	if (d->log) {
+		nflogd_counts(d->log, &ev, &wr, &dr);
+		fprintf(out,
+			"# HELP hvgate_log_events_total NFLOG events received, written, and dropped by the rate limit.\n"
+			"# TYPE hvgate_log_events_total counter\n"
+			"hvgate_log_events_total{result=\"received\"} %llu\n"
+			"hvgate_log_events_total{result=\"written\"} %llu\n"
+			"hvgate_log_events_total{result=\"dropped\"} %llu\n",
+			(unsigned long long)ev, (unsigned long long)wr, (unsigned long long)dr);
+	}
+	if (d->fp) {
+		struct fp_stats st;
+		fastpath_stats(d->fp, &st);
+		fprintf(out,
+			"# HELP hvgate_fastpath_packets_total Packets the inspection fast path judged.\n"
+			"# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n"
+			"# HELP hvgate_fastpath_flows_total Flows the fast path took up, cleared and blocked.\n"
+			"# TYPE hvgate_fastpath_flows_total counter\n"
+			"hvgate_fastpath_flows_total{verdict=\"inspected\"} %llu\n"
+			"hvgate_fastpath_flows_total{verdict=\"cleared\"} %llu\n"
+			"hvgate_fastpath_flows_total{verdict=\"blocked\"} %llu\n"
+			"# HELP hvgate_fastpath_errors_total Packets the fast path could not judge, by cause.\n"
+			"# TYPE hvgate_fastpath_errors_total counter\n"
+			"hvgate_fastpath_errors_total{cause=\"malformed\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"ct_unknown\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"table_full\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"unknown_rule\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"verdict\"} %llu\n"
+			"hvgate_fastpath_errors_total{cause=\"events_lost\"} %llu\n",
+			(unsigned long long)st.packets, (unsigned long long)st.flows,
+			(unsigned long long)st.done, (unsigned long long)st.blocked,
+			(unsigned long long)st.malformed, (unsigned long long)st.ct_unknown,
+			(unsigned long long)st.table_full,
+			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
+			(unsigned long long)st.events_lost);
+		fprintf(out,
+			"# HELP hvgate_fastpath_normalised_total TCP packets the fast path dropped rather than let walk around its judgement, by cause.\n"
+			"# TYPE hvgate_fastpath_normalised_total counter\n"
+			"hvgate_fastpath_normalised_total{cause=\"urgent\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"bad_end\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"conflict\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"suspect\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"syn_data\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"midstream\"} %llu\n"
+			"hvgate_fastpath_normalised_total{cause=\"ext_headers\"} %llu\n",
+			(unsigned long long)st.urgent, (unsigned long long)st.bad_end,
+			(unsigned long long)st.conflicts, (unsigned long long)st.suspect,
+			(unsigned long long)st.syn_data, (unsigned long long)st.midstream,
+			(unsigned long long)st.ext_headers);
+		fprintf(out,
+			"# HELP hvgate_fastpath_resets_total TCP resets sent to the ends of blocked flows.\n"
+			"# TYPE hvgate_fastpath_resets_total counter\n"
+			"hvgate_fastpath_resets_total{result=\"sent\"} %llu\n"
+			"hvgate_fastpath_resets_total{result=\"failed\"} %llu\n",
+			(unsigned long long)st.resets_sent, (unsigned long long)st.resets_failed);
+		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
+		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));
+		fprintf(out, "# HELP hvgate_fastpath_queue_dropped_total Packets the kernel could not queue to the fast path (full: the queue was full, socket: its socket was), per queue.\n"
+			"# TYPE hvgate_fastpath_queue_dropped_total counter\n");
+		for (size_t i = 0; i < nq; i++)
+			fprintf(out,
+				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"full\"} %u\n"
+				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"socket\"} %u\n",
+				qs[i].queue, qs[i].queue_dropped, qs[i].queue, qs[i].user_dropped);
+	}
+	vpnmgr_metrics(d->vpn, out);
+}
