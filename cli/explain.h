@@ -29,4 +29,8 @@ void cli_json_string(FILE *out, const char *s);
 /* The tenant index of name, POLICY_NONE if unknown. */
 size_t cli_explain_tenant(const struct policy *p, const char *name);
 
+/* An address or prefix (ADDR, ADDR/LEN; "any" or "default": family 0,
+ * every address) as --iif-map and `show blocked` write it. 0 or -1. */
+int cli_parse_addr(const char *s, struct policy_addr *a);
+
 #endif

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "nat/nat.h"
 #include "cli/explain.h"
 
@@ -114,7 +116,8 @@ static void explain_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hvgate explain POLICY PACKET [--tenant NAME] [--state new|established]\n"
-		"                      [--json]\n\n"
+		"                      [--json]\n"
+		"       hvgate explain PACKET [...] [--socket PATH]\n\n"
 		"Evaluates one packet against a policy offline, from the language's semantics\n"
 		"(not from the compiled ruleset), and prints the verdict, the NAT it gets, and\n"
 		"the path: interface, tenant and conntrack zone, anti-spoofing, the zone pair,\n"
@@ -122,8 +125,11 @@ static void explain_usage(FILE *out)
 		"  tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web [out eth0]\n"
 		"  icmp 10.0.1.5 -> 10.0.2.9 type echo-request\n"
 		"  udp [fd00:2::5]:5353 -> self:53 in tap-acme-db\n"
-		"(one argument, or the words of one). Exits 0; 1 for an invalid policy (the\n"
-		"diagnostics of check); 2 for a malformed packet (with its column) or usage.\n");
+		"(one argument, or the words of one). Without POLICY (the first word is the\n"
+		"packet's protocol), asks hvgated for its running revision's source and its\n"
+		"block list, and evaluates the packet against them. Exits 0; 1 for an invalid\n"
+		"policy (the diagnostics of check); 2 for a malformed packet (with its column),\n"
+		"usage, or a daemon that cannot be asked.\n");
 }
 
 static const char *step_kind(enum policy_eval_step_kind k)
@@ -230,26 +236,223 @@ static void print_text(const struct policy_diags *d, const struct policy_eval_pa
 	policy_eval_lines_free(lines);
 }
 
+/* ---- the running revision, asked of hvgated ---- */
+
+/* The files of `show source` as a file system for the loader: the running
+ * revision is evaluated as the daemon read it, not as the files on disk
+ * are now. */
+struct source_fs {
+	const struct json *files; /* [{path, text}] */
+};
+
+static const struct json *source_file(const struct source_fs *s, const char *path)
+{
+	for (size_t i = 0; s->files && i < s->files->n; i++) {
+		const char *p = json_get_str(&s->files->items[i], "path");
+		if (p && !strcmp(p, path))
+			return &s->files->items[i];
+	}
+	return NULL;
+}
+
+static int source_read(void *ctx, const char *path, char **text, size_t *len)
+{
+	const struct json *f = source_file(ctx, path);
+	const char *t = f ? json_get_str(f, "text") : NULL;
+	if (!t)
+		return -ENOENT;
+	if (!(*text = strdup(t)))
+		return -ENOMEM;
+	*len = strlen(t);
+	return 0;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int source_glob(void *ctx, const char *pattern, char ***paths)
+{
+	const struct source_fs *s = ctx;
+	size_t n = 0;
+	*paths = calloc(s->files ? s->files->n + 1 : 1, sizeof(**paths));
+	if (!*paths)
+		return -ENOMEM;
+	for (size_t i = 0; s->files && i < s->files->n; i++) {
+		const char *p = json_get_str(&s->files->items[i], "path");
+		if (p && !fnmatch(pattern, p, FNM_PATHNAME) && !((*paths)[n++] = strdup(p)))
+			return -ENOMEM;
+	}
+	qsort(*paths, n, sizeof(**paths), path_cmp);
+	return (int)n;
+}
+
+static int source_is_dir(void *ctx, const char *path)
+{
+	const struct source_fs *s = ctx;
+	size_t len = strlen(path);
+	if (source_file(s, path))
+		return 0;
+	for (size_t i = 0; s->files && i < s->files->n; i++) {
+		const char *p = json_get_str(&s->files->items[i], "path");
+		if (p && !strncmp(p, path, len) && p[len] == '/')
+			return 1;
+	}
+	return -ENOENT;
+}
+
+static bool request_ok(const struct json *reply, const char *raw, const char *what)
+{
+	const struct json *ok = json_get(reply, "ok");
+	if (ok && ok->type == JSON_BOOL && ok->boolean)
+		return true;
+	fprintf(stderr, "hvgate explain: %s: %s\n", what,
+		json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
+	return false;
+}
+
+/* Compiles the running revision from its source as hvgated keeps it (the
+ * pipeline of check, so it refuses what check refuses). 0, -1 (invalid:
+ * diagnostics printed) or -2 (the daemon cannot be asked). */
+static int load_running(const struct cli_client_opts *co, struct policy_compiled *c, struct policy_diags *d,
+			unsigned long long *rev)
+{
+	struct json *reply;
+	char *raw;
+	if (cli_client_call(co, "{\"cmd\":\"show\",\"what\":\"source\"}", &reply, &raw))
+		return -2;
+	int rc = -2;
+	struct source_fs s = { .files = json_get(reply, "files") };
+	const char *source = json_get_str(reply, "source");
+	if (!request_ok(reply, raw, "show source"))
+		goto out;
+	if (!s.files || s.files->type != JSON_ARRAY || !s.files->n || !source) {
+		fprintf(stderr, "hvgate explain: hvgated sent no source files\n");
+		goto out;
+	}
+	long long r = 0;
+	json_get_int(reply, "revision", &r);
+	*rev = (unsigned long long)r;
+	/* the root: the source when it is a file or a folder of the files sent
+	 * (a path), else the first file read (a git source) */
+	const char *root = source_is_dir(&s, source) >= 0 ? source : json_get_str(&s.files->items[0], "path");
+	struct policy_fs fs = { .ctx = &s, .read = source_read, .glob = source_glob, .is_dir = source_is_dir };
+	struct policy *p = policy_load_fs(root, &fs, d);
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.nat_lower = nat_lower;
+	if (policy_compile_policy(p, &o, c, d)) {
+		policy_diags_print(d, stderr);
+		fprintf(stderr, "%zu error%s\n", d->n_errors, d->n_errors == 1 ? "" : "s");
+		rc = -1;
+		goto out;
+	}
+	rc = 0;
+out:
+	json_free(reply);
+	free(raw);
+	return rc;
+}
+
+/* An entry of `show blocked`: ADDR, ADDR/LEN or LO-HI. */
+static int block_addr(const char *text, struct policy_addr *a)
+{
+	char lo[INET6_ADDRSTRLEN + 8];
+	snprintf(lo, sizeof(lo), "%s", text);
+	char *dash = strchr(lo, '-');
+	if (!dash)
+		return cli_parse_addr(lo, a);
+	*dash = '\0';
+	struct policy_addr hi;
+	if (cli_parse_addr(lo, a) || cli_parse_addr(dash + 1, &hi) || hi.family != a->family)
+		return -1;
+	memcpy(a->hi, hi.lo, sizeof(a->hi));
+	a->prefix_len = POLICY_ADDR_NOT_PREFIX;
+	return 0;
+}
+
+/* The daemon's block list (`show blocked`) as the evaluator's. Entries
+ * scoped to a zone (an interface set) are not in the evaluator's model:
+ * they are counted in *skipped. */
+static int load_blocked(const struct cli_client_opts *co, const struct policy *p,
+			struct policy_eval_block **out, size_t *n, size_t *skipped)
+{
+	struct json *reply;
+	char *raw;
+	*out = NULL;
+	*n = *skipped = 0;
+	if (cli_client_call(co, "{\"cmd\":\"blocked\"}", &reply, &raw))
+		return -2;
+	int rc = -2;
+	const struct json *v = json_get(reply, "blocked");
+	if (!request_ok(reply, raw, "show blocked"))
+		goto out;
+	if (!v || v->type != JSON_ARRAY) {
+		rc = 0;
+		goto out;
+	}
+	if (!(*out = calloc(v->n ? v->n : 1, sizeof(**out))))
+		goto out;
+	for (size_t i = 0; i < v->n; i++) {
+		const char *addr = json_get_str(&v->items[i], "addr");
+		const char *tenant = json_get_str(&v->items[i], "tenant");
+		const char *zone = json_get_str(&v->items[i], "zone");
+		struct policy_eval_block *b = &(*out)[*n];
+		if (!addr || (zone && *zone) || block_addr(addr, &b->addr)) {
+			(*skipped)++;
+			continue;
+		}
+		b->tenant = tenant && *tenant ? cli_explain_tenant(p, tenant) : POLICY_NONE;
+		if (tenant && *tenant && b->tenant == POLICY_NONE) {
+			(*skipped)++;
+			continue;
+		}
+		(*n)++;
+	}
+	rc = 0;
+out:
+	json_free(reply);
+	free(raw);
+	return rc;
+}
+
+/* The first word of a packet (its protocol): without a POLICY before it,
+ * explain asks the running daemon. */
+static bool is_packet_start(const char *word)
+{
+	static const char *const protos[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
+	size_t len = strcspn(word, " \t"); /* the packet may be one argument */
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+		if (strlen(protos[i]) == len && !strncmp(word, protos[i], len))
+			return true;
+	return len && strspn(word, "0123456789") == len;
+}
+
+
 int cli_explain(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		explain_usage(stdout);
 		return CLI_EXIT_OK;
 	}
+	struct cli_client_opts co;
+	if (cli_client_opts(&argc, argv, &co)) /* --json, and --socket for the daemon */
+		return CLI_EXIT_USAGE;
 	const char *path = NULL, *tenant = NULL, *state = "new";
-	bool json = false;
+	bool json = co.json, running = false;
 	char packet[1024] = "";
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--tenant") && i + 1 < argc) {
+		if (!path && !running && is_packet_start(argv[i]))
+			running = true; /* no POLICY: the daemon's running revision */
+		if (!strcmp(argv[i], "--tenant") && i + 1 < argc) {
 			tenant = argv[++i];
 		} else if (!strcmp(argv[i], "--state") && i + 1 < argc) {
 			state = argv[++i];
 		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
 			explain_usage(stderr);
 			return CLI_EXIT_USAGE;
-		} else if (!path) {
+		} else if (!path && !running) {
 			path = argv[i];
 		} else {
 			size_t n = strlen(packet);
@@ -269,18 +472,23 @@ int cli_explain(int argc, char **argv)
 		fprintf(stderr, "hvgate explain: --state is new or established, not '%s'\n", state);
 		return CLI_EXIT_USAGE;
 	}
-	if (!path || !*packet) {
+	if ((!path && !running) || !*packet) {
 		explain_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
 	struct policy_diags d;
 	policy_diags_init(&d);
 	struct policy_compiled c;
-	int rc = cli_explain_load("explain", path, &c, &d);
+	unsigned long long rev = 0;
+	int rc = running ? load_running(&co, &c, &d, &rev) : cli_explain_load("explain", path, &c, &d);
 	if (rc) {
 		policy_diags_free(&d);
 		return rc == -1 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 	}
+	struct policy_eval_opts opts;
+	policy_eval_opts_default(&opts);
+	struct policy_eval_block *blocked = NULL;
+	size_t n_blocked = 0, skipped = 0;
 	const struct policy *p = c.policy;
 	size_t t = POLICY_NONE;
 	if (tenant && (t = cli_explain_tenant(p, tenant)) == POLICY_NONE) {
@@ -299,8 +507,22 @@ int cli_explain(int argc, char **argv)
 	pkt.ct = ct;
 	if (t != POLICY_NONE)
 		pkt.ct_tenant = t;
+	if (running) {
+		if (load_blocked(&co, p, &blocked, &n_blocked, &skipped)) {
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		opts.blocked = blocked;
+		opts.n_blocked = n_blocked;
+		if (skipped)
+			fprintf(stderr, "hvgate explain: %zu entr%s of the block list scoped to a zone not modelled\n",
+				skipped, skipped == 1 ? "y" : "ies");
+		if (!json)
+			printf("policy:  running revision %llu of hvgated, %zu block-list entr%s\n", rev, n_blocked,
+			       n_blocked == 1 ? "y" : "ies");
+	}
 	struct policy_eval_result r;
-	if (policy_eval(p, &pkt, NULL, &r)) {
+	if (policy_eval(p, &pkt, &opts, &r)) {
 		policy_eval_result_free(&r);
 		fprintf(stderr, "hvgate explain: out of memory\n");
 		rc = CLI_EXIT_USAGE;
@@ -313,6 +535,7 @@ int cli_explain(int argc, char **argv)
 	policy_eval_result_free(&r);
 	rc = CLI_EXIT_OK;
 out:
+	free(blocked);
 	policy_compiled_free(&c);
 	policy_diags_free(&d);
 	return rc;

@@ -84,7 +84,7 @@ static void map_free(struct iif_map *m)
 	free(m->blocked_tenant);
 }
 
-static int parse_addr(const char *s, struct policy_addr *a)
+int cli_parse_addr(const char *s, struct policy_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (!strcmp(s, "any") || !strcmp(s, "default")) {
@@ -141,7 +141,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 	if (!strcmp(w[0], "from") && n == 3) {
 		if (grow((void **)&m->from, m->n_from, sizeof(*m->from)))
 			return -ENOMEM;
-		if (parse_addr(w[1], &m->from[m->n_from].addr))
+		if (cli_parse_addr(w[1], &m->from[m->n_from].addr))
 			bad = w[1];
 		else if (strlen(w[2]) >= POLICY_EVAL_IFNAMSIZ)
 			bad = w[2];
@@ -150,7 +150,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 	} else if (!strcmp(w[0], "route") && n == 3) {
 		if (grow((void **)&m->route, m->n_route, sizeof(*m->route)))
 			return -ENOMEM;
-		if (parse_addr(w[1], &m->route[m->n_route].addr))
+		if (cli_parse_addr(w[1], &m->route[m->n_route].addr))
 			bad = w[1];
 		else if (strlen(w[2]) >= POLICY_EVAL_IFNAMSIZ)
 			bad = w[2];
@@ -161,7 +161,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 			return -ENOMEM;
 		if (strlen(w[1]) >= POLICY_EVAL_IFNAMSIZ)
 			bad = w[1];
-		else if (parse_addr(w[2], &m->ifaddr[m->n_ifaddr].addr))
+		else if (cli_parse_addr(w[2], &m->ifaddr[m->n_ifaddr].addr))
 			bad = w[2];
 		else
 			snprintf(m->ifaddr[m->n_ifaddr++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[1]);
@@ -171,14 +171,14 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 			return -ENOMEM;
 		m->blocked[m->n_blocked].tenant = POLICY_NONE;
 		snprintf(m->blocked_tenant[m->n_blocked], sizeof(m->blocked_tenant[0]), "%s", n == 3 ? w[2] : "");
-		if (parse_addr(w[1], &m->blocked[m->n_blocked].addr) || !m->blocked[m->n_blocked].addr.family)
+		if (cli_parse_addr(w[1], &m->blocked[m->n_blocked].addr) || !m->blocked[m->n_blocked].addr.family)
 			bad = w[1];
 		else
 			m->n_blocked++;
 	} else if (!strcmp(w[0], "self") && n == 2) {
 		if (grow((void **)&m->self, m->n_self, sizeof(*m->self)))
 			return -ENOMEM;
-		if (parse_addr(w[1], &m->self[m->n_self]))
+		if (cli_parse_addr(w[1], &m->self[m->n_self]))
 			bad = w[1];
 		else
 			m->n_self++;

@@ -172,9 +172,44 @@ struct addr_index {
 	size_t n[2];
 };
 
+/* Port ranges wider than this are not split into the port index: the rule
+ * goes to its protocol's list (a superset of candidates is always safe,
+ * rule_mismatch decides), which bounds the index to a few segments per range. */
+#define EVAL_PORT_SPAN_MAX 64
+
+/* Positions into a pair's rule list, ascending. */
+struct pos_list {
+	size_t *v, n, cap;
+};
+
+/* An elementary port interval and the rules with a range covering it. */
+struct port_seg {
+	uint16_t lo, hi;
+	struct pos_list rules;
+};
+
+/* The rules of one protocol: those matching any port (or with a wide
+ * range), and the rest by destination port. */
+struct proto_index {
+	uint8_t l4proto;
+	struct pos_list wide;
+	struct port_seg *segs; /* sorted, disjoint */
+	size_t n_segs;
+};
+
+/* The candidates of a pair by protocol and destination port, so that a
+ * replayed packet visits only rules that can match it; merged in rule order
+ * at lookup, so the first match is that of the linear walk. */
+struct pair_index {
+	struct pos_list any; /* rules without a service */
+	struct proto_index *protos;
+	size_t n_protos;
+};
+
 struct pair_rules {
 	bool done;
 	size_t *rules, n;
+	struct pair_index *index; /* NULL: not built (or no memory): walk in order */
 };
 
 struct policy_eval_cache {
@@ -182,6 +217,9 @@ struct policy_eval_cache {
 	size_t n_slots;
 	struct pair_rules *pairs; /* NULL: too many zones */
 	struct addr_index *from, *to; /* per rule */
+	/* the `no state` pass rules, in order; stateless_done: listed */
+	size_t *stateless, n_stateless;
+	bool stateless_done;
 };
 
 struct policy_eval_cache *policy_eval_cache_new(const struct policy *p)
@@ -203,18 +241,36 @@ struct policy_eval_cache *policy_eval_cache_new(const struct policy *p)
 	return c;
 }
 
+static void pair_index_free(struct pair_index *x)
+{
+	if (!x)
+		return;
+	free(x->any.v);
+	for (size_t i = 0; i < x->n_protos; i++) {
+		free(x->protos[i].wide.v);
+		for (size_t j = 0; j < x->protos[i].n_segs; j++)
+			free(x->protos[i].segs[j].rules.v);
+		free(x->protos[i].segs);
+	}
+	free(x->protos);
+	free(x);
+}
+
 void policy_eval_cache_free(struct policy_eval_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; c->pairs && i < c->n_slots * c->n_slots; i++)
+	for (size_t i = 0; c->pairs && i < c->n_slots * c->n_slots; i++) {
 		free(c->pairs[i].rules);
+		pair_index_free(c->pairs[i].index);
+	}
 	for (size_t i = 0; i < c->p->n_rules; i++)
 		for (int f = 0; f < 2; f++) {
 			free(c->from[i].r[f]);
 			free(c->to[i].r[f]);
 		}
 	free(c->pairs);
+	free(c->stateless);
 	free(c->from);
 	free(c->to);
 	free(c);
@@ -285,11 +341,34 @@ static void index_build(struct addr_index *x, const struct policy_addr_list *al)
 	}
 }
 
+static uint32_t be32_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* IPv4 as integers: the search is the replay's hottest loop on policies of
+ * long address lists, and a call to memcmp per probe costs more than it. */
+static bool index_has4(const struct addr_index *x, const uint8_t *addr)
+{
+	uint32_t a = be32_at(addr);
+	size_t lo = 0, hi = x->n[0];
+	const struct addr_range *v = x->r[0];
+	while (lo < hi) { /* the last range starting at or below addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (be32_at(v[mid].lo) <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && a <= be32_at(v[lo - 1].hi);
+}
+
 static bool index_has(const struct addr_index *x, int family, const uint8_t *addr)
 {
-	int f = family == AF_INET6;
-	size_t len = addr_len(family), lo = 0, hi = x->n[f];
-	const struct addr_range *v = x->r[f];
+	if (family == AF_INET)
+		return index_has4(x, addr);
+	size_t len = addr_len(family), lo = 0, hi = x->n[1];
+	const struct addr_range *v = x->r[1];
 	while (lo < hi) { /* the last range starting at or below addr */
 		size_t mid = lo + (hi - lo) / 2;
 		if (memcmp(v[mid].lo, addr, len) <= 0)
@@ -650,12 +729,44 @@ static bool blocked(const struct policy_eval_opts *o, size_t tenant, int family,
 /* `no state` pass rules are exempted from conntrack before anything else
  * (raw prerouting, or raw output for `from self`): their interfaces (of the
  * `from` zones; the `to` zones for `from self`), addresses and service. */
-static const struct policy_rule *stateless_rule(const struct policy *p, const struct policy_eval_packet *pkt,
-						size_t from_zone, size_t to_zone, bool from_self)
+static bool stateless_candidate(const struct policy_rule *r)
 {
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-		if (!r->stateless || r->action != POLICY_PASS)
+	return r->stateless && r->action == POLICY_PASS;
+}
+
+/* The `no state` pass rules from the cache (listed on first use), or NULL:
+ * then every rule is tried. */
+static const size_t *stateless_rules(const struct policy *p, struct policy_eval_cache *c, size_t *n)
+{
+	if (!c)
+		return NULL;
+	if (!c->stateless_done) {
+		size_t m = 0;
+		for (size_t i = 0; i < p->n_rules; i++)
+			m += stateless_candidate(&p->rules[i]);
+		if (!(c->stateless = malloc((m ? m : 1) * sizeof(*c->stateless))))
+			return NULL;
+		for (size_t i = 0; i < p->n_rules; i++)
+			if (stateless_candidate(&p->rules[i]))
+				c->stateless[c->n_stateless++] = i;
+		c->stateless_done = true;
+	}
+	*n = c->n_stateless;
+	return c->stateless;
+}
+
+/* `no state` pass rules are exempted from conntrack before anything else
+ * (raw prerouting, or raw output for `from self`): their interfaces (of the
+ * `from` zones; the `to` zones for `from self`), addresses and service. */
+static const struct policy_rule *stateless_rule(const struct policy *p, struct policy_eval_cache *c,
+						const struct policy_eval_packet *pkt, size_t from_zone,
+						size_t to_zone, bool from_self)
+{
+	size_t n = p->n_rules;
+	const size_t *list = stateless_rules(p, c, &n);
+	for (size_t k = 0; k < n; k++) {
+		const struct policy_rule *r = &p->rules[list ? list[k] : k];
+		if (!stateless_candidate(r))
 			continue;
 		bool out = r->from.kind == POLICY_EP_SELF;
 		if (out != from_self)
@@ -750,8 +861,8 @@ static size_t cache_slot(const struct policy *p, size_t slot)
 
 /* The rules governing pair (a, b), from the cache (made on first use), or
  * NULL when there is no cache (or no memory): then every rule is tried. */
-static const struct pair_rules *pair_rules(const struct policy *p, struct policy_eval_cache *c, size_t a,
-					   size_t b)
+static struct pair_rules *pair_rules(const struct policy *p, struct policy_eval_cache *c, size_t a,
+				     size_t b)
 {
 	if (!c || !c->pairs)
 		return NULL;
@@ -771,33 +882,241 @@ static const struct pair_rules *pair_rules(const struct policy *p, struct policy
 	return pr;
 }
 
-static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
-		       const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+/* ---- the index of a pair's rules ---- */
+
+static int pos_push(struct pos_list *l, size_t k)
 {
-	int rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "zone pair %s -> %s", slot_name(p, a), slot_name(p, b));
-	const struct pair_rules *pr = pair_rules(p, o->cache, a, b);
+	if (l->n && l->v[l->n - 1] == k)
+		return 0; /* a rule with several terms in the same list */
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4;
+		size_t *v = realloc(l->v, ncap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = k;
+	return 0;
+}
+
+static struct proto_index *proto_find(const struct pair_index *x, uint8_t l4proto)
+{
+	for (size_t i = 0; i < x->n_protos; i++)
+		if (x->protos[i].l4proto == l4proto)
+			return &x->protos[i];
+	return NULL;
+}
+
+static struct proto_index *proto_get(struct pair_index *x, uint8_t l4proto)
+{
+	struct proto_index *pi = proto_find(x, l4proto);
+	if (pi)
+		return pi;
+	pi = realloc(x->protos, (x->n_protos + 1) * sizeof(*pi));
+	if (!pi)
+		return NULL;
+	x->protos = pi;
+	pi = &x->protos[x->n_protos++];
+	memset(pi, 0, sizeof(*pi));
+	pi->l4proto = l4proto;
+	return pi;
+}
+
+static bool term_wide(const struct policy_service_term *t)
+{
+	if (!t->n_dports)
+		return true;
+	for (size_t i = 0; i < t->n_dports; i++)
+		if (t->dports[i].hi - t->dports[i].lo >= EVAL_PORT_SPAN_MAX)
+			return true;
+	return false;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The first segment starting at or below port, or n_segs. */
+static size_t seg_find(const struct proto_index *pi, uint16_t port)
+{
+	size_t lo = 0, hi = pi->n_segs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pi->segs[mid].lo <= port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == 0 || port > pi->segs[lo - 1].hi ? pi->n_segs : lo - 1;
+}
+
+/* Cuts the narrow port ranges of one protocol into elementary segments and
+ * lists under each the rules covering it, in rule order. */
+static int proto_segments(const struct policy *p, const struct pair_rules *pr, struct proto_index *pi)
+{
+	size_t nb = 0, cap = 0;
+	uint32_t *b = NULL;
+	int rc = 0;
+	for (size_t k = 0; !rc && k < pr->n; k++) {
+		const struct policy_rule *rule = &p->rules[pr->rules[k]];
+		for (size_t i = 0; !rc && i < rule->n_services; i++) {
+			const struct policy_service_term *t = &rule->services[i];
+			if (t->l4proto != pi->l4proto || term_wide(t))
+				continue;
+			for (size_t j = 0; j < t->n_dports; j++) {
+				if (nb + 2 > cap) {
+					cap = cap ? cap * 2 : 16;
+					uint32_t *v = realloc(b, cap * sizeof(*v));
+					if (!v) {
+						rc = -ENOMEM;
+						break;
+					}
+					b = v;
+				}
+				b[nb++] = t->dports[j].lo;
+				b[nb++] = (uint32_t)t->dports[j].hi + 1;
+			}
+		}
+	}
+	if (rc || nb == 0) {
+		free(b);
+		return rc;
+	}
+	qsort(b, nb, sizeof(*b), u32_cmp);
+	size_t u = 1;
+	for (size_t i = 1; i < nb; i++)
+		if (b[i] != b[u - 1])
+			b[u++] = b[i];
+	pi->segs = calloc(u, sizeof(*pi->segs));
+	if (!pi->segs) {
+		free(b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i + 1 < u; i++) {
+		pi->segs[i].lo = (uint16_t)b[i];
+		pi->segs[i].hi = (uint16_t)(b[i + 1] - 1);
+	}
+	pi->n_segs = u - 1;
+	free(b);
+	for (size_t k = 0; !rc && k < pr->n; k++) {
+		const struct policy_rule *rule = &p->rules[pr->rules[k]];
+		for (size_t i = 0; !rc && i < rule->n_services; i++) {
+			const struct policy_service_term *t = &rule->services[i];
+			if (t->l4proto != pi->l4proto || term_wide(t))
+				continue;
+			for (size_t j = 0; !rc && j < t->n_dports; j++)
+				for (size_t s = seg_find(pi, t->dports[j].lo);
+				     !rc && s < pi->n_segs && pi->segs[s].lo <= t->dports[j].hi; s++)
+					rc = pos_push(&pi->segs[s].rules, k);
+		}
+	}
+	return rc;
+}
+
+static struct pair_index *pair_index_build(const struct policy *p, const struct pair_rules *pr)
+{
+	struct pair_index *x = calloc(1, sizeof(*x));
+	int rc = x ? 0 : -ENOMEM;
+	for (size_t k = 0; !rc && k < pr->n; k++) {
+		const struct policy_rule *rule = &p->rules[pr->rules[k]];
+		if (!rule->n_services)
+			rc = pos_push(&x->any, k);
+		for (size_t i = 0; !rc && i < rule->n_services; i++) {
+			const struct policy_service_term *t = &rule->services[i];
+			struct proto_index *pi = proto_get(x, t->l4proto);
+			if (!pi)
+				rc = -ENOMEM;
+			else if (term_wide(t))
+				rc = pos_push(&pi->wide, k);
+		}
+	}
+	for (size_t i = 0; !rc && i < x->n_protos; i++)
+		rc = proto_segments(p, pr, &x->protos[i]);
+	if (rc) {
+		pair_index_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The next position among up to three ascending lists (SIZE_MAX: none
+ * left), advancing every list that holds it. */
+static size_t merge_next(const struct pos_list *l[3], size_t at[3])
+{
+	size_t next = SIZE_MAX;
+	for (int i = 0; i < 3; i++)
+		if (l[i] && at[i] < l[i]->n && l[i]->v[at[i]] < next)
+			next = l[i]->v[at[i]];
+	for (int i = 0; next != SIZE_MAX && i < 3; i++)
+		if (l[i] && at[i] < l[i]->n && l[i]->v[at[i]] == next)
+			at[i]++;
+	return next;
+}
+
+/* Rule `rule` against the packet: 1 when it decided, 0 when not, or -ENOMEM. */
+static int rule_try(const struct policy *p, const struct policy_eval_opts *o,
+		    const struct policy_eval_packet *pkt, const struct policy_rule *rule,
+		    struct policy_eval_result *r)
+{
+	const char *why = rule_mismatch(p, o->cache, rule, pkt);
+	if (why)
+		return step(r, POLICY_EVAL_STEP_MISS, rule, "%s: no match (%s)", rule->id, why);
+	r->rule = rule;
+	r->limited = rule->has_limit;
+	r->logged = rule->log;
+	r->verdict = action_verdict(rule->action);
+	if (rule->action == POLICY_PASS && rule->n_inspect && !rule->stateless)
+		r->verdict = POLICY_EVAL_INSPECT;
+	int rc = step(r, POLICY_EVAL_STEP_DECIDED, rule, "%s: %s%s", rule->id,
+		      policy_eval_verdict_name(r->verdict),
+		      rule->has_limit ? " while under its limit, else the next rule" : "");
+	return rc ? rc : 1;
+}
+
+/* The rules of the pair that can match the packet, in order: through the
+ * index when there is no path to record (a path lists every rule
+ * consulted), else every rule of the pair. */
+static int pair_walk(const struct policy *p, const struct policy_eval_opts *o,
+		     const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+{
+	struct pair_rules *pr = pair_rules(p, o->cache, a, b);
+	if (pr && r->no_path && !pr->index)
+		pr->index = pair_index_build(p, pr);
+	int rc = 0;
+	if (pr && r->no_path && pr->index) {
+		const struct pos_list *l[3] = { &pr->index->any, NULL, NULL };
+		size_t at[3] = { 0, 0, 0 };
+		const struct proto_index *pi = proto_find(pr->index, pkt->l4proto);
+		if (pi) {
+			l[1] = &pi->wide;
+			size_t s = seg_find(pi, pkt->dport);
+			l[2] = s < pi->n_segs ? &pi->segs[s].rules : NULL;
+		}
+		for (size_t k; !rc && (k = merge_next(l, at)) != SIZE_MAX;)
+			rc = rule_try(p, o, pkt, &p->rules[pr->rules[k]], r);
+		return rc;
+	}
 	size_t n = pr ? pr->n : p->n_rules;
 	for (size_t k = 0; !rc && k < n; k++) {
 		const struct policy_rule *rule = &p->rules[pr ? pr->rules[k] : k];
 		if (!pr && !rule_governs(p, rule, a, b))
 			continue;
-		const char *why = rule_mismatch(p, o->cache, rule, pkt);
-		if (why) {
-			rc = step(r, POLICY_EVAL_STEP_MISS, rule, "%s: no match (%s)", rule->id, why);
-			continue;
-		}
-		r->rule = rule;
-		r->limited = rule->has_limit;
-		r->logged = rule->log;
-		r->verdict = action_verdict(rule->action);
-		if (rule->action == POLICY_PASS && rule->n_inspect && !rule->stateless)
-			r->verdict = POLICY_EVAL_INSPECT;
-		return step(r, POLICY_EVAL_STEP_DECIDED, rule, "%s: %s%s", rule->id,
-			    policy_eval_verdict_name(r->verdict),
-			    rule->has_limit ? " while under its limit, else the next rule" : "");
+		rc = rule_try(p, o, pkt, rule, r);
 	}
+	return rc;
+}
+
+static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
+		       const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+{
+	int rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "zone pair %s -> %s", slot_name(p, a), slot_name(p, b));
+	if (!rc)
+		rc = pair_walk(p, o, pkt, a, b, r);
 	if (rc)
-		return rc;
+		return rc < 0 ? rc : 0;
 	enum policy_action action;
 	const struct policy_default *d = pair_default(p, a, b, &action);
 	r->def = d;
@@ -897,7 +1216,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 
 	/* `no state`: the exemption comes before conntrack */
 	size_t early_to = *pkt.oif ? policy_eval_zone_of(p, pkt.oif) : POLICY_NONE;
-	const struct policy_rule *nt = stateless_rule(p, &pkt, r->from_zone, early_to, r->from_self);
+	const struct policy_rule *nt = stateless_rule(p, o->cache, &pkt, r->from_zone, early_to, r->from_self);
 	if (nt) {
 		pkt.ct = POLICY_EVAL_CT_UNTRACKED;
 		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, nt, "not tracked: `no state` of %s", nt->id)))

@@ -352,6 +352,195 @@ START_TEST(test_cache_agrees)
 }
 END_TEST
 
+/* ---- the index of a pair's rules against the plain walk ---- */
+
+static uint64_t rng_state;
+
+static uint32_t rng(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+/* Ports drawn from a small pool so that ranges overlap, touch and nest,
+ * and packets land on their edges. */
+static unsigned rand_port(void)
+{
+	static const unsigned pool[] = {1,   21,   22,   23,   53,   79,   80,   81,
+	                                443, 1000, 1023, 1024, 1063, 1064, 1100, 65535};
+	return pool[rng(sizeof(pool) / sizeof(pool[0]))];
+}
+
+static void rand_term(char *buf, size_t size)
+{
+	static const char *const protos[] = {"tcp", "udp", "sctp"};
+	switch (rng(6)) {
+	case 0:
+		snprintf(buf, size, "icmp type %s", rng(2) ? "echo-request" : "echo-reply");
+		return;
+	case 1:
+		snprintf(buf, size, "%s", protos[rng(3)]);
+		return;
+	case 2: { /* a range, narrow or wide */
+		unsigned lo = rand_port(), hi = lo + (rng(2) ? rng(8) : 1000 + rng(5000));
+		snprintf(buf, size, "%s port %u-%u", protos[rng(3)], lo, hi > 65535 ? 65535 : hi);
+		return;
+	}
+	case 3:
+		snprintf(buf, size, "%s port { %u, %u }", protos[rng(3)], rand_port(), rand_port());
+		return;
+	default:
+		snprintf(buf, size, "%s port %u", protos[rng(3)], rand_port());
+	}
+}
+
+static void rand_endpoint(char *buf, size_t size)
+{
+	static const char *const eps[] = {
+	    "lan", "dmz", "up", "any", "10.1.0.0/16", "{ lan, 10.2.0.0/24 }", "self"};
+	snprintf(buf, size, "%s", eps[rng(sizeof(eps) / sizeof(eps[0]))]);
+}
+
+/* A policy of `n` random rules over three zones. */
+static char *rand_policy(size_t n)
+{
+	size_t cap = 256 + n * 160, len = 0;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	len += (size_t)snprintf(text + len, cap - len,
+	                        "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+	                        "zone up { interface \"up0\" }\ndefault %s\n",
+	                        rng(2) ? "block" : "pass");
+	static const char *const actions[] = {"pass", "block", "reject"};
+	for (size_t i = 0; i < n; i++) {
+		char from[64], to[64], t1[64], t2[64], svc[160] = "";
+		rand_endpoint(from, sizeof(from));
+		rand_endpoint(to, sizeof(to));
+		if (!strcmp(from, "self") && !strcmp(to, "self"))
+			snprintf(to, sizeof(to), "any");
+		rand_term(t1, sizeof(t1));
+		rand_term(t2, sizeof(t2));
+		switch (rng(4)) {
+		case 0:
+			break; /* any service */
+		case 1:
+			snprintf(svc, sizeof(svc), " service { %s, %s }", t1, t2);
+			break;
+		default:
+			snprintf(svc, sizeof(svc), " service %s", t1);
+		}
+		len += (size_t)snprintf(text + len, cap - len, "%s from %s to %s%s\n",
+		                        actions[rng(3)], from, to, svc);
+		ck_assert_uint_lt(len, cap);
+	}
+	return text;
+}
+
+/* Loads a random policy, blanking the lines the checker refuses (mostly
+ * shadowed rules: an error in this language) until it accepts the rest. */
+static struct policy *load_pruned(char *text)
+{
+	for (int round = 0; round < 50; round++) {
+		policy_diags_init(&diags);
+		struct policy *p = policy_load_text("t.hvp", text, strlen(text), NULL, &diags);
+		if (p)
+			return p;
+		size_t blanked = 0;
+		for (size_t i = 0; i < diags.n; i++) {
+			if (diags.v[i].severity != POLICY_ERROR || diags.v[i].loc.line < 5)
+				continue;
+			char *s = text;
+			for (uint32_t line = 1; line < diags.v[i].loc.line && *s; s++)
+				line += *s == '\n';
+			for (; *s && *s != '\n'; s++, blanked++)
+				*s = ' ';
+		}
+		if (getenv("EVAL_INDEX_DEBUG") && !blanked)
+			policy_diags_print(&diags, stderr);
+		policy_diags_free(&diags);
+		if (!blanked)
+			break;
+	}
+	return NULL;
+}
+
+static void rand_packet(struct policy_eval_packet *pkt)
+{
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, 47};
+	static const char *const ifs[] = {"lan0", "dmz0", "up0", ""};
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->family = AF_INET;
+	pkt->l4proto = protos[rng(sizeof(protos))];
+	pkt->saddr[0] = pkt->daddr[0] = 10;
+	pkt->saddr[1] = (uint8_t)(1 + rng(3));
+	pkt->daddr[1] = (uint8_t)(1 + rng(3));
+	pkt->saddr[3] = (uint8_t)(1 + rng(250));
+	pkt->daddr[3] = (uint8_t)(1 + rng(250));
+	pkt->sport = (uint16_t)(1024 + rng(1000));
+	pkt->dport = (uint16_t)(rng(4) ? rand_port() + rng(3) - 1 : rng(65536));
+	pkt->icmp_type = rng(2) ? 8 : 0;
+	snprintf(pkt->iif, sizeof(pkt->iif), "%s", ifs[rng(4)]);
+	pkt->to_self = rng(4) == 0;
+	if (!pkt->to_self)
+		snprintf(pkt->oif, sizeof(pkt->oif), "%s", ifs[rng(3)]);
+	pkt->ct = POLICY_EVAL_CT_NEW;
+	pkt->ct_tenant = POLICY_NONE;
+}
+
+/* Bulk replay (a cache, no path) walks only the rules its index says can
+ * match; the plain walk tries every rule. On seeded random policies and
+ * packets both must decide the same, by the same rule or default. */
+START_TEST(test_index_agrees)
+{
+	size_t policies = 0, rules = 0, packets = 0, disagreements = 0;
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		rng_state = seed * 0x9e3779b97f4a7c15ull;
+		char *text = rand_policy(20 + rng(200));
+		struct policy *p = load_pruned(text);
+		free(text);
+		if (!p)
+			continue;
+		policies++;
+		rules += p->n_rules;
+		struct policy_eval_opts plain, indexed;
+		policy_eval_opts_default(&plain);
+		policy_eval_opts_default(&indexed);
+		indexed.path = false;
+		indexed.cache = policy_eval_cache_new(p);
+		ck_assert_ptr_nonnull(indexed.cache);
+		for (int i = 0; i < 2000; i++, packets++) {
+			struct policy_eval_packet pkt;
+			rand_packet(&pkt);
+			struct policy_eval_result a, b;
+			ck_assert_int_eq(policy_eval(p, &pkt, &plain, &a), 0);
+			ck_assert_int_eq(policy_eval(p, &pkt, &indexed, &b), 0);
+			if (a.verdict != b.verdict || a.rule != b.rule || a.def != b.def ||
+			    strcmp(a.builtin, b.builtin)) {
+				char t[256];
+				policy_eval_packet_text(&pkt, t, sizeof(t));
+				fprintf(stderr, "seed %llu: %s: plain %s by %s, indexed %s by %s\n",
+				        (unsigned long long)seed, t,
+				        policy_eval_verdict_name(a.verdict),
+				        a.rule ? a.rule->id : a.builtin,
+				        policy_eval_verdict_name(b.verdict),
+				        b.rule ? b.rule->id : b.builtin);
+				disagreements++;
+			}
+			policy_eval_result_free(&a);
+			policy_eval_result_free(&b);
+		}
+		policy_eval_cache_free(indexed.cache);
+		unload(p);
+	}
+	fprintf(stderr, "eval index: %zu policies (%zu rules), %zu packets, %zu disagreements\n",
+	        policies, rules, packets, disagreements);
+	ck_assert_uint_ge(policies, 20);
+	ck_assert_uint_eq(disagreements, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("eval");
@@ -363,6 +552,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_limit_inspect_nostate);
 	tcase_add_test(tc, test_packet_syntax);
 	tcase_add_test(tc, test_cache_agrees);
+	tcase_add_test(tc, test_index_agrees);
 	suite_add_tcase(s, tc);
 	return s;
 }
