@@ -297,6 +297,195 @@ static void item_json(struct json_buf *b, const struct item *it)
 	json_obj_end(b);
 }
 
+/* VPN blocks and their peers, compared by interface name and peer name
+ * (the policy's names): each is an item of kind "vpn" (id: the interface)
+ * or "peer" (id: INTERFACE/PEER) whose text is its settings on one line,
+ * public keys abbreviated; a changed one also lists the fields that
+ * changed. */
+
+static void addrs_text(const struct policy_addr_list *l, char *out, size_t size)
+{
+	size_t k = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < l->n && k < size; i++) {
+		const struct policy_addr *a = &l->v[i];
+		char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
+
+		inet_ntop(a->family, a->lo, lo, sizeof(lo));
+		if (a->prefix_len != POLICY_ADDR_NOT_PREFIX) {
+			k += (size_t)snprintf(out + k, size - k, "%s%s/%u", i ? "," : "", lo, a->prefix_len);
+		} else {
+			inet_ntop(a->family, a->hi, hi, sizeof(hi));
+			k += (size_t)snprintf(out + k, size - k, "%s%s-%s", i ? "," : "", lo, hi);
+		}
+	}
+}
+
+struct vpn_fields {
+	char port[8], addrs[512], keyfile[PATH_MAX];
+};
+
+struct peer_fields {
+	char key[16], psk[PATH_MAX], endpoint[288], allowed[512], keepalive[8];
+};
+
+static void vpn_fields_of(const struct policy_vpn *v, struct vpn_fields *f)
+{
+	snprintf(f->port, sizeof(f->port), "%u", v->listen_port);
+	addrs_text(&v->addresses, f->addrs, sizeof(f->addrs));
+	snprintf(f->keyfile, sizeof(f->keyfile), "%s", v->private_key_file ? v->private_key_file : "");
+}
+
+static void peer_fields_of(const struct policy_vpn_peer *p, struct peer_fields *f)
+{
+	const char *key = p->public_key ? p->public_key : "";
+
+	/* Enough of the key to tell two apart, not the whole key. */
+	snprintf(f->key, sizeof(f->key), "%.8s%s", key, strlen(key) > 8 ? "..." : "");
+	snprintf(f->psk, sizeof(f->psk), "%s", p->psk_file ? p->psk_file : "");
+	snprintf(f->endpoint, sizeof(f->endpoint), "%s", p->endpoint ? p->endpoint : "");
+	addrs_text(&p->allowed_ips, f->allowed, sizeof(f->allowed));
+	snprintf(f->keepalive, sizeof(f->keepalive), "%u", p->keepalive);
+}
+
+static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struct policy_vpn_peer *peer)
+{
+	char id[160], loc[PATH_MAX + 16], text[2 * PATH_MAX];
+	const struct policy_loc *l = peer ? &peer->loc : &v->loc;
+
+	if (peer) {
+		struct peer_fields f;
+
+		peer_fields_of(peer, &f);
+		snprintf(id, sizeof(id), "%s/%s", v->ifname, peer->name);
+		snprintf(text, sizeof(text), "peer %s public-key %s%s%s%s%s allowed-ips %s keepalive %s", peer->name,
+			 f.key, *f.psk ? " preshared-key-file " : "", f.psk, *f.endpoint ? " endpoint " : "",
+			 f.endpoint, *f.allowed ? f.allowed : "-", f.keepalive);
+	} else {
+		struct vpn_fields f;
+
+		vpn_fields_of(v, &f);
+		snprintf(id, sizeof(id), "%s", v->ifname);
+		snprintf(text, sizeof(text), "vpn %s listen-port %s address %s private-key-file %s (%zu peers)",
+			 v->ifname, f.port, *f.addrs ? f.addrs : "-", f.keyfile, v->n_peers);
+	}
+	snprintf(loc, sizeof(loc), "%s:%u", l->file ? l->file : "", l->line);
+	json_obj_begin(b);
+	json_kv_str(b, "id", id);
+	json_kv_str(b, "kind", peer ? "peer" : "vpn");
+	json_kv_str(b, "location", loc);
+	json_kv_str(b, "text", text);
+	json_obj_end(b);
+}
+
+/* Writes the names of the fields that differ into b as an array; returns
+ * how many. */
+static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x, const struct policy_vpn *y,
+				 const struct policy_vpn_peer *px, const struct policy_vpn_peer *py)
+{
+	size_t n = 0;
+
+	if (b)
+		json_arr_begin(b);
+	if (px) {
+		struct peer_fields f, g;
+
+		peer_fields_of(px, &f);
+		peer_fields_of(py, &g);
+		const char *pkx = px->public_key ? px->public_key : "", *pky = py->public_key ? py->public_key : "";
+		const char *names[] = {"public-key", "preshared-key-file", "endpoint", "allowed-ips", "keepalive"};
+		bool diff[] = {strcmp(pkx, pky) != 0, strcmp(f.psk, g.psk) != 0, strcmp(f.endpoint, g.endpoint) != 0,
+			       strcmp(f.allowed, g.allowed) != 0, strcmp(f.keepalive, g.keepalive) != 0};
+		for (size_t i = 0; i < sizeof(diff) / sizeof(diff[0]); i++)
+			if (diff[i]) {
+				n++;
+				if (b)
+					json_str(b, names[i]);
+			}
+	} else {
+		struct vpn_fields f, g;
+
+		vpn_fields_of(x, &f);
+		vpn_fields_of(y, &g);
+		const char *names[] = {"listen-port", "address", "private-key-file"};
+		bool diff[] = {strcmp(f.port, g.port) != 0, strcmp(f.addrs, g.addrs) != 0,
+			       strcmp(f.keyfile, g.keyfile) != 0};
+		for (size_t i = 0; i < sizeof(diff) / sizeof(diff[0]); i++)
+			if (diff[i]) {
+				n++;
+				if (b)
+					json_str(b, names[i]);
+			}
+	}
+	if (b)
+		json_arr_end(b);
+	return n;
+}
+
+static const struct policy_vpn *vpn_named(const struct txn_policy *p, const char *ifname)
+{
+	for (size_t i = 0; p && i < p->policy->n_vpns; i++)
+		if (!strcmp(p->policy->vpns[i].ifname, ifname))
+			return &p->policy->vpns[i];
+	return NULL;
+}
+
+static const struct policy_vpn_peer *peer_named(const struct policy_vpn *v, const char *name)
+{
+	for (size_t i = 0; v && i < v->n_peers; i++)
+		if (!strcmp(v->peers[i].name, name))
+			return &v->peers[i];
+	return NULL;
+}
+
+static void vpn_changed(struct json_buf *b, const struct policy_vpn *x, const struct policy_vpn *y,
+			const struct policy_vpn_peer *px, const struct policy_vpn_peer *py, size_t *unchanged)
+{
+	if (!vpn_changed_fields(NULL, x, y, px, py)) {
+		++*unchanged;
+		return;
+	}
+	json_obj_begin(b);
+	json_key(b, "from");
+	vpn_item(b, x, px);
+	json_key(b, "to");
+	vpn_item(b, y, py);
+	json_key(b, "fields");
+	vpn_changed_fields(b, x, y, px, py);
+	json_obj_end(b);
+}
+
+/* which: 0 changed (and counts the unchanged ones), 1 added, 2 removed. */
+static void vpn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *b, int which,
+			size_t *unchanged)
+{
+	const struct txn_policy *side = which == 2 ? from : to, *other = which == 2 ? to : from;
+
+	for (size_t i = 0; side && i < side->policy->n_vpns; i++) {
+		const struct policy_vpn *v = &side->policy->vpns[i], *o = vpn_named(other, v->ifname);
+
+		if (which && !o) {
+			vpn_item(b, v, NULL);
+			for (size_t k = 0; k < v->n_peers; k++)
+				vpn_item(b, v, &v->peers[k]);
+			continue;
+		}
+		if (!o)
+			continue;
+		if (!which)
+			vpn_changed(b, o, v, NULL, NULL, unchanged);
+		for (size_t k = 0; k < v->n_peers; k++) {
+			const struct policy_vpn_peer *op = peer_named(o, v->peers[k].name);
+
+			if (which && !op)
+				vpn_item(b, v, &v->peers[k]);
+			else if (!which && op)
+				vpn_changed(b, o, v, op, &v->peers[k], unchanged);
+		}
+	}
+}
+
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
 {
 	size_t nf, nt, unchanged = 0;
@@ -355,18 +544,21 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 				item_json(out, &t[i]);
 				json_obj_end(out);
 			}
+	vpn_compare(from, to, out, 0, &unchanged);
 	json_arr_end(out);
 	json_key(out, "added");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
 		if (!t[i].used)
 			item_json(out, &t[i]);
+	vpn_compare(from, to, out, 1, NULL);
 	json_arr_end(out);
 	json_key(out, "removed");
 	json_arr_begin(out);
 	for (size_t j = 0; j < nf; j++)
 		if (!f[j].used)
 			item_json(out, &f[j]);
+	vpn_compare(from, to, out, 2, NULL);
 	json_arr_end(out);
 	json_kv_uint(out, "unchanged", unchanged);
 	free(f);

@@ -101,7 +101,10 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 void txn_policy_free(struct txn_policy *p);
 
 /* Writes {"added":[..],"removed":[..],"changed":[..],"unchanged":N}: rules
- * and NAT rules matched by their text hash first, then by file and line. */
+ * and NAT rules matched by their text hash first, then by file and line;
+ * VPN blocks (kind "vpn", id the interface) and their peers (kind "peer",
+ * id INTERFACE/PEER) matched by name, their settings as text (public keys
+ * abbreviated), a changed one with "fields": the settings that differ. */
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out);
 /* Line `line` of `file` as the compiler read it for p, blanks trimmed, into
  * out (always terminated; "" if the file or line is not there). */

@@ -426,6 +426,10 @@ void cli_client_print_compare(const struct json *reply)
 			printf("    - %s\n", ft);
 		if (tt && *tt)
 			printf("    + %s\n", tt);
+		const struct json *fields = json_get(&c->items[i], "fields");
+		for (size_t k = 0; fields && fields->type == JSON_ARRAY && k < fields->n; k++)
+			printf("%s%s%s", k ? ", " : "    changed: ", fields->items[k].type == JSON_STRING ?
+				fields->items[k].string : "?", k + 1 == fields->n ? "\n" : "");
 	}
 	json_get_int(reply, "unchanged", &same);
 	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,

@@ -99,6 +99,100 @@ START_TEST(compile_and_compare)
 }
 END_TEST
 
+/* VPN blocks and peers are compared by their names, next to rules and NAT:
+ * a changed peer lists what changed, its public key abbreviated. */
+#define W6S_VPN(PORT, PEERS) \
+	ZONES "vpn wg0 {\n  listen-port " PORT "\n  private-key-file \"/etc/hvgate/wg0.key\"\n" \
+	      "  address 10.99.0.1/24\n" PEERS "}\n"
+#define W6S_KEY1 "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+#define W6S_KEY2 "aTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+
+static const struct json *item_with_id(const struct json *arr, const char *side, const char *id)
+{
+	for (size_t i = 0; arr && i < arr->n; i++) {
+		const struct json *it = side ? json_get(&arr->items[i], side) : &arr->items[i];
+		if (!strcmp(json_get_str(it, "id"), id))
+			return &arr->items[i];
+	}
+	return NULL;
+}
+
+START_TEST(vpn_compare)
+{
+	struct txn_policy *a, *b, *c;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	const struct json *it, *fields;
+	long long same;
+
+	write_file("va.hvp", W6S_VPN("51820", "  peer b1 { public-key \"" W6S_KEY1 "\" endpoint \"192.0.2.50:51820\"\n"
+					      "    allowed-ips { 10.99.0.2/32 } keepalive 25 }\n"
+					      "  peer b2 { public-key \"" W6S_KEY2 "\" allowed-ips { 10.99.0.3/32 } }\n"));
+	write_file("vb.hvp", W6S_VPN("51821", "  peer b1 { public-key \"" W6S_KEY1 "\" endpoint \"192.0.2.51:51820\"\n"
+					      "    allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
+					      "  peer b3 { public-key \"" W6S_KEY2 "\" allowed-ips { 10.99.0.4/32 } }\n"));
+	write_file("vc.hvp", ZONES);
+	snprintf(path, sizeof(path), "%s/va.hvp", dir);
+	ck_assert_msg(txn_compile_path(&t, path, &a, err, sizeof(err)) == 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/vb.hvp", dir);
+	ck_assert_msg(txn_compile_path(&t, path, &b, err, sizeof(err)) == 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/vc.hvp", dir);
+	ck_assert_msg(txn_compile_path(&t, path, &c, err, sizeof(err)) == 0, "%s", err);
+
+	j = compare(a, b);
+	ck_assert_int_eq(json_get(j, "changed")->n, 2); /* wg0's port, peer b1 */
+	it = item_with_id(json_get(j, "changed"), "to", "wg0");
+	ck_assert_ptr_nonnull(it);
+	fields = json_get(it, "fields");
+	ck_assert_int_eq(fields->n, 1);
+	ck_assert_str_eq(fields->items[0].string, "listen-port");
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "from"), "text"), "listen-port 51820"));
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "listen-port 51821"));
+	it = item_with_id(json_get(j, "changed"), "to", "wg0/b1");
+	ck_assert_ptr_nonnull(it);
+	ck_assert_str_eq(json_get_str(json_get(it, "to"), "kind"), "peer");
+	fields = json_get(it, "fields");
+	ck_assert_int_eq(fields->n, 2);
+	ck_assert_str_eq(fields->items[0].string, "endpoint");
+	ck_assert_str_eq(fields->items[1].string, "allowed-ips");
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "endpoint 192.0.2.51:51820"));
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "10.99.0.2/32,172.16.0.0/16"));
+	/* The key is abbreviated, not printed whole. */
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "public-key xTIBA5rb..."));
+	ck_assert_ptr_null(strstr(json_get_str(json_get(it, "to"), "text"), W6S_KEY1));
+	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "location"), "vb.hvp:"));
+	ck_assert_int_eq(json_get(j, "added")->n, 1);
+	ck_assert_ptr_nonnull(item_with_id(json_get(j, "added"), NULL, "wg0/b3"));
+	ck_assert_int_eq(json_get(j, "removed")->n, 1);
+	ck_assert_ptr_nonnull(item_with_id(json_get(j, "removed"), NULL, "wg0/b2"));
+	json_free(j);
+
+	/* The same VPN: unchanged (the vpn block and its two peers). */
+	j = compare(a, a);
+	ck_assert_int_eq(json_get(j, "changed")->n, 0);
+	ck_assert_int_eq(json_get(j, "added")->n, 0);
+	ck_assert_int_eq(json_get(j, "removed")->n, 0);
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 3);
+	json_free(j);
+
+	/* A VPN removed: the block and each of its peers. */
+	j = compare(b, c);
+	ck_assert_int_eq(json_get(j, "removed")->n, 3);
+	it = item_with_id(json_get(j, "removed"), NULL, "wg0");
+	ck_assert_ptr_nonnull(it);
+	ck_assert_str_eq(json_get_str(it, "kind"), "vpn");
+	ck_assert_ptr_nonnull(strstr(json_get_str(it, "text"), "address 10.99.0.1/24"));
+	json_free(j);
+	j = compare(c, b);
+	ck_assert_int_eq(json_get(j, "added")->n, 3);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+	txn_policy_free(c);
+}
+END_TEST
+
 /* A labelled rule is named by its label (the kernel's comment, counters,
  * metrics, logs) and compared by it: moved and edited it is "changed", not
  * removed and added; an unlabelled rule keeps FILE:LINE:HASH. */
@@ -244,6 +338,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, compile_and_compare);
+	tcase_add_test(tc, vpn_compare);
 	tcase_add_test(tc, labels);
 	tcase_add_test(tc, bad_policy_message);
 	tcase_add_test(tc, refused_reload_keeps_generation);
