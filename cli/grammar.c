@@ -142,6 +142,22 @@ static const struct cli_node file_args[2] = {
     ARG("ARG", CLI_PATH, "a file, or an option of the verb (VERB --help)", file_args, CLI_END),
     LIST_END};
 
+/* explain: a policy file then the packet, or (without a policy: hvgated's
+ * running revision) the packet itself, whose first word is its protocol.
+ * The protocols are matched only whole, so a file named "t" stays a file. */
+static const struct cli_node packet_words[] = {
+    ARG("PACKET", CLI_TEXT, "the rest of the packet: SRC -> DST in IFACE ... (explain --help)",
+        NULL, CLI_END),
+    LIST_END};
+static const struct cli_node explain_args[] = {
+    KW("tcp", "a TCP packet, against the running policy", packet_words, CLI_EXACT),
+    KW("udp", "a UDP packet, against the running policy", packet_words, CLI_EXACT),
+    KW("icmp", "an ICMP packet, against the running policy", packet_words, CLI_EXACT),
+    KW("icmpv6", "an ICMPv6 packet, against the running policy", packet_words, CLI_EXACT),
+    KW("sctp", "an SCTP packet, against the running policy", packet_words, CLI_EXACT),
+    ARG("POLICY", CLI_PATH, "a policy file or directory, then the packet", file_args, CLI_END),
+    LIST_END};
+
 static const struct cli_node exit_opts[] = {
     KWM("discard", "drop the candidate's uncommitted changes and leave", NULL, CLI_END,
         CLI_MODE_CONF),
@@ -175,7 +191,7 @@ const struct cli_node cli_grammar_root[] = {
     KWM("check", "check the candidate (or a policy file or directory)", file_args, CLI_END,
         CLI_MODE_CONF),
     KW("compile", "print what a policy would apply (--emit nft|summary)", file_args, 0),
-    KW("explain", "which rule decides a packet, and why", file_args, 0),
+    KW("explain", "which rule decides a packet, and why", explain_args, 0),
     KW("replay", "evaluate the packets of a capture against a policy", file_args, 0),
     KW("help", "the commands of this shell, and its keys", NULL, CLI_END),
     KWM("exit", "leave the shell", NULL, CLI_END, CLI_MODE_OP),
@@ -286,7 +302,7 @@ static const struct cli_node *match_word(const struct cli_node *level, unsigned 
 		}
 		if (!strcmp(c->word, w))
 			return c;
-		if (!strncmp(c->word, w, strlen(w))) {
+		if (!(c->flags & CLI_EXACT) && !strncmp(c->word, w, strlen(w))) {
 			prefix = c;
 			nprefix++;
 			if (c->flags & CLI_PREFER)

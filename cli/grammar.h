@@ -34,6 +34,8 @@ enum cli_arg {
 /* Node flags. */
 #define CLI_END    1u /* the command may end after this word */
 #define CLI_PREFER 2u /* wins a prefix shared with other keywords (sh ru: rules, not running) */
+#define CLI_EXACT  4u /* matched only when typed whole (Tab still completes it): a
+                            * prefix of it may be a file name (`explain t`) */
 
 struct cli_node {
 	const char *word; /* the keyword, or the placeholder shown in help (NAME) */

@@ -154,6 +154,50 @@ START_TEST(next)
 }
 END_TEST
 
+/* explain takes a policy file, or (asking hvgated) the packet itself,
+ * whose first word is its protocol: offered and explained by `?` and Tab,
+ * and matched only whole, so a file named like a prefix of one stays a
+ * file. */
+START_TEST(explain_packet)
+{
+	const char *o[64];
+	char *w[16], err[512];
+	int end, k, protos = 0, policy = 0;
+
+	k = next_words(cli_grammar_root, "explain", "", o, &end);
+	for (int i = 0; i < k; i++) {
+		protos += !strcmp(o[i], "tcp") || !strcmp(o[i], "udp") || !strcmp(o[i], "icmp") ||
+		          !strcmp(o[i], "icmpv6") || !strcmp(o[i], "sctp");
+		policy += !strcmp(o[i], "POLICY");
+	}
+	ck_assert_int_eq(protos, 5);
+	ck_assert_int_eq(policy, 1);
+	ck_assert_int_eq(end, 0);
+	k = next_words(cli_grammar_root, "explain", "icm", o, &end);
+	ck_assert_int_eq(k, 3); /* icmp, icmpv6, POLICY */
+	ck_assert_str_eq(o[0], "icmp");
+	ck_assert_str_eq(o[1], "icmpv6");
+	/* After the protocol: the packet, free text. */
+	k = next_words(cli_grammar_root, "explain tcp", "", o, &end);
+	ck_assert_int_eq(k, 1);
+	ck_assert_str_eq(o[0], "PACKET");
+	ck_assert_int_eq(resolve("explain tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web", w, err),
+	                 0);
+	ck_assert_str_eq(w[1], "tcp");
+	ck_assert_str_eq(w[4], "203.0.113.7:443");
+	ck_assert_int_eq(resolve("explain icmpv6 fd00::1 -> fd00::2 type echo-request", w, err), 0);
+	ck_assert_int_eq(resolve("explain tcp", w, err), -1);
+	ck_assert_msg(strstr(err, "after 'explain tcp': expected PACKET"), "%s", err);
+	/* A policy file, then the packet, as before. */
+	ck_assert_int_eq(resolve("explain /etc/hvgate/policy.hvp udp 10.0.1.5:5353 -> self:53", w, err),
+	                 0);
+	ck_assert_str_eq(w[1], "/etc/hvgate/policy.hvp");
+	/* A file named "t" is not taken for "tcp". */
+	ck_assert_int_eq(resolve("explain t tcp 10.0.1.5:1 -> 10.0.2.9:80", w, err), 0);
+	ck_assert_str_eq(w[1], "t");
+}
+END_TEST
+
 START_TEST(common_prefix)
 {
 	const char *a[] = {"conntrack", "confirm", "configure"};
@@ -176,6 +220,7 @@ int main(void)
 	tcase_add_test(tc, prefixes);
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, next);
+	tcase_add_test(tc, explain_packet);
 	tcase_add_test(tc, common_prefix);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
