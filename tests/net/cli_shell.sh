@@ -14,7 +14,7 @@
 # Every wait is bounded (wait_screen polls for at most a few seconds).
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
-LAB="w4s$$"
+LAB="${HVGATE_LAB_PREFIX:-w4s}$$"
 . tests/lib/daemon.sh
 
 command -v tmux >/dev/null || { skip cli-shell "tmux not installed"; exit 0; }
@@ -151,6 +151,9 @@ check help-key-lists 3 '^  conntrack +tracked connections$'
 check_line help-key-keeps-line 3 '^hvgate> show ?$'
 fresh; keys 'commit confirmed ' '?'
 check help-key-argument 3 '^  DURATION +time to confirm'
+# explain without a policy file: the packet's protocol is offered.
+fresh; keys 'explain ' '?'
+check help-explain-protocol 3 '^  icmpv6 +an ICMPv6 packet, against the running policy$'
 
 # Prefixes run; filters.
 fresh; keys 'sh ten' Enter
@@ -276,6 +279,24 @@ fresh; keys 'compare' Enter
 check label-compare-follows 5 '^~ rule beta-web \(.*/lab.hvp:8\) -> beta-web \(.*/lab2.hvp:10\)$'
 check label-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080 label "beta-web"$'
 check label-compare-count 3 '^0 added, 0 removed, 1 changed, 2 unchanged$'
+# VPN blocks and peers in compare, by name, the public key abbreviated.
+echo "not a real key" > "$LAB_TMP/w6s.key"
+{ cat "$LAB_TMP/lab.hvp"; cat <<V; } > "$LAB_TMP/vpn.hvp"
+vpn w6s0 {
+  listen-port 51820
+  private-key-file "$LAB_TMP/w6s.key"
+  address 10.99.0.1/24
+  peer b1 { public-key "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" endpoint "192.0.2.50:51820"
+    allowed-ips { 10.99.0.2/32 } keepalive 25 }
+}
+V
+fresh; keys "load $LAB_TMP/vpn.hvp" Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'compare' Enter
+check vpn-compare-block 5 '^\+ vpn w6s0 \(.*/vpn.hvp:[0-9]+\)$'
+check vpn-compare-peer 3 '^\+ peer w6s0/b1 \(.*/vpn.hvp:[0-9]+\)$'
+check vpn-compare-peer-text 3 '^    peer b1 public-key xTIBA5rb\.\.\. endpoint 192\.0\.2\.50:51820 allowed-ips 10\.99\.0\.2/32 keepalive 25$'
+check vpn-compare-count 3 '^2 added, 0 removed, 0 changed, 3 unchanged$'
 
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop
