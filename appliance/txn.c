@@ -868,7 +868,8 @@ static int check_guard(struct txn *t, uint32_t *expect, char *err, size_t errsz)
 	return -ERESTART;
 }
 
-static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
+static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err,
+			size_t errsz)
 {
 	struct nftio_apply_opts o = { .netns = t->netns };
 	struct nftio_apply_result r = { 0 };
@@ -948,6 +949,17 @@ static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, 
 	       t->stats.last_apply_seconds);
 	apply_routes(t->netns, p->policy);
 	return 0;
+}
+
+/* One apply on one nf_tables socket (the guard's reads, the batch, the
+ * handle reads): each socket of its own would enter the namespace again. */
+static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
+{
+	bool pinned = !nftio_pin(t->netns);
+	int rc = apply_pinned(t, p, rev, guard, err, errsz);
+	if (pinned)
+		nftio_unpin();
+	return rc;
 }
 
 /* Does the kernel already run exactly this ruleset? */

@@ -350,6 +350,56 @@ out:
 	return err;
 }
 
+static __thread struct {
+	bool on;
+	struct nl_sock s;
+	char netns[256];
+} pin;
+
+static bool same_netns(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+int nftio_pin(const char *netns)
+{
+	if (pin.on)
+		return -EBUSY;
+	if (netns && strlen(netns) >= sizeof(pin.netns))
+		return -ENAMETOOLONG;
+	int err = nl_sock_open(&pin.s, NETLINK_NETFILTER, netns);
+	if (err)
+		return err;
+	snprintf(pin.netns, sizeof(pin.netns), "%s", netns ? netns : "");
+	pin.on = true;
+	return 0;
+}
+
+void nftio_unpin(void)
+{
+	if (!pin.on)
+		return;
+	nl_sock_close(&pin.s);
+	pin.on = false;
+}
+
+int nftio_sock_open(const char *netns, struct nl_sock *s)
+{
+	if (!pin.on || !same_netns(netns, pin.netns))
+		return nl_sock_open(s, NETLINK_NETFILTER, netns);
+	/* A call before us may have stopped reading early (an error in a
+	 * dump, lost acks): drop whatever is left so no stale reply is read
+	 * as ours. Bounded: the buffer holds finitely many messages. */
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int fd = mnl_socket_get_fd(pin.s.nl);
+	for (int i = 0; i < 65536; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno != ENOBUFS)
+			break;
+	*s = pin.s;
+	s->owner = &pin.s;
+	return 0;
+}
+
 int nftio_genid(const char *netns, uint32_t *genid)
 {
 	struct nl_sock s;

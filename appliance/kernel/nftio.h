@@ -53,6 +53,15 @@ int nftio_flush(const char *netns, struct policy_diags *d);
 /* The ruleset generation id (NFT_MSG_GETGEN). */
 int nftio_genid(const char *netns, uint32_t *genid);
 
+/* One NETLINK_NETFILTER socket for a run of calls (one apply): between
+ * nftio_pin(netns) and nftio_unpin() every nftio call (and the txn_delta
+ * reads) for that namespace borrows the pinned socket instead of opening
+ * its own, which costs entering the namespace each time. Per thread; not
+ * nested (a second pin is refused with -EBUSY). A pin that fails leaves
+ * every call opening its own socket, as without it. */
+int nftio_pin(const char *netns);
+void nftio_unpin(void);
+
 /* A digest (SHA-256) of table inet hvgate as the kernel has it: the table,
  * its chains, sets and rules, without what moves by itself (counter values,
  * set elements), and the generation at which it was read (the dump is read

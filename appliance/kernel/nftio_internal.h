@@ -21,11 +21,10 @@ static inline int nftio_netns_leave(int saved)
 	return nl_netns_leave(saved);
 }
 
-/* A NETLINK_NETFILTER socket in `netns` (NULL: the current one). */
-static inline int nftio_sock_open(const char *netns, struct nl_sock *s)
-{
-	return nl_sock_open(s, NETLINK_NETFILTER, netns);
-}
+/* A NETLINK_NETFILTER socket in `netns` (NULL: the current one): a
+ * borrowed copy of the pinned one (nftio_pin) when `netns` is the pinned
+ * namespace, else a new one. Closed with nl_sock_close() either way. */
+int nftio_sock_open(const char *netns, struct nl_sock *s);
 
 /* NFT_MSG_GETGEN over an open socket. */
 int nftio_sock_genid(struct nl_sock *s, uint32_t *genid);

@@ -88,6 +88,13 @@ int nl_sock_open(struct nl_sock *s, int bus, const char *netns)
 
 void nl_sock_close(struct nl_sock *s)
 {
+	if (s->owner) {
+		if ((int32_t)(s->seq - s->owner->seq) > 0)
+			s->owner->seq = s->seq; /* copies may nest: the highest */
+		s->owner = NULL;
+		s->nl = NULL;
+		return;
+	}
 	if (s->nl)
 		mnl_socket_close(s->nl);
 	s->nl = NULL;

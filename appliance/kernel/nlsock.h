@@ -49,6 +49,10 @@ struct nl_sock {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq; /* next sequence number to use */
+	/* Set on a borrowed copy of another socket (nftio_pin): closing the
+	 * copy hands its sequence number back to `owner` and keeps the
+	 * socket open. */
+	struct nl_sock *owner;
 };
 
 /* Opens and binds a netlink socket of `bus` (NETLINK_NETFILTER,

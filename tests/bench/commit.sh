@@ -15,7 +15,7 @@
 # BENCH_ELEMS (1000000).
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
-LAB="w4i$$"
+LAB="${HVGATE_LAB_PREFIX:-w4i}$$"
 . tests/lib/daemon.sh
 RULES=${BENCH_RULES:-10000}
 ELEMS=${BENCH_ELEMS:-1000000}

@@ -15,7 +15,7 @@
 # SEED and STEPS from the environment (defaults 16 and 40).
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
-LAB="w4i$$"
+LAB="${HVGATE_LAB_PREFIX:-w4i}$$"
 . tests/lib/daemon.sh
 
 SEED=${SEED:-16}
