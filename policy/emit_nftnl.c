@@ -1486,43 +1486,58 @@ static int emit_all(struct emit *e)
 	return 0;
 }
 
+/* The batch's state for table e->t: options (NULL: the defaults), the
+ * batch and the set ids. -1 (with the diagnostic) when out of memory. */
+static int emit_open(struct emit *e, const struct policy_nftnl_opts *o)
+{
+	if (o)
+		e->o = *o;
+	else
+		policy_nftnl_opts_default(&e->o);
+	e->b = calloc(1, sizeof(*e->b));
+	e->set_ids = calloc(e->t->n_sets ? e->t->n_sets : 1, sizeof(*e->set_ids));
+	if (e->b)
+		e->b->batch = nftnl_batch_alloc(PAGE_BYTES, PAGE_OVERRUN);
+	if (!e->b || !e->set_ids || !e->b->batch) {
+		free(e->set_ids);
+		policy_nftnl_batch_free(e->b);
+		return oom(e);
+	}
+	e->b->first_seq = e->o.seq;
+	return 0;
+}
+
+/* Ends what emit_open() began: on `failed` frees the batch and returns -1;
+ * otherwise counts its bytes and hands it to *out. */
+static int emit_close(struct emit *e, bool failed, struct policy_nftnl_batch **out)
+{
+	free(e->set_ids);
+	if (failed) {
+		policy_nftnl_batch_free(e->b);
+		return -1;
+	}
+	int n_iov = nftnl_batch_iovec_len(e->b->batch);
+	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
+	if (!iov) {
+		policy_nftnl_batch_free(e->b);
+		return oom(e);
+	}
+	nftnl_batch_iovec(e->b->batch, iov, (uint32_t)n_iov);
+	for (int i = 0; i < n_iov; i++)
+		e->b->bytes += iov[i].iov_len;
+	free(iov);
+	*out = e->b;
+	return 0;
+}
+
 int policy_emit_nftnl(const struct ir_table *t, const struct policy_nftnl_opts *o,
 		      struct policy_nftnl_batch **out, struct policy_diags *d)
 {
 	struct emit e = { .t = t, .d = d, .next_set_id = 1 };
 	*out = NULL;
-	if (o)
-		e.o = *o;
-	else
-		policy_nftnl_opts_default(&e.o);
-	e.b = calloc(1, sizeof(*e.b));
-	e.set_ids = calloc(t->n_sets ? t->n_sets : 1, sizeof(*e.set_ids));
-	if (e.b)
-		e.b->batch = nftnl_batch_alloc(PAGE_BYTES, PAGE_OVERRUN);
-	if (!e.b || !e.set_ids || !e.b->batch) {
-		free(e.set_ids);
-		policy_nftnl_batch_free(e.b);
-		return oom(&e);
-	}
-	e.b->first_seq = e.o.seq;
-	if (emit_all(&e)) {
-		free(e.set_ids);
-		policy_nftnl_batch_free(e.b);
+	if (emit_open(&e, o))
 		return -1;
-	}
-	free(e.set_ids);
-	int n_iov = nftnl_batch_iovec_len(e.b->batch);
-	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
-	if (!iov) {
-		policy_nftnl_batch_free(e.b);
-		return oom(&e);
-	}
-	nftnl_batch_iovec(e.b->batch, iov, (uint32_t)n_iov);
-	for (int i = 0; i < n_iov; i++)
-		e.b->bytes += iov[i].iov_len;
-	free(iov);
-	*out = e.b;
-	return 0;
+	return emit_close(&e, emit_all(&e) != 0, out);
 }
 
 /* ---- the delta batch (policy/ir_diff.h) ---- */
@@ -1712,40 +1727,12 @@ int policy_emit_nftnl_delta(const struct ir_table *running, const struct ir_tabl
 	*out = NULL;
 	if (diff->full)
 		return policy_error(d, NULL, "the delta asks for a full replace (%s)", diff->why);
-	if (o)
-		e.o = *o;
-	else
-		policy_nftnl_opts_default(&e.o);
-	e.b = calloc(1, sizeof(*e.b));
-	e.set_ids = calloc(t->n_sets ? t->n_sets : 1, sizeof(*e.set_ids));
-	if (e.b)
-		e.b->batch = nftnl_batch_alloc(PAGE_BYTES, PAGE_OVERRUN);
-	if (!e.b || !e.set_ids || !e.b->batch) {
-		free(e.set_ids);
-		policy_nftnl_batch_free(e.b);
-		return oom(&e);
-	}
-	e.b->first_seq = e.o.seq;
+	if (emit_open(&e, o))
+		return -1;
 	/* Deletes before adds: a set or chain made again under its old name
 	 * must be gone first, and what is deleted may be what the old rules
 	 * used. The table itself is not touched (its comment cannot change). */
 	int bad = batch_begin(&e) || emit_delta_deletes(&e, running, diff) || emit_delta_adds(&e, diff) ||
 		  (!e.o.no_commit && batch_end(&e));
-	free(e.set_ids);
-	if (bad) {
-		policy_nftnl_batch_free(e.b);
-		return -1;
-	}
-	int n_iov = nftnl_batch_iovec_len(e.b->batch);
-	struct iovec *iov = calloc((size_t)n_iov, sizeof(*iov));
-	if (!iov) {
-		policy_nftnl_batch_free(e.b);
-		return oom(&e);
-	}
-	nftnl_batch_iovec(e.b->batch, iov, (uint32_t)n_iov);
-	for (int i = 0; i < n_iov; i++)
-		e.b->bytes += iov[i].iov_len;
-	free(iov);
-	*out = e.b;
-	return 0;
+	return emit_close(&e, bad, out);
 }
