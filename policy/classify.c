@@ -140,17 +140,6 @@ static int vcmp(const struct ir_value *a, const struct ir_value *b)
 	return memcmp(a->data, b->data, a->len);
 }
 
-/* v + 1 / v - 1 in big-endian; false if it wrapped. */
-static bool value_step(struct ir_value *v, int dir)
-{
-	for (size_t i = v->len; i-- > 0;) {
-		v->data[i] = (uint8_t)(v->data[i] + dir);
-		if (v->data[i] != (dir > 0 ? 0x00 : 0xff))
-			return true;
-	}
-	return false;
-}
-
 static struct ir_value value_fill(size_t len, uint8_t byte)
 {
 	struct ir_value v = {.len = (uint8_t)len};
@@ -644,7 +633,7 @@ static int cut(struct piece *f, const struct piece *b, size_t nd,
 		if (vcmp(&f->lo[d], &b->lo[d]) < 0) {
 			struct piece below = *f;
 			below.hi[d] = b->lo[d];
-			value_step(&below.hi[d], -1);
+			ir_value_step(&below.hi[d], -1);
 			int rc = push(ctx, &below);
 			if (rc)
 				return rc;
@@ -653,7 +642,7 @@ static int cut(struct piece *f, const struct piece *b, size_t nd,
 		if (vcmp(&f->hi[d], &b->hi[d]) > 0) {
 			struct piece above = *f;
 			above.lo[d] = b->hi[d];
-			value_step(&above.lo[d], 1);
+			ir_value_step(&above.lo[d], 1);
 			int rc = push(ctx, &above);
 			if (rc)
 				return rc;
@@ -1207,7 +1196,7 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 		his[i] = c->pieces[ids[i]].hi[d];
 		edges[n_edges++] = los[i];
 		struct ir_value after = his[i];
-		if (value_step(&after, 1))
+		if (ir_value_step(&after, 1))
 			edges[n_edges++] = after;
 	}
 	if (!rc) {
@@ -1231,7 +1220,7 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 			struct ir_value end = top;
 			if (m + 1 < n_edges) {
 				end = edges[m + 1];
-				value_step(&end, -1);
+				ir_value_step(&end, -1);
 			}
 			size_t cnt =
 			    count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
@@ -1244,7 +1233,7 @@ static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, i
 		struct ir_value end = top;
 		if (best + 1 < n_edges) {
 			end = edges[best + 1];
-			value_step(&end, -1);
+			ir_value_step(&end, -1);
 		}
 		if (count_below(los, n, &end, true) - count_below(his, n, &edges[k], false)) {
 			cells[n_cells].lo = edges[k];

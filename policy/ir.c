@@ -460,6 +460,16 @@ int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
 	return rc;
 }
 
+bool ir_value_step(struct ir_value *v, int dir)
+{
+	for (size_t i = v->len; i-- > 0;) {
+		v->data[i] = (uint8_t)(v->data[i] + dir);
+		if (v->data[i] != (dir > 0 ? 0x00 : 0xff))
+			return true;
+	}
+	return false;
+}
+
 int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi)
 {
 	if (lo->len != hi->len)

@@ -306,6 +306,10 @@ int ir_table_drop_unused_sets(struct ir_table *t);
  * tests and fuzzing; a correct compiler never fails it. */
 int ir_table_validate(const struct ir_table *t, char *why, size_t why_len);
 
+/* v + 1 (dir 1) or v - 1 (dir -1) as a big-endian number of v->len bytes;
+ * false if it wrapped around. */
+bool ir_value_step(struct ir_value *v, int dir);
+
 /* If [lo, hi] (same length) is exactly one prefix, its length; else -1. */
 int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi);
 

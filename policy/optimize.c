@@ -896,17 +896,6 @@ static int value_cmp_sort(const void *a, const void *b)
 	return memcmp(x->data, y->data, x->len);
 }
 
-/* v + 1 / v - 1 in big-endian; false if it wrapped. */
-static bool value_step(struct ir_value *v, int dir)
-{
-	for (size_t i = v->len; i-- > 0;) {
-		v->data[i] = (uint8_t)(v->data[i] + dir);
-		if (v->data[i] != (dir > 0 ? 0x00 : 0xff))
-			return true;
-	}
-	return false;
-}
-
 /* Min-heap of span indices ordered by rule position. */
 struct heap {
 	size_t *v, n;
@@ -989,7 +978,7 @@ static int add_piece(struct ir_set *s, const struct ir_value *lo, const struct i
 	if (s->n_elems) {
 		struct ir_set_elem *last = &s->elems[s->n_elems - 1];
 		struct ir_value next = *ir_elem_end(last);
-		if (!strcmp(last->verdict.chain, target) && value_step(&next, 1) &&
+		if (!strcmp(last->verdict.chain, target) && ir_value_step(&next, 1) &&
 		    !memcmp(next.data, lo->data, lo->len)) {
 			last->key_end[0] = *hi;
 			return 0;
@@ -1021,7 +1010,7 @@ static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct 
 	for (size_t i = 0; i < n; i++) {
 		edges[ne++] = spans[i].lo;
 		struct ir_value after = spans[i].hi;
-		if (value_step(&after, 1))
+		if (ir_value_step(&after, 1))
 			edges[ne++] = after;
 	}
 	qsort(edges, ne, sizeof(*edges), value_cmp_sort);
@@ -1040,7 +1029,7 @@ static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct 
 			struct ir_value end;
 			if (k2 < ne) {
 				end = edges[k2];
-				value_step(&end, -1);
+				ir_value_step(&end, -1);
 			} else {
 				end = spans[h.v[0]].hi; /* runs to the top of the key space */
 			}
