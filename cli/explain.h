@@ -8,9 +8,10 @@
 #include "policy/eval.h"
 #include "policy/pipeline.h"
 
-/* Runs the pipeline of `check` on `path`; on failure prints the diagnostics
- * as check does and returns -1. `d` must be initialized by the caller and
- * outlive `c`. */
+/* Loads `path` with the checks of `check` that concern the policy (not
+ * the compiler's backends: c->table stays NULL, only c->policy is set); on
+ * failure prints the diagnostics as check does and returns -1 (-2: no such
+ * file). `d` must be initialized by the caller and outlive `c`. */
 int cli_explain_load(const char *verb, const char *path, struct policy_compiled *c,
 		     struct policy_diags *d);
 

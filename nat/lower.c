@@ -398,16 +398,22 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 	return 0;
 }
 
+int nat_check(const struct policy *p, struct policy_diags *d)
+{
+	struct nat_pass np = { .p = p, .d = d, .pre_map = (size_t)-1, .post_map = (size_t)-1 };
+	int rc = 0;
+	for (size_t i = 0; i < p->n_nats; i++)
+		rc |= check_forward_ports(&np, &p->nats[i]);
+	return rc ? -1 : 0;
+}
+
 int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d)
 {
 	struct nat_pass np = { .p = p, .t = t, .d = d, .pre_map = (size_t)-1,
 			       .post_map = (size_t)-1 };
 	if (!p->n_nats)
 		return 0;
-	int rc = 0;
-	for (size_t i = 0; i < p->n_nats; i++)
-		rc |= check_forward_ports(&np, &p->nats[i]);
-	if (rc)
+	if (nat_check(p, d))
 		return -1;
 	if (!base_chain(&np, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, POLICY_PRI_NAT_DST) ||
 	    !base_chain(&np, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, POLICY_PRI_NAT_SRC))

@@ -41,4 +41,9 @@
  */
 int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d);
 
+/* The errors of nat_lower() that concern the statements themselves, without
+ * building anything (nat_lower() runs it first): for `hvgate explain`,
+ * which evaluates the checked policy. Returns 0, or -1 with errors in `d`. */
+int nat_check(const struct policy *p, struct policy_diags *d);
+
 #endif

@@ -185,12 +185,24 @@ static int addr_push(struct checker *c, struct policy_addr_list *l, const struct
 	return 0;
 }
 
+/* All of `from` at once (a large define used by many rules): one
+ * reallocation to the capacity push() would have reached, one copy. */
 static int addr_append(struct checker *c, struct policy_addr_list *l,
 		       const struct policy_addr_list *from)
 {
-	for (size_t i = 0; i < from->n; i++)
-		if (addr_push(c, l, &from->v[i]))
-			return -1;
+	if (!from->n)
+		return 0;
+	size_t n = l->n + from->n, cap = 1;
+	while (cap < n && cap <= SIZE_MAX / 2)
+		cap *= 2;
+	if (n < l->n || cap < n || cap > SIZE_MAX / sizeof(*l->v))
+		return nomem(c);
+	struct policy_addr *v = realloc(l->v, cap * sizeof(*v));
+	if (!v)
+		return nomem(c);
+	memcpy(v + l->n, from->v, from->n * sizeof(*v));
+	l->v = v;
+	l->n = n;
 	return 0;
 }
 

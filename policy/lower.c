@@ -1486,6 +1486,29 @@ static void lower_free(struct lower *l)
 	ir_table_free(l->scratch);
 }
 
+int policy_lower_check(const struct policy *p, const struct policy_lower_opts *o,
+		       struct policy_diags *d)
+{
+	struct policy_lower_opts defaults;
+	if (!o) {
+		policy_lower_opts_default(&defaults);
+		o = &defaults;
+	}
+	struct lower l = { .p = p, .o = o, .d = d };
+	l.unzoned = p->n_zones;
+	l.self = p->n_zones + 1;
+	l.n_slots = p->n_zones + 2;
+	int rc = check_zone_overlaps(&l);
+	if (!rc)
+		rc = number_inspect_rules(&l);
+	if (!rc)
+		rc = warn_inspect(&l);
+	if (rc && !d->n_errors)
+		oom(&l);
+	lower_free(&l);
+	return rc ? -1 : 0;
+}
+
 struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_opts *o,
 			      struct policy_diags *d)
 {

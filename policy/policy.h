@@ -87,6 +87,15 @@ void policy_lower_opts_default(struct policy_lower_opts *o);
 struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_opts *o,
 			      struct policy_diags *d);
 
+/* The checks of the lowering that concern the policy, not the IR: zones
+ * whose interfaces overlap, the queue numbers that inspect rules need, the
+ * warnings about inspection that is off. What policy_lower() reports first,
+ * without building anything (for `hvgate explain`, which evaluates the
+ * checked policy and needs no ruleset). NAT has its own: nat_check().
+ * Returns 0, or -1 with errors in `d`. */
+int policy_lower_check(const struct policy *p, const struct policy_lower_opts *o,
+		       struct policy_diags *d);
+
 /* Writes an nft script that replaces table inet hvgate atomically:
  * "table inet hvgate; delete table inet hvgate; table inet hvgate { ... }". */
 int policy_emit_nft(const struct ir_table *t, FILE *out);

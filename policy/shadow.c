@@ -85,6 +85,23 @@ struct rule_space {
 	bool cross_tenant; /* it names a zone of one tenant and one of another */
 };
 
+/* What the search for overlapping earlier rules reads of every candidate,
+ * kept apart and small (one cache line) so that the quadratic part of the
+ * search streams through little memory: the zone masks, the scope, and the
+ * hulls of the address and service dimensions squeezed to 64 bits by a
+ * non-decreasing map (squeeze()), so that hulls that overlap still overlap
+ * when squeezed. A candidate that passes is then tested on its full hull. */
+enum { PRE_SRC_ADDR, PRE_DST_ADDR, PRE_SERVICE, PRE_DIMS };
+
+struct pre {
+	uint64_t zmask[2];
+	uint64_t lo[PRE_DIMS], hi[PRE_DIMS];
+	size_t tenant;
+	uint8_t families;
+	bool has_limit;
+	bool names_both;
+};
+
 /* Earlier rules by signature bit, per dimension, to find the rules that
  * can overlap a rule without looking at every earlier one. */
 struct postings {
@@ -106,6 +123,7 @@ struct shadow {
 	size_t cap_over;
 	struct policy_diags *d;
 	struct rule_space *rules;
+	struct pre *pre; /* per rule */
 	size_t universe_zones; /* zone numbers: zones, self, none */
 	size_t cut_short;      /* rules whose analysis hit the cap */
 	size_t first_cut_short;
@@ -343,11 +361,15 @@ static int addr_dim(const struct policy_endpoint *e, int family, struct ivset *o
 {
 	if (e->kind != POLICY_EP_MATCH || !e->addrs.n)
 		return ivset_add(out, 0, family_max(family));
+	/* room for all at once (ivset_add grows by one) */
+	struct iv *v = realloc(out->v, (out->n + e->addrs.n) * sizeof(*v));
+	if (!v)
+		return -1;
+	out->v = v;
 	for (size_t i = 0; i < e->addrs.n; i++) {
 		const struct policy_addr *a = &e->addrs.v[i];
-		if (a->family == family &&
-		    ivset_add(out, addr_value(a->lo, family), addr_value(a->hi, family)))
-			return -1;
+		if (a->family == family)
+			out->v[out->n++] = (struct iv){ addr_value(a->lo, family), addr_value(a->hi, family) };
 	}
 	ivset_normalize(out);
 	return 0;
@@ -468,6 +490,45 @@ static bool hulls_overlap(const struct rule_space *a, const struct rule_space *b
 	return sigs_meet(a, b);
 }
 
+/* Exact below 2^63 (IPv4 addresses, services), coarse above (IPv6), and
+ * never decreasing, so [squeeze(lo), squeeze(hi)] holds squeeze(x) for
+ * every x of [lo, hi]. */
+static uint64_t squeeze(u128 x)
+{
+	if (x < ((u128)1 << 63))
+		return (uint64_t)x;
+	return (1ull << 63) + (uint64_t)(x >> 65);
+}
+
+static void pre_fill(struct pre *pr, const struct policy_rule *r, const struct rule_space *rs)
+{
+	static const int dims[PRE_DIMS] = { DIM_SRC_ADDR, DIM_DST_ADDR, DIM_SERVICE };
+	pr->zmask[0] = rs->zmask[0];
+	pr->zmask[1] = rs->zmask[1];
+	for (int k = 0; k < PRE_DIMS; k++) {
+		pr->lo[k] = squeeze(rs->lo[dims[k]]);
+		pr->hi[k] = squeeze(rs->hi[dims[k]]);
+	}
+	pr->tenant = r->tenant;
+	pr->families = (uint8_t)rs->families;
+	pr->has_limit = r->has_limit;
+	pr->names_both = rs->names_both;
+}
+
+/* A necessary condition for `o` to overlap `me` (and be a candidate of
+ * it): as analyse_rule's test, on the squeezed hulls. */
+static bool pre_meets(const struct pre *me, const struct pre *o, bool cross_tenant)
+{
+	if (!(me->zmask[0] & o->zmask[0]) || !(me->zmask[1] & o->zmask[1]) ||
+	    me->tenant != o->tenant || o->has_limit || !(me->families & o->families) ||
+	    (cross_tenant && !o->names_both))
+		return false;
+	for (int k = 0; k < PRE_DIMS; k++)
+		if (me->hi[k] < o->lo[k] || o->hi[k] < me->lo[k])
+			return false;
+	return true;
+}
+
 /* --- the analysis ---------------------------------------------------- */
 
 /* Subtracts every box of `by` from `remaining`. Returns 1 if that changed
@@ -575,10 +636,10 @@ static int index_add(struct shadow *s, uint32_t rule)
 				return -1;
 			continue;
 		}
-		for (unsigned b = 0; b < SIG_BITS; b++)
-			if ((rs->sig[d].w[b / 64] >> (b % 64) & 1) &&
-			    postings_add(&s->index->bit[d][b], rule))
-				return -1;
+		for (int w = 0; w < SIG_WORDS; w++)
+			for (uint64_t bits = rs->sig[d].w[w]; bits; bits &= bits - 1)
+				if (postings_add(&s->index->bit[d][w * 64 + __builtin_ctzll(bits)], rule))
+					return -1;
 	}
 	return 0;
 }
@@ -619,9 +680,9 @@ static size_t gather_candidates(struct shadow *s, uint32_t i)
 		if (sig_is_wild(&me->sig[d]))
 			continue;
 		size_t cost = s->index->wild[d].n;
-		for (unsigned b = 0; b < SIG_BITS; b++)
-			if (me->sig[d].w[b / 64] >> (b % 64) & 1)
-				cost += s->index->bit[d][b].n;
+		for (int w = 0; w < SIG_WORDS; w++)
+			for (uint64_t bits = me->sig[d].w[w]; bits; bits &= bits - 1)
+				cost += s->index->bit[d][w * 64 + __builtin_ctzll(bits)].n;
 		if (cost < best_cost) {
 			best_cost = cost;
 			best = d;
@@ -634,9 +695,9 @@ static size_t gather_candidates(struct shadow *s, uint32_t i)
 		return n;
 	}
 	n = merge_candidates(s, 0, &s->index->wild[best]);
-	for (unsigned b = 0; b < SIG_BITS; b++)
-		if (me->sig[best].w[b / 64] >> (b % 64) & 1)
-			n = merge_candidates(s, n, &s->index->bit[best][b]);
+	for (int w = 0; w < SIG_WORDS; w++)
+		for (uint64_t bits = me->sig[best].w[w]; bits; bits &= bits - 1)
+			n = merge_candidates(s, n, &s->index->bit[best][w * 64 + __builtin_ctzll(bits)]);
 	return n;
 }
 
@@ -702,31 +763,45 @@ static int projections_cover(struct shadow *s, const struct rule_space *me, cons
 
 static int analyse_rule(struct shadow *s, size_t i)
 {
-	const struct policy_rule *r = &s->p->rules[i];
 	const struct rule_space *me = &s->rules[i];
 	struct boxes remaining = { 0 };
 	size_t *by = NULL, n_by = 0;
 	int result = 0;
-	if (copy_boxes(&remaining, &me->boxes))
-		goto oom;
 	size_t n_all = gather_candidates(s, (uint32_t)i), n_candidates = 0;
 	uint64_t zcover[2] = { 0, 0 };
+	const struct pre *mp = &s->pre[i];
+	/* the zones first: a bit test settles most rules that are not covered,
+	 * and the rules that pass the small test are a superset of those that
+	 * pass the full one, so if their zones do not cover the rule's, the
+	 * full test cannot change that */
+	for (size_t c = 0; c < n_all; c++) {
+		const struct pre *o = &s->pre[s->candidates[c]];
+		if (pre_meets(mp, o, me->cross_tenant)) {
+			s->candidates[n_candidates++] = s->candidates[c];
+			zcover[0] |= o->zmask[0];
+			zcover[1] |= o->zmask[1];
+		}
+	}
+	if ((me->zmask[0] & ~zcover[0]) || (me->zmask[1] & ~zcover[1]))
+		return 0;
+	n_all = n_candidates;
+	n_candidates = 0;
+	zcover[0] = zcover[1] = 0;
 	for (size_t c = 0; c < n_all; c++) {
 		uint32_t j = s->candidates[c];
-		const struct policy_rule *e = &s->p->rules[j];
 		const struct rule_space *o = &s->rules[j];
-		if ((me->zmask[0] & o->zmask[0]) && (me->zmask[1] & o->zmask[1]) &&
-		    e->tenant == r->tenant && !e->has_limit && hulls_overlap(me, o) &&
-		    (!me->cross_tenant || o->names_both)) {
+		if (hulls_overlap(me, o)) {
 			s->candidates[n_candidates++] = j;
 			zcover[0] |= o->zmask[0];
 			zcover[1] |= o->zmask[1];
 		}
 	}
-	/* the zones first: a bit test settles most rules that are not covered */
 	bool zones_covered = !(me->zmask[0] & ~zcover[0]) && !(me->zmask[1] & ~zcover[1]);
-	int possible = n_candidates && zones_covered ?
-			       projections_cover(s, me, s->candidates, n_candidates) : 0;
+	if (!zones_covered || !n_candidates)
+		return 0;
+	if (copy_boxes(&remaining, &me->boxes))
+		goto oom;
+	int possible = projections_cover(s, me, s->candidates, n_candidates);
 	if (possible < 0)
 		goto oom;
 	if (!possible)
@@ -807,7 +882,8 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 	s.index = calloc(1, sizeof(*s.index));
 	s.candidates = calloc(p->n_rules + 1, sizeof(*s.candidates));
 	s.scratch = calloc(p->n_rules + 1, sizeof(*s.scratch));
-	if (!s.rules || !s.index || !s.candidates || !s.scratch) {
+	s.pre = calloc(p->n_rules + 1, sizeof(*s.pre));
+	if (!s.rules || !s.index || !s.candidates || !s.scratch || !s.pre) {
 		result = policy_error(d, NULL, "out of memory");
 		goto out;
 	}
@@ -818,8 +894,10 @@ int policy_shadow_check(const struct policy *p, struct policy_diags *d)
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < p->n_rules; i++)
+	for (size_t i = 0; i < p->n_rules; i++) {
 		note_tenant_pairs(p, &p->rules[i], &s.rules[i]);
+		pre_fill(&s.pre[i], &p->rules[i], &s.rules[i]);
+	}
 	for (size_t i = 0; i < p->n_rules && !s.oom; i++) {
 		if (!s.rules[i].boxes.n)
 			continue;
@@ -849,6 +927,7 @@ out:
 	free(s.index);
 	free(s.candidates);
 	free(s.scratch);
+	free(s.pre);
 	free(s.over);
 	return result;
 }

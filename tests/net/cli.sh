@@ -52,6 +52,19 @@ r=$(code "$HVGATE" explain "$LAB_TMP/bad.hvp" 'tcp 10.0.0.5:1 -> 10.1.0.9:80 in 
 r=$(code "$HVGATE" explain conf/policies/demo.hvp 'tcp 10.0.0.5:1 => 10.1.0.9:80 in lan0')
 [ "$r" = 2 ] && grep -q '^packet:16: error' "$LAB_TMP/err" && pass explain-packet-column || fail explain-packet-column "exit $r: $(head -1 "$LAB_TMP/err")"
 
+# explain, test and replay evaluate the checked policy without compiling it,
+# but must refuse what check refuses, also what only the lowering finds
+# (overlapping zone interfaces, a forwarded range to another range), with
+# check's diagnostics
+printf 'zone a { interface "eth*" }\nzone b { interface "eth0" }\ndefault pass\n' > "$LAB_TMP/overlap.hvp"
+printf 'zone lan { interface "lan0" }\nzone wan { interface "wan0" }\nnat forward wan tcp port 8000-8010 to 10.0.0.5 port 9000-9010\ndefault pass\n' > "$LAB_TMP/range.hvp"
+for f in overlap range; do
+	code "$HVGATE" check "$LAB_TMP/$f.hvp" > /dev/null; grep 'error' "$LAB_TMP/err" > "$LAB_TMP/want"
+	r=$(code "$HVGATE" explain "$LAB_TMP/$f.hvp" 'tcp 10.0.0.5:1 -> 10.1.0.9:80 in eth0')
+	[ "$r" = 1 ] && [ -s "$LAB_TMP/want" ] && grep 'error' "$LAB_TMP/err" | cmp -s - "$LAB_TMP/want" &&
+		pass "explain-lowering-error-$f" || fail "explain-lowering-error-$f" "exit $r: $(head -2 "$LAB_TMP/err")"
+done
+
 r=$(code "$HVGATE" compile conf/policies/demo.hvp --emit nft)
 [ "$r" = 0 ] && grep -q '^table inet hvgate {' "$LAB_TMP/out" && pass compile-emits-table || fail compile-emits-table "exit $r"
 grep -q 'demo.hvp:16:.*' "$LAB_TMP/out" && pass compile-rule-ids || fail compile-rule-ids
