@@ -14,6 +14,7 @@
 #include "cli/client.h"
 #include "nat/nat.h"
 #include "cli/explain.h"
+#include "appliance/logline.h"
 
 /* The checks of `check` that concern the policy (the language's, and those
  * of the lowering and of NAT that need no ruleset: policy_lower_check,
@@ -143,9 +144,12 @@ static void explain_usage(FILE *out)
 		"  tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web [out eth0]\n"
 		"  icmp 10.0.1.5 -> 10.0.2.9 type echo-request\n"
 		"  udp [fd00:2::5]:5353 -> self:53 in tap-acme-db\n"
-		"(one argument, or the words of one). Without POLICY (the first word is the\n"
-		"packet's protocol), asks hvgated for its running revision's source and its\n"
-		"block list, and evaluates the packet against them. Exits 0; 1 for an invalid\n"
+		"(one argument, or the words of one), or a log event as one argument: a line\n"
+		"of the event file or an item of `hvgate show log` (its packet, interfaces and\n"
+		"tenant; says whether the policy decides as the event says). Without POLICY\n"
+		"(the first word is the packet's protocol, or the event), asks hvgated for its\n"
+		"running revision's source and its block list, and evaluates the packet\n"
+		"against them. Exits 0; 1 for an invalid\n"
 		"policy (the diagnostics of check); 2 for a malformed packet (with its column),\n"
 		"usage, or a daemon that cannot be asked.\n");
 }
@@ -155,8 +159,11 @@ static const char *step_kind(enum policy_eval_step_kind k)
 	return k == POLICY_EVAL_STEP_MISS ? "rule" : k == POLICY_EVAL_STEP_DECIDED ? "decided" : "note";
 }
 
+static bool event_agrees(const struct logline *ev, const struct policy_eval_result *r);
+
 static void print_json(const struct policy *p, const struct policy_diags *d,
-		       const struct policy_eval_packet *pkt, const struct policy_eval_result *r)
+		       const struct policy_eval_packet *pkt, const struct policy_eval_result *r,
+		       const struct logline *ev)
 {
 	char buf[512];
 	policy_eval_packet_text(pkt, buf, sizeof(buf));
@@ -222,7 +229,17 @@ static void print_json(const struct policy *p, const struct policy_diags *d,
 		cli_json_string(stdout, r->steps[i].text);
 		printf("}");
 	}
-	printf("]}\n");
+	printf("]");
+	if (ev) {
+		printf(",\"event\":{\"rule\":");
+		cli_json_string(stdout, ev->rule);
+		printf(",\"verdict\":");
+		cli_json_string(stdout, ev->verdict);
+		printf(",\"source\":");
+		cli_json_string(stdout, *ev->source ? ev->source : "nflog");
+		printf(",\"agrees\":%s}", event_agrees(ev, r) ? "true" : "false");
+	}
+	printf("}\n");
 }
 
 static void print_text(const struct policy_diags *d, const struct policy_eval_packet *pkt,
@@ -430,6 +447,10 @@ out:
 static bool is_packet_start(const char *word)
 {
 	static const char *const protos[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
+	word += strspn(word, " \t");
+	/* a log event: the whole line as one argument, or its first word */
+	if (logline_looks_like(word) || *word == '{' || !strcmp(word, "-") || !strncmp(word, "time=", 5))
+		return true;
 	size_t len = strcspn(word, " \t"); /* the packet may be one argument */
 	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
 		if (strlen(protos[i]) == len && !strncmp(word, protos[i], len))
@@ -437,6 +458,81 @@ static bool is_packet_start(const char *word)
 	return len && strspn(word, "0123456789") == len;
 }
 
+
+/* ---- a log event as the packet ---- */
+
+/* The event's packet in the syntax of policy_eval_parse_packet: the
+ * interfaces it was logged with (an input-hook event has no `out`: to the
+ * appliance; an output-hook one no `in`: from it, marked by *from_self). */
+static void event_packet_text(const struct logline *ev, char *buf, size_t size, bool *from_self)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], proto[8];
+	static const struct {
+		uint8_t p;
+		const char *name;
+	} names[] = { { IPPROTO_TCP, "tcp" },	{ IPPROTO_UDP, "udp" },	      { IPPROTO_SCTP, "sctp" },
+		      { IPPROTO_ICMP, "icmp" }, { IPPROTO_ICMPV6, "icmpv6" } };
+	snprintf(proto, sizeof(proto), "%u", ev->proto);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].p == ev->proto)
+			snprintf(proto, sizeof(proto), "%s", names[i].name);
+	inet_ntop(ev->family, ev->src, s, sizeof(s));
+	inet_ntop(ev->family, ev->dst, d, sizeof(d));
+	bool v6 = ev->family == AF_INET6;
+	size_t n = 0;
+	if (ev->has_ports)
+		n += (size_t)snprintf(buf + n, size - n, v6 ? "%s [%s]:%u -> [%s]:%u" : "%s %s:%u -> %s:%u", proto,
+				      s, ev->sport, d, ev->dport);
+	else
+		n += (size_t)snprintf(buf + n, size - n, "%s %s -> %s", proto, s, d);
+	if (ev->has_icmp_type && n < size)
+		n += (size_t)snprintf(buf + n, size - n, " type %u", ev->icmp_type);
+	*from_self = !*ev->in && *ev->out;
+	if (n < size && (*ev->in || *from_self))
+		n += (size_t)snprintf(buf + n, size - n, " in %s", *from_self ? "lo" : ev->in);
+	if (n < size && *ev->in && !*ev->out && strcmp(ev->source, "fastpath"))
+		n += (size_t)snprintf(buf + n, size - n, " out self");
+	else if (n < size && *ev->out)
+		snprintf(buf + n, size - n, " out %s", ev->out);
+}
+
+/* The id the event would carry for what decided: a rule's id, a logging
+ * default's "default:FILE:LINE", else the built-in name. */
+static void decider_id(const struct policy_eval_result *r, char *buf, size_t size)
+{
+	if (r->rule)
+		snprintf(buf, size, "%s", r->rule->id);
+	else if (r->def)
+		snprintf(buf, size, "default:%s:%u", r->def->loc.file, r->def->loc.line);
+	else
+		snprintf(buf, size, "%s", r->builtin);
+}
+
+/* Does the evaluation say what the event says: the same rule, and the same
+ * verdict where the event has one ("log": a rule that only logs)? */
+/* A rule id without the folders of its file: the daemon names the file as
+ * it read it, explain as it was given ("default:" kept). */
+static const char *id_base(const char *id, char *buf, size_t size)
+{
+	const char *slash = strrchr(id, '/');
+	if (!slash)
+		return id;
+	snprintf(buf, size, "%s%s", strncmp(id, "default:", 8) ? "" : "default:", slash + 1);
+	return buf;
+}
+
+static bool event_agrees(const struct logline *ev, const struct policy_eval_result *r)
+{
+	char id[256], a[256], b[256];
+	decider_id(r, id, sizeof(id));
+	if (*ev->rule && strcmp(id_base(ev->rule, a, sizeof(a)), id_base(id, b, sizeof(b))))
+		return false;
+	const char *v = policy_eval_verdict_name(r->verdict);
+	if (r->verdict == POLICY_EVAL_INSPECT)
+		v = "pass"; /* the fast path's events say pass or block */
+	return !*ev->verdict || !strcmp(ev->verdict, "log") || !strcmp(ev->verdict, v) ||
+	       (!strcmp(ev->source, "fastpath") && r->verdict == POLICY_EVAL_INSPECT);
+}
 
 int cli_explain(int argc, char **argv)
 {
@@ -507,7 +603,32 @@ int cli_explain(int argc, char **argv)
 	struct policy_eval_packet pkt;
 	char err[256];
 	size_t col = 0;
-	if (policy_eval_parse_packet(p, packet, t, &pkt, err, sizeof(err), &col)) {
+	struct logline ev;
+	bool is_event = logline_looks_like(packet);
+	if (is_event) {
+		/* a line of the event file or of `show log` */
+		const char *line = packet + strspn(packet, " \t");
+		char text[256];
+		bool from_self = false;
+		if (logline_parse(line, strlen(line), &ev, err, sizeof(err), &col)) {
+			fprintf(stderr, "event:%zu: error: %s\n", col + (size_t)(line - packet), err);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (*ev.tenant && t == POLICY_NONE && (t = cli_explain_tenant(p, ev.tenant)) == POLICY_NONE) {
+			fprintf(stderr, "hvgate explain: the event's tenant '%s' is not in the policy\n", ev.tenant);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		event_packet_text(&ev, text, sizeof(text), &from_self);
+		if (policy_eval_parse_packet(p, text, t, &pkt, err, sizeof(err), &col)) {
+			fprintf(stderr, "event: error: %s\n  (the event's packet: %s)\n", err, text);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (from_self)
+			*pkt.iif = '\0';
+	} else if (policy_eval_parse_packet(p, packet, t, &pkt, err, sizeof(err), &col)) {
 		fprintf(stderr, "packet:%zu: error: %s\n  %s\n  %*s^\n", col, err, packet, (int)(col - 1), "");
 		rc = CLI_EXIT_USAGE;
 		goto out;
@@ -536,10 +657,18 @@ int cli_explain(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if (json)
-		print_json(p, &d, &pkt, &r);
-	else
+	if (json) {
+		print_json(p, &d, &pkt, &r, is_event ? &ev : NULL);
+	} else {
+		if (is_event)
+			printf("event:   %s by %s%s%s\n", *ev.verdict ? ev.verdict : "?", *ev.rule ? ev.rule : "?",
+			       *ev.source ? " from the " : "", ev.source);
 		print_text(&d, &pkt, &r);
+		if (is_event)
+			printf("event:   %s\n", event_agrees(&ev, &r) ?
+						   "the policy decides as the event says" :
+						   "the policy decides otherwise than the event says (another revision?)");
+	}
 	policy_eval_result_free(&r);
 	rc = CLI_EXIT_OK;
 out:

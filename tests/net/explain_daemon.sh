@@ -2,18 +2,60 @@
 # `hvgate explain PACKET` without a POLICY asks hvgated: the running
 # revision's source (as the daemon read it, not the file on disk now) and its
 # block list. Each verdict is compared with what the same policy says
-# offline, and a blocked source must turn a pass into builtin:blocked.
+# offline, and a blocked source must turn a pass into builtin:blocked. A
+# real log event (an ssh connection the demo policy blocks and logs, in the
+# three-namespace lab) is explained from its `show log` line and its line in
+# the event file, by the daemon and offline.
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
+. tests/lib/lab3.sh
 . tests/lib/daemon.sh
 
 trap 'daemon_stop; lab_cleanup' EXIT
-lab_ns fw || { fail lab-up; exit 1; }
+lab3_up || { fail lab-up; exit 1; }
 POL="$LAB_TMP/policy.hvp"
 cp conf/policies/demo.hvp "$POL"
 cp conf/policies/demo.hvp "$LAB_TMP/running.hvp"
+# the same file under the same name elsewhere: rule ids match but for folders
+mkdir -p "$LAB_TMP/copy" && cp conf/policies/demo.hvp "$LAB_TMP/copy/policy.hvp"
 daemon_conf "$POL"
 daemon_start || { fail start "$(tail -5 "$DAEMON_LOG")"; exit 1; }
+
+# A logged packet: ssh from lan to dmz is blocked with log "ssh-from-lan".
+r=$(probe client tcp 10.10.2.2 22); [ "$r" = timeout ] && pass ssh-blocked || fail ssh-blocked "saw $r"
+wait_for 5 sh -c "HVGATE_SOCKET='$DAEMON_SOCK' '$HVGATE' show log | grep -q ssh-from-lan"
+line=$(hv show log | grep -m1 'ssh-from-lan')
+jline=$(grep -m1 'ssh-from-lan' "$DAEMON_EVENTS")
+[ -n "$line" ] && [ -n "$jline" ] && pass log-event-seen || fail log-event-seen "$(hv show log | tail -3)"
+# `show log` line and event-file line, to the daemon and offline
+n=0
+for how in daemon offline; do
+	for form in text json; do
+		n=$((n + 1))
+		[ $form = text ] && ev=$line || ev=$jline
+		if [ $how = daemon ]; then hv explain "$ev" > "$LAB_TMP/e$n.out" 2> "$LAB_TMP/e$n.err"; rc=$?
+		else "$HVGATE" explain "$LAB_TMP/copy/policy.hvp" "$ev" > "$LAB_TMP/e$n.out" 2> "$LAB_TMP/e$n.err"; rc=$?; fi
+		[ $rc -eq 0 ] && grep -q '^verdict: block by .*policy.hvp:17 (block from lan to dmz service ssh' "$LAB_TMP/e$n.out" &&
+			grep -q '^packet:  tcp 10.10.1.2:[0-9]* -> 10.10.2.2:22 in lan0 out dmz0 (new)' "$LAB_TMP/e$n.out" &&
+			grep -q '^event:   the policy decides as the event says' "$LAB_TMP/e$n.out" &&
+			pass "explain-log-$how-$form" ||
+			fail "explain-log-$how-$form" "rc=$rc $(cat "$LAB_TMP/e$n.err") $(grep -E '^(event|verdict|packet)' "$LAB_TMP/e$n.out")"
+	done
+done
+hv explain "$jline" --json > "$LAB_TMP/ej.out" 2>&1
+[ "$(json_get "$(cat "$LAB_TMP/ej.out")" event.agrees)" = True ] && [ "$(json_get "$(cat "$LAB_TMP/ej.out")" verdict)" = block ] &&
+	pass explain-log-json-agrees || fail explain-log-json-agrees "$(tail -c 300 "$LAB_TMP/ej.out")"
+# an event that says otherwise than the policy (edited: the rule passed it)
+other=$(printf '%s' "$line" | sed 's/verdict=block/verdict=pass/')
+hv explain "$other" > "$LAB_TMP/eo.out" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q '^event:   the policy decides otherwise' "$LAB_TMP/eo.out" && pass explain-log-disagrees ||
+	fail explain-log-disagrees "rc=$rc $(grep '^event' "$LAB_TMP/eo.out")"
+# a malformed event: exit 2 with the column of the mistake
+bad=$(printf '%s' "$line" | sed 's/dst=10.10.2.2/dst=10.10.2.299/')
+col=$(printf '%s' "$bad" | awk '{ print index($0, "dst=10.10.2.299") + 4 }')
+hv explain "$bad" > "$LAB_TMP/eb.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "^event:$col: error: 'dst' is not an address" "$LAB_TMP/eb.out" && pass explain-log-malformed-exit-2 ||
+	fail explain-log-malformed-exit-2 "rc=$rc want column $col: $(head -2 "$LAB_TMP/eb.out")"
 
 WEB="tcp 10.10.1.5:40000 -> 10.10.2.2:443 in lan0 out dmz0"
 TELNET="tcp 10.10.1.5:40000 -> 10.10.2.9:23 in lan0 out dmz0"
