@@ -2,6 +2,7 @@
  * offline evaluator, stateful across the capture (docs/replay.md). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "appliance/fastpath/inspect.h"
 #include "cli/cli.h"
 #include "cli/explain.h"
 #include "policy/eval_ct.h"
@@ -441,6 +443,32 @@ struct frag_hold {
 	unsigned long first_index;
 };
 
+/* The content of inspected flows, judged by the fast path's own judge
+ * (appliance/fastpath/inspect.h: fp_judge_first_packet, fp_judge_packet),
+ * as the appliance runs it (docs/fastpath.md): a new flow's first packet
+ * alone on its rule's queue block, then the flow's original-direction
+ * packets while it is PENDING; a block decision drops the packet and, for
+ * an established flow, labels it BLOCKED, and the kernel drops the rest of
+ * the flow in both directions. Per conntrack flow of the model (index i,
+ * conntrack id i + 1). The evaluator (policy/) does not look at payloads:
+ * the judge lives in the appliance, which policy/ does not call. */
+enum insp_state { INSP_NONE, INSP_PENDING, INSP_BLOCKED };
+
+struct insp_flow {
+	enum insp_state state;
+	unsigned rule; /* inspect rule number, from 1 */
+	const struct policy_rule *by;
+};
+
+struct inspection {
+	struct fp_ruleset *rs;
+	struct fp_flows *flows, *scratch;
+	struct fp_stats stats;
+	struct insp_flow *v; /* per flow of the conntrack model */
+	size_t n;
+	unsigned *rule_no; /* per rule of the policy: its inspect rule number, 0 none */
+};
+
 struct replay {
 	const struct policy *p;
 	const struct policy_diags *d;
@@ -451,7 +479,99 @@ struct replay {
 	size_t n_frags;
 	bool json;
 	unsigned long n, passed, dropped, rejected, inspected, held, malformed;
+	struct inspection insp;
+	uint64_t now; /* the capture's time of the packet, seconds */
 };
+
+static int insp_init(struct inspection *in, const struct policy *p, char *err, size_t errsz)
+{
+	memset(in, 0, sizeof(*in));
+	in->rule_no = calloc(p->n_rules + 1, sizeof(*in->rule_no));
+	if (!in->rule_no) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	unsigned k = 0;
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (p->rules[i].n_inspect)
+			in->rule_no[i] = ++k;
+	if (!k)
+		return 0;
+	in->rs = fp_ruleset_build(p, err, errsz);
+	in->flows = fp_flows_new(0);
+	in->scratch = fp_flows_new(1);
+	if (!in->rs || !in->flows || !in->scratch) {
+		if (in->rs && (!in->flows || !in->scratch))
+			snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void insp_free(struct inspection *in)
+{
+	fp_ruleset_free(in->rs);
+	fp_flows_free(in->flows);
+	fp_flows_free(in->scratch);
+	free(in->v);
+	free(in->rule_no);
+}
+
+static struct insp_flow *insp_flow(struct inspection *in, size_t flow, bool create)
+{
+	if (flow == POLICY_NONE)
+		return NULL;
+	if (flow >= in->n) {
+		if (!create)
+			return NULL;
+		struct insp_flow *v = realloc(in->v, (flow + 1) * sizeof(*v));
+		if (!v)
+			return NULL;
+		memset(v + in->n, 0, (flow + 1 - in->n) * sizeof(*v));
+		in->v = v;
+		in->n = flow + 1;
+	}
+	return &in->v[flow];
+}
+
+/* What the fast path decided about one packet, in words for the note. */
+static void judge_note(enum fp_verdict v, bool has_event, const struct fp_event *ev,
+		       const struct fp_stats *before, const struct fp_stats *after, char *note, size_t size)
+{
+	if (has_event) {
+		snprintf(note, size, "content: match %zu of the inspect block, %s", ev->match,
+			 ev->action == POLICY_BLOCK ? "block" : "pass");
+		return;
+	}
+	if (v != FP_BLOCK && v != FP_DROP_SEGMENT) {
+		if (v == FP_DONE && after->window_done > before->window_done)
+			snprintf(note, size, "inspection window ended without a match: cleared");
+		return;
+	}
+	static const struct {
+		size_t off;
+		const char *why;
+	} causes[] = {
+		{ offsetof(struct fp_stats, urgent), "TCP URG flag" },
+		{ offsetof(struct fp_stats, bad_end), "FIN or RST not at the stream's end" },
+		{ offsetof(struct fp_stats, conflicts), "bytes differ from those judged" },
+		{ offsetof(struct fp_stats, suspect), "the receiver would discard it" },
+		{ offsetof(struct fp_stats, syn_data), "SYN with data" },
+		{ offsetof(struct fp_stats, midstream), "a new flow that does not start with a SYN" },
+		{ offsetof(struct fp_stats, ext_headers), "too many IPv6 extension headers" },
+		{ offsetof(struct fp_stats, malformed), "malformed headers" },
+		{ offsetof(struct fp_stats, segments_dropped), "TCP data not at the next expected byte" },
+	};
+	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+		uint64_t a = *(const uint64_t *)((const char *)after + causes[i].off);
+		uint64_t b = *(const uint64_t *)((const char *)before + causes[i].off);
+		if (a > b) {
+			snprintf(note, size, "fast path: %s", causes[i].why);
+			return;
+		}
+	}
+	snprintf(note, size, "fast path drops it");
+}
 
 static struct frag_hold *frag_find(struct replay *rp, const struct policy_eval_packet *pkt, uint32_t id,
 				   bool create)
@@ -529,8 +649,75 @@ static void tuple_text(const struct policy_eval_ct_packet *cp, char *buf, size_t
 }
 
 /* The decoded packet `cp` arrives on `ifname`: evaluate, print, remember. */
+/* The fast path's part (struct inspection) for a packet the evaluator
+ * passed (`passes`) or not: sets *drop when it drops the packet, with what
+ * decided in *by (the inspect rule) and why in note. *first_rule is set to
+ * the inspect rule number when the packet is the first of a new inspected
+ * flow that goes on. l3: the packet's bytes (NULL: none to judge). */
+static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match *m,
+			   const struct policy_eval_result *r, bool passes, const uint8_t *l3, size_t l3len,
+			   bool *drop, bool *resets, const struct policy_rule **by, unsigned *first_rule, char *note,
+			   size_t size)
+{
+	struct inspection *in = &rp->insp;
+	struct insp_flow *fl = insp_flow(in, m->flow, false);
+	*drop = *resets = false;
+	*first_rule = 0;
+	if (!in->rs)
+		return;
+	if (fl && fl->state == INSP_BLOCKED) {
+		/* the kernel's `ct label 2 drop`, both directions */
+		*drop = true;
+		*by = fl->by;
+		snprintf(note, size, "the flow was blocked by its content");
+		return;
+	}
+	if (!passes)
+		return;
+	unsigned rule = 0;
+	if (m->flow == POLICY_NONE && r->verdict == POLICY_EVAL_INSPECT && r->rule)
+		rule = in->rule_no[r->rule - rp->p->rules];
+	bool pending = fl && fl->state == INSP_PENDING && !m->reply;
+	if (!rule && !pending)
+		return;
+	if (!l3) {
+		if (!*note)
+			snprintf(note, size, "reassembled: the fast path judges the datagram, the replay does not");
+		return;
+	}
+	struct fp_packet pk;
+	struct fp_event ev;
+	bool has_event = false;
+	struct fp_stats before = in->stats;
+	fp_packet_parse(&pk, l3, l3len);
+	enum fp_verdict v;
+	if (rule) {
+		v = fp_judge_first_packet(in->scratch, in->rs, rule, &pk, &in->stats, &ev, &has_event);
+		*by = r->rule;
+	} else {
+		uint8_t labels[FP_LABEL_BYTES] = { 0 };
+		fp_labels_pending(labels, fl->rule);
+		v = fp_judge_packet(in->flows, in->rs, (uint32_t)(m->flow + 1), labels, &pk, rp->now, &in->stats, &ev,
+				    &has_event);
+		*by = fl->by;
+	}
+	char why[160] = "";
+	judge_note(v, has_event, &ev, &before, &in->stats, why, sizeof(why));
+	if (*why)
+		snprintf(note, size, "%s", why);
+	*drop = v == FP_BLOCK || v == FP_DROP_SEGMENT;
+	/* a block match on TCP: the fast path resets both ends */
+	*resets = v == FP_BLOCK && has_event && ev.action == POLICY_BLOCK && ev.protocol == IPPROTO_TCP;
+	if (fl && v == FP_BLOCK)
+		fl->state = INSP_BLOCKED;
+	else if (fl && v == FP_DONE)
+		fl->state = INSP_NONE; /* labelled DONE: never queued again */
+	if (rule && !*drop)
+		*first_rule = rule;
+}
+
 static int replay_packet(struct replay *rp, unsigned long index, struct policy_eval_ct_packet *cp,
-			 const char *ifname, const char *note_in)
+			 const char *ifname, const char *note_in, const uint8_t *l3, size_t l3len)
 {
 	char tuple[256], by[256] = "", out[320] = "", note[256];
 	snprintf(note, sizeof(note), "%s", note_in);
@@ -568,6 +755,36 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	if (m.why && !*note)
 		snprintf(note, sizeof(note), "%s", m.why);
 	bool passes = r.verdict == POLICY_EVAL_PASS || r.verdict == POLICY_EVAL_INSPECT;
+	bool judged_drop = false, resets = false;
+	const struct policy_rule *judge_by = NULL;
+	unsigned first_rule = 0;
+	inspect_packet(rp, &m, &r, passes, l3, l3len, &judged_drop, &resets, &judge_by, &first_rule, note,
+		       sizeof(note));
+	if (judged_drop) {
+		snprintf(by, sizeof(by), "inspect:%s:%u", judge_by->loc.file, judge_by->loc.line);
+		if (resets) {
+			/* one reset goes on to the receiver as if from the sender
+			 * (shown), one back to the sender (the packet is answered) */
+			struct policy_eval_ct_packet rst = *cp;
+			if (m.flow != POLICY_NONE)
+				policy_eval_ct_post(&rp->ct, &m, &rst.pkt);
+			rst.tcp_flags = POLICY_EVAL_TCP_RST;
+			char t2[256];
+			tuple_text(&rst, t2, sizeof(t2));
+			snprintf(out, sizeof(out), "%s %s", *r.oif ? r.oif : "-", t2);
+			size_t nl = strlen(note);
+			snprintf(note + nl, sizeof(note) - nl, "%sa reset to each end", nl ? "; " : "");
+		}
+		/* a dropped first packet leaves no connection; later ones were seen */
+		if (m.flow != POLICY_NONE && policy_eval_ct_commit(&rp->ct, &m, &wire, &r, zone, NULL)) {
+			policy_eval_result_free(&r);
+			return -ENOMEM;
+		}
+		rp->dropped++;
+		line_out(rp, index, ifname, tuple, policy_eval_ct_name(m.state), "block", by, out, note);
+		policy_eval_result_free(&r);
+		return 0;
+	}
 	if (passes) {
 		struct policy_eval_ct_packet after = *cp;
 		if (m.flow != POLICY_NONE) {
@@ -595,9 +812,19 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 		if (r.snat.masquerade && !map_ifaddr(rp->map, r.oif, pkt->family) && !*note)
 			snprintf(note, sizeof(note), "masquerade: the address of %s is not in the map", r.oif);
 		const uint8_t *masq = r.snat.masquerade ? map_ifaddr(rp->map, r.oif, pkt->family) : NULL;
+		size_t flows = rp->ct.n;
 		if (policy_eval_ct_commit(&rp->ct, &m, &wire, &r, zone, masq)) {
 			policy_eval_result_free(&r);
 			return -ENOMEM;
+		}
+		if (first_rule && rp->ct.n > flows) {
+			/* the new connection is labelled PENDING with its rule */
+			struct insp_flow *fl = insp_flow(&rp->insp, rp->ct.n - 1, true);
+			if (!fl) {
+				policy_eval_result_free(&r);
+				return -ENOMEM;
+			}
+			*fl = (struct insp_flow){ INSP_PENDING, first_rule, r.rule };
 		}
 	}
 	switch (r.verdict) {
@@ -656,9 +883,9 @@ static int replay_frame(struct replay *rp, unsigned long index, int dlt, const u
 		/* the last fragment completes the datagram: the kernel judges it now */
 		struct policy_eval_ct_packet whole = h->first;
 		frag_drop(rp, h);
-		return replay_packet(rp, index, &whole, ifname, "reassembled");
+		return replay_packet(rp, index, &whole, ifname, "reassembled", NULL, 0);
 	}
-	return replay_packet(rp, index, &cp, ifname, "");
+	return replay_packet(rp, index, &cp, ifname, "", ip, len);
 }
 
 static void replay_usage(FILE *out)
@@ -728,6 +955,16 @@ int cli_replay(int argc, char **argv)
 		return rc == -1 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 	}
 	struct replay rp = { .p = c.policy, .d = &d, .map = &map, .json = json };
+	char ierr[256] = "";
+	if (insp_init(&rp.insp, c.policy, ierr, sizeof(ierr))) {
+		fprintf(stderr, "hvgate replay: the fast path's rules: %s\n", ierr);
+		insp_free(&rp.insp);
+		pcap_close(pc);
+		map_free(&map);
+		policy_compiled_free(&c);
+		policy_diags_free(&d);
+		return CLI_EXIT_USAGE;
+	}
 	policy_eval_ct_init(&rp.ct);
 	policy_eval_opts_default(&rp.opts);
 	rp.opts.path = false; /* one line per packet: no path to record */
@@ -752,6 +989,7 @@ int cli_replay(int argc, char **argv)
 	int got = 0;
 	while (!rc && (got = pcap_next_ex(pc, &h, &data)) == 1) {
 		rp.n++;
+		rp.now = h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec : 0;
 		rc = replay_frame(&rp, rp.n, dlt, data, h->caplen);
 	}
 	if (!rc && got == PCAP_ERROR) {
@@ -771,6 +1009,7 @@ int cli_replay(int argc, char **argv)
 		fprintf(stderr, "hvgate replay: out of memory\n");
 	}
 	policy_eval_ct_free(&rp.ct);
+	insp_free(&rp.insp);
 	policy_eval_cache_free(rp.opts.cache);
 	free(rp.frags);
 	pcap_close(pc);

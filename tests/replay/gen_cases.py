@@ -432,8 +432,41 @@ pass from lan to dmz service http inspect { block content /union\\s+select/i }
 """, [tcp("10.0.0.5", "10.1.0.10", 40000, 80, "S", seq=100),
       tcp("10.1.0.10", "10.0.0.5", 80, 40000, "SA", seq=500, ack=101),
       tcp("10.0.0.5", "10.1.0.10", 40000, 80, "PA", b"GET /?q=1 UNION  ", seq=101, ack=501),
-      tcp("10.0.0.5", "10.1.0.10", 40000, 80, "PA", b"SELECT x HTTP/1.0\r\n\r\n", seq=118, ack=501)],
-    note="the content judge is the fast path's; the replay reports the flow as inspected")
+      # the pattern completes across the two segments: the second is dropped,
+      # the flow is labelled BLOCKED, and the kernel drops the rest both ways
+      tcp("10.0.0.5", "10.1.0.10", 40000, 80, "PA", b"SELECT x HTTP/1.0\r\n\r\n", seq=118, ack=501),
+      tcp("10.1.0.10", "10.0.0.5", 80, 40000, "PA", b"HTTP/1.0 200 OK\r\n\r\n", seq=501, ack=118),
+      tcp("10.0.0.5", "10.1.0.10", 40000, 80, "PA", b"SELECT x HTTP/1.0\r\n\r\n", seq=118, ack=501),
+      # another flow with harmless content passes
+      tcp("10.0.0.5", "10.1.0.10", 40001, 80, "S", seq=200),
+      tcp("10.1.0.10", "10.0.0.5", 80, 40001, "SA", seq=700, ack=201),
+      tcp("10.0.0.5", "10.1.0.10", 40001, 80, "PA", b"GET /?q=union HTTP/1.0\r\n\r\n", seq=201, ack=701),
+      tcp("10.1.0.10", "10.0.0.5", 80, 40001, "PA", b"HTTP/1.0 200 OK\r\n\r\n", seq=701, ack=227)],
+    note="the content judge is the fast path's (appliance/fastpath/inspect.c), as the appliance runs it")
+
+case("inspect_segments", SITE_ZONES + """
+pass from lan to dmz service http inspect {
+  pass  content /^GET \\/health /
+  block content /union\\s+select/i
+}
+""", [  # data past a gap is dropped (the sender retransmits in order), then judged in order
+      tcp("10.0.0.5", "10.1.0.10", 40010, 80, "S", seq=100),
+      tcp("10.1.0.10", "10.0.0.5", 80, 40010, "SA", seq=500, ack=101),
+      tcp("10.0.0.5", "10.1.0.10", 40010, 80, "A", seq=101, ack=501),
+      tcp("10.0.0.5", "10.1.0.10", 40010, 80, "PA", b"SELECT 1", seq=111, ack=501),
+      tcp("10.0.0.5", "10.1.0.10", 40010, 80, "PA", b"GET /?q=1 ", seq=101, ack=501),
+      tcp("10.0.0.5", "10.1.0.10", 40010, 80, "PA", b"HTTP/1.0\r\n", seq=111, ack=501),
+      # a pass match clears the flow: what follows is not judged any more
+      tcp("10.0.0.5", "10.1.0.10", 40011, 80, "S", seq=300),
+      tcp("10.1.0.10", "10.0.0.5", 80, 40011, "SA", seq=900, ack=301),
+      tcp("10.0.0.5", "10.1.0.10", 40011, 80, "A", seq=301, ack=901),
+      tcp("10.0.0.5", "10.1.0.10", 40011, 80, "PA", b"GET /health HTTP/1.0\r\n", seq=301, ack=901),
+      tcp("10.0.0.5", "10.1.0.10", 40011, 80, "PA", b"X: union select\r\n\r\n", seq=323, ack=901),
+      # a SYN that carries data is dropped, and with it the connection
+      tcp("10.0.0.5", "10.1.0.10", 40012, 80, "S", b"union select", seq=400),
+      # a first packet that is not a SYN (a connection picked up midstream)
+      tcp("10.0.0.5", "10.1.0.10", 40013, 80, "A", seq=600, ack=1)],
+    note="the fast path's TCP rules: gaps, a pass match clearing the flow, SYN data, midstream")
 
 
 def main():

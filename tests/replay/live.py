@@ -33,12 +33,13 @@ from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach, IPv6, IPv6E
                        rdpcap)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = "w4r%d" % os.getpid()
+LAB = "%s%d" % (os.environ.get("HVGATE_LAB_PREFIX", "w4r"), os.getpid())
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 WAIT_EXPECTED = 1.5  # seconds for a frame the evaluator says leaves
 WAIT_SILENCE = 0.35  # seconds of silence that count as "nothing left"
+LIVE_QUEUE = 100  # first NFQUEUE of the fast path for cases with inspect rules
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 namespaces = []
@@ -269,12 +270,29 @@ def run_case_in(build, name, base, refused_ok, tmpdir):
         if r2.returncode:
             raise RuntimeError("hvgate replay with the lab's addresses: %s" % r2.stderr.strip()[-300:])
         evals = [json.loads(line) for line in r2.stdout.splitlines() if line.startswith("{\"index\"")]
-    r = subprocess.run([os.path.join(build, "hvgate"), "apply", "policy.hvp", "--netns", gw], cwd=d,
+    # a policy with inspect rules runs as the appliance runs it: the ruleset
+    # queues the flows (--queue) and the fast path judges their content, as
+    # the replay models it
+    inspect = re.search(r"\binspect\s*\{", policy) is not None
+    queue = ["--queue", str(LIVE_QUEUE)] if inspect else []
+    r = subprocess.run([os.path.join(build, "hvgate"), "apply", "policy.hvp", "--netns", gw] + queue, cwd=d,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode:
         print("FAIL live/%s: hvgate apply: %s" % (name, r.stdout.strip()[-300:]))
         cleanup()
         return 0, 1, False
+    fastpath = None
+    if inspect:
+        fastpath = subprocess.Popen([os.path.join(build, "hvgate"), "fastpath", "run", "policy.hvp", "--queue",
+                                     str(LIVE_QUEUE), "--netns", gw, "--seconds", "120"], cwd=d,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready = fastpath.stderr.readline()  # "hvgate fastpath: N inspect rules, queues ..."
+        if "inspect rule" not in ready:
+            fastpath.kill()
+            fastpath.wait()
+            print("FAIL live/%s: hvgate fastpath run: %s" % (name, ready.strip()))
+            cleanup()
+            return 0, 1, False
     # the dynamic block list of the map, as `hvgate block` fills it: a
     # global entry covers every routing mark
     for a, tenant in blocks:
@@ -322,6 +340,13 @@ def run_case_in(build, name, base, refused_ok, tmpdir):
             seen_counters = counted
         else:
             seen_counters = counters(gw)
+    if fastpath:
+        fastpath.terminate()
+        try:
+            fastpath.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            fastpath.kill()
+            fastpath.wait()
     cleanup()
     if disagreements:
         print("FAIL live/%s: %d of %d packets disagree" % (name, disagreements, compared))
@@ -461,6 +486,11 @@ def describe_eval(e):
         return "left %s %s" % (ifn, strip_flags(t))
     if v == "reject":
         return "answered"
+    if v == "block" and e["out"]:
+        # the fast path blocked a TCP flow by its content: a reset goes on
+        # to the receiver (the out tuple) and one back to the sender
+        ifn, t = e["out"].split(" ", 1)
+        return "answered; left %s %s" % (ifn, strip_flags(t))
     return "nothing"
 
 
