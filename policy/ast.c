@@ -12,7 +12,7 @@ void policy_ast_init(struct policy_ast *a)
 
 void *policy_ast_grow(void **v, size_t *n, size_t *cap, size_t elem)
 {
-	if (policy_grow(v, cap, *n, elem, 4))
+	if (policy_grow(v, cap, *n, elem, 1))
 		return NULL;
 	char *slot = (char *)*v + (*n)++ * elem;
 	memset(slot, 0, elem);
