@@ -39,6 +39,16 @@
  * the rule: that packet's connection is not confirmed yet, and a kernel
  * that does not send conntrack data with queued packets cannot give its
  * labels to user space. */
+/* The DONE decision travels with the verdict: the fast path accepts the
+ * deciding packet with this bit added to its mark (NFQA_MARK), and the
+ * packet goes on with the next base chain of its hook, inspect-done-HOOK
+ * (priority filter + 1), whose one rule `meta mark & 0x4000 == 0x4000 ct
+ * label 0 ct label set 1 meta mark set meta mark & 0xffffbfff` sets the
+ * DONE label and takes the bit off again (the mark's other bits are the
+ * tenants': policy/tenant.h). No conntrack request, and the label is set
+ * on a connection that is not confirmed yet too. */
+#define POLICY_MARK_INSPECT_DONE 0x4000u
+
 #define POLICY_CT_LABEL_PENDING 0
 #define POLICY_CT_LABEL_DONE 1
 #define POLICY_CT_LABEL_BLOCKED 2

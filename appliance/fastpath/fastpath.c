@@ -625,11 +625,13 @@ static void run_close(struct worker *w)
 	w->run_msgs = 0;
 }
 
-/* Adds a verdict to the round's batch (sent by batch_flush). A plain
- * accept joins the open run of its queue. */
-static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
+/* Adds a verdict to the round's batch (sent by batch_flush), with the
+ * packet's new mark if `mark` is not NULL. A plain accept joins the open
+ * run of its queue. */
+static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit,
+			 const uint32_t *mark)
 {
-	bool plain = verdict == NF_ACCEPT && !(label_bit >= 0 && w->glue);
+	bool plain = verdict == NF_ACCEPT && !(label_bit >= 0 && w->glue) && !mark;
 	if (plain && !w->no_run && w->run_msgs && w->run_queue == queue &&
 	    (int32_t)(id - w->run_last) > 0) {
 		w->run_last = id;
@@ -644,6 +646,8 @@ static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verd
 		return;
 	}
 	struct nlmsghdr *nlh = batch_msg(w, NFQNL_MSG_VERDICT, queue, id, verdict);
+	if (mark)
+		nfq_nlmsg_verdict_put_mark(nlh, *mark);
 	if (label_bit >= 0 && w->glue) {
 		uint8_t labels[FP_LABEL_BYTES] = {0};
 		fp_label_set(labels, (unsigned)label_bit);
@@ -845,17 +849,25 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
+	uint32_t done_mark = mark | POLICY_MARK_INSPECT_DONE;
+	const uint32_t *new_mark = NULL;
 	if (label >= 0 && !w->glue) {
 		uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
 		/* the flow's next packets (in flight) are looked up afresh */
 		ct_cache_forget(w, &t, zone);
-		if (ct_set_label(w, &t, &where, (unsigned)label))
+		if (label == POLICY_CT_LABEL_DONE) {
+			/* the kernel sets the label as the packet goes on
+			 * (policy/lower.h, POLICY_MARK_INSPECT_DONE) */
+			new_mark = &done_mark;
+		} else if (ct_set_label(w, &t, &where, (unsigned)label)) {
 			count_verdict_error(w);
-		else if (t.protocol == IPPROTO_UDP)
+			label = -1;
+		}
+		if (label >= 0 && t.protocol == IPPROTO_UDP)
 			labelled_put(w, &t, zone);
 	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
-	send_verdict(w, queue, id, verdict, label);
+	send_verdict(w, queue, id, verdict, label, new_mark);
 	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
 		/* the BLOCKED label first, then the resets */
 		batch_flush(w);
