@@ -1,8 +1,6 @@
 /* The inspection fast path's NFQUEUE workers (appliance/fastpath/fastpath.h). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,9 +26,10 @@
 #include "appliance/kernel/nlsock.h"
 #include "policy/lower.h"
 
-/* How long a worker waits in poll() before it looks at the stop flag:
- * fastpath_stop returns within this (the header promises half a second). */
-#define WORKER_POLL_MS 100
+/* How long a worker's first read of a round waits (SO_RCVTIMEO) before it
+ * looks at the stop flag: fastpath_stop returns within this (the header
+ * promises half a second). */
+#define WORKER_WAIT_MS 100
 /* Bytes of a packet the kernel copies to us: all of an IP packet, GSO ones
  * included (NFQNL_COPY_PACKET range is a u32; IP lengths are 16 bits). */
 #define COPY_RANGE 0xffff
@@ -924,24 +924,40 @@ static void handle_messages(struct worker *w, size_t len)
 	}
 }
 
+/* One message from the queue socket into w->buf: waits up to
+ * WORKER_WAIT_MS unless `nowait`. Its length, or -1 (nothing came, or the
+ * message did not fit: MSG_TRUNC, which cannot happen with a buffer of a
+ * whole packet's size). Only the kernel sends to the socket (netlink
+ * unicast from user space needs the sender's privilege), as
+ * mnl_socket_recvfrom assumes too. */
+static ssize_t queue_read(struct worker *w, bool nowait)
+{
+	struct iovec iov = { w->buf, RECV_BUF_SIZE };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t got = recvmsg(mnl_socket_get_fd(w->nl), &msg, nowait ? MSG_DONTWAIT : 0);
+	if (got > 0 && (msg.msg_flags & MSG_TRUNC))
+		return -1;
+	return got;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd = {.fd = mnl_socket_get_fd(w->nl), .events = POLLIN};
 
 	while (!atomic_load(&w->fp->stop)) {
-		int n = poll(&pfd, 1, WORKER_POLL_MS);
+		/* The first read of a round waits (no poll before it: one
+		 * system call less per packet when packets come one by one). */
+		ssize_t got = queue_read(w, false);
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		/* Drain what waits (the socket is non-blocking; each read is one
-		 * packet), the verdicts going out together; what the socket
-		 * could not hold, the kernel failed open. */
-		for (unsigned i = 0; n > 0 && i < BATCH_PACKETS; i++) {
-			ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
-			if (got <= 0)
-				break;
+		/* Drain what waits (each read is one packet), the verdicts going
+		 * out together; what the socket could not hold, the kernel
+		 * dropped or (failing open) accepted. */
+		for (unsigned i = 0; got > 0 && i < BATCH_PACKETS; i++) {
 			handle_messages(w, (size_t)got);
+			if (i + 1 < BATCH_PACKETS)
+				got = queue_read(w, true);
 		}
 		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
@@ -1004,10 +1020,10 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 		w->nl = NULL;
 		return rc;
 	}
-	/* from now on the worker drains it: a read finds what waits or
-	 * nothing (the unbind at stop reads its answer the same way) */
-	int fd = mnl_socket_get_fd(w->nl);
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+	/* from now on the worker drains it: a read waits at most
+	 * WORKER_WAIT_MS (the unbind at stop reads its answer the same way) */
+	struct timeval tv = { 0, WORKER_WAIT_MS * 1000 };
+	if (setsockopt(mnl_socket_get_fd(w->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
 	if (!w->glue && (rc = nl_sock_open(&w->ct, NETLINK_NETFILTER, netns)))
 		return rc;
