@@ -924,19 +924,21 @@ static void handle_messages(struct worker *w, size_t len)
 	}
 }
 
-/* One message from the queue socket into w->buf: waits up to
- * WORKER_WAIT_MS unless `nowait`. Its length, or -1 (nothing came, or the
- * message did not fit: MSG_TRUNC, which cannot happen with a buffer of a
- * whole packet's size). Only the kernel sends to the socket (netlink
- * unicast from user space needs the sender's privilege), as
- * mnl_socket_recvfrom assumes too. */
+/* One message from the queue socket into w->buf (what mnl_socket_recvfrom
+ * does, with a flag): waits up to WORKER_WAIT_MS unless `nowait`. Its
+ * length, or -1: nothing came, or the message did not fit (MSG_TRUNC; a
+ * buffer of a whole packet's size prevents it), and then a packet may have
+ * lost its verdict: no more runs (run_close). */
 static ssize_t queue_read(struct worker *w, bool nowait)
 {
 	struct iovec iov = { w->buf, RECV_BUF_SIZE };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t got = recvmsg(mnl_socket_get_fd(w->nl), &msg, nowait ? MSG_DONTWAIT : 0);
-	if (got > 0 && (msg.msg_flags & MSG_TRUNC))
+	if (got > 0 && (msg.msg_flags & MSG_TRUNC)) {
+		w->no_run = true;
+		count_verdict_error(w);
 		return -1;
+	}
 	return got;
 }
 
