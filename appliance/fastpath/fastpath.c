@@ -838,6 +838,16 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
 		v = fp_judge_unknown_packet(&pk, &w->stats);
+	} else if (ci.labels[POLICY_CT_LABEL_BLOCKED / 8] & (1u << (POLICY_CT_LABEL_BLOCKED % 8))) {
+		/* Queued before its flow was blocked (in flight while the worker
+		 * judged the deciding packet): the kernel drops the flow's later
+		 * packets, this one is dropped here. Judged afresh it would start
+		 * a new stream and could pass. */
+		w->stats.packets++;
+		w->stats.bytes += pk.len;
+		w->stats.after_block++;
+		v = FP_DROP_SEGMENT;
+		rc = -ENOENT; /* labelled already */
 	} else {
 		v = fp_judge_packet(w->flows, w->rules->rs, ci.id, ci.labels, &pk, now_seconds(),
 		                    &w->stats, &ev, &has_event);
