@@ -94,6 +94,8 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "ext_headers", st.ext_headers);
 		json_kv_uint(r, "resets_sent", st.resets_sent);
 		json_kv_uint(r, "resets_failed", st.resets_failed);
+		json_kv_uint(r, "ct_requests", st.ct_requests);
+		json_kv_uint(r, "after_block", st.after_block);
 		json_kv_bool(r, "fail_closed", d->conf.fastpath_fail_closed);
 		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
 		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));

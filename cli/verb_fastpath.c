@@ -151,6 +151,8 @@ static void print_stats(const struct fastpath *fp)
 	json_kv_uint(&b, "events_lost", s.events_lost);
 	json_kv_uint(&b, "verdict_errors", s.verdict_errors);
 	json_kv_uint(&b, "ct_unknown", s.ct_unknown);
+	json_kv_uint(&b, "ct_requests", s.ct_requests);
+	json_kv_uint(&b, "after_block", s.after_block);
 	json_kv_uint(&b, "urgent", s.urgent);
 	json_kv_uint(&b, "bad_end", s.bad_end);
 	json_kv_uint(&b, "conflicts", s.conflicts);

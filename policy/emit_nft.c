@@ -359,6 +359,15 @@ static void put_stmt(FILE *out, const struct ir_table *t, const struct ir_stmt *
 		return;
 	case IR_S_SET_VALUE:
 		fprintf(out, "%s set ", ir_field_desc(s->target)->nft);
+		if (s->keep_mask) {
+			/* the bits kept, then those set (meta mark only) */
+			uint32_t v = 0;
+			memcpy(&v, s->value.data, s->value.len == 4 ? 4 : 0);
+			fprintf(out, "%s and 0x%08x", ir_field_desc(s->target)->nft, s->keep_mask);
+			if (v)
+				fprintf(out, " or 0x%08x", v);
+			return;
+		}
 		put_value(out, s->target, &s->value);
 		return;
 	case IR_S_REJECT:

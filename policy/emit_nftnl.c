@@ -905,9 +905,10 @@ static int add_cmp(struct nftnl_rule *r, uint32_t reg, uint32_t op, const void *
 	return add_expr(r, x);
 }
 
-static int add_bitwise(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask, uint32_t len)
+/* reg = (reg & mask) ^ xor, over len bytes */
+static int add_bitwise_xor(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask,
+			   const uint8_t *xor, uint32_t len)
 {
-	static const uint8_t zero[IR_VALUE_MAX];
 	struct nftnl_expr *x = nftnl_expr_alloc("bitwise");
 	if (!x)
 		return -1;
@@ -915,8 +916,14 @@ static int add_bitwise(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask, 
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BITWISE_DREG, reg);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_BITWISE_LEN, len);
 	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_MASK, mask, len);
-	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	nftnl_expr_set(x, NFTNL_EXPR_BITWISE_XOR, xor, len);
 	return add_expr(r, x);
+}
+
+static int add_bitwise(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask, uint32_t len)
+{
+	static const uint8_t zero[IR_VALUE_MAX];
+	return add_bitwise_xor(r, reg, mask, zero, len);
 }
 
 /* Loads fields one after another in 32-bit register units, as nft does for
@@ -1260,6 +1267,12 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 		return !field_ok(s->target) || add_lookup(e, r, s->set, false, NFT_REG_1) ||
 		       set_from_reg(r, s->target);
 	case IR_S_SET_VALUE:
+		if (s->keep_mask)
+			return s->target != IR_META_MARK || s->value.len != 4 ||
+			       load_field(r, IR_META_MARK, NFT_REG_1, 4) ||
+			       add_bitwise_xor(r, NFT_REG_1, (const uint8_t *)&s->keep_mask,
+					       s->value.data, 4) ||
+			       set_from_reg(r, s->target);
 		return !field_ok(s->target) ||
 		       add_immediate_data(r, NFT_REG_1, s->value.data, s->value.len) ||
 		       set_from_reg(r, s->target);

@@ -437,6 +437,12 @@ int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
 						 t->chains[c].name, r);
 					rc = -1;
 				}
+				if (st->kind == IR_S_SET_VALUE && st->keep_mask &&
+				    (st->target != IR_META_MARK || st->value.len != 4)) {
+					snprintf(why, why_len, "chain %s: rule %zu: only `meta mark set meta mark & ...` keeps bits",
+						 t->chains[c].name, r);
+					rc = -1;
+				}
 				if (st->kind != IR_S_VMAP && st->kind != IR_S_SET_FROM_MAP)
 					continue;
 				if (st->set >= t->n_sets) {

@@ -204,6 +204,10 @@ struct ir_stmt {
 	/* SET_FROM_MAP, SET_VALUE: what is written (IR_CT_ZONE, IR_META_MARK, IR_CT_MARK) */
 	enum ir_field target;
 	struct ir_value value;
+	/* SET_VALUE of IR_META_MARK: nonzero keeps the bits of the mark it
+	 * names: mark = (mark & keep_mask) | value (meta mark set meta mark
+	 * & KEEP | VALUE); 0: mark = value. */
+	uint32_t keep_mask;
 	/* REJECT */
 	enum ir_reject_kind reject;
 	/* NAT */

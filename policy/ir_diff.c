@@ -135,7 +135,8 @@ static bool stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const
 		return a->target == b->target && fields_equal(a->field, a->n_field, b->field, b->n_field) &&
 		       set_ref_equal(ta, a->set, tb, b->set);
 	case IR_S_SET_VALUE:
-		return a->target == b->target && value_equal(&a->value, &b->value);
+		return a->target == b->target && value_equal(&a->value, &b->value) &&
+		       a->keep_mask == b->keep_mask;
 	case IR_S_REJECT:
 		return a->reject == b->reject;
 	case IR_S_NAT:

@@ -504,6 +504,38 @@ static int make_inspect_chain(struct lower *l)
 	return 0;
 }
 
+/* inspect-done-HOOK (policy/lower.h, POLICY_MARK_INSPECT_DONE): a packet
+ * the fast path accepted with the DONE bit in its mark sets its flow's
+ * DONE label; the bit comes off again. Only on flows under inspection
+ * (PENDING): a mark of that bit on another packet is left alone. */
+static int make_inspect_done_chain(struct lower *l, const char *name, enum ir_hook hook)
+{
+	if (!ir_build_base_chain(l->t, name, hook, IR_CHAIN_FILTER, POLICY_PRI_INSPECT_DONE, IR_V_ACCEPT))
+		return -1;
+	struct ir_rule *r = ir_build_rule(l->t, name, POLICY_COMMENT_INSPECT);
+	struct ir_match *m = r ? ir_match_add(r) : NULL;
+	if (!m)
+		return -1;
+	m->kind = IR_M_BITS;
+	m->op = IR_OP_EQ;
+	m->field[0] = IR_META_MARK;
+	m->value = ir_value_u32(POLICY_MARK_INSPECT_DONE);
+	if (!add_label_bit(r, POLICY_CT_LABEL_PENDING) || set_label(r, POLICY_CT_LABEL_DONE))
+		return -1;
+	struct ir_stmt *s = ir_build_set_value(r, IR_META_MARK, ir_value_u32(0));
+	if (!s)
+		return -1;
+	s->keep_mask = ~POLICY_MARK_INSPECT_DONE;
+	return 0;
+}
+
+static int make_inspect_done_chains(struct lower *l)
+{
+	return make_inspect_done_chain(l, POLICY_CHAIN_INSPECT_DONE_INPUT, IR_HOOK_INPUT) ||
+	       make_inspect_done_chain(l, POLICY_CHAIN_INSPECT_DONE_FORWARD, IR_HOOK_FORWARD) ||
+	       make_inspect_done_chain(l, POLICY_CHAIN_INSPECT_DONE_OUTPUT, IR_HOOK_OUTPUT);
+}
+
 /* ct label PENDING jump inspect: before the ct state verdicts of a filter
  * hook, which would accept the flow's established packets. */
 static int inspect_jump(struct lower *l, const char *chain)
@@ -816,7 +848,7 @@ static int make_glue(struct lower *l)
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
 		return -1;
-	if (l->inspecting && make_inspect_chain(l))
+	if (l->inspecting && (make_inspect_chain(l) || make_inspect_done_chains(l)))
 		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
 	    blocked_zone_rules(l, POLICY_CHAIN_FORWARD) ||

@@ -39,6 +39,16 @@
  * the rule: that packet's connection is not confirmed yet, and a kernel
  * that does not send conntrack data with queued packets cannot give its
  * labels to user space. */
+/* The DONE decision travels with the verdict: the fast path accepts the
+ * deciding packet with this bit added to its mark (NFQA_MARK), and the
+ * packet goes on with the next base chain of its hook, inspect-done-HOOK
+ * (priority filter + 1), whose one rule `meta mark and 0x00004000 != 0
+ * ct label 0 ct label set 1 meta mark set meta mark and 0xffffbfff` sets
+ * the DONE label and takes the bit off again (the mark's other bits are
+ * the tenants': policy/tenant.h). No conntrack request (the kernel's
+ * `ct label set` ORs the bit in, as the conntrack update did). */
+#define POLICY_MARK_INSPECT_DONE 0x4000u
+
 #define POLICY_CT_LABEL_PENDING 0
 #define POLICY_CT_LABEL_DONE 1
 #define POLICY_CT_LABEL_BLOCKED 2

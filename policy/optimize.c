@@ -186,7 +186,8 @@ static bool stmt_eq(const struct ir_table *t, const struct ir_stmt *a, const str
 		       !memcmp(a->field, b->field, a->n_field * sizeof(a->field[0])) &&
 		       set_ref_eq(t, a->set, b->set);
 	case IR_S_SET_VALUE:
-		return a->target == b->target && !memcmp(&a->value, &b->value, sizeof(a->value));
+		return a->target == b->target && !memcmp(&a->value, &b->value, sizeof(a->value)) &&
+		       a->keep_mask == b->keep_mask;
 	case IR_S_REJECT:
 		return a->reject == b->reject;
 	case IR_S_NAT:

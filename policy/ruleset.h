@@ -29,6 +29,11 @@
 #define POLICY_CHAIN_RAW_OUTPUT "raw_output"	    /* only with `from self ... no state` */
 #define POLICY_CHAIN_CT_INVALID "ct_invalid" /* counts and drops ct state invalid */
 #define POLICY_CHAIN_INSPECT "inspect"	     /* flows under inspection: to the fast path */
+/* base chains right after the filter chains (POLICY_PRI_INSPECT_DONE) that
+ * turn the fast path's DONE verdict mark into the DONE label */
+#define POLICY_CHAIN_INSPECT_DONE_INPUT "inspect-done-input"
+#define POLICY_CHAIN_INSPECT_DONE_FORWARD "inspect-done-forward"
+#define POLICY_CHAIN_INSPECT_DONE_OUTPUT "inspect-done-output"
 
 /* Zone dispatch maps (docs/ruleset.md): iifname -> from_ZONE (forward),
  * oifname -> ZONE_to_ZONE (in from_ZONE, map to_from_ZONE), iifname ->
@@ -71,6 +76,9 @@
 #define POLICY_PRI_RAW NF_IP_PRI_RAW
 #define POLICY_PRI_NAT_DST NF_IP_PRI_NAT_DST
 #define POLICY_PRI_NAT_SRC NF_IP_PRI_NAT_SRC
+/* Just after filter: a packet the fast path accepts goes on with the next
+ * base chain of its hook, this one (nf_reinject). */
+#define POLICY_PRI_INSPECT_DONE (NF_IP_PRI_FILTER + 1)
 
 /* Tenants: NF_IP_PRI_RAW is -300 and NF_IP_PRI_MANGLE -150, i.e. after
  * conntrack (-200), before nat (-100) and before the routing decision; the

@@ -1,8 +1,6 @@
 /* The inspection fast path's NFQUEUE workers (appliance/fastpath/fastpath.h). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,11 +23,13 @@
 
 #include "appliance/fastpath/fastpath.h"
 #include "appliance/kernel/nftio_internal.h"
+#include "appliance/kernel/nlsock.h"
 #include "policy/lower.h"
 
-/* How long a worker waits in poll() before it looks at the stop flag:
- * fastpath_stop returns within this (the header promises half a second). */
-#define WORKER_POLL_MS 100
+/* How long a worker's first read of a round waits (SO_RCVTIMEO) before it
+ * looks at the stop flag: fastpath_stop returns within this (the header
+ * promises half a second). */
+#define WORKER_WAIT_MS 100
 /* Bytes of a packet the kernel copies to us: all of an IP packet, GSO ones
  * included (NFQNL_COPY_PACKET range is a u32; IP lengths are 16 bits). */
 #define COPY_RANGE 0xffff
@@ -52,6 +53,15 @@
  * until the worker sets the flow's label. */
 #define CT_CACHE_SLOTS   4096
 #define CT_CACHE_SECONDS 5
+/* Flows a worker labelled over ctnetlink, by tuple and zone (direct-mapped,
+ * a power of two; a newer flow takes an older one's slot). Only such a
+ * flow's packet on a rule's queue block is looked up (packet_ct_needed). */
+#define LABELLED_SLOTS 4096
+/* Receive buffer of a queue socket: room for a burst of thousands of small
+ * packets (each takes its skb's true size, about 1 KiB for a 64-byte
+ * datagram), so that fewer wait on a full socket: the kernel drops those
+ * (fail-closed) or lets them pass uninspected (fail-open, NFQA_CFG_F_FAIL_OPEN). */
+#define QUEUE_RCVBUF (8u << 20)
 
 struct rules_ref {
 	struct fp_ruleset *rs;
@@ -64,8 +74,8 @@ struct worker {
 	unsigned blocks;         /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
 	struct fp_flows *first;  /* scratch for a first packet whose connection is unknown */
 	struct mnl_socket *nl;   /* the queue */
-	struct mnl_socket *ctnl; /* conntrack lookups and updates (no glue) */
-	uint32_t portid, ct_portid, ct_seq;
+	struct nl_sock ct;       /* conntrack lookups and updates (no glue; nlsock.h) */
+	uint32_t portid;
 	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
@@ -76,10 +86,17 @@ struct worker {
 	pthread_mutex_t stats_lock;
 	struct fp_stats published;
 	struct ct_cache_entry *ct_cache; /* CT_CACHE_SLOTS, the ctnetlink way */
+	struct labelled *labelled;       /* LABELLED_SLOTS, the ctnetlink way */
 	/* verdicts of the round, sent together */
 	uint8_t *batch;
 	size_t batch_len;
 	unsigned batch_msgs;
+	/* accepts without attributes not yet in the batch: every packet of
+	 * queue run_queue up to id run_last (one NFQNL_MSG_VERDICT_BATCH) */
+	unsigned run_msgs;
+	uint16_t run_queue;
+	uint32_t run_last;
+	bool no_run; /* a packet message could not be read: verdicts one by one */
 	struct rules_ref *rules; /* held while a batch is judged */
 	uint8_t *buf;
 	pthread_t thread;
@@ -285,6 +302,10 @@ static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 	 * we could act on. */
 	mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &on, sizeof(on));
 	*portid = mnl_socket_get_portid(nl);
+	int rcv = (int)QUEUE_RCVBUF;
+	/* root: above net.core.rmem_max; else as much as it allows */
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)))
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	return nl;
 }
 
@@ -370,8 +391,9 @@ static struct nlmsghdr *ct_msg(struct worker *w, uint8_t *buf, uint16_t type, in
 	memset(buf, 0, CT_REQUEST_SIZE);
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = ++w->ct_seq;
+	/* the ack ends the exchange: a GET that finds nothing sends no data */
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = w->ct.seq++;
 	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = (uint8_t)family;
 	nfg->version = NFNETLINK_V0;
@@ -438,7 +460,7 @@ struct ct_where {
 static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, struct ct_info *ci,
 		     struct ct_where *where)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t buf[CT_REQUEST_SIZE];
 	const uint16_t zones[2] = { zone, 0 };
 
 	for (int z = 0; z < (zone ? 2 : 1); z++)
@@ -448,7 +470,8 @@ static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, 
 			if (zones[z])
 				mnl_attr_put_u16(nlh, CTA_ZONE, htons(zones[z]));
 			memset(ci, 0, sizeof(*ci));
-			int rc = request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), ct_get_cb, ci);
+			w->stats.ct_requests++;
+			int rc = nl_sock_talk(&w->ct, nlh, ct_get_cb, ci);
 			if (!rc && ci->has_id) {
 				*where = (struct ct_where){ reply, zones[z] };
 				return 0;
@@ -460,7 +483,7 @@ static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, 
 static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct ct_where *where,
 			unsigned bit)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t buf[CT_REQUEST_SIZE];
 	uint8_t labels[FP_LABEL_BYTES] = {0};
 
 	fp_label_set(labels, bit);
@@ -471,7 +494,8 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct
 	/* Label and mask alike: the kernel ORs the one bit in. */
 	mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
 	mnl_attr_put(nlh, CTA_LABELS_MASK, FP_LABEL_BYTES, labels);
-	return request(w->ctnl, w->ct_portid, nlh, buf, sizeof(buf), NULL, NULL);
+	w->stats.ct_requests++;
+	return nl_sock_talk(&w->ct, nlh, NULL, NULL);
 }
 
 /* ---- the queue ---- */
@@ -481,9 +505,12 @@ static void count_verdict_error(struct worker *w)
 	w->stats.verdict_errors++;
 }
 
+static void run_close(struct worker *w);
+
 /* Sends the round's verdicts in one datagram. */
 static void batch_flush(struct worker *w)
 {
+	run_close(w);
 	if (!w->batch_len)
 		return;
 	if (mnl_socket_sendto(w->nl, w->batch, w->batch_len) < 0)
@@ -560,16 +587,67 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 	}
 }
 
-/* Adds a verdict to the round's batch (sent by batch_flush). */
-static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit)
+/* A verdict message at the end of the round's batch (room for it made). */
+static struct nlmsghdr *batch_msg(struct worker *w, uint16_t type, uint16_t queue, uint32_t id,
+				  int verdict)
 {
-	if (BATCH_BUF_SIZE - w->batch_len < VERDICT_BUF_SIZE)
-		batch_flush(w);
+	if (BATCH_BUF_SIZE - w->batch_len < VERDICT_BUF_SIZE) {
+		/* send what the batch holds; keep the open run for later */
+		size_t len = w->batch_len;
+		w->batch_len = 0;
+		if (len && mnl_socket_sendto(w->nl, w->batch, len) < 0)
+			w->stats.verdict_errors += w->batch_msgs;
+		w->batch_msgs = 0;
+	}
 	uint8_t *buf = w->batch + w->batch_len;
 	memset(buf, 0, VERDICT_BUF_SIZE); /* struct padding is sent too */
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_VERDICT, queue);
-
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)buf, type, queue);
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
+	return nlh;
+}
+
+/* Ends the open run of plain accepts: one NFQNL_MSG_VERDICT_BATCH, which
+ * the kernel applies to every packet of the queue up to the run's last id
+ * (find_dequeue_entries in nfnetlink_queue.c). Every lower id of the queue
+ * has had its verdict already: a queue's packets reach the socket in the
+ * order of their ids, every packet read gets its verdict in the round it
+ * was read, and the verdicts go out in the order they were given. (A
+ * packet message that cannot be read has an id that got no verdict: from
+ * then on the worker sends no runs, no_run.) */
+static void run_close(struct worker *w)
+{
+	if (!w->run_msgs)
+		return;
+	struct nlmsghdr *nlh = batch_msg(w, NFQNL_MSG_VERDICT_BATCH, w->run_queue, w->run_last,
+					 NF_ACCEPT);
+	w->batch_len += NLMSG_ALIGN(nlh->nlmsg_len);
+	w->batch_msgs += w->run_msgs;
+	w->run_msgs = 0;
+}
+
+/* Adds a verdict to the round's batch (sent by batch_flush), with the
+ * packet's new mark if `mark` is not NULL. A plain accept joins the open
+ * run of its queue. */
+static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verdict, int label_bit,
+			 const uint32_t *mark)
+{
+	bool plain = verdict == NF_ACCEPT && !(label_bit >= 0 && w->glue) && !mark;
+	if (plain && !w->no_run && w->run_msgs && w->run_queue == queue &&
+	    (int32_t)(id - w->run_last) > 0) {
+		w->run_last = id;
+		w->run_msgs++;
+		return;
+	}
+	run_close(w);
+	if (plain && !w->no_run) {
+		w->run_queue = queue;
+		w->run_last = id;
+		w->run_msgs = 1;
+		return;
+	}
+	struct nlmsghdr *nlh = batch_msg(w, NFQNL_MSG_VERDICT, queue, id, verdict);
+	if (mark)
+		nfq_nlmsg_verdict_put_mark(nlh, *mark);
 	if (label_bit >= 0 && w->glue) {
 		uint8_t labels[FP_LABEL_BYTES] = {0};
 		fp_label_set(labels, (unsigned)label_bit);
@@ -599,8 +677,7 @@ struct ct_cache_entry {
 	uint64_t at;
 };
 
-static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tuple *t,
-                                            uint16_t zone)
+static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 {
 	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
 	 * clears it) and the zone */
@@ -608,7 +685,15 @@ static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tu
 	uint32_t h = 2166136261u ^ zone;
 	for (size_t i = 0; i < sizeof(*t); i++)
 		h = (h ^ b[i]) * 16777619u;
-	return &w->ct_cache[h & (CT_CACHE_SLOTS - 1)];
+	return h;
+}
+
+static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tuple *t,
+                                            uint16_t zone)
+{
+	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
+	 * clears it) and the zone */
+	return &w->ct_cache[tuple_hash(t, zone) & (CT_CACHE_SLOTS - 1)];
 }
 
 static bool ct_cache_get(struct worker *w, const struct fp_tuple *t, uint16_t zone,
@@ -644,6 +729,46 @@ static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t
 		e->used = false;
 }
 
+struct labelled {
+	bool used;
+	uint16_t zone;
+	struct fp_tuple t;
+};
+
+static void labelled_put(struct worker *w, const struct fp_tuple *t, uint16_t zone)
+{
+	struct labelled *e = &w->labelled[tuple_hash(t, zone) & (LABELLED_SLOTS - 1)];
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->zone = zone;
+	memcpy(&e->t, t, sizeof(*t));
+}
+
+static bool labelled_get(const struct worker *w, const struct fp_tuple *t, uint16_t zone)
+{
+	const struct labelled *e = &w->labelled[tuple_hash(t, zone) & (LABELLED_SLOTS - 1)];
+	return e->used && e->zone == zone && !memcmp(&e->t, t, sizeof(*t));
+}
+
+/* Whether a packet on a rule's queue block (ct state new, and no PENDING
+ * label yet: with the label it would have come on block 0) is looked up
+ * over ctnetlink. Its connection is new and unconfirmed, so the lookup
+ * fails in every zone and direction (up to four round trips) and the
+ * packet is judged alone, unless its connection is a UDP flow that this
+ * worker cleared (DONE) before its first reply: the kernel's inspect chain
+ * lets such a flow by (`ct label 1 return`), the rule then queues its
+ * datagrams to the rule's block again, and the lookup finds the DONE label
+ * (the datagram is accepted as before). Labelled flows are remembered by
+ * tuple and zone (labelled_put); one forgotten (its slot taken) has its
+ * datagram judged alone, by the rule's matches: stricter, never looser. */
+static bool packet_ct_needed(struct worker *w, const struct fp_packet *pk, uint32_t mark)
+{
+	struct fp_tuple t;
+	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_UDP || fp_packet_tuple_of(pk, &t))
+		return false;
+	return labelled_get(w, &t, fp_ruleset_zone(w->rules->rs, mark));
+}
+
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup (for a packet of block 0, a flow
  * under inspection, remembered: ct_cache_get). A first packet (block k)
@@ -661,7 +786,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struc
 		ct_info_from(ci, tb);
 		return ci->has_id ? 0 : -ENOENT;
 	}
-	if (w->glue || !w->ctnl || fp_packet_tuple_of(pk, t))
+	if (w->glue || !w->ct.nl || fp_packet_tuple_of(pk, t))
 		return -ENOENT;
 	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
 	if (!first && ct_cache_get(w, t, zone, ci, where))
@@ -698,15 +823,12 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	struct fp_packet pk;
 
 	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
-	/* A TCP packet of a rule's block over ctnetlink is judged alone
-	 * without a lookup: it is a SYN (a bare one passes, found or not;
-	 * one with data is dropped either way) or a connection picked up in
-	 * its middle (dropped); its connection is unconfirmed, so the lookup
-	 * would fail in every zone and direction (up to four round trips a
-	 * new connection). A UDP one is looked up: until the first reply its
-	 * datagrams all come here, and the flow's labels (a block, the
-	 * window's end) must hold. */
-	int rc = rule && !ct_attr && pk.parsed == FP_PARSE_OK && pk.protocol == IPPROTO_TCP
+	/* A packet of a rule's block over ctnetlink is judged alone without
+	 * a lookup (packet_ct_needed): a TCP one is a SYN (a bare one passes,
+	 * found or not; one with data is dropped either way) or a connection
+	 * picked up in its middle (dropped), a UDP one its flow's first
+	 * datagram (the next ones come on block 0 with the PENDING label). */
+	int rc = rule && !ct_attr && !packet_ct_needed(w, &pk, mark)
 	             ? -ENOENT
 	             : packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
 	if (rc && rule) {
@@ -716,6 +838,16 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
 		v = fp_judge_unknown_packet(&pk, &w->stats);
+	} else if (ci.labels[POLICY_CT_LABEL_BLOCKED / 8] & (1u << (POLICY_CT_LABEL_BLOCKED % 8))) {
+		/* Queued before its flow was blocked (in flight while the worker
+		 * judged the deciding packet): the kernel drops the flow's later
+		 * packets, this one is dropped here. Judged afresh it would start
+		 * a new stream and could pass. */
+		w->stats.packets++;
+		w->stats.bytes += pk.len;
+		w->stats.after_block++;
+		v = FP_DROP_SEGMENT;
+		rc = -ENOENT; /* labelled already */
 	} else {
 		v = fp_judge_packet(w->flows, w->rules->rs, ci.id, ci.labels, &pk, now_seconds(),
 		                    &w->stats, &ev, &has_event);
@@ -727,14 +859,25 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
 	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
 	                            : -1;
+	uint32_t done_mark = mark | POLICY_MARK_INSPECT_DONE;
+	const uint32_t *new_mark = NULL;
 	if (label >= 0 && !w->glue) {
+		uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
 		/* the flow's next packets (in flight) are looked up afresh */
-		ct_cache_forget(w, &t, fp_ruleset_zone(w->rules->rs, mark));
-		if (ct_set_label(w, &t, &where, (unsigned)label))
+		ct_cache_forget(w, &t, zone);
+		if (label == POLICY_CT_LABEL_DONE) {
+			/* the kernel sets the label as the packet goes on
+			 * (policy/lower.h, POLICY_MARK_INSPECT_DONE) */
+			new_mark = &done_mark;
+		} else if (ct_set_label(w, &t, &where, (unsigned)label)) {
 			count_verdict_error(w);
+			label = -1;
+		}
+		if (label >= 0 && t.protocol == IPPROTO_UDP)
+			labelled_put(w, &t, zone);
 	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
-	send_verdict(w, queue, id, verdict, label);
+	send_verdict(w, queue, id, verdict, label, new_mark);
 	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
 		/* the BLOCKED label first, then the resets */
 		batch_flush(w);
@@ -746,10 +889,13 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 {
 	struct nlattr *attr[NFQA_MAX + 1] = {0};
 
-	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr)) {
+		/* a packet without a verdict: a run would accept it (run_close) */
+		w->no_run = true;
+		count_verdict_error(w);
 		return;
-	if (mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
-		return;
+	}
 	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 	uint32_t id = ntohl(ph->packet_id);
 	const uint8_t *pkt = NULL;
@@ -788,24 +934,42 @@ static void handle_messages(struct worker *w, size_t len)
 	}
 }
 
+/* One message from the queue socket into w->buf (what mnl_socket_recvfrom
+ * does, with a flag): waits up to WORKER_WAIT_MS unless `nowait`. Its
+ * length, or -1: nothing came, or the message did not fit (MSG_TRUNC; a
+ * buffer of a whole packet's size prevents it), and then a packet may have
+ * lost its verdict: no more runs (run_close). */
+static ssize_t queue_read(struct worker *w, bool nowait)
+{
+	struct iovec iov = { w->buf, RECV_BUF_SIZE };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t got = recvmsg(mnl_socket_get_fd(w->nl), &msg, nowait ? MSG_DONTWAIT : 0);
+	if (got > 0 && (msg.msg_flags & MSG_TRUNC)) {
+		w->no_run = true;
+		count_verdict_error(w);
+		return -1;
+	}
+	return got;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd = {.fd = mnl_socket_get_fd(w->nl), .events = POLLIN};
 
 	while (!atomic_load(&w->fp->stop)) {
-		int n = poll(&pfd, 1, WORKER_POLL_MS);
+		/* The first read of a round waits (no poll before it: one
+		 * system call less per packet when packets come one by one). */
+		ssize_t got = queue_read(w, false);
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		/* Drain what waits (the socket is non-blocking; each read is one
-		 * packet), the verdicts going out together; what the socket
-		 * could not hold, the kernel failed open. */
-		for (unsigned i = 0; n > 0 && i < BATCH_PACKETS; i++) {
-			ssize_t got = mnl_socket_recvfrom(w->nl, w->buf, RECV_BUF_SIZE);
-			if (got <= 0)
-				break;
+		/* Drain what waits (each read is one packet), the verdicts going
+		 * out together; what the socket could not hold, the kernel
+		 * dropped or (failing open) accepted. */
+		for (unsigned i = 0; got > 0 && i < BATCH_PACKETS; i++) {
 			handle_messages(w, (size_t)got);
+			if (i + 1 < BATCH_PACKETS)
+				got = queue_read(w, true);
 		}
 		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
@@ -826,8 +990,7 @@ static void worker_close(struct worker *w)
 		queue_config(w, NFQNL_CFG_CMD_UNBIND, 0);
 		mnl_socket_close(w->nl);
 	}
-	if (w->ctnl)
-		mnl_socket_close(w->ctnl);
+	nl_sock_close(&w->ct);
 	if (w->raw4 >= 0)
 		close(w->raw4);
 	if (w->raw6 >= 0)
@@ -837,6 +1000,7 @@ static void worker_close(struct worker *w)
 	free(w->buf);
 	free(w->batch);
 	free(w->ct_cache);
+	free(w->labelled);
 	pthread_mutex_destroy(&w->stats_lock);
 }
 
@@ -854,10 +1018,11 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->buf = calloc(1, RECV_BUF_SIZE);
 	w->batch = malloc(BATCH_BUF_SIZE);
 	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
+	w->labelled = calloc(LABELLED_SLOTS, sizeof(*w->labelled));
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->batch || !w->ct_cache || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->ct_cache || !w->labelled || !w->flows || !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
@@ -867,13 +1032,13 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 		w->nl = NULL;
 		return rc;
 	}
-	/* from now on the worker drains it: a read finds what waits or
-	 * nothing (the unbind at stop reads its answer the same way) */
-	int fd = mnl_socket_get_fd(w->nl);
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+	/* from now on the worker drains it: a read waits at most
+	 * WORKER_WAIT_MS (the unbind at stop reads its answer the same way) */
+	struct timeval tv = { 0, WORKER_WAIT_MS * 1000 };
+	if (setsockopt(mnl_socket_get_fd(w->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
-	if (!w->glue && !(w->ctnl = socket_open(netns, &w->ct_portid)))
-		return -errno ? -errno : -EIO;
+	if (!w->glue && (rc = nl_sock_open(&w->ct, NETLINK_NETFILTER, netns)))
+		return rc;
 	return 0;
 }
 

@@ -13,7 +13,11 @@
  *    and takes the new label with the verdict;
  *  - without it (the kernel refuses NFQA_CFG_F_CONNTRACK): the worker looks
  *    the flow up in conntrack by the packet's addresses and ports over
- *    ctnetlink and sets the label with a conntrack update before the verdict.
+ *    ctnetlink (appliance/kernel/nlsock.h); it sets BLOCKED with a conntrack
+ *    update before the verdict, and DONE with the verdict itself: the packet
+ *    is accepted with POLICY_MARK_INSPECT_DONE added to its mark, and the
+ *    ruleset's inspect-done chain after the queue's turns that into the
+ *    label (policy/lower.h).
  *    A tenant's flows are looked up in the tenant's ct zone, named by the
  *    routing mark the packet carries (appliance/fastpath/inspect.h, fp_ruleset_zone),
  *    then in the default zone (a port forward into a tenant).

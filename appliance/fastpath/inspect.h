@@ -72,6 +72,8 @@ struct fp_stats {
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
 	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
 	uint64_t resets_failed; /* fast path: resets the kernel did not take */
+	uint64_t ct_requests;   /* fast path: ctnetlink requests (lookups and label updates) */
+	uint64_t after_block;   /* fast path: packets of a flow blocked while they were queued, dropped */
 };
 
 /* What a deciding match reports (every match that matches decides). */

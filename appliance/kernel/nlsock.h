@@ -14,8 +14,9 @@
  * kernel (nf_tables, ctnetlink, rtnetlink) goes through nl_sock_talk() or
  * nl_sock_dump(), on a socket opened by nl_sock_open() in the namespace it
  * names. (Two exceptions, each with a reason: nftio.c sends its ruleset
- * batch with sendmsg and reads the acks without blocking, and the fast path
- * keeps its own request loop on its per-worker sockets.)
+ * batch with sendmsg and reads the acks without blocking, and the fast
+ * path's queue sockets are drained without blocking, their verdicts sent in
+ * batches; its conntrack lookups and label updates use nl_sock_talk.)
  *
  * A netlink socket belongs to the network namespace it was created in, so
  * nl_sock_open() enters the namespace only for socket(2) and returns to the

@@ -254,8 +254,11 @@ static enum eval_outcome run_rule(struct eval *e, const struct ir_rule *r, int d
 			return follow(e, &hit->verdict, depth, done);
 		}
 		case IR_S_SET_VALUE:
-			if (st->target == IR_META_MARK)
-				memcpy(&e->p.mark, st->value.data, 4);
+			if (st->target == IR_META_MARK) {
+				uint32_t v;
+				memcpy(&v, st->value.data, 4);
+				e->p.mark = (e->p.mark & st->keep_mask) | v;
+			}
 			else if (st->target == IR_CT_MARK)
 				memcpy(&e->p.ct_mark, st->value.data, 4);
 			trace(e, "set", ir_field_desc(st->target)->nft);

@@ -29,7 +29,7 @@ pass from lan to dmz service tcp port 8000 inspect {
   block content /(?i)union\s+select/ log "sqli"
   pass  content /^GET \/health/
 }
-pass from lan to dmz service udp port 53 inspect {
+pass from lan to dmz service udp port { 53, 9053 } inspect {
   block content /evil/
 }
 pass from lan to dmz service tcp port 80
@@ -163,6 +163,62 @@ after=$(blocked_drops)
 	fail udp-v6-flow-blocked-from-evil-datagram "echoed '$r'"
 [ "$after" -gt "$before" ] && pass "blocked-flow-dropped-in-kernel($((after - before)) packets)" ||
 	fail blocked-flow-dropped-in-kernel "counter $before -> $after"
+
+# --- UDP flows that nobody answers (9053: a receiver that never replies) --
+# udp_flow SPORT PAYLOAD...: datagrams of one flow, 20 ms apart (a payload
+# starting with '!' follows the one before it at once: a burst); prints
+# what the receiver got, joined by '|'
+udp_flow() {
+	sp=$1; shift
+	at server timeout 15 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.10.2.2", 9053))
+got = []
+s.settimeout(6)  # the sender may be slow to start on a loaded machine
+try:
+    while True:
+        got.append(s.recv(100).decode())
+        s.settimeout(1.5)
+except socket.timeout: pass
+print("|".join(got))' > "$LAB_TMP/udp9053" &
+	rp=$!
+	wait_for 5 sh -c "ip netns exec $LAB-server ss -lun | grep -q ':9053 '"
+	at client python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.10.1.2", int(sys.argv[1])))
+for p in sys.argv[2:]:
+    if not p.startswith("!"): time.sleep(0.02)
+    s.sendto(p.encode(), ("10.10.2.2", 9053))' "$sp" "$@"
+	wait $rp
+	cat "$LAB_TMP/udp9053"
+}
+ctreq() { json_get "$(hv status --json)" fastpath.ct_requests; }
+# A new UDP flow's first datagram comes on its rule's queue block and is
+# judged alone, without a conntrack lookup (its connection is not confirmed
+# yet: a lookup would fail in both directions); the next ones come with the
+# PENDING label and cost one lookup, remembered for the rest of the flow.
+c0=$(ctreq)
+r=$(udp_flow 41001 a1 a2 a3 a4 a5 a6 a7 a8)
+c1=$(ctreq)
+[ "$r" = 'a1|a2|a3|a4|a5|a6|a7|a8' ] && [ -n "$c0" ] && [ $((c1 - c0)) -le 1 ] &&
+	pass "udp-flow-one-ct-request($((c1 - c0)))" ||
+	fail udp-flow-one-ct-request "got '$r', ctnetlink requests ${c0:-none} -> ${c1:-none}"
+# A flow cleared at the window's end before any reply comes back on the
+# rule's block (the kernel's inspect chain lets a DONE flow by, the rule
+# queues it again): it is still judged as the flow it is, so an evil
+# datagram blocks it (BLOCKED label: the kernel drops what follows).
+r=$(udp_flow 41002 $(seq -f 'f%g' 1 20) 'evil' 'last')
+[ "$r" = "$(seq -f 'f%g' 1 20 | tr '\n' '|' | sed 's/|$//')" ] &&
+	pass udp-unreplied-cleared-flow-blocked-by-evil ||
+	fail udp-unreplied-cleared-flow-blocked-by-evil "got '$r'"
+# Datagrams queued right behind the one that blocks the flow (in flight
+# while it was judged, before the BLOCKED label was set) are dropped too,
+# not judged afresh as a new stream.
+a0=$(json_get "$(hv status --json)" fastpath.after_block)
+r=$(udp_flow 41003 ok evil $(seq -f '!x%g' 1 40))
+a1=$(json_get "$(hv status --json)" fastpath.after_block)
+[ "$r" = ok ] && pass "udp-burst-after-block-dropped($((a1 - a0)) in flight)" ||
+	fail udp-burst-after-block-dropped "got '$r'"
 
 # --- a rule without inspect never reaches user space ----------------------
 q0=$(queued)

@@ -21,7 +21,11 @@ wait_for 5 sh -c "[ \"\$(ip netns exec $LAB-server python3 tests/lib/probe.py tc
 
 # Labels (policy/lower.h): 0 PENDING, 1 DONE, 2 BLOCKED, 8.. the inspect
 # rule number (8: rule 1, 9: rule 2). The queue is the xt NFQUEUE target
-# (this kernel has no native nft queue), reached through a packet mark.
+# (this kernel has no native nft queue, the iptables FORWARD chain has
+# priority 0), reached through a packet mark. The fast path clears a flow
+# by accepting its packet with mark bit 0x4000 (POLICY_MARK_INSPECT_DONE);
+# the packet goes on with the next base chain, inspect_done, which sets the
+# DONE label (as the lowering's inspect-done-HOOK chains do).
 if at fw nft -f - <<EOF
 table inet $T {
 	chain top {
@@ -34,6 +38,10 @@ table inet $T {
 		type filter hook forward priority 10; policy accept;
 		ct state new tcp dport { 80, 81 } counter ct label set 0 ct label set 8
 		ct state new udp dport 53 counter ct label set 0 ct label set 9
+	}
+	chain inspect_done {
+		type filter hook forward priority 1; policy accept;
+		meta mark & 0x4000 == 0x4000 ct label 0 ct label set 1 meta mark set meta mark & 0xffffbfff comment "done-mark"
 	}
 }
 EOF

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/ir_build.h"
 #include "policy/policy.h"
 #include "tests/lib/irtest.h"
 #include "tests/lib/checkmain.h"
@@ -208,11 +209,15 @@ START_TEST(test_anonymous_ct_map_and_bits)
 	s->queue_bypass = true;
 	r = ir_rule_add(c);
 	ir_stmt_add(r)->kind = IR_S_NOTRACK;
+	r = ir_rule_add(c);
+	s = ir_build_set_value(r, IR_META_MARK, ir_value_u32(0));
+	s->keep_mask = 0xffffbfff; /* the fast path's DONE bit off, the rest kept */
 	char *out = irtest_emit_nft(t);
 	ck_assert_ptr_nonnull(strstr(out, "\t\ttype filter hook input priority -300; policy drop;\n"
 					  "\t\tct state vmap { invalid : drop, established : accept, related : accept }\n"
 					  "\t\tct mark and 0x00000001 == 0 queue num 3 bypass\n"
-					  "\t\tnotrack\n"));
+					  "\t\tnotrack\n"
+					  "\t\tmeta mark set meta mark and 0xffffbfff\n"));
 	ck_assert_ptr_null(strstr(out, "__map")); /* anonymous: inline only */
 	free(out);
 	ir_table_free(t);

@@ -19,6 +19,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include "policy/ir_build.h"
 #include "policy/policy.h"
 
 #include "appliance/kernel/nftio.h"
@@ -352,6 +353,47 @@ START_TEST(test_prefix_trimmed_or_masked)
 	ck_assert_uint_eq(x.payload_len, 4);
 	free(ms.iov);
 	policy_nftnl_batch_free(b);
+	ir_table_free(t);
+}
+END_TEST
+
+/* meta mark set meta mark & KEEP | VALUE: load the mark, one bitwise
+ * (mask KEEP, xor VALUE, host order like the mark), write it back */
+START_TEST(test_mark_set_keeps_bits)
+{
+	struct ir_rule *r;
+	struct ir_table *t = one_rule(&r);
+	struct ir_stmt *s = ir_build_set_value(r, IR_META_MARK, ir_value_u32(0x2));
+	s->keep_mask = 0xffffbfff;
+	struct policy_nftnl_batch *b = build(t, NULL);
+	struct msgs ms;
+	collect(b, &ms);
+	struct expr_names x;
+	struct nftnl_rule *nr = parse_rule(ms.v[5], &x);
+	ck_assert_uint_eq(x.n, 3);
+	ck_assert_str_eq(x.names[0], "meta");
+	ck_assert_str_eq(x.names[1], "bitwise");
+	ck_assert_str_eq(x.names[2], "meta");
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(nr);
+	struct nftnl_expr *e = nftnl_expr_iter_next(it);
+	ck_assert_uint_eq(nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY), NFT_META_MARK);
+	e = nftnl_expr_iter_next(it);
+	uint32_t len, mask, xor;
+	memcpy(&mask, nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &len), 4);
+	ck_assert_uint_eq(len, 4);
+	memcpy(&xor, nftnl_expr_get(e, NFTNL_EXPR_BITWISE_XOR, &len), 4);
+	ck_assert_uint_eq(mask, 0xffffbfff);
+	ck_assert_uint_eq(xor, 0x2);
+	e = nftnl_expr_iter_next(it);
+	ck_assert(nftnl_expr_is_set(e, NFTNL_EXPR_META_SREG));
+	nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(nr);
+	free(ms.iov);
+	policy_nftnl_batch_free(b);
+	/* only the mark keeps bits: anything else is refused */
+	s->target = IR_CT_MARK;
+	char why[128];
+	ck_assert_int_ne(ir_table_validate(t, why, sizeof(why)), 0);
 	ir_table_free(t);
 }
 END_TEST
@@ -1127,6 +1169,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_interval_encoding);
 	tcase_add_test(tc, test_rule_expressions_and_comment);
 	tcase_add_test(tc, test_prefix_trimmed_or_masked);
+	tcase_add_test(tc, test_mark_set_keeps_bits);
 	tcase_add_test(tc, test_queue_native_or_compat);
 	tcase_add_test(tc, test_large_set_split);
 	tcase_add_test(tc, test_malformed_ir_is_an_error);

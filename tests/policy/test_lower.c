@@ -488,6 +488,36 @@ START_TEST(test_inspect)
 		ck_assert_int_eq(base->rules[jump].verdict.kind, IR_V_JUMP);
 		ck_assert_str_eq(base->rules[jump].verdict.chain, POLICY_CHAIN_INSPECT);
 	}
+	/* a base chain right after each filter hook's turns the DONE bit of
+	 * the mark the fast path's verdict sets into the DONE label, on flows
+	 * under inspection, and takes the bit off again */
+	const char *done_chains[] = { POLICY_CHAIN_INSPECT_DONE_INPUT, POLICY_CHAIN_INSPECT_DONE_FORWARD,
+				      POLICY_CHAIN_INSPECT_DONE_OUTPUT };
+	const enum ir_hook done_hooks[] = { IR_HOOK_INPUT, IR_HOOK_FORWARD, IR_HOOK_OUTPUT };
+	for (size_t h = 0; h < 3; h++) {
+		const struct ir_chain *d = chain(t, done_chains[h]);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_int_eq(d->hook, done_hooks[h]);
+		ck_assert_int_eq(d->priority, chain(t, POLICY_CHAIN_FORWARD)->priority + 1);
+		ck_assert_int_eq(d->policy, IR_V_ACCEPT);
+		ck_assert_uint_eq(d->n_rules, 1);
+		const struct ir_rule *dr = &d->rules[0];
+		const struct ir_match *mm = irtest_match(dr, IR_META_MARK);
+		ck_assert_ptr_nonnull(mm);
+		ck_assert_int_eq(mm->kind, IR_M_BITS);
+		ck_assert_mem_eq(mm->value.data, ir_value_u32(POLICY_MARK_INSPECT_DONE).data, 4);
+		ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(dr, IR_CT_LABEL)->value),
+				 POLICY_CT_LABEL_PENDING);
+		ck_assert_uint_eq(labels_set(dr), 1ull << POLICY_CT_LABEL_DONE);
+		const struct ir_stmt *ms = NULL;
+		for (size_t i = 0; i < dr->n_stmts; i++)
+			if (dr->stmts[i].kind == IR_S_SET_VALUE && dr->stmts[i].target == IR_META_MARK)
+				ms = &dr->stmts[i];
+		ck_assert_ptr_nonnull(ms);
+		ck_assert_uint_eq(ms->keep_mask, ~POLICY_MARK_INSPECT_DONE);
+		ck_assert_mem_eq(ms->value.data, ir_value_u32(0).data, 4);
+		ck_assert_int_eq(dr->verdict.kind, IR_V_NONE);
+	}
 	/* the inspect chain: blocked -> drop, done -> return, original -> queue */
 	const struct ir_chain *in = chain(t, POLICY_CHAIN_INSPECT);
 	ck_assert_uint_eq(in->n_rules, 3);
