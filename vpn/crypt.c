@@ -30,11 +30,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Jobs are claimed without the lock: claim holds the batch's number in its
+ * high 32 bits and the next unclaimed job in the low 32, taken with a
+ * compare-and-swap that fails once the engine thread has moved on to
+ * another batch, so a late worker never runs a job of the wrong batch. The
+ * lock is taken once per batch by each side, to sleep and to wake. */
 struct vpn_crypt {
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
-	struct vpn_crypt_job *jobs; /* the batch being run; NULL: none */
-	unsigned int n_jobs, next, finished;
+	struct vpn_crypt_job *jobs; /* the batch being run (lock) */
+	unsigned int n_jobs;	    /* (lock) */
+	uint32_t batch;		    /* its number (lock) */
+	uint64_t claim;		    /* atomic: batch << 32 | next job */
+	unsigned int finished;	    /* atomic: jobs of the batch done */
+	unsigned int sleeping;	    /* workers waiting on work (lock) */
+	bool engine_waiting;	    /* the engine thread waits on done (lock) */
 	bool stop;
 	unsigned int n_threads;
 	pthread_t threads[VPN_CRYPT_MAX_THREADS];
@@ -209,21 +219,27 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 	job->result = 0;
 }
 
-/* Takes jobs of the current batch until none is left; lock held on entry
- * and on return. */
-static void take_jobs(struct vpn_crypt *c)
+/* Runs jobs of batch number `batch` until none is left unclaimed. */
+static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t batch, unsigned int n)
 {
+	uint64_t v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
 	bool ran = false;
 
-	while (c->jobs && c->next < c->n_jobs) {
+	for (;;) {
+		if ((uint32_t)(v >> 32) != batch || (uint32_t)v >= n)
+			break;
+		if (!__atomic_compare_exchange_n(&c->claim, &v, v + 1, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue; /* v now holds the current value */
+		vpn_crypt_job_run(&jobs[(uint32_t)v]);
 		ran = true;
-		struct vpn_crypt_job *job = &c->jobs[c->next++];
-		pthread_mutex_unlock(&c->lock);
-		vpn_crypt_job_run(job);
-		pthread_mutex_lock(&c->lock);
-		/* Atomic as well as locked: the engine thread may poll it. */
-		if (__atomic_add_fetch(&c->finished, 1, __ATOMIC_RELEASE) == c->n_jobs)
-			pthread_cond_signal(&c->done);
+		if (__atomic_add_fetch(&c->finished, 1, __ATOMIC_ACQ_REL) == n) {
+			/* The last job: wake the engine thread if it sleeps. */
+			pthread_mutex_lock(&c->lock);
+			if (c->engine_waiting)
+				pthread_cond_signal(&c->done);
+			pthread_mutex_unlock(&c->lock);
+		}
+		v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
 	}
 	if (ran)
 		vpn_crypt_forget_keys();
@@ -232,12 +248,22 @@ static void take_jobs(struct vpn_crypt *c)
 static void *worker(void *arg)
 {
 	struct vpn_crypt *c = arg;
+	uint32_t seen = 0;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
-		take_jobs(c);
-		if (!c->stop)
-			pthread_cond_wait(&c->work, &c->lock);
+		if (c->batch != seen) {
+			struct vpn_crypt_job *jobs = c->jobs;
+			unsigned int n = c->n_jobs;
+			seen = c->batch;
+			pthread_mutex_unlock(&c->lock);
+			take_jobs(c, jobs, seen, n);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		c->sleeping++;
+		pthread_cond_wait(&c->work, &c->lock);
+		c->sleeping--;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -312,26 +338,33 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		for (unsigned int i = 0; i < n; i++)
 			vpn_crypt_job_run(&jobs[i]);
 	} else {
+		uint32_t batch;
+
 		pthread_mutex_lock(&c->lock);
+		batch = ++c->batch;
+		if (!batch)
+			batch = ++c->batch; /* 0 is what a new worker has seen */
 		c->jobs = jobs;
 		c->n_jobs = n;
-		c->next = 0;
-		c->finished = 0;
-		pthread_cond_broadcast(&c->work);
-		take_jobs(c);
+		__atomic_store_n(&c->finished, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->claim, (uint64_t)batch << 32, __ATOMIC_RELEASE);
+		if (c->sleeping)
+			pthread_cond_broadcast(&c->work);
+		pthread_mutex_unlock(&c->lock);
+		take_jobs(c, jobs, batch, n);
 		/* Left: at most one job per worker, already under way and about
 		 * a microsecond long; polling for it is cheaper than sleeping. */
-		pthread_mutex_unlock(&c->lock);
 		for (unsigned int spin = 0;
-		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n;
-		     spin++)
+		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n; spin++)
 			cpu_relax();
-		pthread_mutex_lock(&c->lock);
-		while (c->finished < c->n_jobs)
-			pthread_cond_wait(&c->done, &c->lock);
-		c->jobs = NULL;
-		c->n_jobs = 0;
-		pthread_mutex_unlock(&c->lock);
+		if (__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n) {
+			pthread_mutex_lock(&c->lock);
+			c->engine_waiting = true;
+			while (__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n)
+				pthread_cond_wait(&c->done, &c->lock);
+			c->engine_waiting = false;
+			pthread_mutex_unlock(&c->lock);
+		}
 	}
 	/* The jobs' copies of session keys live in ordinary memory. */
 	vpn_crypt_forget_keys();

@@ -547,6 +547,11 @@ void vpn_send_keepalive(struct vpn_peer *peer);
 void vpn_send_staged(struct vpn_peer *peer);
 /* A packet read from the TUN (plain IP). */
 void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len);
+/* The two halves of vpn_send_packet, for the segments of one super-packet
+ * (one destination): the peer its destination routes to (NULL: none;
+ * *malformed if it is no IP packet), and the send to that peer. */
+struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed);
+void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt, size_t len);
 /* Flushes queued datagrams (sendmmsg / UDP GSO). */
 void vpn_send_flush(struct vpn_device *dev);
 int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf, size_t len);
