@@ -172,12 +172,8 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 		ret = -ENOMEM;
 		goto fail;
 	}
-	for (int i = 0; i < 2; i++) {
-		dev->batch->outq[i].n_out = 0;
-		dev->batch->outq[i].out_used = 0;
-	}
-	dev->batch->out = &dev->batch->outq[0];
-	dev->batch->pending = NULL;
+	dev->batch->n_out = 0;
+	dev->batch->out_used = 0;
 	dev->batch->gro.len = 0;
 	if ((ret = epoll_add(dev, dev->wake_fd, TAG_WAKE)))
 		goto fail;

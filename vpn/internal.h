@@ -378,14 +378,6 @@ void vpn_crypt_destroy(struct vpn_crypt *c);
 /* Runs every job (c may be NULL) and returns when all are done; wipes
  * their keys. Called by the engine thread only. */
 void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int n);
-/* The same in two halves, so that the engine thread can go on while the
- * workers seal: submit starts the batch on the workers and returns at once
- * (false, having done nothing, when there are no workers or the batch is
- * too small: then use vpn_crypt_run); wait finishes it, the engine thread
- * taking what is left. One batch at a time: a run or a submit first
- * finishes the one before. */
-bool vpn_crypt_submit(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int n);
-void vpn_crypt_wait(struct vpn_crypt *c);
 void vpn_crypt_job_run(struct vpn_crypt_job *job);
 /* Wipes the session key from the calling thread's cipher context. */
 void vpn_crypt_forget_keys(void);
@@ -394,27 +386,19 @@ void vpn_crypt_forget_keys(void);
  * datagrams is at most 64 KiB (the kernel's UDP GRO limit). */
 #define VPN_RECV_MSGS VPN_BATCH
 #define VPN_RECV_BUF 65536
+/* Preallocated I/O buffers of a device: the hot paths allocate nothing. */
 #define VPN_OUT_AREA (VPN_BATCH * VPN_WIRE_BUF)
-/* Outgoing datagrams, back to back so that a run of equal-sized ones to one
- * endpoint can leave in one UDP GSO send; sealed together at the flush. */
-struct vpn_outq {
+struct vpn_batch {
+	/* Outgoing datagrams, back to back so that a run of equal-sized ones
+	 * to one endpoint can leave in one UDP GSO send. */
 	uint8_t out_area[VPN_OUT_AREA];
 	size_t out_used;
 	unsigned int n_out;
 	uint32_t out_off[VPN_BATCH];
 	uint16_t out_len[VPN_BATCH];
 	struct vpn_endpoint out_ep[VPN_BATCH];
+	/* Outgoing datagrams are sealed together at the flush. */
 	struct vpn_crypt_job seal[VPN_BATCH];
-};
-
-/* Preallocated I/O buffers of a device: the hot paths allocate nothing. */
-struct vpn_batch {
-	/* Two queues: while the workers seal a full one (pending), the engine
-	 * thread sends the one before it and fills the other (out) from the
-	 * TUN; they leave in the order they were filled (send.c). */
-	struct vpn_outq outq[2];
-	struct vpn_outq *out;	  /* being filled */
-	struct vpn_outq *pending; /* being sealed, sent next; NULL: none */
 	/* Received data messages, opened together (receive.c). */
 	struct vpn_crypt_job open[VPN_BATCH];
 	/* Incoming datagrams (recvmmsg): VPN_RECV_MSGS buffers of
@@ -568,13 +552,8 @@ void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len);
  * *malformed if it is no IP packet), and the send to that peer. */
 struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed);
 void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt, size_t len);
-/* Flushes queued datagrams (sendmmsg / UDP GSO): everything queued has
- * left when it returns. */
+/* Flushes queued datagrams (sendmmsg / UDP GSO). */
 void vpn_send_flush(struct vpn_device *dev);
-/* The queue is full and more is coming (the TUN loop): it is handed to the
- * workers to seal and the engine thread goes on with the other queue; the
- * one handed over before leaves now. vpn_send_flush finishes both. */
-void vpn_send_flush_async(struct vpn_device *dev);
 int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf, size_t len);
 
 /* receive.c */

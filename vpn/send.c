@@ -77,13 +77,11 @@ static void keep_key_fresh(struct vpn_peer *peer, struct vpn_keypair *kp, uint64
 static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint8_t *pkt, size_t len)
 {
 	struct vpn_device *dev = peer->dev;
+	struct vpn_batch *b = dev->batch;
 	size_t need = sizeof(struct vpn_msg_data) + len + VPN_MSG_PADDING + VPN_AEAD_TAG;
-	struct vpn_outq *b = dev->batch->out;
 
-	if (b->n_out == VPN_BATCH || b->out_used + need > VPN_OUT_AREA) {
-		vpn_send_flush_async(dev);
-		b = dev->batch->out;
-	}
+	if (b->n_out == VPN_BATCH || b->out_used + need > VPN_OUT_AREA)
+		vpn_send_flush(dev);
 	if (need > VPN_OUT_AREA)
 		return;
 	uint8_t *out = b->out_area + b->out_used;

@@ -269,7 +269,7 @@ int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, con
 
 /* Datagrams [i, j) go to one endpoint and have one size (the last may be
  * shorter): the condition of UDP GSO. */
-static unsigned int gso_run(const struct vpn_outq *b, unsigned int i)
+static unsigned int gso_run(struct vpn_batch *b, unsigned int i)
 {
 	unsigned int j = i + 1;
 	size_t total = b->out_len[i];
@@ -288,14 +288,17 @@ static unsigned int gso_run(const struct vpn_outq *b, unsigned int i)
 	return j;
 }
 
-/* Sends a sealed queue and empties it. */
-static void send_queue(struct vpn_device *dev, struct vpn_outq *b)
+void vpn_send_flush(struct vpn_device *dev)
 {
+	struct vpn_batch *b = dev->batch;
 	struct mmsghdr mm[VPN_BATCH];
 	struct iovec iov[VPN_BATCH];
 	uint8_t ctl[VPN_BATCH][CMSG_SPACE_ALL];
 	unsigned int n = 0;
 
+	if (!b->n_out)
+		return;
+	vpn_crypt_run(dev->crypt, b->seal, b->n_out);
 	for (unsigned int i = 0; i < b->n_out;) {
 		unsigned int j = dev->udp_gso ? gso_run(b, i) : i + 1;
 		struct msghdr *mh = &mm[n].msg_hdr;
@@ -347,41 +350,6 @@ static void send_queue(struct vpn_device *dev, struct vpn_outq *b)
 	}
 	b->n_out = 0;
 	b->out_used = 0;
-}
-
-void vpn_send_flush(struct vpn_device *dev)
-{
-	struct vpn_batch *bt = dev->batch;
-	struct vpn_outq *b = bt->out;
-
-	if (bt->pending) {
-		vpn_crypt_wait(dev->crypt);
-		send_queue(dev, bt->pending);
-		bt->pending = NULL;
-	}
-	if (!b->n_out)
-		return;
-	vpn_crypt_run(dev->crypt, b->seal, b->n_out);
-	send_queue(dev, b);
-}
-
-void vpn_send_flush_async(struct vpn_device *dev)
-{
-	struct vpn_batch *bt = dev->batch;
-	struct vpn_outq *b = bt->out, *prev = bt->pending;
-
-	/* The one before must be sealed before this one is handed over (one
-	 * batch at a time); it leaves while the workers seal this one. */
-	if (prev)
-		vpn_crypt_wait(dev->crypt);
-	if (!b->n_out || !vpn_crypt_submit(dev->crypt, b->seal, b->n_out)) {
-		vpn_send_flush(dev); /* no workers, or too little: in order, now */
-		return;
-	}
-	bt->pending = b;
-	bt->out = b == &bt->outq[0] ? &bt->outq[1] : &bt->outq[0];
-	if (prev)
-		send_queue(dev, prev); /* the other queue, now empty */
 }
 
 /* ---- receiving ---- */

@@ -120,47 +120,6 @@ START_TEST(every_batch_completes)
 }
 END_TEST
 
-/* The two halves (submit, wait) as the send path uses them: a batch in
- * flight while the next is queued; each is complete, equal to one thread's
- * output and has its keys wiped once waited for, and a second submit or a
- * run first finishes the batch before it. */
-START_TEST(submit_then_wait)
-{
-	static struct t_batch a, b, ref;
-	static const uint8_t zero[VPN_KEY_LEN];
-	struct vpn_crypt *c;
-	struct vpn_keypair kp;
-
-	fill_keypair(&kp);
-	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS), 0);
-	queue_seals(&ref, &kp, VPN_BATCH, 500);
-	vpn_crypt_run(NULL, ref.jobs, VPN_BATCH);
-	for (unsigned round = 0; round < 200; round++) {
-		queue_seals(&a, &kp, VPN_BATCH, 500);
-		queue_seals(&b, &kp, VPN_BATCH, 500);
-		ck_assert(vpn_crypt_submit(c, a.jobs, VPN_BATCH));
-		if (round % 2)
-			ck_assert(vpn_crypt_submit(c, b.jobs, VPN_BATCH)); /* finishes a */
-		else
-			vpn_crypt_run(c, b.jobs, VPN_BATCH); /* finishes a, then b */
-		vpn_crypt_wait(c);
-		vpn_crypt_wait(c); /* nothing in flight: returns */
-		for (unsigned i = 0; i < VPN_BATCH; i++) {
-			ck_assert(!memcmp(a.wire[i], ref.wire[i], ref.jobs[i].len));
-			ck_assert(!memcmp(b.wire[i], ref.wire[i], ref.jobs[i].len));
-			ck_assert(!memcmp(a.jobs[i].key, zero, VPN_KEY_LEN));
-			ck_assert(!memcmp(b.jobs[i].key, zero, VPN_KEY_LEN));
-		}
-	}
-	/* Too small to hand over, or no workers: nothing is done. */
-	queue_seals(&a, &kp, 1, 500);
-	ck_assert(!vpn_crypt_submit(c, a.jobs, 1));
-	ck_assert(!vpn_crypt_submit(NULL, a.jobs, 1));
-	vpn_crypt_wait(NULL);
-	vpn_crypt_destroy(c);
-}
-END_TEST
-
 START_TEST(keys_wiped)
 {
 	static struct t_batch b;
@@ -199,29 +158,28 @@ START_TEST(aead_matches_libsodium)
 		hdr->counter = htole64(counter);
 		randombytes_buf(msg + sizeof(*hdr), len);
 		vpn_noise_aead_nonce(nonce, counter);
-		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, msg + sizeof(*hdr), len, NULL,
-		                                          0, NULL, nonce, key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, msg + sizeof(*hdr), len, NULL, 0, NULL,
+		                                          nonce, key);
 		memset(&job, 0, sizeof(job));
 		memcpy(job.key, key, sizeof(key));
 		job.msg = msg;
 		job.len = sizeof(*hdr) + len + VPN_AEAD_TAG;
 		job.seal = true;
 		vpn_crypt_job_run(&job);
-		ck_assert_msg(!memcmp(msg + sizeof(*hdr), ref, len + VPN_AEAD_TAG),
-		              "seal differs at %zu", len);
+		ck_assert_msg(!memcmp(msg + sizeof(*hdr), ref, len + VPN_AEAD_TAG), "seal differs at %zu", len);
 		/* open what libsodium sealed */
 		job.seal = false;
 		vpn_crypt_job_run(&job);
 		ck_assert_int_eq(job.result, 0);
 		ck_assert_uint_eq(job.plain_len, len);
-		ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(
-		                     ref, NULL, NULL, ref, len + VPN_AEAD_TAG, NULL, 0, nonce, key),
+		ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(ref, NULL, NULL, ref, len + VPN_AEAD_TAG,
+		                                                           NULL, 0, nonce, key),
 		                 0);
 		ck_assert(!memcmp(msg + sizeof(*hdr), ref, len));
 		/* tampered: body, tag, or the counter (nonce) */
 		for (int t = 0; t < 3; t++) {
-			crypto_aead_chacha20poly1305_ietf_encrypt(msg + sizeof(*hdr), NULL, ref,
-			                                          len, NULL, 0, NULL, nonce, key);
+			crypto_aead_chacha20poly1305_ietf_encrypt(msg + sizeof(*hdr), NULL, ref, len, NULL, 0,
+			                                          NULL, nonce, key);
 			size_t at = t == 0 && len ? sizeof(*hdr) + len / 2
 			            : t == 2      ? 8
 			                          : sizeof(*hdr) + len + (len % VPN_AEAD_TAG);
@@ -229,8 +187,7 @@ START_TEST(aead_matches_libsodium)
 			memcpy(keep, msg, job.len);
 			job.result = 0;
 			vpn_crypt_job_run(&job);
-			ck_assert_msg(job.result == -EBADMSG, "tampered (%d) accepted at %zu", t,
-			              len);
+			ck_assert_msg(job.result == -EBADMSG, "tampered (%d) accepted at %zu", t, len);
 			ck_assert(!memcmp(keep, msg, job.len));
 		}
 		hdr->counter = htole64(counter);
@@ -267,7 +224,6 @@ int main(void)
 	tcase_add_test(tc, threads_match_one_thread);
 	tcase_add_test(tc, every_batch_completes);
 	tcase_add_test(tc, keys_wiped);
-	tcase_add_test(tc, submit_then_wait);
 	tcase_add_test(tc, threads_setting);
 	tcase_add_test(tc, aead_matches_libsodium);
 	suite_add_tcase(s, tc);
