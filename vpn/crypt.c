@@ -39,12 +39,12 @@ struct vpn_crypt {
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	struct vpn_crypt_job *jobs; /* the batch being run (lock) */
-	unsigned int n_jobs;	    /* (lock) */
-	uint32_t batch;		    /* its number (lock) */
-	uint64_t claim;		    /* atomic: batch << 32 | next job */
-	unsigned int finished;	    /* atomic: jobs of the batch done */
-	unsigned int sleeping;	    /* workers waiting on work (lock) */
-	bool engine_waiting;	    /* the engine thread waits on done (lock) */
+	unsigned int n_jobs;        /* (lock) */
+	uint32_t batch;             /* its number (lock) */
+	uint64_t claim;             /* atomic: batch << 32 | next job */
+	unsigned int finished;      /* atomic: jobs of the batch done */
+	unsigned int sleeping;      /* workers waiting on work (lock) */
+	bool engine_waiting;        /* the engine thread waits on done (lock) */
 	bool stop;
 	unsigned int n_threads;
 	pthread_t threads[VPN_CRYPT_MAX_THREADS];
@@ -84,7 +84,8 @@ static EVP_CIPHER_CTX *chacha_ctx(void)
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return NULL;
-	if (EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, NULL, NULL) != 1 || pthread_setspecific(chacha_key, ctx)) {
+	if (EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, NULL, NULL) != 1 ||
+	    pthread_setspecific(chacha_key, ctx)) {
 		EVP_CIPHER_CTX_free(ctx);
 		return NULL;
 	}
@@ -96,29 +97,32 @@ static bool chacha_xor(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, siz
 {
 	int outl;
 
-	return len <= INT_MAX && EVP_EncryptUpdate(ctx, out, &outl, in, (int)len) == 1 && (size_t)outl == len;
+	return len <= INT_MAX && EVP_EncryptUpdate(ctx, out, &outl, in, (int)len) == 1 &&
+	       (size_t)outl == len;
 }
 
 /* Starts the key stream at block 0 and takes the one-time Poly1305 key
  * from it (§2.6); the stream goes on at block 1. */
-static bool chacha_begin(EVP_CIPHER_CTX *ctx, crypto_onetimeauth_poly1305_state *mac, const uint8_t key[VPN_KEY_LEN],
-			 uint64_t counter)
+static bool chacha_begin(EVP_CIPHER_CTX *ctx, crypto_onetimeauth_poly1305_state *mac,
+                         const uint8_t key[VPN_KEY_LEN], uint64_t counter)
 {
 	static const uint8_t zero[64];
-	uint8_t iv[16] = { 0 }, block[64];
+	uint8_t iv[16] = {0}, block[64];
 	bool ok;
 
 	/* OpenSSL's IV: the 32-bit block counter, then the 96-bit nonce
 	 * (4 zero bytes and the message counter, little endian, §5.4.6). */
 	vpn_noise_aead_nonce(iv + 4, counter);
-	ok = EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv) == 1 && chacha_xor(ctx, block, zero, sizeof(block));
+	ok = EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv) == 1 &&
+	     chacha_xor(ctx, block, zero, sizeof(block));
 	if (ok)
 		crypto_onetimeauth_poly1305_init(mac, block);
 	sodium_memzero(block, sizeof(block));
 	return ok;
 }
 
-static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *ct, size_t len, uint8_t tag[16])
+static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *ct, size_t len,
+                        uint8_t tag[16])
 {
 	static const uint8_t pad[16];
 	uint8_t lens[16];
@@ -135,7 +139,8 @@ static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *c
 }
 
 /* 0, or -1 if OpenSSL failed (the caller falls back). */
-static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body, size_t len)
+static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
+                     size_t len)
 {
 	crypto_onetimeauth_poly1305_state mac;
 
@@ -150,7 +155,8 @@ static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, 
 }
 
 /* 0, -EBADMSG (nothing written), or -1 if OpenSSL failed. */
-static int fast_open(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body, size_t len)
+static int fast_open(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
+                     size_t len)
 {
 	crypto_onetimeauth_poly1305_state mac;
 	uint8_t tag[16];
@@ -192,8 +198,8 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 		size_t plen = job->len - sizeof(*hdr) - VPN_AEAD_TAG;
 		if (!ctx || fast_seal(ctx, job->key, counter, body, plen)) {
 			vpn_noise_aead_nonce(nonce, counter);
-			crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, plen, NULL, 0, NULL, nonce,
-								  job->key);
+			crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, plen, NULL, 0,
+			                                          NULL, nonce, job->key);
 		}
 		job->result = 0;
 		return;
@@ -206,10 +212,10 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 	if (r == -1) {
 		/* In place: libsodium checks the tag before it writes anything. */
 		vpn_noise_aead_nonce(nonce, counter);
-		r = crypto_aead_chacha20poly1305_ietf_decrypt(body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL,
-							      0, nonce, job->key)
-			    ? -EBADMSG
-			    : 0;
+		r = crypto_aead_chacha20poly1305_ietf_decrypt(
+		        body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)
+		        ? -EBADMSG
+		        : 0;
 	}
 	if (r) {
 		job->result = -EBADMSG;
@@ -220,7 +226,8 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 }
 
 /* Runs jobs of batch number `batch` until none is left unclaimed. */
-static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t batch, unsigned int n)
+static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t batch,
+                      unsigned int n)
 {
 	uint64_t v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
 	bool ran = false;
@@ -228,7 +235,8 @@ static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t 
 	for (;;) {
 		if ((uint32_t)(v >> 32) != batch || (uint32_t)v >= n)
 			break;
-		if (!__atomic_compare_exchange_n(&c->claim, &v, v + 1, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (!__atomic_compare_exchange_n(&c->claim, &v, v + 1, true, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE))
 			continue; /* v now holds the current value */
 		vpn_crypt_job_run(&jobs[(uint32_t)v]);
 		ran = true;
@@ -355,7 +363,8 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		/* Left: at most one job per worker, already under way and about
 		 * a microsecond long; polling for it is cheaper than sleeping. */
 		for (unsigned int spin = 0;
-		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n; spin++)
+		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n;
+		     spin++)
 			cpu_relax();
 		if (__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n) {
 			pthread_mutex_lock(&c->lock);

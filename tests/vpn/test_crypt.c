@@ -158,28 +158,29 @@ START_TEST(aead_matches_libsodium)
 		hdr->counter = htole64(counter);
 		randombytes_buf(msg + sizeof(*hdr), len);
 		vpn_noise_aead_nonce(nonce, counter);
-		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, msg + sizeof(*hdr), len, NULL, 0, NULL,
-		                                          nonce, key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, msg + sizeof(*hdr), len, NULL,
+		                                          0, NULL, nonce, key);
 		memset(&job, 0, sizeof(job));
 		memcpy(job.key, key, sizeof(key));
 		job.msg = msg;
 		job.len = sizeof(*hdr) + len + VPN_AEAD_TAG;
 		job.seal = true;
 		vpn_crypt_job_run(&job);
-		ck_assert_msg(!memcmp(msg + sizeof(*hdr), ref, len + VPN_AEAD_TAG), "seal differs at %zu", len);
+		ck_assert_msg(!memcmp(msg + sizeof(*hdr), ref, len + VPN_AEAD_TAG),
+		              "seal differs at %zu", len);
 		/* open what libsodium sealed */
 		job.seal = false;
 		vpn_crypt_job_run(&job);
 		ck_assert_int_eq(job.result, 0);
 		ck_assert_uint_eq(job.plain_len, len);
-		ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(ref, NULL, NULL, ref, len + VPN_AEAD_TAG,
-		                                                           NULL, 0, nonce, key),
+		ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(
+		                     ref, NULL, NULL, ref, len + VPN_AEAD_TAG, NULL, 0, nonce, key),
 		                 0);
 		ck_assert(!memcmp(msg + sizeof(*hdr), ref, len));
 		/* tampered: body, tag, or the counter (nonce) */
 		for (int t = 0; t < 3; t++) {
-			crypto_aead_chacha20poly1305_ietf_encrypt(msg + sizeof(*hdr), NULL, ref, len, NULL, 0,
-			                                          NULL, nonce, key);
+			crypto_aead_chacha20poly1305_ietf_encrypt(msg + sizeof(*hdr), NULL, ref,
+			                                          len, NULL, 0, NULL, nonce, key);
 			size_t at = t == 0 && len ? sizeof(*hdr) + len / 2
 			            : t == 2      ? 8
 			                          : sizeof(*hdr) + len + (len % VPN_AEAD_TAG);
@@ -187,7 +188,8 @@ START_TEST(aead_matches_libsodium)
 			memcpy(keep, msg, job.len);
 			job.result = 0;
 			vpn_crypt_job_run(&job);
-			ck_assert_msg(job.result == -EBADMSG, "tampered (%d) accepted at %zu", t, len);
+			ck_assert_msg(job.result == -EBADMSG, "tampered (%d) accepted at %zu", t,
+			              len);
 			ck_assert(!memcmp(keep, msg, job.len));
 		}
 		hdr->counter = htole64(counter);
