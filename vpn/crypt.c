@@ -12,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <limits.h>
+
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "vpn/internal.h"
@@ -27,66 +30,248 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Jobs are claimed without the lock: claim holds the batch's number in its
+ * high 32 bits and the next unclaimed job in the low 32, taken with a
+ * compare-and-swap that fails once the engine thread has moved on to
+ * another batch, so a late worker never runs a job of the wrong batch. The
+ * lock is taken once per batch by each side, to sleep and to wake. */
 struct vpn_crypt {
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
-	struct vpn_crypt_job *jobs; /* the batch being run; NULL: none */
-	unsigned int n_jobs, next, finished;
+	struct vpn_crypt_job *jobs; /* the batch being run (lock) */
+	unsigned int n_jobs;        /* (lock) */
+	uint32_t batch;             /* its number (lock) */
+	uint64_t claim;             /* atomic: batch << 32 | next job */
+	unsigned int finished;      /* atomic: jobs of the batch done */
+	unsigned int sleeping;      /* workers waiting on work (lock) */
+	bool engine_waiting;        /* the engine thread waits on done (lock) */
 	bool stop;
 	unsigned int n_threads;
 	pthread_t threads[VPN_CRYPT_MAX_THREADS];
 };
 
+/* ChaCha20-Poly1305 (RFC 8439 §2.8) put together from OpenSSL's ChaCha20,
+ * which has AVX2 and AVX-512 code and runs about twice as fast here as
+ * libsodium's, and libsodium's Poly1305: about a third less CPU per
+ * packet than libsodium's AEAD. No additional data: the MAC covers the
+ * ciphertext, its zero padding to 16 bytes, 8 zero bytes (the length of
+ * the additional data) and the ciphertext's length, both little endian.
+ * Each thread has its own cipher context; the key stays in it only until
+ * vpn_crypt_forget_keys. Without a context (allocation failed) libsodium's
+ * AEAD does the work: the bytes are the same. */
+static __thread EVP_CIPHER_CTX *tls_chacha;
+static pthread_key_t chacha_key;
+static pthread_once_t chacha_once = PTHREAD_ONCE_INIT;
+static bool chacha_key_ok;
+
+static void chacha_free(void *ctx)
+{
+	EVP_CIPHER_CTX_free(ctx); /* cleanses */
+}
+
+static void chacha_key_make(void)
+{
+	chacha_key_ok = pthread_key_create(&chacha_key, chacha_free) == 0;
+}
+
+static EVP_CIPHER_CTX *chacha_ctx(void)
+{
+	if (tls_chacha)
+		return tls_chacha;
+	pthread_once(&chacha_once, chacha_key_make);
+	if (!chacha_key_ok)
+		return NULL;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return NULL;
+	if (EVP_EncryptInit_ex(ctx, EVP_chacha20(), NULL, NULL, NULL) != 1 ||
+	    pthread_setspecific(chacha_key, ctx)) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	tls_chacha = ctx;
+	return ctx;
+}
+
+static bool chacha_xor(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t len)
+{
+	int outl;
+
+	return len <= INT_MAX && EVP_EncryptUpdate(ctx, out, &outl, in, (int)len) == 1 &&
+	       (size_t)outl == len;
+}
+
+/* Starts the key stream at block 0 and takes the one-time Poly1305 key
+ * from it (§2.6); the stream goes on at block 1. */
+static bool chacha_begin(EVP_CIPHER_CTX *ctx, crypto_onetimeauth_poly1305_state *mac,
+                         const uint8_t key[VPN_KEY_LEN], uint64_t counter)
+{
+	static const uint8_t zero[64];
+	uint8_t iv[16] = {0}, block[64];
+	bool ok;
+
+	/* OpenSSL's IV: the 32-bit block counter, then the 96-bit nonce
+	 * (4 zero bytes and the message counter, little endian, §5.4.6). */
+	vpn_noise_aead_nonce(iv + 4, counter);
+	ok = EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv) == 1 &&
+	     chacha_xor(ctx, block, zero, sizeof(block));
+	if (ok)
+		crypto_onetimeauth_poly1305_init(mac, block);
+	sodium_memzero(block, sizeof(block));
+	return ok;
+}
+
+static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *ct, size_t len,
+                        uint8_t tag[16])
+{
+	static const uint8_t pad[16];
+	uint8_t lens[16];
+	uint64_t l = htole64((uint64_t)len), zero = 0;
+
+	crypto_onetimeauth_poly1305_update(mac, ct, len);
+	if (len % 16)
+		crypto_onetimeauth_poly1305_update(mac, pad, 16 - len % 16);
+	memcpy(lens, &zero, 8);
+	memcpy(lens + 8, &l, 8);
+	crypto_onetimeauth_poly1305_update(mac, lens, sizeof(lens));
+	crypto_onetimeauth_poly1305_final(mac, tag);
+	sodium_memzero(mac, sizeof(*mac));
+}
+
+/* 0, or -1 if OpenSSL failed (the caller falls back). */
+static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
+                     size_t len)
+{
+	crypto_onetimeauth_poly1305_state mac;
+
+	if (!chacha_begin(ctx, &mac, key, counter))
+		return -1;
+	if (!chacha_xor(ctx, body, body, len)) {
+		sodium_memzero(&mac, sizeof(mac));
+		return -1;
+	}
+	poly_finish(&mac, body, len, body + len);
+	return 0;
+}
+
+/* 0, -EBADMSG (nothing written), or -1 if OpenSSL failed. */
+static int fast_open(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
+                     size_t len)
+{
+	crypto_onetimeauth_poly1305_state mac;
+	uint8_t tag[16];
+	size_t clen = len - VPN_AEAD_TAG;
+
+	if (!chacha_begin(ctx, &mac, key, counter))
+		return -1;
+	poly_finish(&mac, body, clen, tag);
+	/* Authentic first; only then is anything decrypted (in place). */
+	if (crypto_verify_16(tag, body + clen))
+		return -EBADMSG;
+	return chacha_xor(ctx, body, body, clen) ? 0 : -1;
+}
+
+void vpn_crypt_forget_keys(void)
+{
+	static const uint8_t zero_key[VPN_KEY_LEN], zero[64];
+	uint8_t junk[64];
+
+	if (!tls_chacha)
+		return;
+	/* A zero key over the last session key, and its key stream over the
+	 * last block's. */
+	if (EVP_EncryptInit_ex(tls_chacha, NULL, NULL, zero_key, zero) == 1)
+		chacha_xor(tls_chacha, junk, zero, sizeof(junk));
+}
+
 void vpn_crypt_job_run(struct vpn_crypt_job *job)
 {
 	struct vpn_msg_data *hdr = (struct vpn_msg_data *)job->msg;
 	uint8_t *body = job->msg + sizeof(*hdr);
+	uint64_t counter = le64toh(hdr->counter);
+	EVP_CIPHER_CTX *ctx = chacha_ctx();
 	unsigned long long mlen;
 	uint8_t nonce[12];
+	int r;
 
-	vpn_noise_aead_nonce(nonce, le64toh(hdr->counter));
 	if (job->seal) {
-		crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body,
-		                                          job->len - sizeof(*hdr) - VPN_AEAD_TAG,
-		                                          NULL, 0, NULL, nonce, job->key);
+		size_t plen = job->len - sizeof(*hdr) - VPN_AEAD_TAG;
+		if (!ctx || fast_seal(ctx, job->key, counter, body, plen)) {
+			vpn_noise_aead_nonce(nonce, counter);
+			crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, plen, NULL, 0,
+			                                          NULL, nonce, job->key);
+		}
 		job->result = 0;
 		return;
 	}
-	/* In place: libsodium checks the tag before it writes anything. */
-	if (job->len < VPN_MSG_DATA_MIN_LEN ||
-	    crypto_aead_chacha20poly1305_ietf_decrypt(
-	        body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)) {
+	if (job->len < VPN_MSG_DATA_MIN_LEN) {
 		job->result = -EBADMSG;
 		return;
 	}
-	job->plain_len = (size_t)mlen;
+	r = ctx ? fast_open(ctx, job->key, counter, body, job->len - sizeof(*hdr)) : -1;
+	if (r == -1) {
+		/* In place: libsodium checks the tag before it writes anything. */
+		vpn_noise_aead_nonce(nonce, counter);
+		r = crypto_aead_chacha20poly1305_ietf_decrypt(
+		        body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)
+		        ? -EBADMSG
+		        : 0;
+	}
+	if (r) {
+		job->result = -EBADMSG;
+		return;
+	}
+	job->plain_len = job->len - sizeof(*hdr) - VPN_AEAD_TAG;
 	job->result = 0;
 }
 
-/* Takes jobs of the current batch until none is left; lock held on entry
- * and on return. */
-static void take_jobs(struct vpn_crypt *c)
+/* Runs jobs of batch number `batch` until none is left unclaimed. */
+static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t batch,
+                      unsigned int n)
 {
-	while (c->jobs && c->next < c->n_jobs) {
-		struct vpn_crypt_job *job = &c->jobs[c->next++];
-		pthread_mutex_unlock(&c->lock);
-		vpn_crypt_job_run(job);
-		pthread_mutex_lock(&c->lock);
-		/* Atomic as well as locked: the engine thread may poll it. */
-		if (__atomic_add_fetch(&c->finished, 1, __ATOMIC_RELEASE) == c->n_jobs)
-			pthread_cond_signal(&c->done);
+	uint64_t v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
+	bool ran = false;
+
+	for (;;) {
+		if ((uint32_t)(v >> 32) != batch || (uint32_t)v >= n)
+			break;
+		if (!__atomic_compare_exchange_n(&c->claim, &v, v + 1, true, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE))
+			continue; /* v now holds the current value */
+		vpn_crypt_job_run(&jobs[(uint32_t)v]);
+		ran = true;
+		if (__atomic_add_fetch(&c->finished, 1, __ATOMIC_ACQ_REL) == n) {
+			/* The last job: wake the engine thread if it sleeps. */
+			pthread_mutex_lock(&c->lock);
+			if (c->engine_waiting)
+				pthread_cond_signal(&c->done);
+			pthread_mutex_unlock(&c->lock);
+		}
+		v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
 	}
+	if (ran)
+		vpn_crypt_forget_keys();
 }
 
 static void *worker(void *arg)
 {
 	struct vpn_crypt *c = arg;
+	uint32_t seen = 0;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
-		take_jobs(c);
-		if (!c->stop)
-			pthread_cond_wait(&c->work, &c->lock);
+		if (c->batch != seen) {
+			struct vpn_crypt_job *jobs = c->jobs;
+			unsigned int n = c->n_jobs;
+			seen = c->batch;
+			pthread_mutex_unlock(&c->lock);
+			take_jobs(c, jobs, seen, n);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		c->sleeping++;
+		pthread_cond_wait(&c->work, &c->lock);
+		c->sleeping--;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -161,28 +346,37 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		for (unsigned int i = 0; i < n; i++)
 			vpn_crypt_job_run(&jobs[i]);
 	} else {
+		uint32_t batch;
+
 		pthread_mutex_lock(&c->lock);
+		batch = ++c->batch;
+		if (!batch)
+			batch = ++c->batch; /* 0 is what a new worker has seen */
 		c->jobs = jobs;
 		c->n_jobs = n;
-		c->next = 0;
-		c->finished = 0;
-		pthread_cond_broadcast(&c->work);
-		take_jobs(c);
+		__atomic_store_n(&c->finished, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->claim, (uint64_t)batch << 32, __ATOMIC_RELEASE);
+		if (c->sleeping)
+			pthread_cond_broadcast(&c->work);
+		pthread_mutex_unlock(&c->lock);
+		take_jobs(c, jobs, batch, n);
 		/* Left: at most one job per worker, already under way and about
 		 * a microsecond long; polling for it is cheaper than sleeping. */
-		pthread_mutex_unlock(&c->lock);
 		for (unsigned int spin = 0;
 		     spin < VPN_CRYPT_SPIN && __atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n;
 		     spin++)
 			cpu_relax();
-		pthread_mutex_lock(&c->lock);
-		while (c->finished < c->n_jobs)
-			pthread_cond_wait(&c->done, &c->lock);
-		c->jobs = NULL;
-		c->n_jobs = 0;
-		pthread_mutex_unlock(&c->lock);
+		if (__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n) {
+			pthread_mutex_lock(&c->lock);
+			c->engine_waiting = true;
+			while (__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) < n)
+				pthread_cond_wait(&c->done, &c->lock);
+			c->engine_waiting = false;
+			pthread_mutex_unlock(&c->lock);
+		}
 	}
 	/* The jobs' copies of session keys live in ordinary memory. */
+	vpn_crypt_forget_keys();
 	for (unsigned int i = 0; i < n; i++)
 		sodium_memzero(jobs[i].key, sizeof(jobs[i].key));
 }

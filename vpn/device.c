@@ -166,7 +166,9 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 	dev->ratelimit = calloc(VPN_RATELIMIT_SLOTS, sizeof(*dev->ratelimit));
 	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	dev->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!dev->batch || !dev->ratelimit || dev->epoll_fd < 0 || dev->wake_fd < 0) {
+	if (dev->batch)
+		dev->batch->in_area = malloc((size_t)VPN_RECV_MSGS * VPN_RECV_BUF);
+	if (!dev->batch || !dev->batch->in_area || !dev->ratelimit || dev->epoll_fd < 0 || dev->wake_fd < 0) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -211,6 +213,8 @@ void vpn_device_destroy(struct vpn_device *dev)
 		close(dev->epoll_fd);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
+	if (dev->batch)
+		free(dev->batch->in_area);
 	free(dev->batch);
 	free(dev->ratelimit);
 	pthread_mutex_destroy(&dev->lock);

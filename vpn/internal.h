@@ -379,7 +379,13 @@ void vpn_crypt_destroy(struct vpn_crypt *c);
  * their keys. Called by the engine thread only. */
 void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int n);
 void vpn_crypt_job_run(struct vpn_crypt_job *job);
+/* Wipes the session key from the calling thread's cipher context. */
+void vpn_crypt_forget_keys(void);
 
+/* Messages per recvmmsg, and the room for each: a coalesced run of
+ * datagrams is at most 64 KiB (the kernel's UDP GRO limit). */
+#define VPN_RECV_MSGS VPN_BATCH
+#define VPN_RECV_BUF 65536
 /* Preallocated I/O buffers of a device: the hot paths allocate nothing. */
 #define VPN_OUT_AREA (VPN_BATCH * VPN_WIRE_BUF)
 struct vpn_batch {
@@ -395,8 +401,10 @@ struct vpn_batch {
 	struct vpn_crypt_job seal[VPN_BATCH];
 	/* Received data messages, opened together (receive.c). */
 	struct vpn_crypt_job open[VPN_BATCH];
-	/* Incoming datagrams (recvmmsg). */
-	uint8_t in_buf[VPN_BATCH][VPN_WIRE_BUF];
+	/* Incoming datagrams (recvmmsg): VPN_RECV_MSGS buffers of
+	 * VPN_RECV_BUF, each a datagram or a run of them coalesced by the
+	 * kernel (UDP GRO); allocated with the batch, pages touched as used. */
+	uint8_t *in_area;
 	/* One packet read from the TUN (a TSO super-packet with offloads). */
 	uint8_t tun_buf[VPN_VNET_HDR_LEN + VPN_MAX_PACKET];
 	/* A decrypted packet on its way to the TUN, after a zeroed vnet header. */
@@ -539,6 +547,11 @@ void vpn_send_keepalive(struct vpn_peer *peer);
 void vpn_send_staged(struct vpn_peer *peer);
 /* A packet read from the TUN (plain IP). */
 void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len);
+/* The two halves of vpn_send_packet, for the segments of one super-packet
+ * (one destination): the peer its destination routes to (NULL: none;
+ * *malformed if it is no IP packet), and the send to that peer. */
+struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed);
+void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt, size_t len);
 /* Flushes queued datagrams (sendmmsg / UDP GSO). */
 void vpn_send_flush(struct vpn_device *dev);
 int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf, size_t len);

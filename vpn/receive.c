@@ -167,10 +167,34 @@ static void keep_key_fresh_on_receive(struct vpn_peer *peer, struct vpn_keypair 
 	}
 }
 
+/* The last inner source checked against allowed-ips within one batch (the
+ * trie does not change during one): a run of packets of one flow needs one
+ * lookup. */
+struct src_cache {
+	int family; /* 0: empty */
+	uint8_t addr[16];
+	struct vpn_peer *owner;
+};
+
+static struct vpn_peer *source_owner(struct vpn_device *dev, struct src_cache *c, int family, const uint8_t *src)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	if (!c)
+		return vpn_allowedips_lookup(&dev->allowedips, family, src);
+	if (c->family != family || memcmp(c->addr, src, alen)) {
+		c->family = family;
+		memcpy(c->addr, src, alen);
+		c->owner = vpn_allowedips_lookup(&dev->allowedips, family, src);
+	}
+	return c->owner;
+}
+
 /* An authentic data message, its plaintext at plain (with room for the
  * TUN's header before it): replay window, roaming, timers, allowed-ips. */
 static void deliver_data(struct vpn_device *dev, struct vpn_peer *peer, struct vpn_keypair *kp, uint64_t counter,
-			 uint8_t *plain, size_t plain_len, size_t len, const struct vpn_endpoint *from, uint64_t now)
+			 uint8_t *plain, size_t plain_len, size_t len, const struct vpn_endpoint *from, uint64_t now,
+			 struct src_cache *cache)
 {
 	size_t ip_len;
 	const uint8_t *src;
@@ -196,7 +220,7 @@ static void deliver_data(struct vpn_device *dev, struct vpn_peer *peer, struct v
 		dev->drops[VPN_DROP_MALFORMED]++;
 		return;
 	}
-	if (vpn_allowedips_lookup(&dev->allowedips, family, src) != peer) {
+	if (source_owner(dev, cache, family, src) != peer) {
 		dev->drops[VPN_DROP_ALLOWEDIPS]++;
 		return;
 	}
@@ -221,7 +245,7 @@ static void receive_data(struct vpn_device *dev, const uint8_t *buf, size_t len,
 		dev->drops[VPN_DROP_DECRYPT]++;
 		return;
 	}
-	deliver_data(dev, peer, kp, le64toh(hdr->counter), plain, plain_len, len, from, now);
+	deliver_data(dev, peer, kp, le64toh(hdr->counter), plain, plain_len, len, from, now, NULL);
 }
 
 bool vpn_receive_is_data(const uint8_t *buf, size_t len)
@@ -246,6 +270,7 @@ void vpn_receive_data_batch(struct vpn_device *dev, uint8_t *const *bufs, const 
 	unsigned int n_jobs = 0;
 	uint64_t now = vpn_now_ns();
 	struct vpn_peer *peer;
+	struct src_cache cache = { .family = 0 };
 
 	if (n == 1)
 		receive_data(dev, bufs[0], lens[0], from[0]);
@@ -287,7 +312,7 @@ void vpn_receive_data_batch(struct vpn_device *dev, uint8_t *const *bufs, const 
 		}
 		/* In place, after the header: 16 bytes of room for the TUN's. */
 		deliver_data(dev, peer, kp, le64toh(hdr->counter), bufs[i] + sizeof(*hdr), job->plain_len, lens[i],
-			     from[i], now);
+			     from[i], now, &cache);
 	}
 }
 

@@ -142,19 +142,21 @@ void vpn_send_staged(struct vpn_peer *peer)
 	vpn_send_flush(peer->dev);
 }
 
-void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len)
+struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed)
 {
-	struct vpn_peer *peer = NULL;
+	*malformed = false;
+	if (len >= 20 && pkt[0] >> 4 == 4)
+		return vpn_allowedips_lookup(&dev->allowedips, AF_INET, pkt + 16);
+	if (len >= 40 && pkt[0] >> 4 == 6)
+		return vpn_allowedips_lookup(&dev->allowedips, AF_INET6, pkt + 24);
+	*malformed = true;
+	return NULL;
+}
+
+void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt, size_t len)
+{
 	uint64_t now;
 
-	if (len >= 20 && pkt[0] >> 4 == 4)
-		peer = vpn_allowedips_lookup(&dev->allowedips, AF_INET, pkt + 16);
-	else if (len >= 40 && pkt[0] >> 4 == 6)
-		peer = vpn_allowedips_lookup(&dev->allowedips, AF_INET6, pkt + 24);
-	else {
-		dev->drops[VPN_DROP_MALFORMED]++;
-		return;
-	}
 	if (!peer || !peer->endpoint.addr.sa.sa_family) {
 		dev->drops[VPN_DROP_NO_PEER]++;
 		return;
@@ -168,4 +170,16 @@ void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len)
 	}
 	queue_data(peer, kp, pkt, len);
 	keep_key_fresh(peer, kp, now);
+}
+
+void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len)
+{
+	bool malformed;
+	struct vpn_peer *peer = vpn_send_route(dev, pkt, len, &malformed);
+
+	if (malformed) {
+		dev->drops[VPN_DROP_MALFORMED]++;
+		return;
+	}
+	vpn_send_to_peer(dev, peer, pkt, len);
 }

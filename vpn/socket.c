@@ -23,7 +23,12 @@
 /* Socket buffers large enough for a burst at line rate (wireguard-go later
  * versions ask for 7 MiB). */
 #define VPN_SOCKET_BUFFER (7 << 20)
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* linux/udp.h */
+#endif
 #define CMSG_SPACE_ALL (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
+/* Received: the local address and the segment size of a coalesced datagram. */
+#define CMSG_SPACE_RECV (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
 
 /* ---- endpoints ---- */
 
@@ -140,6 +145,11 @@ static int open_one(int family, uint16_t port, uint32_t fwmark)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (fwmark)
 		setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark));
+	/* Runs of datagrams from one sender arrive as one (UDP GRO): a UDP
+	 * GSO send of a peer crosses a veth or a GRO-capable NIC whole, and
+	 * is read with one copy instead of one receive per datagram. A
+	 * kernel without it delivers datagrams one by one, as before. */
+	setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one));
 	if (bind(fd, &a.sa, vpn_sockaddr_len(&a))) {
 		int err = -errno;
 		close(fd);
@@ -363,19 +373,32 @@ static void read_source(struct msghdr *mh, struct vpn_endpoint *ep)
 	}
 }
 
+/* The segment size of a datagram the kernel coalesced (UDP_GRO); 0: none. */
+static size_t gro_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			int v;
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	}
+	return 0;
+}
+
 int vpn_socket_receive_batch(struct vpn_device *dev, int fd)
 {
 	struct vpn_batch *b = dev->batch;
-	struct mmsghdr mm[VPN_BATCH];
-	struct iovec iov[VPN_BATCH];
-	struct vpn_endpoint from[VPN_BATCH];
-	uint8_t ctl[VPN_BATCH][CMSG_SPACE_ALL];
+	struct mmsghdr mm[VPN_RECV_MSGS];
+	struct iovec iov[VPN_RECV_MSGS];
+	struct vpn_endpoint from[VPN_RECV_MSGS];
+	uint8_t ctl[VPN_RECV_MSGS][CMSG_SPACE_RECV];
 	int n;
 
 	memset(mm, 0, sizeof(mm));
-	for (int i = 0; i < VPN_BATCH; i++) {
-		iov[i].iov_base = b->in_buf[i];
-		iov[i].iov_len = VPN_WIRE_BUF;
+	for (int i = 0; i < VPN_RECV_MSGS; i++) {
+		iov[i].iov_base = b->in_area + (size_t)i * VPN_RECV_BUF;
+		iov[i].iov_len = VPN_RECV_BUF;
 		mm[i].msg_hdr.msg_name = &from[i].addr;
 		mm[i].msg_hdr.msg_namelen = sizeof(from[i].addr);
 		mm[i].msg_hdr.msg_iov = &iov[i];
@@ -383,29 +406,49 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd)
 		mm[i].msg_hdr.msg_control = ctl[i];
 		mm[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 	}
-	n = recvmmsg(fd, mm, VPN_BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(fd, mm, VPN_RECV_MSGS, MSG_DONTWAIT, NULL);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	uint8_t *data[VPN_BATCH];
 	size_t data_len[VPN_BATCH];
 	const struct vpn_endpoint *data_from[VPN_BATCH];
 	unsigned int n_data = 0;
-	/* Runs of data messages are opened together; anything else (a
-	 * handshake may change keypairs) is handled between runs, in order. */
+	/* Runs of data messages are opened together (at most VPN_BATCH at a
+	 * time); anything else (a handshake may change keypairs) is handled
+	 * between runs, in order. A coalesced message (UDP_GRO) is a run of
+	 * datagrams of one size from one sender, the last maybe shorter. */
 	for (int i = 0; i < n; i++) {
+		uint8_t *buf = iov[i].iov_base;
+		size_t len = mm[i].msg_len;
+		size_t seg;
+
 		from[i].src_family = 0;
 		read_source(&mm[i].msg_hdr, &from[i]);
 		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
-		if (vpn_receive_is_data(b->in_buf[i], mm[i].msg_len)) {
-			data[n_data] = b->in_buf[i];
-			data_len[n_data] = mm[i].msg_len;
-			data_from[n_data++] = &from[i];
-			continue;
-		}
-		vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
-		n_data = 0;
-		vpn_receive_datagram(dev, b->in_buf[i], mm[i].msg_len, &from[i]);
+		seg = gro_size(&mm[i].msg_hdr);
+		if (!seg || seg > len)
+			seg = len;
+		size_t off = 0;
+		do {
+			uint8_t *d = buf + off;
+			size_t dl = len - off < seg ? len - off : seg;
+
+			if (vpn_receive_is_data(d, dl)) {
+				data[n_data] = d;
+				data_len[n_data] = dl;
+				data_from[n_data++] = &from[i];
+				if (n_data == VPN_BATCH) {
+					vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
+					n_data = 0;
+				}
+			} else {
+				vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
+				n_data = 0;
+				vpn_receive_datagram(dev, d, dl, &from[i]);
+			}
+			off += seg;
+		} while (off < len);
 	}
 	vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
 	vpn_tun_flush(dev);

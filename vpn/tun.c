@@ -192,6 +192,13 @@ static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len, const 
 		       (uint32_t)pkt[ip_hl + 6] << 8 | pkt[ip_hl + 7];
 	uint16_t ip_id = v6 ? 0 : (uint16_t)(pkt[4] << 8 | pkt[5]);
 	uint8_t flags = pkt[ip_hl + 13];
+	/* Every segment has the super-packet's destination: one lookup. */
+	bool malformed;
+	struct vpn_peer *peer = vpn_send_route(dev, pkt, len, &malformed);
+	if (malformed) {
+		dev->drops[VPN_DROP_MALFORMED]++;
+		return;
+	}
 	for (size_t off = hdr_len; off < len; off += gso) {
 		size_t pay = len - off < gso ? len - off : gso;
 		bool last = off + pay >= len;
@@ -218,7 +225,7 @@ static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len, const 
 			put16(seg + 10, csum_fold(csum_add(0, seg, ip_hl)));
 		}
 		tcp_csum(seg, ip_hl, total, v6);
-		vpn_send_packet(dev, seg, total);
+		vpn_send_to_peer(dev, peer, seg, total);
 	}
 }
 

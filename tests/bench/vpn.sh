@@ -95,7 +95,8 @@ iperf_run() {
 # Per stream count: best throughput per tunnel, and bytes over CPU-seconds
 # summed over all rounds.
 for s in 1 4; do
-	for t in h s g d r; do eval "best_$t=0 bits_$t=0 ticks_$t=0"; done
+	for t in h s g d r; do eval "best_$t=0 bits_$t=0 ticks_$t=0 cur_$t=0"; done
+	rounds=""
 	r=0
 	while [ $r -lt "$REPEAT" ]; do
 		line="  $s stream(s) run $r:"
@@ -110,8 +111,12 @@ for s in 1 4; do
 			# shellcheck disable=SC2086
 			set -- $(iperf_run "$a" "$s" $pids)
 			eval "[ $1 -gt \$best_$t ] && best_$t=$1; bits_$t=\$((bits_$t + $1 * SECS)); ticks_$t=\$((ticks_$t + $2))"
+			eval "cur_$t=$1"
 			line="$line $t=$(($1 / 1000000))"
 		done
+		# hvgate over wireguard-go within the round: less load-sensitive
+		# than best against best.
+		rounds="$rounds $(echo "scale=2; $cur_h / ($cur_g + 1)" | bc)"
 		echo "$line Mbit/s (h hvgate, s hvgate engine thread only, g wireguard-go $WGGO_NEW_VERSION, d Debian's, r raw veth)"
 		r=$((r + 1))
 	done
@@ -126,6 +131,8 @@ for s in 1 4; do
 	printf '  %-26s %12s %12s %8s\n' "$s stream(s), best of $REPEAT" "hvgate" "wg-go $WGGO_NEW_VERSION" "ratio"
 	printf '  %-26s %7s Mb/s %7s Mb/s %8s\n' "throughput" "$mb_h" "$mb_g" "$ratio"
 	printf '  %-26s %7s Mb/s %7s Mb/s %8s\n' "per CPU-second" "$eff_h" "$eff_g" "$eratio"
+	# shellcheck disable=SC2086
+	printf '  %-26s %s\n' "same-round ratios" "$(printf '%s\n' $rounds | sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "median %.2f, min %.2f, max %.2f over %d rounds", m, v[1], v[NR], NR}')"
 	echo "bench: vpn-vs-wggo-${s}s ours=${mb_h}Mbit/s baseline=${mb_g}Mbit/s ratio=$ratio"
 	echo "bench: vpn-per-cpu-${s}s ours=${eff_h}Mbit/cpu-s baseline=${eff_g}Mbit/cpu-s ratio=$eratio"
 	sratio=$(echo "scale=2; $best_h / ($best_s + 1)" | bc)
