@@ -223,8 +223,10 @@ int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv,
 		why = &dummy;
 	*why = NULL;
 	if (pv->private_key_file) {
-		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file, why)))
+		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file))) {
+			*why = vpn_key_file_error(ret);
 			return ret;
+		}
 		cfg.has_private_key = true;
 	}
 	for (size_t i = 0; i < pv->n_peers; i++)
@@ -249,8 +251,10 @@ int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv,
 			goto out;
 		}
 		if (pp->psk_file) {
-			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file, why)))
+			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file))) {
+				*why = vpn_key_file_error(ret);
 				goto out;
+			}
 			pc->has_psk = true;
 		}
 		pc->endpoint = pp->endpoint;
