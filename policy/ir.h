@@ -302,9 +302,10 @@ int ir_table_drop_unused_sets(struct ir_table *t);
 /* Checks the table's internal consistency: set references in range, every
  * jump/goto (rules and map elements) names a chain of the table, every
  * anonymous set used by exactly one rule, elements of interval sets not
- * overlapping. Returns 0, or -1 with the first problem in why. For
- * tests and fuzzing; a correct compiler never fails it. */
-int ir_table_validate(const struct ir_table *t, char *why, size_t why_len);
+ * overlapping. Returns 0, or -1 with the first problem as an error in `d`
+ * (at the rule's or set's policy location). For tests and fuzzing; a
+ * correct compiler never fails it. */
+int ir_table_validate(const struct ir_table *t, struct policy_diags *d);
 
 /* v + 1 (dir 1) or v - 1 (dir -1) as a big-endian number of v->len bytes;
  * false if it wrapped around. */
