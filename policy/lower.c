@@ -1468,7 +1468,6 @@ void policy_lower_opts_default(struct policy_lower_opts *o)
 	o->nflog_group = -1;
 	o->queue_num = -1;
 	o->queue_count = 1;
-	o->native_queue = false;
 	o->optimize = true;
 }
 

@@ -70,10 +70,10 @@ struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
 	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
-				* the same one (one per fast-path worker); 0 counts as 1 */
-	bool native_queue;     /* kernel has the nft queue expression: read only by
-				* policy_compile()'s batch check (lowering does not
-				* depend on it; nftio_apply() probes the kernel) */
+				* the same one (one per fast-path worker); 0 counts as 1.
+				* How the kernel is told to queue (the nft queue expression
+				* or the xt NFQUEUE target) is not the IR's business:
+				* nftio_apply() probes the kernel for it */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
 	/* NAT lowering (default NULL: a policy with `nat` statements is
