@@ -32,10 +32,12 @@ bool ir_set_def_equal(const struct ir_set *a, const struct ir_set *b)
 
 /* Same key (and interval end): the same element as far as the kernel's
  * lookup is concerned. */
-bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b)
+bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a,
+                      const struct ir_set_elem *b)
 {
 	for (size_t i = 0; i < s->n_key && i < IR_CONCAT_MAX; i++)
-		if (!ir_value_equal(&a->key[i], &b->key[i]) || !ir_value_equal(&a->key_end[i], &b->key_end[i]))
+		if (!ir_value_equal(&a->key[i], &b->key[i]) ||
+		    !ir_value_equal(&a->key_end[i], &b->key_end[i]))
 			return false;
 	return true;
 }
@@ -84,7 +86,7 @@ static bool fields_equal(const enum ir_field *a, size_t na, const enum ir_field 
 }
 
 bool ir_match_equal(const struct ir_table *ta, const struct ir_match *a, const struct ir_table *tb,
-		    const struct ir_match *b)
+                    const struct ir_match *b)
 {
 	if (a->kind != b->kind || a->op != b->op || a->prefix_len != b->prefix_len ||
 	    a->wildcard != b->wildcard || !ir_value_equal(&a->value, &b->value) ||
@@ -98,13 +100,15 @@ bool ir_match_equal(const struct ir_table *ta, const struct ir_match *a, const s
 
 static bool nat_equal(const struct ir_nat *a, const struct ir_nat *b)
 {
-	return a->kind == b->kind && a->family == b->family && ir_value_equal(&a->addr_lo, &b->addr_lo) &&
-	       ir_value_equal(&a->addr_hi, &b->addr_hi) && a->port_lo == b->port_lo && a->port_hi == b->port_hi &&
-	       a->netmap == b->netmap && a->random_fully == b->random_fully;
+	return a->kind == b->kind && a->family == b->family &&
+	       ir_value_equal(&a->addr_lo, &b->addr_lo) &&
+	       ir_value_equal(&a->addr_hi, &b->addr_hi) && a->port_lo == b->port_lo &&
+	       a->port_hi == b->port_hi && a->netmap == b->netmap &&
+	       a->random_fully == b->random_fully;
 }
 
 bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const struct ir_table *tb,
-		   const struct ir_stmt *b)
+                   const struct ir_stmt *b)
 {
 	if (a->kind != b->kind)
 		return false;
@@ -117,9 +121,11 @@ bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const str
 	case IR_S_LIMIT:
 		return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
 	case IR_S_VMAP:
-		return fields_equal(a->field, a->n_field, b->field, b->n_field) && set_ref_equal(ta, a->set, tb, b->set);
+		return fields_equal(a->field, a->n_field, b->field, b->n_field) &&
+		       set_ref_equal(ta, a->set, tb, b->set);
 	case IR_S_SET_FROM_MAP:
-		return a->target == b->target && fields_equal(a->field, a->n_field, b->field, b->n_field) &&
+		return a->target == b->target &&
+		       fields_equal(a->field, a->n_field, b->field, b->n_field) &&
 		       set_ref_equal(ta, a->set, tb, b->set);
 	case IR_S_SET_VALUE:
 		return a->target == b->target && ir_value_equal(&a->value, &b->value);
