@@ -28,6 +28,12 @@ struct policy_addr {
 	struct policy_loc loc;
 };
 
+/* The language's name of an L4 protocol ("tcp", "udp", "sctp", "icmp",
+ * "icmpv6"), or NULL for any other number; and back (a name of `len` bytes,
+ * not NUL-terminated): the number, or -1. (policy/services.c) */
+const char *policy_l4proto_name(uint8_t proto);
+int policy_l4proto_by_name(const char *name, size_t len);
+
 /* The first and last address of `a` (a prefix: its host bits cleared in
  * lo, set in hi; a range: lo and hi as they are). 16 bytes each, v4 in the
  * first 4. (policy/model.c) */
