@@ -55,16 +55,10 @@ static size_t mark_map(struct nat_pass *np, size_t *slot, const char *name, cons
 	s->flags = IR_SET_CONSTANT;
 	s->data = IR_DATA_VERDICT;
 	snprintf(s->comment, sizeof(s->comment), "tenant routing mark -> tenant nat chain");
-	struct ir_chain *c = ir_chain_find(np->t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
-	if (!st)
+	static const enum ir_field mark = IR_META_MARK;
+	struct ir_rule *r = ir_build_rule(np->t, chain, "builtin:tenant-nat");
+	if (!r || !ir_build_vmap(r, &mark, 1, i))
 		return (size_t)-1;
-	snprintf(r->comment, sizeof(r->comment), "builtin:tenant-nat");
-	st->kind = IR_S_VMAP;
-	st->field[0] = IR_META_MARK;
-	st->n_field = 1;
-	st->set = i;
 	*slot = i;
 	return i;
 }

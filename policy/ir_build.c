@@ -61,6 +61,30 @@ struct ir_stmt *ir_build_stmt(struct ir_rule *r, enum ir_stmt_kind k)
 	return s;
 }
 
+struct ir_stmt *ir_build_vmap(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set)
+{
+	struct ir_stmt *s = ir_build_stmt(r, IR_S_VMAP);
+	if (s) {
+		memcpy(s->field, f, n * sizeof(*f));
+		s->n_field = n;
+		s->set = set;
+	}
+	return s;
+}
+
+struct ir_stmt *ir_build_set_from_map(struct ir_rule *r, enum ir_field target, enum ir_field f,
+				      size_t set)
+{
+	struct ir_stmt *s = ir_build_stmt(r, IR_S_SET_FROM_MAP);
+	if (s) {
+		s->target = target;
+		s->field[0] = f;
+		s->n_field = 1;
+		s->set = set;
+	}
+	return s;
+}
+
 struct ir_stmt *ir_build_set_value(struct ir_rule *r, enum ir_field target, struct ir_value v)
 {
 	struct ir_stmt *s = ir_build_stmt(r, IR_S_SET_VALUE);

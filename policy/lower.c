@@ -734,15 +734,9 @@ static int ct_state_rule(struct lower *l, const char *chain)
 		if (el[i].v == IR_V_GOTO)
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
 	}
+	static const enum ir_field ct_state = IR_CT_STATE;
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_CT);
-	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
-	if (!st)
-		return -1;
-	st->kind = IR_S_VMAP;
-	st->field[0] = IR_CT_STATE;
-	st->n_field = 1;
-	st->set = idx;
-	return 0;
+	return r && ir_build_vmap(r, &ct_state, 1, idx) ? 0 : -1;
 }
 
 /* Loopback and ICMPv6 neighbour discovery, accepted and counted before the
@@ -971,13 +965,8 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 		if (ir_set_normalize(&l->t->sets[map]))
 			return -1;
 		struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
-		struct ir_stmt *s = r ? ir_stmt_add(r) : NULL;
-		if (!s)
+		if (!r || !ir_build_vmap(r, &f, 1, map))
 			return -1;
-		s->kind = IR_S_VMAP;
-		s->field[0] = f;
-		s->n_field = 1;
-		s->set = map;
 	}
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
 	if (!r)

@@ -33,6 +33,7 @@
 #include "policy/grow.h"
 #include "policy/hash.h"
 #include "policy/hmap.h"
+#include "policy/ir_build.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 
@@ -531,13 +532,8 @@ static int dispatch_rule(struct ir_table *t, size_t ci, size_t from, size_t to, 
 	}
 	r->n_matches = out;
 	r->n_stmts = 0;
-	struct ir_stmt *st = ir_stmt_add(r);
-	if (!st)
+	if (!ir_build_vmap(r, t->sets[map].key, n_pos, map))
 		return -1;
-	st->kind = IR_S_VMAP;
-	st->n_field = n_pos;
-	memcpy(st->field, t->sets[map].key, n_pos * sizeof(st->field[0]));
-	st->set = map;
 	r->verdict.kind = IR_V_NONE;
 	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 	for (size_t j = from + 1; j < to; j++)
