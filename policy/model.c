@@ -63,6 +63,33 @@ void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[
 	}
 }
 
+static size_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+bool policy_addr_overlaps(const struct policy_addr *x, const struct policy_addr *y)
+{
+	if (x->family != y->family)
+		return false;
+	uint8_t xl[16], xh[16], yl[16], yh[16];
+	policy_addr_bounds(x, xl, xh);
+	policy_addr_bounds(y, yl, yh);
+	size_t n = addr_len(x->family);
+	return memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
+}
+
+bool policy_addr_contains(const struct policy_addr *outer, const struct policy_addr *inner)
+{
+	if (outer->family != inner->family)
+		return false;
+	uint8_t ol[16], oh[16], il[16], ih[16];
+	policy_addr_bounds(outer, ol, oh);
+	policy_addr_bounds(inner, il, ih);
+	size_t n = addr_len(outer->family);
+	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)

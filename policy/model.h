@@ -38,6 +38,10 @@ int policy_l4proto_by_name(const char *name, size_t len);
  * lo, set in hi; a range: lo and hi as they are). 16 bytes each, v4 in the
  * first 4. (policy/model.c) */
 void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16]);
+/* Whether x and y (of one family) share an address; whether `outer` holds
+ * every address of `inner`. Addresses of two families never do. */
+bool policy_addr_overlaps(const struct policy_addr *x, const struct policy_addr *y);
+bool policy_addr_contains(const struct policy_addr *outer, const struct policy_addr *inner);
 
 struct policy_addr_list {
 	struct policy_addr *v;
