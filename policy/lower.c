@@ -1055,34 +1055,15 @@ static int assign_rules(struct lower *l)
 	return rc;
 }
 
-/* The default of a forward pair: the most specific `default from A to B`
- * (both zones, then from only, then to only, then any/any; a tenant's own
- * default before a global one of the same shape; the first of equals), else
- * the global default. A tenant's default applies only to traffic from or to
- * its segments. Between two tenants only a default naming both zones
- * applies, else block. Returns the index or POLICY_NONE. */
+/* The default of a forward pair (policy_default_find()), else the global
+ * default; between two tenants, else block. Returns the index or
+ * POLICY_NONE. */
 static size_t pair_default(const struct lower *l, size_t a, size_t b, enum policy_action *action)
 {
 	const struct policy *p = l->p;
 	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
 	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
-	size_t best = POLICY_NONE;
-	int best_score = -1;
-	for (size_t i = 0; a != l->self && b != l->self && i < p->n_defaults; i++) {
-		const struct policy_default *d = &p->defaults[i];
-		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
-		    (d->to_zone != POLICY_NONE && d->to_zone != b))
-			continue;
-		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
-			continue;
-		if (cross && (d->from_zone != a || d->to_zone != b))
-			continue;
-		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
-		if (score > best_score) {
-			best_score = score;
-			best = i;
-		}
-	}
+	size_t best = a != l->self && b != l->self ? policy_default_find(p, a, b, ta, tb) : POLICY_NONE;
 	if (best != POLICY_NONE)
 		*action = p->defaults[best].action;
 	else if (a == l->self)

@@ -90,6 +90,29 @@ bool policy_addr_contains(const struct policy_addr *outer, const struct policy_a
 	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
 }
 
+size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb)
+{
+	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
+	size_t best = POLICY_NONE;
+	int best_score = -1;
+	for (size_t i = 0; i < p->n_defaults; i++) {
+		const struct policy_default *d = &p->defaults[i];
+		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
+		    (d->to_zone != POLICY_NONE && d->to_zone != b))
+			continue;
+		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
+			continue;
+		if (cross && (d->from_zone != a || d->to_zone != b))
+			continue;
+		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	return best;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)

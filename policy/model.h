@@ -239,6 +239,16 @@ struct policy {
 	size_t n_vpns;
 };
 
+/* The `default` that decides traffic from zone `a` to zone `b` (zone
+ * indices; ta and tb their tenants, POLICY_NONE for none): the most specific
+ * `default from A to B` (both zones, then from only, then to only, then
+ * any/any; a tenant's own default before a global one of the same shape;
+ * the first of equals). A tenant's default applies only to traffic from or
+ * to its segments; between two tenants only a default naming both zones
+ * applies. Its index, or POLICY_NONE (the caller's fallback: the global
+ * default, or block between tenants). */
+size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb);
+
 void policy_free(struct policy *p);
 
 #endif
