@@ -711,14 +711,12 @@ static int blocked_zone_rules(struct lower *l, const char *chain)
 /* ct state vmap { invalid : goto ct_invalid, established : accept, related : accept } */
 static int ct_state_rule(struct lower *l, const char *chain)
 {
-	size_t idx = ir_set_add(l->t, "__map%d");
+	static const enum ir_field ct_state = IR_CT_STATE;
+	size_t idx = ir_build_set(l->t, "__map%d", &ct_state, 1, IR_SET_ANONYMOUS | IR_SET_CONSTANT,
+				  IR_DATA_VERDICT);
 	if (idx == (size_t)-1)
 		return -1;
 	struct ir_set *s = &l->t->sets[idx];
-	s->key[0] = IR_CT_STATE;
-	s->n_key = 1;
-	s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
-	s->data = IR_DATA_VERDICT;
 	static const struct {
 		uint32_t bit;
 		enum ir_verdict_kind v;
@@ -734,7 +732,6 @@ static int ct_state_rule(struct lower *l, const char *chain)
 		if (el[i].v == IR_V_GOTO)
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
 	}
-	static const enum ir_field ct_state = IR_CT_STATE;
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_CT);
 	return r && ir_build_vmap(r, &ct_state, 1, idx) ? 0 : -1;
 }
@@ -922,14 +919,7 @@ static bool pattern_redundant(const struct policy_zone *z, size_t k)
  * added with map_add_zone(). Returns the set index or -1. */
 static size_t new_ifname_map(struct lower *l, const char *name, enum ir_field f)
 {
-	size_t idx = ir_set_add(l->t, name);
-	if (idx == (size_t)-1)
-		return idx;
-	struct ir_set *s = &l->t->sets[idx];
-	s->key[0] = f;
-	s->n_key = 1;
-	s->data = IR_DATA_VERDICT;
-	return idx;
+	return ir_build_set(l->t, name, &f, 1, 0, IR_DATA_VERDICT);
 }
 
 static int map_add_zone(struct lower *l, size_t map, size_t zone, const char *chain)

@@ -63,31 +63,30 @@ void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[
 	}
 }
 
-static size_t addr_len(int family)
+/* The bounds of x and y and their length in bytes; 0 if their families
+ * differ. */
+static size_t bounds_of_two(const struct policy_addr *x, const struct policy_addr *y,
+			    uint8_t xl[16], uint8_t xh[16], uint8_t yl[16], uint8_t yh[16])
 {
-	return family == AF_INET ? 4 : 16;
+	if (x->family != y->family)
+		return 0;
+	policy_addr_bounds(x, xl, xh);
+	policy_addr_bounds(y, yl, yh);
+	return x->family == AF_INET ? 4 : 16;
 }
 
 bool policy_addr_overlaps(const struct policy_addr *x, const struct policy_addr *y)
 {
-	if (x->family != y->family)
-		return false;
 	uint8_t xl[16], xh[16], yl[16], yh[16];
-	policy_addr_bounds(x, xl, xh);
-	policy_addr_bounds(y, yl, yh);
-	size_t n = addr_len(x->family);
-	return memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
+	size_t n = bounds_of_two(x, y, xl, xh, yl, yh);
+	return n && memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
 }
 
 bool policy_addr_contains(const struct policy_addr *outer, const struct policy_addr *inner)
 {
-	if (outer->family != inner->family)
-		return false;
 	uint8_t ol[16], oh[16], il[16], ih[16];
-	policy_addr_bounds(outer, ol, oh);
-	policy_addr_bounds(inner, il, ih);
-	size_t n = addr_len(outer->family);
-	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
+	size_t n = bounds_of_two(outer, inner, ol, oh, il, ih);
+	return n && memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
 }
 
 size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb)

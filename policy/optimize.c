@@ -228,13 +228,11 @@ static int add_match_values(const struct ir_table *t, struct ir_set *s, const st
 static int merge_into(struct ir_table *t, struct ir_match *m, const struct ir_match *other)
 {
 	if (m->kind != IR_M_LOOKUP) {
-		size_t idx = ir_set_add(t, "__set%d");
+		size_t idx = ir_build_set(t, "__set%d", m->field, 1, IR_SET_ANONYMOUS | IR_SET_CONSTANT,
+					  IR_DATA_NONE);
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *s = &t->sets[idx];
-		s->key[0] = m->field[0];
-		s->n_key = 1;
-		s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
 		if (add_match_values(t, s, m))
 			return -1;
 		struct ir_match nm = { .kind = IR_M_LOOKUP, .n_field = 1, .op = IR_OP_EQ, .set = idx };
@@ -903,15 +901,12 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 	if (idx == (size_t)-1) {
 		char name[IR_NAME_MAX];
 		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
-		idx = ir_set_add(t, name);
+		enum ir_field key[IR_CONCAT_MAX];
+		for (size_t k = 0; k < n_pos; k++)
+			key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
+		idx = ir_build_set(t, name, key, n_pos, intervals ? IR_SET_INTERVAL : 0, IR_DATA_VERDICT);
 		int rc = idx == (size_t)-1 ? -1 : 0;
 		if (!rc) {
-			struct ir_set *s = &t->sets[idx];
-			s->n_key = n_pos;
-			for (size_t k = 0; k < n_pos; k++)
-				s->key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
-			s->flags = intervals ? IR_SET_INTERVAL : 0;
-			s->data = IR_DATA_VERDICT;
 			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
 		}
 		if (!rc)

@@ -45,14 +45,7 @@ void policy_tenant_segment_chain(size_t zone, char name[IR_NAME_MAX])
 static size_t new_set(struct tenant_pass *tp, const char *name, const enum ir_field *key,
 		      size_t n_key, uint32_t flags)
 {
-	size_t i = ir_set_add(tp->t, name);
-	if (i == (size_t)-1)
-		return i;
-	struct ir_set *s = &tp->t->sets[i];
-	memcpy(s->key, key, n_key * sizeof(*key));
-	s->n_key = n_key;
-	s->flags = flags | IR_SET_CONSTANT;
-	return i;
+	return ir_build_set(tp->t, name, key, n_key, flags | IR_SET_CONSTANT, IR_DATA_NONE);
 }
 
 /* An element for interface `ifname` at key position `k`; a wildcard becomes
