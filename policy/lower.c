@@ -972,42 +972,6 @@ static size_t slot_tenant(const struct lower *l, size_t slot)
 	return slot < l->p->n_zones ? l->p->zones[slot].tenant : POLICY_NONE;
 }
 
-static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
-{
-	if (ep->kind != POLICY_EP_MATCH)
-		return false;
-	for (size_t i = 0; i < ep->n_zones; i++)
-		if (ep->zones[i] == zone)
-			return true;
-	return false;
-}
-
-static bool ep_matches_slot(const struct lower *l, const struct policy_endpoint *ep,
-			    const struct policy_rule *r, size_t slot)
-{
-	if (ep->kind == POLICY_EP_SELF)
-		return slot == l->self;
-	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
-		return ep_names_zone(ep, slot);
-	/* any / addresses only: every zone except other tenants' segments, and
-	 * the appliance itself (as the front end's shadow analysis counts it:
-	 * `block from any to any` covers `pass from lan to self`) */
-	size_t t = slot_tenant(l, slot);
-	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
-}
-
-/* Tenant isolation: traffic between segments of two different tenants is
- * governed only by rules that name both zones; a tenant's rules govern only
- * traffic that touches one of its segments. */
-static bool pair_allowed(const struct lower *l, const struct policy_rule *r, size_t a, size_t b)
-{
-	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
-	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
-	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
-		return false;
-	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
-}
-
 static int pair_push(struct pair *pr, size_t rule)
 {
 	if (POLICY_GROW(pr->rules, pr->cap, pr->n, 8))
@@ -1028,16 +992,16 @@ static int assign_rules(struct lower *l)
 		const struct policy_rule *r = &l->p->rules[i];
 		size_t nf = 0, nt = 0;
 		for (size_t s = 0; s < S; s++) {
-			if (ep_matches_slot(l, &r->from, r, s))
+			if (policy_ep_covers_slot(l->p, &r->from, r, s, l->self))
 				from[nf++] = s;
-			if (ep_matches_slot(l, &r->to, r, s))
+			if (policy_ep_covers_slot(l->p, &r->to, r, s, l->self))
 				to[nt++] = s;
 		}
 		/* the appliance's traffic to itself (loopback) is not filtered */
 		for (size_t a = 0; !rc && a < nf; a++)
 			for (size_t b = 0; !rc && b < nt; b++)
 				if (!(from[a] == l->self && to[b] == l->self) &&
-				    pair_allowed(l, r, from[a], to[b]))
+				    policy_rule_isolation_allows(l->p, r, from[a], to[b]))
 					rc = pair_push(&l->pairs[from[a] * S + to[b]], i);
 	}
 	free(from);

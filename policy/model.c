@@ -89,6 +89,46 @@ bool policy_addr_contains(const struct policy_addr *outer, const struct policy_a
 	return n && memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
 }
 
+/* The tenant of a zone-pair slot: a zone's, none for the others. */
+static size_t slot_tenant(const struct policy *p, size_t slot)
+{
+	return slot < p->n_zones ? p->zones[slot].tenant : POLICY_NONE;
+}
+
+static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
+{
+	if (ep->kind != POLICY_EP_MATCH)
+		return false;
+	for (size_t i = 0; i < ep->n_zones; i++)
+		if (ep->zones[i] == zone)
+			return true;
+	return false;
+}
+
+bool policy_ep_covers_slot(const struct policy *p, const struct policy_endpoint *ep,
+			   const struct policy_rule *r, size_t slot, size_t self)
+{
+	if (ep->kind == POLICY_EP_SELF)
+		return slot == self;
+	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
+		return ep_names_zone(ep, slot);
+	/* any / addresses only: every zone except other tenants' segments, and
+	 * the appliance itself (as the front end's shadow analysis counts it:
+	 * `block from any to any` covers `pass from lan to self`) */
+	size_t t = slot_tenant(p, slot);
+	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
+}
+
+bool policy_rule_isolation_allows(const struct policy *p, const struct policy_rule *r, size_t a,
+				  size_t b)
+{
+	size_t ta = slot_tenant(p, a), tb = slot_tenant(p, b);
+	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
+	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
+		return false;
+	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
+}
+
 size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb)
 {
 	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;

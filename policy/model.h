@@ -239,6 +239,21 @@ struct policy {
 	size_t n_vpns;
 };
 
+/* Zone-pair slots: the zones by index, and slots of the caller's own for
+ * the rest (the appliance, unzoned traffic) numbered n_zones and above.
+ * Which slots endpoint `ep` of rule `r` stands for (docs/policy-language.md
+ * §7, §12 "Tenant isolation"): `self` the slot `self`; zones those zones;
+ * `any` and bare addresses every zone except other tenants' segments, and
+ * the appliance. */
+bool policy_ep_covers_slot(const struct policy *p, const struct policy_endpoint *ep,
+			   const struct policy_rule *r, size_t slot, size_t self);
+/* Tenant isolation: traffic between segments of two different tenants is
+ * governed only by rules that name both zones; a tenant's rules govern only
+ * traffic that touches one of its segments. Whether it lets `r` govern
+ * slot a to slot b. */
+bool policy_rule_isolation_allows(const struct policy *p, const struct policy_rule *r, size_t a,
+				  size_t b);
+
 /* The `default` that decides traffic from zone `a` to zone `b` (zone
  * indices; ta and tb their tenants, POLICY_NONE for none): the most specific
  * `default from A to B` (both zones, then from only, then to only, then
