@@ -339,6 +339,13 @@ int ir_table_drop_unused_sets(struct ir_table *t)
 		t->sets[out++] = t->sets[i];
 	}
 	t->n_sets = out;
+	ir_table_remap_sets(t, map);
+	free(map);
+	return 0;
+}
+
+void ir_table_remap_sets(struct ir_table *t, const size_t *map)
+{
 	for (size_t c = 0; c < t->n_chains; c++)
 		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
 			struct ir_rule *rule = &t->chains[c].rules[r];
@@ -350,8 +357,6 @@ int ir_table_drop_unused_sets(struct ir_table *t)
 				    rule->stmts[s].kind == IR_S_SET_FROM_MAP)
 					rule->stmts[s].set = map[rule->stmts[s].set];
 		}
-	free(map);
-	return 0;
 }
 
 static bool verdict_ok(const struct ir_table *t, const struct ir_verdict *v)

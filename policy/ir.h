@@ -299,6 +299,10 @@ void ir_ifname_wildcard(const char *pattern, struct ir_value *lo, struct ir_valu
  * references. Returns 0 or -1 on ENOMEM. */
 int ir_table_drop_unused_sets(struct ir_table *t);
 
+/* Every set reference of t's rules (LOOKUP matches, VMAP and SET_FROM_MAP
+ * statements) to set i becomes one to set map[i]. */
+void ir_table_remap_sets(struct ir_table *t, const size_t *map);
+
 /* Checks the table's internal consistency: set references in range, every
  * jump/goto (rules and map elements) names a chain of the table, every
  * anonymous set used by exactly one rule, elements of interval sets not

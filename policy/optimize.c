@@ -1123,16 +1123,7 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		}
 	}
 	policy_hmap_free(&seen);
-	for (size_t ci = 0; ci < t->n_chains; ci++)
-		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
-			struct ir_rule *r = &t->chains[ci].rules[ri];
-			for (size_t mi = 0; mi < r->n_matches; mi++)
-				if (r->matches[mi].kind == IR_M_LOOKUP)
-					r->matches[mi].set = remap[r->matches[mi].set];
-			for (size_t si = 0; si < r->n_stmts; si++)
-				if (r->stmts[si].kind == IR_S_VMAP || r->stmts[si].kind == IR_S_SET_FROM_MAP)
-					r->stmts[si].set = remap[r->stmts[si].set];
-		}
+	ir_table_remap_sets(t, remap);
 	free(remap);
 	return 0;
 }
