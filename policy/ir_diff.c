@@ -85,6 +85,19 @@ static int names_index(struct names *x, const struct ir_table *t, bool sets)
 	return 0;
 }
 
+/* names_index() of the running table's chains or sets, and a zeroed flag
+ * per one of them (which the candidate keeps); NULL on ENOMEM. */
+static bool *names_and_kept(struct names *x, const struct ir_table *o, bool sets)
+{
+	size_t n = sets ? o->n_sets : o->n_chains;
+	bool *kept = calloc(n ? n : 1, sizeof(*kept));
+	if (kept && names_index(x, o, sets)) {
+		free(kept);
+		return NULL;
+	}
+	return kept;
+}
+
 /* The index of `name`, or IR_DIFF_NONE. */
 static size_t names_get(const struct names *x, const char *name)
 {
@@ -274,11 +287,9 @@ static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const 
 static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
 	struct names x;
-	bool *kept = calloc(o->n_sets ? o->n_sets : 1, sizeof(*kept));
-	if (!kept || names_index(&x, o, true)) {
-		free(kept);
+	bool *kept = names_and_kept(&x, o, true);
+	if (!kept)
 		return -ENOMEM;
-	}
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_sets; i++) {
 		const struct ir_set *ns = &n->sets[i];
@@ -423,11 +434,9 @@ static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, e
 static int diff_chains(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
 	struct names x;
-	bool *kept = calloc(o->n_chains ? o->n_chains : 1, sizeof(*kept));
-	if (!kept || names_index(&x, o, false)) {
-		free(kept);
+	bool *kept = names_and_kept(&x, o, false);
+	if (!kept)
 		return -ENOMEM;
-	}
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
 		const struct ir_chain *nc = &n->chains[i];
