@@ -13,10 +13,14 @@
  * What lives in policy/: lexer.c, parser.c, ast.c (text -> AST), load.c
  * (files, includes), checker.c, services.c, isolation.c, nat_shadow.c,
  * shadow.c, suggest.c (AST -> checked struct policy, model.h), lower.c and
- * tenant.c (-> IR, ir.h, built with ir_build.h), optimize.c, verify.c,
+ * tenant.c (-> IR, ir.h, built with ir_build.h; ir_equal.c compares IR
+ * objects), optimize.c, verify.c, ir_diff.c (running table -> candidate),
  * emit_nft.c and emit_nftnl.c (the two backends), pipeline.c (all of it
- * short of the kernel); ruleset.h names the ruleset's objects; diag.c the
- * diagnostics; hash.h and grow.h are the shared FNV-1a and array growth.
+ * short of the kernel); model.c the checked policy's shared semantics
+ * (defaults and rules of a zone pair, address overlap; protocol names in
+ * services.c); ruleset.h names the ruleset's objects; diag.c the
+ * diagnostics; hash.h, hmap.h and grow.h are the shared FNV-1a, hash index
+ * and array growth.
  */
 #ifndef HVGATE_POLICY_POLICY_H
 #define HVGATE_POLICY_POLICY_H
