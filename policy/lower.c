@@ -650,29 +650,24 @@ static int make_blocked_sets(struct lower *l)
 	return 0;
 }
 
-/* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
-static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
+/* meta nfproto ipvX SCOPE . ip[6] saddr @SET counter drop, and with `dirs`
+ * 2 the same for daddr: the block lists' rules, SCOPE scope[0] for saddr
+ * and scope[1] for daddr, SET sets[0] for IPv4 and sets[1] for IPv6. */
+static int block_list_rules(struct lower *l, const char *chain, const char *const sets[2],
+			    const enum ir_field scope[2], int dirs)
 {
 	static const struct {
 		uint8_t nfproto;
 		enum ir_field saddr, daddr;
-		const char *set;
-	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED4 },
-		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED6 } };
+	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR }, { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR } };
 	for (size_t i = 0; i < 2; i++) {
-		for (int dir = 0; dir < (daddr_too ? 2 : 1); dir++) {
+		for (int dir = 0; dir < dirs; dir++) {
 			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
 			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
 				return -1;
-			struct ir_match *m = ir_match_add(r);
-			if (!m)
-				return -1;
-			m->kind = IR_M_LOOKUP;
-			m->field[0] = IR_META_MARK;
-			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
-			m->n_field = 2;
-			m->set = ir_build_set_find(l->t, fams[i].set);
-			if (add_counter(r))
+			const enum ir_field key[2] = { scope[dir], dir ? fams[i].daddr : fams[i].saddr };
+			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, sets[i]), IR_OP_EQ) ||
+			    add_counter(r))
 				return -1;
 			set_verdict(r, IR_V_DROP, NULL);
 		}
@@ -680,32 +675,22 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
 	return 0;
 }
 
+/* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
+static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
+{
+	static const char *const sets[2] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6 };
+	static const enum ir_field scope[2] = { IR_META_MARK, IR_META_MARK };
+	return block_list_rules(l, chain, sets, scope, daddr_too ? 2 : 1);
+}
+
 /* Forward: meta nfproto ipvX oifname . ip[6] saddr @blocked_zoneX counter drop
  * (from the address into the zone) and iifname . ip[6] daddr @blocked_zoneX
  * counter drop (from the zone to the address). */
 static int blocked_zone_rules(struct lower *l, const char *chain)
 {
-	static const struct {
-		uint8_t nfproto;
-		enum ir_field saddr, daddr;
-		const char *set;
-	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED_ZONE4 },
-		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED_ZONE6 } };
-	for (size_t i = 0; i < 2; i++) {
-		for (int dir = 0; dir < 2; dir++) {
-			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
-			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
-				return -1;
-			const enum ir_field key[2] = { dir ? IR_META_IIFNAME : IR_META_OIFNAME,
-						       dir ? fams[i].daddr : fams[i].saddr };
-			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, fams[i].set), IR_OP_EQ))
-				return -1;
-			if (add_counter(r))
-				return -1;
-			set_verdict(r, IR_V_DROP, NULL);
-		}
-	}
-	return 0;
+	static const char *const sets[2] = { POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
+	static const enum ir_field scope[2] = { IR_META_OIFNAME, IR_META_IIFNAME };
+	return block_list_rules(l, chain, sets, scope, 2);
 }
 
 /* ct state vmap { invalid : goto ct_invalid, established : accept, related : accept } */
