@@ -104,28 +104,32 @@ struct ir_rule *ir_rule_add(struct ir_chain *c)
 	return r;
 }
 
-/* Matches and statements are few per rule: grow one at a time. */
+/* Matches and statements are few per rule: grow one at a time. A zeroed
+ * element `elem` bytes long at the end of *v (*n of them), or NULL. */
+static void *add_zeroed(void **v, size_t *n, size_t elem)
+{
+	char *nv = realloc(*v, (*n + 1) * elem);
+	if (!nv)
+		return NULL;
+	*v = nv;
+	void *e = nv + (*n)++ * elem;
+	memset(e, 0, elem);
+	return e;
+}
+
 struct ir_match *ir_match_add(struct ir_rule *r)
 {
-	struct ir_match *v = realloc(r->matches, (r->n_matches + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	r->matches = v;
-	struct ir_match *m = &v[r->n_matches++];
-	memset(m, 0, sizeof(*m));
-	m->n_field = 1;
+	struct ir_match *m = add_zeroed((void **)&r->matches, &r->n_matches, sizeof(*m));
+	if (m)
+		m->n_field = 1;
 	return m;
 }
 
 struct ir_stmt *ir_stmt_add(struct ir_rule *r)
 {
-	struct ir_stmt *v = realloc(r->stmts, (r->n_stmts + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	r->stmts = v;
-	struct ir_stmt *s = &v[r->n_stmts++];
-	memset(s, 0, sizeof(*s));
-	s->log_group = -1;
+	struct ir_stmt *s = add_zeroed((void **)&r->stmts, &r->n_stmts, sizeof(*s));
+	if (s)
+		s->log_group = -1;
 	return s;
 }
 
