@@ -252,14 +252,15 @@ static int poll_timeout_ms(const struct daemon *d)
 	return ms;
 }
 
-/* `inspect` rules queue to the fast path's queues, through the kernel's
- * native queue expression where it has one (probed), else xt NFQUEUE. */
+/* `inspect` rules queue to the fast path's queues. How (the kernel's
+ * native queue expression where it has one, else xt NFQUEUE) is
+ * nftio_apply()'s choice, which probes the kernel; the probe here only
+ * says in the log which one it will be. */
 static void configure_fastpath(struct daemon *d)
 {
 	int native = nftio_probe_native_queue(NULL);
 	d->txn.lower.queue_num = d->conf.fastpath_queue;
 	d->txn.lower.queue_count = d->conf.fastpath_workers;
-	d->txn.lower.native_queue = native == 1;
 	d->txn.lower.queue_fail_closed = d->conf.fastpath_fail_closed;
 	syslog(LOG_INFO, "fastpath: queues %u-%u through %s", d->conf.fastpath_queue,
 	       d->conf.fastpath_queue + d->conf.fastpath_workers - 1,

@@ -355,7 +355,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 	const struct policy_loc *l = peer ? &peer->loc : &v->loc;
 
 	if (peer) {
-		struct peer_fields f = {0};
+		struct peer_fields f = { 0 };
 
 		peer_fields_of(peer, &f);
 		snprintf(id, sizeof(id), "%s/%s", v->ifname, peer->name);
@@ -363,7 +363,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 			 f.key, *f.psk ? " preshared-key-file " : "", f.psk, *f.endpoint ? " endpoint " : "",
 			 f.endpoint, *f.allowed ? f.allowed : "-", f.keepalive);
 	} else {
-		struct vpn_fields f = {0};
+		struct vpn_fields f = { 0 };
 
 		vpn_fields_of(v, &f);
 		snprintf(id, sizeof(id), "%s", v->ifname);
@@ -389,7 +389,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 	if (b)
 		json_arr_begin(b);
 	if (px) {
-		struct peer_fields f = {0}, g = {0};
+		struct peer_fields f = { 0 }, g = { 0 };
 
 		peer_fields_of(px, &f);
 		peer_fields_of(py, &g);
@@ -404,7 +404,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 					json_str(b, names[i]);
 			}
 	} else {
-		struct vpn_fields f = {0}, g = {0};
+		struct vpn_fields f = { 0 }, g = { 0 };
 
 		vpn_fields_of(x, &f);
 		vpn_fields_of(y, &g);

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "appliance/kernel/nlsock.h"
+#include "appliance/kernel/route.h"
 #include "appliance/vpnmgr.h"
 #include "vpn/vpn.h"
 
@@ -91,28 +92,7 @@ static int addr_change(struct nl_sock *s, unsigned ifindex, const struct policy_
 /* A route to a peer's allowed-ip prefix through the TUN, in the main table. */
 static int route_change(struct nl_sock *s, unsigned ifindex, const struct policy_addr *a, bool add)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint8_t dst[16] = {0};
-	unsigned plen = addr_plen(a);
-
-	for (unsigned i = 0; i < addr_bytes(a); i++) {
-		unsigned bits = plen > i * 8 ? plen - i * 8 : 0;
-		dst[i] = (uint8_t)(a->lo[i] & (bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff));
-	}
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
-	if (add)
-		nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = a->family;
-	rtm->rtm_dst_len = (uint8_t)plen;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = VPNMGR_ROUTE_PROTO;
-	rtm->rtm_scope = RT_SCOPE_LINK;
-	rtm->rtm_type = RTN_UNICAST;
-	mnl_attr_put(nlh, RTA_DST, addr_bytes(a), dst);
-	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
-	return nl_do(s, nlh);
+	return route_link_change(s, a, ifindex, RT_TABLE_MAIN, VPNMGR_ROUTE_PROTO, add);
 }
 
 static bool addr_same(const struct policy_addr *a, const struct policy_addr *b)
@@ -223,8 +203,10 @@ int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv,
 		why = &dummy;
 	*why = NULL;
 	if (pv->private_key_file) {
-		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file, why)))
+		if ((ret = vpn_key_read_file(cfg.private_key, pv->private_key_file))) {
+			*why = vpn_key_file_error(ret);
 			return ret;
+		}
 		cfg.has_private_key = true;
 	}
 	for (size_t i = 0; i < pv->n_peers; i++)
@@ -249,8 +231,10 @@ int vpnmgr_device_configure(struct vpn_device *dev, const struct policy_vpn *pv,
 			goto out;
 		}
 		if (pp->psk_file) {
-			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file, why)))
+			if ((ret = vpn_key_read_file(pc->psk, pp->psk_file))) {
+				*why = vpn_key_file_error(ret);
 				goto out;
+			}
 			pc->has_psk = true;
 		}
 		pc->endpoint = pp->endpoint;

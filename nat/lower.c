@@ -46,25 +46,15 @@ static size_t mark_map(struct nat_pass *np, size_t *slot, const char *name, cons
 {
 	if (*slot != (size_t)-1)
 		return *slot;
-	size_t i = ir_set_add(np->t, name);
+	static const enum ir_field mark = IR_META_MARK;
+	size_t i = ir_build_set(np->t, name, &mark, 1, IR_SET_CONSTANT, IR_DATA_VERDICT);
 	if (i == (size_t)-1)
 		return i;
 	struct ir_set *s = &np->t->sets[i];
-	s->key[0] = IR_META_MARK;
-	s->n_key = 1;
-	s->flags = IR_SET_CONSTANT;
-	s->data = IR_DATA_VERDICT;
 	snprintf(s->comment, sizeof(s->comment), "tenant routing mark -> tenant nat chain");
-	struct ir_chain *c = ir_chain_find(np->t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
-	if (!st)
+	struct ir_rule *r = ir_build_rule(np->t, chain, "builtin:tenant-nat");
+	if (!r || !ir_build_vmap(r, &mark, 1, i))
 		return (size_t)-1;
-	snprintf(r->comment, sizeof(r->comment), "builtin:tenant-nat");
-	st->kind = IR_S_VMAP;
-	st->field[0] = IR_META_MARK;
-	st->n_field = 1;
-	st->set = i;
 	*slot = i;
 	return i;
 }

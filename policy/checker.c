@@ -667,8 +667,7 @@ static int check_families(struct checker *c, const struct policy_rule *r)
 		const struct policy_service_term *t = &r->services[0];
 		return policy_error(c->d, &t->loc, "%s can never match: the rule's addresses are "
 				    "all %s",
-				    t->l4proto == IPPROTO_ICMP ? "icmp" : "icmpv6",
-				    fam == FAM_V4 ? "IPv4" : "IPv6");
+				    policy_l4proto_name(t->l4proto), fam == FAM_V4 ? "IPv4" : "IPv6");
 	}
 	return 0;
 }

@@ -30,16 +30,11 @@ static void put_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* nft's name of a protocol: the language's, but for ICMPv6 (nft has it
+ * from /etc/protocols). */
 static const char *l4proto_name(uint8_t p)
 {
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "ipv6-icmp";
-	case IPPROTO_SCTP: return "sctp";
-	default: return NULL;
-	}
+	return p == IPPROTO_ICMPV6 ? "ipv6-icmp" : policy_l4proto_name(p);
 }
 
 /* Names nft knows for ICMP (RFC 792) and ICMPv6 (RFC 4443, RFC 4861) types;

@@ -104,28 +104,32 @@ struct ir_rule *ir_rule_add(struct ir_chain *c)
 	return r;
 }
 
-/* Matches and statements are few per rule: grow one at a time. */
+/* Matches and statements are few per rule: grow one at a time. A zeroed
+ * element `elem` bytes long at the end of *v (*n of them), or NULL. */
+static void *add_zeroed(void **v, size_t *n, size_t elem)
+{
+	char *nv = realloc(*v, (*n + 1) * elem);
+	if (!nv)
+		return NULL;
+	*v = nv;
+	void *e = nv + (*n)++ * elem;
+	memset(e, 0, elem);
+	return e;
+}
+
 struct ir_match *ir_match_add(struct ir_rule *r)
 {
-	struct ir_match *v = realloc(r->matches, (r->n_matches + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	r->matches = v;
-	struct ir_match *m = &v[r->n_matches++];
-	memset(m, 0, sizeof(*m));
-	m->n_field = 1;
+	struct ir_match *m = add_zeroed((void **)&r->matches, &r->n_matches, sizeof(*m));
+	if (m)
+		m->n_field = 1;
 	return m;
 }
 
 struct ir_stmt *ir_stmt_add(struct ir_rule *r)
 {
-	struct ir_stmt *v = realloc(r->stmts, (r->n_stmts + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	r->stmts = v;
-	struct ir_stmt *s = &v[r->n_stmts++];
-	memset(s, 0, sizeof(*s));
-	s->log_group = -1;
+	struct ir_stmt *s = add_zeroed((void **)&r->stmts, &r->n_stmts, sizeof(*s));
+	if (s)
+		s->log_group = -1;
 	return s;
 }
 
@@ -339,6 +343,13 @@ int ir_table_drop_unused_sets(struct ir_table *t)
 		t->sets[out++] = t->sets[i];
 	}
 	t->n_sets = out;
+	ir_table_remap_sets(t, map);
+	free(map);
+	return 0;
+}
+
+void ir_table_remap_sets(struct ir_table *t, const size_t *map)
+{
 	for (size_t c = 0; c < t->n_chains; c++)
 		for (size_t r = 0; r < t->chains[c].n_rules; r++) {
 			struct ir_rule *rule = &t->chains[c].rules[r];
@@ -350,8 +361,6 @@ int ir_table_drop_unused_sets(struct ir_table *t)
 				    rule->stmts[s].kind == IR_S_SET_FROM_MAP)
 					rule->stmts[s].set = map[rule->stmts[s].set];
 		}
-	free(map);
-	return 0;
 }
 
 static bool verdict_ok(const struct ir_table *t, const struct ir_verdict *v)
@@ -364,67 +373,57 @@ static bool verdict_ok(const struct ir_table *t, const struct ir_verdict *v)
 	return false;
 }
 
-static int set_validate(const struct ir_table *t, const struct ir_set *s, char *why, size_t n)
+static int set_validate(const struct ir_table *t, const struct ir_set *s, struct policy_diags *d)
 {
 	for (size_t i = 0; i < s->n_elems; i++)
 		if (s->data == IR_DATA_VERDICT && !verdict_ok(t, &s->elems[i].verdict)) {
-			snprintf(why, n, "set %s: element goes to unknown chain %s", s->name,
-				 s->elems[i].verdict.chain);
-			return -1;
+			return policy_error(d, &s->loc, "set %s: element goes to unknown chain %s", s->name,
+					    s->elems[i].verdict.chain);
 		}
 	if (!(s->flags & IR_SET_INTERVAL) || s->n_key != 1 || s->n_elems < 2)
 		return 0;
 	/* the kernel takes elements in any order, but refuses overlaps */
 	struct ir_set_elem *v = malloc(s->n_elems * sizeof(*v));
-	if (!v) {
-		snprintf(why, n, "out of memory");
-		return -1;
-	}
+	if (!v)
+		return policy_error(d, NULL, "out of memory");
 	memcpy(v, s->elems, s->n_elems * sizeof(*v));
 	qsort(v, s->n_elems, sizeof(*v), elem_cmp);
 	int rc = 0;
 	for (size_t i = 1; !rc && i < s->n_elems; i++) {
 		const struct ir_value *prev_end = ir_elem_end(&v[i - 1]);
-		if (memcmp(v[i].key[0].data, prev_end->data, prev_end->len) <= 0) {
-			snprintf(why, n, "set %s: elements overlap", s->name);
-			rc = -1;
-		}
+		if (memcmp(v[i].key[0].data, prev_end->data, prev_end->len) <= 0)
+			rc = policy_error(d, &s->loc, "set %s: elements overlap", s->name);
 	}
 	free(v);
 	return rc;
 }
 
-int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
+int ir_table_validate(const struct ir_table *t, struct policy_diags *d)
 {
 	size_t *uses = calloc(t->n_sets ? t->n_sets : 1, sizeof(*uses));
-	if (!uses) {
-		snprintf(why, why_len, "out of memory");
-		return -1;
-	}
+	if (!uses)
+		return policy_error(d, NULL, "out of memory");
 	int rc = 0;
 	for (size_t c = 0; !rc && c < t->n_chains; c++)
 		for (size_t r = 0; !rc && r < t->chains[c].n_rules; r++) {
 			const struct ir_rule *rule = &t->chains[c].rules[r];
 			if (!verdict_ok(t, &rule->verdict)) {
-				snprintf(why, why_len, "chain %s: rule %zu goes to unknown chain %s",
+				rc = policy_error(d, &rule->loc, "chain %s: rule %zu goes to unknown chain %s",
 					 t->chains[c].name, r, rule->verdict.chain);
-				rc = -1;
 			}
 			for (size_t m = 0; !rc && m < rule->n_matches; m++) {
 				const struct ir_match *mt = &rule->matches[m];
 				if (mt->field[0] == IR_CT_LABEL &&
 				    (mt->kind != IR_M_BITS || mt->op != IR_OP_EQ ||
 				     ir_value_ct_label_bit(&mt->value) < 0)) {
-					snprintf(why, why_len, "chain %s: rule %zu: a ct label match tests "
+					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: a ct label match tests "
 						 "one bit being set (`ct label N`)", t->chains[c].name, r);
-					rc = -1;
 				}
 				if (rule->matches[m].kind != IR_M_LOOKUP)
 					continue;
 				if (rule->matches[m].set >= t->n_sets) {
-					snprintf(why, why_len, "chain %s: rule %zu: set index out of range",
+					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: set index out of range",
 						 t->chains[c].name, r);
-					rc = -1;
 				} else {
 					uses[rule->matches[m].set]++;
 				}
@@ -433,34 +432,30 @@ int ir_table_validate(const struct ir_table *t, char *why, size_t why_len)
 				const struct ir_stmt *st = &rule->stmts[s];
 				if (st->kind == IR_S_SET_VALUE && st->target == IR_CT_LABEL &&
 				    ir_value_ct_label_bit(&st->value) < 0) {
-					snprintf(why, why_len, "chain %s: rule %zu: `ct label set` sets one bit",
+					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: `ct label set` sets one bit",
 						 t->chains[c].name, r);
-					rc = -1;
 				}
 				if (st->kind == IR_S_SET_VALUE && st->keep_mask &&
 				    (st->target != IR_META_MARK || st->value.len != 4)) {
-					snprintf(why, why_len, "chain %s: rule %zu: only `meta mark set meta mark & ...` keeps bits",
-						 t->chains[c].name, r);
-					rc = -1;
+					rc = policy_error(d, &rule->loc,
+							  "chain %s: rule %zu: only `meta mark set meta mark & ...` keeps bits",
+							  t->chains[c].name, r);
 				}
 				if (st->kind != IR_S_VMAP && st->kind != IR_S_SET_FROM_MAP)
 					continue;
 				if (st->set >= t->n_sets) {
-					snprintf(why, why_len, "chain %s: rule %zu: map index out of range",
+					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: map index out of range",
 						 t->chains[c].name, r);
-					rc = -1;
 				} else {
 					uses[st->set]++;
 				}
 			}
 		}
 	for (size_t i = 0; !rc && i < t->n_sets; i++) {
-		if ((t->sets[i].flags & IR_SET_ANONYMOUS) && uses[i] != 1) {
-			snprintf(why, why_len, "anonymous set %zu used by %zu rules", i, uses[i]);
-			rc = -1;
-		}
+		if ((t->sets[i].flags & IR_SET_ANONYMOUS) && uses[i] != 1)
+			rc = policy_error(d, &t->sets[i].loc, "anonymous set %zu used by %zu rules", i, uses[i]);
 		if (!rc)
-			rc = set_validate(t, &t->sets[i], why, why_len);
+			rc = set_validate(t, &t->sets[i], d);
 	}
 	free(uses);
 	return rc;

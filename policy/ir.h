@@ -303,12 +303,17 @@ void ir_ifname_wildcard(const char *pattern, struct ir_value *lo, struct ir_valu
  * references. Returns 0 or -1 on ENOMEM. */
 int ir_table_drop_unused_sets(struct ir_table *t);
 
+/* Every set reference of t's rules (LOOKUP matches, VMAP and SET_FROM_MAP
+ * statements) to set i becomes one to set map[i]. */
+void ir_table_remap_sets(struct ir_table *t, const size_t *map);
+
 /* Checks the table's internal consistency: set references in range, every
  * jump/goto (rules and map elements) names a chain of the table, every
  * anonymous set used by exactly one rule, elements of interval sets not
- * overlapping. Returns 0, or -1 with the first problem in why. For
- * tests and fuzzing; a correct compiler never fails it. */
-int ir_table_validate(const struct ir_table *t, char *why, size_t why_len);
+ * overlapping. Returns 0, or -1 with the first problem as an error in `d`
+ * (at the rule's or set's policy location). For tests and fuzzing; a
+ * correct compiler never fails it. */
+int ir_table_validate(const struct ir_table *t, struct policy_diags *d);
 
 /* v + 1 (dir 1) or v - 1 (dir -1) as a big-endian number of v->len bytes;
  * false if it wrapped around. */
@@ -316,6 +321,26 @@ bool ir_value_step(struct ir_value *v, int dir);
 
 /* If [lo, hi] (same length) is exactly one prefix, its length; else -1. */
 int ir_value_prefix_len(const struct ir_value *lo, const struct ir_value *hi);
+
+/* Equality (policy/ir_equal.c): the same kernel object, field by field as
+ * the kernel keeps it. Values compare by their `len` bytes; verdicts by
+ * chain name only for jump and goto. A set element's timeout does not count
+ * in an IR_SET_DYNAMIC set (what is left of it changes while it runs). In
+ * matches and statements, named sets are the same by name and anonymous
+ * ones by content; the two may come from two tables (ir_diff) or one (the
+ * optimizer). */
+bool ir_value_equal(const struct ir_value *a, const struct ir_value *b);
+bool ir_verdict_equal(const struct ir_verdict *a, const struct ir_verdict *b);
+/* Key, flags, data, timeout, size and comment: all of a set but elements. */
+bool ir_set_def_equal(const struct ir_set *a, const struct ir_set *b);
+bool ir_set_content_equal(const struct ir_set *a, const struct ir_set *b);
+/* Key and interval end: the same element for the kernel's lookup. */
+bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b);
+bool ir_elem_equal(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b);
+bool ir_match_equal(const struct ir_table *ta, const struct ir_match *a, const struct ir_table *tb,
+		    const struct ir_match *b);
+bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const struct ir_table *tb,
+		   const struct ir_stmt *b);
 
 /* Summary counts for `hvgate compile --emit summary`. */
 void ir_table_summary(const struct ir_table *t, FILE *out);

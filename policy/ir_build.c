@@ -61,6 +61,44 @@ struct ir_stmt *ir_build_stmt(struct ir_rule *r, enum ir_stmt_kind k)
 	return s;
 }
 
+size_t ir_build_set(struct ir_table *t, const char *name, const enum ir_field *key, size_t n_key,
+		    uint32_t flags, enum ir_set_data data)
+{
+	size_t i = ir_set_add(t, name);
+	if (i == (size_t)-1)
+		return i;
+	struct ir_set *s = &t->sets[i];
+	memcpy(s->key, key, n_key * sizeof(*key));
+	s->n_key = n_key;
+	s->flags = flags;
+	s->data = data;
+	return i;
+}
+
+struct ir_stmt *ir_build_vmap(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set)
+{
+	struct ir_stmt *s = ir_build_stmt(r, IR_S_VMAP);
+	if (s) {
+		memcpy(s->field, f, n * sizeof(*f));
+		s->n_field = n;
+		s->set = set;
+	}
+	return s;
+}
+
+struct ir_stmt *ir_build_set_from_map(struct ir_rule *r, enum ir_field target, enum ir_field f,
+				      size_t set)
+{
+	struct ir_stmt *s = ir_build_stmt(r, IR_S_SET_FROM_MAP);
+	if (s) {
+		s->target = target;
+		s->field[0] = f;
+		s->n_field = 1;
+		s->set = set;
+	}
+	return s;
+}
+
 struct ir_stmt *ir_build_set_value(struct ir_rule *r, enum ir_field target, struct ir_value v)
 {
 	struct ir_stmt *s = ir_build_stmt(r, IR_S_SET_VALUE);

@@ -38,6 +38,20 @@ struct ir_match *ir_build_lookup(struct ir_rule *r, const enum ir_field *f, size
 /* A statement of kind `k`, otherwise zeroed. */
 struct ir_stmt *ir_build_stmt(struct ir_rule *r, enum ir_stmt_kind k);
 
+/* A set (or map) named `name` keyed by the concatenation of the `n_key`
+ * fields `key`, with `flags` (IR_SET_*) and `data`, without elements: its
+ * index, or (size_t)-1 on ENOMEM. */
+size_t ir_build_set(struct ir_table *t, const char *name, const enum ir_field *key, size_t n_key,
+		    uint32_t flags, enum ir_set_data data);
+
+/* The concatenation of the `n` fields `f` looked up in verdict map index
+ * `set` (IR_S_VMAP). */
+struct ir_stmt *ir_build_vmap(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set);
+
+/* `target set f map @set` (IR_S_SET_FROM_MAP: ct zone from iifname ...). */
+struct ir_stmt *ir_build_set_from_map(struct ir_rule *r, enum ir_field target, enum ir_field f,
+				      size_t set);
+
 /* `target set v` (IR_S_SET_VALUE: meta mark, ct mark, ct zone ...). */
 struct ir_stmt *ir_build_set_value(struct ir_rule *r, enum ir_field target, struct ir_value v);
 

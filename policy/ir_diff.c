@@ -5,19 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/grow.h"
+#include "policy/hash.h"
+#include "policy/hmap.h"
 #include "policy/ir_diff.h"
-
-static bool value_equal(const struct ir_value *a, const struct ir_value *b)
-{
-	return a->len == b->len && a->len <= IR_VALUE_MAX && !memcmp(a->data, b->data, a->len);
-}
-
-static bool verdict_equal(const struct ir_verdict *a, const struct ir_verdict *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	return (a->kind != IR_V_JUMP && a->kind != IR_V_GOTO) || !strcmp(a->chain, b->chain);
-}
 
 static bool chain_recreated(const struct ir_diff *d, const char *name)
 {
@@ -32,210 +23,113 @@ static bool verdict_to_recreated(const struct ir_diff *d, const struct ir_verdic
 	return (v->kind == IR_V_JUMP || v->kind == IR_V_GOTO) && chain_recreated(d, v->chain);
 }
 
-static bool set_def_equal(const struct ir_set *a, const struct ir_set *b)
-{
-	if (a->n_key != b->n_key || a->flags != b->flags || a->data != b->data ||
-	    a->timeout_ms != b->timeout_ms || a->size != b->size || strcmp(a->comment, b->comment))
-		return false;
-	if (a->data == IR_DATA_VALUE && a->data_field != b->data_field)
-		return false;
-	for (size_t i = 0; i < a->n_key && i < IR_CONCAT_MAX; i++)
-		if (a->key[i] != b->key[i])
-			return false;
-	return true;
-}
-
-/* Same key (and interval end): the same element as far as the kernel's
- * lookup is concerned. */
-static bool elem_same_key(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b)
-{
-	for (size_t i = 0; i < s->n_key && i < IR_CONCAT_MAX; i++)
-		if (!value_equal(&a->key[i], &b->key[i]) || !value_equal(&a->key_end[i], &b->key_end[i]))
-			return false;
-	return true;
-}
-
-/* Everything the kernel keeps of an element. A dynamic set's timeouts are
- * what is left of them, read at different times: they do not count. */
-static bool elem_equal(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b)
-{
-	if (!elem_same_key(s, a, b))
-		return false;
-	if (s->data == IR_DATA_VERDICT && !verdict_equal(&a->verdict, &b->verdict))
-		return false;
-	if (s->data == IR_DATA_VALUE && !value_equal(&a->data, &b->data))
-		return false;
-	return (s->flags & IR_SET_DYNAMIC) || a->timeout_ms == b->timeout_ms;
-}
-
-static bool set_content_equal(const struct ir_set *a, const struct ir_set *b)
-{
-	if (!set_def_equal(a, b) || a->n_elems != b->n_elems)
-		return false;
-	for (size_t i = 0; i < a->n_elems; i++)
-		if (!elem_equal(a, &a->elems[i], &b->elems[i]))
-			return false;
-	return true;
-}
-
-static bool set_ref_equal(const struct ir_table *ta, size_t a, const struct ir_table *tb, size_t b)
-{
-	if (a >= ta->n_sets || b >= tb->n_sets)
-		return false;
-	const struct ir_set *sa = &ta->sets[a], *sb = &tb->sets[b];
-	bool anon = sa->flags & IR_SET_ANONYMOUS;
-	if (anon != (bool)(sb->flags & IR_SET_ANONYMOUS))
-		return false;
-	return anon ? set_content_equal(sa, sb) : !strcmp(sa->name, sb->name);
-}
-
-static bool fields_equal(const enum ir_field *a, size_t na, const enum ir_field *b, size_t nb)
-{
-	if (na != nb || na > IR_CONCAT_MAX)
-		return false;
-	return !memcmp(a, b, na * sizeof(*a));
-}
-
-static bool match_equal(const struct ir_table *ta, const struct ir_match *a, const struct ir_table *tb,
-			const struct ir_match *b)
-{
-	if (a->kind != b->kind || a->op != b->op || a->prefix_len != b->prefix_len ||
-	    a->wildcard != b->wildcard || !value_equal(&a->value, &b->value) ||
-	    !value_equal(&a->value_end, &b->value_end))
-		return false;
-	if (a->kind == IR_M_LOOKUP)
-		return fields_equal(a->field, a->n_field, b->field, b->n_field) &&
-		       set_ref_equal(ta, a->set, tb, b->set);
-	return a->field[0] == b->field[0];
-}
-
-static bool nat_equal(const struct ir_nat *a, const struct ir_nat *b)
-{
-	return a->kind == b->kind && a->family == b->family && value_equal(&a->addr_lo, &b->addr_lo) &&
-	       value_equal(&a->addr_hi, &b->addr_hi) && a->port_lo == b->port_lo && a->port_hi == b->port_hi &&
-	       a->netmap == b->netmap && a->random_fully == b->random_fully;
-}
-
-static bool stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const struct ir_table *tb,
-		       const struct ir_stmt *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	switch (a->kind) {
-	case IR_S_COUNTER:
-	case IR_S_NOTRACK:
-		return true;
-	case IR_S_LOG:
-		return a->log_group == b->log_group && !strcmp(a->log_prefix, b->log_prefix);
-	case IR_S_LIMIT:
-		return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
-	case IR_S_VMAP:
-		return fields_equal(a->field, a->n_field, b->field, b->n_field) && set_ref_equal(ta, a->set, tb, b->set);
-	case IR_S_SET_FROM_MAP:
-		return a->target == b->target && fields_equal(a->field, a->n_field, b->field, b->n_field) &&
-		       set_ref_equal(ta, a->set, tb, b->set);
-	case IR_S_SET_VALUE:
-		return a->target == b->target && value_equal(&a->value, &b->value) &&
-		       a->keep_mask == b->keep_mask;
-	case IR_S_REJECT:
-		return a->reject == b->reject;
-	case IR_S_NAT:
-		return nat_equal(&a->nat, &b->nat);
-	case IR_S_QUEUE:
-		return a->queue_num == b->queue_num && a->queue_count == b->queue_count &&
-		       a->queue_bypass == b->queue_bypass;
-	}
-	return false;
-}
-
 bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a, const struct ir_table *tb,
 			const struct ir_rule *b)
 {
-	if (a->n_matches != b->n_matches || a->n_stmts != b->n_stmts || !verdict_equal(&a->verdict, &b->verdict) ||
+	if (a->n_matches != b->n_matches || a->n_stmts != b->n_stmts || !ir_verdict_equal(&a->verdict, &b->verdict) ||
 	    strcmp(a->comment, b->comment))
 		return false;
 	for (size_t i = 0; i < a->n_matches; i++)
-		if (!match_equal(ta, &a->matches[i], tb, &b->matches[i]))
+		if (!ir_match_equal(ta, &a->matches[i], tb, &b->matches[i]))
 			return false;
 	for (size_t i = 0; i < a->n_stmts; i++)
-		if (!stmt_equal(ta, &a->stmts[i], tb, &b->stmts[i]))
+		if (!ir_stmt_equal(ta, &a->stmts[i], tb, &b->stmts[i]))
 			return false;
 	return true;
 }
 
-/* ---- name lookups (hash tables of indices by name) ---- */
+/* ---- name lookups (policy_hmap of indices by name) ---- */
 
-struct name_index {
-	size_t *slot; /* IR_DIFF_NONE: empty */
-	size_t cap;
+/* The chains of a table, or its named sets, by name. */
+struct names {
+	struct policy_hmap map;
+	const struct ir_table *t;
+	bool sets;
 };
 
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+struct name_probe {
+	const struct names *x;
+	const char *name;
+};
+
+static const char *name_of(const struct names *x, size_t i)
 {
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a 64 */
-	return h;
+	return x->sets ? x->t->sets[i].name : x->t->chains[i].name;
 }
 
-static size_t pow2_at_least(size_t n)
+static uint64_t name_hash(const char *name)
 {
-	size_t c = 16;
-	while (c < n * 2)
-		c <<= 1;
-	return c;
+	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name));
 }
 
-static int name_index_init(struct name_index *x, size_t n)
+static bool name_is(void *ctx, size_t i)
 {
-	x->cap = pow2_at_least(n);
-	x->slot = malloc(x->cap * sizeof(*x->slot));
-	if (!x->slot)
+	const struct name_probe *p = ctx;
+	return !strcmp(name_of(p->x, i), p->name);
+}
+
+static int names_index(struct names *x, const struct ir_table *t, bool sets)
+{
+	*x = (struct names){ .t = t, .sets = sets };
+	size_t n = sets ? t->n_sets : t->n_chains;
+	if (policy_hmap_init(&x->map, n))
 		return -ENOMEM;
-	memset(x->slot, 0xff, x->cap * sizeof(*x->slot));
+	for (size_t i = 0; i < n; i++) {
+		if (sets && (t->sets[i].flags & IR_SET_ANONYMOUS))
+			continue;
+		if (policy_hmap_put(&x->map, name_hash(name_of(x, i)), i)) {
+			policy_hmap_free(&x->map);
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
-static const char *chain_name(const void *tab, size_t i)
+/* names_index() of the running table's chains or sets, and a zeroed flag
+ * per one of them (which the candidate keeps); NULL on ENOMEM. */
+static bool *names_and_kept(struct names *x, const struct ir_table *o, bool sets)
 {
-	return ((const struct ir_table *)tab)->chains[i].name;
-}
-
-static const char *set_name(const void *tab, size_t i)
-{
-	return ((const struct ir_table *)tab)->sets[i].name;
-}
-
-static void name_index_put(struct name_index *x, const char *name, size_t i)
-{
-	size_t h = hash_bytes(name, strlen(name), 0xcbf29ce484222325ull) & (x->cap - 1);
-	while (x->slot[h] != IR_DIFF_NONE)
-		h = (h + 1) & (x->cap - 1);
-	x->slot[h] = i;
-}
-
-static size_t name_index_get(const struct name_index *x, const void *tab, const char *(*name_of)(const void *, size_t),
-			     const char *name)
-{
-	size_t h = hash_bytes(name, strlen(name), 0xcbf29ce484222325ull) & (x->cap - 1);
-	while (x->slot[h] != IR_DIFF_NONE) {
-		if (!strcmp(name_of(tab, x->slot[h]), name))
-			return x->slot[h];
-		h = (h + 1) & (x->cap - 1);
+	size_t n = sets ? o->n_sets : o->n_chains;
+	bool *kept = calloc(n ? n : 1, sizeof(*kept));
+	if (kept && names_index(x, o, sets)) {
+		free(kept);
+		return NULL;
 	}
-	return IR_DIFF_NONE;
+	return kept;
+}
+
+/* The index of `name`, or IR_DIFF_NONE. */
+static size_t names_get(const struct names *x, const char *name)
+{
+	struct name_probe p = { .x = x, .name = name };
+	size_t i = policy_hmap_find(&x->map, name_hash(name), name_is, &p);
+	return i == POLICY_HMAP_NONE ? IR_DIFF_NONE : i;
 }
 
 /* ---- element deltas ---- */
 
 static uint64_t elem_key_hash(const struct ir_set *s, const struct ir_set_elem *e)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = POLICY_FNV64_OFFSET_BASIS;
 	for (size_t i = 0; i < s->n_key && i < IR_CONCAT_MAX; i++) {
-		h = hash_bytes(e->key[i].data, e->key[i].len, h);
-		h = hash_bytes(e->key_end[i].data, e->key_end[i].len, h);
+		h = policy_fnv64(h, e->key[i].data, e->key[i].len);
+		h = policy_fnv64(h, e->key_end[i].data, e->key_end[i].len);
 	}
 	return h;
+}
+
+/* An unused running element with the candidate element's key. */
+struct elem_probe {
+	const struct ir_set *os, *ns;
+	const struct ir_set_elem *ne;
+	const bool *used; /* by index - head */
+	size_t head;
+};
+
+static bool elem_free_same_key(void *ctx, size_t j)
+{
+	const struct elem_probe *p = ctx;
+	return !p->used[j - p->head] && ir_elem_same_key(p->ns, &p->os->elems[j], p->ne);
 }
 
 static int push(size_t **v, size_t *n, size_t x)
@@ -259,7 +153,7 @@ static int push(size_t **v, size_t *n, size_t x)
 static bool elem_stays(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b,
 		       const struct ir_diff *d)
 {
-	return elem_equal(s, a, b) && !(s->data == IR_DATA_VERDICT && verdict_to_recreated(d, &b->verdict));
+	return ir_elem_equal(s, a, b) && !(s->data == IR_DATA_VERDICT && verdict_to_recreated(d, &b->verdict));
 }
 
 static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct ir_diff_elems *out,
@@ -278,34 +172,25 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 				return -ENOMEM;
 		return 0;
 	}
-	struct name_index x;
+	struct policy_hmap x;
 	bool *used = calloc(o_end - head, sizeof(*used));
-	if (!used || name_index_init(&x, o_end - head)) {
+	if (!used || policy_hmap_init(&x, o_end - head)) {
 		free(used);
 		return -ENOMEM;
 	}
-	for (size_t i = head; i < o_end; i++) {
-		size_t h = elem_key_hash(ns, &os->elems[i]) & (x.cap - 1);
-		while (x.slot[h] != IR_DIFF_NONE)
-			h = (h + 1) & (x.cap - 1);
-		x.slot[h] = i;
-	}
 	int rc = 0;
+	for (size_t i = head; !rc && i < o_end; i++)
+		rc = policy_hmap_put(&x, elem_key_hash(ns, &os->elems[i]), i) ? -ENOMEM : 0;
+	struct elem_probe p = { .os = os, .ns = ns, .used = used, .head = head };
 	for (size_t i = head; !rc && i < n_end; i++) {
 		const struct ir_set_elem *ne = &ns->elems[i];
-		size_t h = elem_key_hash(ns, ne) & (x.cap - 1), found = IR_DIFF_NONE;
-		for (; x.slot[h] != IR_DIFF_NONE; h = (h + 1) & (x.cap - 1)) {
-			size_t j = x.slot[h];
-			if (!used[j - head] && elem_same_key(ns, &os->elems[j], ne)) {
-				found = j;
-				break;
-			}
-		}
-		if (found != IR_DIFF_NONE && elem_stays(ns, &os->elems[found], ne, d)) {
+		p.ne = ne;
+		size_t found = policy_hmap_find(&x, elem_key_hash(ns, ne), elem_free_same_key, &p);
+		if (found != POLICY_HMAP_NONE && elem_stays(ns, &os->elems[found], ne, d)) {
 			used[found - head] = true;
 			continue;
 		}
-		if (found != IR_DIFF_NONE) { /* same key, other data: delete first, then add */
+		if (found != POLICY_HMAP_NONE) { /* same key, other data: delete first, then add */
 			used[found - head] = true;
 			rc = push(&out->del, &out->n_del, found);
 		}
@@ -316,7 +201,7 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 		if (!used[j - head])
 			rc = push(&out->del, &out->n_del, j);
 	free(used);
-	free(x.slot);
+	policy_hmap_free(&x);
 	return rc;
 }
 
@@ -401,15 +286,10 @@ static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const 
 
 static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
-	struct name_index x;
-	bool *kept = calloc(o->n_sets ? o->n_sets : 1, sizeof(*kept));
-	if (!kept || name_index_init(&x, o->n_sets)) {
-		free(kept);
+	struct names x;
+	bool *kept = names_and_kept(&x, o, true);
+	if (!kept)
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < o->n_sets; i++)
-		if (!(o->sets[i].flags & IR_SET_ANONYMOUS))
-			name_index_put(&x, o->sets[i].name, i);
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_sets; i++) {
 		const struct ir_set *ns = &n->sets[i];
@@ -418,7 +298,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 		d->n_objects += 1 + ns->n_elems;
 		if (ns->flags & IR_SET_ANONYMOUS)
 			continue;
-		size_t j = name_index_get(&x, o, set_name, ns->name);
+		size_t j = names_get(&x, ns->name);
 		if (j == IR_DIFF_NONE) {
 			d->set_op[i] = IR_DIFF_ADD;
 			d->n_changed += 1 + ns->n_elems;
@@ -430,8 +310,8 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 		d->set_old[i] = j;
 		const struct ir_set *os = &o->sets[j];
 		/* A constant set's elements cannot change while rules use it. */
-		if (!set_def_equal(os, ns) ||
-		    ((ns->flags & IR_SET_CONSTANT) && !set_content_equal(os, ns))) {
+		if (!ir_set_def_equal(os, ns) ||
+		    ((ns->flags & IR_SET_CONSTANT) && !ir_set_content_equal(os, ns))) {
 			d->set_op[i] = IR_DIFF_RECREATE;
 			d->n_changed += 2 + ns->n_elems;
 			d->n_sets_changed++;
@@ -455,7 +335,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 			d->n_sets_changed++;
 		}
 	free(kept);
-	free(x.slot);
+	policy_hmap_free(&x.map);
 	return rc;
 }
 
@@ -553,19 +433,15 @@ static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, e
 
 static int diff_chains(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
-	struct name_index x;
-	bool *kept = calloc(o->n_chains ? o->n_chains : 1, sizeof(*kept));
-	if (!kept || name_index_init(&x, o->n_chains)) {
-		free(kept);
+	struct names x;
+	bool *kept = names_and_kept(&x, o, false);
+	if (!kept)
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < o->n_chains; i++)
-		name_index_put(&x, o->chains[i].name, i);
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
 		const struct ir_chain *nc = &n->chains[i];
 		d->n_objects += 1 + nc->n_rules;
-		size_t j = name_index_get(&x, o, chain_name, nc->name);
+		size_t j = names_get(&x, nc->name);
 		d->chain_old[i] = j;
 		d->chain_op[i] = IR_DIFF_KEEP;
 		if (j == IR_DIFF_NONE) {
@@ -612,7 +488,7 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 			d->n_chains_changed++;
 		}
 	free(kept);
-	free(x.slot);
+	policy_hmap_free(&x.map);
 	return rc;
 }
 
@@ -620,30 +496,23 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
  * before sets and rules are compared, which must not keep what jumps there. */
 static int find_recreated(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
-	struct name_index x;
+	struct names x;
 	size_t cap = 0;
-	if (name_index_init(&x, o->n_chains))
+	if (names_index(&x, o, false))
 		return -ENOMEM;
-	for (size_t i = 0; i < o->n_chains; i++)
-		name_index_put(&x, o->chains[i].name, i);
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
-		size_t j = name_index_get(&x, o, chain_name, n->chains[i].name);
+		size_t j = names_get(&x, n->chains[i].name);
 		if (j == IR_DIFF_NONE || n->chains[i].hook != IR_HOOK_NONE || o->chains[j].hook != IR_HOOK_NONE ||
 		    !strcmp(o->chains[j].comment, n->chains[i].comment))
 			continue;
-		if (d->n_recreated == cap) {
-			cap = cap ? cap * 2 : 8;
-			const char **v = realloc(d->recreated, cap * sizeof(*v));
-			if (!v) {
-				rc = -ENOMEM;
-				break;
-			}
-			d->recreated = v;
+		if (POLICY_GROW(d->recreated, cap, d->n_recreated, 8)) {
+			rc = -ENOMEM;
+			break;
 		}
 		d->recreated[d->n_recreated++] = n->chains[i].name;
 	}
-	free(x.slot);
+	policy_hmap_free(&x.map);
 	return rc;
 }
 

@@ -30,21 +30,10 @@ static size_t addr_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-static bool overlap(const struct policy_addr *x, const struct policy_addr *y)
-{
-	if (x->family != y->family)
-		return false;
-	uint8_t xl[16], xh[16], yl[16], yh[16];
-	policy_addr_bounds(x, xl, xh);
-	policy_addr_bounds(y, yl, yh);
-	size_t n = addr_len(x->family);
-	return memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
-}
-
 static bool list_overlaps(const struct policy_addr_list *l, const struct policy_addr *a)
 {
 	for (size_t i = 0; i < l->n; i++)
-		if (overlap(&l->v[i], a))
+		if (policy_addr_overlaps(&l->v[i], a))
 			return true;
 	return false;
 }
@@ -170,7 +159,7 @@ int policy_check_tenant_segments(const struct policy *p, struct policy_diags *d)
 			const struct policy_addr *x = NULL, *y = NULL;
 			for (size_t k = 0; k < b->addrs.n && !x; k++)
 				for (size_t m = 0; m < a->addrs.n && !x; m++)
-					if (overlap(&b->addrs.v[k], &a->addrs.v[m]))
+					if (policy_addr_overlaps(&b->addrs.v[k], &a->addrs.v[m]))
 						x = &b->addrs.v[k], y = &a->addrs.v[m];
 			if (!x)
 				continue;

@@ -682,34 +682,37 @@ static int make_blocked_sets(struct lower *l)
 	return 0;
 }
 
-/* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
-static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
+/* meta nfproto ipvX SCOPE . ip[6] saddr @SET counter drop, and with `dirs`
+ * 2 the same for daddr: the block lists' rules, SCOPE scope[0] for saddr
+ * and scope[1] for daddr, SET sets[0] for IPv4 and sets[1] for IPv6. */
+static int block_list_rules(struct lower *l, const char *chain, const char *const sets[2],
+			    const enum ir_field scope[2], int dirs)
 {
 	static const struct {
 		uint8_t nfproto;
 		enum ir_field saddr, daddr;
-		const char *set;
-	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED4 },
-		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED6 } };
+	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR }, { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR } };
 	for (size_t i = 0; i < 2; i++) {
-		for (int dir = 0; dir < (daddr_too ? 2 : 1); dir++) {
+		for (int dir = 0; dir < dirs; dir++) {
 			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
 			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
 				return -1;
-			struct ir_match *m = ir_match_add(r);
-			if (!m)
-				return -1;
-			m->kind = IR_M_LOOKUP;
-			m->field[0] = IR_META_MARK;
-			m->field[1] = dir ? fams[i].daddr : fams[i].saddr;
-			m->n_field = 2;
-			m->set = ir_build_set_find(l->t, fams[i].set);
-			if (add_counter(r))
+			const enum ir_field key[2] = { scope[dir], dir ? fams[i].daddr : fams[i].saddr };
+			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, sets[i]), IR_OP_EQ) ||
+			    add_counter(r))
 				return -1;
 			set_verdict(r, IR_V_DROP, NULL);
 		}
 	}
 	return 0;
+}
+
+/* meta nfproto ipvX meta mark . ip[6] saddr|daddr @blockedX counter drop */
+static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
+{
+	static const char *const sets[2] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6 };
+	static const enum ir_field scope[2] = { IR_META_MARK, IR_META_MARK };
+	return block_list_rules(l, chain, sets, scope, daddr_too ? 2 : 1);
 }
 
 /* Forward: meta nfproto ipvX oifname . ip[6] saddr @blocked_zoneX counter drop
@@ -717,40 +720,20 @@ static int blocked_rules(struct lower *l, const char *chain, bool daddr_too)
  * counter drop (from the zone to the address). */
 static int blocked_zone_rules(struct lower *l, const char *chain)
 {
-	static const struct {
-		uint8_t nfproto;
-		enum ir_field saddr, daddr;
-		const char *set;
-	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR, POLICY_SET_BLOCKED_ZONE4 },
-		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR, POLICY_SET_BLOCKED_ZONE6 } };
-	for (size_t i = 0; i < 2; i++) {
-		for (int dir = 0; dir < 2; dir++) {
-			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
-			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
-				return -1;
-			const enum ir_field key[2] = { dir ? IR_META_IIFNAME : IR_META_OIFNAME,
-						       dir ? fams[i].daddr : fams[i].saddr };
-			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, fams[i].set), IR_OP_EQ))
-				return -1;
-			if (add_counter(r))
-				return -1;
-			set_verdict(r, IR_V_DROP, NULL);
-		}
-	}
-	return 0;
+	static const char *const sets[2] = { POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
+	static const enum ir_field scope[2] = { IR_META_OIFNAME, IR_META_IIFNAME };
+	return block_list_rules(l, chain, sets, scope, 2);
 }
 
 /* ct state vmap { invalid : goto ct_invalid, established : accept, related : accept } */
 static int ct_state_rule(struct lower *l, const char *chain)
 {
-	size_t idx = ir_set_add(l->t, "__map%d");
+	static const enum ir_field ct_state = IR_CT_STATE;
+	size_t idx = ir_build_set(l->t, "__map%d", &ct_state, 1, IR_SET_ANONYMOUS | IR_SET_CONSTANT,
+				  IR_DATA_VERDICT);
 	if (idx == (size_t)-1)
 		return -1;
 	struct ir_set *s = &l->t->sets[idx];
-	s->key[0] = IR_CT_STATE;
-	s->n_key = 1;
-	s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
-	s->data = IR_DATA_VERDICT;
 	static const struct {
 		uint32_t bit;
 		enum ir_verdict_kind v;
@@ -767,14 +750,7 @@ static int ct_state_rule(struct lower *l, const char *chain)
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
 	}
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_CT);
-	struct ir_stmt *st = r ? ir_stmt_add(r) : NULL;
-	if (!st)
-		return -1;
-	st->kind = IR_S_VMAP;
-	st->field[0] = IR_CT_STATE;
-	st->n_field = 1;
-	st->set = idx;
-	return 0;
+	return r && ir_build_vmap(r, &ct_state, 1, idx) ? 0 : -1;
 }
 
 /* Loopback and ICMPv6 neighbour discovery, accepted and counted before the
@@ -960,14 +936,7 @@ static bool pattern_redundant(const struct policy_zone *z, size_t k)
  * added with map_add_zone(). Returns the set index or -1. */
 static size_t new_ifname_map(struct lower *l, const char *name, enum ir_field f)
 {
-	size_t idx = ir_set_add(l->t, name);
-	if (idx == (size_t)-1)
-		return idx;
-	struct ir_set *s = &l->t->sets[idx];
-	s->key[0] = f;
-	s->n_key = 1;
-	s->data = IR_DATA_VERDICT;
-	return idx;
+	return ir_build_set(l->t, name, &f, 1, 0, IR_DATA_VERDICT);
 }
 
 static int map_add_zone(struct lower *l, size_t map, size_t zone, const char *chain)
@@ -1003,13 +972,8 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 		if (ir_set_normalize(&l->t->sets[map]))
 			return -1;
 		struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
-		struct ir_stmt *s = r ? ir_stmt_add(r) : NULL;
-		if (!s)
+		if (!r || !ir_build_vmap(r, &f, 1, map))
 			return -1;
-		s->kind = IR_S_VMAP;
-		s->field[0] = f;
-		s->n_field = 1;
-		s->set = map;
 	}
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_DISPATCH);
 	if (!r)
@@ -1023,42 +987,6 @@ static int dispatch_rules(struct lower *l, const char *chain, enum ir_field f, s
 static size_t slot_tenant(const struct lower *l, size_t slot)
 {
 	return slot < l->p->n_zones ? l->p->zones[slot].tenant : POLICY_NONE;
-}
-
-static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
-{
-	if (ep->kind != POLICY_EP_MATCH)
-		return false;
-	for (size_t i = 0; i < ep->n_zones; i++)
-		if (ep->zones[i] == zone)
-			return true;
-	return false;
-}
-
-static bool ep_matches_slot(const struct lower *l, const struct policy_endpoint *ep,
-			    const struct policy_rule *r, size_t slot)
-{
-	if (ep->kind == POLICY_EP_SELF)
-		return slot == l->self;
-	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
-		return ep_names_zone(ep, slot);
-	/* any / addresses only: every zone except other tenants' segments, and
-	 * the appliance itself (as the front end's shadow analysis counts it:
-	 * `block from any to any` covers `pass from lan to self`) */
-	size_t t = slot_tenant(l, slot);
-	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
-}
-
-/* Tenant isolation: traffic between segments of two different tenants is
- * governed only by rules that name both zones; a tenant's rules govern only
- * traffic that touches one of its segments. */
-static bool pair_allowed(const struct lower *l, const struct policy_rule *r, size_t a, size_t b)
-{
-	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
-	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
-	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
-		return false;
-	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
 }
 
 static int pair_push(struct pair *pr, size_t rule)
@@ -1081,16 +1009,16 @@ static int assign_rules(struct lower *l)
 		const struct policy_rule *r = &l->p->rules[i];
 		size_t nf = 0, nt = 0;
 		for (size_t s = 0; s < S; s++) {
-			if (ep_matches_slot(l, &r->from, r, s))
+			if (policy_ep_covers_slot(l->p, &r->from, r, s, l->self))
 				from[nf++] = s;
-			if (ep_matches_slot(l, &r->to, r, s))
+			if (policy_ep_covers_slot(l->p, &r->to, r, s, l->self))
 				to[nt++] = s;
 		}
 		/* the appliance's traffic to itself (loopback) is not filtered */
 		for (size_t a = 0; !rc && a < nf; a++)
 			for (size_t b = 0; !rc && b < nt; b++)
 				if (!(from[a] == l->self && to[b] == l->self) &&
-				    pair_allowed(l, r, from[a], to[b]))
+				    policy_rule_isolation_allows(l->p, r, from[a], to[b]))
 					rc = pair_push(&l->pairs[from[a] * S + to[b]], i);
 	}
 	free(from);
@@ -1098,34 +1026,15 @@ static int assign_rules(struct lower *l)
 	return rc;
 }
 
-/* The default of a forward pair: the most specific `default from A to B`
- * (both zones, then from only, then to only, then any/any; a tenant's own
- * default before a global one of the same shape; the first of equals), else
- * the global default. A tenant's default applies only to traffic from or to
- * its segments. Between two tenants only a default naming both zones
- * applies, else block. Returns the index or POLICY_NONE. */
+/* The default of a forward pair (policy_default_find()), else the global
+ * default; between two tenants, else block. Returns the index or
+ * POLICY_NONE. */
 static size_t pair_default(const struct lower *l, size_t a, size_t b, enum policy_action *action)
 {
 	const struct policy *p = l->p;
 	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
 	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
-	size_t best = POLICY_NONE;
-	int best_score = -1;
-	for (size_t i = 0; a != l->self && b != l->self && i < p->n_defaults; i++) {
-		const struct policy_default *d = &p->defaults[i];
-		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
-		    (d->to_zone != POLICY_NONE && d->to_zone != b))
-			continue;
-		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
-			continue;
-		if (cross && (d->from_zone != a || d->to_zone != b))
-			continue;
-		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
-		if (score > best_score) {
-			best_score = score;
-			best = i;
-		}
-	}
+	size_t best = a != l->self && b != l->self ? policy_default_find(p, a, b, ta, tb) : POLICY_NONE;
 	if (best != POLICY_NONE)
 		*action = p->defaults[best].action;
 	else if (a == l->self)
@@ -1500,7 +1409,6 @@ void policy_lower_opts_default(struct policy_lower_opts *o)
 	o->nflog_group = -1;
 	o->queue_num = -1;
 	o->queue_count = 1;
-	o->native_queue = false;
 	o->optimize = true;
 }
 

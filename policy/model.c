@@ -63,6 +63,95 @@ void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[
 	}
 }
 
+/* The bounds of x and y and their length in bytes; 0 if their families
+ * differ. */
+static size_t bounds_of_two(const struct policy_addr *x, const struct policy_addr *y,
+			    uint8_t xl[16], uint8_t xh[16], uint8_t yl[16], uint8_t yh[16])
+{
+	if (x->family != y->family)
+		return 0;
+	policy_addr_bounds(x, xl, xh);
+	policy_addr_bounds(y, yl, yh);
+	return x->family == AF_INET ? 4 : 16;
+}
+
+bool policy_addr_overlaps(const struct policy_addr *x, const struct policy_addr *y)
+{
+	uint8_t xl[16], xh[16], yl[16], yh[16];
+	size_t n = bounds_of_two(x, y, xl, xh, yl, yh);
+	return n && memcmp(xl, yh, n) <= 0 && memcmp(yl, xh, n) <= 0;
+}
+
+bool policy_addr_contains(const struct policy_addr *outer, const struct policy_addr *inner)
+{
+	uint8_t ol[16], oh[16], il[16], ih[16];
+	size_t n = bounds_of_two(outer, inner, ol, oh, il, ih);
+	return n && memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
+}
+
+/* The tenant of a zone-pair slot: a zone's, none for the others. */
+static size_t slot_tenant(const struct policy *p, size_t slot)
+{
+	return slot < p->n_zones ? p->zones[slot].tenant : POLICY_NONE;
+}
+
+static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
+{
+	if (ep->kind != POLICY_EP_MATCH)
+		return false;
+	for (size_t i = 0; i < ep->n_zones; i++)
+		if (ep->zones[i] == zone)
+			return true;
+	return false;
+}
+
+bool policy_ep_covers_slot(const struct policy *p, const struct policy_endpoint *ep,
+			   const struct policy_rule *r, size_t slot, size_t self)
+{
+	if (ep->kind == POLICY_EP_SELF)
+		return slot == self;
+	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
+		return ep_names_zone(ep, slot);
+	/* any / addresses only: every zone except other tenants' segments, and
+	 * the appliance itself (as the front end's shadow analysis counts it:
+	 * `block from any to any` covers `pass from lan to self`) */
+	size_t t = slot_tenant(p, slot);
+	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
+}
+
+bool policy_rule_isolation_allows(const struct policy *p, const struct policy_rule *r, size_t a,
+				  size_t b)
+{
+	size_t ta = slot_tenant(p, a), tb = slot_tenant(p, b);
+	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
+	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
+		return false;
+	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
+}
+
+size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb)
+{
+	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
+	size_t best = POLICY_NONE;
+	int best_score = -1;
+	for (size_t i = 0; i < p->n_defaults; i++) {
+		const struct policy_default *d = &p->defaults[i];
+		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
+		    (d->to_zone != POLICY_NONE && d->to_zone != b))
+			continue;
+		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
+			continue;
+		if (cross && (d->from_zone != a || d->to_zone != b))
+			continue;
+		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	return best;
+}
+
 void policy_free(struct policy *p)
 {
 	if (!p)

@@ -28,10 +28,20 @@ struct policy_addr {
 	struct policy_loc loc;
 };
 
+/* The language's name of an L4 protocol ("tcp", "udp", "sctp", "icmp",
+ * "icmpv6"), or NULL for any other number; and back (a name of `len` bytes,
+ * not NUL-terminated): the number, or -1. (policy/services.c) */
+const char *policy_l4proto_name(uint8_t proto);
+int policy_l4proto_by_name(const char *name, size_t len);
+
 /* The first and last address of `a` (a prefix: its host bits cleared in
  * lo, set in hi; a range: lo and hi as they are). 16 bytes each, v4 in the
  * first 4. (policy/model.c) */
 void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16]);
+/* Whether x and y (of one family) share an address; whether `outer` holds
+ * every address of `inner`. Addresses of two families never do. */
+bool policy_addr_overlaps(const struct policy_addr *x, const struct policy_addr *y);
+bool policy_addr_contains(const struct policy_addr *outer, const struct policy_addr *inner);
 
 struct policy_addr_list {
 	struct policy_addr *v;
@@ -228,6 +238,31 @@ struct policy {
 	struct policy_vpn *vpns;
 	size_t n_vpns;
 };
+
+/* Zone-pair slots: the zones by index, and slots of the caller's own for
+ * the rest (the appliance, unzoned traffic) numbered n_zones and above.
+ * Which slots endpoint `ep` of rule `r` stands for (docs/policy-language.md
+ * §7, §12 "Tenant isolation"): `self` the slot `self`; zones those zones;
+ * `any` and bare addresses every zone except other tenants' segments, and
+ * the appliance. */
+bool policy_ep_covers_slot(const struct policy *p, const struct policy_endpoint *ep,
+			   const struct policy_rule *r, size_t slot, size_t self);
+/* Tenant isolation: traffic between segments of two different tenants is
+ * governed only by rules that name both zones; a tenant's rules govern only
+ * traffic that touches one of its segments. Whether it lets `r` govern
+ * slot a to slot b. */
+bool policy_rule_isolation_allows(const struct policy *p, const struct policy_rule *r, size_t a,
+				  size_t b);
+
+/* The `default` that decides traffic from zone `a` to zone `b` (zone
+ * indices; ta and tb their tenants, POLICY_NONE for none): the most specific
+ * `default from A to B` (both zones, then from only, then to only, then
+ * any/any; a tenant's own default before a global one of the same shape;
+ * the first of equals). A tenant's default applies only to traffic from or
+ * to its segments; between two tenants only a default naming both zones
+ * applies. Its index, or POLICY_NONE (the caller's fallback: the global
+ * default, or block between tenants). */
+size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta, size_t tb);
 
 void policy_free(struct policy *p);
 

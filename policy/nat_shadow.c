@@ -8,23 +8,6 @@
 
 #include "policy/tenant.h"
 
-static size_t addr_len(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
-/* Does `outer` contain all of `inner`? */
-static bool contains(const struct policy_addr *outer, const struct policy_addr *inner)
-{
-	if (outer->family != inner->family)
-		return false;
-	uint8_t ol[16], oh[16], il[16], ih[16];
-	policy_addr_bounds(outer, ol, oh);
-	policy_addr_bounds(inner, il, ih);
-	size_t n = addr_len(outer->family);
-	return memcmp(ol, il, n) <= 0 && memcmp(ih, oh, n) <= 0;
-}
-
 static bool is_source_nat(const struct policy_nat *n)
 {
 	return n->kind != POLICY_NAT_DNAT;
@@ -53,7 +36,7 @@ static bool source_covers(const struct policy_nat *a, const struct policy_nat *b
 		const struct policy_addr *x = &b->match_src.v[i];
 		bool covered = !a->match_src.n && whole_family(a) == x->family;
 		for (size_t k = 0; !covered && k < a->match_src.n; k++)
-			covered = contains(&a->match_src.v[k], x);
+			covered = policy_addr_contains(&a->match_src.v[k], x);
 		if (!covered)
 			return false;
 	}
@@ -70,7 +53,7 @@ static bool forward_covers(const struct policy_nat *a, const struct policy_nat *
 		return false;
 	if (!a->has_public_addr)
 		return true;
-	return b->has_public_addr && contains(&a->public_addr, &b->public_addr);
+	return b->has_public_addr && policy_addr_contains(&a->public_addr, &b->public_addr);
 }
 
 int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d)

@@ -30,6 +30,10 @@
 #include <string.h>
 
 #include "policy/classify.h"
+#include "policy/grow.h"
+#include "policy/hash.h"
+#include "policy/hmap.h"
+#include "policy/ir_build.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 
@@ -42,71 +46,6 @@
 /* Keys of one dispatch map: bounds the memory of building it (a key record
  * is a few hundred bytes); a longer run is cut into several maps. */
 #define DISPATCH_MAX_KEYS (1u << 18)
-
-/* ---- hashing (FNV-1a, 64 bit) ---- */
-
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * FNV_PRIME;
-	return h;
-}
-
-/* An open-addressing map from a 64-bit hash to candidates (indices); the
- * caller checks real equality. */
-struct hmap {
-	uint64_t *hash;
-	size_t *idx;
-	size_t cap, n;
-};
-
-static void hmap_free(struct hmap *m)
-{
-	free(m->hash);
-	free(m->idx);
-	memset(m, 0, sizeof(*m));
-}
-
-static int hmap_init(struct hmap *m, size_t expect)
-{
-	memset(m, 0, sizeof(*m));
-	m->cap = 16;
-	while (m->cap < expect * 2)
-		m->cap *= 2;
-	m->hash = calloc(m->cap, sizeof(*m->hash));
-	m->idx = malloc(m->cap * sizeof(*m->idx));
-	if (!m->hash || !m->idx) {
-		hmap_free(m);
-		return -1;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		m->idx[i] = (size_t)-1;
-	return 0;
-}
-
-/* Visits the slots with hash h: returns the slot of the first candidate for
- * which eq() holds, or the empty slot where it would go. */
-static size_t hmap_find(const struct hmap *m, uint64_t h, bool (*eq)(void *, size_t), void *ctx)
-{
-	size_t i = h & (m->cap - 1);
-	while (m->idx[i] != (size_t)-1) {
-		if (m->hash[i] == h && eq(ctx, m->idx[i]))
-			return i;
-		i = (i + 1) & (m->cap - 1);
-	}
-	return i;
-}
-
-static void hmap_put(struct hmap *m, size_t slot, uint64_t h, size_t idx)
-{
-	m->hash[slot] = h;
-	m->idx[slot] = idx;
-	m->n++;
-}
 
 /* ---- comparing IR ---- */
 
@@ -122,95 +61,23 @@ static bool set_content_eq(const struct ir_set *a, const struct ir_set *b)
  * the full comparison): a fraction of the bytes of whole elements. */
 static uint64_t set_content_hash(const struct ir_set *s)
 {
-	uint64_t h = fnv(FNV_OFFSET, s->key, s->n_key * sizeof(s->key[0]));
-	h = fnv(h, &s->flags, sizeof(s->flags));
-	h = fnv(h, &s->data, sizeof(s->data));
-	h = fnv(h, &s->n_elems, sizeof(s->n_elems));
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, s->key, s->n_key * sizeof(s->key[0]));
+	h = policy_fnv64(h, &s->flags, sizeof(s->flags));
+	h = policy_fnv64(h, &s->data, sizeof(s->data));
+	h = policy_fnv64(h, &s->n_elems, sizeof(s->n_elems));
 	for (size_t i = 0; i < s->n_elems; i++)
 		for (size_t k = 0; k < s->n_key; k++)
-			h = fnv(h, s->elems[i].key[k].data, s->elems[i].key[k].len);
+			h = policy_fnv64(h, s->elems[i].key[k].data, s->elems[i].key[k].len);
 	return h;
-}
-
-/* Two set references are the same if they are the same named set, or
- * anonymous sets with the same content. */
-static bool set_ref_eq(const struct ir_table *t, size_t a, size_t b)
-{
-	if (a == b)
-		return true;
-	const struct ir_set *x = &t->sets[a], *y = &t->sets[b];
-	return (x->flags & IR_SET_ANONYMOUS) && (y->flags & IR_SET_ANONYMOUS) && set_content_eq(x, y);
-}
-
-static bool match_eq(const struct ir_table *t, const struct ir_match *a, const struct ir_match *b)
-{
-	if (a->kind != b->kind || a->n_field != b->n_field || a->op != b->op ||
-	    memcmp(a->field, b->field, a->n_field * sizeof(a->field[0])))
-		return false;
-	switch (a->kind) {
-	case IR_M_LOOKUP:
-		return set_ref_eq(t, a->set, b->set);
-	case IR_M_RANGE:
-		if (memcmp(&a->value_end, &b->value_end, sizeof(a->value_end)))
-			return false;
-		break;
-	case IR_M_PREFIX:
-		if (a->prefix_len != b->prefix_len)
-			return false;
-		break;
-	case IR_M_CMP:
-		if (a->wildcard != b->wildcard)
-			return false;
-		break;
-	case IR_M_BITS:
-		break;
-	}
-	return !memcmp(&a->value, &b->value, sizeof(a->value));
-}
-
-static bool stmt_eq(const struct ir_table *t, const struct ir_stmt *a, const struct ir_stmt *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	switch (a->kind) {
-	case IR_S_COUNTER:
-	case IR_S_NOTRACK:
-		return true;
-	case IR_S_LOG:
-		return a->log_group == b->log_group && !strcmp(a->log_prefix, b->log_prefix);
-	case IR_S_LIMIT:
-		return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
-	case IR_S_VMAP:
-	case IR_S_SET_FROM_MAP:
-		return a->n_field == b->n_field && a->target == b->target &&
-		       !memcmp(a->field, b->field, a->n_field * sizeof(a->field[0])) &&
-		       set_ref_eq(t, a->set, b->set);
-	case IR_S_SET_VALUE:
-		return a->target == b->target && !memcmp(&a->value, &b->value, sizeof(a->value)) &&
-		       a->keep_mask == b->keep_mask;
-	case IR_S_REJECT:
-		return a->reject == b->reject;
-	case IR_S_NAT:
-		return !memcmp(&a->nat, &b->nat, sizeof(a->nat));
-	case IR_S_QUEUE:
-		return a->queue_num == b->queue_num && a->queue_count == b->queue_count &&
-		       a->queue_bypass == b->queue_bypass;
-	}
-	return false;
-}
-
-static bool verdict_eq(const struct ir_verdict *a, const struct ir_verdict *b)
-{
-	return a->kind == b->kind && !strcmp(a->chain, b->chain);
 }
 
 /* Same actions: statements and verdict. */
 static bool actions_eq(const struct ir_table *t, const struct ir_rule *a, const struct ir_rule *b)
 {
-	if (a->n_stmts != b->n_stmts || !verdict_eq(&a->verdict, &b->verdict))
+	if (a->n_stmts != b->n_stmts || !ir_verdict_equal(&a->verdict, &b->verdict))
 		return false;
 	for (size_t i = 0; i < a->n_stmts; i++)
-		if (!stmt_eq(t, &a->stmts[i], &b->stmts[i]))
+		if (!ir_stmt_equal(t, &a->stmts[i], t, &b->stmts[i]))
 			return false;
 	return true;
 }
@@ -220,7 +87,7 @@ static bool rule_eq(const struct ir_table *t, const struct ir_rule *a, const str
 	if (a->n_matches != b->n_matches || !actions_eq(t, a, b))
 		return false;
 	for (size_t i = 0; i < a->n_matches; i++)
-		if (!match_eq(t, &a->matches[i], &b->matches[i]))
+		if (!ir_match_equal(t, &a->matches[i], t, &b->matches[i]))
 			return false;
 	return true;
 }
@@ -228,24 +95,24 @@ static bool rule_eq(const struct ir_table *t, const struct ir_rule *a, const str
 /* A hash consistent with rule_eq (anonymous sets hash by content). */
 static uint64_t rule_hash(const struct ir_table *t, const struct ir_rule *r)
 {
-	uint64_t h = fnv(FNV_OFFSET, &r->n_matches, sizeof(r->n_matches));
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, &r->n_matches, sizeof(r->n_matches));
 	for (size_t i = 0; i < r->n_matches; i++) {
 		const struct ir_match *m = &r->matches[i];
-		h = fnv(h, &m->kind, sizeof(m->kind));
-		h = fnv(h, m->field, m->n_field * sizeof(m->field[0]));
+		h = policy_fnv64(h, &m->kind, sizeof(m->kind));
+		h = policy_fnv64(h, m->field, m->n_field * sizeof(m->field[0]));
 		if (m->kind == IR_M_LOOKUP && (t->sets[m->set].flags & IR_SET_ANONYMOUS)) {
 			uint64_t content = set_content_hash(&t->sets[m->set]);
-			h = fnv(h, &content, sizeof(content));
+			h = policy_fnv64(h, &content, sizeof(content));
 		} else if (m->kind == IR_M_LOOKUP) {
-			h = fnv(h, &m->set, sizeof(m->set));
+			h = policy_fnv64(h, &m->set, sizeof(m->set));
 		} else
-			h = fnv(h, m->value.data, m->value.len);
+			h = policy_fnv64(h, m->value.data, m->value.len);
 	}
-	h = fnv(h, &r->n_stmts, sizeof(r->n_stmts));
+	h = policy_fnv64(h, &r->n_stmts, sizeof(r->n_stmts));
 	for (size_t i = 0; i < r->n_stmts; i++)
-		h = fnv(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
-	h = fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
-	return fnv(h, r->verdict.chain, strlen(r->verdict.chain));
+		h = policy_fnv64(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
+	h = policy_fnv64(h, &r->verdict.kind, sizeof(r->verdict.kind));
+	return policy_fnv64(h, r->verdict.chain, strlen(r->verdict.chain));
 }
 
 /* Removes the rules of c marked in `drop`, keeping the order. */
@@ -315,7 +182,7 @@ static int one_difference(const struct ir_table *t, const struct ir_rule *a, con
 		return -1;
 	int diff = -1;
 	for (size_t i = 0; i < a->n_matches; i++) {
-		if (match_eq(t, &a->matches[i], &b->matches[i]))
+		if (ir_match_equal(t, &a->matches[i], t, &b->matches[i]))
 			continue;
 		if (diff >= 0 || a->matches[i].field[0] != b->matches[i].field[0] ||
 		    !settable(t, &a->matches[i]) || !settable(t, &b->matches[i]))
@@ -361,13 +228,11 @@ static int add_match_values(const struct ir_table *t, struct ir_set *s, const st
 static int merge_into(struct ir_table *t, struct ir_match *m, const struct ir_match *other)
 {
 	if (m->kind != IR_M_LOOKUP) {
-		size_t idx = ir_set_add(t, "__set%d");
+		size_t idx = ir_build_set(t, "__set%d", m->field, 1, IR_SET_ANONYMOUS | IR_SET_CONSTANT,
+					  IR_DATA_NONE);
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *s = &t->sets[idx];
-		s->key[0] = m->field[0];
-		s->n_key = 1;
-		s->flags = IR_SET_ANONYMOUS | IR_SET_CONSTANT;
 		if (add_match_values(t, s, m))
 			return -1;
 		struct ir_match nm = { .kind = IR_M_LOOKUP, .n_field = 1, .op = IR_OP_EQ, .set = idx };
@@ -537,10 +402,10 @@ struct run_probe {
 
 struct dispatch {
 	struct ir_table *t;
-	struct hmap targets; /* action chains by content */
+	struct policy_hmap targets; /* action chains by content */
 	size_t n_targets, n_maps;
 	const struct ir_rule *probe; /* for target_eq */
-	struct hmap runs;	     /* run_memo by run_hash */
+	struct policy_hmap runs;	     /* run_memo by run_hash */
 	struct run_memo *memo;
 	size_t n_memo, cap_memo;
 	const struct run_probe *run_probe; /* for memo_eq */
@@ -555,12 +420,12 @@ static bool target_eq(void *ctx, size_t chain)
 
 static uint64_t actions_hash(const struct ir_rule *r)
 {
-	uint64_t h = fnv(FNV_OFFSET, r->comment, strlen(r->comment));
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, r->comment, strlen(r->comment));
 	for (size_t i = 0; i < r->n_stmts; i++) {
-		h = fnv(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
-		h = fnv(h, r->stmts[i].log_prefix, strlen(r->stmts[i].log_prefix));
+		h = policy_fnv64(h, &r->stmts[i].kind, sizeof(r->stmts[i].kind));
+		h = policy_fnv64(h, r->stmts[i].log_prefix, strlen(r->stmts[i].log_prefix));
 	}
-	return fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
+	return policy_fnv64(h, &r->verdict.kind, sizeof(r->verdict.kind));
 }
 
 /* The chain that does what rule r does once matched (its statements and
@@ -569,26 +434,10 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 {
 	uint64_t h = actions_hash(r);
 	dp->probe = r;
-	size_t slot = hmap_find(&dp->targets, h, target_eq, dp);
-	if (dp->targets.idx[slot] != (size_t)-1) {
-		*chain = dp->targets.idx[slot];
+	size_t found = policy_hmap_find(&dp->targets, h, target_eq, dp);
+	if (found != POLICY_HMAP_NONE) {
+		*chain = found;
 		return 0;
-	}
-	if (dp->targets.n * 2 >= dp->targets.cap) {
-		/* grow: rebuild with twice the room */
-		struct hmap bigger;
-		if (hmap_init(&bigger, dp->targets.cap))
-			return -1;
-		for (size_t i = 0; i < dp->targets.cap; i++)
-			if (dp->targets.idx[i] != (size_t)-1) {
-				size_t s = dp->targets.hash[i] & (bigger.cap - 1);
-				while (bigger.idx[s] != (size_t)-1)
-					s = (s + 1) & (bigger.cap - 1);
-				hmap_put(&bigger, s, dp->targets.hash[i], dp->targets.idx[i]);
-			}
-		hmap_free(&dp->targets);
-		dp->targets = bigger;
-		slot = hmap_find(&dp->targets, h, target_eq, dp);
 	}
 	char name[IR_NAME_MAX];
 	snprintf(name, sizeof(name), "rule_%zu", dp->n_targets++);
@@ -606,8 +455,7 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 		*s = r->stmts[i];
 	}
 	*chain = dp->t->n_chains - 1;
-	hmap_put(&dp->targets, slot, h, *chain);
-	return 0;
+	return policy_hmap_put(&dp->targets, h, *chain);
 }
 
 /* One key of a dispatch map while it is built: pointers to its values (in
@@ -647,16 +495,8 @@ static int rule_keys(const struct ir_table *t, const struct ir_rule *r, const si
 	size_t total = 1;
 	for (size_t k = 0; k < n_pos; k++)
 		total *= match_n_values(t, &r->matches[pos[k]]);
-	if (*n + total > *cap) {
-		size_t ncap = *cap ? *cap : 256;
-		while (ncap < *n + total)
-			ncap *= 2;
-		struct key_rec *v = realloc(*recs, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		*recs = v;
-		*cap = ncap;
-	}
+	if (POLICY_RESERVE(*recs, *cap, *n + total, 256))
+		return -1;
 	for (size_t i = 0; i < total; i++) {
 		struct key_rec *kr = &(*recs)[(*n)++];
 		kr->n_key = n_pos;
@@ -690,13 +530,8 @@ static int dispatch_rule(struct ir_table *t, size_t ci, size_t from, size_t to, 
 	}
 	r->n_matches = out;
 	r->n_stmts = 0;
-	struct ir_stmt *st = ir_stmt_add(r);
-	if (!st)
+	if (!ir_build_vmap(r, t->sets[map].key, n_pos, map))
 		return -1;
-	st->kind = IR_S_VMAP;
-	st->n_field = n_pos;
-	memcpy(st->field, t->sets[map].key, n_pos * sizeof(st->field[0]));
-	st->set = map;
 	r->verdict.kind = IR_V_NONE;
 	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 	for (size_t j = from + 1; j < to; j++)
@@ -714,7 +549,7 @@ static int key_positions(const struct ir_table *t, size_t ci, size_t from, size_
 	for (size_t i = 0; i < first->n_matches; i++) {
 		bool common = true;
 		for (size_t j = from + 1; j < to && common; j++)
-			common = match_eq(t, &first->matches[i], &t->chains[ci].rules[j].matches[i]);
+			common = ir_match_equal(t, &first->matches[i], t, &t->chains[ci].rules[j].matches[i]);
 		if (common)
 			continue;
 		if (*n_pos == IR_CONCAT_MAX || first->matches[i].field[0] == IR_META_NFPROTO)
@@ -728,23 +563,23 @@ static int key_positions(const struct ir_table *t, size_t ci, size_t from, size_
 
 static uint64_t match_hash(const struct ir_table *t, const struct ir_match *m)
 {
-	uint64_t h = fnv(FNV_OFFSET, &m->kind, sizeof(m->kind));
-	h = fnv(h, &m->field[0], sizeof(m->field[0]));
-	h = fnv(h, &m->op, sizeof(m->op));
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, &m->kind, sizeof(m->kind));
+	h = policy_fnv64(h, &m->field[0], sizeof(m->field[0]));
+	h = policy_fnv64(h, &m->op, sizeof(m->op));
 	if (m->kind != IR_M_LOOKUP)
-		return fnv(h, m->value.data, m->value.len);
+		return policy_fnv64(h, m->value.data, m->value.len);
 	const struct ir_set *s = &t->sets[m->set];
 	if (!(s->flags & IR_SET_ANONYMOUS))
-		return fnv(h, &m->set, sizeof(m->set)); /* named sets are equal by index */
-	return fnv(h, &s->n_elems, sizeof(s->n_elems));
+		return policy_fnv64(h, &m->set, sizeof(m->set)); /* named sets are equal by index */
+	return policy_fnv64(h, &s->n_elems, sizeof(s->n_elems));
 }
 
 static uint64_t run_hash(const struct ir_table *t, const struct run_probe *p)
 {
-	uint64_t h = fnv(FNV_OFFSET, &p->intervals, sizeof(p->intervals));
+	uint64_t h = policy_fnv64(POLICY_FNV64_OFFSET_BASIS, &p->intervals, sizeof(p->intervals));
 	size_t n_rules = p->to - p->from;
-	h = fnv(h, &n_rules, sizeof(n_rules));
-	h = fnv(h, p->targets, n_rules * sizeof(*p->targets));
+	h = policy_fnv64(h, &n_rules, sizeof(n_rules));
+	h = policy_fnv64(h, p->targets, n_rules * sizeof(*p->targets));
 	for (size_t j = p->from; j < p->to; j++)
 		for (size_t k = 0; k < p->n_pos; k++)
 			h ^= match_hash(t, &t->chains[p->ci].rules[j].matches[p->pos[k]]) + j;
@@ -762,35 +597,28 @@ static bool memo_eq(void *ctx, size_t idx)
 		return false;
 	for (size_t j = 0; j < n_rules; j++)
 		for (size_t k = 0; k < p->n_pos; k++)
-			if (!match_eq(dp->t, &m->keys[j * p->n_pos + k],
-				      &dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]]))
+			if (!ir_match_equal(dp->t, &m->keys[j * p->n_pos + k], dp->t,
+					    &dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]]))
 				return false;
 	return true;
 }
 
-/* The map an identical run was made into, or (size_t)-1; *slot and *h are
- * for memo_add. */
-static size_t memo_find(struct dispatch *dp, const struct run_probe *p, size_t *slot, uint64_t *h)
+/* The map an identical run was made into, or (size_t)-1; *h is for
+ * memo_add. */
+static size_t memo_find(struct dispatch *dp, const struct run_probe *p, uint64_t *h)
 {
 	*h = run_hash(dp->t, p);
 	dp->run_probe = p;
-	*slot = hmap_find(&dp->runs, *h, memo_eq, dp);
-	return dp->runs.idx[*slot] == (size_t)-1 ? (size_t)-1 : dp->memo[dp->runs.idx[*slot]].map;
+	size_t found = policy_hmap_find(&dp->runs, *h, memo_eq, dp);
+	return found == POLICY_HMAP_NONE ? (size_t)-1 : dp->memo[found].map;
 }
 
-static int memo_add(struct dispatch *dp, const struct run_probe *p, size_t slot, uint64_t h,
-		    size_t map)
+static int memo_add(struct dispatch *dp, const struct run_probe *p, uint64_t h, size_t map)
 {
-	if (dp->runs.n * 2 >= dp->runs.cap)
+	if (!policy_hmap_has_room(&dp->runs))
 		return 0; /* full: the run is built again if met again, which is only slower */
-	if (dp->n_memo == dp->cap_memo) {
-		size_t ncap = dp->cap_memo ? dp->cap_memo * 2 : 16;
-		struct run_memo *v = realloc(dp->memo, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		dp->memo = v;
-		dp->cap_memo = ncap;
-	}
+	if (POLICY_GROW(dp->memo, dp->cap_memo, dp->n_memo, 16))
+		return -1;
 	size_t n_rules = p->to - p->from;
 	struct run_memo *m = &dp->memo[dp->n_memo];
 	*m = (struct run_memo){ .intervals = p->intervals, .n_rules = n_rules, .n_pos = p->n_pos,
@@ -806,8 +634,7 @@ static int memo_add(struct dispatch *dp, const struct run_probe *p, size_t slot,
 	for (size_t j = 0; j < n_rules; j++)
 		for (size_t k = 0; k < p->n_pos; k++)
 			m->keys[j * p->n_pos + k] = dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]];
-	hmap_put(&dp->runs, slot, h, dp->n_memo++);
-	return 0;
+	return policy_hmap_put(&dp->runs, h, dp->n_memo++);
 }
 
 static void memo_free(struct dispatch *dp)
@@ -817,7 +644,7 @@ static void memo_free(struct dispatch *dp)
 		free(dp->memo[i].targets);
 	}
 	free(dp->memo);
-	hmap_free(&dp->runs);
+	policy_hmap_free(&dp->runs);
 }
 
 /* The target chain of every rule of run [from, to) of chain ci. */
@@ -946,14 +773,8 @@ static int match_spans(const struct ir_table *t, const struct ir_match *m, size_
 		       struct span **v, size_t *n, size_t *cap)
 {
 	size_t count = m->kind == IR_M_LOOKUP ? t->sets[m->set].n_elems : 1;
-	if (*n + count > *cap) {
-		size_t ncap = (*n + count) * 2;
-		struct span *nv = realloc(*v, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		*v = nv;
-		*cap = ncap;
-	}
+	if (POLICY_RESERVE(*v, *cap, *n + count, 16))
+		return -1;
 	for (size_t i = 0; i < count; i++) {
 		struct span *sp = &(*v)[(*n)++];
 		sp->rule = rule;
@@ -1075,25 +896,21 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 		return -1;
 	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = n_pos,
 			       .targets = targets, .intervals = intervals };
-	size_t slot;
 	uint64_t h;
-	size_t idx = memo_find(dp, &p, &slot, &h);
+	size_t idx = memo_find(dp, &p, &h);
 	if (idx == (size_t)-1) {
 		char name[IR_NAME_MAX];
 		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
-		idx = ir_set_add(t, name);
+		enum ir_field key[IR_CONCAT_MAX];
+		for (size_t k = 0; k < n_pos; k++)
+			key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
+		idx = ir_build_set(t, name, key, n_pos, intervals ? IR_SET_INTERVAL : 0, IR_DATA_VERDICT);
 		int rc = idx == (size_t)-1 ? -1 : 0;
 		if (!rc) {
-			struct ir_set *s = &t->sets[idx];
-			s->n_key = n_pos;
-			for (size_t k = 0; k < n_pos; k++)
-				s->key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
-			s->flags = intervals ? IR_SET_INTERVAL : 0;
-			s->data = IR_DATA_VERDICT;
 			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
 		}
 		if (!rc)
-			rc = memo_add(dp, &p, slot, h, idx);
+			rc = memo_add(dp, &p, h, idx);
 		if (rc) {
 			free(targets);
 			return -1;
@@ -1145,10 +962,10 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 	size_t rules = 0;
 	for (size_t ci = 0; ci < t->n_chains; ci++)
 		rules += t->chains[ci].n_rules;
-	if (hmap_init(&dp.targets, 64))
+	if (policy_hmap_init(&dp.targets, 64))
 		return -1;
-	if (hmap_init(&dp.runs, rules / DISPATCH_MIN_RUN + 1)) {
-		hmap_free(&dp.targets);
+	if (policy_hmap_init(&dp.runs, rules / DISPATCH_MIN_RUN + 1)) {
+		policy_hmap_free(&dp.targets);
 		return -1;
 	}
 	size_t n_chains = t->n_chains; /* target chains added below are not scanned */
@@ -1190,7 +1007,7 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 			free(drop);
 		}
 	}
-	hmap_free(&dp.targets);
+	policy_hmap_free(&dp.targets);
 	memo_free(&dp);
 	return rc;
 }
@@ -1267,8 +1084,8 @@ static bool share_eq(void *ctx, size_t idx)
 static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 {
 	size_t *remap = malloc((t->n_sets ? t->n_sets : 1) * sizeof(*remap));
-	struct hmap seen;
-	if (!remap || hmap_init(&seen, t->n_sets)) {
+	struct policy_hmap seen;
+	if (!remap || policy_hmap_init(&seen, t->n_sets)) {
 		free(remap);
 		return -1;
 	}
@@ -1288,30 +1105,25 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		}
 		uint64_t h = set_content_hash(s);
 		sh.probe = i;
-		size_t slot = hmap_find(&seen, h, share_eq, &sh);
-		if (seen.idx[slot] != (size_t)-1) {
-			remap[i] = seen.idx[slot];
+		size_t found = policy_hmap_find(&seen, h, share_eq, &sh);
+		if (found != POLICY_HMAP_NONE) {
+			remap[i] = found;
 			rep->sets_shared++;
 			continue;
 		}
-		hmap_put(&seen, slot, h, i);
+		if (policy_hmap_put(&seen, h, i)) {
+			policy_hmap_free(&seen);
+			free(remap);
+			return -1;
+		}
 		if (anon) {
 			size_t which = prefix[0] == 'p' ? 2 : prefix[4] == '6';
 			snprintf(s->name, sizeof(s->name), "%s_%zu", prefix, counters[which]++);
 			rep->sets_named++;
 		}
 	}
-	hmap_free(&seen);
-	for (size_t ci = 0; ci < t->n_chains; ci++)
-		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
-			struct ir_rule *r = &t->chains[ci].rules[ri];
-			for (size_t mi = 0; mi < r->n_matches; mi++)
-				if (r->matches[mi].kind == IR_M_LOOKUP)
-					r->matches[mi].set = remap[r->matches[mi].set];
-			for (size_t si = 0; si < r->n_stmts; si++)
-				if (r->stmts[si].kind == IR_S_VMAP || r->stmts[si].kind == IR_S_SET_FROM_MAP)
-					r->stmts[si].set = remap[r->stmts[si].set];
-		}
+	policy_hmap_free(&seen);
+	ir_table_remap_sets(t, remap);
 	free(remap);
 	return 0;
 }
@@ -1350,8 +1162,8 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 	for (size_t ci = 0; ci < t->n_chains; ci++) {
 		struct ir_chain *c = &t->chains[ci];
 		bool *drop = calloc(c->n_rules ? c->n_rules : 1, 1);
-		struct hmap seen;
-		if (!drop || hmap_init(&seen, c->n_rules)) {
+		struct policy_hmap seen;
+		if (!drop || policy_hmap_init(&seen, c->n_rules)) {
 			free(drop);
 			return -1;
 		}
@@ -1371,17 +1183,20 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 			if (!modifying && terminal(r) && !has_stmt(r, IR_S_LIMIT)) {
 				uint64_t h = rule_hash(t, r);
 				dd.probe = i;
-				size_t slot = hmap_find(&seen, h, dedupe_eq, &dd);
-				if (seen.idx[slot] != (size_t)-1) {
+				if (policy_hmap_find(&seen, h, dedupe_eq, &dd) != POLICY_HMAP_NONE) {
 					drop[i] = true;
 					rep->rules_deduped++;
 					continue;
 				}
-				hmap_put(&seen, slot, h, i);
+				if (policy_hmap_put(&seen, h, i)) {
+					policy_hmap_free(&seen);
+					free(drop);
+					return -1;
+				}
 			}
 			dead = unconditional(r);
 		}
-		hmap_free(&seen);
+		policy_hmap_free(&seen);
 		chain_compact(c, drop);
 		free(drop);
 	}

@@ -494,17 +494,7 @@ static int parse_ep_list(struct parser *p, struct policy_ast_ep *ep, unsigned al
 
 static int l4proto_by_name(const struct policy_token *t)
 {
-	static const struct {
-		const char *name;
-		int proto;
-	} protos[] = {
-		{ "tcp", IPPROTO_TCP },	  { "udp", IPPROTO_UDP },	{ "sctp", IPPROTO_SCTP },
-		{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
-	};
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (policy_token_is(t, protos[i].name))
-			return protos[i].proto;
-	return -1;
+	return t->kind == POLICY_TOK_WORD ? policy_l4proto_by_name(t->text, t->len) : -1;
 }
 
 static bool is_icmp(uint8_t proto)
@@ -586,8 +576,7 @@ static int add_icmp_type(struct parser *p, struct policy_service_term *term)
 		type = policy_icmp_type_by_name(term->l4proto, t->text, t->len);
 		if (type < 0) {
 			policy_error(p->d, &t->loc, "unknown %s type '%.*s'",
-				     term->l4proto == IPPROTO_ICMP ? "icmp" : "icmpv6", (int)t->len,
-				     t->text);
+				     policy_l4proto_name(term->l4proto), (int)t->len, t->text);
 			value_error(p);
 		}
 	}
@@ -625,7 +614,7 @@ static int parse_term(struct parser *p, struct policy_service_term *term)
 	if (policy_token_is(t, "port")) {
 		if (is_icmp(term->l4proto)) {
 			policy_error(p->d, &t->loc, "%s has no ports; use 'type'",
-				     term->l4proto == IPPROTO_ICMP ? "icmp" : "icmpv6");
+				     policy_l4proto_name(term->l4proto));
 			value_error(p);
 		}
 		next(p);

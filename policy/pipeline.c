@@ -56,13 +56,13 @@ static int emit_text(struct policy_compiled *c, struct policy_diags *d)
 }
 
 /* The libnftnl batch, built as apply builds it and thrown away: the
- * backend's own checks (value lengths, set references) run on it. */
-static int emit_batch(struct policy_compiled *c, const struct policy_lower_opts *o,
-		      struct policy_diags *d)
+ * backend's own checks (value lengths, set references) run on it. The
+ * queue encoding, which apply chooses by probing the kernel, is the xt
+ * target here: the same messages, one expression different. */
+static int emit_batch(struct policy_compiled *c, struct policy_diags *d)
 {
 	struct policy_nftnl_opts eo;
 	policy_nftnl_opts_default(&eo);
-	eo.native_queue = o->native_queue;
 	eo.no_commit = true;
 	struct policy_nftnl_batch *b;
 	if (policy_emit_nftnl(c->table, &eo, &b, d))
@@ -83,7 +83,7 @@ static int compile_loaded(const struct policy_lower_opts *o, struct policy_compi
 	if (!out->table || (o->optimize && policy_optimize(out->table, &out->report, d)))
 		return -1;
 	stamp(out, POLICY_STAGE_LOWER);
-	if (policy_verify_rules(out->table, d) || emit_text(out, d) || emit_batch(out, o, d))
+	if (policy_verify_rules(out->table, d) || emit_text(out, d) || emit_batch(out, d))
 		return -1;
 	stamp(out, POLICY_STAGE_EMIT);
 	return 0;

@@ -13,10 +13,14 @@
  * What lives in policy/: lexer.c, parser.c, ast.c (text -> AST), load.c
  * (files, includes), checker.c, services.c, isolation.c, nat_shadow.c,
  * shadow.c, suggest.c (AST -> checked struct policy, model.h), lower.c and
- * tenant.c (-> IR, ir.h, built with ir_build.h), optimize.c, verify.c,
+ * tenant.c (-> IR, ir.h, built with ir_build.h; ir_equal.c compares IR
+ * objects), optimize.c, verify.c, ir_diff.c (running table -> candidate),
  * emit_nft.c and emit_nftnl.c (the two backends), pipeline.c (all of it
- * short of the kernel); ruleset.h names the ruleset's objects; diag.c the
- * diagnostics; hash.h and grow.h are the shared FNV-1a and array growth.
+ * short of the kernel); model.c the checked policy's shared semantics
+ * (defaults and rules of a zone pair, address overlap; protocol names in
+ * services.c); ruleset.h names the ruleset's objects; diag.c the
+ * diagnostics; hash.h, hmap.h and grow.h are the shared FNV-1a, hash index
+ * and array growth.
  */
 #ifndef HVGATE_POLICY_POLICY_H
 #define HVGATE_POLICY_POLICY_H
@@ -70,10 +74,10 @@ struct policy_lower_opts {
 	int nflog_group;       /* group for `log` rules; -1: kernel log */
 	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
 	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
-				* the same one (one per fast-path worker); 0 counts as 1 */
-	bool native_queue;     /* kernel has the nft queue expression: read only by
-				* policy_compile()'s batch check (lowering does not
-				* depend on it; nftio_apply() probes the kernel) */
+				* the same one (one per fast-path worker); 0 counts as 1.
+				* How the kernel is told to queue (the nft queue expression
+				* or the xt NFQUEUE target) is not the IR's business:
+				* nftio_apply() probes the kernel for it */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
 	bool optimize;	       /* run the optimizer (default true) */
 	/* NAT lowering (default NULL: a policy with `nat` statements is

@@ -1,9 +1,11 @@
-/* Built-in service, port and ICMP type names of the policy language. */
+/* Built-in service, port, protocol and ICMP type names of the policy
+ * language. */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy/ast.h"
+#include "policy/model.h"
 
 /* Port numbers: the IANA service name and port number registry, as in
  * /etc/services of netbase. */
@@ -96,6 +98,31 @@ static const struct {
 static bool name_eq(const char *table_name, const char *name, size_t len)
 {
 	return strlen(table_name) == len && !memcmp(table_name, name, len);
+}
+
+/* The protocols the language names (`tcp port 22`, `icmpv6 type ...`). */
+static const struct {
+	const char *name;
+	uint8_t proto;
+} l4proto_names[] = {
+	{ "tcp", IPPROTO_TCP },	  { "udp", IPPROTO_UDP },	{ "sctp", IPPROTO_SCTP },
+	{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
+};
+
+const char *policy_l4proto_name(uint8_t proto)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(l4proto_names); i++)
+		if (l4proto_names[i].proto == proto)
+			return l4proto_names[i].name;
+	return NULL;
+}
+
+int policy_l4proto_by_name(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(l4proto_names); i++)
+		if (name_eq(l4proto_names[i].name, name, len))
+			return l4proto_names[i].proto;
+	return -1;
 }
 
 int policy_port_by_name(const char *name, size_t len)

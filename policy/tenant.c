@@ -45,14 +45,7 @@ void policy_tenant_segment_chain(size_t zone, char name[IR_NAME_MAX])
 static size_t new_set(struct tenant_pass *tp, const char *name, const enum ir_field *key,
 		      size_t n_key, uint32_t flags)
 {
-	size_t i = ir_set_add(tp->t, name);
-	if (i == (size_t)-1)
-		return i;
-	struct ir_set *s = &tp->t->sets[i];
-	memcpy(s->key, key, n_key * sizeof(*key));
-	s->n_key = n_key;
-	s->flags = flags | IR_SET_CONSTANT;
-	return i;
+	return ir_build_set(tp->t, name, key, n_key, flags | IR_SET_CONSTANT, IR_DATA_NONE);
 }
 
 /* An element for interface `ifname` at key position `k`; a wildcard becomes
@@ -268,46 +261,26 @@ static int make_pairs(struct tenant_pass *tp)
 static int raw_rules(struct tenant_pass *tp)
 {
 	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_RAW, "builtin:tenant-zone");
-	struct ir_stmt *s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
-	if (!s)
-		return -1;
-	s->field[0] = IR_META_IIFNAME;
-	s->n_field = 1;
-	s->set = tp->zone_map;
-	s->target = IR_CT_ORIGINAL_ZONE;
-	return 0;
+	return r && ir_build_set_from_map(r, IR_CT_ORIGINAL_ZONE, IR_META_IIFNAME, tp->zone_map) ? 0 : -1;
 }
 
 /* prerouting -150: segments go to their chain; everything else takes the
  * tenant mark of its connection (replies from the uplink, port forwards). */
 static int in_rules(struct tenant_pass *tp)
 {
+	static const enum ir_field iifname = IR_META_IIFNAME;
 	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_IN, "builtin:tenant-segment");
-	struct ir_stmt *s = r ? ir_build_stmt(r, IR_S_VMAP) : NULL;
-	if (!s)
+	if (!r || !ir_build_vmap(r, &iifname, 1, tp->seg_map))
 		return -1;
-	s->field[0] = IR_META_IIFNAME;
-	s->n_field = 1;
-	s->set = tp->seg_map;
 	size_t restore = make_restore_map(tp);
 	if (restore == (size_t)-1)
 		return -1;
-	r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_IN, "builtin:tenant-mark-restore");
-	s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
-	if (!s)
-		return -1;
-	s->field[0] = IR_CT_MARK;
-	s->n_field = 1;
-	s->set = restore;
-	s->target = IR_META_MARK;
-	r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_OUT, "builtin:tenant-mark-restore");
-	s = r ? ir_build_stmt(r, IR_S_SET_FROM_MAP) : NULL;
-	if (!s)
-		return -1;
-	s->field[0] = IR_CT_MARK;
-	s->n_field = 1;
-	s->set = restore;
-	s->target = IR_META_MARK;
+	static const char *const chains[] = { POLICY_CHAIN_TENANT_IN, POLICY_CHAIN_TENANT_OUT };
+	for (size_t i = 0; i < 2; i++) {
+		r = ir_build_rule(tp->t, chains[i], "builtin:tenant-mark-restore");
+		if (!r || !ir_build_set_from_map(r, IR_META_MARK, IR_CT_MARK, restore))
+			return -1;
+	}
 	return 0;
 }
 

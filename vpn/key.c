@@ -62,45 +62,49 @@ void vpn_key_to_hex(char out[2 * VPN_KEY_LEN + 1], const uint8_t key[VPN_KEY_LEN
 	sodium_bin2hex(out, 2 * VPN_KEY_LEN + 1, key, VPN_KEY_LEN);
 }
 
-int vpn_key_read_file(uint8_t key[VPN_KEY_LEN], const char *path, const char **why)
+int vpn_key_read_file(uint8_t key[VPN_KEY_LEN], const char *path)
 {
 	char buf[VPN_KEY_BASE64_LEN + 64];
 	struct stat st;
-	const char *dummy;
 	ssize_t n;
-	int fd, ret = -EINVAL;
+	int fd, ret = -EBADMSG;
 
-	if (!why)
-		why = &dummy;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		*why = "cannot open the key file";
+	if (fd < 0)
 		return -errno;
-	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		*why = "the key file is not a regular file";
 		close(fd);
 		return -EINVAL;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		*why = "the key file is accessible by group or others (chmod 600 it)";
 		close(fd);
-		return -EACCES;
+		return -EPERM;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n < 0) {
-		*why = "cannot read the key file";
+	if (n < 0)
 		return -EIO;
-	}
 	buf[n] = 0;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		buf[--n] = 0;
-	if (vpn_key_from_base64(key, buf)) {
-		*why = "the key file does not hold one base64 key of 32 bytes";
-	} else {
+	if (!vpn_key_from_base64(key, buf))
 		ret = 0;
-	}
 	sodium_memzero(buf, sizeof(buf));
 	return ret;
+}
+
+const char *vpn_key_file_error(int err)
+{
+	switch (err) {
+	case -EINVAL:
+		return "the key file is not a regular file";
+	case -EPERM:
+		return "the key file is accessible by group or others (chmod 600 it)";
+	case -EIO:
+		return "cannot read the key file";
+	case -EBADMSG:
+		return "the key file does not hold one base64 key of 32 bytes";
+	default:
+		return "cannot open the key file";
+	}
 }

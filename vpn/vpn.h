@@ -14,7 +14,7 @@
  * daemon adapts a policy's vpn block to struct vpn_config.
  *
  * Errors: every function returning int returns 0 or a negative errno value
- * (a few also name the reason in *why, a static string).
+ * (vpn_key_file_error() words those of vpn_key_read_file()).
  * Memory: vpn_device_create allocates, vpn_device_destroy frees everything;
  * key material lives in sodium_malloc'd memory (locked, guarded, excluded
  * from core dumps) and is wiped when freed; a session key's copy for the
@@ -51,10 +51,14 @@ int vpn_key_from_base64(uint8_t key[VPN_KEY_LEN], const char *text);
 void vpn_key_to_base64(char out[VPN_KEY_BASE64_LEN + 1], const uint8_t key[VPN_KEY_LEN]);
 int vpn_key_from_hex(uint8_t key[VPN_KEY_LEN], const char *text);
 void vpn_key_to_hex(char out[2 * VPN_KEY_LEN + 1], const uint8_t key[VPN_KEY_LEN]);
-/* Reads a base64 key from a file. Refuses (-EACCES, with *why set to a static
- * message) a file that is readable or writable by group or others, or not a
- * regular file. why may be NULL. */
-int vpn_key_read_file(uint8_t key[VPN_KEY_LEN], const char *path, const char **why);
+/* Reads a base64 key from a file. Returns 0, or: the -errno of open(2)
+ * (a symbolic link is not followed: -ELOOP); -EINVAL, not a regular file;
+ * -EPERM, readable or writable by group or others (refused before reading);
+ * -EIO, the read failed; -EBADMSG, not one base64 key of 32 bytes. */
+int vpn_key_read_file(uint8_t key[VPN_KEY_LEN], const char *path);
+/* What a vpn_key_read_file() result means, as a static message ("the key
+ * file is accessible by group or others (chmod 600 it)"). */
+const char *vpn_key_file_error(int err);
 
 /* ---- devices ---- */
 struct vpn_device_options {

@@ -13,6 +13,7 @@
 #include "appliance/kernel/conntrack.h"
 #include "appliance/kernel/nlsock.h"
 #include "policy/grow.h"
+#include "policy/model.h"
 
 #define CT_PROC_COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
 #define CT_PROC_MAX "/proc/sys/net/netfilter/nf_conntrack_max"
@@ -282,18 +283,6 @@ int conntrack_nat_list(const char *netns, struct conntrack_nat **out, size_t *n)
 	return 0;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "icmpv6";
-	case IPPROTO_SCTP: return "sctp";
-	default: return "other";
-	}
-}
-
 static void endpoint(char *buf, size_t size, int family, const uint8_t *addr, uint16_t port)
 {
 	char a[INET6_ADDRSTRLEN];
@@ -310,8 +299,9 @@ char *conntrack_nat_format(const struct conntrack_nat *t, char *buf, size_t size
 	 * where the destination was translated to. */
 	endpoint(snat, sizeof(snat), t->family, t->reply.dst, t->reply.dport);
 	endpoint(dnat, sizeof(dnat), t->family, t->reply.src, t->reply.sport);
-	snprintf(buf, size, "%s zone %u mark 0x%x %s -> %s%s%s%s%s", proto_name(t->l4proto),
-		 t->zone, t->mark, from, to, t->snat ? " snat " : "", t->snat ? snat : "",
-		 t->dnat ? " dnat " : "", t->dnat ? dnat : "");
+	const char *proto = policy_l4proto_name(t->l4proto);
+	snprintf(buf, size, "%s zone %u mark 0x%x %s -> %s%s%s%s%s", proto ? proto : "other", t->zone,
+		 t->mark, from, to, t->snat ? " snat " : "", t->snat ? snat : "", t->dnat ? " dnat " : "",
+		 t->dnat ? dnat : "");
 	return buf;
 }

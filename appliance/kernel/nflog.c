@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "appliance/kernel/nflog.h"
+#include "policy/model.h"
 
 /* Bytes of each packet the kernel copies to us: an IPv6 header (40) and
  * the ports of the transport header are all an event needs. */
@@ -65,18 +66,6 @@ bool nflogd_bucket_take(struct nflogd_bucket *b, double now)
 	return true;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "icmpv6";
-	case IPPROTO_SCTP: return "sctp";
-	default: return NULL;
-	}
-}
-
 void nflogd_flow_json(struct json_buf *b, int family, uint8_t proto, const void *src,
 		      const void *dst)
 {
@@ -85,8 +74,8 @@ void nflogd_flow_json(struct json_buf *b, int family, uint8_t proto, const void 
 	inet_ntop(family, src, s, sizeof(s));
 	inet_ntop(family, dst, d, sizeof(d));
 	json_kv_str(b, "family", family == AF_INET6 ? "ip6" : "ip");
-	if (proto_name(proto))
-		json_kv_str(b, "proto", proto_name(proto));
+	if (policy_l4proto_name(proto))
+		json_kv_str(b, "proto", policy_l4proto_name(proto));
 	else
 		json_kv_uint(b, "proto", proto);
 	json_kv_str(b, "src", s);

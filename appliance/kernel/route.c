@@ -141,26 +141,24 @@ static int add_rule(struct nl_sock *s, int family, const struct rule_spec *rs)
 	return rt_talk(s, nlh, NULL, NULL);
 }
 
-static int add_route(struct nl_sock *s, const struct policy_addr *a, unsigned ifindex,
-		     uint32_t table)
+int route_link_change(struct nl_sock *s, const struct policy_addr *a, unsigned ifindex,
+		      uint32_t table, uint8_t proto, bool add)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	size_t len = a->family == AF_INET ? 4 : 16;
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = a->family;
-	rtm->rtm_dst_len = a->prefix_len;
-	rtm->rtm_table = RT_TABLE_UNSPEC;
-	rtm->rtm_protocol = ROUTE_PROTO_HVGATE;
-	rtm->rtm_scope = RT_SCOPE_LINK; /* the segment's hosts are on its link */
+	rtm->rtm_dst_len = a->prefix_len == POLICY_ADDR_NOT_PREFIX ? len * 8 : a->prefix_len;
+	rtm->rtm_table = RT_TABLE_UNSPEC; /* the table is in RTA_TABLE (ids > 255) */
+	rtm->rtm_protocol = proto;
+	rtm->rtm_scope = RT_SCOPE_LINK; /* the prefix's hosts are on the link */
 	rtm->rtm_type = RTN_UNICAST;
-	uint8_t dst[16];
-	memcpy(dst, a->lo, sizeof(dst));
-	size_t len = a->family == AF_INET ? 4 : 16;
-	for (size_t b = a->prefix_len; b < len * 8; b++)
-		dst[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+	uint8_t dst[16], last[16];
+	policy_addr_bounds(a, dst, last); /* host bits cleared */
 	mnl_attr_put(nlh, RTA_DST, len, dst);
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
@@ -225,7 +223,7 @@ static int install_segment(struct nl_sock *s, const struct if_nameindex *all,
 				r->ambiguous += several;
 				continue;
 			}
-			int rc = add_route(s, a, idx, table);
+			int rc = route_link_change(s, a, idx, table, ROUTE_PROTO_HVGATE, true);
 			if (rc == -ENETDOWN) { /* the link is down: its up event brings the route */
 				r->skipped++;
 				continue;

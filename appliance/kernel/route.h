@@ -64,6 +64,15 @@ bool route_ifname_matches(const char *pattern, const char *ifname);
  * appearing, going up or going away changes what route_apply installs. */
 bool route_names_interface(const struct policy *p, const char *ifname);
 
+struct nl_sock;
+/* A route to `a` (a prefix, host bits ignored; a range: its first address
+ * alone) out of interface `ifindex`, scope link, in routing table `table`,
+ * with rtm_protocol `proto`: added, replacing one to the same prefix, or
+ * deleted. One rtnetlink request on `s` (NETLINK_ROUTE); 0 or -errno. The
+ * tenants' routes and the VPN's routes to peers are both made by it. */
+int route_link_change(struct nl_sock *s, const struct policy_addr *a, unsigned ifindex,
+		      uint32_t table, uint8_t proto, bool add);
+
 /* Removes every rule and route with protocol ROUTE_PROTO_HVGATE; *removed
  * (if not NULL) counts them. */
 int route_flush(const char *netns, size_t *removed);

@@ -47,11 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((a == NULL) != (b == NULL) || (!a && !d.n_errors))
 			__builtin_trap();
 		if (a) {
-			char why[256];
-			if (ir_table_validate(a, why, sizeof(why))) {
-				fprintf(stderr, "invalid IR: %s\n", why);
+			struct policy_diags vd = {0};
+			if (ir_table_validate(a, &vd)) {
+				policy_diags_print(&vd, stderr);
 				__builtin_trap();
 			}
+			policy_diags_free(&vd);
 			size_t la, lb;
 			char *ta = emit(a, &la), *tb = emit(b, &lb);
 			if (la != lb || memcmp(ta, tb, la))

@@ -29,10 +29,12 @@ struct ir_table *irtest_lower(const char *text, const struct policy_lower_opts *
 
 void irtest_done(struct ir_table *t)
 {
-	char why[256] = "";
-
-	if (t && ir_table_validate(t, why, sizeof(why)))
-		ck_abort_msg("invalid IR: %s", why);
+	if (t) {
+		struct policy_diags d = {0};
+		if (ir_table_validate(t, &d))
+			ck_abort_msg("invalid IR: %s", d.n ? d.v[d.n - 1].message : "?");
+		policy_diags_free(&d);
+	}
 	ir_table_free(t);
 	if (irtest_policy)
 		policy_free(irtest_policy);

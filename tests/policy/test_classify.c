@@ -364,9 +364,11 @@ START_TEST(test_classify_differential)
 		struct policy_optimize_report rep;
 		struct policy_diags d = {0};
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
-		char why[256];
-		if (ir_table_validate(opt, why, sizeof(why)))
-			ck_abort_msg("seed %llu: %s", (unsigned long long)s, why);
+		struct policy_diags vd = {0};
+		if (ir_table_validate(opt, &vd))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
+			             vd.n ? vd.v[vd.n - 1].message : "?");
+		policy_diags_free(&vd);
 		classified += rep.runs_classified;
 		for (size_t i = 0; i < opt->n_sets; i++)
 			cut += !strncmp(opt->sets[i].name, "classify_cut_", 13);
@@ -528,9 +530,11 @@ START_TEST(test_classify_policies)
 		struct ir_table *opt = policy_lower(pol, &o, &d);
 		ck_assert_ptr_nonnull(opt);
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
-		char why[256];
-		if (ir_table_validate(opt, why, sizeof(why)))
-			ck_abort_msg("seed %llu: %s", (unsigned long long)s, why);
+		struct policy_diags vd = {0};
+		if (ir_table_validate(opt, &vd))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
+			             vd.n ? vd.v[vd.n - 1].message : "?");
+		policy_diags_free(&vd);
 		loaded++;
 		classified += rep.runs_classified;
 		struct ir_eval_result a, b;

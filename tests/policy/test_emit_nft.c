@@ -231,11 +231,16 @@ START_TEST(test_validate_catches_broken_ir)
 	struct ir_rule *r = ir_rule_add(c);
 	r->verdict.kind = IR_V_GOTO;
 	snprintf(r->verdict.chain, sizeof(r->verdict.chain), "nowhere");
-	char why[256];
-	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), -1);
-	ck_assert_ptr_nonnull(strstr(why, "nowhere"));
+	r->loc.line = 7;
+	struct policy_diags d = { 0 };
+	ck_assert_int_eq(ir_table_validate(t, &d), -1);
+	ck_assert_uint_eq(d.n_errors, 1);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "nowhere"));
+	ck_assert_uint_eq(d.v[0].loc.line, 7); /* at the rule's place in the policy */
+	policy_diags_free(&d);
 	snprintf(r->verdict.chain, sizeof(r->verdict.chain), "forward");
-	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), 0);
+	ck_assert_int_eq(ir_table_validate(t, &d), 0);
+	ck_assert_uint_eq(d.n, 0);
 	/* overlapping interval elements */
 	size_t si = ir_set_add(t, "s");
 	struct ir_set *s = &t->sets[si];
@@ -247,9 +252,11 @@ START_TEST(test_validate_catches_broken_ir)
 	e->key_end[0] = ir_value_u16_net(20);
 	e = ir_set_elem_add(s);
 	e->key[0] = ir_value_u16_net(15);
-	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), -1);
+	ck_assert_int_eq(ir_table_validate(t, &d), -1);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "overlap"));
+	policy_diags_free(&d);
 	ck_assert_int_eq(ir_set_normalize(s), 0);
-	ck_assert_int_eq(ir_table_validate(t, why, sizeof(why)), 0);
+	ck_assert_int_eq(ir_table_validate(t, &d), 0);
 	ir_table_free(t);
 }
 END_TEST

@@ -392,8 +392,10 @@ START_TEST(test_mark_set_keeps_bits)
 	policy_nftnl_batch_free(b);
 	/* only the mark keeps bits: anything else is refused */
 	s->target = IR_CT_MARK;
-	char why[128];
-	ck_assert_int_ne(ir_table_validate(t, why, sizeof(why)), 0);
+	struct policy_diags d = { 0 };
+	ck_assert_int_ne(ir_table_validate(t, &d), 0);
+	ck_assert_ptr_nonnull(strstr(d.v[0].message, "keeps bits"));
+	policy_diags_free(&d);
 	ir_table_free(t);
 }
 END_TEST

@@ -2,6 +2,7 @@
  * configuration, and the key-file permission rule. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,21 +122,29 @@ START_TEST(key_file_permissions)
 {
 	char path[] = "/tmp/hvgate-vpn-key-XXXXXX";
 	uint8_t k[32];
-	const char *why = NULL;
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "6EtabScXwQA6E7QxVwNT26ypFGzxUMX4V1aA/rpSAno=\n", 45), 45);
 	close(fd);
 	ck_assert_int_eq(chmod(path, 0600), 0);
-	ck_assert_int_eq(vpn_key_read_file(k, path, &why), 0);
+	ck_assert_int_eq(vpn_key_read_file(k, path), 0);
 	ck_assert_int_eq(chmod(path, 0640), 0);
-	ck_assert_int_eq(vpn_key_read_file(k, path, &why), -EACCES);
-	ck_assert_ptr_nonnull(strstr(why, "group or others"));
+	ck_assert_int_eq(vpn_key_read_file(k, path), -EPERM);
+	ck_assert_ptr_nonnull(strstr(vpn_key_file_error(-EPERM), "group or others"));
 	ck_assert_int_eq(chmod(path, 0604), 0);
-	ck_assert_int_eq(vpn_key_read_file(k, path, &why), -EACCES);
+	ck_assert_int_eq(vpn_key_read_file(k, path), -EPERM);
+	/* not a key: refused by what it holds, not by its mode */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "not a key\n", 10), 10);
+	close(fd);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(vpn_key_read_file(k, path), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(vpn_key_file_error(-EBADMSG), "base64"));
 	unlink(path);
-	ck_assert_int_lt(vpn_key_read_file(k, path, &why), 0);
+	ck_assert_int_eq(vpn_key_read_file(k, path), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(vpn_key_file_error(-ENOENT), "cannot open"));
 }
 END_TEST
 
