@@ -103,6 +103,9 @@ void daemon_policy_summary(struct json_buf *r, const char *key, const struct txn
 void daemon_cmd_status(struct daemon *d, struct json_buf *r);
 const char *daemon_action_name(enum policy_action a);
 const char *daemon_implicit_kind(const struct policy *p, const char *id);
+/* The tenant of an implicit row (a tenant's default, a segment's
+ * anti-spoofing), "" for a global one. */
+const char *daemon_implicit_tenant(const struct policy *p, const char *id);
 bool daemon_parse_addr(const char *s, int *family, uint8_t addr[16]);
 const struct txn_policy *daemon_policy_of_revision(struct daemon *d, const struct json *req,
                                                    struct json_buf *r, struct txn_policy **owned);

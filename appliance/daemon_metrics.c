@@ -34,8 +34,9 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			continue;
 		fputs("hvgate_implicit_packets_total{rule=", out);
 		metrics_label(out, d->hits[i].id);
-		fprintf(out, ",kind=\"%s\"} %llu\n", daemon_implicit_kind(p, d->hits[i].id),
-			(unsigned long long)d->hits[i].packets);
+		fprintf(out, ",kind=\"%s\",tenant=", daemon_implicit_kind(p, d->hits[i].id));
+		metrics_label(out, daemon_implicit_tenant(p, d->hits[i].id));
+		fprintf(out, "} %llu\n", (unsigned long long)d->hits[i].packets);
 	}
 	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
 	      "# TYPE hvgate_tenant_packets_total counter\n", out);

@@ -13,6 +13,7 @@
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
+#include "policy/eval.h"
 #include "policy/ir_build.h"
 #include "appliance/txn_delta.h"
 #include "policy/tenant.h"
@@ -179,18 +180,24 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 
 /* Compare. */
 
-/* A compared rule's text is its first line, up to this many bytes. */
-#define ITEM_TEXT_MAX 240
+/* A compared rule's text: the whole statement on one line, up to this many
+ * bytes. */
+#define ITEM_TEXT_MAX 1024
+/* Changed rules are paired by the similarity of their words only among
+ * this many candidates (else by place only): compare stays linear-ish. */
+#define PAIR_CANDIDATES_MAX 64
 
 struct item {
 	const char *id, *kind;
-	char file[PATH_MAX];
+	const char *file; /* relative to the policy's root */
 	unsigned line;
-	char hash[16];
+	const char *tenant; /* "" for a global rule */
+	uint32_t text_hash; /* the parser's hash of the whole text */
 	char text[ITEM_TEXT_MAX];
 	const char *where; /* FILE:LINE:HASH */
 	bool labelled;	   /* id is the rule's label */
-	size_t changed_from; /* labelled: 1 + the index of the same label in `from` whose text differs */
+	size_t changed_from; /* 1 + the index of the rule in `from` this one changed, or 0 */
+	size_t partner;	     /* 1 + the index of the same rule on the other side, or 0 */
 	bool used;
 };
 
@@ -218,6 +225,12 @@ void txn_source_line(const struct txn_policy *p, const char *file, unsigned line
 	}
 }
 
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
+		   size_t size)
+{
+	policy_eval_source_span(&p->diags, loc, text_len, out, size);
+}
+
 /* The file of a rule relative to the policy root, so that one policy read
  * from two places (a candidate file beside the running one, a git tree and a
  * directory) compares rule by rule: "" for the root file itself. */
@@ -238,31 +251,22 @@ static const char *relative_file(const char *file, const char *root)
 
 /* id: what names the item (a label, or FILE:LINE:HASH); where: always
  * FILE:LINE:HASH. */
-static void parse_id(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
-		     const struct txn_policy *p)
+static void item_of(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
+		    const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, size_t tenant)
 {
-	const char *root = p->root;
-	const char *h = strrchr(where, ':'), *l;
+	const char *file = loc->file ? loc->file : "";
 
+	memset(it, 0, sizeof(*it));
 	it->id = id;
 	it->where = where;
 	it->labelled = labelled;
-	it->changed_from = 0;
 	it->kind = kind;
-	it->used = false;
-	it->file[0] = it->hash[0] = 0;
-	it->line = 0;
-	if (!h)
-		return;
-	for (l = h - 1; l > where && *l != ':'; l--)
-		;
-	if (l <= where)
-		return;
-	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - where), where);
-	it->line = (unsigned)strtoul(l + 1, NULL, 10);
-	txn_source_line(p, it->file, it->line, it->text, sizeof(it->text));
-	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
-	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
+	it->tenant = tenant == POLICY_NONE ? "" : p->policy->tenants[tenant].name;
+	it->line = loc->line;
+	txn_rule_text(p, loc, text_len, it->text, sizeof(it->text));
+	it->file = relative_file(file, p->root);
+	const char *h = strrchr(where, ':');
+	it->text_hash = h ? (uint32_t)strtoul(h + 1, NULL, 16) : 0;
 }
 
 static struct item *items_of(const struct txn_policy *p, size_t *n)
@@ -273,13 +277,59 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	*n = 0;
 	if (!v)
 		return NULL;
-	for (size_t i = 0; p && i < p->policy->n_rules; i++)
-		parse_id(&v[k++], p->policy->rules[i].id, p->policy->rules[i].where, p->policy->rules[i].labelled,
-			 "rule", p);
-	for (size_t i = 0; p && i < p->policy->n_nats; i++)
-		parse_id(&v[k++], p->policy->nats[i].id, p->policy->nats[i].id, false, "nat", p);
+	for (size_t i = 0; p && i < p->policy->n_rules; i++) {
+		const struct policy_rule *r = &p->policy->rules[i];
+		item_of(&v[k++], r->id, r->where, r->labelled, "rule", p, &r->loc, r->text_len, r->tenant);
+	}
+	for (size_t i = 0; p && i < p->policy->n_nats; i++) {
+		const struct policy_nat *m = &p->policy->nats[i];
+		item_of(&v[k++], m->id, m->id, false, "nat", p, &m->loc, m->text_len, m->tenant);
+	}
 	*n = k;
 	return v;
+}
+
+/* The same rule: same kind, same tenant, the same text (blanks and
+ * comments aside). Where it is does not matter. */
+static bool same_content(const struct item *a, const struct item *b)
+{
+	return !strcmp(a->kind, b->kind) && !strcmp(a->tenant, b->tenant) && a->text_hash == b->text_hash &&
+	       !strcmp(a->text, b->text);
+}
+
+/* How alike two texts are: the words they share (each word counted once
+ * per occurrence), per mille of the longer one's words. */
+static unsigned similarity(const char *a, const char *b)
+{
+	const char *wa[64], *wb[64];
+	size_t la[64], lb[64], na = 0, nb = 0, common = 0;
+	bool taken[64] = { false };
+
+	for (const char *s = a; *s && na < 64; s += strspn(s, " ")) {
+		wa[na] = s;
+		la[na++] = strcspn(s, " ");
+		s += strcspn(s, " ");
+	}
+	for (const char *s = b; *s && nb < 64; s += strspn(s, " ")) {
+		wb[nb] = s;
+		lb[nb++] = strcspn(s, " ");
+		s += strcspn(s, " ");
+	}
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			if (!taken[j] && la[i] == lb[j] && !memcmp(wa[i], wb[j], la[i])) {
+				taken[j] = true;
+				common++;
+				break;
+			}
+	return na || nb ? (unsigned)(common * 1000 / (na > nb ? na : nb)) : 0;
+}
+
+static void match(struct item *f, size_t j, struct item *t, size_t i)
+{
+	f[j].used = t[i].used = true;
+	f[j].partner = i + 1;
+	t[i].partner = j + 1;
 }
 
 static void item_json(struct json_buf *b, const struct item *it)
@@ -293,6 +343,7 @@ static void item_json(struct json_buf *b, const struct item *it)
 	/* The location as FILE:LINE:HASH has it (FILE:LINE). */
 	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->where) : (int)strlen(it->where), it->where);
 	json_kv_str(b, "location", loc);
+	json_kv_str(b, "tenant", it->tenant);
 	json_kv_str(b, "text", it->text);
 	json_obj_end(b);
 }
@@ -486,6 +537,53 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
 	}
 }
 
+/* Pairs the rules of `to` that no rule of `from` has the same content as
+ * with one of `from` they replaced: a rule of the same kind and tenant that
+ * sits between the same unchanged neighbours, at the same file and line,
+ * else the one most alike (at least half its words). */
+static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt)
+{
+	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0;
+
+	/* next[i]: the place in `from` of the first unchanged rule after i */
+	for (size_t i = nt + 1; next && i-- > 0;)
+		next[i] = i == nt ? nf : t[i].partner ? t[i].partner - 1 : next[i + 1];
+	for (size_t i = 0; next && i < nt; i++) {
+		size_t hi = next[i + 1], best = 0, n = 0;
+		unsigned best_sim = 499;
+		/* the unchanged neighbours' places in `from` bound the search */
+		if (t[i].partner)
+			lo = t[i].partner;
+		if (t[i].used || t[i].labelled)
+			continue;
+		for (size_t j = lo; j < hi; j++)
+			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
+			    !strcmp(f[j].tenant, t[i].tenant))
+				n++;
+		for (size_t j = lo; j < hi && n; j++) {
+			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) || strcmp(f[j].tenant, t[i].tenant))
+				continue;
+			if (f[j].line == t[i].line && !strcmp(f[j].file, t[i].file)) {
+				best = j + 1;
+				break;
+			}
+			if (n <= PAIR_CANDIDATES_MAX) {
+				unsigned s = similarity(f[j].text, t[i].text);
+				if (s > best_sim) {
+					best_sim = s;
+					best = j + 1;
+				}
+			}
+		}
+		if (best) {
+			f[best - 1].used = true;
+			t[i].used = true;
+			t[i].changed_from = best;
+		}
+	}
+	free(next);
+}
+
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
 {
 	size_t nf, nt, unchanged = 0;
@@ -500,29 +598,33 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	/* The same label is the same rule, wherever it went: unchanged with
 	 * the same text, else changed. */
 	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used && !t[i].changed_from; j++)
+		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used; j++)
 			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
-				if (!strcmp(f[j].hash, t[i].hash)) {
-					f[j].used = t[i].used = true;
+				if (same_content(&f[j], &t[i])) {
+					match(f, j, t, i);
 					unchanged++;
 				} else {
+					f[j].used = t[i].used = true;
 					t[i].changed_from = j + 1;
-					f[j].used = true;
 				}
 			}
-	/* Same text (hash) in the same file: unchanged, even if it moved. */
-	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && !t[i].used; j++)
-			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].hash, t[i].hash) &&
-			    !strcmp(f[j].file, t[i].file)) {
-				f[j].used = t[i].used = true;
-				unchanged++;
-			}
+	/* The same content is the same rule, wherever it is: at the same file
+	 * and line first, then in the same file, then anywhere (another file,
+	 * another source: a directory, a git tree), identical rules in their
+	 * order. */
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < nt; i++)
+			for (size_t j = 0; j < nf && !t[i].used && !t[i].labelled; j++)
+				if (!f[j].used && !f[j].labelled && same_content(&f[j], &t[i]) &&
+				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line)) {
+					match(f, j, t, i);
+					unchanged++;
+				}
+	pair_changed(f, nf, t, nt);
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
 		if (t[i].changed_from) {
-			t[i].used = true;
 			json_obj_begin(out);
 			json_key(out, "from");
 			item_json(out, &f[t[i].changed_from - 1]);
@@ -530,20 +632,6 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			item_json(out, &t[i]);
 			json_obj_end(out);
 		}
-	/* Different text at the same place: changed (labelled rules: only by
-	 * their label). */
-	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && !t[i].used && !t[i].labelled; j++)
-			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
-			    !strcmp(f[j].file, t[i].file)) {
-				f[j].used = t[i].used = true;
-				json_obj_begin(out);
-				json_key(out, "from");
-				item_json(out, &f[j]);
-				json_key(out, "to");
-				item_json(out, &t[i]);
-				json_obj_end(out);
-			}
 	vpn_compare(from, to, out, 0, &unchanged);
 	json_arr_end(out);
 	json_key(out, "added");

@@ -109,6 +109,10 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 /* Line `line` of `file` as the compiler read it for p, blanks trimmed, into
  * out (always terminated; "" if the file or line is not there). */
 void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size);
+/* The whole text of a rule or NAT statement of p (loc, text_len of
+ * struct policy_rule) on one line, comments left out. */
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
+		   size_t size);
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
 

@@ -242,7 +242,8 @@ static void print_hit_cells(const struct json *r)
 
 /* One line per rule, sized to the longest id and tenant, the rule's text
  * under it; then the drops no rule names (defaults, block list, invalid
- * state, anti-spoofing, inter-tenant), with their kind in the tenant column. */
+ * state, anti-spoofing, inter-tenant; the id says which), with their
+ * tenant (a tenant's default, a segment's anti-spoofing) or "-". */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
 	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
@@ -256,12 +257,13 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 			tw = (int)strlen(t);
 	}
 	for (size_t i = 0; implicit && i < implicit->n; i++) {
-		const char *id = json_get_str(&implicit->items[i], "id");
+		const char *id = json_get_str(&implicit->items[i], "id"), *t = json_get_str(&implicit->items[i], "tenant");
 		if (id && (int)strlen(id) > idw)
 			idw = (int)strlen(id);
+		if (t && (int)strlen(t) > tw)
+			tw = (int)strlen(t);
 	}
-	if (tw < 13)
-		tw = 13; /* "anti-spoofing", "inter-tenant", "block-list" */
+
 	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
@@ -279,7 +281,8 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 		const char *text = json_get_str(r, "text");
 		if (!rule_wanted(r, argc, argv))
 			continue; /* `tenant T` keeps T's anti-spoofing rows only */
-		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, json_get_str(r, "kind"), "drop");
+		const char *tenant = json_get_str(r, "tenant");
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-", "drop");
 		print_hit_cells(r);
 		if (text && *text)
 			printf("    %s\n", text);
@@ -382,14 +385,19 @@ static void print_history(const struct json *reply)
 	}
 }
 
-/* An item's id, and where it is when the id does not say (a label). */
+/* Where an item is (FILE:LINE); a label or a VPN name first, with the
+ * place in parentheses. An id that is only FILE:LINE:HASH is not shown:
+ * the text says which rule it is. */
 static void print_id(const struct json *it)
 {
 	const char *id = json_get_str(it, "id"), *loc = json_get_str(it, "location");
 
-	fputs(id ? id : "?", stdout);
-	if (id && loc && strncmp(id, loc, strlen(loc)))
-		printf(" (%s)", loc);
+	if (id && loc && !strncmp(id, loc, strlen(loc)) && id[strlen(loc)] == ':')
+		fputs(loc, stdout);
+	else if (id && loc && *loc)
+		printf("%s (%s)", id, loc);
+	else
+		fputs(id ? id : loc ? loc : "?", stdout);
 }
 
 /* One compared item: its id, then its text (the rule as written). */

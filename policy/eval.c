@@ -1312,6 +1312,63 @@ void policy_eval_source(const struct policy_diags *d, const struct policy_loc *l
 	buf[n] = '\0';
 }
 
+/* The text of a statement that may span lines: `len` bytes from `loc`,
+ * comments left out, every run of blanks and line ends one blank (quoted
+ * strings kept as written). */
+void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len, char *buf,
+			     size_t size)
+{
+	if (size)
+		*buf = '\0';
+	if (!d || !loc->file || !loc->line || size < 4)
+		return;
+	const struct policy_source_file *f = NULL;
+	for (size_t i = 0; i < d->n_files && !f; i++)
+		if (d->files[i].path == loc->file || !strcmp(d->files[i].path, loc->file))
+			f = &d->files[i];
+	if (!f || !f->text)
+		return;
+	const char *s = f->text, *end = f->text + f->len;
+	for (uint32_t line = 1; line < loc->line && s < end; s++)
+		if (*s == '\n')
+			line++;
+	if (loc->col > 1)
+		s += loc->col - 1 < (size_t)(end - s) ? loc->col - 1 : (size_t)(end - s);
+	if (!len) {
+		policy_eval_source(d, loc, buf, size);
+		return;
+	}
+	if (len < (size_t)(end - s))
+		end = s + len;
+	size_t n = 0;
+	bool space = false, quoted = false;
+	for (; s < end; s++) {
+		if (!quoted && *s == '#') {
+			while (s + 1 < end && s[1] != '\n')
+				s++;
+			space = n > 0;
+			continue;
+		}
+		if (!quoted && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+			space = n > 0;
+			continue;
+		}
+		if (*s == '"')
+			quoted = !quoted;
+		if (n + (space ? 2 : 1) >= size - 3) {
+			/* cut: "..." says so */
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (space)
+			buf[n++] = ' ';
+		space = false;
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+}
+
 /* ---- source lines, indexed ---- */
 
 struct policy_eval_lines {
