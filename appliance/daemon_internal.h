@@ -71,7 +71,13 @@ struct daemon {
 	pid_t lock_pid;
 	uid_t lock_uid;
 	time_t lock_since;
+	unsigned long long lock_start; /* the holder's start time (history_lock) */
 };
+
+/* daemon_cmd.c: the configure lock, as `status` shows it ("lock"), and
+ * read back from the state directory at start. */
+void daemon_lock_json(const struct daemon *d, struct json_buf *r);
+void daemon_lock_restore(struct daemon *d);
 
 /* daemon.c */
 bool daemon_source_differs(const struct daemon *d);

@@ -56,15 +56,7 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 		json_null(r);
 	}
 	json_key(r, "lock");
-	if (d->lock_pid && !(kill(d->lock_pid, 0) && errno == ESRCH)) {
-		json_obj_begin(r);
-		json_kv_uint(r, "uid", d->lock_uid);
-		json_kv_int(r, "pid", d->lock_pid);
-		json_kv_int(r, "since", (long long)d->lock_since);
-		json_obj_end(r);
-	} else {
-		json_null(r);
-	}
+	daemon_lock_json(d, r);
 	json_kv_bool(r, "source_differs", daemon_source_differs(d));
 	if (!nftio_genid(NULL, &genid))
 		json_kv_uint(r, "genid", genid);

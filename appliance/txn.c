@@ -1388,10 +1388,52 @@ int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, si
 	return rc;
 }
 
-void txn_set_candidate(struct txn *t, struct txn_policy *p)
+int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t errsz)
 {
+	struct history_rev m = { .time = time(NULL) };
+	int rc;
+
+	snprintf(m.source, sizeof(m.source), "%s", p->source);
+	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
+	snprintf(m.root, sizeof(m.root), "%s", p->root);
+	snprintf(m.hash, sizeof(m.hash), "%s", p->hash);
+	/* on the disk first: a candidate outlives a restart of hvgated */
+	rc = history_candidate_save(t->state_dir, &m, &p->diags);
+	if (rc) {
+		snprintf(err, errsz, "cannot store the candidate in %s: %s; the candidate is unchanged", t->state_dir,
+			 strerror(-rc));
+		txn_policy_free(p);
+		return rc;
+	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	return 0;
+}
+
+void txn_restore_candidate(struct txn *t)
+{
+	char err[TXN_ERR_MAX];
+	struct history_bundle *b = NULL;
+	struct history_rev m;
+	struct txn_policy *p;
+	int rc = history_candidate_load(t->state_dir, &m, &b);
+
+	if (rc) {
+		if (rc != -ENOENT)
+			report_bad_state_file(t, "candidate.json", rc);
+		history_bundle_free(b);
+		return;
+	}
+	rc = compile_fs(t, m.root, history_bundle_fs(b), m.source, m.source_rev, &p, err, sizeof(err));
+	history_bundle_free(b);
+	if (rc) {
+		syslog(LOG_WARNING, "the stored candidate (%s) does not compile any more: %s; dropped", m.source, err);
+		history_candidate_clear(t->state_dir);
+		return;
+	}
+	txn_policy_free(t->candidate);
+	t->candidate = p;
+	syslog(LOG_INFO, "candidate %s restored from %s", m.source, t->state_dir);
 }
 
 int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force, char *err,
@@ -1447,6 +1489,10 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	}
 	set_running(t, t->candidate, rev);
 	t->candidate = NULL;
+	rc = history_candidate_clear(t->state_dir);
+	if (rc)
+		syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate at the "
+		       "next start", t->state_dir, strerror(-rc));
 	if (confirm_seconds) {
 		t->pend = pend;
 		t->pending = true;
@@ -1488,8 +1534,7 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 	if (rc)
 		return rc;
-	txn_set_candidate(t, p);
-	return 0;
+	return txn_set_candidate(t, p, err, errsz);
 }
 
 int txn_tick(struct txn *t, char *err, size_t errsz)

@@ -134,7 +134,12 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
  * Like a commit, the revision is stored before the kernel is changed. */
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
 
-void txn_set_candidate(struct txn *t, struct txn_policy *p); /* owned */
+/* Makes p (owned; freed on failure) the candidate, stored in the state
+ * directory first so that it outlives a restart. */
+int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t errsz);
+/* At start: the candidate stored by txn_set_candidate, compiled again (one
+ * that does not compile any more is dropped, and logged). */
+void txn_restore_candidate(struct txn *t);
 /* Applies the candidate. confirm_seconds 0: permanent, else at most
  * TXN_CONFIRM_MAX_SECONDS. force: skip the genid guard. The revision (and a
  * pending revert) is stored durably first; if that fails, or the kernel

@@ -612,7 +612,7 @@ static int is_daemon_verb(const char *v)
 {
 	static const char *const verbs[] = {"status",  "show",     "load",    "compare", "commit",
 	                                    "confirm", "rollback", "history", "reload",  "block",
-	                                    "unblock", "diff",     NULL};
+	                                    "unblock", "diff",     "unlock",  NULL};
 	for (int i = 0; verbs[i]; i++)
 		if (!strcmp(v, verbs[i]))
 			return 1;
@@ -726,6 +726,10 @@ static int conf_enter(struct shell *sh)
 	json_free(r);
 	sh->mode = CLI_MODE_CONF;
 	printf("Configure mode: the candidate is locked for this session ('exit' leaves).\n");
+	/* a candidate left by an earlier session (kept across restarts) */
+	if (candidate_dirty() > 0)
+		printf("The candidate differs from the running policy: 'show | compare' shows how, "
+		       "'discard' drops it.\n");
 	return CLI_EXIT_OK;
 }
 

@@ -444,6 +444,23 @@ void cli_client_print_compare(const struct json *reply)
 	       same);
 }
 
+/* `unlock`: whose lock was broken, if any. */
+static void print_unlock(const struct json *reply)
+{
+	const struct json *b = json_get(reply, "broken"), *alive = b ? json_get(b, "was_alive") : NULL;
+	long long uid = 0, pid = 0;
+
+	if (!b || b->type != JSON_OBJECT) {
+		puts("The candidate is not locked.");
+		return;
+	}
+	json_get_int(b, "uid", &uid);
+	json_get_int(b, "pid", &pid);
+	printf("Broke the configure lock of uid %lld (pid %lld, %s); the candidate is kept: "
+	       "'compare' shows it, 'load' or 'rollback' replaces it.\n", uid, pid,
+	       alive && alive->type == JSON_BOOL && alive->boolean ? "still running" : "gone");
+}
+
 /* Builds the request for argv; returns 0, or prints usage and returns -1. */
 static int build_request(int argc, char **argv, struct json_buf *b)
 {
@@ -533,6 +550,13 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 				return -1;
 			}
 		}
+	} else if (!strcmp(verb, "unlock")) {
+		/* unlock [force]: break the configure lock of another session */
+		if (argc > 2 || (argc == 2 && strcmp(argv[1], "force")))
+			return -1;
+		json_kv_str(b, "cmd", "unlock");
+		if (argc == 2)
+			json_kv_bool(b, "force", true);
 	} else if (!strcmp(verb, "rollback")) {
 		if (argc != 2)
 			return -1;
@@ -588,6 +612,7 @@ static void usage(FILE *out, const char *verb)
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
+		"  unlock [force]              (break a configure lock; force: of a live session)\n"
 		"  block ADDR[/LEN] [tenant NAME | zone NAME] [for DURATION]\n"
 		"  (DURATION: 90 = 90s, 10m, 2h, 1d)\n"
 		"  unblock ADDR[/LEN] [tenant NAME | zone NAME]\n",
@@ -638,6 +663,8 @@ int cli_daemon_client(int argc, char **argv)
 		print_interfaces(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
+	} else if (!strcmp(argv[0], "unlock")) {
+		print_unlock(reply);
 	} else {
 		print_human(reply, 0);
 	}
