@@ -180,6 +180,9 @@ void policy_eval_source_span(const struct policy_diags *d, const struct policy_l
 struct policy_eval_lines; /* where each line of each file of `d` starts */
 struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d);
 void policy_eval_lines_free(struct policy_eval_lines *l);
+/* policy_eval_source_span by the index. */
+void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc, size_t len,
+				   char *buf, size_t size);
 void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
 			      size_t size);
 
