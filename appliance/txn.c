@@ -293,8 +293,12 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
  * comments aside). Where it is does not matter. */
 static bool same_content(const struct item *a, const struct item *b)
 {
-	return !strcmp(a->kind, b->kind) && !strcmp(a->tenant, b->tenant) && a->text_hash == b->text_hash &&
-	       !strcmp(a->text, b->text);
+	size_t n = strlen(a->text);
+
+	if (strcmp(a->kind, b->kind) || strcmp(a->tenant, b->tenant) || strcmp(a->text, b->text))
+		return false;
+	/* a text cut short ("...") is told apart by the parser's hash of all of it */
+	return n < 3 || strcmp(a->text + n - 3, "...") || a->text_hash == b->text_hash;
 }
 
 /* How alike two texts are: the words they share (each word counted once
@@ -538,47 +542,53 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
 }
 
 /* Pairs the rules of `to` that no rule of `from` has the same content as
- * with one of `from` they replaced: a rule of the same kind and tenant that
- * sits between the same unchanged neighbours, at the same file and line,
- * else the one most alike (at least half its words). */
+ * with one of `from` they replaced (same kind and tenant): the one at the
+ * same file and line between the same unchanged neighbours; else the one
+ * most alike (at least half its words), between those neighbours first.
+ * Past PAIR_CANDIDATES_MAX candidates, only between the neighbours, and
+ * past that many there, only at the same place. */
 static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt)
 {
-	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0;
+	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0, n_free = 0;
 
-	/* next[i]: the place in `from` of the first unchanged rule after i */
+	for (size_t j = 0; j < nf; j++)
+		n_free += !f[j].used && !f[j].labelled;
+	/* next[i]: the place in `from` of the first unchanged rule at or after i */
 	for (size_t i = nt + 1; next && i-- > 0;)
 		next[i] = i == nt ? nf : t[i].partner ? t[i].partner - 1 : next[i + 1];
-	for (size_t i = 0; next && i < nt; i++) {
-		size_t hi = next[i + 1], best = 0, n = 0;
-		unsigned best_sim = 499;
+	for (size_t i = 0; next && i < nt && n_free; i++) {
+		size_t hi = next[i + 1], best = 0, n_gap = 0;
+		unsigned best_score = 0;
+		bool global = n_free <= PAIR_CANDIDATES_MAX;
 		/* the unchanged neighbours' places in `from` bound the search */
 		if (t[i].partner)
 			lo = t[i].partner;
 		if (t[i].used || t[i].labelled)
 			continue;
-		for (size_t j = lo; j < hi; j++)
-			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
-			    !strcmp(f[j].tenant, t[i].tenant))
-				n++;
-		for (size_t j = lo; j < hi && n; j++) {
+		for (size_t j = lo; !global && j < hi; j++)
+			n_gap += !f[j].used && !f[j].labelled;
+		for (size_t j = global ? 0 : lo; j < (global ? nf : hi); j++) {
+			bool in_gap = j >= lo && j < hi;
+			unsigned sim;
 			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) || strcmp(f[j].tenant, t[i].tenant))
 				continue;
-			if (f[j].line == t[i].line && !strcmp(f[j].file, t[i].file)) {
+			if (in_gap && f[j].line == t[i].line && !strcmp(f[j].file, t[i].file)) {
 				best = j + 1;
 				break;
 			}
-			if (n <= PAIR_CANDIDATES_MAX) {
-				unsigned s = similarity(f[j].text, t[i].text);
-				if (s > best_sim) {
-					best_sim = s;
-					best = j + 1;
-				}
+			if (!global && n_gap > PAIR_CANDIDATES_MAX)
+				continue;
+			sim = similarity(f[j].text, t[i].text);
+			if (sim >= 500 && sim + (in_gap ? 1000u : 0u) > best_score) {
+				best_score = sim + (in_gap ? 1000u : 0u);
+				best = j + 1;
 			}
 		}
 		if (best) {
 			f[best - 1].used = true;
 			t[i].used = true;
 			t[i].changed_from = best;
+			n_free--;
 		}
 	}
 	free(next);
