@@ -212,6 +212,13 @@ static void fetch_names(enum cli_arg kind, struct names *nm)
 			names_add(nm, num);
 		}
 	}
+	/* `show rules rule ID` also takes the implicit rows (default:..., builtin:...) */
+	arr = reply && kind == CLI_RULE ? json_get(reply, "implicit") : NULL;
+	for (size_t i = 0; arr && arr->type == JSON_ARRAY && i < arr->n; i++) {
+		const struct json *v = json_get(&arr->items[i], "id");
+		if (v && v->type == JSON_STRING)
+			names_add(nm, v->string);
+	}
 	if (reply)
 		json_free(reply);
 }

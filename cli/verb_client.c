@@ -444,6 +444,25 @@ void cli_client_print_compare(const struct json *reply)
 	       same);
 }
 
+/* `load`, `rollback`: the new candidate on one line, then how it compares
+ * with the running policy. */
+static void print_candidate(const struct json *reply)
+{
+	const struct json *c = json_get(reply, "candidate"), *cmp = json_get(reply, "compare");
+	long long rules = 0;
+	const char *rev = c ? json_get_str(c, "source_rev") : NULL;
+
+	if (!c || c->type != JSON_OBJECT) {
+		print_human(reply, 0);
+		return;
+	}
+	json_get_int(c, "rules", &rules);
+	printf("candidate: %s%s%.12s (%lld rules, hash %s)\n", json_get_str(c, "source"), rev && *rev ? " @" : "",
+	       rev ? rev : "", rules, json_get_str(c, "hash"));
+	if (cmp && cmp->type == JSON_OBJECT)
+		cli_client_print_compare(cmp);
+}
+
 /* `unlock`: whose lock was broken, if any. */
 static void print_unlock(const struct json *reply)
 {
@@ -665,6 +684,8 @@ int cli_daemon_client(int argc, char **argv)
 		cli_client_print_compare(reply);
 	} else if (!strcmp(argv[0], "unlock")) {
 		print_unlock(reply);
+	} else if (!strcmp(argv[0], "load") || !strcmp(argv[0], "rollback")) {
+		print_candidate(reply);
 	} else {
 		print_human(reply, 0);
 	}

@@ -273,6 +273,20 @@ check label-show-rules 5 '^beta-web +beta +pass '
 m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
 echo "$m" | grep -q 'hvgate_rule_packets_total{rule="beta-web"}' && pass label-metrics ||
 	fail label-metrics "$(echo "$m" | grep rule_packets | head -3 | tr '\n' '|')"
+# A rule without a label keeps its metrics series when its line moves in
+# its file: the series is named FILE:HASH, the id without its line.
+mseries() { at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null |
+	grep -o "^hvgate_rule_packets_total{rule=\"[^\"]*\"}" | sort; }
+s1=$(mseries)
+cp "$LAB_TMP/lab.hvp" "$LAB_TMP/lab.orig"
+{ printf '\n\n'; cat "$LAB_TMP/lab.orig"; } > "$LAB_TMP/lab.hvp"
+hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment moved >/dev/null
+s2=$(mseries)
+hv show rules | grep -q "lab.hvp:11:" && [ -n "$s1" ] && [ "$s1" = "$s2" ] &&
+	echo "$s2" | grep -q "rule=\"$LAB_TMP/lab.hvp:[0-9a-f]\{6\}\"" && pass metrics-series-survive-move ||
+	fail metrics-series-survive-move "$(echo "$s1" "$s2" | tr '\n' '|')"
+cp "$LAB_TMP/lab.orig" "$LAB_TMP/lab.hvp"
+hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment back >/dev/null
 fresh; keys "load $LAB_TMP/lab2.hvp" Enter
 wait_screen 5 'candidate:' >/dev/null
 fresh; keys 'compare' Enter
