@@ -305,8 +305,8 @@ static bool same_content(const struct item *a, const struct item *b)
  * per occurrence), per mille of the longer one's words. */
 static unsigned similarity(const char *a, const char *b)
 {
-	const char *wa[64], *wb[64];
-	size_t la[64], lb[64], na = 0, nb = 0, common = 0;
+	const char *wa[64] = { NULL }, *wb[64] = { NULL };
+	size_t la[64] = { 0 }, lb[64] = { 0 }, na = 0, nb = 0, common = 0;
 	bool taken[64] = { false };
 
 	for (const char *s = a; *s && na < 64; s += strspn(s, " ")) {
@@ -410,7 +410,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 	const struct policy_loc *l = peer ? &peer->loc : &v->loc;
 
 	if (peer) {
-		struct peer_fields f;
+		struct peer_fields f = { .key = "" };
 
 		peer_fields_of(peer, &f);
 		snprintf(id, sizeof(id), "%s/%s", v->ifname, peer->name);
@@ -418,7 +418,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 			 f.key, *f.psk ? " preshared-key-file " : "", f.psk, *f.endpoint ? " endpoint " : "",
 			 f.endpoint, *f.allowed ? f.allowed : "-", f.keepalive);
 	} else {
-		struct vpn_fields f;
+		struct vpn_fields f = { .port = "" };
 
 		vpn_fields_of(v, &f);
 		snprintf(id, sizeof(id), "%s", v->ifname);
@@ -444,7 +444,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 	if (b)
 		json_arr_begin(b);
 	if (px) {
-		struct peer_fields f, g;
+		struct peer_fields f = { .key = "" }, g = { .key = "" };
 
 		peer_fields_of(px, &f);
 		peer_fields_of(py, &g);
@@ -459,7 +459,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 					json_str(b, names[i]);
 			}
 	} else {
-		struct vpn_fields f, g;
+		struct vpn_fields f = { .port = "" }, g = { .port = "" };
 
 		vpn_fields_of(x, &f);
 		vpn_fields_of(y, &g);
