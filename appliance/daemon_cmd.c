@@ -430,10 +430,11 @@ static void cmd_reload(struct daemon *d, struct json_buf *r)
 /* The configure lock. It is held by a client process (SO_PEERCRED's pid,
  * with its start time so that a pid used again is not the holder) over any
  * number of connections, and stored in STATE/lock.json: it outlives a
- * restart of hvgated. When the holder is gone (its shell was killed, the
- * machine of the session went away) the lock is stale: it still keeps the
- * candidate for that session until an operator breaks it with `unlock`
- * (a live holder's lock: `unlock force`). */
+ * restart of hvgated. When the holder is gone (its shell was killed, its
+ * terminal closed) with uncommitted changes in the candidate, the lock is
+ * stale: it still keeps the candidate for that session until an operator
+ * breaks it with `unlock` (a live holder's lock: `unlock force`); gone
+ * without changes, its lock is dropped. */
 
 /* The start time of process pid (field 22 of /proc/PID/stat), 0 if there
  * is no such process. */
@@ -477,6 +478,27 @@ static bool lock_holder_alive(const struct daemon *d)
 static bool lock_held_by(const struct daemon *d, const struct ctl_peer *peer)
 {
 	return d->lock_pid && d->lock_pid == peer->pid && lock_holder_alive(d);
+}
+
+/* A stale lock that protects nothing (no candidate, or one that builds the
+ * running ruleset) is dropped: only a session that went away with changes
+ * keeps the candidate locked. */
+static void drop_idle_stale_lock(struct daemon *d)
+{
+	const struct txn_policy *c = d->txn.candidate, *run = d->txn.running;
+	int rc;
+
+	if (!d->lock_pid || lock_holder_alive(d) || (c && !(run && !strcmp(c->hash, run->hash))))
+		return;
+	rc = history_lock_clear(d->conf.state_dir);
+	if (rc) {
+		syslog(LOG_WARNING, "%s/lock.json: cannot remove it: %s", d->conf.state_dir, strerror(-rc));
+		return;
+	}
+	syslog(LOG_NOTICE, "the configure session of uid %u (pid %d) is gone without changes: its lock is dropped",
+	       (unsigned)d->lock_uid, (int)d->lock_pid);
+	d->lock_pid = 0;
+	d->lock_start = 0;
 }
 
 /* Is the candidate locked by another process than the peer (alive or not)? */
@@ -641,6 +663,7 @@ void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 			  commands[i].read_only ? "the control group" : "root or the admin group");
 		return;
 	}
+	drop_idle_stale_lock(d);
 	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
 	    locked_by_other(d, peer)) {
 		reply_lock_err(d, r);

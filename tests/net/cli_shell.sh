@@ -369,10 +369,22 @@ echo "$m" | grep -q "^hvgate_implicit_packets_total{rule=\"default:$LAB_TMP/mult
 fresh; keys 'exit' Enter
 check_line restart-exit 5 '^hvgate> ?$'
 
-# A session that is gone (its shell killed) leaves a stale lock that keeps
-# the candidate until an operator breaks it; a live one needs 'force'.
+# A session that is gone (its shell killed) with changes in the candidate
+# leaves a stale lock that keeps the candidate until an operator breaks it;
+# gone without changes, its lock is dropped; a live one needs 'force'.
+tm new-session -d -s c -x 120 -y 40 "env HOME=$LAB_TMP/home HVGATE_SOCKET=$DAEMON_SOCK TERM=screen \
+	$HVGATE shell; echo shell-exited-\$?; sleep 600" || fail tmux-start-c
+T=c; check_line idle-shell-up 5 '^hvgate> ?$'; keys 'configure' Enter
+check_line idle-configure 5 '^hvgate# ?$'
+cpid=$(json_get "$(hv status --json)" lock.pid)
+[ -n "$cpid" ] && kill -9 "$cpid"
+check idle-shell-killed 5 '^shell-exited-137$'
+[ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass idle-stale-lock-dropped ||
+	fail idle-stale-lock-dropped "$(json_get "$(hv status --json)" lock)"
 T=b; fresh; keys 'configure' Enter
 check_line stale-configure 5 '^hvgate# ?$'
+fresh; keys "load $POL" Enter
+check stale-load 5 'candidate:'
 bpid=$(json_get "$(hv status --json)" lock.pid)
 [ -n "$bpid" ] && kill -9 "$bpid"
 check stale-shell-killed 5 '^shell-exited-137$'
@@ -388,13 +400,14 @@ fresh; keys 'unlock' Enter
 check stale-unlock 5 "^Broke the configure lock of uid 0 \(pid $bpid, gone\)"
 fresh; keys 'configure' Enter
 check_line stale-configure-after-unlock 5 '^hvgate# ?$'
+check stale-candidate-kept 3 "^The candidate differs from the running policy: 'show \| compare' shows how, 'discard' drops it\.$"
 hv unlock > "$LAB_TMP/out" 2>&1 && fail live-unlock-needs-force "unlocked" ||
 	{ grep -q "still running) since .*'unlock force'" "$LAB_TMP/out" && pass live-unlock-needs-force ||
 		fail live-unlock-needs-force "$(cat "$LAB_TMP/out")"; }
 hv unlock force > "$LAB_TMP/out" 2>&1 && grep -q 'still running' "$LAB_TMP/out" &&
 	[ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass live-unlock-force ||
 	fail live-unlock-force "$(cat "$LAB_TMP/out")"
-fresh; keys 'exit' Enter
+fresh; keys 'exit discard' Enter
 check_line exit-after-lock-broken 5 '^hvgate> ?$'
 
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
