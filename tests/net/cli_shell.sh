@@ -409,6 +409,16 @@ hv unlock force > "$LAB_TMP/out" 2>&1 && grep -q 'still running' "$LAB_TMP/out" 
 	fail live-unlock-force "$(cat "$LAB_TMP/out")"
 fresh; keys 'exit discard' Enter
 check_line exit-after-lock-broken 5 '^hvgate> ?$'
+# A script's input that ends in configure mode: as exit when nothing
+# changed; with changes, the candidate stays locked (stale once it exits).
+printf 'configure\nload %s\n' "$LAB_TMP/new.hvp" | hv shell > "$LAB_TMP/out" 2>&1; r=$?
+[ "$r" = 1 ] && grep -q "^hvgate: the input ended in configure mode: the candidate stays locked" "$LAB_TMP/out" &&
+	[ "$(json_get "$(hv status --json)" lock.stale)" = True ] && pass batch-end-keeps-changes-locked ||
+	fail batch-end-keeps-changes-locked "exit $r: $(tr '\n' '|' < "$LAB_TMP/out") $(json_get "$(hv status --json)" lock)"
+hv unlock > /dev/null
+printf 'configure\ndiscard\n' | hv shell > "$LAB_TMP/out" 2>&1; r=$?
+[ "$r" = 0 ] && [ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass batch-end-unlocks ||
+	fail batch-end-unlocks "exit $r: $(tr '\n' '|' < "$LAB_TMP/out")"
 
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop
