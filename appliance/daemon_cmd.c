@@ -94,16 +94,16 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 {
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p;
+	bool stored;
 
 	if (compile_as_peer(d, peer, req, &p, err, sizeof(err))) {
 		daemon_reply_err(r, "%s", err);
 		return;
 	}
-	if (txn_set_candidate(&d->txn, p, err, sizeof(err))) {
-		daemon_reply_err(r, "%s", err);
-		return;
-	}
+	stored = !txn_set_candidate(&d->txn, p, err, sizeof(err));
 	daemon_reply_ok_begin(r);
+	if (!stored)
+		json_kv_str(r, "warning", err);
 	daemon_policy_summary(r, "candidate", p, 0);
 	json_key(r, "compare");
 	json_obj_begin(r);
@@ -400,11 +400,14 @@ static void cmd_rollback(struct daemon *d, const struct json *req, struct json_b
 		daemon_reply_err(r, "rollback needs \"revision\" (a positive integer)");
 		return;
 	}
+	d->txn.candidate_warning[0] = 0;
 	if (txn_rollback(&d->txn, (unsigned)rev, err, sizeof(err))) {
 		daemon_reply_err(r, "%s", err);
 		return;
 	}
 	daemon_reply_ok_begin(r);
+	if (d->txn.candidate_warning[0])
+		json_kv_str(r, "warning", d->txn.candidate_warning);
 	daemon_policy_summary(r, "candidate", d->txn.candidate, 0);
 	json_key(r, "compare");
 	json_obj_begin(r);

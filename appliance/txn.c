@@ -1407,17 +1407,17 @@ int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t err
 	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
 	snprintf(m.root, sizeof(m.root), "%s", p->root);
 	snprintf(m.hash, sizeof(m.hash), "%s", p->hash);
-	/* on the disk first: a candidate outlives a restart of hvgated */
+	/* on the disk: a candidate outlives a restart of hvgated; a full or
+	 * read-only state directory keeps it in memory only, and says so */
 	rc = history_candidate_save(t->state_dir, &m, &p->diags);
 	if (rc) {
-		snprintf(err, errsz, "cannot store the candidate in %s: %s; the candidate is unchanged", t->state_dir,
-			 strerror(-rc));
-		txn_policy_free(p);
-		return rc;
+		snprintf(err, errsz, "cannot store the candidate in %s: %s; it is lost if hvgated restarts",
+			 t->state_dir, strerror(-rc));
+		syslog(LOG_WARNING, "%s", err);
 	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
-	return 0;
+	return rc;
 }
 
 void txn_restore_candidate(struct txn *t)
@@ -1544,7 +1544,8 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 	if (rc)
 		return rc;
-	return txn_set_candidate(t, p, err, errsz);
+	txn_set_candidate(t, p, t->candidate_warning, sizeof(t->candidate_warning));
+	return 0;
 }
 
 int txn_tick(struct txn *t, char *err, size_t errsz)

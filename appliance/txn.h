@@ -77,6 +77,8 @@ struct txn {
 	 * a freed policy's address may come back. 0: nothing has run yet. */
 	uint64_t running_gen;
 	struct txn_policy *candidate;
+	/* why the candidate set last by txn_rollback is in memory only ("": stored) */
+	char candidate_warning[TXN_ERR_MAX];
 	bool pending; /* a `commit confirmed` waits for `confirm` */
 	struct history_pending pend;
 	int64_t deadline_mono_ms; /* pend's deadline on CLOCK_MONOTONIC */
@@ -134,8 +136,9 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
  * Like a commit, the revision is stored before the kernel is changed. */
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
 
-/* Makes p (owned; freed on failure) the candidate, stored in the state
- * directory first so that it outlives a restart. */
+/* Makes p (owned) the candidate, and stores it in the state directory so
+ * that it outlives a restart. Negative errno (with a warning in err) when it
+ * could not be stored: the candidate is set all the same, in memory only. */
 int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t errsz);
 /* At start: the candidate stored by txn_set_candidate, compiled again (one
  * that does not compile any more is dropped, and logged). */

@@ -456,6 +456,8 @@ static void print_candidate(const struct json *reply)
 		print_human(reply, 0);
 		return;
 	}
+	if (json_get_str(reply, "warning"))
+		fprintf(stderr, "hvgate: warning: %s\n", json_get_str(reply, "warning"));
 	json_get_int(c, "rules", &rules);
 	printf("candidate: %s%s%.12s (%lld rules, hash %s)\n", json_get_str(c, "source"), rev && *rev ? " @" : "",
 	       rev ? rev : "", rules, json_get_str(c, "hash"));
