@@ -698,32 +698,6 @@ static int candidate_dirty(void)
 	return changes > 0;
 }
 
-/* Before `commit`: one line saying what is about to be committed. */
-static void commit_preview(void)
-{
-	struct json *st = quiet_call("{\"cmd\":\"status\"}"), *cmp;
-	const struct json *cand = st ? json_get(st, "candidate") : NULL;
-	long long rules = 0;
-	size_t n[3] = {0, 0, 0};
-	static const char *const parts[] = {"added", "removed", "changed"};
-
-	if (!cand || cand->type != JSON_OBJECT || !(cmp = quiet_call("{\"cmd\":\"compare\"}"))) {
-		if (st)
-			json_free(st);
-		return;
-	}
-	for (int i = 0; i < 3; i++) {
-		const struct json *a = json_get(cmp, parts[i]);
-		n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
-	}
-	json_get_int(cand, "rules", &rules);
-	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
-	       rules, n[0], n[1], n[2]);
-	fflush(stdout);
-	json_free(cmp);
-	json_free(st);
-}
-
 static int conf_enter(struct shell *sh)
 {
 	struct json *r = daemon_call("{\"cmd\":\"lock\"}");
@@ -1018,8 +992,6 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		pipeline_free(&p);
 		return CLI_EXIT_USAGE;
 	}
-	if (!strcmp(words[0], "commit") && !p.json)
-		commit_preview();
 	if (p.json)
 		words[cmd_n++] = "--json";
 	words[cmd_n] = NULL;

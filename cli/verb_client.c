@@ -465,6 +465,38 @@ static void print_candidate(const struct json *reply)
 		cli_client_print_compare(cmp);
 }
 
+/* Before `commit`: one line saying what is about to be committed. 0, or
+ * the exit status when hvgated cannot be reached (said on stderr). */
+static int commit_preview(const struct cli_client_opts *o)
+{
+	static const char *const parts[] = { "added", "removed", "changed" };
+	struct json *st = NULL, *cmp = NULL;
+	const struct json *cand;
+	long long rules = 0;
+	size_t n[3] = { 0, 0, 0 };
+	char *raw = NULL;
+	int rc = cli_client_call(o, "{\"cmd\":\"status\"}", &st, &raw);
+
+	free(raw);
+	if (rc)
+		return rc;
+	cand = json_get(st, "candidate");
+	if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
+		free(raw);
+		for (int i = 0; i < 3; i++) {
+			const struct json *a = json_get(cmp, parts[i]);
+			n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
+		}
+		json_get_int(cand, "rules", &rules);
+		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
+		       rules, n[0], n[1], n[2]);
+		fflush(stdout);
+	}
+	json_free(cmp);
+	json_free(st);
+	return 0;
+}
+
 /* `unlock`: whose lock was broken, if any. */
 static void print_unlock(const struct json *reply)
 {
@@ -662,6 +694,10 @@ int cli_daemon_client(int argc, char **argv)
 			usage(stderr, argv[0]);
 		json_buf_free(&req);
 		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(argv[0], "commit") && !o.json && (rc = commit_preview(&o))) {
+		json_buf_free(&req);
+		return rc;
 	}
 	rc = cli_client_call(&o, req.s, &reply, &raw);
 	json_buf_free(&req);

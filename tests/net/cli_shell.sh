@@ -280,7 +280,10 @@ mseries() { at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/me
 s1=$(mseries)
 cp "$LAB_TMP/lab.hvp" "$LAB_TMP/lab.orig"
 { printf '\n\n'; cat "$LAB_TMP/lab.orig"; } > "$LAB_TMP/lab.hvp"
-hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment moved >/dev/null
+hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment moved > "$LAB_TMP/out" 2>&1
+# the one-shot commit says what it commits: rules that moved are unchanged
+grep -q "^Committing $LAB_TMP/lab.hvp (3 rules): 0 added, 0 removed, 0 changed$" "$LAB_TMP/out" &&
+	pass oneshot-commit-says-what || fail oneshot-commit-says-what "$(cat "$LAB_TMP/out")"
 s2=$(mseries)
 hv show rules | grep -q "lab.hvp:11:" && [ -n "$s1" ] && [ "$s1" = "$s2" ] &&
 	echo "$s2" | grep -q "rule=\"$LAB_TMP/lab.hvp:[0-9a-f]\{6\}\"" && pass metrics-series-survive-move ||
