@@ -1032,8 +1032,9 @@ static int shell_batch(struct shell *sh, FILE *in)
 	/* The input ended in configure mode: as `exit` when nothing changed;
 	 * uncommitted changes stay locked for an operator to look at. */
 	if (sh->mode == CLI_MODE_CONF && conf_leave(sh, 0)) {
-		fprintf(stderr, "hvgate: the input ended in configure mode: the candidate stays locked "
-		                "('hvgate unlock' breaks the lock)\n");
+		fprintf(stderr,
+		        "hvgate: the input ended in configure mode: the candidate stays locked "
+		        "('hvgate unlock' breaks the lock)\n");
 		sh->mode = CLI_MODE_OP;
 		return CLI_EXIT_FAIL;
 	}
@@ -1100,10 +1101,12 @@ static int shell_interactive(struct shell *sh)
 		sh->cancelled = 0;
 		prompt_update(sh);
 		got = el_gets(sh->el, &len);
-		if (!got && sh->mode == CLI_MODE_CONF && tcgetattr(STDIN_FILENO, &(struct termios){0})) {
+		if (!got && sh->mode == CLI_MODE_CONF &&
+		    tcgetattr(STDIN_FILENO, &(struct termios){0})) {
 			/* the terminal went away (no Ctrl-D): the lock stays */
-			fprintf(stderr, "\nhvgate: the terminal went away in configure mode: the candidate "
-			                "stays locked ('hvgate unlock' breaks the lock)\n");
+			fprintf(stderr,
+			        "\nhvgate: the terminal went away in configure mode: the candidate "
+			        "stays locked ('hvgate unlock' breaks the lock)\n");
 			sh->mode = CLI_MODE_OP;
 			rc = CLI_EXIT_FAIL;
 			break;
