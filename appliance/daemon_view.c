@@ -9,6 +9,7 @@
 #include "appliance/kernel/conntrack.h"
 #include "appliance/daemon_internal.h"
 #include "appliance/txn_delta.h"
+#include "policy/eval.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
 
@@ -227,6 +228,8 @@ static void show_implicit(struct daemon *d, struct json_buf *r)
 static void show_rules(struct daemon *d, struct json_buf *r)
 {
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	/* where each line starts: 10,000 rules' texts without reading the files 10,000 times */
+	struct policy_eval_lines *lines = p ? policy_eval_lines_new(&d->txn.running->diags) : NULL;
 
 	daemon_sample_counters(d);
 	daemon_reply_ok_begin(r);
@@ -241,7 +244,10 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_kv_str(r, "id", pr->id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
-		txn_rule_text(d->txn.running, &pr->loc, pr->text_len, text, sizeof(text));
+		if (lines)
+			policy_eval_lines_source_span(lines, &pr->loc, pr->text_len, text, sizeof(text));
+		else
+			txn_rule_text(d->txn.running, &pr->loc, pr->text_len, text, sizeof(text));
 		json_kv_str(r, "text", text);
 		json_kv_str(r, "action", daemon_action_name(pr->action));
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
@@ -260,6 +266,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_obj_end(r);
 	}
 	json_arr_end(r);
+	policy_eval_lines_free(lines);
 	show_implicit(d, r);
 	json_obj_end(r);
 }

@@ -193,6 +193,7 @@ struct item {
 	unsigned line;
 	const char *tenant; /* "" for a global rule */
 	uint32_t text_hash; /* the parser's hash of the whole text */
+	uint64_t key;	    /* FNV-1a of kind, tenant and text: same_content() only if equal */
 	char text[ITEM_TEXT_MAX];
 	const char *where; /* FILE:LINE:HASH */
 	bool labelled;	   /* id is the rule's label */
@@ -252,7 +253,8 @@ static const char *relative_file(const char *file, const char *root)
 /* id: what names the item (a label, or FILE:LINE:HASH); where: always
  * FILE:LINE:HASH. */
 static void item_of(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
-		    const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, size_t tenant)
+		    const struct txn_policy *p, const struct policy_eval_lines *lines, const struct policy_loc *loc,
+		    uint32_t text_len, size_t tenant)
 {
 	const char *file = loc->file ? loc->file : "";
 
@@ -263,28 +265,39 @@ static void item_of(struct item *it, const char *id, const char *where, bool lab
 	it->kind = kind;
 	it->tenant = tenant == POLICY_NONE ? "" : p->policy->tenants[tenant].name;
 	it->line = loc->line;
-	txn_rule_text(p, loc, text_len, it->text, sizeof(it->text));
+	if (lines)
+		policy_eval_lines_source_span(lines, loc, text_len, it->text, sizeof(it->text));
+	else
+		txn_rule_text(p, loc, text_len, it->text, sizeof(it->text));
 	it->file = relative_file(file, p->root);
 	const char *h = strrchr(where, ':');
 	it->text_hash = h ? (uint32_t)strtoul(h + 1, NULL, 16) : 0;
+	it->key = UINT64_C(0xcbf29ce484222325);
+	for (const char *parts[] = { kind, "\n", it->tenant, "\n", it->text }, **q = parts; q < parts + 5; q++)
+		for (const char *c = *q; *c; c++)
+			it->key = (it->key ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
 }
 
 static struct item *items_of(const struct txn_policy *p, size_t *n)
 {
 	size_t k = 0, total = p ? p->policy->n_rules + p->policy->n_nats : 0;
 	struct item *v = calloc(total ? total : 1, sizeof(*v));
+	/* where each line starts: the texts are found without reading the files again per rule */
+	struct policy_eval_lines *lines;
 
 	*n = 0;
 	if (!v)
 		return NULL;
+	lines = p ? policy_eval_lines_new(&p->diags) : NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++) {
 		const struct policy_rule *r = &p->policy->rules[i];
-		item_of(&v[k++], r->id, r->where, r->labelled, "rule", p, &r->loc, r->text_len, r->tenant);
+		item_of(&v[k++], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len, r->tenant);
 	}
 	for (size_t i = 0; p && i < p->policy->n_nats; i++) {
 		const struct policy_nat *m = &p->policy->nats[i];
-		item_of(&v[k++], m->id, m->id, false, "nat", p, &m->loc, m->text_len, m->tenant);
+		item_of(&v[k++], m->id, m->id, false, "nat", p, lines, &m->loc, m->text_len, m->tenant);
 	}
+	policy_eval_lines_free(lines);
 	*n = k;
 	return v;
 }
@@ -327,6 +340,49 @@ static unsigned similarity(const char *a, const char *b)
 				break;
 			}
 	return na || nb ? (unsigned)(common * 1000 / (na > nb ? na : nb)) : 0;
+}
+
+/* Orders of `from`'s items: by key (then place in the policy), and by
+ * file and line; binary searches in them keep compare near n log n. */
+static int by_key(const void *a, const void *b, void *ctx)
+{
+	const struct item *f = ctx, *x = &f[*(const size_t *)a], *y = &f[*(const size_t *)b];
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int by_place(const void *a, const void *b, void *ctx)
+{
+	const struct item *f = ctx, *x = &f[*(const size_t *)a], *y = &f[*(const size_t *)b];
+	int c = strcmp(x->file, y->file);
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* The first position in ord (sorted by cmp) whose item is not before
+ * `probe`'s key or place. */
+static size_t lower_bound(const size_t *ord, size_t n, const struct item *f, const struct item *probe, bool place)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct item *x = &f[ord[mid]];
+		bool before = place ? (strcmp(x->file, probe->file) < 0 ||
+				       (!strcmp(x->file, probe->file) && x->line < probe->line))
+				    : x->key < probe->key;
+		if (before)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static void match(struct item *f, size_t j, struct item *t, size_t i)
@@ -545,9 +601,11 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
  * with one of `from` they replaced (same kind and tenant): the one at the
  * same file and line between the same unchanged neighbours; else the one
  * most alike (at least half its words), between those neighbours first.
- * Past PAIR_CANDIDATES_MAX candidates, only between the neighbours, and
- * past that many there, only at the same place. */
-static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt)
+ * Likeness is weighed among at most PAIR_CANDIDATES_MAX rules: all the
+ * rules left when there are that few, else those between the neighbours
+ * when they are that few; else only the same place counts. by_place: the
+ * indices of f by file and line. */
+static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, const size_t *by_place)
 {
 	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0, n_free = 0;
 
@@ -557,26 +615,30 @@ static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt)
 	for (size_t i = nt + 1; next && i-- > 0;)
 		next[i] = i == nt ? nf : t[i].partner ? t[i].partner - 1 : next[i + 1];
 	for (size_t i = 0; next && i < nt && n_free; i++) {
-		size_t hi = next[i + 1], best = 0, n_gap = 0;
+		size_t hi = next[i + 1], best = 0;
 		unsigned best_score = 0;
-		bool global = n_free <= PAIR_CANDIDATES_MAX;
+		bool global = n_free <= PAIR_CANDIDATES_MAX, gap, placed = false;
 		/* the unchanged neighbours' places in `from` bound the search */
 		if (t[i].partner)
 			lo = t[i].partner;
 		if (t[i].used || t[i].labelled)
 			continue;
-		for (size_t j = lo; !global && j < hi; j++)
-			n_gap += !f[j].used && !f[j].labelled;
-		for (size_t j = global ? 0 : lo; j < (global ? nf : hi); j++) {
+		gap = lo < hi && hi - lo <= PAIR_CANDIDATES_MAX;
+		/* the same place, between the neighbours */
+		for (size_t k = lower_bound(by_place, nf, f, &t[i], true); k < nf && !best; k++) {
+			size_t j = by_place[k];
+			if (strcmp(f[j].file, t[i].file) || f[j].line != t[i].line)
+				break;
+			if (j >= lo && j < hi && !f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
+			    !strcmp(f[j].tenant, t[i].tenant)) {
+				best = j + 1;
+				placed = true;
+			}
+		}
+		for (size_t j = global ? 0 : lo; !placed && (global || gap) && j < (global ? nf : hi); j++) {
 			bool in_gap = j >= lo && j < hi;
 			unsigned sim;
 			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) || strcmp(f[j].tenant, t[i].tenant))
-				continue;
-			if (in_gap && f[j].line == t[i].line && !strcmp(f[j].file, t[i].file)) {
-				best = j + 1;
-				break;
-			}
-			if (!global && n_gap > PAIR_CANDIDATES_MAX)
 				continue;
 			sim = similarity(f[j].text, t[i].text);
 			if (sim >= 500 && sim + (in_gap ? 1000u : 0u) > best_score) {
@@ -598,11 +660,13 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 {
 	size_t nf, nt, unchanged = 0;
 	struct item *f = items_of(from, &nf), *t = items_of(to, &nt);
+	size_t *ord = calloc(nf ? nf : 1, sizeof(*ord));
 
-	if (!f || !t) {
+	if (!f || !t || !ord) {
 		out->oom = true;
 		free(f);
 		free(t);
+		free(ord);
 		return;
 	}
 	/* The same label is the same rule, wherever it went: unchanged with
@@ -622,15 +686,22 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	 * and line first, then in the same file, then anywhere (another file,
 	 * another source: a directory, a git tree), identical rules in their
 	 * order. */
+	for (size_t j = 0; j < nf; j++)
+		ord[j] = j;
+	qsort_r(ord, nf, sizeof(*ord), by_key, f);
 	for (int pass = 0; pass < 3; pass++)
 		for (size_t i = 0; i < nt; i++)
-			for (size_t j = 0; j < nf && !t[i].used && !t[i].labelled; j++)
+			for (size_t k = lower_bound(ord, nf, f, &t[i], false);
+			     k < nf && f[ord[k]].key == t[i].key && !t[i].used && !t[i].labelled; k++) {
+				size_t j = ord[k];
 				if (!f[j].used && !f[j].labelled && same_content(&f[j], &t[i]) &&
 				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line)) {
 					match(f, j, t, i);
 					unchanged++;
 				}
-	pair_changed(f, nf, t, nt);
+			}
+	qsort_r(ord, nf, sizeof(*ord), by_place, f);
+	pair_changed(f, nf, t, nt, ord);
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
@@ -661,6 +732,7 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	json_kv_uint(out, "unchanged", unchanged);
 	free(f);
 	free(t);
+	free(ord);
 }
 
 /* Applying. */
