@@ -544,6 +544,8 @@ int daemon_run(const char *conf_file)
 	}
 	syslog(LOG_INFO, "revision %u %s", d.txn.running_rev,
 	       applied ? "applied" : "already in the kernel: not re-applied");
+	txn_restore_candidate(&d.txn);
+	daemon_lock_restore(&d);
 	if (daemon_source_differs(&d))
 		syslog(LOG_WARNING, "the configured policy %s %s revision %u, which runs; 'hvgate reload' applies it",
 		       d.conf.policy_path, d.source_compiles ? "differs from" : "does not compile; it is not",

@@ -94,13 +94,16 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 {
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p;
+	bool stored;
 
 	if (compile_as_peer(d, peer, req, &p, err, sizeof(err))) {
 		daemon_reply_err(r, "%s", err);
 		return;
 	}
-	txn_set_candidate(&d->txn, p);
+	stored = !txn_set_candidate(&d->txn, p, err, sizeof(err));
 	daemon_reply_ok_begin(r);
+	if (!stored)
+		json_kv_str(r, "warning", err);
 	daemon_policy_summary(r, "candidate", p, 0);
 	json_key(r, "compare");
 	json_obj_begin(r);
@@ -397,11 +400,14 @@ static void cmd_rollback(struct daemon *d, const struct json *req, struct json_b
 		daemon_reply_err(r, "rollback needs \"revision\" (a positive integer)");
 		return;
 	}
+	d->txn.candidate_warning[0] = 0;
 	if (txn_rollback(&d->txn, (unsigned)rev, err, sizeof(err))) {
 		daemon_reply_err(r, "%s", err);
 		return;
 	}
 	daemon_reply_ok_begin(r);
+	if (d->txn.candidate_warning[0])
+		json_kv_str(r, "warning", d->txn.candidate_warning);
 	daemon_policy_summary(r, "candidate", d->txn.candidate, 0);
 	json_key(r, "compare");
 	json_obj_begin(r);
@@ -424,37 +430,206 @@ static void cmd_reload(struct daemon *d, struct json_buf *r)
 	json_obj_end(r);
 }
 
-/* Is the candidate locked by a live process other than the peer? A lock
- * whose holder has exited is dropped here. */
+/* The configure lock. It is held by a client process (SO_PEERCRED's pid,
+ * with its start time so that a pid used again is not the holder) over any
+ * number of connections, and stored in STATE/lock.json: it outlives a
+ * restart of hvgated. When the holder is gone (its shell was killed, its
+ * terminal closed) with uncommitted changes in the candidate, the lock is
+ * stale: it still keeps the candidate for that session until an operator
+ * breaks it with `unlock` (a live holder's lock: `unlock force`); gone
+ * without changes, its lock is dropped. */
+
+/* The start time of process pid (field 22 of /proc/PID/stat), 0 if there
+ * is no such process. */
+static unsigned long long proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold blanks and parentheses */
+	if (!p)
+		return 0;
+	/* after ") ": state is field 3; starttime field 22 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = strtoull(p + 1, NULL, 10);
+	return v;
+}
+
+static bool lock_holder_alive(const struct daemon *d)
+{
+	unsigned long long st;
+
+	if (!d->lock_pid)
+		return false;
+	st = proc_start(d->lock_pid);
+	if (d->lock_start)
+		return st && st == d->lock_start;
+	return !(kill(d->lock_pid, 0) && errno == ESRCH);
+}
+
+static bool lock_held_by(const struct daemon *d, const struct ctl_peer *peer)
+{
+	return d->lock_pid && d->lock_pid == peer->pid && lock_holder_alive(d);
+}
+
+/* A stale lock that protects nothing (no candidate, or one that builds the
+ * running ruleset) is dropped: only a session that went away with changes
+ * keeps the candidate locked. */
+static void drop_idle_stale_lock(struct daemon *d)
+{
+	const struct txn_policy *c = d->txn.candidate, *run = d->txn.running;
+	int rc;
+
+	if (!d->lock_pid || lock_holder_alive(d) || (c && !(run && !strcmp(c->hash, run->hash))))
+		return;
+	rc = history_lock_clear(d->conf.state_dir);
+	if (rc) {
+		syslog(LOG_WARNING, "%s/lock.json: cannot remove it: %s", d->conf.state_dir, strerror(-rc));
+		return;
+	}
+	syslog(LOG_NOTICE, "the configure session of uid %u (pid %d) is gone without changes: its lock is dropped",
+	       (unsigned)d->lock_uid, (int)d->lock_pid);
+	d->lock_pid = 0;
+	d->lock_start = 0;
+}
+
+/* Is the candidate locked by another process than the peer (alive or not)? */
 static bool locked_by_other(struct daemon *d, const struct ctl_peer *peer)
 {
-	if (d->lock_pid && kill(d->lock_pid, 0) && errno == ESRCH)
-		d->lock_pid = 0;
-	return d->lock_pid && d->lock_pid != peer->pid;
+	return d->lock_pid && !lock_held_by(d, peer);
 }
 
 static void reply_lock_err(struct daemon *d, struct json_buf *r)
 {
 	char when[32];
 	struct tm tm;
+	bool alive = lock_holder_alive(d);
 
 	localtime_r(&d->lock_since, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
-		  (unsigned)d->lock_uid, (int)d->lock_pid, when);
+	if (alive)
+		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
+				 (unsigned)d->lock_uid, (int)d->lock_pid, when);
+	else
+		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode, the session is gone) "
+				 "since %s: 'hvgate unlock' breaks the stale lock", (unsigned)d->lock_uid,
+				 (int)d->lock_pid, when);
 }
 
-static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, bool lock, struct json_buf *r)
+void daemon_lock_json(const struct daemon *d, struct json_buf *r)
 {
+	if (!d->lock_pid) {
+		json_null(r);
+		return;
+	}
+	json_obj_begin(r);
+	json_kv_uint(r, "uid", d->lock_uid);
+	json_kv_int(r, "pid", d->lock_pid);
+	json_kv_int(r, "since", (long long)d->lock_since);
+	json_kv_bool(r, "stale", !lock_holder_alive(d));
+	json_obj_end(r);
+}
+
+void daemon_lock_restore(struct daemon *d)
+{
+	struct history_lock l;
+	char moved[PATH_MAX + 32];
+	int rc = history_lock_load(d->conf.state_dir, &l);
+
+	if (rc == -EINVAL) {
+		if (!history_quarantine(d->conf.state_dir, "lock.json", moved, sizeof(moved)))
+			syslog(LOG_ERR, "%s/lock.json is corrupt; ignored and moved to %s", d->conf.state_dir, moved);
+		return;
+	}
+	if (rc)
+		return;
+	d->lock_pid = l.pid;
+	d->lock_uid = l.uid;
+	d->lock_since = l.since;
+	d->lock_start = l.start;
+	syslog(LOG_NOTICE, "configure lock of uid %u (pid %d) restored%s", (unsigned)l.uid, (int)l.pid,
+	       lock_holder_alive(d) ? "" : "; the session is gone: 'hvgate unlock' breaks the lock");
+}
+
+static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, struct json_buf *r)
+{
+	struct history_lock l = { .pid = peer->pid, .uid = peer->uid, .since = time(NULL),
+				  .start = proc_start(peer->pid) };
+	int rc;
+
 	if (locked_by_other(d, peer)) {
 		reply_lock_err(d, r);
 		return;
 	}
-	d->lock_pid = lock ? peer->pid : 0;
-	d->lock_uid = peer->uid;
-	d->lock_since = time(NULL);
+	rc = history_lock_save(d->conf.state_dir, &l);
+	if (rc) {
+		daemon_reply_err(r, "cannot store the lock in %s: %s; not locked", d->conf.state_dir, strerror(-rc));
+		return;
+	}
+	d->lock_pid = l.pid;
+	d->lock_uid = l.uid;
+	d->lock_since = l.since;
+	d->lock_start = l.start;
 	daemon_reply_ok_begin(r);
-	json_kv_bool(r, "locked", lock);
+	json_kv_bool(r, "locked", true);
+	json_obj_end(r);
+}
+
+/* The holder leaves configure mode; or another admin breaks the lock: a
+ * stale one with `unlock`, a live one with "force". */
+static void cmd_unlock(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+{
+	const struct json *force = json_get(req, "force");
+	bool mine = lock_held_by(d, peer), alive = lock_holder_alive(d);
+	pid_t was_pid = d->lock_pid;
+	uid_t was_uid = d->lock_uid;
+	int rc;
+
+	if (d->lock_pid && !mine && alive && !(force && force->type == JSON_BOOL && force->boolean)) {
+		char when[32];
+		struct tm tm;
+		localtime_r(&d->lock_since, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode, still running) since "
+				 "%s: 'unlock force' takes the lock away from that session", (unsigned)d->lock_uid,
+				 (int)d->lock_pid, when);
+		return;
+	}
+	if (d->lock_pid) {
+		rc = history_lock_clear(d->conf.state_dir);
+		if (rc) {
+			daemon_reply_err(r, "cannot remove %s/lock.json: %s; still locked", d->conf.state_dir,
+					 strerror(-rc));
+			return;
+		}
+		if (!mine)
+			syslog(LOG_NOTICE, "uid %u (pid %d) broke the configure lock of uid %u (pid %d, %s)",
+			       (unsigned)peer->uid, (int)peer->pid, (unsigned)was_uid, (int)was_pid,
+			       alive ? "still running" : "gone");
+	}
+	d->lock_pid = 0;
+	d->lock_start = 0;
+	daemon_reply_ok_begin(r);
+	json_kv_bool(r, "locked", false);
+	if (was_pid && !mine) {
+		json_key(r, "broken");
+		json_obj_begin(r);
+		json_kv_uint(r, "uid", was_uid);
+		json_kv_int(r, "pid", was_pid);
+		json_kv_bool(r, "was_alive", alive);
+		json_obj_end(r);
+	}
 	json_obj_end(r);
 }
 
@@ -491,6 +666,7 @@ void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 			  commands[i].read_only ? "the control group" : "root or the admin group");
 		return;
 	}
+	drop_idle_stale_lock(d);
 	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
 	    locked_by_other(d, peer)) {
 		reply_lock_err(d, r);
@@ -510,7 +686,7 @@ void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	case C_RELOAD: cmd_reload(d, r); break;
 	case C_BLOCK: cmd_block(d, req, r, true); break;
 	case C_UNBLOCK: cmd_block(d, req, r, false); break;
-	case C_LOCK: cmd_lock(d, peer, true, r); break;
-	case C_UNLOCK: cmd_lock(d, peer, false, r); break;
+	case C_LOCK: cmd_lock(d, peer, r); break;
+	case C_UNLOCK: cmd_unlock(d, peer, req, r); break;
 	}
 }

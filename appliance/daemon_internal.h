@@ -71,7 +71,13 @@ struct daemon {
 	pid_t lock_pid;
 	uid_t lock_uid;
 	time_t lock_since;
+	unsigned long long lock_start; /* the holder's start time (history_lock) */
 };
+
+/* daemon_cmd.c: the configure lock, as `status` shows it ("lock"), and
+ * read back from the state directory at start. */
+void daemon_lock_json(const struct daemon *d, struct json_buf *r);
+void daemon_lock_restore(struct daemon *d);
 
 /* daemon.c */
 bool daemon_source_differs(const struct daemon *d);
@@ -103,6 +109,9 @@ void daemon_policy_summary(struct json_buf *r, const char *key, const struct txn
 void daemon_cmd_status(struct daemon *d, struct json_buf *r);
 const char *daemon_action_name(enum policy_action a);
 const char *daemon_implicit_kind(const struct policy *p, const char *id);
+/* The tenant of an implicit row (a tenant's default, a segment's
+ * anti-spoofing), "" for a global one. */
+const char *daemon_implicit_tenant(const struct policy *p, const char *id);
 bool daemon_parse_addr(const char *s, int *family, uint8_t addr[16]);
 const struct txn_policy *daemon_policy_of_revision(struct daemon *d, const struct json *req,
                                                    struct json_buf *r, struct txn_policy **owned);

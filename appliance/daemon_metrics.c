@@ -1,7 +1,63 @@
 /* The daemon's metrics text, in the Prometheus text format (daemon_internal.h). */
+#include <stdlib.h>
+#include <string.h>
 
 #include "appliance/kernel/conntrack.h"
 #include "appliance/daemon_internal.h"
+
+/* The `rule` label of a rule's series: its label, else its id without the
+ * line (FILE:HASH), so that the series lasts while the rule's text does,
+ * wherever it moves in its file; the second and later rules of one file
+ * with the same text get "#2", "#3", ... in policy order. */
+struct series {
+	char name[112];
+	size_t rule;
+};
+
+static int series_cmp(const void *a, const void *b)
+{
+	const struct series *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static struct series *series_names(const struct policy *p)
+{
+	struct series *v = p && p->n_rules ? calloc(p->n_rules, sizeof(*v)) : NULL, *byrule;
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		const char *h = strrchr(r->where, ':'), *l = h;
+		while (l && l > r->where && l[-1] != ':')
+			l--;
+		v[i].rule = i;
+		if (r->labelled || !h || l <= r->where)
+			snprintf(v[i].name, sizeof(v[i].name), "%s", r->id);
+		else
+			snprintf(v[i].name, sizeof(v[i].name), "%.*s%s", (int)(l - r->where), r->where, h + 1);
+	}
+	qsort(v, p->n_rules, sizeof(*v), series_cmp);
+	for (size_t i = 1, k = 1; i < p->n_rules; i++) {
+		k = strcmp(v[i].name, v[i - 1].name) ? 1 : k + 1;
+		if (k > 1) {
+			size_t n = strlen(v[i].name);
+			snprintf(v[i].name + n, sizeof(v[i].name) - n, "#%zu", k);
+		}
+	}
+	/* back in policy order */
+	byrule = calloc(p->n_rules, sizeof(*byrule));
+	if (!byrule) {
+		free(v);
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n_rules; i++)
+		byrule[v[i].rule] = v[i];
+	free(v);
+	return byrule;
+}
 
 void daemon_write_metrics(void *ctx, FILE *out)
 {
@@ -9,13 +65,15 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
 	uint64_t count = 0, max = 0, ev = 0, wr = 0, dr = 0;
 
+	struct series *names = series_names(p);
+
 	daemon_sample_counters(d);
 	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
 	      "# TYPE hvgate_rule_packets_total counter\n", out);
 	for (size_t i = 0; p && i < p->n_rules; i++) {
 		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
 		fputs("hvgate_rule_packets_total{rule=", out);
-		metrics_label(out, p->rules[i].id);
+		metrics_label(out, names ? names[i].name : p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
 	}
 	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
@@ -23,9 +81,10 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	for (size_t i = 0; p && i < p->n_rules; i++) {
 		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
 		fputs("hvgate_rule_bytes_total{rule=", out);
-		metrics_label(out, p->rules[i].id);
+		metrics_label(out, names ? names[i].name : p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
 	}
+	free(names);
 	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
 	      "block list, invalid state, anti-spoofing, the inter-tenant check.\n"
 	      "# TYPE hvgate_implicit_packets_total counter\n", out);
@@ -34,8 +93,9 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			continue;
 		fputs("hvgate_implicit_packets_total{rule=", out);
 		metrics_label(out, d->hits[i].id);
-		fprintf(out, ",kind=\"%s\"} %llu\n", daemon_implicit_kind(p, d->hits[i].id),
-			(unsigned long long)d->hits[i].packets);
+		fprintf(out, ",kind=\"%s\",tenant=", daemon_implicit_kind(p, d->hits[i].id));
+		metrics_label(out, daemon_implicit_tenant(p, d->hits[i].id));
+		fprintf(out, "} %llu\n", (unsigned long long)d->hits[i].packets);
 	}
 	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
 	      "# TYPE hvgate_tenant_packets_total counter\n", out);

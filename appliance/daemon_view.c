@@ -9,6 +9,7 @@
 #include "appliance/kernel/conntrack.h"
 #include "appliance/daemon_internal.h"
 #include "appliance/txn_delta.h"
+#include "policy/eval.h"
 #include "policy/lower.h"
 #include "policy/tenant.h"
 
@@ -56,15 +57,7 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 		json_null(r);
 	}
 	json_key(r, "lock");
-	if (d->lock_pid && !(kill(d->lock_pid, 0) && errno == ESRCH)) {
-		json_obj_begin(r);
-		json_kv_uint(r, "uid", d->lock_uid);
-		json_kv_int(r, "pid", d->lock_pid);
-		json_kv_int(r, "since", (long long)d->lock_since);
-		json_obj_end(r);
-	} else {
-		json_null(r);
-	}
+	daemon_lock_json(d, r);
 	json_kv_bool(r, "source_differs", daemon_source_differs(d));
 	if (!nftio_genid(NULL, &genid))
 		json_kv_uint(r, "genid", genid);
@@ -169,6 +162,29 @@ const char *daemon_implicit_kind(const struct policy *p, const char *id)
 	return NULL;
 }
 
+/* The tenant an implicit row belongs to: a tenant's `default` (by the
+ * FILE:LINE of "default:FILE:LINE"), a segment's anti-spoofing; "" for the
+ * global ones (the built-in default, the block list, invalid state, the
+ * inter-tenant check count every tenant's drops together). */
+const char *daemon_implicit_tenant(const struct policy *p, const char *id)
+{
+	const struct policy_zone *seg = antispoof_segment(p, id);
+	const char *colon = strrchr(id, ':');
+
+	if (seg)
+		return p->tenants[seg->tenant].name;
+	if (!p || strncmp(id, "default:", 8) || !colon || colon < id + 8)
+		return "";
+	for (size_t i = 0; i < p->n_defaults; i++) {
+		const struct policy_default *df = &p->defaults[i];
+		const char *file = df->loc.file ? df->loc.file : "";
+		if (df->tenant != POLICY_NONE && strlen(file) == (size_t)(colon - id - 8) &&
+		    !strncmp(file, id + 8, strlen(file)) && df->loc.line == strtoul(colon + 1, NULL, 10))
+			return p->tenants[df->tenant].name;
+	}
+	return "";
+}
+
 /* `implicit`: one row per counted drop that no rule of the policy names. */
 static void show_implicit(struct daemon *d, struct json_buf *r)
 {
@@ -178,14 +194,14 @@ static void show_implicit(struct daemon *d, struct json_buf *r)
 	json_arr_begin(r);
 	for (size_t i = 0; i < d->n_hits; i++) {
 		const struct rule_hit *h = &d->hits[i];
-		const char *kind = daemon_implicit_kind(p, h->id), *colon, *tenant = "";
+		const char *kind = daemon_implicit_kind(p, h->id), *colon, *tenant;
 		const struct policy_zone *seg = antispoof_segment(p, h->id);
 		char text[256] = "";
 		if (!kind)
 			continue;
+		tenant = daemon_implicit_tenant(p, h->id);
 		if (seg) {
 			const char *file = seg->loc.file ? seg->loc.file : "";
-			tenant = p->tenants[seg->tenant].name;
 			txn_source_line(d->txn.running, file, seg->loc.line, text, sizeof(text));
 		}
 		colon = strrchr(h->id, ':');
@@ -214,6 +230,8 @@ static void show_implicit(struct daemon *d, struct json_buf *r)
 static void show_rules(struct daemon *d, struct json_buf *r)
 {
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
+	/* where each line starts: 10,000 rules' texts without reading the files 10,000 times */
+	struct policy_eval_lines *lines = p ? policy_eval_lines_new(&d->txn.running->diags) : NULL;
 
 	daemon_sample_counters(d);
 	daemon_reply_ok_begin(r);
@@ -223,12 +241,15 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		const struct policy_rule *pr = &p->rules[i];
 		const struct rule_hit *h = daemon_hit_find(d, pr->id);
 		char loc[PATH_MAX + 32];
-		char text[256];
+		char text[1024];
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
-		txn_source_line(d->txn.running, pr->loc.file ? pr->loc.file : "", pr->loc.line, text, sizeof(text));
+		if (lines)
+			policy_eval_lines_source_span(lines, &pr->loc, pr->text_len, text, sizeof(text));
+		else
+			txn_rule_text(d->txn.running, &pr->loc, pr->text_len, text, sizeof(text));
 		json_kv_str(r, "text", text);
 		json_kv_str(r, "action", daemon_action_name(pr->action));
 		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
@@ -247,6 +268,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_obj_end(r);
 	}
 	json_arr_end(r);
+	policy_eval_lines_free(lines);
 	show_implicit(d, r);
 	json_obj_end(r);
 }

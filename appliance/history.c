@@ -173,16 +173,15 @@ static void copy_str(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src ? src : "");
 }
 
-static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
+static int meta_read_path(const char *path, unsigned id, struct history_rev *m)
 {
-	char path[PATH_MAX], err[128];
+	char err[128];
 	struct json *j;
 	long long v;
 	char *text;
 	size_t len;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/revisions/%u/meta.json", state_dir, id);
 	rc = read_file(path, &text, &len);
 	if (rc)
 		return rc;
@@ -207,6 +206,14 @@ static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
 	copy_str(m->hash, sizeof(m->hash), json_get_str(j, "hash"));
 	json_free(j);
 	return 0;
+}
+
+static int meta_read(const char *state_dir, unsigned id, struct history_rev *m)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/meta.json", state_dir, id);
+	return meta_read_path(path, id, m);
 }
 
 static int bundle_write(const char *dir, const struct policy_diags *files)
@@ -530,9 +537,8 @@ static int bundle_is_dir(void *ctx, const char *path)
 	return file ? 0 : -ENOENT;
 }
 
-int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out)
+static int bundle_load_path(const char *path, struct history_bundle **out)
 {
-	char path[PATH_MAX];
 	struct history_bundle *b;
 	size_t len, cap = 0;
 	char *p, *end;
@@ -541,7 +547,6 @@ int history_bundle_load(const char *state_dir, unsigned id, struct history_bundl
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, id);
 	err = read_file(path, &b->raw, &len);
 	if (err) {
 		free(b);
@@ -587,6 +592,14 @@ int history_bundle_load(const char *state_dir, unsigned id, struct history_bundl
 bad:
 	history_bundle_free(b);
 	return -EINVAL;
+}
+
+int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, id);
+	return bundle_load_path(path, out);
 }
 
 const struct policy_fs *history_bundle_fs(const struct history_bundle *b)
@@ -661,6 +674,112 @@ static int unlink_durably(const char *state_dir, const char *name)
 		return -errno;
 	}
 	return fsync_dir(state_dir);
+}
+
+/* The candidate: STATE/candidate.json (meta) and STATE/candidate.bundle.
+ * The meta goes first when it is replaced and is written last: a crash in
+ * between leaves no candidate, never one file's meta over another's text. */
+
+int history_candidate_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
+{
+	char dir[PATH_MAX], from[PATH_MAX + 32], to[PATH_MAX + 32];
+	int err = unlink_durably(state_dir, "candidate.json");
+
+	snprintf(dir, sizeof(dir), "%s/candidate.tmpdir", state_dir);
+	if (!err)
+		err = mkdir_p(dir);
+	if (!err)
+		err = bundle_write(dir, files);
+	if (!err)
+		err = meta_write(dir, meta);
+	if (!err) {
+		snprintf(from, sizeof(from), "%s/policy.bundle", dir);
+		snprintf(to, sizeof(to), "%s/candidate.bundle", state_dir);
+		if (rename(from, to))
+			err = -errno;
+	}
+	if (!err) {
+		snprintf(from, sizeof(from), "%s/meta.json", dir);
+		snprintf(to, sizeof(to), "%s/candidate.json", state_dir);
+		if (rename(from, to))
+			err = -errno;
+	}
+	if (!err)
+		err = fsync_dir(state_dir);
+	snprintf(from, sizeof(from), "%s/policy.bundle", dir);
+	unlink(from);
+	snprintf(from, sizeof(from), "%s/meta.json", dir);
+	unlink(from);
+	rmdir(dir);
+	return err;
+}
+
+int history_candidate_load(const char *state_dir, struct history_rev *meta, struct history_bundle **b)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/candidate.json", state_dir);
+	rc = meta_read_path(path, 0, meta);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/candidate.bundle", state_dir);
+	return bundle_load_path(path, b);
+}
+
+int history_candidate_clear(const char *state_dir)
+{
+	int rc = unlink_durably(state_dir, "candidate.json");
+
+	if (!rc)
+		rc = unlink_durably(state_dir, "candidate.bundle");
+	return rc;
+}
+
+/* The configure lock: STATE/lock.json. */
+
+int history_lock_save(const char *state_dir, const struct history_lock *l)
+{
+	char path[PATH_MAX], text[160];
+
+	snprintf(path, sizeof(path), "%s/lock.json", state_dir);
+	snprintf(text, sizeof(text), "{\"pid\":%ld,\"uid\":%lu,\"since\":%lld,\"start\":%llu}\n", (long)l->pid,
+		 (unsigned long)l->uid, (long long)l->since, (unsigned long long)l->start);
+	return write_atomic(path, text, strlen(text));
+}
+
+int history_lock_load(const char *state_dir, struct history_lock *l)
+{
+	char path[PATH_MAX], err[128], *text;
+	long long pid, uid, since, start;
+	struct json *j;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/lock.json", state_dir);
+	rc = read_file(path, &text, &len);
+	if (rc)
+		return rc;
+	rc = json_parse(text, len, &j, err, sizeof(err));
+	free(text);
+	if (rc)
+		return -EINVAL;
+	rc = json_get_int(j, "pid", &pid) || json_get_int(j, "uid", &uid) || json_get_int(j, "since", &since) ||
+	     json_get_int(j, "start", &start) || pid <= 0 || pid > INT_MAX || uid < 0 || uid > UINT_MAX ||
+	     start < 0 ? -EINVAL : 0;
+	json_free(j);
+	if (rc)
+		return rc;
+	l->pid = (pid_t)pid;
+	l->uid = (uid_t)uid;
+	l->since = (time_t)since;
+	l->start = (unsigned long long)start;
+	return 0;
+}
+
+int history_lock_clear(const char *state_dir)
+{
+	return unlink_durably(state_dir, "lock.json");
 }
 
 int history_pending_clear(const char *state_dir)

@@ -82,6 +82,26 @@ int history_pending_clear(const char *state_dir);
 int history_running_save(const char *state_dir, unsigned id);
 int history_running_load(const char *state_dir, unsigned *id);
 
+/* STATE/candidate.json and STATE/candidate.bundle: the candidate (its
+ * meta without id, and its files), so that it outlives a restart.
+ * history_candidate_load: -ENOENT when there is none. */
+int history_candidate_save(const char *state_dir, const struct history_rev *meta,
+			   const struct policy_diags *files);
+int history_candidate_load(const char *state_dir, struct history_rev *meta, struct history_bundle **b);
+int history_candidate_clear(const char *state_dir);
+/* STATE/lock.json: who holds the configure lock. `start` is the holder's
+ * start time (/proc/PID/stat, clock ticks since boot), so that a pid used
+ * again by another process is not taken for the holder. */
+struct history_lock {
+	pid_t pid;
+	uid_t uid;
+	time_t since;
+	unsigned long long start;
+};
+int history_lock_save(const char *state_dir, const struct history_lock *l);
+/* -ENOENT: no lock; -EINVAL: corrupt. */
+int history_lock_load(const char *state_dir, struct history_lock *l);
+int history_lock_clear(const char *state_dir);
 /* Renames STATE/NAME to STATE/NAME.corrupt-TIME (its path in moved_to), so
  * that a corrupt file is kept for a person to look at and not read again. */
 int history_quarantine(const char *state_dir, const char *name, char *moved_to, size_t size);

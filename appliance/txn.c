@@ -13,6 +13,7 @@
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
+#include "policy/eval.h"
 #include "policy/ir_build.h"
 #include "appliance/txn_delta.h"
 #include "policy/tenant.h"
@@ -179,18 +180,25 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 
 /* Compare. */
 
-/* A compared rule's text is its first line, up to this many bytes. */
-#define ITEM_TEXT_MAX 240
+/* A compared rule's text: the whole statement on one line, up to this many
+ * bytes. */
+#define ITEM_TEXT_MAX 1024
+/* Changed rules are paired by the similarity of their words only among
+ * this many candidates (else by place only): compare stays linear-ish. */
+#define PAIR_CANDIDATES_MAX 64
 
 struct item {
 	const char *id, *kind;
-	char file[PATH_MAX];
+	const char *file; /* relative to the policy's root */
 	unsigned line;
-	char hash[16];
+	const char *tenant; /* "" for a global rule */
+	uint32_t text_hash; /* the parser's hash of the whole text */
+	uint64_t key;	    /* FNV-1a of kind, tenant and text: same_content() only if equal */
 	char text[ITEM_TEXT_MAX];
 	const char *where; /* FILE:LINE:HASH */
 	bool labelled;	   /* id is the rule's label */
-	size_t changed_from; /* labelled: 1 + the index of the same label in `from` whose text differs */
+	size_t changed_from; /* 1 + the index of the rule in `from` this one changed, or 0 */
+	size_t partner;	     /* 1 + the index of the same rule on the other side, or 0 */
 	bool used;
 };
 
@@ -218,6 +226,12 @@ void txn_source_line(const struct txn_policy *p, const char *file, unsigned line
 	}
 }
 
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
+		   size_t size)
+{
+	policy_eval_source_span(&p->diags, loc, text_len, out, size);
+}
+
 /* The file of a rule relative to the policy root, so that one policy read
  * from two places (a candidate file beside the running one, a git tree and a
  * directory) compares rule by rule: "" for the root file itself. */
@@ -238,48 +252,144 @@ static const char *relative_file(const char *file, const char *root)
 
 /* id: what names the item (a label, or FILE:LINE:HASH); where: always
  * FILE:LINE:HASH. */
-static void parse_id(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
-		     const struct txn_policy *p)
+static void item_of(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
+		    const struct txn_policy *p, const struct policy_eval_lines *lines, const struct policy_loc *loc,
+		    uint32_t text_len, size_t tenant)
 {
-	const char *root = p->root;
-	const char *h = strrchr(where, ':'), *l;
+	const char *file = loc->file ? loc->file : "";
 
+	memset(it, 0, sizeof(*it));
 	it->id = id;
 	it->where = where;
 	it->labelled = labelled;
-	it->changed_from = 0;
 	it->kind = kind;
-	it->used = false;
-	it->file[0] = it->hash[0] = 0;
-	it->line = 0;
-	if (!h)
-		return;
-	for (l = h - 1; l > where && *l != ':'; l--)
-		;
-	if (l <= where)
-		return;
-	snprintf(it->file, sizeof(it->file), "%.*s", (int)(l - where), where);
-	it->line = (unsigned)strtoul(l + 1, NULL, 10);
-	txn_source_line(p, it->file, it->line, it->text, sizeof(it->text));
-	memmove(it->file, relative_file(it->file, root), strlen(relative_file(it->file, root)) + 1);
-	snprintf(it->hash, sizeof(it->hash), "%s", h + 1);
+	it->tenant = tenant == POLICY_NONE ? "" : p->policy->tenants[tenant].name;
+	it->line = loc->line;
+	if (lines)
+		policy_eval_lines_source_span(lines, loc, text_len, it->text, sizeof(it->text));
+	else
+		txn_rule_text(p, loc, text_len, it->text, sizeof(it->text));
+	it->file = relative_file(file, p->root);
+	const char *h = strrchr(where, ':');
+	it->text_hash = h ? (uint32_t)strtoul(h + 1, NULL, 16) : 0;
+	it->key = UINT64_C(0xcbf29ce484222325);
+	for (const char *parts[] = { kind, "\n", it->tenant, "\n", it->text }, **q = parts; q < parts + 5; q++)
+		for (const char *c = *q; *c; c++)
+			it->key = (it->key ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
 }
 
 static struct item *items_of(const struct txn_policy *p, size_t *n)
 {
 	size_t k = 0, total = p ? p->policy->n_rules + p->policy->n_nats : 0;
 	struct item *v = calloc(total ? total : 1, sizeof(*v));
+	/* where each line starts: the texts are found without reading the files again per rule */
+	struct policy_eval_lines *lines;
 
 	*n = 0;
 	if (!v)
 		return NULL;
-	for (size_t i = 0; p && i < p->policy->n_rules; i++)
-		parse_id(&v[k++], p->policy->rules[i].id, p->policy->rules[i].where, p->policy->rules[i].labelled,
-			 "rule", p);
-	for (size_t i = 0; p && i < p->policy->n_nats; i++)
-		parse_id(&v[k++], p->policy->nats[i].id, p->policy->nats[i].id, false, "nat", p);
+	lines = p ? policy_eval_lines_new(&p->diags) : NULL;
+	for (size_t i = 0; p && i < p->policy->n_rules; i++) {
+		const struct policy_rule *r = &p->policy->rules[i];
+		item_of(&v[k++], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len, r->tenant);
+	}
+	for (size_t i = 0; p && i < p->policy->n_nats; i++) {
+		const struct policy_nat *m = &p->policy->nats[i];
+		item_of(&v[k++], m->id, m->id, false, "nat", p, lines, &m->loc, m->text_len, m->tenant);
+	}
+	policy_eval_lines_free(lines);
 	*n = k;
 	return v;
+}
+
+/* The same rule: same kind, same tenant, the same text (blanks and
+ * comments aside). Where it is does not matter. */
+static bool same_content(const struct item *a, const struct item *b)
+{
+	size_t n = strlen(a->text);
+
+	if (strcmp(a->kind, b->kind) || strcmp(a->tenant, b->tenant) || strcmp(a->text, b->text))
+		return false;
+	/* a text cut short ("...") is told apart by the parser's hash of all of it */
+	return n < 3 || strcmp(a->text + n - 3, "...") || a->text_hash == b->text_hash;
+}
+
+/* How alike two texts are: the words they share (each word counted once
+ * per occurrence), per mille of the longer one's words. */
+static unsigned similarity(const char *a, const char *b)
+{
+	const char *wa[64] = { NULL }, *wb[64] = { NULL };
+	size_t la[64] = { 0 }, lb[64] = { 0 }, na = 0, nb = 0, common = 0;
+	bool taken[64] = { false };
+
+	for (const char *s = a; *s && na < 64; s += strspn(s, " ")) {
+		wa[na] = s;
+		la[na++] = strcspn(s, " ");
+		s += strcspn(s, " ");
+	}
+	for (const char *s = b; *s && nb < 64; s += strspn(s, " ")) {
+		wb[nb] = s;
+		lb[nb++] = strcspn(s, " ");
+		s += strcspn(s, " ");
+	}
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			if (!taken[j] && la[i] == lb[j] && !memcmp(wa[i], wb[j], la[i])) {
+				taken[j] = true;
+				common++;
+				break;
+			}
+	return na || nb ? (unsigned)(common * 1000 / (na > nb ? na : nb)) : 0;
+}
+
+/* Orders of `from`'s items: by key (then place in the policy), and by
+ * file and line; binary searches in them keep compare near n log n. */
+static int by_key(const void *a, const void *b, void *ctx)
+{
+	const struct item *f = ctx, *x = &f[*(const size_t *)a], *y = &f[*(const size_t *)b];
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int by_place(const void *a, const void *b, void *ctx)
+{
+	const struct item *f = ctx, *x = &f[*(const size_t *)a], *y = &f[*(const size_t *)b];
+	int c = strcmp(x->file, y->file);
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* The first position in ord (sorted by cmp) whose item is not before
+ * `probe`'s key or place. */
+static size_t lower_bound(const size_t *ord, size_t n, const struct item *f, const struct item *probe, bool place)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct item *x = &f[ord[mid]];
+		bool before = place ? (strcmp(x->file, probe->file) < 0 ||
+				       (!strcmp(x->file, probe->file) && x->line < probe->line))
+				    : x->key < probe->key;
+		if (before)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void match(struct item *f, size_t j, struct item *t, size_t i)
+{
+	f[j].used = t[i].used = true;
+	f[j].partner = i + 1;
+	t[i].partner = j + 1;
 }
 
 static void item_json(struct json_buf *b, const struct item *it)
@@ -293,6 +403,7 @@ static void item_json(struct json_buf *b, const struct item *it)
 	/* The location as FILE:LINE:HASH has it (FILE:LINE). */
 	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->where) : (int)strlen(it->where), it->where);
 	json_kv_str(b, "location", loc);
+	json_kv_str(b, "tenant", it->tenant);
 	json_kv_str(b, "text", it->text);
 	json_obj_end(b);
 }
@@ -486,43 +597,115 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
 	}
 }
 
+/* Pairs the rules of `to` that no rule of `from` has the same content as
+ * with one of `from` they replaced (same kind and tenant): the one at the
+ * same file and line between the same unchanged neighbours; else the one
+ * most alike (at least half its words), between those neighbours first.
+ * Likeness is weighed among at most PAIR_CANDIDATES_MAX rules: all the
+ * rules left when there are that few, else those between the neighbours
+ * when they are that few; else only the same place counts. by_place: the
+ * indices of f by file and line. */
+static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, const size_t *by_place)
+{
+	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0, n_free = 0;
+
+	for (size_t j = 0; j < nf; j++)
+		n_free += !f[j].used && !f[j].labelled;
+	/* next[i]: the place in `from` of the first unchanged rule at or after i */
+	for (size_t i = nt + 1; next && i-- > 0;)
+		next[i] = i == nt ? nf : t[i].partner ? t[i].partner - 1 : next[i + 1];
+	for (size_t i = 0; next && i < nt && n_free; i++) {
+		size_t hi = next[i + 1], best = 0;
+		unsigned best_score = 0;
+		bool global = n_free <= PAIR_CANDIDATES_MAX, gap, placed = false;
+		/* the unchanged neighbours' places in `from` bound the search */
+		if (t[i].partner)
+			lo = t[i].partner;
+		if (t[i].used || t[i].labelled)
+			continue;
+		gap = lo < hi && hi - lo <= PAIR_CANDIDATES_MAX;
+		/* the same place, between the neighbours */
+		for (size_t k = lower_bound(by_place, nf, f, &t[i], true); k < nf && !best; k++) {
+			size_t j = by_place[k];
+			if (strcmp(f[j].file, t[i].file) || f[j].line != t[i].line)
+				break;
+			if (j >= lo && j < hi && !f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
+			    !strcmp(f[j].tenant, t[i].tenant)) {
+				best = j + 1;
+				placed = true;
+			}
+		}
+		for (size_t j = global ? 0 : lo; !placed && (global || gap) && j < (global ? nf : hi); j++) {
+			bool in_gap = j >= lo && j < hi;
+			unsigned sim;
+			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) || strcmp(f[j].tenant, t[i].tenant))
+				continue;
+			sim = similarity(f[j].text, t[i].text);
+			if (sim >= 500 && sim + (in_gap ? 1000u : 0u) > best_score) {
+				best_score = sim + (in_gap ? 1000u : 0u);
+				best = j + 1;
+			}
+		}
+		if (best) {
+			f[best - 1].used = true;
+			t[i].used = true;
+			t[i].changed_from = best;
+			n_free--;
+		}
+	}
+	free(next);
+}
+
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
 {
 	size_t nf, nt, unchanged = 0;
 	struct item *f = items_of(from, &nf), *t = items_of(to, &nt);
+	size_t *ord = calloc(nf ? nf : 1, sizeof(*ord));
 
-	if (!f || !t) {
+	if (!f || !t || !ord) {
 		out->oom = true;
 		free(f);
 		free(t);
+		free(ord);
 		return;
 	}
 	/* The same label is the same rule, wherever it went: unchanged with
 	 * the same text, else changed. */
 	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used && !t[i].changed_from; j++)
+		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used; j++)
 			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
-				if (!strcmp(f[j].hash, t[i].hash)) {
-					f[j].used = t[i].used = true;
+				if (same_content(&f[j], &t[i])) {
+					match(f, j, t, i);
 					unchanged++;
 				} else {
+					f[j].used = t[i].used = true;
 					t[i].changed_from = j + 1;
-					f[j].used = true;
 				}
 			}
-	/* Same text (hash) in the same file: unchanged, even if it moved. */
-	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && !t[i].used; j++)
-			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].hash, t[i].hash) &&
-			    !strcmp(f[j].file, t[i].file)) {
-				f[j].used = t[i].used = true;
-				unchanged++;
+	/* The same content is the same rule, wherever it is: at the same file
+	 * and line first, then in the same file, then anywhere (another file,
+	 * another source: a directory, a git tree), identical rules in their
+	 * order. */
+	for (size_t j = 0; j < nf; j++)
+		ord[j] = j;
+	qsort_r(ord, nf, sizeof(*ord), by_key, f);
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < nt; i++)
+			for (size_t k = lower_bound(ord, nf, f, &t[i], false);
+			     k < nf && f[ord[k]].key == t[i].key && !t[i].used && !t[i].labelled; k++) {
+				size_t j = ord[k];
+				if (!f[j].used && !f[j].labelled && same_content(&f[j], &t[i]) &&
+				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line)) {
+					match(f, j, t, i);
+					unchanged++;
+				}
 			}
+	qsort_r(ord, nf, sizeof(*ord), by_place, f);
+	pair_changed(f, nf, t, nt, ord);
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
 		if (t[i].changed_from) {
-			t[i].used = true;
 			json_obj_begin(out);
 			json_key(out, "from");
 			item_json(out, &f[t[i].changed_from - 1]);
@@ -530,20 +713,6 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			item_json(out, &t[i]);
 			json_obj_end(out);
 		}
-	/* Different text at the same place: changed (labelled rules: only by
-	 * their label). */
-	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && !t[i].used && !t[i].labelled; j++)
-			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
-			    !strcmp(f[j].file, t[i].file)) {
-				f[j].used = t[i].used = true;
-				json_obj_begin(out);
-				json_key(out, "from");
-				item_json(out, &f[j]);
-				json_key(out, "to");
-				item_json(out, &t[i]);
-				json_obj_end(out);
-			}
 	vpn_compare(from, to, out, 0, &unchanged);
 	json_arr_end(out);
 	json_key(out, "added");
@@ -563,6 +732,7 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	json_kv_uint(out, "unchanged", unchanged);
 	free(f);
 	free(t);
+	free(ord);
 }
 
 /* Applying. */
@@ -1300,10 +1470,52 @@ int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, si
 	return rc;
 }
 
-void txn_set_candidate(struct txn *t, struct txn_policy *p)
+int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t errsz)
 {
+	struct history_rev m = { .time = time(NULL) };
+	int rc;
+
+	snprintf(m.source, sizeof(m.source), "%s", p->source);
+	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
+	snprintf(m.root, sizeof(m.root), "%s", p->root);
+	snprintf(m.hash, sizeof(m.hash), "%s", p->hash);
+	/* on the disk: a candidate outlives a restart of hvgated; a full or
+	 * read-only state directory keeps it in memory only, and says so */
+	rc = history_candidate_save(t->state_dir, &m, &p->diags);
+	if (rc) {
+		snprintf(err, errsz, "cannot store the candidate in %s: %s; it is lost if hvgated restarts",
+			 t->state_dir, strerror(-rc));
+		syslog(LOG_WARNING, "%s", err);
+	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	return rc;
+}
+
+void txn_restore_candidate(struct txn *t)
+{
+	char err[TXN_ERR_MAX];
+	struct history_bundle *b = NULL;
+	struct history_rev m;
+	struct txn_policy *p;
+	int rc = history_candidate_load(t->state_dir, &m, &b);
+
+	if (rc) {
+		if (rc != -ENOENT)
+			report_bad_state_file(t, "candidate.json", rc);
+		history_bundle_free(b);
+		return;
+	}
+	rc = compile_fs(t, m.root, history_bundle_fs(b), m.source, m.source_rev, &p, err, sizeof(err));
+	history_bundle_free(b);
+	if (rc) {
+		syslog(LOG_WARNING, "the stored candidate (%s) does not compile any more: %s; dropped", m.source, err);
+		history_candidate_clear(t->state_dir);
+		return;
+	}
+	txn_policy_free(t->candidate);
+	t->candidate = p;
+	syslog(LOG_INFO, "candidate %s restored from %s", m.source, t->state_dir);
 }
 
 int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force, char *err,
@@ -1359,6 +1571,10 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	}
 	set_running(t, t->candidate, rev);
 	t->candidate = NULL;
+	rc = history_candidate_clear(t->state_dir);
+	if (rc)
+		syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate at the "
+		       "next start", t->state_dir, strerror(-rc));
 	if (confirm_seconds) {
 		t->pend = pend;
 		t->pending = true;
@@ -1400,7 +1616,7 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 	if (rc)
 		return rc;
-	txn_set_candidate(t, p);
+	txn_set_candidate(t, p, t->candidate_warning, sizeof(t->candidate_warning));
 	return 0;
 }
 

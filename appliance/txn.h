@@ -77,6 +77,8 @@ struct txn {
 	 * a freed policy's address may come back. 0: nothing has run yet. */
 	uint64_t running_gen;
 	struct txn_policy *candidate;
+	/* why the candidate set last by txn_rollback is in memory only ("": stored) */
+	char candidate_warning[TXN_ERR_MAX];
 	bool pending; /* a `commit confirmed` waits for `confirm` */
 	struct history_pending pend;
 	int64_t deadline_mono_ms; /* pend's deadline on CLOCK_MONOTONIC */
@@ -109,6 +111,10 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 /* Line `line` of `file` as the compiler read it for p, blanks trimmed, into
  * out (always terminated; "" if the file or line is not there). */
 void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size);
+/* The whole text of a rule or NAT statement of p (loc, text_len of
+ * struct policy_rule) on one line, comments left out. */
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
+		   size_t size);
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
 
@@ -130,7 +136,13 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
  * Like a commit, the revision is stored before the kernel is changed. */
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);
 
-void txn_set_candidate(struct txn *t, struct txn_policy *p); /* owned */
+/* Makes p (owned) the candidate, and stores it in the state directory so
+ * that it outlives a restart. Negative errno (with a warning in err) when it
+ * could not be stored: the candidate is set all the same, in memory only. */
+int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t errsz);
+/* At start: the candidate stored by txn_set_candidate, compiled again (one
+ * that does not compile any more is dropped, and logged). */
+void txn_restore_candidate(struct txn *t);
 /* Applies the candidate. confirm_seconds 0: permanent, else at most
  * TXN_CONFIRM_MAX_SECONDS. force: skip the genid guard. The revision (and a
  * pending revert) is stored durably first; if that fails, or the kernel

@@ -158,6 +158,9 @@ static const struct cli_node explain_args[] = {
     ARG("POLICY", CLI_PATH, "a policy file or directory, then the packet", file_args, CLI_END),
     LIST_END};
 
+static const struct cli_node unlock_opts[] = {
+    KW("force", "also the lock of a session that is still running", NULL, CLI_END), LIST_END};
+
 static const struct cli_node exit_opts[] = {
     KWM("discard", "drop the candidate's uncommitted changes and leave", NULL, CLI_END,
         CLI_MODE_CONF),
@@ -169,7 +172,9 @@ const struct cli_node cli_grammar_root[] = {
         CLI_MODE_OP),
     KWM("show", "the candidate (| compare: against the running policy), or running state",
         show_what, CLI_END, CLI_MODE_CONF),
-    KWM("configure", "configure mode: lock the candidate for this session", NULL, CLI_END,
+    KWM("configure", "configure mode: lock the candidate for this session", NULL,
+        CLI_END | CLI_PREFER, CLI_MODE_OP),
+    KWM("unlock", "break the configure lock of a session that is gone", unlock_opts, CLI_END,
         CLI_MODE_OP),
     KWM("edit", "edit the candidate's files in $EDITOR, checked on save", NULL, CLI_END,
         CLI_MODE_CONF),

@@ -212,6 +212,13 @@ static void fetch_names(enum cli_arg kind, struct names *nm)
 			names_add(nm, num);
 		}
 	}
+	/* `show rules rule ID` also takes the implicit rows (default:..., builtin:...) */
+	arr = reply && kind == CLI_RULE ? json_get(reply, "implicit") : NULL;
+	for (size_t i = 0; arr && arr->type == JSON_ARRAY && i < arr->n; i++) {
+		const struct json *v = json_get(&arr->items[i], "id");
+		if (v && v->type == JSON_STRING)
+			names_add(nm, v->string);
+	}
 	if (reply)
 		json_free(reply);
 }
@@ -612,7 +619,7 @@ static int is_daemon_verb(const char *v)
 {
 	static const char *const verbs[] = {"status",  "show",     "load",    "compare", "commit",
 	                                    "confirm", "rollback", "history", "reload",  "block",
-	                                    "unblock", "diff",     NULL};
+	                                    "unblock", "diff",     "unlock",  NULL};
 	for (int i = 0; verbs[i]; i++)
 		if (!strcmp(v, verbs[i]))
 			return 1;
@@ -691,32 +698,6 @@ static int candidate_dirty(void)
 	return changes > 0;
 }
 
-/* Before `commit`: one line saying what is about to be committed. */
-static void commit_preview(void)
-{
-	struct json *st = quiet_call("{\"cmd\":\"status\"}"), *cmp;
-	const struct json *cand = st ? json_get(st, "candidate") : NULL;
-	long long rules = 0;
-	size_t n[3] = {0, 0, 0};
-	static const char *const parts[] = {"added", "removed", "changed"};
-
-	if (!cand || cand->type != JSON_OBJECT || !(cmp = quiet_call("{\"cmd\":\"compare\"}"))) {
-		if (st)
-			json_free(st);
-		return;
-	}
-	for (int i = 0; i < 3; i++) {
-		const struct json *a = json_get(cmp, parts[i]);
-		n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
-	}
-	json_get_int(cand, "rules", &rules);
-	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
-	       rules, n[0], n[1], n[2]);
-	fflush(stdout);
-	json_free(cmp);
-	json_free(st);
-}
-
 static int conf_enter(struct shell *sh)
 {
 	struct json *r = daemon_call("{\"cmd\":\"lock\"}");
@@ -726,6 +707,10 @@ static int conf_enter(struct shell *sh)
 	json_free(r);
 	sh->mode = CLI_MODE_CONF;
 	printf("Configure mode: the candidate is locked for this session ('exit' leaves).\n");
+	/* a candidate left by an earlier session (kept across restarts) */
+	if (candidate_dirty() > 0)
+		printf("The candidate differs from the running policy: 'show | compare' shows how, "
+		       "'discard' drops it.\n");
 	return CLI_EXIT_OK;
 }
 
@@ -1007,8 +992,6 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		pipeline_free(&p);
 		return CLI_EXIT_USAGE;
 	}
-	if (!strcmp(words[0], "commit") && !p.json)
-		commit_preview();
 	if (p.json)
 		words[cmd_n++] = "--json";
 	words[cmd_n] = NULL;
@@ -1046,6 +1029,15 @@ static int shell_batch(struct shell *sh, FILE *in)
 	while (!quit && getline(&line, &cap, in) >= 0)
 		rc = run_line(sh, line, &quit);
 	free(line);
+	/* The input ended in configure mode: as `exit` when nothing changed;
+	 * uncommitted changes stay locked for an operator to look at. */
+	if (sh->mode == CLI_MODE_CONF && conf_leave(sh, 0)) {
+		fprintf(stderr,
+		        "hvgate: the input ended in configure mode: the candidate stays locked "
+		        "('hvgate unlock' breaks the lock)\n");
+		sh->mode = CLI_MODE_OP;
+		return CLI_EXIT_FAIL;
+	}
 	return rc;
 }
 
@@ -1109,6 +1101,16 @@ static int shell_interactive(struct shell *sh)
 		sh->cancelled = 0;
 		prompt_update(sh);
 		got = el_gets(sh->el, &len);
+		if (!got && sh->mode == CLI_MODE_CONF &&
+		    tcgetattr(STDIN_FILENO, &(struct termios){0})) {
+			/* the terminal went away (no Ctrl-D): the lock stays */
+			fprintf(stderr,
+			        "\nhvgate: the terminal went away in configure mode: the candidate "
+			        "stays locked ('hvgate unlock' breaks the lock)\n");
+			sh->mode = CLI_MODE_OP;
+			rc = CLI_EXIT_FAIL;
+			break;
+		}
 		if (!got && sh->mode == CLI_MODE_CONF) {
 			/* Ctrl-D in configure mode is `exit`. */
 			putchar('\n');

@@ -242,7 +242,8 @@ static void print_hit_cells(const struct json *r)
 
 /* One line per rule, sized to the longest id and tenant, the rule's text
  * under it; then the drops no rule names (defaults, block list, invalid
- * state, anti-spoofing, inter-tenant), with their kind in the tenant column. */
+ * state, anti-spoofing, inter-tenant; the id says which), with their
+ * tenant (a tenant's default, a segment's anti-spoofing) or "-". */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
 	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
@@ -256,12 +257,13 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 			tw = (int)strlen(t);
 	}
 	for (size_t i = 0; implicit && i < implicit->n; i++) {
-		const char *id = json_get_str(&implicit->items[i], "id");
+		const char *id = json_get_str(&implicit->items[i], "id"), *t = json_get_str(&implicit->items[i], "tenant");
 		if (id && (int)strlen(id) > idw)
 			idw = (int)strlen(id);
+		if (t && (int)strlen(t) > tw)
+			tw = (int)strlen(t);
 	}
-	if (tw < 13)
-		tw = 13; /* "anti-spoofing", "inter-tenant", "block-list" */
+
 	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
@@ -279,7 +281,8 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 		const char *text = json_get_str(r, "text");
 		if (!rule_wanted(r, argc, argv))
 			continue; /* `tenant T` keeps T's anti-spoofing rows only */
-		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, json_get_str(r, "kind"), "drop");
+		const char *tenant = json_get_str(r, "tenant");
+		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-", "drop");
 		print_hit_cells(r);
 		if (text && *text)
 			printf("    %s\n", text);
@@ -382,14 +385,19 @@ static void print_history(const struct json *reply)
 	}
 }
 
-/* An item's id, and where it is when the id does not say (a label). */
+/* Where an item is (FILE:LINE); a label or a VPN name first, with the
+ * place in parentheses. An id that is only FILE:LINE:HASH is not shown:
+ * the text says which rule it is. */
 static void print_id(const struct json *it)
 {
 	const char *id = json_get_str(it, "id"), *loc = json_get_str(it, "location");
 
-	fputs(id ? id : "?", stdout);
-	if (id && loc && strncmp(id, loc, strlen(loc)))
-		printf(" (%s)", loc);
+	if (id && loc && !strncmp(id, loc, strlen(loc)) && id[strlen(loc)] == ':')
+		fputs(loc, stdout);
+	else if (id && loc && *loc)
+		printf("%s (%s)", id, loc);
+	else
+		fputs(id ? id : loc ? loc : "?", stdout);
 }
 
 /* One compared item: its id, then its text (the rule as written). */
@@ -434,6 +442,76 @@ void cli_client_print_compare(const struct json *reply)
 	json_get_int(reply, "unchanged", &same);
 	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
 	       same);
+}
+
+/* `load`, `rollback`: the new candidate on one line, then how it compares
+ * with the running policy. */
+static void print_candidate(const struct json *reply)
+{
+	const struct json *c = json_get(reply, "candidate"), *cmp = json_get(reply, "compare");
+	long long rules = 0;
+	const char *rev = c ? json_get_str(c, "source_rev") : NULL;
+
+	if (!c || c->type != JSON_OBJECT) {
+		print_human(reply, 0);
+		return;
+	}
+	if (json_get_str(reply, "warning"))
+		fprintf(stderr, "hvgate: warning: %s\n", json_get_str(reply, "warning"));
+	json_get_int(c, "rules", &rules);
+	printf("candidate: %s%s%.12s (%lld rules, hash %s)\n", json_get_str(c, "source"), rev && *rev ? " @" : "",
+	       rev ? rev : "", rules, json_get_str(c, "hash"));
+	if (cmp && cmp->type == JSON_OBJECT)
+		cli_client_print_compare(cmp);
+}
+
+/* Before `commit`: one line saying what is about to be committed. 0, or
+ * the exit status when hvgated cannot be reached (said on stderr). */
+static int commit_preview(const struct cli_client_opts *o)
+{
+	static const char *const parts[] = { "added", "removed", "changed" };
+	struct json *st = NULL, *cmp = NULL;
+	const struct json *cand;
+	long long rules = 0;
+	size_t n[3] = { 0, 0, 0 };
+	char *raw = NULL;
+	int rc = cli_client_call(o, "{\"cmd\":\"status\"}", &st, &raw);
+
+	free(raw);
+	if (rc)
+		return rc;
+	cand = json_get(st, "candidate");
+	if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
+		free(raw);
+		for (int i = 0; i < 3; i++) {
+			const struct json *a = json_get(cmp, parts[i]);
+			n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
+		}
+		json_get_int(cand, "rules", &rules);
+		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
+		       rules, n[0], n[1], n[2]);
+		fflush(stdout);
+	}
+	json_free(cmp);
+	json_free(st);
+	return 0;
+}
+
+/* `unlock`: whose lock was broken, if any. */
+static void print_unlock(const struct json *reply)
+{
+	const struct json *b = json_get(reply, "broken"), *alive = b ? json_get(b, "was_alive") : NULL;
+	long long uid = 0, pid = 0;
+
+	if (!b || b->type != JSON_OBJECT) {
+		puts("The candidate is not locked.");
+		return;
+	}
+	json_get_int(b, "uid", &uid);
+	json_get_int(b, "pid", &pid);
+	printf("Broke the configure lock of uid %lld (pid %lld, %s); the candidate is kept: "
+	       "'compare' shows it, 'load' or 'rollback' replaces it.\n", uid, pid,
+	       alive && alive->type == JSON_BOOL && alive->boolean ? "still running" : "gone");
 }
 
 /* Builds the request for argv; returns 0, or prints usage and returns -1. */
@@ -525,6 +603,13 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 				return -1;
 			}
 		}
+	} else if (!strcmp(verb, "unlock")) {
+		/* unlock [force]: break the configure lock of another session */
+		if (argc > 2 || (argc == 2 && strcmp(argv[1], "force")))
+			return -1;
+		json_kv_str(b, "cmd", "unlock");
+		if (argc == 2)
+			json_kv_bool(b, "force", true);
 	} else if (!strcmp(verb, "rollback")) {
 		if (argc != 2)
 			return -1;
@@ -580,6 +665,7 @@ static void usage(FILE *out, const char *verb)
 		"  load [PATH | git REF [repo PATH] | revision N]\n"
 		"  commit [confirmed DURATION] [force] [comment TEXT...]\n"
 		"  rollback N\n"
+		"  unlock [force]              (break a configure lock; force: of a live session)\n"
 		"  block ADDR[/LEN] [tenant NAME | zone NAME] [for DURATION]\n"
 		"  (DURATION: 90 = 90s, 10m, 2h, 1d)\n"
 		"  unblock ADDR[/LEN] [tenant NAME | zone NAME]\n",
@@ -609,6 +695,10 @@ int cli_daemon_client(int argc, char **argv)
 		json_buf_free(&req);
 		return CLI_EXIT_USAGE;
 	}
+	if (!strcmp(argv[0], "commit") && !o.json && (rc = commit_preview(&o))) {
+		json_buf_free(&req);
+		return rc;
+	}
 	rc = cli_client_call(&o, req.s, &reply, &raw);
 	json_buf_free(&req);
 	if (rc)
@@ -630,6 +720,10 @@ int cli_daemon_client(int argc, char **argv)
 		print_interfaces(reply, argc == 3 ? argv[2] : NULL);
 	} else if (!strcmp(argv[0], "compare")) {
 		cli_client_print_compare(reply);
+	} else if (!strcmp(argv[0], "unlock")) {
+		print_unlock(reply);
+	} else if (!strcmp(argv[0], "load") || !strcmp(argv[0], "rollback")) {
+		print_candidate(reply);
 	} else {
 		print_human(reply, 0);
 	}

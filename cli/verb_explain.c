@@ -65,9 +65,9 @@ size_t cli_explain_tenant(const struct policy *p, const char *name)
 void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r, char *buf,
 			 size_t size)
 {
-	char text[160];
+	char text[320];
 	if (r->rule) {
-		policy_eval_source(d, &r->rule->loc, text, sizeof(text));
+		policy_eval_source_span(d, &r->rule->loc, r->rule->text_len, text, sizeof(text));
 		snprintf(buf, size, "%s:%u (%s)", r->rule->loc.file, r->rule->loc.line, text);
 	} else if (r->def) {
 		policy_eval_source(d, &r->def->loc, text, sizeof(text));
@@ -174,7 +174,7 @@ static void print_json(const struct policy *p, const struct policy_diags *d,
 	       r->logged ? "true" : "false");
 	printf("\"rule\":");
 	if (r->rule) {
-		policy_eval_source(d, &r->rule->loc, buf, sizeof(buf));
+		policy_eval_source_span(d, &r->rule->loc, r->rule->text_len, buf, sizeof(buf));
 		printf("{\"id\":");
 		cli_json_string(stdout, r->rule->id);
 		printf(",\"file\":");
@@ -255,9 +255,9 @@ static void print_text(const struct policy_diags *d, const struct policy_eval_pa
 		const struct policy_eval_step *s = &r->steps[i];
 		if (s->rule) {
 			if (lines)
-				policy_eval_lines_source(lines, &s->rule->loc, buf, sizeof(buf));
+				policy_eval_lines_source_span(lines, &s->rule->loc, s->rule->text_len, buf, sizeof(buf));
 			else
-				policy_eval_source(d, &s->rule->loc, buf, sizeof(buf));
+				policy_eval_source_span(d, &s->rule->loc, s->rule->text_len, buf, sizeof(buf));
 			printf("  %s %s\n      %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : "-", s->text, buf);
 		} else {
 			printf("  %s %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : " ", s->text);

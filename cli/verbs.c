@@ -41,6 +41,7 @@ static const struct verb verbs[] = {
 	{ "confirm", &fn_client, "confirm: keep a commit made with 'commit confirmed'" },
 	{ "rollback", &fn_client, "rollback N: make revision N the candidate" },
 	{ "history", &fn_client, "history: the committed revisions" },
+	{ "unlock", &fn_client, "unlock [force]: break the configure lock of a session that is gone (force: of a live one)" },
 	{ "reload", &fn_client, "reload: re-read configuration and policy" },
 	{ "block", &fn_client, "block ADDR[/LEN] [tenant T | zone Z] [for DURATION]: add to the dynamic block list" },
 	{ "unblock", &fn_client, "unblock ADDR[/LEN] [tenant T | zone Z]: remove from the dynamic block list" },

@@ -107,6 +107,7 @@ struct policy_ast_rule {
 	size_t n_inspect, cap_inspect;
 	size_t scope;
 	uint32_t text_hash; /* FNV-1a of the statement's text, whitespace collapsed */
+	uint32_t text_len;  /* bytes of the statement's text, from loc to its last token */
 	bool broken;	    /* had a value error while parsing: checker skips it */
 	struct policy_loc loc;
 };
@@ -134,6 +135,7 @@ struct policy_ast_nat {
 	struct policy_port_range to_ports;
 	size_t scope;
 	uint32_t text_hash;
+	uint32_t text_len; /* as for a rule */
 	bool broken;
 	struct policy_loc loc;
 };

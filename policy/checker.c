@@ -759,6 +759,7 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	m->action = r->action;
 	m->tenant = r->scope;
 	m->loc = r->loc;
+	m->text_len = r->text_len;
 	m->log = r->log;
 	m->has_limit = r->has_limit;
 	m->limit_rate = r->limit_rate;
@@ -1060,6 +1061,7 @@ static int build_nats(struct checker *c)
 		m->has_public_addr = n->has_public_addr;
 		m->to_ports = n->to_ports;
 		m->loc = n->loc;
+		m->text_len = n->text_len;
 		format_id(m->id, sizeof(m->id), &n->loc, n->text_hash);
 		if (resolve_zone(c, n->via, n->scope, &n->via_loc, &m->via_zone) ||
 		    resolve_nat_src(c, n, m) || check_nat(c, n, m))

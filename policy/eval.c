@@ -1312,6 +1312,68 @@ void policy_eval_source(const struct policy_diags *d, const struct policy_loc *l
 	buf[n] = '\0';
 }
 
+/* `len` bytes of text from s (at most to end) on one line: comments left
+ * out, every run of blanks and line ends one blank (quoted strings kept as
+ * written), "..." when cut. */
+static void span_text(const char *s, const char *end, size_t len, char *buf, size_t size)
+{
+	size_t n = 0;
+	bool space = false, quoted = false;
+
+	if (len < (size_t)(end - s))
+		end = s + len;
+	for (; s < end; s++) {
+		if (!quoted && *s == '#') {
+			while (s + 1 < end && s[1] != '\n')
+				s++;
+			space = n > 0;
+			continue;
+		}
+		if (!quoted && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+			space = n > 0;
+			continue;
+		}
+		if (*s == '"')
+			quoted = !quoted;
+		if (n + (space ? 2 : 1) >= size - 3) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (space)
+			buf[n++] = ' ';
+		space = false;
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+}
+
+void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len, char *buf,
+			     size_t size)
+{
+	if (size)
+		*buf = '\0';
+	if (!len) {
+		policy_eval_source(d, loc, buf, size);
+		return;
+	}
+	if (!d || !loc->file || !loc->line || size < 4)
+		return;
+	const struct policy_source_file *f = NULL;
+	for (size_t i = 0; i < d->n_files && !f; i++)
+		if (d->files[i].path == loc->file || !strcmp(d->files[i].path, loc->file))
+			f = &d->files[i];
+	if (!f || !f->text)
+		return;
+	const char *s = f->text, *end = f->text + f->len;
+	for (uint32_t line = 1; line < loc->line && s < end; s++)
+		if (*s == '\n')
+			line++;
+	if (loc->col > 1)
+		s += loc->col - 1 < (size_t)(end - s) ? loc->col - 1 : (size_t)(end - s);
+	span_text(s, end, len, buf, size);
+}
+
 /* ---- source lines, indexed ---- */
 
 struct policy_eval_lines {
@@ -1359,6 +1421,31 @@ void policy_eval_lines_free(struct policy_eval_lines *l)
 	free(l->starts);
 	free(l->n);
 	free(l);
+}
+
+void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc, size_t len,
+				   char *buf, size_t size)
+{
+	if (!len) {
+		policy_eval_lines_source(l, loc, buf, size);
+		return;
+	}
+	if (size)
+		*buf = '\0';
+	if (!l || size < 4)
+		return;
+	for (size_t f = 0; loc->file && f < l->d->n_files; f++) {
+		const struct policy_source_file *sf = &l->d->files[f];
+		if (sf->path != loc->file && strcmp(sf->path, loc->file))
+			continue;
+		if (!loc->line || loc->line > l->n[f] || !sf->text)
+			return;
+		const char *s = sf->text + l->starts[f][loc->line - 1], *end = sf->text + sf->len;
+		if (loc->col > 1)
+			s += loc->col - 1 < (size_t)(end - s) ? loc->col - 1 : (size_t)(end - s);
+		span_text(s, end, len, buf, size);
+		return;
+	}
 }
 
 void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,

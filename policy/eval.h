@@ -170,9 +170,19 @@ bool policy_eval_addr_in(const struct policy_addr *a, int family, const uint8_t 
 void policy_eval_source(const struct policy_diags *d, const struct policy_loc *loc, char *buf,
 			size_t size);
 
+/* The whole text of a statement that may span lines (`len` bytes from
+ * `loc`, a rule's or NAT's text_len) on one line: comments left out,
+ * blanks collapsed, "..." at the end when it does not fit; len 0: as
+ * policy_eval_source. */
+void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len, char *buf,
+			     size_t size);
+
 struct policy_eval_lines; /* where each line of each file of `d` starts */
 struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d);
 void policy_eval_lines_free(struct policy_eval_lines *l);
+/* policy_eval_source_span by the index. */
+void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc, size_t len,
+				   char *buf, size_t size);
 void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
 			      size_t size);
 

@@ -161,6 +161,8 @@ struct policy_rule {
 	char where[96];
 	bool labelled;
 	struct policy_loc loc;
+	/* Bytes of the rule's text from loc (it may span lines): policy_source_text(). */
+	uint32_t text_len;
 };
 
 /* `default from A to B block`: what a zone pair does when no rule matched. */
@@ -197,6 +199,7 @@ struct policy_nat {
 	struct policy_port_range to_ports; /* SNAT port range / DNAT target ports; 0,0 = keep */
 	char id[96];
 	struct policy_loc loc;
+	uint32_t text_len; /* as for a rule */
 };
 
 struct policy_vpn_peer {

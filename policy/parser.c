@@ -1068,6 +1068,7 @@ static int parse_rule(struct parser *p, size_t scope)
 		if (parse_rule_clause(p, r))
 			return -1;
 	r->text_hash = span_hash(start, p->prev_end);
+	r->text_len = (uint32_t)(p->prev_end - start);
 	return 0;
 }
 
@@ -1321,6 +1322,7 @@ static int parse_nat(struct parser *p, size_t scope)
 		next(p);
 	}
 	n->text_hash = span_hash(start, p->prev_end);
+	n->text_len = (uint32_t)(p->prev_end - start);
 	return 0;
 }
 

@@ -59,6 +59,56 @@ static void save(unsigned id, const char *text)
 	files_free(&d);
 }
 
+/* The candidate and the configure lock outlive a restart: read back as
+ * written; replaced whole; gone after clear; a corrupt lock is -EINVAL. */
+START_TEST(candidate_and_lock)
+{
+	struct history_rev m = { .time = 7 }, got;
+	struct history_bundle *b = NULL;
+	struct history_lock l = { .pid = 4242, .uid = 7, .since = 1700000000, .start = 123456789ull }, lg;
+	struct policy_diags d;
+	char path[128], *text;
+	size_t len;
+	FILE *f;
+
+	ck_assert_int_eq(history_candidate_load(dir, &got, &b), -ENOENT);
+	snprintf(m.source, sizeof(m.source), "/p/new.hvp");
+	snprintf(m.root, sizeof(m.root), "/p/new.hvp");
+	files_of(&d, "pass from lan to dmz\n");
+	ck_assert_int_eq(history_candidate_save(dir, &m, &d), 0);
+	files_free(&d);
+	files_of(&d, "pass from lan to dmz service tcp port 25\n");
+	snprintf(m.source, sizeof(m.source), "/p/newer.hvp");
+	ck_assert_int_eq(history_candidate_save(dir, &m, &d), 0);
+	files_free(&d);
+	ck_assert_int_eq(history_candidate_load(dir, &got, &b), 0);
+	ck_assert_str_eq(got.source, "/p/newer.hvp");
+	ck_assert_int_eq(history_bundle_fs(b)->read(history_bundle_fs(b)->ctx, "/p/main.hvp", &text, &len), 0);
+	ck_assert_str_eq(text, "pass from lan to dmz service tcp port 25\n");
+	free(text);
+	history_bundle_free(b);
+	snprintf(path, sizeof(path), "%s/candidate.tmpdir", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_int_eq(history_candidate_clear(dir), 0);
+	ck_assert_int_eq(history_candidate_load(dir, &got, &b), -ENOENT);
+
+	ck_assert_int_eq(history_lock_load(dir, &lg), -ENOENT);
+	ck_assert_int_eq(history_lock_save(dir, &l), 0);
+	ck_assert_int_eq(history_lock_load(dir, &lg), 0);
+	ck_assert_int_eq(lg.pid, 4242);
+	ck_assert_int_eq(lg.uid, 7);
+	ck_assert_int_eq(lg.since, 1700000000);
+	ck_assert(lg.start == 123456789ull);
+	ck_assert_int_eq(history_lock_clear(dir), 0);
+	ck_assert_int_eq(history_lock_load(dir, &lg), -ENOENT);
+	snprintf(path, sizeof(path), "%s/lock.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"pid\":-1,\"uid\":0,\"since\":0,\"start\":0}\n", f);
+	fclose(f);
+	ck_assert_int_eq(history_lock_load(dir, &lg), -EINVAL);
+}
+END_TEST
+
 START_TEST(save_list_get)
 {
 	struct history_rev *v, one;
@@ -292,6 +342,7 @@ int main(void)
 	/* every save syncs its files and directories: slow on a busy disk */
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, save_list_get);
+	tcase_add_test(tc, candidate_and_lock);
 	tcase_add_test(tc, prunes_and_never_reuses);
 	tcase_add_test(tc, prune_keeps_running_and_revert_target);
 	tcase_add_test(tc, bundle_fs);

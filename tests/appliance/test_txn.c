@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "appliance/gitsrc.h"
@@ -116,6 +117,62 @@ static const struct json *item_with_id(const struct json *arr, const char *side,
 	}
 	return NULL;
 }
+
+/* Rules are matched by their content (tenant and text, blanks and comments
+ * aside), wherever they are: a file policy against the same rules in a
+ * directory, one moved to another line, one of another tenant with the
+ * same text, a rule over several lines; only the one that changed shows,
+ * with its whole text. */
+START_TEST(compare_by_content)
+{
+	struct txn_policy *a, *b;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	const struct json *ch;
+	long long same;
+
+	write_file("one.hvp", ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
+				    "  pass from s to dmz service tcp port 25\n}\n"
+				    "pass from lan to dmz service tcp port 80\n"
+				    "pass from lan\n  to dmz   # web\n  service tcp port 443\n"
+				    "block from lan to dmz service tcp port 22\n");
+	ck_assert_int_eq(mkdir(strcat(strcpy(path, dir), "/d"), 0700), 0);
+	write_file("d/main.hvp", "\n\n" ZONES "block from lan to dmz service tcp port 22\n"
+					"pass from lan to dmz service tcp port 8080\n"
+					"pass from lan to dmz service tcp port 443\n"
+					"tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
+					"  pass from s to dmz service tcp port 25\n}\n");
+	snprintf(path, sizeof(path), "%s/one.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	j = compare(a, b);
+	ck_assert_int_eq(json_get(j, "added")->n, 0);
+	ck_assert_int_eq(json_get(j, "removed")->n, 0);
+	ch = json_get(j, "changed");
+	ck_assert_int_eq(ch->n, 1);
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "from"), "text"), "pass from lan to dmz service tcp port 80");
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"), "pass from lan to dmz service tcp port 8080");
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 3);
+	json_free(j);
+	/* the same text in another tenant is another rule */
+	write_file("two.hvp", ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n}\n"
+				    "pass from lan to dmz service tcp port 80\n"
+				    "pass from lan to dmz service tcp port 443\n"
+				    "block from lan to dmz service tcp port 22\n");
+	txn_policy_free(b);
+	snprintf(path, sizeof(path), "%s/two.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	j = compare(a, b);
+	ck_assert_int_eq(json_get(j, "removed")->n, 1);
+	ck_assert_str_eq(json_get_str(&json_get(j, "removed")->items[0], "tenant"), "t");
+	ck_assert_int_eq(json_get(j, "changed")->n, 0);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+}
+END_TEST
 
 START_TEST(vpn_compare)
 {
@@ -338,6 +395,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, compile_and_compare);
+	tcase_add_test(tc, compare_by_content);
 	tcase_add_test(tc, vpn_compare);
 	tcase_add_test(tc, labels);
 	tcase_add_test(tc, bad_policy_message);

@@ -49,6 +49,14 @@ START_TEST(prefixes)
 	ck_assert_str_eq(w[2], "revision");
 	ck_assert_int_eq(resolve("hist", w, err), 0);
 	ck_assert_str_eq(w[0], "history");
+	/* configure and confirm share "conf": configure is preferred */
+	ck_assert_int_eq(resolve("conf", w, err), 0);
+	ck_assert_str_eq(w[0], "configure");
+	ck_assert_int_eq(resolve("confir", w, err), 0);
+	ck_assert_str_eq(w[0], "confirm");
+	ck_assert_int_eq(resolve("unl f", w, err), 0);
+	ck_assert_str_eq(w[0], "unlock");
+	ck_assert_str_eq(w[1], "force");
 	/* An exact keyword wins over longer ones it is a prefix of. */
 	ck_assert_int_eq(resolve("show log lines 5", w, err), 0);
 	ck_assert_int_eq(resolve("load rev 3", w, err), 0);

@@ -64,6 +64,12 @@ for f in overlap range; do
 	[ "$r" = 1 ] && [ -s "$LAB_TMP/want" ] && grep 'error' "$LAB_TMP/err" | cmp -s - "$LAB_TMP/want" &&
 		pass "explain-lowering-error-$f" || fail "explain-lowering-error-$f" "exit $r: $(head -2 "$LAB_TMP/err")"
 done
+# A rule written over several lines (a comment among them) is quoted whole, on one line.
+printf 'zone lan { interface "lan0" }\nzone wan { interface "wan0" }\npass from lan\n  to wan   # mail\n  service tcp port 25\n' > "$LAB_TMP/multi.hvp"
+r=$(code "$HVGATE" explain "$LAB_TMP/multi.hvp" 'tcp 10.0.0.5:1 -> 10.1.0.9:25 in lan0 out wan0')
+[ "$r" = 0 ] && grep -q '^      pass from lan to wan service tcp port 25$' "$LAB_TMP/out" &&
+	grep -q "^verdict: pass by $LAB_TMP/multi.hvp:3 (pass from lan to wan service tcp port 25)" "$LAB_TMP/out" &&
+	pass explain-multiline-rule || fail explain-multiline-rule "exit $r: $(tail -4 "$LAB_TMP/out" | tr '\n' '|')"
 
 r=$(code "$HVGATE" compile conf/policies/demo.hvp --emit nft)
 [ "$r" = 0 ] && grep -q '^table inet hvgate {' "$LAB_TMP/out" && pass compile-emits-table || fail compile-emits-table "exit $r"

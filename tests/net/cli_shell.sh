@@ -103,10 +103,10 @@ screen | grep -q 'policy.hvp:4:' && fail show-rules-tenant-filter-excludes "acme
 fresh; keys 'show rules | no-more' Enter
 check show-rules-tenant-column 5 'policy.hvp:9:[0-9a-f]+ +beta +block '
 check show-rules-text 3 '^    block from lan to uplink service tcp port 23$'
-check show-rules-implicit-blocklist 3 '^builtin:blocked +block-list +drop '
-check show-rules-implicit-default 3 '^default:builtin +default +drop '
+check show-rules-implicit-blocklist 3 '^builtin:blocked +- +drop '
+check show-rules-implicit-default 3 '^default:builtin +- +drop '
 m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
-echo "$m" | grep -q '^hvgate_implicit_packets_total{rule="builtin:blocked",kind="block-list"} [0-9]' &&
+echo "$m" | grep -q '^hvgate_implicit_packets_total{rule="builtin:blocked",kind="block-list",tenant=""} [0-9]' &&
 	pass metrics-implicit || fail metrics-implicit "$(echo "$m" | grep implicit | head -3 | tr '\n' '|')"
 
 # Revisions come from the daemon (history): only revision 1 exists.
@@ -203,7 +203,7 @@ expect_not one-shot-load-refused hv load "$LAB_TMP/new.hvp"
 fresh; keys "load $LAB_TMP/new.hvp" Enter
 check conf-load 5 'candidate:'
 fresh; keys 'show | compare' Enter
-check conf-show-compare 5 '^~ rule .*policy.hvp:4:.* -> .*new.hvp:4:'
+check conf-show-compare 5 '^~ rule .*/policy\.hvp:4 -> .*/new\.hvp:4$'
 check conf-show-compare-count 3 '0 added, 0 removed, 1 changed'
 check compare-old-text 3 '^    - pass from lan to uplink service tcp port 443$'
 check compare-new-text 3 '^    \+ pass from lan to uplink service tcp port 8443$'
@@ -222,7 +222,7 @@ keys 'y' Enter
 check edit-loaded 10 'candidate:'
 fresh; keys 'show | compare' Enter
 check edit-compare 5 '0 added, 0 removed, 1 changed'
-check edit-compare-line 3 '^~ rule .*:8:'
+check edit-compare-line 3 '^~ rule .*/policy\.hvp:8 -> .*/policy\.hvp:8$'
 check edit-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080$'
 fresh; keys 'commit confirmed 5m comment from the shell' Enter
 check commit-says-what 10 '^Committing .*/hvgate-edit\.[^ ]*/policy\.hvp \(3 rules\): 0 added, 0 removed, 1 changed$'
@@ -273,6 +273,23 @@ check label-show-rules 5 '^beta-web +beta +pass '
 m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
 echo "$m" | grep -q 'hvgate_rule_packets_total{rule="beta-web"}' && pass label-metrics ||
 	fail label-metrics "$(echo "$m" | grep rule_packets | head -3 | tr '\n' '|')"
+# A rule without a label keeps its metrics series when its line moves in
+# its file: the series is named FILE:HASH, the id without its line.
+mseries() { at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null |
+	grep -o "^hvgate_rule_packets_total{rule=\"[^\"]*\"}" | sort; }
+s1=$(mseries)
+cp "$LAB_TMP/lab.hvp" "$LAB_TMP/lab.orig"
+{ printf '\n\n'; cat "$LAB_TMP/lab.orig"; } > "$LAB_TMP/lab.hvp"
+hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment moved > "$LAB_TMP/out" 2>&1
+# the one-shot commit says what it commits: rules that moved are unchanged
+grep -q "^Committing $LAB_TMP/lab.hvp (3 rules): 0 added, 0 removed, 0 changed$" "$LAB_TMP/out" &&
+	pass oneshot-commit-says-what || fail oneshot-commit-says-what "$(cat "$LAB_TMP/out")"
+s2=$(mseries)
+hv show rules | grep -q "lab.hvp:11:" && [ -n "$s1" ] && [ "$s1" = "$s2" ] &&
+	echo "$s2" | grep -q "rule=\"$LAB_TMP/lab.hvp:[0-9a-f]\{6\}\"" && pass metrics-series-survive-move ||
+	fail metrics-series-survive-move "$(echo "$s1" "$s2" | tr '\n' '|')"
+cp "$LAB_TMP/lab.orig" "$LAB_TMP/lab.hvp"
+hv load "$LAB_TMP/lab.hvp" >/dev/null && hv commit comment back >/dev/null
 fresh; keys "load $LAB_TMP/lab2.hvp" Enter
 wait_screen 5 'candidate:' >/dev/null
 fresh; keys 'compare' Enter
@@ -297,6 +314,114 @@ check vpn-compare-block 5 '^\+ vpn w6s0 \(.*/vpn.hvp:[0-9]+\)$'
 check vpn-compare-peer 3 '^\+ peer w6s0/b1 \(.*/vpn.hvp:[0-9]+\)$'
 check vpn-compare-peer-text 3 '^    peer b1 public-key xTIBA5rb\.\.\. endpoint 192\.0\.2\.50:51820 allowed-ips 10\.99\.0\.2/32 keepalive 25$'
 check vpn-compare-count 3 '^2 added, 0 removed, 0 changed, 3 unchanged$'
+
+# Compare matches rules by their content, not by FILE:LINE: the running
+# policy (a file) against a git tree where one rule changed and another
+# moved to another line shows one change, with the text.
+REPO="$LAB_TMP/repo"
+git init -q "$REPO" 2>/dev/null
+sed -e 's/port 443$/port 4443/' -e '/port 23$/d' -e 's/^\(  pass from lan to uplink service tcp port 80 label\)/  block from lan to uplink service tcp port 23\n\1/' \
+	"$LAB_TMP/lab.hvp" > "$REPO/policy.hvp"
+git -C "$REPO" add policy.hvp && git -C "$REPO" -c user.name=t -c user.email=t@example.org commit -qm p
+fresh; keys "load git HEAD repo $REPO" Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'compare' Enter
+check git-compare-by-content 5 '^0 added, 0 removed, 1 changed, 2 unchanged$'
+check git-compare-changed 3 '^~ rule .*/lab\.hvp:4 -> (\./)?policy\.hvp:4$'
+check git-compare-text 3 '^    \+ pass from lan to uplink service tcp port 4443$'
+screen | grep -Eq '^[+-] rule' && fail git-compare-no-add-remove "$(screen | grep -E '^[+-] rule')" ||
+	pass git-compare-no-add-remove
+
+# The lock and the candidate outlive a restart of hvgated; a rule written
+# over several lines is shown whole; a tenant's default is a row of its
+# tenant (show rules, metrics).
+{ sed '$d' "$LAB_TMP/lab.hvp"; cat <<'M'; } > "$LAB_TMP/multi.hvp"
+  pass from lan
+    to uplink   # the mail relay
+    service tcp port 25
+  default from lan to uplink block
+}
+M
+fresh; keys 'configure' Enter
+check_line restart-configure 5 '^hvgate# ?$'
+fresh; keys "load $LAB_TMP/multi.hvp" Enter
+check restart-load 5 'candidate:'
+pid=$(json_get "$(hv status --json)" lock.pid)
+daemon_stop
+daemon_start || fail restart "$(tail -3 "$DAEMON_LOG")"
+st=$(hv status --json)
+[ -n "$pid" ] && [ "$(json_get "$st" lock.pid)" = "$pid" ] && [ "$(json_get "$st" lock.stale)" = False ] &&
+	pass lock-survives-restart || fail lock-survives-restart "before $pid, after: $(json_get "$st" lock)"
+[ "$(json_get "$st" candidate.source)" = "$LAB_TMP/multi.hvp" ] && pass candidate-survives-restart ||
+	fail candidate-survives-restart "$(json_get "$st" candidate)"
+hv load "$POL" > "$LAB_TMP/out" 2>&1 && fail lock-refuses-after-restart "load ran" ||
+	{ grep -q "^hvgate: the candidate is locked by uid 0 (pid $pid, configure mode) since" "$LAB_TMP/out" &&
+		pass lock-refuses-after-restart || fail lock-refuses-after-restart "$(cat "$LAB_TMP/out")"; }
+fresh; keys 'show | compare' Enter
+check restart-compare 5 '^1 added, 0 removed, 0 changed, 3 unchanged$'
+check compare-multiline-added 3 '^\+ rule .*/multi\.hvp:10$'
+check compare-multiline-text 3 '^    pass from lan to uplink service tcp port 25$'
+fresh; keys 'commit comment after the restart' Enter
+check restart-commit 10 '^revision: '
+fresh; keys 'show rules | no-more' Enter
+check show-rules-multiline 5 '^    pass from lan to uplink service tcp port 25$'
+check show-rules-tenant-default 3 '^default:.*/multi\.hvp:13 +beta +drop '
+m=$(at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null)
+echo "$m" | grep -q "^hvgate_implicit_packets_total{rule=\"default:$LAB_TMP/multi.hvp:13\",kind=\"default\",tenant=\"beta\"} [0-9]" &&
+	pass metrics-tenant-default || fail metrics-tenant-default "$(echo "$m" | grep 'implicit.*default' | tr '\n' '|')"
+fresh; keys 'exit' Enter
+check_line restart-exit 5 '^hvgate> ?$'
+
+# A session that is gone (its shell killed) with changes in the candidate
+# leaves a stale lock that keeps the candidate until an operator breaks it;
+# gone without changes, its lock is dropped; a live one needs 'force'.
+tm new-session -d -s c -x 120 -y 40 "env HOME=$LAB_TMP/home HVGATE_SOCKET=$DAEMON_SOCK TERM=screen \
+	$HVGATE shell; echo shell-exited-\$?; sleep 600" || fail tmux-start-c
+T=c; check_line idle-shell-up 5 '^hvgate> ?$'; keys 'configure' Enter
+check_line idle-configure 5 '^hvgate# ?$'
+cpid=$(json_get "$(hv status --json)" lock.pid)
+[ -n "$cpid" ] && kill -9 "$cpid"
+check idle-shell-killed 5 '^shell-exited-137$'
+[ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass idle-stale-lock-dropped ||
+	fail idle-stale-lock-dropped "$(json_get "$(hv status --json)" lock)"
+T=b; fresh; keys 'configure' Enter
+check_line stale-configure 5 '^hvgate# ?$'
+fresh; keys "load $POL" Enter
+check stale-load 5 'candidate:'
+bpid=$(json_get "$(hv status --json)" lock.pid)
+[ -n "$bpid" ] && kill -9 "$bpid"
+check stale-shell-killed 5 '^shell-exited-137$'
+T=sh
+[ "$(json_get "$(hv status --json)" lock.stale)" = True ] && pass status-shows-stale-lock ||
+	fail status-shows-stale-lock "$(json_get "$(hv status --json)" lock)"
+hv load "$POL" > "$LAB_TMP/out" 2>&1 && fail stale-lock-refuses "load ran" ||
+	{ grep -q "the session is gone) since .*: 'hvgate unlock' breaks the stale lock$" "$LAB_TMP/out" &&
+		pass stale-lock-refuses || fail stale-lock-refuses "$(cat "$LAB_TMP/out")"; }
+fresh; keys 'configure' Enter
+check stale-configure-refused 5 "^hvgate: the candidate is locked by uid 0 \(pid $bpid, configure mode, the session is gone\)"
+fresh; keys 'unlock' Enter
+check stale-unlock 5 "^Broke the configure lock of uid 0 \(pid $bpid, gone\)"
+fresh; keys 'configure' Enter
+check_line stale-configure-after-unlock 5 '^hvgate# ?$'
+check stale-candidate-kept 3 "^The candidate differs from the running policy: 'show \| compare' shows how, 'discard' drops it\.$"
+hv unlock > "$LAB_TMP/out" 2>&1 && fail live-unlock-needs-force "unlocked" ||
+	{ grep -q "still running) since .*'unlock force'" "$LAB_TMP/out" && pass live-unlock-needs-force ||
+		fail live-unlock-needs-force "$(cat "$LAB_TMP/out")"; }
+hv unlock force > "$LAB_TMP/out" 2>&1 && grep -q 'still running' "$LAB_TMP/out" &&
+	[ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass live-unlock-force ||
+	fail live-unlock-force "$(cat "$LAB_TMP/out")"
+fresh; keys 'exit discard' Enter
+check_line exit-after-lock-broken 5 '^hvgate> ?$'
+# A script's input that ends in configure mode: as exit when nothing
+# changed; with changes, the candidate stays locked (stale once it exits).
+printf 'configure\nload %s\n' "$LAB_TMP/new.hvp" | hv shell > "$LAB_TMP/out" 2>&1; r=$?
+[ "$r" = 1 ] && grep -q "^hvgate: the input ended in configure mode: the candidate stays locked" "$LAB_TMP/out" &&
+	[ "$(json_get "$(hv status --json)" lock.stale)" = True ] && pass batch-end-keeps-changes-locked ||
+	fail batch-end-keeps-changes-locked "exit $r: $(tr '\n' '|' < "$LAB_TMP/out") $(json_get "$(hv status --json)" lock)"
+hv unlock > /dev/null
+printf 'configure\ndiscard\n' | hv shell > "$LAB_TMP/out" 2>&1; r=$?
+[ "$r" = 0 ] && [ -z "$(json_get "$(hv status --json)" lock.pid)" ] && pass batch-end-unlocks ||
+	fail batch-end-unlocks "exit $r: $(tr '\n' '|' < "$LAB_TMP/out")"
 
 # The daemon goes away mid-session: an error, the shell lives; it comes back.
 daemon_stop

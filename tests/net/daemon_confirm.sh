@@ -24,7 +24,7 @@ rev() { json_get "$(hv status --json)" running.revision; }
 
 # Plain commit.
 expect load-candidate hv load "$LAB_TMP/new.hvp"
-out=$(hv compare); echo "$out" | grep -q '^+ rule .*new.hvp:19:' && echo "$out" | grep -q '1 added' \
+out=$(hv compare); echo "$out" | grep -q '^+ rule .*new.hvp:19$' && echo "$out" | grep -q '1 added' \
 	&& pass compare-shows-added-rule || fail compare-shows-added-rule "$out"
 expect commit hv commit comment add web alt
 has_8080 && pass commit-applied || fail commit-applied
@@ -98,7 +98,7 @@ has_8080 && pass commit-force-applied || fail commit-force-applied
 fw_ruleset | grep -q 'table inet intruder' && pass other-table-untouched || fail other-table-untouched
 
 # diff between two revisions, rule by rule.
-out=$(hv diff 1 2); echo "$out" | grep -q '^+ rule .*:19:' && pass diff-rule-by-rule || fail diff-rule-by-rule "$out"
+out=$(hv diff 1 2); echo "$out" | grep -q '^+ rule .*:19$' && pass diff-rule-by-rule || fail diff-rule-by-rule "$out"
 
 daemon_stop
 [ "$DAEMON_RC" = 0 ] && pass stop-clean || fail stop-clean "exit $DAEMON_RC $(tail -5 "$DAEMON_LOG")"

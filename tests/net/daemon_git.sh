@@ -48,12 +48,12 @@ h=$(hv history --json)
 [ "$(json_get "$h" revisions.0.source_rev)" = "$C2" ] && pass history-commit-id || fail history-commit-id "$h"
 
 out=$(hv diff 1 2)
-echo "$out" | grep -q '^+ rule rules.hvp:3:' && echo "$out" | grep -q '^~ rule rules.hvp:2:.* -> rules.hvp:2:' \
+echo "$out" | grep -q '^+ rule rules.hvp:3$' && echo "$out" | grep -q '^~ rule rules.hvp:2 -> rules.hvp:2$' \
 	&& pass diff-rule-by-rule || fail diff-rule-by-rule "$out"
 [ "$(json_get "$(hv diff 1 2 --json)" unchanged)" = 1 ] && pass diff-unchanged-count || fail diff-unchanged-count "$out"
 
 out=$(hv diff "git:$C1" git:main)
-echo "$out" | grep -q '^+ rule rules.hvp:3:' && pass diff-git-refs || fail diff-git-refs "$out"
+echo "$out" | grep -q '^+ rule rules.hvp:3$' && pass diff-git-refs || fail diff-git-refs "$out"
 
 expect rollback-1 hv rollback 1
 out=$(hv compare); echo "$out" | grep -q 'removed' && pass rollback-compare || fail rollback-compare "$out"

@@ -121,7 +121,10 @@ at fw python3 -c 'import sys,urllib.request
 r=urllib.request.urlopen("http://127.0.0.1:'"$DAEMON_METRICS_PORT"'/metrics", timeout=5)
 assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
 sys.stdout.write(r.read().decode())' > "$LAB_TMP/metrics.txt" 2>&1
-python3 - "$LAB_TMP/metrics.txt" > "$LAB_TMP/prom.out" 2>&1 <<'PY'
+# the series of the rule at line 5: its id without the line (FILE:HASH)
+r5=$(hv show rules --json | python3 -c 'import json,sys
+print([r["id"] for r in json.load(sys.stdin)["rules"] if ":5:" in r["id"]][0].replace(":5:", ":"))')
+python3 - "$LAB_TMP/metrics.txt" "$r5" > "$LAB_TMP/prom.out" 2>&1 <<'PY'
 import math, re, sys
 NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
 LABEL = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*$')
@@ -176,7 +179,7 @@ need = ["hvgate_rule_packets_total", "hvgate_tenant_packets_total", "hvgate_conn
         "hvgate_conntrack_limit", "hvgate_applies_total", "hvgate_apply_seconds_total", "hvgate_reloads_total",
         "hvgate_errors_total"]
 for f in need: assert f in typed, "missing " + f
-rule = [l for l in text.split("\n") if l.startswith("hvgate_rule_packets_total{") and ':5:' in l]
+rule = [l for l in text.split("\n") if l.startswith('hvgate_rule_packets_total{rule="%s"}' % sys.argv[2])]
 assert rule and float(rule[0].split()[-1]) >= 1, rule
 print("ok", samples)
 PY

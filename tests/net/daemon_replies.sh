@@ -83,7 +83,7 @@ print("%d %s %s %s" % (r[0]["packets"], r[0]["kind"], r[0]["tenant"] or "-", r[0
 }
 metric() {
 	at fw curl -s --max-time 5 "http://127.0.0.1:$DAEMON_METRICS_PORT/metrics" 2>/dev/null |
-		awk -v k="hvgate_implicit_packets_total{rule=\"$1\",kind=\"$2\"}" '$1 == k { print $2 }'
+		awk -v k="hvgate_implicit_packets_total{rule=\"$1\",kind=\"$2\",tenant=\"$3\"}" '$1 == k { print $2 }'
 }
 lab_addr ha eth0 10.0.9.9/32 # an address segment a.lan does not hold
 spoof_before=$(implicit antispoof:a.lan); inter_before=$(implicit builtin:inter-tenant)
@@ -98,11 +98,11 @@ spoof_after=$(implicit antispoof:a.lan); inter_after=$(implicit builtin:inter-te
 [ "${inter_after%% *}" -ge "$((${inter_before%% *} + 2))" ] 2>/dev/null && pass "inter-tenant-row-moved (${inter_before%% *} -> ${inter_after%% *})" ||
 	fail inter-tenant-row-moved "$inter_before -> $inter_after"
 r=$(implicit antispoof:b.lan); [ "${r%% *}" = 0 ] && pass antispoof-other-segment-still || fail antispoof-other-segment-still "got '$r'"
-m=$(metric antispoof:a.lan anti-spoofing); [ "${m:-0}" -ge 2 ] && pass "metric-antispoof ($m)" || fail metric-antispoof "got '$m'"
-m=$(metric builtin:inter-tenant inter-tenant); [ "${m:-0}" -ge 2 ] && pass "metric-inter-tenant ($m)" ||
+m=$(metric antispoof:a.lan anti-spoofing a); [ "${m:-0}" -ge 2 ] && pass "metric-antispoof ($m)" || fail metric-antispoof "got '$m'"
+m=$(metric builtin:inter-tenant inter-tenant ""); [ "${m:-0}" -ge 2 ] && pass "metric-inter-tenant ($m)" ||
 	fail metric-inter-tenant "got '$m'"
 out=$(hv show rules tenant a)
-echo "$out" | grep -Eq '^antispoof:a\.lan +anti-spoofing +drop +[1-9]' && ! echo "$out" | grep -q 'antispoof:b.lan' &&
+echo "$out" | grep -Eq '^antispoof:a\.lan +a +drop +[1-9]' && ! echo "$out" | grep -q 'antispoof:b.lan' &&
 	! echo "$out" | grep -q 'builtin:inter-tenant' && pass show-rules-tenant-antispoof ||
 	fail show-rules-tenant-antispoof "$(echo "$out" | tr '\n' '|')"
 ip -n "$LAB-ha" addr del 10.0.9.9/32 dev eth0

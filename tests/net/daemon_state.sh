@@ -229,6 +229,8 @@ dd if=/dev/zero of="$FULL/filler" bs=1k count=1024 > /dev/null 2>&1
 at fw nft -s list ruleset > "$LAB_TMP/before"
 r_full=$(rev)
 expect load-when-full hv load "$LAB_TMP/new.hvp"
+grep -q "^hvgate: warning: cannot store the candidate in .*: No space left on device; it is lost if hvgated restarts$" "$LAB_TMP/out" &&
+	pass load-when-full-warns || fail load-when-full-warns "$(cat "$LAB_TMP/out")"
 hv commit comment full > "$LAB_TMP/out" 2>&1; rc=$?
 [ $rc -ne 0 ] && grep -q "No space left on device; nothing was applied" "$LAB_TMP/out" && pass full-commit-fails \
 	|| fail full-commit-fails "rc=$rc $(cat "$LAB_TMP/out")"
