@@ -643,9 +643,10 @@ static unsigned delta_base(const char *state_dir, unsigned id)
 }
 
 /* Removes the oldest revisions beyond the newest HISTORY_KEEP, except the
- * one that STATE/running names (a restart runs it again) and the revert
+ * one that STATE/running names (a restart runs it again), the revert
  * target of an armed `commit confirmed` (the revert compiles it from its
- * bundle): losing either would leave the daemon nothing to return to. A
+ * bundle), and a whole one that a kept revision is stored against (its
+ * policy.delta): losing any would leave the daemon nothing to return to. A
  * running or pending file that cannot be read protects nothing; the start-up
  * checks report it. ids is sorted, oldest first. */
 static void prune(const char *state_dir, const unsigned *ids, size_t n)
@@ -662,7 +663,7 @@ static void prune(const char *state_dir, const unsigned *ids, size_t n)
 		committed = pend.committed;
 	}
 	/* The full revisions that the kept ones are stored against. */
-	unsigned bases[HISTORY_KEEP + 3];
+	unsigned bases[HISTORY_KEEP + 3] = { 0 };
 	size_t n_bases = 0;
 	for (size_t i = 0; i < n; i++)
 		if (i >= n - HISTORY_KEEP || ids[i] == running || ids[i] == revert_to || ids[i] == committed) {
