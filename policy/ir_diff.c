@@ -396,7 +396,8 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 			return 0;
 		while (head < op->n && head < np->n && op->elem[head] == np->elem[head])
 			head++;
-		while (tail < op->n - head && tail < np->n - head && op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail])
+		while (tail < op->n - head && tail < np->n - head &&
+		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail])
 			tail++;
 	} else {
 		while (head < os->n_elems && head < ns->n_elems &&
