@@ -357,7 +357,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 	const struct policy_loc *l = peer ? &peer->loc : &v->loc;
 
 	if (peer) {
-		struct peer_fields f;
+		struct peer_fields f = { 0 };
 
 		peer_fields_of(peer, &f);
 		snprintf(id, sizeof(id), "%s/%s", v->ifname, peer->name);
@@ -365,7 +365,7 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 			 f.key, *f.psk ? " preshared-key-file " : "", f.psk, *f.endpoint ? " endpoint " : "",
 			 f.endpoint, *f.allowed ? f.allowed : "-", f.keepalive);
 	} else {
-		struct vpn_fields f;
+		struct vpn_fields f = { 0 };
 
 		vpn_fields_of(v, &f);
 		snprintf(id, sizeof(id), "%s", v->ifname);
@@ -391,7 +391,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 	if (b)
 		json_arr_begin(b);
 	if (px) {
-		struct peer_fields f, g;
+		struct peer_fields f = { 0 }, g = { 0 };
 
 		peer_fields_of(px, &f);
 		peer_fields_of(py, &g);
@@ -406,7 +406,7 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 					json_str(b, names[i]);
 			}
 	} else {
-		struct vpn_fields f, g;
+		struct vpn_fields f = { 0 }, g = { 0 };
 
 		vpn_fields_of(x, &f);
 		vpn_fields_of(y, &g);
