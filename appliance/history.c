@@ -13,6 +13,8 @@
 #include "appliance/json.h"
 
 #define BUNDLE_MAGIC "hvgate-bundle 1\n"
+#define DELTA_MAGIC "hvgate-delta 1\n"
+#define DELTA_NAME "policy.delta"
 /* A stored file larger than this is not a policy file. */
 #define BUNDLE_FILE_MAX (64u << 20)
 
@@ -74,10 +76,16 @@ static int fsync_parent(const char *path)
 	return fsync_dir(dir);
 }
 
+/* How far write_to() goes: DURABLE, the name is on the disk too (fsync of
+ * the directory); STAGED, the content is, and the caller fsyncs the
+ * directory once for several files; CACHED, no fsync at all (the page
+ * cache: a kill -9 of the process keeps it, a power cut may not). */
+enum write_mode { DURABLE, STAGED, CACHED };
+
 /* Writes data to path through path.tmp + write + fsync + rename + fsync of
  * the directory: on success the new content is on the disk, on failure the
  * old one is still there. */
-static int write_atomic(const char *path, const char *data, size_t len)
+static int write_to(const char *path, const char *data, size_t len, enum write_mode mode)
 {
 	char tmp[PATH_MAX + 8];
 	int fd, err = 0;
@@ -95,7 +103,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
 			len -= (size_t)n;
 		}
 	}
-	if (!err && fsync(fd))
+	if (!err && mode != CACHED && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
@@ -103,9 +111,14 @@ static int write_atomic(const char *path, const char *data, size_t len)
 		err = -errno;
 	if (err)
 		unlink(tmp);
-	else
+	else if (mode == DURABLE)
 		err = fsync_parent(path);
 	return err;
+}
+
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+	return write_to(path, data, len, DURABLE);
 }
 
 static int read_file(const char *path, char **out, size_t *len)
@@ -163,7 +176,7 @@ static int meta_write(const char *dir, const struct history_rev *m)
 		return -ENOMEM;
 	}
 	snprintf(path, sizeof(path), "%s/meta.json", dir);
-	err = write_atomic(path, b.s, b.len);
+	err = write_to(path, b.s, b.len, STAGED);
 	json_buf_free(&b);
 	return err;
 }
@@ -235,7 +248,7 @@ static int bundle_write(const char *dir, const struct policy_diags *files)
 		return -ENOMEM;
 	}
 	snprintf(path, sizeof(path), "%s/policy.bundle", dir);
-	err = write_atomic(path, buf, len);
+	err = write_to(path, buf, len, STAGED);
 	free(buf);
 	return err;
 }
@@ -292,6 +305,8 @@ static void remove_rev(const char *state_dir, unsigned id)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/revisions/%u/policy.bundle", state_dir, id);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/revisions/%u/" DELTA_NAME, state_dir, id);
+	unlink(p);
 	snprintf(p, sizeof(p), "%s/revisions/%u", state_dir, id);
 	rmdir(p);
 }
@@ -342,16 +357,303 @@ int history_reserve_id(const char *state_dir, unsigned *id)
 		return -EOVERFLOW;
 	snprintf(path, sizeof(path), "%s/last-id", state_dir);
 	snprintf(num, sizeof(num), "%u\n", next);
-	err = write_atomic(path, num, strlen(num));
+	/* Not fsynced: while revision `next` is stored its directory keeps
+	 * the id used, and history_remove() makes the counter durable before
+	 * it removes one. A power cut before either may hand out again an id
+	 * that nothing was ever stored under. */
+	err = write_to(path, num, strlen(num), CACHED);
 	if (!err)
 		*id = next;
 	return err;
 }
 
+/* ---- revisions stored as the difference to a full one ----
+ *
+ * STATE/revisions/N/policy.delta, instead of policy.bundle:
+ *   hvgate-delta 1
+ *   base B                       a revision stored whole (policy.bundle)
+ *   file LEN PATH                a file B has not: its LEN bytes and "\n"
+ *   part P S BLEN MLEN PATH      B's file PATH (BLEN bytes long): its first
+ *                                P bytes, these MLEN bytes and "\n", its
+ *                                last S bytes
+ * A delta is always against a full revision, never another delta: reading
+ * a revision reads at most two files. */
+
+struct delta_entry {
+	const char *path;
+	bool part;
+	size_t p, s, base_len, mid_len;
+	const char *mid;
+};
+
+struct delta {
+	unsigned base;
+	struct delta_entry *e;
+	size_t n;
+	char *raw;
+};
+
+static void delta_free(struct delta *d)
+{
+	free(d->e);
+	free(d->raw);
+	memset(d, 0, sizeof(*d));
+}
+
+static bool parse_size(char **p, size_t *out)
+{
+	char *end;
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(*p, &end, 10);
+	if (errno || *end != ' ' || v > BUNDLE_FILE_MAX)
+		return false;
+	*out = (size_t)v;
+	*p = end + 1;
+	return true;
+}
+
+/* Takes raw (len bytes, NUL after them). -EINVAL if malformed. */
+static int delta_parse(char *raw, size_t len, struct delta *d)
+{
+	char *p = raw, *end = raw + len;
+	size_t cap = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->raw = raw;
+	if (len < strlen(DELTA_MAGIC) || strncmp(raw, DELTA_MAGIC, strlen(DELTA_MAGIC)))
+		goto bad;
+	p += strlen(DELTA_MAGIC);
+	char *nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl || strncmp(p, "base ", 5))
+		goto bad;
+	*nl = 0;
+	char *num_end;
+	unsigned long base = strtoul(p + 5, &num_end, 10);
+	if (*num_end || !base || base > UINT_MAX)
+		goto bad;
+	d->base = (unsigned)base;
+	p = nl + 1;
+	while (p < end) {
+		struct delta_entry e = { 0 };
+		if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+			goto bad;
+		*nl = 0;
+		if (!strncmp(p, "file ", 5)) {
+			p += 5;
+			if (!parse_size(&p, &e.mid_len))
+				goto bad;
+		} else if (!strncmp(p, "part ", 5)) {
+			p += 5;
+			e.part = true;
+			if (!parse_size(&p, &e.p) || !parse_size(&p, &e.s) || !parse_size(&p, &e.base_len) ||
+			    !parse_size(&p, &e.mid_len) || e.p + e.s > e.base_len ||
+			    e.p + e.s + e.mid_len > BUNDLE_FILE_MAX)
+				goto bad;
+		} else {
+			goto bad;
+		}
+		if (!*p || (size_t)(end - nl - 1) < e.mid_len + 1 || nl[1 + e.mid_len] != '\n')
+			goto bad;
+		e.path = p;
+		e.mid = nl + 1;
+		nl[1 + e.mid_len] = 0;
+		p = nl + 2 + e.mid_len;
+		if (d->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct delta_entry *v = realloc(d->e, cap * sizeof(*v));
+			if (!v) {
+				delta_free(d);
+				return -ENOMEM;
+			}
+			d->e = v;
+		}
+		d->e[d->n++] = e;
+	}
+	return 0;
+bad:
+	delta_free(d);
+	return -EINVAL;
+}
+
+static int delta_read(const char *state_dir, unsigned id, struct delta *d)
+{
+	char path[PATH_MAX];
+	char *raw;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/" DELTA_NAME, state_dir, id);
+	if ((rc = read_file(path, &raw, &len)))
+		return rc;
+	return delta_parse(raw, len, d);
+}
+
+/* "./a" and "a" name the same file (the compiler may tidy paths). */
+static const char *tidy(const char *path)
+{
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	return path;
+}
+
+static const struct policy_source_file *file_named(const struct policy_diags *f, const char *path)
+{
+	path = tidy(path);
+	for (size_t i = 0; i < f->n_files; i++)
+		if (!strcmp(tidy(f->files[i].path), path))
+			return &f->files[i];
+	return NULL;
+}
+
+static size_t common_prefix(const char *a, const char *b, size_t n)
+{
+	size_t i = 0;
+	while (i + 4096 <= n && !memcmp(a + i, b + i, 4096))
+		i += 4096;
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+static size_t common_suffix(const char *a, size_t na, const char *b, size_t nb, size_t max)
+{
+	size_t i = 0;
+	while (i + 4096 <= max && !memcmp(a + na - i - 4096, b + nb - i - 4096, 4096))
+		i += 4096;
+	while (i < max && a[na - 1 - i] == b[nb - 1 - i])
+		i++;
+	return i;
+}
+
+static size_t bundle_size(const struct policy_diags *files)
+{
+	size_t n = strlen(BUNDLE_MAGIC);
+	for (size_t i = 0; i < files->n_files; i++)
+		n += (size_t)snprintf(NULL, 0, "file %zu %s\n", files->files[i].len, files->files[i].path) +
+		     files->files[i].len + 1;
+	return n;
+}
+
+/* How revision `like`, whose files are `like_files`, relates to the full
+ * revision it is (or is stored against): *base, and *ld its delta (n 0 when
+ * it is the full one). -ENOENT: not usable (files that do not match). */
+static int like_base(const char *state_dir, unsigned like, const struct policy_diags *like_files, unsigned *base,
+		     struct delta *ld)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(ld, 0, sizeof(*ld));
+	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, like);
+	if (!stat(path, &st)) {
+		/* the cheap check that the caller's files are the stored ones */
+		if ((size_t)st.st_size != bundle_size(like_files))
+			return -ENOENT;
+		*base = like;
+		return 0;
+	}
+	if (delta_read(state_dir, like, ld))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, ld->base);
+	bool ok = !stat(path, &st) && ld->n == like_files->n_files;
+	for (size_t i = 0; ok && i < ld->n; i++) {
+		const struct policy_source_file *f = file_named(like_files, ld->e[i].path);
+		ok = f && f->len == ld->e[i].p + ld->e[i].mid_len + ld->e[i].s;
+	}
+	if (!ok) {
+		delta_free(ld);
+		return -ENOENT;
+	}
+	*base = ld->base;
+	return 0;
+}
+
+/* Writes `files` as a delta against like's base into *buf; 1 if a delta
+ * would not be much smaller than the whole (then the whole is stored). */
+static int delta_build(const struct policy_diags *files, const struct policy_diags *like_files, unsigned base,
+		       const struct delta *ld, char **buf, size_t *len)
+{
+	size_t total = 0, sent = 0;
+	FILE *f = open_memstream(buf, len);
+
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, DELTA_MAGIC "base %u\n", base);
+	for (size_t i = 0; i < files->n_files; i++) {
+		const struct policy_source_file *nf = &files->files[i], *lf = file_named(like_files, nf->path);
+		const struct delta_entry *le = NULL;
+		size_t p = 0, s = 0, base_len = 0;
+		bool part = lf != NULL;
+
+		total += nf->len;
+		for (size_t k = 0; part && k < ld->n && !le; k++)
+			if (!strcmp(tidy(ld->e[k].path), tidy(nf->path)))
+				le = &ld->e[k];
+		if (ld->n && (!le || !le->part))
+			part = false; /* like's own text of it is not in the base */
+		if (part) {
+			size_t m = lf->len < nf->len ? lf->len : nf->len;
+			size_t p2 = common_prefix(lf->text, nf->text, m);
+			size_t s2 = common_suffix(lf->text, lf->len, nf->text, nf->len, m - p2);
+			/* like = base[0,P1) . mid . base[BLEN-S1,BLEN): what is
+			 * common with like and in like's copy of the base */
+			p = le && le->p < p2 ? le->p : p2;
+			s = le && le->s < s2 ? le->s : s2;
+			base_len = le ? le->base_len : lf->len;
+			fprintf(f, "part %zu %zu %zu %zu %s\n", p, s, base_len, nf->len - p - s, nf->path);
+			fwrite(nf->text + p, 1, nf->len - p - s, f);
+			sent += nf->len - p - s;
+		} else {
+			fprintf(f, "file %zu %s\n", nf->len, nf->path);
+			fwrite(nf->text, 1, nf->len, f);
+			sent += nf->len;
+		}
+		fputc('\n', f);
+	}
+	if (fclose(f)) {
+		free(*buf);
+		*buf = NULL;
+		return -ENOMEM;
+	}
+	if (sent > total / 4) {
+		free(*buf);
+		*buf = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+/* The base of a revision stored as a delta (its first lines); 0 for a
+ * full one or when unreadable. */
+static unsigned delta_base(const char *state_dir, unsigned id)
+{
+	char path[PATH_MAX], head[64];
+	unsigned base = 0;
+	int fd;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/" DELTA_NAME, state_dir, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	k = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	head[k] = 0;
+	if (strncmp(head, DELTA_MAGIC, strlen(DELTA_MAGIC)) ||
+	    sscanf(head + strlen(DELTA_MAGIC), "base %u\n", &base) != 1)
+		return 0;
+	return base;
+}
+
 /* Removes the oldest revisions beyond the newest HISTORY_KEEP, except the
- * one that STATE/running names (a restart runs it again) and the revert
+ * one that STATE/running names (a restart runs it again), the revert
  * target of an armed `commit confirmed` (the revert compiles it from its
- * bundle): losing either would leave the daemon nothing to return to. A
+ * bundle), and a whole one that a kept revision is stored against (its
+ * policy.delta): losing any would leave the daemon nothing to return to. A
  * running or pending file that cannot be read protects nothing; the start-up
  * checks report it. ids is sorted, oldest first. */
 static void prune(const char *state_dir, const unsigned *ids, size_t n)
@@ -367,12 +669,55 @@ static void prune(const char *state_dir, const unsigned *ids, size_t n)
 		revert_to = pend.revert_to;
 		committed = pend.committed;
 	}
-	for (size_t i = 0; i < n - HISTORY_KEEP; i++)
-		if (ids[i] != running && ids[i] != revert_to && ids[i] != committed)
+	/* The full revisions that the kept ones are stored against. */
+	unsigned bases[HISTORY_KEEP + 3] = { 0 };
+	size_t n_bases = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i >= n - HISTORY_KEEP || ids[i] == running || ids[i] == revert_to || ids[i] == committed) {
+			unsigned b = delta_base(state_dir, ids[i]);
+			if (b && n_bases < sizeof(bases) / sizeof(bases[0]))
+				bases[n_bases++] = b;
+		}
+	for (size_t i = 0; i < n - HISTORY_KEEP; i++) {
+		bool base = false;
+		for (size_t k = 0; k < n_bases && !base; k++)
+			base = bases[k] == ids[i];
+		if (ids[i] != running && ids[i] != revert_to && ids[i] != committed && !base)
 			remove_rev(state_dir, ids[i]);
+	}
 }
 
 int history_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
+{
+	return history_save_like(state_dir, meta, files, 0, NULL);
+}
+
+/* policy.delta against like's base, if there is one and it is worth it;
+ * else policy.bundle. */
+static int store_files(const char *state_dir, const char *dir, const struct policy_diags *files, unsigned like,
+		       const struct policy_diags *like_files)
+{
+	char path[PATH_MAX + 16];
+	struct delta ld;
+	unsigned base;
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (!like || !like_files || like_base(state_dir, like, like_files, &base, &ld))
+		return bundle_write(dir, files);
+	rc = delta_build(files, like_files, base, &ld, &buf, &len);
+	delta_free(&ld);
+	if (rc)
+		return rc < 0 ? rc : bundle_write(dir, files);
+	snprintf(path, sizeof(path), "%s/" DELTA_NAME, dir);
+	rc = write_to(path, buf, len, STAGED);
+	free(buf);
+	return rc;
+}
+
+int history_save_like(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files,
+		      unsigned like, const struct policy_diags *like_files)
 {
 	char dir[PATH_MAX];
 	unsigned *ids, counter = 0;
@@ -382,12 +727,16 @@ int history_save(const char *state_dir, const struct history_rev *meta, const st
 	snprintf(dir, sizeof(dir), "%s/revisions/%u", state_dir, meta->id);
 	err = mkdir_p(dir);
 	if (!err)
-		err = fsync_parent(dir);
-	if (!err)
-		err = bundle_write(dir, files);
-	/* meta.json last: a revision without it is not listed. */
+		err = store_files(state_dir, dir, files, like, like_files);
+	/* meta.json last: a revision without it is not listed. The files'
+	 * contents are on the disk already; now their names and the
+	 * revision's directory. */
 	if (!err)
 		err = meta_write(dir, meta);
+	if (!err)
+		err = fsync_dir(dir);
+	if (!err)
+		err = fsync_parent(dir);
 	if (err) {
 		remove_rev(state_dir, meta->id);
 		return err;
@@ -411,7 +760,17 @@ int history_save(const char *state_dir, const struct history_rev *meta, const st
 void history_remove(const char *state_dir, unsigned id)
 {
 	char p[PATH_MAX];
+	int fd;
 
+	/* The counter (written CACHED by history_reserve_id()) on the disk
+	 * before the revision that kept the id used goes. */
+	snprintf(p, sizeof(p), "%s/last-id", state_dir);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (!fsync(fd))
+			fsync_dir(state_dir);
+		close(fd);
+	}
 	remove_rev(state_dir, id);
 	snprintf(p, sizeof(p), "%s/revisions", state_dir);
 	fsync_dir(p);
@@ -457,15 +816,8 @@ struct history_bundle {
 	size_t n;
 	struct policy_fs fs;
 	char *raw;
+	char *text; /* put together from a delta: the files' texts */
 };
-
-/* "./a" and "a" name the same file (the compiler may tidy paths). */
-static const char *tidy(const char *path)
-{
-	while (path[0] == '.' && path[1] == '/')
-		path += 2;
-	return path;
-}
 
 static int bundle_read(void *ctx, const char *path, char **text, size_t *len)
 {
@@ -583,10 +935,6 @@ static int bundle_load_path(const char *path, struct history_bundle **out)
 		p = nl + 1 + flen;
 		*p++ = 0; /* the separating newline */
 	}
-	b->fs.ctx = b;
-	b->fs.read = bundle_read;
-	b->fs.glob = bundle_glob;
-	b->fs.is_dir = bundle_is_dir;
 	*out = b;
 	return 0;
 bad:
@@ -594,12 +942,105 @@ bad:
 	return -EINVAL;
 }
 
-int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out)
+static int bundle_load_full(const char *state_dir, unsigned id, struct history_bundle **out)
 {
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, id);
 	return bundle_load_path(path, out);
+}
+
+static void bundle_fs_init(struct history_bundle *b)
+{
+	b->fs.ctx = b;
+	b->fs.read = bundle_read;
+	b->fs.glob = bundle_glob;
+	b->fs.is_dir = bundle_is_dir;
+}
+
+static const struct bundle_file *bundle_file_named(const struct history_bundle *b, const char *path)
+{
+	path = tidy(path);
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(tidy(b->files[i].path), path))
+			return &b->files[i];
+	return NULL;
+}
+
+/* A revision stored as policy.delta: its base's files, put together. */
+static int bundle_load_delta(const char *state_dir, unsigned id, struct history_bundle **out)
+{
+	struct history_bundle *base = NULL, *b = NULL;
+	struct delta d;
+	size_t total = 0;
+	int rc = delta_read(state_dir, id, &d);
+
+	if (rc)
+		return rc;
+	if ((rc = bundle_load_full(state_dir, d.base, &base))) {
+		delta_free(&d);
+		return rc == -ENOENT ? -EINVAL : rc; /* a delta without its base */
+	}
+	for (size_t i = 0; i < d.n; i++)
+		total += d.e[i].p + d.e[i].mid_len + d.e[i].s + 1;
+	rc = -ENOMEM;
+	if (!(b = calloc(1, sizeof(*b))) || !(b->files = calloc(d.n ? d.n : 1, sizeof(*b->files))) ||
+	    !(b->text = malloc(total ? total : 1)))
+		goto out;
+	rc = -EINVAL;
+	char *w = b->text;
+	for (size_t i = 0; i < d.n; i++) {
+		const struct delta_entry *e = &d.e[i];
+		b->files[i].path = (char *)e->path;
+		b->files[i].text = w;
+		b->files[i].len = e->p + e->mid_len + e->s;
+		if (e->part) {
+			const struct bundle_file *bf = bundle_file_named(base, e->path);
+			if (!bf || bf->len != e->base_len)
+				goto out;
+			memcpy(w, bf->text, e->p);
+			memcpy(w + e->p, e->mid, e->mid_len);
+			memcpy(w + e->p + e->mid_len, bf->text + bf->len - e->s, e->s);
+		} else {
+			memcpy(w, e->mid, e->mid_len);
+		}
+		w += b->files[i].len;
+		*w++ = 0;
+	}
+	b->n = d.n;
+	b->raw = d.raw; /* the paths */
+	d.raw = NULL;
+	rc = 0;
+out:
+	delta_free(&d);
+	history_bundle_free(base);
+	if (rc)
+		history_bundle_free(b);
+	else
+		*out = b;
+	return rc;
+}
+
+int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out)
+{
+	struct history_bundle *b = NULL;
+	int rc = bundle_load_full(state_dir, id, &b);
+
+	if (rc == -ENOENT)
+		rc = bundle_load_delta(state_dir, id, &b);
+	if (rc)
+		return rc;
+	bundle_fs_init(b);
+	*out = b;
+	return 0;
+}
+
+const char *history_bundle_name(const char *state_dir, unsigned id)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/revisions/%u/policy.bundle", state_dir, id);
+	return access(path, F_OK) ? DELTA_NAME : "policy.bundle";
 }
 
 const struct policy_fs *history_bundle_fs(const struct history_bundle *b)
@@ -613,6 +1054,7 @@ void history_bundle_free(struct history_bundle *b)
 		return;
 	free(b->files);
 	free(b->raw);
+	free(b->text);
 	free(b);
 }
 
@@ -724,7 +1166,10 @@ int history_candidate_load(const char *state_dir, struct history_rev *meta, stru
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/candidate.bundle", state_dir);
-	return bundle_load_path(path, b);
+	rc = bundle_load_path(path, b);
+	if (!rc)
+		bundle_fs_init(*b);
+	return rc;
 }
 
 int history_candidate_clear(const char *state_dir)

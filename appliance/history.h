@@ -2,15 +2,22 @@
  *
  *   STATE/revisions/N/meta.json      when, who, why, where from, ruleset hash
  *   STATE/revisions/N/policy.bundle  the text of every file the policy read
+ *   STATE/revisions/N/policy.delta   or: that text as the difference to a
+ *                                    revision stored whole (see below)
  *   STATE/pending.json               an armed `commit confirmed` revert
  *   STATE/running                    the revision to run at start
  *   STATE/last-id                    the highest id ever handed out
  *
  * A bundle stores each file under the path the compiler read it from, so the
  * revision can be compiled again through history_bundle_fs() exactly as it
- * was, whatever happened to the source since. The newest HISTORY_KEEP
- * revisions are kept, and older ones only while STATE/running names one or
- * an armed `commit confirmed` reverts to one. Files are written to a temporary name, fsynced,
+ * was, whatever happened to the source since. A commit costs what it
+ * changes (history_save_like()): a revision is stored as policy.delta, per
+ * file a common head and tail with a revision stored whole and the bytes
+ * between, when that is at most a quarter of the text; a delta's base is
+ * always a whole one (reading a revision reads at most two). The newest
+ * HISTORY_KEEP revisions are kept, and older ones only while STATE/running
+ * names one, an armed `commit confirmed` reverts to one, or a kept one is
+ * stored against it. Files are written to a temporary name, fsynced,
  * renamed, and the directory fsynced: a crash never leaves half a revision,
  * and a function that returned 0 has its data on the disk.
  *
@@ -46,13 +53,22 @@ struct history_rev {
 
 int history_store_init(const char *state_dir);
 
-/* Hands out the next revision id: the counter is on the disk before the id
- * is used, so an id is never handed out twice, even across a kill -9. */
+/* Hands out the next revision id, never twice, even across a kill -9: the
+ * counter is written at once (not fsynced: the stored revision keeps its id
+ * used, and history_remove() makes the counter durable before it removes
+ * one; a power cut may only hand out again an id nothing was stored under). */
 int history_reserve_id(const char *state_dir, unsigned *id);
 /* Stores revision meta->id with the files in `files`; prunes old ones. On
  * failure nothing of the revision is left. */
 int history_save(const char *state_dir, const struct history_rev *meta,
 		 const struct policy_diags *files);
+/* history_save(), stored as the difference to what revision `like` is
+ * stored as, when `like_files` are its files (the running revision's text,
+ * kept in memory: the commit then reads no stored text; a cheap check of
+ * their sizes against the store stands guard) and the difference is small;
+ * else whole. like 0: whole. */
+int history_save_like(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files,
+		      unsigned like, const struct policy_diags *like_files);
 /* The revisions present, oldest first (caller frees *v). */
 int history_store_list(const char *state_dir, struct history_rev **v, size_t *n);
 int history_store_get(const char *state_dir, unsigned id, struct history_rev *out);
@@ -65,6 +81,8 @@ void history_remove(const char *state_dir, unsigned id);
 struct history_bundle;
 int history_bundle_load(const char *state_dir, unsigned id, struct history_bundle **out);
 const struct policy_fs *history_bundle_fs(const struct history_bundle *b);
+/* The file revision `id` keeps its text in: "policy.bundle" or "policy.delta". */
+const char *history_bundle_name(const char *state_dir, unsigned id);
 void history_bundle_free(struct history_bundle *b);
 
 struct history_pending {

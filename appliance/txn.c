@@ -44,6 +44,7 @@ void txn_policy_free(struct txn_policy *p)
 {
 	if (!p)
 		return;
+	ir_diff_prints_free(p->prints);
 	if (p->ir)
 		ir_table_free(p->ir);
 	if (p->policy)
@@ -127,7 +128,7 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 	}
 	/* lowering makes the block lists and their drop rules (policy/lower.c) */
 	txn_delta_size_headroom(p->ir);
-	if (txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash)) {
+	if (txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash) || ir_diff_prints_make(p->ir, &p->prints)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;
@@ -169,7 +170,8 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 	}
 	rc = history_bundle_load(t->state_dir, rev, &b);
 	if (rc) {
-		snprintf(err, errsz, "revision %u: %s/revisions/%u/policy.bundle: %s", rev, t->state_dir, rev,
+		snprintf(err, errsz, "revision %u: %s/revisions/%u/%s: %s", rev, t->state_dir, rev,
+			 history_bundle_name(t->state_dir, rev),
 			 rc == -EINVAL ? "corrupt or truncated" : strerror(-rc));
 		return rc;
 	}
@@ -1065,7 +1067,8 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
 		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
 		plan_s = now_seconds();
-		diff = txn_delta_plan(t->running->ir, p->ir, t->last_apply_mode, sizeof(t->last_apply_mode));
+		diff = txn_delta_plan(t->running->ir, t->running->prints, p->ir, p->prints, t->last_apply_mode,
+				      sizeof(t->last_apply_mode));
 		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
 		plan_s = now_seconds() - plan_s;
 		o.running = t->running->ir;
@@ -1155,7 +1158,8 @@ static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid
 	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
 	snprintf(m.root, sizeof(m.root), "%s", p->root);
 	snprintf(m.hash, sizeof(m.hash), "%s", p->hash);
-	rc = history_save(t->state_dir, &m, &p->diags);
+	rc = history_save_like(t->state_dir, &m, &p->diags, t->running ? t->running_text_rev : 0,
+			       t->running ? &t->running->diags : NULL);
 	if (rc)
 		syslog(LOG_ERR, "cannot store revision %u in %s: %s", rev, t->state_dir, strerror(-rc));
 	return rc;
@@ -1178,9 +1182,11 @@ static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 		txn_delta_handles_free(t->handles);
 		t->handles = NULL;
 	}
-	txn_policy_free(t->running);
+	txn_policy_free(t->retired);
+	t->retired = t->running;
 	t->running = p;
 	t->running_rev = rev;
+	t->running_text_rev = p ? rev : 0;
 	t->running_gen++;
 }
 
@@ -1245,6 +1251,8 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 		remember_table(t);
 	}
 	set_running(t, p, rev);
+	if (!is_new)
+		t->running_text_rev = 0; /* rev has the same ruleset, maybe from other text */
 	return 0;
 undo:
 	if (is_new)
@@ -1312,7 +1320,8 @@ void txn_free(struct txn *t)
 {
 	txn_policy_free(t->running);
 	txn_policy_free(t->candidate);
-	t->running = t->candidate = NULL;
+	txn_policy_free(t->retired);
+	t->running = t->candidate = t->retired = NULL;
 	txn_delta_handles_free(t->handles);
 	t->handles = NULL;
 	txn_delta_since_free(t->since);
@@ -1622,6 +1631,8 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 int txn_tick(struct txn *t, char *err, size_t errsz)
 {
+	txn_policy_free(t->retired);
+	t->retired = NULL;
 	if (t->digest_pending) {
 		uint32_t now, read_at;
 		t->digest_pending = false;

@@ -32,6 +32,7 @@
 #include "appliance/history.h"
 #include "appliance/json.h"
 #include "appliance/kernel/nftio.h"
+#include "policy/ir_diff.h"
 #include "policy/policy.h"
 #include "policy/ruleset.h"
 
@@ -54,6 +55,7 @@ struct txn_policy {
 	struct policy_diags diags; /* also keeps the text of every file read */
 	struct policy *policy;
 	struct ir_table *ir;
+	struct ir_diff_prints *prints; /* of ir's sets, for the delta (NULL: none) */
 	char hash[TXN_HASH_HEX]; /* of the emitted ruleset, without dynamic elements */
 	char source[PATH_MAX];	 /* what was loaded: a path or "git:REPO@REF" */
 	char source_rev[48];	 /* git commit id or "" */
@@ -71,6 +73,12 @@ struct txn {
 	struct policy_lower_opts lower;
 	struct txn_policy *running;
 	unsigned running_rev;
+	/* The revision whose stored files are running's text (0: not known):
+	 * a new revision is stored as the difference to it (history.h). */
+	unsigned running_text_rev;
+	/* The policy that ran before the last change, freed after the reply
+	 * (txn_tick()): freeing a large one takes a while. */
+	struct txn_policy *retired;
 	/* The running policy's generation: moves with every change of `running`
 	 * (start, reload, commit, revert of a `commit confirmed`), also when the
 	 * same ruleset runs again as a new object. Compare it, not the pointer:

@@ -109,7 +109,9 @@ int txn_delta_kernel_mark(const char *netns, char *buf, size_t size)
 	return nftio_table_comment(netns, buf, size);
 }
 
-struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_table *cand, char *mode, size_t size)
+struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_diff_prints *running_prints,
+			       const struct ir_table *cand, const struct ir_diff_prints *cand_prints, char *mode,
+			       size_t size)
 {
 	struct ir_diff *d = NULL;
 	if (!running) {
@@ -120,7 +122,7 @@ struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_t
 		snprintf(mode, size, "full replace (%s is set)", TXN_DELTA_FULL_ENV);
 		return NULL;
 	}
-	if (ir_diff_compute(running, cand, &d)) {
+	if (ir_diff_compute_printed(running, running_prints, cand, cand_prints, &d)) {
 		snprintf(mode, size, "full replace (out of memory for the delta)");
 		return NULL;
 	}

@@ -83,10 +83,12 @@ void txn_delta_since_update(struct txn_delta_since **s, const struct ir_table *t
 time_t txn_delta_since_get(const struct txn_delta_since *s, const char *id);
 void txn_delta_since_free(struct txn_delta_since *s);
 
-/* The diff from `running` to `cand`, or NULL (and why in `mode`) when the
+/* The diff from `running` to `cand` (with their set fingerprints, each may
+ * be NULL: policy/ir_diff.h), or NULL (and why in `mode`) when the
  * full replace must be used. `mode` gets "incremental (N objects changed)"
  * or "full replace (WHY)". */
-struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_table *cand, char *mode,
+struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_diff_prints *running_prints,
+			       const struct ir_table *cand, const struct ir_diff_prints *cand_prints, char *mode,
 			       size_t size);
 
 #endif

@@ -226,6 +226,8 @@ static int rule_wanted(const struct json *r, int argc, char **argv)
 	return 1;
 }
 
+/* Packets, bytes, last hit, and since when the counters count (a commit
+ * that did not send a rule again keeps its counters; "-": not known). */
 static void print_hit_cells(const struct json *r)
 {
 	long long p = 0, b = 0, t = 0;
@@ -236,7 +238,12 @@ static void print_hit_cells(const struct json *r)
 	if (!json_get_int(r, "last_hit", &t))
 		print_time(t);
 	else
-		fputs("never", stdout);
+		fputs("never              ", stdout);
+	fputs("  ", stdout);
+	if (!json_get_int(r, "counters_since", &t) && t > 0)
+		print_time(t);
+	else
+		fputs("-", stdout);
 	putchar('\n');
 }
 
@@ -264,7 +271,8 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 			tw = (int)strlen(t);
 	}
 
-	printf("%-*s %-*s %-7s %12s %14s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES", "LAST HIT");
+	printf("%-*s %-*s %-7s %12s %14s  %-19s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES",
+	       "LAST HIT", "COUNTING SINCE");
 	for (size_t i = 0; rules && i < rules->n; i++) {
 		const struct json *r = &rules->items[i];
 		const char *text = json_get_str(r, "text"), *tenant = json_get_str(r, "tenant");

@@ -145,6 +145,130 @@ static int push(size_t **v, size_t *n, size_t x)
 	return 0;
 }
 
+/* ---- fingerprints (ir_diff_prints_make()) ---- */
+
+struct set_print {
+	const struct ir_set_elem *elems; /* what the prints were made from */
+	size_t n;
+	uint64_t all;	/* of the whole element list */
+	uint64_t *elem; /* per element; NULL: no prints for this set */
+};
+
+struct ir_diff_prints {
+	const struct ir_table *of;
+	size_t n_sets;
+	struct set_print *set;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ull;
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ull;
+	x ^= x >> 32;
+	return x;
+}
+
+static uint64_t fold_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9fb21c651e98df25ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t fold_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	h = fold_word(h, n);
+	for (; n >= 8; b += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, b, 8);
+		h = fold_word(h, w);
+	}
+	if (n) {
+		uint64_t w = 0;
+		memcpy(&w, b, n);
+		h = fold_word(h, w);
+	}
+	return h;
+}
+
+static uint64_t fold_value(uint64_t h, const struct ir_value *v)
+{
+	return fold_bytes(h, v->data, v->len <= IR_VALUE_MAX ? v->len : IR_VALUE_MAX);
+}
+
+/* Everything elem_equal() compares, and nothing else. */
+static uint64_t elem_print(const struct ir_set *s, const struct ir_set_elem *e)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < s->n_key && i < IR_CONCAT_MAX; i++) {
+		h = fold_value(h, &e->key[i]);
+		h = fold_value(h, &e->key_end[i]);
+	}
+	if (s->data == IR_DATA_VERDICT) {
+		h = fold_word(h, (uint64_t)e->verdict.kind + 1);
+		if (e->verdict.kind == IR_V_JUMP || e->verdict.kind == IR_V_GOTO)
+			h = fold_bytes(h, e->verdict.chain, strlen(e->verdict.chain));
+	}
+	if (s->data == IR_DATA_VALUE)
+		h = fold_value(h, &e->data);
+	if (!(s->flags & IR_SET_DYNAMIC))
+		h = fold_word(h, e->timeout_ms);
+	return mix64(h);
+}
+
+void ir_diff_prints_free(struct ir_diff_prints *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_sets; i++)
+		free(p->set[i].elem);
+	free(p->set);
+	free(p);
+}
+
+int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out)
+{
+	struct ir_diff_prints *p = calloc(1, sizeof(*p));
+	*out = NULL;
+	if (!p || !(p->set = calloc(t->n_sets ? t->n_sets : 1, sizeof(*p->set)))) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->of = t;
+	p->n_sets = t->n_sets;
+	for (size_t i = 0; i < t->n_sets; i++) {
+		const struct ir_set *s = &t->sets[i];
+		struct set_print *sp = &p->set[i];
+		if ((s->flags & IR_SET_DYNAMIC) || !s->n_elems)
+			continue;
+		if (!(sp->elem = malloc(s->n_elems * sizeof(*sp->elem)))) {
+			ir_diff_prints_free(p);
+			return -ENOMEM;
+		}
+		uint64_t all = fold_word(0x2545f4914f6cdd1dull, s->n_elems);
+		for (size_t e = 0; e < s->n_elems; e++) {
+			sp->elem[e] = elem_print(s, &s->elems[e]);
+			all = fold_word(all, sp->elem[e]);
+		}
+		sp->all = mix64(all);
+		sp->elems = s->elems;
+		sp->n = s->n_elems;
+	}
+	*out = p;
+	return 0;
+}
+
+/* The prints of set i of t, if p has them and they are still its own. */
+static const struct set_print *print_of(const struct ir_diff_prints *p, const struct ir_table *t, size_t i)
+{
+	if (!p || p->of != t || i >= p->n_sets || !p->set[i].elem)
+		return NULL;
+	const struct set_print *sp = &p->set[i];
+	return sp->elems == t->sets[i].elems && sp->n == t->sets[i].n_elems ? sp : NULL;
+}
+
 /* Elements of `os` not in `ns` are deleted, those of `ns` not in `os` added;
  * an element with the same key and other data is both. A common head and
  * tail (sets are kept sorted) are skipped at once; the middle is hashed. */
@@ -157,14 +281,27 @@ static bool elem_stays(const struct ir_set *s, const struct ir_set_elem *a, cons
 }
 
 static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct ir_diff_elems *out,
-		      const struct ir_diff *d)
+		      const struct ir_diff *d, const struct set_print *op, const struct set_print *np)
 {
 	size_t head = 0, tail = 0;
-	while (head < os->n_elems && head < ns->n_elems && elem_stays(ns, &os->elems[head], &ns->elems[head], d))
-		head++;
-	while (tail < os->n_elems - head && tail < ns->n_elems - head &&
-	       elem_stays(ns, &os->elems[os->n_elems - 1 - tail], &ns->elems[ns->n_elems - 1 - tail], d))
-		tail++;
+	/* With prints (and nothing jumps to a chain made again): the same
+	 * print is the same element; the head and tail cost 8 bytes each. */
+	if (op && np && !(ns->data == IR_DATA_VERDICT && d->n_recreated)) {
+		if (op->n == np->n && op->all == np->all)
+			return 0;
+		while (head < op->n && head < np->n && op->elem[head] == np->elem[head])
+			head++;
+		while (tail < op->n - head && tail < np->n - head &&
+		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail])
+			tail++;
+	} else {
+		while (head < os->n_elems && head < ns->n_elems &&
+		       elem_stays(ns, &os->elems[head], &ns->elems[head], d))
+			head++;
+		while (tail < os->n_elems - head && tail < ns->n_elems - head &&
+		       elem_stays(ns, &os->elems[os->n_elems - 1 - tail], &ns->elems[ns->n_elems - 1 - tail], d))
+			tail++;
+	}
 	size_t o_end = os->n_elems - tail, n_end = ns->n_elems - tail;
 	if (head == o_end) {
 		for (size_t i = head; i < n_end; i++)
@@ -284,7 +421,17 @@ static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const 
 	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d) && !rule_jumps_to_recreated(n, b, d);
 }
 
-static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
+/* Whether two sets of the same definition hold the same elements. */
+static bool sets_same_content(const struct ir_set *os, const struct set_print *op, const struct ir_set *ns,
+			      const struct set_print *np)
+{
+	if (op && np)
+		return op->n == np->n && op->all == np->all;
+	return ir_set_content_equal(os, ns);
+}
+
+static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
+		     const struct ir_diff_prints *npr, struct ir_diff *d)
 {
 	struct names x;
 	bool *kept = names_and_kept(&x, o, true);
@@ -309,9 +456,10 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 		kept[j] = true;
 		d->set_old[i] = j;
 		const struct ir_set *os = &o->sets[j];
+		const struct set_print *op = print_of(opr, o, j), *np = print_of(npr, n, i);
 		/* A constant set's elements cannot change while rules use it. */
 		if (!ir_set_def_equal(os, ns) ||
-		    ((ns->flags & IR_SET_CONSTANT) && !ir_set_content_equal(os, ns))) {
+		    ((ns->flags & IR_SET_CONSTANT) && !sets_same_content(os, op, ns, np))) {
 			d->set_op[i] = IR_DIFF_RECREATE;
 			d->n_changed += 2 + ns->n_elems;
 			d->n_sets_changed++;
@@ -319,7 +467,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_table *n, struct 
 			d->n_elems_deleted += os->n_elems;
 			continue;
 		}
-		rc = elem_delta(os, ns, &d->set_elems[i], d);
+		rc = elem_delta(os, ns, &d->set_elems[i], d, op, np);
 		if (!rc && (d->set_elems[i].n_add || d->set_elems[i].n_del)) {
 			d->set_op[i] = IR_DIFF_REPLACE;
 			d->n_changed += 1 + d->set_elems[i].n_add + d->set_elems[i].n_del;
@@ -518,6 +666,12 @@ static int find_recreated(const struct ir_table *o, const struct ir_table *n, st
 
 int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct ir_diff **out)
 {
+	return ir_diff_compute_printed(o, NULL, n, NULL, out);
+}
+
+int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
+			    const struct ir_diff_prints *npr, struct ir_diff **out)
+{
 	struct ir_diff *d = calloc(1, sizeof(*d));
 	*out = NULL;
 	if (!d)
@@ -533,7 +687,7 @@ int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct i
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
 	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
-	    find_recreated(o, n, d) || diff_sets(o, n, d) || diff_chains(o, n, d)) {
+	    find_recreated(o, n, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, n, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;
 	}

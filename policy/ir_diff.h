@@ -100,6 +100,27 @@ struct ir_diff {
 /* Computes the diff from `running` to `cand`. Returns 0 with *out (maybe
  * marked full), or -ENOMEM. */
 int ir_diff_compute(const struct ir_table *running, const struct ir_table *cand, struct ir_diff **out);
+
+/* Fingerprints of a table's named sets, made once after compiling so that a
+ * diff does not read every element of both tables again: a 64-bit hash of
+ * each element (of what elem_equal() compares) and one of each whole set.
+ * With them a set whose fingerprint is the same costs O(1), and a changed
+ * one a scan of 8 bytes per element for the unchanged head and tail. Two
+ * different elements with the same 64-bit hash at the same place would be
+ * taken for the same (a chance of about 2^-64 per pair compared).
+ *
+ * Dynamic sets (IR_SET_DYNAMIC: the daemon fills them just before each
+ * apply) get none. A fingerprint counts only while its set has the
+ * elements array and count it was made from; anything that changes a
+ * fingerprinted set's elements in place must make the prints again. The
+ * prints belong to the caller and do not own the table. */
+struct ir_diff_prints;
+int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out);
+void ir_diff_prints_free(struct ir_diff_prints *p);
+/* ir_diff_compute() with the prints of either table (each may be NULL). */
+int ir_diff_compute_printed(const struct ir_table *running, const struct ir_diff_prints *running_prints,
+			    const struct ir_table *cand, const struct ir_diff_prints *cand_prints,
+			    struct ir_diff **out);
 void ir_diff_free(struct ir_diff *d);
 
 /* Whether the diff changes nothing at all. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
 #include "appliance/kernel/nlsock.h"
@@ -173,42 +175,78 @@ bool route_ifname_matches(const char *pattern, const char *ifname)
 	return !strcmp(pattern, ifname);
 }
 
-/* The namespace's interfaces (NULL if they cannot be listed: then no
- * segment has one). if_nameindex() asks the namespace of its socket: enter
- * it for that. */
-static struct if_nameindex *list_interfaces(const char *netns)
+/* The namespace's interfaces, listed on the apply's own rtnetlink socket
+ * (one socket per apply: if_nameindex(3) would open another, and enter the
+ * namespace again for it). */
+struct ifaces {
+	struct iface {
+		unsigned index;
+		char name[IFNAMSIZ];
+	} *v;
+	size_t n, cap;
+};
+
+static int link_name_attr(const struct nlattr *a, void *data)
 {
-	int saved;
-	if (nl_netns_enter(netns, &saved))
-		return NULL;
-	struct if_nameindex *all = if_nameindex();
-	if (nl_netns_leave(saved))
-		abort(); /* still in the target namespace: never go on from there */
-	return all;
+	if (mnl_attr_get_type(a) == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
+		*(const char **)data = mnl_attr_get_str(a);
+	return MNL_CB_OK;
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ifaces *l = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const char *name = NULL;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || ifi->ifi_index <= 0 ||
+	    mnl_attr_parse(nlh, sizeof(*ifi), link_name_attr, &name) < 0 || !name)
+		return MNL_CB_OK;
+	if (POLICY_GROW(l->v, l->cap, l->n, 16))
+		return MNL_CB_ERROR;
+	l->v[l->n].index = (unsigned)ifi->ifi_index;
+	snprintf(l->v[l->n].name, sizeof(l->v[l->n].name), "%s", name);
+	l->n++;
+	return MNL_CB_OK;
+}
+
+/* On failure the list is empty: then no segment has an interface. */
+static void list_interfaces(struct nl_sock *s, struct ifaces *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding is sent too */
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	memset(out, 0, sizeof(*out));
+	if (rt_talk(s, nlh, link_cb, out))
+		out->n = 0;
 }
 
 /* The interface a segment's pattern names among `all`: the one with that
  * name, or the one interface a wildcard matches. 0 if there is none;
  * *several is set when a wildcard matches more than one (which of them holds
  * which host of the segment's prefix is not known, so none is used). */
-static unsigned segment_ifindex(const struct if_nameindex *all, const char *pattern, bool *several)
+static unsigned segment_ifindex(const struct ifaces *all, const char *pattern, bool *several)
 {
 	unsigned found = 0;
 	*several = false;
-	for (const struct if_nameindex *i = all; i && i->if_index; i++) {
-		if (!route_ifname_matches(pattern, i->if_name))
+	for (size_t i = 0; i < all->n; i++) {
+		if (!route_ifname_matches(pattern, all->v[i].name))
 			continue;
 		if (found) {
 			*several = true;
 			found = 0;
 			break;
 		}
-		found = i->if_index;
+		found = all->v[i].index;
 	}
 	return found;
 }
 
-static int install_segment(struct nl_sock *s, const struct if_nameindex *all,
+static int install_segment(struct nl_sock *s, const struct ifaces *all,
 			   const struct policy_zone *z, uint32_t table, struct route_result *r,
 			   struct policy_diags *d)
 {
@@ -287,7 +325,7 @@ static int install_rules(struct nl_sock *s, const struct policy *p, struct route
 	return 0;
 }
 
-static int install(struct nl_sock *s, const char *netns, const struct policy *p,
+static int install(struct nl_sock *s, const struct policy *p,
 		   struct route_result *r, struct policy_diags *d)
 {
 	if (!p->n_tenants)
@@ -297,16 +335,16 @@ static int install(struct nl_sock *s, const char *netns, const struct policy *p,
 		return rc;
 	/* listed once for all segments: a reroute on every link event of a
 	 * hypervisor with many VMs must not list them once per segment */
-	struct if_nameindex *all = list_interfaces(netns);
+	struct ifaces all;
+	list_interfaces(s, &all);
 	for (size_t z = 0; !rc && z < p->n_zones; z++) {
 		const struct policy_zone *zone = &p->zones[z];
 		if (zone->tenant == POLICY_NONE)
 			continue;
 		uint32_t table = POLICY_TENANT_TABLE_BASE + p->tenants[zone->tenant].id;
-		rc = install_segment(s, all, zone, table, r, d);
+		rc = install_segment(s, &all, zone, table, r, d);
 	}
-	if (all)
-		if_freenameindex(all);
+	free(all.v);
 	return rc;
 }
 
@@ -337,7 +375,7 @@ int route_apply(const char *netns, const struct policy *p, struct route_result *
 	if (rc)
 		policy_error(d, NULL, "removing hvgate's routes: %s", strerror(-rc));
 	else
-		rc = install(&s, netns, p, r, d);
+		rc = install(&s, p, r, d);
 	nl_sock_close(&s);
 	return rc;
 }

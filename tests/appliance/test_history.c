@@ -1,6 +1,8 @@
 /* Revisions on disk: save, list, prune to HISTORY_KEEP, ids never repeat,
  * bundles read back through policy_fs, the pending revert file. */
 #include <check.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,6 +335,136 @@ START_TEST(save_failure_leaves_nothing)
 }
 END_TEST
 
+/* Saves revision id with main.hvp = text, stored like revision `like`
+ * (whose main.hvp was like_text). */
+static void save_like(unsigned id, const char *text, unsigned like, const char *like_text)
+{
+	struct history_rev m = { .id = id, .time = 1000 + id };
+	struct policy_diags d, l;
+
+	snprintf(m.root, sizeof(m.root), "/p");
+	files_of(&d, text);
+	files_of(&l, like_text);
+	ck_assert_int_eq(history_save_like(dir, &m, &d, like, &l), 0);
+	files_free(&d);
+	files_free(&l);
+}
+
+static void read_back(unsigned id, const char *want)
+{
+	struct history_bundle *b;
+	char *text;
+	size_t len;
+
+	ck_assert_int_eq(history_bundle_load(dir, id, &b), 0);
+	const struct policy_fs *fs = history_bundle_fs(b);
+	ck_assert_int_eq(fs->read(fs->ctx, "/p/main.hvp", &text, &len), 0);
+	ck_assert_str_eq(text, want);
+	ck_assert_uint_eq(len, strlen(want));
+	free(text);
+	ck_assert_int_eq(fs->read(fs->ctx, "/p/objects/x.hvp", &text, &len), 0);
+	ck_assert_str_eq(text, "define x = { 1.2.3.4 }\n");
+	free(text);
+	history_bundle_free(b);
+}
+
+static bool stored_as(unsigned id, const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/revisions/%u/%s", dir, id, name);
+	return !access(path, F_OK) && !strcmp(history_bundle_name(dir, id), name);
+}
+
+/* A small change is stored as the difference to a whole revision (also
+ * when the revision it is like is itself a difference), reads back as it
+ * was, keeps its base from the prune, and a large change is stored whole. */
+START_TEST(delta_store)
+{
+	char big[4][4096];
+	for (int k = 0; k < 4; k++) {
+		memset(big[k], 'a', sizeof(big[k]) - 1);
+		big[k][sizeof(big[k]) - 1] = 0;
+	}
+	memcpy(big[1] + 100, "pass x\n", 7);		  /* 1: an edit near the head */
+	memcpy(big[2] + 100, "pass x\n", 7);		  /* 2: 1 and one more after it */
+	memcpy(big[2] + 200, "pass y\n", 7);
+	for (int i = 0; i < 3000; i++)			  /* 3: most of it rewritten */
+		big[3][i] = (char)('b' + i % 20);
+	save(1, big[0]);
+	ck_assert(stored_as(1, "policy.bundle"));
+	save_like(2, big[1], 1, big[0]);
+	ck_assert(stored_as(2, "policy.delta"));
+	read_back(2, big[1]);
+	save_like(3, big[2], 2, big[1]); /* against 1, through 2 */
+	ck_assert(stored_as(3, "policy.delta"));
+	read_back(3, big[2]);
+	save_like(4, big[3], 3, big[2]);
+	ck_assert(stored_as(4, "policy.bundle"));
+	read_back(4, big[3]);
+	/* `like` whose files are not the ones given (the sizes tell): whole */
+	save_like(5, big[1], 4, "short\n");
+	ck_assert(stored_as(5, "policy.bundle"));
+	read_back(5, big[1]);
+	/* a delta whose base is gone is corrupt, not silently empty */
+	save_like(6, big[2], 5, big[1]);
+	ck_assert(stored_as(6, "policy.delta"));
+	/* the base (5) stays while 6 is kept, however old it gets */
+	ck_assert_int_eq(history_running_save(dir, 6), 0);
+	for (unsigned i = 7; i <= HISTORY_KEEP + 10; i++)
+		save(i, "x\n");
+	struct history_rev m;
+	ck_assert_int_eq(history_store_get(dir, 5, &m), 0);
+	ck_assert_int_eq(history_store_get(dir, 4, &m), -ENOENT);
+	read_back(6, big[2]);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/revisions/5/policy.bundle", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	struct history_bundle *b;
+	ck_assert_int_eq(history_bundle_load(dir, 6, &b), -EINVAL);
+}
+END_TEST
+
+/* A stored delta that was cut short or edited is refused as corrupt. */
+START_TEST(delta_corrupt)
+{
+	char a[2048], b2[2048], path[PATH_MAX];
+	struct history_bundle *b;
+	memset(a, 'a', sizeof(a) - 1);
+	a[sizeof(a) - 1] = 0;
+	memcpy(b2, a, sizeof(a));
+	b2[1000] = 'z';
+	save(1, a);
+	save_like(2, b2, 1, a);
+	ck_assert(stored_as(2, "policy.delta"));
+	snprintf(path, sizeof(path), "%s/revisions/2/policy.delta", dir);
+	FILE *f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	char text[512];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	const char *bad[] = { "hvgate-delta 1\nbase 1\n", "hvgate-delta 1\nbase 1\npart 2000 2000 2047 1 /p/main.hvp\nz\n",
+			      "hvgate-delta 1\nbase 1\npart 1 1 9999 1 /p/main.hvp\nz\n", "hvgate-delta 1\nbase 7\n",
+			      "hvgate-delta 1\nbase 1\nfile 99 /p/main.hvp\nz\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(path, "w");
+		fputs(bad[i], f);
+		fclose(f);
+		int rc = history_bundle_load(dir, 2, &b);
+		if (i == 0) { /* no files at all is a valid (empty) revision */
+			ck_assert_int_eq(rc, 0);
+			history_bundle_free(b);
+			continue;
+		}
+		ck_assert_msg(rc == -EINVAL, "case %zu: %d", i, rc);
+	}
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	read_back(2, b2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("history");
@@ -351,6 +483,8 @@ int main(void)
 	tcase_add_test(tc, running_file);
 	tcase_add_test(tc, reserved_ids_never_repeat);
 	tcase_add_test(tc, save_failure_leaves_nothing);
+	tcase_add_test(tc, delta_store);
+	tcase_add_test(tc, delta_corrupt);
 	suite_add_tcase(s, tc);
 	return check_main(s);
 }

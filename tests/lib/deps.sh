@@ -7,7 +7,7 @@ libnftnl-dev libmnl-dev libnetfilter-queue-dev libnetfilter-log-dev
 libnetfilter-conntrack-dev libpcre2-dev libconfig-dev check libsodium-dev libssl-dev
 libedit-dev libpcap-dev libgit2-dev libmicrohttpd-dev libsystemd-dev
 nftables iptables iproute2 conntrack iperf3 tcpreplay tcpdump python3 python3-scapy
-wireguard-go wireguard-tools nmap hping3 netcat-openbsd socat git procps kmod psmisc
+wireguard-go wireguard-tools nmap hping3 netcat-openbsd socat git procps kmod psmisc strace
 iputils-ping iperf3 tshark curl util-linux mount systemd dnsmasq-base tmux bind9-dnsutils openssl
 qemu-system-x86 mmdebstrap e2fsprogs qemu-utils fdisk dosfstools mtools ovmf openssh-client"
 missing=""

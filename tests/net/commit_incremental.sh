@@ -120,6 +120,11 @@ print(ping[0] if ping and ping[0] else 0, max((r["counters_since"] or 0) for r i
 # the sequence comes at least a second later)
 [ "${since% *}" -gt 0 ] && [ "${since% *}" -le "$t_start" ] && pass "counters-since-kept($since)" || fail counters-since-kept "$since, sequence began $t_start"
 [ "${since#* }" -ge "$t_start" ] && pass counters-since-new-rules || fail counters-since-new-rules "$since"
+# and `hvgate show rules` prints it: the ping rule's line ends with it
+want=$(date -d "@${since% *}" '+%Y-%m-%d %H:%M:%S')
+hv show rules > "$LAB_TMP/rules.txt" 2>&1
+head -1 "$LAB_TMP/rules.txt" | grep -q 'COUNTING SINCE$' && grep ':5:' "$LAB_TMP/rules.txt" | grep -q " $want\$" &&
+	pass "show-rules-counting-since($want)" || fail show-rules-counting-since "want $want: $(head -3 "$LAB_TMP/rules.txt" | tr '\n' '|')"
 grep -q "the kernel refused the delta" "$DAEMON_LOG" && fail no-delta-refused "$(grep -m1 'refused the delta' "$DAEMON_LOG")" || pass no-delta-refused
 daemon_stop
 if grep -q "Sanitizer" "$DAEMON_LOG" "$LAB_TMP/ref.log"; then

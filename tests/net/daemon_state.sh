@@ -164,10 +164,13 @@ expect load-for-bundle hv load "$LAB_TMP/new.hvp"
 expect commit-for-bundle hv commit
 r_b=$(rev)
 daemon_stop
-b="$DAEMON_STATE/revisions/$r_b/policy.bundle"
-head -c 200 "$b" > "$b.short" && mv "$b.short" "$b"
+# stored whole (policy.bundle) or as the difference to a whole one (policy.delta)
+bn=policy.bundle
+[ -f "$DAEMON_STATE/revisions/$r_b/$bn" ] || bn=policy.delta
+b="$DAEMON_STATE/revisions/$r_b/$bn"
+head -c 40 "$b" > "$b.short" && mv "$b.short" "$b"
 daemon_start && pass truncated-bundle-starts || fail truncated-bundle-starts "$(tail -3 "$DAEMON_LOG")"
-grep -q "revisions/$r_b/policy.bundle: corrupt or truncated" "$DAEMON_LOG" && pass truncated-bundle-named \
+grep -q "revisions/$r_b/$bn: corrupt or truncated" "$DAEMON_LOG" && pass "truncated-bundle-named($bn)" \
 	|| fail truncated-bundle-named "$(tail -3 "$DAEMON_LOG")"
 [ -n "$(rev)" ] && pass truncated-bundle-runs-something || fail truncated-bundle-runs-something
 daemon_stop

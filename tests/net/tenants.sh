@@ -26,6 +26,13 @@ expect routing-tables sh -c "ip -n $LAB-fw route show table 1001 | grep -q '10.0
 	ip -n $LAB-fw route show table 1002 | grep -q '10.0.1.0/24 dev tb0' &&
 	ip -n $LAB-fw -6 route show table 1002 | grep -q 'fd00:b::/64 dev tb0'"
 
+# One rtnetlink socket per apply: flush, rules, routes and the interface
+# list all go over it (if_nameindex(3) used to open a second one).
+strace -f -qq -e trace=socket -o "$LAB_TMP/sockets" "$HVGATE" apply "$POLICY" --netns "$LAB-fw" > /dev/null 2>&1
+n=$(grep -c 'NETLINK_ROUTE' "$LAB_TMP/sockets")
+[ "$n" = 1 ] && ip -n "$LAB-fw" route show table 1002 | grep -q '10.0.1.0/24 dev tb0' &&
+	pass "one-rtnetlink-socket-per-apply($n)" || fail one-rtnetlink-socket-per-apply "$n sockets: $(grep -c . "$LAB_TMP/sockets") lines"
+
 # --- the appliance answers each tenant on its own link (same address on both) ---
 expect fw-answers-a ping_ok ha 10.0.1.1
 expect fw-answers-b ping_ok hb 10.0.1.1

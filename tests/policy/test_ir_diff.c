@@ -221,6 +221,86 @@ START_TEST(test_large_delta_falls_back)
 }
 END_TEST
 
+/* A named set of n u32 keys 10, 20, ... (timeout t_ms on element `slow`). */
+static struct ir_table *numbers(size_t n, size_t skip, uint32_t extra, size_t slow, uint64_t t_ms)
+{
+	struct ir_table *t = ir_table_new(IR_TABLE_NAME);
+	size_t si = ir_set_add(t, "s");
+	struct ir_set *s = &t->sets[si];
+	s->key[0] = IR_META_MARK;
+	s->n_key = 1;
+	s->flags = IR_SET_TIMEOUT;
+	for (size_t i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		if (extra && extra < 10 * (i + 1) && extra > 10 * i)
+			ir_set_elem_add(s)->key[0] = ir_value_u32(extra);
+		struct ir_set_elem *e = ir_set_elem_add(s);
+		e->key[0] = ir_value_u32((uint32_t)(10 * (i + 1)));
+		e->timeout_ms = i == slow ? t_ms : 0;
+	}
+	return t;
+}
+
+static void same_delta(const struct ir_diff *x, const struct ir_diff *y)
+{
+	ck_assert_int_eq(x->set_op[0], y->set_op[0]);
+	ck_assert_uint_eq(x->set_elems[0].n_add, y->set_elems[0].n_add);
+	ck_assert_uint_eq(x->set_elems[0].n_del, y->set_elems[0].n_del);
+	for (size_t i = 0; i < x->set_elems[0].n_add; i++)
+		ck_assert_uint_eq(x->set_elems[0].add[i], y->set_elems[0].add[i]);
+	for (size_t i = 0; i < x->set_elems[0].n_del; i++)
+		ck_assert_uint_eq(x->set_elems[0].del[i], y->set_elems[0].del[i]);
+}
+
+/* The fingerprints give the same delta as reading every element: for an
+ * element added, removed, changed (timeout), for no change, and for a set
+ * changed after its prints were made (they then do not count). */
+START_TEST(test_prints_same_delta)
+{
+	const size_t N = 5000, NONE = (size_t)-1;
+	struct {
+		size_t skip;
+		uint32_t extra;
+		size_t slow;
+		size_t n_add, n_del;
+	} cases[] = {
+		{ NONE, 0, NONE, 0, 0 },     { NONE, 12345, NONE, 1, 0 }, { 0, 0, NONE, 0, 1 },
+		{ N - 1, 0, NONE, 0, 1 },    { NONE, 5, NONE, 1, 0 },	  { NONE, 0, 2500, 1, 1 },
+		{ 17, 49999, 4000, 2, 2 },
+	};
+	struct ir_table *a = numbers(N, NONE, 0, NONE, 0);
+	struct ir_diff_prints *pa = NULL;
+	ck_assert_int_eq(ir_diff_prints_make(a, &pa), 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct ir_table *b = numbers(N, cases[c].skip, cases[c].extra, cases[c].slow, 60000);
+		struct ir_diff_prints *pb = NULL;
+		struct ir_diff *plain = NULL, *printed = NULL;
+		ck_assert_int_eq(ir_diff_prints_make(b, &pb), 0);
+		ck_assert_int_eq(ir_diff_compute(a, b, &plain), 0);
+		ck_assert_int_eq(ir_diff_compute_printed(a, pa, b, pb, &printed), 0);
+		ck_assert_msg(plain->set_elems[0].n_add == cases[c].n_add && plain->set_elems[0].n_del == cases[c].n_del,
+			      "case %zu: %zu added, %zu deleted", c, plain->set_elems[0].n_add,
+			      plain->set_elems[0].n_del);
+		same_delta(plain, printed);
+		ir_diff_free(plain);
+		ir_diff_free(printed);
+		/* changed after its prints: an element more (the array moves) */
+		ir_set_elem_add(&b->sets[0])->key[0] = ir_value_u32(7);
+		ck_assert_int_eq(ir_diff_compute(a, b, &plain), 0);
+		ck_assert_int_eq(ir_diff_compute_printed(a, pa, b, pb, &printed), 0);
+		ck_assert_uint_eq(plain->set_elems[0].n_add, cases[c].n_add + 1);
+		same_delta(plain, printed);
+		ir_diff_free(plain);
+		ir_diff_free(printed);
+		ir_diff_prints_free(pb);
+		ir_table_free(b);
+	}
+	ir_diff_prints_free(pa);
+	ir_table_free(a);
+}
+END_TEST
+
 static uint16_t nft_type(const struct nlmsghdr *nlh)
 {
 	return nlh->nlmsg_type & 0xff;
@@ -290,6 +370,7 @@ int main(void)
 	tcase_add_test(tc, test_map_verdict_and_hook_change);
 	tcase_add_test(tc, test_large_delta_falls_back);
 	tcase_add_test(tc, test_delta_batch_messages);
+	tcase_add_test(tc, test_prints_same_delta);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
