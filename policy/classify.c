@@ -128,11 +128,13 @@ struct classify {
 	struct policy_optimize_report *rep;
 	size_t n_targets_made;
 	struct name_reg chain_names, set_names; /* the names made here */
-	/* per run: its first rule's id, and how many rules of that id come
-	 * before it in the chain (the run's place, for its names) */
+	/* per run, its place (for its names): the id of the rule that ends
+	 * the run before it (none: the chain's first run) and how many rules
+	 * of that id come before that one, and which half of a cut run
+	 * ('a', 'b', one per cut) */
 	char run_id[128];
 	size_t run_dup;
-	const size_t *dup; /* per rule of the chain being classified */
+	char run_half[CLASSIFY_MAX_SPLITS + 1];
 	/* per run */
 	struct rule_info *info;
 	struct label *labels;
@@ -1302,14 +1304,14 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
  * disjoint, so a packet meets at most one of them whichever way it goes,
  * and jumps return to the pair chain when it meets none.
  *
- * The cells are aligned blocks of the axis, the nodes of a trie of 4 bits
- * a level: a block that meets more than CLASSIFY_LEAF pieces is split into
- * its 16 sub-blocks, and sub-blocks next to each other that are not split
- * again are joined while the pieces they meet together stay within
- * CLASSIFY_LEAF. Whether and where a block is cut depends only on the
- * pieces that meet it: a rule added or changed moves the cells where its
- * pieces lie and no other (cells packed by count from one end would move
- * every boundary after the change, and the names of everything below). */
+ * The cells are aligned blocks of the axis, the nodes of a binary trie
+ * over the field's bits: a block that meets more than CLASSIFY_LEAF pieces
+ * is split into its two halves, unless so many pieces cover it whole that
+ * no half could meet fewer. Whether and where a block is cut depends only
+ * on the pieces that meet it: a rule added or changed moves the cells where
+ * its pieces lie and no other (cells packed by count from one end, or
+ * neighbours joined while they fit, would move every boundary after the
+ * change, and the names of everything below it). */
 #define CLASSIFY_LEAF     48
 #define CLASSIFY_MAX_SPAN 4
 
@@ -1345,24 +1347,18 @@ static size_t first_cell(const struct cell *cells, size_t n_cells, const struct 
 	return lo;
 }
 
-/* Nibble i (0: the high one) of v. */
-static unsigned nibble(const struct ir_value *v, unsigned i)
+/* Bit i (0: the high one) of v. */
+static unsigned bit_at(const struct ir_value *v, unsigned i)
 {
-	uint8_t b = v->data[i / 2];
-	return i % 2 ? b & 0xf : b >> 4;
+	return v->data[i / 8] >> (7 - i % 8) & 1;
 }
 
-static void set_nibble(struct ir_value *v, unsigned i, unsigned x)
-{
-	uint8_t *b = &v->data[i / 2];
-	*b = i % 2 ? (uint8_t)((*b & 0xf0) | x) : (uint8_t)((*b & 0x0f) | (x << 4));
-}
-
-/* The block of depth `depth` that starts at lo: its last value. */
+/* The block of depth `depth` (bits fixed) that starts at lo: its last
+ * value. */
 static struct ir_value block_end(struct ir_value lo, unsigned depth)
 {
-	for (unsigned i = depth; i < 2u * lo.len; i++)
-		set_nibble(&lo, i, 0xf);
+	for (unsigned i = depth; i < 8u * lo.len; i++)
+		lo.data[i / 8] |= (uint8_t)(0x80 >> (i % 8));
 	return lo;
 }
 
@@ -1390,7 +1386,7 @@ static int cells_push(struct cells *cv, const struct ir_value *lo, const struct 
 static bool block_stays(const struct classify *c, const uint32_t *ids, size_t n, int d,
                         const struct ir_value *lo, const struct ir_value *hi, unsigned depth)
 {
-	if (n <= CLASSIFY_LEAF || depth >= 2u * lo->len)
+	if (n <= CLASSIFY_LEAF || depth >= 8u * lo->len)
 		return true;
 	size_t cover = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1400,101 +1396,40 @@ static bool block_stays(const struct classify *c, const uint32_t *ids, size_t n,
 	return cover == n || cover >= CLASSIFY_LEAF;
 }
 
-/* a, b (ascending) into *out (ascending, without duplicates). */
-static int ids_union(const struct id_list *a, const uint32_t *b, size_t nb, struct id_list *out)
-{
-	struct id_list u = {0};
-	size_t i = 0, j = 0;
-	int rc = 0;
-	while (!rc && (i < a->n || j < nb)) {
-		uint32_t x;
-		if (j == nb || (i < a->n && a->v[i] < b[j]))
-			x = a->v[i++];
-		else if (i == a->n || b[j] < a->v[i])
-			x = b[j++];
-		else
-			x = a->v[i++], j++;
-		rc = id_push(&u, x);
-	}
-	if (rc) {
-		free(u.v);
-		return -1;
-	}
-	*out = u;
-	return 0;
-}
-
-/* The cells of block [lo, ...] of depth `depth` for pieces ids (ascending)
- * along dimension d, appended to cv in order. */
+/* The cells of the block of depth `depth` that starts at lo, for pieces
+ * ids (ascending) along dimension d, appended to cv in order: the block,
+ * or the cells of its two halves. */
 static int block_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
                        struct ir_value lo, unsigned depth, struct cells *cv)
 {
 	struct ir_value hi = block_end(lo, depth);
+	struct id_list half[2] = {{0}};
+	int rc = 0;
 	if (!n)
 		return 0;
 	if (block_stays(c, ids, n, d, &lo, &hi, depth)) {
-		struct id_list all = {0};
-		for (size_t i = 0; i < n; i++)
-			if (id_push(&all, ids[i])) {
-				free(all.v);
-				return -1;
-			}
-		int rc = cells_push(cv, &lo, &hi, &all);
-		free(all.v);
+		for (size_t i = 0; !rc && i < n; i++)
+			rc = id_push(&half[0], ids[i]);
+		if (!rc)
+			rc = cells_push(cv, &lo, &hi, &half[0]);
+		free(half[0].v);
 		return rc;
 	}
-	struct id_list sub[16] = {{0}};
-	int rc = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct piece *p = &c->pieces[ids[i]];
-		unsigned a = vcmp(&p->lo[d], &lo) <= 0 ? 0 : nibble(&p->lo[d], depth);
-		unsigned b = vcmp(&p->hi[d], &hi) >= 0 ? 15 : nibble(&p->hi[d], depth);
+		unsigned a = vcmp(&p->lo[d], &lo) <= 0 ? 0 : bit_at(&p->lo[d], depth);
+		unsigned b = vcmp(&p->hi[d], &hi) >= 0 ? 1 : bit_at(&p->hi[d], depth);
 		for (unsigned x = a; !rc && x <= b; x++)
-			rc = id_push(&sub[x], ids[i]);
+			rc = id_push(&half[x], ids[i]);
 	}
-	/* sub-blocks that stay one cell are joined with their neighbours */
-	struct id_list group = {0};
-	struct ir_value g_lo = lo, g_hi = lo;
-	bool open = false;
-	for (unsigned x = 0; !rc && x < 16; x++) {
-		struct ir_value s_lo = lo;
-		set_nibble(&s_lo, depth, x);
-		struct ir_value s_hi = block_end(s_lo, depth + 1);
-		if (!sub[x].n)
-			continue;
-		bool stays = block_stays(c, sub[x].v, sub[x].n, d, &s_lo, &s_hi, depth + 1);
-		struct id_list u = {0};
-		if (stays && open) {
-			rc = ids_union(&group, sub[x].v, sub[x].n, &u);
-			if (!rc && u.n <= CLASSIFY_LEAF) {
-				free(group.v);
-				group = u;
-				g_hi = s_hi;
-				continue;
-			}
-			free(u.v);
-		}
-		if (!rc && open) {
-			rc = cells_push(cv, &g_lo, &g_hi, &group);
-			open = false;
-		}
-		if (rc)
-			break;
-		if (stays) {
-			group = sub[x];
-			memset(&sub[x], 0, sizeof(sub[x]));
-			g_lo = s_lo;
-			g_hi = s_hi;
-			open = true;
-		} else {
-			rc = block_cells(c, sub[x].v, sub[x].n, d, s_lo, depth + 1, cv);
-		}
-	}
-	if (!rc && open)
-		rc = cells_push(cv, &g_lo, &g_hi, &group);
-	free(group.v);
-	for (unsigned x = 0; x < 16; x++)
-		free(sub[x].v);
+	struct ir_value upper = lo;
+	upper.data[depth / 8] |= (uint8_t)(0x80 >> (depth % 8));
+	if (!rc)
+		rc = block_cells(c, half[0].v, half[0].n, d, lo, depth + 1, cv);
+	if (!rc)
+		rc = block_cells(c, half[1].v, half[1].n, d, upper, depth + 1, cv);
+	free(half[0].v);
+	free(half[1].v);
 	return rc;
 }
 
@@ -1653,9 +1588,9 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 		return -1;
 	for (size_t i = 0; i < c->n_pieces; i++)
 		ids[i] = (uint32_t)i;
-	/* the region of the whole lookup: the pair chain, the run's first
-	 * rule (its id, and how many rules of the same id come before it)
-	 * and the kind */
+	/* the region of the whole lookup: the pair chain, the run's place
+	 * in it and the kind (not the run's own rules: removing its first
+	 * one would rename all of it) */
 	struct rkey k = {.n = 0};
 	const char *chain = c->t->chains[ci].name;
 	uint8_t kb = (uint8_t)kind;
@@ -1663,6 +1598,7 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	rkey_put(&k, chain, strlen(chain) + 1);
 	rkey_put(&k, c->run_id, strlen(c->run_id) + 1);
 	rkey_put(&k, &dup, sizeof(dup));
+	rkey_put(&k, c->run_half, strlen(c->run_half) + 1);
 	rkey_put(&k, &kb, 1);
 	memset(rule, 0, sizeof(*rule));
 	int rc = add_family(rule, kind);
@@ -1821,8 +1757,7 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 {
 	struct ir_rule out[4];
 	c->info = &info[from];
-	snprintf(c->run_id, sizeof(c->run_id), "%s", c->t->chains[ci].rules[from].comment);
-	c->run_dup = c->dup[from];
+	c->run_half[splits] = '\0';
 	int made = classify_run(c, ci, from, to, out);
 	if (made < 0)
 		return -1;
@@ -1850,8 +1785,10 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 		return 0;
 	}
 	size_t mid = from + (to - from) / 2;
+	c->run_half[splits] = 'a';
 	if (classify_segment(c, ci, info, from, mid, splits + 1, rb))
 		return -1;
+	c->run_half[splits] = 'b';
 	return classify_segment(c, ci, info, mid, to, splits + 1, rb);
 }
 
@@ -1870,9 +1807,10 @@ static int classify_chain(struct classify *c, size_t ci)
 		ok[j] = a > 0;
 		dup[j] = j && !strcmp(r[j].comment, r[j - 1].comment) ? dup[j - 1] + 1 : 0;
 	}
-	c->dup = dup;
 	bool changed = false;
 	size_t i = 0;
+	c->run_id[0] = '\0';
+	c->run_dup = 0;
 	while (!rc && i < n) {
 		size_t j = i;
 		while (j < n && ok[j])
@@ -1888,6 +1826,8 @@ static int classify_chain(struct classify *c, size_t ci)
 			}
 		}
 		if (j < n && !rc) {
+			snprintf(c->run_id, sizeof(c->run_id), "%s", c->t->chains[ci].rules[j].comment);
+			c->run_dup = dup[j];
 			rc = rebuilt_push(&rb, &c->t->chains[ci].rules[j]);
 			memset(&c->t->chains[ci].rules[j], 0, sizeof(struct ir_rule));
 			j++;
@@ -1899,7 +1839,6 @@ static int classify_chain(struct classify *c, size_t ci)
 	free(info);
 	free(ok);
 	free(dup);
-	c->dup = NULL;
 	if (rc || !changed) {
 		/* on ENOMEM the chain may have lost rules: the caller fails anyway */
 		if (!rc) {
