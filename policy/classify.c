@@ -126,7 +126,6 @@ struct name_reg {
 struct classify {
 	struct ir_table *t;
 	struct policy_optimize_report *rep;
-	size_t n_targets_made;
 	struct name_reg chain_names, set_names; /* the names made here */
 	/* per run, its place (for its names): the id of the rule that ends
 	 * the run before it (none: the chain's first run) and how many rules
@@ -1174,10 +1173,8 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 		chain_drop(&tmp);
 		return -1;
 	}
-	if (made) {
+	if (made)
 		c->rep->classify_chains++;
-		c->n_targets_made++;
-	}
 	c->labels[l].chain = *out;
 	return 0;
 }
