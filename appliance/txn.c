@@ -1008,7 +1008,8 @@ static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 		txn_delta_handles_free(t->handles);
 		t->handles = NULL;
 	}
-	txn_policy_free(t->running);
+	txn_policy_free(t->retired);
+	t->retired = t->running;
 	t->running = p;
 	t->running_rev = rev;
 	t->running_gen++;
@@ -1140,6 +1141,8 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
 
 void txn_free(struct txn *t)
 {
+	txn_policy_free(t->retired);
+	t->retired = NULL;
 	txn_policy_free(t->running);
 	txn_policy_free(t->candidate);
 	t->running = t->candidate = NULL;
@@ -1406,6 +1409,8 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 
 int txn_tick(struct txn *t, char *err, size_t errsz)
 {
+	txn_policy_free(t->retired);
+	t->retired = NULL;
 	if (t->digest_pending) {
 		uint32_t now, read_at;
 		t->digest_pending = false;
