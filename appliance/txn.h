@@ -72,13 +72,14 @@ struct txn {
 	const char *netns; /* NULL: the daemon's own namespace */
 	struct policy_lower_opts lower;
 	struct txn_policy *running;
+	/* The policy that ran before the last change of `running`: freed by
+	 * the next txn_tick(), after the reply (freeing a large IR took about
+	 * a tenth of a second of a one-rule commit). */
+	struct txn_policy *retired;
 	unsigned running_rev;
 	/* The revision whose stored files are running's text (0: not known):
 	 * a new revision is stored as the difference to it (history.h). */
 	unsigned running_text_rev;
-	/* The policy that ran before the last change, freed after the reply
-	 * (txn_tick()): freeing a large one takes a while. */
-	struct txn_policy *retired;
 	/* The running policy's generation: moves with every change of `running`
 	 * (start, reload, commit, revert of a `commit confirmed`), also when the
 	 * same ruleset runs again as a new object. Compare it, not the pointer:

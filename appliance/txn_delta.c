@@ -15,6 +15,7 @@
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/nftio_internal.h"
 #include "appliance/txn_delta.h"
+#include "policy/hash.h"
 
 int txn_delta_mark_add(struct ir_table *ir)
 {
@@ -151,8 +152,35 @@ struct handle_ctx {
 	struct txn_delta_handles *h;
 	size_t *n;	  /* per chain: handles read */
 	size_t last;	  /* the chain of the last rule (dumps come chain by chain) */
+	size_t *index;	  /* chains by name: open addressing, (size_t)-1 empty */
+	size_t cap;
 	bool overflow;
 };
+
+static size_t name_slot(const char *name, size_t cap)
+{
+	return (size_t)policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name)) & (cap - 1);
+}
+
+/* The name index of t's chains: a dump of a table of tens of thousands of
+ * chains must not search them all for every chain it comes to. */
+static int chain_index(struct handle_ctx *c)
+{
+	c->cap = 16;
+	while (c->cap < 2 * c->t->n_chains)
+		c->cap <<= 1;
+	c->index = malloc(c->cap * sizeof(*c->index));
+	if (!c->index)
+		return -ENOMEM;
+	memset(c->index, 0xff, c->cap * sizeof(*c->index));
+	for (size_t i = 0; i < c->t->n_chains; i++) {
+		size_t h = name_slot(c->t->chains[i].name, c->cap);
+		while (c->index[h] != (size_t)-1)
+			h = (h + 1) & (c->cap - 1);
+		c->index[h] = i;
+	}
+	return 0;
+}
 
 static int rule_attr_cb(const struct nlattr *a, void *data)
 {
@@ -167,9 +195,9 @@ static size_t chain_of(struct handle_ctx *c, const char *name)
 {
 	if (c->last < c->t->n_chains && !strcmp(c->t->chains[c->last].name, name))
 		return c->last;
-	for (size_t i = 0; i < c->t->n_chains; i++)
-		if (!strcmp(c->t->chains[i].name, name))
-			return c->last = i;
+	for (size_t h = name_slot(name, c->cap); c->index[h] != (size_t)-1; h = (h + 1) & (c->cap - 1))
+		if (!strcmp(c->t->chains[c->index[h]].name, name))
+			return c->last = c->index[h];
 	return (size_t)-1;
 }
 
@@ -238,6 +266,10 @@ int txn_delta_handles_read(const char *netns, const struct ir_table *t, const st
 	if ((err = nftio_sock_open(netns, &s)))
 		goto fail;
 	struct handle_ctx c = { .t = t, .h = h, .n = n, .last = (size_t)-1 };
+	if ((err = chain_index(&c))) {
+		nl_sock_close(&s);
+		goto fail;
+	}
 	if (!diff || to_read > t->n_chains / 4) {
 		/* one dump of everything is cheaper than many: every row again */
 		memset(n, 0, t->n_chains * sizeof(*n));
@@ -249,6 +281,7 @@ int txn_delta_handles_read(const char *netns, const struct ir_table *t, const st
 				err = dump_rules(&s, &c, t->chains[i].name);
 	}
 	nl_sock_close(&s);
+	free(c.index);
 	if (err)
 		goto fail;
 	for (size_t i = 0; i < t->n_chains; i++)

@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "policy/classify.h"
+#include "policy/hash.h"
+#include "policy/ir_diff.h"
 #include "policy/lower.h"
 
 /* Pieces of a run's maps: at most CLASSIFY_ELEMS_PER_RULE per rule plus a
@@ -114,10 +116,24 @@ struct piece_index {
 	struct id_list cand;
 };
 
+/* Names made by the stage (chains and sets apart): open addressing over
+ * table indices (see "names" below). */
+struct name_reg {
+	size_t *slot; /* (size_t)-1: empty */
+	size_t cap, n;
+};
+
 struct classify {
 	struct ir_table *t;
 	struct policy_optimize_report *rep;
-	size_t n_chains_made, n_maps_made, n_nodes_made;
+	struct name_reg chain_names, set_names; /* the names made here */
+	/* per run, its place (for its names): the id of the rule that ends
+	 * the run before it (none: the chain's first run) and how many rules
+	 * of that id come before that one, and which half of a cut run
+	 * ('a', 'b', one per cut) */
+	char run_id[128];
+	size_t run_dup;
+	char run_half[CLASSIFY_MAX_SPLITS + 1];
 	/* per run */
 	struct rule_info *info;
 	struct label *labels;
@@ -129,10 +145,6 @@ struct classify {
 	uint64_t work, max_work;
 	struct piece_index idx;
 	size_t nd; /* dimensions of the kind being built */
-	/* made chains for sharing: content hashes */
-	uint64_t *chain_hash;
-	size_t *chain_idx;
-	size_t n_made, cap_made;
 };
 
 static int vcmp(const struct ir_value *a, const struct ir_value *b)
@@ -838,60 +850,231 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 	return rc;
 }
 
-/* ---- target chains ---- */
+/* ---- names ----
+ *
+ * The objects made here are named by what they are, never by when they
+ * were made: a name made from a running count would move with every rule
+ * added before it, and the incremental commit (policy/ir_diff.c) would see
+ * every object after it changed. A target chain (cls_H) is named by a hash
+ * of its rules (the same rules, the same chain, shared); the lookup tree of
+ * a run (its node chains clsn_H, maps classify_H and classify_cut_H) by a
+ * hash of the part of the header space an object decides: the pair chain,
+ * the run's first rule, the kind of lookup and the cells on the way. A
+ * change to one rule then renames the target chains of its pieces and
+ * changes the elements of the maps where its pieces lie, nothing else.
+ *
+ * A name that is taken by another content (or another region) is a
+ * collision: the name gets the hash of the same content with another seed
+ * appended, up to CLASSIFY_NAME_TRIES times. Which of two colliding objects
+ * keeps the short name follows the order they are made in; 64-bit hashes
+ * make that a case for the tests (policy_classify_name_bits). */
+#define CLASSIFY_NAME_TRIES 8
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME  0x100000001b3ull
+unsigned policy_classify_name_bits = 64;
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+/* A region of a run's lookup tree, as bytes: what its name hashes. */
+#define RKEY_MAX 640
+struct rkey {
+	uint8_t b[RKEY_MAX];
+	size_t n;
+};
+
+static void rkey_put(struct rkey *k, const void *p, size_t n)
 {
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * FNV_PRIME;
-	return h;
+	if (n > RKEY_MAX - k->n)
+		n = RKEY_MAX - k->n; /* cannot happen: the depth is bounded */
+	memcpy(k->b + k->n, p, n);
+	k->n += n;
 }
 
-static uint64_t chain_content_hash(const struct ir_chain *ch)
+static void rkey_value(struct rkey *k, const struct ir_value *v)
 {
-	uint64_t h = fnv(FNV_OFFSET, &ch->n_rules, sizeof(ch->n_rules));
-	for (size_t i = 0; i < ch->n_rules; i++) {
-		const struct ir_rule *r = &ch->rules[i];
-		h = fnv(h, r->comment, strlen(r->comment));
-		h = fnv(h, &r->verdict.kind, sizeof(r->verdict.kind));
-		h = fnv(h, &r->n_matches, sizeof(r->n_matches));
-		for (size_t k = 0; k < r->n_stmts; k++)
-			h = fnv(h, &r->stmts[k].kind, sizeof(r->stmts[k].kind));
-	}
-	return h;
+	rkey_put(k, &v->len, 1);
+	rkey_put(k, v->data, v->len <= IR_VALUE_MAX ? v->len : 0);
 }
 
-/* Chains with no set lookups: those are never shared (anonymous sets serve
- * one rule). */
-static bool chain_shareable(const struct ir_chain *ch)
+/* A step down the tree: tag, dimension, cell. */
+static struct rkey rkey_step(const struct rkey *parent, char tag, int d, const struct ir_value *lo,
+                             const struct ir_value *hi)
 {
+	struct rkey k = *parent;
+	uint8_t head[2] = {(uint8_t)tag, (uint8_t)d};
+	rkey_put(&k, head, sizeof(head));
+	if (lo)
+		rkey_value(&k, lo);
+	if (hi)
+		rkey_value(&k, hi);
+	return k;
+}
+
+/* The splitmix64 finalizer: every bit of x into every bit of the name. */
+static uint64_t mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t seed_basis(uint64_t seed)
+{
+	return POLICY_FNV64_OFFSET_BASIS ^ mix64(seed + 1);
+}
+
+static uint64_t rkey_hash(const struct classify *c, const void *obj, uint64_t seed)
+{
+	(void)c;
+	const struct rkey *k = obj;
+	return mix64(policy_fnv64(seed_basis(seed), k->b, k->n));
+}
+
+static uint64_t chain_hash(const struct classify *c, const void *obj, uint64_t seed)
+{
+	const struct ir_chain *ch = obj;
+	uint64_t h = seed_basis(seed);
 	for (size_t i = 0; i < ch->n_rules; i++)
-		for (size_t k = 0; k < ch->rules[i].n_matches; k++)
-			if (ch->rules[i].matches[k].kind == IR_M_LOOKUP)
-				return false;
-	return true;
+		h = ir_diff_rule_hash(c->t, &ch->rules[i], h);
+	return mix64(h ^ ch->n_rules);
 }
 
-static bool chain_same(const struct ir_chain *a, const struct ir_chain *b)
+typedef uint64_t (*name_hash_fn)(const struct classify *c, const void *obj, uint64_t seed);
+
+/* Name number `try` of obj: prefix and hash, then the hash of another seed. */
+static void make_name(const struct classify *c, const char *prefix, name_hash_fn hash,
+                      const void *obj, unsigned try, char *out)
+{
+	uint64_t h = hash(c, obj, 0);
+	if (policy_classify_name_bits < 64)
+		h &= (1ull << policy_classify_name_bits) - 1;
+	if (!try)
+		snprintf(out, IR_NAME_MAX, "%s%016llx", prefix, (unsigned long long)h);
+	else
+		snprintf(out, IR_NAME_MAX, "%s%016llx_%016llx", prefix, (unsigned long long)h,
+		         (unsigned long long)hash(c, obj, try));
+}
+
+static const char *reg_name(const struct classify *c, bool sets, size_t i)
+{
+	return sets ? c->t->sets[i].name : c->t->chains[i].name;
+}
+
+static size_t reg_home(const struct name_reg *r, const char *name)
+{
+	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name)) & (r->cap - 1);
+}
+
+static size_t reg_get(const struct classify *c, const struct name_reg *r, bool sets,
+                      const char *name)
+{
+	if (!r->cap)
+		return (size_t)-1;
+	for (size_t h = reg_home(r, name); r->slot[h] != (size_t)-1; h = (h + 1) & (r->cap - 1))
+		if (!strcmp(reg_name(c, sets, r->slot[h]), name))
+			return r->slot[h];
+	return (size_t)-1;
+}
+
+static int reg_put(const struct classify *c, struct name_reg *r, bool sets, size_t idx)
+{
+	if (2 * (r->n + 1) > r->cap) {
+		struct name_reg g = {.cap = r->cap ? r->cap * 2 : 1024};
+		g.slot = malloc(g.cap * sizeof(*g.slot));
+		if (!g.slot)
+			return -1;
+		memset(g.slot, 0xff, g.cap * sizeof(*g.slot));
+		for (size_t i = 0; i < r->cap; i++)
+			if (r->slot[i] != (size_t)-1)
+				if (reg_put(c, &g, sets, r->slot[i]))
+					return -1; /* cannot happen: g has room */
+		free(r->slot);
+		*r = g;
+	}
+	size_t h = reg_home(r, reg_name(c, sets, idx));
+	while (r->slot[h] != (size_t)-1)
+		h = (h + 1) & (r->cap - 1);
+	r->slot[h] = idx;
+	r->n++;
+	return 0;
+}
+
+static bool chain_equal(const struct ir_table *t, const struct ir_chain *a, const struct ir_chain *b)
 {
 	if (a->n_rules != b->n_rules)
 		return false;
-	for (size_t i = 0; i < a->n_rules; i++) {
-		const struct ir_rule *x = &a->rules[i], *y = &b->rules[i];
-		if (strcmp(x->comment, y->comment) || x->verdict.kind != y->verdict.kind ||
-		    strcmp(x->verdict.chain, y->verdict.chain) || x->n_stmts != y->n_stmts ||
-		    x->n_matches != y->n_matches ||
-		    (x->n_stmts && memcmp(x->stmts, y->stmts, x->n_stmts * sizeof(*x->stmts))) ||
-		    (x->n_matches &&
-		     memcmp(x->matches, y->matches, x->n_matches * sizeof(*x->matches))))
+	for (size_t i = 0; i < a->n_rules; i++)
+		if (!ir_diff_rule_equal(t, &a->rules[i], t, &b->rules[i]))
 			return false;
-	}
 	return true;
 }
+
+static void chain_drop(struct ir_chain *ch)
+{
+	for (size_t r = 0; r < ch->n_rules; r++)
+		ir_rule_clear(&ch->rules[r]);
+	free(ch->rules);
+	memset(ch, 0, sizeof(*ch));
+}
+
+/* Puts chain `tmp` (built outside the table) into the table under its name
+ * (prefix, hash). With `share`, a chain of the same name and rules is the
+ * same chain: tmp is dropped, and the sets made for it (those from
+ * sets_before on, the anonymous sets of its rules) with it. Returns 0 with
+ * the chain's index in *out and *made telling whether it is new. */
+static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash, const void *obj,
+                       struct ir_chain *tmp, bool share, size_t sets_before, size_t *out,
+                       bool *made)
+{
+	char name[IR_NAME_MAX];
+	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
+		make_name(c, prefix, hash, obj, try, name);
+		size_t j = reg_get(c, &c->chain_names, false, name);
+		if (j != (size_t)-1) {
+			if (!share || !chain_equal(c->t, &c->t->chains[j], tmp))
+				continue; /* a collision */
+			chain_drop(tmp);
+			while (c->t->n_sets > sets_before)
+				free(c->t->sets[--c->t->n_sets].elems);
+			*out = j;
+			*made = false;
+			return 0;
+		}
+		struct ir_chain *ch = ir_chain_add(c->t, name);
+		if (!ch)
+			return -1;
+		ch->rules = tmp->rules;
+		ch->n_rules = tmp->n_rules;
+		ch->cap_rules = tmp->cap_rules;
+		memset(tmp, 0, sizeof(*tmp));
+		*out = c->t->n_chains - 1;
+		*made = true;
+		return reg_put(c, &c->chain_names, false, *out);
+	}
+	return -1; /* CLASSIFY_NAME_TRIES 64-bit hashes all taken: not seen */
+}
+
+/* Puts set `tmp` (built outside the table) into the table under the name of
+ * region k. */
+static int place_set(struct classify *c, const char *prefix, const struct rkey *k,
+                     struct ir_set *tmp, size_t *out)
+{
+	char name[IR_NAME_MAX];
+	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
+		make_name(c, prefix, rkey_hash, k, try, name);
+		if (reg_get(c, &c->set_names, true, name) != (size_t)-1)
+			continue;
+		size_t idx = ir_set_add(c->t, name);
+		if (idx == (size_t)-1)
+			return -1;
+		struct ir_set *s = &c->t->sets[idx];
+		snprintf(tmp->name, sizeof(tmp->name), "%s", s->name);
+		*s = *tmp;
+		memset(tmp, 0, sizeof(*tmp));
+		*out = idx;
+		return reg_put(c, &c->set_names, true, idx);
+	}
+	return -1;
+}
+
+/* ---- target chains ---- */
 
 static bool has_reject(const struct ir_rule *r)
 {
@@ -901,12 +1084,12 @@ static bool has_reject(const struct ir_rule *r)
 	return false;
 }
 
-/* Copies rule r of the run into chain ch: statements and verdict, and the
- * residual matches (the box holds the others). */
-static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src,
+/* Copies rule r of the run into chain ch (outside the table): statements
+ * and verdict, and the residual matches (the box holds the others). */
+static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_rule *src,
                      const struct rule_info *ri)
 {
-	struct ir_rule *r = ir_rule_add(&t->chains[ch]);
+	struct ir_rule *r = ir_rule_add(ch);
 	if (!r)
 		return -1;
 	snprintf(r->comment, sizeof(r->comment), "%s", src->comment);
@@ -955,8 +1138,8 @@ static int copy_rule(struct ir_table *t, size_t ch, const struct ir_rule *src,
 	return 0;
 }
 
-/* The chain for label l of the run (rules[from..]): made once, shared with
- * an identical one made before. */
+/* The chain for label l of the run (rules[from..]): made once per content,
+ * shared by every label (of any run) with the same rules. */
 static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, size_t *out)
 {
 	if (c->labels[l].chain != (size_t)-1) {
@@ -977,50 +1160,22 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 	}
 	for (uint32_t x = l; x; x = c->labels[x].parent)
 		v[depth - 1 - n++] = c->labels[x].rule;
-	char name[IR_NAME_MAX];
-	snprintf(name, sizeof(name), "cls_%zu", c->n_chains_made);
-	struct ir_chain *ch = ir_chain_add(c->t, name);
-	int rc = ch ? 0 : -1;
-	size_t idx = c->t->n_chains - 1;
+	struct ir_chain tmp = {0};
+	size_t sets_before = c->t->n_sets;
+	int rc = 0;
 	for (size_t i = 0; !rc && i < depth; i++)
-		rc = copy_rule(c->t, idx, &c->t->chains[ci].rules[from + v[i]], &c->info[v[i]]);
+		rc = copy_rule(c->t, &tmp, &c->t->chains[ci].rules[from + v[i]], &c->info[v[i]]);
 	free(big);
-	if (rc)
+	bool made = false;
+	if (!rc)
+		rc = place_chain(c, "cls_", chain_hash, &tmp, &tmp, true, sets_before, out, &made);
+	if (rc) {
+		chain_drop(&tmp);
 		return -1;
-	/* share an identical chain made before (every pair's copy of a rule) */
-	ch = &c->t->chains[idx];
-	uint64_t h = chain_content_hash(ch);
-	if (chain_shareable(ch))
-		for (size_t i = 0; i < c->n_made; i++) {
-			if (c->chain_hash[i] != h ||
-			    !chain_same(&c->t->chains[c->chain_idx[i]], ch))
-				continue;
-			for (size_t r = 0; r < ch->n_rules; r++)
-				ir_rule_clear(&ch->rules[r]);
-			free(ch->rules);
-			c->t->n_chains--;
-			c->labels[l].chain = c->chain_idx[i];
-			*out = c->chain_idx[i];
-			return 0;
-		}
-	if (c->n_made == c->cap_made) {
-		size_t ncap = c->cap_made ? c->cap_made * 2 : 64;
-		uint64_t *hv = realloc(c->chain_hash, ncap * sizeof(*hv));
-		if (hv)
-			c->chain_hash = hv;
-		size_t *iv = realloc(c->chain_idx, ncap * sizeof(*iv));
-		if (iv)
-			c->chain_idx = iv;
-		if (!hv || !iv)
-			return -1;
-		c->cap_made = ncap;
 	}
-	c->chain_hash[c->n_made] = h;
-	c->chain_idx[c->n_made++] = idx;
-	c->n_chains_made++;
-	c->rep->classify_chains++;
-	c->labels[l].chain = idx;
-	*out = idx;
+	if (made)
+		c->rep->classify_chains++;
+	c->labels[l].chain = *out;
 	return 0;
 }
 
@@ -1043,32 +1198,40 @@ static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
 /* Chains cost the kernel about this much per rule of expressions. */
 #define CLASSIFY_RULE_BYTES 256
 
-/* A concatenated-range map of pieces ids[0..n) of one kind. */
+static void set_drop(struct ir_set *s)
+{
+	free(s->elems);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A concatenated-range map of pieces ids[0..n) of one kind, for region k. */
 static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                    size_t n, size_t *out)
+                    size_t n, const struct rkey *k, size_t *out)
 {
 	size_t nd = kind_dims(kind);
-	char name[IR_NAME_MAX];
-	snprintf(name, sizeof(name), "classify_%zu", c->n_maps_made++);
-	size_t idx = ir_set_add(c->t, name);
-	if (idx == (size_t)-1)
+	/* the target chains first: the map is made last, under its name */
+	size_t *chains = malloc((n ? n : 1) * sizeof(*chains));
+	if (!chains)
 		return -1;
-	struct ir_set *s = &c->t->sets[idx];
-	s->n_key = nd;
-	memcpy(s->key, kind_fields[kind >> 1], nd * sizeof(s->key[0]));
-	s->flags = IR_SET_INTERVAL;
-	s->data = IR_DATA_VERDICT;
-	if (ir_set_reserve(s, n))
-		return -1;
-	for (size_t k = 0; k < n; k++) {
-		const struct piece *p = &c->pieces[ids[k]];
-		size_t chain;
-		if (label_chain(c, ci, from, p->label, &chain))
+	for (size_t i = 0; i < n; i++)
+		if (label_chain(c, ci, from, c->pieces[ids[i]].label, &chains[i])) {
+			free(chains);
 			return -1;
-		s = &c->t->sets[idx];
-		struct ir_set_elem *e = ir_set_elem_add(s);
-		if (!e)
-			return -1;
+		}
+	struct ir_set tmp = {0};
+	tmp.n_key = nd;
+	memcpy(tmp.key, kind_fields[kind >> 1], nd * sizeof(tmp.key[0]));
+	tmp.flags = IR_SET_INTERVAL;
+	tmp.data = IR_DATA_VERDICT;
+	int rc = ir_set_reserve(&tmp, n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		struct ir_set_elem *e = ir_set_elem_add(&tmp);
+		if (!e) {
+			rc = -1;
+			break;
+		}
+		memset(e, 0, sizeof(*e));
 		for (size_t d = 0; d < nd; d++) {
 			e->key[d] = p->lo[d];
 			if (vcmp(&p->lo[d], &p->hi[d]))
@@ -1076,16 +1239,24 @@ static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const 
 		}
 		e->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
 		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
-		         c->t->chains[chain].name);
+		         c->t->chains[chains[i]].name);
 	}
-	ir_set_normalize(s);
+	free(chains);
+	if (!rc)
+		rc = ir_set_normalize(&tmp);
+	struct rkey leaf = rkey_step(k, 'L', 0, NULL, NULL);
+	size_t n_elems = tmp.n_elems;
+	if (!rc)
+		rc = place_set(c, "classify_", &leaf, &tmp, out);
+	set_drop(&tmp);
+	if (rc)
+		return -1;
 	size_t lens[DIMS];
 	for (size_t d = 0; d < nd; d++)
-		lens[d] = ir_field_desc(s->key[d])->len;
+		lens[d] = ir_field_desc(kind_fields[kind >> 1][d])->len;
 	c->rep->classify_maps++;
-	c->rep->classify_elems += s->n_elems;
-	c->rep->classify_bytes += map_bytes(s->n_elems, nd, lens);
-	*out = idx;
+	c->rep->classify_elems += n_elems;
+	c->rep->classify_bytes += map_bytes(n_elems, nd, lens);
 	return 0;
 }
 
@@ -1120,15 +1291,24 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
  * The kernel's concatenated-range lookup (pipapo) costs time in proportion
  * to its elements (bitmaps of one bit per element, 64 at a time), so one
  * map of tens of thousands of elements is not flat. The pieces of a kind
- * are therefore cut, HiCuts-like, along one dimension at a time: the axis
- * is split into cells of at most CLASSIFY_LEAF pieces each; a one-field
- * interval map (the kernel's rbtree: logarithmic) jumps to a chain per
- * cell, which holds a small concatenated-range map of the cell's pieces or
- * is cut again along the next dimension. A piece that would be copied into
- * more than CLASSIFY_MAX_SPAN cells is not: such wide pieces of a node are
- * cut separately along the next dimension, after the cell lookup. Pieces
- * are disjoint, so a packet meets at most one of them whichever way it
- * goes, and jumps return to the pair chain when it meets none. */
+ * are therefore cut, HiCuts-like, along one dimension at a time into cells
+ * of at most CLASSIFY_LEAF pieces each; a one-field interval map (the
+ * kernel's rbtree: logarithmic) jumps to a chain per cell, which holds a
+ * small concatenated-range map of the cell's pieces or is cut again along
+ * the next dimension. A piece that would be copied into more than
+ * CLASSIFY_MAX_SPAN cells is not: such wide pieces of a node are cut
+ * separately along the next dimension, after the cell lookup. Pieces are
+ * disjoint, so a packet meets at most one of them whichever way it goes,
+ * and jumps return to the pair chain when it meets none.
+ *
+ * The cells are aligned blocks of the axis, the nodes of a binary trie
+ * over the field's bits: a block that meets more than CLASSIFY_LEAF pieces
+ * is split into its two halves, unless so many pieces cover it whole that
+ * no half could meet fewer. Whether and where a block is cut depends only
+ * on the pieces that meet it: a rule added or changed moves the cells where
+ * its pieces lie and no other (cells packed by count from one end, or
+ * neighbours joined while they fit, would move every boundary after the
+ * change, and the names of everything below it). */
 #define CLASSIFY_LEAF     48
 #define CLASSIFY_MAX_SPAN 4
 
@@ -1138,25 +1318,16 @@ struct cell {
 	size_t n, cap;
 };
 
-static int cmp_values(const void *a, const void *b)
-{
-	return vcmp(a, b);
-}
+struct cells {
+	struct cell *v;
+	size_t n, cap;
+};
 
-/* Elements of sorted v (n) that are < x (strict) or <= x. */
-static size_t count_below(const struct ir_value *v, size_t n, const struct ir_value *x,
-                          bool or_equal)
+static void cells_free(struct cell *cells, size_t n)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = vcmp(&v[mid], x);
-		if (c < 0 || (or_equal && c == 0))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	for (size_t i = 0; i < n; i++)
+		free(cells[i].ids);
+	free(cells);
 }
 
 /* The first of the sorted, disjoint cells that ends at or after v. */
@@ -1173,96 +1344,105 @@ static size_t first_cell(const struct cell *cells, size_t n_cells, const struct 
 	return lo;
 }
 
-static void cells_free(struct cell *cells, size_t n)
+/* Bit i (0: the high one) of v. */
+static unsigned bit_at(const struct ir_value *v, unsigned i)
 {
-	for (size_t i = 0; i < n; i++)
-		free(cells[i].ids);
-	free(cells);
+	return v->data[i / 8] >> (7 - i % 8) & 1;
 }
 
-/* Splits the axis of dimension d into cells of at most CLASSIFY_LEAF of
- * pieces ids (an elementary interval holding more is a cell of its own)
- * and files every piece in the cells it meets. */
+/* The block of depth `depth` (bits fixed) that starts at lo: its last
+ * value. */
+static struct ir_value block_end(struct ir_value lo, unsigned depth)
+{
+	for (unsigned i = depth; i < 8u * lo.len; i++)
+		lo.data[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	return lo;
+}
+
+/* Appends a cell [lo, hi] holding ids (taken over). */
+static int cells_push(struct cells *cv, const struct ir_value *lo, const struct ir_value *hi,
+                      struct id_list *ids)
+{
+	if (cv->n == cv->cap) {
+		size_t ncap = cv->cap ? cv->cap * 2 : 16;
+		struct cell *v = realloc(cv->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		cv->v = v;
+		cv->cap = ncap;
+	}
+	cv->v[cv->n++] = (struct cell){.lo = *lo, .hi = *hi, .ids = ids->v, .n = ids->n,
+	                                .cap = ids->cap};
+	memset(ids, 0, sizeof(*ids));
+	return 0;
+}
+
+/* Whether the pieces ids of block [lo, hi] stay one cell: few enough, or
+ * the block is one value, or so many pieces cover it whole that no
+ * sub-block could hold fewer than CLASSIFY_LEAF. */
+static bool block_stays(const struct classify *c, const uint32_t *ids, size_t n, int d,
+                        const struct ir_value *lo, const struct ir_value *hi, unsigned depth)
+{
+	if (n <= CLASSIFY_LEAF || depth >= 8u * lo->len)
+		return true;
+	size_t cover = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		cover += vcmp(&p->lo[d], lo) <= 0 && vcmp(&p->hi[d], hi) >= 0;
+	}
+	return cover == n || cover >= CLASSIFY_LEAF;
+}
+
+/* The cells of the block of depth `depth` that starts at lo, for pieces
+ * ids (ascending) along dimension d, appended to cv in order: the block,
+ * or the cells of its two halves. */
+static int block_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
+                       struct ir_value lo, unsigned depth, struct cells *cv)
+{
+	struct ir_value hi = block_end(lo, depth);
+	struct id_list half[2] = {{0}};
+	int rc = 0;
+	if (!n)
+		return 0;
+	if (block_stays(c, ids, n, d, &lo, &hi, depth)) {
+		for (size_t i = 0; !rc && i < n; i++)
+			rc = id_push(&half[0], ids[i]);
+		if (!rc)
+			rc = cells_push(cv, &lo, &hi, &half[0]);
+		free(half[0].v);
+		return rc;
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		unsigned a = vcmp(&p->lo[d], &lo) <= 0 ? 0 : bit_at(&p->lo[d], depth);
+		unsigned b = vcmp(&p->hi[d], &hi) >= 0 ? 1 : bit_at(&p->hi[d], depth);
+		for (unsigned x = a; !rc && x <= b; x++)
+			rc = id_push(&half[x], ids[i]);
+	}
+	struct ir_value upper = lo;
+	upper.data[depth / 8] |= (uint8_t)(0x80 >> (depth % 8));
+	if (!rc)
+		rc = block_cells(c, half[0].v, half[0].n, d, lo, depth + 1, cv);
+	if (!rc)
+		rc = block_cells(c, half[1].v, half[1].n, d, upper, depth + 1, cv);
+	free(half[0].v);
+	free(half[1].v);
+	return rc;
+}
+
+/* Splits the axis of dimension d into cells for pieces ids (ascending) and
+ * files every piece in the cells it meets. */
 static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
                       struct cell **out, size_t *n_out)
 {
-	struct ir_value *los = malloc(n * sizeof(*los)), *his = malloc(n * sizeof(*his));
-	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
-	struct cell *cells = NULL;
-	size_t n_cells = 0, n_edges = 0;
-	int rc = los && his && edges ? 0 : -1;
-	for (size_t i = 0; !rc && i < n; i++) {
-		los[i] = c->pieces[ids[i]].lo[d];
-		his[i] = c->pieces[ids[i]].hi[d];
-		edges[n_edges++] = los[i];
-		struct ir_value after = his[i];
-		if (ir_value_step(&after, 1))
-			edges[n_edges++] = after;
-	}
-	if (!rc) {
-		qsort(los, n, sizeof(*los), cmp_values);
-		qsort(his, n, sizeof(*his), cmp_values);
-		qsort(edges, n_edges, sizeof(*edges), cmp_values);
-		size_t u = 0;
-		for (size_t i = 0; i < n_edges; i++)
-			if (!u || vcmp(&edges[i], &edges[u - 1]))
-				edges[u++] = edges[i];
-		n_edges = u;
-		cells = calloc(n_edges ? n_edges : 1, sizeof(*cells));
-		rc = cells ? 0 : -1;
-	}
-	struct ir_value top = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0xff);
-	for (size_t k = 0; !rc && k < n_edges;) {
-		/* [edges[k], end of m's interval]: pieces with lo <= end minus those with hi <
-		 * start */
-		size_t m = k, best = k;
-		for (; m < n_edges; m++) {
-			struct ir_value end = top;
-			if (m + 1 < n_edges) {
-				end = edges[m + 1];
-				ir_value_step(&end, -1);
-			}
-			size_t cnt =
-			    count_below(los, n, &end, true) - count_below(his, n, &edges[k], false);
-			if (cnt > CLASSIFY_LEAF && m > k)
-				break;
-			best = m;
-			if (cnt > CLASSIFY_LEAF)
-				break; /* one elementary interval over the leaf size: alone */
-		}
-		struct ir_value end = top;
-		if (best + 1 < n_edges) {
-			end = edges[best + 1];
-			ir_value_step(&end, -1);
-		}
-		if (count_below(los, n, &end, true) - count_below(his, n, &edges[k], false)) {
-			cells[n_cells].lo = edges[k];
-			cells[n_cells].hi = end;
-			n_cells++;
-		}
-		k = best + 1;
-	}
-	free(los);
-	free(his);
-	free(edges);
-	/* every piece into the cells it meets (cells are sorted and disjoint) */
-	for (size_t i = 0; !rc && i < n; i++) {
-		const struct piece *p = &c->pieces[ids[i]];
-		for (size_t k = first_cell(cells, n_cells, &p->lo[d]);
-		     !rc && k < n_cells && vcmp(&cells[k].lo, &p->hi[d]) <= 0; k++) {
-			struct id_list l = {cells[k].ids, cells[k].n, cells[k].cap};
-			rc = id_push(&l, ids[i]);
-			cells[k].ids = l.v;
-			cells[k].n = l.n;
-			cells[k].cap = l.cap;
-		}
-	}
-	if (rc) {
-		cells_free(cells, n_cells);
+	struct cells cv = {0};
+	struct ir_value zero = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0);
+	if (block_cells(c, ids, n, d, zero, 0, &cv)) {
+		cells_free(cv.v, cv.n);
 		return -1;
 	}
-	*out = cells;
-	*n_out = n_cells;
+	*out = cv.v;
+	*n_out = cv.n;
 	return 0;
 }
 
@@ -1276,30 +1456,20 @@ static size_t cells_met(const struct cell *cells, size_t n_cells, const struct p
 	return met;
 }
 
-static int node_chain(struct classify *c, size_t *out)
-{
-	char name[IR_NAME_MAX];
-	snprintf(name, sizeof(name), "clsn_%zu", c->n_nodes_made++);
-	if (!ir_chain_add(c->t, name))
-		return -1;
-	*out = c->t->n_chains - 1;
-	c->rep->classify_chains++;
-	return 0;
-}
-
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, size_t *out);
+                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
+                      size_t *out);
 
-/* Adds to chain `node` the rules that look up pieces ids: a leaf map, or
- * cuts along dims. */
+/* Adds to chain `node` (outside the table) the rules that look up pieces
+ * ids of region k: a leaf map, or cuts along dims. */
 static int node_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, size_t node)
+                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
+                      struct ir_chain *node)
 {
 	if (n <= CLASSIFY_LEAF || !n_dims) {
 		size_t set;
 		struct ir_rule *r;
-		if (leaf_map(c, ci, from, kind, ids, n, &set) ||
-		    !(r = ir_rule_add(&c->t->chains[node])))
+		if (leaf_map(c, ci, from, kind, ids, n, k, &set) || !(r = ir_rule_add(node)))
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 		return add_family(r, kind) || add_vmap(c->t, r, set);
@@ -1327,51 +1497,56 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 	}
 	if (!rc && n_cells <= 1 && !n_wide) {
 		/* no progress along d: the next dimension */
-		rc = node_rules(c, ci, from, kind, ids, n, dims + 1, n_dims - 1, node);
+		struct rkey next = rkey_step(k, 'N', d, NULL, NULL);
+		rc = node_rules(c, ci, from, kind, ids, n, dims + 1, n_dims - 1, &next, node);
 		goto done;
 	}
 	if (!rc && n_cells) {
-		char name[IR_NAME_MAX];
-		snprintf(name, sizeof(name), "classify_cut_%zu", c->n_maps_made++);
-		size_t set = ir_set_add(c->t, name);
-		rc = set == (size_t)-1 ? -1 : 0;
-		if (!rc) {
-			struct ir_set *s = &c->t->sets[set];
-			s->n_key = 1;
-			s->key[0] = kind_fields[kind >> 1][d];
-			s->flags = IR_SET_INTERVAL;
-			s->data = IR_DATA_VERDICT;
-			c->rep->classify_maps++;
-		}
-		for (size_t k = 0; !rc && k < n_cells; k++) {
+		/* the cells' chains first: the map is made last, under its name */
+		struct ir_set tmp = {0};
+		tmp.n_key = 1;
+		tmp.key[0] = kind_fields[kind >> 1][d];
+		tmp.flags = IR_SET_INTERVAL;
+		tmp.data = IR_DATA_VERDICT;
+		rc = ir_set_reserve(&tmp, n_cells);
+		for (size_t i = 0; !rc && i < n_cells; i++) {
 			size_t child;
-			rc = build_node(c, ci, from, kind, cells[k].ids, cells[k].n, dims + 1,
-			                n_dims - 1, &child);
-			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&c->t->sets[set]);
+			struct rkey sub = rkey_step(k, 'C', d, &cells[i].lo, &cells[i].hi);
+			rc = build_node(c, ci, from, kind, cells[i].ids, cells[i].n, dims + 1,
+			                n_dims - 1, &sub, &child);
+			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&tmp);
 			if (!e) {
 				rc = -1;
 				break;
 			}
-			e->key[0] = cells[k].lo;
-			if (vcmp(&cells[k].lo, &cells[k].hi))
-				e->key_end[0] = cells[k].hi;
+			memset(e, 0, sizeof(*e));
+			e->key[0] = cells[i].lo;
+			if (vcmp(&cells[i].lo, &cells[i].hi))
+				e->key_end[0] = cells[i].hi;
 			e->verdict.kind = IR_V_JUMP;
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
 			         c->t->chains[child].name);
 			c->rep->classify_elems++;
 		}
-		struct ir_rule *r = rc ? NULL : ir_rule_add(&c->t->chains[node]);
+		struct rkey cut = rkey_step(k, 'M', d, NULL, NULL);
+		size_t set = 0, n_elems = tmp.n_elems;
+		if (!rc)
+			rc = place_set(c, "classify_cut_", &cut, &tmp, &set);
+		set_drop(&tmp);
+		struct ir_rule *r = rc ? NULL : ir_rule_add(node);
 		if (!rc && !r)
 			rc = -1;
 		if (!rc) {
+			c->rep->classify_maps++;
 			snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 			rc = add_family(r, kind) || add_vmap(c->t, r, set) ? -1 : 0;
-			c->rep->classify_bytes +=
-			    c->t->sets[set].n_elems * 96 + CLASSIFY_RULE_BYTES;
+			c->rep->classify_bytes += n_elems * 96 + CLASSIFY_RULE_BYTES;
 		}
 	}
-	if (!rc && n_wide)
-		rc = node_rules(c, ci, from, kind, wide, n_wide, dims + 1, n_dims - 1, node);
+	if (!rc && n_wide) {
+		struct rkey rest = rkey_step(k, 'W', d, NULL, NULL);
+		rc = node_rules(c, ci, from, kind, wide, n_wide, dims + 1, n_dims - 1, &rest, node);
+	}
 done:
 	cells_free(cells, n_cells);
 	free(narrow);
@@ -1379,14 +1554,21 @@ done:
 	return rc;
 }
 
-/* A chain for pieces ids: a leaf map or cuts (children first). */
+/* A chain for pieces ids of region k: a leaf map or cuts (children first,
+ * the chain last, under its name). */
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, size_t *out)
+                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
+                      size_t *out)
 {
-	if (node_chain(c, out))
+	struct ir_chain tmp = {0};
+	bool made;
+	if (node_rules(c, ci, from, kind, ids, n, dims, n_dims, k, &tmp) ||
+	    place_chain(c, "clsn_", rkey_hash, k, &tmp, false, c->t->n_sets, out, &made)) {
+		chain_drop(&tmp);
 		return -1;
-	size_t node = *out;
-	return node_rules(c, ci, from, kind, ids, n, dims, n_dims, node);
+	}
+	c->rep->classify_chains++;
+	return 0;
 }
 
 /* The lookup of one kind from the pieces; fills *rule with the rule of the
@@ -1403,17 +1585,29 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 		return -1;
 	for (size_t i = 0; i < c->n_pieces; i++)
 		ids[i] = (uint32_t)i;
+	/* the region of the whole lookup: the pair chain, the run's place
+	 * in it and the kind (not the run's own rules: removing its first
+	 * one would rename all of it) */
+	struct rkey k = {.n = 0};
+	const char *chain = c->t->chains[ci].name;
+	uint8_t kb = (uint8_t)kind;
+	uint64_t dup = c->run_dup;
+	rkey_put(&k, chain, strlen(chain) + 1);
+	rkey_put(&k, c->run_id, strlen(c->run_id) + 1);
+	rkey_put(&k, &dup, sizeof(dup));
+	rkey_put(&k, c->run_half, strlen(c->run_half) + 1);
+	rkey_put(&k, &kb, 1);
 	memset(rule, 0, sizeof(*rule));
 	int rc = add_family(rule, kind);
 	snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
 	if (!rc && c->n_pieces <= CLASSIFY_LEAF) {
 		size_t set;
-		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &set);
+		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &k, &set);
 		if (!rc)
 			rc = add_vmap(c->t, rule, set);
 	} else if (!rc) {
 		size_t root;
-		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &root);
+		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, &root);
 		if (!rc) {
 			rule->verdict.kind = IR_V_JUMP;
 			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s",
@@ -1560,6 +1754,7 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 {
 	struct ir_rule out[4];
 	c->info = &info[from];
+	c->run_half[splits] = '\0';
 	int made = classify_run(c, ci, from, to, out);
 	if (made < 0)
 		return -1;
@@ -1587,8 +1782,10 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 		return 0;
 	}
 	size_t mid = from + (to - from) / 2;
+	c->run_half[splits] = 'a';
 	if (classify_segment(c, ci, info, from, mid, splits + 1, rb))
 		return -1;
+	c->run_half[splits] = 'b';
 	return classify_segment(c, ci, info, mid, to, splits + 1, rb);
 }
 
@@ -1597,15 +1794,20 @@ static int classify_chain(struct classify *c, size_t ci)
 	size_t n = c->t->chains[ci].n_rules;
 	struct rule_info *info = calloc(n ? n : 1, sizeof(*info));
 	bool *ok = calloc(n ? n : 1, sizeof(*ok));
+	size_t *dup = calloc(n ? n : 1, sizeof(*dup));
 	struct rebuilt rb = {0};
-	int rc = info && ok ? 0 : -1;
+	int rc = info && ok && dup ? 0 : -1;
 	for (size_t j = 0; !rc && j < n; j++) {
-		int a = rule_analyse(c->t, &c->t->chains[ci].rules[j], &info[j]);
+		const struct ir_rule *r = c->t->chains[ci].rules;
+		int a = rule_analyse(c->t, &r[j], &info[j]);
 		rc = a < 0 ? -1 : 0;
 		ok[j] = a > 0;
+		dup[j] = j && !strcmp(r[j].comment, r[j - 1].comment) ? dup[j - 1] + 1 : 0;
 	}
 	bool changed = false;
 	size_t i = 0;
+	c->run_id[0] = '\0';
+	c->run_dup = 0;
 	while (!rc && i < n) {
 		size_t j = i;
 		while (j < n && ok[j])
@@ -1621,6 +1823,8 @@ static int classify_chain(struct classify *c, size_t ci)
 			}
 		}
 		if (j < n && !rc) {
+			snprintf(c->run_id, sizeof(c->run_id), "%s", c->t->chains[ci].rules[j].comment);
+			c->run_dup = dup[j];
 			rc = rebuilt_push(&rb, &c->t->chains[ci].rules[j]);
 			memset(&c->t->chains[ci].rules[j], 0, sizeof(struct ir_rule));
 			j++;
@@ -1631,6 +1835,7 @@ static int classify_chain(struct classify *c, size_t ci)
 		info_free(&info[j]);
 	free(info);
 	free(ok);
+	free(dup);
 	if (rc || !changed) {
 		/* on ENOMEM the chain may have lost rules: the caller fails anyway */
 		if (!rc) {
@@ -1661,8 +1866,8 @@ int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 	free(c.ext);
 	free(c.ext_stamp);
 	free(c.pieces);
-	free(c.chain_hash);
-	free(c.chain_idx);
+	free(c.chain_names.slot);
+	free(c.set_names.slot);
 	index_free(&c.idx);
 	return rc;
 }

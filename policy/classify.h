@@ -25,6 +25,10 @@
  * than four lookups and a jump. */
 #define CLASSIFY_MIN_RUN 8
 
+/* Bits of the content hash in the names the stage makes (64). Tests only
+ * lower it, to make names collide and try their disambiguation. */
+extern unsigned policy_classify_name_bits;
+
 /* Rewrites the regular chains of t; adds to the classify_* counters of r.
  * Returns 0 or -1 on ENOMEM. */
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r);

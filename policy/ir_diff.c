@@ -38,6 +38,120 @@ bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a, cons
 	return true;
 }
 
+/* ---- hashes that agree with the comparisons above ---- */
+
+static uint64_t hash_u64(uint64_t h, uint64_t x)
+{
+	return policy_fnv64(h, &x, sizeof(x));
+}
+
+static uint64_t hash_value(uint64_t h, const struct ir_value *v)
+{
+	size_t n = v->len <= IR_VALUE_MAX ? v->len : 0;
+	return policy_fnv64(hash_u64(h, v->len), v->data, n);
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return policy_fnv64(h, s, strlen(s) + 1);
+}
+
+static uint64_t hash_verdict(uint64_t h, const struct ir_verdict *v)
+{
+	h = hash_u64(h, v->kind);
+	return v->kind == IR_V_JUMP || v->kind == IR_V_GOTO ? hash_str(h, v->chain) : h;
+}
+
+static uint64_t hash_fields(uint64_t h, const enum ir_field *f, size_t n)
+{
+	h = hash_u64(h, n);
+	for (size_t i = 0; i < n && i < IR_CONCAT_MAX; i++)
+		h = hash_u64(h, f[i]);
+	return h;
+}
+
+/* As ir_equal.c's set reference comparison: a named set by its name, an anonymous one by
+ * ir_set_content_equal(). */
+static uint64_t hash_set_ref(uint64_t h, const struct ir_table *t, size_t set)
+{
+	if (set >= t->n_sets)
+		return hash_u64(h, UINT64_MAX);
+	const struct ir_set *s = &t->sets[set];
+	if (!(s->flags & IR_SET_ANONYMOUS))
+		return hash_str(hash_u64(h, 0), s->name);
+	h = hash_u64(hash_u64(h, 1), s->flags);
+	h = hash_u64(hash_u64(h, s->data), s->timeout_ms);
+	h = hash_u64(hash_u64(h, s->size), s->data == IR_DATA_VALUE ? s->data_field : 0);
+	h = hash_str(hash_fields(h, s->key, s->n_key), s->comment);
+	h = hash_u64(h, s->n_elems);
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct ir_set_elem *e = &s->elems[i];
+		for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
+			h = hash_value(hash_value(h, &e->key[k]), &e->key_end[k]);
+		if (s->data == IR_DATA_VERDICT)
+			h = hash_verdict(h, &e->verdict);
+		if (s->data == IR_DATA_VALUE)
+			h = hash_value(h, &e->data);
+		if (!(s->flags & IR_SET_DYNAMIC))
+			h = hash_u64(h, e->timeout_ms);
+	}
+	return h;
+}
+
+static uint64_t hash_match(uint64_t h, const struct ir_table *t, const struct ir_match *m)
+{
+	h = hash_u64(hash_u64(h, m->kind), m->op);
+	h = hash_u64(hash_u64(h, m->prefix_len), m->wildcard);
+	h = hash_value(hash_value(h, &m->value), &m->value_end);
+	if (m->kind == IR_M_LOOKUP)
+		return hash_set_ref(hash_fields(h, m->field, m->n_field), t, m->set);
+	return hash_u64(h, m->field[0]);
+}
+
+static uint64_t hash_stmt(uint64_t h, const struct ir_table *t, const struct ir_stmt *s)
+{
+	h = hash_u64(h, s->kind);
+	switch (s->kind) {
+	case IR_S_COUNTER:
+	case IR_S_NOTRACK:
+		return h;
+	case IR_S_LOG:
+		return hash_str(hash_u64(h, (uint64_t)(int64_t)s->log_group), s->log_prefix);
+	case IR_S_LIMIT:
+		return hash_u64(hash_u64(hash_u64(h, s->rate), s->unit), s->burst);
+	case IR_S_VMAP:
+		return hash_set_ref(hash_fields(h, s->field, s->n_field), t, s->set);
+	case IR_S_SET_FROM_MAP:
+		h = hash_u64(h, s->target);
+		return hash_set_ref(hash_fields(h, s->field, s->n_field), t, s->set);
+	case IR_S_SET_VALUE:
+		return hash_u64(hash_value(hash_u64(h, s->target), &s->value), s->keep_mask);
+	case IR_S_REJECT:
+		return hash_u64(h, s->reject);
+	case IR_S_NAT:
+		h = hash_u64(hash_u64(h, s->nat.kind), s->nat.family);
+		h = hash_value(hash_value(h, &s->nat.addr_lo), &s->nat.addr_hi);
+		h = hash_u64(hash_u64(h, s->nat.port_lo), s->nat.port_hi);
+		return hash_u64(hash_u64(h, s->nat.netmap), s->nat.random_fully);
+	case IR_S_QUEUE:
+		h = hash_u64(hash_u64(h, s->queue_num), s->queue_count);
+		return hash_u64(h, s->queue_bypass);
+	}
+	return h;
+}
+
+uint64_t ir_diff_rule_hash(const struct ir_table *t, const struct ir_rule *r, uint64_t h)
+{
+	h = hash_str(hash_verdict(h, &r->verdict), r->comment);
+	h = hash_u64(h, r->n_matches);
+	for (size_t i = 0; i < r->n_matches; i++)
+		h = hash_match(h, t, &r->matches[i]);
+	h = hash_u64(h, r->n_stmts);
+	for (size_t i = 0; i < r->n_stmts; i++)
+		h = hash_stmt(h, t, &r->stmts[i]);
+	return h;
+}
+
 /* ---- name lookups (policy_hmap of indices by name) ---- */
 
 /* The chains of a table, or its named sets, by name. */

@@ -131,4 +131,10 @@ bool ir_diff_empty(const struct ir_diff *d);
 bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a, const struct ir_table *tb,
 			const struct ir_rule *b);
 
+/* Hashes rule r of t into h (FNV-1a 64, policy/hash.h) and returns the
+ * result: rules that ir_diff_rule_equal() finds the same hash the same
+ * (named sets by name, anonymous ones by content), whatever their tables
+ * and set indices. Names made from it stay the same across compiles. */
+uint64_t ir_diff_rule_hash(const struct ir_table *t, const struct ir_rule *r, uint64_t h);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "policy/classify.h"
+#include "policy/ir_diff.h"
 #include "policy/optimize.h"
 #include "policy/lower.h"
 #include "policy/policy.h"
@@ -566,6 +567,202 @@ START_TEST(test_classify_policies)
 }
 END_TEST
 
+/* ---- names that stay: one edit, a few changed objects ----
+ *
+ * The incremental commit (policy/ir_diff.c) sends what changed by name. A
+ * generated heterogeneous policy (every rule labelled, so that an edit
+ * elsewhere does not move a rule's id) is compiled, edited by one rule
+ * (added in the middle, added at the end, removed, changed) and compiled
+ * again: the classifier's chains and maps (cls_, clsn_, classify_,
+ * classify_cut_) that the diff adds, changes or deletes must stay few.
+ * Names by position moved every object after the edit. */
+
+#define EDIT_RULES 900
+/* An edit renames the target chains of its rule's pieces and changes the
+ * maps where they lie; where it moves a block of the lookup tree across
+ * the leaf size, that block's subtree is made again (a run of 49 pieces
+ * that loses one becomes one map): a few dozen objects at worst, against
+ * hundreds (and here up to 447 of about 1,300) with names by position. */
+#define EDIT_MAX_CHANGED 40
+
+enum edit { EDIT_NONE, EDIT_INSERT, EDIT_APPEND, EDIT_REMOVE, EDIT_CHANGE };
+
+static void edit_rule(struct text *t, int i, int variant)
+{
+	static const char *zones[] = {"z0", "z1", "z2"};
+	seed(0xed17 + (uint64_t)i * 7919 + (uint64_t)variant * 104729);
+	int a = (int)rnd(3), b = (a + 1 + (int)rnd(2)) % 3;
+	const char *act = rnd(4) ? "pass" : "block";
+	int port = 1 + i * 7 % 60000 + variant;
+	const char *extra = rnd(10) == 0 ? " log" : rnd(15) == 0 ? " limit 10/second" : "";
+	switch (rnd(6)) {
+	case 0:
+		put(t, "%s from %s to %s service tcp port %d", act, zones[a], zones[b], port);
+		break;
+	case 1:
+		put(t, "%s from %s to 172.16.%d.%d service udp port %d-%d", act, zones[a],
+		    i / 250, i % 250 + 1, port, port + (int)rnd(300));
+		break;
+	case 2:
+		put(t, "%s from $list_%u to %s service tcp port { %d, %d }", act, rnd(8), zones[b],
+		    port, 61000 + i);
+		break;
+	case 3:
+		put(t, "%s from %s to 192.168.%d.%d service ping", act, zones[a], i / 250,
+		    i % 250 + 1);
+		break;
+	case 4:
+		put(t, "%s from %s to 2001:db8:%x::/48 service udp port %d", act, zones[a], i,
+		    port);
+		break;
+	default:
+		put(t, "%s from 10.%d.%d.%d/32 to %s service tcp port %d", act, 16 + i / 62500,
+		    i / 250 % 250, i % 250 + 1, zones[b], port);
+		break;
+	}
+	put(t, "%s label \"r%d\"\n", extra, i);
+}
+
+/* The policy with edit e at rule k. */
+static char *edit_policy(enum edit e, int k)
+{
+	struct text t = {0};
+	put(&t, "zone z0 { interface \"a0\" }\nzone z1 { interface \"b0\" }\n"
+	        "zone z2 { interface \"c0\" }\ndefault block\n");
+	for (int l = 0; l < 8; l++)
+		put(&t, "define list_%d = { 10.%d.1.1, 10.%d.2.2, 10.%d.3.3 }\n", l, 100 + l,
+		    100 + l, 100 + l);
+	for (int i = 0; i < EDIT_RULES; i++) {
+		if (e == EDIT_INSERT && i == k)
+			edit_rule(&t, EDIT_RULES + 1, 0);
+		if (e == EDIT_REMOVE && i == k)
+			continue;
+		edit_rule(&t, i, e == EDIT_CHANGE && i == k ? 5 : 0);
+	}
+	if (e == EDIT_APPEND)
+		edit_rule(&t, EDIT_RULES + 2, 0);
+	return t.v;
+}
+
+static struct ir_table *edit_compile(enum edit e, int k)
+{
+	char *text = edit_policy(e, k);
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = true;
+	struct ir_table *t = irtest_lower(text, &o);
+	free(text);
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+static bool classifier_name(const char *name)
+{
+	return !strncmp(name, "cls_", 4) || !strncmp(name, "clsn_", 5) ||
+	       !strncmp(name, "classify_", 9);
+}
+
+static size_t classifier_objects(const struct ir_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_chains; i++)
+		n += classifier_name(t->chains[i].name);
+	for (size_t i = 0; i < t->n_sets; i++)
+		n += classifier_name(t->sets[i].name);
+	return n;
+}
+
+/* Classifier chains and maps that the diff from a to b adds, changes or
+ * deletes. */
+static size_t classifier_changed(const struct ir_table *a, const struct ir_table *b)
+{
+	struct ir_diff *d;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < b->n_chains; i++)
+		n += d->chain_op[i] != IR_DIFF_KEEP && classifier_name(b->chains[i].name);
+	for (size_t i = 0; i < d->n_chain_del; i++)
+		n += classifier_name(a->chains[d->chain_del[i]].name);
+	for (size_t i = 0; i < b->n_sets; i++)
+		n += d->set_op[i] != IR_DIFF_KEEP && classifier_name(b->sets[i].name);
+	for (size_t i = 0; i < d->n_set_del; i++)
+		n += classifier_name(a->sets[d->set_del[i]].name);
+	ir_diff_free(d);
+	return n;
+}
+
+START_TEST(test_classify_names_stay)
+{
+	struct ir_table *base = edit_compile(EDIT_NONE, 0);
+	size_t objects = classifier_objects(base);
+	/* the policy must be classified into a tree, or this proves nothing */
+	ck_assert_uint_ge(objects, 300);
+	size_t cut = 0;
+	for (size_t i = 0; i < base->n_sets; i++)
+		cut += !strncmp(base->sets[i].name, "classify_cut_", 13);
+	ck_assert_uint_ge(cut, 1);
+	irtest_done(NULL);
+
+	/* the same policy compiles to the same names */
+	struct ir_table *again = edit_compile(EDIT_NONE, 0);
+	ck_assert_uint_eq(classifier_changed(base, again), 0);
+	irtest_done(again);
+
+	static const struct {
+		enum edit e;
+		int k;
+	} edits[] = {{EDIT_INSERT, EDIT_RULES / 3},  {EDIT_INSERT, 5},
+	             {EDIT_APPEND, 0},               {EDIT_REMOVE, EDIT_RULES / 2},
+	             {EDIT_REMOVE, 1},               {EDIT_CHANGE, EDIT_RULES / 4},
+	             {EDIT_CHANGE, 2 * EDIT_RULES / 3}};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		struct ir_table *t = edit_compile(edits[i].e, edits[i].k);
+		size_t changed = classifier_changed(base, t);
+		fprintf(stderr, "names_stay: edit %d at %d: %zu of %zu classifier objects changed\n",
+		        edits[i].e, edits[i].k, changed, objects);
+		ck_assert_uint_ge(changed, 1); /* the edit is seen */
+		ck_assert_uint_le(changed, EDIT_MAX_CHANGED);
+		irtest_done(t);
+	}
+	ir_table_free(base);
+}
+END_TEST
+
+/* Names made to collide (2 bits of hash: four names per prefix) are told
+ * apart by the hash of another seed, the same way on every compile, and the
+ * classified table still decides every packet as the linear one. */
+START_TEST(test_classify_name_collisions)
+{
+	unsigned keep = policy_classify_name_bits;
+	policy_classify_name_bits = 2;
+	size_t suffixed = 0, bad = 0;
+	for (uint64_t s = 10; s <= 40; s += 10) {
+		struct ir_table *linear = gen_table(s, 300);
+		struct ir_table *opt = gen_table(s, 300), *opt2 = gen_table(s, 300);
+		struct policy_diags d = {0};
+		ck_assert_int_eq(policy_optimize(opt, NULL, &d), 0);
+		ck_assert_int_eq(policy_optimize(opt2, NULL, &d), 0);
+		struct policy_diags vd = {0};
+		if (ir_table_validate(opt, &vd))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
+			             vd.n ? vd.v[vd.n - 1].message : "?");
+		policy_diags_free(&vd);
+		for (size_t i = 0; i < opt->n_chains; i++)
+			suffixed += classifier_name(opt->chains[i].name) &&
+			            strchr(strchr(opt->chains[i].name, '_') + 1, '_');
+		ck_assert_uint_eq(classifier_changed(opt, opt2), 0);
+		bad += disagreements(linear, opt, s);
+		ir_table_free(linear);
+		ir_table_free(opt);
+		ir_table_free(opt2);
+		policy_diags_free(&d);
+	}
+	policy_classify_name_bits = keep;
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(suffixed, 10);
+}
+END_TEST
+
 Suite *classify_suite(void)
 {
 	Suite *s = suite_create("classify");
@@ -573,6 +770,8 @@ Suite *classify_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_classify_differential);
 	tcase_add_test(tc, test_classify_policies);
+	tcase_add_test(tc, test_classify_names_stay);
+	tcase_add_test(tc, test_classify_name_collisions);
 	suite_add_tcase(s, tc);
 	return s;
 }
