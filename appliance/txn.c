@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +191,12 @@ struct item {
 	char text[ITEM_TEXT_MAX];
 	const char *where; /* FILE:LINE:HASH */
 	bool labelled;	   /* id is the rule's label */
-	size_t changed_from; /* labelled: 1 + the index of the same label in `from` whose text differs */
 	bool used;
+	/* `to` items: 1 + the index of the matched item in `from` (0: added);
+	 * same: the match has the same text; kept: its place among the other
+	 * matched items of its kind is the same (else it moved). */
+	size_t match;
+	bool same, kept;
 };
 
 /* Line `line` of `file` as the compiler read it (the policy keeps the text
@@ -247,9 +252,10 @@ static void parse_id(struct item *it, const char *id, const char *where, bool la
 	it->id = id;
 	it->where = where;
 	it->labelled = labelled;
-	it->changed_from = 0;
 	it->kind = kind;
 	it->used = false;
+	it->match = 0;
+	it->same = it->kept = false;
 	it->file[0] = it->hash[0] = 0;
 	it->line = 0;
 	if (!h)
@@ -486,6 +492,76 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
 	}
 }
 
+/* Marks which matched `to` items of `kind` kept their place: of the items
+ * whose text is the same, those in a longest run whose `from` indices
+ * increase in `to` order (O(n log n)); a changed item, if it still sits
+ * between the kept ones around it. The others moved (first match: a rule
+ * that moved past another can change what decides). */
+static int mark_kept(struct item *t, size_t nt, const char *kind)
+{
+	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)), *tail = malloc((nt ? nt : 1) * sizeof(*tail));
+	size_t *prev = malloc((nt ? nt : 1) * sizeof(*prev)), n = 0, len = 0;
+
+	if (!idx || !tail || !prev) {
+		free(idx);
+		free(tail);
+		free(prev);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].match && t[i].same && !strcmp(t[i].kind, kind))
+			idx[n++] = i;
+	/* tail[k]: the position in idx of the smallest end of an increasing run
+	 * of length k + 1; prev: the element before, in its run. */
+	for (size_t p = 0; p < n; p++) {
+		size_t lo = 0, hi = len, m = t[idx[p]].match;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (t[idx[tail[mid]]].match < m)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		prev[p] = lo ? tail[lo - 1] : SIZE_MAX;
+		tail[lo] = p;
+		if (lo == len)
+			len++;
+	}
+	for (size_t p = len ? tail[len - 1] : SIZE_MAX; p != SIZE_MAX; p = prev[p])
+		t[idx[p]].kept = true;
+	/* A changed item kept its place if it is still between the kept items
+	 * around it. */
+	for (size_t i = 0, before = 0; i < nt; i++) {
+		size_t after = 0;
+		if (strcmp(t[i].kind, kind) || !t[i].match)
+			continue;
+		if (t[i].same) {
+			before = t[i].kept ? t[i].match : before;
+			continue;
+		}
+		for (size_t k = i + 1; k < nt && !after; k++)
+			if (t[k].kept && t[k].same && !strcmp(t[k].kind, kind))
+				after = t[k].match;
+		t[i].kept = t[i].match > before && (!after || t[i].match < after);
+	}
+	free(idx);
+	free(tail);
+	free(prev);
+	return 0;
+}
+
+static void pair_json(struct json_buf *out, const struct item *from, const struct item *to, bool moved)
+{
+	json_obj_begin(out);
+	json_key(out, "from");
+	item_json(out, from);
+	json_key(out, "to");
+	item_json(out, to);
+	if (moved)
+		json_kv_bool(out, "moved", true);
+	json_obj_end(out);
+}
+
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
 {
 	size_t nf, nt, unchanged = 0;
@@ -497,39 +573,24 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 		free(t);
 		return;
 	}
-	/* The same label is the same rule, wherever it went: unchanged with
-	 * the same text, else changed. */
+	/* The same label is the same rule, wherever it went: the same text,
+	 * else changed. */
 	for (size_t i = 0; i < nt; i++)
-		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used && !t[i].changed_from; j++)
+		for (size_t j = 0; j < nf && t[i].labelled && !t[i].match; j++)
 			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
-				if (!strcmp(f[j].hash, t[i].hash)) {
-					f[j].used = t[i].used = true;
-					unchanged++;
-				} else {
-					t[i].changed_from = j + 1;
-					f[j].used = true;
-				}
+				f[j].used = t[i].used = true;
+				t[i].match = j + 1;
+				t[i].same = !strcmp(f[j].hash, t[i].hash);
 			}
-	/* Same text (hash) in the same file: unchanged, even if it moved. */
+	/* Same text (hash) in the same file: the same rule, wherever it is. */
 	for (size_t i = 0; i < nt; i++)
 		for (size_t j = 0; j < nf && !t[i].used; j++)
 			if (!f[j].used && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].hash, t[i].hash) &&
 			    !strcmp(f[j].file, t[i].file)) {
 				f[j].used = t[i].used = true;
-				unchanged++;
+				t[i].match = j + 1;
+				t[i].same = true;
 			}
-	json_key(out, "changed");
-	json_arr_begin(out);
-	for (size_t i = 0; i < nt; i++)
-		if (t[i].changed_from) {
-			t[i].used = true;
-			json_obj_begin(out);
-			json_key(out, "from");
-			item_json(out, &f[t[i].changed_from - 1]);
-			json_key(out, "to");
-			item_json(out, &t[i]);
-			json_obj_end(out);
-		}
 	/* Different text at the same place: changed (labelled rules: only by
 	 * their label). */
 	for (size_t i = 0; i < nt; i++)
@@ -537,14 +598,29 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			if (!f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) && f[j].line == t[i].line &&
 			    !strcmp(f[j].file, t[i].file)) {
 				f[j].used = t[i].used = true;
-				json_obj_begin(out);
-				json_key(out, "from");
-				item_json(out, &f[j]);
-				json_key(out, "to");
-				item_json(out, &t[i]);
-				json_obj_end(out);
+				t[i].match = j + 1;
 			}
+	if (mark_kept(t, nt, "rule") || mark_kept(t, nt, "nat")) {
+		out->oom = true;
+		free(f);
+		free(t);
+		return;
+	}
+	json_key(out, "changed");
+	json_arr_begin(out);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].match && !t[i].same)
+			pair_json(out, &f[t[i].match - 1], &t[i], !t[i].kept);
 	vpn_compare(from, to, out, 0, &unchanged);
+	json_arr_end(out);
+	/* The same text in another place among the others: moved. */
+	json_key(out, "moved");
+	json_arr_begin(out);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].match && t[i].same && !t[i].kept)
+			pair_json(out, &f[t[i].match - 1], &t[i], false);
+		else if (t[i].match && t[i].same)
+			unchanged++;
 	json_arr_end(out);
 	json_key(out, "added");
 	json_arr_begin(out);

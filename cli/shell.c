@@ -682,8 +682,8 @@ static int candidate_dirty(void)
 	cmp = daemon_call("{\"cmd\":\"compare\"}");
 	if (!cmp)
 		return -1;
-	static const char *const parts[] = {"added", "removed", "changed"};
-	for (int i = 0; i < 3; i++) {
+	static const char *const parts[] = {"added", "removed", "changed", "moved"};
+	for (int i = 0; i < 4; i++) {
 		const struct json *a = json_get(cmp, parts[i]);
 		changes += a && a->type == JSON_ARRAY ? a->n : 0;
 	}
@@ -697,21 +697,24 @@ static void commit_preview(void)
 	struct json *st = quiet_call("{\"cmd\":\"status\"}"), *cmp;
 	const struct json *cand = st ? json_get(st, "candidate") : NULL;
 	long long rules = 0;
-	size_t n[3] = {0, 0, 0};
-	static const char *const parts[] = {"added", "removed", "changed"};
+	size_t n[4] = {0, 0, 0, 0};
+	static const char *const parts[] = {"added", "removed", "changed", "moved"};
 
 	if (!cand || cand->type != JSON_OBJECT || !(cmp = quiet_call("{\"cmd\":\"compare\"}"))) {
 		if (st)
 			json_free(st);
 		return;
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		const struct json *a = json_get(cmp, parts[i]);
 		n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
 	}
 	json_get_int(cand, "rules", &rules);
-	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
+	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed", json_get_str(cand, "source"),
 	       rules, n[0], n[1], n[2]);
+	if (n[3])
+		printf(", %zu moved", n[3]);
+	putchar('\n');
 	fflush(stdout);
 	json_free(cmp);
 	json_free(st);

@@ -407,7 +407,7 @@ static void print_item(char mark, const struct json *it)
 void cli_client_print_compare(const struct json *reply)
 {
 	const struct json *a = json_get(reply, "added"), *r = json_get(reply, "removed");
-	const struct json *c = json_get(reply, "changed");
+	const struct json *c = json_get(reply, "changed"), *m = json_get(reply, "moved");
 	long long same = 0;
 
 	for (size_t i = 0; a && i < a->n; i++)
@@ -426,14 +426,32 @@ void cli_client_print_compare(const struct json *reply)
 			printf("    - %s\n", ft);
 		if (tt && *tt)
 			printf("    + %s\n", tt);
+		const struct json *moved = json_get(&c->items[i], "moved");
+		if (moved && moved->type == JSON_BOOL && moved->boolean)
+			puts("    and moved: its place in the order changed");
 		const struct json *fields = json_get(&c->items[i], "fields");
 		for (size_t k = 0; fields && fields->type == JSON_ARRAY && k < fields->n; k++)
 			printf("%s%s%s", k ? ", " : "    changed: ", fields->items[k].type == JSON_STRING ?
 				fields->items[k].string : "?", k + 1 == fields->n ? "\n" : "");
 	}
+	/* Moved: the same text in another place among the rules; the order
+	 * decides (first match). */
+	for (size_t i = 0; m && i < m->n; i++) {
+		const struct json *from = json_get(&m->items[i], "from"), *to = json_get(&m->items[i], "to");
+		const char *tt = json_get_str(to, "text");
+		printf("> %s ", json_get_str(to, "kind"));
+		print_id(from);
+		fputs(" moved to ", stdout);
+		print_id(to);
+		putchar('\n');
+		if (tt && *tt)
+			printf("    %s\n", tt);
+	}
 	json_get_int(reply, "unchanged", &same);
-	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
-	       same);
+	printf("%zu added, %zu removed, %zu changed, ", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0);
+	if (m && m->n)
+		printf("%zu moved, ", m->n);
+	printf("%lld unchanged\n", same);
 }
 
 /* Builds the request for argv; returns 0, or prints usage and returns -1. */
