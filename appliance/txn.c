@@ -190,7 +190,7 @@ struct item {
 	char hash[16];
 	char text[ITEM_TEXT_MAX];
 	const char *where; /* FILE:LINE:HASH */
-	bool labelled;	   /* id is the rule's label */
+	bool labelled;     /* id is the rule's label */
 	bool used;
 	/* `to` items: 1 + the index of the matched item in `from` (0: added);
 	 * same: the match has the same text; kept: its place among the other
@@ -499,7 +499,8 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
  * that moved past another can change what decides). */
 static int mark_kept(struct item *t, size_t nt, const char *kind)
 {
-	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)), *tail = malloc((nt ? nt : 1) * sizeof(*tail));
+	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)),
+	       *tail = malloc((nt ? nt : 1) * sizeof(*tail));
 	size_t *prev = malloc((nt ? nt : 1) * sizeof(*prev)), n = 0, len = 0;
 
 	if (!idx || !tail || !prev) {
@@ -550,7 +551,8 @@ static int mark_kept(struct item *t, size_t nt, const char *kind)
 	return 0;
 }
 
-static void pair_json(struct json_buf *out, const struct item *from, const struct item *to, bool moved)
+static void pair_json(struct json_buf *out, const struct item *from, const struct item *to,
+                      bool moved)
 {
 	json_obj_begin(out);
 	json_key(out, "from");

@@ -710,8 +710,8 @@ static void commit_preview(void)
 		n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
 	}
 	json_get_int(cand, "rules", &rules);
-	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed", json_get_str(cand, "source"),
-	       rules, n[0], n[1], n[2]);
+	printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed",
+	       json_get_str(cand, "source"), rules, n[0], n[1], n[2]);
 	if (n[3])
 		printf(", %zu moved", n[3]);
 	putchar('\n');

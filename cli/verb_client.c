@@ -437,7 +437,8 @@ void cli_client_print_compare(const struct json *reply)
 	/* Moved: the same text in another place among the rules; the order
 	 * decides (first match). */
 	for (size_t i = 0; m && i < m->n; i++) {
-		const struct json *from = json_get(&m->items[i], "from"), *to = json_get(&m->items[i], "to");
+		const struct json *from = json_get(&m->items[i], "from"),
+		                  *to = json_get(&m->items[i], "to");
 		const char *tt = json_get_str(to, "text");
 		printf("> %s ", json_get_str(to, "kind"));
 		print_id(from);

@@ -252,17 +252,21 @@ START_TEST(reorder_is_moved)
 	const struct json *mv, *ch;
 	long long same;
 
-	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 20-25\nblock from lan to dmz service tcp port 22-30\n"
-				  "pass from lan to dmz service tcp port 80\n");
+	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 20-25\nblock from lan to "
+	                          "dmz service tcp port 22-30\n"
+	                          "pass from lan to dmz service tcp port 80\n");
 	/* the block now comes first: ports 22-25 are blocked */
-	write_file("b.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to dmz service tcp port 20-25\n"
-				  "pass from lan to dmz service tcp port 80\n");
+	write_file("b.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
+	                          "dmz service tcp port 20-25\n"
+	                          "pass from lan to dmz service tcp port 80\n");
 	/* two lines inserted above, the order kept */
-	write_file("c.hvp", ZONES "\n# comment\npass from lan to dmz service tcp port 20-25\nblock from lan to dmz service tcp port 22-30\n"
-				  "pass from lan to dmz service tcp port 80\n");
+	write_file("c.hvp", ZONES "\n# comment\npass from lan to dmz service tcp port 20-25\nblock "
+	                          "from lan to dmz service tcp port 22-30\n"
+	                          "pass from lan to dmz service tcp port 80\n");
 	/* the last rule edited in place and the first two swapped */
-	write_file("d.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to dmz service tcp port 20-25\n"
-				  "pass from lan to dmz service tcp port 81\n");
+	write_file("d.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
+	                          "dmz service tcp port 20-25\n"
+	                          "pass from lan to dmz service tcp port 81\n");
 	snprintf(path, sizeof(path), "%s/a.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/b.hvp", dir);
@@ -297,7 +301,8 @@ START_TEST(reorder_is_moved)
 	ck_assert_int_eq(mv->n, 1);
 	ck_assert_int_eq(ch->n, 1);
 	ck_assert_ptr_null(json_get(&ch->items[0], "moved"));
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "to"), "text"), "port 81"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(&ch->items[0], "to"), "text"), "port 81"));
 	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
 	ck_assert_int_eq(same, 1);
 	json_free(j);
