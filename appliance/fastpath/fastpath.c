@@ -63,7 +63,7 @@
  * the conntrack glue they are the labels of when it was queued, so a
  * packet in flight while the deciding one was judged would otherwise be
  * judged afresh, as the start of a new stream, and could pass. */
-#define BLOCKED_SLOTS 1024
+#define BLOCKED_SLOTS   1024
 #define BLOCKED_SECONDS 5
 /* Receive buffer of a queue socket: room for a burst of thousands of small
  * packets (each takes its skb's true size, about 1 KiB for a 64-byte
@@ -878,8 +878,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
 		v = fp_judge_unknown_packet(&pk, &w->stats);
-	} else if ((ci.labels[POLICY_CT_LABEL_BLOCKED / 8] & (1u << (POLICY_CT_LABEL_BLOCKED % 8))) ||
-		   (ci.has_id && blocked_get(w, ci.id))) {
+	} else if ((ci.labels[POLICY_CT_LABEL_BLOCKED / 8] &
+	            (1u << (POLICY_CT_LABEL_BLOCKED % 8))) ||
+	           (ci.has_id && blocked_get(w, ci.id))) {
 		/* Queued before its flow was blocked (in flight while the worker
 		 * judged the deciding packet): the kernel drops the flow's later
 		 * packets, this one is dropped here. Judged afresh it would start
@@ -1072,7 +1073,8 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->batch || !w->ct_cache || !w->labelled || !w->blocked || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->ct_cache || !w->labelled || !w->blocked || !w->flows ||
+	    !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;
