@@ -85,7 +85,7 @@ check: all
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    ./tests/run-unit.sh build-asan
+	    CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4} ./tests/run-unit.sh build-asan
 
 integration: all
 	./tests/run-net.sh $(BUILD)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,9 @@ struct item {
 	size_t changed_from; /* 1 + the index of the rule in `from` this one changed, or 0 */
 	size_t partner;	     /* 1 + the index of the same rule on the other side, or 0 */
 	bool used;
+	/* `to` items: its place among the other matched items of its kind is
+	 * the same as in `from` (else it moved: first match, the order counts) */
+	bool kept;
 };
 
 /* Line `line` of `file` as the compiler read it (the policy keeps the text
@@ -658,6 +662,100 @@ static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, c
 	free(next);
 }
 
+/* Marks which matched `to` items of `kind` kept their place: of the items
+ * with the same content (partner), those in a longest run whose `from`
+ * indices increase in `to` order (O(n log n)), among the items of one
+ * tenant; a changed item
+ * (changed_from), if it still sits between the kept ones around it. The
+ * others moved (first match: a rule that moved past another can change
+ * what decides). */
+static int mark_kept_of(struct item *t, size_t nt, const char *kind, const char *tenant)
+{
+	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)), *tail = malloc((nt ? nt : 1) * sizeof(*tail));
+	size_t *prev = malloc((nt ? nt : 1) * sizeof(*prev)), n = 0, len = 0;
+
+	if (!idx || !tail || !prev) {
+		free(idx);
+		free(tail);
+		free(prev);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].partner && !strcmp(t[i].kind, kind) && !strcmp(t[i].tenant, tenant))
+			idx[n++] = i;
+	/* tail[k]: the position in idx of the smallest end of an increasing run
+	 * of length k + 1; prev: the element before, in its run. */
+	for (size_t p = 0; p < n; p++) {
+		size_t lo = 0, hi = len, m = t[idx[p]].partner;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (t[idx[tail[mid]]].partner < m)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		prev[p] = lo ? tail[lo - 1] : SIZE_MAX;
+		tail[lo] = p;
+		if (lo == len)
+			len++;
+	}
+	for (size_t p = len ? tail[len - 1] : SIZE_MAX; p != SIZE_MAX; p = prev[p])
+		t[idx[p]].kept = true;
+	/* A changed item kept its place if it is still between the kept items
+	 * around it. */
+	for (size_t i = 0, before = 0; i < nt; i++) {
+		size_t after = 0;
+		if (strcmp(t[i].kind, kind) || strcmp(t[i].tenant, tenant) || (!t[i].partner && !t[i].changed_from))
+			continue;
+		if (t[i].partner) {
+			before = t[i].kept ? t[i].partner : before;
+			continue;
+		}
+		for (size_t k = i + 1; k < nt && !after; k++)
+			if (t[k].kept && t[k].partner && !strcmp(t[k].kind, kind) && !strcmp(t[k].tenant, tenant))
+				after = t[k].partner;
+		t[i].kept = t[i].changed_from > before && (!after || t[i].changed_from < after);
+	}
+	free(idx);
+	free(tail);
+	free(prev);
+	return 0;
+}
+
+/* mark_kept_of() for each tenant's items of `kind` (the global ones: ""):
+ * a tenant's rules are decided apart from the others', so only the order
+ * within one tenant (or among the global rules) counts. */
+static int mark_kept(struct item *t, size_t nt, const char *kind)
+{
+	const char **seen = malloc((nt ? nt : 1) * sizeof(*seen));
+	size_t n_seen = 0;
+	int rc = seen ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !rc && i < nt; i++) {
+		size_t k = 0;
+		while (k < n_seen && strcmp(seen[k], t[i].tenant))
+			k++;
+		if (k < n_seen)
+			continue;
+		seen[n_seen++] = t[i].tenant;
+		rc = mark_kept_of(t, nt, kind, t[i].tenant);
+	}
+	free(seen);
+	return rc;
+}
+
+static void pair_json(struct json_buf *out, const struct item *from, const struct item *to, bool moved)
+{
+	json_obj_begin(out);
+	json_key(out, "from");
+	item_json(out, from);
+	json_key(out, "to");
+	item_json(out, to);
+	if (moved)
+		json_kv_bool(out, "moved", true);
+	json_obj_end(out);
+}
+
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out)
 {
 	size_t nf, nt, unchanged = 0;
@@ -678,7 +776,6 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
 				if (same_content(&f[j], &t[i])) {
 					match(f, j, t, i);
-					unchanged++;
 				} else {
 					f[j].used = t[i].used = true;
 					t[i].changed_from = j + 1;
@@ -697,25 +794,33 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 			     k < nf && f[ord[k]].key == t[i].key && !t[i].used && !t[i].labelled; k++) {
 				size_t j = ord[k];
 				if (!f[j].used && !f[j].labelled && same_content(&f[j], &t[i]) &&
-				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line)) {
+				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line))
 					match(f, j, t, i);
-					unchanged++;
-				}
 			}
 	qsort_r(ord, nf, sizeof(*ord), by_place, f);
 	pair_changed(f, nf, t, nt, ord);
+	if (mark_kept(t, nt, "rule") || mark_kept(t, nt, "nat")) {
+		out->oom = true;
+		free(f);
+		free(t);
+		free(ord);
+		return;
+	}
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
-		if (t[i].changed_from) {
-			json_obj_begin(out);
-			json_key(out, "from");
-			item_json(out, &f[t[i].changed_from - 1]);
-			json_key(out, "to");
-			item_json(out, &t[i]);
-			json_obj_end(out);
-		}
+		if (t[i].changed_from)
+			pair_json(out, &f[t[i].changed_from - 1], &t[i], !t[i].kept);
 	vpn_compare(from, to, out, 0, &unchanged);
+	json_arr_end(out);
+	/* The same content in another place among the others: moved. */
+	json_key(out, "moved");
+	json_arr_begin(out);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].partner && !t[i].kept)
+			pair_json(out, &f[t[i].partner - 1], &t[i], false);
+		else if (t[i].partner)
+			unchanged++;
 	json_arr_end(out);
 	json_key(out, "added");
 	json_arr_begin(out);

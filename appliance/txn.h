@@ -111,8 +111,14 @@ int txn_compile_git(const struct txn *t, const char *repo, const char *ref, stru
 int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err, size_t errsz);
 void txn_policy_free(struct txn_policy *p);
 
-/* Writes {"added":[..],"removed":[..],"changed":[..],"unchanged":N}: rules
- * and NAT rules matched by their text hash first, then by file and line;
+/* Writes {"added":[..],"removed":[..],"changed":[..],"moved":[..],
+ * "unchanged":N}: rules and NAT rules matched by their label, their text
+ * hash (in the same file), then by file and line. Rules are decided by the
+ * first match, so order counts: a matched rule whose place among the other
+ * matched rules (of its kind) changed is "moved" ({"from","to"}), or, if its
+ * text changed too, "changed" with "moved":true; the fewest such rules are
+ * named (those off a longest run kept in order). Unchanged: same text, same
+ * place in the order.
  * VPN blocks (kind "vpn", id the interface) and their peers (kind "peer",
  * id INTERFACE/PEER) matched by name, their settings as text (public keys
  * abbreviated), a changed one with "fields": the settings that differ. */

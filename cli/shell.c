@@ -689,8 +689,8 @@ static int candidate_dirty(void)
 	cmp = daemon_call("{\"cmd\":\"compare\"}");
 	if (!cmp)
 		return -1;
-	static const char *const parts[] = {"added", "removed", "changed"};
-	for (int i = 0; i < 3; i++) {
+	static const char *const parts[] = {"added", "removed", "changed", "moved"};
+	for (int i = 0; i < 4; i++) {
 		const struct json *a = json_get(cmp, parts[i]);
 		changes += a && a->type == JSON_ARRAY ? a->n : 0;
 	}

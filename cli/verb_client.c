@@ -423,7 +423,7 @@ static void print_item(char mark, const struct json *it)
 void cli_client_print_compare(const struct json *reply)
 {
 	const struct json *a = json_get(reply, "added"), *r = json_get(reply, "removed");
-	const struct json *c = json_get(reply, "changed");
+	const struct json *c = json_get(reply, "changed"), *m = json_get(reply, "moved");
 	long long same = 0;
 
 	for (size_t i = 0; a && i < a->n; i++)
@@ -442,14 +442,33 @@ void cli_client_print_compare(const struct json *reply)
 			printf("    - %s\n", ft);
 		if (tt && *tt)
 			printf("    + %s\n", tt);
+		const struct json *moved = json_get(&c->items[i], "moved");
+		if (moved && moved->type == JSON_BOOL && moved->boolean)
+			puts("    and moved: its place in the order changed");
 		const struct json *fields = json_get(&c->items[i], "fields");
 		for (size_t k = 0; fields && fields->type == JSON_ARRAY && k < fields->n; k++)
 			printf("%s%s%s", k ? ", " : "    changed: ", fields->items[k].type == JSON_STRING ?
 				fields->items[k].string : "?", k + 1 == fields->n ? "\n" : "");
 	}
+	/* Moved: the same text in another place among the rules; the order
+	 * decides (first match). */
+	for (size_t i = 0; m && i < m->n; i++) {
+		const struct json *from = json_get(&m->items[i], "from"),
+		                  *to = json_get(&m->items[i], "to");
+		const char *tt = json_get_str(to, "text");
+		printf("> %s ", json_get_str(to, "kind"));
+		print_id(from);
+		fputs(" moved to ", stdout);
+		print_id(to);
+		putchar('\n');
+		if (tt && *tt)
+			printf("    %s\n", tt);
+	}
 	json_get_int(reply, "unchanged", &same);
-	printf("%zu added, %zu removed, %zu changed, %lld unchanged\n", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0,
-	       same);
+	printf("%zu added, %zu removed, %zu changed, ", a ? a->n : 0, r ? r->n : 0, c ? c->n : 0);
+	if (m && m->n)
+		printf("%zu moved, ", m->n);
+	printf("%lld unchanged\n", same);
 }
 
 /* `load`, `rollback`: the new candidate on one line, then how it compares
@@ -477,11 +496,11 @@ static void print_candidate(const struct json *reply)
  * the exit status when hvgated cannot be reached (said on stderr). */
 static int commit_preview(const struct cli_client_opts *o)
 {
-	static const char *const parts[] = { "added", "removed", "changed" };
+	static const char *const parts[] = { "added", "removed", "changed", "moved" };
 	struct json *st = NULL, *cmp = NULL;
 	const struct json *cand;
 	long long rules = 0;
-	size_t n[3] = { 0, 0, 0 };
+	size_t n[4] = { 0, 0, 0, 0 };
 	char *raw = NULL;
 	int rc = cli_client_call(o, "{\"cmd\":\"status\"}", &st, &raw);
 
@@ -491,13 +510,16 @@ static int commit_preview(const struct cli_client_opts *o)
 	cand = json_get(st, "candidate");
 	if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
 		free(raw);
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			const struct json *a = json_get(cmp, parts[i]);
 			n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
 		}
 		json_get_int(cand, "rules", &rules);
-		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed\n", json_get_str(cand, "source"),
+		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed", json_get_str(cand, "source"),
 		       rules, n[0], n[1], n[2]);
+		if (n[3])
+			printf(", %zu moved", n[3]);
+		putchar('\n');
 		fflush(stdout);
 	}
 	json_free(cmp);

@@ -57,11 +57,25 @@
  * a power of two; a newer flow takes an older one's slot). Only such a
  * flow's packet on a rule's queue block is looked up (packet_ct_needed). */
 #define LABELLED_SLOTS 4096
+/* Connections a worker blocked, by conntrack id (direct-mapped), for
+ * BLOCKED_SECONDS: a packet of theirs queued before the BLOCKED label was
+ * set is dropped even when the labels it came with do not show it. With
+ * the conntrack glue they are the labels of when it was queued, so a
+ * packet in flight while the deciding one was judged would otherwise be
+ * judged afresh, as the start of a new stream, and could pass. */
+#define BLOCKED_SLOTS   1024
+#define BLOCKED_SECONDS 5
 /* Receive buffer of a queue socket: room for a burst of thousands of small
  * packets (each takes its skb's true size, about 1 KiB for a 64-byte
  * datagram), so that fewer wait on a full socket: the kernel drops those
  * (fail-closed) or lets them pass uninspected (fail-open, NFQA_CFG_F_FAIL_OPEN). */
 #define QUEUE_RCVBUF (8u << 20)
+
+/* A connection the worker blocked (at: when, in seconds plus one; 0 free). */
+struct blocked_id {
+	uint32_t id;
+	uint64_t at;
+};
 
 struct rules_ref {
 	struct fp_ruleset *rs;
@@ -87,6 +101,7 @@ struct worker {
 	struct fp_stats published;
 	struct ct_cache_entry *ct_cache; /* CT_CACHE_SLOTS, the ctnetlink way */
 	struct labelled *labelled;       /* LABELLED_SLOTS, the ctnetlink way */
+	struct blocked_id *blocked;      /* BLOCKED_SLOTS */
 	/* verdicts of the round, sent together */
 	uint8_t *batch;
 	size_t batch_len;
@@ -96,7 +111,10 @@ struct worker {
 	unsigned run_msgs;
 	uint16_t run_queue;
 	uint32_t run_last;
-	bool no_run; /* a packet message could not be read: verdicts one by one */
+	/* a packet may be left without its verdict (a packet message could not
+	 * be read, a send of verdicts failed, the kernel refused one): no more
+	 * runs, verdicts one by one, as a run would accept it */
+	bool no_run;
 	struct rules_ref *rules; /* held while a batch is judged */
 	uint8_t *buf;
 	pthread_t thread;
@@ -513,8 +531,10 @@ static void batch_flush(struct worker *w)
 	run_close(w);
 	if (!w->batch_len)
 		return;
-	if (mnl_socket_sendto(w->nl, w->batch, w->batch_len) < 0)
+	if (mnl_socket_sendto(w->nl, w->batch, w->batch_len) < 0) {
 		w->stats.verdict_errors += w->batch_msgs;
+		w->no_run = true;
+	}
 	w->batch_len = 0;
 	w->batch_msgs = 0;
 }
@@ -595,8 +615,10 @@ static struct nlmsghdr *batch_msg(struct worker *w, uint16_t type, uint16_t queu
 		/* send what the batch holds; keep the open run for later */
 		size_t len = w->batch_len;
 		w->batch_len = 0;
-		if (len && mnl_socket_sendto(w->nl, w->batch, len) < 0)
+		if (len && mnl_socket_sendto(w->nl, w->batch, len) < 0) {
 			w->stats.verdict_errors += w->batch_msgs;
+			w->no_run = true;
+		}
 		w->batch_msgs = 0;
 	}
 	uint8_t *buf = w->batch + w->batch_len;
@@ -797,6 +819,24 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struc
 	return rc;
 }
 
+static struct blocked_id *blocked_slot(struct worker *w, uint32_t id)
+{
+	return &w->blocked[(id * 2654435761u) >> 22 & (BLOCKED_SLOTS - 1)];
+}
+
+static void blocked_put(struct worker *w, uint32_t id)
+{
+	struct blocked_id *e = blocked_slot(w, id);
+	e->id = id;
+	e->at = now_seconds() + 1; /* never 0 */
+}
+
+static bool blocked_get(struct worker *w, uint32_t id)
+{
+	const struct blocked_id *e = blocked_slot(w, id);
+	return e->at && e->id == id && now_seconds() + 1 - e->at <= BLOCKED_SECONDS;
+}
+
 /* The first packet of an inspect rule's new flow (it came on the rule's
  * own queue block) whose connection conntrack cannot show yet: it is not
  * confirmed until the packet goes on. The queue names the rule; the packet
@@ -838,11 +878,15 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
 		v = fp_judge_unknown_packet(&pk, &w->stats);
-	} else if (ci.labels[POLICY_CT_LABEL_BLOCKED / 8] & (1u << (POLICY_CT_LABEL_BLOCKED % 8))) {
+	} else if ((ci.labels[POLICY_CT_LABEL_BLOCKED / 8] &
+	            (1u << (POLICY_CT_LABEL_BLOCKED % 8))) ||
+	           (ci.has_id && blocked_get(w, ci.id))) {
 		/* Queued before its flow was blocked (in flight while the worker
 		 * judged the deciding packet): the kernel drops the flow's later
 		 * packets, this one is dropped here. Judged afresh it would start
-		 * a new stream and could pass. */
+		 * a new stream and could pass. Its labels may not show BLOCKED:
+		 * with the glue they are those of when it was queued, so the
+		 * worker remembers the connections it blocked (blocked_put). */
 		w->stats.packets++;
 		w->stats.bytes += pk.len;
 		w->stats.after_block++;
@@ -876,6 +920,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		if (label >= 0 && t.protocol == IPPROTO_UDP)
 			labelled_put(w, &t, zone);
 	}
+	if (!rc && v == FP_BLOCK && ci.has_id)
+		blocked_put(w, ci.id);
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label, new_mark);
 	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
@@ -924,8 +970,11 @@ static void handle_messages(struct worker *w, size_t len)
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 		if (nlh->nlmsg_type == NLMSG_ERROR) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error)
+			if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error) {
+				/* a verdict refused leaves its packet queued */
 				count_verdict_error(w);
+				w->no_run = true;
+			}
 			continue;
 		}
 		if ((nlh->nlmsg_type & 0xff) == NFQNL_MSG_PACKET &&
@@ -1001,6 +1050,7 @@ static void worker_close(struct worker *w)
 	free(w->batch);
 	free(w->ct_cache);
 	free(w->labelled);
+	free(w->blocked);
 	pthread_mutex_destroy(&w->stats_lock);
 }
 
@@ -1019,10 +1069,12 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->batch = malloc(BATCH_BUF_SIZE);
 	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
 	w->labelled = calloc(LABELLED_SLOTS, sizeof(*w->labelled));
+	w->blocked = calloc(BLOCKED_SLOTS, sizeof(*w->blocked));
 	w->flows = fp_flows_new(max_flows);
 	w->first = fp_flows_new(1);
 	w->blocks = 1;
-	if (!w->buf || !w->batch || !w->ct_cache || !w->labelled || !w->flows || !w->first)
+	if (!w->buf || !w->batch || !w->ct_cache || !w->labelled || !w->blocked || !w->flows ||
+	    !w->first)
 		return -ENOMEM;
 	if (!(w->nl = socket_open(netns, &w->portid)))
 		return -errno ? -errno : -EIO;

@@ -153,8 +153,11 @@ START_TEST(compare_by_content)
 	ck_assert_int_eq(ch->n, 1);
 	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "from"), "text"), "pass from lan to dmz service tcp port 80");
 	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"), "pass from lan to dmz service tcp port 8080");
+	/* block 22 went before pass 443: a move (first match); the tenant's
+	 * rule is ordered only among the tenant's own */
+	ck_assert_int_eq(json_get(j, "moved")->n, 1);
 	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
-	ck_assert_int_eq(same, 3);
+	ck_assert_int_eq(same, 2);
 	json_free(j);
 	/* the same text in another tenant is another rule */
 	write_file("two.hvp", ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n}\n"
@@ -285,11 +288,88 @@ START_TEST(labels)
 	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "to"), "location"), "b.hvp:6"));
 	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"),
 			 "pass from lan to dmz service tcp port 8080 label \"web-in\"");
+	/* it went past the block rule, which stays where it was */
+	ck_assert_ptr_nonnull(json_get(&ch->items[0], "moved"));
+	ck_assert(json_get(&ch->items[0], "moved")->boolean);
+	ck_assert_int_eq(json_get(j, "moved")->n, 0);
 	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
 	ck_assert_int_eq(same, 1);
 	json_free(j);
 	txn_policy_free(a);
 	txn_policy_free(b);
+}
+END_TEST
+
+/* First match: the order of the rules decides, so a rule moved past
+ * another is "moved", not unchanged; lines moved by an edit above them,
+ * the order kept, are unchanged; an edit in place is "changed" and not
+ * moved. */
+START_TEST(reorder_is_moved)
+{
+	struct txn_policy *a, *b, *c, *d;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	const struct json *mv, *ch;
+	long long same;
+
+	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 20-25\nblock from lan to "
+	                          "dmz service tcp port 22-30\n"
+	                          "pass from lan to dmz service tcp port 80\n");
+	/* the block now comes first: ports 22-25 are blocked */
+	write_file("b.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
+	                          "dmz service tcp port 20-25\n"
+	                          "pass from lan to dmz service tcp port 80\n");
+	/* two lines inserted above, the order kept */
+	write_file("c.hvp", ZONES "\n# comment\npass from lan to dmz service tcp port 20-25\nblock "
+	                          "from lan to dmz service tcp port 22-30\n"
+	                          "pass from lan to dmz service tcp port 80\n");
+	/* the last rule edited in place and the first two swapped */
+	write_file("d.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
+	                          "dmz service tcp port 20-25\n"
+	                          "pass from lan to dmz service tcp port 81\n");
+	snprintf(path, sizeof(path), "%s/a.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/b.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/c.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &c, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/d.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &d, err, sizeof(err)), 0);
+
+	/* a.hvp and b.hvp are the same file name: compare by relative path */
+	j = compare(a, b);
+	mv = json_get(j, "moved");
+	ck_assert_ptr_nonnull(mv);
+	ck_assert_int_eq(mv->n, 1);
+	ck_assert_int_eq(json_get(j, "added")->n, 0);
+	ck_assert_int_eq(json_get(j, "removed")->n, 0);
+	ck_assert_int_eq(json_get(j, "changed")->n, 0);
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 2);
+	json_free(j);
+
+	j = compare(a, c);
+	ck_assert_int_eq(json_get(j, "moved")->n, 0);
+	ck_assert_int_eq(json_get(j, "changed")->n, 0);
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 3);
+	json_free(j);
+
+	j = compare(a, d);
+	mv = json_get(j, "moved");
+	ch = json_get(j, "changed");
+	ck_assert_int_eq(mv->n, 1);
+	ck_assert_int_eq(ch->n, 1);
+	ck_assert_ptr_null(json_get(&ch->items[0], "moved"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(&ch->items[0], "to"), "text"), "port 81"));
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 1);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+	txn_policy_free(c);
+	txn_policy_free(d);
 }
 END_TEST
 
@@ -398,6 +478,7 @@ int main(void)
 	tcase_add_test(tc, compare_by_content);
 	tcase_add_test(tc, vpn_compare);
 	tcase_add_test(tc, labels);
+	tcase_add_test(tc, reorder_is_moved);
 	tcase_add_test(tc, bad_policy_message);
 	tcase_add_test(tc, refused_reload_keeps_generation);
 	tcase_add_test(tc, git_source);

@@ -296,6 +296,15 @@ fresh; keys 'compare' Enter
 check label-compare-follows 5 '^~ rule beta-web \(.*/lab.hvp:8\) -> beta-web \(.*/lab2.hvp:10\)$'
 check label-compare-text 3 '^    \+ pass from lan to uplink service tcp port 8080 label "beta-web"$'
 check label-compare-count 3 '^0 added, 0 removed, 1 changed, 2 unchanged$'
+# First match: beta's two rules swapped is a change of order, shown as a move
+# (before, compare called it all unchanged).
+awk 'NR == 8 { held = $0; next } NR == 9 { print; print held; next } { print }' "$LAB_TMP/lab.hvp" > "$LAB_TMP/lab3.hvp"
+fresh; keys "load $LAB_TMP/lab3.hvp" Enter
+wait_screen 5 'candidate:' >/dev/null
+fresh; keys 'compare' Enter
+check reorder-compare-moved 5 '^> rule .*/lab.hvp:9:[0-9a-f]+ moved to .*/lab3.hvp:8:[0-9a-f]+$'
+check reorder-compare-text 3 '^    block from lan to uplink service tcp port 23$'
+check reorder-compare-count 3 '^0 added, 0 removed, 0 changed, 1 moved, 2 unchanged$'
 # VPN blocks and peers in compare, by name, the public key abbreviated.
 echo "not a real key" > "$LAB_TMP/w6s.key"
 { cat "$LAB_TMP/lab.hvp"; cat <<V; } > "$LAB_TMP/vpn.hvp"
