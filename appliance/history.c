@@ -186,20 +186,26 @@ static void copy_str(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src ? src : "");
 }
 
-static int meta_read_path(const char *path, unsigned id, struct history_rev *m)
+/* The JSON file at path: read_file()'s errors, -EINVAL if it does not parse. */
+static int read_json(const char *path, struct json **j)
 {
-	char err[128];
-	struct json *j;
-	long long v;
-	char *text;
+	char err[128], *text;
 	size_t len;
-	int rc;
+	int rc = read_file(path, &text, &len);
 
-	rc = read_file(path, &text, &len);
 	if (rc)
 		return rc;
-	rc = json_parse(text, len, &j, err, sizeof(err));
+	rc = json_parse(text, len, j, err, sizeof(err));
 	free(text);
+	return rc;
+}
+
+static int meta_read_path(const char *path, unsigned id, struct history_rev *m)
+{
+	struct json *j;
+	long long v;
+	int rc = read_json(path, &j);
+
 	if (rc)
 		return rc;
 	memset(m, 0, sizeof(*m));
@@ -1072,20 +1078,15 @@ int history_pending_save(const char *state_dir, const struct history_pending *p)
 
 int history_pending_load(const char *state_dir, struct history_pending *p)
 {
-	char path[PATH_MAX], err[128], *text;
+	char path[PATH_MAX];
 	struct json *j;
 	long long c, r, d;
-	size_t len;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/pending.json", state_dir);
-	rc = read_file(path, &text, &len);
+	rc = read_json(path, &j);
 	if (rc)
 		return rc;
-	rc = json_parse(text, len, &j, err, sizeof(err));
-	free(text);
-	if (rc)
-		return -EINVAL;
 	if (json_get_int(j, "deadline_ms", &d)) {
 		/* whole seconds in "deadline": the file of an older hvgated */
 		if (!json_get_int(j, "deadline", &d) && d >= 0 && d < INT64_MAX / 1000)
@@ -1195,20 +1196,15 @@ int history_lock_save(const char *state_dir, const struct history_lock *l)
 
 int history_lock_load(const char *state_dir, struct history_lock *l)
 {
-	char path[PATH_MAX], err[128], *text;
+	char path[PATH_MAX];
 	long long pid, uid, since, start;
 	struct json *j;
-	size_t len;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/lock.json", state_dir);
-	rc = read_file(path, &text, &len);
+	rc = read_json(path, &j);
 	if (rc)
 		return rc;
-	rc = json_parse(text, len, &j, err, sizeof(err));
-	free(text);
-	if (rc)
-		return -EINVAL;
 	rc = json_get_int(j, "pid", &pid) || json_get_int(j, "uid", &uid) || json_get_int(j, "since", &since) ||
 	     json_get_int(j, "start", &start) || pid <= 0 || pid > INT_MAX || uid < 0 || uid > UINT_MAX ||
 	     start < 0 ? -EINVAL : 0;

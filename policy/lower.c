@@ -1426,18 +1426,26 @@ static void lower_free(struct lower *l)
 	ir_table_free(l->scratch);
 }
 
-int policy_lower_check(const struct policy *p, const struct policy_lower_opts *o,
-		       struct policy_diags *d)
+/* A lowering of p with o (NULL: the defaults, kept in *defaults). */
+static struct lower lower_start(const struct policy *p, const struct policy_lower_opts *o,
+				struct policy_lower_opts *defaults, struct policy_diags *d)
 {
-	struct policy_lower_opts defaults;
 	if (!o) {
-		policy_lower_opts_default(&defaults);
-		o = &defaults;
+		policy_lower_opts_default(defaults);
+		o = defaults;
 	}
 	struct lower l = { .p = p, .o = o, .d = d };
 	l.unzoned = p->n_zones;
 	l.self = p->n_zones + 1;
 	l.n_slots = p->n_zones + 2;
+	return l;
+}
+
+int policy_lower_check(const struct policy *p, const struct policy_lower_opts *o,
+		       struct policy_diags *d)
+{
+	struct policy_lower_opts defaults;
+	struct lower l = lower_start(p, o, &defaults, d);
 	int rc = check_zone_overlaps(&l);
 	if (!rc)
 		rc = number_inspect_rules(&l);
@@ -1453,14 +1461,7 @@ struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_
 			      struct policy_diags *d)
 {
 	struct policy_lower_opts defaults;
-	if (!o) {
-		policy_lower_opts_default(&defaults);
-		o = &defaults;
-	}
-	struct lower l = { .p = p, .o = o, .d = d };
-	l.unzoned = p->n_zones;
-	l.self = p->n_zones + 1;
-	l.n_slots = p->n_zones + 2;
+	struct lower l = lower_start(p, o, &defaults, d);
 	if (check_zone_overlaps(&l))
 		return NULL;
 	l.t = ir_table_new(IR_TABLE_NAME);
@@ -1492,7 +1493,7 @@ struct ir_table *policy_lower(const struct policy *p, const struct policy_lower_
 		oom(&l);
 	if (!rc)
 		rc = ir_table_drop_unused_sets(l.t);
-	if (!rc && o->optimize)
+	if (!rc && l.o->optimize)
 		rc = policy_optimize(l.t, NULL, d);
 	lower_free(&l);
 	if (rc) {
