@@ -1282,17 +1282,20 @@ struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d)
 	}
 	for (size_t f = 0; f < d->n_files; f++) {
 		const struct policy_source_file *sf = &d->files[f];
+		/* memchr: a policy of 10,000 rules is megabytes of text */
+		const char *end = sf->text + sf->len, *nl;
 		size_t lines = 1;
-		for (size_t i = 0; i < sf->len; i++)
-			lines += sf->text[i] == '\n';
+		for (const char *at = sf->text; (nl = memchr(at, '\n', (size_t)(end - at)));
+		     at = nl + 1)
+			lines++;
 		if (!(l->starts[f] = malloc(lines * sizeof(size_t)))) {
 			policy_eval_lines_free(l);
 			return NULL;
 		}
 		l->starts[f][l->n[f]++] = 0;
-		for (size_t i = 0; i < sf->len; i++)
-			if (sf->text[i] == '\n')
-				l->starts[f][l->n[f]++] = i + 1;
+		for (const char *at = sf->text; (nl = memchr(at, '\n', (size_t)(end - at)));
+		     at = nl + 1)
+			l->starts[f][l->n[f]++] = (size_t)(nl + 1 - sf->text);
 	}
 	return l;
 }
