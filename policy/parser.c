@@ -217,6 +217,10 @@ static const char *const rule_options[] = {
 
 static bool is_statement_keyword(const struct policy_token *t)
 {
+	/* every keyword starts with a lowercase letter: addresses and numbers,
+	 * most of a large policy's words, are passed over at once */
+	if (t->kind != POLICY_TOK_WORD || !t->len || t->text[0] < 'a' || t->text[0] > 'z')
+		return false;
 	for (size_t i = 0; i < sizeof(statement_keywords) / sizeof(statement_keywords[0]); i++)
 		if (policy_token_is(t, statement_keywords[i]))
 			return true;
