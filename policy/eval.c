@@ -59,12 +59,12 @@ bool policy_eval_addr_in(const struct policy_addr *a, int family, const uint8_t 
 	size_t n = addr_len(family);
 	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
 		return memcmp(addr, a->lo, n) >= 0 && memcmp(addr, a->hi, n) <= 0;
-	for (size_t bit = 0; bit < a->prefix_len; bit++) {
-		uint8_t m = (uint8_t)(0x80 >> (bit % 8));
-		if ((addr[bit / 8] & m) != (a->lo[bit / 8] & m))
-			return false;
-	}
-	return true;
+	/* whole bytes of the prefix, then the bits of the last one */
+	size_t whole = a->prefix_len / 8, rest = a->prefix_len % 8;
+	if (memcmp(addr, a->lo, whole))
+		return false;
+	uint8_t m = (uint8_t)(0xff00 >> rest);
+	return !rest || (addr[whole] & m) == (a->lo[whole] & m);
 }
 
 static bool addrs_have(const struct policy_addr_list *al, int family, const uint8_t *addr)
