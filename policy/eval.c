@@ -116,6 +116,25 @@ static const char *slot_name(const struct policy *p, size_t slot)
 
 /* ---- the path ---- */
 
+/* A new step of the path, or NULL: *rc 0 when no path is recorded, else
+ * -ENOMEM. */
+static struct policy_eval_step *step_new(struct policy_eval_result *r,
+                                         enum policy_eval_step_kind kind,
+                                         const struct policy_rule *rule, int *rc)
+{
+	*rc = 0;
+	if (r->no_path)
+		return NULL;
+	if (POLICY_GROW(r->steps, r->cap_steps, r->n_steps, 16)) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	struct policy_eval_step *s = &r->steps[r->n_steps++];
+	s->kind = kind;
+	s->rule = rule;
+	return s;
+}
+
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -123,13 +142,10 @@ static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
 {
-	if (r->no_path)
-		return 0;
-	if (POLICY_GROW(r->steps, r->cap_steps, r->n_steps, 16))
-		return -ENOMEM;
-	struct policy_eval_step *s = &r->steps[r->n_steps++];
-	s->kind = kind;
-	s->rule = rule;
+	int rc;
+	struct policy_eval_step *s = step_new(r, kind, rule, &rc);
+	if (!s)
+		return rc;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(s->text, sizeof(s->text), fmt, ap);
@@ -142,13 +158,10 @@ static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
  * on a large policy). */
 static int step_miss(struct policy_eval_result *r, const struct policy_rule *rule, const char *why)
 {
-	if (r->no_path)
-		return 0;
-	if (POLICY_GROW(r->steps, r->cap_steps, r->n_steps, 16))
-		return -ENOMEM;
-	struct policy_eval_step *s = &r->steps[r->n_steps++];
-	s->kind = POLICY_EVAL_STEP_MISS;
-	s->rule = rule;
+	int rc;
+	struct policy_eval_step *s = step_new(r, POLICY_EVAL_STEP_MISS, rule, &rc);
+	if (!s)
+		return rc;
 	const char *parts[] = {rule->id, ": no match (", why, ")"};
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
