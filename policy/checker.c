@@ -378,6 +378,14 @@ static int addr_cmp(const void *a, const void *b)
 	return memcmp(x->lo, y->lo, sizeof(x->lo));
 }
 
+static bool addrs_sorted(const struct policy_addr_list *l)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (addr_cmp(&l->v[i - 1], &l->v[i]) > 0)
+			return false;
+	return true;
+}
+
 static const struct policy_addr_list *resolve_define(struct checker *c, const char *name,
 						     size_t scope, const struct policy_loc *loc)
 {
@@ -409,8 +417,10 @@ static const struct policy_addr_list *resolve_define(struct checker *c, const ch
 	int r = resolve_addrs(c, df->scope, &df->value, &rd->addrs);
 	c->ref_depth--;
 	/* Sorted once here, so that the many rules that may use a large define
-	 * get its addresses in order (later stages need them sorted). */
-	if (rd->addrs.n)
+	 * get its addresses in order (later stages need them sorted); a list
+	 * written in order (as generated lists often are) is left as it is,
+	 * which is what the stable sort would leave. */
+	if (rd->addrs.n && !addrs_sorted(&rd->addrs))
 		qsort(rd->addrs.v, rd->addrs.n, sizeof(*rd->addrs.v), addr_cmp);
 	rd->state = r ? FAILED : RESOLVED;
 	return r ? NULL : &rd->addrs;
@@ -672,10 +682,31 @@ static int check_families(struct checker *c, const struct policy_rule *r)
 	return 0;
 }
 
+/* "FILE:LINE:HASH" (the file cut to 70 bytes, the hash 6 hex digits), as
+ * snprintf "%.70s:%u:%06x" would write it, without it: once per rule. */
 static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash)
 {
-	snprintf(id, n, "%.70s:%u:%06x", loc->file ? loc->file : "-", loc->line,
-		 hash & RULE_HASH_MASK);
+	static const char hex[] = "0123456789abcdef";
+	char buf[70 + 1 + 10 + 1 + 6 + 1], digits[10];
+	const char *file = loc->file ? loc->file : "-";
+	size_t len = strnlen(file, 70), k = 0;
+	memcpy(buf, file, len);
+	buf[len++] = ':';
+	uint32_t line = loc->line;
+	do
+		digits[k++] = (char)('0' + line % 10);
+	while ((line /= 10));
+	while (k)
+		buf[len++] = digits[--k];
+	buf[len++] = ':';
+	hash &= RULE_HASH_MASK;
+	for (int shift = 20; shift >= 0; shift -= 4)
+		buf[len++] = hex[(hash >> shift) & 0xf];
+	if (!n)
+		return;
+	len = len < n - 1 ? len : n - 1;
+	memcpy(id, buf, len);
+	id[len] = '\0';
 }
 
 static char *dup_or_null(const char *s)

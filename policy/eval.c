@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "policy/eval.h"
+#include "policy/grow.h"
 
 /* ICMPv6 neighbour discovery types, RFC 4861 section 4 (the appliance's
  * input accepts them before any rule; conntrack does not track them). */
@@ -58,12 +59,12 @@ bool policy_eval_addr_in(const struct policy_addr *a, int family, const uint8_t 
 	size_t n = addr_len(family);
 	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
 		return memcmp(addr, a->lo, n) >= 0 && memcmp(addr, a->hi, n) <= 0;
-	for (size_t bit = 0; bit < a->prefix_len; bit++) {
-		uint8_t m = (uint8_t)(0x80 >> (bit % 8));
-		if ((addr[bit / 8] & m) != (a->lo[bit / 8] & m))
-			return false;
-	}
-	return true;
+	/* whole bytes of the prefix, then the bits of the last one */
+	size_t whole = a->prefix_len / 8, rest = a->prefix_len % 8;
+	if (memcmp(addr, a->lo, whole))
+		return false;
+	uint8_t m = (uint8_t)(0xff00 >> rest);
+	return !rest || (addr[whole] & m) == (a->lo[whole] & m);
 }
 
 static bool addrs_have(const struct policy_addr_list *al, int family, const uint8_t *addr)
@@ -115,6 +116,25 @@ static const char *slot_name(const struct policy *p, size_t slot)
 
 /* ---- the path ---- */
 
+/* A new step of the path, or NULL: *rc 0 when no path is recorded, else
+ * -ENOMEM. */
+static struct policy_eval_step *step_new(struct policy_eval_result *r,
+                                         enum policy_eval_step_kind kind,
+                                         const struct policy_rule *rule, int *rc)
+{
+	*rc = 0;
+	if (r->no_path)
+		return NULL;
+	if (POLICY_GROW(r->steps, r->cap_steps, r->n_steps, 16)) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	struct policy_eval_step *s = &r->steps[r->n_steps++];
+	s->kind = kind;
+	s->rule = rule;
+	return s;
+}
+
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -122,23 +142,34 @@ static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
 {
-	if (r->no_path)
-		return 0;
-	if (r->n_steps == r->cap_steps) {
-		size_t ncap = r->cap_steps ? r->cap_steps * 2 : 16;
-		struct policy_eval_step *v = realloc(r->steps, ncap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->steps = v;
-		r->cap_steps = ncap;
-	}
-	struct policy_eval_step *s = &r->steps[r->n_steps++];
-	s->kind = kind;
-	s->rule = rule;
+	int rc;
+	struct policy_eval_step *s = step_new(r, kind, rule, &rc);
+	if (!s)
+		return rc;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(s->text, sizeof(s->text), fmt, ap);
 	va_end(ap);
+	return 0;
+}
+
+/* The step of a rule that did not match, "ID: no match (WHY)": as step()
+ * writes it, without the formatting (one per rule consulted: thousands
+ * on a large policy). */
+static int step_miss(struct policy_eval_result *r, const struct policy_rule *rule, const char *why)
+{
+	int rc;
+	struct policy_eval_step *s = step_new(r, POLICY_EVAL_STEP_MISS, rule, &rc);
+	if (!s)
+		return rc;
+	const char *parts[] = {rule->id, ": no match (", why, ")"};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t len = strnlen(parts[i], sizeof(s->text) - 1 - n);
+		memcpy(s->text + n, parts[i], len);
+		n += len;
+	}
+	s->text[n] = '\0';
 	return 0;
 }
 
@@ -286,21 +317,6 @@ static int range_cmp16(const void *a, const void *b)
 	return memcmp(((const struct addr_range *)a)->lo, ((const struct addr_range *)b)->lo, 16);
 }
 
-static void addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
-{
-	size_t n = addr_len(a->family);
-	memcpy(lo, a->lo, 16);
-	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX) {
-		memcpy(hi, a->hi, 16);
-		return;
-	}
-	memcpy(hi, a->lo, 16);
-	for (size_t bit = a->prefix_len; bit < n * 8; bit++) {
-		lo[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
-		hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-	}
-}
-
 /* Sorted, merged ranges of one family; an allocation failure leaves the
  * index unbuilt (the linear search is used). */
 static void index_build(struct addr_index *x, const struct policy_addr_list *al)
@@ -322,7 +338,7 @@ static void index_build(struct addr_index *x, const struct policy_addr_list *al)
 		for (size_t i = 0; i < al->n; i++)
 			if (al->v[i].family == family)
 			{
-				addr_bounds(&al->v[i], v[n].lo, v[n].hi);
+				policy_addr_bounds(&al->v[i], v[n].lo, v[n].hi);
 				n++;
 			}
 		size_t range_len = addr_len(family);
@@ -393,49 +409,17 @@ static bool list_has(struct addr_index *x, const struct policy_addr_list *al, in
 
 /* ---- endpoints and rules ---- */
 
-/* Which zone-pair slots an endpoint stands for (docs/policy-language.md §7,
- * §12 "Tenant isolation"): `self` the appliance; zones those zones; `any`
- * and bare addresses every zone except other tenants' segments, and the
- * appliance. */
-static bool ep_covers_slot(const struct policy *p, const struct policy_endpoint *ep,
-			   const struct policy_rule *r, size_t slot)
-{
-	if (ep->kind == POLICY_EP_SELF)
-		return slot == SLOT_SELF;
-	if (ep->kind == POLICY_EP_MATCH && ep->n_zones) {
-		for (size_t i = 0; i < ep->n_zones; i++)
-			if (ep->zones[i] == slot)
-				return true;
-		return false;
-	}
-	size_t t = slot_tenant(p, slot);
-	return r->tenant == POLICY_NONE || t == POLICY_NONE || t == r->tenant;
-}
-
-static bool ep_names(const struct policy_endpoint *ep, size_t zone)
-{
-	if (ep->kind != POLICY_EP_MATCH)
-		return false;
-	for (size_t i = 0; i < ep->n_zones; i++)
-		if (ep->zones[i] == zone)
-			return true;
-	return false;
-}
-
-/* Does rule r govern traffic from slot a to slot b? Between two tenants only
- * a rule naming both zones; a tenant's rule only traffic touching its
- * segments; the appliance's traffic to itself never. */
+/* Does rule r govern traffic from slot a to slot b? Which slots its
+ * endpoints stand for and tenant isolation are the model's
+ * (policy_ep_covers_slot, policy_rule_isolation_allows); the appliance's
+ * traffic to itself never. */
 static bool rule_governs(const struct policy *p, const struct policy_rule *r, size_t a, size_t b)
 {
 	if (a == SLOT_SELF && b == SLOT_SELF)
 		return false;
-	if (!ep_covers_slot(p, &r->from, r, a) || !ep_covers_slot(p, &r->to, r, b))
-		return false;
-	size_t ta = slot_tenant(p, a), tb = slot_tenant(p, b);
-	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
-	    !(ep_names(&r->from, a) && ep_names(&r->to, b)))
-		return false;
-	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
+	return policy_ep_covers_slot(p, &r->from, r, a, SLOT_SELF) &&
+	       policy_ep_covers_slot(p, &r->to, r, b, SLOT_SELF) &&
+	       policy_rule_isolation_allows(p, r, a, b);
 }
 
 static bool port_in(const struct policy_service_term *t, uint16_t port)
@@ -487,8 +471,9 @@ static const char *rule_mismatch(const struct policy *p, struct policy_eval_cach
 /* ---- defaults ---- */
 
 /* The default of pair (a, b), docs/policy-language.md §8: the most specific
- * `default` (both zones, then from, then to, then none; a tenant's before a
- * global one of the same shape; the first of equals). A tenant's default
+ * `default` (policy_default_find, the model's: both zones, then from, then
+ * to, then none; a tenant's before a global one of the same shape; the
+ * first of equals). A tenant's default
  * applies only to traffic from or to its segments; between two tenants only
  * a default naming both zones applies, else block. The appliance's own
  * traffic passes; traffic to it takes the global default. */
@@ -497,23 +482,9 @@ static const struct policy_default *pair_default(const struct policy *p, size_t 
 {
 	size_t ta = slot_tenant(p, a), tb = slot_tenant(p, b);
 	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
-	const struct policy_default *best = NULL;
-	int best_score = -1;
-	for (size_t i = 0; a != SLOT_SELF && b != SLOT_SELF && i < p->n_defaults; i++) {
-		const struct policy_default *d = &p->defaults[i];
-		if ((d->from_zone != POLICY_NONE && d->from_zone != a) ||
-		    (d->to_zone != POLICY_NONE && d->to_zone != b))
-			continue;
-		if (d->tenant != POLICY_NONE && d->tenant != ta && d->tenant != tb)
-			continue;
-		if (cross && (d->from_zone != a || d->to_zone != b))
-			continue;
-		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
-		if (score > best_score) {
-			best_score = score;
-			best = d;
-		}
-	}
+	size_t i =
+	    a != SLOT_SELF && b != SLOT_SELF ? policy_default_find(p, a, b, ta, tb) : POLICY_NONE;
+	const struct policy_default *best = i == POLICY_NONE ? NULL : &p->defaults[i];
 	if (best)
 		*action = best->action;
 	else if (a == SLOT_SELF)
@@ -773,7 +744,7 @@ static const struct policy_rule *stateless_rule(const struct policy *p, struct p
 			continue;
 		const struct policy_endpoint *ep = out ? &r->to : &r->from;
 		size_t z = out ? to_zone : from_zone;
-		if (ep->kind == POLICY_EP_MATCH && ep->n_zones && !ep_names(ep, z))
+		if (ep->kind == POLICY_EP_MATCH && ep->n_zones && !policy_ep_names_zone(ep, z))
 			continue;
 		if (!rule_mismatch(p, NULL, r, pkt))
 			return r;
@@ -833,7 +804,8 @@ static bool tenant_pair_allowed(const struct policy *p, size_t a, size_t b)
 		return true;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = &p->rules[i];
-		if (r->action == POLICY_PASS && ep_names(&r->from, a) && ep_names(&r->to, b))
+		if (r->action == POLICY_PASS && policy_ep_names_zone(&r->from, a) &&
+		    policy_ep_names_zone(&r->to, b))
 			return true;
 	}
 	return false;
@@ -888,14 +860,8 @@ static int pos_push(struct pos_list *l, size_t k)
 {
 	if (l->n && l->v[l->n - 1] == k)
 		return 0; /* a rule with several terms in the same list */
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 4;
-		size_t *v = realloc(l->v, ncap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = ncap;
-	}
+	if (POLICY_GROW(l->v, l->cap, l->n, 4))
+		return -ENOMEM;
 	l->v[l->n++] = k;
 	return 0;
 }
@@ -953,67 +919,84 @@ static size_t seg_find(const struct proto_index *pi, uint16_t port)
 	return lo == 0 || port > pi->segs[lo - 1].hi ? pi->n_segs : lo - 1;
 }
 
-/* Cuts the narrow port ranges of one protocol into elementary segments and
- * lists under each the rules covering it, in rule order. */
-static int proto_segments(const struct policy *p, const struct pair_rules *pr, struct proto_index *pi)
+/* Calls fn for every narrow destination port range of protocol `l4proto`
+ * among the pair's rules (k: the rule's position in the pair), in rule
+ * order; stops at the first nonzero return. */
+static int each_narrow_range(const struct policy *p, const struct pair_rules *pr, uint8_t l4proto,
+                             int (*fn)(void *ctx, size_t k, const struct policy_port_range *r),
+                             void *ctx)
 {
-	size_t nb = 0, cap = 0;
-	uint32_t *b = NULL;
-	int rc = 0;
-	for (size_t k = 0; !rc && k < pr->n; k++) {
+	for (size_t k = 0; k < pr->n; k++) {
 		const struct policy_rule *rule = &p->rules[pr->rules[k]];
-		for (size_t i = 0; !rc && i < rule->n_services; i++) {
+		for (size_t i = 0; i < rule->n_services; i++) {
 			const struct policy_service_term *t = &rule->services[i];
-			if (t->l4proto != pi->l4proto || term_wide(t))
+			if (t->l4proto != l4proto || term_wide(t))
 				continue;
 			for (size_t j = 0; j < t->n_dports; j++) {
-				if (nb + 2 > cap) {
-					cap = cap ? cap * 2 : 16;
-					uint32_t *v = realloc(b, cap * sizeof(*v));
-					if (!v) {
-						rc = -ENOMEM;
-						break;
-					}
-					b = v;
-				}
-				b[nb++] = t->dports[j].lo;
-				b[nb++] = (uint32_t)t->dports[j].hi + 1;
+				int rc = fn(ctx, k, &t->dports[j]);
+				if (rc)
+					return rc;
 			}
 		}
 	}
-	if (rc || nb == 0) {
-		free(b);
+	return 0;
+}
+
+/* The segment bounds: each range's first port and the one after its last. */
+struct bounds {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static int bounds_add(void *ctx, size_t k, const struct policy_port_range *r)
+{
+	(void)k;
+	struct bounds *b = ctx;
+	if (POLICY_RESERVE(b->v, b->cap, b->n + 2, 16))
+		return -ENOMEM;
+	b->v[b->n++] = r->lo;
+	b->v[b->n++] = (uint32_t)r->hi + 1;
+	return 0;
+}
+
+/* Lists rule k under every segment its range covers. */
+static int segs_mark(void *ctx, size_t k, const struct policy_port_range *r)
+{
+	struct proto_index *pi = ctx;
+	int rc = 0;
+	for (size_t s = seg_find(pi, r->lo); !rc && s < pi->n_segs && pi->segs[s].lo <= r->hi; s++)
+		rc = pos_push(&pi->segs[s].rules, k);
+	return rc;
+}
+
+/* Cuts the narrow port ranges of one protocol into elementary segments and
+ * lists under each the rules covering it, in rule order. */
+static int proto_segments(const struct policy *p, const struct pair_rules *pr,
+                          struct proto_index *pi)
+{
+	struct bounds b = {0};
+	int rc = each_narrow_range(p, pr, pi->l4proto, bounds_add, &b);
+	if (rc || b.n == 0) {
+		free(b.v);
 		return rc;
 	}
-	qsort(b, nb, sizeof(*b), u32_cmp);
+	qsort(b.v, b.n, sizeof(*b.v), u32_cmp);
 	size_t u = 1;
-	for (size_t i = 1; i < nb; i++)
-		if (b[i] != b[u - 1])
-			b[u++] = b[i];
+	for (size_t i = 1; i < b.n; i++)
+		if (b.v[i] != b.v[u - 1])
+			b.v[u++] = b.v[i];
 	pi->segs = calloc(u, sizeof(*pi->segs));
 	if (!pi->segs) {
-		free(b);
+		free(b.v);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i + 1 < u; i++) {
-		pi->segs[i].lo = (uint16_t)b[i];
-		pi->segs[i].hi = (uint16_t)(b[i + 1] - 1);
+		pi->segs[i].lo = (uint16_t)b.v[i];
+		pi->segs[i].hi = (uint16_t)(b.v[i + 1] - 1);
 	}
 	pi->n_segs = u - 1;
-	free(b);
-	for (size_t k = 0; !rc && k < pr->n; k++) {
-		const struct policy_rule *rule = &p->rules[pr->rules[k]];
-		for (size_t i = 0; !rc && i < rule->n_services; i++) {
-			const struct policy_service_term *t = &rule->services[i];
-			if (t->l4proto != pi->l4proto || term_wide(t))
-				continue;
-			for (size_t j = 0; !rc && j < t->n_dports; j++)
-				for (size_t s = seg_find(pi, t->dports[j].lo);
-				     !rc && s < pi->n_segs && pi->segs[s].lo <= t->dports[j].hi; s++)
-					rc = pos_push(&pi->segs[s].rules, k);
-		}
-	}
-	return rc;
+	free(b.v);
+	return each_narrow_range(p, pr, pi->l4proto, segs_mark, pi);
 }
 
 static struct pair_index *pair_index_build(const struct policy *p, const struct pair_rules *pr)
@@ -1063,7 +1046,7 @@ static int rule_try(const struct policy *p, const struct policy_eval_opts *o,
 {
 	const char *why = rule_mismatch(p, o->cache, rule, pkt);
 	if (why)
-		return step(r, POLICY_EVAL_STEP_MISS, rule, "%s: no match (%s)", rule->id, why);
+		return step_miss(r, rule, why);
 	r->rule = rule;
 	r->limited = rule->has_limit;
 	r->logged = rule->log;
@@ -1397,17 +1380,20 @@ struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d)
 	}
 	for (size_t f = 0; f < d->n_files; f++) {
 		const struct policy_source_file *sf = &d->files[f];
+		/* memchr: a policy of 10,000 rules is megabytes of text */
+		const char *end = sf->text + sf->len, *nl;
 		size_t lines = 1;
-		for (size_t i = 0; i < sf->len; i++)
-			lines += sf->text[i] == '\n';
+		for (const char *at = sf->text; (nl = memchr(at, '\n', (size_t)(end - at)));
+		     at = nl + 1)
+			lines++;
 		if (!(l->starts[f] = malloc(lines * sizeof(size_t)))) {
 			policy_eval_lines_free(l);
 			return NULL;
 		}
 		l->starts[f][l->n[f]++] = 0;
-		for (size_t i = 0; i < sf->len; i++)
-			if (sf->text[i] == '\n')
-				l->starts[f][l->n[f]++] = i + 1;
+		for (const char *at = sf->text; (nl = memchr(at, '\n', (size_t)(end - at)));
+		     at = nl + 1)
+			l->starts[f][l->n[f]++] = (size_t)(nl + 1 - sf->text);
 	}
 	return l;
 }

@@ -59,19 +59,13 @@ static bool word_is(const char *w, size_t n, const char *kw)
 
 static int parse_proto(struct cursor *c, struct policy_eval_packet *pkt)
 {
-	static const struct {
-		const char *name;
-		uint8_t proto;
-	} protos[] = { { "tcp", IPPROTO_TCP },	 { "udp", IPPROTO_UDP },
-		       { "sctp", IPPROTO_SCTP }, { "icmp", IPPROTO_ICMP },
-		       { "icmpv6", IPPROTO_ICMPV6 } };
 	const char *w;
 	size_t n = word(c, &w);
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (word_is(w, n, protos[i].name)) {
-			pkt->l4proto = protos[i].proto;
-			return 0;
-		}
+	int named = policy_l4proto_by_name(w, n);
+	if (named >= 0) {
+		pkt->l4proto = (uint8_t)named;
+		return 0;
+	}
 	char *end;
 	unsigned long v = n ? strtoul(w, &end, 10) : 256;
 	if (n && end == w + n && v <= 255) {
@@ -293,16 +287,12 @@ static void endpoint_text(const struct policy_eval_packet *pkt, bool dst, char *
 
 void policy_eval_packet_text(const struct policy_eval_packet *pkt, char *buf, size_t size)
 {
-	static const struct {
-		uint8_t proto;
-		const char *name;
-	} names[] = { { IPPROTO_TCP, "tcp" },	{ IPPROTO_UDP, "udp" },	  { IPPROTO_SCTP, "sctp" },
-		      { IPPROTO_ICMP, "icmp" }, { IPPROTO_ICMPV6, "icmpv6" } };
 	char proto[8], src[64], dst[64];
-	snprintf(proto, sizeof(proto), "%u", pkt->l4proto);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].proto == pkt->l4proto)
-			snprintf(proto, sizeof(proto), "%s", names[i].name);
+	const char *name = policy_l4proto_name(pkt->l4proto);
+	if (name)
+		snprintf(proto, sizeof(proto), "%s", name);
+	else
+		snprintf(proto, sizeof(proto), "%u", pkt->l4proto);
 	endpoint_text(pkt, false, src, sizeof(src));
 	endpoint_text(pkt, true, dst, sizeof(dst));
 	int n = snprintf(buf, size, "%s %s -> %s", proto, src, dst);

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "policy/diag.h"
 
@@ -63,6 +64,12 @@ void policy_lexer_next(struct policy_lexer *lx, struct policy_token *t);
 char *policy_token_string(const struct policy_token *t);
 
 /* Does the token have exactly this text? */
-bool policy_token_is(const struct policy_token *t, const char *word);
+static inline bool policy_token_is(const struct policy_token *t, const char *word)
+{
+	/* inline: the parser asks it of every token, with literal words whose
+	 * length the compiler knows */
+	return t->kind == POLICY_TOK_WORD && strlen(word) == t->len &&
+	       !memcmp(t->text, word, t->len);
+}
 
 #endif

@@ -95,7 +95,7 @@ static size_t slot_tenant(const struct policy *p, size_t slot)
 	return slot < p->n_zones ? p->zones[slot].tenant : POLICY_NONE;
 }
 
-static bool ep_names_zone(const struct policy_endpoint *ep, size_t zone)
+bool policy_ep_names_zone(const struct policy_endpoint *ep, size_t zone)
 {
 	if (ep->kind != POLICY_EP_MATCH)
 		return false;
@@ -111,7 +111,7 @@ bool policy_ep_covers_slot(const struct policy *p, const struct policy_endpoint 
 	if (ep->kind == POLICY_EP_SELF)
 		return slot == self;
 	if (ep->kind == POLICY_EP_MATCH && ep->n_zones)
-		return ep_names_zone(ep, slot);
+		return policy_ep_names_zone(ep, slot);
 	/* any / addresses only: every zone except other tenants' segments, and
 	 * the appliance itself (as the front end's shadow analysis counts it:
 	 * `block from any to any` covers `pass from lan to self`) */
@@ -124,7 +124,7 @@ bool policy_rule_isolation_allows(const struct policy *p, const struct policy_ru
 {
 	size_t ta = slot_tenant(p, a), tb = slot_tenant(p, b);
 	if (ta != POLICY_NONE && tb != POLICY_NONE && ta != tb &&
-	    !(ep_names_zone(&r->from, a) && ep_names_zone(&r->to, b)))
+	    !(policy_ep_names_zone(&r->from, a) && policy_ep_names_zone(&r->to, b)))
 		return false;
 	return r->tenant == POLICY_NONE || ta == r->tenant || tb == r->tenant;
 }

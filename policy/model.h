@@ -242,6 +242,10 @@ struct policy {
 	size_t n_vpns;
 };
 
+/* Whether `ep` names zone `zone` (`from lan`, `to { a, b }`); `any`, `self`
+ * and bare addresses name none. (policy/model.c) */
+bool policy_ep_names_zone(const struct policy_endpoint *ep, size_t zone);
+
 /* Zone-pair slots: the zones by index, and slots of the caller's own for
  * the rest (the appliance, unzoned traffic) numbered n_zones and above.
  * Which slots endpoint `ep` of rule `r` stands for (docs/policy-language.md

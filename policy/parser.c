@@ -217,6 +217,10 @@ static const char *const rule_options[] = {
 
 static bool is_statement_keyword(const struct policy_token *t)
 {
+	/* every keyword starts with a lowercase letter: addresses and numbers,
+	 * most of a large policy's words, are passed over at once */
+	if (t->kind != POLICY_TOK_WORD || !t->len || t->text[0] < 'a' || t->text[0] > 'z')
+		return false;
 	for (size_t i = 0; i < sizeof(statement_keywords) / sizeof(statement_keywords[0]); i++)
 		if (policy_token_is(t, statement_keywords[i]))
 			return true;
@@ -303,14 +307,39 @@ static int parse_number_token(struct parser *p, uint64_t max, const char *what, 
 
 /* --- addresses ------------------------------------------------------- */
 
+/* Dotted-quad IPv4 as inet_pton reads it (four decimal parts of one to
+ * three digits, no leading zero, each at most 255), without the copy and
+ * the call: a policy may hold a hundred thousand addresses. false: not of
+ * that form (inet_pton decides). */
+static bool parse_v4_quad(const char *s, size_t n, uint8_t out[4])
+{
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		if (part && (i >= n || s[i++] != '.'))
+			return false;
+		size_t start = i;
+		unsigned v = 0;
+		while (i < n && i - start < 3 && s[i] >= '0' && s[i] <= '9')
+			v = v * 10 + (unsigned)(s[i++] - '0');
+		if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
+			return false;
+		out[part] = (uint8_t)v;
+	}
+	return i == n;
+}
+
 static int parse_plain_addr(const char *s, size_t n, struct policy_addr *a)
 {
 	char buf[INET6_ADDRSTRLEN + 1];
 	if (n >= sizeof(buf))
 		return -1;
+	memset(a->lo, 0, sizeof(a->lo));
+	if (parse_v4_quad(s, n, a->lo)) {
+		a->family = AF_INET;
+		return 0;
+	}
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	memset(a->lo, 0, sizeof(a->lo));
 	if (inet_pton(AF_INET, buf, a->lo) == 1) {
 		a->family = AF_INET;
 		return 0;

@@ -423,9 +423,25 @@ static void sig_add(struct sig *sg, const struct ivset *set, unsigned shift)
 	}
 }
 
+/* Whether endpoint e can match an address of `family`: not when it lists
+ * addresses and none of them is of the family (addr_dim() would find the
+ * dimension empty). */
+static bool ep_has_family(const struct policy_endpoint *e, int family)
+{
+	if (e->kind != POLICY_EP_MATCH || !e->addrs.n)
+		return true;
+	for (size_t i = 0; i < e->addrs.n; i++)
+		if (e->addrs.v[i].family == family)
+			return true;
+	return false;
+}
+
 static int rule_box(const struct shadow *s, const struct policy_rule *r, int family,
 		    struct rule_space *rs)
 {
+	/* a rule of the other family only: no box, before allocating its dimensions */
+	if (!ep_has_family(&r->from, family) || !ep_has_family(&r->to, family))
+		return 0;
 	struct box b;
 	memset(&b, 0, sizeof(b));
 	b.family = family;

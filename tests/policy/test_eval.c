@@ -71,6 +71,46 @@ static const char *const site =
 	"default from dmz to lan reject\n"		      /* 10 */
 	"default block\n";				      /* 11 */
 
+/* Prefixes that end inside a byte, and at a byte, of both families: the
+ * bits past the prefix never matter, the ones before always do. */
+START_TEST(test_addr_in_prefix_bits)
+{
+	static const struct {
+		int family;
+		uint8_t prefix_len;
+		uint8_t net[16];
+		uint8_t addr[16];
+		bool in;
+	} cases[] = {
+	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x3f, 255}, true},
+	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x40, 0}, false},
+	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x2f, 255}, false},
+	    {AF_INET, 24, {10, 1, 2, 0}, {10, 1, 2, 200}, true},
+	    {AF_INET, 24, {10, 1, 2, 0}, {10, 1, 3, 0}, false},
+	    {AF_INET, 1, {128, 0, 0, 0}, {200, 0, 0, 1}, true},
+	    {AF_INET, 1, {128, 0, 0, 0}, {127, 255, 255, 255}, false},
+	    {AF_INET, 0, {0}, {1, 2, 3, 4}, true},
+	    {AF_INET, 32, {1, 2, 3, 4}, {1, 2, 3, 4}, true},
+	    {AF_INET, 32, {1, 2, 3, 4}, {1, 2, 3, 5}, false},
+	    {AF_INET6, 10, {0xfe, 0x80}, {0xfe, 0xbf, 1}, true},
+	    {AF_INET6, 10, {0xfe, 0x80}, {0xfe, 0xc0}, false},
+	    {AF_INET6, 127, {[15] = 2}, {[15] = 3}, true},
+	    {AF_INET6, 127, {[15] = 2}, {[15] = 4}, false},
+	    {AF_INET6, 128, {[15] = 2}, {[15] = 2}, true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy_addr a = {.family = (uint8_t)cases[i].family,
+		                        .prefix_len = cases[i].prefix_len};
+		memcpy(a.lo, cases[i].net, 16);
+		ck_assert_msg(policy_eval_addr_in(&a, cases[i].family, cases[i].addr) ==
+		                  cases[i].in,
+		              "case %zu", i);
+		ck_assert(!policy_eval_addr_in(&a, cases[i].family == AF_INET ? AF_INET6 : AF_INET,
+		                               cases[i].addr));
+	}
+}
+END_TEST
+
 START_TEST(test_first_match_and_defaults)
 {
 	struct policy *p = load(site);
@@ -546,6 +586,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("eval");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_first_match_and_defaults);
+	tcase_add_test(tc, test_addr_in_prefix_bits);
 	tcase_add_test(tc, test_state);
 	tcase_add_test(tc, test_tenants);
 	tcase_add_test(tc, test_netmap_and_blocklist);

@@ -537,6 +537,40 @@ START_TEST(test_shadow_and_isolation_with_other_errors)
 }
 END_TEST
 
+/* IPv4 literals read as inet_pton reads them (the parser's own dotted-quad
+ * reader must accept nothing more): leading zeros, parts over 255, too few
+ * or too many parts and stray characters are errors. */
+START_TEST(test_ipv4_literals)
+{
+	static const char *good[] = {"0.0.0.0", "10.0.0.1", "255.255.255.255", "192.0.2.100"};
+	static const char *bad[] = {"010.0.0.1", "1.2.3.256",  "1.2.3",  "1.2.3.4.5", "1..2.3",
+	                            "1.2.3.4a",  "1234.1.1.1", ".1.2.3", "1.2.3.",    "00.1.2.3"};
+	struct policy_loc loc = {.file = "t", .line = 1, .col = 1};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct policy_diags d;
+		policy_diags_init(&d);
+		struct policy_addr a;
+		uint8_t want[4];
+		ck_assert_int_eq(inet_pton(AF_INET, good[i], want), 1);
+		ck_assert_msg(!policy_parse_addr(good[i], strlen(good[i]), false, &loc, &a, &d),
+		              "%s", good[i]);
+		ck_assert_int_eq(a.family, AF_INET);
+		ck_assert_int_eq(a.prefix_len, 32);
+		ck_assert(!memcmp(a.lo, want, 4));
+		policy_diags_free(&d);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct policy_diags d;
+		policy_diags_init(&d);
+		struct policy_addr a;
+		ck_assert_msg(policy_parse_addr(bad[i], strlen(bad[i]), false, &loc, &a, &d) == -1,
+		              "%s", bad[i]);
+		ck_assert_uint_ge(d.n_errors, 1);
+		policy_diags_free(&d);
+	}
+}
+END_TEST
+
 /* Rules that failed, or that use a define that failed, take no part: they
  * could only lead to reports about rules that are not what they say. With
  * errors in declarations the analyses do not run at all. */
@@ -581,6 +615,7 @@ int main(void)
 	tcase_add_test(tc, test_utf8_and_escapes_accepted);
 	tcase_add_test(tc, test_shadow_and_isolation_with_other_errors);
 	tcase_add_test(tc, test_no_analysis_of_broken_parts);
+	tcase_add_test(tc, test_ipv4_literals);
 	suite_add_tcase(s, tc);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, test_bad_case, 0, (int)N_BAD_CASES);
