@@ -388,10 +388,11 @@ static bool same_shape(const struct ir_rule *a, const struct ir_rule *b)
  * running count moves with every rule added before it, and the incremental
  * commit (policy/ir_diff.c) would then see every later object changed. An
  * action chain (rule_H) is named by a hash of its one rule, a dispatch map
- * (dispatch_H) and a named address or port set (addr4_H, addr6_H, port_H)
- * by a hash of their content: key, flags and elements with their verdicts.
- * A change to one rule renames its action chain and the map of its run,
- * nothing else.
+ * (dispatch_H) by a hash of its content (key, flags and elements with their
+ * verdicts), a named address or port set (addr4_H, addr6_H, port_H) by its
+ * type and its first use (set_use_hash: an element more stays an element
+ * change of the same set). A change to one rule renames its action chain
+ * and the map of its run, nothing else.
  *
  * A name taken by another object is a collision: the name gets the hash of
  * the same content with another seed appended, up to OPT_NAME_TRIES times.
@@ -1237,6 +1238,67 @@ struct share {
 	size_t probe;
 };
 
+/* Where a set is used first (table order): a named address or port set is
+ * named by it, not by its elements, so that an element more or less is an
+ * element change of the same set (and no rule that uses it changes). */
+struct set_use {
+	const struct ir_set *s;
+	const struct ir_chain *c; /* NULL: no rule uses it */
+	const struct ir_rule *r;
+	size_t match;
+};
+
+static uint64_t set_use_hash(const struct ir_table *t, const void *obj, uint64_t h)
+{
+	const struct set_use *u = obj;
+	if (!u->c)
+		return set_name_hash(t, u->s, h);
+	const struct ir_set *s = u->s;
+	uint64_t head[6] = { s->n_key, s->flags, (uint64_t)s->data, u->match, u->r->n_matches,
+			     (uint64_t)u->r->verdict.kind };
+	for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
+		head[0] = head[0] * 131 + (uint64_t)s->key[k];
+	h = policy_fnv64(h, head, sizeof(head));
+	h = policy_fnv64(h, u->c->name, strlen(u->c->name));
+	h = policy_fnv64(h, u->r->comment, strlen(u->r->comment));
+	h = policy_fnv64(h, u->r->verdict.chain, strnlen(u->r->verdict.chain, IR_NAME_MAX));
+	/* the rule's other matches, sets by their kind only (their elements
+	 * may change while the name stays) */
+	for (size_t i = 0; i < u->r->n_matches; i++) {
+		const struct ir_match *m = &u->r->matches[i];
+		uint64_t mh[4] = { (uint64_t)m->kind, (uint64_t)m->op, m->n_field, m->prefix_len };
+		for (size_t k = 0; k < m->n_field && k < IR_CONCAT_MAX; k++)
+			mh[2] = mh[2] * 131 + (uint64_t)m->field[k];
+		if (m->kind != IR_M_LOOKUP)
+			mh[2] = mh[2] * 131 + (uint64_t)m->field[0];
+		h = policy_fnv64(h, mh, sizeof(mh));
+		if (m->kind != IR_M_LOOKUP) {
+			h = hash_value(h, &m->value);
+			h = hash_value(h, &m->value_end);
+		}
+	}
+	return h;
+}
+
+/* The first use of every set; NULL on ENOMEM. */
+static struct set_use *set_uses(const struct ir_table *t)
+{
+	struct set_use *u = calloc(t->n_sets ? t->n_sets : 1, sizeof(*u));
+	for (size_t ci = 0; u && ci < t->n_chains; ci++)
+		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
+			const struct ir_rule *r = &t->chains[ci].rules[ri];
+			for (size_t mi = 0; mi < r->n_matches; mi++) {
+				size_t si = r->matches[mi].set;
+				if (r->matches[mi].kind != IR_M_LOOKUP || si >= t->n_sets || u[si].c)
+					continue;
+				u[si] = (struct set_use){ .c = &t->chains[ci], .r = r, .match = mi };
+			}
+		}
+	for (size_t i = 0; u && i < t->n_sets; i++)
+		u[i].s = &t->sets[i];
+	return u;
+}
+
 static bool share_eq(void *ctx, size_t idx)
 {
 	struct share *sh = ctx;
@@ -1255,7 +1317,9 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 	}
 	struct share sh = { .t = t };
 	struct name_reg names;
-	if (reg_init(&names, t, true)) {
+	struct set_use *uses = set_uses(t);
+	if (!uses || reg_init(&names, t, true)) {
+		free(uses);
 		policy_hmap_free(&seen);
 		free(remap);
 		return -1;
@@ -1283,7 +1347,8 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		char pre[16];
 		snprintf(pre, sizeof(pre), "%s_", prefix ? prefix : "");
 		if (policy_hmap_put(&seen, h, i) ||
-		    (anon && name_by_content(&names, i, pre, set_name_hash, s))) {
+		    (anon && name_by_content(&names, i, pre, set_use_hash, &uses[i]))) {
+			free(uses);
 			policy_hmap_free(&names.map);
 			policy_hmap_free(&seen);
 			free(remap);
@@ -1292,6 +1357,7 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		if (anon)
 			rep->sets_named++;
 	}
+	free(uses);
 	policy_hmap_free(&names.map);
 	policy_hmap_free(&seen);
 	ir_table_remap_sets(t, remap);
