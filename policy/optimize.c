@@ -7,7 +7,7 @@
  *              policy rule keeps a counter of its own
  *   dispatch   a run of DISPATCH_MIN_RUN or more adjacent rules that match
  *              exact values on the same fields becomes ONE verdict-map lookup
- *              (fields . fields vmap @dispatch_N) whose elements goto a small
+ *              (fields . fields vmap @dispatch_H) whose elements goto a small
  *              chain per rule holding that rule's counter, log and verdict:
  *              first match is kept (a key goes to the first rule that has it)
  *              and so are per-rule counters, but the cost per packet no longer
@@ -17,7 +17,7 @@
  *              covering them
  *   inline     a set of one element becomes a plain compare, prefix or range
  *   name       anonymous address and port sets become named sets
- *              (addr4_N, addr6_N, port_N); identical named sets and maps are
+ *              (addr4_H, addr6_H, port_H); identical named sets and maps are
  *              shared
  *   dedupe     a rule identical to an earlier one of its chain (matches,
  *              statements and verdict) can never match: dropped
@@ -34,6 +34,7 @@
 #include "policy/hash.h"
 #include "policy/hmap.h"
 #include "policy/ir_build.h"
+#include "policy/ir_diff.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 
@@ -380,6 +381,156 @@ static bool same_shape(const struct ir_rule *a, const struct ir_rule *b)
 	return true;
 }
 
+/* ---- names ----
+ *
+ * The objects the passes make are named by what they are, never by when
+ * they were made (see the names of policy/classify.c): a name from a
+ * running count moves with every rule added before it, and the incremental
+ * commit (policy/ir_diff.c) would then see every later object changed. An
+ * action chain (rule_H) is named by a hash of its one rule, a dispatch map
+ * (dispatch_H) by a hash of its content (key, flags and elements with their
+ * verdicts), a named address or port set (addr4_H, addr6_H, port_H) by its
+ * type and its first use (set_use_hash: an element more stays an element
+ * change of the same set). A change to one rule renames its action chain
+ * and the map of its run, nothing else.
+ *
+ * A name taken by another object is a collision: the name gets the hash of
+ * the same content with another seed appended, up to OPT_NAME_TRIES times.
+ * Which of two colliding objects keeps the short name follows the order
+ * they are made in; 64-bit hashes make that a case for the tests
+ * (policy_optimize_name_bits). */
+#define OPT_NAME_TRIES 8
+
+unsigned policy_optimize_name_bits = 64;
+
+/* The splitmix64 finalizer: every bit of x into every bit of the name. */
+static uint64_t name_mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t name_basis(unsigned seed)
+{
+	return POLICY_FNV64_OFFSET_BASIS ^ name_mix((uint64_t)seed + 1);
+}
+
+static uint64_t hash_value(uint64_t h, const struct ir_value *v)
+{
+	h = policy_fnv64(h, &v->len, sizeof(v->len));
+	return policy_fnv64(h, v->data, v->len <= IR_VALUE_MAX ? v->len : 0);
+}
+
+/* A set's whole content, whatever its name and index. */
+static uint64_t set_name_hash(const struct ir_table *t, const void *obj, uint64_t h)
+{
+	(void)t;
+	const struct ir_set *s = obj;
+	uint64_t head[7] = { s->n_key, s->flags, (uint64_t)s->data, (uint64_t)s->data_field,
+			     s->timeout_ms, s->n_elems, 0 };
+	for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
+		head[6] = head[6] * 131 + (uint64_t)s->key[k];
+	h = policy_fnv64(h, head, sizeof(head));
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct ir_set_elem *e = &s->elems[i];
+		for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++) {
+			h = hash_value(h, &e->key[k]);
+			h = hash_value(h, &e->key_end[k]);
+		}
+		uint64_t vk = (uint64_t)e->verdict.kind;
+		h = policy_fnv64(h, &vk, sizeof(vk));
+		h = policy_fnv64(h, e->verdict.chain, strnlen(e->verdict.chain, IR_NAME_MAX));
+		h = hash_value(h, &e->data);
+		h = policy_fnv64(h, &e->timeout_ms, sizeof(e->timeout_ms));
+	}
+	return h;
+}
+
+/* An action chain's one rule (ir_diff_rule_hash: sets by name or content). */
+static uint64_t rule_name_hash(const struct ir_table *t, const void *obj, uint64_t h)
+{
+	return ir_diff_rule_hash(t, obj, h);
+}
+
+typedef uint64_t (*name_hash_fn)(const struct ir_table *t, const void *obj, uint64_t basis);
+
+/* The names taken in a table: its chains, or its named sets. */
+struct name_reg {
+	struct policy_hmap map;
+	struct ir_table *t;
+	bool sets;
+	const char *probe;
+};
+
+static const char *reg_name(const struct name_reg *r, size_t i)
+{
+	return r->sets ? r->t->sets[i].name : r->t->chains[i].name;
+}
+
+static uint64_t reg_key(const char *name)
+{
+	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name));
+}
+
+static bool reg_eq(void *ctx, size_t i)
+{
+	const struct name_reg *r = ctx;
+	return !strcmp(reg_name(r, i), r->probe);
+}
+
+static int reg_put(struct name_reg *r, size_t i)
+{
+	return policy_hmap_put(&r->map, reg_key(reg_name(r, i)), i);
+}
+
+static int reg_init(struct name_reg *r, struct ir_table *t, bool sets)
+{
+	*r = (struct name_reg){ .t = t, .sets = sets };
+	size_t n = sets ? t->n_sets : t->n_chains;
+	if (policy_hmap_init(&r->map, n + 64))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (sets && (t->sets[i].flags & IR_SET_ANONYMOUS))
+			continue;
+		if (reg_put(r, i)) {
+			policy_hmap_free(&r->map);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool reg_has(struct name_reg *r, const char *name)
+{
+	r->probe = name;
+	return policy_hmap_find(&r->map, reg_key(name), reg_eq, r) != POLICY_HMAP_NONE;
+}
+
+/* Names object i of the registry's kind (not yet in it) by prefix and the
+ * hash of obj, and registers it. */
+static int name_by_content(struct name_reg *r, size_t i, const char *prefix, name_hash_fn fn,
+			   const void *obj)
+{
+	uint64_t h = name_mix(fn(r->t, obj, name_basis(0)));
+	if (policy_optimize_name_bits < 64)
+		h &= (1ull << policy_optimize_name_bits) - 1;
+	for (unsigned try = 0; try < OPT_NAME_TRIES; try++) {
+		char name[IR_NAME_MAX];
+		if (!try)
+			snprintf(name, sizeof(name), "%s%016llx", prefix, (unsigned long long)h);
+		else
+			snprintf(name, sizeof(name), "%s%016llx_%016llx", prefix, (unsigned long long)h,
+				 (unsigned long long)name_mix(fn(r->t, obj, name_basis(try))));
+		if (reg_has(r, name))
+			continue; /* a collision */
+		char *dst = r->sets ? r->t->sets[i].name : r->t->chains[i].name;
+		snprintf(dst, IR_NAME_MAX, "%s", name);
+		return reg_put(r, i);
+	}
+	return -1; /* OPT_NAME_TRIES 64-bit hashes all taken: not seen */
+}
+
 /* A run already made into a map: its key matches and targets, so that the
  * same run met again (lowering gives every zone pair its copy of a rule)
  * reuses the map instead of building an identical one. */
@@ -403,7 +554,7 @@ struct run_probe {
 struct dispatch {
 	struct ir_table *t;
 	struct policy_hmap targets; /* action chains by content */
-	size_t n_targets, n_maps;
+	struct name_reg chains, sets; /* names taken */
 	const struct ir_rule *probe; /* for target_eq */
 	struct policy_hmap runs;	     /* run_memo by run_hash */
 	struct run_memo *memo;
@@ -439,9 +590,7 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 		*chain = found;
 		return 0;
 	}
-	char name[IR_NAME_MAX];
-	snprintf(name, sizeof(name), "rule_%zu", dp->n_targets++);
-	struct ir_chain *c = ir_chain_add(dp->t, name);
+	struct ir_chain *c = ir_chain_add(dp->t, ""); /* named below, by its rule */
 	struct ir_rule *nr = c ? ir_rule_add(c) : NULL;
 	if (!nr)
 		return -1;
@@ -455,6 +604,8 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 		*s = r->stmts[i];
 	}
 	*chain = dp->t->n_chains - 1;
+	if (name_by_content(&dp->chains, *chain, "rule_", rule_name_hash, nr))
+		return -1;
 	return policy_hmap_put(&dp->targets, h, *chain);
 }
 
@@ -899,16 +1050,17 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 	uint64_t h;
 	size_t idx = memo_find(dp, &p, &h);
 	if (idx == (size_t)-1) {
-		char name[IR_NAME_MAX];
-		snprintf(name, sizeof(name), "dispatch_%zu", dp->n_maps++);
 		enum ir_field key[IR_CONCAT_MAX];
 		for (size_t k = 0; k < n_pos; k++)
 			key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
-		idx = ir_build_set(t, name, key, n_pos, intervals ? IR_SET_INTERVAL : 0, IR_DATA_VERDICT);
+		/* named below, by its elements */
+		idx = ir_build_set(t, "", key, n_pos, intervals ? IR_SET_INTERVAL : 0, IR_DATA_VERDICT);
 		int rc = idx == (size_t)-1 ? -1 : 0;
 		if (!rc) {
 			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
 		}
+		if (!rc)
+			rc = name_by_content(&dp->sets, idx, "dispatch_", set_name_hash, &t->sets[idx]);
 		if (!rc)
 			rc = memo_add(dp, &p, h, idx);
 		if (rc) {
@@ -968,6 +1120,17 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 		policy_hmap_free(&dp.targets);
 		return -1;
 	}
+	if (reg_init(&dp.chains, t, false)) {
+		policy_hmap_free(&dp.targets);
+		policy_hmap_free(&dp.runs);
+		return -1;
+	}
+	if (reg_init(&dp.sets, t, true)) {
+		policy_hmap_free(&dp.chains.map);
+		policy_hmap_free(&dp.targets);
+		policy_hmap_free(&dp.runs);
+		return -1;
+	}
 	size_t n_chains = t->n_chains; /* target chains added below are not scanned */
 	int rc = 0;
 	for (size_t ci = 0; !rc && ci < n_chains; ci++) {
@@ -1008,6 +1171,8 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 		}
 	}
 	policy_hmap_free(&dp.targets);
+	policy_hmap_free(&dp.chains.map);
+	policy_hmap_free(&dp.sets.map);
 	memo_free(&dp);
 	return rc;
 }
@@ -1073,6 +1238,67 @@ struct share {
 	size_t probe;
 };
 
+/* Where a set is used first (table order): a named address or port set is
+ * named by it, not by its elements, so that an element more or less is an
+ * element change of the same set (and no rule that uses it changes). */
+struct set_use {
+	const struct ir_set *s;
+	const struct ir_chain *c; /* NULL: no rule uses it */
+	const struct ir_rule *r;
+	size_t match;
+};
+
+static uint64_t set_use_hash(const struct ir_table *t, const void *obj, uint64_t h)
+{
+	const struct set_use *u = obj;
+	if (!u->c)
+		return set_name_hash(t, u->s, h);
+	const struct ir_set *s = u->s;
+	uint64_t head[6] = { s->n_key, s->flags, (uint64_t)s->data, u->match, u->r->n_matches,
+			     (uint64_t)u->r->verdict.kind };
+	for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
+		head[0] = head[0] * 131 + (uint64_t)s->key[k];
+	h = policy_fnv64(h, head, sizeof(head));
+	h = policy_fnv64(h, u->c->name, strlen(u->c->name));
+	h = policy_fnv64(h, u->r->comment, strlen(u->r->comment));
+	h = policy_fnv64(h, u->r->verdict.chain, strnlen(u->r->verdict.chain, IR_NAME_MAX));
+	/* the rule's other matches, sets by their kind only (their elements
+	 * may change while the name stays) */
+	for (size_t i = 0; i < u->r->n_matches; i++) {
+		const struct ir_match *m = &u->r->matches[i];
+		uint64_t mh[4] = { (uint64_t)m->kind, (uint64_t)m->op, m->n_field, m->prefix_len };
+		for (size_t k = 0; k < m->n_field && k < IR_CONCAT_MAX; k++)
+			mh[2] = mh[2] * 131 + (uint64_t)m->field[k];
+		if (m->kind != IR_M_LOOKUP)
+			mh[2] = mh[2] * 131 + (uint64_t)m->field[0];
+		h = policy_fnv64(h, mh, sizeof(mh));
+		if (m->kind != IR_M_LOOKUP) {
+			h = hash_value(h, &m->value);
+			h = hash_value(h, &m->value_end);
+		}
+	}
+	return h;
+}
+
+/* The first use of every set; NULL on ENOMEM. */
+static struct set_use *set_uses(const struct ir_table *t)
+{
+	struct set_use *u = calloc(t->n_sets ? t->n_sets : 1, sizeof(*u));
+	for (size_t ci = 0; u && ci < t->n_chains; ci++)
+		for (size_t ri = 0; ri < t->chains[ci].n_rules; ri++) {
+			const struct ir_rule *r = &t->chains[ci].rules[ri];
+			for (size_t mi = 0; mi < r->n_matches; mi++) {
+				size_t si = r->matches[mi].set;
+				if (r->matches[mi].kind != IR_M_LOOKUP || si >= t->n_sets || u[si].c)
+					continue;
+				u[si] = (struct set_use){ .c = &t->chains[ci], .r = r, .match = mi };
+			}
+		}
+	for (size_t i = 0; u && i < t->n_sets; i++)
+		u[i].s = &t->sets[i];
+	return u;
+}
+
 static bool share_eq(void *ctx, size_t idx)
 {
 	struct share *sh = ctx;
@@ -1090,7 +1316,14 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		return -1;
 	}
 	struct share sh = { .t = t };
-	size_t counters[3] = { 0, 0, 0 };
+	struct name_reg names;
+	struct set_use *uses = set_uses(t);
+	if (!uses || reg_init(&names, t, true)) {
+		free(uses);
+		policy_hmap_free(&seen);
+		free(remap);
+		return -1;
+	}
 	for (size_t i = 0; i < t->n_sets; i++) {
 		struct ir_set *s = &t->sets[i];
 		remap[i] = i;
@@ -1111,17 +1344,21 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 			rep->sets_shared++;
 			continue;
 		}
-		if (policy_hmap_put(&seen, h, i)) {
+		char pre[16];
+		snprintf(pre, sizeof(pre), "%s_", prefix ? prefix : "");
+		if (policy_hmap_put(&seen, h, i) ||
+		    (anon && name_by_content(&names, i, pre, set_use_hash, &uses[i]))) {
+			free(uses);
+			policy_hmap_free(&names.map);
 			policy_hmap_free(&seen);
 			free(remap);
 			return -1;
 		}
-		if (anon) {
-			size_t which = prefix[0] == 'p' ? 2 : prefix[4] == '6';
-			snprintf(s->name, sizeof(s->name), "%s_%zu", prefix, counters[which]++);
+		if (anon)
 			rep->sets_named++;
-		}
 	}
+	free(uses);
+	policy_hmap_free(&names.map);
 	policy_hmap_free(&seen);
 	ir_table_remap_sets(t, remap);
 	free(remap);

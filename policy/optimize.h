@@ -32,6 +32,11 @@ struct policy_optimize_report {
 	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
 };
 
+/* Bits of the content hash in the names the passes make (rule_H,
+ * dispatch_H, addr4_H, ...; 64). Tests only lower it, to make names collide
+ * and try their disambiguation. */
+extern unsigned policy_optimize_name_bits;
+
 /* Rewrites t in place. `r` may be NULL. Returns 0, or -1 with an error in d
  * (only on ENOMEM). */
 int policy_optimize(struct ir_table *t, struct policy_optimize_report *r, struct policy_diags *d);

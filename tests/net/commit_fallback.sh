@@ -65,7 +65,7 @@ commit_both() {
 	href load "$POL" > /dev/null 2>&1 && href commit > /dev/null 2>&1 || fail "$1-ref"
 }
 mode() { sed -n 's/^apply: //p' "$LAB_TMP/reply"; }
-set_name=$(at fw nft list table inet hvgate | sed -n 's/^[[:space:]]*set \(addr4_[0-9]*\) {$/\1/p' | head -1)
+set_name=$(at fw nft list table inet hvgate | sed -n 's/^[[:space:]]*set \(addr4_[0-9a-f_]*\) {$/\1/p' | head -1)
 [ -n "$set_name" ] && pass "named-set($set_name)" || { fail named-set "$(at fw nft list table inet hvgate | head -40 | tr '\n' ' ')"; exit 1; }
 
 # 0. an ordinary change is incremental

@@ -1,12 +1,14 @@
 /* The optimizer's passes, each on a policy that needs it, compared with the
  * same policy lowered without the optimizer. */
 #include <check.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/ir_diff.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 #include "policy/policy.h"
@@ -419,6 +421,176 @@ START_TEST(test_size_hint_on_large_constant_sets)
 }
 END_TEST
 
+/* ---- names that stay ----
+ *
+ * A policy where dispatch makes maps and action chains and name makes
+ * address and port sets (some shared), compiled again with one rule
+ * inserted near the start: the objects those passes make (rule_, dispatch_,
+ * addr4_, addr6_, port_) that the diff adds, changes or deletes must stay
+ * few. Names by position renumbered every object after the new rule. */
+
+#define NAMES_RUNS 6
+#define NAMES_RUN_RULES 10
+
+enum names_edit { NAMES_NONE, NAMES_INSERT_RUN, NAMES_INSERT_SETS };
+
+static void put(char *text, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void put(char *text, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(text + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	ck_assert(k >= 0 && (size_t)k < cap - *n);
+	*n += (size_t)k;
+}
+
+static char *names_policy(enum names_edit e)
+{
+	size_t cap = 64 * 1024, n = 0;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	put(text, cap, &n, "%sdefine shared = { 10.90.0.0/16, 10.91.0.0/16 }\n", zones);
+	if (e == NAMES_INSERT_SETS)
+		put(text, cap, &n, "pass from a to { 10.80.0.0/16, 10.81.0.0/16 } service tcp port "
+				   "{ 7, 9 } label \"new\"\n");
+	for (int r = 0; r < NAMES_RUNS; r++) {
+		/* a rule with an address set and a port set between the runs; every
+		 * other one uses $shared (one set for all of them) */
+		if (r % 2)
+			put(text, cap, &n, "pass from a to $shared service tcp port { %d, %d } label "
+					   "\"s%d\"\n", 100 + r, 200 + r, r);
+		else
+			put(text, cap, &n, "block from a to { 10.%d.0.0/16, 10.%d.0.0/16 } service "
+					   "tcp port { %d, %d } label \"s%d\"\n",
+			    60 + r, 70 + r, 100 + r, 200 + r, r);
+		/* a run of exact rules: a dispatch map and an action chain each */
+		for (int i = 0; i < NAMES_RUN_RULES; i++) {
+			if (e == NAMES_INSERT_RUN && r == 0 && i == 1)
+				put(text, cap, &n, "pass from a to 10.0.0.250 service udp port 999 "
+						   "label \"new\"\n");
+			put(text, cap, &n, "%s from a to 10.%d.0.%d service udp port %d label "
+					   "\"r%d_%d\"\n",
+			    i % 3 ? "pass" : "block", r, i + 1, 1000 + i, r, i);
+		}
+	}
+	return text;
+}
+
+static bool pass_made(const char *name)
+{
+	static const char *prefixes[] = { "rule_", "dispatch_", "addr4_", "addr6_", "port_" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+static size_t pass_objects(const struct ir_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_chains; i++)
+		n += pass_made(t->chains[i].name);
+	for (size_t i = 0; i < t->n_sets; i++)
+		n += pass_made(t->sets[i].name);
+	return n;
+}
+
+/* Objects of the passes that the diff from a to b adds, changes or deletes. */
+static size_t pass_changed(const struct ir_table *a, const struct ir_table *b)
+{
+	struct ir_diff *d;
+	ck_assert_int_eq(ir_diff_compute(a, b, &d), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < b->n_chains; i++)
+		n += d->chain_op[i] != IR_DIFF_KEEP && pass_made(b->chains[i].name);
+	for (size_t i = 0; i < d->n_chain_del; i++)
+		n += pass_made(a->chains[d->chain_del[i]].name);
+	for (size_t i = 0; i < b->n_sets; i++)
+		n += d->set_op[i] != IR_DIFF_KEEP && pass_made(b->sets[i].name);
+	for (size_t i = 0; i < d->n_set_del; i++)
+		n += pass_made(a->sets[d->set_del[i]].name);
+	ir_diff_free(d);
+	return n;
+}
+
+static struct ir_table *names_build(enum names_edit e)
+{
+	char *text = names_policy(e);
+	struct ir_table *t = build(text, true);
+	free(text);
+	ck_assert_ptr_nonnull(t);
+	struct policy_diags vd = { 0 };
+	if (ir_table_validate(t, &vd))
+		ck_abort_msg("invalid IR: %s", vd.n ? vd.v[vd.n - 1].message : "?");
+	policy_diags_free(&vd);
+	irtest_done(NULL); /* the policy; the table is the caller's */
+	return t;
+}
+
+START_TEST(test_names_stay)
+{
+	struct ir_table *base = names_build(NAMES_NONE);
+	/* the passes must have run, or this proves nothing */
+	ck_assert_uint_ge(rep.runs_dispatched, NAMES_RUNS);
+	ck_assert_uint_ge(rep.sets_named, 4);
+	size_t objects = pass_objects(base);
+	ck_assert_uint_ge(objects, NAMES_RUNS * NAMES_RUN_RULES);
+
+	/* the same policy compiles to the same names */
+	struct ir_table *again = names_build(NAMES_NONE);
+	ck_assert_uint_eq(pass_changed(base, again), 0);
+	ir_table_free(again);
+
+	/* a rule in the first run: its action chain, and the map of that run
+	 * (deleted and added under its new name) */
+	struct ir_table *t = names_build(NAMES_INSERT_RUN);
+	size_t changed = pass_changed(base, t);
+	fprintf(stderr, "names_stay: rule in a run: %zu of %zu objects changed\n", changed, objects);
+	ck_assert_uint_ge(changed, 1);
+	ck_assert_uint_le(changed, 3);
+	ir_table_free(t);
+
+	/* a rule with an address set and a port set before all others: the two
+	 * sets */
+	t = names_build(NAMES_INSERT_SETS);
+	changed = pass_changed(base, t);
+	fprintf(stderr, "names_stay: rule with sets: %zu of %zu objects changed\n", changed, objects);
+	ck_assert_uint_ge(changed, 1);
+	ck_assert_uint_le(changed, 2);
+	ir_table_free(t);
+	ir_table_free(base);
+}
+END_TEST
+
+/* Names made to collide (2 bits of hash: four names per prefix) are told
+ * apart by the hash of another seed, the same way on every compile. */
+START_TEST(test_name_collisions)
+{
+	unsigned keep = policy_optimize_name_bits;
+	policy_optimize_name_bits = 2;
+	struct ir_table *a = names_build(NAMES_NONE), *b = names_build(NAMES_NONE);
+	policy_optimize_name_bits = keep;
+	size_t suffixed = 0;
+	for (size_t i = 0; i < a->n_chains; i++) {
+		const char *name = a->chains[i].name;
+		suffixed += pass_made(name) && strchr(strchr(name, '_') + 1, '_');
+		for (size_t j = 0; j < i; j++)
+			ck_assert_str_ne(name, a->chains[j].name);
+	}
+	for (size_t i = 0; i < a->n_sets; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!(a->sets[i].flags & IR_SET_ANONYMOUS))
+				ck_assert_str_ne(a->sets[i].name, a->sets[j].name);
+	ck_assert_uint_ge(suffixed, 10);
+	ck_assert_uint_eq(pass_changed(a, b), 0);
+	ir_table_free(a);
+	ir_table_free(b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("optimize");
@@ -434,6 +606,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_normalize_intervals);
 	tcase_add_test(tc, test_size_hint_on_large_constant_sets);
 	tcase_add_test(tc, test_no_dedupe_across_modification);
+	tcase_add_test(tc, test_names_stay);
+	tcase_add_test(tc, test_name_collisions);
 	suite_add_tcase(s, tc);
 	return s;
 }
