@@ -914,6 +914,9 @@ static int run_captured(struct shell *sh, int argc, char **argv, struct pipeline
 	if (!cap)
 		return run_verb(sh, argc, argv);
 	fflush(stdout);
+	/* tables fit the terminal, unless the lines are filtered, counted or
+	 * asked for whole (| match, | except, | count, | no-more) */
+	cli_out_width = sh->interactive && !p->no_more && !p->count && !p->nre ? term_cols() : 0;
 	saved = dup(STDOUT_FILENO);
 	if (saved < 0) {
 		fclose(cap);
@@ -924,6 +927,7 @@ static int run_captured(struct shell *sh, int argc, char **argv, struct pipeline
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
+	cli_out_width = -1;
 	emit_output(sh, cap, p);
 	fclose(cap);
 	return rc;

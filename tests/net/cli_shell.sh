@@ -190,6 +190,22 @@ wait_screen 5 'Up/Down walk the history' >/dev/null
 screen | grep -q -- '--More--' && fail no-more "pager shown" || pass no-more
 tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -y 40
 
+# Tables fit the terminal: in 60 columns the rule's id (an absolute path)
+# gets a line of its own and the cells go under it; with
+# | no-more a row stays one line, whatever the width.
+tm resize-window -t sh -x 60 -y 40 2>/dev/null || tm resize-pane -t sh -x 60
+wait_for 5 sh -c "[ \"\$(tmux -S '$TMUX_SOCK' display -p -t sh '#{pane_width}')\" = 60 ]" || fail narrow-resize
+sleep 0.3 # the shell's terminal follows the pane
+fresh; keys "show rules tenant beta" Enter
+check narrow-id-own-line 5 '^[^ ]*policy\.hvp:9:[0-9a-f]+$'
+check narrow-cells-under-id 3 '^  beta +block +[0-9]+ +[0-9]+  (never|[0-9]{4}-)'
+check narrow-header 3 '^  TENANT +ACTION +PACKETS +BYTES  LAST HIT'
+fresh; keys 'show rules tenant beta | no-more' Enter
+wait_screen 5 'block from lan to uplink service tcp port 23' >/dev/null
+tm capture-pane -p -J -t $T | grep -Eq 'policy\.hvp:9:[0-9a-f]+ +beta +block ' && pass narrow-no-more-whole ||
+	fail narrow-no-more-whole "$(screen | tail -8 | tr '\n' '|')"
+tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -x 120
+
 # Configure mode: the candidate is locked for one session; status shows who.
 sed 's/port 443/port 8443/' "$POL" > "$LAB_TMP/new.hvp"
 fresh; keys 'config' Enter
