@@ -539,6 +539,7 @@ static void emit_output(struct shell *sh, FILE *cap, struct pipeline *p)
 	size_t cap_len = 0;
 	long count = 0;
 	int page = sh->interactive && !p->no_more && !p->count ? term_rows() - 1 : 0, shown = 0;
+	int cols = page > 0 ? term_cols() : 0;
 
 	rewind(cap);
 	while (getline(&line, &cap_len, cap) >= 0) {
@@ -563,7 +564,8 @@ static void emit_output(struct shell *sh, FILE *cap, struct pipeline *p)
 			shown = key == '\n' || key == '\r' ? page - 1 : 0;
 		}
 		puts(line);
-		shown++;
+		/* a line longer than the terminal takes more than one row of it */
+		shown += cols > 0 && len > (size_t)cols ? (int)((len - 1 + (size_t)cols - 1) / (size_t)cols) : 1;
 	}
 	if (p->count)
 		printf("Count: %ld lines\n", count);
