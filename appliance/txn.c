@@ -328,11 +328,13 @@ static uint64_t endpoint_meaning(const struct policy *p, const struct policy_end
 		uint64_t zh = fnv(FNV_START, z->name, strlen(z->name) + 1), ifs = 0;
 		for (size_t k = 0; k < z->n_ifnames; k++)
 			ifs += fnv(FNV_START, z->ifnames[k], strlen(z->ifnames[k]));
+		uint64_t za = addrs_meaning(&z->addrs);
 		zh = fnv(zh, &ifs, sizeof(ifs));
-		zones += fnv(zh, &(uint64_t){ addrs_meaning(&z->addrs) }, sizeof(uint64_t));
+		zones += fnv(zh, &za, sizeof(za));
 	}
+	uint64_t ea = addrs_meaning(&e->addrs);
 	h = fnv(h, &zones, sizeof(zones));
-	return fnv(h, &(uint64_t){ addrs_meaning(&e->addrs) }, sizeof(uint64_t));
+	return fnv(h, &ea, sizeof(ea));
 }
 
 static void rule_meaning(const struct policy *p, const struct policy_rule *r, uint64_t m[MEANING_PARTS])
@@ -351,7 +353,7 @@ static void rule_meaning(const struct policy *p, const struct policy_rule *r, ui
 		th = fnv(th, &ports, sizeof(ports));
 		terms += fnv(th, &types, sizeof(types));
 	}
-	m[2] = fnv(fnv(FNV_START, &r->n_services, sizeof(r->n_services) * !!r->n_services), &terms, sizeof(terms));
+	m[2] = fnv(fnv(FNV_START, &r->n_services, sizeof(r->n_services)), &terms, sizeof(terms));
 	h = fnv(h, &r->action, sizeof(r->action));
 	h = fnv(h, &r->log, sizeof(r->log));
 	h = fnv(h, &r->has_limit, sizeof(r->has_limit));

@@ -265,7 +265,8 @@ struct rule_widths {
 	int width; /* of the terminal, 0: no limit */
 };
 
-static void measure_rows(const struct json *rows, struct rule_widths *w)
+/* The widths of the rows shown (the filters of `show rules` applied). */
+static void measure_rows(const struct json *rows, int argc, char **argv, struct rule_widths *w)
 {
 	char num[32];
 
@@ -273,6 +274,8 @@ static void measure_rows(const struct json *rows, struct rule_widths *w)
 		const struct json *r = &rows->items[i];
 		const char *id = json_get_str(r, "id"), *t = json_get_str(r, "tenant");
 		long long v = 0;
+		if (!rule_wanted(r, argc, argv))
+			continue;
 		if (id && (int)strlen(id) > w->id)
 			w->id = (int)strlen(id);
 		if (t && (int)strlen(t) > w->tenant)
@@ -313,8 +316,8 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 	struct rule_widths w = {.id = 4, .tenant = 6, .packets = 7, .bytes = 5, .width = cli_table_width()};
 	int rest;
 
-	measure_rows(rules, &w);
-	measure_rows(implicit, &w);
+	measure_rows(rules, argc, argv, &w);
+	measure_rows(implicit, argc, argv, &w);
 	/* " TENANT ACTION PACKETS BYTES  LAST HIT  COUNTING SINCE" */
 	rest = 1 + w.tenant + 1 + 7 + 1 + w.packets + 1 + w.bytes + 2 + 19 + 2 + 19;
 	w.split = w.width > 0 && w.id + rest > w.width;

@@ -194,9 +194,12 @@ tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -y 40
 # gets a line of its own and the cells go under it; with
 # | no-more a row stays one line, whatever the width.
 tm resize-window -t sh -x 60 -y 40 2>/dev/null || tm resize-pane -t sh -x 60
-wait_for 5 sh -c "[ \"\$(tmux -S '$TMUX_SOCK' display -p -t sh '#{pane_width}')\" = 60 ]" || fail narrow-resize
-sleep 0.3 # the shell's terminal follows the pane
-fresh; keys "show rules tenant beta" Enter
+# tmux tells the terminal its new size a little later than it answers:
+# the command again (at most 5 times) until the shell sees 60 columns
+for i in 1 2 3 4 5; do
+	sleep 0.5; fresh; keys "show rules tenant beta" Enter
+	wait_screen 3 '^  beta +block ' >/dev/null && break
+done
 check narrow-id-own-line 5 '^[^ ]*policy\.hvp:9:[0-9a-f]+$'
 check narrow-cells-under-id 3 '^  beta +block +[0-9]+ +[0-9]+  (never|[0-9]{4}-)'
 check narrow-header 3 '^  TENANT +ACTION +PACKETS +BYTES  LAST HIT'
