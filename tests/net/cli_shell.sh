@@ -203,6 +203,11 @@ done
 check narrow-id-own-line 5 '^[^ ]*policy\.hvp:9:[0-9a-f]+$'
 check narrow-cells-under-id 3 '^  beta +block +[0-9]+ +[0-9]+  (never|[0-9]{4}-)'
 check narrow-header 3 '^  TENANT +ACTION +PACKETS +BYTES  LAST HIT'
+# history shortens a long source from the left
+fresh; keys 'history' Enter
+wait_screen 5 'start$' >/dev/null
+tm capture-pane -p -J -t $T | grep -Eq '^1 +\* [0-9-]+ [0-9:]+ +[0-9]+  [0-9a-f]+ +\.\.\.[^ ]*/policy\.hvp  start$' &&
+	pass narrow-history-source || fail narrow-history-source "$(tm capture-pane -p -J -t $T | tail -4 | tr '\n' '|')"
 fresh; keys 'show rules tenant beta | no-more' Enter
 wait_screen 5 'block from lan to uplink service tcp port 23' >/dev/null
 tm capture-pane -p -J -t $T | grep -Eq 'policy\.hvp:9:[0-9a-f]+ +beta +block ' && pass narrow-no-more-whole ||
