@@ -190,6 +190,10 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
  * this many candidates (else by place only): compare stays linear-ish. */
 #define PAIR_CANDIDATES_MAX 64
 
+/* The parts of a rule's meaning compare tells apart: from, to, services,
+ * the rest (action, log, limit, state, inspect matches). */
+#define MEANING_PARTS 4
+
 struct item {
 	const char *id, *kind;
 	const char *file; /* relative to the policy's root */
@@ -206,6 +210,11 @@ struct item {
 	/* `to` items: its place among the other matched items of its kind is
 	 * the same as in `from` (else it moved: first match, the order counts) */
 	bool kept;
+	/* What the rule matches, resolved (addresses, zones, services: what
+	 * its defines, services and zones stood for), hashed per part; a rule
+	 * whose text is the same but whose parts differ is changed. */
+	uint64_t meaning[MEANING_PARTS];
+	bool redefined; /* `to` items: same text, another meaning */
 };
 
 /* Line `line` of `file` as the compiler read it (the policy keeps the text
@@ -284,6 +293,116 @@ static void item_of(struct item *it, const char *id, const char *where, bool lab
 			it->key = (it->key ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
 }
 
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+	for (const unsigned char *c = data; n--; c++)
+		h = (h ^ *c) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+#define FNV_START UINT64_C(0xcbf29ce484222325)
+
+/* A set's hash: the sum of its members' (their order does not count). */
+static uint64_t addrs_meaning(const struct policy_addr_list *l)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct policy_addr *a = &l->v[i];
+		uint64_t h = fnv(FNV_START, &a->family, 1);
+		h = fnv(h, &a->prefix_len, 1);
+		h = fnv(h, a->lo, sizeof(a->lo));
+		sum += fnv(h, a->hi, sizeof(a->hi));
+	}
+	return sum;
+}
+
+/* An endpoint: its kind, its zones (their names, interfaces and, for a
+ * segment, addresses) and its addresses. */
+static uint64_t endpoint_meaning(const struct policy *p, const struct policy_endpoint *e)
+{
+	uint64_t h = fnv(FNV_START, &e->kind, sizeof(e->kind)), zones = 0;
+
+	for (size_t i = 0; i < e->n_zones; i++) {
+		const struct policy_zone *z = &p->zones[e->zones[i]];
+		uint64_t zh = fnv(FNV_START, z->name, strlen(z->name) + 1), ifs = 0;
+		for (size_t k = 0; k < z->n_ifnames; k++)
+			ifs += fnv(FNV_START, z->ifnames[k], strlen(z->ifnames[k]));
+		uint64_t za = addrs_meaning(&z->addrs);
+		zh = fnv(zh, &ifs, sizeof(ifs));
+		zones += fnv(zh, &za, sizeof(za));
+	}
+	uint64_t ea = addrs_meaning(&e->addrs);
+	h = fnv(h, &zones, sizeof(zones));
+	return fnv(h, &ea, sizeof(ea));
+}
+
+static void rule_meaning(const struct policy *p, const struct policy_rule *r, uint64_t m[MEANING_PARTS])
+{
+	uint64_t terms = 0, h = FNV_START;
+
+	m[0] = endpoint_meaning(p, &r->from);
+	m[1] = endpoint_meaning(p, &r->to);
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct policy_service_term *t = &r->services[i];
+		uint64_t th = fnv(FNV_START, &t->l4proto, 1), ports = 0, types = 0;
+		for (size_t k = 0; k < t->n_dports; k++)
+			ports += fnv(FNV_START, &t->dports[k], sizeof(t->dports[k]));
+		for (size_t k = 0; k < t->n_icmp_types; k++)
+			types += fnv(FNV_START, &t->icmp_types[k], 1);
+		th = fnv(th, &ports, sizeof(ports));
+		terms += fnv(th, &types, sizeof(types));
+	}
+	m[2] = fnv(fnv(FNV_START, &r->n_services, sizeof(r->n_services)), &terms, sizeof(terms));
+	h = fnv(h, &r->action, sizeof(r->action));
+	h = fnv(h, &r->log, sizeof(r->log));
+	h = fnv(h, &r->has_limit, sizeof(r->has_limit));
+	h = fnv(h, &r->limit_rate, sizeof(r->limit_rate));
+	h = fnv(h, &r->limit_unit, sizeof(r->limit_unit));
+	h = fnv(h, &r->limit_burst, sizeof(r->limit_burst));
+	h = fnv(h, &r->stateless, sizeof(r->stateless));
+	for (size_t i = 0; i < r->n_inspect; i++) {
+		const struct policy_inspect_match *x = &r->inspect[i];
+		h = fnv(h, &x->action, sizeof(x->action));
+		h = fnv(h, &x->field, sizeof(x->field));
+		h = fnv(h, x->regex ? x->regex : "", x->regex ? strlen(x->regex) + 1 : 1);
+		h = fnv(h, x->name ? x->name : "", x->name ? strlen(x->name) + 1 : 1);
+		h = fnv(h, &x->suffix, sizeof(x->suffix));
+	}
+	m[3] = h;
+}
+
+/* The names a rule's text uses that a definition gives a meaning to:
+ * `$define`s, and the words after `service` (names of services). */
+static void used_names(const char *text, char *out, size_t size)
+{
+	size_t len = 0;
+	bool after_service = false;
+
+	out[0] = 0;
+	for (const char *s = text; *s;) {
+		size_t n;
+		s += strspn(s, " \t{},");
+		n = strcspn(s, " \t{},");
+		if (!n)
+			break;
+		bool is_kw = (n == 4 && !memcmp(s, "port", 4)) || (n == 4 && !memcmp(s, "type", 4)) ||
+			     policy_l4proto_by_name(s, n) >= 0;
+		if ((*s == '$' || (after_service && !is_kw && !(*s >= '0' && *s <= '9'))) && *s != '"' &&
+		    len + n + 3 < size) {
+			len += (size_t)snprintf(out + len, size - len, "%s%.*s", len ? ", " : "", (int)n, s);
+		}
+		if (n == 7 && !memcmp(s, "service", 7))
+			after_service = true;
+		else if ((n == 4 && !memcmp(s, "from", 4)) || (n == 2 && !memcmp(s, "to", 2)) ||
+			 (n == 3 && !memcmp(s, "log", 3)) || (n == 5 && !memcmp(s, "label", 5)) ||
+			 (n == 5 && !memcmp(s, "limit", 5)) || (n == 2 && !memcmp(s, "no", 2)) ||
+			 (n == 7 && !memcmp(s, "inspect", 7)))
+			after_service = false;
+		s += n;
+	}
+}
+
 static struct item *items_of(const struct txn_policy *p, size_t *n)
 {
 	size_t k = 0, total = p ? p->policy->n_rules + p->policy->n_nats : 0;
@@ -297,7 +416,8 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	lines = p ? policy_eval_lines_new(&p->diags) : NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++) {
 		const struct policy_rule *r = &p->policy->rules[i];
-		item_of(&v[k++], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len, r->tenant);
+		item_of(&v[k], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len, r->tenant);
+		rule_meaning(p->policy, r, v[k++].meaning);
 	}
 	for (size_t i = 0; p && i < p->policy->n_nats; i++) {
 		const struct policy_nat *m = &p->policy->nats[i];
@@ -744,6 +864,26 @@ static int mark_kept(struct item *t, size_t nt, const char *kind)
 	return rc;
 }
 
+/* For a rule of the same text whose meaning changed: which parts, and
+ * the names of definitions its text uses ("redefined" in the reply). */
+static void redefined_json(struct json_buf *out, const struct item *from, const struct item *to)
+{
+	static const char *const part[MEANING_PARTS] = { "from", "to", "service", "action/options" };
+	char names[256];
+
+	json_key(out, "redefined");
+	json_obj_begin(out);
+	json_key(out, "parts");
+	json_arr_begin(out);
+	for (int k = 0; k < MEANING_PARTS; k++)
+		if (from->meaning[k] != to->meaning[k])
+			json_str(out, part[k]);
+	json_arr_end(out);
+	used_names(to->text, names, sizeof(names));
+	json_kv_str(out, "uses", names);
+	json_obj_end(out);
+}
+
 static void pair_json(struct json_buf *out, const struct item *from, const struct item *to, bool moved)
 {
 	json_obj_begin(out);
@@ -753,6 +893,8 @@ static void pair_json(struct json_buf *out, const struct item *from, const struc
 	item_json(out, to);
 	if (moved)
 		json_kv_bool(out, "moved", true);
+	if (to->redefined)
+		redefined_json(out, from, to);
 	json_obj_end(out);
 }
 
@@ -806,20 +948,26 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 		free(ord);
 		return;
 	}
+	/* The same text that now stands for other addresses, zones or
+	 * services (a define, service or zone it uses changed): changed. */
+	for (size_t i = 0; i < nt; i++)
+		t[i].redefined = t[i].partner && memcmp(t[i].meaning, f[t[i].partner - 1].meaning, sizeof(t[i].meaning));
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
 		if (t[i].changed_from)
 			pair_json(out, &f[t[i].changed_from - 1], &t[i], !t[i].kept);
+		else if (t[i].redefined)
+			pair_json(out, &f[t[i].partner - 1], &t[i], !t[i].kept);
 	vpn_compare(from, to, out, 0, &unchanged);
 	json_arr_end(out);
 	/* The same content in another place among the others: moved. */
 	json_key(out, "moved");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
-		if (t[i].partner && !t[i].kept)
+		if (t[i].partner && !t[i].kept && !t[i].redefined)
 			pair_json(out, &f[t[i].partner - 1], &t[i], false);
-		else if (t[i].partner)
+		else if (t[i].partner && !t[i].redefined)
 			unchanged++;
 	json_arr_end(out);
 	json_key(out, "added");

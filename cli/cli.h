@@ -42,6 +42,11 @@ int cli_wants_help(int argc, char **argv);
 /* The one number parser of option values: a whole decimal `s` in [lo, hi]
  * into *out. Returns 0, or -1 (nothing stored) for anything else. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
+/* The width tables are sized to: cli_out_width when >= 0 (the shell sets
+ * it; 0 = no limit), else the terminal's (TIOCGWINSZ, else $COLUMNS, else
+ * 80) when standard output is a terminal, else 0 (no limit). */
+extern int cli_out_width;
+int cli_table_width(void);
 
 /* The lowering options of `compile`, `check` (cli/verb_compile.c):
  * --no-optimize, --nflog-group N, --queue N, --workers W at argv[*i].

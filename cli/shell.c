@@ -539,6 +539,7 @@ static void emit_output(struct shell *sh, FILE *cap, struct pipeline *p)
 	size_t cap_len = 0;
 	long count = 0;
 	int page = sh->interactive && !p->no_more && !p->count ? term_rows() - 1 : 0, shown = 0;
+	int cols = page > 0 ? term_cols() : 0;
 
 	rewind(cap);
 	while (getline(&line, &cap_len, cap) >= 0) {
@@ -563,7 +564,8 @@ static void emit_output(struct shell *sh, FILE *cap, struct pipeline *p)
 			shown = key == '\n' || key == '\r' ? page - 1 : 0;
 		}
 		puts(line);
-		shown++;
+		/* a line longer than the terminal takes more than one row of it */
+		shown += cols > 0 && len > (size_t)cols ? (int)((len - 1 + (size_t)cols - 1) / (size_t)cols) : 1;
 	}
 	if (p->count)
 		printf("Count: %ld lines\n", count);
@@ -914,6 +916,9 @@ static int run_captured(struct shell *sh, int argc, char **argv, struct pipeline
 	if (!cap)
 		return run_verb(sh, argc, argv);
 	fflush(stdout);
+	/* tables fit the terminal, unless the lines are filtered, counted or
+	 * asked for whole (| match, | except, | count, | no-more) */
+	cli_out_width = sh->interactive && !p->no_more && !p->count && !p->nre ? term_cols() : 0;
 	saved = dup(STDOUT_FILENO);
 	if (saved < 0) {
 		fclose(cap);
@@ -924,6 +929,7 @@ static int run_captured(struct shell *sh, int argc, char **argv, struct pipeline
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
+	cli_out_width = -1;
 	emit_output(sh, cap, p);
 	fclose(cap);
 	return rc;

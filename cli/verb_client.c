@@ -228,13 +228,13 @@ static int rule_wanted(const struct json *r, int argc, char **argv)
 
 /* Packets, bytes, last hit, and since when the counters count (a commit
  * that did not send a rule again keeps its counters; "-": not known). */
-static void print_hit_cells(const struct json *r)
+static void print_hit_cells(const struct json *r, int pw, int bw)
 {
 	long long p = 0, b = 0, t = 0;
 
 	json_get_int(r, "packets", &p);
 	json_get_int(r, "bytes", &b);
-	printf(" %12lld %14lld  ", p, b);
+	printf(" %*lld %*lld  ", pw, p, bw, b);
 	if (!json_get_int(r, "last_hit", &t))
 		print_time(t);
 	else
@@ -247,54 +247,92 @@ static void print_hit_cells(const struct json *r)
 	putchar('\n');
 }
 
-/* One line per rule, sized to the longest id and tenant, the rule's text
- * under it; then the drops no rule names (defaults, block list, invalid
- * state, anti-spoofing, inter-tenant; the id says which), with their
- * tenant (a tenant's default, a segment's anti-spoofing) or "-". */
+/* An id in at most w columns: a longer one loses its left part to "..."
+ * so that the end (FILE:LINE:HASH, the part that says which rule) stays. */
+static void print_fitted(const char *s, int w)
+{
+	int n = (int)strlen(s);
+
+	if (w <= 0 || n <= w || w < 8)
+		fputs(s, stdout);
+	else
+		printf("...%s", s + n - (w - 3));
+}
+
+struct rule_widths {
+	int id, tenant, packets, bytes;
+	int split; /* the id on a line of its own, the cells under it */
+	int width; /* of the terminal, 0: no limit */
+};
+
+/* The widths of the rows shown (the filters of `show rules` applied). */
+static void measure_rows(const struct json *rows, int argc, char **argv, struct rule_widths *w)
+{
+	char num[32];
+
+	for (size_t i = 0; rows && i < rows->n; i++) {
+		const struct json *r = &rows->items[i];
+		const char *id = json_get_str(r, "id"), *t = json_get_str(r, "tenant");
+		long long v = 0;
+		if (!rule_wanted(r, argc, argv))
+			continue;
+		if (id && (int)strlen(id) > w->id)
+			w->id = (int)strlen(id);
+		if (t && (int)strlen(t) > w->tenant)
+			w->tenant = (int)strlen(t);
+		if (!json_get_int(r, "packets", &v) && snprintf(num, sizeof(num), "%lld", v) > w->packets)
+			w->packets = (int)strlen(num);
+		if (!json_get_int(r, "bytes", &v) && snprintf(num, sizeof(num), "%lld", v) > w->bytes)
+			w->bytes = (int)strlen(num);
+	}
+}
+
+static void print_rule_row(const struct json *r, const char *action, const struct rule_widths *w)
+{
+	const char *id = json_get_str(r, "id"), *tenant = json_get_str(r, "tenant"), *text = json_get_str(r, "text");
+
+	if (!id)
+		id = "?";
+	if (w->split) {
+		print_fitted(id, w->width);
+		printf("\n  %-*s %-7s", w->tenant, tenant && *tenant ? tenant : "-", action ? action : "?");
+	} else {
+		printf("%-*s %-*s %-7s", w->id, id, w->tenant, tenant && *tenant ? tenant : "-", action ? action : "?");
+	}
+	print_hit_cells(r, w->packets, w->bytes);
+	if (text && *text)
+		printf("    %s\n", text);
+}
+
+/* One line per rule, the rule's text under it; then the drops no rule
+ * names (defaults, block list, invalid state, anti-spoofing, inter-tenant;
+ * the id says which), with their tenant (a tenant's default, a segment's
+ * anti-spoofing) or "-". Columns as wide as their longest cell; when the
+ * row does not fit the terminal, the id goes on a line of its own (its
+ * left part cut to "..." if even that is too long) and the cells under it. */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
 	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
-	int idw = 4, tw = 6;
+	struct rule_widths w = {.id = 4, .tenant = 6, .packets = 7, .bytes = 5, .width = cli_table_width()};
+	int rest;
 
-	for (size_t i = 0; rules && i < rules->n; i++) {
-		const char *id = json_get_str(&rules->items[i], "id"), *t = json_get_str(&rules->items[i], "tenant");
-		if (id && (int)strlen(id) > idw)
-			idw = (int)strlen(id);
-		if (t && (int)strlen(t) > tw)
-			tw = (int)strlen(t);
-	}
-	for (size_t i = 0; implicit && i < implicit->n; i++) {
-		const char *id = json_get_str(&implicit->items[i], "id"), *t = json_get_str(&implicit->items[i], "tenant");
-		if (id && (int)strlen(id) > idw)
-			idw = (int)strlen(id);
-		if (t && (int)strlen(t) > tw)
-			tw = (int)strlen(t);
-	}
-
-	printf("%-*s %-*s %-7s %12s %14s  %-19s  %s\n", idw, "RULE", tw, "TENANT", "ACTION", "PACKETS", "BYTES",
-	       "LAST HIT", "COUNTING SINCE");
-	for (size_t i = 0; rules && i < rules->n; i++) {
-		const struct json *r = &rules->items[i];
-		const char *text = json_get_str(r, "text"), *tenant = json_get_str(r, "tenant");
-		if (!rule_wanted(r, argc, argv))
-			continue;
-		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-",
-		       json_get_str(r, "action"));
-		print_hit_cells(r);
-		if (text && *text)
-			printf("    %s\n", text);
-	}
-	for (size_t i = 0; implicit && i < implicit->n; i++) {
-		const struct json *r = &implicit->items[i];
-		const char *text = json_get_str(r, "text");
-		if (!rule_wanted(r, argc, argv))
-			continue; /* `tenant T` keeps T's anti-spoofing rows only */
-		const char *tenant = json_get_str(r, "tenant");
-		printf("%-*s %-*s %-7s", idw, json_get_str(r, "id"), tw, tenant && *tenant ? tenant : "-", "drop");
-		print_hit_cells(r);
-		if (text && *text)
-			printf("    %s\n", text);
-	}
+	measure_rows(rules, argc, argv, &w);
+	measure_rows(implicit, argc, argv, &w);
+	/* " TENANT ACTION PACKETS BYTES  LAST HIT  COUNTING SINCE" */
+	rest = 1 + w.tenant + 1 + 7 + 1 + w.packets + 1 + w.bytes + 2 + 19 + 2 + 19;
+	w.split = w.width > 0 && w.id + rest > w.width;
+	if (w.split)
+		printf("RULE\n  %-*s", w.tenant, "TENANT");
+	else
+		printf("%-*s %-*s", w.id, "RULE", w.tenant, "TENANT");
+	printf(" %-7s %*s %*s  %-19s  %s\n", "ACTION", w.packets, "PACKETS", w.bytes, "BYTES", "LAST HIT",
+	       "COUNTING SINCE");
+	for (size_t i = 0; rules && i < rules->n; i++)
+		if (rule_wanted(&rules->items[i], argc, argv))
+			print_rule_row(&rules->items[i], json_get_str(&rules->items[i], "action"), &w);
+	for (size_t i = 0; implicit && i < implicit->n; i++)
+		if (rule_wanted(&implicit->items[i], argc, argv)) /* `tenant T`: T's rows only */
+			print_rule_row(&implicit->items[i], "drop", &w);
 }
 
 /* Like `wg show`: one block per VPN, one per peer. */
@@ -374,6 +412,7 @@ static void print_history(const struct json *reply)
 {
 	const struct json *revs = json_get(reply, "revisions");
 	long long running = 0;
+	int width = cli_table_width();
 
 	json_get_int(reply, "running", &running);
 	printf("%-5s %-19s %6s  %-16s %s\n", "REV", "TIME", "UID", "HASH", "SOURCE / COMMENT");
@@ -387,9 +426,14 @@ static void print_history(const struct json *reply)
 		printf("%-4lld%s ", id, id == running ? "*" : " ");
 		print_time(t);
 		const struct json *reverted = json_get(r, "reverted");
-		printf(" %6lld  %-16s %s%s%.12s  %s%s\n", uid, json_get_str(r, "hash"), json_get_str(r, "source"),
-		       rev && *rev ? " @" : "", rev ? rev : "", json_get_str(r, "comment"),
-		       reverted && reverted->type == JSON_BOOL && reverted->boolean ? "  [reverted: not confirmed]" : "");
+		const char *src = json_get_str(r, "source"), *comment = json_get_str(r, "comment");
+		const char *rv = reverted && reverted->type == JSON_BOOL && reverted->boolean ? "  [reverted: not confirmed]" : "";
+		/* the source loses its left part when the line would not fit */
+		int room = width - 51 - (rev && *rev ? 2 + (int)strnlen(rev, 12) : 0) - 2 -
+		           (comment ? (int)strlen(comment) : 0) - (int)strlen(rv);
+		printf(" %6lld  %-16s ", uid, json_get_str(r, "hash") ? json_get_str(r, "hash") : "-");
+		print_fitted(src ? src : "-", width > 0 ? (room < 16 ? 16 : room) : 0);
+		printf("%s%.12s  %s%s\n", rev && *rev ? " @" : "", rev ? rev : "", comment ? comment : "", rv);
 	}
 }
 
@@ -438,10 +482,25 @@ void cli_client_print_compare(const struct json *reply)
 		fputs(" -> ", stdout);
 		print_id(to);
 		putchar('\n');
-		if (ft && *ft)
-			printf("    - %s\n", ft);
-		if (tt && *tt)
-			printf("    + %s\n", tt);
+		const struct json *redef = json_get(&c->items[i], "redefined");
+		if (redef && redef->type == JSON_OBJECT) {
+			/* the same text, another meaning: a definition it uses changed */
+			const struct json *parts = json_get(redef, "parts");
+			const char *uses = json_get_str(redef, "uses");
+			if (tt && *tt)
+				printf("    = %s\n", tt);
+			fputs("    same text, but what it matches changed (", stdout);
+			for (size_t k = 0; parts && parts->type == JSON_ARRAY && k < parts->n; k++)
+				printf("%s%s", k ? ", " : "",
+				       parts->items[k].type == JSON_STRING ? parts->items[k].string : "?");
+			printf("): a definition it uses changed%s%s\n", uses && *uses ? ": " : "",
+			       uses && *uses ? uses : "");
+		} else {
+			if (ft && *ft)
+				printf("    - %s\n", ft);
+			if (tt && *tt)
+				printf("    + %s\n", tt);
+		}
 		const struct json *moved = json_get(&c->items[i], "moved");
 		if (moved && moved->type == JSON_BOOL && moved->boolean)
 			puts("    and moved: its place in the order changed");

@@ -177,6 +177,64 @@ START_TEST(compare_by_content)
 }
 END_TEST
 
+/* A rule whose own text did not change but whose define or service did
+ * matches other packets: changed, saying which part and which names it
+ * uses; a rule using an unchanged define stays unchanged. */
+START_TEST(redefined_is_changed)
+{
+	struct txn_policy *a, *b;
+	char path[128], err[TXN_ERR_MAX];
+	struct json *j;
+	const struct json *ch, *redef, *parts;
+	long long same;
+
+	write_file("r1.hvp", ZONES "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
+				   "pass from lan to $web service app\n"
+				   "pass from lan to $db service tcp port 5432\n");
+	write_file("r2.hvp", ZONES "define web = { 10.0.0.1, 10.0.0.2 }\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
+				   "pass from lan to $web service app\n"
+				   "pass from lan to $db service tcp port 5432\n");
+	write_file("r3.hvp", ZONES "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 8080\n"
+				   "pass from lan to $web service app\n"
+				   "pass from lan to $db service tcp port 5432\n");
+	snprintf(path, sizeof(path), "%s/r1.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/r2.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	j = compare(a, b);
+	ch = json_get(j, "changed");
+	ck_assert_int_eq(ch->n, 1);
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"), "pass from lan to $web service app");
+	redef = json_get(&ch->items[0], "redefined");
+	ck_assert_ptr_nonnull(redef);
+	parts = json_get(redef, "parts");
+	ck_assert_int_eq(parts->n, 1);
+	ck_assert_str_eq(parts->items[0].string, "to");
+	ck_assert_str_eq(json_get_str(redef, "uses"), "$web, app");
+	ck_assert_int_eq(json_get(j, "moved")->n, 0);
+	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
+	ck_assert_int_eq(same, 1);
+	json_free(j);
+	txn_policy_free(b);
+	/* the service's ports */
+	snprintf(path, sizeof(path), "%s/r3.hvp", dir);
+	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
+	j = compare(a, b);
+	ch = json_get(j, "changed");
+	ck_assert_int_eq(ch->n, 1);
+	parts = json_get(json_get(&ch->items[0], "redefined"), "parts");
+	ck_assert_int_eq(parts->n, 1);
+	ck_assert_str_eq(parts->items[0].string, "service");
+	json_free(j);
+	/* the same policy: nothing changed */
+	j = compare(a, a);
+	ck_assert_int_eq(json_get(j, "changed")->n, 0);
+	json_free(j);
+	txn_policy_free(a);
+	txn_policy_free(b);
+}
+END_TEST
+
 START_TEST(vpn_compare)
 {
 	struct txn_policy *a, *b, *c;
@@ -476,6 +534,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, compile_and_compare);
 	tcase_add_test(tc, compare_by_content);
+	tcase_add_test(tc, redefined_is_changed);
 	tcase_add_test(tc, vpn_compare);
 	tcase_add_test(tc, labels);
 	tcase_add_test(tc, reorder_is_moved);

@@ -190,6 +190,30 @@ wait_screen 5 'Up/Down walk the history' >/dev/null
 screen | grep -q -- '--More--' && fail no-more "pager shown" || pass no-more
 tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -y 40
 
+# Tables fit the terminal: in 60 columns the rule's id (an absolute path)
+# gets a line of its own and the cells go under it; with
+# | no-more a row stays one line, whatever the width.
+tm resize-window -t sh -x 60 -y 40 2>/dev/null || tm resize-pane -t sh -x 60
+# tmux tells the terminal its new size a little later than it answers:
+# the command again (at most 5 times) until the shell sees 60 columns
+for i in 1 2 3 4 5; do
+	sleep 0.5; fresh; keys "show rules tenant beta" Enter
+	wait_screen 3 '^  beta +block ' >/dev/null && break
+done
+check narrow-id-own-line 5 '^[^ ]*policy\.hvp:9:[0-9a-f]+$'
+check narrow-cells-under-id 3 '^  beta +block +[0-9]+ +[0-9]+  (never|[0-9]{4}-)'
+check narrow-header 3 '^  TENANT +ACTION +PACKETS +BYTES  LAST HIT'
+# history shortens a long source from the left
+fresh; keys 'history' Enter
+wait_screen 5 'start$' >/dev/null
+tm capture-pane -p -J -t $T | grep -Eq '^1 +\* [0-9-]+ [0-9:]+ +[0-9]+  [0-9a-f]+ +\.\.\.[^ ]*/policy\.hvp  start$' &&
+	pass narrow-history-source || fail narrow-history-source "$(tm capture-pane -p -J -t $T | tail -4 | tr '\n' '|')"
+fresh; keys 'show rules tenant beta | no-more' Enter
+wait_screen 5 'block from lan to uplink service tcp port 23' >/dev/null
+tm capture-pane -p -J -t $T | grep -Eq 'policy\.hvp:9:[0-9a-f]+ +beta +block ' && pass narrow-no-more-whole ||
+	fail narrow-no-more-whole "$(screen | tail -8 | tr '\n' '|')"
+tm resize-window -t sh -x 120 -y 40 2>/dev/null || tm resize-pane -t sh -x 120
+
 # Configure mode: the candidate is locked for one session; status shows who.
 sed 's/port 443/port 8443/' "$POL" > "$LAB_TMP/new.hvp"
 fresh; keys 'config' Enter
