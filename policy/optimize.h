@@ -30,6 +30,16 @@ struct policy_optimize_report {
 	size_t runs_kept_linear;  /* runs (or halves) over the bound, left as they were */
 	size_t classify_maps, classify_elems, classify_chains;
 	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
+	/* chains whose runs (or halves) would pass the element bound of
+	 * policy/classify.c (replication): cut in halves or kept linear; the
+	 * first POLICY_FALLBACKS_SHOWN are named (policy_classify_report_print) */
+	size_t classify_fallbacks;
+	struct policy_classify_fallback {
+		char chain[64];
+		size_t rules, elems, bound; /* of the first run refused (elems: counted
+		                             * until past the bound) */
+		size_t refused;             /* runs and halves refused */
+	} fallback[8];
 };
 
 /* Rewrites t in place. `r` may be NULL. Returns 0, or -1 with an error in d
