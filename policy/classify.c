@@ -157,7 +157,7 @@ struct classify {
 	 * makes nothing, stops past dry_limit */
 	bool dry;
 	size_t dry_elems, dry_limit;
-	/* why the last run was refused: 0 fits, 1 pieces, 2 elements */
+	/* why the last run was refused: 0 fits, 1 pieces, 2 elements, 3 work */
 	int over;
 	size_t over_elems, over_bound;
 	size_t fallback_chain; /* 1 + the chain last noted in the report */
@@ -1728,6 +1728,11 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 	}
 	c->max_pieces = budget;
 	c->over = rc > 0 ? 1 : 0;
+	if (c->over) {
+		/* over the pieces or the work of building them */
+		c->over = c->work > c->max_work ? 3 : 1;
+		c->over_bound = c->over == 3 ? (size_t)c->max_work : budget;
+	}
 	/* the elements the lookups would have, before any is made: past
 	 * the bound per box plus a constant the run is refused */
 	size_t bound = boxes * policy_classify_repl_per_box + policy_classify_repl_base;
@@ -1818,8 +1823,8 @@ static int rebuilt_push(struct rebuilt *rb, const struct ir_rule *r)
 	return 0;
 }
 
-/* Notes in the report that a run of chain ci (of n rules) passed the
- * element bound: per chain, the first such run and how many were refused. */
+/* Notes in the report that a run of chain ci (of n rules) passed a bound:
+ * per chain, the first such run and how many were refused. */
 static void note_fallback(struct classify *c, size_t ci, size_t n)
 {
 	struct policy_optimize_report *r = c->rep;
@@ -1837,6 +1842,7 @@ static void note_fallback(struct classify *c, size_t ci, size_t n)
 		f->rules = n;
 		f->elems = c->over_elems;
 		f->bound = c->over_bound;
+		f->why = c->over;
 		f->refused = 1;
 	}
 	r->classify_fallbacks++;
@@ -1847,16 +1853,19 @@ void policy_classify_report_print(const struct policy_optimize_report *r, FILE *
 	size_t shown = sizeof(r->fallback) / sizeof(r->fallback[0]);
 	if (!r->classify_fallbacks)
 		return;
+	static const char *const why[] = {
+	    "", "would bring more than %zu pieces", "would replicate into more than %zu elements",
+	    "would take more than %zu box comparisons"};
 	fprintf(out,
-	        "  fallback   %zu chains over the element bound (%u per box + %u per run): "
+	        "  fallback   %zu chains over a bound (elements: %u per box + %u per run): "
 	        "their runs cut in halves, halves still over it kept linear\n",
 	        r->classify_fallbacks, policy_classify_repl_per_box, policy_classify_repl_base);
-	for (size_t i = 0; i < r->classify_fallbacks && i < shown; i++)
-		fprintf(out,
-		        "    chain %s: a run of %zu rules would replicate into more than %zu "
-		        "elements; %zu runs or halves refused\n",
-		        r->fallback[i].chain, r->fallback[i].rules, r->fallback[i].bound,
-		        r->fallback[i].refused);
+	for (size_t i = 0; i < r->classify_fallbacks && i < shown; i++) {
+		const struct policy_classify_fallback *f = &r->fallback[i];
+		fprintf(out, "    chain %s: a run of %zu rules ", f->chain, f->rules);
+		fprintf(out, why[f->why > 0 && f->why < 4 ? f->why : 2], f->bound);
+		fprintf(out, "; %zu runs or halves refused\n", f->refused);
+	}
 	if (r->classify_fallbacks > shown)
 		fprintf(out, "    ... %zu more chains\n", r->classify_fallbacks - shown);
 }
@@ -1874,7 +1883,7 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 	if (made > 0 || (to - from < 2 * CLASSIFY_MIN_RUN || splits >= CLASSIFY_MAX_SPLITS)) {
 		if (!made)
 			c->rep->runs_kept_linear++;
-		if (!made && c->over == 2)
+		if (!made && c->over)
 			note_fallback(c, ci, to - from);
 		else {
 			c->rep->runs_classified++;
@@ -1896,7 +1905,7 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 		}
 		return 0;
 	}
-	if (c->over == 2)
+	if (c->over)
 		note_fallback(c, ci, to - from);
 	size_t mid = from + (to - from) / 2;
 	c->run_half[splits] = 'a';
