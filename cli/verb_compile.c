@@ -9,6 +9,7 @@
 
 #include "nat/nat.h"
 #include "cli/cli.h"
+#include "policy/classify.h"
 #include "policy/pipeline.h"
 
 static void usage(FILE *out)
@@ -119,7 +120,10 @@ int cli_compile(int argc, char **argv)
 		if (a.summary) {
 			ir_table_summary(c.table, stdout);
 			if (a.opts.optimize)
+			{
 				policy_optimize_report_print(&c.report, stdout);
+				policy_classify_report_print(&c.report, stdout);
+			}
 			else
 				printf("optimizer: off\n");
 		} else if (fwrite(c.nft_text, 1, c.nft_len, stdout) != c.nft_len || fflush(stdout)) {

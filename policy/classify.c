@@ -47,6 +47,14 @@
 #define CLASSIFY_WORK_PER_RULE 20000
 /* Boxes one rule may bring (the product of its key sets' sizes). */
 #define CLASSIFY_MAX_BOXES_PER_RULE 4096
+/* Elements of a run's lookups (leaf and cut maps, a piece counted once per
+ * cell it is copied into): at most policy_classify_repl_per_box per box its
+ * rules bring plus policy_classify_repl_base, estimated before anything is
+ * made. A box is what the linear form carries too (a rule, or one element
+ * of its host list); the generated benchmark policies need at most 2.6 per
+ * box (docs/ruleset.md), wildcards cut into many cells up to 64. */
+unsigned policy_classify_repl_per_box = 8;
+unsigned policy_classify_repl_base = 1024;
 
 enum { DIM_SADDR, DIM_DADDR, DIM_PROTO, DIM_DPORT, DIMS };
 
@@ -145,6 +153,14 @@ struct classify {
 	uint64_t work, max_work;
 	struct piece_index idx;
 	size_t nd; /* dimensions of the kind being built */
+	/* a dry run of the lookups (node_rules): counts their elements,
+	 * makes nothing, stops past dry_limit */
+	bool dry;
+	size_t dry_elems, dry_limit;
+	/* why the last run was refused: 0 fits, 1 pieces, 2 elements, 3 work */
+	int over;
+	size_t over_elems, over_bound;
+	size_t fallback_chain; /* 1 + the chain last noted in the report */
 };
 
 static int vcmp(const struct ir_value *a, const struct ir_value *b)
@@ -1467,6 +1483,10 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
                       struct ir_chain *node)
 {
 	if (n <= CLASSIFY_LEAF || !n_dims) {
+		if (c->dry) {
+			c->dry_elems += n;
+			return c->dry_elems > c->dry_limit ? 1 : 0;
+		}
 		size_t set;
 		struct ir_rule *r;
 		if (leaf_map(c, ci, from, kind, ids, n, k, &set) || !(r = ir_rule_add(node)))
@@ -1501,7 +1521,14 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		rc = node_rules(c, ci, from, kind, ids, n, dims + 1, n_dims - 1, &next, node);
 		goto done;
 	}
-	if (!rc && n_cells) {
+	if (!rc && n_cells && c->dry) {
+		c->dry_elems += n_cells;
+		for (size_t i = 0; !rc && i < n_cells; i++)
+			rc = c->dry_elems > c->dry_limit
+			             ? 1
+			             : node_rules(c, ci, from, kind, cells[i].ids, cells[i].n,
+			                          dims + 1, n_dims - 1, k, NULL);
+	} else if (!rc && n_cells) {
 		/* the cells' chains first: the map is made last, under its name */
 		struct ir_set tmp = {0};
 		tmp.n_key = 1;
@@ -1618,6 +1645,28 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	return rc;
 }
 
+/* Counts into c->dry_elems the elements make_map would make for the pieces
+ * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
+static int estimate(struct classify *c, size_t ci, size_t from, int kind)
+{
+	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
+	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
+	if (c->n_pieces <= CLASSIFY_LEAF) {
+		c->dry_elems += c->n_pieces;
+		return c->dry_elems > c->dry_limit ? 1 : 0;
+	}
+	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	if (!ids)
+		return -1;
+	for (size_t i = 0; i < c->n_pieces; i++)
+		ids[i] = (uint32_t)i;
+	struct rkey k = {.n = 0};
+	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, kind & 1 ? noport_dims : port_dims,
+	                    kind & 1 ? 2 : 3, &k, NULL);
+	free(ids);
+	return rc;
+}
+
 /* ---- runs ---- */
 
 static void run_reset(struct classify *c)
@@ -1678,6 +1727,32 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 		c->n_pieces = c->cap_pieces = 0;
 	}
 	c->max_pieces = budget;
+	c->over = rc > 0 ? 1 : 0;
+	if (c->over) {
+		/* over the pieces or the work of building them */
+		c->over = c->work > c->max_work ? 3 : 1;
+		c->over_bound = c->over == 3 ? (size_t)c->max_work : budget;
+	}
+	/* the elements the lookups would have, before any is made: past
+	 * the bound per box plus a constant the run is refused */
+	size_t bound = boxes * policy_classify_repl_per_box + policy_classify_repl_base;
+	c->dry = true;
+	c->dry_elems = 0;
+	c->dry_limit = bound;
+	for (int kind = 0; !rc && kind < 4; kind++) {
+		c->pieces = kept[kind];
+		c->n_pieces = n_kept[kind];
+		if (c->n_pieces)
+			rc = estimate(c, ci, from, kind);
+		c->pieces = NULL;
+		c->n_pieces = 0;
+	}
+	c->dry = false;
+	if (rc > 0 && !c->over) {
+		c->over = 2;
+		c->over_elems = c->dry_elems;
+		c->over_bound = bound;
+	}
 	int made = 0;
 	for (int kind = 0; !rc && kind < 4; kind++) {
 		c->pieces = kept[kind];
@@ -1748,6 +1823,53 @@ static int rebuilt_push(struct rebuilt *rb, const struct ir_rule *r)
 	return 0;
 }
 
+/* Notes in the report that a run of chain ci (of n rules) passed a bound:
+ * per chain, the first such run and how many were refused. */
+static void note_fallback(struct classify *c, size_t ci, size_t n)
+{
+	struct policy_optimize_report *r = c->rep;
+	const char *name = c->t->chains[ci].name;
+	size_t shown = sizeof(r->fallback) / sizeof(r->fallback[0]);
+	if (c->fallback_chain == ci + 1) {
+		if (r->classify_fallbacks <= shown)
+			r->fallback[r->classify_fallbacks - 1].refused++;
+		return;
+	}
+	c->fallback_chain = ci + 1;
+	if (r->classify_fallbacks < shown) {
+		struct policy_classify_fallback *f = &r->fallback[r->classify_fallbacks];
+		snprintf(f->chain, sizeof(f->chain), "%s", name);
+		f->rules = n;
+		f->elems = c->over_elems;
+		f->bound = c->over_bound;
+		f->why = c->over;
+		f->refused = 1;
+	}
+	r->classify_fallbacks++;
+}
+
+void policy_classify_report_print(const struct policy_optimize_report *r, FILE *out)
+{
+	size_t shown = sizeof(r->fallback) / sizeof(r->fallback[0]);
+	if (!r->classify_fallbacks)
+		return;
+	static const char *const why[] = {
+	    "", "would bring more than %zu pieces", "would replicate into more than %zu elements",
+	    "would take more than %zu box comparisons"};
+	fprintf(out,
+	        "  fallback   %zu chains over a bound (elements: %u per box + %u per run): "
+	        "their runs cut in halves, halves still over it kept linear\n",
+	        r->classify_fallbacks, policy_classify_repl_per_box, policy_classify_repl_base);
+	for (size_t i = 0; i < r->classify_fallbacks && i < shown; i++) {
+		const struct policy_classify_fallback *f = &r->fallback[i];
+		fprintf(out, "    chain %s: a run of %zu rules ", f->chain, f->rules);
+		fprintf(out, why[f->why > 0 && f->why < 4 ? f->why : 2], f->bound);
+		fprintf(out, "; %zu runs or halves refused\n", f->refused);
+	}
+	if (r->classify_fallbacks > shown)
+		fprintf(out, "    ... %zu more chains\n", r->classify_fallbacks - shown);
+}
+
 /* Rules [from, to) of chain ci: classified, or cut in halves, or kept. */
 static int classify_segment(struct classify *c, size_t ci, struct rule_info *info, size_t from,
                             size_t to, int splits, struct rebuilt *rb)
@@ -1761,6 +1883,8 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 	if (made > 0 || (to - from < 2 * CLASSIFY_MIN_RUN || splits >= CLASSIFY_MAX_SPLITS)) {
 		if (!made)
 			c->rep->runs_kept_linear++;
+		if (!made && c->over)
+			note_fallback(c, ci, to - from);
 		else {
 			c->rep->runs_classified++;
 			c->rep->rules_classified += to - from;
@@ -1781,6 +1905,8 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 		}
 		return 0;
 	}
+	if (c->over)
+		note_fallback(c, ci, to - from);
 	size_t mid = from + (to - from) / 2;
 	c->run_half[splits] = 'a';
 	if (classify_segment(c, ci, info, from, mid, splits + 1, rb))

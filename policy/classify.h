@@ -29,8 +29,19 @@
  * lower it, to make names collide and try their disambiguation. */
 extern unsigned policy_classify_name_bits;
 
+/* The element bound of a run: its lookups may have at most per_box
+ * elements per box its rules bring (a rule, or one element of its host
+ * list) plus base; a run past it is cut in halves, a half still past it
+ * stays linear, and the report names the chain (classify_fallbacks).
+ * Tests only lower them. */
+extern unsigned policy_classify_repl_per_box, policy_classify_repl_base;
+
 /* Rewrites the regular chains of t; adds to the classify_* counters of r.
  * Returns 0 or -1 on ENOMEM. */
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r);
+
+/* The chains that fell back (over the element bound), one line each, for
+ * `compile --emit summary`; nothing when none did. */
+void policy_classify_report_print(const struct policy_optimize_report *r, FILE *out);
 
 #endif

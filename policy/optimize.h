@@ -30,6 +30,17 @@ struct policy_optimize_report {
 	size_t runs_kept_linear;  /* runs (or halves) over the bound, left as they were */
 	size_t classify_maps, classify_elems, classify_chains;
 	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
+	/* chains whose runs (or halves) would pass a bound of policy/classify.c
+	 * (pieces, elements: replication, work): cut in halves or kept linear; the
+	 * first POLICY_FALLBACKS_SHOWN are named (policy_classify_report_print) */
+	size_t classify_fallbacks;
+	struct policy_classify_fallback {
+		char chain[64];
+		size_t rules, elems, bound; /* of the first run refused (elems: counted
+		                             * until past the bound) */
+		size_t refused;             /* runs and halves refused */
+		int why;                    /* 1 pieces, 2 elements, 3 work */
+	} fallback[8];
 };
 
 /* Bits of the content hash in the names the passes make (rule_H,

@@ -763,6 +763,108 @@ START_TEST(test_classify_name_collisions)
 }
 END_TEST
 
+/* ---- the element bound: a policy that would replicate falls back ----
+ *
+ * Wildcard-heavy rules (ports or nothing, addresses seldom, half of them
+ * counting only, so that they decide nothing and every later rule cuts
+ * their pieces again) replicate past the shipped 8 elements per box in some
+ * seeds once the constant of the bound is taken away: those fall back (cut
+ * in halves, or linear), the summary names the chain, fewer elements are
+ * made, and random packets meet the same rules as in the linear form. */
+static struct ir_table *gen_wild_table(uint64_t s, int n_rules)
+{
+	seed(s);
+	struct ir_table *t = ir_table_new(NULL);
+	struct ir_chain *base = ir_chain_add(t, "forward");
+	base->hook = IR_HOOK_FORWARD;
+	base->policy = IR_V_DROP;
+	struct ir_rule *r = ir_rule_add(base);
+	r->verdict.kind = IR_V_GOTO;
+	snprintf(r->verdict.chain, sizeof(r->verdict.chain), "pair");
+	ir_chain_add(t, "pair");
+	for (int i = 0; i < n_rules; i++) {
+		struct ir_chain *c = ir_chain_find(t, "pair");
+		r = ir_rule_add(c);
+		if (rnd(6) == 0) {
+			add_u8_cmp(r, IR_META_NFPROTO, NFPROTO_IPV4);
+			add_addr_match(t, r, rnd(2) ? IR_IP_SADDR : IR_IP_DADDR, 0);
+		}
+		if (add_proto_match(t, r))
+			add_port_match(t, r, IR_TH_DPORT);
+		add_actions(r, i + 1);
+		if (rnd(2))
+			r->verdict.kind = IR_V_NONE;
+	}
+	r = ir_rule_add(ir_chain_find(t, "pair"));
+	ir_stmt_add(r)->kind = IR_S_COUNTER;
+	r->verdict.kind = IR_V_ACCEPT;
+	snprintf(r->comment, sizeof(r->comment), "default:builtin");
+	return t;
+}
+
+START_TEST(test_classify_fallback)
+{
+	unsigned keep_box = policy_classify_repl_per_box, keep_base = policy_classify_repl_base;
+	size_t bad = 0, fell = 0, natural = 0;
+	for (uint64_t s = 1; s <= 12; s++) {
+		/* with the shipped bound: how much these rules replicate */
+		struct ir_table *t0 = gen_wild_table(s, 240);
+		struct policy_optimize_report rep0;
+		struct policy_diags d0 = {0};
+		ck_assert_int_eq(policy_optimize(t0, &rep0, &d0), 0);
+		natural += rep0.classify_elems;
+		ir_table_free(t0);
+		policy_diags_free(&d0);
+		/* the shipped bound per box without its constant (which lets
+		 * runs this small replicate freely): some of these runs pass it */
+		policy_classify_repl_base = 0;
+		struct ir_table *linear = gen_wild_table(s, 240);
+		struct ir_table *opt = gen_wild_table(s, 240);
+		struct policy_optimize_report rep;
+		struct policy_diags d = {0};
+		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
+		policy_classify_repl_per_box = keep_box;
+		policy_classify_repl_base = keep_base;
+		struct policy_diags vd = {0};
+		if (ir_table_validate(opt, &vd))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
+			             vd.n ? vd.v[vd.n - 1].message : "?");
+		policy_diags_free(&vd);
+		if (rep.classify_fallbacks) {
+			/* the pair fell back: fewer elements, and the summary says so */
+			ck_assert_str_eq(rep.fallback[0].chain, "pair");
+			ck_assert_uint_ge(rep.fallback[0].refused, 1);
+			ck_assert_uint_lt(rep.classify_elems, rep0.classify_elems);
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&buf, &len);
+			ck_assert_ptr_nonnull(f);
+			policy_classify_report_print(&rep, f);
+			fclose(f);
+			ck_assert_msg(strstr(buf, "fallback") && strstr(buf, "chain pair:"), "%s",
+			              buf);
+			free(buf);
+		} else {
+			ck_assert_uint_eq(rep.classify_elems, rep0.classify_elems);
+		}
+		fell += rep.classify_fallbacks && rep.fallback[0].why == 2 &&
+		        rep0.classify_fallbacks == 0;
+		fprintf(stderr,
+		        "fallback: seed %llu: %zu elements for %zu rules, bounded %zu elements for "
+		        "%zu rules classified (%zu runs kept linear)\n",
+		        (unsigned long long)s, rep0.classify_elems, rep0.rules_classified,
+		        rep.classify_elems, rep.rules_classified, rep.runs_kept_linear);
+		bad += disagreements(linear, opt, s);
+		ir_table_free(linear);
+		ir_table_free(opt);
+		policy_diags_free(&d);
+	}
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(fell, 3);
+	ck_assert_uint_gt(natural, 0);
+}
+END_TEST
+
 Suite *classify_suite(void)
 {
 	Suite *s = suite_create("classify");
@@ -772,6 +874,7 @@ Suite *classify_suite(void)
 	tcase_add_test(tc, test_classify_policies);
 	tcase_add_test(tc, test_classify_names_stay);
 	tcase_add_test(tc, test_classify_name_collisions);
+	tcase_add_test(tc, test_classify_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
