@@ -97,32 +97,29 @@ void daemon_write_metrics(void *ctx, FILE *out)
 		metrics_label(out, daemon_implicit_tenant(p, d->hits[i].id));
 		fprintf(out, "} %llu\n", (unsigned long long)d->hits[i].packets);
 	}
-	fputs("# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n"
-	      "# TYPE hvgate_tenant_packets_total counter\n", out);
-	for (size_t t = 0; p && t < p->n_tenants; t++) {
-		uint64_t packets = 0;
-		for (size_t i = 0; i < p->n_rules; i++) {
-			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-			if (h && p->rules[i].tenant == t)
-				packets += h->packets;
-		}
-		fputs("hvgate_tenant_packets_total{tenant=", out);
-		metrics_label(out, p->tenants[t].name);
-		fprintf(out, "} %llu\n", (unsigned long long)packets);
+	/* Per tenant: one pass over the rules, summing packets and bytes. */
+	uint64_t *sums = p && p->n_tenants ? calloc(p->n_tenants * 2, sizeof(*sums)) : NULL;
+	for (size_t i = 0; sums && i < p->n_rules; i++) {
+		const struct rule_hit *h;
+		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].id)))
+			continue;
+		sums[2 * p->rules[i].tenant] += h->packets;
+		sums[2 * p->rules[i].tenant + 1] += h->bytes;
 	}
-	fputs("# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n"
-	      "# TYPE hvgate_tenant_bytes_total counter\n", out);
-	for (size_t t = 0; p && t < p->n_tenants; t++) {
-		uint64_t bytes = 0;
-		for (size_t i = 0; i < p->n_rules; i++) {
-			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-			if (h && p->rules[i].tenant == t)
-				bytes += h->bytes;
+	static const char *const what[2][2] = {
+		{ "packets", "# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n" },
+		{ "bytes", "# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n" },
+	};
+	for (int k = 0; k < 2; k++) {
+		fputs(what[k][1], out);
+		fprintf(out, "# TYPE hvgate_tenant_%s_total counter\n", what[k][0]);
+		for (size_t t = 0; p && t < p->n_tenants; t++) {
+			fprintf(out, "hvgate_tenant_%s_total{tenant=", what[k][0]);
+			metrics_label(out, p->tenants[t].name);
+			fprintf(out, "} %llu\n", (unsigned long long)(sums ? sums[2 * t + k] : 0));
 		}
-		fputs("hvgate_tenant_bytes_total{tenant=", out);
-		metrics_label(out, p->tenants[t].name);
-		fprintf(out, "} %llu\n", (unsigned long long)bytes);
 	}
+	free(sums);
 	if (!conntrack_count(&count, &max))
 		fprintf(out,
 			"# HELP hvgate_conntrack_entries Entries in the conntrack table.\n"
