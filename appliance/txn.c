@@ -906,10 +906,7 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 
 	if (!f || !t || !ord) {
 		out->oom = true;
-		free(f);
-		free(t);
-		free(ord);
-		return;
+		goto done;
 	}
 	/* The same label is the same rule, wherever it went: unchanged with
 	 * the same text, else changed. */
@@ -943,10 +940,7 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	pair_changed(f, nf, t, nt, ord);
 	if (mark_kept(t, nt, "rule") || mark_kept(t, nt, "nat")) {
 		out->oom = true;
-		free(f);
-		free(t);
-		free(ord);
-		return;
+		goto done;
 	}
 	/* The same text that now stands for other addresses, zones or
 	 * services (a define, service or zone it uses changed): changed. */
@@ -985,6 +979,7 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	vpn_compare(from, to, out, 2, NULL);
 	json_arr_end(out);
 	json_kv_uint(out, "unchanged", unchanged);
+done:
 	free(f);
 	free(t);
 	free(ord);
