@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "policy/classify.h"
+#include "policy/grow.h"
 #include "policy/hash.h"
 #include "policy/ir_diff.h"
 #include "policy/lower.h"
@@ -69,7 +70,7 @@ struct ivl {
 
 struct ivl_list {
 	struct ivl *v;
-	size_t n;
+	size_t n, cap;
 	bool set; /* constrained by a key match */
 };
 
@@ -177,10 +178,8 @@ static struct ir_value value_fill(size_t len, uint8_t byte)
 
 static int ivl_push(struct ivl_list *l, const struct ir_value *lo, const struct ir_value *hi)
 {
-	struct ivl *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-	if (!nv)
+	if (POLICY_GROW(l->v, l->cap, l->n, 8))
 		return -1;
-	l->v = nv;
 	l->v[l->n].lo = *lo;
 	l->v[l->n].hi = *hi;
 	l->n++;
@@ -514,14 +513,8 @@ static int index_grow(struct piece_index *x)
 
 static int id_push(struct id_list *l, uint32_t id)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 8;
-		uint32_t *v = realloc(l->v, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = ncap;
-	}
+	if (POLICY_GROW(l->v, l->cap, l->n, 8))
+		return -1;
 	l->v[l->n++] = id;
 	return 0;
 }
@@ -640,14 +633,8 @@ static int piece_push(struct classify *c, const struct piece *p)
 {
 	if (c->n_pieces >= c->max_pieces)
 		return 1;
-	if (c->n_pieces == c->cap_pieces) {
-		size_t ncap = c->cap_pieces ? c->cap_pieces * 2 : 256;
-		struct piece *v = realloc(c->pieces, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		c->pieces = v;
-		c->cap_pieces = ncap;
-	}
+	if (POLICY_GROW(c->pieces, c->cap_pieces, c->n_pieces, 256))
+		return -1;
 	c->pieces[c->n_pieces++] = *p;
 	return index_add(c, (uint32_t)(c->n_pieces - 1));
 }
@@ -696,14 +683,8 @@ static int push_frag(void *ctx, const struct piece *p)
 	struct frags *fr = ctx;
 	if (fr->n >= fr->max)
 		return 1;
-	if (fr->n == fr->cap) {
-		size_t ncap = fr->cap ? fr->cap * 2 : 16;
-		struct piece *v = realloc(fr->v, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		fr->v = v;
-		fr->cap = ncap;
-	}
+	if (POLICY_GROW(fr->v, fr->cap, fr->n, 16))
+		return -1;
 	fr->v[fr->n++] = *p;
 	return 0;
 }
@@ -1379,14 +1360,8 @@ static struct ir_value block_end(struct ir_value lo, unsigned depth)
 static int cells_push(struct cells *cv, const struct ir_value *lo, const struct ir_value *hi,
                       struct id_list *ids)
 {
-	if (cv->n == cv->cap) {
-		size_t ncap = cv->cap ? cv->cap * 2 : 16;
-		struct cell *v = realloc(cv->v, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		cv->v = v;
-		cv->cap = ncap;
-	}
+	if (POLICY_GROW(cv->v, cv->cap, cv->n, 16))
+		return -1;
 	cv->v[cv->n++] = (struct cell){.lo = *lo, .hi = *hi, .ids = ids->v, .n = ids->n,
 	                                .cap = ids->cap};
 	memset(ids, 0, sizeof(*ids));
@@ -1811,14 +1786,8 @@ struct rebuilt {
 
 static int rebuilt_push(struct rebuilt *rb, const struct ir_rule *r)
 {
-	if (rb->n == rb->cap) {
-		size_t ncap = rb->cap ? rb->cap * 2 : 16;
-		struct ir_rule *v = realloc(rb->v, ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		rb->v = v;
-		rb->cap = ncap;
-	}
+	if (POLICY_GROW(rb->v, rb->cap, rb->n, 16))
+		return -1;
 	rb->v[rb->n++] = *r;
 	return 0;
 }
