@@ -1262,24 +1262,35 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 
 /* ---- source text ---- */
 
+/* Where loc points in the text the diagnostics keep of its file (*end: the
+ * end of that text), or NULL when the file is not kept. */
+static const char *source_at(const struct policy_diags *d, const struct policy_loc *loc, const char **end)
+{
+	const struct policy_source_file *f = NULL;
+	for (size_t i = 0; i < d->n_files && !f; i++)
+		if (d->files[i].path == loc->file || !strcmp(d->files[i].path, loc->file))
+			f = &d->files[i];
+	if (!f || !f->text)
+		return NULL;
+	const char *s = f->text;
+	*end = f->text + f->len;
+	for (uint32_t line = 1; line < loc->line && s < *end; s++)
+		if (*s == '\n')
+			line++;
+	if (loc->col > 1)
+		s += loc->col - 1 < (size_t)(*end - s) ? loc->col - 1 : (size_t)(*end - s);
+	return s;
+}
+
 void policy_eval_source(const struct policy_diags *d, const struct policy_loc *loc, char *buf,
 			size_t size)
 {
 	*buf = '\0';
 	if (!d || !loc->file || !loc->line || !size)
 		return;
-	const struct policy_source_file *f = NULL;
-	for (size_t i = 0; i < d->n_files && !f; i++)
-		if (d->files[i].path == loc->file || !strcmp(d->files[i].path, loc->file))
-			f = &d->files[i];
-	if (!f)
+	const char *end, *s = source_at(d, loc, &end);
+	if (!s)
 		return;
-	const char *s = f->text, *end = f->text + f->len;
-	for (uint32_t line = 1; line < loc->line && s < end; s++)
-		if (*s == '\n')
-			line++;
-	if (loc->col > 1)
-		s += loc->col - 1 < (size_t)(end - s) ? loc->col - 1 : (size_t)(end - s);
 	size_t n = 0;
 	bool space = false;
 	for (; s < end && *s != '\n' && *s != '#' && n + 1 < size; s++) {
@@ -1342,19 +1353,9 @@ void policy_eval_source_span(const struct policy_diags *d, const struct policy_l
 	}
 	if (!d || !loc->file || !loc->line || size < 4)
 		return;
-	const struct policy_source_file *f = NULL;
-	for (size_t i = 0; i < d->n_files && !f; i++)
-		if (d->files[i].path == loc->file || !strcmp(d->files[i].path, loc->file))
-			f = &d->files[i];
-	if (!f || !f->text)
-		return;
-	const char *s = f->text, *end = f->text + f->len;
-	for (uint32_t line = 1; line < loc->line && s < end; s++)
-		if (*s == '\n')
-			line++;
-	if (loc->col > 1)
-		s += loc->col - 1 < (size_t)(end - s) ? loc->col - 1 : (size_t)(end - s);
-	span_text(s, end, len, buf, size);
+	const char *end, *s = source_at(d, loc, &end);
+	if (s)
+		span_text(s, end, len, buf, size);
 }
 
 /* ---- source lines, indexed ---- */
