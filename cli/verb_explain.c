@@ -54,6 +54,17 @@ static int check_loaded(struct policy *p, struct policy_compiled *c, struct poli
 #define HEAP_PER_POLICY_BYTE 48
 #define HEAP_PREPARE_MAX     ((size_t)1 << 30)
 #define HUGE_PAGE            ((uintptr_t)2 << 20)
+/* The block that makes the heap grow: more than the top of a fresh heap
+ * holds (glibc's first growth: 132 KiB). */
+#define HEAP_PROBE           (1u << 20)
+
+/* The part of the grown heap below its first huge-page boundary, held
+ * while the policy loads: transparent huge pages back only whole aligned
+ * 2 MiB, so what lands below the boundary (first of all the policy's text,
+ * the load's first big block) is faulted in 4 KiB at a time, and in a
+ * virtual machine a fault costs about as much as zeroing a huge page. The
+ * block is never touched (no memory); freed after the load. */
+static void *heap_head;
 
 /* Loading, checking and indexing a large policy touches tens of megabytes of
  * heap, and at 4 KiB a page its page faults cost as much as the parsing
@@ -75,16 +86,33 @@ static void heap_prepare(off_t policy_bytes)
 	mallopt(M_TRIM_THRESHOLD, (int)(pad < INT_MAX ? pad : INT_MAX));
 	mallopt(M_TOP_PAD, (int)(pad < INT_MAX ? pad : INT_MAX));
 	/* a block the top of the heap cannot hold: the heap grows by it and the pad */
-	char *probe = malloc(1u << 20);
+	char *probe = malloc(HEAP_PROBE);
 	char *top = sbrk(0);
 	if (probe && top != (char *)-1 && probe < top &&
 	    (size_t)(top - probe) <= pad + (2u << 20)) {
-		uintptr_t lo = ((uintptr_t)probe + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+		/* Growing wrote the header of the new top block just past the
+		 * probe, and a 2 MiB range already holding a 4 KiB page never
+		 * gets a huge page: the huge pages start above that header. */
+		uintptr_t lo = ((uintptr_t)probe + HEAP_PROBE + 2 * sizeof(size_t) + HUGE_PAGE - 1) &
+			       ~(HUGE_PAGE - 1);
 		uintptr_t hi = (uintptr_t)top & ~(HUGE_PAGE - 1);
-		if (lo < hi)
-			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+		if (lo < hi && !madvise((void *)lo, hi - lo, MADV_HUGEPAGE)) {
+			/* The probe's block, freed, is where the next block
+			 * starts: one reaching the boundary (a block's header is
+			 * one word) moves the load's blocks above it. */
+			size_t head = lo - (uintptr_t)probe - sizeof(size_t);
+			free(probe);
+			probe = NULL;
+			heap_head = malloc(head);
+		}
 	}
 	free(probe);
+}
+
+static void heap_release(void)
+{
+	free(heap_head);
+	heap_head = NULL;
 }
 
 int cli_explain_load(const char *verb, const char *path, struct policy_compiled *c,
@@ -98,7 +126,9 @@ int cli_explain_load(const char *verb, const char *path, struct policy_compiled 
 	}
 	if (S_ISREG(st.st_mode))
 		heap_prepare(st.st_size);
-	return check_loaded(policy_load(path, d), c, d);
+	struct policy *p = policy_load(path, d);
+	heap_release();
+	return check_loaded(p, c, d);
 }
 
 size_t cli_explain_tenant(const struct policy *p, const char *name)

@@ -112,6 +112,7 @@ struct postings {
 struct sig_index {
 	struct postings bit[DIM_COUNT][SIG_BITS];
 	struct postings wild[DIM_COUNT]; /* rules whose signature is all ones */
+	uint64_t wild_zmask[DIM_COUNT][2]; /* their zone masks, together */
 };
 
 struct shadow {
@@ -650,6 +651,8 @@ static int index_add(struct shadow *s, uint32_t rule)
 		if (sig_is_wild(&rs->sig[d])) {
 			if (postings_add(&s->index->wild[d], rule))
 				return -1;
+			s->index->wild_zmask[d][0] |= rs->zmask[0];
+			s->index->wild_zmask[d][1] |= rs->zmask[1];
 			continue;
 		}
 		for (int w = 0; w < SIG_WORDS; w++)
@@ -683,13 +686,11 @@ static size_t merge_candidates(struct shadow *s, size_t n, const struct postings
 	return out;
 }
 
-/* The earlier rules that may overlap rule `i`, ascending: those sharing a
- * signature bit in the dimension where the rule's signature is the most
- * selective. Every posting list is ascending (rules are indexed in order),
- * so they are merged, not sorted. Returns the count. */
-static size_t gather_candidates(struct shadow *s, uint32_t i)
+/* The dimension where the rule's signature is the most selective (the
+ * fewest earlier rules share a bit with it), or -1 if it is all ones in
+ * every dimension. */
+static int best_dim(const struct shadow *s, const struct rule_space *me)
 {
-	const struct rule_space *me = &s->rules[i];
 	int best = -1;
 	size_t best_cost = SIZE_MAX;
 	for (int d = 0; d < DIM_COUNT; d++) {
@@ -704,13 +705,25 @@ static size_t gather_candidates(struct shadow *s, uint32_t i)
 			best = d;
 		}
 	}
+	return best;
+}
+
+/* The earlier rules sharing a bit of dimension `best` with rule `i`,
+ * ascending, with (`with_wild`) or without those whose signature is all
+ * ones there (or all earlier rules when best < 0). Every posting list is
+ * ascending (rules are indexed in order), so they are merged, not sorted.
+ * Returns the count. */
+static size_t gather_candidates(struct shadow *s, uint32_t i, int best, bool with_wild)
+{
+	const struct rule_space *me = &s->rules[i];
 	size_t n = 0;
 	if (best < 0) { /* matches everything in every dimension: all earlier rules */
 		for (uint32_t j = 0; j < i; j++)
 			s->candidates[n++] = j;
 		return n;
 	}
-	n = merge_candidates(s, 0, &s->index->wild[best]);
+	if (with_wild)
+		n = merge_candidates(s, 0, &s->index->wild[best]);
 	for (int w = 0; w < SIG_WORDS; w++)
 		for (uint64_t bits = me->sig[best].w[w]; bits; bits &= bits - 1)
 			n = merge_candidates(s, n, &s->index->bit[best][w * 64 + __builtin_ctzll(bits)]);
@@ -783,9 +796,30 @@ static int analyse_rule(struct shadow *s, size_t i)
 	struct boxes remaining = { 0 };
 	size_t *by = NULL, n_by = 0;
 	int result = 0;
-	size_t n_all = gather_candidates(s, (uint32_t)i), n_candidates = 0;
 	uint64_t zcover[2] = { 0, 0 };
 	const struct pre *mp = &s->pre[i];
+	int best = best_dim(s, me);
+	/* A bound first, without the rules that are wild where the rule is
+	 * most selective (they are candidates of every rule there; a rule
+	 * under a few broad rules would test them all): the zones of the other
+	 * candidates that pass the small test, and of all the wild ones. If
+	 * even that does not cover the rule's zones, the tests below cannot. */
+	if (best >= 0) {
+		size_t n_some = gather_candidates(s, (uint32_t)i, best, false);
+		zcover[0] = s->index->wild_zmask[best][0];
+		zcover[1] = s->index->wild_zmask[best][1];
+		for (size_t c = 0; c < n_some; c++) {
+			const struct pre *o = &s->pre[s->candidates[c]];
+			if (pre_meets(mp, o, me->cross_tenant)) {
+				zcover[0] |= o->zmask[0];
+				zcover[1] |= o->zmask[1];
+			}
+		}
+		if ((me->zmask[0] & ~zcover[0]) || (me->zmask[1] & ~zcover[1]))
+			return 0;
+		zcover[0] = zcover[1] = 0;
+	}
+	size_t n_all = gather_candidates(s, (uint32_t)i, best, true), n_candidates = 0;
 	/* the zones first: a bit test settles most rules that are not covered,
 	 * and the rules that pass the small test are a superset of those that
 	 * pass the full one, so if their zones do not cover the rule's, the

@@ -249,6 +249,31 @@ START_TEST(test_projection_prunes)
 }
 END_TEST
 
+/* The rule is most selective in its service (one port), where the rule
+ * `pass from any to dmz` matches every service (its signature there is all
+ * ones): the zones that rule covers still count, with those of the rule
+ * for the port, before the analysis looks at its candidates one by one.
+ * (Two rules for other ports make the destination zones less selective.) */
+START_TEST(test_cover_with_a_rule_of_every_service)
+{
+	uint32_t line = 0, by = 0;
+	ck_assert_uint_eq(shadows("pass from any to lan service tcp port 9000\n"
+				  "pass from any to dmz service tcp port 9001\n"
+				  "pass from any to dmz\n"
+				  "pass from any to lan service tcp port 80-81\n"
+				  "block from any to { lan, dmz } service tcp port 80\n",
+				  &line, &by), 1);
+	ck_assert_uint_eq(line, 7);
+	ck_assert_uint_eq(by, 6);
+	/* and without the rule for the port, dmz alone is not enough */
+	ck_assert_uint_eq(shadows("pass from any to lan service tcp port 9000\n"
+				  "pass from any to dmz service tcp port 9001\n"
+				  "pass from any to dmz\n"
+				  "block from any to { lan, dmz } service tcp port 80\n",
+				  NULL, NULL), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("shadow");
@@ -265,6 +290,7 @@ int main(void)
 	tcase_add_test(tc, test_duplicate_rule);
 	tcase_add_test(tc, test_cut_short);
 	tcase_add_test(tc, test_projection_prunes);
+	tcase_add_test(tc, test_cover_with_a_rule_of_every_service);
 	suite_add_tcase(s, tc);
 	return check_main(s);
 }
