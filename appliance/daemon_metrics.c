@@ -59,6 +59,16 @@ static struct series *series_names(const struct policy *p)
 	return byrule;
 }
 
+/* The two counters of a rule and of a tenant: k 0 packets, 1 bytes. */
+static const struct {
+	const char *unit, *rule_help, *tenant_help;
+} counter_kinds[2] = {
+	{ "packets", "# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n",
+	  "# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n" },
+	{ "bytes", "# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n",
+	  "# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n" },
+};
+
 void daemon_write_metrics(void *ctx, FILE *out)
 {
 	struct daemon *d = ctx;
@@ -68,21 +78,15 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	struct series *names = series_names(p);
 
 	daemon_sample_counters(d);
-	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
-	      "# TYPE hvgate_rule_packets_total counter\n", out);
-	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-		fputs("hvgate_rule_packets_total{rule=", out);
-		metrics_label(out, names ? names[i].name : p->rules[i].id);
-		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
-	}
-	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
-	      "# TYPE hvgate_rule_bytes_total counter\n", out);
-	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-		fputs("hvgate_rule_bytes_total{rule=", out);
-		metrics_label(out, names ? names[i].name : p->rules[i].id);
-		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	for (int k = 0; k < 2; k++) {
+		fputs(counter_kinds[k].rule_help, out);
+		fprintf(out, "# TYPE hvgate_rule_%s_total counter\n", counter_kinds[k].unit);
+		for (size_t i = 0; p && i < p->n_rules; i++) {
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			fprintf(out, "hvgate_rule_%s_total{rule=", counter_kinds[k].unit);
+			metrics_label(out, names ? names[i].name : p->rules[i].id);
+			fprintf(out, "} %llu\n", (unsigned long long)(h ? (k ? h->bytes : h->packets) : 0));
+		}
 	}
 	free(names);
 	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
@@ -106,15 +110,11 @@ void daemon_write_metrics(void *ctx, FILE *out)
 		sums[2 * p->rules[i].tenant] += h->packets;
 		sums[2 * p->rules[i].tenant + 1] += h->bytes;
 	}
-	static const char *const what[2][2] = {
-		{ "packets", "# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n" },
-		{ "bytes", "# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n" },
-	};
 	for (int k = 0; k < 2; k++) {
-		fputs(what[k][1], out);
-		fprintf(out, "# TYPE hvgate_tenant_%s_total counter\n", what[k][0]);
+		fputs(counter_kinds[k].tenant_help, out);
+		fprintf(out, "# TYPE hvgate_tenant_%s_total counter\n", counter_kinds[k].unit);
 		for (size_t t = 0; p && t < p->n_tenants; t++) {
-			fprintf(out, "hvgate_tenant_%s_total{tenant=", what[k][0]);
+			fprintf(out, "hvgate_tenant_%s_total{tenant=", counter_kinds[k].unit);
 			metrics_label(out, p->tenants[t].name);
 			fprintf(out, "} %llu\n", (unsigned long long)(sums ? sums[2 * t + k] : 0));
 		}
