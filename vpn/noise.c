@@ -212,6 +212,19 @@ static void index_assign(struct vpn_device *dev, struct vpn_index_entry *e)
 
 /* ---- the handshake ---- */
 
+/* The handshake's entry in the index table under a fresh index (the one a
+ * message it sends names as sender_index), in place of any it had. */
+static uint32_t handshake_index_assign(struct vpn_peer *peer)
+{
+	if (peer->hs_entry.index)
+		vpn_noise_index_remove(peer->dev, &peer->hs_entry);
+	peer->hs_entry.peer = peer;
+	peer->hs_entry.keypair = NULL;
+	index_assign(peer->dev, &peer->hs_entry);
+	peer->handshake.local_index = peer->hs_entry.index;
+	return peer->handshake.local_index;
+}
+
 void vpn_noise_clear_handshake(struct vpn_peer *peer)
 {
 	struct vpn_handshake *hs = &peer->handshake;
@@ -260,11 +273,7 @@ int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation
 	aead_seal(msg->encrypted_timestamp, key, ts, VPN_TAI64N_LEN, hs->hash);
 	mix_hash(hs->hash, msg->encrypted_timestamp, sizeof(msg->encrypted_timestamp));
 
-	peer->hs_entry.peer = peer;
-	peer->hs_entry.keypair = NULL;
-	index_assign(dev, &peer->hs_entry);
-	hs->local_index = peer->hs_entry.index;
-	msg->sender_index = htole32(hs->local_index);
+	msg->sender_index = htole32(handshake_index_assign(peer));
 	hs->state = VPN_HS_CREATED_INITIATION;
 	ret = 0;
 out:
@@ -348,7 +357,6 @@ static int mix_dh_ck(uint8_t ck[VPN_BLAKE2S_OUT], const uint8_t priv[VPN_KEY_LEN
 
 int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *msg)
 {
-	struct vpn_device *dev = peer->dev;
 	struct vpn_handshake *hs = &peer->handshake;
 	uint8_t key[VPN_KEY_LEN];
 	int ret = -EINVAL;
@@ -374,13 +382,7 @@ int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *ms
 	aead_seal(msg->encrypted_nothing, key, NULL, 0, hs->hash);
 	mix_hash(hs->hash, msg->encrypted_nothing, sizeof(msg->encrypted_nothing));
 
-	if (peer->hs_entry.index)
-		vpn_noise_index_remove(dev, &peer->hs_entry);
-	peer->hs_entry.peer = peer;
-	peer->hs_entry.keypair = NULL;
-	index_assign(dev, &peer->hs_entry);
-	hs->local_index = peer->hs_entry.index;
-	msg->sender_index = htole32(hs->local_index);
+	msg->sender_index = htole32(handshake_index_assign(peer));
 	hs->state = VPN_HS_CREATED_RESPONSE;
 	ret = 0;
 out:
