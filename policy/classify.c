@@ -1523,20 +1523,30 @@ static int build_node(struct classify *c, size_t ci, size_t from, int kind, cons
 	return 0;
 }
 
+/* Where a lookup of `kind` starts: the ids of all pieces (0 to
+ * n_pieces - 1), returned (NULL on ENOMEM), and the dimensions to cut
+ * along, most telling first (a kind without ports has no port to cut). */
+static uint32_t *cut_start(const struct classify *c, int kind, const int **dims, size_t *n_dims)
+{
+	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
+	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
+	*dims = kind & 1 ? noport_dims : port_dims;
+	*n_dims = kind & 1 ? 2 : 3;
+	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	for (size_t i = 0; ids && i < c->n_pieces; i++)
+		ids[i] = (uint32_t)i;
+	return ids;
+}
+
 /* The lookup of one kind from the pieces; fills *rule with the rule of the
  * pair chain that starts it. */
 static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
 {
-	/* dimensions to cut along, most telling first */
-	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
-	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
-	const int *dims = kind & 1 ? noport_dims : port_dims;
-	size_t n_dims = kind & 1 ? 2 : 3;
-	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	const int *dims;
+	size_t n_dims;
+	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
 	if (!ids)
 		return -1;
-	for (size_t i = 0; i < c->n_pieces; i++)
-		ids[i] = (uint32_t)i;
 	/* the region of the whole lookup: the pair chain, the run's place
 	 * in it and the kind (not the run's own rules: removing its first
 	 * one would rename all of it) */
@@ -1574,20 +1584,17 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
  * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
 static int estimate(struct classify *c, size_t ci, size_t from, int kind)
 {
-	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
-	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
 	if (c->n_pieces <= CLASSIFY_LEAF) {
 		c->dry_elems += c->n_pieces;
 		return c->dry_elems > c->dry_limit ? 1 : 0;
 	}
-	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	const int *dims;
+	size_t n_dims;
+	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
 	if (!ids)
 		return -1;
-	for (size_t i = 0; i < c->n_pieces; i++)
-		ids[i] = (uint32_t)i;
 	struct rkey k = {.n = 0};
-	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, kind & 1 ? noport_dims : port_dims,
-	                    kind & 1 ? 2 : 3, &k, NULL);
+	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, NULL);
 	free(ids);
 	return rc;
 }
