@@ -105,12 +105,9 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	}
 	*s = (struct ctl_server){
 		.fd = fd,
-		.group = group,
-		.has_group = group_set,
-		.admin_group = admin_group,
-		.has_admin_group = admin_set,
-		.handler = h,
-		.ctx = ctx,
+		.group = group, .has_group = group_set,
+		.admin_group = admin_group, .has_admin_group = admin_set,
+		.handler = h, .ctx = ctx,
 		.idle_seconds = CTL_IDLE_SECONDS,
 		.request_seconds = CTL_REQUEST_SECONDS,
 		.max_per_uid = CTL_MAX_PER_UID,
