@@ -479,23 +479,24 @@ static int read_top(struct checker *k, const config_setting_t *root, struct conf
 
 static int set_defaults(struct conf *c, const char *file)
 {
-	memset(c, 0, sizeof(*c));
-	c->file = strdup(file);
-	c->state_dir = strdup("/var/lib/hvgate");
-	c->socket_path = strdup("/run/hvgate/control.sock");
-	c->metrics_addr = strdup("127.0.0.1");
+	*c = (struct conf){
+		.file = strdup(file),
+		.state_dir = strdup("/var/lib/hvgate"),
+		.socket_path = strdup("/run/hvgate/control.sock"),
+		.metrics_addr = strdup("127.0.0.1"),
+		.socket_mode = 0660,
+		.control_idle_seconds = CTL_IDLE_SECONDS,
+		.control_request_seconds = CTL_REQUEST_SECONDS,
+		.control_max_per_uid = CTL_MAX_PER_UID,
+		.log_syslog = true,
+		.log_rate = 100,
+		.log_burst = 200,
+		.nflog_group = 1,
+		.metrics_port = 9469, /* hvgate's own choice; no registered exporter uses it */
+		.counter_interval_ms = 1000,
+	};
 	if (!c->file || !c->state_dir || !c->socket_path || !c->metrics_addr)
 		return -ENOMEM;
-	c->socket_mode = 0660;
-	c->control_idle_seconds = CTL_IDLE_SECONDS;
-	c->control_request_seconds = CTL_REQUEST_SECONDS;
-	c->control_max_per_uid = CTL_MAX_PER_UID;
-	c->log_syslog = true;
-	c->log_rate = 100;
-	c->log_burst = 200;
-	c->nflog_group = 1;
-	c->metrics_port = 9469; /* hvgate's own choice; no registered exporter uses it */
-	c->counter_interval_ms = 1000;
 	return 0;
 }
 

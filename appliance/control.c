@@ -103,17 +103,16 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 		unlink(path);
 		return err;
 	}
-	s->fd = fd;
+	*s = (struct ctl_server){
+		.fd = fd,
+		.group = group, .has_group = group_set,
+		.admin_group = admin_group, .has_admin_group = admin_set,
+		.handler = h, .ctx = ctx,
+		.idle_seconds = CTL_IDLE_SECONDS,
+		.request_seconds = CTL_REQUEST_SECONDS,
+		.max_per_uid = CTL_MAX_PER_UID,
+	};
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->group = group;
-	s->has_group = group_set;
-	s->admin_group = admin_group;
-	s->has_admin_group = admin_set;
-	s->handler = h;
-	s->ctx = ctx;
-	s->idle_seconds = CTL_IDLE_SECONDS;
-	s->request_seconds = CTL_REQUEST_SECONDS;
-	s->max_per_uid = CTL_MAX_PER_UID;
 	return 0;
 }
 

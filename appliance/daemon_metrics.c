@@ -59,6 +59,16 @@ static struct series *series_names(const struct policy *p)
 	return byrule;
 }
 
+/* The two counters of a rule and of a tenant: k 0 packets, 1 bytes. */
+static const struct {
+	const char *unit, *rule_help, *tenant_help;
+} counter_kinds[2] = {
+	{ "packets", "# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n",
+	  "# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n" },
+	{ "bytes", "# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n",
+	  "# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n" },
+};
+
 void daemon_write_metrics(void *ctx, FILE *out)
 {
 	struct daemon *d = ctx;
@@ -68,21 +78,15 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	struct series *names = series_names(p);
 
 	daemon_sample_counters(d);
-	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
-	      "# TYPE hvgate_rule_packets_total counter\n", out);
-	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-		fputs("hvgate_rule_packets_total{rule=", out);
-		metrics_label(out, names ? names[i].name : p->rules[i].id);
-		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
-	}
-	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
-	      "# TYPE hvgate_rule_bytes_total counter\n", out);
-	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
-		fputs("hvgate_rule_bytes_total{rule=", out);
-		metrics_label(out, names ? names[i].name : p->rules[i].id);
-		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
+	for (int k = 0; k < 2; k++) {
+		fputs(counter_kinds[k].rule_help, out);
+		fprintf(out, "# TYPE hvgate_rule_%s_total counter\n", counter_kinds[k].unit);
+		for (size_t i = 0; p && i < p->n_rules; i++) {
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			fprintf(out, "hvgate_rule_%s_total{rule=", counter_kinds[k].unit);
+			metrics_label(out, names ? names[i].name : p->rules[i].id);
+			fprintf(out, "} %llu\n", (unsigned long long)(h ? (k ? h->bytes : h->packets) : 0));
+		}
 	}
 	free(names);
 	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
@@ -106,15 +110,11 @@ void daemon_write_metrics(void *ctx, FILE *out)
 		sums[2 * p->rules[i].tenant] += h->packets;
 		sums[2 * p->rules[i].tenant + 1] += h->bytes;
 	}
-	static const char *const what[2][2] = {
-		{ "packets", "# HELP hvgate_tenant_packets_total Packets matched by the rules of a tenant.\n" },
-		{ "bytes", "# HELP hvgate_tenant_bytes_total Bytes matched by the rules of a tenant.\n" },
-	};
 	for (int k = 0; k < 2; k++) {
-		fputs(what[k][1], out);
-		fprintf(out, "# TYPE hvgate_tenant_%s_total counter\n", what[k][0]);
+		fputs(counter_kinds[k].tenant_help, out);
+		fprintf(out, "# TYPE hvgate_tenant_%s_total counter\n", counter_kinds[k].unit);
 		for (size_t t = 0; p && t < p->n_tenants; t++) {
-			fprintf(out, "hvgate_tenant_%s_total{tenant=", what[k][0]);
+			fprintf(out, "hvgate_tenant_%s_total{tenant=", counter_kinds[k].unit);
 			metrics_label(out, p->tenants[t].name);
 			fprintf(out, "} %llu\n", (unsigned long long)(sums ? sums[2 * t + k] : 0));
 		}
@@ -157,59 +157,60 @@ void daemon_write_metrics(void *ctx, FILE *out)
 		d->ctl.bad_requests, d->txn.running_rev);
 	if (d->log) {
 		nflogd_counts(d->log, &ev, &wr, &dr);
-		fprintf(out,
-			"# HELP hvgate_log_events_total NFLOG events received, written, and dropped by the rate limit.\n"
-			"# TYPE hvgate_log_events_total counter\n"
-			"hvgate_log_events_total{result=\"received\"} %llu\n"
-			"hvgate_log_events_total{result=\"written\"} %llu\n"
-			"hvgate_log_events_total{result=\"dropped\"} %llu\n",
-			(unsigned long long)ev, (unsigned long long)wr, (unsigned long long)dr);
+		const struct metrics_count events[] = {
+			{ "received", ev },
+			{ "written", wr },
+			{ "dropped", dr },
+		};
+		metrics_counters(out, "hvgate_log_events_total",
+				 "NFLOG events received, written, and dropped by the rate limit.", "result", events,
+				 sizeof(events) / sizeof(events[0]));
 	}
 	if (d->fp) {
 		struct fp_stats st;
 		fastpath_stats(d->fp, &st);
 		fprintf(out,
 			"# HELP hvgate_fastpath_packets_total Packets the inspection fast path judged.\n"
-			"# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n"
-			"# HELP hvgate_fastpath_flows_total Flows the fast path took up, cleared and blocked.\n"
-			"# TYPE hvgate_fastpath_flows_total counter\n"
-			"hvgate_fastpath_flows_total{verdict=\"inspected\"} %llu\n"
-			"hvgate_fastpath_flows_total{verdict=\"cleared\"} %llu\n"
-			"hvgate_fastpath_flows_total{verdict=\"blocked\"} %llu\n"
-			"# HELP hvgate_fastpath_errors_total Packets the fast path could not judge, by cause.\n"
-			"# TYPE hvgate_fastpath_errors_total counter\n"
-			"hvgate_fastpath_errors_total{cause=\"malformed\"} %llu\n"
-			"hvgate_fastpath_errors_total{cause=\"ct_unknown\"} %llu\n"
-			"hvgate_fastpath_errors_total{cause=\"table_full\"} %llu\n"
-			"hvgate_fastpath_errors_total{cause=\"unknown_rule\"} %llu\n"
-			"hvgate_fastpath_errors_total{cause=\"verdict\"} %llu\n"
-			"hvgate_fastpath_errors_total{cause=\"events_lost\"} %llu\n",
-			(unsigned long long)st.packets, (unsigned long long)st.flows,
-			(unsigned long long)st.done, (unsigned long long)st.blocked,
-			(unsigned long long)st.malformed, (unsigned long long)st.ct_unknown,
-			(unsigned long long)st.table_full,
-			(unsigned long long)st.unknown_rule, (unsigned long long)st.verdict_errors,
-			(unsigned long long)st.events_lost);
-		fprintf(out,
-			"# HELP hvgate_fastpath_normalised_total TCP packets the fast path dropped rather than let walk around its judgement, by cause.\n"
-			"# TYPE hvgate_fastpath_normalised_total counter\n"
-			"hvgate_fastpath_normalised_total{cause=\"urgent\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"bad_end\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"conflict\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"suspect\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"syn_data\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"midstream\"} %llu\n"
-			"hvgate_fastpath_normalised_total{cause=\"ext_headers\"} %llu\n",
-			(unsigned long long)st.urgent, (unsigned long long)st.bad_end,
-			(unsigned long long)st.conflicts, (unsigned long long)st.suspect,
-			(unsigned long long)st.syn_data, (unsigned long long)st.midstream,
-			(unsigned long long)st.ext_headers);
-		fprintf(out,
-			"# HELP hvgate_fastpath_resets_total TCP resets sent to the ends of blocked flows.\n"
-			"# TYPE hvgate_fastpath_resets_total counter\n"
-			"hvgate_fastpath_resets_total{result=\"sent\"} %llu\n"
-			"hvgate_fastpath_resets_total{result=\"failed\"} %llu\n",
-			(unsigned long long)st.resets_sent, (unsigned long long)st.resets_failed);
+			"# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n",
+			(unsigned long long)st.packets);
+		const struct metrics_count flows[] = {
+			{ "inspected", st.flows },
+			{ "cleared", st.done },
+			{ "blocked", st.blocked },
+		};
+		metrics_counters(out, "hvgate_fastpath_flows_total",
+				 "Flows the fast path took up, cleared and blocked.", "verdict", flows,
+				 sizeof(flows) / sizeof(flows[0]));
+		const struct metrics_count errors[] = {
+			{ "malformed", st.malformed },
+			{ "ct_unknown", st.ct_unknown },
+			{ "table_full", st.table_full },
+			{ "unknown_rule", st.unknown_rule },
+			{ "verdict", st.verdict_errors },
+			{ "events_lost", st.events_lost },
+		};
+		metrics_counters(out, "hvgate_fastpath_errors_total",
+				 "Packets the fast path could not judge, by cause.", "cause", errors,
+				 sizeof(errors) / sizeof(errors[0]));
+		const struct metrics_count normalised[] = {
+			{ "urgent", st.urgent },
+			{ "bad_end", st.bad_end },
+			{ "conflict", st.conflicts },
+			{ "suspect", st.suspect },
+			{ "syn_data", st.syn_data },
+			{ "midstream", st.midstream },
+			{ "ext_headers", st.ext_headers },
+		};
+		metrics_counters(out, "hvgate_fastpath_normalised_total",
+				 "TCP packets the fast path dropped rather than let walk around its judgement, by cause.",
+				 "cause", normalised, sizeof(normalised) / sizeof(normalised[0]));
+		const struct metrics_count resets[] = {
+			{ "sent", st.resets_sent },
+			{ "failed", st.resets_failed },
+		};
+		metrics_counters(out, "hvgate_fastpath_resets_total",
+				 "TCP resets sent to the ends of blocked flows.", "result", resets,
+				 sizeof(resets) / sizeof(resets[0]));
 		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
 		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));
 		fprintf(out, "# HELP hvgate_fastpath_queue_dropped_total Packets the kernel could not queue to the fast path (full: the queue was full, socket: its socket was), per queue.\n"

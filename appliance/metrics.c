@@ -37,6 +37,14 @@ void metrics_label(FILE *out, const char *v)
 	fputc('"', out);
 }
 
+void metrics_counters(FILE *out, const char *name, const char *help, const char *label,
+		      const struct metrics_count *series, size_t n)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s{%s=\"%s\"} %llu\n", name, label, series[i].value, series[i].count);
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {

@@ -7,6 +7,7 @@
 #ifndef HVGATE_APPLIANCE_METRICS_H
 #define HVGATE_APPLIANCE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,5 +22,18 @@ void metrics_stop(struct metrics *m);
 
 /* Writes a label value with Prometheus escaping (\\, \", \n). */
 void metrics_label(FILE *out, const char *value);
+
+/* One series of a counter family with one label: the label's value and the
+ * count. */
+struct metrics_count {
+	const char *value;
+	unsigned long long count;
+};
+
+/* Writes a counter family with one label: its HELP and TYPE lines, then
+ * name{label="value"} count for each of the n series (label values written
+ * as given: hvgated's own constants, nothing to escape). */
+void metrics_counters(FILE *out, const char *name, const char *help, const char *label,
+		      const struct metrics_count *series, size_t n);
 
 #endif

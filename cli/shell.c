@@ -39,6 +39,8 @@
 #define SHELL_HISTORY_FILE   ".hvgate_history"
 #define SHELL_HISTORY_LINES  1000
 #define SHELL_MAX_CANDIDATES 512
+/* Grammar nodes that may follow at one place: more than any command has. */
+#define SHELL_MAX_NEXT       64
 /* Names fetched from the daemon are reused for this long: a Tab pressed
  * twice asks once, and a restarted daemon is asked again soon. */
 #define SHELL_NAMES_TTL_SECONDS 3
@@ -299,29 +301,53 @@ static int context_of(const LineInfo *li, struct context *cx)
 	return 0;
 }
 
-/* Fills c with what may replace the partial word; returns the grammar's
- * nodes count (-1: the words before do not fit the grammar). */
-static int candidates_of(struct shell *sh, struct context *cx, struct candidates *c,
-                         const struct cli_node **nodes, int max, int *can_end)
+/* Adds to c the names of kind `arg` known to the daemon that start with
+ * `partial`; returns how many it knows of that kind. */
+static size_t add_names(struct shell *sh, struct candidates *c, enum cli_arg arg, const char *partial)
 {
-	int k = cli_grammar_next(cx->root, sh->mode, cx->n, cx->words, cx->partial, nodes, max,
-	                         can_end);
+	struct names *nm = &sh->names[arg];
 
-	for (int i = 0; i < k; i++) {
-		const struct cli_node *nd = nodes[i];
+	fetch_names(arg, nm);
+	for (size_t j = 0; j < nm->n; j++)
+		if (!strncmp(nm->v[j], partial, strlen(partial)))
+			cand_add(c, nm->v[j], 0);
+	return nm->n;
+}
+
+/* Where a key bound to completion (Tab, '?') is pressed: the shell, the
+ * words before the cursor and the grammar's nodes that may come next. */
+struct key_context {
+	struct shell *sh;
+	struct context cx;
+	const struct cli_node *nodes[SHELL_MAX_NEXT];
+	int k; /* nodes found; -1: the words before do not fit the grammar */
+	int can_end;
+};
+
+/* -1 inside quotes or on a line too long to take apart. */
+static int key_context_of(EditLine *el, struct key_context *kc)
+{
+	el_get(el, EL_CLIENTDATA, &kc->sh);
+	if (context_of(el_line(el), &kc->cx) || kc->cx.open_quote)
+		return -1;
+	kc->k = cli_grammar_next(kc->cx.root, kc->sh->mode, kc->cx.n, kc->cx.words, kc->cx.partial,
+	                         kc->nodes, SHELL_MAX_NEXT, &kc->can_end);
+	return 0;
+}
+
+/* Fills c with what may replace the partial word. */
+static void candidates_of(struct key_context *kc, struct candidates *c)
+{
+	for (int i = 0; i < kc->k; i++) {
+		const struct cli_node *nd = kc->nodes[i];
 		if (nd->arg == CLI_KW) {
 			cand_add(c, nd->word, 0);
 		} else if (nd->arg < CLI_NAME_KINDS) {
-			struct names *nm = &sh->names[nd->arg];
-			fetch_names(nd->arg, nm);
-			for (size_t j = 0; j < nm->n; j++)
-				if (!strncmp(nm->v[j], cx->partial, strlen(cx->partial)))
-					cand_add(c, nm->v[j], 0);
+			add_names(kc->sh, c, nd->arg, kc->cx.partial);
 		} else if (nd->arg == CLI_PATH) {
-			add_paths(c, cx->partial);
+			add_paths(c, kc->cx.partial);
 		}
 	}
-	return k;
 }
 
 static void candidates_free(struct candidates *c)
@@ -367,21 +393,17 @@ static void print_columns(FILE *out, const struct candidates *c)
 
 static unsigned char key_complete(EditLine *el, int ch)
 {
-	struct shell *sh;
-	struct context cx;
+	struct key_context kc;
 	struct candidates c = {.n = 0};
-	const struct cli_node *nodes[64];
-	int can_end, k;
 	size_t common, plen;
 	unsigned char rc = CC_REFRESH;
 
 	(void)ch;
-	el_get(el, EL_CLIENTDATA, &sh);
-	if (context_of(el_line(el), &cx) || cx.open_quote)
+	if (key_context_of(el, &kc))
 		return CC_ERROR;
-	k = candidates_of(sh, &cx, &c, nodes, 64, &can_end);
-	plen = strlen(cx.partial);
-	if (k < 0 || (!c.n && !k)) {
+	candidates_of(&kc, &c);
+	plen = strlen(kc.cx.partial);
+	if (kc.k < 0 || (!c.n && !kc.k)) {
 		rc = CC_ERROR;
 	} else if (c.n == 1) {
 		if (strlen(c.v[0]) > plen || !c.dir[0]) {
@@ -400,8 +422,8 @@ static unsigned char key_complete(EditLine *el, int ch)
 	} else {
 		/* Only free values fit here (an address, a duration): say so. */
 		fputc('\n', stdout);
-		for (int i = 0; i < k; i++)
-			printf("  %-14s %s\n", nodes[i]->word, nodes[i]->help);
+		for (int i = 0; i < kc.k; i++)
+			printf("  %-14s %s\n", kc.nodes[i]->word, kc.nodes[i]->help);
 		rc = CC_REDISPLAY;
 	}
 	candidates_free(&c);
@@ -413,49 +435,41 @@ static unsigned char key_complete(EditLine *el, int ch)
  * into free text (a comment, a regular expression) it is a plain '?'. */
 static unsigned char key_help(EditLine *el, int ch)
 {
-	struct shell *sh;
-	struct context cx;
+	struct key_context kc;
 	struct candidates c = {.n = 0};
-	const struct cli_node *nodes[64];
-	int can_end, k;
 
 	(void)ch;
-	el_get(el, EL_CLIENTDATA, &sh);
-	if (context_of(el_line(el), &cx) || cx.open_quote)
+	if (key_context_of(el, &kc))
 		goto literal;
-	k = cli_grammar_next(cx.root, sh->mode, cx.n, cx.words, cx.partial, nodes, 64, &can_end);
-	if (k > 0 && *cx.partial && (nodes[0]->arg == CLI_TEXT || nodes[0]->arg == CLI_REGEX))
+	if (kc.k > 0 && *kc.cx.partial &&
+	    (kc.nodes[0]->arg == CLI_TEXT || kc.nodes[0]->arg == CLI_REGEX))
 		goto literal;
 	fputc('\n', stdout);
-	if (k < 0) {
+	if (kc.k < 0) {
 		char err[512];
 		struct context full;
 		/* Say why the words before do not fit, as Enter would. */
 		if (!context_of(el_line(el), &full) &&
-		    cli_grammar_resolve(full.root, sh->mode, full.n, full.words, err, sizeof(err)))
+		    cli_grammar_resolve(full.root, kc.sh->mode, full.n, full.words, err, sizeof(err)))
 			printf("  %s\n", err);
 		return CC_REDISPLAY;
 	}
 	printf("Possible completions:\n");
-	for (int i = 0; i < k; i++) {
-		const struct cli_node *nd = nodes[i];
+	for (int i = 0; i < kc.k; i++) {
+		const struct cli_node *nd = kc.nodes[i];
 		printf("  %-14s %s\n", nd->word, nd->help);
 		if (nd->arg < CLI_NAME_KINDS && nd->arg != CLI_KW) {
-			struct names *nm = &sh->names[nd->arg];
 			c.n = 0;
-			fetch_names(nd->arg, nm);
-			for (size_t j = 0; j < nm->n; j++)
-				if (!strncmp(nm->v[j], cx.partial, strlen(cx.partial)))
-					cand_add(&c, nm->v[j], 0);
+			size_t known = add_names(kc.sh, &c, nd->arg, kc.cx.partial);
 			for (size_t j = 0; j < c.n; j++)
 				printf("    %s\n", c.v[j]);
-			if (!nm->n)
+			if (!known)
 				printf("    (none known: is hvgated running?)\n");
 		}
 	}
-	if (can_end)
+	if (kc.can_end)
 		printf("  %-14s %s\n", "<Enter>", "run the command");
-	if (can_end && cx.root == cli_grammar_root)
+	if (kc.can_end && kc.cx.root == cli_grammar_root)
 		printf("  %-14s %s\n", "|",
 		       "filter the output (match, except, count, json, no-more)");
 	fflush(stdout);

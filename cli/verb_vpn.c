@@ -37,17 +37,25 @@ static int usage(FILE *out)
 	return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
+/* Prints a key in base64 on a line of its own; the text is wiped after
+ * (it may be a private key). */
+static void print_key(const uint8_t key[VPN_KEY_LEN])
+{
+	char b64[VPN_KEY_BASE64_LEN + 1];
+
+	vpn_key_to_base64(b64, key);
+	printf("%s\n", b64);
+	sodium_memzero(b64, sizeof(b64));
+}
+
 static int genkey(void)
 {
 	uint8_t k[VPN_KEY_LEN];
-	char b64[VPN_KEY_BASE64_LEN + 1];
 
 	if (vpn_key_generate(k))
 		return CLI_EXIT_FAIL;
-	vpn_key_to_base64(b64, k);
-	printf("%s\n", b64);
+	print_key(k);
 	sodium_memzero(k, sizeof(k));
-	sodium_memzero(b64, sizeof(b64));
 	return CLI_EXIT_OK;
 }
 
@@ -55,7 +63,6 @@ static int pubkey(void)
 {
 	char line[128];
 	uint8_t k[VPN_KEY_LEN], pub[VPN_KEY_LEN];
-	char b64[VPN_KEY_BASE64_LEN + 1];
 
 	if (!fgets(line, sizeof(line), stdin)) {
 		fprintf(stderr, "hvgate vpn pubkey: no key on standard input\n");
@@ -67,8 +74,7 @@ static int pubkey(void)
 		sodium_memzero(line, sizeof(line));
 		return CLI_EXIT_FAIL;
 	}
-	vpn_key_to_base64(b64, pub);
-	printf("%s\n", b64);
+	print_key(pub);
 	sodium_memzero(line, sizeof(line));
 	sodium_memzero(k, sizeof(k));
 	return CLI_EXIT_OK;

@@ -31,6 +31,7 @@
 #include "policy/grow.h"
 #include "policy/hash.h"
 #include "policy/ir_diff.h"
+#include "policy/ir_names.h"
 #include "policy/lower.h"
 
 /* Pieces of a run's maps: at most CLASSIFY_ELEMS_PER_RULE per rule plus a
@@ -125,17 +126,10 @@ struct piece_index {
 	struct id_list cand;
 };
 
-/* Names made by the stage (chains and sets apart): open addressing over
- * table indices (see "names" below). */
-struct name_reg {
-	size_t *slot; /* (size_t)-1: empty */
-	size_t cap, n;
-};
-
 struct classify {
 	struct ir_table *t;
 	struct policy_optimize_report *rep;
-	struct name_reg chain_names, set_names; /* the names made here */
+	struct ir_names chain_names, set_names; /* the names made here */
 	/* per run, its place (for its names): the id of the rule that ends
 	 * the run before it (none: the chain's first run) and how many rules
 	 * of that id come before that one, and which half of a cut run
@@ -949,50 +943,6 @@ static void make_name(const struct classify *c, const char *prefix, name_hash_fn
 		         (unsigned long long)hash(c, obj, try));
 }
 
-static const char *reg_name(const struct classify *c, bool sets, size_t i)
-{
-	return sets ? c->t->sets[i].name : c->t->chains[i].name;
-}
-
-static size_t reg_home(const struct name_reg *r, const char *name)
-{
-	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name)) & (r->cap - 1);
-}
-
-static size_t reg_get(const struct classify *c, const struct name_reg *r, bool sets,
-                      const char *name)
-{
-	if (!r->cap)
-		return (size_t)-1;
-	for (size_t h = reg_home(r, name); r->slot[h] != (size_t)-1; h = (h + 1) & (r->cap - 1))
-		if (!strcmp(reg_name(c, sets, r->slot[h]), name))
-			return r->slot[h];
-	return (size_t)-1;
-}
-
-static int reg_put(const struct classify *c, struct name_reg *r, bool sets, size_t idx)
-{
-	if (2 * (r->n + 1) > r->cap) {
-		struct name_reg g = {.cap = r->cap ? r->cap * 2 : 1024};
-		g.slot = malloc(g.cap * sizeof(*g.slot));
-		if (!g.slot)
-			return -1;
-		memset(g.slot, 0xff, g.cap * sizeof(*g.slot));
-		for (size_t i = 0; i < r->cap; i++)
-			if (r->slot[i] != (size_t)-1)
-				if (reg_put(c, &g, sets, r->slot[i]))
-					return -1; /* cannot happen: g has room */
-		free(r->slot);
-		*r = g;
-	}
-	size_t h = reg_home(r, reg_name(c, sets, idx));
-	while (r->slot[h] != (size_t)-1)
-		h = (h + 1) & (r->cap - 1);
-	r->slot[h] = idx;
-	r->n++;
-	return 0;
-}
-
 static bool chain_equal(const struct ir_table *t, const struct ir_chain *a, const struct ir_chain *b)
 {
 	if (a->n_rules != b->n_rules)
@@ -1023,8 +973,8 @@ static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash
 	char name[IR_NAME_MAX];
 	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
 		make_name(c, prefix, hash, obj, try, name);
-		size_t j = reg_get(c, &c->chain_names, false, name);
-		if (j != (size_t)-1) {
+		size_t j = ir_names_get(&c->chain_names, name);
+		if (j != POLICY_HMAP_NONE) {
 			if (!share || !chain_equal(c->t, &c->t->chains[j], tmp))
 				continue; /* a collision */
 			chain_drop(tmp);
@@ -1043,7 +993,7 @@ static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash
 		memset(tmp, 0, sizeof(*tmp));
 		*out = c->t->n_chains - 1;
 		*made = true;
-		return reg_put(c, &c->chain_names, false, *out);
+		return ir_names_put(&c->chain_names, *out);
 	}
 	return -1; /* CLASSIFY_NAME_TRIES 64-bit hashes all taken: not seen */
 }
@@ -1056,7 +1006,7 @@ static int place_set(struct classify *c, const char *prefix, const struct rkey *
 	char name[IR_NAME_MAX];
 	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
 		make_name(c, prefix, rkey_hash, k, try, name);
-		if (reg_get(c, &c->set_names, true, name) != (size_t)-1)
+		if (ir_names_get(&c->set_names, name) != POLICY_HMAP_NONE)
 			continue;
 		size_t idx = ir_set_add(c->t, name);
 		if (idx == (size_t)-1)
@@ -1066,7 +1016,7 @@ static int place_set(struct classify *c, const char *prefix, const struct rkey *
 		*s = *tmp;
 		memset(tmp, 0, sizeof(*tmp));
 		*out = idx;
-		return reg_put(c, &c->set_names, true, idx);
+		return ir_names_put(&c->set_names, idx);
 	}
 	return -1;
 }
@@ -1573,20 +1523,30 @@ static int build_node(struct classify *c, size_t ci, size_t from, int kind, cons
 	return 0;
 }
 
+/* Where a lookup of `kind` starts: the ids of all pieces (0 to
+ * n_pieces - 1), returned (NULL on ENOMEM), and the dimensions to cut
+ * along, most telling first (a kind without ports has no port to cut). */
+static uint32_t *cut_start(const struct classify *c, int kind, const int **dims, size_t *n_dims)
+{
+	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
+	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
+	*dims = kind & 1 ? noport_dims : port_dims;
+	*n_dims = kind & 1 ? 2 : 3;
+	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	for (size_t i = 0; ids && i < c->n_pieces; i++)
+		ids[i] = (uint32_t)i;
+	return ids;
+}
+
 /* The lookup of one kind from the pieces; fills *rule with the rule of the
  * pair chain that starts it. */
 static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
 {
-	/* dimensions to cut along, most telling first */
-	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
-	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
-	const int *dims = kind & 1 ? noport_dims : port_dims;
-	size_t n_dims = kind & 1 ? 2 : 3;
-	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	const int *dims;
+	size_t n_dims;
+	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
 	if (!ids)
 		return -1;
-	for (size_t i = 0; i < c->n_pieces; i++)
-		ids[i] = (uint32_t)i;
 	/* the region of the whole lookup: the pair chain, the run's place
 	 * in it and the kind (not the run's own rules: removing its first
 	 * one would rename all of it) */
@@ -1624,20 +1584,17 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
  * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
 static int estimate(struct classify *c, size_t ci, size_t from, int kind)
 {
-	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
-	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
 	if (c->n_pieces <= CLASSIFY_LEAF) {
 		c->dry_elems += c->n_pieces;
 		return c->dry_elems > c->dry_limit ? 1 : 0;
 	}
-	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
+	const int *dims;
+	size_t n_dims;
+	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
 	if (!ids)
 		return -1;
-	for (size_t i = 0; i < c->n_pieces; i++)
-		ids[i] = (uint32_t)i;
 	struct rkey k = {.n = 0};
-	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, kind & 1 ? noport_dims : port_dims,
-	                    kind & 1 ? 2 : 3, &k, NULL);
+	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, NULL);
 	free(ids);
 	return rc;
 }
@@ -1954,6 +1911,10 @@ int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 	struct classify c = {.t = t, .rep = r}; /* about 25 KiB, the port index */
 	size_t n_chains = t->n_chains;          /* chains made here are not scanned */
 	int rc = 0;
+	if (ir_names_init(&c.chain_names, t, false, 0) || ir_names_init(&c.set_names, t, true, 0)) {
+		ir_names_free(&c.chain_names);
+		return -1;
+	}
 	for (size_t ci = 0; !rc && ci < n_chains; ci++)
 		if (t->chains[ci].hook == IR_HOOK_NONE && t->chains[ci].n_rules >= CLASSIFY_MIN_RUN)
 			rc = classify_chain(&c, ci);
@@ -1961,8 +1922,8 @@ int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 	free(c.ext);
 	free(c.ext_stamp);
 	free(c.pieces);
-	free(c.chain_names.slot);
-	free(c.set_names.slot);
+	ir_names_free(&c.chain_names);
+	ir_names_free(&c.set_names);
 	index_free(&c.idx);
 	return rc;
 }

@@ -2,8 +2,8 @@
  * hash (policy/hash.h) to an index into the caller's own array. The map
  * holds no keys: two entries may have the same hash, and the caller's
  * `eq` says which candidate is the one it looks for. Used by the optimizer
- * (rules, sets and action chains by content) and by ir_diff (chains and
- * sets by name, elements by key).
+ * (rules, sets and action chains by content), by ir_diff (elements by key)
+ * and by ir_names.h (chains and sets by name).
  *
  * Error convention: 0, or -1 when memory runs out (the map is unchanged).
  */

@@ -9,6 +9,7 @@
 #include "policy/hash.h"
 #include "policy/hmap.h"
 #include "policy/ir_diff.h"
+#include "policy/ir_names.h"
 
 static bool chain_recreated(const struct ir_diff *d, const char *name)
 {
@@ -152,60 +153,15 @@ uint64_t ir_diff_rule_hash(const struct ir_table *t, const struct ir_rule *r, ui
 	return h;
 }
 
-/* ---- name lookups (policy_hmap of indices by name) ---- */
+/* ---- name lookups (policy/ir_names.h) ---- */
 
-/* The chains of a table, or its named sets, by name. */
-struct names {
-	struct policy_hmap map;
-	const struct ir_table *t;
-	bool sets;
-};
-
-struct name_probe {
-	const struct names *x;
-	const char *name;
-};
-
-static const char *name_of(const struct names *x, size_t i)
-{
-	return x->sets ? x->t->sets[i].name : x->t->chains[i].name;
-}
-
-static uint64_t name_hash(const char *name)
-{
-	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name));
-}
-
-static bool name_is(void *ctx, size_t i)
-{
-	const struct name_probe *p = ctx;
-	return !strcmp(name_of(p->x, i), p->name);
-}
-
-static int names_index(struct names *x, const struct ir_table *t, bool sets)
-{
-	*x = (struct names){ .t = t, .sets = sets };
-	size_t n = sets ? t->n_sets : t->n_chains;
-	if (policy_hmap_init(&x->map, n))
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (sets && (t->sets[i].flags & IR_SET_ANONYMOUS))
-			continue;
-		if (policy_hmap_put(&x->map, name_hash(name_of(x, i)), i)) {
-			policy_hmap_free(&x->map);
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-/* names_index() of the running table's chains or sets, and a zeroed flag
+/* ir_names_index() of the running table's chains or sets, and a zeroed flag
  * per one of them (which the candidate keeps); NULL on ENOMEM. */
-static bool *names_and_kept(struct names *x, const struct ir_table *o, bool sets)
+static bool *names_and_kept(struct ir_names *x, const struct ir_table *o, bool sets)
 {
 	size_t n = sets ? o->n_sets : o->n_chains;
 	bool *kept = calloc(n ? n : 1, sizeof(*kept));
-	if (kept && names_index(x, o, sets)) {
+	if (kept && ir_names_index(x, o, sets, 0)) {
 		free(kept);
 		return NULL;
 	}
@@ -213,10 +169,9 @@ static bool *names_and_kept(struct names *x, const struct ir_table *o, bool sets
 }
 
 /* The index of `name`, or IR_DIFF_NONE. */
-static size_t names_get(const struct names *x, const char *name)
+static size_t names_get(const struct ir_names *x, const char *name)
 {
-	struct name_probe p = { .x = x, .name = name };
-	size_t i = policy_hmap_find(&x->map, name_hash(name), name_is, &p);
+	size_t i = ir_names_get(x, name);
 	return i == POLICY_HMAP_NONE ? IR_DIFF_NONE : i;
 }
 
@@ -547,7 +502,7 @@ static bool sets_same_content(const struct ir_set *os, const struct set_print *o
 static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
 		     const struct ir_diff_prints *npr, struct ir_diff *d)
 {
-	struct names x;
+	struct ir_names x;
 	bool *kept = names_and_kept(&x, o, true);
 	if (!kept)
 		return -ENOMEM;
@@ -597,7 +552,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr,
 			d->n_sets_changed++;
 		}
 	free(kept);
-	policy_hmap_free(&x.map);
+	ir_names_free(&x);
 	return rc;
 }
 
@@ -695,7 +650,7 @@ static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, e
 
 static int diff_chains(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
-	struct names x;
+	struct ir_names x;
 	bool *kept = names_and_kept(&x, o, false);
 	if (!kept)
 		return -ENOMEM;
@@ -750,7 +705,7 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 			d->n_chains_changed++;
 		}
 	free(kept);
-	policy_hmap_free(&x.map);
+	ir_names_free(&x);
 	return rc;
 }
 
@@ -758,9 +713,9 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
  * before sets and rules are compared, which must not keep what jumps there. */
 static int find_recreated(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
 {
-	struct names x;
+	struct ir_names x;
 	size_t cap = 0;
-	if (names_index(&x, o, false))
+	if (ir_names_index(&x, o, false, 0))
 		return -ENOMEM;
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
@@ -774,7 +729,7 @@ static int find_recreated(const struct ir_table *o, const struct ir_table *n, st
 		}
 		d->recreated[d->n_recreated++] = n->chains[i].name;
 	}
-	policy_hmap_free(&x.map);
+	ir_names_free(&x);
 	return rc;
 }
 

@@ -35,6 +35,7 @@
 #include "policy/hmap.h"
 #include "policy/ir_build.h"
 #include "policy/ir_diff.h"
+#include "policy/ir_names.h"
 #include "policy/lower.h"
 #include "policy/optimize.h"
 
@@ -455,64 +456,12 @@ static uint64_t rule_name_hash(const struct ir_table *t, const void *obj, uint64
 
 typedef uint64_t (*name_hash_fn)(const struct ir_table *t, const void *obj, uint64_t basis);
 
-/* The names taken in a table: its chains, or its named sets. */
-struct name_reg {
-	struct policy_hmap map;
-	struct ir_table *t;
-	bool sets;
-	const char *probe;
-};
-
-static const char *reg_name(const struct name_reg *r, size_t i)
+/* Names chain or set i of t (of the kind of r, the names taken, and not in
+ * it yet) by prefix and the hash of obj, and indexes it in r. */
+static int name_by_content(struct ir_table *t, struct ir_names *r, size_t i, const char *prefix,
+			   name_hash_fn fn, const void *obj)
 {
-	return r->sets ? r->t->sets[i].name : r->t->chains[i].name;
-}
-
-static uint64_t reg_key(const char *name)
-{
-	return policy_fnv64(POLICY_FNV64_OFFSET_BASIS, name, strlen(name));
-}
-
-static bool reg_eq(void *ctx, size_t i)
-{
-	const struct name_reg *r = ctx;
-	return !strcmp(reg_name(r, i), r->probe);
-}
-
-static int reg_put(struct name_reg *r, size_t i)
-{
-	return policy_hmap_put(&r->map, reg_key(reg_name(r, i)), i);
-}
-
-static int reg_init(struct name_reg *r, struct ir_table *t, bool sets)
-{
-	*r = (struct name_reg){ .t = t, .sets = sets };
-	size_t n = sets ? t->n_sets : t->n_chains;
-	if (policy_hmap_init(&r->map, n + 64))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (sets && (t->sets[i].flags & IR_SET_ANONYMOUS))
-			continue;
-		if (reg_put(r, i)) {
-			policy_hmap_free(&r->map);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static bool reg_has(struct name_reg *r, const char *name)
-{
-	r->probe = name;
-	return policy_hmap_find(&r->map, reg_key(name), reg_eq, r) != POLICY_HMAP_NONE;
-}
-
-/* Names object i of the registry's kind (not yet in it) by prefix and the
- * hash of obj, and registers it. */
-static int name_by_content(struct name_reg *r, size_t i, const char *prefix, name_hash_fn fn,
-			   const void *obj)
-{
-	uint64_t h = name_mix(fn(r->t, obj, name_basis(0)));
+	uint64_t h = name_mix(fn(t, obj, name_basis(0)));
 	if (policy_optimize_name_bits < 64)
 		h &= (1ull << policy_optimize_name_bits) - 1;
 	for (unsigned try = 0; try < OPT_NAME_TRIES; try++) {
@@ -521,12 +470,12 @@ static int name_by_content(struct name_reg *r, size_t i, const char *prefix, nam
 			snprintf(name, sizeof(name), "%s%016llx", prefix, (unsigned long long)h);
 		else
 			snprintf(name, sizeof(name), "%s%016llx_%016llx", prefix, (unsigned long long)h,
-				 (unsigned long long)name_mix(fn(r->t, obj, name_basis(try))));
-		if (reg_has(r, name))
+				 (unsigned long long)name_mix(fn(t, obj, name_basis(try))));
+		if (ir_names_get(r, name) != POLICY_HMAP_NONE)
 			continue; /* a collision */
-		char *dst = r->sets ? r->t->sets[i].name : r->t->chains[i].name;
+		char *dst = r->sets ? t->sets[i].name : t->chains[i].name;
 		snprintf(dst, IR_NAME_MAX, "%s", name);
-		return reg_put(r, i);
+		return ir_names_put(r, i);
 	}
 	return -1; /* OPT_NAME_TRIES 64-bit hashes all taken: not seen */
 }
@@ -554,7 +503,7 @@ struct run_probe {
 struct dispatch {
 	struct ir_table *t;
 	struct policy_hmap targets; /* action chains by content */
-	struct name_reg chains, sets; /* names taken */
+	struct ir_names chains, sets; /* names taken */
 	const struct ir_rule *probe; /* for target_eq */
 	struct policy_hmap runs;	     /* run_memo by run_hash */
 	struct run_memo *memo;
@@ -604,7 +553,7 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 		*s = r->stmts[i];
 	}
 	*chain = dp->t->n_chains - 1;
-	if (name_by_content(&dp->chains, *chain, "rule_", rule_name_hash, nr))
+	if (name_by_content(dp->t, &dp->chains, *chain, "rule_", rule_name_hash, nr))
 		return -1;
 	return policy_hmap_put(&dp->targets, h, *chain);
 }
@@ -1060,7 +1009,7 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
 		}
 		if (!rc)
-			rc = name_by_content(&dp->sets, idx, "dispatch_", set_name_hash, &t->sets[idx]);
+			rc = name_by_content(t, &dp->sets, idx, "dispatch_", set_name_hash, &t->sets[idx]);
 		if (!rc)
 			rc = memo_add(dp, &p, h, idx);
 		if (rc) {
@@ -1120,13 +1069,13 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 		policy_hmap_free(&dp.targets);
 		return -1;
 	}
-	if (reg_init(&dp.chains, t, false)) {
+	if (ir_names_index(&dp.chains, t, false, 64)) {
 		policy_hmap_free(&dp.targets);
 		policy_hmap_free(&dp.runs);
 		return -1;
 	}
-	if (reg_init(&dp.sets, t, true)) {
-		policy_hmap_free(&dp.chains.map);
+	if (ir_names_index(&dp.sets, t, true, 64)) {
+		ir_names_free(&dp.chains);
 		policy_hmap_free(&dp.targets);
 		policy_hmap_free(&dp.runs);
 		return -1;
@@ -1171,8 +1120,8 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 		}
 	}
 	policy_hmap_free(&dp.targets);
-	policy_hmap_free(&dp.chains.map);
-	policy_hmap_free(&dp.sets.map);
+	ir_names_free(&dp.chains);
+	ir_names_free(&dp.sets);
 	memo_free(&dp);
 	return rc;
 }
@@ -1316,9 +1265,9 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		return -1;
 	}
 	struct share sh = { .t = t };
-	struct name_reg names;
+	struct ir_names names;
 	struct set_use *uses = set_uses(t);
-	if (!uses || reg_init(&names, t, true)) {
+	if (!uses || ir_names_index(&names, t, true, 64)) {
 		free(uses);
 		policy_hmap_free(&seen);
 		free(remap);
@@ -1347,9 +1296,9 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 		char pre[16];
 		snprintf(pre, sizeof(pre), "%s_", prefix ? prefix : "");
 		if (policy_hmap_put(&seen, h, i) ||
-		    (anon && name_by_content(&names, i, pre, set_use_hash, &uses[i]))) {
+		    (anon && name_by_content(t, &names, i, pre, set_use_hash, &uses[i]))) {
 			free(uses);
-			policy_hmap_free(&names.map);
+			ir_names_free(&names);
 			policy_hmap_free(&seen);
 			free(remap);
 			return -1;
@@ -1358,7 +1307,7 @@ static int pass_name(struct ir_table *t, struct policy_optimize_report *rep)
 			rep->sets_named++;
 	}
 	free(uses);
-	policy_hmap_free(&names.map);
+	ir_names_free(&names);
 	policy_hmap_free(&seen);
 	ir_table_remap_sets(t, remap);
 	free(remap);

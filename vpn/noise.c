@@ -91,24 +91,33 @@ void vpn_noise_aead_nonce(uint8_t nonce[12], uint64_t counter)
 	memcpy(nonce + 4, &le, 8);
 }
 
+/* Noise's EncryptAndHash (§5.2 of the Noise specification): `len` bytes
+ * sealed into dst (len + VPN_AEAD_TAG bytes) with the hash as associated
+ * data, then the sealed bytes mixed into the hash. */
 static void aead_seal(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *plain, size_t len,
-		      const uint8_t hash[VPN_BLAKE2S_OUT])
+		      uint8_t hash[VPN_BLAKE2S_OUT])
 {
 	uint8_t nonce[12];
 
 	vpn_noise_aead_nonce(nonce, 0);
 	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, plain, len, hash, VPN_BLAKE2S_OUT, NULL,
 						  nonce, key);
+	mix_hash(hash, dst, len + VPN_AEAD_TAG);
 }
 
+/* Noise's DecryptAndHash: `len` sealed bytes (the tag included) opened
+ * into dst, and mixed into the hash when they open. */
 static int aead_open(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *sealed, size_t len,
-		     const uint8_t hash[VPN_BLAKE2S_OUT])
+		     uint8_t hash[VPN_BLAKE2S_OUT])
 {
 	uint8_t nonce[12];
 
 	vpn_noise_aead_nonce(nonce, 0);
-	return crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, sealed, len, hash,
-							 VPN_BLAKE2S_OUT, nonce, key) ? -EBADMSG : 0;
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, sealed, len, hash, VPN_BLAKE2S_OUT,
+						      nonce, key))
+		return -EBADMSG;
+	mix_hash(hash, sealed, len);
+	return 0;
 }
 
 static void handshake_start(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t hash[VPN_BLAKE2S_OUT],
@@ -212,6 +221,19 @@ static void index_assign(struct vpn_device *dev, struct vpn_index_entry *e)
 
 /* ---- the handshake ---- */
 
+/* The handshake's entry in the index table under a fresh index (the one a
+ * message it sends names as sender_index), in place of any it had. */
+static uint32_t handshake_index_assign(struct vpn_peer *peer)
+{
+	if (peer->hs_entry.index)
+		vpn_noise_index_remove(peer->dev, &peer->hs_entry);
+	peer->hs_entry.peer = peer;
+	peer->hs_entry.keypair = NULL;
+	index_assign(peer->dev, &peer->hs_entry);
+	peer->handshake.local_index = peer->hs_entry.index;
+	return peer->handshake.local_index;
+}
+
 void vpn_noise_clear_handshake(struct vpn_peer *peer)
 {
 	struct vpn_handshake *hs = &peer->handshake;
@@ -252,19 +274,13 @@ int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation
 		goto out;
 	/* s */
 	aead_seal(msg->encrypted_static, key, dev->static_public, VPN_KEY_LEN, hs->hash);
-	mix_hash(hs->hash, msg->encrypted_static, sizeof(msg->encrypted_static));
 	/* ss */
 	kdf(hs->chaining_key, key, NULL, hs->chaining_key, hs->precomputed_static_static, VPN_KEY_LEN);
 	/* {t} */
 	next_timestamp(dev, ts);
 	aead_seal(msg->encrypted_timestamp, key, ts, VPN_TAI64N_LEN, hs->hash);
-	mix_hash(hs->hash, msg->encrypted_timestamp, sizeof(msg->encrypted_timestamp));
 
-	peer->hs_entry.peer = peer;
-	peer->hs_entry.keypair = NULL;
-	index_assign(dev, &peer->hs_entry);
-	hs->local_index = peer->hs_entry.index;
-	msg->sender_index = htole32(hs->local_index);
+	msg->sender_index = htole32(handshake_index_assign(peer));
 	hs->state = VPN_HS_CREATED_INITIATION;
 	ret = 0;
 out:
@@ -293,7 +309,6 @@ struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const stru
 	/* s */
 	if (aead_open(s, key, msg->encrypted_static, sizeof(msg->encrypted_static), hash))
 		goto out;
-	mix_hash(hash, msg->encrypted_static, sizeof(msg->encrypted_static));
 	peer = vpn_peer_lookup(dev, s);
 	if (!peer || sodium_is_zero(peer->handshake.precomputed_static_static, VPN_KEY_LEN))
 		goto out;
@@ -302,7 +317,6 @@ struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const stru
 	/* {t} */
 	if (aead_open(ts, key, msg->encrypted_timestamp, sizeof(msg->encrypted_timestamp), hash))
 		goto out;
-	mix_hash(hash, msg->encrypted_timestamp, sizeof(msg->encrypted_timestamp));
 
 	/* §5.1: only a strictly newer timestamp, and not faster than
 	 * INITIATIONS_PER_SECOND, protects against replay and floods. */
@@ -348,7 +362,6 @@ static int mix_dh_ck(uint8_t ck[VPN_BLAKE2S_OUT], const uint8_t priv[VPN_KEY_LEN
 
 int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *msg)
 {
-	struct vpn_device *dev = peer->dev;
 	struct vpn_handshake *hs = &peer->handshake;
 	uint8_t key[VPN_KEY_LEN];
 	int ret = -EINVAL;
@@ -372,15 +385,8 @@ int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *ms
 	mix_psk(hs->chaining_key, hs->hash, key, hs->psk);
 	/* {} */
 	aead_seal(msg->encrypted_nothing, key, NULL, 0, hs->hash);
-	mix_hash(hs->hash, msg->encrypted_nothing, sizeof(msg->encrypted_nothing));
 
-	if (peer->hs_entry.index)
-		vpn_noise_index_remove(dev, &peer->hs_entry);
-	peer->hs_entry.peer = peer;
-	peer->hs_entry.keypair = NULL;
-	index_assign(dev, &peer->hs_entry);
-	hs->local_index = peer->hs_entry.index;
-	msg->sender_index = htole32(hs->local_index);
+	msg->sender_index = htole32(handshake_index_assign(peer));
 	hs->state = VPN_HS_CREATED_RESPONSE;
 	ret = 0;
 out:
@@ -416,7 +422,6 @@ struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct
 	/* {} */
 	if (aead_open(NULL, key, msg->encrypted_nothing, sizeof(msg->encrypted_nothing), hash))
 		goto out;
-	mix_hash(hash, msg->encrypted_nothing, sizeof(msg->encrypted_nothing));
 
 	memcpy(hs->remote_ephemeral, msg->ephemeral, VPN_KEY_LEN);
 	memcpy(hs->hash, hash, sizeof(hash));
