@@ -57,10 +57,13 @@ done
 T=sh # the session screen, keys and the checks look at
 screen() { tm capture-pane -p -t $T; }
 keys() { tm send-keys -t $T "$@"; }
-# wait_screen SECONDS EGREP: the screen shows EGREP within SECONDS.
+# Waits are scaled by WAIT_SCALE (3): a loaded 2-core machine took over 5 s
+# to load a git revision; a wait that succeeds returns as soon as it can.
+WAIT_SCALE=${WAIT_SCALE:-3}
+# wait_screen SECONDS EGREP: the screen shows EGREP within SECONDS (scaled).
 wait_screen() {
 	i=0
-	while [ $i -lt $(($1 * 10)) ]; do
+	while [ $i -lt $(($1 * 10 * WAIT_SCALE)) ]; do
 		screen | grep -Eq -- "$2" && return 0
 		sleep 0.1; i=$((i + 1))
 	done
@@ -71,7 +74,7 @@ cursor_line() { screen | sed -n "$(( $(tm display -p -t $T '#{cursor_y}') + 1 ))
 # wait_line SECONDS EGREP: the cursor's line matches within SECONDS.
 wait_line() {
 	i=0
-	while [ $i -lt $(($1 * 10)) ]; do
+	while [ $i -lt $(($1 * 10 * WAIT_SCALE)) ]; do
 		cursor_line | grep -Eq -- "$2" && return 0
 		sleep 0.1; i=$((i + 1))
 	done
