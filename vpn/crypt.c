@@ -5,7 +5,8 @@
  * packets leave in the order they were queued: per-peer order (and the
  * order of counters on the wire) is that of the single-thread path, and the
  * replay window, timers and everything else stay on the engine thread.
- * Workers touch nothing but the jobs. */
+ * Workers touch nothing but the jobs. Whether a batch goes to them at all
+ * is measured as the tunnel runs (vpn_crypt_policy_step, internal.h). */
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
