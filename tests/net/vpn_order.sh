@@ -9,7 +9,6 @@
 # Losses are allowed (UDP), reordering is not.
 . "$(dirname "$0")/../lib/netns.sh"
 set -u
-LAB="w4v$$"
 RUN=/var/run/wireguard
 A=${LAB}a; B=${LAB}b
 PY="$(dirname "$0")/vpn_order.py"
