@@ -324,14 +324,14 @@ static void keep_winner(struct vpn_crypt_policy *p, bool parallel)
 static void start_trial(struct vpn_crypt_policy *p)
 {
 	p->parallel = false;
-	p->phase = VPN_CRYPT_TRY_INLINE;
+	p->phase = VPN_CRYPT_TRIAL;
 	p->windows = 0;
-	p->bytes = p->ns = 0;
+	p->bytes[0] = p->bytes[1] = p->ns[0] = p->ns[1] = 0;
 }
 
 void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sample *s)
 {
-	bool busy = s->busy_ns * 10 >= s->window_ns * 9;
+	bool busy = s->busy_ns * 2 >= s->window_ns;
 
 	if (!s->window_ns)
 		return;
@@ -340,24 +340,16 @@ void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sa
 		if (busy)
 			start_trial(p);
 		return;
-	case VPN_CRYPT_TRY_INLINE:
-	case VPN_CRYPT_TRY_PARALLEL:
-		/* The first window of each mode is the flows adapting. */
-		if (p->windows++ > 0) {
-			p->bytes += s->bytes;
-			p->ns += s->window_ns;
-		}
-		if (p->windows < VPN_CRYPT_TRIAL_WINDOWS)
-			return;
-		if (p->phase == VPN_CRYPT_TRY_INLINE) {
-			p->inline_rate = p->ns ? (double)p->bytes / (double)p->ns : 0;
-			p->phase = VPN_CRYPT_TRY_PARALLEL;
-			p->parallel = true;
-			p->windows = 0;
-			p->bytes = p->ns = 0;
+	case VPN_CRYPT_TRIAL:
+		p->bytes[p->parallel] += s->bytes;
+		p->ns[p->parallel] += s->window_ns;
+		if (++p->windows < 2 * VPN_CRYPT_TRIAL_PAIRS) {
+			p->parallel = !p->parallel;
 			return;
 		}
-		keep_winner(p, (double)p->bytes >= 1.03 * p->inline_rate * (double)p->ns && p->bytes > 0);
+		/* bytes/ns with the workers >= 1.03 x alone */
+		keep_winner(p, p->bytes[1] > 0 && (double)p->bytes[1] * (double)p->ns[0] >=
+		                                      1.03 * (double)p->bytes[0] * (double)p->ns[1]);
 		return;
 	case VPN_CRYPT_KEEP:
 		if (++p->windows < p->keep)

@@ -387,20 +387,20 @@ void vpn_crypt_tick(struct vpn_crypt *c, uint64_t now_ns, uint64_t waited_ns);
  * workers are in use now (metrics; the engine thread's, under dev->lock). */
 void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches, bool *in_use);
 
-/* When the workers pay (crypt.c). The engine thread is the one serial
- * stage of the data path; handing half a batch to a worker speeds it up
- * only when the engine thread is the bottleneck and the worker gets a CPU
- * at once. Otherwise the wake-ups, the cache lines crossing cores and the
- * waits for a worker not yet scheduled cost more than the work they share:
- * on a 2-core machine with both iperf3 ends on it the engine alone was
- * often faster, while under other processes' load the workers, which
- * claim more of the CPU, were faster. Neither the load nor the core count
- * predicts it, so the engine thread measures it, in windows of 100 ms:
- * - inline, until a window where the engine thread was busy (not blocked
- *   waiting for events) at least 90% of the time;
- * - then VPN_CRYPT_TRIAL_WINDOWS windows inline and as many with the
- *   workers, the first of each not counted (the flows adapt), comparing the
- *   bytes sealed and opened per second;
+/* When the workers pay (crypt.c). Handing half a batch to a worker speeds
+ * the engine thread up only if the worker gets a CPU at once; otherwise the
+ * wake-ups, the cache lines crossing cores and the waits for a worker not
+ * yet scheduled cost more than the work they share. On a 2-core machine
+ * with both iperf3 ends on it the engine alone was faster when the machine
+ * was otherwise quiet, and the workers (more threads, so more of a
+ * contended CPU) were faster under other processes' load: neither the load
+ * nor the core count predicts it, so the engine thread measures it, in
+ * windows of 100 ms:
+ * - the engine alone, until a window where the engine thread was busy (not
+ *   blocked waiting for events) at least half the time;
+ * - then a trial: VPN_CRYPT_TRIAL_PAIRS pairs of windows, one alone and one
+ *   with the workers, interleaved (load that drifts over the trial weighs
+ *   on both alike), comparing the bytes sealed and opened per second;
  * - the workers win if they moved at least 3% more (the engine alone costs
  *   less CPU for the same bytes); the winner is kept for
  *   VPN_CRYPT_KEEP_WINDOWS windows, twice as long each time the same mode
@@ -409,7 +409,7 @@ void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *in
  * Order is unaffected either way: a batch is done whole before the engine
  * thread goes on. */
 #define VPN_CRYPT_WINDOW_NS (100 * 1000 * 1000ull)
-#define VPN_CRYPT_TRIAL_WINDOWS 5
+#define VPN_CRYPT_TRIAL_PAIRS 6
 #define VPN_CRYPT_KEEP_WINDOWS 40
 #define VPN_CRYPT_KEEP_MAX 320
 struct vpn_crypt_sample {
@@ -418,10 +418,9 @@ struct vpn_crypt_sample {
 	uint64_t bytes;     /* data messages sealed and opened in it */
 };
 enum vpn_crypt_phase {
-	VPN_CRYPT_IDLE,		/* inline, waiting for a busy window */
-	VPN_CRYPT_TRY_INLINE,	/* measuring the engine alone */
-	VPN_CRYPT_TRY_PARALLEL, /* measuring with the workers */
-	VPN_CRYPT_KEEP,		/* the winner, for `keep` windows */
+	VPN_CRYPT_IDLE,	 /* the engine alone, waiting for a busy window */
+	VPN_CRYPT_TRIAL, /* alternating, measuring both */
+	VPN_CRYPT_KEEP,	 /* the winner, for `keep` windows */
 };
 struct vpn_crypt_policy {
 	bool parallel; /* batches go to the workers */
@@ -429,8 +428,7 @@ struct vpn_crypt_policy {
 	unsigned int windows; /* in this phase */
 	unsigned int keep;    /* windows the winner is kept this time */
 	bool last_winner_parallel;
-	uint64_t bytes, ns;   /* counted in this trial phase */
-	double inline_rate;   /* bytes/ns of the engine alone in this trial */
+	uint64_t bytes[2], ns[2]; /* of the trial: [0] alone, [1] with the workers */
 };
 void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sample *s);
 void vpn_crypt_destroy(struct vpn_crypt *c);
