@@ -448,9 +448,9 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		for (unsigned int i = 0; i < n; i++)
 			vpn_crypt_job_run(&jobs[i]);
 	} else {
-		c->n_parallel++;
 		uint32_t batch;
 
+		c->n_parallel++;
 		pthread_mutex_lock(&c->lock);
 		batch = ++c->batch;
 		if (!batch)
