@@ -5,7 +5,8 @@
  * packets leave in the order they were queued: per-peer order (and the
  * order of counters on the wire) is that of the single-thread path, and the
  * replay window, timers and everything else stay on the engine thread.
- * Workers touch nothing but the jobs. */
+ * Workers touch nothing but the jobs. Whether a batch goes to them at all
+ * is measured as the tunnel runs (vpn_crypt_policy_step, internal.h). */
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +49,12 @@ struct vpn_crypt {
 	bool stop;
 	unsigned int n_threads;
 	pthread_t threads[VPN_CRYPT_MAX_THREADS];
+	/* The policy and its window (the engine thread's alone). */
+	bool adaptive;
+	struct vpn_crypt_policy policy;
+	uint64_t win_start_ns; /* 0: no window yet */
+	uint64_t win_waited_ns, win_bytes;
+	uint64_t n_parallel, n_inline;
 };
 
 /* ChaCha20-Poly1305 (RFC 8439 §2.8) put together from OpenSSL's ChaCha20,
@@ -295,7 +302,96 @@ unsigned int vpn_crypt_threads_wanted(void)
 	return n > VPN_CRYPT_MAX_THREADS ? VPN_CRYPT_MAX_THREADS : (unsigned int)n;
 }
 
-int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads)
+bool vpn_crypt_adaptive_wanted(void)
+{
+	const char *s = getenv("HVGATE_VPN_PARALLEL");
+
+	return !(s && !strcmp(s, "always"));
+}
+
+static void keep_winner(struct vpn_crypt_policy *p, bool parallel)
+{
+	if (p->keep && parallel == p->last_winner_parallel)
+		p->keep = p->keep * 2 > VPN_CRYPT_KEEP_MAX ? VPN_CRYPT_KEEP_MAX : p->keep * 2;
+	else
+		p->keep = VPN_CRYPT_KEEP_WINDOWS;
+	p->last_winner_parallel = parallel;
+	p->parallel = parallel;
+	p->phase = VPN_CRYPT_KEEP;
+	p->windows = 0;
+}
+
+static void start_trial(struct vpn_crypt_policy *p)
+{
+	p->parallel = false;
+	p->phase = VPN_CRYPT_TRIAL;
+	p->windows = 0;
+	p->bytes[0] = p->bytes[1] = p->ns[0] = p->ns[1] = 0;
+}
+
+void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sample *s)
+{
+	bool busy = s->busy_ns * 2 >= s->window_ns;
+
+	if (!s->window_ns)
+		return;
+	switch (p->phase) {
+	case VPN_CRYPT_IDLE:
+		if (busy)
+			start_trial(p);
+		return;
+	case VPN_CRYPT_TRIAL:
+		p->bytes[p->parallel] += s->bytes;
+		p->ns[p->parallel] += s->window_ns;
+		if (++p->windows < 2 * VPN_CRYPT_TRIAL_PAIRS) {
+			p->parallel = !p->parallel;
+			return;
+		}
+		/* bytes/ns with the workers >= 1.03 x alone */
+		keep_winner(p, p->bytes[1] > 0 && (double)p->bytes[1] * (double)p->ns[0] >=
+		                                      1.03 * (double)p->bytes[0] * (double)p->ns[1]);
+		return;
+	case VPN_CRYPT_KEEP:
+		if (++p->windows < p->keep)
+			return;
+		if (busy || p->parallel) {
+			start_trial(p);
+		} else {
+			p->phase = VPN_CRYPT_IDLE;
+			p->keep = 0;
+		}
+		return;
+	}
+}
+
+void vpn_crypt_tick(struct vpn_crypt *c, uint64_t now_ns, uint64_t waited_ns)
+{
+	struct vpn_crypt_sample s;
+
+	if (!c || !c->adaptive)
+		return;
+	c->win_waited_ns += waited_ns;
+	if (c->win_start_ns && now_ns - c->win_start_ns < VPN_CRYPT_WINDOW_NS)
+		return;
+	if (c->win_start_ns) {
+		s.window_ns = now_ns - c->win_start_ns;
+		s.busy_ns = c->win_waited_ns < s.window_ns ? s.window_ns - c->win_waited_ns : 0;
+		s.bytes = c->win_bytes;
+		vpn_crypt_policy_step(&c->policy, &s);
+	}
+	c->win_start_ns = now_ns;
+	c->win_waited_ns = 0;
+	c->win_bytes = 0;
+}
+
+void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches, bool *in_use)
+{
+	*parallel = c ? c->n_parallel : 0;
+	*inline_batches = c ? c->n_inline : 0;
+	*in_use = c && c->n_threads && c->policy.parallel;
+}
+
+int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads, bool adaptive)
 {
 	struct vpn_crypt *c;
 
@@ -308,6 +404,8 @@ int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work, NULL);
 	pthread_cond_init(&c->done, NULL);
+	c->adaptive = adaptive;
+	c->policy.parallel = !adaptive; /* adaptive: inline until measured */
 	/* The engine thread is one of the threads. */
 	for (unsigned int i = 0; i + 1 < threads; i++) {
 		if (pthread_create(&c->threads[i], NULL, worker, c))
@@ -342,12 +440,17 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		return;
 	for (unsigned int i = 0; i < n; i++)
 		bytes += jobs[i].len;
-	if (!c || !c->n_threads || n < 2 || bytes < VPN_CRYPT_PARALLEL_MIN_BYTES) {
+	if (c)
+		c->win_bytes += bytes;
+	if (!c || !c->n_threads || !c->policy.parallel || n < 2 || bytes < VPN_CRYPT_PARALLEL_MIN_BYTES) {
+		if (c)
+			c->n_inline++;
 		for (unsigned int i = 0; i < n; i++)
 			vpn_crypt_job_run(&jobs[i]);
 	} else {
 		uint32_t batch;
 
+		c->n_parallel++;
 		pthread_mutex_lock(&c->lock);
 		batch = ++c->batch;
 		if (!batch)

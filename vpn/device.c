@@ -423,7 +423,7 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	 * its parent's threads. Without them the engine works alone. */
 	if (!dev->crypt_started && dev->tun_fd >= 0) {
 		dev->crypt_started = true;
-		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted()))
+		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted(), vpn_crypt_adaptive_wanted()))
 			dev->crypt = NULL;
 	}
 	/* dev->uapi_clients is the engine thread's own: no lock to read it. */
@@ -434,10 +434,15 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 		if (timeout_ms < 0 || wait < (uint64_t)timeout_ms)
 			timeout_ms = (int)wait;
 	}
+	uint64_t before = vpn_now_ns();
 	int n = epoll_wait(dev->epoll_fd, ev, VPN_EPOLL_EVENTS, timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return -errno;
+	uint64_t after = vpn_now_ns();
 	pthread_mutex_lock(&dev->lock);
+	/* Whether the workers pay is judged from how much of its time the
+	 * engine thread spends waiting here (crypt.c). */
+	vpn_crypt_tick(dev->crypt, after, after - before);
 	for (int i = 0; i < n && !ret; i++)
 		ret = handle_event(dev, ev[i].data.u32, ev[i].events);
 	uint64_t t = vpn_now_ns();
@@ -523,6 +528,14 @@ void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
 	emit(ctx, "hvgate_vpn_rx_packets_total", labels, (double)dev->rx_packets);
 	emit(ctx, "hvgate_vpn_tx_packets_total", labels, (double)dev->tx_packets);
 	emit(ctx, "hvgate_vpn_last_send_errno", labels, (double)dev->last_send_errno);
+	uint64_t par, inl;
+	bool in_use;
+	vpn_crypt_stats(dev->crypt, &par, &inl, &in_use);
+	emit(ctx, "hvgate_vpn_crypt_workers_in_use", labels, in_use ? 1.0 : 0.0);
+	snprintf(labels, sizeof(labels), "ifname=\"%s\",by=\"workers\"", dev->ifname);
+	emit(ctx, "hvgate_vpn_crypt_batches_total", labels, (double)par);
+	snprintf(labels, sizeof(labels), "ifname=\"%s\",by=\"engine\"", dev->ifname);
+	emit(ctx, "hvgate_vpn_crypt_batches_total", labels, (double)inl);
 	for (int i = 0; i < VPN_DROP__COUNT; i++) {
 		snprintf(labels, sizeof(labels), "ifname=\"%s\",reason=\"%s\"", dev->ifname, drop_names[i]);
 		emit(ctx, "hvgate_vpn_drops_total", labels, (double)dev->drops[i]);

@@ -372,8 +372,65 @@ struct vpn_crypt_job {
 #define VPN_CRYPT_PARALLEL_MIN_BYTES 16384
 struct vpn_crypt;
 unsigned int vpn_crypt_threads_wanted(void);
-/* threads <= 1: *out is NULL and vpn_crypt_run works inline. */
-int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads);
+/* False when HVGATE_VPN_PARALLEL=always: every batch big enough goes to
+ * the workers, whatever the load (the behaviour before the policy). */
+bool vpn_crypt_adaptive_wanted(void);
+/* threads <= 1: *out is NULL and vpn_crypt_run works inline. adaptive:
+ * batches go to the workers only when the policy below says they pay
+ * (vpn_crypt_tick drives it); otherwise always. */
+int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads, bool adaptive);
+/* The engine thread, once per loop: now, and how long it has just been
+ * blocked waiting for events. Every VPN_CRYPT_WINDOW_NS it closes a window
+ * and steps the policy. */
+void vpn_crypt_tick(struct vpn_crypt *c, uint64_t now_ns, uint64_t waited_ns);
+/* Batches run by the workers and the engine thread, and whether the
+ * workers are in use now (metrics; the engine thread's, under dev->lock). */
+void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches, bool *in_use);
+
+/* When the workers pay (crypt.c). Handing half a batch to a worker speeds
+ * the engine thread up only if the worker gets a CPU at once; otherwise the
+ * wake-ups, the cache lines crossing cores and the waits for a worker not
+ * yet scheduled cost more than the work they share. On a 2-core machine
+ * with both iperf3 ends on it the engine alone was faster when the machine
+ * was otherwise quiet, and the workers (more threads, so more of a
+ * contended CPU) were faster under other processes' load: neither the load
+ * nor the core count predicts it, so the engine thread measures it, in
+ * windows of 100 ms:
+ * - the engine alone, until a window where the engine thread was busy (not
+ *   blocked waiting for events) at least half the time;
+ * - then a trial: VPN_CRYPT_TRIAL_PAIRS pairs of windows, one alone and one
+ *   with the workers, interleaved (load that drifts over the trial weighs
+ *   on both alike), comparing the bytes sealed and opened per second;
+ * - the workers win if they moved at least 3% more (the engine alone costs
+ *   less CPU for the same bytes); the winner is kept for
+ *   VPN_CRYPT_KEEP_WINDOWS windows, twice as long each time the same mode
+ *   wins again (up to VPN_CRYPT_KEEP_MAX), then measured afresh; a tunnel
+ *   that is no longer busy goes back to the engine alone.
+ * Order is unaffected either way: a batch is done whole before the engine
+ * thread goes on. */
+#define VPN_CRYPT_WINDOW_NS (100 * 1000 * 1000ull)
+#define VPN_CRYPT_TRIAL_PAIRS 6
+#define VPN_CRYPT_KEEP_WINDOWS 40
+#define VPN_CRYPT_KEEP_MAX 320
+struct vpn_crypt_sample {
+	uint64_t window_ns; /* wall time of the window */
+	uint64_t busy_ns;   /* of it, the engine thread not blocked waiting for events */
+	uint64_t bytes;     /* data messages sealed and opened in it */
+};
+enum vpn_crypt_phase {
+	VPN_CRYPT_IDLE,	 /* the engine alone, waiting for a busy window */
+	VPN_CRYPT_TRIAL, /* alternating, measuring both */
+	VPN_CRYPT_KEEP,	 /* the winner, for `keep` windows */
+};
+struct vpn_crypt_policy {
+	bool parallel; /* batches go to the workers */
+	enum vpn_crypt_phase phase;
+	unsigned int windows; /* in this phase */
+	unsigned int keep;    /* windows the winner is kept this time */
+	bool last_winner_parallel;
+	uint64_t bytes[2], ns[2]; /* of the trial: [0] alone, [1] with the workers */
+};
+void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sample *s);
 void vpn_crypt_destroy(struct vpn_crypt *c);
 /* Runs every job (c may be NULL) and returns when all are done; wipes
  * their keys. Called by the engine thread only. */

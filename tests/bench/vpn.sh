@@ -148,9 +148,13 @@ for s in 1 4; do
 done
 
 # ---- handshakes per second ----
-# Stop the wireguard-go tunnels: the handshake test wants the CPU to itself.
+# Stop the tunnels: the handshake test wants the CPU to itself.
 # shellcheck disable=SC2086
-for p in $P_g $P_s ${P_d:-}; do kill "$p" 2>/dev/null; done
+for p in $P_h $P_g $P_s ${P_d:-}; do kill "$p" 2>/dev/null; done
+# On the way out hvgate's engines print their metrics: how many AEAD batches
+# the measurement (docs/vpn.md, Performance) gave the workers.
+wait_for 3 sh -c "cat $K/bg.* 2>/dev/null | grep -q 'vpn_peers{ifname=.$HB.}'" || true
+grep -h "hvgate_vpn_crypt_batches_total" "$K"/bg.* 2>/dev/null | grep -e "\"$HA\"" -e "\"$HB\"" | sed 's/^/  /'
 rel=$(realpath --relative-to="$ROOT" "$HVGATE_BUILD")
 make -s -C "$ROOT" BUILD="$rel" "$rel/tests/vpn/bench_handshake" >/dev/null || { echo "cannot build bench_handshake"; exit 1; }
 "$HVGATE_BUILD/tests/vpn/bench_handshake" > "$K/hs.txt" || { echo "bench_handshake failed"; exit 1; }

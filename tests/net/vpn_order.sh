@@ -1,13 +1,14 @@
 #!/bin/sh
 # The engine spreads encryption and decryption over worker threads (one per
 # online CPU); packets must still reach the TUN device in order within a
-# flow. Numbered UDP streams (several flows at once, full-size datagrams so
+# flow. Engine A hands every batch to its workers (HVGATE_VPN_PARALLEL=always),
+# engine B decides by measuring (the default), so each direction crosses
+# the workers on one side at least. Numbered UDP streams (several flows at once, full-size datagrams so
 # that batches fill) go through an hvgate-to-hvgate tunnel; the far side
 # checks that no sequence number arrives after a higher one of its flow.
 # Losses are allowed (UDP), reordering is not.
 . "$(dirname "$0")/../lib/netns.sh"
 set -u
-LAB="w4v$$"
 RUN=/var/run/wireguard
 A=${LAB}a; B=${LAB}b
 PY="$(dirname "$0")/vpn_order.py"
@@ -16,7 +17,7 @@ lab_link x vy y vx
 lab_addr x vy 192.168.94.1/24; lab_addr y vx 192.168.94.2/24
 K=$LAB_TMP; umask 077
 wg genkey > "$K/a"; wg genkey > "$K/b"
-bg x env HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$A" -f; PA=${LAB_PIDS##* }
+bg x env HVGATE_VPN_PARALLEL=always HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$A" -f; PA=${LAB_PIDS##* }
 bg y env HVGATE_VPN_STATE_DIR="$K/state" "$HVGATE" vpn run "$B" -f; PB=${LAB_PIDS##* }
 for i in $A $B; do wait_for 5 test -S "$RUN/$i.sock" || { fail engine_started "no socket for $i"; exit 1; }; done
 at x wg set "$A" private-key "$K/a" listen-port 52011 peer "$(wg pubkey < "$K/b")" endpoint 192.168.94.2:52012 allowed-ips 10.94.0.2/32

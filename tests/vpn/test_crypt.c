@@ -53,7 +53,7 @@ START_TEST(threads_match_one_thread)
 	struct vpn_keypair kp;
 
 	fill_keypair(&kp);
-	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS), 0);
+	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS, false), 0);
 	ck_assert_ptr_nonnull(c);
 	queue_seals(&par, &kp, VPN_BATCH, 1000);
 	queue_seals(&one, &kp, VPN_BATCH, 1000);
@@ -101,7 +101,7 @@ START_TEST(every_batch_completes)
 	struct vpn_keypair kp;
 
 	fill_keypair(&kp);
-	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS), 0);
+	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS, false), 0);
 	for (unsigned round = 0; round < 3000; round++) {
 		unsigned n = 1 + round % VPN_BATCH;
 		queue_seals(&b, &kp, n, round);
@@ -128,7 +128,7 @@ START_TEST(keys_wiped)
 	struct vpn_keypair kp;
 
 	fill_keypair(&kp);
-	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS), 0);
+	ck_assert_int_eq(vpn_crypt_create(&c, T_THREADS, false), 0);
 	queue_seals(&b, &kp, VPN_BATCH, 7);
 	vpn_crypt_run(c, b.jobs, VPN_BATCH);
 	for (unsigned i = 0; i < VPN_BATCH; i++)
@@ -204,7 +204,7 @@ START_TEST(threads_setting)
 
 	setenv("HVGATE_VPN_WORKERS", "1", 1);
 	ck_assert_uint_eq(vpn_crypt_threads_wanted(), 1);
-	ck_assert_int_eq(vpn_crypt_create(&c, vpn_crypt_threads_wanted()), 0);
+	ck_assert_int_eq(vpn_crypt_create(&c, vpn_crypt_threads_wanted(), true), 0);
 	ck_assert_ptr_null(c); /* the engine thread alone */
 	setenv("HVGATE_VPN_WORKERS", "3", 1);
 	ck_assert_uint_eq(vpn_crypt_threads_wanted(), 3);
@@ -214,6 +214,181 @@ START_TEST(threads_setting)
 	ck_assert_uint_eq(vpn_crypt_threads_wanted(), 1);
 	unsetenv("HVGATE_VPN_WORKERS");
 	ck_assert_uint_ge(vpn_crypt_threads_wanted(), 1);
+}
+END_TEST
+
+START_TEST(parallel_setting)
+{
+	unsetenv("HVGATE_VPN_PARALLEL");
+	ck_assert(vpn_crypt_adaptive_wanted());
+	setenv("HVGATE_VPN_PARALLEL", "always", 1);
+	ck_assert(!vpn_crypt_adaptive_wanted());
+	setenv("HVGATE_VPN_PARALLEL", "auto", 1);
+	ck_assert(vpn_crypt_adaptive_wanted());
+	unsetenv("HVGATE_VPN_PARALLEL");
+}
+END_TEST
+
+/* One window of 100 ms: the engine thread busy busy_pct of it, mbytes
+ * sealed and opened. */
+static struct vpn_crypt_sample window(unsigned busy_pct, uint64_t mbytes)
+{
+	struct vpn_crypt_sample s = {
+		.window_ns = VPN_CRYPT_WINDOW_NS,
+		.busy_ns = VPN_CRYPT_WINDOW_NS * busy_pct / 100,
+		.bytes = mbytes << 20,
+	};
+	return s;
+}
+
+static void step(struct vpn_crypt_policy *p, unsigned busy_pct, uint64_t mbytes)
+{
+	struct vpn_crypt_sample s = window(busy_pct, mbytes);
+	vpn_crypt_policy_step(p, &s);
+}
+
+/* A trial from a busy window: pairs of windows, the engine alone moving
+ * inl_mb a window, then the workers par_mb, interleaved. */
+static void trial(struct vpn_crypt_policy *p, uint64_t inl_mb, uint64_t par_mb)
+{
+	ck_assert_int_eq(p->phase, VPN_CRYPT_TRIAL);
+	for (int i = 0; i < VPN_CRYPT_TRIAL_PAIRS; i++) {
+		ck_assert(!p->parallel);
+		step(p, 100, inl_mb);
+		ck_assert(p->parallel);
+		step(p, 70, par_mb);
+	}
+	ck_assert_int_eq(p->phase, VPN_CRYPT_KEEP);
+}
+
+/* An engine thread that keeps up (busy under half the time) never brings
+ * the workers in, however big its batches. */
+START_TEST(policy_inline_while_not_busy)
+{
+	struct vpn_crypt_policy p = {0};
+
+	for (int i = 0; i < 1000; i++) {
+		step(&p, 45, 30);
+		ck_assert(!p.parallel);
+		ck_assert_int_eq(p.phase, VPN_CRYPT_IDLE);
+	}
+}
+END_TEST
+
+/* Busy, and the workers do not move 3% more than the engine alone (a
+ * 2-core machine with both iperf3 ends on it and nothing else): back to the
+ * engine alone, for longer each time the engine alone wins again. */
+START_TEST(policy_inline_when_workers_do_not_pay)
+{
+	struct vpn_crypt_policy p = {0};
+	unsigned keep = VPN_CRYPT_KEEP_WINDOWS;
+
+	step(&p, 95, 20);
+	for (int round = 0; round < 6; round++) {
+		trial(&p, 100, 102); /* 2% more: the engine alone wins */
+		ck_assert(!p.parallel);
+		ck_assert_uint_eq(p.keep, keep);
+		for (unsigned w = 0; w + 1 < keep; w++) {
+			step(&p, 100, 20);
+			ck_assert(!p.parallel);
+		}
+		step(&p, 100, 20); /* the last window: still busy, measure again */
+		ck_assert_int_eq(p.phase, VPN_CRYPT_TRIAL);
+		keep = keep * 2 > VPN_CRYPT_KEEP_MAX ? VPN_CRYPT_KEEP_MAX : keep * 2;
+	}
+	/* Slower with the workers: the engine alone, too. */
+	trial(&p, 20, 15);
+	ck_assert(!p.parallel);
+}
+END_TEST
+
+/* The workers moving more: they are kept, and measured again after. */
+START_TEST(policy_workers_when_they_pay)
+{
+	struct vpn_crypt_policy p = {0};
+
+	step(&p, 50, 20);
+	ck_assert_int_eq(p.phase, VPN_CRYPT_TRIAL);
+	trial(&p, 100, 104);
+	ck_assert(p.parallel);
+	ck_assert_uint_eq(p.keep, VPN_CRYPT_KEEP_WINDOWS);
+	for (unsigned w = 0; w + 1 < VPN_CRYPT_KEEP_WINDOWS; w++) {
+		step(&p, 30, 30); /* not busy with their help: kept all the same */
+		ck_assert(p.parallel);
+	}
+	step(&p, 30, 30);
+	ck_assert_int_eq(p.phase, VPN_CRYPT_TRIAL);
+	trial(&p, 20, 30);
+	ck_assert(p.parallel);
+	ck_assert_uint_eq(p.keep, 2 * VPN_CRYPT_KEEP_WINDOWS);
+	/* The load changed: now the engine alone wins, kept for the base time. */
+	for (unsigned w = 0; w < 2 * VPN_CRYPT_KEEP_WINDOWS; w++)
+		step(&p, 60, 30);
+	trial(&p, 30, 30);
+	ck_assert(!p.parallel);
+	ck_assert_uint_eq(p.keep, VPN_CRYPT_KEEP_WINDOWS);
+	/* Traffic gone: idle again at the end of the time kept. */
+	for (unsigned w = 0; w < VPN_CRYPT_KEEP_WINDOWS; w++)
+		step(&p, 5, 0);
+	ck_assert_int_eq(p.phase, VPN_CRYPT_IDLE);
+	ck_assert(!p.parallel);
+}
+END_TEST
+
+/* Windows of unequal length (the engine thread closes a window when its
+ * loop comes round): bytes per second are compared, not bytes. */
+START_TEST(policy_compares_rates)
+{
+	struct vpn_crypt_policy p = {0};
+	struct vpn_crypt_sample s;
+
+	step(&p, 100, 20);
+	for (int i = 0; i < VPN_CRYPT_TRIAL_PAIRS; i++) {
+		s = window(100, 20);
+		s.window_ns *= 2; /* alone: 20 MB in 200 ms */
+		vpn_crypt_policy_step(&p, &s);
+		step(&p, 100, 15); /* workers: 15 MB in 100 ms, 1.5x the rate */
+	}
+	ck_assert(p.parallel);
+}
+END_TEST
+
+/* A pool made adaptive starts with the engine thread alone and does a big
+ * batch inline until the policy says otherwise; a pool made otherwise hands
+ * it to the workers (and both give the same bytes). */
+START_TEST(adaptive_pool_starts_inline)
+{
+	static struct t_batch a, b;
+	struct vpn_crypt *ad, *al;
+	struct vpn_keypair kp;
+	uint64_t par, inl;
+	bool in_use;
+
+	fill_keypair(&kp);
+	ck_assert_int_eq(vpn_crypt_create(&ad, T_THREADS, true), 0);
+	ck_assert_int_eq(vpn_crypt_create(&al, T_THREADS, false), 0);
+	queue_seals(&a, &kp, VPN_BATCH, 50);
+	queue_seals(&b, &kp, VPN_BATCH, 50);
+	vpn_crypt_run(ad, a.jobs, VPN_BATCH);
+	vpn_crypt_run(al, b.jobs, VPN_BATCH);
+	vpn_crypt_stats(ad, &par, &inl, &in_use);
+	ck_assert_uint_eq(par, 0);
+	ck_assert_uint_eq(inl, 1);
+	ck_assert(!in_use);
+	vpn_crypt_stats(al, &par, &inl, &in_use);
+	ck_assert_uint_eq(par, 1);
+	ck_assert_uint_eq(inl, 0);
+	ck_assert(in_use);
+	for (unsigned i = 0; i < VPN_BATCH; i++)
+		ck_assert(!memcmp(a.wire[i], b.wire[i], a.jobs[i].len));
+	/* Windows of ticks: an idle engine (blocked nearly all the time)
+	 * never brings the workers in. */
+	for (uint64_t t = 1; t < 30; t++)
+		vpn_crypt_tick(ad, t * VPN_CRYPT_WINDOW_NS, VPN_CRYPT_WINDOW_NS - 1000);
+	vpn_crypt_stats(ad, &par, &inl, &in_use);
+	ck_assert(!in_use);
+	vpn_crypt_destroy(ad);
+	vpn_crypt_destroy(al);
 }
 END_TEST
 
@@ -228,6 +403,12 @@ int main(void)
 	tcase_add_test(tc, keys_wiped);
 	tcase_add_test(tc, threads_setting);
 	tcase_add_test(tc, aead_matches_libsodium);
+	tcase_add_test(tc, parallel_setting);
+	tcase_add_test(tc, policy_inline_while_not_busy);
+	tcase_add_test(tc, policy_inline_when_workers_do_not_pay);
+	tcase_add_test(tc, policy_workers_when_they_pay);
+	tcase_add_test(tc, policy_compares_rates);
+	tcase_add_test(tc, adaptive_pool_starts_inline);
 	suite_add_tcase(s, tc);
 	return check_main(s);
 }
