@@ -1313,7 +1313,7 @@ static int add_interval(struct ir_rule *r, enum ir_field f, const struct ir_valu
 
 /* A few pieces are tested by plain rules rather than looked up: pipapo's
  * lookup walks a bitmap per 4- or 8-bit group of the whole concatenated
- * key (11 to 36 groups here) whatever the element count, while a rule
+ * key (11 groups at least here) whatever the element count, while a rule
  * compares only the fields the way down has not proved, and a
  * one-piece cell is common where the cuts isolate a wide rule (a port
  * range of its own). */
@@ -1740,8 +1740,9 @@ static int run_pieces(struct classify *c, size_t n, int kind, const uint32_t *ow
 }
 
 /* Classifies rules [from, to) of chain ci (info[] holds them from index
- * 0); writes up to 4 replacement rules to out. Returns the number of rules
- * written, 0 when the run stays as it was (over the bound), -1 on ENOMEM. */
+ * 0); appends its replacement rules (the root lookups of up to 4 kinds) to
+ * chain out. Returns the number of rules written, 0 when the run stays as
+ * it was (over the bound), -1 on ENOMEM. */
 static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, struct ir_chain *out)
 {
 	size_t n = to - from;
