@@ -148,6 +148,9 @@ struct classify {
 	uint64_t work, max_work;
 	struct piece_index idx;
 	size_t nd; /* dimensions of the kind being built */
+	/* the part of the header space the lookups on the way down to the
+	 * node being built have proved (node_rules: a cell narrows it) */
+	struct ir_value reg_lo[DIMS], reg_hi[DIMS];
 	/* a dry run of the lookups (node_rules): counts their elements,
 	 * makes nothing, stops past dry_limit */
 	bool dry;
@@ -1233,6 +1236,82 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
 	return 0;
 }
 
+/* A match of rule r on field f for [lo, hi]: a compare, a prefix (an
+ * aligned address block, as lowering writes it) or a range. */
+static int add_interval(struct ir_rule *r, enum ir_field f, const struct ir_value *lo,
+                        const struct ir_value *hi)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return -1;
+	enum ir_field_type type = ir_field_desc(f)->type;
+	int plen = ir_value_prefix_len(lo, hi);
+	m->field[0] = f;
+	m->op = IR_OP_EQ;
+	m->value = *lo;
+	if (!vcmp(lo, hi)) {
+		m->kind = IR_M_CMP;
+	} else if ((type == IR_T_IPV4 || type == IR_T_IPV6) && plen >= 0) {
+		m->kind = IR_M_PREFIX;
+		m->prefix_len = (uint8_t)plen;
+	} else {
+		m->kind = IR_M_RANGE;
+		m->value_end = *hi;
+	}
+	return 0;
+}
+
+/* A few pieces are tested by plain rules rather than looked up: pipapo's
+ * lookup walks a bitmap per 4- or 8-bit group of the whole concatenated
+ * key (11 groups at least here) whatever the element count, while a rule
+ * compares only the fields the way down has not proved, and a
+ * one-piece cell is common where the cuts isolate a wide rule (a port
+ * range of its own). */
+#define CLASSIFY_LINEAR_LEAF 2
+
+/* Adds to chain `node` one rule per piece of ids: `meta nfproto`, the
+ * piece's interval on every dimension the region (c->reg_lo, reg_hi) does
+ * not prove, and a goto (closed label) or jump (open) to its label chain.
+ * The pieces are disjoint, so at most one rule matches a packet, and in
+ * any order. */
+static int leaf_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
+                      size_t n, struct ir_chain *node)
+{
+	size_t nd = kind_dims(kind);
+	for (size_t i = 0; i < n; i++) {
+		const struct piece *p = &c->pieces[ids[i]];
+		size_t chain;
+		if (label_chain(c, ci, from, p->label, &chain))
+			return -1;
+		struct ir_rule *r = ir_rule_add(node);
+		if (!r || add_family(r, kind))
+			return -1;
+		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+		for (size_t d = 0; d < nd; d++) {
+			if (vcmp(&p->lo[d], &c->reg_lo[d]) <= 0 && vcmp(&p->hi[d], &c->reg_hi[d]) >= 0)
+				continue;
+			if (add_interval(r, kind_fields[kind >> 1][d], &p->lo[d], &p->hi[d]))
+				return -1;
+		}
+		r->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
+		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", c->t->chains[chain].name);
+		c->rep->classify_bytes += CLASSIFY_RULE_BYTES;
+	}
+	return 0;
+}
+
+/* The region of a whole lookup: every value of every dimension (l4proto
+ * too: `th dport` reads any protocol's header, so the port lookups do not
+ * prove a protocol with ports). */
+static void region_reset(struct classify *c, int kind)
+{
+	for (size_t d = 0; d < DIMS; d++) {
+		size_t len = ir_field_desc(kind_fields[kind >> 1][d])->len;
+		c->reg_lo[d] = value_fill(len, 0);
+		c->reg_hi[d] = value_fill(len, 0xff);
+	}
+}
+
 /* ---- cutting: a decision tree over interval maps ----
  *
  * The kernel's concatenated-range lookup (pipapo) costs time in proportion
@@ -1412,6 +1491,8 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 			c->dry_elems += n;
 			return c->dry_elems > c->dry_limit ? 1 : 0;
 		}
+		if (n <= CLASSIFY_LINEAR_LEAF)
+			return leaf_rules(c, ci, from, kind, ids, n, node);
 		size_t set;
 		struct ir_rule *r;
 		if (leaf_map(c, ci, from, kind, ids, n, k, &set) || !(r = ir_rule_add(node)))
@@ -1464,8 +1545,16 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		for (size_t i = 0; !rc && i < n_cells; i++) {
 			size_t child;
 			struct rkey sub = rkey_step(k, 'C', d, &cells[i].lo, &cells[i].hi);
+			struct ir_value lo = c->reg_lo[d], hi = c->reg_hi[d];
+			/* the cut map proves the cell (within the region) below */
+			if (vcmp(&cells[i].lo, &lo) > 0)
+				c->reg_lo[d] = cells[i].lo;
+			if (vcmp(&cells[i].hi, &hi) < 0)
+				c->reg_hi[d] = cells[i].hi;
 			rc = build_node(c, ci, from, kind, cells[i].ids, cells[i].n, dims + 1,
 			                n_dims - 1, &sub, &child);
+			c->reg_lo[d] = lo;
+			c->reg_hi[d] = hi;
 			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&tmp);
 			if (!e) {
 				rc = -1;
@@ -1538,9 +1627,12 @@ static uint32_t *cut_start(const struct classify *c, int kind, const int **dims,
 	return ids;
 }
 
-/* The lookup of one kind from the pieces; fills *rule with the rule of the
- * pair chain that starts it. */
-static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_rule *rule)
+/* The lookup of one kind from the pieces: appends to chain out (the
+ * run's replacement in the pair chain) the rules of its root node (a
+ * leaf map, a few plain rules, or the cuts), in place rather than behind
+ * a jump to a chain of their own, which would cost every packet a rule and
+ * a jump more. */
+static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_chain *out)
 {
 	const int *dims;
 	size_t n_dims;
@@ -1559,23 +1651,8 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	rkey_put(&k, &dup, sizeof(dup));
 	rkey_put(&k, c->run_half, strlen(c->run_half) + 1);
 	rkey_put(&k, &kb, 1);
-	memset(rule, 0, sizeof(*rule));
-	int rc = add_family(rule, kind);
-	snprintf(rule->comment, sizeof(rule->comment), POLICY_COMMENT_DISPATCH);
-	if (!rc && c->n_pieces <= CLASSIFY_LEAF) {
-		size_t set;
-		rc = leaf_map(c, ci, from, kind, ids, c->n_pieces, &k, &set);
-		if (!rc)
-			rc = add_vmap(c->t, rule, set);
-	} else if (!rc) {
-		size_t root;
-		rc = build_node(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, &root);
-		if (!rc) {
-			rule->verdict.kind = IR_V_JUMP;
-			snprintf(rule->verdict.chain, sizeof(rule->verdict.chain), "%s",
-			         c->t->chains[root].name);
-		}
-	}
+	region_reset(c, kind);
+	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, out);
 	free(ids);
 	return rc;
 }
@@ -1584,10 +1661,6 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
  * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
 static int estimate(struct classify *c, size_t ci, size_t from, int kind)
 {
-	if (c->n_pieces <= CLASSIFY_LEAF) {
-		c->dry_elems += c->n_pieces;
-		return c->dry_elems > c->dry_limit ? 1 : 0;
-	}
 	const int *dims;
 	size_t n_dims;
 	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
@@ -1624,9 +1697,10 @@ static int run_pieces(struct classify *c, size_t n, int kind, const uint32_t *ow
 }
 
 /* Classifies rules [from, to) of chain ci (info[] holds them from index
- * 0); writes up to 4 replacement rules to out. Returns the number of rules
- * written, 0 when the run stays as it was (over the bound), -1 on ENOMEM. */
-static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, struct ir_rule *out)
+ * 0); appends its replacement rules (the root lookups of up to 4 kinds) to
+ * chain out. Returns the number of rules written, 0 when the run stays as
+ * it was (over the bound), -1 on ENOMEM. */
+static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, struct ir_chain *out)
 {
 	size_t n = to - from;
 	run_reset(c);
@@ -1685,12 +1759,11 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 		c->over_elems = c->dry_elems;
 		c->over_bound = bound;
 	}
-	int made = 0;
 	for (int kind = 0; !rc && kind < 4; kind++) {
 		c->pieces = kept[kind];
 		c->n_pieces = n_kept[kind];
 		if (c->n_pieces)
-			rc = make_map(c, ci, from, kind, &out[made++]);
+			rc = make_map(c, ci, from, kind, out);
 		c->pieces = NULL;
 		c->n_pieces = 0;
 	}
@@ -1699,7 +1772,7 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 	free(own);
 	if (rc > 0)
 		return 0;
-	return rc < 0 ? -1 : made;
+	return rc < 0 ? -1 : (int)out->n_rules;
 }
 
 static bool same_fields(const struct ir_rule *a, const struct ir_rule *b)
@@ -1800,12 +1873,14 @@ void policy_classify_report_print(const struct policy_optimize_report *r, FILE *
 static int classify_segment(struct classify *c, size_t ci, struct rule_info *info, size_t from,
                             size_t to, int splits, struct rebuilt *rb)
 {
-	struct ir_rule out[4];
+	struct ir_chain out = {0};
 	c->info = &info[from];
 	c->run_half[splits] = '\0';
-	int made = classify_run(c, ci, from, to, out);
-	if (made < 0)
+	int made = classify_run(c, ci, from, to, &out);
+	if (made < 0) {
+		chain_drop(&out);
 		return -1;
+	}
 	if (made > 0 || (to - from < 2 * CLASSIFY_MIN_RUN || splits >= CLASSIFY_MAX_SPLITS)) {
 		if (!made)
 			c->rep->runs_kept_linear++;
@@ -1816,9 +1891,15 @@ static int classify_segment(struct classify *c, size_t ci, struct rule_info *inf
 			c->rep->rules_classified += to - from;
 			c->rep->classify_bytes += (size_t)made * CLASSIFY_RULE_BYTES;
 		}
-		for (int k = 0; k < made; k++)
-			if (rebuilt_push(rb, &out[k]))
-				return -1;
+		int rc = 0;
+		for (int k = 0; !rc && k < made; k++) {
+			rc = rebuilt_push(rb, &out.rules[k]);
+			if (!rc)
+				memset(&out.rules[k], 0, sizeof(out.rules[k])); /* moved */
+		}
+		chain_drop(&out);
+		if (rc)
+			return -1;
 		for (size_t j = from; j < to; j++) {
 			struct ir_rule *r = &c->t->chains[ci].rules[j];
 			if (made) {

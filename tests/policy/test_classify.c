@@ -865,6 +865,111 @@ START_TEST(test_classify_fallback)
 }
 END_TEST
 
+/* ---- the packet's path: what a classified run costs per packet ----
+ *
+ * A run cut into a tree puts its root lookups in the pair chain itself
+ * (a jump to a root chain of their own cost every packet a rule and a
+ * jump), and a cell of one or two pieces is tested by plain rules, not by
+ * a concatenated-range map (pipapo walks every group of the whole key
+ * whatever its size). Here the last rule, a wide udp port range, is a
+ * cell of its own. */
+
+static const struct ir_chain *chain_named(const struct ir_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_chains; i++)
+		if (!strcmp(t->chains[i].name, name))
+			return &t->chains[i];
+	return NULL;
+}
+
+static void flat_packet(struct ir_packet *p, uint8_t proto, uint16_t dport)
+{
+	memset(p, 0, sizeof(*p));
+	p->nfproto = NFPROTO_IPV4;
+	p->l4proto = proto;
+	snprintf(p->iif, sizeof(p->iif), "lan0");
+	snprintf(p->oif, sizeof(p->oif), "dmz0");
+	memcpy(p->saddr, (uint8_t[]){10, 10, 1, 2}, 4);
+	memcpy(p->daddr, (uint8_t[]){10, 10, 2, 2}, 4);
+	p->sport = 40000;
+	p->dport = dport;
+	p->ct_state = 1u << 3; /* new */
+}
+
+START_TEST(test_classify_flat_path)
+{
+	struct text t = {0};
+	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+	        "default block\n");
+	for (int i = 0; i < 120; i++)
+		if (i % 2)
+			put(&t, "pass from lan to dmz service tcp port %d\n", 1000 + i);
+		else
+			put(&t, "block from 10.1.%d.0/24 to dmz service udp port %d-%d\n", i, 1000 + i,
+			    1100 + i);
+	put(&t, "pass from lan to dmz service udp port 20000-20999\n");
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = true;
+	struct ir_table *opt = irtest_lower(t.v, &o);
+	ck_assert_ptr_nonnull(opt);
+	irtest_done(NULL); /* kept: ir_table_free below */
+	struct ir_table *linear = irtest_lower(t.v, NULL);
+	ck_assert_ptr_nonnull(linear);
+	free(t.v);
+
+	const struct ir_chain *pair = chain_named(opt, "lan_to_dmz");
+	ck_assert_ptr_nonnull(pair);
+	size_t cuts = 0;
+	for (size_t i = 0; i < pair->n_rules; i++) {
+		const struct ir_rule *r = &pair->rules[i];
+		ck_assert_msg(strncmp(r->verdict.chain, "clsn_", 5),
+		              "the pair chain jumps to a root chain %s", r->verdict.chain);
+		for (size_t k = 0; k < r->n_stmts; k++)
+			cuts += r->stmts[k].kind == IR_S_VMAP &&
+			        !strncmp(opt->sets[r->stmts[k].set].name, "classify_cut_", 13);
+	}
+	ck_assert_uint_ge(cuts, 1);
+	/* the udp range's cell: one plain rule, l4proto and dport, to its label */
+	size_t plain = 0;
+	for (size_t i = 0; i < opt->n_chains; i++) {
+		const struct ir_chain *ch = &opt->chains[i];
+		if (strncmp(ch->name, "clsn_", 5) || ch->n_rules != 1 || ch->rules[0].n_stmts)
+			continue;
+		const struct ir_rule *r = &ch->rules[0];
+		ck_assert(r->verdict.kind == IR_V_GOTO || r->verdict.kind == IR_V_JUMP);
+		ck_assert(!strncmp(r->verdict.chain, "cls_", 4));
+		plain++;
+	}
+	ck_assert_uint_ge(plain, 1);
+
+	/* and the same verdicts and counters as the linear rules */
+	static const struct {
+		uint8_t proto;
+		uint16_t dport;
+		enum ir_verdict_kind verdict;
+	} cases[] = {
+	    {IPPROTO_UDP, 20500, IR_V_ACCEPT}, {IPPROTO_TCP, 20500, IR_V_DROP},
+	    {IPPROTO_UDP, 21000, IR_V_DROP},   {IPPROTO_TCP, 1001, IR_V_ACCEPT},
+	    {IPPROTO_UDP, 1001, IR_V_DROP},    {IPPROTO_ICMP, 20500, IR_V_DROP},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ir_packet p;
+		struct ir_eval_result a, b;
+		flat_packet(&p, cases[i].proto, cases[i].dport);
+		ir_eval(linear, "forward", &p, &a);
+		ir_eval(opt, "forward", &p, &b);
+		ck_assert(!a.overflow && !b.overflow);
+		ck_assert_int_eq(a.verdict, cases[i].verdict);
+		ck_assert_int_eq(b.verdict, cases[i].verdict);
+		ck_assert_msg(a.trace_len == b.trace_len && !memcmp(a.trace, b.trace, a.trace_len),
+		              "case %zu:\n--- linear\n%s--- optimized\n%s", i, a.trace, b.trace);
+	}
+	irtest_done(linear);
+	ir_table_free(opt);
+}
+END_TEST
+
 Suite *classify_suite(void)
 {
 	Suite *s = suite_create("classify");
@@ -875,6 +980,7 @@ Suite *classify_suite(void)
 	tcase_add_test(tc, test_classify_names_stay);
 	tcase_add_test(tc, test_classify_name_collisions);
 	tcase_add_test(tc, test_classify_fallback);
+	tcase_add_test(tc, test_classify_flat_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
