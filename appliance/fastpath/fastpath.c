@@ -45,6 +45,11 @@
  * a packet waits at most this many others' judgements for its verdict. */
 #define BATCH_PACKETS 64
 #define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
+/* Packet messages one recvmmsg takes while a round drains its socket
+ * (each in a buffer of RECV_BUF_SIZE: a message cut short loses its
+ * packet's verdict): one system call instead of one per packet when a
+ * burst waits. */
+#define DRAIN_MSGS 16
 
 /* Connections a worker looked up over ctnetlink, remembered so that a
  * flow's later packets need no round trip to the kernel: slots in a
@@ -116,7 +121,7 @@ struct worker {
 	 * runs, verdicts one by one, as a run would accept it */
 	bool no_run;
 	struct rules_ref *rules; /* held while a batch is judged */
-	uint8_t *buf;
+	uint8_t *buf;            /* DRAIN_MSGS buffers of RECV_BUF_SIZE */
 	pthread_t thread;
 	bool running;
 };
@@ -1016,9 +1021,9 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 /* Handles every message of one read. Not mnl_cb_run: it stops at the first
  * error message (a verdict the kernel refused), and the packets after it
  * in the same read would never get theirs. */
-static void handle_messages(struct worker *w, size_t len)
+static void handle_messages(struct worker *w, const uint8_t *buf, size_t len)
 {
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)w->buf;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 	int left = (int)len;
 
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
@@ -1055,6 +1060,33 @@ static ssize_t queue_read(struct worker *w, bool nowait)
 	return got;
 }
 
+/* Up to `max` (at most DRAIN_MSGS) packet messages that wait, without
+ * waiting, one in each of w->buf's buffers, handled in order. How many
+ * were read (0: none waited). */
+static unsigned queue_drain(struct worker *w, unsigned max)
+{
+	struct iovec iov[DRAIN_MSGS];
+	struct mmsghdr msgs[DRAIN_MSGS];
+
+	memset(msgs, 0, sizeof(msgs));
+	for (unsigned i = 0; i < max; i++) {
+		iov[i] = (struct iovec){ w->buf + (size_t)i * RECV_BUF_SIZE, RECV_BUF_SIZE };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	int n = recvmmsg(mnl_socket_get_fd(w->nl), msgs, max, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			/* as queue_read: a packet may have lost its verdict */
+			w->no_run = true;
+			count_verdict_error(w);
+			continue;
+		}
+		handle_messages(w, iov[i].iov_base, msgs[i].msg_len);
+	}
+	return n > 0 ? (unsigned)n : 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -1066,13 +1098,16 @@ static void *worker_main(void *arg)
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		/* Drain what waits (each read is one packet), the verdicts going
-		 * out together; what the socket could not hold, the kernel
-		 * dropped or (failing open) accepted. */
-		for (unsigned i = 0; got > 0 && i < BATCH_PACKETS; i++) {
-			handle_messages(w, (size_t)got);
-			if (i + 1 < BATCH_PACKETS)
-				got = queue_read(w, true);
+		/* Drain what waits (DRAIN_MSGS packets a system call), the
+		 * verdicts going out together; what the socket could not hold,
+		 * the kernel dropped or (failing open) accepted. */
+		if (got > 0) {
+			handle_messages(w, w->buf, (size_t)got);
+			for (unsigned n = 1, want; n < BATCH_PACKETS; n += want) {
+				want = BATCH_PACKETS - n < DRAIN_MSGS ? BATCH_PACKETS - n : DRAIN_MSGS;
+				if (queue_drain(w, want) < want)
+					break;
+			}
 		}
 		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
@@ -1119,7 +1154,7 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->raw6 = raw_open(netns, AF_INET6);
 	/* zeroed once: a datagram is matched where it lies, and PCRE2's JIT
 	 * may read a little past its end */
-	w->buf = calloc(1, RECV_BUF_SIZE);
+	w->buf = calloc(DRAIN_MSGS, RECV_BUF_SIZE);
 	w->batch = malloc(BATCH_BUF_SIZE);
 	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
 	w->labelled = calloc(LABELLED_SLOTS, sizeof(*w->labelled));
