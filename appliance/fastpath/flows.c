@@ -1,6 +1,8 @@
 /* The fast path's flow table (appliance/fastpath/flows.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "appliance/fastpath/flows.h"
 
@@ -31,6 +33,9 @@ struct fp_flows *fp_flows_new(size_t max_flows)
 		fp_flows_free(ft);
 		return NULL;
 	}
+	/* without randomness the table still works, only more predictably */
+	if (getrandom(&ft->seed, sizeof(ft->seed), GRND_NONBLOCK) != sizeof(ft->seed))
+		ft->seed = (uint32_t)(uintptr_t)ft;
 	pcre2_set_match_limit(ft->mctx, FP_MATCH_LIMIT);
 	pcre2_set_depth_limit(ft->mctx, FP_DEPTH_LIMIT);
 	for (uint32_t i = 0; i < ft->n_buckets; i++)
@@ -64,9 +69,10 @@ size_t fp_flows_count(const struct fp_flows *ft)
 
 static uint32_t bucket_of(const struct fp_flows *ft, const struct fp_flow_key *key)
 {
-	/* FNV-1a over the whole key (its padding zeroed: fp_flow_key_*) */
+	/* FNV-1a over the whole key (its padding zeroed: fp_flow_key_*),
+	 * from the table's own random seed */
 	const uint8_t *b = (const uint8_t *)key;
-	uint32_t h = 2166136261u;
+	uint32_t h = 2166136261u ^ ft->seed;
 	for (size_t i = 0; i < sizeof(*key); i++)
 		h = (h ^ b[i]) * 16777619u;
 	return h & (ft->n_buckets - 1);

@@ -50,6 +50,10 @@ struct fp_flows {
 	uint32_t cap;
 	uint32_t count;    /* flows under inspection (not closed markers) */
 	uint32_t *buckets; /* n_buckets, a power of two */
+	/* Mixed into the bucket hash: a tuple key is chosen by whoever sends
+	 * the packets, and must not let them pile their flows into one chain
+	 * that every packet walks. */
+	uint32_t seed;
 	uint32_t n_buckets;
 	uint32_t free_head; /* unused entries chained by `next` */
 	struct flow_list idle, closed;
