@@ -45,6 +45,11 @@
  * a packet waits at most this many others' judgements for its verdict. */
 #define BATCH_PACKETS 64
 #define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
+/* Packet messages one recvmmsg takes while a round drains its socket
+ * (each in a buffer of RECV_BUF_SIZE: a message cut short loses its
+ * packet's verdict): one system call instead of one per packet when a
+ * burst waits. */
+#define DRAIN_MSGS 16
 
 /* Connections a worker looked up over ctnetlink, remembered so that a
  * flow's later packets need no round trip to the kernel: slots in a
@@ -116,7 +121,7 @@ struct worker {
 	 * runs, verdicts one by one, as a run would accept it */
 	bool no_run;
 	struct rules_ref *rules; /* held while a batch is judged */
-	uint8_t *buf;
+	uint8_t *buf;            /* DRAIN_MSGS buffers of RECV_BUF_SIZE */
 	pthread_t thread;
 	bool running;
 };
@@ -467,6 +472,7 @@ static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
 struct ct_where {
 	bool by_reply;
 	uint16_t zone;
+	bool found; /* false: learnt from the flow's first packet, not looked up */
 };
 
 /* The packet travels in the flow's original direction: its tuple is the
@@ -491,7 +497,7 @@ static int ct_lookup(struct worker *w, const struct fp_tuple *t, uint16_t zone, 
 			w->stats.ct_requests++;
 			int rc = nl_sock_talk(&w->ct, nlh, ct_get_cb, ci);
 			if (!rc && ci->has_id) {
-				*where = (struct ct_where){ reply, zones[z] };
+				*where = (struct ct_where){ reply, zones[z], true };
 				return 0;
 			}
 		}
@@ -744,6 +750,22 @@ static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zo
 	e->at = now_seconds();
 }
 
+/* The first packet of inspect rule `rule`'s new flow passed (it came on
+ * the rule's block, judged alone): the kernel labelled its connection
+ * PENDING with the rule's number, and the flow's next packets come on
+ * block 0 with those labels. Remembered like a lookup's answer, so that
+ * they need none; only where the connection lives (needed for a BLOCKED
+ * label) and its id are not known (ct_where.found false). */
+static void ct_cache_put_first(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                               unsigned rule)
+{
+	struct ct_info ci = {0};
+	struct ct_where where = { false, zone, false };
+
+	fp_labels_pending(ci.labels, rule);
+	ct_cache_put(w, t, zone, &ci, &where);
+}
+
 static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
 {
 	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
@@ -850,12 +872,39 @@ static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct
 	return fp_judge_first_packet(w->first, w->rules->rs, rule, pk, &w->stats, ev, has_event);
 }
 
+/* The flow table's key of a packet's flow: its conntrack id with the glue,
+ * else its tuple and zone (no round trip needed to know it). */
+static void flow_key(const struct worker *w, const struct fp_packet *pk, uint32_t mark,
+                     const struct ct_info *ci, struct fp_flow_key *key)
+{
+	if (w->glue)
+		fp_flow_key_ct(key, ci->id);
+	else
+		fp_flow_key_tuple(key, pk, fp_ruleset_zone(w->rules->rs, mark));
+}
+
+/* Sets the BLOCKED label of a flow known from its first packet only: its
+ * connection is looked up first (where it lives, its id). */
+static int block_label(struct worker *w, const struct fp_tuple *t, uint16_t zone,
+                       struct ct_info *ci, struct ct_where *where)
+{
+	if (!where->found) {
+		struct ct_info found;
+		if (ct_lookup(w, t, zone, &found, where))
+			return -ENOENT;
+		ci->has_id = found.has_id;
+		ci->id = found.id;
+	}
+	return ct_set_label(w, t, where, POLICY_CT_LABEL_BLOCKED);
+}
+
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
                          size_t len, uint32_t mark, const struct nlattr *ct_attr)
 {
-	struct ct_info ci;
+	struct ct_info ci = {0};
 	struct fp_tuple t;
-	struct ct_where where = { false, 0 };
+	struct ct_where where = { false, 0, false };
+	struct fp_flow_key key;
 	struct fp_event ev;
 	bool has_event = false;
 	enum fp_verdict v;
@@ -874,6 +923,13 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
+		if ((v == FP_CONTINUE || v == FP_DONE) && !w->glue &&
+		    !fp_flow_key_tuple(&key, &pk, fp_ruleset_zone(w->rules->rs, mark))) {
+			/* a new connection of this tuple: what an older one left
+			 * is not its stream; its next packets need no lookup */
+			fp_flows_forget(w->flows, &key);
+			ct_cache_put_first(w, &key.tuple, key.zone, rule);
+		}
 	} else if (rc) {
 		/* Nothing to judge by: it passes (fail-open), unless the parser
 		 * cannot walk it (then nobody could judge it). */
@@ -893,11 +949,10 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		v = FP_DROP_SEGMENT;
 		rc = -ENOENT; /* labelled already */
 	} else {
-		v = fp_judge_packet(w->flows, w->rules->rs, ci.id, ci.labels, &pk, now_seconds(),
-		                    &w->stats, &ev, &has_event);
+		flow_key(w, &pk, mark, &ci, &key);
+		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
+		                        now_seconds(), &w->stats, &ev, &has_event);
 	}
-	if (has_event)
-		event_push(w->fp, &ev);
 
 	int label = rc              ? -1
 	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
@@ -913,7 +968,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 			/* the kernel sets the label as the packet goes on
 			 * (policy/lower.h, POLICY_MARK_INSPECT_DONE) */
 			new_mark = &done_mark;
-		} else if (ct_set_label(w, &t, &where, (unsigned)label)) {
+		} else if (block_label(w, &t, zone, &ci, &where)) {
 			count_verdict_error(w);
 			label = -1;
 		}
@@ -922,6 +977,10 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	}
 	if (!rc && v == FP_BLOCK && ci.has_id)
 		blocked_put(w, ci.id);
+	if (has_event) {
+		ev.ct_id = ci.has_id ? ci.id : 0; /* a cleared flow's may not be known */
+		event_push(w->fp, &ev);
+	}
 	int verdict = v == FP_BLOCK || v == FP_DROP_SEGMENT ? NF_DROP : NF_ACCEPT;
 	send_verdict(w, queue, id, verdict, label, new_mark);
 	if (v == FP_BLOCK && has_event && ev.protocol == IPPROTO_TCP) {
@@ -962,9 +1021,9 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 /* Handles every message of one read. Not mnl_cb_run: it stops at the first
  * error message (a verdict the kernel refused), and the packets after it
  * in the same read would never get theirs. */
-static void handle_messages(struct worker *w, size_t len)
+static void handle_messages(struct worker *w, const uint8_t *buf, size_t len)
 {
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)w->buf;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 	int left = (int)len;
 
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
@@ -1001,6 +1060,33 @@ static ssize_t queue_read(struct worker *w, bool nowait)
 	return got;
 }
 
+/* Up to `max` (at most DRAIN_MSGS) packet messages that wait, without
+ * waiting, one in each of w->buf's buffers, handled in order. How many
+ * were read (0: none waited). */
+static unsigned queue_drain(struct worker *w, unsigned max)
+{
+	struct iovec iov[DRAIN_MSGS];
+	struct mmsghdr msgs[DRAIN_MSGS];
+
+	memset(msgs, 0, sizeof(msgs));
+	for (unsigned i = 0; i < max; i++) {
+		iov[i] = (struct iovec){ w->buf + (size_t)i * RECV_BUF_SIZE, RECV_BUF_SIZE };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	int n = recvmmsg(mnl_socket_get_fd(w->nl), msgs, max, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			/* as queue_read: a packet may have lost its verdict */
+			w->no_run = true;
+			count_verdict_error(w);
+			continue;
+		}
+		handle_messages(w, iov[i].iov_base, msgs[i].msg_len);
+	}
+	return n > 0 ? (unsigned)n : 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -1012,13 +1098,16 @@ static void *worker_main(void *arg)
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		/* Drain what waits (each read is one packet), the verdicts going
-		 * out together; what the socket could not hold, the kernel
-		 * dropped or (failing open) accepted. */
-		for (unsigned i = 0; got > 0 && i < BATCH_PACKETS; i++) {
-			handle_messages(w, (size_t)got);
-			if (i + 1 < BATCH_PACKETS)
-				got = queue_read(w, true);
+		/* Drain what waits (DRAIN_MSGS packets a system call), the
+		 * verdicts going out together; what the socket could not hold,
+		 * the kernel dropped or (failing open) accepted. */
+		if (got > 0) {
+			handle_messages(w, w->buf, (size_t)got);
+			for (unsigned n = 1, want; n < BATCH_PACKETS; n += want) {
+				want = BATCH_PACKETS - n < DRAIN_MSGS ? BATCH_PACKETS - n : DRAIN_MSGS;
+				if (queue_drain(w, want) < want)
+					break;
+			}
 		}
 		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);
@@ -1065,7 +1154,7 @@ static int worker_open(struct fastpath *fp, struct worker *w, const char *netns,
 	w->raw6 = raw_open(netns, AF_INET6);
 	/* zeroed once: a datagram is matched where it lies, and PCRE2's JIT
 	 * may read a little past its end */
-	w->buf = calloc(1, RECV_BUF_SIZE);
+	w->buf = calloc(DRAIN_MSGS, RECV_BUF_SIZE);
 	w->batch = malloc(BATCH_BUF_SIZE);
 	w->ct_cache = calloc(CT_CACHE_SLOTS, sizeof(*w->ct_cache));
 	w->labelled = calloc(LABELLED_SLOTS, sizeof(*w->labelled));

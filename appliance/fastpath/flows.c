@@ -1,6 +1,8 @@
 /* The fast path's flow table (appliance/fastpath/flows.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "appliance/fastpath/flows.h"
 
@@ -31,6 +33,9 @@ struct fp_flows *fp_flows_new(size_t max_flows)
 		fp_flows_free(ft);
 		return NULL;
 	}
+	/* without randomness the table still works, only more predictably */
+	if (getrandom(&ft->seed, sizeof(ft->seed), GRND_NONBLOCK) != sizeof(ft->seed))
+		ft->seed = (uint32_t)(uintptr_t)ft;
 	pcre2_set_match_limit(ft->mctx, FP_MATCH_LIMIT);
 	pcre2_set_depth_limit(ft->mctx, FP_DEPTH_LIMIT);
 	for (uint32_t i = 0; i < ft->n_buckets; i++)
@@ -62,16 +67,21 @@ size_t fp_flows_count(const struct fp_flows *ft)
 	return ft->count;
 }
 
-static uint32_t bucket_of(const struct fp_flows *ft, uint32_t ct_id)
+static uint32_t bucket_of(const struct fp_flows *ft, const struct fp_flow_key *key)
 {
-	/* Knuth's multiplicative hash: conntrack ids are sequential-ish. */
-	return (ct_id * 2654435761u) & (ft->n_buckets - 1);
+	/* FNV-1a over the whole key (its padding zeroed: fp_flow_key_*),
+	 * from the table's own random seed */
+	const uint8_t *b = (const uint8_t *)key;
+	uint32_t h = 2166136261u ^ ft->seed;
+	for (size_t i = 0; i < sizeof(*key); i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h & (ft->n_buckets - 1);
 }
 
-uint32_t fp_flow_find(const struct fp_flows *ft, uint32_t ct_id)
+uint32_t fp_flow_find(const struct fp_flows *ft, const struct fp_flow_key *key)
 {
-	for (uint32_t i = ft->buckets[bucket_of(ft, ct_id)]; i != FLOW_NONE; i = ft->flows[i].next)
-		if (ft->flows[i].ct_id == ct_id)
+	for (uint32_t i = ft->buckets[bucket_of(ft, key)]; i != FLOW_NONE; i = ft->flows[i].next)
+		if (!memcmp(&ft->flows[i].key, key, sizeof(*key)))
 			return i;
 	return FLOW_NONE;
 }
@@ -113,7 +123,7 @@ void fp_list_push(struct fp_flows *ft, uint32_t i)
 void fp_flow_remove(struct fp_flows *ft, uint32_t i)
 {
 	struct flow *f = &ft->flows[i];
-	uint32_t *link = &ft->buckets[bucket_of(ft, f->ct_id)];
+	uint32_t *link = &ft->buckets[bucket_of(ft, &f->key)];
 
 	while (*link != i)
 		link = &ft->flows[*link].next;
@@ -161,7 +171,7 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st)
 		fp_flow_remove(ft, ft->closed.oldest);
 }
 
-uint32_t fp_flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
+uint32_t fp_flow_add(struct fp_flows *ft, const struct fp_flow_key *key, uint64_t now)
 {
 	/* A full table gives up the oldest closed marker before a new flow. */
 	if (ft->free_head == FLOW_NONE && ft->closed.oldest != FLOW_NONE)
@@ -171,9 +181,9 @@ uint32_t fp_flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now)
 		return FLOW_NONE;
 	struct flow *f = &ft->flows[i];
 	ft->free_head = f->next;
-	f->ct_id = ct_id;
+	memcpy(&f->key, key, sizeof(*key)); /* padding too: keys are compared whole */
 	f->last_seen = now;
-	uint32_t b = bucket_of(ft, ct_id);
+	uint32_t b = bucket_of(ft, key);
 	f->next = ft->buckets[b];
 	ft->buckets[b] = i;
 	fp_list_push(ft, i);

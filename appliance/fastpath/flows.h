@@ -1,6 +1,6 @@
 /* The fast path's flow table (struct fp_flows, appliance/fastpath/inspect.h):
  * the entries of flows under inspection and closed markers, keyed by
- * conntrack id, in one array with hash chains and two lists (least recently
+ * struct fp_flow_key (a conntrack id, or a tuple and zone), in one array with hash chains and two lists (least recently
  * seen first). Internal to the fast path: the judge (inspect.c) reads and
  * writes the entries; nothing else should. Not thread-safe: one table per
  * worker. */
@@ -25,7 +25,7 @@
 #define FLOW_CLOSED_SECONDS 5
 
 struct flow {
-	uint32_t ct_id;
+	struct fp_flow_key key;
 	uint32_t next, older, newer;
 	uint64_t last_seen;
 	bool closed; /* on the closed list: a marker, not inspected any more */
@@ -50,6 +50,10 @@ struct fp_flows {
 	uint32_t cap;
 	uint32_t count;    /* flows under inspection (not closed markers) */
 	uint32_t *buckets; /* n_buckets, a power of two */
+	/* Mixed into the bucket hash: a tuple key is chosen by whoever sends
+	 * the packets, and must not let them pile their flows into one chain
+	 * that every packet walks. */
+	uint32_t seed;
 	uint32_t n_buckets;
 	uint32_t free_head; /* unused entries chained by `next` */
 	struct flow_list idle, closed;
@@ -57,11 +61,11 @@ struct fp_flows {
 	pcre2_match_context *mctx;
 };
 
-/* The entry of ct_id, or FLOW_NONE. */
-uint32_t fp_flow_find(const struct fp_flows *ft, uint32_t ct_id);
-/* A new entry for ct_id (the oldest closed marker gives way if the table
+/* The entry of key, or FLOW_NONE. */
+uint32_t fp_flow_find(const struct fp_flows *ft, const struct fp_flow_key *key);
+/* A new entry for key (the oldest closed marker gives way if the table
  * is full), or FLOW_NONE. */
-uint32_t fp_flow_add(struct fp_flows *ft, uint32_t ct_id, uint64_t now);
+uint32_t fp_flow_add(struct fp_flows *ft, const struct fp_flow_key *key, uint64_t now);
 void fp_flow_remove(struct fp_flows *ft, uint32_t i);
 /* Turns a flow into a closed marker, or a marker back into a fresh flow. */
 void fp_flow_set_closed(struct fp_flows *ft, uint32_t i, bool closed, uint64_t now);

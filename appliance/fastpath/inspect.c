@@ -349,7 +349,8 @@ static long run_matches(struct fp_flows *ft, const struct fp_rule *r, bool tcp,
 struct judge {
 	struct fp_flows *ft;
 	const struct fp_ruleset *rs;
-	uint32_t ct_id;
+	const struct fp_flow_key *key;
+	uint32_t ct_id; /* for the event */
 	unsigned rule_no;
 	uint64_t now;
 	uint32_t next_seq; /* TCP: the flow's next byte before this segment */
@@ -384,7 +385,7 @@ static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, 
 
 static uint32_t flow_get(struct judge *j, bool *full)
 {
-	uint32_t i = fp_flow_find(j->ft, j->ct_id);
+	uint32_t i = fp_flow_find(j->ft, j->key);
 
 	*full = false;
 	if (i != FLOW_NONE && j->ft->flows[i].closed) {
@@ -398,7 +399,7 @@ static uint32_t flow_get(struct judge *j, bool *full)
 		fp_list_push(j->ft, i);
 		return i;
 	}
-	i = fp_flow_add(j->ft, j->ct_id, j->now);
+	i = fp_flow_add(j->ft, j->key, j->now);
 	if (i == FLOW_NONE) {
 		*full = true;
 		j->st->table_full++;
@@ -626,7 +627,7 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	 * handshake would fill the table. */
 	if (pk->tcp_flags & FP_TCP_SYN)
 		return pk->payload_len ? drop(&j->st->syn_data) : FP_CONTINUE;
-	i = fp_flow_find(j->ft, j->ct_id);
+	i = fp_flow_find(j->ft, j->key);
 	if (i == FLOW_NONE && !pk->payload_len && end)
 		return FP_CONTINUE; /* nothing to end */
 	if (i != FLOW_NONE && j->ft->flows[i].closed && !tcp_new_connection(&j->ft->flows[i], pk))
@@ -663,15 +664,49 @@ static enum fp_verdict count(struct fp_stats *st, enum fp_verdict v)
 	return v;
 }
 
+void fp_flow_key_ct(struct fp_flow_key *key, uint32_t ct_id)
+{
+	memset(key, 0, sizeof(*key));
+	key->ct_id = ct_id;
+}
+
+int fp_flow_key_tuple(struct fp_flow_key *key, const struct fp_packet *pk, uint16_t zone)
+{
+	memset(key, 0, sizeof(*key));
+	key->zone = zone;
+	return fp_packet_tuple_of(pk, &key->tuple);
+}
+
+void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key)
+{
+	uint32_t i = fp_flow_find(ft, key);
+
+	if (i != FLOW_NONE)
+		fp_flow_remove(ft, i);
+}
+
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
                                 const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
                                 uint64_t now, struct fp_stats *st, struct fp_event *ev,
                                 bool *has_event)
 {
+	struct fp_flow_key key;
+
+	fp_flow_key_ct(&key, ct_id);
+	return fp_judge_packet_key(ft, rs, &key, ct_id, labels, pk, now, st, ev, has_event);
+}
+
+enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset *rs,
+                                    const struct fp_flow_key *key, uint32_t ct_id,
+                                    const uint8_t labels[FP_LABEL_BYTES],
+                                    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
+                                    struct fp_event *ev, bool *has_event)
+{
 	bool ignored = false;
 	struct judge j = {
 	    .ft = ft,
 	    .rs = rs,
+	    .key = key,
 	    .ct_id = ct_id,
 	    .now = now,
 	    .st = st,

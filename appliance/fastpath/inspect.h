@@ -98,6 +98,26 @@ struct fp_event {
 struct fp_ruleset;
 struct fp_flows;
 
+/* What the flow table knows a flow by: its conntrack id (with the queue's
+ * conntrack glue every packet brings it), or its tuple and conntrack zone
+ * (over ctnetlink: learning the id costs a round trip to the kernel, the
+ * tuple comes with the packet). Filled by fp_flow_key_ct or
+ * fp_flow_key_tuple, which zero it first: keys are hashed and compared
+ * whole, padding included. */
+struct fp_flow_key {
+	struct fp_tuple tuple; /* zeroed for a conntrack id */
+	uint32_t ct_id;        /* 0 for a tuple */
+	uint16_t zone;
+};
+
+void fp_flow_key_ct(struct fp_flow_key *key, uint32_t ct_id);
+/* 0, or -EINVAL for a packet without a tuple (fp_packet_tuple_of). */
+int fp_flow_key_tuple(struct fp_flow_key *key, const struct fp_packet *pk, uint16_t zone);
+/* A new connection starts under key (its first packet passed): the entry
+ * an earlier connection of the same key left (a stream, a closed marker)
+ * is dropped, so that the new stream is judged from its own start. */
+void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key);
+
 /* One entry per rule of `p` with an inspect block, in policy order (entry i
  * is inspect rule number i + 1), its matches compiled (JIT where the
  * library has it). A policy without inspect rules gives an empty ruleset.
@@ -110,7 +130,7 @@ uint16_t fp_ruleset_zone(const struct fp_ruleset *rs, uint32_t mark);
 size_t fp_ruleset_count(const struct fp_ruleset *rs);
 
 /* A flow table for at most max_flows flows (0: FP_MAX_FLOWS), keyed by
- * conntrack id. NULL on ENOMEM. Not thread-safe: one per worker. */
+ * struct fp_flow_key. NULL on ENOMEM. Not thread-safe: one per worker. */
 struct fp_flows *fp_flows_new(size_t max_flows);
 void fp_flows_free(struct fp_flows *ft);
 size_t fp_flows_count(const struct fp_flows *ft);
@@ -136,6 +156,13 @@ enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs
                                 const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
                                 uint64_t now, struct fp_stats *st, struct fp_event *ev,
                                 bool *has_event);
+/* The same for a flow known by key (fp_flow_key_tuple); ct_id is only
+ * reported in *ev (0: not known). */
+enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset *rs,
+                                    const struct fp_flow_key *key, uint32_t ct_id,
+                                    const uint8_t labels[FP_LABEL_BYTES],
+                                    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
+                                    struct fp_event *ev, bool *has_event);
 enum fp_verdict fp_judge_first_packet(struct fp_flows *scratch, const struct fp_ruleset *rs,
                                       unsigned rule, const struct fp_packet *pk,
                                       struct fp_stats *st, struct fp_event *ev, bool *has_event);

@@ -362,6 +362,47 @@ START_TEST(pattern_split_across_segments)
 }
 END_TEST
 
+/* Over ctnetlink the worker keys a flow by its tuple and zone: the same
+ * tuple in another zone is another stream, and a new connection of the
+ * tuple (its first packet passed) starts its own. */
+static enum fp_verdict judge_key(const struct fp_flow_key *key, const struct pkt *k)
+{
+	struct fp_packet pk;
+
+	fp_packet_parse(&pk, k->b, k->len);
+	return fp_judge_packet_key(ft, rs, key, 0, labels_tcp, &pk, 100, &st, NULL, NULL);
+}
+
+START_TEST(flows_keyed_by_tuple_and_zone)
+{
+	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
+	struct pkt b = tcp4(100 + 13, TCP_ACK | TCP_PSH, "ON SELECT 1");
+	struct fp_packet pk;
+	struct fp_flow_key z0, z7, again;
+
+	fp_packet_parse(&pk, a.b, a.len);
+	ck_assert_int_eq(fp_flow_key_tuple(&z0, &pk, 0), 0);
+	ck_assert_int_eq(fp_flow_key_tuple(&z7, &pk, 7), 0);
+	ck_assert_int_eq(judge_key(&z0, &a), FP_CONTINUE);
+	/* zone 7 has no such stream: this one starts at "ON SELECT" */
+	ck_assert_int_eq(judge_key(&z7, &b), FP_CONTINUE);
+	ck_assert_uint_eq(fp_flows_count(ft), 2);
+	/* the same tuple and zone, from another packet of the flow: one key */
+	fp_packet_parse(&pk, b.b, b.len);
+	ck_assert_int_eq(fp_flow_key_tuple(&again, &pk, 0), 0);
+	ck_assert_int_eq(judge_key(&again, &b), FP_BLOCK);
+	/* a new connection of the tuple drops what the old one left */
+	ck_assert_int_eq(judge_key(&z0, &a), FP_CONTINUE);
+	fp_flows_forget(ft, &z0);
+	ck_assert_int_eq(judge_key(&z0, &b), FP_CONTINUE); /* a stream of its own */
+	/* a fragment has no tuple */
+	struct pkt frag = tcp4(100, TCP_ACK, "");
+	frag.b[6] = 0x20; /* more fragments */
+	fp_packet_parse(&pk, frag.b, frag.len);
+	ck_assert_int_eq(fp_flow_key_tuple(&z0, &pk, 0), -EINVAL);
+}
+END_TEST
+
 START_TEST(retransmission_must_match_what_was_judged)
 {
 	struct pkt a = tcp4(100, TCP_ACK | TCP_PSH, "GET /?q=1 UNI");
@@ -1237,6 +1278,7 @@ int main(void)
 	tcase_add_test(tc, tls_sni_split_across_segments_is_blocked);
 	tcase_add_test(tc, http_fields_decide_in_order);
 	tcase_add_test(tc, dns_qname_over_udp);
+	tcase_add_test(tc, flows_keyed_by_tuple_and_zone);
 	tcase_add_test(tc, idle_flows_expire);
 	tcase_add_test(tc, many_flows_reuse_entries);
 	suite_add_tcase(s, tc);

@@ -203,6 +203,22 @@ c1=$(ctreq)
 [ "$r" = 'a1|a2|a3|a4|a5|a6|a7|a8' ] && [ -n "$c0" ] && [ $((c1 - c0)) -le 1 ] &&
 	pass "udp-flow-one-ct-request($((c1 - c0)))" ||
 	fail udp-flow-one-ct-request "got '$r', ctnetlink requests ${c0:-none} -> ${c1:-none}"
+# The worker keys a flow by its tuple and zone and learns its rule from the
+# first packet's queue block: a flow that is not blocked costs no
+# ctnetlink request at all, UDP or TCP (the request, the ACKs, the close).
+c0=$(ctreq)
+r=$(udp_flow 41004 b1 b2 b3 b4)
+c1=$(ctreq)
+[ "$r" = 'b1|b2|b3|b4' ] && [ -n "$c0" ] && [ $((c1 - c0)) -eq 0 ] &&
+	pass udp-flow-no-ct-request ||
+	fail udp-flow-no-ct-request "got '$r', ctnetlink requests ${c0:-none} -> ${c1:-none}"
+c0=$(ctreq)
+r=$(ask 10.10.2.2 'GET /no-lookup')
+sleep 0.3 # the worker publishes its counters after each round
+c1=$(ctreq)
+[ "$r" = 'got GET /no-lookup' ] && [ -n "$c0" ] && [ $((c1 - c0)) -eq 0 ] &&
+	pass tcp-connection-no-ct-request ||
+	fail tcp-connection-no-ct-request "got '$r', ctnetlink requests ${c0:-none} -> ${c1:-none}"
 # A flow cleared at the window's end before any reply comes back on the
 # rule's block (the kernel's inspect chain lets a DONE flow by, the rule
 # queues it again): it is still judged as the flow it is, so an evil
