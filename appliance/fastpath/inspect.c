@@ -636,6 +636,15 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	if ((i = flow_get(j, &full)) == FLOW_NONE)
 		return FP_DONE;
 	struct flow *f = &j->ft->flows[i];
+	/* Data that opens the entry (no handshake's ACK before it): the
+	 * receiver holds what the SYN told it (its timestamp, its hops to
+	 * live) and the judge never kept a bare SYN, so it cannot tell a copy
+	 * the receiver discards from the real one. Judged, but no decision to
+	 * clear the flow may rest on it. */
+	if (!f->has_seq && pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
+		f->unverified = true;
+		j->st->unseen_start++;
+	}
 	tcp_start(f, pk);
 	if ((pk->payload_len || end) && tcp_receiver_discards(f, pk))
 		return drop(&j->st->suspect);

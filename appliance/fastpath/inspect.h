@@ -70,6 +70,7 @@ struct fp_stats {
 	uint64_t syn_data;    /* ... a SYN carries data */
 	uint64_t midstream;   /* ... a new flow that does not start with a SYN */
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
+	uint64_t unseen_start; /* TCP flows whose first data came before any handshake ACK: never cleared */
 	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
 	uint64_t resets_failed; /* fast path: resets the kernel did not take */
 	uint64_t ct_requests;   /* fast path: ctnetlink requests (lookups and label updates) */

@@ -269,7 +269,9 @@ START_TEST(pass_match_is_done)
 	struct fp_event ev;
 	bool has;
 	struct pkt k = tcp4(5, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt hs_ack = tcp4(5, TCP_ACK, "");
 
+	ck_assert_int_eq(judge(8, &hs_ack), FP_CONTINUE); /* the handshake's ACK */
 	ck_assert_int_eq(judge_ev(labels_tcp, 8, &k, 100, &ev, &has), FP_DONE);
 	ck_assert(has);
 	ck_assert_uint_eq(ev.match, 1);
@@ -455,9 +457,27 @@ START_TEST(signed_copy_never_clears_the_flow)
 	ck_assert_int_eq(judge(52, &more), FP_CONTINUE);
 	ck_assert_uint_eq(st.done, 0);
 	ck_assert_int_eq(judge(52, &evil), FP_BLOCK);
-	/* the same request without the option is cleared at once */
+	/* the same request without the option, after the handshake's ACK,
+	 * is cleared at once */
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 	struct pkt plain = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	ck_assert_int_eq(judge(53, &hs_ack), FP_CONTINUE);
 	ck_assert_int_eq(judge(53, &plain), FP_DONE);
+}
+END_TEST
+
+START_TEST(data_before_the_handshake_ack_never_clears)
+{
+	/* Data that opens the entry: the receiver took the SYN's timestamp,
+	 * the judge did not keep it, so a pass match or the window's end on
+	 * these bytes must not clear the flow; a block match still blocks. */
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt evil = tcp4(23, TCP_ACK | TCP_PSH, "UNION SELECT");
+
+	ck_assert_int_eq(judge(54, &health), FP_CONTINUE);
+	ck_assert_uint_eq(st.unseen_start, 1);
+	ck_assert_uint_eq(st.done, 0);
+	ck_assert_int_eq(judge(54, &evil), FP_BLOCK);
 }
 END_TEST
 
@@ -617,6 +637,8 @@ START_TEST(window_bytes_then_done)
 
 	memset(chunk, 'a', 1000);
 	chunk[1000] = 0;
+	struct pkt hs_ack = tcp4(seq, TCP_ACK, "");
+	ck_assert_int_eq(judge(15, &hs_ack), FP_CONTINUE); /* the handshake's ACK */
 	while (v == FP_CONTINUE && n < 10) {
 		struct pkt k = tcp4(seq, TCP_ACK, chunk);
 		v = judge(15, &k);
@@ -885,11 +907,15 @@ START_TEST(many_flows_reuse_entries)
 {
 	struct fp_flows *small = fp_flows_new(64);
 	struct pkt k = tcp4(1, TCP_ACK, "GET /health");
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 
 	/* Each decided flow frees its entry: far more flows than entries. */
-	for (uint32_t ct = 1; ct <= 1000; ct++)
+	for (uint32_t ct = 1; ct <= 1000; ct++) {
+		ck_assert_int_eq(fp_judge(small, rs, ct, labels_tcp, hs_ack.b, hs_ack.len, 100, &st, NULL, NULL),
+		                 FP_CONTINUE);
 		ck_assert_int_eq(
 		    fp_judge(small, rs, ct, labels_tcp, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
+	}
 	ck_assert_uint_eq(fp_flows_count(small), 0);
 	ck_assert_uint_eq(st.table_full, 0);
 	fp_flows_free(small);
@@ -1168,7 +1194,9 @@ START_TEST(http_fields_decide_in_order)
 	struct fields_fixture f;
 	fields_open(&f);
 	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 	/* first match wins: /health passes before the host is looked at */
+	ck_assert_int_eq(fjudge(&f, f.l_http, 700, &hs_ack), FP_CONTINUE);
 	ck_assert_int_eq(fjudge(&f, f.l_http, 700, &health), FP_DONE);
 
 	/* the Host line split across segments, in upper case */
@@ -1250,6 +1278,7 @@ int main(void)
 	tcase_add_test(tc, retransmission_must_match_what_was_judged);
 	tcase_add_test(tc, decoy_first_copy_does_not_stand_for_the_real_one);
 	tcase_add_test(tc, signed_copy_never_clears_the_flow);
+	tcase_add_test(tc, data_before_the_handshake_ack_never_clears);
 	tcase_add_test(tc, copies_the_receiver_discards_are_dropped);
 	tcase_add_test(tc, urgent_data_is_dropped);
 	tcase_add_test(tc, fin_or_rst_not_at_the_end_is_dropped);

