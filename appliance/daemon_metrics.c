@@ -71,7 +71,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	fputs("# HELP hvgate_rule_packets_total Packets matched by a policy rule.\n"
 	      "# TYPE hvgate_rule_packets_total counter\n", out);
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 		fputs("hvgate_rule_packets_total{rule=", out);
 		metrics_label(out, names ? names[i].name : p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->packets : 0));
@@ -79,7 +79,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	fputs("# HELP hvgate_rule_bytes_total Bytes matched by a policy rule.\n"
 	      "# TYPE hvgate_rule_bytes_total counter\n", out);
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+		const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 		fputs("hvgate_rule_bytes_total{rule=", out);
 		metrics_label(out, names ? names[i].name : p->rules[i].id);
 		fprintf(out, "} %llu\n", (unsigned long long)(h ? h->bytes : 0));
@@ -101,7 +101,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	uint64_t *sums = p && p->n_tenants ? calloc(p->n_tenants * 2, sizeof(*sums)) : NULL;
 	for (size_t i = 0; sums && i < p->n_rules; i++) {
 		const struct rule_hit *h;
-		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].id)))
+		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].kernel_id)))
 			continue;
 		sums[2 * p->rules[i].tenant] += h->packets;
 		sums[2 * p->rules[i].tenant + 1] += h->bytes;

@@ -239,7 +239,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 	json_arr_begin(r);
 	for (size_t i = 0; p && i < p->n_rules; i++) {
 		const struct policy_rule *pr = &p->rules[i];
-		const struct rule_hit *h = daemon_hit_find(d, pr->id);
+		const struct rule_hit *h = daemon_hit_find(d, pr->kernel_id);
 		char loc[PATH_MAX + 32];
 		char text[1024];
 		json_obj_begin(r);
@@ -256,8 +256,8 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "packets", h ? h->packets : 0);
 		json_kv_uint(r, "bytes", h ? h->bytes : 0);
 		json_key(r, "counters_since");
-		if (txn_delta_since_get(d->txn.since, pr->id))
-			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->id));
+		if (txn_delta_since_get(d->txn.since, pr->kernel_id))
+			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->kernel_id));
 		else
 			json_null(r);
 		json_key(r, "last_hit");
@@ -284,7 +284,7 @@ static void show_tenants(struct daemon *d, struct json_buf *r)
 	for (size_t t = 0; p && t < p->n_tenants; t++) {
 		uint64_t packets = 0, bytes = 0;
 		for (size_t i = 0; i < p->n_rules; i++) {
-			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 			if (p->rules[i].tenant == t && h) {
 				packets += h->packets;
 				bytes += h->bytes;

@@ -67,6 +67,17 @@ struct txn_stats {
 	double last_apply_seconds, apply_seconds_total;
 };
 
+/* Where the last commit (or other apply) spent its time, in seconds, for
+ * the commit reply and the log: storage (revision id, revision files,
+ * STATE/running, pending.json), prepare (revision marker, block-list
+ * elements carried over), guard (the generation check), plan (the
+ * delta and the handles it uses), kernel (batch built, sent, acked), after
+ * (the handles and counter times of the new table), routes (tenant policy
+ * routing), candidate (candidate.json removed). */
+struct txn_phases {
+	double storage, prepare, guard, plan, kernel, after, routes, candidate;
+};
+
 struct txn {
 	char state_dir[PATH_MAX];
 	const char *netns; /* NULL: the daemon's own namespace */
@@ -97,6 +108,7 @@ struct txn {
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
 	bool digest_pending; /* after a delta: read by the next txn_tick() */
 	struct txn_stats stats;
+	struct txn_phases phases;
 	/* How the last apply went: "incremental (N objects changed)" or
 	 * "full replace (why)" (appliance/txn_delta.h). */
 	char last_apply_mode[192];
@@ -137,6 +149,8 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
  * for an interface that a segment names and that appeared, went up or down
  * or went away since. Failures are logged. */
 void txn_reroute(struct txn *t);
+/* The phases of the last apply as JSON members "NAME_ms": n of an open object. */
+void txn_phases_json(const struct txn *t, struct json_buf *b);
 void txn_free(struct txn *t);
 
 /* Start-up: re-arm or carry out a persisted revert; otherwise run the

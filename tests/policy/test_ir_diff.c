@@ -105,6 +105,56 @@ START_TEST(test_rule_added_touches_its_chain_only)
 }
 END_TEST
 
+/* A rule inserted above the others moves their lines, not their kernel
+ * ids (struct policy_rule.kernel_id): only the new rule is sent, the later
+ * rules stay in the kernel with their counters. */
+START_TEST(test_rule_inserted_above_keeps_later_rules)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, "zone lan { interface \"lan0\" }\n"
+		    "zone dmz { interface \"dmz0\" }\n"
+		    "pass from dmz to self service ping\n"
+		    "define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\n"
+		    "pass from lan to self service ping\n"
+		    "block from $bad to dmz\n"
+		    "pass from lan to dmz service tcp port 80\n");
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(!d->full);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_dmz")], IR_DIFF_KEEP);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_self")], IR_DIFF_KEEP);
+	ck_assert_uint_eq(d->n_chains_changed, 1);
+	ck_assert_uint_eq(d->n_rules_sent, b.t->chains[chain_index(b.t, "dmz_to_self")].n_rules);
+	/* the rule id keeps its line; the kernel id is the file and the text hash */
+	ck_assert_str_eq(b.p->rules[3].id, b.p->rules[3].where);
+	ck_assert(strstr(b.p->rules[3].id, "t.hvp:7:") == b.p->rules[3].id);
+	ck_assert_str_eq(a.p->rules[2].kernel_id, b.p->rules[3].kernel_id);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+/* The same text twice in one file: the second kernel id is numbered. */
+START_TEST(test_kernel_ids_of_same_text_numbered)
+{
+	struct compiled a;
+	compile(&a, "tenant a {\n segment lan { interface \"ta\" address 10.0.1.0/24 }\n"
+		    " pass from lan to self service ping }\n"
+		    "tenant b {\n segment lan { interface \"tb\" address 10.0.2.0/24 }\n"
+		    " pass from lan to self service ping\n"
+		    " pass from lan to self service tcp port 22 label \"ssh\" }\n");
+	ck_assert_uint_eq(a.p->n_rules, 3);
+	ck_assert_str_ne(a.p->rules[0].kernel_id, a.p->rules[1].kernel_id);
+	ck_assert_str_eq(a.p->rules[1].kernel_id + strlen(a.p->rules[0].kernel_id), "#2");
+	ck_assert(!strncmp(a.p->rules[1].kernel_id, a.p->rules[0].kernel_id, strlen(a.p->rules[0].kernel_id)));
+	ck_assert_str_eq(a.p->rules[2].kernel_id, "ssh");
+	ck_assert(!strncmp(a.p->rules[0].kernel_id, "t.hvp:", 6));
+	ck_assert_ptr_null(strchr(a.p->rules[0].kernel_id + 6, ':'));
+	release(&a);
+}
+END_TEST
+
 /* One address more in a named set: one element added, no rule touched. */
 START_TEST(test_set_grows_by_an_element)
 {
@@ -365,6 +415,8 @@ int main(void)
 	TCase *tc = tcase_create("diff");
 	tcase_add_test(tc, test_same_policy_is_empty);
 	tcase_add_test(tc, test_rule_added_touches_its_chain_only);
+	tcase_add_test(tc, test_rule_inserted_above_keeps_later_rules);
+	tcase_add_test(tc, test_kernel_ids_of_same_text_numbered);
 	tcase_add_test(tc, test_set_grows_by_an_element);
 	tcase_add_test(tc, test_zone_removed_deletes_its_chains);
 	tcase_add_test(tc, test_map_verdict_and_hook_change);
