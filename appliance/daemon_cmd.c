@@ -107,9 +107,18 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 		json_kv_str(r, "warning", err);
 	daemon_policy_summary(r, "candidate", p, 0);
 	json_key(r, "compare");
-	json_obj_begin(r);
-	txn_compare(d->txn.running, p, r);
-	json_obj_end(r);
+	struct json_buf cmp;
+	json_buf_init(&cmp);
+	json_obj_begin(&cmp);
+	txn_compare(d->txn.running, p, &cmp);
+	json_obj_end(&cmp);
+	if (cmp.oom) {
+		json_null(r);
+	} else {
+		json_raw(r, cmp.s);
+		txn_note_candidate_changes(&d->txn, cmp.s, cmp.len);
+	}
+	json_buf_free(&cmp);
 	json_obj_end(r);
 }
 

@@ -43,6 +43,17 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 	json_kv_str(r, "netns", d->conf.netns ? d->conf.netns : "");
 	daemon_policy_summary(r, "running", d->txn.running, d->txn.running_rev);
 	daemon_policy_summary(r, "candidate", d->txn.candidate, 0);
+	const struct txn_changes *ch = txn_candidate_changes(&d->txn);
+	if (ch) {
+		/* as `compare` counts them, kept from the `load` */
+		json_key(r, "candidate_changes");
+		json_obj_begin(r);
+		json_kv_uint(r, "added", ch->added);
+		json_kv_uint(r, "removed", ch->removed);
+		json_kv_uint(r, "changed", ch->changed);
+		json_kv_uint(r, "moved", ch->moved);
+		json_obj_end(r);
+	}
 	json_key(r, "pending");
 	if (d->txn.pending) {
 		int64_t left = txn_pending_left_ms(&d->txn);
@@ -244,6 +255,7 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		char text[1024];
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
+		json_kv_str(r, "kernel_id", pr->kernel_id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
 		if (lines)

@@ -987,6 +987,35 @@ done:
 
 /* Applying. */
 
+static size_t array_len(const struct json *obj, const char *key)
+{
+	const struct json *a = json_get(obj, key);
+	return a && a->type == JSON_ARRAY ? a->n : 0;
+}
+
+void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t len)
+{
+	struct json *j = NULL;
+	char err[64];
+
+	t->candidate_changes.known = false;
+	if (!t->candidate || json_parse(compare_json, len, &j, err, sizeof(err)))
+		return;
+	t->candidate_changes = (struct txn_changes){ .known = true, .running_gen = t->running_gen,
+						     .candidate = t->candidate, .added = array_len(j, "added"),
+						     .removed = array_len(j, "removed"),
+						     .changed = array_len(j, "changed"),
+						     .moved = array_len(j, "moved") };
+	json_free(j);
+}
+
+const struct txn_changes *txn_candidate_changes(const struct txn *t)
+{
+	const struct txn_changes *c = &t->candidate_changes;
+	return c->known && t->candidate && c->candidate == t->candidate && c->running_gen == t->running_gen ? c :
+													     NULL;
+}
+
 static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32_t mark)
 {
 	for (size_t i = 0; p && i < p->n_tenants; i++)
@@ -1776,6 +1805,7 @@ int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t err
 	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	t->candidate_changes.known = false;
 	return rc;
 }
 
@@ -1802,6 +1832,7 @@ void txn_restore_candidate(struct txn *t)
 	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	t->candidate_changes.known = false;
 	syslog(LOG_INFO, "candidate %s restored from %s", m.source, t->state_dir);
 }
 

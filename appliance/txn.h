@@ -78,6 +78,17 @@ struct txn_phases {
 	double storage, prepare, guard, plan, kernel, after, routes, candidate;
 };
 
+/* What `compare` says of the candidate against the running policy, kept
+ * from the `load` that computed it (the commit preview reads it from
+ * `status` instead of comparing 10,000 rules again). Valid while
+ * `running_gen` is the txn's and the candidate is the one it was made for. */
+struct txn_changes {
+	bool known;
+	uint64_t running_gen;
+	const struct txn_policy *candidate;
+	size_t added, removed, changed, moved;
+};
+
 struct txn {
 	char state_dir[PATH_MAX];
 	const char *netns; /* NULL: the daemon's own namespace */
@@ -97,6 +108,7 @@ struct txn {
 	 * a freed policy's address may come back. 0: nothing has run yet. */
 	uint64_t running_gen;
 	struct txn_policy *candidate;
+	struct txn_changes candidate_changes;
 	/* why the candidate set last by txn_rollback is in memory only ("": stored) */
 	char candidate_warning[TXN_ERR_MAX];
 	bool pending; /* a `commit confirmed` waits for `confirm` */
@@ -115,6 +127,12 @@ struct txn {
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
 	struct txn_delta_since *since;	   /* when each rule's counters started */
 };
+
+/* Notes the candidate's changes from txn_compare()'s output (an object). */
+void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t len);
+/* The noted changes if they still hold for the candidate and the running
+ * policy, else NULL. */
+const struct txn_changes *txn_candidate_changes(const struct txn *t);
 
 /* Compiles a file or directory, a git ref, or a stored revision. */
 int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz);
