@@ -1276,7 +1276,7 @@ void txn_phases_json(const struct txn *t, struct json_buf *b)
 		const char *name;
 		double seconds;
 	} v[] = { { "storage_ms", ph->storage }, { "prepare_ms", ph->prepare }, { "guard_ms", ph->guard },
-		  { "plan_ms", ph->plan },	 { "kernel_ms", ph->kernel },	{ "after_ms", ph->after },
+		  { "plan_ms", ph->plan },	 { "plan_diff_ms", ph->diff },	{ "plan_handles_ms", ph->handles },	 { "kernel_ms", ph->kernel },	{ "after_ms", ph->after },
 		  { "routes_ms", ph->routes },	 { "candidate_ms", ph->candidate } };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
@@ -1364,7 +1364,10 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 		plan_s = now_seconds();
 		diff = txn_delta_plan(t->running->ir, t->running->prints, p->ir, p->prints, t->last_apply_mode,
 				      sizeof(t->last_apply_mode));
+		mark = now_seconds();
+		t->phases.diff = mark - plan_s;
 		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
+		t->phases.handles = now_seconds() - mark;
 		plan_s = now_seconds() - plan_s;
 		o.running = t->running->ir;
 		o.diff = diff;

@@ -71,11 +71,12 @@ struct txn_stats {
  * the commit reply and the log: storage (revision id, revision files,
  * STATE/running, pending.json), prepare (revision marker, block-list
  * elements carried over), guard (the generation check), plan (the
- * delta and the handles it uses), kernel (batch built, sent, acked), after
+ * delta: diff, and the kernel handles it uses: handles), kernel (batch built, sent, acked), after
  * (the handles and counter times of the new table), routes (tenant policy
  * routing), candidate (candidate.json removed). */
 struct txn_phases {
 	double storage, prepare, guard, plan, kernel, after, routes, candidate;
+	double diff, handles; /* the two parts of plan */
 };
 
 /* What `compare` says of the candidate against the running policy, kept
