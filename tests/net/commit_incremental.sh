@@ -142,7 +142,7 @@ if hv load "$POL" > "$LAB_TMP/out" 2>&1 && hv commit > "$LAB_TMP/reply" 2>&1; th
 		fail counter-kept-across-insert-above "$c -> $now ($mode)"
 	# the new rule and its chain (the rules below it are not sent again)
 	n=$(echo "$mode" | sed -n 's/^incremental (\([0-9]*\) objects changed)$/\1/p')
-	[ -n "$n" ] && [ "$n" -le 3 ] && pass "insert-above-sends-one-rule($mode)" || fail insert-above-sends-one-rule "$mode
+	[ -n "$n" ] && [ "$n" -le 3 ] && pass "insert-above-sends-one-rule($mode)" || fail insert-above-sends-one-rule "$mode"
 	moved=$(hv show rules --json | python3 -c 'import json,sys
 r=[r for r in json.load(sys.stdin)["rules"] if r["kernel_id"] == sys.argv[1]][0]
 print(r["id"].split(":")[-2], r["packets"])' "$ping_kid")
