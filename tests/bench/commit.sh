@@ -65,7 +65,7 @@ same_listing() {
 }
 # phases CLIENT: the daemon's time per phase of the last commit (its reply's
 # `phases`, docs/control-protocol.md)
-phases() { sed -n 's/^  \([a-z]*\)_ms: \([0-9.]*\)$/\1=\2/p' "$LAB_TMP/reply.$1" | tr '\n' ' '; }
+phases() { sed -n 's/^  \([a-z_]*\)_ms: \([0-9.]*\)$/\1=\2/p' "$LAB_TMP/reply.$1" | tr '\n' ' '; }
 report() { # NAME OURS_LINE BASE_LINE
 	set -- "$1" $2 $3
 	echo "  $1: incremental commit $(ms "$2") (apply $(ms "$3"), $4), full replace commit $(ms "$5") (apply $(ms "$6"), $7)"
