@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "appliance/daemon_internal.h"
 #include "appliance/duration.h"
@@ -106,9 +107,18 @@ static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct
 		json_kv_str(r, "warning", err);
 	daemon_policy_summary(r, "candidate", p, 0);
 	json_key(r, "compare");
-	json_obj_begin(r);
-	txn_compare(d->txn.running, p, r);
-	json_obj_end(r);
+	struct json_buf cmp;
+	json_buf_init(&cmp);
+	json_obj_begin(&cmp);
+	txn_compare(d->txn.running, p, &cmp);
+	json_obj_end(&cmp);
+	if (cmp.oom) {
+		json_null(r);
+	} else {
+		json_raw(r, cmp.s);
+		txn_note_candidate_changes(&d->txn, cmp.s, cmp.len);
+	}
+	json_buf_free(&cmp);
 	json_obj_end(r);
 }
 
@@ -177,6 +187,13 @@ static void reply_vpns(struct daemon *d, struct json_buf *r)
 		vpnmgr_errors(d->vpn, r);
 }
 
+static double seconds_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* "confirmed": absent (0), a number of seconds, or a duration string as
  * the CLI takes it; 0, negative numbers and garbage are errors. */
 static int confirm_seconds(const struct json *v, uint64_t *seconds)
@@ -196,6 +213,7 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 	char err[TXN_ERR_MAX];
 	const struct json *force = json_get(req, "force");
 	uint64_t confirm = 0;
+	double start = seconds_now();
 
 	if (confirm_seconds(json_get(req, "confirmed"), &confirm)) {
 		daemon_reply_err(r, "\"confirmed\" must be a duration of 1 s to 1 day: 90 (seconds), 90s, 10m, 1h");
@@ -216,6 +234,11 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 		json_kv_uint(r, "revert_to", d->txn.pend.revert_to);
 	}
 	reply_vpns(d, r);
+	json_key(r, "phases");
+	json_obj_begin(r);
+	txn_phases_json(&d->txn, r);
+	json_kv_double(r, "commit_ms", (seconds_now() - start) * 1000);
+	json_obj_end(r);
 	json_obj_end(r);
 }
 

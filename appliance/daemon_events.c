@@ -15,7 +15,7 @@ void daemon_log_lookup(void *ctx, const char *prefix, const char **rule_id, cons
 	char id[128]; /* as long as the comment policy/lower.c makes, truncated alike */
 
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		if (strcmp(p->rules[i].id, prefix))
+		if (strcmp(p->rules[i].kernel_id, prefix))
 			continue;
 		*rule_id = p->rules[i].id;
 		*verdict = daemon_action_name(p->rules[i].action);

@@ -82,7 +82,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 		fputs(counter_kinds[k].rule_help, out);
 		fprintf(out, "# TYPE hvgate_rule_%s_total counter\n", counter_kinds[k].unit);
 		for (size_t i = 0; p && i < p->n_rules; i++) {
-			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 			fprintf(out, "hvgate_rule_%s_total{rule=", counter_kinds[k].unit);
 			metrics_label(out, names ? names[i].name : p->rules[i].id);
 			fprintf(out, "} %llu\n", (unsigned long long)(h ? (k ? h->bytes : h->packets) : 0));
@@ -105,7 +105,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	uint64_t *sums = p && p->n_tenants ? calloc(p->n_tenants * 2, sizeof(*sums)) : NULL;
 	for (size_t i = 0; sums && i < p->n_rules; i++) {
 		const struct rule_hit *h;
-		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].id)))
+		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].kernel_id)))
 			continue;
 		sums[2 * p->rules[i].tenant] += h->packets;
 		sums[2 * p->rules[i].tenant + 1] += h->bytes;

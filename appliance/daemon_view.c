@@ -43,6 +43,17 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 	json_kv_str(r, "netns", d->conf.netns ? d->conf.netns : "");
 	daemon_policy_summary(r, "running", d->txn.running, d->txn.running_rev);
 	daemon_policy_summary(r, "candidate", d->txn.candidate, 0);
+	const struct txn_changes *ch = txn_candidate_changes(&d->txn);
+	if (ch) {
+		/* as `compare` counts them, kept from the `load` */
+		json_key(r, "candidate_changes");
+		json_obj_begin(r);
+		json_kv_uint(r, "added", ch->added);
+		json_kv_uint(r, "removed", ch->removed);
+		json_kv_uint(r, "changed", ch->changed);
+		json_kv_uint(r, "moved", ch->moved);
+		json_obj_end(r);
+	}
 	json_key(r, "pending");
 	if (d->txn.pending) {
 		int64_t left = txn_pending_left_ms(&d->txn);
@@ -240,11 +251,12 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 	json_arr_begin(r);
 	for (size_t i = 0; p && i < p->n_rules; i++) {
 		const struct policy_rule *pr = &p->rules[i];
-		const struct rule_hit *h = daemon_hit_find(d, pr->id);
+		const struct rule_hit *h = daemon_hit_find(d, pr->kernel_id);
 		char loc[PATH_MAX + 32];
 		char text[1024];
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
+		json_kv_str(r, "kernel_id", pr->kernel_id);
 		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
 		json_kv_str(r, "location", loc);
 		if (lines)
@@ -257,8 +269,8 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "packets", h ? h->packets : 0);
 		json_kv_uint(r, "bytes", h ? h->bytes : 0);
 		json_key(r, "counters_since");
-		if (txn_delta_since_get(d->txn.since, pr->id))
-			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->id));
+		if (txn_delta_since_get(d->txn.since, pr->kernel_id))
+			json_int(r, (long long)txn_delta_since_get(d->txn.since, pr->kernel_id));
 		else
 			json_null(r);
 		json_key(r, "last_hit");
@@ -285,7 +297,7 @@ static void show_tenants(struct daemon *d, struct json_buf *r)
 	for (size_t t = 0; p && t < p->n_tenants; t++) {
 		uint64_t packets = 0, bytes = 0;
 		for (size_t i = 0; i < p->n_rules; i++) {
-			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].id);
+			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 			if (p->rules[i].tenant == t && h) {
 				packets += h->packets;
 				bytes += h->bytes;

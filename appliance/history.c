@@ -1175,11 +1175,17 @@ int history_candidate_load(const char *state_dir, struct history_rev *meta, stru
 
 int history_candidate_clear(const char *state_dir)
 {
-	int rc = unlink_durably(state_dir, "candidate.json");
+	static const char *const names[] = { "candidate.json", "candidate.bundle" };
+	char path[PATH_MAX];
 
-	if (!rc)
-		rc = unlink_durably(state_dir, "candidate.bundle");
-	return rc;
+	/* the meta first (a crash between the two leaves no candidate), then
+	 * one fsync of the directory for both names */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, names[i]);
+		if (unlink(path) && errno != ENOENT)
+			return -errno;
+	}
+	return fsync_dir(state_dir);
 }
 
 /* The configure lock: STATE/lock.json. */

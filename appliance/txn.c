@@ -987,6 +987,35 @@ done:
 
 /* Applying. */
 
+static size_t array_len(const struct json *obj, const char *key)
+{
+	const struct json *a = json_get(obj, key);
+	return a && a->type == JSON_ARRAY ? a->n : 0;
+}
+
+void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t len)
+{
+	struct json *j = NULL;
+	char err[64];
+
+	t->candidate_changes.known = false;
+	if (!t->candidate || json_parse(compare_json, len, &j, err, sizeof(err)))
+		return;
+	t->candidate_changes = (struct txn_changes){ .known = true, .running_gen = t->running_gen,
+						     .candidate = t->candidate, .added = array_len(j, "added"),
+						     .removed = array_len(j, "removed"),
+						     .changed = array_len(j, "changed"),
+						     .moved = array_len(j, "moved") };
+	json_free(j);
+}
+
+const struct txn_changes *txn_candidate_changes(const struct txn *t)
+{
+	const struct txn_changes *c = &t->candidate_changes;
+	return c->known && t->candidate && c->candidate == t->candidate && c->running_gen == t->running_gen ? c :
+													     NULL;
+}
+
 static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32_t mark)
 {
 	for (size_t i = 0; p && i < p->n_tenants; i++)
@@ -1240,6 +1269,20 @@ static void apply_routes(const char *netns, const struct policy *pol)
 	policy_diags_free(&d);
 }
 
+void txn_phases_json(const struct txn *t, struct json_buf *b)
+{
+	const struct txn_phases *ph = &t->phases;
+	const struct {
+		const char *name;
+		double seconds;
+	} v[] = { { "storage_ms", ph->storage }, { "prepare_ms", ph->prepare }, { "guard_ms", ph->guard },
+		  { "plan_ms", ph->plan },	 { "plan_diff_ms", ph->diff },	{ "plan_handles_ms", ph->handles },	 { "kernel_ms", ph->kernel },	{ "after_ms", ph->after },
+		  { "routes_ms", ph->routes },	 { "candidate_ms", ph->candidate } };
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		json_kv_double(b, v[i].name, v[i].seconds * 1000);
+}
+
 void txn_reroute(struct txn *t)
 {
 	if (t->running && t->running->policy->n_tenants)
@@ -1301,13 +1344,17 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	double plan_s = 0;
 	uint32_t ours;
 
+	double mark = now_seconds();
 	txn_delta_mark_set(p->ir, rev, p->hash);
 	carry_dynamic(t, p->policy, p->ir);
 	o.expect_genid_set = guard && t->genid_known;
+	t->phases.prepare = now_seconds() - mark;
+	mark = now_seconds();
 	if (o.expect_genid_set && (rc = check_guard(t, &o.expect_genid, err, errsz))) {
 		t->stats.apply_errors++;
 		return rc;
 	}
+	t->phases.guard = now_seconds() - mark;
 	/* The delta only from a table nobody else changed (not after a
 	 * `commit force` over someone's edit: that one is replaced). */
 	snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (%s)",
@@ -1317,12 +1364,16 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 		plan_s = now_seconds();
 		diff = txn_delta_plan(t->running->ir, t->running->prints, p->ir, p->prints, t->last_apply_mode,
 				      sizeof(t->last_apply_mode));
+		mark = now_seconds();
+		t->phases.diff = mark - plan_s;
 		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
+		t->phases.handles = now_seconds() - mark;
 		plan_s = now_seconds() - plan_s;
 		o.running = t->running->ir;
 		o.diff = diff;
 	}
 	policy_diags_init(&d);
+	mark = now_seconds();
 	rc = nftio_apply(p->ir, &o, &r, &d);
 	if (diff && rc && rc != -ERESTART && rc != -EAGAIN) {
 		syslog(LOG_WARNING, "the kernel refused the delta to revision %u; replacing the table", rev);
@@ -1332,10 +1383,14 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 		policy_diags_init(&d);
 		rc = nftio_apply(p->ir, &o, &r, &d);
 	}
+	t->phases.kernel = now_seconds() - mark;
+	t->phases.plan = plan_s;
+	mark = now_seconds();
 	if (!rc) {
 		txn_delta_since_update(&t->since, p->ir, o.diff, time(NULL));
 		txn_delta_handles_after(t->netns, p->ir, &t->handles, o.diff);
 	}
+	t->phases.after = now_seconds() - mark;
 	ir_diff_free(diff);
 	t->stats.last_apply_seconds = now_seconds() - start;
 	if (rc == -ERESTART || rc == -EAGAIN) {
@@ -1368,7 +1423,9 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, delta planned in %.3f s, kernel %.3f s, "
 	       "%.3f s)", rev, p->hash, t->last_apply_mode, r.n_messages, plan_s, r.kernel_seconds,
 	       t->stats.last_apply_seconds);
+	mark = now_seconds();
 	apply_routes(t->netns, p->policy);
+	t->phases.routes = now_seconds() - mark;
 	return 0;
 }
 
@@ -1376,6 +1433,9 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
  * handle reads): each socket of its own would enter the namespace again. */
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
 {
+	double storage = t->phases.storage;
+	memset(&t->phases, 0, sizeof(t->phases));
+	t->phases.storage = storage;
 	bool pinned = !nftio_pin(t->netns);
 	int rc = apply_pinned(t, p, rev, guard, err, errsz);
 	if (pinned)
@@ -1474,6 +1534,7 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 	int rc;
 
 	*applied = false;
+	double mark = now_seconds();
 	rc = rev_for(t, p, &rev, &is_new);
 	if (rc) {
 		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
@@ -1488,6 +1549,7 @@ static int make_running(struct txn *t, struct txn_policy *p, const char *why, bo
 		storage_err(t, "cannot store the running revision", rc, err, errsz);
 		goto undo;
 	}
+	t->phases.storage = now_seconds() - mark;
 	if (!kernel_runs(t, p)) {
 		rc = apply(t, p, rev, false, err, errsz);
 		if (rc) {
@@ -1746,6 +1808,7 @@ int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t err
 	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	t->candidate_changes.known = false;
 	return rc;
 }
 
@@ -1772,6 +1835,7 @@ void txn_restore_candidate(struct txn *t)
 	}
 	txn_policy_free(t->candidate);
 	t->candidate = p;
+	t->candidate_changes.known = false;
 	syslog(LOG_INFO, "candidate %s restored from %s", m.source, t->state_dir);
 }
 
@@ -1797,6 +1861,7 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	}
 	/* Everything on the disk first: a commit that cannot be stored
 	 * changes nothing in the kernel. */
+	double mark = now_seconds();
 	rc = history_reserve_id(t->state_dir, &rev);
 	if (rc) {
 		storage_err(t, "cannot reserve a revision id", rc, err, errsz);
@@ -1821,6 +1886,7 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 		storage_err(t, "cannot store the running revision", rc, err, errsz);
 		goto undo_pending;
 	}
+	t->phases.storage = now_seconds() - mark;
 	rc = apply(t, t->candidate, rev, !force, err, errsz);
 	if (rc) {
 		restore_running_file(t, prev);
@@ -1828,7 +1894,9 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	}
 	set_running(t, t->candidate, rev);
 	t->candidate = NULL;
+	mark = now_seconds();
 	rc = history_candidate_clear(t->state_dir);
+	t->phases.candidate = now_seconds() - mark;
 	if (rc)
 		syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate at the "
 		       "next start", t->state_dir, strerror(-rc));

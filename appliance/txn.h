@@ -67,6 +67,29 @@ struct txn_stats {
 	double last_apply_seconds, apply_seconds_total;
 };
 
+/* Where the last commit (or other apply) spent its time, in seconds, for
+ * the commit reply and the log: storage (revision id, revision files,
+ * STATE/running, pending.json), prepare (revision marker, block-list
+ * elements carried over), guard (the generation check), plan (the
+ * delta: diff, and the kernel handles it uses: handles), kernel (batch built, sent, acked), after
+ * (the handles and counter times of the new table), routes (tenant policy
+ * routing), candidate (candidate.json removed). */
+struct txn_phases {
+	double storage, prepare, guard, plan, kernel, after, routes, candidate;
+	double diff, handles; /* the two parts of plan */
+};
+
+/* What `compare` says of the candidate against the running policy, kept
+ * from the `load` that computed it (the commit preview reads it from
+ * `status` instead of comparing 10,000 rules again). Valid while
+ * `running_gen` is the txn's and the candidate is the one it was made for. */
+struct txn_changes {
+	bool known;
+	uint64_t running_gen;
+	const struct txn_policy *candidate;
+	size_t added, removed, changed, moved;
+};
+
 struct txn {
 	char state_dir[PATH_MAX];
 	const char *netns; /* NULL: the daemon's own namespace */
@@ -86,6 +109,7 @@ struct txn {
 	 * a freed policy's address may come back. 0: nothing has run yet. */
 	uint64_t running_gen;
 	struct txn_policy *candidate;
+	struct txn_changes candidate_changes;
 	/* why the candidate set last by txn_rollback is in memory only ("": stored) */
 	char candidate_warning[TXN_ERR_MAX];
 	bool pending; /* a `commit confirmed` waits for `confirm` */
@@ -97,12 +121,19 @@ struct txn {
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
 	bool digest_pending; /* after a delta: read by the next txn_tick() */
 	struct txn_stats stats;
+	struct txn_phases phases;
 	/* How the last apply went: "incremental (N objects changed)" or
 	 * "full replace (why)" (appliance/txn_delta.h). */
 	char last_apply_mode[192];
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
 	struct txn_delta_since *since;	   /* when each rule's counters started */
 };
+
+/* Notes the candidate's changes from txn_compare()'s output (an object). */
+void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t len);
+/* The noted changes if they still hold for the candidate and the running
+ * policy, else NULL. */
+const struct txn_changes *txn_candidate_changes(const struct txn *t);
 
 /* Compiles a file or directory, a git ref, or a stored revision. */
 int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz);
@@ -137,6 +168,8 @@ int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_
  * for an interface that a segment names and that appeared, went up or down
  * or went away since. Failures are logged. */
 void txn_reroute(struct txn *t);
+/* The phases of the last apply as JSON members "NAME_ms": n of an open object. */
+void txn_phases_json(const struct txn *t, struct json_buf *b);
 void txn_free(struct txn *t);
 
 /* Start-up: re-arm or carry out a persisted revert; otherwise run the

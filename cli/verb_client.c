@@ -567,12 +567,25 @@ static int commit_preview(const struct cli_client_opts *o)
 	if (rc)
 		return rc;
 	cand = json_get(st, "candidate");
-	if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
+	/* The daemon keeps the counts of the candidate's `load`; an older one
+	 * (or a candidate from before a change of the running policy) is
+	 * compared again. */
+	const struct json *known = json_get(st, "candidate_changes");
+	bool counted = known && known->type == JSON_OBJECT;
+	if (cand && cand->type == JSON_OBJECT && counted) {
+		for (int i = 0; i < 4; i++) {
+			long long v = 0;
+			json_get_int(known, parts[i], &v);
+			n[i] = v > 0 ? (size_t)v : 0;
+		}
+	} else if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
 		free(raw);
 		for (int i = 0; i < 4; i++) {
 			const struct json *a = json_get(cmp, parts[i]);
 			n[i] = a && a->type == JSON_ARRAY ? a->n : 0;
 		}
+	}
+	if (cand && cand->type == JSON_OBJECT && (counted || cmp)) {
 		json_get_int(cand, "rules", &rules);
 		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed", json_get_str(cand, "source"),
 		       rules, n[0], n[1], n[2]);

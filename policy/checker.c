@@ -684,7 +684,8 @@ static int check_families(struct checker *c, const struct policy_rule *r)
 
 /* "FILE:LINE:HASH" (the file cut to 70 bytes, the hash 6 hex digits), as
  * snprintf "%.70s:%u:%06x" would write it, without it: once per rule. */
-static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash)
+/* "FILE:LINE:HASH", or "FILE:HASH" without the line (the kernel id). */
+static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash, bool with_line)
 {
 	static const char hex[] = "0123456789abcdef";
 	char buf[70 + 1 + 10 + 1 + 6 + 1], digits[10];
@@ -695,10 +696,11 @@ static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t
 	uint32_t line = loc->line;
 	do
 		digits[k++] = (char)('0' + line % 10);
-	while ((line /= 10));
-	while (k)
+	while (with_line && (line /= 10));
+	while (with_line && k)
 		buf[len++] = digits[--k];
-	buf[len++] = ':';
+	if (with_line)
+		buf[len++] = ':';
 	hash &= RULE_HASH_MASK;
 	for (int shift = 20; shift >= 0; shift -= 4)
 		buf[len++] = hex[(hash >> shift) & 0xf];
@@ -797,11 +799,15 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	m->limit_unit = r->limit_unit;
 	m->limit_burst = r->limit_burst;
 	m->stateless = r->stateless;
-	format_id(m->where, sizeof(m->where), &r->loc, r->text_hash);
+	format_id(m->where, sizeof(m->where), &r->loc, r->text_hash, true);
 	if (check_label(c, r))
 		return -1;
 	m->labelled = r->label != NULL;
 	snprintf(m->id, sizeof(m->id), "%s", r->label ? r->label : m->where);
+	if (r->label)
+		snprintf(m->kernel_id, sizeof(m->kernel_id), "%s", r->label);
+	else
+		format_id(m->kernel_id, sizeof(m->kernel_id), &r->loc, r->text_hash, false);
 	m->log_prefix = dup_or_null(r->log_prefix);
 	if ((r->log_prefix && !m->log_prefix) || copy_inspect(c, m, r))
 		return nomem(c);
@@ -823,6 +829,40 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	return check_families(c, m);
 }
 
+static int by_kernel_id(const void *a, const void *b, void *ctx)
+{
+	const struct policy_rule *rules = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int k = strcmp(rules[x].kernel_id, rules[y].kernel_id);
+	return k ? k : (x > y) - (x < y);
+}
+
+/* Rules of the same text in the same file share "FILE:HASH": the second
+ * and later (in policy order) get "#2", "#3", ... so that every kernel id
+ * names one rule. Labels are unique already. */
+static int number_kernel_ids(struct checker *c)
+{
+	struct policy_rule *rules = c->p->rules;
+	size_t n = 0, *ord = malloc((c->p->n_rules ? c->p->n_rules : 1) * sizeof(*ord));
+
+	if (!ord)
+		return nomem(c);
+	for (size_t i = 0; i < c->p->n_rules; i++)
+		if (!rules[i].labelled)
+			ord[n++] = i;
+	qsort_r(ord, n, sizeof(*ord), by_kernel_id, rules);
+	for (size_t i = 1, dup = 1; i < n; i++) {
+		struct policy_rule *r = &rules[ord[i]];
+		dup = strcmp(r->kernel_id, rules[ord[i - 1]].kernel_id) ? 1 : dup + 1;
+		if (dup > 1) {
+			size_t len = strnlen(r->kernel_id, sizeof(r->kernel_id) - 12);
+			snprintf(r->kernel_id + len, sizeof(r->kernel_id) - len, "#%zu", dup);
+		}
+	}
+	free(ord);
+	return 0;
+}
+
 static int build_rules(struct checker *c)
 {
 	int r = 0;
@@ -838,6 +878,8 @@ static int build_rules(struct checker *c)
 		if (!sound)
 			r = -1;
 	}
+	if (number_kernel_ids(c))
+		return -1;
 	return r;
 }
 
@@ -1093,7 +1135,7 @@ static int build_nats(struct checker *c)
 		m->to_ports = n->to_ports;
 		m->loc = n->loc;
 		m->text_len = n->text_len;
-		format_id(m->id, sizeof(m->id), &n->loc, n->text_hash);
+		format_id(m->id, sizeof(m->id), &n->loc, n->text_hash, true);
 		if (resolve_zone(c, n->via, n->scope, &n->via_loc, &m->via_zone) ||
 		    resolve_nat_src(c, n, m) || check_nat(c, n, m))
 			r = -1;

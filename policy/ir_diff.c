@@ -223,10 +223,20 @@ struct set_print {
 	uint64_t *elem; /* per element; NULL: no prints for this set */
 };
 
+/* A chain's rules: a hash of each (ir_diff_rule_hash()) and of all. */
+struct chain_print {
+	const struct ir_rule *rules; /* what the prints were made from */
+	size_t n;
+	uint64_t all;
+	uint64_t *rule;
+};
+
 struct ir_diff_prints {
 	const struct ir_table *of;
 	size_t n_sets;
 	struct set_print *set;
+	size_t n_chains;
+	struct chain_print *chain;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -294,7 +304,32 @@ void ir_diff_prints_free(struct ir_diff_prints *p)
 	for (size_t i = 0; i < p->n_sets; i++)
 		free(p->set[i].elem);
 	free(p->set);
+	for (size_t i = 0; i < p->n_chains; i++)
+		free(p->chain[i].rule);
+	free(p->chain);
 	free(p);
+}
+
+static int chain_prints_make(const struct ir_table *t, struct ir_diff_prints *p)
+{
+	if (!(p->chain = calloc(t->n_chains ? t->n_chains : 1, sizeof(*p->chain))))
+		return -ENOMEM;
+	p->n_chains = t->n_chains;
+	for (size_t i = 0; i < t->n_chains; i++) {
+		const struct ir_chain *c = &t->chains[i];
+		struct chain_print *cp = &p->chain[i];
+		if (!(cp->rule = malloc((c->n_rules ? c->n_rules : 1) * sizeof(*cp->rule))))
+			return -ENOMEM;
+		uint64_t all = fold_word(0x9e3779b97f4a7c15ull, c->n_rules);
+		for (size_t r = 0; r < c->n_rules; r++) {
+			cp->rule[r] = ir_diff_rule_hash(t, &c->rules[r], 0xcbf29ce484222325ull);
+			all = fold_word(all, cp->rule[r]);
+		}
+		cp->all = mix64(all);
+		cp->rules = c->rules;
+		cp->n = c->n_rules;
+	}
+	return 0;
 }
 
 int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out)
@@ -325,8 +360,21 @@ int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out)
 		sp->elems = s->elems;
 		sp->n = s->n_elems;
 	}
+	if (chain_prints_make(t, p)) {
+		ir_diff_prints_free(p);
+		return -ENOMEM;
+	}
 	*out = p;
 	return 0;
+}
+
+/* The prints of chain i of t, if p has them and they are still its own. */
+static const struct chain_print *chain_print_of(const struct ir_diff_prints *p, const struct ir_table *t, size_t i)
+{
+	if (!p || p->of != t || i >= p->n_chains || !p->chain[i].rule)
+		return NULL;
+	const struct chain_print *cp = &p->chain[i];
+	return cp->rules == t->chains[i].rules && cp->n == t->chains[i].n_rules ? cp : NULL;
 }
 
 /* The prints of set i of t, if p has them and they are still its own. */
@@ -556,13 +604,32 @@ static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr,
 	return rc;
 }
 
-static bool chain_rules_equal(const struct ir_table *o, const struct ir_chain *oc, const struct ir_table *n,
-			      const struct ir_chain *nc, const struct ir_diff *d)
+/* The rules of a running chain and of its candidate, with their prints
+ * when both tables have them: then rules whose hashes differ differ, and
+ * rules whose hashes are the same are taken for the same (as set elements
+ * are, ir_diff.h) without comparing them field by field. */
+struct rule_pair {
+	const struct ir_table *o, *n;
+	const struct ir_chain *oc, *nc;
+	const struct chain_print *op, *np;
+	const struct ir_diff *d;
+};
+
+static bool stays(const struct rule_pair *c, size_t a, size_t b)
 {
-	if (oc->n_rules != nc->n_rules)
+	const struct ir_rule *nr = &c->nc->rules[b];
+	if (!c->op || !c->np)
+		return rule_stays(c->o, &c->oc->rules[a], c->n, nr, c->d);
+	return c->op->rule[a] == c->np->rule[b] && !rule_uses_recreated(c->n, nr, c->d) &&
+	       !rule_jumps_to_recreated(c->n, nr, c->d);
+}
+
+static bool chain_rules_equal(const struct rule_pair *c)
+{
+	if (c->oc->n_rules != c->nc->n_rules || (c->op && c->np && c->op->all != c->np->all))
 		return false;
-	for (size_t r = 0; r < nc->n_rules; r++)
-		if (!rule_stays(o, &oc->rules[r], n, &nc->rules[r], d))
+	for (size_t r = 0; r < c->nc->n_rules; r++)
+		if (!stays(c, r, r))
 			return false;
 	return true;
 }
@@ -574,21 +641,21 @@ static bool chain_rules_equal(const struct ir_table *o, const struct ir_chain *o
 
 /* Aligns the rules of oc and nc: a common head and tail, then a longest
  * common subsequence of the middle. */
-static int plan_rules(const struct ir_table *o, const struct ir_chain *oc, const struct ir_table *n,
-		      const struct ir_chain *nc, const struct ir_diff *d, struct ir_diff_rules *pl)
+static int plan_rules(const struct rule_pair *c, struct ir_diff_rules *pl)
 {
+	const struct ir_chain *oc = c->oc, *nc = c->nc;
 	size_t no = oc->n_rules, nn = nc->n_rules, head = 0, tail = 0;
 	pl->old_of = malloc((nn ? nn : 1) * sizeof(*pl->old_of));
 	if (!pl->old_of)
 		return -ENOMEM;
 	for (size_t j = 0; j < nn; j++)
 		pl->old_of[j] = IR_DIFF_NONE;
-	while (head < no && head < nn && rule_stays(o, &oc->rules[head], n, &nc->rules[head], d)) {
+	while (head < no && head < nn && stays(c, head, head)) {
 		pl->old_of[head] = head;
 		head++;
 	}
 	while (tail < no - head && tail < nn - head &&
-	       rule_stays(o, &oc->rules[no - 1 - tail], n, &nc->rules[nn - 1 - tail], d)) {
+	       stays(c, no - 1 - tail, nn - 1 - tail)) {
 		pl->old_of[nn - 1 - tail] = no - 1 - tail;
 		tail++;
 	}
@@ -602,7 +669,7 @@ static int plan_rules(const struct ir_table *o, const struct ir_chain *oc, const
 		for (size_t a = mo; a-- > 0;)
 			for (size_t b = mn; b-- > 0;) {
 				uint32_t *cell = &len[a * (mn + 1) + b];
-				if (rule_stays(o, &oc->rules[head + a], n, &nc->rules[head + b], d))
+				if (stays(c, head + a, head + b))
 					*cell = len[(a + 1) * (mn + 1) + b + 1] + 1;
 				else {
 					uint32_t down = len[(a + 1) * (mn + 1) + b], right = len[a * (mn + 1) + b + 1];
@@ -610,7 +677,7 @@ static int plan_rules(const struct ir_table *o, const struct ir_chain *oc, const
 				}
 			}
 		for (size_t a = 0, b = 0; a < mo && b < mn;) {
-			if (rule_stays(o, &oc->rules[head + a], n, &nc->rules[head + b], d) &&
+			if (stays(c, head + a, head + b) &&
 			    len[a * (mn + 1) + b] == len[(a + 1) * (mn + 1) + b + 1] + 1) {
 				pl->old_of[head + b] = head + a;
 				a++, b++;
@@ -648,7 +715,8 @@ static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, e
 	d->n_rules_sent += nc->n_rules;
 }
 
-static int diff_chains(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
+static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
+		       const struct ir_diff_prints *npr, struct ir_diff *d)
 {
 	struct ir_names x;
 	bool *kept = names_and_kept(&x, o, false);
@@ -688,9 +756,10 @@ static int diff_chains(const struct ir_table *o, const struct ir_table *n, struc
 		d->chain_policy[i] = nc->hook != IR_HOOK_NONE && oc->policy != nc->policy;
 		if (d->chain_policy[i])
 			d->n_changed++;
-		if (!chain_rules_equal(o, oc, n, nc, d)) {
+		struct rule_pair pair = { o, n, oc, nc, chain_print_of(opr, o, j), chain_print_of(npr, n, i), d };
+		if (!chain_rules_equal(&pair)) {
 			struct ir_diff_rules *pl = &d->chain_rules[i];
-			if ((rc = plan_rules(o, oc, n, nc, d, pl)))
+			if ((rc = plan_rules(&pair, pl)))
 				break;
 			d->chain_op[i] = IR_DIFF_REPLACE;
 			d->n_changed += 1 + pl->n_add + pl->n_del;
@@ -756,7 +825,7 @@ int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_print
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
 	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
-	    find_recreated(o, n, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, n, d)) {
+	    find_recreated(o, n, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, opr, n, npr, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;
 	}

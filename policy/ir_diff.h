@@ -101,9 +101,13 @@ struct ir_diff {
  * marked full), or -ENOMEM. */
 int ir_diff_compute(const struct ir_table *running, const struct ir_table *cand, struct ir_diff **out);
 
-/* Fingerprints of a table's named sets, made once after compiling so that a
- * diff does not read every element of both tables again: a 64-bit hash of
- * each element (of what elem_equal() compares) and one of each whole set.
+/* Fingerprints of a table's named sets and chains, made once after
+ * compiling so that a diff does not read every element and rule of both
+ * tables again: a 64-bit hash of each element (of what elem_equal()
+ * compares) and one of each whole set; a hash of each rule
+ * (ir_diff_rule_hash()) and one of each chain's rules, so that an unchanged
+ * chain costs O(1) plus a look at its rules' set references, and two rules
+ * are compared by 8 bytes (the same chance of a collision as below).
  * With them a set whose fingerprint is the same costs O(1), and a changed
  * one a scan of 8 bytes per element for the unchanged head and tail. Two
  * different elements with the same 64-bit hash at the same place would be
@@ -111,8 +115,9 @@ int ir_diff_compute(const struct ir_table *running, const struct ir_table *cand,
  *
  * Dynamic sets (IR_SET_DYNAMIC: the daemon fills them just before each
  * apply) get none. A fingerprint counts only while its set has the
- * elements array and count it was made from; anything that changes a
- * fingerprinted set's elements in place must make the prints again. The
+ * elements array and count it was made from (a chain's: its rules array
+ * and count); anything that changes a fingerprinted set's elements or a
+ * chain's rules in place must make the prints again. The
  * prints belong to the caller and do not own the table. */
 struct ir_diff_prints;
 int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out);

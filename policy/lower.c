@@ -303,7 +303,7 @@ static struct ir_rule *variant_rule(struct lower *l, struct ir_chain *c, const s
 	struct ir_rule *r = ir_rule_add(c);
 	if (!r)
 		return NULL;
-	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->id);
+	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->kernel_id);
 	r->loc = v->rule->loc;
 	if (variant_matches(l, l->scratch, r, v, force_tcp))
 		return NULL;
@@ -324,9 +324,10 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 	}
 	if (add_counter(r))
 		return -1;
-	/* To an NFLOG group the prefix is the rule id, unique per rule, so the
-	 * reader names the rule (its own `log "prefix"` may be shared). */
-	const char *prefix = pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->id;
+	/* To an NFLOG group the prefix is the rule's kernel id, unique per
+	 * rule and free of its line, so the reader names the rule (its own
+	 * `log "prefix"` may be shared). */
+	const char *prefix = pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->kernel_id;
 	if (pr->log && add_log(r, prefix, l->o->nflog_group))
 		return -1;
 	return 0;
@@ -639,7 +640,7 @@ static int lower_notrack(struct lower *l, struct ir_chain *c, const struct varia
 	struct ir_rule *r = ir_rule_add(c);
 	if (!r)
 		return -1;
-	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->id);
+	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->kernel_id);
 	r->loc = v->rule->loc;
 	if (variant_matches(l, l->t, r, v, false))
 		return -1;

@@ -154,9 +154,15 @@ struct policy_rule {
 	/* The rule's label (`label "web-in"`) when it has one, else
 	 * "FILE:LINE:HASH", HASH = 6 hex digits of FNV-1a over the rule's text
 	 * with whitespace collapsed. Stable while the rule's text and line do
-	 * not change (a label: while the label stays); travels to the kernel as
-	 * the rule's comment and names the rule in counters, metrics and logs. */
+	 * not change (a label: while the label stays); names the rule in
+	 * counters, metrics and logs (the kernel has kernel_id). */
 	char id[96];
+	/* The rule's name in the kernel (its rule comment, and its NFLOG
+	 * prefix): the label, else "FILE:HASH", "FILE:HASH#N" for the Nth rule
+	 * of that file with the same text. Without the line: a rule inserted or
+	 * removed above it leaves its kernel rules, and their counters, as they
+	 * are. The daemon maps it back to `id` (counters, logs, `show rules`). */
+	char kernel_id[96];
 	/* "FILE:LINE:HASH" always: where the rule is, for compare. */
 	char where[96];
 	bool labelled;

@@ -11,7 +11,8 @@
 #                       (`hvgate apply` twice), against `nft -f` of its text over
 #                       itself: the fallback must stay honest.
 # Times: the wall time of `hvgate commit` (client, daemon, kernel, storage),
-# and the daemon's own apply time from its log. Sizes: BENCH_RULES (10000),
+# the daemon's own apply time from its log, and the daemon's time per phase
+# of the commit (the reply's `phases`). Sizes: BENCH_RULES (10000),
 # BENCH_ELEMS (1000000).
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
@@ -53,6 +54,7 @@ timed_commit() {
 	t0=$(now)
 	"$1" commit > "$LAB_TMP/reply" 2>&1 || { echo "commit failed: $(cat "$LAB_TMP/reply")" >&2; return 1; }
 	wall=$(sub "$(now)" "$t0")
+	cp "$LAB_TMP/reply" "$LAB_TMP/reply.$1"
 	apply=$(sed -n 's/.*applied revision .*, \([0-9.]*\) s)$/\1/p' "$2" | tail -1)
 	echo "$wall $apply $(sed -n 's/^apply: //p' "$LAB_TMP/reply" | tr ' ' '_')"
 }
@@ -61,6 +63,9 @@ same_listing() {
 	at ref nft list table inet hvgate | python3 tests/net/commit_incremental.py norm > "$LAB_TMP/l2"
 	cmp -s "$LAB_TMP/l1" "$LAB_TMP/l2"
 }
+# phases CLIENT: the daemon's time per phase of the last commit (its reply's
+# `phases`, docs/control-protocol.md)
+phases() { sed -n 's/^  \([a-z_]*\)_ms: \([0-9.]*\)$/\1=\2/p' "$LAB_TMP/reply.$1" | tr '\n' ' '; }
 report() { # NAME OURS_LINE BASE_LINE
 	set -- "$1" $2 $3
 	echo "  $1: incremental commit $(ms "$2") (apply $(ms "$3"), $4), full replace commit $(ms "$5") (apply $(ms "$6"), $7)"
@@ -73,6 +78,8 @@ start_both
 python3 tests/bench/gen_mixed.py --rules "$RULES" --extra-port 4242 > "$POL"
 o=$(timed_commit hv "$DAEMON_LOG") && b=$(timed_commit href "$LAB_TMP/ref.log") || exit 1
 report commit-one-rule "$o" "$b"
+echo "  daemon phases (ms): $(phases hv)"
+echo "  reference phases (ms): $(phases href)"
 grep "applied revision" "$DAEMON_LOG" | tail -1 | sed 's/^/  daemon: /'
 same_listing && echo "  both tables list the same ($(wc -l < "$LAB_TMP/l1") lines)" || { echo "  the tables differ"; exit 1; }
 stop_both
@@ -83,6 +90,8 @@ start_both
 sed -i 's/^define list_0 = {$/define list_0 = { 192.0.2.1,/' "$POL"
 o=$(timed_commit hv "$DAEMON_LOG") && b=$(timed_commit href "$LAB_TMP/ref.log") || exit 1
 report commit-one-element "$o" "$b"
+echo "  daemon phases (ms): $(phases hv)"
+echo "  reference phases (ms): $(phases href)"
 grep "applied revision" "$DAEMON_LOG" | tail -1 | sed 's/^/  daemon: /'
 same_listing && echo "  both tables list the same ($(wc -l < "$LAB_TMP/l1") lines)" || { echo "  the tables differ"; exit 1; }
 stop_both

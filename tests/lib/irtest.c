@@ -70,11 +70,26 @@ const struct ir_stmt *irtest_stmt(const struct ir_rule *r, enum ir_stmt_kind k)
 	return NULL;
 }
 
+const char *irtest_where(const struct ir_rule *r)
+{
+	static char buf[4][256];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s:%u: %s", r->loc.file ? r->loc.file : "-", r->loc.line, r->comment);
+	return b;
+}
+
+bool irtest_rule_is(const struct ir_rule *r, const char *prefix)
+{
+	return !strncmp(r->comment, prefix, strlen(prefix)) || !strncmp(irtest_where(r), prefix, strlen(prefix));
+}
+
 size_t irtest_count_comment(const struct ir_chain *c, const char *prefix)
 {
 	size_t n = 0;
 	for (size_t i = 0; c && i < c->n_rules; i++)
-		n += !strncmp(c->rules[i].comment, prefix, strlen(prefix));
+		n += irtest_rule_is(&c->rules[i], prefix);
 	return n;
 }
 

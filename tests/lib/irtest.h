@@ -8,6 +8,7 @@
 #ifndef HVGATE_TESTS_IRTEST_H
 #define HVGATE_TESTS_IRTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,7 +40,12 @@ const struct ir_set *irtest_set(const struct ir_table *t, const char *name);
 /* A u32 value as the IR holds it (host order). */
 uint32_t irtest_u32(const struct ir_value *v);
 
-/* Rules of chain c (NULL: none) whose comment starts with prefix. */
+/* "FILE:LINE: COMMENT" of a rule (its policy place: the comment, the
+ * kernel id, has no line), in one of four rotating static buffers. */
+const char *irtest_where(const struct ir_rule *r);
+/* Does the rule's comment, or its "FILE:LINE:", start with prefix? */
+bool irtest_rule_is(const struct ir_rule *r, const char *prefix);
+/* Rules of chain c (NULL: none) for which irtest_rule_is(prefix). */
 size_t irtest_count_comment(const struct ir_chain *c, const char *prefix);
 
 #endif

@@ -50,7 +50,11 @@ wait_for 10 grep -qs "hvgated: ready" "$LAB_TMP/ref.log" || { fail ref-start "$(
 href() { HVGATE_SOCKET="$REF_SOCK" "$HVGATE" "$@"; }
 
 table() { at "$1" nft list table inet hvgate; }
-ping_count() { table fw | python3 "$PY" counter 'cur.hvp:5:'; }
+# The ping rule's kernel id (its rule comment: FILE:HASH, no line).
+ping_kid=$(hv show rules --json | python3 -c 'import json,sys
+print([r["kernel_id"] for r in json.load(sys.stdin)["rules"] if ":5:" in r["id"]][0])')
+case "$ping_kid" in *cur.hvp:[0-9a-f]*) pass "ping-kernel-id($ping_kid)" ;; *) fail ping-kernel-id "$ping_kid" ;; esac
+ping_count() { table fw | python3 "$PY" counter "\"$ping_kid\""; }
 
 # Block-list entries in both; traffic that hits the ping rule and leaves a
 # conntrack entry.
@@ -125,6 +129,37 @@ want=$(date -d "@${since% *}" '+%Y-%m-%d %H:%M:%S')
 hv show rules > "$LAB_TMP/rules.txt" 2>&1
 head -1 "$LAB_TMP/rules.txt" | grep -q 'COUNTING SINCE$' && grep ':5:' "$LAB_TMP/rules.txt" | grep -q " $want\$" &&
 	pass "show-rules-counting-since($want)" || fail show-rules-counting-since "want $want: $(head -3 "$LAB_TMP/rules.txt" | tr '\n' '|')"
+# A rule inserted above the ping rule moves it to line 6; its kernel id
+# stays, so the commit sends the new rule only and the ping rule's counter
+# is kept, and `show rules` names it by its new line with those counters.
+at lan ping -c 2 -i 0.2 -W 2 10.10.1.1 > /dev/null
+c=$(ping_count)
+hv show rules --json > "$LAB_TMP/rules.before"
+sleep 1
+sed -i '5i pass from lan to self service tcp port 2222' "$POL"
+if hv load "$POL" > "$LAB_TMP/out" 2>&1 && hv commit > "$LAB_TMP/reply" 2>&1; then
+	mode=$(sed -n 's/^apply: //p' "$LAB_TMP/reply")
+	now=$(ping_count)
+	[ "$c" -gt 0 ] && [ "$now" -ge "$c" ] && pass "counter-kept-across-insert-above($c -> $now, $mode)" ||
+		fail counter-kept-across-insert-above "$c -> $now ($mode)"
+	# no rule but the new one was sent again: each keeps its counters_since
+	# (a second has passed since the last commit, so a re-sent rule's moves)
+	hv show rules --json > "$LAB_TMP/rules.after"
+	resent=$(python3 -c 'import json,sys
+since=lambda f: {r["kernel_id"]: r["counters_since"] for r in json.load(open(f))["rules"]}
+a, b = since(sys.argv[1]), since(sys.argv[2])
+print(" ".join(k for k in a if k in b and a[k] != b[k]))' "$LAB_TMP/rules.before" "$LAB_TMP/rules.after")
+	case "$mode" in incremental*) [ -z "$resent" ] && pass "insert-above-sends-only-the-new-rule($mode)" ||
+		fail insert-above-sends-only-the-new-rule "re-sent: $resent" ;;
+		*) fail insert-above-sends-only-the-new-rule "$mode" ;; esac
+	moved=$(hv show rules --json | python3 -c 'import json,sys
+r=[r for r in json.load(sys.stdin)["rules"] if r["kernel_id"] == sys.argv[1]][0]
+print(r["id"].split(":")[-2], r["packets"])' "$ping_kid")
+	[ "${moved% *}" = 6 ] && [ "${moved#* }" -ge "$c" ] && pass "show-rules-maps-moved-rule($moved)" ||
+		fail show-rules-maps-moved-rule "line and packets: $moved, want 6 and >= $c"
+else
+	fail insert-above "$(cat "$LAB_TMP/out" "$LAB_TMP/reply" | tail -3 | tr '\n' ' ')"
+fi
 grep -q "the kernel refused the delta" "$DAEMON_LOG" && fail no-delta-refused "$(grep -m1 'refused the delta' "$DAEMON_LOG")" || pass no-delta-refused
 daemon_stop
 if grep -q "Sanitizer" "$DAEMON_LOG" "$LAB_TMP/ref.log"; then

@@ -34,7 +34,9 @@ r=$(echo | at client timeout 10 socat -T 8 -t 8 - TCP:10.10.2.2:80 2>/dev/null)
 [ "$r" = hvgate-lab ] && pass tcp-reply-data || fail tcp-reply-data "got '$r'"
 
 # The counter of the passing rule moved.
-c=$(at fw nft list table inet hvgate | grep 'reject.hvp:4:' | grep -Eo 'packets [0-9]+' | awk '{s+=$2} END {print s+0}')
+# (by its kernel id, FILE:HASH: the comment of `hvgate compile`'s rule for port 80)
+kid=$("$HVGATE" compile "$LAB_TMP/reject.hvp" 2>/dev/null | grep 'dport 80 .*reject\.hvp:' | sed -n 's/.*comment "\([^"]*\)".*/\1/p' | head -1)
+c=$(at fw nft list table inet hvgate | grep -F "\"${kid:-reject.hvp:?}\"" | grep -Eo 'packets [0-9]+' | awk '{s+=$2} END {print s+0}')
 [ "${c:-0}" -gt 0 ] && pass rule-counter-moved || fail rule-counter-moved "packets=$c"
 
 lab_done

@@ -105,6 +105,56 @@ START_TEST(test_rule_added_touches_its_chain_only)
 }
 END_TEST
 
+/* A rule inserted above the others moves their lines, not their kernel
+ * ids (struct policy_rule.kernel_id): only the new rule is sent, the later
+ * rules stay in the kernel with their counters. */
+START_TEST(test_rule_inserted_above_keeps_later_rules)
+{
+	struct compiled a, b;
+	compile(&a, BASE);
+	compile(&b, "zone lan { interface \"lan0\" }\n"
+		    "zone dmz { interface \"dmz0\" }\n"
+		    "pass from dmz to self service ping\n"
+		    "define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\n"
+		    "pass from lan to self service ping\n"
+		    "block from $bad to dmz\n"
+		    "pass from lan to dmz service tcp port 80\n");
+	struct ir_diff *d = diff_of(&a, &b);
+	ck_assert(!d->full);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_dmz")], IR_DIFF_KEEP);
+	ck_assert_int_eq(d->chain_op[chain_index(b.t, "lan_to_self")], IR_DIFF_KEEP);
+	ck_assert_uint_eq(d->n_chains_changed, 1);
+	ck_assert_uint_eq(d->n_rules_sent, b.t->chains[chain_index(b.t, "dmz_to_self")].n_rules);
+	/* the rule id keeps its line; the kernel id is the file and the text hash */
+	ck_assert_str_eq(b.p->rules[3].id, b.p->rules[3].where);
+	ck_assert(strstr(b.p->rules[3].id, "t.hvp:7:") == b.p->rules[3].id);
+	ck_assert_str_eq(a.p->rules[2].kernel_id, b.p->rules[3].kernel_id);
+	ir_diff_free(d);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
+/* The same text twice in one file: the second kernel id is numbered. */
+START_TEST(test_kernel_ids_of_same_text_numbered)
+{
+	struct compiled a;
+	compile(&a, "tenant a {\n segment lan { interface \"ta\" address 10.0.1.0/24 }\n"
+		    " pass from lan to self service ping }\n"
+		    "tenant b {\n segment lan { interface \"tb\" address 10.0.2.0/24 }\n"
+		    " pass from lan to self service ping\n"
+		    " pass from lan to self service tcp port 22 label \"ssh\" }\n");
+	ck_assert_uint_eq(a.p->n_rules, 3);
+	ck_assert_str_ne(a.p->rules[0].kernel_id, a.p->rules[1].kernel_id);
+	ck_assert_str_eq(a.p->rules[1].kernel_id + strlen(a.p->rules[0].kernel_id), "#2");
+	ck_assert(!strncmp(a.p->rules[1].kernel_id, a.p->rules[0].kernel_id, strlen(a.p->rules[0].kernel_id)));
+	ck_assert_str_eq(a.p->rules[2].kernel_id, "ssh");
+	ck_assert(!strncmp(a.p->rules[0].kernel_id, "t.hvp:", 6));
+	ck_assert_ptr_null(strchr(a.p->rules[0].kernel_id + 6, ':'));
+	release(&a);
+}
+END_TEST
+
 /* One address more in a named set: one element added, no rule touched. */
 START_TEST(test_set_grows_by_an_element)
 {
@@ -253,6 +303,78 @@ static void same_delta(const struct ir_diff *x, const struct ir_diff *y)
 		ck_assert_uint_eq(x->set_elems[0].del[i], y->set_elems[0].del[i]);
 }
 
+/* Every chain's op and rule plan, and the counts, are the same in both. */
+static void same_chain_delta(const struct ir_table *n, const struct ir_diff *x, const struct ir_diff *y)
+{
+	ck_assert_uint_eq(x->n_changed, y->n_changed);
+	ck_assert_uint_eq(x->n_rules_sent, y->n_rules_sent);
+	ck_assert_int_eq(x->full, y->full);
+	for (size_t i = 0; i < n->n_chains; i++) {
+		ck_assert_int_eq(x->chain_op[i], y->chain_op[i]);
+		const struct ir_diff_rules *a = &x->chain_rules[i], *b = &y->chain_rules[i];
+		ck_assert_int_eq(a->planned, b->planned);
+		ck_assert_uint_eq(a->n_add, b->n_add);
+		ck_assert_uint_eq(a->n_del, b->n_del);
+		for (size_t k = 0; k < a->n_add; k++)
+			ck_assert_uint_eq(a->add[k], b->add[k]);
+		for (size_t k = 0; k < a->n_del; k++)
+			ck_assert_uint_eq(a->del[k], b->del[k]);
+	}
+}
+
+/* The rule prints give the same chain ops and rule plans as comparing
+ * every rule: a rule added at the end, inserted above, changed, removed;
+ * and rules changed after the prints were made (they then do not count). */
+START_TEST(test_rule_prints_same_delta)
+{
+	static const char *const to[] = {
+		BASE "pass from lan to dmz service tcp port 443\n",
+		"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from dmz to self service ping\n"
+		"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\npass from lan to self service ping\n"
+		"block from $bad to dmz\npass from lan to dmz service tcp port 80\n",
+		"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+		"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\npass from lan to self service ping\n"
+		"block from $bad to dmz\npass from lan to dmz service tcp port 8080\n",
+		"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+		"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\npass from lan to self service ping\n"
+		"pass from lan to dmz service tcp port 80\n",
+		BASE,
+	};
+	struct compiled a;
+	compile(&a, BASE);
+	struct ir_diff_prints *pa = NULL;
+	ck_assert_int_eq(ir_diff_prints_make(a.t, &pa), 0);
+	for (size_t c = 0; c < sizeof(to) / sizeof(to[0]); c++) {
+		struct compiled b;
+		struct ir_diff_prints *pb = NULL;
+		struct ir_diff *plain = NULL, *printed = NULL;
+		compile(&b, to[c]);
+		ck_assert_int_eq(ir_diff_prints_make(b.t, &pb), 0);
+		ck_assert_int_eq(ir_diff_compute(a.t, b.t, &plain), 0);
+		ck_assert_int_eq(ir_diff_compute_printed(a.t, pa, b.t, pb, &printed), 0);
+		ck_assert_msg(c == 4 ? ir_diff_empty(plain) : !ir_diff_empty(plain), "case %zu", c);
+		same_chain_delta(b.t, plain, printed);
+		ir_diff_free(plain);
+		ir_diff_free(printed);
+		/* a rule more in lan_to_dmz after the prints: its array moves */
+		struct ir_chain *ch = &b.t->chains[chain_index(b.t, "lan_to_dmz")];
+		struct ir_rule *r = ir_rule_add(ch);
+		ck_assert_ptr_nonnull(r);
+		r->verdict.kind = IR_V_DROP;
+		ck_assert_int_eq(ir_diff_compute(a.t, b.t, &plain), 0);
+		ck_assert_int_eq(ir_diff_compute_printed(a.t, pa, b.t, pb, &printed), 0);
+		ck_assert_int_ne(plain->chain_op[chain_index(b.t, "lan_to_dmz")], IR_DIFF_KEEP);
+		same_chain_delta(b.t, plain, printed);
+		ir_diff_free(plain);
+		ir_diff_free(printed);
+		ir_diff_prints_free(pb);
+		release(&b);
+	}
+	ir_diff_prints_free(pa);
+	release(&a);
+}
+END_TEST
+
 /* The fingerprints give the same delta as reading every element: for an
  * element added, removed, changed (timeout), for no change, and for a set
  * changed after its prints were made (they then do not count). */
@@ -365,12 +487,15 @@ int main(void)
 	TCase *tc = tcase_create("diff");
 	tcase_add_test(tc, test_same_policy_is_empty);
 	tcase_add_test(tc, test_rule_added_touches_its_chain_only);
+	tcase_add_test(tc, test_rule_inserted_above_keeps_later_rules);
+	tcase_add_test(tc, test_kernel_ids_of_same_text_numbered);
 	tcase_add_test(tc, test_set_grows_by_an_element);
 	tcase_add_test(tc, test_zone_removed_deletes_its_chains);
 	tcase_add_test(tc, test_map_verdict_and_hook_change);
 	tcase_add_test(tc, test_large_delta_falls_back);
 	tcase_add_test(tc, test_delta_batch_messages);
 	tcase_add_test(tc, test_prints_same_delta);
+	tcase_add_test(tc, test_rule_prints_same_delta);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -460,7 +460,7 @@ START_TEST(test_inspect)
 	/* the second inspect rule (line 5) is number 2: label 9 */
 	const struct ir_rule *r2 = NULL;
 	for (size_t i = 0; i < chain(t, "b_to_a")->n_rules; i++)
-		if (!strncmp(chain(t, "b_to_a")->rules[i].comment, TEST_FILE ":5:", strlen(TEST_FILE ":5:")))
+		if (irtest_rule_is(&chain(t, "b_to_a")->rules[i], TEST_FILE ":5:"))
 			r2 = &chain(t, "b_to_a")->rules[i];
 	ck_assert_ptr_nonnull(r2);
 	ck_assert_uint_eq(labels_set(r2), (1ull << POLICY_CT_LABEL_PENDING) |

@@ -34,7 +34,7 @@ static struct ir_table *build(const char *text, bool optimize)
 static const struct ir_rule *first_with(const struct ir_chain *c, const char *prefix)
 {
 	for (size_t i = 0; c && i < c->n_rules; i++)
-		if (!strncmp(c->rules[i].comment, prefix, strlen(prefix)))
+		if (irtest_rule_is(&c->rules[i], prefix))
 			return &c->rules[i];
 	return NULL;
 }
@@ -176,7 +176,7 @@ START_TEST(test_dispatch_keeps_first_match_and_counters)
 		const struct ir_chain *target = ir_chain_find(t, e->verdict.chain);
 		ck_assert_ptr_nonnull(target);
 		ck_assert_uint_eq(target->n_rules, 1);
-		ck_assert(strncmp(target->rules[0].comment, TEST_FILE ":8:", strlen(TEST_FILE ":8:")) == 0);
+		ck_assert(irtest_rule_is(&target->rules[0], TEST_FILE ":8:"));
 		ck_assert_int_eq(target->rules[0].verdict.kind, IR_V_DROP);
 		ck_assert_int_eq(target->rules[0].stmts[0].kind, IR_S_COUNTER);
 	}
@@ -213,7 +213,7 @@ static const char *exact_owner(const struct ir_table *t, const struct ir_set *s,
 		const struct ir_set_elem *e = &s->elems[i];
 		if (e->key[0].data[3] == last && e->key[1].data[0] == port >> 8 &&
 		    e->key[1].data[1] == (port & 0xff))
-			return ir_chain_find((struct ir_table *)t, e->verdict.chain)->rules[0].comment;
+			return irtest_where(&ir_chain_find((struct ir_table *)t, e->verdict.chain)->rules[0]);
 	}
 	return "";
 }
@@ -275,13 +275,13 @@ START_TEST(test_dispatch_different_runs_get_their_own_maps)
 }
 END_TEST
 
-/* The comment of the rule that map element covering `addr` leads to. */
+/* Where (irtest_where()) the rule is that map element covering `addr` leads to. */
 static const char *owner_of(struct ir_table *t, const struct ir_set *map, const uint8_t addr[4])
 {
 	for (size_t i = 0; i < map->n_elems; i++) {
 		const struct ir_set_elem *e = &map->elems[i];
 		if (memcmp(e->key[0].data, addr, 4) <= 0 && memcmp(addr, ir_elem_end(e)->data, 4) <= 0)
-			return ir_chain_find(t, e->verdict.chain)->rules[0].comment;
+			return irtest_where(&ir_chain_find(t, e->verdict.chain)->rules[0]);
 	}
 	return "";
 }
