@@ -664,6 +664,28 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	return FP_CONTINUE;
 }
 
+/* What the parse alone decides, whatever the flow (true, *v set): a packet
+ * the parser cannot walk is dropped; a fragment has nothing to inspect. */
+static bool parse_decides(const struct fp_packet *pk, struct fp_stats *st, enum fp_verdict *v)
+{
+	switch (pk->parsed) {
+	case FP_PARSE_MALFORMED:
+		*v = drop(&st->malformed);
+		return true;
+	case FP_PARSE_EXT_HEADERS:
+		*v = drop(&st->ext_headers);
+		return true;
+	case FP_PARSE_FRAGMENT:
+		st->fragments++;
+		*v = FP_CONTINUE;
+		return true;
+	case FP_PARSE_OTHER:
+	case FP_PARSE_OK:
+		break;
+	}
+	return false;
+}
+
 static enum fp_verdict count(struct fp_stats *st, enum fp_verdict v)
 {
 	if (v == FP_DONE)
@@ -733,19 +755,11 @@ enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset
 		st->unknown_rule++;
 		return count(st, FP_DONE);
 	}
-	switch (pk->parsed) {
-	case FP_PARSE_MALFORMED:
-		return drop(&st->malformed);
-	case FP_PARSE_EXT_HEADERS:
-		return drop(&st->ext_headers);
-	case FP_PARSE_FRAGMENT:
-		st->fragments++;
-		return FP_CONTINUE;
-	case FP_PARSE_OTHER:
+	enum fp_verdict v;
+	if (parse_decides(pk, st, &v))
+		return v;
+	if (pk->parsed == FP_PARSE_OTHER)
 		return count(st, FP_DONE);
-	case FP_PARSE_OK:
-		break;
-	}
 	if (pk->protocol == IPPROTO_UDP)
 		return count(st, judge_udp(&j));
 	return count(st, judge_tcp(&j));
@@ -801,18 +815,11 @@ enum fp_verdict fp_judge_unknown_packet(const struct fp_packet *pk, struct fp_st
 {
 	st->packets++;
 	st->bytes += pk->len;
-	switch (pk->parsed) {
-	case FP_PARSE_MALFORMED:
-		return drop(&st->malformed);
-	case FP_PARSE_EXT_HEADERS:
-		return drop(&st->ext_headers);
-	case FP_PARSE_FRAGMENT:
-		st->fragments++;
-		return FP_CONTINUE;
-	default:
-		st->ct_unknown++;
-		return FP_CONTINUE;
-	}
+	enum fp_verdict v;
+	if (parse_decides(pk, st, &v))
+		return v;
+	st->ct_unknown++;
+	return FP_CONTINUE;
 }
 
 enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats *st)
