@@ -829,34 +829,63 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 	return check_families(c, m);
 }
 
-static int by_kernel_id(const void *a, const void *b, void *ctx)
+struct kid_key {
+	uint64_t hash; /* of the kernel id */
+	size_t rule;
+	size_t dup; /* 1 for the first rule of its id, 2 for the second, ... */
+};
+
+static int by_kid_hash(const void *a, const void *b)
 {
-	const struct policy_rule *rules = ctx;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int k = strcmp(rules[x].kernel_id, rules[y].kernel_id);
-	return k ? k : (x > y) - (x < y);
+	const struct kid_key *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return (x->rule > y->rule) - (x->rule < y->rule);
 }
 
 /* Rules of the same text in the same file share "FILE:HASH": the second
  * and later (in policy order) get "#2", "#3", ... so that every kernel id
- * names one rule. Labels are unique already. */
+ * names one rule. Labels are unique already. Sorted by a hash of the id
+ * (comparing the ids would walk the file name they share each time); ids
+ * are compared only within a run of one hash, in policy order. */
 static int number_kernel_ids(struct checker *c)
 {
 	struct policy_rule *rules = c->p->rules;
-	size_t n = 0, *ord = malloc((c->p->n_rules ? c->p->n_rules : 1) * sizeof(*ord));
+	size_t n = 0;
+	struct kid_key *ord = malloc((c->p->n_rules ? c->p->n_rules : 1) * sizeof(*ord));
 
 	if (!ord)
 		return nomem(c);
 	for (size_t i = 0; i < c->p->n_rules; i++)
 		if (!rules[i].labelled)
-			ord[n++] = i;
-	qsort_r(ord, n, sizeof(*ord), by_kernel_id, rules);
-	for (size_t i = 1, dup = 1; i < n; i++) {
-		struct policy_rule *r = &rules[ord[i]];
-		dup = strcmp(r->kernel_id, rules[ord[i - 1]].kernel_id) ? 1 : dup + 1;
-		if (dup > 1) {
+			ord[n++] = (struct kid_key){
+				policy_fnv64(POLICY_FNV64_OFFSET_BASIS, rules[i].kernel_id, strlen(rules[i].kernel_id)),
+				i, 0};
+	qsort(ord, n, sizeof(*ord), by_kid_hash);
+	/* the numbers first, the suffixes after: a suffix written early would
+	 * hide its id from the later rules of the run */
+	bool pure = true; /* every id of the run so far is the run's first */
+	for (size_t i = 0, run = 0; i < n; i++) {
+		const char *id = rules[ord[i].rule].kernel_id;
+		if (ord[i].hash != ord[run].hash) {
+			run = i;
+			pure = true;
+		}
+		if (pure && !strcmp(rules[ord[run].rule].kernel_id, id)) {
+			ord[i].dup = i - run + 1;
+			continue;
+		}
+		/* two ids of one hash: count the equal ones one by one */
+		pure = false;
+		ord[i].dup = 1;
+		for (size_t k = run; k < i; k++)
+			ord[i].dup += !strcmp(rules[ord[k].rule].kernel_id, id);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct policy_rule *r = &rules[ord[i].rule];
+		if (ord[i].dup > 1) {
 			size_t len = strnlen(r->kernel_id, sizeof(r->kernel_id) - 12);
-			snprintf(r->kernel_id + len, sizeof(r->kernel_id) - len, "#%zu", dup);
+			snprintf(r->kernel_id + len, sizeof(r->kernel_id) - len, "#%zu", ord[i].dup);
 		}
 	}
 	free(ord);

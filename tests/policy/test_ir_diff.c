@@ -155,6 +155,25 @@ START_TEST(test_kernel_ids_of_same_text_numbered)
 }
 END_TEST
 
+/* Three tenants with the same text: "#2" and "#3", each id once. */
+START_TEST(test_kernel_ids_of_three_copies)
+{
+	struct compiled a;
+	compile(&a, "tenant a {\n segment lan { interface \"ta\" address 10.0.1.0/24 }\n"
+		    " pass from lan to self service ping }\n"
+		    "tenant b {\n segment lan { interface \"tb\" address 10.0.2.0/24 }\n"
+		    " pass from lan to self service ping }\n"
+		    "tenant c {\n segment lan { interface \"tc\" address 10.0.3.0/24 }\n"
+		    " pass from lan to self service ping }\n");
+	ck_assert_uint_eq(a.p->n_rules, 3);
+	size_t n = strlen(a.p->rules[0].kernel_id);
+	ck_assert_str_eq(a.p->rules[1].kernel_id + n, "#2");
+	ck_assert_str_eq(a.p->rules[2].kernel_id + n, "#3");
+	ck_assert(!strncmp(a.p->rules[2].kernel_id, a.p->rules[0].kernel_id, n));
+	release(&a);
+}
+END_TEST
+
 /* One address more in a named set: one element added, no rule touched. */
 START_TEST(test_set_grows_by_an_element)
 {
@@ -489,6 +508,7 @@ int main(void)
 	tcase_add_test(tc, test_rule_added_touches_its_chain_only);
 	tcase_add_test(tc, test_rule_inserted_above_keeps_later_rules);
 	tcase_add_test(tc, test_kernel_ids_of_same_text_numbered);
+	tcase_add_test(tc, test_kernel_ids_of_three_copies);
 	tcase_add_test(tc, test_set_grows_by_an_element);
 	tcase_add_test(tc, test_zone_removed_deletes_its_chains);
 	tcase_add_test(tc, test_map_verdict_and_hook_change);
