@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <netinet/in.h>
+#include <dlfcn.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -888,6 +889,51 @@ static int replay_frame(struct replay *rp, unsigned long index, int dlt, const u
 	return replay_packet(rp, index, &cp, ifname, "", ip, len);
 }
 
+/* libpcap is loaded when a capture is replayed, not when hvgate starts:
+ * it brings eight more shared libraries with it (D-Bus, systemd, gcrypt,
+ * compressors), whose loading cost every verb a few milliseconds, explain's
+ * 50 ms among them. */
+static struct {
+	pcap_t *(*open_offline)(const char *, char *);
+	int (*datalink)(pcap_t *);
+	int (*next_ex)(pcap_t *, struct pcap_pkthdr **, const u_char **);
+	char *(*geterr)(pcap_t *);
+	void (*close)(pcap_t *);
+} pcap;
+
+static int pcap_sym(void *lib, const char *name, void **fn)
+{
+	*fn = dlsym(lib, name);
+	if (!*fn)
+		fprintf(stderr, "hvgate replay: libpcap has no %s\n", name);
+	return *fn ? 0 : -1;
+}
+
+static int pcap_load(void)
+{
+	static const char *const names[] = { "libpcap.so.0.8", "libpcap.so.1", "libpcap.so" };
+	void *lib = NULL;
+
+	if (pcap.close)
+		return 0;
+	for (size_t i = 0; !lib && i < sizeof(names) / sizeof(names[0]); i++)
+		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		fprintf(stderr, "hvgate replay: cannot load libpcap (%s): %s\n", names[0], dlerror());
+		return -1;
+	}
+	if (pcap_sym(lib, "pcap_open_offline", (void **)&pcap.open_offline) ||
+	    pcap_sym(lib, "pcap_datalink", (void **)&pcap.datalink) ||
+	    pcap_sym(lib, "pcap_next_ex", (void **)&pcap.next_ex) ||
+	    pcap_sym(lib, "pcap_geterr", (void **)&pcap.geterr) ||
+	    pcap_sym(lib, "pcap_close", (void **)&pcap.close)) {
+		pcap.close = NULL;
+		dlclose(lib);
+		return -1;
+	}
+	return 0;
+}
+
 static void replay_usage(FILE *out)
 {
 	fprintf(out, "usage: hvgate replay POLICY CAPTURE.pcap [--iif-map FILE | --iif IFNAME] [--json]\n\n"
@@ -937,8 +983,12 @@ int cli_replay(int argc, char **argv)
 		map_free(&map);
 		return CLI_EXIT_USAGE;
 	}
+	if (pcap_load()) {
+		map_free(&map);
+		return CLI_EXIT_USAGE;
+	}
 	char errbuf[PCAP_ERRBUF_SIZE];
-	pcap_t *pc = pcap_open_offline(capture, errbuf);
+	pcap_t *pc = pcap.open_offline(capture, errbuf);
 	if (!pc) {
 		fprintf(stderr, "hvgate replay: %s\n", errbuf);
 		map_free(&map);
@@ -949,7 +999,7 @@ int cli_replay(int argc, char **argv)
 	struct policy_compiled c;
 	int rc = cli_explain_load("replay", policy, &c, &d);
 	if (rc) {
-		pcap_close(pc);
+		pcap.close(pc);
 		map_free(&map);
 		policy_diags_free(&d);
 		return rc == -1 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
@@ -959,7 +1009,7 @@ int cli_replay(int argc, char **argv)
 	if (insp_init(&rp.insp, c.policy, ierr, sizeof(ierr))) {
 		fprintf(stderr, "hvgate replay: the fast path's rules: %s\n", ierr);
 		insp_free(&rp.insp);
-		pcap_close(pc);
+		pcap.close(pc);
 		map_free(&map);
 		policy_compiled_free(&c);
 		policy_diags_free(&d);
@@ -983,17 +1033,17 @@ int cli_replay(int argc, char **argv)
 	rp.opts.n_routes = map.n_route;
 	rp.opts.blocked = map.blocked;
 	rp.opts.n_blocked = map.n_blocked;
-	int dlt = pcap_datalink(pc);
+	int dlt = pcap.datalink(pc);
 	struct pcap_pkthdr *h;
 	const u_char *data;
 	int got = 0;
-	while (!rc && (got = pcap_next_ex(pc, &h, &data)) == 1) {
+	while (!rc && (got = pcap.next_ex(pc, &h, &data)) == 1) {
 		rp.n++;
 		rp.now = h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec : 0;
 		rc = replay_frame(&rp, rp.n, dlt, data, h->caplen);
 	}
 	if (!rc && got == PCAP_ERROR) {
-		fprintf(stderr, "hvgate replay: %s: %s\n", capture, pcap_geterr(pc));
+		fprintf(stderr, "hvgate replay: %s: %s\n", capture, pcap.geterr(pc));
 		rc = -EIO;
 	}
 	if (!rc) {
@@ -1012,7 +1062,7 @@ int cli_replay(int argc, char **argv)
 	insp_free(&rp.insp);
 	policy_eval_cache_free(rp.opts.cache);
 	free(rp.frags);
-	pcap_close(pc);
+	pcap.close(pc);
 	map_free(&map);
 	policy_compiled_free(&c);
 	policy_diags_free(&d);
