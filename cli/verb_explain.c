@@ -254,6 +254,8 @@ static void print_json(const struct policy *p, const struct policy_diags *d,
 		policy_eval_source_span(d, &r->rule->loc, r->rule->text_len, buf, sizeof(buf));
 		printf("{\"id\":");
 		cli_json_string(stdout, r->rule->id);
+		printf(",\"kernel_id\":");
+		cli_json_string(stdout, r->rule->kernel_id);
 		printf(",\"file\":");
 		cli_json_string(stdout, r->rule->loc.file);
 		printf(",\"line\":%u,\"text\":", r->rule->loc.line);

@@ -25,8 +25,12 @@ PORT=20000
 lab3_up || { echo "lab failed"; exit 1; }
 python3 tests/bench/gen_policy.py --hetero --rules 10 --seed 1 > "$LAB_TMP/small.hvp"
 python3 tests/bench/gen_policy.py --hetero --rules 10000 --seed 1 > "$LAB_TMP/large.hvp"
-# the id (FILE:LINE:) of the rule that passes the flows: the udp 20000-20999 rule
-pass_id() { echo "$1:$(grep -n 'udp port 20000-20999' "$1" | cut -d: -f1):"; }
+# the kernel id (FILE:HASH, the comment of its kernel rules) of the rule
+# that passes the flows, the udp 20000-20999 rule, as explain names it
+pass_id() {
+	"$HVGATE" explain "$1" udp 10.10.1.2:40000 -\> 10.10.2.2:$PORT in lan0 out dmz0 --json |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["rule"]["kernel_id"])'
+}
 
 # the receiver: counts the flows' packets in the server's input hook and drops
 # them, so no port-unreachable goes back either
@@ -42,7 +46,7 @@ received() { at server nft list chain inet bench in | sed -n 's/.*counter packet
 # packets counted by the rule with id $1 in the firewall (all its copies)
 rule_count() {
 	at fw nft list table inet hvgate | awk -v id="$1" '
-		index($0, "comment \"" id) && match($0, /counter packets [0-9]+/) {
+		index($0, "comment \"" id "\"") && match($0, /counter packets [0-9]+/) {
 			split(substr($0, RSTART, RLENGTH), f, " "); n += f[3] }
 		END { print n + 0 }'
 }

@@ -89,9 +89,12 @@ NFT
 received() { at inet nft list chain inet bench in | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
 # packets counted by tenant a's rule that passes the flows (all its copies)
 rule_count() {
-	id="$1:$(awk '/^tenant a /{a=1} a && /udp port 20000-20999/ {print NR; exit}' "$1"):"
+	# its kernel id (FILE:HASH#N: every tenant has the same text), as
+	# explain names it
+	id=$("$HVGATE" explain "$1" udp 10.0.1.2:40000 -\> 203.0.113.2:$PORT in ta0 out up0 --json |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["rule"]["kernel_id"])')
 	at fw nft list table inet hvgate | awk -v id="$id" '
-		index($0, "comment \"" id) && match($0, /counter packets [0-9]+/) {
+		index($0, "comment \"" id "\"") && match($0, /counter packets [0-9]+/) {
 			split(substr($0, RSTART, RLENGTH), f, " "); n += f[3] }
 		END { print n + 0 }'
 }
