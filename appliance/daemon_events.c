@@ -6,7 +6,10 @@
 
 /* Lookups for the NFLOG reader. */
 
-/* The prefix is a rule id or a default's "default:FILE:LINE" (policy/lower.c). */
+/* The prefix is a rule's kernel id (an NFLOG prefix), its id (a fast path
+ * event names the rule by its id, FILE:LINE:HASH) or a default's
+ * "default:FILE:LINE" (policy/lower.c). An id has the line a kernel id
+ * lacks, and a label is both: neither can name another rule. */
 void daemon_log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
 		       const char **tenant, const char **log_prefix)
 {
@@ -15,7 +18,7 @@ void daemon_log_lookup(void *ctx, const char *prefix, const char **rule_id, cons
 	char id[128]; /* as long as the comment policy/lower.c makes, truncated alike */
 
 	for (size_t i = 0; p && i < p->n_rules; i++) {
-		if (strcmp(p->rules[i].kernel_id, prefix))
+		if (strcmp(p->rules[i].kernel_id, prefix) && strcmp(p->rules[i].id, prefix))
 			continue;
 		*rule_id = p->rules[i].id;
 		*verdict = daemon_action_name(p->rules[i].action);
