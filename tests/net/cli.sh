@@ -73,7 +73,16 @@ r=$(code "$HVGATE" explain "$LAB_TMP/multi.hvp" 'tcp 10.0.0.5:1 -> 10.1.0.9:25 i
 
 r=$(code "$HVGATE" compile conf/policies/demo.hvp --emit nft)
 [ "$r" = 0 ] && grep -q '^table inet hvgate {' "$LAB_TMP/out" && pass compile-emits-table || fail compile-emits-table "exit $r"
-grep -q 'demo.hvp:16:.*' "$LAB_TMP/out" && pass compile-rule-ids || fail compile-rule-ids
+# The kernel rules of demo.hvp:16 carry its kernel id (FILE:HASH, no line:
+# a rule added above must not rename it), the one explain names.
+kid=$("$HVGATE" explain conf/policies/demo.hvp 'tcp 10.0.0.5:1000 -> 10.1.0.9:23 in lan0 out dmz0' --json |
+	python3 -c 'import json, sys; r = json.load(sys.stdin)["rule"]; print(r["kernel_id"] if r["line"] == 16 else "")')
+case "$kid" in
+conf/policies/demo.hvp:[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f])
+	grep -q "comment \"$kid\"" "$LAB_TMP/out" && ! grep -q 'comment "conf/policies/demo.hvp:[0-9]*:' "$LAB_TMP/out" &&
+		pass compile-rule-ids || fail compile-rule-ids "no comment \"$kid\", or a comment with a line" ;;
+*) fail compile-rule-ids "explain --json gave kernel_id '$kid'" ;;
+esac
 
 # Shell on a pipe: runs each line, exit status of the last command.
 printf 'help\ncheck conf/policies/demo.hvp\n' | "$HVGATE" shell >"$LAB_TMP/out" 2>&1
