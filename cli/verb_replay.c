@@ -459,6 +459,8 @@ struct insp_flow {
 	enum insp_state state;
 	unsigned rule; /* inspect rule number, from 1 */
 	const struct policy_rule *by;
+	bool has_syn; /* its first packet was a bare SYN, not yet given to the judge */
+	struct fp_syn_info syn;
 };
 
 struct inspection {
@@ -468,6 +470,10 @@ struct inspection {
 	struct insp_flow *v; /* per flow of the conntrack model */
 	size_t n;
 	unsigned *rule_no; /* per rule of the policy: its inspect rule number, 0 none */
+	/* the last first packet that went on: a bare SYN? (as the worker's
+	 * memo keeps it, fastpath.c ct_cache_put_first) */
+	bool first_has_syn;
+	struct fp_syn_info first_syn;
 };
 
 struct replay {
@@ -689,6 +695,14 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 	struct fp_packet pk;
 	struct fp_event ev;
 	bool has_event = false;
+	if (!rule && fl->has_syn) {
+		/* the flow's packet after its SYN: the worker opens its entry
+		 * with what the SYN told (fastpath.c seed_from_syn) */
+		struct fp_flow_key key;
+		fp_flow_key_ct(&key, (uint32_t)(m->flow + 1));
+		fp_flows_seed_syn(in->flows, &key, &fl->syn, rp->now, &in->stats);
+		fl->has_syn = false;
+	}
 	struct fp_stats before = in->stats;
 	fp_packet_parse(&pk, l3, l3len);
 	enum fp_verdict v;
@@ -713,8 +727,10 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 		fl->state = INSP_BLOCKED;
 	else if (fl && v == FP_DONE)
 		fl->state = INSP_NONE; /* labelled DONE: never queued again */
-	if (rule && !*drop)
+	if (rule && !*drop) {
 		*first_rule = rule;
+		in->first_has_syn = fp_syn_info_of(&pk, &in->first_syn);
+	}
 }
 
 static int replay_packet(struct replay *rp, unsigned long index, struct policy_eval_ct_packet *cp,
@@ -825,7 +841,8 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 				policy_eval_result_free(&r);
 				return -ENOMEM;
 			}
-			*fl = (struct insp_flow){ INSP_PENDING, first_rule, r.rule };
+			*fl = (struct insp_flow){ INSP_PENDING, first_rule, r.rule, rp->insp.first_has_syn,
+						  rp->insp.first_syn };
 		}
 	}
 	switch (r.verdict) {

@@ -703,6 +703,10 @@ struct ct_cache_entry {
 	struct ct_where where;
 	const struct fp_ruleset *rs;
 	uint64_t at;
+	/* a TCP flow's SYN (ct_cache_put_first): what it told the receiver,
+	 * given to the flow table with the flow's next packet */
+	bool has_syn;
+	struct fp_syn_info syn;
 };
 
 static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
@@ -757,13 +761,27 @@ static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zo
  * they need none; only where the connection lives (needed for a BLOCKED
  * label) and its id are not known (ct_where.found false). */
 static void ct_cache_put_first(struct worker *w, const struct fp_tuple *t, uint16_t zone,
-                               unsigned rule)
+                               unsigned rule, const struct fp_packet *pk)
 {
 	struct ct_info ci = {0};
 	struct ct_where where = { false, zone, false };
 
 	fp_labels_pending(ci.labels, rule);
 	ct_cache_put(w, t, zone, &ci, &where);
+	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	e->has_syn = fp_syn_info_of(pk, &e->syn);
+}
+
+/* The flow's packet after its SYN: its entry opens with what the SYN told
+ * the receiver (once; the memo is direct-mapped, so spoofed SYNs cannot
+ * fill the flow table with it). */
+static void seed_from_syn(struct worker *w, const struct fp_flow_key *key)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, &key->tuple, key->zone);
+	if (!e->used || !e->has_syn || e->zone != key->zone || memcmp(&e->t, &key->tuple, sizeof(key->tuple)))
+		return;
+	e->has_syn = false;
+	fp_flows_seed_syn(w->flows, key, &e->syn, now_seconds(), &w->stats);
 }
 
 static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
@@ -928,7 +946,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 			/* a new connection of this tuple: what an older one left
 			 * is not its stream; its next packets need no lookup */
 			fp_flows_forget(w->flows, &key);
-			ct_cache_put_first(w, &key.tuple, key.zone, rule);
+			ct_cache_put_first(w, &key.tuple, key.zone, rule, &pk);
 		}
 	} else if (rc) {
 		/* Nothing to judge by: it passes (fail-open), unless the parser
@@ -950,6 +968,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		rc = -ENOENT; /* labelled already */
 	} else {
 		flow_key(w, &pk, mark, &ci, &key);
+		if (!w->glue)
+			seed_from_syn(w, &key);
 		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
 		                        now_seconds(), &w->stats, &ev, &has_event);
 	}

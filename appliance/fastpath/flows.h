@@ -32,6 +32,7 @@ struct flow {
 	bool has_seq;
 	bool has_ts;           /* ts_recent holds a timestamp */
 	bool unverified;       /* took a segment with a signature it cannot check */
+	bool seeded;           /* opened with what its SYN told (fp_flows_seed_syn) */
 	uint8_t ttl;           /* the highest TTL / hop limit of the flow's packets */
 	uint32_t ts_recent;    /* the newest TSval of a segment taken */
 	uint32_t base_seq;     /* the stream's first byte */

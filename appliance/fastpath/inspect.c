@@ -638,10 +638,10 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	struct flow *f = &j->ft->flows[i];
 	/* Data that opens the entry (no handshake's ACK before it): the
 	 * receiver holds what the SYN told it (its timestamp, its hops to
-	 * live) and the judge never kept a bare SYN, so it cannot tell a copy
-	 * the receiver discards from the real one. Judged, but no decision to
-	 * clear the flow may rest on it. */
-	if (!f->has_seq && pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
+	 * live), and unless the entry was opened with it (fp_flows_seed_syn)
+	 * the judge cannot tell a copy the receiver discards from the real
+	 * one. Judged, but no decision to clear the flow may rest on it. */
+	if (!f->has_seq && !f->seeded && pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
 		f->unverified = true;
 		j->st->unseen_start++;
 	}
@@ -714,6 +714,31 @@ void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key)
 
 	if (i != FLOW_NONE)
 		fp_flow_remove(ft, i);
+}
+
+bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn)
+{
+	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_TCP ||
+	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN || pk->payload_len)
+		return false;
+	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl };
+	return true;
+}
+
+void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
+                       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st)
+{
+	if (fp_flow_find(ft, key) != FLOW_NONE)
+		return;
+	uint32_t i = fp_flow_add(ft, key, now);
+	if (i == FLOW_NONE)
+		return;
+	st->flows++;
+	struct flow *f = &ft->flows[i];
+	f->seeded = true;
+	f->has_ts = syn->has_ts;
+	f->ts_recent = syn->tsval;
+	f->ttl = syn->ttl;
 }
 
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,

@@ -119,6 +119,24 @@ int fp_flow_key_tuple(struct fp_flow_key *key, const struct fp_packet *pk, uint1
  * is dropped, so that the new stream is judged from its own start. */
 void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key);
 
+/* What a TCP flow's SYN told the receiver and the judge did not keep (a
+ * bare SYN makes no entry): its timestamp and its hops to live. */
+struct fp_syn_info {
+	bool has_ts;
+	uint32_t tsval;
+	uint8_t ttl;
+};
+/* Whether pk is a bare SYN (no ACK, no data); then *syn is what it told. */
+bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn);
+/* Given before the flow's second packet is judged: opens its entry with
+ * what the SYN told the receiver, so that a copy the receiver discards by
+ * it (an older timestamp, fewer hops) is known as such, and the flow's
+ * first data may clear it. Nothing when the entry exists or the table is
+ * full (then the flow is judged as without it: its first data never
+ * clears it). */
+void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
+                       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st);
+
 /* One entry per rule of `p` with an inspect block, in policy order (entry i
  * is inspect rule number i + 1), its matches compiled (JIT where the
  * library has it). A policy without inspect rules gives an empty ruleset.

@@ -481,6 +481,36 @@ START_TEST(data_before_the_handshake_ack_never_clears)
 }
 END_TEST
 
+START_TEST(syn_seed_is_what_the_receiver_holds)
+{
+	/* The worker opens the entry with what the SYN told (timestamp
+	 * 1000000, TTL 64): a handshake ACK and data older than it are
+	 * discarded by the receiver, so the ACK changes nothing and the data
+	 * is dropped; the real request then decides, and may clear the flow
+	 * (the entry knows the SYN: not unseen_start). */
+	struct fp_syn_info syn;
+	struct pkt syn_pkt = tcp4_ts(0, TCP_SYN, 1000000, "");
+	struct fp_packet pk;
+	fp_packet_parse(&pk, syn_pkt.b, syn_pkt.len);
+	ck_assert(fp_syn_info_of(&pk, &syn));
+	ck_assert(syn.has_ts && syn.tsval == 1000000 && syn.ttl == 64);
+	struct fp_flow_key key;
+	fp_flow_key_ct(&key, 56);
+	fp_flows_seed_syn(ft, &key, &syn, 100, &st);
+	struct pkt old_ack = tcp4_ts(1, TCP_ACK, 900000, "");
+	struct pkt decoy = tcp4_ts(1, TCP_ACK | TCP_PSH, 900000, "GET /health HTTP/1.1\r\n");
+	struct pkt real = tcp4_ts(1, TCP_ACK | TCP_PSH, 1000010, "GET /health HTTP/1.1\r\n");
+	ck_assert_int_eq(judge(56, &old_ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(56, &decoy), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 1);
+	ck_assert_int_eq(judge(56, &real), FP_DONE);
+	ck_assert_uint_eq(st.unseen_start, 0);
+	/* a packet with an ACK is not a SYN to keep */
+	fp_packet_parse(&pk, real.b, real.len);
+	ck_assert(!fp_syn_info_of(&pk, &syn));
+}
+END_TEST
+
 START_TEST(copies_the_receiver_discards_are_dropped)
 {
 	struct pkt ack = tcp4_ts(1, TCP_ACK, 5000, "");
@@ -1279,6 +1309,7 @@ int main(void)
 	tcase_add_test(tc, decoy_first_copy_does_not_stand_for_the_real_one);
 	tcase_add_test(tc, signed_copy_never_clears_the_flow);
 	tcase_add_test(tc, data_before_the_handshake_ack_never_clears);
+	tcase_add_test(tc, syn_seed_is_what_the_receiver_holds);
 	tcase_add_test(tc, copies_the_receiver_discards_are_dropped);
 	tcase_add_test(tc, urgent_data_is_dropped);
 	tcase_add_test(tc, fin_or_rst_not_at_the_end_is_dropped);

