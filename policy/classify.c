@@ -1612,19 +1612,25 @@ static int build_node(struct classify *c, size_t ci, size_t from, int kind, cons
 	return 0;
 }
 
-/* Where a lookup of `kind` starts: the ids of all pieces (0 to
- * n_pieces - 1), returned (NULL on ENOMEM), and the dimensions to cut
- * along, most telling first (a kind without ports has no port to cut). */
-static uint32_t *cut_start(const struct classify *c, int kind, const int **dims, size_t *n_dims)
+/* The root node of a lookup of `kind` (node_rules; out NULL: counted into
+ * c->dry_elems only): all pieces (ids 0 to n_pieces - 1), cut along the
+ * dimensions most telling first (a kind without ports has no port to
+ * cut). */
+static int root_rules(struct classify *c, size_t ci, size_t from, int kind, const struct rkey *k,
+                      struct ir_chain *out)
 {
 	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
 	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
-	*dims = kind & 1 ? noport_dims : port_dims;
-	*n_dims = kind & 1 ? 2 : 3;
+	const int *dims = kind & 1 ? noport_dims : port_dims;
+	size_t n_dims = kind & 1 ? 2 : 3;
 	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
-	for (size_t i = 0; ids && i < c->n_pieces; i++)
+	if (!ids)
+		return -1;
+	for (size_t i = 0; i < c->n_pieces; i++)
 		ids[i] = (uint32_t)i;
-	return ids;
+	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, k, out);
+	free(ids);
+	return rc;
 }
 
 /* The lookup of one kind from the pieces: appends to chain out (the
@@ -1634,11 +1640,6 @@ static uint32_t *cut_start(const struct classify *c, int kind, const int **dims,
  * a jump more. */
 static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct ir_chain *out)
 {
-	const int *dims;
-	size_t n_dims;
-	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
-	if (!ids)
-		return -1;
 	/* the region of the whole lookup: the pair chain, the run's place
 	 * in it and the kind (not the run's own rules: removing its first
 	 * one would rename all of it) */
@@ -1652,24 +1653,15 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	rkey_put(&k, c->run_half, strlen(c->run_half) + 1);
 	rkey_put(&k, &kb, 1);
 	region_reset(c, kind);
-	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, out);
-	free(ids);
-	return rc;
+	return root_rules(c, ci, from, kind, &k, out);
 }
 
 /* Counts into c->dry_elems the elements make_map would make for the pieces
  * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
 static int estimate(struct classify *c, size_t ci, size_t from, int kind)
 {
-	const int *dims;
-	size_t n_dims;
-	uint32_t *ids = cut_start(c, kind, &dims, &n_dims);
-	if (!ids)
-		return -1;
 	struct rkey k = {.n = 0};
-	int rc = node_rules(c, ci, from, kind, ids, c->n_pieces, dims, n_dims, &k, NULL);
-	free(ids);
-	return rc;
+	return root_rules(c, ci, from, kind, &k, NULL);
 }
 
 /* ---- runs ---- */

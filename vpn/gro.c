@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vpn/csum.h"
 #include "vpn/internal.h"
 
 /* TCP flag bits (RFC 9293 §3.1) */
@@ -29,22 +30,6 @@ static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
-}
-
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
 }
 
 /* The layout of a TCP segment we may coalesce; false for anything else. */
@@ -125,17 +110,17 @@ void vpn_gro_flush(struct vpn_device *dev)
 		uint32_t sum;
 		if (g->v6) {
 			put16(p + 4, (uint16_t)(g->len - 40));
-			sum = sum16(0, p + 8, 32);
+			sum = vpn_csum_add(0, p + 8, 32);
 		} else {
 			put16(p + 2, (uint16_t)g->len);
 			p[10] = p[11] = 0;
-			put16(p + 10, (uint16_t)~fold(sum16(0, p, 20)));
-			sum = sum16(0, p + 12, 8);
+			put16(p + 10, vpn_csum_fold(vpn_csum_add(0, p, 20)));
+			sum = vpn_csum_add(0, p + 12, 8);
 		}
 		/* A partial checksum: the pseudo-header sum, not inverted; the
 		 * kernel adds the segment when it needs the real one. */
 		sum += IPPROTO_TCP + (uint32_t)tcp_len;
-		put16(th + 16, fold(sum));
+		put16(th + 16, (uint16_t)~vpn_csum_fold(sum));
 		vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		vh.gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 		vh.hdr_len = (uint16_t)(g->ip_hl + g->tcp_hl);

@@ -221,9 +221,10 @@ static void index_assign(struct vpn_device *dev, struct vpn_index_entry *e)
 
 /* ---- the handshake ---- */
 
-/* The handshake's entry in the index table under a fresh index (the one a
- * message it sends names as sender_index), in place of any it had. */
-static uint32_t handshake_index_assign(struct vpn_peer *peer)
+/* A handshake message made: the handshake's entry in the index table under
+ * a fresh index, in place of any it had, and its state `made`. Returns the
+ * index as the message's sender_index (little endian). */
+static uint32_t handshake_sent(struct vpn_peer *peer, enum vpn_handshake_state made)
 {
 	if (peer->hs_entry.index)
 		vpn_noise_index_remove(peer->dev, &peer->hs_entry);
@@ -231,7 +232,40 @@ static uint32_t handshake_index_assign(struct vpn_peer *peer)
 	peer->hs_entry.keypair = NULL;
 	index_assign(peer->dev, &peer->hs_entry);
 	peer->handshake.local_index = peer->hs_entry.index;
-	return peer->handshake.local_index;
+	peer->handshake.state = made;
+	return htole32(peer->handshake.local_index);
+}
+
+/* A message read and proven good: what its reader worked out becomes the
+ * handshake's, which moves to state `read`. */
+static void handshake_consumed(struct vpn_handshake *hs, const uint8_t ck[VPN_BLAKE2S_OUT],
+			       const uint8_t hash[VPN_BLAKE2S_OUT], const uint8_t ephemeral[VPN_KEY_LEN],
+			       uint32_t sender_index_le, enum vpn_handshake_state read)
+{
+	memcpy(hs->remote_ephemeral, ephemeral, VPN_KEY_LEN);
+	memcpy(hs->hash, hash, VPN_BLAKE2S_OUT);
+	memcpy(hs->chaining_key, ck, VPN_BLAKE2S_OUT);
+	hs->remote_index = le32toh(sender_index_le);
+	hs->state = read;
+}
+
+/* The e step of either message for its reader: (ck) = Kdf1(ck, e),
+ * h = Hash(h || e). */
+static void mix_ephemeral(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t hash[VPN_BLAKE2S_OUT],
+			  const uint8_t ephemeral[VPN_KEY_LEN])
+{
+	kdf(ck, NULL, NULL, ck, ephemeral, VPN_KEY_LEN);
+	mix_hash(hash, ephemeral, VPN_KEY_LEN);
+}
+
+/* The e step of either message for its maker: a fresh ephemeral key pair,
+ * the public half into the message and mixed into the handshake. */
+static void new_ephemeral(struct vpn_handshake *hs, uint8_t ephemeral_public[VPN_KEY_LEN])
+{
+	randombytes_buf(hs->ephemeral_private, VPN_KEY_LEN);
+	vpn_noise_clamp(hs->ephemeral_private);
+	crypto_scalarmult_base(ephemeral_public, hs->ephemeral_private);
+	mix_ephemeral(hs->chaining_key, hs->hash, ephemeral_public);
 }
 
 void vpn_noise_clear_handshake(struct vpn_peer *peer)
@@ -264,11 +298,7 @@ int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation
 	handshake_start(hs->chaining_key, hs->hash, peer->public_key);
 
 	/* e */
-	randombytes_buf(hs->ephemeral_private, VPN_KEY_LEN);
-	vpn_noise_clamp(hs->ephemeral_private);
-	crypto_scalarmult_base(msg->ephemeral, hs->ephemeral_private);
-	kdf(hs->chaining_key, NULL, NULL, hs->chaining_key, msg->ephemeral, VPN_KEY_LEN);
-	mix_hash(hs->hash, msg->ephemeral, VPN_KEY_LEN);
+	new_ephemeral(hs, msg->ephemeral);
 	/* es */
 	if (mix_dh(hs->chaining_key, key, hs->ephemeral_private, peer->public_key))
 		goto out;
@@ -280,8 +310,7 @@ int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation
 	next_timestamp(dev, ts);
 	aead_seal(msg->encrypted_timestamp, key, ts, VPN_TAI64N_LEN, hs->hash);
 
-	msg->sender_index = htole32(handshake_index_assign(peer));
-	hs->state = VPN_HS_CREATED_INITIATION;
+	msg->sender_index = handshake_sent(peer, VPN_HS_CREATED_INITIATION);
 	ret = 0;
 out:
 	sodium_memzero(key, sizeof(key));
@@ -301,8 +330,7 @@ struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const stru
 		return NULL;
 	handshake_start(ck, hash, dev->static_public);
 	/* e */
-	kdf(ck, NULL, NULL, ck, msg->ephemeral, VPN_KEY_LEN);
-	mix_hash(hash, msg->ephemeral, VPN_KEY_LEN);
+	mix_ephemeral(ck, hash, msg->ephemeral);
 	/* es */
 	if (mix_dh(ck, key, dev->static_private, msg->ephemeral))
 		goto out;
@@ -328,13 +356,9 @@ struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const stru
 		goto out;
 	}
 	vpn_noise_clear_handshake(peer);
-	memcpy(hs->remote_ephemeral, msg->ephemeral, VPN_KEY_LEN);
+	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index, VPN_HS_CONSUMED_INITIATION);
 	memcpy(hs->latest_timestamp, ts, VPN_TAI64N_LEN);
-	memcpy(hs->hash, hash, sizeof(hash));
-	memcpy(hs->chaining_key, ck, sizeof(ck));
-	hs->remote_index = le32toh(msg->sender_index);
 	hs->last_initiation_consumption_ns = now;
-	hs->state = VPN_HS_CONSUMED_INITIATION;
 	ret = peer;
 out:
 	sodium_memzero(ck, sizeof(ck));
@@ -372,11 +396,7 @@ int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *ms
 	msg->type = htole32(VPN_MSG_RESPONSE);
 	msg->receiver_index = htole32(hs->remote_index);
 	/* e */
-	randombytes_buf(hs->ephemeral_private, VPN_KEY_LEN);
-	vpn_noise_clamp(hs->ephemeral_private);
-	crypto_scalarmult_base(msg->ephemeral, hs->ephemeral_private);
-	kdf(hs->chaining_key, NULL, NULL, hs->chaining_key, msg->ephemeral, VPN_KEY_LEN);
-	mix_hash(hs->hash, msg->ephemeral, VPN_KEY_LEN);
+	new_ephemeral(hs, msg->ephemeral);
 	/* ee, se */
 	if (mix_dh_ck(hs->chaining_key, hs->ephemeral_private, hs->remote_ephemeral) ||
 	    mix_dh_ck(hs->chaining_key, hs->ephemeral_private, peer->public_key))
@@ -386,8 +406,7 @@ int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *ms
 	/* {} */
 	aead_seal(msg->encrypted_nothing, key, NULL, 0, hs->hash);
 
-	msg->sender_index = htole32(handshake_index_assign(peer));
-	hs->state = VPN_HS_CREATED_RESPONSE;
+	msg->sender_index = handshake_sent(peer, VPN_HS_CREATED_RESPONSE);
 	ret = 0;
 out:
 	sodium_memzero(key, sizeof(key));
@@ -411,8 +430,7 @@ struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct
 	memcpy(ck, hs->chaining_key, sizeof(ck));
 	memcpy(hash, hs->hash, sizeof(hash));
 	/* e */
-	kdf(ck, NULL, NULL, ck, msg->ephemeral, VPN_KEY_LEN);
-	mix_hash(hash, msg->ephemeral, VPN_KEY_LEN);
+	mix_ephemeral(ck, hash, msg->ephemeral);
 	/* ee, se */
 	if (mix_dh_ck(ck, hs->ephemeral_private, msg->ephemeral) ||
 	    mix_dh_ck(ck, dev->static_private, msg->ephemeral))
@@ -423,11 +441,7 @@ struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct
 	if (aead_open(NULL, key, msg->encrypted_nothing, sizeof(msg->encrypted_nothing), hash))
 		goto out;
 
-	memcpy(hs->remote_ephemeral, msg->ephemeral, VPN_KEY_LEN);
-	memcpy(hs->hash, hash, sizeof(hash));
-	memcpy(hs->chaining_key, ck, sizeof(ck));
-	hs->remote_index = le32toh(msg->sender_index);
-	hs->state = VPN_HS_CONSUMED_RESPONSE;
+	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index, VPN_HS_CONSUMED_RESPONSE);
 	ret = peer;
 out:
 	sodium_memzero(ck, sizeof(ck));

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vpn/csum.h"
 #include "vpn/internal.h"
 
 int vpn_tun_create(const char *ifname, char *actual, size_t actual_len, bool *vnet_hdr)
@@ -101,43 +102,6 @@ void vpn_tun_flush(struct vpn_device *dev)
 		vpn_gro_flush(dev);
 }
 
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* One's complement sum of a block (RFC 1071), returned added to sum in
- * big-endian word order. Summed 32 bits at a time in native order and
- * swapped once at the end (RFC 1071 §2(B): the sum is byte-order
- * independent up to that swap); this is the hottest loop of segmentation. */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t acc = 0;
-	uint32_t w;
-	uint16_t h;
-
-	for (; len >= 4; p += 4, len -= 4) {
-		memcpy(&w, p, 4);
-		acc += w;
-	}
-	if (len >= 2) {
-		memcpy(&h, p, 2);
-		acc += h;
-		p += 2;
-		len -= 2;
-	}
-	if (len) {
-		uint8_t last[2] = { p[0], 0 };
-		memcpy(&h, last, 2);
-		acc += h;
-	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return sum + ntohs((uint16_t)acc);
-}
-
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -152,8 +116,8 @@ static void finish_csum(uint8_t *pkt, size_t len, size_t start, size_t offset)
 		return;
 	uint32_t sum = (uint32_t)pkt[start + offset] << 8 | pkt[start + offset + 1];
 	pkt[start + offset] = pkt[start + offset + 1] = 0;
-	sum = csum_add(sum, pkt + start, len - start);
-	uint16_t c = csum_fold(sum);
+	sum = vpn_csum_add(sum, pkt + start, len - start);
+	uint16_t c = vpn_csum_fold(sum);
 	put16(pkt + start + offset, c);
 }
 
@@ -165,13 +129,13 @@ static void tcp_csum(uint8_t *pkt, size_t ip_hl, size_t len, bool v6)
 	uint8_t *tcp = pkt + ip_hl;
 
 	if (v6)
-		sum = csum_add(sum, pkt + 8, 32);
+		sum = vpn_csum_add(sum, pkt + 8, 32);
 	else
-		sum = csum_add(sum, pkt + 12, 8);
+		sum = vpn_csum_add(sum, pkt + 12, 8);
 	sum += IPPROTO_TCP + (uint32_t)tcp_len;
 	tcp[16] = tcp[17] = 0;
-	sum = csum_add(sum, tcp, tcp_len);
-	put16(tcp + 16, csum_fold(sum));
+	sum = vpn_csum_add(sum, tcp, tcp_len);
+	put16(tcp + 16, vpn_csum_fold(sum));
 }
 
 /* Cuts a TSO super-packet into segments of gso_size payload bytes, each a
@@ -222,7 +186,7 @@ static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len, const 
 			put16(seg + 2, (uint16_t)total);
 			put16(seg + 4, ip_id++);
 			seg[10] = seg[11] = 0;
-			put16(seg + 10, csum_fold(csum_add(0, seg, ip_hl)));
+			put16(seg + 10, vpn_csum_fold(vpn_csum_add(0, seg, ip_hl)));
 		}
 		tcp_csum(seg, ip_hl, total, v6);
 		vpn_send_to_peer(dev, peer, seg, total);

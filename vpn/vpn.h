@@ -10,7 +10,8 @@
  * What lives in vpn/: this header (the public API) and internal.h; device.c
  * (creation, event loop, configuration), noise.c, cookie.c, peer.c,
  * allowedips.c, replay.c, send.c, receive.c, gro.c, timers.c, uapi.c,
- * socket.c, tun.c, key.c, secure.c and blake2s.c. It includes nothing of the rest of hvgate: the
+ * socket.c, tun.c, key.c, secure.c, blake2s.c and csum.h (the internet
+ * checksum, which appliance/'s fast path shares). It includes nothing of the rest of hvgate: the
  * daemon adapts a policy's vpn block to struct vpn_config.
  *
  * Errors: every function returning int returns 0 or a negative errno value

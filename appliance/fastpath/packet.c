@@ -7,6 +7,7 @@
 
 #include "appliance/fastpath/inspect.h"
 #include "appliance/fastpath/packet.h"
+#include "vpn/csum.h"
 
 /* RFC 791 section 3.1: IHL counts 32-bit words, at least 5. */
 #define IPV4_MIN_HDR     20
@@ -233,23 +234,6 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)v);
 }
 
-/* RFC 1071: the ones' complement sum of 16-bit words. */
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* One reset from src:sport to dst:dport with seq and ack. */
 static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const uint8_t *dst,
                           uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack)
@@ -268,7 +252,7 @@ static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const ui
 		out[9] = IPPROTO_TCP;
 		memcpy(out + 12, src, 4);
 		memcpy(out + 16, dst, 4);
-		put16(out + 10, fold(sum16(0, out, IPV4_MIN_HDR)));
+		put16(out + 10, vpn_csum_fold(vpn_csum_add(0, out, IPV4_MIN_HDR)));
 	} else {
 		out[0] = 0x60;
 		put16(out + 4, TCP_MIN_HDR);
@@ -284,11 +268,11 @@ static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const ui
 	t[12] = (TCP_MIN_HDR / 4) << 4;
 	t[13] = FP_TCP_RST | FP_TCP_ACK;
 	/* RFC 9293 section 3.1 / RFC 8200 section 8.1: the pseudo-header */
-	sum = sum16(0, src, alen);
-	sum = sum16(sum, dst, alen);
+	sum = vpn_csum_add(0, src, alen);
+	sum = vpn_csum_add(sum, dst, alen);
 	sum += IPPROTO_TCP + TCP_MIN_HDR;
-	sum = sum16(sum, t, TCP_MIN_HDR);
-	put16(t + 16, fold(sum));
+	sum = vpn_csum_add(sum, t, TCP_MIN_HDR);
+	put16(t + 16, vpn_csum_fold(sum));
 	return ip + TCP_MIN_HDR;
 }
 

@@ -12,7 +12,6 @@
 
 #include "appliance/kernel/conntrack.h"
 #include "appliance/kernel/nlsock.h"
-#include "policy/grow.h"
 #include "policy/model.h"
 
 #define CT_PROC_COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
@@ -224,12 +223,6 @@ int conntrack_count(uint64_t *count, uint64_t *max)
 
 /* ---- NAT translations ---- */
 
-struct nat_list {
-	struct conntrack_nat *v;
-	size_t n, cap;
-	int err;
-};
-
 static void nat_tuple(struct conntrack_nat_tuple *to, const struct conntrack_tuple *from)
 {
 	memcpy(to->src, from->src, sizeof(to->src));
@@ -240,18 +233,14 @@ static void nat_tuple(struct conntrack_nat_tuple *to, const struct conntrack_tup
 
 static int nat_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct nat_list *l = data;
 	struct conntrack_entry e;
 
 	conntrack_entry_parse(nlh, &e);
 	if (!(e.status & (IPS_SRC_NAT | IPS_DST_NAT)))
 		return MNL_CB_OK;
-	if (POLICY_GROW(l->v, l->cap, l->n, 64)) {
-		l->err = -ENOMEM;
+	struct conntrack_nat *t = nl_collect_push(data);
+	if (!t)
 		return MNL_CB_ERROR;
-	}
-	struct conntrack_nat *t = &l->v[l->n++];
-	memset(t, 0, sizeof(*t));
 	t->family = e.orig.family ? e.orig.family : e.reply.family;
 	t->l4proto = e.orig.proto ? e.orig.proto : e.reply.proto;
 	nat_tuple(&t->orig, &e.orig);
@@ -267,20 +256,11 @@ static int nat_cb(const struct nlmsghdr *nlh, void *data)
 
 int conntrack_nat_list(const char *netns, struct conntrack_nat **out, size_t *n)
 {
-	struct nat_list l = { 0 };
-
-	*out = NULL;
-	*n = 0;
+	struct nl_collect l = { .elem = sizeof(struct conntrack_nat) };
 	int err = ct_dump(netns, nat_cb, &l);
-	if (l.err)
-		err = l.err;
-	if (err) {
-		free(l.v);
-		return err;
-	}
-	*out = l.v;
-	*n = l.n;
-	return 0;
+
+	*out = nl_collect_take(&l, &err, n);
+	return err;
 }
 
 static void endpoint(char *buf, size_t size, int family, const uint8_t *addr, uint16_t port)

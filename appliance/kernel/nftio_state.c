@@ -20,16 +20,9 @@
 
 #include "appliance/kernel/nftio.h"
 #include "appliance/kernel/nftio_internal.h"
-#include "policy/grow.h"
 #include "policy/ir.h"
 
 /* Rule counters. */
-
-struct counters {
-	struct nftio_rule_counter *v;
-	size_t n, cap;
-	int err;
-};
 
 static int comment_cb(const struct nftnl_udata *attr, void *data)
 {
@@ -55,15 +48,14 @@ static int counter_expr_cb(struct nftnl_expr *e, void *data)
 	return MNL_CB_OK;
 }
 
-static int counters_add(struct counters *c, const char *comment, uint64_t packets, uint64_t bytes)
+static int counters_add(struct nl_collect *c, const char *comment, uint64_t packets, uint64_t bytes)
 {
-	if (POLICY_GROW(c->v, c->cap, c->n, 64))
+	struct nftio_rule_counter *x = nl_collect_push(c);
+	if (!x)
 		return -ENOMEM;
-	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
-	snprintf(c->v[c->n].comment, sizeof(c->v[c->n].comment), "%s", comment);
-	c->v[c->n].packets = packets;
-	c->v[c->n].bytes = bytes;
-	c->n++;
+	snprintf(x->comment, sizeof(x->comment), "%s", comment);
+	x->packets = packets;
+	x->bytes = bytes;
 	return 0;
 }
 
@@ -73,28 +65,29 @@ static int cmp_comment(const void *a, const void *b)
 }
 
 /* Sorts by comment and sums the rules of one id: O(n log n), where a
- * lookup per rule would be quadratic in rulesets of thousands of rules. */
-static void counters_merge(struct counters *c)
+ * lookup per rule would be quadratic in rulesets of thousands of rules.
+ * Returns how many are left. */
+static size_t counters_merge(struct nftio_rule_counter *v, size_t n)
 {
 	size_t out = 0;
 
-	if (!c->n)
-		return;
-	qsort(c->v, c->n, sizeof(*c->v), cmp_comment);
-	for (size_t i = 1; i < c->n; i++) {
-		if (!strcmp(c->v[i].comment, c->v[out].comment)) {
-			c->v[out].packets += c->v[i].packets;
-			c->v[out].bytes += c->v[i].bytes;
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_comment);
+	for (size_t i = 1; i < n; i++) {
+		if (!strcmp(v[i].comment, v[out].comment)) {
+			v[out].packets += v[i].packets;
+			v[out].bytes += v[i].bytes;
 		} else {
-			c->v[++out] = c->v[i];
+			v[++out] = v[i];
 		}
 	}
-	c->n = out + 1;
+	return out + 1;
 }
 
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct counters *c = data;
+	struct nl_collect *c = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	const char *comment = NULL;
 	uint64_t pb[3] = { 0, 0, 0 };
@@ -131,7 +124,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct counters c = { 0 };
+	struct nl_collect c = { .elem = sizeof(struct nftio_rule_counter) };
 	struct nl_sock s;
 	struct nftnl_rule *r;
 	struct nlmsghdr *nlh;
@@ -154,16 +147,9 @@ int nftio_rule_counters(const char *netns, struct nftio_rule_counter **out, size
 	nftnl_rule_free(r);
 	err = nl_sock_dump(&s, nlh, rule_cb, &c);
 	nl_sock_close(&s);
-	if (c.err)
-		err = c.err;
-	if (err) {
-		free(c.v);
-		return err;
-	}
-	counters_merge(&c);
-	*out = c.v;
-	*n = c.n;
-	return 0;
+	*out = nl_collect_take(&c, &err, n);
+	*n = counters_merge(*out, *n);
+	return err;
 }
 
 /* The digest of table inet hvgate. */
@@ -411,9 +397,7 @@ int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_se
 }
 
 struct elems {
-	struct nftio_set_elem *v;
-	size_t n, cap;
-	int err;
+	struct nl_collect c;
 	bool by_ifname;
 };
 
@@ -428,10 +412,9 @@ static int elems_push(struct elems *l, struct nftnl_set_elem *e)
 
 	if (!key || (klen != scope_len + 4 && klen != scope_len + 16))
 		return 0;
-	if (POLICY_GROW(l->v, l->cap, l->n, 64))
+	x = nl_collect_push(&l->c);
+	if (!x)
 		return -ENOMEM;
-	x = &l->v[l->n++];
-	memset(x, 0, sizeof(*x));
 	x->family = klen == scope_len + 4 ? AF_INET : AF_INET6;
 	if (!end || elen != klen)
 		end = key;
@@ -465,31 +448,31 @@ static int elems_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_set_elem *e;
 
 	if (!s) {
-		l->err = -ENOMEM;
+		l->c.err = -ENOMEM;
 		return MNL_CB_ERROR;
 	}
 	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
 		nftnl_set_free(s);
-		l->err = -EPROTO;
+		l->c.err = -EPROTO;
 		return MNL_CB_ERROR;
 	}
 	it = nftnl_set_elems_iter_create(s);
 	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
 		if (elems_push(l, e)) {
-			l->err = -ENOMEM;
+			l->c.err = -ENOMEM;
 			break;
 		}
 	}
 	nftnl_set_elems_iter_destroy(it);
 	nftnl_set_free(s);
-	return l->err ? MNL_CB_ERROR : MNL_CB_OK;
+	return l->c.err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
 static int set_elems(const char *netns, const char *set, bool by_ifname, struct nftio_set_elem **out,
 		     size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct elems l = { .by_ifname = by_ifname };
+	struct elems l = { .c.elem = sizeof(struct nftio_set_elem), .by_ifname = by_ifname };
 	struct nl_sock sock;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
@@ -513,15 +496,8 @@ static int set_elems(const char *netns, const char *set, bool by_ifname, struct 
 	nftnl_set_free(s);
 	err = nl_sock_talk(&sock, nlh, elems_cb, &l);
 	nl_sock_close(&sock);
-	if (l.err)
-		err = l.err;
-	if (err) {
-		free(l.v);
-		return err;
-	}
-	*out = l.v;
-	*n = l.n;
-	return 0;
+	*out = nl_collect_take(&l.c, &err, n);
+	return err;
 }
 
 int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "appliance/kernel/nlsock.h"
+#include "policy/grow.h"
 
 /* The dump buffer: twice the kernel's 32 KiB cap per dump message. */
 #define NL_DUMP_BUFFER (64 * 1024)
@@ -157,4 +158,28 @@ int nl_sock_dump(struct nl_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, voi
 	int err = exchange(s, req, req->nlmsg_len, req->nlmsg_seq, buf, NL_DUMP_BUFFER, cb, data);
 	free(buf);
 	return err;
+}
+
+void *nl_collect_push(struct nl_collect *c)
+{
+	if (policy_grow(&c->v, &c->cap, c->n, c->elem, 64)) {
+		c->err = -ENOMEM;
+		return NULL;
+	}
+	void *x = (char *)c->v + c->n++ * c->elem;
+	memset(x, 0, c->elem);
+	return x;
+}
+
+void *nl_collect_take(struct nl_collect *c, int *err, size_t *n)
+{
+	if (c->err)
+		*err = c->err;
+	if (*err) {
+		free(c->v);
+		*n = 0;
+		return NULL;
+	}
+	*n = c->n;
+	return c->v;
 }

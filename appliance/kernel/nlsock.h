@@ -1,6 +1,7 @@
 /* appliance/kernel/: all of hvgate's I/O with the kernel, part of
  * libhvappliance. Above it the daemon (appliance/) and the CLI (cli/); it
- * uses policy/ only for the IR it sends and the diagnostics it reports.
+ * uses policy/ only for the IR it sends, the diagnostics it reports and
+ * its array growth (policy/grow.h).
  *   nlsock.c      this header: the one netlink socket layer
  *   nftio*.c      nf_tables: apply a ruleset in one batch, generation and
  *                 digest, rule counters, block-list elements (nftio.h)
@@ -83,5 +84,25 @@ int nl_sock_talk(struct nl_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, voi
  * 32 KiB, netlink_recvmsg in net/netlink/af_netlink.c), so a large buffer
  * means fewer rounds. */
 int nl_sock_dump(struct nl_sock *s, const struct nlmsghdr *req, mnl_cb_t cb, void *data);
+
+/* What a dump's callback collects: elements of `elem` bytes it appends with
+ * nl_collect_push(), and its own error (-ENOMEM, -EPROTO; 0 until one),
+ * which nl_collect_take() reports in preference to the dump's. Start from
+ * (struct nl_collect){ .elem = sizeof(element) }. */
+struct nl_collect {
+	void *v;
+	size_t n, cap, elem;
+	int err;
+};
+
+/* Appends a zeroed element and returns it; NULL, with err = -ENOMEM, when
+ * memory runs out. */
+void *nl_collect_push(struct nl_collect *c);
+
+/* Ends a collection whose dump returned *err: *err becomes the callback's
+ * error if it had one. On an error the elements are freed, *n is 0 and
+ * NULL is returned; else the elements (malloc'd, the caller frees them),
+ * *n of them. */
+void *nl_collect_take(struct nl_collect *c, int *err, size_t *n);
 
 #endif
