@@ -379,6 +379,7 @@ static void loop(struct daemon *d)
 			syslog(LOG_ERR, "revert failed: %s", err);
 		daemon_sync_vpn(d);
 		sync_fastpath(d);
+		daemon_rule_index_sync(d);
 		if (mono() >= d->next_sample)
 			sample_in_background(d);
 	}
@@ -557,6 +558,7 @@ int daemon_run(const char *conf_file)
 	if (vpnmgr_create(&d.vpn, d.conf.state_dir))
 		syslog(LOG_ERR, "vpn: out of memory; the policy's vpn blocks are not run");
 	daemon_sync_vpn(&d);
+	daemon_rule_index_sync(&d);
 	if (d.conf.fastpath_enabled)
 		start_fastpath(&d);
 	start_logs(&d);
@@ -586,6 +588,7 @@ out:
 		nflogd_close(d.log);
 	if (d.metrics)
 		metrics_stop(d.metrics);
+	daemon_rule_index_free(&d.rules);
 	txn_free(&d.txn);
 	free(d.hits);
 	if (d.sigfd >= 0)

@@ -7,7 +7,8 @@
  *                     lock and the commands that change something
  *   daemon_view.c     read-only views: status, show, history, blocked
  *   daemon_metrics.c  the metrics text (Prometheus text format)
- *   daemon_events.c   NFLOG lookups and the fast path's events
+ *   daemon_events.c   the rule index the events are named by (NFLOG lookups)
+ *                     and the fast path's events
  * Everything here runs on the daemon's one loop thread.
  */
 #ifndef HVGATE_APPLIANCE_DAEMON_INTERNAL_H
@@ -29,9 +30,28 @@
 #include "appliance/metrics.h"
 #include "appliance/txn.h"
 #include "appliance/vpnmgr.h"
+#include "policy/hmap.h"
 
 #define DAEMON_VERSION     "0.1"
 #define DAEMON_MAX_POLLFDS (CTL_MAX_CLIENTS + 8)
+
+/* As long as the comment policy/lower.c makes for a logged default
+ * ("default:FILE:LINE"), truncated alike. */
+#define DAEMON_DEFAULT_ID_LEN 128
+
+/* The running policy's rules and logged defaults by the names events give
+ * them (daemon_events.c): rules by id and by kernel id, logged defaults by
+ * "default:FILE:LINE". Built for one generation of the running policy
+ * (txn.running_gen) and built again when it moves, so an event costs a
+ * hash lookup, not a pass over the rules. */
+struct daemon_rule_index {
+	bool built;
+	bool failed;  /* the last build ran out of memory (said once per gen) */
+	uint64_t gen; /* the txn.running_gen it was built (or tried) for */
+	const struct policy *p; /* NULL: nothing runs */
+	struct policy_hmap by_id, by_kernel_id, defaults;
+	char (*default_ids)[DAEMON_DEFAULT_ID_LEN]; /* per default of p */
+};
 
 struct rule_hit {
 	char id[128];
@@ -55,6 +75,7 @@ struct daemon {
 	struct vpnmgr *vpn;
 	struct linkwatch *links; /* NULL: link events not watched */
 	struct fastpath *fp;     /* NULL: inspection off */
+	struct daemon_rule_index rules; /* for the events */
 	/* The running policy's generation (txn.running_gen) the fast path last
 	 * got rules for. */
 	uint64_t fp_gen;
@@ -120,6 +141,11 @@ void daemon_cmd_history(struct daemon *d, struct json_buf *r);
 void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r);
 
 /* daemon_events.c */
+/* Builds d->rules for the running policy if it changed (start, reload,
+ * commit, revert); the lookup below calls it too. When memory runs out the
+ * lookups name nothing until a build succeeds. */
+void daemon_rule_index_sync(struct daemon *d);
+void daemon_rule_index_free(struct daemon_rule_index *x);
 /* The NFLOG reader's lookup (nflogd_open): a log prefix to the running
  * policy's rule id, verdict, tenant and log prefix; fields it cannot name stay. */
 void daemon_log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
