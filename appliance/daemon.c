@@ -12,7 +12,7 @@
 
 #include "appliance/daemon.h"
 #include "appliance/daemon_internal.h"
-#include "appliance/kernel/nftio_internal.h"
+#include "appliance/kernel/nlsock.h"
 #include "appliance/kernel/route.h"
 
 /* Does the configured source (as last read) differ from what runs? */
@@ -404,7 +404,7 @@ static void make_parent_dir(const char *file)
 
 static int enter_netns(const char *netns)
 {
-	int saved, rc = nftio_netns_enter(netns, &saved);
+	int saved, rc = nl_netns_enter(netns, &saved);
 
 	/* The whole daemon lives in the namespace: netlink, NFLOG, conntrack,
 	 * /proc/sys/net and the metrics listener all belong to it. */

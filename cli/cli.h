@@ -11,10 +11,8 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 
-/* Verbs are defined in their own files (cli/verb_*.c, or by the module that
- * owns them). Declared weak so that a tree in which a module is still being
- * built links; main.c reports a verb that is missing instead of crashing. */
-#define CLI_VERB(name) int cli_##name(int argc, char **argv) __attribute__((weak))
+/* Verbs are defined in their own files (cli/verb_*.c, shell.c). */
+#define CLI_VERB(name) int cli_##name(int argc, char **argv)
 CLI_VERB(check);
 CLI_VERB(compile);
 CLI_VERB(apply);
@@ -28,14 +26,11 @@ CLI_VERB(shell);
 CLI_VERB(fastpath);
 #undef CLI_VERB
 
-/* The verb table (cli/verbs.c): run argv[0] as a verb; print the usage;
- * the name of the i-th verb ("" if it is not built into this binary; NULL
- * past the end). */
+/* The verb table (cli/verbs.c): run argv[0] as a verb; print the usage. */
 #include <stddef.h>
 #include <stdio.h>
 int cli_dispatch(int argc, char **argv);
 void cli_usage(FILE *out);
-const char *cli_verb_name(size_t i);
 
 /* Helpers shared by verbs (cli/util.c). */
 int cli_wants_help(int argc, char **argv);

@@ -29,7 +29,6 @@
 void policy_eval_opts_default(struct policy_eval_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->hairpin = true;
 	o->path = true;
 }
 
@@ -554,8 +553,8 @@ static void dnat_apply(const struct policy_nat *n, struct policy_eval_packet *pk
 /* Port forwards and the way in of netmaps: arriving on the via zone (or
  * sent by the appliance to an outside address), then hairpin: a tenant's
  * own hosts to the public address of its forward. */
-static int dnat(const struct policy *p, const struct policy_eval_opts *o, size_t from_zone,
-		bool from_self, struct policy_eval_packet *pkt, struct policy_eval_result *r)
+static int dnat(const struct policy *p, size_t from_zone, bool from_self, struct policy_eval_packet *pkt,
+		struct policy_eval_result *r)
 {
 	char a[INET6_ADDRSTRLEN];
 	for (size_t i = 0; i < p->n_nats; i++) {
@@ -572,7 +571,7 @@ static int dnat(const struct policy *p, const struct policy_eval_opts *o, size_t
 		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "destination NAT by %s: to %s port %u", n->id,
 			    a, pkt->dport);
 	}
-	for (size_t i = 0; o->hairpin && !from_self && i < p->n_nats; i++) {
+	for (size_t i = 0; !from_self && i < p->n_nats; i++) {
 		const struct policy_nat *n = &p->nats[i];
 		if ((n->kind != POLICY_NAT_DNAT && n->kind != POLICY_NAT_NETMAP) ||
 		    n->tenant == POLICY_NONE || n->tenant != r->tenant || !nat_outside(n) ||
@@ -632,7 +631,7 @@ static void snat_apply(const struct policy_nat *n, const struct policy_eval_pack
 /* The first tenant-owned statement that makes a tenant NAT chain of
  * postrouting: where the tenants' statements are consulted among the global
  * ones (docs/replay.md, "Order of NAT statements"). */
-static size_t tenant_post_position(const struct policy *p, const struct policy_eval_opts *o)
+static size_t tenant_post_position(const struct policy *p)
 {
 	for (size_t i = 0; i < p->n_nats; i++) {
 		const struct policy_nat *n = &p->nats[i];
@@ -640,14 +639,14 @@ static size_t tenant_post_position(const struct policy *p, const struct policy_e
 			continue;
 		if (is_source_nat(n))
 			return i;
-		if (o->hairpin && nat_outside(n))
+		if (nat_outside(n))
 			return i;
 	}
 	return POLICY_NONE;
 }
 
-static int snat(const struct policy *p, const struct policy_eval_opts *o, size_t out,
-		const struct policy_eval_packet *pkt, struct policy_eval_result *r)
+static int snat(const struct policy *p, size_t out, const struct policy_eval_packet *pkt,
+		struct policy_eval_result *r)
 {
 	if (r->dnat.hairpin) {
 		r->snat.masquerade = r->snat.hairpin = true;
@@ -656,7 +655,7 @@ static int snat(const struct policy *p, const struct policy_eval_opts *o, size_t
 			    "source NAT (hairpin): masquerade behind the appliance's address on %s",
 			    *r->oif ? r->oif : "the inside interface");
 	}
-	size_t where = tenant_post_position(p, o);
+	size_t where = tenant_post_position(p);
 	const struct policy_nat *hit = NULL;
 	for (size_t i = 0; !hit && i < p->n_nats; i++) {
 		const struct policy_nat *n = &p->nats[i];
@@ -1229,7 +1228,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 		r->tenant = pkt.ct_tenant;
 	}
 
-	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && (rc = dnat(p, o, r->from_zone, r->from_self, &pkt, r)))
+	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && (rc = dnat(p, r->from_zone, r->from_self, &pkt, r)))
 		return rc;
 	/* a forward to the appliance's own address goes on to its target */
 	if (r->dnat.nat)
@@ -1256,7 +1255,7 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 		return 0;
 	}
 	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && !pkt.to_self)
-		return snat(p, o, to_zone, &pkt, r);
+		return snat(p, to_zone, &pkt, r);
 	return 0;
 }
 

@@ -97,7 +97,6 @@ struct policy_eval_opts {
 	size_t n_blocked;
 	const struct policy_eval_route *routes; /* in order; the first that holds the destination */
 	size_t n_routes;
-	bool hairpin; /* as nat_lower_opts.hairpin (default true) */
 };
 
 void policy_eval_opts_default(struct policy_eval_opts *o);

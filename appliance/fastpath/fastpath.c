@@ -22,7 +22,6 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 
 #include "appliance/fastpath/fastpath.h"
-#include "appliance/kernel/nftio_internal.h"
 #include "appliance/kernel/nlsock.h"
 #include "policy/lower.h"
 
@@ -275,41 +274,13 @@ bool fastpath_has_ct_glue(const struct fastpath *fp)
 
 /* ---- netlink helpers ---- */
 
-static int ack_cb(const struct nlmsghdr *nlh, void *data)
-{
-	(void)nlh;
-	(void)data;
-	return MNL_CB_OK;
-}
-
-/* Sends nlh with NLM_F_ACK on nl and waits for the kernel's answer; data
- * messages before it go to cb. 0 or -errno of the kernel. */
-static int request(struct mnl_socket *nl, uint32_t portid, struct nlmsghdr *nlh, uint8_t *buf,
-                   size_t bufsz, mnl_cb_t cb, void *data)
-{
-	nlh->nlmsg_flags |= NLM_F_ACK;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	uint32_t seq = nlh->nlmsg_seq;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, bufsz);
-		if (n < 0)
-			return -errno;
-		int rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
-		if (rc == MNL_CB_STOP)
-			return 0;
-		if (rc < 0)
-			return -errno;
-	}
-}
-
 static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 {
 	int saved;
-	if (nftio_netns_enter(netns, &saved))
+	if (nl_netns_enter(netns, &saved))
 		return NULL;
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (nftio_netns_leave(saved)) {
+	if (nl_netns_leave(saved)) {
 		/* Still in the target namespace: never go on from there. */
 		abort();
 	}
@@ -337,10 +308,10 @@ static struct mnl_socket *socket_open(const char *netns, uint32_t *portid)
 static int raw_open(const char *netns, int family)
 {
 	int saved;
-	if (nftio_netns_enter(netns, &saved))
+	if (nl_netns_enter(netns, &saved))
 		return -1;
 	int fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (nftio_netns_leave(saved))
+	if (nl_netns_leave(saved))
 		abort(); /* still in the target namespace: never go on from there */
 	return fd;
 }
@@ -569,13 +540,15 @@ static uint32_t bind_flags(const struct worker *w, bool glue)
 
 static int queue_config(struct worker *w, uint8_t cmd, uint32_t flags)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE]; /* the acknowledgement comes back in it */
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = config_msg(buf, w->queue, cmd, flags);
+	struct nl_sock queue = { .nl = w->nl, .portid = w->portid }; /* borrowed: not closed */
 
 	nlh->nlmsg_seq = 1;
+	nlh->nlmsg_flags |= NLM_F_ACK;
 	/* No packet can arrive before the bind succeeds, so the answer is the
 	 * first message to read. */
-	return request(w->nl, w->portid, nlh, buf, sizeof(buf), ack_cb, NULL);
+	return nl_sock_talk(&queue, nlh, NULL, NULL);
 }
 
 static int queue_bind(struct worker *w)
@@ -1305,10 +1278,10 @@ size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_sta
 	unsigned blocks = (unsigned)fp_ruleset_count(fp->current->rs) + 1;
 	pthread_mutex_unlock((pthread_mutex_t *)&fp->rules_lock);
 	unsigned last = fp->queue + blocks * fp->n_workers; /* past our queues */
-	if (nftio_netns_enter(fp->netns, &saved))
+	if (nl_netns_enter(fp->netns, &saved))
 		return 0;
 	FILE *f = fopen(QUEUE_TABLE, "re");
-	if (nftio_netns_leave(saved))
+	if (nl_netns_leave(saved))
 		abort(); /* still in the target namespace: never go on from there */
 	if (!f)
 		return 0;

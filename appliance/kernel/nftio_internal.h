@@ -1,5 +1,6 @@
-/* nftio internals shared by appliance/kernel/nftio*.c. Not a public header:
- * only appliance/ uses it. The socket layer itself is nlsock.h.
+/* nftio internals shared by appliance/kernel/nftio*.c (and txn_delta.c,
+ * which reads rule handles over the pinned socket). Not a public header.
+ * The socket layer itself, and entering a namespace, is nlsock.h.
  * Error convention: 0 or negative errno.
  */
 #ifndef HVGATE_APPLIANCE_NFTIO_INTERNAL_H
@@ -8,18 +9,6 @@
 #include <stdint.h>
 
 #include "appliance/kernel/nlsock.h"
-
-/* The older names of nl_netns_enter()/nl_netns_leave(), still used by the
- * fast path and the daemon. */
-static inline int nftio_netns_enter(const char *netns, int *saved)
-{
-	return nl_netns_enter(netns, saved);
-}
-
-static inline int nftio_netns_leave(int saved)
-{
-	return nl_netns_leave(saved);
-}
 
 /* A NETLINK_NETFILTER socket in `netns` (NULL: the current one): a
  * borrowed copy of the pinned one (nftio_pin) when `netns` is the pinned

@@ -17,7 +17,8 @@
  * names. (Two exceptions, each with a reason: nftio.c sends its ruleset
  * batch with sendmsg and reads the acks without blocking, and the fast
  * path's queue sockets are drained without blocking, their verdicts sent in
- * batches; its conntrack lookups and label updates use nl_sock_talk.)
+ * batches; its queue configuration, conntrack lookups and label updates
+ * use nl_sock_talk.)
  *
  * A netlink socket belongs to the network namespace it was created in, so
  * nl_sock_open() enters the namespace only for socket(2) and returns to the
