@@ -269,13 +269,11 @@ static bool parse_block_addr(const char *s, struct nftio_set_elem *e, unsigned *
 			return false;
 		len = (unsigned)v;
 	}
+	uint8_t first[sizeof(e->addr)];
+	memcpy(first, e->addr, sizeof(first));
 	memcpy(e->addr_end, e->addr, sizeof(e->addr_end));
-	for (unsigned i = len; i < bits; i++) {
-		uint8_t bit = (uint8_t)(0x80u >> (i % 8));
-		if (e->addr[i / 8] & bit)
-			return false;
-		e->addr_end[i / 8] |= bit;
-	}
+	if (policy_prefix_fill(first, e->addr_end, len, bits))
+		return false; /* host bits set: not the prefix's address */
 	*prefix_len = len;
 	return true;
 }
@@ -293,17 +291,8 @@ static const struct policy_tenant *tenant_named(const struct daemon *d, const ch
 /* The prefix length of addr .. addr_end, or -1 if the range is no prefix. */
 int daemon_range_prefix_len(const struct nftio_set_elem *e)
 {
-	unsigned bits = e->family == AF_INET ? 32 : 128, len = bits;
-
-	for (unsigned i = 0; i < bits; i++) {
-		uint8_t bit = (uint8_t)(0x80u >> (i % 8));
-		bool lo = e->addr[i / 8] & bit, hi = e->addr_end[i / 8] & bit;
-		if (len == bits && lo != hi)
-			len = i;
-		if (len < bits && (lo || !hi))
-			return -1;
-	}
-	return (int)len;
+	struct ir_value lo = ir_value_addr(e->addr, e->family), hi = ir_value_addr(e->addr_end, e->family);
+	return ir_value_prefix_len(&lo, &hi);
 }
 
 /* The tenant whose mark range an entry covers: "" for a global entry. */

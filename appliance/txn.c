@@ -15,6 +15,7 @@
 #include "appliance/kernel/route.h"
 #include "appliance/txn.h"
 #include "policy/eval.h"
+#include "policy/hash.h"
 #include "policy/ir_build.h"
 #include "appliance/txn_delta.h"
 #include "policy/tenant.h"
@@ -287,20 +288,14 @@ static void item_of(struct item *it, const char *id, const char *where, bool lab
 	it->file = relative_file(file, p->root);
 	const char *h = strrchr(where, ':');
 	it->text_hash = h ? (uint32_t)strtoul(h + 1, NULL, 16) : 0;
-	it->key = UINT64_C(0xcbf29ce484222325);
+	it->key = POLICY_FNV64_OFFSET_BASIS;
 	for (const char *parts[] = { kind, "\n", it->tenant, "\n", it->text }, **q = parts; q < parts + 5; q++)
-		for (const char *c = *q; *c; c++)
-			it->key = (it->key ^ (unsigned char)*c) * UINT64_C(0x100000001b3);
+		it->key = policy_fnv64(it->key, *q, strlen(*q));
 }
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-	for (const unsigned char *c = data; n--; c++)
-		h = (h ^ *c) * UINT64_C(0x100000001b3);
-	return h;
-}
-
-#define FNV_START UINT64_C(0xcbf29ce484222325)
+/* policy/hash.h's FNV-1a, short: a rule's meaning is hashed field by field. */
+#define fnv policy_fnv64
+#define FNV_START POLICY_FNV64_OFFSET_BASIS
 
 /* A set's hash: the sum of its members' (their order does not count). */
 static uint64_t addrs_meaning(const struct policy_addr_list *l)

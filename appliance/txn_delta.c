@@ -335,10 +335,7 @@ struct txn_delta_since {
 
 static size_t since_hash(const char *id, size_t cap)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 0x100000001b3ull; /* FNV-1a 64 */
-	return (size_t)h & (cap - 1);
+	return (size_t)policy_fnv64(POLICY_FNV64_OFFSET_BASIS, id, strlen(id)) & (cap - 1);
 }
 
 static struct since_slot *since_find(const struct txn_delta_since *s, const char *id)

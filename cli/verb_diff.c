@@ -1,6 +1,7 @@
 /* hvgate diff REV1 REV2: what changed between two policy revisions, rule by
  * rule (added, removed, changed, with their locations), computed by hvgated.
  * A revision is a committed revision number or, with a git source, git:REF. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,12 @@ int cli_diff(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	for (int i = 1; i <= 2; i++) {
-		char *end;
-		long long rev = strtoll(argv[i], &end, 10);
+		long rev;
 		char part[96];
 		if (!strncmp(argv[i], "git:", 4) && strlen(argv[i]) < 80 && !strpbrk(argv[i], "\"\\")) {
 			snprintf(part, sizeof(part), "\"%s\"", argv[i]);
-		} else if (!*end && rev > 0) {
-			snprintf(part, sizeof(part), "%lld", rev);
+		} else if (!cli_parse_long(argv[i], 1, LONG_MAX, &rev)) {
+			snprintf(part, sizeof(part), "%ld", rev);
 		} else {
 			fprintf(stderr, "hvgate: diff: a revision is a number (see 'hvgate history') or git:REF\n");
 			return CLI_EXIT_USAGE;

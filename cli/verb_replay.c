@@ -13,6 +13,7 @@
 
 #include "appliance/fastpath/inspect.h"
 #include "cli/cli.h"
+#include "policy/grow.h"
 #include "cli/explain.h"
 #include "policy/eval_ct.h"
 
@@ -123,15 +124,6 @@ static bool map_addr_in(const struct policy_addr *a, int family, const uint8_t *
 	return !a->family || policy_eval_addr_in(a, family, addr);
 }
 
-static int grow(void **v, size_t n, size_t elem)
-{
-	void *p = realloc(*v, (n + 1) * elem);
-	if (!p)
-		return -1;
-	*v = p;
-	return 0;
-}
-
 static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 {
 	char *w[4] = { 0 };
@@ -142,7 +134,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		return 0;
 	const char *bad = NULL;
 	if (!strcmp(w[0], "from") && n == 3) {
-		if (grow((void **)&m->from, m->n_from, sizeof(*m->from)))
+		if (policy_grow_one((void **)&m->from, m->n_from, sizeof(*m->from)))
 			return -ENOMEM;
 		if (cli_parse_addr(w[1], &m->from[m->n_from].addr))
 			bad = w[1];
@@ -151,7 +143,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		else
 			snprintf(m->from[m->n_from++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[2]);
 	} else if (!strcmp(w[0], "route") && n == 3) {
-		if (grow((void **)&m->route, m->n_route, sizeof(*m->route)))
+		if (policy_grow_one((void **)&m->route, m->n_route, sizeof(*m->route)))
 			return -ENOMEM;
 		if (cli_parse_addr(w[1], &m->route[m->n_route].addr))
 			bad = w[1];
@@ -160,7 +152,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		else
 			snprintf(m->route[m->n_route++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[2]);
 	} else if (!strcmp(w[0], "addr") && n == 3) {
-		if (grow((void **)&m->ifaddr, m->n_ifaddr, sizeof(*m->ifaddr)))
+		if (policy_grow_one((void **)&m->ifaddr, m->n_ifaddr, sizeof(*m->ifaddr)))
 			return -ENOMEM;
 		if (strlen(w[1]) >= POLICY_EVAL_IFNAMSIZ)
 			bad = w[1];
@@ -169,8 +161,8 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		else
 			snprintf(m->ifaddr[m->n_ifaddr++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[1]);
 	} else if (!strcmp(w[0], "block") && (n == 2 || n == 3)) {
-		if (grow((void **)&m->blocked, m->n_blocked, sizeof(*m->blocked)) ||
-		    grow((void **)&m->blocked_tenant, m->n_blocked, sizeof(*m->blocked_tenant)))
+		if (policy_grow_one((void **)&m->blocked, m->n_blocked, sizeof(*m->blocked)) ||
+		    policy_grow_one((void **)&m->blocked_tenant, m->n_blocked, sizeof(*m->blocked_tenant)))
 			return -ENOMEM;
 		m->blocked[m->n_blocked].tenant = POLICY_NONE;
 		snprintf(m->blocked_tenant[m->n_blocked], sizeof(m->blocked_tenant[0]), "%s", n == 3 ? w[2] : "");
@@ -179,7 +171,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		else
 			m->n_blocked++;
 	} else if (!strcmp(w[0], "self") && n == 2) {
-		if (grow((void **)&m->self, m->n_self, sizeof(*m->self)))
+		if (policy_grow_one((void **)&m->self, m->n_self, sizeof(*m->self)))
 			return -ENOMEM;
 		if (cli_parse_addr(w[1], &m->self[m->n_self]))
 			bad = w[1];
@@ -190,7 +182,7 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 			snprintf(m->fallback, sizeof(m->fallback), "%s", w[1]);
 			return 0;
 		}
-		if (grow((void **)&m->ranges, m->n_ranges, sizeof(*m->ranges)))
+		if (policy_grow_one((void **)&m->ranges, m->n_ranges, sizeof(*m->ranges)))
 			return -ENOMEM;
 		struct map_range *r = &m->ranges[m->n_ranges];
 		char *end;
@@ -590,7 +582,7 @@ static struct frag_hold *frag_find(struct replay *rp, const struct policy_eval_p
 		    !memcmp(h->dst, pkt->daddr, n))
 			return h;
 	}
-	if (!create || grow((void **)&rp->frags, rp->n_frags, sizeof(*rp->frags)))
+	if (!create || policy_grow_one((void **)&rp->frags, rp->n_frags, sizeof(*rp->frags)))
 		return NULL;
 	struct frag_hold *h = &rp->frags[rp->n_frags++];
 	memset(h, 0, sizeof(*h));

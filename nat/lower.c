@@ -111,38 +111,13 @@ static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 	enum ir_field f = src ? (v6 ? IR_IP6_SADDR : IR_IP_SADDR) : (v6 ? IR_IP6_DADDR : IR_IP_DADDR);
 	struct ir_value lo, hi;
 	ir_build_addr_range(a, &lo, &hi);
-	struct ir_match *m = ir_match_add(r);
-	if (!m)
-		return false;
-	m->field[0] = f;
-	m->value = lo;
-	int plen = ir_value_prefix_len(&lo, &hi);
-	if (!memcmp(lo.data, hi.data, lo.len)) {
-		m->kind = IR_M_CMP;
-	} else if (plen >= 0) {
-		m->kind = IR_M_PREFIX;
-		m->prefix_len = (uint8_t)plen;
-	} else {
-		m->kind = IR_M_RANGE;
-		m->value_end = hi;
-	}
-	return true;
+	return ir_build_range(r, f, lo, hi) != NULL;
 }
 
 static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_port_range *pr)
 {
-	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ))
-		return false;
-	if (pr->lo == pr->hi)
-		return ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(pr->lo), IR_OP_EQ);
-	struct ir_match *m = ir_match_add(r);
-	if (!m)
-		return false;
-	m->kind = IR_M_RANGE;
-	m->field[0] = IR_TH_DPORT;
-	m->value = ir_value_u16_net(pr->lo);
-	m->value_end = ir_value_u16_net(pr->hi);
-	return true;
+	return ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(l4proto), IR_OP_EQ) &&
+	       ir_build_range(r, IR_TH_DPORT, ir_value_u16_net(pr->lo), ir_value_u16_net(pr->hi));
 }
 
 static struct ir_nat *nat_stmt(struct ir_rule *r, enum ir_nat_kind k,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/grow.h"
 #include "policy/hash.h"
 #include "policy/checker.h"
 #include "policy/limits.h"
@@ -66,20 +67,7 @@ struct checker {
 
 /* Arrays of the model carry no capacity: they grow to the next power of two
  * whenever the count reaches one. */
-static void *push(void **v, size_t *n, size_t elem)
-{
-	if ((*n & (*n - 1)) == 0) {
-		size_t ncap = *n ? *n * 2 : 1;
-		void *nv = realloc(*v, ncap * elem);
-		if (!nv)
-			return NULL;
-		*v = nv;
-	}
-	char *slot = (char *)*v + (*n)++ * elem;
-	memset(slot, 0, elem);
-	return slot;
-}
-#define PUSH(arr, n) ((__typeof__(arr))push((void **)&(arr), &(n), sizeof(*(arr))))
+#define PUSH(arr, n) ((__typeof__(arr))policy_push_pow2((void **)&(arr), &(n), sizeof(*(arr)), 1))
 
 static int nomem(struct checker *c)
 {

@@ -33,6 +33,7 @@
 #include "policy/ir_diff.h"
 #include "policy/ir_names.h"
 #include "policy/lower.h"
+#include "policy/model.h"
 
 /* Pieces of a run's maps: at most CLASSIFY_ELEMS_PER_RULE per rule plus a
  * constant, or CLASSIFY_ELEMS_PER_BOX per box the rules bring (a host list
@@ -228,8 +229,7 @@ static int match_intervals(const struct ir_table *t, const struct ir_match *m, s
 	case IR_M_CMP:
 		return m->wildcard ? 1 : ivl_push(out, &lo, &hi);
 	case IR_M_PREFIX:
-		for (size_t b = m->prefix_len; b < (size_t)hi.len * 8; b++)
-			hi.data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		policy_prefix_fill(NULL, hi.data, m->prefix_len, (size_t)hi.len * 8);
 		return ivl_push(out, &lo, &hi);
 	case IR_M_RANGE:
 		return ivl_push(out, &lo, &m->value_end);

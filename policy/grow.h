@@ -1,6 +1,8 @@
-/* The one array-growth step of hvgate's libraries: arrays of (v, n, cap)
- * that double when full, or until a known need fits. Inline, because IR
- * building calls it per rule and per statement.
+/* The array-growth steps of hvgate's libraries, all of them: arrays of
+ * (v, n, cap) that double when full, or until a known need fits; and, for
+ * arrays that carry no capacity, one more element exactly
+ * (policy_grow_one) or the next power of two (policy_push_pow2). Inline,
+ * because IR building calls them per rule and per statement.
  */
 #ifndef HVGATE_POLICY_GROW_H
 #define HVGATE_POLICY_GROW_H
@@ -8,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Makes room for `need` elements of `elem` bytes in *v (*cap of them now):
  * the capacity doubles (from `first` when zero) until it is enough. The new
@@ -47,5 +50,40 @@ static inline int policy_grow(void **v, size_t *cap, size_t n, size_t elem, size
 /* policy_reserve() for a typed array `arr` with capacity `cap` (lvalues). */
 #define POLICY_RESERVE(arr, cap, need, first) \
 	policy_reserve((void **)&(arr), &(cap), (need), sizeof(*(arr)), (first))
+
+/* An array without a capacity that is always exactly `n` elements long
+ * (a copy may allocate it so): *v grows to n + 1 elements. Returns 0, or -1
+ * when memory runs out, with *v as it was. */
+static inline int policy_grow_one(void **v, size_t n, size_t elem)
+{
+	if (n + 1 > SIZE_MAX / elem)
+		return -1;
+	void *nv = realloc(*v, (n + 1) * elem);
+	if (!nv)
+		return -1;
+	*v = nv;
+	return 0;
+}
+
+/* An array without a capacity whose room is implied by its count: `first`
+ * (a power of two) elements, doubling each time the count reaches a power
+ * of two from `first` on. Only for arrays made by this function alone.
+ * Appends a zeroed element to *v (*n of them) and returns it, or NULL when
+ * memory runs out (*v and *n as they were). */
+static inline void *policy_push_pow2(void **v, size_t *n, size_t elem, size_t first)
+{
+	if (*n == 0 || (*n >= first && !(*n & (*n - 1)))) {
+		size_t cap = *n ? *n * 2 : first;
+		if (cap < *n || cap > SIZE_MAX / elem)
+			return NULL;
+		void *nv = realloc(*v, cap * elem);
+		if (!nv)
+			return NULL;
+		*v = nv;
+	}
+	char *slot = (char *)*v + (*n)++ * elem;
+	memset(slot, 0, elem);
+	return slot;
+}
 
 #endif

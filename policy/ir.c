@@ -108,11 +108,9 @@ struct ir_rule *ir_rule_add(struct ir_chain *c)
  * element `elem` bytes long at the end of *v (*n of them), or NULL. */
 static void *add_zeroed(void **v, size_t *n, size_t elem)
 {
-	char *nv = realloc(*v, (*n + 1) * elem);
-	if (!nv)
+	if (policy_grow_one(v, *n, elem))
 		return NULL;
-	*v = nv;
-	void *e = nv + (*n)++ * elem;
+	void *e = (char *)*v + (*n)++ * elem;
 	memset(e, 0, elem);
 	return e;
 }

@@ -39,6 +39,27 @@ struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_valu
 	return m;
 }
 
+struct ir_match *ir_build_range(struct ir_rule *r, enum ir_field f, struct ir_value lo,
+				struct ir_value hi)
+{
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return NULL;
+	enum ir_field_type type = ir_field_desc(f)->type;
+	m->field[0] = f;
+	m->value = lo;
+	if (lo.len == hi.len && !memcmp(lo.data, hi.data, lo.len)) {
+		m->kind = IR_M_CMP;
+	} else if ((type == IR_T_IPV4 || type == IR_T_IPV6) && ir_value_prefix_len(&lo, &hi) >= 0) {
+		m->kind = IR_M_PREFIX;
+		m->prefix_len = (uint8_t)ir_value_prefix_len(&lo, &hi);
+	} else {
+		m->kind = IR_M_RANGE;
+		m->value_end = hi;
+	}
+	return m;
+}
+
 struct ir_match *ir_build_lookup(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set,
 				 enum ir_cmp_op op)
 {
@@ -125,8 +146,5 @@ void ir_build_addr_range(const struct policy_addr *a, struct ir_value *lo, struc
 		return;
 	}
 	*hi = *lo;
-	for (size_t b = a->prefix_len; b < (size_t)lo->len * 8; b++) {
-		lo->data[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi->data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
+	policy_prefix_fill(lo->data, hi->data, a->prefix_len, (size_t)lo->len * 8);
 }

@@ -30,6 +30,12 @@ struct ir_rule *ir_build_rule(struct ir_table *t, const char *chain, const char 
 struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,
 			      enum ir_cmp_op op);
 
+/* `f` within lo .. hi: a compare when they are equal (IR_M_CMP), a prefix
+ * when the range is one and f is an address (IR_M_PREFIX), else a range
+ * (IR_M_RANGE). */
+struct ir_match *ir_build_range(struct ir_rule *r, enum ir_field f, struct ir_value lo,
+				struct ir_value hi);
+
 /* The concatenation of the `n` fields `f` looked up in set index `set`
  * (IR_OP_NEQ: not in it). */
 struct ir_match *ir_build_lookup(struct ir_rule *r, const enum ir_field *f, size_t n, size_t set,

@@ -203,14 +203,10 @@ static bool elem_free_same_key(void *ctx, size_t j)
 
 static int push(size_t **v, size_t *n, size_t x)
 {
-	if (*n == 0 || (*n >= 4 && !(*n & (*n - 1)))) { /* capacity: 4, then powers of two */
-		size_t cap = *n ? *n * 2 : 4;
-		size_t *nv = realloc(*v, cap * sizeof(**v));
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-	}
-	(*v)[(*n)++] = x;
+	size_t *slot = policy_push_pow2((void **)v, n, sizeof(**v), 4); /* 4, then powers of two */
+	if (!slot)
+		return -ENOMEM;
+	*slot = x;
 	return 0;
 }
 
@@ -322,7 +318,7 @@ static int chain_prints_make(const struct ir_table *t, struct ir_diff_prints *p)
 			return -ENOMEM;
 		uint64_t all = fold_word(0x9e3779b97f4a7c15ull, c->n_rules);
 		for (size_t r = 0; r < c->n_rules; r++) {
-			cp->rule[r] = ir_diff_rule_hash(t, &c->rules[r], 0xcbf29ce484222325ull);
+			cp->rule[r] = ir_diff_rule_hash(t, &c->rules[r], POLICY_FNV64_OFFSET_BASIS);
 			all = fold_word(all, cp->rule[r]);
 		}
 		cp->all = mix64(all);

@@ -147,33 +147,24 @@ static int add_list_match(struct ir_table *t, struct ir_rule *r, struct ir_set *
 		free(s->elems);
 		return -1;
 	}
+	if (s->n_elems == 1) {
+		const struct ir_set_elem *e = &s->elems[0];
+		const struct ir_value *end = ir_elem_end(e);
+		/* an interface name pattern is one compare with a wildcard */
+		bool wildcard = ir_field_desc(s->key[0])->type == IR_T_IFNAME && !value_eq(&e->key[0], end);
+		struct ir_match *m = wildcard ? ir_build_cmp(r, s->key[0], e->key[0], IR_OP_EQ) :
+						ir_build_range(r, s->key[0], e->key[0], *end);
+		if (m)
+			m->wildcard = wildcard;
+		free(s->elems);
+		return m ? 0 : -1;
+	}
 	struct ir_match *m = ir_match_add(r);
 	if (!m) {
 		free(s->elems);
 		return -1;
 	}
 	m->field[0] = s->key[0];
-	const struct ir_field_desc *fd = ir_field_desc(s->key[0]);
-	if (s->n_elems == 1) {
-		const struct ir_set_elem *e = &s->elems[0];
-		const struct ir_value *end = ir_elem_end(e);
-		m->value = e->key[0];
-		if (value_eq(&e->key[0], end)) {
-			m->kind = IR_M_CMP;
-		} else if (fd->type == IR_T_IFNAME) {
-			m->kind = IR_M_CMP;
-			m->wildcard = true;
-		} else if ((fd->type == IR_T_IPV4 || fd->type == IR_T_IPV6) &&
-			   ir_value_prefix_len(&e->key[0], end) >= 0) {
-			m->kind = IR_M_PREFIX;
-			m->prefix_len = (uint8_t)ir_value_prefix_len(&e->key[0], end);
-		} else {
-			m->kind = IR_M_RANGE;
-			m->value_end = *end;
-		}
-		free(s->elems);
-		return 0;
-	}
 	size_t idx = ir_set_add(t, s->name);
 	if (idx == (size_t)-1) {
 		free(s->elems);

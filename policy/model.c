@@ -50,17 +50,28 @@ static void vpn_free(struct policy_vpn *v)
 	free(v->peers);
 }
 
+bool policy_prefix_fill(uint8_t *lo, uint8_t *hi, size_t prefix_len, size_t bits)
+{
+	bool host_bits = false;
+	for (size_t b = prefix_len; b < bits; b++) {
+		uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+		if (lo) {
+			host_bits |= (lo[b / 8] & bit) != 0;
+			lo[b / 8] &= (uint8_t)~bit;
+		}
+		if (hi)
+			hi[b / 8] |= bit;
+	}
+	return host_bits;
+}
+
 void policy_addr_bounds(const struct policy_addr *a, uint8_t lo[16], uint8_t hi[16])
 {
 	memcpy(lo, a->lo, 16);
 	memcpy(hi, a->prefix_len == POLICY_ADDR_NOT_PREFIX ? a->hi : a->lo, 16);
 	if (a->prefix_len == POLICY_ADDR_NOT_PREFIX)
 		return;
-	size_t bits = a->family == AF_INET ? 32 : 128;
-	for (size_t b = a->prefix_len; b < bits; b++) {
-		lo[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	}
+	policy_prefix_fill(lo, hi, a->prefix_len, a->family == AF_INET ? 32 : 128);
 }
 
 /* The bounds of x and y and their length in bytes; 0 if their families

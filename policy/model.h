@@ -34,6 +34,12 @@ struct policy_addr {
 const char *policy_l4proto_name(uint8_t proto);
 int policy_l4proto_by_name(const char *name, size_t len);
 
+/* The host bits of a `bits`-bit address (big-endian bytes) from bit
+ * `prefix_len` on: cleared in lo, set in hi (either may be NULL). Returns
+ * whether lo had any of them set (an address that is not its prefix's
+ * first). The one prefix-to-range loop of hvgate. (policy/model.c) */
+bool policy_prefix_fill(uint8_t *lo, uint8_t *hi, size_t prefix_len, size_t bits);
+
 /* The first and last address of `a` (a prefix: its host bits cleared in
  * lo, set in hi; a range: lo and hi as they are). 16 bytes each, v4 in the
  * first 4. (policy/model.c) */

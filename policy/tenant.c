@@ -313,8 +313,7 @@ static size_t source_set(struct tenant_pass *tp, size_t zi, int family)
 		e = &s->elems[s->n_elems - 2];
 		e->key[0] = ir_value_addr(v6_link_local, AF_INET6);
 		e->key_end[0] = e->key[0];
-		for (size_t b = V6_LINK_LOCAL_LEN; b < 128; b++)
-			e->key_end[0].data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		policy_prefix_fill(NULL, e->key_end[0].data, V6_LINK_LOCAL_LEN, 128);
 		uint8_t zero[16] = { 0 };
 		u->key[0] = ir_value_addr(zero, AF_INET6);
 		u->key_end[0] = u->key[0];

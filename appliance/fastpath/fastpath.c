@@ -23,6 +23,7 @@
 
 #include "appliance/fastpath/fastpath.h"
 #include "appliance/kernel/nlsock.h"
+#include "policy/hash.h"
 #include "policy/lower.h"
 
 /* How long a worker's first read of a round waits (SO_RCVTIMEO) before it
@@ -687,9 +688,9 @@ static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
 	 * clears it) and the zone */
 	const uint8_t *b = (const uint8_t *)t;
-	uint32_t h = 2166136261u ^ zone;
+	uint32_t h = POLICY_FNV32_OFFSET_BASIS ^ zone;
 	for (size_t i = 0; i < sizeof(*t); i++)
-		h = (h ^ b[i]) * 16777619u;
+		h = policy_fnv32_byte(h, b[i]);
 	return h;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "appliance/fastpath/flows.h"
+#include "policy/hash.h"
 
 /* PCRE2's backtracking budget per match call: a pattern written badly
  * (nested quantifiers) must cost a packet a bounded time, not a worker.
@@ -72,9 +73,9 @@ static uint32_t bucket_of(const struct fp_flows *ft, const struct fp_flow_key *k
 	/* FNV-1a over the whole key (its padding zeroed: fp_flow_key_*),
 	 * from the table's own random seed */
 	const uint8_t *b = (const uint8_t *)key;
-	uint32_t h = 2166136261u ^ ft->seed;
+	uint32_t h = POLICY_FNV32_OFFSET_BASIS ^ ft->seed;
 	for (size_t i = 0; i < sizeof(*key); i++)
-		h = (h ^ b[i]) * 16777619u;
+		h = policy_fnv32_byte(h, b[i]);
 	return h & (ft->n_buckets - 1);
 }
 
