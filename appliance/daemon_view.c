@@ -557,7 +557,7 @@ static const char *block_zone(const struct daemon *d, const struct nftio_set_ele
 
 void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r)
 {
-	static const char *sets[] = { TXN_BLOCK_SET4, TXN_BLOCK_SET6, TXN_BLOCK_ZONE_SET4, TXN_BLOCK_ZONE_SET6 };
+	static const char *sets[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6, POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
 
 	daemon_reply_ok_begin(r);
 	json_key(r, "blocked");

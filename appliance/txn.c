@@ -1208,7 +1208,7 @@ static void carry_mark_elems(const struct txn *t, const struct policy *to, struc
  * time they have left. */
 static void carry_dynamic(const struct txn *t, const struct policy *to, struct ir_table *ir)
 {
-	static const char *zone_names[] = { TXN_BLOCK_ZONE_SET4, TXN_BLOCK_ZONE_SET6 };
+	static const char *zone_names[] = { POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
 
 	for (size_t i = 0; i < 2; i++) {
 		size_t idx = ir_build_set_find(ir, zone_names[i]);
@@ -1972,8 +1972,8 @@ static void after_own_change(struct txn *t, uint32_t before, bool before_ok)
 static const char *block_set(const struct nftio_set_elem *e)
 {
 	if (e->by_ifname)
-		return e->family == AF_INET ? TXN_BLOCK_ZONE_SET4 : TXN_BLOCK_ZONE_SET6;
-	return e->family == AF_INET ? TXN_BLOCK_SET4 : TXN_BLOCK_SET6;
+		return e->family == AF_INET ? POLICY_SET_BLOCKED_ZONE4 : POLICY_SET_BLOCKED_ZONE6;
+	return e->family == AF_INET ? POLICY_SET_BLOCKED4 : POLICY_SET_BLOCKED6;
 }
 
 int txn_block(struct txn *t, const struct nftio_set_elem *e)

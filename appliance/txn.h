@@ -36,12 +36,6 @@
 #include "policy/policy.h"
 #include "policy/ruleset.h"
 
-/* Older names of POLICY_SET_BLOCKED4/6 (policy/ruleset.h), still used by
- * txn.c and daemon_view.c; new code uses the POLICY_ names. */
-#define TXN_BLOCK_SET4 POLICY_SET_BLOCKED4
-#define TXN_BLOCK_SET6 POLICY_SET_BLOCKED6
-#define TXN_BLOCK_ZONE_SET4 POLICY_SET_BLOCKED_ZONE4 /* `oifname . ip saddr` */
-#define TXN_BLOCK_ZONE_SET6 POLICY_SET_BLOCKED_ZONE6
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
 #define TXN_ERR_MAX 4096
 /* `commit confirmed D`: the longest D, one day. */

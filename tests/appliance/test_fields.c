@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "appliance/fastpath/fields.h"
+#include "tests/lib/checkmain.h"
 
 /* ---- TLS ---- */
 
@@ -427,9 +428,5 @@ int main(void)
 	tcase_add_test(tc, dns_over_tcp);
 	tcase_add_test(tc, names_compare_exactly_or_by_suffix);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

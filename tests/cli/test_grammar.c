@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/grammar.h"
+#include "tests/lib/checkmain.h"
 
 /* Splits a literal into words (no quotes needed here). */
 static int words_of(char *line, char **w)
@@ -222,8 +223,6 @@ int main(void)
 {
 	Suite *s = suite_create("grammar");
 	TCase *tc = tcase_create("shell");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, prefixes);
 	tcase_add_test(tc, errors);
@@ -231,9 +230,5 @@ int main(void)
 	tcase_add_test(tc, explain_packet);
 	tcase_add_test(tc, common_prefix);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(s);
 }

@@ -19,6 +19,7 @@
 #include "policy/policy.h"
 #include "tests/lib/ir_eval.h"
 #include "tests/lib/irtest.h"
+#include "tests/lib/checkmain.h"
 
 #define SEEDS            200
 #define PACKETS_PER_SEED 3000
@@ -987,9 +988,5 @@ Suite *classify_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(classify_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(classify_suite());
 }

@@ -9,6 +9,7 @@
 
 #include "policy/eval.h"
 #include "policy/policy.h"
+#include "tests/lib/checkmain.h"
 
 static struct policy_diags diags;
 
@@ -600,9 +601,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(suite());
 }

@@ -13,6 +13,7 @@
 #include "policy/ir_diff.h"
 #include "policy/nftnl.h"
 #include "policy/policy.h"
+#include "tests/lib/checkmain.h"
 
 struct compiled {
 	struct policy_diags d;
@@ -517,9 +518,5 @@ int main(void)
 	tcase_add_test(tc, test_prints_same_delta);
 	tcase_add_test(tc, test_rule_prints_same_delta);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_main(s);
 }
