@@ -42,17 +42,18 @@ struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_valu
 struct ir_match *ir_build_range(struct ir_rule *r, enum ir_field f, struct ir_value lo,
 				struct ir_value hi)
 {
+	if (lo.len == hi.len && !memcmp(lo.data, hi.data, lo.len))
+		return ir_build_cmp(r, f, lo, IR_OP_EQ);
+	enum ir_field_type type = ir_field_desc(f)->type;
+	int prefix_len = type == IR_T_IPV4 || type == IR_T_IPV6 ? ir_value_prefix_len(&lo, &hi) : -1;
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return NULL;
-	enum ir_field_type type = ir_field_desc(f)->type;
 	m->field[0] = f;
 	m->value = lo;
-	if (lo.len == hi.len && !memcmp(lo.data, hi.data, lo.len)) {
-		m->kind = IR_M_CMP;
-	} else if ((type == IR_T_IPV4 || type == IR_T_IPV6) && ir_value_prefix_len(&lo, &hi) >= 0) {
+	if (prefix_len >= 0) {
 		m->kind = IR_M_PREFIX;
-		m->prefix_len = (uint8_t)ir_value_prefix_len(&lo, &hi);
+		m->prefix_len = (uint8_t)prefix_len;
 	} else {
 		m->kind = IR_M_RANGE;
 		m->value_end = hi;
