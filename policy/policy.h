@@ -8,7 +8,10 @@
  * Nothing in this library talks to the kernel, and nothing in it calls nat/,
  * vpn/ or appliance/ (NAT lowering comes in as policy_lower_opts.nat_lower).
  * Error convention: 0 / -1 (or NULL) with diagnostics in the caller's struct
- * policy_diags (policy/diag.h).
+ * policy_diags (policy/diag.h). Exceptions, each stated in its header: the
+ * evaluator (eval.h, eval_ct.h) and ir_diff.h return 0 or -ENOMEM;
+ * policy_eval_parse_packet() a message and a column; the file hooks of
+ * struct policy_fs a negative errno.
  *
  * What lives in policy/: lexer.c, parser.c, ast.c (text -> AST), load.c
  * (files, includes), checker.c, services.c, isolation.c, nat_shadow.c,
