@@ -88,12 +88,7 @@ static const char *tenant_chain(struct nat_pass *np, size_t tenant, const char *
 static struct ir_rule *new_rule(struct nat_pass *np, const char *chain, const struct policy_nat *n)
 {
 	struct ir_chain *c = ir_chain_find(np->t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	if (r) {
-		snprintf(r->comment, sizeof(r->comment), "%s", n->id);
-		r->loc = n->loc;
-	}
-	return r;
+	return c ? ir_build_chain_rule(c, n->id, &n->loc) : NULL;
 }
 
 static bool ifname(struct ir_rule *r, enum ir_field f, const char *name)

@@ -17,13 +17,20 @@ struct ir_chain *ir_build_base_chain(struct ir_table *t, const char *name, enum 
 	return c;
 }
 
+struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment, const struct policy_loc *loc)
+{
+	struct ir_rule *r = ir_rule_add(c);
+	if (r && comment)
+		snprintf(r->comment, sizeof(r->comment), "%s", comment);
+	if (r && loc)
+		r->loc = *loc;
+	return r;
+}
+
 struct ir_rule *ir_build_rule(struct ir_table *t, const char *chain, const char *comment)
 {
 	struct ir_chain *c = ir_chain_find(t, chain);
-	struct ir_rule *r = c ? ir_rule_add(c) : NULL;
-	if (r && comment)
-		snprintf(r->comment, sizeof(r->comment), "%s", comment);
-	return r;
+	return c ? ir_build_chain_rule(c, comment, NULL) : NULL;
 }
 
 struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,

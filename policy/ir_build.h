@@ -26,6 +26,10 @@ struct ir_chain *ir_build_base_chain(struct ir_table *t, const char *name, enum 
  * them), with `comment` (NULL: none). NULL also when there is no such chain. */
 struct ir_rule *ir_build_rule(struct ir_table *t, const char *chain, const char *comment);
 
+/* A rule at the end of chain `c`, with `comment` (NULL: none) and the
+ * location of the policy statement it lowers (NULL: none). */
+struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment, const struct policy_loc *loc);
+
 /* `f op v` (IR_M_CMP). */
 struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,
 			      enum ir_cmp_op op);

@@ -291,11 +291,9 @@ static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *
 static struct ir_rule *variant_rule(struct lower *l, struct ir_chain *c, const struct variant *v,
 				    bool force_tcp)
 {
-	struct ir_rule *r = ir_rule_add(c);
+	struct ir_rule *r = ir_build_chain_rule(c, v->rule->kernel_id, &v->rule->loc);
 	if (!r)
 		return NULL;
-	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->kernel_id);
-	r->loc = v->rule->loc;
 	if (variant_matches(l, l->scratch, r, v, force_tcp))
 		return NULL;
 	return r;
@@ -628,11 +626,9 @@ static int for_each_variant(struct lower *l, const struct policy_rule *pr, bool 
 
 static int lower_notrack(struct lower *l, struct ir_chain *c, const struct variant *v)
 {
-	struct ir_rule *r = ir_rule_add(c);
+	struct ir_rule *r = ir_build_chain_rule(c, v->rule->kernel_id, &v->rule->loc);
 	if (!r)
 		return -1;
-	snprintf(r->comment, sizeof(r->comment), "%s", v->rule->kernel_id);
-	r->loc = v->rule->loc;
 	if (variant_matches(l, l->t, r, v, false))
 		return -1;
 	struct ir_stmt *s = ir_stmt_add(r);
@@ -1157,12 +1153,9 @@ static int default_rules(struct lower *l, struct ir_chain *c, size_t a, size_t b
 		snprintf(comment, sizeof(comment), POLICY_COMMENT_DEFAULT_BUILTIN);
 	int n = action == POLICY_REJECT ? 2 : 1;
 	for (int i = 0; i < n; i++) {
-		struct ir_rule *r = ir_rule_add(c);
+		struct ir_rule *r = ir_build_chain_rule(c, comment, d ? &d->loc : NULL);
 		if (!r)
 			return -1;
-		snprintf(r->comment, sizeof(r->comment), "%s", comment);
-		if (d)
-			r->loc = d->loc;
 		if (action == POLICY_REJECT && i == 0 &&
 		    !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP), IR_OP_EQ))
 			return -1;

@@ -540,11 +540,9 @@ static int target_chain(struct dispatch *dp, const struct ir_rule *r, size_t *ch
 		return 0;
 	}
 	struct ir_chain *c = ir_chain_add(dp->t, ""); /* named below, by its rule */
-	struct ir_rule *nr = c ? ir_rule_add(c) : NULL;
+	struct ir_rule *nr = c ? ir_build_chain_rule(c, r->comment, &r->loc) : NULL;
 	if (!nr)
 		return -1;
-	snprintf(nr->comment, sizeof(nr->comment), "%s", r->comment);
-	nr->loc = r->loc;
 	nr->verdict = r->verdict;
 	for (size_t i = 0; i < r->n_stmts; i++) {
 		struct ir_stmt *s = ir_stmt_add(nr);

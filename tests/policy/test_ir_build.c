@@ -49,12 +49,32 @@ START_TEST(test_range_of_ports)
 }
 END_TEST
 
+START_TEST(test_chain_rule_has_comment_and_location)
+{
+	struct ir_table *t = ir_table_new(NULL);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(ir_chain_add(t, "c"));
+	struct policy_loc loc = { .file = "a.hvp", .line = 7, .col = 3 };
+	struct ir_rule *r = ir_build_chain_rule(&t->chains[0], "a.hvp:7:abcdef", &loc);
+	ck_assert_str_eq(r->comment, "a.hvp:7:abcdef");
+	ck_assert_str_eq(r->loc.file, "a.hvp");
+	ck_assert_uint_eq(r->loc.line, 7);
+	r = ir_build_rule(t, "c", NULL);
+	ck_assert_str_eq(r->comment, "");
+	ck_assert_ptr_null(r->loc.file);
+	ck_assert_uint_eq(t->chains[0].n_rules, 2);
+	ck_assert_ptr_null(ir_build_rule(t, "no such chain", "x"));
+	ir_table_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ir_build");
 	TCase *tc = tcase_create("range");
 	tcase_add_test(tc, test_range_of_addresses);
 	tcase_add_test(tc, test_range_of_ports);
+	tcase_add_test(tc, test_chain_rule_has_comment_and_location);
 	suite_add_tcase(s, tc);
 	return s;
 }
