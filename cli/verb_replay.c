@@ -462,10 +462,16 @@ struct inspection {
 	struct insp_flow *v; /* per flow of the conntrack model */
 	size_t n;
 	unsigned *rule_no; /* per rule of the policy: its inspect rule number, 0 none */
-	/* the last first packet that went on: a bare SYN? (as the worker's
-	 * memo keeps it, fastpath.c ct_cache_put_first) */
-	bool first_has_syn;
-	struct fp_syn_info first_syn;
+};
+
+/* The first packet of a new inspected flow that went on: its inspect rule
+ * number (0: the packet was not one), and whether it was a bare SYN, with
+ * what it told (as the worker's memo keeps it, fastpath.c
+ * ct_cache_put_first). */
+struct first_packet {
+	unsigned rule;
+	bool has_syn;
+	struct fp_syn_info syn;
 };
 
 struct replay {
@@ -650,18 +656,17 @@ static void tuple_text(const struct policy_eval_ct_packet *cp, char *buf, size_t
 /* The decoded packet `cp` arrives on `ifname`: evaluate, print, remember. */
 /* The fast path's part (struct inspection) for a packet the evaluator
  * passed (`passes`) or not: sets *drop when it drops the packet, with what
- * decided in *by (the inspect rule) and why in note. *first_rule is set to
- * the inspect rule number when the packet is the first of a new inspected
- * flow that goes on. l3: the packet's bytes (NULL: none to judge). */
+ * decided in *by (the inspect rule) and why in note. *first tells
+ * whether the packet is the first of a new inspected flow that goes on. l3: the packet's bytes (NULL: none to judge). */
 static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match *m,
 			   const struct policy_eval_result *r, bool passes, const uint8_t *l3, size_t l3len,
-			   bool *drop, bool *resets, const struct policy_rule **by, unsigned *first_rule, char *note,
+			   bool *drop, bool *resets, const struct policy_rule **by, struct first_packet *first, char *note,
 			   size_t size)
 {
 	struct inspection *in = &rp->insp;
 	struct insp_flow *fl = insp_flow(in, m->flow, false);
 	*drop = *resets = false;
-	*first_rule = 0;
+	*first = (struct first_packet){ 0 };
 	if (!in->rs)
 		return;
 	if (fl && fl->state == INSP_BLOCKED) {
@@ -720,8 +725,8 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 	else if (fl && v == FP_DONE)
 		fl->state = INSP_NONE; /* labelled DONE: never queued again */
 	if (rule && !*drop) {
-		*first_rule = rule;
-		in->first_has_syn = fp_syn_info_of(&pk, &in->first_syn);
+		first->rule = rule;
+		first->has_syn = fp_syn_info_of(&pk, &first->syn);
 	}
 }
 
@@ -766,8 +771,8 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	bool passes = r.verdict == POLICY_EVAL_PASS || r.verdict == POLICY_EVAL_INSPECT;
 	bool judged_drop = false, resets = false;
 	const struct policy_rule *judge_by = NULL;
-	unsigned first_rule = 0;
-	inspect_packet(rp, &m, &r, passes, l3, l3len, &judged_drop, &resets, &judge_by, &first_rule, note,
+	struct first_packet first;
+	inspect_packet(rp, &m, &r, passes, l3, l3len, &judged_drop, &resets, &judge_by, &first, note,
 		       sizeof(note));
 	if (judged_drop) {
 		snprintf(by, sizeof(by), "inspect:%s:%u", judge_by->loc.file, judge_by->loc.line);
@@ -826,15 +831,15 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 			policy_eval_result_free(&r);
 			return -ENOMEM;
 		}
-		if (first_rule && rp->ct.n > flows) {
+		if (first.rule && rp->ct.n > flows) {
 			/* the new connection is labelled PENDING with its rule */
 			struct insp_flow *fl = insp_flow(&rp->insp, rp->ct.n - 1, true);
 			if (!fl) {
 				policy_eval_result_free(&r);
 				return -ENOMEM;
 			}
-			*fl = (struct insp_flow){ INSP_PENDING, first_rule, r.rule, rp->insp.first_has_syn,
-						  rp->insp.first_syn };
+			*fl = (struct insp_flow){ INSP_PENDING, first.rule, r.rule, first.has_syn,
+						  first.syn };
 		}
 	}
 	switch (r.verdict) {

@@ -34,8 +34,11 @@
  * included (NFQNL_COPY_PACKET range is a u32; IP lengths are 16 bits). */
 #define COPY_RANGE 0xffff
 /* A receive buffer holds one full-size packet message plus its headers and
- * attributes (libnetfilter_queue's own examples size it the same way). */
-#define RECV_BUF_SIZE (COPY_RANGE + MNL_SOCKET_BUFFER_SIZE / 2)
+ * attributes (libnetfilter_queue's own examples add half of
+ * MNL_SOCKET_BUFFER_SIZE, a page of at most 8 KiB; that macro calls
+ * sysconf each time it is read, so the size is fixed here). */
+#define RECV_HEADROOM 4096
+#define RECV_BUF_SIZE (COPY_RANGE + RECV_HEADROOM)
 /* A verdict or a queue command: headers, the verdict and a conntrack nest
  * with two 16-byte label attributes take under 128 bytes. */
 #define VERDICT_BUF_SIZE 256
@@ -45,10 +48,11 @@
  * a packet waits at most this many others' judgements for its verdict. */
 #define BATCH_PACKETS 64
 #define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
-/* Packet messages one recvmmsg takes while a round drains its socket
- * (each in a buffer of RECV_BUF_SIZE: a message cut short loses its
- * packet's verdict): one system call instead of one per packet when a
- * burst waits. */
+/* Packet messages one recvmmsg takes (each in a buffer of RECV_BUF_SIZE:
+ * a message cut short loses its packet's verdict): the round's first read
+ * waits for one and takes those that wait behind it in the same system
+ * call (MSG_WAITFORONE), the next reads drain what waits without waiting.
+ * A round of one packet costs one read and one send. */
 #define DRAIN_MSGS 16
 
 /* Connections a worker looked up over ctnetlink, remembered so that a
@@ -683,9 +687,19 @@ struct ct_cache_entry {
 	struct fp_syn_info syn;
 };
 
+/* What the worker knows of a queued packet's connection before judging
+ * it, worked out once a packet (conn_of): its flow key of tuple and zone
+ * (the zone its mark names), and over ctnetlink the hash that places the
+ * tuple in the worker's memos (ct_cache, labelled). */
+struct pkt_conn {
+	bool has_tuple; /* false: malformed, a fragment, not TCP or UDP */
+	struct fp_flow_key key;
+	uint32_t hash;
+};
+
 static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 {
-	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
+	/* FNV-1a over the tuple (zeroed padding included: fp_flow_key_tuple
 	 * clears it) and the zone */
 	const uint8_t *b = (const uint8_t *)t;
 	uint32_t h = POLICY_FNV32_OFFSET_BASIS ^ zone;
@@ -694,38 +708,53 @@ static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 	return h;
 }
 
-static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct fp_tuple *t,
-                                            uint16_t zone)
+static void conn_of(const struct worker *w, const struct fp_packet *pk, uint32_t mark,
+                    struct pkt_conn *pc)
 {
-	/* FNV-1a over the tuple (zeroed padding included: fp_packet_tuple_of
-	 * clears it) and the zone */
-	return &w->ct_cache[tuple_hash(t, zone) & (CT_CACHE_SLOTS - 1)];
+	pc->has_tuple = !fp_flow_key_tuple(&pc->key, pk, fp_ruleset_zone(w->rules->rs, mark));
+	pc->hash = pc->has_tuple && !w->glue ? tuple_hash(&pc->key.tuple, pc->key.zone) : 0;
 }
 
-static bool ct_cache_get(struct worker *w, const struct fp_tuple *t, uint16_t zone,
-                         struct ct_info *ci, struct ct_where *where)
+static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct pkt_conn *pc)
 {
-	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
-	if (!e->used || e->zone != zone || e->rs != w->rules->rs ||
-	    now_seconds() - e->at >= CT_CACHE_SECONDS || memcmp(&e->t, t, sizeof(*t)))
-		return false;
+	return &w->ct_cache[pc->hash & (CT_CACHE_SLOTS - 1)];
+}
+
+static bool ct_cache_holds(const struct ct_cache_entry *e, const struct pkt_conn *pc)
+{
+	return e->used && e->zone == pc->key.zone &&
+	       !memcmp(&e->t, &pc->key.tuple, sizeof(pc->key.tuple));
+}
+
+/* The memo of the packet's connection, if it holds one that is good (of
+ * the rules of now, not too old): its labels and where it lives in *ci and
+ * *where. NULL if none. */
+static struct ct_cache_entry *ct_cache_get(struct worker *w, const struct pkt_conn *pc,
+                                           struct ct_info *ci, struct ct_where *where)
+{
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
+	if (!ct_cache_holds(e, pc) || e->rs != w->rules->rs ||
+	    now_seconds() - e->at >= CT_CACHE_SECONDS)
+		return NULL;
 	*ci = e->ci;
 	*where = e->where;
-	return true;
+	return e;
 }
 
-static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zone,
-                         const struct ct_info *ci, const struct ct_where *where)
+static struct ct_cache_entry *ct_cache_put(struct worker *w, const struct pkt_conn *pc,
+                                           const struct ct_info *ci, const struct ct_where *where)
 {
-	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
 	memset(e, 0, sizeof(*e));
 	e->used = true;
-	e->zone = zone;
-	memcpy(&e->t, t, sizeof(*t)); /* padding too: entries are compared whole */
+	e->zone = pc->key.zone;
+	/* padding too (zeroed by fp_flow_key_tuple): entries are compared whole */
+	memcpy(&e->t, &pc->key.tuple, sizeof(e->t));
 	e->ci = *ci;
 	e->where = *where;
 	e->rs = w->rules->rs;
 	e->at = now_seconds();
+	return e;
 }
 
 /* The first packet of inspect rule `rule`'s new flow passed (it came on
@@ -734,34 +763,33 @@ static void ct_cache_put(struct worker *w, const struct fp_tuple *t, uint16_t zo
  * block 0 with those labels. Remembered like a lookup's answer, so that
  * they need none; only where the connection lives (needed for a BLOCKED
  * label) and its id are not known (ct_where.found false). */
-static void ct_cache_put_first(struct worker *w, const struct fp_tuple *t, uint16_t zone,
-                               unsigned rule, const struct fp_packet *pk)
+static void ct_cache_put_first(struct worker *w, const struct pkt_conn *pc, unsigned rule,
+                               const struct fp_packet *pk)
 {
 	struct ct_info ci = {0};
-	struct ct_where where = { false, zone, false };
+	struct ct_where where = { false, pc->key.zone, false };
 
 	fp_labels_pending(ci.labels, rule);
-	ct_cache_put(w, t, zone, &ci, &where);
-	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
+	struct ct_cache_entry *e = ct_cache_put(w, pc, &ci, &where);
 	e->has_syn = fp_syn_info_of(pk, &e->syn);
 }
 
-/* The flow's packet after its SYN: its entry opens with what the SYN told
- * the receiver (once; the memo is direct-mapped, so spoofed SYNs cannot
- * fill the flow table with it). */
-static void seed_from_syn(struct worker *w, const struct fp_flow_key *key)
+/* The flow's packet after its SYN, its memo `e` found (ct_cache_get): its
+ * entry opens with what the SYN told the receiver (once; the memo is
+ * direct-mapped, so spoofed SYNs cannot fill the flow table with it). */
+static void seed_from_syn(struct worker *w, struct ct_cache_entry *e,
+                          const struct fp_flow_key *key)
 {
-	struct ct_cache_entry *e = ct_cache_slot(w, &key->tuple, key->zone);
-	if (!e->used || !e->has_syn || e->zone != key->zone || memcmp(&e->t, &key->tuple, sizeof(key->tuple)))
+	if (!e->has_syn)
 		return;
 	e->has_syn = false;
 	fp_flows_seed_syn(w->flows, key, &e->syn, now_seconds(), &w->stats);
 }
 
-static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
+static void ct_cache_forget(struct worker *w, const struct pkt_conn *pc)
 {
-	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
-	if (e->used && !memcmp(&e->t, t, sizeof(*t)))
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
+	if (ct_cache_holds(e, pc))
 		e->used = false;
 }
 
@@ -771,19 +799,20 @@ struct labelled {
 	struct fp_tuple t;
 };
 
-static void labelled_put(struct worker *w, const struct fp_tuple *t, uint16_t zone)
+static void labelled_put(struct worker *w, const struct pkt_conn *pc)
 {
-	struct labelled *e = &w->labelled[tuple_hash(t, zone) & (LABELLED_SLOTS - 1)];
+	struct labelled *e = &w->labelled[pc->hash & (LABELLED_SLOTS - 1)];
 	memset(e, 0, sizeof(*e));
 	e->used = true;
-	e->zone = zone;
-	memcpy(&e->t, t, sizeof(*t));
+	e->zone = pc->key.zone;
+	memcpy(&e->t, &pc->key.tuple, sizeof(e->t));
 }
 
-static bool labelled_get(const struct worker *w, const struct fp_tuple *t, uint16_t zone)
+static bool labelled_get(const struct worker *w, const struct pkt_conn *pc)
 {
-	const struct labelled *e = &w->labelled[tuple_hash(t, zone) & (LABELLED_SLOTS - 1)];
-	return e->used && e->zone == zone && !memcmp(&e->t, t, sizeof(*t));
+	const struct labelled *e = &w->labelled[pc->hash & (LABELLED_SLOTS - 1)];
+	return e->used && e->zone == pc->key.zone &&
+	       !memcmp(&e->t, &pc->key.tuple, sizeof(pc->key.tuple));
 }
 
 /* Whether a packet on a rule's queue block (ct state new, and no PENDING
@@ -797,23 +826,22 @@ static bool labelled_get(const struct worker *w, const struct fp_tuple *t, uint1
  * (the datagram is accepted as before). Labelled flows are remembered by
  * tuple and zone (labelled_put); one forgotten (its slot taken) has its
  * datagram judged alone, by the rule's matches: stricter, never looser. */
-static bool packet_ct_needed(struct worker *w, const struct fp_packet *pk, uint32_t mark)
+static bool packet_ct_needed(const struct worker *w, const struct pkt_conn *pc)
 {
-	struct fp_tuple t;
-	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_UDP || fp_packet_tuple_of(pk, &t))
-		return false;
-	return labelled_get(w, &t, fp_ruleset_zone(w->rules->rs, mark));
+	return pc->has_tuple && pc->key.tuple.protocol == IPPROTO_UDP && labelled_get(w, pc);
 }
 
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup (for a packet of block 0, a flow
- * under inspection, remembered: ct_cache_get). A first packet (block k)
- * is always looked up: its connection is new, and a remembered entry of
- * the same tuple would be an older connection's. */
-static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct fp_packet *pk,
-                     uint32_t mark, bool first, struct ct_info *ci, struct fp_tuple *t,
-                     struct ct_where *where)
+ * under inspection, remembered: ct_cache_get, whose memo is left in
+ * *memo, else NULL). A first packet (block k) is always looked up: its
+ * connection is new, and a remembered entry of the same tuple would be an
+ * older connection's. */
+static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct pkt_conn *pc,
+                     bool first, struct ct_info *ci, struct ct_where *where,
+                     struct ct_cache_entry **memo)
 {
+	*memo = NULL;
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
 		const struct nlattr *tb[CTA_MAX + 1] = {0};
@@ -822,14 +850,13 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struc
 		ct_info_from(ci, tb);
 		return ci->has_id ? 0 : -ENOENT;
 	}
-	if (w->glue || !w->ct.nl || fp_packet_tuple_of(pk, t))
+	if (w->glue || !w->ct.nl || !pc->has_tuple)
 		return -ENOENT;
-	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
-	if (!first && ct_cache_get(w, t, zone, ci, where))
+	if (!first && (*memo = ct_cache_get(w, pc, ci, where)))
 		return 0;
-	int rc = ct_lookup(w, t, zone, ci, where);
+	int rc = ct_lookup(w, &pc->key.tuple, pc->key.zone, ci, where);
 	if (!rc && !first)
-		ct_cache_put(w, t, zone, ci, where);
+		ct_cache_put(w, pc, ci, where);
 	return rc;
 }
 
@@ -866,13 +893,13 @@ static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct
 
 /* The flow table's key of a packet's flow: its conntrack id with the glue,
  * else its tuple and zone (no round trip needed to know it). */
-static void flow_key(const struct worker *w, const struct fp_packet *pk, uint32_t mark,
-                     const struct ct_info *ci, struct fp_flow_key *key)
+static void flow_key(const struct worker *w, const struct pkt_conn *pc, const struct ct_info *ci,
+                     struct fp_flow_key *key)
 {
 	if (w->glue)
 		fp_flow_key_ct(key, ci->id);
 	else
-		fp_flow_key_tuple(key, pk, fp_ruleset_zone(w->rules->rs, mark));
+		memcpy(key, &pc->key, sizeof(*key)); /* padding too: keys are hashed whole */
 }
 
 /* Sets the BLOCKED label of a flow known from its first packet only: its
@@ -894,8 +921,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
                          size_t len, uint32_t mark, const struct nlattr *ct_attr)
 {
 	struct ct_info ci = {0};
-	struct fp_tuple t;
 	struct ct_where where = { false, 0, false };
+	struct ct_cache_entry *memo = NULL;
+	struct pkt_conn pc;
 	struct fp_flow_key key;
 	struct fp_event ev;
 	bool has_event = false;
@@ -904,23 +932,23 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	struct fp_packet pk;
 
 	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
+	conn_of(w, &pk, mark, &pc);     /* once: its tuple, zone and memo slot */
 	/* A packet of a rule's block over ctnetlink is judged alone without
 	 * a lookup (packet_ct_needed): a TCP one is a SYN (a bare one passes,
 	 * found or not; one with data is dropped either way) or a connection
 	 * picked up in its middle (dropped), a UDP one its flow's first
 	 * datagram (the next ones come on block 0 with the PENDING label). */
-	int rc = rule && !ct_attr && !packet_ct_needed(w, &pk, mark)
+	int rc = rule && !ct_attr && !packet_ct_needed(w, &pc)
 	             ? -ENOENT
-	             : packet_ct(w, ct_attr, &pk, mark, rule != 0, &ci, &t, &where);
+	             : packet_ct(w, ct_attr, &pc, rule != 0, &ci, &where, &memo);
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
-		if ((v == FP_CONTINUE || v == FP_DONE) && !w->glue &&
-		    !fp_flow_key_tuple(&key, &pk, fp_ruleset_zone(w->rules->rs, mark))) {
+		if ((v == FP_CONTINUE || v == FP_DONE) && !w->glue && pc.has_tuple) {
 			/* a new connection of this tuple: what an older one left
 			 * is not its stream; its next packets need no lookup */
-			fp_flows_forget(w->flows, &key);
-			ct_cache_put_first(w, &key.tuple, key.zone, rule, &pk);
+			fp_flows_forget(w->flows, &pc.key);
+			ct_cache_put_first(w, &pc, rule, &pk);
 		}
 	} else if (rc) {
 		/* Nothing to judge by: it passes (fail-open), unless the parser
@@ -941,9 +969,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		v = FP_DROP_SEGMENT;
 		rc = -ENOENT; /* labelled already */
 	} else {
-		flow_key(w, &pk, mark, &ci, &key);
-		if (!w->glue)
-			seed_from_syn(w, &key);
+		flow_key(w, &pc, &ci, &key);
+		if (memo)
+			seed_from_syn(w, memo, &key);
 		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
 		                        now_seconds(), &w->stats, &ev, &has_event);
 	}
@@ -955,19 +983,18 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	uint32_t done_mark = mark | POLICY_MARK_INSPECT_DONE;
 	const uint32_t *new_mark = NULL;
 	if (label >= 0 && !w->glue) {
-		uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
 		/* the flow's next packets (in flight) are looked up afresh */
-		ct_cache_forget(w, &t, zone);
+		ct_cache_forget(w, &pc);
 		if (label == POLICY_CT_LABEL_DONE) {
 			/* the kernel sets the label as the packet goes on
 			 * (policy/lower.h, POLICY_MARK_INSPECT_DONE) */
 			new_mark = &done_mark;
-		} else if (block_label(w, &t, zone, &ci, &where)) {
+		} else if (block_label(w, &pc.key.tuple, pc.key.zone, &ci, &where)) {
 			count_verdict_error(w);
 			label = -1;
 		}
-		if (label >= 0 && t.protocol == IPPROTO_UDP)
-			labelled_put(w, &t, zone);
+		if (label >= 0 && pc.key.tuple.protocol == IPPROTO_UDP)
+			labelled_put(w, &pc);
 	}
 	if (!rc && v == FP_BLOCK && ci.has_id)
 		blocked_put(w, ci.id);
@@ -1036,28 +1063,14 @@ static void handle_messages(struct worker *w, const uint8_t *buf, size_t len)
 	}
 }
 
-/* One message from the queue socket into w->buf (what mnl_socket_recvfrom
- * does, with a flag): waits up to WORKER_WAIT_MS unless `nowait`. Its
- * length, or -1: nothing came, or the message did not fit (MSG_TRUNC; a
- * buffer of a whole packet's size prevents it), and then a packet may have
- * lost its verdict: no more runs (run_close). */
-static ssize_t queue_read(struct worker *w, bool nowait)
-{
-	struct iovec iov = { w->buf, RECV_BUF_SIZE };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t got = recvmsg(mnl_socket_get_fd(w->nl), &msg, nowait ? MSG_DONTWAIT : 0);
-	if (got > 0 && (msg.msg_flags & MSG_TRUNC)) {
-		w->no_run = true;
-		count_verdict_error(w);
-		return -1;
-	}
-	return got;
-}
-
-/* Up to `max` (at most DRAIN_MSGS) packet messages that wait, without
- * waiting, one in each of w->buf's buffers, handled in order. How many
- * were read (0: none waited). */
-static unsigned queue_drain(struct worker *w, unsigned max)
+/* Reads up to `max` (at most DRAIN_MSGS) packet messages into w->buf's
+ * buffers, their lengths into len[] (0: cut short, MSG_TRUNC; a buffer of
+ * a whole packet's size prevents it, and then a packet may have lost its
+ * verdict: no more runs, run_close). With `wait`, waits up to
+ * WORKER_WAIT_MS for the first and takes those behind it that wait
+ * already in the same call (MSG_WAITFORONE); else takes only what waits.
+ * How many were read (0: none). */
+static unsigned queue_recv(struct worker *w, unsigned max, bool wait, size_t *len)
 {
 	struct iovec iov[DRAIN_MSGS];
 	struct mmsghdr msgs[DRAIN_MSGS];
@@ -1068,40 +1081,52 @@ static unsigned queue_drain(struct worker *w, unsigned max)
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
-	int n = recvmmsg(mnl_socket_get_fd(w->nl), msgs, max, MSG_DONTWAIT, NULL);
+	int n = recvmmsg(mnl_socket_get_fd(w->nl), msgs, max, wait ? MSG_WAITFORONE : MSG_DONTWAIT,
+	                 NULL);
 	for (int i = 0; i < n; i++) {
+		len[i] = msgs[i].msg_len;
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			/* as queue_read: a packet may have lost its verdict */
 			w->no_run = true;
 			count_verdict_error(w);
-			continue;
+			len[i] = 0;
 		}
-		handle_messages(w, iov[i].iov_base, msgs[i].msg_len);
 	}
 	return n > 0 ? (unsigned)n : 0;
+}
+
+/* Handles the n messages queue_recv read, in order. */
+static void queue_handle(struct worker *w, unsigned n, const size_t *len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (len[i])
+			handle_messages(w, w->buf + (size_t)i * RECV_BUF_SIZE, len[i]);
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	size_t len[DRAIN_MSGS];
 
 	while (!atomic_load(&w->fp->stop)) {
 		/* The first read of a round waits (no poll before it: one
-		 * system call less per packet when packets come one by one). */
-		ssize_t got = queue_read(w, false);
+		 * system call less per packet when packets come one by one),
+		 * and takes the packets behind the first that wait already. */
+		unsigned got = queue_recv(w, DRAIN_MSGS, true, len);
 		/* one reference a round: the batch is judged with the rules of
 		 * now, and the queues of their rules are bound */
 		w->rules = rules_get(w->fp);
-		/* Drain what waits (DRAIN_MSGS packets a system call), the
-		 * verdicts going out together; what the socket could not hold,
-		 * the kernel dropped or (failing open) accepted. */
-		if (got > 0) {
-			handle_messages(w, w->buf, (size_t)got);
-			for (unsigned n = 1, want; n < BATCH_PACKETS; n += want) {
-				want = BATCH_PACKETS - n < DRAIN_MSGS ? BATCH_PACKETS - n : DRAIN_MSGS;
-				if (queue_drain(w, want) < want)
-					break;
-			}
+		/* Drain what waits (DRAIN_MSGS packets a system call), up to
+		 * BATCH_PACKETS, the verdicts going out together; what the
+		 * socket could not hold, the kernel dropped or (failing open)
+		 * accepted. A read that found fewer than it could take found
+		 * the socket empty. */
+		for (unsigned n = 0, want = DRAIN_MSGS; got;) {
+			queue_handle(w, got, len);
+			n += got;
+			if (got < want || n >= BATCH_PACKETS)
+				break;
+			want = BATCH_PACKETS - n < DRAIN_MSGS ? BATCH_PACKETS - n : DRAIN_MSGS;
+			got = queue_recv(w, want, false, len);
 		}
 		batch_flush(w);
 		bind_blocks(w, (unsigned)fp_ruleset_count(w->rules->rs) + 1);

@@ -12,8 +12,9 @@ out="$BUILD/results/bench.txt"; : > "$out"
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 2; }
 fail=0
 for b in tests/bench/*.sh; do
-	# run.sh is this; fastpath_cpu.sh compares two builds (a tool, not a bench)
-	case "$(basename "$b")" in run.sh | fastpath_cpu.sh) continue ;; esac
+	# run.sh is this; fastpath_cpu.sh compares two builds and fastpath_bound.sh
+	# bounds inspect-request-rate (tools, not benches)
+	case "$(basename "$b")" in run.sh | fastpath_cpu.sh | fastpath_bound.sh) continue ;; esac
 	echo "== $(basename "$b" .sh)"
 	log="$BUILD/results/bench-$(basename "$b" .sh).log"
 	if ! timeout -k 10 900 sh "$b" > "$log" 2>&1; then
