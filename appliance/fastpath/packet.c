@@ -22,8 +22,8 @@
 #define IPV6_MAX_EXT_HEADERS 8
 /* RFC 791 section 3.1 and RFC 8200 section 4.2: the options that only pad
  * (IPv4 end of list and no-operation, IPv6 Pad1 and PadN). */
-#define IPV4_OPT_END 0
-#define IPV4_OPT_NOP 1
+#define IPV4_OPT_END  0
+#define IPV4_OPT_NOP  1
 #define IPV6_OPT_PAD1 0
 #define IPV6_OPT_PADN 1
 /* RFC 8200 section 4.4: the routing header's segments-left byte. */
