@@ -707,7 +707,50 @@ struct ct_cache_entry {
 	 * given to the flow table with the flow's next packet */
 	bool has_syn;
 	struct fp_syn_info syn;
+	/* the ISN of the tuple's last SYN, kept after has_syn is used, and
+	 * whether two SYNs of the tuple came with different ISNs */
+	bool syn_seen, syn_conflict;
+	uint32_t syn_isn;
 };
+
+/* What the memo knew of the SYNs of tuple t before entry e is rewritten
+ * for it: a SYN with another ISN than one seen moments ago (two SYNs
+ * before conntrack confirmed the first one's connection, or a SYN sent
+ * again with a new ISN) leaves no SYN to open the flow's entry with: the
+ * receiver holds one of them and the judge cannot tell which, so the flow
+ * is judged but never cleared (counted as syn_changed). */
+struct memo_syns {
+	bool seen, conflict;
+	uint32_t isn;
+};
+
+static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struct fp_tuple *t,
+                                     uint16_t zone)
+{
+	struct memo_syns m = {0};
+	if (e->used && e->syn_seen && e->zone == zone && !memcmp(&e->t, t, sizeof(*t)) &&
+	    now_seconds() - e->at < CT_CACHE_SECONDS)
+		m = (struct memo_syns){ true, e->syn_conflict, e->syn_isn };
+	return m;
+}
+
+static void memo_put_syn(struct worker *w, struct ct_cache_entry *e, struct memo_syns before,
+                         const struct fp_packet *pk)
+{
+	struct fp_syn_info syn;
+	if (!fp_syn_info_of(pk, &syn)) {
+		e->has_syn = false;
+		return;
+	}
+	bool conflict = before.conflict || (before.seen && before.isn != syn.isn);
+	if (conflict && !before.conflict)
+		w->stats.syn_changed++;
+	e->syn_seen = true;
+	e->syn_isn = syn.isn;
+	e->syn_conflict = conflict;
+	e->has_syn = !conflict;
+	e->syn = syn;
+}
 
 static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 {
@@ -767,9 +810,10 @@ static void ct_cache_put_first(struct worker *w, const struct fp_tuple *t, uint1
 	struct ct_where where = { false, zone, false };
 
 	fp_labels_pending(ci.labels, rule);
-	ct_cache_put(w, t, zone, &ci, &where);
 	struct ct_cache_entry *e = ct_cache_slot(w, t, zone);
-	e->has_syn = fp_syn_info_of(pk, &e->syn);
+	struct memo_syns before = memo_syns_of(e, t, zone);
+	ct_cache_put(w, t, zone, &ci, &where);
+	memo_put_syn(w, e, before, pk);
 }
 
 /* The flow's packet after its SYN: its entry opens with what the SYN told
@@ -801,14 +845,14 @@ static void glue_remember_syn(struct worker *w, const struct fp_packet *pk, uint
 	if (!fp_syn_info_of(pk, &syn) || fp_packet_tuple_of(pk, &t))
 		return;
 	struct ct_cache_entry *e = ct_cache_slot(w, &t, zone);
+	struct memo_syns before = memo_syns_of(e, &t, zone);
 	memset(e, 0, sizeof(*e));
 	e->used = true;
 	e->zone = zone;
 	memcpy(&e->t, &t, sizeof(t));
 	e->rs = w->rules->rs;
 	e->at = now_seconds();
-	e->has_syn = true;
-	e->syn = syn;
+	memo_put_syn(w, e, before, pk);
 }
 
 static void ct_cache_forget(struct worker *w, const struct fp_tuple *t, uint16_t zone)

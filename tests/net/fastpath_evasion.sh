@@ -16,18 +16,18 @@ cd "$(dirname "$0")/../.."
 . tests/lib/daemon.sh
 
 # PORTS: one recording server per technique
-PORTS="82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107"
+PORTS="82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107 108 109"
 lab3_up || { fail lab-up; exit 1; }
 for p in $PORTS; do
 	bg server socat -u TCP6-LISTEN:"$p",fork,reuseaddr,ipv6only=0 OPEN:"$LAB_TMP/read-$p",creat,append
 done
-wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|9[0-9]|10[0-7]) ') -eq 26 ]" || fail servers-up
+wait_for 5 sh -c "[ \$(ip netns exec $LAB-server ss -ltn | grep -cE ':(8[2-9]|9[0-9]|10[0-9]) ') -eq 28 ]" || fail servers-up
 
 POL="$LAB_TMP/evasion.hvp"
 cat > "$POL" <<'P'
 zone lan { interface "lan0" }
 zone dmz { interface "dmz0" }
-pass from lan to dmz service tcp port 82-107 inspect {
+pass from lan to dmz service tcp port 82-109 inspect {
   block content /union\s+select/i log "sqli"
 }
 P
@@ -129,8 +129,14 @@ try rst-discarded-then-new-stream rst-md5-reopen 102
 # ... and a SYN after it that conntrack takes for a new connection, whose
 # stream goes on where the old one (which the receiver still holds) stopped.
 try rst-discarded-then-syn-continues-the-stream rst-md5-new-syn 107
-# Old bytes that differ and new ones in one segment.
+# Old bytes that differ and new ones in one segment; a keep-alive of one
+# byte; the request in the SYN.
 try overlap-old-and-new-bytes overlap 103
+try keepalive-one-byte keepalive 108
+try data-in-the-syn syn-data 109
+[ "$(fp_stat syn_data)" -ge 1 ] 2>/dev/null && pass syn-data-counted || fail syn-data-counted "syn_data=$(fp_stat syn_data)"
+[ "$(fp_stat ip_options)" -ge 3 ] 2>/dev/null && pass ip-options-counted || fail ip-options-counted "ip_options=$(fp_stat ip_options)"
+[ "$(fp_stat unseen_start)" -ge 3 ] 2>/dev/null && pass unseen-start-counted || fail unseen-start-counted "unseen_start=$(fp_stat unseen_start)"
 
 # 5. The judge did not see the flow's start: its conntrack entry is deleted
 # after "... UNION" and conntrack picks the connection up again at
