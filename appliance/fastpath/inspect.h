@@ -136,10 +136,10 @@ struct fp_syn_info {
 bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn);
 /* Given before the flow's second packet is judged: opens its entry with
  * what the SYN told the receiver, so that a copy the receiver discards by
- * it (an older timestamp, fewer hops) is known as such, and the flow's
- * first data may clear it. Nothing when the entry exists or the table is
- * full (then the flow is judged as without it: its first data never
- * clears it). */
+ * it (another start than the ISN's next byte, an older timestamp, fewer
+ * hops) is known as such, and a decision may clear the flow. Nothing when
+ * the entry exists or the table is full (then the flow is judged as
+ * without it: nothing clears it). */
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
                        const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st);
 
