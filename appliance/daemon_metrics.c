@@ -200,6 +200,7 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			{ "syn_data", st.syn_data },
 			{ "midstream", st.midstream },
 			{ "ext_headers", st.ext_headers },
+			{ "ip_options", st.ip_options },
 		};
 		metrics_counters(out, "hvgate_fastpath_normalised_total",
 				 "TCP packets the fast path dropped rather than let walk around its judgement, by cause.",

@@ -160,6 +160,9 @@ static void print_stats(const struct fastpath *fp)
 	json_kv_uint(&b, "syn_data", s.syn_data);
 	json_kv_uint(&b, "midstream", s.midstream);
 	json_kv_uint(&b, "ext_headers", s.ext_headers);
+	json_kv_uint(&b, "ip_options", s.ip_options);
+	json_kv_uint(&b, "unseen_start", s.unseen_start);
+	json_kv_uint(&b, "syn_changed", s.syn_changed);
 	json_kv_uint(&b, "resets_sent", s.resets_sent);
 	json_kv_uint(&b, "resets_failed", s.resets_failed);
 	json_obj_end(&b);

@@ -564,6 +564,7 @@ static void judge_note(enum fp_verdict v, bool has_event, const struct fp_event 
 		{ offsetof(struct fp_stats, syn_data), "SYN with data" },
 		{ offsetof(struct fp_stats, midstream), "a new flow that does not start with a SYN" },
 		{ offsetof(struct fp_stats, ext_headers), "too many IPv6 extension headers" },
+		{ offsetof(struct fp_stats, ip_options), "IP options or extension headers the receiver may refuse" },
 		{ offsetof(struct fp_stats, malformed), "malformed headers" },
 		{ offsetof(struct fp_stats, segments_dropped), "TCP data not at the next expected byte" },
 	};

@@ -685,17 +685,60 @@ struct ct_cache_entry {
 	 * given to the flow table with the flow's next packet */
 	bool has_syn;
 	struct fp_syn_info syn;
+	/* the ISN of the tuple's last SYN, kept after has_syn is used, and
+	 * whether two SYNs of the tuple came with different ISNs */
+	bool syn_seen, syn_conflict;
+	uint32_t syn_isn;
 };
 
 /* What the worker knows of a queued packet's connection before judging
  * it, worked out once a packet (conn_of): its flow key of tuple and zone
- * (the zone its mark names), and over ctnetlink the hash that places the
- * tuple in the worker's memos (ct_cache, labelled). */
+ * (the zone its mark names), and the hash that places the tuple in the
+ * worker's memos (ct_cache, labelled). */
 struct pkt_conn {
 	bool has_tuple; /* false: malformed, a fragment, not TCP or UDP */
 	struct fp_flow_key key;
 	uint32_t hash;
 };
+
+/* What the memo knew of the SYNs of the packet's tuple before entry e is rewritten
+ * for it: a SYN with another ISN than one seen moments ago (two SYNs
+ * before conntrack confirmed the first one's connection, or a SYN sent
+ * again with a new ISN) leaves no SYN to open the flow's entry with: the
+ * receiver holds one of them and the judge cannot tell which, so the flow
+ * is judged but never cleared (counted as syn_changed). */
+struct memo_syns {
+	bool seen, conflict;
+	uint32_t isn;
+};
+
+static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struct pkt_conn *pc)
+{
+	struct memo_syns m = {0};
+	if (e->used && e->syn_seen && e->zone == pc->key.zone &&
+	    !memcmp(&e->t, &pc->key.tuple, sizeof(pc->key.tuple)) &&
+	    now_seconds() - e->at < CT_CACHE_SECONDS)
+		m = (struct memo_syns){ true, e->syn_conflict, e->syn_isn };
+	return m;
+}
+
+static void memo_put_syn(struct worker *w, struct ct_cache_entry *e, struct memo_syns before,
+                         const struct fp_packet *pk)
+{
+	struct fp_syn_info syn;
+	if (!fp_syn_info_of(pk, &syn)) {
+		e->has_syn = false;
+		return;
+	}
+	bool conflict = before.conflict || (before.seen && before.isn != syn.isn);
+	if (conflict && !before.conflict)
+		w->stats.syn_changed++;
+	e->syn_seen = true;
+	e->syn_isn = syn.isn;
+	e->syn_conflict = conflict;
+	e->has_syn = !conflict;
+	e->syn = syn;
+}
 
 static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 {
@@ -712,7 +755,7 @@ static void conn_of(const struct worker *w, const struct fp_packet *pk, uint32_t
                     struct pkt_conn *pc)
 {
 	pc->has_tuple = !fp_flow_key_tuple(&pc->key, pk, fp_ruleset_zone(w->rules->rs, mark));
-	pc->hash = pc->has_tuple && !w->glue ? tuple_hash(&pc->key.tuple, pc->key.zone) : 0;
+	pc->hash = pc->has_tuple ? tuple_hash(&pc->key.tuple, pc->key.zone) : 0;
 }
 
 static struct ct_cache_entry *ct_cache_slot(struct worker *w, const struct pkt_conn *pc)
@@ -770,20 +813,47 @@ static void ct_cache_put_first(struct worker *w, const struct pkt_conn *pc, unsi
 	struct ct_where where = { false, pc->key.zone, false };
 
 	fp_labels_pending(ci.labels, rule);
-	struct ct_cache_entry *e = ct_cache_put(w, pc, &ci, &where);
-	e->has_syn = fp_syn_info_of(pk, &e->syn);
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
+	struct memo_syns before = memo_syns_of(e, pc);
+	ct_cache_put(w, pc, &ci, &where);
+	memo_put_syn(w, e, before, pk);
 }
 
-/* The flow's packet after its SYN, its memo `e` found (ct_cache_get): its
- * entry opens with what the SYN told the receiver (once; the memo is
- * direct-mapped, so spoofed SYNs cannot fill the flow table with it). */
-static void seed_from_syn(struct worker *w, struct ct_cache_entry *e,
+/* The flow's packet after its SYN: its entry opens with what the SYN told
+ * the receiver (once; the memo is direct-mapped, so spoofed SYNs cannot
+ * fill the flow table with it). The memo is found by the packet's tuple
+ * and zone (its slot worked out once, conn_of), whichever key the flow
+ * table uses, and whether or not the lookup used it. */
+static void seed_from_syn(struct worker *w, const struct pkt_conn *pc,
                           const struct fp_flow_key *key)
 {
-	if (!e->has_syn)
+	if (!pc->has_tuple)
+		return;
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
+	if (!e->has_syn || !ct_cache_holds(e, pc))
 		return;
 	e->has_syn = false;
 	fp_flows_seed_syn(w->flows, key, &e->syn, now_seconds(), &w->stats);
+}
+
+/* With the glue a flow's SYN is judged as a flow (its connection comes
+ * with it) and no lookup fills the memo: a bare SYN is kept there for
+ * seed_from_syn all the same (without the glue, ct_cache_put_first). */
+static void glue_remember_syn(struct worker *w, const struct fp_packet *pk,
+                              const struct pkt_conn *pc)
+{
+	struct fp_syn_info syn;
+	if (!pc->has_tuple || !fp_syn_info_of(pk, &syn))
+		return;
+	struct ct_cache_entry *e = ct_cache_slot(w, pc);
+	struct memo_syns before = memo_syns_of(e, pc);
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->zone = pc->key.zone;
+	memcpy(&e->t, &pc->key.tuple, sizeof(e->t));
+	e->rs = w->rules->rs;
+	e->at = now_seconds();
+	memo_put_syn(w, e, before, pk);
 }
 
 static void ct_cache_forget(struct worker *w, const struct pkt_conn *pc)
@@ -833,15 +903,12 @@ static bool packet_ct_needed(const struct worker *w, const struct pkt_conn *pc)
 
 /* Where the packet's conntrack id and labels come from: the NFQA_CT the
  * kernel attached, or a ctnetlink lookup (for a packet of block 0, a flow
- * under inspection, remembered: ct_cache_get, whose memo is left in
- * *memo, else NULL). A first packet (block k) is always looked up: its
+ * under inspection, remembered: ct_cache_get). A first packet (block k) is always looked up: its
  * connection is new, and a remembered entry of the same tuple would be an
  * older connection's. */
 static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct pkt_conn *pc,
-                     bool first, struct ct_info *ci, struct ct_where *where,
-                     struct ct_cache_entry **memo)
+                     bool first, struct ct_info *ci, struct ct_where *where)
 {
-	*memo = NULL;
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
 		const struct nlattr *tb[CTA_MAX + 1] = {0};
@@ -852,7 +919,7 @@ static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struc
 	}
 	if (w->glue || !w->ct.nl || !pc->has_tuple)
 		return -ENOENT;
-	if (!first && (*memo = ct_cache_get(w, pc, ci, where)))
+	if (!first && ct_cache_get(w, pc, ci, where))
 		return 0;
 	int rc = ct_lookup(w, &pc->key.tuple, pc->key.zone, ci, where);
 	if (!rc && !first)
@@ -922,7 +989,6 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 {
 	struct ct_info ci = {0};
 	struct ct_where where = { false, 0, false };
-	struct ct_cache_entry *memo = NULL;
 	struct pkt_conn pc;
 	struct fp_flow_key key;
 	struct fp_event ev;
@@ -940,7 +1006,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	 * datagram (the next ones come on block 0 with the PENDING label). */
 	int rc = rule && !ct_attr && !packet_ct_needed(w, &pc)
 	             ? -ENOENT
-	             : packet_ct(w, ct_attr, &pc, rule != 0, &ci, &where, &memo);
+	             : packet_ct(w, ct_attr, &pc, rule != 0, &ci, &where);
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
@@ -970,8 +1036,9 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		rc = -ENOENT; /* labelled already */
 	} else {
 		flow_key(w, &pc, &ci, &key);
-		if (memo)
-			seed_from_syn(w, memo, &key);
+		seed_from_syn(w, &pc, &key);
+		if (w->glue)
+			glue_remember_syn(w, &pk, &pc);
 		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
 		                        now_seconds(), &w->stats, &ev, &has_event);
 	}

@@ -152,6 +152,7 @@ void fp_flow_set_closed(struct fp_flows *ft, uint32_t i, bool closed, uint64_t n
 	f->closed = closed;
 	f->has_seq = false;
 	f->has_ts = false;
+	f->has_ack = false;
 	f->unverified = false;
 	f->seeded = false;
 	f->ttl = 0;

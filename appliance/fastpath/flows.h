@@ -33,7 +33,10 @@ struct flow {
 	bool has_ts;           /* ts_recent holds a timestamp */
 	bool unverified;       /* took a segment with a signature it cannot check */
 	bool seeded;           /* opened with what its SYN told (fp_flows_seed_syn) */
+	bool has_ack;          /* acked holds an acknowledgement number */
 	uint8_t ttl;           /* the highest TTL / hop limit of the flow's packets */
+	uint32_t isn;          /* seeded: the SYN's sequence number */
+	uint32_t acked;        /* the newest acknowledgement number of a segment taken */
 	uint32_t ts_recent;    /* the newest TSval of a segment taken */
 	uint32_t base_seq;     /* the stream's first byte */
 	uint32_t next_seq;     /* the next byte expected (after a FIN or RST: its number) */

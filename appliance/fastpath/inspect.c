@@ -468,6 +468,15 @@ static bool tcp_receiver_discards(const struct flow *f, const struct fp_packet *
 	if (pk->has_ts && f->has_ts && !(pk->tcp_flags & FP_TCP_RST) &&
 	    (int32_t)(f->ts_recent - pk->tsval) > TCP_PAWS_WINDOW)
 		return true;
+	/* An acknowledgement older than one the sender gave before: Linux
+	 * discards a segment whose ACK is older than its oldest unacknowledged
+	 * byte by more than it has had acknowledged (RFC 5961 section 5.2;
+	 * at a connection's start, by anything), and conntrack lets ACKs 64
+	 * KiB old by. A sender's ACKs only grow; a reordered segment is sent
+	 * again with the newest. */
+	if (f->has_ack && (pk->tcp_flags & FP_TCP_ACK) && !(pk->tcp_flags & FP_TCP_RST) &&
+	    (int32_t)(pk->ack - f->acked) < 0)
+		return true;
 	return false;
 }
 
@@ -481,6 +490,27 @@ static void tcp_took(struct flow *f, const struct fp_packet *pk)
 		f->has_ts = true;
 		f->ts_recent = pk->tsval;
 	}
+	if ((pk->tcp_flags & FP_TCP_ACK) && !(pk->tcp_flags & FP_TCP_RST) &&
+	    (!f->has_ack || (int32_t)(pk->ack - f->acked) > 0)) {
+		f->has_ack = true;
+		f->acked = pk->ack;
+	}
+}
+
+/* A SYN again before the stream started, with another sequence number
+ * than the one the entry was opened with: the receiver holds one of the
+ * two (the first it took; a later one if the first was lost or refused),
+ * and the judge cannot tell which, so nothing may clear the flow. */
+static void tcp_syn_again(struct judge *j)
+{
+	uint32_t i = fp_flow_find(j->ft, j->key);
+	if (i == FLOW_NONE)
+		return;
+	struct flow *f = &j->ft->flows[i];
+	if (f->closed || f->has_seq || !f->seeded || f->isn == j->pk->seq || f->unverified)
+		return;
+	f->unverified = true;
+	j->st->syn_changed++;
 }
 
 enum append_result { APPEND_OK, APPEND_GAP, APPEND_UNSEEN, APPEND_CONFLICT };
@@ -625,8 +655,12 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	 * without a Fast Open cookie sends it again after the handshake. A
 	 * bare SYN makes no entry: spoofed SYNs that never complete the
 	 * handshake would fill the table. */
-	if (pk->tcp_flags & FP_TCP_SYN)
-		return pk->payload_len ? drop(&j->st->syn_data) : FP_CONTINUE;
+	if (pk->tcp_flags & FP_TCP_SYN) {
+		if (pk->payload_len)
+			return drop(&j->st->syn_data);
+		tcp_syn_again(j);
+		return FP_CONTINUE;
+	}
 	i = fp_flow_find(j->ft, j->key);
 	if (i == FLOW_NONE && !pk->payload_len && end)
 		return FP_CONTINUE; /* nothing to end */
@@ -636,17 +670,25 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	if ((i = flow_get(j, &full)) == FLOW_NONE)
 		return FP_DONE;
 	struct flow *f = &j->ft->flows[i];
-	/* Data that opens the entry (no handshake's ACK before it): the
-	 * receiver holds what the SYN told it (its timestamp, its hops to
-	 * live), and unless the entry was opened with it (fp_flows_seed_syn)
-	 * the judge cannot tell a copy the receiver discards from the real
-	 * one. Judged, but no decision to clear the flow may rest on it. */
-	if (!f->has_seq && !f->seeded && pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
+	/* A stream whose SYN the entry was not opened with
+	 * (fp_flows_seed_syn: the worker's memo of it was taken, a connection
+	 * picked up after the judge ended its stream): the receiver holds what
+	 * the SYN told it (its sequence number, timestamp, hops to live), the
+	 * judge does not, and cannot tell a copy the receiver discards (out of
+	 * its window, older than the SYN) from the real one. Judged, but no
+	 * decision to clear the flow may rest on it. */
+	if (!f->has_seq && !f->seeded) {
 		f->unverified = true;
 		j->st->unseen_start++;
 	}
+	/* The stream starts right after the SYN's sequence number; a first
+	 * packet elsewhere is out of the receiver's window (or ahead of it,
+	 * where it keeps data out of order and never delivers it). */
+	if (!f->has_seq && f->seeded && data_seq(pk) != f->isn + 1)
+		return drop(&j->st->suspect);
 	tcp_start(f, pk);
-	if ((pk->payload_len || end) && tcp_receiver_discards(f, pk))
+	bool discards = tcp_receiver_discards(f, pk);
+	if ((pk->payload_len || end) && discards)
 		return drop(&j->st->suspect);
 	enum fp_verdict v = FP_CONTINUE;
 	if (pk->payload_len && !(pk->tcp_flags & FP_TCP_RST)) {
@@ -658,7 +700,8 @@ static enum fp_verdict judge_tcp(struct judge *j)
 	}
 	if (end && !tcp_end_valid(f, pk))
 		return drop(&j->st->bad_end);
-	tcp_took(f, pk);
+	if (!discards)
+		tcp_took(f, pk);
 	if (end)
 		fp_flow_end(j->ft, i, j->now);
 	return FP_CONTINUE;
@@ -674,6 +717,9 @@ static bool parse_decides(const struct fp_packet *pk, struct fp_stats *st, enum 
 		return true;
 	case FP_PARSE_EXT_HEADERS:
 		*v = drop(&st->ext_headers);
+		return true;
+	case FP_PARSE_IP_OPTIONS:
+		*v = drop(&st->ip_options);
 		return true;
 	case FP_PARSE_FRAGMENT:
 		st->fragments++;
@@ -719,9 +765,10 @@ void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key)
 bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn)
 {
 	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_TCP ||
-	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN || pk->payload_len)
+	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN || pk->payload_len ||
+	    pk->signed_opt)
 		return false;
-	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl };
+	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl, pk->seq };
 	return true;
 }
 
@@ -739,6 +786,7 @@ void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
 	f->has_ts = syn->has_ts;
 	f->ts_recent = syn->tsval;
 	f->ttl = syn->ttl;
+	f->isn = syn->isn;
 }
 
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,

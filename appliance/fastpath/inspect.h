@@ -70,7 +70,9 @@ struct fp_stats {
 	uint64_t syn_data;    /* ... a SYN carries data */
 	uint64_t midstream;   /* ... a new flow that does not start with a SYN */
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
-	uint64_t unseen_start; /* TCP flows whose first data came before any handshake ACK: never cleared */
+	uint64_t unseen_start; /* TCP flows whose SYN the judge does not know: never cleared */
+	uint64_t syn_changed;  /* TCP flows whose SYN came again with another ISN: never cleared */
+	uint64_t ip_options;   /* ... IP options or extension headers the receiver may refuse */
 	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
 	uint64_t resets_failed; /* fast path: resets the kernel did not take */
 	uint64_t ct_requests;   /* fast path: ctnetlink requests (lookups and label updates) */
@@ -120,20 +122,24 @@ int fp_flow_key_tuple(struct fp_flow_key *key, const struct fp_packet *pk, uint1
 void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key);
 
 /* What a TCP flow's SYN told the receiver and the judge did not keep (a
- * bare SYN makes no entry): its timestamp and its hops to live. */
+ * bare SYN makes no entry): its timestamp, its hops to live and its
+ * initial sequence number. */
 struct fp_syn_info {
 	bool has_ts;
 	uint32_t tsval;
 	uint8_t ttl;
+	uint32_t isn;
 };
-/* Whether pk is a bare SYN (no ACK, no data); then *syn is what it told. */
+/* Whether pk is a bare SYN (no ACK, no data) that the receiver cannot
+ * discard for a reason the judge does not see (a TCP-MD5 or TCP-AO
+ * option); then *syn is what it told. */
 bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn);
 /* Given before the flow's second packet is judged: opens its entry with
  * what the SYN told the receiver, so that a copy the receiver discards by
- * it (an older timestamp, fewer hops) is known as such, and the flow's
- * first data may clear it. Nothing when the entry exists or the table is
- * full (then the flow is judged as without it: its first data never
- * clears it). */
+ * it (another start than the ISN's next byte, an older timestamp, fewer
+ * hops) is known as such, and a decision may clear the flow. Nothing when
+ * the entry exists or the table is full (then the flow is judged as
+ * without it: nothing clears it). */
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
                        const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st);
 

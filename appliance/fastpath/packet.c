@@ -21,6 +21,14 @@
 /* Extension headers walked before giving up (RFC 8200 section 4.1 lists
  * each at most once or twice; more is an evasion attempt). */
 #define IPV6_MAX_EXT_HEADERS 8
+/* RFC 791 section 3.1 and RFC 8200 section 4.2: the options that only pad
+ * (IPv4 end of list and no-operation, IPv6 Pad1 and PadN). */
+#define IPV4_OPT_END  0
+#define IPV4_OPT_NOP  1
+#define IPV6_OPT_PAD1 0
+#define IPV6_OPT_PADN 1
+/* RFC 8200 section 4.4: the routing header's segments-left byte. */
+#define IPV6_RH_SEGMENTS_LEFT 3
 /* RFC 9293 section 3.1: data offset counts 32-bit words, at least 5. */
 #define TCP_MIN_HDR 20
 /* RFC 9293 section 3.2: option kinds 0 (end) and 1 (no-operation) have no
@@ -103,6 +111,40 @@ static enum fp_parse parse_l4(struct fp_packet *pk, const uint8_t *l4, size_t le
 	return FP_PARSE_OK;
 }
 
+/* Whether IPv4 options hold anything but padding. The receiver acts on
+ * them (a source route, a security label it checks) where the judge does
+ * not see it; TCP and UDP traffic carries none. */
+static bool ipv4_options_act(const uint8_t *opt, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (opt[i] == IPV4_OPT_END)
+			return false;
+		if (opt[i] != IPV4_OPT_NOP)
+			return true;
+	}
+	return false;
+}
+
+/* Whether an IPv6 hop-by-hop or destination options header (its options
+ * are bytes 2.. of hlen) holds an option other than padding: the receiver
+ * discards a packet with an option it does not know whose type says so
+ * (RFC 8200 section 4.2), and which it knows is its own affair. */
+static bool ipv6_options_act(const uint8_t *h, size_t hlen)
+{
+	for (size_t i = 2; i < hlen;) {
+		if (h[i] == IPV6_OPT_PAD1) {
+			i++;
+			continue;
+		}
+		if (h[i] != IPV6_OPT_PADN)
+			return true;
+		if (hlen - i < 2)
+			return true;
+		i += 2 + (size_t)h[i + 1];
+	}
+	return false;
+}
+
 static enum fp_parse parse_ipv4(struct fp_packet *pk, const uint8_t *p, size_t len)
 {
 	if (len < IPV4_MIN_HDR)
@@ -123,7 +165,10 @@ static enum fp_parse parse_ipv4(struct fp_packet *pk, const uint8_t *p, size_t l
 	 * here is unusual; judging part of a segment would corrupt the stream. */
 	if (get16(p + 6) & (IPV4_FLAG_MF | IPV4_FRAG_OFFSET))
 		return FP_PARSE_FRAGMENT;
-	return parse_l4(pk, p + ihl, total - ihl);
+	enum fp_parse rc = parse_l4(pk, p + ihl, total - ihl);
+	if (rc == FP_PARSE_OK && ipv4_options_act(p + IPV4_MIN_HDR, ihl - IPV4_MIN_HDR))
+		return FP_PARSE_IP_OPTIONS;
+	return rc;
 }
 
 static bool ipv6_is_ext(uint8_t nh)
@@ -148,6 +193,7 @@ static enum fp_parse parse_ipv6(struct fp_packet *pk, const uint8_t *p, size_t l
 	memcpy(pk->dst, p + 24, 16);
 	uint8_t nh = p[6];
 	size_t off = IPV6_HDR;
+	bool acts = false; /* a header the receiver may refuse or act on */
 	for (int n = 0; ipv6_is_ext(nh); n++) {
 		size_t hlen;
 		if (n == IPV6_MAX_EXT_HEADERS)
@@ -160,17 +206,26 @@ static enum fp_parse parse_ipv6(struct fp_packet *pk, const uint8_t *p, size_t l
 				return FP_PARSE_FRAGMENT;
 			hlen = IPV6_FRAG_HDR;
 		} else if (nh == IPPROTO_AH) {
-			hlen = ((size_t)h[1] + 2) * 4; /* RFC 4302 section 2.2 */
+			/* RFC 4302 section 2.2; the receiver drops it without
+			 * the SA, which the judge cannot know */
+			hlen = ((size_t)h[1] + 2) * 4;
+			acts = true;
 		} else {
 			hlen = ((size_t)h[1] + 1) * 8; /* RFC 8200 section 4.3 */
 		}
 		if (hlen > total - off)
 			return FP_PARSE_MALFORMED;
+		if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_DSTOPTS)
+			acts |= ipv6_options_act(h, hlen);
+		/* segments left: the packet is bound elsewhere, or refused */
+		if (nh == IPPROTO_ROUTING && h[IPV6_RH_SEGMENTS_LEFT])
+			acts = true;
 		nh = h[0];
 		off += hlen;
 	}
 	pk->protocol = nh;
-	return parse_l4(pk, p + off, total - off);
+	enum fp_parse rc = parse_l4(pk, p + off, total - off);
+	return rc == FP_PARSE_OK && acts ? FP_PARSE_IP_OPTIONS : rc;
 }
 
 static enum fp_parse parse_l3(struct fp_packet *pk, const uint8_t *p, size_t len)

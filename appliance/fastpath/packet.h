@@ -21,6 +21,10 @@ enum fp_parse {
 	FP_PARSE_MALFORMED,   /* truncated or inconsistent headers */
 	FP_PARSE_EXT_HEADERS, /* more IPv6 extension headers than the parser walks */
 	FP_PARSE_FRAGMENT,    /* an IP fragment: nothing to inspect in it */
+	/* IPv4 options or IPv6 extension headers the receiver may refuse or
+	 * act on where the judge cannot see (an option other than padding,
+	 * an authentication header, a routing header with segments left) */
+	FP_PARSE_IP_OPTIONS,
 	FP_PARSE_OTHER,       /* a protocol other than TCP and UDP */
 };
 

@@ -184,6 +184,28 @@ static enum fp_verdict judge(uint32_t ct, const struct pkt *k)
 	return judge_ev(labels_tcp, ct, k, 100, NULL, NULL);
 }
 
+/* Opens flow ct's entry in t as the worker does after the flow's SYN
+ * (sequence number isn, no timestamp, the TTL of these packets): only a
+ * flow whose SYN the judge knows may be cleared. */
+static void seed_in(struct fp_flows *t, uint32_t ct, uint32_t isn)
+{
+	struct fp_syn_info syn = { false, 0, 64, isn };
+	struct fp_flow_key key;
+
+	fp_flow_key_ct(&key, ct);
+	fp_flows_seed_syn(t, &key, &syn, 100, &st);
+}
+
+/* A TCP segment with its acknowledgement number. */
+static struct pkt tcp4_ack(uint32_t seq, uint32_t ack, uint8_t flags, const char *data)
+{
+	struct pkt k = tcp4(seq, flags, data);
+	uint8_t *p = k.b + 20 + 8;
+	p[0] = (uint8_t)(ack >> 24), p[1] = (uint8_t)(ack >> 16), p[2] = (uint8_t)(ack >> 8);
+	p[3] = (uint8_t)ack;
+	return k;
+}
+
 /* ---- tests ---- */
 
 START_TEST(ruleset_numbers_inspect_rules)
@@ -271,6 +293,7 @@ START_TEST(pass_match_is_done)
 	struct pkt k = tcp4(5, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
 	struct pkt hs_ack = tcp4(5, TCP_ACK, "");
 
+	seed_in(ft, 8, 4);
 	ck_assert_int_eq(judge(8, &hs_ack), FP_CONTINUE); /* the handshake's ACK */
 	ck_assert_int_eq(judge_ev(labels_tcp, 8, &k, 100, &ev, &has), FP_DONE);
 	ck_assert(has);
@@ -461,6 +484,7 @@ START_TEST(signed_copy_never_clears_the_flow)
 	 * is cleared at once */
 	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 	struct pkt plain = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	seed_in(ft, 53, 0);
 	ck_assert_int_eq(judge(53, &hs_ack), FP_CONTINUE);
 	ck_assert_int_eq(judge(53, &plain), FP_DONE);
 }
@@ -508,6 +532,162 @@ START_TEST(syn_seed_is_what_the_receiver_holds)
 	/* a packet with an ACK is not a SYN to keep */
 	fp_packet_parse(&pk, real.b, real.len);
 	ck_assert(!fp_syn_info_of(&pk, &syn));
+}
+END_TEST
+
+START_TEST(unseeded_flow_never_clears)
+{
+	/* The judge does not know the flow's SYN (the worker's memo of it was
+	 * taken): a pass match must not clear it, a block match still blocks. */
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt evil = tcp4(23, TCP_ACK | TCP_PSH, "UNION SELECT");
+
+	ck_assert_int_eq(judge(60, &hs_ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(60, &health), FP_CONTINUE);
+	ck_assert_uint_eq(st.unseen_start, 1);
+	ck_assert_uint_eq(st.done, 0);
+	ck_assert_int_eq(judge(60, &evil), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(stream_starts_right_after_the_syn)
+{
+	/* A first packet ahead of the SYN's next byte (decoys there would be
+	 * kept out of order by the receiver, never delivered) is dropped. */
+	struct pkt ahead = tcp4(10001, TCP_ACK, "");
+	struct pkt decoy = tcp4(10001, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+
+	seed_in(ft, 61, 0);
+	ck_assert_int_eq(judge(61, &ahead), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(61, &decoy), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 2);
+	ck_assert_int_eq(judge(61, &hs_ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(61, &health), FP_DONE);
+}
+END_TEST
+
+START_TEST(older_ack_is_a_copy_the_receiver_discards)
+{
+	/* After the handshake's ACK (5000), a segment acknowledging less is
+	 * discarded by the receiver (RFC 5961 section 5.2): dropped, so that
+	 * decoys of that kind cannot fill the window. */
+	struct pkt hs_ack = tcp4_ack(1, 5000, TCP_ACK, "");
+	struct pkt head = tcp4_ack(1, 5000, TCP_ACK | TCP_PSH, "GET /x?id=1 ");
+	struct pkt decoy = tcp4_ack(13, 1000, TCP_ACK | TCP_PSH, "ORDER BY 1");
+	struct pkt real = tcp4_ack(13, 5000, TCP_ACK | TCP_PSH, "UNION SELECT");
+
+	seed_in(ft, 62, 0);
+	ck_assert_int_eq(judge(62, &hs_ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(62, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(62, &decoy), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 1);
+	ck_assert_int_eq(judge(62, &real), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(syn_again_with_another_isn_never_clears)
+{
+	/* Two SYNs with different sequence numbers: the judge cannot tell
+	 * which one the receiver holds. */
+	struct pkt syn2 = tcp4(40000, TCP_SYN, "");
+	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+
+	seed_in(ft, 63, 0);
+	ck_assert_int_eq(judge(63, &syn2), FP_CONTINUE);
+	ck_assert_uint_eq(st.syn_changed, 1);
+	ck_assert_int_eq(judge(63, &hs_ack), FP_CONTINUE);
+	ck_assert_int_eq(judge(63, &health), FP_CONTINUE);
+	ck_assert_uint_eq(st.done, 0);
+	/* a signed SYN is no SYN to open an entry with */
+	struct pkt signed_syn = tcp4_opt(0, TCP_SYN, md5_option, sizeof(md5_option), "");
+	struct fp_packet pk;
+	struct fp_syn_info syn;
+	fp_packet_parse(&pk, signed_syn.b, signed_syn.len);
+	ck_assert(!fp_syn_info_of(&pk, &syn));
+}
+END_TEST
+
+START_TEST(stream_after_its_end_never_clears)
+{
+	/* A bare ACK past a FIN opens the entry afresh (a new connection over
+	 * the tuple): the FIN may have been a copy the receiver discarded, so
+	 * the new stream is never cleared. */
+	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION");
+	struct pkt fin = tcp4(18, TCP_ACK | TCP_FIN, "");
+	struct pkt past = tcp4(23, TCP_ACK, "");
+	struct pkt health = tcp4(23, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+
+	seed_in(ft, 64, 0);
+	ck_assert_int_eq(judge(64, &head), FP_CONTINUE);
+	ck_assert_int_eq(judge(64, &fin), FP_CONTINUE);
+	ck_assert_int_eq(judge(64, &past), FP_CONTINUE);
+	ck_assert_int_eq(judge(64, &health), FP_CONTINUE);
+	ck_assert_uint_eq(st.done, 0);
+}
+END_TEST
+
+/* An IPv6 TCP segment behind one extension header `h` of hlen bytes (its
+ * next-header byte is set here). */
+static struct pkt tcp6_behind(uint8_t nh, const uint8_t *h, size_t hlen, const char *data)
+{
+	struct pkt k;
+	uint8_t *p = k.b;
+	memset(p, 0, 40);
+	p[0] = 0x60;
+	p[6] = nh;
+	p[7] = 64;
+	inet_pton(AF_INET6, "fd00:10:1::2", p + 8);
+	inet_pton(AF_INET6, "fd00:10:2::2", p + 24);
+	memcpy(p + 40, h, hlen);
+	p[40] = IPPROTO_TCP;
+	size_t n = l4_tcp(p + 40 + hlen, 1, TCP_ACK | TCP_PSH, data, strlen(data));
+	size_t plen = hlen + n;
+	p[4] = (uint8_t)(plen >> 8), p[5] = (uint8_t)plen;
+	k.len = 40 + plen;
+	return k;
+}
+
+START_TEST(ip_options_the_receiver_acts_on_are_dropped)
+{
+	/* a destination option whose type says discard, an authentication
+	 * header, a routing header with a segment left, an IPv4 option: the
+	 * receiver may refuse the packet where the judge cannot see it */
+	static const uint8_t discard[8] = { 0, 0, 0x41, 4 };
+	static const uint8_t padn[8] = { 0, 0, 1, 4 };
+	static const uint8_t ah[24] = { 0, 4, 0, 0, 0, 0, 0x12, 0x34 };
+	uint8_t rh[24] = { 0, 2, 0, 1 };
+	struct fp_packet pk;
+
+	struct pkt k = tcp6_behind(IPPROTO_DSTOPTS, discard, sizeof(discard), "GET /");
+	ck_assert_int_eq(fp_packet_parse(&pk, k.b, k.len), FP_PARSE_IP_OPTIONS);
+	ck_assert_int_eq(judge(65, &k), FP_DROP_SEGMENT);
+	k = tcp6_behind(IPPROTO_AH, ah, sizeof(ah), "GET /");
+	ck_assert_int_eq(judge(65, &k), FP_DROP_SEGMENT);
+	k = tcp6_behind(IPPROTO_ROUTING, rh, sizeof(rh), "GET /");
+	ck_assert_int_eq(judge(65, &k), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.ip_options, 3);
+	/* also when its connection cannot be found */
+	ck_assert_int_eq(fp_judge_unknown(k.b, k.len, &st), FP_DROP_SEGMENT);
+	/* padding, and a routing header with no segment left, are taken */
+	k = tcp6_behind(IPPROTO_DSTOPTS, padn, sizeof(padn), "GET /");
+	ck_assert_int_eq(fp_packet_parse(&pk, k.b, k.len), FP_PARSE_OK);
+	rh[3] = 0;
+	k = tcp6_behind(IPPROTO_ROUTING, rh, sizeof(rh), "GET /");
+	ck_assert_int_eq(fp_packet_parse(&pk, k.b, k.len), FP_PARSE_OK);
+	/* IPv4: a record-route option; NOPs alone are taken */
+	struct pkt v4 = tcp4(1, TCP_ACK | TCP_PSH, "GET /");
+	memmove(v4.b + 24, v4.b + 20, v4.len - 20);
+	v4.b[0] = 0x46;
+	v4.b[20] = 7, v4.b[21] = 3, v4.b[22] = 4, v4.b[23] = 0;
+	v4.len += 4;
+	v4.b[2] = (uint8_t)(v4.len >> 8), v4.b[3] = (uint8_t)v4.len;
+	ck_assert_int_eq(fp_packet_parse(&pk, v4.b, v4.len), FP_PARSE_IP_OPTIONS);
+	memset(v4.b + 20, 1, 4);
+	ck_assert_int_eq(fp_packet_parse(&pk, v4.b, v4.len), FP_PARSE_OK);
 }
 END_TEST
 
@@ -668,6 +848,7 @@ START_TEST(window_bytes_then_done)
 	memset(chunk, 'a', 1000);
 	chunk[1000] = 0;
 	struct pkt hs_ack = tcp4(seq, TCP_ACK, "");
+	seed_in(ft, 15, 0);
 	ck_assert_int_eq(judge(15, &hs_ack), FP_CONTINUE); /* the handshake's ACK */
 	while (v == FP_CONTINUE && n < 10) {
 		struct pkt k = tcp4(seq, TCP_ACK, chunk);
@@ -941,6 +1122,7 @@ START_TEST(many_flows_reuse_entries)
 
 	/* Each decided flow frees its entry: far more flows than entries. */
 	for (uint32_t ct = 1; ct <= 1000; ct++) {
+		seed_in(small, ct, 0);
 		ck_assert_int_eq(fp_judge(small, rs, ct, labels_tcp, hs_ack.b, hs_ack.len, 100, &st, NULL, NULL),
 		                 FP_CONTINUE);
 		ck_assert_int_eq(
@@ -1226,6 +1408,7 @@ START_TEST(http_fields_decide_in_order)
 	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n");
 	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 	/* first match wins: /health passes before the host is looked at */
+	seed_in(f.ft, 700, 0);
 	ck_assert_int_eq(fjudge(&f, f.l_http, 700, &hs_ack), FP_CONTINUE);
 	ck_assert_int_eq(fjudge(&f, f.l_http, 700, &health), FP_DONE);
 
@@ -1341,6 +1524,12 @@ int main(void)
 	tcase_add_test(tc, flows_keyed_by_tuple_and_zone);
 	tcase_add_test(tc, idle_flows_expire);
 	tcase_add_test(tc, many_flows_reuse_entries);
+	tcase_add_test(tc, unseeded_flow_never_clears);
+	tcase_add_test(tc, stream_starts_right_after_the_syn);
+	tcase_add_test(tc, older_ack_is_a_copy_the_receiver_discards);
+	tcase_add_test(tc, syn_again_with_another_isn_never_clears);
+	tcase_add_test(tc, stream_after_its_end_never_clears);
+	tcase_add_test(tc, ip_options_the_receiver_acts_on_are_dropped);
 	suite_add_tcase(s, tc);
 	return check_main(s);
 }

@@ -25,13 +25,19 @@ wait_for 5 sh -c "[ \"\$(ip netns exec $LAB-server python3 tests/lib/probe.py tc
 # priority 0), reached through a packet mark. The fast path clears a flow
 # by accepting its packet with mark bit 0x4000 (POLICY_MARK_INSPECT_DONE);
 # the packet goes on with the next base chain, inspect_done, which sets the
-# DONE label (as the lowering's inspect-done-HOOK chains do).
+# DONE label (as the lowering's inspect-done-HOOK chains do). A new flow's
+# first packet goes to its rule's queue block (block k: QUEUE + 2k, +1, as
+# the lowering sends it, policy/lower.h), where the fast path judges it
+# alone and keeps what a SYN told the receiver: only a TCP flow whose SYN
+# it knows may be cleared.
 if at fw nft -f - <<EOF
 table inet $T {
 	chain top {
 		type filter hook forward priority -10; policy accept;
 		ct label 2 counter drop comment "blocked"
 		ct label 1 counter return comment "done"
+		ct state new tcp dport { 80, 81 } counter meta mark set 0x2 comment "first-tcp"
+		ct state new udp dport 53 counter meta mark set 0x4 comment "first-udp"
 		ct label 0 ct direction original counter meta mark set 0x1 comment "pending"
 	}
 	chain inspect_new {
@@ -49,6 +55,11 @@ then pass ruleset; else fail ruleset; exit 1; fi
 for ipt in iptables-nft ip6tables-nft; do
 	at fw $ipt -A FORWARD -m mark --mark 0x1/0x1 -j NFQUEUE \
 		--queue-balance $QUEUE:$((QUEUE + 1)) --queue-bypass || { fail "queue-rule-$ipt"; exit 1; }
+	for k in 1 2; do
+		at fw $ipt -A FORWARD -m mark --mark $((1 << k))/$((1 << k)) -j NFQUEUE \
+			--queue-balance $((QUEUE + 2 * k)):$((QUEUE + 2 * k + 1)) --queue-bypass ||
+			{ fail "queue-rule-$ipt-block-$k"; exit 1; }
+	done
 done
 
 cat > "$LAB_TMP/p.hvp" <<'EOF'
@@ -67,10 +78,11 @@ EOF
 counter() {
 	at fw nft list chain inet $T top | grep "comment \"$1\"" | grep -Eo 'packets [0-9]+' | awk '{print $2}'
 }
-# queued: packets that reached the NFQUEUE rules (v4 and v6).
+# queued: packets that reached the NFQUEUE rules of block 0 (v4 and v6):
+# those of flows under inspection, after their first.
 queued() {
 	{ at fw iptables-nft -L FORWARD -v -x -n; at fw ip6tables-nft -L FORWARD -v -x -n; } |
-		awk '/NFQUEUE/ {s += $1} END {print s + 0}'
+		awk '/NFQUEUE/ && /balance '$QUEUE':/ {s += $1} END {print s + 0}'
 }
 # request ADDR TEXT: sends TEXT on a new connection to the echo server (it
 # answers only what it received, so an answer proves the request passed);
