@@ -401,15 +401,19 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 		      const struct ir_diff *d, const struct set_print *op, const struct set_print *np)
 {
 	size_t head = 0, tail = 0;
-	/* With prints (and nothing jumps to a chain made again): the same
-	 * print is the same element; the head and tail cost 8 bytes each. */
-	if (op && np && !(ns->data == IR_DATA_VERDICT && d->n_recreated)) {
-		if (op->n == np->n && op->all == np->all)
+	/* With prints: the same print is the same element; the head and tail
+	 * cost 8 bytes each, and an element of a verdict map a look at its
+	 * verdict when a chain is made again (it goes and comes with it). */
+	if (op && np) {
+		bool jumps = ns->data == IR_DATA_VERDICT && d->n_recreated;
+		if (!jumps && op->n == np->n && op->all == np->all)
 			return 0;
-		while (head < op->n && head < np->n && op->elem[head] == np->elem[head])
+		while (head < op->n && head < np->n && op->elem[head] == np->elem[head] &&
+		       !(jumps && verdict_to_recreated(d, &ns->elems[head].verdict)))
 			head++;
 		while (tail < op->n - head && tail < np->n - head &&
-		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail])
+		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail] &&
+		       !(jumps && verdict_to_recreated(d, &ns->elems[np->n - 1 - tail].verdict)))
 			tail++;
 	} else {
 		while (head < os->n_elems && head < ns->n_elems &&
@@ -578,6 +582,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr,
 		if (!ir_set_def_equal(os, ns) ||
 		    ((ns->flags & IR_SET_CONSTANT) && !sets_same_content(os, op, ns, np))) {
 			d->set_op[i] = IR_DIFF_RECREATE;
+			d->n_sets_recreated++;
 			d->n_changed += 2 + ns->n_elems;
 			d->n_sets_changed++;
 			d->n_elems_added += ns->n_elems;
@@ -628,6 +633,10 @@ static bool chain_rules_equal(const struct rule_pair *c)
 {
 	if (c->oc->n_rules != c->nc->n_rules || (c->op && c->np && c->op->all != c->np->all))
 		return false;
+	/* The same prints, and no set or chain is made again: nothing of the
+	 * chain has to go and come (the rules' own checks, at O(1) a chain). */
+	if (c->op && c->np && !c->d->n_sets_recreated && !c->d->n_recreated)
+		return true;
 	for (size_t r = 0; r < c->nc->n_rules; r++)
 		if (!stays(c, r, r))
 			return false;
