@@ -443,11 +443,16 @@ START_TEST(test_prints_same_delta)
 END_TEST
 
 /* Hand-made: chains x and y (regular), z with a rule that looks up set s,
- * and a verdict map m whose elements jump to x and y. `ycomment` is y's
- * comment; `sflags` s's flags. */
-static struct ir_table *jumps(const char *ycomment, unsigned sflags)
+ * a verdict map m whose elements jump to x and y, and a chain `mark` that
+ * nothing jumps to. `ycomment` is y's comment; `sflags` s's flags; `mark`
+ * mark's comment. */
+static struct ir_table *jumps(const char *ycomment, unsigned sflags, const char *mark)
 {
 	struct ir_table *t = ir_table_new(IR_TABLE_NAME);
+	/* like the daemon's revision marker: empty, nothing jumps there, its
+	 * comment changes with every revision */
+	struct ir_chain *mk = ir_chain_add(t, "mark");
+	snprintf(mk->comment, sizeof(mk->comment), "%s", mark);
 	ir_rule_add(ir_chain_add(t, "x"))->verdict.kind = IR_V_ACCEPT;
 	struct ir_chain *y = ir_chain_add(t, "y");
 	ir_rule_add(y)->verdict.kind = IR_V_DROP;
@@ -486,7 +491,8 @@ static struct ir_table *jumps(const char *ycomment, unsigned sflags)
 /* With the prints, a chain made again (its comment changed) still takes
  * the map elements that jump to it with it, and a set made again (its
  * definition changed) the rules that use it: the same delta as comparing
- * every element and rule. */
+ * every element and rule. A chain made again that nothing jumps to (the
+ * revision marker of every apply) leaves the prints' shortcuts on. */
 START_TEST(test_prints_same_delta_when_made_again)
 {
 	static const struct {
@@ -499,11 +505,11 @@ START_TEST(test_prints_same_delta_when_made_again)
 		{ "", IR_SET_TIMEOUT, 0, 1 },	 /* s made again: z's rule that uses it too */
 		{ "other", IR_SET_TIMEOUT, 4, 1 }, /* both */
 	};
-	struct ir_table *a = jumps("", 0);
+	struct ir_table *a = jumps("", 0, "rev=1");
 	struct ir_diff_prints *pa = NULL;
 	ck_assert_int_eq(ir_diff_prints_make(a, &pa), 0);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		struct ir_table *b = jumps(cases[c].ycomment, cases[c].sflags);
+		struct ir_table *b = jumps(cases[c].ycomment, cases[c].sflags, "rev=2");
 		struct ir_diff_prints *pb = NULL;
 		struct ir_diff *plain = NULL, *printed = NULL;
 		ck_assert_int_eq(ir_diff_prints_make(b, &pb), 0);
@@ -519,6 +525,11 @@ START_TEST(test_prints_same_delta_when_made_again)
 				      k ? "printed" : "plain", d->chain_rules[z].n_add);
 		}
 		same_chain_delta(b, plain, printed);
+		/* mark is made again either way; with the prints, which know what
+		 * jumps where, it takes nothing with it and does not count */
+		ck_assert_int_eq(printed->chain_op[chain_index(b, "mark")], IR_DIFF_RECREATE);
+		ck_assert_uint_eq(plain->n_recreated, 1 + (cases[c].ycomment[0] != 0));
+		ck_assert_uint_eq(printed->n_recreated, cases[c].ycomment[0] != 0);
 		ck_assert_int_eq(plain->set_op[m], printed->set_op[m]);
 		for (size_t i = 0; i < plain->set_elems[m].n_add; i++)
 			ck_assert_uint_eq(plain->set_elems[m].add[i], printed->set_elems[m].add[i]);
