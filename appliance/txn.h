@@ -129,10 +129,11 @@ struct txn {
 	char last_apply_mode[192];
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
 	struct txn_delta_since *since;	   /* when each rule's counters started */
-	/* After a delta: the handles of the chains it changed and the counter
-	 * times are read by txn_settle() (the next txn_tick(), after the reply,
-	 * or the next request or apply, whichever is first). `diff` is the
-	 * delta that was sent, from `retired` (kept until then) to `running`. */
+	/* What a commit leaves for after its reply, done by txn_settle() (the
+	 * next txn_tick(), the next request or apply, whichever is first): the
+	 * committed candidate's files to remove, and after a delta the handles
+	 * of the chains it changed and the counter times. `diff` is the delta
+	 * that was sent, from `retired` (kept until then) to `running`. */
 	struct {
 		bool candidate; /* the committed candidate's files to remove */
 		struct ir_diff *diff;
@@ -216,10 +217,10 @@ int txn_confirm(struct txn *t, char *err, size_t errsz);
 int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz);
 /* Reverts if a pending deadline has passed; returns 1 if it reverted. */
 int txn_tick(struct txn *t, char *err, size_t errsz);
-/* Finishes what the last delta left for after its reply (t->settle): the
- * kernel handles of the chains it changed and when each rule's counters
- * started. Does nothing if nothing is left. The daemon calls it before any
- * request that reads them. */
+/* Finishes what the last commit left for after its reply (t->settle): the
+ * committed candidate's files removed, and after a delta the kernel handles
+ * of the chains it changed and when each rule's counters started. Does
+ * nothing if nothing is left. The daemon calls it before every request. */
 void txn_settle(struct txn *t);
 /* Milliseconds until a pending revert (CLOCK_MONOTONIC); 0 if none. */
 int64_t txn_pending_left_ms(const struct txn *t);
