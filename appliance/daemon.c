@@ -12,6 +12,7 @@
 
 #include "appliance/daemon.h"
 #include "appliance/daemon_internal.h"
+#include "appliance/daemon_sampler.h"
 #include "appliance/kernel/nlsock.h"
 #include "appliance/kernel/route.h"
 
@@ -41,17 +42,13 @@ struct rule_hit *daemon_hit_find(struct daemon *d, const char *id)
 	return d->n_hits ? bsearch(id, d->hits, d->n_hits, sizeof(*d->hits), cmp_hit) : NULL;
 }
 
-/* Reads the counters and notes the time each one was last seen moving. */
-void daemon_sample_counters(struct daemon *d)
+/* Notes counters v[0..n) (sorted by id; taken over) as d->hits, with the
+ * time each one was last seen moving. */
+static void take_counters(struct daemon *d, struct nftio_rule_counter *v, size_t n)
 {
-	struct nftio_rule_counter *v;
-	struct rule_hit *hits;
+	struct rule_hit *hits = calloc(n ? n : 1, sizeof(*hits));
 	time_t now = time(NULL);
-	size_t n;
 
-	if (nftio_rule_counters(NULL, &v, &n))
-		return;
-	hits = calloc(n ? n : 1, sizeof(*hits));
 	if (!hits) {
 		free(v);
 		return;
@@ -71,6 +68,17 @@ void daemon_sample_counters(struct daemon *d)
 	free(d->hits);
 	d->hits = hits;
 	d->n_hits = n;
+}
+
+/* Reads the counters and notes the time each one was last seen moving. */
+void daemon_sample_counters(struct daemon *d)
+{
+	struct nftio_rule_counter *v;
+	size_t n;
+
+	d->samples_taken++;
+	if (!nftio_rule_counters(NULL, &v, &n))
+		take_counters(d, v, n);
 }
 
 /* Brings the VPN devices in step with the running policy when it changed
@@ -224,12 +232,40 @@ static void on_signal(struct daemon *d)
  * tenth of its time sampling. */
 #define SAMPLE_LOAD_FACTOR 10.0
 
+/* Asks the sampler thread for a dump when one is due; without the thread
+ * (it could not start) the loop dumps itself. */
 static void sample_in_background(struct daemon *d)
 {
 	double start = mono(), took, pause = d->conf.counter_interval_ms / 1000.0;
 
+	if (d->sampler) {
+		sampler_ask(d->sampler, d->samples_taken);
+		d->next_sample = start + pause; /* a floor: took_sample() sets it */
+		return;
+	}
 	daemon_sample_counters(d);
 	took = mono() - start;
+	if (took * SAMPLE_LOAD_FACTOR > pause)
+		pause = took * SAMPLE_LOAD_FACTOR;
+	d->next_sample = mono() + pause;
+}
+
+/* The thread's dump is ready: noted, unless the loop sampled since it was
+ * asked for (then it is older than d->hits). */
+static void took_sample(struct daemon *d)
+{
+	struct nftio_rule_counter *v;
+	double took = 0, pause = d->conf.counter_interval_ms / 1000.0;
+	uint64_t tag = 0;
+	size_t n;
+	int rc = sampler_take(d->sampler, &v, &n, &took, &tag);
+
+	if (rc == -EAGAIN)
+		return;
+	if (!rc && tag == d->samples_taken)
+		take_counters(d, v, n);
+	else
+		free(v);
 	if (took * SAMPLE_LOAD_FACTOR > pause)
 		pause = took * SAMPLE_LOAD_FACTOR;
 	d->next_sample = mono() + pause;
@@ -241,6 +277,8 @@ static int poll_timeout_ms(const struct daemon *d)
 	int ms;
 
 	ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
+	if (d->sampler && sampler_busy(d->sampler))
+		ms = d->conf.counter_interval_ms; /* its fd wakes the loop when done */
 	if (d->txn.pending) {
 		int64_t left = txn_pending_left_ms(&d->txn);
 		if (left < ms)
@@ -335,7 +373,7 @@ static void loop(struct daemon *d)
 
 	while (!d->stop) {
 		size_t n = 0, ctl_first, n_ctl;
-		int log_i = -1, met_i = -1, link_i = -1, fp_i = -1;
+		int log_i = -1, met_i = -1, link_i = -1, fp_i = -1, smp_i = -1;
 		char err[TXN_ERR_MAX];
 
 		pfd[n++] = (struct pollfd){ .fd = d->sigfd, .events = POLLIN };
@@ -354,6 +392,10 @@ static void loop(struct daemon *d)
 		if (d->fp) {
 			fp_i = (int)n;
 			pfd[n++] = (struct pollfd){ .fd = fastpath_event_fd(d->fp), .events = POLLIN };
+		}
+		if (d->sampler) {
+			smp_i = (int)n;
+			pfd[n++] = (struct pollfd){ .fd = sampler_fd(d->sampler), .events = POLLIN };
 		}
 		ctl_first = n;
 		n_ctl = ctl_pollfds(&d->ctl, pfd + n, DAEMON_MAX_POLLFDS - n);
@@ -380,7 +422,9 @@ static void loop(struct daemon *d)
 		daemon_sync_vpn(d);
 		sync_fastpath(d);
 		daemon_rule_index_sync(d);
-		if (mono() >= d->next_sample)
+		if (smp_i >= 0 && (pfd[smp_i].revents & POLLIN))
+			took_sample(d);
+		if (mono() >= d->next_sample && !(d->sampler && sampler_busy(d->sampler)))
 			sample_in_background(d);
 	}
 }
@@ -565,6 +609,10 @@ int daemon_run(const char *conf_file)
 	start_metrics(&d);
 	daemon_sample_counters(&d);
 	d.next_sample = mono() + d.conf.counter_interval_ms / 1000.0;
+	rc = sampler_start(&d.sampler);
+	if (rc)
+		syslog(LOG_WARNING, "counter sampler thread: %s; the loop samples itself", strerror(-rc));
+	rc = 0;
 	sd_notify(0, "READY=1");
 	syslog(LOG_NOTICE, "hvgated: ready");
 	loop(&d);
@@ -589,6 +637,7 @@ out:
 	if (d.metrics)
 		metrics_stop(d.metrics);
 	daemon_rule_index_free(&d.rules);
+	sampler_stop(d.sampler);
 	txn_free(&d.txn);
 	free(d.hits);
 	if (d.sigfd >= 0)

@@ -678,6 +678,9 @@ void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 			  commands[i].read_only ? "the control group" : "root or the admin group");
 		return;
 	}
+	/* what the last commit left for after its reply, when a request of
+	 * the same round of the loop comes before txn_tick() */
+	txn_settle(&d->txn);
 	drop_idle_stale_lock(d);
 	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
 	    locked_by_other(d, peer)) {

@@ -71,6 +71,12 @@ struct daemon {
 	struct rule_hit *hits;
 	size_t n_hits;
 	double next_sample; /* monotonic seconds */
+	/* The loop's samples of the counters are dumped by a thread of their
+	 * own (daemon.c), so that a dump never holds a request up. */
+	struct sampler *sampler;
+	/* Samples taken on the loop (show rules, metrics): a thread's sample
+	 * asked for before the newest of them is older, and dropped. */
+	uint64_t samples_taken;
 	uint64_t errors;
 	struct vpnmgr *vpn;
 	struct linkwatch *links; /* NULL: link events not watched */

@@ -1381,9 +1381,15 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	t->phases.kernel = now_seconds() - mark;
 	t->phases.plan = plan_s;
 	mark = now_seconds();
-	if (!rc) {
-		txn_delta_since_update(&t->since, p->ir, o.diff, time(NULL));
-		txn_delta_handles_after(t->netns, p->ir, &t->handles, o.diff);
+	if (!rc && o.diff) {
+		/* after the reply: txn_settle() */
+		t->settle.diff = diff;
+		t->settle.ir = p->ir;
+		t->settle.at = time(NULL);
+		diff = NULL;
+	} else if (!rc) {
+		txn_delta_since_update(&t->since, p->ir, NULL, time(NULL));
+		txn_delta_handles_after(t->netns, p->ir, &t->handles, NULL);
 	}
 	t->phases.after = now_seconds() - mark;
 	ir_diff_free(diff);
@@ -1428,6 +1434,7 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
  * handle reads): each socket of its own would enter the namespace again. */
 static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
 {
+	txn_settle(t); /* the handles of the last delta, before the next one */
 	double storage = t->phases.storage;
 	memset(&t->phases, 0, sizeof(t->phases));
 	t->phases.storage = storage;
@@ -1479,9 +1486,14 @@ static void restore_running_file(struct txn *t, unsigned rev)
 
 static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 {
+	/* A delta left to settle is of p, just applied; anything else (a
+	 * revert to nothing) settles it while the table it came from lives. */
+	if (t->settle.diff && (!p || t->settle.ir != p->ir))
+		txn_settle(t);
 	/* Handles belong to the table that was applied; another one (a start
-	 * that found its ruleset running, a revert to nothing) reads its own. */
-	if (t->handles && (!p || t->handles->of != p->ir)) {
+	 * that found its ruleset running, a revert to nothing) reads its own.
+	 * After a delta they are still the running table's until txn_settle(). */
+	if (t->handles && (!p || t->handles->of != p->ir) && !(t->settle.diff && t->settle.ir == p->ir)) {
 		txn_delta_handles_free(t->handles);
 		t->handles = NULL;
 	}
@@ -1627,6 +1639,8 @@ void txn_free(struct txn *t)
 	txn_policy_free(t->candidate);
 	txn_policy_free(t->retired);
 	t->running = t->candidate = t->retired = NULL;
+	ir_diff_free(t->settle.diff);
+	t->settle.diff = NULL;
 	txn_delta_handles_free(t->handles);
 	t->handles = NULL;
 	txn_delta_since_free(t->since);
@@ -1789,6 +1803,8 @@ int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t err
 	struct history_rev m = { .time = time(NULL) };
 	int rc;
 
+	txn_settle(t); /* the last commit's candidate goes before this one comes */
+
 	snprintf(m.source, sizeof(m.source), "%s", p->source);
 	snprintf(m.source_rev, sizeof(m.source_rev), "%s", p->source_rev);
 	snprintf(m.root, sizeof(m.root), "%s", p->root);
@@ -1889,12 +1905,12 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 	}
 	set_running(t, t->candidate, rev);
 	t->candidate = NULL;
-	mark = now_seconds();
-	rc = history_candidate_clear(t->state_dir);
-	t->phases.candidate = now_seconds() - mark;
-	if (rc)
-		syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate at the "
-		       "next start", t->state_dir, strerror(-rc));
+	/* The stored candidate goes after the reply (txn_settle()): it is not
+	 * part of the commit (a crash before leaves it as the candidate at the
+	 * next start, the same ruleset as the one that runs), and removing a
+	 * large one is a tenth of a small commit. */
+	t->settle.candidate = true;
+	t->phases.candidate = 0;
 	if (confirm_seconds) {
 		t->pend = pend;
 		t->pending = true;
@@ -1940,8 +1956,32 @@ int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz)
 	return 0;
 }
 
+void txn_settle(struct txn *t)
+{
+	if (t->settle.candidate) {
+		t->settle.candidate = false;
+		int rc = history_candidate_clear(t->state_dir);
+		if (rc)
+			syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate "
+			       "at the next start", t->state_dir, strerror(-rc));
+	}
+	if (!t->settle.diff)
+		return;
+	double mark = now_seconds();
+	bool pinned = !nftio_pin(t->netns);
+	txn_delta_since_update(&t->since, t->settle.ir, t->settle.diff, t->settle.at);
+	txn_delta_handles_after(t->netns, t->settle.ir, &t->handles, t->settle.diff);
+	if (pinned)
+		nftio_unpin();
+	ir_diff_free(t->settle.diff);
+	t->settle.diff = NULL;
+	t->settle.ir = NULL;
+	t->settle.seconds = now_seconds() - mark;
+}
+
 int txn_tick(struct txn *t, char *err, size_t errsz)
 {
+	txn_settle(t); /* before `retired`, which its delta came from, goes */
 	txn_policy_free(t->retired);
 	t->retired = NULL;
 	if (t->digest_pending) {

@@ -66,8 +66,10 @@ struct txn_stats {
  * STATE/running, pending.json), prepare (revision marker, block-list
  * elements carried over), guard (the generation check), plan (the
  * delta: diff, and the kernel handles it uses: handles), kernel (batch built, sent, acked), after
- * (the handles and counter times of the new table), routes (tenant policy
- * routing), candidate (candidate.json removed). */
+ * (the handles and counter times of the new table after a full replace;
+ * after a delta they are settled by txn_settle(), after the reply), routes
+ * (tenant policy routing), candidate (0: candidate.json is removed by
+ * txn_settle(), after the reply). */
 struct txn_phases {
 	double storage, prepare, guard, plan, kernel, after, routes, candidate;
 	double diff, handles; /* the two parts of plan */
@@ -121,6 +123,18 @@ struct txn {
 	char last_apply_mode[192];
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
 	struct txn_delta_since *since;	   /* when each rule's counters started */
+	/* What a commit leaves for after its reply, done by txn_settle() (the
+	 * next txn_tick(), the next request or apply, whichever is first): the
+	 * committed candidate's files to remove, and after a delta the handles
+	 * of the chains it changed and the counter times. `diff` is the delta
+	 * that was sent, from `retired` (kept until then) to `running`. */
+	struct {
+		bool candidate; /* the committed candidate's files to remove */
+		struct ir_diff *diff;
+		const struct ir_table *ir; /* the table the delta made */
+		time_t at;
+		double seconds; /* the last settle took */
+	} settle;
 };
 
 /* Notes the candidate's changes from txn_compare()'s output (an object). */
@@ -197,6 +211,11 @@ int txn_confirm(struct txn *t, char *err, size_t errsz);
 int txn_rollback(struct txn *t, unsigned rev, char *err, size_t errsz);
 /* Reverts if a pending deadline has passed; returns 1 if it reverted. */
 int txn_tick(struct txn *t, char *err, size_t errsz);
+/* Finishes what the last commit left for after its reply (t->settle): the
+ * committed candidate's files removed, and after a delta the kernel handles
+ * of the chains it changed and when each rule's counters started. Does
+ * nothing if nothing is left. The daemon calls it before every request. */
+void txn_settle(struct txn *t);
 /* Milliseconds until a pending revert (CLOCK_MONOTONIC); 0 if none. */
 int64_t txn_pending_left_ms(const struct txn *t);
 

@@ -233,6 +233,11 @@ struct ir_diff_prints {
 	struct set_print *set;
 	size_t n_chains;
 	struct chain_print *chain;
+	/* A hash of the name of every chain a rule or a map element jumps or
+	 * goes to, sorted: a chain made again that is none of them takes
+	 * nothing with it. */
+	uint64_t *target;
+	size_t n_target;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -303,7 +308,47 @@ void ir_diff_prints_free(struct ir_diff_prints *p)
 	for (size_t i = 0; i < p->n_chains; i++)
 		free(p->chain[i].rule);
 	free(p->chain);
+	free(p->target);
 	free(p);
+}
+
+static uint64_t target_hash(const char *chain)
+{
+	return mix64(policy_fnv64(POLICY_FNV64_OFFSET_BASIS, chain, strlen(chain)));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int target_push(struct ir_diff_prints *p, size_t *cap, const struct ir_verdict *v)
+{
+	if (v->kind != IR_V_JUMP && v->kind != IR_V_GOTO)
+		return 0;
+	if (POLICY_GROW(p->target, *cap, p->n_target, 64))
+		return -ENOMEM;
+	p->target[p->n_target++] = target_hash(v->chain);
+	return 0;
+}
+
+/* Every chain that rules and map elements of t jump or go to. */
+static int targets_make(const struct ir_table *t, struct ir_diff_prints *p)
+{
+	size_t cap = 0;
+	for (size_t c = 0; c < t->n_chains; c++)
+		for (size_t r = 0; r < t->chains[c].n_rules; r++)
+			if (target_push(p, &cap, &t->chains[c].rules[r].verdict))
+				return -ENOMEM;
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (t->sets[i].data == IR_DATA_VERDICT)
+			for (size_t e = 0; e < t->sets[i].n_elems; e++)
+				if (target_push(p, &cap, &t->sets[i].elems[e].verdict))
+					return -ENOMEM;
+	if (p->n_target)
+		qsort(p->target, p->n_target, sizeof(*p->target), cmp_u64);
+	return 0;
 }
 
 static int chain_prints_make(const struct ir_table *t, struct ir_diff_prints *p)
@@ -356,7 +401,7 @@ int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out)
 		sp->elems = s->elems;
 		sp->n = s->n_elems;
 	}
-	if (chain_prints_make(t, p)) {
+	if (chain_prints_make(t, p) || targets_make(t, p)) {
 		ir_diff_prints_free(p);
 		return -ENOMEM;
 	}
@@ -397,15 +442,19 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 		      const struct ir_diff *d, const struct set_print *op, const struct set_print *np)
 {
 	size_t head = 0, tail = 0;
-	/* With prints (and nothing jumps to a chain made again): the same
-	 * print is the same element; the head and tail cost 8 bytes each. */
-	if (op && np && !(ns->data == IR_DATA_VERDICT && d->n_recreated)) {
-		if (op->n == np->n && op->all == np->all)
+	/* With prints: the same print is the same element; the head and tail
+	 * cost 8 bytes each, and an element of a verdict map a look at its
+	 * verdict when a chain is made again (it goes and comes with it). */
+	if (op && np) {
+		bool jumps = ns->data == IR_DATA_VERDICT && d->n_recreated;
+		if (!jumps && op->n == np->n && op->all == np->all)
 			return 0;
-		while (head < op->n && head < np->n && op->elem[head] == np->elem[head])
+		while (head < op->n && head < np->n && op->elem[head] == np->elem[head] &&
+		       !(jumps && verdict_to_recreated(d, &ns->elems[head].verdict)))
 			head++;
 		while (tail < op->n - head && tail < np->n - head &&
-		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail])
+		       op->elem[op->n - 1 - tail] == np->elem[np->n - 1 - tail] &&
+		       !(jumps && verdict_to_recreated(d, &ns->elems[np->n - 1 - tail].verdict)))
 			tail++;
 	} else {
 		while (head < os->n_elems && head < ns->n_elems &&
@@ -574,6 +623,7 @@ static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr,
 		if (!ir_set_def_equal(os, ns) ||
 		    ((ns->flags & IR_SET_CONSTANT) && !sets_same_content(os, op, ns, np))) {
 			d->set_op[i] = IR_DIFF_RECREATE;
+			d->n_sets_recreated++;
 			d->n_changed += 2 + ns->n_elems;
 			d->n_sets_changed++;
 			d->n_elems_added += ns->n_elems;
@@ -624,6 +674,10 @@ static bool chain_rules_equal(const struct rule_pair *c)
 {
 	if (c->oc->n_rules != c->nc->n_rules || (c->op && c->np && c->op->all != c->np->all))
 		return false;
+	/* The same prints, and no set or chain is made again: nothing of the
+	 * chain has to go and come (the rules' own checks, at O(1) a chain). */
+	if (c->op && c->np && !c->d->n_sets_recreated && !c->d->n_recreated)
+		return true;
 	for (size_t r = 0; r < c->nc->n_rules; r++)
 		if (!stays(c, r, r))
 			return false;
@@ -774,10 +828,40 @@ static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *op
 	return rc;
 }
 
-/* The regular chains of both whose comment differs: made again. Known
- * before sets and rules are compared, which must not keep what jumps there. */
-static int find_recreated(const struct ir_table *o, const struct ir_table *n, struct ir_diff *d)
+/* Whether the prints of t still describe all of it: every chain's rules
+ * and every verdict map's elements are the ones they were made from (what
+ * jumps where cannot have changed since). */
+static bool prints_whole(const struct ir_diff_prints *p, const struct ir_table *t)
 {
+	if (!p || p->of != t || p->n_chains != t->n_chains || p->n_sets != t->n_sets)
+		return false;
+	for (size_t i = 0; i < t->n_chains; i++)
+		if (!chain_print_of(p, t, i))
+			return false;
+	for (size_t i = 0; i < t->n_sets; i++)
+		if (t->sets[i].data == IR_DATA_VERDICT && t->sets[i].n_elems && !print_of(p, t, i))
+			return false;
+	return true;
+}
+
+/* Whether something of the table p was made from may jump or go to chain
+ * `name` (a hash collision says yes: the chain is then taken as a target). */
+static bool is_target(const struct ir_diff_prints *p, const char *name)
+{
+	uint64_t h = target_hash(name);
+	return p->n_target && bsearch(&h, p->target, p->n_target, sizeof(h), cmp_u64);
+}
+
+/* The regular chains of both whose comment differs: made again. Known
+ * before sets and rules are compared, which must not keep what jumps there.
+ * Only those something of the candidate jumps or goes to count here (with
+ * whole prints of the candidate, which know the targets): the others take
+ * nothing with them (the revision marker chain, made again by every apply,
+ * is one). diff_chains() marks every one of them RECREATE all the same. */
+static int find_recreated(const struct ir_table *o, const struct ir_table *n, const struct ir_diff_prints *npr,
+			  struct ir_diff *d)
+{
+	bool targets_known = prints_whole(npr, n);
 	struct ir_names x;
 	size_t cap = 0;
 	if (ir_names_index(&x, o, false, 0))
@@ -786,7 +870,8 @@ static int find_recreated(const struct ir_table *o, const struct ir_table *n, st
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
 		size_t j = names_get(&x, n->chains[i].name);
 		if (j == IR_DIFF_NONE || n->chains[i].hook != IR_HOOK_NONE || o->chains[j].hook != IR_HOOK_NONE ||
-		    !strcmp(o->chains[j].comment, n->chains[i].comment))
+		    !strcmp(o->chains[j].comment, n->chains[i].comment) ||
+		    (targets_known && !is_target(npr, n->chains[i].name)))
 			continue;
 		if (POLICY_GROW(d->recreated, cap, d->n_recreated, 8)) {
 			rc = -ENOMEM;
@@ -821,7 +906,7 @@ int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_print
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
 	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
-	    find_recreated(o, n, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, opr, n, npr, d)) {
+	    find_recreated(o, n, npr, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, opr, n, npr, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;
 	}

@@ -89,6 +89,7 @@ struct ir_diff {
 	struct ir_diff_elems *set_elems; /* REPLACE */
 	size_t n_objects_sets;	 /* entries of set_op, set_old, set_elems */
 	size_t n_objects_chains; /* entries of chain_op, chain_old, chain_rules */
+	size_t n_sets_recreated; /* of set_op: RECREATE */
 	size_t *set_del; /* running named sets that the candidate has not */
 	size_t n_set_del;
 	/* Counts for replies and the fallback decision. */

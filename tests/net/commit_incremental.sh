@@ -11,7 +11,10 @@
 #  - the ping rule's counter (traffic from lan; the rule never changes, other
 #    rules of its chain do) survives every incremental commit, one of each
 #    kind of edit at least (a full replace, which must say why, resets it);
-#  - the block-list entries and the conntrack entry of the ping flow survive.
+#  - the block-list entries and the conntrack entry of the ping flow survive;
+#  - what a delta leaves for after its reply (handles, counter start times,
+#    the committed candidate's files) is not in its phases, and done by the
+#    next request.
 # SEED and STEPS from the environment (defaults 16 and 40).
 cd "$(dirname "$0")/../.."
 . tests/lib/netns.sh
@@ -157,6 +160,17 @@ r=[r for r in json.load(sys.stdin)["rules"] if r["kernel_id"] == sys.argv[1]][0]
 print(r["id"].split(":")[-2], r["packets"])' "$ping_kid")
 	[ "${moved% *}" = 6 ] && [ "${moved#* }" -ge "$c" ] && pass "show-rules-maps-moved-rule($moved)" ||
 		fail show-rules-maps-moved-rule "line and packets: $moved, want 6 and >= $c"
+	# What a delta leaves for after its reply (the kernel handles of the
+	# chains it changed, when each rule's counters started, the committed
+	# candidate's files) is not in its time: after_ms and candidate_ms are
+	# 0; the next request finds it done (the moved rule above; no candidate).
+	after=$(sed -n 's/^  after_ms: //p' "$LAB_TMP/reply"); cand=$(sed -n 's/^  candidate_ms: //p' "$LAB_TMP/reply")
+	awk -v a="$after" -v c="$cand" 'BEGIN { exit !(a != "" && a + 0 < 0.05 && c != "" && c + 0 == 0) }' &&
+		pass "delta-settles-after-reply(after $after ms, candidate $cand ms)" ||
+		fail delta-settles-after-reply "after_ms $after, candidate_ms $cand"
+	hv status --json | grep -q '"candidate":null' && [ ! -e "$DAEMON_STATE/candidate.json" ] &&
+		[ ! -e "$DAEMON_STATE/candidate.bundle" ] && pass committed-candidate-removed ||
+		fail committed-candidate-removed "$(ls "$DAEMON_STATE")"
 else
 	fail insert-above "$(cat "$LAB_TMP/out" "$LAB_TMP/reply" | tail -3 | tr '\n' ' ')"
 fi

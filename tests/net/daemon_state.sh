@@ -5,7 +5,8 @@
 #    reload by design (docs/operations.md) and applies the source, and a
 #    restart after it keeps what the reload put in;
 #  - revision ids never repeat, also when hvgated is killed (-9) during or
-#    right after a commit;
+#    right after a commit; a commit killed (-9) right after its ok reply
+#    runs after the restart;
 #  - a full state directory makes a commit fail with a clear error and the
 #    kernel's ruleset unchanged, and nothing is left pending;
 #  - truncated or corrupt pending.json, running and revision files: the
@@ -76,6 +77,25 @@ grep -q "configured policy .* differs from revision $r_commit" "$DAEMON_LOG" && 
 kill9
 daemon_start || fail restart-after-kill9
 has_8080 && [ "$(rev)" = "$r_commit" ] && pass kill9-restart-keeps-committed || fail kill9-restart-keeps-committed "rev $(rev)"
+
+# kill -9 right after a commit's ok reply: the revision is on the disk (the
+# reply waits for it), so it runs after the restart; the committed
+# candidate's files go after the reply, so the candidate may come back, but
+# only as the ruleset that runs.
+expect load-before-kill9 hv load "$LAB_TMP/other.hvp"
+r_ok=$(hv commit --json | sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
+kill9
+daemon_start || fail restart-after-ok-kill9 "$(tail -3 "$DAEMON_LOG")"
+[ -n "$r_ok" ] && [ "$(rev)" = "$r_ok" ] && [ "$(kernel_rev)" = "$r_ok" ] && fw_ruleset | grep -q 'dport 8081' &&
+	pass "kill9-right-after-ok-runs-revision-$r_ok" || fail kill9-right-after-ok-runs-revision "ok $r_ok, rev $(rev), kernel $(kernel_rev)"
+s_now=$(st)
+c_hash=$(json_get "$s_now" candidate.hash); r_hash=$(json_get "$s_now" running.hash)
+[ -z "$c_hash" ] || [ "$c_hash" = "$r_hash" ] && pass "kill9-right-after-ok-candidate(${c_hash:-none})" ||
+	fail kill9-right-after-ok-candidate "candidate $c_hash, running $r_hash"
+# back to the ruleset with 8080 (what the checks below start from)
+expect load-new-again hv load "$LAB_TMP/new.hvp"
+expect commit-new-again hv commit
+r_commit=$(rev)
 
 # 2. SIGHUP is a reload (documented): it applies the configured source, says
 # so, and a restart then keeps what the reload put in.

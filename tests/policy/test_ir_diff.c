@@ -443,6 +443,109 @@ START_TEST(test_prints_same_delta)
 }
 END_TEST
 
+/* Hand-made: chains x and y (regular), z with a rule that looks up set s,
+ * a verdict map m whose elements jump to x and y, and a chain `mark` that
+ * nothing jumps to. `ycomment` is y's comment; `sflags` s's flags; `mark`
+ * mark's comment. */
+static struct ir_table *jumps(const char *ycomment, unsigned sflags, const char *mark)
+{
+	struct ir_table *t = ir_table_new(IR_TABLE_NAME);
+	/* like the daemon's revision marker: empty, nothing jumps there, its
+	 * comment changes with every revision */
+	struct ir_chain *mk = ir_chain_add(t, "mark");
+	snprintf(mk->comment, sizeof(mk->comment), "%s", mark);
+	ir_rule_add(ir_chain_add(t, "x"))->verdict.kind = IR_V_ACCEPT;
+	struct ir_chain *y = ir_chain_add(t, "y");
+	ir_rule_add(y)->verdict.kind = IR_V_DROP;
+	snprintf(y->comment, sizeof(y->comment), "%s", ycomment);
+	size_t si = ir_set_add(t, "s");
+	t->sets[si].key[0] = IR_META_MARK;
+	t->sets[si].n_key = 1;
+	t->sets[si].flags = sflags;
+	ir_set_elem_add(&t->sets[si])->key[0] = ir_value_u32(7);
+	size_t mi = ir_set_add(t, "m");
+	struct ir_set *m = &t->sets[mi];
+	m->key[0] = IR_TH_DPORT;
+	m->n_key = 1;
+	m->data = IR_DATA_VERDICT;
+	for (int p = 0; p < 40; p++) {
+		struct ir_set_elem *e = ir_set_elem_add(m);
+		e->key[0] = ir_value_u16_net((uint16_t)(1000 + p));
+		e->verdict.kind = IR_V_JUMP;
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", p % 10 == 3 ? "y" : "x");
+	}
+	struct ir_chain *z = ir_chain_add(t, "z");
+	for (int r = 0; r < 3; r++) {
+		struct ir_rule *ru = ir_rule_add(z);
+		ru->verdict.kind = IR_V_ACCEPT;
+		if (r == 1) {
+			struct ir_match *lm = ir_match_add(ru);
+			lm->kind = IR_M_LOOKUP;
+			lm->field[0] = IR_META_MARK;
+			lm->n_field = 1;
+			lm->set = si;
+		}
+	}
+	return t;
+}
+
+/* With the prints, a chain made again (its comment changed) still takes
+ * the map elements that jump to it with it, and a set made again (its
+ * definition changed) the rules that use it: the same delta as comparing
+ * every element and rule. A chain made again that nothing jumps to (the
+ * revision marker of every apply) leaves the prints' shortcuts on. */
+START_TEST(test_prints_same_delta_when_made_again)
+{
+	static const struct {
+		const char *ycomment;
+		unsigned sflags;
+		size_t m_add, z_add;
+	} cases[] = {
+		{ "", 0, 0, 0 },		 /* nothing changed */
+		{ "other", 0, 4, 0 },		 /* y made again: its 4 map elements go and come */
+		{ "", IR_SET_TIMEOUT, 0, 1 },	 /* s made again: z's rule that uses it too */
+		{ "other", IR_SET_TIMEOUT, 4, 1 }, /* both */
+	};
+	struct ir_table *a = jumps("", 0, "rev=1");
+	struct ir_diff_prints *pa = NULL;
+	ck_assert_int_eq(ir_diff_prints_make(a, &pa), 0);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct ir_table *b = jumps(cases[c].ycomment, cases[c].sflags, "rev=2");
+		struct ir_diff_prints *pb = NULL;
+		struct ir_diff *plain = NULL, *printed = NULL;
+		ck_assert_int_eq(ir_diff_prints_make(b, &pb), 0);
+		ck_assert_int_eq(ir_diff_compute(a, b, &plain), 0);
+		ck_assert_int_eq(ir_diff_compute_printed(a, pa, b, pb, &printed), 0);
+		size_t m = set_index(b, "m"), z = chain_index(b, "z");
+		for (int k = 0; k < 2; k++) {
+			const struct ir_diff *d = k ? printed : plain;
+			ck_assert_msg(d->set_elems[m].n_add == cases[c].m_add && d->set_elems[m].n_del == cases[c].m_add,
+				      "case %zu (%s): map %zu added, %zu deleted", c, k ? "printed" : "plain",
+				      d->set_elems[m].n_add, d->set_elems[m].n_del);
+			ck_assert_msg(d->chain_rules[z].n_add == cases[c].z_add, "case %zu (%s): z %zu rules added", c,
+				      k ? "printed" : "plain", d->chain_rules[z].n_add);
+		}
+		same_chain_delta(b, plain, printed);
+		/* mark is made again either way; with the prints, which know what
+		 * jumps where, it takes nothing with it and does not count */
+		ck_assert_int_eq(printed->chain_op[chain_index(b, "mark")], IR_DIFF_RECREATE);
+		ck_assert_uint_eq(plain->n_recreated, 1 + (cases[c].ycomment[0] != 0));
+		ck_assert_uint_eq(printed->n_recreated, cases[c].ycomment[0] != 0);
+		ck_assert_int_eq(plain->set_op[m], printed->set_op[m]);
+		for (size_t i = 0; i < plain->set_elems[m].n_add; i++)
+			ck_assert_uint_eq(plain->set_elems[m].add[i], printed->set_elems[m].add[i]);
+		for (size_t i = 0; i < plain->set_elems[m].n_del; i++)
+			ck_assert_uint_eq(plain->set_elems[m].del[i], printed->set_elems[m].del[i]);
+		ir_diff_free(plain);
+		ir_diff_free(printed);
+		ir_diff_prints_free(pb);
+		ir_table_free(b);
+	}
+	ir_diff_prints_free(pa);
+	ir_table_free(a);
+}
+END_TEST
+
 static uint16_t nft_type(const struct nlmsghdr *nlh)
 {
 	return nlh->nlmsg_type & 0xff;
@@ -517,6 +620,7 @@ int main(void)
 	tcase_add_test(tc, test_delta_batch_messages);
 	tcase_add_test(tc, test_prints_same_delta);
 	tcase_add_test(tc, test_rule_prints_same_delta);
+	tcase_add_test(tc, test_prints_same_delta_when_made_again);
 	suite_add_tcase(s, tc);
 	return check_main(s);
 }
