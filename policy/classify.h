@@ -25,6 +25,10 @@
  * than four lookups and a jump. */
 #define CLASSIFY_MIN_RUN 8
 
+/* Address lists of this many elements or more stay shared sets instead of
+ * being cut into a box per address (classify.c, "shared address lists"). */
+#define CLASSIFY_LIST_SHARE 32
+
 /* Bits of the content hash in the names the stage makes (64). Tests only
  * lower it, to make names collide and try their disambiguation. */
 extern unsigned policy_classify_name_bits;
