@@ -120,16 +120,23 @@ struct label {
 
 /* Pieces by destination port and destination address: a rule's box is
  * compared only with the pieces it can meet, which keeps building about
- * linear in practice (most rules name a few ports or hosts). A piece is
- * filed under every port cell it spans (PORT_CELL_SHIFT), or the WIDE cell
- * when it spans more than PORT_CELL_SPAN cells or the map has no ports; in
- * each, under its destination's /24 (IPv4) or /48 (IPv6) when it lies in
- * one, else under ANY, and always under ALL. Pieces only shrink in place,
- * so a filing stays a superset of where a piece is. */
-#define PORT_CELL_SHIFT 4 /* 4096 cells of 16 ports */
-#define PORT_CELLS      (65536 >> PORT_CELL_SHIFT)
-#define PORT_CELL_WIDE  PORT_CELLS
-#define PORT_CELL_SPAN  64
+ * linear in practice (most rules name a few ports or hosts). The port axis
+ * has PORT_LEVELS levels of cells (16, 256, 4,096 and 65,536 ports); a
+ * piece's level is the finest at which it spans fewer than PORT_LEVEL_SPAN
+ * cells. A piece is filed under the cells it spans at its own level and at
+ * every coarser one ("all"), and at its own level also as "own". A box of
+ * level L then meets exactly the pieces filed "all" in its cells at L (the
+ * pieces of level L or finer) and "own" in its cells at the coarser levels:
+ * a few lookups whatever the widths, where cells of one size cost a wide
+ * port range one lookup per cell (4,096 for a range with a /48). In each
+ * cell a piece is filed under its destination's /24 (IPv4) or /48 (IPv6)
+ * when it lies in one, else under ANY, and always under ALL. Pieces only
+ * shrink in place, so a filing stays a superset of where a piece is; keys
+ * are hashed, and two keys that collide only give more candidates, each
+ * compared in full. */
+#define PORT_LEVELS     4
+#define PORT_LEVEL_SPAN 4
+static const unsigned port_level_shift[PORT_LEVELS] = {4, 8, 12, 16};
 enum { KEY_ADDR, KEY_ANY, KEY_ALL };
 
 struct id_list {
@@ -487,14 +494,23 @@ static unsigned port_of(const struct ir_value *v)
 	return (unsigned)v->data[0] << 8 | v->data[1];
 }
 
-/* The port cells of a box, or false if it is wide. */
-static bool port_cells(const struct classify *c, const struct piece *p, unsigned *lo, unsigned *hi)
+/* The port level of a box (its first and last port in *lo, *hi); a map
+ * without ports is all one coarsest cell. */
+static unsigned port_level(const struct classify *c, const struct piece *p, unsigned *lo,
+                           unsigned *hi)
 {
-	if (c->nd <= DIM_DPORT)
-		return false;
-	*lo = port_of(&p->lo[DIM_DPORT]) >> PORT_CELL_SHIFT;
-	*hi = port_of(&p->hi[DIM_DPORT]) >> PORT_CELL_SHIFT;
-	return *hi - *lo < PORT_CELL_SPAN;
+	if (c->nd <= DIM_DPORT) {
+		*lo = 0;
+		*hi = 65535;
+		return PORT_LEVELS - 1;
+	}
+	*lo = port_of(&p->lo[DIM_DPORT]);
+	*hi = port_of(&p->hi[DIM_DPORT]);
+	unsigned l = 0;
+	while (l < PORT_LEVELS - 1 &&
+	       (*hi >> port_level_shift[l]) - (*lo >> port_level_shift[l]) >= PORT_LEVEL_SPAN)
+		l++;
+	return l;
 }
 
 /* The destination prefix of a box as 48 bits, or false if it spans more. */
@@ -509,9 +525,13 @@ static bool addr_cell(const struct piece *p, uint64_t *out)
 	return true;
 }
 
-static uint64_t index_key(unsigned cell, int class, uint64_t addr)
+static uint64_t index_key(unsigned level, bool own, unsigned cell, int class, uint64_t addr)
 {
-	return (uint64_t)(cell + 1) << 50 | (uint64_t) class << 48 | (addr & 0xffffffffffffull);
+	uint64_t k = ((uint64_t)cell << 8 | (uint64_t)level << 3 | (uint64_t)own << 2 | (uint64_t)class) *
+	             0xbf58476d1ce4e5b9ull;
+	k ^= (addr + 1) * 0x94d049bb133111ebull;
+	k ^= k >> 31;
+	return k ? k : 1; /* 0 marks an empty slot */
 }
 
 static size_t key_slot(const struct piece_index *x, uint64_t key)
@@ -589,17 +609,16 @@ static int index_add(struct classify *c, uint32_t id)
 		x->cap_seen = ncap;
 	}
 	const struct piece *p = &c->pieces[id];
-	unsigned lo, hi;
-	if (!port_cells(c, p, &lo, &hi))
-		lo = hi = PORT_CELL_WIDE;
+	unsigned lo, hi, own = port_level(c, p, &lo, &hi);
 	uint64_t addr = 0;
 	bool narrow = addr_cell(p, &addr);
-	for (unsigned k = lo; k <= hi; k++) {
-		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0),
-		               id) ||
-		    index_file(x, index_key(k, KEY_ALL, 0), id))
-			return -1;
-	}
+	int class = narrow ? KEY_ADDR : KEY_ANY;
+	for (unsigned l = own; l < PORT_LEVELS; l++)
+		for (unsigned k = lo >> port_level_shift[l]; k <= hi >> port_level_shift[l]; k++)
+			for (int o = 0; o <= (l == own); o++)
+				if (index_file(x, index_key(l, o, k, class, narrow ? addr : 0), id) ||
+				    index_file(x, index_key(l, o, k, KEY_ALL, 0), id))
+					return -1;
 	return 0;
 }
 
@@ -638,39 +657,38 @@ static int index_take(struct piece_index *x, const struct id_list *l, size_t n)
 	return 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* The pieces (below n) box b may overlap, in x->cand. */
 static int index_query(struct classify *c, const struct piece *b, size_t n)
 {
 	struct piece_index *x = &c->idx;
 	x->cand.n = 0;
 	x->visit++;
-	unsigned lo, hi;
+	unsigned lo, hi, level = port_level(c, b, &lo, &hi);
 	uint64_t addr = 0;
-	bool ports = port_cells(c, b, &lo, &hi), narrow = addr_cell(b, &addr);
-	if (!ports && !narrow) {
-		for (size_t i = 0; i < n; i++)
-			if (id_push(&x->cand, (uint32_t)i))
-				return -1;
-		return 0;
-	}
-	if (!ports) {
-		lo = 0;
-		hi = PORT_CELLS - 1;
-	}
+	bool narrow = addr_cell(b, &addr);
 	int rc = 0;
-	for (unsigned k = lo; !rc && k <= hi; k++) {
-		if (narrow)
-			rc = index_take(x, index_get(x, index_key(k, KEY_ADDR, addr)), n) ||
-			     index_take(x, index_get(x, index_key(k, KEY_ANY, 0)), n);
-		else
-			rc = index_take(x, index_get(x, index_key(k, KEY_ALL, 0)), n);
+	for (unsigned l = level; !rc && l < PORT_LEVELS; l++) {
+		bool own = l > level; /* finer pieces are filed "all" at `level` */
+		for (unsigned k = lo >> port_level_shift[l]; !rc && k <= hi >> port_level_shift[l];
+		     k++) {
+			if (narrow)
+				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
+				                n) ||
+				     index_take(x, index_get(x, index_key(l, own, k, KEY_ANY, 0)), n);
+			else
+				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ALL, 0)), n);
+		}
 	}
-	/* pieces of the WIDE cell meet any port */
-	if (!rc && narrow)
-		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ADDR, addr)), n) ||
-		     index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ANY, 0)), n);
-	else if (!rc)
-		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ALL, 0)), n);
+	/* in the order the pieces were made, whatever the filing: the cuts
+	 * below follow it */
+	if (!rc)
+		qsort(x->cand.v, x->cand.n, sizeof(*x->cand.v), id_cmp);
 	return rc ? -1 : 0;
 }
 
