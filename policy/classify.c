@@ -543,8 +543,11 @@ static size_t key_slot(const struct piece_index *x, uint64_t key)
 	return i;
 }
 
+unsigned long long policy_classify_index_probes;
+
 static const struct id_list *index_get(const struct piece_index *x, uint64_t key)
 {
+	policy_classify_index_probes++;
 	if (!x->cap)
 		return NULL;
 	size_t i = key_slot(x, key);

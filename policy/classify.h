@@ -40,6 +40,10 @@ extern unsigned policy_classify_name_bits;
  * Tests only lower them. */
 extern unsigned policy_classify_repl_per_box, policy_classify_repl_base;
 
+/* Lookups in the index of pieces so far (a count for the tests: building
+ * must cost a few per box, whatever the port widths). */
+extern unsigned long long policy_classify_index_probes;
+
 /* Rewrites the regular chains of t; adds to the classify_* counters of r.
  * Returns 0 or -1 on ENOMEM. */
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r);

@@ -476,6 +476,71 @@ START_TEST(test_classify_shared_lists)
 }
 END_TEST
 
+/* The shape that cost the most to build (gen_policy.py --shape overlap):
+ * IPv6 destinations in one /48 with wide, overlapping port ranges. The
+ * index of pieces had one cell per 16 ports, and a box with a range wider
+ * than 64 cells and a /48 looked up all 4,096 of them: about 8,192 probes
+ * per box. Its levels make it a few; and the verdicts stay linear. */
+START_TEST(test_classify_wide_ranges_build)
+{
+	size_t bad = 0;
+	for (uint64_t s = 1; s <= 4; s++) {
+		struct ir_table *tables[2];
+		for (int k = 0; k < 2; k++) {
+			seed(s);
+			struct ir_table *t = ir_table_new(NULL);
+			struct ir_chain *base = ir_chain_add(t, "forward");
+			base->hook = IR_HOOK_FORWARD;
+			base->policy = IR_V_DROP;
+			struct ir_rule *r = ir_rule_add(base);
+			r->verdict.kind = IR_V_GOTO;
+			snprintf(r->verdict.chain, sizeof(r->verdict.chain), "pair");
+			struct ir_chain *c = ir_chain_add(t, "pair");
+			for (int i = 0; i < 600; i++) {
+				r = ir_rule_add(c);
+				add_u8_cmp(r, IR_META_NFPROTO, NFPROTO_IPV6);
+				struct ir_match *m = ir_match_add(r);
+				unsigned pl = 64 + 8 * rnd(9);
+				m->kind = IR_M_PREFIX;
+				m->field[0] = IR_IP6_DADDR;
+				m->prefix_len = (uint8_t)pl;
+				m->value = addr_net(pool_addr(1), pl);
+				add_u8_cmp(r, IR_META_L4PROTO, rnd(2) ? IPPROTO_TCP : IPPROTO_UDP);
+				m = ir_match_add(r);
+				uint16_t lo = (uint16_t)(rnd(4) ? 1000 + rnd(20000) : rnd(65536));
+				uint32_t hi = lo + (uint32_t)(rnd(2) ? 3000 : 20000);
+				m->kind = IR_M_RANGE;
+				m->field[0] = IR_TH_DPORT;
+				m->value = ir_value_u16_net(lo);
+				m->value_end = ir_value_u16_net((uint16_t)(hi > 65535 ? 65535 : hi));
+				add_actions(r, i + 1);
+			}
+			c = ir_chain_find(t, "pair");
+			r = ir_rule_add(c);
+			ir_stmt_add(r)->kind = IR_S_COUNTER;
+			r->verdict.kind = IR_V_DROP;
+			snprintf(r->comment, sizeof(r->comment), "default:builtin");
+			tables[k] = t;
+		}
+		struct policy_optimize_report rep;
+		struct policy_diags d = {0};
+		unsigned long long before = policy_classify_index_probes;
+		ck_assert_int_eq(policy_optimize(tables[1], &rep, &d), 0);
+		unsigned long long probes = policy_classify_index_probes - before;
+		fprintf(stderr, "wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
+		        (unsigned long long)s, probes, rep.rules_classified);
+		ck_assert_uint_ge(rep.rules_classified, 300);
+		/* a box is a rule here; its fragments and pieces a few more */
+		ck_assert_uint_le(probes, 600ull * 64);
+		bad += disagreements(tables[0], tables[1], s);
+		ir_table_free(tables[0]);
+		ir_table_free(tables[1]);
+		policy_diags_free(&d);
+	}
+	ck_assert_uint_eq(bad, 0);
+}
+END_TEST
+
 /* ---- whole policies through the front end ---- */
 
 #define POLICY_SEEDS 30
@@ -1151,6 +1216,7 @@ Suite *classify_suite(void)
 	tcase_add_test(tc, test_classify_flat_path);
 	tcase_add_test(tc, test_classify_shared_lists);
 	tcase_add_test(tc, test_classify_lists_across_pairs);
+	tcase_add_test(tc, test_classify_wide_ranges_build);
 	suite_add_tcase(s, tc);
 	return s;
 }
