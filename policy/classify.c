@@ -527,8 +527,9 @@ static bool addr_cell(const struct piece *p, uint64_t *out)
 
 static uint64_t index_key(unsigned level, bool own, unsigned cell, int class, uint64_t addr)
 {
-	uint64_t k = ((uint64_t)cell << 8 | (uint64_t)level << 3 | (uint64_t)own << 2 | (uint64_t)class) *
-	             0xbf58476d1ce4e5b9ull;
+	uint64_t k =
+	    ((uint64_t)cell << 8 | (uint64_t)level << 3 | (uint64_t)own << 2 | (uint64_t) class) *
+	    0xbf58476d1ce4e5b9ull;
 	k ^= (addr + 1) * 0x94d049bb133111ebull;
 	k ^= k >> 31;
 	return k ? k : 1; /* 0 marks an empty slot */
@@ -619,7 +620,8 @@ static int index_add(struct classify *c, uint32_t id)
 	for (unsigned l = own; l < PORT_LEVELS; l++)
 		for (unsigned k = lo >> port_level_shift[l]; k <= hi >> port_level_shift[l]; k++)
 			for (int o = 0; o <= (l == own); o++)
-				if (index_file(x, index_key(l, o, k, class, narrow ? addr : 0), id) ||
+				if (index_file(x, index_key(l, o, k, class, narrow ? addr : 0),
+				               id) ||
 				    index_file(x, index_key(l, o, k, KEY_ALL, 0), id))
 					return -1;
 	return 0;
@@ -681,11 +683,14 @@ static int index_query(struct classify *c, const struct piece *b, size_t n)
 		for (unsigned k = lo >> port_level_shift[l]; !rc && k <= hi >> port_level_shift[l];
 		     k++) {
 			if (narrow)
-				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
+				rc = index_take(x,
+				                index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
 				                n) ||
-				     index_take(x, index_get(x, index_key(l, own, k, KEY_ANY, 0)), n);
+				     index_take(x, index_get(x, index_key(l, own, k, KEY_ANY, 0)),
+				                n);
 			else
-				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ALL, 0)), n);
+				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ALL, 0)),
+				                n);
 		}
 	}
 	/* in the order the pieces were made, whatever the filing: the cuts
@@ -1127,7 +1132,8 @@ static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_ru
 	bool deps = ri->residual || has_reject(src);
 	for (size_t i = 0; deps && i < src->n_matches; i++) {
 		enum ir_field f = src->matches[i].field[0];
-		if ((int)i == skip || (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO))
+		if ((int)i == skip ||
+		    (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO))
 			continue;
 		struct ir_match *m = ir_match_add(r);
 		if (!m)
@@ -1187,7 +1193,8 @@ static bool list_map_equal(const struct ir_set *a, const struct ir_set *b)
 	for (size_t i = 0; i < a->n_elems; i++) {
 		const struct ir_set_elem *x = &a->elems[i], *y = &b->elems[i];
 		if (vcmp(&x->key[0], &y->key[0]) || vcmp(ir_elem_end(x), ir_elem_end(y)) ||
-		    x->verdict.kind != y->verdict.kind || strcmp(x->verdict.chain, y->verdict.chain))
+		    x->verdict.kind != y->verdict.kind ||
+		    strcmp(x->verdict.chain, y->verdict.chain))
 			return false;
 	}
 	return true;
@@ -1263,8 +1270,9 @@ static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_
 		const struct ir_rule *src = &t->chains[ci].rules[from + pos[k]];
 		const struct ir_set *list = &t->sets[src->matches[ri->list_match].set];
 		for (size_t e = 0; e < list->n_elems && n_spans < total; e++)
-			spans[n_spans++] = (struct policy_span){
-			    .lo = list->elems[e].key[0], .hi = *ir_elem_end(&list->elems[e]), .rule = k};
+			spans[n_spans++] = (struct policy_span){.lo = list->elems[e].key[0],
+			                                        .hi = *ir_elem_end(&list->elems[e]),
+			                                        .rule = k};
 	}
 	tmp.key[0] = c->info[pos[0]].list_field;
 	if (!rc)
@@ -1366,7 +1374,6 @@ static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
 	}
 	return bytes + elems * (2 * key + 64);
 }
-
 
 static void set_drop(struct ir_set *s)
 {

@@ -114,7 +114,8 @@ static void add_big_list(struct ir_table *t, struct ir_match *m, enum ir_field f
 			} else {
 				memcpy(b, (uint8_t[]){10, 0, (uint8_t)a, (uint8_t)h}, 4);
 			}
-			ir_set_elem_add(&t->sets[idx])->key[0] = ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
+			ir_set_elem_add(&t->sets[idx])->key[0] =
+			    ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
 		}
 	unsigned base = rnd(4), fillers = CLASSIFY_LIST_SHARE + rnd(8);
 	for (unsigned i = 0; i < fillers; i++) {
@@ -512,7 +513,8 @@ START_TEST(test_classify_wide_ranges_build)
 				m->kind = IR_M_RANGE;
 				m->field[0] = IR_TH_DPORT;
 				m->value = ir_value_u16_net(lo);
-				m->value_end = ir_value_u16_net((uint16_t)(hi > 65535 ? 65535 : hi));
+				m->value_end =
+				    ir_value_u16_net((uint16_t)(hi > 65535 ? 65535 : hi));
 				add_actions(r, i + 1);
 			}
 			c = ir_chain_find(t, "pair");
@@ -527,7 +529,8 @@ START_TEST(test_classify_wide_ranges_build)
 		unsigned long long before = policy_classify_index_probes;
 		ck_assert_int_eq(policy_optimize(tables[1], &rep, &d), 0);
 		unsigned long long probes = policy_classify_index_probes - before;
-		fprintf(stderr, "wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
+		fprintf(stderr,
+		        "wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
 		        (unsigned long long)s, probes, rep.rules_classified);
 		ck_assert_uint_ge(rep.rules_classified, 300);
 		/* a box is a rule here; its fragments and pieces a few more */
@@ -1094,8 +1097,9 @@ START_TEST(test_classify_lists_across_pairs)
 		elems += opt->sets[i].n_elems;
 		list_maps += !strncmp(opt->sets[i].name, "clsl_", 5);
 	}
-	fprintf(stderr, "lists across pairs: %zu elements for %zu listed addresses, %zu list maps\n",
-	        elems, listed, list_maps);
+	fprintf(stderr,
+	        "lists across pairs: %zu elements for %zu listed addresses, %zu list maps\n", elems,
+	        listed, list_maps);
 	ck_assert_uint_ge(list_maps, 1);
 	/* a box per address and port in each of 5 pairs would be 10,000 */
 	ck_assert_uint_le(elems, 2 * listed);
@@ -1109,8 +1113,10 @@ START_TEST(test_classify_lists_across_pairs)
 		static const uint16_t ports[] = {80, 443, 22, 1005, 2050};
 		flat_packet(&p, rnd(4) ? IPPROTO_TCP : IPPROTO_UDP, ports[rnd(5)]);
 		snprintf(p.oif, sizeof(p.oif), "%s", oifs[rnd(4)]);
-		memcpy(p.daddr, (uint8_t[]){172, 16, (uint8_t)rnd(ACROSS_LISTS + 2),
-		                            (uint8_t)rnd(2 * ACROSS_HOSTS + 4)}, 4);
+		memcpy(p.daddr,
+		       (uint8_t[]){172, 16, (uint8_t)rnd(ACROSS_LISTS + 2),
+		                   (uint8_t)rnd(2 * ACROSS_HOSTS + 4)},
+		       4);
 		if (rnd(4) == 0)
 			memcpy(p.saddr, (uint8_t[]){10, 1, (uint8_t)rnd(ACROSS_LISTS), 9}, 4);
 		ir_eval(linear, "forward", &p, &a);
