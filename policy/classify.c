@@ -695,7 +695,7 @@ static int index_query(struct classify *c, const struct piece *b, size_t n)
 	}
 	/* in the order the pieces were made, whatever the filing: the cuts
 	 * below follow it */
-	if (!rc)
+	if (!rc && x->cand.n > 1)
 		qsort(x->cand.v, x->cand.n, sizeof(*x->cand.v), id_cmp);
 	return rc ? -1 : 0;
 }
