@@ -46,6 +46,20 @@
 #define CLASSIFY_ELEMS_BASE     1024
 #define CLASSIFY_MAX_ELEMS      (1u << 21)
 #define CLASSIFY_MAX_SPLITS     4
+/* An address list of at least CLASSIFY_LIST_SHARE elements is not cut
+ * into boxes (one per address, copied into every zone pair and every port
+ * the rule names): the rule keeps its lookup of the list as a residual
+ * match, so the list stays one named set, shared by every rule and chain
+ * that uses it. Where a label holds CLASSIFY_LIST_SEGMENT or more such
+ * rules in a row (on the same field, each deciding what its list holds),
+ * they become one interval map from the address to the first of them that
+ * lists it, named by its content and so shared by every label, pair and
+ * port with the same rules there. The elements of those maps made for one
+ * run are at most CLASSIFY_LIST_COPIES per listed address its rules bring
+ * plus CLASSIFY_ELEMS_BASE; past that a segment stays rules (one lookup of
+ * the shared list each), counted in the summary. */
+#define CLASSIFY_LIST_SEGMENT 2
+#define CLASSIFY_LIST_COPIES  4
 /* Box comparisons spent on one run: bounds compile time the same way. */
 #define CLASSIFY_WORK_PER_RULE 20000
 /* Boxes one rule may bring (the product of its key sets' sizes). */
@@ -84,6 +98,13 @@ struct rule_info {
 	bool residual;
 	bool decides; /* decides every packet of its boxes */
 	size_t boxes; /* how many (both families, before clipping) */
+	/* a lookup of a shared address list (CLASSIFY_LIST_SHARE): its match
+	 * (-1: none), field and size; `listed`: it is the rule's only residual
+	 * match and the rule decides every packet its list holds */
+	int list_match;
+	enum ir_field list_field;
+	size_t list_elems;
+	bool listed;
 };
 
 struct piece {
@@ -100,16 +121,23 @@ struct label {
 
 /* Pieces by destination port and destination address: a rule's box is
  * compared only with the pieces it can meet, which keeps building about
- * linear in practice (most rules name a few ports or hosts). A piece is
- * filed under every port cell it spans (PORT_CELL_SHIFT), or the WIDE cell
- * when it spans more than PORT_CELL_SPAN cells or the map has no ports; in
- * each, under its destination's /24 (IPv4) or /48 (IPv6) when it lies in
- * one, else under ANY, and always under ALL. Pieces only shrink in place,
- * so a filing stays a superset of where a piece is. */
-#define PORT_CELL_SHIFT 4 /* 4096 cells of 16 ports */
-#define PORT_CELLS      (65536 >> PORT_CELL_SHIFT)
-#define PORT_CELL_WIDE  PORT_CELLS
-#define PORT_CELL_SPAN  64
+ * linear in practice (most rules name a few ports or hosts). The port axis
+ * has PORT_LEVELS levels of cells (16, 256, 4,096 and 65,536 ports); a
+ * piece's level is the finest at which it spans fewer than PORT_LEVEL_SPAN
+ * cells. A piece is filed under the cells it spans at its own level and at
+ * every coarser one ("all"), and at its own level also as "own". A box of
+ * level L then meets exactly the pieces filed "all" in its cells at L (the
+ * pieces of level L or finer) and "own" in its cells at the coarser levels:
+ * a few lookups whatever the widths, where cells of one size cost a wide
+ * port range one lookup per cell (4,096 for a range with a /48). In each
+ * cell a piece is filed under its destination's /24 (IPv4) or /48 (IPv6)
+ * when it lies in one, else under ANY, and always under ALL. Pieces only
+ * shrink in place, so a filing stays a superset of where a piece is; keys
+ * are hashed, and two keys that collide only give more candidates, each
+ * compared in full. */
+#define PORT_LEVELS     4
+#define PORT_LEVEL_SPAN 4
+static const unsigned port_level_shift[PORT_LEVELS] = {4, 8, 12, 16};
 enum { KEY_ADDR, KEY_ANY, KEY_ALL };
 
 struct id_list {
@@ -160,6 +188,8 @@ struct classify {
 	int over;
 	size_t over_elems, over_bound;
 	size_t fallback_chain; /* 1 + the chain last noted in the report */
+	/* elements of the list maps made for the current run, and their bound */
+	size_t list_elems, list_limit;
 };
 
 static int vcmp(const struct ir_value *a, const struct ir_value *b)
@@ -288,6 +318,19 @@ static bool protos_all_ported(const struct ivl_list *l)
 	return true;
 }
 
+/* Whether m looks up a list of addresses large enough to stay a shared
+ * set (CLASSIFY_LIST_SHARE). */
+static bool shared_list(const struct ir_table *t, const struct ir_match *m, int d)
+{
+	if ((d != DIM_SADDR && d != DIM_DADDR) || m->kind != IR_M_LOOKUP || m->op != IR_OP_EQ ||
+	    m->n_field != 1)
+		return false;
+	const struct ir_set *s = &t->sets[m->set];
+	return s->n_key == 1 && s->data == IR_DATA_NONE &&
+	       !(s->flags & (IR_SET_DYNAMIC | IR_SET_TIMEOUT)) && s->key[0] == m->field[0] &&
+	       s->n_elems >= CLASSIFY_LIST_SHARE;
+}
+
 /* Fills ri for rule r; returns 1 if r can be part of a run, 0 if not, -1
  * on ENOMEM. */
 static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struct rule_info *ri)
@@ -303,6 +346,8 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 	if (!ri->key_match)
 		return -1;
 	ri->fam[0] = ri->fam[1] = true;
+	ri->list_match = -1;
+	bool other_residual = false;
 	for (size_t i = 0; i < r->n_matches; i++) {
 		const struct ir_match *m = &r->matches[i];
 		if (m->field[0] == IR_META_NFPROTO && m->kind == IR_M_CMP && m->op == IR_OP_EQ) {
@@ -313,15 +358,23 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 		}
 		int fam, d = field_dim(m->field[0], &fam);
 		struct ivl_list *l = d < 0 ? NULL : &ri->dim[d][fam < 0 ? 0 : fam];
-		if (!l || l->set || m->n_field != 1) {
+		if (shared_list(t, m, d) && ri->list_match == -1 && !l->set) {
 			ri->residual = true;
+			ri->list_match = (int)i;
+			ri->list_field = m->field[0];
+			ri->list_elems = t->sets[m->set].n_elems;
+			ri->fam[!fam] = false;
+			continue;
+		}
+		if (!l || l->set || m->n_field != 1) {
+			ri->residual = other_residual = true;
 			continue;
 		}
 		int rc = match_intervals(t, m, l);
 		if (rc < 0)
 			return -1;
 		if (rc > 0) {
-			ri->residual = true;
+			ri->residual = other_residual = true;
 			continue;
 		}
 		l->set = true;
@@ -344,6 +397,8 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 		return 0;
 	ri->boxes = boxes;
 	ri->decides = !ri->residual && !limit && (reject || r->verdict.kind != IR_V_NONE);
+	ri->listed = ri->list_match >= 0 && !other_residual && !limit &&
+	             (reject || r->verdict.kind != IR_V_NONE);
 	return 1;
 }
 
@@ -439,14 +494,23 @@ static unsigned port_of(const struct ir_value *v)
 	return (unsigned)v->data[0] << 8 | v->data[1];
 }
 
-/* The port cells of a box, or false if it is wide. */
-static bool port_cells(const struct classify *c, const struct piece *p, unsigned *lo, unsigned *hi)
+/* The port level of a box (its first and last port in *lo, *hi); a map
+ * without ports is all one coarsest cell. */
+static unsigned port_level(const struct classify *c, const struct piece *p, unsigned *lo,
+                           unsigned *hi)
 {
-	if (c->nd <= DIM_DPORT)
-		return false;
-	*lo = port_of(&p->lo[DIM_DPORT]) >> PORT_CELL_SHIFT;
-	*hi = port_of(&p->hi[DIM_DPORT]) >> PORT_CELL_SHIFT;
-	return *hi - *lo < PORT_CELL_SPAN;
+	if (c->nd <= DIM_DPORT) {
+		*lo = 0;
+		*hi = 65535;
+		return PORT_LEVELS - 1;
+	}
+	*lo = port_of(&p->lo[DIM_DPORT]);
+	*hi = port_of(&p->hi[DIM_DPORT]);
+	unsigned l = 0;
+	while (l < PORT_LEVELS - 1 &&
+	       (*hi >> port_level_shift[l]) - (*lo >> port_level_shift[l]) >= PORT_LEVEL_SPAN)
+		l++;
+	return l;
 }
 
 /* The destination prefix of a box as 48 bits, or false if it spans more. */
@@ -461,9 +525,14 @@ static bool addr_cell(const struct piece *p, uint64_t *out)
 	return true;
 }
 
-static uint64_t index_key(unsigned cell, int class, uint64_t addr)
+static uint64_t index_key(unsigned level, bool own, unsigned cell, int class, uint64_t addr)
 {
-	return (uint64_t)(cell + 1) << 50 | (uint64_t) class << 48 | (addr & 0xffffffffffffull);
+	uint64_t k =
+	    ((uint64_t)cell << 8 | (uint64_t)level << 3 | (uint64_t)own << 2 | (uint64_t) class) *
+	    0xbf58476d1ce4e5b9ull;
+	k ^= (addr + 1) * 0x94d049bb133111ebull;
+	k ^= k >> 31;
+	return k ? k : 1; /* 0 marks an empty slot */
 }
 
 static size_t key_slot(const struct piece_index *x, uint64_t key)
@@ -475,8 +544,11 @@ static size_t key_slot(const struct piece_index *x, uint64_t key)
 	return i;
 }
 
+unsigned long long policy_classify_index_probes;
+
 static const struct id_list *index_get(const struct piece_index *x, uint64_t key)
 {
+	policy_classify_index_probes++;
 	if (!x->cap)
 		return NULL;
 	size_t i = key_slot(x, key);
@@ -541,17 +613,17 @@ static int index_add(struct classify *c, uint32_t id)
 		x->cap_seen = ncap;
 	}
 	const struct piece *p = &c->pieces[id];
-	unsigned lo, hi;
-	if (!port_cells(c, p, &lo, &hi))
-		lo = hi = PORT_CELL_WIDE;
+	unsigned lo, hi, own = port_level(c, p, &lo, &hi);
 	uint64_t addr = 0;
 	bool narrow = addr_cell(p, &addr);
-	for (unsigned k = lo; k <= hi; k++) {
-		if (index_file(x, index_key(k, narrow ? KEY_ADDR : KEY_ANY, narrow ? addr : 0),
-		               id) ||
-		    index_file(x, index_key(k, KEY_ALL, 0), id))
-			return -1;
-	}
+	int class = narrow ? KEY_ADDR : KEY_ANY;
+	for (unsigned l = own; l < PORT_LEVELS; l++)
+		for (unsigned k = lo >> port_level_shift[l]; k <= hi >> port_level_shift[l]; k++)
+			for (int o = 0; o <= (l == own); o++)
+				if (index_file(x, index_key(l, o, k, class, narrow ? addr : 0),
+				               id) ||
+				    index_file(x, index_key(l, o, k, KEY_ALL, 0), id))
+					return -1;
 	return 0;
 }
 
@@ -590,39 +662,41 @@ static int index_take(struct piece_index *x, const struct id_list *l, size_t n)
 	return 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* The pieces (below n) box b may overlap, in x->cand. */
 static int index_query(struct classify *c, const struct piece *b, size_t n)
 {
 	struct piece_index *x = &c->idx;
 	x->cand.n = 0;
 	x->visit++;
-	unsigned lo, hi;
+	unsigned lo, hi, level = port_level(c, b, &lo, &hi);
 	uint64_t addr = 0;
-	bool ports = port_cells(c, b, &lo, &hi), narrow = addr_cell(b, &addr);
-	if (!ports && !narrow) {
-		for (size_t i = 0; i < n; i++)
-			if (id_push(&x->cand, (uint32_t)i))
-				return -1;
-		return 0;
-	}
-	if (!ports) {
-		lo = 0;
-		hi = PORT_CELLS - 1;
-	}
+	bool narrow = addr_cell(b, &addr);
 	int rc = 0;
-	for (unsigned k = lo; !rc && k <= hi; k++) {
-		if (narrow)
-			rc = index_take(x, index_get(x, index_key(k, KEY_ADDR, addr)), n) ||
-			     index_take(x, index_get(x, index_key(k, KEY_ANY, 0)), n);
-		else
-			rc = index_take(x, index_get(x, index_key(k, KEY_ALL, 0)), n);
+	for (unsigned l = level; !rc && l < PORT_LEVELS; l++) {
+		bool own = l > level; /* finer pieces are filed "all" at `level` */
+		for (unsigned k = lo >> port_level_shift[l]; !rc && k <= hi >> port_level_shift[l];
+		     k++) {
+			if (narrow)
+				rc = index_take(x,
+				                index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
+				                n) ||
+				     index_take(x, index_get(x, index_key(l, own, k, KEY_ANY, 0)),
+				                n);
+			else
+				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ALL, 0)),
+				                n);
+		}
 	}
-	/* pieces of the WIDE cell meet any port */
-	if (!rc && narrow)
-		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ADDR, addr)), n) ||
-		     index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ANY, 0)), n);
-	else if (!rc)
-		rc = index_take(x, index_get(x, index_key(PORT_CELL_WIDE, KEY_ALL, 0)), n);
+	/* in the order the pieces were made, whatever the filing: the cuts
+	 * below follow it */
+	if (!rc && x->cand.n > 1)
+		qsort(x->cand.v, x->cand.n, sizeof(*x->cand.v), id_cmp);
 	return rc ? -1 : 0;
 }
 
@@ -1037,7 +1111,7 @@ static bool has_reject(const struct ir_rule *r)
 /* Copies rule r of the run into chain ch (outside the table): statements
  * and verdict, and the residual matches (the box holds the others). */
 static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_rule *src,
-                     const struct rule_info *ri)
+                     const struct rule_info *ri, int skip)
 {
 	struct ir_rule *r = ir_rule_add(ch);
 	if (!r)
@@ -1058,7 +1132,8 @@ static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_ru
 	bool deps = ri->residual || has_reject(src);
 	for (size_t i = 0; deps && i < src->n_matches; i++) {
 		enum ir_field f = src->matches[i].field[0];
-		if (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO)
+		if ((int)i == skip ||
+		    (ri->key_match[i] && f != IR_META_NFPROTO && f != IR_META_L4PROTO))
 			continue;
 		struct ir_match *m = ir_match_add(r);
 		if (!m)
@@ -1088,6 +1163,146 @@ static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_ru
 	return 0;
 }
 
+/* ---- shared address lists ---- */
+
+/* Chains cost the kernel about this much per rule of expressions. */
+#define CLASSIFY_RULE_BYTES 256
+
+static int add_family(struct ir_rule *r, int kind);
+static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set);
+
+static uint64_t list_map_hash(const struct classify *c, const void *obj, uint64_t seed)
+{
+	(void)c;
+	const struct ir_set *s = obj;
+	uint64_t h = policy_fnv64(seed_basis(seed), &s->key[0], sizeof(s->key[0]));
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct ir_set_elem *e = &s->elems[i];
+		h = policy_fnv64(h, e->key[0].data, e->key[0].len);
+		h = policy_fnv64(h, ir_elem_end(e)->data, e->key[0].len);
+		h = policy_fnv64(h, e->verdict.chain, strlen(e->verdict.chain) + 1);
+	}
+	return mix64(h ^ s->n_elems);
+}
+
+static bool list_map_equal(const struct ir_set *a, const struct ir_set *b)
+{
+	if (a->n_key != 1 || a->key[0] != b->key[0] || a->n_elems != b->n_elems ||
+	    a->data != b->data || a->flags != b->flags)
+		return false;
+	for (size_t i = 0; i < a->n_elems; i++) {
+		const struct ir_set_elem *x = &a->elems[i], *y = &b->elems[i];
+		if (vcmp(&x->key[0], &y->key[0]) || vcmp(ir_elem_end(x), ir_elem_end(y)) ||
+		    x->verdict.kind != y->verdict.kind ||
+		    strcmp(x->verdict.chain, y->verdict.chain))
+			return false;
+	}
+	return true;
+}
+
+/* Puts list map `tmp` into the table under a name from its content, or
+ * finds the same map there (made for another label, pair or port). */
+static int list_map_place(struct classify *c, struct ir_set *tmp, size_t *out, bool *made)
+{
+	char name[IR_NAME_MAX];
+	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
+		make_name(c, "clsl_", list_map_hash, tmp, try, name);
+		size_t j = ir_names_get(&c->set_names, name);
+		if (j != POLICY_HMAP_NONE) {
+			if (!list_map_equal(&c->t->sets[j], tmp))
+				continue; /* a collision */
+			free(tmp->elems);
+			memset(tmp, 0, sizeof(*tmp));
+			*out = j;
+			*made = false;
+			return 0;
+		}
+		size_t idx = ir_set_add(c->t, name);
+		if (idx == (size_t)-1)
+			return -1;
+		struct ir_set *s = &c->t->sets[idx];
+		snprintf(tmp->name, sizeof(tmp->name), "%s", s->name);
+		*s = *tmp;
+		memset(tmp, 0, sizeof(*tmp));
+		*out = idx;
+		*made = true;
+		return ir_names_put(&c->set_names, idx);
+	}
+	return -1;
+}
+
+/* Rules pos[0..n) of the run (a segment of a label: each looks up a shared
+ * list on the same field and decides what it holds) as one rule of chain
+ * ch: `meta nfproto F FIELD vmap @clsl_H`, each address going to the first
+ * of them that lists it, to a chain with that rule's statements and
+ * verdict. Returns 0, 1 when the run's list maps would pass their bound
+ * (nothing made), -1 on ENOMEM. */
+static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_t *pos, size_t n,
+                       struct ir_chain *ch)
+{
+	struct ir_table *t = c->t;
+	size_t total = 0;
+	for (size_t k = 0; k < n; k++)
+		total += c->info[pos[k]].list_elems;
+	if (c->list_elems + total > c->list_limit) {
+		c->rep->classify_lists_linear++;
+		return 1;
+	}
+	size_t *targets = malloc(n * sizeof(*targets));
+	struct policy_span *spans = malloc((total ? total : 1) * sizeof(*spans));
+	struct ir_set tmp = {.n_key = 1, .flags = IR_SET_INTERVAL, .data = IR_DATA_VERDICT};
+	size_t n_spans = 0;
+	int rc = targets && spans ? 0 : -1;
+	for (size_t k = 0; !rc && k < n; k++) {
+		const struct rule_info *ri = &c->info[pos[k]];
+		struct ir_chain one = {0};
+		bool made;
+		size_t sets_before = t->n_sets;
+		rc = copy_rule(t, &one, &t->chains[ci].rules[from + pos[k]], ri, ri->list_match);
+		if (!rc)
+			rc = place_chain(c, "cls_", chain_hash, &one, &one, true, sets_before,
+			                 &targets[k], &made);
+		if (rc) {
+			chain_drop(&one);
+			break;
+		}
+		c->rep->classify_chains += made;
+		const struct ir_rule *src = &t->chains[ci].rules[from + pos[k]];
+		const struct ir_set *list = &t->sets[src->matches[ri->list_match].set];
+		for (size_t e = 0; e < list->n_elems && n_spans < total; e++)
+			spans[n_spans++] = (struct policy_span){.lo = list->elems[e].key[0],
+			                                        .hi = *ir_elem_end(&list->elems[e]),
+			                                        .rule = k};
+	}
+	tmp.key[0] = c->info[pos[0]].list_field;
+	if (!rc)
+		rc = policy_first_match_map(t, &tmp, spans, n_spans, targets);
+	free(spans);
+	free(targets);
+	size_t set = 0, n_elems = tmp.n_elems;
+	bool made = false;
+	if (!rc)
+		rc = list_map_place(c, &tmp, &set, &made);
+	free(tmp.elems);
+	struct ir_rule *r = rc ? NULL : ir_rule_add(ch);
+	if (!r)
+		return -1;
+	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
+	int fam = c->info[pos[0]].list_field == IR_IP6_SADDR ||
+	          c->info[pos[0]].list_field == IR_IP6_DADDR;
+	if (add_family(r, fam * 2) || add_vmap(t, r, set))
+		return -1;
+	c->rep->classify_bytes += CLASSIFY_RULE_BYTES;
+	if (made) {
+		/* the kernel's rbtree: two nodes per interval */
+		c->list_elems += n_elems;
+		c->rep->classify_lists++;
+		c->rep->classify_list_elems += n_elems;
+		c->rep->classify_bytes += n_elems * 2 * 96;
+	}
+	return 0;
+}
+
 /* The chain for label l of the run (rules[from..]): made once per content,
  * shared by every label (of any run) with the same rules. */
 static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, size_t *out)
@@ -1113,8 +1328,23 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 	struct ir_chain tmp = {0};
 	size_t sets_before = c->t->n_sets;
 	int rc = 0;
-	for (size_t i = 0; !rc && i < depth; i++)
-		rc = copy_rule(c->t, &tmp, &c->t->chains[ci].rules[from + v[i]], &c->info[v[i]]);
+	for (size_t i = 0; !rc && i < depth;) {
+		size_t j = i;
+		while (j < depth && c->info[v[j]].listed &&
+		       c->info[v[j]].list_field == c->info[v[i]].list_field)
+			j++;
+		if (j - i >= CLASSIFY_LIST_SEGMENT) {
+			rc = list_lookup(c, ci, from, v + i, j - i, &tmp);
+			if (rc <= 0) {
+				i = j;
+				continue;
+			}
+			rc = 0; /* over the bound: the rules as they are */
+		}
+		for (j = j > i ? j : i + 1; !rc && i < j; i++)
+			rc = copy_rule(c->t, &tmp, &c->t->chains[ci].rules[from + v[i]],
+			               &c->info[v[i]], -1);
+	}
 	free(big);
 	bool made = false;
 	if (!rc)
@@ -1144,9 +1374,6 @@ static size_t map_bytes(size_t elems, size_t nd, const size_t *field_len)
 	}
 	return bytes + elems * (2 * key + 64);
 }
-
-/* Chains cost the kernel about this much per rule of expressions. */
-#define CLASSIFY_RULE_BYTES 256
 
 static void set_drop(struct ir_set *s)
 {
@@ -1705,6 +1932,10 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 	if (c->max_pieces > CLASSIFY_MAX_ELEMS)
 		c->max_pieces = CLASSIFY_MAX_ELEMS;
 	c->max_work = (uint64_t)n * CLASSIFY_WORK_PER_RULE;
+	c->list_elems = 0;
+	c->list_limit = CLASSIFY_ELEMS_BASE;
+	for (size_t j = 0; j < n; j++)
+		c->list_limit += c->info[j].list_elems * CLASSIFY_LIST_COPIES;
 	uint32_t *own = malloc(n * sizeof(*own)), root;
 	if (!own || label_new(c, 0, 0, false, &root)) {
 		free(own);

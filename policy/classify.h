@@ -25,6 +25,10 @@
  * than four lookups and a jump. */
 #define CLASSIFY_MIN_RUN 8
 
+/* Address lists of this many elements or more stay shared sets instead of
+ * being cut into a box per address (classify.c, "shared address lists"). */
+#define CLASSIFY_LIST_SHARE 32
+
 /* Bits of the content hash in the names the stage makes (64). Tests only
  * lower it, to make names collide and try their disambiguation. */
 extern unsigned policy_classify_name_bits;
@@ -35,6 +39,10 @@ extern unsigned policy_classify_name_bits;
  * stays linear, and the report names the chain (classify_fallbacks).
  * Tests only lower them. */
 extern unsigned policy_classify_repl_per_box, policy_classify_repl_base;
+
+/* Lookups in the index of pieces so far (a count for the tests: building
+ * must cost a few per box, whatever the port widths). */
+extern unsigned long long policy_classify_index_probes;
 
 /* Rewrites the regular chains of t; adds to the classify_* counters of r.
  * Returns 0 or -1 on ENOMEM. */

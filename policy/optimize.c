@@ -805,14 +805,9 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
  * first rule (lowest position) that covers it (a sweep with a min-heap of
  * the rules covering the current piece). */
 
-struct span {
-	struct ir_value lo, hi;
-	size_t rule; /* position in the run: first wins */
-};
-
 static int span_lo_cmp(const void *a, const void *b)
 {
-	const struct span *x = a, *y = b;
+	const struct policy_span *x = a, *y = b;
 	return memcmp(x->lo.data, y->lo.data, x->lo.len);
 }
 
@@ -825,7 +820,7 @@ static int value_cmp_sort(const void *a, const void *b)
 /* Min-heap of span indices ordered by rule position. */
 struct heap {
 	size_t *v, n;
-	const struct span *spans;
+	const struct policy_span *spans;
 };
 
 static bool heap_less(const struct heap *h, size_t a, size_t b)
@@ -868,13 +863,13 @@ static void heap_pop(struct heap *h)
 
 /* The values (as intervals) a match accepts, appended to spans. */
 static int match_spans(const struct ir_table *t, const struct ir_match *m, size_t rule,
-		       struct span **v, size_t *n, size_t *cap)
+		       struct policy_span **v, size_t *n, size_t *cap)
 {
 	size_t count = m->kind == IR_M_LOOKUP ? t->sets[m->set].n_elems : 1;
 	if (POLICY_RESERVE(*v, *cap, *n + count, 16))
 		return -1;
 	for (size_t i = 0; i < count; i++) {
-		struct span *sp = &(*v)[(*n)++];
+		struct policy_span *sp = &(*v)[(*n)++];
 		sp->rule = rule;
 		if (m->kind == IR_M_LOOKUP) {
 			sp->lo = t->sets[m->set].elems[i].key[0];
@@ -916,7 +911,7 @@ static int add_piece(struct ir_set *s, const struct ir_value *lo, const struct i
 }
 
 /* Sweeps the sorted spans into first-match pieces of map s. */
-static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct span *spans,
+static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct policy_span *spans,
 		       size_t n, const size_t *targets)
 {
 	struct ir_value *edges = malloc(2 * n * sizeof(*edges));
@@ -962,20 +957,25 @@ static int sweep_spans(const struct ir_table *t, struct ir_set *s, const struct 
 	return rc;
 }
 
+int policy_first_match_map(const struct ir_table *t, struct ir_set *s, struct policy_span *spans,
+			   size_t n, const size_t *targets)
+{
+	qsort(spans, n, sizeof(*spans), span_lo_cmp);
+	return sweep_spans(t, s, spans, n, targets);
+}
+
 static int build_interval_map(struct dispatch *dp, size_t ci, const struct run_probe *p,
 			      size_t idx)
 {
 	struct ir_table *t = dp->t;
-	struct span *spans = NULL;
+	struct policy_span *spans = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 	for (size_t j = p->from; !rc && j < p->to; j++)
 		rc = match_spans(t, &t->chains[ci].rules[j].matches[p->pos[0]], j - p->from, &spans,
 				 &n, &cap);
-	if (!rc) {
-		qsort(spans, n, sizeof(*spans), span_lo_cmp);
-		rc = sweep_spans(t, &t->sets[idx], spans, n, p->targets);
-	}
+	if (!rc)
+		rc = policy_first_match_map(t, &t->sets[idx], spans, n, p->targets);
 	free(spans);
 	return rc;
 }
@@ -1458,6 +1458,11 @@ void policy_optimize_report_print(const struct policy_optimize_report *r, FILE *
 		"%zu chains, ~%zu KiB estimated; %zu runs kept linear (over the bound)\n",
 		r->runs_classified, r->rules_classified, r->classify_maps, r->classify_elems,
 		r->classify_chains, (r->classify_bytes + 1023) / 1024, r->runs_kept_linear);
+	if (r->classify_lists || r->classify_lists_linear)
+		fprintf(out, "  lists      %zu address-list maps, %zu elements (lists of %d or more "
+			"addresses stay shared sets); %zu list segments kept as rules (over the bound)\n",
+			r->classify_lists, r->classify_list_elems, CLASSIFY_LIST_SHARE,
+			r->classify_lists_linear);
 	fprintf(out, "  sets       %zu named, %zu shared, %zu inlined\n", r->sets_named,
 		r->sets_shared, r->sets_inlined);
 	fprintf(out, "  dropped    %zu duplicate, %zu unreachable rules\n", r->rules_deduped,

@@ -30,6 +30,10 @@ struct policy_optimize_report {
 	size_t runs_kept_linear;  /* runs (or halves) over the bound, left as they were */
 	size_t classify_maps, classify_elems, classify_chains;
 	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
+	/* shared address lists (policy/classify.h): interval maps made from
+	 * segments of list rules, their elements, and segments kept as rules
+	 * over the bound */
+	size_t classify_lists, classify_list_elems, classify_lists_linear;
 	/* chains whose runs (or halves) would pass a bound of policy/classify.c
 	 * (pieces, elements: replication, work): cut in halves or kept linear; the
 	 * first POLICY_FALLBACKS_SHOWN are named (policy_classify_report_print) */
@@ -42,6 +46,21 @@ struct policy_optimize_report {
 		int why;                    /* 1 pieces, 2 elements, 3 work */
 	} fallback[8];
 };
+
+/* An interval of one field's values that rule `rule` (its position: the
+ * lowest wins) accepts. */
+struct policy_span {
+	struct ir_value lo, hi;
+	size_t rule;
+};
+
+/* Fills interval verdict map s (empty, one key field) from spans (sorted
+ * here, in place) so that every value goes to the first rule that accepts
+ * it: pieces cut at every edge, each `goto` the chain
+ * t->chains[targets[rule]], neighbours of one rule joined. Returns 0 or -1
+ * on ENOMEM. */
+int policy_first_match_map(const struct ir_table *t, struct ir_set *s, struct policy_span *spans,
+			   size_t n, const size_t *targets);
 
 /* Bits of the content hash in the names the passes make (rule_H,
  * dispatch_H, addr4_H, ...; 64). Tests only lower it, to make names collide

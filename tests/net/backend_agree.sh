@@ -76,7 +76,18 @@ python3 "$ROOT/tests/bench/gen_policy.py" --hetero --rules 400 --seed 7 > "$LAB_
 	fail "heterogeneous policy written"
 "$HVGATE" compile "$LAB_TMP/hetero.hvp" --emit summary 2>/dev/null | grep -q 'classify   [1-9]' ||
 	fail "heterogeneous policy is classified" "no concatenated-range map in its summary"
-for pol in "$DIR"/agree/*.hvp "$ROOT"/conf/policies/*.hvp "$LAB_TMP/generated.hvp" "$LAB_TMP/hetero.hvp"; do
+# host lists of 32 addresses or more: shared sets, and the list maps
+# (clsl_H) of the label chains that hold several of their rules
+python3 "$ROOT/tests/bench/gen_policy.py" --hetero --rules 400 --seed 7 --addresses 8000 > "$LAB_TMP/hetero-lists.hvp" ||
+	fail "heterogeneous policy with long host lists written"
+"$HVGATE" compile "$LAB_TMP/hetero-lists.hvp" --emit nft 2>/dev/null | grep -q 'vmap @clsl_' ||
+	fail "long host lists become list maps" "no clsl_ map in its ruleset"
+# another shape: 50 zones, nested IPv6 prefixes, overlapping port ranges,
+# wildcards, shared IPv6 source lists
+python3 "$ROOT/tests/bench/gen_policy.py" --shape overlap --rules 300 --seed 7 > "$LAB_TMP/overlap.hvp" ||
+	fail "overlap policy written"
+for pol in "$DIR"/agree/*.hvp "$ROOT"/conf/policies/*.hvp "$LAB_TMP/generated.hvp" "$LAB_TMP/hetero.hvp" \
+	"$LAB_TMP/hetero-lists.hvp" "$LAB_TMP/overlap.hvp"; do
 	[ -e "$pol" ] || continue
 	base=$(basename "$pol" .hvp)
 	compare "$base" "$pol"

@@ -94,10 +94,55 @@ static size_t new_set(struct ir_table *t, enum ir_field f, bool interval)
 	return idx;
 }
 
+/* test_classify_shared_lists: half the address matches are lists of
+ * CLASSIFY_LIST_SHARE addresses or more (which stay shared sets): a random
+ * half of the pool, so lists overlap and first match among them counts,
+ * and fillers outside it (every other address, so none merge). */
+static bool big_lists;
+
+static void add_big_list(struct ir_table *t, struct ir_match *m, enum ir_field f, int v6)
+{
+	size_t idx = new_set(t, f, true);
+	uint8_t b[16] = {0};
+	for (unsigned a = 0; a < 4; a++)
+		for (unsigned h = 0; h < 8; h++) {
+			if (rnd(2))
+				continue;
+			if (v6) {
+				memcpy(b, (uint8_t[]){0x20, 0x01, 0x0d, 0xb8}, 4);
+				b[13] = (uint8_t)a;
+				b[15] = (uint8_t)h;
+			} else {
+				memcpy(b, (uint8_t[]){10, 0, (uint8_t)a, (uint8_t)h}, 4);
+			}
+			ir_set_elem_add(&t->sets[idx])->key[0] =
+			    ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
+		}
+	unsigned base = rnd(4), fillers = CLASSIFY_LIST_SHARE + rnd(8);
+	for (unsigned i = 0; i < fillers; i++) {
+		memset(b, 0, sizeof(b));
+		if (v6) {
+			memcpy(b, (uint8_t[]){0x20, 0x01, 0x0d, 0xb8, 0, 9}, 6);
+			b[14] = (uint8_t)base;
+			b[15] = (uint8_t)(2 * i);
+		} else {
+			memcpy(b, (uint8_t[]){10, 9, (uint8_t)base, (uint8_t)(2 * i)}, 4);
+		}
+		ir_set_elem_add(&t->sets[idx])->key[0] = ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
+	}
+	ck_assert_int_eq(ir_set_normalize(&t->sets[idx]), 0);
+	m->kind = IR_M_LOOKUP;
+	m->set = idx;
+}
+
 static void add_addr_match(struct ir_table *t, struct ir_rule *r, enum ir_field f, int v6)
 {
 	struct ir_match *m = ir_match_add(r);
 	m->field[0] = f;
+	if (big_lists && rnd(2)) {
+		add_big_list(t, m, f, v6);
+		return;
+	}
 	unsigned bits = v6 ? 128 : 32;
 	unsigned plens[] = {bits, bits - 1, bits - 3, bits - 8, bits - 16};
 	switch (rnd(5)) {
@@ -322,6 +367,19 @@ static void gen_packet(struct ir_packet *p)
 		p->saddr[v6 ? 15 : 3] = (uint8_t)rnd(256);
 	if (rnd(20) == 0)
 		p->daddr[1] = 1; /* outside every prefix of the pool */
+	if (big_lists && rnd(8) == 0) { /* a filler of a big list */
+		uint8_t *a = rnd(2) ? p->saddr : p->daddr;
+		if (v6) {
+			a[5] = 9;
+			a[13] = 0;
+			a[14] = (uint8_t)rnd(4);
+			a[15] = (uint8_t)(2 * rnd(20));
+		} else {
+			a[1] = 9;
+			a[2] = (uint8_t)rnd(4);
+			a[3] = (uint8_t)(2 * rnd(20));
+		}
+	}
 	p->l4proto = protos[rnd(6)];
 	p->dport = rnd(4) ? pool_port() : (uint16_t)rnd(65536);
 	p->sport = (uint16_t)(rnd(2) ? 1500 : rnd(65536));
@@ -383,6 +441,107 @@ START_TEST(test_classify_differential)
 	/* the stage must have run, or the test proves nothing about it */
 	ck_assert_uint_ge(classified, SEEDS / 2);
 	ck_assert_uint_ge(cut, SEEDS / 10);
+}
+END_TEST
+
+/* Rules on big address lists (of CLASSIFY_LIST_SHARE addresses or more,
+ * overlapping each other) among the other shapes: the lists stay shared
+ * sets, runs of list rules in a label become list maps (clsl_H), and every
+ * packet still gets the linear verdict and counters. */
+START_TEST(test_classify_shared_lists)
+{
+	size_t bad = 0, list_maps = 0, list_elems = 0;
+	big_lists = true;
+	for (uint64_t s = 1; s <= SEEDS / 2; s++) {
+		int n_rules = s % 10 ? 16 + (int)(s % 5) * 12 : 200;
+		struct ir_table *linear = gen_table(s, n_rules);
+		struct ir_table *opt = gen_table(s, n_rules);
+		struct policy_optimize_report rep;
+		struct policy_diags d = {0};
+		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
+		struct policy_diags vd = {0};
+		if (ir_table_validate(opt, &vd))
+			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
+			             vd.n ? vd.v[vd.n - 1].message : "?");
+		policy_diags_free(&vd);
+		list_maps += rep.classify_lists;
+		list_elems += rep.classify_list_elems;
+		bad += disagreements(linear, opt, s);
+		ir_table_free(linear);
+		ir_table_free(opt);
+		policy_diags_free(&d);
+	}
+	big_lists = false;
+	fprintf(stderr, "shared lists: %zu list maps, %zu elements\n", list_maps, list_elems);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_ge(list_maps, SEEDS / 8);
+}
+END_TEST
+
+/* The shape that cost the most to build (gen_policy.py --shape overlap):
+ * IPv6 destinations in one /48 with wide, overlapping port ranges. The
+ * index of pieces had one cell per 16 ports, and a box with a range wider
+ * than 64 cells and a /48 looked up all 4,096 of them: about 8,192 probes
+ * per box. Its levels make it a few; and the verdicts stay linear. */
+START_TEST(test_classify_wide_ranges_build)
+{
+	size_t bad = 0;
+	for (uint64_t s = 1; s <= 4; s++) {
+		struct ir_table *tables[2];
+		for (int k = 0; k < 2; k++) {
+			seed(s);
+			struct ir_table *t = ir_table_new(NULL);
+			struct ir_chain *base = ir_chain_add(t, "forward");
+			base->hook = IR_HOOK_FORWARD;
+			base->policy = IR_V_DROP;
+			struct ir_rule *r = ir_rule_add(base);
+			r->verdict.kind = IR_V_GOTO;
+			snprintf(r->verdict.chain, sizeof(r->verdict.chain), "pair");
+			struct ir_chain *c = ir_chain_add(t, "pair");
+			for (int i = 0; i < 600; i++) {
+				r = ir_rule_add(c);
+				add_u8_cmp(r, IR_META_NFPROTO, NFPROTO_IPV6);
+				struct ir_match *m = ir_match_add(r);
+				unsigned pl = 64 + 8 * rnd(9);
+				m->kind = IR_M_PREFIX;
+				m->field[0] = IR_IP6_DADDR;
+				m->prefix_len = (uint8_t)pl;
+				m->value = addr_net(pool_addr(1), pl);
+				add_u8_cmp(r, IR_META_L4PROTO, rnd(2) ? IPPROTO_TCP : IPPROTO_UDP);
+				m = ir_match_add(r);
+				uint16_t lo = (uint16_t)(rnd(4) ? 1000 + rnd(20000) : rnd(65536));
+				uint32_t hi = lo + (uint32_t)(rnd(2) ? 3000 : 20000);
+				m->kind = IR_M_RANGE;
+				m->field[0] = IR_TH_DPORT;
+				m->value = ir_value_u16_net(lo);
+				m->value_end =
+				    ir_value_u16_net((uint16_t)(hi > 65535 ? 65535 : hi));
+				add_actions(r, i + 1);
+			}
+			c = ir_chain_find(t, "pair");
+			r = ir_rule_add(c);
+			ir_stmt_add(r)->kind = IR_S_COUNTER;
+			r->verdict.kind = IR_V_DROP;
+			snprintf(r->comment, sizeof(r->comment), "default:builtin");
+			tables[k] = t;
+		}
+		struct policy_optimize_report rep;
+		struct policy_diags d = {0};
+		unsigned long long before = policy_classify_index_probes;
+		ck_assert_int_eq(policy_optimize(tables[1], &rep, &d), 0);
+		unsigned long long probes = policy_classify_index_probes - before;
+		fprintf(stderr,
+		        "wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
+		        (unsigned long long)s, probes, rep.rules_classified);
+		ck_assert_uint_ge(rep.rules_classified, 300);
+		/* a box is a rule here; its fragments and pieces a few more */
+		ck_assert_uint_le(probes, 600ull * 64);
+		bad += disagreements(tables[0], tables[1], s);
+		ir_table_free(tables[0]);
+		ir_table_free(tables[1]);
+		policy_diags_free(&d);
+	}
+	ck_assert_uint_eq(bad, 0);
 }
 END_TEST
 
@@ -897,6 +1056,86 @@ static void flat_packet(struct ir_packet *p, uint8_t proto, uint16_t dport)
 	p->ct_state = 1u << 3; /* new */
 }
 
+/* Host lists with a service, reached from lan into four zone pairs (and
+ * the appliance): a list is one box per address no more, so the table's
+ * elements stay near the listed addresses (one list map serves every pair
+ * and both ports of `web`) instead of addresses x ports x pairs; the
+ * packets to listed and unlisted hosts get the linear verdicts and
+ * counters. */
+#define ACROSS_LISTS 20
+#define ACROSS_HOSTS 50
+
+START_TEST(test_classify_lists_across_pairs)
+{
+	struct text t = {0};
+	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+	        "zone wan { interface \"up*\" }\nzone mgmt { interface \"mg*\" }\n"
+	        "service web = tcp port { 80, 443 }\ndefault block\n");
+	for (int k = 0; k < ACROSS_LISTS; k++) {
+		put(&t, "define hosts_%d = { 172.16.%d.2", k, k);
+		for (int h = 1; h < ACROSS_HOSTS; h++)
+			put(&t, ", 172.16.%d.%d", k, 2 + 2 * h);
+		put(&t, " }\n");
+	}
+	for (int k = 0; k < ACROSS_LISTS; k++) {
+		put(&t, "%s from lan to $hosts_%d service web\n", k % 3 ? "pass" : "block", k);
+		put(&t, "pass from lan to dmz service tcp port %d\n", 1000 + k);
+		put(&t, "block from 10.1.%d.0/24 to wan service udp port %d-%d\n", k, 2000 + k,
+		    2100 + k);
+	}
+	struct policy_lower_opts o;
+	policy_lower_opts_default(&o);
+	o.optimize = true;
+	struct ir_table *opt = irtest_lower(t.v, &o);
+	ck_assert_ptr_nonnull(opt);
+	irtest_done(NULL); /* kept: ir_table_free below */
+	struct ir_table *linear = irtest_lower(t.v, NULL);
+	ck_assert_ptr_nonnull(linear);
+	free(t.v);
+
+	size_t elems = 0, list_maps = 0, listed = ACROSS_LISTS * ACROSS_HOSTS;
+	for (size_t i = 0; i < opt->n_sets; i++) {
+		elems += opt->sets[i].n_elems;
+		list_maps += !strncmp(opt->sets[i].name, "clsl_", 5);
+	}
+	fprintf(stderr,
+	        "lists across pairs: %zu elements for %zu listed addresses, %zu list maps\n", elems,
+	        listed, list_maps);
+	ck_assert_uint_ge(list_maps, 1);
+	/* a box per address and port in each of 5 pairs would be 10,000 */
+	ck_assert_uint_le(elems, 2 * listed);
+
+	static const char *oifs[] = {"dmz0", "up1", "mg0", "other"};
+	size_t bad = 0;
+	seed(0x11575);
+	for (int i = 0; i < 4000; i++) {
+		struct ir_packet p;
+		struct ir_eval_result a, b;
+		static const uint16_t ports[] = {80, 443, 22, 1005, 2050};
+		flat_packet(&p, rnd(4) ? IPPROTO_TCP : IPPROTO_UDP, ports[rnd(5)]);
+		snprintf(p.oif, sizeof(p.oif), "%s", oifs[rnd(4)]);
+		memcpy(p.daddr,
+		       (uint8_t[]){172, 16, (uint8_t)rnd(ACROSS_LISTS + 2),
+		                   (uint8_t)rnd(2 * ACROSS_HOSTS + 4)},
+		       4);
+		if (rnd(4) == 0)
+			memcpy(p.saddr, (uint8_t[]){10, 1, (uint8_t)rnd(ACROSS_LISTS), 9}, 4);
+		ir_eval(linear, "forward", &p, &a);
+		ir_eval(opt, "forward", &p, &b);
+		ck_assert(!a.overflow && !b.overflow);
+		if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
+			if (!bad)
+				fprintf(stderr, "packet %d:\n--- linear\n%s--- optimized\n%s", i,
+				        a.trace, b.trace);
+			bad++;
+		}
+	}
+	ck_assert_uint_eq(bad, 0);
+	irtest_done(linear);
+	ir_table_free(opt);
+}
+END_TEST
+
 START_TEST(test_classify_flat_path)
 {
 	struct text t = {0};
@@ -982,6 +1221,9 @@ Suite *classify_suite(void)
 	tcase_add_test(tc, test_classify_name_collisions);
 	tcase_add_test(tc, test_classify_fallback);
 	tcase_add_test(tc, test_classify_flat_path);
+	tcase_add_test(tc, test_classify_shared_lists);
+	tcase_add_test(tc, test_classify_lists_across_pairs);
+	tcase_add_test(tc, test_classify_wide_ranges_build);
 	suite_add_tcase(s, tc);
 	return s;
 }
