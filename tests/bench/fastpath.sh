@@ -27,6 +27,8 @@
 #     accepted, and the share of the machine's CPU that was busy (and in
 #     softirq) while it sent: a round whose senders were refused datagrams
 #     or whose CPUs were all busy measured the machine, not the queue.
+#     BENCH_SENDER_NICE (0) runs the sender at that nice level;
+#     BENCH_UDP_WORKERS (2) sets hvgated's workers for this benchmark.
 #
 # BENCH_ONLY=NAME runs only the benchmark NAME (e.g. inspect-udp-pps).
 #
@@ -43,6 +45,7 @@ SECONDS_EACH=${BENCH_SECONDS:-4}
 PROCS=${BENCH_PROCS:-4}
 SENDERS=${BENCH_SENDERS:-2}
 SENDER_NICE=${BENCH_SENDER_NICE:-0}
+UDP_WORKERS=${BENCH_UDP_WORKERS:-2}
 ONLY=${BENCH_ONLY:-}
 FAILED=0
 # wanted NAME: NAME is to be run (BENCH_ONLY unset, or NAME)
@@ -178,6 +181,8 @@ pps() {
 	sleep 1 # what is still queued arrives
 	got=$(($(arrived) - a0)) drops=$(queue_drops)
 	echo "$got" | awk -v s="$SECONDS_EACH" '{ print int($1 / s) }' >> "$LAB_TMP/r-udp-$1"
+	lost=$(echo "$s $got $drops" | awk '{ print $2 - $5 - $6 - $8 }')
+	[ "$lost" = 0 ] || echo "  (inspect-udp-pps: $lost datagrams sent neither arrived nor were dropped by a queue)"
 	busy=$(echo "$c0 $c1" | awk '{ t = $4 - $1; printf "%d%% busy, %d%% softirq", 100 * (t - ($5 - $2)) / t, 100 * ($6 - $3) / t }')
 	echo "  inspect-udp-pps round $udp_round $1: $s, $got arrived ($((got / SECONDS_EACH))/s), $drops dropped by the queues (full + socket), CPU $busy, load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
@@ -185,7 +190,7 @@ flags=$(pkg-config --cflags --libs libnetfilter_queue libmnl)
 if cc -O2 -o "$LAB_TMP/nfq_accept" tests/bench/nfq_accept.c $flags 2> "$LAB_TMP/cc.log" &&
 	cc -O2 -o "$LAB_TMP/udp_blast" tests/bench/udp_blast.c 2>> "$LAB_TMP/cc.log"; then
 	cp "$LAB_TMP/udp.hvp" "$LAB_TMP/running.hvp"
-	daemon_conf "$LAB_TMP/running.hvp" 'fastpath: { enabled = true; queue = 100; workers = 2; fail_closed = true; };'
+	daemon_conf "$LAB_TMP/running.hvp" "fastpath: { enabled = true; queue = 100; workers = $UDP_WORKERS; fail_closed = true; };"
 	: > "$LAB_TMP/r-udp-ours"; : > "$LAB_TMP/r-udp-base"
 	judged=0 n_ours=0 accepted=0 n_base=0
 	for udp_round in $(seq 1 "$ROUNDS"); do
