@@ -22,11 +22,13 @@
 #     is judged. What arrives is counted by an nft counter in the server
 #     namespace's prerouting hook (before conntrack), which drops the
 #     datagrams there: no receiving program, whose speed would be measured
-#     instead. Each round prints what the sender handed to the kernel and
-#     what it refused (ENOBUFS), what arrived, what the queue judged or
-#     accepted, and the share of the machine's CPU that was busy (and in
-#     softirq) while it sent: a round whose senders were refused datagrams
-#     or whose CPUs were all busy measured the machine, not the queue.
+#     instead. Each round prints what the sender handed to the kernel, what
+#     it refused (ENOBUFS) and the CPU time it was charged, what arrived,
+#     what the queues dropped (full, or their reader's socket full), what
+#     the queue judged or accepted, the CPU time of the queue's reader
+#     (hvgated, the accept loop) and the share of the machine's CPU that was
+#     busy (and in softirq) while it sent. A round whose queues dropped
+#     nothing was bounded by its sender, not by the queue's reader.
 #     BENCH_SENDER_NICE (0) runs the sender at that nice level;
 #     BENCH_UDP_WORKERS (2) sets hvgated's workers for this benchmark.
 #
@@ -170,21 +172,24 @@ cpu() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5
 # queue_drops: what the queues bound now dropped, full (queue_dropped) and
 # for a full socket (user_dropped), from the kernel's table of them
 queue_drops() { at fw awk '{ q += $6; u += $7 } END { printf "%d + %d", q, u }' /proc/net/netfilter/nfnetlink_queue; }
-# pps WHO: one round of sending; appends datagrams/s arrived to r-udp-WHO,
-# prints the round's line, leaves the count that arrived in $got
+# ticks PID: CPU seconds (user and system) of process PID so far
+ticks() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# pps WHO PID: one round of sending while PID (hvgated, the accept loop)
+# takes the queues; appends datagrams/s arrived to r-udp-WHO, prints the
+# round's line, leaves the count that arrived in $got
 pps() {
 	at fw conntrack -F 2>/dev/null
-	a0=$(arrived); c0=$(cpu)
+	a0=$(arrived); c0=$(cpu); t0=$(ticks "$2")
 	s=$(at client nice -n "$SENDER_NICE" "$LAB_TMP/udp_blast" 10.10.2.2 9000 "$SECONDS_EACH" "$SENDERS" 10.10.1.10 240) ||
 		echo "  inspect-udp-pps: the sender failed: $s"
-	c1=$(cpu)
+	c1=$(cpu); t1=$(ticks "$2")
 	sleep 1 # what is still queued arrives
 	got=$(($(arrived) - a0)) drops=$(queue_drops)
 	echo "$got" | awk -v s="$SECONDS_EACH" '{ print int($1 / s) }' >> "$LAB_TMP/r-udp-$1"
-	lost=$(echo "$s $got $drops" | awk '{ print $2 - $5 - $6 - $8 }')
+	lost=$(echo "$s $got $drops" | awk '{ print $2 - $7 - $8 - $10 }')
 	[ "$lost" = 0 ] || echo "  (inspect-udp-pps: $lost datagrams sent neither arrived nor were dropped by a queue)"
 	busy=$(echo "$c0 $c1" | awk '{ t = $4 - $1; printf "%d%% busy, %d%% softirq", 100 * (t - ($5 - $2)) / t, 100 * ($6 - $3) / t }')
-	echo "  inspect-udp-pps round $udp_round $1: $s, $got arrived ($((got / SECONDS_EACH))/s), $drops dropped by the queues (full + socket), CPU $busy, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "  inspect-udp-pps round $udp_round $1: $s, $got arrived ($((got / SECONDS_EACH))/s), $drops dropped by the queues (full + socket), CPU $busy, the queue's reader $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s of CPU, load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 flags=$(pkg-config --cflags --libs libnetfilter_queue libmnl)
 if cc -O2 -o "$LAB_TMP/nfq_accept" tests/bench/nfq_accept.c $flags 2> "$LAB_TMP/cc.log" &&
@@ -197,7 +202,7 @@ if cc -O2 -o "$LAB_TMP/nfq_accept" tests/bench/nfq_accept.c $flags 2> "$LAB_TMP/
 		# the daemon starts with its last committed revision: reload the file
 		if daemon_start && use udp; then
 			p0=$(counter packets)
-			pps ours
+			pps ours "$DAEMON_PID"
 			sleep 0.5 # counters are published after each round of a worker
 			j=$(($(counter packets) - p0))
 			echo "    hvgated judged $j"
@@ -211,7 +216,7 @@ if cc -O2 -o "$LAB_TMP/nfq_accept" tests/bench/nfq_accept.c $flags 2> "$LAB_TMP/
 		ip netns exec "$LAB-fw" "$LAB_TMP/nfq_accept" 100 101 102 103 > "$LAB_TMP/acc" 2> "$LAB_TMP/acc.err" &
 		ap=$!
 		wait_for 5 grep -qs ready "$LAB_TMP/acc.err"
-		pps base
+		pps base "$ap"
 		kill -TERM $ap; wait $ap
 		a=$(cat "$LAB_TMP/acc" 2>/dev/null)
 		echo "    accept loop accepted ${a:-0}"

@@ -14,9 +14,11 @@
  * window of 16 (FP_INSPECT_PACKETS), and every datagram is judged. If the
  * tuples run out the run fails instead of using one again.
  *
- * Prints "sent N refused M": datagrams the kernel took, and those it
+ * Prints "sent N refused M cpu S": datagrams the kernel took, those it
  * refused (ENOBUFS: the client's backlog was full, the sender outran the
- * kernel's forwarding).
+ * kernel's forwarding), and the CPU seconds (user and system) the sending
+ * processes were charged, which include whatever of the forwarding the
+ * kernel ran in their system calls and charged to them.
  *
  *   udp_blast ADDR PORT SECONDS PROCS FIRST_SOURCE SOURCES   (as root)
  */
@@ -31,16 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DATAGRAM_BYTES 64 /* the benchmark's packet: IPv4 total length */
-#define FLOW_DATAGRAMS 8  /* half the fast path's UDP window of 16 */
-#define BATCH 64	  /* datagrams per sendmmsg: 8 whole flows */
-#define FIRST_PORT 1024	  /* source ports FIRST_PORT..65535 */
-#define MAX_PROCS 16
+#define DATAGRAM_BYTES 64   /* the benchmark's packet: IPv4 total length */
+#define FLOW_DATAGRAMS 8    /* half the fast path's UDP window of 16 */
+#define BATCH          64   /* datagrams per sendmmsg: 8 whole flows */
+#define FIRST_PORT     1024 /* source ports FIRST_PORT..65535 */
+#define MAX_PROCS      16
 
 struct counts {
 	unsigned long long sent, refused;
@@ -73,8 +76,8 @@ static void datagram_init(uint8_t *p, uint32_t daddr, uint16_t dport)
 }
 
 /* one process's run; source address index p, p + procs, ... below sources */
-static void blast(struct counts *c, uint32_t daddr, uint16_t dport, double seconds,
-		  unsigned p, unsigned procs, uint32_t first_source, unsigned sources)
+static void blast(struct counts *c, uint32_t daddr, uint16_t dport, double seconds, unsigned p,
+                  unsigned procs, uint32_t first_source, unsigned sources)
 {
 	static uint8_t pkt[BATCH][DATAGRAM_BYTES];
 	struct iovec iov[BATCH];
@@ -146,11 +149,12 @@ int main(int argc, char **argv)
 	double seconds = atof(argv[3]);
 	unsigned procs = (unsigned)atoi(argv[4]), sources = (unsigned)atoi(argv[6]);
 	if (procs < 1 || procs > MAX_PROCS || sources < procs) {
-		fprintf(stderr, "udp_blast: 1 to %d processes, at least one source each\n", MAX_PROCS);
+		fprintf(stderr, "udp_blast: 1 to %d processes, at least one source each\n",
+		        MAX_PROCS);
 		return 2;
 	}
 	struct counts *c = mmap(NULL, sizeof(*c) * procs, PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c == MAP_FAILED)
 		return 1;
 	memset(c, 0, sizeof(*c) * procs);
@@ -172,7 +176,11 @@ int main(int argc, char **argv)
 		refused += c[p].refused;
 		failed |= c[p].out_of_tuples;
 	}
-	printf("sent %llu refused %llu\n", sent, refused);
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	printf("sent %llu refused %llu cpu %.2f\n", sent, refused, cpu);
 	if (failed)
 		fprintf(stderr, "udp_blast: out of unused tuples (or no raw socket)\n");
 	return failed;
