@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""64-byte UDP datagrams per second, for inspect-udp-pps.
+"""64-byte UDP datagrams, for tests/bench/fastpath_cpu.sh (CPU per judged
+packet). inspect-udp-pps (fastpath.sh) no longer uses this: a Python
+sender and receiver bounded its rate; it sends with udp_blast.c.
 
     udp_pps.py recv PORT SECONDS
         counts datagrams for SECONDS from the first one; prints per second
