@@ -873,7 +873,9 @@ static void glue_remember_syn(struct worker *w, const struct fp_packet *pk,
  * mark names (a reply gets the tenant's mark back from the ct mark). True:
  * taken, and the packet is accepted (it is information only, and never
  * dropped). False: the memo knows no such SYN (a client's own SYN-ACK, or
- * the memo's slot taken); the packet is judged as any other. */
+ * the memo's slot taken); the packet is judged as any other. A SYN-ACK
+ * after the flow's entry was opened changes only the memo: the entry
+ * keeps the ISN the client's first ACK was checked against. */
 static bool take_synack(struct worker *w, const struct fp_packet *pk, const struct pkt_conn *pc)
 {
 	uint32_t isn;
