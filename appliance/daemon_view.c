@@ -98,6 +98,9 @@ void daemon_cmd_status(struct daemon *d, struct json_buf *r)
 		json_kv_uint(r, "ext_headers", st.ext_headers);
 		json_kv_uint(r, "unseen_start", st.unseen_start);
 		json_kv_uint(r, "syn_changed", st.syn_changed);
+		json_kv_uint(r, "synacks", st.synacks);
+		json_kv_uint(r, "unseen_peer_isn", st.unseen_peer_isn);
+		json_kv_uint(r, "peer_isn_changed", st.peer_isn_changed);
 		json_kv_uint(r, "ip_options", st.ip_options);
 		json_kv_uint(r, "resets_sent", st.resets_sent);
 		json_kv_uint(r, "resets_failed", st.resets_failed);

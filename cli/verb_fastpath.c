@@ -163,6 +163,9 @@ static void print_stats(const struct fastpath *fp)
 	json_kv_uint(&b, "ip_options", s.ip_options);
 	json_kv_uint(&b, "unseen_start", s.unseen_start);
 	json_kv_uint(&b, "syn_changed", s.syn_changed);
+	json_kv_uint(&b, "synacks", s.synacks);
+	json_kv_uint(&b, "unseen_peer_isn", s.unseen_peer_isn);
+	json_kv_uint(&b, "peer_isn_changed", s.peer_isn_changed);
 	json_kv_uint(&b, "resets_sent", s.resets_sent);
 	json_kv_uint(&b, "resets_failed", s.resets_failed);
 	json_obj_end(&b);

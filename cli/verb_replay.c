@@ -654,6 +654,25 @@ static void tuple_text(const struct policy_eval_ct_packet *cp, char *buf, size_t
 	}
 }
 
+/* The receiver's SYN-ACK of an inspected flow whose SYN was kept: the
+ * ruleset queues it to the fast path, which notes its ISN next to the
+ * SYN's (fastpath.c take_synack) and accepts it. True when l3 is one;
+ * *syn then holds its ISN (or none, after two with different ones). A
+ * capture without the SYN-ACK leaves the flow without it: judged, never
+ * cleared (unseen_peer_isn), as on the appliance. */
+static bool cp_tcp_synack(struct replay *rp, const uint8_t *l3, size_t l3len, struct fp_syn_info *syn)
+{
+	struct fp_packet pk;
+	uint32_t isn;
+	fp_packet_parse(&pk, l3, l3len);
+	if (!fp_synack_isn_of(&pk, &isn))
+		return false;
+	rp->insp.stats.synacks++;
+	if (fp_syn_info_peer(syn, isn))
+		rp->insp.stats.peer_isn_changed++;
+	return true;
+}
+
 /* The decoded packet `cp` arrives on `ifname`: evaluate, print, remember. */
 /* The fast path's part (struct inspection) for a packet the evaluator
  * passed (`passes`) or not: sets *drop when it drops the packet, with what
@@ -682,6 +701,9 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 	unsigned rule = 0;
 	if (m->flow == POLICY_NONE && r->verdict == POLICY_EVAL_INSPECT && r->rule)
 		rule = in->rule_no[r->rule - rp->p->rules];
+	if (fl && fl->state == INSP_PENDING && m->reply && fl->has_syn && l3 &&
+	    cp_tcp_synack(rp, l3, l3len, &fl->syn))
+		return; /* the receiver's SYN-ACK: its ISN, as the worker keeps it */
 	bool pending = fl && fl->state == INSP_PENDING && !m->reply;
 	if (!rule && !pending)
 		return;

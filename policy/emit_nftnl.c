@@ -86,6 +86,7 @@ static const struct field_nft field_nft[IR_FIELD_COUNT] = {
 	[IR_CT_LABEL] = { DT_INTEGER, BO_HOST, 0, 0 },
 	[IR_CT_DIRECTION] = { DT_INTEGER, BO_HOST, 0, 0 },
 	[IR_FLOW_HASH] = { DT_INTEGER, BO_HOST, 0, 0 },
+	[IR_TCP_FLAGS] = { DT_INTEGER, BO_BIG, 0, 0 },
 };
 
 #define NO_INDEX ((uint32_t)-1)

@@ -35,6 +35,8 @@ static const struct ir_field_desc field_descs[IR_FIELD_COUNT] = {
 	[IR_CT_LABEL] = { "ct label", NULL, IR_T_CT_LABEL, 16, IR_LOAD_CT, NFT_CT_LABELS, 0, 0, false },
 	[IR_CT_DIRECTION] = { "ct direction", NULL, IR_T_CT_DIR, 1, IR_LOAD_CT, NFT_CT_DIRECTION, 0, 0, false },
 	[IR_FLOW_HASH] = { "symhash mod 64", NULL, IR_T_U32_HOST, 4, IR_LOAD_HASH, IR_FLOW_HASH_MOD, 0, 0, false },
+	/* the flags byte: RFC 9293 section 3.1 (CWR ECE URG ACK PSH RST SYN FIN) */
+	[IR_TCP_FLAGS] = { "tcp flags", NULL, IR_T_U8, 1, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 13, false },
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f)

@@ -57,6 +57,8 @@ enum ir_field {
 	IR_CT_DIRECTION,   /* u8: IP_CT_DIR_ORIGINAL (0) or IP_CT_DIR_REPLY (1) */
 	IR_FLOW_HASH,	   /* u32 host order: `symhash mod IR_FLOW_HASH_MOD`, the kernel's
 			    * symmetric hash of the packet's addresses, protocol and ports */
+	IR_TCP_FLAGS,	   /* u8 (transport header offset 13), with l4proto tcp; only single
+			    * bits are tested (IR_M_BITS) */
 	IR_FIELD_COUNT
 };
 

@@ -472,9 +472,38 @@ static struct ir_match *add_label_bit(struct ir_rule *r, unsigned bit)
 	return m;
 }
 
+/* The SYN flag of the TCP header's flags byte (RFC 9293 section 3.1). */
+#define TCP_FLAG_SYN 0x02
+
+/* ct direction reply meta l4proto tcp tcp flags and 2 != 0 counter queue
+ * (block 0): the receiver's SYN-ACK, the one reply of a flow under
+ * inspection the fast path sees. It tells the receiver's ISN, without which
+ * the judge cannot tell a segment the receiver discards for its ACK number
+ * from the real one (docs/fastpath.md); the fast path accepts it always.
+ * One more queued packet per inspected TCP connection (a SYN-ACK sent
+ * again: one more each time). */
+static int inspect_synack_rule(struct lower *l)
+{
+	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
+	if (!r || !ir_build_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_REPLY), IR_OP_EQ) ||
+	    !ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_TCP), IR_OP_EQ))
+		return -1;
+	struct ir_match *m = ir_match_add(r);
+	if (!m)
+		return -1;
+	m->kind = IR_M_BITS;
+	m->op = IR_OP_EQ;
+	m->field[0] = IR_TCP_FLAGS;
+	m->value = ir_value_u8(TCP_FLAG_SYN);
+	if (add_counter(r))
+		return -1;
+	return queue_stmt(l, r, 0);
+}
+
 /* chain inspect: a flow the fast path blocked is dropped; one it cleared
- * goes on; the others' packets in the original direction go to the queue
- * (replies go on: the fast path looks at what clients send). */
+ * goes on; the receiver's SYN-ACK and the others' packets in the original
+ * direction go to the queue (other replies go on: the fast path looks at
+ * what clients send). */
 static int make_inspect_chain(struct lower *l)
 {
 	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT) || queue_spread_chains(l))
@@ -487,6 +516,8 @@ static int make_inspect_chain(struct lower *l)
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_DONE))
 		return -1;
 	set_verdict(r, IR_V_RETURN, NULL);
+	if (inspect_synack_rule(l))
+		return -1;
 	r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
 	if (!r || !ir_build_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL), IR_OP_EQ) || add_counter(r) ||
 	    queue_stmt(l, r, 0))

@@ -37,6 +37,8 @@ static int field_l4proto(enum ir_field f)
 		return IPPROTO_ICMP;
 	if (f == IR_ICMPV6_TYPE)
 		return IPPROTO_ICMPV6;
+	if (f == IR_TCP_FLAGS)
+		return IPPROTO_TCP;
 	return -1;
 }
 

@@ -710,6 +710,7 @@ struct pkt_conn {
 struct memo_syns {
 	bool seen, conflict;
 	uint32_t isn;
+	struct fp_syn_info syn; /* seen: the last one, with its peer's ISN */
 };
 
 static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struct pkt_conn *pc)
@@ -718,7 +719,7 @@ static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struc
 	if (e->used && e->syn_seen && e->zone == pc->key.zone &&
 	    !memcmp(&e->t, &pc->key.tuple, sizeof(pc->key.tuple)) &&
 	    now_seconds() - e->at < CT_CACHE_SECONDS)
-		m = (struct memo_syns){ true, e->syn_conflict, e->syn_isn };
+		m = (struct memo_syns){ true, e->syn_conflict, e->syn_isn, e->syn };
 	return m;
 }
 
@@ -737,6 +738,13 @@ static void memo_put_syn(struct worker *w, struct ct_cache_entry *e, struct memo
 	e->syn_isn = syn.isn;
 	e->syn_conflict = conflict;
 	e->has_syn = !conflict;
+	/* the same SYN again (its SYN-ACK lost on the way to the client):
+	 * what the SYN-ACK told stays */
+	if (before.seen && before.isn == syn.isn) {
+		syn.has_peer_isn = before.syn.has_peer_isn;
+		syn.peer_conflict = before.syn.peer_conflict;
+		syn.peer_isn = before.syn.peer_isn;
+	}
 	e->syn = syn;
 }
 
@@ -854,6 +862,44 @@ static void glue_remember_syn(struct worker *w, const struct fp_packet *pk,
 	e->rs = w->rules->rs;
 	e->at = now_seconds();
 	memo_put_syn(w, e, before, pk);
+}
+
+/* A bare SYN-ACK of the peer of a flow whose SYN the memo holds: the
+ * ruleset queues the reply-direction SYN-ACK of a PENDING connection to
+ * block 0 (policy/lower.h), and its ISN is noted next to the SYN's for
+ * seed_from_syn (the judge needs it to know which acknowledgement numbers
+ * the receiver takes). The memo is found by the reverse of the packet's
+ * tuple (the client's, as the flow's packets show it) and the zone its
+ * mark names (a reply gets the tenant's mark back from the ct mark). True:
+ * taken, and the packet is accepted (it is information only, and never
+ * dropped). False: the memo knows no such SYN (a client's own SYN-ACK, or
+ * the memo's slot taken); the packet is judged as any other. A SYN-ACK
+ * after the flow's entry was opened changes only the memo: the entry
+ * keeps the ISN the client's first ACK was checked against. */
+static bool take_synack(struct worker *w, const struct fp_packet *pk, const struct pkt_conn *pc)
+{
+	uint32_t isn;
+	if (!pc->has_tuple || !fp_synack_isn_of(pk, &isn))
+		return false;
+	struct pkt_conn client = *pc;
+	struct fp_tuple *t = &client.key.tuple;
+	uint8_t addr[sizeof(t->src)];
+	memcpy(addr, t->src, sizeof(addr));
+	memcpy(t->src, t->dst, sizeof(addr));
+	memcpy(t->dst, addr, sizeof(addr));
+	uint16_t port = t->sport;
+	t->sport = t->dport;
+	t->dport = port;
+	client.hash = tuple_hash(t, client.key.zone);
+	struct ct_cache_entry *e = ct_cache_slot(w, &client);
+	if (!ct_cache_holds(e, &client) || !e->syn_seen)
+		return false;
+	w->stats.packets++;
+	w->stats.bytes += pk->len;
+	w->stats.synacks++;
+	if (fp_syn_info_peer(&e->syn, isn))
+		w->stats.peer_isn_changed++;
+	return true;
 }
 
 static void ct_cache_forget(struct worker *w, const struct pkt_conn *pc)
@@ -999,6 +1045,10 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 
 	fp_packet_parse(&pk, pkt, len); /* once: for the lookup and the judge */
 	conn_of(w, &pk, mark, &pc);     /* once: its tuple, zone and memo slot */
+	if (!rule && take_synack(w, &pk, &pc)) {
+		send_verdict(w, queue, id, NF_ACCEPT, -1, NULL);
+		return;
+	}
 	/* A packet of a rule's block over ctnetlink is judged alone without
 	 * a lookup (packet_ct_needed): a TCP one is a SYN (a bare one passes,
 	 * found or not; one with data is dropped either way) or a connection

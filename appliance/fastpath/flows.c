@@ -155,6 +155,7 @@ void fp_flow_set_closed(struct fp_flows *ft, uint32_t i, bool closed, uint64_t n
 	f->has_ack = false;
 	f->unverified = false;
 	f->seeded = false;
+	f->has_peer_isn = false;
 	f->ttl = 0;
 	f->data_packets = 0;
 	f->buf_len = 0;

@@ -34,8 +34,10 @@ struct flow {
 	bool unverified;       /* took a segment with a signature it cannot check */
 	bool seeded;           /* opened with what its SYN told (fp_flows_seed_syn) */
 	bool has_ack;          /* acked holds an acknowledgement number */
+	bool has_peer_isn;     /* seeded with the peer's SYN-ACK: peer_isn holds its ISN */
 	uint8_t ttl;           /* the highest TTL / hop limit of the flow's packets */
 	uint32_t isn;          /* seeded: the SYN's sequence number */
+	uint32_t peer_isn;     /* has_peer_isn: the SYN-ACK's sequence number */
 	uint32_t acked;        /* the newest acknowledgement number of a segment taken */
 	uint32_t ts_recent;    /* the newest TSval of a segment taken */
 	uint32_t base_seq;     /* the stream's first byte */

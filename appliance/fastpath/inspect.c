@@ -450,6 +450,22 @@ static enum fp_verdict drop(uint64_t *counter)
 	return FP_DROP_SEGMENT;
 }
 
+/* Whether the segment acknowledges what the receiver never sent, by its
+ * ISN (from its SYN-ACK): before the handshake's ACK the receiver takes
+ * only an ACK of its ISN + 1 (RFC 9293 section 3.10.7.3; Linux:
+ * tcp_check_req answers any other with a reset), and after it none older
+ * than that (section 3.10.7.4). Conntrack lets ACKs about 64 KiB old by,
+ * and without the ISN a sender's first ACK could be any old number. */
+static bool tcp_ack_before_peer(const struct flow *f, const struct fp_packet *pk)
+{
+	if (!f->has_peer_isn || !(pk->tcp_flags & FP_TCP_ACK) || (pk->tcp_flags & FP_TCP_RST))
+		return false;
+	uint32_t first = f->peer_isn + 1;
+	if (!f->has_ack)
+		return pk->ack != first;
+	return (int32_t)(pk->ack - first) < 0;
+}
+
 /* Whether the receiver would discard the segment for a reason the judge
  * can see. Such a copy must not change what the judge believes the stream
  * holds, and dropping it costs a real sender nothing. */
@@ -477,7 +493,7 @@ static bool tcp_receiver_discards(const struct flow *f, const struct fp_packet *
 	if (f->has_ack && (pk->tcp_flags & FP_TCP_ACK) && !(pk->tcp_flags & FP_TCP_RST) &&
 	    (int32_t)(pk->ack - f->acked) < 0)
 		return true;
-	return false;
+	return tcp_ack_before_peer(f, pk);
 }
 
 /* What a segment the judge took tells it about the flow's next ones. */
@@ -681,10 +697,21 @@ static enum fp_verdict judge_tcp(struct judge *j)
 		f->unverified = true;
 		j->st->unseen_start++;
 	}
+	/* Nor without the peer's ISN (its SYN-ACK not seen, or two with
+	 * different ones): a copy with an acknowledgement number the receiver
+	 * refuses cannot be told from the real one. */
+	if (!f->has_seq && f->seeded && !f->has_peer_isn && !f->unverified) {
+		f->unverified = true;
+		j->st->unseen_peer_isn++;
+	}
 	/* The stream starts right after the SYN's sequence number; a first
 	 * packet elsewhere is out of the receiver's window (or ahead of it,
 	 * where it keeps data out of order and never delivers it). */
 	if (!f->has_seq && f->seeded && data_seq(pk) != f->isn + 1)
+		return drop(&j->st->suspect);
+	/* An ACK the receiver refuses (tcp_ack_before_peer) starts nothing,
+	 * not even where the stream begins, and is dropped, bare or not. */
+	if (tcp_ack_before_peer(f, pk))
 		return drop(&j->st->suspect);
 	tcp_start(f, pk);
 	bool discards = tcp_receiver_discards(f, pk);
@@ -768,8 +795,32 @@ bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn)
 	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN || pk->payload_len ||
 	    pk->signed_opt)
 		return false;
-	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl, pk->seq };
+	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl, pk->seq, false, false, 0 };
 	return true;
+}
+
+bool fp_synack_isn_of(const struct fp_packet *pk, uint32_t *isn)
+{
+	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_TCP ||
+	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != (FP_TCP_SYN | FP_TCP_ACK) ||
+	    pk->payload_len)
+		return false;
+	*isn = pk->seq;
+	return true;
+}
+
+bool fp_syn_info_peer(struct fp_syn_info *syn, uint32_t peer_isn)
+{
+	if (syn->peer_conflict)
+		return false;
+	if (syn->has_peer_isn && syn->peer_isn != peer_isn) {
+		syn->has_peer_isn = false;
+		syn->peer_conflict = true;
+		return true;
+	}
+	syn->has_peer_isn = true;
+	syn->peer_isn = peer_isn;
+	return false;
 }
 
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
@@ -787,6 +838,8 @@ void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
 	f->ts_recent = syn->tsval;
 	f->ttl = syn->ttl;
 	f->isn = syn->isn;
+	f->has_peer_isn = syn->has_peer_isn;
+	f->peer_isn = syn->peer_isn;
 }
 
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,

@@ -72,6 +72,9 @@ struct fp_stats {
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
 	uint64_t unseen_start; /* TCP flows whose SYN the judge does not know: never cleared */
 	uint64_t syn_changed;  /* TCP flows whose SYN came again with another ISN: never cleared */
+	uint64_t synacks;        /* fast path: peers' SYN-ACKs taken for their ISN (accepted) */
+	uint64_t unseen_peer_isn; /* TCP flows whose peer's ISN the judge does not know: never cleared */
+	uint64_t peer_isn_changed; /* TCP flows whose peer's SYN-ACK came again with another ISN */
 	uint64_t ip_options;   /* ... IP options or extension headers the receiver may refuse */
 	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
 	uint64_t resets_failed; /* fast path: resets the kernel did not take */
@@ -123,21 +126,37 @@ void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key);
 
 /* What a TCP flow's SYN told the receiver and the judge did not keep (a
  * bare SYN makes no entry): its timestamp, its hops to live and its
- * initial sequence number. */
+ * initial sequence number; and the receiver's own initial sequence number
+ * from its SYN-ACK (the reply direction, which the judge does not see
+ * otherwise), without which a segment the receiver discards for its
+ * acknowledgement number cannot be told from the real one. */
 struct fp_syn_info {
 	bool has_ts;
 	uint32_t tsval;
 	uint8_t ttl;
 	uint32_t isn;
+	bool has_peer_isn;  /* peer_isn holds the SYN-ACK's sequence number */
+	bool peer_conflict; /* two SYN-ACKs with different ISNs: none is kept */
+	uint32_t peer_isn;
 };
 /* Whether pk is a bare SYN (no ACK, no data) that the receiver cannot
  * discard for a reason the judge does not see (a TCP-MD5 or TCP-AO
  * option); then *syn is what it told. */
 bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn);
+/* Whether pk is a bare SYN-ACK (no data) that the receiver of the flow's
+ * SYN could have sent; then *isn is its sequence number. */
+bool fp_synack_isn_of(const struct fp_packet *pk, uint32_t *isn);
+/* Records the peer's ISN of a SYN-ACK in *syn. A second SYN-ACK with
+ * another ISN leaves none, for good (the client holds one of them and the
+ * judge cannot tell which): returns true then, the first time. */
+bool fp_syn_info_peer(struct fp_syn_info *syn, uint32_t peer_isn);
 /* Given before the flow's second packet is judged: opens its entry with
  * what the SYN told the receiver, so that a copy the receiver discards by
  * it (another start than the ISN's next byte, an older timestamp, fewer
- * hops) is known as such, and a decision may clear the flow. Nothing when
+ * hops, an acknowledgement number older than the peer's ISN + 1 or, before
+ * the handshake's ACK, not that one) is known as such, and a decision may
+ * clear the flow; without the peer's ISN (syn->has_peer_isn false) the flow
+ * is judged but never cleared (unseen_peer_isn). Nothing when
  * the entry exists or the table is full (then the flow is judged as
  * without it: nothing clears it). */
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,

@@ -185,15 +185,24 @@ static enum fp_verdict judge(uint32_t ct, const struct pkt *k)
 }
 
 /* Opens flow ct's entry in t as the worker does after the flow's SYN
- * (sequence number isn, no timestamp, the TTL of these packets): only a
- * flow whose SYN the judge knows may be cleared. */
-static void seed_in(struct fp_flows *t, uint32_t ct, uint32_t isn)
+ * (sequence number isn, no timestamp, the TTL of these packets) and its
+ * peer's SYN-ACK (sequence number peer_isn): only a flow whose SYN and
+ * SYN-ACK the judge knows may be cleared. */
+static void seed_in_peer(struct fp_flows *t, uint32_t ct, uint32_t isn, uint32_t peer_isn)
 {
-	struct fp_syn_info syn = { false, 0, 64, isn };
+	struct fp_syn_info syn = { false, 0, 64, isn, true, false, peer_isn };
 	struct fp_flow_key key;
 
 	fp_flow_key_ct(&key, ct);
 	fp_flows_seed_syn(t, &key, &syn, 100, &st);
+}
+
+/* ... with the peer's ISN whose next number is the acknowledgement number
+ * 0 that tcp4() gives its segments. */
+#define PEER_ISN_ACK0 0xffffffffu
+static void seed_in(struct fp_flows *t, uint32_t ct, uint32_t isn)
+{
+	seed_in_peer(t, ct, isn, PEER_ISN_ACK0);
 }
 
 /* A TCP segment with its acknowledgement number. */
@@ -518,6 +527,8 @@ START_TEST(syn_seed_is_what_the_receiver_holds)
 	fp_packet_parse(&pk, syn_pkt.b, syn_pkt.len);
 	ck_assert(fp_syn_info_of(&pk, &syn));
 	ck_assert(syn.has_ts && syn.tsval == 1000000 && syn.ttl == 64);
+	/* and the peer's SYN-ACK, whose next number is the ACK 0 of these */
+	ck_assert(!fp_syn_info_peer(&syn, PEER_ISN_ACK0));
 	struct fp_flow_key key;
 	fp_flow_key_ct(&key, 56);
 	fp_flows_seed_syn(ft, &key, &syn, 100, &st);
@@ -579,12 +590,99 @@ START_TEST(older_ack_is_a_copy_the_receiver_discards)
 	struct pkt decoy = tcp4_ack(13, 1000, TCP_ACK | TCP_PSH, "ORDER BY 1");
 	struct pkt real = tcp4_ack(13, 5000, TCP_ACK | TCP_PSH, "UNION SELECT");
 
-	seed_in(ft, 62, 0);
+	seed_in_peer(ft, 62, 0, 4999);
 	ck_assert_int_eq(judge(62, &hs_ack), FP_CONTINUE);
 	ck_assert_int_eq(judge(62, &head), FP_CONTINUE);
 	ck_assert_int_eq(judge(62, &decoy), FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.suspect, 1);
 	ck_assert_int_eq(judge(62, &real), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(ack_older_than_the_peer_isn_is_discarded)
+{
+	/* Before the handshake's ACK, decoys at the stream's start whose
+	 * ACK is 5000 older than the peer's ISN + 1 (5000): the receiver
+	 * discards them, conntrack lets them by. They must neither fill the
+	 * window (4096 bytes) nor start the stream: dropped as suspect. */
+	char fill[1401];
+	memset(fill, 'a', 1400);
+	fill[1400] = '\0';
+	struct pkt bare = tcp4_ack(1, 0, TCP_ACK, "");
+	struct pkt hs_ack = tcp4_ack(1, 5000, TCP_ACK, "");
+	struct pkt real = tcp4_ack(1, 5000, TCP_ACK | TCP_PSH, "GET /x?id=1 UNION SELECT");
+	struct pkt late = tcp4_ack(25, 4000, TCP_ACK | TCP_PSH, "xx");
+
+	seed_in_peer(ft, 64, 0, 4999);
+	for (uint32_t i = 0; i < 3; i++) { /* 4200 bytes: past the window */
+		struct pkt decoy = tcp4_ack(1 + i * 1400, 0, TCP_ACK | TCP_PSH, fill);
+		ck_assert_int_eq(judge(64, &decoy), FP_DROP_SEGMENT);
+	}
+	ck_assert_int_eq(judge(64, &bare), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 4);
+	ck_assert_uint_eq(st.done, 0);
+	ck_assert_int_eq(judge(64, &hs_ack), FP_CONTINUE);
+	/* after the handshake's ACK: still none older than ISN + 1 */
+	ck_assert_int_eq(judge(64, &late), FP_DROP_SEGMENT);
+	ck_assert_int_eq(judge(64, &real), FP_BLOCK);
+	ck_assert_uint_eq(st.unseen_peer_isn, 0);
+}
+END_TEST
+
+START_TEST(first_ack_is_the_peer_isn_next)
+{
+	/* Before the handshake's ACK the receiver takes only ISN + 1: a
+	 * newer number (of data it never sent) is dropped too; the flow then
+	 * starts with the real ACK and may be cleared. */
+	struct pkt ahead = tcp4_ack(1, 9000, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt health = tcp4_ack(1, 5000, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+
+	seed_in_peer(ft, 65, 0, 4999);
+	ck_assert_int_eq(judge(65, &ahead), FP_DROP_SEGMENT);
+	ck_assert_uint_eq(st.suspect, 1);
+	ck_assert_int_eq(judge(65, &health), FP_DONE);
+}
+END_TEST
+
+START_TEST(unknown_peer_isn_never_clears)
+{
+	/* The SYN is known, its SYN-ACK not (not queued, the memo's slot
+	 * taken, two with different ISNs): judged, never cleared. */
+	struct fp_syn_info syn = { false, 0, 64, 0, false, false, 0 };
+	struct fp_flow_key key;
+	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\n");
+	struct pkt evil = tcp4(23, TCP_ACK | TCP_PSH, "UNION SELECT");
+
+	fp_flow_key_ct(&key, 66);
+	fp_flows_seed_syn(ft, &key, &syn, 100, &st);
+	ck_assert_int_eq(judge(66, &health), FP_CONTINUE);
+	ck_assert_uint_eq(st.unseen_peer_isn, 1);
+	ck_assert_uint_eq(st.done, 0);
+	ck_assert_int_eq(judge(66, &evil), FP_BLOCK);
+}
+END_TEST
+
+START_TEST(synack_again_with_another_isn_leaves_none)
+{
+	struct fp_syn_info syn = { false, 0, 64, 0, false, false, 0 };
+	struct pkt synack = tcp4_ack(7000, 1, TCP_SYN | TCP_ACK, "");
+	struct pkt syn_pkt = tcp4(0, TCP_SYN, "");
+	struct fp_packet pk;
+	uint32_t isn;
+
+	fp_packet_parse(&pk, synack.b, synack.len);
+	ck_assert(fp_synack_isn_of(&pk, &isn));
+	ck_assert_uint_eq(isn, 7000);
+	fp_packet_parse(&pk, syn_pkt.b, syn_pkt.len);
+	ck_assert(!fp_synack_isn_of(&pk, &isn));
+	/* the same one again: kept; another: none, for good */
+	ck_assert(!fp_syn_info_peer(&syn, 7000));
+	ck_assert(!fp_syn_info_peer(&syn, 7000));
+	ck_assert(syn.has_peer_isn && syn.peer_isn == 7000);
+	ck_assert(fp_syn_info_peer(&syn, 8000));
+	ck_assert(!syn.has_peer_isn);
+	ck_assert(!fp_syn_info_peer(&syn, 7000));
+	ck_assert(!syn.has_peer_isn);
 }
 END_TEST
 
@@ -1525,6 +1623,10 @@ int main(void)
 	tcase_add_test(tc, idle_flows_expire);
 	tcase_add_test(tc, many_flows_reuse_entries);
 	tcase_add_test(tc, unseeded_flow_never_clears);
+	tcase_add_test(tc, ack_older_than_the_peer_isn_is_discarded);
+	tcase_add_test(tc, first_ack_is_the_peer_isn_next);
+	tcase_add_test(tc, unknown_peer_isn_never_clears);
+	tcase_add_test(tc, synack_again_with_another_isn_leaves_none);
 	tcase_add_test(tc, stream_starts_right_after_the_syn);
 	tcase_add_test(tc, older_ack_is_a_copy_the_receiver_discards);
 	tcase_add_test(tc, syn_again_with_another_isn_never_clears);

@@ -28,8 +28,9 @@ wait_for 5 sh -c "[ \"\$(ip netns exec $LAB-server python3 tests/lib/probe.py tc
 # DONE label (as the lowering's inspect-done-HOOK chains do). A new flow's
 # first packet goes to its rule's queue block (block k: QUEUE + 2k, +1, as
 # the lowering sends it, policy/lower.h), where the fast path judges it
-# alone and keeps what a SYN told the receiver: only a TCP flow whose SYN
-# it knows may be cleared.
+# alone and keeps what a SYN told the receiver; the server's SYN-ACK goes
+# to block 0 (its ISN): only a TCP flow whose SYN and SYN-ACK it knows may
+# be cleared.
 if at fw nft -f - <<EOF
 table inet $T {
 	chain top {
@@ -38,6 +39,7 @@ table inet $T {
 		ct label 1 counter return comment "done"
 		ct state new tcp dport { 80, 81 } counter meta mark set 0x2 comment "first-tcp"
 		ct state new udp dport 53 counter meta mark set 0x4 comment "first-udp"
+		ct label 0 ct direction reply meta l4proto tcp tcp flags & syn != 0 counter meta mark set 0x1 comment "synack"
 		ct label 0 ct direction original counter meta mark set 0x1 comment "pending"
 	}
 	chain inspect_new {

@@ -518,21 +518,28 @@ START_TEST(test_inspect)
 		ck_assert_mem_eq(ms->value.data, ir_value_u32(0).data, 4);
 		ck_assert_int_eq(dr->verdict.kind, IR_V_NONE);
 	}
-	/* the inspect chain: blocked -> drop, done -> return, original -> queue */
+	/* the inspect chain: blocked -> drop, done -> return, the receiver's
+	 * SYN-ACK -> queue, original -> queue */
 	const struct ir_chain *in = chain(t, POLICY_CHAIN_INSPECT);
-	ck_assert_uint_eq(in->n_rules, 3);
+	ck_assert_uint_eq(in->n_rules, 4);
 	ck_assert_int_eq(in->rules[0].verdict.kind, IR_V_DROP);
 	ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(&in->rules[0], IR_CT_LABEL)->value),
 			 POLICY_CT_LABEL_BLOCKED);
 	ck_assert_int_eq(in->rules[1].verdict.kind, IR_V_RETURN);
 	ck_assert_int_eq(ir_value_ct_label_bit(&irtest_match(&in->rules[1], IR_CT_LABEL)->value),
 			 POLICY_CT_LABEL_DONE);
-	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_CT_DIRECTION)->value.data[0], 0);
+	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_CT_DIRECTION)->value.data[0], 1);
+	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_META_L4PROTO)->value.data[0], IPPROTO_TCP);
+	ck_assert_int_eq(irtest_match(&in->rules[2], IR_TCP_FLAGS)->kind, IR_M_BITS);
+	ck_assert_uint_eq(irtest_match(&in->rules[2], IR_TCP_FLAGS)->value.data[0], 0x02);
 	ck_assert_str_eq(in->rules[2].verdict.chain, "inspect-q0");
+	ck_assert_uint_eq(irtest_match(&in->rules[3], IR_CT_DIRECTION)->value.data[0], 0);
+	ck_assert_str_eq(in->rules[3].verdict.chain, "inspect-q0");
 	char *nft = irtest_emit_nft(t);
 	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 jump inspect-q1"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct label 0 jump inspect"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter jump inspect-q0"));
+	ck_assert_ptr_nonnull(strstr(nft, "ct direction reply meta l4proto tcp tcp flags and 2 != 0 counter jump inspect-q0"));
 	ck_assert_ptr_nonnull(strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 bypass"));
 	ck_assert_ptr_nonnull(strstr(nft, "counter queue num 5 bypass"));
 	free(nft);
