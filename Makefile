@@ -1,6 +1,6 @@
 # hvgate build. `make` builds the libraries and programs into $(BUILD)/;
 # `make check` runs the Check unit tests (no root); `make test` is the whole
-# suite (deps, build, unit, sanitizers, network-namespace integration).
+# suite (deps, build, lint, unit, sanitizers, network-namespace integration).
 # Each source folder may add rules in its own module.mk (included below).
 
 BUILD   ?= build
@@ -92,6 +92,7 @@ integration: all
 
 test: deps
 	$(MAKE) all
+	$(MAKE) lint
 	$(MAKE) check
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -106,14 +107,17 @@ demo: deps
 	$(MAKE) all
 	./tests/demo.sh $(BUILD)
 
-# cppcheck must be clean; clang-format (.clang-format) reports files that
-# differ from the house style, and `make format` rewrites them.
+# cppcheck must be clean, and every C file must be as clang-format
+# (.clang-format) writes it: the files that differ are listed and lint
+# fails; `make format` rewrites them.
 lint: layers
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -I. policy nat vpn appliance cli
-	@n=0; for f in $$(git ls-files '*.c' '*.h'); do \
-	    clang-format --dry-run "$$f" 2>&1 | grep -q warning && n=$$((n+1)); done; \
-	    echo "lint: cppcheck clean; $$n file(s) differ from .clang-format (make format)"
+	@n=0; for f in $$(find policy nat vpn appliance cli tests -name '*.[ch]' | sort); do \
+	    if clang-format --dry-run "$$f" 2>&1 | grep -q warning; then \
+	        echo "lint: $$f differs from .clang-format (make format)"; n=$$((n+1)); fi; done; \
+	    [ $$n -eq 0 ] || { echo "lint: $$n file(s) differ from .clang-format"; exit 1; }; \
+	    echo "lint: cppcheck clean, every C file as clang-format writes it"
 
 # Includes run one way (docs/architecture.md): cli -> appliance -> {vpn, nat}
 # -> policy. Lists every include that points back up.

@@ -32,7 +32,7 @@ struct checker {
 };
 
 static int bad(struct checker *k, const config_setting_t *s, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int bad(struct checker *k, const config_setting_t *s, const char *path, const char *fmt, ...)
 {
@@ -45,7 +45,8 @@ static int bad(struct checker *k, const config_setting_t *s, const char *path, c
 	if (s)
 		/* The file the setting is in: the main one, or an @include. */
 		n = snprintf(k->err, k->errsz, "%s:%u: setting '%s': ",
-			     config_setting_source_file(s) ? config_setting_source_file(s) : k->file,
+			     config_setting_source_file(s) ? config_setting_source_file(s)
+							   : k->file,
 			     config_setting_source_line(s), path);
 	else
 		n = snprintf(k->err, k->errsz, "%s: setting '%s': ", k->file, path);
@@ -66,8 +67,10 @@ struct key {
 
 static const char *kind_name(enum kind k)
 {
-	static const char *names[] = { "a string", "an integer", "a boolean (true/false)",
-				       "a group { ... }", "a list ( ... )", "anything" };
+	static const char *names[] = {
+		"a string",        "an integer",     "a boolean (true/false)",
+		"a group { ... }", "a list ( ... )", "anything"
+	};
 	return names[k];
 }
 
@@ -204,9 +207,10 @@ static int read_interfaces(struct checker *k, const config_setting_t *list, stru
 		if (!config_setting_lookup_string(e, "name", &name))
 			return bad(k, e, path, "needs a name");
 		if (!*name || strlen(name) >= IFNAMSIZ || strpbrk(name, "/ \t"))
-			return bad(k, member(e, "name"), path,
-				   "interface name '%s' is not a valid name (1..%d characters, no '/' or space)",
-				   name, IFNAMSIZ - 1);
+			return bad(
+			    k, member(e, "name"), path,
+			    "interface name '%s' is not a valid name (1..%d characters, no '/' or space)",
+			    name, IFNAMSIZ - 1);
 		if (!config_setting_lookup_string(e, "role", &role))
 			return bad(k, e, path, "needs a role");
 		for (r = 0; r < sizeof(role_names) / sizeof(role_names[0]); r++)
@@ -227,7 +231,9 @@ static int read_interfaces(struct checker *k, const config_setting_t *list, stru
 
 static int read_policy(struct checker *k, const config_setting_t *g, struct conf *c)
 {
-	static const struct key keys[] = { { "source", K_STRING }, { "path", K_STRING }, { "ref", K_STRING }, { 0 } };
+	static const struct key keys[] = {
+		{ "source", K_STRING }, { "path", K_STRING }, { "ref", K_STRING }, { 0 }
+	};
 	char *source = NULL;
 
 	if (!g)
@@ -282,10 +288,14 @@ static int read_group_name(struct checker *k, const config_setting_t *g, const c
 
 static int read_control(struct checker *k, const config_setting_t *g, struct conf *c)
 {
-	static const struct key keys[] = { { "socket", K_STRING },	 { "mode", K_STRING },
-					   { "group", K_STRING },	 { "admin_group", K_STRING },
-					   { "idle_seconds", K_INT },	 { "request_seconds", K_INT },
-					   { "max_clients_per_uid", K_INT }, { 0 } };
+	static const struct key keys[] = { { "socket", K_STRING },
+					   { "mode", K_STRING },
+					   { "group", K_STRING },
+					   { "admin_group", K_STRING },
+					   { "idle_seconds", K_INT },
+					   { "request_seconds", K_INT },
+					   { "max_clients_per_uid", K_INT },
+					   { 0 } };
 	char *mode = NULL, *end;
 	unsigned long m;
 	long long v;
@@ -321,7 +331,8 @@ static int read_control(struct checker *k, const config_setting_t *g, struct con
 		return k->rc;
 	c->control_request_seconds = (unsigned)v;
 	v = c->control_max_per_uid;
-	if (get_int(k, g, "control", "max_clients_per_uid", 1, CTL_MAX_CLIENTS - CTL_RESERVED_CLIENTS, &v))
+	if (get_int(k, g, "control", "max_clients_per_uid", 1,
+		    CTL_MAX_CLIENTS - CTL_RESERVED_CLIENTS, &v))
 		return k->rc;
 	c->control_max_per_uid = (unsigned)v;
 	if (read_group_name(k, g, "group", &c->socket_group, &c->socket_gid))
@@ -331,8 +342,9 @@ static int read_control(struct checker *k, const config_setting_t *g, struct con
 
 static int read_log(struct checker *k, const config_setting_t *g, struct conf *c)
 {
-	static const struct key keys[] = { { "file", K_STRING }, { "syslog", K_BOOL }, { "rate", K_INT },
-					   { "burst", K_INT }, { "nflog_group", K_INT }, { 0 } };
+	static const struct key keys[] = { { "file", K_STRING },     { "syslog", K_BOOL },
+					   { "rate", K_INT },        { "burst", K_INT },
+					   { "nflog_group", K_INT }, { 0 } };
 	long long v;
 
 	if (!g)
@@ -406,7 +418,11 @@ static int read_placeholders(struct checker *k, const config_setting_t *root, st
 {
 	/* The known keys are checked; others are accepted so that a newer
 	 * file still loads. */
-	static const struct key fp_keys[] = { { "enabled", K_BOOL }, { "queue", K_INT }, { "workers", K_INT }, { "fail_closed", K_BOOL }, { 0 } };
+	static const struct key fp_keys[] = { { "enabled", K_BOOL },
+					      { "queue", K_INT },
+					      { "workers", K_INT },
+					      { "fail_closed", K_BOOL },
+					      { 0 } };
 	static const struct key vpn_keys[] = { { "enabled", K_BOOL }, { 0 } };
 	const config_setting_t *fp = member(root, "fastpath"), *vpn = member(root, "vpn");
 	long long v = CONF_FASTPATH_QUEUE_DEFAULT;
@@ -435,10 +451,10 @@ static int read_placeholders(struct checker *k, const config_setting_t *root, st
 static int read_top(struct checker *k, const config_setting_t *root, struct conf *c)
 {
 	static const struct key keys[] = {
-		{ "interfaces", K_LIST }, { "policy", K_GROUP },  { "state_dir", K_STRING },
-		{ "control", K_GROUP },	  { "log", K_GROUP },	  { "metrics", K_GROUP },
-		{ "netns", K_STRING },	  { "on_stop", K_STRING }, { "counter_interval_ms", K_INT },
-		{ "fastpath", K_GROUP },  { "vpn", K_GROUP },	  { 0 }
+		{ "interfaces", K_LIST }, { "policy", K_GROUP },   { "state_dir", K_STRING },
+		{ "control", K_GROUP },   { "log", K_GROUP },      { "metrics", K_GROUP },
+		{ "netns", K_STRING },    { "on_stop", K_STRING }, { "counter_interval_ms", K_INT },
+		{ "fastpath", K_GROUP },  { "vpn", K_GROUP },      { 0 }
 	};
 	char *on_stop = NULL;
 	long long v;
@@ -467,11 +483,13 @@ static int read_top(struct checker *k, const config_setting_t *root, struct conf
 		bool keep = !strcmp(on_stop, "keep"), flush = !strcmp(on_stop, "flush");
 		free(on_stop);
 		if (!keep && !flush)
-			return bad(k, member(root, "on_stop"), "on_stop", "must be \"keep\" or \"flush\"");
+			return bad(k, member(root, "on_stop"), "on_stop",
+				   "must be \"keep\" or \"flush\"");
 		c->flush_on_stop = flush;
 	}
 	v = c->counter_interval_ms;
-	if (get_int(k, root, "", "counter_interval_ms", CONF_COUNTER_MS_MIN, CONF_COUNTER_MS_MAX, &v))
+	if (get_int(k, root, "", "counter_interval_ms", CONF_COUNTER_MS_MIN, CONF_COUNTER_MS_MAX,
+		    &v))
 		return k->rc;
 	c->counter_interval_ms = (uint32_t)v;
 	return read_placeholders(k, root, c);

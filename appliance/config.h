@@ -19,7 +19,7 @@
 #include <sys/types.h>
 
 #define CONF_DEFAULT_FILE "/etc/hvgate/hvgate.conf"
-#define CONF_ERR_MAX 512
+#define CONF_ERR_MAX      512
 
 enum conf_role { CONF_ROLE_UPLINK, CONF_ROLE_TENANT, CONF_ROLE_MANAGEMENT, CONF_ROLE_VPN };
 
@@ -36,8 +36,8 @@ struct conf {
 	size_t n_ifaces;
 
 	enum conf_source source; /* policy.source: "path" or "git" */
-	char *policy_path;	 /* a file or directory; for git the repository */
-	char *git_ref;		 /* git: the ref to read ("main", a commit id) */
+	char *policy_path;       /* a file or directory; for git the repository */
+	char *git_ref;           /* git: the ref to read ("main", a commit id) */
 
 	char *state_dir;
 
@@ -45,14 +45,14 @@ struct conf {
 	mode_t socket_mode;
 	char *socket_group; /* NULL: root's group */
 	gid_t socket_gid;
-	char *admin_group;  /* NULL: only root may change things */
+	char *admin_group; /* NULL: only root may change things */
 	gid_t admin_gid;
 	/* Limits of the control socket (control.h explains them). */
 	unsigned control_idle_seconds;
 	unsigned control_request_seconds;
 	unsigned control_max_per_uid;
 
-	char *log_file;	 /* NULL: no event file */
+	char *log_file; /* NULL: no event file */
 	bool log_syslog;
 	uint32_t log_rate;  /* events per second (token bucket refill) */
 	uint32_t log_burst; /* bucket size */

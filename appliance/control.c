@@ -22,13 +22,13 @@ struct ctl_client {
 	struct ctl_peer peer;
 	char *in;
 	size_t in_len;
-	bool skipping; /* inside an oversized line: drop bytes up to '\n' */
+	bool skipping;            /* inside an oversized line: drop bytes up to '\n' */
 	char raw[CTL_READ_CHUNK]; /* read, not yet looked at */
 	size_t raw_len, raw_off;
 	char *out;
 	size_t out_len, out_off;
-	bool closing; /* peer closed its side: flush replies, then close */
-	bool in_request; /* part of a line has come; request_started is set */
+	bool closing;       /* peer closed its side: flush replies, then close */
+	bool in_request;    /* part of a line has come; request_started is set */
 	time_t last_active; /* monotonic seconds: connect, request, reply read */
 	time_t request_started;
 };
@@ -105,9 +105,12 @@ int ctl_listen(struct ctl_server *s, const char *path, mode_t mode, bool group_s
 	}
 	*s = (struct ctl_server){
 		.fd = fd,
-		.group = group, .has_group = group_set,
-		.admin_group = admin_group, .has_admin_group = admin_set,
-		.handler = h, .ctx = ctx,
+		.group = group,
+		.has_group = group_set,
+		.admin_group = admin_group,
+		.has_admin_group = admin_set,
+		.handler = h,
+		.ctx = ctx,
 		.idle_seconds = CTL_IDLE_SECONDS,
 		.request_seconds = CTL_REQUEST_SECONDS,
 		.max_per_uid = CTL_MAX_PER_UID,
@@ -193,8 +196,10 @@ static void peer_rights(const struct ctl_server *s, int fd, struct ctl_peer *p)
 		p->may_read = p->may_change = true;
 		return;
 	}
-	p->may_change = s->has_admin_group && in_groups(s->admin_group, cred.gid, p->groups, p->n_groups);
-	p->may_read = p->may_change || (s->has_group && in_groups(s->group, cred.gid, p->groups, p->n_groups));
+	p->may_change =
+	    s->has_admin_group && in_groups(s->admin_group, cred.gid, p->groups, p->n_groups);
+	p->may_read = p->may_change ||
+		      (s->has_group && in_groups(s->group, cred.gid, p->groups, p->n_groups));
 }
 
 static size_t clients_of(const struct ctl_server *s, uid_t uid)
@@ -207,14 +212,16 @@ static size_t clients_of(const struct ctl_server *s, uid_t uid)
 }
 
 /* Why a new client cannot have a slot, or NULL when it can. */
-static const char *refusal(const struct ctl_server *s, const struct ctl_peer *p, char *buf, size_t size)
+static const char *refusal(const struct ctl_server *s, const struct ctl_peer *p, char *buf,
+			   size_t size)
 {
 	if (s->n_clients >= CTL_MAX_CLIENTS)
 		return "too many clients";
 	if (!p->may_change && s->n_clients >= CTL_MAX_CLIENTS - CTL_RESERVED_CLIENTS)
 		return "too many clients (the remaining connections are kept for root and the admin group)";
 	if (p->uid != 0 && clients_of(s, p->uid) >= s->max_per_uid) {
-		snprintf(buf, size, "too many connections from uid %u (control.max_clients_per_uid is %u)",
+		snprintf(buf, size,
+			 "too many connections from uid %u (control.max_clients_per_uid is %u)",
 			 (unsigned)p->uid, s->max_per_uid);
 		return buf;
 	}

@@ -28,8 +28,8 @@
 
 #include "appliance/json.h"
 
-#define CTL_LINE_MAX (64 * 1024)       /* the issue: > 64 KiB is refused */
-#define CTL_OUT_MAX (8 * 1024 * 1024)  /* replies queued for one client */
+#define CTL_LINE_MAX    (64 * 1024)       /* the issue: > 64 KiB is refused */
+#define CTL_OUT_MAX     (8 * 1024 * 1024) /* replies queued for one client */
 #define CTL_MAX_CLIENTS 64
 /* Slots only root and the admin group may take, so that a confirm can get
  * in when read-only clients hold all the others. */
@@ -42,8 +42,8 @@
 /* A request line must be complete this long after its first byte: a client
  * dribbling a byte at a time is not "active". */
 #define CTL_REQUEST_SECONDS 10
-#define CTL_MAX_PER_UID 16
-#define CTL_DEFAULT_SOCKET "/run/hvgate/control.sock"
+#define CTL_MAX_PER_UID     16
+#define CTL_DEFAULT_SOCKET  "/run/hvgate/control.sock"
 
 /* Supplementary groups of a peer we look at; more are ignored. */
 #define CTL_PEER_GROUPS_MAX 256
@@ -54,7 +54,7 @@ struct ctl_peer {
 	gid_t gid;
 	gid_t groups[CTL_PEER_GROUPS_MAX]; /* supplementary, SO_PEERGROUPS */
 	int n_groups;
-	bool may_read;	 /* root, or in the socket group or the admin group */
+	bool may_read;   /* root, or in the socket group or the admin group */
 	bool may_change; /* root, or in the admin group */
 };
 

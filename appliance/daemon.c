@@ -19,7 +19,8 @@
 /* Does the configured source (as last read) differ from what runs? */
 bool daemon_source_differs(const struct daemon *d)
 {
-	return !d->source_compiles || !d->txn.running || strcmp(d->source_hash, d->txn.running->hash);
+	return !d->source_compiles || !d->txn.running ||
+	       strcmp(d->source_hash, d->txn.running->hash);
 }
 
 static double mono(void)
@@ -90,13 +91,14 @@ void daemon_sync_vpn(struct daemon *d)
 	d->vpn_gen = d->txn.running_gen;
 	int failed = vpnmgr_apply(d->vpn, d->txn.running ? d->txn.running->policy : NULL);
 	if (failed)
-		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed, failed == 1 ? "" : "s");
+		syslog(LOG_WARNING, "%d vpn%s not running (see above)", failed,
+		       failed == 1 ? "" : "s");
 }
 
 /* Lifecycle. */
 
-static int compile_configured(struct daemon *d, const struct conf *c, struct txn_policy **p, char *err,
-			      size_t errsz)
+static int compile_configured(struct daemon *d, const struct conf *c, struct txn_policy **p,
+			      char *err, size_t errsz)
 {
 	if (c->source == CONF_SOURCE_GIT)
 		return txn_compile_git(&d->txn, c->policy_path, c->git_ref, p, err, errsz);
@@ -110,10 +112,11 @@ static void start_logs(struct daemon *d)
 	if (d->log)
 		nflogd_close(d->log);
 	d->log = NULL;
-	rc = nflogd_open(d->conf.nflog_group, d->conf.log_file, d->conf.log_syslog, d->conf.log_rate,
-			 d->conf.log_burst, daemon_log_lookup, d, &d->log);
+	rc = nflogd_open(d->conf.nflog_group, d->conf.log_file, d->conf.log_syslog,
+			 d->conf.log_rate, d->conf.log_burst, daemon_log_lookup, d, &d->log);
 	if (rc)
-		syslog(LOG_ERR, "NFLOG group %d: %s (logging off)", d->conf.nflog_group, strerror(-rc));
+		syslog(LOG_ERR, "NFLOG group %d: %s (logging off)", d->conf.nflog_group,
+		       strerror(-rc));
 }
 
 /* The control socket's limits come from the configuration (and reloads). */
@@ -133,10 +136,11 @@ static void start_metrics(struct daemon *d)
 	d->metrics = NULL;
 	if (!d->conf.metrics_enabled)
 		return;
-	rc = metrics_start(d->conf.metrics_addr, d->conf.metrics_port, daemon_write_metrics, d, &d->metrics);
+	rc = metrics_start(d->conf.metrics_addr, d->conf.metrics_port, daemon_write_metrics, d,
+			   &d->metrics);
 	if (rc)
-		syslog(LOG_ERR, "metrics on %s port %u: %s (metrics off)", d->conf.metrics_addr, d->conf.metrics_port,
-		       strerror(-rc));
+		syslog(LOG_ERR, "metrics on %s port %u: %s (metrics off)", d->conf.metrics_addr,
+		       d->conf.metrics_port, strerror(-rc));
 }
 
 /* Re-reads the configuration and the policy; on any error nothing changes. */
@@ -149,13 +153,18 @@ int daemon_reload(struct daemon *d, char *err, size_t errsz)
 
 	sd_notify(0, "RELOADING=1");
 	rc = conf_load(d->conf.file, &c, err, errsz);
-	if (!rc && ((c.netns == NULL) != (d->conf.netns == NULL) || (c.netns && strcmp(c.netns, d->conf.netns)) ||
-		    strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path) ||
-		    c.fastpath_enabled != d->conf.fastpath_enabled || c.fastpath_queue != d->conf.fastpath_queue ||
-		    c.fastpath_workers != d->conf.fastpath_workers ||
-		    c.fastpath_fail_closed != d->conf.fastpath_fail_closed)) {
-		snprintf(err, errsz, "%s: netns, state_dir, control.socket and fastpath take effect at restart only",
-			 d->conf.file);
+	if (!rc &&
+	    ((c.netns == NULL) != (d->conf.netns == NULL) ||
+	     (c.netns && strcmp(c.netns, d->conf.netns)) ||
+	     strcmp(c.state_dir, d->conf.state_dir) || strcmp(c.socket_path, d->conf.socket_path) ||
+	     c.fastpath_enabled != d->conf.fastpath_enabled ||
+	     c.fastpath_queue != d->conf.fastpath_queue ||
+	     c.fastpath_workers != d->conf.fastpath_workers ||
+	     c.fastpath_fail_closed != d->conf.fastpath_fail_closed)) {
+		snprintf(
+		    err, errsz,
+		    "%s: netns, state_dir, control.socket and fastpath take effect at restart only",
+		    d->conf.file);
 		rc = -EINVAL;
 	}
 	if (!rc) {
@@ -178,12 +187,14 @@ int daemon_reload(struct daemon *d, char *err, size_t errsz)
 		return rc;
 	}
 	{
-		bool logs_changed = c.nflog_group != d->conf.nflog_group || c.log_rate != d->conf.log_rate ||
-				    c.log_burst != d->conf.log_burst || c.log_syslog != d->conf.log_syslog ||
-				    (c.log_file == NULL) != (d->conf.log_file == NULL) ||
-				    (c.log_file && strcmp(c.log_file, d->conf.log_file));
+		bool logs_changed =
+		    c.nflog_group != d->conf.nflog_group || c.log_rate != d->conf.log_rate ||
+		    c.log_burst != d->conf.log_burst || c.log_syslog != d->conf.log_syslog ||
+		    (c.log_file == NULL) != (d->conf.log_file == NULL) ||
+		    (c.log_file && strcmp(c.log_file, d->conf.log_file));
 		bool metrics_changed = c.metrics_enabled != d->conf.metrics_enabled ||
-				       c.metrics_port != d->conf.metrics_port || strcmp(c.metrics_addr, d->conf.metrics_addr);
+				       c.metrics_port != d->conf.metrics_port ||
+				       strcmp(c.metrics_addr, d->conf.metrics_addr);
 		conf_free(&d->conf);
 		d->conf = c;
 		d->txn.netns = NULL;
@@ -193,7 +204,8 @@ int daemon_reload(struct daemon *d, char *err, size_t errsz)
 			start_metrics(d);
 		control_limits(d);
 	}
-	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev, applied ? "" : " (unchanged, not re-applied)");
+	syslog(LOG_INFO, "reloaded: revision %u%s", d->txn.running_rev,
+	       applied ? "" : " (unchanged, not re-applied)");
 	sd_notify(0, "READY=1");
 	return 0;
 }
@@ -312,8 +324,8 @@ static void sync_fastpath(struct daemon *d)
 
 	if (!d->fp || d->fp_gen == d->txn.running_gen)
 		return;
-	struct fp_ruleset *rs = fp_ruleset_build(d->txn.running ? d->txn.running->policy : NULL, err,
-						 sizeof(err));
+	struct fp_ruleset *rs =
+	    fp_ruleset_build(d->txn.running ? d->txn.running->policy : NULL, err, sizeof(err));
 	if (!rs) {
 		/* the old rules stay: the new policy's inspect rules are not judged */
 		syslog(LOG_ERR, "fastpath: %s; it keeps the rules of the previous policy", err);
@@ -327,12 +339,14 @@ static void sync_fastpath(struct daemon *d)
 
 static void start_fastpath(struct daemon *d)
 {
-	int rc = fastpath_start_flags(&d->fp, NULL, d->conf.fastpath_queue, d->conf.fastpath_workers,
-				      d->conf.fastpath_fail_closed ? FASTPATH_FAIL_CLOSED : 0);
+	int rc =
+	    fastpath_start_flags(&d->fp, NULL, d->conf.fastpath_queue, d->conf.fastpath_workers,
+				 d->conf.fastpath_fail_closed ? FASTPATH_FAIL_CLOSED : 0);
 	if (rc) {
 		/* inspected flows pass uninspected (the queue rules bypass) */
 		syslog(LOG_ERR, "fastpath: queues %u-%u: %s; inspect rules pass uninspected",
-		       d->conf.fastpath_queue, d->conf.fastpath_queue + d->conf.fastpath_workers - 1,
+		       d->conf.fastpath_queue,
+		       d->conf.fastpath_queue + d->conf.fastpath_workers - 1,
 		       rc == -EBUSY ? "bound by another program" : strerror(-rc));
 		d->fp = NULL;
 		return;
@@ -354,10 +368,12 @@ static void read_links(struct daemon *d)
 {
 	int rc = linkwatch_read(d->links, on_link, d);
 	if (rc == -ENOBUFS) {
-		syslog(LOG_WARNING, "link events lost (socket full): tenant routes installed again");
+		syslog(LOG_WARNING,
+		       "link events lost (socket full): tenant routes installed again");
 		d->reroute = true;
 	} else if (rc < 0) {
-		syslog(LOG_ERR, "link events: %s; tenant routes no longer follow interfaces", strerror(-rc));
+		syslog(LOG_ERR, "link events: %s; tenant routes no longer follow interfaces",
+		       strerror(-rc));
 		linkwatch_close(d->links);
 		d->links = NULL;
 	}
@@ -383,19 +399,23 @@ static void loop(struct daemon *d)
 		}
 		if (d->metrics) {
 			met_i = (int)n;
-			pfd[n++] = (struct pollfd){ .fd = metrics_fd(d->metrics), .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = metrics_fd(d->metrics), .events = POLLIN };
 		}
 		if (d->links) {
 			link_i = (int)n;
-			pfd[n++] = (struct pollfd){ .fd = linkwatch_fd(d->links), .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = linkwatch_fd(d->links), .events = POLLIN };
 		}
 		if (d->fp) {
 			fp_i = (int)n;
-			pfd[n++] = (struct pollfd){ .fd = fastpath_event_fd(d->fp), .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = fastpath_event_fd(d->fp), .events = POLLIN };
 		}
 		if (d->sampler) {
 			smp_i = (int)n;
-			pfd[n++] = (struct pollfd){ .fd = sampler_fd(d->sampler), .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = sampler_fd(d->sampler), .events = POLLIN };
 		}
 		ctl_first = n;
 		n_ctl = ctl_pollfds(&d->ctl, pfd + n, DAEMON_MAX_POLLFDS - n);
@@ -487,13 +507,18 @@ static int check_private_dir(const char *setting, const char *path)
 		return -ENOTDIR;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		syslog(LOG_ERR, "setting '%s': %s is owned by uid %u, not by root or by us; refusing to start",
-		       setting, path, (unsigned)st.st_uid);
+		syslog(
+		    LOG_ERR,
+		    "setting '%s': %s is owned by uid %u, not by root or by us; refusing to start",
+		    setting, path, (unsigned)st.st_uid);
 		return -EPERM;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		syslog(LOG_ERR, "setting '%s': %s is writable by its group or by others (mode %04o); refusing "
-		       "to start (chmod go-w)", setting, path, (unsigned)(st.st_mode & 07777));
+		syslog(
+		    LOG_ERR,
+		    "setting '%s': %s is writable by its group or by others (mode %04o); refusing "
+		    "to start (chmod go-w)",
+		    setting, path, (unsigned)(st.st_mode & 07777));
 		return -EPERM;
 	}
 	return 0;
@@ -544,7 +569,8 @@ int daemon_run(const char *conf_file)
 	if (!rc) {
 		int lw = linkwatch_open(&d.links);
 		if (lw)
-			syslog(LOG_WARNING, "link events: %s; tenant routes will not follow interfaces",
+			syslog(LOG_WARNING,
+			       "link events: %s; tenant routes will not follow interfaces",
 			       strerror(-lw));
 	}
 	if (rc) {
@@ -565,7 +591,8 @@ int daemon_run(const char *conf_file)
 			goto out;
 	}
 	rc = ctl_listen(&d.ctl, d.conf.socket_path, d.conf.socket_mode, d.conf.socket_group != NULL,
-			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid, daemon_handle, &d);
+			d.conf.socket_gid, d.conf.admin_group != NULL, d.conf.admin_gid,
+			daemon_handle, &d);
 	if (rc) {
 		syslog(LOG_ERR, "control socket %s: %s", d.conf.socket_path,
 		       rc == -EADDRINUSE ? "another hvgated is serving it" : strerror(-rc));
@@ -592,13 +619,16 @@ int daemon_run(const char *conf_file)
 	txn_restore_candidate(&d.txn);
 	daemon_lock_restore(&d);
 	if (daemon_source_differs(&d))
-		syslog(LOG_WARNING, "the configured policy %s %s revision %u, which runs; 'hvgate reload' applies it",
-		       d.conf.policy_path, d.source_compiles ? "differs from" : "does not compile; it is not",
-		       d.txn.running_rev);
+		syslog(
+		    LOG_WARNING,
+		    "the configured policy %s %s revision %u, which runs; 'hvgate reload' applies it",
+		    d.conf.policy_path,
+		    d.source_compiles ? "differs from" : "does not compile; it is not",
+		    d.txn.running_rev);
 	for (size_t i = 0; i < d.conf.n_ifaces; i++)
 		if (!if_nametoindex(d.conf.ifaces[i].name))
-			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)", d.conf.ifaces[i].name,
-			       conf_role_name(d.conf.ifaces[i].role));
+			syslog(LOG_WARNING, "interface %s (%s) is not present (yet)",
+			       d.conf.ifaces[i].name, conf_role_name(d.conf.ifaces[i].role));
 	if (vpnmgr_create(&d.vpn, d.conf.state_dir))
 		syslog(LOG_ERR, "vpn: out of memory; the policy's vpn blocks are not run");
 	daemon_sync_vpn(&d);
@@ -611,7 +641,8 @@ int daemon_run(const char *conf_file)
 	d.next_sample = mono() + d.conf.counter_interval_ms / 1000.0;
 	rc = sampler_start(&d.sampler);
 	if (rc)
-		syslog(LOG_WARNING, "counter sampler thread: %s; the loop samples itself", strerror(-rc));
+		syslog(LOG_WARNING, "counter sampler thread: %s; the loop samples itself",
+		       strerror(-rc));
 	rc = 0;
 	sd_notify(0, "READY=1");
 	syslog(LOG_NOTICE, "hvgated: ready");

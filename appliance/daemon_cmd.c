@@ -36,8 +36,8 @@ void daemon_reply_err(struct json_buf *r, const char *fmt, ...)
 
 /* Compiles what a load/diff request names: "path", "git" (a ref of the
  * configured repository, or "repo" too) or "revision". */
-static int compile_request(struct daemon *d, const struct json *req, struct txn_policy **p, char *err,
-			   size_t errsz)
+static int compile_request(struct daemon *d, const struct json *req, struct txn_policy **p,
+			   char *err, size_t errsz)
 {
 	const char *path = json_get_str(req, "path"), *ref = json_get_str(req, "git");
 	const char *repo = json_get_str(req, "repo");
@@ -50,13 +50,15 @@ static int compile_request(struct daemon *d, const struct json *req, struct txn_
 			snprintf(err, errsz, "the configured source is not git: give \"repo\" too");
 			return -EINVAL;
 		}
-		return txn_compile_git(&d->txn, repo ? repo : d->conf.policy_path, ref, p, err, errsz);
+		return txn_compile_git(&d->txn, repo ? repo : d->conf.policy_path, ref, p, err,
+				       errsz);
 	}
 	if (!json_get_int(req, "revision", &rev) && rev > 0 && rev <= UINT32_MAX)
 		return txn_compile_rev(&d->txn, (unsigned)rev, p, err, errsz);
 	/* Nothing named: the configured source. */
 	if (d->conf.source == CONF_SOURCE_GIT)
-		return txn_compile_git(&d->txn, d->conf.policy_path, d->conf.git_ref, p, err, errsz);
+		return txn_compile_git(&d->txn, d->conf.policy_path, d->conf.git_ref, p, err,
+				       errsz);
 	return txn_compile_path(&d->txn, d->conf.policy_path, p, err, errsz);
 }
 
@@ -74,8 +76,8 @@ static int compile_as_peer(struct daemon *d, const struct ctl_peer *peer, const 
 		return compile_request(d, req, p, err, errsz);
 	rc = peerfs_enter(peer, &saved);
 	if (rc) {
-		snprintf(err, errsz, "cannot read files with the rights of uid %u: %s", (unsigned)peer->uid,
-			 strerror(-rc));
+		snprintf(err, errsz, "cannot read files with the rights of uid %u: %s",
+			 (unsigned)peer->uid, strerror(-rc));
 		return rc;
 	}
 	rc = peerfs_check_path(path ? path : repo, err, errsz);
@@ -91,7 +93,8 @@ static int compile_as_peer(struct daemon *d, const struct ctl_peer *peer, const 
 	return rc;
 }
 
-static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+static void cmd_load(struct daemon *d, const struct ctl_peer *peer, const struct json *req,
+		     struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
 	struct txn_policy *p;
@@ -146,13 +149,18 @@ static void cmd_compare(struct daemon *d, const struct json *req, struct json_bu
 
 /* One side of a diff: a revision number, or "git:REF" of the configured
  * repository. */
-static int compile_side(struct daemon *d, const struct json *v, struct txn_policy **p, char *err, size_t errsz)
+static int compile_side(struct daemon *d, const struct json *v, struct txn_policy **p, char *err,
+			size_t errsz)
 {
-	if (v && v->type == JSON_NUMBER && v->is_integer && v->integer > 0 && v->integer <= UINT32_MAX)
+	if (v && v->type == JSON_NUMBER && v->is_integer && v->integer > 0 &&
+	    v->integer <= UINT32_MAX)
 		return txn_compile_rev(&d->txn, (unsigned)v->integer, p, err, errsz);
-	if (v && v->type == JSON_STRING && !strncmp(v->string, "git:", 4) && d->conf.source == CONF_SOURCE_GIT)
+	if (v && v->type == JSON_STRING && !strncmp(v->string, "git:", 4) &&
+	    d->conf.source == CONF_SOURCE_GIT)
 		return txn_compile_git(&d->txn, d->conf.policy_path, v->string + 4, p, err, errsz);
-	snprintf(err, errsz, "diff needs \"from\" and \"to\": revision numbers, or \"git:REF\" with a git source");
+	snprintf(
+	    err, errsz,
+	    "diff needs \"from\" and \"to\": revision numbers, or \"git:REF\" with a git source");
 	return -EINVAL;
 }
 
@@ -162,7 +170,8 @@ static void cmd_diff(struct daemon *d, const struct json *req, struct json_buf *
 	struct txn_policy *a = NULL, *b = NULL;
 	char err[TXN_ERR_MAX];
 
-	if (compile_side(d, from, &a, err, sizeof(err)) || compile_side(d, to, &b, err, sizeof(err))) {
+	if (compile_side(d, from, &a, err, sizeof(err)) ||
+	    compile_side(d, to, &b, err, sizeof(err))) {
 		txn_policy_free(a);
 		daemon_reply_err(r, "%s", err);
 		return;
@@ -202,13 +211,15 @@ static int confirm_seconds(const struct json *v, uint64_t *seconds)
 		return 0;
 	if (v->type == JSON_STRING)
 		return duration_parse(v->string, TXN_CONFIRM_MAX_SECONDS, seconds);
-	if (v->type != JSON_NUMBER || !v->is_integer || v->integer <= 0 || v->integer > TXN_CONFIRM_MAX_SECONDS)
+	if (v->type != JSON_NUMBER || !v->is_integer || v->integer <= 0 ||
+	    v->integer > TXN_CONFIRM_MAX_SECONDS)
 		return -EINVAL;
 	*seconds = (uint64_t)v->integer;
 	return 0;
 }
 
-static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const struct json *req,
+		       struct json_buf *r)
 {
 	char err[TXN_ERR_MAX];
 	const struct json *force = json_get(req, "force");
@@ -216,7 +227,9 @@ static void cmd_commit(struct daemon *d, const struct ctl_peer *peer, const stru
 	double start = seconds_now();
 
 	if (confirm_seconds(json_get(req, "confirmed"), &confirm)) {
-		daemon_reply_err(r, "\"confirmed\" must be a duration of 1 s to 1 day: 90 (seconds), 90s, 10m, 1h");
+		daemon_reply_err(
+		    r,
+		    "\"confirmed\" must be a duration of 1 s to 1 day: 90 (seconds), 90s, 10m, 1h");
 		return;
 	}
 	if (txn_commit(&d->txn, peer->uid, json_get_str(req, "comment"), (unsigned)confirm,
@@ -291,12 +304,14 @@ static const struct policy_tenant *tenant_named(const struct daemon *d, const ch
 /* The prefix length of addr .. addr_end, or -1 if the range is no prefix. */
 int daemon_range_prefix_len(const struct nftio_set_elem *e)
 {
-	struct ir_value lo = ir_value_addr(e->addr, e->family), hi = ir_value_addr(e->addr_end, e->family);
+	struct ir_value lo = ir_value_addr(e->addr, e->family),
+			hi = ir_value_addr(e->addr_end, e->family);
 	return ir_value_prefix_len(&lo, &hi);
 }
 
 /* The tenant whose mark range an entry covers: "" for a global entry. */
-const char *daemon_block_scope(const struct daemon *d, const struct nftio_set_elem *e, char *buf, size_t size)
+const char *daemon_block_scope(const struct daemon *d, const struct nftio_set_elem *e, char *buf,
+			       size_t size)
 {
 	const struct policy *p = d->txn.running ? d->txn.running->policy : NULL;
 
@@ -332,11 +347,15 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 	int rc;
 
 	if (!parse_block_addr(addr, &e, &prefix_len)) {
-		daemon_reply_err(r, "\"addr\" must be an IPv4 or IPv6 address or prefix (ADDR/LEN, with the host bits zero)");
+		daemon_reply_err(
+		    r,
+		    "\"addr\" must be an IPv4 or IPv6 address or prefix (ADDR/LEN, with the host bits zero)");
 		return;
 	}
 	if (block && dur && duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
-		daemon_reply_err(r, "\"for\" must be a duration such as 90 (seconds), 90s, 10m, 2h, 1d (at most a year)");
+		daemon_reply_err(
+		    r,
+		    "\"for\" must be a duration such as 90 (seconds), 90s, 10m, 2h, 1d (at most a year)");
 		return;
 	}
 	if (!d->txn.running) {
@@ -344,7 +363,9 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 		return;
 	}
 	if (tenant && zone) {
-		daemon_reply_err(r, "a block is scoped by a tenant or by a zone, not both (a tenant's segment is a zone)");
+		daemon_reply_err(
+		    r,
+		    "a block is scoped by a tenant or by a zone, not both (a tenant's segment is a zone)");
 		return;
 	}
 	if (tenant && !(pt = tenant_named(d, tenant))) {
@@ -371,15 +392,16 @@ static void cmd_block(struct daemon *d, const struct json *req, struct json_buf 
 	else
 		rc = block ? txn_block(&d->txn, &e) : txn_unblock(&d->txn, &e);
 	if (rc) {
-		daemon_reply_err(r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, scope, scope_name,
-			  rc == -ENOENT	       ? "not in the block list (unblock names the entry as blocked)"
-			  : rc == -ENOTEMPTY ? "overlaps an entry of the block list (see show blocked)"
-			  : rc == -ENXIO     ? "the zone has no interface to block on"
-					     : strerror(-rc));
+		daemon_reply_err(
+		    r, "%s %s%s%s: %s", block ? "block" : "unblock", addr, scope, scope_name,
+		    rc == -ENOENT ? "not in the block list (unblock names the entry as blocked)"
+		    : rc == -ENOTEMPTY ? "overlaps an entry of the block list (see show blocked)"
+		    : rc == -ENXIO     ? "the zone has no interface to block on"
+				       : strerror(-rc));
 		return;
 	}
-	syslog(LOG_NOTICE, "%s %s%s%s%s%s", block ? "blocked" : "unblocked", addr, scope, scope_name,
-	       dur ? " for " : "", dur ? dur : "");
+	syslog(LOG_NOTICE, "%s %s%s%s%s%s", block ? "blocked" : "unblocked", addr, scope,
+	       scope_name, dur ? " for " : "", dur ? dur : "");
 	daemon_reply_ok_begin(r);
 	json_kv_str(r, "addr", addr);
 	json_kv_str(r, "tenant", pt ? pt->name : "");
@@ -507,11 +529,14 @@ static void drop_idle_stale_lock(struct daemon *d)
 		return;
 	rc = history_lock_clear(d->conf.state_dir);
 	if (rc) {
-		syslog(LOG_WARNING, "%s/lock.json: cannot remove it: %s", d->conf.state_dir, strerror(-rc));
+		syslog(LOG_WARNING, "%s/lock.json: cannot remove it: %s", d->conf.state_dir,
+		       strerror(-rc));
 		return;
 	}
-	syslog(LOG_NOTICE, "the configure session of uid %u (pid %d) is gone without changes: its lock is dropped",
-	       (unsigned)d->lock_uid, (int)d->lock_pid);
+	syslog(
+	    LOG_NOTICE,
+	    "the configure session of uid %u (pid %d) is gone without changes: its lock is dropped",
+	    (unsigned)d->lock_uid, (int)d->lock_pid);
 	d->lock_pid = 0;
 	d->lock_start = 0;
 }
@@ -531,12 +556,15 @@ static void reply_lock_err(struct daemon *d, struct json_buf *r)
 	localtime_r(&d->lock_since, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (alive)
-		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
-				 (unsigned)d->lock_uid, (int)d->lock_pid, when);
+		daemon_reply_err(
+		    r, "the candidate is locked by uid %u (pid %d, configure mode) since %s",
+		    (unsigned)d->lock_uid, (int)d->lock_pid, when);
 	else
-		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode, the session is gone) "
-				 "since %s: 'hvgate unlock' breaks the stale lock", (unsigned)d->lock_uid,
-				 (int)d->lock_pid, when);
+		daemon_reply_err(
+		    r,
+		    "the candidate is locked by uid %u (pid %d, configure mode, the session is gone) "
+		    "since %s: 'hvgate unlock' breaks the stale lock",
+		    (unsigned)d->lock_uid, (int)d->lock_pid, when);
 }
 
 void daemon_lock_json(const struct daemon *d, struct json_buf *r)
@@ -561,7 +589,8 @@ void daemon_lock_restore(struct daemon *d)
 
 	if (rc == -EINVAL) {
 		if (!history_quarantine(d->conf.state_dir, "lock.json", moved, sizeof(moved)))
-			syslog(LOG_ERR, "%s/lock.json is corrupt; ignored and moved to %s", d->conf.state_dir, moved);
+			syslog(LOG_ERR, "%s/lock.json is corrupt; ignored and moved to %s",
+			       d->conf.state_dir, moved);
 		return;
 	}
 	if (rc)
@@ -570,13 +599,16 @@ void daemon_lock_restore(struct daemon *d)
 	d->lock_uid = l.uid;
 	d->lock_since = l.since;
 	d->lock_start = l.start;
-	syslog(LOG_NOTICE, "configure lock of uid %u (pid %d) restored%s", (unsigned)l.uid, (int)l.pid,
-	       lock_holder_alive(d) ? "" : "; the session is gone: 'hvgate unlock' breaks the lock");
+	syslog(
+	    LOG_NOTICE, "configure lock of uid %u (pid %d) restored%s", (unsigned)l.uid, (int)l.pid,
+	    lock_holder_alive(d) ? "" : "; the session is gone: 'hvgate unlock' breaks the lock");
 }
 
 static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, struct json_buf *r)
 {
-	struct history_lock l = { .pid = peer->pid, .uid = peer->uid, .since = time(NULL),
+	struct history_lock l = { .pid = peer->pid,
+				  .uid = peer->uid,
+				  .since = time(NULL),
 				  .start = proc_start(peer->pid) };
 	int rc;
 
@@ -586,7 +618,8 @@ static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, struct json_
 	}
 	rc = history_lock_save(d->conf.state_dir, &l);
 	if (rc) {
-		daemon_reply_err(r, "cannot store the lock in %s: %s; not locked", d->conf.state_dir, strerror(-rc));
+		daemon_reply_err(r, "cannot store the lock in %s: %s; not locked",
+				 d->conf.state_dir, strerror(-rc));
 		return;
 	}
 	d->lock_pid = l.pid;
@@ -600,7 +633,8 @@ static void cmd_lock(struct daemon *d, const struct ctl_peer *peer, struct json_
 
 /* The holder leaves configure mode; or another admin breaks the lock: a
  * stale one with `unlock`, a live one with "force". */
-static void cmd_unlock(struct daemon *d, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+static void cmd_unlock(struct daemon *d, const struct ctl_peer *peer, const struct json *req,
+		       struct json_buf *r)
 {
 	const struct json *force = json_get(req, "force");
 	bool mine = lock_held_by(d, peer), alive = lock_holder_alive(d);
@@ -608,25 +642,29 @@ static void cmd_unlock(struct daemon *d, const struct ctl_peer *peer, const stru
 	uid_t was_uid = d->lock_uid;
 	int rc;
 
-	if (d->lock_pid && !mine && alive && !(force && force->type == JSON_BOOL && force->boolean)) {
+	if (d->lock_pid && !mine && alive &&
+	    !(force && force->type == JSON_BOOL && force->boolean)) {
 		char when[32];
 		struct tm tm;
 		localtime_r(&d->lock_since, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		daemon_reply_err(r, "the candidate is locked by uid %u (pid %d, configure mode, still running) since "
-				 "%s: 'unlock force' takes the lock away from that session", (unsigned)d->lock_uid,
-				 (int)d->lock_pid, when);
+		daemon_reply_err(
+		    r,
+		    "the candidate is locked by uid %u (pid %d, configure mode, still running) since "
+		    "%s: 'unlock force' takes the lock away from that session",
+		    (unsigned)d->lock_uid, (int)d->lock_pid, when);
 		return;
 	}
 	if (d->lock_pid) {
 		rc = history_lock_clear(d->conf.state_dir);
 		if (rc) {
-			daemon_reply_err(r, "cannot remove %s/lock.json: %s; still locked", d->conf.state_dir,
-					 strerror(-rc));
+			daemon_reply_err(r, "cannot remove %s/lock.json: %s; still locked",
+					 d->conf.state_dir, strerror(-rc));
 			return;
 		}
 		if (!mine)
-			syslog(LOG_NOTICE, "uid %u (pid %d) broke the configure lock of uid %u (pid %d, %s)",
+			syslog(LOG_NOTICE,
+			       "uid %u (pid %d) broke the configure lock of uid %u (pid %d, %s)",
 			       (unsigned)peer->uid, (int)peer->pid, (unsigned)was_uid, (int)was_pid,
 			       alive ? "still running" : "gone");
 	}
@@ -645,22 +683,41 @@ static void cmd_unlock(struct daemon *d, const struct ctl_peer *peer, const stru
 	json_obj_end(r);
 }
 
-enum cmd_id { C_STATUS, C_SHOW, C_BLOCKED, C_HISTORY, C_COMPARE, C_DIFF, C_LOAD, C_COMMIT, C_CONFIRM,
-	      C_ROLLBACK, C_RELOAD, C_BLOCK, C_UNBLOCK, C_LOCK, C_UNLOCK };
+enum cmd_id {
+	C_STATUS,
+	C_SHOW,
+	C_BLOCKED,
+	C_HISTORY,
+	C_COMPARE,
+	C_DIFF,
+	C_LOAD,
+	C_COMMIT,
+	C_CONFIRM,
+	C_ROLLBACK,
+	C_RELOAD,
+	C_BLOCK,
+	C_UNBLOCK,
+	C_LOCK,
+	C_UNLOCK
+};
 
 static const struct {
 	const char *name;
 	enum cmd_id id;
 	bool read_only; /* allowed for the control group; else root/admin group only */
 } commands[] = {
-	{ "status", C_STATUS, true },	 { "show", C_SHOW, true },	   { "blocked", C_BLOCKED, true },
-	{ "history", C_HISTORY, true },	 { "compare", C_COMPARE, true },   { "diff", C_DIFF, true },
-	{ "load", C_LOAD, false },	 { "commit", C_COMMIT, false },	   { "confirm", C_CONFIRM, false },
-	{ "rollback", C_ROLLBACK, false }, { "reload", C_RELOAD, false }, { "block", C_BLOCK, false },
-	{ "unblock", C_UNBLOCK, false }, { "lock", C_LOCK, false },	   { "unlock", C_UNLOCK, false },
+	{ "status", C_STATUS, true },    { "show", C_SHOW, true },
+	{ "blocked", C_BLOCKED, true },  { "history", C_HISTORY, true },
+	{ "compare", C_COMPARE, true },  { "diff", C_DIFF, true },
+	{ "load", C_LOAD, false },       { "commit", C_COMMIT, false },
+	{ "confirm", C_CONFIRM, false }, { "rollback", C_ROLLBACK, false },
+	{ "reload", C_RELOAD, false },   { "block", C_BLOCK, false },
+	{ "unblock", C_UNBLOCK, false }, { "lock", C_LOCK, false },
+	{ "unlock", C_UNLOCK, false },
 };
 
-void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *req,
+		   struct json_buf *r)
 {
 	struct daemon *d = ctx;
 	const char *cmd = json_get_str(req, "cmd");
@@ -675,14 +732,16 @@ void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *re
 	}
 	if (!(commands[i].read_only ? peer->may_read : peer->may_change)) {
 		daemon_reply_err(r, "permission denied: '%s' needs %s", cmd,
-			  commands[i].read_only ? "the control group" : "root or the admin group");
+				 commands[i].read_only ? "the control group"
+						       : "root or the admin group");
 		return;
 	}
 	/* what the last commit left for after its reply, when a request of
 	 * the same round of the loop comes before txn_tick() */
 	txn_settle(&d->txn);
 	drop_idle_stale_lock(d);
-	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT || commands[i].id == C_ROLLBACK) &&
+	if ((commands[i].id == C_LOAD || commands[i].id == C_COMMIT ||
+	     commands[i].id == C_ROLLBACK) &&
 	    locked_by_other(d, peer)) {
 		reply_lock_err(d, r);
 		return;

@@ -65,8 +65,8 @@ static int rule_index_build(struct daemon_rule_index *x, const struct policy *p)
 		const struct policy_default *df = &p->defaults[i];
 		if (!df->log || !df->loc.file)
 			continue;
-		snprintf(x->default_ids[i], sizeof(x->default_ids[i]), "default:%s:%u", df->loc.file,
-			 df->loc.line);
+		snprintf(x->default_ids[i], sizeof(x->default_ids[i]), "default:%s:%u",
+			 df->loc.file, df->loc.line);
 		if (policy_hmap_put(&x->defaults, name_hash(x->default_ids[i]), i))
 			return -1;
 	}
@@ -89,7 +89,8 @@ void daemon_rule_index_sync(struct daemon *d)
 		x->gen = gen;
 		x->failed = true;
 		if (!said)
-			syslog(LOG_ERR, "events: out of memory indexing the rules; events name no rule");
+			syslog(LOG_ERR,
+			       "events: out of memory indexing the rules; events name no rule");
 		return;
 	}
 	x->built = true;

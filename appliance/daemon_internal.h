@@ -46,8 +46,8 @@
  * hash lookup, not a pass over the rules. */
 struct daemon_rule_index {
 	bool built;
-	bool failed;  /* the last build ran out of memory (said once per gen) */
-	uint64_t gen; /* the txn.running_gen it was built (or tried) for */
+	bool failed;            /* the last build ran out of memory (said once per gen) */
+	uint64_t gen;           /* the txn.running_gen it was built (or tried) for */
 	const struct policy *p; /* NULL: nothing runs */
 	struct policy_hmap by_id, by_kernel_id, defaults;
 	char (*default_ids)[DAEMON_DEFAULT_ID_LEN]; /* per default of p */
@@ -79,8 +79,8 @@ struct daemon {
 	uint64_t samples_taken;
 	uint64_t errors;
 	struct vpnmgr *vpn;
-	struct linkwatch *links; /* NULL: link events not watched */
-	struct fastpath *fp;     /* NULL: inspection off */
+	struct linkwatch *links;        /* NULL: link events not watched */
+	struct fastpath *fp;            /* NULL: inspection off */
 	struct daemon_rule_index rules; /* for the events */
 	/* The running policy's generation (txn.running_gen) the fast path last
 	 * got rules for. */
@@ -125,14 +125,14 @@ void daemon_reply_err(struct json_buf *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int daemon_range_prefix_len(const struct nftio_set_elem *e);
 const char *daemon_block_scope(const struct daemon *d, const struct nftio_set_elem *e, char *buf,
-                               size_t size);
+			       size_t size);
 /* The control socket's request handler (ctl_listen): one request, one reply. */
 void daemon_handle(void *ctx, const struct ctl_peer *peer, const struct json *req,
-                   struct json_buf *r);
+		   struct json_buf *r);
 
 /* daemon_view.c */
 void daemon_policy_summary(struct json_buf *r, const char *key, const struct txn_policy *p,
-                           unsigned rev);
+			   unsigned rev);
 void daemon_cmd_status(struct daemon *d, struct json_buf *r);
 const char *daemon_action_name(enum policy_action a);
 const char *daemon_implicit_kind(const struct policy *p, const char *id);
@@ -141,7 +141,7 @@ const char *daemon_implicit_kind(const struct policy *p, const char *id);
 const char *daemon_implicit_tenant(const struct policy *p, const char *id);
 bool daemon_parse_addr(const char *s, int *family, uint8_t addr[16]);
 const struct txn_policy *daemon_policy_of_revision(struct daemon *d, const struct json *req,
-                                                   struct json_buf *r, struct txn_policy **owned);
+						   struct json_buf *r, struct txn_policy **owned);
 void daemon_cmd_show(struct daemon *d, const struct json *req, struct json_buf *r);
 void daemon_cmd_history(struct daemon *d, struct json_buf *r);
 void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r);
@@ -155,7 +155,7 @@ void daemon_rule_index_free(struct daemon_rule_index *x);
 /* The NFLOG reader's lookup (nflogd_open): a log prefix to the running
  * policy's rule id, verdict, tenant and log prefix; fields it cannot name stay. */
 void daemon_log_lookup(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
-                       const char **tenant, const char **log_prefix);
+		       const char **tenant, const char **log_prefix);
 /* Drains the fast path's decisions into the event log (or syslog). */
 void daemon_read_fastpath_events(struct daemon *d);
 

@@ -37,7 +37,8 @@ static struct series *series_names(const struct policy *p)
 		if (r->labelled || !h || l <= r->where)
 			snprintf(v[i].name, sizeof(v[i].name), "%s", r->id);
 		else
-			snprintf(v[i].name, sizeof(v[i].name), "%.*s%s", (int)(l - r->where), r->where, h + 1);
+			snprintf(v[i].name, sizeof(v[i].name), "%.*s%s", (int)(l - r->where),
+				 r->where, h + 1);
 	}
 	qsort(v, p->n_rules, sizeof(*v), series_cmp);
 	for (size_t i = 1, k = 1; i < p->n_rules; i++) {
@@ -85,13 +86,16 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			const struct rule_hit *h = daemon_hit_find(d, p->rules[i].kernel_id);
 			fprintf(out, "hvgate_rule_%s_total{rule=", counter_kinds[k].unit);
 			metrics_label(out, names ? names[i].name : p->rules[i].id);
-			fprintf(out, "} %llu\n", (unsigned long long)(h ? (k ? h->bytes : h->packets) : 0));
+			fprintf(out, "} %llu\n",
+				(unsigned long long)(h ? (k ? h->bytes : h->packets) : 0));
 		}
 	}
 	free(names);
-	fputs("# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
-	      "block list, invalid state, anti-spoofing, the inter-tenant check.\n"
-	      "# TYPE hvgate_implicit_packets_total counter\n", out);
+	fputs(
+	    "# HELP hvgate_implicit_packets_total Packets dropped by no rule of the policy: a default, the "
+	    "block list, invalid state, anti-spoofing, the inter-tenant check.\n"
+	    "# TYPE hvgate_implicit_packets_total counter\n",
+	    out);
 	for (size_t i = 0; i < d->n_hits; i++) {
 		if (!daemon_implicit_kind(p, d->hits[i].id))
 			continue;
@@ -105,7 +109,8 @@ void daemon_write_metrics(void *ctx, FILE *out)
 	uint64_t *sums = p && p->n_tenants ? calloc(p->n_tenants * 2, sizeof(*sums)) : NULL;
 	for (size_t i = 0; sums && i < p->n_rules; i++) {
 		const struct rule_hit *h;
-		if (p->rules[i].tenant >= p->n_tenants || !(h = daemon_hit_find(d, p->rules[i].kernel_id)))
+		if (p->rules[i].tenant >= p->n_tenants ||
+		    !(h = daemon_hit_find(d, p->rules[i].kernel_id)))
 			continue;
 		sums[2 * p->rules[i].tenant] += h->packets;
 		sums[2 * p->rules[i].tenant + 1] += h->bytes;
@@ -127,34 +132,36 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			"# HELP hvgate_conntrack_limit nf_conntrack_max.\n"
 			"# TYPE hvgate_conntrack_limit gauge\nhvgate_conntrack_limit %llu\n",
 			(unsigned long long)count, (unsigned long long)max);
-	fprintf(out,
-		"# HELP hvgate_applies_total Rulesets applied to the kernel.\n"
-		"# TYPE hvgate_applies_total counter\nhvgate_applies_total %llu\n"
-		"# HELP hvgate_apply_errors_total Applies the kernel or the genid guard refused.\n"
-		"# TYPE hvgate_apply_errors_total counter\nhvgate_apply_errors_total %llu\n"
-		"# HELP hvgate_apply_seconds_total Time spent applying.\n"
-		"# TYPE hvgate_apply_seconds_total counter\nhvgate_apply_seconds_total %.6f\n"
-		"# HELP hvgate_last_apply_seconds Duration of the last apply.\n"
-		"# TYPE hvgate_last_apply_seconds gauge\nhvgate_last_apply_seconds %.6f\n"
-		"# HELP hvgate_reloads_total Reloads (SIGHUP or the reload command).\n"
-		"# TYPE hvgate_reloads_total counter\nhvgate_reloads_total %llu\n"
-		"# HELP hvgate_reload_errors_total Reloads that failed and changed nothing.\n"
-		"# TYPE hvgate_reload_errors_total counter\nhvgate_reload_errors_total %llu\n"
-		"# HELP hvgate_reverts_total Commits reverted for want of confirm.\n"
-		"# TYPE hvgate_reverts_total counter\nhvgate_reverts_total %llu\n"
-		"# HELP hvgate_errors_total Failed control commands.\n"
-		"# TYPE hvgate_errors_total counter\nhvgate_errors_total %llu\n"
-		"# HELP hvgate_control_requests_total Control requests.\n"
-		"# TYPE hvgate_control_requests_total counter\nhvgate_control_requests_total %lu\n"
-		"# HELP hvgate_control_malformed_total Control requests refused as malformed or oversized.\n"
-		"# TYPE hvgate_control_malformed_total counter\nhvgate_control_malformed_total %lu\n"
-		"# HELP hvgate_running_revision The revision in the kernel.\n"
-		"# TYPE hvgate_running_revision gauge\nhvgate_running_revision %u\n",
-		(unsigned long long)d->txn.stats.applies, (unsigned long long)d->txn.stats.apply_errors,
-		d->txn.stats.apply_seconds_total, d->txn.stats.last_apply_seconds,
-		(unsigned long long)d->txn.stats.reloads, (unsigned long long)d->txn.stats.reload_errors,
-		(unsigned long long)d->txn.stats.reverts, (unsigned long long)d->errors, d->ctl.requests,
-		d->ctl.bad_requests, d->txn.running_rev);
+	fprintf(
+	    out,
+	    "# HELP hvgate_applies_total Rulesets applied to the kernel.\n"
+	    "# TYPE hvgate_applies_total counter\nhvgate_applies_total %llu\n"
+	    "# HELP hvgate_apply_errors_total Applies the kernel or the genid guard refused.\n"
+	    "# TYPE hvgate_apply_errors_total counter\nhvgate_apply_errors_total %llu\n"
+	    "# HELP hvgate_apply_seconds_total Time spent applying.\n"
+	    "# TYPE hvgate_apply_seconds_total counter\nhvgate_apply_seconds_total %.6f\n"
+	    "# HELP hvgate_last_apply_seconds Duration of the last apply.\n"
+	    "# TYPE hvgate_last_apply_seconds gauge\nhvgate_last_apply_seconds %.6f\n"
+	    "# HELP hvgate_reloads_total Reloads (SIGHUP or the reload command).\n"
+	    "# TYPE hvgate_reloads_total counter\nhvgate_reloads_total %llu\n"
+	    "# HELP hvgate_reload_errors_total Reloads that failed and changed nothing.\n"
+	    "# TYPE hvgate_reload_errors_total counter\nhvgate_reload_errors_total %llu\n"
+	    "# HELP hvgate_reverts_total Commits reverted for want of confirm.\n"
+	    "# TYPE hvgate_reverts_total counter\nhvgate_reverts_total %llu\n"
+	    "# HELP hvgate_errors_total Failed control commands.\n"
+	    "# TYPE hvgate_errors_total counter\nhvgate_errors_total %llu\n"
+	    "# HELP hvgate_control_requests_total Control requests.\n"
+	    "# TYPE hvgate_control_requests_total counter\nhvgate_control_requests_total %lu\n"
+	    "# HELP hvgate_control_malformed_total Control requests refused as malformed or oversized.\n"
+	    "# TYPE hvgate_control_malformed_total counter\nhvgate_control_malformed_total %lu\n"
+	    "# HELP hvgate_running_revision The revision in the kernel.\n"
+	    "# TYPE hvgate_running_revision gauge\nhvgate_running_revision %u\n",
+	    (unsigned long long)d->txn.stats.applies, (unsigned long long)d->txn.stats.apply_errors,
+	    d->txn.stats.apply_seconds_total, d->txn.stats.last_apply_seconds,
+	    (unsigned long long)d->txn.stats.reloads,
+	    (unsigned long long)d->txn.stats.reload_errors,
+	    (unsigned long long)d->txn.stats.reverts, (unsigned long long)d->errors,
+	    d->ctl.requests, d->ctl.bad_requests, d->txn.running_rev);
 	if (d->log) {
 		nflogd_counts(d->log, &ev, &wr, &dr);
 		const struct metrics_count events[] = {
@@ -163,48 +170,43 @@ void daemon_write_metrics(void *ctx, FILE *out)
 			{ "dropped", dr },
 		};
 		metrics_counters(out, "hvgate_log_events_total",
-				 "NFLOG events received, written, and dropped by the rate limit.", "result", events,
-				 sizeof(events) / sizeof(events[0]));
+				 "NFLOG events received, written, and dropped by the rate limit.",
+				 "result", events, sizeof(events) / sizeof(events[0]));
 	}
 	if (d->fp) {
 		struct fp_stats st;
 		fastpath_stats(d->fp, &st);
-		fprintf(out,
-			"# HELP hvgate_fastpath_packets_total Packets the inspection fast path judged.\n"
-			"# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n",
-			(unsigned long long)st.packets);
+		fprintf(
+		    out,
+		    "# HELP hvgate_fastpath_packets_total Packets the inspection fast path judged.\n"
+		    "# TYPE hvgate_fastpath_packets_total counter\nhvgate_fastpath_packets_total %llu\n",
+		    (unsigned long long)st.packets);
 		const struct metrics_count flows[] = {
 			{ "inspected", st.flows },
 			{ "cleared", st.done },
 			{ "blocked", st.blocked },
 		};
 		metrics_counters(out, "hvgate_fastpath_flows_total",
-				 "Flows the fast path took up, cleared and blocked.", "verdict", flows,
-				 sizeof(flows) / sizeof(flows[0]));
+				 "Flows the fast path took up, cleared and blocked.", "verdict",
+				 flows, sizeof(flows) / sizeof(flows[0]));
 		const struct metrics_count errors[] = {
-			{ "malformed", st.malformed },
-			{ "ct_unknown", st.ct_unknown },
-			{ "table_full", st.table_full },
-			{ "unknown_rule", st.unknown_rule },
-			{ "verdict", st.verdict_errors },
-			{ "events_lost", st.events_lost },
+			{ "malformed", st.malformed },    { "ct_unknown", st.ct_unknown },
+			{ "table_full", st.table_full },  { "unknown_rule", st.unknown_rule },
+			{ "verdict", st.verdict_errors }, { "events_lost", st.events_lost },
 		};
 		metrics_counters(out, "hvgate_fastpath_errors_total",
-				 "Packets the fast path could not judge, by cause.", "cause", errors,
-				 sizeof(errors) / sizeof(errors[0]));
+				 "Packets the fast path could not judge, by cause.", "cause",
+				 errors, sizeof(errors) / sizeof(errors[0]));
 		const struct metrics_count normalised[] = {
-			{ "urgent", st.urgent },
-			{ "bad_end", st.bad_end },
-			{ "conflict", st.conflicts },
-			{ "suspect", st.suspect },
-			{ "syn_data", st.syn_data },
-			{ "midstream", st.midstream },
-			{ "ext_headers", st.ext_headers },
-			{ "ip_options", st.ip_options },
+			{ "urgent", st.urgent },           { "bad_end", st.bad_end },
+			{ "conflict", st.conflicts },      { "suspect", st.suspect },
+			{ "syn_data", st.syn_data },       { "midstream", st.midstream },
+			{ "ext_headers", st.ext_headers }, { "ip_options", st.ip_options },
 		};
-		metrics_counters(out, "hvgate_fastpath_normalised_total",
-				 "TCP packets the fast path dropped rather than let walk around its judgement, by cause.",
-				 "cause", normalised, sizeof(normalised) / sizeof(normalised[0]));
+		metrics_counters(
+		    out, "hvgate_fastpath_normalised_total",
+		    "TCP packets the fast path dropped rather than let walk around its judgement, by cause.",
+		    "cause", normalised, sizeof(normalised) / sizeof(normalised[0]));
 		const struct metrics_count resets[] = {
 			{ "sent", st.resets_sent },
 			{ "failed", st.resets_failed },
@@ -214,13 +216,16 @@ void daemon_write_metrics(void *ctx, FILE *out)
 				 sizeof(resets) / sizeof(resets[0]));
 		struct fastpath_queue_stat qs[FASTPATH_MAX_WORKERS * 4];
 		size_t nq = fastpath_queue_stats(d->fp, qs, sizeof(qs) / sizeof(qs[0]));
-		fprintf(out, "# HELP hvgate_fastpath_queue_dropped_total Packets the kernel could not queue to the fast path (full: the queue was full, socket: its socket was), per queue.\n"
-			"# TYPE hvgate_fastpath_queue_dropped_total counter\n");
+		fprintf(
+		    out,
+		    "# HELP hvgate_fastpath_queue_dropped_total Packets the kernel could not queue to the fast path (full: the queue was full, socket: its socket was), per queue.\n"
+		    "# TYPE hvgate_fastpath_queue_dropped_total counter\n");
 		for (size_t i = 0; i < nq; i++)
-			fprintf(out,
-				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"full\"} %u\n"
-				"hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"socket\"} %u\n",
-				qs[i].queue, qs[i].queue_dropped, qs[i].queue, qs[i].user_dropped);
+			fprintf(
+			    out,
+			    "hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"full\"} %u\n"
+			    "hvgate_fastpath_queue_dropped_total{queue=\"%u\",cause=\"socket\"} %u\n",
+			    qs[i].queue, qs[i].queue_dropped, qs[i].queue, qs[i].user_dropped);
 	}
 	vpnmgr_metrics(d->vpn, out);
 }

@@ -133,7 +133,8 @@ void sampler_ask(struct sampler *s, uint64_t tag)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int sampler_take(struct sampler *s, struct nftio_rule_counter **v, size_t *n, double *seconds, uint64_t *tag)
+int sampler_take(struct sampler *s, struct nftio_rule_counter **v, size_t *n, double *seconds,
+		 uint64_t *tag)
 {
 	uint64_t count;
 	int err = -EAGAIN;

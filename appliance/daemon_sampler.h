@@ -33,6 +33,7 @@ bool sampler_busy(const struct sampler *s);
 void sampler_ask(struct sampler *s, uint64_t tag);
 /* The finished dump: 0 and the counters (the caller frees *v), the dump's
  * error, or -EAGAIN if none is ready. */
-int sampler_take(struct sampler *s, struct nftio_rule_counter **v, size_t *n, double *seconds, uint64_t *tag);
+int sampler_take(struct sampler *s, struct nftio_rule_counter **v, size_t *n, double *seconds,
+		 uint64_t *tag);
 
 #endif

@@ -13,7 +13,8 @@
 #include "policy/lower.h"
 #include "policy/tenant.h"
 
-void daemon_policy_summary(struct json_buf *r, const char *key, const struct txn_policy *p, unsigned rev)
+void daemon_policy_summary(struct json_buf *r, const char *key, const struct txn_policy *p,
+			   unsigned rev)
 {
 	json_key(r, key);
 	if (!p) {
@@ -196,7 +197,8 @@ const char *daemon_implicit_tenant(const struct policy *p, const char *id)
 		const struct policy_default *df = &p->defaults[i];
 		const char *file = df->loc.file ? df->loc.file : "";
 		if (df->tenant != POLICY_NONE && strlen(file) == (size_t)(colon - id - 8) &&
-		    !strncmp(file, id + 8, strlen(file)) && df->loc.line == strtoul(colon + 1, NULL, 10))
+		    !strncmp(file, id + 8, strlen(file)) &&
+		    df->loc.line == strtoul(colon + 1, NULL, 10))
 			return p->tenants[df->tenant].name;
 	}
 	return "";
@@ -222,10 +224,12 @@ static void show_implicit(struct daemon *d, struct json_buf *r)
 			txn_source_line(d->txn.running, file, seg->loc.line, text, sizeof(text));
 		}
 		colon = strrchr(h->id, ':');
-		if (!strcmp(kind, "default") && strcmp(h->id, POLICY_COMMENT_DEFAULT_BUILTIN) && colon && d->txn.running) {
+		if (!strcmp(kind, "default") && strcmp(h->id, POLICY_COMMENT_DEFAULT_BUILTIN) &&
+		    colon && d->txn.running) {
 			char file[PATH_MAX];
 			snprintf(file, sizeof(file), "%.*s", (int)(colon - h->id - 8), h->id + 8);
-			txn_source_line(d->txn.running, file, (unsigned)strtoul(colon + 1, NULL, 10), text, sizeof(text));
+			txn_source_line(d->txn.running, file,
+					(unsigned)strtoul(colon + 1, NULL, 10), text, sizeof(text));
 		}
 		json_obj_begin(r);
 		json_kv_str(r, "id", h->id);
@@ -262,15 +266,18 @@ static void show_rules(struct daemon *d, struct json_buf *r)
 		json_obj_begin(r);
 		json_kv_str(r, "id", pr->id);
 		json_kv_str(r, "kernel_id", pr->kernel_id);
-		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?", pr->loc.line);
+		snprintf(loc, sizeof(loc), "%s:%u", pr->loc.file ? pr->loc.file : "?",
+			 pr->loc.line);
 		json_kv_str(r, "location", loc);
 		if (lines)
-			policy_eval_lines_source_span(lines, &pr->loc, pr->text_len, text, sizeof(text));
+			policy_eval_lines_source_span(lines, &pr->loc, pr->text_len, text,
+						      sizeof(text));
 		else
 			txn_rule_text(d->txn.running, &pr->loc, pr->text_len, text, sizeof(text));
 		json_kv_str(r, "text", text);
 		json_kv_str(r, "action", daemon_action_name(pr->action));
-		json_kv_str(r, "tenant", pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
+		json_kv_str(r, "tenant",
+			    pr->tenant == POLICY_NONE ? "" : p->tenants[pr->tenant].name);
 		json_kv_uint(r, "packets", h ? h->packets : 0);
 		json_kv_uint(r, "bytes", h ? h->bytes : 0);
 		json_key(r, "counters_since");
@@ -338,7 +345,9 @@ static void show_tenants(struct daemon *d, struct json_buf *r)
 	for (size_t z = 0; p && z < p->n_zones; z++) {
 		json_obj_begin(r);
 		json_kv_str(r, "name", p->zones[z].name);
-		json_kv_str(r, "tenant", p->zones[z].tenant == POLICY_NONE ? "" : p->tenants[p->zones[z].tenant].name);
+		json_kv_str(
+		    r, "tenant",
+		    p->zones[z].tenant == POLICY_NONE ? "" : p->tenants[p->zones[z].tenant].name);
 		json_obj_end(r);
 	}
 	json_arr_end(r);
@@ -402,7 +411,10 @@ static void show_conntrack(struct daemon *d, const struct json *req, struct json
 			json_obj_begin(r);
 			json_kv_str(r, "id", p->nats[i].id);
 			json_kv_str(r, "kind", kinds[p->nats[i].kind]);
-			json_kv_str(r, "tenant", p->nats[i].tenant == POLICY_NONE ? "" : p->tenants[p->nats[i].tenant].name);
+			json_kv_str(r, "tenant",
+				    p->nats[i].tenant == POLICY_NONE
+					? ""
+					: p->tenants[p->nats[i].tenant].name);
 			json_obj_end(r);
 		}
 		json_arr_end(r);
@@ -422,14 +434,15 @@ static void show_conntrack(struct daemon *d, const struct json *req, struct json
 /* A stored revision compiled again ("revision" of req), or the running
  * policy when req has none or names the running one. *owned is set when
  * the caller must free the result. NULL with the reply written on error. */
-const struct txn_policy *daemon_policy_of_revision(struct daemon *d, const struct json *req, struct json_buf *r,
-						   struct txn_policy **owned)
+const struct txn_policy *daemon_policy_of_revision(struct daemon *d, const struct json *req,
+						   struct json_buf *r, struct txn_policy **owned)
 {
 	char err[TXN_ERR_MAX];
 	long long rev = 0;
 
 	*owned = NULL;
-	if (json_get(req, "revision") && (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)) {
+	if (json_get(req, "revision") &&
+	    (json_get_int(req, "revision", &rev) || rev <= 0 || rev > UINT32_MAX)) {
 		daemon_reply_err(r, "\"revision\" must be a positive integer");
 		return NULL;
 	}
@@ -501,7 +514,8 @@ void daemon_cmd_show(struct daemon *d, const struct json *req, struct json_buf *
 	} else if (!strcmp(what, "source")) {
 		show_source(d, req, r);
 	} else
-		daemon_reply_err(r, "show what? rules, tenants, nat, conntrack, log, vpn or source");
+		daemon_reply_err(r,
+				 "show what? rules, tenants, nat, conntrack, log, vpn or source");
 }
 
 void daemon_cmd_history(struct daemon *d, struct json_buf *r)
@@ -533,7 +547,8 @@ void daemon_cmd_history(struct daemon *d, struct json_buf *r)
 		 * if what ran next was not it: the next revision was committed
 		 * on top of another, or (the newest) it does not run. */
 		bool pending = d->txn.pending && d->txn.pend.committed == v[i].id;
-		bool next_on_it = i + 1 < n ? v[i + 1].previous == v[i].id : d->txn.running_rev == v[i].id;
+		bool next_on_it =
+		    i + 1 < n ? v[i + 1].previous == v[i].id : d->txn.running_rev == v[i].id;
 		json_kv_bool(r, "reverted", v[i].confirm_seconds && !pending && !next_on_it);
 		json_obj_end(r);
 	}
@@ -545,7 +560,8 @@ void daemon_cmd_history(struct daemon *d, struct json_buf *r)
 /* The zone of a zone-list element, by name ("?" if no running zone has its
  * interfaces); "" for the other lists. An entry is one element per pattern
  * of its zone: *dup is set for all but the first. */
-static const char *block_zone(const struct daemon *d, const struct nftio_set_elem *v, size_t i, bool *dup)
+static const char *block_zone(const struct daemon *d, const struct nftio_set_elem *v, size_t i,
+			      bool *dup)
 {
 	size_t z = txn_block_zone_of(&d->txn, &v[i]);
 
@@ -556,13 +572,15 @@ static const char *block_zone(const struct daemon *d, const struct nftio_set_ele
 		return "?";
 	for (size_t k = 0; k < i && !*dup; k++)
 		*dup = txn_block_zone_of(&d->txn, &v[k]) == z && v[k].family == v[i].family &&
-		       !memcmp(v[k].addr, v[i].addr, 16) && !memcmp(v[k].addr_end, v[i].addr_end, 16);
+		       !memcmp(v[k].addr, v[i].addr, 16) &&
+		       !memcmp(v[k].addr_end, v[i].addr_end, 16);
 	return d->txn.running->policy->zones[z].name;
 }
 
 void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r)
 {
-	static const char *sets[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6, POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
+	static const char *sets[] = { POLICY_SET_BLOCKED4, POLICY_SET_BLOCKED6,
+				      POLICY_SET_BLOCKED_ZONE4, POLICY_SET_BLOCKED_ZONE6 };
 
 	daemon_reply_ok_begin(r);
 	json_key(r, "blocked");
@@ -570,7 +588,8 @@ void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r)
 	for (size_t s = 0; s < 4; s++) {
 		struct nftio_set_elem *v;
 		size_t n;
-		if (s < 2 ? nftio_set_elems(NULL, sets[s], &v, &n) : nftio_set_elems_by_ifname(NULL, sets[s], &v, &n))
+		if (s < 2 ? nftio_set_elems(NULL, sets[s], &v, &n)
+			  : nftio_set_elems_by_ifname(NULL, sets[s], &v, &n))
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			char text[2 * INET6_ADDRSTRLEN + 8], end[INET6_ADDRSTRLEN], id[16];
@@ -582,13 +601,17 @@ void daemon_cmd_show_blocked(struct daemon *d, struct json_buf *r)
 			inet_ntop(v[i].family, v[i].addr, text, INET6_ADDRSTRLEN);
 			if (len < 0) {
 				inet_ntop(v[i].family, v[i].addr_end, end, sizeof(end));
-				snprintf(text + strlen(text), sizeof(text) - strlen(text), "-%s", end);
+				snprintf(text + strlen(text), sizeof(text) - strlen(text), "-%s",
+					 end);
 			} else if (len < (v[i].family == AF_INET ? 32 : 128)) {
-				snprintf(text + strlen(text), sizeof(text) - strlen(text), "/%d", len);
+				snprintf(text + strlen(text), sizeof(text) - strlen(text), "/%d",
+					 len);
 			}
 			json_obj_begin(r);
 			json_kv_str(r, "addr", text);
-			json_kv_str(r, "tenant", v[i].by_ifname ? "" : daemon_block_scope(d, &v[i], id, sizeof(id)));
+			json_kv_str(r, "tenant",
+				    v[i].by_ifname ? ""
+						   : daemon_block_scope(d, &v[i], id, sizeof(id)));
 			if (*zone)
 				json_kv_str(r, "zone", zone);
 			json_kv_uint(r, "expires_in", v[i].expires_ms / 1000);

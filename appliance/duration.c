@@ -8,16 +8,11 @@ static uint64_t unit_seconds(char unit)
 {
 	switch (unit) {
 	case 0:
-	case 's':
-		return 1;
-	case 'm':
-		return 60;
-	case 'h':
-		return 3600;
-	case 'd':
-		return 86400;
-	default:
-		return 0;
+	case 's': return 1;
+	case 'm': return 60;
+	case 'h': return 3600;
+	case 'd': return 86400;
+	default: return 0;
 	}
 }
 

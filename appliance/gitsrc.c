@@ -19,7 +19,8 @@ struct gitsrc {
 static void git_err(char *err, size_t errsz, const char *what)
 {
 	const git_error *e = git_error_last();
-	snprintf(err, errsz, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+	snprintf(err, errsz, "%s: %s", what,
+		 e && e->message ? e->message : "unknown libgit2 error");
 }
 
 /* "./a/b" -> "a/b"; "." and "" -> "". */

@@ -16,7 +16,7 @@
 
 #include "policy/policy.h"
 
-#define GITSRC_ROOT "."
+#define GITSRC_ROOT    "."
 #define GITSRC_OID_HEX 41 /* 40 hex digits of a SHA-1 object id and a NUL */
 
 struct gitsrc;

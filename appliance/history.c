@@ -13,8 +13,8 @@
 #include "appliance/json.h"
 
 #define BUNDLE_MAGIC "hvgate-bundle 1\n"
-#define DELTA_MAGIC "hvgate-delta 1\n"
-#define DELTA_NAME "policy.delta"
+#define DELTA_MAGIC  "hvgate-delta 1\n"
+#define DELTA_NAME   "policy.delta"
 /* A stored file larger than this is not a policy file. */
 #define BUNDLE_FILE_MAX (64u << 20)
 
@@ -453,9 +453,9 @@ static int delta_parse(char *raw, size_t len, struct delta *d)
 		} else if (!strncmp(p, "part ", 5)) {
 			p += 5;
 			e.part = true;
-			if (!parse_size(&p, &e.p) || !parse_size(&p, &e.s) || !parse_size(&p, &e.base_len) ||
-			    !parse_size(&p, &e.mid_len) || e.p + e.s > e.base_len ||
-			    e.p + e.s + e.mid_len > BUNDLE_FILE_MAX)
+			if (!parse_size(&p, &e.p) || !parse_size(&p, &e.s) ||
+			    !parse_size(&p, &e.base_len) || !parse_size(&p, &e.mid_len) ||
+			    e.p + e.s > e.base_len || e.p + e.s + e.mid_len > BUNDLE_FILE_MAX)
 				goto bad;
 		} else {
 			goto bad;
@@ -537,7 +537,8 @@ static size_t bundle_size(const struct policy_diags *files)
 {
 	size_t n = strlen(BUNDLE_MAGIC);
 	for (size_t i = 0; i < files->n_files; i++)
-		n += (size_t)snprintf(NULL, 0, "file %zu %s\n", files->files[i].len, files->files[i].path) +
+		n += (size_t)snprintf(NULL, 0, "file %zu %s\n", files->files[i].len,
+				      files->files[i].path) +
 		     files->files[i].len + 1;
 	return n;
 }
@@ -545,8 +546,8 @@ static size_t bundle_size(const struct policy_diags *files)
 /* How revision `like`, whose files are `like_files`, relates to the full
  * revision it is (or is stored against): *base, and *ld its delta (n 0 when
  * it is the full one). -ENOENT: not usable (files that do not match). */
-static int like_base(const char *state_dir, unsigned like, const struct policy_diags *like_files, unsigned *base,
-		     struct delta *ld)
+static int like_base(const char *state_dir, unsigned like, const struct policy_diags *like_files,
+		     unsigned *base, struct delta *ld)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -578,8 +579,8 @@ static int like_base(const char *state_dir, unsigned like, const struct policy_d
 
 /* Writes `files` as a delta against like's base into *buf; 1 if a delta
  * would not be much smaller than the whole (then the whole is stored). */
-static int delta_build(const struct policy_diags *files, const struct policy_diags *like_files, unsigned base,
-		       const struct delta *ld, char **buf, size_t *len)
+static int delta_build(const struct policy_diags *files, const struct policy_diags *like_files,
+		       unsigned base, const struct delta *ld, char **buf, size_t *len)
 {
 	size_t total = 0, sent = 0;
 	FILE *f = open_memstream(buf, len);
@@ -588,7 +589,8 @@ static int delta_build(const struct policy_diags *files, const struct policy_dia
 		return -ENOMEM;
 	fprintf(f, DELTA_MAGIC "base %u\n", base);
 	for (size_t i = 0; i < files->n_files; i++) {
-		const struct policy_source_file *nf = &files->files[i], *lf = file_named(like_files, nf->path);
+		const struct policy_source_file *nf = &files->files[i],
+						*lf = file_named(like_files, nf->path);
 		const struct delta_entry *le = NULL;
 		size_t p = 0, s = 0, base_len = 0;
 		bool part = lf != NULL;
@@ -608,7 +610,8 @@ static int delta_build(const struct policy_diags *files, const struct policy_dia
 			p = le && le->p < p2 ? le->p : p2;
 			s = le && le->s < s2 ? le->s : s2;
 			base_len = le ? le->base_len : lf->len;
-			fprintf(f, "part %zu %zu %zu %zu %s\n", p, s, base_len, nf->len - p - s, nf->path);
+			fprintf(f, "part %zu %zu %zu %zu %s\n", p, s, base_len, nf->len - p - s,
+				nf->path);
 			fwrite(nf->text + p, 1, nf->len - p - s, f);
 			sent += nf->len - p - s;
 		} else {
@@ -679,7 +682,8 @@ static void prune(const char *state_dir, const unsigned *ids, size_t n)
 	unsigned bases[HISTORY_KEEP + 3] = { 0 };
 	size_t n_bases = 0;
 	for (size_t i = 0; i < n; i++)
-		if (i >= n - HISTORY_KEEP || ids[i] == running || ids[i] == revert_to || ids[i] == committed) {
+		if (i >= n - HISTORY_KEEP || ids[i] == running || ids[i] == revert_to ||
+		    ids[i] == committed) {
 			unsigned b = delta_base(state_dir, ids[i]);
 			if (b && n_bases < sizeof(bases) / sizeof(bases[0]))
 				bases[n_bases++] = b;
@@ -693,15 +697,16 @@ static void prune(const char *state_dir, const unsigned *ids, size_t n)
 	}
 }
 
-int history_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
+int history_save(const char *state_dir, const struct history_rev *meta,
+		 const struct policy_diags *files)
 {
 	return history_save_like(state_dir, meta, files, 0, NULL);
 }
 
 /* policy.delta against like's base, if there is one and it is worth it;
  * else policy.bundle. */
-static int store_files(const char *state_dir, const char *dir, const struct policy_diags *files, unsigned like,
-		       const struct policy_diags *like_files)
+static int store_files(const char *state_dir, const char *dir, const struct policy_diags *files,
+		       unsigned like, const struct policy_diags *like_files)
 {
 	char path[PATH_MAX + 16];
 	struct delta ld;
@@ -722,8 +727,9 @@ static int store_files(const char *state_dir, const char *dir, const struct poli
 	return rc;
 }
 
-int history_save_like(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files,
-		      unsigned like, const struct policy_diags *like_files)
+int history_save_like(const char *state_dir, const struct history_rev *meta,
+		      const struct policy_diags *files, unsigned like,
+		      const struct policy_diags *like_files)
 {
 	char dir[PATH_MAX];
 	unsigned *ids, counter = 0;
@@ -990,7 +996,8 @@ static int bundle_load_delta(const char *state_dir, unsigned id, struct history_
 	for (size_t i = 0; i < d.n; i++)
 		total += d.e[i].p + d.e[i].mid_len + d.e[i].s + 1;
 	rc = -ENOMEM;
-	if (!(b = calloc(1, sizeof(*b))) || !(b->files = calloc(d.n ? d.n : 1, sizeof(*b->files))) ||
+	if (!(b = calloc(1, sizeof(*b))) ||
+	    !(b->files = calloc(d.n ? d.n : 1, sizeof(*b->files))) ||
 	    !(b->text = malloc(total ? total : 1)))
 		goto out;
 	rc = -EINVAL;
@@ -1094,8 +1101,8 @@ int history_pending_load(const char *state_dir, struct history_pending *p)
 		else
 			d = -1;
 	}
-	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) || c <= 0 || c > UINT_MAX ||
-	    r < 0 || r > UINT_MAX || d < 0) {
+	if (json_get_int(j, "committed", &c) || json_get_int(j, "revert_to", &r) || c <= 0 ||
+	    c > UINT_MAX || r < 0 || r > UINT_MAX || d < 0) {
 		json_free(j);
 		return -EINVAL;
 	}
@@ -1123,7 +1130,8 @@ static int unlink_durably(const char *state_dir, const char *name)
  * The meta goes first when it is replaced and is written last: a crash in
  * between leaves no candidate, never one file's meta over another's text. */
 
-int history_candidate_save(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files)
+int history_candidate_save(const char *state_dir, const struct history_rev *meta,
+			   const struct policy_diags *files)
 {
 	char dir[PATH_MAX], from[PATH_MAX + 32], to[PATH_MAX + 32];
 	int err = unlink_durably(state_dir, "candidate.json");
@@ -1157,7 +1165,8 @@ int history_candidate_save(const char *state_dir, const struct history_rev *meta
 	return err;
 }
 
-int history_candidate_load(const char *state_dir, struct history_rev *meta, struct history_bundle **b)
+int history_candidate_load(const char *state_dir, struct history_rev *meta,
+			   struct history_bundle **b)
 {
 	char path[PATH_MAX];
 	int rc;
@@ -1195,8 +1204,9 @@ int history_lock_save(const char *state_dir, const struct history_lock *l)
 	char path[PATH_MAX], text[160];
 
 	snprintf(path, sizeof(path), "%s/lock.json", state_dir);
-	snprintf(text, sizeof(text), "{\"pid\":%ld,\"uid\":%lu,\"since\":%lld,\"start\":%llu}\n", (long)l->pid,
-		 (unsigned long)l->uid, (long long)l->since, (unsigned long long)l->start);
+	snprintf(text, sizeof(text), "{\"pid\":%ld,\"uid\":%lu,\"since\":%lld,\"start\":%llu}\n",
+		 (long)l->pid, (unsigned long)l->uid, (long long)l->since,
+		 (unsigned long long)l->start);
 	return write_atomic(path, text, strlen(text));
 }
 
@@ -1211,9 +1221,11 @@ int history_lock_load(const char *state_dir, struct history_lock *l)
 	rc = read_json(path, &j);
 	if (rc)
 		return rc;
-	rc = json_get_int(j, "pid", &pid) || json_get_int(j, "uid", &uid) || json_get_int(j, "since", &since) ||
-	     json_get_int(j, "start", &start) || pid <= 0 || pid > INT_MAX || uid < 0 || uid > UINT_MAX ||
-	     start < 0 ? -EINVAL : 0;
+	rc = json_get_int(j, "pid", &pid) || json_get_int(j, "uid", &uid) ||
+		     json_get_int(j, "since", &since) || json_get_int(j, "start", &start) ||
+		     pid <= 0 || pid > INT_MAX || uid < 0 || uid > UINT_MAX || start < 0
+		 ? -EINVAL
+		 : 0;
 	json_free(j);
 	if (rc)
 		return rc;
@@ -1258,7 +1270,10 @@ int history_running_load(const char *state_dir, unsigned *id)
 		return rc;
 	errno = 0;
 	v = strtoul(text, &end, 10);
-	rc = (errno || end == text || text[0] < '0' || text[0] > '9' || strcmp(end, "\n") || v > UINT_MAX) ? -EINVAL : 0;
+	rc = (errno || end == text || text[0] < '0' || text[0] > '9' || strcmp(end, "\n") ||
+	      v > UINT_MAX)
+		 ? -EINVAL
+		 : 0;
 	free(text);
 	if (!rc)
 		*id = (unsigned)v;

@@ -43,11 +43,11 @@ struct history_rev {
 	time_t time;
 	uid_t uid;
 	char comment[256];
-	char source[PATH_MAX];	/* a path, or "git:REPO@REF" */
-	char source_rev[48];	/* git commit id, or "" */
-	char root[PATH_MAX];	/* the path the compiler was given */
-	char hash[20];		/* ruleset hash, hex */
-	unsigned previous;	/* the revision that ran when this one was committed */
+	char source[PATH_MAX];    /* a path, or "git:REPO@REF" */
+	char source_rev[48];      /* git commit id, or "" */
+	char root[PATH_MAX];      /* the path the compiler was given */
+	char hash[20];            /* ruleset hash, hex */
+	unsigned previous;        /* the revision that ran when this one was committed */
 	unsigned confirm_seconds; /* committed with `confirmed`; 0: plain */
 };
 
@@ -67,8 +67,9 @@ int history_save(const char *state_dir, const struct history_rev *meta,
  * kept in memory: the commit then reads no stored text; a cheap check of
  * their sizes against the store stands guard) and the difference is small;
  * else whole. like 0: whole. */
-int history_save_like(const char *state_dir, const struct history_rev *meta, const struct policy_diags *files,
-		      unsigned like, const struct policy_diags *like_files);
+int history_save_like(const char *state_dir, const struct history_rev *meta,
+		      const struct policy_diags *files, unsigned like,
+		      const struct policy_diags *like_files);
 /* The revisions present, oldest first (caller frees *v). */
 int history_store_list(const char *state_dir, struct history_rev **v, size_t *n);
 int history_store_get(const char *state_dir, unsigned id, struct history_rev *out);
@@ -86,8 +87,8 @@ const char *history_bundle_name(const char *state_dir, unsigned id);
 void history_bundle_free(struct history_bundle *b);
 
 struct history_pending {
-	unsigned committed; /* the revision applied by `commit confirmed` */
-	unsigned revert_to; /* the revision to return to; 0: flush */
+	unsigned committed;  /* the revision applied by `commit confirmed` */
+	unsigned revert_to;  /* the revision to return to; 0: flush */
 	int64_t deadline_ms; /* wall clock (CLOCK_REALTIME), milliseconds */
 };
 int history_pending_save(const char *state_dir, const struct history_pending *p);
@@ -105,7 +106,8 @@ int history_running_load(const char *state_dir, unsigned *id);
  * history_candidate_load: -ENOENT when there is none. */
 int history_candidate_save(const char *state_dir, const struct history_rev *meta,
 			   const struct policy_diags *files);
-int history_candidate_load(const char *state_dir, struct history_rev *meta, struct history_bundle **b);
+int history_candidate_load(const char *state_dir, struct history_rev *meta,
+			   struct history_bundle **b);
 int history_candidate_clear(const char *state_dir);
 /* STATE/lock.json: who holds the configure lock. `start` is the holder's
  * start time (/proc/PID/stat, clock ticks since boot), so that a pid used

@@ -170,7 +170,8 @@ static int parse_string(struct reader *r, char **out)
 			return fail(r, "control character in string");
 		}
 		if (c != '\\') {
-			size_t k = utf8_valid((const unsigned char *)r->s + r->pos, r->len - r->pos);
+			size_t k =
+			    utf8_valid((const unsigned char *)r->s + r->pos, r->len - r->pos);
 			if (!k) {
 				free(o);
 				return fail(r, "invalid UTF-8 in string");
@@ -200,7 +201,8 @@ static int parse_string(struct reader *r, char **out)
 				goto bad;
 			}
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (r->len - r->pos < 2 || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u') {
+				if (r->len - r->pos < 2 || r->s[r->pos] != '\\' ||
+				    r->s[r->pos + 1] != 'u') {
 					fail(r, "lone high surrogate");
 					goto bad;
 				}
@@ -364,25 +366,16 @@ static int parse_value(struct reader *r, struct json *j, int depth)
 	skip_ws(r);
 	switch (peek(r)) {
 	case '{':
-	case '[':
-		return parse_container(r, j, depth);
-	case '"':
-		j->type = JSON_STRING;
-		return parse_string(r, &j->string);
+	case '[': return parse_container(r, j, depth);
+	case '"': j->type = JSON_STRING; return parse_string(r, &j->string);
 	case 't':
 		j->type = JSON_BOOL;
 		j->boolean = true;
 		return literal(r, "true");
-	case 'f':
-		j->type = JSON_BOOL;
-		return literal(r, "false");
-	case 'n':
-		j->type = JSON_NULL;
-		return literal(r, "null");
-	case -1:
-		return fail(r, "unexpected end of input");
-	default:
-		return parse_number(r, j);
+	case 'f': j->type = JSON_BOOL; return literal(r, "false");
+	case 'n': j->type = JSON_NULL; return literal(r, "null");
+	case -1: return fail(r, "unexpected end of input");
+	default: return parse_number(r, j);
 	}
 }
 

@@ -28,11 +28,11 @@ struct json {
 	enum json_type type;
 	bool boolean;
 	double number;
-	bool is_integer;   /* the text had no fraction or exponent */
-	long long integer; /* valid when is_integer */
-	char *string;	   /* owned, NUL-terminated (strings with NUL are refused) */
+	bool is_integer;    /* the text had no fraction or exponent */
+	long long integer;  /* valid when is_integer */
+	char *string;       /* owned, NUL-terminated (strings with NUL are refused) */
 	struct json *items; /* ARRAY and OBJECT values, owned */
-	char **keys;	    /* OBJECT keys, owned */
+	char **keys;        /* OBJECT keys, owned */
 	size_t n;
 };
 

@@ -46,9 +46,10 @@ static int fail(struct reader *r, size_t col, const char *fmt, ...)
 
 static bool known_key(const char *k, size_t n)
 {
-	static const char *const keys[] = {
-	    "time",   "source", "rule", "prefix", "tenant", "match", "in",        "out",
-	    "family", "proto",  "src",  "dst",    "sport",  "dport", "icmp_type", "verdict"};
+	static const char *const keys[] = { "time",   "source", "rule",      "prefix",
+					    "tenant", "match",  "in",        "out",
+					    "family", "proto",  "src",       "dst",
+					    "sport",  "dport",  "icmp_type", "verdict" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strlen(keys[i]) == n && !strncmp(keys[i], k, n))
 			return true;
@@ -64,7 +65,7 @@ static struct pair *find(struct reader *r, const char *key)
 }
 
 static int add_pair(struct reader *r, const char *key, size_t klen, const char *val, size_t vlen,
-                    size_t col, bool num)
+		    size_t col, bool num)
 {
 	if (!known_key(key, klen))
 		return 0;
@@ -72,7 +73,7 @@ static int add_pair(struct reader *r, const char *key, size_t klen, const char *
 		return fail(r, col, "too many members");
 	if (vlen >= VALUE_MAX)
 		return fail(r, col, "value of '%.*s' longer than %d bytes", (int)klen, key,
-		            VALUE_MAX - 1);
+			    VALUE_MAX - 1);
 	char k[16];
 	snprintf(k, sizeof(k), "%.*s", (int)klen, key);
 	if (find(r, k))
@@ -150,7 +151,7 @@ static int read_words(struct reader *r, size_t i)
 			if (vlen == 2 && !memcmp(v, "\"\"", 2))
 				vlen = 0;
 			if (add_pair(r, r->text + w, klen, v, vlen, (size_t)(v - r->text) + 1,
-			             false))
+				     false))
 				return -1;
 			last = &r->pairs[r->n - 1];
 		} else if (last && (!strcmp(last->key, "prefix") || !strcmp(last->key, "rule"))) {
@@ -158,12 +159,12 @@ static int read_words(struct reader *r, size_t i)
 			size_t vlen = (size_t)(r->text + i - (r->text + last->col - 1));
 			if (vlen >= VALUE_MAX)
 				return fail(r, last->col, "value of '%s' longer than %d bytes",
-				            last->key, VALUE_MAX - 1);
+					    last->key, VALUE_MAX - 1);
 			memcpy(last->val, r->text + last->col - 1, vlen);
 			last->val[vlen] = '\0';
 		} else if (!eq) {
 			return fail(r, w + 1, "expected KEY=VALUE, found '%.*s'",
-			            (int)(i - w > 40 ? 40 : i - w), r->text + w);
+				    (int)(i - w > 40 ? 40 : i - w), r->text + w);
 		} else {
 			last = NULL; /* a member events do not have: skipped */
 		}
@@ -201,11 +202,11 @@ static int proto_of(struct reader *r, struct logline *ev)
 	static const struct {
 		const char *name;
 		uint8_t proto;
-	} names[] = {{"tcp", IPPROTO_TCP},
-	             {"udp", IPPROTO_UDP},
-	             {"sctp", IPPROTO_SCTP},
-	             {"icmp", IPPROTO_ICMP},
-	             {"icmpv6", IPPROTO_ICMPV6}};
+	} names[] = { { "tcp", IPPROTO_TCP },
+		      { "udp", IPPROTO_UDP },
+		      { "sctp", IPPROTO_SCTP },
+		      { "icmp", IPPROTO_ICMP },
+		      { "icmpv6", IPPROTO_ICMPV6 } };
 	const struct pair *p = find(r, "proto");
 	if (!p)
 		return fail(r, r->len + 1, "the event has no 'proto'");
@@ -255,15 +256,15 @@ static int interpret(struct reader *r, struct logline *ev)
 	if ((ev->proto == IPPROTO_ICMP && ev->family == AF_INET6) ||
 	    (ev->proto == IPPROTO_ICMPV6 && ev->family == AF_INET))
 		return fail(r, find(r, "proto")->col, "%s with %s addresses", find(r, "proto")->val,
-		            ev->family == AF_INET6 ? "IPv6" : "IPv4");
+			    ev->family == AF_INET6 ? "IPv6" : "IPv4");
 	const struct pair *sp = find(r, "sport"), *dp = find(r, "dport"),
-	                  *ty = find(r, "icmp_type");
+			  *ty = find(r, "icmp_type");
 	unsigned long v;
 	if (ev->proto == IPPROTO_TCP || ev->proto == IPPROTO_UDP || ev->proto == IPPROTO_SCTP) {
 		if (!sp || !dp)
 			return fail(r, r->len + 1,
-			            "the event has no '%s' (the logged packet was cut short)",
-			            sp ? "dport" : "sport");
+				    "the event has no '%s' (the logged packet was cut short)",
+				    sp ? "dport" : "sport");
 		if (number(r, sp, 65535, &v))
 			return -1;
 		ev->sport = (uint16_t)v;
@@ -282,9 +283,9 @@ static int interpret(struct reader *r, struct logline *ev)
 }
 
 int logline_parse(const char *text, size_t len, struct logline *ev, char *err, size_t errsz,
-                  size_t *col)
+		  size_t *col)
 {
-	struct reader r = {.text = text, .len = len, .err = err, .errsz = errsz, .col = col};
+	struct reader r = { .text = text, .len = len, .err = err, .errsz = errsz, .col = col };
 	memset(ev, 0, sizeof(*ev));
 	while (r.len && (text[r.len - 1] == '\n' || text[r.len - 1] == '\r'))
 		r.len--;
@@ -292,7 +293,7 @@ int logline_parse(const char *text, size_t len, struct logline *ev, char *err, s
 		return fail(&r, LOGLINE_MAX + 1, "longer than %d bytes", LOGLINE_MAX);
 	if (memchr(text, '\0', r.len))
 		return fail(&r, (size_t)((const char *)memchr(text, '\0', r.len) - text) + 1,
-		            "a NUL byte");
+			    "a NUL byte");
 	const char *brace = memchr(text, '{', r.len);
 	int rc;
 	if (brace) {

@@ -38,7 +38,7 @@ struct logline {
  * allowed). The addresses, protocol and (TCP, UDP, SCTP) ports are
  * required: an event without them names no packet. */
 int logline_parse(const char *text, size_t len, struct logline *ev, char *err, size_t errsz,
-                  size_t *col);
+		  size_t *col);
 
 /* Does the text look like a log event rather than a packet written by
  * hand (it holds "src=" or "\"src\"")? */

@@ -14,9 +14,10 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: hvgated [-c FILE] [--check-config]\n"
-		     "  -c, --config FILE   configuration (default " CONF_DEFAULT_FILE ")\n"
-		     "  --check-config      validate the configuration and exit (0 valid, 1 invalid)\n");
+	fprintf(out,
+		"usage: hvgated [-c FILE] [--check-config]\n"
+		"  -c, --config FILE   configuration (default " CONF_DEFAULT_FILE ")\n"
+		"  --check-config      validate the configuration and exit (0 valid, 1 invalid)\n");
 }
 
 int main(int argc, char **argv)

@@ -45,8 +45,9 @@ void metrics_counters(FILE *out, const char *name, const char *help, const char 
 		fprintf(out, "%s{%s=\"%s\"} %llu\n", name, label, series[i].value, series[i].count);
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
 {
 	struct metrics *m = cls;
 	struct MHD_Response *resp;
@@ -86,7 +87,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
-int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx, struct metrics **out)
+int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx,
+		  struct metrics **out)
 {
 	struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
 	struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -108,8 +110,9 @@ int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx, 
 	m->write = w;
 	m->ctx = ctx;
 	m->mhd = MHD_start_daemon(flags, port, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, sa,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONNECTION_TIMEOUT,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_TIMEOUT,
+				  (unsigned)METRICS_CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+				  (unsigned)METRICS_CONNECTION_LIMIT, MHD_OPTION_END);
 	if (!m->mhd) {
 		free(m);
 		return -EADDRNOTAVAIL;

@@ -15,7 +15,8 @@ typedef void (*metrics_writer)(void *ctx, FILE *out);
 
 struct metrics;
 
-int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx, struct metrics **out);
+int metrics_start(const char *addr, uint16_t port, metrics_writer w, void *ctx,
+		  struct metrics **out);
 int metrics_fd(const struct metrics *m);
 void metrics_run(struct metrics *m);
 void metrics_stop(struct metrics *m);

@@ -90,17 +90,19 @@ static int refuse_uninspected(const struct txn *t, struct txn_policy *p)
 		return 0;
 	for (size_t i = 0; i < p->policy->n_rules; i++)
 		if (p->policy->rules[i].n_inspect) {
-			policy_error(&p->diags, &p->policy->rules[i].loc,
-				     "the rule has an inspect block, and the fast path is disabled "
-				     "(fastpath.enabled = false): nothing would be inspected; enable the "
-				     "fast path and restart hvgated, or remove the inspect block");
+			policy_error(
+			    &p->diags, &p->policy->rules[i].loc,
+			    "the rule has an inspect block, and the fast path is disabled "
+			    "(fastpath.enabled = false): nothing would be inspected; enable the "
+			    "fast path and restart hvgated, or remove the inspect block");
 			refused = -1;
 		}
 	return refused;
 }
 
-static int compile_fs(const struct txn *t, const char *root, const struct policy_fs *fs, const char *source,
-		      const char *source_rev, struct txn_policy **out, char *err, size_t errsz)
+static int compile_fs(const struct txn *t, const char *root, const struct policy_fs *fs,
+		      const char *source, const char *source_rev, struct txn_policy **out,
+		      char *err, size_t errsz)
 {
 	struct txn_policy *p;
 
@@ -118,7 +120,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 		return -EINVAL;
 	}
 	if (refuse_uninspected(t, p)) {
-		diags_to_err(&p->diags, "the policy inspects flows, and the fast path is disabled", err, errsz);
+		diags_to_err(&p->diags, "the policy inspects flows, and the fast path is disabled",
+			     err, errsz);
 		txn_policy_free(p);
 		return -EINVAL;
 	}
@@ -130,7 +133,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 	}
 	/* lowering makes the block lists and their drop rules (policy/lower.c) */
 	txn_delta_size_headroom(p->ir);
-	if (txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash) || ir_diff_prints_make(p->ir, &p->prints)) {
+	if (txn_delta_mark_add(p->ir) || ruleset_hash(p->ir, p->hash) ||
+	    ir_diff_prints_make(p->ir, &p->prints)) {
 		snprintf(err, errsz, "out of memory building the ruleset");
 		txn_policy_free(p);
 		return -ENOMEM;
@@ -139,7 +143,8 @@ static int compile_fs(const struct txn *t, const char *root, const struct policy
 	return 0;
 }
 
-int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz)
+int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err,
+		     size_t errsz)
 {
 	return compile_fs(t, path, NULL, path, NULL, out, err, errsz);
 }
@@ -159,15 +164,19 @@ int txn_compile_git(const struct txn *t, const char *repo, const char *ref, stru
 	return rc;
 }
 
-int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err, size_t errsz)
+int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err,
+		    size_t errsz)
 {
 	struct history_bundle *b;
 	struct history_rev meta;
 	int rc = history_store_get(t->state_dir, rev, &meta);
 
 	if (rc) {
-		snprintf(err, errsz, "revision %u: %s/revisions/%u/meta.json: %s", rev, t->state_dir, rev,
-			 rc == -ENOENT ? "not in the history" : rc == -EINVAL ? "corrupt" : strerror(-rc));
+		snprintf(err, errsz, "revision %u: %s/revisions/%u/meta.json: %s", rev,
+			 t->state_dir, rev,
+			 rc == -ENOENT   ? "not in the history"
+			 : rc == -EINVAL ? "corrupt"
+					 : strerror(-rc));
 		return rc;
 	}
 	rc = history_bundle_load(t->state_dir, rev, &b);
@@ -177,7 +186,8 @@ int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, 
 			 rc == -EINVAL ? "corrupt or truncated" : strerror(-rc));
 		return rc;
 	}
-	rc = compile_fs(t, meta.root, history_bundle_fs(b), meta.source, meta.source_rev, out, err, errsz);
+	rc = compile_fs(t, meta.root, history_bundle_fs(b), meta.source, meta.source_rev, out, err,
+			errsz);
 	history_bundle_free(b);
 	return rc;
 }
@@ -201,12 +211,12 @@ struct item {
 	unsigned line;
 	const char *tenant; /* "" for a global rule */
 	uint32_t text_hash; /* the parser's hash of the whole text */
-	uint64_t key;	    /* FNV-1a of kind, tenant and text: same_content() only if equal */
+	uint64_t key;       /* FNV-1a of kind, tenant and text: same_content() only if equal */
 	char text[ITEM_TEXT_MAX];
-	const char *where; /* FILE:LINE:HASH */
-	bool labelled;	   /* id is the rule's label */
+	const char *where;   /* FILE:LINE:HASH */
+	bool labelled;       /* id is the rule's label */
 	size_t changed_from; /* 1 + the index of the rule in `from` this one changed, or 0 */
-	size_t partner;	     /* 1 + the index of the same rule on the other side, or 0 */
+	size_t partner;      /* 1 + the index of the same rule on the other side, or 0 */
 	bool used;
 	/* `to` items: its place among the other matched items of its kind is
 	 * the same as in `from` (else it moved: first match, the order counts) */
@@ -220,7 +230,8 @@ struct item {
 
 /* Line `line` of `file` as the compiler read it (the policy keeps the text
  * of every file), blanks trimmed; "" if it is not there. */
-void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size)
+void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out,
+		     size_t size)
 {
 	out[0] = 0;
 	for (size_t i = 0; i < p->diags.n_files; i++) {
@@ -242,8 +253,8 @@ void txn_source_line(const struct txn_policy *p, const char *file, unsigned line
 	}
 }
 
-void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
-		   size_t size)
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len,
+		   char *out, size_t size)
 {
 	policy_eval_source_span(&p->diags, loc, text_len, out, size);
 }
@@ -268,8 +279,9 @@ static const char *relative_file(const char *file, const char *root)
 
 /* id: what names the item (a label, or FILE:LINE:HASH); where: always
  * FILE:LINE:HASH. */
-static void item_of(struct item *it, const char *id, const char *where, bool labelled, const char *kind,
-		    const struct txn_policy *p, const struct policy_eval_lines *lines, const struct policy_loc *loc,
+static void item_of(struct item *it, const char *id, const char *where, bool labelled,
+		    const char *kind, const struct txn_policy *p,
+		    const struct policy_eval_lines *lines, const struct policy_loc *loc,
 		    uint32_t text_len, size_t tenant)
 {
 	const char *file = loc->file ? loc->file : "";
@@ -289,12 +301,13 @@ static void item_of(struct item *it, const char *id, const char *where, bool lab
 	const char *h = strrchr(where, ':');
 	it->text_hash = h ? (uint32_t)strtoul(h + 1, NULL, 16) : 0;
 	it->key = POLICY_FNV64_OFFSET_BASIS;
-	for (const char *parts[] = { kind, "\n", it->tenant, "\n", it->text }, **q = parts; q < parts + 5; q++)
+	for (const char *parts[] = { kind, "\n", it->tenant, "\n", it->text }, **q = parts;
+	     q < parts + 5; q++)
 		it->key = policy_fnv64(it->key, *q, strlen(*q));
 }
 
 /* policy/hash.h's FNV-1a, short: a rule's meaning is hashed field by field. */
-#define fnv policy_fnv64
+#define fnv       policy_fnv64
 #define FNV_START POLICY_FNV64_OFFSET_BASIS
 
 /* A set's hash: the sum of its members' (their order does not count). */
@@ -332,7 +345,8 @@ static uint64_t endpoint_meaning(const struct policy *p, const struct policy_end
 	return fnv(h, &ea, sizeof(ea));
 }
 
-static void rule_meaning(const struct policy *p, const struct policy_rule *r, uint64_t m[MEANING_PARTS])
+static void rule_meaning(const struct policy *p, const struct policy_rule *r,
+			 uint64_t m[MEANING_PARTS])
 {
 	uint64_t terms = 0, h = FNV_START;
 
@@ -381,11 +395,12 @@ static void used_names(const char *text, char *out, size_t size)
 		n = strcspn(s, " \t{},");
 		if (!n)
 			break;
-		bool is_kw = (n == 4 && !memcmp(s, "port", 4)) || (n == 4 && !memcmp(s, "type", 4)) ||
-			     policy_l4proto_by_name(s, n) >= 0;
-		if ((*s == '$' || (after_service && !is_kw && !(*s >= '0' && *s <= '9'))) && *s != '"' &&
-		    len + n + 3 < size) {
-			len += (size_t)snprintf(out + len, size - len, "%s%.*s", len ? ", " : "", (int)n, s);
+		bool is_kw = (n == 4 && !memcmp(s, "port", 4)) ||
+			     (n == 4 && !memcmp(s, "type", 4)) || policy_l4proto_by_name(s, n) >= 0;
+		if ((*s == '$' || (after_service && !is_kw && !(*s >= '0' && *s <= '9'))) &&
+		    *s != '"' && len + n + 3 < size) {
+			len += (size_t)snprintf(out + len, size - len, "%s%.*s", len ? ", " : "",
+						(int)n, s);
 		}
 		if (n == 7 && !memcmp(s, "service", 7))
 			after_service = true;
@@ -411,12 +426,14 @@ static struct item *items_of(const struct txn_policy *p, size_t *n)
 	lines = p ? policy_eval_lines_new(&p->diags) : NULL;
 	for (size_t i = 0; p && i < p->policy->n_rules; i++) {
 		const struct policy_rule *r = &p->policy->rules[i];
-		item_of(&v[k], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len, r->tenant);
+		item_of(&v[k], r->id, r->where, r->labelled, "rule", p, lines, &r->loc, r->text_len,
+			r->tenant);
 		rule_meaning(p->policy, r, v[k++].meaning);
 	}
 	for (size_t i = 0; p && i < p->policy->n_nats; i++) {
 		const struct policy_nat *m = &p->policy->nats[i];
-		item_of(&v[k++], m->id, m->id, false, "nat", p, lines, &m->loc, m->text_len, m->tenant);
+		item_of(&v[k++], m->id, m->id, false, "nat", p, lines, &m->loc, m->text_len,
+			m->tenant);
 	}
 	policy_eval_lines_free(lines);
 	*n = k;
@@ -488,7 +505,8 @@ static int by_place(const void *a, const void *b, void *ctx)
 
 /* The first position in ord (sorted by cmp) whose item is not before
  * `probe`'s key or place. */
-static size_t lower_bound(const size_t *ord, size_t n, const struct item *f, const struct item *probe, bool place)
+static size_t lower_bound(const size_t *ord, size_t n, const struct item *f,
+			  const struct item *probe, bool place)
 {
 	size_t lo = 0, hi = n;
 
@@ -522,7 +540,8 @@ static void item_json(struct json_buf *b, const struct item *it)
 	json_kv_str(b, "id", it->id);
 	json_kv_str(b, "kind", it->kind);
 	/* The location as FILE:LINE:HASH has it (FILE:LINE). */
-	snprintf(loc, sizeof(loc), "%.*s", colon ? (int)(colon - it->where) : (int)strlen(it->where), it->where);
+	snprintf(loc, sizeof(loc), "%.*s",
+		 colon ? (int)(colon - it->where) : (int)strlen(it->where), it->where);
 	json_kv_str(b, "location", loc);
 	json_kv_str(b, "tenant", it->tenant);
 	json_kv_str(b, "text", it->text);
@@ -546,7 +565,8 @@ static void addrs_text(const struct policy_addr_list *l, char *out, size_t size)
 
 		inet_ntop(a->family, a->lo, lo, sizeof(lo));
 		if (a->prefix_len != POLICY_ADDR_NOT_PREFIX) {
-			k += (size_t)snprintf(out + k, size - k, "%s%s/%u", i ? "," : "", lo, a->prefix_len);
+			k += (size_t)snprintf(out + k, size - k, "%s%s/%u", i ? "," : "", lo,
+					      a->prefix_len);
 		} else {
 			inet_ntop(a->family, a->hi, hi, sizeof(hi));
 			k += (size_t)snprintf(out + k, size - k, "%s%s-%s", i ? "," : "", lo, hi);
@@ -566,7 +586,8 @@ static void vpn_fields_of(const struct policy_vpn *v, struct vpn_fields *f)
 {
 	snprintf(f->port, sizeof(f->port), "%u", v->listen_port);
 	addrs_text(&v->addresses, f->addrs, sizeof(f->addrs));
-	snprintf(f->keyfile, sizeof(f->keyfile), "%s", v->private_key_file ? v->private_key_file : "");
+	snprintf(f->keyfile, sizeof(f->keyfile), "%s",
+		 v->private_key_file ? v->private_key_file : "");
 }
 
 static void peer_fields_of(const struct policy_vpn_peer *p, struct peer_fields *f)
@@ -581,7 +602,8 @@ static void peer_fields_of(const struct policy_vpn_peer *p, struct peer_fields *
 	snprintf(f->keepalive, sizeof(f->keepalive), "%u", p->keepalive);
 }
 
-static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struct policy_vpn_peer *peer)
+static void vpn_item(struct json_buf *b, const struct policy_vpn *v,
+		     const struct policy_vpn_peer *peer)
 {
 	char id[160], loc[PATH_MAX + 16], text[2 * PATH_MAX];
 	const struct policy_loc *l = peer ? &peer->loc : &v->loc;
@@ -591,15 +613,18 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 
 		peer_fields_of(peer, &f);
 		snprintf(id, sizeof(id), "%s/%s", v->ifname, peer->name);
-		snprintf(text, sizeof(text), "peer %s public-key %s%s%s%s%s allowed-ips %s keepalive %s", peer->name,
-			 f.key, *f.psk ? " preshared-key-file " : "", f.psk, *f.endpoint ? " endpoint " : "",
-			 f.endpoint, *f.allowed ? f.allowed : "-", f.keepalive);
+		snprintf(text, sizeof(text),
+			 "peer %s public-key %s%s%s%s%s allowed-ips %s keepalive %s", peer->name,
+			 f.key, *f.psk ? " preshared-key-file " : "", f.psk,
+			 *f.endpoint ? " endpoint " : "", f.endpoint, *f.allowed ? f.allowed : "-",
+			 f.keepalive);
 	} else {
 		struct vpn_fields f = { 0 };
 
 		vpn_fields_of(v, &f);
 		snprintf(id, sizeof(id), "%s", v->ifname);
-		snprintf(text, sizeof(text), "vpn %s listen-port %s address %s private-key-file %s (%zu peers)",
+		snprintf(text, sizeof(text),
+			 "vpn %s listen-port %s address %s private-key-file %s (%zu peers)",
 			 v->ifname, f.port, *f.addrs ? f.addrs : "-", f.keyfile, v->n_peers);
 	}
 	snprintf(loc, sizeof(loc), "%s:%u", l->file ? l->file : "", l->line);
@@ -613,8 +638,9 @@ static void vpn_item(struct json_buf *b, const struct policy_vpn *v, const struc
 
 /* Writes the names of the fields that differ into b as an array; returns
  * how many. */
-static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x, const struct policy_vpn *y,
-				 const struct policy_vpn_peer *px, const struct policy_vpn_peer *py)
+static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
+				 const struct policy_vpn *y, const struct policy_vpn_peer *px,
+				 const struct policy_vpn_peer *py)
 {
 	size_t n = 0;
 
@@ -625,10 +651,14 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 
 		peer_fields_of(px, &f);
 		peer_fields_of(py, &g);
-		const char *pkx = px->public_key ? px->public_key : "", *pky = py->public_key ? py->public_key : "";
-		const char *names[] = {"public-key", "preshared-key-file", "endpoint", "allowed-ips", "keepalive"};
-		bool diff[] = {strcmp(pkx, pky) != 0, strcmp(f.psk, g.psk) != 0, strcmp(f.endpoint, g.endpoint) != 0,
-			       strcmp(f.allowed, g.allowed) != 0, strcmp(f.keepalive, g.keepalive) != 0};
+		const char *pkx = px->public_key ? px->public_key : "",
+			   *pky = py->public_key ? py->public_key : "";
+		const char *names[] = { "public-key", "preshared-key-file", "endpoint",
+					"allowed-ips", "keepalive" };
+		bool diff[] = { strcmp(pkx, pky) != 0, strcmp(f.psk, g.psk) != 0,
+				strcmp(f.endpoint, g.endpoint) != 0,
+				strcmp(f.allowed, g.allowed) != 0,
+				strcmp(f.keepalive, g.keepalive) != 0 };
 		for (size_t i = 0; i < sizeof(diff) / sizeof(diff[0]); i++)
 			if (diff[i]) {
 				n++;
@@ -640,9 +670,9 @@ static size_t vpn_changed_fields(struct json_buf *b, const struct policy_vpn *x,
 
 		vpn_fields_of(x, &f);
 		vpn_fields_of(y, &g);
-		const char *names[] = {"listen-port", "address", "private-key-file"};
-		bool diff[] = {strcmp(f.port, g.port) != 0, strcmp(f.addrs, g.addrs) != 0,
-			       strcmp(f.keyfile, g.keyfile) != 0};
+		const char *names[] = { "listen-port", "address", "private-key-file" };
+		bool diff[] = { strcmp(f.port, g.port) != 0, strcmp(f.addrs, g.addrs) != 0,
+				strcmp(f.keyfile, g.keyfile) != 0 };
 		for (size_t i = 0; i < sizeof(diff) / sizeof(diff[0]); i++)
 			if (diff[i]) {
 				n++;
@@ -672,7 +702,8 @@ static const struct policy_vpn_peer *peer_named(const struct policy_vpn *v, cons
 }
 
 static void vpn_changed(struct json_buf *b, const struct policy_vpn *x, const struct policy_vpn *y,
-			const struct policy_vpn_peer *px, const struct policy_vpn_peer *py, size_t *unchanged)
+			const struct policy_vpn_peer *px, const struct policy_vpn_peer *py,
+			size_t *unchanged)
 {
 	if (!vpn_changed_fields(NULL, x, y, px, py)) {
 		++*unchanged;
@@ -689,13 +720,14 @@ static void vpn_changed(struct json_buf *b, const struct policy_vpn *x, const st
 }
 
 /* which: 0 changed (and counts the unchanged ones), 1 added, 2 removed. */
-static void vpn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *b, int which,
-			size_t *unchanged)
+static void vpn_compare(const struct txn_policy *from, const struct txn_policy *to,
+			struct json_buf *b, int which, size_t *unchanged)
 {
 	const struct txn_policy *side = which == 2 ? from : to, *other = which == 2 ? to : from;
 
 	for (size_t i = 0; side && i < side->policy->n_vpns; i++) {
-		const struct policy_vpn *v = &side->policy->vpns[i], *o = vpn_named(other, v->ifname);
+		const struct policy_vpn *v = &side->policy->vpns[i],
+					*o = vpn_named(other, v->ifname);
 
 		if (which && !o) {
 			vpn_item(b, v, NULL);
@@ -726,7 +758,8 @@ static void vpn_compare(const struct txn_policy *from, const struct txn_policy *
  * rules left when there are that few, else those between the neighbours
  * when they are that few; else only the same place counts. by_place: the
  * indices of f by file and line. */
-static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, const size_t *by_place)
+static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt,
+			 const size_t *by_place)
 {
 	size_t *next = calloc(nt + 1, sizeof(*next)), lo = 0, n_free = 0;
 
@@ -750,16 +783,18 @@ static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, c
 			size_t j = by_place[k];
 			if (strcmp(f[j].file, t[i].file) || f[j].line != t[i].line)
 				break;
-			if (j >= lo && j < hi && !f[j].used && !f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
-			    !strcmp(f[j].tenant, t[i].tenant)) {
+			if (j >= lo && j < hi && !f[j].used && !f[j].labelled &&
+			    !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].tenant, t[i].tenant)) {
 				best = j + 1;
 				placed = true;
 			}
 		}
-		for (size_t j = global ? 0 : lo; !placed && (global || gap) && j < (global ? nf : hi); j++) {
+		for (size_t j = global ? 0 : lo;
+		     !placed && (global || gap) && j < (global ? nf : hi); j++) {
 			bool in_gap = j >= lo && j < hi;
 			unsigned sim;
-			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) || strcmp(f[j].tenant, t[i].tenant))
+			if (f[j].used || f[j].labelled || strcmp(f[j].kind, t[i].kind) ||
+			    strcmp(f[j].tenant, t[i].tenant))
 				continue;
 			sim = similarity(f[j].text, t[i].text);
 			if (sim >= 500 && sim + (in_gap ? 1000u : 0u) > best_score) {
@@ -786,7 +821,8 @@ static void pair_changed(struct item *f, size_t nf, struct item *t, size_t nt, c
  * what decides). */
 static int mark_kept_of(struct item *t, size_t nt, const char *kind, const char *tenant)
 {
-	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)), *tail = malloc((nt ? nt : 1) * sizeof(*tail));
+	size_t *idx = malloc((nt ? nt : 1) * sizeof(*idx)),
+	       *tail = malloc((nt ? nt : 1) * sizeof(*tail));
 	size_t *prev = malloc((nt ? nt : 1) * sizeof(*prev)), n = 0, len = 0;
 
 	if (!idx || !tail || !prev) {
@@ -820,14 +856,16 @@ static int mark_kept_of(struct item *t, size_t nt, const char *kind, const char 
 	 * around it. */
 	for (size_t i = 0, before = 0; i < nt; i++) {
 		size_t after = 0;
-		if (strcmp(t[i].kind, kind) || strcmp(t[i].tenant, tenant) || (!t[i].partner && !t[i].changed_from))
+		if (strcmp(t[i].kind, kind) || strcmp(t[i].tenant, tenant) ||
+		    (!t[i].partner && !t[i].changed_from))
 			continue;
 		if (t[i].partner) {
 			before = t[i].kept ? t[i].partner : before;
 			continue;
 		}
 		for (size_t k = i + 1; k < nt && !after; k++)
-			if (t[k].kept && t[k].partner && !strcmp(t[k].kind, kind) && !strcmp(t[k].tenant, tenant))
+			if (t[k].kept && t[k].partner && !strcmp(t[k].kind, kind) &&
+			    !strcmp(t[k].tenant, tenant))
 				after = t[k].partner;
 		t[i].kept = t[i].changed_from > before && (!after || t[i].changed_from < after);
 	}
@@ -863,7 +901,8 @@ static int mark_kept(struct item *t, size_t nt, const char *kind)
  * the names of definitions its text uses ("redefined" in the reply). */
 static void redefined_json(struct json_buf *out, const struct item *from, const struct item *to)
 {
-	static const char *const part[MEANING_PARTS] = { "from", "to", "service", "action/options" };
+	static const char *const part[MEANING_PARTS] = { "from", "to", "service",
+							 "action/options" };
 	char names[256];
 
 	json_key(out, "redefined");
@@ -879,7 +918,8 @@ static void redefined_json(struct json_buf *out, const struct item *from, const 
 	json_obj_end(out);
 }
 
-static void pair_json(struct json_buf *out, const struct item *from, const struct item *to, bool moved)
+static void pair_json(struct json_buf *out, const struct item *from, const struct item *to,
+		      bool moved)
 {
 	json_obj_begin(out);
 	json_key(out, "from");
@@ -907,7 +947,8 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	 * the same text, else changed. */
 	for (size_t i = 0; i < nt; i++)
 		for (size_t j = 0; j < nf && t[i].labelled && !t[i].used; j++)
-			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) && !strcmp(f[j].id, t[i].id)) {
+			if (!f[j].used && f[j].labelled && !strcmp(f[j].kind, t[i].kind) &&
+			    !strcmp(f[j].id, t[i].id)) {
 				if (same_content(&f[j], &t[i])) {
 					match(f, j, t, i);
 				} else {
@@ -925,10 +966,12 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	for (int pass = 0; pass < 3; pass++)
 		for (size_t i = 0; i < nt; i++)
 			for (size_t k = lower_bound(ord, nf, f, &t[i], false);
-			     k < nf && f[ord[k]].key == t[i].key && !t[i].used && !t[i].labelled; k++) {
+			     k < nf && f[ord[k]].key == t[i].key && !t[i].used && !t[i].labelled;
+			     k++) {
 				size_t j = ord[k];
 				if (!f[j].used && !f[j].labelled && same_content(&f[j], &t[i]) &&
-				    (pass == 2 || !strcmp(f[j].file, t[i].file)) && (pass >= 1 || f[j].line == t[i].line))
+				    (pass == 2 || !strcmp(f[j].file, t[i].file)) &&
+				    (pass >= 1 || f[j].line == t[i].line))
 					match(f, j, t, i);
 			}
 	qsort_r(ord, nf, sizeof(*ord), by_place, f);
@@ -940,7 +983,8 @@ void txn_compare(const struct txn_policy *from, const struct txn_policy *to, str
 	/* The same text that now stands for other addresses, zones or
 	 * services (a define, service or zone it uses changed): changed. */
 	for (size_t i = 0; i < nt; i++)
-		t[i].redefined = t[i].partner && memcmp(t[i].meaning, f[t[i].partner - 1].meaning, sizeof(t[i].meaning));
+		t[i].redefined = t[i].partner && memcmp(t[i].meaning, f[t[i].partner - 1].meaning,
+							sizeof(t[i].meaning));
 	json_key(out, "changed");
 	json_arr_begin(out);
 	for (size_t i = 0; i < nt; i++)
@@ -996,8 +1040,10 @@ void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t 
 	t->candidate_changes.known = false;
 	if (!t->candidate || json_parse(compare_json, len, &j, err, sizeof(err)))
 		return;
-	t->candidate_changes = (struct txn_changes){ .known = true, .running_gen = t->running_gen,
-						     .candidate = t->candidate, .added = array_len(j, "added"),
+	t->candidate_changes = (struct txn_changes){ .known = true,
+						     .running_gen = t->running_gen,
+						     .candidate = t->candidate,
+						     .added = array_len(j, "added"),
 						     .removed = array_len(j, "removed"),
 						     .changed = array_len(j, "changed"),
 						     .moved = array_len(j, "moved") };
@@ -1007,8 +1053,10 @@ void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t 
 const struct txn_changes *txn_candidate_changes(const struct txn *t)
 {
 	const struct txn_changes *c = &t->candidate_changes;
-	return c->known && t->candidate && c->candidate == t->candidate && c->running_gen == t->running_gen ? c :
-													     NULL;
+	return c->known && t->candidate && c->candidate == t->candidate &&
+		       c->running_gen == t->running_gen
+		   ? c
+		   : NULL;
 }
 
 static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32_t mark)
@@ -1025,7 +1073,8 @@ static const struct policy_tenant *tenant_by_mark(const struct policy *p, uint32
  * entries keep their marks. */
 static bool follow_tenant(const struct txn *t, const struct policy *to, struct nftio_set_elem *e)
 {
-	const struct policy_tenant *from = tenant_by_mark(t->running ? t->running->policy : NULL, e->mark_lo);
+	const struct policy_tenant *from =
+	    tenant_by_mark(t->running ? t->running->policy : NULL, e->mark_lo);
 
 	if (!t->running || (e->mark_lo == 0 && e->mark_hi == UINT32_MAX) || !from)
 		return true;
@@ -1040,7 +1089,8 @@ static bool follow_tenant(const struct txn *t, const struct policy *to, struct n
 }
 
 /* The interface range of pattern k of zone z, NUL-padded (ir.h). */
-static void pattern_range(const struct policy_zone *z, size_t k, char lo[IFNAMSIZ], char hi[IFNAMSIZ])
+static void pattern_range(const struct policy_zone *z, size_t k, char lo[IFNAMSIZ],
+			  char hi[IFNAMSIZ])
 {
 	struct ir_value vlo, vhi;
 
@@ -1100,7 +1150,8 @@ static size_t zone_of_elem(const struct policy *p, const struct nftio_set_elem *
 	for (size_t z = 0; p && z < p->n_zones; z++)
 		for (size_t k = 0; k < p->zones[z].n_ifnames; k++) {
 			pattern_range(&p->zones[z], k, lo, hi);
-			if (!memcmp(lo, e->ifname_lo, IFNAMSIZ) && !memcmp(hi, e->ifname_hi, IFNAMSIZ))
+			if (!memcmp(lo, e->ifname_lo, IFNAMSIZ) &&
+			    !memcmp(hi, e->ifname_hi, IFNAMSIZ))
 				return z;
 		}
 	return POLICY_NONE;
@@ -1158,12 +1209,14 @@ static void carry_zone_elems(const struct txn *t, const struct policy *to, struc
 			if (!strcmp(to->zones[i].name, from->zones[zf].name))
 				zt = i;
 		if (zt == POLICY_NONE) {
-			syslog(LOG_NOTICE, "block list: zone %s is gone; its entries are dropped", from->zones[zf].name);
+			syslog(LOG_NOTICE, "block list: zone %s is gone; its entries are dropped",
+			       from->zones[zf].name);
 			continue;
 		}
 		for (size_t i = 0; done && i < n_done && !seen; i++)
 			seen = done[i].mark_lo == zt && done[i].family == v[k].family &&
-			       !memcmp(done[i].addr, v[k].addr, 16) && !memcmp(done[i].addr_end, v[k].addr_end, 16);
+			       !memcmp(done[i].addr, v[k].addr, 16) &&
+			       !memcmp(done[i].addr_end, v[k].addr_end, 16);
 		if (seen || !done)
 			continue;
 		done[n_done] = v[k];
@@ -1256,11 +1309,14 @@ static void apply_routes(const char *netns, const struct policy *pol)
 		syslog(LOG_ERR, "tenant routing not installed: %s",
 		       d.n ? d.v[d.n - 1].message : "rtnetlink error");
 	else if (rr.rules || rr.removed)
-		syslog(LOG_INFO, "tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed",
+		syslog(LOG_INFO,
+		       "tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed",
 		       rr.rules, rr.routes, rr.skipped, rr.removed);
 	if (rr.ambiguous)
-		syslog(LOG_WARNING, "tenant routing: %zu segment prefix%s without a route: its wildcard "
-		       "matches several interfaces", rr.ambiguous, rr.ambiguous == 1 ? "" : "es");
+		syslog(LOG_WARNING,
+		       "tenant routing: %zu segment prefix%s without a route: its wildcard "
+		       "matches several interfaces",
+		       rr.ambiguous, rr.ambiguous == 1 ? "" : "es");
 	policy_diags_free(&d);
 }
 
@@ -1270,9 +1326,11 @@ void txn_phases_json(const struct txn *t, struct json_buf *b)
 	const struct {
 		const char *name;
 		double seconds;
-	} v[] = { { "storage_ms", ph->storage }, { "prepare_ms", ph->prepare }, { "guard_ms", ph->guard },
-		  { "plan_ms", ph->plan },	 { "plan_diff_ms", ph->diff },	{ "plan_handles_ms", ph->handles },	 { "kernel_ms", ph->kernel },	{ "after_ms", ph->after },
-		  { "routes_ms", ph->routes },	 { "candidate_ms", ph->candidate } };
+	} v[] = { { "storage_ms", ph->storage }, { "prepare_ms", ph->prepare },
+		  { "guard_ms", ph->guard },     { "plan_ms", ph->plan },
+		  { "plan_diff_ms", ph->diff },  { "plan_handles_ms", ph->handles },
+		  { "kernel_ms", ph->kernel },   { "after_ms", ph->after },
+		  { "routes_ms", ph->routes },   { "candidate_ms", ph->candidate } };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		json_kv_double(b, v[i].name, v[i].seconds * 1000);
@@ -1313,16 +1371,19 @@ static int check_guard(struct txn *t, uint32_t *expect, char *err, size_t errsz)
 		return 0; /* unread: the kernel's check of t->genid decides */
 	if (t->digest_known && !nftio_table_digest(t->netns, &genid, now) &&
 	    !memcmp(now, t->digest, sizeof(now))) {
-		syslog(LOG_INFO, "ruleset generation %u -> %u: other tables changed, table inet hvgate did not",
-		       t->genid, genid);
+		syslog(
+		    LOG_INFO,
+		    "ruleset generation %u -> %u: other tables changed, table inet hvgate did not",
+		    t->genid, genid);
 		*expect = genid;
 		return 0;
 	}
-	snprintf(err, errsz,
-		 "table inet hvgate was changed outside hvgated since its last apply (ruleset generation %u, "
-		 "now %u); nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
-		 "'reload'",
-		 t->genid, genid);
+	snprintf(
+	    err, errsz,
+	    "table inet hvgate was changed outside hvgated since its last apply (ruleset generation %u, "
+	    "now %u); nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+	    "'reload'",
+	    t->genid, genid);
 	return -ERESTART;
 }
 
@@ -1353,12 +1414,14 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	/* The delta only from a table nobody else changed (not after a
 	 * `commit force` over someone's edit: that one is replaced). */
 	snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (%s)",
-		 !t->running ? "nothing known to run" : "the table was changed outside hvgated or is unread");
+		 !t->running ? "nothing known to run"
+			     : "the table was changed outside hvgated or is unread");
 	if (t->running && t->genid_known && (guard || !check_guard(t, &ours, err, errsz))) {
-		carry_dynamic(t, t->running->policy, t->running->ir); /* the kernel's, as they are */
+		carry_dynamic(t, t->running->policy,
+			      t->running->ir); /* the kernel's, as they are */
 		plan_s = now_seconds();
-		diff = txn_delta_plan(t->running->ir, t->running->prints, p->ir, p->prints, t->last_apply_mode,
-				      sizeof(t->last_apply_mode));
+		diff = txn_delta_plan(t->running->ir, t->running->prints, p->ir, p->prints,
+				      t->last_apply_mode, sizeof(t->last_apply_mode));
 		mark = now_seconds();
 		t->phases.diff = mark - plan_s;
 		txn_delta_handles_use(t->netns, t->running->ir, &t->handles, diff);
@@ -1371,8 +1434,10 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	mark = now_seconds();
 	rc = nftio_apply(p->ir, &o, &r, &d);
 	if (diff && rc && rc != -ERESTART && rc != -EAGAIN) {
-		syslog(LOG_WARNING, "the kernel refused the delta to revision %u; replacing the table", rev);
-		snprintf(t->last_apply_mode, sizeof(t->last_apply_mode), "full replace (the kernel refused the delta)");
+		syslog(LOG_WARNING,
+		       "the kernel refused the delta to revision %u; replacing the table", rev);
+		snprintf(t->last_apply_mode, sizeof(t->last_apply_mode),
+			 "full replace (the kernel refused the delta)");
 		o.diff = NULL;
 		policy_diags_free(&d);
 		policy_diags_init(&d);
@@ -1397,11 +1462,12 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	if (rc == -ERESTART || rc == -EAGAIN) {
 		uint32_t now = 0;
 		nftio_genid(t->netns, &now);
-		snprintf(err, errsz,
-			 "the ruleset was changed outside hvgated while it applied (generation %u, now %u); "
-			 "nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
-			 "'reload'",
-			 o.expect_genid, now);
+		snprintf(
+		    err, errsz,
+		    "the ruleset was changed outside hvgated while it applied (generation %u, now %u); "
+		    "nothing was applied: look at 'nft list table inet hvgate', then 'commit force' or "
+		    "'reload'",
+		    o.expect_genid, now);
 	} else if (rc) {
 		diags_to_err(&d, "the kernel refused the ruleset", err, errsz);
 	}
@@ -1419,11 +1485,15 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 	/* After a delta the digest (a dump of the whole table) is read by the
 	 * next txn_tick(), after the reply: the commit costs what it changed. */
 	t->digest_pending = o.diff != NULL;
-	t->digest_known = !t->digest_pending && !nftio_table_digest(t->netns, &read_at, t->digest) &&
+	t->digest_known = !t->digest_pending &&
+			  !nftio_table_digest(t->netns, &read_at, t->digest) &&
 			  read_at == r.genid_after;
-	syslog(LOG_INFO, "applied revision %u (hash %s, %s, %zu messages, delta planned in %.3f s, kernel %.3f s, "
-	       "%.3f s)", rev, p->hash, t->last_apply_mode, r.n_messages, plan_s, r.kernel_seconds,
-	       t->stats.last_apply_seconds);
+	syslog(
+	    LOG_INFO,
+	    "applied revision %u (hash %s, %s, %zu messages, delta planned in %.3f s, kernel %.3f s, "
+	    "%.3f s)",
+	    rev, p->hash, t->last_apply_mode, r.n_messages, plan_s, r.kernel_seconds,
+	    t->stats.last_apply_seconds);
 	mark = now_seconds();
 	apply_routes(t->netns, p->policy);
 	t->phases.routes = now_seconds() - mark;
@@ -1432,7 +1502,8 @@ static int apply_pinned(struct txn *t, struct txn_policy *p, unsigned rev, bool 
 
 /* One apply on one nf_tables socket (the guard's reads, the batch, the
  * handle reads): each socket of its own would enter the namespace again. */
-static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err, size_t errsz)
+static int apply(struct txn *t, struct txn_policy *p, unsigned rev, bool guard, char *err,
+		 size_t errsz)
 {
 	txn_settle(t); /* the handles of the last delta, before the next one */
 	double storage = t->phases.storage;
@@ -1456,10 +1527,13 @@ static bool kernel_runs(const struct txn *t, const struct txn_policy *p)
 	return strstr(comment, want) != NULL;
 }
 
-static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who, const char *comment,
-		    unsigned confirm_seconds)
+static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid_t who,
+		    const char *comment, unsigned confirm_seconds)
 {
-	struct history_rev m = { .id = rev, .time = time(NULL), .uid = who, .previous = t->running_rev,
+	struct history_rev m = { .id = rev,
+				 .time = time(NULL),
+				 .uid = who,
+				 .previous = t->running_rev,
 				 .confirm_seconds = confirm_seconds };
 	int rc;
 
@@ -1471,7 +1545,8 @@ static int save_rev(struct txn *t, const struct txn_policy *p, unsigned rev, uid
 	rc = history_save_like(t->state_dir, &m, &p->diags, t->running ? t->running_text_rev : 0,
 			       t->running ? &t->running->diags : NULL);
 	if (rc)
-		syslog(LOG_ERR, "cannot store revision %u in %s: %s", rev, t->state_dir, strerror(-rc));
+		syslog(LOG_ERR, "cannot store revision %u in %s: %s", rev, t->state_dir,
+		       strerror(-rc));
 	return rc;
 }
 
@@ -1481,7 +1556,8 @@ static void restore_running_file(struct txn *t, unsigned rev)
 {
 	int rc = history_running_save(t->state_dir, rev);
 	if (rc)
-		syslog(LOG_ERR, "%s/running: cannot restore revision %u: %s", t->state_dir, rev, strerror(-rc));
+		syslog(LOG_ERR, "%s/running: cannot restore revision %u: %s", t->state_dir, rev,
+		       strerror(-rc));
 }
 
 static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
@@ -1493,7 +1569,8 @@ static void set_running(struct txn *t, struct txn_policy *p, unsigned rev)
 	/* Handles belong to the table that was applied; another one (a start
 	 * that found its ruleset running, a revert to nothing) reads its own.
 	 * After a delta they are still the running table's until txn_settle(). */
-	if (t->handles && (!p || t->handles->of != p->ir) && !(t->settle.diff && t->settle.ir == p->ir)) {
+	if (t->handles && (!p || t->handles->of != p->ir) &&
+	    !(p && t->settle.diff && t->settle.ir == p->ir)) {
 		txn_delta_handles_free(t->handles);
 		t->handles = NULL;
 	}
@@ -1527,14 +1604,15 @@ static int rev_for(const struct txn *t, const struct txn_policy *p, unsigned *re
 
 static void storage_err(const struct txn *t, const char *what, int rc, char *err, size_t errsz)
 {
-	snprintf(err, errsz, "%s in %s: %s; nothing was applied", what, t->state_dir, strerror(-rc));
+	snprintf(err, errsz, "%s in %s: %s; nothing was applied", what, t->state_dir,
+		 strerror(-rc));
 }
 
 /* Stores `p` (owned) durably as a revision and as STATE/running, then
  * applies it unless the kernel already runs it. A storage failure changes
  * nothing in the kernel. */
-static int make_running(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err,
-			size_t errsz)
+static int make_running(struct txn *t, struct txn_policy *p, const char *why, bool *applied,
+			char *err, size_t errsz)
 {
 	unsigned rev, prev = t->running_rev;
 	bool is_new;
@@ -1593,7 +1671,8 @@ static int revert(struct txn *t, char *err, size_t errsz)
 		if (!rc)
 			route_flush(t->netns, NULL);
 		if (rc) {
-			snprintf(err, errsz, "revert: cannot remove the ruleset: %s", strerror(-rc));
+			snprintf(err, errsz, "revert: cannot remove the ruleset: %s",
+				 strerror(-rc));
 			return rc;
 		}
 		set_running(t, NULL, 0);
@@ -1613,11 +1692,14 @@ static int revert(struct txn *t, char *err, size_t errsz)
 	 * again at start, never runs the unconfirmed revision. */
 	rc = history_running_save(t->state_dir, to);
 	if (rc)
-		syslog(LOG_ERR, "%s/running: cannot store revision %u: %s", t->state_dir, to, strerror(-rc));
+		syslog(LOG_ERR, "%s/running: cannot store revision %u: %s", t->state_dir, to,
+		       strerror(-rc));
 	else if ((rc = history_pending_clear(t->state_dir)))
-		syslog(LOG_ERR, "%s/pending.json: cannot remove it: %s", t->state_dir, strerror(-rc));
+		syslog(LOG_ERR, "%s/pending.json: cannot remove it: %s", t->state_dir,
+		       strerror(-rc));
 	t->stats.reverts++;
-	syslog(LOG_WARNING, "commit of revision %u was not confirmed: reverted to revision %u", t->pend.committed, to);
+	syslog(LOG_WARNING, "commit of revision %u was not confirmed: reverted to revision %u",
+	       t->pend.committed, to);
 	return 0;
 }
 
@@ -1679,8 +1761,8 @@ static int start_pending(struct txn *t, bool *applied, char *err, size_t errsz)
 		remember_table(t);
 	}
 	set_running(t, committed, t->pend.committed);
-	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %.1f s)", t->pend.committed,
-	       left / 1000.0);
+	syslog(LOG_NOTICE, "revision %u still waits for confirm (deadline in %.1f s)",
+	       t->pend.committed, left / 1000.0);
 	return 0;
 }
 
@@ -1695,9 +1777,11 @@ static void report_bad_state_file(struct txn *t, const char *name, int rc)
 		return;
 	}
 	if (history_quarantine(t->state_dir, name, moved, sizeof(moved)))
-		syslog(LOG_ERR, "%s/%s is corrupt; ignored (it could not be moved aside: %m)", t->state_dir, name);
+		syslog(LOG_ERR, "%s/%s is corrupt; ignored (it could not be moved aside: %m)",
+		       t->state_dir, name);
 	else
-		syslog(LOG_ERR, "%s/%s is corrupt; ignored and moved to %s", t->state_dir, name, moved);
+		syslog(LOG_ERR, "%s/%s is corrupt; ignored and moved to %s", t->state_dir, name,
+		       moved);
 }
 
 /* Start from STATE/running: the revision last committed (or reloaded, or
@@ -1743,16 +1827,20 @@ static int pending_from_running(struct txn *t)
 	struct history_rev m;
 	unsigned rev;
 
-	if (history_running_load(t->state_dir, &rev) || !rev || history_store_get(t->state_dir, rev, &m) ||
-	    !m.confirm_seconds)
+	if (history_running_load(t->state_dir, &rev) || !rev ||
+	    history_store_get(t->state_dir, rev, &m) || !m.confirm_seconds)
 		return -ENOENT;
-	t->pend = (struct history_pending){ .committed = rev, .revert_to = m.previous, .deadline_ms = 0 };
-	syslog(LOG_WARNING, "revision %u was committed with 'confirmed' and its pending revert is unreadable: "
-	       "reverting to revision %u", rev, m.previous);
+	t->pend =
+	    (struct history_pending){ .committed = rev, .revert_to = m.previous, .deadline_ms = 0 };
+	syslog(LOG_WARNING,
+	       "revision %u was committed with 'confirmed' and its pending revert is unreadable: "
+	       "reverting to revision %u",
+	       rev, m.previous);
 	return 0;
 }
 
-int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz)
+int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err,
+	      size_t errsz)
 {
 	int rc;
 
@@ -1775,7 +1863,9 @@ int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applie
 		return rc;
 	}
 	if (!p) {
-		snprintf(err, errsz, "no committed revision to run, and the configured policy does not compile");
+		snprintf(
+		    err, errsz,
+		    "no committed revision to run, and the configured policy does not compile");
 		return -EINVAL;
 	}
 	return make_running(t, p, why, applied, err, errsz);
@@ -1788,7 +1878,9 @@ int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, si
 	t->stats.reloads++;
 	if (t->pending) {
 		txn_policy_free(p);
-		snprintf(err, errsz, "a confirmed commit is pending: confirm it or let it revert before a reload");
+		snprintf(
+		    err, errsz,
+		    "a confirmed commit is pending: confirm it or let it revert before a reload");
 		t->stats.reload_errors++;
 		return -EBUSY;
 	}
@@ -1813,7 +1905,8 @@ int txn_set_candidate(struct txn *t, struct txn_policy *p, char *err, size_t err
 	 * read-only state directory keeps it in memory only, and says so */
 	rc = history_candidate_save(t->state_dir, &m, &p->diags);
 	if (rc) {
-		snprintf(err, errsz, "cannot store the candidate in %s: %s; it is lost if hvgated restarts",
+		snprintf(err, errsz,
+			 "cannot store the candidate in %s: %s; it is lost if hvgated restarts",
 			 t->state_dir, strerror(-rc));
 		syslog(LOG_WARNING, "%s", err);
 	}
@@ -1837,10 +1930,13 @@ void txn_restore_candidate(struct txn *t)
 		history_bundle_free(b);
 		return;
 	}
-	rc = compile_fs(t, m.root, history_bundle_fs(b), m.source, m.source_rev, &p, err, sizeof(err));
+	rc = compile_fs(t, m.root, history_bundle_fs(b), m.source, m.source_rev, &p, err,
+			sizeof(err));
 	history_bundle_free(b);
 	if (rc) {
-		syslog(LOG_WARNING, "the stored candidate (%s) does not compile any more: %s; dropped", m.source, err);
+		syslog(LOG_WARNING,
+		       "the stored candidate (%s) does not compile any more: %s; dropped", m.source,
+		       err);
 		history_candidate_clear(t->state_dir);
 		return;
 	}
@@ -1850,8 +1946,8 @@ void txn_restore_candidate(struct txn *t)
 	syslog(LOG_INFO, "candidate %s restored from %s", m.source, t->state_dir);
 }
 
-int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force, char *err,
-	       size_t errsz)
+int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_seconds, bool force,
+	       char *err, size_t errsz)
 {
 	unsigned rev, prev = t->running_rev;
 	struct history_pending pend;
@@ -1862,7 +1958,8 @@ int txn_commit(struct txn *t, uid_t who, const char *comment, unsigned confirm_s
 		return -ENOENT;
 	}
 	if (t->pending) {
-		snprintf(err, errsz, "revision %u waits for 'confirm'; confirm it (or let it revert) first",
+		snprintf(err, errsz,
+			 "revision %u waits for 'confirm'; confirm it (or let it revert) first",
 			 t->pend.committed);
 		return -EBUSY;
 	}
@@ -1936,7 +2033,8 @@ int txn_confirm(struct txn *t, char *err, size_t errsz)
 	rc = history_pending_clear(t->state_dir);
 	if (rc) {
 		/* the file would revert the confirmed revision at the next start */
-		snprintf(err, errsz, "%s/pending.json: cannot remove it: %s; still waiting for confirm",
+		snprintf(err, errsz,
+			 "%s/pending.json: cannot remove it: %s; still waiting for confirm",
 			 t->state_dir, strerror(-rc));
 		return rc;
 	}
@@ -1962,8 +2060,11 @@ void txn_settle(struct txn *t)
 		t->settle.candidate = false;
 		int rc = history_candidate_clear(t->state_dir);
 		if (rc)
-			syslog(LOG_WARNING, "%s/candidate.json: cannot remove it: %s; it comes back as the candidate "
-			       "at the next start", t->state_dir, strerror(-rc));
+			syslog(
+			    LOG_WARNING,
+			    "%s/candidate.json: cannot remove it: %s; it comes back as the candidate "
+			    "at the next start",
+			    t->state_dir, strerror(-rc));
 	}
 	if (!t->settle.diff)
 		return;
@@ -1989,7 +2090,8 @@ int txn_tick(struct txn *t, char *err, size_t errsz)
 		t->digest_pending = false;
 		/* valid only if nobody changed anything since our batch */
 		if (!nftio_genid(t->netns, &now) && now == t->genid)
-			t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) && read_at == t->genid;
+			t->digest_known = !nftio_table_digest(t->netns, &read_at, t->digest) &&
+					  read_at == t->genid;
 	}
 	if (!t->pending || txn_pending_left_ms(t) > 0)
 		return 0;

@@ -37,7 +37,7 @@
 #include "policy/ruleset.h"
 
 #define TXN_HASH_HEX 17 /* 64 bits of SHA-256 in hex, and a NUL */
-#define TXN_ERR_MAX 4096
+#define TXN_ERR_MAX  4096
 /* `commit confirmed D`: the longest D, one day. */
 #define TXN_CONFIRM_MAX_SECONDS 86400u
 /* `block ADDR for D`: the longest D. nft set timeouts are u64 ms, but a year
@@ -50,10 +50,10 @@ struct txn_policy {
 	struct policy *policy;
 	struct ir_table *ir;
 	struct ir_diff_prints *prints; /* of ir's sets, for the delta (NULL: none) */
-	char hash[TXN_HASH_HEX]; /* of the emitted ruleset, without dynamic elements */
-	char source[PATH_MAX];	 /* what was loaded: a path or "git:REPO@REF" */
-	char source_rev[48];	 /* git commit id or "" */
-	char root[PATH_MAX];	 /* the path given to the compiler */
+	char hash[TXN_HASH_HEX];       /* of the emitted ruleset, without dynamic elements */
+	char source[PATH_MAX];         /* what was loaded: a path or "git:REPO@REF" */
+	char source_rev[48];           /* git commit id or "" */
+	char root[PATH_MAX];           /* the path given to the compiler */
 };
 
 struct txn_stats {
@@ -115,14 +115,14 @@ struct txn {
 	uint32_t genid; /* after our last own change */
 	bool digest_known;
 	unsigned char digest[NFTIO_DIGEST_LEN]; /* of table inet hvgate at genid */
-	bool digest_pending; /* after a delta: read by the next txn_tick() */
+	bool digest_pending;                    /* after a delta: read by the next txn_tick() */
 	struct txn_stats stats;
 	struct txn_phases phases;
 	/* How the last apply went: "incremental (N objects changed)" or
 	 * "full replace (why)" (appliance/txn_delta.h). */
 	char last_apply_mode[192];
 	struct txn_delta_handles *handles; /* of the running table's rules, for the next delta */
-	struct txn_delta_since *since;	   /* when each rule's counters started */
+	struct txn_delta_since *since;     /* when each rule's counters started */
 	/* What a commit leaves for after its reply, done by txn_settle() (the
 	 * next txn_tick(), the next request or apply, whichever is first): the
 	 * committed candidate's files to remove, and after a delta the handles
@@ -144,10 +144,12 @@ void txn_note_candidate_changes(struct txn *t, const char *compare_json, size_t 
 const struct txn_changes *txn_candidate_changes(const struct txn *t);
 
 /* Compiles a file or directory, a git ref, or a stored revision. */
-int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err, size_t errsz);
+int txn_compile_path(const struct txn *t, const char *path, struct txn_policy **out, char *err,
+		     size_t errsz);
 int txn_compile_git(const struct txn *t, const char *repo, const char *ref, struct txn_policy **out,
 		    char *err, size_t errsz);
-int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err, size_t errsz);
+int txn_compile_rev(const struct txn *t, unsigned rev, struct txn_policy **out, char *err,
+		    size_t errsz);
 void txn_policy_free(struct txn_policy *p);
 
 /* Writes {"added":[..],"removed":[..],"changed":[..],"moved":[..],
@@ -164,11 +166,12 @@ void txn_policy_free(struct txn_policy *p);
 void txn_compare(const struct txn_policy *from, const struct txn_policy *to, struct json_buf *out);
 /* Line `line` of `file` as the compiler read it for p, blanks trimmed, into
  * out (always terminated; "" if the file or line is not there). */
-void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out, size_t size);
+void txn_source_line(const struct txn_policy *p, const char *file, unsigned line, char *out,
+		     size_t size);
 /* The whole text of a rule or NAT statement of p (loc, text_len of
  * struct policy_rule) on one line, comments left out. */
-void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len, char *out,
-		   size_t size);
+void txn_rule_text(const struct txn_policy *p, const struct policy_loc *loc, uint32_t text_len,
+		   char *out, size_t size);
 
 int txn_init(struct txn *t, const char *state_dir, const char *netns, int nflog_group);
 
@@ -187,7 +190,8 @@ void txn_free(struct txn *t);
  * if the kernel does not already run the same ruleset; `*applied` says
  * whether the kernel changed. Corrupt state files are logged by name, moved
  * aside and ignored. */
-int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err, size_t errsz);
+int txn_start(struct txn *t, struct txn_policy *p, const char *why, bool *applied, char *err,
+	      size_t errsz);
 /* reload: make `p` (owned) running; a no-op in the kernel if unchanged.
  * Like a commit, the revision is stored before the kernel is changed. */
 int txn_reload(struct txn *t, struct txn_policy *p, bool *applied, char *err, size_t errsz);

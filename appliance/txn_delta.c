@@ -99,7 +99,8 @@ int txn_delta_kernel_mark(const char *netns, char *buf, size_t size)
 	nftnl_chain_set_str(nc, NFTNL_CHAIN_TABLE, IR_TABLE_NAME);
 	nftnl_chain_set_str(nc, NFTNL_CHAIN_NAME, TXN_DELTA_MARK_CHAIN);
 	nftnl_chain_set_u32(nc, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_ACK, s.seq++);
+	struct nlmsghdr *nlh =
+	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_ACK, s.seq++);
 	nftnl_chain_nlmsg_build_payload(nlh, nc);
 	nftnl_chain_free(nc);
 	err = nl_sock_talk(&s, nlh, chain_cb, &c);
@@ -110,9 +111,10 @@ int txn_delta_kernel_mark(const char *netns, char *buf, size_t size)
 	return nftio_table_comment(netns, buf, size);
 }
 
-struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_diff_prints *running_prints,
-			       const struct ir_table *cand, const struct ir_diff_prints *cand_prints, char *mode,
-			       size_t size)
+struct ir_diff *txn_delta_plan(const struct ir_table *running,
+			       const struct ir_diff_prints *running_prints,
+			       const struct ir_table *cand,
+			       const struct ir_diff_prints *cand_prints, char *mode, size_t size)
 {
 	struct ir_diff *d = NULL;
 	if (!running) {
@@ -150,9 +152,9 @@ void txn_delta_handles_free(struct txn_delta_handles *h)
 struct handle_ctx {
 	const struct ir_table *t;
 	struct txn_delta_handles *h;
-	size_t *n;	  /* per chain: handles read */
-	size_t last;	  /* the chain of the last rule (dumps come chain by chain) */
-	size_t *index;	  /* chains by name: open addressing, (size_t)-1 empty */
+	size_t *n;     /* per chain: handles read */
+	size_t last;   /* the chain of the last rule (dumps come chain by chain) */
+	size_t *index; /* chains by name: open addressing, (size_t)-1 empty */
 	size_t cap;
 	bool overflow;
 };
@@ -195,7 +197,8 @@ static size_t chain_of(struct handle_ctx *c, const char *name)
 {
 	if (c->last < c->t->n_chains && !strcmp(c->t->chains[c->last].name, name))
 		return c->last;
-	for (size_t h = name_slot(name, c->cap); c->index[h] != (size_t)-1; h = (h + 1) & (c->cap - 1))
+	for (size_t h = name_slot(name, c->cap); c->index[h] != (size_t)-1;
+	     h = (h + 1) & (c->cap - 1))
 		if (!strcmp(c->t->chains[c->index[h]].name, name))
 			return c->last = c->index[h];
 	return (size_t)-1;
@@ -205,8 +208,9 @@ static int handle_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct handle_ctx *c = data;
 	const struct nlattr *tb[NFTA_RULE_MAX + 1] = { 0 };
-	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), rule_attr_cb, tb) < 0 || !tb[NFTA_RULE_CHAIN] ||
-	    !tb[NFTA_RULE_HANDLE] || mnl_attr_validate(tb[NFTA_RULE_CHAIN], MNL_TYPE_NUL_STRING) < 0 ||
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), rule_attr_cb, tb) < 0 ||
+	    !tb[NFTA_RULE_CHAIN] || !tb[NFTA_RULE_HANDLE] ||
+	    mnl_attr_validate(tb[NFTA_RULE_CHAIN], MNL_TYPE_NUL_STRING) < 0 ||
 	    mnl_attr_validate(tb[NFTA_RULE_HANDLE], MNL_TYPE_U64) < 0)
 		return MNL_CB_OK;
 	size_t ci = chain_of(c, mnl_attr_get_str(tb[NFTA_RULE_CHAIN]));
@@ -226,17 +230,19 @@ static int dump_rules(struct nl_sock *s, struct handle_ctx *c, const char *chain
 	char req[MNL_SOCKET_BUFFER_SIZE];
 
 	memset(req, 0, sizeof(req)); /* attribute padding goes to the kernel */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s->seq++);
+	struct nlmsghdr *nlh =
+	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, s->seq++);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, IR_TABLE_NAME);
 	if (chain)
 		mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
 	return nl_sock_dump(s, nlh, handle_cb, c);
 }
 
-static bool chain_read_again(const struct ir_diff *diff, size_t i, const struct txn_delta_handles *prev)
+static bool chain_read_again(const struct ir_diff *diff, size_t i,
+			     const struct txn_delta_handles *prev)
 {
-	return !diff || diff->chain_op[i] != IR_DIFF_KEEP || diff->chain_old[i] == IR_DIFF_NONE || !prev ||
-	       diff->chain_old[i] >= prev->n_chains || !prev->rule[diff->chain_old[i]];
+	return !diff || diff->chain_op[i] != IR_DIFF_KEEP || diff->chain_old[i] == IR_DIFF_NONE ||
+	       !prev || diff->chain_old[i] >= prev->n_chains || !prev->rule[diff->chain_old[i]];
 }
 
 int txn_delta_handles_read(const char *netns, const struct ir_table *t, const struct ir_diff *diff,
@@ -298,8 +304,8 @@ fail:
 	return err;
 }
 
-void txn_delta_handles_use(const char *netns, const struct ir_table *running, struct txn_delta_handles **h,
-			   struct ir_diff *diff)
+void txn_delta_handles_use(const char *netns, const struct ir_table *running,
+			   struct txn_delta_handles **h, struct ir_diff *diff)
 {
 	if (!diff)
 		return;
@@ -312,8 +318,8 @@ void txn_delta_handles_use(const char *netns, const struct ir_table *running, st
 	diff->handles = *h ? (const uint64_t *const *)(*h)->rule : NULL;
 }
 
-void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct txn_delta_handles **h,
-			     const struct ir_diff *diff)
+void txn_delta_handles_after(const char *netns, const struct ir_table *t,
+			     struct txn_delta_handles **h, const struct ir_diff *diff)
 {
 	struct txn_delta_handles *next = NULL;
 	if (txn_delta_handles_read(netns, t, diff, diff ? *h : NULL, &next))
@@ -376,8 +382,8 @@ static bool rule_sent(const struct ir_diff *df, size_t c, size_t r)
 	return pl->old_of[r] == IR_DIFF_NONE;
 }
 
-void txn_delta_since_update(struct txn_delta_since **sp, const struct ir_table *t, const struct ir_diff *diff,
-			    time_t now)
+void txn_delta_since_update(struct txn_delta_since **sp, const struct ir_table *t,
+			    const struct ir_diff *diff, time_t now)
 {
 	struct txn_delta_since *old = *sp, *s = calloc(1, sizeof(*s));
 	size_t n = 0, bytes = 0;

@@ -25,7 +25,7 @@
 #include "policy/ir_diff.h"
 
 #define TXN_DELTA_MARK_CHAIN "hvgate_revision"
-#define TXN_DELTA_MODE_MAX 192
+#define TXN_DELTA_MODE_MAX   192
 /* Set in hvgated's environment: every apply is a full replace (the tests'
  * reference, and a way out should a delta ever be wrong). */
 #define TXN_DELTA_FULL_ENV "HVGATED_FULL_REPLACE"
@@ -64,12 +64,12 @@ void txn_delta_handles_free(struct txn_delta_handles *h);
  * whole if they belong to another table, e.g. after a restart) and hands
  * them to `diff` (may be NULL). Without handles the delta flushes changed
  * chains instead. */
-void txn_delta_handles_use(const char *netns, const struct ir_table *running, struct txn_delta_handles **h,
-			   struct ir_diff *diff);
+void txn_delta_handles_use(const char *netns, const struct ir_table *running,
+			   struct txn_delta_handles **h, struct ir_diff *diff);
 /* After an apply of `t` (by `diff`, or whole when NULL): *h becomes the
  * handles of `t` (NULL if they cannot be read). */
-void txn_delta_handles_after(const char *netns, const struct ir_table *t, struct txn_delta_handles **h,
-			     const struct ir_diff *diff);
+void txn_delta_handles_after(const char *netns, const struct ir_table *t,
+			     struct txn_delta_handles **h, const struct ir_diff *diff);
 
 /* When the counters of each policy rule (by rule comment, the policy rule
  * id) started: the apply that last sent one of its kernel rules. */
@@ -77,8 +77,8 @@ struct txn_delta_since;
 /* After an apply of `t` at time `now` (by `diff`, whose handles decided
  * which rules were sent, or whole when NULL): *s describes `t`. On ENOMEM
  * *s is dropped (times unknown). */
-void txn_delta_since_update(struct txn_delta_since **s, const struct ir_table *t, const struct ir_diff *diff,
-			    time_t now);
+void txn_delta_since_update(struct txn_delta_since **s, const struct ir_table *t,
+			    const struct ir_diff *diff, time_t now);
 /* The start of the counters of rule `id`; 0: unknown. */
 time_t txn_delta_since_get(const struct txn_delta_since *s, const char *id);
 void txn_delta_since_free(struct txn_delta_since *s);
@@ -87,8 +87,9 @@ void txn_delta_since_free(struct txn_delta_since *s);
  * be NULL: policy/ir_diff.h), or NULL (and why in `mode`) when the
  * full replace must be used. `mode` gets "incremental (N objects changed)"
  * or "full replace (WHY)". */
-struct ir_diff *txn_delta_plan(const struct ir_table *running, const struct ir_diff_prints *running_prints,
-			       const struct ir_table *cand, const struct ir_diff_prints *cand_prints, char *mode,
-			       size_t size);
+struct ir_diff *txn_delta_plan(const struct ir_table *running,
+			       const struct ir_diff_prints *running_prints,
+			       const struct ir_table *cand,
+			       const struct ir_diff_prints *cand_prints, char *mode, size_t size);
 
 #endif

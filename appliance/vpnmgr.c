@@ -112,9 +112,9 @@ static bool addr_in(const struct policy_addr *a, const struct policy_addr *v, si
 /* Makes what is installed (*have) the list `want`: removes what is no longer
  * wanted, adds (replace) the rest. *have becomes a copy of want. */
 static int sync_list(struct nl_sock *s, unsigned ifindex, struct policy_addr **have, size_t *n_have,
-                     const struct policy_addr *want, size_t n_want,
-                     int (*change)(struct nl_sock *, unsigned, const struct policy_addr *, bool),
-                     const char **why)
+		     const struct policy_addr *want, size_t n_want,
+		     int (*change)(struct nl_sock *, unsigned, const struct policy_addr *, bool),
+		     const char **why)
 {
 	int rc = 0;
 
@@ -179,10 +179,10 @@ static int sync_net(struct vm_dev *v, const struct policy_vpn *pv, const char **
 	 * with an address. */
 	if (!rc)
 		rc = sync_list(&s, ifindex, &v->addrs, &v->n_addrs, pv->addresses.v,
-		               pv->addresses.n, addr_change, why);
+			       pv->addresses.n, addr_change, why);
 	if (!rc && !(rc = wanted_routes(pv, &routes, &n_routes)))
 		rc = sync_list(&s, ifindex, &v->routes, &v->n_routes, routes, n_routes,
-		               route_change, why);
+			       route_change, why);
 	free(routes);
 	nl_sock_close(&s);
 	return rc;
@@ -298,9 +298,11 @@ static void report(struct vm_dev *v, const struct policy_vpn *pv, const char *wh
 static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn *pv)
 {
 	char failed[160] = "", what[192];
-	struct vpn_device_options o = {
-	    .ifname = pv->ifname, .uapi = true, .state_dir = m->state_dir,
-	    .failed = failed, .failed_len = sizeof(failed)};
+	struct vpn_device_options o = { .ifname = pv->ifname,
+					.uapi = true,
+					.state_dir = m->state_dir,
+					.failed = failed,
+					.failed_len = sizeof(failed) };
 	const char *why = NULL;
 	int rc = vpn_device_create(&v->dev, &o);
 
@@ -310,8 +312,8 @@ static int dev_setup(struct vpnmgr *m, struct vm_dev *v, const struct policy_vpn
 		v->dev = NULL;
 		return rc;
 	}
-	if (!(rc = vpnmgr_device_configure(v->dev, pv, &why)) &&
-	    !(rc = sync_net(v, pv, &why)) && (rc = vpn_device_start(v->dev)))
+	if (!(rc = vpnmgr_device_configure(v->dev, pv, &why)) && !(rc = sync_net(v, pv, &why)) &&
+	    (rc = vpn_device_start(v->dev)))
 		why = "cannot start the device thread";
 	if (rc) {
 		report(v, pv, why, rc);
@@ -352,7 +354,7 @@ int vpnmgr_create(struct vpnmgr **out, const char *state_dir)
 	if (!m)
 		return -ENOMEM;
 	snprintf(m->state_dir, sizeof(m->state_dir), "%s/vpn",
-	         state_dir ? state_dir : "/var/lib/hvgate");
+		 state_dir ? state_dir : "/var/lib/hvgate");
 	if (mkdir(m->state_dir, 0700) && errno != EEXIST)
 		syslog(LOG_WARNING, "cannot create %s: %m", m->state_dir);
 	*out = m;
@@ -599,14 +601,14 @@ static int cmp_series(const void *a, const void *b)
  * series of all devices are gathered and sorted by name first. */
 void vpnmgr_metrics(struct vpnmgr *m, FILE *out)
 {
-	struct vm_collect c = {0};
+	struct vm_collect c = { 0 };
 
 	fputs("# HELP hvgate_vpn_up Whether a vpn block of the policy has a running device.\n"
 	      "# TYPE hvgate_vpn_up gauge\n",
 	      out);
 	for (size_t i = 0; m && i < m->n_devs; i++)
 		fprintf(out, "hvgate_vpn_up{ifname=\"%s\"} %d\n", m->devs[i].ifname,
-		        m->devs[i].dev != NULL);
+			m->devs[i].dev != NULL);
 	for (size_t i = 0; m && i < m->n_devs; i++)
 		if (m->devs[i].dev)
 			vpn_device_metrics(m->devs[i].dev, collect, &c);

@@ -7,8 +7,8 @@
 #ifndef HVGATE_CLI_CLI_H
 #define HVGATE_CLI_CLI_H
 
-#define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
 #define CLI_EXIT_USAGE 2
 
 /* Verbs are defined in their own files (cli/verb_*.c, shell.c). */

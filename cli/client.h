@@ -15,7 +15,8 @@ struct cli_client_opts {
 int cli_client_opts(int *argc, char **argv, struct cli_client_opts *o);
 /* Sends one request line, reads one reply line. CLI_EXIT_OK with the parsed
  * reply and its text (caller frees both), else CLI_EXIT_USAGE (I/O). */
-int cli_client_call(const struct cli_client_opts *o, const char *request, struct json **reply, char **raw);
+int cli_client_call(const struct cli_client_opts *o, const char *request, struct json **reply,
+		    char **raw);
 /* Prints added/removed/changed lines of a compare or diff reply. */
 void cli_client_print_compare(const struct json *reply);
 

@@ -17,12 +17,12 @@ int cli_explain_load(const char *verb, const char *path, struct policy_compiled 
 
 /* "t.hvp:41 (block from any to db service postgres)", "default at t.hvp:9
  * (default block log)" or the built-in name ("antispoof:acme.web"). */
-void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r, char *buf,
-			 size_t size);
+void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r,
+			 char *buf, size_t size);
 
 /* The NAT of a result in words ("" when none). */
-void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_eval_result *r, char *buf,
-		     size_t size);
+void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_eval_result *r,
+		     char *buf, size_t size);
 
 /* A JSON string literal of s (quotes included). */
 void cli_json_string(FILE *out, const char *s);

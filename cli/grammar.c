@@ -31,193 +31,227 @@ static const struct cli_node commit_opts[4];
 static const struct cli_node block_opts[4];
 
 static const struct cli_node tenant_then_rules[] = {
-    ARG("TENANT", CLI_TENANT, "a tenant of the running policy", show_rules_opts, CLI_END),
-    LIST_END};
+	ARG("TENANT", CLI_TENANT, "a tenant of the running policy", show_rules_opts, CLI_END),
+	LIST_END
+};
 static const struct cli_node rule_then_rules[] = {
-    ARG("RULE", CLI_RULE, "a rule id of the running policy", show_rules_opts, CLI_END), LIST_END};
+	ARG("RULE", CLI_RULE, "a rule id of the running policy", show_rules_opts, CLI_END), LIST_END
+};
 static const struct cli_node show_rules_opts[3] = {
-    KW("tenant", "only the rules of this tenant", tenant_then_rules, 0),
-    KW("rule", "only this rule", rule_then_rules, 0),
-    LIST_END,
+	KW("tenant", "only the rules of this tenant", tenant_then_rules, 0),
+	KW("rule", "only this rule", rule_then_rules, 0),
+	LIST_END,
 };
 
 static const struct cli_node tenant_then_ct[] = {
-    ARG("TENANT", CLI_TENANT, "a tenant of the running policy", show_ct_opts, CLI_END), LIST_END};
+	ARG("TENANT", CLI_TENANT, "a tenant of the running policy", show_ct_opts, CLI_END), LIST_END
+};
 static const struct cli_node addr_then_ct[] = {
-    ARG("ADDR", CLI_ADDR, "an address on either side of the flow", show_ct_opts, CLI_END),
-    LIST_END};
+	ARG("ADDR", CLI_ADDR, "an address on either side of the flow", show_ct_opts, CLI_END),
+	LIST_END
+};
 static const struct cli_node show_ct_opts[3] = {
-    KW("tenant", "only this tenant's flows", tenant_then_ct, 0),
-    KW("addr", "only flows with this address", addr_then_ct, 0),
-    LIST_END,
+	KW("tenant", "only this tenant's flows", tenant_then_ct, 0),
+	KW("addr", "only flows with this address", addr_then_ct, 0),
+	LIST_END,
 };
 
 static const struct cli_node log_lines[] = {
-    ARG("N", CLI_NUMBER, "how many events (at most 200)", NULL, CLI_END), LIST_END};
-static const struct cli_node show_log_opts[] = {KW("lines", "the newest N events", log_lines, 0),
-                                                LIST_END};
+	ARG("N", CLI_NUMBER, "how many events (at most 200)", NULL, CLI_END), LIST_END
+};
+static const struct cli_node show_log_opts[] = { KW("lines", "the newest N events", log_lines, 0),
+						 LIST_END };
 static const struct cli_node show_vpn_opts[] = {
-    ARG("IFNAME", CLI_VPN_IF, "only this VPN interface", NULL, CLI_END), LIST_END};
+	ARG("IFNAME", CLI_VPN_IF, "only this VPN interface", NULL, CLI_END), LIST_END
+};
 
 static const struct cli_node revision_end[2];
 static const struct cli_node show_running_opts[] = {
-    KW("revision", "the source of stored revision N", revision_end, 0), LIST_END};
+	KW("revision", "the source of stored revision N", revision_end, 0), LIST_END
+};
 static const struct cli_node show_iface_opts[] = {
-    ARG("IFNAME", CLI_IFACE, "only this interface", NULL, CLI_END),
-    LIST_END,
+	ARG("IFNAME", CLI_IFACE, "only this interface", NULL, CLI_END),
+	LIST_END,
 };
 static const struct cli_node show_what[] = {
-    KW("rules", "rules with their counters and last hit", show_rules_opts, CLI_END | CLI_PREFER),
-    KW("tenants", "tenants, their segments and traffic", NULL, CLI_END),
-    KW("nat", "NAT rules and current translations", show_ct_opts, CLI_END),
-    KW("conntrack", "tracked connections", show_ct_opts, CLI_END),
-    KW("log", "the newest events of the event log", show_log_opts, CLI_END),
-    KW("blocked", "the dynamic block list", NULL, CLI_END),
-    KW("vpn", "VPN interfaces and peers, like wg show", show_vpn_opts, CLI_END),
-    KW("running", "the source of the running revision", show_running_opts, CLI_END),
-    KW("interfaces", "the configured interfaces, their role and presence", show_iface_opts, CLI_END),
-    LIST_END,
+	KW("rules", "rules with their counters and last hit", show_rules_opts,
+	   CLI_END | CLI_PREFER),
+	KW("tenants", "tenants, their segments and traffic", NULL, CLI_END),
+	KW("nat", "NAT rules and current translations", show_ct_opts, CLI_END),
+	KW("conntrack", "tracked connections", show_ct_opts, CLI_END),
+	KW("log", "the newest events of the event log", show_log_opts, CLI_END),
+	KW("blocked", "the dynamic block list", NULL, CLI_END),
+	KW("vpn", "VPN interfaces and peers, like wg show", show_vpn_opts, CLI_END),
+	KW("running", "the source of the running revision", show_running_opts, CLI_END),
+	KW("interfaces", "the configured interfaces, their role and presence", show_iface_opts,
+	   CLI_END),
+	LIST_END,
 };
 
 static const struct cli_node load_repo_path[] = {
-    ARG("PATH", CLI_PATH, "the git repository", NULL, CLI_END), LIST_END};
+	ARG("PATH", CLI_PATH, "the git repository", NULL, CLI_END), LIST_END
+};
 static const struct cli_node load_git_opts[] = {
-    KW("repo", "another repository than the configured one", load_repo_path, 0), LIST_END};
-static const struct cli_node load_git_ref[] = {
-    ARG("REF", CLI_WORD, "a branch, tag or commit of the git repository", load_git_opts, CLI_END),
-    LIST_END};
+	KW("repo", "another repository than the configured one", load_repo_path, 0), LIST_END
+};
+static const struct cli_node load_git_ref[] = { ARG("REF", CLI_WORD,
+						    "a branch, tag or commit of the git repository",
+						    load_git_opts, CLI_END),
+						LIST_END };
 static const struct cli_node revision_end[2] = {
-    ARG("REVISION", CLI_REVISION, "a stored revision", NULL, CLI_END), LIST_END};
+	ARG("REVISION", CLI_REVISION, "a stored revision", NULL, CLI_END), LIST_END
+};
 static const struct cli_node load_what[] = {
-    KW("git", "a ref of the configured git repository", load_git_ref, 0),
-    KW("revision", "a stored revision", revision_end, 0),
-    ARG("PATH", CLI_PATH, "a policy file or a directory of *.hvp", NULL, CLI_END),
-    LIST_END,
+	KW("git", "a ref of the configured git repository", load_git_ref, 0),
+	KW("revision", "a stored revision", revision_end, 0),
+	ARG("PATH", CLI_PATH, "a policy file or a directory of *.hvp", NULL, CLI_END),
+	LIST_END,
 };
 
-static const struct cli_node commit_duration[] = {ARG("DURATION", CLI_DURATION,
-                                                      "time to confirm: 90 (seconds), 90s, 10m, 1h",
-                                                      commit_opts, CLI_END),
-                                                  LIST_END};
+static const struct cli_node commit_duration[] = {
+	ARG("DURATION", CLI_DURATION, "time to confirm: 90 (seconds), 90s, 10m, 1h", commit_opts,
+	    CLI_END),
+	LIST_END
+};
 static const struct cli_node commit_text[] = {
-    ARG("TEXT", CLI_TEXT, "the comment, to the end of the line", NULL, CLI_END), LIST_END};
+	ARG("TEXT", CLI_TEXT, "the comment, to the end of the line", NULL, CLI_END), LIST_END
+};
 static const struct cli_node commit_opts[4] = {
-    KW("confirmed", "revert unless confirmed within DURATION", commit_duration, 0),
-    KW("force", "apply even if the hvgate table changed outside hvgated", commit_opts, CLI_END),
-    KW("comment", "a comment stored with the revision", commit_text, 0),
-    LIST_END,
+	KW("confirmed", "revert unless confirmed within DURATION", commit_duration, 0),
+	KW("force", "apply even if the hvgate table changed outside hvgated", commit_opts, CLI_END),
+	KW("comment", "a comment stored with the revision", commit_text, 0),
+	LIST_END,
 };
 
 static const struct cli_node diff_to[] = {
-    ARG("REV2", CLI_REVISION, "a revision number or git:REF", NULL, CLI_END), LIST_END};
+	ARG("REV2", CLI_REVISION, "a revision number or git:REF", NULL, CLI_END), LIST_END
+};
 static const struct cli_node diff_from[] = {
-    ARG("REV1", CLI_REVISION, "a revision number or git:REF", diff_to, 0), LIST_END};
+	ARG("REV1", CLI_REVISION, "a revision number or git:REF", diff_to, 0), LIST_END
+};
 
 static const struct cli_node block_tenant[] = {
-    ARG("TENANT", CLI_TENANT, "block only inside this tenant", block_opts, CLI_END), LIST_END};
+	ARG("TENANT", CLI_TENANT, "block only inside this tenant", block_opts, CLI_END), LIST_END
+};
 static const struct cli_node block_zone[] = {
-    ARG("ZONE", CLI_ZONE, "drop ADDR into this zone or segment only", block_opts, CLI_END), LIST_END};
+	ARG("ZONE", CLI_ZONE, "drop ADDR into this zone or segment only", block_opts, CLI_END),
+	LIST_END
+};
 static const struct cli_node block_for[] = {
-    ARG("DURATION", CLI_DURATION, "90 (seconds), 90s, 10m, 2h, 1d", block_opts, CLI_END), LIST_END};
+	ARG("DURATION", CLI_DURATION, "90 (seconds), 90s, 10m, 2h, 1d", block_opts, CLI_END),
+	LIST_END
+};
 static const struct cli_node block_opts[4] = {
-    KW("tenant", "scope the entry to a tenant", block_tenant, 0),
-    KW("zone", "scope the entry to a zone or segment (tenant.segment)", block_zone, 0),
-    KW("for", "expire the entry after DURATION", block_for, 0),
-    LIST_END,
+	KW("tenant", "scope the entry to a tenant", block_tenant, 0),
+	KW("zone", "scope the entry to a zone or segment (tenant.segment)", block_zone, 0),
+	KW("for", "expire the entry after DURATION", block_for, 0),
+	LIST_END,
 };
 static const struct cli_node block_addr[] = {
-    ARG("ADDR", CLI_ADDR, "ADDR or ADDR/LEN", block_opts, CLI_END), LIST_END};
+	ARG("ADDR", CLI_ADDR, "ADDR or ADDR/LEN", block_opts, CLI_END), LIST_END
+};
 static const struct cli_node unblock_tenant[] = {
-    ARG("TENANT", CLI_TENANT, "a tenant", NULL, CLI_END), LIST_END};
+	ARG("TENANT", CLI_TENANT, "a tenant", NULL, CLI_END), LIST_END
+};
 static const struct cli_node unblock_zone[] = {
-    ARG("ZONE", CLI_ZONE, "a zone or segment", NULL, CLI_END), LIST_END};
+	ARG("ZONE", CLI_ZONE, "a zone or segment", NULL, CLI_END), LIST_END
+};
 static const struct cli_node unblock_opts[] = {
-    KW("tenant", "the tenant the entry was scoped to", unblock_tenant, 0),
-    KW("zone", "the zone the entry was scoped to", unblock_zone, 0), LIST_END};
+	KW("tenant", "the tenant the entry was scoped to", unblock_tenant, 0),
+	KW("zone", "the zone the entry was scoped to", unblock_zone, 0), LIST_END
+};
 static const struct cli_node unblock_addr[] = {
-    ARG("ADDR", CLI_ADDR, "the blocked ADDR or ADDR/LEN", unblock_opts, CLI_END), LIST_END};
+	ARG("ADDR", CLI_ADDR, "the blocked ADDR or ADDR/LEN", unblock_opts, CLI_END), LIST_END
+};
 
 /* Offline verbs: files and their options, any number. */
 static const struct cli_node file_args[2] = {
-    ARG("ARG", CLI_PATH, "a file, or an option of the verb (VERB --help)", file_args, CLI_END),
-    LIST_END};
+	ARG("ARG", CLI_PATH, "a file, or an option of the verb (VERB --help)", file_args, CLI_END),
+	LIST_END
+};
 
 /* explain: a policy file then the packet, or (without a policy: hvgated's
  * running revision) the packet itself, whose first word is its protocol.
  * The protocols are matched only whole, so a file named "t" stays a file. */
 static const struct cli_node packet_words[] = {
-    ARG("PACKET", CLI_TEXT, "the rest of the packet: SRC -> DST in IFACE ... (explain --help)",
-        NULL, CLI_END),
-    LIST_END};
+	ARG("PACKET", CLI_TEXT, "the rest of the packet: SRC -> DST in IFACE ... (explain --help)",
+	    NULL, CLI_END),
+	LIST_END
+};
 static const struct cli_node explain_args[] = {
-    KW("tcp", "a TCP packet, against the running policy", packet_words, CLI_EXACT),
-    KW("udp", "a UDP packet, against the running policy", packet_words, CLI_EXACT),
-    KW("icmp", "an ICMP packet, against the running policy", packet_words, CLI_EXACT),
-    KW("icmpv6", "an ICMPv6 packet, against the running policy", packet_words, CLI_EXACT),
-    KW("sctp", "an SCTP packet, against the running policy", packet_words, CLI_EXACT),
-    ARG("POLICY", CLI_PATH, "a policy file or directory, then the packet", file_args, CLI_END),
-    LIST_END};
+	KW("tcp", "a TCP packet, against the running policy", packet_words, CLI_EXACT),
+	KW("udp", "a UDP packet, against the running policy", packet_words, CLI_EXACT),
+	KW("icmp", "an ICMP packet, against the running policy", packet_words, CLI_EXACT),
+	KW("icmpv6", "an ICMPv6 packet, against the running policy", packet_words, CLI_EXACT),
+	KW("sctp", "an SCTP packet, against the running policy", packet_words, CLI_EXACT),
+	ARG("POLICY", CLI_PATH, "a policy file or directory, then the packet", file_args, CLI_END),
+	LIST_END
+};
 
 static const struct cli_node unlock_opts[] = {
-    KW("force", "also the lock of a session that is still running", NULL, CLI_END), LIST_END};
+	KW("force", "also the lock of a session that is still running", NULL, CLI_END), LIST_END
+};
 
 static const struct cli_node exit_opts[] = {
-    KWM("discard", "drop the candidate's uncommitted changes and leave", NULL, CLI_END,
-        CLI_MODE_CONF),
-    LIST_END};
+	KWM("discard", "drop the candidate's uncommitted changes and leave", NULL, CLI_END,
+	    CLI_MODE_CONF),
+	LIST_END
+};
 
 const struct cli_node cli_grammar_root[] = {
-    KW("status", "the daemon's state: running revision, candidate, pending confirm", NULL, CLI_END),
-    KWM("show", "running state: rules, tenants, nat, conntrack, log, blocked, vpn", show_what, 0,
-        CLI_MODE_OP),
-    KWM("show", "the candidate (| compare: against the running policy), or running state",
-        show_what, CLI_END, CLI_MODE_CONF),
-    KWM("configure", "configure mode: lock the candidate for this session", NULL,
-        CLI_END | CLI_PREFER, CLI_MODE_OP),
-    KWM("unlock", "break the configure lock of a session that is gone", unlock_opts, CLI_END,
-        CLI_MODE_OP),
-    KWM("edit", "edit the candidate's files in $EDITOR, checked on save", NULL, CLI_END,
-        CLI_MODE_CONF),
-    KWM("discard", "drop the candidate's changes (back to the running revision)", NULL, CLI_END,
-        CLI_MODE_CONF),
-    KW("history", "the committed revisions", NULL, CLI_END),
-    KW("compare", "the candidate against the running policy (or revision N), rule by rule",
-       show_running_opts, CLI_END),
-    KW("diff", "what changed between two revisions, rule by rule", diff_from, 0),
-    KW("load", "make a policy the candidate (file, directory, git ref, revision)", load_what,
-       CLI_END),
-    KW("commit", "apply the candidate", commit_opts, CLI_END),
-    KW("confirm", "keep a commit made with 'commit confirmed'", NULL, CLI_END),
-    KW("rollback", "make a stored revision the candidate", revision_end, 0),
-    KW("reload", "re-read the configuration and the configured policy", NULL, CLI_END),
-    KW("block", "add an address to the dynamic block list", block_addr, 0),
-    KW("unblock", "remove an address from the dynamic block list", unblock_addr, 0),
-    KWM("check", "validate a policy file or directory", file_args, 0, CLI_MODE_OP),
-    KWM("check", "check the candidate (or a policy file or directory)", file_args, CLI_END,
-        CLI_MODE_CONF),
-    KW("compile", "print what a policy would apply (--emit nft|summary)", file_args, 0),
-    KW("explain", "which rule decides a packet, and why", explain_args, 0),
-    KW("replay", "evaluate the packets of a capture against a policy", file_args, 0),
-    KW("help", "the commands of this shell, and its keys", NULL, CLI_END),
-    KWM("exit", "leave the shell", NULL, CLI_END, CLI_MODE_OP),
-    KWM("exit", "leave configure mode (refused with uncommitted changes)", exit_opts, CLI_END,
-        CLI_MODE_CONF),
-    KW("quit", "leave the shell", NULL, CLI_END),
-    LIST_END,
+	KW("status", "the daemon's state: running revision, candidate, pending confirm", NULL,
+	   CLI_END),
+	KWM("show", "running state: rules, tenants, nat, conntrack, log, blocked, vpn", show_what,
+	    0, CLI_MODE_OP),
+	KWM("show", "the candidate (| compare: against the running policy), or running state",
+	    show_what, CLI_END, CLI_MODE_CONF),
+	KWM("configure", "configure mode: lock the candidate for this session", NULL,
+	    CLI_END | CLI_PREFER, CLI_MODE_OP),
+	KWM("unlock", "break the configure lock of a session that is gone", unlock_opts, CLI_END,
+	    CLI_MODE_OP),
+	KWM("edit", "edit the candidate's files in $EDITOR, checked on save", NULL, CLI_END,
+	    CLI_MODE_CONF),
+	KWM("discard", "drop the candidate's changes (back to the running revision)", NULL, CLI_END,
+	    CLI_MODE_CONF),
+	KW("history", "the committed revisions", NULL, CLI_END),
+	KW("compare", "the candidate against the running policy (or revision N), rule by rule",
+	   show_running_opts, CLI_END),
+	KW("diff", "what changed between two revisions, rule by rule", diff_from, 0),
+	KW("load", "make a policy the candidate (file, directory, git ref, revision)", load_what,
+	   CLI_END),
+	KW("commit", "apply the candidate", commit_opts, CLI_END),
+	KW("confirm", "keep a commit made with 'commit confirmed'", NULL, CLI_END),
+	KW("rollback", "make a stored revision the candidate", revision_end, 0),
+	KW("reload", "re-read the configuration and the configured policy", NULL, CLI_END),
+	KW("block", "add an address to the dynamic block list", block_addr, 0),
+	KW("unblock", "remove an address from the dynamic block list", unblock_addr, 0),
+	KWM("check", "validate a policy file or directory", file_args, 0, CLI_MODE_OP),
+	KWM("check", "check the candidate (or a policy file or directory)", file_args, CLI_END,
+	    CLI_MODE_CONF),
+	KW("compile", "print what a policy would apply (--emit nft|summary)", file_args, 0),
+	KW("explain", "which rule decides a packet, and why", explain_args, 0),
+	KW("replay", "evaluate the packets of a capture against a policy", file_args, 0),
+	KW("help", "the commands of this shell, and its keys", NULL, CLI_END),
+	KWM("exit", "leave the shell", NULL, CLI_END, CLI_MODE_OP),
+	KWM("exit", "leave configure mode (refused with uncommitted changes)", exit_opts, CLI_END,
+	    CLI_MODE_CONF),
+	KW("quit", "leave the shell", NULL, CLI_END),
+	LIST_END,
 };
 
 static const struct cli_node match_regex[] = {
-    ARG("REGEX", CLI_REGEX, "an extended regular expression (quote blanks)", NULL, CLI_END),
-    LIST_END};
+	ARG("REGEX", CLI_REGEX, "an extended regular expression (quote blanks)", NULL, CLI_END),
+	LIST_END
+};
 const struct cli_node cli_grammar_pipe[] = {
-    KW("match", "only the lines that match REGEX", match_regex, 0),
-    KW("except", "only the lines that do not match REGEX", match_regex, 0),
-    KW("count", "the number of lines instead of the lines", NULL, CLI_END),
-    KW("json", "the daemon's reply as JSON", NULL, CLI_END),
-    KW("no-more", "no pager, even for long output", NULL, CLI_END),
-    KWM("compare", "after show: the candidate against the running policy (or revision N)",
-        show_running_opts, CLI_END, CLI_MODE_CONF),
-    LIST_END,
+	KW("match", "only the lines that match REGEX", match_regex, 0),
+	KW("except", "only the lines that do not match REGEX", match_regex, 0),
+	KW("count", "the number of lines instead of the lines", NULL, CLI_END),
+	KW("json", "the daemon's reply as JSON", NULL, CLI_END),
+	KW("no-more", "no pager, even for long output", NULL, CLI_END),
+	KWM("compare", "after show: the candidate against the running policy (or revision N)",
+	    show_running_opts, CLI_END, CLI_MODE_CONF),
+	LIST_END,
 };
 
 static int in_mode(const struct cli_node *n, unsigned mode)
@@ -243,18 +277,14 @@ static int arg_accepts(enum cli_arg kind, const char *w)
 	size_t len = strlen(w);
 
 	switch (kind) {
-	case CLI_NUMBER:
-		return all_digits(w);
-	case CLI_REVISION:
-		return all_digits(w) || (!strncmp(w, "git:", 4) && w[4]);
+	case CLI_NUMBER: return all_digits(w);
+	case CLI_REVISION: return all_digits(w) || (!strncmp(w, "git:", 4) && w[4]);
 	case CLI_DURATION:
 		return len && isdigit((unsigned char)w[0]) &&
 		       (all_digits(w) || (strchr("smhd", w[len - 1]) && len > 1 &&
-		                          w[len - 2] >= '0' && w[len - 2] <= '9'));
-	case CLI_ADDR:
-		return len && strspn(w, "0123456789abcdefABCDEF.:/") == len;
-	default:
-		return len > 0;
+					  w[len - 2] >= '0' && w[len - 2] <= '9'));
+	case CLI_ADDR: return len && strspn(w, "0123456789abcdefABCDEF.:/") == len;
+	default: return len > 0;
 	}
 }
 
@@ -267,7 +297,7 @@ static void expected_words(const struct cli_node *level, unsigned mode, char *bu
 		if (!in_mode(c, mode))
 			continue;
 		int k = snprintf(buf + used, size - used, "%s%s",
-		                 used && buf[used - 1] != ' ' ? "|" : "", c->word);
+				 used && buf[used - 1] != ' ' ? "|" : "", c->word);
 		if (k < 0 || (size_t)k >= size - used)
 			return;
 		used += (size_t)k;
@@ -290,7 +320,7 @@ static void words_before(int i, char **words, char *buf, size_t size)
 
 /* Matches one word in a level: the node, or NULL with the reason in err. */
 static const struct cli_node *match_word(const struct cli_node *level, unsigned mode, int i,
-                                         char **words, char *err, size_t errlen)
+					 char **words, char *err, size_t errlen)
 {
 	const struct cli_node *prefix = NULL, *arg = NULL, *preferred = NULL;
 	const char *w = words[i];
@@ -322,10 +352,10 @@ static const struct cli_node *match_word(const struct cli_node *level, unsigned 
 	if (nprefix > 1) {
 		for (const struct cli_node *c = level; c && c->word; c++)
 			if (in_mode(c, mode) && c->arg == CLI_KW && !strncmp(c->word, w, strlen(w)))
-				expected_words((const struct cli_node[]){*c, LIST_END}, mode, exp,
-				               sizeof(exp));
+				expected_words((const struct cli_node[]){ *c, LIST_END }, mode, exp,
+					       sizeof(exp));
 		snprintf(err, errlen, "'%s' is ambiguous%s%s%s: %s", w, *before ? " after '" : "",
-		         before, *before ? "'" : "", exp);
+			 before, *before ? "'" : "", exp);
 		return NULL;
 	}
 	if (arg && arg_accepts(arg->arg, w))
@@ -342,8 +372,8 @@ static const struct cli_node *match_word(const struct cli_node *level, unsigned 
  * follow) and the last node matched in *last, or sets err and returns
  * (void *)-1 ... written as a status to keep the types plain. */
 static int walk(const struct cli_node *root, unsigned mode, int n, char **words,
-                const struct cli_node **level, const struct cli_node **last, char *err,
-                size_t errlen)
+		const struct cli_node **level, const struct cli_node **last, char *err,
+		size_t errlen)
 {
 	*level = root;
 	*last = NULL;
@@ -355,7 +385,7 @@ static int walk(const struct cli_node *root, unsigned mode, int n, char **words,
 			char before[256];
 			words_before(i, words, before, sizeof(before));
 			snprintf(err, errlen, "after '%s': nothing more expected, got '%s'", before,
-			         words[i]);
+				 words[i]);
 		}
 		if (!m)
 			return -1;
@@ -368,7 +398,7 @@ static int walk(const struct cli_node *root, unsigned mode, int n, char **words,
 }
 
 int cli_grammar_resolve(const struct cli_node *root, unsigned mode, int n, char **words, char *err,
-                        size_t errlen)
+			size_t errlen)
 {
 	const struct cli_node *level, *last;
 	char before[256], exp[512] = "";
@@ -384,7 +414,7 @@ int cli_grammar_resolve(const struct cli_node *root, unsigned mode, int n, char 
 }
 
 int cli_grammar_next(const struct cli_node *root, unsigned mode, int n, char **words,
-                     const char *partial, const struct cli_node **out, int max, int *can_end)
+		     const char *partial, const struct cli_node **out, int max, int *can_end)
 {
 	const struct cli_node *level, *last;
 	char err[512];

@@ -34,8 +34,9 @@ enum cli_arg {
 /* Node flags. */
 #define CLI_END    1u /* the command may end after this word */
 #define CLI_PREFER 2u /* wins a prefix shared with other keywords (sh ru: rules, not running) */
-#define CLI_EXACT  4u /* matched only when typed whole (Tab still completes it): a
-                            * prefix of it may be a file name (`explain t`) */
+#define CLI_EXACT                                                                                  \
+	4u /* matched only when typed whole (Tab still completes it): a                            \
+	    * prefix of it may be a file name (`explain t`) */
 
 struct cli_node {
 	const char *word; /* the keyword, or the placeholder shown in help (NAME) */
@@ -56,14 +57,14 @@ extern const struct cli_node cli_grammar_pipe[];
  * with a one-line error in err ("show: expected rules, tenants, ... after
  * 'show', got 'x'"). */
 int cli_grammar_resolve(const struct cli_node *root, unsigned mode, int n, char **words, char *err,
-                        size_t errlen);
+			size_t errlen);
 
 /* The nodes that may follow the n (complete) words, in `mode`, whose keyword
  * starts with `partial` (argument nodes are always included). Returns how
  * many were stored in out (at most max), or -1 if the n words do not match
  * the grammar. *can_end is set when the n words already form a command. */
 int cli_grammar_next(const struct cli_node *root, unsigned mode, int n, char **words,
-                     const char *partial, const struct cli_node **out, int max, int *can_end);
+		     const char *partial, const struct cli_node **out, int max, int *can_end);
 
 /* The longest common prefix of the strings (length). */
 size_t cli_common_prefix(const char *const *s, size_t n);

@@ -18,7 +18,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rc = cli_dispatch(argc - 1, argv + 1);
 	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "hvgate: write to standard output: %s\n", strerror(errno ? errno : EIO));
+		fprintf(stderr, "hvgate: write to standard output: %s\n",
+			strerror(errno ? errno : EIO));
 		return CLI_EXIT_USAGE;
 	}
 	return rc;

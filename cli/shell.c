@@ -40,7 +40,7 @@
 #define SHELL_HISTORY_LINES  1000
 #define SHELL_MAX_CANDIDATES 512
 /* Grammar nodes that may follow at one place: more than any command has. */
-#define SHELL_MAX_NEXT       64
+#define SHELL_MAX_NEXT 64
 /* Names fetched from the daemon are reused for this long: a Tab pressed
  * twice asks once, and a restarted daemon is asked again soon. */
 #define SHELL_NAMES_TTL_SECONDS 3
@@ -156,7 +156,7 @@ static void names_add(struct names *nm, const char *s)
  * against a stopped daemon completes nothing, quietly). */
 static struct json *quiet_call(const char *request)
 {
-	struct cli_client_opts o = {.json = true, .socket = getenv("HVGATE_SOCKET")};
+	struct cli_client_opts o = { .json = true, .socket = getenv("HVGATE_SOCKET") };
 	struct json *reply = NULL;
 	char *raw = NULL;
 	int saved, devnull;
@@ -186,12 +186,12 @@ static void fetch_names(enum cli_arg kind, struct names *nm)
 	static const struct {
 		const char *request, *array, *field;
 	} src[CLI_NAME_KINDS] = {
-	    [CLI_TENANT] = {"{\"cmd\":\"show\",\"what\":\"tenants\"}", "tenants", "name"},
-	    [CLI_RULE] = {"{\"cmd\":\"show\",\"what\":\"rules\"}", "rules", "id"},
-	    [CLI_REVISION] = {"{\"cmd\":\"history\"}", "revisions", "revision"},
-	    [CLI_VPN_IF] = {"{\"cmd\":\"show\",\"what\":\"vpn\"}", "vpns", "ifname"},
-	    [CLI_IFACE] = {"{\"cmd\":\"status\"}", "interfaces", "name"},
-	    [CLI_ZONE] = {"{\"cmd\":\"show\",\"what\":\"tenants\"}", "zones", "name"},
+		[CLI_TENANT] = { "{\"cmd\":\"show\",\"what\":\"tenants\"}", "tenants", "name" },
+		[CLI_RULE] = { "{\"cmd\":\"show\",\"what\":\"rules\"}", "rules", "id" },
+		[CLI_REVISION] = { "{\"cmd\":\"history\"}", "revisions", "revision" },
+		[CLI_VPN_IF] = { "{\"cmd\":\"show\",\"what\":\"vpn\"}", "vpns", "ifname" },
+		[CLI_IFACE] = { "{\"cmd\":\"status\"}", "interfaces", "name" },
+		[CLI_ZONE] = { "{\"cmd\":\"show\",\"what\":\"tenants\"}", "zones", "name" },
 	};
 	struct json *reply;
 	const struct json *arr;
@@ -303,7 +303,8 @@ static int context_of(const LineInfo *li, struct context *cx)
 
 /* Adds to c the names of kind `arg` known to the daemon that start with
  * `partial`; returns how many it knows of that kind. */
-static size_t add_names(struct shell *sh, struct candidates *c, enum cli_arg arg, const char *partial)
+static size_t add_names(struct shell *sh, struct candidates *c, enum cli_arg arg,
+			const char *partial)
 {
 	struct names *nm = &sh->names[arg];
 
@@ -331,7 +332,7 @@ static int key_context_of(EditLine *el, struct key_context *kc)
 	if (context_of(el_line(el), &kc->cx) || kc->cx.open_quote)
 		return -1;
 	kc->k = cli_grammar_next(kc->cx.root, kc->sh->mode, kc->cx.n, kc->cx.words, kc->cx.partial,
-	                         kc->nodes, SHELL_MAX_NEXT, &kc->can_end);
+				 kc->nodes, SHELL_MAX_NEXT, &kc->can_end);
 	return 0;
 }
 
@@ -388,13 +389,13 @@ static void print_columns(FILE *out, const struct candidates *c)
 		per_line = 1;
 	for (size_t i = 0; i < c->n; i++)
 		fprintf(out, "%-*s%s", (int)width + 2, c->v[i],
-		        (i + 1) % (size_t)per_line && i + 1 < c->n ? "" : "\n");
+			(i + 1) % (size_t)per_line && i + 1 < c->n ? "" : "\n");
 }
 
 static unsigned char key_complete(EditLine *el, int ch)
 {
 	struct key_context kc;
-	struct candidates c = {.n = 0};
+	struct candidates c = { .n = 0 };
 	size_t common, plen;
 	unsigned char rc = CC_REFRESH;
 
@@ -436,7 +437,7 @@ static unsigned char key_complete(EditLine *el, int ch)
 static unsigned char key_help(EditLine *el, int ch)
 {
 	struct key_context kc;
-	struct candidates c = {.n = 0};
+	struct candidates c = { .n = 0 };
 
 	(void)ch;
 	if (key_context_of(el, &kc))
@@ -450,7 +451,8 @@ static unsigned char key_help(EditLine *el, int ch)
 		struct context full;
 		/* Say why the words before do not fit, as Enter would. */
 		if (!context_of(el_line(el), &full) &&
-		    cli_grammar_resolve(full.root, kc.sh->mode, full.n, full.words, err, sizeof(err)))
+		    cli_grammar_resolve(full.root, kc.sh->mode, full.n, full.words, err,
+					sizeof(err)))
 			printf("  %s\n", err);
 		return CC_REDISPLAY;
 	}
@@ -579,7 +581,9 @@ static void emit_output(struct shell *sh, FILE *cap, struct pipeline *p)
 		}
 		puts(line);
 		/* a line longer than the terminal takes more than one row of it */
-		shown += cols > 0 && len > (size_t)cols ? (int)((len - 1 + (size_t)cols - 1) / (size_t)cols) : 1;
+		shown += cols > 0 && len > (size_t)cols
+			     ? (int)((len - 1 + (size_t)cols - 1) / (size_t)cols)
+			     : 1;
 	}
 	if (p->count)
 		printf("Count: %ld lines\n", count);
@@ -600,11 +604,11 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 			j++;
 		if (j == i) {
 			fprintf(stderr,
-			        "hvgate: after '|': expected match|except|count|json|no-more\n");
+				"hvgate: after '|': expected match|except|count|json|no-more\n");
 			return -1;
 		}
 		if (cli_grammar_resolve(cli_grammar_pipe, sh->mode, j - i, words + i, err,
-		                        sizeof(err))) {
+					sizeof(err))) {
 			fprintf(stderr, "hvgate: | %s\n", err);
 			return -1;
 		}
@@ -612,7 +616,7 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 			if (p->nre == (int)(sizeof(p->re) / sizeof(p->re[0])) ||
 			    regcomp(&p->re[p->nre], words[i + 1], REG_EXTENDED | REG_NOSUB)) {
 				fprintf(stderr, "hvgate: | %s '%s': not a regular expression\n",
-				        words[i], words[i + 1]);
+					words[i], words[i + 1]);
 				return -1;
 			}
 			p->negate[p->nre++] = !strcmp(words[i], "except");
@@ -633,9 +637,9 @@ static int parse_pipeline(struct shell *sh, char **words, int n, struct pipeline
 
 static int is_daemon_verb(const char *v)
 {
-	static const char *const verbs[] = {"status",  "show",     "load",    "compare", "commit",
-	                                    "confirm", "rollback", "history", "reload",  "block",
-	                                    "unblock", "diff",     "unlock",  NULL};
+	static const char *const verbs[] = { "status",  "show",     "load",    "compare", "commit",
+					     "confirm", "rollback", "history", "reload",  "block",
+					     "unblock", "diff",     "unlock",  NULL };
 	for (int i = 0; verbs[i]; i++)
 		if (!strcmp(v, verbs[i]))
 			return 1;
@@ -647,7 +651,7 @@ static int is_daemon_verb(const char *v)
 /* One request whose failure is printed as one line; NULL then. */
 static struct json *daemon_call(const char *request)
 {
-	struct cli_client_opts o = {.json = true, .socket = getenv("HVGATE_SOCKET")};
+	struct cli_client_opts o = { .json = true, .socket = getenv("HVGATE_SOCKET") };
 	struct json *reply = NULL;
 	const struct json *ok;
 	char *raw = NULL;
@@ -660,7 +664,7 @@ static struct json *daemon_call(const char *request)
 	ok = json_get(reply, "ok");
 	if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
 		fprintf(stderr, "hvgate: %s\n",
-		        json_get_str(reply, "error") ? json_get_str(reply, "error") : "refused");
+			json_get_str(reply, "error") ? json_get_str(reply, "error") : "refused");
 		json_free(reply);
 		return NULL;
 	}
@@ -680,7 +684,7 @@ static void prompt_update(struct shell *sh)
 		json_get_int(pending, "seconds_left", &left);
 	if (left >= 0)
 		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate(confirm %02lld:%02lld)%c ",
-		         left / 60, left % 60, mark);
+			 left / 60, left % 60, mark);
 	else
 		snprintf(sh->prompt, sizeof(sh->prompt), "hvgate%c ", mark);
 	if (st)
@@ -705,7 +709,7 @@ static int candidate_dirty(void)
 	cmp = daemon_call("{\"cmd\":\"compare\"}");
 	if (!cmp)
 		return -1;
-	static const char *const parts[] = {"added", "removed", "changed", "moved"};
+	static const char *const parts[] = { "added", "removed", "changed", "moved" };
 	for (int i = 0; i < 4; i++) {
 		const struct json *a = json_get(cmp, parts[i]);
 		changes += a && a->type == JSON_ARRAY ? a->n : 0;
@@ -760,7 +764,7 @@ static int conf_leave(struct shell *sh, int discard)
 
 	if (dirty > 0 && !discard) {
 		fprintf(stderr, "hvgate: the candidate has uncommitted changes: commit, discard, "
-		                "or 'exit discard'\n");
+				"or 'exit discard'\n");
 		return CLI_EXIT_FAIL;
 	}
 	if (dirty > 0 && conf_discard())
@@ -861,8 +865,8 @@ static int conf_edit(struct shell *sh)
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
 	snprintf(dst, sizeof(dst), "%s/%s", sh->edit_dir, base);
 	if (strcmp(src, dst)) {
-		char *rm[] = {"rm", "-rf", "--", dst, NULL},
-		     *cp[] = {"cp", "-a", "--", src, dst, NULL};
+		char *rm[] = { "rm", "-rf", "--", dst, NULL },
+		     *cp[] = { "cp", "-a", "--", src, dst, NULL };
 		if (run_program(rm) || run_program(cp)) {
 			fprintf(stderr, "hvgate: edit: cannot copy %s\n", src);
 			return CLI_EXIT_FAIL;
@@ -875,15 +879,15 @@ static int conf_edit(struct shell *sh)
 	/* $EDITOR may carry arguments ("emacs -nw"): the shell splits it. */
 	snprintf(cmd, sizeof(cmd), "%s \"$1\"", editor);
 	for (int round = 0; round < EDIT_ROUNDS_MAX; round++) {
-		char *ed[] = {"/bin/sh", "-c", cmd, "sh", dst, NULL};
-		char *check[] = {"check", dst, NULL};
+		char *ed[] = { "/bin/sh", "-c", cmd, "sh", dst, NULL };
+		char *check[] = { "check", dst, NULL };
 		if (run_program(ed)) {
 			fprintf(stderr, "hvgate: edit: %s failed; the candidate is unchanged\n",
-			        editor);
+				editor);
 			return CLI_EXIT_FAIL;
 		}
 		if (cli_dispatch(2, check) == CLI_EXIT_OK) {
-			char *load[] = {"load", dst, NULL};
+			char *load[] = { "load", dst, NULL };
 			fflush(stdout);
 			return cli_dispatch(2, load);
 		}
@@ -901,7 +905,7 @@ static int conf_edit(struct shell *sh)
 static void edit_dir_remove(struct shell *sh)
 {
 	if (sh->edit_dir[0]) {
-		char *rm[] = {"rm", "-rf", "--", sh->edit_dir, NULL};
+		char *rm[] = { "rm", "-rf", "--", sh->edit_dir, NULL };
 		run_program(rm);
 		sh->edit_dir[0] = 0;
 	}
@@ -1002,7 +1006,7 @@ static int run_words(struct shell *sh, char **words, int n, int *quit)
 		pipeline_free(&p);
 		rc = words[0][0] == 'c'   ? conf_enter(sh)
 		     : words[0][0] == 'e' ? conf_edit(sh)
-		                          : conf_discard();
+					  : conf_discard();
 		fflush(stdout);
 		fflush(stderr);
 		return rc;
@@ -1031,7 +1035,7 @@ static int run_line(struct shell *sh, const char *line, int *quit)
 
 	if (n < 0) {
 		fprintf(stderr, "hvgate: unterminated quote or more than %d words\n",
-		        SHELL_MAX_WORDS - 2);
+			SHELL_MAX_WORDS - 2);
 		rc = CLI_EXIT_USAGE;
 	} else {
 		rc = run_words(sh, words, n, quit);
@@ -1053,8 +1057,8 @@ static int shell_batch(struct shell *sh, FILE *in)
 	 * uncommitted changes stay locked for an operator to look at. */
 	if (sh->mode == CLI_MODE_CONF && conf_leave(sh, 0)) {
 		fprintf(stderr,
-		        "hvgate: the input ended in configure mode: the candidate stays locked "
-		        "('hvgate unlock' breaks the lock)\n");
+			"hvgate: the input ended in configure mode: the candidate stays locked "
+			"('hvgate unlock' breaks the lock)\n");
 		sh->mode = CLI_MODE_OP;
 		return CLI_EXIT_FAIL;
 	}
@@ -1086,7 +1090,7 @@ static void history_save(struct shell *sh)
 static int shell_interactive(struct shell *sh)
 {
 	HistEvent ev;
-	struct sigaction sa = {.sa_handler = on_sigint};
+	struct sigaction sa = { .sa_handler = on_sigint };
 	int rc = CLI_EXIT_OK, quit = 0;
 
 	/* SIGINT while a command runs interrupts its wait (the command fails
@@ -1122,11 +1126,11 @@ static int shell_interactive(struct shell *sh)
 		prompt_update(sh);
 		got = el_gets(sh->el, &len);
 		if (!got && sh->mode == CLI_MODE_CONF &&
-		    tcgetattr(STDIN_FILENO, &(struct termios){0})) {
+		    tcgetattr(STDIN_FILENO, &(struct termios){ 0 })) {
 			/* the terminal went away (no Ctrl-D): the lock stays */
 			fprintf(stderr,
-			        "\nhvgate: the terminal went away in configure mode: the candidate "
-			        "stays locked ('hvgate unlock' breaks the lock)\n");
+				"\nhvgate: the terminal went away in configure mode: the candidate "
+				"stays locked ('hvgate unlock' breaks the lock)\n");
 			sh->mode = CLI_MODE_OP;
 			rc = CLI_EXIT_FAIL;
 			break;
@@ -1175,7 +1179,7 @@ static int shell_interactive(struct shell *sh)
 
 int cli_shell(int argc, char **argv)
 {
-	struct shell sh = {.mode = CLI_MODE_OP};
+	struct shell sh = { .mode = CLI_MODE_OP };
 
 	if (cli_wants_help(argc, argv)) {
 		printf("usage: hvgate shell\n\nThe interactive appliance shell; 'help' inside "

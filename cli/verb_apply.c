@@ -133,11 +133,14 @@ static int apply_routes(const struct apply_args *a, const struct policy *p, stru
 		return CLI_EXIT_FAIL;
 	}
 	if (r.rules || r.removed)
-		printf("  tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed\n",
-		       r.rules, r.routes, r.skipped, r.removed);
+		printf(
+		    "  tenant routing: %zu fwmark rules, %zu routes (%zu skipped), %zu removed\n",
+		    r.rules, r.routes, r.skipped, r.removed);
 	if (r.ambiguous)
-		printf("  warning: %zu segment prefix%s without a route: its wildcard matches several "
-		       "interfaces\n", r.ambiguous, r.ambiguous == 1 ? "" : "es");
+		printf(
+		    "  warning: %zu segment prefix%s without a route: its wildcard matches several "
+		    "interfaces\n",
+		    r.ambiguous, r.ambiguous == 1 ? "" : "es");
 	return CLI_EXIT_OK;
 }
 

@@ -52,7 +52,8 @@ int cli_client_opts(int *argc, char **argv, struct cli_client_opts *o)
 	return 0;
 }
 
-int cli_client_call(const struct cli_client_opts *o, const char *request, struct json **reply, char **raw)
+int cli_client_call(const struct cli_client_opts *o, const char *request, struct json **reply,
+		    char **raw)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = 0, cap = 65536;
@@ -68,17 +69,20 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", o->socket);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "hvgate: cannot reach hvgated at %s: %s\n", o->socket, strerror(errno));
+		fprintf(stderr, "hvgate: cannot reach hvgated at %s: %s\n", o->socket,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return CLI_EXIT_USAGE;
 	}
-	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) || write(fd, "\n", 1) != 1) {
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) ||
+	    write(fd, "\n", 1) != 1) {
 		write_err = errno;
 		/* A daemon that turns the connection away (too many clients)
 		 * says why before it closes: read that rather than the EPIPE. */
 		if (write_err != EPIPE && write_err != ECONNRESET) {
-			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(write_err));
+			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket,
+				strerror(write_err));
 			close(fd);
 			return CLI_EXIT_USAGE;
 		}
@@ -94,11 +98,13 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 		int ready = poll(&p, 1, CLIENT_TIMEOUT_MS);
 		if (ready < 0 && errno == EINTR) {
 			/* Ctrl-C in the shell: the request is abandoned, the shell lives. */
-			fprintf(stderr, "hvgate: interrupted (hvgated may still carry out the request)\n");
+			fprintf(stderr,
+				"hvgate: interrupted (hvgated may still carry out the request)\n");
 			goto fail;
 		}
 		if (ready <= 0) {
-			fprintf(stderr, "hvgate: no reply from hvgated within %d s\n", CLIENT_TIMEOUT_MS / 1000);
+			fprintf(stderr, "hvgate: no reply from hvgated within %d s\n",
+				CLIENT_TIMEOUT_MS / 1000);
 			goto fail;
 		}
 		if (len + 4096 > cap) {
@@ -110,7 +116,8 @@ int cli_client_call(const struct cli_client_opts *o, const char *request, struct
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n <= 0 && write_err) {
-			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket, strerror(write_err));
+			fprintf(stderr, "hvgate: write to %s: %s\n", o->socket,
+				strerror(write_err));
 			goto fail;
 		}
 		if (n <= 0) {
@@ -280,24 +287,29 @@ static void measure_rows(const struct json *rows, int argc, char **argv, struct 
 			w->id = (int)strlen(id);
 		if (t && (int)strlen(t) > w->tenant)
 			w->tenant = (int)strlen(t);
-		if (!json_get_int(r, "packets", &v) && snprintf(num, sizeof(num), "%lld", v) > w->packets)
+		if (!json_get_int(r, "packets", &v) &&
+		    snprintf(num, sizeof(num), "%lld", v) > w->packets)
 			w->packets = (int)strlen(num);
-		if (!json_get_int(r, "bytes", &v) && snprintf(num, sizeof(num), "%lld", v) > w->bytes)
+		if (!json_get_int(r, "bytes", &v) &&
+		    snprintf(num, sizeof(num), "%lld", v) > w->bytes)
 			w->bytes = (int)strlen(num);
 	}
 }
 
 static void print_rule_row(const struct json *r, const char *action, const struct rule_widths *w)
 {
-	const char *id = json_get_str(r, "id"), *tenant = json_get_str(r, "tenant"), *text = json_get_str(r, "text");
+	const char *id = json_get_str(r, "id"), *tenant = json_get_str(r, "tenant"),
+		   *text = json_get_str(r, "text");
 
 	if (!id)
 		id = "?";
 	if (w->split) {
 		print_fitted(id, w->width);
-		printf("\n  %-*s %-7s", w->tenant, tenant && *tenant ? tenant : "-", action ? action : "?");
+		printf("\n  %-*s %-7s", w->tenant, tenant && *tenant ? tenant : "-",
+		       action ? action : "?");
 	} else {
-		printf("%-*s %-*s %-7s", w->id, id, w->tenant, tenant && *tenant ? tenant : "-", action ? action : "?");
+		printf("%-*s %-*s %-7s", w->id, id, w->tenant, tenant && *tenant ? tenant : "-",
+		       action ? action : "?");
 	}
 	print_hit_cells(r, w->packets, w->bytes);
 	if (text && *text)
@@ -312,8 +324,11 @@ static void print_rule_row(const struct json *r, const char *action, const struc
  * left part cut to "..." if even that is too long) and the cells under it. */
 static void print_rules(const struct json *reply, int argc, char **argv)
 {
-	const struct json *rules = json_get(reply, "rules"), *implicit = json_get(reply, "implicit");
-	struct rule_widths w = {.id = 4, .tenant = 6, .packets = 7, .bytes = 5, .width = cli_table_width()};
+	const struct json *rules = json_get(reply, "rules"),
+			  *implicit = json_get(reply, "implicit");
+	struct rule_widths w = {
+		.id = 4, .tenant = 6, .packets = 7, .bytes = 5, .width = cli_table_width()
+	};
 	int rest;
 
 	measure_rows(rules, argc, argv, &w);
@@ -325,11 +340,12 @@ static void print_rules(const struct json *reply, int argc, char **argv)
 		printf("RULE\n  %-*s", w.tenant, "TENANT");
 	else
 		printf("%-*s %-*s", w.id, "RULE", w.tenant, "TENANT");
-	printf(" %-7s %*s %*s  %-19s  %s\n", "ACTION", w.packets, "PACKETS", w.bytes, "BYTES", "LAST HIT",
-	       "COUNTING SINCE");
+	printf(" %-7s %*s %*s  %-19s  %s\n", "ACTION", w.packets, "PACKETS", w.bytes, "BYTES",
+	       "LAST HIT", "COUNTING SINCE");
 	for (size_t i = 0; rules && i < rules->n; i++)
 		if (rule_wanted(&rules->items[i], argc, argv))
-			print_rule_row(&rules->items[i], json_get_str(&rules->items[i], "action"), &w);
+			print_rule_row(&rules->items[i], json_get_str(&rules->items[i], "action"),
+				       &w);
 	for (size_t i = 0; implicit && i < implicit->n; i++)
 		if (rule_wanted(&implicit->items[i], argc, argv)) /* `tenant T`: T's rows only */
 			print_rule_row(&implicit->items[i], "drop", &w);
@@ -348,7 +364,8 @@ static void print_vpn(const struct json *reply, const char *ifname)
 		if (ifname && strcmp(ifname, json_get_str(v, "ifname")))
 			continue;
 		json_get_int(v, "listen_port", &port);
-		printf("vpn %s: %s", json_get_str(v, "ifname"), json_get_str(v, "error") ? "DOWN" : "up");
+		printf("vpn %s: %s", json_get_str(v, "ifname"),
+		       json_get_str(v, "error") ? "DOWN" : "up");
 		if (json_get_str(v, "error"))
 			printf(" (%s)", json_get_str(v, "error"));
 		if (json_get_str(v, "public_key"))
@@ -360,8 +377,10 @@ static void print_vpn(const struct json *reply, const char *ifname)
 			json_get_int(p, "last_handshake", &hs);
 			json_get_int(p, "rx_bytes", &rx);
 			json_get_int(p, "tx_bytes", &tx);
-			printf("  peer %s\n    endpoint: %s\n    allowed ips:", json_get_str(p, "public_key"),
-			       json_get_str(p, "endpoint") ? json_get_str(p, "endpoint") : "(none)");
+			printf("  peer %s\n    endpoint: %s\n    allowed ips:",
+			       json_get_str(p, "public_key"),
+			       json_get_str(p, "endpoint") ? json_get_str(p, "endpoint")
+							   : "(none)");
 			for (size_t k = 0; ips && k < ips->n; k++)
 				printf("%s %s", k ? "," : "", ips->items[k].string);
 			fputs("\n    latest handshake: ", stdout);
@@ -387,8 +406,10 @@ static void print_interfaces(const struct json *reply, const char *only)
 		const char *name = json_get_str(it, "name");
 		if (only && (!name || strcmp(name, only)))
 			continue;
-		printf("%-16s %-10s %s\n", name ? name : "?", json_get_str(it, "role") ? json_get_str(it, "role") : "-",
-		       present && present->type == JSON_BOOL ? (present->boolean ? "yes" : "no") : "-");
+		printf("%-16s %-10s %s\n", name ? name : "?",
+		       json_get_str(it, "role") ? json_get_str(it, "role") : "-",
+		       present && present->type == JSON_BOOL ? (present->boolean ? "yes" : "no")
+							     : "-");
 	}
 }
 
@@ -427,13 +448,17 @@ static void print_history(const struct json *reply)
 		print_time(t);
 		const struct json *reverted = json_get(r, "reverted");
 		const char *src = json_get_str(r, "source"), *comment = json_get_str(r, "comment");
-		const char *rv = reverted && reverted->type == JSON_BOOL && reverted->boolean ? "  [reverted: not confirmed]" : "";
+		const char *rv = reverted && reverted->type == JSON_BOOL && reverted->boolean
+				     ? "  [reverted: not confirmed]"
+				     : "";
 		/* the source loses its left part when the line would not fit */
 		int room = width - 51 - (rev && *rev ? 2 + (int)strnlen(rev, 12) : 0) - 2 -
-		           (comment ? (int)strlen(comment) : 0) - (int)strlen(rv);
-		printf(" %6lld  %-16s ", uid, json_get_str(r, "hash") ? json_get_str(r, "hash") : "-");
+			   (comment ? (int)strlen(comment) : 0) - (int)strlen(rv);
+		printf(" %6lld  %-16s ", uid,
+		       json_get_str(r, "hash") ? json_get_str(r, "hash") : "-");
 		print_fitted(src ? src : "-", width > 0 ? (room < 16 ? 16 : room) : 0);
-		printf("%s%.12s  %s%s\n", rev && *rev ? " @" : "", rev ? rev : "", comment ? comment : "", rv);
+		printf("%s%.12s  %s%s\n", rev && *rev ? " @" : "", rev ? rev : "",
+		       comment ? comment : "", rv);
 	}
 }
 
@@ -475,7 +500,8 @@ void cli_client_print_compare(const struct json *reply)
 	for (size_t i = 0; r && i < r->n; i++)
 		print_item('-', &r->items[i]);
 	for (size_t i = 0; c && i < c->n; i++) {
-		const struct json *from = json_get(&c->items[i], "from"), *to = json_get(&c->items[i], "to");
+		const struct json *from = json_get(&c->items[i], "from"),
+				  *to = json_get(&c->items[i], "to");
 		const char *ft = json_get_str(from, "text"), *tt = json_get_str(to, "text");
 		printf("~ %s ", json_get_str(to, "kind"));
 		print_id(from);
@@ -492,7 +518,8 @@ void cli_client_print_compare(const struct json *reply)
 			fputs("    same text, but what it matches changed (", stdout);
 			for (size_t k = 0; parts && parts->type == JSON_ARRAY && k < parts->n; k++)
 				printf("%s%s", k ? ", " : "",
-				       parts->items[k].type == JSON_STRING ? parts->items[k].string : "?");
+				       parts->items[k].type == JSON_STRING ? parts->items[k].string
+									   : "?");
 			printf("): a definition it uses changed%s%s\n", uses && *uses ? ": " : "",
 			       uses && *uses ? uses : "");
 		} else {
@@ -506,14 +533,15 @@ void cli_client_print_compare(const struct json *reply)
 			puts("    and moved: its place in the order changed");
 		const struct json *fields = json_get(&c->items[i], "fields");
 		for (size_t k = 0; fields && fields->type == JSON_ARRAY && k < fields->n; k++)
-			printf("%s%s%s", k ? ", " : "    changed: ", fields->items[k].type == JSON_STRING ?
-				fields->items[k].string : "?", k + 1 == fields->n ? "\n" : "");
+			printf("%s%s%s", k ? ", " : "    changed: ",
+			       fields->items[k].type == JSON_STRING ? fields->items[k].string : "?",
+			       k + 1 == fields->n ? "\n" : "");
 	}
 	/* Moved: the same text in another place among the rules; the order
 	 * decides (first match). */
 	for (size_t i = 0; m && i < m->n; i++) {
 		const struct json *from = json_get(&m->items[i], "from"),
-		                  *to = json_get(&m->items[i], "to");
+				  *to = json_get(&m->items[i], "to");
 		const char *tt = json_get_str(to, "text");
 		printf("> %s ", json_get_str(to, "kind"));
 		print_id(from);
@@ -545,8 +573,8 @@ static void print_candidate(const struct json *reply)
 	if (json_get_str(reply, "warning"))
 		fprintf(stderr, "hvgate: warning: %s\n", json_get_str(reply, "warning"));
 	json_get_int(c, "rules", &rules);
-	printf("candidate: %s%s%.12s (%lld rules, hash %s)\n", json_get_str(c, "source"), rev && *rev ? " @" : "",
-	       rev ? rev : "", rules, json_get_str(c, "hash"));
+	printf("candidate: %s%s%.12s (%lld rules, hash %s)\n", json_get_str(c, "source"),
+	       rev && *rev ? " @" : "", rev ? rev : "", rules, json_get_str(c, "hash"));
 	if (cmp && cmp->type == JSON_OBJECT)
 		cli_client_print_compare(cmp);
 }
@@ -578,7 +606,8 @@ static int commit_preview(const struct cli_client_opts *o)
 			json_get_int(known, parts[i], &v);
 			n[i] = v > 0 ? (size_t)v : 0;
 		}
-	} else if (cand && cand->type == JSON_OBJECT && !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
+	} else if (cand && cand->type == JSON_OBJECT &&
+		   !cli_client_call(o, "{\"cmd\":\"compare\"}", &cmp, &raw)) {
 		free(raw);
 		for (int i = 0; i < 4; i++) {
 			const struct json *a = json_get(cmp, parts[i]);
@@ -587,8 +616,8 @@ static int commit_preview(const struct cli_client_opts *o)
 	}
 	if (cand && cand->type == JSON_OBJECT && (counted || cmp)) {
 		json_get_int(cand, "rules", &rules);
-		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed", json_get_str(cand, "source"),
-		       rules, n[0], n[1], n[2]);
+		printf("Committing %s (%lld rules): %zu added, %zu removed, %zu changed",
+		       json_get_str(cand, "source"), rules, n[0], n[1], n[2]);
 		if (n[3])
 			printf(", %zu moved", n[3]);
 		putchar('\n');
@@ -602,7 +631,8 @@ static int commit_preview(const struct cli_client_opts *o)
 /* `unlock`: whose lock was broken, if any. */
 static void print_unlock(const struct json *reply)
 {
-	const struct json *b = json_get(reply, "broken"), *alive = b ? json_get(b, "was_alive") : NULL;
+	const struct json *b = json_get(reply, "broken"),
+			  *alive = b ? json_get(b, "was_alive") : NULL;
 	long long uid = 0, pid = 0;
 
 	if (!b || b->type != JSON_OBJECT) {
@@ -612,7 +642,8 @@ static void print_unlock(const struct json *reply)
 	json_get_int(b, "uid", &uid);
 	json_get_int(b, "pid", &pid);
 	printf("Broke the configure lock of uid %lld (pid %lld, %s); the candidate is kept: "
-	       "'compare' shows it, 'load' or 'rollback' replaces it.\n", uid, pid,
+	       "'compare' shows it, 'load' or 'rollback' replaces it.\n",
+	       uid, pid,
 	       alive && alive->type == JSON_BOOL && alive->boolean ? "still running" : "gone");
 }
 
@@ -638,8 +669,9 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 			json_kv_int(b, "revision", atoll(argv[3]));
 		else if (argc != 2)
 			return -1;
-	} else if (!strcmp(verb, "status") || !strcmp(verb, "compare") || !strcmp(verb, "confirm") ||
-	    !strcmp(verb, "history") || !strcmp(verb, "reload")) {
+	} else if (!strcmp(verb, "status") || !strcmp(verb, "compare") ||
+		   !strcmp(verb, "confirm") || !strcmp(verb, "history") ||
+		   !strcmp(verb, "reload")) {
 		if (argc != 1)
 			return -1;
 		json_kv_str(b, "cmd", verb);
@@ -650,7 +682,8 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		if (!strcmp(what, "vpn") && argc <= 3)
 			goto done; /* show vpn [IFNAME]: filtered when printed */
 		for (int i = 2; i + 1 < argc; i += 2) {
-			if (!strcmp(what, "rules") && (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "rule")))
+			if (!strcmp(what, "rules") &&
+			    (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "rule")))
 				continue; /* filters of the printed table */
 			if (!strcmp(argv[i], "tenant") || !strcmp(argv[i], "addr"))
 				json_kv_str(b, argv[i], argv[i + 1]);
@@ -688,8 +721,11 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 			if (!strcmp(argv[i], "confirmed") && i + 1 < argc) {
 				uint64_t seconds;
 				if (duration_parse(argv[++i], TXN_CONFIRM_MAX_SECONDS, &seconds)) {
-					fprintf(stderr, "hvgate: commit confirmed '%s': a duration of 1 s to 1 day "
-						"is needed: 90 (seconds), 90s, 10m, 1h\n", argv[i]);
+					fprintf(
+					    stderr,
+					    "hvgate: commit confirmed '%s': a duration of 1 s to 1 day "
+					    "is needed: 90 (seconds), 90s, 10m, 1h\n",
+					    argv[i]);
 					return -2;
 				}
 				json_kv_uint(b, "confirmed", seconds);
@@ -698,8 +734,8 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 			} else if (!strcmp(argv[i], "comment") && i + 1 < argc) {
 				char text[1024] = "";
 				for (i++; i < argc; i++)
-					snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s",
-						 *text ? " " : "", argv[i]);
+					snprintf(text + strlen(text), sizeof(text) - strlen(text),
+						 "%s%s", *text ? " " : "", argv[i]);
 				json_kv_str(b, "comment", text);
 			} else {
 				return -1;
@@ -741,8 +777,11 @@ static int build_request(int argc, char **argv, struct json_buf *b)
 		if (dur) {
 			uint64_t seconds;
 			if (duration_parse(dur, TXN_BLOCK_MAX_SECONDS, &seconds)) {
-				fprintf(stderr, "hvgate: block for '%s': a duration of 1 s to a year is needed: "
-					"90 (seconds), 90s, 10m, 2h, 1d\n", dur);
+				fprintf(
+				    stderr,
+				    "hvgate: block for '%s': a duration of 1 s to a year is needed: "
+				    "90 (seconds), 90s, 10m, 2h, 1d\n",
+				    dur);
 				return -2;
 			}
 			json_kv_str(b, "for", dur);
@@ -809,7 +848,8 @@ int cli_daemon_client(int argc, char **argv)
 	if (o.json) {
 		puts(raw);
 	} else if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
-		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
+		fprintf(stderr, "hvgate: %s\n",
+			json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
 	} else if (!strcmp(argv[0], "show") && (argc == 1 || !strcmp(argv[1], "rules"))) {
 		print_rules(reply, argc, argv);
 	} else if (!strcmp(argv[0], "show") && argc <= 3 && !strcmp(argv[1], "vpn")) {

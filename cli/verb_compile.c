@@ -49,7 +49,8 @@ int cli_lower_option(int argc, char **argv, int *i, struct policy_lower_opts *o)
 	int *slot = NULL, w = 0;
 	long lo = 0, hi = 65535, v;
 	if (!strcmp(arg, "--nflog-group"))
-		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in nfnetlink_log) */
+		slot = &o->nflog_group; /* NFLOG groups are u16 (NFULA_CFG_CMD group in
+					   nfnetlink_log) */
 	else if (!strcmp(arg, "--queue"))
 		slot = &o->queue_num;
 	else if (!strcmp(arg, "--workers"))
@@ -119,14 +120,13 @@ int cli_compile(int argc, char **argv)
 		rc = CLI_EXIT_OK;
 		if (a.summary) {
 			ir_table_summary(c.table, stdout);
-			if (a.opts.optimize)
-			{
+			if (a.opts.optimize) {
 				policy_optimize_report_print(&c.report, stdout);
 				policy_classify_report_print(&c.report, stdout);
-			}
-			else
+			} else
 				printf("optimizer: off\n");
-		} else if (fwrite(c.nft_text, 1, c.nft_len, stdout) != c.nft_len || fflush(stdout)) {
+		} else if (fwrite(c.nft_text, 1, c.nft_len, stdout) != c.nft_len ||
+			   fflush(stdout)) {
 			fprintf(stderr, "hvgate compile: write error\n");
 			rc = CLI_EXIT_USAGE;
 		}

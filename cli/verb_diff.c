@@ -18,7 +18,8 @@ int cli_diff(int argc, char **argv)
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
-		printf("usage: hvgate diff REV1 REV2 [--json] [--socket PATH]   (REV: a revision number or git:REF)\n");
+		printf(
+		    "usage: hvgate diff REV1 REV2 [--json] [--socket PATH]   (REV: a revision number or git:REF)\n");
 		return CLI_EXIT_OK;
 	}
 	if (cli_client_opts(&argc, argv, &o))
@@ -30,12 +31,15 @@ int cli_diff(int argc, char **argv)
 	for (int i = 1; i <= 2; i++) {
 		long rev;
 		char part[96];
-		if (!strncmp(argv[i], "git:", 4) && strlen(argv[i]) < 80 && !strpbrk(argv[i], "\"\\")) {
+		if (!strncmp(argv[i], "git:", 4) && strlen(argv[i]) < 80 &&
+		    !strpbrk(argv[i], "\"\\")) {
 			snprintf(part, sizeof(part), "\"%s\"", argv[i]);
 		} else if (!cli_parse_long(argv[i], 1, LONG_MAX, &rev)) {
 			snprintf(part, sizeof(part), "%ld", rev);
 		} else {
-			fprintf(stderr, "hvgate: diff: a revision is a number (see 'hvgate history') or git:REF\n");
+			fprintf(
+			    stderr,
+			    "hvgate: diff: a revision is a number (see 'hvgate history') or git:REF\n");
 			return CLI_EXIT_USAGE;
 		}
 		snprintf(i == 1 ? from : to, 96, "%s", part);
@@ -49,7 +53,8 @@ int cli_diff(int argc, char **argv)
 	if (o.json)
 		puts(raw);
 	else if (rc)
-		fprintf(stderr, "hvgate: %s\n", json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
+		fprintf(stderr, "hvgate: %s\n",
+			json_get_str(reply, "error") ? json_get_str(reply, "error") : raw);
 	else
 		cli_client_print_compare(reply);
 	json_free(reply);

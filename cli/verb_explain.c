@@ -56,7 +56,7 @@ static int check_loaded(struct policy *p, struct policy_compiled *c, struct poli
 #define HUGE_PAGE            ((uintptr_t)2 << 20)
 /* The block that makes the heap grow: more than the top of a fresh heap
  * holds (glibc's first growth: 132 KiB). */
-#define HEAP_PROBE           (1u << 20)
+#define HEAP_PROBE (1u << 20)
 
 /* The part of the grown heap below its first huge-page boundary, held
  * while the policy loads: transparent huge pages back only whole aligned
@@ -80,8 +80,8 @@ static void heap_prepare(off_t policy_bytes)
 	if (policy_bytes < (off_t)HEAP_PREPARE_MIN_POLICY)
 		return;
 	size_t pad = (size_t)policy_bytes < HEAP_PREPARE_MAX / HEAP_PER_POLICY_BYTE
-	                 ? (size_t)policy_bytes * HEAP_PER_POLICY_BYTE
-	                 : HEAP_PREPARE_MAX;
+			 ? (size_t)policy_bytes * HEAP_PER_POLICY_BYTE
+			 : HEAP_PREPARE_MAX;
 	mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest */
 	mallopt(M_TRIM_THRESHOLD, (int)(pad < INT_MAX ? pad : INT_MAX));
 	mallopt(M_TOP_PAD, (int)(pad < INT_MAX ? pad : INT_MAX));
@@ -93,8 +93,9 @@ static void heap_prepare(off_t policy_bytes)
 		/* Growing wrote the header of the new top block just past the
 		 * probe, and a 2 MiB range already holding a 4 KiB page never
 		 * gets a huge page: the huge pages start above that header. */
-		uintptr_t lo = ((uintptr_t)probe + HEAP_PROBE + 2 * sizeof(size_t) + HUGE_PAGE - 1) &
-			       ~(HUGE_PAGE - 1);
+		uintptr_t lo =
+		    ((uintptr_t)probe + HEAP_PROBE + 2 * sizeof(size_t) + HUGE_PAGE - 1) &
+		    ~(HUGE_PAGE - 1);
 		uintptr_t hi = (uintptr_t)top & ~(HUGE_PAGE - 1);
 		if (lo < hi && !madvise((void *)lo, hi - lo, MADV_HUGEPAGE)) {
 			/* The probe's block, freed, is where the next block
@@ -139,8 +140,8 @@ size_t cli_explain_tenant(const struct policy *p, const char *name)
 	return POLICY_NONE;
 }
 
-void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r, char *buf,
-			 size_t size)
+void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_result *r,
+			 char *buf, size_t size)
 {
 	char text[320];
 	if (r->rule) {
@@ -148,13 +149,15 @@ void cli_explain_decider(const struct policy_diags *d, const struct policy_eval_
 		snprintf(buf, size, "%s:%u (%s)", r->rule->loc.file, r->rule->loc.line, text);
 	} else if (r->def) {
 		policy_eval_source(d, &r->def->loc, text, sizeof(text));
-		snprintf(buf, size, "default at %s:%u (%s)", r->def->loc.file, r->def->loc.line, text);
+		snprintf(buf, size, "default at %s:%u (%s)", r->def->loc.file, r->def->loc.line,
+			 text);
 	} else {
 		snprintf(buf, size, "%s", r->builtin);
 	}
 }
 
-static void endpoint(int family, const uint8_t *a, uint16_t port, bool ports, char *buf, size_t size)
+static void endpoint(int family, const uint8_t *a, uint16_t port, bool ports, char *buf,
+		     size_t size)
 {
 	char s[INET6_ADDRSTRLEN];
 	if (!inet_ntop(family, a, s, sizeof(s)))
@@ -167,8 +170,8 @@ static void endpoint(int family, const uint8_t *a, uint16_t port, bool ports, ch
 		snprintf(buf, size, "%s:%u", s, port);
 }
 
-void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_eval_result *r, char *buf,
-		     size_t size)
+void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_eval_result *r,
+		     char *buf, size_t size)
 {
 	bool ports = pkt->l4proto == IPPROTO_TCP || pkt->l4proto == IPPROTO_UDP ||
 		     pkt->l4proto == IPPROTO_SCTP;
@@ -179,17 +182,18 @@ void cli_explain_nat(const struct policy_eval_packet *pkt, const struct policy_e
 		uint16_t port = r->dnat.port ? r->dnat.port : pkt->dport;
 		endpoint(pkt->family, r->dnat.addr, port, ports, to, sizeof(to));
 		endpoint(pkt->family, pkt->daddr, pkt->dport, ports, from, sizeof(from));
-		n += (size_t)snprintf(buf + n, size - n, "dnat %s -> %s (replies from %s)", from, to, from);
+		n += (size_t)snprintf(buf + n, size - n, "dnat %s -> %s (replies from %s)", from,
+				      to, from);
 	}
 	if (r->snat.nat && n < size) {
 		endpoint(pkt->family, pkt->saddr, pkt->sport, ports, from, sizeof(from));
 		if (r->snat.masquerade)
 			snprintf(to, sizeof(to), "masquerade%s%s", *r->oif ? " on " : "", r->oif);
 		else
-			endpoint(pkt->family, r->snat.addr, r->snat.port ? r->snat.port : pkt->sport, ports,
-				 to, sizeof(to));
-		n += (size_t)snprintf(buf + n, size - n, "%ssnat %s -> %s (replies to %s)", n ? "; " : "",
-				      from, to, from);
+			endpoint(pkt->family, r->snat.addr,
+				 r->snat.port ? r->snat.port : pkt->sport, ports, to, sizeof(to));
+		n += (size_t)snprintf(buf + n, size - n, "%ssnat %s -> %s (replies to %s)",
+				      n ? "; " : "", from, to, from);
 	}
 }
 
@@ -233,7 +237,9 @@ static void explain_usage(FILE *out)
 
 static const char *step_kind(enum policy_eval_step_kind k)
 {
-	return k == POLICY_EVAL_STEP_MISS ? "rule" : k == POLICY_EVAL_STEP_DECIDED ? "decided" : "note";
+	return k == POLICY_EVAL_STEP_MISS      ? "rule"
+	       : k == POLICY_EVAL_STEP_DECIDED ? "decided"
+					       : "note";
 }
 
 static bool event_agrees(const struct logline *ev, const struct policy_eval_result *r);
@@ -246,9 +252,9 @@ static void print_json(const struct policy *p, const struct policy_diags *d,
 	policy_eval_packet_text(pkt, buf, sizeof(buf));
 	printf("{\"packet\":");
 	cli_json_string(stdout, buf);
-	printf(",\"state\":\"%s\",\"verdict\":\"%s\",\"limited\":%s,\"log\":%s,", policy_eval_ct_name(pkt->ct),
-	       policy_eval_verdict_name(r->verdict), r->limited ? "true" : "false",
-	       r->logged ? "true" : "false");
+	printf(",\"state\":\"%s\",\"verdict\":\"%s\",\"limited\":%s,\"log\":%s,",
+	       policy_eval_ct_name(pkt->ct), policy_eval_verdict_name(r->verdict),
+	       r->limited ? "true" : "false", r->logged ? "true" : "false");
 	printf("\"rule\":");
 	if (r->rule) {
 		policy_eval_source_span(d, &r->rule->loc, r->rule->text_len, buf, sizeof(buf));
@@ -334,12 +340,16 @@ static void print_text(const struct policy_diags *d, const struct policy_eval_pa
 		const struct policy_eval_step *s = &r->steps[i];
 		if (s->rule) {
 			if (lines)
-				policy_eval_lines_source_span(lines, &s->rule->loc, s->rule->text_len, buf, sizeof(buf));
+				policy_eval_lines_source_span(lines, &s->rule->loc,
+							      s->rule->text_len, buf, sizeof(buf));
 			else
-				policy_eval_source_span(d, &s->rule->loc, s->rule->text_len, buf, sizeof(buf));
-			printf("  %s %s\n      %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : "-", s->text, buf);
+				policy_eval_source_span(d, &s->rule->loc, s->rule->text_len, buf,
+							sizeof(buf));
+			printf("  %s %s\n      %s\n",
+			       s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : "-", s->text, buf);
 		} else {
-			printf("  %s %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : " ", s->text);
+			printf("  %s %s\n", s->kind == POLICY_EVAL_STEP_DECIDED ? "*" : " ",
+			       s->text);
 		}
 	}
 	cli_explain_decider(d, r, buf, sizeof(buf));
@@ -429,8 +439,8 @@ static bool request_ok(const struct json *reply, const char *raw, const char *wh
 /* Compiles the running revision from its source as hvgated keeps it (the
  * pipeline of check, so it refuses what check refuses). 0, -1 (invalid:
  * diagnostics printed) or -2 (the daemon cannot be asked). */
-static int load_running(const struct cli_client_opts *co, struct policy_compiled *c, struct policy_diags *d,
-			unsigned long long *rev)
+static int load_running(const struct cli_client_opts *co, struct policy_compiled *c,
+			struct policy_diags *d, unsigned long long *rev)
 {
 	struct json *reply;
 	char *raw;
@@ -450,8 +460,11 @@ static int load_running(const struct cli_client_opts *co, struct policy_compiled
 	*rev = (unsigned long long)r;
 	/* the root: the source when it is a file or a folder of the files sent
 	 * (a path), else the first file read (a git source) */
-	const char *root = source_is_dir(&s, source) >= 0 ? source : json_get_str(&s.files->items[0], "path");
-	struct policy_fs fs = { .ctx = &s, .read = source_read, .glob = source_glob, .is_dir = source_is_dir };
+	const char *root =
+	    source_is_dir(&s, source) >= 0 ? source : json_get_str(&s.files->items[0], "path");
+	struct policy_fs fs = {
+		.ctx = &s, .read = source_read, .glob = source_glob, .is_dir = source_is_dir
+	};
 	rc = check_loaded(policy_load_fs(root, &fs, d), c, d);
 out:
 	json_free(reply);
@@ -528,7 +541,8 @@ static bool is_packet_start(const char *word)
 	static const char *const protos[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
 	word += strspn(word, " \t");
 	/* a log event: the whole line as one argument, or its first word */
-	if (logline_looks_like(word) || *word == '{' || !strcmp(word, "-") || !strncmp(word, "time=", 5))
+	if (logline_looks_like(word) || *word == '{' || !strcmp(word, "-") ||
+	    !strncmp(word, "time=", 5))
 		return true;
 	size_t len = strcspn(word, " \t"); /* the packet may be one argument */
 	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
@@ -536,7 +550,6 @@ static bool is_packet_start(const char *word)
 			return true;
 	return len && strspn(word, "0123456789") == len;
 }
-
 
 /* ---- a log event as the packet ---- */
 
@@ -549,8 +562,11 @@ static void event_packet_text(const struct logline *ev, char *buf, size_t size, 
 	static const struct {
 		uint8_t p;
 		const char *name;
-	} names[] = { { IPPROTO_TCP, "tcp" },	{ IPPROTO_UDP, "udp" },	      { IPPROTO_SCTP, "sctp" },
-		      { IPPROTO_ICMP, "icmp" }, { IPPROTO_ICMPV6, "icmpv6" } };
+	} names[] = { { IPPROTO_TCP, "tcp" },
+		      { IPPROTO_UDP, "udp" },
+		      { IPPROTO_SCTP, "sctp" },
+		      { IPPROTO_ICMP, "icmp" },
+		      { IPPROTO_ICMPV6, "icmpv6" } };
 	snprintf(proto, sizeof(proto), "%u", ev->proto);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].p == ev->proto)
@@ -560,8 +576,9 @@ static void event_packet_text(const struct logline *ev, char *buf, size_t size, 
 	bool v6 = ev->family == AF_INET6;
 	size_t n = 0;
 	if (ev->has_ports)
-		n += (size_t)snprintf(buf + n, size - n, v6 ? "%s [%s]:%u -> [%s]:%u" : "%s %s:%u -> %s:%u", proto,
-				      s, ev->sport, d, ev->dport);
+		n += (size_t)snprintf(buf + n, size - n,
+				      v6 ? "%s [%s]:%u -> [%s]:%u" : "%s %s:%u -> %s:%u", proto, s,
+				      ev->sport, d, ev->dport);
 	else
 		n += (size_t)snprintf(buf + n, size - n, "%s %s -> %s", proto, s, d);
 	if (ev->has_icmp_type && n < size)
@@ -663,7 +680,8 @@ int cli_explain(int argc, char **argv)
 	policy_diags_init(&d);
 	struct policy_compiled c;
 	unsigned long long rev = 0;
-	int rc = running ? load_running(&co, &c, &d, &rev) : cli_explain_load("explain", path, &c, &d);
+	int rc =
+	    running ? load_running(&co, &c, &d, &rev) : cli_explain_load("explain", path, &c, &d);
 	if (rc) {
 		policy_diags_free(&d);
 		return rc == -1 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
@@ -690,25 +708,31 @@ int cli_explain(int argc, char **argv)
 		char text[256];
 		bool from_self = false;
 		if (logline_parse(line, strlen(line), &ev, err, sizeof(err), &col)) {
-			fprintf(stderr, "event:%zu: error: %s\n", col + (size_t)(line - packet), err);
+			fprintf(stderr, "event:%zu: error: %s\n", col + (size_t)(line - packet),
+				err);
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
-		if (*ev.tenant && t == POLICY_NONE && (t = cli_explain_tenant(p, ev.tenant)) == POLICY_NONE) {
-			fprintf(stderr, "hvgate explain: the event's tenant '%s' is not in the policy\n", ev.tenant);
+		if (*ev.tenant && t == POLICY_NONE &&
+		    (t = cli_explain_tenant(p, ev.tenant)) == POLICY_NONE) {
+			fprintf(stderr,
+				"hvgate explain: the event's tenant '%s' is not in the policy\n",
+				ev.tenant);
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 		event_packet_text(&ev, text, sizeof(text), &from_self);
 		if (policy_eval_parse_packet(p, text, t, &pkt, err, sizeof(err), &col)) {
-			fprintf(stderr, "event: error: %s\n  (the event's packet: %s)\n", err, text);
+			fprintf(stderr, "event: error: %s\n  (the event's packet: %s)\n", err,
+				text);
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 		if (from_self)
 			*pkt.iif = '\0';
 	} else if (policy_eval_parse_packet(p, packet, t, &pkt, err, sizeof(err), &col)) {
-		fprintf(stderr, "packet:%zu: error: %s\n  %s\n  %*s^\n", col, err, packet, (int)(col - 1), "");
+		fprintf(stderr, "packet:%zu: error: %s\n  %s\n  %*s^\n", col, err, packet,
+			(int)(col - 1), "");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -723,11 +747,13 @@ int cli_explain(int argc, char **argv)
 		opts.blocked = blocked;
 		opts.n_blocked = n_blocked;
 		if (skipped)
-			fprintf(stderr, "hvgate explain: %zu entr%s of the block list scoped to a zone not modelled\n",
-				skipped, skipped == 1 ? "y" : "ies");
+			fprintf(
+			    stderr,
+			    "hvgate explain: %zu entr%s of the block list scoped to a zone not modelled\n",
+			    skipped, skipped == 1 ? "y" : "ies");
 		if (!json)
-			printf("policy:  running revision %llu of hvgated, %zu block-list entr%s\n", rev, n_blocked,
-			       n_blocked == 1 ? "y" : "ies");
+			printf("policy:  running revision %llu of hvgated, %zu block-list entr%s\n",
+			       rev, n_blocked, n_blocked == 1 ? "y" : "ies");
 	}
 	struct policy_eval_result r;
 	if (policy_eval(p, &pkt, &opts, &r)) {
@@ -740,13 +766,15 @@ int cli_explain(int argc, char **argv)
 		print_json(p, &d, &pkt, &r, is_event ? &ev : NULL);
 	} else {
 		if (is_event)
-			printf("event:   %s by %s%s%s\n", *ev.verdict ? ev.verdict : "?", *ev.rule ? ev.rule : "?",
-			       *ev.source ? " from the " : "", ev.source);
+			printf("event:   %s by %s%s%s\n", *ev.verdict ? ev.verdict : "?",
+			       *ev.rule ? ev.rule : "?", *ev.source ? " from the " : "", ev.source);
 		print_text(&d, &pkt, &r);
 		if (is_event)
-			printf("event:   %s\n", event_agrees(&ev, &r) ?
-						   "the policy decides as the event says" :
-						   "the policy decides otherwise than the event says (another revision?)");
+			printf(
+			    "event:   %s\n",
+			    event_agrees(&ev, &r)
+				? "the policy decides as the event says"
+				: "the policy decides otherwise than the event says (another revision?)");
 	}
 	policy_eval_result_free(&r);
 	rc = CLI_EXIT_OK;

@@ -34,22 +34,22 @@ static void on_signal(int sig)
 static int usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: hvgate fastpath run POLICY --queue Q [--workers W] [--netns NAME]\n"
-	        "                          [--seconds N]\n\n"
-	        "Loads the policy, compiles the content matches of its inspect rules and\n"
-	        "serves NFQUEUE queues Q .. Q+W-1 (W: 1 by default) until SIGINT or SIGTERM,\n"
-	        "or for N seconds; SIGHUP reads the policy again (an invalid one is not taken).\n"
-	        "Prints one JSON line on stdout per match that decides a\n"
-	        "flow ({\"type\":\"event\",...}) and the counters when it stops\n"
-	        "({\"type\":\"stats\",...}). The kernel side (the ruleset that queues flows\n"
-	        "and sets their labels) is not installed by this verb.\n\n"
-	        "  --queue Q       first queue number (0-65535)\n"
-	        "  --workers W     worker threads, one queue each (1-%d)\n"
-	        "  --netns NAME    serve the queues of network namespace NAME\n"
-	        "  --seconds N     stop after N seconds\n"
-	        "Exit: 0 stopped normally, 1 the policy is invalid or a queue cannot be bound,\n"
-	        "2 usage error or a policy path that does not exist.\n",
-	        FASTPATH_MAX_WORKERS);
+		"usage: hvgate fastpath run POLICY --queue Q [--workers W] [--netns NAME]\n"
+		"                          [--seconds N]\n\n"
+		"Loads the policy, compiles the content matches of its inspect rules and\n"
+		"serves NFQUEUE queues Q .. Q+W-1 (W: 1 by default) until SIGINT or SIGTERM,\n"
+		"or for N seconds; SIGHUP reads the policy again (an invalid one is not taken).\n"
+		"Prints one JSON line on stdout per match that decides a\n"
+		"flow ({\"type\":\"event\",...}) and the counters when it stops\n"
+		"({\"type\":\"stats\",...}). The kernel side (the ruleset that queues flows\n"
+		"and sets their labels) is not installed by this verb.\n\n"
+		"  --queue Q       first queue number (0-65535)\n"
+		"  --workers W     worker threads, one queue each (1-%d)\n"
+		"  --netns NAME    serve the queues of network namespace NAME\n"
+		"  --seconds N     stop after N seconds\n"
+		"Exit: 0 stopped normally, 1 the policy is invalid or a queue cannot be bound,\n"
+		"2 usage error or a policy path that does not exist.\n",
+		FASTPATH_MAX_WORKERS);
 	return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
@@ -225,7 +225,7 @@ static void reload(struct fastpath *fp, const char *path)
 
 static void serve(struct fastpath *fp, const char *path, long seconds)
 {
-	struct pollfd pfd = {.fd = fastpath_event_fd(fp), .events = POLLIN};
+	struct pollfd pfd = { .fd = fastpath_event_fd(fp), .events = POLLIN };
 	double end = seconds ? monotonic() + (double)seconds : 0;
 
 	while (!stop_signal && (!end || monotonic() < end)) {
@@ -258,15 +258,15 @@ static int run(int argc, char **argv)
 	int rc = fastpath_start_netns(&fp, a.netns, (uint16_t)a.queue, (unsigned)a.workers);
 	if (rc) {
 		fprintf(stderr, "hvgate fastpath: queues %ld-%ld: %s\n", a.queue,
-		        a.queue + a.workers - 1, strerror(-rc));
+			a.queue + a.workers - 1, strerror(-rc));
 		fp_ruleset_free(rs);
 		return CLI_EXIT_FAIL;
 	}
 	fastpath_set_rules(fp, rs);
 	fprintf(stderr, "hvgate fastpath: %zu inspect rule%s, queues %ld-%ld, conntrack %s\n",
-	        n_rules, n_rules == 1 ? "" : "s", a.queue, a.queue + a.workers - 1,
-	        fastpath_has_ct_glue(fp) ? "with the packets" : "over ctnetlink");
-	struct sigaction sa = {.sa_handler = on_signal};
+		n_rules, n_rules == 1 ? "" : "s", a.queue, a.queue + a.workers - 1,
+		fastpath_has_ct_glue(fp) ? "with the packets" : "over ctnetlink");
+	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

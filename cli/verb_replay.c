@@ -18,37 +18,37 @@
 #include "policy/eval_ct.h"
 
 /* Link types (the tcpdump.org link-layer header types registry). */
-#define LINKTYPE_ETHERNET 1
-#define LINKTYPE_RAW 101
+#define LINKTYPE_ETHERNET  1
+#define LINKTYPE_RAW       101
 #define LINKTYPE_LINUX_SLL 113
-#define LINKTYPE_IPV4 228
-#define LINKTYPE_IPV6 229
-#define DLT_RAW_BSD 12 /* DLT_RAW's number on some systems */
-#define DLT_RAW_OPENBSD 14
+#define LINKTYPE_IPV4      228
+#define LINKTYPE_IPV6      229
+#define DLT_RAW_BSD        12 /* DLT_RAW's number on some systems */
+#define DLT_RAW_OPENBSD    14
 
 /* EtherTypes (IEEE 802 numbers). */
-#define ETHERTYPE_IPV4 0x0800
-#define ETHERTYPE_IPV6 0x86dd
-#define ETHERTYPE_VLAN 0x8100
-#define ETHERTYPE_QINQ 0x88a8
+#define ETHERTYPE_IPV4   0x0800
+#define ETHERTYPE_IPV6   0x86dd
+#define ETHERTYPE_VLAN   0x8100
+#define ETHERTYPE_QINQ   0x88a8
 #define ETHER_HEADER_LEN 14
-#define VLAN_TAG_LEN 4
-#define SLL_HEADER_LEN 16
+#define VLAN_TAG_LEN     4
+#define SLL_HEADER_LEN   16
 
 /* Header sizes (RFC 791, 8200, 9293, 768, 792). */
-#define IPV4_MIN_HEADER 20
-#define IPV6_HEADER 40
-#define TCP_MIN_HEADER 20
-#define UDP_HEADER 8
-#define ICMP_HEADER 8
+#define IPV4_MIN_HEADER    20
+#define IPV6_HEADER        40
+#define TCP_MIN_HEADER     20
+#define UDP_HEADER         8
+#define ICMP_HEADER        8
 #define SCTP_COMMON_HEADER 12 /* RFC 9260 section 3.1 */
 /* IPv6 extension headers (RFC 8200 section 4). */
-#define IPV6_EXT_HOP 0
-#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_HOP      0
+#define IPV6_EXT_ROUTING  43
 #define IPV6_EXT_FRAGMENT 44
-#define IPV6_EXT_DSTOPTS 60
-#define IPV6_EXT_NONE 59
-#define IPV6_EXT_MAX 8 /* extension headers followed before giving up */
+#define IPV6_EXT_DSTOPTS  60
+#define IPV6_EXT_NONE     59
+#define IPV6_EXT_MAX      8 /* extension headers followed before giving up */
 
 /* ---- the interface map ---- */
 
@@ -162,11 +162,14 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 			snprintf(m->ifaddr[m->n_ifaddr++].ifname, POLICY_EVAL_IFNAMSIZ, "%s", w[1]);
 	} else if (!strcmp(w[0], "block") && (n == 2 || n == 3)) {
 		if (policy_grow_one((void **)&m->blocked, m->n_blocked, sizeof(*m->blocked)) ||
-		    policy_grow_one((void **)&m->blocked_tenant, m->n_blocked, sizeof(*m->blocked_tenant)))
+		    policy_grow_one((void **)&m->blocked_tenant, m->n_blocked,
+				    sizeof(*m->blocked_tenant)))
 			return -ENOMEM;
 		m->blocked[m->n_blocked].tenant = POLICY_NONE;
-		snprintf(m->blocked_tenant[m->n_blocked], sizeof(m->blocked_tenant[0]), "%s", n == 3 ? w[2] : "");
-		if (cli_parse_addr(w[1], &m->blocked[m->n_blocked].addr) || !m->blocked[m->n_blocked].addr.family)
+		snprintf(m->blocked_tenant[m->n_blocked], sizeof(m->blocked_tenant[0]), "%s",
+			 n == 3 ? w[2] : "");
+		if (cli_parse_addr(w[1], &m->blocked[m->n_blocked].addr) ||
+		    !m->blocked[m->n_blocked].addr.family)
 			bad = w[1];
 		else
 			m->n_blocked++;
@@ -198,8 +201,9 @@ static int map_line(struct iif_map *m, const char *path, unsigned line, char *s)
 		bad = w[0];
 	}
 	if (bad) {
-		fprintf(stderr, "%s:%u: error: cannot read '%s' (N[-M] IFNAME, * IFNAME, from ADDR IFNAME, "
-				"route ADDR IFNAME, self ADDR, addr IFNAME ADDR, block ADDR [TENANT])\n",
+		fprintf(stderr,
+			"%s:%u: error: cannot read '%s' (N[-M] IFNAME, * IFNAME, from ADDR IFNAME, "
+			"route ADDR IFNAME, self ADDR, addr IFNAME ADDR, block ADDR [TENANT])\n",
 			path, line, bad);
 		return -EINVAL;
 	}
@@ -225,7 +229,8 @@ static int map_load(struct iif_map *m, const char *path)
 	return rc;
 }
 
-static const char *map_iif(const struct iif_map *m, unsigned long index, const struct policy_eval_packet *pkt)
+static const char *map_iif(const struct iif_map *m, unsigned long index,
+			   const struct policy_eval_packet *pkt)
 {
 	for (size_t i = 0; i < m->n_ranges; i++)
 		if (index >= m->ranges[i].lo && index <= m->ranges[i].hi)
@@ -253,10 +258,12 @@ static uint16_t be16(const uint8_t *p)
 
 /* The transport header at l4 (len bytes): ports, flags, ICMP type and the
  * quoted header of an ICMP error. Returns NULL or what is wrong. */
-static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_ct_packet *cp, bool first_fragment_only);
+static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_ct_packet *cp,
+			     bool first_fragment_only);
 
-static const char *decode_ip(const uint8_t *p, size_t len, struct policy_eval_ct_packet *cp, bool inner,
-			     bool *later_fragment, uint32_t *frag_id, bool *more_fragments)
+static const char *decode_ip(const uint8_t *p, size_t len, struct policy_eval_ct_packet *cp,
+			     bool inner, bool *later_fragment, uint32_t *frag_id,
+			     bool *more_fragments)
 {
 	struct policy_eval_packet *pkt = &cp->pkt;
 	if (len < 1)
@@ -300,8 +307,8 @@ static const char *decode_ip(const uint8_t *p, size_t len, struct policy_eval_ct
 		l4len = payload;
 		*later_fragment = *more_fragments = false;
 		for (int hops = 0; hops < IPV6_EXT_MAX; hops++) {
-			if (proto != IPV6_EXT_HOP && proto != IPV6_EXT_ROUTING && proto != IPV6_EXT_DSTOPTS &&
-			    proto != IPV6_EXT_FRAGMENT)
+			if (proto != IPV6_EXT_HOP && proto != IPV6_EXT_ROUTING &&
+			    proto != IPV6_EXT_DSTOPTS && proto != IPV6_EXT_FRAGMENT)
 				break;
 			if (l4len < 8)
 				return "truncated IPv6 extension header";
@@ -312,7 +319,8 @@ static const char *decode_ip(const uint8_t *p, size_t len, struct policy_eval_ct
 				uint16_t off = be16(l4 + 2);
 				*later_fragment = (off & 0xfff8) != 0;
 				*more_fragments = (off & 1) != 0;
-				*frag_id = (uint32_t)l4[4] << 24 | (uint32_t)l4[5] << 16 | (uint32_t)l4[6] << 8 | l4[7];
+				*frag_id = (uint32_t)l4[4] << 24 | (uint32_t)l4[5] << 16 |
+					   (uint32_t)l4[6] << 8 | l4[7];
 			}
 			proto = l4[0];
 			l4 += ext;
@@ -329,7 +337,8 @@ static const char *decode_ip(const uint8_t *p, size_t len, struct policy_eval_ct
 	return decode_l4(l4, l4len, cp, inner);
 }
 
-static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_ct_packet *cp, bool inner)
+static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_ct_packet *cp,
+			     bool inner)
 {
 	struct policy_eval_packet *pkt = &cp->pkt;
 	switch (pkt->l4proto) {
@@ -339,7 +348,8 @@ static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_c
 		pkt->sport = be16(l4);
 		pkt->dport = be16(l4 + 2);
 		if (!inner) {
-			if ((size_t)(l4[12] >> 4) * 4 < TCP_MIN_HEADER || (size_t)(l4[12] >> 4) * 4 > len)
+			if ((size_t)(l4[12] >> 4) * 4 < TCP_MIN_HEADER ||
+			    (size_t)(l4[12] >> 4) * 4 > len)
 				return "bad TCP data offset";
 			cp->tcp_flags = l4[13];
 		}
@@ -351,7 +361,9 @@ static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_c
 		pkt->sport = be16(l4);
 		pkt->dport = be16(l4 + 2);
 		/* the SCTP common header is 12 bytes, the first chunk's type follows */
-		cp->sctp_chunk = pkt->l4proto == IPPROTO_SCTP && len > SCTP_COMMON_HEADER ? l4[SCTP_COMMON_HEADER] : -1;
+		cp->sctp_chunk = pkt->l4proto == IPPROTO_SCTP && len > SCTP_COMMON_HEADER
+				     ? l4[SCTP_COMMON_HEADER]
+				     : -1;
 		return NULL;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
@@ -362,14 +374,16 @@ static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_c
 			pkt->sport = pkt->dport = be16(l4 + 4); /* the id of a query */
 		bool v6 = pkt->l4proto == IPPROTO_ICMPV6;
 		uint8_t t = l4[0];
-		bool error = v6 ? t >= 1 && t <= 4 : t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
+		bool error =
+		    v6 ? t >= 1 && t <= 4 : t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
 		if (inner || !error)
 			return NULL;
 		struct policy_eval_ct_packet quoted;
 		memset(&quoted, 0, sizeof(quoted));
 		bool later = false, more = false;
 		uint32_t id = 0;
-		const char *bad = decode_ip(l4 + ICMP_HEADER, len - ICMP_HEADER, &quoted, true, &later, &id, &more);
+		const char *bad = decode_ip(l4 + ICMP_HEADER, len - ICMP_HEADER, &quoted, true,
+					    &later, &id, &more);
 		if (bad)
 			return "ICMP error quoting no valid packet";
 		cp->icmp_error = true;
@@ -379,12 +393,13 @@ static const char *decode_l4(const uint8_t *l4, size_t len, struct policy_eval_c
 		memcpy(in->src, quoted.pkt.saddr, 16);
 		memcpy(in->dst, quoted.pkt.daddr, 16);
 		in->sport = quoted.pkt.sport;
-		in->dport = quoted.pkt.l4proto == IPPROTO_ICMP || quoted.pkt.l4proto == IPPROTO_ICMPV6 ?
-				    quoted.pkt.sport : quoted.pkt.dport;
+		in->dport =
+		    quoted.pkt.l4proto == IPPROTO_ICMP || quoted.pkt.l4proto == IPPROTO_ICMPV6
+			? quoted.pkt.sport
+			: quoted.pkt.dport;
 		return NULL;
 	}
-	default:
-		return NULL;
+	default: return NULL;
 	}
 }
 
@@ -398,8 +413,7 @@ static const uint8_t *link_payload(int dlt, const uint8_t *p, size_t *len)
 	case DLT_RAW_BSD:
 	case DLT_RAW_OPENBSD:
 	case LINKTYPE_IPV4:
-	case LINKTYPE_IPV6:
-		return p;
+	case LINKTYPE_IPV6: return p;
 	case LINKTYPE_LINUX_SLL:
 		if (*len < SLL_HEADER_LEN)
 			return NULL;
@@ -411,13 +425,13 @@ static const uint8_t *link_payload(int dlt, const uint8_t *p, size_t *len)
 			return NULL;
 		type = be16(p + 12);
 		off = ETHER_HEADER_LEN;
-		while ((type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) && *len >= off + VLAN_TAG_LEN) {
+		while ((type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) &&
+		       *len >= off + VLAN_TAG_LEN) {
 			type = be16(p + off + 2);
 			off += VLAN_TAG_LEN;
 		}
 		break;
-	default:
-		return NULL;
+	default: return NULL;
 	}
 	if (type != ETHERTYPE_IPV4 && type != ETHERTYPE_IPV6)
 		return NULL;
@@ -541,7 +555,8 @@ static struct insp_flow *insp_flow(struct inspection *in, size_t flow, bool crea
 
 /* What the fast path decided about one packet, in words for the note. */
 static void judge_note(enum fp_verdict v, bool has_event, const struct fp_event *ev,
-		       const struct fp_stats *before, const struct fp_stats *after, char *note, size_t size)
+		       const struct fp_stats *before, const struct fp_stats *after, char *note,
+		       size_t size)
 {
 	if (has_event) {
 		snprintf(note, size, "content: match %zu of the inspect block, %s", ev->match,
@@ -562,11 +577,14 @@ static void judge_note(enum fp_verdict v, bool has_event, const struct fp_event 
 		{ offsetof(struct fp_stats, conflicts), "bytes differ from those judged" },
 		{ offsetof(struct fp_stats, suspect), "the receiver would discard it" },
 		{ offsetof(struct fp_stats, syn_data), "SYN with data" },
-		{ offsetof(struct fp_stats, midstream), "a new flow that does not start with a SYN" },
+		{ offsetof(struct fp_stats, midstream),
+		  "a new flow that does not start with a SYN" },
 		{ offsetof(struct fp_stats, ext_headers), "too many IPv6 extension headers" },
-		{ offsetof(struct fp_stats, ip_options), "IP options or extension headers the receiver may refuse" },
+		{ offsetof(struct fp_stats, ip_options),
+		  "IP options or extension headers the receiver may refuse" },
 		{ offsetof(struct fp_stats, malformed), "malformed headers" },
-		{ offsetof(struct fp_stats, segments_dropped), "TCP data not at the next expected byte" },
+		{ offsetof(struct fp_stats, segments_dropped),
+		  "TCP data not at the next expected byte" },
 	};
 	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
 		uint64_t a = *(const uint64_t *)((const char *)after + causes[i].off);
@@ -579,8 +597,8 @@ static void judge_note(enum fp_verdict v, bool has_event, const struct fp_event 
 	snprintf(note, size, "fast path drops it");
 }
 
-static struct frag_hold *frag_find(struct replay *rp, const struct policy_eval_packet *pkt, uint32_t id,
-				   bool create)
+static struct frag_hold *frag_find(struct replay *rp, const struct policy_eval_packet *pkt,
+				   uint32_t id, bool create)
 {
 	size_t n = pkt->family == AF_INET ? 4 : 16;
 	for (size_t i = 0; i < rp->n_frags; i++) {
@@ -608,7 +626,8 @@ static void frag_drop(struct replay *rp, struct frag_hold *h)
 /* ---- output ---- */
 
 static void line_out(struct replay *rp, unsigned long index, const char *ifname, const char *tuple,
-		     const char *state, const char *verdict, const char *by, const char *out_tuple, const char *note)
+		     const char *state, const char *verdict, const char *by, const char *out_tuple,
+		     const char *note)
 {
 	if (rp->json) {
 		printf("{\"index\":%lu,\"in\":", index);
@@ -660,7 +679,8 @@ static void tuple_text(const struct policy_eval_ct_packet *cp, char *buf, size_t
  * *syn then holds its ISN (or none, after two with different ones). A
  * capture without the SYN-ACK leaves the flow without it: judged, never
  * cleared (unseen_peer_isn), as on the appliance. */
-static bool cp_tcp_synack(struct replay *rp, const uint8_t *l3, size_t l3len, struct fp_syn_info *syn)
+static bool cp_tcp_synack(struct replay *rp, const uint8_t *l3, size_t l3len,
+			  struct fp_syn_info *syn)
 {
 	struct fp_packet pk;
 	uint32_t isn;
@@ -677,11 +697,12 @@ static bool cp_tcp_synack(struct replay *rp, const uint8_t *l3, size_t l3len, st
 /* The fast path's part (struct inspection) for a packet the evaluator
  * passed (`passes`) or not: sets *drop when it drops the packet, with what
  * decided in *by (the inspect rule) and why in note. *first tells
- * whether the packet is the first of a new inspected flow that goes on. l3: the packet's bytes (NULL: none to judge). */
+ * whether the packet is the first of a new inspected flow that goes on. l3: the packet's bytes
+ * (NULL: none to judge). */
 static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match *m,
-			   const struct policy_eval_result *r, bool passes, const uint8_t *l3, size_t l3len,
-			   bool *drop, bool *resets, const struct policy_rule **by, struct first_packet *first, char *note,
-			   size_t size)
+			   const struct policy_eval_result *r, bool passes, const uint8_t *l3,
+			   size_t l3len, bool *drop, bool *resets, const struct policy_rule **by,
+			   struct first_packet *first, char *note, size_t size)
 {
 	struct inspection *in = &rp->insp;
 	struct insp_flow *fl = insp_flow(in, m->flow, false);
@@ -709,7 +730,9 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 		return;
 	if (!l3) {
 		if (!*note)
-			snprintf(note, size, "reassembled: the fast path judges the datagram, the replay does not");
+			snprintf(
+			    note, size,
+			    "reassembled: the fast path judges the datagram, the replay does not");
 		return;
 	}
 	struct fp_packet pk;
@@ -727,13 +750,14 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 	fp_packet_parse(&pk, l3, l3len);
 	enum fp_verdict v;
 	if (rule) {
-		v = fp_judge_first_packet(in->scratch, in->rs, rule, &pk, &in->stats, &ev, &has_event);
+		v = fp_judge_first_packet(in->scratch, in->rs, rule, &pk, &in->stats, &ev,
+					  &has_event);
 		*by = r->rule;
 	} else {
 		uint8_t labels[FP_LABEL_BYTES] = { 0 };
 		fp_labels_pending(labels, fl->rule);
-		v = fp_judge_packet(in->flows, in->rs, (uint32_t)(m->flow + 1), labels, &pk, rp->now, &in->stats, &ev,
-				    &has_event);
+		v = fp_judge_packet(in->flows, in->rs, (uint32_t)(m->flow + 1), labels, &pk,
+				    rp->now, &in->stats, &ev, &has_event);
 		*by = fl->by;
 	}
 	char why[160] = "";
@@ -742,7 +766,8 @@ static void inspect_packet(struct replay *rp, const struct policy_eval_ct_match 
 		snprintf(note, size, "%s", why);
 	*drop = v == FP_BLOCK || v == FP_DROP_SEGMENT;
 	/* a block match on TCP: the fast path resets both ends */
-	*resets = v == FP_BLOCK && has_event && ev.action == POLICY_BLOCK && ev.protocol == IPPROTO_TCP;
+	*resets =
+	    v == FP_BLOCK && has_event && ev.action == POLICY_BLOCK && ev.protocol == IPPROTO_TCP;
 	if (fl && v == FP_BLOCK)
 		fl->state = INSP_BLOCKED;
 	else if (fl && v == FP_DONE)
@@ -795,8 +820,8 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	bool judged_drop = false, resets = false;
 	const struct policy_rule *judge_by = NULL;
 	struct first_packet first;
-	inspect_packet(rp, &m, &r, passes, l3, l3len, &judged_drop, &resets, &judge_by, &first, note,
-		       sizeof(note));
+	inspect_packet(rp, &m, &r, passes, l3, l3len, &judged_drop, &resets, &judge_by, &first,
+		       note, sizeof(note));
 	if (judged_drop) {
 		snprintf(by, sizeof(by), "inspect:%s:%u", judge_by->loc.file, judge_by->loc.line);
 		if (resets) {
@@ -810,15 +835,18 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 			tuple_text(&rst, t2, sizeof(t2));
 			snprintf(out, sizeof(out), "%s %s", *r.oif ? r.oif : "-", t2);
 			size_t nl = strlen(note);
-			snprintf(note + nl, sizeof(note) - nl, "%sa reset to each end", nl ? "; " : "");
+			snprintf(note + nl, sizeof(note) - nl, "%sa reset to each end",
+				 nl ? "; " : "");
 		}
 		/* a dropped first packet leaves no connection; later ones were seen */
-		if (m.flow != POLICY_NONE && policy_eval_ct_commit(&rp->ct, &m, &wire, &r, zone, NULL)) {
+		if (m.flow != POLICY_NONE &&
+		    policy_eval_ct_commit(&rp->ct, &m, &wire, &r, zone, NULL)) {
 			policy_eval_result_free(&r);
 			return -ENOMEM;
 		}
 		rp->dropped++;
-		line_out(rp, index, ifname, tuple, policy_eval_ct_name(m.state), "block", by, out, note);
+		line_out(rp, index, ifname, tuple, policy_eval_ct_name(m.state), "block", by, out,
+			 note);
 		policy_eval_result_free(&r);
 		return 0;
 	}
@@ -833,7 +861,9 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 					after.pkt.dport = r.dnat.port;
 			}
 			if (r.snat.nat) {
-				const uint8_t *masq = r.snat.masquerade ? map_ifaddr(rp->map, r.oif, pkt->family) : NULL;
+				const uint8_t *masq = r.snat.masquerade
+							  ? map_ifaddr(rp->map, r.oif, pkt->family)
+							  : NULL;
 				if (!r.snat.masquerade)
 					memcpy(after.pkt.saddr, r.snat.addr, 16);
 				else if (masq)
@@ -845,10 +875,16 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 		char t2[256];
 		tuple_text(&after, t2, sizeof(t2));
 		if (strcmp(t2, tuple) || *r.oif || r.to_self)
-			snprintf(out, sizeof(out), "%s %s", r.to_self ? "self" : *r.oif ? r.oif : "-", t2);
+			snprintf(out, sizeof(out), "%s %s",
+				 r.to_self ? "self"
+				 : *r.oif  ? r.oif
+					   : "-",
+				 t2);
 		if (r.snat.masquerade && !map_ifaddr(rp->map, r.oif, pkt->family) && !*note)
-			snprintf(note, sizeof(note), "masquerade: the address of %s is not in the map", r.oif);
-		const uint8_t *masq = r.snat.masquerade ? map_ifaddr(rp->map, r.oif, pkt->family) : NULL;
+			snprintf(note, sizeof(note),
+				 "masquerade: the address of %s is not in the map", r.oif);
+		const uint8_t *masq =
+		    r.snat.masquerade ? map_ifaddr(rp->map, r.oif, pkt->family) : NULL;
 		size_t flows = rp->ct.n;
 		if (policy_eval_ct_commit(&rp->ct, &m, &wire, &r, zone, masq)) {
 			policy_eval_result_free(&r);
@@ -871,13 +907,14 @@ static int replay_packet(struct replay *rp, unsigned long index, struct policy_e
 	case POLICY_EVAL_BLOCK: rp->dropped++; break;
 	case POLICY_EVAL_REJECT: rp->rejected++; break;
 	}
-	line_out(rp, index, ifname, tuple, policy_eval_ct_name(m.state), policy_eval_verdict_name(r.verdict), by, out,
-		 note);
+	line_out(rp, index, ifname, tuple, policy_eval_ct_name(m.state),
+		 policy_eval_verdict_name(r.verdict), by, out, note);
 	policy_eval_result_free(&r);
 	return 0;
 }
 
-static int replay_frame(struct replay *rp, unsigned long index, int dlt, const uint8_t *data, size_t caplen)
+static int replay_frame(struct replay *rp, unsigned long index, int dlt, const uint8_t *data,
+			size_t caplen)
 {
 	size_t len = caplen;
 	const uint8_t *ip = link_payload(dlt, data, &len);
@@ -914,8 +951,8 @@ static int replay_frame(struct replay *rp, unsigned long index, int dlt, const u
 			rp->held++;
 			char tuple[256];
 			tuple_text(&cp, tuple, sizeof(tuple));
-			line_out(rp, index, ifname, later ? "(fragment)" : tuple, "-", "held", "reassembly", "",
-				 "a fragment waits for the rest of its datagram");
+			line_out(rp, index, ifname, later ? "(fragment)" : tuple, "-", "held",
+				 "reassembly", "", "a fragment waits for the rest of its datagram");
 			return 0;
 		}
 		/* the last fragment completes the datagram: the kernel judges it now */
@@ -956,7 +993,8 @@ static int pcap_load(void)
 	for (size_t i = 0; !lib && i < sizeof(names) / sizeof(names[0]); i++)
 		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {
-		fprintf(stderr, "hvgate replay: cannot load libpcap (%s): %s\n", names[0], dlerror());
+		fprintf(stderr, "hvgate replay: cannot load libpcap (%s): %s\n", names[0],
+			dlerror());
 		return -1;
 	}
 	if (pcap_sym(lib, "pcap_open_offline", (void **)&pcap.open_offline) ||
@@ -973,16 +1011,18 @@ static int pcap_load(void)
 
 static void replay_usage(FILE *out)
 {
-	fprintf(out, "usage: hvgate replay POLICY CAPTURE.pcap [--iif-map FILE | --iif IFNAME] [--json]\n\n"
-		     "Runs every packet of a capture through the offline evaluator, with a model\n"
-		     "of conntrack (new, established, related, invalid; NAT bindings and their\n"
-		     "reverse translation; per-tenant zones), and prints one line per packet:\n"
-		     "  INDEX IN TUPLE: STATE VERDICT by RULE|DEFAULT|BUILTIN [=> OUT TRANSLATED]\n"
-		     "then a summary. The map says where packets arrive (N[-M] IFNAME, * IFNAME,\n"
-		     "from ADDR/LEN IFNAME), where destinations in no segment leave (route ADDR/LEN\n"
-		     "IFNAME), the appliance's own addresses (self ADDR) and interface addresses\n"
-		     "for masquerade (addr IFNAME ADDR). docs/replay.md says what is modelled.\n"
-		     "Exits 0; 1 for an invalid policy; 2 for usage or I/O errors.\n");
+	fprintf(
+	    out,
+	    "usage: hvgate replay POLICY CAPTURE.pcap [--iif-map FILE | --iif IFNAME] [--json]\n\n"
+	    "Runs every packet of a capture through the offline evaluator, with a model\n"
+	    "of conntrack (new, established, related, invalid; NAT bindings and their\n"
+	    "reverse translation; per-tenant zones), and prints one line per packet:\n"
+	    "  INDEX IN TUPLE: STATE VERDICT by RULE|DEFAULT|BUILTIN [=> OUT TRANSLATED]\n"
+	    "then a summary. The map says where packets arrive (N[-M] IFNAME, * IFNAME,\n"
+	    "from ADDR/LEN IFNAME), where destinations in no segment leave (route ADDR/LEN\n"
+	    "IFNAME), the appliance's own addresses (self ADDR) and interface addresses\n"
+	    "for masquerade (addr IFNAME ADDR). docs/replay.md says what is modelled.\n"
+	    "Exits 0; 1 for an invalid policy; 2 for usage or I/O errors.\n");
 }
 
 int cli_replay(int argc, char **argv)
@@ -1061,8 +1101,8 @@ int cli_replay(int argc, char **argv)
 			continue;
 		map.blocked[i].tenant = cli_explain_tenant(c.policy, map.blocked_tenant[i]);
 		if (map.blocked[i].tenant == POLICY_NONE) {
-			fprintf(stderr, "hvgate replay: %s: the policy has no tenant '%s'\n", map_path,
-				map.blocked_tenant[i]);
+			fprintf(stderr, "hvgate replay: %s: the policy has no tenant '%s'\n",
+				map_path, map.blocked_tenant[i]);
 			rc = -EINVAL;
 		}
 	}
@@ -1085,13 +1125,17 @@ int cli_replay(int argc, char **argv)
 	}
 	if (!rc) {
 		if (json)
-			printf("{\"summary\":{\"packets\":%lu,\"passed\":%lu,\"inspected\":%lu,\"dropped\":%lu,"
-			       "\"rejected\":%lu,\"held\":%lu,\"malformed\":%lu}}\n",
-			       rp.n, rp.passed, rp.inspected, rp.dropped, rp.rejected, rp.held, rp.malformed);
+			printf(
+			    "{\"summary\":{\"packets\":%lu,\"passed\":%lu,\"inspected\":%lu,\"dropped\":%lu,"
+			    "\"rejected\":%lu,\"held\":%lu,\"malformed\":%lu}}\n",
+			    rp.n, rp.passed, rp.inspected, rp.dropped, rp.rejected, rp.held,
+			    rp.malformed);
 		else
-			printf("%lu packets: %lu passed, %lu inspected, %lu dropped, %lu rejected, %lu held "
-			       "(fragments), %lu malformed\n",
-			       rp.n, rp.passed, rp.inspected, rp.dropped, rp.rejected, rp.held, rp.malformed);
+			printf(
+			    "%lu packets: %lu passed, %lu inspected, %lu dropped, %lu rejected, %lu held "
+			    "(fragments), %lu malformed\n",
+			    rp.n, rp.passed, rp.inspected, rp.dropped, rp.rejected, rp.held,
+			    rp.malformed);
 	} else if (rc == -ENOMEM) {
 		fprintf(stderr, "hvgate replay: out of memory\n");
 	}

@@ -129,18 +129,21 @@ static int run_line(struct test_run *t, const char *file, unsigned line, char *t
 	char failure[768];
 	const char *s = text;
 	if (!take_word(&s, "expect")) {
-		snprintf(failure, sizeof(failure), "%s:%u:1: error: expected 'expect', found '%.20s'", file, line, s);
+		snprintf(failure, sizeof(failure),
+			 "%s:%u:1: error: expected 'expect', found '%.20s'", file, line, s);
 		return add_case(t, file, line, text, failure);
 	}
 	char want[16] = "";
 	size_t wn = strcspn(s, " \t");
-	snprintf(want, sizeof(want), "%.*s", (int)(wn < sizeof(want) - 1 ? wn : sizeof(want) - 1), s);
+	snprintf(want, sizeof(want), "%.*s", (int)(wn < sizeof(want) - 1 ? wn : sizeof(want) - 1),
+		 s);
 	bool nat = !strcmp(want, "nat"), ok = nat;
 	enum policy_eval_verdict v = nat ? POLICY_EVAL_PASS : verdict_of(want, &ok);
 	if (!ok) {
-		snprintf(failure, sizeof(failure),
-			 "%s:%u:%zu: error: expected pass, block, reject, inspect or nat, found '%s'", file, line,
-			 (size_t)(s - text) + 1, want);
+		snprintf(
+		    failure, sizeof(failure),
+		    "%s:%u:%zu: error: expected pass, block, reject, inspect or nat, found '%s'",
+		    file, line, (size_t)(s - text) + 1, want);
 		return add_case(t, file, line, text, failure);
 	}
 	s += wn;
@@ -152,10 +155,12 @@ static int run_line(struct test_run *t, const char *file, unsigned line, char *t
 		} else if (take_word(&s, "tenant")) {
 			size_t n = strcspn(s, " \t");
 			char name[128];
-			snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), s);
+			snprintf(name, sizeof(name), "%.*s",
+				 (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), s);
 			if ((tenant = cli_explain_tenant(t->p, name)) == POLICY_NONE) {
-				snprintf(failure, sizeof(failure), "%s:%u:%zu: error: the policy has no tenant '%s'",
-					 file, line, (size_t)(s - text) + 1, name);
+				snprintf(failure, sizeof(failure),
+					 "%s:%u:%zu: error: the policy has no tenant '%s'", file,
+					 line, (size_t)(s - text) + 1, name);
 				return add_case(t, file, line, text, failure);
 			}
 			s += n;
@@ -166,9 +171,11 @@ static int run_line(struct test_run *t, const char *file, unsigned line, char *t
 	char packet[512];
 	const char *arrow = nat ? strstr(s, "=>") : NULL;
 	size_t plen = arrow ? (size_t)(arrow - s) : strlen(s);
-	snprintf(packet, sizeof(packet), "%.*s", (int)(plen < sizeof(packet) - 1 ? plen : sizeof(packet) - 1), s);
+	snprintf(packet, sizeof(packet), "%.*s",
+		 (int)(plen < sizeof(packet) - 1 ? plen : sizeof(packet) - 1), s);
 	if (nat && !arrow) {
-		snprintf(failure, sizeof(failure), "%s:%u:%zu: error: expected '=> masquerade|snat ADDR|dnat ADDR|none'",
+		snprintf(failure, sizeof(failure),
+			 "%s:%u:%zu: error: expected '=> masquerade|snat ADDR|dnat ADDR|none'",
 			 file, line, strlen(text) + 1);
 		return add_case(t, file, line, text, failure);
 	}
@@ -197,11 +204,12 @@ static int run_line(struct test_run *t, const char *file, unsigned line, char *t
 			 policy_eval_verdict_name(r.verdict), by);
 		rc = add_case(t, file, line, text, failure);
 	} else if (nat && !nat_matches(&pkt, &r, arrow + 2, got, sizeof(got))) {
-		snprintf(failure, sizeof(failure), "%s:%u: expected nat%s, got %s", file, line, arrow + 2, got);
+		snprintf(failure, sizeof(failure), "%s:%u: expected nat%s, got %s", file, line,
+			 arrow + 2, got);
 		rc = add_case(t, file, line, text, failure);
 	} else if (!nat && r.verdict != v) {
-		snprintf(failure, sizeof(failure), "%s:%u: expected %s, got %s by %s", file, line, want,
-			 policy_eval_verdict_name(r.verdict), by);
+		snprintf(failure, sizeof(failure), "%s:%u: expected %s, got %s by %s", file, line,
+			 want, policy_eval_verdict_name(r.verdict), by);
 		rc = add_case(t, file, line, text, failure);
 	} else {
 		rc = add_case(t, file, line, text, NULL);
@@ -258,7 +266,8 @@ static void report(const struct test_run *t, enum test_format fmt)
 		printf("TAP version 13\n1..%zu\n", t->n);
 		for (size_t i = 0; i < t->n; i++) {
 			const struct test_case *c = &t->v[i];
-			printf("%s %zu - %s:%u: %s\n", c->failure ? "not ok" : "ok", i + 1, c->file, c->line, c->text);
+			printf("%s %zu - %s:%u: %s\n", c->failure ? "not ok" : "ok", i + 1, c->file,
+			       c->line, c->text);
 			if (c->failure)
 				printf("  ---\n  message: \"%s\"\n  ...\n", c->failure);
 		}
@@ -293,17 +302,19 @@ static void report(const struct test_run *t, enum test_format fmt)
 
 static void test_usage(FILE *out)
 {
-	fprintf(out, "usage: hvgate test POLICY_DIR [FILE.hvt ...] [--tap|--junit]\n\n"
-		     "Loads the policy of POLICY_DIR (its *.hvp, as check does) and checks every\n"
-		     "line of its expectation files (POLICY_DIR/tests/*.hvt, or the files given)\n"
-		     "with the offline evaluator:\n"
-		     "  expect pass|block|reject|inspect [established] [tenant T] PACKET\n"
-		     "  expect nat [established] [tenant T] PACKET => masquerade|snat ADDR[:PORT]|dnat ADDR[:PORT]|none\n"
-		     "PACKET as for `hvgate explain`. Prints each failure as\n"
-		     "  FILE:LINE: expected pass, got block by policy.hvp:41 (rule text)\n"
-		     "and a summary; --tap and --junit print TAP or JUnit XML instead. Exits 0 when\n"
-		     "every expectation holds, 1 when one does not or the policy is invalid, 2 on\n"
-		     "usage or I/O errors (no expectation file).\n");
+	fprintf(
+	    out,
+	    "usage: hvgate test POLICY_DIR [FILE.hvt ...] [--tap|--junit]\n\n"
+	    "Loads the policy of POLICY_DIR (its *.hvp, as check does) and checks every\n"
+	    "line of its expectation files (POLICY_DIR/tests/*.hvt, or the files given)\n"
+	    "with the offline evaluator:\n"
+	    "  expect pass|block|reject|inspect [established] [tenant T] PACKET\n"
+	    "  expect nat [established] [tenant T] PACKET => masquerade|snat ADDR[:PORT]|dnat ADDR[:PORT]|none\n"
+	    "PACKET as for `hvgate explain`. Prints each failure as\n"
+	    "  FILE:LINE: expected pass, got block by policy.hvp:41 (rule text)\n"
+	    "and a summary; --tap and --junit print TAP or JUnit XML instead. Exits 0 when\n"
+	    "every expectation holds, 1 when one does not or the policy is invalid, 2 on\n"
+	    "usage or I/O errors (no expectation file).\n");
 }
 
 int cli_test(int argc, char **argv)

@@ -28,12 +28,13 @@ static void on_signal(int sig)
 
 static int usage(FILE *out)
 {
-	fprintf(out, "usage: hvgate vpn run IFNAME [-f]     run the engine (daemonizes unless -f)\n"
-		     "       hvgate vpn show [IFNAME] [--json]  peers, endpoints, handshakes, bytes\n"
-		     "       hvgate vpn genkey                 print a new private key\n"
-		     "       hvgate vpn pubkey < private       print the public key of a private key\n"
-		     "Environment: HVGATE_VPN_TIME_SCALE multiplies protocol timers (tests);\n"
-		     "HVGATE_VPN_STATE_DIR holds the last sent handshake timestamp.\n");
+	fprintf(out,
+		"usage: hvgate vpn run IFNAME [-f]     run the engine (daemonizes unless -f)\n"
+		"       hvgate vpn show [IFNAME] [--json]  peers, endpoints, handshakes, bytes\n"
+		"       hvgate vpn genkey                 print a new private key\n"
+		"       hvgate vpn pubkey < private       print the public key of a private key\n"
+		"Environment: HVGATE_VPN_TIME_SCALE multiplies protocol timers (tests);\n"
+		"HVGATE_VPN_STATE_DIR holds the last sent handshake timestamp.\n");
 	return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
@@ -91,7 +92,8 @@ static void print_metric(void *ctx, const char *name, const char *labels, double
 static int run(const char *ifname, bool foreground)
 {
 	struct vpn_device *dev;
-	struct vpn_device_options opts = { .ifname = ifname, .uapi = true,
+	struct vpn_device_options opts = { .ifname = ifname,
+					   .uapi = true,
 					   .state_dir = getenv("HVGATE_VPN_STATE_DIR") };
 	int ret = vpn_device_create(&dev, &opts);
 
@@ -156,7 +158,8 @@ static char *uapi_get(const char *ifname)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), UAPI_DIR "/%s.sock", ifname);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, "get=1\n\n", 7) != 7) {
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, "get=1\n\n", 7) != 7) {
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -198,16 +201,18 @@ static void hex_to_b64(const char *hex, char *out)
 static void print_peer(const struct show_peer *p, bool json, bool first, time_t now)
 {
 	if (json) {
-		printf("%s{\"public_key\":\"%s\",\"endpoint\":\"%s\",\"allowed_ips\":\"%s\","
-		       "\"last_handshake\":%lld,\"rx_bytes\":%llu,\"tx_bytes\":%llu,\"keepalive\":%u}",
-		       first ? "" : ",", p->public_key, p->endpoint, p->allowed, p->hs_sec, p->rx, p->tx,
-		       p->keepalive);
+		printf(
+		    "%s{\"public_key\":\"%s\",\"endpoint\":\"%s\",\"allowed_ips\":\"%s\","
+		    "\"last_handshake\":%lld,\"rx_bytes\":%llu,\"tx_bytes\":%llu,\"keepalive\":%u}",
+		    first ? "" : ",", p->public_key, p->endpoint, p->allowed, p->hs_sec, p->rx,
+		    p->tx, p->keepalive);
 		return;
 	}
 	printf("  peer %s\n    endpoint: %s\n    allowed ips: %s\n", p->public_key,
 	       p->endpoint[0] ? p->endpoint : "(none)", p->allowed[0] ? p->allowed : "(none)");
 	if (p->hs_sec)
-		printf("    last handshake: %lld s ago (the current key is as old)\n", (long long)(now - p->hs_sec));
+		printf("    last handshake: %lld s ago (the current key is as old)\n",
+		       (long long)(now - p->hs_sec));
 	else
 		printf("    last handshake: never\n");
 	printf("    transfer: %llu B received, %llu B sent\n", p->rx, p->tx);

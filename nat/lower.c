@@ -103,7 +103,8 @@ static bool ifname(struct ir_rule *r, enum ir_field f, const char *name)
 static bool addr_match(struct ir_rule *r, bool src, const struct policy_addr *a)
 {
 	bool v6 = a->family == AF_INET6;
-	enum ir_field f = src ? (v6 ? IR_IP6_SADDR : IR_IP_SADDR) : (v6 ? IR_IP6_DADDR : IR_IP_DADDR);
+	enum ir_field f =
+	    src ? (v6 ? IR_IP6_SADDR : IR_IP_SADDR) : (v6 ? IR_IP6_DADDR : IR_IP_DADDR);
 	struct ir_value lo, hi;
 	ir_build_addr_range(a, &lo, &hi);
 	return ir_build_range(r, f, lo, hi) != NULL;
@@ -115,8 +116,7 @@ static bool dport_match(struct ir_rule *r, uint8_t l4proto, const struct policy_
 	       ir_build_range(r, IR_TH_DPORT, ir_value_u16_net(pr->lo), ir_value_u16_net(pr->hi));
 }
 
-static struct ir_nat *nat_stmt(struct ir_rule *r, enum ir_nat_kind k,
-			       int family)
+static struct ir_nat *nat_stmt(struct ir_rule *r, enum ir_nat_kind k, int family)
 {
 	struct ir_stmt *s = ir_stmt_add(r);
 	if (!s)
@@ -223,7 +223,8 @@ static bool tenant_marks(struct nat_pass *np, struct ir_rule *r, const struct po
 	if (n->tenant == POLICY_NONE)
 		return true;
 	uint32_t mark = policy_tenant_mark(&np->p->tenants[n->tenant]);
-	return ir_build_set_value(r, IR_META_MARK, ir_value_u32(mark | extra)) && (extra || ir_build_set_value(r, IR_CT_MARK, ir_value_u32(mark)));
+	return ir_build_set_value(r, IR_META_MARK, ir_value_u32(mark | extra)) &&
+	       (extra || ir_build_set_value(r, IR_CT_MARK, ir_value_u32(mark)));
 }
 
 static int dnat_to(struct ir_rule *r, const struct policy_nat *n)
@@ -319,7 +320,7 @@ static int dnat_hairpin(struct nat_pass *np, const struct policy_nat *n)
 		struct ir_nat *x = nat_stmt(r, IR_NAT_MASQUERADE, inside_addr(n)->family);
 		if (!x)
 			return -1;
-		}
+	}
 	struct policy_nat in = n->kind == POLICY_NAT_NETMAP ? netmap_inbound(n) : *n;
 	struct ir_rule *r = new_rule(np, pre, n);
 	if (!r || !outside_match(r, n) || !tenant_marks(np, r, n, POLICY_TENANT_MARK_HAIRPIN) ||
@@ -345,12 +346,12 @@ static int lower_one(struct nat_pass *np, const struct policy_nat *n)
 {
 	switch (n->kind) {
 	case POLICY_NAT_MASQUERADE:
-	case POLICY_NAT_SNAT:
-		return lower_snat(np, n);
+	case POLICY_NAT_SNAT: return lower_snat(np, n);
 	case POLICY_NAT_DNAT:
 		if (!outside_addr(n) && n->tenant != POLICY_NONE)
-			policy_diag_add(np->d, POLICY_NOTE, &n->loc,
-					"no public address ('on ADDR'): the forward works from outside only, not as hairpin from inside");
+			policy_diag_add(
+			    np->d, POLICY_NOTE, &n->loc,
+			    "no public address ('on ADDR'): the forward works from outside only, not as hairpin from inside");
 		return dnat_inbound(np, n) || dnat_hairpin(np, n) ? -1 : 0;
 	case POLICY_NAT_NETMAP:
 		return lower_snat(np, n) || dnat_inbound(np, n) || dnat_hairpin(np, n) ? -1 : 0;
@@ -369,8 +370,9 @@ int nat_check(const struct policy *p, struct policy_diags *d)
 
 int nat_lower(const struct policy *p, struct ir_table *t, struct policy_diags *d)
 {
-	struct nat_pass np = { .p = p, .t = t, .d = d, .pre_map = (size_t)-1,
-			       .post_map = (size_t)-1 };
+	struct nat_pass np = {
+		.p = p, .t = t, .d = d, .pre_map = (size_t)-1, .post_map = (size_t)-1
+	};
 	if (!p->n_nats)
 		return 0;
 	if (nat_check(p, d))

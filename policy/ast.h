@@ -108,7 +108,7 @@ struct policy_ast_rule {
 	size_t scope;
 	uint32_t text_hash; /* FNV-1a of the statement's text, whitespace collapsed */
 	uint32_t text_len;  /* bytes of the statement's text, from loc to its last token */
-	bool broken;	    /* had a value error while parsing: checker skips it */
+	bool broken;        /* had a value error while parsing: checker skips it */
 	struct policy_loc loc;
 };
 
@@ -189,7 +189,7 @@ void policy_ast_free(struct policy_ast *a);
 /* Grows a (v, n, cap) array by one zeroed element and returns it, or NULL
  * on ENOMEM. */
 void *policy_ast_grow(void **v, size_t *n, size_t *cap, size_t elem);
-#define POLICY_AST_PUSH(arr, n, cap) \
+#define POLICY_AST_PUSH(arr, n, cap)                                                               \
 	((__typeof__(arr))policy_ast_grow((void **)&(arr), &(n), &(cap), sizeof(*(arr))))
 
 void policy_ast_ep_free(struct policy_ast_ep *e);

@@ -56,12 +56,12 @@ struct checker {
 	struct resolved_service *services;
 	size_t *vpn_zone; /* ast vpn index -> model zone */
 	bool oom;
-	bool *rule_sound;     /* model rule index -> built without an error */
-	unsigned ref_depth;   /* defines or services being resolved, one inside the other */
-	bool ref_too_deep;    /* POLICY_REF_DEPTH_MAX was reported (once is enough) */
+	bool *rule_sound;   /* model rule index -> built without an error */
+	unsigned ref_depth; /* defines or services being resolved, one inside the other */
+	bool ref_too_deep;  /* POLICY_REF_DEPTH_MAX was reported (once is enough) */
 };
 
-#define RULE_HASH_MASK 0xffffffu       /* the id's 6 hex digits */
+#define RULE_HASH_MASK 0xffffffu /* the id's 6 hex digits */
 
 /* --- small containers ------------------------------------------------ */
 
@@ -348,7 +348,8 @@ static int resolve_addrs(struct checker *c, size_t scope, const struct policy_as
 			if (addr_push(c, out, &it->addr))
 				return -1;
 		} else if (it->kind == POLICY_AST_EP_VAR) {
-			const struct policy_addr_list *l = resolve_define(c, it->name, scope, &it->loc);
+			const struct policy_addr_list *l =
+			    resolve_define(c, it->name, scope, &it->loc);
 			if (!l)
 				r = -1;
 			else if (addr_append(c, out, l))
@@ -438,8 +439,8 @@ static int resolve_svc_list(struct checker *c, size_t scope, const struct policy
 			if (!rs) {
 				r = -1;
 				if (c->services[s->index].state == RESOLVING)
-					policy_error(c->d, &it->loc, "service '%s' refers to itself",
-						     it->name);
+					policy_error(c->d, &it->loc,
+						     "service '%s' refers to itself", it->name);
 			} else if (terms_append(c, terms, n, rs->terms, rs->n_terms)) {
 				return -1;
 			}
@@ -481,7 +482,8 @@ static const struct resolved_service *resolve_service(struct checker *c, size_t 
 		return NULL;
 	if (c->ref_depth >= POLICY_REF_DEPTH_MAX) {
 		if (!c->ref_too_deep)
-			policy_error(c->d, &s->loc, "services refer to each other more than %d deep",
+			policy_error(c->d, &s->loc,
+				     "services refer to each other more than %d deep",
 				     POLICY_REF_DEPTH_MAX);
 		c->ref_too_deep = true;
 		return NULL;
@@ -616,9 +618,10 @@ static int resolve_endpoint(struct checker *c, size_t scope, const struct policy
 		const struct policy_ast_ep_item *it = &ep->v[i];
 		if (it->kind == POLICY_AST_EP_ANY || it->kind == POLICY_AST_EP_SELF) {
 			if (ep->n > 1) {
-				policy_error(c->d, &it->loc,
-					     "'%s' cannot be combined with other endpoints in a list",
-					     it->kind == POLICY_AST_EP_ANY ? "any" : "self");
+				policy_error(
+				    c->d, &it->loc,
+				    "'%s' cannot be combined with other endpoints in a list",
+				    it->kind == POLICY_AST_EP_ANY ? "any" : "self");
 				r = -1;
 			}
 			out->kind = it->kind == POLICY_AST_EP_ANY ? POLICY_EP_ANY : POLICY_EP_SELF;
@@ -656,16 +659,19 @@ static int check_families(struct checker *c, const struct policy_rule *r)
 		return policy_error(c->d, &r->loc,
 				    "rule can never match: 'from' has only %s addresses and 'to' "
 				    "only %s",
-				    from == FAM_V4 ? "IPv4" : "IPv6", to == FAM_V4 ? "IPv4" : "IPv6");
+				    from == FAM_V4 ? "IPv4" : "IPv6",
+				    to == FAM_V4 ? "IPv4" : "IPv6");
 	}
 	unsigned fam = from & to, svc = 0;
 	for (size_t i = 0; i < r->n_services; i++)
 		svc |= term_families(&r->services[i]) & fam;
 	if (r->n_services && !svc) {
 		const struct policy_service_term *t = &r->services[0];
-		return policy_error(c->d, &t->loc, "%s can never match: the rule's addresses are "
+		return policy_error(c->d, &t->loc,
+				    "%s can never match: the rule's addresses are "
 				    "all %s",
-				    policy_l4proto_name(t->l4proto), fam == FAM_V4 ? "IPv4" : "IPv6");
+				    policy_l4proto_name(t->l4proto),
+				    fam == FAM_V4 ? "IPv4" : "IPv6");
 	}
 	return 0;
 }
@@ -673,7 +679,8 @@ static int check_families(struct checker *c, const struct policy_rule *r)
 /* "FILE:LINE:HASH" (the file cut to 70 bytes, the hash 6 hex digits), as
  * snprintf "%.70s:%u:%06x" would write it, without it: once per rule. */
 /* "FILE:LINE:HASH", or "FILE:HASH" without the line (the kernel id). */
-static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash, bool with_line)
+static void format_id(char *id, size_t n, const struct policy_loc *loc, uint32_t hash,
+		      bool with_line)
 {
 	static const char hex[] = "0123456789abcdef";
 	char buf[70 + 1 + 10 + 1 + 6 + 1], digits[10];
@@ -733,9 +740,9 @@ static int check_limit(struct checker *c, const struct policy_rule *m)
 {
 	if (!m->has_limit || !m->limit_rate)
 		return 0;
-	static const uint64_t unit_seconds[] = { [POLICY_PER_SECOND] = 1,
-						  [POLICY_PER_MINUTE] = 60,
-						  [POLICY_PER_HOUR] = 3600 };
+	static const uint64_t unit_seconds[] = {
+		[POLICY_PER_SECOND] = 1, [POLICY_PER_MINUTE] = 60, [POLICY_PER_HOUR] = 3600
+	};
 	static const char *const unit_names[] = { [POLICY_PER_SECOND] = "second",
 						  [POLICY_PER_MINUTE] = "minute",
 						  [POLICY_PER_HOUR] = "hour" };
@@ -762,13 +769,16 @@ static int check_label(struct checker *c, const struct policy_ast_rule *r)
 	if (!l)
 		return 0;
 	if (!*l || strlen(l) > POLICY_LABEL_MAX ||
-	    strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(l))
+	    strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+		strlen(l))
 		return policy_error(c->d, &r->label_loc,
-				    "label \"%s\": 1 to %d letters, digits, '-', '_' or '.'", l, POLICY_LABEL_MAX);
+				    "label \"%s\": 1 to %d letters, digits, '-', '_' or '.'", l,
+				    POLICY_LABEL_MAX);
 	for (const struct policy_ast_rule *o = c->ast->rules; o < r; o++)
 		if (o->label && !strcmp(o->label, l))
-			return policy_error(c->d, &r->label_loc, "label \"%s\" is already used by the rule at %s:%u",
-					    l, o->loc.file ? o->loc.file : "-", o->loc.line);
+			return policy_error(c->d, &r->label_loc,
+					    "label \"%s\" is already used by the rule at %s:%u", l,
+					    o->loc.file ? o->loc.file : "-", o->loc.line);
 	return 0;
 }
 
@@ -804,13 +814,13 @@ static int build_rule(struct checker *c, const struct policy_ast_rule *r)
 		e = -1;
 	if (resolve_endpoint(c, r->scope, &r->to, &m->to))
 		e = -1;
-	if (r->svc.present &&
-	    resolve_svc_list(c, r->scope, &r->svc, &m->services, &m->n_services))
+	if (r->svc.present && resolve_svc_list(c, r->scope, &r->svc, &m->services, &m->n_services))
 		e = -1;
 	if (e || c->oom)
 		return -1;
 	if (m->from.kind == POLICY_EP_SELF && m->to.kind == POLICY_EP_SELF)
-		return policy_error(c->d, &r->to.loc, "'self' on both sides: the appliance's "
+		return policy_error(c->d, &r->to.loc,
+				    "'self' on both sides: the appliance's "
 				    "traffic to itself is not filtered");
 	if (check_limit(c, m))
 		return -1;
@@ -846,9 +856,10 @@ static int number_kernel_ids(struct checker *c)
 		return nomem(c);
 	for (size_t i = 0; i < c->p->n_rules; i++)
 		if (!rules[i].labelled)
-			ord[n++] = (struct kid_key){
-				policy_fnv64(POLICY_FNV64_OFFSET_BASIS, rules[i].kernel_id, strlen(rules[i].kernel_id)),
-				i, 0};
+			ord[n++] = (struct kid_key){ policy_fnv64(POLICY_FNV64_OFFSET_BASIS,
+								  rules[i].kernel_id,
+								  strlen(rules[i].kernel_id)),
+						     i, 0 };
 	qsort(ord, n, sizeof(*ord), by_kid_hash);
 	/* the numbers first, the suffixes after: a suffix written early would
 	 * hide its id from the later rules of the run */
@@ -873,7 +884,8 @@ static int number_kernel_ids(struct checker *c)
 		struct policy_rule *r = &rules[ord[i].rule];
 		if (ord[i].dup > 1) {
 			size_t len = strnlen(r->kernel_id, sizeof(r->kernel_id) - 12);
-			snprintf(r->kernel_id + len, sizeof(r->kernel_id) - len, "#%zu", ord[i].dup);
+			snprintf(r->kernel_id + len, sizeof(r->kernel_id) - len, "#%zu",
+				 ord[i].dup);
 		}
 	}
 	free(ord);
@@ -921,9 +933,10 @@ static int check_default_unique(struct checker *c, const struct policy_ast_defau
 			 df->from ? df->from : "", df->from && df->to ? " " : "",
 			 df->to ? "to " : "", df->to ? df->to : "");
 		if (o->action != m->action)
-			policy_error(c->d, &df->loc,
-				     "conflicting default %s: %s here, %s before (the first would win)",
-				     pair, action_name(m->action), action_name(o->action));
+			policy_error(
+			    c->d, &df->loc,
+			    "conflicting default %s: %s here, %s before (the first would win)",
+			    pair, action_name(m->action), action_name(o->action));
 		else
 			policy_error(c->d, &df->loc, "duplicate default %s", pair);
 		policy_note(c->d, &o->loc, "the first default %s is here", pair);
@@ -961,8 +974,8 @@ static int build_defaults(struct checker *c)
 		m->tenant = df->scope;
 		m->loc = df->loc;
 		m->from_zone = m->to_zone = POLICY_NONE;
-		bool bad = df->from && resolve_zone(c, df->from, df->scope, &df->from_loc,
-						    &m->from_zone);
+		bool bad =
+		    df->from && resolve_zone(c, df->from, df->scope, &df->from_loc, &m->from_zone);
 		if (df->to && resolve_zone(c, df->to, df->scope, &df->to_loc, &m->to_zone))
 			bad = true;
 		if (bad || check_default_unique(c, df, c->p->n_defaults - 1))
@@ -1099,8 +1112,8 @@ static int check_nat_families(struct checker *c, const struct policy_nat *m)
 		return policy_error(c->d, &m->to_addr.loc,
 				    "snat to %s address %s, but tenant '%s' has no %s segment "
 				    "address: the families must match",
-				    family_name(m->to_addr.family), b, c->p->tenants[m->tenant].name,
-				    family_name(m->to_addr.family));
+				    family_name(m->to_addr.family), b,
+				    c->p->tenants[m->tenant].name, family_name(m->to_addr.family));
 	}
 	return 0;
 }
@@ -1169,7 +1182,7 @@ static int build_nats(struct checker *c)
 static bool is_wg_key(const char *key)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	if (strlen(key) != WG_KEY_BASE64_LEN || key[WG_KEY_BASE64_LEN - 1] != '=')
 		return false;
 	for (size_t i = 0; i < WG_KEY_BASE64_LEN - 1; i++)
@@ -1230,7 +1243,8 @@ static int build_peer(struct checker *c, const struct policy_ast_vpn *v,
 		return policy_error(c->d, &p->loc, "peer '%s' has no 'public-key'", p->name);
 	if (!is_wg_key(p->public_key))
 		return policy_error(c->d, &p->loc,
-				    "peer '%s': public-key is not the base64 of a 32-byte key", p->name);
+				    "peer '%s': public-key is not the base64 of a 32-byte key",
+				    p->name);
 	if (p->endpoint && !is_ip_endpoint(p->endpoint))
 		return policy_error(c->d, &p->loc,
 				    "peer '%s': endpoint '%s' is not ADDRESS:PORT or [IPv6]:PORT "
@@ -1271,8 +1285,8 @@ static int build_vpns(struct checker *c)
 		for (size_t k = 0; k < i && v->ifname; k++) {
 			const struct policy_ast_vpn *o = &c->ast->vpns[k];
 			if (o->ifname && o->scope != v->scope && !strcmp(o->ifname, v->ifname)) {
-				r = policy_error(c->d, &v->loc, "vpn interface '%s' is already used",
-						 v->ifname);
+				r = policy_error(c->d, &v->loc,
+						 "vpn interface '%s' is already used", v->ifname);
 				policy_note(c->d, &o->loc, "by this vpn");
 				break;
 			}
@@ -1341,9 +1355,8 @@ struct policy *policy_check(const struct policy_ast *ast, struct policy_diags *d
 	/* Each stage runs even after errors of an earlier one (all errors are
 	 * reported); out of memory stops everything. */
 	int (*const stages[])(struct checker *) = {
-		declare_tenants, declare_zones, declare_objects, build_zone_addrs,
-		build_services,	 build_rules,	build_defaults,	 build_nats,
-		build_vpns,
+		declare_tenants, declare_zones,  declare_objects, build_zone_addrs, build_services,
+		build_rules,     build_defaults, build_nats,      build_vpns,
 	};
 	bool declarations_sound = false;
 	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && !c.oom; i++) {

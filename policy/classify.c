@@ -77,8 +77,8 @@ enum { DIM_SADDR, DIM_DADDR, DIM_PROTO, DIM_DPORT, DIMS };
 
 /* Protocols with ports at offset 0 and 2 of their header: RFC 793, RFC 768,
  * RFC 4340 (DCCP), RFC 4960 (SCTP), RFC 3828 (UDP-Lite). */
-static const uint8_t port_protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_SCTP,
-                                      IPPROTO_UDPLITE};
+static const uint8_t port_protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_DCCP, IPPROTO_SCTP,
+				       IPPROTO_UDPLITE };
 
 struct ivl {
 	struct ir_value lo, hi;
@@ -137,7 +137,7 @@ struct label {
  * compared in full. */
 #define PORT_LEVELS     4
 #define PORT_LEVEL_SPAN 4
-static const unsigned port_level_shift[PORT_LEVELS] = {4, 8, 12, 16};
+static const unsigned port_level_shift[PORT_LEVELS] = { 4, 8, 12, 16 };
 enum { KEY_ADDR, KEY_ANY, KEY_ALL };
 
 struct id_list {
@@ -199,7 +199,7 @@ static int vcmp(const struct ir_value *a, const struct ir_value *b)
 
 static struct ir_value value_fill(size_t len, uint8_t byte)
 {
-	struct ir_value v = {.len = (uint8_t)len};
+	struct ir_value v = { .len = (uint8_t)len };
 	memset(v.data, byte, len);
 	return v;
 }
@@ -228,24 +228,13 @@ static int field_dim(enum ir_field f, int *fam)
 {
 	*fam = -1;
 	switch (f) {
-	case IR_IP_SADDR:
-		*fam = 0;
-		return DIM_SADDR;
-	case IR_IP_DADDR:
-		*fam = 0;
-		return DIM_DADDR;
-	case IR_IP6_SADDR:
-		*fam = 1;
-		return DIM_SADDR;
-	case IR_IP6_DADDR:
-		*fam = 1;
-		return DIM_DADDR;
-	case IR_META_L4PROTO:
-		return DIM_PROTO;
-	case IR_TH_DPORT:
-		return DIM_DPORT;
-	default:
-		return -1;
+	case IR_IP_SADDR: *fam = 0; return DIM_SADDR;
+	case IR_IP_DADDR: *fam = 0; return DIM_DADDR;
+	case IR_IP6_SADDR: *fam = 1; return DIM_SADDR;
+	case IR_IP6_DADDR: *fam = 1; return DIM_DADDR;
+	case IR_META_L4PROTO: return DIM_PROTO;
+	case IR_TH_DPORT: return DIM_DPORT;
+	default: return -1;
 	}
 }
 
@@ -256,13 +245,11 @@ static int match_intervals(const struct ir_table *t, const struct ir_match *m, s
 		return 1;
 	struct ir_value lo = m->value, hi = m->value;
 	switch (m->kind) {
-	case IR_M_CMP:
-		return m->wildcard ? 1 : ivl_push(out, &lo, &hi);
+	case IR_M_CMP: return m->wildcard ? 1 : ivl_push(out, &lo, &hi);
 	case IR_M_PREFIX:
 		policy_prefix_fill(NULL, hi.data, m->prefix_len, (size_t)hi.len * 8);
 		return ivl_push(out, &lo, &hi);
-	case IR_M_RANGE:
-		return ivl_push(out, &lo, &m->value_end);
+	case IR_M_RANGE: return ivl_push(out, &lo, &m->value_end);
 	case IR_M_LOOKUP: {
 		const struct ir_set *s = &t->sets[m->set];
 		if (s->n_key != 1 || s->data != IR_DATA_NONE ||
@@ -273,8 +260,7 @@ static int match_intervals(const struct ir_table *t, const struct ir_match *m, s
 				return -1;
 		return 0;
 	}
-	case IR_M_BITS:
-		return 1;
+	case IR_M_BITS: return 1;
 	}
 	return 1;
 }
@@ -285,16 +271,10 @@ static bool stmts_ok(const struct ir_rule *r, bool *limit, bool *reject)
 	for (size_t i = 0; i < r->n_stmts; i++)
 		switch (r->stmts[i].kind) {
 		case IR_S_COUNTER:
-		case IR_S_LOG:
-			break;
-		case IR_S_LIMIT:
-			*limit = true;
-			break;
-		case IR_S_REJECT:
-			*reject = true;
-			break;
-		default:
-			return false;
+		case IR_S_LOG: break;
+		case IR_S_LIMIT: *limit = true; break;
+		case IR_S_REJECT: *reject = true; break;
+		default: return false;
 		}
 	return true;
 }
@@ -398,7 +378,7 @@ static int rule_analyse(const struct ir_table *t, const struct ir_rule *r, struc
 	ri->boxes = boxes;
 	ri->decides = !ri->residual && !limit && (reject || r->verdict.kind != IR_V_NONE);
 	ri->listed = ri->list_match >= 0 && !other_residual && !limit &&
-	             (reject || r->verdict.kind != IR_V_NONE);
+		     (reject || r->verdict.kind != IR_V_NONE);
 	return 1;
 }
 
@@ -411,8 +391,8 @@ static size_t kind_dims(int kind)
 }
 
 static const enum ir_field kind_fields[2][DIMS] = {
-    {IR_IP_SADDR, IR_IP_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
-    {IR_IP6_SADDR, IR_IP6_DADDR, IR_META_L4PROTO, IR_TH_DPORT},
+	{ IR_IP_SADDR, IR_IP_DADDR, IR_META_L4PROTO, IR_TH_DPORT },
+	{ IR_IP6_SADDR, IR_IP6_DADDR, IR_META_L4PROTO, IR_TH_DPORT },
 };
 
 /* The l4proto intervals of a kind: the protocols with ports, or the others. */
@@ -449,7 +429,7 @@ static size_t proto_universe(int kind, struct ivl *out)
 
 /* The intervals of rule ri on dimension d for kind; *n 0: none. */
 static size_t dim_values(const struct rule_info *ri, int kind, int d, const struct ivl *universe,
-                         size_t n_universe, struct ivl *full, const struct ivl **out)
+			 size_t n_universe, struct ivl *full, const struct ivl **out)
 {
 	int fam = kind >> 1;
 	size_t alen = fam ? 16 : 4;
@@ -497,7 +477,7 @@ static unsigned port_of(const struct ir_value *v)
 /* The port level of a box (its first and last port in *lo, *hi); a map
  * without ports is all one coarsest cell. */
 static unsigned port_level(const struct classify *c, const struct piece *p, unsigned *lo,
-                           unsigned *hi)
+			   unsigned *hi)
 {
 	if (c->nd <= DIM_DPORT) {
 		*lo = 0;
@@ -619,9 +599,9 @@ static int index_add(struct classify *c, uint32_t id)
 	int class = narrow ? KEY_ADDR : KEY_ANY;
 	for (unsigned l = own; l < PORT_LEVELS; l++)
 		for (unsigned k = lo >> port_level_shift[l]; k <= hi >> port_level_shift[l]; k++)
-			for (int o = 0; o <= (l == own); o++)
+			for (int o = 0; o <= (l == own ? 1 : 0); o++)
 				if (index_file(x, index_key(l, o, k, class, narrow ? addr : 0),
-				               id) ||
+					       id) ||
 				    index_file(x, index_key(l, o, k, KEY_ALL, 0), id))
 					return -1;
 	return 0;
@@ -631,7 +611,7 @@ static void index_clear(struct piece_index *x)
 {
 	for (size_t i = 0; i < x->cap; i++) {
 		free(x->lists[i].v);
-		x->lists[i] = (struct id_list){0};
+		x->lists[i] = (struct id_list){ 0 };
 		x->keys[i] = 0;
 	}
 	x->n = 0;
@@ -684,13 +664,13 @@ static int index_query(struct classify *c, const struct piece *b, size_t n)
 		     k++) {
 			if (narrow)
 				rc = index_take(x,
-				                index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
-				                n) ||
+						index_get(x, index_key(l, own, k, KEY_ADDR, addr)),
+						n) ||
 				     index_take(x, index_get(x, index_key(l, own, k, KEY_ANY, 0)),
-				                n);
+						n);
 			else
 				rc = index_take(x, index_get(x, index_key(l, own, k, KEY_ALL, 0)),
-				                n);
+						n);
 		}
 	}
 	/* in the order the pieces were made, whatever the filing: the cuts
@@ -713,7 +693,7 @@ static int piece_push(struct classify *c, const struct piece *p)
 /* Appends to list `out` the parts of f outside box b (f overlaps b); f is
  * left as f inside b. Returns 0, 1 over the bound, -1 on ENOMEM. */
 static int cut(struct piece *f, const struct piece *b, size_t nd,
-               int (*push)(void *, const struct piece *), void *ctx)
+	       int (*push)(void *, const struct piece *), void *ctx)
 {
 	for (size_t d = 0; d < nd; d++) {
 		if (vcmp(&f->lo[d], &b->lo[d]) < 0) {
@@ -779,7 +759,7 @@ static int label_new(struct classify *c, uint32_t parent, uint32_t rule, bool cl
 		c->cap_labels = ncap;
 	}
 	c->labels[c->n_labels] =
-	    (struct label){.parent = parent, .rule = rule, .closed = closed, .chain = (size_t)-1};
+	    (struct label){ .parent = parent, .rule = rule, .closed = closed, .chain = (size_t)-1 };
 	c->ext_stamp[c->n_labels] = 0;
 	*out = (uint32_t)c->n_labels++;
 	return 0;
@@ -803,9 +783,9 @@ static int label_extend(struct classify *c, uint32_t l, uint32_t j, bool decides
 
 /* Adds box b of rule j (of the run) to the pieces. */
 static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_t j, bool decides,
-                   uint32_t own_label)
+		   uint32_t own_label)
 {
-	struct frags fr = {.max = c->max_pieces};
+	struct frags fr = { .max = c->max_pieces };
 	int rc = push_frag(&fr, b);
 	if (!rc)
 		rc = index_query(c, b, c->n_pieces);
@@ -866,7 +846,7 @@ static int add_box(struct classify *c, const struct piece *b, size_t nd, uint32_
 
 /* The rule's protocols clipped to the kind's (universe). */
 static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *universe,
-                          size_t n_universe, struct ivl *out, size_t max)
+			  size_t n_universe, struct ivl *out, size_t max)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
@@ -883,7 +863,7 @@ static size_t clip_protos(const struct ivl *v, size_t n, const struct ivl *unive
 
 /* Every box of rule j for one kind of map. */
 static int add_rule(struct classify *c, const struct rule_info *ri, int kind, uint32_t j,
-                    uint32_t own_label)
+		    uint32_t own_label)
 {
 	int fam = kind >> 1;
 	if (!ri->fam[fam] || ((kind & 1) && ri->dim[DIM_DPORT][0].set))
@@ -897,7 +877,7 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 		n_vals[d] = dim_values(ri, kind, (int)d, universe, n_universe, &full[d], &vals[d]);
 	if (ri->dim[DIM_PROTO][0].set) {
 		n_vals[DIM_PROTO] = clip_protos(vals[DIM_PROTO], n_vals[DIM_PROTO], universe,
-		                                n_universe, protos, 256);
+						n_universe, protos, 256);
 		vals[DIM_PROTO] = protos;
 	}
 	size_t total = 1;
@@ -905,7 +885,7 @@ static int add_rule(struct classify *c, const struct rule_info *ri, int kind, ui
 		total *= n_vals[d];
 	int rc = 0;
 	for (size_t i = 0; !rc && i < total; i++) {
-		struct piece b = {.label = own_label};
+		struct piece b = { .label = own_label };
 		size_t rest = i;
 		for (size_t d = 0; d < nd; d++) {
 			const struct ivl *v = &vals[d][rest % n_vals[d]];
@@ -963,10 +943,10 @@ static void rkey_value(struct rkey *k, const struct ir_value *v)
 
 /* A step down the tree: tag, dimension, cell. */
 static struct rkey rkey_step(const struct rkey *parent, char tag, int d, const struct ir_value *lo,
-                             const struct ir_value *hi)
+			     const struct ir_value *hi)
 {
 	struct rkey k = *parent;
-	uint8_t head[2] = {(uint8_t)tag, (uint8_t)d};
+	uint8_t head[2] = { (uint8_t)tag, (uint8_t)d };
 	rkey_put(&k, head, sizeof(head));
 	if (lo)
 		rkey_value(&k, lo);
@@ -1008,7 +988,7 @@ typedef uint64_t (*name_hash_fn)(const struct classify *c, const void *obj, uint
 
 /* Name number `try` of obj: prefix and hash, then the hash of another seed. */
 static void make_name(const struct classify *c, const char *prefix, name_hash_fn hash,
-                      const void *obj, unsigned try, char *out)
+		      const void *obj, unsigned try, char *out)
 {
 	uint64_t h = hash(c, obj, 0);
 	if (policy_classify_name_bits < 64)
@@ -1017,10 +997,11 @@ static void make_name(const struct classify *c, const char *prefix, name_hash_fn
 		snprintf(out, IR_NAME_MAX, "%s%016llx", prefix, (unsigned long long)h);
 	else
 		snprintf(out, IR_NAME_MAX, "%s%016llx_%016llx", prefix, (unsigned long long)h,
-		         (unsigned long long)hash(c, obj, try));
+			 (unsigned long long)hash(c, obj, try));
 }
 
-static bool chain_equal(const struct ir_table *t, const struct ir_chain *a, const struct ir_chain *b)
+static bool chain_equal(const struct ir_table *t, const struct ir_chain *a,
+			const struct ir_chain *b)
 {
 	if (a->n_rules != b->n_rules)
 		return false;
@@ -1044,8 +1025,8 @@ static void chain_drop(struct ir_chain *ch)
  * sets_before on, the anonymous sets of its rules) with it. Returns 0 with
  * the chain's index in *out and *made telling whether it is new. */
 static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash, const void *obj,
-                       struct ir_chain *tmp, bool share, size_t sets_before, size_t *out,
-                       bool *made)
+		       struct ir_chain *tmp, bool share, size_t sets_before, size_t *out,
+		       bool *made)
 {
 	char name[IR_NAME_MAX];
 	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
@@ -1078,7 +1059,7 @@ static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash
 /* Puts set `tmp` (built outside the table) into the table under the name of
  * region k. */
 static int place_set(struct classify *c, const char *prefix, const struct rkey *k,
-                     struct ir_set *tmp, size_t *out)
+		     struct ir_set *tmp, size_t *out)
 {
 	char name[IR_NAME_MAX];
 	for (unsigned try = 0; try < CLASSIFY_NAME_TRIES; try++) {
@@ -1111,7 +1092,7 @@ static bool has_reject(const struct ir_rule *r)
 /* Copies rule r of the run into chain ch (outside the table): statements
  * and verdict, and the residual matches (the box holds the others). */
 static int copy_rule(struct ir_table *t, struct ir_chain *ch, const struct ir_rule *src,
-                     const struct rule_info *ri, int skip)
+		     const struct rule_info *ri, int skip)
 {
 	struct ir_rule *r = ir_rule_add(ch);
 	if (!r)
@@ -1238,7 +1219,7 @@ static int list_map_place(struct classify *c, struct ir_set *tmp, size_t *out, b
  * verdict. Returns 0, 1 when the run's list maps would pass their bound
  * (nothing made), -1 on ENOMEM. */
 static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_t *pos, size_t n,
-                       struct ir_chain *ch)
+		       struct ir_chain *ch)
 {
 	struct ir_table *t = c->t;
 	size_t total = 0;
@@ -1250,18 +1231,18 @@ static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_
 	}
 	size_t *targets = malloc(n * sizeof(*targets));
 	struct policy_span *spans = malloc((total ? total : 1) * sizeof(*spans));
-	struct ir_set tmp = {.n_key = 1, .flags = IR_SET_INTERVAL, .data = IR_DATA_VERDICT};
+	struct ir_set tmp = { .n_key = 1, .flags = IR_SET_INTERVAL, .data = IR_DATA_VERDICT };
 	size_t n_spans = 0;
 	int rc = targets && spans ? 0 : -1;
 	for (size_t k = 0; !rc && k < n; k++) {
 		const struct rule_info *ri = &c->info[pos[k]];
-		struct ir_chain one = {0};
+		struct ir_chain one = { 0 };
 		bool made;
 		size_t sets_before = t->n_sets;
 		rc = copy_rule(t, &one, &t->chains[ci].rules[from + pos[k]], ri, ri->list_match);
 		if (!rc)
 			rc = place_chain(c, "cls_", chain_hash, &one, &one, true, sets_before,
-			                 &targets[k], &made);
+					 &targets[k], &made);
 		if (rc) {
 			chain_drop(&one);
 			break;
@@ -1270,9 +1251,10 @@ static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_
 		const struct ir_rule *src = &t->chains[ci].rules[from + pos[k]];
 		const struct ir_set *list = &t->sets[src->matches[ri->list_match].set];
 		for (size_t e = 0; e < list->n_elems && n_spans < total; e++)
-			spans[n_spans++] = (struct policy_span){.lo = list->elems[e].key[0],
-			                                        .hi = *ir_elem_end(&list->elems[e]),
-			                                        .rule = k};
+			spans[n_spans++] =
+			    (struct policy_span){ .lo = list->elems[e].key[0],
+						  .hi = *ir_elem_end(&list->elems[e]),
+						  .rule = k };
 	}
 	tmp.key[0] = c->info[pos[0]].list_field;
 	if (!rc)
@@ -1289,7 +1271,7 @@ static int list_lookup(struct classify *c, size_t ci, size_t from, const uint32_
 		return -1;
 	snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 	int fam = c->info[pos[0]].list_field == IR_IP6_SADDR ||
-	          c->info[pos[0]].list_field == IR_IP6_DADDR;
+		  c->info[pos[0]].list_field == IR_IP6_DADDR;
 	if (add_family(r, fam * 2) || add_vmap(t, r, set))
 		return -1;
 	c->rep->classify_bytes += CLASSIFY_RULE_BYTES;
@@ -1325,7 +1307,7 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 	}
 	for (uint32_t x = l; x; x = c->labels[x].parent)
 		v[depth - 1 - n++] = c->labels[x].rule;
-	struct ir_chain tmp = {0};
+	struct ir_chain tmp = { 0 };
 	size_t sets_before = c->t->n_sets;
 	int rc = 0;
 	for (size_t i = 0; !rc && i < depth;) {
@@ -1343,7 +1325,7 @@ static int label_chain(struct classify *c, size_t ci, size_t from, uint32_t l, s
 		}
 		for (j = j > i ? j : i + 1; !rc && i < j; i++)
 			rc = copy_rule(c->t, &tmp, &c->t->chains[ci].rules[from + v[i]],
-			               &c->info[v[i]], -1);
+				       &c->info[v[i]], -1);
 	}
 	free(big);
 	bool made = false;
@@ -1383,7 +1365,7 @@ static void set_drop(struct ir_set *s)
 
 /* A concatenated-range map of pieces ids[0..n) of one kind, for region k. */
 static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                    size_t n, const struct rkey *k, size_t *out)
+		    size_t n, const struct rkey *k, size_t *out)
 {
 	size_t nd = kind_dims(kind);
 	/* the target chains first: the map is made last, under its name */
@@ -1395,7 +1377,7 @@ static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const 
 			free(chains);
 			return -1;
 		}
-	struct ir_set tmp = {0};
+	struct ir_set tmp = { 0 };
 	tmp.n_key = nd;
 	memcpy(tmp.key, kind_fields[kind >> 1], nd * sizeof(tmp.key[0]));
 	tmp.flags = IR_SET_INTERVAL;
@@ -1416,7 +1398,7 @@ static int leaf_map(struct classify *c, size_t ci, size_t from, int kind, const 
 		}
 		e->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
 		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
-		         c->t->chains[chains[i]].name);
+			 c->t->chains[chains[i]].name);
 	}
 	free(chains);
 	if (!rc)
@@ -1466,7 +1448,7 @@ static int add_vmap(struct ir_table *t, struct ir_rule *r, size_t set)
 /* A match of rule r on field f for [lo, hi]: a compare, a prefix (an
  * aligned address block, as lowering writes it) or a range. */
 static int add_interval(struct ir_rule *r, enum ir_field f, const struct ir_value *lo,
-                        const struct ir_value *hi)
+			const struct ir_value *hi)
 {
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
@@ -1502,7 +1484,7 @@ static int add_interval(struct ir_rule *r, enum ir_field f, const struct ir_valu
  * The pieces are disjoint, so at most one rule matches a packet, and in
  * any order. */
 static int leaf_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, struct ir_chain *node)
+		      size_t n, struct ir_chain *node)
 {
 	size_t nd = kind_dims(kind);
 	for (size_t i = 0; i < n; i++) {
@@ -1515,13 +1497,15 @@ static int leaf_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 			return -1;
 		snprintf(r->comment, sizeof(r->comment), POLICY_COMMENT_DISPATCH);
 		for (size_t d = 0; d < nd; d++) {
-			if (vcmp(&p->lo[d], &c->reg_lo[d]) <= 0 && vcmp(&p->hi[d], &c->reg_hi[d]) >= 0)
+			if (vcmp(&p->lo[d], &c->reg_lo[d]) <= 0 &&
+			    vcmp(&p->hi[d], &c->reg_hi[d]) >= 0)
 				continue;
 			if (add_interval(r, kind_fields[kind >> 1][d], &p->lo[d], &p->hi[d]))
 				return -1;
 		}
 		r->verdict.kind = c->labels[p->label].closed ? IR_V_GOTO : IR_V_JUMP;
-		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s", c->t->chains[chain].name);
+		snprintf(r->verdict.chain, sizeof(r->verdict.chain), "%s",
+			 c->t->chains[chain].name);
 		c->rep->classify_bytes += CLASSIFY_RULE_BYTES;
 	}
 	return 0;
@@ -1614,12 +1598,12 @@ static struct ir_value block_end(struct ir_value lo, unsigned depth)
 
 /* Appends a cell [lo, hi] holding ids (taken over). */
 static int cells_push(struct cells *cv, const struct ir_value *lo, const struct ir_value *hi,
-                      struct id_list *ids)
+		      struct id_list *ids)
 {
 	if (POLICY_GROW(cv->v, cv->cap, cv->n, 16))
 		return -1;
-	cv->v[cv->n++] = (struct cell){.lo = *lo, .hi = *hi, .ids = ids->v, .n = ids->n,
-	                                .cap = ids->cap};
+	cv->v[cv->n++] =
+	    (struct cell){ .lo = *lo, .hi = *hi, .ids = ids->v, .n = ids->n, .cap = ids->cap };
 	memset(ids, 0, sizeof(*ids));
 	return 0;
 }
@@ -1628,7 +1612,7 @@ static int cells_push(struct cells *cv, const struct ir_value *lo, const struct 
  * the block is one value, or so many pieces cover it whole that no
  * sub-block could hold fewer than CLASSIFY_LEAF. */
 static bool block_stays(const struct classify *c, const uint32_t *ids, size_t n, int d,
-                        const struct ir_value *lo, const struct ir_value *hi, unsigned depth)
+			const struct ir_value *lo, const struct ir_value *hi, unsigned depth)
 {
 	if (n <= CLASSIFY_LEAF || depth >= 8u * lo->len)
 		return true;
@@ -1644,10 +1628,10 @@ static bool block_stays(const struct classify *c, const uint32_t *ids, size_t n,
  * ids (ascending) along dimension d, appended to cv in order: the block,
  * or the cells of its two halves. */
 static int block_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
-                       struct ir_value lo, unsigned depth, struct cells *cv)
+		       struct ir_value lo, unsigned depth, struct cells *cv)
 {
 	struct ir_value hi = block_end(lo, depth);
-	struct id_list half[2] = {{0}};
+	struct id_list half[2] = { { 0 } };
 	int rc = 0;
 	if (!n)
 		return 0;
@@ -1680,9 +1664,9 @@ static int block_cells(const struct classify *c, const uint32_t *ids, size_t n, 
 /* Splits the axis of dimension d into cells for pieces ids (ascending) and
  * files every piece in the cells it meets. */
 static int make_cells(const struct classify *c, const uint32_t *ids, size_t n, int d,
-                      struct cell **out, size_t *n_out)
+		      struct cell **out, size_t *n_out)
 {
-	struct cells cv = {0};
+	struct cells cv = { 0 };
 	struct ir_value zero = value_fill(n ? c->pieces[ids[0]].lo[d].len : 1, 0);
 	if (block_cells(c, ids, n, d, zero, 0, &cv)) {
 		cells_free(cv.v, cv.n);
@@ -1704,14 +1688,13 @@ static size_t cells_met(const struct cell *cells, size_t n_cells, const struct p
 }
 
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
-                      size_t *out);
+		      size_t n, const int *dims, size_t n_dims, const struct rkey *k, size_t *out);
 
 /* Adds to chain `node` (outside the table) the rules that look up pieces
  * ids of region k: a leaf map, or cuts along dims. */
 static int node_rules(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
-                      struct ir_chain *node)
+		      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
+		      struct ir_chain *node)
 {
 	if (n <= CLASSIFY_LEAF || !n_dims) {
 		if (c->dry) {
@@ -1758,12 +1741,12 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 		c->dry_elems += n_cells;
 		for (size_t i = 0; !rc && i < n_cells; i++)
 			rc = c->dry_elems > c->dry_limit
-			             ? 1
-			             : node_rules(c, ci, from, kind, cells[i].ids, cells[i].n,
-			                          dims + 1, n_dims - 1, k, NULL);
+				 ? 1
+				 : node_rules(c, ci, from, kind, cells[i].ids, cells[i].n, dims + 1,
+					      n_dims - 1, k, NULL);
 	} else if (!rc && n_cells) {
 		/* the cells' chains first: the map is made last, under its name */
-		struct ir_set tmp = {0};
+		struct ir_set tmp = { 0 };
 		tmp.n_key = 1;
 		tmp.key[0] = kind_fields[kind >> 1][d];
 		tmp.flags = IR_SET_INTERVAL;
@@ -1779,7 +1762,7 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 			if (vcmp(&cells[i].hi, &hi) < 0)
 				c->reg_hi[d] = cells[i].hi;
 			rc = build_node(c, ci, from, kind, cells[i].ids, cells[i].n, dims + 1,
-			                n_dims - 1, &sub, &child);
+					n_dims - 1, &sub, &child);
 			c->reg_lo[d] = lo;
 			c->reg_hi[d] = hi;
 			struct ir_set_elem *e = rc ? NULL : ir_set_elem_add(&tmp);
@@ -1793,7 +1776,7 @@ static int node_rules(struct classify *c, size_t ci, size_t from, int kind, cons
 				e->key_end[0] = cells[i].hi;
 			e->verdict.kind = IR_V_JUMP;
 			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
-			         c->t->chains[child].name);
+				 c->t->chains[child].name);
 			c->rep->classify_elems++;
 		}
 		struct rkey cut = rkey_step(k, 'M', d, NULL, NULL);
@@ -1825,10 +1808,9 @@ done:
 /* A chain for pieces ids of region k: a leaf map or cuts (children first,
  * the chain last, under its name). */
 static int build_node(struct classify *c, size_t ci, size_t from, int kind, const uint32_t *ids,
-                      size_t n, const int *dims, size_t n_dims, const struct rkey *k,
-                      size_t *out)
+		      size_t n, const int *dims, size_t n_dims, const struct rkey *k, size_t *out)
 {
-	struct ir_chain tmp = {0};
+	struct ir_chain tmp = { 0 };
 	bool made;
 	if (node_rules(c, ci, from, kind, ids, n, dims, n_dims, k, &tmp) ||
 	    place_chain(c, "clsn_", rkey_hash, k, &tmp, false, c->t->n_sets, out, &made)) {
@@ -1844,10 +1826,10 @@ static int build_node(struct classify *c, size_t ci, size_t from, int kind, cons
  * dimensions most telling first (a kind without ports has no port to
  * cut). */
 static int root_rules(struct classify *c, size_t ci, size_t from, int kind, const struct rkey *k,
-                      struct ir_chain *out)
+		      struct ir_chain *out)
 {
-	static const int port_dims[] = {DIM_DPORT, DIM_DADDR, DIM_SADDR};
-	static const int noport_dims[] = {DIM_DADDR, DIM_SADDR};
+	static const int port_dims[] = { DIM_DPORT, DIM_DADDR, DIM_SADDR };
+	static const int noport_dims[] = { DIM_DADDR, DIM_SADDR };
 	const int *dims = kind & 1 ? noport_dims : port_dims;
 	size_t n_dims = kind & 1 ? 2 : 3;
 	uint32_t *ids = malloc(c->n_pieces * sizeof(*ids));
@@ -1870,7 +1852,7 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
 	/* the region of the whole lookup: the pair chain, the run's place
 	 * in it and the kind (not the run's own rules: removing its first
 	 * one would rename all of it) */
-	struct rkey k = {.n = 0};
+	struct rkey k = { .n = 0 };
 	const char *chain = c->t->chains[ci].name;
 	uint8_t kb = (uint8_t)kind;
 	uint64_t dup = c->run_dup;
@@ -1887,7 +1869,7 @@ static int make_map(struct classify *c, size_t ci, size_t from, int kind, struct
  * of one kind (leaf maps and cut maps); 1 past c->dry_limit. */
 static int estimate(struct classify *c, size_t ci, size_t from, int kind)
 {
-	struct rkey k = {.n = 0};
+	struct rkey k = { .n = 0 };
 	return root_rules(c, ci, from, kind, &k, NULL);
 }
 
@@ -1945,8 +1927,8 @@ static int classify_run(struct classify *c, size_t ci, size_t from, size_t to, s
 	for (size_t j = 0; !rc && j < n; j++)
 		rc = label_new(c, 0, (uint32_t)j, c->info[j].decides, &own[j]);
 	/* the pieces of every kind first: nothing is made unless all fit */
-	struct piece *kept[4] = {NULL};
-	size_t n_kept[4] = {0}, budget = c->max_pieces;
+	struct piece *kept[4] = { NULL };
+	size_t n_kept[4] = { 0 }, budget = c->max_pieces;
 	for (int kind = 0; !rc && kind < 4; kind++) {
 		rc = run_pieces(c, n, kind, own);
 		kept[kind] = c->pieces;
@@ -2017,7 +1999,7 @@ static bool same_fields(const struct ir_rule *a, const struct ir_rule *b)
  * concatenated ranges), so such a run is left to it. An estimate: dispatch
  * may refuse a run this counts as one lookup. */
 static bool dispatch_suffices(const struct ir_chain *ch, const struct rule_info *info, size_t from,
-                              size_t to)
+			      size_t to)
 {
 	size_t cost = 0;
 	for (size_t i = from; i < to && cost <= CLASSIFY_MIN_RUN;) {
@@ -2075,13 +2057,13 @@ void policy_classify_report_print(const struct policy_optimize_report *r, FILE *
 	size_t shown = sizeof(r->fallback) / sizeof(r->fallback[0]);
 	if (!r->classify_fallbacks)
 		return;
-	static const char *const why[] = {
-	    "", "would bring more than %zu pieces", "would replicate into more than %zu elements",
-	    "would take more than %zu box comparisons"};
+	static const char *const why[] = { "", "would bring more than %zu pieces",
+					   "would replicate into more than %zu elements",
+					   "would take more than %zu box comparisons" };
 	fprintf(out,
-	        "  fallback   %zu chains over a bound (elements: %u per box + %u per run): "
-	        "their runs cut in halves, halves still over it kept linear\n",
-	        r->classify_fallbacks, policy_classify_repl_per_box, policy_classify_repl_base);
+		"  fallback   %zu chains over a bound (elements: %u per box + %u per run): "
+		"their runs cut in halves, halves still over it kept linear\n",
+		r->classify_fallbacks, policy_classify_repl_per_box, policy_classify_repl_base);
 	for (size_t i = 0; i < r->classify_fallbacks && i < shown; i++) {
 		const struct policy_classify_fallback *f = &r->fallback[i];
 		fprintf(out, "    chain %s: a run of %zu rules ", f->chain, f->rules);
@@ -2094,9 +2076,9 @@ void policy_classify_report_print(const struct policy_optimize_report *r, FILE *
 
 /* Rules [from, to) of chain ci: classified, or cut in halves, or kept. */
 static int classify_segment(struct classify *c, size_t ci, struct rule_info *info, size_t from,
-                            size_t to, int splits, struct rebuilt *rb)
+			    size_t to, int splits, struct rebuilt *rb)
 {
-	struct ir_chain out = {0};
+	struct ir_chain out = { 0 };
 	c->info = &info[from];
 	c->run_half[splits] = '\0';
 	int made = classify_run(c, ci, from, to, &out);
@@ -2151,7 +2133,7 @@ static int classify_chain(struct classify *c, size_t ci)
 	struct rule_info *info = calloc(n ? n : 1, sizeof(*info));
 	bool *ok = calloc(n ? n : 1, sizeof(*ok));
 	size_t *dup = calloc(n ? n : 1, sizeof(*dup));
-	struct rebuilt rb = {0};
+	struct rebuilt rb = { 0 };
 	int rc = info && ok && dup ? 0 : -1;
 	for (size_t j = 0; !rc && j < n; j++) {
 		const struct ir_rule *r = c->t->chains[ci].rules;
@@ -2179,7 +2161,8 @@ static int classify_chain(struct classify *c, size_t ci)
 			}
 		}
 		if (j < n && !rc) {
-			snprintf(c->run_id, sizeof(c->run_id), "%s", c->t->chains[ci].rules[j].comment);
+			snprintf(c->run_id, sizeof(c->run_id), "%s",
+				 c->t->chains[ci].rules[j].comment);
 			c->run_dup = dup[j];
 			rc = rebuilt_push(&rb, &c->t->chains[ci].rules[j]);
 			memset(&c->t->chains[ci].rules[j], 0, sizeof(struct ir_rule));
@@ -2212,8 +2195,8 @@ static int classify_chain(struct classify *c, size_t ci)
 
 int policy_classify(struct ir_table *t, struct policy_optimize_report *r)
 {
-	struct classify c = {.t = t, .rep = r}; /* about 25 KiB, the port index */
-	size_t n_chains = t->n_chains;          /* chains made here are not scanned */
+	struct classify c = { .t = t, .rep = r }; /* about 25 KiB, the port index */
+	size_t n_chains = t->n_chains;            /* chains made here are not scanned */
 	int rc = 0;
 	if (ir_names_init(&c.chain_names, t, false, 0) || ir_names_init(&c.set_names, t, true, 0)) {
 		ir_names_free(&c.chain_names);

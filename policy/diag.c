@@ -29,8 +29,8 @@ void policy_diags_free(struct policy_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int diag_vadd(struct policy_diags *d, enum policy_severity sev,
-		     const struct policy_loc *loc, const char *fmt, va_list ap)
+static int diag_vadd(struct policy_diags *d, enum policy_severity sev, const struct policy_loc *loc,
+		     const char *fmt, va_list ap)
 {
 	if (sev == POLICY_ERROR)
 		d->n_errors++;
@@ -46,8 +46,8 @@ static int diag_vadd(struct policy_diags *d, enum policy_severity sev,
 	return sev == POLICY_ERROR ? -1 : 0;
 }
 
-int policy_diag_add(struct policy_diags *d, enum policy_severity sev,
-		    const struct policy_loc *loc, const char *fmt, ...)
+int policy_diag_add(struct policy_diags *d, enum policy_severity sev, const struct policy_loc *loc,
+		    const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -63,24 +63,22 @@ void policy_diags_free(struct policy_diags *d);
 /* Adds a diagnostic; printf-style message without "error:" and without a
  * trailing newline. Returns -1 for POLICY_ERROR (so `return policy_error(...)`
  * reads naturally) and 0 otherwise. */
-int policy_diag_add(struct policy_diags *d, enum policy_severity sev,
-		    const struct policy_loc *loc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-int policy_error(struct policy_diags *d, const struct policy_loc *loc,
-		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int policy_note(struct policy_diags *d, const struct policy_loc *loc,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int policy_diag_add(struct policy_diags *d, enum policy_severity sev, const struct policy_loc *loc,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int policy_error(struct policy_diags *d, const struct policy_loc *loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int policy_note(struct policy_diags *d, const struct policy_loc *loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Appends printf-style text to the message of the last diagnostic (a hint
  * such as "; did you mean 'pass'?"). Does nothing if there is none or
  * memory runs out. */
 void policy_diag_append(struct policy_diags *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Registers a file's text (takes ownership of path and text); returns the
  * stable path pointer to use in struct policy_loc, or NULL on ENOMEM. */
-const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text,
-				  size_t len);
+const char *policy_diags_add_file(struct policy_diags *d, char *path, char *text, size_t len);
 
 /* Prints every diagnostic as
  *   FILE:LINE:COL: error: message

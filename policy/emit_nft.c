@@ -121,13 +121,9 @@ static void put_value(FILE *out, enum ir_field f, const struct ir_value *v)
 		inet_ntop(fd->type == IR_T_IPV4 ? AF_INET : AF_INET6, v->data, buf, sizeof(buf));
 		fputs(buf, out);
 		return;
-	case IR_T_IFNAME:
-		put_ifname(out, v, false);
-		return;
+	case IR_T_IFNAME: put_ifname(out, v, false); return;
 	case IR_T_PORT:
-	case IR_T_U16_NET:
-		fprintf(out, "%u", (unsigned)(v->data[0] << 8 | v->data[1]));
-		return;
+	case IR_T_U16_NET: fprintf(out, "%u", (unsigned)(v->data[0] << 8 | v->data[1])); return;
 	case IR_T_NFPROTO:
 		if (v->data[0] == NFPROTO_IPV4 || v->data[0] == NFPROTO_IPV6)
 			fputs(v->data[0] == NFPROTO_IPV4 ? "ipv4" : "ipv6", out);
@@ -143,19 +139,11 @@ static void put_value(FILE *out, enum ir_field f, const struct ir_value *v)
 		name = fd->type == IR_T_ICMP_TYPE ? icmp_name(v->data[0]) : icmpv6_name(v->data[0]);
 		name ? (void)fputs(name, out) : (void)fprintf(out, "%u", v->data[0]);
 		return;
-	case IR_T_CT_STATE:
-		put_ct_state(out, value_u32(v));
-		return;
-	case IR_T_U16_HOST:
-		fprintf(out, "%u", (unsigned)(value_u32(v) & 0xffff));
-		return;
-	case IR_T_U8:
-		fprintf(out, "%u", v->data[0]);
-		return;
+	case IR_T_CT_STATE: put_ct_state(out, value_u32(v)); return;
+	case IR_T_U16_HOST: fprintf(out, "%u", (unsigned)(value_u32(v) & 0xffff)); return;
+	case IR_T_U8: fprintf(out, "%u", v->data[0]); return;
 	case IR_T_U32_HOST:
-	case IR_T_MARK:
-		fprintf(out, "0x%08x", value_u32(v));
-		return;
+	case IR_T_MARK: fprintf(out, "0x%08x", value_u32(v)); return;
 	case IR_T_CT_LABEL: /* one bit: its number (ir_table_validate) */
 		fprintf(out, "%d", ir_value_ct_label_bit(v));
 		return;
@@ -328,9 +316,7 @@ static void put_nat(FILE *out, const struct ir_nat *n)
 static void put_stmt(FILE *out, const struct ir_table *t, const struct ir_stmt *s)
 {
 	switch (s->kind) {
-	case IR_S_COUNTER:
-		fputs("counter", out);
-		return;
+	case IR_S_COUNTER: fputs("counter", out); return;
 	case IR_S_LOG:
 		fputs("log prefix ", out);
 		put_string(out, s->log_prefix);
@@ -366,17 +352,14 @@ static void put_stmt(FILE *out, const struct ir_table *t, const struct ir_stmt *
 		put_value(out, s->target, &s->value);
 		return;
 	case IR_S_REJECT:
-		fputs(s->reject == IR_REJECT_TCP_RESET ? "reject with tcp reset" :
-		      s->reject == IR_REJECT_ICMPX_PORT_UNREACH ? "reject with icmpx port-unreachable" :
-								  "reject with icmpx admin-prohibited",
+		fputs(s->reject == IR_REJECT_TCP_RESET ? "reject with tcp reset"
+		      : s->reject == IR_REJECT_ICMPX_PORT_UNREACH
+			  ? "reject with icmpx port-unreachable"
+			  : "reject with icmpx admin-prohibited",
 		      out);
 		return;
-	case IR_S_NAT:
-		put_nat(out, &s->nat);
-		return;
-	case IR_S_NOTRACK:
-		fputs("notrack", out);
-		return;
+	case IR_S_NAT: put_nat(out, &s->nat); return;
+	case IR_S_NOTRACK: fputs("notrack", out); return;
 	case IR_S_QUEUE:
 		fprintf(out, "queue num %u", s->queue_num);
 		if (s->queue_count > 1)
@@ -439,7 +422,8 @@ static void put_chain(FILE *out, const struct ir_table *t, const struct ir_chain
 	}
 	if (c->hook != IR_HOOK_NONE)
 		fprintf(out, "\t\ttype %s hook %s priority %d; policy %s;\n", chain_type(c->type),
-			hook_name(c->hook), c->priority, c->policy == IR_V_DROP ? "drop" : "accept");
+			hook_name(c->hook), c->priority,
+			c->policy == IR_V_DROP ? "drop" : "accept");
 	for (size_t i = 0; i < c->n_rules; i++)
 		put_rule(out, t, &c->rules[i]);
 	fputs("\t}\n", out);
@@ -461,8 +445,9 @@ static void put_set_type(FILE *out, const struct ir_set *s)
 	if (s->data == IR_DATA_VERDICT)
 		fputs(" : verdict", out);
 	else if (s->data == IR_DATA_VALUE)
-		fprintf(out, " : %s", typed ? ir_field_desc(s->data_field)->set_type :
-					      ir_field_desc(s->data_field)->nft);
+		fprintf(out, " : %s",
+			typed ? ir_field_desc(s->data_field)->set_type
+			      : ir_field_desc(s->data_field)->nft);
 	fputc('\n', out);
 }
 

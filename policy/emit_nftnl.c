@@ -34,7 +34,7 @@
 /* Batch pages: nft uses 2 MiB pages and lets one message overrun a page by
  * the largest nf_tables message, a set element list whose nest length is a
  * u16 (nftables src/mnl.c, BATCH_PAGE_SIZE and NFT_NLMSG_MAXSIZE). */
-#define PAGE_BYTES (2u * 1024 * 1024)
+#define PAGE_BYTES   (2u * 1024 * 1024)
 #define PAGE_OVERRUN (65535u + 4096u)
 /* Start a new NEWSETELEM message before the element nest would pass the
  * u16 attribute length, with room for one more element. */
@@ -44,9 +44,18 @@
 /* nft datatype ids (nftables include/datatype.h, enum datatypes) and the
  * bits one field takes in a concatenated type id (TYPE_BITS). */
 enum nft_dtype {
-	DT_VERDICT = 1, DT_NFPROTO = 2, DT_INTEGER = 4, DT_IPADDR = 7, DT_IP6ADDR = 8,
-	DT_INET_PROTOCOL = 12, DT_INET_SERVICE = 13, DT_ICMP_TYPE = 14, DT_MARK = 19,
-	DT_CT_STATE = 26, DT_ICMP6_TYPE = 29, DT_IFNAME = 41,
+	DT_VERDICT = 1,
+	DT_NFPROTO = 2,
+	DT_INTEGER = 4,
+	DT_IPADDR = 7,
+	DT_IP6ADDR = 8,
+	DT_INET_PROTOCOL = 12,
+	DT_INET_SERVICE = 13,
+	DT_ICMP_TYPE = 14,
+	DT_MARK = 19,
+	DT_CT_STATE = 26,
+	DT_ICMP6_TYPE = 29,
+	DT_IFNAME = 41,
 };
 #define DT_BITS 6
 /* nft byte orders kept in set userdata (include/expression.h, byteorder). */
@@ -98,7 +107,7 @@ struct emit {
 	struct policy_diags *d;
 	size_t cap_origins;
 	uint32_t next_set_id;
-	uint32_t *set_ids;	/* per IR set, NFTA_SET_ID */
+	uint32_t *set_ids; /* per IR set, NFTA_SET_ID */
 };
 
 static uint32_t pad4(uint32_t len)
@@ -157,8 +166,8 @@ static int msg_end(struct emit *e)
 static int batch_begin(struct emit *e)
 {
 	struct policy_nftnl_batch *b = e->b;
-	if (!msg_start(e, NFNL_MSG_BATCH_BEGIN, 0, POLICY_NFTNL_BATCH, NO_INDEX, NO_INDEX,
-		       NO_INDEX, NULL))
+	if (!msg_start(e, NFNL_MSG_BATCH_BEGIN, 0, POLICY_NFTNL_BATCH, NO_INDEX, NO_INDEX, NO_INDEX,
+		       NULL))
 		return oom(e);
 	/* nftnl_nlmsg_build_hdr() wrote a NEWTABLE-style header; a batch
 	 * begin is addressed to the subsystem instead (nfnetlink.h). */
@@ -210,7 +219,8 @@ static int emit_table_msg(struct emit *e, uint16_t type, bool with_comment)
 {
 	struct nftnl_table *nt = nftnl_table_alloc();
 	struct nftnl_udata_buf *u = NULL;
-	if (!nt || (with_comment && put_comment_udata(&u, NFTNL_UDATA_TABLE_COMMENT, e->t->comment)))
+	if (!nt ||
+	    (with_comment && put_comment_udata(&u, NFTNL_UDATA_TABLE_COMMENT, e->t->comment)))
 		goto nomem;
 	nftnl_table_set_str(nt, NFTNL_TABLE_NAME, e->t->name);
 	nftnl_table_set_u32(nt, NFTNL_TABLE_FAMILY, e->t->family);
@@ -219,7 +229,7 @@ static int emit_table_msg(struct emit *e, uint16_t type, bool with_comment)
 		goto nomem;
 	uint16_t flags = type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0;
 	struct nlmsghdr *nlh =
-		msg_start(e, type, flags, POLICY_NFTNL_TABLE, NO_INDEX, NO_INDEX, NO_INDEX, NULL);
+	    msg_start(e, type, flags, POLICY_NFTNL_TABLE, NO_INDEX, NO_INDEX, NO_INDEX, NULL);
 	if (!nlh)
 		goto nomem;
 	nftnl_table_nlmsg_build_payload(nlh, nt);
@@ -236,8 +246,8 @@ nomem:
 }
 
 static const uint32_t hooknum[] = {
-	[IR_HOOK_PREROUTING] = NF_INET_PRE_ROUTING, [IR_HOOK_INPUT] = NF_INET_LOCAL_IN,
-	[IR_HOOK_FORWARD] = NF_INET_FORWARD,	     [IR_HOOK_OUTPUT] = NF_INET_LOCAL_OUT,
+	[IR_HOOK_PREROUTING] = NF_INET_PRE_ROUTING,   [IR_HOOK_INPUT] = NF_INET_LOCAL_IN,
+	[IR_HOOK_FORWARD] = NF_INET_FORWARD,          [IR_HOOK_OUTPUT] = NF_INET_LOCAL_OUT,
 	[IR_HOOK_POSTROUTING] = NF_INET_POST_ROUTING,
 };
 static const char *const chain_type[] = {
@@ -259,12 +269,14 @@ static int emit_chain(struct emit *e, uint32_t ci)
 			nftnl_chain_free(nc);
 			if (u)
 				nftnl_udata_buf_free(u);
-			return policy_error(e->d, NULL, "chain %s: bad hook or type in the IR", c->name);
+			return policy_error(e->d, NULL, "chain %s: bad hook or type in the IR",
+					    c->name);
 		}
 		nftnl_chain_set_u32(nc, NFTNL_CHAIN_HOOKNUM, hooknum[c->hook]);
 		nftnl_chain_set_s32(nc, NFTNL_CHAIN_PRIO, c->priority);
 		nftnl_chain_set_str(nc, NFTNL_CHAIN_TYPE, chain_type[c->type]);
-		nftnl_chain_set_u32(nc, NFTNL_CHAIN_POLICY, c->policy == IR_V_DROP ? NF_DROP : NF_ACCEPT);
+		nftnl_chain_set_u32(nc, NFTNL_CHAIN_POLICY,
+				    c->policy == IR_V_DROP ? NF_DROP : NF_ACCEPT);
 	}
 	if (u && nftnl_chain_set_data(nc, NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(u),
 				      nftnl_udata_buf_len(u)) < 0)
@@ -358,7 +370,8 @@ static bool put_typeof_field(struct nftnl_udata_buf *u, enum ir_field f)
 	const struct ir_field_desc *fd = ir_field_desc(f);
 	const struct field_nft *fn = &field_nft[f];
 	uint32_t kind = fd->load == IR_LOAD_META ? EXPR_META
-			: fd->load == IR_LOAD_CT ? EXPR_CT : EXPR_PAYLOAD;
+			: fd->load == IR_LOAD_CT ? EXPR_CT
+						 : EXPR_PAYLOAD;
 	if (!nftnl_udata_put_u32(u, 0 /* NFTNL_UDATA_SET_TYPEOF_EXPR */, kind))
 		return false;
 	struct nftnl_udata *data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
@@ -442,9 +455,9 @@ static struct nftnl_udata_buf *set_udata(const struct ir_set *s)
 	bool ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
 				      concat ? BO_INVALID : field_nft[s->key[0]].byteorder);
 	if (ok && s->data != IR_DATA_NONE)
-		ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER,
-					 s->data == IR_DATA_VALUE ? field_nft[s->data_field].byteorder
-								  : BO_INVALID);
+		ok = nftnl_udata_put_u32(
+		    u, NFTNL_UDATA_SET_DATABYTEORDER,
+		    s->data == IR_DATA_VALUE ? field_nft[s->data_field].byteorder : BO_INVALID);
 	/* nft merges adjacent intervals of anonymous sets, not maps. */
 	if (ok && (s->flags & IR_SET_ANONYMOUS) && (s->flags & IR_SET_INTERVAL) &&
 	    s->data == IR_DATA_NONE)
@@ -477,9 +490,9 @@ struct kelem {
 	uint8_t key[IR_CONCAT_MAX * IR_VALUE_MAX];
 	uint8_t key_end[IR_CONCAT_MAX * IR_VALUE_MAX];
 	uint32_t key_len;
-	bool has_key_end;	/* concatenated intervals: inclusive end */
-	uint32_t flags;		/* NFT_SET_ELEM_INTERVAL_END */
-	bool open;		/* the last interval reaches the top value */
+	bool has_key_end;              /* concatenated intervals: inclusive end */
+	uint32_t flags;                /* NFT_SET_ELEM_INTERVAL_END */
+	bool open;                     /* the last interval reaches the top value */
 	const struct ir_set_elem *src; /* data/verdict/timeout; NULL for end elements */
 };
 
@@ -654,8 +667,8 @@ static int set_kelems(const struct ir_set *s, struct kelems *k)
 static void set_verdict_data(struct nftnl_set_elem *ne, const struct ir_verdict *v)
 {
 	static const int code[] = {
-		[IR_V_ACCEPT] = NF_ACCEPT, [IR_V_DROP] = NF_DROP, [IR_V_RETURN] = NFT_RETURN,
-		[IR_V_JUMP] = NFT_JUMP,	   [IR_V_GOTO] = NFT_GOTO,
+		[IR_V_ACCEPT] = NF_ACCEPT, [IR_V_DROP] = NF_DROP,  [IR_V_RETURN] = NFT_RETURN,
+		[IR_V_JUMP] = NFT_JUMP,    [IR_V_GOTO] = NFT_GOTO,
 	};
 	nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, (uint32_t)code[v->kind]);
 	if (v->kind == IR_V_JUMP || v->kind == IR_V_GOTO)
@@ -711,8 +724,9 @@ static int emit_elems_msg(struct emit *e, const struct ir_set *s, uint32_t si, u
 {
 	size_t i = 0;
 	while (i < k->n) {
-		struct nlmsghdr *nlh = msg_start(e, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
-						 POLICY_NFTNL_ELEMS, NO_INDEX, NO_INDEX, si, &s->loc);
+		struct nlmsghdr *nlh =
+		    msg_start(e, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
+			      POLICY_NFTNL_ELEMS, NO_INDEX, NO_INDEX, si, &s->loc);
 		if (!nlh)
 			return oom(e);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, e->t->name);
@@ -908,7 +922,7 @@ static int add_cmp(struct nftnl_rule *r, uint32_t reg, uint32_t op, const void *
 
 /* reg = (reg & mask) ^ xor, over len bytes */
 static int add_bitwise_xor(struct nftnl_rule *r, uint32_t reg, const uint8_t *mask,
-			   const uint8_t *xor, uint32_t len)
+			   const uint8_t * xor, uint32_t len)
 {
 	struct nftnl_expr *x = nftnl_expr_alloc("bitwise");
 	if (!x)
@@ -1063,10 +1077,8 @@ static int emit_match(struct emit *e, struct nftnl_rule *r, const struct ir_matc
 		return load_field(r, m->field[0], NFT_REG_1, fd->len) ||
 		       add_cmp(r, NFT_REG_1, op, m->value.data, len);
 	}
-	case IR_M_PREFIX:
-		return match_prefix(r, m);
-	case IR_M_RANGE:
-		return match_range(r, m);
+	case IR_M_PREFIX: return match_prefix(r, m);
+	case IR_M_RANGE: return match_range(r, m);
 	case IR_M_BITS:
 		return load_field(r, m->field[0], NFT_REG_1, fd->len) ||
 		       add_bitwise(r, NFT_REG_1, m->value.data, fd->len) ||
@@ -1132,8 +1144,8 @@ static int stmt_nat(struct nftnl_rule *r, const struct ir_nat *n)
 		amin = reg++;
 		if (add_immediate_data(r, amin, n->addr_lo.data, n->addr_lo.len))
 			return -1;
-		if (n->addr_hi.len && (n->netmap || memcmp(n->addr_hi.data, n->addr_lo.data,
-							   n->addr_lo.len))) {
+		if (n->addr_hi.len &&
+		    (n->netmap || memcmp(n->addr_hi.data, n->addr_lo.data, n->addr_lo.len))) {
 			amax = reg++;
 			if (add_immediate_data(r, amax, n->addr_hi.data, n->addr_hi.len))
 				return -1;
@@ -1171,7 +1183,8 @@ static int stmt_nat(struct nftnl_rule *r, const struct ir_nat *n)
 	x = nftnl_expr_alloc("nat");
 	if (!x)
 		return -1;
-	nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, n->kind == IR_NAT_SNAT ? NFT_NAT_SNAT : NFT_NAT_DNAT);
+	nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE,
+			   n->kind == IR_NAT_SNAT ? NFT_NAT_SNAT : NFT_NAT_DNAT);
 	nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY, n->family);
 	if (amin)
 		nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, amin);
@@ -1230,8 +1243,7 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 {
 	struct nftnl_expr *x;
 	switch (s->kind) {
-	case IR_S_COUNTER:
-		return add_expr(r, nftnl_expr_alloc("counter"));
+	case IR_S_COUNTER: return add_expr(r, nftnl_expr_alloc("counter"));
 	case IR_S_LOG:
 		x = nftnl_expr_alloc("log");
 		if (!x)
@@ -1288,16 +1300,13 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 			nftnl_expr_set_u32(x, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
 			nftnl_expr_set_u8(x, NFTNL_EXPR_REJECT_CODE,
 					  s->reject == IR_REJECT_ICMPX_ADMIN_PROHIBITED
-						  ? NFT_REJECT_ICMPX_ADMIN_PROHIBITED
-						  : NFT_REJECT_ICMPX_PORT_UNREACH);
+					      ? NFT_REJECT_ICMPX_ADMIN_PROHIBITED
+					      : NFT_REJECT_ICMPX_PORT_UNREACH);
 		}
 		return add_expr(r, x);
-	case IR_S_NAT:
-		return stmt_nat(r, &s->nat);
-	case IR_S_NOTRACK:
-		return add_expr(r, nftnl_expr_alloc("notrack"));
-	case IR_S_QUEUE:
-		return stmt_queue(e, r, s);
+	case IR_S_NAT: return stmt_nat(r, &s->nat);
+	case IR_S_NOTRACK: return add_expr(r, nftnl_expr_alloc("notrack"));
+	case IR_S_QUEUE: return stmt_queue(e, r, s);
 	}
 	return -1;
 }
@@ -1305,8 +1314,8 @@ static int emit_stmt(struct emit *e, struct nftnl_rule *r, const struct ir_stmt 
 static int emit_verdict(struct nftnl_rule *r, const struct ir_verdict *v)
 {
 	static const int code[] = {
-		[IR_V_ACCEPT] = NF_ACCEPT, [IR_V_DROP] = NF_DROP, [IR_V_RETURN] = NFT_RETURN,
-		[IR_V_JUMP] = NFT_JUMP,	   [IR_V_GOTO] = NFT_GOTO,
+		[IR_V_ACCEPT] = NF_ACCEPT, [IR_V_DROP] = NF_DROP,  [IR_V_RETURN] = NFT_RETURN,
+		[IR_V_JUMP] = NFT_JUMP,    [IR_V_GOTO] = NFT_GOTO,
 	};
 	if (v->kind == IR_V_NONE)
 		return 0;
@@ -1336,8 +1345,9 @@ static int emit_rule_sets(struct emit *e, const struct ir_rule *ir, bool *emitte
 	}
 	for (size_t i = 0; i < ir->n_stmts; i++) {
 		const struct ir_stmt *s = &ir->stmts[i];
-		if ((s->kind == IR_S_VMAP || s->kind == IR_S_SET_FROM_MAP) && s->set < e->t->n_sets &&
-		    !emitted[s->set] && (e->t->sets[s->set].flags & IR_SET_ANONYMOUS)) {
+		if ((s->kind == IR_S_VMAP || s->kind == IR_S_SET_FROM_MAP) &&
+		    s->set < e->t->n_sets && !emitted[s->set] &&
+		    (e->t->sets[s->set].flags & IR_SET_ANONYMOUS)) {
 			emitted[s->set] = true;
 			if (emit_set(e, (uint32_t)s->set))
 				return -1;
@@ -1392,9 +1402,10 @@ static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct r
 		nftnl_udata_buf_free(u);
 	if (bad) {
 		nftnl_rule_free(r);
-		return policy_error(e->d, &ir->loc,
-				    "rule %u of chain %s cannot be encoded (malformed IR or out of memory)",
-				    ri + 1, c->name);
+		return policy_error(
+		    e->d, &ir->loc,
+		    "rule %u of chain %s cannot be encoded (malformed IR or out of memory)", ri + 1,
+		    c->name);
 	}
 	uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
 	if (pos->handle)
@@ -1405,8 +1416,8 @@ static int emit_rule_at(struct emit *e, uint32_t ci, uint32_t ri, const struct r
 		flags = NLM_F_CREATE; /* no position, no append: the head of the chain */
 	if (pos->id)
 		nftnl_rule_set_u32(r, NFTNL_RULE_ID, pos->id);
-	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_NEWRULE, flags, POLICY_NFTNL_RULE, ci, ri, NO_INDEX,
-					 &ir->loc);
+	struct nlmsghdr *nlh =
+	    msg_start(e, NFT_MSG_NEWRULE, flags, POLICY_NFTNL_RULE, ci, ri, NO_INDEX, &ir->loc);
 	if (!nlh) {
 		nftnl_rule_free(r);
 		return oom(e);
@@ -1449,11 +1460,10 @@ void policy_nftnl_origin_describe(const struct policy_nftnl_origin *o, const str
 				  char *buf, size_t size)
 {
 	switch (o->kind) {
-	case POLICY_NFTNL_TABLE:
-		snprintf(buf, size, "table inet %s", t->name);
-		return;
+	case POLICY_NFTNL_TABLE: snprintf(buf, size, "table inet %s", t->name); return;
 	case POLICY_NFTNL_CHAIN:
-		snprintf(buf, size, "chain %s", o->chain < t->n_chains ? t->chains[o->chain].name : "?");
+		snprintf(buf, size, "chain %s",
+			 o->chain < t->n_chains ? t->chains[o->chain].name : "?");
 		return;
 	case POLICY_NFTNL_RULE:
 		snprintf(buf, size, "rule %u of chain %s", o->rule + 1,
@@ -1461,11 +1471,11 @@ void policy_nftnl_origin_describe(const struct policy_nftnl_origin *o, const str
 		return;
 	case POLICY_NFTNL_SET:
 	case POLICY_NFTNL_ELEMS:
-		snprintf(buf, size, "%s %s", o->kind == POLICY_NFTNL_SET ? "set" : "elements of set",
+		snprintf(buf, size, "%s %s",
+			 o->kind == POLICY_NFTNL_SET ? "set" : "elements of set",
 			 o->set < t->n_sets ? t->sets[o->set].name : "?");
 		return;
-	default:
-		snprintf(buf, size, "the batch");
+	default: snprintf(buf, size, "the batch");
 	}
 }
 
@@ -1488,7 +1498,8 @@ static int emit_all(struct emit *e)
 		return oom(e);
 	for (uint32_t i = 0; i < t->n_chains; i++) {
 		for (uint32_t j = 0; j < t->chains[i].n_rules; j++) {
-			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) || emit_rule(e, i, j)) {
+			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) ||
+			    emit_rule(e, i, j)) {
 				free(emitted);
 				return -1;
 			}
@@ -1570,14 +1581,15 @@ static int emit_del_named(struct emit *e, uint16_t type, uint8_t kind, uint32_t 
 	} else {
 		/* NFTA_CHAIN_TABLE and NFTA_RULE_TABLE are 1, *_CHAIN / *_NAME 2 */
 		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, e->t->name);
-		mnl_attr_put_strz(nlh, type == NFT_MSG_DELRULE ? NFTA_RULE_CHAIN : NFTA_CHAIN_NAME, name);
+		mnl_attr_put_strz(nlh, type == NFT_MSG_DELRULE ? NFTA_RULE_CHAIN : NFTA_CHAIN_NAME,
+				  name);
 	}
 	return msg_end(e);
 }
 
 /* Elements `idx` of `s` (candidate set si, for the origin and the name). */
-static int emit_elem_subset(struct emit *e, const struct ir_set *s, uint32_t si, const size_t *idx, size_t n,
-			    uint16_t type)
+static int emit_elem_subset(struct emit *e, const struct ir_set *s, uint32_t si, const size_t *idx,
+			    size_t n, uint16_t type)
 {
 	if (!n)
 		return 0;
@@ -1596,7 +1608,9 @@ static int emit_elem_subset(struct emit *e, const struct ir_set *s, uint32_t si,
 	if (!err)
 		err = emit_elems_msg(e, &sub, si, type, &k) ? -1 : 0;
 	else
-		err = err == -ENOMEM ? oom(e) : policy_error(e->d, &s->loc, "set %s: element of the wrong length", s->name);
+		err = err == -ENOMEM ? oom(e)
+				     : policy_error(e->d, &s->loc,
+						    "set %s: element of the wrong length", s->name);
 	free(k.v);
 	free(sub.elems);
 	return err ? -1 : 0;
@@ -1614,7 +1628,8 @@ static const uint64_t *by_rule(const struct ir_diff *df, uint32_t i)
 
 static int emit_del_rule(struct emit *e, uint32_t ci, const char *chain, uint64_t handle)
 {
-	struct nlmsghdr *nlh = msg_start(e, NFT_MSG_DELRULE, 0, POLICY_NFTNL_CHAIN, ci, NO_INDEX, NO_INDEX, NULL);
+	struct nlmsghdr *nlh =
+	    msg_start(e, NFT_MSG_DELRULE, 0, POLICY_NFTNL_CHAIN, ci, NO_INDEX, NO_INDEX, NULL);
 	if (!nlh)
 		return oom(e);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, e->t->name);
@@ -1624,8 +1639,8 @@ static int emit_del_rule(struct emit *e, uint32_t ci, const char *chain, uint64_
 }
 
 /* The new rules of chain i, each after the rule before it. */
-static int emit_rules_by_position(struct emit *e, const struct ir_diff *df, uint32_t i, const uint64_t *h,
-				  bool *emitted, uint32_t *next_id)
+static int emit_rules_by_position(struct emit *e, const struct ir_diff *df, uint32_t i,
+				  const uint64_t *h, bool *emitted, uint32_t *next_id)
 {
 	const struct ir_diff_rules *pl = &df->chain_rules[i];
 	uint32_t prev_id = 0;
@@ -1637,7 +1652,8 @@ static int emit_rules_by_position(struct emit *e, const struct ir_diff *df, uint
 		else if (j > 0)
 			pos.after_id = prev_id; /* the rule before is new too: added just before */
 		prev_id = pos.id;
-		if (emit_rule_sets(e, &e->t->chains[i].rules[j], emitted) || emit_rule_at(e, i, (uint32_t)j, &pos))
+		if (emit_rule_sets(e, &e->t->chains[i].rules[j], emitted) ||
+		    emit_rule_at(e, i, (uint32_t)j, &pos))
 			return -1;
 	}
 	return 0;
@@ -1657,7 +1673,8 @@ static int emit_delta_deletes(struct emit *e, const struct ir_table *run, const 
 			continue;
 		const uint64_t *h = by_rule(df, i);
 		if (!h) {
-			if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
+			if (emit_del_named(e, NFT_MSG_DELRULE, POLICY_NFTNL_CHAIN, i, NO_INDEX,
+					   t->chains[i].name))
 				return -1;
 			continue;
 		}
@@ -1676,7 +1693,8 @@ static int emit_delta_deletes(struct emit *e, const struct ir_table *run, const 
 			return -1;
 	for (uint32_t i = 0; i < t->n_sets; i++)
 		if (df->set_op[i] == IR_DIFF_RECREATE &&
-		    emit_del_named(e, NFT_MSG_DELSET, POLICY_NFTNL_SET, NO_INDEX, i, t->sets[i].name))
+		    emit_del_named(e, NFT_MSG_DELSET, POLICY_NFTNL_SET, NO_INDEX, i,
+				   t->sets[i].name))
 			return -1;
 	for (size_t k = 0; k < df->n_set_del; k++)
 		if (emit_del_named(e, NFT_MSG_DELSET, POLICY_NFTNL_SET, NO_INDEX, NO_INDEX,
@@ -1684,7 +1702,8 @@ static int emit_delta_deletes(struct emit *e, const struct ir_table *run, const 
 			return -1;
 	for (uint32_t i = 0; i < t->n_chains; i++)
 		if (df->chain_op[i] == IR_DIFF_RECREATE &&
-		    emit_del_named(e, NFT_MSG_DELCHAIN, POLICY_NFTNL_CHAIN, i, NO_INDEX, t->chains[i].name))
+		    emit_del_named(e, NFT_MSG_DELCHAIN, POLICY_NFTNL_CHAIN, i, NO_INDEX,
+				   t->chains[i].name))
 			return -1;
 	for (size_t k = 0; k < df->n_chain_del; k++)
 		if (emit_del_named(e, NFT_MSG_DELCHAIN, POLICY_NFTNL_CHAIN, NO_INDEX, NO_INDEX,
@@ -1697,16 +1716,18 @@ static int emit_delta_adds(struct emit *e, const struct ir_diff *df)
 {
 	const struct ir_table *t = e->t;
 	for (uint32_t i = 0; i < t->n_chains; i++)
-		if ((df->chain_op[i] == IR_DIFF_ADD || df->chain_op[i] == IR_DIFF_RECREATE || df->chain_policy[i]) &&
+		if ((df->chain_op[i] == IR_DIFF_ADD || df->chain_op[i] == IR_DIFF_RECREATE ||
+		     df->chain_policy[i]) &&
 		    emit_chain(e, i))
 			return -1;
 	for (uint32_t i = 0; i < t->n_sets; i++)
-		if ((df->set_op[i] == IR_DIFF_ADD || df->set_op[i] == IR_DIFF_RECREATE) && emit_set(e, i))
+		if ((df->set_op[i] == IR_DIFF_ADD || df->set_op[i] == IR_DIFF_RECREATE) &&
+		    emit_set(e, i))
 			return -1;
 	for (uint32_t i = 0; i < t->n_sets; i++)
 		if (df->set_op[i] == IR_DIFF_REPLACE &&
-		    emit_elem_subset(e, &t->sets[i], i, df->set_elems[i].add, df->set_elems[i].n_add,
-				     NFT_MSG_NEWSETELEM))
+		    emit_elem_subset(e, &t->sets[i], i, df->set_elems[i].add,
+				     df->set_elems[i].n_add, NFT_MSG_NEWSETELEM))
 			return -1;
 	bool *emitted = calloc(t->n_sets ? t->n_sets : 1, sizeof(*emitted));
 	if (!emitted)
@@ -1724,7 +1745,8 @@ static int emit_delta_adds(struct emit *e, const struct ir_diff *df)
 			continue;
 		}
 		for (uint32_t j = 0; j < t->chains[i].n_rules; j++)
-			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) || emit_rule(e, i, j)) {
+			if (emit_rule_sets(e, &t->chains[i].rules[j], emitted) ||
+			    emit_rule(e, i, j)) {
 				free(emitted);
 				return -1;
 			}
@@ -1746,7 +1768,7 @@ int policy_emit_nftnl_delta(const struct ir_table *running, const struct ir_tabl
 	/* Deletes before adds: a set or chain made again under its old name
 	 * must be gone first, and what is deleted may be what the old rules
 	 * used. The table itself is not touched (its comment cannot change). */
-	int bad = batch_begin(&e) || emit_delta_deletes(&e, running, diff) || emit_delta_adds(&e, diff) ||
-		  (!e.o.no_commit && batch_end(&e));
+	int bad = batch_begin(&e) || emit_delta_deletes(&e, running, diff) ||
+		  emit_delta_adds(&e, diff) || (!e.o.no_commit && batch_end(&e));
 	return emit_close(&e, bad, out);
 }

@@ -14,7 +14,7 @@
 /* ICMPv6 neighbour discovery types, RFC 4861 section 4 (the appliance's
  * input accepts them before any rule; conntrack does not track them). */
 #define ICMPV6_ND_FIRST 133
-#define ICMPV6_ND_LAST 136
+#define ICMPV6_ND_LAST  136
 /* DHCPv6 client port, RFC 8415 section 7.2. */
 #define DHCPV6_CLIENT_PORT 546
 /* Link-local prefix fe80::/10, RFC 4291 section 2.5.6. */
@@ -24,7 +24,7 @@
  * counts them, but derived here from the language: an interface in no zone
  * is "unzoned", the appliance is `self`). */
 #define SLOT_UNZONED ((size_t)-2)
-#define SLOT_SELF ((size_t)-3)
+#define SLOT_SELF    ((size_t)-3)
 
 void policy_eval_opts_default(struct policy_eval_opts *o)
 {
@@ -118,8 +118,8 @@ static const char *slot_name(const struct policy *p, size_t slot)
 /* A new step of the path, or NULL: *rc 0 when no path is recorded, else
  * -ENOMEM. */
 static struct policy_eval_step *step_new(struct policy_eval_result *r,
-                                         enum policy_eval_step_kind kind,
-                                         const struct policy_rule *rule, int *rc)
+					 enum policy_eval_step_kind kind,
+					 const struct policy_rule *rule, int *rc)
 {
 	*rc = 0;
 	if (r->no_path)
@@ -136,7 +136,7 @@ static struct policy_eval_step *step_new(struct policy_eval_result *r,
 
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int step(struct policy_eval_result *r, enum policy_eval_step_kind kind,
 		const struct policy_rule *rule, const char *fmt, ...)
@@ -161,7 +161,7 @@ static int step_miss(struct policy_eval_result *r, const struct policy_rule *rul
 	struct policy_eval_step *s = step_new(r, POLICY_EVAL_STEP_MISS, rule, &rc);
 	if (!s)
 		return rc;
-	const char *parts[] = {rule->id, ": no match (", why, ")"};
+	const char *parts[] = { rule->id, ": no match (", why, ")" };
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		size_t len = strnlen(parts[i], sizeof(s->text) - 1 - n);
@@ -245,7 +245,7 @@ struct pair_rules {
 struct policy_eval_cache {
 	const struct policy *p;
 	size_t n_slots;
-	struct pair_rules *pairs; /* NULL: too many zones */
+	struct pair_rules *pairs;     /* NULL: too many zones */
 	struct addr_index *from, *to; /* per rule */
 	/* the `no state` pass rules, in order; stateless_done: listed */
 	size_t *stateless, n_stateless;
@@ -335,8 +335,7 @@ static void index_build(struct addr_index *x, const struct policy_addr_list *al)
 		}
 		n = 0;
 		for (size_t i = 0; i < al->n; i++)
-			if (al->v[i].family == family)
-			{
+			if (al->v[i].family == family) {
 				policy_addr_bounds(&al->v[i], v[n].lo, v[n].hi);
 				n++;
 			}
@@ -450,7 +449,8 @@ static const char *rule_mismatch(const struct policy *p, struct policy_eval_cach
 				 const struct policy_rule *r, const struct policy_eval_packet *pkt)
 {
 	size_t i = (size_t)(r - p->rules);
-	if (r->from.addrs.n && !list_has(c ? &c->from[i] : NULL, &r->from.addrs, pkt->family, pkt->saddr))
+	if (r->from.addrs.n &&
+	    !list_has(c ? &c->from[i] : NULL, &r->from.addrs, pkt->family, pkt->saddr))
 		return "source address";
 	if (r->to.addrs.n && !list_has(c ? &c->to[i] : NULL, &r->to.addrs, pkt->family, pkt->daddr))
 		return "destination address";
@@ -553,8 +553,8 @@ static void dnat_apply(const struct policy_nat *n, struct policy_eval_packet *pk
 /* Port forwards and the way in of netmaps: arriving on the via zone (or
  * sent by the appliance to an outside address), then hairpin: a tenant's
  * own hosts to the public address of its forward. */
-static int dnat(const struct policy *p, size_t from_zone, bool from_self, struct policy_eval_packet *pkt,
-		struct policy_eval_result *r)
+static int dnat(const struct policy *p, size_t from_zone, bool from_self,
+		struct policy_eval_packet *pkt, struct policy_eval_result *r)
 {
 	char a[INET6_ADDRSTRLEN];
 	for (size_t i = 0; i < p->n_nats; i++) {
@@ -568,8 +568,8 @@ static int dnat(const struct policy *p, size_t from_zone, bool from_self, struct
 		if (n->tenant != POLICY_NONE)
 			r->tenant = n->tenant;
 		addr_text(pkt->family, pkt->daddr, a, sizeof(a));
-		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "destination NAT by %s: to %s port %u", n->id,
-			    a, pkt->dport);
+		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "destination NAT by %s: to %s port %u",
+			    n->id, a, pkt->dport);
 	}
 	for (size_t i = 0; !from_self && i < p->n_nats; i++) {
 		const struct policy_nat *n = &p->nats[i];
@@ -581,8 +581,8 @@ static int dnat(const struct policy *p, size_t from_zone, bool from_self, struct
 		r->dnat.hairpin = true;
 		addr_text(pkt->family, pkt->daddr, a, sizeof(a));
 		return step(r, POLICY_EVAL_STEP_NOTE, NULL,
-			    "hairpin destination NAT by %s: to %s port %u, masqueraded back", n->id, a,
-			    pkt->dport);
+			    "hairpin destination NAT by %s: to %s port %u, masqueraded back", n->id,
+			    a, pkt->dport);
 	}
 	return 0;
 }
@@ -662,11 +662,13 @@ static int snat(const struct policy *p, size_t out, const struct policy_eval_pac
 		if (i == where && r->tenant != POLICY_NONE) {
 			for (size_t j = 0; !hit && j < p->n_nats; j++) {
 				const struct policy_nat *m = &p->nats[j];
-				if (m->tenant == r->tenant && is_source_nat(m) && snat_matches(p, m, out, pkt))
+				if (m->tenant == r->tenant && is_source_nat(m) &&
+				    snat_matches(p, m, out, pkt))
 					hit = m;
 			}
 		}
-		if (!hit && n->tenant == POLICY_NONE && is_source_nat(n) && snat_matches(p, n, out, pkt))
+		if (!hit && n->tenant == POLICY_NONE && is_source_nat(n) &&
+		    snat_matches(p, n, out, pkt))
 			hit = n;
 	}
 	if (!hit)
@@ -674,18 +676,20 @@ static int snat(const struct policy *p, size_t out, const struct policy_eval_pac
 	snat_apply(hit, pkt, &r->snat);
 	char a[INET6_ADDRSTRLEN];
 	if (r->snat.masquerade)
-		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "source NAT by %s: masquerade (the address of %s)",
-			    hit->id, *r->oif ? r->oif : "the outgoing interface");
+		return step(r, POLICY_EVAL_STEP_NOTE, NULL,
+			    "source NAT by %s: masquerade (the address of %s)", hit->id,
+			    *r->oif ? r->oif : "the outgoing interface");
 	addr_text(pkt->family, r->snat.addr, a, sizeof(a));
 	if (r->snat.port)
-		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "source NAT by %s: to %s port %u", hit->id, a,
-			    r->snat.port);
+		return step(r, POLICY_EVAL_STEP_NOTE, NULL, "source NAT by %s: to %s port %u",
+			    hit->id, a, r->snat.port);
 	return step(r, POLICY_EVAL_STEP_NOTE, NULL, "source NAT by %s: to %s", hit->id, a);
 }
 
 /* ---- the walk ---- */
 
-static bool blocked(const struct policy_eval_opts *o, size_t tenant, int family, const uint8_t *addr)
+static bool blocked(const struct policy_eval_opts *o, size_t tenant, int family,
+		    const uint8_t *addr)
 {
 	for (size_t i = 0; i < o->n_blocked; i++) {
 		const struct policy_eval_block *b = &o->blocked[i];
@@ -729,8 +733,8 @@ static const size_t *stateless_rules(const struct policy *p, struct policy_eval_
  * (raw prerouting, or raw output for `from self`): their interfaces (of the
  * `from` zones; the `to` zones for `from self`), addresses and service. */
 static const struct policy_rule *stateless_rule(const struct policy *p, struct policy_eval_cache *c,
-						const struct policy_eval_packet *pkt, size_t from_zone,
-						size_t to_zone, bool from_self)
+						const struct policy_eval_packet *pkt,
+						size_t from_zone, size_t to_zone, bool from_self)
 {
 	size_t n = p->n_rules;
 	const size_t *list = stateless_rules(p, c, &n);
@@ -768,7 +772,8 @@ static bool segment_source_ok(const struct policy_zone *z, const struct policy_e
  * any (destinations its table does not hold fall through to the main
  * table, appliance/route.h). */
 static size_t route(const struct policy *p, const struct policy_eval_opts *o,
-		    const struct policy_eval_packet *pkt, size_t tenant, char oif[POLICY_EVAL_IFNAMSIZ])
+		    const struct policy_eval_packet *pkt, size_t tenant,
+		    char oif[POLICY_EVAL_IFNAMSIZ])
 {
 	if (*pkt->oif) {
 		snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s", pkt->oif);
@@ -781,7 +786,8 @@ static size_t route(const struct policy *p, const struct policy_eval_opts *o,
 				continue;
 			if (!addrs_have(&zone->addrs, pkt->family, pkt->daddr))
 				continue;
-			snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s", zone->n_ifnames ? zone->ifnames[0] : "");
+			snprintf(oif, POLICY_EVAL_IFNAMSIZ, "%s",
+				 zone->n_ifnames ? zone->ifnames[0] : "");
 			return z;
 		}
 	for (size_t i = 0; i < o->n_routes; i++) {
@@ -821,7 +827,9 @@ static int decide(struct policy_eval_result *r, enum policy_eval_verdict v, cons
 
 static enum policy_eval_verdict action_verdict(enum policy_action a)
 {
-	return a == POLICY_PASS ? POLICY_EVAL_PASS : a == POLICY_BLOCK ? POLICY_EVAL_BLOCK : POLICY_EVAL_REJECT;
+	return a == POLICY_PASS    ? POLICY_EVAL_PASS
+	       : a == POLICY_BLOCK ? POLICY_EVAL_BLOCK
+				   : POLICY_EVAL_REJECT;
 }
 
 /* The rules of pair (a, b) in first-match order, then its default. */
@@ -922,8 +930,8 @@ static size_t seg_find(const struct proto_index *pi, uint16_t port)
  * among the pair's rules (k: the rule's position in the pair), in rule
  * order; stops at the first nonzero return. */
 static int each_narrow_range(const struct policy *p, const struct pair_rules *pr, uint8_t l4proto,
-                             int (*fn)(void *ctx, size_t k, const struct policy_port_range *r),
-                             void *ctx)
+			     int (*fn)(void *ctx, size_t k, const struct policy_port_range *r),
+			     void *ctx)
 {
 	for (size_t k = 0; k < pr->n; k++) {
 		const struct policy_rule *rule = &p->rules[pr->rules[k]];
@@ -971,9 +979,9 @@ static int segs_mark(void *ctx, size_t k, const struct policy_port_range *r)
 /* Cuts the narrow port ranges of one protocol into elementary segments and
  * lists under each the rules covering it, in rule order. */
 static int proto_segments(const struct policy *p, const struct pair_rules *pr,
-                          struct proto_index *pi)
+			  struct proto_index *pi)
 {
-	struct bounds b = {0};
+	struct bounds b = { 0 };
 	int rc = each_narrow_range(p, pr, pi->l4proto, bounds_add, &b);
 	if (rc || b.n == 0) {
 		free(b.v);
@@ -1062,7 +1070,8 @@ static int rule_try(const struct policy *p, const struct policy_eval_opts *o,
  * index when there is no path to record (a path lists every rule
  * consulted), else every rule of the pair. */
 static int pair_walk(const struct policy *p, const struct policy_eval_opts *o,
-		     const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+		     const struct policy_eval_packet *pkt, size_t a, size_t b,
+		     struct policy_eval_result *r)
 {
 	struct pair_rules *pr = pair_rules(p, o->cache, a, b);
 	if (pr && r->no_path && !pr->index)
@@ -1092,9 +1101,11 @@ static int pair_walk(const struct policy *p, const struct policy_eval_opts *o,
 }
 
 static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
-		       const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+		       const struct policy_eval_packet *pkt, size_t a, size_t b,
+		       struct policy_eval_result *r)
 {
-	int rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "zone pair %s -> %s", slot_name(p, a), slot_name(p, b));
+	int rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "zone pair %s -> %s", slot_name(p, a),
+		      slot_name(p, b));
 	if (!rc)
 		rc = pair_walk(p, o, pkt, a, b, r);
 	if (rc)
@@ -1108,7 +1119,8 @@ static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
 		return step(r, POLICY_EVAL_STEP_DECIDED, NULL, "default:%s:%u: %s", d->loc.file,
 			    d->loc.line, policy_eval_verdict_name(r->verdict));
 	}
-	snprintf(r->builtin, sizeof(r->builtin), "%s", a == SLOT_SELF ? "output:accept" : "default:builtin");
+	snprintf(r->builtin, sizeof(r->builtin), "%s",
+		 a == SLOT_SELF ? "output:accept" : "default:builtin");
 	return step(r, POLICY_EVAL_STEP_DECIDED, NULL, "%s: %s (%s)", r->builtin,
 		    policy_eval_verdict_name(r->verdict),
 		    a == SLOT_SELF ? "the appliance's own traffic" : "the global default");
@@ -1117,7 +1129,8 @@ static int filter_pair(const struct policy *p, const struct policy_eval_opts *o,
 static bool any_rule_from_self(const struct policy *p, struct policy_eval_cache *c)
 {
 	for (size_t b = 0; c && c->pairs && b < p->n_zones + 1; b++) {
-		const struct pair_rules *pr = pair_rules(p, c, SLOT_SELF, b < p->n_zones ? b : SLOT_UNZONED);
+		const struct pair_rules *pr =
+		    pair_rules(p, c, SLOT_SELF, b < p->n_zones ? b : SLOT_UNZONED);
 		if (!pr)
 			break;
 		if (pr->n)
@@ -1136,36 +1149,46 @@ static bool any_rule_from_self(const struct policy *p, struct policy_eval_cache 
 
 /* Filter hooks: input (to the appliance), output (from it), forward. */
 static int filter(const struct policy *p, const struct policy_eval_opts *o,
-		  const struct policy_eval_packet *pkt, size_t a, size_t b, struct policy_eval_result *r)
+		  const struct policy_eval_packet *pkt, size_t a, size_t b,
+		  struct policy_eval_result *r)
 {
 	bool input = b == SLOT_SELF, output = a == SLOT_SELF;
 	if (output && !any_rule_from_self(p, o->cache))
-		return decide(r, POLICY_EVAL_PASS, "output:accept", "the appliance's own traffic, no `from self` rule");
-	if (!input && !output && is_segment(p, a) && is_segment(p, b) && pkt->ct != POLICY_EVAL_CT_ESTABLISHED &&
-	    pkt->ct != POLICY_EVAL_CT_RELATED && !tenant_pair_allowed(p, a, b))
+		return decide(r, POLICY_EVAL_PASS, "output:accept",
+			      "the appliance's own traffic, no `from self` rule");
+	if (!input && !output && is_segment(p, a) && is_segment(p, b) &&
+	    pkt->ct != POLICY_EVAL_CT_ESTABLISHED && pkt->ct != POLICY_EVAL_CT_RELATED &&
+	    !tenant_pair_allowed(p, a, b))
 		return decide(r, POLICY_EVAL_BLOCK, "builtin:inter-tenant",
 			      "a new connection between two tenants that no pass rule names");
 	if (!output && blocked(o, r->tenant, pkt->family, pkt->saddr))
-		return decide(r, POLICY_EVAL_BLOCK, "builtin:blocked", "the source is on the block list");
+		return decide(r, POLICY_EVAL_BLOCK, "builtin:blocked",
+			      "the source is on the block list");
 	if (!input && !output && blocked(o, r->tenant, pkt->family, pkt->daddr))
-		return decide(r, POLICY_EVAL_BLOCK, "builtin:blocked", "the destination is on the block list");
+		return decide(r, POLICY_EVAL_BLOCK, "builtin:blocked",
+			      "the destination is on the block list");
 	if (pkt->ct == POLICY_EVAL_CT_INVALID)
-		return decide(r, POLICY_EVAL_BLOCK, "builtin:ct-invalid", "conntrack calls the packet invalid");
+		return decide(r, POLICY_EVAL_BLOCK, "builtin:ct-invalid",
+			      "conntrack calls the packet invalid");
 	if (pkt->ct == POLICY_EVAL_CT_ESTABLISHED || pkt->ct == POLICY_EVAL_CT_RELATED)
 		return decide(r, POLICY_EVAL_PASS, "builtin:ct-state",
-			      pkt->ct == POLICY_EVAL_CT_RELATED ? "related to an accepted connection" :
-								  "part of an accepted connection");
+			      pkt->ct == POLICY_EVAL_CT_RELATED
+				  ? "related to an accepted connection"
+				  : "part of an accepted connection");
 	if (input || output) {
 		const char *lo = input ? pkt->iif : pkt->oif;
 		if (!strcmp(lo, "lo"))
 			return decide(r, POLICY_EVAL_PASS, "builtin:loopback", "loopback");
 		if (pkt->l4proto == IPPROTO_ICMPV6 && pkt->icmp_type >= ICMPV6_ND_FIRST &&
 		    pkt->icmp_type <= ICMPV6_ND_LAST)
-			return decide(r, POLICY_EVAL_PASS, "builtin:ipv6-nd", "IPv6 neighbour discovery");
+			return decide(r, POLICY_EVAL_PASS, "builtin:ipv6-nd",
+				      "IPv6 neighbour discovery");
 	}
-	if (input && pkt->family == AF_INET6 && pkt->daddr[0] == 0xfe && (pkt->daddr[1] & 0xc0) == 0x80 &&
-	    pkt->l4proto == IPPROTO_UDP && pkt->dport == DHCPV6_CLIENT_PORT)
-		return decide(r, POLICY_EVAL_PASS, "builtin:dhcpv6-client", "a reply to the appliance's DHCPv6 client");
+	if (input && pkt->family == AF_INET6 && pkt->daddr[0] == 0xfe &&
+	    (pkt->daddr[1] & 0xc0) == 0x80 && pkt->l4proto == IPPROTO_UDP &&
+	    pkt->dport == DHCPV6_CLIENT_PORT)
+		return decide(r, POLICY_EVAL_PASS, "builtin:dhcpv6-client",
+			      "a reply to the appliance's DHCPv6 client");
 	return filter_pair(p, o, pkt, a, b, r);
 }
 
@@ -1193,15 +1216,17 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 	r->from_zone = policy_eval_zone_of(p, pkt.iif);
 	int rc;
 	if (!r->from_self && (rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "in %s: zone %s", pkt.iif,
-					  slot_name(p, slot_of(r->from_zone)))))
+					slot_name(p, slot_of(r->from_zone)))))
 		return rc;
 
 	/* `no state`: the exemption comes before conntrack */
 	size_t early_to = *pkt.oif ? policy_eval_zone_of(p, pkt.oif) : POLICY_NONE;
-	const struct policy_rule *nt = stateless_rule(p, o->cache, &pkt, r->from_zone, early_to, r->from_self);
+	const struct policy_rule *nt =
+	    stateless_rule(p, o->cache, &pkt, r->from_zone, early_to, r->from_self);
 	if (nt) {
 		pkt.ct = POLICY_EVAL_CT_UNTRACKED;
-		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, nt, "not tracked: `no state` of %s", nt->id)))
+		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, nt, "not tracked: `no state` of %s",
+			       nt->id)))
 			return rc;
 	}
 
@@ -1218,17 +1243,21 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 			addr_text(pkt.family, pkt.saddr, a, sizeof(a));
 			r->verdict = POLICY_EVAL_BLOCK;
 			snprintf(r->builtin, sizeof(r->builtin), "antispoof:%s", z->name);
-			return step(r, POLICY_EVAL_STEP_DECIDED, NULL,
-				    "block: source %s is not an address of segment %s (antispoof:%s)", a,
-				    z->name, z->name);
+			return step(
+			    r, POLICY_EVAL_STEP_DECIDED, NULL,
+			    "block: source %s is not an address of segment %s (antispoof:%s)", a,
+			    z->name, z->name);
 		}
-		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "anti-spoofing: source in segment %s", z->name)))
+		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL,
+			       "anti-spoofing: source in segment %s", z->name)))
 			return rc;
-	} else if (pkt.ct_tenant != POLICY_NONE && (pkt.ct != POLICY_EVAL_CT_NEW || pkt.nat_bound)) {
+	} else if (pkt.ct_tenant != POLICY_NONE &&
+		   (pkt.ct != POLICY_EVAL_CT_NEW || pkt.nat_bound)) {
 		r->tenant = pkt.ct_tenant;
 	}
 
-	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound && (rc = dnat(p, r->from_zone, r->from_self, &pkt, r)))
+	if (pkt.ct == POLICY_EVAL_CT_NEW && !pkt.nat_bound &&
+	    (rc = dnat(p, r->from_zone, r->from_self, &pkt, r)))
 		return rc;
 	/* a forward to the appliance's own address goes on to its target */
 	if (r->dnat.nat)
@@ -1238,14 +1267,15 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 	if (!pkt.to_self) {
 		to_zone = route(p, o, &pkt, r->tenant, r->oif);
 		r->to_zone = to_zone;
-		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "out %s: zone %s", *r->oif ? r->oif : "(not given)",
-			       slot_name(p, slot_of(to_zone)))))
+		if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "out %s: zone %s",
+			       *r->oif ? r->oif : "(not given)", slot_name(p, slot_of(to_zone)))))
 			return rc;
 	}
 	size_t a = r->from_self ? SLOT_SELF : slot_of(r->from_zone);
 	size_t b = pkt.to_self ? SLOT_SELF : slot_of(to_zone);
 	r->ct = pkt.ct;
-	if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "conntrack: %s", policy_eval_ct_name(pkt.ct))))
+	if ((rc = step(r, POLICY_EVAL_STEP_NOTE, NULL, "conntrack: %s",
+		       policy_eval_ct_name(pkt.ct))))
 		return rc;
 	if ((rc = filter(p, o, &pkt, a, b, r)))
 		return rc;
@@ -1263,7 +1293,8 @@ int policy_eval(const struct policy *p, const struct policy_eval_packet *in,
 
 /* Where loc points in the text the diagnostics keep of its file (*end: the
  * end of that text), or NULL when the file is not kept. */
-static const char *source_at(const struct policy_diags *d, const struct policy_loc *loc, const char **end)
+static const char *source_at(const struct policy_diags *d, const struct policy_loc *loc,
+			     const char **end)
 {
 	const struct policy_source_file *f = NULL;
 	for (size_t i = 0; i < d->n_files && !f; i++)
@@ -1341,8 +1372,8 @@ static void span_text(const char *s, const char *end, size_t len, char *buf, siz
 	buf[n] = '\0';
 }
 
-void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len, char *buf,
-			     size_t size)
+void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len,
+			     char *buf, size_t size)
 {
 	if (size)
 		*buf = '\0';
@@ -1409,8 +1440,8 @@ void policy_eval_lines_free(struct policy_eval_lines *l)
 	free(l);
 }
 
-void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc, size_t len,
-				   char *buf, size_t size)
+void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc,
+				   size_t len, char *buf, size_t size)
 {
 	if (!len) {
 		policy_eval_lines_source(l, loc, buf, size);
@@ -1434,8 +1465,8 @@ void policy_eval_lines_source_span(const struct policy_eval_lines *l, const stru
 	}
 }
 
-void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
-			      size_t size)
+void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc,
+			      char *buf, size_t size)
 {
 	if (!l) {
 		policy_eval_source(NULL, loc, buf, size);
@@ -1451,7 +1482,8 @@ void policy_eval_lines_source(const struct policy_eval_lines *l, const struct po
 		/* the text from the start of the line, as policy_eval_source reads it */
 		struct policy_loc at = *loc;
 		at.line = 1;
-		struct policy_source_file one = { .path = sf->path, .text = sf->text + l->starts[f][loc->line - 1],
+		struct policy_source_file one = { .path = sf->path,
+						  .text = sf->text + l->starts[f][loc->line - 1],
 						  .len = sf->len - l->starts[f][loc->line - 1] };
 		struct policy_diags tmp = { .files = &one, .n_files = 1 };
 		policy_eval_source(&tmp, &at, buf, size);

@@ -43,18 +43,19 @@ enum policy_eval_verdict {
 	POLICY_EVAL_PASS,
 	POLICY_EVAL_BLOCK,
 	POLICY_EVAL_REJECT,
-	POLICY_EVAL_INSPECT, /* a pass rule with `inspect`: passes unless its content matches a block */
+	POLICY_EVAL_INSPECT, /* a pass rule with `inspect`: passes unless its content matches a
+				block */
 };
 
 struct policy_eval_packet {
-	int family;	 /* AF_INET or AF_INET6 */
-	uint8_t l4proto; /* IPPROTO_* */
+	int family;                   /* AF_INET or AF_INET6 */
+	uint8_t l4proto;              /* IPPROTO_* */
 	uint8_t saddr[16], daddr[16]; /* network order; v4 in the first 4 bytes */
-	uint16_t sport, dport;	      /* host order; ICMP echo: sport = id */
+	uint16_t sport, dport;        /* host order; ICMP echo: sport = id */
 	uint8_t icmp_type;
 	char iif[POLICY_EVAL_IFNAMSIZ]; /* "": sent by the appliance itself */
 	char oif[POLICY_EVAL_IFNAMSIZ]; /* "": the segment holding the destination, else none */
-	bool to_self;			/* addressed to the appliance (input hook) */
+	bool to_self;                   /* addressed to the appliance (input hook) */
 	enum policy_eval_ct ct;
 	/* The tenant of the packet's connection when it does not arrive on a
 	 * segment (a reply on the uplink): the ct mark restored. POLICY_NONE. */
@@ -104,15 +105,15 @@ void policy_eval_opts_default(struct policy_eval_opts *o);
 /* A translation done to a new connection. */
 struct policy_eval_xlat {
 	const struct policy_nat *nat; /* NULL: none */
-	bool masquerade;	      /* the address of the outgoing interface */
-	bool hairpin;		      /* masquerade behind the appliance's inside address */
-	uint8_t addr[16];	      /* the new address (not for masquerade) */
-	uint16_t port;		      /* the new port, 0: unchanged */
+	bool masquerade;              /* the address of the outgoing interface */
+	bool hairpin;                 /* masquerade behind the appliance's inside address */
+	uint8_t addr[16];             /* the new address (not for masquerade) */
+	uint16_t port;                /* the new port, 0: unchanged */
 };
 
 enum policy_eval_step_kind {
-	POLICY_EVAL_STEP_NOTE,	  /* tenant, zone pair, NAT, routing */
-	POLICY_EVAL_STEP_MISS,	  /* a rule consulted that did not match */
+	POLICY_EVAL_STEP_NOTE,    /* tenant, zone pair, NAT, routing */
+	POLICY_EVAL_STEP_MISS,    /* a rule consulted that did not match */
 	POLICY_EVAL_STEP_DECIDED, /* what decided */
 };
 
@@ -124,7 +125,7 @@ struct policy_eval_step {
 
 struct policy_eval_result {
 	enum policy_eval_verdict verdict;
-	const struct policy_rule *rule;	  /* the deciding rule, or NULL */
+	const struct policy_rule *rule;   /* the deciding rule, or NULL */
 	const struct policy_default *def; /* the deciding default, or NULL */
 	/* What decided when neither a rule nor a default did: "antispoof:acme.web",
 	 * "builtin:blocked", "builtin:ct-state", "builtin:ct-invalid",
@@ -132,10 +133,10 @@ struct policy_eval_result {
 	 * "default:builtin", "output:accept"; "" when a rule or default did. */
 	char builtin[96];
 	enum policy_eval_ct ct; /* the state the filter saw (untracked after `no state`) */
-	bool limited; /* the deciding rule has a limit: it decides while under the rate */
+	bool limited;           /* the deciding rule has a limit: it decides while under the rate */
 	bool logged;
-	size_t tenant;	  /* the packet's tenant (mark), or POLICY_NONE */
-	uint16_t ct_zone; /* its conntrack zone (original direction), 0 default */
+	size_t tenant;             /* the packet's tenant (mark), or POLICY_NONE */
+	uint16_t ct_zone;          /* its conntrack zone (original direction), 0 default */
 	size_t from_zone, to_zone; /* POLICY_NONE: unzoned */
 	bool from_self, to_self;
 	char oif[POLICY_EVAL_IFNAMSIZ]; /* the egress interface used ("" none) */
@@ -173,17 +174,17 @@ void policy_eval_source(const struct policy_diags *d, const struct policy_loc *l
  * `loc`, a rule's or NAT's text_len) on one line: comments left out,
  * blanks collapsed, "..." at the end when it does not fit; len 0: as
  * policy_eval_source. */
-void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len, char *buf,
-			     size_t size);
+void policy_eval_source_span(const struct policy_diags *d, const struct policy_loc *loc, size_t len,
+			     char *buf, size_t size);
 
 struct policy_eval_lines; /* where each line of each file of `d` starts */
 struct policy_eval_lines *policy_eval_lines_new(const struct policy_diags *d);
 void policy_eval_lines_free(struct policy_eval_lines *l);
 /* policy_eval_source_span by the index. */
-void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc, size_t len,
-				   char *buf, size_t size);
-void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc, char *buf,
-			      size_t size);
+void policy_eval_lines_source_span(const struct policy_eval_lines *l, const struct policy_loc *loc,
+				   size_t len, char *buf, size_t size);
+void policy_eval_lines_source(const struct policy_eval_lines *l, const struct policy_loc *loc,
+			      char *buf, size_t size);
 
 /* Parses a packet written as an operator thinks (docs/replay.md):
  *

@@ -15,10 +15,10 @@
 static const struct {
 	uint8_t l4proto, request, reply;
 } icmp_queries[] = {
-	{ IPPROTO_ICMP, 8, 0 },	   /* echo */
-	{ IPPROTO_ICMP, 13, 14 },  /* timestamp */
-	{ IPPROTO_ICMP, 15, 16 },  /* information */
-	{ IPPROTO_ICMP, 17, 18 },  /* address mask */
+	{ IPPROTO_ICMP, 8, 0 },       /* echo */
+	{ IPPROTO_ICMP, 13, 14 },     /* timestamp */
+	{ IPPROTO_ICMP, 15, 16 },     /* information */
+	{ IPPROTO_ICMP, 17, 18 },     /* address mask */
 	{ IPPROTO_ICMPV6, 128, 129 }, /* echo */
 	{ IPPROTO_ICMPV6, 139, 140 }, /* node information */
 };
@@ -63,11 +63,13 @@ static void tuple_of(const struct policy_eval_packet *pkt, struct policy_eval_tu
 	t->dport = is_icmp(pkt->l4proto) ? pkt->sport : pkt->dport;
 }
 
-static bool tuple_eq(const struct policy_eval_tuple *a, const struct policy_eval_tuple *b, bool any_dst)
+static bool tuple_eq(const struct policy_eval_tuple *a, const struct policy_eval_tuple *b,
+		     bool any_dst)
 {
 	size_t n = alen(a->family);
 	return a->family == b->family && a->l4proto == b->l4proto && !memcmp(a->src, b->src, n) &&
-	       (any_dst || !memcmp(a->dst, b->dst, n)) && a->sport == b->sport && a->dport == b->dport;
+	       (any_dst || !memcmp(a->dst, b->dst, n)) && a->sport == b->sport &&
+	       a->dport == b->dport;
 }
 
 static void tuple_invert(const struct policy_eval_tuple *t, struct policy_eval_tuple *out)
@@ -81,8 +83,8 @@ static void tuple_invert(const struct policy_eval_tuple *t, struct policy_eval_t
 
 /* Finds the flow of tuple t: its original direction in `zone`, or its reply
  * direction (zone 0 on both sides: the zone covers the original only). */
-static size_t find(const struct policy_eval_ct_table *ct, const struct policy_eval_tuple *t, uint16_t zone,
-		   bool *reply)
+static size_t find(const struct policy_eval_ct_table *ct, const struct policy_eval_tuple *t,
+		   uint16_t zone, bool *reply)
 {
 	for (size_t i = ct->n; i-- > 0;) {
 		const struct policy_eval_flow *f = &ct->flows[i];
@@ -121,8 +123,9 @@ static void set(struct policy_eval_ct_match *m, enum policy_eval_ct st, const ch
 	m->why = why;
 }
 
-void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct, const struct policy_eval_ct_packet *cp,
-			   uint16_t zone, struct policy_eval_ct_match *m)
+void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct,
+			   const struct policy_eval_ct_packet *cp, uint16_t zone,
+			   struct policy_eval_ct_match *m)
 {
 	const struct policy_eval_packet *pkt = &cp->pkt;
 	memset(m, 0, sizeof(*m));
@@ -183,7 +186,8 @@ void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct, const struct p
 		}
 		/* nf_conntrack_proto_sctp.c: only an INIT starts an association */
 		if (pkt->l4proto == IPPROTO_SCTP && cp->sctp_chunk != SCTP_CHUNK_INIT) {
-			set(m, POLICY_EVAL_CT_INVALID, "SCTP without INIT and without an association");
+			set(m, POLICY_EVAL_CT_INVALID,
+			    "SCTP without INIT and without an association");
 			return;
 		}
 		set(m, POLICY_EVAL_CT_NEW, NULL);
@@ -224,8 +228,8 @@ void policy_eval_ct_pre(const struct policy_eval_ct_table *ct, const struct poli
 	}
 }
 
-void policy_eval_ct_post(const struct policy_eval_ct_table *ct, const struct policy_eval_ct_match *m,
-			 struct policy_eval_packet *pkt)
+void policy_eval_ct_post(const struct policy_eval_ct_table *ct,
+			 const struct policy_eval_ct_match *m, struct policy_eval_packet *pkt)
 {
 	if (m->flow == POLICY_NONE)
 		return;

@@ -3,10 +3,10 @@
  * are new, established, related or invalid as the kernel decides it for
  * TCP handshakes (with the kernel's default loose pickup of mid-stream
  * ACKs), UDP request and reply, ICMP echo and ICMP errors about a flow,
- * SCTP associations started by INIT, per-tenant conntrack zones (the original direction only, as the ruleset
- * sets them), and the NAT bindings of a flow with their reverse
- * translation. It does not model TCP window tracking, invalid transitions
- * inside a flow, helpers, timeouts or table limits.
+ * SCTP associations started by INIT, per-tenant conntrack zones (the original direction only, as
+ * the ruleset sets them), and the NAT bindings of a flow with their reverse translation. It does
+ * not model TCP window tracking, invalid transitions inside a flow, helpers, timeouts or table
+ * limits.
  *
  * Ownership: the table owns its flows; policy_eval_ct_free(). Not
  * thread-safe. Error convention: 0, or -ENOMEM.
@@ -37,14 +37,14 @@ struct policy_eval_tuple {
 struct policy_eval_ct_packet {
 	struct policy_eval_packet pkt; /* addresses as on the wire */
 	uint8_t tcp_flags;
-	int sctp_chunk; /* type of the first SCTP chunk, -1: none */
-	bool icmp_error;		/* an ICMP error quoting `inner` */
+	int sctp_chunk;                 /* type of the first SCTP chunk, -1: none */
+	bool icmp_error;                /* an ICMP error quoting `inner` */
 	struct policy_eval_tuple inner; /* the quoted packet's header */
 };
 
 struct policy_eval_flow {
 	struct policy_eval_tuple orig, reply; /* reply: as the answer arrives */
-	uint16_t zone;			      /* original direction */
+	uint16_t zone;                        /* original direction */
 	size_t tenant;
 	bool seen_reply;
 	bool masquerade_unknown; /* masquerade to an address not given: match replies by ports */
@@ -69,8 +69,9 @@ void policy_eval_ct_init(struct policy_eval_ct_table *ct);
 void policy_eval_ct_free(struct policy_eval_ct_table *ct);
 
 /* The state of packet `cp` arriving in conntrack zone `zone`. */
-void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct, const struct policy_eval_ct_packet *cp,
-			   uint16_t zone, struct policy_eval_ct_match *m);
+void policy_eval_ct_lookup(const struct policy_eval_ct_table *ct,
+			   const struct policy_eval_ct_packet *cp, uint16_t zone,
+			   struct policy_eval_ct_match *m);
 
 /* Applies the translation the kernel makes before routing to the packet of
  * an existing flow (orig: its destination NAT; reply: the undoing of its
@@ -80,8 +81,8 @@ void policy_eval_ct_pre(const struct policy_eval_ct_table *ct, const struct poli
 
 /* The translation after the filter (orig: source NAT; reply: the undoing
  * of destination NAT), on `pkt` as returned by policy_eval_ct_pre(). */
-void policy_eval_ct_post(const struct policy_eval_ct_table *ct, const struct policy_eval_ct_match *m,
-			 struct policy_eval_packet *pkt);
+void policy_eval_ct_post(const struct policy_eval_ct_table *ct,
+			 const struct policy_eval_ct_match *m, struct policy_eval_packet *pkt);
 
 /* After the evaluator let the packet through: a new flow is created (with
  * the result's NAT; `masq_addr` is the outgoing interface's address for a

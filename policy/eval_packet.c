@@ -14,7 +14,7 @@
 
 /* ICMP echo-request (RFC 792) and ICMPv6 echo-request (RFC 4443 section 4.1):
  * the type of an icmp packet written without `type`. */
-#define ICMP_ECHO_REQUEST 8
+#define ICMP_ECHO_REQUEST   8
 #define ICMPV6_ECHO_REQUEST 128
 
 struct cursor {
@@ -24,7 +24,7 @@ struct cursor {
 };
 
 static int fail(struct cursor *c, const char *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct cursor *c, const char *at, const char *fmt, ...)
 {
@@ -72,7 +72,8 @@ static int parse_proto(struct cursor *c, struct policy_eval_packet *pkt)
 		pkt->l4proto = (uint8_t)v;
 		return 0;
 	}
-	return fail(c, w, "expected a protocol (tcp, udp, sctp, icmp, icmpv6 or a number), found '%.*s'",
+	return fail(c, w,
+		    "expected a protocol (tcp, udp, sctp, icmp, icmpv6 or a number), found '%.*s'",
 		    (int)n, w);
 }
 
@@ -124,8 +125,8 @@ static int parse_endpoint(struct cursor *c, struct policy_eval_packet *pkt, bool
 			return fail(c, a, "invalid address '%s'", addr);
 	}
 	if (dst && family && pkt->family && family != pkt->family)
-		return fail(c, a, "the destination is IPv%d, the source IPv%d", family == AF_INET ? 4 : 6,
-			    pkt->family == AF_INET ? 4 : 6);
+		return fail(c, a, "the destination is IPv%d, the source IPv%d",
+			    family == AF_INET ? 4 : 6, pkt->family == AF_INET ? 4 : 6);
 	if (family) {
 		pkt->family = family;
 		memcpy(dst ? pkt->daddr : pkt->saddr, bytes, 16);
@@ -162,7 +163,8 @@ static int infer_iif(struct cursor *c, const struct policy *p, size_t tenant,
 	size_t found = POLICY_NONE;
 	for (size_t z = 0; z < p->n_zones; z++) {
 		const struct policy_zone *zone = &p->zones[z];
-		if (zone->tenant == POLICY_NONE || (tenant != POLICY_NONE && zone->tenant != tenant))
+		if (zone->tenant == POLICY_NONE ||
+		    (tenant != POLICY_NONE && zone->tenant != tenant))
 			continue;
 		bool in = false;
 		for (size_t i = 0; i < zone->addrs.n && !in; i++)
@@ -170,13 +172,17 @@ static int infer_iif(struct cursor *c, const struct policy *p, size_t tenant,
 		if (!in)
 			continue;
 		if (found != POLICY_NONE && p->zones[found].tenant != zone->tenant)
-			return fail(c, c->src, "the source is in segments of tenants %s and %s; add --tenant or 'in IFNAME'",
-				    p->tenants[p->zones[found].tenant].name, p->tenants[zone->tenant].name);
+			return fail(
+			    c, c->src,
+			    "the source is in segments of tenants %s and %s; add --tenant or 'in IFNAME'",
+			    p->tenants[p->zones[found].tenant].name, p->tenants[zone->tenant].name);
 		if (found == POLICY_NONE)
 			found = z;
 	}
 	if (found == POLICY_NONE)
-		return fail(c, c->src, "the source is in no segment; say where the packet arrives: 'in IFNAME'");
+		return fail(
+		    c, c->src,
+		    "the source is in no segment; say where the packet arrives: 'in IFNAME'");
 	zone_ifname(&p->zones[found], pkt->iif);
 	return 0;
 }
@@ -246,8 +252,11 @@ int policy_eval_parse_packet(const struct policy *p, const char *text, size_t te
 			pkt->icmp_type = (uint8_t)v;
 			type = true;
 		} else {
-			return fail(&c, w, "expected 'in IFNAME', 'out IFNAME'%s or the end, found '%.*s'",
-				    pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6 ? ", 'type T'" : "",
+			return fail(&c, w,
+				    "expected 'in IFNAME', 'out IFNAME'%s or the end, found '%.*s'",
+				    pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6
+					? ", 'type T'"
+					: "",
 				    (int)n, w);
 		}
 	}
@@ -296,7 +305,8 @@ void policy_eval_packet_text(const struct policy_eval_packet *pkt, char *buf, si
 	endpoint_text(pkt, false, src, sizeof(src));
 	endpoint_text(pkt, true, dst, sizeof(dst));
 	int n = snprintf(buf, size, "%s %s -> %s", proto, src, dst);
-	if (n > 0 && (size_t)n < size && (pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6))
+	if (n > 0 && (size_t)n < size &&
+	    (pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6))
 		n += snprintf(buf + n, size - (size_t)n, " type %u", pkt->icmp_type);
 	if (n > 0 && (size_t)n < size && *pkt->iif)
 		n += snprintf(buf + n, size - (size_t)n, " in %s", pkt->iif);

@@ -44,11 +44,11 @@ static inline int policy_grow(void **v, size_t *cap, size_t n, size_t elem, size
 }
 
 /* policy_grow() for a typed array `arr` with capacity `cap` (lvalues). */
-#define POLICY_GROW(arr, cap, n, first) \
+#define POLICY_GROW(arr, cap, n, first)                                                            \
 	policy_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)), (first))
 
 /* policy_reserve() for a typed array `arr` with capacity `cap` (lvalues). */
-#define POLICY_RESERVE(arr, cap, need, first) \
+#define POLICY_RESERVE(arr, cap, need, first)                                                      \
 	policy_reserve((void **)&(arr), &(cap), (need), sizeof(*(arr)), (first))
 
 /* An array without a capacity that is always exactly `n` elements long

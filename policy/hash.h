@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 #define POLICY_FNV32_OFFSET_BASIS 2166136261u
-#define POLICY_FNV32_PRIME 16777619u
+#define POLICY_FNV32_PRIME        16777619u
 #define POLICY_FNV64_OFFSET_BASIS 0xcbf29ce484222325ull
-#define POLICY_FNV64_PRIME 0x100000001b3ull
+#define POLICY_FNV64_PRIME        0x100000001b3ull
 
 /* One more byte into a 32-bit hash (start from POLICY_FNV32_OFFSET_BASIS). */
 static inline uint32_t policy_fnv32_byte(uint32_t h, uint8_t byte)

@@ -38,7 +38,7 @@ int policy_hmap_init(struct policy_hmap *m, size_t expect)
 }
 
 size_t policy_hmap_find(const struct policy_hmap *m, uint64_t h, bool (*eq)(void *ctx, size_t idx),
-                        void *ctx)
+			void *ctx)
 {
 	if (!m->cap)
 		return POLICY_HMAP_NONE;

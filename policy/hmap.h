@@ -30,7 +30,7 @@ void policy_hmap_free(struct policy_hmap *m);
 /* The first entry with hash `h` for which eq(ctx, idx) holds, in the order
  * they were put, or POLICY_HMAP_NONE. */
 size_t policy_hmap_find(const struct policy_hmap *m, uint64_t h, bool (*eq)(void *ctx, size_t idx),
-                        void *ctx);
+			void *ctx);
 
 /* Adds `idx` under `h` (after those already there), doubling the room when
  * the map is half full. */

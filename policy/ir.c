@@ -14,29 +14,48 @@
  * section 3 (saddr at 8, daddr at 24), and the port / ICMP type fields at the
  * start of the transport header (RFC 793, RFC 768, RFC 792, RFC 4443). */
 static const struct ir_field_desc field_descs[IR_FIELD_COUNT] = {
-	[IR_META_NFPROTO] = { "meta nfproto", "nf_proto", IR_T_NFPROTO, 1, IR_LOAD_META, NFT_META_NFPROTO, 0, 0, false },
-	[IR_META_L4PROTO] = { "meta l4proto", "inet_proto", IR_T_L4PROTO, 1, IR_LOAD_META, NFT_META_L4PROTO, 0, 0, false },
-	[IR_META_IIFNAME] = { "iifname", "ifname", IR_T_IFNAME, IFNAMSIZ, IR_LOAD_META, NFT_META_IIFNAME, 0, 0, false },
-	[IR_META_OIFNAME] = { "oifname", "ifname", IR_T_IFNAME, IFNAMSIZ, IR_LOAD_META, NFT_META_OIFNAME, 0, 0, false },
-	[IR_META_MARK] = { "meta mark", "mark", IR_T_MARK, 4, IR_LOAD_META, NFT_META_MARK, 0, 0, false },
-	[IR_IP_SADDR] = { "ip saddr", "ipv4_addr", IR_T_IPV4, 4, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_NETWORK_HEADER, 12, false },
-	[IR_IP_DADDR] = { "ip daddr", "ipv4_addr", IR_T_IPV4, 4, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_NETWORK_HEADER, 16, false },
-	[IR_IP6_SADDR] = { "ip6 saddr", "ipv6_addr", IR_T_IPV6, 16, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_NETWORK_HEADER, 8, false },
-	[IR_IP6_DADDR] = { "ip6 daddr", "ipv6_addr", IR_T_IPV6, 16, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_NETWORK_HEADER, 24, false },
-	[IR_TH_SPORT] = { "th sport", "inet_service", IR_T_PORT, 2, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
-	[IR_TH_DPORT] = { "th dport", "inet_service", IR_T_PORT, 2, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 2, false },
-	[IR_ICMP_TYPE] = { "icmp type", "icmp_type", IR_T_ICMP_TYPE, 1, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
-	[IR_ICMPV6_TYPE] = { "icmpv6 type", "icmpv6_type", IR_T_ICMPV6_TYPE, 1, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
-	[IR_CT_STATE] = { "ct state", "ct_state", IR_T_CT_STATE, 4, IR_LOAD_CT, NFT_CT_STATE, 0, 0, false },
+	[IR_META_NFPROTO] = { "meta nfproto", "nf_proto", IR_T_NFPROTO, 1, IR_LOAD_META,
+			      NFT_META_NFPROTO, 0, 0, false },
+	[IR_META_L4PROTO] = { "meta l4proto", "inet_proto", IR_T_L4PROTO, 1, IR_LOAD_META,
+			      NFT_META_L4PROTO, 0, 0, false },
+	[IR_META_IIFNAME] = { "iifname", "ifname", IR_T_IFNAME, IFNAMSIZ, IR_LOAD_META,
+			      NFT_META_IIFNAME, 0, 0, false },
+	[IR_META_OIFNAME] = { "oifname", "ifname", IR_T_IFNAME, IFNAMSIZ, IR_LOAD_META,
+			      NFT_META_OIFNAME, 0, 0, false },
+	[IR_META_MARK] = { "meta mark", "mark", IR_T_MARK, 4, IR_LOAD_META, NFT_META_MARK, 0, 0,
+			   false },
+	[IR_IP_SADDR] = { "ip saddr", "ipv4_addr", IR_T_IPV4, 4, IR_LOAD_PAYLOAD, 0,
+			  NFT_PAYLOAD_NETWORK_HEADER, 12, false },
+	[IR_IP_DADDR] = { "ip daddr", "ipv4_addr", IR_T_IPV4, 4, IR_LOAD_PAYLOAD, 0,
+			  NFT_PAYLOAD_NETWORK_HEADER, 16, false },
+	[IR_IP6_SADDR] = { "ip6 saddr", "ipv6_addr", IR_T_IPV6, 16, IR_LOAD_PAYLOAD, 0,
+			   NFT_PAYLOAD_NETWORK_HEADER, 8, false },
+	[IR_IP6_DADDR] = { "ip6 daddr", "ipv6_addr", IR_T_IPV6, 16, IR_LOAD_PAYLOAD, 0,
+			   NFT_PAYLOAD_NETWORK_HEADER, 24, false },
+	[IR_TH_SPORT] = { "th sport", "inet_service", IR_T_PORT, 2, IR_LOAD_PAYLOAD, 0,
+			  NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
+	[IR_TH_DPORT] = { "th dport", "inet_service", IR_T_PORT, 2, IR_LOAD_PAYLOAD, 0,
+			  NFT_PAYLOAD_TRANSPORT_HEADER, 2, false },
+	[IR_ICMP_TYPE] = { "icmp type", "icmp_type", IR_T_ICMP_TYPE, 1, IR_LOAD_PAYLOAD, 0,
+			   NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
+	[IR_ICMPV6_TYPE] = { "icmpv6 type", "icmpv6_type", IR_T_ICMPV6_TYPE, 1, IR_LOAD_PAYLOAD, 0,
+			     NFT_PAYLOAD_TRANSPORT_HEADER, 0, false },
+	[IR_CT_STATE] = { "ct state", "ct_state", IR_T_CT_STATE, 4, IR_LOAD_CT, NFT_CT_STATE, 0, 0,
+			  false },
 	[IR_CT_ZONE] = { "ct zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0, false },
 	[IR_CT_MARK] = { "ct mark", "mark", IR_T_MARK, 4, IR_LOAD_CT, NFT_CT_MARK, 0, 0, false },
-	[IR_CT_ORIGINAL_ZONE] = { "ct original zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT, NFT_CT_ZONE, 0, 0, true },
+	[IR_CT_ORIGINAL_ZONE] = { "ct original zone", NULL, IR_T_U16_HOST, 2, IR_LOAD_CT,
+				  NFT_CT_ZONE, 0, 0, true },
 	/* NF_CT_LABELS_MAX_SIZE: 128 bits (include/net/netfilter/nf_conntrack_labels.h) */
-	[IR_CT_LABEL] = { "ct label", NULL, IR_T_CT_LABEL, 16, IR_LOAD_CT, NFT_CT_LABELS, 0, 0, false },
-	[IR_CT_DIRECTION] = { "ct direction", NULL, IR_T_CT_DIR, 1, IR_LOAD_CT, NFT_CT_DIRECTION, 0, 0, false },
-	[IR_FLOW_HASH] = { "symhash mod 64", NULL, IR_T_U32_HOST, 4, IR_LOAD_HASH, IR_FLOW_HASH_MOD, 0, 0, false },
+	[IR_CT_LABEL] = { "ct label", NULL, IR_T_CT_LABEL, 16, IR_LOAD_CT, NFT_CT_LABELS, 0, 0,
+			  false },
+	[IR_CT_DIRECTION] = { "ct direction", NULL, IR_T_CT_DIR, 1, IR_LOAD_CT, NFT_CT_DIRECTION, 0,
+			      0, false },
+	[IR_FLOW_HASH] = { "symhash mod 64", NULL, IR_T_U32_HOST, 4, IR_LOAD_HASH, IR_FLOW_HASH_MOD,
+			   0, 0, false },
 	/* the flags byte: RFC 9293 section 3.1 (CWR ECE URG ACK PSH RST SYN FIN) */
-	[IR_TCP_FLAGS] = { "tcp flags", NULL, IR_T_U8, 1, IR_LOAD_PAYLOAD, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 13, false },
+	[IR_TCP_FLAGS] = { "tcp flags", NULL, IR_T_U8, 1, IR_LOAD_PAYLOAD, 0,
+			   NFT_PAYLOAD_TRANSPORT_HEADER, 13, false },
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f)
@@ -299,8 +318,8 @@ int ir_set_normalize(struct ir_set *s)
 		bool has_next = value_succ(&next);
 		/* e starts inside last, or right after it (adjacent). */
 		bool overlaps = memcmp(e->key[0].data, last_end.data, last_end.len) <= 0;
-		bool adjacent = merge_adjacent && has_next &&
-				!memcmp(e->key[0].data, next.data, next.len);
+		bool adjacent =
+		    merge_adjacent && has_next && !memcmp(e->key[0].data, next.data, next.len);
 		if (!overlaps && !adjacent) {
 			s->elems[out++] = *e;
 			continue;
@@ -377,8 +396,8 @@ static int set_validate(const struct ir_table *t, const struct ir_set *s, struct
 {
 	for (size_t i = 0; i < s->n_elems; i++)
 		if (s->data == IR_DATA_VERDICT && !verdict_ok(t, &s->elems[i].verdict)) {
-			return policy_error(d, &s->loc, "set %s: element goes to unknown chain %s", s->name,
-					    s->elems[i].verdict.chain);
+			return policy_error(d, &s->loc, "set %s: element goes to unknown chain %s",
+					    s->name, s->elems[i].verdict.chain);
 		}
 	if (!(s->flags & IR_SET_INTERVAL) || s->n_key != 1 || s->n_elems < 2)
 		return 0;
@@ -408,22 +427,28 @@ int ir_table_validate(const struct ir_table *t, struct policy_diags *d)
 		for (size_t r = 0; !rc && r < t->chains[c].n_rules; r++) {
 			const struct ir_rule *rule = &t->chains[c].rules[r];
 			if (!verdict_ok(t, &rule->verdict)) {
-				rc = policy_error(d, &rule->loc, "chain %s: rule %zu goes to unknown chain %s",
-					 t->chains[c].name, r, rule->verdict.chain);
+				rc = policy_error(d, &rule->loc,
+						  "chain %s: rule %zu goes to unknown chain %s",
+						  t->chains[c].name, r, rule->verdict.chain);
 			}
 			for (size_t m = 0; !rc && m < rule->n_matches; m++) {
 				const struct ir_match *mt = &rule->matches[m];
 				if (mt->field[0] == IR_CT_LABEL &&
 				    (mt->kind != IR_M_BITS || mt->op != IR_OP_EQ ||
 				     ir_value_ct_label_bit(&mt->value) < 0)) {
-					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: a ct label match tests "
-						 "one bit being set (`ct label N`)", t->chains[c].name, r);
+					rc = policy_error(
+					    d, &rule->loc,
+					    "chain %s: rule %zu: a ct label match tests "
+					    "one bit being set (`ct label N`)",
+					    t->chains[c].name, r);
 				}
 				if (rule->matches[m].kind != IR_M_LOOKUP)
 					continue;
 				if (rule->matches[m].set >= t->n_sets) {
-					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: set index out of range",
-						 t->chains[c].name, r);
+					rc = policy_error(
+					    d, &rule->loc,
+					    "chain %s: rule %zu: set index out of range",
+					    t->chains[c].name, r);
 				} else {
 					uses[rule->matches[m].set]++;
 				}
@@ -432,20 +457,25 @@ int ir_table_validate(const struct ir_table *t, struct policy_diags *d)
 				const struct ir_stmt *st = &rule->stmts[s];
 				if (st->kind == IR_S_SET_VALUE && st->target == IR_CT_LABEL &&
 				    ir_value_ct_label_bit(&st->value) < 0) {
-					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: `ct label set` sets one bit",
-						 t->chains[c].name, r);
+					rc = policy_error(
+					    d, &rule->loc,
+					    "chain %s: rule %zu: `ct label set` sets one bit",
+					    t->chains[c].name, r);
 				}
 				if (st->kind == IR_S_SET_VALUE && st->keep_mask &&
 				    (st->target != IR_META_MARK || st->value.len != 4)) {
-					rc = policy_error(d, &rule->loc,
-							  "chain %s: rule %zu: only `meta mark set meta mark & ...` keeps bits",
-							  t->chains[c].name, r);
+					rc = policy_error(
+					    d, &rule->loc,
+					    "chain %s: rule %zu: only `meta mark set meta mark & ...` keeps bits",
+					    t->chains[c].name, r);
 				}
 				if (st->kind != IR_S_VMAP && st->kind != IR_S_SET_FROM_MAP)
 					continue;
 				if (st->set >= t->n_sets) {
-					rc = policy_error(d, &rule->loc, "chain %s: rule %zu: map index out of range",
-						 t->chains[c].name, r);
+					rc = policy_error(
+					    d, &rule->loc,
+					    "chain %s: rule %zu: map index out of range",
+					    t->chains[c].name, r);
 				} else {
 					uses[st->set]++;
 				}
@@ -453,7 +483,8 @@ int ir_table_validate(const struct ir_table *t, struct policy_diags *d)
 		}
 	for (size_t i = 0; !rc && i < t->n_sets; i++) {
 		if ((t->sets[i].flags & IR_SET_ANONYMOUS) && uses[i] != 1)
-			rc = policy_error(d, &t->sets[i].loc, "anonymous set %zu used by %zu rules", i, uses[i]);
+			rc = policy_error(d, &t->sets[i].loc, "anonymous set %zu used by %zu rules",
+					  i, uses[i]);
 		if (!rc)
 			rc = set_validate(t, &t->sets[i], d);
 	}

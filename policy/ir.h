@@ -27,38 +27,38 @@
 #include "policy/diag.h"
 
 #define IR_TABLE_NAME "hvgate"
-#define IR_VALUE_MAX 16	 /* IFNAMSIZ and an IPv6 address: the largest field */
-#define IR_CONCAT_MAX 4	 /* fields in one concatenation */
-#define IR_NAME_MAX 64	 /* NFT_NAME_MAXLEN (include/uapi/linux/netfilter/nf_tables.h) is 256 */
+#define IR_VALUE_MAX  16 /* IFNAMSIZ and an IPv6 address: the largest field */
+#define IR_CONCAT_MAX 4  /* fields in one concatenation */
+#define IR_NAME_MAX   64 /* NFT_NAME_MAXLEN (include/uapi/linux/netfilter/nf_tables.h) is 256 */
 
 enum ir_field {
-	IR_META_NFPROTO,   /* u8: NFPROTO_IPV4 / NFPROTO_IPV6 */
-	IR_META_L4PROTO,   /* u8: IPPROTO_* */
-	IR_META_IIFNAME,   /* char[16] */
-	IR_META_OIFNAME,   /* char[16] */
-	IR_META_MARK,	   /* u32 host order */
-	IR_IP_SADDR,	   /* 4 bytes network order */
+	IR_META_NFPROTO, /* u8: NFPROTO_IPV4 / NFPROTO_IPV6 */
+	IR_META_L4PROTO, /* u8: IPPROTO_* */
+	IR_META_IIFNAME, /* char[16] */
+	IR_META_OIFNAME, /* char[16] */
+	IR_META_MARK,    /* u32 host order */
+	IR_IP_SADDR,     /* 4 bytes network order */
 	IR_IP_DADDR,
-	IR_IP6_SADDR,	   /* 16 bytes network order */
+	IR_IP6_SADDR, /* 16 bytes network order */
 	IR_IP6_DADDR,
-	IR_TH_SPORT,	   /* u16 network order (transport header offset 0) */
-	IR_TH_DPORT,	   /* u16 network order (transport header offset 2) */
-	IR_ICMP_TYPE,	   /* u8 (transport header offset 0), with l4proto icmp */
-	IR_ICMPV6_TYPE,	   /* u8, with l4proto ipv6-icmp */
-	IR_CT_STATE,	   /* u32 host order bitmask NF_CT_STATE_BIT(...) */
-	IR_CT_ZONE,	   /* u16 host order */
-	IR_CT_MARK,	   /* u32 host order */
+	IR_TH_SPORT,         /* u16 network order (transport header offset 0) */
+	IR_TH_DPORT,         /* u16 network order (transport header offset 2) */
+	IR_ICMP_TYPE,        /* u8 (transport header offset 0), with l4proto icmp */
+	IR_ICMPV6_TYPE,      /* u8, with l4proto ipv6-icmp */
+	IR_CT_STATE,         /* u32 host order bitmask NF_CT_STATE_BIT(...) */
+	IR_CT_ZONE,          /* u16 host order */
+	IR_CT_MARK,          /* u32 host order */
 	IR_CT_ORIGINAL_ZONE, /* u16 host order; `ct original zone`: the zone of the original
 			      * direction only (replies are looked up in the default zone) */
-	IR_CT_LABEL,	   /* 16 bytes: the connlabel bitmap as the register holds it (bit n
-			    * in byte n / 8, value 1 << n % 8 on little-endian hosts); only
-			    * single bits are tested (IR_M_BITS) and set (IR_S_SET_VALUE),
-			    * as `ct label N` / `ct label set N` */
-	IR_CT_DIRECTION,   /* u8: IP_CT_DIR_ORIGINAL (0) or IP_CT_DIR_REPLY (1) */
-	IR_FLOW_HASH,	   /* u32 host order: `symhash mod IR_FLOW_HASH_MOD`, the kernel's
-			    * symmetric hash of the packet's addresses, protocol and ports */
-	IR_TCP_FLAGS,	   /* u8 (transport header offset 13), with l4proto tcp; only single
-			    * bits are tested (IR_M_BITS) */
+	IR_CT_LABEL,         /* 16 bytes: the connlabel bitmap as the register holds it (bit n
+			      * in byte n / 8, value 1 << n % 8 on little-endian hosts); only
+			      * single bits are tested (IR_M_BITS) and set (IR_S_SET_VALUE),
+			      * as `ct label N` / `ct label set N` */
+	IR_CT_DIRECTION,     /* u8: IP_CT_DIR_ORIGINAL (0) or IP_CT_DIR_REPLY (1) */
+	IR_FLOW_HASH,        /* u32 host order: `symhash mod IR_FLOW_HASH_MOD`, the kernel's
+			      * symmetric hash of the packet's addresses, protocol and ports */
+	IR_TCP_FLAGS,        /* u8 (transport header offset 13), with l4proto tcp; only single
+			      * bits are tested (IR_M_BITS) */
 	IR_FIELD_COUNT
 };
 
@@ -67,7 +67,24 @@ enum ir_field {
  * ranges of it divide flows among any number of them. */
 #define IR_FLOW_HASH_MOD 64
 
-enum ir_field_type { IR_T_U8, IR_T_U16_NET, IR_T_U16_HOST, IR_T_U32_HOST, IR_T_IPV4, IR_T_IPV6, IR_T_IFNAME, IR_T_NFPROTO, IR_T_L4PROTO, IR_T_ICMP_TYPE, IR_T_ICMPV6_TYPE, IR_T_CT_STATE, IR_T_PORT, IR_T_MARK, IR_T_CT_LABEL, IR_T_CT_DIR };
+enum ir_field_type {
+	IR_T_U8,
+	IR_T_U16_NET,
+	IR_T_U16_HOST,
+	IR_T_U32_HOST,
+	IR_T_IPV4,
+	IR_T_IPV6,
+	IR_T_IFNAME,
+	IR_T_NFPROTO,
+	IR_T_L4PROTO,
+	IR_T_ICMP_TYPE,
+	IR_T_ICMPV6_TYPE,
+	IR_T_CT_STATE,
+	IR_T_PORT,
+	IR_T_MARK,
+	IR_T_CT_LABEL,
+	IR_T_CT_DIR
+};
 
 /* What a backend needs to know about a field: its nft text, its set key type
  * name and how to load it (meta key, payload base/offset, ct key). */
@@ -75,12 +92,12 @@ struct ir_field_desc {
 	const char *nft;      /* "ip saddr", "iifname", "th dport" */
 	const char *set_type; /* "ipv4_addr", "ifname", "inet_service", ... */
 	enum ir_field_type type;
-	uint8_t len;	      /* bytes in the register */
+	uint8_t len; /* bytes in the register */
 	enum { IR_LOAD_META, IR_LOAD_PAYLOAD, IR_LOAD_CT, IR_LOAD_HASH } load;
-	uint32_t key;	      /* NFT_META_* / NFT_CT_* / IR_LOAD_HASH: the modulus */
-	uint32_t base;	      /* NFT_PAYLOAD_*_HEADER */
-	uint32_t offset;      /* bytes into that header */
-	bool ct_original;     /* IR_LOAD_CT with direction IP_CT_DIR_ORIGINAL */
+	uint32_t key;     /* NFT_META_* / NFT_CT_* / IR_LOAD_HASH: the modulus */
+	uint32_t base;    /* NFT_PAYLOAD_*_HEADER */
+	uint32_t offset;  /* bytes into that header */
+	bool ct_original; /* IR_LOAD_CT with direction IP_CT_DIR_ORIGINAL */
 };
 
 const struct ir_field_desc *ir_field_desc(enum ir_field f);
@@ -91,7 +108,7 @@ struct ir_value {
 };
 
 enum ir_verdict_kind {
-	IR_V_NONE,   /* continue with the next rule */
+	IR_V_NONE, /* continue with the next rule */
 	IR_V_ACCEPT,
 	IR_V_DROP,
 	IR_V_RETURN,
@@ -105,20 +122,22 @@ struct ir_verdict {
 };
 
 struct ir_set_elem {
-	struct ir_value key[IR_CONCAT_MAX];	/* one per key field */
-	struct ir_value key_end[IR_CONCAT_MAX]; /* interval sets: inclusive end; len 0 = same as key */
-	struct ir_verdict verdict;		/* verdict maps */
-	struct ir_value data;			/* data maps (ct zone, mark) */
-	uint64_t timeout_ms;			/* 0: the set's default */
+	struct ir_value key[IR_CONCAT_MAX]; /* one per key field */
+	struct ir_value
+	    key_end[IR_CONCAT_MAX]; /* interval sets: inclusive end; len 0 = same as key */
+	struct ir_verdict verdict;  /* verdict maps */
+	struct ir_value data;       /* data maps (ct zone, mark) */
+	uint64_t timeout_ms;        /* 0: the set's default */
 };
 
 #define IR_SET_INTERVAL  (1u << 0)
 #define IR_SET_CONSTANT  (1u << 1)
 #define IR_SET_ANONYMOUS (1u << 2) /* inline in its one rule; kernel names it __set%d / __map%d */
 #define IR_SET_TIMEOUT   (1u << 3)
-#define IR_SET_DYNAMIC   (1u << 4) /* updated from the control plane (block lists);
-				    * a marker for the daemon, NOT the kernel's
-				    * NFT_SET_EVAL: backends send no flag for it */
+#define IR_SET_DYNAMIC                                                                             \
+	(1u << 4) /* updated from the control plane (block lists);                                 \
+		   * a marker for the daemon, NOT the kernel's                                     \
+		   * NFT_SET_EVAL: backends send no flag for it */
 
 enum ir_set_data { IR_DATA_NONE, IR_DATA_VERDICT, IR_DATA_VALUE };
 
@@ -129,7 +148,7 @@ struct ir_set {
 	uint32_t flags;
 	enum ir_set_data data;
 	enum ir_field data_field; /* IR_DATA_VALUE: type of the data (IR_CT_ZONE, IR_META_MARK) */
-	uint64_t timeout_ms;	  /* IR_SET_TIMEOUT default */
+	uint64_t timeout_ms;      /* IR_SET_TIMEOUT default */
 	/* Elements the kernel should expect (NFTA_SET_DESC_SIZE, `size N`), so
 	 * that it sizes its hash table once instead of growing it while the
 	 * batch fills it; the kernel also takes it as the most the set may
@@ -159,34 +178,38 @@ struct ir_match {
 	enum ir_cmp_op op; /* CMP, RANGE, LOOKUP (NEQ: not in set) */
 	struct ir_value value;
 	struct ir_value value_end; /* RANGE */
-	uint8_t prefix_len;	   /* PREFIX */
-	bool wildcard;		   /* CMP on IFNAME: match value as a prefix ("tap-*") */
-	size_t set;		   /* LOOKUP: index into ir_table.sets */
+	uint8_t prefix_len;        /* PREFIX */
+	bool wildcard;             /* CMP on IFNAME: match value as a prefix ("tap-*") */
+	size_t set;                /* LOOKUP: index into ir_table.sets */
 };
 
 enum ir_stmt_kind {
 	IR_S_COUNTER,
-	IR_S_LOG,	/* log prefix "..." group N */
-	IR_S_LIMIT,	/* limit rate N/unit burst B packets */
-	IR_S_VMAP,	/* fields vmap @set (verdict map) */
+	IR_S_LOG,          /* log prefix "..." group N */
+	IR_S_LIMIT,        /* limit rate N/unit burst B packets */
+	IR_S_VMAP,         /* fields vmap @set (verdict map) */
 	IR_S_SET_FROM_MAP, /* target set fields map @set (e.g. ct zone set iifname map @m) */
-	IR_S_SET_VALUE,	/* target set value (e.g. meta mark set 0x1) */
-	IR_S_REJECT,	/* reject with tcp reset / icmpx port-unreachable */
-	IR_S_NAT,	/* snat / dnat / masquerade */
+	IR_S_SET_VALUE,    /* target set value (e.g. meta mark set 0x1) */
+	IR_S_REJECT,       /* reject with tcp reset / icmpx port-unreachable */
+	IR_S_NAT,          /* snat / dnat / masquerade */
 	IR_S_NOTRACK,
-	IR_S_QUEUE,	/* to user space (fast path): native queue or xt NFQUEUE */
+	IR_S_QUEUE, /* to user space (fast path): native queue or xt NFQUEUE */
 };
 
-enum ir_reject_kind { IR_REJECT_TCP_RESET, IR_REJECT_ICMPX_PORT_UNREACH, IR_REJECT_ICMPX_ADMIN_PROHIBITED };
+enum ir_reject_kind {
+	IR_REJECT_TCP_RESET,
+	IR_REJECT_ICMPX_PORT_UNREACH,
+	IR_REJECT_ICMPX_ADMIN_PROHIBITED
+};
 enum ir_rate_unit { IR_PER_SECOND, IR_PER_MINUTE, IR_PER_HOUR };
 enum ir_nat_kind { IR_NAT_SNAT, IR_NAT_DNAT, IR_NAT_MASQUERADE };
 
 struct ir_nat {
 	enum ir_nat_kind kind;
-	uint8_t family;		   /* NFPROTO_IPV4 / NFPROTO_IPV6 */
+	uint8_t family;                   /* NFPROTO_IPV4 / NFPROTO_IPV6 */
 	struct ir_value addr_lo, addr_hi; /* len 0: none (masquerade) */
-	uint16_t port_lo, port_hi; /* host order; 0: keep */
-	bool netmap;		   /* 1:1 prefix mapping (NF_NAT_RANGE_NETMAP) */
+	uint16_t port_lo, port_hi;        /* host order; 0: keep */
+	bool netmap;                      /* 1:1 prefix mapping (NF_NAT_RANGE_NETMAP) */
 	bool random_fully;
 };
 
@@ -229,14 +252,21 @@ struct ir_rule {
 	struct policy_loc loc; /* the policy construct, for kernel errors */
 };
 
-enum ir_hook { IR_HOOK_NONE, IR_HOOK_PREROUTING, IR_HOOK_INPUT, IR_HOOK_FORWARD, IR_HOOK_OUTPUT, IR_HOOK_POSTROUTING };
+enum ir_hook {
+	IR_HOOK_NONE,
+	IR_HOOK_PREROUTING,
+	IR_HOOK_INPUT,
+	IR_HOOK_FORWARD,
+	IR_HOOK_OUTPUT,
+	IR_HOOK_POSTROUTING
+};
 enum ir_chain_type { IR_CHAIN_FILTER, IR_CHAIN_NAT, IR_CHAIN_ROUTE };
 
 struct ir_chain {
 	char name[IR_NAME_MAX];
 	enum ir_hook hook; /* NONE: a regular chain */
 	enum ir_chain_type type;
-	int priority;		 /* NF_IP_PRI_* */
+	int priority;                /* NF_IP_PRI_* */
 	enum ir_verdict_kind policy; /* base chains: IR_V_ACCEPT or IR_V_DROP */
 	struct ir_rule *rules;
 	size_t n_rules, cap_rules;
@@ -287,9 +317,9 @@ void ir_rule_clear(struct ir_rule *r);
  * data (not a map) also duplicates removed, and for IR_SET_INTERVAL sets of
  * addresses or ports overlapping and adjacent intervals merged
  * (interface-name intervals, which stand for wildcards, are only
- * de-duplicated). Maps are only sorted: their keys must already be disjoint. Lowering and the optimizer
- * call it so that the kernel never sees overlapping elements, which it
- * refuses (EEXIST). Returns 0 or -1 on ENOMEM. */
+ * de-duplicated). Maps are only sorted: their keys must already be disjoint. Lowering and the
+ * optimizer call it so that the kernel never sees overlapping elements, which it refuses (EEXIST).
+ * Returns 0 or -1 on ENOMEM. */
 int ir_set_normalize(struct ir_set *s);
 
 /* The inclusive end of an element's first key (key_end, or key when key_end
@@ -337,8 +367,10 @@ bool ir_verdict_equal(const struct ir_verdict *a, const struct ir_verdict *b);
 bool ir_set_def_equal(const struct ir_set *a, const struct ir_set *b);
 bool ir_set_content_equal(const struct ir_set *a, const struct ir_set *b);
 /* Key and interval end: the same element for the kernel's lookup. */
-bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b);
-bool ir_elem_equal(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b);
+bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a,
+		      const struct ir_set_elem *b);
+bool ir_elem_equal(const struct ir_set *s, const struct ir_set_elem *a,
+		   const struct ir_set_elem *b);
 bool ir_match_equal(const struct ir_table *ta, const struct ir_match *a, const struct ir_table *tb,
 		    const struct ir_match *b);
 bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const struct ir_table *tb,

@@ -17,7 +17,8 @@ struct ir_chain *ir_build_base_chain(struct ir_table *t, const char *name, enum 
 	return c;
 }
 
-struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment, const struct policy_loc *loc)
+struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment,
+				    const struct policy_loc *loc)
 {
 	struct ir_rule *r = ir_rule_add(c);
 	if (r && comment)
@@ -52,7 +53,8 @@ struct ir_match *ir_build_range(struct ir_rule *r, enum ir_field f, struct ir_va
 	if (lo.len == hi.len && !memcmp(lo.data, hi.data, lo.len))
 		return ir_build_cmp(r, f, lo, IR_OP_EQ);
 	enum ir_field_type type = ir_field_desc(f)->type;
-	int prefix_len = type == IR_T_IPV4 || type == IR_T_IPV6 ? ir_value_prefix_len(&lo, &hi) : -1;
+	int prefix_len =
+	    type == IR_T_IPV4 || type == IR_T_IPV6 ? ir_value_prefix_len(&lo, &hi) : -1;
 	struct ir_match *m = ir_match_add(r);
 	if (!m)
 		return NULL;

@@ -20,7 +20,8 @@
 /* A base chain of table `t`: hook, type, priority and policy (verdict when
  * no rule decides). */
 struct ir_chain *ir_build_base_chain(struct ir_table *t, const char *name, enum ir_hook hook,
-				     enum ir_chain_type type, int prio, enum ir_verdict_kind policy);
+				     enum ir_chain_type type, int prio,
+				     enum ir_verdict_kind policy);
 
 /* A rule at the end of chain `chain` (looked up by name: adding chains moves
  * them), with `comment` (NULL: none). NULL also when there is no such chain. */
@@ -28,7 +29,8 @@ struct ir_rule *ir_build_rule(struct ir_table *t, const char *chain, const char 
 
 /* A rule at the end of chain `c`, with `comment` (NULL: none) and the
  * location of the policy statement it lowers (NULL: none). */
-struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment, const struct policy_loc *loc);
+struct ir_rule *ir_build_chain_rule(struct ir_chain *c, const char *comment,
+				    const struct policy_loc *loc);
 
 /* `f op v` (IR_M_CMP). */
 struct ir_match *ir_build_cmp(struct ir_rule *r, enum ir_field f, struct ir_value v,

@@ -24,11 +24,11 @@ static bool verdict_to_recreated(const struct ir_diff *d, const struct ir_verdic
 	return (v->kind == IR_V_JUMP || v->kind == IR_V_GOTO) && chain_recreated(d, v->chain);
 }
 
-bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a, const struct ir_table *tb,
-			const struct ir_rule *b)
+bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a,
+			const struct ir_table *tb, const struct ir_rule *b)
 {
-	if (a->n_matches != b->n_matches || a->n_stmts != b->n_stmts || !ir_verdict_equal(&a->verdict, &b->verdict) ||
-	    strcmp(a->comment, b->comment))
+	if (a->n_matches != b->n_matches || a->n_stmts != b->n_stmts ||
+	    !ir_verdict_equal(&a->verdict, &b->verdict) || strcmp(a->comment, b->comment))
 		return false;
 	for (size_t i = 0; i < a->n_matches; i++)
 		if (!ir_match_equal(ta, &a->matches[i], tb, &b->matches[i]))
@@ -114,21 +114,16 @@ static uint64_t hash_stmt(uint64_t h, const struct ir_table *t, const struct ir_
 	h = hash_u64(h, s->kind);
 	switch (s->kind) {
 	case IR_S_COUNTER:
-	case IR_S_NOTRACK:
-		return h;
-	case IR_S_LOG:
-		return hash_str(hash_u64(h, (uint64_t)(int64_t)s->log_group), s->log_prefix);
-	case IR_S_LIMIT:
-		return hash_u64(hash_u64(hash_u64(h, s->rate), s->unit), s->burst);
-	case IR_S_VMAP:
-		return hash_set_ref(hash_fields(h, s->field, s->n_field), t, s->set);
+	case IR_S_NOTRACK: return h;
+	case IR_S_LOG: return hash_str(hash_u64(h, (uint64_t)(int64_t)s->log_group), s->log_prefix);
+	case IR_S_LIMIT: return hash_u64(hash_u64(hash_u64(h, s->rate), s->unit), s->burst);
+	case IR_S_VMAP: return hash_set_ref(hash_fields(h, s->field, s->n_field), t, s->set);
 	case IR_S_SET_FROM_MAP:
 		h = hash_u64(h, s->target);
 		return hash_set_ref(hash_fields(h, s->field, s->n_field), t, s->set);
 	case IR_S_SET_VALUE:
 		return hash_u64(hash_value(hash_u64(h, s->target), &s->value), s->keep_mask);
-	case IR_S_REJECT:
-		return hash_u64(h, s->reject);
+	case IR_S_REJECT: return hash_u64(h, s->reject);
 	case IR_S_NAT:
 		h = hash_u64(hash_u64(h, s->nat.kind), s->nat.family);
 		h = hash_value(hash_value(h, &s->nat.addr_lo), &s->nat.addr_hi);
@@ -215,7 +210,7 @@ static int push(size_t **v, size_t *n, size_t x)
 struct set_print {
 	const struct ir_set_elem *elems; /* what the prints were made from */
 	size_t n;
-	uint64_t all;	/* of the whole element list */
+	uint64_t all;   /* of the whole element list */
 	uint64_t *elem; /* per element; NULL: no prints for this set */
 };
 
@@ -410,7 +405,8 @@ int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out)
 }
 
 /* The prints of chain i of t, if p has them and they are still its own. */
-static const struct chain_print *chain_print_of(const struct ir_diff_prints *p, const struct ir_table *t, size_t i)
+static const struct chain_print *chain_print_of(const struct ir_diff_prints *p,
+						const struct ir_table *t, size_t i)
 {
 	if (!p || p->of != t || i >= p->n_chains || !p->chain[i].rule)
 		return NULL;
@@ -419,7 +415,8 @@ static const struct chain_print *chain_print_of(const struct ir_diff_prints *p, 
 }
 
 /* The prints of set i of t, if p has them and they are still its own. */
-static const struct set_print *print_of(const struct ir_diff_prints *p, const struct ir_table *t, size_t i)
+static const struct set_print *print_of(const struct ir_diff_prints *p, const struct ir_table *t,
+					size_t i)
 {
 	if (!p || p->of != t || i >= p->n_sets || !p->set[i].elem)
 		return NULL;
@@ -432,14 +429,16 @@ static const struct set_print *print_of(const struct ir_diff_prints *p, const st
  * tail (sets are kept sorted) are skipped at once; the middle is hashed. */
 /* An element stays if it is the same and does not jump to a chain that is
  * made again. */
-static bool elem_stays(const struct ir_set *s, const struct ir_set_elem *a, const struct ir_set_elem *b,
-		       const struct ir_diff *d)
+static bool elem_stays(const struct ir_set *s, const struct ir_set_elem *a,
+		       const struct ir_set_elem *b, const struct ir_diff *d)
 {
-	return ir_elem_equal(s, a, b) && !(s->data == IR_DATA_VERDICT && verdict_to_recreated(d, &b->verdict));
+	return ir_elem_equal(s, a, b) &&
+	       !(s->data == IR_DATA_VERDICT && verdict_to_recreated(d, &b->verdict));
 }
 
 static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct ir_diff_elems *out,
-		      const struct ir_diff *d, const struct set_print *op, const struct set_print *np)
+		      const struct ir_diff *d, const struct set_print *op,
+		      const struct set_print *np)
 {
 	size_t head = 0, tail = 0;
 	/* With prints: the same print is the same element; the head and tail
@@ -461,7 +460,8 @@ static int elem_delta(const struct ir_set *os, const struct ir_set *ns, struct i
 		       elem_stays(ns, &os->elems[head], &ns->elems[head], d))
 			head++;
 		while (tail < os->n_elems - head && tail < ns->n_elems - head &&
-		       elem_stays(ns, &os->elems[os->n_elems - 1 - tail], &ns->elems[ns->n_elems - 1 - tail], d))
+		       elem_stays(ns, &os->elems[os->n_elems - 1 - tail],
+				  &ns->elems[ns->n_elems - 1 - tail], d))
 			tail++;
 	}
 	size_t o_end = os->n_elems - tail, n_end = ns->n_elems - tail;
@@ -544,7 +544,8 @@ static void go_full(struct ir_diff *d, const char *why)
 
 /* Whether rule `ru` (of the candidate) uses a named set whose op is
  * RECREATE: it must go before its set can, and come again after. */
-static bool rule_uses_recreated(const struct ir_table *t, const struct ir_rule *ru, const struct ir_diff *d)
+static bool rule_uses_recreated(const struct ir_table *t, const struct ir_rule *ru,
+				const struct ir_diff *d)
 {
 	for (size_t i = 0; i < ru->n_matches; i++)
 		if (ru->matches[i].kind == IR_M_LOOKUP && ru->matches[i].set < t->n_sets &&
@@ -559,7 +560,8 @@ static bool rule_uses_recreated(const struct ir_table *t, const struct ir_rule *
 
 /* Whether rule `ru` jumps to a chain that is made again: by its verdict
  * or through an inline verdict map. */
-static bool rule_jumps_to_recreated(const struct ir_table *t, const struct ir_rule *ru, const struct ir_diff *d)
+static bool rule_jumps_to_recreated(const struct ir_table *t, const struct ir_rule *ru,
+				    const struct ir_diff *d)
 {
 	if (!d->n_recreated)
 		return false;
@@ -567,7 +569,8 @@ static bool rule_jumps_to_recreated(const struct ir_table *t, const struct ir_ru
 		return true;
 	for (size_t i = 0; i < ru->n_stmts; i++) {
 		const struct ir_stmt *st = &ru->stmts[i];
-		if (st->kind != IR_S_VMAP || st->set >= t->n_sets || !(t->sets[st->set].flags & IR_SET_ANONYMOUS))
+		if (st->kind != IR_S_VMAP || st->set >= t->n_sets ||
+		    !(t->sets[st->set].flags & IR_SET_ANONYMOUS))
 			continue;
 		for (size_t e = 0; e < t->sets[st->set].n_elems; e++)
 			if (verdict_to_recreated(d, &t->sets[st->set].elems[e].verdict))
@@ -580,20 +583,21 @@ static bool rule_jumps_to_recreated(const struct ir_table *t, const struct ir_ru
 static bool rule_stays(const struct ir_table *o, const struct ir_rule *a, const struct ir_table *n,
 		       const struct ir_rule *b, const struct ir_diff *d)
 {
-	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d) && !rule_jumps_to_recreated(n, b, d);
+	return ir_diff_rule_equal(o, a, n, b) && !rule_uses_recreated(n, b, d) &&
+	       !rule_jumps_to_recreated(n, b, d);
 }
 
 /* Whether two sets of the same definition hold the same elements. */
-static bool sets_same_content(const struct ir_set *os, const struct set_print *op, const struct ir_set *ns,
-			      const struct set_print *np)
+static bool sets_same_content(const struct ir_set *os, const struct set_print *op,
+			      const struct ir_set *ns, const struct set_print *np)
 {
 	if (op && np)
 		return op->n == np->n && op->all == np->all;
 	return ir_set_content_equal(os, ns);
 }
 
-static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
-		     const struct ir_diff_prints *npr, struct ir_diff *d)
+static int diff_sets(const struct ir_table *o, const struct ir_diff_prints *opr,
+		     const struct ir_table *n, const struct ir_diff_prints *npr, struct ir_diff *d)
 {
 	struct ir_names x;
 	bool *kept = names_and_kept(&x, o, true);
@@ -704,8 +708,7 @@ static int plan_rules(const struct rule_pair *c, struct ir_diff_rules *pl)
 		pl->old_of[head] = head;
 		head++;
 	}
-	while (tail < no - head && tail < nn - head &&
-	       stays(c, no - 1 - tail, nn - 1 - tail)) {
+	while (tail < no - head && tail < nn - head && stays(c, no - 1 - tail, nn - 1 - tail)) {
 		pl->old_of[nn - 1 - tail] = no - 1 - tail;
 		tail++;
 	}
@@ -722,7 +725,8 @@ static int plan_rules(const struct rule_pair *c, struct ir_diff_rules *pl)
 				if (stays(c, head + a, head + b))
 					*cell = len[(a + 1) * (mn + 1) + b + 1] + 1;
 				else {
-					uint32_t down = len[(a + 1) * (mn + 1) + b], right = len[a * (mn + 1) + b + 1];
+					uint32_t down = len[(a + 1) * (mn + 1) + b],
+						 right = len[a * (mn + 1) + b + 1];
 					*cell = down > right ? down : right;
 				}
 			}
@@ -765,8 +769,9 @@ static void mark_chain(struct ir_diff *d, const struct ir_chain *nc, size_t i, e
 	d->n_rules_sent += nc->n_rules;
 }
 
-static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
-		       const struct ir_diff_prints *npr, struct ir_diff *d)
+static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *opr,
+		       const struct ir_table *n, const struct ir_diff_prints *npr,
+		       struct ir_diff *d)
 {
 	struct ir_names x;
 	bool *kept = names_and_kept(&x, o, false);
@@ -785,9 +790,12 @@ static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *op
 		}
 		kept[j] = true;
 		const struct ir_chain *oc = &o->chains[j];
-		if (oc->hook != nc->hook || (nc->hook != IR_HOOK_NONE && (oc->type != nc->type || oc->priority != nc->priority))) {
+		if (oc->hook != nc->hook ||
+		    (nc->hook != IR_HOOK_NONE &&
+		     (oc->type != nc->type || oc->priority != nc->priority))) {
 			char why[160];
-			snprintf(why, sizeof(why), "chain %.64s changed its hook, type or priority", nc->name);
+			snprintf(why, sizeof(why), "chain %.64s changed its hook, type or priority",
+				 nc->name);
 			go_full(d, why);
 			continue;
 		}
@@ -796,7 +804,8 @@ static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *op
 			 * regular chain is made again (find_recreated()). */
 			if (nc->hook != IR_HOOK_NONE) {
 				char why[160];
-				snprintf(why, sizeof(why), "the comment of base chain %.64s changed", nc->name);
+				snprintf(why, sizeof(why),
+					 "the comment of base chain %.64s changed", nc->name);
 				go_full(d, why);
 			} else {
 				mark_chain(d, nc, i, IR_DIFF_RECREATE);
@@ -806,7 +815,9 @@ static int diff_chains(const struct ir_table *o, const struct ir_diff_prints *op
 		d->chain_policy[i] = nc->hook != IR_HOOK_NONE && oc->policy != nc->policy;
 		if (d->chain_policy[i])
 			d->n_changed++;
-		struct rule_pair pair = { o, n, oc, nc, chain_print_of(opr, o, j), chain_print_of(npr, n, i), d };
+		struct rule_pair pair = {
+			o, n, oc, nc, chain_print_of(opr, o, j), chain_print_of(npr, n, i), d
+		};
 		if (!chain_rules_equal(&pair)) {
 			struct ir_diff_rules *pl = &d->chain_rules[i];
 			if ((rc = plan_rules(&pair, pl)))
@@ -858,8 +869,8 @@ static bool is_target(const struct ir_diff_prints *p, const char *name)
  * whole prints of the candidate, which know the targets): the others take
  * nothing with them (the revision marker chain, made again by every apply,
  * is one). diff_chains() marks every one of them RECREATE all the same. */
-static int find_recreated(const struct ir_table *o, const struct ir_table *n, const struct ir_diff_prints *npr,
-			  struct ir_diff *d)
+static int find_recreated(const struct ir_table *o, const struct ir_table *n,
+			  const struct ir_diff_prints *npr, struct ir_diff *d)
 {
 	bool targets_known = prints_whole(npr, n);
 	struct ir_names x;
@@ -869,7 +880,8 @@ static int find_recreated(const struct ir_table *o, const struct ir_table *n, co
 	int rc = 0;
 	for (size_t i = 0; !rc && i < n->n_chains; i++) {
 		size_t j = names_get(&x, n->chains[i].name);
-		if (j == IR_DIFF_NONE || n->chains[i].hook != IR_HOOK_NONE || o->chains[j].hook != IR_HOOK_NONE ||
+		if (j == IR_DIFF_NONE || n->chains[i].hook != IR_HOOK_NONE ||
+		    o->chains[j].hook != IR_HOOK_NONE ||
 		    !strcmp(o->chains[j].comment, n->chains[i].comment) ||
 		    (targets_known && !is_target(npr, n->chains[i].name)))
 			continue;
@@ -888,8 +900,9 @@ int ir_diff_compute(const struct ir_table *o, const struct ir_table *n, struct i
 	return ir_diff_compute_printed(o, NULL, n, NULL, out);
 }
 
-int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_prints *opr, const struct ir_table *n,
-			    const struct ir_diff_prints *npr, struct ir_diff **out)
+int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_prints *opr,
+			    const struct ir_table *n, const struct ir_diff_prints *npr,
+			    struct ir_diff **out)
 {
 	struct ir_diff *d = calloc(1, sizeof(*d));
 	*out = NULL;
@@ -905,8 +918,9 @@ int ir_diff_compute_printed(const struct ir_table *o, const struct ir_diff_print
 	d->set_op = calloc(ns, sizeof(*d->set_op));
 	d->set_old = calloc(ns, sizeof(*d->set_old));
 	d->set_elems = calloc(ns, sizeof(*d->set_elems));
-	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op || !d->set_old || !d->set_elems ||
-	    find_recreated(o, n, npr, d) || diff_sets(o, opr, n, npr, d) || diff_chains(o, opr, n, npr, d)) {
+	if (!d->chain_rules || !d->chain_op || !d->chain_old || !d->chain_policy || !d->set_op ||
+	    !d->set_old || !d->set_elems || find_recreated(o, n, npr, d) ||
+	    diff_sets(o, opr, n, npr, d) || diff_chains(o, opr, n, npr, d)) {
 		ir_diff_free(d);
 		return -ENOMEM;
 	}

@@ -37,10 +37,10 @@
 #define IR_DIFF_NONE ((size_t)-1)
 
 enum ir_diff_op {
-	IR_DIFF_KEEP,	   /* untouched */
-	IR_DIFF_ADD,	   /* new: created with its rules / elements */
-	IR_DIFF_REPLACE,   /* chain: flushed, rules added again; set: element delta */
-	IR_DIFF_RECREATE,  /* deleted and created again in the same batch */
+	IR_DIFF_KEEP,     /* untouched */
+	IR_DIFF_ADD,      /* new: created with its rules / elements */
+	IR_DIFF_REPLACE,  /* chain: flushed, rules added again; set: element delta */
+	IR_DIFF_RECREATE, /* deleted and created again in the same batch */
 };
 
 struct ir_diff_elems {
@@ -56,17 +56,17 @@ struct ir_diff_elems {
  * in the same order (a longest common subsequence) stay untouched, with
  * their counters. */
 struct ir_diff_rules {
-	bool planned;	/* false: flush the chain and add its rules again */
-	size_t *del;	/* running rule indices */
+	bool planned; /* false: flush the chain and add its rules again */
+	size_t *del;  /* running rule indices */
 	size_t n_del;
-	size_t *add;	/* candidate rule indices, ascending */
+	size_t *add; /* candidate rule indices, ascending */
 	size_t n_add;
 	size_t *old_of; /* per candidate rule: the running rule it is, or IR_DIFF_NONE */
 };
 
 struct ir_diff {
-	bool full;	 /* the delta cannot (or should not) be sent: replace the table */
-	char why[160];	 /* for `full`: the reason, for the commit reply */
+	bool full;     /* the delta cannot (or should not) be sent: replace the table */
+	char why[160]; /* for `full`: the reason, for the commit reply */
 	/* Per candidate chain: op, and its index in the running table. */
 	enum ir_diff_op *chain_op;
 	size_t *chain_old;
@@ -87,20 +87,21 @@ struct ir_diff {
 	enum ir_diff_op *set_op;
 	size_t *set_old;
 	struct ir_diff_elems *set_elems; /* REPLACE */
-	size_t n_objects_sets;	 /* entries of set_op, set_old, set_elems */
-	size_t n_objects_chains; /* entries of chain_op, chain_old, chain_rules */
-	size_t n_sets_recreated; /* of set_op: RECREATE */
-	size_t *set_del; /* running named sets that the candidate has not */
+	size_t n_objects_sets;           /* entries of set_op, set_old, set_elems */
+	size_t n_objects_chains;         /* entries of chain_op, chain_old, chain_rules */
+	size_t n_sets_recreated;         /* of set_op: RECREATE */
+	size_t *set_del;                 /* running named sets that the candidate has not */
 	size_t n_set_del;
 	/* Counts for replies and the fallback decision. */
-	size_t n_changed;  /* chains, sets touched, plus rules and elements sent or deleted */
-	size_t n_objects;  /* chains, sets, rules and elements of the candidate */
+	size_t n_changed; /* chains, sets touched, plus rules and elements sent or deleted */
+	size_t n_objects; /* chains, sets, rules and elements of the candidate */
 	size_t n_chains_changed, n_rules_sent, n_sets_changed, n_elems_added, n_elems_deleted;
 };
 
 /* Computes the diff from `running` to `cand`. Returns 0 with *out (maybe
  * marked full), or -ENOMEM. */
-int ir_diff_compute(const struct ir_table *running, const struct ir_table *cand, struct ir_diff **out);
+int ir_diff_compute(const struct ir_table *running, const struct ir_table *cand,
+		    struct ir_diff **out);
 
 /* Fingerprints of a table's named sets and chains, made once after
  * compiling so that a diff does not read every element and rule of both
@@ -124,7 +125,8 @@ struct ir_diff_prints;
 int ir_diff_prints_make(const struct ir_table *t, struct ir_diff_prints **out);
 void ir_diff_prints_free(struct ir_diff_prints *p);
 /* ir_diff_compute() with the prints of either table (each may be NULL). */
-int ir_diff_compute_printed(const struct ir_table *running, const struct ir_diff_prints *running_prints,
+int ir_diff_compute_printed(const struct ir_table *running,
+			    const struct ir_diff_prints *running_prints,
 			    const struct ir_table *cand, const struct ir_diff_prints *cand_prints,
 			    struct ir_diff **out);
 void ir_diff_free(struct ir_diff *d);
@@ -134,8 +136,8 @@ bool ir_diff_empty(const struct ir_diff *d);
 
 /* Whether two rules are the same kernel rule: named sets compared by name,
  * anonymous ones by content; the policy location does not count. */
-bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a, const struct ir_table *tb,
-			const struct ir_rule *b);
+bool ir_diff_rule_equal(const struct ir_table *ta, const struct ir_rule *a,
+			const struct ir_table *tb, const struct ir_rule *b);
 
 /* Hashes rule r of t into h (FNV-1a 64, policy/hash.h) and returns the
  * result: rules that ir_diff_rule_equal() finds the same hash the same

@@ -33,7 +33,7 @@ bool ir_set_def_equal(const struct ir_set *a, const struct ir_set *b)
 /* Same key (and interval end): the same element as far as the kernel's
  * lookup is concerned. */
 bool ir_elem_same_key(const struct ir_set *s, const struct ir_set_elem *a,
-                      const struct ir_set_elem *b)
+		      const struct ir_set_elem *b)
 {
 	for (size_t i = 0; i < s->n_key && i < IR_CONCAT_MAX; i++)
 		if (!ir_value_equal(&a->key[i], &b->key[i]) ||
@@ -86,7 +86,7 @@ static bool fields_equal(const enum ir_field *a, size_t na, const enum ir_field 
 }
 
 bool ir_match_equal(const struct ir_table *ta, const struct ir_match *a, const struct ir_table *tb,
-                    const struct ir_match *b)
+		    const struct ir_match *b)
 {
 	if (a->kind != b->kind || a->op != b->op || a->prefix_len != b->prefix_len ||
 	    a->wildcard != b->wildcard || !ir_value_equal(&a->value, &b->value) ||
@@ -108,18 +108,15 @@ static bool nat_equal(const struct ir_nat *a, const struct ir_nat *b)
 }
 
 bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const struct ir_table *tb,
-                   const struct ir_stmt *b)
+		   const struct ir_stmt *b)
 {
 	if (a->kind != b->kind)
 		return false;
 	switch (a->kind) {
 	case IR_S_COUNTER:
-	case IR_S_NOTRACK:
-		return true;
-	case IR_S_LOG:
-		return a->log_group == b->log_group && !strcmp(a->log_prefix, b->log_prefix);
-	case IR_S_LIMIT:
-		return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
+	case IR_S_NOTRACK: return true;
+	case IR_S_LOG: return a->log_group == b->log_group && !strcmp(a->log_prefix, b->log_prefix);
+	case IR_S_LIMIT: return a->rate == b->rate && a->unit == b->unit && a->burst == b->burst;
 	case IR_S_VMAP:
 		return fields_equal(a->field, a->n_field, b->field, b->n_field) &&
 		       set_ref_equal(ta, a->set, tb, b->set);
@@ -130,10 +127,8 @@ bool ir_stmt_equal(const struct ir_table *ta, const struct ir_stmt *a, const str
 	case IR_S_SET_VALUE:
 		return a->target == b->target && ir_value_equal(&a->value, &b->value) &&
 		       a->keep_mask == b->keep_mask;
-	case IR_S_REJECT:
-		return a->reject == b->reject;
-	case IR_S_NAT:
-		return nat_equal(&a->nat, &b->nat);
+	case IR_S_REJECT: return a->reject == b->reject;
+	case IR_S_NAT: return nat_equal(&a->nat, &b->nat);
 	case IR_S_QUEUE:
 		return a->queue_num == b->queue_num && a->queue_count == b->queue_count &&
 		       a->queue_bypass == b->queue_bypass;

@@ -27,7 +27,7 @@ static bool name_is(void *ctx, size_t i)
 
 int ir_names_init(struct ir_names *x, const struct ir_table *t, bool sets, size_t expect)
 {
-	*x = (struct ir_names){.t = t, .sets = sets};
+	*x = (struct ir_names){ .t = t, .sets = sets };
 	return policy_hmap_init(&x->map, expect);
 }
 
@@ -59,6 +59,6 @@ int ir_names_put(struct ir_names *x, size_t i)
 
 size_t ir_names_get(const struct ir_names *x, const char *name)
 {
-	struct name_probe p = {.x = x, .name = name};
+	struct name_probe p = { .x = x, .name = name };
 	return policy_hmap_find(&x->map, name_hash(name), name_is, &p);
 }

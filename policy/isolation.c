@@ -72,7 +72,8 @@ static int check_global_inside(const struct policy *p, const struct policy_nat *
 		policy_error(d, &n->loc,
 			     "global NAT translates into addresses of segment '%s' of tenant '%s'; "
 			     "declare it inside tenant '%s'",
-			     zone->name, p->tenants[zone->tenant].name, p->tenants[zone->tenant].name);
+			     zone->name, p->tenants[zone->tenant].name,
+			     p->tenants[zone->tenant].name);
 		return policy_note(d, &zone->loc, "'%s' is declared here", zone->name), -1;
 	}
 	return 0;
@@ -166,10 +167,11 @@ int policy_check_tenant_segments(const struct policy *p, struct policy_diags *d)
 			char xs[128], ys[128];
 			policy_addr_format(x, xs, sizeof(xs));
 			policy_addr_format(y, ys, sizeof(ys));
-			rc = policy_error(d, &x->loc,
-					  "segment '%s' (%s) overlaps segment '%s' (%s) of the same "
-					  "tenant: the segments of a tenant must not share addresses",
-					  b->name, xs, a->name, ys);
+			rc = policy_error(
+			    d, &x->loc,
+			    "segment '%s' (%s) overlaps segment '%s' (%s) of the same "
+			    "tenant: the segments of a tenant must not share addresses",
+			    b->name, xs, a->name, ys);
 			policy_note(d, &a->loc, "'%s' is declared here", a->name);
 			break;
 		}
@@ -261,8 +263,10 @@ static bool forward_passes(const struct policy *p, const struct policy_nat *n, b
 			continue;
 		if (r->tenant != POLICY_NONE && r->tenant != n->tenant)
 			continue;
-		bool from = hairpin ? from_inside(p, &r->from, n->tenant) : from_fits(&r->from, n->via_zone);
-		if (from && to_fits(p, &r->to, &n->to_addr, n->tenant) && service_fits(r, n->l4proto, port))
+		bool from = hairpin ? from_inside(p, &r->from, n->tenant)
+				    : from_fits(&r->from, n->via_zone);
+		if (from && to_fits(p, &r->to, &n->to_addr, n->tenant) &&
+		    service_fits(r, n->l4proto, port))
 			return true;
 	}
 	return false;
@@ -279,10 +283,11 @@ static int check_forward_passes(const struct policy *p, const struct policy_nat 
 	/* nat/lower.c makes a hairpin for a tenant's forward with a public address */
 	if (n->tenant != POLICY_NONE && n->has_public_addr && forward_passes(p, n, false) &&
 	    !forward_passes(p, n, true))
-		policy_diag_add(d, POLICY_WARNING, &n->loc,
-				"the hairpin of this port forward never passes: no pass rule from a segment "
-				"of tenant '%s' to its target",
-				p->tenants[n->tenant].name);
+		policy_diag_add(
+		    d, POLICY_WARNING, &n->loc,
+		    "the hairpin of this port forward never passes: no pass rule from a segment "
+		    "of tenant '%s' to its target",
+		    p->tenants[n->tenant].name);
 	if (forward_passes(p, n, false))
 		return 0;
 	char addr[64];
@@ -291,10 +296,10 @@ static int check_forward_passes(const struct policy *p, const struct policy_nat 
 		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", a->lo[0], a->lo[1], a->lo[2], a->lo[3]);
 	else
 		snprintf(addr, sizeof(addr), "the target address");
-	policy_diag_add(d, POLICY_WARNING, &n->loc,
-			"nothing can ever pass this port forward: no pass rule from '%s' to %s %s port %u",
-			p->zones[n->via_zone].name, addr, n->l4proto == IPPROTO_UDP ? "udp" : "tcp",
-			port);
+	policy_diag_add(
+	    d, POLICY_WARNING, &n->loc,
+	    "nothing can ever pass this port forward: no pass rule from '%s' to %s %s port %u",
+	    p->zones[n->via_zone].name, addr, n->l4proto == IPPROTO_UDP ? "udp" : "tcp", port);
 	return 0;
 }
 

@@ -7,9 +7,9 @@
 
 /* Highest Unicode code point and the UTF-16 surrogates, which UTF-8 must not
  * encode (RFC 3629 section 3). */
-#define UNICODE_MAX 0x10ffffu
+#define UNICODE_MAX     0x10ffffu
 #define SURROGATE_FIRST 0xd800u
-#define SURROGATE_LAST 0xdfffu
+#define SURROGATE_LAST  0xdfffu
 /* ASCII DEL, a control character like those below 0x20. */
 #define ASCII_DEL 0x7f
 
@@ -88,8 +88,8 @@ static struct policy_loc here(const struct policy_lexer *lx)
 /* The bytes of a word: letters, digits and _ . : / - (a table: the lexer
  * looks at every byte of a policy of megabytes). */
 static const bool word_chars[256] = {
-    ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true, ['_'] = true,
-    ['.'] = true,         [':'] = true,         ['/'] = true,         ['-'] = true,
+	['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true, ['_'] = true,
+	['.'] = true,         [':'] = true,         ['/'] = true,         ['-'] = true,
 };
 
 static bool is_word_char(int c)
@@ -107,8 +107,9 @@ static void skip_comment(struct policy_lexer *lx)
 		size_t n = char_len_here(lx);
 		if ((peek(lx, 0) == 0 || !n) && !reported) {
 			struct policy_loc at = here(lx);
-			policy_error(lx->diags, &at, peek(lx, 0) == 0 ? "NUL byte in a comment"
-								      : "invalid UTF-8 in a comment");
+			policy_error(lx->diags, &at,
+				     peek(lx, 0) == 0 ? "NUL byte in a comment"
+						      : "invalid UTF-8 in a comment");
 			reported = true;
 		}
 		for (size_t i = 0; i < (n ? n : 1); i++)
@@ -190,11 +191,15 @@ static bool scan_delimited(struct policy_lexer *lx, char close, const char *what
 				struct policy_loc at = here(lx);
 				at.len = 2;
 				if (e >= 0x20 && e < ASCII_DEL)
-					policy_error(lx->diags, &at, "unknown escape '\\%c' in %s "
-						     "(only \\\" and \\\\)", e, what);
+					policy_error(lx->diags, &at,
+						     "unknown escape '\\%c' in %s "
+						     "(only \\\" and \\\\)",
+						     e, what);
 				else
-					policy_error(lx->diags, &at, "unknown escape in %s "
-						     "(only \\\" and \\\\)", what);
+					policy_error(lx->diags, &at,
+						     "unknown escape in %s "
+						     "(only \\\" and \\\\)",
+						     what);
 				reported = true;
 			}
 			advance(lx);
@@ -242,8 +247,10 @@ static bool too_long(struct policy_lexer *lx, const struct policy_token *t)
 	if (t->len <= POLICY_TOKEN_MAX)
 		return false;
 	static const char *const what[] = {
-		[POLICY_TOK_WORD] = "word", [POLICY_TOK_VAR] = "name",
-		[POLICY_TOK_STRING] = "string", [POLICY_TOK_REGEX] = "regular expression",
+		[POLICY_TOK_WORD] = "word",
+		[POLICY_TOK_VAR] = "name",
+		[POLICY_TOK_STRING] = "string",
+		[POLICY_TOK_REGEX] = "regular expression",
 	};
 	policy_error(lx->diags, &t->loc, "%s longer than %d bytes", what[t->kind],
 		     POLICY_TOKEN_MAX);

@@ -21,7 +21,7 @@
 enum policy_token_kind {
 	POLICY_TOK_EOF,
 	POLICY_TOK_WORD,   /* keyword, name, number, address, range */
-	POLICY_TOK_VAR,	   /* $name; text is the name without '$' */
+	POLICY_TOK_VAR,    /* $name; text is the name without '$' */
 	POLICY_TOK_STRING, /* "..."; text is the raw inside, escapes kept */
 	POLICY_TOK_REGEX,  /* /pattern/flags; text is the pattern, flags separate */
 	POLICY_TOK_LBRACE,
@@ -34,7 +34,7 @@ struct policy_token {
 	enum policy_token_kind kind;
 	const char *start; /* first byte of the token in the source */
 	const char *end;   /* one past its last byte */
-	const char *text; /* points into the source; not NUL-terminated */
+	const char *text;  /* points into the source; not NUL-terminated */
 	size_t len;
 	const char *flags; /* REGEX only */
 	size_t flags_len;

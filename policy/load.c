@@ -25,8 +25,8 @@
 #define POLICY_FILE_MAX (64u << 20)
 
 struct frame {
-	char *dir;  /* directory that includes of this file are relative to */
-	char *key;  /* identity for cycle detection (real path if known) */
+	char *dir; /* directory that includes of this file are relative to */
+	char *key; /* identity for cycle detection (real path if known) */
 	const char *path;
 };
 
@@ -275,7 +275,8 @@ static int include_cb(void *ctx, const char *pattern, const struct policy_loc *l
 	(void)ast;
 	const char *dir = l->depth ? l->stack[l->depth - 1].dir : NULL;
 	if (!dir)
-		return policy_error(l->d, loc, "include is not available: the policy was read "
+		return policy_error(l->d, loc,
+				    "include is not available: the policy was read "
 				    "from memory without a base directory");
 	char *full = path_join(dir, pattern);
 	if (!full)
@@ -308,8 +309,7 @@ static struct policy *finish(struct loader *l)
 	return p;
 }
 
-struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
-			      struct policy_diags *d)
+struct policy *policy_load_fs(const char *path, const struct policy_fs *fs, struct policy_diags *d)
 {
 	struct policy_ast ast;
 	policy_ast_init(&ast);

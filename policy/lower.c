@@ -56,11 +56,11 @@ struct lower {
 	struct policy_diags *d;
 	struct ir_table *t;
 	struct ir_table *scratch; /* rule templates: chain i holds rule i's IR rules */
-	size_t n_slots;		  /* zones, then UNZONED, then SELF */
+	size_t n_slots;           /* zones, then UNZONED, then SELF */
 	size_t unzoned, self;
 	char (*label)[LOWER_LABEL_MAX + 1];
 	struct pair *pairs; /* n_slots * n_slots */
-	size_t *made;	    /* pairs that have a chain of their own, and their hashes */
+	size_t *made;       /* pairs that have a chain of their own, and their hashes */
 	uint64_t *made_hash;
 	size_t n_made;
 	/* scratch set -> its clone in t, for large sets shared by every chain a
@@ -151,9 +151,10 @@ static int add_list_match(struct ir_table *t, struct ir_rule *r, struct ir_set *
 		const struct ir_set_elem *e = &s->elems[0];
 		const struct ir_value *end = ir_elem_end(e);
 		/* an interface name pattern is one compare with a wildcard */
-		bool wildcard = ir_field_desc(s->key[0])->type == IR_T_IFNAME && !value_eq(&e->key[0], end);
-		struct ir_match *m = wildcard ? ir_build_cmp(r, s->key[0], e->key[0], IR_OP_EQ) :
-						ir_build_range(r, s->key[0], e->key[0], *end);
+		bool wildcard =
+		    ir_field_desc(s->key[0])->type == IR_T_IFNAME && !value_eq(&e->key[0], end);
+		struct ir_match *m = wildcard ? ir_build_cmp(r, s->key[0], e->key[0], IR_OP_EQ)
+					      : ir_build_range(r, s->key[0], e->key[0], *end);
 		if (m)
 			m->wildcard = wildcard;
 		free(s->elems);
@@ -253,9 +254,9 @@ static int match_ifnames(struct lower *l, struct ir_table *t, struct ir_rule *r,
 
 struct variant {
 	const struct policy_rule *rule;
-	int family;				/* 0 (no addresses), AF_INET, AF_INET6 */
+	int family;                             /* 0 (no addresses), AF_INET, AF_INET6 */
 	const struct policy_service_term *term; /* NULL: any service */
-	bool raw;				/* notrack rule in a raw chain */
+	bool raw;                               /* notrack rule in a raw chain */
 };
 
 /* The matches of one variant; `force_tcp` adds `meta l4proto tcp` (the tcp
@@ -264,7 +265,10 @@ static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *
 			   const struct variant *v, bool force_tcp)
 {
 	const struct policy_rule *pr = v->rule;
-	if (v->family && !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(v->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6), IR_OP_EQ))
+	if (v->family &&
+	    !ir_build_cmp(r, IR_META_NFPROTO,
+			  ir_value_u8(v->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6),
+			  IR_OP_EQ))
 		return -1;
 	if (v->raw) {
 		bool out = pr->from.kind == POLICY_EP_SELF;
@@ -273,11 +277,11 @@ static int variant_matches(struct lower *l, struct ir_table *t, struct ir_rule *
 			return -1;
 	}
 	bool v6 = v->family == AF_INET6;
-	if (pr->from.addrs.n && match_addrs(t, r, &pr->from.addrs, v->family,
-					    v6 ? IR_IP6_SADDR : IR_IP_SADDR))
+	if (pr->from.addrs.n &&
+	    match_addrs(t, r, &pr->from.addrs, v->family, v6 ? IR_IP6_SADDR : IR_IP_SADDR))
 		return -1;
-	if (pr->to.addrs.n && match_addrs(t, r, &pr->to.addrs, v->family,
-					  v6 ? IR_IP6_DADDR : IR_IP_DADDR))
+	if (pr->to.addrs.n &&
+	    match_addrs(t, r, &pr->to.addrs, v->family, v6 ? IR_IP6_DADDR : IR_IP_DADDR))
 		return -1;
 	if (v->term)
 		return match_term(t, r, v->term);
@@ -307,8 +311,9 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 			return -1;
 		s->kind = IR_S_LIMIT;
 		s->rate = pr->limit_rate;
-		s->unit = pr->limit_unit == POLICY_PER_SECOND ? IR_PER_SECOND :
-			  pr->limit_unit == POLICY_PER_MINUTE ? IR_PER_MINUTE : IR_PER_HOUR;
+		s->unit = pr->limit_unit == POLICY_PER_SECOND   ? IR_PER_SECOND
+			  : pr->limit_unit == POLICY_PER_MINUTE ? IR_PER_MINUTE
+								: IR_PER_HOUR;
 		s->burst = pr->limit_burst ? pr->limit_burst : POLICY_LIMIT_BURST_DEFAULT;
 	}
 	if (add_counter(r))
@@ -316,7 +321,8 @@ static int rule_stmts(struct lower *l, struct ir_rule *r, const struct policy_ru
 	/* To an NFLOG group the prefix is the rule's kernel id, unique per
 	 * rule and free of its line, so the reader names the rule (its own
 	 * `log "prefix"` may be shared). */
-	const char *prefix = pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->kernel_id;
+	const char *prefix =
+	    pr->log_prefix && l->o->nflog_group < 0 ? pr->log_prefix : pr->kernel_id;
 	if (pr->log && add_log(r, prefix, l->o->nflog_group))
 		return -1;
 	return 0;
@@ -508,7 +514,8 @@ static int make_inspect_chain(struct lower *l)
 {
 	if (!ir_chain_add(l->t, POLICY_CHAIN_INSPECT) || queue_spread_chains(l))
 		return -1;
-	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
+	struct ir_rule *r =
+	    ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT_BLOCKED);
 	if (!r || !add_label_bit(r, POLICY_CT_LABEL_BLOCKED) || add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_DROP, NULL);
@@ -519,8 +526,8 @@ static int make_inspect_chain(struct lower *l)
 	if (inspect_synack_rule(l))
 		return -1;
 	r = ir_build_rule(l->t, POLICY_CHAIN_INSPECT, POLICY_COMMENT_INSPECT);
-	if (!r || !ir_build_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL), IR_OP_EQ) || add_counter(r) ||
-	    queue_stmt(l, r, 0))
+	if (!r || !ir_build_cmp(r, IR_CT_DIRECTION, ir_value_u8(IP_CT_DIR_ORIGINAL), IR_OP_EQ) ||
+	    add_counter(r) || queue_stmt(l, r, 0))
 		return -1;
 	return 0;
 }
@@ -531,7 +538,8 @@ static int make_inspect_chain(struct lower *l)
  * (PENDING): a mark of that bit on another packet is left alone. */
 static int make_inspect_done_chain(struct lower *l, const char *name, enum ir_hook hook)
 {
-	if (!ir_build_base_chain(l->t, name, hook, IR_CHAIN_FILTER, POLICY_PRI_INSPECT_DONE, IR_V_ACCEPT))
+	if (!ir_build_base_chain(l->t, name, hook, IR_CHAIN_FILTER, POLICY_PRI_INSPECT_DONE,
+				 IR_V_ACCEPT))
 		return -1;
 	struct ir_rule *r = ir_build_rule(l->t, name, POLICY_COMMENT_INSPECT);
 	struct ir_match *m = r ? ir_match_add(r) : NULL;
@@ -624,8 +632,8 @@ static bool has_family(const struct policy_addr_list *al, int family)
 /* Calls fn for every (family, service term) variant of a rule that can
  * match: one per address family its addresses need, times one per term. */
 static int for_each_variant(struct lower *l, const struct policy_rule *pr, bool raw,
-			    struct ir_chain *c, int (*fn)(struct lower *, struct ir_chain *,
-							  const struct variant *))
+			    struct ir_chain *c,
+			    int (*fn)(struct lower *, struct ir_chain *, const struct variant *))
 {
 	int fams[2], n_fams = 0;
 	bool fa = pr->from.addrs.n > 0, ta = pr->to.addrs.n > 0;
@@ -639,12 +647,14 @@ static int for_each_variant(struct lower *l, const struct policy_rule *pr, bool 
 				fams[n_fams++] = both[i];
 	}
 	if (!n_fams && !raw)
-		policy_diag_add(l->d, POLICY_WARNING, &pr->loc,
-				"rule can never match: its from and to addresses share no address family");
+		policy_diag_add(
+		    l->d, POLICY_WARNING, &pr->loc,
+		    "rule can never match: its from and to addresses share no address family");
 	for (int f = 0; f < n_fams; f++) {
 		size_t n_terms = pr->n_services ? pr->n_services : 1;
 		for (size_t i = 0; i < n_terms; i++) {
-			struct variant v = { pr, fams[f], pr->n_services ? &pr->services[i] : NULL, raw };
+			struct variant v = { pr, fams[f], pr->n_services ? &pr->services[i] : NULL,
+					     raw };
 			if (v.term && ((v.term->l4proto == IPPROTO_ICMP && v.family == AF_INET6) ||
 				       (v.term->l4proto == IPPROTO_ICMPV6 && v.family == AF_INET)))
 				continue;
@@ -677,8 +687,10 @@ static int make_blocked_sets(struct lower *l)
 		const char *name;
 		enum ir_field scope, f;
 		const char *comment;
-	} sets[] = { { POLICY_SET_BLOCKED4, IR_META_MARK, IR_IP_SADDR, "dynamic block list (hvgate block)" },
-		     { POLICY_SET_BLOCKED6, IR_META_MARK, IR_IP6_SADDR, "dynamic block list (hvgate block)" },
+	} sets[] = { { POLICY_SET_BLOCKED4, IR_META_MARK, IR_IP_SADDR,
+		       "dynamic block list (hvgate block)" },
+		     { POLICY_SET_BLOCKED6, IR_META_MARK, IR_IP6_SADDR,
+		       "dynamic block list (hvgate block)" },
 		     { POLICY_SET_BLOCKED_ZONE4, IR_META_OIFNAME, IR_IP_SADDR,
 		       "dynamic block list (hvgate block ADDR zone Z)" },
 		     { POLICY_SET_BLOCKED_ZONE6, IR_META_OIFNAME, IR_IP6_SADDR,
@@ -710,14 +722,18 @@ static int block_list_rules(struct lower *l, const char *chain, const char *cons
 	static const struct {
 		uint8_t nfproto;
 		enum ir_field saddr, daddr;
-	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR }, { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR } };
+	} fams[] = { { NFPROTO_IPV4, IR_IP_SADDR, IR_IP_DADDR },
+		     { NFPROTO_IPV6, IR_IP6_SADDR, IR_IP6_DADDR } };
 	for (size_t i = 0; i < 2; i++) {
 		for (int dir = 0; dir < dirs; dir++) {
 			struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_BLOCKED);
-			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto), IR_OP_EQ))
+			if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[i].nfproto),
+						IR_OP_EQ))
 				return -1;
-			const enum ir_field key[2] = { scope[dir], dir ? fams[i].daddr : fams[i].saddr };
-			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, sets[i]), IR_OP_EQ) ||
+			const enum ir_field key[2] = { scope[dir],
+						       dir ? fams[i].daddr : fams[i].saddr };
+			if (!ir_build_lookup(r, key, 2, ir_build_set_find(l->t, sets[i]),
+					     IR_OP_EQ) ||
 			    add_counter(r))
 				return -1;
 			set_verdict(r, IR_V_DROP, NULL);
@@ -766,7 +782,8 @@ static int ct_state_rule(struct lower *l, const char *chain)
 		e->key[0] = ir_value_u32(el[i].bit);
 		e->verdict.kind = el[i].v;
 		if (el[i].v == IR_V_GOTO)
-			snprintf(e->verdict.chain, sizeof(e->verdict.chain), POLICY_CHAIN_CT_INVALID);
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain),
+				 POLICY_CHAIN_CT_INVALID);
 	}
 	struct ir_rule *r = ir_build_rule(l->t, chain, POLICY_COMMENT_CT);
 	return r && ir_build_vmap(r, &ct_state, 1, idx) ? 0 : -1;
@@ -821,14 +838,16 @@ static int dhcpv6_client_glue(struct lower *l, const char *chain)
 	 * into one 4-byte compare, which the netlink backend would not
 	 * (tests/net/backend_agree.sh compares them); only the client listens
 	 * on port 546 of a link-local address anyway. */
-	if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6), IR_OP_EQ) || !(m = ir_match_add(r)))
+	if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(NFPROTO_IPV6), IR_OP_EQ) ||
+	    !(m = ir_match_add(r)))
 		return -1;
 	m->kind = IR_M_PREFIX;
 	m->field[0] = IR_IP6_DADDR;
 	m->value = ir_value_addr(link_local, AF_INET6);
 	m->prefix_len = 10;
 	if (!ir_build_cmp(r, IR_META_L4PROTO, ir_value_u8(IPPROTO_UDP), IR_OP_EQ) ||
-	    !ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT), IR_OP_EQ) || add_counter(r))
+	    !ir_build_cmp(r, IR_TH_DPORT, ir_value_u16_net(DHCPV6_CLIENT_PORT), IR_OP_EQ) ||
+	    add_counter(r))
 		return -1;
 	set_verdict(r, IR_V_ACCEPT, NULL);
 	return 0;
@@ -836,9 +855,12 @@ static int dhcpv6_client_glue(struct lower *l, const char *chain)
 
 static int make_glue(struct lower *l)
 {
-	if (!ir_build_base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_DROP) ||
-	    !ir_build_base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_DROP) ||
-	    !ir_build_base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER, POLICY_PRI_FILTER, IR_V_ACCEPT))
+	if (!ir_build_base_chain(l->t, POLICY_CHAIN_INPUT, IR_HOOK_INPUT, IR_CHAIN_FILTER,
+				 POLICY_PRI_FILTER, IR_V_DROP) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_FORWARD, IR_HOOK_FORWARD, IR_CHAIN_FILTER,
+				 POLICY_PRI_FILTER, IR_V_DROP) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_OUTPUT, IR_HOOK_OUTPUT, IR_CHAIN_FILTER,
+				 POLICY_PRI_FILTER, IR_V_ACCEPT))
 		return -1;
 	struct ir_chain *inv = ir_chain_add(l->t, POLICY_CHAIN_CT_INVALID);
 	if (!inv)
@@ -846,11 +868,11 @@ static int make_glue(struct lower *l)
 	if (l->inspecting && (make_inspect_chain(l) || make_inspect_done_chains(l)))
 		return -1;
 	if (make_blocked_sets(l) || blocked_rules(l, POLICY_CHAIN_FORWARD, true) ||
-	    blocked_zone_rules(l, POLICY_CHAIN_FORWARD) ||
-	    inspect_jump(l, POLICY_CHAIN_FORWARD) || ct_state_rule(l, POLICY_CHAIN_FORWARD) ||
-	    blocked_rules(l, POLICY_CHAIN_INPUT, false) || inspect_jump(l, POLICY_CHAIN_INPUT) ||
-	    ct_state_rule(l, POLICY_CHAIN_INPUT) ||
-	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME) || dhcpv6_client_glue(l, POLICY_CHAIN_INPUT))
+	    blocked_zone_rules(l, POLICY_CHAIN_FORWARD) || inspect_jump(l, POLICY_CHAIN_FORWARD) ||
+	    ct_state_rule(l, POLICY_CHAIN_FORWARD) || blocked_rules(l, POLICY_CHAIN_INPUT, false) ||
+	    inspect_jump(l, POLICY_CHAIN_INPUT) || ct_state_rule(l, POLICY_CHAIN_INPUT) ||
+	    local_glue(l, POLICY_CHAIN_INPUT, IR_META_IIFNAME) ||
+	    dhcpv6_client_glue(l, POLICY_CHAIN_INPUT))
 		return -1;
 	struct ir_rule *r = ir_build_rule(l->t, POLICY_CHAIN_CT_INVALID, POLICY_COMMENT_CT_INVALID);
 	if (!r || add_counter(r))
@@ -924,11 +946,12 @@ static int check_zone_overlaps(struct lower *l)
 					const char *y = p->zones[j].ifnames[b];
 					if (!patterns_overlap(x, y))
 						continue;
-					rc = policy_error(l->d, &p->zones[j].loc,
-							  "interface \"%s\" of zone %s overlaps \"%s\" of zone %s: an interface can be in one zone only",
-							  y, p->zones[j].name, x, p->zones[i].name);
-					policy_note(l->d, &p->zones[i].loc, "zone %s is defined here",
-						    p->zones[i].name);
+					rc = policy_error(
+					    l->d, &p->zones[j].loc,
+					    "interface \"%s\" of zone %s overlaps \"%s\" of zone %s: an interface can be in one zone only",
+					    y, p->zones[j].name, x, p->zones[i].name);
+					policy_note(l->d, &p->zones[i].loc,
+						    "zone %s is defined here", p->zones[i].name);
 				}
 	return rc;
 }
@@ -942,8 +965,8 @@ static bool pattern_redundant(const struct policy_zone *z, size_t k)
 			continue;
 		size_t ni = strlen(z->ifnames[i]), nk = strlen(z->ifnames[k]);
 		/* the shorter wildcard covers; equal ones: keep the first */
-		if (pattern_is_wild(z->ifnames[i]) && (ni < nk || (ni == nk && i < k) ||
-						       !pattern_is_wild(z->ifnames[k])))
+		if (pattern_is_wild(z->ifnames[i]) &&
+		    (ni < nk || (ni == nk && i < k) || !pattern_is_wild(z->ifnames[k])))
 			return true;
 		if (!pattern_is_wild(z->ifnames[i]) && !pattern_is_wild(z->ifnames[k]) && i < k)
 			return true;
@@ -1053,7 +1076,8 @@ static size_t pair_default(const struct lower *l, size_t a, size_t b, enum polic
 	const struct policy *p = l->p;
 	size_t ta = slot_tenant(l, a), tb = slot_tenant(l, b);
 	bool cross = ta != POLICY_NONE && tb != POLICY_NONE && ta != tb;
-	size_t best = a != l->self && b != l->self ? policy_default_find(p, a, b, ta, tb) : POLICY_NONE;
+	size_t best =
+	    a != l->self && b != l->self ? policy_default_find(p, a, b, ta, tb) : POLICY_NONE;
 	if (best != POLICY_NONE)
 		*action = p->defaults[best].action;
 	else if (a == l->self)
@@ -1119,7 +1143,8 @@ static size_t clone_or_share_set(struct lower *l, size_t src_idx)
 	struct ir_set *src = &l->scratch->sets[src_idx];
 	size_t idx = l->set_clone ? l->set_clone[src_idx] : (size_t)-1;
 	if (idx == (size_t)-1) {
-		if (src->n_elems < LOWER_SHARE_MIN_ELEMS || src->n_key != 1 || src->data != IR_DATA_NONE)
+		if (src->n_elems < LOWER_SHARE_MIN_ELEMS || src->n_key != 1 ||
+		    src->data != IR_DATA_NONE)
 			return clone_set(l->t, src);
 		if (!l->set_clone) {
 			size_t n = l->scratch->n_sets ? l->scratch->n_sets : 1;
@@ -1157,7 +1182,8 @@ static int copy_rule(struct lower *l, struct ir_chain *c, const struct ir_rule *
 		if (!m)
 			return -1;
 		*m = from->matches[i];
-		if (m->kind == IR_M_LOOKUP && (m->set = clone_or_share_set(l, m->set)) == (size_t)-1)
+		if (m->kind == IR_M_LOOKUP &&
+		    (m->set = clone_or_share_set(l, m->set)) == (size_t)-1)
 			return -1;
 	}
 	for (size_t i = 0; i < from->n_stmts; i++) {
@@ -1193,7 +1219,8 @@ static int default_rules(struct lower *l, struct ir_chain *c, size_t a, size_t b
 		if (add_counter(r) || (d && d->log && add_log(r, comment, l->o->nflog_group)))
 			return -1;
 		if (action == POLICY_REJECT) {
-			if (reject_stmt(r, i == 0 ? IR_REJECT_TCP_RESET : IR_REJECT_ICMPX_PORT_UNREACH))
+			if (reject_stmt(r, i == 0 ? IR_REJECT_TCP_RESET
+						  : IR_REJECT_ICMPX_PORT_UNREACH))
 				return -1;
 		} else {
 			set_verdict(r, action == POLICY_PASS ? IR_V_ACCEPT : IR_V_DROP, NULL);
@@ -1330,7 +1357,8 @@ static int make_self(struct lower *l, bool out)
 			return -1;
 	}
 	return dispatch_rules(l, out ? POLICY_CHAIN_OUTPUT : POLICY_CHAIN_INPUT,
-			      out ? IR_META_OIFNAME : IR_META_IIFNAME, map, l->pairs[fallback].chain);
+			      out ? IR_META_OIFNAME : IR_META_IIFNAME, map,
+			      l->pairs[fallback].chain);
 }
 
 /* ---- rules, state, nat ---- */
@@ -1367,9 +1395,10 @@ static int number_inspect_rules(struct lower *l)
 		return 0;
 	unsigned long top = (unsigned long)l->o->queue_num + (rules + 1ul) * queue_workers(l) - 1;
 	if (top > 65535 || rules >= 1u << POLICY_CT_LABEL_RULE_BITS)
-		return policy_error(l->d, &last->loc,
-				    "%u inspect rules with %u workers need queues %d to %lu; the last queue number is 65535",
-				    rules, queue_workers(l), l->o->queue_num, top);
+		return policy_error(
+		    l->d, &last->loc,
+		    "%u inspect rules with %u workers need queues %d to %lu; the last queue number is 65535",
+		    rules, queue_workers(l), l->o->queue_num, top);
 	return 0;
 }
 
@@ -1378,11 +1407,13 @@ static int warn_inspect(struct lower *l)
 	for (size_t i = 0; i < l->p->n_rules; i++) {
 		const struct policy_rule *r = &l->p->rules[i];
 		if (r->n_inspect && l->o->queue_num < 0)
-			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
-					"inspection is off (no queue configured): the rule passes its traffic uninspected");
+			policy_diag_add(
+			    l->d, POLICY_WARNING, &r->loc,
+			    "inspection is off (no queue configured): the rule passes its traffic uninspected");
 		else if (r->n_inspect && r->stateless)
-			policy_diag_add(l->d, POLICY_WARNING, &r->loc,
-					"inspection follows connections, and `no state` has none: the rule passes its traffic uninspected");
+			policy_diag_add(
+			    l->d, POLICY_WARNING, &r->loc,
+			    "inspection follows connections, and `no state` has none: the rule passes its traffic uninspected");
 	}
 	return 0;
 }
@@ -1397,7 +1428,9 @@ static int make_notrack(struct lower *l)
 		const char *name = out ? POLICY_CHAIN_RAW_OUTPUT : POLICY_CHAIN_RAW_PREROUTING;
 		struct ir_chain *c = ir_chain_find(l->t, name);
 		if (!c)
-			c = ir_build_base_chain(l->t, name, out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING, IR_CHAIN_FILTER, POLICY_PRI_RAW, IR_V_ACCEPT);
+			c = ir_build_base_chain(l->t, name,
+						out ? IR_HOOK_OUTPUT : IR_HOOK_PREROUTING,
+						IR_CHAIN_FILTER, POLICY_PRI_RAW, IR_V_ACCEPT);
 		if (!c || for_each_variant(l, r, true, c, lower_notrack))
 			return -1;
 	}
@@ -1410,12 +1443,15 @@ static int make_nat(struct lower *l)
 {
 	if (!l->p->n_nats)
 		return 0;
-	if (!ir_build_base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING, IR_CHAIN_NAT, POLICY_PRI_NAT_DST, IR_V_ACCEPT) ||
-	    !ir_build_base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING, IR_CHAIN_NAT, POLICY_PRI_NAT_SRC, IR_V_ACCEPT))
+	if (!ir_build_base_chain(l->t, POLICY_CHAIN_NAT_PREROUTING, IR_HOOK_PREROUTING,
+				 IR_CHAIN_NAT, POLICY_PRI_NAT_DST, IR_V_ACCEPT) ||
+	    !ir_build_base_chain(l->t, POLICY_CHAIN_NAT_POSTROUTING, IR_HOOK_POSTROUTING,
+				 IR_CHAIN_NAT, POLICY_PRI_NAT_SRC, IR_V_ACCEPT))
 		return -1;
 	if (!l->o->nat_lower)
-		return policy_error(l->d, &l->p->nats[0].loc,
-				    "NAT statements need the NAT library (policy_lower_opts.nat_lower)");
+		return policy_error(
+		    l->d, &l->p->nats[0].loc,
+		    "NAT statements need the NAT library (policy_lower_opts.nat_lower)");
 	return l->o->nat_lower(l->p, l->t, l->d);
 }
 

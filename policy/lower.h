@@ -9,15 +9,15 @@
 #include "policy/ruleset.h" /* the chain, set and map names */
 
 /* Comments of generated rules that are not policy rules. */
-#define POLICY_COMMENT_BLOCKED "builtin:blocked"
-#define POLICY_COMMENT_CT "builtin:ct-state"
-#define POLICY_COMMENT_CT_INVALID "builtin:ct-invalid"
-#define POLICY_COMMENT_LOOPBACK "builtin:loopback"
-#define POLICY_COMMENT_ND "builtin:ipv6-nd"
-#define POLICY_COMMENT_DHCPV6 "builtin:dhcpv6-client"
-#define POLICY_COMMENT_DISPATCH "builtin:dispatch"
+#define POLICY_COMMENT_BLOCKED         "builtin:blocked"
+#define POLICY_COMMENT_CT              "builtin:ct-state"
+#define POLICY_COMMENT_CT_INVALID      "builtin:ct-invalid"
+#define POLICY_COMMENT_LOOPBACK        "builtin:loopback"
+#define POLICY_COMMENT_ND              "builtin:ipv6-nd"
+#define POLICY_COMMENT_DHCPV6          "builtin:dhcpv6-client"
+#define POLICY_COMMENT_DISPATCH        "builtin:dispatch"
 #define POLICY_COMMENT_DEFAULT_BUILTIN "default:builtin"
-#define POLICY_COMMENT_INSPECT "builtin:inspect"
+#define POLICY_COMMENT_INSPECT         "builtin:inspect"
 #define POLICY_COMMENT_INSPECT_BLOCKED "builtin:inspect-blocked"
 
 /* The inspection fast path keeps its state of a flow in conntrack labels
@@ -49,11 +49,11 @@
  * `ct label set` ORs the bit in, as the conntrack update did). */
 #define POLICY_MARK_INSPECT_DONE 0x4000u
 
-#define POLICY_CT_LABEL_PENDING 0
-#define POLICY_CT_LABEL_DONE 1
-#define POLICY_CT_LABEL_BLOCKED 2
+#define POLICY_CT_LABEL_PENDING    0
+#define POLICY_CT_LABEL_DONE       1
+#define POLICY_CT_LABEL_BLOCKED    2
 #define POLICY_CT_LABEL_RULE_SHIFT 8
-#define POLICY_CT_LABEL_RULE_BITS 16
+#define POLICY_CT_LABEL_RULE_BITS  16
 
 /* Burst of `limit` when the policy gives none: nft's own default (the
  * limit statement of nftables' parser uses 5 packets), made explicit so both

@@ -154,7 +154,8 @@ size_t policy_default_find(const struct policy *p, size_t a, size_t b, size_t ta
 			continue;
 		if (cross && (d->from_zone != a || d->to_zone != b))
 			continue;
-		int score = (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
+		int score =
+		    (d->from_zone == a) * 4 + (d->to_zone == b) * 2 + (d->tenant != POLICY_NONE);
 		if (score > best_score) {
 			best_score = score;
 			best = i;

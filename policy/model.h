@@ -21,7 +21,7 @@
  * Bytes are in network order; v4 uses the first 4 bytes of lo/hi. */
 #define POLICY_ADDR_NOT_PREFIX 255
 struct policy_addr {
-	uint8_t family;	    /* AF_INET or AF_INET6 */
+	uint8_t family;     /* AF_INET or AF_INET6 */
 	uint8_t prefix_len; /* 0..32 / 0..128, or POLICY_ADDR_NOT_PREFIX */
 	uint8_t lo[16];
 	uint8_t hi[16];
@@ -62,7 +62,7 @@ struct policy_port_range {
  * echo-request", "udp" (all ports). A service is a list of terms; a rule
  * matches if any term matches. */
 struct policy_service_term {
-	uint8_t l4proto; /* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6 */
+	uint8_t l4proto;                  /* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6 */
 	struct policy_port_range *dports; /* empty: any port */
 	size_t n_dports;
 	uint8_t *icmp_types; /* for ICMP/ICMPv6; empty: any type */
@@ -80,25 +80,25 @@ struct policy_service {
 struct policy_tenant {
 	char *name;
 	uint16_t ct_zone; /* conntrack zone, unique per tenant, >= 1 */
-	uint32_t id;	  /* 1-based, stable across recompiles of the same text */
+	uint32_t id;      /* 1-based, stable across recompiles of the same text */
 	struct policy_loc loc;
 };
 
 /* A zone: a set of interfaces. A tenant's segment is a zone with a tenant
  * and the addresses that live behind it (anti-spoofing). */
 struct policy_zone {
-	char *name;   /* "uplink", or "acme.web" for a tenant's segment */
+	char *name;     /* "uplink", or "acme.web" for a tenant's segment */
 	char **ifnames; /* a trailing '*' is a wildcard: "tap-*" */
 	size_t n_ifnames;
-	size_t tenant;	/* index into policy.tenants, or POLICY_NONE */
+	size_t tenant;                 /* index into policy.tenants, or POLICY_NONE */
 	struct policy_addr_list addrs; /* segment addresses; empty for plain zones */
-	bool is_vpn;	/* the interface of a `vpn` block */
+	bool is_vpn;                   /* the interface of a `vpn` block */
 	struct policy_loc loc;
 };
 
 enum policy_endpoint_kind {
-	POLICY_EP_ANY,	 /* any */
-	POLICY_EP_SELF,	 /* the appliance itself (input / output hooks) */
+	POLICY_EP_ANY,   /* any */
+	POLICY_EP_SELF,  /* the appliance itself (input / output hooks) */
 	POLICY_EP_MATCH, /* zones and/or addresses below */
 };
 
@@ -134,9 +134,9 @@ enum policy_inspect_field {
 struct policy_inspect_match {
 	enum policy_action action;
 	enum policy_inspect_field field;
-	char *regex;   /* PCRE2 pattern text, flags folded into (?i) etc.; NULL: name */
-	char *name;    /* lowercase, no trailing dot (a path: as written); NULL: regex */
-	bool suffix;   /* name was written "*.NAME": names ending in ".NAME" */
+	char *regex; /* PCRE2 pattern text, flags folded into (?i) etc.; NULL: name */
+	char *name;  /* lowercase, no trailing dot (a path: as written); NULL: regex */
+	bool suffix; /* name was written "*.NAME": names ending in ".NAME" */
 	bool log;
 	char *log_prefix;
 	struct policy_loc loc;
@@ -153,7 +153,7 @@ struct policy_rule {
 	uint32_t limit_rate;
 	enum policy_rate_unit limit_unit;
 	uint32_t limit_burst; /* packets; 0: nft default */
-	bool stateless;	      /* `no state`: do not rely on conntrack */
+	bool stateless;       /* `no state`: do not rely on conntrack */
 	struct policy_inspect_match *inspect;
 	size_t n_inspect;
 	size_t tenant; /* the tenant whose scope holds the rule, or POLICY_NONE */
@@ -180,7 +180,7 @@ struct policy_rule {
 /* `default from A to B block`: what a zone pair does when no rule matched. */
 struct policy_default {
 	size_t from_zone; /* or POLICY_NONE: any */
-	size_t to_zone;	  /* or POLICY_NONE: any */
+	size_t to_zone;   /* or POLICY_NONE: any */
 	enum policy_action action;
 	bool log;
 	/* The tenant whose scope holds the default, or POLICY_NONE. A tenant's
@@ -200,13 +200,13 @@ enum policy_nat_kind {
  * outside prefix of the same length. */
 struct policy_nat {
 	enum policy_nat_kind kind;
-	size_t tenant;	   /* or POLICY_NONE */
-	size_t via_zone;   /* the outside zone */
-	struct policy_addr_list match_src; /* empty: the tenant's segments */
-	uint8_t l4proto;   /* DNAT: IPPROTO_TCP/UDP; 0 otherwise */
+	size_t tenant;                        /* or POLICY_NONE */
+	size_t via_zone;                      /* the outside zone */
+	struct policy_addr_list match_src;    /* empty: the tenant's segments */
+	uint8_t l4proto;                      /* DNAT: IPPROTO_TCP/UDP; 0 otherwise */
 	struct policy_port_range match_ports; /* DNAT: outside ports */
-	struct policy_addr to_addr;	      /* SNAT pool / DNAT target / NETMAP */
-	struct policy_addr public_addr;	      /* DNAT/NETMAP outside address, if given */
+	struct policy_addr to_addr;           /* SNAT pool / DNAT target / NETMAP */
+	struct policy_addr public_addr;       /* DNAT/NETMAP outside address, if given */
 	bool has_public_addr;
 	struct policy_port_range to_ports; /* SNAT port range / DNAT target ports; 0,0 = keep */
 	char id[96];
@@ -216,11 +216,11 @@ struct policy_nat {
 
 struct policy_vpn_peer {
 	char *name;
-	char *public_key;    /* base64 as written */
-	char *psk_file;	     /* or NULL */
-	char *endpoint;	     /* "host:port" or NULL */
+	char *public_key; /* base64 as written */
+	char *psk_file;   /* or NULL */
+	char *endpoint;   /* "host:port" or NULL */
 	struct policy_addr_list allowed_ips;
-	uint16_t keepalive;  /* seconds; 0 off */
+	uint16_t keepalive; /* seconds; 0 off */
 	struct policy_loc loc;
 };
 

@@ -46,8 +46,9 @@ static bool source_covers(const struct policy_nat *a, const struct policy_nat *b
 /* Port forwards all sit in one prerouting chain, whatever their tenant. */
 static bool forward_covers(const struct policy_nat *a, const struct policy_nat *b)
 {
-	if (a->kind != POLICY_NAT_DNAT || b->kind != POLICY_NAT_DNAT || a->via_zone != b->via_zone ||
-	    a->l4proto != b->l4proto || a->to_addr.family != b->to_addr.family)
+	if (a->kind != POLICY_NAT_DNAT || b->kind != POLICY_NAT_DNAT ||
+	    a->via_zone != b->via_zone || a->l4proto != b->l4proto ||
+	    a->to_addr.family != b->to_addr.family)
 		return false;
 	if (a->match_ports.lo > b->match_ports.lo || a->match_ports.hi < b->match_ports.hi)
 		return false;
@@ -64,8 +65,9 @@ int policy_check_nat_shadow(const struct policy *p, struct policy_diags *d)
 			const struct policy_nat *a = &p->nats[i];
 			if (!source_covers(a, b) && !forward_covers(a, b))
 				continue;
-			policy_diag_add(d, POLICY_WARNING, &b->loc,
-					"this NAT statement never applies: an earlier one takes all its traffic");
+			policy_diag_add(
+			    d, POLICY_WARNING, &b->loc,
+			    "this NAT statement never applies: an earlier one takes all its traffic");
 			policy_note(d, &a->loc, "this one comes first");
 			break;
 		}

@@ -37,40 +37,40 @@
 struct nftnl_batch;
 
 struct policy_nftnl_opts {
-	uint32_t seq;	      /* sequence number of the first message (BATCH_BEGIN) */
-	bool native_queue;    /* IR_S_QUEUE as the nft queue expression; else xt NFQUEUE */
+	uint32_t seq;          /* sequence number of the first message (BATCH_BEGIN) */
+	bool native_queue;     /* IR_S_QUEUE as the nft queue expression; else xt NFQUEUE */
 	bool expect_genid_set; /* BATCH_BEGIN carries NFNL_BATCH_GENID */
 	uint32_t expect_genid;
-	bool no_commit;	      /* leave out BATCH_END: the kernel validates, then aborts */
-	bool ack;	      /* NLM_F_ACK on every object message (default true) */
+	bool no_commit; /* leave out BATCH_END: the kernel validates, then aborts */
+	bool ack;       /* NLM_F_ACK on every object message (default true) */
 };
 
 void policy_nftnl_opts_default(struct policy_nftnl_opts *o);
 
 enum policy_nftnl_kind {
-	POLICY_NFTNL_BATCH,	/* BATCH_BEGIN / BATCH_END */
-	POLICY_NFTNL_TABLE,	/* the add / delete / add of the table */
-	POLICY_NFTNL_SET,	/* NEWSET */
-	POLICY_NFTNL_ELEMS,	/* NEWSETELEM (a set may need several) */
-	POLICY_NFTNL_CHAIN,	/* NEWCHAIN */
-	POLICY_NFTNL_RULE,	/* NEWRULE */
+	POLICY_NFTNL_BATCH, /* BATCH_BEGIN / BATCH_END */
+	POLICY_NFTNL_TABLE, /* the add / delete / add of the table */
+	POLICY_NFTNL_SET,   /* NEWSET */
+	POLICY_NFTNL_ELEMS, /* NEWSETELEM (a set may need several) */
+	POLICY_NFTNL_CHAIN, /* NEWCHAIN */
+	POLICY_NFTNL_RULE,  /* NEWRULE */
 };
 
 struct policy_nftnl_origin {
-	uint16_t msg_type;	   /* NFT_MSG_* or NFNL_MSG_BATCH_* */
-	uint8_t kind;		   /* enum policy_nftnl_kind */
-	bool ack;		   /* the message asked for an ack */
+	uint16_t msg_type;         /* NFT_MSG_* or NFNL_MSG_BATCH_* */
+	uint8_t kind;              /* enum policy_nftnl_kind */
+	bool ack;                  /* the message asked for an ack */
 	uint32_t chain, rule, set; /* IR indices; (uint32_t)-1 where none */
-	struct policy_loc loc;	   /* line 0: generated, no policy location */
+	struct policy_loc loc;     /* line 0: generated, no policy location */
 };
 
 struct policy_nftnl_batch {
 	struct nftnl_batch *batch; /* the pages; see nftnl_batch_iovec() */
 	uint32_t first_seq, last_seq;
-	struct policy_nftnl_origin *origins; /* [seq - first_seq] */
-	size_t n_messages;		     /* = last_seq - first_seq + 1 */
-	size_t n_acks;			     /* messages with NLM_F_ACK */
-	size_t bytes;			     /* total length of all pages */
+	struct policy_nftnl_origin *origins;       /* [seq - first_seq] */
+	size_t n_messages;                         /* = last_seq - first_seq + 1 */
+	size_t n_acks;                             /* messages with NLM_F_ACK */
+	size_t bytes;                              /* total length of all pages */
 	size_t n_chains, n_rules, n_sets, n_elems; /* IR objects (elements as in the IR) */
 };
 

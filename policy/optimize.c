@@ -164,21 +164,20 @@ static bool settable(const struct ir_table *t, const struct ir_match *m)
 	if (m->op != IR_OP_EQ || m->n_field != 1 || !ir_field_desc(m->field[0])->set_type)
 		return false;
 	switch (m->kind) {
-	case IR_M_CMP:
-		return !m->wildcard;
+	case IR_M_CMP: return !m->wildcard;
 	case IR_M_PREFIX:
-	case IR_M_RANGE:
-		return true;
+	case IR_M_RANGE: return true;
 	case IR_M_LOOKUP:
-		return (t->sets[m->set].flags & IR_SET_ANONYMOUS) && t->sets[m->set].data == IR_DATA_NONE;
-	case IR_M_BITS:
-		return false;
+		return (t->sets[m->set].flags & IR_SET_ANONYMOUS) &&
+		       t->sets[m->set].data == IR_DATA_NONE;
+	case IR_M_BITS: return false;
 	}
 	return false;
 }
 
 /* The position of the one match in which a and b differ, or -1. */
-static int one_difference(const struct ir_table *t, const struct ir_rule *a, const struct ir_rule *b)
+static int one_difference(const struct ir_table *t, const struct ir_rule *a,
+			  const struct ir_rule *b)
 {
 	if (a->n_matches != b->n_matches)
 		return -1;
@@ -230,14 +229,16 @@ static int add_match_values(const struct ir_table *t, struct ir_set *s, const st
 static int merge_into(struct ir_table *t, struct ir_match *m, const struct ir_match *other)
 {
 	if (m->kind != IR_M_LOOKUP) {
-		size_t idx = ir_build_set(t, "__set%d", m->field, 1, IR_SET_ANONYMOUS | IR_SET_CONSTANT,
-					  IR_DATA_NONE);
+		size_t idx = ir_build_set(t, "__set%d", m->field, 1,
+					  IR_SET_ANONYMOUS | IR_SET_CONSTANT, IR_DATA_NONE);
 		if (idx == (size_t)-1)
 			return -1;
 		struct ir_set *s = &t->sets[idx];
 		if (add_match_values(t, s, m))
 			return -1;
-		struct ir_match nm = { .kind = IR_M_LOOKUP, .n_field = 1, .op = IR_OP_EQ, .set = idx };
+		struct ir_match nm = {
+			.kind = IR_M_LOOKUP, .n_field = 1, .op = IR_OP_EQ, .set = idx
+		};
 		nm.field[0] = m->field[0];
 		*m = nm;
 	}
@@ -259,8 +260,8 @@ static int pass_merge(struct ir_table *t, struct policy_optimize_report *rep)
 		for (size_t i = 1; i < c->n_rules; i++) {
 			struct ir_rule *a = &c->rules[keep], *b = &c->rules[i];
 			int k = -1;
-			if (a->comment[0] && !strcmp(a->comment, b->comment) && !has_stmt(a, IR_S_LIMIT) &&
-			    !modifies(a) && actions_eq(t, a, b))
+			if (a->comment[0] && !strcmp(a->comment, b->comment) &&
+			    !has_stmt(a, IR_S_LIMIT) && !modifies(a) && actions_eq(t, a, b))
 				k = one_difference(t, a, b);
 			if (k < 0) {
 				keep = i;
@@ -310,7 +311,8 @@ static size_t match_n_values(const struct ir_table *t, const struct ir_match *m)
 	return m->kind == IR_M_LOOKUP ? t->sets[m->set].n_elems : 1;
 }
 
-static const struct ir_value *match_value(const struct ir_table *t, const struct ir_match *m, size_t i)
+static const struct ir_value *match_value(const struct ir_table *t, const struct ir_match *m,
+					  size_t i)
 {
 	return m->kind == IR_M_LOOKUP ? &t->sets[m->set].elems[i].key[0] : &m->value;
 }
@@ -322,7 +324,9 @@ static size_t rule_key_count(const struct ir_table *t, const struct ir_rule *r)
 	size_t keys = 1;
 	for (size_t i = 0; i < r->n_matches; i++)
 		if (r->matches[i].kind == IR_M_LOOKUP)
-			keys *= t->sets[r->matches[i].set].n_elems ? t->sets[r->matches[i].set].n_elems : 1;
+			keys *= t->sets[r->matches[i].set].n_elems
+				    ? t->sets[r->matches[i].set].n_elems
+				    : 1;
 	return keys;
 }
 
@@ -428,8 +432,10 @@ static uint64_t set_name_hash(const struct ir_table *t, const void *obj, uint64_
 {
 	(void)t;
 	const struct ir_set *s = obj;
-	uint64_t head[7] = { s->n_key, s->flags, (uint64_t)s->data, (uint64_t)s->data_field,
-			     s->timeout_ms, s->n_elems, 0 };
+	uint64_t head[7] = {
+		s->n_key,   s->flags, (uint64_t)s->data, (uint64_t)s->data_field, s->timeout_ms,
+		s->n_elems, 0
+	};
 	for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
 		head[6] = head[6] * 131 + (uint64_t)s->key[k];
 	h = policy_fnv64(h, head, sizeof(head));
@@ -469,7 +475,8 @@ static int name_by_content(struct ir_table *t, struct ir_names *r, size_t i, con
 		if (!try)
 			snprintf(name, sizeof(name), "%s%016llx", prefix, (unsigned long long)h);
 		else
-			snprintf(name, sizeof(name), "%s%016llx_%016llx", prefix, (unsigned long long)h,
+			snprintf(name, sizeof(name), "%s%016llx_%016llx", prefix,
+				 (unsigned long long)h,
 				 (unsigned long long)name_mix(fn(t, obj, name_basis(try))));
 		if (ir_names_get(r, name) != POLICY_HMAP_NONE)
 			continue; /* a collision */
@@ -502,10 +509,10 @@ struct run_probe {
 
 struct dispatch {
 	struct ir_table *t;
-	struct policy_hmap targets; /* action chains by content */
+	struct policy_hmap targets;   /* action chains by content */
 	struct ir_names chains, sets; /* names taken */
-	const struct ir_rule *probe; /* for target_eq */
-	struct policy_hmap runs;	     /* run_memo by run_hash */
+	const struct ir_rule *probe;  /* for target_eq */
+	struct policy_hmap runs;      /* run_memo by run_hash */
 	struct run_memo *memo;
 	size_t n_memo, cap_memo;
 	const struct run_probe *run_probe; /* for memo_eq */
@@ -647,7 +654,8 @@ static int key_positions(const struct ir_table *t, size_t ci, size_t from, size_
 	for (size_t i = 0; i < first->n_matches; i++) {
 		bool common = true;
 		for (size_t j = from + 1; j < to && common; j++)
-			common = ir_match_equal(t, &first->matches[i], t, &t->chains[ci].rules[j].matches[i]);
+			common = ir_match_equal(t, &first->matches[i], t,
+						&t->chains[ci].rules[j].matches[i]);
 		if (common)
 			continue;
 		if (*n_pos == IR_CONCAT_MAX || first->matches[i].field[0] == IR_META_NFPROTO)
@@ -695,8 +703,9 @@ static bool memo_eq(void *ctx, size_t idx)
 		return false;
 	for (size_t j = 0; j < n_rules; j++)
 		for (size_t k = 0; k < p->n_pos; k++)
-			if (!ir_match_equal(dp->t, &m->keys[j * p->n_pos + k], dp->t,
-					    &dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]]))
+			if (!ir_match_equal(
+				dp->t, &m->keys[j * p->n_pos + k], dp->t,
+				&dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]]))
 				return false;
 	return true;
 }
@@ -719,8 +728,9 @@ static int memo_add(struct dispatch *dp, const struct run_probe *p, uint64_t h, 
 		return -1;
 	size_t n_rules = p->to - p->from;
 	struct run_memo *m = &dp->memo[dp->n_memo];
-	*m = (struct run_memo){ .intervals = p->intervals, .n_rules = n_rules, .n_pos = p->n_pos,
-				.map = map };
+	*m = (struct run_memo){
+		.intervals = p->intervals, .n_rules = n_rules, .n_pos = p->n_pos, .map = map
+	};
 	m->keys = malloc(n_rules * p->n_pos * sizeof(*m->keys));
 	m->targets = malloc(n_rules * sizeof(*m->targets));
 	if (!m->keys || !m->targets) {
@@ -731,7 +741,8 @@ static int memo_add(struct dispatch *dp, const struct run_probe *p, uint64_t h, 
 	memcpy(m->targets, p->targets, n_rules * sizeof(*m->targets));
 	for (size_t j = 0; j < n_rules; j++)
 		for (size_t k = 0; k < p->n_pos; k++)
-			m->keys[j * p->n_pos + k] = dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]];
+			m->keys[j * p->n_pos + k] =
+			    dp->t->chains[p->ci].rules[p->from + j].matches[p->pos[k]];
 	return policy_hmap_put(&dp->runs, h, dp->n_memo++);
 }
 
@@ -766,8 +777,8 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
 	struct key_rec *recs = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t j = p->from; j < p->to; j++)
-		if (rule_keys(t, &t->chains[ci].rules[j], p->pos, p->n_pos, j, p->targets[j - p->from],
-			      &recs, &n, &cap)) {
+		if (rule_keys(t, &t->chains[ci].rules[j], p->pos, p->n_pos, j,
+			      p->targets[j - p->from], &recs, &n, &cap)) {
 			free(recs);
 			return -1;
 		}
@@ -790,7 +801,8 @@ static int build_exact_map(struct dispatch *dp, size_t ci, const struct run_prob
 		for (size_t k = 0; k < p->n_pos; k++)
 			e->key[k] = *recs[i].key[k];
 		e->verdict.kind = IR_V_GOTO;
-		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", t->chains[recs[i].target].name);
+		snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+			 t->chains[recs[i].target].name);
 	}
 	free(recs);
 	return rc;
@@ -878,7 +890,8 @@ static int match_spans(const struct ir_table *t, const struct ir_match *m, size_
 			sp->lo = sp->hi = m->value;
 			if (m->kind == IR_M_RANGE)
 				sp->hi = m->value_end;
-			for (size_t b = m->prefix_len; m->kind == IR_M_PREFIX && b < (size_t)sp->hi.len * 8; b++)
+			for (size_t b = m->prefix_len;
+			     m->kind == IR_M_PREFIX && b < (size_t)sp->hi.len * 8; b++)
 				sp->hi.data[b / 8] |= (uint8_t)(0x80 >> (b % 8));
 		}
 	}
@@ -964,8 +977,7 @@ int policy_first_match_map(const struct ir_table *t, struct ir_set *s, struct po
 	return sweep_spans(t, s, spans, n, targets);
 }
 
-static int build_interval_map(struct dispatch *dp, size_t ci, const struct run_probe *p,
-			      size_t idx)
+static int build_interval_map(struct dispatch *dp, size_t ci, const struct run_probe *p, size_t idx)
 {
 	struct ir_table *t = dp->t;
 	struct policy_span *spans = NULL;
@@ -992,8 +1004,13 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 	size_t *targets = run_targets(dp, ci, from, to);
 	if (!targets)
 		return -1;
-	struct run_probe p = { .ci = ci, .from = from, .to = to, .pos = pos, .n_pos = n_pos,
-			       .targets = targets, .intervals = intervals };
+	struct run_probe p = { .ci = ci,
+			       .from = from,
+			       .to = to,
+			       .pos = pos,
+			       .n_pos = n_pos,
+			       .targets = targets,
+			       .intervals = intervals };
 	uint64_t h;
 	size_t idx = memo_find(dp, &p, &h);
 	if (idx == (size_t)-1) {
@@ -1001,13 +1018,16 @@ static int map_run(struct dispatch *dp, size_t ci, size_t from, size_t to, const
 		for (size_t k = 0; k < n_pos; k++)
 			key[k] = t->chains[ci].rules[from].matches[pos[k]].field[0];
 		/* named below, by its elements */
-		idx = ir_build_set(t, "", key, n_pos, intervals ? IR_SET_INTERVAL : 0, IR_DATA_VERDICT);
+		idx = ir_build_set(t, "", key, n_pos, intervals ? IR_SET_INTERVAL : 0,
+				   IR_DATA_VERDICT);
 		int rc = idx == (size_t)-1 ? -1 : 0;
 		if (!rc) {
-			rc = intervals ? build_interval_map(dp, ci, &p, idx) : build_exact_map(dp, ci, &p, idx);
+			rc = intervals ? build_interval_map(dp, ci, &p, idx)
+				       : build_exact_map(dp, ci, &p, idx);
 		}
 		if (!rc)
-			rc = name_by_content(t, &dp->sets, idx, "dispatch_", set_name_hash, &t->sets[idx]);
+			rc = name_by_content(t, &dp->sets, idx, "dispatch_", set_name_hash,
+					     &t->sets[idx]);
 		if (!rc)
 			rc = memo_add(dp, &p, h, idx);
 		if (rc) {
@@ -1093,7 +1113,8 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 			while (!rc && i < n_rules) {
 				const struct ir_rule *a = &t->chains[ci].rules[i];
 				size_t j = i, keys = 0;
-				while (j < n_rules && dispatchable(t, &t->chains[ci].rules[j], intervals) &&
+				while (j < n_rules &&
+				       dispatchable(t, &t->chains[ci].rules[j], intervals) &&
 				       same_shape(a, &t->chains[ci].rules[j])) {
 					keys += rule_key_count(t, &t->chains[ci].rules[j]);
 					if (keys > DISPATCH_MAX_KEYS && j > i)
@@ -1101,8 +1122,8 @@ static int pass_dispatch(struct ir_table *t, struct policy_optimize_report *rep)
 					j++;
 				}
 				if (j - i >= DISPATCH_MIN_RUN) {
-					int done = intervals ? interval_run(&dp, ci, i, j, drop) :
-							       dispatch_run(&dp, ci, i, j, drop);
+					int done = intervals ? interval_run(&dp, ci, i, j, drop)
+							     : dispatch_run(&dp, ci, i, j, drop);
 					if (done < 0)
 						rc = -1;
 					else if (done) {
@@ -1131,8 +1152,8 @@ static void inline_match(struct ir_table *t, struct ir_match *m, struct policy_o
 	if (m->kind != IR_M_LOOKUP)
 		return;
 	const struct ir_set *s = &t->sets[m->set];
-	if (!(s->flags & IR_SET_ANONYMOUS) || s->n_elems != 1 ||
-	    s->n_key != 1 || s->data != IR_DATA_NONE)
+	if (!(s->flags & IR_SET_ANONYMOUS) || s->n_elems != 1 || s->n_key != 1 ||
+	    s->data != IR_DATA_NONE)
 		return;
 	const struct ir_set_elem *e = &s->elems[0];
 	const struct ir_value *end = ir_elem_end(e);
@@ -1201,8 +1222,8 @@ static uint64_t set_use_hash(const struct ir_table *t, const void *obj, uint64_t
 	if (!u->c)
 		return set_name_hash(t, u->s, h);
 	const struct ir_set *s = u->s;
-	uint64_t head[6] = { s->n_key, s->flags, (uint64_t)s->data, u->match, u->r->n_matches,
-			     (uint64_t)u->r->verdict.kind };
+	uint64_t head[6] = { s->n_key, s->flags,        (uint64_t)s->data,
+			     u->match, u->r->n_matches, (uint64_t)u->r->verdict.kind };
 	for (size_t k = 0; k < s->n_key && k < IR_CONCAT_MAX; k++)
 		head[0] = head[0] * 131 + (uint64_t)s->key[k];
 	h = policy_fnv64(h, head, sizeof(head));
@@ -1236,9 +1257,11 @@ static struct set_use *set_uses(const struct ir_table *t)
 			const struct ir_rule *r = &t->chains[ci].rules[ri];
 			for (size_t mi = 0; mi < r->n_matches; mi++) {
 				size_t si = r->matches[mi].set;
-				if (r->matches[mi].kind != IR_M_LOOKUP || si >= t->n_sets || u[si].c)
+				if (r->matches[mi].kind != IR_M_LOOKUP || si >= t->n_sets ||
+				    u[si].c)
 					continue;
-				u[si] = (struct set_use){ .c = &t->chains[ci], .r = r, .match = mi };
+				u[si] =
+				    (struct set_use){ .c = &t->chains[ci], .r = r, .match = mi };
 			}
 		}
 	for (size_t i = 0; u && i < t->n_sets; i++)
@@ -1367,7 +1390,8 @@ static int pass_dedupe(struct ir_table *t, struct policy_optimize_report *rep)
 			if (!modifying && terminal(r) && !has_stmt(r, IR_S_LIMIT)) {
 				uint64_t h = rule_hash(t, r);
 				dd.probe = i;
-				if (policy_hmap_find(&seen, h, dedupe_eq, &dd) != POLICY_HMAP_NONE) {
+				if (policy_hmap_find(&seen, h, dedupe_eq, &dd) !=
+				    POLICY_HMAP_NONE) {
 					drop[i] = true;
 					rep->rules_deduped++;
 					continue;
@@ -1401,7 +1425,8 @@ static void pass_size(struct ir_table *t)
 {
 	for (size_t i = 0; i < t->n_sets; i++) {
 		struct ir_set *s = &t->sets[i];
-		if (!(s->flags & (IR_SET_ANONYMOUS | IR_SET_DYNAMIC | IR_SET_INTERVAL | IR_SET_TIMEOUT)) &&
+		if (!(s->flags &
+		      (IR_SET_ANONYMOUS | IR_SET_DYNAMIC | IR_SET_INTERVAL | IR_SET_TIMEOUT)) &&
 		    s->n_elems >= SIZE_HINT_MIN && s->n_elems <= UINT32_MAX)
 			s->size = (uint32_t)s->n_elems;
 	}
@@ -1451,18 +1476,22 @@ void policy_optimize_report_print(const struct policy_optimize_report *r, FILE *
 {
 	fprintf(out, "optimizer: %zu -> %zu rules in %zu chains\n", r->rules_before, r->rules_after,
 		r->chains);
-	fprintf(out, "  merged     %zu rules (into a set of the same policy rule)\n", r->rules_merged);
+	fprintf(out, "  merged     %zu rules (into a set of the same policy rule)\n",
+		r->rules_merged);
 	fprintf(out, "  dispatch   %zu runs of %zu rules -> verdict maps\n", r->runs_dispatched,
 		r->rules_dispatched);
-	fprintf(out, "  classify   %zu runs of %zu rules -> %zu concatenated-range maps, %zu elements, "
+	fprintf(out,
+		"  classify   %zu runs of %zu rules -> %zu concatenated-range maps, %zu elements, "
 		"%zu chains, ~%zu KiB estimated; %zu runs kept linear (over the bound)\n",
 		r->runs_classified, r->rules_classified, r->classify_maps, r->classify_elems,
 		r->classify_chains, (r->classify_bytes + 1023) / 1024, r->runs_kept_linear);
 	if (r->classify_lists || r->classify_lists_linear)
-		fprintf(out, "  lists      %zu address-list maps, %zu elements (lists of %d or more "
-			"addresses stay shared sets); %zu list segments kept as rules (over the bound)\n",
-			r->classify_lists, r->classify_list_elems, CLASSIFY_LIST_SHARE,
-			r->classify_lists_linear);
+		fprintf(
+		    out,
+		    "  lists      %zu address-list maps, %zu elements (lists of %d or more "
+		    "addresses stay shared sets); %zu list segments kept as rules (over the bound)\n",
+		    r->classify_lists, r->classify_list_elems, CLASSIFY_LIST_SHARE,
+		    r->classify_lists_linear);
 	fprintf(out, "  sets       %zu named, %zu shared, %zu inlined\n", r->sets_named,
 		r->sets_shared, r->sets_inlined);
 	fprintf(out, "  dropped    %zu duplicate, %zu unreachable rules\n", r->rules_deduped,

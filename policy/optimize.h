@@ -15,21 +15,21 @@
 /* What the optimizer did, for `hvgate compile --emit summary`. */
 struct policy_optimize_report {
 	size_t rules_before, rules_after;
-	size_t rules_merged;	  /* rules folded into another rule's set (same policy rule) */
-	size_t rules_deduped;	  /* identical to an earlier rule of the same chain */
+	size_t rules_merged;      /* rules folded into another rule's set (same policy rule) */
+	size_t rules_deduped;     /* identical to an earlier rule of the same chain */
 	size_t rules_unreachable; /* after an unconditional verdict */
-	size_t runs_dispatched;	  /* runs of exact-match rules turned into a verdict map */
+	size_t runs_dispatched;   /* runs of exact-match rules turned into a verdict map */
 	size_t rules_dispatched;  /* rules in those runs */
-	size_t sets_named;	  /* anonymous address/port sets made named */
-	size_t sets_shared;	  /* named sets that turned out identical to another */
-	size_t sets_inlined;	  /* sets of one element turned into a plain compare */
+	size_t sets_named;        /* anonymous address/port sets made named */
+	size_t sets_shared;       /* named sets that turned out identical to another */
+	size_t sets_inlined;      /* sets of one element turned into a plain compare */
 	size_t chains;
 	/* classification (policy/classify.h) */
-	size_t runs_classified;	  /* runs of rules made into concatenated-range maps */
-	size_t rules_classified;  /* rules in those runs */
-	size_t runs_kept_linear;  /* runs (or halves) over the bound, left as they were */
+	size_t runs_classified;  /* runs of rules made into concatenated-range maps */
+	size_t rules_classified; /* rules in those runs */
+	size_t runs_kept_linear; /* runs (or halves) over the bound, left as they were */
 	size_t classify_maps, classify_elems, classify_chains;
-	size_t classify_bytes;	  /* estimated kernel memory of those maps and chains */
+	size_t classify_bytes; /* estimated kernel memory of those maps and chains */
 	/* shared address lists (policy/classify.h): interval maps made from
 	 * segments of list rules, their elements, and segments kept as rules
 	 * over the bound */
@@ -41,7 +41,7 @@ struct policy_optimize_report {
 	struct policy_classify_fallback {
 		char chain[64];
 		size_t rules, elems, bound; /* of the first run refused (elems: counted
-		                             * until past the bound) */
+					     * until past the bound) */
 		size_t refused;             /* runs and halves refused */
 		int why;                    /* 1 pieces, 2 elements, 3 work */
 	} fallback[8];

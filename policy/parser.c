@@ -15,7 +15,6 @@
 #include "policy/parser.h"
 #include "policy/suggest.h"
 
-
 /* Interface names are at most IFNAMSIZ - 1 bytes (linux/if.h: IFNAMSIZ 16). */
 #define IFNAME_MAX 15
 
@@ -35,15 +34,15 @@
 struct parser {
 	struct policy_lexer lx;
 	struct policy_token la[LOOKAHEAD];
-	const char *prev_end; /* end of the last consumed token */
+	const char *prev_end;       /* end of the last consumed token */
 	struct policy_loc prev_loc; /* and its location */
 	struct policy_ast *ast;
 	struct policy_diags *d;
 	const struct policy_parse_include *inc;
-	bool quiet; /* a syntax error was reported; silent until the next statement */
+	bool quiet;       /* a syntax error was reported; silent until the next statement */
 	bool value_error; /* the current statement had a value error */
-	int depth;	  /* braces opened and not yet closed */
-	bool abandoned;	  /* the rest of the file is not parsed (nesting too deep) */
+	int depth;        /* braces opened and not yet closed */
+	bool abandoned;   /* the rest of the file is not parsed (nesting too deep) */
 };
 
 static const struct policy_token *cur(const struct parser *p)
@@ -127,8 +126,8 @@ static void suggest_expected(struct parser *p, const struct policy_token *t, con
 		q = end;
 	}
 	if (s.best)
-		policy_diag_append(p->d, "; did you mean '%.*s'?",
-				   (int)strcspn(s.best, "'"), s.best);
+		policy_diag_append(p->d, "; did you mean '%.*s'?", (int)strcspn(s.best, "'"),
+				   s.best);
 }
 
 /* Does `t` begin the next statement (or end the input), so that the
@@ -199,8 +198,8 @@ static bool is_name_text(const char *s, size_t n, bool dotted)
 }
 
 static const char *const statement_keywords[] = {
-	"include", "define", "service", "zone", "segment", "default",
-	"pass",	   "block",  "reject",	"tenant", "nat",     "vpn",
+	"include", "define", "service", "zone",   "segment", "default",
+	"pass",    "block",  "reject",  "tenant", "nat",     "vpn",
 };
 
 /* Words of other firewalls' languages, and what this one calls them. */
@@ -235,8 +234,8 @@ static bool ends_statement(const struct policy_token *t)
 /* Words that cannot name a zone, segment, service or define: they would be
  * read as a keyword where the name is used. */
 static const char *const reserved[] = {
-	"any",	   "self", "tcp",     "udp",   "sctp",	 "icmp", "icmpv6", "from", "to",
-	"service", "log",  "counter", "limit", "inspect", "no",	 "port",   "type",
+	"any",     "self", "tcp",     "udp",   "sctp",    "icmp", "icmpv6", "from", "to",
+	"service", "log",  "counter", "limit", "inspect", "no",   "port",   "type",
 };
 
 static bool is_reserved(const char *s, size_t n)
@@ -255,8 +254,10 @@ static int parse_decl_name(struct parser *p, const char *what, char **out, struc
 		return syntax_error(p, what);
 	*loc = t->loc;
 	if (!is_name_text(t->text, t->len, false)) {
-		policy_error(p->d, &t->loc, "invalid name '%.*s': a name starts with a letter "
-			     "and holds letters, digits, '_' and '-'", (int)t->len, t->text);
+		policy_error(p->d, &t->loc,
+			     "invalid name '%.*s': a name starts with a letter "
+			     "and holds letters, digits, '_' and '-'",
+			     (int)t->len, t->text);
 		value_error(p);
 	} else if (is_reserved(t->text, t->len)) {
 		policy_error(p->d, &t->loc, "'%.*s' is a reserved word and cannot be a name",
@@ -396,8 +397,8 @@ static int parse_prefix(const char *text, size_t len, const char *slash, bool al
 		return 0;
 	char buf[INET6_ADDRSTRLEN];
 	format_addr(out, net, buf, sizeof(buf));
-	return policy_error(d, loc, "host bits set in %.*s; did you mean %s/%u?", (int)len, text, buf,
-			    plen);
+	return policy_error(d, loc, "host bits set in %.*s; did you mean %s/%u?", (int)len, text,
+			    buf, plen);
 bad_len:
 	return policy_error(d, loc, "invalid prefix length in '%.*s'", (int)len, text);
 }
@@ -442,13 +443,13 @@ static bool looks_like_addr(const struct policy_token *t)
 
 /* --- endpoint and address lists -------------------------------------- */
 
-#define EP_ALLOW_ADDR (1u << 0)
-#define EP_ALLOW_VAR (1u << 1)
-#define EP_ALLOW_NAME (1u << 2)
+#define EP_ALLOW_ADDR     (1u << 0)
+#define EP_ALLOW_VAR      (1u << 1)
+#define EP_ALLOW_NAME     (1u << 2)
 #define EP_ALLOW_ANY_SELF (1u << 3)
-#define EP_HOST_BITS (1u << 4) /* interface addresses: 10.0.0.1/24 */
-#define EP_ADDRS (EP_ALLOW_ADDR | EP_ALLOW_VAR)
-#define EP_ENDPOINT (EP_ALLOW_ADDR | EP_ALLOW_VAR | EP_ALLOW_NAME | EP_ALLOW_ANY_SELF)
+#define EP_HOST_BITS      (1u << 4) /* interface addresses: 10.0.0.1/24 */
+#define EP_ADDRS          (EP_ALLOW_ADDR | EP_ALLOW_VAR)
+#define EP_ENDPOINT       (EP_ALLOW_ADDR | EP_ALLOW_VAR | EP_ALLOW_NAME | EP_ALLOW_ANY_SELF)
 
 static const char *ep_expected(unsigned allow)
 {
@@ -669,7 +670,8 @@ static int parse_svc_item(struct parser *p, struct policy_ast_svc *svc)
 {
 	const struct policy_token *t = cur(p);
 	if (t->kind != POLICY_TOK_WORD || is_statement_keyword(t) || looks_like_addr(t))
-		return syntax_error(p, "a service name or a protocol (tcp, udp, sctp, icmp, icmpv6)");
+		return syntax_error(p,
+				    "a service name or a protocol (tcp, udp, sctp, icmp, icmpv6)");
 	struct policy_ast_svc_item *item = POLICY_AST_PUSH(svc->v, svc->n, svc->cap);
 	if (!item)
 		return oom(p);
@@ -760,7 +762,8 @@ static int parse_limit(struct parser *p, struct policy_ast_rule *r)
 	size_t nlen = (size_t)(slash - t->text), ulen = t->len - nlen - 1;
 	uint64_t rate = 0;
 	if (!parse_number(p, t->text, nlen, UINT32_MAX, &t->loc, "rate", &rate) && rate == 0) {
-		policy_error(p->d, &t->loc, "limit of 0 never matches; the rate must be at least 1");
+		policy_error(p->d, &t->loc,
+			     "limit of 0 never matches; the rate must be at least 1");
 		value_error(p);
 	}
 	r->limit_rate = (uint32_t)rate;
@@ -800,13 +803,17 @@ static int check_regex(struct parser *p, const struct policy_token *t, char **ou
 	size_t nf = 0;
 	for (size_t i = 0; i < t->flags_len; i++) {
 		char f = t->flags[i];
-		uint32_t opt = f == 'i' ? PCRE2_CASELESS : f == 'm' ? PCRE2_MULTILINE
-			     : f == 's' ? PCRE2_DOTALL : f == 'x' ? PCRE2_EXTENDED : 0;
+		uint32_t opt = f == 'i'   ? PCRE2_CASELESS
+			       : f == 'm' ? PCRE2_MULTILINE
+			       : f == 's' ? PCRE2_DOTALL
+			       : f == 'x' ? PCRE2_EXTENDED
+					  : 0;
 		if (!opt) {
 			struct policy_loc loc = t->loc;
 			loc.col += (uint32_t)(t->flags + i - t->start);
 			loc.len = 1;
-			policy_error(p->d, &loc, "unknown regular expression flag '%c' (i, m, s, x)", f);
+			policy_error(p->d, &loc,
+				     "unknown regular expression flag '%c' (i, m, s, x)", f);
 			value_error(p);
 			return 0;
 		}
@@ -841,7 +848,7 @@ static const struct {
 	const char *word;
 	enum policy_inspect_field field;
 } inspect_fields[] = {
-	{ "content", POLICY_INSPECT_CONTENT },	   { "tls.sni", POLICY_INSPECT_TLS_SNI },
+	{ "content", POLICY_INSPECT_CONTENT },     { "tls.sni", POLICY_INSPECT_TLS_SNI },
 	{ "http.host", POLICY_INSPECT_HTTP_HOST }, { "http.path", POLICY_INSPECT_HTTP_PATH },
 	{ "dns.qname", POLICY_INSPECT_DNS_QNAME },
 };
@@ -942,8 +949,8 @@ static int parse_match_target(struct parser *p, struct policy_inspect_match *m)
 	}
 	if (cur(p)->kind != POLICY_TOK_REGEX)
 		return syntax_error(p, m->field == POLICY_INSPECT_CONTENT
-					       ? "a regular expression /.../"
-					       : "a string \"...\" or a regular expression /.../");
+					   ? "a regular expression /.../"
+					   : "a string \"...\" or a regular expression /.../");
 	if (check_regex(p, cur(p), &m->regex))
 		return -1;
 	next(p);
@@ -956,7 +963,8 @@ static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 	if (r->n_inspect)
 		duplicate_option(p, cur(p));
 	if (r->action != POLICY_PASS) {
-		policy_error(p->d, &cur(p)->loc, "'inspect' applies to pass rules only: "
+		policy_error(p->d, &cur(p)->loc,
+			     "'inspect' applies to pass rules only: "
 			     "a blocked flow has no content to inspect");
 		value_error(p);
 	}
@@ -965,7 +973,7 @@ static int parse_inspect(struct parser *p, struct policy_ast_rule *r)
 		return -1;
 	while (!accept_kind(p, POLICY_TOK_RBRACE)) {
 		struct policy_inspect_match *m =
-			POLICY_AST_PUSH(r->inspect, r->n_inspect, r->cap_inspect);
+		    POLICY_AST_PUSH(r->inspect, r->n_inspect, r->cap_inspect);
 		if (!m)
 			return oom(p);
 		m->loc = cur(p)->loc;
@@ -1066,9 +1074,9 @@ static int parse_rule_clause(struct parser *p, struct policy_ast_rule *r)
 	if (t->kind == POLICY_TOK_WORD) {
 		if (!p->quiet) {
 			policy_error(p->d, &t->loc, "unknown option '%.*s'", (int)t->len, t->text);
-			const char *hint = policy_suggest(t->text, t->len, rule_options,
-							  sizeof(rule_options) /
-								  sizeof(rule_options[0]));
+			const char *hint =
+			    policy_suggest(t->text, t->len, rule_options,
+					   sizeof(rule_options) / sizeof(rule_options[0]));
 			if (hint)
 				policy_diag_append(p->d, "; did you mean '%s'?", hint);
 		}
@@ -1086,7 +1094,8 @@ static uint32_t span_hash(const char *start, const char *end)
 static int parse_rule(struct parser *p, size_t scope)
 {
 	const struct policy_token *first = cur(p);
-	struct policy_ast_rule *r = POLICY_AST_PUSH(p->ast->rules, p->ast->n_rules, p->ast->cap_rules);
+	struct policy_ast_rule *r =
+	    POLICY_AST_PUSH(p->ast->rules, p->ast->n_rules, p->ast->cap_rules);
 	if (!r)
 		return oom(p);
 	r->scope = scope;
@@ -1107,7 +1116,7 @@ static int parse_define(struct parser *p, size_t scope)
 {
 	next(p);
 	struct policy_ast_define *def =
-		POLICY_AST_PUSH(p->ast->defines, p->ast->n_defines, p->ast->cap_defines);
+	    POLICY_AST_PUSH(p->ast->defines, p->ast->n_defines, p->ast->cap_defines);
 	if (!def)
 		return oom(p);
 	def->scope = scope;
@@ -1120,12 +1129,11 @@ static int parse_service_decl(struct parser *p, size_t scope)
 {
 	next(p);
 	struct policy_ast_service *s =
-		POLICY_AST_PUSH(p->ast->services, p->ast->n_services, p->ast->cap_services);
+	    POLICY_AST_PUSH(p->ast->services, p->ast->n_services, p->ast->cap_services);
 	if (!s)
 		return oom(p);
 	s->scope = scope;
-	if (parse_decl_name(p, "a service name", &s->name, &s->loc) ||
-	    expect(p, POLICY_TOK_EQUALS))
+	if (parse_decl_name(p, "a service name", &s->name, &s->loc) || expect(p, POLICY_TOK_EQUALS))
 		return -1;
 	return parse_svc_list(p, &s->value);
 }
@@ -1142,8 +1150,10 @@ static int add_ifname(struct parser *p, struct policy_ast_zone *z)
 	const char *star = strchr(name, '*');
 	if (!n || n > IFNAME_MAX || (star && star != name + n - 1) || strchr(name, '/') ||
 	    strpbrk(name, " \t\n")) {
-		policy_error(p->d, &t->loc, "invalid interface name \"%s\": 1 to %d characters, "
-			     "no '/' or blanks, '*' only at the end", name, IFNAME_MAX);
+		policy_error(p->d, &t->loc,
+			     "invalid interface name \"%s\": 1 to %d characters, "
+			     "no '/' or blanks, '*' only at the end",
+			     name, IFNAME_MAX);
 		value_error(p);
 	}
 	char **nv = realloc(z->ifnames, (z->n_ifnames + 1) * sizeof(*nv));
@@ -1166,7 +1176,8 @@ static int parse_zone(struct parser *p, size_t scope, bool segment)
 		value_error(p);
 	}
 	next(p);
-	struct policy_ast_zone *z = POLICY_AST_PUSH(p->ast->zones, p->ast->n_zones, p->ast->cap_zones);
+	struct policy_ast_zone *z =
+	    POLICY_AST_PUSH(p->ast->zones, p->ast->n_zones, p->ast->cap_zones);
 	if (!z)
 		return oom(p);
 	z->scope = scope;
@@ -1206,7 +1217,7 @@ static int parse_zone(struct parser *p, size_t scope, bool segment)
 static int parse_default(struct parser *p, size_t scope)
 {
 	struct policy_ast_default *df =
-		POLICY_AST_PUSH(p->ast->defaults, p->ast->n_defaults, p->ast->cap_defaults);
+	    POLICY_AST_PUSH(p->ast->defaults, p->ast->n_defaults, p->ast->cap_defaults);
 	if (!df)
 		return oom(p);
 	df->scope = scope;
@@ -1344,7 +1355,8 @@ static int parse_nat(struct parser *p, size_t scope)
 	} else {
 		return syntax_error(p, "'masquerade', 'snat', 'forward' or 'netmap'");
 	}
-	if (n->kind != POLICY_NAT_MASQUERADE && n->kind != POLICY_NAT_NETMAP && accept_word(p, "port")) {
+	if (n->kind != POLICY_NAT_MASQUERADE && n->kind != POLICY_NAT_NETMAP &&
+	    accept_word(p, "port")) {
 		if (cur(p)->kind != POLICY_TOK_WORD)
 			return syntax_error(p, "a port or port range");
 		parse_port_range_token(p, cur(p), &n->to_ports);
@@ -1473,8 +1485,7 @@ static int parse_statements(struct parser *p, size_t scope, bool in_block);
 static int too_deep(struct parser *p, const struct policy_loc *at)
 {
 	if (!p->quiet)
-		policy_error(p->d, at, "blocks nested deeper than %d levels",
-			     POLICY_NESTING_MAX);
+		policy_error(p->d, at, "blocks nested deeper than %d levels", POLICY_NESTING_MAX);
 	p->quiet = true;
 	p->abandoned = true;
 	while (cur(p)->kind != POLICY_TOK_EOF)
@@ -1492,7 +1503,7 @@ static int parse_tenant(struct parser *p, size_t scope)
 	}
 	next(p);
 	struct policy_ast_tenant *t =
-		POLICY_AST_PUSH(p->ast->tenants, p->ast->n_tenants, p->ast->cap_tenants);
+	    POLICY_AST_PUSH(p->ast->tenants, p->ast->n_tenants, p->ast->cap_tenants);
 	if (!t)
 		return oom(p);
 	size_t index = p->ast->n_tenants - 1;
@@ -1515,8 +1526,9 @@ static int unknown_statement(struct parser *p)
 			"tenant, nat, vpn, include)");
 	if (!report || t->kind != POLICY_TOK_WORD)
 		return -1;
-	const char *hint = policy_suggest(t->text, t->len, statement_keywords,
-					  sizeof(statement_keywords) / sizeof(statement_keywords[0]));
+	const char *hint =
+	    policy_suggest(t->text, t->len, statement_keywords,
+			   sizeof(statement_keywords) / sizeof(statement_keywords[0]));
 	for (size_t i = 0; !hint && i < sizeof(statement_synonyms) / sizeof(statement_synonyms[0]);
 	     i++)
 		if (policy_token_is(t, statement_synonyms[i].word))
@@ -1588,7 +1600,8 @@ struct mark {
 
 static struct mark mark_now(const struct parser *p)
 {
-	return (struct mark){ p->ast->n_rules, p->ast->n_nats, p->ast->n_defaults, p->ast->n_zones };
+	return (struct mark){ p->ast->n_rules, p->ast->n_nats, p->ast->n_defaults,
+			      p->ast->n_zones };
 }
 
 /* Marks the rule, NAT or default that the last statement added as broken,

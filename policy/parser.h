@@ -37,7 +37,8 @@ int policy_parse(struct policy_ast *ast, const char *file, const char *text, siz
  * prefix_len 24); otherwise it is an error. Returns 0 or -1 with an error at
  * `loc`. */
 int policy_parse_addr(const char *text, size_t len, bool allow_host_bits,
-		      const struct policy_loc *loc, struct policy_addr *out, struct policy_diags *d);
+		      const struct policy_loc *loc, struct policy_addr *out,
+		      struct policy_diags *d);
 
 /* FNV-1a (32 bit) over `text` with every run of whitespace counted as one
  * space and leading/trailing whitespace ignored. */

@@ -89,8 +89,8 @@ static int compile_loaded(const struct policy_lower_opts *o, struct policy_compi
 	return 0;
 }
 
-int policy_compile(const char *path, const struct policy_lower_opts *o,
-		   struct policy_compiled *out, struct policy_diags *d)
+int policy_compile(const char *path, const struct policy_lower_opts *o, struct policy_compiled *out,
+		   struct policy_diags *d)
 {
 	memset(out, 0, sizeof(*out));
 	stamp(out, POLICY_STAGE_START);

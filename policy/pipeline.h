@@ -26,23 +26,28 @@ struct policy_stamp {
 	double wall, cpu;
 };
 
-enum policy_stage { POLICY_STAGE_START, POLICY_STAGE_LOAD, POLICY_STAGE_LOWER, POLICY_STAGE_EMIT,
-		    POLICY_STAGE_COUNT };
+enum policy_stage {
+	POLICY_STAGE_START,
+	POLICY_STAGE_LOAD,
+	POLICY_STAGE_LOWER,
+	POLICY_STAGE_EMIT,
+	POLICY_STAGE_COUNT
+};
 
 struct policy_compiled {
 	struct policy *policy;
 	struct ir_table *table;
 	struct policy_optimize_report report; /* when opts->optimize */
-	char *nft_text;			      /* the nft script (NUL-terminated) */
+	char *nft_text;                       /* the nft script (NUL-terminated) */
 	size_t nft_len;
-	size_t n_messages;		      /* netlink messages of the batch */
+	size_t n_messages; /* netlink messages of the batch */
 	struct policy_stamp stamps[POLICY_STAGE_COUNT];
 };
 
 /* Runs the pipeline on the policy at `path` (as policy_load()). Returns 0
  * with everything in *out, or -1 with errors in `d` (and *out empty). */
-int policy_compile(const char *path, const struct policy_lower_opts *o,
-		   struct policy_compiled *out, struct policy_diags *d);
+int policy_compile(const char *path, const struct policy_lower_opts *o, struct policy_compiled *out,
+		   struct policy_diags *d);
 
 /* The same from a policy already loaded (tests, policy_load_text()); takes
  * ownership of `p` (NULL: fails at once). */

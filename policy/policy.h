@@ -64,8 +64,7 @@ struct policy_fs {
 };
 
 /* policy_load() through `fs` (NULL: the real file system). */
-struct policy *policy_load_fs(const char *path, const struct policy_fs *fs,
-			      struct policy_diags *d);
+struct policy *policy_load_fs(const char *path, const struct policy_fs *fs, struct policy_diags *d);
 
 /* The NAT lowering stage. It lives above policy/ (nat_lower() in nat/nat.h)
  * and policy/ never calls up: the caller of policy_lower() hands it in.
@@ -74,15 +73,15 @@ typedef int (*policy_nat_lower_fn)(const struct policy *p, struct ir_table *t,
 				   struct policy_diags *d);
 
 struct policy_lower_opts {
-	int nflog_group;       /* group for `log` rules; -1: kernel log */
-	int queue_num;	       /* first NFQUEUE for `inspect`; -1: inspect off */
-	unsigned queue_count;  /* queues queue_num .. + queue_count - 1, a flow always on
-				* the same one (one per fast-path worker); 0 counts as 1.
-				* How the kernel is told to queue (the nft queue expression
-				* or the xt NFQUEUE target) is not the IR's business:
-				* nftio_apply() probes the kernel for it */
+	int nflog_group;        /* group for `log` rules; -1: kernel log */
+	int queue_num;          /* first NFQUEUE for `inspect`; -1: inspect off */
+	unsigned queue_count;   /* queues queue_num .. + queue_count - 1, a flow always on
+				 * the same one (one per fast-path worker); 0 counts as 1.
+				 * How the kernel is told to queue (the nft queue expression
+				 * or the xt NFQUEUE target) is not the IR's business:
+				 * nftio_apply() probes the kernel for it */
 	bool queue_fail_closed; /* queue without bypass: no listener, no passage */
-	bool optimize;	       /* run the optimizer (default true) */
+	bool optimize;          /* run the optimizer (default true) */
 	/* NAT lowering (default NULL: a policy with `nat` statements is
 	 * refused rather than lowered without them). */
 	policy_nat_lower_fn nat_lower;

@@ -13,12 +13,12 @@ static const struct {
 	const char *name;
 	uint16_t port;
 } port_names[] = {
-	{ "ftp", 21 },	     { "ssh", 22 },	  { "telnet", 23 },   { "smtp", 25 },
-	{ "dns", 53 },	     { "domain", 53 },	  { "http", 80 },     { "pop3", 110 },
-	{ "ntp", 123 },	     { "imap", 143 },	  { "snmp", 161 },    { "bgp", 179 },
-	{ "ldap", 389 },     { "https", 443 },	  { "syslog", 514 },  { "submission", 587 },
-	{ "ldaps", 636 },    { "imaps", 993 },	  { "pop3s", 995 },   { "mysql", 3306 },
-	{ "rdp", 3389 },     { "postgres", 5432 }, { "http-alt", 8080 },
+	{ "ftp", 21 },    { "ssh", 22 },        { "telnet", 23 },     { "smtp", 25 },
+	{ "dns", 53 },    { "domain", 53 },     { "http", 80 },       { "pop3", 110 },
+	{ "ntp", 123 },   { "imap", 143 },      { "snmp", 161 },      { "bgp", 179 },
+	{ "ldap", 389 },  { "https", 443 },     { "syslog", 514 },    { "submission", 587 },
+	{ "ldaps", 636 }, { "imaps", 993 },     { "pop3s", 995 },     { "mysql", 3306 },
+	{ "rdp", 3389 },  { "postgres", 5432 }, { "http-alt", 8080 },
 };
 
 /* ICMP types: RFC 792 and the IANA ICMP parameters registry; the names are
@@ -27,11 +27,14 @@ static const struct {
 	const char *name;
 	uint8_t type;
 } icmp_names[] = {
-	{ "echo-reply", 0 },	      { "destination-unreachable", 3 }, { "source-quench", 4 },
-	{ "redirect", 5 },	      { "echo-request", 8 },		{ "router-advertisement", 9 },
-	{ "router-solicitation", 10 }, { "time-exceeded", 11 },		{ "parameter-problem", 12 },
-	{ "timestamp-request", 13 },  { "timestamp-reply", 14 },	{ "info-request", 15 },
-	{ "info-reply", 16 },	      { "address-mask-request", 17 },	{ "address-mask-reply", 18 },
+	{ "echo-reply", 0 },           { "destination-unreachable", 3 },
+	{ "source-quench", 4 },        { "redirect", 5 },
+	{ "echo-request", 8 },         { "router-advertisement", 9 },
+	{ "router-solicitation", 10 }, { "time-exceeded", 11 },
+	{ "parameter-problem", 12 },   { "timestamp-request", 13 },
+	{ "timestamp-reply", 14 },     { "info-request", 15 },
+	{ "info-reply", 16 },          { "address-mask-request", 17 },
+	{ "address-mask-reply", 18 },
 };
 
 /* ICMPv6 types: RFC 4443, RFC 4861 (neighbour discovery), RFC 2710 and
@@ -41,13 +44,13 @@ static const struct {
 	uint8_t type;
 } icmpv6_names[] = {
 	{ "destination-unreachable", 1 }, { "packet-too-big", 2 },
-	{ "time-exceeded", 3 },		  { "parameter-problem", 4 },
-	{ "echo-request", 128 },	  { "echo-reply", 129 },
-	{ "mld-listener-query", 130 },	  { "mld-listener-report", 131 },
-	{ "mld-listener-done", 132 },	  { "mld-listener-reduction", 132 },
-	{ "nd-router-solicit", 133 },	  { "nd-router-advert", 134 },
-	{ "nd-neighbor-solicit", 135 },	  { "nd-neighbor-advert", 136 },
-	{ "nd-redirect", 137 },		  { "router-renumbering", 138 },
+	{ "time-exceeded", 3 },           { "parameter-problem", 4 },
+	{ "echo-request", 128 },          { "echo-reply", 129 },
+	{ "mld-listener-query", 130 },    { "mld-listener-report", 131 },
+	{ "mld-listener-done", 132 },     { "mld-listener-reduction", 132 },
+	{ "nd-router-solicit", 133 },     { "nd-router-advert", 134 },
+	{ "nd-neighbor-solicit", 135 },   { "nd-neighbor-advert", 136 },
+	{ "nd-redirect", 137 },           { "router-renumbering", 138 },
 	{ "ind-neighbor-solicit", 141 },  { "ind-neighbor-advert", 142 },
 	{ "mld2-listener-report", 143 },
 };
@@ -105,7 +108,7 @@ static const struct {
 	const char *name;
 	uint8_t proto;
 } l4proto_names[] = {
-	{ "tcp", IPPROTO_TCP },	  { "udp", IPPROTO_UDP },	{ "sctp", IPPROTO_SCTP },
+	{ "tcp", IPPROTO_TCP },   { "udp", IPPROTO_UDP },       { "sctp", IPPROTO_SCTP },
 	{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
 };
 

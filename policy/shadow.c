@@ -22,7 +22,7 @@ enum { DIM_SRC_ZONE, DIM_SRC_ADDR, DIM_DST_ZONE, DIM_DST_ADDR, DIM_SERVICE, DIM_
 /* The service space: 256 protocols (an 8-bit field, RFC 791) times 65536
  * ports (a 16-bit field, RFC 793). */
 #define SERVICE_PROTO_SHIFT 16
-#define SERVICE_SPACE_END (((u128)256 << SERVICE_PROTO_SHIFT) - 1)
+#define SERVICE_SPACE_END   (((u128)256 << SERVICE_PROTO_SHIFT) - 1)
 
 /* Shadowing rules named in one diagnostic at most (the rest are counted). */
 #define MAX_NAMED_SHADOWERS 8
@@ -52,7 +52,7 @@ struct boxes {
  * signatures share a bit; signatures without a common bit prove the sets
  * disjoint at the cost of a few AND instructions. */
 #define SIG_WORDS 4
-#define SIG_BITS (SIG_WORDS * 64)
+#define SIG_BITS  (SIG_WORDS * 64)
 /* A set touching more blocks than this just sets every bit. */
 #define SIG_MAX_BLOCKS 16
 
@@ -111,20 +111,20 @@ struct postings {
 
 struct sig_index {
 	struct postings bit[DIM_COUNT][SIG_BITS];
-	struct postings wild[DIM_COUNT]; /* rules whose signature is all ones */
+	struct postings wild[DIM_COUNT];   /* rules whose signature is all ones */
 	uint64_t wild_zmask[DIM_COUNT][2]; /* their zone masks, together */
 };
 
 struct shadow {
 	const struct policy *p;
 	struct sig_index *index;
-	uint32_t *candidates; /* earlier rules that may overlap the rule analysed */
-	uint32_t *scratch;    /* as large, for merging into candidates */
+	uint32_t *candidates;    /* earlier rules that may overlap the rule analysed */
+	uint32_t *scratch;       /* as large, for merging into candidates */
 	const struct box **over; /* scratch: boxes of candidates overlapping a box */
 	size_t cap_over;
 	struct policy_diags *d;
 	struct rule_space *rules;
-	struct pre *pre; /* per rule */
+	struct pre *pre;       /* per rule */
 	size_t universe_zones; /* zone numbers: zones, self, none */
 	size_t cut_short;      /* rules whose analysis hit the cap */
 	size_t first_cut_short;
@@ -370,7 +370,8 @@ static int addr_dim(const struct policy_endpoint *e, int family, struct ivset *o
 	for (size_t i = 0; i < e->addrs.n; i++) {
 		const struct policy_addr *a = &e->addrs.v[i];
 		if (a->family == family)
-			out->v[out->n++] = (struct iv){ addr_value(a->lo, family), addr_value(a->hi, family) };
+			out->v[out->n++] =
+			    (struct iv){ addr_value(a->lo, family), addr_value(a->hi, family) };
 	}
 	ivset_normalize(out);
 	return 0;
@@ -570,7 +571,7 @@ static int subtract_rule(struct boxes *remaining, const struct rule_space *by)
 		boxes_free(remaining);
 		*remaining = next;
 		continue;
-fail:
+	fail:
 		boxes_free(&next);
 		return -1;
 	}
@@ -657,7 +658,8 @@ static int index_add(struct shadow *s, uint32_t rule)
 		}
 		for (int w = 0; w < SIG_WORDS; w++)
 			for (uint64_t bits = rs->sig[d].w[w]; bits; bits &= bits - 1)
-				if (postings_add(&s->index->bit[d][w * 64 + __builtin_ctzll(bits)], rule))
+				if (postings_add(&s->index->bit[d][w * 64 + __builtin_ctzll(bits)],
+						 rule))
 					return -1;
 	}
 	return 0;
@@ -726,7 +728,8 @@ static size_t gather_candidates(struct shadow *s, uint32_t i, int best, bool wit
 		n = merge_candidates(s, 0, &s->index->wild[best]);
 	for (int w = 0; w < SIG_WORDS; w++)
 		for (uint64_t bits = me->sig[best].w[w]; bits; bits &= bits - 1)
-			n = merge_candidates(s, n, &s->index->bit[best][w * 64 + __builtin_ctzll(bits)]);
+			n = merge_candidates(s, n,
+					     &s->index->bit[best][w * 64 + __builtin_ctzll(bits)]);
 	return n;
 }
 
@@ -747,8 +750,8 @@ static size_t boxes_intervals(const struct boxes *bs)
 static int projections_cover(struct shadow *s, const struct rule_space *me, const uint32_t *cands,
 			     size_t n_cands)
 {
-	static const int order[DIM_COUNT] = { DIM_SRC_ZONE, DIM_DST_ZONE, DIM_SERVICE,
-					      DIM_SRC_ADDR, DIM_DST_ADDR };
+	static const int order[DIM_COUNT] = { DIM_SRC_ZONE, DIM_DST_ZONE, DIM_SERVICE, DIM_SRC_ADDR,
+					      DIM_DST_ADDR };
 	for (size_t k = 0; k < me->boxes.n; k++) {
 		const struct box *b = &me->boxes.v[k];
 		/* the earlier boxes that overlap this one, found once for all dimensions */
@@ -772,7 +775,8 @@ static int projections_cover(struct shadow *s, const struct rule_space *me, cons
 			if (!u.v)
 				return -1;
 			for (size_t e = 0; e < n_over; e++) {
-				memcpy(u.v + u.n, s->over[e]->d[d].v, s->over[e]->d[d].n * sizeof(*u.v));
+				memcpy(u.v + u.n, s->over[e]->d[d].v,
+				       s->over[e]->d[d].n * sizeof(*u.v));
 				u.n += s->over[e]->d[d].n;
 			}
 			ivset_normalize(&u);

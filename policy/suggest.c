@@ -74,8 +74,7 @@ const char *policy_suggest_best(const struct policy_suggest *s)
 	return s->best;
 }
 
-const char *policy_suggest(const char *word, size_t len, const char *const *candidates,
-			   size_t n)
+const char *policy_suggest(const char *word, size_t len, const char *const *candidates, size_t n)
 {
 	struct policy_suggest s;
 	policy_suggest_init(&s, word, len);

@@ -31,12 +31,11 @@ void policy_suggest_consider(struct policy_suggest *s, const char *candidate);
 const char *policy_suggest_best(const struct policy_suggest *s);
 
 /* The nearest of `n` candidates to `word`, or NULL. */
-const char *policy_suggest(const char *word, size_t len, const char *const *candidates,
-			   size_t n);
+const char *policy_suggest(const char *word, size_t len, const char *const *candidates, size_t n);
 
 enum policy_suggest_kind {
-	POLICY_SUGGEST_ZONE,	/* zones and segments */
-	POLICY_SUGGEST_DEFINE,	/* $defines; `name` without the '$' */
+	POLICY_SUGGEST_ZONE,    /* zones and segments */
+	POLICY_SUGGEST_DEFINE,  /* $defines; `name` without the '$' */
 	POLICY_SUGGEST_SERVICE, /* declared and built-in services */
 };
 

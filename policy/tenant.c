@@ -118,8 +118,8 @@ static int make_maps(struct tenant_pass *tp)
 	tp->seg_map = new_set(tp, POLICY_MAP_TENANT_SEGMENT, &iif, 1, 0);
 	tp->ifaces = new_set(tp, POLICY_SET_TENANT_IFACES, &iif, 1, 0);
 	tp->pairs = new_set(tp, POLICY_SET_TENANT_PAIRS, pair, 2, 0);
-	if (tp->zone_map == (size_t)-1 || tp->seg_map == (size_t)-1 ||
-	    tp->ifaces == (size_t)-1 || tp->pairs == (size_t)-1)
+	if (tp->zone_map == (size_t)-1 || tp->seg_map == (size_t)-1 || tp->ifaces == (size_t)-1 ||
+	    tp->pairs == (size_t)-1)
 		return -1;
 	tp->t->sets[tp->zone_map].data = IR_DATA_VALUE;
 	tp->t->sets[tp->zone_map].data_field = IR_CT_ZONE;
@@ -155,7 +155,9 @@ static int make_maps(struct tenant_pass *tp)
 		}
 	}
 	for (size_t i = 0; i < 3; i++)
-		strip_exact_ends(&tp->t->sets[i == 0 ? tp->zone_map : i == 1 ? tp->seg_map : tp->ifaces]);
+		strip_exact_ends(&tp->t->sets[i == 0   ? tp->zone_map
+					      : i == 1 ? tp->seg_map
+						       : tp->ifaces]);
 	return 0;
 }
 
@@ -261,7 +263,9 @@ static int make_pairs(struct tenant_pass *tp)
 static int raw_rules(struct tenant_pass *tp)
 {
 	struct ir_rule *r = ir_build_rule(tp->t, POLICY_CHAIN_TENANT_RAW, "builtin:tenant-zone");
-	return r && ir_build_set_from_map(r, IR_CT_ORIGINAL_ZONE, IR_META_IIFNAME, tp->zone_map) ? 0 : -1;
+	return r && ir_build_set_from_map(r, IR_CT_ORIGINAL_ZONE, IR_META_IIFNAME, tp->zone_map)
+		   ? 0
+		   : -1;
 }
 
 /* prerouting -150: segments go to their chain; everything else takes the
@@ -343,7 +347,10 @@ static int segment_chain(struct tenant_pass *tp, size_t zi)
 			return -1;
 		enum ir_field key = fams[f] == AF_INET ? IR_IP_SADDR : IR_IP6_SADDR;
 		struct ir_rule *r = ir_build_rule(tp->t, chain, comment);
-		if (!r || !ir_build_cmp(r, IR_META_NFPROTO, ir_value_u8(fams[f] == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6), IR_OP_EQ) ||
+		if (!r ||
+		    !ir_build_cmp(r, IR_META_NFPROTO,
+				  ir_value_u8(fams[f] == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6),
+				  IR_OP_EQ) ||
 		    !ir_build_lookup(r, &key, 1, set, IR_OP_NEQ) || !ir_build_stmt(r, IR_S_COUNTER))
 			return -1;
 		r->verdict.kind = IR_V_DROP;
@@ -373,7 +380,8 @@ static int forward_rules(struct tenant_pass *tp)
 		return -1;
 	m->kind = IR_M_BITS;
 	m->field[0] = IR_CT_STATE;
-	m->value = ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	m->value =
+	    ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
 	r->verdict.kind = IR_V_ACCEPT;
 	enum ir_field iif = IR_META_IIFNAME, oif = IR_META_OIFNAME;
 	enum ir_field pair[2] = { IR_META_IIFNAME, IR_META_OIFNAME };

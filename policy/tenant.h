@@ -35,7 +35,7 @@
 /* Mark layout. The tenant id lives in the upper 16 bits of the packet mark
  * and the ct mark; the low bits of the packet mark stay free for others. */
 #define POLICY_TENANT_MARK_SHIFT 16
-#define POLICY_TENANT_MARK_MASK 0xffff0000u
+#define POLICY_TENANT_MARK_MASK  0xffff0000u
 /* Packet mark bit of a hairpinned port forward (set with the dnat, read by
  * the snat back in postrouting); never saved in the ct mark. */
 #define POLICY_TENANT_MARK_HAIRPIN 0x8000u
@@ -47,8 +47,7 @@
 
 /* The tenant pass's chains, maps, sets and priorities: policy/ruleset.h. */
 #define POLICY_COMMENT_INTER_TENANT "builtin:inter-tenant"
-#define POLICY_COMMENT_ANTISPOOF "antispoof:" /* + segment zone name */
-
+#define POLICY_COMMENT_ANTISPOOF    "antispoof:" /* + segment zone name */
 
 static inline uint32_t policy_tenant_mark(const struct policy_tenant *t)
 {

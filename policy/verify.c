@@ -20,13 +20,10 @@ static int field_nfproto(enum ir_field f)
 {
 	switch (f) {
 	case IR_IP_SADDR:
-	case IR_IP_DADDR:
-		return NFPROTO_IPV4;
+	case IR_IP_DADDR: return NFPROTO_IPV4;
 	case IR_IP6_SADDR:
-	case IR_IP6_DADDR:
-		return NFPROTO_IPV6;
-	default:
-		return -1;
+	case IR_IP6_DADDR: return NFPROTO_IPV6;
+	default: return -1;
 	}
 }
 
@@ -51,7 +48,8 @@ static int rule_error(struct policy_diags *d, const struct ir_chain *c, size_t i
 		      const struct ir_rule *r, const char *what)
 {
 	const struct policy_loc *loc = r->loc.line ? &r->loc : NULL;
-	return policy_error(d, loc, "compiled rule %zu of chain %s %s: the kernel would refuse it or "
+	return policy_error(d, loc,
+			    "compiled rule %zu of chain %s %s: the kernel would refuse it or "
 			    "it could never match (a compiler bug; please report it)",
 			    i, c->name, what);
 }
@@ -95,8 +93,9 @@ static int gather(const struct ir_rule *r, struct rule_facts *f, char *why, size
 		const struct ir_match *m = &r->matches[i];
 		if (m->kind != IR_M_CMP || m->op != IR_OP_EQ || m->value.len != 1)
 			continue;
-		int *slot = m->field[0] == IR_META_NFPROTO ? &f->nfproto :
-			    m->field[0] == IR_META_L4PROTO ? &f->l4proto : NULL;
+		int *slot = m->field[0] == IR_META_NFPROTO   ? &f->nfproto
+			    : m->field[0] == IR_META_L4PROTO ? &f->l4proto
+							     : NULL;
 		if (!slot)
 			continue;
 		if (*slot >= 0 && *slot != m->value.data[0])
@@ -129,8 +128,8 @@ static int check_match(const struct ir_table *t, const struct rule_facts *f,
 		return 0;
 	}
 	if (desc->type != IR_T_IFNAME && m->value.len != desc->len)
-		return snprintf(why, n, "compares '%s' (%u bytes) with a %u-byte value",
-				desc->nft, desc->len, m->value.len),
+		return snprintf(why, n, "compares '%s' (%u bytes) with a %u-byte value", desc->nft,
+				desc->len, m->value.len),
 		       -1;
 	if (m->kind == IR_M_RANGE && m->value_end.len != m->value.len)
 		return snprintf(why, n, "has a range of '%s' with ends of two lengths", desc->nft),
@@ -160,8 +159,8 @@ static int check_nat(const struct rule_facts *f, const struct ir_nat *x, char *w
 	return 0;
 }
 
-static int check_stmt(const struct ir_table *t, const struct rule_facts *f,
-		      const struct ir_stmt *s, char *why, size_t n)
+static int check_stmt(const struct ir_table *t, const struct rule_facts *f, const struct ir_stmt *s,
+		      char *why, size_t n)
 {
 	if (s->kind == IR_S_NAT)
 		return check_nat(f, &s->nat, why, n);
@@ -230,7 +229,8 @@ static int check_references(const struct ir_table *t, struct policy_diags *d)
 			if (!verdict_ok(sorted, t->n_chains, &r->verdict))
 				rc = rule_error(d, ch, i, r, "goes to a chain that does not exist");
 			for (size_t m = 0; m < r->n_matches; m++)
-				if (r->matches[m].kind == IR_M_LOOKUP && r->matches[m].set < t->n_sets)
+				if (r->matches[m].kind == IR_M_LOOKUP &&
+				    r->matches[m].set < t->n_sets)
 					uses[r->matches[m].set]++;
 			for (size_t k = 0; k < r->n_stmts; k++)
 				if ((r->stmts[k].kind == IR_S_VMAP ||
@@ -243,11 +243,14 @@ static int check_references(const struct ir_table *t, struct policy_diags *d)
 		const struct ir_set *s = &t->sets[i];
 		const struct policy_loc *loc = s->loc.line ? &s->loc : NULL;
 		if ((s->flags & IR_SET_ANONYMOUS) && uses[i] != 1)
-			rc = policy_error(d, loc, "compiled anonymous set %zu serves %zu rules (a "
-					  "compiler bug; please report it)", i, uses[i]);
+			rc = policy_error(d, loc,
+					  "compiled anonymous set %zu serves %zu rules (a "
+					  "compiler bug; please report it)",
+					  i, uses[i]);
 		for (size_t e = 0; e < s->n_elems && !rc && s->data == IR_DATA_VERDICT; e++)
 			if (!verdict_ok(sorted, t->n_chains, &s->elems[e].verdict))
-				rc = policy_error(d, loc, "compiled map %s goes to chain %s, which does "
+				rc = policy_error(d, loc,
+						  "compiled map %s goes to chain %s, which does "
 						  "not exist (a compiler bug; please report it)",
 						  s->name, s->elems[e].verdict.chain);
 	}

@@ -48,7 +48,8 @@ static struct vpn_trie_node **root_of(struct vpn_allowedips *t, int family)
 }
 
 /* Returns the previous owner through *old. */
-int vpn_allowedips_insert(struct vpn_allowedips *t, const struct vpn_prefix *p, struct vpn_peer *peer)
+int vpn_allowedips_insert(struct vpn_allowedips *t, const struct vpn_prefix *p,
+			  struct vpn_peer *peer)
 {
 	struct vpn_trie_node **n = root_of(t, p->family);
 
@@ -83,7 +84,8 @@ static bool prune(struct vpn_trie_node **n)
 	return false;
 }
 
-int vpn_allowedips_remove(struct vpn_allowedips *t, const struct vpn_prefix *p, struct vpn_peer *peer)
+int vpn_allowedips_remove(struct vpn_allowedips *t, const struct vpn_prefix *p,
+			  struct vpn_peer *peer)
 {
 	struct vpn_trie_node *n = *root_of(t, p->family);
 
@@ -116,7 +118,8 @@ void vpn_allowedips_remove_peer(struct vpn_allowedips *t, struct vpn_peer *peer)
 	prune(&t->root6);
 }
 
-struct vpn_peer *vpn_allowedips_lookup(const struct vpn_allowedips *t, int family, const uint8_t *addr)
+struct vpn_peer *vpn_allowedips_lookup(const struct vpn_allowedips *t, int family,
+				       const uint8_t *addr)
 {
 	const struct vpn_trie_node *n = family == AF_INET6 ? t->root6 : t->root4;
 	struct vpn_peer *best = NULL;
@@ -170,7 +173,7 @@ int vpn_prefix_normalize(struct vpn_prefix *p)
 	if ((p->family != AF_INET && p->family != AF_INET6) || p->cidr > family_bits(p->family))
 		return -EINVAL;
 	for (unsigned int i = p->cidr; i < family_bits(p->family); i++)
-		p->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		p->addr[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
 	return 0;
 }
 

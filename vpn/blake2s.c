@@ -41,20 +41,21 @@ static inline uint32_t load_le32(const uint8_t *p)
 }
 
 /* RFC 7693 §3.1, with BLAKE2s's rotation constants (16, 12, 8, 7). */
-#define G(a, b, c, d, x, y)                \
-	do {                               \
-		v[a] = v[a] + v[b] + (x);  \
-		v[d] = ror32(v[d] ^ v[a], 16); \
-		v[c] = v[c] + v[d];        \
-		v[b] = ror32(v[b] ^ v[c], 12); \
-		v[a] = v[a] + v[b] + (y);  \
-		v[d] = ror32(v[d] ^ v[a], 8); \
-		v[c] = v[c] + v[d];        \
-		v[b] = ror32(v[b] ^ v[c], 7); \
+#define G(a, b, c, d, x, y)                                                                        \
+	do {                                                                                       \
+		v[a] = v[a] + v[b] + (x);                                                          \
+		v[d] = ror32(v[d] ^ v[a], 16);                                                     \
+		v[c] = v[c] + v[d];                                                                \
+		v[b] = ror32(v[b] ^ v[c], 12);                                                     \
+		v[a] = v[a] + v[b] + (y);                                                          \
+		v[d] = ror32(v[d] ^ v[a], 8);                                                      \
+		v[c] = v[c] + v[d];                                                                \
+		v[b] = ror32(v[b] ^ v[c], 7);                                                      \
 	} while (0)
 
 /* RFC 7693 §3.2. */
-static void blake2s_compress(struct vpn_blake2s *s, const uint8_t block[VPN_BLAKE2S_BLOCK], int last)
+static void blake2s_compress(struct vpn_blake2s *s, const uint8_t block[VPN_BLAKE2S_BLOCK],
+			     int last)
 {
 	uint32_t m[16], v[16];
 
@@ -148,8 +149,8 @@ void vpn_blake2s_final(struct vpn_blake2s *s, uint8_t *out)
 	sodium_memzero(s, sizeof(*s));
 }
 
-void vpn_blake2s(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
-		 const uint8_t *in, size_t inlen)
+void vpn_blake2s(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen, const uint8_t *in,
+		 size_t inlen)
 {
 	struct vpn_blake2s s;
 

@@ -37,12 +37,14 @@ void vpn_cookie_init(struct vpn_cookie *c, const uint8_t peer_public[VPN_KEY_LEN
 }
 
 /* mac1 covers the message up to mac1; mac2 up to mac2 (§5.4.4). */
-static void compute_mac1(uint8_t out[VPN_MAC_LEN], const uint8_t key[VPN_KEY_LEN], const uint8_t *msg, size_t len)
+static void compute_mac1(uint8_t out[VPN_MAC_LEN], const uint8_t key[VPN_KEY_LEN],
+			 const uint8_t *msg, size_t len)
 {
 	vpn_blake2s(out, VPN_MAC_LEN, key, VPN_KEY_LEN, msg, len - sizeof(struct vpn_msg_macs));
 }
 
-static void compute_mac2(uint8_t out[VPN_MAC_LEN], const uint8_t cookie[VPN_MAC_LEN], const uint8_t *msg, size_t len)
+static void compute_mac2(uint8_t out[VPN_MAC_LEN], const uint8_t cookie[VPN_MAC_LEN],
+			 const uint8_t *msg, size_t len)
 {
 	vpn_blake2s(out, VPN_MAC_LEN, cookie, VPN_MAC_LEN, msg, len - VPN_MAC_LEN);
 }
@@ -50,7 +52,8 @@ static void compute_mac2(uint8_t out[VPN_MAC_LEN], const uint8_t cookie[VPN_MAC_
 void vpn_cookie_add_macs(struct vpn_cookie *c, uint8_t *msg, size_t len, uint64_t now_ns,
 			 uint64_t cookie_max_age_ns)
 {
-	struct vpn_msg_macs *macs = (struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
+	struct vpn_msg_macs *macs =
+	    (struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
 
 	compute_mac1(macs->mac1, c->mac1_key, msg, len);
 	memcpy(c->last_mac1_sent, macs->mac1, VPN_MAC_LEN);
@@ -63,8 +66,8 @@ void vpn_cookie_add_macs(struct vpn_cookie *c, uint8_t *msg, size_t len, uint64_
 
 /* τ = Mac(Rm, Am): the cookie for a source address (§5.4.7). The secret
  * changes every two minutes. */
-static void make_cookie(struct vpn_cookie_checker *c, uint8_t out[VPN_MAC_LEN], const union vpn_sockaddr *src,
-			uint64_t now_ns, uint64_t secret_max_age_ns)
+static void make_cookie(struct vpn_cookie_checker *c, uint8_t out[VPN_MAC_LEN],
+			const union vpn_sockaddr *src, uint64_t now_ns, uint64_t secret_max_age_ns)
 {
 	uint8_t am[16 + 2];
 	size_t n;
@@ -87,9 +90,11 @@ static void make_cookie(struct vpn_cookie_checker *c, uint8_t out[VPN_MAC_LEN], 
 
 enum vpn_cookie_verdict vpn_cookie_validate(struct vpn_cookie_checker *c, const uint8_t *msg,
 					    size_t len, const union vpn_sockaddr *src,
-					    bool check_mac2, uint64_t now_ns, uint64_t secret_max_age_ns)
+					    bool check_mac2, uint64_t now_ns,
+					    uint64_t secret_max_age_ns)
 {
-	const struct vpn_msg_macs *macs = (const struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
+	const struct vpn_msg_macs *macs =
+	    (const struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
 	uint8_t expect[VPN_MAC_LEN], cookie[VPN_MAC_LEN];
 	enum vpn_cookie_verdict v = VPN_COOKIE_INVALID_MAC1;
 
@@ -110,31 +115,34 @@ out:
 
 int vpn_cookie_reply_create(struct vpn_cookie_checker *c, struct vpn_msg_cookie *out,
 			    const uint8_t *msg, size_t len, uint32_t receiver_index,
-			    const union vpn_sockaddr *src, uint64_t now_ns, uint64_t secret_max_age_ns)
+			    const union vpn_sockaddr *src, uint64_t now_ns,
+			    uint64_t secret_max_age_ns)
 {
-	const struct vpn_msg_macs *macs = (const struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
+	const struct vpn_msg_macs *macs =
+	    (const struct vpn_msg_macs *)(msg + len - sizeof(struct vpn_msg_macs));
 	uint8_t cookie[VPN_MAC_LEN];
 
 	out->type = htole32(VPN_MSG_COOKIE);
 	out->receiver_index = htole32(receiver_index);
 	randombytes_buf(out->nonce, sizeof(out->nonce));
 	make_cookie(c, cookie, src, now_ns, secret_max_age_ns);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out->encrypted_cookie, NULL, cookie, sizeof(cookie),
-						   macs->mac1, VPN_MAC_LEN, NULL, out->nonce,
-						   c->cookie_encryption_key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out->encrypted_cookie, NULL, cookie,
+						   sizeof(cookie), macs->mac1, VPN_MAC_LEN, NULL,
+						   out->nonce, c->cookie_encryption_key);
 	sodium_memzero(cookie, sizeof(cookie));
 	return 0;
 }
 
-int vpn_cookie_reply_consume(struct vpn_cookie *c, const struct vpn_msg_cookie *msg, uint64_t now_ns)
+int vpn_cookie_reply_consume(struct vpn_cookie *c, const struct vpn_msg_cookie *msg,
+			     uint64_t now_ns)
 {
 	uint8_t cookie[VPN_MAC_LEN];
 
 	if (!c->have_sent_mac1)
 		return -EINVAL;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL, msg->encrypted_cookie,
-						       sizeof(msg->encrypted_cookie), c->last_mac1_sent,
-						       VPN_MAC_LEN, msg->nonce, c->cookie_decryption_key))
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		cookie, NULL, NULL, msg->encrypted_cookie, sizeof(msg->encrypted_cookie),
+		c->last_mac1_sent, VPN_MAC_LEN, msg->nonce, c->cookie_decryption_key))
 		return -EBADMSG;
 	memcpy(c->cookie, cookie, sizeof(cookie));
 	c->birth_ns = now_ns ? now_ns : 1;

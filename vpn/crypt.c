@@ -111,10 +111,10 @@ static bool chacha_xor(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, siz
 /* Starts the key stream at block 0 and takes the one-time Poly1305 key
  * from it (§2.6); the stream goes on at block 1. */
 static bool chacha_begin(EVP_CIPHER_CTX *ctx, crypto_onetimeauth_poly1305_state *mac,
-                         const uint8_t key[VPN_KEY_LEN], uint64_t counter)
+			 const uint8_t key[VPN_KEY_LEN], uint64_t counter)
 {
 	static const uint8_t zero[64];
-	uint8_t iv[16] = {0}, block[64];
+	uint8_t iv[16] = { 0 }, block[64];
 	bool ok;
 
 	/* OpenSSL's IV: the 32-bit block counter, then the 96-bit nonce
@@ -129,7 +129,7 @@ static bool chacha_begin(EVP_CIPHER_CTX *ctx, crypto_onetimeauth_poly1305_state 
 }
 
 static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *ct, size_t len,
-                        uint8_t tag[16])
+			uint8_t tag[16])
 {
 	static const uint8_t pad[16];
 	uint8_t lens[16];
@@ -147,7 +147,7 @@ static void poly_finish(crypto_onetimeauth_poly1305_state *mac, const uint8_t *c
 
 /* 0, or -1 if OpenSSL failed (the caller falls back). */
 static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
-                     size_t len)
+		     size_t len)
 {
 	crypto_onetimeauth_poly1305_state mac;
 
@@ -163,7 +163,7 @@ static int fast_seal(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, 
 
 /* 0, -EBADMSG (nothing written), or -1 if OpenSSL failed. */
 static int fast_open(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint64_t counter, uint8_t *body,
-                     size_t len)
+		     size_t len)
 {
 	crypto_onetimeauth_poly1305_state mac;
 	uint8_t tag[16];
@@ -206,7 +206,7 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 		if (!ctx || fast_seal(ctx, job->key, counter, body, plen)) {
 			vpn_noise_aead_nonce(nonce, counter);
 			crypto_aead_chacha20poly1305_ietf_encrypt(body, NULL, body, plen, NULL, 0,
-			                                          NULL, nonce, job->key);
+								  NULL, nonce, job->key);
 		}
 		job->result = 0;
 		return;
@@ -220,9 +220,9 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 		/* In place: libsodium checks the tag before it writes anything. */
 		vpn_noise_aead_nonce(nonce, counter);
 		r = crypto_aead_chacha20poly1305_ietf_decrypt(
-		        body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)
-		        ? -EBADMSG
-		        : 0;
+			body, &mlen, NULL, body, job->len - sizeof(*hdr), NULL, 0, nonce, job->key)
+			? -EBADMSG
+			: 0;
 	}
 	if (r) {
 		job->result = -EBADMSG;
@@ -234,7 +234,7 @@ void vpn_crypt_job_run(struct vpn_crypt_job *job)
 
 /* Runs jobs of batch number `batch` until none is left unclaimed. */
 static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t batch,
-                      unsigned int n)
+		      unsigned int n)
 {
 	uint64_t v = __atomic_load_n(&c->claim, __ATOMIC_ACQUIRE);
 	bool ran = false;
@@ -243,7 +243,7 @@ static void take_jobs(struct vpn_crypt *c, struct vpn_crypt_job *jobs, uint32_t 
 		if ((uint32_t)(v >> 32) != batch || (uint32_t)v >= n)
 			break;
 		if (!__atomic_compare_exchange_n(&c->claim, &v, v + 1, true, __ATOMIC_ACQ_REL,
-		                                 __ATOMIC_ACQUIRE))
+						 __ATOMIC_ACQUIRE))
 			continue; /* v now holds the current value */
 		vpn_crypt_job_run(&jobs[(uint32_t)v]);
 		ran = true;
@@ -348,8 +348,9 @@ void vpn_crypt_policy_step(struct vpn_crypt_policy *p, const struct vpn_crypt_sa
 			return;
 		}
 		/* bytes/ns with the workers >= 1.03 x alone */
-		keep_winner(p, p->bytes[1] > 0 && (double)p->bytes[1] * (double)p->ns[0] >=
-		                                      1.03 * (double)p->bytes[0] * (double)p->ns[1]);
+		keep_winner(p,
+			    p->bytes[1] > 0 && (double)p->bytes[1] * (double)p->ns[0] >=
+						   1.03 * (double)p->bytes[0] * (double)p->ns[1]);
 		return;
 	case VPN_CRYPT_KEEP:
 		if (++p->windows < p->keep)
@@ -384,7 +385,8 @@ void vpn_crypt_tick(struct vpn_crypt *c, uint64_t now_ns, uint64_t waited_ns)
 	c->win_bytes = 0;
 }
 
-void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches, bool *in_use)
+void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches,
+		     bool *in_use)
 {
 	*parallel = c ? c->n_parallel : 0;
 	*inline_batches = c ? c->n_inline : 0;
@@ -442,7 +444,8 @@ void vpn_crypt_run(struct vpn_crypt *c, struct vpn_crypt_job *jobs, unsigned int
 		bytes += jobs[i].len;
 	if (c)
 		c->win_bytes += bytes;
-	if (!c || !c->n_threads || !c->policy.parallel || n < 2 || bytes < VPN_CRYPT_PARALLEL_MIN_BYTES) {
+	if (!c || !c->n_threads || !c->policy.parallel || n < 2 ||
+	    bytes < VPN_CRYPT_PARALLEL_MIN_BYTES) {
 		if (c)
 			c->n_inline++;
 		for (unsigned int i = 0; i < n; i++)

@@ -19,7 +19,7 @@
 #include "vpn/internal.h"
 
 #define VPN_DEFAULT_STATE_DIR "/var/lib/hvgate/vpn"
-#define VPN_EPOLL_EVENTS 16
+#define VPN_EPOLL_EVENTS      16
 
 enum { TAG_TUN = 1, TAG_UDP4, TAG_UDP6, TAG_UAPI, TAG_WAKE };
 
@@ -115,7 +115,8 @@ static int epoll_add(struct vpn_device *dev, int fd, uint32_t tag)
 
 static int open_io(struct vpn_device *dev, const struct vpn_device_options *opts)
 {
-	int ret = vpn_tun_create(opts->ifname, dev->ifname, sizeof(dev->ifname), &dev->tun_vnet_hdr);
+	int ret =
+	    vpn_tun_create(opts->ifname, dev->ifname, sizeof(dev->ifname), &dev->tun_vnet_hdr);
 
 	if (ret < 0) {
 		if (opts->failed)
@@ -158,7 +159,8 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 		return -ENOMEM;
 	memset(dev, 0, sizeof(*dev));
 	pthread_mutex_init(&dev->lock, NULL);
-	dev->tun_fd = dev->udp4_fd = dev->udp6_fd = dev->uapi_fd = dev->epoll_fd = dev->wake_fd = -1;
+	dev->tun_fd = dev->udp4_fd = dev->udp6_fd = dev->uapi_fd = dev->epoll_fd = dev->wake_fd =
+	    -1;
 	dev->time_scale = time_scale_from_env();
 	dev->mtu = opts->mtu ? opts->mtu : VPN_DEFAULT_MTU;
 	vpn_allowedips_init(&dev->allowedips);
@@ -168,7 +170,8 @@ int vpn_device_create(struct vpn_device **out, const struct vpn_device_options *
 	dev->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->batch)
 		dev->batch->in_area = malloc((size_t)VPN_RECV_MSGS * VPN_RECV_BUF);
-	if (!dev->batch || !dev->batch->in_area || !dev->ratelimit || dev->epoll_fd < 0 || dev->wake_fd < 0) {
+	if (!dev->batch || !dev->batch->in_area || !dev->ratelimit || dev->epoll_fd < 0 ||
+	    dev->wake_fd < 0) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -346,7 +349,8 @@ static int configure_locked(struct vpn_device *dev, const struct vpn_config *cfg
 			bool keep = false;
 			next = p->next;
 			for (size_t i = 0; i < cfg->n_peers && !keep; i++)
-				keep = !memcmp(cfg->peers[i].public_key, p->public_key, VPN_KEY_LEN);
+				keep =
+				    !memcmp(cfg->peers[i].public_key, p->public_key, VPN_KEY_LEN);
 			if (!keep)
 				vpn_peer_destroy(p);
 		}
@@ -355,7 +359,8 @@ static int configure_locked(struct vpn_device *dev, const struct vpn_config *cfg
 		return ret;
 	if ((ret = vpn_device_set_fwmark(dev, cfg->fwmark)))
 		return ret;
-	if ((cfg->listen_port || dev->listen_port == 0) && (ret = vpn_device_set_listen_port(dev, cfg->listen_port)))
+	if ((cfg->listen_port || dev->listen_port == 0) &&
+	    (ret = vpn_device_set_listen_port(dev, cfg->listen_port)))
 		return ret;
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		if ((ret = configure_peer(dev, &cfg->peers[i])))
@@ -390,17 +395,10 @@ static int handle_event(struct vpn_device *dev, uint32_t tag, uint32_t events)
 		return 0;
 	}
 	switch (tag) {
-	case TAG_TUN:
-		return vpn_tun_read_batch(dev) == -ENODEV ? -ENODEV : 0;
-	case TAG_UDP4:
-		vpn_socket_receive_batch(dev, dev->udp4_fd);
-		return 0;
-	case TAG_UDP6:
-		vpn_socket_receive_batch(dev, dev->udp6_fd);
-		return 0;
-	case TAG_UAPI:
-		vpn_uapi_accept(dev);
-		return 0;
+	case TAG_TUN: return vpn_tun_read_batch(dev) == -ENODEV ? -ENODEV : 0;
+	case TAG_UDP4: vpn_socket_receive_batch(dev, dev->udp4_fd); return 0;
+	case TAG_UDP6: vpn_socket_receive_batch(dev, dev->udp6_fd); return 0;
+	case TAG_UAPI: vpn_uapi_accept(dev); return 0;
 	case TAG_WAKE: {
 		uint64_t v;
 		if (read(dev->wake_fd, &v, sizeof(v)) < 0)
@@ -423,7 +421,8 @@ int vpn_device_run_once(struct vpn_device *dev, int timeout_ms)
 	 * its parent's threads. Without them the engine works alone. */
 	if (!dev->crypt_started && dev->tun_fd >= 0) {
 		dev->crypt_started = true;
-		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted(), vpn_crypt_adaptive_wanted()))
+		if (vpn_crypt_create(&dev->crypt, vpn_crypt_threads_wanted(),
+				     vpn_crypt_adaptive_wanted()))
 			dev->crypt = NULL;
 	}
 	/* dev->uapi_clients is the engine thread's own: no lock to read it. */
@@ -522,8 +521,10 @@ void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
 	pthread_mutex_lock(&dev->lock);
 	snprintf(labels, sizeof(labels), "ifname=\"%s\"", dev->ifname);
 	emit(ctx, "hvgate_vpn_peers", labels, (double)dev->n_peers);
-	emit(ctx, "hvgate_vpn_handshakes_initiated_total", labels, (double)dev->handshakes_initiated);
-	emit(ctx, "hvgate_vpn_handshakes_responded_total", labels, (double)dev->handshakes_responded);
+	emit(ctx, "hvgate_vpn_handshakes_initiated_total", labels,
+	     (double)dev->handshakes_initiated);
+	emit(ctx, "hvgate_vpn_handshakes_responded_total", labels,
+	     (double)dev->handshakes_responded);
 	emit(ctx, "hvgate_vpn_cookie_replies_total", labels, (double)dev->cookies_sent);
 	emit(ctx, "hvgate_vpn_rx_packets_total", labels, (double)dev->rx_packets);
 	emit(ctx, "hvgate_vpn_tx_packets_total", labels, (double)dev->tx_packets);
@@ -537,7 +538,8 @@ void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
 	snprintf(labels, sizeof(labels), "ifname=\"%s\",by=\"engine\"", dev->ifname);
 	emit(ctx, "hvgate_vpn_crypt_batches_total", labels, (double)inl);
 	for (int i = 0; i < VPN_DROP__COUNT; i++) {
-		snprintf(labels, sizeof(labels), "ifname=\"%s\",reason=\"%s\"", dev->ifname, drop_names[i]);
+		snprintf(labels, sizeof(labels), "ifname=\"%s\",reason=\"%s\"", dev->ifname,
+			 drop_names[i]);
 		emit(ctx, "hvgate_vpn_drops_total", labels, (double)dev->drops[i]);
 	}
 	for (struct vpn_peer *p = dev->peers; p; p = p->next) {
@@ -545,8 +547,10 @@ void vpn_device_metrics(struct vpn_device *dev, vpn_metric_fn emit, void *ctx)
 		snprintf(labels, sizeof(labels), "ifname=\"%s\",peer=\"%s\"", dev->ifname, b64);
 		emit(ctx, "hvgate_vpn_peer_rx_bytes_total", labels, (double)p->rx_bytes);
 		emit(ctx, "hvgate_vpn_peer_tx_bytes_total", labels, (double)p->tx_bytes);
-		emit(ctx, "hvgate_vpn_peer_handshakes_total", labels, (double)p->handshakes_completed);
-		emit(ctx, "hvgate_vpn_peer_last_handshake_seconds", labels, (double)p->last_handshake_wall.tv_sec);
+		emit(ctx, "hvgate_vpn_peer_handshakes_total", labels,
+		     (double)p->handshakes_completed);
+		emit(ctx, "hvgate_vpn_peer_last_handshake_seconds", labels,
+		     (double)p->last_handshake_wall.tv_sec);
 	}
 	pthread_mutex_unlock(&dev->lock);
 }

@@ -79,7 +79,8 @@ static bool same_flow(const struct vpn_gro *g, const uint8_t *p, const struct se
 	if (s->v6 != g->v6 || s->tcp_hl != g->tcp_hl)
 		return false;
 	if (s->v6) {
-		if (memcmp(p, q, 4) || memcmp(p + 6, q + 6, 34)) /* version..flow, next hdr, hop limit, addresses */
+		if (memcmp(p, q, 4) ||
+		    memcmp(p + 6, q + 6, 34)) /* version..flow, next hdr, hop limit, addresses */
 			return false;
 	} else {
 		if (p[1] != q[1] || p[6] != q[6] || p[8] != q[8] || memcmp(p + 12, q + 12, 8))
@@ -88,7 +89,8 @@ static bool same_flow(const struct vpn_gro *g, const uint8_t *p, const struct se
 	const uint8_t *a = p + s->ip_hl, *b = q + g->ip_hl;
 	/* ports; ack number; header length; window; urgent; options */
 	return !memcmp(a, b, 4) && !memcmp(a + 8, b + 8, 5) && !memcmp(a + 14, b + 14, 2) &&
-	       !memcmp(a + 18, b + 18, s->tcp_hl - 18) && ((a[13] & ~TCP_PSH) == (b[13] & ~TCP_PSH));
+	       !memcmp(a + 18, b + 18, s->tcp_hl - 18) &&
+	       ((a[13] & ~TCP_PSH) == (b[13] & ~TCP_PSH));
 }
 
 static int write_tun(struct vpn_device *dev, uint8_t *start, size_t len)

@@ -19,11 +19,11 @@
 #include "vpn/vpn.h"
 
 /* ---- sizes from the whitepaper §5.4 ---- */
-#define VPN_BLAKE2S_BLOCK 64
-#define VPN_BLAKE2S_OUT 32
-#define VPN_MAC_LEN 16		/* mac1, mac2, and the cookie τ */
-#define VPN_AEAD_TAG 16		/* Poly1305 */
-#define VPN_TAI64N_LEN 12	/* §5.4.2: 8-byte seconds, 4-byte nanoseconds */
+#define VPN_BLAKE2S_BLOCK    64
+#define VPN_BLAKE2S_OUT      32
+#define VPN_MAC_LEN          16 /* mac1, mac2, and the cookie τ */
+#define VPN_AEAD_TAG         16 /* Poly1305 */
+#define VPN_TAI64N_LEN       12 /* §5.4.2: 8-byte seconds, 4-byte nanoseconds */
 #define VPN_COOKIE_NONCE_LEN 24 /* XChaCha20 nonce, §5.4.7 */
 
 /* §5.4.2-§5.4.7: message types (first byte, followed by 3 zero bytes). */
@@ -75,22 +75,22 @@ struct vpn_msg_data {
 } __attribute__((packed));
 
 #define VPN_MSG_INITIATION_LEN 148
-#define VPN_MSG_RESPONSE_LEN 92
-#define VPN_MSG_COOKIE_LEN 64
-#define VPN_MSG_DATA_MIN_LEN (16 + VPN_AEAD_TAG) /* a keepalive */
-#define VPN_MSG_PADDING 16			 /* §5.4.6: plaintext padded to 16 */
+#define VPN_MSG_RESPONSE_LEN   92
+#define VPN_MSG_COOKIE_LEN     64
+#define VPN_MSG_DATA_MIN_LEN   (16 + VPN_AEAD_TAG) /* a keepalive */
+#define VPN_MSG_PADDING        16                  /* §5.4.6: plaintext padded to 16 */
 
 /* ---- protocol constants, §6.1 (durations in nanoseconds, before scaling) ---- */
-#define VPN_NSEC_PER_SEC 1000000000ULL
-#define VPN_REKEY_AFTER_MESSAGES (1ULL << 60)
+#define VPN_NSEC_PER_SEC          1000000000ULL
+#define VPN_REKEY_AFTER_MESSAGES  (1ULL << 60)
 #define VPN_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ULL << 13))
-#define VPN_REKEY_AFTER_TIME (120 * VPN_NSEC_PER_SEC)
-#define VPN_REJECT_AFTER_TIME (180 * VPN_NSEC_PER_SEC)
-#define VPN_REKEY_ATTEMPT_TIME (90 * VPN_NSEC_PER_SEC)
-#define VPN_REKEY_TIMEOUT (5 * VPN_NSEC_PER_SEC)
-#define VPN_KEEPALIVE_TIMEOUT (10 * VPN_NSEC_PER_SEC)
-#define VPN_COOKIE_SECRET_MAX_AGE (120 * VPN_NSEC_PER_SEC)	 /* §5.4.7 */
-#define VPN_COOKIE_SECRET_LATENCY (5 * VPN_NSEC_PER_SEC)	 /* kernel cookie.c */
+#define VPN_REKEY_AFTER_TIME      (120 * VPN_NSEC_PER_SEC)
+#define VPN_REJECT_AFTER_TIME     (180 * VPN_NSEC_PER_SEC)
+#define VPN_REKEY_ATTEMPT_TIME    (90 * VPN_NSEC_PER_SEC)
+#define VPN_REKEY_TIMEOUT         (5 * VPN_NSEC_PER_SEC)
+#define VPN_KEEPALIVE_TIMEOUT     (10 * VPN_NSEC_PER_SEC)
+#define VPN_COOKIE_SECRET_MAX_AGE (120 * VPN_NSEC_PER_SEC) /* §5.4.7 */
+#define VPN_COOKIE_SECRET_LATENCY (5 * VPN_NSEC_PER_SEC)   /* kernel cookie.c */
 /* Kernel timers.c: retries are jittered by up to a third of a second. */
 #define VPN_REKEY_TIMEOUT_JITTER_MAX (VPN_NSEC_PER_SEC / 3)
 /* §6.4: 90 s of attempts at one per REKEY_TIMEOUT. */
@@ -98,7 +98,7 @@ struct vpn_msg_data {
 /* Kernel noise.c: at most 50 initiations per second are accepted from a
  * peer; timestamps are whitened to the power of two below 1 s / 50. */
 #define VPN_INITIATIONS_PER_SECOND 50
-#define VPN_TAI64N_WHITENING (1U << 24)
+#define VPN_TAI64N_WHITENING       (1U << 24)
 /* TAI64 label: 2^62 plus the 10 s TAI-UTC offset of 1972 (tai64 format). */
 #define VPN_TAI64_BASE 0x400000000000000aULL
 /* Kernel queueing.h: packets queued for a peer while it has no session. */
@@ -110,7 +110,7 @@ struct vpn_msg_data {
 #define VPN_DEFAULT_MTU 1420
 /* Room for one datagram on the wire: an MTU-sized inner packet, padding, the
  * data header and the tag; 2048 covers jumbo-free links with margin. */
-#define VPN_WIRE_BUF 2048
+#define VPN_WIRE_BUF     2048
 #define VPN_VNET_HDR_LEN 10 /* struct virtio_net_hdr, linux/virtio_net.h */
 /* Packets handled per system call in the batch paths. */
 #define VPN_BATCH 64
@@ -131,15 +131,15 @@ void vpn_blake2s_init(struct vpn_blake2s *s, size_t outlen);
 void vpn_blake2s_init_key(struct vpn_blake2s *s, size_t outlen, const uint8_t *key, size_t keylen);
 void vpn_blake2s_update(struct vpn_blake2s *s, const uint8_t *in, size_t inlen);
 void vpn_blake2s_final(struct vpn_blake2s *s, uint8_t *out);
-void vpn_blake2s(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
-		 const uint8_t *in, size_t inlen);
+void vpn_blake2s(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen, const uint8_t *in,
+		 size_t inlen);
 void vpn_hmac_blake2s(uint8_t out[VPN_BLAKE2S_OUT], const uint8_t *key, size_t keylen,
 		      const uint8_t *in, size_t inlen);
 
 /* ---- replay window (replay.c), RFC 6479 with the kernel's sizes ---- */
 #define VPN_REPLAY_WORD_BITS 64
 #define VPN_REPLAY_RING_BITS 8192 /* kernel noise.h: 128 words of 64 bits */
-#define VPN_REPLAY_WINDOW (VPN_REPLAY_RING_BITS - VPN_REPLAY_WORD_BITS) /* 8128 */
+#define VPN_REPLAY_WINDOW    (VPN_REPLAY_RING_BITS - VPN_REPLAY_WORD_BITS) /* 8128 */
 struct vpn_replay {
 	uint64_t greatest; /* highest counter seen, plus one (0: none) */
 	uint64_t bitmap[VPN_REPLAY_RING_BITS / VPN_REPLAY_WORD_BITS];
@@ -183,11 +183,14 @@ struct vpn_allowedips {
 void vpn_allowedips_init(struct vpn_allowedips *t);
 void vpn_allowedips_free(struct vpn_allowedips *t);
 /* Assigns a prefix to a peer (moving it from its previous owner). */
-int vpn_allowedips_insert(struct vpn_allowedips *t, const struct vpn_prefix *p, struct vpn_peer *peer);
-int vpn_allowedips_remove(struct vpn_allowedips *t, const struct vpn_prefix *p, struct vpn_peer *peer);
+int vpn_allowedips_insert(struct vpn_allowedips *t, const struct vpn_prefix *p,
+			  struct vpn_peer *peer);
+int vpn_allowedips_remove(struct vpn_allowedips *t, const struct vpn_prefix *p,
+			  struct vpn_peer *peer);
 void vpn_allowedips_remove_peer(struct vpn_allowedips *t, struct vpn_peer *peer);
 /* Longest-prefix match; addr is 4 or 16 bytes, network order. */
-struct vpn_peer *vpn_allowedips_lookup(const struct vpn_allowedips *t, int family, const uint8_t *addr);
+struct vpn_peer *vpn_allowedips_lookup(const struct vpn_allowedips *t, int family,
+				       const uint8_t *addr);
 int vpn_prefix_parse(const char *text, struct vpn_prefix *out);
 /* Checks family and length and clears the host bits: 0 or -EINVAL. */
 int vpn_prefix_normalize(struct vpn_prefix *p);
@@ -243,11 +246,11 @@ struct vpn_index_entry {
 struct vpn_cookie_checker {
 	uint8_t secret[VPN_KEY_LEN];
 	uint64_t secret_birth_ns;
-	uint8_t mac1_key[VPN_KEY_LEN];		/* Hash(LABEL_MAC1 || our public) */
+	uint8_t mac1_key[VPN_KEY_LEN];              /* Hash(LABEL_MAC1 || our public) */
 	uint8_t cookie_encryption_key[VPN_KEY_LEN]; /* Hash(LABEL_COOKIE || our public) */
 };
 struct vpn_cookie {
-	uint8_t mac1_key[VPN_KEY_LEN];		    /* Hash(LABEL_MAC1 || peer public) */
+	uint8_t mac1_key[VPN_KEY_LEN];              /* Hash(LABEL_MAC1 || peer public) */
 	uint8_t cookie_decryption_key[VPN_KEY_LEN]; /* Hash(LABEL_COOKIE || peer public) */
 	uint8_t cookie[VPN_MAC_LEN];
 	uint64_t birth_ns; /* 0: no cookie */
@@ -256,7 +259,7 @@ struct vpn_cookie {
 };
 enum vpn_cookie_verdict {
 	VPN_COOKIE_INVALID_MAC1,
-	VPN_COOKIE_VALID_MAC1,		/* mac1 good, mac2 missing or bad */
+	VPN_COOKIE_VALID_MAC1,          /* mac1 good, mac2 missing or bad */
 	VPN_COOKIE_VALID_MAC1_AND_MAC2, /* both good: the sender proved its address */
 };
 
@@ -268,11 +271,14 @@ void vpn_cookie_add_macs(struct vpn_cookie *c, uint8_t *msg, size_t len, uint64_
 			 uint64_t cookie_max_age_ns);
 enum vpn_cookie_verdict vpn_cookie_validate(struct vpn_cookie_checker *c, const uint8_t *msg,
 					    size_t len, const union vpn_sockaddr *src,
-					    bool check_mac2, uint64_t now_ns, uint64_t secret_max_age_ns);
+					    bool check_mac2, uint64_t now_ns,
+					    uint64_t secret_max_age_ns);
 int vpn_cookie_reply_create(struct vpn_cookie_checker *c, struct vpn_msg_cookie *out,
 			    const uint8_t *msg, size_t len, uint32_t receiver_index,
-			    const union vpn_sockaddr *src, uint64_t now_ns, uint64_t secret_max_age_ns);
-int vpn_cookie_reply_consume(struct vpn_cookie *c, const struct vpn_msg_cookie *msg, uint64_t now_ns);
+			    const union vpn_sockaddr *src, uint64_t now_ns,
+			    uint64_t secret_max_age_ns);
+int vpn_cookie_reply_consume(struct vpn_cookie *c, const struct vpn_msg_cookie *msg,
+			     uint64_t now_ns);
 
 /* ---- peers (peer.c) ---- */
 struct vpn_staged {
@@ -305,7 +311,7 @@ struct vpn_peer {
 	unsigned int handshake_attempts;
 	bool sent_lastminute_handshake;
 	bool need_another_keepalive;
-	uint64_t last_sent_handshake_ns; /* 0: never */
+	uint64_t last_sent_handshake_ns;     /* 0: never */
 	struct timespec last_handshake_wall; /* zero: never */
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t handshakes_completed;
@@ -315,25 +321,25 @@ struct vpn_peer {
 /* ---- the device (device.c) ---- */
 enum vpn_drop_reason {
 	VPN_DROP_MAC1,
-	VPN_DROP_HANDSHAKE,	/* failed to decrypt or authenticate */
-	VPN_DROP_TIMESTAMP,	/* replayed or flooded initiation */
-	VPN_DROP_RATELIMIT,	/* under load, without a valid cookie */
-	VPN_DROP_NO_KEYPAIR,	/* data for an unknown or expired index */
+	VPN_DROP_HANDSHAKE,  /* failed to decrypt or authenticate */
+	VPN_DROP_TIMESTAMP,  /* replayed or flooded initiation */
+	VPN_DROP_RATELIMIT,  /* under load, without a valid cookie */
+	VPN_DROP_NO_KEYPAIR, /* data for an unknown or expired index */
 	VPN_DROP_DECRYPT,
 	VPN_DROP_REPLAY,
-	VPN_DROP_ALLOWEDIPS,	/* inner source not in the peer's allowed-ips */
-	VPN_DROP_NO_PEER,	/* no route to a peer for an outgoing packet */
+	VPN_DROP_ALLOWEDIPS, /* inner source not in the peer's allowed-ips */
+	VPN_DROP_NO_PEER,    /* no route to a peer for an outgoing packet */
 	VPN_DROP_MALFORMED,
 	VPN_DROP_STAGED_FULL,
-	VPN_DROP_SEND_FAILED,	/* the socket refused (buffer full, no route) */
+	VPN_DROP_SEND_FAILED, /* the socket refused (buffer full, no route) */
 	VPN_DROP__COUNT,
 };
 
 /* Per-source rate limit of handshakes under load (kernel ratelimiter.c:
  * 20 per second with a burst of 5). */
 #define VPN_RATELIMIT_PER_SEC 20
-#define VPN_RATELIMIT_BURST 5
-#define VPN_RATELIMIT_SLOTS 4096
+#define VPN_RATELIMIT_BURST   5
+#define VPN_RATELIMIT_SLOTS   4096
 struct vpn_ratelimit_slot {
 	uint8_t key[18]; /* address (16) and nothing else: per host, not port */
 	uint64_t tokens_ns;
@@ -356,10 +362,10 @@ struct vpn_gro {
  * keypair the engine thread may change; it is wiped after the run. */
 struct vpn_crypt_job {
 	uint8_t key[VPN_KEY_LEN];
-	uint8_t *msg; /* header, body, tag */
-	size_t len;   /* of the whole message */
+	uint8_t *msg;     /* header, body, tag */
+	size_t len;       /* of the whole message */
 	size_t plain_len; /* open: the plaintext's length, at msg + 16 */
-	int result;	  /* open: 0 or -EBADMSG */
+	int result;       /* open: 0 or -EBADMSG */
 	bool seal;
 };
 /* Threads doing AEAD work, the engine thread included: one per online CPU,
@@ -385,7 +391,8 @@ int vpn_crypt_create(struct vpn_crypt **out, unsigned int threads, bool adaptive
 void vpn_crypt_tick(struct vpn_crypt *c, uint64_t now_ns, uint64_t waited_ns);
 /* Batches run by the workers and the engine thread, and whether the
  * workers are in use now (metrics; the engine thread's, under dev->lock). */
-void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches, bool *in_use);
+void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *inline_batches,
+		     bool *in_use);
 
 /* When the workers pay (crypt.c). Handing half a batch to a worker speeds
  * the engine thread up only if the worker gets a CPU at once; otherwise the
@@ -408,19 +415,19 @@ void vpn_crypt_stats(const struct vpn_crypt *c, uint64_t *parallel, uint64_t *in
  *   that is no longer busy goes back to the engine alone.
  * Order is unaffected either way: a batch is done whole before the engine
  * thread goes on. */
-#define VPN_CRYPT_WINDOW_NS (100 * 1000 * 1000ull)
-#define VPN_CRYPT_TRIAL_PAIRS 6
+#define VPN_CRYPT_WINDOW_NS    (100 * 1000 * 1000ull)
+#define VPN_CRYPT_TRIAL_PAIRS  6
 #define VPN_CRYPT_KEEP_WINDOWS 40
-#define VPN_CRYPT_KEEP_MAX 320
+#define VPN_CRYPT_KEEP_MAX     320
 struct vpn_crypt_sample {
 	uint64_t window_ns; /* wall time of the window */
 	uint64_t busy_ns;   /* of it, the engine thread not blocked waiting for events */
 	uint64_t bytes;     /* data messages sealed and opened in it */
 };
 enum vpn_crypt_phase {
-	VPN_CRYPT_IDLE,	 /* the engine alone, waiting for a busy window */
+	VPN_CRYPT_IDLE,  /* the engine alone, waiting for a busy window */
 	VPN_CRYPT_TRIAL, /* alternating, measuring both */
-	VPN_CRYPT_KEEP,	 /* the winner, for `keep` windows */
+	VPN_CRYPT_KEEP,  /* the winner, for `keep` windows */
 };
 struct vpn_crypt_policy {
 	bool parallel; /* batches go to the workers */
@@ -442,7 +449,7 @@ void vpn_crypt_forget_keys(void);
 /* Messages per recvmmsg, and the room for each: a coalesced run of
  * datagrams is at most 64 KiB (the kernel's UDP GRO limit). */
 #define VPN_RECV_MSGS VPN_BATCH
-#define VPN_RECV_BUF 65536
+#define VPN_RECV_BUF  65536
 /* Preallocated I/O buffers of a device: the hot paths allocate nothing. */
 #define VPN_OUT_AREA (VPN_BATCH * VPN_WIRE_BUF)
 struct vpn_batch {
@@ -528,7 +535,7 @@ struct vpn_device {
 	uint64_t next_mtu_check_ns; /* `ip link set mtu` changes what padding may reach */
 	struct vpn_batch *batch;
 	struct vpn_crypt *crypt; /* NULL: the engine thread does all AEAD work */
-	bool crypt_started;	 /* the first run_once made the workers */
+	bool crypt_started;      /* the first run_once made the workers */
 };
 
 static inline uint64_t vpn_scaled(const struct vpn_device *dev, uint64_t ns)
@@ -538,19 +545,22 @@ static inline uint64_t vpn_scaled(const struct vpn_device *dev, uint64_t ns)
 uint64_t vpn_now_ns(void); /* CLOCK_MONOTONIC (CLOCK_BOOTTIME where it exists) */
 
 /* noise.c */
-int vpn_noise_dh(uint8_t out[VPN_KEY_LEN], const uint8_t priv[VPN_KEY_LEN], const uint8_t pub[VPN_KEY_LEN]);
+int vpn_noise_dh(uint8_t out[VPN_KEY_LEN], const uint8_t priv[VPN_KEY_LEN],
+		 const uint8_t pub[VPN_KEY_LEN]);
 void vpn_noise_clamp(uint8_t key[VPN_KEY_LEN]);
 void vpn_noise_tai64n(uint8_t out[VPN_TAI64N_LEN]);
 int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation *msg);
-struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const struct vpn_msg_initiation *msg,
+struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev,
+					      const struct vpn_msg_initiation *msg,
 					      int *drop_reason);
 int vpn_noise_create_response(struct vpn_peer *peer, struct vpn_msg_response *msg);
-struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct vpn_msg_response *msg,
-					    int *drop_reason);
+struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev,
+					    const struct vpn_msg_response *msg, int *drop_reason);
 /* Turns a finished handshake into the peer's newest keypair. */
 int vpn_noise_begin_session(struct vpn_peer *peer);
 /* The keypair a received index names; NULL if none. */
-struct vpn_keypair *vpn_noise_lookup_keypair(struct vpn_device *dev, uint32_t index, struct vpn_peer **peer);
+struct vpn_keypair *vpn_noise_lookup_keypair(struct vpn_device *dev, uint32_t index,
+					     struct vpn_peer **peer);
 /* A responder's "next" keypair becomes current on first use (§5.4.6). */
 bool vpn_noise_received_with_keypair(struct vpn_peer *peer, struct vpn_keypair *kp);
 /* The peer owning an index, whether handshake or keypair (cookie replies). */
@@ -566,11 +576,12 @@ bool vpn_keypair_expired(const struct vpn_device *dev, const struct vpn_keypair 
 void vpn_noise_aead_nonce(uint8_t nonce[12], uint64_t counter);
 /* The data message without its encryption (header, plaintext, padding):
  * returns the length it will have; vpn_crypt_job_run seals it. */
-size_t vpn_noise_encrypt_prepare(const struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
-				 uint64_t counter, size_t mtu);
+size_t vpn_noise_encrypt_prepare(const struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain,
+				 size_t len, uint64_t counter, size_t mtu);
 size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
 			 uint64_t counter, size_t mtu);
-int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len, size_t *plain_len);
+int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len,
+		      size_t *plain_len);
 
 /* peer.c */
 struct vpn_peer *vpn_peer_create(struct vpn_device *dev, const uint8_t public_key[VPN_KEY_LEN]);
@@ -607,14 +618,18 @@ void vpn_send_packet(struct vpn_device *dev, const uint8_t *pkt, size_t len);
 /* The two halves of vpn_send_packet, for the segments of one super-packet
  * (one destination): the peer its destination routes to (NULL: none;
  * *malformed if it is no IP packet), and the send to that peer. */
-struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed);
-void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt, size_t len);
+struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len,
+				bool *malformed);
+void vpn_send_to_peer(struct vpn_device *dev, struct vpn_peer *peer, const uint8_t *pkt,
+		      size_t len);
 /* Flushes queued datagrams (sendmmsg / UDP GSO). */
 void vpn_send_flush(struct vpn_device *dev);
-int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf, size_t len);
+int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf,
+		      size_t len);
 
 /* receive.c */
-void vpn_receive_datagram(struct vpn_device *dev, uint8_t *buf, size_t len, const struct vpn_endpoint *from);
+void vpn_receive_datagram(struct vpn_device *dev, uint8_t *buf, size_t len,
+			  const struct vpn_endpoint *from);
 /* True for a datagram that vpn_receive_data_batch takes. */
 bool vpn_receive_is_data(const uint8_t *buf, size_t len);
 /* n (at most VPN_BATCH) data messages, in arrival order: opened together
@@ -663,6 +678,7 @@ int vpn_device_set_listen_port(struct vpn_device *dev, uint16_t port);
 int vpn_device_set_fwmark(struct vpn_device *dev, uint32_t mark);
 void vpn_device_set_keepalive(struct vpn_peer *peer, uint16_t seconds);
 /* uapi.c: the text protocol; dev->lock held. *reply is malloc'd. */
-int vpn_uapi_process(struct vpn_device *dev, const char *req, size_t len, char **reply, size_t *reply_len);
+int vpn_uapi_process(struct vpn_device *dev, const char *req, size_t len, char **reply,
+		     size_t *reply_len);
 
 #endif

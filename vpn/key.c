@@ -34,14 +34,16 @@ int vpn_key_from_base64(uint8_t key[VPN_KEY_LEN], const char *text)
 	if (strlen(text) != VPN_KEY_BASE64_LEN || text[VPN_KEY_BASE64_LEN - 1] != '=')
 		return -EINVAL;
 	if (sodium_base642bin(key, VPN_KEY_LEN, text, VPN_KEY_BASE64_LEN, NULL, &len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) || len != VPN_KEY_LEN || *end)
+			      sodium_base64_VARIANT_ORIGINAL) ||
+	    len != VPN_KEY_LEN || *end)
 		return -EINVAL;
 	return 0;
 }
 
 void vpn_key_to_base64(char out[VPN_KEY_BASE64_LEN + 1], const uint8_t key[VPN_KEY_LEN])
 {
-	sodium_bin2base64(out, VPN_KEY_BASE64_LEN + 1, key, VPN_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(out, VPN_KEY_BASE64_LEN + 1, key, VPN_KEY_LEN,
+			  sodium_base64_VARIANT_ORIGINAL);
 }
 
 int vpn_key_from_hex(uint8_t key[VPN_KEY_LEN], const char *text)
@@ -96,15 +98,10 @@ int vpn_key_read_file(uint8_t key[VPN_KEY_LEN], const char *path)
 const char *vpn_key_file_error(int err)
 {
 	switch (err) {
-	case -EINVAL:
-		return "the key file is not a regular file";
-	case -EPERM:
-		return "the key file is accessible by group or others (chmod 600 it)";
-	case -EIO:
-		return "cannot read the key file";
-	case -EBADMSG:
-		return "the key file does not hold one base64 key of 32 bytes";
-	default:
-		return "cannot open the key file";
+	case -EINVAL: return "the key file is not a regular file";
+	case -EPERM: return "the key file is accessible by group or others (chmod 600 it)";
+	case -EIO: return "cannot read the key file";
+	case -EBADMSG: return "the key file does not hold one base64 key of 32 bytes";
+	default: return "cannot open the key file";
 	}
 }

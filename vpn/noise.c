@@ -61,7 +61,8 @@ void vpn_noise_clamp(uint8_t key[VPN_KEY_LEN])
 
 /* DH of §5.4; an all-zero result (a low-order point) is refused, §5.4.2
  * footnote and kernel noise.c. */
-int vpn_noise_dh(uint8_t out[VPN_KEY_LEN], const uint8_t priv[VPN_KEY_LEN], const uint8_t pub[VPN_KEY_LEN])
+int vpn_noise_dh(uint8_t out[VPN_KEY_LEN], const uint8_t priv[VPN_KEY_LEN],
+		 const uint8_t pub[VPN_KEY_LEN])
 {
 	if (crypto_scalarmult(out, priv, pub) != 0 || sodium_is_zero(out, VPN_KEY_LEN)) {
 		sodium_memzero(out, VPN_KEY_LEN);
@@ -94,27 +95,27 @@ void vpn_noise_aead_nonce(uint8_t nonce[12], uint64_t counter)
 /* Noise's EncryptAndHash (§5.2 of the Noise specification): `len` bytes
  * sealed into dst (len + VPN_AEAD_TAG bytes) with the hash as associated
  * data, then the sealed bytes mixed into the hash. */
-static void aead_seal(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *plain, size_t len,
-		      uint8_t hash[VPN_BLAKE2S_OUT])
+static void aead_seal(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *plain,
+		      size_t len, uint8_t hash[VPN_BLAKE2S_OUT])
 {
 	uint8_t nonce[12];
 
 	vpn_noise_aead_nonce(nonce, 0);
-	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, plain, len, hash, VPN_BLAKE2S_OUT, NULL,
-						  nonce, key);
+	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, plain, len, hash, VPN_BLAKE2S_OUT,
+						  NULL, nonce, key);
 	mix_hash(hash, dst, len + VPN_AEAD_TAG);
 }
 
 /* Noise's DecryptAndHash: `len` sealed bytes (the tag included) opened
  * into dst, and mixed into the hash when they open. */
-static int aead_open(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *sealed, size_t len,
-		     uint8_t hash[VPN_BLAKE2S_OUT])
+static int aead_open(uint8_t *dst, const uint8_t key[VPN_KEY_LEN], const uint8_t *sealed,
+		     size_t len, uint8_t hash[VPN_BLAKE2S_OUT])
 {
 	uint8_t nonce[12];
 
 	vpn_noise_aead_nonce(nonce, 0);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, sealed, len, hash, VPN_BLAKE2S_OUT,
-						      nonce, key))
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, sealed, len, hash,
+						      VPN_BLAKE2S_OUT, nonce, key))
 		return -EBADMSG;
 	mix_hash(hash, sealed, len);
 	return 0;
@@ -239,8 +240,9 @@ static uint32_t handshake_sent(struct vpn_peer *peer, enum vpn_handshake_state m
 /* A message read and proven good: what its reader worked out becomes the
  * handshake's, which moves to state `read`. */
 static void handshake_consumed(struct vpn_handshake *hs, const uint8_t ck[VPN_BLAKE2S_OUT],
-			       const uint8_t hash[VPN_BLAKE2S_OUT], const uint8_t ephemeral[VPN_KEY_LEN],
-			       uint32_t sender_index_le, enum vpn_handshake_state read)
+			       const uint8_t hash[VPN_BLAKE2S_OUT],
+			       const uint8_t ephemeral[VPN_KEY_LEN], uint32_t sender_index_le,
+			       enum vpn_handshake_state read)
 {
 	memcpy(hs->remote_ephemeral, ephemeral, VPN_KEY_LEN);
 	memcpy(hs->hash, hash, VPN_BLAKE2S_OUT);
@@ -305,7 +307,8 @@ int vpn_noise_create_initiation(struct vpn_peer *peer, struct vpn_msg_initiation
 	/* s */
 	aead_seal(msg->encrypted_static, key, dev->static_public, VPN_KEY_LEN, hs->hash);
 	/* ss */
-	kdf(hs->chaining_key, key, NULL, hs->chaining_key, hs->precomputed_static_static, VPN_KEY_LEN);
+	kdf(hs->chaining_key, key, NULL, hs->chaining_key, hs->precomputed_static_static,
+	    VPN_KEY_LEN);
 	/* {t} */
 	next_timestamp(dev, ts);
 	aead_seal(msg->encrypted_timestamp, key, ts, VPN_TAI64N_LEN, hs->hash);
@@ -317,7 +320,8 @@ out:
 	return ret;
 }
 
-struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const struct vpn_msg_initiation *msg,
+struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev,
+					      const struct vpn_msg_initiation *msg,
 					      int *drop_reason)
 {
 	uint8_t ck[VPN_BLAKE2S_OUT], hash[VPN_BLAKE2S_OUT], key[VPN_KEY_LEN];
@@ -351,12 +355,14 @@ struct vpn_peer *vpn_noise_consume_initiation(struct vpn_device *dev, const stru
 	struct vpn_handshake *hs = &peer->handshake;
 	if (memcmp(ts, hs->latest_timestamp, VPN_TAI64N_LEN) <= 0 ||
 	    (hs->last_initiation_consumption_ns &&
-	     now - hs->last_initiation_consumption_ns < VPN_NSEC_PER_SEC / VPN_INITIATIONS_PER_SECOND)) {
+	     now - hs->last_initiation_consumption_ns <
+		 VPN_NSEC_PER_SEC / VPN_INITIATIONS_PER_SECOND)) {
 		*drop_reason = VPN_DROP_TIMESTAMP;
 		goto out;
 	}
 	vpn_noise_clear_handshake(peer);
-	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index, VPN_HS_CONSUMED_INITIATION);
+	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index,
+			   VPN_HS_CONSUMED_INITIATION);
 	memcpy(hs->latest_timestamp, ts, VPN_TAI64N_LEN);
 	hs->last_initiation_consumption_ns = now;
 	ret = peer;
@@ -369,8 +375,8 @@ out:
 }
 
 /* The psk step shared by both sides of the response: (ck, τ, k) = Kdf3(ck, Q). */
-static void mix_psk(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t hash[VPN_BLAKE2S_OUT], uint8_t key[VPN_KEY_LEN],
-		    const uint8_t psk[VPN_KEY_LEN])
+static void mix_psk(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t hash[VPN_BLAKE2S_OUT],
+		    uint8_t key[VPN_KEY_LEN], const uint8_t psk[VPN_KEY_LEN])
 {
 	uint8_t tau[VPN_BLAKE2S_OUT];
 
@@ -379,7 +385,8 @@ static void mix_psk(uint8_t ck[VPN_BLAKE2S_OUT], uint8_t hash[VPN_BLAKE2S_OUT], 
 	sodium_memzero(tau, sizeof(tau));
 }
 
-static int mix_dh_ck(uint8_t ck[VPN_BLAKE2S_OUT], const uint8_t priv[VPN_KEY_LEN], const uint8_t pub[VPN_KEY_LEN])
+static int mix_dh_ck(uint8_t ck[VPN_BLAKE2S_OUT], const uint8_t priv[VPN_KEY_LEN],
+		     const uint8_t pub[VPN_KEY_LEN])
 {
 	return mix_dh(ck, NULL, priv, pub);
 }
@@ -413,8 +420,8 @@ out:
 	return ret;
 }
 
-struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct vpn_msg_response *msg,
-					    int *drop_reason)
+struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev,
+					    const struct vpn_msg_response *msg, int *drop_reason)
 {
 	uint8_t ck[VPN_BLAKE2S_OUT], hash[VPN_BLAKE2S_OUT], key[VPN_KEY_LEN];
 	struct vpn_index_entry *e = index_find(dev, le32toh(msg->receiver_index));
@@ -441,7 +448,8 @@ struct vpn_peer *vpn_noise_consume_response(struct vpn_device *dev, const struct
 	if (aead_open(NULL, key, msg->encrypted_nothing, sizeof(msg->encrypted_nothing), hash))
 		goto out;
 
-	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index, VPN_HS_CONSUMED_RESPONSE);
+	handshake_consumed(hs, ck, hash, msg->ephemeral, msg->sender_index,
+			   VPN_HS_CONSUMED_RESPONSE);
 	ret = peer;
 out:
 	sodium_memzero(ck, sizeof(ck));
@@ -540,7 +548,8 @@ int vpn_noise_begin_session(struct vpn_peer *peer)
 	return 0;
 }
 
-struct vpn_keypair *vpn_noise_lookup_keypair(struct vpn_device *dev, uint32_t index, struct vpn_peer **peer)
+struct vpn_keypair *vpn_noise_lookup_keypair(struct vpn_device *dev, uint32_t index,
+					     struct vpn_peer **peer)
 {
 	struct vpn_index_entry *e = index_find(dev, index);
 
@@ -576,8 +585,8 @@ bool vpn_keypair_expired(const struct vpn_device *dev, const struct vpn_keypair 
 
 /* ---- transport, §5.4.6 ---- */
 
-size_t vpn_noise_encrypt_prepare(const struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len,
-				 uint64_t counter, size_t mtu)
+size_t vpn_noise_encrypt_prepare(const struct vpn_keypair *kp, uint8_t *out, const uint8_t *plain,
+				 size_t len, uint64_t counter, size_t mtu)
 {
 	struct vpn_msg_data *hdr = (struct vpn_msg_data *)out;
 	size_t padded = (len + VPN_MSG_PADDING - 1) & ~(size_t)(VPN_MSG_PADDING - 1);
@@ -607,7 +616,8 @@ size_t vpn_noise_encrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *pl
 	return job.len;
 }
 
-int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len, size_t *plain_len)
+int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, size_t len,
+		      size_t *plain_len)
 {
 	const struct vpn_msg_data *hdr = (const struct vpn_msg_data *)msg;
 	uint8_t nonce[12];
@@ -617,7 +627,8 @@ int vpn_noise_decrypt(struct vpn_keypair *kp, uint8_t *out, const uint8_t *msg, 
 		return -EBADMSG;
 	vpn_noise_aead_nonce(nonce, le64toh(hdr->counter));
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, msg + sizeof(*hdr),
-						      len - sizeof(*hdr), NULL, 0, nonce, kp->recv_key))
+						      len - sizeof(*hdr), NULL, 0, nonce,
+						      kp->recv_key))
 		return -EBADMSG;
 	*plain_len = (size_t)mlen;
 	return 0;

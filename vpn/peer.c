@@ -33,8 +33,8 @@ void vpn_peer_refresh_static(struct vpn_peer *peer)
 {
 	struct vpn_device *dev = peer->dev;
 
-	if (!dev->has_identity ||
-	    vpn_noise_dh(peer->handshake.precomputed_static_static, dev->static_private, peer->public_key))
+	if (!dev->has_identity || vpn_noise_dh(peer->handshake.precomputed_static_static,
+					       dev->static_private, peer->public_key))
 		sodium_memzero(peer->handshake.precomputed_static_static, VPN_KEY_LEN);
 }
 
@@ -85,7 +85,8 @@ void vpn_peer_set_endpoint(struct vpn_peer *peer, const union vpn_sockaddr *addr
 
 static bool prefix_equal(const struct vpn_prefix *a, const struct vpn_prefix *b)
 {
-	return a->family == b->family && a->cidr == b->cidr && !memcmp(a->addr, b->addr, sizeof(a->addr));
+	return a->family == b->family && a->cidr == b->cidr &&
+	       !memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
 static void forget_prefix(struct vpn_peer *peer, const struct vpn_prefix *p)

@@ -59,14 +59,14 @@ static bool ratelimit_allow(struct vpn_device *dev, const union vpn_sockaddr *sr
 }
 
 /* §5.4.2-§5.4.3 with the DoS mitigation of §5.3. */
-static void receive_handshake(struct vpn_device *dev, uint8_t *buf, size_t len, const struct vpn_endpoint *from,
-			      uint32_t sender_index)
+static void receive_handshake(struct vpn_device *dev, uint8_t *buf, size_t len,
+			      const struct vpn_endpoint *from, uint32_t sender_index)
 {
 	uint64_t now = vpn_now_ns();
 	bool loaded = under_load(dev, now);
 	uint64_t secret_age = vpn_scaled(dev, VPN_COOKIE_SECRET_MAX_AGE);
-	enum vpn_cookie_verdict v = vpn_cookie_validate(&dev->cookie_checker, buf, len, &from->addr, loaded, now,
-							  secret_age);
+	enum vpn_cookie_verdict v = vpn_cookie_validate(&dev->cookie_checker, buf, len, &from->addr,
+							loaded, now, secret_age);
 	struct vpn_peer *peer;
 	int why;
 
@@ -77,8 +77,8 @@ static void receive_handshake(struct vpn_device *dev, uint8_t *buf, size_t len, 
 	if (loaded) {
 		if (v != VPN_COOKIE_VALID_MAC1_AND_MAC2) {
 			struct vpn_msg_cookie reply;
-			vpn_cookie_reply_create(&dev->cookie_checker, &reply, buf, len, sender_index, &from->addr, now,
-						secret_age);
+			vpn_cookie_reply_create(&dev->cookie_checker, &reply, buf, len,
+						sender_index, &from->addr, now, secret_age);
 			vpn_send_datagram(dev, from, (uint8_t *)&reply, sizeof(reply));
 			dev->cookies_sent++;
 			dev->drops[VPN_DROP_RATELIMIT]++;
@@ -132,7 +132,8 @@ static void receive_cookie(struct vpn_device *dev, const uint8_t *buf)
 }
 
 /* The inner packet's source, and its real length from its header. */
-static bool inner_source(const uint8_t *p, size_t len, int *family, const uint8_t **src, size_t *ip_len)
+static bool inner_source(const uint8_t *p, size_t len, int *family, const uint8_t **src,
+			 size_t *ip_len)
 {
 	if (len >= 20 && p[0] >> 4 == 4) {
 		size_t tot = (size_t)p[2] << 8 | p[3];
@@ -161,7 +162,8 @@ static void keep_key_fresh_on_receive(struct vpn_peer *peer, struct vpn_keypair 
 	struct vpn_device *dev = peer->dev;
 
 	if (kp->initiator && !peer->sent_lastminute_handshake &&
-	    now - kp->birth_ns >= vpn_scaled(dev, VPN_REJECT_AFTER_TIME - VPN_KEEPALIVE_TIMEOUT - VPN_REKEY_TIMEOUT)) {
+	    now - kp->birth_ns >= vpn_scaled(dev, VPN_REJECT_AFTER_TIME - VPN_KEEPALIVE_TIMEOUT -
+						      VPN_REKEY_TIMEOUT)) {
 		peer->sent_lastminute_handshake = true;
 		vpn_send_handshake_initiation(peer, false);
 	}
@@ -176,7 +178,8 @@ struct src_cache {
 	struct vpn_peer *owner;
 };
 
-static struct vpn_peer *source_owner(struct vpn_device *dev, struct src_cache *c, int family, const uint8_t *src)
+static struct vpn_peer *source_owner(struct vpn_device *dev, struct src_cache *c, int family,
+				     const uint8_t *src)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 
@@ -192,9 +195,9 @@ static struct vpn_peer *source_owner(struct vpn_device *dev, struct src_cache *c
 
 /* An authentic data message, its plaintext at plain (with room for the
  * TUN's header before it): replay window, roaming, timers, allowed-ips. */
-static void deliver_data(struct vpn_device *dev, struct vpn_peer *peer, struct vpn_keypair *kp, uint64_t counter,
-			 uint8_t *plain, size_t plain_len, size_t len, const struct vpn_endpoint *from, uint64_t now,
-			 struct src_cache *cache)
+static void deliver_data(struct vpn_device *dev, struct vpn_peer *peer, struct vpn_keypair *kp,
+			 uint64_t counter, uint8_t *plain, size_t plain_len, size_t len,
+			 const struct vpn_endpoint *from, uint64_t now, struct src_cache *cache)
 {
 	size_t ip_len;
 	const uint8_t *src;
@@ -228,7 +231,8 @@ static void deliver_data(struct vpn_device *dev, struct vpn_peer *peer, struct v
 	vpn_tun_write(dev, plain, ip_len);
 }
 
-static void receive_data(struct vpn_device *dev, const uint8_t *buf, size_t len, const struct vpn_endpoint *from)
+static void receive_data(struct vpn_device *dev, const uint8_t *buf, size_t len,
+			 const struct vpn_endpoint *from)
 {
 	const struct vpn_msg_data *hdr = (const struct vpn_msg_data *)buf;
 	uint8_t *plain = dev->batch->plain + VPN_VNET_HDR_LEN;
@@ -241,7 +245,8 @@ static void receive_data(struct vpn_device *dev, const uint8_t *buf, size_t len,
 		dev->drops[VPN_DROP_NO_KEYPAIR]++;
 		return;
 	}
-	if (len - sizeof(*hdr) > VPN_WIRE_BUF || vpn_noise_decrypt(kp, plain, buf, len, &plain_len)) {
+	if (len - sizeof(*hdr) > VPN_WIRE_BUF ||
+	    vpn_noise_decrypt(kp, plain, buf, len, &plain_len)) {
 		dev->drops[VPN_DROP_DECRYPT]++;
 		return;
 	}
@@ -278,11 +283,13 @@ void vpn_receive_data_batch(struct vpn_device *dev, uint8_t *const *bufs, const 
 		return;
 	for (unsigned int i = 0; i < n; i++) {
 		const struct vpn_msg_data *hdr = (const struct vpn_msg_data *)bufs[i];
-		struct vpn_keypair *kp = vpn_noise_lookup_keypair(dev, le32toh(hdr->receiver_index), &peer);
+		struct vpn_keypair *kp =
+		    vpn_noise_lookup_keypair(dev, le32toh(hdr->receiver_index), &peer);
 
 		opened_with[i] = kp;
 		job_of[i] = -1;
-		if (!kp || vpn_keypair_expired(dev, kp, now) || lens[i] - sizeof(*hdr) > VPN_WIRE_BUF)
+		if (!kp || vpn_keypair_expired(dev, kp, now) ||
+		    lens[i] - sizeof(*hdr) > VPN_WIRE_BUF)
 			continue;
 		memcpy(jobs[n_jobs].key, kp->recv_key, VPN_KEY_LEN);
 		jobs[n_jobs].msg = bufs[i];
@@ -297,7 +304,8 @@ void vpn_receive_data_batch(struct vpn_device *dev, uint8_t *const *bufs, const 
 		struct vpn_keypair *kp;
 
 		if (job_of[i] < 0) {
-			receive_data(dev, bufs[i], lens[i], from[i]); /* untouched: the usual verdict */
+			receive_data(dev, bufs[i], lens[i],
+				     from[i]); /* untouched: the usual verdict */
 			continue;
 		}
 		now = vpn_now_ns();
@@ -311,12 +319,13 @@ void vpn_receive_data_batch(struct vpn_device *dev, uint8_t *const *bufs, const 
 			continue;
 		}
 		/* In place, after the header: 16 bytes of room for the TUN's. */
-		deliver_data(dev, peer, kp, le64toh(hdr->counter), bufs[i] + sizeof(*hdr), job->plain_len, lens[i],
-			     from[i], now, &cache);
+		deliver_data(dev, peer, kp, le64toh(hdr->counter), bufs[i] + sizeof(*hdr),
+			     job->plain_len, lens[i], from[i], now, &cache);
 	}
 }
 
-void vpn_receive_datagram(struct vpn_device *dev, uint8_t *buf, size_t len, const struct vpn_endpoint *from)
+void vpn_receive_datagram(struct vpn_device *dev, uint8_t *buf, size_t len,
+			  const struct vpn_endpoint *from)
 {
 	uint32_t type;
 
@@ -329,12 +338,14 @@ void vpn_receive_datagram(struct vpn_device *dev, uint8_t *buf, size_t len, cons
 	case VPN_MSG_INITIATION:
 		if (len != VPN_MSG_INITIATION_LEN)
 			break;
-		receive_handshake(dev, buf, len, from, le32toh(((struct vpn_msg_initiation *)buf)->sender_index));
+		receive_handshake(dev, buf, len, from,
+				  le32toh(((struct vpn_msg_initiation *)buf)->sender_index));
 		return;
 	case VPN_MSG_RESPONSE:
 		if (len != VPN_MSG_RESPONSE_LEN)
 			break;
-		receive_handshake(dev, buf, len, from, le32toh(((struct vpn_msg_response *)buf)->sender_index));
+		receive_handshake(dev, buf, len, from,
+				  le32toh(((struct vpn_msg_response *)buf)->sender_index));
 		return;
 	case VPN_MSG_COOKIE:
 		if (len != VPN_MSG_COOKIE_LEN)

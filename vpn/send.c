@@ -28,7 +28,8 @@ void vpn_send_handshake_initiation(struct vpn_peer *peer, bool is_retry)
 	if (!is_retry)
 		peer->handshake_attempts = 0;
 	/* §6.4: at most one initiation per REKEY_TIMEOUT. */
-	if (peer->last_sent_handshake_ns && now - peer->last_sent_handshake_ns < vpn_scaled(dev, VPN_REKEY_TIMEOUT))
+	if (peer->last_sent_handshake_ns &&
+	    now - peer->last_sent_handshake_ns < vpn_scaled(dev, VPN_REKEY_TIMEOUT))
 		return;
 	if (!peer->endpoint.addr.sa.sa_family)
 		return;
@@ -74,7 +75,8 @@ static void keep_key_fresh(struct vpn_peer *peer, struct vpn_keypair *kp, uint64
 }
 
 /* Queues one packet into the batch; vpn_send_flush encrypts the batch. */
-static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint8_t *pkt, size_t len)
+static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint8_t *pkt,
+		       size_t len)
 {
 	struct vpn_device *dev = peer->dev;
 	struct vpn_batch *b = dev->batch;
@@ -85,7 +87,8 @@ static void queue_data(struct vpn_peer *peer, struct vpn_keypair *kp, const uint
 	if (need > VPN_OUT_AREA)
 		return;
 	uint8_t *out = b->out_area + b->out_used;
-	size_t wire = vpn_noise_encrypt_prepare(kp, out, pkt, len, kp->send_counter++, (size_t)dev->mtu);
+	size_t wire =
+	    vpn_noise_encrypt_prepare(kp, out, pkt, len, kp->send_counter++, (size_t)dev->mtu);
 	struct vpn_crypt_job *job = &b->seal[b->n_out];
 	memcpy(job->key, kp->send_key, VPN_KEY_LEN);
 	job->msg = out;
@@ -142,7 +145,8 @@ void vpn_send_staged(struct vpn_peer *peer)
 	vpn_send_flush(peer->dev);
 }
 
-struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len, bool *malformed)
+struct vpn_peer *vpn_send_route(struct vpn_device *dev, const uint8_t *pkt, size_t len,
+				bool *malformed)
 {
 	*malformed = false;
 	if (len >= 20 && pkt[0] >> 4 == 4)

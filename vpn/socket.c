@@ -42,7 +42,8 @@ bool vpn_sockaddr_equal(const union vpn_sockaddr *a, const union vpn_sockaddr *b
 	if (a->sa.sa_family != b->sa.sa_family)
 		return false;
 	if (a->sa.sa_family == AF_INET)
-		return a->in4.sin_port == b->in4.sin_port && a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+		return a->in4.sin_port == b->in4.sin_port &&
+		       a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
 	if (a->sa.sa_family == AF_INET6)
 		return a->in6.sin6_port == b->in6.sin6_port &&
 		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
@@ -109,7 +110,8 @@ void vpn_endpoint_format(const union vpn_sockaddr *a, char *out, size_t outlen)
 	} else if (a->sa.sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &a->in6.sin6_addr, h, sizeof(h));
 		if (a->in6.sin6_scope_id)
-			snprintf(out, outlen, "[%s%%%u]:%u", h, a->in6.sin6_scope_id, ntohs(a->in6.sin6_port));
+			snprintf(out, outlen, "[%s%%%u]:%u", h, a->in6.sin6_scope_id,
+				 ntohs(a->in6.sin6_port));
 		else
 			snprintf(out, outlen, "[%s]:%u", h, ntohs(a->in6.sin6_port));
 	} else {
@@ -187,7 +189,8 @@ int vpn_socket_open(struct vpn_device *dev, uint16_t port)
 			dev->udp6_fd = fd6 >= 0 ? fd6 : -1;
 			dev->listen_port = p;
 			int seg = 1200; /* probe: any size works for the question */
-			dev->udp_gso = setsockopt(fd4, IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof(seg)) == 0;
+			dev->udp_gso =
+			    setsockopt(fd4, IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof(seg)) == 0;
 			seg = 0;
 			setsockopt(fd4, IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof(seg));
 			return 0;
@@ -210,7 +213,8 @@ void vpn_socket_close(struct vpn_device *dev)
 
 /* ---- sending ---- */
 
-static size_t put_source(struct msghdr *mh, const struct vpn_endpoint *ep, uint8_t *ctl, size_t ctl_len)
+static size_t put_source(struct msghdr *mh, const struct vpn_endpoint *ep, uint8_t *ctl,
+			 size_t ctl_len)
 {
 	struct cmsghdr *c;
 
@@ -231,7 +235,8 @@ static size_t put_source(struct msghdr *mh, const struct vpn_endpoint *ep, uint8
 		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
 		return CMSG_SPACE(sizeof(pi));
 	}
-	struct in6_pktinfo pi6 = { .ipi6_addr = ep->src.in6, .ipi6_ifindex = (unsigned int)ep->src_ifindex };
+	struct in6_pktinfo pi6 = { .ipi6_addr = ep->src.in6,
+				   .ipi6_ifindex = (unsigned int)ep->src_ifindex };
 	c->cmsg_level = IPPROTO_IPV6;
 	c->cmsg_type = IPV6_PKTINFO;
 	c->cmsg_len = CMSG_LEN(sizeof(pi6));
@@ -244,12 +249,15 @@ static int fd_for(struct vpn_device *dev, const union vpn_sockaddr *a)
 	return a->sa.sa_family == AF_INET6 ? dev->udp6_fd : dev->udp4_fd;
 }
 
-int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf, size_t len)
+int vpn_send_datagram(struct vpn_device *dev, const struct vpn_endpoint *ep, const uint8_t *buf,
+		      size_t len)
 {
 	uint8_t ctl[CMSG_SPACE_ALL];
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_name = (void *)&ep->addr, .msg_namelen = vpn_sockaddr_len(&ep->addr),
-			     .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr mh = { .msg_name = (void *)&ep->addr,
+			     .msg_namelen = vpn_sockaddr_len(&ep->addr),
+			     .msg_iov = &iov,
+			     .msg_iovlen = 1 };
 	int fd = fd_for(dev, &ep->addr);
 
 	if (fd < 0 || !ep->addr.sa.sa_family)
@@ -338,7 +346,8 @@ void vpn_send_flush(struct vpn_device *dev)
 				int r = sendmmsg(fd, &mm[i + done], j - i - done, 0);
 				if (r <= 0) {
 					if (r < 0 && errno == EIO && dev->udp_gso)
-						dev->udp_gso = false; /* no checksum offload: GSO refused */
+						dev->udp_gso =
+						    false; /* no checksum offload: GSO refused */
 					dev->drops[VPN_DROP_SEND_FAILED] += j - i - done;
 					dev->last_send_errno = r < 0 ? errno : 0;
 					break; /* the rest is lost, as UDP allows */
@@ -439,7 +448,8 @@ int vpn_socket_receive_batch(struct vpn_device *dev, int fd)
 				data_len[n_data] = dl;
 				data_from[n_data++] = &from[i];
 				if (n_data == VPN_BATCH) {
-					vpn_receive_data_batch(dev, data, data_len, data_from, n_data);
+					vpn_receive_data_batch(dev, data, data_len, data_from,
+							       n_data);
 					n_data = 0;
 				}
 			} else {

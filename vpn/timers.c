@@ -18,14 +18,16 @@ void vpn_timers_data_sent(struct vpn_peer *peer)
 	/* §6.2: if we send and hear nothing back for a while, re-handshake. */
 	if (!peer->t_new_handshake)
 		peer->t_new_handshake = vpn_now_ns() +
-					vpn_scaled(dev, VPN_KEEPALIVE_TIMEOUT + VPN_REKEY_TIMEOUT) + jitter(dev);
+					vpn_scaled(dev, VPN_KEEPALIVE_TIMEOUT + VPN_REKEY_TIMEOUT) +
+					jitter(dev);
 }
 
 void vpn_timers_data_received(struct vpn_peer *peer)
 {
 	/* §6.5: answer data with a keepalive unless we send something first. */
 	if (!peer->t_send_keepalive)
-		peer->t_send_keepalive = vpn_now_ns() + vpn_scaled(peer->dev, VPN_KEEPALIVE_TIMEOUT);
+		peer->t_send_keepalive =
+		    vpn_now_ns() + vpn_scaled(peer->dev, VPN_KEEPALIVE_TIMEOUT);
 	else
 		peer->need_another_keepalive = true;
 }
@@ -44,12 +46,14 @@ void vpn_timers_any_authenticated_packet_traversal(struct vpn_peer *peer)
 {
 	if (peer->persistent_keepalive)
 		peer->t_persistent_keepalive =
-			vpn_now_ns() + vpn_scaled(peer->dev, (uint64_t)peer->persistent_keepalive * VPN_NSEC_PER_SEC);
+		    vpn_now_ns() +
+		    vpn_scaled(peer->dev, (uint64_t)peer->persistent_keepalive * VPN_NSEC_PER_SEC);
 }
 
 void vpn_timers_handshake_initiated(struct vpn_peer *peer)
 {
-	peer->t_retransmit_handshake = vpn_now_ns() + vpn_scaled(peer->dev, VPN_REKEY_TIMEOUT) + jitter(peer->dev);
+	peer->t_retransmit_handshake =
+	    vpn_now_ns() + vpn_scaled(peer->dev, VPN_REKEY_TIMEOUT) + jitter(peer->dev);
 }
 
 void vpn_timers_handshake_complete(struct vpn_peer *peer)
@@ -83,7 +87,8 @@ static void retransmit_handshake(struct vpn_peer *peer, uint64_t now)
 		peer->t_send_keepalive = 0;
 		vpn_peer_purge_staged(peer);
 		if (!peer->t_zero_key_material)
-			peer->t_zero_key_material = now + vpn_scaled(peer->dev, 3 * VPN_REJECT_AFTER_TIME);
+			peer->t_zero_key_material =
+			    now + vpn_scaled(peer->dev, 3 * VPN_REJECT_AFTER_TIME);
 		return;
 	}
 	peer->handshake_attempts++;
@@ -119,12 +124,12 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 
 /* Each deadline is cleared before its action runs, since the action may
  * re-arm it. */
-#define FIRE(field, action)                                \
-	do {                                               \
-		if (peer->field && peer->field <= now) {   \
-			peer->field = 0;                   \
-			action;                            \
-		}                                          \
+#define FIRE(field, action)                                                                        \
+	do {                                                                                       \
+		if (peer->field && peer->field <= now) {                                           \
+			peer->field = 0;                                                           \
+			action;                                                                    \
+		}                                                                                  \
 	} while (0)
 
 uint64_t vpn_timers_run(struct vpn_device *dev, uint64_t now)
@@ -134,7 +139,8 @@ uint64_t vpn_timers_run(struct vpn_device *dev, uint64_t now)
 	for (struct vpn_peer *peer = dev->peers; peer; peer = peer->next) {
 		FIRE(t_retransmit_handshake, retransmit_handshake(peer, now));
 		FIRE(t_send_keepalive, send_keepalive(peer, now));
-		FIRE(t_new_handshake, (peer->endpoint.src_family = 0, vpn_send_handshake_initiation(peer, false)));
+		FIRE(t_new_handshake,
+		     (peer->endpoint.src_family = 0, vpn_send_handshake_initiation(peer, false)));
 		FIRE(t_zero_key_material, zero_key_material(peer));
 		FIRE(t_persistent_keepalive, vpn_send_keepalive(peer));
 		next = earliest(next, peer->t_retransmit_handshake);

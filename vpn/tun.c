@@ -140,7 +140,8 @@ static void tcp_csum(uint8_t *pkt, size_t ip_hl, size_t len, bool v6)
 
 /* Cuts a TSO super-packet into segments of gso_size payload bytes, each a
  * valid IP/TCP packet, and sends them. */
-static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len, const struct virtio_net_hdr *vh)
+static void segment_tcp(struct vpn_device *dev, uint8_t *pkt, size_t len,
+			const struct virtio_net_hdr *vh)
 {
 	bool v6 = (pkt[0] >> 4) == 6;
 	size_t ip_hl = v6 ? 40 : (size_t)(pkt[0] & 0x0f) * 4;

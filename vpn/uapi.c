@@ -80,7 +80,7 @@ static void uapi_get(struct vpn_device *dev, FILE *f)
 struct set_state {
 	struct vpn_peer *peer; /* the peer being configured, NULL before one */
 	bool peer_created;
-	bool ignore_peer;      /* our own public key: wireguard-go ignores it */
+	bool ignore_peer; /* our own public key: wireguard-go ignores it */
 };
 
 static int parse_bool(const char *v)
@@ -211,7 +211,8 @@ static int set_line(struct vpn_device *dev, struct set_state *st, char *line)
 		uint8_t pub[VPN_KEY_LEN];
 		if (vpn_key_from_hex(pub, v))
 			return -EINVAL;
-		st->ignore_peer = dev->has_identity && !memcmp(pub, dev->static_public, VPN_KEY_LEN);
+		st->ignore_peer =
+		    dev->has_identity && !memcmp(pub, dev->static_public, VPN_KEY_LEN);
 		st->peer_created = false;
 		st->peer = NULL;
 		if (st->ignore_peer)
@@ -245,7 +246,8 @@ static int uapi_set(struct vpn_device *dev, char *body)
 	return 0;
 }
 
-int vpn_uapi_process(struct vpn_device *dev, const char *req, size_t len, char **reply, size_t *reply_len)
+int vpn_uapi_process(struct vpn_device *dev, const char *req, size_t len, char **reply,
+		     size_t *reply_len)
 {
 	FILE *f = open_memstream(reply, reply_len);
 	int ret = 0;
@@ -360,12 +362,15 @@ void vpn_uapi_accept(struct vpn_device *dev)
 		while (slot < VPN_UAPI_MAX_CLIENTS && dev->uapi_clients[slot].used)
 			slot++;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = VPN_UAPI_TAG + slot };
-		if (slot == VPN_UAPI_MAX_CLIENTS || epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
+		if (slot == VPN_UAPI_MAX_CLIENTS ||
+		    epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
 			close(fd); /* busy: wg will say so */
 			continue;
 		}
 		c = &dev->uapi_clients[slot];
-		*c = (struct vpn_uapi_client){ .used = true, .fd = fd, .deadline_ns = client_deadline(vpn_now_ns()) };
+		*c = (struct vpn_uapi_client){ .used = true,
+					       .fd = fd,
+					       .deadline_ns = client_deadline(vpn_now_ns()) };
 		if (!dev->next_uapi_ns || c->deadline_ns < dev->next_uapi_ns)
 			dev->next_uapi_ns = c->deadline_ns;
 	}

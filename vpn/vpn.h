@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VPN_KEY_LEN 32
+#define VPN_KEY_LEN        32
 #define VPN_KEY_BASE64_LEN 44 /* without the terminating NUL */
 
 struct vpn_device;
@@ -66,10 +66,10 @@ struct vpn_device_options {
 	/* Interface name. NULL: a device without TUN or sockets (tests, fuzzing:
 	 * it runs the protocol, and sends go nowhere). */
 	const char *ifname;
-	bool uapi;	       /* serve /var/run/wireguard/IFNAME.sock */
+	bool uapi;             /* serve /var/run/wireguard/IFNAME.sock */
 	const char *state_dir; /* where the last sent TAI64N timestamp is kept;
 				* NULL: /var/lib/hvgate/vpn */
-	int mtu;	       /* 0: 1420, wireguard-go's default */
+	int mtu;               /* 0: 1420, wireguard-go's default */
 	/* When creation fails, what could not be made is written here if
 	 * given ("the UAPI socket /var/run/wireguard/wg0.sock"). */
 	char *failed;
@@ -91,7 +91,7 @@ struct vpn_peer_config {
 	uint8_t public_key[VPN_KEY_LEN];
 	bool has_psk;
 	uint8_t psk[VPN_KEY_LEN];
-	const char *endpoint;	   /* "1.2.3.4:51820", "[2001:db8::1]:51820", or NULL */
+	const char *endpoint;                 /* "1.2.3.4:51820", "[2001:db8::1]:51820", or NULL */
 	const struct vpn_prefix *allowed_ips; /* n_allowed_ips of them */
 	size_t n_allowed_ips;
 	uint16_t persistent_keepalive; /* seconds; 0 off */
@@ -101,7 +101,7 @@ struct vpn_config {
 	uint8_t private_key[VPN_KEY_LEN];
 	uint16_t listen_port; /* 0: any */
 	uint32_t fwmark;
-	bool replace_peers;   /* remove peers not listed */
+	bool replace_peers; /* remove peers not listed */
 	const struct vpn_peer_config *peers;
 	size_t n_peers;
 };

@@ -46,7 +46,7 @@
  * together in one send (the kernel takes several netlink messages in one
  * datagram: nfnetlink hands each to nfqnl_recv_verdict). Bounded so that
  * a packet waits at most this many others' judgements for its verdict. */
-#define BATCH_PACKETS 64
+#define BATCH_PACKETS  64
 #define BATCH_BUF_SIZE (BATCH_PACKETS * VERDICT_BUF_SIZE)
 /* Packet messages one recvmmsg takes (each in a buffer of RECV_BUF_SIZE:
  * a message cut short loses its packet's verdict): the round's first read
@@ -93,13 +93,13 @@ struct rules_ref {
 
 struct worker {
 	struct fastpath *fp;
-	uint16_t queue;          /* its queue of block 0: flows under inspection */
-	unsigned blocks;         /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
-	struct fp_flows *first;  /* scratch for a first packet whose connection is unknown */
-	struct mnl_socket *nl;   /* the queue */
-	struct nl_sock ct;       /* conntrack lookups and updates (no glue; nlsock.h) */
+	uint16_t queue;         /* its queue of block 0: flows under inspection */
+	unsigned blocks;        /* queue blocks bound: 0 and 1 .. blocks - 1 (policy/lower.h) */
+	struct fp_flows *first; /* scratch for a first packet whose connection is unknown */
+	struct mnl_socket *nl;  /* the queue */
+	struct nl_sock ct;      /* conntrack lookups and updates (no glue; nlsock.h) */
 	uint32_t portid;
-	int raw4, raw6;          /* the resets of blocked TCP flows (-1: none) */
+	int raw4, raw6; /* the resets of blocked TCP flows (-1: none) */
 	bool glue;
 	struct fp_flows *flows;
 	/* The worker's own counters, touched by it alone and without a lock;
@@ -333,7 +333,7 @@ static void send_resets(struct worker *w, const struct fp_event *ev)
 	if (fd < 0 || fp_tcp_resets(ev, rst[0], &len[0], rst[1], &len[1]))
 		return;
 	for (int i = 0; i < 2; i++) {
-		struct sockaddr_storage to = {0};
+		struct sockaddr_storage to = { 0 };
 		socklen_t tolen;
 		const uint8_t *dst = i == 0 ? ev->dst : ev->src;
 		if (ev->family == AF_INET) {
@@ -435,7 +435,7 @@ static void ct_info_from(struct ct_info *ci, const struct nlattr **tb)
 
 static int ct_get_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[CTA_MAX + 1] = {0};
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
 
 	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr_cb, tb) < 0)
 		return MNL_CB_OK;
@@ -484,7 +484,7 @@ static int ct_set_label(struct worker *w, const struct fp_tuple *t, const struct
 			unsigned bit)
 {
 	uint8_t buf[CT_REQUEST_SIZE];
-	uint8_t labels[FP_LABEL_BYTES] = {0};
+	uint8_t labels[FP_LABEL_BYTES] = { 0 };
 
 	fp_label_set(labels, bit);
 	struct nlmsghdr *nlh = ct_msg(w, buf, IPCTNL_MSG_CT_NEW, t->family);
@@ -582,8 +582,8 @@ static void bind_blocks(struct worker *w, unsigned blocks)
 {
 	for (; w->blocks < blocks; w->blocks++) {
 		uint8_t buf[VERDICT_BUF_SIZE];
-		struct nlmsghdr *nlh = config_msg(buf, block_queue(w, w->blocks), NFQNL_CFG_CMD_BIND,
-						  bind_flags(w, w->glue));
+		struct nlmsghdr *nlh = config_msg(buf, block_queue(w, w->blocks),
+						  NFQNL_CFG_CMD_BIND, bind_flags(w, w->glue));
 		if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
 			count_verdict_error(w);
 			return; /* tried again on the next round */
@@ -624,8 +624,8 @@ static void run_close(struct worker *w)
 {
 	if (!w->run_msgs)
 		return;
-	struct nlmsghdr *nlh = batch_msg(w, NFQNL_MSG_VERDICT_BATCH, w->run_queue, w->run_last,
-					 NF_ACCEPT);
+	struct nlmsghdr *nlh =
+	    batch_msg(w, NFQNL_MSG_VERDICT_BATCH, w->run_queue, w->run_last, NF_ACCEPT);
 	w->batch_len += NLMSG_ALIGN(nlh->nlmsg_len);
 	w->batch_msgs += w->run_msgs;
 	w->run_msgs = 0;
@@ -655,7 +655,7 @@ static void send_verdict(struct worker *w, uint16_t queue, uint32_t id, int verd
 	if (mark)
 		nfq_nlmsg_verdict_put_mark(nlh, *mark);
 	if (label_bit >= 0 && w->glue) {
-		uint8_t labels[FP_LABEL_BYTES] = {0};
+		uint8_t labels[FP_LABEL_BYTES] = { 0 };
 		fp_label_set(labels, (unsigned)label_bit);
 		struct nlattr *ct = mnl_attr_nest_start(nlh, NFQA_CT);
 		mnl_attr_put(nlh, CTA_LABELS, FP_LABEL_BYTES, labels);
@@ -715,7 +715,7 @@ struct memo_syns {
 
 static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struct pkt_conn *pc)
 {
-	struct memo_syns m = {0};
+	struct memo_syns m = { 0 };
 	if (e->used && e->syn_seen && e->zone == pc->key.zone &&
 	    !memcmp(&e->t, &pc->key.tuple, sizeof(pc->key.tuple)) &&
 	    now_seconds() - e->at < CT_CACHE_SECONDS)
@@ -724,7 +724,7 @@ static struct memo_syns memo_syns_of(const struct ct_cache_entry *e, const struc
 }
 
 static void memo_put_syn(struct worker *w, struct ct_cache_entry *e, struct memo_syns before,
-                         const struct fp_packet *pk)
+			 const struct fp_packet *pk)
 {
 	struct fp_syn_info syn;
 	if (!fp_syn_info_of(pk, &syn)) {
@@ -760,7 +760,7 @@ static uint32_t tuple_hash(const struct fp_tuple *t, uint16_t zone)
 }
 
 static void conn_of(const struct worker *w, const struct fp_packet *pk, uint32_t mark,
-                    struct pkt_conn *pc)
+		    struct pkt_conn *pc)
 {
 	pc->has_tuple = !fp_flow_key_tuple(&pc->key, pk, fp_ruleset_zone(w->rules->rs, mark));
 	pc->hash = pc->has_tuple ? tuple_hash(&pc->key.tuple, pc->key.zone) : 0;
@@ -781,7 +781,7 @@ static bool ct_cache_holds(const struct ct_cache_entry *e, const struct pkt_conn
  * the rules of now, not too old): its labels and where it lives in *ci and
  * *where. NULL if none. */
 static struct ct_cache_entry *ct_cache_get(struct worker *w, const struct pkt_conn *pc,
-                                           struct ct_info *ci, struct ct_where *where)
+					   struct ct_info *ci, struct ct_where *where)
 {
 	struct ct_cache_entry *e = ct_cache_slot(w, pc);
 	if (!ct_cache_holds(e, pc) || e->rs != w->rules->rs ||
@@ -793,7 +793,7 @@ static struct ct_cache_entry *ct_cache_get(struct worker *w, const struct pkt_co
 }
 
 static struct ct_cache_entry *ct_cache_put(struct worker *w, const struct pkt_conn *pc,
-                                           const struct ct_info *ci, const struct ct_where *where)
+					   const struct ct_info *ci, const struct ct_where *where)
 {
 	struct ct_cache_entry *e = ct_cache_slot(w, pc);
 	memset(e, 0, sizeof(*e));
@@ -815,9 +815,9 @@ static struct ct_cache_entry *ct_cache_put(struct worker *w, const struct pkt_co
  * they need none; only where the connection lives (needed for a BLOCKED
  * label) and its id are not known (ct_where.found false). */
 static void ct_cache_put_first(struct worker *w, const struct pkt_conn *pc, unsigned rule,
-                               const struct fp_packet *pk)
+			       const struct fp_packet *pk)
 {
-	struct ct_info ci = {0};
+	struct ct_info ci = { 0 };
 	struct ct_where where = { false, pc->key.zone, false };
 
 	fp_labels_pending(ci.labels, rule);
@@ -833,7 +833,7 @@ static void ct_cache_put_first(struct worker *w, const struct pkt_conn *pc, unsi
  * and zone (its slot worked out once, conn_of), whichever key the flow
  * table uses, and whether or not the lookup used it. */
 static void seed_from_syn(struct worker *w, const struct pkt_conn *pc,
-                          const struct fp_flow_key *key)
+			  const struct fp_flow_key *key)
 {
 	if (!pc->has_tuple)
 		return;
@@ -848,7 +848,7 @@ static void seed_from_syn(struct worker *w, const struct pkt_conn *pc,
  * with it) and no lookup fills the memo: a bare SYN is kept there for
  * seed_from_syn all the same (without the glue, ct_cache_put_first). */
 static void glue_remember_syn(struct worker *w, const struct fp_packet *pk,
-                              const struct pkt_conn *pc)
+			      const struct pkt_conn *pc)
 {
 	struct fp_syn_info syn;
 	if (!pc->has_tuple || !fp_syn_info_of(pk, &syn))
@@ -953,11 +953,11 @@ static bool packet_ct_needed(const struct worker *w, const struct pkt_conn *pc)
  * connection is new, and a remembered entry of the same tuple would be an
  * older connection's. */
 static int packet_ct(struct worker *w, const struct nlattr *ct_attr, const struct pkt_conn *pc,
-                     bool first, struct ct_info *ci, struct ct_where *where)
+		     bool first, struct ct_info *ci, struct ct_where *where)
 {
 	memset(ci, 0, sizeof(*ci));
 	if (ct_attr) {
-		const struct nlattr *tb[CTA_MAX + 1] = {0};
+		const struct nlattr *tb[CTA_MAX + 1] = { 0 };
 		if (mnl_attr_parse_nested(ct_attr, ct_attr_cb, tb) < 0)
 			return -EINVAL;
 		ct_info_from(ci, tb);
@@ -999,7 +999,7 @@ static bool blocked_get(struct worker *w, uint32_t id)
  * so a cleared flow's next packets come here again and a blocked flow dies
  * with its dropped first packet. */
 static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct fp_packet *pk,
-                                   struct fp_event *ev, bool *has_event)
+				   struct fp_event *ev, bool *has_event)
 {
 	return fp_judge_first_packet(w->first, w->rules->rs, rule, pk, &w->stats, ev, has_event);
 }
@@ -1007,7 +1007,7 @@ static enum fp_verdict judge_first(struct worker *w, unsigned rule, const struct
 /* The flow table's key of a packet's flow: its conntrack id with the glue,
  * else its tuple and zone (no round trip needed to know it). */
 static void flow_key(const struct worker *w, const struct pkt_conn *pc, const struct ct_info *ci,
-                     struct fp_flow_key *key)
+		     struct fp_flow_key *key)
 {
 	if (w->glue)
 		fp_flow_key_ct(key, ci->id);
@@ -1018,7 +1018,7 @@ static void flow_key(const struct worker *w, const struct pkt_conn *pc, const st
 /* Sets the BLOCKED label of a flow known from its first packet only: its
  * connection is looked up first (where it lives, its id). */
 static int block_label(struct worker *w, const struct fp_tuple *t, uint16_t zone,
-                       struct ct_info *ci, struct ct_where *where)
+		       struct ct_info *ci, struct ct_where *where)
 {
 	if (!where->found) {
 		struct ct_info found;
@@ -1031,9 +1031,9 @@ static int block_label(struct worker *w, const struct fp_tuple *t, uint16_t zone
 }
 
 static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const uint8_t *pkt,
-                         size_t len, uint32_t mark, const struct nlattr *ct_attr)
+			 size_t len, uint32_t mark, const struct nlattr *ct_attr)
 {
-	struct ct_info ci = {0};
+	struct ct_info ci = { 0 };
 	struct ct_where where = { false, 0, false };
 	struct pkt_conn pc;
 	struct fp_flow_key key;
@@ -1055,8 +1055,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 	 * picked up in its middle (dropped), a UDP one its flow's first
 	 * datagram (the next ones come on block 0 with the PENDING label). */
 	int rc = rule && !ct_attr && !packet_ct_needed(w, &pc)
-	             ? -ENOENT
-	             : packet_ct(w, ct_attr, &pc, rule != 0, &ci, &where);
+		     ? -ENOENT
+		     : packet_ct(w, ct_attr, &pc, rule != 0, &ci, &where);
 	if (rc && rule) {
 		v = judge_first(w, rule, &pk, &ev, &has_event);
 		rc = -ENOENT; /* no connection to label */
@@ -1071,8 +1071,8 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		 * cannot walk it (then nobody could judge it). */
 		v = fp_judge_unknown_packet(&pk, &w->stats);
 	} else if ((ci.labels[POLICY_CT_LABEL_BLOCKED / 8] &
-	            (1u << (POLICY_CT_LABEL_BLOCKED % 8))) ||
-	           (ci.has_id && blocked_get(w, ci.id))) {
+		    (1u << (POLICY_CT_LABEL_BLOCKED % 8))) ||
+		   (ci.has_id && blocked_get(w, ci.id))) {
 		/* Queued before its flow was blocked (in flight while the worker
 		 * judged the deciding packet): the kernel drops the flow's later
 		 * packets, this one is dropped here. Judged afresh it would start
@@ -1090,13 +1090,13 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 		if (w->glue)
 			glue_remember_syn(w, &pk, &pc);
 		v = fp_judge_packet_key(w->flows, w->rules->rs, &key, ci.id, ci.labels, &pk,
-		                        now_seconds(), &w->stats, &ev, &has_event);
+					now_seconds(), &w->stats, &ev, &has_event);
 	}
 
 	int label = rc              ? -1
-	            : v == FP_DONE  ? POLICY_CT_LABEL_DONE
-	            : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
-	                            : -1;
+		    : v == FP_DONE  ? POLICY_CT_LABEL_DONE
+		    : v == FP_BLOCK ? POLICY_CT_LABEL_BLOCKED
+				    : -1;
 	uint32_t done_mark = mark | POLICY_MARK_INSPECT_DONE;
 	const uint32_t *new_mark = NULL;
 	if (label >= 0 && !w->glue) {
@@ -1130,7 +1130,7 @@ static void judge_packet(struct worker *w, uint16_t queue, uint32_t id, const ui
 
 static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 {
-	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] ||
 	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr)) {
@@ -1151,8 +1151,9 @@ static void packet_cb(const struct nlmsghdr *nlh, struct worker *w)
 	uint16_t queue = ntohs(nfg->res_id);
 	if (queue < w->queue || (queue - w->queue) % w->fp->n_workers)
 		return; /* not one of ours */
-	uint32_t mark = attr[NFQA_MARK] && mnl_attr_get_payload_len(attr[NFQA_MARK]) == 4 ?
-				ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+	uint32_t mark = attr[NFQA_MARK] && mnl_attr_get_payload_len(attr[NFQA_MARK]) == 4
+			    ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK]))
+			    : 0;
 	judge_packet(w, queue, id, pkt, len, mark, attr[NFQA_CT]);
 }
 
@@ -1199,7 +1200,7 @@ static unsigned queue_recv(struct worker *w, unsigned max, bool wait, size_t *le
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	int n = recvmmsg(mnl_socket_get_fd(w->nl), msgs, max, wait ? MSG_WAITFORONE : MSG_DONTWAIT,
-	                 NULL);
+			 NULL);
 	for (int i = 0; i < n; i++) {
 		len[i] = msgs[i].msg_len;
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -1280,7 +1281,7 @@ static void worker_close(struct worker *w)
 }
 
 static int worker_open(struct fastpath *fp, struct worker *w, const char *netns, uint16_t queue,
-                       size_t max_flows)
+		       size_t max_flows)
 {
 	w->fp = fp;
 	w->queue = queue;
@@ -1339,8 +1340,8 @@ void fastpath_stop(struct fastpath *fp)
 	free(fp);
 }
 
-int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue,
-                         unsigned workers, unsigned flags)
+int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers,
+			 unsigned flags)
 {
 	*out = NULL;
 	if (!workers || workers > FASTPATH_MAX_WORKERS || queue + workers - 1 > UINT16_MAX)
@@ -1362,7 +1363,7 @@ int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queu
 	for (unsigned i = 0; i < workers; i++)
 		fp->workers[i].raw4 = fp->workers[i].raw6 = -1;
 	/* An empty ruleset: every label names an unknown rule, flows clear. */
-	struct policy none = {0};
+	struct policy none = { 0 };
 	char err[64];
 	fp->current = rules_ref_new(fp_ruleset_build(&none, err, sizeof(err)));
 	if (!fp->current || !fp->current->rs) {
@@ -1372,7 +1373,7 @@ int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queu
 	fp->n_workers = workers;
 	for (unsigned i = 0; i < workers; i++) {
 		int rc = worker_open(fp, &fp->workers[i], netns, (uint16_t)(queue + i),
-		                     FP_MAX_FLOWS / workers);
+				     FP_MAX_FLOWS / workers);
 		if (rc) {
 			fastpath_stop(fp);
 			return rc;
@@ -1429,8 +1430,8 @@ size_t fastpath_queue_stats(const struct fastpath *fp, struct fastpath_queue_sta
 	if (!f)
 		return 0;
 	unsigned q, portid, waiting, mode, range, qdrop, udrop, seq, one;
-	while (n < max && fscanf(f, "%u %u %u %u %u %u %u %u %u", &q, &portid, &waiting, &mode, &range,
-	                         &qdrop, &udrop, &seq, &one) == 9) {
+	while (n < max && fscanf(f, "%u %u %u %u %u %u %u %u %u", &q, &portid, &waiting, &mode,
+				 &range, &qdrop, &udrop, &seq, &one) == 9) {
 		if (q < fp->queue || q >= last)
 			continue;
 		out[n++] = (struct fastpath_queue_stat){ (uint16_t)q, waiting, qdrop, udrop };

@@ -49,13 +49,13 @@ int fastpath_start(struct fastpath **out, uint16_t queue, unsigned workers);
 /* The same in network namespace `netns` (a name under /var/run/netns;
  * NULL: the current one). Only the sockets live there; threads do not move. */
 int fastpath_start_netns(struct fastpath **out, const char *netns, uint16_t queue,
-                         unsigned workers);
+			 unsigned workers);
 /* Flags of fastpath_start_flags. FASTPATH_FAIL_CLOSED: bind the queues
  * without NFQA_CFG_F_FAIL_OPEN (a full queue drops instead of accepting;
  * the ruleset's queue rules go without bypass to match). */
 #define FASTPATH_FAIL_CLOSED 0x1u
-int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue,
-                         unsigned workers, unsigned flags);
+int fastpath_start_flags(struct fastpath **out, const char *netns, uint16_t queue, unsigned workers,
+			 unsigned flags);
 
 /* The kernel's counters of one of the fast path's queues
  * (/proc/net/netfilter/nfnetlink_queue). */

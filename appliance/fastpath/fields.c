@@ -100,7 +100,7 @@ static struct cursor take_vector(struct cursor *c, size_t bytes)
 {
 	size_t n = take_n(c, bytes);
 	const uint8_t *p = take(c, n);
-	return (struct cursor){.p = p, .len = p ? n : 0, .bad = !p};
+	return (struct cursor){ .p = p, .len = p ? n : 0, .bad = !p };
 }
 
 static enum fp_field_state sni_list(struct cursor ext, char name[FP_NAME_MAX])
@@ -188,7 +188,7 @@ enum fp_field_state fp_tls_sni(const uint8_t *stream, size_t len, char name[FP_N
 			return FP_FIELD_PENDING;
 		off += TLS_RECORD_HDR + rlen;
 	}
-	struct cursor ch = {.p = hello + TLS_HANDSHAKE_HDR, .len = need - TLS_HANDSHAKE_HDR};
+	struct cursor ch = { .p = hello + TLS_HANDSHAKE_HDR, .len = need - TLS_HANDSHAKE_HDR };
 	return client_hello(ch, name);
 }
 
@@ -327,7 +327,7 @@ static bool set_path(struct fp_http_request *req, const uint8_t *p, size_t n)
 	/* a path that ends in a separator (or in a dot segment) names a
 	 * directory: it keeps its final '/' */
 	bool dir = d && (dec[d - 1] == '/' || (d >= 2 && !memcmp(dec + d - 2, "/.", 2)) ||
-	                 (d >= 3 && !memcmp(dec + d - 3, "/..", 3)));
+			 (d >= 3 && !memcmp(dec + d - 3, "/..", 3)));
 	if (!o || dir)
 		req->path[o++] = '/';
 	req->path[o] = '\0';
@@ -496,7 +496,7 @@ static enum fp_field_state line_state(int rc)
 
 enum fp_field_state fp_http_request(const uint8_t *s, size_t len, struct fp_http_request *req)
 {
-	struct http_headers h = {0};
+	struct http_headers h = { 0 };
 	const uint8_t *l;
 	size_t pos = 0, n;
 	bool connect;
@@ -586,7 +586,7 @@ enum fp_field_state fp_dns_qname(const uint8_t *msg, size_t len, char name[FP_NA
 }
 
 enum fp_field_state fp_dns_tcp_qname(const uint8_t *stream, size_t len, char name[FP_NAME_MAX],
-                                     size_t *end)
+				     size_t *end)
 {
 	if (len < DNS_TCP_LEN)
 		return FP_FIELD_PENDING;

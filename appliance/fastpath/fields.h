@@ -57,7 +57,7 @@ enum fp_field_state fp_dns_qname(const uint8_t *msg, size_t len, char name[FP_NA
  * message at the start of `stream` behind its two-byte length; *end is
  * the bytes it takes (FOUND only). */
 enum fp_field_state fp_dns_tcp_qname(const uint8_t *stream, size_t len, char name[FP_NAME_MAX],
-                                     size_t *end);
+				     size_t *end);
 
 /* A host name as names are compared: ASCII letters lowercased, one
  * trailing dot removed. False (name left as is) for an empty name, one

@@ -1,7 +1,7 @@
 /* The fast path's flow table (struct fp_flows, appliance/fastpath/inspect.h):
  * the entries of flows under inspection and closed markers, keyed by
- * struct fp_flow_key (a conntrack id, or a tuple and zone), in one array with hash chains and two lists (least recently
- * seen first). Internal to the fast path: the judge (inspect.c) reads and
+ * struct fp_flow_key (a conntrack id, or a tuple and zone), in one array with hash chains and two
+ * lists (least recently seen first). Internal to the fast path: the judge (inspect.c) reads and
  * writes the entries; nothing else should. Not thread-safe: one table per
  * worker. */
 #ifndef HVGATE_APPLIANCE_FASTPATH_FLOWS_H

@@ -85,7 +85,7 @@ size_t fp_ruleset_count(const struct fp_ruleset *rs)
 }
 
 static int match_build(struct fp_match *m, const struct policy_inspect_match *pm, char *err,
-                       size_t errsz)
+		       size_t errsz)
 {
 	int code;
 	PCRE2_SIZE off;
@@ -106,7 +106,7 @@ static int match_build(struct fp_match *m, const struct policy_inspect_match *pm
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof(msg));
 		snprintf(err, errsz, "/%s/: %s at offset %zu", pm->regex, (const char *)msg,
-		         (size_t)off);
+			 (size_t)off);
 		return -EINVAL;
 	}
 	/* Without JIT (or where it is refused) the interpreter does the same. */
@@ -161,8 +161,8 @@ struct fp_ruleset *fp_ruleset_build(const struct policy *p, char *err, size_t er
 		return NULL;
 	}
 	for (size_t i = 0; i < p->n_tenants; i++)
-		rs->zones[rs->n_zones++] = (struct fp_zone){ policy_tenant_mark(&p->tenants[i]),
-							     p->tenants[i].ct_zone };
+		rs->zones[rs->n_zones++] =
+		    (struct fp_zone){ policy_tenant_mark(&p->tenants[i]), p->tenants[i].ct_zone };
 	return rs;
 }
 
@@ -201,7 +201,7 @@ unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES])
 /* ---- matching ---- */
 
 static void fill_event(struct fp_event *ev, uint32_t ct_id, unsigned rule_no,
-                       const struct fp_rule *r, size_t mi, const struct fp_packet *pk)
+		       const struct fp_rule *r, size_t mi, const struct fp_packet *pk)
 {
 	const struct fp_match *m = &r->matches[mi];
 
@@ -227,7 +227,7 @@ enum match_result { MATCH_NO, MATCH_YES, MATCH_PENDING };
 /* A match that errs (its backtracking budget spent) counts as not
  * matching. */
 static bool regex_matches(struct fp_flows *ft, const struct fp_match *m, const void *text,
-                          size_t len)
+			  size_t len)
 {
 	return pcre2_match(m->code, (PCRE2_SPTR)text, len, 0, 0, ft->md, ft->mctx) >= 0;
 }
@@ -246,7 +246,7 @@ static bool value_matches(struct fp_flows *ft, const struct fp_match *m, const c
  * cannot be shown to be harmless: a block match takes it, a pass match
  * does not. */
 static enum match_result field_state(const struct fp_match *m, enum fp_field_state st,
-                                     bool window_full)
+				     bool window_full)
 {
 	if (st == FP_FIELD_PENDING && !window_full)
 		return MATCH_PENDING;
@@ -257,7 +257,7 @@ static enum match_result field_state(const struct fp_match *m, enum fp_field_sta
 
 /* Every request of the stream so far, one after another. */
 static enum match_result http_match(struct fp_flows *ft, const struct fp_match *m,
-                                    const uint8_t *text, size_t len, bool window_full)
+				    const uint8_t *text, size_t len, bool window_full)
 {
 	struct fp_http_request req;
 
@@ -265,8 +265,9 @@ static enum match_result http_match(struct fp_flows *ft, const struct fp_match *
 		enum fp_field_state st = fp_http_request(text + off, len - off, &req);
 		if (st != FP_FIELD_FOUND)
 			return field_state(m, st, window_full);
-		const char *v = m->field == POLICY_INSPECT_HTTP_HOST ? (req.has_host ? req.host : NULL)
-		                                                     : (req.has_path ? req.path : NULL);
+		const char *v = m->field == POLICY_INSPECT_HTTP_HOST
+				    ? (req.has_host ? req.host : NULL)
+				    : (req.has_path ? req.path : NULL);
 		if (v && value_matches(ft, m, v))
 			return MATCH_YES;
 		off += req.end;
@@ -276,7 +277,7 @@ static enum match_result http_match(struct fp_flows *ft, const struct fp_match *
 
 /* Every DNS message of a TCP stream so far. */
 static enum match_result dns_tcp_match(struct fp_flows *ft, const struct fp_match *m,
-                                       const uint8_t *text, size_t len, bool window_full)
+				       const uint8_t *text, size_t len, bool window_full)
 {
 	/* zeroed: PCRE2's JIT may read a little past the subject's end */
 	char name[FP_NAME_MAX] = "";
@@ -295,15 +296,14 @@ static enum match_result dns_tcp_match(struct fp_flows *ft, const struct fp_matc
 /* Whether match m decides on text: a TCP stream's bytes so far (tcp) or
  * one datagram. */
 static enum match_result match_one(struct fp_flows *ft, const struct fp_match *m, bool tcp,
-                                   const uint8_t *text, size_t len, bool window_full)
+				   const uint8_t *text, size_t len, bool window_full)
 {
 	/* zeroed: PCRE2's JIT may read a little past the subject's end */
 	char name[FP_NAME_MAX] = "";
 	enum fp_field_state st;
 
 	switch (m->field) {
-	case POLICY_INSPECT_CONTENT:
-		return regex_matches(ft, m, text, len) ? MATCH_YES : MATCH_NO;
+	case POLICY_INSPECT_CONTENT: return regex_matches(ft, m, text, len) ? MATCH_YES : MATCH_NO;
 	case POLICY_INSPECT_TLS_SNI:
 		if (!tcp)
 			return MATCH_NO; /* QUIC is not parsed: docs/fastpath.md */
@@ -317,8 +317,7 @@ static enum match_result match_one(struct fp_flows *ft, const struct fp_match *m
 			return dns_tcp_match(ft, m, text, len, window_full);
 		st = fp_dns_qname(text, len, name);
 		break;
-	default:
-		return MATCH_NO;
+	default: return MATCH_NO;
 	}
 	if (st == FP_FIELD_FOUND)
 		return value_matches(ft, m, name) ? MATCH_YES : MATCH_NO;
@@ -328,17 +327,14 @@ static enum match_result match_one(struct fp_flows *ft, const struct fp_match *m
 /* The index of the first match of r that decides on text, -1 for none,
  * -2 when a match before any deciding one waits for more of its message
  * (first match wins: a later match may not decide before it). */
-static long run_matches(struct fp_flows *ft, const struct fp_rule *r, bool tcp,
-                        const uint8_t *text, size_t len, bool window_full)
+static long run_matches(struct fp_flows *ft, const struct fp_rule *r, bool tcp, const uint8_t *text,
+			size_t len, bool window_full)
 {
 	for (size_t i = 0; i < r->n_matches; i++) {
 		switch (match_one(ft, &r->matches[i], tcp, text, len, window_full)) {
-		case MATCH_YES:
-			return (long)i;
-		case MATCH_PENDING:
-			return -2;
-		case MATCH_NO:
-			break;
+		case MATCH_YES: return (long)i;
+		case MATCH_PENDING: return -2;
+		case MATCH_NO: break;
 		}
 	}
 	return -1;
@@ -363,7 +359,7 @@ struct judge {
 /* Runs the rule's matches over text. may_clear false: no decision that
  * clears the flow (a pass match, the window's end) is taken on it. */
 static enum fp_verdict decide(struct judge *j, const uint8_t *text, size_t len, bool window_full,
-                              bool may_clear)
+			      bool may_clear)
 {
 	const struct fp_rule *r = &j->rs->rules[j->rule_no - 1];
 	long mi = run_matches(j->ft, r, j->pk->protocol == IPPROTO_TCP, text, len, window_full);
@@ -418,8 +414,8 @@ static enum fp_verdict judge_udp(struct judge *j)
 		return FP_DONE;
 	struct flow *f = &j->ft->flows[i];
 	f->data_packets++;
-	enum fp_verdict v =
-	    decide(j, j->pk->payload, j->pk->payload_len, f->data_packets >= FP_INSPECT_PACKETS, true);
+	enum fp_verdict v = decide(j, j->pk->payload, j->pk->payload_len,
+				   f->data_packets >= FP_INSPECT_PACKETS, true);
 	if (v == FP_DONE && f->data_packets >= FP_INSPECT_PACKETS && !*j->has_event)
 		j->st->window_done++;
 	if (v != FP_CONTINUE)
@@ -581,13 +577,10 @@ static enum fp_verdict tcp_data(struct judge *j, uint32_t i)
 	}
 	j->next_seq = f->next_seq;
 	switch (tcp_append(f, j->pk, &new_data)) {
-	case APPEND_OK:
-		break;
-	case APPEND_CONFLICT:
-		return drop(&j->st->conflicts);
+	case APPEND_OK: break;
+	case APPEND_CONFLICT: return drop(&j->st->conflicts);
 	case APPEND_GAP:
-	case APPEND_UNSEEN:
-		return drop(&j->st->segments_dropped);
+	case APPEND_UNSEEN: return drop(&j->st->segments_dropped);
 	}
 	/* A signature the judge cannot check: the receiver may discard the
 	 * copy, so no decision to clear the flow may rest on it. */
@@ -739,22 +732,15 @@ static enum fp_verdict judge_tcp(struct judge *j)
 static bool parse_decides(const struct fp_packet *pk, struct fp_stats *st, enum fp_verdict *v)
 {
 	switch (pk->parsed) {
-	case FP_PARSE_MALFORMED:
-		*v = drop(&st->malformed);
-		return true;
-	case FP_PARSE_EXT_HEADERS:
-		*v = drop(&st->ext_headers);
-		return true;
-	case FP_PARSE_IP_OPTIONS:
-		*v = drop(&st->ip_options);
-		return true;
+	case FP_PARSE_MALFORMED: *v = drop(&st->malformed); return true;
+	case FP_PARSE_EXT_HEADERS: *v = drop(&st->ext_headers); return true;
+	case FP_PARSE_IP_OPTIONS: *v = drop(&st->ip_options); return true;
 	case FP_PARSE_FRAGMENT:
 		st->fragments++;
 		*v = FP_CONTINUE;
 		return true;
 	case FP_PARSE_OTHER:
-	case FP_PARSE_OK:
-		break;
+	case FP_PARSE_OK: break;
 	}
 	return false;
 }
@@ -792,8 +778,8 @@ void fp_flows_forget(struct fp_flows *ft, const struct fp_flow_key *key)
 bool fp_syn_info_of(const struct fp_packet *pk, struct fp_syn_info *syn)
 {
 	if (pk->parsed != FP_PARSE_OK || pk->protocol != IPPROTO_TCP ||
-	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN || pk->payload_len ||
-	    pk->signed_opt)
+	    (pk->tcp_flags & (FP_TCP_SYN | FP_TCP_ACK | FP_TCP_RST)) != FP_TCP_SYN ||
+	    pk->payload_len || pk->signed_opt)
 		return false;
 	*syn = (struct fp_syn_info){ pk->has_ts, pk->tsval, pk->ttl, pk->seq, false, false, 0 };
 	return true;
@@ -824,7 +810,7 @@ bool fp_syn_info_peer(struct fp_syn_info *syn, uint32_t peer_isn)
 }
 
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
-                       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st)
+		       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st)
 {
 	if (fp_flow_find(ft, key) != FLOW_NONE)
 		return;
@@ -843,9 +829,9 @@ void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
 }
 
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-                                const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
-                                uint64_t now, struct fp_stats *st, struct fp_event *ev,
-                                bool *has_event)
+				const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
+				uint64_t now, struct fp_stats *st, struct fp_event *ev,
+				bool *has_event)
 {
 	struct fp_flow_key key;
 
@@ -854,22 +840,22 @@ enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs
 }
 
 enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset *rs,
-                                    const struct fp_flow_key *key, uint32_t ct_id,
-                                    const uint8_t labels[FP_LABEL_BYTES],
-                                    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
-                                    struct fp_event *ev, bool *has_event)
+				    const struct fp_flow_key *key, uint32_t ct_id,
+				    const uint8_t labels[FP_LABEL_BYTES],
+				    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
+				    struct fp_event *ev, bool *has_event)
 {
 	bool ignored = false;
 	struct judge j = {
-	    .ft = ft,
-	    .rs = rs,
-	    .key = key,
-	    .ct_id = ct_id,
-	    .now = now,
-	    .st = st,
-	    .ev = ev,
-	    .pk = pk,
-	    .has_event = has_event ? has_event : &ignored,
+		.ft = ft,
+		.rs = rs,
+		.key = key,
+		.ct_id = ct_id,
+		.now = now,
+		.st = st,
+		.ev = ev,
+		.pk = pk,
+		.has_event = has_event ? has_event : &ignored,
 	};
 
 	*j.has_event = false;
@@ -892,8 +878,8 @@ enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset
 }
 
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-                         const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
-                         uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event)
+			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event)
 {
 	struct fp_packet pk;
 
@@ -902,11 +888,11 @@ enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint3
 }
 
 enum fp_verdict fp_judge_first_packet(struct fp_flows *scratch, const struct fp_ruleset *rs,
-                                      unsigned rule, const struct fp_packet *pk,
-                                      struct fp_stats *st, struct fp_event *ev, bool *has_event)
+				      unsigned rule, const struct fp_packet *pk,
+				      struct fp_stats *st, struct fp_event *ev, bool *has_event)
 {
 	uint8_t labels[FP_LABEL_BYTES];
-	struct fp_stats unused = {0};
+	struct fp_stats unused = { 0 };
 
 	if (has_event)
 		*has_event = false;
@@ -928,8 +914,8 @@ enum fp_verdict fp_judge_first_packet(struct fp_flows *scratch, const struct fp_
 }
 
 enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset *rs, unsigned rule,
-                               const uint8_t *pkt, size_t len, struct fp_stats *st,
-                               struct fp_event *ev, bool *has_event)
+			       const uint8_t *pkt, size_t len, struct fp_stats *st,
+			       struct fp_event *ev, bool *has_event)
 {
 	struct fp_packet pk;
 

@@ -72,14 +72,16 @@ struct fp_stats {
 	uint64_t ext_headers; /* ... more IPv6 extension headers than the parser walks */
 	uint64_t unseen_start; /* TCP flows whose SYN the judge does not know: never cleared */
 	uint64_t syn_changed;  /* TCP flows whose SYN came again with another ISN: never cleared */
-	uint64_t synacks;        /* fast path: peers' SYN-ACKs taken for their ISN (accepted) */
-	uint64_t unseen_peer_isn; /* TCP flows whose peer's ISN the judge does not know: never cleared */
+	uint64_t synacks;      /* fast path: peers' SYN-ACKs taken for their ISN (accepted) */
+	uint64_t
+	    unseen_peer_isn; /* TCP flows whose peer's ISN the judge does not know: never cleared */
 	uint64_t peer_isn_changed; /* TCP flows whose peer's SYN-ACK came again with another ISN */
-	uint64_t ip_options;   /* ... IP options or extension headers the receiver may refuse */
-	uint64_t resets_sent;   /* fast path: resets sent to the ends of blocked TCP flows */
-	uint64_t resets_failed; /* fast path: resets the kernel did not take */
-	uint64_t ct_requests;   /* fast path: ctnetlink requests (lookups and label updates) */
-	uint64_t after_block;   /* fast path: packets of a flow blocked while they were queued, dropped */
+	uint64_t ip_options;       /* ... IP options or extension headers the receiver may refuse */
+	uint64_t resets_sent;      /* fast path: resets sent to the ends of blocked TCP flows */
+	uint64_t resets_failed;    /* fast path: resets the kernel did not take */
+	uint64_t ct_requests;      /* fast path: ctnetlink requests (lookups and label updates) */
+	uint64_t
+	    after_block; /* fast path: packets of a flow blocked while they were queued, dropped */
 };
 
 /* What a deciding match reports (every match that matches decides). */
@@ -160,7 +162,7 @@ bool fp_syn_info_peer(struct fp_syn_info *syn, uint32_t peer_isn);
  * the entry exists or the table is full (then the flow is judged as
  * without it: nothing clears it). */
 void fp_flows_seed_syn(struct fp_flows *ft, const struct fp_flow_key *key,
-                       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st);
+		       const struct fp_syn_info *syn, uint64_t now, struct fp_stats *st);
 
 /* One entry per rule of `p` with an inspect block, in policy order (entry i
  * is inspect rule number i + 1), its matches compiled (JIT where the
@@ -188,8 +190,8 @@ void fp_flows_expire(struct fp_flows *ft, uint64_t now, struct fp_stats *st);
  * (monotonic). Counts into st. When a match decides, fills *ev (if ev is not
  * NULL) and sets *has_event (if not NULL); otherwise sets it false. */
 enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-                         const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
-                         uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
+			 const uint8_t labels[FP_LABEL_BYTES], const uint8_t *pkt, size_t len,
+			 uint64_t now, struct fp_stats *st, struct fp_event *ev, bool *has_event);
 
 /* The same over a packet parsed once (fp_packet_parse): the fast path
  * parses each packet once and uses the result for its conntrack lookup
@@ -197,19 +199,19 @@ enum fp_verdict fp_judge(struct fp_flows *ft, const struct fp_ruleset *rs, uint3
  * daemon, socket or thread (a struct fp_flows and a struct fp_stats of
  * its own, and `now` of its own choosing). */
 enum fp_verdict fp_judge_packet(struct fp_flows *ft, const struct fp_ruleset *rs, uint32_t ct_id,
-                                const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
-                                uint64_t now, struct fp_stats *st, struct fp_event *ev,
-                                bool *has_event);
+				const uint8_t labels[FP_LABEL_BYTES], const struct fp_packet *pk,
+				uint64_t now, struct fp_stats *st, struct fp_event *ev,
+				bool *has_event);
 /* The same for a flow known by key (fp_flow_key_tuple); ct_id is only
  * reported in *ev (0: not known). */
 enum fp_verdict fp_judge_packet_key(struct fp_flows *ft, const struct fp_ruleset *rs,
-                                    const struct fp_flow_key *key, uint32_t ct_id,
-                                    const uint8_t labels[FP_LABEL_BYTES],
-                                    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
-                                    struct fp_event *ev, bool *has_event);
+				    const struct fp_flow_key *key, uint32_t ct_id,
+				    const uint8_t labels[FP_LABEL_BYTES],
+				    const struct fp_packet *pk, uint64_t now, struct fp_stats *st,
+				    struct fp_event *ev, bool *has_event);
 enum fp_verdict fp_judge_first_packet(struct fp_flows *scratch, const struct fp_ruleset *rs,
-                                      unsigned rule, const struct fp_packet *pk,
-                                      struct fp_stats *st, struct fp_event *ev, bool *has_event);
+				      unsigned rule, const struct fp_packet *pk,
+				      struct fp_stats *st, struct fp_event *ev, bool *has_event);
 enum fp_verdict fp_judge_unknown_packet(const struct fp_packet *pk, struct fp_stats *st);
 
 /* Judges the first packet of inspect rule `rule`'s new flow, one whose
@@ -218,8 +220,8 @@ enum fp_verdict fp_judge_unknown_packet(const struct fp_packet *pk, struct fp_st
  * a TCP packet other than a SYN is dropped (a connection picked up in its
  * middle), the rest as fp_judge does. */
 enum fp_verdict fp_judge_first(struct fp_flows *scratch, const struct fp_ruleset *rs, unsigned rule,
-                               const uint8_t *pkt, size_t len, struct fp_stats *st,
-                               struct fp_event *ev, bool *has_event);
+			       const uint8_t *pkt, size_t len, struct fp_stats *st,
+			       struct fp_event *ev, bool *has_event);
 /* A packet of an inspected flow whose connection could not be found:
  * FP_DROP_SEGMENT for one the parser cannot walk (malformed, too many
  * IPv6 extension headers), else FP_CONTINUE (counted as ct_unknown, or a
@@ -236,7 +238,7 @@ enum fp_verdict fp_judge_unknown(const uint8_t *pkt, size_t len, struct fp_stats
  * FP_RESET_MAX bytes; their lengths in *len_*. 0, or -EINVAL if ev is not
  * TCP. */
 int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
-                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender);
+		  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender);
 
 /* The inspect rule number that labels carry (0: none). */
 unsigned fp_label_rule(const uint8_t labels[FP_LABEL_BYTES]);

@@ -33,13 +33,13 @@
 #define TCP_MIN_HDR 20
 /* RFC 9293 section 3.2: option kinds 0 (end) and 1 (no-operation) have no
  * length byte; the others do. */
-#define TCP_OPT_END       0
-#define TCP_OPT_NOP       1
-#define TCP_OPT_TIMESTAMP 8  /* RFC 7323 section 3: kind, length 10, TSval, TSecr */
-#define TCP_OPT_MD5       19 /* RFC 2385 */
-#define TCP_OPT_AO        29 /* RFC 5925 */
+#define TCP_OPT_END           0
+#define TCP_OPT_NOP           1
+#define TCP_OPT_TIMESTAMP     8  /* RFC 7323 section 3: kind, length 10, TSval, TSecr */
+#define TCP_OPT_MD5           19 /* RFC 2385 */
+#define TCP_OPT_AO            29 /* RFC 5925 */
 #define TCP_OPT_TIMESTAMP_LEN 10
-#define UDP_HDR     8 /* RFC 768 */
+#define UDP_HDR               8 /* RFC 768 */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -233,12 +233,9 @@ static enum fp_parse parse_l3(struct fp_packet *pk, const uint8_t *p, size_t len
 	if (!len)
 		return FP_PARSE_MALFORMED;
 	switch (p[0] >> 4) {
-	case 4:
-		return parse_ipv4(pk, p, len);
-	case 6:
-		return parse_ipv6(pk, p, len);
-	default:
-		return FP_PARSE_MALFORMED;
+	case 4: return parse_ipv4(pk, p, len);
+	case 6: return parse_ipv6(pk, p, len);
+	default: return FP_PARSE_MALFORMED;
 	}
 }
 
@@ -291,7 +288,7 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* One reset from src:sport to dst:dport with seq and ack. */
 static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const uint8_t *dst,
-                          uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack)
+			  uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 	size_t ip = family == AF_INET ? IPV4_MIN_HDR : IPV6_HDR;
@@ -332,14 +329,13 @@ static size_t build_reset(uint8_t *out, int family, const uint8_t *src, const ui
 }
 
 int fp_tcp_resets(const struct fp_event *ev, uint8_t to_receiver[FP_RESET_MAX],
-                  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender)
+		  size_t *len_receiver, uint8_t to_sender[FP_RESET_MAX], size_t *len_sender)
 {
 	if (ev->protocol != IPPROTO_TCP || (ev->family != AF_INET && ev->family != AF_INET6))
 		return -EINVAL;
 	*len_receiver = build_reset(to_receiver, ev->family, ev->src, ev->dst, ev->sport, ev->dport,
-	                            ev->tcp_next_seq, ev->tcp_ack);
+				    ev->tcp_next_seq, ev->tcp_ack);
 	*len_sender = build_reset(to_sender, ev->family, ev->dst, ev->src, ev->dport, ev->sport,
-	                          ev->tcp_ack, ev->tcp_next_seq);
+				  ev->tcp_ack, ev->tcp_next_seq);
 	return 0;
 }
-

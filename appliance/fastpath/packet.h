@@ -25,7 +25,7 @@ enum fp_parse {
 	 * act on where the judge cannot see (an option other than padding,
 	 * an authentication header, a routing header with segments left) */
 	FP_PARSE_IP_OPTIONS,
-	FP_PARSE_OTHER,       /* a protocol other than TCP and UDP */
+	FP_PARSE_OTHER, /* a protocol other than TCP and UDP */
 };
 
 struct fp_packet {

@@ -15,7 +15,7 @@
 #include "policy/model.h"
 
 #define CT_PROC_COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
-#define CT_PROC_MAX "/proc/sys/net/netfilter/nf_conntrack_max"
+#define CT_PROC_MAX   "/proc/sys/net/netfilter/nf_conntrack_max"
 
 /* ---- the codec ---- */
 
@@ -65,7 +65,8 @@ static void parse_tuple(const struct nlattr *nest, struct conntrack_tuple *t)
 	parse_nest(tb[CTA_TUPLE_PROTO], pr);
 	if (copy_attr(t->src, ip[CTA_IP_V4_SRC], 4) && copy_attr(t->dst, ip[CTA_IP_V4_DST], 4))
 		t->family = AF_INET;
-	else if (copy_attr(t->src, ip[CTA_IP_V6_SRC], 16) && copy_attr(t->dst, ip[CTA_IP_V6_DST], 16))
+	else if (copy_attr(t->src, ip[CTA_IP_V6_SRC], 16) &&
+		 copy_attr(t->dst, ip[CTA_IP_V6_DST], 16))
 		t->family = AF_INET6;
 	if (tb[CTA_TUPLE_ZONE]) {
 		t->zone = be16_attr(tb[CTA_TUPLE_ZONE]);
@@ -128,7 +129,8 @@ struct dump {
 static bool addr_in(const struct conntrack_tuple *t, const struct conntrack_filter *f)
 {
 	size_t n = f->family == AF_INET ? 4 : 16;
-	return t->family == f->family && (!memcmp(t->src, f->addr, n) || !memcmp(t->dst, f->addr, n));
+	return t->family == f->family &&
+	       (!memcmp(t->src, f->addr, n) || !memcmp(t->dst, f->addr, n));
 }
 
 static void tuple_json(struct json_buf *b, const char *key, const struct conntrack_tuple *t)
@@ -280,8 +282,8 @@ char *conntrack_nat_format(const struct conntrack_nat *t, char *buf, size_t size
 	endpoint(snat, sizeof(snat), t->family, t->reply.dst, t->reply.dport);
 	endpoint(dnat, sizeof(dnat), t->family, t->reply.src, t->reply.sport);
 	const char *proto = policy_l4proto_name(t->l4proto);
-	snprintf(buf, size, "%s zone %u mark 0x%x %s -> %s%s%s%s%s", proto ? proto : "other", t->zone,
-		 t->mark, from, to, t->snat ? " snat " : "", t->snat ? snat : "", t->dnat ? " dnat " : "",
-		 t->dnat ? dnat : "");
+	snprintf(buf, size, "%s zone %u mark 0x%x %s -> %s%s%s%s%s", proto ? proto : "other",
+		 t->zone, t->mark, from, to, t->snat ? " snat " : "", t->snat ? snat : "",
+		 t->dnat ? " dnat " : "", t->dnat ? dnat : "");
 	return buf;
 }

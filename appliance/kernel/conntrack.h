@@ -67,11 +67,11 @@ struct conntrack_nat_tuple {
 };
 
 struct conntrack_nat {
-	int family;	 /* AF_INET or AF_INET6 */
-	uint8_t l4proto; /* IPPROTO_* */
-	uint16_t zone;	 /* conntrack zone (of the original direction) */
-	uint32_t mark;	 /* ct mark: tenant id << 16 for tenant traffic */
-	bool snat, dnat; /* IPS_SRC_NAT / IPS_DST_NAT */
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t l4proto;  /* IPPROTO_* */
+	uint16_t zone;    /* conntrack zone (of the original direction) */
+	uint32_t mark;    /* ct mark: tenant id << 16 for tenant traffic */
+	bool snat, dnat;  /* IPS_SRC_NAT / IPS_DST_NAT */
 	uint32_t timeout; /* seconds left */
 	struct conntrack_nat_tuple orig, reply;
 };

@@ -21,7 +21,7 @@
 /* Bytes of each packet the kernel copies to us: an IPv6 header (40) and
  * the ports of the transport header are all an event needs. */
 #define NFLOGD_COPY_BYTES 96
-#define NFLOGD_RECV_BUF 65536
+#define NFLOGD_RECV_BUF   65536
 
 struct nflogd {
 	struct nflog_handle *h;
@@ -159,11 +159,13 @@ void nflogd_timestamp(char *out, size_t n)
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
 }
 
-static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nflog_data *nfa, void *data)
+static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nflog_data *nfa,
+		     void *data)
 {
 	struct nflogd *l = data;
 	char prefix[128] = "", ifname[IF_NAMESIZE], ts[80];
-	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *own = NULL, *p = nflog_get_prefix(nfa);
+	const char *verdict = NULL, *tenant = NULL, *rule = NULL, *own = NULL,
+		   *p = nflog_get_prefix(nfa);
 	struct json_buf b;
 	char *payload = NULL;
 	int plen;
@@ -179,7 +181,8 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	if (p) {
 		/* nft puts the prefix verbatim; trailing blanks are decoration. */
 		snprintf(prefix, sizeof(prefix), "%s", p);
-		for (size_t n = strlen(prefix); n && (prefix[n - 1] == ' ' || prefix[n - 1] == ':'); n--)
+		for (size_t n = strlen(prefix); n && (prefix[n - 1] == ' ' || prefix[n - 1] == ':');
+		     n--)
 			prefix[n - 1] = 0;
 	}
 	if (l->lookup)
@@ -209,8 +212,8 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	return 0;
 }
 
-int nflogd_open(int group, const char *file, bool use_syslog, uint32_t rate, uint32_t burst, nflogd_lookup lookup,
-		void *ctx, struct nflogd **out)
+int nflogd_open(int group, const char *file, bool use_syslog, uint32_t rate, uint32_t burst,
+		nflogd_lookup lookup, void *ctx, struct nflogd **out)
 {
 	struct nflogd *l = calloc(1, sizeof(*l));
 	int rc;

@@ -25,8 +25,8 @@
 /* Maps a log prefix (the rule id, or "default:FILE:LINE" of a default:
  * policy/lower.c makes them unique per rule) to the rule id, its verdict,
  * tenant and the rule's own `log "prefix"`; any may stay NULL. */
-typedef void (*nflogd_lookup)(void *ctx, const char *prefix, const char **rule_id, const char **verdict,
-			      const char **tenant, const char **log_prefix);
+typedef void (*nflogd_lookup)(void *ctx, const char *prefix, const char **rule_id,
+			      const char **verdict, const char **tenant, const char **log_prefix);
 
 struct nflogd;
 

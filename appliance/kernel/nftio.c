@@ -26,13 +26,13 @@
  * buffer is charged its truesize (about 1 KiB; nft reserves 1024 per
  * command in mnl_batch_talk()); twice that leaves room. */
 #define ACK_RCVBUF_BYTES 2048u
-#define RCVBUF_MIN (1u << 20)
+#define RCVBUF_MIN       (1u << 20)
 /* The kernel queues every ack before sendmsg() returns; this only bounds
  * a wait for acks that should already be there. */
 #define ACK_WAIT_MS 5000
 /* Errors reported for one batch; later ones are usually consequences. */
 #define MAX_REPORTED_ERRORS 8
-#define RECV_BUF_BYTES (65536u + 4096u)
+#define RECV_BUF_BYTES      (65536u + 4096u)
 
 static double now_seconds(void)
 {
@@ -43,9 +43,9 @@ static double now_seconds(void)
 
 struct ack_state {
 	const struct policy_nftnl_batch *b;
-	size_t acks;		/* messages acknowledged without error */
+	size_t acks; /* messages acknowledged without error */
 	size_t n_errors;
-	bool overrun;		/* ENOBUFS: the kernel dropped acks */
+	bool overrun; /* ENOBUFS: the kernel dropped acks */
 	struct {
 		uint32_t seq;
 		int err;
@@ -64,7 +64,8 @@ static void extack_text(const struct nlmsghdr *nlh, char *out, size_t size)
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 		off += mnl_nlmsg_get_payload_len(&err->msg);
 	const struct nlattr *a;
-	mnl_attr_for_each(a, nlh, off) {
+	mnl_attr_for_each(a, nlh, off)
+	{
 		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
 		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
 			snprintf(out, size, "%s", mnl_attr_get_str(a));
@@ -163,7 +164,8 @@ static void report_errors(const struct ack_state *st, const struct ir_table *t,
 	size_t shown = st->n_errors < MAX_REPORTED_ERRORS ? st->n_errors : MAX_REPORTED_ERRORS;
 	for (size_t i = 0; i < shown; i++) {
 		int err = -st->errors[i].err;
-		const struct policy_nftnl_origin *org = policy_nftnl_origin(st->b, st->errors[i].seq);
+		const struct policy_nftnl_origin *org =
+		    policy_nftnl_origin(st->b, st->errors[i].seq);
 		const char *extra = st->errors[i].msg[0] ? st->errors[i].msg : NULL;
 		if (org && org->kind == POLICY_NFTNL_BATCH && err == ERESTART) {
 			policy_error(d, NULL,
@@ -177,9 +179,12 @@ static void report_errors(const struct ack_state *st, const struct ir_table *t,
 			policy_nftnl_origin_describe(org, t, what, sizeof(what));
 		else
 			snprintf(what, sizeof(what), "message %u", st->errors[i].seq);
-		const char *noun = !org ? "batch" : org->kind == POLICY_NFTNL_RULE ? "rule"
-			: org->kind == POLICY_NFTNL_SET || org->kind == POLICY_NFTNL_ELEMS ? "set"
-			: org->kind == POLICY_NFTNL_CHAIN ? "chain" : "table";
+		const char *noun =
+		    !org                                                               ? "batch"
+		    : org->kind == POLICY_NFTNL_RULE                                   ? "rule"
+		    : org->kind == POLICY_NFTNL_SET || org->kind == POLICY_NFTNL_ELEMS ? "set"
+		    : org->kind == POLICY_NFTNL_CHAIN                                  ? "chain"
+										       : "table";
 		policy_error(d, org && org->loc.line ? &org->loc : NULL,
 			     "kernel refused %s: %s (%s)%s%s", noun, strerror(err), what,
 			     extra ? ": " : "", extra ? extra : "");
@@ -190,8 +195,7 @@ static void report_errors(const struct ack_state *st, const struct ir_table *t,
 
 /* Sends `b` on `s` and collects every ack; returns 0, the first kernel
  * error (negative errno), or a socket error. */
-static int talk_batch(struct nl_sock *s, const struct policy_nftnl_batch *b,
-		      struct ack_state *st)
+static int talk_batch(struct nl_sock *s, const struct policy_nftnl_batch *b, struct ack_state *st)
 {
 	size_t rcv = b->n_acks * ACK_RCVBUF_BYTES;
 	int err = nl_sock_set_buffers(s, rcv < RCVBUF_MIN ? RCVBUF_MIN : rcv, b->bytes + 65536);
@@ -280,8 +284,9 @@ int nftio_apply(const struct ir_table *t, const struct nftio_apply_opts *o,
 		/* Acks were lost, so success is unproven: say so rather
 		 * than guess (the generation below tells what happened). */
 		err = -ENOBUFS;
-		policy_error(d, NULL, "kernel acks were lost (receive buffer overrun); "
-				      "check the ruleset generation");
+		policy_error(d, NULL,
+			     "kernel acks were lost (receive buffer overrun); "
+			     "check the ruleset generation");
 	}
 	free(st);
 	int gerr = nftio_sock_genid(&s, &r->genid_after);
@@ -306,7 +311,8 @@ int nftio_flush(const char *netns, struct policy_diags *d)
 		policy_error(d, NULL, "cannot open netlink: %s", strerror(-err));
 		return err;
 	}
-	struct nftnl_batch *batch = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
+	struct nftnl_batch *batch =
+	    nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
 	struct nftnl_table *nt = nftnl_table_alloc();
 	if (!batch || !nt) {
 		err = -ENOMEM;
@@ -330,8 +336,12 @@ int nftio_flush(const char *netns, struct policy_diags *d)
 
 	struct policy_nftnl_origin origins[4] = { 0 };
 	struct policy_nftnl_batch b = {
-		.batch = batch, .first_seq = first, .last_seq = first + 3,
-		.origins = origins, .n_messages = 4, .n_acks = 2,
+		.batch = batch,
+		.first_seq = first,
+		.last_seq = first + 3,
+		.origins = origins,
+		.n_messages = 4,
+		.n_acks = 2,
 		.bytes = nftnl_batch_buffer_len(batch),
 	};
 	origins[1].kind = origins[2].kind = POLICY_NFTNL_TABLE;
@@ -466,8 +476,8 @@ int nftio_table_comment(const char *netns, char *buf, size_t size)
 	}
 	nftnl_table_set_str(nt, NFTNL_TABLE_NAME, IR_TABLE_NAME);
 	nftnl_table_set_u32(nt, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK,
-						     s.seq++);
+	struct nlmsghdr *nlh =
+	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, s.seq++);
 	nftnl_table_nlmsg_build_payload(nlh, nt);
 	nftnl_table_free(nt);
 	struct comment_ctx c = { buf, size, false };

@@ -37,9 +37,9 @@ struct nftio_apply_opts {
 struct nftio_apply_result {
 	uint32_t genid_before;
 	uint32_t genid_after;
-	size_t n_messages;	/* netlink messages in the batch */
-	double build_seconds;	/* IR -> batch */
-	double kernel_seconds;	/* send + all acks */
+	size_t n_messages;     /* netlink messages in the batch */
+	double build_seconds;  /* IR -> batch */
+	double kernel_seconds; /* send + all acks */
 };
 
 /* Replaces table inet hvgate with `t` in ONE transaction (delete and add in
@@ -105,7 +105,8 @@ int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_se
 int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e);
 int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
 /* The same for a set keyed by interface name (by_ifname set in every one). */
-int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n);
+int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out,
+			      size_t *n);
 
 /* Probes whether the kernel has the native nft queue expression; if not, the
  * xt NFQUEUE target through nft_compat is used. 1 native, 0 compat, <0 error. */

@@ -61,7 +61,8 @@ static int counters_add(struct nl_collect *c, const char *comment, uint64_t pack
 
 static int cmp_comment(const void *a, const void *b)
 {
-	return strcmp(((const struct nftio_rule_counter *)a)->comment, ((const struct nftio_rule_counter *)b)->comment);
+	return strcmp(((const struct nftio_rule_counter *)a)->comment,
+		      ((const struct nftio_rule_counter *)b)->comment);
 }
 
 /* Sorts by comment and sums the rules of one id: O(n log n), where a
@@ -174,12 +175,13 @@ static bool digest_exprs(EVP_MD_CTX *md, const struct nlattr *list)
 {
 	const struct nlattr *elem, *x;
 
-	mnl_attr_for_each_nested(elem, list) {
+	mnl_attr_for_each_nested(elem, list)
+	{
 		const char *name = NULL;
+		mnl_attr_for_each_nested(x, elem) if (mnl_attr_get_type(x) == NFTA_EXPR_NAME) name =
+		    mnl_attr_get_str(x);
 		mnl_attr_for_each_nested(x, elem)
-			if (mnl_attr_get_type(x) == NFTA_EXPR_NAME)
-				name = mnl_attr_get_str(x);
-		mnl_attr_for_each_nested(x, elem) {
+		{
 			if (mnl_attr_get_type(x) == NFTA_EXPR_DATA && name && volatile_expr(name))
 				continue;
 			if (!digest_attr(md, x))
@@ -208,14 +210,15 @@ static int digest_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (g->nfgen_family != NFPROTO_INET)
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(*g))
-		if (mnl_attr_get_type(a) == 1 && !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
-			table = mnl_attr_get_str(a);
+	mnl_attr_for_each(a, nlh, sizeof(*g)) if (mnl_attr_get_type(a) == 1 &&
+						  !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
+	    table = mnl_attr_get_str(a);
 	if (!table || strcmp(table, IR_TABLE_NAME))
 		return MNL_CB_OK;
 	if (EVP_DigestUpdate(st->md, &type, sizeof(type)) != 1)
 		goto fail;
-	mnl_attr_for_each(a, nlh, sizeof(*g)) {
+	mnl_attr_for_each(a, nlh, sizeof(*g))
+	{
 		uint16_t at = mnl_attr_get_type(a);
 		bool ok;
 		if ((type == NFT_MSG_NEWCHAIN && at == NFTA_CHAIN_COUNTERS) ||
@@ -252,7 +255,8 @@ static int digest_dump(struct nl_sock *s, uint16_t msg, struct digest_state *st)
 
 int nftio_table_digest(const char *netns, uint32_t *genid, unsigned char digest[NFTIO_DIGEST_LEN])
 {
-	static const uint16_t dumps[] = { NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETSET, NFT_MSG_GETRULE };
+	static const uint16_t dumps[] = { NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETSET,
+					  NFT_MSG_GETRULE };
 	struct nl_sock s;
 	int err = nftio_sock_open(netns, &s);
 
@@ -328,7 +332,8 @@ static int send_elem_batch(const char *netns, uint16_t type, const char *set, co
 	mnl_nlmsg_batch_next(batch);
 	elem_seq = sock.seq++;
 	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
-				    (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK, elem_seq);
+				    (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK,
+				    elem_seq);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	mnl_nlmsg_batch_next(batch);
 	nftnl_batch_end(mnl_nlmsg_batch_current(batch), sock.seq++);
@@ -384,7 +389,8 @@ int nftio_set_elem_add(const char *netns, const char *set, const struct nftio_se
 	int len = elem_keys(e, key, key_end);
 	if (len < 0)
 		return len;
-	return send_elem_batch(netns, NFT_MSG_NEWSETELEM, set, key, key_end, (size_t)len, e->timeout_ms);
+	return send_elem_batch(netns, NFT_MSG_NEWSETELEM, set, key, key_end, (size_t)len,
+			       e->timeout_ms);
 }
 
 int nftio_set_elem_del(const char *netns, const char *set, const struct nftio_set_elem *e)
@@ -468,8 +474,8 @@ static int elems_cb(const struct nlmsghdr *nlh, void *data)
 	return l->c.err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-static int set_elems(const char *netns, const char *set, bool by_ifname, struct nftio_set_elem **out,
-		     size_t *n)
+static int set_elems(const char *netns, const char *set, bool by_ifname,
+		     struct nftio_set_elem **out, size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct elems l = { .c.elem = sizeof(struct nftio_set_elem), .by_ifname = by_ifname };
@@ -505,7 +511,8 @@ int nftio_set_elems(const char *netns, const char *set, struct nftio_set_elem **
 	return set_elems(netns, set, false, out, n);
 }
 
-int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out, size_t *n)
+int nftio_set_elems_by_ifname(const char *netns, const char *set, struct nftio_set_elem **out,
+			      size_t *n)
 {
 	return set_elems(netns, set, true, out, n);
 }

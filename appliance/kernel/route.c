@@ -182,7 +182,7 @@ struct ifaces {
 	struct iface {
 		unsigned index;
 		char name[IFNAMSIZ];
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -246,9 +246,8 @@ static unsigned segment_ifindex(const struct ifaces *all, const char *pattern, b
 	return found;
 }
 
-static int install_segment(struct nl_sock *s, const struct ifaces *all,
-			   const struct policy_zone *z, uint32_t table, struct route_result *r,
-			   struct policy_diags *d)
+static int install_segment(struct nl_sock *s, const struct ifaces *all, const struct policy_zone *z,
+			   uint32_t table, struct route_result *r, struct policy_diags *d)
 {
 	for (size_t i = 0; i < z->n_ifnames; i++) {
 		const char *ifn = z->ifnames[i];
@@ -300,18 +299,26 @@ static int install_rules(struct nl_sock *s, const struct policy *p, struct route
 	uint32_t group_mask = POLICY_TENANT_MARK_MASK << ROUTE_GROUP_BITS;
 	static const int fams[] = { AF_INET, AF_INET6 };
 	for (size_t f = 0; f < 2; f++) {
-		struct rule_spec rs = { ROUTE_RULE_PRIORITY, 0, POLICY_TENANT_MARK_MASK, FR_ACT_GOTO, 0, end };
+		struct rule_spec rs = { ROUTE_RULE_PRIORITY, 0, POLICY_TENANT_MARK_MASK,
+					FR_ACT_GOTO,         0, end };
 		int rc = add_rule(s, fams[f], &rs);
 		for (uint32_t g = 0; !rc && g < n_groups; g++) {
-			struct rule_spec gs = { ROUTE_RULE_PRIORITY, g << (POLICY_TENANT_MARK_SHIFT + ROUTE_GROUP_BITS),
-						group_mask, FR_ACT_GOTO, 0, ROUTE_RULE_PRIORITY + 1 + g };
+			struct rule_spec gs = { ROUTE_RULE_PRIORITY,
+						g << (POLICY_TENANT_MARK_SHIFT + ROUTE_GROUP_BITS),
+						group_mask,
+						FR_ACT_GOTO,
+						0,
+						ROUTE_RULE_PRIORITY + 1 + g };
 			rc = add_rule(s, fams[f], &gs);
 		}
 		for (size_t t = 0; !rc && t < p->n_tenants; t++) {
 			const struct policy_tenant *tn = &p->tenants[t];
-			struct rule_spec ts = { ROUTE_RULE_PRIORITY + 1 + group_of(tn->id), policy_tenant_mark(tn),
-						POLICY_TENANT_MARK_MASK, FR_ACT_TO_TBL,
-						POLICY_TENANT_TABLE_BASE + tn->id, 0 };
+			struct rule_spec ts = { ROUTE_RULE_PRIORITY + 1 + group_of(tn->id),
+						policy_tenant_mark(tn),
+						POLICY_TENANT_MARK_MASK,
+						FR_ACT_TO_TBL,
+						POLICY_TENANT_TABLE_BASE + tn->id,
+						0 };
 			rc = add_rule(s, fams[f], &ts);
 			r->rules += !rc;
 		}
@@ -320,13 +327,15 @@ static int install_rules(struct nl_sock *s, const struct policy *p, struct route
 			rc = add_rule(s, fams[f], &nop);
 		}
 		if (rc)
-			return policy_error(d, NULL, "fwmark rules of the tenants: %s", strerror(-rc)), rc;
+			return policy_error(d, NULL, "fwmark rules of the tenants: %s",
+					    strerror(-rc)),
+			       rc;
 	}
 	return 0;
 }
 
-static int install(struct nl_sock *s, const struct policy *p,
-		   struct route_result *r, struct policy_diags *d)
+static int install(struct nl_sock *s, const struct policy *p, struct route_result *r,
+		   struct policy_diags *d)
 {
 	if (!p->n_tenants)
 		return 0;

@@ -42,12 +42,12 @@
 #define ROUTE_GROUP_BITS 4
 
 struct route_result {
-	size_t rules;	 /* per-tenant fwmark lookup rules installed (both families) */
-	size_t routes;	 /* routes installed */
-	size_t skipped;	 /* segment prefixes skipped: interface absent or down, wildcard
-			  * matching none or several, an address range (not a prefix) */
+	size_t rules;     /* per-tenant fwmark lookup rules installed (both families) */
+	size_t routes;    /* routes installed */
+	size_t skipped;   /* segment prefixes skipped: interface absent or down, wildcard
+			   * matching none or several, an address range (not a prefix) */
 	size_t ambiguous; /* of those, skipped because a wildcard matched several */
-	size_t removed;	 /* rules and routes removed before */
+	size_t removed;   /* rules and routes removed before */
 };
 
 /* Makes the kernel's tenant routing that of `p`: removes everything hvgate

@@ -20,10 +20,10 @@ static char ns[64];
  * 127.0.0.1:9998 and conntrack records the translation (in zone 5, set
  * directionally as hvgate does for tenants). */
 static const char *const ruleset =
-	"table ip t {\n"
-	" chain raw { type filter hook output priority -300; udp dport 9999 ct original zone set 5; }\n"
-	" chain out { type nat hook output priority -100; udp dport 9999 dnat to 127.0.0.1:9998; }\n"
-	"}\n";
+    "table ip t {\n"
+    " chain raw { type filter hook output priority -300; udp dport 9999 ct original zone set 5; }\n"
+    " chain out { type nat hook output priority -100; udp dport 9999 dnat to 127.0.0.1:9998; }\n"
+    "}\n";
 
 static int sh(const char *fmt, const char *arg)
 {
@@ -41,8 +41,11 @@ static void setup(void)
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s nft -f - <<'EOF'\n%sEOF", ns, ruleset);
 	ck_assert_int_eq(system(cmd), 0);
 	/* one datagram makes the entry (nobody listens; it stays unreplied) */
-	ck_assert_int_eq(sh("ip netns exec %s python3 -c \"import socket; s=socket.socket(socket.AF_INET,"
-			    " socket.SOCK_DGRAM); s.sendto(b'x', ('127.0.0.1', 9999))\"", ns), 0);
+	ck_assert_int_eq(
+	    sh("ip netns exec %s python3 -c \"import socket; s=socket.socket(socket.AF_INET,"
+	       " socket.SOCK_DGRAM); s.sendto(b'x', ('127.0.0.1', 9999))\"",
+	       ns),
+	    0);
 }
 
 static void teardown(void)
@@ -81,7 +84,8 @@ START_TEST(test_other_namespace_is_separate)
 	size_t n;
 	ck_assert_int_eq(conntrack_nat_list(NULL, &v, &n), 0);
 	for (size_t i = 0; i < n; i++)
-		ck_assert(!(v[i].l4proto == IPPROTO_UDP && v[i].orig.dport == 9999 && v[i].zone == 5));
+		ck_assert(
+		    !(v[i].l4proto == IPPROTO_UDP && v[i].orig.dport == 9999 && v[i].zone == 5));
 	free(v);
 }
 END_TEST
@@ -111,15 +115,17 @@ END_TEST
 
 START_TEST(test_format)
 {
-	struct conntrack_nat x = { .family = AF_INET, .l4proto = IPPROTO_TCP, .zone = 2,
-				     .mark = 0x20000, .snat = true };
+	struct conntrack_nat x = {
+		.family = AF_INET, .l4proto = IPPROTO_TCP, .zone = 2, .mark = 0x20000, .snat = true
+	};
 	uint8_t a[4] = { 10, 0, 1, 2 }, s[4] = { 203, 0, 113, 2 }, p[4] = { 203, 0, 113, 1 };
 	memcpy(x.orig.src, a, 4), memcpy(x.orig.dst, s, 4);
 	memcpy(x.reply.src, s, 4), memcpy(x.reply.dst, p, 4);
 	x.orig.sport = 40000, x.orig.dport = 7, x.reply.sport = 7, x.reply.dport = 39323;
 	char buf[256];
-	ck_assert_str_eq(conntrack_nat_format(&x, buf, sizeof(buf)),
-			 "tcp zone 2 mark 0x20000 10.0.1.2:40000 -> 203.0.113.2:7 snat 203.0.113.1:39323");
+	ck_assert_str_eq(
+	    conntrack_nat_format(&x, buf, sizeof(buf)),
+	    "tcp zone 2 mark 0x20000 10.0.1.2:40000 -> 203.0.113.2:7 snat 203.0.113.1:39323");
 }
 END_TEST
 

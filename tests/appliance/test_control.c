@@ -32,7 +32,8 @@ START_TEST(parse_request)
 }
 END_TEST
 
-static void echo_handler(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+static void echo_handler(void *ctx, const struct ctl_peer *peer, const struct json *req,
+			 struct json_buf *r)
 {
 	int *calls = ctx;
 
@@ -83,7 +84,9 @@ START_TEST(live_socket)
 	/* A second server on a live socket is refused. */
 	{
 		struct ctl_server other;
-		ck_assert_int_eq(ctl_listen(&other, path, 0660, false, 0, false, 0, echo_handler, &calls), -EADDRINUSE);
+		ck_assert_int_eq(
+		    ctl_listen(&other, path, 0660, false, 0, false, 0, echo_handler, &calls),
+		    -EADDRINUSE);
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -122,7 +125,8 @@ START_TEST(live_socket)
 	ck_assert_ptr_nonnull(strstr(out, "longer than 65536"));
 	ck_assert_ptr_nonnull(strstr(out, "\"cmd\":\"c\""));
 	/* Without an admin group only root may change. */
-	ck_assert_ptr_nonnull(strstr(out, getuid() == 0 ? "\"may_change\":true" : "\"may_change\":false"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, getuid() == 0 ? "\"may_change\":true" : "\"may_change\":false"));
 	ck_assert_uint_eq(s.bad_requests, 2);
 
 	/* An idle client is closed after idle_seconds. */
@@ -143,7 +147,8 @@ START_TEST(live_socket)
 END_TEST
 
 /* Replies of 64 KiB: a few of them pass CTL_OUT_HIGH. */
-static void big_handler(void *ctx, const struct ctl_peer *peer, const struct json *req, struct json_buf *r)
+static void big_handler(void *ctx, const struct ctl_peer *peer, const struct json *req,
+			struct json_buf *r)
 {
 	static char filler[64 * 1024];
 	int *calls = ctx;

@@ -35,8 +35,8 @@ END_TEST
 
 START_TEST(garbage)
 {
-	static const char *bad[] = {"",    "abc", "0",   "0s",  "00m", "-5",  "+5",   " 5", "5 ",
-	                            "10x", "5ms", "1.5", "1e3", "m",   "5mm", "0x10", "5S"};
+	static const char *bad[] = { "",    "abc", "0",   "0s",  "00m", "-5",  "+5",   " 5", "5 ",
+				     "10x", "5ms", "1.5", "1e3", "m",   "5mm", "0x10", "5S" };
 	uint64_t s;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

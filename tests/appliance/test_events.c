@@ -62,18 +62,17 @@ static struct named lookup(const char *prefix)
 	return n;
 }
 
-static const char *const tenants =
-	"zone uplink { interface \"up0\" }\n"
-	"tenant a {\n"
-	"  segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
-	"  pass from lan to uplink service ssh log \"ssh-a\"\n"
-	"  block from lan to uplink service http log\n"
-	"  default block log\n"
-	"}\n"
-	"tenant b {\n"
-	"  segment lan { interface \"tb0\" address 10.0.1.0/24 }\n"
-	"  pass from lan to uplink service ssh log \"ssh-b\"\n"
-	"}\n";
+static const char *const tenants = "zone uplink { interface \"up0\" }\n"
+				   "tenant a {\n"
+				   "  segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
+				   "  pass from lan to uplink service ssh log \"ssh-a\"\n"
+				   "  block from lan to uplink service http log\n"
+				   "  default block log\n"
+				   "}\n"
+				   "tenant b {\n"
+				   "  segment lan { interface \"tb0\" address 10.0.1.0/24 }\n"
+				   "  pass from lan to uplink service ssh log \"ssh-b\"\n"
+				   "}\n";
 
 static const struct policy_rule *rule_logged(const struct policy *p, const char *log_prefix)
 {

@@ -41,7 +41,7 @@ static size_t hello_with(uint8_t *o, const uint8_t *more, size_t more_len)
 {
 	uint8_t exts[2000], body[2200];
 	size_t e = 0, b = 0;
-	static const uint8_t groups[] = {0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d};
+	static const uint8_t groups[] = { 0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d };
 	memcpy(exts, groups, sizeof(groups));
 	e = sizeof(groups);
 	memcpy(exts + e, more, more_len);
@@ -62,7 +62,7 @@ static size_t hello_with(uint8_t *o, const uint8_t *more, size_t more_len)
 /* The same with `n_sni` server_name extensions naming sni (0: none). */
 static size_t hello_msg(uint8_t *o, const char *sni, int n_sni)
 {
-	uint8_t more[1400] = {0};
+	uint8_t more[1400] = { 0 };
 	size_t e = 0;
 	for (int i = 0; i < n_sni; i++)
 		e += sni_ext(more + e, sni, strlen(sni), NULL);
@@ -128,7 +128,7 @@ START_TEST(tls_sni_absent_and_malformed)
 	ck_assert_int_eq(fp_tls_sni(rec, n, name), FP_FIELD_MALFORMED);
 	/* not a TLS handshake at all */
 	ck_assert_int_eq(fp_tls_sni((const uint8_t *)"GET / HTTP/1.1\r\n", 16, name),
-	                 FP_FIELD_MALFORMED);
+			 FP_FIELD_MALFORMED);
 	/* a handshake that is not a ClientHello */
 	n = records(rec, msg, hello_msg(msg, "a.example", 1), 16384);
 	rec[5] = 2;
@@ -155,7 +155,7 @@ START_TEST(tls_sni_absent_and_malformed)
 	ck_assert_int_eq(fp_tls_sni(rec, n, name), FP_FIELD_MALFORMED);
 	/* a zero-length handshake record (RFC 8446 section 5.1 forbids it) */
 	ck_assert_int_eq(fp_tls_sni((const uint8_t *)"\x16\x03\x01\x00\x00", 5, name),
-	                 FP_FIELD_MALFORMED);
+			 FP_FIELD_MALFORMED);
 }
 END_TEST
 
@@ -238,19 +238,19 @@ START_TEST(http_malformed)
 {
 	struct fp_http_request r;
 	static const char *const bad[] = {
-	    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", /* two Hosts */
-	    "GET / HTTP/1.1\r\nHost : a\r\n\r\n",           /* space before ':' */
-	    "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",         /* obs-fold */
-	    "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",         /* bare CR */
-	    "GET /  HTTP/1.1\r\n\r\n",                      /* two spaces */
-	    "GET /\r\n\r\n",                                /* HTTP/0.9 */
-	    "\x16\x03\x01\x02\x05hello\r\n\r\n",            /* not HTTP */
-	    "GET / HTTP/1.1\r\nHost: a:b\r\n\r\n",          /* a port that is no number */
-	    "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",          /* a space in the name */
-	    "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-	    "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", /* two Hosts */
+		"GET / HTTP/1.1\r\nHost : a\r\n\r\n",           /* space before ':' */
+		"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",         /* obs-fold */
+		"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",         /* bare CR */
+		"GET /  HTTP/1.1\r\n\r\n",                      /* two spaces */
+		"GET /\r\n\r\n",                                /* HTTP/0.9 */
+		"\x16\x03\x01\x02\x05hello\r\n\r\n",            /* not HTTP */
+		"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n",          /* a port that is no number */
+		"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",          /* a space in the name */
+		"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -264,7 +264,7 @@ START_TEST(http_bodies_delimit_the_next_request)
 	const char *cl =
 	    "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n";
 	const char *ch = "POST /a HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
-	                 "3;x=y\r\nabc\r\n0\r\nTrailer: t\r\n\r\nGET /c HTTP/1.1\r\n\r\n";
+			 "3;x=y\r\nabc\r\n0\r\nTrailer: t\r\n\r\nGET /c HTTP/1.1\r\n\r\n";
 
 	ck_assert_int_eq(http(cl, &r), FP_FIELD_FOUND);
 	ck_assert_uint_eq(r.end, strlen(cl) - strlen("GET /b HTTP/1.1\r\n\r\n"));
@@ -284,7 +284,7 @@ END_TEST
 
 static size_t dns_query(uint8_t *o, const void *qname, size_t n, uint8_t qdcount)
 {
-	static const uint8_t hdr[12] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01};
+	static const uint8_t hdr[12] = { 0x12, 0x34, 0x01, 0x00, 0x00, 0x01 };
 	memcpy(o, hdr, 12);
 	o[5] = qdcount;
 	memcpy(o + 12, qname, n);
@@ -297,19 +297,19 @@ START_TEST(dns_qname_found_and_normalised)
 	uint8_t m[600];
 	char name[FP_NAME_MAX];
 	size_t n = dns_query(m,
-	                     "\x03WwW\x07"
-	                     "Example\x03"
-	                     "com\x00",
-	                     17, 1);
+			     "\x03WwW\x07"
+			     "Example\x03"
+			     "com\x00",
+			     17, 1);
 
 	ck_assert_int_eq(fp_dns_qname(m, n, name), FP_FIELD_FOUND);
 	ck_assert_str_eq(name, "www.example.com");
 	/* a label holding a dot, a space or a byte past ASCII is escaped:
 	 * "a.b" as one label is not the name a.b */
 	n = dns_query(m,
-	              "\x03"
-	              "a.b\x02\xc3\xa9\x00",
-	              8, 1);
+		      "\x03"
+		      "a.b\x02\xc3\xa9\x00",
+		      8, 1);
 	ck_assert_int_eq(fp_dns_qname(m, n, name), FP_FIELD_FOUND);
 	ck_assert_str_eq(name, "a\\046b.\\195\\169");
 	/* the root */
@@ -326,29 +326,29 @@ START_TEST(dns_qname_malformed)
 	size_t n;
 
 	n = dns_query(m,
-	              "\x01"
-	              "a\x00",
-	              3, 2); /* two questions */
+		      "\x01"
+		      "a\x00",
+		      3, 2); /* two questions */
 	ck_assert_int_eq(fp_dns_qname(m, n, name), FP_FIELD_MALFORMED);
 	n = dns_query(m,
-	              "\x01"
-	              "a\x00",
-	              3, 0); /* none */
+		      "\x01"
+		      "a\x00",
+		      3, 0); /* none */
 	ck_assert_int_eq(fp_dns_qname(m, n, name), FP_FIELD_MALFORMED);
 	n = dns_query(m,
-	              "\x01"
-	              "a\xc0\x0c",
-	              4, 1); /* a compression pointer */
+		      "\x01"
+		      "a\xc0\x0c",
+		      4, 1); /* a compression pointer */
 	ck_assert_int_eq(fp_dns_qname(m, n, name), FP_FIELD_MALFORMED);
 	n = dns_query(m,
-	              "\x05"
-	              "a\x00",
-	              3, 1); /* a label past the message */
+		      "\x05"
+		      "a\x00",
+		      3, 1); /* a label past the message */
 	ck_assert_int_eq(fp_dns_qname(m, n - 4, name), FP_FIELD_MALFORMED);
 	n = dns_query(m,
-	              "\x01"
-	              "a\x00",
-	              3, 1);
+		      "\x01"
+		      "a\x00",
+		      3, 1);
 	ck_assert_int_eq(fp_dns_qname(m, n - 1, name), FP_FIELD_MALFORMED); /* no qclass */
 	ck_assert_int_eq(fp_dns_qname(m, 11, name), FP_FIELD_MALFORMED);
 	/* 256 octets of name on the wire (RFC 1035: at most 255) */
@@ -371,9 +371,9 @@ START_TEST(dns_over_tcp)
 	uint8_t s[600];
 	char name[FP_NAME_MAX];
 	size_t end, n = dns_query(s + 2,
-	                          "\x04"
-	                          "Evil\x00",
-	                          6, 1);
+				  "\x04"
+				  "Evil\x00",
+				  6, 1);
 
 	s[0] = (uint8_t)(n >> 8), s[1] = (uint8_t)n;
 	for (size_t k = 0; k < n + 2; k++)

@@ -33,8 +33,10 @@ static void files_of(struct policy_diags *d, const char *a_text)
 {
 	memset(d, 0, sizeof(*d));
 	d->files = calloc(2, sizeof(*d->files));
-	d->files[0] = (struct policy_source_file){ strdup("/p/main.hvp"), strdup(a_text), strlen(a_text) };
-	d->files[1] = (struct policy_source_file){ strdup("/p/objects/x.hvp"), strdup("define x = { 1.2.3.4 }\n"), 23 };
+	d->files[0] =
+	    (struct policy_source_file){ strdup("/p/main.hvp"), strdup(a_text), strlen(a_text) };
+	d->files[1] = (struct policy_source_file){ strdup("/p/objects/x.hvp"),
+						   strdup("define x = { 1.2.3.4 }\n"), 23 };
 	d->n_files = d->cap_files = 2;
 }
 
@@ -67,7 +69,11 @@ START_TEST(candidate_and_lock)
 {
 	struct history_rev m = { .time = 7 }, got;
 	struct history_bundle *b = NULL;
-	struct history_lock l = { .pid = 4242, .uid = 7, .since = 1700000000, .start = 123456789ull }, lg;
+	struct history_lock l = { .pid = 4242,
+				  .uid = 7,
+				  .since = 1700000000,
+				  .start = 123456789ull },
+			    lg;
 	struct policy_diags d;
 	char path[128], *text;
 	size_t len;
@@ -85,7 +91,8 @@ START_TEST(candidate_and_lock)
 	files_free(&d);
 	ck_assert_int_eq(history_candidate_load(dir, &got, &b), 0);
 	ck_assert_str_eq(got.source, "/p/newer.hvp");
-	ck_assert_int_eq(history_bundle_fs(b)->read(history_bundle_fs(b)->ctx, "/p/main.hvp", &text, &len), 0);
+	ck_assert_int_eq(
+	    history_bundle_fs(b)->read(history_bundle_fs(b)->ctx, "/p/main.hvp", &text, &len), 0);
 	ck_assert_str_eq(text, "pass from lan to dmz service tcp port 25\n");
 	free(text);
 	history_bundle_free(b);
@@ -219,7 +226,10 @@ END_TEST
 
 START_TEST(pending)
 {
-	struct history_pending p = { .committed = 7, .revert_to = 6, .deadline_ms = 1234567890123LL }, q;
+	struct history_pending p = { .committed = 7,
+				     .revert_to = 6,
+				     .deadline_ms = 1234567890123LL },
+			       q;
 
 	ck_assert_int_eq(history_pending_load(dir, &q), -ENOENT);
 	ck_assert_int_eq(history_pending_save(dir, &p), 0);
@@ -385,10 +395,10 @@ START_TEST(delta_store)
 		memset(big[k], 'a', sizeof(big[k]) - 1);
 		big[k][sizeof(big[k]) - 1] = 0;
 	}
-	memcpy(big[1] + 100, "pass x\n", 7);		  /* 1: an edit near the head */
-	memcpy(big[2] + 100, "pass x\n", 7);		  /* 2: 1 and one more after it */
+	memcpy(big[1] + 100, "pass x\n", 7); /* 1: an edit near the head */
+	memcpy(big[2] + 100, "pass x\n", 7); /* 2: 1 and one more after it */
 	memcpy(big[2] + 200, "pass y\n", 7);
-	for (int i = 0; i < 3000; i++)			  /* 3: most of it rewritten */
+	for (int i = 0; i < 3000; i++) /* 3: most of it rewritten */
 		big[3][i] = (char)('b' + i % 20);
 	save(1, big[0]);
 	ck_assert(stored_as(1, "policy.bundle"));
@@ -443,8 +453,10 @@ START_TEST(delta_corrupt)
 	size_t n = fread(text, 1, sizeof(text) - 1, f);
 	text[n] = 0;
 	fclose(f);
-	const char *bad[] = { "hvgate-delta 1\nbase 1\n", "hvgate-delta 1\nbase 1\npart 2000 2000 2047 1 /p/main.hvp\nz\n",
-			      "hvgate-delta 1\nbase 1\npart 1 1 9999 1 /p/main.hvp\nz\n", "hvgate-delta 1\nbase 7\n",
+	const char *bad[] = { "hvgate-delta 1\nbase 1\n",
+			      "hvgate-delta 1\nbase 1\npart 2000 2000 2047 1 /p/main.hvp\nz\n",
+			      "hvgate-delta 1\nbase 1\npart 1 1 9999 1 /p/main.hvp\nz\n",
+			      "hvgate-delta 1\nbase 7\n",
 			      "hvgate-delta 1\nbase 1\nfile 99 /p/main.hvp\nz\n" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f = fopen(path, "w");

@@ -15,15 +15,15 @@
 #include "tests/lib/checkmain.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
-                                  "zone dmz { interface \"dmz0\" }\n"
-                                  "pass from lan to dmz service tcp port 80 inspect {\n"
-                                  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
-                                  "  pass content /^GET \\/health/\n"
-                                  "}\n"
-                                  "pass from lan to dmz service tcp port 22\n"
-                                  "pass from lan to dmz service udp port 53 inspect {\n"
-                                  "  block content /evil/ log\n"
-                                  "}\n";
+				  "zone dmz { interface \"dmz0\" }\n"
+				  "pass from lan to dmz service tcp port 80 inspect {\n"
+				  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
+				  "  pass content /^GET \\/health/\n"
+				  "}\n"
+				  "pass from lan to dmz service tcp port 22\n"
+				  "pass from lan to dmz service udp port 53 inspect {\n"
+				  "  block content /evil/ log\n"
+				  "}\n";
 
 static struct policy_diags diags;
 static struct policy *pol;
@@ -114,7 +114,7 @@ static struct pkt tcp4(uint32_t seq, uint8_t flags, const char *data)
 
 /* A TCP segment with options (a multiple of 4 bytes) before its data. */
 static struct pkt tcp4_opt(uint32_t seq, uint8_t flags, const void *opt, size_t optlen,
-                           const char *data)
+			   const char *data)
 {
 	struct pkt k;
 	uint8_t *p = k.b + 20;
@@ -174,7 +174,7 @@ static struct pkt tcp6_ext(uint32_t seq, const char *data)
 }
 
 static enum fp_verdict judge_ev(const uint8_t *labels, uint32_t ct, const struct pkt *k,
-                                uint64_t now, struct fp_event *ev, bool *has)
+				uint64_t now, struct fp_event *ev, bool *has)
 {
 	return fp_judge(ft, rs, ct, labels, k->b, k->len, now, &st, ev, has);
 }
@@ -262,7 +262,8 @@ START_TEST(ruleset_knows_tenant_zones)
 	ck_assert_uint_ne(p->tenants[0].ct_zone, p->tenants[1].ct_zone);
 	ck_assert_uint_eq(fp_ruleset_zone(z, 0), 0);
 	ck_assert_uint_eq(fp_ruleset_zone(z, 99u << 16), 0); /* no such tenant */
-	ck_assert_uint_eq(fp_ruleset_zone(rs, policy_tenant_mark(&p->tenants[0])), 0); /* no tenants */
+	ck_assert_uint_eq(fp_ruleset_zone(rs, policy_tenant_mark(&p->tenants[0])),
+			  0); /* no tenants */
 	fp_ruleset_free(z);
 	policy_free(p);
 	policy_diags_free(&d);
@@ -462,7 +463,7 @@ START_TEST(decoy_first_copy_does_not_stand_for_the_real_one)
 	 * sequence number: the real one is judged too, and differs. */
 	struct pkt head = tcp4(1, TCP_ACK | TCP_PSH, "GET /x?id=1 ");
 	struct pkt decoy = tcp4_opt(13, TCP_ACK | TCP_PSH, md5_option, sizeof(md5_option),
-	                            "ORDER BY 1 harmless ok");
+				    "ORDER BY 1 harmless ok");
 	struct pkt real = tcp4(13, TCP_ACK | TCP_PSH, "UNION SELECT pw FROM t");
 
 	ck_assert_int_eq(judge(50, &head), FP_CONTINUE);
@@ -481,7 +482,7 @@ START_TEST(signed_copy_never_clears_the_flow)
 	 * discarded (a signature the judge cannot check) would let the real
 	 * copy pass uninspected: the flow stays under inspection. */
 	struct pkt health = tcp4_opt(1, TCP_ACK | TCP_PSH, md5_option, sizeof(md5_option),
-	                             "GET /health HTTP/1.1\r\n");
+				     "GET /health HTTP/1.1\r\n");
 	struct pkt more = tcp4(23, TCP_ACK | TCP_PSH, "x");
 	struct pkt evil = tcp4(24, TCP_ACK | TCP_PSH, "UNION SELECT");
 
@@ -879,20 +880,22 @@ START_TEST(first_packet_must_be_a_syn)
 	struct pkt evil = udp4("an evil query");
 	struct pkt fine = udp4("fine");
 
-	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, syn.b, syn.len, &st, NULL, NULL), FP_CONTINUE);
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, syn.b, syn.len, &st, NULL, NULL),
+			 FP_CONTINUE);
 	/* conntrack picked a connection up in its middle: its start is lost */
 	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, mid.b, mid.len, &st, NULL, NULL),
-	                 FP_DROP_SEGMENT);
+			 FP_DROP_SEGMENT);
 	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, ack.b, ack.len, &st, NULL, NULL),
-	                 FP_DROP_SEGMENT);
+			 FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.midstream, 2);
 	ck_assert_int_eq(fp_judge_first(scratch, rs, 1, syn_data.b, syn_data.len, &st, NULL, NULL),
-	                 FP_DROP_SEGMENT);
+			 FP_DROP_SEGMENT);
 	ck_assert_uint_eq(st.syn_data, 1);
 	/* UDP: the first datagram is judged alone */
 	ck_assert_int_eq(fp_judge_first(scratch, rs, 2, fine.b, fine.len, &st, NULL, NULL),
-	                 FP_CONTINUE);
-	ck_assert_int_eq(fp_judge_first(scratch, rs, 2, evil.b, evil.len, &st, NULL, NULL), FP_BLOCK);
+			 FP_CONTINUE);
+	ck_assert_int_eq(fp_judge_first(scratch, rs, 2, evil.b, evil.len, &st, NULL, NULL),
+			 FP_BLOCK);
 	ck_assert_uint_eq(fp_flows_count(scratch), 0);
 	fp_flows_free(scratch);
 }
@@ -1048,7 +1051,7 @@ START_TEST(truncated_packets_are_malformed)
 		memcpy(copy, full.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 22, labels_tcp, copy, len, 100, &st, NULL, NULL),
-		                 FP_DROP_SEGMENT);
+				 FP_DROP_SEGMENT);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -1057,7 +1060,7 @@ START_TEST(truncated_packets_are_malformed)
 		memcpy(copy, v6.b, len);
 		before = st.malformed;
 		ck_assert_int_eq(fp_judge(ft, rs, 23, labels_tcp, copy, len, 100, &st, NULL, NULL),
-		                 FP_DROP_SEGMENT);
+				 FP_DROP_SEGMENT);
 		ck_assert_uint_eq(st.malformed, before + 1);
 		free(copy);
 	}
@@ -1147,7 +1150,7 @@ START_TEST(udp_datagram_count_window)
 	struct pkt a = udp4("fine");
 	for (int i = 1; i <= FP_INSPECT_PACKETS; i++)
 		ck_assert_int_eq(judge_ev(labels_udp, 31, &a, 100, NULL, NULL),
-		                 i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
+				 i < FP_INSPECT_PACKETS ? FP_CONTINUE : FP_DONE);
 	ck_assert_uint_eq(st.window_done, 1);
 }
 END_TEST
@@ -1172,17 +1175,17 @@ START_TEST(table_full_is_done)
 	struct pkt k = tcp4(1, TCP_ACK, "abc");
 
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-	                 FP_DONE);
+			 FP_DONE);
 	ck_assert_uint_eq(st.table_full, 1);
 	ck_assert_uint_eq(fp_flows_count(small), 2);
 	/* A known flow still goes on. */
 	k = tcp4(4, TCP_ACK, "def");
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 101, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	fp_flows_free(small);
 }
 END_TEST
@@ -1194,9 +1197,9 @@ START_TEST(idle_flows_expire)
 	struct pkt rest = tcp4(12, TCP_ACK, " SELECT");
 
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, k.b, k.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, k.b, k.len, 130, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	fp_flows_expire(small, 100 + FP_IDLE_SECONDS - 1, &st);
 	ck_assert_uint_eq(fp_flows_count(small), 2);
 	fp_flows_expire(small, 100 + FP_IDLE_SECONDS, &st);
@@ -1204,10 +1207,10 @@ START_TEST(idle_flows_expire)
 	ck_assert_uint_eq(st.expired, 1);
 	/* Flow 1 starts afresh: its old bytes are gone, " SELECT" alone passes. */
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, rest.b, rest.len, 161, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	/* Flow 2, seen at 130, is still whole at 161. */
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, rest.b, rest.len, 161, &st, NULL, NULL),
-	                 FP_BLOCK);
+			 FP_BLOCK);
 	fp_flows_free(small);
 }
 END_TEST
@@ -1221,8 +1224,9 @@ START_TEST(many_flows_reuse_entries)
 	/* Each decided flow frees its entry: far more flows than entries. */
 	for (uint32_t ct = 1; ct <= 1000; ct++) {
 		seed_in(small, ct, 0);
-		ck_assert_int_eq(fp_judge(small, rs, ct, labels_tcp, hs_ack.b, hs_ack.len, 100, &st, NULL, NULL),
-		                 FP_CONTINUE);
+		ck_assert_int_eq(
+		    fp_judge(small, rs, ct, labels_tcp, hs_ack.b, hs_ack.len, 100, &st, NULL, NULL),
+		    FP_CONTINUE);
 		ck_assert_int_eq(
 		    fp_judge(small, rs, ct, labels_tcp, k.b, k.len, 100, &st, NULL, NULL), FP_DONE);
 	}
@@ -1274,27 +1278,27 @@ START_TEST(closed_markers_make_room)
 	struct pkt udp = udp4("fine");
 
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 1, labels_tcp, fin.b, fin.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	/* Full but for a marker: the marker makes room for the new flow. */
 	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, a.b, a.len, 100, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_uint_eq(st.table_full, 0);
 	ck_assert_uint_eq(fp_flows_count(small), 2);
 	/* Markers go after a few seconds; a live flow only when idle. */
 	ck_assert_int_eq(fp_judge(small, rs, 3, labels_tcp, fin.b, fin.len, 101, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	fp_flows_expire(small, 110, &st);
 	ck_assert_uint_eq(fp_flows_count(small), 1);
 	ck_assert_uint_eq(st.expired, 0);
 	/* A UDP flow whose conntrack id a marker still holds (ids are reused). */
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_tcp, fin.b, fin.len, 111, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_int_eq(fp_judge(small, rs, 2, labels_udp, udp.b, udp.len, 111, &st, NULL, NULL),
-	                 FP_CONTINUE);
+			 FP_CONTINUE);
 	ck_assert_uint_eq(fp_flows_count(small), 1);
 	fp_flows_free(small);
 }
@@ -1332,7 +1336,8 @@ START_TEST(block_resets_both_ends)
 	uint8_t to_receiver[FP_RESET_MAX], to_sender[FP_RESET_MAX];
 	size_t lr, ls;
 
-	rest.b[20 + 8] = 0x00, rest.b[20 + 9] = 0x01, rest.b[20 + 10] = 0x02, rest.b[20 + 11] = 0x03;
+	rest.b[20 + 8] = 0x00, rest.b[20 + 9] = 0x01, rest.b[20 + 10] = 0x02,
+		    rest.b[20 + 11] = 0x03;
 	ck_assert_int_eq(judge(60, &head), FP_CONTINUE);
 	ck_assert_int_eq(judge_ev(labels_tcp, 60, &rest, 100, &ev, &has), FP_BLOCK);
 	ck_assert_uint_eq(ev.tcp_next_seq, 113);
@@ -1381,19 +1386,19 @@ END_TEST
 /* ---- protocol fields ---- */
 
 static const char fields_text[] = "zone lan { interface \"lan0\" }\n"
-                                  "zone dmz { interface \"dmz0\" }\n"
-                                  "pass from lan to dmz service tcp port 443 inspect {\n"
-                                  "  block tls.sni \"*.Evil.Example.\" log \"sni\"\n"
-                                  "}\n"
-                                  "pass from lan to dmz service tcp port 80 inspect {\n"
-                                  "  pass http.path \"/health\"\n"
-                                  "  block http.host \"evil.example\"\n"
-                                  "  block http.path /^\\/admin/i\n"
-                                  "}\n"
-                                  "pass from lan to dmz service udp port 53 inspect {\n"
-                                  "  block dns.qname \"*.tracker.example\"\n"
-                                  "  block content /never/\n"
-                                  "}\n";
+				  "zone dmz { interface \"dmz0\" }\n"
+				  "pass from lan to dmz service tcp port 443 inspect {\n"
+				  "  block tls.sni \"*.Evil.Example.\" log \"sni\"\n"
+				  "}\n"
+				  "pass from lan to dmz service tcp port 80 inspect {\n"
+				  "  pass http.path \"/health\"\n"
+				  "  block http.host \"evil.example\"\n"
+				  "  block http.path /^\\/admin/i\n"
+				  "}\n"
+				  "pass from lan to dmz service udp port 53 inspect {\n"
+				  "  block dns.qname \"*.tracker.example\"\n"
+				  "  block content /never/\n"
+				  "}\n";
 
 struct fields_fixture {
 	struct policy_diags d;
@@ -1443,7 +1448,7 @@ static struct pkt udp4_n(const void *data, size_t n)
 }
 
 static enum fp_verdict fjudge(struct fields_fixture *f, const uint8_t *labels, uint32_t ct,
-                              const struct pkt *k)
+			      const struct pkt *k)
 {
 	return fp_judge(f->ft, f->rs, ct, labels, k->b, k->len, 100, &st, NULL, NULL);
 }
@@ -1503,7 +1508,8 @@ START_TEST(http_fields_decide_in_order)
 {
 	struct fields_fixture f;
 	fields_open(&f);
-	struct pkt health = tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+	struct pkt health =
+	    tcp4(1, TCP_ACK | TCP_PSH, "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n");
 	struct pkt hs_ack = tcp4(1, TCP_ACK, "");
 	/* first match wins: /health passes before the host is looked at */
 	seed_in(f.ft, 700, 0);
@@ -1519,16 +1525,20 @@ START_TEST(http_fields_decide_in_order)
 	ck_assert_int_eq(fjudge(&f, f.l_http, 701, &h3), FP_BLOCK);
 
 	/* an encoded path: decoded before it is compared */
-	struct pkt enc = tcp4(1, TCP_ACK | TCP_PSH, "GET /x/..//%41dmin HTTP/1.1\r\nHost: good\r\n\r\n");
+	struct pkt enc =
+	    tcp4(1, TCP_ACK | TCP_PSH, "GET /x/..//%41dmin HTTP/1.1\r\nHost: good\r\n\r\n");
 	ck_assert_int_eq(fjudge(&f, f.l_http, 702, &enc), FP_BLOCK);
 	/* a second request on the connection is judged too */
-	struct pkt two = tcp4(1, TCP_ACK | TCP_PSH, "GET /a HTTP/1.1\r\nHost: good\r\n\r\nGET /admin HTTP/1.1\r\n\r\n");
+	struct pkt two = tcp4(1, TCP_ACK | TCP_PSH,
+			      "GET /a HTTP/1.1\r\nHost: good\r\n\r\nGET /admin HTTP/1.1\r\n\r\n");
 	ck_assert_int_eq(fjudge(&f, f.l_http, 703, &two), FP_BLOCK);
 	/* a good request: no decision, the flow stays under inspection */
-	struct pkt ok = tcp4(1, TCP_ACK | TCP_PSH, "GET /index HTTP/1.1\r\nHost: good.example\r\n\r\n");
+	struct pkt ok =
+	    tcp4(1, TCP_ACK | TCP_PSH, "GET /index HTTP/1.1\r\nHost: good.example\r\n\r\n");
 	ck_assert_int_eq(fjudge(&f, f.l_http, 704, &ok), FP_CONTINUE);
 	/* two Host fields: malformed, blocked */
-	struct pkt dup = tcp4(1, TCP_ACK | TCP_PSH, "GET / HTTP/1.1\r\nHost: good\r\nHost: evil.example\r\n\r\n");
+	struct pkt dup = tcp4(1, TCP_ACK | TCP_PSH,
+			      "GET / HTTP/1.1\r\nHost: good\r\nHost: evil.example\r\n\r\n");
 	ck_assert_int_eq(fjudge(&f, f.l_http, 705, &dup), FP_BLOCK);
 	/* a header section the window ends inside is malformed */
 	char big[FP_INSPECT_BYTES + 1];
@@ -1553,7 +1563,8 @@ START_TEST(dns_qname_over_udp)
 	struct fields_fixture f;
 	fields_open(&f);
 	uint8_t q[64] = { 0x12, 0x34, 0x01, 0x00, 0x00, 0x01 };
-	static const char name[] = "\x03WWW\x07TRACKER\x07" "EXAMPLE\x00\x00\x01\x00\x01";
+	static const char name[] = "\x03WWW\x07TRACKER\x07"
+				   "EXAMPLE\x00\x00\x01\x00\x01";
 	memcpy(q + 12, name, sizeof(name) - 1);
 	struct pkt bad = udp4_n(q, 12 + sizeof(name) - 1);
 	ck_assert_int_eq(fjudge(&f, f.l_dns, 800, &bad), FP_BLOCK);

@@ -18,7 +18,9 @@ START_TEST(parses_values)
 	long long v;
 
 	ck_assert_int_eq(parse(" {\"cmd\":\"show\",\"n\":-12,\"f\":1.5e2,\"b\":true,\"z\":null,"
-			       "\"a\":[1,\"x\",{}],\"u\":\"\\u00e9\\ud83d\\ude00\\n\"} ", &j), 0);
+			       "\"a\":[1,\"x\",{}],\"u\":\"\\u00e9\\ud83d\\ude00\\n\"} ",
+			       &j),
+			 0);
 	ck_assert_str_eq(json_get_str(j, "cmd"), "show");
 	ck_assert_int_eq(json_get_int(j, "n", &v), 0);
 	ck_assert_int_eq(v, -12);
@@ -34,9 +36,32 @@ START_TEST(parses_values)
 END_TEST
 
 static const char *bad[] = {
-	"", "{", "{\"a\":1,}", "[1,]", "{\"a\" 1}", "01", "1.", ".5", "-", "+1", "tru", "nul",
-	"\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"a\x01\"", "\"\xff\"",
-	"\"\xc0\xaf\"", "{\"a\":1,\"a\":2}", "{} {}", "[1] x", "{1:2}", "\"\\u0000\"", "1e999",
+	"",
+	"{",
+	"{\"a\":1,}",
+	"[1,]",
+	"{\"a\" 1}",
+	"01",
+	"1.",
+	".5",
+	"-",
+	"+1",
+	"tru",
+	"nul",
+	"\"abc",
+	"\"\\x\"",
+	"\"\\u12\"",
+	"\"\\ud800\"",
+	"\"\\udc00\"",
+	"\"a\x01\"",
+	"\"\xff\"",
+	"\"\xc0\xaf\"",
+	"{\"a\":1,\"a\":2}",
+	"{} {}",
+	"[1] x",
+	"{1:2}",
+	"\"\\u0000\"",
+	"1e999",
 	"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 };
 
@@ -67,13 +92,17 @@ START_TEST(writer_round_trip)
 	json_kv_double(&b, "d", 0.25);
 	json_obj_end(&b);
 	ck_assert(!b.oom);
-	ck_assert_str_eq(b.s, "{\"s\":\"q\\\"b\\\\\\n\\u0001\xef\xbf\xbd\",\"i\":-5,\"a\":[1,false,null,{}],\"d\":0.25}");
+	ck_assert_str_eq(
+	    b.s,
+	    "{\"s\":\"q\\\"b\\\\\\n\\u0001\xef\xbf\xbd\",\"i\":-5,\"a\":[1,false,null,{}],\"d\":0.25}");
 	ck_assert_int_eq(parse(b.s, &j), 0);
 	ck_assert_str_eq(json_get_str(j, "s"), "q\"b\\\n\x01\xef\xbf\xbd");
 	json_buf_free(&b);
 	json_buf_init(&b);
 	json_value(&b, j);
-	ck_assert_str_eq(b.s, "{\"s\":\"q\\\"b\\\\\\n\\u0001\xef\xbf\xbd\",\"i\":-5,\"a\":[1,false,null,{}],\"d\":0.25}");
+	ck_assert_str_eq(
+	    b.s,
+	    "{\"s\":\"q\\\"b\\\\\\n\\u0001\xef\xbf\xbd\",\"i\":-5,\"a\":[1,false,null,{}],\"d\":0.25}");
 	json_buf_free(&b);
 	json_free(j);
 }

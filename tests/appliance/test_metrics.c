@@ -13,11 +13,11 @@ START_TEST(test_counter_family)
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 	const struct metrics_count resets[] = {
-	    {"sent", 3},
-	    {"failed", 18446744073709551615ull},
+		{ "sent", 3 },
+		{ "failed", 18446744073709551615ull },
 	};
 	metrics_counters(out, "hvgate_fastpath_resets_total",
-	                 "TCP resets sent to the ends of blocked flows.", "result", resets, 2);
+			 "TCP resets sent to the ends of blocked flows.", "result", resets, 2);
 	metrics_counters(out, "hvgate_empty_total", "None.", "cause", NULL, 0);
 	fclose(out);
 	ck_assert_str_eq(

@@ -69,9 +69,13 @@ START_TEST(compile_and_compare)
 	struct json *j;
 	long long same;
 
-	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 80\nblock from lan to dmz service tcp port 22\n");
-	write_file("b.hvp", ZONES "pass from lan to dmz service tcp port 80\npass from lan to dmz service tcp port 22\n"
-				  "pass from lan to dmz service tcp port 443\n");
+	write_file(
+	    "a.hvp", ZONES
+	    "pass from lan to dmz service tcp port 80\nblock from lan to dmz service tcp port 22\n");
+	write_file(
+	    "b.hvp", ZONES
+	    "pass from lan to dmz service tcp port 80\npass from lan to dmz service tcp port 22\n"
+	    "pass from lan to dmz service tcp port 443\n");
 	snprintf(path, sizeof(path), "%s/a.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/b.hvp", dir);
@@ -87,8 +91,11 @@ START_TEST(compile_and_compare)
 	ck_assert_int_eq(json_get(j, "added")->n, 1);
 	ck_assert_int_eq(json_get(j, "removed")->n, 0);
 	ck_assert_int_eq(json_get(j, "changed")->n, 1);
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&json_get(j, "changed")->items[0], "from"), "location"), "a.hvp:4"));
-	ck_assert_ptr_nonnull(strstr(json_get_str(&json_get(j, "added")->items[0], "location"), "b.hvp:5"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(&json_get(j, "changed")->items[0], "from"), "location"),
+		   "a.hvp:4"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(&json_get(j, "added")->items[0], "location"), "b.hvp:5"));
 	ck_assert_int_eq(json_get_int(j, "unchanged", &same), 0);
 	ck_assert_int_eq(same, 1);
 	json_free(j);
@@ -102,8 +109,8 @@ END_TEST
 
 /* VPN blocks and peers are compared by their names, next to rules and NAT:
  * a changed peer lists what changed, its public key abbreviated. */
-#define W6S_VPN(PORT, PEERS) \
-	ZONES "vpn wg0 {\n  listen-port " PORT "\n  private-key-file \"/etc/hvgate/wg0.key\"\n" \
+#define W6S_VPN(PORT, PEERS)                                                                       \
+	ZONES "vpn wg0 {\n  listen-port " PORT "\n  private-key-file \"/etc/hvgate/wg0.key\"\n"    \
 	      "  address 10.99.0.1/24\n" PEERS "}\n"
 #define W6S_KEY1 "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
 #define W6S_KEY2 "aTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
@@ -131,17 +138,18 @@ START_TEST(compare_by_content)
 	const struct json *ch;
 	long long same;
 
-	write_file("one.hvp", ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
-				    "  pass from s to dmz service tcp port 25\n}\n"
-				    "pass from lan to dmz service tcp port 80\n"
-				    "pass from lan\n  to dmz   # web\n  service tcp port 443\n"
-				    "block from lan to dmz service tcp port 22\n");
+	write_file("one.hvp",
+		   ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
+			 "  pass from s to dmz service tcp port 25\n}\n"
+			 "pass from lan to dmz service tcp port 80\n"
+			 "pass from lan\n  to dmz   # web\n  service tcp port 443\n"
+			 "block from lan to dmz service tcp port 22\n");
 	ck_assert_int_eq(mkdir(strcat(strcpy(path, dir), "/d"), 0700), 0);
 	write_file("d/main.hvp", "\n\n" ZONES "block from lan to dmz service tcp port 22\n"
-					"pass from lan to dmz service tcp port 8080\n"
-					"pass from lan to dmz service tcp port 443\n"
-					"tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
-					"  pass from s to dmz service tcp port 25\n}\n");
+				 "pass from lan to dmz service tcp port 8080\n"
+				 "pass from lan to dmz service tcp port 443\n"
+				 "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n"
+				 "  pass from s to dmz service tcp port 25\n}\n");
 	snprintf(path, sizeof(path), "%s/one.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/d", dir);
@@ -151,8 +159,10 @@ START_TEST(compare_by_content)
 	ck_assert_int_eq(json_get(j, "removed")->n, 0);
 	ch = json_get(j, "changed");
 	ck_assert_int_eq(ch->n, 1);
-	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "from"), "text"), "pass from lan to dmz service tcp port 80");
-	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"), "pass from lan to dmz service tcp port 8080");
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "from"), "text"),
+			 "pass from lan to dmz service tcp port 80");
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"),
+			 "pass from lan to dmz service tcp port 8080");
 	/* block 22 went before pass 443: a move (first match); the tenant's
 	 * rule is ordered only among the tenant's own */
 	ck_assert_int_eq(json_get(j, "moved")->n, 1);
@@ -160,10 +170,11 @@ START_TEST(compare_by_content)
 	ck_assert_int_eq(same, 2);
 	json_free(j);
 	/* the same text in another tenant is another rule */
-	write_file("two.hvp", ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n}\n"
-				    "pass from lan to dmz service tcp port 80\n"
-				    "pass from lan to dmz service tcp port 443\n"
-				    "block from lan to dmz service tcp port 22\n");
+	write_file("two.hvp",
+		   ZONES "tenant t { segment s { interface \"t0\" address 10.0.0.0/24 }\n}\n"
+			 "pass from lan to dmz service tcp port 80\n"
+			 "pass from lan to dmz service tcp port 443\n"
+			 "block from lan to dmz service tcp port 22\n");
 	txn_policy_free(b);
 	snprintf(path, sizeof(path), "%s/two.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &b, err, sizeof(err)), 0);
@@ -188,15 +199,19 @@ START_TEST(redefined_is_changed)
 	const struct json *ch, *redef, *parts;
 	long long same;
 
-	write_file("r1.hvp", ZONES "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
-				   "pass from lan to $web service app\n"
-				   "pass from lan to $db service tcp port 5432\n");
-	write_file("r2.hvp", ZONES "define web = { 10.0.0.1, 10.0.0.2 }\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
-				   "pass from lan to $web service app\n"
-				   "pass from lan to $db service tcp port 5432\n");
-	write_file("r3.hvp", ZONES "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 8080\n"
-				   "pass from lan to $web service app\n"
-				   "pass from lan to $db service tcp port 5432\n");
+	write_file("r1.hvp",
+		   ZONES "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
+			 "pass from lan to $web service app\n"
+			 "pass from lan to $db service tcp port 5432\n");
+	write_file(
+	    "r2.hvp", ZONES
+	    "define web = { 10.0.0.1, 10.0.0.2 }\ndefine db = 10.0.0.9\nservice app = tcp port 80\n"
+	    "pass from lan to $web service app\n"
+	    "pass from lan to $db service tcp port 5432\n");
+	write_file("r3.hvp", ZONES
+		   "define web = 10.0.0.1\ndefine db = 10.0.0.9\nservice app = tcp port 8080\n"
+		   "pass from lan to $web service app\n"
+		   "pass from lan to $db service tcp port 5432\n");
 	snprintf(path, sizeof(path), "%s/r1.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/r2.hvp", dir);
@@ -204,7 +219,8 @@ START_TEST(redefined_is_changed)
 	j = compare(a, b);
 	ch = json_get(j, "changed");
 	ck_assert_int_eq(ch->n, 1);
-	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"), "pass from lan to $web service app");
+	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"),
+			 "pass from lan to $web service app");
 	redef = json_get(&ch->items[0], "redefined");
 	ck_assert_ptr_nonnull(redef);
 	parts = json_get(redef, "parts");
@@ -243,12 +259,17 @@ START_TEST(vpn_compare)
 	const struct json *it, *fields;
 	long long same;
 
-	write_file("va.hvp", W6S_VPN("51820", "  peer b1 { public-key \"" W6S_KEY1 "\" endpoint \"192.0.2.50:51820\"\n"
+	write_file("va.hvp", W6S_VPN("51820", "  peer b1 { public-key \"" W6S_KEY1
+					      "\" endpoint \"192.0.2.50:51820\"\n"
 					      "    allowed-ips { 10.99.0.2/32 } keepalive 25 }\n"
-					      "  peer b2 { public-key \"" W6S_KEY2 "\" allowed-ips { 10.99.0.3/32 } }\n"));
-	write_file("vb.hvp", W6S_VPN("51821", "  peer b1 { public-key \"" W6S_KEY1 "\" endpoint \"192.0.2.51:51820\"\n"
-					      "    allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
-					      "  peer b3 { public-key \"" W6S_KEY2 "\" allowed-ips { 10.99.0.4/32 } }\n"));
+					      "  peer b2 { public-key \"" W6S_KEY2
+					      "\" allowed-ips { 10.99.0.3/32 } }\n"));
+	write_file("vb.hvp",
+		   W6S_VPN("51821",
+			   "  peer b1 { public-key \"" W6S_KEY1 "\" endpoint \"192.0.2.51:51820\"\n"
+			   "    allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
+			   "  peer b3 { public-key \"" W6S_KEY2
+			   "\" allowed-ips { 10.99.0.4/32 } }\n"));
 	write_file("vc.hvp", ZONES);
 	snprintf(path, sizeof(path), "%s/va.hvp", dir);
 	ck_assert_msg(txn_compile_path(&t, path, &a, err, sizeof(err)) == 0, "%s", err);
@@ -264,8 +285,10 @@ START_TEST(vpn_compare)
 	fields = json_get(it, "fields");
 	ck_assert_int_eq(fields->n, 1);
 	ck_assert_str_eq(fields->items[0].string, "listen-port");
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "from"), "text"), "listen-port 51820"));
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "listen-port 51821"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(it, "from"), "text"), "listen-port 51820"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(it, "to"), "text"), "listen-port 51821"));
 	it = item_with_id(json_get(j, "changed"), "to", "wg0/b1");
 	ck_assert_ptr_nonnull(it);
 	ck_assert_str_eq(json_get_str(json_get(it, "to"), "kind"), "peer");
@@ -273,10 +296,13 @@ START_TEST(vpn_compare)
 	ck_assert_int_eq(fields->n, 2);
 	ck_assert_str_eq(fields->items[0].string, "endpoint");
 	ck_assert_str_eq(fields->items[1].string, "allowed-ips");
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "endpoint 192.0.2.51:51820"));
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "10.99.0.2/32,172.16.0.0/16"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(it, "to"), "text"), "endpoint 192.0.2.51:51820"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(it, "to"), "text"), "10.99.0.2/32,172.16.0.0/16"));
 	/* The key is abbreviated, not printed whole. */
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "text"), "public-key xTIBA5rb..."));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(it, "to"), "text"), "public-key xTIBA5rb..."));
 	ck_assert_ptr_null(strstr(json_get_str(json_get(it, "to"), "text"), W6S_KEY1));
 	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(it, "to"), "location"), "vb.hvp:"));
 	ck_assert_int_eq(json_get(j, "added")->n, 1);
@@ -342,8 +368,10 @@ START_TEST(labels)
 	ck_assert_int_eq(json_get(j, "added")->n, 0);
 	ck_assert_int_eq(json_get(j, "removed")->n, 0);
 	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "id"), "web-in");
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "from"), "location"), "a.hvp:3"));
-	ck_assert_ptr_nonnull(strstr(json_get_str(json_get(&ch->items[0], "to"), "location"), "b.hvp:6"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(&ch->items[0], "from"), "location"), "a.hvp:3"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_get_str(json_get(&ch->items[0], "to"), "location"), "b.hvp:6"));
 	ck_assert_str_eq(json_get_str(json_get(&ch->items[0], "to"), "text"),
 			 "pass from lan to dmz service tcp port 8080 label \"web-in\"");
 	/* it went past the block rule, which stays where it was */
@@ -371,20 +399,20 @@ START_TEST(reorder_is_moved)
 	long long same;
 
 	write_file("a.hvp", ZONES "pass from lan to dmz service tcp port 20-25\nblock from lan to "
-	                          "dmz service tcp port 22-30\n"
-	                          "pass from lan to dmz service tcp port 80\n");
+				  "dmz service tcp port 22-30\n"
+				  "pass from lan to dmz service tcp port 80\n");
 	/* the block now comes first: ports 22-25 are blocked */
 	write_file("b.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
-	                          "dmz service tcp port 20-25\n"
-	                          "pass from lan to dmz service tcp port 80\n");
+				  "dmz service tcp port 20-25\n"
+				  "pass from lan to dmz service tcp port 80\n");
 	/* two lines inserted above, the order kept */
 	write_file("c.hvp", ZONES "\n# comment\npass from lan to dmz service tcp port 20-25\nblock "
-	                          "from lan to dmz service tcp port 22-30\n"
-	                          "pass from lan to dmz service tcp port 80\n");
+				  "from lan to dmz service tcp port 22-30\n"
+				  "pass from lan to dmz service tcp port 80\n");
 	/* the last rule edited in place and the first two swapped */
 	write_file("d.hvp", ZONES "block from lan to dmz service tcp port 22-30\npass from lan to "
-	                          "dmz service tcp port 20-25\n"
-	                          "pass from lan to dmz service tcp port 81\n");
+				  "dmz service tcp port 20-25\n"
+				  "pass from lan to dmz service tcp port 81\n");
 	snprintf(path, sizeof(path), "%s/a.hvp", dir);
 	ck_assert_int_eq(txn_compile_path(&t, path, &a, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/b.hvp", dir);
@@ -477,12 +505,13 @@ START_TEST(git_source)
 	size_t len;
 	int n;
 
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && git init -q repo && cd repo && mkdir sub && printf '%s' > a.hvp && "
-		 "printf 'pass from lan to dmz\\n' > sub/r.hvp && git add . && "
-		 "git -c user.name=t -c user.email=t@e commit -qm one && git rev-parse HEAD > ../head && "
-		 "echo broken > a.hvp",
-		 dir, ZONES "include \"sub/*.hvp\"\\n");
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && git init -q repo && cd repo && mkdir sub && printf '%s' > a.hvp && "
+	    "printf 'pass from lan to dmz\\n' > sub/r.hvp && git add . && "
+	    "git -c user.name=t -c user.email=t@e commit -qm one && git rev-parse HEAD > ../head && "
+	    "echo broken > a.hvp",
+	    dir, ZONES "include \"sub/*.hvp\"\\n");
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s/repo", dir);
 	ck_assert_int_eq(gitsrc_open(cmd, "HEAD", &g, err, sizeof(err)), 0);

@@ -38,8 +38,11 @@ START_TEST(configure_from_policy)
 		.allowed_ips = { .v = ips, .n = 2 },
 		.keepalive = 25,
 	};
-	struct policy_vpn pv = { .ifname = "wg0", .listen_port = 51820, .private_key_file = keyfile,
-				 .peers = &peer, .n_peers = 1 };
+	struct policy_vpn pv = { .ifname = "wg0",
+				 .listen_port = 51820,
+				 .private_key_file = keyfile,
+				 .peers = &peer,
+				 .n_peers = 1 };
 	struct vpn_device *dev;
 	struct vpn_device_options opts = { 0 };
 	const char *why = NULL;
@@ -53,7 +56,8 @@ START_TEST(configure_from_policy)
 	ck_assert_uint_eq(dev->n_peers, 1);
 	ck_assert_ptr_eq(vpn_allowedips_lookup(&dev->allowedips, AF_INET, a), dev->peers);
 	ck_assert_uint_eq(dev->peers->persistent_keepalive, 25);
-	ck_assert_int_eq(vpn_key_from_base64(psk, "GIUVCT6VL18i6GXO8wEucvi18LWYrAMJ1drM47cPz1I="), 0);
+	ck_assert_int_eq(vpn_key_from_base64(psk, "GIUVCT6VL18i6GXO8wEucvi18LWYrAMJ1drM47cPz1I="),
+			 0);
 	ck_assert_mem_eq(dev->peers->handshake.psk, psk, 32);
 	ck_assert_uint_eq(dev->peers->endpoint.addr.sa.sa_family, AF_INET);
 	/* a psk file others can read is refused, naming the reason (-EPERM:

@@ -34,7 +34,7 @@ static int send_msg(struct mnl_socket *nl, struct nlmsghdr *nlh)
 static int packet(const struct nlmsghdr *nlh, void *data)
 {
 	struct mnl_socket *nl = data;
-	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
 	char buf[8192];
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct sigaction sa = {.sa_handler = on_term};
+	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	unsigned portid = mnl_socket_get_portid(nl);

@@ -77,12 +77,12 @@ static void datagram_init(uint8_t *p, uint32_t daddr, uint16_t dport)
 
 /* one process's run; source address index p, p + procs, ... below sources */
 static void blast(struct counts *c, uint32_t daddr, uint16_t dport, double seconds, unsigned p,
-                  unsigned procs, uint32_t first_source, unsigned sources)
+		  unsigned procs, uint32_t first_source, unsigned sources)
 {
 	static uint8_t pkt[BATCH][DATAGRAM_BYTES];
 	struct iovec iov[BATCH];
 	struct mmsghdr msg[BATCH];
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = daddr};
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = daddr };
 	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
 
 	if (fd < 0) {
@@ -93,7 +93,7 @@ static void blast(struct counts *c, uint32_t daddr, uint16_t dport, double secon
 	memset(msg, 0, sizeof(msg));
 	for (int i = 0; i < BATCH; i++) {
 		datagram_init(pkt[i], daddr, dport);
-		iov[i] = (struct iovec){.iov_base = pkt[i], .iov_len = DATAGRAM_BYTES};
+		iov[i] = (struct iovec){ .iov_base = pkt[i], .iov_len = DATAGRAM_BYTES };
 		msg[i].msg_hdr.msg_iov = &iov[i];
 		msg[i].msg_hdr.msg_iovlen = 1;
 		msg[i].msg_hdr.msg_name = &to;
@@ -150,11 +150,11 @@ int main(int argc, char **argv)
 	unsigned procs = (unsigned)atoi(argv[4]), sources = (unsigned)atoi(argv[6]);
 	if (procs < 1 || procs > MAX_PROCS || sources < procs) {
 		fprintf(stderr, "udp_blast: 1 to %d processes, at least one source each\n",
-		        MAX_PROCS);
+			MAX_PROCS);
 		return 2;
 	}
 	struct counts *c = mmap(NULL, sizeof(*c) * procs, PROT_READ | PROT_WRITE,
-	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c == MAP_FAILED)
 		return 1;
 	memset(c, 0, sizeof(*c) * procs);
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_CHILDREN, &ru);
 	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	printf("sent %llu refused %llu cpu %.2f\n", sent, refused, cpu);
 	if (failed)
 		fprintf(stderr, "udp_blast: out of unused tuples (or no raw socket)\n");

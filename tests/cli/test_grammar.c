@@ -79,13 +79,14 @@ START_TEST(errors)
 
 	ck_assert_int_eq(resolve("s", w, err), -1);
 	ck_assert_msg(strstr(err, "ambiguous") && strstr(err, "status") && strstr(err, "show"),
-	              "%s", err);
+		      "%s", err);
 	ck_assert_int_eq(resolve("frobnicate", w, err), -1);
 	ck_assert_msg(strstr(err, "unknown command 'frobnicate'"), "%s", err);
 	ck_assert_int_eq(resolve("show rulez", w, err), -1);
 	ck_assert_msg(
-	    strstr(err, "after 'show': expected "
-	                "rules|tenants|nat|conntrack|log|blocked|vpn|running|interfaces, got 'rulez'"),
+	    strstr(err,
+		   "after 'show': expected "
+		   "rules|tenants|nat|conntrack|log|blocked|vpn|running|interfaces, got 'rulez'"),
 	    "%s", err);
 	ck_assert_int_eq(resolve("rollback", w, err), -1);
 	ck_assert_msg(strstr(err, "after 'rollback': expected REVISION"), "%s", err);
@@ -103,7 +104,7 @@ START_TEST(errors)
 END_TEST
 
 static int next_words(const struct cli_node *root, const char *text, const char *partial,
-                      const char **out, int *can_end)
+		      const char **out, int *can_end)
 {
 	static char line[256];
 	const struct cli_node *nodes[64];
@@ -176,7 +177,7 @@ START_TEST(explain_packet)
 	k = next_words(cli_grammar_root, "explain", "", o, &end);
 	for (int i = 0; i < k; i++) {
 		protos += !strcmp(o[i], "tcp") || !strcmp(o[i], "udp") || !strcmp(o[i], "icmp") ||
-		          !strcmp(o[i], "icmpv6") || !strcmp(o[i], "sctp");
+			  !strcmp(o[i], "icmpv6") || !strcmp(o[i], "sctp");
 		policy += !strcmp(o[i], "POLICY");
 	}
 	ck_assert_int_eq(protos, 5);
@@ -190,16 +191,16 @@ START_TEST(explain_packet)
 	k = next_words(cli_grammar_root, "explain tcp", "", o, &end);
 	ck_assert_int_eq(k, 1);
 	ck_assert_str_eq(o[0], "PACKET");
-	ck_assert_int_eq(resolve("explain tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web", w, err),
-	                 0);
+	ck_assert_int_eq(
+	    resolve("explain tcp 10.0.1.5:40000 -> 203.0.113.7:443 in tap-acme-web", w, err), 0);
 	ck_assert_str_eq(w[1], "tcp");
 	ck_assert_str_eq(w[4], "203.0.113.7:443");
 	ck_assert_int_eq(resolve("explain icmpv6 fd00::1 -> fd00::2 type echo-request", w, err), 0);
 	ck_assert_int_eq(resolve("explain tcp", w, err), -1);
 	ck_assert_msg(strstr(err, "after 'explain tcp': expected PACKET"), "%s", err);
 	/* A policy file, then the packet, as before. */
-	ck_assert_int_eq(resolve("explain /etc/hvgate/policy.hvp udp 10.0.1.5:5353 -> self:53", w, err),
-	                 0);
+	ck_assert_int_eq(
+	    resolve("explain /etc/hvgate/policy.hvp udp 10.0.1.5:5353 -> self:53", w, err), 0);
 	ck_assert_str_eq(w[1], "/etc/hvgate/policy.hvp");
 	/* A file named "t" is not taken for "tcp". */
 	ck_assert_int_eq(resolve("explain t tcp 10.0.1.5:1 -> 10.0.2.9:80", w, err), 0);
@@ -209,8 +210,8 @@ END_TEST
 
 START_TEST(common_prefix)
 {
-	const char *a[] = {"conntrack", "confirm", "configure"};
-	const char *b[] = {"rules"};
+	const char *a[] = { "conntrack", "confirm", "configure" };
+	const char *b[] = { "rules" };
 
 	ck_assert_uint_eq(cli_common_prefix(a, 3), 3);
 	ck_assert_uint_eq(cli_common_prefix(a + 1, 2), 5);

@@ -14,21 +14,21 @@
 #include "policy/policy.h"
 
 static const char policy_text[] = "zone lan { interface \"lan0\" }\n"
-                                  "zone dmz { interface \"dmz0\" }\n"
-                                  "pass from lan to dmz service tcp port 80 inspect {\n"
-                                  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
-                                  "  pass content /^GET \\/health/\n"
-                                  "}\n"
-                                  "pass from lan to dmz service udp port 53 inspect {\n"
-                                  "  block content /ev(il)+/ log\n"
-                                  "  pass content /(a|b)*c/s\n"
-                                  "}\n"
-                                  "pass from lan to dmz service tcp port 443 inspect {\n"
-                                  "  pass http.path \"/health\"\n"
-                                  "  block tls.sni \"*.evil.example\"\n"
-                                  "  block http.host /^ev/\n"
-                                  "  block dns.qname \"tracker.example\"\n"
-                                  "}\n";
+				  "zone dmz { interface \"dmz0\" }\n"
+				  "pass from lan to dmz service tcp port 80 inspect {\n"
+				  "  block content /(?i)union\\s+select/ log \"sqli\"\n"
+				  "  pass content /^GET \\/health/\n"
+				  "}\n"
+				  "pass from lan to dmz service udp port 53 inspect {\n"
+				  "  block content /ev(il)+/ log\n"
+				  "  pass content /(a|b)*c/s\n"
+				  "}\n"
+				  "pass from lan to dmz service tcp port 443 inspect {\n"
+				  "  pass http.path \"/health\"\n"
+				  "  block tls.sni \"*.evil.example\"\n"
+				  "  block http.host /^ev/\n"
+				  "  block dns.qname \"tracker.example\"\n"
+				  "}\n";
 
 /* Flows the fuzzer's packets are spread over, and the table's room: fewer
  * entries than flows, so a full table is reached too. */
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct fp_ruleset *rs = rules();
 	uint8_t labels[FP_LABEL_BYTES];
-	struct fp_stats st = {0};
+	struct fp_stats st = { 0 };
 	struct fp_event ev;
 	bool has;
 	uint64_t now = 1000;

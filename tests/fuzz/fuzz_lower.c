@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((a == NULL) != (b == NULL) || (!a && !d.n_errors))
 			__builtin_trap();
 		if (a) {
-			struct policy_diags vd = {0};
+			struct policy_diags vd = { 0 };
 			if (ir_table_validate(a, &vd)) {
 				policy_diags_print(&vd, stderr);
 				__builtin_trap();

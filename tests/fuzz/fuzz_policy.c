@@ -17,8 +17,11 @@ static int clean_text(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		if (*p < 0x20 || *p == 0x7f)
 			return 0;
-		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-			 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t n = *p < 0x80             ? 1
+			   : (*p & 0xe0) == 0xc0 ? 2
+			   : (*p & 0xf0) == 0xe0 ? 3
+			   : (*p & 0xf8) == 0xf0 ? 4
+						 : 0;
 		if (!n || *p == 0xc0 || *p == 0xc1 || *p > 0xf4)
 			return 0;
 		for (size_t i = 1; i < n; i++)

@@ -36,7 +36,8 @@ static void fuzz_vpn_handshake(struct fuzz_vpn *f)
 	if (vpn_noise_create_initiation(f->a_b, &init) ||
 	    vpn_noise_consume_initiation(f->b, &init, &why) != f->b_a ||
 	    vpn_noise_create_response(f->b_a, &resp) || vpn_noise_begin_session(f->b_a) ||
-	    vpn_noise_consume_response(f->a, &resp, &why) != f->a_b || vpn_noise_begin_session(f->a_b))
+	    vpn_noise_consume_response(f->a, &resp, &why) != f->a_b ||
+	    vpn_noise_begin_session(f->a_b))
 		abort();
 }
 

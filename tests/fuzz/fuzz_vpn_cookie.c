@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * the XChaCha20-Poly1305 open must refuse every change */
 	struct vpn_msg_cookie reply;
 	vpn_cookie_reply_create(&f->b->cookie_checker, &reply, (uint8_t *)&init, sizeof(init),
-				le32toh(init.sender_index), &f->from.addr, vpn_now_ns(), VPN_COOKIE_SECRET_MAX_AGE);
+				le32toh(init.sender_index), &f->from.addr, vpn_now_ns(),
+				VPN_COOKIE_SECRET_MAX_AGE);
 	for (size_t i = 0; i < size && i < sizeof(reply.encrypted_cookie); i++)
 		reply.encrypted_cookie[i] ^= data[i];
 	vpn_receive_datagram(f->a, (uint8_t *)&reply, sizeof(reply), &f->from);

@@ -14,8 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!f->a_b->current)
 		fuzz_vpn_handshake(f);
 	if (data[0] & 1) {
-		size_t n = vpn_noise_encrypt(f->a_b->current, msg, data + 1, size - 1, f->a_b->current->send_counter++,
-					     data[0] & 2 ? 1420 : 0);
+		size_t n =
+		    vpn_noise_encrypt(f->a_b->current, msg, data + 1, size - 1,
+				      f->a_b->current->send_counter++, data[0] & 2 ? 1420 : 0);
 		vpn_receive_datagram(f->b, msg, n, &f->from);
 		return 0;
 	}

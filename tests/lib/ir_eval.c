@@ -22,7 +22,7 @@ static void trace(struct eval *e, const char *kind, const char *what)
 {
 	struct ir_eval_result *o = e->out;
 	int n = snprintf(o->trace + o->trace_len, sizeof(o->trace) - o->trace_len, "%s %s\n", kind,
-	                 what);
+			 what);
 	if (n < 0 || (size_t)n >= sizeof(o->trace) - o->trace_len) {
 		o->overflow = true;
 		return;
@@ -39,57 +39,26 @@ static bool host_order(enum ir_field f)
 /* The register's content for field f. */
 static struct ir_value load(const struct ir_packet *p, enum ir_field f)
 {
-	struct ir_value v = {.len = ir_field_desc(f)->len};
+	struct ir_value v = { .len = ir_field_desc(f)->len };
 	switch (f) {
-	case IR_META_NFPROTO:
-		v.data[0] = p->nfproto;
-		break;
-	case IR_META_L4PROTO:
-		v.data[0] = p->l4proto;
-		break;
-	case IR_META_IIFNAME:
-		memcpy(v.data, p->iif, 16);
-		break;
-	case IR_META_OIFNAME:
-		memcpy(v.data, p->oif, 16);
-		break;
-	case IR_META_MARK:
-		memcpy(v.data, &p->mark, 4);
-		break;
-	case IR_IP_SADDR:
-		memcpy(v.data, p->saddr, 4);
-		break;
-	case IR_IP_DADDR:
-		memcpy(v.data, p->daddr, 4);
-		break;
-	case IR_IP6_SADDR:
-		memcpy(v.data, p->saddr, 16);
-		break;
-	case IR_IP6_DADDR:
-		memcpy(v.data, p->daddr, 16);
-		break;
-	case IR_TH_SPORT:
-		v = ir_value_u16_net(p->sport);
-		break;
-	case IR_TH_DPORT:
-		v = ir_value_u16_net(p->dport);
-		break;
+	case IR_META_NFPROTO: v.data[0] = p->nfproto; break;
+	case IR_META_L4PROTO: v.data[0] = p->l4proto; break;
+	case IR_META_IIFNAME: memcpy(v.data, p->iif, 16); break;
+	case IR_META_OIFNAME: memcpy(v.data, p->oif, 16); break;
+	case IR_META_MARK: memcpy(v.data, &p->mark, 4); break;
+	case IR_IP_SADDR: memcpy(v.data, p->saddr, 4); break;
+	case IR_IP_DADDR: memcpy(v.data, p->daddr, 4); break;
+	case IR_IP6_SADDR: memcpy(v.data, p->saddr, 16); break;
+	case IR_IP6_DADDR: memcpy(v.data, p->daddr, 16); break;
+	case IR_TH_SPORT: v = ir_value_u16_net(p->sport); break;
+	case IR_TH_DPORT: v = ir_value_u16_net(p->dport); break;
 	case IR_ICMP_TYPE:
-	case IR_ICMPV6_TYPE:
-		v.data[0] = p->icmp_type;
-		break;
-	case IR_CT_STATE:
-		memcpy(v.data, &p->ct_state, 4);
-		break;
+	case IR_ICMPV6_TYPE: v.data[0] = p->icmp_type; break;
+	case IR_CT_STATE: memcpy(v.data, &p->ct_state, 4); break;
 	case IR_CT_ZONE:
-	case IR_CT_ORIGINAL_ZONE:
-		memcpy(v.data, &p->ct_zone, 2);
-		break;
-	case IR_CT_MARK:
-		memcpy(v.data, &p->ct_mark, 4);
-		break;
-	default:
-		break; /* ct label, direction: zero (original, no labels) */
+	case IR_CT_ORIGINAL_ZONE: memcpy(v.data, &p->ct_zone, 2); break;
+	case IR_CT_MARK: memcpy(v.data, &p->ct_mark, 4); break;
+	default: break; /* ct label, direction: zero (original, no labels) */
 	}
 	return v;
 }
@@ -122,7 +91,7 @@ static bool match_prefix(const struct ir_value *v, const struct ir_value *net, u
 
 /* Whether key part k of element e holds v (a loaded register value). */
 static bool elem_part_has(const struct ir_set *s, const struct ir_set_elem *e, size_t k,
-                          const struct ir_value *v)
+			  const struct ir_value *v)
 {
 	enum ir_field f = s->key[k];
 	const struct ir_value *lo = &e->key[k];
@@ -141,7 +110,7 @@ static bool elem_part_has(const struct ir_set *s, const struct ir_set_elem *e, s
 
 /* The element of set s that holds the packet's fields, or NULL. */
 static const struct ir_set_elem *lookup(const struct eval *e, size_t set,
-                                        const enum ir_field *fields, size_t n)
+					const enum ir_field *fields, size_t n)
 {
 	const struct ir_set *s = &e->t->sets[set];
 	struct ir_value v[IR_CONCAT_MAX];
@@ -165,22 +134,18 @@ static bool match(const struct eval *e, const struct ir_match *m)
 	case IR_M_CMP:
 		if (m->wildcard)
 			hit = !strncmp((const char *)v.data, (const char *)m->value.data,
-			               strnlen((const char *)m->value.data, 16));
+				       strnlen((const char *)m->value.data, 16));
 		else
 			hit = !memcmp(v.data, m->value.data, v.len);
 		break;
-	case IR_M_PREFIX:
-		hit = match_prefix(&v, &m->value, m->prefix_len);
-		break;
+	case IR_M_PREFIX: hit = match_prefix(&v, &m->value, m->prefix_len); break;
 	case IR_M_RANGE: {
 		struct ir_value x = ordered(m->field[0], v), lo = ordered(m->field[0], m->value),
-		                hi = ordered(m->field[0], m->value_end);
+				hi = ordered(m->field[0], m->value_end);
 		hit = vcmp(&lo, &x) <= 0 && vcmp(&x, &hi) <= 0;
 		break;
 	}
-	case IR_M_LOOKUP:
-		hit = lookup(e, m->set, m->field, m->n_field) != NULL;
-		break;
+	case IR_M_LOOKUP: hit = lookup(e, m->set, m->field, m->n_field) != NULL; break;
 	case IR_M_BITS: {
 		bool any = false;
 		for (size_t i = 0; i < v.len; i++)
@@ -199,17 +164,11 @@ static enum eval_outcome follow(struct eval *e, const struct ir_verdict *v, int 
 {
 	*done = true;
 	switch (v->kind) {
-	case IR_V_NONE:
-		*done = false;
-		return EVAL_CONTINUE;
-	case IR_V_ACCEPT:
-		return EVAL_ACCEPT;
-	case IR_V_DROP:
-		return EVAL_DROP;
-	case IR_V_RETURN:
-		return EVAL_CONTINUE;
-	case IR_V_GOTO:
-		return eval_chain(e, v->chain, depth + 1);
+	case IR_V_NONE: *done = false; return EVAL_CONTINUE;
+	case IR_V_ACCEPT: return EVAL_ACCEPT;
+	case IR_V_DROP: return EVAL_DROP;
+	case IR_V_RETURN: return EVAL_CONTINUE;
+	case IR_V_GOTO: return eval_chain(e, v->chain, depth + 1);
 	case IR_V_JUMP: {
 		/* a chain that ends returns to the rule after the jumping one */
 		enum eval_outcome o = eval_chain(e, v->chain, depth + 1);
@@ -228,9 +187,7 @@ static enum eval_outcome run_rule(struct eval *e, const struct ir_rule *r, int d
 	for (size_t i = 0; i < r->n_stmts; i++) {
 		const struct ir_stmt *st = &r->stmts[i];
 		switch (st->kind) {
-		case IR_S_COUNTER:
-			trace(e, "counter", r->comment);
-			break;
+		case IR_S_COUNTER: trace(e, "counter", r->comment); break;
 		case IR_S_LOG:
 			snprintf(what, sizeof(what), "%s group %d", st->log_prefix, st->log_group);
 			trace(e, "log", what);
@@ -258,8 +215,7 @@ static enum eval_outcome run_rule(struct eval *e, const struct ir_rule *r, int d
 				uint32_t v;
 				memcpy(&v, st->value.data, 4);
 				e->p.mark = (e->p.mark & st->keep_mask) | v;
-			}
-			else if (st->target == IR_CT_MARK)
+			} else if (st->target == IR_CT_MARK)
 				memcpy(&e->p.ct_mark, st->value.data, 4);
 			trace(e, "set", ir_field_desc(st->target)->nft);
 			break;
@@ -300,13 +256,13 @@ static enum eval_outcome eval_chain(struct eval *e, const char *name, int depth)
 }
 
 void ir_eval(const struct ir_table *t, const char *chain, const struct ir_packet *p,
-             struct ir_eval_result *out)
+	     struct ir_eval_result *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct eval e = {.t = t, .p = *p, .out = out};
+	struct eval e = { .t = t, .p = *p, .out = out };
 	enum eval_outcome o = eval_chain(&e, chain, 0);
 	out->verdict = o == EVAL_ACCEPT     ? IR_V_ACCEPT
-	               : o == EVAL_CONTINUE ? IR_V_ACCEPT
-	                                    : IR_V_DROP;
+		       : o == EVAL_CONTINUE ? IR_V_ACCEPT
+					    : IR_V_DROP;
 	trace(&e, "verdict", o == EVAL_DROP ? "drop" : "accept");
 }

@@ -46,6 +46,6 @@ struct ir_eval_result {
 
 /* Evaluates `chain` of t (a base chain: its policy ends it) for p. */
 void ir_eval(const struct ir_table *t, const char *chain, const struct ir_packet *p,
-             struct ir_eval_result *out);
+	     struct ir_eval_result *out);
 
 #endif

@@ -30,7 +30,7 @@ struct ir_table *irtest_lower(const char *text, const struct policy_lower_opts *
 void irtest_done(struct ir_table *t)
 {
 	if (t) {
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		if (ir_table_validate(t, &d))
 			ck_abort_msg("invalid IR: %s", d.n ? d.v[d.n - 1].message : "?");
 		policy_diags_free(&d);
@@ -76,13 +76,15 @@ const char *irtest_where(const struct ir_rule *r)
 	static unsigned next;
 	char *b = buf[next++ % 4];
 
-	snprintf(b, sizeof(buf[0]), "%s:%u: %s", r->loc.file ? r->loc.file : "-", r->loc.line, r->comment);
+	snprintf(b, sizeof(buf[0]), "%s:%u: %s", r->loc.file ? r->loc.file : "-", r->loc.line,
+		 r->comment);
 	return b;
 }
 
 bool irtest_rule_is(const struct ir_rule *r, const char *prefix)
 {
-	return !strncmp(r->comment, prefix, strlen(prefix)) || !strncmp(irtest_where(r), prefix, strlen(prefix));
+	return !strncmp(r->comment, prefix, strlen(prefix)) ||
+	       !strncmp(irtest_where(r), prefix, strlen(prefix));
 }
 
 size_t irtest_count_comment(const struct ir_chain *c, const char *prefix)

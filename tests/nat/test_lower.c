@@ -14,10 +14,10 @@
 #include "tests/lib/checkmain.h"
 #include "tests/lib/irtest.h"
 
-#define HEAD                                                                        \
-	"zone uplink { interface \"up0\" }\n"                                       \
-	"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"        \
-	"  pass from lan to uplink\n"                                                \
+#define HEAD                                                                                       \
+	"zone uplink { interface \"up0\" }\n"                                                      \
+	"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"                       \
+	"  pass from lan to uplink\n"                                                              \
 	"  pass from uplink to lan service tcp port 80\n"
 #define TAIL "}\ntenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 } }\n"
 
@@ -40,7 +40,8 @@ static const struct ir_stmt *set_of(const struct ir_rule *r, enum ir_field targe
 static bool map_has(const struct ir_set *m, uint32_t mark, const char *chain)
 {
 	for (size_t i = 0; m && i < m->n_elems; i++)
-		if (irtest_u32(&m->elems[i].key[0]) == mark && !strcmp(m->elems[i].verdict.chain, chain))
+		if (irtest_u32(&m->elems[i].key[0]) == mark &&
+		    !strcmp(m->elems[i].verdict.chain, chain))
 			return true;
 	return false;
 }
@@ -56,7 +57,8 @@ START_TEST(test_masquerade_per_tenant)
 	/* dispatch by mark: one rule, however many tenants */
 	ck_assert_uint_eq(post->n_rules, 1);
 	ck_assert_int_eq(post->rules[0].stmts[0].kind, IR_S_VMAP);
-	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT), 1u << POLICY_TENANT_MARK_SHIFT, "nat_post_1"));
+	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT), 1u << POLICY_TENANT_MARK_SHIFT,
+			  "nat_post_1"));
 	const struct ir_chain *c = ir_chain_find(t, "nat_post_1");
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->n_rules, 1); /* IPv4 only: no NAT66 */
@@ -74,7 +76,9 @@ END_TEST
 START_TEST(test_snat_pool_ports)
 {
 	struct ir_table *t = irtest_lower(
-		HEAD "  nat snat from 10.0.1.0/25 out via uplink to 198.51.100.7-198.51.100.9 port 20000-29999\n" TAIL, NULL);
+	    HEAD
+	    "  nat snat from 10.0.1.0/25 out via uplink to 198.51.100.7-198.51.100.9 port 20000-29999\n" TAIL,
+	    NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = ir_chain_find(t, "nat_post_1");
 	ck_assert_ptr_nonnull(c);
@@ -99,14 +103,18 @@ END_TEST
 
 START_TEST(test_forward_marks_and_hairpin)
 {
-	struct ir_table *t = irtest_lower(HEAD "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.10 port 80\n" TAIL, NULL);
+	struct ir_table *t = irtest_lower(
+	    HEAD "  nat forward uplink tcp port 8080 on 203.0.113.1 to 10.0.1.10 port 80\n" TAIL,
+	    NULL);
 	ck_assert_ptr_nonnull(t);
 	uint32_t mark = 1u << POLICY_TENANT_MARK_SHIFT;
 	const struct ir_chain *pre = ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING);
 	ck_assert_ptr_nonnull(pre);
 	const struct ir_rule *r = &pre->rules[0];
 	ck_assert_str_eq((const char *)irtest_match(r, IR_META_IIFNAME)->value.data, "up0");
-	ck_assert_uint_eq(irtest_match(r, IR_TH_DPORT)->value.data[0] << 8 | irtest_match(r, IR_TH_DPORT)->value.data[1], 8080);
+	ck_assert_uint_eq(irtest_match(r, IR_TH_DPORT)->value.data[0] << 8 |
+			      irtest_match(r, IR_TH_DPORT)->value.data[1],
+			  8080);
 	ck_assert_uint_eq(irtest_match(r, IR_IP_DADDR)->value.data[3], 1);
 	/* the translated connection belongs to tenant a: routing and replies */
 	ck_assert_uint_eq(irtest_u32(&set_of(r, IR_META_MARK)->value), mark);
@@ -119,8 +127,8 @@ START_TEST(test_forward_marks_and_hairpin)
 	ck_assert_ptr_nonnull(ir_chain_find(t, POLICY_CHAIN_NAT_OUTPUT));
 	/* hairpin: dnat from inside marks, postrouting masquerades back */
 	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_PRE_TENANT), mark, "nat_pre_1"));
-	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT), mark | POLICY_TENANT_MARK_HAIRPIN,
-			  "nat_hairpin_1"));
+	ck_assert(map_has(irtest_set(t, POLICY_MAP_NAT_POST_TENANT),
+			  mark | POLICY_TENANT_MARK_HAIRPIN, "nat_hairpin_1"));
 	const struct ir_chain *hp = ir_chain_find(t, "nat_pre_1");
 	ck_assert_uint_eq(irtest_u32(&set_of(&hp->rules[0], IR_META_MARK)->value),
 			  mark | POLICY_TENANT_MARK_HAIRPIN);
@@ -133,18 +141,21 @@ END_TEST
 
 START_TEST(test_forward_without_public_address)
 {
-	struct ir_table *t = irtest_lower(HEAD "  nat forward uplink tcp port 8080 to 10.0.1.10 port 80\n" TAIL, NULL);
+	struct ir_table *t = irtest_lower(
+	    HEAD "  nat forward uplink tcp port 8080 to 10.0.1.10 port 80\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_null(ir_chain_find(t, "nat_pre_1"));
 	ck_assert_ptr_null(ir_chain_find(t, POLICY_CHAIN_NAT_OUTPUT));
-	ck_assert_ptr_null(irtest_match(&ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING)->rules[0], IR_IP_DADDR));
+	ck_assert_ptr_null(
+	    irtest_match(&ir_chain_find(t, POLICY_CHAIN_NAT_PREROUTING)->rules[0], IR_IP_DADDR));
 	irtest_done(t);
 }
 END_TEST
 
 START_TEST(test_netmap_both_ways)
 {
-	struct ir_table *t = irtest_lower(HEAD "  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n" TAIL, NULL);
+	struct ir_table *t = irtest_lower(
+	    HEAD "  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_stmt *out = nat_of(&ir_chain_find(t, "nat_post_1")->rules[0]);
 	ck_assert(out->nat.netmap);
@@ -162,8 +173,10 @@ END_TEST
 
 START_TEST(test_global_masquerade)
 {
-	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\nzone lan { interface \"l0\" }\n"
-					"pass from lan to uplink\nnat masquerade from 192.168.0.0/16 out via uplink\n", NULL);
+	struct ir_table *t = irtest_lower(
+	    "zone uplink { interface \"up0\" }\nzone lan { interface \"l0\" }\n"
+	    "pass from lan to uplink\nnat masquerade from 192.168.0.0/16 out via uplink\n",
+	    NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *post = ir_chain_find(t, POLICY_CHAIN_NAT_POSTROUTING);
 	ck_assert_uint_eq(post->n_rules, 1);
@@ -177,7 +190,8 @@ END_TEST
 START_TEST(test_port_range_shift_refused)
 {
 	struct ir_table *t = irtest_lower(
-		HEAD "  nat forward uplink tcp port 8000-8009 to 10.0.1.10 port 9000-9009\n" TAIL, NULL);
+	    HEAD "  nat forward uplink tcp port 8000-8009 to 10.0.1.10 port 9000-9009\n" TAIL,
+	    NULL);
 	ck_assert_ptr_null(t);
 	ck_assert_uint_ge(irtest_diags.n_errors, 1);
 	irtest_done(t);
@@ -186,7 +200,8 @@ END_TEST
 
 START_TEST(test_nat_text_accepted_form)
 {
-	struct ir_table *t = irtest_lower(HEAD "  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n" TAIL, NULL);
+	struct ir_table *t = irtest_lower(
+	    HEAD "  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n" TAIL, NULL);
 	ck_assert_ptr_nonnull(t);
 	char *buf = irtest_emit_nft(t);
 	/* nft 1.0.6 syntax of a 1:1 mapping */

@@ -23,164 +23,129 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "pass label \"web-in\"\nblock label \"web-in\"",
-	  2, 13, "label \"web-in\" is already used by the rule at t.hvp:1" },
-	{ "pass label \"web in\"",
-	  1, 12, "label \"web in\": 1 to 48 letters, digits, '-', '_' or '.'" },
-	{ "pass label web",
-	  1, 12, "expected a label in quotes (label \"web-in\"), found 'web'" },
-	{ "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }",
-	  2, 6, "zone 'lan' is already defined" },
-	{ "zone lan { interface \"eth1\" }\npass from lan to nowhere",
-	  2, 18, "unknown zone 'nowhere'" },
-	{ "zone lan { interface \"eth1\" }\nservice web = tcp port 80\npass from lan to web",
-	  3, 18, "'web' is a service, not a zone" },
-	{ "zone lan { interface \"eth1\" }\npass from lan service lan",
-	  2, 23, "'lan' is a zone, not a service" },
-	{ "define nets = 10.0.0.0/8\npass from nets",
-	  2, 11, "'nets' is a define; write '$nets'" },
-	{ "pass from $undefined to any",
-	  1, 11, "'$undefined' is not defined" },
-	{ "define a = $b\ndefine b = $a\npass from $a",
-	  2, 12, "define 'a' refers to itself" },
-	{ "pass from 10.0.0.1/8",
-	  1, 11, "host bits set in 10.0.0.1/8; did you mean 10.0.0.0/8?" },
-	{ "pass from 2001:db8::1/32",
-	  1, 11, "host bits set in 2001:db8::1/32; did you mean 2001:db8::/32?" },
-	{ "pass from 10.0.0.0/33",
-	  1, 11, "prefix length /33 out of range for IPv4 (0-32)" },
-	{ "pass from 2001:db8::/129",
-	  1, 11, "prefix length /129 out of range for IPv6 (0-128)" },
-	{ "pass from 10.0.0.300",
-	  1, 11, "invalid address '10.0.0.300'" },
-	{ "pass from 10.0.0.9-10.0.0.1",
-	  1, 11, "address range '10.0.0.9-10.0.0.1' is upside down" },
-	{ "pass from 10.0.0.1-2001:db8::1",
-	  1, 11, "address range '10.0.0.1-2001:db8::1' mixes IPv4 and IPv6" },
-	{ "pass service tcp port 200-100",
-	  1, 23, "port range 200-100 is upside down" },
-	{ "pass service tcp port 65536",
-	  1, 23, "port 65536 out of range (0-65535)" },
-	{ "pass service udp port 99999999999",
-	  1, 23, "port 99999999999 out of range (0-65535)" },
-	{ "pass service icmp port 8",
-	  1, 19, "icmp has no ports; use 'type'" },
-	{ "pass service tcp type echo-request",
-	  1, 18, "'type' applies to icmp and icmpv6 only" },
-	{ "pass service icmp type bogus",
-	  1, 24, "unknown icmp type 'bogus'" },
-	{ "pass service icmpv6 type echo",
-	  1, 26, "unknown icmpv6 type 'echo'" },
-	{ "pass service icmp type 256",
-	  1, 24, "ICMP type 256 out of range (0-255)" },
-	{ "pass from 10.0.0.0/8 to 2001:db8::/32",
-	  1, 1, "rule can never match: 'from' has only IPv4 addresses and 'to' only IPv6" },
-	{ "pass from 2001:db8::/32 to 10.0.0.0/8",
-	  1, 1, "rule can never match: 'from' has only IPv6 addresses and 'to' only IPv4" },
-	{ "pass to 2001:db8::/32 service icmp",
-	  1, 31, "icmp can never match: the rule's addresses are all IPv6" },
-	{ "pass to 10.0.0.0/8 service icmpv6 type echo-request",
-	  1, 28, "icmpv6 can never match: the rule's addresses are all IPv4" },
-	{ "pass limit 0/minute",
-	  1, 12, "limit of 0 never matches; the rate must be at least 1" },
-	{ "pass limit 10/fortnight",
-	  1, 12, "unknown rate unit 'fortnight' (second, minute or hour)" },
-	{ "pass limit 10/second burst 0",
-	  1, 28, "burst of 0 packets; it must be at least 1" },
-	{ "pass frobnicate",
-	  1, 6, "unknown option 'frobnicate'" },
-	{ "pass log log",
-	  1, 10, "duplicate option 'log'" },
-	{ "pass limit 1/second limit 2/second",
-	  1, 21, "duplicate option 'limit'" },
-	{ "pass no state no state",
-	  1, 23, "duplicate option 'no state'" },
-	{ "pass from any from any",
-	  1, 15, "duplicate option 'from'" },
-	{ "pass from self to self",
-	  1, 19, "'self' on both sides: the appliance's traffic to itself is not filtered" },
-	{ "default from nowhere block",
-	  1, 14, "unknown zone 'nowhere'" },
-	{ "default to nowhere pass",
-	  1, 12, "unknown zone 'nowhere'" },
-	{ "default block\ndefault pass",
-	  2, 1, "duplicate global default" },
-	{ "pass to any inspect { block content /(unclosed/ }",
-	  1, 47, "invalid regular expression: missing closing parenthesis" },
-	{ "pass to any inspect { block content /abc/q }",
-	  1, 42, "unknown regular expression flag 'q' (i, m, s, x)" },
-	{ "pass to any inspect { reject content /abc/ }",
-	  1, 23, "expected 'block' or 'pass' (inspection cannot reject), found 'reject'" },
-	{ "pass service tcp port nosuchport",
-	  1, 23, "unknown port name 'nosuchport'" },
-	{ "pass service nosuchservice",
-	  1, 14, "unknown service 'nosuchservice'" },
-	{ "tenant t { tenant u { } }",
-	  1, 12, "a tenant cannot be declared inside a tenant" },
-	{ "segment s { interface \"x\" address 10.0.0.0/8 }",
-	  1, 1, "'segment' is only allowed inside a tenant" },
-	{ "zone z { interface \"this-name-is-far-too-long\" }",
-	  1, 20, "invalid interface name \"this-name-is-far-too-long\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
-	{ "zone z { interface \"a*b\" }",
-	  1, 20, "invalid interface name \"a*b\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
-	{ "zone z { }",
-	  1, 6, "zone 'z' has no 'interface'" },
-	{ "tenant t { segment s { interface \"tap0\" } }",
-	  1, 20, "segment 's' has no 'address'" },
-	{ "zone any { interface \"x\" }",
-	  1, 6, "'any' is a reserved word and cannot be a name" },
-	{ "zone 9lives { interface \"x\" }",
-	  1, 6, "invalid name '9lives': a name starts with a letter and holds letters, digits, '_' and '-'" },
-	{ "pass from \"lan\"",
-	  1, 11, "expected an address, a zone, '$name', 'any' or 'self', found string" },
-	{ "pass from { any, 10.0.0.0/8 }",
-	  1, 13, "'any' cannot be combined with other endpoints in a list" },
-	{ "include \"x.hvp\"",
-	  1, 9, "include is not available: the policy was read from memory without a base directory" },
-	{ "zone up { interface \"eth0\" }\nnat forward up tcp port 80 to 10.0.0.0/24",
-	  2, 31, "a port forward goes to one address" },
-	{ "zone up { interface \"eth0\" }\nnat netmap 10.0.0.0/24 to 192.0.2.0/25 via up",
-	  2, 27, "netmap prefixes differ in length or family" },
-	{ "nat masquerade out via nowhere",
-	  1, 24, "unknown zone 'nowhere'" },
-	{ "vpn wg0 { listen-port 51820 }",
-	  1, 5, "vpn 'wg0' has no 'private-key-file'" },
-	{ "vpn wg0 { private-key-file \"k\" peer p { endpoint \"1.2.3.4:5\" } }",
-	  1, 37, "peer 'p' has no 'public-key'" },
-	{ "service s = { s2 }\nservice s2 = { s }\npass service s",
-	  2, 16, "service 's' refers to itself" },
-	{ "tenant a { segment web { interface \"t1\" address 10.0.0.0/24 } }\npass to a",
-	  2, 9, "'a' is a tenant; name one of its segments ('a.SEGMENT')" },
-	{ "pass from 10.0.0.0/8 to any\nblock from 10.1.0.0/16 to any",
-	  2, 1, "rule is shadowed by the rule at t.hvp:1" },
+	{ "pass label \"web-in\"\nblock label \"web-in\"", 2, 13,
+	  "label \"web-in\" is already used by the rule at t.hvp:1" },
+	{ "pass label \"web in\"", 1, 12,
+	  "label \"web in\": 1 to 48 letters, digits, '-', '_' or '.'" },
+	{ "pass label web", 1, 12, "expected a label in quotes (label \"web-in\"), found 'web'" },
+	{ "zone lan { interface \"eth1\" }\nzone lan { interface \"eth2\" }", 2, 6,
+	  "zone 'lan' is already defined" },
+	{ "zone lan { interface \"eth1\" }\npass from lan to nowhere", 2, 18,
+	  "unknown zone 'nowhere'" },
+	{ "zone lan { interface \"eth1\" }\nservice web = tcp port 80\npass from lan to web", 3, 18,
+	  "'web' is a service, not a zone" },
+	{ "zone lan { interface \"eth1\" }\npass from lan service lan", 2, 23,
+	  "'lan' is a zone, not a service" },
+	{ "define nets = 10.0.0.0/8\npass from nets", 2, 11, "'nets' is a define; write '$nets'" },
+	{ "pass from $undefined to any", 1, 11, "'$undefined' is not defined" },
+	{ "define a = $b\ndefine b = $a\npass from $a", 2, 12, "define 'a' refers to itself" },
+	{ "pass from 10.0.0.1/8", 1, 11, "host bits set in 10.0.0.1/8; did you mean 10.0.0.0/8?" },
+	{ "pass from 2001:db8::1/32", 1, 11,
+	  "host bits set in 2001:db8::1/32; did you mean 2001:db8::/32?" },
+	{ "pass from 10.0.0.0/33", 1, 11, "prefix length /33 out of range for IPv4 (0-32)" },
+	{ "pass from 2001:db8::/129", 1, 11, "prefix length /129 out of range for IPv6 (0-128)" },
+	{ "pass from 10.0.0.300", 1, 11, "invalid address '10.0.0.300'" },
+	{ "pass from 10.0.0.9-10.0.0.1", 1, 11,
+	  "address range '10.0.0.9-10.0.0.1' is upside down" },
+	{ "pass from 10.0.0.1-2001:db8::1", 1, 11,
+	  "address range '10.0.0.1-2001:db8::1' mixes IPv4 and IPv6" },
+	{ "pass service tcp port 200-100", 1, 23, "port range 200-100 is upside down" },
+	{ "pass service tcp port 65536", 1, 23, "port 65536 out of range (0-65535)" },
+	{ "pass service udp port 99999999999", 1, 23, "port 99999999999 out of range (0-65535)" },
+	{ "pass service icmp port 8", 1, 19, "icmp has no ports; use 'type'" },
+	{ "pass service tcp type echo-request", 1, 18, "'type' applies to icmp and icmpv6 only" },
+	{ "pass service icmp type bogus", 1, 24, "unknown icmp type 'bogus'" },
+	{ "pass service icmpv6 type echo", 1, 26, "unknown icmpv6 type 'echo'" },
+	{ "pass service icmp type 256", 1, 24, "ICMP type 256 out of range (0-255)" },
+	{ "pass from 10.0.0.0/8 to 2001:db8::/32", 1, 1,
+	  "rule can never match: 'from' has only IPv4 addresses and 'to' only IPv6" },
+	{ "pass from 2001:db8::/32 to 10.0.0.0/8", 1, 1,
+	  "rule can never match: 'from' has only IPv6 addresses and 'to' only IPv4" },
+	{ "pass to 2001:db8::/32 service icmp", 1, 31,
+	  "icmp can never match: the rule's addresses are all IPv6" },
+	{ "pass to 10.0.0.0/8 service icmpv6 type echo-request", 1, 28,
+	  "icmpv6 can never match: the rule's addresses are all IPv4" },
+	{ "pass limit 0/minute", 1, 12, "limit of 0 never matches; the rate must be at least 1" },
+	{ "pass limit 10/fortnight", 1, 12,
+	  "unknown rate unit 'fortnight' (second, minute or hour)" },
+	{ "pass limit 10/second burst 0", 1, 28, "burst of 0 packets; it must be at least 1" },
+	{ "pass frobnicate", 1, 6, "unknown option 'frobnicate'" },
+	{ "pass log log", 1, 10, "duplicate option 'log'" },
+	{ "pass limit 1/second limit 2/second", 1, 21, "duplicate option 'limit'" },
+	{ "pass no state no state", 1, 23, "duplicate option 'no state'" },
+	{ "pass from any from any", 1, 15, "duplicate option 'from'" },
+	{ "pass from self to self", 1, 19,
+	  "'self' on both sides: the appliance's traffic to itself is not filtered" },
+	{ "default from nowhere block", 1, 14, "unknown zone 'nowhere'" },
+	{ "default to nowhere pass", 1, 12, "unknown zone 'nowhere'" },
+	{ "default block\ndefault pass", 2, 1, "duplicate global default" },
+	{ "pass to any inspect { block content /(unclosed/ }", 1, 47,
+	  "invalid regular expression: missing closing parenthesis" },
+	{ "pass to any inspect { block content /abc/q }", 1, 42,
+	  "unknown regular expression flag 'q' (i, m, s, x)" },
+	{ "pass to any inspect { reject content /abc/ }", 1, 23,
+	  "expected 'block' or 'pass' (inspection cannot reject), found 'reject'" },
+	{ "pass service tcp port nosuchport", 1, 23, "unknown port name 'nosuchport'" },
+	{ "pass service nosuchservice", 1, 14, "unknown service 'nosuchservice'" },
+	{ "tenant t { tenant u { } }", 1, 12, "a tenant cannot be declared inside a tenant" },
+	{ "segment s { interface \"x\" address 10.0.0.0/8 }", 1, 1,
+	  "'segment' is only allowed inside a tenant" },
+	{ "zone z { interface \"this-name-is-far-too-long\" }", 1, 20,
+	  "invalid interface name \"this-name-is-far-too-long\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
+	{ "zone z { interface \"a*b\" }", 1, 20,
+	  "invalid interface name \"a*b\": 1 to 15 characters, no '/' or blanks, '*' only at the end" },
+	{ "zone z { }", 1, 6, "zone 'z' has no 'interface'" },
+	{ "tenant t { segment s { interface \"tap0\" } }", 1, 20, "segment 's' has no 'address'" },
+	{ "zone any { interface \"x\" }", 1, 6, "'any' is a reserved word and cannot be a name" },
+	{ "zone 9lives { interface \"x\" }", 1, 6,
+	  "invalid name '9lives': a name starts with a letter and holds letters, digits, '_' and '-'" },
+	{ "pass from \"lan\"", 1, 11,
+	  "expected an address, a zone, '$name', 'any' or 'self', found string" },
+	{ "pass from { any, 10.0.0.0/8 }", 1, 13,
+	  "'any' cannot be combined with other endpoints in a list" },
+	{ "include \"x.hvp\"", 1, 9,
+	  "include is not available: the policy was read from memory without a base directory" },
+	{ "zone up { interface \"eth0\" }\nnat forward up tcp port 80 to 10.0.0.0/24", 2, 31,
+	  "a port forward goes to one address" },
+	{ "zone up { interface \"eth0\" }\nnat netmap 10.0.0.0/24 to 192.0.2.0/25 via up", 2, 27,
+	  "netmap prefixes differ in length or family" },
+	{ "nat masquerade out via nowhere", 1, 24, "unknown zone 'nowhere'" },
+	{ "vpn wg0 { listen-port 51820 }", 1, 5, "vpn 'wg0' has no 'private-key-file'" },
+	{ "vpn wg0 { private-key-file \"k\" peer p { endpoint \"1.2.3.4:5\" } }", 1, 37,
+	  "peer 'p' has no 'public-key'" },
+	{ "service s = { s2 }\nservice s2 = { s }\npass service s", 2, 16,
+	  "service 's' refers to itself" },
+	{ "tenant a { segment web { interface \"t1\" address 10.0.0.0/24 } }\npass to a", 2, 9,
+	  "'a' is a tenant; name one of its segments ('a.SEGMENT')" },
+	{ "pass from 10.0.0.0/8 to any\nblock from 10.1.0.0/16 to any", 2, 1,
+	  "rule is shadowed by the rule at t.hvp:1" },
 	{ "zone lan { interface \"eth1\" }\npass from lan service tcp port 1-100\npass from lan service tcp port 101-200\nblock from lan service tcp port 50-150",
 	  4, 1, "rule is shadowed by the rule at t.hvp:3 together with 1 earlier rule" },
-	{ "pass @",
-	  1, 6, "unexpected character '@'" },
-	{ "pass to any \"str\"",
-	  1, 13, "expected 'from', 'to', 'service' or an option, found string" },
-	{ "pass from 10.0.0.0/8 to any log \"unterminated",
-	  1, 33, "unterminated string" },
-	{ "zone z { interface \"x\" } }",
-	  1, 26, "unexpected '}'" },
-	{ "frobnicate from lan",
-	  1, 1, "expected a statement (pass, block, reject, define, service, zone, default, tenant, nat, vpn, include), found 'frobnicate'" },
-	{ "zone lan interface \"x\"",
-	  1, 10, "expected '{', found 'interface'" },
-	{ "pass from lan to\nblock from any",
-	  1, 17, "expected an address, a zone, '$name', 'any' or 'self' at the end of the line" },
-	{ "block to any inspect { block content /x/ }",
-	  1, 14, "'inspect' applies to pass rules only: a blocked flow has no content to inspect" },
-	{ "pass log \"" "0123456789012345678901234567890123456789012345678901234567890123"
+	{ "pass @", 1, 6, "unexpected character '@'" },
+	{ "pass to any \"str\"", 1, 13,
+	  "expected 'from', 'to', 'service' or an option, found string" },
+	{ "pass from 10.0.0.0/8 to any log \"unterminated", 1, 33, "unterminated string" },
+	{ "zone z { interface \"x\" } }", 1, 26, "unexpected '}'" },
+	{ "frobnicate from lan", 1, 1,
+	  "expected a statement (pass, block, reject, define, service, zone, default, tenant, nat, vpn, include), found 'frobnicate'" },
+	{ "zone lan interface \"x\"", 1, 10, "expected '{', found 'interface'" },
+	{ "pass from lan to\nblock from any", 1, 17,
+	  "expected an address, a zone, '$name', 'any' or 'self' at the end of the line" },
+	{ "block to any inspect { block content /x/ }", 1, 14,
+	  "'inspect' applies to pass rules only: a blocked flow has no content to inspect" },
+	{ "pass log \""
+	  "0123456789012345678901234567890123456789012345678901234567890123"
 	  "0123456789012345678901234567890123456789012345678901234567890123\"",
 	  1, 10, "log prefix is longer than 127 bytes" },
-	{ "tenant t { vpn wg0 { private-key-file \"k\" } }\nvpn wg0 { private-key-file \"k\" }",
-	  2, 5, "vpn interface 'wg0' is already used" },
+	{ "tenant t { vpn wg0 { private-key-file \"k\" } }\nvpn wg0 { private-key-file \"k\" }", 2,
+	  5, "vpn interface 'wg0' is already used" },
 	/* tenant isolation */
 	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to any }\ntenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }",
-	  2, 3, "rule of tenant 'a' can reach zone 'b.web' of tenant 'b' through 'any' in 'to'; name the zones it is meant for, or name 'b.web' explicitly" },
+	  2, 3,
+	  "rule of tenant 'a' can reach zone 'b.web' of tenant 'b' through 'any' in 'to'; name the zones it is meant for, or name 'b.web' explicitly" },
 	{ "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n  pass from web to 10.0.0.0/8 }\ntenant b { segment db { interface \"tb\" address 10.0.2.0/24 } }",
-	  2, 3, "rule of tenant 'a' can reach zone 'b.db' of tenant 'b' through its addresses in 'to'; name the zones it is meant for, or name 'b.db' explicitly" },
+	  2, 3,
+	  "rule of tenant 'a' can reach zone 'b.db' of tenant 'b' through its addresses in 'to'; name the zones it is meant for, or name 'b.db' explicitly" },
 };
 
 #define N_BAD_CASES (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -249,13 +214,13 @@ START_TEST(test_all_errors_reported)
 {
 	struct policy_diags d;
 	struct policy *p = load("zone lan { interface \"eth1\" }\n"
-				"pass from 10.0.0.1/8 to lan\n"		  /* 2: host bits */
-				"pass from lan to nowhere\n"		  /* 3: unknown zone */
-				"pass frobnicate\n"			  /* 4: unknown option */
+				"pass from 10.0.0.1/8 to lan\n"           /* 2: host bits */
+				"pass from lan to nowhere\n"              /* 3: unknown zone */
+				"pass frobnicate\n"                       /* 4: unknown option */
 				"block from lan service tcp port 70000\n" /* 5: port range */
-				"pass from lan to lan service ssh\n"	  /* fine */
-				"reject from $nope\n"			  /* 7: undefined */
-				"pass limit 0/second\n",		  /* 8: limit 0 */
+				"pass from lan to lan service ssh\n"      /* fine */
+				"reject from $nope\n"                     /* 7: undefined */
+				"pass limit 0/second\n",                  /* 8: limit 0 */
 				&d);
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(d.n_errors, 6);
@@ -316,7 +281,8 @@ END_TEST
 START_TEST(test_print_format)
 {
 	struct policy_diags d;
-	struct policy *p = load("zone lan { interface \"eth1\" }\n\tpass from lan to nowhere\n", &d);
+	struct policy *p =
+	    load("zone lan { interface \"eth1\" }\n\tpass from lan to nowhere\n", &d);
 	ck_assert_ptr_null(p);
 	char *buf = NULL;
 	size_t len = 0;
@@ -342,33 +308,41 @@ END_TEST
 static const struct bad_case pipeline_cases[] = {
 	/* a tenant's port forward into another tenant's server: a leak */
 	{ "zone up { interface \"up0\" }\ntenant a { segment lan { interface \"ta\" address 10.0.1.0/24 } }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat forward up tcp port 9090 to 10.0.1.10 port 80 }",
-	  5, 35, "port forward of tenant 'c' goes to 10.0.1.10 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
+	  5, 35,
+	  "port forward of tenant 'c' goes to 10.0.1.10 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
 	{ "zone up { interface \"up0\" }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat forward up tcp port 9090 to 172.16.5.5 port 80 }",
 	  4, 35, "port forward target 172.16.5.5 is outside every segment of tenant 'c'" },
 	{ "zone up { interface \"up0\" }\ntenant a { segment lan { interface \"ta\" address 10.0.1.0/24 } }\ntenant c {\n  segment lan { interface \"tc\" address 10.0.3.0/24 }\n  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via up }",
-	  5, 14, "netmap of tenant 'c' goes to 10.0.1.0/24 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
+	  5, 14,
+	  "netmap of tenant 'c' goes to 10.0.1.0/24 in segment 'a.lan' of tenant 'a': a tenant may only translate into its own segments" },
 	{ "tenant a {\n  segment x { interface \"ta0\" address 10.8.0.0/24 }\n  segment y { interface \"ta1\" address 10.8.0.128/25 } }",
-	  3, 39, "segment 'a.y' (10.8.0.128/25) overlaps segment 'a.x' (10.8.0.0/24) of the same tenant: the segments of a tenant must not share addresses" },
+	  3, 39,
+	  "segment 'a.y' (10.8.0.128/25) overlaps segment 'a.x' (10.8.0.0/24) of the same tenant: the segments of a tenant must not share addresses" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 80 to 10.0.1.10 port 0 }",
 	  4, 48, "translation to port 0; leave 'port' out to keep the port" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 0 to 10.0.1.10 }",
 	  4, 27, "port 0 cannot be forwarded" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat snat out via up to 2001:db8:77::7 }",
-	  4, 26, "snat to IPv6 address 2001:db8:77::7, but tenant 'a' has no IPv6 segment address: the families must match" },
+	  4, 26,
+	  "snat to IPv6 address 2001:db8:77::7, but tenant 'a' has no IPv6 segment address: the families must match" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address { 10.0.1.0/24, fd00:8::/64 } }\n  nat forward up tcp port 80 on 203.0.113.1 to fd00:8::5 }",
-	  4, 48, "port forward on IPv4 address 203.0.113.1 to IPv6 address fd00:8::5: the families must match" },
+	  4, 48,
+	  "port forward on IPv4 address 203.0.113.1 to IPv6 address fd00:8::5: the families must match" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 80 on 2001:db8::1 to 10.0.1.5 }",
-	  4, 48, "port forward on IPv6 address 2001:db8::1 to IPv4 address 10.0.1.5: the families must match" },
+	  4, 48,
+	  "port forward on IPv6 address 2001:db8::1 to IPv4 address 10.0.1.5: the families must match" },
 	{ "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\ndefault from lan to dmz pass\ndefault from lan to dmz block",
-	  4, 1, "conflicting default from lan to dmz: block here, pass before (the first would win)" },
-	{ "zone lan { interface \"lan0\" }\ndefault from lan block\ndefault from lan block log",
-	  3, 1, "duplicate default from lan" },
+	  4, 1,
+	  "conflicting default from lan to dmz: block here, pass before (the first would win)" },
+	{ "zone lan { interface \"lan0\" }\ndefault from lan block\ndefault from lan block log", 3,
+	  1, "duplicate default from lan" },
 	/* the kernel's token bucket: unit in ns / rate * burst must fit 64 bits */
 	{ "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124096",
-	  3, 1, "limit 1/hour with burst 5124096 overflows the kernel's token bucket (at this rate the burst can be at most 5124095)" },
+	  3, 1,
+	  "limit 1/hour with burst 5124096 overflows the kernel's token bucket (at this rate the burst can be at most 5124095)" },
 	/* refused by lowering: check runs it too */
-	{ "zone a { interface \"tap-*\" }\nzone b { interface \"tap-7\" }",
-	  2, 6, "interface \"tap-7\" of zone b overlaps \"tap-*\" of zone a: an interface can be in one zone only" },
+	{ "zone a { interface \"tap-*\" }\nzone b { interface \"tap-7\" }", 2, 6,
+	  "interface \"tap-7\" of zone b overlaps \"tap-*\" of zone a: an interface can be in one zone only" },
 	{ "zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  nat forward up tcp port 8000-8009 to 10.0.1.10 port 80-81 }",
 	  4, 3, "a forwarded port range goes to the same ports or to one port" },
 	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"notakey\" allowed-ips 10.99.0.2/32 } }",
@@ -376,10 +350,14 @@ static const struct bad_case pipeline_cases[] = {
 	/* 44 characters, but the last one carries bits beyond the 32 bytes */
 	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=\" allowed-ips 10.99.0.2/32 } }",
 	  2, 8, "peer 'b1': public-key is not the base64 of a 32-byte key" },
-	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"vpn.example.org:51820\" allowed-ips 10.99.0.2/32 } }",
-	  2, 8, "peer 'b1': endpoint 'vpn.example.org:51820' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
-	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"192.0.2.1:0\" allowed-ips 10.99.0.2/32 } }",
-	  2, 8, "peer 'b1': endpoint '192.0.2.1:0' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK
+	  "\" endpoint \"vpn.example.org:51820\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8,
+	  "peer 'b1': endpoint 'vpn.example.org:51820' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
+	{ "vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK
+	  "\" endpoint \"192.0.2.1:0\" allowed-ips 10.99.0.2/32 } }",
+	  2, 8,
+	  "peer 'b1': endpoint '192.0.2.1:0' is not ADDRESS:PORT or [IPv6]:PORT (host names are not resolved)" },
 };
 
 #define N_PIPELINE_CASES (sizeof(pipeline_cases) / sizeof(pipeline_cases[0]))
@@ -439,9 +417,11 @@ static const char *const pipeline_ok[] = {
 	/* the largest burst the kernel takes at 1/hour */
 	"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\npass from lan to dmz service tcp port 80 limit 1/hour burst 5124095",
 	/* peers with an IPv4 and an IPv6 endpoint */
-	"vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK "\" endpoint \"192.0.2.1:51820\" allowed-ips 10.99.0.2/32 }\n  peer b2 { public-key \"TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\" endpoint \"[2001:db8::1]:51820\" allowed-ips 10.99.0.3/32 } }\npass from wg0 to any",
+	"vpn wg0 { private-key-file \"k\"\n  peer b1 { public-key \"" KEY_OK
+	"\" endpoint \"192.0.2.1:51820\" allowed-ips 10.99.0.2/32 }\n  peer b2 { public-key \"TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\" endpoint \"[2001:db8::1]:51820\" allowed-ips 10.99.0.3/32 } }\npass from wg0 to any",
 	/* a tenant forward to its own VPN peer's network */
-	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  vpn wg1 { private-key-file \"k\" address 10.98.0.1/24\n    peer p { public-key \"" KEY_OK "\" allowed-ips 172.16.0.0/16 } }\n  pass from up to wg1 service tcp port 22\n  nat forward up tcp port 2222 to 172.16.0.5 port 22 }",
+	"zone up { interface \"up0\" }\ntenant a {\n  segment lan { interface \"ta\" address 10.0.1.0/24 }\n  vpn wg1 { private-key-file \"k\" address 10.98.0.1/24\n    peer p { public-key \"" KEY_OK
+	"\" allowed-ips 172.16.0.0/16 } }\n  pass from up to wg1 service tcp port 22\n  nat forward up tcp port 2222 to 172.16.0.5 port 22 }",
 };
 
 START_TEST(test_pipeline_ok)
@@ -463,9 +443,12 @@ START_TEST(test_blocks_everything_warns)
 	ck_assert_int_eq(check_text("", &d), 0);
 	ck_assert_uint_eq(d.n, 1);
 	ck_assert_int_eq(d.v[0].severity, POLICY_WARNING);
-	ck_assert_ptr_nonnull(strstr(d.v[0].message, "blocks everything, including management access"));
+	ck_assert_ptr_nonnull(
+	    strstr(d.v[0].message, "blocks everything, including management access"));
 	policy_diags_free(&d);
-	ck_assert_int_eq(check_text("zone lan { interface \"eth1\" }\npass from lan to self service ssh", &d), 0);
+	ck_assert_int_eq(
+	    check_text("zone lan { interface \"eth1\" }\npass from lan to self service ssh", &d),
+	    0);
 	ck_assert_uint_eq(d.n, 0);
 	policy_diags_free(&d);
 }
@@ -497,7 +480,8 @@ START_TEST(test_verify_family_mismatch)
 	ck_assert_uint_eq(d.n_errors, 1);
 	ck_assert_uint_eq(d.v[0].loc.line, 7);
 	ck_assert_uint_eq(d.v[0].loc.col, 3);
-	ck_assert_ptr_nonnull(strstr(d.v[0].message, "matches 'ip daddr' in a rule for meta nfproto ipv6"));
+	ck_assert_ptr_nonnull(
+	    strstr(d.v[0].message, "matches 'ip daddr' in a rule for meta nfproto ipv6"));
 	policy_diags_free(&d);
 	/* the same rule for ipv4 is fine */
 	t->chains[0].rules[0].matches[0].value = ir_value_u8(2); /* NFPROTO_IPV4 */
@@ -596,7 +580,8 @@ END_TEST
 
 START_TEST(test_include_error_located_in_included_file)
 {
-	testdir_write("inc.hvp", "zone lan { interface \"eth1\" }\n\npass from lan to 10.0.0.1/8\n");
+	testdir_write("inc.hvp",
+		      "zone lan { interface \"eth1\" }\n\npass from lan to 10.0.0.1/8\n");
 	testdir_write("main.hvp", "include \"inc.hvp\"\n");
 	struct policy_diags d;
 	ck_assert_ptr_null(load_file("main.hvp", &d));

@@ -45,7 +45,7 @@ static void seed(uint64_t s)
  * 2001:db8::A:B with A < 4, B < 8. */
 static struct ir_value pool_addr(int v6)
 {
-	uint8_t b[16] = {0};
+	uint8_t b[16] = { 0 };
 	if (v6) {
 		b[0] = 0x20;
 		b[1] = 0x01;
@@ -63,8 +63,9 @@ static struct ir_value pool_addr(int v6)
 
 static uint16_t pool_port(void)
 {
-	static const uint16_t ports[] = {0,    1,    22,   53,   80,   443,
-	                                 1000, 1001, 1002, 1003, 2000, 65535};
+	static const uint16_t ports[] = {
+		0, 1, 22, 53, 80, 443, 1000, 1001, 1002, 1003, 2000, 65535
+	};
 	return ports[rnd(sizeof(ports) / sizeof(ports[0]))];
 }
 
@@ -103,17 +104,17 @@ static bool big_lists;
 static void add_big_list(struct ir_table *t, struct ir_match *m, enum ir_field f, int v6)
 {
 	size_t idx = new_set(t, f, true);
-	uint8_t b[16] = {0};
+	uint8_t b[16] = { 0 };
 	for (unsigned a = 0; a < 4; a++)
 		for (unsigned h = 0; h < 8; h++) {
 			if (rnd(2))
 				continue;
 			if (v6) {
-				memcpy(b, (uint8_t[]){0x20, 0x01, 0x0d, 0xb8}, 4);
+				memcpy(b, (uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8 }, 4);
 				b[13] = (uint8_t)a;
 				b[15] = (uint8_t)h;
 			} else {
-				memcpy(b, (uint8_t[]){10, 0, (uint8_t)a, (uint8_t)h}, 4);
+				memcpy(b, (uint8_t[]){ 10, 0, (uint8_t)a, (uint8_t)h }, 4);
 			}
 			ir_set_elem_add(&t->sets[idx])->key[0] =
 			    ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
@@ -122,11 +123,11 @@ static void add_big_list(struct ir_table *t, struct ir_match *m, enum ir_field f
 	for (unsigned i = 0; i < fillers; i++) {
 		memset(b, 0, sizeof(b));
 		if (v6) {
-			memcpy(b, (uint8_t[]){0x20, 0x01, 0x0d, 0xb8, 0, 9}, 6);
+			memcpy(b, (uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8, 0, 9 }, 6);
 			b[14] = (uint8_t)base;
 			b[15] = (uint8_t)(2 * i);
 		} else {
-			memcpy(b, (uint8_t[]){10, 9, (uint8_t)base, (uint8_t)(2 * i)}, 4);
+			memcpy(b, (uint8_t[]){ 10, 9, (uint8_t)base, (uint8_t)(2 * i) }, 4);
 		}
 		ir_set_elem_add(&t->sets[idx])->key[0] = ir_value_addr(b, v6 ? AF_INET6 : AF_INET);
 	}
@@ -144,7 +145,7 @@ static void add_addr_match(struct ir_table *t, struct ir_rule *r, enum ir_field 
 		return;
 	}
 	unsigned bits = v6 ? 128 : 32;
-	unsigned plens[] = {bits, bits - 1, bits - 3, bits - 8, bits - 16};
+	unsigned plens[] = { bits, bits - 1, bits - 3, bits - 8, bits - 16 };
 	switch (rnd(5)) {
 	case 0:
 		m->kind = IR_M_CMP;
@@ -229,8 +230,8 @@ static void add_port_match(struct ir_table *t, struct ir_rule *r, enum ir_field 
 	}
 }
 
-static const uint8_t protos[] = {IPPROTO_TCP,    IPPROTO_UDP, IPPROTO_ICMP,
-                                 IPPROTO_ICMPV6, IPPROTO_GRE, IPPROTO_SCTP};
+static const uint8_t protos[] = { IPPROTO_TCP,    IPPROTO_UDP, IPPROTO_ICMP,
+				  IPPROTO_ICMPV6, IPPROTO_GRE, IPPROTO_SCTP };
 
 /* The l4proto match; returns whether ports may follow. */
 static bool add_proto_match(struct ir_table *t, struct ir_rule *r)
@@ -280,9 +281,7 @@ static void add_residual(struct ir_rule *r)
 		m->field[0] = IR_CT_MARK;
 		m->value = ir_value_u32(1);
 		break;
-	default:
-		add_u8_cmp(r, IR_ICMP_TYPE, (uint8_t)rnd(9));
-		break;
+	default: add_u8_cmp(r, IR_ICMP_TYPE, (uint8_t)rnd(9)); break;
 	}
 }
 
@@ -366,7 +365,7 @@ static void gen_packet(struct ir_packet *p)
 	if (rnd(10) == 0)
 		p->saddr[v6 ? 15 : 3] = (uint8_t)rnd(256);
 	if (rnd(20) == 0)
-		p->daddr[1] = 1; /* outside every prefix of the pool */
+		p->daddr[1] = 1;        /* outside every prefix of the pool */
 	if (big_lists && rnd(8) == 0) { /* a filler of a big list */
 		uint8_t *a = rnd(2) ? p->saddr : p->daddr;
 		if (v6) {
@@ -405,8 +404,8 @@ static size_t disagreements(const struct ir_table *linear, const struct ir_table
 		if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
 			if (!bad)
 				fprintf(stderr,
-				        "seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
-				        (unsigned long long)s, i, a.trace, b.trace);
+					"seed %llu packet %d:\n--- linear\n%s--- optimized\n%s",
+					(unsigned long long)s, i, a.trace, b.trace);
 			bad++;
 		}
 	}
@@ -422,12 +421,12 @@ START_TEST(test_classify_differential)
 		struct ir_table *linear = gen_table(s, n_rules);
 		struct ir_table *opt = gen_table(s, n_rules);
 		struct policy_optimize_report rep;
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
-		struct policy_diags vd = {0};
+		struct policy_diags vd = { 0 };
 		if (ir_table_validate(opt, &vd))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
-			             vd.n ? vd.v[vd.n - 1].message : "?");
+				     vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
 		classified += rep.runs_classified;
 		for (size_t i = 0; i < opt->n_sets; i++)
@@ -457,12 +456,12 @@ START_TEST(test_classify_shared_lists)
 		struct ir_table *linear = gen_table(s, n_rules);
 		struct ir_table *opt = gen_table(s, n_rules);
 		struct policy_optimize_report rep;
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
-		struct policy_diags vd = {0};
+		struct policy_diags vd = { 0 };
 		if (ir_table_validate(opt, &vd))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
-			             vd.n ? vd.v[vd.n - 1].message : "?");
+				     vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
 		list_maps += rep.classify_lists;
 		list_elems += rep.classify_list_elems;
@@ -526,13 +525,13 @@ START_TEST(test_classify_wide_ranges_build)
 			tables[k] = t;
 		}
 		struct policy_optimize_report rep;
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		unsigned long long before = policy_classify_index_probes;
 		ck_assert_int_eq(policy_optimize(tables[1], &rep, &d), 0);
 		unsigned long long probes = policy_classify_index_probes - before;
 		fprintf(stderr,
-		        "wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
-		        (unsigned long long)s, probes, rep.rules_classified);
+			"wide ranges: seed %llu: %llu index probes for %zu rules classified\n",
+			(unsigned long long)s, probes, rep.rules_classified);
 		ck_assert_uint_ge(rep.rules_classified, 300);
 		/* a box is a rule here; its fragments and pieces a few more */
 		ck_assert_uint_le(probes, 600ull * 64);
@@ -579,14 +578,14 @@ static void put(struct text *t, const char *fmt, ...)
 static char *gen_policy(uint64_t s)
 {
 	seed(s);
-	struct text t = {0};
+	struct text t = { 0 };
 	put(&t,
 	    "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
 	    "zone wan { interface \"up*\" }\nservice web = tcp port { 80, 443 }\n%s\n",
 	    rnd(2) ? "default block" : "default pass");
 	for (int k = 0; k < 16; k++)
 		put(&t, "define hosts_%d = { 10.2.%d.1, 10.2.%d.3, 10.2.%d.5 }\n", k, k, k, k);
-	int next[10] = {0};
+	int next[10] = { 0 };
 	for (int i = 0; i < POLICY_RULES; i++) {
 		unsigned shape = rnd(10);
 		int j = next[shape]++;
@@ -609,9 +608,7 @@ static char *gen_policy(uint64_t s)
 		case 3:
 			put(&t, "pass from wan to dmz service %s port %d\n", proto, 1000 + j / 2);
 			break;
-		case 4:
-			put(&t, "pass from 10.3.%d.%d to dmz service icmp\n", j / 8, j % 8);
-			break;
+		case 4: put(&t, "pass from 10.3.%d.%d to dmz service icmp\n", j / 8, j % 8); break;
 		case 5:
 			put(&t, "pass from lan to 2001:db8:%x::/48 service %s port %d\n", j, proto,
 			    1000 + (int)rnd(40));
@@ -624,12 +621,8 @@ static char *gen_policy(uint64_t s)
 			put(&t, "pass from lan to dmz service udp port %d limit 10/second\n",
 			    2000 + j);
 			break;
-		case 8:
-			put(&t, "pass from any to dmz service tcp port %d log\n", 3000 + j);
-			break;
-		default:
-			put(&t, "block from 10.5.%d.0/24 to any\n", j);
-			break;
+		case 8: put(&t, "pass from any to dmz service tcp port %d log\n", 3000 + j); break;
+		default: put(&t, "block from 10.5.%d.0/24 to any\n", j); break;
 		}
 	}
 	return t.v;
@@ -637,7 +630,7 @@ static char *gen_policy(uint64_t s)
 
 static void gen_policy_packet(struct ir_packet *p)
 {
-	static const char *ifs[] = {"lan0", "dmz0", "up1", "other"};
+	static const char *ifs[] = { "lan0", "dmz0", "up1", "other" };
 	memset(p, 0, sizeof(*p));
 	unsigned i = rnd(4), o = (i + 1 + rnd(3)) % 4;
 	snprintf(p->iif, sizeof(p->iif), "%s", ifs[i]);
@@ -645,12 +638,12 @@ static void gen_policy_packet(struct ir_packet *p)
 	int v6 = rnd(5) == 0;
 	p->nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 	if (v6) {
-		uint8_t d[16] = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)rnd(20)};
+		uint8_t d[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)rnd(20) };
 		d[15] = 1;
 		memcpy(p->daddr, d, 16);
 		p->saddr[0] = 0xfd;
 	} else {
-		static const uint8_t net[] = {1, 2, 3, 4, 5, 10};
+		static const uint8_t net[] = { 1, 2, 3, 4, 5, 10 };
 		p->saddr[0] = p->daddr[0] = 10;
 		p->saddr[1] = net[rnd(6)];
 		p->saddr[2] = (uint8_t)rnd(20);
@@ -659,10 +652,10 @@ static void gen_policy_packet(struct ir_packet *p)
 		p->daddr[2] = (uint8_t)rnd(20);
 		p->daddr[3] = (uint8_t)rnd(6);
 	}
-	static const uint8_t l4[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
-	                             IPPROTO_GRE};
+	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
+				      IPPROTO_GRE };
 	p->l4proto = l4[rnd(5)];
-	static const uint16_t base[] = {80, 443, 1000, 2000, 3000};
+	static const uint16_t base[] = { 80, 443, 1000, 2000, 3000 };
 	p->dport = (uint16_t)(base[rnd(5)] + rnd(50));
 	p->sport = (uint16_t)rnd(65536);
 	p->ct_state = 1u << 3;
@@ -691,10 +684,10 @@ START_TEST(test_classify_policies)
 		struct ir_table *opt = policy_lower(pol, &o, &d);
 		ck_assert_ptr_nonnull(opt);
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
-		struct policy_diags vd = {0};
+		struct policy_diags vd = { 0 };
 		if (ir_table_validate(opt, &vd))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
-			             vd.n ? vd.v[vd.n - 1].message : "?");
+				     vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
 		loaded++;
 		classified += rep.runs_classified;
@@ -709,9 +702,9 @@ START_TEST(test_classify_policies)
 			if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
 				if (!bad)
 					fprintf(stderr,
-					        "policy seed %llu packet %d:\n--- linear\n%s--- "
-					        "optimized\n%s",
-					        (unsigned long long)s, i, a.trace, b.trace);
+						"policy seed %llu packet %d:\n--- linear\n%s--- "
+						"optimized\n%s",
+						(unsigned long long)s, i, a.trace, b.trace);
 				bad++;
 			}
 		}
@@ -749,7 +742,7 @@ enum edit { EDIT_NONE, EDIT_INSERT, EDIT_APPEND, EDIT_REMOVE, EDIT_CHANGE };
 
 static void edit_rule(struct text *t, int i, int variant)
 {
-	static const char *zones[] = {"z0", "z1", "z2"};
+	static const char *zones[] = { "z0", "z1", "z2" };
 	seed(0xed17 + (uint64_t)i * 7919 + (uint64_t)variant * 104729);
 	int a = (int)rnd(3), b = (a + 1 + (int)rnd(2)) % 3;
 	const char *act = rnd(4) ? "pass" : "block";
@@ -760,8 +753,8 @@ static void edit_rule(struct text *t, int i, int variant)
 		put(t, "%s from %s to %s service tcp port %d", act, zones[a], zones[b], port);
 		break;
 	case 1:
-		put(t, "%s from %s to 172.16.%d.%d service udp port %d-%d", act, zones[a],
-		    i / 250, i % 250 + 1, port, port + (int)rnd(300));
+		put(t, "%s from %s to 172.16.%d.%d service udp port %d-%d", act, zones[a], i / 250,
+		    i % 250 + 1, port, port + (int)rnd(300));
 		break;
 	case 2:
 		put(t, "%s from $list_%u to %s service tcp port { %d, %d }", act, rnd(8), zones[b],
@@ -786,9 +779,9 @@ static void edit_rule(struct text *t, int i, int variant)
 /* The policy with edit e at rule k. */
 static char *edit_policy(enum edit e, int k)
 {
-	struct text t = {0};
+	struct text t = { 0 };
 	put(&t, "zone z0 { interface \"a0\" }\nzone z1 { interface \"b0\" }\n"
-	        "zone z2 { interface \"c0\" }\ndefault block\n");
+		"zone z2 { interface \"c0\" }\ndefault block\n");
 	for (int l = 0; l < 8; l++)
 		put(&t, "define list_%d = { 10.%d.1.1, 10.%d.2.2, 10.%d.3.3 }\n", l, 100 + l,
 		    100 + l, 100 + l);
@@ -871,15 +864,19 @@ START_TEST(test_classify_names_stay)
 	static const struct {
 		enum edit e;
 		int k;
-	} edits[] = {{EDIT_INSERT, EDIT_RULES / 3},  {EDIT_INSERT, 5},
-	             {EDIT_APPEND, 0},               {EDIT_REMOVE, EDIT_RULES / 2},
-	             {EDIT_REMOVE, 1},               {EDIT_CHANGE, EDIT_RULES / 4},
-	             {EDIT_CHANGE, 2 * EDIT_RULES / 3}};
+	} edits[] = { { EDIT_INSERT, EDIT_RULES / 3 },
+		      { EDIT_INSERT, 5 },
+		      { EDIT_APPEND, 0 },
+		      { EDIT_REMOVE, EDIT_RULES / 2 },
+		      { EDIT_REMOVE, 1 },
+		      { EDIT_CHANGE, EDIT_RULES / 4 },
+		      { EDIT_CHANGE, 2 * EDIT_RULES / 3 } };
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		struct ir_table *t = edit_compile(edits[i].e, edits[i].k);
 		size_t changed = classifier_changed(base, t);
-		fprintf(stderr, "names_stay: edit %d at %d: %zu of %zu classifier objects changed\n",
-		        edits[i].e, edits[i].k, changed, objects);
+		fprintf(stderr,
+			"names_stay: edit %d at %d: %zu of %zu classifier objects changed\n",
+			edits[i].e, edits[i].k, changed, objects);
 		ck_assert_uint_ge(changed, 1); /* the edit is seen */
 		ck_assert_uint_le(changed, EDIT_MAX_CHANGED);
 		irtest_done(t);
@@ -899,17 +896,17 @@ START_TEST(test_classify_name_collisions)
 	for (uint64_t s = 10; s <= 40; s += 10) {
 		struct ir_table *linear = gen_table(s, 300);
 		struct ir_table *opt = gen_table(s, 300), *opt2 = gen_table(s, 300);
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		ck_assert_int_eq(policy_optimize(opt, NULL, &d), 0);
 		ck_assert_int_eq(policy_optimize(opt2, NULL, &d), 0);
-		struct policy_diags vd = {0};
+		struct policy_diags vd = { 0 };
 		if (ir_table_validate(opt, &vd))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
-			             vd.n ? vd.v[vd.n - 1].message : "?");
+				     vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
 		for (size_t i = 0; i < opt->n_chains; i++)
 			suffixed += classifier_name(opt->chains[i].name) &&
-			            strchr(strchr(opt->chains[i].name, '_') + 1, '_');
+				    strchr(strchr(opt->chains[i].name, '_') + 1, '_');
 		ck_assert_uint_eq(classifier_changed(opt, opt2), 0);
 		bad += disagreements(linear, opt, s);
 		ir_table_free(linear);
@@ -970,7 +967,7 @@ START_TEST(test_classify_fallback)
 		/* with the shipped bound: how much these rules replicate */
 		struct ir_table *t0 = gen_wild_table(s, 240);
 		struct policy_optimize_report rep0;
-		struct policy_diags d0 = {0};
+		struct policy_diags d0 = { 0 };
 		ck_assert_int_eq(policy_optimize(t0, &rep0, &d0), 0);
 		natural += rep0.classify_elems;
 		ir_table_free(t0);
@@ -981,14 +978,14 @@ START_TEST(test_classify_fallback)
 		struct ir_table *linear = gen_wild_table(s, 240);
 		struct ir_table *opt = gen_wild_table(s, 240);
 		struct policy_optimize_report rep;
-		struct policy_diags d = {0};
+		struct policy_diags d = { 0 };
 		ck_assert_int_eq(policy_optimize(opt, &rep, &d), 0);
 		policy_classify_repl_per_box = keep_box;
 		policy_classify_repl_base = keep_base;
-		struct policy_diags vd = {0};
+		struct policy_diags vd = { 0 };
 		if (ir_table_validate(opt, &vd))
 			ck_abort_msg("seed %llu: %s", (unsigned long long)s,
-			             vd.n ? vd.v[vd.n - 1].message : "?");
+				     vd.n ? vd.v[vd.n - 1].message : "?");
 		policy_diags_free(&vd);
 		if (rep.classify_fallbacks) {
 			/* the pair fell back: fewer elements, and the summary says so */
@@ -1002,18 +999,18 @@ START_TEST(test_classify_fallback)
 			policy_classify_report_print(&rep, f);
 			fclose(f);
 			ck_assert_msg(strstr(buf, "fallback") && strstr(buf, "chain pair:"), "%s",
-			              buf);
+				      buf);
 			free(buf);
 		} else {
 			ck_assert_uint_eq(rep.classify_elems, rep0.classify_elems);
 		}
 		fell += rep.classify_fallbacks && rep.fallback[0].why == 2 &&
-		        rep0.classify_fallbacks == 0;
+			rep0.classify_fallbacks == 0;
 		fprintf(stderr,
-		        "fallback: seed %llu: %zu elements for %zu rules, bounded %zu elements for "
-		        "%zu rules classified (%zu runs kept linear)\n",
-		        (unsigned long long)s, rep0.classify_elems, rep0.rules_classified,
-		        rep.classify_elems, rep.rules_classified, rep.runs_kept_linear);
+			"fallback: seed %llu: %zu elements for %zu rules, bounded %zu elements for "
+			"%zu rules classified (%zu runs kept linear)\n",
+			(unsigned long long)s, rep0.classify_elems, rep0.rules_classified,
+			rep.classify_elems, rep.rules_classified, rep.runs_kept_linear);
 		bad += disagreements(linear, opt, s);
 		ir_table_free(linear);
 		ir_table_free(opt);
@@ -1049,8 +1046,8 @@ static void flat_packet(struct ir_packet *p, uint8_t proto, uint16_t dport)
 	p->l4proto = proto;
 	snprintf(p->iif, sizeof(p->iif), "lan0");
 	snprintf(p->oif, sizeof(p->oif), "dmz0");
-	memcpy(p->saddr, (uint8_t[]){10, 10, 1, 2}, 4);
-	memcpy(p->daddr, (uint8_t[]){10, 10, 2, 2}, 4);
+	memcpy(p->saddr, (uint8_t[]){ 10, 10, 1, 2 }, 4);
+	memcpy(p->daddr, (uint8_t[]){ 10, 10, 2, 2 }, 4);
 	p->sport = 40000;
 	p->dport = dport;
 	p->ct_state = 1u << 3; /* new */
@@ -1067,10 +1064,10 @@ static void flat_packet(struct ir_packet *p, uint8_t proto, uint16_t dport)
 
 START_TEST(test_classify_lists_across_pairs)
 {
-	struct text t = {0};
+	struct text t = { 0 };
 	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
-	        "zone wan { interface \"up*\" }\nzone mgmt { interface \"mg*\" }\n"
-	        "service web = tcp port { 80, 443 }\ndefault block\n");
+		"zone wan { interface \"up*\" }\nzone mgmt { interface \"mg*\" }\n"
+		"service web = tcp port { 80, 443 }\ndefault block\n");
 	for (int k = 0; k < ACROSS_LISTS; k++) {
 		put(&t, "define hosts_%d = { 172.16.%d.2", k, k);
 		for (int h = 1; h < ACROSS_HOSTS; h++)
@@ -1099,34 +1096,34 @@ START_TEST(test_classify_lists_across_pairs)
 		list_maps += !strncmp(opt->sets[i].name, "clsl_", 5);
 	}
 	fprintf(stderr,
-	        "lists across pairs: %zu elements for %zu listed addresses, %zu list maps\n", elems,
-	        listed, list_maps);
+		"lists across pairs: %zu elements for %zu listed addresses, %zu list maps\n", elems,
+		listed, list_maps);
 	ck_assert_uint_ge(list_maps, 1);
 	/* a box per address and port in each of 5 pairs would be 10,000 */
 	ck_assert_uint_le(elems, 2 * listed);
 
-	static const char *oifs[] = {"dmz0", "up1", "mg0", "other"};
+	static const char *oifs[] = { "dmz0", "up1", "mg0", "other" };
 	size_t bad = 0;
 	seed(0x11575);
 	for (int i = 0; i < 4000; i++) {
 		struct ir_packet p;
 		struct ir_eval_result a, b;
-		static const uint16_t ports[] = {80, 443, 22, 1005, 2050};
+		static const uint16_t ports[] = { 80, 443, 22, 1005, 2050 };
 		flat_packet(&p, rnd(4) ? IPPROTO_TCP : IPPROTO_UDP, ports[rnd(5)]);
 		snprintf(p.oif, sizeof(p.oif), "%s", oifs[rnd(4)]);
 		memcpy(p.daddr,
-		       (uint8_t[]){172, 16, (uint8_t)rnd(ACROSS_LISTS + 2),
-		                   (uint8_t)rnd(2 * ACROSS_HOSTS + 4)},
+		       (uint8_t[]){ 172, 16, (uint8_t)rnd(ACROSS_LISTS + 2),
+				    (uint8_t)rnd(2 * ACROSS_HOSTS + 4) },
 		       4);
 		if (rnd(4) == 0)
-			memcpy(p.saddr, (uint8_t[]){10, 1, (uint8_t)rnd(ACROSS_LISTS), 9}, 4);
+			memcpy(p.saddr, (uint8_t[]){ 10, 1, (uint8_t)rnd(ACROSS_LISTS), 9 }, 4);
 		ir_eval(linear, "forward", &p, &a);
 		ir_eval(opt, "forward", &p, &b);
 		ck_assert(!a.overflow && !b.overflow);
 		if (a.trace_len != b.trace_len || memcmp(a.trace, b.trace, a.trace_len)) {
 			if (!bad)
 				fprintf(stderr, "packet %d:\n--- linear\n%s--- optimized\n%s", i,
-				        a.trace, b.trace);
+					a.trace, b.trace);
 			bad++;
 		}
 	}
@@ -1138,15 +1135,15 @@ END_TEST
 
 START_TEST(test_classify_flat_path)
 {
-	struct text t = {0};
+	struct text t = { 0 };
 	put(&t, "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
-	        "default block\n");
+		"default block\n");
 	for (int i = 0; i < 120; i++)
 		if (i % 2)
 			put(&t, "pass from lan to dmz service tcp port %d\n", 1000 + i);
 		else
-			put(&t, "block from 10.1.%d.0/24 to dmz service udp port %d-%d\n", i, 1000 + i,
-			    1100 + i);
+			put(&t, "block from 10.1.%d.0/24 to dmz service udp port %d-%d\n", i,
+			    1000 + i, 1100 + i);
 	put(&t, "pass from lan to dmz service udp port 20000-20999\n");
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
@@ -1164,10 +1161,10 @@ START_TEST(test_classify_flat_path)
 	for (size_t i = 0; i < pair->n_rules; i++) {
 		const struct ir_rule *r = &pair->rules[i];
 		ck_assert_msg(strncmp(r->verdict.chain, "clsn_", 5),
-		              "the pair chain jumps to a root chain %s", r->verdict.chain);
+			      "the pair chain jumps to a root chain %s", r->verdict.chain);
 		for (size_t k = 0; k < r->n_stmts; k++)
 			cuts += r->stmts[k].kind == IR_S_VMAP &&
-			        !strncmp(opt->sets[r->stmts[k].set].name, "classify_cut_", 13);
+				!strncmp(opt->sets[r->stmts[k].set].name, "classify_cut_", 13);
 	}
 	ck_assert_uint_ge(cuts, 1);
 	/* the udp range's cell: one plain rule, l4proto and dport, to its label */
@@ -1189,9 +1186,9 @@ START_TEST(test_classify_flat_path)
 		uint16_t dport;
 		enum ir_verdict_kind verdict;
 	} cases[] = {
-	    {IPPROTO_UDP, 20500, IR_V_ACCEPT}, {IPPROTO_TCP, 20500, IR_V_DROP},
-	    {IPPROTO_UDP, 21000, IR_V_DROP},   {IPPROTO_TCP, 1001, IR_V_ACCEPT},
-	    {IPPROTO_UDP, 1001, IR_V_DROP},    {IPPROTO_ICMP, 20500, IR_V_DROP},
+		{ IPPROTO_UDP, 20500, IR_V_ACCEPT }, { IPPROTO_TCP, 20500, IR_V_DROP },
+		{ IPPROTO_UDP, 21000, IR_V_DROP },   { IPPROTO_TCP, 1001, IR_V_ACCEPT },
+		{ IPPROTO_UDP, 1001, IR_V_DROP },    { IPPROTO_ICMP, 20500, IR_V_DROP },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ir_packet p;
@@ -1203,7 +1200,7 @@ START_TEST(test_classify_flat_path)
 		ck_assert_int_eq(a.verdict, cases[i].verdict);
 		ck_assert_int_eq(b.verdict, cases[i].verdict);
 		ck_assert_msg(a.trace_len == b.trace_len && !memcmp(a.trace, b.trace, a.trace_len),
-		              "case %zu:\n--- linear\n%s--- optimized\n%s", i, a.trace, b.trace);
+			      "case %zu:\n--- linear\n%s--- optimized\n%s", i, a.trace, b.trace);
 	}
 	irtest_done(linear);
 	ir_table_free(opt);

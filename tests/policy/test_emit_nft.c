@@ -84,19 +84,19 @@ START_TEST(test_rule_text)
 	s->reject = IR_REJECT_ICMPX_PORT_UNREACH;
 	snprintf(r->comment, sizeof(r->comment), "default:builtin");
 	char *out = irtest_emit_nft(t);
-	ck_assert_str_eq(out,
-			 "table inet hvgate\n"
-			 "delete table inet hvgate\n"
-			 "table inet hvgate {\n"
-			 "\tchain forward {\n"
-			 "\t\ttype filter hook forward priority 0; policy drop;\n"
-			 "\t\tmeta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto tcp th dport 8000-8080 "
-			 "limit rate 10/minute burst 5 packets counter log prefix \"say 'hi'\" group 2 "
-			 "accept comment \"p.hvp:3:abcdef\"\n"
-			 "\t\tiifname \"tap-*\" counter reject with icmpx port-unreachable "
-			 "comment \"default:builtin\"\n"
-			 "\t}\n"
-			 "}\n");
+	ck_assert_str_eq(
+	    out, "table inet hvgate\n"
+		 "delete table inet hvgate\n"
+		 "table inet hvgate {\n"
+		 "\tchain forward {\n"
+		 "\t\ttype filter hook forward priority 0; policy drop;\n"
+		 "\t\tmeta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto tcp th dport 8000-8080 "
+		 "limit rate 10/minute burst 5 packets counter log prefix \"say 'hi'\" group 2 "
+		 "accept comment \"p.hvp:3:abcdef\"\n"
+		 "\t\tiifname \"tap-*\" counter reject with icmpx port-unreachable "
+		 "comment \"default:builtin\"\n"
+		 "\t}\n"
+		 "}\n");
 	free(out);
 	ir_table_free(t);
 }
@@ -213,11 +213,12 @@ START_TEST(test_anonymous_ct_map_and_bits)
 	s = ir_build_set_value(r, IR_META_MARK, ir_value_u32(0));
 	s->keep_mask = 0xffffbfff; /* the fast path's DONE bit off, the rest kept */
 	char *out = irtest_emit_nft(t);
-	ck_assert_ptr_nonnull(strstr(out, "\t\ttype filter hook input priority -300; policy drop;\n"
-					  "\t\tct state vmap { invalid : drop, established : accept, related : accept }\n"
-					  "\t\tct mark and 0x00000001 == 0 queue num 3 bypass\n"
-					  "\t\tnotrack\n"
-					  "\t\tmeta mark set meta mark and 0xffffbfff\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    out, "\t\ttype filter hook input priority -300; policy drop;\n"
+		 "\t\tct state vmap { invalid : drop, established : accept, related : accept }\n"
+		 "\t\tct mark and 0x00000001 == 0 queue num 3 bypass\n"
+		 "\t\tnotrack\n"
+		 "\t\tmeta mark set meta mark and 0xffffbfff\n"));
 	ck_assert_ptr_null(strstr(out, "__map")); /* anonymous: inline only */
 	free(out);
 	ir_table_free(t);

@@ -128,8 +128,9 @@ START_TEST(test_message_sequence)
 	ck_assert_uint_eq(m.n, 10);
 	ck_assert_uint_eq(b->n_messages, 10);
 	ck_assert_uint_eq(m.v[0]->nlmsg_type, NFNL_MSG_BATCH_BEGIN);
-	const uint16_t want[] = { NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE, NFT_MSG_NEWCHAIN,
-				  NFT_MSG_NEWCHAIN, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM, NFT_MSG_NEWRULE };
+	const uint16_t want[] = { NFT_MSG_NEWTABLE,   NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
+				  NFT_MSG_NEWCHAIN,   NFT_MSG_NEWCHAIN, NFT_MSG_NEWSET,
+				  NFT_MSG_NEWSETELEM, NFT_MSG_NEWRULE };
 	for (size_t i = 0; i < 8; i++) {
 		ck_assert_uint_eq(m.v[i + 1]->nlmsg_type >> 8, NFNL_SUBSYS_NFTABLES);
 		ck_assert_uint_eq(nft_type(m.v[i + 1]), want[i]);
@@ -192,9 +193,9 @@ START_TEST(test_genid_and_check_mode)
 	ck_assert_uint_ne(m.v[m.n - 1]->nlmsg_type, NFNL_MSG_BATCH_END);
 	const struct nlattr *a;
 	uint32_t genid = 0;
-	mnl_attr_for_each(a, m.v[0], sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFNL_BATCH_GENID)
-			genid = ntohl(mnl_attr_get_u32(a));
+	mnl_attr_for_each(a, m.v[0],
+			  sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) == NFNL_BATCH_GENID)
+	    genid = ntohl(mnl_attr_get_u32(a));
 	ck_assert_uint_eq(genid, 0x01020304);
 	free(m.iov);
 	policy_nftnl_batch_free(b);
@@ -217,7 +218,8 @@ static int elem_cb(struct nftnl_set_elem *e, void *data)
 	ck_assert_uint_lt(s->n, 8);
 	s->key[s->n] = ntohl(*k);
 	s->flags[s->n] = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)
-				 ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) : 0;
+			     ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS)
+			     : 0;
 	s->n++;
 	return 0;
 }
@@ -419,7 +421,8 @@ START_TEST(test_queue_native_or_compat)
 		ck_assert_int_eq(nftnl_rule_nlmsg_parse(ms.v[5], nr), 0);
 		struct nftnl_expr_iter *it = nftnl_expr_iter_create(nr);
 		struct nftnl_expr *e = nftnl_expr_iter_next(it);
-		ck_assert_str_eq(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), native ? "queue" : "target");
+		ck_assert_str_eq(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
+				 native ? "queue" : "target");
 		if (native) {
 			ck_assert_uint_eq(nftnl_expr_get_u16(e, NFTNL_EXPR_QUEUE_NUM), 3);
 		} else {
@@ -464,7 +467,8 @@ START_TEST(test_large_set_split)
 			continue;
 		n_elem_msgs++;
 		ck_assert_uint_lt(ms->v[i]->nlmsg_len, 65536 + 4096);
-		ck_assert_uint_eq(policy_nftnl_origin(b, ms->v[i]->nlmsg_seq)->kind, POLICY_NFTNL_ELEMS);
+		ck_assert_uint_eq(policy_nftnl_origin(b, ms->v[i]->nlmsg_seq)->kind,
+				  POLICY_NFTNL_ELEMS);
 	}
 	ck_assert_uint_gt(n_elem_msgs, 10);
 	ck_assert_uint_eq(b->n_elems, 100000);
@@ -496,7 +500,6 @@ START_TEST(test_malformed_ir_is_an_error)
 	ir_table_free(t);
 }
 END_TEST
-
 
 /* ---- the IR corpus for tests/net/backend_agree.sh ----
  *
@@ -602,7 +605,8 @@ START_TEST(test_concat_interval_host_order)
 		if (nft_type(m.v[i]) == NFT_MSG_NEWRULE) {
 			struct expr_names x;
 			struct nftnl_rule *nr = parse_rule(m.v[i], &x);
-			const char *want[] = { "meta", "cmp", "meta", "byteorder", "payload", "lookup", "immediate" };
+			const char *want[] = { "meta",    "cmp",    "meta",     "byteorder",
+					       "payload", "lookup", "immediate" };
 			ck_assert_uint_eq(x.n, 7);
 			for (size_t k = 0; k < 7; k++)
 				ck_assert_str_eq(x.names[k], want[k]);
@@ -649,11 +653,13 @@ static struct ir_table *corpus_filter(void)
 	c->priority = -300;
 
 	static const enum ir_field k_v4[] = { IR_IP_SADDR }, k_v6[] = { IR_IP6_SADDR },
-		k_if[] = { IR_META_IIFNAME }, k_pair[] = { IR_IP_SADDR, IR_TH_DPORT },
-		k_mark[] = { IR_META_MARK }, k_port[] = { IR_TH_DPORT }, k_st[] = { IR_CT_STATE },
-		k_ifaddr[] = { IR_META_IIFNAME, IR_IP_SADDR };
+				   k_if[] = { IR_META_IIFNAME },
+				   k_pair[] = { IR_IP_SADDR, IR_TH_DPORT },
+				   k_mark[] = { IR_META_MARK }, k_port[] = { IR_TH_DPORT },
+				   k_st[] = { IR_CT_STATE },
+				   k_ifaddr[] = { IR_META_IIFNAME, IR_IP_SADDR };
 	size_t s_v4, s_v6, s_if, s_pair, s_cidr, s_mark, s_tmo, s_vm, s_zm, s_ports, s_st, s_anon4,
-		s_ifaddr;
+	    s_ifaddr;
 	struct ir_set *s = new_set(t, "v4", IR_SET_INTERVAL, &s_v4, k_v4, 1);
 	elem(s, v4(192, 168, 1, 1), (struct ir_value){ 0 });
 	elem(s, v4(10, 0, 0, 0), v4(10, 255, 255, 255));
@@ -792,7 +798,8 @@ static struct ir_table *corpus_filter(void)
 	m = ir_match_add(r);
 	m->kind = IR_M_BITS;
 	m->field[0] = IR_CT_STATE;
-	m->value = ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	m->value =
+	    ir_value_u32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
 	verdict(r, IR_V_ACCEPT, NULL);
 
 	r = ir_rule_add(c);
@@ -886,7 +893,8 @@ static struct ir_table *corpus_filter(void)
 	zone = 9;
 	e->data.len = 2;
 	memcpy(e->data.data, &zone, 2);
-	s = new_set(t, "aivm", IR_SET_ANONYMOUS | IR_SET_CONSTANT | IR_SET_INTERVAL, &s_aivm, k_v4, 1);
+	s = new_set(t, "aivm", IR_SET_ANONYMOUS | IR_SET_CONSTANT | IR_SET_INTERVAL, &s_aivm, k_v4,
+		    1);
 	s->data = IR_DATA_VERDICT;
 	elem(s, v4(10, 0, 0, 0), v4(10, 0, 255, 255))->verdict.kind = IR_V_ACCEPT;
 	e = elem(s, v4(10, 3, 0, 0), v4(10, 3, 0, 255));
@@ -1058,7 +1066,8 @@ static int write_one(const char *dir, const char *name, struct ir_table *t)
 
 static int write_corpus(const char *dir)
 {
-	return write_one(dir, "ir_filter", corpus_filter()) || write_one(dir, "ir_nat", corpus_nat());
+	return write_one(dir, "ir_filter", corpus_filter()) ||
+	       write_one(dir, "ir_nat", corpus_nat());
 }
 
 START_TEST(test_corpus_builds)
@@ -1119,7 +1128,8 @@ static int write_big(const char *dir, int n_rules, int n_addrs)
 		ir_table_free(t);
 		return -1;
 	}
-	printf("build %.3f\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("build %.3f\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	policy_nftnl_batch_free(b);
 	return write_one(dir, "big", t); /* frees t */
 }

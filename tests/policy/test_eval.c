@@ -32,8 +32,9 @@ static void unload(struct policy *p)
 /* Evaluates `packet` (as `explain` reads it) in state `ct`; returns the
  * verdict and, in *line, the line of the deciding rule or default (0 for a
  * built-in decision, whose name goes to builtin). */
-static enum policy_eval_verdict eval_ct(const struct policy *p, const char *packet, enum policy_eval_ct ct,
-					unsigned *line, struct policy_eval_result *out)
+static enum policy_eval_verdict eval_ct(const struct policy *p, const char *packet,
+					enum policy_eval_ct ct, unsigned *line,
+					struct policy_eval_result *out)
 {
 	struct policy_eval_packet pkt;
 	char err[256];
@@ -59,18 +60,17 @@ static enum policy_eval_verdict eval(const struct policy *p, const char *packet,
 	return eval_ct(p, packet, POLICY_EVAL_CT_NEW, line, NULL);
 }
 
-static const char *const site =
-	"zone lan { interface \"lan0\" }\n"		      /* 1 */
-	"zone dmz { interface \"dmz*\" }\n"		      /* 2 */
-	"zone uplink { interface \"eth0\" }\n"		      /* 3 */
-	"block from lan to dmz service tcp port 23\n"	      /* 4 */
-	"pass from lan to dmz service { ssh, http }\n"	      /* 5 */
-	"reject from lan to uplink service tcp port 25\n"     /* 6 */
-	"pass from lan to any\n"			      /* 7 */
-	"pass from any to self service ssh\n"		      /* 8 */
-	"pass from uplink to 192.0.2.10 service https\n"     /* 9 */
-	"default from dmz to lan reject\n"		      /* 10 */
-	"default block\n";				      /* 11 */
+static const char *const site = "zone lan { interface \"lan0\" }\n"               /* 1 */
+				"zone dmz { interface \"dmz*\" }\n"               /* 2 */
+				"zone uplink { interface \"eth0\" }\n"            /* 3 */
+				"block from lan to dmz service tcp port 23\n"     /* 4 */
+				"pass from lan to dmz service { ssh, http }\n"    /* 5 */
+				"reject from lan to uplink service tcp port 25\n" /* 6 */
+				"pass from lan to any\n"                          /* 7 */
+				"pass from any to self service ssh\n"             /* 8 */
+				"pass from uplink to 192.0.2.10 service https\n"  /* 9 */
+				"default from dmz to lan reject\n"                /* 10 */
+				"default block\n";                                /* 11 */
 
 /* Prefixes that end inside a byte, and at a byte, of both families: the
  * bits past the prefix never matter, the ones before always do. */
@@ -83,31 +83,31 @@ START_TEST(test_addr_in_prefix_bits)
 		uint8_t addr[16];
 		bool in;
 	} cases[] = {
-	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x3f, 255}, true},
-	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x40, 0}, false},
-	    {AF_INET, 20, {10, 1, 0x30, 0}, {10, 1, 0x2f, 255}, false},
-	    {AF_INET, 24, {10, 1, 2, 0}, {10, 1, 2, 200}, true},
-	    {AF_INET, 24, {10, 1, 2, 0}, {10, 1, 3, 0}, false},
-	    {AF_INET, 1, {128, 0, 0, 0}, {200, 0, 0, 1}, true},
-	    {AF_INET, 1, {128, 0, 0, 0}, {127, 255, 255, 255}, false},
-	    {AF_INET, 0, {0}, {1, 2, 3, 4}, true},
-	    {AF_INET, 32, {1, 2, 3, 4}, {1, 2, 3, 4}, true},
-	    {AF_INET, 32, {1, 2, 3, 4}, {1, 2, 3, 5}, false},
-	    {AF_INET6, 10, {0xfe, 0x80}, {0xfe, 0xbf, 1}, true},
-	    {AF_INET6, 10, {0xfe, 0x80}, {0xfe, 0xc0}, false},
-	    {AF_INET6, 127, {[15] = 2}, {[15] = 3}, true},
-	    {AF_INET6, 127, {[15] = 2}, {[15] = 4}, false},
-	    {AF_INET6, 128, {[15] = 2}, {[15] = 2}, true},
+		{ AF_INET, 20, { 10, 1, 0x30, 0 }, { 10, 1, 0x3f, 255 }, true },
+		{ AF_INET, 20, { 10, 1, 0x30, 0 }, { 10, 1, 0x40, 0 }, false },
+		{ AF_INET, 20, { 10, 1, 0x30, 0 }, { 10, 1, 0x2f, 255 }, false },
+		{ AF_INET, 24, { 10, 1, 2, 0 }, { 10, 1, 2, 200 }, true },
+		{ AF_INET, 24, { 10, 1, 2, 0 }, { 10, 1, 3, 0 }, false },
+		{ AF_INET, 1, { 128, 0, 0, 0 }, { 200, 0, 0, 1 }, true },
+		{ AF_INET, 1, { 128, 0, 0, 0 }, { 127, 255, 255, 255 }, false },
+		{ AF_INET, 0, { 0 }, { 1, 2, 3, 4 }, true },
+		{ AF_INET, 32, { 1, 2, 3, 4 }, { 1, 2, 3, 4 }, true },
+		{ AF_INET, 32, { 1, 2, 3, 4 }, { 1, 2, 3, 5 }, false },
+		{ AF_INET6, 10, { 0xfe, 0x80 }, { 0xfe, 0xbf, 1 }, true },
+		{ AF_INET6, 10, { 0xfe, 0x80 }, { 0xfe, 0xc0 }, false },
+		{ AF_INET6, 127, { [15] = 2 }, { [15] = 3 }, true },
+		{ AF_INET6, 127, { [15] = 2 }, { [15] = 4 }, false },
+		{ AF_INET6, 128, { [15] = 2 }, { [15] = 2 }, true },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct policy_addr a = {.family = (uint8_t)cases[i].family,
-		                        .prefix_len = cases[i].prefix_len};
+		struct policy_addr a = { .family = (uint8_t)cases[i].family,
+					 .prefix_len = cases[i].prefix_len };
 		memcpy(a.lo, cases[i].net, 16);
 		ck_assert_msg(policy_eval_addr_in(&a, cases[i].family, cases[i].addr) ==
-		                  cases[i].in,
-		              "case %zu", i);
+				  cases[i].in,
+			      "case %zu", i);
 		ck_assert(!policy_eval_addr_in(&a, cases[i].family == AF_INET ? AF_INET6 : AF_INET,
-		                               cases[i].addr));
+					       cases[i].addr));
 	}
 }
 END_TEST
@@ -116,22 +116,29 @@ START_TEST(test_first_match_and_defaults)
 {
 	struct policy *p = load(site);
 	unsigned line;
-	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:23 in lan0 out dmz3", &line), POLICY_EVAL_BLOCK);
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:23 in lan0 out dmz3", &line),
+			 POLICY_EVAL_BLOCK);
 	ck_assert_uint_eq(line, 4);
-	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz3", &line), POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz3", &line),
+			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 5);
-	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:25 in lan0 out eth0", &line), POLICY_EVAL_REJECT);
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:25 in lan0 out eth0", &line),
+			 POLICY_EVAL_REJECT);
 	ck_assert_uint_eq(line, 6);
-	ck_assert_int_eq(eval(p, "udp 10.0.0.5:4000 -> 10.1.0.5:53 in lan0 out eth0", &line), POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval(p, "udp 10.0.0.5:4000 -> 10.1.0.5:53 in lan0 out eth0", &line),
+			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 7);
 	/* the zone pair's default, then the global one */
-	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out lan0", &line), POLICY_EVAL_REJECT);
+	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out lan0", &line),
+			 POLICY_EVAL_REJECT);
 	ck_assert_uint_eq(line, 10);
 	/* the global default has no line of its own in the model: built in */
-	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out eth0", &line), POLICY_EVAL_BLOCK);
+	ck_assert_int_eq(eval(p, "tcp 10.1.0.5:4000 -> 10.0.0.5:80 in dmz0 out eth0", &line),
+			 POLICY_EVAL_BLOCK);
 	ck_assert_uint_eq(line, 0);
 	/* self and addresses */
-	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> self:22 in eth0", &line), POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> self:22 in eth0", &line),
+			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 8);
 	ck_assert_int_eq(eval(p, "tcp 203.0.113.1:4000 -> 192.0.2.10:443 in eth0 out dmz1", &line),
 			 POLICY_EVAL_PASS);
@@ -149,13 +156,13 @@ START_TEST(test_state)
 	unsigned line;
 	struct policy_eval_result r;
 	/* replies need no rule; invalid is dropped before any rule */
-	ck_assert_int_eq(eval_ct(p, "tcp 10.1.0.5:80 -> 10.0.0.5:4000 in dmz0 out lan0", POLICY_EVAL_CT_ESTABLISHED,
-				 &line, &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.1.0.5:80 -> 10.0.0.5:4000 in dmz0 out lan0",
+				 POLICY_EVAL_CT_ESTABLISHED, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_str_eq(r.builtin, "builtin:ct-state");
 	policy_eval_result_free(&r);
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz0", POLICY_EVAL_CT_INVALID,
-				 &line, &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.5:4000 -> 10.1.0.5:22 in lan0 out dmz0",
+				 POLICY_EVAL_CT_INVALID, &line, &r),
 			 POLICY_EVAL_BLOCK);
 	ck_assert_str_eq(r.builtin, "builtin:ct-invalid");
 	policy_eval_result_free(&r);
@@ -164,33 +171,34 @@ START_TEST(test_state)
 END_TEST
 
 static const char *const tenants =
-	"zone uplink { interface \"eth0\" }\n"							  /* 1 */
-	"tenant acme {\n"									  /* 2 */
-	"  segment web { interface \"tap-acme-web\" address 10.0.1.0/24 }\n"			  /* 3 */
-	"  segment db  { interface \"tap-acme-db\" address { 10.0.2.0/24, fd00:2::/64 } }\n"	  /* 4 */
-	"  pass from web to db service postgres\n"						  /* 5 */
-	"  pass from uplink to web service tcp port 8000-8009\n"				  /* 6 */
-	"  pass from web to uplink\n"								  /* 7 */
-	"  default block log\n"									  /* 8 */
-	"  nat snat from web out via uplink to 198.51.100.7\n"				  /* 9 */
-	"  nat forward uplink tcp port 8080 on 198.51.100.9 to 10.0.1.10 port 80\n"		  /* 10 */
-	"  pass from uplink to web service http\n"						  /* 11 */
-	"}\n"											  /* 12 */
-	"tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 }\n"	  /* 13 */
-	"  pass from all to uplink\n"								  /* 14 */
-	"  nat masquerade out via uplink }\n"							  /* 15 */
-	"pass from any to any service ping\n";							  /* 16 */
+    "zone uplink { interface \"eth0\" }\n"                                               /* 1 */
+    "tenant acme {\n"                                                                    /* 2 */
+    "  segment web { interface \"tap-acme-web\" address 10.0.1.0/24 }\n"                 /* 3 */
+    "  segment db  { interface \"tap-acme-db\" address { 10.0.2.0/24, fd00:2::/64 } }\n" /* 4 */
+    "  pass from web to db service postgres\n"                                           /* 5 */
+    "  pass from uplink to web service tcp port 8000-8009\n"                             /* 6 */
+    "  pass from web to uplink\n"                                                        /* 7 */
+    "  default block log\n"                                                              /* 8 */
+    "  nat snat from web out via uplink to 198.51.100.7\n"                               /* 9 */
+    "  nat forward uplink tcp port 8080 on 198.51.100.9 to 10.0.1.10 port 80\n"          /* 10 */
+    "  pass from uplink to web service http\n"                                           /* 11 */
+    "}\n"                                                                                /* 12 */
+    "tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 }\n"     /* 13 */
+    "  pass from all to uplink\n"                                                        /* 14 */
+    "  nat masquerade out via uplink }\n"                                                /* 15 */
+    "pass from any to any service ping\n";                                               /* 16 */
 
 START_TEST(test_tenants)
 {
 	struct policy *p = load(tenants);
 	unsigned line;
 	struct policy_eval_result r;
-	ck_assert_int_eq(eval(p, "tcp 10.0.1.5:4000 -> 10.0.2.9:5432 in tap-acme-web", &line), POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval(p, "tcp 10.0.1.5:4000 -> 10.0.2.9:5432 in tap-acme-web", &line),
+			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 5);
 	/* anti-spoofing */
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.9.5:4000 -> 10.0.2.9:5432 in tap-acme-web", POLICY_EVAL_CT_NEW, &line,
-				 &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.9.5:4000 -> 10.0.2.9:5432 in tap-acme-web",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_BLOCK);
 	ck_assert_str_eq(r.builtin, "antispoof:acme.web");
 	policy_eval_result_free(&r);
@@ -203,8 +211,8 @@ START_TEST(test_tenants)
 	ck_assert_ptr_nonnull(r.snat.nat);
 	ck_assert_uint_eq(r.snat.addr[3], 7);
 	policy_eval_result_free(&r);
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.5:4000 -> 203.0.113.7:443 in tap-globex out eth0", POLICY_EVAL_CT_NEW,
-				 &line, &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.5:4000 -> 203.0.113.7:443 in tap-globex out eth0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 14);
 	ck_assert_uint_eq(r.ct_zone, 2);
@@ -212,15 +220,16 @@ START_TEST(test_tenants)
 	policy_eval_result_free(&r);
 	/* a global `any` never joins two tenants: the ping passes to the
 	 * uplink but not from one tenant to the other */
-	ck_assert_int_eq(eval(p, "icmp 10.0.1.5 -> 203.0.113.7 in tap-globex out eth0", &line), POLICY_EVAL_PASS);
-	ck_assert_int_eq(eval_ct(p, "icmp 10.0.1.5 -> 10.0.2.9 in tap-globex out tap-acme-db", POLICY_EVAL_CT_NEW,
-				 &line, &r),
+	ck_assert_int_eq(eval(p, "icmp 10.0.1.5 -> 203.0.113.7 in tap-globex out eth0", &line),
+			 POLICY_EVAL_PASS);
+	ck_assert_int_eq(eval_ct(p, "icmp 10.0.1.5 -> 10.0.2.9 in tap-globex out tap-acme-db",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_BLOCK);
 	ck_assert_str_eq(r.builtin, "builtin:inter-tenant");
 	policy_eval_result_free(&r);
 	/* the port forward, filtered after translation */
-	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:5555 -> 198.51.100.9:8080 in eth0", POLICY_EVAL_CT_NEW, &line,
-				 &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:5555 -> 198.51.100.9:8080 in eth0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 11);
 	ck_assert_ptr_nonnull(r.dnat.nat);
@@ -228,8 +237,8 @@ START_TEST(test_tenants)
 	ck_assert_str_eq(r.oif, "tap-acme-web");
 	policy_eval_result_free(&r);
 	/* hairpin: from the tenant's own segment to the public address */
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.7:5555 -> 198.51.100.9:8080 in tap-acme-web", POLICY_EVAL_CT_NEW,
-				 &line, &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.7:5555 -> 198.51.100.9:8080 in tap-acme-web",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_BLOCK); /* no rule from web to web: the tenant default */
 	ck_assert_uint_eq(line, 8);
 	ck_assert(r.dnat.nat == NULL);
@@ -247,13 +256,14 @@ START_TEST(test_netmap_and_blocklist)
 				"  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink }\n");
 	struct policy_eval_result r;
 	unsigned line;
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.42:4000 -> 203.0.113.7:443 in tg out eth0", POLICY_EVAL_CT_NEW, &line,
-				 &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.1.42:4000 -> 203.0.113.7:443 in tg out eth0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(r.snat.addr[0], 198);
 	ck_assert_uint_eq(r.snat.addr[3], 42);
 	policy_eval_result_free(&r);
-	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0", POLICY_EVAL_CT_NEW, &line, &r),
+	ck_assert_int_eq(eval_ct(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(r.dnat.addr[0], 10);
 	ck_assert_uint_eq(r.dnat.addr[3], 42);
@@ -272,9 +282,10 @@ START_TEST(test_netmap_and_blocklist)
 	struct policy_eval_packet pkt;
 	char err[128];
 	size_t col;
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0", POLICY_NONE,
-						  &pkt, err, sizeof(err), &col),
-			 0);
+	ck_assert_int_eq(
+	    policy_eval_parse_packet(p, "tcp 203.0.113.7:4000 -> 198.51.100.42:443 in eth0",
+				     POLICY_NONE, &pkt, err, sizeof(err), &col),
+	    0);
 	ck_assert_int_eq(policy_eval(p, &pkt, &o, &r), 0);
 	ck_assert_int_eq(r.verdict, POLICY_EVAL_BLOCK);
 	ck_assert_str_eq(r.builtin, "builtin:blocked");
@@ -285,22 +296,25 @@ END_TEST
 
 START_TEST(test_limit_inspect_nostate)
 {
-	struct policy *p = load("zone lan { interface \"lan0\" }\n"
-				"zone dmz { interface \"dmz0\" }\n"
-				"pass from lan to dmz service http inspect { block content /evil/ }\n"
-				"pass from lan to dmz service ssh limit 10/minute\n"
-				"pass from lan to dmz service udp port 514 no state\n");
+	struct policy *p =
+	    load("zone lan { interface \"lan0\" }\n"
+		 "zone dmz { interface \"dmz0\" }\n"
+		 "pass from lan to dmz service http inspect { block content /evil/ }\n"
+		 "pass from lan to dmz service ssh limit 10/minute\n"
+		 "pass from lan to dmz service udp port 514 no state\n");
 	unsigned line;
 	struct policy_eval_result r;
-	ck_assert_int_eq(eval(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:80 in lan0 out dmz0", &line), POLICY_EVAL_INSPECT);
-	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:22 in lan0 out dmz0", POLICY_EVAL_CT_NEW, &line, &r),
+	ck_assert_int_eq(eval(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:80 in lan0 out dmz0", &line),
+			 POLICY_EVAL_INSPECT);
+	ck_assert_int_eq(eval_ct(p, "tcp 10.0.0.1:4000 -> 10.1.0.1:22 in lan0 out dmz0",
+				 POLICY_EVAL_CT_NEW, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert(r.limited);
 	policy_eval_result_free(&r);
 	/* `no state`: untracked, so even a packet conntrack would call invalid
 	 * meets the rule */
-	ck_assert_int_eq(eval_ct(p, "udp 10.0.0.1:4000 -> 10.1.0.1:514 in lan0 out dmz0", POLICY_EVAL_CT_INVALID, &line,
-				 &r),
+	ck_assert_int_eq(eval_ct(p, "udp 10.0.0.1:4000 -> 10.1.0.1:514 in lan0 out dmz0",
+				 POLICY_EVAL_CT_INVALID, &line, &r),
 			 POLICY_EVAL_PASS);
 	ck_assert_uint_eq(line, 5);
 	policy_eval_result_free(&r);
@@ -314,32 +328,34 @@ START_TEST(test_packet_syntax)
 	struct policy_eval_packet pkt;
 	char err[256], text[256];
 	size_t col = 0;
-	ck_assert_int_eq(policy_eval_parse_packet(p, "udp [fd00:2::5]:5353 -> [2001:db8::1]:53 out eth0", POLICY_NONE,
-						  &pkt, err, sizeof(err), &col),
-			 0);
+	ck_assert_int_eq(
+	    policy_eval_parse_packet(p, "udp [fd00:2::5]:5353 -> [2001:db8::1]:53 out eth0",
+				     POLICY_NONE, &pkt, err, sizeof(err), &col),
+	    0);
 	ck_assert_int_eq(pkt.family, AF_INET6);
 	ck_assert_str_eq(pkt.iif, "tap-acme-db");
 	policy_eval_packet_text(&pkt, text, sizeof(text));
 	ck_assert_str_eq(text, "udp [fd00:2::5]:5353 -> [2001:db8::1]:53 in tap-acme-db out eth0");
 	/* the mistakes, with their columns */
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:40000 => 10.0.2.9:5432", POLICY_NONE, &pkt, err,
-						  sizeof(err), &col),
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:40000 => 10.0.2.9:5432",
+						  POLICY_NONE, &pkt, err, sizeof(err), &col),
 			 -1);
 	ck_assert_uint_eq(col, 20);
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.500:1 -> 10.0.2.9:5432", POLICY_NONE, &pkt, err,
-						  sizeof(err), &col),
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.500:1 -> 10.0.2.9:5432",
+						  POLICY_NONE, &pkt, err, sizeof(err), &col),
 			 -1);
 	ck_assert_uint_eq(col, 5);
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:99999 in x", POLICY_NONE, &pkt, err,
-						  sizeof(err), &col),
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:99999 in x",
+						  POLICY_NONE, &pkt, err, sizeof(err), &col),
 			 -1);
 	ck_assert_uint_eq(col, 28);
 	/* overlapping tenants: the source alone does not say which */
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", POLICY_NONE, &pkt, err,
-						  sizeof(err), &col),
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", POLICY_NONE,
+						  &pkt, err, sizeof(err), &col),
 			 -1);
 	ck_assert(strstr(err, "--tenant") != NULL);
-	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", 1, &pkt, err, sizeof(err), &col),
+	ck_assert_int_eq(policy_eval_parse_packet(p, "tcp 10.0.1.5:1 -> 10.0.2.9:80", 1, &pkt, err,
+						  sizeof(err), &col),
 			 0);
 	ck_assert_str_eq(pkt.iif, "tap-globex");
 	unload(p);
@@ -350,12 +366,13 @@ END_TEST
  * ranges) gives the same answers as the plain walk. */
 START_TEST(test_cache_agrees)
 {
-	struct policy *p = load("zone lan { interface \"lan0\" }\n"
-				"zone dmz { interface \"dmz0\" }\n"
-				"define many = { 10.9.0.1, 10.9.0.3, 10.9.0.5, 10.9.0.7, 10.9.0.9, 10.9.0.11,\n"
-				"  10.9.0.13, 10.9.0.15, 10.9.1.0/24, 10.9.0.64-10.9.0.80, fd00::/64, 10.9.0.2 }\n"
-				"block from $many to dmz service tcp port 22\n"
-				"pass from lan to dmz\n");
+	struct policy *p =
+	    load("zone lan { interface \"lan0\" }\n"
+		 "zone dmz { interface \"dmz0\" }\n"
+		 "define many = { 10.9.0.1, 10.9.0.3, 10.9.0.5, 10.9.0.7, 10.9.0.9, 10.9.0.11,\n"
+		 "  10.9.0.13, 10.9.0.15, 10.9.1.0/24, 10.9.0.64-10.9.0.80, fd00::/64, 10.9.0.2 }\n"
+		 "block from $many to dmz service tcp port 22\n"
+		 "pass from lan to dmz\n");
 	struct policy_eval_opts plain, cached;
 	policy_eval_opts_default(&plain);
 	policy_eval_opts_default(&cached);
@@ -363,21 +380,29 @@ START_TEST(test_cache_agrees)
 	cached.path = false;
 	ck_assert_ptr_nonnull(cached.cache);
 	static const char *const pkts[] = {
-		"tcp 10.9.0.1:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.4:1 -> 10.1.0.1:22 in lan0 out dmz0",
-		"tcp 10.9.0.2:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.70:1 -> 10.1.0.1:22 in lan0 out dmz0",
-		"tcp 10.9.0.81:1 -> 10.1.0.1:22 in lan0 out dmz0", "tcp 10.9.1.255:1 -> 10.1.0.1:22 in lan0 out dmz0",
-		"tcp 10.9.2.0:1 -> 10.1.0.1:22 in lan0 out dmz0",  "tcp 10.9.0.0:1 -> 10.1.0.1:22 in lan0 out dmz0",
-		"tcp [fd00::9]:1 -> [fd01::1]:22 in lan0 out dmz0", "tcp [fd01::9]:1 -> [fd01::1]:22 in lan0 out dmz0",
+		"tcp 10.9.0.1:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.4:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.2:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.70:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.81:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.1.255:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.2.0:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp 10.9.0.0:1 -> 10.1.0.1:22 in lan0 out dmz0",
+		"tcp [fd00::9]:1 -> [fd01::1]:22 in lan0 out dmz0",
+		"tcp [fd01::9]:1 -> [fd01::1]:22 in lan0 out dmz0",
 	};
-	static const enum policy_eval_verdict want[] = { POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
-							 POLICY_EVAL_BLOCK, POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
-							 POLICY_EVAL_PASS,  POLICY_EVAL_PASS, POLICY_EVAL_BLOCK,
-							 POLICY_EVAL_PASS };
+	static const enum policy_eval_verdict want[] = { POLICY_EVAL_BLOCK, POLICY_EVAL_PASS,
+							 POLICY_EVAL_BLOCK, POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS,  POLICY_EVAL_BLOCK,
+							 POLICY_EVAL_PASS,  POLICY_EVAL_PASS,
+							 POLICY_EVAL_BLOCK, POLICY_EVAL_PASS };
 	for (size_t i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
 		struct policy_eval_packet pkt;
 		char err[128];
 		size_t col;
-		ck_assert_int_eq(policy_eval_parse_packet(p, pkts[i], POLICY_NONE, &pkt, err, sizeof(err), &col), 0);
+		ck_assert_int_eq(
+		    policy_eval_parse_packet(p, pkts[i], POLICY_NONE, &pkt, err, sizeof(err), &col),
+		    0);
 		struct policy_eval_result a, b;
 		ck_assert_int_eq(policy_eval(p, &pkt, &plain, &a), 0);
 		ck_assert_int_eq(policy_eval(p, &pkt, &cached, &b), 0);
@@ -409,21 +434,17 @@ static uint32_t rng(uint32_t n)
  * and packets land on their edges. */
 static unsigned rand_port(void)
 {
-	static const unsigned pool[] = {1,   21,   22,   23,   53,   79,   80,   81,
-	                                443, 1000, 1023, 1024, 1063, 1064, 1100, 65535};
+	static const unsigned pool[] = { 1,   21,   22,   23,   53,   79,   80,   81,
+					 443, 1000, 1023, 1024, 1063, 1064, 1100, 65535 };
 	return pool[rng(sizeof(pool) / sizeof(pool[0]))];
 }
 
 static void rand_term(char *buf, size_t size)
 {
-	static const char *const protos[] = {"tcp", "udp", "sctp"};
+	static const char *const protos[] = { "tcp", "udp", "sctp" };
 	switch (rng(6)) {
-	case 0:
-		snprintf(buf, size, "icmp type %s", rng(2) ? "echo-request" : "echo-reply");
-		return;
-	case 1:
-		snprintf(buf, size, "%s", protos[rng(3)]);
-		return;
+	case 0: snprintf(buf, size, "icmp type %s", rng(2) ? "echo-request" : "echo-reply"); return;
+	case 1: snprintf(buf, size, "%s", protos[rng(3)]); return;
 	case 2: { /* a range, narrow or wide */
 		unsigned lo = rand_port(), hi = lo + (rng(2) ? rng(8) : 1000 + rng(5000));
 		snprintf(buf, size, "%s port %u-%u", protos[rng(3)], lo, hi > 65535 ? 65535 : hi);
@@ -432,15 +453,15 @@ static void rand_term(char *buf, size_t size)
 	case 3:
 		snprintf(buf, size, "%s port { %u, %u }", protos[rng(3)], rand_port(), rand_port());
 		return;
-	default:
-		snprintf(buf, size, "%s port %u", protos[rng(3)], rand_port());
+	default: snprintf(buf, size, "%s port %u", protos[rng(3)], rand_port());
 	}
 }
 
 static void rand_endpoint(char *buf, size_t size)
 {
-	static const char *const eps[] = {
-	    "lan", "dmz", "up", "any", "10.1.0.0/16", "{ lan, 10.2.0.0/24 }", "self"};
+	static const char *const eps[] = { "lan", "dmz",         "up",
+					   "any", "10.1.0.0/16", "{ lan, 10.2.0.0/24 }",
+					   "self" };
 	snprintf(buf, size, "%s", eps[rng(sizeof(eps) / sizeof(eps[0]))]);
 }
 
@@ -451,10 +472,10 @@ static char *rand_policy(size_t n)
 	char *text = malloc(cap);
 	ck_assert_ptr_nonnull(text);
 	len += (size_t)snprintf(text + len, cap - len,
-	                        "zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
-	                        "zone up { interface \"up0\" }\ndefault %s\n",
-	                        rng(2) ? "block" : "pass");
-	static const char *const actions[] = {"pass", "block", "reject"};
+				"zone lan { interface \"lan0\" }\nzone dmz { interface \"dmz0\" }\n"
+				"zone up { interface \"up0\" }\ndefault %s\n",
+				rng(2) ? "block" : "pass");
+	static const char *const actions[] = { "pass", "block", "reject" };
 	for (size_t i = 0; i < n; i++) {
 		char from[64], to[64], t1[64], t2[64], svc[160] = "";
 		rand_endpoint(from, sizeof(from));
@@ -464,16 +485,12 @@ static char *rand_policy(size_t n)
 		rand_term(t1, sizeof(t1));
 		rand_term(t2, sizeof(t2));
 		switch (rng(4)) {
-		case 0:
-			break; /* any service */
-		case 1:
-			snprintf(svc, sizeof(svc), " service { %s, %s }", t1, t2);
-			break;
-		default:
-			snprintf(svc, sizeof(svc), " service %s", t1);
+		case 0: break; /* any service */
+		case 1: snprintf(svc, sizeof(svc), " service { %s, %s }", t1, t2); break;
+		default: snprintf(svc, sizeof(svc), " service %s", t1);
 		}
 		len += (size_t)snprintf(text + len, cap - len, "%s from %s to %s%s\n",
-		                        actions[rng(3)], from, to, svc);
+					actions[rng(3)], from, to, svc);
 		ck_assert_uint_lt(len, cap);
 	}
 	return text;
@@ -509,8 +526,9 @@ static struct policy *load_pruned(char *text)
 
 static void rand_packet(struct policy_eval_packet *pkt)
 {
-	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, 47};
-	static const char *const ifs[] = {"lan0", "dmz0", "up0", ""};
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP,
+					  47 };
+	static const char *const ifs[] = { "lan0", "dmz0", "up0", "" };
 	memset(pkt, 0, sizeof(*pkt));
 	pkt->family = AF_INET;
 	pkt->l4proto = protos[rng(sizeof(protos))];
@@ -562,11 +580,11 @@ START_TEST(test_index_agrees)
 				char t[256];
 				policy_eval_packet_text(&pkt, t, sizeof(t));
 				fprintf(stderr, "seed %llu: %s: plain %s by %s, indexed %s by %s\n",
-				        (unsigned long long)seed, t,
-				        policy_eval_verdict_name(a.verdict),
-				        a.rule ? a.rule->id : a.builtin,
-				        policy_eval_verdict_name(b.verdict),
-				        b.rule ? b.rule->id : b.builtin);
+					(unsigned long long)seed, t,
+					policy_eval_verdict_name(a.verdict),
+					a.rule ? a.rule->id : a.builtin,
+					policy_eval_verdict_name(b.verdict),
+					b.rule ? b.rule->id : b.builtin);
 				disagreements++;
 			}
 			policy_eval_result_free(&a);
@@ -576,7 +594,7 @@ START_TEST(test_index_agrees)
 		unload(p);
 	}
 	fprintf(stderr, "eval index: %zu policies (%zu rules), %zu packets, %zu disagreements\n",
-	        policies, rules, packets, disagreements);
+		policies, rules, packets, disagreements);
 	ck_assert_uint_ge(policies, 20);
 	ck_assert_uint_eq(disagreements, 0);
 }

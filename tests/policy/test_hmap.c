@@ -36,11 +36,11 @@ START_TEST(test_find_and_grow)
 	ck_assert_uint_eq(m.n, N);
 	ck_assert_uint_le(m.n * 2, m.cap);
 	for (int i = 0; i < N; i++) {
-		struct probe p = {.vals = vals, .want = i * 7};
+		struct probe p = { .vals = vals, .want = i * 7 };
 		ck_assert_uint_eq(policy_hmap_find(&m, (uint64_t)p.want % 97, is_want, &p),
-		                  (size_t)i);
+				  (size_t)i);
 	}
-	struct probe miss = {.vals = vals, .want = 5};
+	struct probe miss = { .vals = vals, .want = 5 };
 	ck_assert_uint_eq(policy_hmap_find(&m, 5, is_want, &miss), POLICY_HMAP_NONE);
 	policy_hmap_free(&m);
 	ck_assert_uint_eq(m.cap, 0);
@@ -63,7 +63,7 @@ START_TEST(test_order_of_equal_entries)
 		ck_assert_int_eq(policy_hmap_put(&m, h, (size_t)i), 0);
 	}
 	for (int want = 0; want < 3; want++) {
-		struct probe p = {.vals = vals, .want = want, .taken = taken};
+		struct probe p = { .vals = vals, .want = want, .taken = taken };
 		for (int k = 0; k < N / 3; k++) {
 			size_t got = policy_hmap_find(&m, h, is_want, &p);
 			ck_assert_uint_eq(got, (size_t)(want + 3 * k));
@@ -79,9 +79,9 @@ END_TEST
  * into. */
 START_TEST(test_zeroed_map)
 {
-	struct policy_hmap m = {0};
-	int vals[1] = {42};
-	struct probe p = {.vals = vals, .want = 42};
+	struct policy_hmap m = { 0 };
+	int vals[1] = { 42 };
+	struct probe p = { .vals = vals, .want = 42 };
 	ck_assert_uint_eq(policy_hmap_find(&m, 1, is_want, &p), POLICY_HMAP_NONE);
 	ck_assert_int_eq(policy_hmap_put(&m, 1, 0), 0);
 	ck_assert_uint_eq(policy_hmap_find(&m, 1, is_want, &p), 0);

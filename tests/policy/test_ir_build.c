@@ -18,7 +18,8 @@ START_TEST(test_range_of_addresses)
 {
 	struct ir_rule r;
 	memset(&r, 0, sizeof(r));
-	const struct ir_match *m = ir_build_range(&r, IR_IP_SADDR, v4(10, 0, 0, 1), v4(10, 0, 0, 1));
+	const struct ir_match *m =
+	    ir_build_range(&r, IR_IP_SADDR, v4(10, 0, 0, 1), v4(10, 0, 0, 1));
 	ck_assert_int_eq(m->kind, IR_M_CMP);
 	ck_assert_int_eq(m->op, IR_OP_EQ);
 	m = ir_build_range(&r, IR_IP_SADDR, v4(10, 0, 0, 0), v4(10, 0, 0, 255));
@@ -41,7 +42,8 @@ START_TEST(test_range_of_ports)
 {
 	struct ir_rule r;
 	memset(&r, 0, sizeof(r));
-	const struct ir_match *m = ir_build_range(&r, IR_TH_DPORT, ir_value_u16_net(0), ir_value_u16_net(255));
+	const struct ir_match *m =
+	    ir_build_range(&r, IR_TH_DPORT, ir_value_u16_net(0), ir_value_u16_net(255));
 	ck_assert_int_eq(m->kind, IR_M_RANGE);
 	m = ir_build_range(&r, IR_TH_DPORT, ir_value_u16_net(22), ir_value_u16_net(22));
 	ck_assert_int_eq(m->kind, IR_M_CMP);

@@ -65,12 +65,12 @@ static size_t set_index(const struct ir_table *t, const char *name)
 	return 0;
 }
 
-#define BASE                                                                                                 \
-	"zone lan { interface \"lan0\" }\n"                                                                  \
-	"zone dmz { interface \"dmz0\" }\n"                                                                  \
-	"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\n"                                                 \
-	"pass from lan to self service ping\n"                                                                \
-	"block from $bad to dmz\n"                                                                            \
+#define BASE                                                                                       \
+	"zone lan { interface \"lan0\" }\n"                                                        \
+	"zone dmz { interface \"dmz0\" }\n"                                                        \
+	"define bad = { 192.0.2.1, 192.0.2.3, 192.0.2.5 }\n"                                       \
+	"pass from lan to self service ping\n"                                                     \
+	"block from $bad to dmz\n"                                                                 \
 	"pass from lan to dmz service tcp port 80\n"
 
 START_TEST(test_same_policy_is_empty)
@@ -148,7 +148,8 @@ START_TEST(test_kernel_ids_of_same_text_numbered)
 	ck_assert_uint_eq(a.p->n_rules, 3);
 	ck_assert_str_ne(a.p->rules[0].kernel_id, a.p->rules[1].kernel_id);
 	ck_assert_str_eq(a.p->rules[1].kernel_id + strlen(a.p->rules[0].kernel_id), "#2");
-	ck_assert(!strncmp(a.p->rules[1].kernel_id, a.p->rules[0].kernel_id, strlen(a.p->rules[0].kernel_id)));
+	ck_assert(!strncmp(a.p->rules[1].kernel_id, a.p->rules[0].kernel_id,
+			   strlen(a.p->rules[0].kernel_id)));
 	ck_assert_str_eq(a.p->rules[2].kernel_id, "ssh");
 	ck_assert(!strncmp(a.p->rules[0].kernel_id, "t.hvp:", 6));
 	ck_assert_ptr_null(strchr(a.p->rules[0].kernel_id + 6, ':'));
@@ -207,7 +208,9 @@ END_TEST
 START_TEST(test_zone_removed_deletes_its_chains)
 {
 	struct compiled a, b;
-	compile(&a, BASE "zone guest { interface \"guest0\" }\npass from guest to dmz service tcp port 22\n");
+	compile(
+	    &a, BASE
+	    "zone guest { interface \"guest0\" }\npass from guest to dmz service tcp port 22\n");
 	compile(&b, BASE);
 	struct ir_diff *d = diff_of(&a, &b);
 	ck_assert(!d->full);
@@ -238,7 +241,8 @@ START_TEST(test_map_verdict_and_hook_change)
 			struct ir_set_elem *e = ir_set_elem_add(s);
 			e->key[0] = ir_value_u16_net((uint16_t)(80 + p));
 			e->verdict.kind = IR_V_JUMP;
-			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s", k && p == 1 ? "y" : "x");
+			snprintf(e->verdict.chain, sizeof(e->verdict.chain), "%s",
+				 k && p == 1 ? "y" : "x");
 		}
 	}
 	struct ir_diff *d = NULL;
@@ -324,7 +328,8 @@ static void same_delta(const struct ir_diff *x, const struct ir_diff *y)
 }
 
 /* Every chain's op and rule plan, and the counts, are the same in both. */
-static void same_chain_delta(const struct ir_table *n, const struct ir_diff *x, const struct ir_diff *y)
+static void same_chain_delta(const struct ir_table *n, const struct ir_diff *x,
+			     const struct ir_diff *y)
 {
 	ck_assert_uint_eq(x->n_changed, y->n_changed);
 	ck_assert_uint_eq(x->n_rules_sent, y->n_rules_sent);
@@ -407,21 +412,23 @@ START_TEST(test_prints_same_delta)
 		size_t slow;
 		size_t n_add, n_del;
 	} cases[] = {
-		{ NONE, 0, NONE, 0, 0 },     { NONE, 12345, NONE, 1, 0 }, { 0, 0, NONE, 0, 1 },
-		{ N - 1, 0, NONE, 0, 1 },    { NONE, 5, NONE, 1, 0 },	  { NONE, 0, 2500, 1, 1 },
+		{ NONE, 0, NONE, 0, 0 },   { NONE, 12345, NONE, 1, 0 }, { 0, 0, NONE, 0, 1 },
+		{ N - 1, 0, NONE, 0, 1 },  { NONE, 5, NONE, 1, 0 },     { NONE, 0, 2500, 1, 1 },
 		{ 17, 49999, 4000, 2, 2 },
 	};
 	struct ir_table *a = numbers(N, NONE, 0, NONE, 0);
 	struct ir_diff_prints *pa = NULL;
 	ck_assert_int_eq(ir_diff_prints_make(a, &pa), 0);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		struct ir_table *b = numbers(N, cases[c].skip, cases[c].extra, cases[c].slow, 60000);
+		struct ir_table *b =
+		    numbers(N, cases[c].skip, cases[c].extra, cases[c].slow, 60000);
 		struct ir_diff_prints *pb = NULL;
 		struct ir_diff *plain = NULL, *printed = NULL;
 		ck_assert_int_eq(ir_diff_prints_make(b, &pb), 0);
 		ck_assert_int_eq(ir_diff_compute(a, b, &plain), 0);
 		ck_assert_int_eq(ir_diff_compute_printed(a, pa, b, pb, &printed), 0);
-		ck_assert_msg(plain->set_elems[0].n_add == cases[c].n_add && plain->set_elems[0].n_del == cases[c].n_del,
+		ck_assert_msg(plain->set_elems[0].n_add == cases[c].n_add &&
+				  plain->set_elems[0].n_del == cases[c].n_del,
 			      "case %zu: %zu added, %zu deleted", c, plain->set_elems[0].n_add,
 			      plain->set_elems[0].n_del);
 		same_delta(plain, printed);
@@ -501,9 +508,9 @@ START_TEST(test_prints_same_delta_when_made_again)
 		unsigned sflags;
 		size_t m_add, z_add;
 	} cases[] = {
-		{ "", 0, 0, 0 },		 /* nothing changed */
-		{ "other", 0, 4, 0 },		 /* y made again: its 4 map elements go and come */
-		{ "", IR_SET_TIMEOUT, 0, 1 },	 /* s made again: z's rule that uses it too */
+		{ "", 0, 0, 0 },              /* nothing changed */
+		{ "other", 0, 4, 0 },         /* y made again: its 4 map elements go and come */
+		{ "", IR_SET_TIMEOUT, 0, 1 }, /* s made again: z's rule that uses it too */
 		{ "other", IR_SET_TIMEOUT, 4, 1 }, /* both */
 	};
 	struct ir_table *a = jumps("", 0, "rev=1");
@@ -519,10 +526,13 @@ START_TEST(test_prints_same_delta_when_made_again)
 		size_t m = set_index(b, "m"), z = chain_index(b, "z");
 		for (int k = 0; k < 2; k++) {
 			const struct ir_diff *d = k ? printed : plain;
-			ck_assert_msg(d->set_elems[m].n_add == cases[c].m_add && d->set_elems[m].n_del == cases[c].m_add,
-				      "case %zu (%s): map %zu added, %zu deleted", c, k ? "printed" : "plain",
-				      d->set_elems[m].n_add, d->set_elems[m].n_del);
-			ck_assert_msg(d->chain_rules[z].n_add == cases[c].z_add, "case %zu (%s): z %zu rules added", c,
+			ck_assert_msg(d->set_elems[m].n_add == cases[c].m_add &&
+					  d->set_elems[m].n_del == cases[c].m_add,
+				      "case %zu (%s): map %zu added, %zu deleted", c,
+				      k ? "printed" : "plain", d->set_elems[m].n_add,
+				      d->set_elems[m].n_del);
+			ck_assert_msg(d->chain_rules[z].n_add == cases[c].z_add,
+				      "case %zu (%s): z %zu rules added", c,
 				      k ? "printed" : "plain", d->chain_rules[z].n_add);
 		}
 		same_chain_delta(b, plain, printed);
@@ -572,12 +582,14 @@ START_TEST(test_delta_batch_messages)
 		const struct nlmsghdr *nlh = iov[i].iov_base;
 		int len = (int)iov[i].iov_len;
 		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len), n++) {
-			if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END)
+			if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN ||
+			    nlh->nlmsg_type == NFNL_MSG_BATCH_END)
 				continue;
 			if (nft_type(nlh) == NFT_MSG_DELRULE) {
 				flush_first = newrule == 0;
 				delrule++;
-			} else if (nft_type(nlh) == NFT_MSG_NEWRULE || nft_type(nlh) == NFT_MSG_NEWSET ||
+			} else if (nft_type(nlh) == NFT_MSG_NEWRULE ||
+				   nft_type(nlh) == NFT_MSG_NEWSET ||
 				   nft_type(nlh) == NFT_MSG_NEWSETELEM) {
 				newrule += nft_type(nlh) == NFT_MSG_NEWRULE;
 			} else {

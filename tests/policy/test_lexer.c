@@ -24,8 +24,8 @@ static void expect_tokens(const char *src, const struct expect_tok *want, size_t
 		ck_assert_msg(t.kind == want[i].kind, "token %zu: kind %d, want %d", i, t.kind,
 			      want[i].kind);
 		ck_assert_uint_eq(t.len, strlen(want[i].text));
-		ck_assert_msg(!memcmp(t.text, want[i].text, t.len), "token %zu: '%.*s' want '%s'", i,
-			      (int)t.len, t.text, want[i].text);
+		ck_assert_msg(!memcmp(t.text, want[i].text, t.len), "token %zu: '%.*s' want '%s'",
+			      i, (int)t.len, t.text, want[i].text);
 		ck_assert_uint_eq(t.loc.line, want[i].line);
 		ck_assert_uint_eq(t.loc.col, want[i].col);
 		ck_assert_str_eq(t.loc.file, "l.hvp");
@@ -51,8 +51,8 @@ START_TEST(test_words_and_punctuation)
 		{ POLICY_TOK_VAR, "other", 2, 35 },
 		{ POLICY_TOK_RBRACE, "}", 2, 42 },
 	};
-	expect_tokens("define nets = { 10.0.0.0/8,\n  2001:db8::/32 10.0.0.1-10.0.0.9 $other }", want,
-		      sizeof(want) / sizeof(want[0]));
+	expect_tokens("define nets = { 10.0.0.0/8,\n  2001:db8::/32 10.0.0.1-10.0.0.9 $other }",
+		      want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 

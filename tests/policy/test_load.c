@@ -17,7 +17,7 @@
 #include "tests/lib/checkmain.h"
 
 /* The benchmark size of the task: 10,000 rules with 100,000 addresses. */
-#define BENCH_RULES 10000
+#define BENCH_RULES          10000
 #define BENCH_ADDRS_PER_RULE 10
 
 static const char *srcdir(void)
@@ -65,7 +65,8 @@ END_TEST
 START_TEST(test_directory_in_name_order)
 {
 	testdir_write("20-rules.hvp", "pass from lan to dmz service ssh\n");
-	testdir_write("10-zones.hvp", "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n");
+	testdir_write("10-zones.hvp",
+		      "zone lan { interface \"eth1\" }\nzone dmz { interface \"eth2\" }\n");
 	testdir_write("30-more.hvp", "block from lan to dmz\n");
 	testdir_write("README", "not a policy\n");
 	struct policy_diags d;
@@ -199,7 +200,8 @@ START_TEST(test_large_policy)
 	ck_assert_ptr_nonnull(text);
 	srand(42);
 	for (int z = 0; z < 20; z++)
-		n += (size_t)snprintf(text + n, cap - n, "zone z%d { interface \"eth%d\" }\n", z, z);
+		n +=
+		    (size_t)snprintf(text + n, cap - n, "zone z%d { interface \"eth%d\" }\n", z, z);
 	for (int r = 0; r < BENCH_RULES; r++) {
 		n += (size_t)snprintf(text + n, cap - n, "%s from { z%d", r % 3 ? "pass" : "block",
 				      rand() % 20);
@@ -246,7 +248,8 @@ START_TEST(test_benchmark_shape)
 	size_t cap = (size_t)lists * per_list * 16 + (size_t)BENCH_RULES * 64 + 1024, n = 0;
 	char *text = malloc(cap);
 	ck_assert_ptr_nonnull(text);
-	n += (size_t)snprintf(text + n, cap - n, "zone lan { interface \"lan0\" }\n"
+	n += (size_t)snprintf(text + n, cap - n,
+			      "zone lan { interface \"lan0\" }\n"
 			      "zone dmz { interface \"dmz0\" }\nzone uplink { interface \"up*\" }\n"
 			      "default block\n");
 	for (int k = 0; k < lists; k++) {
@@ -261,7 +264,8 @@ START_TEST(test_benchmark_shape)
 	for (int k = 0; k < lists; k++)
 		n += (size_t)snprintf(text + n, cap - n, "block from $list_%d to dmz\n", k);
 	for (int i = 0; i < BENCH_RULES - lists; i++)
-		n += (size_t)snprintf(text + n, cap - n, "pass from lan to 172.16.%d.%d service tcp port %d\n",
+		n += (size_t)snprintf(text + n, cap - n,
+				      "pass from lan to 172.16.%d.%d service tcp port %d\n",
 				      (i + 1) >> 8, (i + 1) & 255, 1024 + i % 60000);
 	ck_assert_uint_lt(n, cap);
 	struct timespec t0, t1;
@@ -275,9 +279,10 @@ START_TEST(test_benchmark_shape)
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(p->n_rules, BENCH_RULES);
 	ck_assert_uint_eq(d.n, 0);
-	printf("benchmark-shaped policy: %d rules, %d listed addresses, loaded and checked in %.3f s\n",
-	       BENCH_RULES, lists * per_list,
-	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf(
+	    "benchmark-shaped policy: %d rules, %d listed addresses, loaded and checked in %.3f s\n",
+	    BENCH_RULES, lists * per_list,
+	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	policy_free(p);
 	policy_diags_free(&d);
 	free(text);

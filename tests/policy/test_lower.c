@@ -17,7 +17,6 @@
 
 #define TEST_FILE IRTEST_FILE
 
-
 static const struct ir_chain *chain(struct ir_table *t, const char *name)
 {
 	return ir_chain_find(t, name);
@@ -140,8 +139,9 @@ END_TEST
 START_TEST(test_zone_dispatch_and_wildcard)
 {
 	struct ir_table *t = irtest_lower("zone up { interface \"eth0\" }\n"
-				   "zone vms { interface \"tap-*\" }\n"
-				   "pass from vms to up service tcp port 80\n", NULL);
+					  "zone vms { interface \"tap-*\" }\n"
+					  "pass from vms to up service tcp port 80\n",
+					  NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_set *m = set_named(t, POLICY_MAP_ZONE_FROM);
 	ck_assert_ptr_nonnull(m);
@@ -171,7 +171,8 @@ END_TEST
 START_TEST(test_overlapping_zones_error)
 {
 	struct ir_table *t = irtest_lower("zone a { interface \"tap-*\" }\n"
-				  "zone b { interface \"tap-x1\" }\n", NULL);
+					  "zone b { interface \"tap-x1\" }\n",
+					  NULL);
 	ck_assert_ptr_null(t);
 	ck_assert_uint_ge(irtest_diags.n_errors, 1);
 	ck_assert(has_diag("overlaps"));
@@ -189,10 +190,11 @@ END_TEST
 START_TEST(test_self)
 {
 	struct ir_table *t = irtest_lower("zone lan { interface \"lan0\" }\n"
-				   "zone wan { interface \"wan0\" }\n"
-				   "pass from lan to self service ssh\n"
-				   "pass from self to wan service dns\n"
-				   "pass from any to any service ping\n", NULL);
+					  "zone wan { interface \"wan0\" }\n"
+					  "pass from lan to self service ssh\n"
+					  "pass from self to wan service dns\n"
+					  "pass from any to any service ping\n",
+					  NULL);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_nonnull(set_named(t, POLICY_MAP_SELF_FROM));
 	ck_assert_ptr_nonnull(set_named(t, POLICY_MAP_SELF_TO));
@@ -221,16 +223,22 @@ END_TEST
 
 START_TEST(test_any_copied_everywhere)
 {
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "block from any to 10.0.0.1\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "block from any to 10.0.0.1\n",
+			 NULL);
 	ck_assert_ptr_nonnull(t);
 	const char *zones[] = { "a", "b", POLICY_UNZONED };
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
-			ck_assert_uint_eq(irtest_count_comment(pair_chain(t, zones[i], zones[j]), TEST_FILE ":3:"), 1);
+			ck_assert_uint_eq(irtest_count_comment(pair_chain(t, zones[i], zones[j]),
+							       TEST_FILE ":3:"),
+					  1);
 	/* and the appliance itself, which may own the address */
-	ck_assert_uint_eq(irtest_count_comment(fallback_of(t, POLICY_CHAIN_INPUT), TEST_FILE ":3:"), 1);
-	ck_assert_uint_eq(irtest_count_comment(fallback_of(t, POLICY_CHAIN_OUTPUT), TEST_FILE ":3:"), 1);
+	ck_assert_uint_eq(irtest_count_comment(fallback_of(t, POLICY_CHAIN_INPUT), TEST_FILE ":3:"),
+			  1);
+	ck_assert_uint_eq(
+	    irtest_count_comment(fallback_of(t, POLICY_CHAIN_OUTPUT), TEST_FILE ":3:"), 1);
 	/* same rules, same default: input's fallback IS the forward fallback chain */
 	ck_assert_ptr_eq(fallback_of(t, POLICY_CHAIN_INPUT), chain(t, "unzoned_to_unzoned"));
 	irtest_done(t);
@@ -239,9 +247,11 @@ END_TEST
 
 START_TEST(test_families_split)
 {
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "pass from { 10.0.0.0/8, fd00::/8 } to b\n"
-				   "pass from { 10.0.0.0/8, fd00::/8 } to 192.0.2.1\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "pass from { 10.0.0.0/8, fd00::/8 } to b\n"
+			 "pass from { 10.0.0.0/8, fd00::/8 } to 192.0.2.1\n",
+			 NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = pair_chain(t, "a", "b");
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 2);
@@ -264,8 +274,10 @@ END_TEST
 
 START_TEST(test_services_and_dependencies)
 {
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "pass from a to b service { tcp port { 80, 443 }, udp port 53, icmp type echo-request }\n", NULL);
+	struct ir_table *t = irtest_lower(
+	    "zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+	    "pass from a to b service { tcp port { 80, 443 }, udp port 53, icmp type echo-request }\n",
+	    NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 3);
@@ -287,19 +299,23 @@ END_TEST
 
 START_TEST(test_reject)
 {
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "reject from a to b service udp port 9\n"
-				   "reject from a to b\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "reject from a to b service udp port 9\n"
+			 "reject from a to b\n",
+			 NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
 	/* udp: only the icmpx half */
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":3:"), 1);
-	ck_assert_int_eq(irtest_stmt(&c->rules[0], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
+	ck_assert_int_eq(irtest_stmt(&c->rules[0], IR_S_REJECT)->reject,
+			 IR_REJECT_ICMPX_PORT_UNREACH);
 	ck_assert_uint_eq(irtest_count_comment(c, TEST_FILE ":4:"), 2);
 	ck_assert_uint_eq(c->rules[1].matches[0].value.data[0], IPPROTO_TCP);
 	ck_assert_int_eq(irtest_stmt(&c->rules[1], IR_S_REJECT)->reject, IR_REJECT_TCP_RESET);
 	ck_assert_uint_eq(c->rules[2].n_matches, 0);
-	ck_assert_int_eq(irtest_stmt(&c->rules[2], IR_S_REJECT)->reject, IR_REJECT_ICMPX_PORT_UNREACH);
+	ck_assert_int_eq(irtest_stmt(&c->rules[2], IR_S_REJECT)->reject,
+			 IR_REJECT_ICMPX_PORT_UNREACH);
 	ck_assert_ptr_nonnull(irtest_stmt(&c->rules[2], IR_S_COUNTER));
 	irtest_done(t);
 }
@@ -312,10 +328,11 @@ START_TEST(test_log_and_limit)
 	o.nat_lower = nat_lower;
 	o.optimize = false;
 	o.nflog_group = 7;
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-					"pass from a to b service ssh limit 10/minute log\n"
-					"block from a to b log \"bad\" limit 3/second burst 9\n",
-					&o);
+	struct ir_table *t =
+	    irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "pass from a to b service ssh limit 10/minute log\n"
+			 "block from a to b log \"bad\" limit 3/second burst 9\n",
+			 &o);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *c = chain(t, "a_to_b");
 	const struct ir_rule *r = &c->rules[0];
@@ -339,7 +356,8 @@ START_TEST(test_log_and_limit)
 	/* to the kernel log the text stays */
 	o.nflog_group = -1;
 	t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-			 "block from a to b log \"bad\"\n", &o);
+			 "block from a to b log \"bad\"\n",
+			 &o);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_str_eq(irtest_stmt(&chain(t, "a_to_b")->rules[0], IR_S_LOG)->log_prefix, "bad");
 	irtest_done(t);
@@ -348,11 +366,13 @@ END_TEST
 
 START_TEST(test_defaults_per_pair)
 {
-	struct ir_table *t = irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
-				   "zone c { interface \"c0\" }\n"
-				   "default block\n"
-				   "default from a to b pass log\n"
-				   "default from a to any reject\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone a { interface \"a0\" }\nzone b { interface \"b0\" }\n"
+			 "zone c { interface \"c0\" }\n"
+			 "default block\n"
+			 "default from a to b pass log\n"
+			 "default from a to any reject\n",
+			 NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *ab = chain(t, "a_to_b");
 	const struct ir_rule *last = &ab->rules[ab->n_rules - 1];
@@ -373,9 +393,11 @@ END_TEST
 
 START_TEST(test_no_state)
 {
-	struct ir_table *t = irtest_lower("zone lan { interface \"lan0\" }\nzone wan { interface \"wan*\" }\n"
-				   "pass from lan to wan service udp port 53 no state\n"
-				   "pass from self to wan service udp port 123 no state\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone lan { interface \"lan0\" }\nzone wan { interface \"wan*\" }\n"
+			 "pass from lan to wan service udp port 53 no state\n"
+			 "pass from self to wan service udp port 123 no state\n",
+			 NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_chain *raw = chain(t, POLICY_CHAIN_RAW_PREROUTING);
 	ck_assert_ptr_nonnull(raw);
@@ -455,8 +477,8 @@ START_TEST(test_inspect)
 	ck_assert_uint_eq(spread->rules[1].n_matches, 0); /* the rest: the last worker */
 	ck_assert_uint_eq(irtest_stmt(&spread->rules[1], IR_S_QUEUE)->queue_num, 7);
 	ck_assert_ptr_nonnull(irtest_stmt(r, IR_S_COUNTER));
-	ck_assert_uint_eq(labels_set(r), (1ull << POLICY_CT_LABEL_PENDING) |
-						  (1ull << POLICY_CT_LABEL_RULE_SHIFT));
+	ck_assert_uint_eq(labels_set(r),
+			  (1ull << POLICY_CT_LABEL_PENDING) | (1ull << POLICY_CT_LABEL_RULE_SHIFT));
 	/* the second inspect rule (line 5) is number 2: label 9 */
 	const struct ir_rule *r2 = NULL;
 	for (size_t i = 0; i < chain(t, "b_to_a")->n_rules; i++)
@@ -464,7 +486,7 @@ START_TEST(test_inspect)
 			r2 = &chain(t, "b_to_a")->rules[i];
 	ck_assert_ptr_nonnull(r2);
 	ck_assert_uint_eq(labels_set(r2), (1ull << POLICY_CT_LABEL_PENDING) |
-						   (1ull << (POLICY_CT_LABEL_RULE_SHIFT + 1)));
+					      (1ull << (POLICY_CT_LABEL_RULE_SHIFT + 1)));
 	ck_assert_str_eq(r2->verdict.chain, "inspect-q2");
 	ck_assert_uint_eq(irtest_stmt(&chain(t, "inspect-q2")->rules[0], IR_S_QUEUE)->queue_num, 8);
 	/* the `no state` one is a plain accept */
@@ -481,7 +503,8 @@ START_TEST(test_inspect)
 		for (size_t i = 0; i < base->n_rules; i++) {
 			if (!strcmp(base->rules[i].comment, POLICY_COMMENT_INSPECT))
 				jump = i;
-			if (!strcmp(base->rules[i].comment, POLICY_COMMENT_CT) && ct == base->n_rules)
+			if (!strcmp(base->rules[i].comment, POLICY_COMMENT_CT) &&
+			    ct == base->n_rules)
 				ct = i;
 		}
 		ck_assert_uint_lt(jump, ct);
@@ -491,7 +514,8 @@ START_TEST(test_inspect)
 	/* a base chain right after each filter hook's turns the DONE bit of
 	 * the mark the fast path's verdict sets into the DONE label, on flows
 	 * under inspection, and takes the bit off again */
-	const char *done_chains[] = { POLICY_CHAIN_INSPECT_DONE_INPUT, POLICY_CHAIN_INSPECT_DONE_FORWARD,
+	const char *done_chains[] = { POLICY_CHAIN_INSPECT_DONE_INPUT,
+				      POLICY_CHAIN_INSPECT_DONE_FORWARD,
 				      POLICY_CHAIN_INSPECT_DONE_OUTPUT };
 	const enum ir_hook done_hooks[] = { IR_HOOK_INPUT, IR_HOOK_FORWARD, IR_HOOK_OUTPUT };
 	for (size_t h = 0; h < 3; h++) {
@@ -511,7 +535,8 @@ START_TEST(test_inspect)
 		ck_assert_uint_eq(labels_set(dr), 1ull << POLICY_CT_LABEL_DONE);
 		const struct ir_stmt *ms = NULL;
 		for (size_t i = 0; i < dr->n_stmts; i++)
-			if (dr->stmts[i].kind == IR_S_SET_VALUE && dr->stmts[i].target == IR_META_MARK)
+			if (dr->stmts[i].kind == IR_S_SET_VALUE &&
+			    dr->stmts[i].target == IR_META_MARK)
 				ms = &dr->stmts[i];
 		ck_assert_ptr_nonnull(ms);
 		ck_assert_uint_eq(ms->keep_mask, ~POLICY_MARK_INSPECT_DONE);
@@ -539,8 +564,11 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(strstr(nft, "ct label set 0 ct label set 8 jump inspect-q1"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct label 0 jump inspect"));
 	ck_assert_ptr_nonnull(strstr(nft, "ct direction original counter jump inspect-q0"));
-	ck_assert_ptr_nonnull(strstr(nft, "ct direction reply meta l4proto tcp tcp flags and 2 != 0 counter jump inspect-q0"));
-	ck_assert_ptr_nonnull(strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 bypass"));
+	ck_assert_ptr_nonnull(strstr(
+	    nft,
+	    "ct direction reply meta l4proto tcp tcp flags and 2 != 0 counter jump inspect-q0"));
+	ck_assert_ptr_nonnull(
+	    strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 bypass"));
 	ck_assert_ptr_nonnull(strstr(nft, "counter queue num 5 bypass"));
 	free(nft);
 	irtest_done(t);
@@ -551,7 +579,8 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(t);
 	ck_assert(!irtest_stmt(&chain(t, "inspect-q1")->rules[0], IR_S_QUEUE)->queue_bypass);
 	nft = irtest_emit_nft(t);
-	ck_assert_ptr_nonnull(strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 comment"));
+	ck_assert_ptr_nonnull(
+	    strstr(nft, "symhash mod 64 0x00000000-0x0000001f counter queue num 4 comment"));
 	ck_assert_ptr_null(strstr(nft, "bypass"));
 	free(nft);
 	irtest_done(t);
@@ -569,11 +598,13 @@ END_TEST
 
 START_TEST(test_tenant_isolation)
 {
-	struct ir_table *t = irtest_lower("tenant acme { segment web { interface \"tap-acme\" address 10.0.1.0/24 } }\n"
-				   "tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 } }\n"
-				   "zone up { interface \"eth0\" }\n"
-				   "default pass\n"
-				   "pass from any to any service ping\n", NULL);
+	struct ir_table *t = irtest_lower(
+	    "tenant acme { segment web { interface \"tap-acme\" address 10.0.1.0/24 } }\n"
+	    "tenant globex { segment all { interface \"tap-globex\" address 10.0.1.0/24 } }\n"
+	    "zone up { interface \"eth0\" }\n"
+	    "default pass\n"
+	    "pass from any to any service ping\n",
+	    NULL);
 	ck_assert_ptr_nonnull(t);
 	/* a global `any` rule and a global `default pass` do not join tenants */
 	for (size_t i = 0; i < t->n_chains; i++) {
@@ -593,8 +624,9 @@ START_TEST(test_deterministic_and_optimized_valid)
 	struct policy_lower_opts o;
 	policy_lower_opts_default(&o);
 	o.nat_lower = nat_lower;
-	const char *text = "zone a { interface \"a0\" }\nzone b { interface \"b*\" }\n"
-			   "pass from { 10.0.0.0/24, 10.0.1.0/24 } to b service tcp port { 80, 443 } log\n";
+	const char *text =
+	    "zone a { interface \"a0\" }\nzone b { interface \"b*\" }\n"
+	    "pass from { 10.0.0.0/24, 10.0.1.0/24 } to b service tcp port { 80, 443 } log\n";
 	char *out[2];
 	size_t len[2];
 	for (int i = 0; i < 2; i++) {

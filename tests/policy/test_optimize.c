@@ -199,8 +199,10 @@ static size_t vmap_uses(const struct ir_table *t, struct vmap_use *out, size_t m
 			const struct ir_rule *r = &t->chains[ci].rules[ri];
 			for (size_t si = 0; si < r->n_stmts; si++)
 				if (r->stmts[si].kind == IR_S_VMAP &&
-				    !strncmp(t->sets[r->stmts[si].set].name, "dispatch_", 9) && n < max)
-					out[n++] = (struct vmap_use){ t->chains[ci].name, r->stmts[si].set };
+				    !strncmp(t->sets[r->stmts[si].set].name, "dispatch_", 9) &&
+				    n < max)
+					out[n++] = (struct vmap_use){ t->chains[ci].name,
+								      r->stmts[si].set };
 		}
 	return n;
 }
@@ -213,7 +215,8 @@ static const char *exact_owner(const struct ir_table *t, const struct ir_set *s,
 		const struct ir_set_elem *e = &s->elems[i];
 		if (e->key[0].data[3] == last && e->key[1].data[0] == port >> 8 &&
 		    e->key[1].data[1] == (port & 0xff))
-			return irtest_where(&ir_chain_find((struct ir_table *)t, e->verdict.chain)->rules[0]);
+			return irtest_where(
+			    &ir_chain_find((struct ir_table *)t, e->verdict.chain)->rules[0]);
 	}
 	return "";
 }
@@ -226,7 +229,8 @@ START_TEST(test_dispatch_identical_runs_share_a_map)
 	size_t n = (size_t)snprintf(text, sizeof(text), "%szone c { interface \"c0\" }\n", zones);
 	for (int i = 0; i < 12; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-				      "pass from any to 10.0.0.%d service udp port %d\n", i, 1000 + i);
+				      "pass from any to 10.0.0.%d service udp port %d\n", i,
+				      1000 + i);
 	snprintf(text + n, sizeof(text) - n, "block from { a, b, c } to c service tcp port 9\n");
 	struct ir_table *t = build(text, true);
 	ck_assert_ptr_nonnull(t);
@@ -252,7 +256,8 @@ START_TEST(test_dispatch_different_runs_get_their_own_maps)
 			      "block from a to 10.0.0.3 service udp port 1003\n"); /* line 3 */
 	for (int i = 0; i < 12; i++) /* lines 4..15; 10.0.0.3 is line 7 */
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-				      "pass from any to 10.0.0.%d service udp port %d\n", i, 1000 + i);
+				      "pass from any to 10.0.0.%d service udp port %d\n", i,
+				      1000 + i);
 	snprintf(text + n, sizeof(text) - n, "block from { a, b } to b service tcp port 9\n");
 	struct ir_table *t = build(text, true);
 	ck_assert_ptr_nonnull(t);
@@ -268,9 +273,12 @@ START_TEST(test_dispatch_different_runs_get_their_own_maps)
 	ck_assert_ptr_nonnull(from_a);
 	ck_assert_ptr_nonnull(from_b);
 	ck_assert_uint_ne(from_a->set, from_b->set);
-	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 3, 1003), TEST_FILE ":3:", strlen(TEST_FILE ":3:")));
-	ck_assert(!strncmp(exact_owner(t, &t->sets[from_b->set], 3, 1003), TEST_FILE ":7:", strlen(TEST_FILE ":7:")));
-	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 4, 1004), TEST_FILE ":8:", strlen(TEST_FILE ":8:")));
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 3, 1003),
+			   TEST_FILE ":3:", strlen(TEST_FILE ":3:")));
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_b->set], 3, 1003),
+			   TEST_FILE ":7:", strlen(TEST_FILE ":7:")));
+	ck_assert(!strncmp(exact_owner(t, &t->sets[from_a->set], 4, 1004),
+			   TEST_FILE ":8:", strlen(TEST_FILE ":8:")));
 	irtest_done(t);
 }
 END_TEST
@@ -280,7 +288,8 @@ static const char *owner_of(struct ir_table *t, const struct ir_set *map, const 
 {
 	for (size_t i = 0; i < map->n_elems; i++) {
 		const struct ir_set_elem *e = &map->elems[i];
-		if (memcmp(e->key[0].data, addr, 4) <= 0 && memcmp(addr, ir_elem_end(e)->data, 4) <= 0)
+		if (memcmp(e->key[0].data, addr, 4) <= 0 &&
+		    memcmp(addr, ir_elem_end(e)->data, 4) <= 0)
 			return irtest_where(&ir_chain_find(t, e->verdict.chain)->rules[0]);
 	}
 	return "";
@@ -288,15 +297,15 @@ static const char *owner_of(struct ir_table *t, const struct ir_set *map, const 
 
 START_TEST(test_dispatch_intervals_first_match)
 {
-	char *text = cat(zones, "pass  from a to 10.1.0.0/16\n"		     /* 3 */
-				"block from a to 10.0.0.0/8\n"		     /* 4 */
-				"pass  from a to 11.0.0.1\n"		     /* 5 */
-				"pass  from a to 172.16.0.0/12\n"	     /* 6 */
+	char *text = cat(zones, "pass  from a to 10.1.0.0/16\n"            /* 3 */
+				"block from a to 10.0.0.0/8\n"             /* 4 */
+				"pass  from a to 11.0.0.1\n"               /* 5 */
+				"pass  from a to 172.16.0.0/12\n"          /* 6 */
 				"block from a to 172.16.5.0-172.32.0.10\n" /* 7 */
-				"pass  from a to 192.168.1.0/24\n"	     /* 8 */
-				"block from a to 192.168.0.0/16\n"	     /* 9 */
-				"pass  from a to 1.2.3.4\n"		     /* 10 */
-				"block from a to 0.0.0.0/0\n");	     /* 11 */
+				"pass  from a to 192.168.1.0/24\n"         /* 8 */
+				"block from a to 192.168.0.0/16\n"         /* 9 */
+				"pass  from a to 1.2.3.4\n"                /* 10 */
+				"block from a to 0.0.0.0/0\n");            /* 11 */
 	struct ir_table *t = build(text, true);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_set *map = NULL;
@@ -310,12 +319,18 @@ START_TEST(test_dispatch_intervals_first_match)
 		uint8_t addr[4];
 		const char *line;
 	} probes[] = {
-		{ { 10, 1, 2, 3 }, TEST_FILE ":3:" },	  { { 10, 200, 0, 1 }, TEST_FILE ":4:" },
-		{ { 10, 0, 0, 0 }, TEST_FILE ":4:" },	  { { 11, 0, 0, 1 }, TEST_FILE ":5:" },
-		{ { 172, 20, 0, 1 }, TEST_FILE ":6:" },  { { 172, 32, 0, 5 }, TEST_FILE ":7:" },
-		{ { 172, 32, 0, 11 }, TEST_FILE ":11:" }, { { 192, 168, 1, 9 }, TEST_FILE ":8:" },
-		{ { 192, 168, 2, 9 }, TEST_FILE ":9:" },  { { 1, 2, 3, 4 }, TEST_FILE ":10:" },
-		{ { 8, 8, 8, 8 }, TEST_FILE ":11:" },	  { { 255, 255, 255, 255 }, TEST_FILE ":11:" },
+		{ { 10, 1, 2, 3 }, TEST_FILE ":3:" },
+		{ { 10, 200, 0, 1 }, TEST_FILE ":4:" },
+		{ { 10, 0, 0, 0 }, TEST_FILE ":4:" },
+		{ { 11, 0, 0, 1 }, TEST_FILE ":5:" },
+		{ { 172, 20, 0, 1 }, TEST_FILE ":6:" },
+		{ { 172, 32, 0, 5 }, TEST_FILE ":7:" },
+		{ { 172, 32, 0, 11 }, TEST_FILE ":11:" },
+		{ { 192, 168, 1, 9 }, TEST_FILE ":8:" },
+		{ { 192, 168, 2, 9 }, TEST_FILE ":9:" },
+		{ { 1, 2, 3, 4 }, TEST_FILE ":10:" },
+		{ { 8, 8, 8, 8 }, TEST_FILE ":11:" },
+		{ { 255, 255, 255, 255 }, TEST_FILE ":11:" },
 		{ { 0, 0, 0, 0 }, TEST_FILE ":11:" },
 	};
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
@@ -395,10 +410,11 @@ START_TEST(test_size_hint_on_large_constant_sets)
 				      i % 250);
 	n += (size_t)snprintf(text + n, cap - n, " }\ndefine nets = {");
 	for (int i = 0; i < 1100; i++)
-		n += (size_t)snprintf(text + n, cap - n, "%s172.16.%d.%d/30", i ? ", " : " ", i / 50,
-				      (i % 50) * 4);
-	snprintf(text + n, cap - n,
-		 " }\nblock from $hosts to b\nblock from $nets to b\npass from a to b service tcp port 22\n");
+		n += (size_t)snprintf(text + n, cap - n, "%s172.16.%d.%d/30", i ? ", " : " ",
+				      i / 50, (i % 50) * 4);
+	snprintf(
+	    text + n, cap - n,
+	    " }\nblock from $hosts to b\nblock from $nets to b\npass from a to b service tcp port 22\n");
 	struct ir_table *t = build(text, true);
 	ck_assert_ptr_nonnull(t);
 	size_t hinted = 0;
@@ -429,13 +445,13 @@ END_TEST
  * addr4_, addr6_, port_) that the diff adds, changes or deletes must stay
  * few. Names by position renumbered every object after the new rule. */
 
-#define NAMES_RUNS 6
+#define NAMES_RUNS      6
 #define NAMES_RUN_RULES 10
 
 enum names_edit { NAMES_NONE, NAMES_INSERT_RUN, NAMES_INSERT_SETS };
 
 static void put(char *text, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void put(char *text, size_t cap, size_t *n, const char *fmt, ...)
 {
@@ -454,25 +470,31 @@ static char *names_policy(enum names_edit e)
 	ck_assert_ptr_nonnull(text);
 	put(text, cap, &n, "%sdefine shared = { 10.90.0.0/16, 10.91.0.0/16 }\n", zones);
 	if (e == NAMES_INSERT_SETS)
-		put(text, cap, &n, "pass from a to { 10.80.0.0/16, 10.81.0.0/16 } service tcp port "
-				   "{ 7, 9 } label \"new\"\n");
+		put(text, cap, &n,
+		    "pass from a to { 10.80.0.0/16, 10.81.0.0/16 } service tcp port "
+		    "{ 7, 9 } label \"new\"\n");
 	for (int r = 0; r < NAMES_RUNS; r++) {
 		/* a rule with an address set and a port set between the runs; every
 		 * other one uses $shared (one set for all of them) */
 		if (r % 2)
-			put(text, cap, &n, "pass from a to $shared service tcp port { %d, %d } label "
-					   "\"s%d\"\n", 100 + r, 200 + r, r);
+			put(text, cap, &n,
+			    "pass from a to $shared service tcp port { %d, %d } label "
+			    "\"s%d\"\n",
+			    100 + r, 200 + r, r);
 		else
-			put(text, cap, &n, "block from a to { 10.%d.0.0/16, 10.%d.0.0/16 } service "
-					   "tcp port { %d, %d } label \"s%d\"\n",
+			put(text, cap, &n,
+			    "block from a to { 10.%d.0.0/16, 10.%d.0.0/16 } service "
+			    "tcp port { %d, %d } label \"s%d\"\n",
 			    60 + r, 70 + r, 100 + r, 200 + r, r);
 		/* a run of exact rules: a dispatch map and an action chain each */
 		for (int i = 0; i < NAMES_RUN_RULES; i++) {
 			if (e == NAMES_INSERT_RUN && r == 0 && i == 1)
-				put(text, cap, &n, "pass from a to 10.0.0.250 service udp port 999 "
-						   "label \"new\"\n");
-			put(text, cap, &n, "%s from a to 10.%d.0.%d service udp port %d label "
-					   "\"r%d_%d\"\n",
+				put(text, cap, &n,
+				    "pass from a to 10.0.0.250 service udp port 999 "
+				    "label \"new\"\n");
+			put(text, cap, &n,
+			    "%s from a to 10.%d.0.%d service udp port %d label "
+			    "\"r%d_%d\"\n",
 			    i % 3 ? "pass" : "block", r, i + 1, 1000 + i, r, i);
 		}
 	}
@@ -548,7 +570,8 @@ START_TEST(test_names_stay)
 	 * (deleted and added under its new name) */
 	struct ir_table *t = names_build(NAMES_INSERT_RUN);
 	size_t changed = pass_changed(base, t);
-	fprintf(stderr, "names_stay: rule in a run: %zu of %zu objects changed\n", changed, objects);
+	fprintf(stderr, "names_stay: rule in a run: %zu of %zu objects changed\n", changed,
+		objects);
 	ck_assert_uint_ge(changed, 1);
 	ck_assert_uint_le(changed, 3);
 	ir_table_free(t);
@@ -557,7 +580,8 @@ START_TEST(test_names_stay)
 	 * sets */
 	t = names_build(NAMES_INSERT_SETS);
 	changed = pass_changed(base, t);
-	fprintf(stderr, "names_stay: rule with sets: %zu of %zu objects changed\n", changed, objects);
+	fprintf(stderr, "names_stay: rule with sets: %zu of %zu objects changed\n", changed,
+		objects);
 	ck_assert_uint_ge(changed, 1);
 	ck_assert_uint_le(changed, 2);
 	ir_table_free(t);

@@ -47,11 +47,12 @@ static const char *const zones_text = "zone uplink { interface \"eth0\" }\n"
 START_TEST(test_zones_and_defines)
 {
 	char text[1024];
-	snprintf(text, sizeof(text),
-		 "%sdefine other = 198.51.100.0/24\n"
-		 "define admin = { 192.0.2.0/24, 2001:db8:1::/48, 198.51.100.10-198.51.100.20, $other }\n"
-		 "pass from $admin to self service ssh\n",
-		 zones_text);
+	snprintf(
+	    text, sizeof(text),
+	    "%sdefine other = 198.51.100.0/24\n"
+	    "define admin = { 192.0.2.0/24, 2001:db8:1::/48, 198.51.100.10-198.51.100.20, $other }\n"
+	    "pass from $admin to self service ssh\n",
+	    zones_text);
 	struct policy_diags d;
 	struct policy *p = load_ok(text, &d);
 	ck_assert_uint_eq(p->n_zones, 3);
@@ -138,11 +139,12 @@ END_TEST
 START_TEST(test_services_builtin_and_icmp)
 {
 	struct policy_diags d;
-	struct policy *p = load_ok("service mgmt = { ssh, tcp port 8000-8100, icmp type echo-request,"
-				   " icmpv6 type { echo-request, 128, nd-neighbor-solicit } }\n"
-				   "service dns2 = { dns, tcp port https }\n"
-				   "pass service mgmt\npass to 10.0.0.0/8 service { dns2, ping }\n",
-				   &d);
+	struct policy *p =
+	    load_ok("service mgmt = { ssh, tcp port 8000-8100, icmp type echo-request,"
+		    " icmpv6 type { echo-request, 128, nd-neighbor-solicit } }\n"
+		    "service dns2 = { dns, tcp port https }\n"
+		    "pass service mgmt\npass to 10.0.0.0/8 service { dns2, ping }\n",
+		    &d);
 	ck_assert_uint_eq(p->n_services, 2);
 	ck_assert_str_eq(p->services[0].name, "mgmt");
 	const struct policy_rule *r = &p->rules[0];
@@ -167,7 +169,8 @@ START_TEST(test_rule_id)
 {
 	struct policy_diags d;
 	struct policy *p = load_ok("\npass   from 10.0.0.0/8\n\t to   any service ssh # why\n"
-				   "pass from 10.0.0.0/8 to any\n", &d);
+				   "pass from 10.0.0.0/8 to any\n",
+				   &d);
 	/* FNV-1a of the rule's text with whitespace collapsed, comment excluded */
 	char want[96];
 	snprintf(want, sizeof(want), "p.hvp:2:%06x",
@@ -186,8 +189,10 @@ END_TEST
 START_TEST(test_defaults)
 {
 	char text[1024];
-	snprintf(text, sizeof(text), "%sdefault pass\ndefault from guests to uplink pass log\n"
-		 "default to lan reject\n", zones_text);
+	snprintf(text, sizeof(text),
+		 "%sdefault pass\ndefault from guests to uplink pass log\n"
+		 "default to lan reject\n",
+		 zones_text);
 	struct policy_diags d;
 	struct policy *p = load_ok(text, &d);
 	ck_assert_int_eq(p->default_action, POLICY_PASS);
@@ -207,33 +212,33 @@ START_TEST(test_defaults)
 END_TEST
 
 static const char *const tenant_text =
-	"zone uplink { interface \"eth0\" }\n"
-	"define office = 203.0.113.0/24\n"
-	"tenant acme {\n"
-	"  segment web { interface \"tap-acme-web\" address 10.0.1.0/24 }\n"
-	"  segment db  { interface \"tap-acme-db\"  address { 10.0.2.0/24, fd00:2::/64 } }\n"
-	"  define office = 192.0.2.0/24\n"
-	"  pass from web to db service tcp port 5432\n"
-	"  pass from $office to web service https\n"
-	"  default block log\n"
-	"  nat masquerade out via uplink\n"
-	"  nat snat from web out via uplink to 198.51.100.7 port 20000-29999\n"
-	"  nat forward uplink tcp port 8080 to 10.0.1.10 port 80\n"
-	"  nat forward uplink tcp port 8000-8009 on 198.51.100.9 to 10.0.1.20\n"
-	"  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n"
-	"}\n"
-	"tenant globex {\n"
-	"  segment web { interface \"tap-globex\" address 10.0.1.0/24 }\n"
-	"  pass from web to uplink service { http, https }\n"
-	"}\n"
-	"pass from $office to acme.web service ssh\n"
-	"vpn wg0 {\n"
-	"  listen-port 51820\n"
-	"  private-key-file \"/etc/hvgate/wg0.key\"\n"
-	"  address 10.99.0.1/24\n"
-	"  peer branch1 { public-key \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\" preshared-key-file \"/etc/hvgate/b1.psk\"\n"
-	"     endpoint \"192.0.2.50:51820\" allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
-	"}\n";
+    "zone uplink { interface \"eth0\" }\n"
+    "define office = 203.0.113.0/24\n"
+    "tenant acme {\n"
+    "  segment web { interface \"tap-acme-web\" address 10.0.1.0/24 }\n"
+    "  segment db  { interface \"tap-acme-db\"  address { 10.0.2.0/24, fd00:2::/64 } }\n"
+    "  define office = 192.0.2.0/24\n"
+    "  pass from web to db service tcp port 5432\n"
+    "  pass from $office to web service https\n"
+    "  default block log\n"
+    "  nat masquerade out via uplink\n"
+    "  nat snat from web out via uplink to 198.51.100.7 port 20000-29999\n"
+    "  nat forward uplink tcp port 8080 to 10.0.1.10 port 80\n"
+    "  nat forward uplink tcp port 8000-8009 on 198.51.100.9 to 10.0.1.20\n"
+    "  nat netmap 10.0.1.0/24 to 198.51.100.0/24 via uplink\n"
+    "}\n"
+    "tenant globex {\n"
+    "  segment web { interface \"tap-globex\" address 10.0.1.0/24 }\n"
+    "  pass from web to uplink service { http, https }\n"
+    "}\n"
+    "pass from $office to acme.web service ssh\n"
+    "vpn wg0 {\n"
+    "  listen-port 51820\n"
+    "  private-key-file \"/etc/hvgate/wg0.key\"\n"
+    "  address 10.99.0.1/24\n"
+    "  peer branch1 { public-key \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\" preshared-key-file \"/etc/hvgate/b1.psk\"\n"
+    "     endpoint \"192.0.2.50:51820\" allowed-ips { 10.99.0.2/32, 172.16.0.0/16 } keepalive 25 }\n"
+    "}\n";
 
 START_TEST(test_tenants)
 {
@@ -340,7 +345,8 @@ START_TEST(test_service_name_vs_declaration)
 	/* `service web` ends a rule when followed by '=' (a declaration) */
 	struct policy_diags d;
 	struct policy *p = load_ok("pass to 10.0.0.0/8\nservice web = tcp port 80\n"
-				   "pass to 192.168.0.0/16 service web\n", &d);
+				   "pass to 192.168.0.0/16 service web\n",
+				   &d);
 	ck_assert_uint_eq(p->n_rules, 2);
 	ck_assert_uint_eq(p->rules[0].n_services, 0);
 	ck_assert_uint_eq(p->rules[1].services[0].dports[0].lo, 80);
@@ -358,7 +364,8 @@ START_TEST(test_inspect_fields)
 				   "  block http.path /^\\/admin/i\n"
 				   "  block dns.qname \"tracker.example\"\n"
 				   "  block content /x/\n"
-				   "}\n", &d);
+				   "}\n",
+				   &d);
 	const struct policy_rule *r = &p->rules[0];
 	ck_assert_uint_eq(r->n_inspect, 5);
 	ck_assert_int_eq(r->inspect[0].field, POLICY_INSPECT_TLS_SNI);
@@ -385,7 +392,8 @@ START_TEST(test_forward_references)
 	struct policy_diags d;
 	struct policy *p = load_ok("pass from lan to $nets service web\n"
 				   "zone lan { interface \"eth1\" }\n"
-				   "define nets = 10.0.0.0/8\nservice web = tcp port 80\n", &d);
+				   "define nets = 10.0.0.0/8\nservice web = tcp port 80\n",
+				   &d);
 	ck_assert_uint_eq(p->rules[0].from.n_zones, 1);
 	policy_free(p);
 	policy_diags_free(&d);
@@ -401,8 +409,9 @@ struct bad_case {
 	const char *message;
 };
 
-#define STATEMENTS "expected a statement (pass, block, reject, define, service, zone, default, " \
-		   "tenant, nat, vpn, include)"
+#define STATEMENTS                                                                                 \
+	"expected a statement (pass, block, reject, define, service, zone, default, "              \
+	"tenant, nat, vpn, include)"
 #define WITH_NUL(s) s, sizeof(s) - 1
 
 static const struct bad_case bad_cases[] = {
@@ -438,7 +447,7 @@ static const struct bad_case bad_cases[] = {
 	{ "pass log \"a\x7f\"", 0, 1, 12, "control character 0x7f in a string" },
 	{ "pass log \"caf\xc3\"", 0, 1, 14, "invalid UTF-8 in a string" },
 	{ "pass log \"\xed\xa0\x80\"", 0, 1, 11, "invalid UTF-8 in a string" }, /* a surrogate */
-	{ "pass log \"\xc0\xaf\"", 0, 1, 11, "invalid UTF-8 in a string" },	    /* overlong */
+	{ "pass log \"\xc0\xaf\"", 0, 1, 11, "invalid UTF-8 in a string" },     /* overlong */
 	{ "pass to any inspect { block content /a\x01/ }", 0, 1, 39,
 	  "control character 0x01 in a regular expression" },
 	{ WITH_NUL("# a\0b\npass"), 1, 4, "NUL byte in a comment" },
@@ -468,8 +477,8 @@ static const struct bad_case bad_cases[] = {
 	{ "service web = tcp port 80\npass service wbe", 0, 2, 14,
 	  "unknown service 'wbe'; did you mean 'web'?" },
 	{ "pass service htps", 0, 1, 14, "unknown service 'htps'; did you mean 'https'?" },
-	{ "tenant a { segment web { interface \"t\" address 10.0.0.0/24 } }\npass from a.wbe", 0,
-	  2, 11, "unknown zone 'a.wbe'; did you mean 'a.web'?" },
+	{ "tenant a { segment web { interface \"t\" address 10.0.0.0/24 } }\npass from a.wbe", 0, 2,
+	  11, "unknown zone 'a.wbe'; did you mean 'a.web'?" },
 };
 
 #define N_BAD_CASES (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -497,8 +506,10 @@ END_TEST
 START_TEST(test_utf8_and_escapes_accepted)
 {
 	struct policy_diags d;
-	struct policy *p = load_ok("# caf\xc3\xa9 \xe2\x9c\x93\n"
-				   "pass to any log \"caf\xc3\xa9 \xf0\x9f\x94\xa5 \\\"q\\\" \\\\\"\n", &d);
+	struct policy *p =
+	    load_ok("# caf\xc3\xa9 \xe2\x9c\x93\n"
+		    "pass to any log \"caf\xc3\xa9 \xf0\x9f\x94\xa5 \\\"q\\\" \\\\\"\n",
+		    &d);
 	ck_assert_str_eq(p->rules[0].log_prefix, "caf\xc3\xa9 \xf0\x9f\x94\xa5 \"q\" \\");
 	policy_free(p);
 	policy_diags_free(&d);
@@ -517,15 +528,14 @@ static size_t count_message(const struct policy_diags *d, const char *prefix)
  * errors of other rules, so a broken policy is not fixed in rounds. */
 START_TEST(test_shadow_and_isolation_with_other_errors)
 {
-	const char *text =
-		"zone lan { interface \"eth1\" }\n"
-		"pass from 10.0.0.0/8 to any\n"
-		"block from 10.1.0.0/16 to any\n"	 /* 3: shadowed */
-		"pass from lan to nowhere\n"		 /* 4: unknown zone */
-		"tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
-		"  pass from web to any }\n"		 /* 6: reaches b.web */
-		"tenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\n"
-		"default from nowhere block\n";		 /* 8: unknown zone */
+	const char *text = "zone lan { interface \"eth1\" }\n"
+			   "pass from 10.0.0.0/8 to any\n"
+			   "block from 10.1.0.0/16 to any\n" /* 3: shadowed */
+			   "pass from lan to nowhere\n"      /* 4: unknown zone */
+			   "tenant a { segment web { interface \"ta\" address 10.0.1.0/24 }\n"
+			   "  pass from web to any }\n" /* 6: reaches b.web */
+			   "tenant b { segment web { interface \"tb\" address 10.0.2.0/24 } }\n"
+			   "default from nowhere block\n"; /* 8: unknown zone */
 	struct policy_diags d;
 	policy_diags_init(&d);
 	ck_assert_ptr_null(policy_load_text("t.hvp", text, strlen(text), NULL, &d));
@@ -542,10 +552,10 @@ END_TEST
  * or too many parts and stray characters are errors. */
 START_TEST(test_ipv4_literals)
 {
-	static const char *good[] = {"0.0.0.0", "10.0.0.1", "255.255.255.255", "192.0.2.100"};
-	static const char *bad[] = {"010.0.0.1", "1.2.3.256",  "1.2.3",  "1.2.3.4.5", "1..2.3",
-	                            "1.2.3.4a",  "1234.1.1.1", ".1.2.3", "1.2.3.",    "00.1.2.3"};
-	struct policy_loc loc = {.file = "t", .line = 1, .col = 1};
+	static const char *good[] = { "0.0.0.0", "10.0.0.1", "255.255.255.255", "192.0.2.100" };
+	static const char *bad[] = { "010.0.0.1", "1.2.3.256",  "1.2.3",  "1.2.3.4.5", "1..2.3",
+				     "1.2.3.4a",  "1234.1.1.1", ".1.2.3", "1.2.3.",    "00.1.2.3" };
+	struct policy_loc loc = { .file = "t", .line = 1, .col = 1 };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		struct policy_diags d;
 		policy_diags_init(&d);
@@ -553,7 +563,7 @@ START_TEST(test_ipv4_literals)
 		uint8_t want[4];
 		ck_assert_int_eq(inet_pton(AF_INET, good[i], want), 1);
 		ck_assert_msg(!policy_parse_addr(good[i], strlen(good[i]), false, &loc, &a, &d),
-		              "%s", good[i]);
+			      "%s", good[i]);
 		ck_assert_int_eq(a.family, AF_INET);
 		ck_assert_int_eq(a.prefix_len, 32);
 		ck_assert(!memcmp(a.lo, want, 4));
@@ -564,7 +574,7 @@ START_TEST(test_ipv4_literals)
 		policy_diags_init(&d);
 		struct policy_addr a;
 		ck_assert_msg(policy_parse_addr(bad[i], strlen(bad[i]), false, &loc, &a, &d) == -1,
-		              "%s", bad[i]);
+			      "%s", bad[i]);
 		ck_assert_uint_ge(d.n_errors, 1);
 		policy_diags_free(&d);
 	}

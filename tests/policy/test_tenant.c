@@ -15,13 +15,12 @@
 
 /* Two tenants on the same network, as in tests/nat/lab_tenants.sh. */
 static const char *const two_tenants =
-	"zone uplink { interface \"up0\" }\n"
-	"tenant a { segment lan { interface \"ta0\" address { 10.0.1.0/24, fd00:a::/64 } }\n"
-	"  pass from lan to uplink }\n"
-	"tenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 }\n"
-	"  segment dmz { interface \"tb-dmz*\" address 10.0.9.0/24 }\n"
-	"  pass from lan to uplink }\n";
-
+    "zone uplink { interface \"up0\" }\n"
+    "tenant a { segment lan { interface \"ta0\" address { 10.0.1.0/24, fd00:a::/64 } }\n"
+    "  pass from lan to uplink }\n"
+    "tenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 }\n"
+    "  segment dmz { interface \"tb-dmz*\" address 10.0.9.0/24 }\n"
+    "  pass from lan to uplink }\n";
 
 static bool ifname_is(const struct ir_value *v, const char *name)
 {
@@ -49,7 +48,8 @@ static bool has_pair(const struct ir_set *s, const char *iif, const char *oif)
 static bool has_warning(const char *needle)
 {
 	for (size_t i = 0; i < irtest_diags.n; i++)
-		if (irtest_diags.v[i].severity == POLICY_WARNING && strstr(irtest_diags.v[i].message, needle))
+		if (irtest_diags.v[i].severity == POLICY_WARNING &&
+		    strstr(irtest_diags.v[i].message, needle))
 			return true;
 	return false;
 }
@@ -57,8 +57,8 @@ static bool has_warning(const char *needle)
 static bool has_error_at(uint32_t line, const char *needle)
 {
 	for (size_t i = 0; i < irtest_diags.n; i++)
-		if (irtest_diags.v[i].severity == POLICY_ERROR && irtest_diags.v[i].loc.line == line &&
-		    strstr(irtest_diags.v[i].message, needle))
+		if (irtest_diags.v[i].severity == POLICY_ERROR &&
+		    irtest_diags.v[i].loc.line == line && strstr(irtest_diags.v[i].message, needle))
 			return true;
 	return false;
 }
@@ -75,8 +75,8 @@ START_TEST(test_zone_map_directional)
 	memcpy(&zb, elem_for(zm, "tb0")->data.data, 2);
 	ck_assert_ptr_nonnull(elem_for(zm, "tb-dmz"));
 	memcpy(&zd, elem_for(zm, "tb-dmz")->data.data, 2);
-	ck_assert_uint_ne(za, zb);	/* overlapping tenants, different zones */
-	ck_assert_uint_eq(zb, zd);	/* one zone per tenant, not per segment */
+	ck_assert_uint_ne(za, zb);              /* overlapping tenants, different zones */
+	ck_assert_uint_eq(zb, zd);              /* one zone per tenant, not per segment */
 	ck_assert(zm->flags & IR_SET_INTERVAL); /* "tb-dmz*" is a wildcard */
 	const struct ir_chain *raw = ir_chain_find(t, POLICY_CHAIN_TENANT_RAW);
 	ck_assert_ptr_nonnull(raw);
@@ -151,16 +151,16 @@ END_TEST
 START_TEST(test_pairs_and_grants)
 {
 	static const char *const grant =
-		"zone uplink { interface \"up0\" }\n"
-		"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
-		"  segment web { interface \"ta1\" address 10.0.2.0/24 } }\n"
-		"tenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 } }\n"
-		"pass from a.web to b.lan service tcp port 5432\n";
+	    "zone uplink { interface \"up0\" }\n"
+	    "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
+	    "  segment web { interface \"ta1\" address 10.0.2.0/24 } }\n"
+	    "tenant b { segment lan { interface \"tb0\" address 10.0.1.0/24 } }\n"
+	    "pass from a.web to b.lan service tcp port 5432\n";
 	struct ir_table *t = irtest_lower(grant, NULL);
 	ck_assert_ptr_nonnull(t);
 	const struct ir_set *p = irtest_set(t, POLICY_SET_TENANT_PAIRS);
 	ck_assert_ptr_nonnull(p);
-	ck_assert(has_pair(p, "ta0", "ta1"));  /* same tenant */
+	ck_assert(has_pair(p, "ta0", "ta1")); /* same tenant */
 	ck_assert(has_pair(p, "ta1", "ta0"));
 	ck_assert(has_pair(p, "ta1", "tb0"));  /* the grant */
 	ck_assert(!has_pair(p, "tb0", "ta1")); /* only the direction granted */
@@ -205,10 +205,12 @@ END_TEST
 
 START_TEST(test_nat_via_other_tenant)
 {
-	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\n"
-					"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
-					"tenant b { segment lan { interface \"tb0\" address 10.0.2.0/24 }\n"
-					"  nat masquerade out via a.lan }\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone uplink { interface \"up0\" }\n"
+			 "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
+			 "tenant b { segment lan { interface \"tb0\" address 10.0.2.0/24 }\n"
+			 "  nat masquerade out via a.lan }\n",
+			 NULL);
 	ck_assert_ptr_null(t);
 	ck_assert(has_error_at(4, "goes out via zone 'a.lan' of tenant 'a'"));
 	irtest_done(t);
@@ -217,10 +219,12 @@ END_TEST
 
 START_TEST(test_global_forward_into_tenant)
 {
-	struct ir_table *t = irtest_lower("zone uplink { interface \"up0\" }\n"
-					"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
-					"pass from uplink to a.lan service tcp port 80\n"
-					"nat forward uplink tcp port 80 to 10.0.1.5\n", NULL);
+	struct ir_table *t =
+	    irtest_lower("zone uplink { interface \"up0\" }\n"
+			 "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 } }\n"
+			 "pass from uplink to a.lan service tcp port 80\n"
+			 "nat forward uplink tcp port 80 to 10.0.1.5\n",
+			 NULL);
 	ck_assert_ptr_null(t);
 	ck_assert(has_error_at(4, "declare it inside tenant 'a'"));
 	irtest_done(t);
@@ -230,10 +234,10 @@ END_TEST
 START_TEST(test_forward_needs_filter_rule)
 {
 	static const char *const fwd =
-		"zone uplink { interface \"up0\" }\n"
-		"tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
-		"  %s\n"
-		"  nat forward uplink tcp port 8080 to 10.0.1.5 port 80 }\n";
+	    "zone uplink { interface \"up0\" }\n"
+	    "tenant a { segment lan { interface \"ta0\" address 10.0.1.0/24 }\n"
+	    "  %s\n"
+	    "  nat forward uplink tcp port 8080 to 10.0.1.5 port 80 }\n";
 	char text[1024];
 	snprintf(text, sizeof(text), fwd, "pass from uplink to lan service tcp port 443");
 	struct ir_table *t = irtest_lower(text, NULL);

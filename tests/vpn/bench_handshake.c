@@ -15,7 +15,7 @@
 #include "vpn/internal.h"
 
 #define N_PEERS 256
-#define ROUNDS 8
+#define ROUNDS  8
 /* Responder X25519 operations per handshake (whitepaper §5.4.3): ephemeral
  * key generation, DH(S_r, E_i) for "es", DH(E_r, E_i) and DH(E_r, S_i);
  * "ss" is precomputed per peer. */
@@ -56,7 +56,8 @@ int main(void)
 				a_b = vpn_peer_create(a, pb);
 			if (vpn_noise_create_initiation(a_b, &msgs[r][i]))
 				return 1;
-			vpn_cookie_add_macs(&a_b->cookie, (uint8_t *)&msgs[r][i], sizeof(msgs[r][i]), vpn_now_ns(), 0);
+			vpn_cookie_add_macs(&a_b->cookie, (uint8_t *)&msgs[r][i],
+					    sizeof(msgs[r][i]), vpn_now_ns(), 0);
 		}
 	}
 
@@ -73,13 +74,16 @@ int main(void)
 		for (int i = 0; i < N_PEERS; i++) {
 			struct vpn_msg_response resp;
 			int why;
-			if (vpn_cookie_validate(&b->cookie_checker, (uint8_t *)&msgs[r][i], sizeof(msgs[r][i]), &src, false,
-						vpn_now_ns(), VPN_COOKIE_SECRET_MAX_AGE) == VPN_COOKIE_INVALID_MAC1)
+			if (vpn_cookie_validate(&b->cookie_checker, (uint8_t *)&msgs[r][i],
+						sizeof(msgs[r][i]), &src, false, vpn_now_ns(),
+						VPN_COOKIE_SECRET_MAX_AGE) ==
+			    VPN_COOKIE_INVALID_MAC1)
 				continue;
 			struct vpn_peer *p = vpn_noise_consume_initiation(b, &msgs[r][i], &why);
 			if (!p || vpn_noise_create_response(p, &resp) || vpn_noise_begin_session(p))
 				continue;
-			vpn_cookie_add_macs(&p->cookie, (uint8_t *)&resp, sizeof(resp), vpn_now_ns(), 0);
+			vpn_cookie_add_macs(&p->cookie, (uint8_t *)&resp, sizeof(resp),
+					    vpn_now_ns(), 0);
 			done++;
 		}
 		double t1 = now_s();

@@ -9,7 +9,7 @@
 
 /* Peers are only compared by address here: distinct dummies suffice. */
 static struct vpn_peer *const A = (struct vpn_peer *)0x1000, *const B = (struct vpn_peer *)0x2000,
-		       *const C = (struct vpn_peer *)0x3000;
+			      *const C = (struct vpn_peer *)0x3000;
 
 static void add(struct vpn_allowedips *t, const char *p, struct vpn_peer *peer)
 {

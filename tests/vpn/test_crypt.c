@@ -62,12 +62,12 @@ START_TEST(threads_match_one_thread)
 	for (unsigned i = 0; i < VPN_BATCH; i++) {
 		ck_assert_uint_eq(par.jobs[i].len, one.jobs[i].len);
 		ck_assert_msg(!memcmp(par.wire[i], one.wire[i], par.jobs[i].len), "slot %u differs",
-		              i);
+			      i);
 		/* and it is what the one-call encryption gives */
 		uint8_t ref[VPN_WIRE_BUF], plain[T_PLAIN];
 		memset(plain, (int)(i + 1000), sizeof(plain));
 		size_t n = vpn_noise_encrypt(&kp, ref, plain, 20 + (i * 37) % (T_PLAIN - 20),
-		                             1000 + i, 1420);
+					     1000 + i, 1420);
 		ck_assert_uint_eq(n, par.jobs[i].len);
 		ck_assert(!memcmp(ref, par.wire[i], n));
 	}
@@ -114,7 +114,7 @@ START_TEST(every_batch_completes)
 		vpn_crypt_run(c, b.jobs, n);
 		for (unsigned i = 0; i < n; i++)
 			ck_assert_msg(b.jobs[i].result == 0, "round %u slot %u: %d", round, i,
-			              b.jobs[i].result);
+				      b.jobs[i].result);
 	}
 	vpn_crypt_destroy(c);
 }
@@ -159,7 +159,7 @@ START_TEST(aead_matches_libsodium)
 		randombytes_buf(msg + sizeof(*hdr), len);
 		vpn_noise_aead_nonce(nonce, counter);
 		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, msg + sizeof(*hdr), len, NULL,
-		                                          0, NULL, nonce, key);
+							  0, NULL, nonce, key);
 		memset(&job, 0, sizeof(job));
 		memcpy(job.key, key, sizeof(key));
 		job.msg = msg;
@@ -167,29 +167,29 @@ START_TEST(aead_matches_libsodium)
 		job.seal = true;
 		vpn_crypt_job_run(&job);
 		ck_assert_msg(!memcmp(msg + sizeof(*hdr), ref, len + VPN_AEAD_TAG),
-		              "seal differs at %zu", len);
+			      "seal differs at %zu", len);
 		/* open what libsodium sealed */
 		job.seal = false;
 		vpn_crypt_job_run(&job);
 		ck_assert_int_eq(job.result, 0);
 		ck_assert_uint_eq(job.plain_len, len);
 		ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(
-		                     ref, NULL, NULL, ref, len + VPN_AEAD_TAG, NULL, 0, nonce, key),
-		                 0);
+				     ref, NULL, NULL, ref, len + VPN_AEAD_TAG, NULL, 0, nonce, key),
+				 0);
 		ck_assert(!memcmp(msg + sizeof(*hdr), ref, len));
 		/* tampered: body, tag, or the counter (nonce) */
 		for (int t = 0; t < 3; t++) {
 			crypto_aead_chacha20poly1305_ietf_encrypt(msg + sizeof(*hdr), NULL, ref,
-			                                          len, NULL, 0, NULL, nonce, key);
+								  len, NULL, 0, NULL, nonce, key);
 			size_t at = t == 0 && len ? sizeof(*hdr) + len / 2
-			            : t == 2      ? 8
-			                          : sizeof(*hdr) + len + (len % VPN_AEAD_TAG);
+				    : t == 2      ? 8
+						  : sizeof(*hdr) + len + (len % VPN_AEAD_TAG);
 			msg[at] ^= 0x20;
 			memcpy(keep, msg, job.len);
 			job.result = 0;
 			vpn_crypt_job_run(&job);
 			ck_assert_msg(job.result == -EBADMSG, "tampered (%d) accepted at %zu", t,
-			              len);
+				      len);
 			ck_assert(!memcmp(keep, msg, job.len));
 		}
 		hdr->counter = htole64(counter);
@@ -265,7 +265,7 @@ static void trial(struct vpn_crypt_policy *p, uint64_t inl_mb, uint64_t par_mb)
  * the workers in, however big its batches. */
 START_TEST(policy_inline_while_not_busy)
 {
-	struct vpn_crypt_policy p = {0};
+	struct vpn_crypt_policy p = { 0 };
 
 	for (int i = 0; i < 1000; i++) {
 		step(&p, 45, 30);
@@ -280,7 +280,7 @@ END_TEST
  * engine alone, for longer each time the engine alone wins again. */
 START_TEST(policy_inline_when_workers_do_not_pay)
 {
-	struct vpn_crypt_policy p = {0};
+	struct vpn_crypt_policy p = { 0 };
 	unsigned keep = VPN_CRYPT_KEEP_WINDOWS;
 
 	step(&p, 95, 20);
@@ -305,7 +305,7 @@ END_TEST
 /* The workers moving more: they are kept, and measured again after. */
 START_TEST(policy_workers_when_they_pay)
 {
-	struct vpn_crypt_policy p = {0};
+	struct vpn_crypt_policy p = { 0 };
 
 	step(&p, 50, 20);
 	ck_assert_int_eq(p.phase, VPN_CRYPT_TRIAL);
@@ -339,7 +339,7 @@ END_TEST
  * loop comes round): bytes per second are compared, not bytes. */
 START_TEST(policy_compares_rates)
 {
-	struct vpn_crypt_policy p = {0};
+	struct vpn_crypt_policy p = { 0 };
 	struct vpn_crypt_sample s;
 
 	step(&p, 100, 20);

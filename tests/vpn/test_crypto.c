@@ -22,11 +22,11 @@ static void unhex(uint8_t *out, const char *hex)
 	ck_assert_int_eq(sodium_hex2bin(out, n, hex, strlen(hex), NULL, NULL, NULL), 0);
 }
 
-#define ck_assert_hex(buf, len, hex)                                \
-	do {                                                        \
-		char h_[2 * 512 + 1];                               \
-		sodium_bin2hex(h_, sizeof(h_), (buf), (len));       \
-		ck_assert_str_eq(h_, (hex));                        \
+#define ck_assert_hex(buf, len, hex)                                                               \
+	do {                                                                                       \
+		char h_[2 * 512 + 1];                                                              \
+		sodium_bin2hex(h_, sizeof(h_), (buf), (len));                                      \
+		ck_assert_str_eq(h_, (hex));                                                       \
 	} while (0)
 
 START_TEST(blake2s_abc)
@@ -108,7 +108,8 @@ START_TEST(blake2s_mac128_matches_openssl)
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (uint8_t)(i ^ 0x5a);
 	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end() };
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+				OSSL_PARAM_construct_end() };
 	ck_assert_int_eq(EVP_MAC_init(ctx, key, 32, params), 1);
 	ck_assert_int_eq(EVP_MAC_update(ctx, msg, sizeof(msg)), 1);
 	ck_assert_int_eq(EVP_MAC_final(ctx, theirs, &outl, sizeof(theirs)), 1);
@@ -132,7 +133,8 @@ START_TEST(hmac_blake2s_matches_openssl)
 			key[i] = (uint8_t)(255 - i);
 		for (size_t i = 0; i < sizeof(msg); i++)
 			msg[i] = (uint8_t)(i * 3);
-		ck_assert_ptr_nonnull(HMAC(EVP_blake2s256(), key, (int)klen, msg, sizeof(msg), theirs, &len));
+		ck_assert_ptr_nonnull(
+		    HMAC(EVP_blake2s256(), key, (int)klen, msg, sizeof(msg), theirs, &len));
 		ck_assert_uint_eq(len, 32);
 		vpn_hmac_blake2s(ours, key, klen, msg, sizeof(msg));
 		ck_assert_mem_eq(ours, theirs, 32);
@@ -174,29 +176,37 @@ START_TEST(x25519_low_order_rejected)
 }
 END_TEST
 
-static const char sunscreen[] = "Ladies and Gentlemen of the class of '99: If I could offer you only one tip "
-				"for the future, sunscreen would be it.";
+static const char sunscreen[] =
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip "
+    "for the future, sunscreen would be it.";
 
 START_TEST(chacha20poly1305_rfc8439)
 {
-	uint8_t key[32], nonce[12], aad[12], out[sizeof(sunscreen) - 1 + 16], back[sizeof(sunscreen)];
+	uint8_t key[32], nonce[12], aad[12], out[sizeof(sunscreen) - 1 + 16],
+	    back[sizeof(sunscreen)];
 	size_t n = sizeof(sunscreen) - 1;
 	unsigned long long clen, mlen;
 
 	unhex(key, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
 	unhex(nonce, "070000004041424344454647");
 	unhex(aad, "50515253c0c1c2c3c4c5c6c7");
-	crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, (const uint8_t *)sunscreen, n, aad, 12, NULL, nonce, key);
+	crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, (const uint8_t *)sunscreen, n, aad,
+						  12, NULL, nonce, key);
 	ck_assert_uint_eq(clen, n + 16);
-	ck_assert_hex(out, n,
-		      "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e06"
-		      "0b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d265"
-		      "86cec64b6116");
+	ck_assert_hex(
+	    out, n,
+	    "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e06"
+	    "0b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d265"
+	    "86cec64b6116");
 	ck_assert_hex(out + n, 16, "1ae10b594f09e26a7e902ecbd0600691");
-	ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(back, &mlen, NULL, out, clen, aad, 12, nonce, key), 0);
+	ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(back, &mlen, NULL, out, clen,
+								   aad, 12, nonce, key),
+			 0);
 	ck_assert_mem_eq(back, sunscreen, n);
 	out[3] ^= 1;
-	ck_assert_int_ne(crypto_aead_chacha20poly1305_ietf_decrypt(back, &mlen, NULL, out, clen, aad, 12, nonce, key), 0);
+	ck_assert_int_ne(crypto_aead_chacha20poly1305_ietf_decrypt(back, &mlen, NULL, out, clen,
+								   aad, 12, nonce, key),
+			 0);
 }
 END_TEST
 
@@ -209,11 +219,13 @@ START_TEST(xchacha20poly1305_draft)
 	unhex(key, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
 	unhex(nonce, "404142434445464748494a4b4c4d4e4f5051525354555657");
 	unhex(aad, "50515253c0c1c2c3c4c5c6c7");
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, (const uint8_t *)sunscreen, n, aad, 12, NULL, nonce, key);
-	ck_assert_hex(out, n,
-		      "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54"
-		      "c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f6"
-		      "15c68b13b52e");
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, (const uint8_t *)sunscreen, n, aad,
+						   12, NULL, nonce, key);
+	ck_assert_hex(
+	    out, n,
+	    "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54"
+	    "c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f6"
+	    "15c68b13b52e");
 	ck_assert_hex(out + n, 16, "c0875924c1c7987947deafd8780acf49");
 }
 END_TEST

@@ -59,7 +59,8 @@ static uint16_t fold(uint32_t s)
 
 /* A TCP segment (IPv4 or IPv6) with a correct checksum, in buf after the
  * vnet header room; returns the IP length. */
-static size_t make_segment(uint8_t *buf, bool v6, uint32_t seq, size_t payload, uint8_t flags, uint8_t fill)
+static size_t make_segment(uint8_t *buf, bool v6, uint32_t seq, size_t payload, uint8_t flags,
+			   uint8_t fill)
 {
 	uint8_t *p = buf + VPN_VNET_HDR_LEN;
 	size_t ip_hl = v6 ? 40 : 20, tcp_hl = 32, len = ip_hl + tcp_hl + payload;
@@ -87,11 +88,12 @@ static size_t make_segment(uint8_t *buf, bool v6, uint32_t seq, size_t payload, 
 	}
 	uint8_t *t = p + ip_hl;
 	t[0] = 0x1f, t[1] = 0x90, t[2] = 0xc3, t[3] = 0x50;
-	t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8), t[7] = (uint8_t)seq;
+	t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8),
+	t[7] = (uint8_t)seq;
 	t[11] = 77; /* ack */
 	t[12] = (uint8_t)((tcp_hl / 4) << 4);
 	t[13] = flags;
-	t[14] = 0x10; /* window */
+	t[14] = 0x10;                                /* window */
 	t[20] = 1, t[21] = 1, t[22] = 8, t[23] = 10; /* NOP NOP timestamps */
 	t[27] = 5;
 	memset(t + tcp_hl, fill, payload);
@@ -120,14 +122,16 @@ static void complete_checksum(uint8_t *p, size_t len, const struct virtio_net_hd
 
 static void check_coalesced(bool v6)
 {
-	static uint8_t in[VPN_VNET_HDR_LEN + 2048], out[VPN_VNET_HDR_LEN + 65536], ref[VPN_VNET_HDR_LEN + 65536];
+	static uint8_t in[VPN_VNET_HDR_LEN + 2048], out[VPN_VNET_HDR_LEN + 65536],
+	    ref[VPN_VNET_HDR_LEN + 65536];
 	const size_t mss = 1000, n = 5;
 	size_t ip_hl = v6 ? 40 : 20;
 	struct virtio_net_hdr vh;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t len = make_segment(in, v6, 1000 + (uint32_t)(i * mss), i == n - 1 ? 300 : mss,
-					  i == n - 1 ? 0x18 : 0x10, (uint8_t)(i + 1));
+		size_t len =
+		    make_segment(in, v6, 1000 + (uint32_t)(i * mss), i == n - 1 ? 300 : mss,
+				 i == n - 1 ? 0x18 : 0x10, (uint8_t)(i + 1));
 		vpn_tun_write(dev, in + VPN_VNET_HDR_LEN, len);
 	}
 	vpn_tun_flush(dev);

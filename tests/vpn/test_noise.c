@@ -61,7 +61,8 @@ static int handshake(struct pair *p)
 
 	if (vpn_noise_create_initiation(p->a_b, &init))
 		return -1;
-	vpn_cookie_add_macs(&p->a_b->cookie, (uint8_t *)&init, sizeof(init), vpn_now_ns(), VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_add_macs(&p->a_b->cookie, (uint8_t *)&init, sizeof(init), vpn_now_ns(),
+			    VPN_COOKIE_SECRET_MAX_AGE);
 	if (vpn_noise_consume_initiation(p->b, &init, &why) != p->b_a)
 		return -2;
 	if (vpn_noise_create_response(p->b_a, &resp) || vpn_noise_begin_session(p->b_a))
@@ -73,11 +74,13 @@ static int handshake(struct pair *p)
 
 static size_t seal(struct vpn_keypair *kp, uint8_t *out, const char *text)
 {
-	return vpn_noise_encrypt(kp, out, (const uint8_t *)text, strlen(text), kp->send_counter++, 0);
+	return vpn_noise_encrypt(kp, out, (const uint8_t *)text, strlen(text), kp->send_counter++,
+				 0);
 }
 
 /* What B does with a data message: find the keypair, decrypt, check replay. */
-static int open_at(struct vpn_device *dev, uint8_t *msg, size_t len, uint8_t *plain, size_t *plain_len)
+static int open_at(struct vpn_device *dev, uint8_t *msg, size_t len, uint8_t *plain,
+		   size_t *plain_len)
 {
 	const struct vpn_msg_data *hdr = (const struct vpn_msg_data *)msg;
 	struct vpn_peer *peer;
@@ -121,7 +124,8 @@ START_TEST(handshake_and_transport)
 	/* padding stops at the MTU: 1419 bytes in a 1420 MTU stay 1420 */
 	static uint8_t big[1419], wire[1500], back[1500];
 	memset(big, 0xab, sizeof(big));
-	n = vpn_noise_encrypt(p.b_a->current, wire, big, sizeof(big), p.b_a->current->send_counter++, 1420);
+	n = vpn_noise_encrypt(p.b_a->current, wire, big, sizeof(big),
+			      p.b_a->current->send_counter++, 1420);
 	ck_assert_uint_eq(n, 16 + 1420 + 16);
 	ck_assert_int_eq(open_at(p.a, wire, n, back, &plain_len), 0);
 	ck_assert_uint_eq(plain_len, 1420);
@@ -265,34 +269,41 @@ START_TEST(cookie_reply_and_mac2)
 	other.in4.sin_port = htobe16(4243);
 	make_pair(&p, 0, 0);
 	ck_assert_int_eq(vpn_noise_create_initiation(p.a_b, &init), 0);
-	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now, VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now,
+			    VPN_COOKIE_SECRET_MAX_AGE);
 	ck_assert(sodium_is_zero(init.macs.mac2, 16));
-	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init), &src, true, now,
-					     VPN_COOKIE_SECRET_MAX_AGE), VPN_COOKIE_VALID_MAC1);
+	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init),
+					     &src, true, now, VPN_COOKIE_SECRET_MAX_AGE),
+			 VPN_COOKIE_VALID_MAC1);
 	/* bad mac1 */
 	init.macs.mac1[0] ^= 1;
-	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init), &src, true, now,
-					     VPN_COOKIE_SECRET_MAX_AGE), VPN_COOKIE_INVALID_MAC1);
+	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init),
+					     &src, true, now, VPN_COOKIE_SECRET_MAX_AGE),
+			 VPN_COOKIE_INVALID_MAC1);
 	init.macs.mac1[0] ^= 1;
 	/* B under load answers with a cookie; A takes it and adds mac2 */
-	vpn_cookie_reply_create(&p.b->cookie_checker, &reply, (uint8_t *)&init, sizeof(init), init.sender_index, &src,
-				now, VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_reply_create(&p.b->cookie_checker, &reply, (uint8_t *)&init, sizeof(init),
+				init.sender_index, &src, now, VPN_COOKIE_SECRET_MAX_AGE);
 	ck_assert_ptr_eq(vpn_noise_lookup_any(p.a, le32toh(reply.receiver_index)), p.a_b);
 	ck_assert_int_eq(vpn_cookie_reply_consume(&p.a_b->cookie, &reply, now), 0);
 	/* the same reply twice is refused (mac1 consumed) */
 	ck_assert_int_ne(vpn_cookie_reply_consume(&p.a_b->cookie, &reply, now), 0);
 	ck_assert_int_eq(vpn_noise_create_initiation(p.a_b, &init), 0);
-	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now, VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now,
+			    VPN_COOKIE_SECRET_MAX_AGE);
 	ck_assert(!sodium_is_zero(init.macs.mac2, 16));
-	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init), &src, true, now,
-					     VPN_COOKIE_SECRET_MAX_AGE), VPN_COOKIE_VALID_MAC1_AND_MAC2);
+	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init),
+					     &src, true, now, VPN_COOKIE_SECRET_MAX_AGE),
+			 VPN_COOKIE_VALID_MAC1_AND_MAC2);
 	/* the cookie is bound to the source address and port */
-	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init), &other, true, now,
-					     VPN_COOKIE_SECRET_MAX_AGE), VPN_COOKIE_VALID_MAC1);
+	ck_assert_int_eq(vpn_cookie_validate(&p.b->cookie_checker, (uint8_t *)&init, sizeof(init),
+					     &other, true, now, VPN_COOKIE_SECRET_MAX_AGE),
+			 VPN_COOKIE_VALID_MAC1);
 	/* a tampered reply does not decrypt */
-	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now, VPN_COOKIE_SECRET_MAX_AGE);
-	vpn_cookie_reply_create(&p.b->cookie_checker, &reply, (uint8_t *)&init, sizeof(init), init.sender_index, &src,
-				now, VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_add_macs(&p.a_b->cookie, (uint8_t *)&init, sizeof(init), now,
+			    VPN_COOKIE_SECRET_MAX_AGE);
+	vpn_cookie_reply_create(&p.b->cookie_checker, &reply, (uint8_t *)&init, sizeof(init),
+				init.sender_index, &src, now, VPN_COOKIE_SECRET_MAX_AGE);
 	reply.encrypted_cookie[0] ^= 1;
 	ck_assert_int_ne(vpn_cookie_reply_consume(&p.a_b->cookie, &reply, now), 0);
 	free_pair(&p);
@@ -323,7 +334,8 @@ START_TEST(rekey_rotates_keypairs)
 		usleep(25000);
 		r = handshake(&p);
 	} else {
-		ck_assert_uint_ge(vpn_now_ns() - first, VPN_NSEC_PER_SEC / VPN_INITIATIONS_PER_SECOND);
+		ck_assert_uint_ge(vpn_now_ns() - first,
+				  VPN_NSEC_PER_SEC / VPN_INITIATIONS_PER_SECOND);
 	}
 	ck_assert_int_eq(r, 0);
 	ck_assert_ptr_eq(p.a_b->previous, old);

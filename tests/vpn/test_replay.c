@@ -14,19 +14,37 @@ START_TEST(window_sequence)
 		uint64_t counter;
 		bool ok;
 	} steps[] = {
-		{ 0, true }, { 1, true }, { 1, false }, { 9, true }, { 8, true }, { 7, true }, { 7, false },
-		{ T_LIM, true }, { T_LIM - 1, true }, { T_LIM - 1, false }, { T_LIM - 2, true }, { 2, true },
-		{ 2, false }, { T_LIM + 16, true }, { 3, false }, { T_LIM + 16, false }, { T_LIM * 4, true },
-		{ T_LIM * 4 - (T_LIM - 1), true }, { 10, false }, { T_LIM * 4 - T_LIM, false },
-		{ T_LIM * 4 - (T_LIM + 1), false }, { T_LIM * 4 - (T_LIM - 2), true },
-		{ T_LIM * 4 + 1 - T_LIM, false }, { 0, false },
+		{ 0, true },
+		{ 1, true },
+		{ 1, false },
+		{ 9, true },
+		{ 8, true },
+		{ 7, true },
+		{ 7, false },
+		{ T_LIM, true },
+		{ T_LIM - 1, true },
+		{ T_LIM - 1, false },
+		{ T_LIM - 2, true },
+		{ 2, true },
+		{ 2, false },
+		{ T_LIM + 16, true },
+		{ 3, false },
+		{ T_LIM + 16, false },
+		{ T_LIM * 4, true },
+		{ T_LIM * 4 - (T_LIM - 1), true },
+		{ 10, false },
+		{ T_LIM * 4 - T_LIM, false },
+		{ T_LIM * 4 - (T_LIM + 1), false },
+		{ T_LIM * 4 - (T_LIM - 2), true },
+		{ T_LIM * 4 + 1 - T_LIM, false },
+		{ 0, false },
 	};
 	struct vpn_replay r;
 
 	vpn_replay_init(&r);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		ck_assert_msg(vpn_replay_check(&r, steps[i].counter) == steps[i].ok, "step %zu counter %llu", i,
-			      (unsigned long long)steps[i].counter);
+		ck_assert_msg(vpn_replay_check(&r, steps[i].counter) == steps[i].ok,
+			      "step %zu counter %llu", i, (unsigned long long)steps[i].counter);
 }
 END_TEST
 

@@ -14,7 +14,7 @@
 
 #define PRIV_HEX "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
 #define PUB1_HEX "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
-#define PSK_HEX "188515093e952f5f22e865cef3012e72f8b5f0b598ac0309d5dacce3b70fcf52"
+#define PSK_HEX  "188515093e952f5f22e865cef3012e72f8b5f0b598ac0309d5dacce3b70fcf52"
 
 static char *ask(struct vpn_device *dev, const char *req, int *ret)
 {
@@ -31,21 +31,24 @@ START_TEST(set_then_get)
 	int ret;
 
 	ck_assert_int_eq(vpn_device_create(&dev, &opts), 0);
-	char *r = ask(dev,
-		      "set=1\nprivate_key=" PRIV_HEX "\nlisten_port=51820\nreplace_peers=true\n"
-		      "public_key=" PUB1_HEX "\npreshared_key=" PSK_HEX "\nendpoint=[2001:db8::1]:51821\n"
-		      "persistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.0/8\n"
-		      "allowed_ip=2001:db8:1::/48\nprotocol_version=1\n\n",
-		      &ret);
+	char *r = ask(
+	    dev,
+	    "set=1\nprivate_key=" PRIV_HEX "\nlisten_port=51820\nreplace_peers=true\n"
+	    "public_key=" PUB1_HEX "\npreshared_key=" PSK_HEX "\nendpoint=[2001:db8::1]:51821\n"
+	    "persistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.0/8\n"
+	    "allowed_ip=2001:db8:1::/48\nprotocol_version=1\n\n",
+	    &ret);
 	ck_assert_int_eq(ret, 0);
 	ck_assert_str_eq(r, "errno=0\n\n");
 	free(r);
 	r = ask(dev, "get=1\n\n", &ret);
-	ck_assert_str_eq(r, "private_key=" PRIV_HEX "\nlisten_port=51820\n"
-			    "public_key=" PUB1_HEX "\npreshared_key=" PSK_HEX "\nprotocol_version=1\n"
-			    "endpoint=[2001:db8::1]:51821\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"
-			    "tx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=25\n"
-			    "allowed_ip=10.0.0.0/8\nallowed_ip=2001:db8:1::/48\nerrno=0\n\n");
+	ck_assert_str_eq(
+	    r,
+	    "private_key=" PRIV_HEX "\nlisten_port=51820\n"
+	    "public_key=" PUB1_HEX "\npreshared_key=" PSK_HEX "\nprotocol_version=1\n"
+	    "endpoint=[2001:db8::1]:51821\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"
+	    "tx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=25\n"
+	    "allowed_ip=10.0.0.0/8\nallowed_ip=2001:db8:1::/48\nerrno=0\n\n");
 	free(r);
 	/* remove the peer; an unknown key and a bad value are refused */
 	r = ask(dev, "set=1\npublic_key=" PUB1_HEX "\nremove=true\n\n", &ret);
@@ -74,7 +77,9 @@ START_TEST(update_only_and_own_key)
 	int ret;
 
 	ck_assert_int_eq(vpn_device_create(&dev, &opts), 0);
-	char *r = ask(dev, "set=1\nprivate_key=" PRIV_HEX "\npublic_key=" PUB1_HEX "\nupdate_only=true\n\n", &ret);
+	char *r = ask(
+	    dev, "set=1\nprivate_key=" PRIV_HEX "\npublic_key=" PUB1_HEX "\nupdate_only=true\n\n",
+	    &ret);
 	ck_assert_int_eq(ret, 0);
 	free(r);
 	ck_assert_uint_eq(dev->n_peers, 0);
@@ -94,9 +99,14 @@ START_TEST(struct_configuration)
 	struct vpn_device *dev;
 	struct vpn_device_options opts = { 0 };
 	const struct vpn_prefix ips[] = { { .family = AF_INET, .cidr = 16, .addr = { 192, 168 } } };
-	struct vpn_peer_config pc = { .endpoint = "192.0.2.1:51820", .allowed_ips = ips, .n_allowed_ips = 1,
+	struct vpn_peer_config pc = { .endpoint = "192.0.2.1:51820",
+				      .allowed_ips = ips,
+				      .n_allowed_ips = 1,
 				      .persistent_keepalive = 0 };
-	struct vpn_config cfg = { .has_private_key = true, .listen_port = 1234, .peers = &pc, .n_peers = 1,
+	struct vpn_config cfg = { .has_private_key = true,
+				  .listen_port = 1234,
+				  .peers = &pc,
+				  .n_peers = 1,
 				  .replace_peers = true };
 	uint8_t a[4] = { 192, 168, 3, 4 };
 
@@ -167,7 +177,10 @@ START_TEST(thread_start_configure_stop)
 	ck_assert_int_eq(vpn_device_create(&dev, &opts), 0);
 	ck_assert_int_eq(vpn_device_start(dev), 0);
 	for (int i = 0; i < 50; i++) {
-		char *r = ask(dev, "set=1\nprivate_key=" PRIV_HEX "\npublic_key=" PUB1_HEX "\nallowed_ip=10.0.0.0/8\n\n", &ret);
+		char *r = ask(dev,
+			      "set=1\nprivate_key=" PRIV_HEX "\npublic_key=" PUB1_HEX
+			      "\nallowed_ip=10.0.0.0/8\n\n",
+			      &ret);
 		ck_assert_int_eq(ret, 0);
 		free(r);
 		r = ask(dev, "get=1\n\n", &ret);
