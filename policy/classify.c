@@ -1056,6 +1056,21 @@ static int place_chain(struct classify *c, const char *prefix, name_hash_fn hash
 	return -1; /* CLASSIFY_NAME_TRIES 64-bit hashes all taken: not seen */
 }
 
+/* Moves set `tmp` (built outside the table) into the table as a new set
+ * named `name` (free), its index in *out; tmp is left empty. */
+static int adopt_set(struct classify *c, const char *name, struct ir_set *tmp, size_t *out)
+{
+	size_t idx = ir_set_add(c->t, name);
+	if (idx == (size_t)-1)
+		return -1;
+	struct ir_set *s = &c->t->sets[idx];
+	snprintf(tmp->name, sizeof(tmp->name), "%s", s->name);
+	*s = *tmp;
+	memset(tmp, 0, sizeof(*tmp));
+	*out = idx;
+	return ir_names_put(&c->set_names, idx);
+}
+
 /* Puts set `tmp` (built outside the table) into the table under the name of
  * region k. */
 static int place_set(struct classify *c, const char *prefix, const struct rkey *k,
@@ -1066,15 +1081,7 @@ static int place_set(struct classify *c, const char *prefix, const struct rkey *
 		make_name(c, prefix, rkey_hash, k, try, name);
 		if (ir_names_get(&c->set_names, name) != POLICY_HMAP_NONE)
 			continue;
-		size_t idx = ir_set_add(c->t, name);
-		if (idx == (size_t)-1)
-			return -1;
-		struct ir_set *s = &c->t->sets[idx];
-		snprintf(tmp->name, sizeof(tmp->name), "%s", s->name);
-		*s = *tmp;
-		memset(tmp, 0, sizeof(*tmp));
-		*out = idx;
-		return ir_names_put(&c->set_names, idx);
+		return adopt_set(c, name, tmp, out);
 	}
 	return -1;
 }
@@ -1198,16 +1205,8 @@ static int list_map_place(struct classify *c, struct ir_set *tmp, size_t *out, b
 			*made = false;
 			return 0;
 		}
-		size_t idx = ir_set_add(c->t, name);
-		if (idx == (size_t)-1)
-			return -1;
-		struct ir_set *s = &c->t->sets[idx];
-		snprintf(tmp->name, sizeof(tmp->name), "%s", s->name);
-		*s = *tmp;
-		memset(tmp, 0, sizeof(*tmp));
-		*out = idx;
 		*made = true;
-		return ir_names_put(&c->set_names, idx);
+		return adopt_set(c, name, tmp, out);
 	}
 	return -1;
 }
